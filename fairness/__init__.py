@@ -1,0 +1,1 @@
+"""Fairness audits of candidate models, read by the ethics committee."""

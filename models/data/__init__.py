@@ -1,0 +1,34 @@
+"""The data contract, its validation, and the typed learning data that features are built from."""
+
+from models.data.contract import FEATURE_TABLES, TABLES, Column, Kind, Table
+from models.data.dataset import (
+    LearningData,
+    ProtectedDataError,
+    ProtectedFrame,
+    ensure_feature_safe,
+    load_learning_data,
+)
+from models.data.findings import ContractViolation, Finding, ValidationReport
+from models.data.publish import OutputFolderError, read_manifest, staged_folder, write_manifest
+from models.data.validation import validate_folder
+
+__all__ = [
+    "FEATURE_TABLES",
+    "TABLES",
+    "Column",
+    "ContractViolation",
+    "Finding",
+    "Kind",
+    "LearningData",
+    "OutputFolderError",
+    "ProtectedDataError",
+    "ProtectedFrame",
+    "Table",
+    "ValidationReport",
+    "ensure_feature_safe",
+    "load_learning_data",
+    "read_manifest",
+    "staged_folder",
+    "validate_folder",
+    "write_manifest",
+]

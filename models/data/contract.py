@@ -1,0 +1,285 @@
+"""The data contract: every table Waymark reads, declared once.
+
+Each table is a folder entry ``NAME.parquet``, ``NAME.csv`` or a folder ``NAME/`` of Parquet parts.
+Days are integers relative to the start of the module presentation (as in OULAD).
+
+The declarations here are data, not code: validation (``validation.py``), loading (``dataset.py``)
+and the documentation (``docs/data-contract.md``) are all driven by them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+CONTRACT_VERSION = "1"
+
+
+class Kind(str, Enum):
+    """Logical type of a column."""
+
+    ID = "id"  # non-empty text; integers are accepted and read as text
+    INT = "int"
+    FLOAT = "float"
+    TEXT = "text"
+    DATE = "date"  # ISO 8601 calendar date
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a contract table."""
+
+    name: str
+    kind: Kind
+    description: str
+    required: bool = True  # the column must be present
+    nullable: bool = False  # values may be missing
+    allowed: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A foreign key: ``columns`` of this table must exist as ``target_columns`` of ``target``."""
+
+    columns: tuple[str, ...]
+    target: str
+    target_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    """One contract table."""
+
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+    references: tuple[Reference, ...] = ()
+    required: bool = True  # the table must be present in a data folder
+    extra_columns_allowed: bool = False
+    min_rows: int = 0
+    feature_safe: bool = True  # False: may never reach model features or the service
+    nullable_extras: bool = field(default=True)
+
+    def column(self, name: str) -> Column:
+        """Return the column called ``name``."""
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"{self.name} has no column {name!r}")
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """Names of the declared columns, in order."""
+        return tuple(col.name for col in self.columns)
+
+
+FINAL_RESULTS = ("pass", "distinction", "fail", "withdrawn")
+ASSESSMENT_TYPES = ("coursework", "quiz", "exam")
+STUDY_MODES = ("full_time", "part_time")
+KNOWN_SOURCES = ("vle", "lecture_capture", "library", "quiz", "attendance")
+RELATIONSHIPS = (
+    "personal_tutor",
+    "module_leader",
+    "programme_leader",
+    "support_staff",
+    "placement_supervisor",
+)
+SCOPE_TYPES = ("student", "module", "programme", "school")
+# Which scope each relationship may be given (checked by validation as a cross-field rule).
+RELATIONSHIP_SCOPES = {
+    "personal_tutor": "student",
+    "placement_supervisor": "student",
+    "module_leader": "module",
+    "programme_leader": "programme",
+    "support_staff": "school",
+}
+
+# Column names that name a protected characteristic or special-category data (CoP §4). They may
+# appear only in ``protected_characteristics``; anywhere else they are a contract violation, so a
+# careless export that puts gender into ``students`` is refused before it can become a feature.
+PROTECTED_COLUMN_NAMES = frozenset(
+    {
+        "gender",
+        "sex",
+        "age",
+        "age_band",
+        "date_of_birth",
+        "disability",
+        "ethnicity",
+        "race",
+        "religion",
+        "belief",
+        "sexual_orientation",
+        "gender_identity",
+        "marital_status",
+        "pregnancy",
+        "imd_band",
+        "deprivation",
+        "region",
+        "nationality",
+        "health",
+        "trade_union",
+        "political_opinion",
+    }
+)
+
+_PRESENTATION_REF = Reference(
+    ("module_id", "presentation_id"), "presentations", ("module_id", "presentation_id")
+)
+_REGISTRATION_REF = Reference(
+    ("student_id", "module_id", "presentation_id"),
+    "registrations",
+    ("student_id", "module_id", "presentation_id"),
+)
+
+
+def _id(name: str, description: str, **kw: object) -> Column:
+    return Column(name, Kind.ID, description, **kw)  # type: ignore[arg-type]
+
+
+PRESENTATIONS = Table(
+    name="presentations",
+    description="Calendar of module presentations (one run of a module).",
+    columns=(
+        _id("module_id", "Module code."),
+        _id("presentation_id", "Presentation code, e.g. 2024J."),
+        Column("start_date", Kind.DATE, "First day of the presentation (day 0)."),
+        Column("length_days", Kind.INT, "Length in days; day numbers run 0..length_days.",
+               minimum=1, maximum=1000),
+    ),
+    key=("module_id", "presentation_id"),
+    min_rows=1,
+)
+
+STUDENTS = Table(
+    name="students",
+    description="One row per student (pseudonymous). Used for features, subject to policy.",
+    columns=(
+        _id("student_id", "Pseudonymous student identifier."),
+        _id("programme_id", "Programme of study.", required=False, nullable=True),
+        _id("school_id", "School (or faculty) of the programme.", required=False, nullable=True),
+        Column("year_of_study", Kind.INT, "Year of study (1 = first year).", required=False,
+               nullable=True, minimum=1, maximum=10),
+        Column("study_mode", Kind.TEXT, "full_time or part_time.", required=False, nullable=True,
+               allowed=STUDY_MODES),
+        Column("highest_education", Kind.TEXT, "Highest qualification on entry.",
+               required=False, nullable=True),
+        Column("num_prev_attempts", Kind.INT, "Earlier attempts at the module before the data "
+               "starts.", required=False, nullable=True, minimum=0, maximum=50),
+        Column("credits", Kind.INT, "Credits being studied.", required=False, nullable=True,
+               minimum=0, maximum=1000),
+    ),
+    key=("student_id",),
+    min_rows=1,
+)
+
+REGISTRATIONS = Table(
+    name="registrations",
+    description="A student's registration on a module presentation, with its outcome.",
+    columns=(
+        _id("student_id", "Student."),
+        _id("module_id", "Module."),
+        _id("presentation_id", "Presentation."),
+        Column("registration_day", Kind.INT, "Day of registration (negative: before the start).",
+               nullable=True, minimum=-1000, maximum=1000),
+        Column("unregistration_day", Kind.INT, "Day the student left the module, if they did.",
+               nullable=True, minimum=-1000, maximum=2000),
+        Column("final_result", Kind.TEXT, "Outcome; empty while the presentation runs.",
+               nullable=True, allowed=FINAL_RESULTS),
+    ),
+    key=("student_id", "module_id", "presentation_id"),
+    references=(Reference(("student_id",), "students", ("student_id",)), _PRESENTATION_REF),
+    min_rows=1,
+)
+
+ASSESSMENTS = Table(
+    name="assessments",
+    description="Assessments of each presentation.",
+    columns=(
+        _id("assessment_id", "Assessment identifier."),
+        _id("module_id", "Module."),
+        _id("presentation_id", "Presentation."),
+        Column("type", Kind.TEXT, "coursework, quiz or exam.", allowed=ASSESSMENT_TYPES),
+        Column("due_day", Kind.INT, "Day it is due; empty when not scheduled.", nullable=True,
+               minimum=-1000, maximum=1000),
+        Column("weight", Kind.FLOAT, "Weight in the module mark, 0-100.", minimum=0, maximum=100),
+    ),
+    key=("assessment_id",),
+    references=(_PRESENTATION_REF,),
+)
+
+ASSESSMENT_RESULTS = Table(
+    name="assessment_results",
+    description="Submissions and scores.",
+    columns=(
+        _id("student_id", "Student."),
+        _id("assessment_id", "Assessment."),
+        Column("submitted_day", Kind.INT, "Day of submission.", minimum=-1000, maximum=2000),
+        Column("score", Kind.FLOAT, "Score 0-100; empty when not (yet) marked.", nullable=True,
+               minimum=0, maximum=100),
+    ),
+    key=("student_id", "assessment_id"),
+    references=(Reference(("assessment_id",), "assessments", ("assessment_id",)),),
+)
+
+ACTIVITY = Table(
+    name="activity",
+    description="Daily counts of activity by source and type. Never titles or content (CoP §4).",
+    columns=(
+        _id("student_id", "Student."),
+        _id("module_id", "Module."),
+        _id("presentation_id", "Presentation."),
+        Column("day", Kind.INT, "Day of the activity; at most the presentation's length_days.",
+               minimum=-1000, maximum=1000),
+        _id("source", "vle, lecture_capture, library, quiz, attendance, or another source name."),
+        _id("activity_type", "Kind of activity within the source (e.g. resource, forum)."),
+        Column("count", Kind.INT, "Number of actions that day.", minimum=0),
+    ),
+    references=(_REGISTRATION_REF,),
+)
+
+ACCESS = Table(
+    name="access",
+    description="Who supports whom: staff relationships, loaded by `waymark access import`.",
+    columns=(
+        _id("staff_id", "Staff identifier (as in the identity provider's subject)."),
+        Column("relationship", Kind.TEXT, "Kind of relationship.", allowed=RELATIONSHIPS),
+        Column("scope_type", Kind.TEXT, "What scope_id names.", allowed=SCOPE_TYPES),
+        _id("scope_id", "A student, module, programme or school identifier."),
+    ),
+    key=("staff_id", "relationship", "scope_type", "scope_id"),
+    required=False,
+    feature_safe=False,
+)
+
+PROTECTED_CHARACTERISTICS = Table(
+    name="protected_characteristics",
+    description="Protected characteristics for fairness audits ONLY (never features, never shown).",
+    columns=(_id("student_id", "Student."),),
+    key=("student_id",),
+    references=(Reference(("student_id",), "students", ("student_id",)),),
+    required=False,
+    extra_columns_allowed=True,
+    feature_safe=False,
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        PRESENTATIONS,
+        STUDENTS,
+        REGISTRATIONS,
+        ASSESSMENTS,
+        ASSESSMENT_RESULTS,
+        ACTIVITY,
+        PROTECTED_CHARACTERISTICS,
+        ACCESS,
+    )
+}
+
+# Tables from which model features may be built. protected_characteristics and access are not
+# among them, by construction: dataset.load_learning_data reads only these.
+FEATURE_TABLES: tuple[str, ...] = tuple(t.name for t in TABLES.values() if t.feature_safe)

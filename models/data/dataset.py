@@ -1,0 +1,155 @@
+"""Validated learning data: the only way model features get student data.
+
+``LearningData`` holds the six feature-safe tables and nothing else. It has no field for
+protected characteristics and refuses, at construction, any frame that carries a protected
+column or is a ``ProtectedFrame``. Protected characteristics are read by
+``fairness.protected.load_protected_characteristics`` alone, as a ``ProtectedFrame``, a type that is
+not a DataFrame and cannot be passed where one is expected without being unwrapped on purpose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from models.data.contract import FEATURE_TABLES, PROTECTED_COLUMN_NAMES, TABLES, Kind
+from models.data.findings import ContractViolation
+from models.data.sqltext import ident
+from models.data.validation import connect, validate_folder
+
+
+class ProtectedDataError(TypeError):
+    """Raised when protected characteristics approach a path that builds features or responses."""
+
+
+@dataclass(frozen=True, eq=False)
+class ProtectedFrame:
+    """Protected characteristics, wrapped so that they are never mistaken for feature data.
+
+    Only the fairness audit unwraps it, through ``for_audit()``; the name of that call is the
+    point: any other use stands out in review.
+    """
+
+    _frame: pd.DataFrame
+
+    def for_audit(self) -> pd.DataFrame:
+        """Return the characteristics for an aggregate fairness audit (a copy)."""
+        return self._frame.copy()
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        """Names of the characteristics present (not their values)."""
+        return tuple(c for c in self._frame.columns if c != "student_id")
+
+    def __repr__(self) -> str:
+        return f"ProtectedFrame({len(self._frame)} students, attributes={list(self.attributes)})"
+
+
+def ensure_feature_safe(frame: object, what: str = "data") -> pd.DataFrame:
+    """Refuse protected characteristics on a path that builds features or responses.
+
+    Parameters
+    ----------
+    frame
+        The object about to be used.
+    what
+        What it is, for the error message.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frame`` itself, when it is safe.
+
+    Raises
+    ------
+    ProtectedDataError
+        If ``frame`` is a ``ProtectedFrame``, is not a DataFrame, or has a protected column.
+    """
+    if isinstance(frame, ProtectedFrame):
+        raise ProtectedDataError(
+            f"{what}: protected characteristics may only be used by the fairness audit, "
+            "never for features or responses (CoP §4, PRODUCT §3)"
+        )
+    if not isinstance(frame, pd.DataFrame):
+        raise ProtectedDataError(f"{what}: expected a DataFrame, got {type(frame).__name__}")
+    bad = sorted(c for c in frame.columns if str(c).lower() in PROTECTED_COLUMN_NAMES)
+    if bad:
+        raise ProtectedDataError(
+            f"{what}: column(s) {', '.join(bad)} are protected characteristics and may never be "
+            "features (CoP §4)"
+        )
+    return frame
+
+
+@dataclass(frozen=True, eq=False)
+class LearningData:
+    """The six feature-safe contract tables, typed and validated."""
+
+    presentations: pd.DataFrame
+    students: pd.DataFrame
+    registrations: pd.DataFrame
+    assessments: pd.DataFrame
+    assessment_results: pd.DataFrame
+    activity: pd.DataFrame
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            ensure_feature_safe(getattr(self, f.name), f"LearningData.{f.name}")
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def load_learning_data(folder: Path) -> LearningData:
+    """Validate ``folder`` and load its feature-safe tables.
+
+    Parameters
+    ----------
+    folder
+        A data folder in the contract.
+
+    Returns
+    -------
+    LearningData
+        Typed tables. Protected characteristics are not read.
+
+    Raises
+    ------
+    ContractViolation
+        If any contract rule is broken (nothing is returned half-loaded).
+    """
+    con = connect()
+    report = validate_folder(folder, con=con)
+    if not report.ok:
+        raise ContractViolation(report)
+    return LearningData(**{name: read_typed(con, name) for name in FEATURE_TABLES})
+
+
+def read_typed(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
+    """Read the typed view of a validated table into a DataFrame with contract dtypes."""
+    table = TABLES[name]
+    present = {r[0] for r in con.execute(f"DESCRIBE {ident('t_' + name)}").fetchall()}
+    cols = [c for c in table.columns if c.name in present]
+    if table.extra_columns_allowed:
+        raise ProtectedDataError(f"{name} is not a closed table; read it through its own loader")
+    select = ", ".join(ident(c.name) for c in cols)
+    frame = con.execute(f"SELECT {select} FROM {ident('t_' + name)} ORDER BY _file, _row").df()
+    for col in cols:
+        frame[col.name] = frame[col.name].astype(_DTYPES[col.kind])
+    missing = [c for c in table.columns if c.name not in present]
+    for col in missing:
+        frame[col.name] = pd.Series(pd.NA, index=frame.index, dtype=_DTYPES[col.kind])
+    return frame[list(table.column_names)]
+
+
+_DTYPES: dict[Kind, str] = {
+    Kind.ID: "string",
+    Kind.TEXT: "string",
+    Kind.INT: "Int64",
+    Kind.FLOAT: "Float64",
+    Kind.DATE: "datetime64[s]",
+}

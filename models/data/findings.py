@@ -1,0 +1,105 @@
+"""Findings: what validation reports, one entry per table, column and rule."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Example:
+    """One offending row: where it is and what was found there."""
+
+    file: str | None = None
+    row: int | None = None  # 1-based data row within the file (the header is not counted)
+    key: dict[str, Any] | None = None
+    value: Any = None
+
+    def describe(self) -> str:
+        """Human-readable location, e.g. ``students.csv row 4 (student_id=S1) value 'x'``."""
+        parts = []
+        if self.file is not None:
+            parts.append(self.file)
+        if self.row is not None:
+            parts.append(f"row {self.row}")
+        if self.key:
+            parts.append("(" + ", ".join(f"{k}={v}" for k, v in self.key.items()) + ")")
+        if self.value is not None:
+            parts.append(f"value {self.value!r}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A broken contract rule: which table, column and rule, how often, and where."""
+
+    table: str
+    rule: str
+    message: str
+    column: str | None = None
+    count: int = 1
+    examples: tuple[Example, ...] = field(default_factory=tuple)
+
+    def describe(self, max_examples: int = 5) -> str:
+        """One or more lines of text for the report."""
+        where = self.table + (f".{self.column}" if self.column else "")
+        rows = "row" if self.count == 1 else "rows"
+        head = f"{where} [{self.rule}] {self.message}"
+        if self.examples:
+            head += f" ({self.count} {rows})"
+        lines = [head]
+        lines += [f"    {ex.describe()}" for ex in self.examples[:max_examples]]
+        if self.count > min(len(self.examples), max_examples) and self.examples:
+            lines.append(f"    ... and {self.count - min(len(self.examples), max_examples)} more")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The outcome of checking one data folder against the contract."""
+
+    folder: str
+    findings: tuple[Finding, ...]
+    row_counts: dict[str, int]
+    tables_present: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when no contract rule is broken."""
+        return not self.findings
+
+    def to_text(self, max_examples: int = 5) -> str:
+        """Plain-text report."""
+        lines = [f"Contract check of {self.folder}"]
+        for name in self.tables_present:
+            lines.append(f"  {name}: {self.row_counts.get(name, 0):,} rows")
+        if self.ok:
+            lines.append("No contract violations.")
+            return "\n".join(lines)
+        total = sum(f.count for f in self.findings)
+        lines.append(f"{len(self.findings)} rule(s) broken, {total:,} violation(s) in all:")
+        lines += [f.describe(max_examples) for f in self.findings]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return {
+            "folder": self.folder,
+            "ok": self.ok,
+            "row_counts": self.row_counts,
+            "tables_present": list(self.tables_present),
+            "violations": [asdict(f) for f in self.findings],
+        }
+
+    def to_json(self) -> str:
+        """JSON text."""
+        return json.dumps(self.to_dict(), indent=2, default=str)
+
+
+class ContractViolation(Exception):
+    """Raised when a data folder breaks the contract; carries the full report."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        super().__init__(report.to_text())
+        self.report = report

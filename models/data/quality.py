@@ -1,0 +1,258 @@
+"""Data-quality report: what is in a data folder, what is missing, and what that means (CoP §8).
+
+Written for two readers: a data scientist deciding whether the data can train a model, and an
+ethics reviewer asking whom the gaps affect. Every figure is an aggregate; no student is named.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import duckdb
+
+from models.data.contract import TABLES
+from models.data.sqltext import ident
+
+SHOWN_WEEKS = (1, 2, 4, 8, 12, 16, 20, 24, 30, 36)
+# Columns whose missing values carry a meaning rather than a gap.
+MEANINGFUL_MISSING = {
+    ("registrations", "unregistration_day"): "still registered",
+    ("registrations", "final_result"): "presentation still running",
+}
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """Aggregate data-quality figures and plain-language notes."""
+
+    overview: dict[str, Any]
+    missing_values: list[dict[str, Any]]
+    no_activity: dict[str, Any]
+    registration_timing: dict[str, Any]
+    source_coverage_by_week: list[dict[str, Any]]
+    sources_by_module: list[dict[str, Any]]
+    consistency: dict[str, int]
+    notes: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """JSON text."""
+        return json.dumps(self.to_dict(), indent=2, default=str)
+
+    def to_text(self) -> str:
+        """Plain-text report."""
+        o = self.overview
+        lines = ["Data quality",
+                 f"  {o['registrations']:,} registrations of {o['students']:,} students on "
+                 f"{o['presentations']} presentations; {o['activity_rows']:,} activity rows",
+                 "  Outcomes: " + ", ".join(f"{k} {v:,}" for k, v in o["final_results"].items()),
+                 "", "Missing values"]
+        shown = [m for m in self.missing_values if m["missing"]]
+        lines += [f"  {m['table']}.{m['column']}: {m['missing']:,} ({m['percent']:.1f}%)"
+                  + (f" = {m['meaning']}" if m["meaning"] else "") for m in shown] or ["  none"]
+        na = self.no_activity
+        lines += ["", f"Registrations with no activity records: {na['registrations']:,} "
+                      f"({na['percent']:.1f}%)"]
+        rt = self.registration_timing
+        lines += [f"Late registrations (after day 0): {rt['late']:,} ({rt['late_percent']:.1f}%); "
+                  f"registration day not recorded: {rt['missing']:,}"]
+        lines += ["", "Share of registrations still registered with activity from each source, "
+                      "by week"]
+        lines += _coverage_lines(self.source_coverage_by_week)
+        lines += ["", "Sources recorded per module (share of its registrations with any record)"]
+        for row in self.sources_by_module:
+            shares = ", ".join(f"{s} {v:.0%}" for s, v in row["sources"].items())
+            lines.append(f"  {row['module_id']}: {shares}")
+        lines += ["", "Consistency"]
+        lines += [f"  {k.replace('_', ' ')}: {v:,}" for k, v in self.consistency.items()]
+        lines += ["", "What the gaps mean for indicators"]
+        lines += [f"  - {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _coverage_lines(rows: list[dict[str, Any]]) -> list[str]:
+    sources = sorted({r["source"] for r in rows})
+    weeks = [w for w in SHOWN_WEEKS if any(r["week"] == w for r in rows)]
+    table = {(r["source"], r["week"]): r["share"] for r in rows}
+    lines = ["  " + "week".ljust(16) + "".join(f"{w:>6}" for w in weeks)]
+    for s in sources:
+        cells = "".join(f"{table.get((s, w), 0.0):>6.0%}" for w in weeks)
+        lines.append("  " + s.ljust(16) + cells)
+    return lines
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _has(con: duckdb.DuckDBPyConnection, view: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?",
+                            [view]).fetchone()[0])  # type: ignore[index]
+
+
+def quality_report(con: duckdb.DuckDBPyConnection) -> QualityReport:
+    """Build the report from the typed views of a validated folder (see ``validate_folder``).
+
+    Parameters
+    ----------
+    con
+        The connection ``validate_folder`` registered its ``t_<table>`` views on.
+
+    Returns
+    -------
+    QualityReport
+        Aggregates and notes.
+    """
+    overview = _overview(con)
+    missing = _missing_values(con)
+    no_act = _no_activity(con, overview["registrations"])
+    timing = _timing(con, overview["registrations"])
+    coverage = _coverage(con)
+    by_module = _sources_by_module(con)
+    consistency = _consistency(con)
+    notes = _notes(missing, no_act, timing, by_module, consistency)
+    return QualityReport(overview, missing, no_act, timing, coverage, by_module, consistency,
+                         notes)
+
+
+def _overview(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    results = con.execute("SELECT coalesce(final_result, 'not yet known'), count(*) "
+                          "FROM t_registrations GROUP BY 1 ORDER BY 2 DESC").fetchall()
+    return {
+        "presentations": _scalar(con, "SELECT count(*) FROM t_presentations"),
+        "students": _scalar(con, "SELECT count(*) FROM t_students"),
+        "registrations": _scalar(con, "SELECT count(*) FROM t_registrations"),
+        "activity_rows": _scalar(con, "SELECT count(*) FROM t_activity"),
+        "final_results": {str(k): int(v) for k, v in results},
+    }
+
+
+def _missing_values(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    out = []
+    for table in TABLES.values():
+        if not table.feature_safe or not _has(con, f"t_{table.name}"):
+            continue
+        present = {r[0] for r in con.execute(f"DESCRIBE {ident('t_' + table.name)}").fetchall()}
+        cols = [c.name for c in table.columns if c.nullable and c.name in present]
+        if not cols:
+            continue
+        counts = ", ".join(f"count(*) - count({ident(c)})" for c in cols)
+        row = con.execute(f"SELECT count(*), {counts} FROM {ident('t_' + table.name)}").fetchone()
+        total = int(row[0]) if row else 0
+        for c, n in zip(cols, row[1:] if row else (), strict=True):
+            out.append({"table": table.name, "column": c, "missing": int(n),
+                        "percent": 100.0 * int(n) / total if total else 0.0,
+                        "meaning": MEANINGFUL_MISSING.get((table.name, c))})
+    return out
+
+
+def _no_activity(con: duckdb.DuckDBPyConnection, registrations: int) -> dict[str, Any]:
+    by_pres = con.execute(
+        "SELECT module_id, presentation_id, count(*) FILTER (WHERE a.student_id IS NULL), "
+        "count(*) FROM t_registrations r LEFT JOIN (SELECT DISTINCT student_id, module_id, "
+        "presentation_id FROM t_activity) a USING (student_id, module_id, presentation_id) "
+        "GROUP BY ALL ORDER BY 1, 2").fetchall()
+    n = sum(int(r[2]) for r in by_pres)
+    return {"registrations": n, "percent": 100.0 * n / registrations if registrations else 0.0,
+            "by_presentation": [{"module_id": m, "presentation_id": p, "registrations": int(k),
+                                 "percent": 100.0 * int(k) / int(t) if t else 0.0}
+                                for m, p, k, t in by_pres]}
+
+
+def _timing(con: duckdb.DuckDBPyConnection, registrations: int) -> dict[str, Any]:
+    late = _scalar(con, "SELECT count(*) FROM t_registrations WHERE registration_day > 0")
+    missing = _scalar(con, "SELECT count(*) FROM t_registrations WHERE registration_day IS NULL")
+    return {"late": late, "late_percent": 100.0 * late / registrations if registrations else 0.0,
+            "missing": missing}
+
+
+def _coverage(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    rows = con.execute("""
+        WITH pop AS (
+            SELECT r.student_id, r.module_id, r.presentation_id, w.week
+            FROM t_registrations r JOIN t_presentations p USING (module_id, presentation_id)
+            CROSS JOIN range(1, 60) AS w(week)
+            WHERE 7 * (w.week - 1) <= p.length_days
+              AND coalesce(r.registration_day, 0) < 7 * w.week
+              AND (r.unregistration_day IS NULL OR r.unregistration_day >= 7 * (w.week - 1))),
+        sizes AS (SELECT week, count(*) AS n FROM pop GROUP BY week),
+        act AS (SELECT DISTINCT student_id, module_id, presentation_id, source,
+                       CAST(floor(day / 7) AS BIGINT) + 1 AS week
+                FROM t_activity WHERE day >= 0)
+        SELECT a.source, a.week, count(*) AS active, any_value(s.n) AS n
+        FROM act a JOIN pop USING (student_id, module_id, presentation_id, week)
+        JOIN sizes s ON s.week = a.week GROUP BY ALL ORDER BY 1, 2""").fetchall()
+    return [{"source": s, "week": int(w), "active": int(a), "population": int(n),
+             "share": int(a) / int(n)} for s, w, a, n in rows]
+
+
+def _sources_by_module(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    rows = con.execute("""
+        WITH regs AS (SELECT module_id, count(*) AS n FROM t_registrations GROUP BY 1),
+        seen AS (SELECT module_id, source, count(DISTINCT (student_id, presentation_id)) AS k
+                 FROM t_activity GROUP BY ALL)
+        SELECT module_id, source, k, n FROM seen JOIN regs USING (module_id)
+        ORDER BY 1, 2""").fetchall()
+    modules: dict[str, dict[str, float]] = {}
+    for module, source, k, n in rows:
+        modules.setdefault(str(module), {})[str(source)] = int(k) / int(n)
+    return [{"module_id": m, "sources": s} for m, s in modules.items()]
+
+
+def _consistency(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    checks = {
+        "withdrawn_without_unregistration_day":
+            "SELECT count(*) FROM t_registrations WHERE final_result = 'withdrawn' "
+            "AND unregistration_day IS NULL",
+        "unregistered_but_result_not_withdrawn":
+            "SELECT count(*) FROM t_registrations WHERE unregistration_day IS NOT NULL "
+            "AND final_result IS NOT NULL AND final_result <> 'withdrawn'",
+        "unregistration_after_presentation_end":
+            "SELECT count(*) FROM t_registrations r JOIN t_presentations p "
+            "USING (module_id, presentation_id) WHERE r.unregistration_day > p.length_days",
+        "results_without_score": "SELECT count(*) FROM t_assessment_results WHERE score IS NULL",
+        "assessments_without_due_day": "SELECT count(*) FROM t_assessments WHERE due_day IS NULL",
+        "submissions_after_presentation_end":
+            "SELECT count(*) FROM t_assessment_results r JOIN t_assessments a "
+            "USING (assessment_id) JOIN t_presentations p USING (module_id, presentation_id) "
+            "WHERE r.submitted_day > p.length_days",
+    }
+    return {k: _scalar(con, sql) for k, sql in checks.items()}
+
+
+def _notes(missing: list[dict[str, Any]], no_act: dict[str, Any], timing: dict[str, Any],
+           by_module: list[dict[str, Any]], consistency: dict[str, int]) -> list[str]:
+    notes = []
+    if no_act["registrations"]:
+        notes.append(
+            f"{no_act['percent']:.1f}% of registrations have no activity records at all. Their "
+            "indicators rest on assessment and registration data only and are less certain; "
+            "features record which sources were present, so missing data is not read as "
+            "disengagement.")
+    all_sources = sorted({s for m in by_module for s in m["sources"]})
+    for m in by_module:
+        absent = [s for s in all_sources if s not in m["sources"]]
+        if absent:
+            notes.append(f"Module {m['module_id']} records no {', '.join(absent)} data: indicators "
+                         "for its students cannot use those sources, and comparisons with other "
+                         "modules must allow for it.")
+    if timing["late"]:
+        notes.append(f"{timing['late']:,} registrations started after day 0: early-week "
+                     "indicators see less of their activity, so registration timing is a feature "
+                     "and not a judgement.")
+    for m in missing:
+        if m["percent"] >= 1.0 and not m["meaning"]:
+            notes.append(f"{m['table']}.{m['column']} is missing for {m['percent']:.1f}% of rows; "
+                         "features treat it as not recorded rather than guessing a value.")
+    if consistency["withdrawn_without_unregistration_day"]:
+        notes.append("Some withdrawals have no unregistration day: they stay in every weekly "
+                     "population, which makes the outcome look later than it was.")
+    if not notes:
+        notes.append("No gaps large enough to change how indicators should be read.")
+    return notes

@@ -1,0 +1,232 @@
+"""Finding a table's files in a data folder and exposing them to DuckDB without loading them.
+
+A table is ``NAME.parquet``, ``NAME.csv`` or a folder ``NAME/`` of Parquet parts. This module
+checks what can be checked about the files themselves (present, unambiguous, not empty, UTF-8,
+really Parquet, readable header) and registers a raw view ``raw_NAME`` with two extra columns:
+``_file`` (path relative to the data folder) and ``_row`` (1-based data row within that file).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from models.data.contract import Table
+from models.data.findings import Example, Finding
+from models.data.sqltext import ident, literal, literal_list
+
+SourceKind = Literal["csv", "parquet", "parquet_dir"]
+_PARQUET_MAGIC = b"PAR1"
+_CHUNK = 1 << 22
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a table's data lives."""
+
+    table: str
+    kind: SourceKind
+    root: Path  # the data folder
+    paths: tuple[Path, ...]
+
+    def display(self, path: Path | None = None) -> str:
+        """Path relative to the data folder, for messages."""
+        target = path if path is not None else self.paths[0]
+        if self.kind == "parquet_dir" and path is None:
+            return f"{self.table}/"
+        return str(target.relative_to(self.root))
+
+
+@dataclass(frozen=True)
+class OpenedTable:
+    """A table whose files passed the file-level checks: its header and source types."""
+
+    source: Source
+    columns: tuple[str, ...]
+    types: dict[str, str]  # column -> DuckDB type name of the raw view
+    row_numbers_exact: bool = True
+
+
+def locate(folder: Path, table: Table) -> tuple[Source | None, list[Finding]]:
+    """Find the files of ``table`` in ``folder``."""
+    name = table.name
+    candidates: list[Source] = []
+    if (folder / f"{name}.parquet").is_file():
+        candidates.append(Source(name, "parquet", folder, (folder / f"{name}.parquet",)))
+    if (folder / f"{name}.csv").is_file():
+        candidates.append(Source(name, "csv", folder, (folder / f"{name}.csv",)))
+    if (folder / name).is_dir():
+        parts = tuple(sorted((folder / name).rglob("*.parquet")))
+        if not parts:
+            return None, [_finding(name, "empty_folder", f"folder {name}/ holds no .parquet parts")]
+        candidates.append(Source(name, "parquet_dir", folder, parts))
+    if len(candidates) > 1:
+        shown = ", ".join(c.display() for c in candidates)
+        return None, [_finding(name, "ambiguous_source", f"more than one copy of the table: {shown}")]
+    if not candidates:
+        if table.required:
+            msg = f"missing: expected {name}.parquet, {name}.csv or a folder {name}/ of Parquet parts"
+            return None, [_finding(name, "missing_file", msg)]
+        return None, []
+    return candidates[0], []
+
+
+def open_table(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[OpenedTable | None,
+                                                                          list[Finding]]:
+    """Check the files of ``source`` and register ``raw_<table>`` on ``con``."""
+    if source.kind == "csv":
+        return _open_csv(con, source)
+    return _open_parquet(con, source)
+
+
+def _finding(table: str, rule: str, message: str, **kw: object) -> Finding:
+    return Finding(table=table, rule=rule, message=message, **kw)  # type: ignore[arg-type]
+
+
+# --- CSV -----------------------------------------------------------------------------------
+
+
+def _open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[OpenedTable | None,
+                                                                        list[Finding]]:
+    path, table = source.paths[0], source.table
+    if path.stat().st_size == 0:
+        return None, [_finding(table, "empty_file", f"{source.display()} is empty (no header row)")]
+    bad = _first_invalid_utf8(path)
+    if bad is not None:
+        line, offset = bad
+        msg = (f"{source.display()} is not valid UTF-8: first bad byte at line {line} "
+               f"(byte offset {offset}); save the file as UTF-8")
+        return None, [_finding(table, "not_utf8", msg, examples=(Example(source.display(), line - 1),))]
+    header = _csv_header(path)
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    if duplicated:
+        msg = f"{source.display()} header repeats column(s) {', '.join(duplicated)}"
+        return None, [_finding(table, "duplicate_column", msg)]
+    rejects = _csv_structural_rejects(con, source, header)
+    if rejects:
+        return None, rejects
+    cols = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in header)
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {ident('raw_' + table)} AS "
+        f"SELECT *, row_number() OVER () AS _row, {literal(source.display())} AS _file "
+        f"FROM read_csv({literal(path)}, header=true, auto_detect=false, delim=',', quote='\"', "
+        f"escape='\"', columns={{{cols}}})"
+    )
+    return OpenedTable(source, tuple(header), dict.fromkeys(header, "VARCHAR")), []
+
+
+def _first_invalid_utf8(path: Path) -> tuple[int, int] | None:
+    """Return (line, byte offset) of the first byte that is not UTF-8, or None."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, lines = 0, 1
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as err:
+                # The decoder may hold back up to 3 bytes of an earlier chunk; err.start is
+                # relative to (held-back bytes + chunk), close enough to name the line.
+                start = max(err.start - len(err.object) + len(chunk), 0)
+                return lines + chunk[:start].count(b"\n"), offset + start
+            offset += len(chunk)
+            lines += chunk.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return lines, offset
+    return None
+
+
+def _csv_header(path: Path) -> list[str]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        first = fh.readline()
+    row = next(csv.reader(io.StringIO(first)), [])
+    return [c.strip().lstrip("\ufeff") for c in row]
+
+
+def _csv_structural_rejects(con: duckdb.DuckDBPyConnection, source: Source,
+                            header: list[str]) -> list[Finding]:
+    """Rows with too many or too few fields, or unterminated quotes, each with its line."""
+    table, path = source.table, source.paths[0]
+    cols = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in header)
+    con.execute(
+        f"SELECT count(*) FROM read_csv({literal(path)}, header=true, auto_detect=false, "
+        f"delim=',', quote='\"', escape='\"', columns={{{cols}}}, store_rejects=true)"
+    )
+    try:
+        rows = con.execute(
+            "SELECT line, CAST(error_type AS VARCHAR), error_message FROM reject_errors "
+            "ORDER BY line"
+        ).fetchall()
+    except duckdb.CatalogException:
+        rows = []
+    if not rows:
+        return []
+    examples = tuple(Example(source.display(), int(line) - 1, value=str(msg)) for line, _, msg in rows)
+    kinds = sorted({str(kind).lower() for _, kind, _ in rows})
+    msg = (f"malformed CSV rows ({', '.join(kinds)}); every row needs {len(header)} fields "
+           "like the header. Further checks of this table wait until these rows are fixed")
+    return [_finding(table, "malformed_row", msg, count=len(rows), examples=examples[:100])]
+
+
+# --- Parquet -------------------------------------------------------------------------------
+
+
+def _open_parquet(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[OpenedTable | None,
+                                                                            list[Finding]]:
+    table = source.table
+    schemas: list[pa.Schema] = []
+    for path in source.paths:
+        problem = _parquet_problem(path)
+        if problem is None:
+            try:
+                schemas.append(pq.read_schema(path))
+                continue
+            except (pa.ArrowException, OSError) as err:
+                problem = f"cannot be read as Parquet ({err})"
+        msg = f"{source.display(path)} {problem}"
+        return None, [_finding(table, "not_parquet", msg, examples=(Example(source.display(path)),))]
+    names = schemas[0].names
+    for path, schema in zip(source.paths, schemas, strict=True):
+        if schema.names != names:
+            msg = (f"{source.display(path)} has columns {schema.names}, but "
+                   f"{source.display(source.paths[0])} has {names}; all parts need the same columns")
+            return None, [_finding(table, "inconsistent_parts", msg)]
+    empty = [p for p, s in zip(source.paths, schemas, strict=True) if not s.names]
+    if empty:
+        return None, [_finding(table, "empty_file", f"{source.display(empty[0])} has no columns")]
+    files = literal_list([str(p) for p in source.paths])
+    rel = "CASE " + " ".join(
+        f"WHEN filename = {literal(p)} THEN {literal(source.display(p))}" for p in source.paths
+    ) + " END"
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {ident('raw_' + table)} AS "
+        f"SELECT * EXCLUDE (filename, file_row_number), file_row_number + 1 AS _row, {rel} AS _file "
+        f"FROM read_parquet({files}, filename=true, file_row_number=true)"
+    )
+    described = con.execute(f"DESCRIBE {ident('raw_' + table)}").fetchall()
+    types = {str(r[0]): str(r[1]) for r in described if r[0] not in ("_row", "_file")}
+    return OpenedTable(source, tuple(names), types), []
+
+
+def _parquet_problem(path: Path) -> str | None:
+    size = path.stat().st_size
+    if size == 0:
+        return "is empty (0 bytes), not a Parquet file"
+    if size < 12:
+        return "is too short to be a Parquet file"
+    with path.open("rb") as fh:
+        head = fh.read(4)
+        fh.seek(-4, 2)
+        tail = fh.read(4)
+    if head != _PARQUET_MAGIC or tail != _PARQUET_MAGIC:
+        return "is not a Parquet file (no PAR1 marker); was it saved as CSV or Excel?"
+    return None

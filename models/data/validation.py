@@ -1,0 +1,350 @@
+"""Check a data folder against the contract and report every broken rule.
+
+Checks run in DuckDB over views of the files, so a folder of a hundred million activity rows is
+checked without loading it into memory. Each rule is one query that returns the offending rows;
+each broken rule becomes one Finding with its count and the first rows it found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from models.data.contract import (
+    PROTECTED_COLUMN_NAMES,
+    RELATIONSHIP_SCOPES,
+    TABLES,
+    Column,
+    Kind,
+    Table,
+)
+from models.data.findings import Example, Finding, ValidationReport
+from models.data.reading import OpenedTable, locate, open_table
+from models.data.sqltext import ident, literal
+
+DEFAULT_MAX_EXAMPLES = 100
+_INT_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+              "UINTEGER", "UBIGINT")
+_FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL") 
+_IDENTIFIER = "[a-z][a-z0-9_]*"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check: a query returning offending rows as (_file, _row, value, key...)."""
+
+    table: str
+    column: str | None
+    rule: str
+    message: str
+    sql: str
+    key_columns: tuple[str, ...] = ()
+
+
+def connect(memory_limit: str = "4GB") -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection for validation, with bounded memory."""
+    con = duckdb.connect()
+    con.execute(f"SET memory_limit = {literal(memory_limit)}")
+    con.execute("SET preserve_insertion_order = true")
+    return con
+
+
+def validate_folder(folder: Path, *, max_examples: int = DEFAULT_MAX_EXAMPLES,
+                    con: duckdb.DuckDBPyConnection | None = None) -> ValidationReport:
+    """Check every contract table in ``folder``.
+
+    Parameters
+    ----------
+    folder
+        A data folder in the contract.
+    max_examples
+        How many offending rows to list per broken rule (all are counted).
+    con
+        A DuckDB connection to register the typed views ``t_<table>`` on; a new one if None.
+
+    Returns
+    -------
+    ValidationReport
+        Every broken rule with table, column, rule, count and rows.
+    """
+    con = con or connect()
+    if not folder.is_dir():
+        missing = Finding("(folder)", "missing_folder", f"{folder} is not a folder")
+        return ValidationReport(str(folder), (missing,), {}, ())
+    findings: list[Finding] = []
+    opened: dict[str, OpenedTable] = {}
+    for table in TABLES.values():
+        source, problems = locate(folder, table)
+        findings += problems
+        if source is None:
+            continue
+        table_open, problems = open_table(con, source)
+        findings += problems
+        if table_open is not None:
+            header_findings = _header_findings(table, table_open)
+            findings += header_findings
+            if not any(f.rule == "missing_column" for f in header_findings):
+                opened[table.name] = table_open
+    typed: set[str] = set()
+    for name, table_open in opened.items():
+        _create_typed_view(con, TABLES[name], table_open)
+        typed.add(name)
+    counts = {n: _count(con, n) for n in opened}
+    for rule in _rules(opened, typed):
+        finding = _run(con, rule, max_examples)
+        if finding is not None:
+            findings.append(finding)
+    findings += _row_count_findings(counts)
+    return ValidationReport(str(folder), tuple(findings), counts, tuple(opened))
+
+
+# --- header --------------------------------------------------------------------------------
+
+
+def _header_findings(table: Table, opened: OpenedTable) -> list[Finding]:
+    found = set(opened.columns)
+    where = opened.source.display()
+    out = [
+        Finding(table.name, "missing_column", f"{where} has no column {c.name!r} ({c.description})",
+                column=c.name)
+        for c in table.columns
+        if c.required and c.name not in found
+    ]
+    declared = set(table.column_names)
+    for col in opened.columns:
+        if col in declared:
+            continue
+        if col.lower() in PROTECTED_COLUMN_NAMES and table.feature_safe:
+            msg = (f"{where} has column {col!r}, a protected characteristic; it belongs only in "
+                   "protected_characteristics, which is never used for features (CoP §4)")
+            out.append(Finding(table.name, "protected_column", msg, column=col))
+        elif not table.extra_columns_allowed:
+            allowed = ", ".join(table.column_names)
+            msg = f"{where} has unexpected column {col!r}; the table's columns are: {allowed}"
+            out.append(Finding(table.name, "unexpected_column", msg, column=col))
+    return out
+
+
+# --- typed views ---------------------------------------------------------------------------
+
+
+def _missing(col: str, raw_type: str) -> str:
+    c = ident(col)
+    if raw_type == "VARCHAR":
+        return f"({c} IS NULL OR trim({c}) = '')"
+    return f"({c} IS NULL)"
+
+
+def _typed_expr(column: Column, raw_type: str) -> str:
+    """SQL converting the raw column to its contract type; NULL where it cannot be converted."""
+    c = ident(column.name)
+    text = raw_type == "VARCHAR"
+    if column.kind in (Kind.ID, Kind.TEXT):
+        if raw_type.startswith(_FLOAT_TYPES) or raw_type.startswith("DECIMAL"):
+            return "CAST(NULL AS VARCHAR)"  # 12.0 is not an identifier: reported as a type error
+        return f"NULLIF(trim(CAST({c} AS VARCHAR)), '')"
+    if column.kind == Kind.INT:
+        if text:
+            return (f"CASE WHEN regexp_full_match(trim({c}), '[+-]?[0-9]{{1,18}}') "
+                    f"THEN CAST(trim({c}) AS BIGINT) END")
+        if raw_type in _INT_TYPES:
+            return f"CAST({c} AS BIGINT)"
+        if raw_type.startswith(_FLOAT_TYPES) or raw_type.startswith("DECIMAL"):
+            return (f"CASE WHEN isfinite(CAST({c} AS DOUBLE)) AND {c} = trunc({c}) "
+                    f"AND abs({c}) < 1e18 THEN CAST({c} AS BIGINT) END")
+        return "CAST(NULL AS BIGINT)"
+    if column.kind == Kind.FLOAT:
+        expr = f"TRY_CAST(trim({c}) AS DOUBLE)" if text else f"TRY_CAST({c} AS DOUBLE)"
+        return f"CASE WHEN isfinite({expr}) THEN {expr} END"
+    if column.kind == Kind.DATE:
+        if text:
+            return (f"CASE WHEN regexp_full_match(trim({c}), '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') "
+                    f"THEN TRY_CAST(trim({c}) AS DATE) END")
+        return f"TRY_CAST({c} AS DATE)"
+    raise ValueError(f"unknown kind {column.kind}")
+
+
+def _create_typed_view(con: duckdb.DuckDBPyConnection, table: Table, opened: OpenedTable) -> None:
+    selects = ["_file", "_row"]
+    for column in table.columns:
+        if column.name in opened.types:
+            selects.append(f"{_typed_expr(column, opened.types[column.name])} AS {ident(column.name)}")
+    for extra in opened.columns:
+        if extra not in table.column_names and table.extra_columns_allowed:
+            selects.append(f"NULLIF(trim(CAST({ident(extra)} AS VARCHAR)), '') AS {ident(extra)}")
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {ident('t_' + table.name)} AS "
+        f"SELECT {', '.join(selects)} FROM {ident('raw_' + table.name)}"
+    )
+
+
+def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {ident('t_' + name)}").fetchone()
+    return int(row[0]) if row else 0
+
+
+# --- rules ---------------------------------------------------------------------------------
+
+
+def _rules(opened: dict[str, OpenedTable], typed: set[str]) -> Iterator[Rule]:
+    for name, table_open in opened.items():
+        table = TABLES[name]
+        present = [c for c in table.columns if c.name in table_open.types]
+        for column in present:
+            yield from _column_rules(table, column, table_open.types[column.name])
+        if table.key and all(k in table_open.types for k in table.key):
+            yield _key_rule(table)
+        for ref in table.references:
+            if ref.target in typed and all(c in table_open.types for c in ref.columns):
+                yield _reference_rule(table, ref.columns, ref.target, ref.target_columns)
+    yield from _cross_table_rules(typed)
+
+
+def _key_of(table: Table) -> tuple[str, ...]:
+    if table.key:
+        return table.key
+    return tuple(c.name for c in table.columns if c.kind == Kind.ID)[:3]
+
+
+def _column_rules(table: Table, column: Column, raw_type: str) -> Iterator[Rule]:
+    raw, t, c = ident("raw_" + table.name), ident("t_" + table.name), ident(column.name)
+    key = tuple(k for k in _key_of(table) if k != column.name)
+    if not column.nullable:
+        yield Rule(table.name, column.name, "required", "value is missing",
+                   f"SELECT _file, _row, NULL AS value FROM {raw} "
+                   f"WHERE {_missing(column.name, raw_type)}")
+    typed = _typed_expr(column, raw_type)
+    yield Rule(table.name, column.name, f"type_{column.kind.value}", _type_message(column),
+               f"SELECT _file, _row, CAST({c} AS VARCHAR) AS value FROM {raw} "
+               f"WHERE NOT {_missing(column.name, raw_type)} AND ({typed}) IS NULL")
+    if column.allowed is not None:
+        allowed = ", ".join(literal(v) for v in column.allowed)
+        yield Rule(table.name, column.name, "allowed_values",
+                   f"value is not one of: {', '.join(column.allowed)}",
+                   f"SELECT _file, _row, {c} AS value{_keys(key)} FROM {t} "
+                   f"WHERE {c} IS NOT NULL AND {c} NOT IN ({allowed})", key)
+    if column.minimum is not None:
+        yield Rule(table.name, column.name, "minimum", f"value is below {column.minimum:g}",
+                   f"SELECT _file, _row, {c} AS value{_keys(key)} FROM {t} "
+                   f"WHERE {c} < {column.minimum}", key)
+    if column.maximum is not None:
+        yield Rule(table.name, column.name, "maximum", f"value is above {column.maximum:g}",
+                   f"SELECT _file, _row, {c} AS value{_keys(key)} FROM {t} "
+                   f"WHERE {c} > {column.maximum}", key)
+
+
+def _type_message(column: Column) -> str:
+    return {
+        Kind.ID: "identifier must be text or a whole number",
+        Kind.TEXT: "value must be text",
+        Kind.INT: "value is not a whole number",
+        Kind.FLOAT: "value is not a finite number",
+        Kind.DATE: "value is not a date in YYYY-MM-DD form",
+    }[column.kind]
+
+
+def _keys(key: tuple[str, ...], alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    return "".join(f", {prefix}{ident(k)} AS {ident('key_' + k)}" for k in key)
+
+
+def _key_rule(table: Table) -> Rule:
+    t = ident("t_" + table.name)
+    cols = ", ".join(ident(k) for k in table.key)
+    not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in table.key)
+    sql = (f"SELECT _file, _row, 'duplicate of row ' || CAST(first_row AS VARCHAR) AS value"
+           f"{_keys(table.key)} FROM (SELECT _file, _row, {cols}, "
+           f"min(_row) OVER (PARTITION BY {cols}) AS first_row, "
+           f"count(*) OVER (PARTITION BY {cols}) AS n FROM {t} WHERE {not_null}) "
+           f"WHERE n > 1 AND _row > first_row")
+    msg = f"duplicate key ({', '.join(table.key)}): each key may appear once"
+    return Rule(table.name, ", ".join(table.key), "unique_key", msg, sql, table.key)
+
+
+def _reference_rule(table: Table, cols: tuple[str, ...], target: str,
+                    target_cols: tuple[str, ...]) -> Rule:
+    t, s = ident("t_" + table.name), ident("t_" + target)
+    on = " AND ".join(f"a.{ident(c)} = b.{ident(tc)}" for c, tc in zip(cols, target_cols,
+                                                                        strict=True))
+    not_null = " AND ".join(f"a.{ident(c)} IS NOT NULL" for c in cols)
+    sql = (f"SELECT a._file, a._row, NULL AS value{_keys(cols, 'a')} FROM {t} a "
+           f"ANTI JOIN {s} b ON {on} WHERE {not_null}")
+    msg = f"({', '.join(cols)}) does not match any row of {target}"
+    return Rule(table.name, ", ".join(cols), f"reference_{target}", msg, sql, cols)
+
+
+def _cross_table_rules(typed: set[str]) -> Iterator[Rule]:
+    if {"activity", "presentations"} <= typed:
+        yield Rule("activity", "day", "day_within_presentation",
+                   "day is after the end of the presentation (day > length_days)",
+                   "SELECT a._file, a._row, a.day AS value, a.student_id AS key_student_id, "
+                   "a.module_id AS key_module_id, a.presentation_id AS key_presentation_id "
+                   "FROM t_activity a JOIN t_presentations p USING (module_id, presentation_id) "
+                   "WHERE a.day > p.length_days",
+                   ("student_id", "module_id", "presentation_id"))
+    if "activity" in typed:
+        for col in ("source", "activity_type"):
+            yield Rule("activity", col, "identifier",
+                       "must be lower-case letters, digits and _ (a category, never free text)",
+                       f"SELECT _file, _row, {col} AS value FROM t_activity "
+                       f"WHERE {col} IS NOT NULL AND NOT regexp_full_match({col}, "
+                       f"{literal(_IDENTIFIER)})")
+    if {"assessment_results", "assessments", "registrations"} <= typed:
+        yield Rule("assessment_results", "student_id", "reference_registrations",
+                   "student is not registered on the assessment's module presentation",
+                   "SELECT r._file, r._row, NULL AS value, r.student_id AS key_student_id, "
+                   "r.assessment_id AS key_assessment_id FROM t_assessment_results r "
+                   "JOIN t_assessments a USING (assessment_id) ANTI JOIN t_registrations g "
+                   "ON r.student_id = g.student_id AND a.module_id = g.module_id "
+                   "AND a.presentation_id = g.presentation_id",
+                   ("student_id", "assessment_id"))
+    if "registrations" in typed:
+        yield Rule("registrations", "unregistration_day", "unregistration_after_registration",
+                   "unregistration_day is before registration_day",
+                   "SELECT _file, _row, unregistration_day AS value, student_id AS key_student_id "
+                   "FROM t_registrations WHERE unregistration_day < registration_day",
+                   ("student_id",))
+    if "access" in typed:
+        cases = " ".join(f"WHEN {literal(r)} THEN {literal(s)}"
+                         for r, s in RELATIONSHIP_SCOPES.items())
+        yield Rule("access", "scope_type", "scope_matches_relationship",
+                   "scope_type does not fit the relationship (personal_tutor and "
+                   "placement_supervisor: student; module_leader: module; programme_leader: "
+                   "programme; support_staff: school)",
+                   f"SELECT _file, _row, relationship || '/' || scope_type AS value FROM t_access "
+                   f"WHERE scope_type <> (CASE relationship {cases} END)")
+
+
+def _run(con: duckdb.DuckDBPyConnection, rule: Rule, max_examples: int) -> Finding | None:
+    limit = f"LIMIT {int(max_examples)}" if max_examples > 0 else ""
+    sql = (f"SELECT *, count(*) OVER () AS _n FROM ({rule.sql}) "
+           f"ORDER BY _file, _row {limit}")
+    try:
+        cursor = con.execute(sql)
+        names = [d[0] for d in cursor.description or []]
+        rows = cursor.fetchall()
+    except duckdb.Error as err:
+        return Finding(rule.table, "unreadable", f"could not be read: {err}", column=rule.column)
+    if not rows:
+        return None
+    examples = tuple(_example(dict(zip(names, r, strict=True))) for r in rows)
+    return Finding(rule.table, rule.rule, rule.message, column=rule.column,
+                   count=int(rows[0][-1]), examples=examples)
+
+
+def _example(row: dict[str, object]) -> Example:
+    key = {k[4:]: v for k, v in row.items() if k.startswith("key_")}
+    value = row.get("value")
+    return Example(file=str(row["_file"]), row=int(str(row["_row"])), key=key or None,
+                   value=value)
+
+
+def _row_count_findings(counts: dict[str, int]) -> list[Finding]:
+    return [
+        Finding(name, "no_rows", f"{name} has no data rows; at least {TABLES[name].min_rows} needed")
+        for name, n in counts.items()
+        if n < TABLES[name].min_rows
+    ]

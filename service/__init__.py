@@ -1,0 +1,1 @@
+"""The HTTP service: explained, non-labelling indicators for authorised staff and students."""

@@ -1,0 +1,1 @@
+"""Training pipelines: ingest, features, temporal evaluation, tracking."""

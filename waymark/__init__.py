@@ -1,0 +1,1 @@
+"""The `waymark` command: the one thin place that knows every package."""

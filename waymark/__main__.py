@@ -1,0 +1,5 @@
+"""``python -m waymark``."""
+
+from waymark.cli import main
+
+main()
