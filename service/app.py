@@ -13,9 +13,11 @@ from service import __name__ as _package
 
 def create_app() -> FastAPI:
     """Build the application."""
-    app = FastAPI(title="Waymark", version="0.1.0",
-                  description="Explained, non-labelling indicators for authorised staff and "
-                              "students' own data.")
+    app = FastAPI(
+        title="Waymark",
+        version="0.1.0",
+        description="Explained, non-labelling indicators for authorised staff and students' own data.",
+    )
 
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, str]:

@@ -10,12 +10,12 @@ and the documentation (``docs/data-contract.md``) are all driven by them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 CONTRACT_VERSION = "1"
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """Logical type of a column."""
 
     ID = "id"  # non-empty text; integers are accepted and read as text
@@ -147,8 +147,13 @@ PRESENTATIONS = Table(
         _id("module_id", "Module code."),
         _id("presentation_id", "Presentation code, e.g. 2024J."),
         Column("start_date", Kind.DATE, "First day of the presentation (day 0)."),
-        Column("length_days", Kind.INT, "Length in days; day numbers run 0..length_days.",
-               minimum=1, maximum=1000),
+        Column(
+            "length_days",
+            Kind.INT,
+            "Length in days; day numbers run 0..length_days.",
+            minimum=1,
+            maximum=1000,
+        ),
     ),
     key=("module_id", "presentation_id"),
     min_rows=1,
@@ -161,16 +166,44 @@ STUDENTS = Table(
         _id("student_id", "Pseudonymous student identifier."),
         _id("programme_id", "Programme of study.", required=False, nullable=True),
         _id("school_id", "School (or faculty) of the programme.", required=False, nullable=True),
-        Column("year_of_study", Kind.INT, "Year of study (1 = first year).", required=False,
-               nullable=True, minimum=1, maximum=10),
-        Column("study_mode", Kind.TEXT, "full_time or part_time.", required=False, nullable=True,
-               allowed=STUDY_MODES),
-        Column("highest_education", Kind.TEXT, "Highest qualification on entry.",
-               required=False, nullable=True),
-        Column("num_prev_attempts", Kind.INT, "Earlier attempts at the module before the data "
-               "starts.", required=False, nullable=True, minimum=0, maximum=50),
-        Column("credits", Kind.INT, "Credits being studied.", required=False, nullable=True,
-               minimum=0, maximum=1000),
+        Column(
+            "year_of_study",
+            Kind.INT,
+            "Year of study (1 = first year).",
+            required=False,
+            nullable=True,
+            minimum=1,
+            maximum=10,
+        ),
+        Column(
+            "study_mode",
+            Kind.TEXT,
+            "full_time or part_time.",
+            required=False,
+            nullable=True,
+            allowed=STUDY_MODES,
+        ),
+        Column(
+            "highest_education", Kind.TEXT, "Highest qualification on entry.", required=False, nullable=True
+        ),
+        Column(
+            "num_prev_attempts",
+            Kind.INT,
+            "Earlier attempts at the module before the data starts.",
+            required=False,
+            nullable=True,
+            minimum=0,
+            maximum=50,
+        ),
+        Column(
+            "credits",
+            Kind.INT,
+            "Credits being studied.",
+            required=False,
+            nullable=True,
+            minimum=0,
+            maximum=1000,
+        ),
     ),
     key=("student_id",),
     min_rows=1,
@@ -183,12 +216,29 @@ REGISTRATIONS = Table(
         _id("student_id", "Student."),
         _id("module_id", "Module."),
         _id("presentation_id", "Presentation."),
-        Column("registration_day", Kind.INT, "Day of registration (negative: before the start).",
-               nullable=True, minimum=-1000, maximum=1000),
-        Column("unregistration_day", Kind.INT, "Day the student left the module, if they did.",
-               nullable=True, minimum=-1000, maximum=2000),
-        Column("final_result", Kind.TEXT, "Outcome; empty while the presentation runs.",
-               nullable=True, allowed=FINAL_RESULTS),
+        Column(
+            "registration_day",
+            Kind.INT,
+            "Day of registration (negative: before the start).",
+            nullable=True,
+            minimum=-1000,
+            maximum=1000,
+        ),
+        Column(
+            "unregistration_day",
+            Kind.INT,
+            "Day the student left the module, if they did.",
+            nullable=True,
+            minimum=-1000,
+            maximum=2000,
+        ),
+        Column(
+            "final_result",
+            Kind.TEXT,
+            "Outcome; empty while the presentation runs.",
+            nullable=True,
+            allowed=FINAL_RESULTS,
+        ),
     ),
     key=("student_id", "module_id", "presentation_id"),
     references=(Reference(("student_id",), "students", ("student_id",)), _PRESENTATION_REF),
@@ -203,8 +253,14 @@ ASSESSMENTS = Table(
         _id("module_id", "Module."),
         _id("presentation_id", "Presentation."),
         Column("type", Kind.TEXT, "coursework, quiz or exam.", allowed=ASSESSMENT_TYPES),
-        Column("due_day", Kind.INT, "Day it is due; empty when not scheduled.", nullable=True,
-               minimum=-1000, maximum=1000),
+        Column(
+            "due_day",
+            Kind.INT,
+            "Day it is due; empty when not scheduled.",
+            nullable=True,
+            minimum=-1000,
+            maximum=1000,
+        ),
         Column("weight", Kind.FLOAT, "Weight in the module mark, 0-100.", minimum=0, maximum=100),
     ),
     key=("assessment_id",),
@@ -218,8 +274,14 @@ ASSESSMENT_RESULTS = Table(
         _id("student_id", "Student."),
         _id("assessment_id", "Assessment."),
         Column("submitted_day", Kind.INT, "Day of submission.", minimum=-1000, maximum=2000),
-        Column("score", Kind.FLOAT, "Score 0-100; empty when not (yet) marked.", nullable=True,
-               minimum=0, maximum=100),
+        Column(
+            "score",
+            Kind.FLOAT,
+            "Score 0-100; empty when not (yet) marked.",
+            nullable=True,
+            minimum=0,
+            maximum=100,
+        ),
     ),
     key=("student_id", "assessment_id"),
     references=(Reference(("assessment_id",), "assessments", ("assessment_id",)),),
@@ -232,8 +294,13 @@ ACTIVITY = Table(
         _id("student_id", "Student."),
         _id("module_id", "Module."),
         _id("presentation_id", "Presentation."),
-        Column("day", Kind.INT, "Day of the activity; at most the presentation's length_days.",
-               minimum=-1000, maximum=1000),
+        Column(
+            "day",
+            Kind.INT,
+            "Day of the activity; at most the presentation's length_days.",
+            minimum=-1000,
+            maximum=1000,
+        ),
         _id("source", "vle, lecture_capture, library, quiz, attendance, or another source name."),
         _id("activity_type", "Kind of activity within the source (e.g. resource, forum)."),
         Column("count", Kind.INT, "Number of actions that day.", minimum=0),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -146,7 +147,7 @@ def read_typed(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
     return frame[list(table.column_names)]
 
 
-_DTYPES: dict[Kind, str] = {
+_DTYPES: dict[Kind, Any] = {
     Kind.ID: "string",
     Kind.TEXT: "string",
     Kind.INT: "Int64",

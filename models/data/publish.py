@@ -87,8 +87,7 @@ def write_manifest(folder: Path, source: str, details: dict[str, Any]) -> None:
         "tables": sorted(t for t in TABLES if any(folder.glob(f"{t}*"))),
         **details,
     }
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
-                                   encoding="utf-8")
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

@@ -47,22 +47,31 @@ class QualityReport:
     def to_text(self) -> str:
         """Plain-text report."""
         o = self.overview
-        lines = ["Data quality",
-                 f"  {o['registrations']:,} registrations of {o['students']:,} students on "
-                 f"{o['presentations']} presentations; {o['activity_rows']:,} activity rows",
-                 "  Outcomes: " + ", ".join(f"{k} {v:,}" for k, v in o["final_results"].items()),
-                 "", "Missing values"]
+        lines = [
+            "Data quality",
+            f"  {o['registrations']:,} registrations of {o['students']:,} students on "
+            f"{o['presentations']} presentations; {o['activity_rows']:,} activity rows",
+            "  Outcomes: " + ", ".join(f"{k} {v:,}" for k, v in o["final_results"].items()),
+            "",
+            "Missing values",
+        ]
         shown = [m for m in self.missing_values if m["missing"]]
-        lines += [f"  {m['table']}.{m['column']}: {m['missing']:,} ({m['percent']:.1f}%)"
-                  + (f" = {m['meaning']}" if m["meaning"] else "") for m in shown] or ["  none"]
+        lines += [
+            f"  {m['table']}.{m['column']}: {m['missing']:,} ({m['percent']:.1f}%)"
+            + (f" = {m['meaning']}" if m["meaning"] else "")
+            for m in shown
+        ] or ["  none"]
         na = self.no_activity
-        lines += ["", f"Registrations with no activity records: {na['registrations']:,} "
-                      f"({na['percent']:.1f}%)"]
+        lines += [
+            "",
+            f"Registrations with no activity records: {na['registrations']:,} ({na['percent']:.1f}%)",
+        ]
         rt = self.registration_timing
-        lines += [f"Late registrations (after day 0): {rt['late']:,} ({rt['late_percent']:.1f}%); "
-                  f"registration day not recorded: {rt['missing']:,}"]
-        lines += ["", "Share of registrations still registered with activity from each source, "
-                      "by week"]
+        lines += [
+            f"Late registrations (after day 0): {rt['late']:,} ({rt['late_percent']:.1f}%); "
+            f"registration day not recorded: {rt['missing']:,}"
+        ]
+        lines += ["", "Share of registrations still registered with activity from each source, by week"]
         lines += _coverage_lines(self.source_coverage_by_week)
         lines += ["", "Sources recorded per module (share of its registrations with any record)"]
         for row in self.sources_by_module:
@@ -92,8 +101,7 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
 
 
 def _has(con: duckdb.DuckDBPyConnection, view: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?",
-                            [view]).fetchone()[0])  # type: ignore[index]
+    return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [view]).fetchone()[0])  # type: ignore[index]
 
 
 def quality_report(con: duckdb.DuckDBPyConnection) -> QualityReport:
@@ -117,13 +125,14 @@ def quality_report(con: duckdb.DuckDBPyConnection) -> QualityReport:
     by_module = _sources_by_module(con)
     consistency = _consistency(con)
     notes = _notes(missing, no_act, timing, by_module, consistency)
-    return QualityReport(overview, missing, no_act, timing, coverage, by_module, consistency,
-                         notes)
+    return QualityReport(overview, missing, no_act, timing, coverage, by_module, consistency, notes)
 
 
 def _overview(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    results = con.execute("SELECT coalesce(final_result, 'not yet known'), count(*) "
-                          "FROM t_registrations GROUP BY 1 ORDER BY 2 DESC").fetchall()
+    results = con.execute(
+        "SELECT coalesce(final_result, 'not yet known'), count(*) "
+        "FROM t_registrations GROUP BY 1 ORDER BY 2 DESC"
+    ).fetchall()
     return {
         "presentations": _scalar(con, "SELECT count(*) FROM t_presentations"),
         "students": _scalar(con, "SELECT count(*) FROM t_students"),
@@ -146,9 +155,15 @@ def _missing_values(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         row = con.execute(f"SELECT count(*), {counts} FROM {ident('t_' + table.name)}").fetchone()
         total = int(row[0]) if row else 0
         for c, n in zip(cols, row[1:] if row else (), strict=True):
-            out.append({"table": table.name, "column": c, "missing": int(n),
-                        "percent": 100.0 * int(n) / total if total else 0.0,
-                        "meaning": MEANINGFUL_MISSING.get((table.name, c))})
+            out.append(
+                {
+                    "table": table.name,
+                    "column": c,
+                    "missing": int(n),
+                    "percent": 100.0 * int(n) / total if total else 0.0,
+                    "meaning": MEANINGFUL_MISSING.get((table.name, c)),
+                }
+            )
     return out
 
 
@@ -157,19 +172,32 @@ def _no_activity(con: duckdb.DuckDBPyConnection, registrations: int) -> dict[str
         "SELECT module_id, presentation_id, count(*) FILTER (WHERE a.student_id IS NULL), "
         "count(*) FROM t_registrations r LEFT JOIN (SELECT DISTINCT student_id, module_id, "
         "presentation_id FROM t_activity) a USING (student_id, module_id, presentation_id) "
-        "GROUP BY ALL ORDER BY 1, 2").fetchall()
+        "GROUP BY ALL ORDER BY 1, 2"
+    ).fetchall()
     n = sum(int(r[2]) for r in by_pres)
-    return {"registrations": n, "percent": 100.0 * n / registrations if registrations else 0.0,
-            "by_presentation": [{"module_id": m, "presentation_id": p, "registrations": int(k),
-                                 "percent": 100.0 * int(k) / int(t) if t else 0.0}
-                                for m, p, k, t in by_pres]}
+    return {
+        "registrations": n,
+        "percent": 100.0 * n / registrations if registrations else 0.0,
+        "by_presentation": [
+            {
+                "module_id": m,
+                "presentation_id": p,
+                "registrations": int(k),
+                "percent": 100.0 * int(k) / int(t) if t else 0.0,
+            }
+            for m, p, k, t in by_pres
+        ],
+    }
 
 
 def _timing(con: duckdb.DuckDBPyConnection, registrations: int) -> dict[str, Any]:
     late = _scalar(con, "SELECT count(*) FROM t_registrations WHERE registration_day > 0")
     missing = _scalar(con, "SELECT count(*) FROM t_registrations WHERE registration_day IS NULL")
-    return {"late": late, "late_percent": 100.0 * late / registrations if registrations else 0.0,
-            "missing": missing}
+    return {
+        "late": late,
+        "late_percent": 100.0 * late / registrations if registrations else 0.0,
+        "missing": missing,
+    }
 
 
 def _coverage(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
@@ -188,8 +216,10 @@ def _coverage(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         SELECT a.source, a.week, count(*) AS active, any_value(s.n) AS n
         FROM act a JOIN pop USING (student_id, module_id, presentation_id, week)
         JOIN sizes s ON s.week = a.week GROUP BY ALL ORDER BY 1, 2""").fetchall()
-    return [{"source": s, "week": int(w), "active": int(a), "population": int(n),
-             "share": int(a) / int(n)} for s, w, a, n in rows]
+    return [
+        {"source": s, "week": int(w), "active": int(a), "population": int(n), "share": int(a) / int(n)}
+        for s, w, a, n in rows
+    ]
 
 
 def _sources_by_module(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
@@ -207,52 +237,70 @@ def _sources_by_module(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 def _consistency(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     checks = {
-        "withdrawn_without_unregistration_day":
-            "SELECT count(*) FROM t_registrations WHERE final_result = 'withdrawn' "
-            "AND unregistration_day IS NULL",
-        "unregistered_but_result_not_withdrawn":
+        "withdrawn_without_unregistration_day": (
+            "SELECT count(*) FROM t_registrations "
+            "WHERE final_result = 'withdrawn' AND unregistration_day IS NULL"
+        ),
+        "unregistered_but_result_not_withdrawn": (
             "SELECT count(*) FROM t_registrations WHERE unregistration_day IS NOT NULL "
-            "AND final_result IS NOT NULL AND final_result <> 'withdrawn'",
-        "unregistration_after_presentation_end":
+            "AND final_result IS NOT NULL AND final_result <> 'withdrawn'"
+        ),
+        "unregistration_after_presentation_end": (
             "SELECT count(*) FROM t_registrations r JOIN t_presentations p "
-            "USING (module_id, presentation_id) WHERE r.unregistration_day > p.length_days",
+            "USING (module_id, presentation_id) WHERE r.unregistration_day > p.length_days"
+        ),
         "results_without_score": "SELECT count(*) FROM t_assessment_results WHERE score IS NULL",
         "assessments_without_due_day": "SELECT count(*) FROM t_assessments WHERE due_day IS NULL",
-        "submissions_after_presentation_end":
+        "submissions_after_presentation_end": (
             "SELECT count(*) FROM t_assessment_results r JOIN t_assessments a "
             "USING (assessment_id) JOIN t_presentations p USING (module_id, presentation_id) "
-            "WHERE r.submitted_day > p.length_days",
+            "WHERE r.submitted_day > p.length_days"
+        ),
     }
     return {k: _scalar(con, sql) for k, sql in checks.items()}
 
 
-def _notes(missing: list[dict[str, Any]], no_act: dict[str, Any], timing: dict[str, Any],
-           by_module: list[dict[str, Any]], consistency: dict[str, int]) -> list[str]:
+def _notes(
+    missing: list[dict[str, Any]],
+    no_act: dict[str, Any],
+    timing: dict[str, Any],
+    by_module: list[dict[str, Any]],
+    consistency: dict[str, int],
+) -> list[str]:
     notes = []
     if no_act["registrations"]:
         notes.append(
             f"{no_act['percent']:.1f}% of registrations have no activity records at all. Their "
             "indicators rest on assessment and registration data only and are less certain; "
             "features record which sources were present, so missing data is not read as "
-            "disengagement.")
+            "disengagement."
+        )
     all_sources = sorted({s for m in by_module for s in m["sources"]})
     for m in by_module:
         absent = [s for s in all_sources if s not in m["sources"]]
         if absent:
-            notes.append(f"Module {m['module_id']} records no {', '.join(absent)} data: indicators "
-                         "for its students cannot use those sources, and comparisons with other "
-                         "modules must allow for it.")
+            notes.append(
+                f"Module {m['module_id']} records no {', '.join(absent)} data: indicators "
+                "for its students cannot use those sources, and comparisons with other "
+                "modules must allow for it."
+            )
     if timing["late"]:
-        notes.append(f"{timing['late']:,} registrations started after day 0: early-week "
-                     "indicators see less of their activity, so registration timing is a feature "
-                     "and not a judgement.")
+        notes.append(
+            f"{timing['late']:,} registrations started after day 0: early-week "
+            "indicators see less of their activity, so registration timing is a feature "
+            "and not a judgement."
+        )
     for m in missing:
         if m["percent"] >= 1.0 and not m["meaning"]:
-            notes.append(f"{m['table']}.{m['column']} is missing for {m['percent']:.1f}% of rows; "
-                         "features treat it as not recorded rather than guessing a value.")
+            notes.append(
+                f"{m['table']}.{m['column']} is missing for {m['percent']:.1f}% of rows; "
+                "features treat it as not recorded rather than guessing a value."
+            )
     if consistency["withdrawn_without_unregistration_day"]:
-        notes.append("Some withdrawals have no unregistration day: they stay in every weekly "
-                     "population, which makes the outcome look later than it was.")
+        notes.append(
+            "Some withdrawals have no unregistration day: they stay in every weekly "
+            "population, which makes the outcome look later than it was."
+        )
     if not notes:
         notes.append("No gaps large enough to change how indicators should be read.")
     return notes

@@ -79,8 +79,7 @@ def locate(folder: Path, table: Table) -> tuple[Source | None, list[Finding]]:
     return candidates[0], []
 
 
-def open_table(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[OpenedTable | None,
-                                                                          list[Finding]]:
+def open_table(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[OpenedTable | None, list[Finding]]:
     """Check the files of ``source`` and register ``raw_<table>`` on ``con``."""
     if source.kind == "csv":
         return _open_csv(con, source)
@@ -94,31 +93,33 @@ def _finding(table: str, rule: str, message: str, **kw: object) -> Finding:
 # --- CSV -----------------------------------------------------------------------------------
 
 
-def _open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[OpenedTable | None,
-                                                                        list[Finding]]:
+def _open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[OpenedTable | None, list[Finding]]:
     path, table = source.paths[0], source.table
     if path.stat().st_size == 0:
         return None, [_finding(table, "empty_file", f"{source.display()} is empty (no header row)")]
     bad = _first_invalid_utf8(path)
     if bad is not None:
         line, offset = bad
-        msg = (f"{source.display()} is not valid UTF-8: first bad byte at line {line} "
-               f"(byte offset {offset}); save the file as UTF-8")
+        msg = (
+            f"{source.display()} is not valid UTF-8: first bad byte at line {line} "
+            f"(byte offset {offset}); save the file as UTF-8"
+        )
         return None, [_finding(table, "not_utf8", msg, examples=(Example(source.display(), line - 1),))]
     header = _csv_header(path)
     duplicated = sorted({c for c in header if header.count(c) > 1})
     if duplicated:
         msg = f"{source.display()} header repeats column(s) {', '.join(duplicated)}"
         return None, [_finding(table, "duplicate_column", msg)]
-    rejects = _csv_structural_rejects(con, source, header)
-    if rejects:
-        return None, rejects
     cols = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in header)
+    reader = f"read_csv({literal(path)}, header=true, delim=',', quote='\"', escape='\"', columns={{{cols}}})"
+    try:  # the common case: a well-formed file, read once strictly
+        con.execute(f"SELECT count(COLUMNS(*)) FROM {reader}").fetchall()
+    except duckdb.Error:
+        return None, _csv_structural_rejects(source, header)
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW {ident('raw_' + table)} AS "
         f"SELECT *, row_number() OVER () AS _row, {literal(source.display())} AS _file "
-        f"FROM read_csv({literal(path)}, header=true, auto_detect=false, delim=',', quote='\"', "
-        f"escape='\"', columns={{{cols}}})"
+        f"FROM {reader}"
     )
     return OpenedTable(source, tuple(header), dict.fromkeys(header, "VARCHAR")), []
 
@@ -152,36 +153,50 @@ def _csv_header(path: Path) -> list[str]:
     return [c.strip().lstrip("\ufeff") for c in row]
 
 
-def _csv_structural_rejects(con: duckdb.DuckDBPyConnection, source: Source,
-                            header: list[str]) -> list[Finding]:
-    """Rows with too many or too few fields, or unterminated quotes, each with its line."""
+def _csv_structural_rejects(source: Source, header: list[str]) -> list[Finding]:
+    """Rows with too many or too few fields, or unterminated quotes, each with its line.
+
+    Runs on a connection of its own: DuckDB keeps one ``reject_errors`` table per connection,
+    and it must not mix the rejects of different files.
+    """
     table, path = source.table, source.paths[0]
+    con = duckdb.connect()
     cols = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in header)
-    con.execute(
-        f"SELECT count(*) FROM read_csv({literal(path)}, header=true, auto_detect=false, "
-        f"delim=',', quote='\"', escape='\"', columns={{{cols}}}, store_rejects=true)"
-    )
+    try:
+        con.execute(
+            # Every column is aggregated so that every field is parsed.
+            f"SELECT count(COLUMNS(*)) FROM read_csv({literal(path)}, header=true, delim=',', "
+            f"quote='\"', escape='\"', columns={{{cols}}}, store_rejects=true)"
+        ).fetchall()  # DuckDB streams: without a fetch the file is not read to the end
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0]
+        msg = (
+            f"{source.display()} cannot be parsed as CSV ({first}); check quoting and that "
+            "every line ends the same way"
+        )
+        return [_finding(table, "malformed_csv", msg)]
     try:
         rows = con.execute(
-            "SELECT line, CAST(error_type AS VARCHAR), error_message FROM reject_errors "
-            "ORDER BY line"
+            "SELECT line, any_value(CAST(error_type AS VARCHAR)), any_value(error_message) "
+            "FROM reject_errors GROUP BY line ORDER BY line"
         ).fetchall()
     except duckdb.CatalogException:
         rows = []
     if not rows:
-        return []
+        return [_finding(table, "malformed_csv", f"{source.display()} cannot be parsed as CSV")]
     examples = tuple(Example(source.display(), int(line) - 1, value=str(msg)) for line, _, msg in rows)
     kinds = sorted({str(kind).lower() for _, kind, _ in rows})
-    msg = (f"malformed CSV rows ({', '.join(kinds)}); every row needs {len(header)} fields "
-           "like the header. Further checks of this table wait until these rows are fixed")
+    msg = (
+        f"malformed CSV rows ({', '.join(kinds)}); every row needs {len(header)} fields "
+        "like the header. Further checks of this table wait until these rows are fixed"
+    )
     return [_finding(table, "malformed_row", msg, count=len(rows), examples=examples[:100])]
 
 
 # --- Parquet -------------------------------------------------------------------------------
 
 
-def _open_parquet(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[OpenedTable | None,
-                                                                            list[Finding]]:
+def _open_parquet(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[OpenedTable | None, list[Finding]]:
     table = source.table
     schemas: list[pa.Schema] = []
     for path in source.paths:
@@ -197,16 +212,20 @@ def _open_parquet(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[Opene
     names = schemas[0].names
     for path, schema in zip(source.paths, schemas, strict=True):
         if schema.names != names:
-            msg = (f"{source.display(path)} has columns {schema.names}, but "
-                   f"{source.display(source.paths[0])} has {names}; all parts need the same columns")
+            msg = (
+                f"{source.display(path)} has columns {schema.names}, but "
+                f"{source.display(source.paths[0])} has {names}; all parts need the same columns"
+            )
             return None, [_finding(table, "inconsistent_parts", msg)]
     empty = [p for p, s in zip(source.paths, schemas, strict=True) if not s.names]
     if empty:
         return None, [_finding(table, "empty_file", f"{source.display(empty[0])} has no columns")]
     files = literal_list([str(p) for p in source.paths])
-    rel = "CASE " + " ".join(
-        f"WHEN filename = {literal(p)} THEN {literal(source.display(p))}" for p in source.paths
-    ) + " END"
+    rel = (
+        "CASE "
+        + " ".join(f"WHEN filename = {literal(p)} THEN {literal(source.display(p))}" for p in source.paths)
+        + " END"
+    )
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW {ident('raw_' + table)} AS "
         f"SELECT * EXCLUDE (filename, file_row_number), file_row_number + 1 AS _row, {rel} AS _file "

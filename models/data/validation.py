@@ -7,6 +7,7 @@ each broken rule becomes one Finding with its count and the first rows it found.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +27,18 @@ from models.data.reading import OpenedTable, locate, open_table
 from models.data.sqltext import ident, literal
 
 DEFAULT_MAX_EXAMPLES = 100
-_INT_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-              "UINTEGER", "UBIGINT")
-_FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL") 
+_INT_TYPES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+)
+_FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL")
 _IDENTIFIER = "[a-z][a-z0-9_]*"
 
 
@@ -52,8 +62,9 @@ def connect(memory_limit: str = "4GB") -> duckdb.DuckDBPyConnection:
     return con
 
 
-def validate_folder(folder: Path, *, max_examples: int = DEFAULT_MAX_EXAMPLES,
-                    con: duckdb.DuckDBPyConnection | None = None) -> ValidationReport:
+def validate_folder(
+    folder: Path, *, max_examples: int = DEFAULT_MAX_EXAMPLES, con: duckdb.DuckDBPyConnection | None = None
+) -> ValidationReport:
     """Check every contract table in ``folder``.
 
     Parameters
@@ -93,10 +104,7 @@ def validate_folder(folder: Path, *, max_examples: int = DEFAULT_MAX_EXAMPLES,
         _create_typed_view(con, TABLES[name], table_open)
         typed.add(name)
     counts = {n: _count(con, n) for n in opened}
-    for rule in _rules(opened, typed):
-        finding = _run(con, rule, max_examples)
-        if finding is not None:
-            findings.append(finding)
+    findings += _run_all(con, list(_rules(opened, typed)), max_examples)
     findings += _row_count_findings(counts)
     return ValidationReport(str(folder), tuple(findings), counts, tuple(opened))
 
@@ -108,8 +116,9 @@ def _header_findings(table: Table, opened: OpenedTable) -> list[Finding]:
     found = set(opened.columns)
     where = opened.source.display()
     out = [
-        Finding(table.name, "missing_column", f"{where} has no column {c.name!r} ({c.description})",
-                column=c.name)
+        Finding(
+            table.name, "missing_column", f"{where} has no column {c.name!r} ({c.description})", column=c.name
+        )
         for c in table.columns
         if c.required and c.name not in found
     ]
@@ -118,8 +127,10 @@ def _header_findings(table: Table, opened: OpenedTable) -> list[Finding]:
         if col in declared:
             continue
         if col.lower() in PROTECTED_COLUMN_NAMES and table.feature_safe:
-            msg = (f"{where} has column {col!r}, a protected characteristic; it belongs only in "
-                   "protected_characteristics, which is never used for features (CoP §4)")
+            msg = (
+                f"{where} has column {col!r}, a protected characteristic; it belongs only in "
+                "protected_characteristics, which is never used for features (CoP §4)"
+            )
             out.append(Finding(table.name, "protected_column", msg, column=col))
         elif not table.extra_columns_allowed:
             allowed = ", ".join(table.column_names)
@@ -148,21 +159,27 @@ def _typed_expr(column: Column, raw_type: str) -> str:
         return f"NULLIF(trim(CAST({c} AS VARCHAR)), '')"
     if column.kind == Kind.INT:
         if text:
-            return (f"CASE WHEN regexp_full_match(trim({c}), '[+-]?[0-9]{{1,18}}') "
-                    f"THEN CAST(trim({c}) AS BIGINT) END")
+            return (
+                f"CASE WHEN regexp_full_match(trim({c}), '[+-]?[0-9]{{1,18}}') "
+                f"THEN CAST(trim({c}) AS BIGINT) END"
+            )
         if raw_type in _INT_TYPES:
             return f"CAST({c} AS BIGINT)"
         if raw_type.startswith(_FLOAT_TYPES) or raw_type.startswith("DECIMAL"):
-            return (f"CASE WHEN isfinite(CAST({c} AS DOUBLE)) AND {c} = trunc({c}) "
-                    f"AND abs({c}) < 1e18 THEN CAST({c} AS BIGINT) END")
+            return (
+                f"CASE WHEN isfinite(CAST({c} AS DOUBLE)) AND {c} = trunc({c}) "
+                f"AND abs({c}) < 1e18 THEN CAST({c} AS BIGINT) END"
+            )
         return "CAST(NULL AS BIGINT)"
     if column.kind == Kind.FLOAT:
         expr = f"TRY_CAST(trim({c}) AS DOUBLE)" if text else f"TRY_CAST({c} AS DOUBLE)"
         return f"CASE WHEN isfinite({expr}) THEN {expr} END"
     if column.kind == Kind.DATE:
         if text:
-            return (f"CASE WHEN regexp_full_match(trim({c}), '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') "
-                    f"THEN TRY_CAST(trim({c}) AS DATE) END")
+            return (
+                f"CASE WHEN regexp_full_match(trim({c}), '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') "
+                f"THEN TRY_CAST(trim({c}) AS DATE) END"
+            )
         return f"TRY_CAST({c} AS DATE)"
     raise ValueError(f"unknown kind {column.kind}")
 
@@ -213,27 +230,51 @@ def _column_rules(table: Table, column: Column, raw_type: str) -> Iterator[Rule]
     raw, t, c = ident("raw_" + table.name), ident("t_" + table.name), ident(column.name)
     key = tuple(k for k in _key_of(table) if k != column.name)
     if not column.nullable:
-        yield Rule(table.name, column.name, "required", "value is missing",
-                   f"SELECT _file, _row, NULL AS value FROM {raw} "
-                   f"WHERE {_missing(column.name, raw_type)}")
+        yield Rule(
+            table.name,
+            column.name,
+            "required",
+            "value is missing",
+            f"SELECT _file, _row, NULL AS value FROM {raw} WHERE {_missing(column.name, raw_type)}",
+        )
     typed = _typed_expr(column, raw_type)
-    yield Rule(table.name, column.name, f"type_{column.kind.value}", _type_message(column),
-               f"SELECT _file, _row, CAST({c} AS VARCHAR) AS value FROM {raw} "
-               f"WHERE NOT {_missing(column.name, raw_type)} AND ({typed}) IS NULL")
+    yield Rule(
+        table.name,
+        column.name,
+        f"type_{column.kind.value}",
+        _type_message(column),
+        f"SELECT _file, _row, CAST({c} AS VARCHAR) AS value FROM {raw} "
+        f"WHERE NOT {_missing(column.name, raw_type)} AND ({typed}) IS NULL",
+    )
     if column.allowed is not None:
         allowed = ", ".join(literal(v) for v in column.allowed)
-        yield Rule(table.name, column.name, "allowed_values",
-                   f"value is not one of: {', '.join(column.allowed)}",
-                   f"SELECT _file, _row, {c} AS value{_keys(key)} FROM {t} "
-                   f"WHERE {c} IS NOT NULL AND {c} NOT IN ({allowed})", key)
+        yield Rule(
+            table.name,
+            column.name,
+            "allowed_values",
+            f"value is not one of: {', '.join(column.allowed)}",
+            f"SELECT _file, _row, {c} AS value{_keys(key)} FROM {t} "
+            f"WHERE {c} IS NOT NULL AND {c} NOT IN ({allowed})",
+            key,
+        )
     if column.minimum is not None:
-        yield Rule(table.name, column.name, "minimum", f"value is below {column.minimum:g}",
-                   f"SELECT _file, _row, {c} AS value{_keys(key)} FROM {t} "
-                   f"WHERE {c} < {column.minimum}", key)
+        yield Rule(
+            table.name,
+            column.name,
+            "minimum",
+            f"value is below {column.minimum:g}",
+            f"SELECT _file, _row, {c} AS value{_keys(key)} FROM {t} WHERE {c} < {column.minimum}",
+            key,
+        )
     if column.maximum is not None:
-        yield Rule(table.name, column.name, "maximum", f"value is above {column.maximum:g}",
-                   f"SELECT _file, _row, {c} AS value{_keys(key)} FROM {t} "
-                   f"WHERE {c} > {column.maximum}", key)
+        yield Rule(
+            table.name,
+            column.name,
+            "maximum",
+            f"value is above {column.maximum:g}",
+            f"SELECT _file, _row, {c} AS value{_keys(key)} FROM {t} WHERE {c} > {column.maximum}",
+            key,
+        )
 
 
 def _type_message(column: Column) -> str:
@@ -255,91 +296,148 @@ def _key_rule(table: Table) -> Rule:
     t = ident("t_" + table.name)
     cols = ", ".join(ident(k) for k in table.key)
     not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in table.key)
-    sql = (f"SELECT _file, _row, 'duplicate of row ' || CAST(first_row AS VARCHAR) AS value"
-           f"{_keys(table.key)} FROM (SELECT _file, _row, {cols}, "
-           f"min(_row) OVER (PARTITION BY {cols}) AS first_row, "
-           f"count(*) OVER (PARTITION BY {cols}) AS n FROM {t} WHERE {not_null}) "
-           f"WHERE n > 1 AND _row > first_row")
+    sql = (
+        f"SELECT _file, _row, 'duplicate of row ' || CAST(first_row AS VARCHAR) AS value"
+        f"{_keys(table.key)} FROM (SELECT _file, _row, {cols}, "
+        f"min(_row) OVER (PARTITION BY {cols}) AS first_row, "
+        f"count(*) OVER (PARTITION BY {cols}) AS n FROM {t} WHERE {not_null}) "
+        f"WHERE n > 1 AND _row > first_row"
+    )
     msg = f"duplicate key ({', '.join(table.key)}): each key may appear once"
     return Rule(table.name, ", ".join(table.key), "unique_key", msg, sql, table.key)
 
 
-def _reference_rule(table: Table, cols: tuple[str, ...], target: str,
-                    target_cols: tuple[str, ...]) -> Rule:
+def _reference_rule(table: Table, cols: tuple[str, ...], target: str, target_cols: tuple[str, ...]) -> Rule:
     t, s = ident("t_" + table.name), ident("t_" + target)
-    on = " AND ".join(f"a.{ident(c)} = b.{ident(tc)}" for c, tc in zip(cols, target_cols,
-                                                                        strict=True))
+    on = " AND ".join(f"a.{ident(c)} = b.{ident(tc)}" for c, tc in zip(cols, target_cols, strict=True))
     not_null = " AND ".join(f"a.{ident(c)} IS NOT NULL" for c in cols)
-    sql = (f"SELECT a._file, a._row, NULL AS value{_keys(cols, 'a')} FROM {t} a "
-           f"ANTI JOIN {s} b ON {on} WHERE {not_null}")
+    sql = (
+        f"SELECT a._file, a._row, NULL AS value{_keys(cols, 'a')} FROM {t} a "
+        f"ANTI JOIN {s} b ON {on} WHERE {not_null}"
+    )
     msg = f"({', '.join(cols)}) does not match any row of {target}"
     return Rule(table.name, ", ".join(cols), f"reference_{target}", msg, sql, cols)
 
 
 def _cross_table_rules(typed: set[str]) -> Iterator[Rule]:
     if {"activity", "presentations"} <= typed:
-        yield Rule("activity", "day", "day_within_presentation",
-                   "day is after the end of the presentation (day > length_days)",
-                   "SELECT a._file, a._row, a.day AS value, a.student_id AS key_student_id, "
-                   "a.module_id AS key_module_id, a.presentation_id AS key_presentation_id "
-                   "FROM t_activity a JOIN t_presentations p USING (module_id, presentation_id) "
-                   "WHERE a.day > p.length_days",
-                   ("student_id", "module_id", "presentation_id"))
+        yield Rule(
+            "activity",
+            "day",
+            "day_within_presentation",
+            "day is after the end of the presentation (day > length_days)",
+            "SELECT a._file, a._row, a.day AS value, a.student_id AS key_student_id, "
+            "a.module_id AS key_module_id, a.presentation_id AS key_presentation_id "
+            "FROM t_activity a JOIN t_presentations p USING (module_id, presentation_id) "
+            "WHERE a.day > p.length_days",
+            ("student_id", "module_id", "presentation_id"),
+        )
     if "activity" in typed:
         for col in ("source", "activity_type"):
-            yield Rule("activity", col, "identifier",
-                       "must be lower-case letters, digits and _ (a category, never free text)",
-                       f"SELECT _file, _row, {col} AS value FROM t_activity "
-                       f"WHERE {col} IS NOT NULL AND NOT regexp_full_match({col}, "
-                       f"{literal(_IDENTIFIER)})")
+            yield Rule(
+                "activity",
+                col,
+                "identifier",
+                "must be lower-case letters, digits and _ (a category, never free text)",
+                f"SELECT _file, _row, {col} AS value FROM t_activity "
+                f"WHERE {col} IS NOT NULL AND NOT regexp_full_match({col}, "
+                f"{literal(_IDENTIFIER)})",
+            )
     if {"assessment_results", "assessments", "registrations"} <= typed:
-        yield Rule("assessment_results", "student_id", "reference_registrations",
-                   "student is not registered on the assessment's module presentation",
-                   "SELECT r._file, r._row, NULL AS value, r.student_id AS key_student_id, "
-                   "r.assessment_id AS key_assessment_id FROM t_assessment_results r "
-                   "JOIN t_assessments a USING (assessment_id) ANTI JOIN t_registrations g "
-                   "ON r.student_id = g.student_id AND a.module_id = g.module_id "
-                   "AND a.presentation_id = g.presentation_id",
-                   ("student_id", "assessment_id"))
+        yield Rule(
+            "assessment_results",
+            "student_id",
+            "reference_registrations",
+            "student is not registered on the assessment's module presentation",
+            "SELECT r._file, r._row, NULL AS value, r.student_id AS key_student_id, "
+            "r.assessment_id AS key_assessment_id FROM t_assessment_results r "
+            "JOIN t_assessments a USING (assessment_id) ANTI JOIN t_registrations g "
+            "ON r.student_id = g.student_id AND a.module_id = g.module_id "
+            "AND a.presentation_id = g.presentation_id",
+            ("student_id", "assessment_id"),
+        )
     if "registrations" in typed:
-        yield Rule("registrations", "unregistration_day", "unregistration_after_registration",
-                   "unregistration_day is before registration_day",
-                   "SELECT _file, _row, unregistration_day AS value, student_id AS key_student_id "
-                   "FROM t_registrations WHERE unregistration_day < registration_day",
-                   ("student_id",))
+        yield Rule(
+            "registrations",
+            "unregistration_day",
+            "unregistration_after_registration",
+            "unregistration_day is before registration_day",
+            "SELECT _file, _row, unregistration_day AS value, student_id AS key_student_id "
+            "FROM t_registrations WHERE unregistration_day < registration_day",
+            ("student_id",),
+        )
     if "access" in typed:
-        cases = " ".join(f"WHEN {literal(r)} THEN {literal(s)}"
-                         for r, s in RELATIONSHIP_SCOPES.items())
-        yield Rule("access", "scope_type", "scope_matches_relationship",
-                   "scope_type does not fit the relationship (personal_tutor and "
-                   "placement_supervisor: student; module_leader: module; programme_leader: "
-                   "programme; support_staff: school)",
-                   f"SELECT _file, _row, relationship || '/' || scope_type AS value FROM t_access "
-                   f"WHERE scope_type <> (CASE relationship {cases} END)")
+        cases = " ".join(f"WHEN {literal(r)} THEN {literal(s)}" for r, s in RELATIONSHIP_SCOPES.items())
+        yield Rule(
+            "access",
+            "scope_type",
+            "scope_matches_relationship",
+            "scope_type does not fit the relationship (personal_tutor and "
+            "placement_supervisor: student; module_leader: module; programme_leader: "
+            "programme; support_staff: school)",
+            f"SELECT _file, _row, relationship || '/' || scope_type AS value FROM t_access "
+            f"WHERE scope_type <> (CASE relationship {cases} END)",
+        )
 
 
-def _run(con: duckdb.DuckDBPyConnection, rule: Rule, max_examples: int) -> Finding | None:
-    limit = f"LIMIT {int(max_examples)}" if max_examples > 0 else ""
-    sql = (f"SELECT *, count(*) OVER () AS _n FROM ({rule.sql}) "
-           f"ORDER BY _file, _row {limit}")
+def _run_all(con: duckdb.DuckDBPyConnection, rules: list[Rule], max_examples: int) -> list[Finding]:
+    """Run every rule in one query (one plan, one round trip); rule by rule if that fails."""
+    if not rules:
+        return []
     try:
-        cursor = con.execute(sql)
-        names = [d[0] for d in cursor.description or []]
-        rows = cursor.fetchall()
+        rows = con.execute(_union_sql(rules, max_examples)).fetchall()
+    except duckdb.Error:
+        return [f for rule in rules for f in _run_all_one(con, rule, max_examples)]
+    grouped: dict[int, list[tuple[object, ...]]] = {}
+    for row in rows:
+        grouped.setdefault(int(str(row[0])), []).append(row)
+    return [_finding_of(rules[i], grouped[i]) for i in sorted(grouped)]
+
+
+def _run_all_one(con: duckdb.DuckDBPyConnection, rule: Rule, max_examples: int) -> list[Finding]:
+    try:
+        rows = con.execute(_union_sql([rule], max_examples)).fetchall()
     except duckdb.Error as err:
-        return Finding(rule.table, "unreadable", f"could not be read: {err}", column=rule.column)
-    if not rows:
-        return None
-    examples = tuple(_example(dict(zip(names, r, strict=True))) for r in rows)
-    return Finding(rule.table, rule.rule, rule.message, column=rule.column,
-                   count=int(rows[0][-1]), examples=examples)
+        return [Finding(rule.table, "unreadable", f"could not be read: {err}", column=rule.column)]
+    return [_finding_of(rule, rows)] if rows else []
 
 
-def _example(row: dict[str, object]) -> Example:
-    key = {k[4:]: v for k, v in row.items() if k.startswith("key_")}
-    value = row.get("value")
-    return Example(file=str(row["_file"]), row=int(str(row["_row"])), key=key or None,
-                   value=value)
+def _union_sql(rules: list[Rule], max_examples: int) -> str:
+    parts = []
+    for i, rule in enumerate(rules):
+        key = (
+            "json_object(" + ", ".join(f"{literal(k)}, {ident('key_' + k)}" for k in rule.key_columns) + ")"
+            if rule.key_columns
+            else "NULL"
+        )
+        parts.append(
+            f"SELECT {i} AS _rule, _file, _row, CAST(value AS VARCHAR) AS value, "
+            f"CAST({key} AS VARCHAR) AS _key FROM ({rule.sql})"
+        )
+    limit = (
+        f"QUALIFY row_number() OVER (PARTITION BY _rule ORDER BY _file, _row) <= {int(max_examples)}"
+        if max_examples > 0
+        else ""
+    )
+    return (
+        f"SELECT _rule, _file, _row, value, _key, count(*) OVER (PARTITION BY _rule) AS _n "
+        f"FROM ({' UNION ALL '.join(parts)}) {limit} ORDER BY _rule, _file, _row"
+    )
+
+
+def _finding_of(rule: Rule, rows: list[tuple[object, ...]]) -> Finding:
+    examples = tuple(
+        Example(
+            file=str(r[1]),
+            row=int(str(r[2])),
+            value=r[3],
+            key=json.loads(str(r[4])) if r[4] is not None else None,
+        )
+        for r in rows
+    )
+    return Finding(
+        rule.table, rule.rule, rule.message, column=rule.column, count=int(str(rows[0][5])), examples=examples
+    )
 
 
 def _row_count_findings(counts: dict[str, int]) -> list[Finding]:

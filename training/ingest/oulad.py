@@ -32,20 +32,36 @@ from models.data.sqltext import ident, literal
 
 OULAD_TABLES: dict[str, tuple[str, ...]] = {
     "courses": ("code_module", "code_presentation", "module_presentation_length"),
-    "assessments": ("code_module", "code_presentation", "id_assessment", "assessment_type",
-                    "date", "weight"),
+    "assessments": ("code_module", "code_presentation", "id_assessment", "assessment_type", "date", "weight"),
     "vle": ("id_site", "code_module", "code_presentation", "activity_type"),
-    "studentInfo": ("code_module", "code_presentation", "id_student", "gender", "region",
-                    "highest_education", "imd_band", "age_band", "num_of_prev_attempts",
-                    "studied_credits", "disability", "final_result"),
-    "studentRegistration": ("code_module", "code_presentation", "id_student",
-                            "date_registration", "date_unregistration"),
+    "studentInfo": (
+        "code_module",
+        "code_presentation",
+        "id_student",
+        "gender",
+        "region",
+        "highest_education",
+        "imd_band",
+        "age_band",
+        "num_of_prev_attempts",
+        "studied_credits",
+        "disability",
+        "final_result",
+    ),
+    "studentRegistration": (
+        "code_module",
+        "code_presentation",
+        "id_student",
+        "date_registration",
+        "date_unregistration",
+    ),
     "studentAssessment": ("id_assessment", "id_student", "date_submitted", "is_banked", "score"),
-    "studentVle": ("code_module", "code_presentation", "id_student", "id_site", "date",
-                   "sum_click"),
+    "studentVle": ("code_module", "code_presentation", "id_student", "id_site", "date", "sum_click"),
 }
-CITATION = ("Kuzilek J., Hlosta M., Zdrahal Z. Open University Learning Analytics dataset. "
-            "Sci. Data 4:170171 (2017). doi:10.1038/sdata.2017.171. CC BY 4.0")
+CITATION = (
+    "Kuzilek J., Hlosta M., Zdrahal Z. Open University Learning Analytics dataset. "
+    "Sci. Data 4:170171 (2017). doi:10.1038/sdata.2017.171. CC BY 4.0"
+)
 
 
 class OuladSourceError(Exception):
@@ -62,20 +78,19 @@ class ImportSummary:
 
 def _register_sources(con: duckdb.DuckDBPyConnection, src: Path) -> None:
     for name, columns in OULAD_TABLES.items():
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {ident('src_' + name)} AS "
-                    f"SELECT * FROM {_reader(src, name)}")
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {ident('src_' + name)} AS SELECT * FROM {_reader(src, name)}"
+        )
         have = {r[0] for r in con.execute(f"DESCRIBE {ident('src_' + name)}").fetchall()}
         missing = [c for c in columns if c not in have]
         if missing:
-            raise OuladSourceError(f"OULAD table {name} in {src} has no column(s) "
-                                   f"{', '.join(missing)}")
+            raise OuladSourceError(f"OULAD table {name} in {src} has no column(s) {', '.join(missing)}")
 
 
 def _reader(src: Path, name: str) -> str:
     csv_path, pq_path, ds = src / f"{name}.csv", src / f"{name}.parquet", src / f"{name}_ds"
     if csv_path.is_file():
-        return (f"read_csv({literal(csv_path)}, header=true, nullstr='?', "
-                f"all_varchar=true)")
+        return f"read_csv({literal(csv_path)}, header=true, nullstr='?', all_varchar=true)"
     if pq_path.is_file():
         return f"read_parquet({literal(pq_path)})"
     if ds.is_dir():
@@ -94,8 +109,10 @@ def _student(col: str = "id_student") -> str:
     return f"CAST({_int(col)} AS VARCHAR)"
 
 
-_ORDER = ("CAST(substr(code_presentation, 1, 4) AS INTEGER) * 2 "
-          "+ CASE WHEN right(code_presentation, 1) = 'J' THEN 1 ELSE 0 END")
+_ORDER = (
+    "CAST(substr(code_presentation, 1, 4) AS INTEGER) * 2 "
+    "+ CASE WHEN right(code_presentation, 1) = 'J' THEN 1 ELSE 0 END"
+)
 
 _QUERIES: dict[str, str] = {
     "presentations": f"""
@@ -103,42 +120,42 @@ _QUERIES: dict[str, str] = {
                make_date(CAST(substr(code_presentation, 1, 4) AS INTEGER),
                          CASE right(code_presentation, 1) WHEN 'B' THEN 2 ELSE 10 END, 1)
                    AS start_date,
-               {_int('module_presentation_length')} AS length_days
+               {_int("module_presentation_length")} AS length_days
         FROM src_courses ORDER BY 1, 2""",
     "students": f"""
         SELECT {_student()} AS student_id, highest_education,
-               {_int('num_of_prev_attempts')} AS num_prev_attempts,
-               {_int('studied_credits')} AS credits
+               {_int("num_of_prev_attempts")} AS num_prev_attempts,
+               {_int("studied_credits")} AS credits
         FROM src_studentInfo
         QUALIFY row_number() OVER (PARTITION BY id_student ORDER BY {_ORDER}, code_module) = 1
-        ORDER BY {_int('id_student')}""",
+        ORDER BY {_int("id_student")}""",
     "registrations": f"""
-        SELECT {_student('r.id_student')} AS student_id, r.code_module AS module_id,
+        SELECT {_student("r.id_student")} AS student_id, r.code_module AS module_id,
                r.code_presentation AS presentation_id,
-               {_int('r.date_registration')} AS registration_day,
-               {_int('r.date_unregistration')} AS unregistration_day,
+               {_int("r.date_registration")} AS registration_day,
+               {_int("r.date_unregistration")} AS unregistration_day,
                lower(i.final_result) AS final_result
         FROM src_studentRegistration r LEFT JOIN src_studentInfo i
           ON i.id_student = r.id_student AND i.code_module = r.code_module
          AND i.code_presentation = r.code_presentation""",
     "assessments": f"""
-        SELECT CAST({_int('id_assessment')} AS VARCHAR) AS assessment_id,
+        SELECT CAST({_int("id_assessment")} AS VARCHAR) AS assessment_id,
                code_module AS module_id, code_presentation AS presentation_id,
                CASE assessment_type WHEN 'TMA' THEN 'coursework' WHEN 'CMA' THEN 'quiz'
                     WHEN 'Exam' THEN 'exam' ELSE lower(assessment_type) END AS type,
-               {_int('date')} AS due_day, CAST(weight AS DOUBLE) AS weight
+               {_int("date")} AS due_day, CAST(weight AS DOUBLE) AS weight
         FROM src_assessments""",
     "assessment_results": f"""
-        SELECT {_student()} AS student_id, CAST({_int('id_assessment')} AS VARCHAR)
+        SELECT {_student()} AS student_id, CAST({_int("id_assessment")} AS VARCHAR)
                    AS assessment_id,
-               {_int('date_submitted')} AS submitted_day, CAST(score AS DOUBLE) AS score
+               {_int("date_submitted")} AS submitted_day, CAST(score AS DOUBLE) AS score
         FROM src_studentAssessment""",
     "activity": f"""
-        SELECT {_student('s.id_student')} AS student_id, s.code_module AS module_id,
-               s.code_presentation AS presentation_id, {_int('s.date')} AS day,
+        SELECT {_student("s.id_student")} AS student_id, s.code_module AS module_id,
+               s.code_presentation AS presentation_id, {_int("s.date")} AS day,
                'vle' AS source, coalesce(v.activity_type, 'unknown') AS activity_type,
-               {_int('s.sum_click')} AS count
-        FROM src_studentVle s LEFT JOIN src_vle v ON {_int('v.id_site')} = {_int('s.id_site')}""",
+               {_int("s.sum_click")} AS count
+        FROM src_studentVle s LEFT JOIN src_vle v ON {_int("v.id_site")} = {_int("s.id_site")}""",
     "protected_characteristics": f"""
         SELECT {_student()} AS student_id, gender, region,
                CASE imd_band WHEN '10-20' THEN '10-20%' ELSE imd_band END AS imd_band,
@@ -146,7 +163,7 @@ _QUERIES: dict[str, str] = {
         FROM src_studentInfo
         QUALIFY row_number() OVER (PARTITION BY id_student ORDER BY {_ORDER} DESC,
                                    code_module DESC) = 1
-        ORDER BY {_int('id_student')}""",
+        ORDER BY {_int("id_student")}""",
 }
 
 
@@ -178,21 +195,33 @@ def import_oulad(src: Path, out: Path, *, memory_limit: str = "6GB") -> ImportSu
     with staged_folder(out, _validated) as stage:
         for table, query in _QUERIES.items():
             target = stage / f"{table}.parquet"
-            con.execute(f"COPY ({query}) TO {literal(target)} (FORMAT parquet)")
+            con.execute(f"COPY ({query}) TO {literal(target)} (FORMAT parquet)").fetchall()
             counted = con.execute(f"SELECT count(*) FROM read_parquet({literal(target)})")
             rows[table] = int(_one(counted))
-        total = int(_one(con.execute(
-            f"SELECT coalesce(sum(count), 0) FROM read_parquet({literal(stage / 'activity.parquet')})"
-        )))
-        write_manifest(stage, "oulad", {"citation": CITATION, "licence": "CC BY 4.0",
-                                        "source_folder": str(src), "rows": rows,
-                                        "activity_total_count": total})
+        total = int(
+            _one(
+                con.execute(
+                    f"SELECT coalesce(sum(count), 0) FROM read_parquet({literal(stage / 'activity.parquet')})"
+                )
+            )
+        )
+        write_manifest(
+            stage,
+            "oulad",
+            {
+                "citation": CITATION,
+                "licence": "CC BY 4.0",
+                "source_folder": str(src),
+                "rows": rows,
+                "activity_total_count": total,
+            },
+        )
     return ImportSummary(rows, total)
 
 
-def _one(cursor: duckdb.DuckDBPyConnection) -> object:
+def _one(cursor: duckdb.DuckDBPyConnection) -> int:
     row = cursor.fetchone()
-    return row[0] if row else 0
+    return int(row[0]) if row and row[0] is not None else 0
 
 
 def _validated(stage: Path) -> None:

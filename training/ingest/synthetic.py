@@ -42,22 +42,46 @@ from training.ingest.synthetic_people import (
 CHUNK_STUDENTS = 20_000  # part of the definition of a seed's output: do not change lightly
 
 _SCHEMAS = {
-    "students": pa.schema([("student_id", pa.string()), ("programme_id", pa.string()),
-                           ("school_id", pa.string()), ("year_of_study", pa.int64()),
-                           ("study_mode", pa.string()), ("highest_education", pa.string()),
-                           ("num_prev_attempts", pa.int64()), ("credits", pa.int64())]),
-    "registrations": pa.schema([("student_id", pa.string()), ("module_id", pa.string()),
-                                ("presentation_id", pa.string()),
-                                ("registration_day", pa.int64()),
-                                ("unregistration_day", pa.int64()),
-                                ("final_result", pa.string())]),
-    "assessment_results": pa.schema([("student_id", pa.string()), ("assessment_id", pa.string()),
-                                     ("submitted_day", pa.int64()), ("score", pa.float64())]),
-    "protected_characteristics": pa.schema([("student_id", pa.string()), ("gender", pa.string()),
-                                            ("age_band", pa.string()),
-                                            ("disability", pa.string()),
-                                            ("ethnicity", pa.string()),
-                                            ("imd_band", pa.string())]),
+    "students": pa.schema(
+        [
+            ("student_id", pa.string()),
+            ("programme_id", pa.string()),
+            ("school_id", pa.string()),
+            ("year_of_study", pa.int64()),
+            ("study_mode", pa.string()),
+            ("highest_education", pa.string()),
+            ("num_prev_attempts", pa.int64()),
+            ("credits", pa.int64()),
+        ]
+    ),
+    "registrations": pa.schema(
+        [
+            ("student_id", pa.string()),
+            ("module_id", pa.string()),
+            ("presentation_id", pa.string()),
+            ("registration_day", pa.int64()),
+            ("unregistration_day", pa.int64()),
+            ("final_result", pa.string()),
+        ]
+    ),
+    "assessment_results": pa.schema(
+        [
+            ("student_id", pa.string()),
+            ("assessment_id", pa.string()),
+            ("submitted_day", pa.int64()),
+            ("score", pa.float64()),
+        ]
+    ),
+    "protected_characteristics": pa.schema(
+        [
+            ("student_id", pa.string()),
+            ("gender", pa.string()),
+            ("age_band", pa.string()),
+            ("disability", pa.string()),
+            ("ethnicity", pa.string()),
+            ("imd_band", pa.string()),
+        ]
+    ),
 }
 
 
@@ -83,8 +107,7 @@ class SynthSummary:
         return sum(self.rows.values())
 
 
-def generate(out: Path, config: SynthConfig,
-             check: Callable[[Path], None] | None = None) -> SynthSummary:
+def generate(out: Path, config: SynthConfig, check: Callable[[Path], None] | None = None) -> SynthSummary:
     """Write a synthetic cohort to ``out`` (atomically: the folder appears complete or not at all).
 
     Parameters
@@ -110,8 +133,7 @@ def generate(out: Path, config: SynthConfig,
     rows: dict[str, int] = {}
     with staged_folder(out, check) as stage, _Writers(stage) as writers:
         _write(stage / "presentations.parquet", presentations_frame(pres), rows, "presentations")
-        _write(stage / "assessments.parquet", pd.concat(schedules, ignore_index=True), rows,
-               "assessments")
+        _write(stage / "assessments.parquet", pd.concat(schedules, ignore_index=True), rows, "assessments")
         access = _AccessWriter(stage / "access.csv")
         access.write(fixed_relationships())
         (stage / "activity").mkdir()
@@ -124,12 +146,18 @@ def generate(out: Path, config: SynthConfig,
             writers.write("protected_characteristics", people.protected)
             writers.write("registrations", registrations_frame(people, enr, pres))
             writers.write("assessment_results", draw_results(rng, people, enr, schedules))
-            regs = Registrations(enr.student, enr.pres, enr.registration_day, enr.engagement,
-                                 enr.slope, enr.withdraw_day, enr.taper_days)
+            regs = Registrations(
+                enr.student,
+                enr.pres,
+                enr.registration_day,
+                enr.engagement,
+                enr.slope,
+                enr.withdraw_day,
+                enr.taper_days,
+            )
             parts = draw_activity(rng, regs, profiles, lengths)
             table = activity_table(parts, regs, pa.array(people.ids), pres)
-            pq.write_table(table, stage / "activity" / f"part-{chunk:05d}.parquet",
-                           store_schema=False)
+            pq.write_table(table, stage / "activity" / f"part-{chunk:05d}.parquet", store_schema=False)
             rows["activity"] = rows.get("activity", 0) + table.num_rows
             access.write(tutees_and_placements(rng, people.frame, chunk))
         rows.update(writers.rows)
@@ -161,8 +189,7 @@ class _Writers:
     def write(self, name: str, frame: pd.DataFrame) -> None:
         schema = _SCHEMAS[name]
         if name not in self._open:
-            self._open[name] = pq.ParquetWriter(self.folder / f"{name}.parquet", schema,
-                                                store_schema=False)
+            self._open[name] = pq.ParquetWriter(self.folder / f"{name}.parquet", schema, store_schema=False)
         table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
         self._open[name].write_table(table)
         self.rows[name] += table.num_rows

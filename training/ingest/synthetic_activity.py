@@ -20,8 +20,10 @@ FIRST_DAY = -21  # activity may start three weeks before the presentation
 # Expected events over a whole presentation for a registration of engagement 1.
 RATES = {"vle": 50.0, "lecture_capture": 10.0, "library": 7.0, "quiz": 6.0, "attendance": 20.0}
 TYPES: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
-    "vle": (("resource", "content", "forum", "homepage", "url", "page", "wiki", "collaborate"),
-            (0.28, 0.24, 0.10, 0.16, 0.08, 0.06, 0.04, 0.04)),
+    "vle": (
+        ("resource", "content", "forum", "homepage", "url", "page", "wiki", "collaborate"),
+        (0.28, 0.24, 0.10, 0.16, 0.08, 0.06, 0.04, 0.04),
+    ),
     "lecture_capture": (("view", "download"), (0.85, 0.15)),
     "library": (("turnstile", "loan", "eresource"), (0.5, 0.2, 0.3)),
     "quiz": (("attempt",), (1.0,)),
@@ -76,7 +78,8 @@ def _profile(source: str, p: Presentation, days: np.ndarray, due: np.ndarray) ->
         w = w * (1.0 + near)
         w[days > length - 21] *= 1.4
     w[days > length] = 0.0
-    return w
+    weights: np.ndarray = w
+    return weights
 
 
 @dataclass(frozen=True)
@@ -101,12 +104,13 @@ def _modifiers(regs: Registrations, days: np.ndarray, lengths: np.ndarray) -> np
     span = np.maximum(regs.taper_days, 1)[:, None]
     taper = 1.0 - 0.9 * np.clip((days[None, :] - start) / span, 0.0, 1.0)
     taper[days[None, :] > regs.withdraw_day[:, None]] = 0.0
-    return m * taper
+    combined: np.ndarray = m * taper
+    return combined
 
 
-def draw_activity(rng: np.random.Generator, regs: Registrations, profiles: Profiles,
-                  lengths: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray,
-                                                     np.ndarray]]:
+def draw_activity(
+    rng: np.random.Generator, regs: Registrations, profiles: Profiles, lengths: np.ndarray
+) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Draw activity rows for all registrations of a chunk.
 
     Returns, per source, (source, registration index, day, activity type index, count).
@@ -124,8 +128,9 @@ def draw_activity(rng: np.random.Generator, regs: Registrations, profiles: Profi
     return out
 
 
-def _sample(rng: np.random.Generator, source: str, w: np.ndarray, totals: np.ndarray,
-            n_events: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _sample(
+    rng: np.random.Generator, source: str, w: np.ndarray, totals: np.ndarray, n_events: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     n_reg, n_days = w.shape
     offsets = np.concatenate(([0.0], np.cumsum(totals)[:-1]))
     flat = (np.cumsum(w, axis=1) + offsets[:, None]).ravel()
@@ -145,9 +150,12 @@ def _sample(rng: np.random.Generator, source: str, w: np.ndarray, totals: np.nda
     return reg_u, day_u.astype(np.int32), kind_u.astype(np.int32), counts
 
 
-def activity_table(parts: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
-                   regs: Registrations, student_ids: pa.Array, pres: list[Presentation]
-                   ) -> pa.Table:
+def activity_table(
+    parts: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    regs: Registrations,
+    student_ids: pa.Array,
+    pres: list[Presentation],
+) -> pa.Table:
     """Arrow table of activity rows with dictionary-encoded text columns."""
     module_dict = pa.array([p.module_id for p in pres])
     pres_dict = pa.array([p.presentation_id for p in pres])
@@ -167,15 +175,16 @@ def activity_table(parts: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np
     order = np.lexsort((np.concatenate(cols["day"]), reg))
 
     def dict_col(indices: np.ndarray, dictionary: pa.Array) -> pa.DictionaryArray:
-        return pa.DictionaryArray.from_arrays(pa.array(indices[order].astype(np.int32)),
-                                              dictionary)
+        return pa.DictionaryArray.from_arrays(pa.array(indices[order].astype(np.int32)), dictionary)
 
-    return pa.table({
-        "student_id": dict_col(regs.student[reg], student_ids),
-        "module_id": dict_col(regs.pres[reg], module_dict),
-        "presentation_id": dict_col(regs.pres[reg], pres_dict),
-        "day": pa.array(np.concatenate(cols["day"])[order].astype(np.int32)),
-        "source": dict_col(np.concatenate(cols["src"]), source_dict),
-        "activity_type": dict_col(np.concatenate(cols["type"]), pa.array(type_names)),
-        "count": pa.array(np.concatenate(cols["count"])[order].astype(np.int32)),
-    })
+    return pa.table(
+        {
+            "student_id": dict_col(regs.student[reg], student_ids),
+            "module_id": dict_col(regs.pres[reg], module_dict),
+            "presentation_id": dict_col(regs.pres[reg], pres_dict),
+            "day": pa.array(np.concatenate(cols["day"])[order].astype(np.int32)),
+            "source": dict_col(np.concatenate(cols["src"]), source_dict),
+            "activity_type": dict_col(np.concatenate(cols["type"]), pa.array(type_names)),
+            "count": pa.array(np.concatenate(cols["count"])[order].astype(np.int32)),
+        }
+    )

@@ -60,8 +60,7 @@ def presentations() -> list[Presentation]:
             out.append(Presentation(module, f"{year}J", start_j, 262 + 7 * (k % 2), year, school))
             if module in MODULES_WITH_B:
                 start_b = _monday_on_or_after(date(year + 1, 2, 1))
-                out.append(Presentation(module, f"{year + 1}B", start_b, 234 + 7 * (k % 2), year,
-                                        school))
+                out.append(Presentation(module, f"{year + 1}B", start_b, 234 + 7 * (k % 2), year, school))
     return out
 
 
@@ -81,8 +80,7 @@ def assessment_schedule(p: Presentation) -> pd.DataFrame:
     """Coursework, quizzes (where the module has them) and an exam, spread over the presentation."""
     length = p.length_days
     rows: list[tuple[str, str, int, float]] = []
-    for k, (frac, weight) in enumerate(zip((0.10, 0.30, 0.50, 0.70), (10.0, 10.0, 15.0, 15.0),
-                                           strict=True)):
+    for k, (frac, weight) in enumerate(zip((0.10, 0.30, 0.50, 0.70), (10.0, 10.0, 15.0, 15.0), strict=True)):
         rows.append((f"C{k + 1}", "coursework", round(frac * length), weight))
     if "quiz" in SCHOOL_SOURCES[p.school]:
         for k, frac in enumerate((0.18, 0.42, 0.62)):

@@ -15,28 +15,33 @@ import numpy as np
 import pandas as pd
 
 from training.ingest.synthetic_catalogue import (
+    MODULES_WITH_B,
     PROGRAMME_WEIGHTS,
     PROGRAMMES,
-    MODULES_WITH_B,
     YEARS,
     Presentation,
 )
 
-EDUCATION = ("No formal qualifications", "Below A level", "A level or equivalent",
-             "HE qualification", "Postgraduate qualification")
+EDUCATION = (
+    "No formal qualifications",
+    "Below A level",
+    "A level or equivalent",
+    "HE qualification",
+    "Postgraduate qualification",
+)
 PROTECTED_VALUES = {
     "gender": (("female", "male", "other", None), (0.52, 0.45, 0.01, 0.02)),
     "age_band": (("under 21", "21-24", "25-34", "35 and over"), (0.5, 0.2, 0.18, 0.12)),
     "disability": (("Y", "N", None), (0.12, 0.85, 0.03)),
-    "ethnicity": (("white", "asian", "black", "mixed", "other", None),
-                  (0.68, 0.13, 0.08, 0.05, 0.03, 0.03)),
+    "ethnicity": (("white", "asian", "black", "mixed", "other", None), (0.68, 0.13, 0.08, 0.05, 0.03, 0.03)),
 }
 IMD_BANDS = ("Q1 most deprived", "Q2", "Q3", "Q4", "Q5 least deprived")
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """Logistic function."""
-    return 1.0 / (1.0 + np.exp(-x))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return out
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,9 @@ class People:
     no_activity: np.ndarray
 
 
-def draw_people(rng: np.random.Generator, first: int, n: int, disparity: Disparity,
-                no_activity_share: float) -> People:
+def draw_people(
+    rng: np.random.Generator, first: int, n: int, disparity: Disparity, no_activity_share: float
+) -> People:
     """Draw ``n`` students numbered from ``first``."""
     ids = np.array([f"S{i:08d}" for i in range(first + 1, first + n + 1)])
     prog = rng.choice(len(PROGRAMMES), size=n, p=PROGRAMME_WEIGHTS / PROGRAMME_WEIGHTS.sum())
@@ -70,30 +76,34 @@ def draw_people(rng: np.random.Generator, first: int, n: int, disparity: Dispari
     protected = {k: _choice(rng, vals, probs, n) for k, (vals, probs) in PROTECTED_VALUES.items()}
     imd = rng.integers(1, 6, size=n)
     imd_missing = rng.random(n) < 0.04
-    protected["imd_band"] = np.where(imd_missing, None, np.asarray(IMD_BANDS, dtype=object)[imd - 1])
+    bands = np.asarray(IMD_BANDS, dtype=object)[imd - 1]
+    bands[imd_missing] = None
+    protected["imd_band"] = bands
     edu = np.clip(np.round(rng.normal(2.0 + 0.25 * (imd - 3), 0.9)), 0, 4).astype(int)
     ability = rng.normal(0, 1, n) + 0.2 * (edu - 2)
     # A mild link between deprivation and observable engagement: something for the proxy check.
     motivation = 0.3 * ability + rng.normal(0, 0.95, n) + 0.06 * (imd - 3)
     names = list(PROGRAMMES)
-    students = pd.DataFrame({
-        "student_id": ids,
-        "programme_id": np.asarray(names)[prog],
-        "school_id": np.asarray([PROGRAMMES[p][0] for p in names])[prog],
-        "year_of_study": rng.choice([1, 2, 3, 4], size=n, p=[0.4, 0.3, 0.25, 0.05]),
-        "study_mode": np.where(part_time, "part_time", "full_time"),
-        "highest_education": np.asarray(EDUCATION)[edu],
-        "num_prev_attempts": rng.choice([0, 1, 2], size=n, p=[0.86, 0.11, 0.03]),
-        "credits": np.where(part_time, rng.choice([30, 60, 90], size=n), 120),
-    })
+    students = pd.DataFrame(
+        {
+            "student_id": ids,
+            "programme_id": np.asarray(names)[prog],
+            "school_id": np.asarray([PROGRAMMES[p][0] for p in names])[prog],
+            "year_of_study": rng.choice([1, 2, 3, 4], size=n, p=[0.4, 0.3, 0.25, 0.05]),
+            "study_mode": np.where(part_time, "part_time", "full_time"),
+            "highest_education": np.asarray(EDUCATION)[edu],
+            "num_prev_attempts": rng.choice([0, 1, 2], size=n, p=[0.86, 0.11, 0.03]),
+            "credits": np.where(part_time, rng.choice([30, 60, 90], size=n), 120),
+        }
+    )
     prot = pd.DataFrame({"student_id": ids, **protected})
     group = (prot[disparity.attribute] == disparity.group).to_numpy(dtype=bool)
-    return People(ids, students, prot, ability, motivation, group,
-                  rng.random(n) < no_activity_share)
+    return People(ids, students, prot, ability, motivation, group, rng.random(n) < no_activity_share)
 
 
-def _choice(rng: np.random.Generator, values: tuple[str | None, ...], probs: tuple[float, ...],
-            n: int) -> np.ndarray:
+def _choice(
+    rng: np.random.Generator, values: tuple[str | None, ...], probs: tuple[float, ...], n: int
+) -> np.ndarray:
     arr = np.asarray(values, dtype=object)
     return arr[rng.choice(len(values), size=n, p=np.asarray(probs))]
 
@@ -114,8 +124,9 @@ class Enrolment:
     engagement: np.ndarray
 
 
-def draw_enrolment(rng: np.random.Generator, people: People, pres: list[Presentation],
-                   disparity: Disparity) -> Enrolment:
+def draw_enrolment(
+    rng: np.random.Generator, people: People, pres: list[Presentation], disparity: Disparity
+) -> Enrolment:
     """Registrations (core module, sometimes a second one), outcomes and engagement drivers."""
     index = {(p.module_id, p.academic_year, p.presentation_id[-1]): i for i, p in enumerate(pres)}
     n = len(people.ids)
@@ -126,8 +137,9 @@ def draw_enrolment(rng: np.random.Generator, people: People, pres: list[Presenta
     module = np.concatenate([core, sister[second]])
     year = np.asarray(YEARS)[rng.integers(0, len(YEARS), size=n)][student]
     b_term = (rng.random(student.size) < 0.35) & np.isin(module, MODULES_WITH_B)
-    pres_idx = np.array([index[(m, int(y), "B" if b else "J")]
-                         for m, y, b in zip(module, year, b_term, strict=True)])
+    pres_idx = np.array(
+        [index[(m, int(y), "B" if b else "J")] for m, y, b in zip(module, year, b_term, strict=True)]
+    )
     return _outcomes(rng, people, student, pres_idx, pres, disparity)
 
 
@@ -137,8 +149,14 @@ def _sister(programme: str) -> str:
     return others[0]
 
 
-def _outcomes(rng: np.random.Generator, people: People, student: np.ndarray, pres_idx: np.ndarray,
-              pres: list[Presentation], disparity: Disparity) -> Enrolment:
+def _outcomes(
+    rng: np.random.Generator,
+    people: People,
+    student: np.ndarray,
+    pres_idx: np.ndarray,
+    pres: list[Presentation],
+    disparity: Disparity,
+) -> Enrolment:
     k = student.size
     a, m = people.ability[student], people.motivation[student]
     prev = people.frame["num_prev_attempts"].to_numpy()[student]
@@ -147,40 +165,56 @@ def _outcomes(rng: np.random.Generator, people: People, student: np.ndarray, pre
     late = rng.random(k) < 0.08
     reg_day = np.where(late, rng.integers(1, 21, size=k), -rng.integers(3, 120, size=k))
     lengths = np.asarray([p.length_days for p in pres])[pres_idx]
-    logit_w = (-1.55 - 0.9 * m - 0.35 * a + 0.45 * late + 0.3 * prev + 0.25 * part + hidden
-               + rng.normal(0, 0.6, k))
+    logit_w = (
+        -1.55 - 0.9 * m - 0.35 * a + 0.45 * late + 0.3 * prev + 0.25 * part + hidden + rng.normal(0, 0.6, k)
+    )
     withdrawn = rng.random(k) < sigmoid(logit_w)
     early = rng.random(k) < 0.12
-    wday = np.where(early, -rng.integers(1, 40, size=k),
-                    np.round(rng.beta(1.1, 2.0, size=k) * (lengths - 20)).astype(int) + 5)
+    wday = np.where(
+        early,
+        -rng.integers(1, 40, size=k),
+        np.round(rng.beta(1.1, 2.0, size=k) * (lengths - 20)).astype(int) + 5,
+    )
     wday = np.maximum(wday, reg_day + 1)
-    logit_f = (-1.25 - 0.85 * a - 0.55 * m + 0.3 * prev + 0.2 * part + hidden
-               + rng.normal(0, 0.6, k))
+    logit_f = -1.25 - 0.85 * a - 0.55 * m + 0.3 * prev + 0.2 * part + hidden + rng.normal(0, 0.6, k)
     fails = ~withdrawn & (rng.random(k) < sigmoid(logit_f))
     distinction = ~withdrawn & ~fails & (a + 0.3 * m + rng.normal(0, 0.5, k) > 1.25)
-    result = np.where(withdrawn, "withdrawn",
-                      np.where(fails, "fail", np.where(distinction, "distinction", "pass")))
+    result = np.where(
+        withdrawn, "withdrawn", np.where(fails, "fail", np.where(distinction, "distinction", "pass"))
+    )
     slope = rng.normal(0, 0.35, k) - 0.9 * fails
     engagement = np.exp(0.55 * m + rng.normal(0, 0.35, k)) * ~people.no_activity[student]
-    return Enrolment(student, pres_idx, reg_day, withdrawn,
-                     np.where(withdrawn, wday, 10_000), rng.integers(14, 57, size=k), fails,
-                     result, slope, engagement)
+    return Enrolment(
+        student,
+        pres_idx,
+        reg_day,
+        withdrawn,
+        np.where(withdrawn, wday, 10_000),
+        rng.integers(14, 57, size=k),
+        fails,
+        result,
+        slope,
+        engagement,
+    )
 
 
 def registrations_frame(people: People, enr: Enrolment, pres: list[Presentation]) -> pd.DataFrame:
     """The registrations table of the contract."""
-    return pd.DataFrame({
-        "student_id": people.ids[enr.student],
-        "module_id": [pres[i].module_id for i in enr.pres],
-        "presentation_id": [pres[i].presentation_id for i in enr.pres],
-        "registration_day": enr.registration_day.astype("int64"),
-        "unregistration_day": pd.Series(enr.withdraw_day, dtype="Int64").where(enr.withdrawn),
-        "final_result": enr.final_result,
-    })
+    return pd.DataFrame(
+        {
+            "student_id": people.ids[enr.student],
+            "module_id": [pres[i].module_id for i in enr.pres],
+            "presentation_id": [pres[i].presentation_id for i in enr.pres],
+            "registration_day": enr.registration_day.astype("int64"),
+            "unregistration_day": pd.Series(enr.withdraw_day, dtype="Int64").where(enr.withdrawn),
+            "final_result": enr.final_result,
+        }
+    )
 
 
-def draw_results(rng: np.random.Generator, people: People, enr: Enrolment,
-                 schedules: list[pd.DataFrame]) -> pd.DataFrame:
+def draw_results(
+    rng: np.random.Generator, people: People, enr: Enrolment, schedules: list[pd.DataFrame]
+) -> pd.DataFrame:
     """Submissions and scores, presentation by presentation (vectorised within each)."""
     frames = []
     for p_idx in np.unique(enr.pres):
@@ -189,8 +223,9 @@ def draw_results(rng: np.random.Generator, people: People, enr: Enrolment,
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _results_for(rng: np.random.Generator, people: People, enr: Enrolment, rows: np.ndarray,
-                 schedule: pd.DataFrame) -> pd.DataFrame:
+def _results_for(
+    rng: np.random.Generator, people: People, enr: Enrolment, rows: np.ndarray, schedule: pd.DataFrame
+) -> pd.DataFrame:
     due = schedule["due_day"].to_numpy()[None, :]
     exam = (schedule["type"].to_numpy() == "exam")[None, :]
     quiz = (schedule["type"].to_numpy() == "quiz")[None, :]
@@ -201,19 +236,21 @@ def _results_for(rng: np.random.Generator, people: People, enr: Enrolment, rows:
     wday, taper = enr.withdraw_day[rows][:, None], enr.taper_days[rows][:, None]
     in_taper = due > wday - taper
     length = due.max()
-    logit = (2.3 + 1.0 * m + 0.5 * a - 1.6 * in_taper - 0.8 * fails
-             + 1.5 * enr.slope[rows][:, None] * due / length)
+    logit = (
+        2.3 + 1.0 * m + 0.5 * a - 1.6 * in_taper - 0.8 * fails + 1.5 * enr.slope[rows][:, None] * due / length
+    )
     sits_exam = ~enr.withdrawn[rows][:, None] & (~fails | (rng.random((rows.size, 1)) < 0.6))
     submitted = np.where(exam, sits_exam, (rng.random(shape) < sigmoid(logit)) & (due < wday))
     offset = np.clip(np.round(rng.normal(-2.5, 3.5, shape)), -21, 30).astype(int)
     day = np.minimum(np.where(exam, due, due + offset), wday)
-    score = np.clip(np.round(58 + 13 * a + 5 * m - 12 * fails + 8 * quiz
-                             + rng.normal(0, 11, shape)), 0, 100)
+    score = np.clip(np.round(58 + 13 * a + 5 * m - 12 * fails + 8 * quiz + rng.normal(0, 11, shape)), 0, 100)
     unmarked = rng.random(shape) < 0.005
     r, c = np.nonzero(submitted)
-    return pd.DataFrame({
-        "student_id": people.ids[s[r]],
-        "assessment_id": schedule["assessment_id"].to_numpy()[c],
-        "submitted_day": day[r, c].astype("int64"),
-        "score": pd.Series(score[r, c], dtype="Float64").where(~unmarked[r, c]),
-    })
+    return pd.DataFrame(
+        {
+            "student_id": people.ids[s[r]],
+            "assessment_id": schedule["assessment_id"].to_numpy()[c],
+            "submitted_day": day[r, c].astype("int64"),
+            "score": pd.Series(score[r, c], dtype="Float64").where(~unmarked[r, c]),
+        }
+    )

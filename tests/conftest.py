@@ -1,0 +1,42 @@
+"""Shared fixtures: small synthetic cohorts and the committed OULAD subset."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from training.ingest.synthetic import SynthConfig, generate
+from training.ingest.synthetic_people import Disparity
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1,500-student synthetic cohort (seed 11), generated once per test session."""
+    out = tmp_path_factory.mktemp("synth") / "data"
+    generate(out, SynthConfig(students=1500, seed=11))
+    return out
+
+
+@pytest.fixture(scope="session")
+def oulad_subset() -> Path:
+    """The committed OULAD subset in the official CSV layout."""
+    return FIXTURES / "oulad_subset"
+
+
+@pytest.fixture(scope="session")
+def oulad_full() -> Path:
+    """The full OULAD copy named by WAYMARK_OULAD_DIR (tests using it are marked ``oulad``)."""
+    location = os.environ.get("WAYMARK_OULAD_DIR")
+    if not location:
+        pytest.skip("WAYMARK_OULAD_DIR is not set; .ci/run sets it to the full OULAD copy")
+    return Path(location)
+
+
+@pytest.fixture
+def disparity_config() -> SynthConfig:
+    """A cohort with a known injected disparity against disability=Y."""
+    return SynthConfig(students=4000, seed=5, disparity=Disparity("disability", "Y", 1.5))

@@ -1,0 +1,52 @@
+"""The `waymark data` commands: exit codes, messages, and nothing written on failure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tests.contract_folder import make_folder, with_cell
+from waymark.cli import app
+
+runner = CliRunner()
+
+
+def test_synth_then_validate(tmp_path: Path) -> None:
+    out = tmp_path / "cohort"
+    result = runner.invoke(app, ["data", "synth", "--students", "200", "--seed", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "access.csv").is_file()
+    result = runner.invoke(app, ["data", "validate", str(out), "--json"])
+    assert result.exit_code == 0
+    payload = json.loads(result.stdout)
+    assert payload["ok"] is True
+    assert payload["quality"]["overview"]["students"] == 200
+
+
+def test_validate_exits_non_zero_and_names_the_violation(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path, activity=with_cell("activity", 2, "count", "-1"))
+    result = runner.invoke(app, ["data", "validate", str(folder)])
+    assert result.exit_code == 1
+    assert "activity.count [minimum]" in result.stdout
+    assert "activity.csv row 2" in result.stdout
+    payload = json.loads(runner.invoke(app, ["data", "validate", str(folder), "--json"]).stdout)
+    assert payload["violations"][0]["examples"][0]["row"] == 2
+
+
+def test_import_of_a_missing_source_is_a_clear_error(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["data", "import-oulad", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 2
+    assert "is not a folder" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_synth_will_not_overwrite_an_unrelated_folder(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    result = runner.invoke(app, ["data", "synth", "--students", "20", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not a Waymark data folder" in result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]

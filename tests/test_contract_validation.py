@@ -1,0 +1,290 @@
+"""The contract check names the table, column, row and rule of every violation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from models.data import Finding, ValidationReport, validate_folder
+from tests.contract_folder import VALID, make_folder, with_cell, with_row, write_csv
+
+
+def only(report: ValidationReport, rule: str) -> Finding:
+    matching = [f for f in report.findings if f.rule == rule]
+    assert len(matching) == 1, report.to_text()
+    return matching[0]
+
+
+def test_the_hand_made_folder_is_valid(tmp_path: Path) -> None:
+    report = validate_folder(make_folder(tmp_path))
+    assert report.ok, report.to_text()
+    assert report.row_counts["registrations"] == 4
+
+
+def test_missing_required_file_is_named(tmp_path: Path) -> None:
+    report = validate_folder(make_folder(tmp_path, registrations=None))
+    finding = only(report, "missing_file")
+    assert finding.table == "registrations"
+    assert "registrations.csv" in finding.message
+
+
+def test_optional_tables_may_be_absent(tmp_path: Path) -> None:
+    report = validate_folder(make_folder(tmp_path, protected_characteristics=None, access=None))
+    assert report.ok, report.to_text()
+
+
+def test_missing_column_is_named(tmp_path: Path) -> None:
+    rows = [r[:-1] for r in VALID["activity"]]  # drop "count"
+    finding = only(validate_folder(make_folder(tmp_path, activity=rows)), "missing_column")
+    assert (finding.table, finding.column) == ("activity", "count")
+
+
+def test_unexpected_column_is_refused(tmp_path: Path) -> None:
+    rows = [[*r, "x"] for r in VALID["assessments"]]
+    rows[0][-1] = "title"
+    finding = only(validate_folder(make_folder(tmp_path, assessments=rows)), "unexpected_column")
+    assert (finding.table, finding.column) == ("assessments", "title")
+
+
+def test_wrong_type_names_row_column_and_value(tmp_path: Path) -> None:
+    rows = with_cell("registrations", 3, "registration_day", "soon")
+    finding = only(validate_folder(make_folder(tmp_path, registrations=rows)), "type_int")
+    assert (finding.table, finding.column, finding.count) == ("registrations", "registration_day", 1)
+    example = finding.examples[0]
+    assert (example.file, example.row, example.value) == ("registrations.csv", 3, "soon")
+
+
+def test_a_fraction_is_not_a_whole_number(tmp_path: Path) -> None:
+    rows = with_cell("activity", 2, "count", "2.5")
+    finding = only(validate_folder(make_folder(tmp_path, activity=rows)), "type_int")
+    assert finding.examples[0].row == 2
+
+
+def test_required_value_missing(tmp_path: Path) -> None:
+    rows = with_cell("students", 2, "student_id", "")
+    finding = only(validate_folder(make_folder(tmp_path, students=rows)), "required")
+    assert (finding.table, finding.column, finding.examples[0].row) == ("students", "student_id", 2)
+
+
+def test_duplicate_key_names_the_repeated_row(tmp_path: Path) -> None:
+    rows = with_row("students", ["S2", "P9", "1", "full_time", "0", "120"])
+    finding = only(validate_folder(make_folder(tmp_path, students=rows)), "unique_key")
+    assert finding.examples[0].row == 4
+    assert finding.examples[0].key == {"student_id": "S2"}
+    assert "row 2" in str(finding.examples[0].value)
+
+
+def test_activity_for_unknown_registration_is_refused(tmp_path: Path) -> None:
+    rows = with_row("activity", ["S1", "M2", "2025B", "3", "vle", "resource", "1"])
+    finding = only(validate_folder(make_folder(tmp_path, activity=rows)), "reference_registrations")
+    assert finding.table == "activity"
+    assert finding.examples[0].row == 5
+
+
+def test_result_for_unknown_assessment_is_refused(tmp_path: Path) -> None:
+    rows = with_row("assessment_results", ["S1", "A9", "10", "50"])
+    finding = only(validate_folder(make_folder(tmp_path, assessment_results=rows)), "reference_assessments")
+    assert finding.examples[0].key == {"assessment_id": "A9"}
+
+
+def test_result_of_a_student_not_on_the_assessments_module_is_refused(tmp_path: Path) -> None:
+    rows = with_row("assessment_results", ["S2", "A3", "10", "50"])  # S2 is not on M2 2025B
+    finding = only(validate_folder(make_folder(tmp_path, assessment_results=rows)), "reference_registrations")
+    assert finding.examples[0].key == {"student_id": "S2", "assessment_id": "A3"}
+
+
+def test_registration_on_unknown_presentation_is_refused(tmp_path: Path) -> None:
+    rows = with_row("registrations", ["S1", "M1", "2030J", "0", "", ""])
+    report = validate_folder(make_folder(tmp_path, registrations=rows))
+    assert only(report, "reference_presentations").examples[0].row == 5
+
+
+def test_negative_counts_are_refused(tmp_path: Path) -> None:
+    rows = with_cell("activity", 1, "count", "-4")
+    finding = only(validate_folder(make_folder(tmp_path, activity=rows)), "minimum")
+    assert (finding.column, finding.examples[0].row, finding.examples[0].value) == ("count", 1, "-4")
+
+
+def test_days_beyond_the_presentation_length_are_refused(tmp_path: Path) -> None:
+    rows = with_cell("activity", 4, "day", "101")  # M1 2024J is 100 days long
+    finding = only(validate_folder(make_folder(tmp_path, activity=rows)), "day_within_presentation")
+    assert (finding.column, finding.examples[0].row) == ("day", 4)
+
+
+def test_unknown_final_result_is_refused(tmp_path: Path) -> None:
+    rows = with_cell("registrations", 1, "final_result", "dropped")
+    finding = only(validate_folder(make_folder(tmp_path, registrations=rows)), "allowed_values")
+    assert finding.examples[0].value == "dropped"
+
+
+def test_free_text_activity_type_is_refused(tmp_path: Path) -> None:
+    rows = with_cell("activity", 1, "activity_type", "Reading: Mental health and you")
+    report = validate_folder(make_folder(tmp_path, activity=rows))
+    assert only(report, "identifier").column == "activity_type"
+
+
+def test_access_scope_must_fit_the_relationship(tmp_path: Path) -> None:
+    rows = with_row("access", ["tutor-2", "personal_tutor", "school", "sci"])
+    finding = only(validate_folder(make_folder(tmp_path, access=rows)), "scope_matches_relationship")
+    assert finding.examples[0].row == 3
+
+
+def test_non_utf8_text_is_refused_with_its_line(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path)
+    content = (folder / "students.csv").read_bytes().replace(b"P2", b"P\xe92")
+    (folder / "students.csv").write_bytes(content)
+    finding = only(validate_folder(folder), "not_utf8")
+    assert finding.table == "students"
+    assert "line 4" in finding.message
+
+
+def test_empty_file_is_refused(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path)
+    (folder / "assessments.csv").write_bytes(b"")
+    finding = only(validate_folder(folder), "empty_file")
+    assert finding.table == "assessments"
+
+
+def test_header_only_registrations_has_no_rows(tmp_path: Path) -> None:
+    folder = make_folder(
+        tmp_path,
+        registrations=[VALID["registrations"][0]],
+        activity=[VALID["activity"][0]],
+        assessment_results=[VALID["assessment_results"][0]],
+    )
+    assert only(validate_folder(folder), "no_rows").table == "registrations"
+
+
+def test_a_parquet_file_that_is_not_parquet_is_refused(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path, activity=None)
+    (folder / "activity.parquet").write_text("student_id,day\nS1,3\n", encoding="utf-8")
+    finding = only(validate_folder(folder), "not_parquet")
+    assert "activity.parquet" in finding.message
+
+
+def test_malformed_csv_rows_are_listed_with_their_rows(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path)
+    with (folder / "students.csv").open("a", encoding="utf-8") as fh:
+        fh.write("S4,P1\r\nS5,P1,1,full_time,0,120,extra\r\n")
+    finding = only(validate_folder(folder), "malformed_row")
+    assert [e.row for e in finding.examples] == [4, 5]
+
+
+def test_unparseable_csv_is_refused_with_a_reason(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path)
+    with (folder / "students.csv").open("a", encoding="utf-8", newline="") as fh:
+        fh.write('S4,"P1,1,full_time,0,120\n')  # unterminated quote, and a different line ending
+    finding = only(validate_folder(folder), "malformed_csv")
+    assert "students.csv" in finding.message
+
+
+def test_two_copies_of_a_table_are_ambiguous(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path)
+    write_csv(folder / "x.csv", VALID["students"])
+    pq.write_table(pacsv.read_csv(folder / "x.csv"), folder / "students.parquet")
+    assert only(validate_folder(folder), "ambiguous_source").table == "students"
+
+
+def test_every_violation_is_reported_not_just_the_first(tmp_path: Path) -> None:
+    folder = make_folder(
+        tmp_path,
+        activity=with_cell("activity", 1, "count", "-1"),
+        registrations=with_cell("registrations", 2, "final_result", "gone"),
+        students=with_cell("students", 3, "year_of_study", "first"),
+        assessments=None,
+    )
+    report = validate_folder(folder)
+    rules = {(f.table, f.rule) for f in report.findings}
+    assert {
+        ("activity", "minimum"),
+        ("registrations", "allowed_values"),
+        ("students", "type_int"),
+        ("assessments", "missing_file"),
+    } <= rules
+
+
+def test_all_offending_rows_are_counted(tmp_path: Path) -> None:
+    rows = [VALID["activity"][0]] + [
+        ["S1", "M1", "2024J", str(d), "vle", "resource", "-1"] for d in range(50)
+    ]
+    report = validate_folder(make_folder(tmp_path, activity=rows), max_examples=10)
+    finding = only(report, "minimum")
+    assert finding.count == 50
+    assert len(finding.examples) == 10
+
+
+def test_json_report_carries_table_column_row_and_rule(tmp_path: Path) -> None:
+    rows = with_cell("registrations", 3, "registration_day", "soon")
+    payload = json.loads(validate_folder(make_folder(tmp_path, registrations=rows)).to_json())
+    assert payload["ok"] is False
+    violation = payload["violations"][0]
+    assert violation["table"] == "registrations"
+    assert violation["column"] == "registration_day"
+    assert violation["rule"] == "type_int"
+    assert violation["examples"][0]["row"] == 3
+
+
+def _as_parquet(csv_folder: Path, out: Path, float_days: bool = False) -> Path:
+    out.mkdir()
+    for path in csv_folder.glob("*.csv"):
+        table = pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types={"student_id": pa.string(), "start_date": pa.string()}
+            ),
+        )
+        if float_days and "day" in table.column_names:
+            table = table.set_column(table.column_names.index("day"), "day", table["day"].cast(pa.float64()))
+        pq.write_table(table, out / f"{path.stem}.parquet")
+    return out
+
+
+def test_parquet_and_csv_copies_validate_alike(tmp_path: Path) -> None:
+    csv_folder = make_folder(tmp_path / "csv", activity=with_cell("activity", 1, "count", "-4"))
+    parquet = _as_parquet(csv_folder, tmp_path / "pq")
+    a, b = validate_folder(csv_folder), validate_folder(parquet)
+    assert [(f.table, f.rule, f.count) for f in a.findings] == [
+        (f.table, f.rule, f.count) for f in b.findings
+    ]
+    assert b.findings[0].examples[0].row == 1
+
+
+def test_whole_numbers_stored_as_floats_are_accepted_but_fractions_are_not(tmp_path: Path) -> None:
+    folder = _as_parquet(make_folder(tmp_path / "csv"), tmp_path / "pq", float_days=True)
+    assert validate_folder(folder).ok
+    table = pq.read_table(folder / "activity.parquet")
+    days = table["day"].to_pylist()
+    days[2] = 5.5
+    pq.write_table(
+        table.set_column(table.column_names.index("day"), "day", pa.array(days, pa.float64())),
+        folder / "activity.parquet",
+    )
+    finding = only(validate_folder(folder), "type_int")
+    assert (finding.examples[0].file, finding.examples[0].row) == ("activity.parquet", 3)
+
+
+def test_a_folder_of_parquet_parts_names_the_part(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path, activity=None)
+    (folder / "activity").mkdir()
+    rows = VALID["activity"]
+    for k, chunk in enumerate((rows[1:3], [*rows[3:], ["S9", "M1", "2024J", "1", "vle", "x", "1"]])):
+        write_csv(tmp_path / "part.csv", [rows[0], *chunk])
+        table = pacsv.read_csv(
+            tmp_path / "part.csv",
+            convert_options=pacsv.ConvertOptions(column_types={"student_id": pa.string()}),
+        )
+        pq.write_table(table, folder / "activity" / f"part-{k}.parquet")
+    finding = only(validate_folder(folder), "reference_registrations")
+    assert (finding.examples[0].file, finding.examples[0].row) == ("activity/part-1.parquet", 3)
+
+
+@pytest.mark.parametrize("header", ["student_id,student_id,programme_id"])
+def test_repeated_header_column_is_refused(tmp_path: Path, header: str) -> None:
+    folder = make_folder(tmp_path)
+    (folder / "students.csv").write_text(header + "\nS1,S1,P1\n", encoding="utf-8")
+    assert only(validate_folder(folder), "duplicate_column").table == "students"

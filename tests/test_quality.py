@@ -1,0 +1,57 @@
+"""The data-quality report: right figures, plain words, nothing that labels a student."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from models.data import load_learning_data, validate_folder
+from models.data.quality import QualityReport, quality_report
+from models.data.validation import connect
+from tests.contract_folder import make_folder
+from tests.vocabulary import forbidden_words
+
+
+def _report(folder: Path) -> QualityReport:
+    con = connect()
+    assert validate_folder(folder, con=con).ok
+    return quality_report(con)
+
+
+def test_registrations_without_activity_are_counted(synth_dir: Path) -> None:
+    data = load_learning_data(synth_dir)
+    keys = ["student_id", "module_id", "presentation_id"]
+    seen = data.activity[keys].drop_duplicates()
+    merged = data.registrations.merge(seen, on=keys, how="left", indicator=True)
+    expected = int((merged["_merge"] == "left_only").sum())
+    assert _report(synth_dir).no_activity["registrations"] == expected > 0
+
+
+def test_weekly_coverage_is_reported_for_every_source(synth_dir: Path) -> None:
+    coverage = pd.DataFrame(_report(synth_dir).source_coverage_by_week)
+    assert set(coverage["source"]) == {"vle", "lecture_capture", "library", "quiz", "attendance"}
+    assert coverage["share"].between(0, 1).all()
+    week1 = coverage[(coverage["source"] == "vle") & (coverage["week"] == 1)].iloc[0]
+    assert week1["active"] <= week1["population"]
+
+
+def test_late_and_missing_registration_days_are_counted(tmp_path: Path) -> None:
+    report = _report(make_folder(tmp_path))
+    assert report.registration_timing["late"] == 1  # S3 registered on day 2
+    missing = {(m["table"], m["column"]): m["missing"] for m in report.missing_values}
+    assert missing[("assessments", "due_day")] == 1
+    assert missing[("assessment_results", "score")] == 1
+
+
+def test_gaps_are_explained_for_modules_missing_a_source(synth_dir: Path) -> None:
+    notes = " ".join(_report(synth_dir).notes)
+    assert "HIS105 records no lecture_capture, quiz data" in notes
+
+
+def test_the_report_uses_no_labelling_words(synth_dir: Path) -> None:
+    report = _report(synth_dir)
+    assert forbidden_words(report.to_text()) == []
+    assert forbidden_words(report.to_json()) == []
+    assert json.loads(report.to_json())["overview"]["students"] == 1500
