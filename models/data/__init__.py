@@ -9,7 +9,13 @@ from models.data.dataset import (
     load_learning_data,
 )
 from models.data.findings import ContractViolation, Finding, ValidationReport
-from models.data.publish import OutputFolderError, read_manifest, staged_folder, write_manifest
+from models.data.publish import (
+    OutputFolderError,
+    folder_fingerprint,
+    read_manifest,
+    staged_folder,
+    write_manifest,
+)
 from models.data.validation import validate_folder
 
 __all__ = [
@@ -26,6 +32,7 @@ __all__ = [
     "Table",
     "ValidationReport",
     "ensure_feature_safe",
+    "folder_fingerprint",
     "load_learning_data",
     "read_manifest",
     "staged_folder",

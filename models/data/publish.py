@@ -8,6 +8,7 @@ failure or an interruption leaves the destination exactly as it was.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -97,3 +98,14 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         return {}
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """sha256 over every file of a data folder (relative paths and bytes): the data's identity."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST):
+        digest.update(str(path.relative_to(folder)).encode())
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()

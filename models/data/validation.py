@@ -57,6 +57,7 @@ class Rule:
 def connect(memory_limit: str = "4GB") -> duckdb.DuckDBPyConnection:
     """A DuckDB connection for validation, with bounded memory."""
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     con.execute(f"SET memory_limit = {literal(memory_limit)}")
     con.execute("SET preserve_insertion_order = true")
     return con

@@ -189,6 +189,7 @@ def import_oulad(src: Path, out: Path, *, memory_limit: str = "6GB") -> ImportSu
     if not src.is_dir():
         raise OuladSourceError(f"{src} is not a folder")
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     con.execute(f"SET memory_limit = {literal(memory_limit)}")
     _register_sources(con, src)
     rows: dict[str, int] = {}
@@ -214,6 +215,8 @@ def import_oulad(src: Path, out: Path, *, memory_limit: str = "6GB") -> ImportSu
                 "source_folder": str(src),
                 "rows": rows,
                 "activity_total_count": total,
+                # OULAD's own convention: 2013 presentations train, 2014 ones test.
+                "test_from": "2014-01-01",
             },
         )
     return ImportSummary(rows, total)

@@ -27,6 +27,7 @@ from training.ingest.synthetic_activity import (
     draw_activity,
 )
 from training.ingest.synthetic_catalogue import (
+    YEARS,
     assessment_schedule,
     presentations,
     presentations_frame,
@@ -163,7 +164,9 @@ def generate(out: Path, config: SynthConfig, check: Callable[[Path], None] | Non
         rows.update(writers.rows)
         rows["access"] = access.rows
         access.close()
-        write_manifest(stage, "synthetic", {"generator": _describe(config), "rows": rows})
+        # The earlier academic year trains, the later one tests.
+        details = {"generator": _describe(config), "rows": rows, "test_from": f"{YEARS[-1]}-08-01"}
+        write_manifest(stage, "synthetic", details)
     return SynthSummary(rows)
 
 

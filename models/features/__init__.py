@@ -1,0 +1,16 @@
+"""Leakage-free weekly features, built from validated learning data with an explicit cut-off."""
+
+from models.features.build import build_features
+from models.features.catalogue import FAMILIES, FEATURE_NAMES, FEATURES, KEYS, Family, Feature
+from models.features.population import population
+
+__all__ = [
+    "FAMILIES",
+    "FEATURES",
+    "FEATURE_NAMES",
+    "KEYS",
+    "Family",
+    "Feature",
+    "build_features",
+    "population",
+]

@@ -1,0 +1,120 @@
+"""Engagement features from daily activity counts, for every prediction week at once.
+
+Activity is bucketed by week (days 7k..7k+6 are bucket k; everything before day -28 is one bucket),
+laid on a dense registration x week grid, and summed with window functions. The row of bucket
+W-1 then holds exactly what is known at the cut-off 7·W: nothing dated on or after it is read.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from models.data.sqltext import literal
+from models.features.catalogue import CHANNELS, SOURCES, VLE_TYPES
+from models.features.query import query
+
+FIRST_BUCKET = -5
+
+
+def _channel_case() -> str:
+    vle = " ".join(
+        f"WHEN source = 'vle' AND activity_type IN ({', '.join(literal(t) for t in types)}) THEN '{ch}'"
+        for ch, types in VLE_TYPES.items()
+    )
+    others = " ".join(f"WHEN source = '{s}' THEN '{s}'" for s in SOURCES if s != "vle")
+    return f"CASE {vle} WHEN source = 'vle' THEN 'vle_content' {others} ELSE 'other' END"
+
+
+def _log(expr: str) -> str:
+    return f"ln(1 + {expr})"
+
+
+def activity_features(activity: pd.DataFrame, population: pd.DataFrame) -> pd.DataFrame:
+    """Engagement features per population row (see ``catalogue.FEATURES``).
+
+    Parameters
+    ----------
+    activity
+        The activity table.
+    population
+        Output of ``population``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Keys plus the act_*, ch_* and src_* features.
+    """
+    ch_sums = ", ".join(f"sum(count) FILTER (WHERE channel = '{c}') AS c_{c}" for c in CHANNELS)
+    ch_dense = ", ".join(f"coalesce(c_{c}, 0) AS c_{c}" for c in CHANNELS)
+    ch_run = ", ".join(f"sum(c_{c}) OVER w AS cum_{c}, lag(c_{c}, 1, 0) OVER v AS p1_{c}" for c in CHANNELS)
+    ch_out = ", ".join(
+        f"{_log(f'r.cum_{c}')} AS ch_{c}_total, {_log(f'r.c_{c} + r.p1_{c}')} AS ch_{c}_last14"
+        for c in CHANNELS
+    )
+    src_first = ", ".join(f"min(day) FILTER (WHERE source = '{s}') AS first_{s}" for s in SOURCES)
+    src_out = ", ".join(
+        f"CAST(coalesce(s.first_{s} < p.cutoff, false) AS INTEGER) AS src_{s}_recorded" for s in SOURCES
+    )
+    trend = "(-1.5 * ln(1 + r.p3) - 0.5 * ln(1 + r.p2) + 0.5 * ln(1 + r.p1) + 1.5 * ln(1 + r.c_all)) / 5"
+    earlier = "(r.cum_all - r.c_all - r.p1) / greatest(p.week - 2, 1)"
+    return query(
+        f"""
+        WITH act AS (
+            SELECT student_id, module_id, presentation_id, day, count, source,
+                   greatest(CAST(floor(day / 7) AS BIGINT), {FIRST_BUCKET}) AS b,
+                   {_channel_case()} AS channel
+            FROM activity),
+        wk AS (
+            SELECT student_id, module_id, presentation_id, b, sum(count) AS c_all,
+                   count(DISTINCT day) AS d_all, max(day) AS last_day,
+                   sum(count) FILTER (WHERE day < 0) AS c_pre, {ch_sums}
+            FROM act GROUP BY student_id, module_id, presentation_id, b),
+        regs AS (SELECT DISTINCT student_id, module_id, presentation_id FROM population),
+        grid AS (
+            SELECT r.*, g.b FROM regs r
+            CROSS JOIN range({FIRST_BUCKET}, (SELECT max(week) FROM population)) AS g(b)),
+        dense AS (
+            SELECT grid.*, coalesce(c_all, 0) AS c_all, coalesce(d_all, 0) AS d_all, last_day,
+                   coalesce(c_pre, 0) AS c_pre, {ch_dense}
+            FROM grid LEFT JOIN wk USING (student_id, module_id, presentation_id, b)),
+        run AS (
+            SELECT *, sum(c_all) OVER w AS cum_all, sum(d_all) OVER w AS cum_days,
+                   sum(c_pre) OVER w AS cum_pre, max(last_day) OVER w AS last_seen,
+                   sum(CASE WHEN c_all > 0 AND b >= 0 THEN 1 ELSE 0 END) OVER w AS weeks_active,
+                   lag(c_all, 1, 0) OVER v AS p1, lag(c_all, 2, 0) OVER v AS p2,
+                   lag(c_all, 3, 0) OVER v AS p3, lag(d_all, 1, 0) OVER v AS dp1, {ch_run}
+            FROM dense
+            WINDOW w AS (PARTITION BY student_id, module_id, presentation_id ORDER BY b
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
+                   v AS (PARTITION BY student_id, module_id, presentation_id ORDER BY b)),
+        sources AS (SELECT module_id, presentation_id, {src_first}
+                    FROM activity GROUP BY module_id, presentation_id),
+        feats AS (
+            SELECT p.student_id, p.module_id, p.presentation_id, p.week,
+                   {_log("r.cum_all")} AS act_total,
+                   CAST(r.cum_days AS DOUBLE) AS act_active_days,
+                   r.weeks_active / p.week AS act_weeks_active_share,
+                   {_log(earlier)} AS act_earlier_weekly_rate,
+                   {_log("r.cum_pre")} AS act_pre_start,
+                   {_log("r.c_all")} AS act_last7,
+                   {_log("r.c_all + r.p1")} AS act_last14,
+                   CAST(r.d_all + r.dp1 AS DOUBLE) AS act_active_days_last14,
+                   CASE WHEN p.week >= 3 THEN ((r.c_all + r.p1) / 2 + 1) / ({earlier} + 1)
+                        ELSE 1.0 END AS act_recent_vs_own,
+                   {trend} AS act_trend_4w,
+                   CAST(p.cutoff - coalesce(r.last_seen, -36) AS DOUBLE) AS act_days_since_last,
+                   CAST(r.last_seen IS NOT NULL AS INTEGER) AS act_any,
+                   {ch_out}, {src_out}
+            FROM population p
+            JOIN run r ON r.student_id = p.student_id AND r.module_id = p.module_id
+                      AND r.presentation_id = p.presentation_id AND r.b = p.week - 1
+            LEFT JOIN sources s ON s.module_id = p.module_id AND s.presentation_id = p.presentation_id)
+        SELECT *,
+               percent_rank() OVER c1 AS act_total_pct,
+               percent_rank() OVER c2 AS act_last14_pct
+        FROM feats
+        WINDOW c1 AS (PARTITION BY module_id, presentation_id, week ORDER BY act_total),
+               c2 AS (PARTITION BY module_id, presentation_id, week ORDER BY act_last14)""",
+        activity=activity,
+        population=population,
+    )

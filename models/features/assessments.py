@@ -1,0 +1,85 @@
+"""Assessment features: what was due, what was submitted, how it went, what comes next.
+
+Submissions count once their submitted day is before the cut-off. Scores count only from 14 days
+after submission (MARKING_DELAY_DAYS): a mark is not known the day the work is handed in, and
+using it earlier would leak. The assessment calendar itself is published before a presentation
+starts, so the next due day is known at every cut-off.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from models.features.query import query
+
+MARKING_DELAY_DAYS = 14
+NEXT_DUE_CAP = 120
+
+
+def assessment_features(
+    assessments: pd.DataFrame, results: pd.DataFrame, population: pd.DataFrame
+) -> pd.DataFrame:
+    """Assessment features per population row (see ``catalogue.FEATURES``).
+
+    Parameters
+    ----------
+    assessments, results
+        The assessments and assessment_results tables.
+    population
+        Output of ``population``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Keys plus the asm_* features.
+    """
+    marked = f"submitted_day + {MARKING_DELAY_DAYS} < cutoff AND score IS NOT NULL"
+    return query(
+        f"""
+        WITH a AS (SELECT assessment_id, module_id, presentation_id, due_day, weight
+                   FROM assessments WHERE type <> 'exam' AND due_day IS NOT NULL),
+        pa AS (
+            SELECT p.student_id, p.module_id, p.presentation_id, p.week, p.cutoff,
+                   a.due_day, a.weight,
+                   CASE WHEN r.submitted_day < p.cutoff THEN r.submitted_day END AS submitted_day,
+                   CASE WHEN r.submitted_day < p.cutoff THEN r.score END AS score
+            FROM population p JOIN a USING (module_id, presentation_id)
+            LEFT JOIN results r ON r.student_id = p.student_id AND r.assessment_id = a.assessment_id),
+        agg AS (
+            SELECT student_id, module_id, presentation_id, week,
+                count(*) FILTER (WHERE due_day < cutoff) AS due,
+                count(*) FILTER (WHERE due_day < cutoff AND submitted_day IS NOT NULL) AS submitted,
+                count(*) FILTER (WHERE submitted_day > due_day) AS late,
+                avg(submitted_day - due_day) AS lateness,
+                count(*) FILTER (WHERE due_day >= cutoff AND submitted_day IS NOT NULL) AS early,
+                sum(score * greatest(weight, 1)) FILTER (WHERE {marked})
+                    / sum(greatest(weight, 1)) FILTER (WHERE {marked}) AS score_mean,
+                min(due_day - cutoff) FILTER (WHERE due_day >= cutoff) AS to_next,
+                arg_min(weight, due_day) FILTER (WHERE due_day >= cutoff) AS next_weight
+            FROM pa GROUP BY student_id, module_id, presentation_id, week),
+        feats AS (
+            SELECT p.student_id, p.module_id, p.presentation_id, p.week,
+                CAST(coalesce(g.due, 0) AS DOUBLE) AS asm_due,
+                CAST(coalesce(g.submitted, 0) AS DOUBLE) AS asm_submitted,
+                CAST(coalesce(g.due - g.submitted, 0) AS DOUBLE) AS asm_missed,
+                CASE WHEN coalesce(g.due, 0) = 0 THEN 1.0 ELSE g.submitted / g.due END
+                    AS asm_submitted_share,
+                CAST(coalesce(g.late, 0) AS DOUBLE) AS asm_late,
+                coalesce(g.lateness, 0.0) AS asm_mean_lateness,
+                CAST(coalesce(g.early, 0) AS DOUBLE) AS asm_early_submissions,
+                g.score_mean,
+                CAST(least(coalesce(g.to_next, {NEXT_DUE_CAP}), {NEXT_DUE_CAP}) AS DOUBLE)
+                    AS asm_days_to_next,
+                coalesce(g.next_weight, 0.0) AS asm_next_weight
+            FROM population p LEFT JOIN agg g USING (student_id, module_id, presentation_id, week))
+        SELECT * EXCLUDE (score_mean),
+            coalesce(score_mean, 0.0) AS asm_score_mean,
+            CASE WHEN score_mean IS NULL THEN 0.5 ELSE percent_rank() OVER (
+                PARTITION BY module_id, presentation_id, week, score_mean IS NULL
+                ORDER BY score_mean) END AS asm_score_pct,
+            CAST(score_mean IS NOT NULL AS INTEGER) AS asm_has_score
+        FROM feats""",
+        assessments=assessments,
+        results=results,
+        population=population,
+    )

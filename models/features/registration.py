@@ -1,0 +1,60 @@
+"""Registration timing, study history and calendar features."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from models.features.query import query
+
+
+def registration_features(
+    registrations: pd.DataFrame,
+    students: pd.DataFrame,
+    presentations: pd.DataFrame,
+    population: pd.DataFrame,
+) -> pd.DataFrame:
+    """Registration, history and calendar features per population row.
+
+    ``prior_attempts`` adds the attempts recorded before the data starts to the student's
+    registrations on the same module in presentations that started earlier: both are known at
+    the cut-off, and neither counts the attempt being predicted.
+
+    Parameters
+    ----------
+    registrations, students, presentations
+        Contract tables.
+    population
+        Output of ``population``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Keys plus reg_*, prior_attempts, credits*, weeks_elapsed and progress.
+    """
+    return query(
+        """
+        WITH starts AS (SELECT r.student_id, r.module_id, r.presentation_id, p.start_date
+                        FROM registrations r JOIN presentations p USING (module_id, presentation_id)),
+        earlier AS (
+            SELECT a.student_id, a.module_id, a.presentation_id, count(b.student_id) AS n
+            FROM starts a LEFT JOIN starts b ON b.student_id = a.student_id
+                 AND b.module_id = a.module_id AND b.start_date < a.start_date
+            GROUP BY a.student_id, a.module_id, a.presentation_id)
+        SELECT p.student_id, p.module_id, p.presentation_id, p.week,
+               CAST(coalesce(r.registration_day, 0) AS DOUBLE) AS reg_day,
+               CAST(coalesce(r.registration_day > 0, false) AS INTEGER) AS reg_late,
+               CAST(r.registration_day IS NULL AS INTEGER) AS reg_day_missing,
+               CAST(coalesce(s.num_prev_attempts, 0) + e.n AS DOUBLE) AS prior_attempts,
+               CAST(coalesce(s.credits, 0) AS DOUBLE) AS credits,
+               CAST(s.credits IS NULL AS INTEGER) AS credits_missing,
+               CAST(p.week AS DOUBLE) AS weeks_elapsed,
+               p.cutoff / p.length_days AS progress
+        FROM population p
+        JOIN registrations r USING (student_id, module_id, presentation_id)
+        JOIN earlier e USING (student_id, module_id, presentation_id)
+        LEFT JOIN students s USING (student_id)""",
+        registrations=registrations,
+        students=students,
+        presentations=presentations,
+        population=population,
+    )

@@ -1,0 +1,136 @@
+"""Features: right values on hand-made cases, no leakage, no protected characteristics."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.data import LearningData, ProtectedDataError, load_learning_data
+from models.data.contract import PROTECTED_COLUMN_NAMES
+from models.features import FEATURE_NAMES, FEATURES, KEYS, build_features, population
+from tests.contract_folder import make_folder, with_row
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> LearningData:
+    return load_learning_data(make_folder(tmp_path))
+
+
+def row(features: pd.DataFrame, student: str, week: int, module: str = "M1") -> pd.Series:
+    found = features[
+        (features["student_id"] == student) & (features["week"] == week) & (features["module_id"] == module)
+    ]
+    assert len(found) == 1
+    return found.iloc[0]
+
+
+def test_population_follows_registration_and_unregistration(small: LearningData) -> None:
+    pop = population(small.registrations, small.presentations)
+    weeks = lambda s: sorted(pop.loc[(pop["student_id"] == s) & (pop["module_id"] == "M1"), "week"])  # noqa: E731
+    assert weeks("S1") == list(range(1, 15))  # 100 days: weeks 1..14 (cut-off 98)
+    assert weeks("S2") == [1, 2, 3, 4]  # unregistered on day 30: still there at cut-off 28
+    assert weeks("S3") == list(range(1, 15))  # registered on day 2, before the first cut-off (7)
+
+
+def test_a_registration_on_the_cut_off_day_joins_the_next_week(tmp_path: Path) -> None:
+    regs = with_row("registrations", ["S1", "M2", "2025B", "7", "", ""])
+    data = load_learning_data(make_folder(tmp_path, registrations=regs))
+    pop = population(data.registrations, data.presentations)
+    assert sorted(pop.loc[(pop["student_id"] == "S1") & (pop["module_id"] == "M2"), "week"])[0] == 2
+
+
+def test_activity_features_count_only_days_before_the_cut_off(small: LearningData) -> None:
+    features = build_features(small, weeks=[1])
+    s1 = row(features, "S1", 1)
+    assert s1["act_total"] == pytest.approx(math.log(1 + 3 + 2))  # days -3 and 1
+    assert s1["act_last7"] == pytest.approx(math.log(1 + 2))  # day 1 only
+    assert s1["act_pre_start"] == pytest.approx(math.log(1 + 3))
+    assert s1["act_active_days"] == 2
+    assert s1["act_days_since_last"] == 7 - 1
+    assert s1["ch_vle_communication_total"] == pytest.approx(math.log(1 + 2))  # the forum post
+    s3 = row(features, "S3", 1)  # S3's only activity is on day 100
+    assert s3["act_total"] == 0 and s3["act_any"] == 0
+
+
+def test_assessment_features_on_a_hand_made_case(small: LearningData) -> None:
+    features = build_features(small, weeks=[3, 6])
+    s1, s3 = row(features, "S1", 3), row(features, "S3", 3)  # cut-off 21: A1 (due 20) is due
+    assert (s1["asm_due"], s1["asm_submitted"], s1["asm_missed"]) == (1, 1, 0)
+    assert s1["asm_mean_lateness"] == -2  # submitted day 18
+    assert s3["asm_missed"] == 1  # submitted on day 22, after the cut-off: not known yet
+    assert s1["asm_has_score"] == 0  # marked work counts 14 days after submission
+    later = row(features, "S1", 6)  # cut-off 42 > 18 + 14
+    assert later["asm_has_score"] == 1 and later["asm_score_mean"] == pytest.approx(70.5)
+    assert later["asm_days_to_next"] == 120  # only the exam is left
+
+
+def test_registration_and_history_features(small: LearningData) -> None:
+    features = build_features(small, weeks=[1])
+    assert row(features, "S3", 1)["reg_late"] == 1
+    assert row(features, "S2", 1)["prior_attempts"] == 1  # one attempt before the data starts
+    assert row(features, "S3", 1, module="M2")["src_vle_recorded"] == 0
+
+
+def test_features_have_no_missing_values_and_the_catalogued_columns(synth_dir: Path) -> None:
+    features = build_features(load_learning_data(synth_dir), weeks=[2, 9])
+    assert list(features.columns) == [*KEYS, *FEATURE_NAMES]
+    assert not features[list(FEATURE_NAMES)].isna().any().any()
+    assert features[["act_total_pct", "act_last14_pct", "asm_score_pct"]].stack().between(0, 1).all()
+
+
+def test_no_feature_is_a_protected_characteristic() -> None:
+    assert not {f.name for f in FEATURES} & PROTECTED_COLUMN_NAMES
+    assert all(f.family for f in FEATURES)
+
+
+def test_features_refuse_anything_but_learning_data(small: LearningData) -> None:
+    with pytest.raises(TypeError):
+        build_features(small.tables())  # type: ignore[arg-type]
+    with pytest.raises(ProtectedDataError):
+        population(small.registrations.assign(gender="female"), small.presentations)
+
+
+WEEK = 6
+
+
+def _alter_after_cut_off(data: LearningData, rng: np.random.Generator) -> LearningData:
+    """Change and delete everything dated on or after the cut-off of week WEEK."""
+    cut = 7 * WEEK
+    act = data.activity.copy()
+    late = act["day"] >= cut
+    act.loc[late, "count"] = act.loc[late, "count"] * 3 + 1
+    act.loc[late, "activity_type"] = "resource"
+    act = act.drop(act[late].sample(frac=0.5, random_state=1).index)
+    res = data.assessment_results.copy()
+    late = res["submitted_day"] >= cut
+    res.loc[late, "score"] = rng.uniform(0, 100, int(late.sum()))
+    res = res.drop(res[late].sample(frac=0.5, random_state=2).index)
+    regs = data.registrations.copy()
+    gone = regs["unregistration_day"].notna() & (regs["unregistration_day"] >= cut)
+    regs.loc[gone, "unregistration_day"] = regs.loc[gone, "unregistration_day"] + 5
+    regs["final_result"] = (
+        regs["final_result"].map({"pass": "fail", "fail": "pass"}).fillna(regs["final_result"])
+    )
+    return LearningData(data.presentations, data.students, regs, data.assessments, res, act)
+
+
+def test_nothing_dated_on_or_after_the_cut_off_changes_a_feature(synth_dir: Path) -> None:
+    data = load_learning_data(synth_dir)
+    before = build_features(data, weeks=[WEEK])
+    after = build_features(_alter_after_cut_off(data, np.random.default_rng(0)), weeks=[WEEK])
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_the_leakage_check_would_notice_a_change_before_the_cut_off(synth_dir: Path) -> None:
+    data = load_learning_data(synth_dir)
+    act = data.activity.copy()
+    early = act["day"] == 7 * WEEK - 1
+    act.loc[early, "count"] = act.loc[early, "count"] + 10
+    changed = LearningData(
+        data.presentations, data.students, data.registrations, data.assessments, data.assessment_results, act
+    )
+    assert not build_features(data, weeks=[WEEK]).equals(build_features(changed, weeks=[WEEK]))

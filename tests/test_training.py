@@ -1,0 +1,230 @@
+"""Training: targets, temporal split, determinism, MLflow run and registry, hash checks, errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from models.bundle import BundleIntegrityError, ModelBundle
+from models.data import load_learning_data
+from models.features import build_features, population
+from models.registry import SHA_TAG, load_bundle
+from models.settings import Settings, get_settings
+from tests.contract_folder import make_folder
+from training.fitting import FitConfig
+from training.pipeline import TrainingConfigError, TrainingOutcome, train
+from training.split import SplitError, temporal_split
+from training.targets import Target, labels
+from training.tracking import Registered, log_and_register
+from waymark.cli import app
+
+FAST = FitConfig(seed=3, gbm_estimators=40, cv_folds=2)
+
+
+@pytest.fixture(scope="module")
+def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    root = tmp_path_factory.mktemp("mlflow")
+    settings = Settings(
+        MLFLOW_TRACKING_URI=f"sqlite:///{root}/mlflow.db", WAYMARK_MLFLOW_ARTIFACTS=str(root / "artifacts")
+    )
+    previous = mlflow.get_tracking_uri()
+    yield settings
+    mlflow.set_tracking_uri(previous)
+
+
+@pytest.fixture(scope="module")
+def outcome(synth_dir: Path) -> TrainingOutcome:
+    return train(synth_dir, Target.NOT_COMPLETING, FAST)
+
+
+@pytest.fixture(scope="module")
+def registered(outcome: TrainingOutcome, mlflow_store: Settings) -> Registered:
+    return log_and_register(outcome, "test-not-completing", mlflow_store)
+
+
+def test_not_completing_labels_withdrawn_and_failed(tmp_path: Path) -> None:
+    data = load_learning_data(make_folder(tmp_path))
+    got = labels(
+        Target.NOT_COMPLETING, population(data.registrations, data.presentations, [1]), data.tables()
+    )
+    by_student = dict(zip(got["student_id"] + "/" + got["module_id"], got["label"], strict=True))
+    assert by_student == {"S1/M1": 0, "S2/M1": 1, "S3/M1": 1}  # S3 on M2 has no result yet: left out
+
+
+def test_next_assessment_label_needs_a_submission_by_the_due_day(tmp_path: Path) -> None:
+    data = load_learning_data(make_folder(tmp_path))
+    pop = population(data.registrations, data.presentations, [1, 3])
+    got = labels(Target.NEXT_ASSESSMENT_NONSUBMISSION, pop, data.tables())
+    week1 = got[got["week"] == 1].set_index("student_id")["label"].to_dict()
+    assert week1 == {"S1": 0, "S2": 1, "S3": 1}  # A1 due day 20: S1 on day 18, S3 late on day 22
+    assert got[got["week"] == 3].empty  # after day 21 only the exam is left on M1
+
+
+def test_the_split_is_temporal_and_validation_is_the_latest_training_start(synth_dir: Path) -> None:
+    data = load_learning_data(synth_dir)
+    split = temporal_split(data.presentations, date(2025, 8, 1))
+    assert all(p.endswith(("2024J", "2025B")) for _, p in split.train)
+    assert all(p.endswith(("2025J", "2026B")) for _, p in split.test)
+    assert {p for _, p in split.validation} == {"2025B"}
+
+
+def test_no_later_presentation_is_a_clear_error(synth_dir: Path) -> None:
+    with pytest.raises(SplitError, match="no later presentation to test on"):
+        train(synth_dir, Target.NOT_COMPLETING, FAST, test_from=date(2030, 1, 1))
+
+
+def test_too_few_positives_says_what_to_change(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path)
+    with pytest.raises(TrainingConfigError, match="too few examples"):
+        train(folder, Target.NOT_COMPLETING, FAST, test_from=date(2025, 1, 1))
+
+
+def test_the_same_seed_gives_the_same_metrics(synth_dir: Path, outcome: TrainingOutcome) -> None:
+    again = train(synth_dir, Target.NOT_COMPLETING, FAST)
+    pd.testing.assert_frame_equal(outcome.test_weekly, again.test_weekly)
+    assert outcome.family == again.family
+
+
+def test_the_model_is_better_than_chance_on_the_later_cohort(outcome: TrainingOutcome) -> None:
+    assert outcome.test_weekly.loc[16, "auc"] > 0.7
+    assert outcome.test_weekly.loc[16, "recall_at_10pct"] > 0.15
+
+
+def test_the_family_is_chosen_on_validation_not_test(outcome: TrainingOutcome) -> None:
+    means = outcome.validation.groupby("family")["auc"].mean()
+    assert outcome.family == means.idxmax()
+    assert set(means.index) == {"logistic", "gbm"}
+    assert outcome.split.validation and not set(outcome.split.validation) & set(outcome.split.test)
+    assert set(outcome.split.validation) <= set(outcome.split.train)
+
+
+def test_the_run_records_params_metrics_lineage_and_artifacts(registered: Registered) -> None:
+    run = MlflowClient().get_run(registered.run_id)
+    assert run.data.params["target"] == "not_completing"
+    for metric in (
+        "test_auc_w4",
+        "test_pr_auc_w4",
+        "test_brier_w4",
+        "test_ece_w4",
+        "test_recall_at_10pct_w4",
+        "test_precision_at_10pct_w4",
+        "test_auc_w16",
+    ):
+        assert metric in run.data.metrics, metric
+    contexts = {i.tags[0].value for i in run.inputs.dataset_inputs}
+    assert contexts == {"training", "testing"}
+    names = {a.path for a in MlflowClient().list_artifacts(registered.run_id, "evaluation")}
+    assert {
+        "evaluation/test_by_week.csv",
+        "evaluation/features.json",
+        "evaluation/roc_by_week.png",
+        "evaluation/calibration.png",
+        "evaluation/recall_at_capacity_by_week.png",
+    } <= names
+
+
+def test_the_version_is_registered_as_candidate_with_its_hash(registered: Registered) -> None:
+    client = MlflowClient()
+    version = client.get_model_version_by_alias("test-not-completing", "candidate")
+    assert str(version.version) == registered.version
+    assert version.tags[SHA_TAG] == registered.sha256
+
+
+def test_the_registered_model_loads_and_predicts_like_the_trained_one(
+    registered: Registered, outcome: TrainingOutcome
+) -> None:
+    loaded = load_bundle("models:/test-not-completing@candidate")
+    x = outcome.bundle.matrix(outcome.train_rows.head(50))
+    np.testing.assert_allclose(loaded.bundle.probability(x), outcome.bundle.probability(x))
+
+
+def test_mlflow_pyfunc_serves_the_same_probabilities(
+    registered: Registered, outcome: TrainingOutcome
+) -> None:
+    model = mlflow.pyfunc.load_model(registered.uri)
+    sample = outcome.train_rows[list(outcome.bundle.feature_names)].head(5)
+    np.testing.assert_allclose(
+        np.asarray(model.predict(sample)), outcome.bundle.probability(sample.to_numpy())
+    )
+
+
+def test_a_model_whose_files_changed_is_refused(registered: Registered, tmp_path: Path) -> None:
+    client = MlflowClient()
+    source = client.get_model_version("test-not-completing", registered.version).source
+    model_id = source.split("/")[-1]
+    location = client.get_logged_model(model_id).artifact_location
+    meta = Path(location.removeprefix("file://")) / "artifacts" / "bundle" / "bundle.json"
+    original = meta.read_text(encoding="utf-8")
+    try:
+        data = json.loads(original)
+        data["calibration"][1] += 0.5
+        meta.write_text(json.dumps(data), encoding="utf-8")
+        with pytest.raises(BundleIntegrityError, match="altered after registration"):
+            load_bundle(registered.uri)
+    finally:
+        meta.write_text(original, encoding="utf-8")
+    assert load_bundle(registered.uri).sha256 == registered.sha256
+
+
+def test_a_bundle_round_trips_without_pickles(outcome: TrainingOutcome, tmp_path: Path) -> None:
+    sha = outcome.bundle.save(tmp_path / "b")
+    assert {p.suffix for p in (tmp_path / "b").iterdir()} <= {".json", ".txt"}
+    again = ModelBundle.load(tmp_path / "b", sha)
+    x = outcome.bundle.matrix(outcome.train_rows.head(30))
+    np.testing.assert_allclose(again.margin(x), outcome.bundle.margin(x))
+
+
+def test_both_families_export_the_pipelines_margins(synth_dir: Path) -> None:
+    data = load_learning_data(synth_dir)
+    for family in ("logistic", "gbm"):
+        result = train(
+            synth_dir,
+            Target.NOT_COMPLETING,
+            FitConfig(seed=1, families=(family,), gbm_estimators=20, cv_folds=2),
+        )
+        assert result.family == family
+        x = result.bundle.matrix(build_features(data, weeks=[5]))
+        assert np.isfinite(result.bundle.margin(x)).all()
+
+
+def test_cli_rejects_an_unknown_target(synth_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["train", "--data", str(synth_dir), "--target", "dropout_risk"])
+    assert result.exit_code == 2
+    assert "unknown target" in result.stderr and "not_completing" in result.stderr
+
+
+def test_cli_trains_and_registers(
+    synth_dir: Path, mlflow_store: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store.mlflow_tracking_uri)
+    monkeypatch.setenv("WAYMARK_MLFLOW_ARTIFACTS", mlflow_store.mlflow_artifacts)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(
+            app,
+            [
+                "train",
+                "--data",
+                str(synth_dir),
+                "--target",
+                "next_assessment_nonsubmission",
+                "--family",
+                "logistic",
+                "--name",
+                "cli-next",
+            ],
+        )
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "Registered models:/cli-next/1 (alias candidate)" in result.stdout
+    assert str(MlflowClient().get_model_version_by_alias("cli-next", "candidate").version) == "1"

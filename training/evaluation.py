@@ -1,0 +1,110 @@
+"""Temporal evaluation, week by week, at the outreach team's capacity.
+
+Capacity is a share of the week's population the team can contact (10% and 20%). Precision at
+capacity is how many of those contacted needed support; recall is how many who needed support were
+reached. Lead time is how many days before a withdrawal the student first entered the top 10%.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+CAPACITIES = (0.10, 0.20)
+ECE_BINS = 10
+
+
+def top_share(probability: np.ndarray, share: float) -> np.ndarray:
+    """Mask of the ``share`` of rows with the highest probability (ties: earlier rows first)."""
+    k = math.ceil(share * probability.size)
+    order = np.argsort(-probability, kind="stable")
+    mask = np.zeros(probability.size, dtype=bool)
+    mask[order[:k]] = True
+    return mask
+
+
+def expected_calibration_error(label: np.ndarray, probability: np.ndarray, bins: int = ECE_BINS) -> float:
+    """Share-weighted mean gap between predicted and observed rates over equal-width bins."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(probability, edges[1:-1]), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            total += inside.mean() * abs(probability[inside].mean() - label[inside].mean())
+    return float(total)
+
+
+def week_metrics(label: np.ndarray, probability: np.ndarray) -> dict[str, float]:
+    """All metrics for one week's population."""
+    both = 0 < label.sum() < label.size
+    out = {
+        "n": float(label.size),
+        "positives": float(label.sum()),
+        "auc": float(roc_auc_score(label, probability)) if both else math.nan,
+        "pr_auc": float(average_precision_score(label, probability)) if both else math.nan,
+        "brier": float(brier_score_loss(label, probability, pos_label=1)) if label.size else math.nan,
+        "ece": expected_calibration_error(label, probability),
+    }
+    for share in CAPACITIES:
+        chosen = top_share(probability, share)
+        tag = f"{round(share * 100)}pct"
+        hits = float(label[chosen].sum())
+        out[f"precision_at_{tag}"] = hits / chosen.sum() if chosen.any() else math.nan
+        out[f"recall_at_{tag}"] = hits / label.sum() if label.sum() else math.nan
+    return out
+
+
+def weekly_metrics(scored: pd.DataFrame) -> pd.DataFrame:
+    """Metrics per prediction week.
+
+    Parameters
+    ----------
+    scored
+        One row per (registration, week) with ``week``, ``label`` and ``probability``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by week.
+    """
+    rows = {
+        int(str(week)): week_metrics(g["label"].to_numpy(), g["probability"].to_numpy())
+        for week, g in scored.groupby("week", sort=True)
+    }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("week")
+
+
+def lead_time(scored: pd.DataFrame, share: float = 0.10) -> dict[str, float]:
+    """Days from first entering the top ``share`` to withdrawal, over students who withdrew.
+
+    Parameters
+    ----------
+    scored
+        As for ``weekly_metrics``, plus ``outcome_day`` (withdrawal day, missing otherwise) and
+        the registration keys.
+
+    Returns
+    -------
+    dict
+        withdrawals, share reached before withdrawing, median and mean lead days.
+    """
+    frame = scored.copy()
+    frame["top"] = False
+    for _, idx in frame.groupby("week").groups.items():
+        frame.loc[idx, "top"] = top_share(frame.loc[idx, "probability"].to_numpy(), share)
+    keys = ["student_id", "module_id", "presentation_id"]
+    withdrew = frame[(frame["label"] == 1) & frame["outcome_day"].notna()]
+    total = withdrew[keys].drop_duplicates().shape[0]
+    flagged = withdrew[withdrew["top"] & (7 * withdrew["week"] <= withdrew["outcome_day"])]
+    first = flagged.groupby(keys).agg(week=("week", "min"), outcome_day=("outcome_day", "first"))
+    days = (first["outcome_day"].astype(float) - 7 * first["week"]).to_numpy()
+    return {
+        "withdrawals": float(total),
+        "reached_before_withdrawal": float(len(days) / total) if total else math.nan,
+        "median_lead_days": float(np.median(days)) if len(days) else math.nan,
+        "mean_lead_days": float(np.mean(days)) if len(days) else math.nan,
+    }

@@ -1,0 +1,71 @@
+"""Prediction targets for each population row (student, presentation, week).
+
+- ``not_completing``: the registration ended withdrawn or failed. Rows whose result is not yet
+  known (a presentation still running) are left out.
+- ``next_assessment_nonsubmission``: the next non-exam assessment due on or after the cut-off was
+  not submitted by its due day (OU Analyse's task). Rows with no such assessment are left out.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import pandas as pd
+
+from models.features.query import query
+
+
+class Target(StrEnum):
+    """What a model predicts."""
+
+    NOT_COMPLETING = "not_completing"
+    NEXT_ASSESSMENT_NONSUBMISSION = "next_assessment_nonsubmission"
+
+
+DEFAULT_NAMES = {
+    Target.NOT_COMPLETING: "waymark-not-completing",
+    Target.NEXT_ASSESSMENT_NONSUBMISSION: "waymark-next-assessment",
+}
+
+
+def not_completing(population: pd.DataFrame, registrations: pd.DataFrame) -> pd.DataFrame:
+    """Label 1 when the registration's final result is withdrawn or fail."""
+    return query(
+        """SELECT p.student_id, p.module_id, p.presentation_id, p.week,
+                  CAST(r.final_result IN ('withdrawn', 'fail') AS INTEGER) AS label,
+                  r.unregistration_day AS outcome_day
+           FROM population p JOIN registrations r USING (student_id, module_id, presentation_id)
+           WHERE r.final_result IS NOT NULL""",
+        population=population,
+        registrations=registrations,
+    )
+
+
+def next_assessment_nonsubmission(
+    population: pd.DataFrame, assessments: pd.DataFrame, results: pd.DataFrame
+) -> pd.DataFrame:
+    """Label 1 when the next non-exam assessment due from the cut-off on is not submitted by its due day."""
+    return query(
+        """WITH nxt AS (
+               SELECT p.student_id, p.module_id, p.presentation_id, p.week,
+                      arg_min(a.assessment_id, (a.due_day, a.assessment_id)) AS assessment_id,
+                      min(a.due_day) AS due_day
+               FROM population p JOIN assessments a USING (module_id, presentation_id)
+               WHERE a.type <> 'exam' AND a.due_day >= p.cutoff
+               GROUP BY p.student_id, p.module_id, p.presentation_id, p.week)
+           SELECT n.student_id, n.module_id, n.presentation_id, n.week,
+                  CAST(r.submitted_day IS NULL OR r.submitted_day > n.due_day AS INTEGER) AS label,
+                  n.due_day AS outcome_day
+           FROM nxt n LEFT JOIN results r
+             ON r.student_id = n.student_id AND r.assessment_id = n.assessment_id""",
+        population=population,
+        assessments=assessments,
+        results=results,
+    )
+
+
+def labels(target: Target, population: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Labels for ``target``: keys, label (0/1) and outcome_day (withdrawal or due day)."""
+    if target is Target.NOT_COMPLETING:
+        return not_completing(population, tables["registrations"])
+    return next_assessment_nonsubmission(population, tables["assessments"], tables["assessment_results"])

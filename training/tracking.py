@@ -1,0 +1,207 @@
+"""MLflow tracking of a training run and registration of its model with alias ``candidate``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import mlflow
+import mlflow.data.pandas_dataset
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+
+import models.pyfunc_model
+from models.data import folder_fingerprint
+from models.features import FEATURES
+from models.registry import SHA_TAG
+from models.settings import Settings
+from training import plots
+from training.pipeline import TrainingOutcome
+
+CANDIDATE = "candidate"
+_METRIC_NAMES = {
+    "auc": "auc",
+    "pr_auc": "pr_auc",
+    "brier": "brier",
+    "ece": "ece",
+    "recall_at_10pct": "recall_at_10pct",
+    "precision_at_10pct": "precision_at_10pct",
+    "recall_at_20pct": "recall_at_20pct",
+    "precision_at_20pct": "precision_at_20pct",
+}
+
+
+@dataclass(frozen=True)
+class Registered:
+    """The registered model version of a run."""
+
+    name: str
+    version: str
+    run_id: str
+    sha256: str
+
+    @property
+    def uri(self) -> str:
+        """``models:/NAME/VERSION``."""
+        return f"models:/{self.name}/{self.version}"
+
+
+def configure(settings: Settings) -> None:
+    """Point MLflow at the configured tracking store, without progress bars or chatter."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+
+
+def _experiment(name: str, settings: Settings) -> str:
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    local = (
+        settings.mlflow_tracking_uri.startswith(("sqlite:", "file:"))
+        or "://" not in settings.mlflow_tracking_uri
+    )
+    location = Path(settings.mlflow_artifacts).resolve().as_uri() if local else None
+    return str(mlflow.create_experiment(name, artifact_location=location))
+
+
+def week_metrics(outcome: TrainingOutcome) -> dict[str, float]:
+    """Per-week test metrics named as PRODUCT §7 fixes them (``test_auc_w4``, ...)."""
+    out = {}
+    for week, row in outcome.test_weekly.iterrows():
+        for column, name in _METRIC_NAMES.items():
+            value = float(row[column])
+            if not math.isnan(value):
+                out[f"test_{name}_w{week}"] = value
+    return out
+
+
+def summary_metrics(outcome: TrainingOutcome) -> dict[str, float]:
+    """Means over weeks, validation means per family, and lead time."""
+    out = {
+        f"test_{c}_mean": float(outcome.test_weekly[c].mean())
+        for c in ("auc", "pr_auc", "brier", "ece", "recall_at_10pct")
+    }
+    if not outcome.validation.empty:
+        for family, g in outcome.validation.groupby("family"):
+            out[f"val_auc_mean_{family}"] = float(g["auc"].mean())
+    out.update({f"lead_{k}": v for k, v in outcome.lead.items() if not math.isnan(v)})
+    return out
+
+
+def log_and_register(outcome: TrainingOutcome, name: str, settings: Settings) -> Registered:
+    """Log the run (params, metrics, lineage, artifacts, model) and register it as ``candidate``."""
+    configure(settings)
+    fingerprint = folder_fingerprint(outcome.folder)
+    with (
+        mlflow.start_run(experiment_id=_experiment(f"waymark-{outcome.target.value}", settings)) as run,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        _log_params(outcome, fingerprint)
+        mlflow.log_metrics({**week_metrics(outcome), **summary_metrics(outcome)})
+        _log_lineage(outcome, fingerprint)
+        _log_artifacts(outcome, Path(tmp))
+        sha = outcome.bundle.save(Path(tmp) / "bundle")
+        sample = outcome.train_rows[list(outcome.bundle.feature_names)].head(20)
+        with warnings.catch_warnings():
+            # The signature is explicit; MLflow's input-example writer trips a pandas 3
+            # deprecation, so no example is logged and MLflow's advice to add one is silenced.
+            warnings.filterwarnings("ignore", message=".*An input example was not provided")
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=models.pyfunc_model.__file__,
+                artifacts={"bundle": str(Path(tmp) / "bundle")},
+                model_config={"bundle_sha256": sha},
+                signature=infer_signature(sample, outcome.bundle.probability(sample.to_numpy())),
+            )
+        version = mlflow.register_model(info.model_uri, name, tags={SHA_TAG: sha})
+    client = MlflowClient()
+    for key, value in {
+        "target": outcome.target.value,
+        "family": outcome.family,
+        "data_fingerprint": fingerprint,
+        "run_id": run.info.run_id,
+    }.items():
+        client.set_model_version_tag(name, version.version, key, value)
+    client.set_registered_model_alias(name, CANDIDATE, version.version)
+    return Registered(name, str(version.version), run.info.run_id, sha)
+
+
+def _log_params(outcome: TrainingOutcome, fingerprint: str) -> None:
+    split = outcome.split
+    mlflow.log_params(
+        {
+            "target": outcome.target.value,
+            "family": outcome.family,
+            **{f"config_{k}": v for k, v in asdict(outcome.config).items()},
+            "test_from": split.test_from.isoformat(),
+            "train_presentations": " ".join(f"{m}/{p}" for m, p in split.train),
+            "validation_presentations": " ".join(f"{m}/{p}" for m, p in split.validation),
+            "test_presentations": " ".join(f"{m}/{p}" for m, p in split.test),
+            "n_features": len(outcome.bundle.feature_names),
+            "n_train_rows": len(outcome.train_rows),
+            "n_test_rows": len(outcome.test_scored),
+            "calibration_a": outcome.bundle.calibration[0],
+            "calibration_b": outcome.bundle.calibration[1],
+            "data_fingerprint": fingerprint,
+            "data_source": str(outcome.manifest.get("source", "unknown")),
+        }
+    )
+
+
+def _log_lineage(outcome: TrainingOutcome, fingerprint: str) -> None:
+    source = str(outcome.folder.resolve())
+    as_float = {
+        "label": "float64",
+        "week": "float64",
+    }  # integer columns make MLflow warn about missing values
+    scored = outcome.test_scored.drop(columns=["probability"]).astype({**as_float, "outcome_day": "float64"})
+    with warnings.catch_warnings():
+        # A local path matches MLflow's local-artifact source twice; it picks the right one and warns.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        train = mlflow.data.pandas_dataset.from_pandas(
+            outcome.train_rows.astype(as_float),
+            source=source,
+            targets="label",
+            name="training-features",
+            digest=fingerprint[:16],
+        )
+        test = mlflow.data.pandas_dataset.from_pandas(
+            scored, source=source, targets="label", name="test-labels", digest=fingerprint[:16]
+        )
+    mlflow.log_input(train, context="training")
+    mlflow.log_input(test, context="testing")
+
+
+def _log_artifacts(outcome: TrainingOutcome, tmp: Path) -> None:
+    folder = tmp / "evaluation"
+    folder.mkdir()
+    outcome.test_weekly.to_csv(folder / "test_by_week.csv")
+    if not outcome.validation.empty:
+        outcome.validation.to_csv(folder / "validation_by_family_and_week.csv", index=False)
+    (folder / "lead_time.json").write_text(json.dumps(outcome.lead, indent=2), encoding="utf-8")
+    (folder / "split.json").write_text(
+        json.dumps(
+            {
+                "test_from": outcome.split.test_from.isoformat(),
+                "train": outcome.split.train,
+                "validation": outcome.split.validation,
+                "test": outcome.split.test,
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    features = [{"name": f.name, "family": f.family, "description": f.description} for f in FEATURES]
+    (folder / "features.json").write_text(json.dumps(features, indent=2), encoding="utf-8")
+    plots.roc_by_week(outcome.test_scored, folder / "roc_by_week.png")
+    plots.reliability(outcome.test_scored, folder / "calibration.png")
+    plots.recall_at_capacity(outcome.test_weekly, folder / "recall_at_capacity_by_week.png")
+    mlflow.log_artifacts(str(folder), artifact_path="evaluation")
