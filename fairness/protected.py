@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.data import ContractViolation, ProtectedFrame, validate_folder
-from models.data.validation import connect
+from models.data import ProtectedFrame
+from models.data.validation import require_valid
 
 
 def load_protected_characteristics(folder: Path) -> ProtectedFrame | None:
@@ -30,10 +30,7 @@ def load_protected_characteristics(folder: Path) -> ProtectedFrame | None:
     ContractViolation
         If the folder breaks the contract.
     """
-    con = connect()
-    report = validate_folder(folder, con=con)
-    if not report.ok:
-        raise ContractViolation(report)
+    con, report = require_valid(folder)
     if "protected_characteristics" not in report.tables_present:
         return None
     frame = con.execute(

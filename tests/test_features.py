@@ -75,6 +75,13 @@ def test_registration_and_history_features(small: LearningData) -> None:
     assert row(features, "S3", 1, module="M2")["src_vle_recorded"] == 0
 
 
+def test_cohort_context_uses_only_what_is_known_at_the_cut_off(small: LearningData) -> None:
+    features = build_features(small, weeks=[4, 5])
+    assert row(features, "S1", 4)["cohort_withdrawn_share"] == 0  # S2 leaves on day 30 >= 28
+    s1 = row(features, "S1", 5)  # cut-off 35: S2 has left, S1 and S3 remain
+    assert s1["cohort_withdrawn_share"] == pytest.approx(1 / 3)
+
+
 def test_features_have_no_missing_values_and_the_catalogued_columns(synth_dir: Path) -> None:
     features = build_features(load_learning_data(synth_dir), weeks=[2, 9])
     assert list(features.columns) == [*KEYS, *FEATURE_NAMES]

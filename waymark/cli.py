@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import json
+import os
 import time
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from models.data import ContractViolation, OutputFolderError, validate_folder
 from models.data.quality import quality_report
-from models.data.validation import DEFAULT_MAX_EXAMPLES, connect
-from models.settings import get_settings
+from models.data.validation import DEFAULT_MAX_EXAMPLES, connect, require_valid
+from models.estimators import FAMILIES
+from models.settings import Settings, get_settings
+from training.fitting import FitConfig
 from training.ingest.oulad import OuladSourceError, import_oulad
 from training.ingest.synthetic import SynthConfig, generate
 from training.ingest.synthetic_people import Disparity
+from training.pipeline import TrainingConfigError, TrainingOutcome, train
 from training.split import SplitError
 from training.targets import DEFAULT_NAMES, Target
+from training.tracking import log_and_register
 
 app = typer.Typer(
     help="Waymark: early-warning learning analytics that never labels students.",
@@ -37,9 +44,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _validate_or_raise(folder: Path) -> None:
-    report = validate_folder(folder)
-    if not report.ok:
-        raise ContractViolation(report)
+    require_valid(folder)
 
 
 @data_app.command("synth")
@@ -154,15 +159,6 @@ def train_cmd(
     gbm_estimators: Annotated[int, typer.Option(help="Boosting rounds of the gbm family.")] = 300,
 ) -> None:
     """Build features, evaluate on later presentations, track in MLflow, register a candidate."""
-    from datetime import date
-
-    from rich.table import Table
-
-    from models.estimators import FAMILIES
-    from training.fitting import FitConfig
-    from training.pipeline import TrainingConfigError, train
-    from training.tracking import log_and_register
-
     try:
         chosen = Target(target)
     except ValueError:
@@ -179,13 +175,19 @@ def train_cmd(
     config = FitConfig(
         seed=seed, families=tuple(family or FitConfig().families), gbm_estimators=gbm_estimators
     )
+    _run_training(data, chosen, config, split_date, name or DEFAULT_NAMES[chosen], get_settings())
+
+
+def _run_training(
+    data: Path, target: Target, config: FitConfig, split_date: date | None, name: str, settings: Settings
+) -> None:
     try:
         with out.status("Training") as status:
             outcome = train(
-                data, chosen, config, split_date, progress=lambda m: status.update(f"Training: {m}")
+                data, target, config, split_date, progress=lambda m: status.update(f"Training: {m}")
             )
             status.update("Training: logging to MLflow and registering")
-            registered = log_and_register(outcome, name or DEFAULT_NAMES[chosen], get_settings())
+            registered = log_and_register(outcome, name, settings)
     except ContractViolation as exc:
         err.print(exc.report.to_text(), highlight=False, markup=False)
         raise _fail("the data breaks the contract; nothing was trained", 1) from exc
@@ -193,24 +195,7 @@ def train_cmd(
         raise _fail(str(exc)) from exc
     out.print(f"Split: {outcome.split.describe()}", highlight=False)
     out.print(f"Chosen family (temporal validation): {outcome.family}", highlight=False)
-    table = Table(title=f"Later-cohort evaluation, target {chosen.value}")
-    for column in ("week", "n", "AUC", "PR-AUC", "Brier", "ECE", "recall@10%", "precision@10%", "recall@20%"):
-        table.add_column(column, justify="right")
-    weekly = outcome.test_weekly
-    for week in [w for w in EVALUATION_WEEKS if w in weekly.index]:
-        r = weekly.loc[int(week)].to_dict()
-        table.add_row(
-            str(week),
-            f"{int(r['n']):,}",
-            f"{r['auc']:.3f}",
-            f"{r['pr_auc']:.3f}",
-            f"{r['brier']:.3f}",
-            f"{r['ece']:.3f}",
-            f"{r['recall_at_10pct']:.3f}",
-            f"{r['precision_at_10pct']:.3f}",
-            f"{r['recall_at_20pct']:.3f}",
-        )
-    out.print(table)
+    out.print(_evaluation_table(outcome))
     if outcome.lead:
         lead = outcome.lead
         out.print(
@@ -225,6 +210,18 @@ def train_cmd(
     )
 
 
+def _evaluation_table(outcome: TrainingOutcome) -> Table:
+    table = Table(title=f"Later-cohort evaluation, target {outcome.target.value}")
+    for column in ("week", "n", "AUC", "PR-AUC", "Brier", "ECE", "recall@10%", "precision@10%", "recall@20%"):
+        table.add_column(column, justify="right")
+    weekly = outcome.test_weekly
+    shown = ("auc", "pr_auc", "brier", "ece", "recall_at_10pct", "precision_at_10pct", "recall_at_20pct")
+    for week in [w for w in EVALUATION_WEEKS if w in weekly.index]:
+        r = weekly.loc[int(week)].to_dict()
+        table.add_row(str(week), f"{int(r['n']):,}", *(f"{r[k]:.3f}" for k in shown))
+    return table
+
+
 @app.command("demo")
 def demo(
     workdir: Annotated[Path, typer.Option(help="Folder for the demo's data and stores.")] = Path("demo"),
@@ -233,6 +230,7 @@ def demo(
 ) -> None:
     """Run the whole pipeline on a synthetic cohort (the steps built so far), then serve."""
     data_dir = workdir / "data"
+    settings = _demo_settings(workdir)
     synth(
         students=students,
         seed=7,
@@ -243,8 +241,20 @@ def demo(
         validate=True,
     )
     validate_cmd(data_dir, as_json=False, max_examples=DEFAULT_MAX_EXAMPLES)
+    target = Target.NOT_COMPLETING
+    _run_training(data_dir, target, FitConfig(), None, DEFAULT_NAMES[target], settings)
     if serve:
         serve_cmd()
+
+
+def _demo_settings(workdir: Path) -> Settings:
+    """Embedded defaults kept inside the demo folder, unless the environment says otherwise."""
+    local = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{(workdir / 'mlflow.db').resolve()}",
+        "WAYMARK_MLFLOW_ARTIFACTS": str((workdir / "mlartifacts").resolve()),
+        "WAYMARK_DATABASE_URL": f"sqlite:///{(workdir / 'waymark.db').resolve()}",
+    }
+    return Settings(**{k: os.environ.get(k, v) for k, v in local.items()})
 
 
 @app.command("serve")

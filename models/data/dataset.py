@@ -18,9 +18,8 @@ import pandas as pd
 import pyarrow as pa
 
 from models.data.contract import FEATURE_TABLES, PROTECTED_COLUMN_NAMES, TABLES, Kind
-from models.data.findings import ContractViolation
 from models.data.sqltext import ident
-from models.data.validation import connect, validate_folder
+from models.data.validation import require_valid
 
 
 class ProtectedDataError(TypeError):
@@ -124,10 +123,7 @@ def load_learning_data(folder: Path) -> LearningData:
     ContractViolation
         If any contract rule is broken (nothing is returned half-loaded).
     """
-    con = connect()
-    report = validate_folder(folder, con=con)
-    if not report.ok:
-        raise ContractViolation(report)
+    con, _ = require_valid(folder)
     return LearningData(**{name: read_typed(con, name) for name in FEATURE_TABLES})
 
 

@@ -22,7 +22,7 @@ from models.data.contract import (
     Kind,
     Table,
 )
-from models.data.findings import Example, Finding, ValidationReport
+from models.data.findings import ContractViolation, Example, Finding, ValidationReport
 from models.data.reading import OpenedTable, locate, open_table
 from models.data.sqltext import ident, literal
 
@@ -108,6 +108,21 @@ def validate_folder(
     findings += _run_all(con, list(_rules(opened, typed)), max_examples)
     findings += _row_count_findings(counts)
     return ValidationReport(str(folder), tuple(findings), counts, tuple(opened))
+
+
+def require_valid(folder: Path) -> tuple[duckdb.DuckDBPyConnection, ValidationReport]:
+    """Validate ``folder`` and return the connection holding its typed views.
+
+    Raises
+    ------
+    ContractViolation
+        If any rule is broken: callers never see a half-valid folder.
+    """
+    con = connect()
+    report = validate_folder(folder, con=con)
+    if not report.ok:
+        raise ContractViolation(report)
+    return con, report
 
 
 # --- header --------------------------------------------------------------------------------

@@ -111,7 +111,8 @@ def activity_features(activity: pd.DataFrame, population: pd.DataFrame) -> pd.Da
             LEFT JOIN sources s ON s.module_id = p.module_id AND s.presentation_id = p.presentation_id)
         SELECT *,
                percent_rank() OVER c1 AS act_total_pct,
-               percent_rank() OVER c2 AS act_last14_pct
+               percent_rank() OVER c2 AS act_last14_pct,
+               median(act_total) OVER c1 AS cohort_activity_median
         FROM feats
         WINDOW c1 AS (PARTITION BY module_id, presentation_id, week ORDER BY act_total),
                c2 AS (PARTITION BY module_id, presentation_id, week ORDER BY act_last14)""",

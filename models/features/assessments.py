@@ -1,9 +1,9 @@
 """Assessment features: what was due, what was submitted, how it went, what comes next.
 
-Submissions count once their submitted day is before the cut-off. Scores count only from 14 days
-after submission (MARKING_DELAY_DAYS): a mark is not known the day the work is handed in, and
-using it earlier would leak. The assessment calendar itself is published before a presentation
-starts, so the next due day is known at every cut-off.
+Submissions count once their submitted day is before the cut-off. Computer-marked quiz scores count
+at once; other scores only from 14 days after submission (MARKING_DELAY_DAYS): a tutor's mark is
+not known the day the work is handed in, and using it earlier would leak. The assessment calendar
+itself is published before a presentation starts, so the next due day is known at every cut-off.
 """
 
 from __future__ import annotations
@@ -33,14 +33,14 @@ def assessment_features(
     pandas.DataFrame
         Keys plus the asm_* features.
     """
-    marked = f"submitted_day + {MARKING_DELAY_DAYS} < cutoff AND score IS NOT NULL"
+    marked = f"(type = 'quiz' OR submitted_day + {MARKING_DELAY_DAYS} < cutoff) AND score IS NOT NULL"
     return query(
         f"""
-        WITH a AS (SELECT assessment_id, module_id, presentation_id, due_day, weight
+        WITH a AS (SELECT assessment_id, module_id, presentation_id, due_day, weight, type
                    FROM assessments WHERE type <> 'exam' AND due_day IS NOT NULL),
         pa AS (
             SELECT p.student_id, p.module_id, p.presentation_id, p.week, p.cutoff,
-                   a.due_day, a.weight,
+                   a.due_day, a.weight, a.type,
                    CASE WHEN r.submitted_day < p.cutoff THEN r.submitted_day END AS submitted_day,
                    CASE WHEN r.submitted_day < p.cutoff THEN r.score END AS score
             FROM population p JOIN a USING (module_id, presentation_id)

@@ -73,6 +73,7 @@ FAMILIES = {
         Family("upcoming_assessments", "Assessment calendar", False),
         Family("data_coverage", "Which data sources are recorded", False),
         Family("calendar", "Point in the presentation", False),
+        Family("cohort_context", "How the module cohort as a whole is doing", False),
     )
 }
 
@@ -134,7 +135,7 @@ def _assessment_features() -> list[Feature]:
         Feature(
             "asm_score_mean",
             res,
-            "weight-averaged score of marked work (marks count 14 days after submission)",
+            "weight-averaged score of marked work (quiz marks at once, others 14 days on)",
         ),
         Feature("asm_score_pct", res, "percentile of asm_score_mean in the module cohort (0.5 if none)"),
         Feature("asm_has_score", res, "1 if any marked work is available"),
@@ -153,6 +154,10 @@ def _registration_features() -> list[Feature]:
         Feature("credits_missing", "study_history", "1 if credits are not recorded"),
         Feature("weeks_elapsed", "calendar", "prediction week W (the cut-off is day 7 x W)"),
         Feature("progress", "calendar", "share of the presentation elapsed"),
+        Feature(
+            "cohort_withdrawn_share", "cohort_context", "share of the cohort that left before the cut-off"
+        ),
+        Feature("cohort_activity_median", "cohort_context", "median act_total of the cohort at the cut-off"),
     ]
 
 

@@ -39,7 +39,14 @@ def registration_features(
             SELECT a.student_id, a.module_id, a.presentation_id, count(b.student_id) AS n
             FROM starts a LEFT JOIN starts b ON b.student_id = a.student_id
                  AND b.module_id = a.module_id AND b.start_date < a.start_date
-            GROUP BY a.student_id, a.module_id, a.presentation_id)
+            GROUP BY a.student_id, a.module_id, a.presentation_id),
+        cohorts AS (
+            SELECT c.module_id, c.presentation_id, c.cutoff,
+                   count(*) FILTER (WHERE r.unregistration_day < c.cutoff) / count(*) AS withdrawn_share
+            FROM (SELECT DISTINCT module_id, presentation_id, cutoff FROM population) c
+            JOIN registrations r ON r.module_id = c.module_id AND r.presentation_id = c.presentation_id
+                 AND coalesce(r.registration_day, -1) < c.cutoff
+            GROUP BY c.module_id, c.presentation_id, c.cutoff)
         SELECT p.student_id, p.module_id, p.presentation_id, p.week,
                CAST(coalesce(r.registration_day, 0) AS DOUBLE) AS reg_day,
                CAST(coalesce(r.registration_day > 0, false) AS INTEGER) AS reg_late,
@@ -48,11 +55,14 @@ def registration_features(
                CAST(coalesce(s.credits, 0) AS DOUBLE) AS credits,
                CAST(s.credits IS NULL AS INTEGER) AS credits_missing,
                CAST(p.week AS DOUBLE) AS weeks_elapsed,
-               p.cutoff / p.length_days AS progress
+               p.cutoff / p.length_days AS progress,
+               k.withdrawn_share AS cohort_withdrawn_share
         FROM population p
         JOIN registrations r USING (student_id, module_id, presentation_id)
         JOIN earlier e USING (student_id, module_id, presentation_id)
-        LEFT JOIN students s USING (student_id)""",
+        LEFT JOIN students s USING (student_id)
+        JOIN cohorts k ON k.module_id = p.module_id AND k.presentation_id = p.presentation_id
+             AND k.cutoff = p.cutoff""",
         registrations=registrations,
         students=students,
         presentations=presentations,

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import duckdb
 
-from models.data import ContractViolation, staged_folder, validate_folder, write_manifest
+from models.data import staged_folder, write_manifest
 from models.data.sqltext import ident, literal
+from models.data.validation import require_valid
 
 OULAD_TABLES: dict[str, tuple[str, ...]] = {
     "courses": ("code_module", "code_presentation", "module_presentation_length"),
@@ -228,6 +229,4 @@ def _one(cursor: duckdb.DuckDBPyConnection) -> int:
 
 
 def _validated(stage: Path) -> None:
-    report = validate_folder(stage)
-    if not report.ok:
-        raise ContractViolation(report)
+    require_valid(stage)
