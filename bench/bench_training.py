@@ -22,7 +22,7 @@ CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 from training.pipeline import train
-from training.targets import Target
+from models.targets import Target
 start = time.perf_counter()
 outcome = train(Path(sys.argv[1]), Target(sys.argv[2]))
 seconds = time.perf_counter() - start

@@ -19,11 +19,11 @@ from models.data import load_learning_data
 from models.features import build_features, population
 from models.registry import SHA_TAG, load_bundle
 from models.settings import Settings, get_settings
+from models.targets import Target, labels
 from tests.contract_folder import make_folder
 from training.fitting import FitConfig
 from training.pipeline import TrainingConfigError, TrainingOutcome, train
 from training.split import SplitError, temporal_split
-from training.targets import Target, labels
 from training.tracking import Registered, log_and_register
 from waymark.cli import app
 

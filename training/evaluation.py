@@ -13,17 +13,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
+from models.capacity import top_share
+
 CAPACITIES = (0.10, 0.20)
 ECE_BINS = 10
-
-
-def top_share(probability: np.ndarray, share: float) -> np.ndarray:
-    """Mask of the ``share`` of rows with the highest probability (ties: earlier rows first)."""
-    k = math.ceil(share * probability.size)
-    order = np.argsort(-probability, kind="stable")
-    mask = np.zeros(probability.size, dtype=bool)
-    mask[order[:k]] = True
-    return mask
 
 
 def expected_calibration_error(label: np.ndarray, probability: np.ndarray, bins: int = ECE_BINS) -> float:

@@ -13,10 +13,10 @@ import pandas as pd
 from models.bundle import ModelBundle, from_pipeline
 from models.data import load_learning_data, read_manifest
 from models.features import FEATURE_NAMES, KEYS, build_features, population
+from models.targets import Target, labels
 from training.evaluation import lead_time, weekly_metrics
 from training.fitting import FitConfig, choose_family, fit, out_of_fold_margins, platt
 from training.split import TemporalSplit, default_test_from, temporal_split
-from training.targets import Target, labels
 
 MIN_POSITIVES = 20
 Progress = Callable[[str], None]

@@ -18,13 +18,13 @@ from models.data.quality import quality_report
 from models.data.validation import DEFAULT_MAX_EXAMPLES, connect, require_valid
 from models.estimators import FAMILIES
 from models.settings import Settings, get_settings
+from models.targets import DEFAULT_NAMES, Target
 from training.fitting import FitConfig
 from training.ingest.oulad import OuladSourceError, import_oulad
 from training.ingest.synthetic import SynthConfig, generate
 from training.ingest.synthetic_people import Disparity
 from training.pipeline import TrainingConfigError, TrainingOutcome, train
 from training.split import SplitError
-from training.targets import DEFAULT_NAMES, Target
 from training.tracking import log_and_register
 
 app = typer.Typer(

@@ -1,0 +1,243 @@
+"""The fairness audit of scored test cohorts, by protected characteristic and pairwise intersection.
+
+For each audited week and outreach capacity, and for each characteristic (and pair), it measures
+every group: size, selection rate, false negative rate (needed support and was missed), false
+positive rate, precision, AUC, calibration error, ABROCA against the reference group, and the
+difference and ratio of each metric against the reference, each with a bootstrap confidence
+interval. Students are resampled, not rows, and the same resamples serve every characteristic.
+
+A missing value is its own group, "not recorded" (Fairlearn refuses missing values, and leaving
+them out would hide exactly the students whose data is least complete). Groups with fewer students
+than the policy's minimum are marked suppressed; publishing code never shows their figures.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from fairness.metrics import (
+    Cohort,
+    abroca,
+    auc_by_group,
+    bootstrap_weights,
+    calibration_gap_by_group,
+    confusion_metrics,
+    ece_by_group,
+    reliability_by_group,
+)
+from fairness.policy import Policy
+from models.capacity import top_share
+from models.data import ProtectedFrame
+
+NOT_RECORDED = "not recorded"
+RATE_METRICS = (
+    "selection_rate",
+    "false_negative_rate",
+    "false_positive_rate",
+    "precision",
+    "auc",
+    "ece",
+    "calibration_gap",
+)
+LOWER_IS_BETTER = {"false_negative_rate", "false_positive_rate", "ece"}
+Interval = tuple[float, float, float]  # point, low, high
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """One group's figures (all None when suppressed)."""
+
+    group: str
+    students: int
+    suppressed: bool
+    positives: int | None = None
+    metrics: dict[str, Interval] = field(default_factory=dict)
+    differences: dict[str, Interval] = field(default_factory=dict)
+    ratios: dict[str, Interval] = field(default_factory=dict)
+    abroca: float | None = None
+    reliability: list[tuple[float, float, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AttributeAudit:
+    """All groups of one characteristic (or pair) at one week and capacity."""
+
+    attribute: str
+    week: int
+    capacity: float
+    reference: dict[str, str]  # metric -> reference group
+    groups: tuple[GroupResult, ...]
+
+    @property
+    def is_intersection(self) -> bool:
+        """True for a pair of characteristics."""
+        return " x " in self.attribute
+
+
+def group_labels(protected: ProtectedFrame, intersections: bool) -> pd.DataFrame:
+    """Group of each student under each characteristic and, optionally, each pair."""
+    frame = protected.for_audit().set_index("student_id")
+    labels = frame.astype("object").where(frame.notna(), NOT_RECORDED).astype(str)
+    if intersections:
+        for a, b in itertools.combinations(protected.attributes, 2):
+            labels[f"{a} x {b}"] = a + "=" + labels[a] + " & " + b + "=" + labels[b]
+    return labels
+
+
+def audit_cohorts(scored: pd.DataFrame, labels: pd.DataFrame, policy: Policy) -> list[AttributeAudit]:
+    """Audit every week, capacity and characteristic of the policy.
+
+    Parameters
+    ----------
+    scored
+        Test cohort rows: student_id, week, label (1 = needed support), probability.
+    labels
+        Output of ``group_labels``, indexed by student_id.
+    policy
+        The fairness policy.
+
+    Returns
+    -------
+    list of AttributeAudit
+    """
+    out = []
+    rng = np.random.default_rng(policy.seed)
+    for week in policy.weeks:
+        rows = scored[scored["week"] == week].reset_index(drop=True)
+        if rows.empty:
+            continue
+        weights = np.vstack(
+            [np.ones(len(rows)), bootstrap_weights(len(rows), policy.bootstrap_resamples, rng)]
+        )
+        joined = labels.reindex(rows["student_id"]).fillna(NOT_RECORDED).reset_index(drop=True)
+        chosen = {c: top_share(rows["probability"].to_numpy(), c) for c in policy.capacities}
+        for attribute in labels.columns:
+            out += _audit_attribute(rows, joined[attribute], chosen, weights, attribute, week, policy)
+    return out
+
+
+def _audit_attribute(
+    rows: pd.DataFrame,
+    groups: pd.Series,
+    chosen: dict[float, np.ndarray],
+    weights: np.ndarray,
+    attribute: str,
+    week: int,
+    policy: Policy,
+) -> list[AttributeAudit]:
+    codes, names = pd.factorize(groups, sort=True)
+    label, probability = rows["label"].to_numpy(), rows["probability"].to_numpy()
+    base = Cohort(label, probability, np.zeros(len(rows), dtype=bool), codes, len(names))
+    # Metrics that do not depend on the capacity are computed once per week.
+    ranking = {
+        "auc": auc_by_group(base, weights),
+        "ece": ece_by_group(base, weights),
+        "calibration_gap": calibration_gap_by_group(base, weights),
+    }
+    students = rows.groupby(codes)["student_id"].nunique().reindex(range(len(names)), fill_value=0).to_numpy()
+    shown = students >= policy.min_group_size
+    predicted, observed, bin_sizes = reliability_by_group(base)
+    out = []
+    for capacity, selected in chosen.items():
+        cohort = Cohort(label, probability, selected, codes, len(names))
+        values = {**confusion_metrics(cohort, weights), **ranking}
+        reference = _reference(values, names, students, shown, policy.reference)
+        groups_out = [
+            _group(
+                g,
+                str(name),
+                values,
+                reference,
+                students,
+                shown,
+                cohort,
+                policy,
+                (predicted, observed, bin_sizes),
+            )
+            for g, name in enumerate(names)
+        ]
+        out.append(
+            AttributeAudit(
+                attribute, week, capacity, {m: str(names[i]) for m, i in reference.items()}, tuple(groups_out)
+            )
+        )
+    return out
+
+
+def _group(
+    g: int,
+    name: str,
+    values: dict[str, np.ndarray],
+    reference: dict[str, int],
+    students: np.ndarray,
+    shown: np.ndarray,
+    cohort: Cohort,
+    policy: Policy,
+    reliability: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> GroupResult:
+    if not shown[g]:
+        return GroupResult(name, int(students[g]), True)
+    predicted, observed, sizes = reliability
+    ref = reference
+    return GroupResult(
+        name,
+        int(students[g]),
+        False,
+        int(values["positives"][0, g]),
+        metrics={m: _interval(values[m][:, g], policy.confidence) for m in RATE_METRICS},
+        differences={
+            m: _interval(values[m][:, g] - values[m][:, ref[m]], policy.confidence) for m in RATE_METRICS
+        },
+        ratios={
+            m: _interval(_safe_ratio(values[m][:, g], values[m][:, ref[m]]), policy.confidence)
+            for m in RATE_METRICS
+        },
+        abroca=abroca(cohort.probability, cohort.label, cohort.codes == g, cohort.codes == ref["auc"]),
+        reliability=[
+            (float(p), float(o), int(n))
+            for p, o, n in zip(predicted[g], observed[g], sizes[g], strict=True)
+            if n
+        ],
+    )
+
+
+def _reference(
+    values: dict[str, np.ndarray], names: pd.Index, students: np.ndarray, shown: np.ndarray, strategy: str
+) -> dict[str, int]:
+    largest = int(np.argmax(np.where(shown, students, -1)))
+    if strategy.startswith("group:"):
+        wanted = strategy.removeprefix("group:")
+        hits = [i for i, n in enumerate(names) if str(n) == wanted and shown[i]]
+        return dict.fromkeys(RATE_METRICS, hits[0] if hits else largest)
+    if strategy == "best":
+        out = {}
+        for m in RATE_METRICS:
+            point = np.where(shown, values[m][0], np.nan)
+            if np.all(np.isnan(point)):
+                out[m] = largest
+            else:
+                out[m] = int(np.nanargmin(point) if m in LOWER_IS_BETTER else np.nanargmax(point))
+        return out
+    return dict.fromkeys(RATE_METRICS, largest)
+
+
+def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: np.ndarray = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+    return out
+
+
+def _interval(samples: np.ndarray, confidence: float) -> Interval:
+    """Point estimate (row 0) and percentile interval of the resamples (rows 1..)."""
+    point, boot = float(samples[0]), samples[1:]
+    boot = boot[~np.isnan(boot)]
+    if math.isnan(point) or boot.size < 0.5 * (samples.size - 1):
+        return (point, math.nan, math.nan)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(boot, [tail, 100 - tail])
+    return (point, float(low), float(high))

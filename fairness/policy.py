@@ -1,0 +1,115 @@
+"""The fairness policy: audit settings and gate tolerances, from a TOML file (documented inline)."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_POLICY = Path(__file__).with_name("default_policy.toml")
+METRICS = (
+    "selection_rate",
+    "false_negative_rate",
+    "false_positive_rate",
+    "precision",
+    "auc",
+    "ece",
+    "calibration_gap",
+)
+
+
+class PolicyError(ValueError):
+    """The policy file is not valid; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One gated comparison with the reference group."""
+
+    metric: str
+    kind: str  # "ratio" or "difference"
+    low: float
+    high: float
+    capacity: float
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Audit settings and the gate."""
+
+    weeks: tuple[int, ...]
+    capacities: tuple[float, ...]
+    min_group_size: int
+    count_rounding: int
+    bootstrap_resamples: int
+    confidence: float
+    reference: str
+    intersections: bool
+    seed: int
+    proxy_auc_warning: float
+    breach: str
+    checks: tuple[Check, ...]
+    text: str  # the file as written, copied into every report
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """Read and check a policy file (the packaged default when None)."""
+    path = path or DEFAULT_POLICY
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{path} is not valid TOML: {exc}") from exc
+    audit, gate = _table(raw, "audit"), _table(raw, "gate")
+    checks = tuple(_check(c, audit) for c in gate.get("checks", []))
+    policy = Policy(
+        weeks=tuple(int(w) for w in audit["weeks"]),
+        capacities=tuple(float(c) for c in audit["capacities"]),
+        min_group_size=int(audit["min_group_size"]),
+        count_rounding=int(audit.get("count_rounding", 5)),
+        bootstrap_resamples=int(audit["bootstrap_resamples"]),
+        confidence=float(audit["confidence"]),
+        reference=str(audit.get("reference", "largest")),
+        intersections=bool(audit.get("intersections", True)),
+        seed=int(audit.get("seed", 0)),
+        proxy_auc_warning=float(audit.get("proxy_auc_warning", 0.7)),
+        breach=str(gate.get("breach", "interval_outside")),
+        checks=checks,
+        text=text,
+    )
+    _validate(policy)
+    return policy
+
+
+def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name)
+    if not isinstance(value, dict):
+        raise PolicyError(f"policy needs a [{name}] table")
+    return value
+
+
+def _check(raw: dict[str, Any], audit: dict[str, Any]) -> Check:
+    if raw.get("metric") not in METRICS:
+        raise PolicyError(f"gate check metric {raw.get('metric')!r} is not one of {', '.join(METRICS)}")
+    if raw.get("kind") not in ("ratio", "difference"):
+        raise PolicyError(f"gate check kind {raw.get('kind')!r} must be 'ratio' or 'difference'")
+    capacity = float(raw.get("capacity", audit["capacities"][0]))
+    return Check(str(raw["metric"]), str(raw["kind"]), float(raw["min"]), float(raw["max"]), capacity)
+
+
+def _validate(policy: Policy) -> None:
+    if policy.breach not in ("interval_outside", "point_outside"):
+        raise PolicyError(f"gate.breach {policy.breach!r} must be 'interval_outside' or 'point_outside'")
+    if policy.min_group_size < 1 or policy.bootstrap_resamples < 1:
+        raise PolicyError("audit.min_group_size and audit.bootstrap_resamples must be at least 1")
+    if not 0 < policy.confidence < 1:
+        raise PolicyError("audit.confidence must be between 0 and 1")
+    ref = policy.reference
+    if not (ref in ("largest", "best") or ref.startswith("group:")):
+        raise PolicyError(f"audit.reference {ref!r} must be 'largest', 'best' or 'group:VALUE'")
+    for check in policy.checks:
+        if check.capacity not in policy.capacities:
+            raise PolicyError(f"gate check capacity {check.capacity} is not one of audit.capacities")
+        if check.low > check.high:
+            raise PolicyError(f"gate check on {check.metric}: min is above max")

@@ -1,0 +1,128 @@
+"""Audit a registered candidate: score its own temporal test cohort, then measure it by group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from fairness.audit import NOT_RECORDED, AttributeAudit, audit_cohorts, group_labels
+from fairness.gate import CheckResult, evaluate
+from fairness.policy import Policy
+from fairness.protected import load_protected_characteristics
+from models.data import folder_fingerprint, load_learning_data
+from models.features import KEYS, build_features, population
+from models.registry import LoadedModel, load_bundle, resolve
+from models.targets import Target, labels
+
+
+class AuditError(ValueError):
+    """The audit cannot run (no protected characteristics, no test cohort, ...)."""
+
+
+@dataclass(frozen=True)
+class ProxyResult:
+    """How well the model's features predict one characteristic (cross-validated AUC)."""
+
+    attribute: str
+    auc: float
+    warning: bool
+
+
+@dataclass(frozen=True, eq=False)
+class AuditOutcome:
+    """Everything the report needs."""
+
+    model: LoadedModel
+    run_id: str
+    test_presentations: tuple[str, ...]
+    data_fingerprint: str
+    policy: Policy
+    audits: list[AttributeAudit]
+    gate: str
+    checks: list[CheckResult]
+    proxies: list[ProxyResult]
+    attributes: tuple[str, ...]
+
+
+def audit_model(uri: str, folder: Path, policy: Policy) -> AuditOutcome:
+    """Audit the model version ``uri`` on the data in ``folder`` under ``policy``."""
+    loaded = load_bundle(uri)
+    version = resolve(uri)
+    run_id = version.tags.get("run_id", "")
+    test = tuple(MlflowClient().get_run(run_id).data.params.get("test_presentations", "").split())
+    if not test:
+        raise AuditError(f"{uri} records no test presentations; was it trained by `waymark train`?")
+    protected = load_protected_characteristics(folder)
+    if protected is None or not protected.attributes:
+        raise AuditError(f"{folder} has no protected_characteristics table: a fairness audit is impossible")
+    scored, features = _score(loaded, folder, test, policy.weeks)
+    group_table = group_labels(protected, policy.intersections)
+    audits = audit_cohorts(scored, group_table, policy)
+    gate, checks = evaluate(audits, policy)
+    proxies = _proxies(features, group_table[list(protected.attributes)], loaded, policy)
+    return AuditOutcome(
+        loaded,
+        run_id,
+        test,
+        folder_fingerprint(folder),
+        policy,
+        audits,
+        gate,
+        checks,
+        proxies,
+        protected.attributes,
+    )
+
+
+def _score(
+    loaded: LoadedModel, folder: Path, test: tuple[str, ...], weeks: tuple[int, ...]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    data = load_learning_data(folder)
+    features = build_features(data, weeks)
+    features = features[(features["module_id"] + "/" + features["presentation_id"]).isin(test)]
+    pop = population(data.registrations, data.presentations, weeks)
+    rows = features.merge(labels(Target(loaded.bundle.target), pop, data.tables()), on=list(KEYS))
+    if rows.empty:
+        raise AuditError(
+            "the data holds no labelled rows of the model's test presentations in the audited weeks"
+        )
+    rows["probability"] = loaded.bundle.probability(loaded.bundle.matrix(rows))
+    return rows[[*KEYS, "label", "probability"]], rows
+
+
+def _proxies(
+    features: pd.DataFrame, groups: pd.DataFrame, loaded: LoadedModel, policy: Policy
+) -> list[ProxyResult]:
+    """Cross-validated AUC of a logistic model predicting each characteristic from the features."""
+    week = sorted(features["week"].unique())[len(features["week"].unique()) // 2]
+    rows = features[features["week"] == week].drop_duplicates("student_id")
+    x = loaded.bundle.matrix(rows)
+    out = []
+    for attribute in groups.columns:
+        y = groups[attribute].reindex(rows["student_id"]).fillna(NOT_RECORDED).to_numpy()
+        counts = pd.Series(y).value_counts()
+        keep = np.isin(
+            y, counts[(counts >= max(policy.min_group_size, 5)) & (counts.index != NOT_RECORDED)].index
+        )
+        classes = np.unique(y[keep])
+        if classes.size < 2:
+            continue
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=policy.seed)
+        proba = cross_val_predict(model, x[keep], y[keep], cv=folds, method="predict_proba")
+        auc = float(
+            roc_auc_score(y[keep], proba[:, 1])
+            if classes.size == 2
+            else roc_auc_score(y[keep], proba, multi_class="ovr", average="macro")
+        )
+        out.append(ProxyResult(attribute, auc, auc >= policy.proxy_auc_warning))
+    return out
