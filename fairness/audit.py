@@ -14,7 +14,6 @@ than the policy's minimum are marked suppressed; publishing code never shows the
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +34,7 @@ from models.capacity import top_share
 from models.data import ProtectedFrame
 
 NOT_RECORDED = "not recorded"
+NO_REFERENCE = "none (every group is below the minimum size)"
 RATE_METRICS = (
     "selection_rate",
     "false_negative_rate",
@@ -147,6 +147,7 @@ def _audit_attribute(
         cohort = Cohort(label, probability, selected, codes, len(names))
         values = {**confusion_metrics(cohort, weights), **ranking}
         reference = _reference(values, names, students, shown, policy.reference)
+        intervals = _all_intervals(values, reference, policy.confidence)
         groups_out = [
             _group(
                 g,
@@ -156,14 +157,19 @@ def _audit_attribute(
                 students,
                 shown,
                 cohort,
-                policy,
+                intervals,
                 (predicted, observed, bin_sizes),
             )
             for g, name in enumerate(names)
         ]
         out.append(
             AttributeAudit(
-                attribute, week, capacity, {m: str(names[i]) for m, i in reference.items()}, tuple(groups_out)
+                attribute,
+                week,
+                capacity,
+                # The reference is always a shown group; with none shown there is no reference at all.
+                {m: str(names[i]) if shown.any() else NO_REFERENCE for m, i in reference.items()},
+                tuple(groups_out),
             )
         )
     return out
@@ -177,7 +183,7 @@ def _group(
     students: np.ndarray,
     shown: np.ndarray,
     cohort: Cohort,
-    policy: Policy,
+    intervals: dict[str, dict[str, np.ndarray]],
     reliability: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> GroupResult:
     if not shown[g]:
@@ -189,14 +195,9 @@ def _group(
         int(students[g]),
         False,
         int(values["positives"][0, g]),
-        metrics={m: _interval(values[m][:, g], policy.confidence) for m in RATE_METRICS},
-        differences={
-            m: _interval(values[m][:, g] - values[m][:, ref[m]], policy.confidence) for m in RATE_METRICS
-        },
-        ratios={
-            m: _interval(_safe_ratio(values[m][:, g], values[m][:, ref[m]]), policy.confidence)
-            for m in RATE_METRICS
-        },
+        metrics={m: _column(intervals["value"][m], g) for m in RATE_METRICS},
+        differences={m: _column(intervals["difference"][m], g) for m in RATE_METRICS},
+        ratios={m: _column(intervals["ratio"][m], g) for m in RATE_METRICS},
         abroca=abroca(cohort.probability, cohort.label, cohort.codes == g, cohort.codes == ref["auc"]),
         reliability=[
             (float(p), float(o), int(n))
@@ -232,12 +233,44 @@ def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-def _interval(samples: np.ndarray, confidence: float) -> Interval:
-    """Point estimate (row 0) and percentile interval of the resamples (rows 1..)."""
-    point, boot = float(samples[0]), samples[1:]
-    boot = boot[~np.isnan(boot)]
-    if math.isnan(point) or boot.size < 0.5 * (samples.size - 1):
-        return (point, math.nan, math.nan)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(boot, [tail, 100 - tail])
-    return (point, float(low), float(high))
+def _all_intervals(
+    values: dict[str, np.ndarray], reference: dict[str, int], confidence: float
+) -> dict[str, dict[str, np.ndarray]]:
+    """(3 x groups) arrays of point, low, high for every metric and its difference and ratio."""
+    out: dict[str, dict[str, np.ndarray]] = {"value": {}, "difference": {}, "ratio": {}}
+    for m in RATE_METRICS:
+        ref = values[m][:, [reference[m]]]
+        out["value"][m] = _intervals(values[m], confidence)
+        out["difference"][m] = _intervals(values[m] - ref, confidence)
+        out["ratio"][m] = _intervals(_safe_ratio(values[m], ref), confidence)
+    return out
+
+
+def _intervals(samples: np.ndarray, confidence: float) -> np.ndarray:
+    """Point estimates (row 0) and percentile intervals of the resamples (rows 1..), for every column.
+
+    An interval is left undefined when the point is, or when more than half the resamples are
+    (a group with almost no students who needed support, say).
+    """
+    point, boot = samples[0], samples[1:]
+    tail = (1 - confidence) / 2
+    low, high = _nan_quantile(boot, tail), _nan_quantile(boot, 1 - tail)
+    enough = np.isfinite(point) & (np.isnan(boot).mean(axis=0) <= 0.5)
+    return np.vstack([point, np.where(enough, low, np.nan), np.where(enough, high, np.nan)])
+
+
+def _nan_quantile(values: np.ndarray, q: float) -> np.ndarray:
+    """Column quantiles ignoring NaN, linear interpolation (as np.nanquantile), in one vector pass."""
+    ordered = np.sort(values, axis=0)  # NaN sort last
+    valid = (~np.isnan(values)).sum(axis=0)
+    position = q * np.maximum(valid - 1, 0)
+    below = np.floor(position).astype(int)
+    above = np.minimum(below + 1, np.maximum(valid - 1, 0))
+    lo = np.take_along_axis(ordered, below[None, :], axis=0)[0]
+    hi = np.take_along_axis(ordered, above[None, :], axis=0)[0]
+    out: np.ndarray = np.where(valid > 0, lo + (hi - lo) * (position - below), np.nan)
+    return out
+
+
+def _column(intervals: np.ndarray, g: int) -> Interval:
+    return (float(intervals[0, g]), float(intervals[1, g]), float(intervals[2, g]))

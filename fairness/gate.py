@@ -48,12 +48,15 @@ def _check(check: Check, audits: list[AttributeAudit], breach: str) -> CheckResu
     relevant = [a for a in audits if a.capacity == check.capacity and not a.is_intersection]
     for audit in relevant:
         reference = audit.reference[check.metric]
+        hidden = sum(g.suppressed for g in audit.groups)
+        if hidden:
+            # Never name a suppressed group: even its existence below the minimum size is a small cell.
+            doubts.append(
+                f"week {audit.week}, {audit.attribute}: {hidden} group(s) below the minimum size not judged"
+            )
         for group in audit.groups:
             where = f"week {audit.week}, {audit.attribute} = {group.group}"
-            if group.group == reference:
-                continue
-            if group.suppressed:
-                doubts.append(f"{where}: fewer students than the minimum group size, not judged")
+            if group.group == reference or group.suppressed:
                 continue
             point, low, high = (group.ratios if check.kind == "ratio" else group.differences)[check.metric]
             verdict = _judge(point, low, high, check, breach)
@@ -64,7 +67,7 @@ def _check(check: Check, audits: list[AttributeAudit], breach: str) -> CheckResu
             elif verdict == INCONCLUSIVE:
                 doubts.append(
                     f"{where}: {check.kind} {_fmt(point)} "
-                    f"(interval {_fmt(low)} to {_fmt(high)}) cannot be judged"
+                    f"(interval {_fmt(low)} to {_fmt(high)}): the interval straddles the tolerance"
                 )
     if failures:
         return CheckResult(check, FAIL, tuple(failures))

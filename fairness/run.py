@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 from fairness.audit import NOT_RECORDED, AttributeAudit, audit_cohorts, group_labels
 from fairness.gate import CheckResult, evaluate
+from fairness.mitigation import MitigationRow, equalised_fnr
 from fairness.policy import Policy
 from fairness.protected import load_protected_characteristics
 from models.data import folder_fingerprint, load_learning_data
@@ -51,6 +52,7 @@ class AuditOutcome:
     checks: list[CheckResult]
     proxies: list[ProxyResult]
     attributes: tuple[str, ...]
+    mitigation: list[MitigationRow]
 
 
 def audit_model(uri: str, folder: Path, policy: Policy) -> AuditOutcome:
@@ -80,7 +82,17 @@ def audit_model(uri: str, folder: Path, policy: Policy) -> AuditOutcome:
         checks,
         proxies,
         protected.attributes,
+        _mitigation(scored, group_table, protected.attributes, policy),
     )
+
+
+def _mitigation(
+    scored: pd.DataFrame, group_table: pd.DataFrame, attributes: tuple[str, ...], policy: Policy
+) -> list[MitigationRow]:
+    week = policy.weeks[len(policy.weeks) // 2]
+    rows = scored[scored["week"] == week].reset_index(drop=True)
+    joined = group_table.reindex(rows["student_id"]).fillna(NOT_RECORDED).reset_index(drop=True)
+    return [m for a in attributes for m in equalised_fnr(rows, joined[a], policy.capacities[0], a)]
 
 
 def _score(

@@ -10,13 +10,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from mlflow import MlflowClient
 from rich.console import Console
 from rich.table import Table
 
+from fairness.governance import GovernanceError, promote, record_audit, record_review
+from fairness.policy import PolicyError, load_policy
+from fairness.report import write_report
+from fairness.run import AuditError, audit_model
+from models.bundle import BundleIntegrityError
 from models.data import ContractViolation, OutputFolderError, validate_folder
 from models.data.quality import quality_report
 from models.data.validation import DEFAULT_MAX_EXAMPLES, connect, require_valid
 from models.estimators import FAMILIES
+from models.registry import ModelNotFoundError
 from models.settings import Settings, get_settings
 from models.targets import DEFAULT_NAMES, Target
 from training.fitting import FitConfig
@@ -25,7 +32,7 @@ from training.ingest.synthetic import SynthConfig, generate
 from training.ingest.synthetic_people import Disparity
 from training.pipeline import TrainingConfigError, TrainingOutcome, train
 from training.split import SplitError
-from training.tracking import log_and_register
+from training.tracking import configure, log_and_register
 
 app = typer.Typer(
     help="Waymark: early-warning learning analytics that never labels students.",
@@ -34,6 +41,10 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Import, generate and check data in the Waymark contract.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+fairness_app = typer.Typer(help="Fairness audits for the ethics committee.", no_args_is_help=True)
+app.add_typer(fairness_app, name="fairness")
+model_app = typer.Typer(help="Ethics review and promotion of model versions.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -222,6 +233,93 @@ def _evaluation_table(outcome: TrainingOutcome) -> Table:
     return table
 
 
+@fairness_app.command("audit")
+def fairness_audit_cmd(
+    model: Annotated[
+        str, typer.Option("--model", help="Model URI, e.g. models:/waymark-not-completing@candidate.")
+    ],
+    data: Annotated[Path, typer.Option("--data", help="Data folder with protected_characteristics.")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for report.html, report.json, model_card.md.")
+    ],
+    policy_file: Annotated[
+        Path | None, typer.Option("--policy", help="Policy TOML (default: the packaged one).")
+    ] = None,
+) -> None:
+    """Audit a candidate by protected characteristic; write the report; tag the version with the gate."""
+    _fairness_audit(model, data, out_dir, policy_file, get_settings())
+
+
+def _fairness_audit(
+    model: str, data: Path, out_dir: Path, policy_file: Path | None, settings: Settings
+) -> str:
+    configure(settings)
+    try:
+        policy = load_policy(policy_file)
+        with out.status("Auditing"):
+            outcome = audit_model(model, data, policy)
+            test_metrics = MlflowClient().get_run(outcome.run_id).data.metrics
+            report = write_report(outcome, out_dir, test_metrics)
+            record_audit(model, outcome.gate, outcome.model.sha256, outcome.run_id, out_dir, report)
+    except (PolicyError, AuditError, ModelNotFoundError, BundleIntegrityError) as exc:
+        raise _fail(str(exc)) from exc
+    except ContractViolation as exc:
+        err.print(exc.report.to_text(), highlight=False, markup=False)
+        raise _fail("the data breaks the contract; nothing was audited", 1) from exc
+    out.print(
+        f"Fairness gate for {outcome.model.name} version {outcome.model.version}: {outcome.gate.upper()}",
+        highlight=False,
+    )
+    for check in outcome.checks:
+        out.print(f"  {check.status:>12}  {check.title}", highlight=False, markup=False)
+    for proxy in outcome.proxies:
+        if proxy.warning:
+            out.print(
+                f"  warning: the features predict {proxy.attribute} with AUC {proxy.auc:.2f}", highlight=False
+            )
+    out.print(
+        f"Report: {out_dir / 'report.html'} (also report.json, model_card.md; logged to MLflow)",
+        highlight=False,
+    )
+    return outcome.gate
+
+
+@model_app.command("review")
+def model_review_cmd(
+    model: Annotated[str, typer.Option("--model", help="Model URI of the exact version reviewed.")],
+    reviewer: Annotated[str, typer.Option(help="Reviewer's identifier.")],
+    note: Annotated[str, typer.Option(help="The committee's reasons.")],
+    approve: Annotated[bool, typer.Option("--approve/--reject", help="The decision.")] = False,
+) -> None:
+    """Record the ethics committee's decision on one model version."""
+    configure(get_settings())
+    try:
+        version = record_review(model, approve, reviewer, note)
+    except (GovernanceError, ModelNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    decision = "approved" if approve else "rejected"
+    out.print(
+        f"Recorded: {version.name} version {version.version} {decision} by {reviewer}.", highlight=False
+    )
+
+
+@model_app.command("promote")
+def model_promote_cmd(
+    model: Annotated[str, typer.Option("--model", help="Model URI of the version to promote.")],
+) -> None:
+    """Make a version the champion, only if its gate passed and an approval is recorded."""
+    configure(get_settings())
+    _promote(model)
+
+
+def _promote(model: str) -> None:
+    try:
+        version = promote(model)
+    except (GovernanceError, ModelNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    out.print(f"{version.name} version {version.version} is now the champion.", highlight=False)
+
+
 @app.command("demo")
 def demo(
     workdir: Annotated[Path, typer.Option(help="Folder for the demo's data and stores.")] = Path("demo"),
@@ -242,7 +340,23 @@ def demo(
     )
     validate_cmd(data_dir, as_json=False, max_examples=DEFAULT_MAX_EXAMPLES)
     target = Target.NOT_COMPLETING
-    _run_training(data_dir, target, FitConfig(), None, DEFAULT_NAMES[target], settings)
+    name = DEFAULT_NAMES[target]
+    _run_training(data_dir, target, FitConfig(), None, name, settings)
+    candidate = f"models:/{name}@candidate"
+    gate = _fairness_audit(candidate, data_dir, workdir / "fairness", None, settings)
+    if gate != "pass":
+        raise _fail("the demo candidate did not pass the fairness gate, so nothing is promoted", 1)
+    version = record_review(
+        candidate,
+        True,
+        "demo-reviewer",
+        "DEMO DECISION made automatically by `waymark demo`; not a decision of any ethics committee",
+    )
+    out.print(
+        f"Demo approval recorded on version {version.version} (reviewer demo-reviewer, marked as a demo).",
+        highlight=False,
+    )
+    _promote(candidate)
     if serve:
         serve_cmd()
 

@@ -1,0 +1,278 @@
+"""The committee's report: report.json, report.html and model_card.md.
+
+Everything published passes through ``published``, the one place that applies small-cell rules:
+suppressed groups are left out entirely (not even named: that a category has fewer than the minimum
+number of students is itself a small cell), only their number is given, and every count is rounded
+to the policy's multiple. The HTML page and the model card are rendered from that published form,
+never from the raw audit.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import jinja2
+import matplotlib.pyplot as plt
+import numpy as np
+
+from fairness.audit import AttributeAudit
+from fairness.mitigation import MitigationRow
+from fairness.run import AuditOutcome
+
+TEMPLATES = Path(__file__).with_name("templates")
+CODE_OF_PRACTICE = (
+    (
+        "§2(vi)",
+        "Recognise and minimise bias: every candidate is measured by protected characteristic and their "
+        "intersections before any member of staff sees an indicator.",
+    ),
+    ("§4", "Special-category data is used only in aggregate, never as a feature, never in a dashboard."),
+    ("§7", "Published figures cannot identify individuals: small groups are suppressed, counts are rounded."),
+    (
+        "§8",
+        "Validity: temporal evaluation, calibration by group, and a check that features do not stand in "
+        "for a protected characteristic (the proxy check).",
+    ),
+    (
+        "§10",
+        "Adverse impacts: false negatives (students who needed support and were missed) and false positives "
+        "(students contacted who did not need it) are compared across groups.",
+    ),
+    ("§2(xvii)", "The report is about a model. It must not be used to assess members of staff."),
+)
+METRIC_TEXT = {
+    "selection_rate": "Share of the group placed in the outreach list at this capacity.",
+    "false_negative_rate": "Of the group's students who needed support, the share the list missed.",
+    "false_positive_rate": "Of the group's students who did not need support, the share contacted anyway.",
+    "precision": "Of the group's students in the list, the share who needed support.",
+    "auc": "How well indicators rank students who needed support above those who did not (0.5 is chance).",
+    "ece": "Average gap between indicators and what happened, over ten bands of indicator values.",
+    "calibration_gap": "Mean indicator minus the observed rate: negative means needs were underestimated.",
+}
+
+
+def _round(n: int, step: int) -> int:
+    return int(step * round(n / step)) if step > 1 else n
+
+
+def _num(value: float) -> float | None:
+    return (
+        None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), 4)
+    )
+
+
+def _triple(t: tuple[float, float, float]) -> dict[str, float | None]:
+    return {"point": _num(t[0]), "low": _num(t[1]), "high": _num(t[2])}
+
+
+def _published_audit(audit: AttributeAudit, step: int, min_size: int) -> dict[str, Any]:
+    shown = [g for g in audit.groups if not g.suppressed]
+    return {
+        "attribute": audit.attribute,
+        "week": audit.week,
+        "capacity": audit.capacity,
+        "reference": audit.reference,
+        "suppressed_groups": len(audit.groups) - len(shown),
+        "groups": [
+            {
+                "group": g.group,
+                "students": _round(g.students, step),
+                "needed_support": _round(g.positives or 0, step),
+                "metrics": {m: _triple(v) for m, v in g.metrics.items()},
+                "differences": {m: _triple(v) for m, v in g.differences.items()},
+                "ratios": {m: _triple(v) for m, v in g.ratios.items()},
+                "abroca": _num(g.abroca if g.abroca is not None else math.nan),
+                "reliability": [
+                    {"predicted": _num(p), "observed": _num(o), "students": _round(n, step)}
+                    for p, o, n in g.reliability
+                    if n >= min_size
+                ],
+            }
+            for g in shown
+        ],
+    }
+
+
+def write_report(outcome: AuditOutcome, out: Path, test_metrics: dict[str, float]) -> dict[str, Any]:
+    """Write report.json, report.html and model_card.md into ``out``; return the published report."""
+    out.mkdir(parents=True, exist_ok=True)
+    report = published(outcome, outcome.mitigation)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    html = render_html(report, outcome.policy.weeks, outcome.policy.capacities)
+    (out / "report.html").write_text(html, encoding="utf-8")
+    (out / "model_card.md").write_text(model_card(report, test_metrics), encoding="utf-8")
+    return report
+
+
+def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[str, Any]:
+    """The report as it may be shown: suppression and rounding applied."""
+    policy, model = outcome.policy, outcome.model
+    step = policy.count_rounding
+    return {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": {
+            "name": model.name,
+            "version": model.version,
+            "target": model.bundle.target,
+            "family": model.bundle.family,
+            "bundle_sha256": model.sha256,
+            "training_run": outcome.run_id,
+        },
+        "data": {
+            "fingerprint": outcome.data_fingerprint,
+            "test_presentations": list(outcome.test_presentations),
+            "characteristics": list(outcome.attributes),
+        },
+        "gate": {
+            "status": outcome.gate,
+            "checks": [
+                {"check": c.title, "status": c.status, "reasons": list(c.reasons)} for c in outcome.checks
+            ],
+        },
+        "proxy_check": [
+            {"characteristic": p.attribute, "auc": _num(p.auc), "warning": p.warning} for p in outcome.proxies
+        ],
+        "audits": [_published_audit(a, step, policy.min_group_size) for a in outcome.audits],
+        "mitigation": [m.published(step) for m in mitigation if m.students >= policy.min_group_size],
+        "policy": {
+            "text": policy.text,
+            "min_group_size": policy.min_group_size,
+            "count_rounding": step,
+            "confidence": policy.confidence,
+            "bootstrap_resamples": policy.bootstrap_resamples,
+        },
+        "metric_meanings": METRIC_TEXT,
+        "code_of_practice": [{"clause": c, "how": h} for c, h in CODE_OF_PRACTICE],
+    }
+
+
+def _plot(report: dict[str, Any], attribute: str, week: int, capacity: float) -> tuple[str, str] | None:
+    audit = next(
+        (
+            a
+            for a in report["audits"]
+            if a["attribute"] == attribute and a["week"] == week and a["capacity"] == capacity
+        ),
+        None,
+    )
+    if audit is None or not audit["groups"]:
+        return None
+    groups = audit["groups"]
+    names = [g["group"] for g in groups]
+    fnr = [g["metrics"]["false_negative_rate"] for g in groups]
+    points = np.array([f["point"] if f["point"] is not None else np.nan for f in fnr])
+    low = np.array([f["low"] if f["low"] is not None else np.nan for f in fnr])
+    high = np.array([f["high"] if f["high"] is not None else np.nan for f in fnr])
+    fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(names)))
+    ax.errorbar(
+        points, range(len(names)), xerr=[points - low, high - points], fmt="o", capsize=4, color="black"
+    )
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("false negative rate (share of students who needed support and were missed)")
+    ax.set_title(f"{attribute}, week {week}, {capacity:.0%} capacity")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    described = "; ".join(
+        f"{n}: {p:.2f} (interval {lo:.2f} to {hi:.2f})" if not math.isnan(p) else f"{n}: not available"
+        for n, p, lo, hi in zip(names, points, low, high, strict=True)
+    )
+    alt = f"False negative rate by {attribute} group at week {week}, {capacity:.0%} capacity. {described}."
+    return base64.b64encode(buffer.getvalue()).decode("ascii"), alt
+
+
+def render_html(report: dict[str, Any], weeks: tuple[int, ...], capacities: tuple[float, ...]) -> str:
+    """The self-contained, accessible HTML page."""
+    week = weeks[len(weeks) // 2]
+    plots = [
+        {"attribute": a, "image": img, "alt": alt}
+        for a in report["data"]["characteristics"]
+        if (made := _plot(report, a, week, capacities[0])) is not None
+        for img, alt in [made]
+    ]
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True
+    )
+    env.filters["pct"] = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"
+    env.filters["num"] = lambda v: "n/a" if v is None else f"{v:.2f}"
+    return env.get_template("report.html.j2").render(
+        report=report, plots=plots, plot_week=week, plot_capacity=capacities[0]
+    )
+
+
+def model_card(report: dict[str, Any], test_metrics: dict[str, float]) -> str:
+    """model_card.md."""
+    m, d, g = report["model"], report["data"], report["gate"]
+    weeks = sorted({int(k.rsplit("_w", 1)[1]) for k in test_metrics if k.startswith("test_auc_w")})
+    rows = "\n".join(
+        f"| {w} | {test_metrics.get(f'test_auc_w{w}', float('nan')):.3f} | "
+        f"{test_metrics.get(f'test_recall_at_10pct_w{w}', float('nan')):.3f} |"
+        for w in weeks
+        if w in (2, 4, 8, 12, 16, 20, 24, 30)
+    )
+    proxies = (
+        "\n".join(
+            f"- {p['characteristic']}: AUC {p['auc']:.2f}{' (warning)' if p['warning'] else ''}"
+            for p in report["proxy_check"]
+        )
+        or "- none computed"
+    )
+    return f"""# Model card: {m["name"]} version {m["version"]}
+
+## Intended use
+Estimates, week by week, the probability that a student will {
+        "not complete the module"
+        if m["target"] == "not_completing"
+        else "not submit the next assessment by its due day"
+    }, so that a student support team can
+decide whom to contact first and what to talk about. The output is an indicator with its uncertainty, never a
+category. It is one input to a conversation with the student, not a decision (Code of Practice §10, §11).
+
+## Users
+Personal tutors, module and programme leaders and student support staff, each for the students they support;
+students for their own indicator. Data scientists and the ethics committee see aggregate figures only.
+
+## Not for
+- Reviewing, ranking or investigating members of staff (Code of Practice §2(xvii)).
+- Admissions, progression, assessment or any decision taken without a conversation with the student.
+- Any use while the fairness gate fails or without the ethics committee's recorded approval.
+
+## Data
+Family `{m["family"]}`, bundle sha256 `{m["bundle_sha256"]}`, training run `{m["training_run"]}`.
+Evaluated on the later presentations {", ".join(d["test_presentations"])}; data fingerprint `{
+        d["fingerprint"]
+    }`.
+Features use activity counts by type, assessment submissions and marks, registration timing and study history.
+Protected characteristics ({
+        ", ".join(d["characteristics"])
+    }) are never features; they were used only for this audit.
+
+## Performance on the later cohort
+| week | AUC | recall at 10% capacity |
+|---|---|---|
+{rows}
+
+## Fairness
+Gate: **{g["status"]}** under the policy copied into report.json. Checks:
+{chr(10).join(f"- {c['check']}: {c['status']}" for c in g["checks"])}
+
+Proxy check (how well the model's features predict each characteristic; 0.5 is chance):
+{proxies}
+
+## Limitations
+- Indicators are estimates from incomplete data: missing activity sources lower their certainty.
+- Performance and fairness were measured on earlier cohorts; a change of teaching or data can change both.
+- Groups smaller than {report["policy"]["min_group_size"]} students are not reported and cannot be judged.
+- The training outcome (completion) reflects past support practice; it can carry past inequities.
+"""

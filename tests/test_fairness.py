@@ -1,0 +1,355 @@
+"""The fairness audit: Fairlearn-equal estimates, the injected disparity found, small cells never shown."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_rate, selection_rate
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import precision_score, roc_auc_score
+
+from fairness.audit import NOT_RECORDED, audit_cohorts, group_labels
+from fairness.gate import FAIL, evaluate
+from fairness.metrics import Cohort, auc_by_group, bootstrap_weights, confusion_metrics
+from fairness.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
+from fairness.report import published, render_html
+from fairness.run import AuditOutcome, ProxyResult, audit_model
+from models.capacity import top_share
+from models.data import ProtectedFrame
+from models.settings import Settings
+from training.fitting import FitConfig
+from training.ingest.synthetic import SynthConfig, generate
+from training.ingest.synthetic_people import Disparity
+from training.pipeline import train
+from training.tracking import configure, log_and_register
+from models.targets import Target
+from tests.vocabulary import forbidden_words
+
+
+@pytest.fixture(scope="module")
+def fast_policy() -> Policy:
+    return dataclasses.replace(load_policy(), bootstrap_resamples=200)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    root = tmp_path_factory.mktemp("fair-mlflow")
+    settings = Settings(
+        MLFLOW_TRACKING_URI=f"sqlite:///{root}/mlflow.db", WAYMARK_MLFLOW_ARTIFACTS=str(root / "a")
+    )
+    previous = mlflow.get_tracking_uri()
+    configure(settings)
+    yield settings
+    mlflow.set_tracking_uri(previous)
+
+
+def _audited(tmp: Path, disparity: float, store: Settings, policy: Policy, name: str) -> AuditOutcome:
+    folder = tmp / name
+    generate(folder, SynthConfig(students=3000, seed=5, disparity=Disparity("disability", "Y", disparity)))
+    outcome = train(folder, Target.NOT_COMPLETING, FitConfig(seed=1, families=("logistic",)))
+    registered = log_and_register(outcome, name, store)
+    return audit_model(registered.uri, folder, policy)
+
+
+@pytest.fixture(scope="module")
+def skewed(tmp_path_factory: pytest.TempPathFactory, store: Settings, fast_policy: Policy) -> AuditOutcome:
+    return _audited(tmp_path_factory.mktemp("skewed"), 1.5, store, fast_policy, "fair-skewed")
+
+
+@pytest.fixture(scope="module")
+def fair(tmp_path_factory: pytest.TempPathFactory, store: Settings, fast_policy: Policy) -> AuditOutcome:
+    return _audited(tmp_path_factory.mktemp("fair"), 0.0, store, fast_policy, "fair-plain")
+
+
+def _group(outcome: AuditOutcome, attribute: str, group: str, week: int, capacity: float = 0.10):  # type: ignore[no-untyped-def]
+    audit = next(
+        a for a in outcome.audits if a.attribute == attribute and a.week == week and a.capacity == capacity
+    )
+    return next(g for g in audit.groups if g.group == group)
+
+
+def _random_cohort(rng: np.random.Generator, n: int = 3000) -> tuple[pd.DataFrame, pd.Series]:
+    groups = pd.Series(rng.choice(["a", "b", "c", None], size=n, p=[0.5, 0.3, 0.15, 0.05]))
+    label = rng.random(n) < np.where(groups == "b", 0.5, 0.35)
+    prob = np.round(np.clip(0.25 * label + 0.75 * rng.random(n), 0, 1), 2)  # rounding makes ties
+    rows = pd.DataFrame(
+        {
+            "student_id": [f"S{i}" for i in range(n)],
+            "week": 8,
+            "label": label.astype(int),
+            "probability": prob,
+        }
+    )
+    return rows, groups
+
+
+def test_point_estimates_equal_fairlearn_metricframe() -> None:
+    rows, raw = _random_cohort(np.random.default_rng(3))
+    groups = raw.fillna(NOT_RECORDED)
+    selected = top_share(rows["probability"].to_numpy(), 0.10)
+    codes, names = pd.factorize(groups, sort=True)
+    cohort = Cohort(rows["label"].to_numpy(), rows["probability"].to_numpy(), selected, codes, len(names))
+    ours = confusion_metrics(cohort, np.ones((1, len(rows))))
+    ours_auc = auc_by_group(cohort, np.ones((1, len(rows))))[0]
+    frame = MetricFrame(
+        metrics={
+            "selection_rate": selection_rate,
+            "false_negative_rate": false_negative_rate,
+            "false_positive_rate": false_positive_rate,
+            "precision": partial(precision_score, zero_division=0),
+        },
+        y_true=rows["label"],
+        y_pred=selected.astype(int),
+        sensitive_features=groups,
+    ).by_group
+    scores = MetricFrame(
+        metrics={"auc": roc_auc_score},
+        y_true=rows["label"],
+        y_pred=rows["probability"],
+        sensitive_features=groups,
+    ).by_group
+    for metric in ("selection_rate", "false_negative_rate", "false_positive_rate", "precision"):
+        np.testing.assert_allclose(ours[metric][0], frame.loc[list(names), metric].to_numpy(), err_msg=metric)
+    np.testing.assert_allclose(ours_auc, scores.loc[list(names), "auc"].to_numpy())
+
+
+def test_bootstrap_intervals_surround_the_point_and_narrow_with_more_students() -> None:
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (1000, 16000):
+        rows, raw = _random_cohort(rng, n)
+        codes, names = pd.factorize(raw.fillna(NOT_RECORDED), sort=True)
+        cohort = Cohort(
+            rows["label"].to_numpy(),
+            rows["probability"].to_numpy(),
+            top_share(rows["probability"].to_numpy(), 0.1),
+            codes,
+            len(names),
+        )
+        fnr = confusion_metrics(cohort, bootstrap_weights(n, 500, rng))["false_negative_rate"]
+        low, high = np.percentile(fnr, [2.5, 97.5], axis=0)
+        point = confusion_metrics(cohort, np.ones((1, n)))["false_negative_rate"][0]
+        assert np.all((low <= point) & (point <= high))
+        widths.append(float(np.mean(high - low)))
+    assert widths[1] < widths[0] / 2
+
+
+def test_missing_values_form_a_not_recorded_group() -> None:
+    frame = pd.DataFrame({"student_id": ["S1", "S2", "S3"], "disability": ["Y", None, "N"]}).astype("string")
+    labels = group_labels(ProtectedFrame(frame), intersections=False)
+    assert labels.loc["S2", "disability"] == NOT_RECORDED
+
+
+def test_the_injected_disparity_is_found_with_the_right_sign_and_size(skewed: AuditOutcome) -> None:
+    # The disparity raises disability=Y students' chance of not completing invisibly to the
+    # features: the model underestimates their need and misses more of them.
+    for week in (4, 8, 16):
+        y = _group(skewed, "disability", "Y", week)
+        gap, low, high = y.differences["calibration_gap"]
+        assert gap < -0.15 and high < 0, (week, gap, high)
+    fnr_ratio = _group(skewed, "disability", "Y", 16).ratios["false_negative_rate"]
+    assert fnr_ratio[0] > 1.05 and fnr_ratio[1] > 1.0
+    failed = [c for c in skewed.checks if c.status == FAIL]
+    assert skewed.gate == FAIL and failed
+    assert all("disability = Y" in r for c in failed for r in c.reasons)
+
+
+def test_without_an_injected_disparity_the_same_group_is_not_flagged(fair: AuditOutcome) -> None:
+    gap = _group(fair, "disability", "Y", 8).differences["calibration_gap"]
+    assert gap[1] <= 0 <= gap[2] or abs(gap[0]) < 0.05
+    assert fair.gate == "pass"
+
+
+def test_every_characteristic_and_pair_is_audited(skewed: AuditOutcome) -> None:
+    attributes = {a.attribute for a in skewed.audits}
+    assert {"gender", "age_band", "disability", "ethnicity", "imd_band"} <= attributes
+    assert "gender x disability" in attributes
+
+
+def test_the_proxy_check_reports_every_characteristic(skewed: AuditOutcome) -> None:
+    assert {p.attribute for p in skewed.proxies} == {
+        "gender",
+        "age_band",
+        "disability",
+        "ethnicity",
+        "imd_band",
+    }
+    assert all(0.3 < p.auc < 0.8 for p in skewed.proxies)
+
+
+def test_reports_use_no_labelling_words(skewed: AuditOutcome) -> None:
+    report = published(skewed, skewed.mitigation)
+    html = render_html(report, skewed.policy.weeks, skewed.policy.capacities)
+    assert forbidden_words(html) == []
+    assert forbidden_words(json.dumps(report)) == []
+
+
+# --- small cells -----------------------------------------------------------------------------
+
+TOKEN = st.text(alphabet="qwxzjk", min_size=8, max_size=8)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=40), min_size=2, max_size=6),
+    names=st.lists(TOKEN, min_size=6, max_size=6, unique=True),
+    seed=st.integers(0, 10_000),
+)
+def test_no_group_below_the_minimum_size_appears_in_json_or_html(
+    sizes: list[int], names: list[str], seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    names = names[: len(sizes)]
+    students = [f"S{i}" for i in range(sum(sizes))]
+    values = [name for name, size in zip(names, sizes, strict=True) for _ in range(size)]
+    protected = ProtectedFrame(pd.DataFrame({"student_id": students, "club": values}).astype("string"))
+    scored = pd.DataFrame(
+        {
+            "student_id": students,
+            "week": 4,
+            "label": rng.integers(0, 2, len(students)),
+            "probability": rng.random(len(students)),
+        }
+    )
+    policy = dataclasses.replace(load_policy(), weeks=(4,), bootstrap_resamples=20, min_group_size=10)
+    audits = audit_cohorts(scored, group_labels(protected, intersections=False), policy)
+    gate, checks = evaluate(audits, policy)
+    outcome = AuditOutcome(
+        _FakeModel(),
+        "run",
+        ("M/P",),
+        "fp",
+        policy,
+        audits,
+        gate,  # type: ignore[arg-type]
+        checks,
+        [ProxyResult("club", 0.5, False)],
+        ("club",),
+        [],
+    )
+    report = published(outcome, [])
+    text = json.dumps(report) + render_html(report, policy.weeks, policy.capacities)
+    for name, size in zip(names, sizes, strict=True):
+        assert (name in text) == (size >= policy.min_group_size), (name, size)
+    counts = [g["students"] for a in report["audits"] for g in a["groups"]]
+    assert all(c % policy.count_rounding == 0 for c in counts)
+
+
+@dataclasses.dataclass
+class _Bundle:
+    target: str = "not_completing"
+    family: str = "logistic"
+
+
+@dataclasses.dataclass
+class _FakeModel:
+    bundle: _Bundle = dataclasses.field(default_factory=_Bundle)
+    name: str = "m"
+    version: str = "1"
+    sha256: str = "x"
+
+
+# --- policy ------------------------------------------------------------------------------------
+
+
+def test_the_default_policy_loads_and_is_copied_into_reports() -> None:
+    policy = load_policy()
+    assert policy.min_group_size == 10 and policy.bootstrap_resamples == 1000
+    assert "false_negative_rate" in policy.text
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('breach = "interval_outside"', 'breach = "sometimes"'), "gate.breach"),
+        (('metric = "false_negative_rate"', 'metric = "happiness"'), "happiness"),
+        (('reference = "largest"', 'reference = "tallest"'), "audit.reference"),
+    ],
+)
+def test_a_bad_policy_names_the_setting(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text(DEFAULT_POLICY.read_text(encoding="utf-8").replace(*change), encoding="utf-8")
+    with pytest.raises(PolicyError, match=re.escape(message)):
+        load_policy(path)
+
+
+# --- governance --------------------------------------------------------------------------------
+
+
+def _record(outcome: AuditOutcome, tmp: Path) -> str:
+    from fairness.governance import record_audit
+    from fairness.report import write_report
+
+    uri = f"models:/{outcome.model.name}/{outcome.model.version}"
+    report = write_report(outcome, tmp, {})
+    record_audit(uri, outcome.gate, outcome.model.sha256, outcome.run_id, tmp, report)
+    return uri
+
+
+def test_a_failed_gate_blocks_promotion_even_with_an_approval(skewed: AuditOutcome, tmp_path: Path) -> None:
+    from fairness.governance import GovernanceError, promote, record_review
+
+    uri = _record(skewed, tmp_path)
+    record_review(uri, True, "reviewer-1", "approved to test the gate")
+    with pytest.raises(GovernanceError, match="fairness gate result is 'fail'"):
+        promote(uri)
+
+
+def test_promotion_needs_a_recorded_approval_of_that_exact_version(
+    fair: AuditOutcome, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    from fairness.governance import CHAMPION, GovernanceError, events, promote, record_review
+
+    uri = _record(fair, tmp_path)
+    with pytest.raises(GovernanceError, match="no ethics committee approval"):
+        promote(uri)
+    client = MlflowClient()
+    first = client.get_model_version(fair.model.name, fair.model.version)
+    second = client.create_model_version(
+        fair.model.name,
+        first.source,
+        run_id=first.run_id,
+        tags={"bundle_sha256": first.tags["bundle_sha256"]},
+    )
+    record_review(uri, True, "reviewer-2", "fair enough for the pilot")
+    with pytest.raises(GovernanceError, match="no fairness audit is recorded"):
+        promote(f"models:/{fair.model.name}/{second.version}")
+    promote(uri)
+    assert str(client.get_model_version_by_alias(fair.model.name, CHAMPION).version) == fair.model.version
+    record_review(uri, False, "reviewer-3", "withdrawn after new evidence")
+    with pytest.raises(GovernanceError, match="decision on this version is 'rejected'"):
+        promote(uri)
+    actions = [e.action for e in events(fair.model.name)]
+    assert actions == [
+        "fairness_audit",
+        "promotion_refused",
+        "review_approved",
+        "promotion_refused",
+        "promoted",
+        "review_rejected",
+        "promotion_refused",
+    ]
+
+
+def test_the_report_files_are_written_and_attached_to_the_run(fair: AuditOutcome, tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    _record(fair, tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} == {"report.html", "report.json", "model_card.md"}
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in html and "alt=" in html and "<caption>" in html
+    assert "§2(xvii)" in (tmp_path / "model_card.md").read_text(encoding="utf-8")
+    stored = MlflowClient().list_artifacts(fair.run_id, "fairness")
+    assert stored, "the audit is logged with the model's run"
