@@ -29,21 +29,12 @@ from fairness.metrics import (
     ece_by_group,
     reliability_by_group,
 )
-from fairness.policy import Policy
+from fairness.policy import METRICS, Policy
 from models.capacity import top_share
 from models.data import ProtectedFrame
 
 NOT_RECORDED = "not recorded"
 NO_REFERENCE = "none (every group is below the minimum size)"
-RATE_METRICS = (
-    "selection_rate",
-    "false_negative_rate",
-    "false_positive_rate",
-    "precision",
-    "auc",
-    "ece",
-    "calibration_gap",
-)
 LOWER_IS_BETTER = {"false_negative_rate", "false_positive_rate", "ece"}
 Interval = tuple[float, float, float]  # point, low, high
 
@@ -195,9 +186,9 @@ def _group(
         int(students[g]),
         False,
         int(values["positives"][0, g]),
-        metrics={m: _column(intervals["value"][m], g) for m in RATE_METRICS},
-        differences={m: _column(intervals["difference"][m], g) for m in RATE_METRICS},
-        ratios={m: _column(intervals["ratio"][m], g) for m in RATE_METRICS},
+        metrics={m: _column(intervals["value"][m], g) for m in METRICS},
+        differences={m: _column(intervals["difference"][m], g) for m in METRICS},
+        ratios={m: _column(intervals["ratio"][m], g) for m in METRICS},
         abroca=abroca(cohort.probability, cohort.label, cohort.codes == g, cohort.codes == ref["auc"]),
         reliability=[
             (float(p), float(o), int(n))
@@ -214,17 +205,17 @@ def _reference(
     if strategy.startswith("group:"):
         wanted = strategy.removeprefix("group:")
         hits = [i for i, n in enumerate(names) if str(n) == wanted and shown[i]]
-        return dict.fromkeys(RATE_METRICS, hits[0] if hits else largest)
+        return dict.fromkeys(METRICS, hits[0] if hits else largest)
     if strategy == "best":
         out = {}
-        for m in RATE_METRICS:
+        for m in METRICS:
             point = np.where(shown, values[m][0], np.nan)
             if np.all(np.isnan(point)):
                 out[m] = largest
             else:
                 out[m] = int(np.nanargmin(point) if m in LOWER_IS_BETTER else np.nanargmax(point))
         return out
-    return dict.fromkeys(RATE_METRICS, largest)
+    return dict.fromkeys(METRICS, largest)
 
 
 def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -238,7 +229,7 @@ def _all_intervals(
 ) -> dict[str, dict[str, np.ndarray]]:
     """(3 x groups) arrays of point, low, high for every metric and its difference and ratio."""
     out: dict[str, dict[str, np.ndarray]] = {"value": {}, "difference": {}, "ratio": {}}
-    for m in RATE_METRICS:
+    for m in METRICS:
         ref = values[m][:, [reference[m]]]
         out["value"][m] = _intervals(values[m], confidence)
         out["difference"][m] = _intervals(values[m] - ref, confidence)
