@@ -16,7 +16,8 @@ FROM python:3.11-slim AS runtime
 RUN groupadd --system waymark && useradd --system --gid waymark --home-dir /srv/waymark \
         --create-home waymark
 COPY --from=build /opt/waymark /opt/waymark
-ENV PATH=/opt/waymark/bin:$PATH PYTHONUNBUFFERED=1 WAYMARK_ENV=production
+ENV PATH=/opt/waymark/bin:$PATH PYTHONUNBUFFERED=1 WAYMARK_ENV=production \
+    NUMBA_CACHE_DIR=/tmp/numba-cache
 WORKDIR /srv/waymark
 USER waymark
 EXPOSE 8000

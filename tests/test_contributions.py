@@ -1,0 +1,64 @@
+"""Exact contributions: additive to the model's raw output, equal to LightGBM's own TreeSHAP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.bundle import ModelBundle
+from models.contributions import contributions
+from models.data import load_learning_data
+from models.features import build_features
+from models.targets import Target
+from training.fitting import FitConfig
+from training.pipeline import train
+
+
+def _trained(synth_dir: Path, family: str) -> tuple[ModelBundle, np.ndarray]:
+    outcome = train(
+        synth_dir, Target.NOT_COMPLETING, FitConfig(seed=2, families=(family,), gbm_estimators=60, cv_folds=2)
+    )
+    rows = build_features(load_learning_data(synth_dir), weeks=[3, 9, 20])
+    return outcome.bundle, outcome.bundle.matrix(rows)
+
+
+@pytest.fixture(scope="module")
+def linear(synth_dir: Path) -> tuple[ModelBundle, np.ndarray]:
+    return _trained(synth_dir, "logistic")
+
+
+@pytest.fixture(scope="module")
+def trees(synth_dir: Path) -> tuple[ModelBundle, np.ndarray]:
+    return _trained(synth_dir, "gbm")
+
+
+@pytest.mark.parametrize("family", ["linear", "trees"])
+def test_contributions_plus_base_equal_the_raw_output(family: str, request: pytest.FixtureRequest) -> None:
+    bundle, x = request.getfixturevalue(family)
+    result = contributions(bundle, x)
+    assert result.values.shape == x.shape
+    np.testing.assert_allclose(result.values.sum(axis=1) + result.base, bundle.margin(x), atol=1e-6, rtol=0)
+
+
+def test_tree_contributions_equal_lightgbm_treeshap(trees: tuple[ModelBundle, np.ndarray]) -> None:
+    bundle, x = trees
+    assert bundle.booster is not None
+    native = bundle.booster.predict(x[:500], pred_contrib=True)
+    result = contributions(bundle, x[:500])
+    np.testing.assert_allclose(result.values, native[:, :-1], atol=1e-9, rtol=0)
+    assert result.base == pytest.approx(native[0, -1], abs=1e-9)
+
+
+def test_linear_contributions_are_coefficient_times_standardised_distance(
+    linear: tuple[ModelBundle, np.ndarray],
+) -> None:
+    bundle, x = linear
+    assert bundle.linear is not None
+    p = bundle.linear
+    i = int(np.argmax(np.abs(p.coef)))
+    expected = p.coef[i] * (x[:, i] - p.mean[i]) / p.scale[i]
+    np.testing.assert_allclose(contributions(bundle, x).values[:, i], expected)
+    at_mean = np.tile(np.asarray(p.mean), (3, 1))  # a row that does not differ from the mean gets nothing
+    np.testing.assert_allclose(contributions(bundle, at_mean).values, 0.0, atol=1e-12)
