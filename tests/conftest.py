@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import mlflow
 import pytest
 
+from models.settings import Settings
 from training.ingest.synthetic import SynthConfig, generate
 from training.ingest.synthetic_people import Disparity
+from training.tracking import configure
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -40,3 +44,16 @@ def oulad_full() -> Path:
 def disparity_config() -> SynthConfig:
     """A cohort with a known injected disparity against disability=Y."""
     return SynthConfig(students=4000, seed=5, disparity=Disparity("disability", "Y", 1.5))
+
+
+@pytest.fixture(scope="module")
+def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A throwaway MLflow tracking store and registry for one test module."""
+    root = tmp_path_factory.mktemp("mlflow")
+    settings = Settings(
+        MLFLOW_TRACKING_URI=f"sqlite:///{root}/mlflow.db", WAYMARK_MLFLOW_ARTIFACTS=str(root / "artifacts")
+    )
+    previous = mlflow.get_tracking_uri()
+    configure(settings)
+    yield settings
+    mlflow.set_tracking_uri(previous)

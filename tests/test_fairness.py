@@ -5,11 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -33,7 +31,7 @@ from training.fitting import FitConfig
 from training.ingest.synthetic import SynthConfig, generate
 from training.ingest.synthetic_people import Disparity
 from training.pipeline import train
-from training.tracking import configure, log_and_register
+from training.tracking import log_and_register
 
 
 @pytest.fixture(scope="module")
@@ -41,34 +39,26 @@ def fast_policy() -> Policy:
     return dataclasses.replace(load_policy(), bootstrap_resamples=200)
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    root = tmp_path_factory.mktemp("fair-mlflow")
-    settings = Settings(
-        MLFLOW_TRACKING_URI=f"sqlite:///{root}/mlflow.db", WAYMARK_MLFLOW_ARTIFACTS=str(root / "a")
-    )
-    previous = mlflow.get_tracking_uri()
-    configure(settings)
-    yield settings
-    mlflow.set_tracking_uri(previous)
-
-
-def _audited(tmp: Path, disparity: float, store: Settings, policy: Policy, name: str) -> AuditOutcome:
+def _audited(tmp: Path, disparity: float, mlflow_store: Settings, policy: Policy, name: str) -> AuditOutcome:
     folder = tmp / name
     generate(folder, SynthConfig(students=3000, seed=5, disparity=Disparity("disability", "Y", disparity)))
     outcome = train(folder, Target.NOT_COMPLETING, FitConfig(seed=1, families=("logistic",)))
-    registered = log_and_register(outcome, name, store)
+    registered = log_and_register(outcome, name, mlflow_store)
     return audit_model(registered.uri, folder, policy)
 
 
 @pytest.fixture(scope="module")
-def skewed(tmp_path_factory: pytest.TempPathFactory, store: Settings, fast_policy: Policy) -> AuditOutcome:
-    return _audited(tmp_path_factory.mktemp("skewed"), 1.5, store, fast_policy, "fair-skewed")
+def skewed(
+    tmp_path_factory: pytest.TempPathFactory, mlflow_store: Settings, fast_policy: Policy
+) -> AuditOutcome:
+    return _audited(tmp_path_factory.mktemp("skewed"), 1.5, mlflow_store, fast_policy, "fair-skewed")
 
 
 @pytest.fixture(scope="module")
-def fair(tmp_path_factory: pytest.TempPathFactory, store: Settings, fast_policy: Policy) -> AuditOutcome:
-    return _audited(tmp_path_factory.mktemp("fair"), 0.0, store, fast_policy, "fair-plain")
+def fair(
+    tmp_path_factory: pytest.TempPathFactory, mlflow_store: Settings, fast_policy: Policy
+) -> AuditOutcome:
+    return _audited(tmp_path_factory.mktemp("fair"), 0.0, mlflow_store, fast_policy, "fair-plain")
 
 
 def _group(outcome: AuditOutcome, attribute: str, group: str, week: int, capacity: float = 0.10):  # type: ignore[no-untyped-def]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -28,17 +27,6 @@ from training.tracking import Registered, log_and_register
 from waymark.cli import app
 
 FAST = FitConfig(seed=3, gbm_estimators=40, cv_folds=2)
-
-
-@pytest.fixture(scope="module")
-def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    root = tmp_path_factory.mktemp("mlflow")
-    settings = Settings(
-        MLFLOW_TRACKING_URI=f"sqlite:///{root}/mlflow.db", WAYMARK_MLFLOW_ARTIFACTS=str(root / "artifacts")
-    )
-    previous = mlflow.get_tracking_uri()
-    yield settings
-    mlflow.set_tracking_uri(previous)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ and the documentation (``docs/data-contract.md``) are all driven by them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 CONTRACT_VERSION = "1"
@@ -61,7 +61,6 @@ class Table:
     extra_columns_allowed: bool = False
     min_rows: int = 0
     feature_safe: bool = True  # False: may never reach model features or the service
-    nullable_extras: bool = field(default=True)
 
     def column(self, name: str) -> Column:
         """Return the column called ``name``."""
