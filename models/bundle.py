@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from models.uncertainty import ReliabilityBin
+
 FORMAT_VERSION = 1
 _META = "bundle.json"
 _BOOSTER = "booster.txt"
@@ -47,6 +49,7 @@ class ModelBundle:
     calibration: tuple[float, float]  # (a, b): probability = sigmoid(a * margin + b)
     linear: LinearParams | None = None
     booster: lightgbm.Booster | None = None
+    reliability: tuple[ReliabilityBin, ...] = ()
 
     def matrix(self, features: pd.DataFrame) -> np.ndarray:
         """The feature matrix in the model's column order; refuses missing columns."""
@@ -82,6 +85,7 @@ class ModelBundle:
             "feature_names": list(self.feature_names),
             "calibration": list(self.calibration),
             "linear": None if self.linear is None else self.linear.__dict__,
+            "reliability": [b.__dict__ for b in self.reliability],
         }
         (folder / _META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         if self.booster is not None:
@@ -111,6 +115,7 @@ class ModelBundle:
             (float(meta["calibration"][0]), float(meta["calibration"][1])),
             linear,
             booster,
+            tuple(ReliabilityBin(**b) for b in meta.get("reliability", [])),
         )
 
 
@@ -138,6 +143,7 @@ def from_pipeline(
     pipeline: Pipeline,
     feature_names: tuple[str, ...],
     calibration: tuple[float, float],
+    reliability: tuple[ReliabilityBin, ...] = (),
 ) -> ModelBundle:
     """Export a fitted pipeline of ``models.estimators`` into a bundle."""
     if family == "logistic":
@@ -148,6 +154,6 @@ def from_pipeline(
             tuple(float(v) for v in model.coef_[0]),
             float(model.intercept_[0]),
         )
-        return ModelBundle(target, family, feature_names, calibration, linear=linear)
+        return ModelBundle(target, family, feature_names, calibration, linear=linear, reliability=reliability)
     booster = pipeline.named_steps["model"].booster_
-    return ModelBundle(target, family, feature_names, calibration, booster=booster)
+    return ModelBundle(target, family, feature_names, calibration, booster=booster, reliability=reliability)

@@ -10,6 +10,7 @@ import mlflow
 import pytest
 
 from models.settings import Settings
+from tests.champion import Champion, govern, register, settings_in
 from training.ingest.synthetic import SynthConfig, generate
 from training.ingest.synthetic_people import Disparity
 from training.tracking import configure
@@ -57,3 +58,13 @@ def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]
     configure(settings)
     yield settings
     mlflow.set_tracking_uri(previous)
+
+
+@pytest.fixture(scope="session")
+def champion(tmp_path_factory: pytest.TempPathFactory, synth_dir: Path) -> Champion:
+    """A gradient-boosting champion on ``synth_dir`` that passed the real gate, with its own stores."""
+    root = tmp_path_factory.mktemp("champion")
+    settings = settings_in(root)
+    version = register(synth_dir, settings, "waymark-not-completing", "gbm", seed=3)
+    govern(synth_dir, settings, "waymark-not-completing", version, root / "fairness")
+    return Champion(settings, "waymark-not-completing", version)

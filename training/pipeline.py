@@ -14,8 +14,9 @@ from models.bundle import ModelBundle, from_pipeline
 from models.data import load_learning_data, read_manifest
 from models.features import FEATURE_NAMES, KEYS, build_features, population
 from models.targets import Target, labels
+from models.uncertainty import reliability_table
 from training.evaluation import lead_time, weekly_metrics
-from training.fitting import FitConfig, choose_family, fit, out_of_fold_margins, platt
+from training.fitting import FitConfig, choose_family, fit, out_of_fold_margins, platt, sigmoid
 from training.split import TemporalSplit, default_test_from, temporal_split
 
 MIN_POSITIVES = 20
@@ -113,7 +114,10 @@ def train(
     oof = out_of_fold_margins(
         family, config, x[train_mask], y[train_mask], rows.loc[train_mask, "student_id"].to_numpy()
     )
-    bundle = from_pipeline(target.value, family, pipeline, FEATURE_NAMES, platt(oof, y[train_mask]))
+    students = rows.loc[train_mask, "student_id"].to_numpy()
+    a, b = platt(oof, y[train_mask])
+    table = reliability_table(sigmoid(a * oof + b), y[train_mask], students)
+    bundle = from_pipeline(target.value, family, pipeline, FEATURE_NAMES, (a, b), table)
     say("evaluating on the later presentations")
     scored = rows.loc[test_mask, [*KEYS, "label", "outcome_day"]].assign(
         probability=bundle.probability(x[test_mask])

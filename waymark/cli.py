@@ -13,6 +13,7 @@ import typer
 from mlflow import MlflowClient
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Engine
 
 from fairness.governance import GovernanceError, promote, record_audit, record_review
 from fairness.policy import PolicyError, load_policy
@@ -26,6 +27,9 @@ from models.estimators import FAMILIES
 from models.registry import ModelNotFoundError
 from models.settings import Settings, get_settings
 from models.targets import DEFAULT_NAMES, Target
+from service.db.engine import engine_for, upgrade
+from service.scoring import ChampionUnavailableError, ScoringError, score
+from service.scoring.job import DEFAULT_CHUNK_ROWS
 from training.fitting import FitConfig
 from training.ingest.oulad import OuladSourceError, import_oulad
 from training.ingest.synthetic import SynthConfig, generate
@@ -318,6 +322,48 @@ def _promote(model: str) -> None:
     except (GovernanceError, ModelNotFoundError) as exc:
         raise _fail(str(exc)) from exc
     out.print(f"{version.name} version {version.version} is now the champion.", highlight=False)
+
+
+@app.command("score")
+def score_cmd(
+    data: Annotated[Path, typer.Option("--data", help="Data folder in the contract.")],
+    week: Annotated[
+        int | None,
+        typer.Option(help="Prediction week (1-based); the latest week the data reaches when omitted."),
+    ] = None,
+    target: Annotated[Target, typer.Option(help="Which champion scores.")] = Target.NOT_COMPLETING,
+    name: Annotated[str | None, typer.Option(help="Registered model name (default for the target).")] = None,
+    chunk_rows: Annotated[
+        int, typer.Option(min=1, help="Indicator rows written per transaction before the batch is published.")
+    ] = DEFAULT_CHUNK_ROWS,
+) -> None:
+    """Score and explain the cohort with the approved champion, and publish the batch atomically."""
+    _score(data, week, name or DEFAULT_NAMES[target], get_settings(), chunk_rows)
+
+
+def _score(
+    data: Path, week: int | None, name: str, settings: Settings, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> None:
+    configure(settings)
+    engine = database(settings)
+    say = lambda m: err.print(f"- {m}", highlight=False)  # noqa: E731
+    try:
+        summary = score(data, engine, name, week, chunk_rows, progress=say)
+    except (ChampionUnavailableError, ScoringError, ContractViolation) as exc:
+        raise _fail(f"{exc}\nNothing was published; the previous batch is still served.") from exc
+    out.print(
+        f"Published run {summary.run_id}: {summary.students:,} indicators from {summary.model} "
+        f"version {summary.version}, week(s) {', '.join(map(str, summary.weeks))}, "
+        f"data as of {summary.as_of}.",
+        highlight=False,
+    )
+
+
+def database(settings: Settings) -> Engine:
+    """The service database, brought up to date."""
+    engine = engine_for(settings.database_url)
+    upgrade(engine)
+    return engine
 
 
 @app.command("demo")

@@ -1,0 +1,78 @@
+"""What could change an indicator: the smallest change in one actionable family that moves it materially.
+
+For each family a student could act on, the student's values of that family's features are replaced
+by those of a real peer on the same module at the same week: first a typical peer (the median of the
+cohort's contributions from that family), then one from the more engaged quarter. The model scores the
+changed row exactly. The first step at which some family lowers the estimate by at least
+``MATERIAL`` wins; within it, the family that lowers it most. Only families that raise this student's
+indicator are tried, and never a characteristic of the person: only actionable families exist here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.bundle import ModelBundle
+
+MATERIAL = 0.05  # a change of at least 5 percentage points
+STEPS = (
+    (0.5, "a typical student on this module at this point"),
+    (0.25, "one of the module's more engaged students at this point"),
+)
+
+
+@dataclass(frozen=True)
+class Change:
+    """Best single-family change for each row (family -1 where none is material)."""
+
+    family: np.ndarray  # index into the families tried, -1 for none
+    step: np.ndarray  # index into STEPS
+    peer: np.ndarray  # row whose values were borrowed
+    probability: np.ndarray  # estimate after the change
+
+
+def _peers(sums: np.ndarray, group: np.ndarray, q: float) -> np.ndarray:
+    """For each row, the row at quantile ``q`` of ``sums`` within its group."""
+    order = np.lexsort((sums, group))
+    sorted_groups = group[order]
+    starts = np.searchsorted(sorted_groups, sorted_groups, side="left")
+    ends = np.searchsorted(sorted_groups, sorted_groups, side="right")
+    pick = starts + np.floor(q * (ends - starts - 1)).astype(np.int64)
+    peer_of_sorted = order[pick]
+    out = np.empty_like(order)
+    out[order] = peer_of_sorted
+    return out
+
+
+def smallest_change(
+    bundle: ModelBundle,
+    x: np.ndarray,
+    probability: np.ndarray,
+    group: np.ndarray,
+    sums: list[np.ndarray],
+    columns: list[np.ndarray],
+    candidate: np.ndarray,
+) -> Change:
+    """Search the steps and families; ``candidate[i, f]`` says whether family f may be tried for row i."""
+    n = len(x)
+    best = Change(np.full(n, -1), np.zeros(n, np.int64), np.zeros(n, np.int64), probability.copy())
+    undecided = np.ones(n, dtype=bool)
+    for s, (q, _) in enumerate(STEPS):
+        gain = np.zeros(n)
+        for f, (fam_sums, cols) in enumerate(zip(sums, columns, strict=True)):
+            peer = _peers(fam_sums, group, q)
+            rows = np.flatnonzero(undecided & candidate[:, f] & (fam_sums > fam_sums[peer] + 1e-9))
+            if len(rows) == 0:
+                continue
+            changed = x[rows].copy()
+            changed[:, cols] = x[peer[rows]][:, cols]
+            after = bundle.probability(changed)
+            better = (probability[rows] - after >= MATERIAL) & (probability[rows] - after > gain[rows])
+            hit = rows[better]
+            gain[hit] = probability[hit] - after[better]
+            best.family[hit], best.step[hit], best.peer[hit] = f, s, peer[hit]
+            best.probability[hit] = after[better]
+        undecided &= gain == 0
+    return best

@@ -1,0 +1,25 @@
+"""Exact contributions summed into the families a person understands."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.features.catalogue import FAMILIES, FEATURES
+
+FACTOR_FAMILIES = tuple(name for name, f in FAMILIES.items() if f.actionable)
+# Fixed facts: they may shape an indicator, and are described neutrally, never as something to change.
+CONTEXT_FAMILIES = ("registration_timing", "study_history")
+_FAMILY_OF = {f.name: f.family for f in FEATURES}
+
+
+def family_columns(feature_names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """For each family, the positions of its features in a model's feature order."""
+    out: dict[str, list[int]] = {}
+    for i, name in enumerate(feature_names):
+        out.setdefault(_FAMILY_OF[name], []).append(i)
+    return {fam: np.array(cols, dtype=np.int64) for fam, cols in out.items()}
+
+
+def family_sums(values: np.ndarray, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each family's summed contribution per row (they add up to the row's total)."""
+    return {fam: values[:, cols].sum(axis=1) for fam, cols in columns.items()}

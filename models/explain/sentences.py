@@ -1,0 +1,169 @@
+"""Plain-language sentences built from a student's own feature values, one family at a time.
+
+Every number in a sentence is read back from the features (counts were stored as log(1 + n)), so a
+sentence says exactly what the model saw. Wording is factual and carries no category (PRODUCT §2):
+it describes activity, never the person.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+from models.features.catalogue import CHANNELS
+
+Row = Mapping[str, float]
+
+_RESOURCE_CHANNELS = ("vle_content", "vle_navigation", "lecture_capture", "library", "other")
+_FAMILY_CHANNELS = {
+    "study_resources": _RESOURCE_CHANNELS,
+    "discussion": ("vle_communication",),
+    "practice": ("vle_quiz", "quiz"),
+    "attendance": ("attendance",),
+}
+assert all(ch in CHANNELS for chs in _FAMILY_CHANNELS.values() for ch in chs)  # noqa: S101
+
+
+def count(log_value: float) -> int:
+    """A count stored as log(1 + n), read back."""
+    return round(math.expm1(log_value))
+
+
+def _times(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _channel_counts(row: Row, family: str) -> tuple[int, int]:
+    channels = _FAMILY_CHANNELS[family]
+    total = sum(count(row[f"ch_{ch}_total"]) for ch in channels)
+    recent = sum(count(row[f"ch_{ch}_last14"]) for ch in channels)
+    return total, recent
+
+
+def _recent_activity(row: Row) -> tuple[str, str]:
+    n, days = count(row["act_last14"]), round(row["act_active_days_last14"])
+    if n == 0:
+        brief = "no activity on the learning platform in the last 14 days"
+        if row["act_any"] >= 1:
+            extra = f"; the last recorded activity was {round(row['act_days_since_last'])} days before"
+        else:
+            extra = "; none has been recorded yet"
+        return brief, brief[0].upper() + brief[1:] + extra + "."
+    brief = f"{_times(n, 'action', 'actions')} on the learning platform on {_times(days, 'day', 'days')}"
+    brief += " of the last 14"
+    sentence = brief[0].upper() + brief[1:]
+    if row["weeks_elapsed"] >= 3:
+        ratio = row["act_recent_vs_own"]
+        if 0.9 <= ratio <= 1.1:
+            sentence += ", about the same weekly rate as this student's own earlier weeks"
+        elif ratio < 0.9:
+            sentence += f", about {round(100 * ratio)}% of this student's own earlier weekly rate"
+        else:
+            sentence += f", about {ratio:.1f} times this student's own earlier weekly rate"
+    return brief, sentence + "."
+
+
+def _regularity(row: Row) -> tuple[str, str]:
+    weeks = round(row["weeks_elapsed"])
+    active = round(row["act_weeks_active_share"] * weeks)
+    days = round(row["act_active_days"])
+    brief = f"active in {active} of the {weeks} weeks so far"
+    return (
+        brief,
+        f"Active on the learning platform in {active} of the {weeks} weeks so far ({days} active days).",
+    )
+
+
+def _cohort(row: Row) -> tuple[str, str]:
+    pct = round(100 * row["act_total_pct"])
+    brief = f"more activity so far than about {pct}% of students on the module"
+    return brief, f"More activity so far than about {pct}% of students on this module at this point."
+
+
+def _channels(family: str, what: str) -> Callable[[Row], tuple[str, str]]:
+    def describe(row: Row) -> tuple[str, str]:
+        total, recent = _channel_counts(row, family)
+        brief = f"{total} {what} so far, {recent} in the last 14 days"
+        return brief, brief[0].upper() + brief[1:] + "."
+
+    return describe
+
+
+def _submissions(row: Row) -> tuple[str, str]:
+    due, done, late = round(row["asm_due"]), round(row["asm_submitted"]), round(row["asm_late"])
+    if due == 0:
+        early = round(row["asm_early_submissions"])
+        brief = "no assessment due yet"
+        tail = f"; {_times(early, 'assessment', 'assessments')} already submitted early" if early else ""
+        return brief, "No assessment has been due yet" + tail + "."
+    if due == 1:
+        brief = "the 1 assessment due so far " + ("submitted" if done else "not submitted")
+        sentence = "The 1 assessment due so far was " + ("submitted" if done else "not submitted")
+    else:
+        brief = f"{done} of the {due} assessments due so far submitted"
+        sentence = f"{done} of the {due} assessments due so far {'was' if done == 1 else 'were'} submitted"
+    if late:
+        sentence += f", {late} after the due day"
+    return brief, sentence + "."
+
+
+def _results(row: Row) -> tuple[str, str]:
+    if row["asm_has_score"] < 1:
+        return "no marked work yet", "No marked work is available yet."
+    mark, pct = round(row["asm_score_mean"]), round(100 * row["asm_score_pct"])
+    brief = f"an average mark of {mark} on marked work"
+    sentence = f"Average mark on marked work so far: {mark}"
+    if pct >= 5:
+        sentence += f" (higher than about {pct}% of marks on this module)"
+    return brief, sentence + "."
+
+
+def _registration(row: Row) -> tuple[str, str]:
+    if row["reg_day_missing"] >= 1:
+        return "registration date not recorded", "The registration date is not recorded."
+    day = round(row["reg_day"])
+    if day == 0:
+        return "registered on the first day", "Registered on the day the module started."
+    when = "before" if day < 0 else "after"
+    brief = f"registered {_times(abs(day), 'day', 'days')} {when} the start"
+    return brief, f"Registered {_times(abs(day), 'day', 'days')} {when} the module started."
+
+
+def _history(row: Row) -> tuple[str, str]:
+    attempts = round(row["prior_attempts"])
+    first = "first attempt" if attempts == 0 else _times(attempts, "earlier attempt", "earlier attempts")
+    sentence = (
+        "This is the student's first attempt at this module"
+        if attempts == 0
+        else f"The student has {first} at this module"
+    )
+    if row["credits_missing"] < 1:
+        sentence += f"; {round(row['credits'])} credits are being studied"
+    return first, sentence + "."
+
+
+DESCRIBE: dict[str, Callable[[Row], tuple[str, str]]] = {
+    "recent_activity": _recent_activity,
+    "regularity": _regularity,
+    "cohort_engagement": _cohort,
+    "study_resources": _channels(
+        "study_resources", "uses of study resources (module pages, recordings, library)"
+    ),
+    "discussion": _channels("discussion", "visits or posts in discussion forums and shared spaces"),
+    "practice": _channels("practice", "practice quiz actions"),
+    "attendance": _channels("attendance", "recorded attendances"),
+    "assessment_submissions": _submissions,
+    "assessment_results": _results,
+    "registration_timing": _registration,
+    "study_history": _history,
+}
+
+
+def describe(family: str, row: Row) -> str:
+    """The sentence for ``family`` from the student's values."""
+    return DESCRIBE[family](row)[1]
+
+
+def brief(family: str, row: Row) -> str:
+    """A short phrase for ``family`` (used to describe a comparison)."""
+    return DESCRIBE[family](row)[0]

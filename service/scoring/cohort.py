@@ -1,0 +1,90 @@
+"""Which registrations are scored, at which week, and their features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+
+from models.data import LearningData
+from models.features import build_features
+
+PRESENTATION = ["module_id", "presentation_id"]
+
+
+class CohortError(ValueError):
+    """The data cannot be scored as asked; the message says why."""
+
+
+@dataclass(frozen=True, eq=False)
+class Cohort:
+    """Features of the scored registrations, with where each student sits and what date the data runs to."""
+
+    features: pd.DataFrame  # keys + features
+    placement: pd.DataFrame  # student_id -> programme_id, school_id
+    as_of: pd.DataFrame  # module_id, presentation_id, week, as_of (ISO date)
+
+
+def current_presentations(data: LearningData, folder_manifest: dict[str, object]) -> pd.DataFrame:
+    """The presentations to score: those from the folder's recommended test start, else the latest."""
+    pres = data.presentations.assign(start=pd.to_datetime(data.presentations["start_date"]).dt.date)
+    recommended = folder_manifest.get("test_from")
+    first = date.fromisoformat(str(recommended)) if recommended else max(pres["start"])
+    chosen = pres[pres["start"] >= first]
+    return chosen if len(chosen) else pres[pres["start"] == max(pres["start"])]
+
+
+def _weeks(data: LearningData, chosen: pd.DataFrame, week: int | None) -> pd.DataFrame:
+    """The week scored per presentation: as asked, or the latest week the data reaches."""
+    if week is not None:
+        too_short = chosen[chosen["length_days"] < 7 * week]
+        if len(too_short):
+            raise CohortError(
+                f"week {week} is past the end of presentation(s) "
+                + ", ".join(f"{r.module_id}/{r.presentation_id}" for r in too_short.itertuples())
+                + ": choose an earlier --week"
+            )
+        return chosen.assign(week=week)
+    last = data.activity.groupby(PRESENTATION)["day"].max().rename("last_day").reset_index()
+    out = chosen.merge(last, on=PRESENTATION, how="left").fillna({"last_day": 0})
+    weeks = (out["last_day"].clip(upper=out["length_days"]) // 7).clip(lower=1)
+    return out.assign(week=weeks.astype("int64"))
+
+
+def _subset(data: LearningData, chosen: pd.DataFrame) -> LearningData:
+    keys = chosen[PRESENTATION]
+
+    def keep(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.merge(keys, on=PRESENTATION, how="inner")
+
+    assessments = keep(data.assessments)
+    results = data.assessment_results[
+        data.assessment_results["assessment_id"].isin(assessments["assessment_id"])
+    ]
+    registrations = keep(data.registrations)
+    students = data.students[data.students["student_id"].isin(registrations["student_id"])]
+    return LearningData(
+        keep(data.presentations), students, registrations, assessments, results, keep(data.activity)
+    )
+
+
+def build_cohort(data: LearningData, manifest: dict[str, object], week: int | None) -> Cohort:
+    """Features for every registration in the population of the current presentations at their week."""
+    chosen = _weeks(data, current_presentations(data, manifest), week)
+    subset = _subset(data, chosen)
+    parts = [
+        build_features(_subset(subset, group), [int(group["week"].iloc[0])])
+        for _, group in chosen.groupby("week", sort=True)
+    ]
+    features = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if features.empty:
+        raise CohortError(
+            "no registration is in the population at the chosen week (every student has left or "
+            "registered later): nothing to score"
+        )
+    start = pd.to_datetime(chosen["start_date"])
+    cutoff = pd.to_timedelta(7 * chosen["week"] - 1, unit="D")
+    as_of = chosen[[*PRESENTATION, "week"]].assign(as_of=(start + cutoff).dt.date.map(date.isoformat))
+    placement = subset.students.reindex(columns=["student_id", "programme_id", "school_id"])
+    return Cohort(features, placement, as_of)

@@ -1,0 +1,313 @@
+"""Scoring and explanations: exact, plain-language, non-labelling, published atomically with history."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from sqlalchemy import Engine, func, select
+
+from fairness.governance import DECISION_TAG
+from models.data import ProtectedDataError, load_learning_data
+from models.data.contract import PROTECTED_COLUMN_NAMES
+from models.explain import describe, explain_cohort
+from models.explain.change import MATERIAL
+from models.explain.families import FACTOR_FAMILIES
+from models.features import FEATURE_NAMES, build_features
+from models.features.catalogue import FAMILIES
+from models.registry import SHA_TAG, load_bundle
+from service.db.engine import make_engine, transaction, upgrade
+from service.db.schema import Indicator, Publication, ScoringRun
+from service.scoring import ChampionUnavailableError, ScoringError, load_champion, publish, score
+from tests.champion import Champion, govern, register, settings_in
+from tests.vocabulary import forbidden_words
+from training.tracking import configure
+
+
+def _row(**values: float) -> dict[str, float]:
+    row = dict.fromkeys(FEATURE_NAMES, 0.0)
+    row.update(values)
+    return row
+
+
+def test_submission_sentence_states_the_counts_it_was_built_from() -> None:
+    row = _row(asm_due=4, asm_submitted=3, asm_late=1)
+    assert describe("assessment_submissions", row) == (
+        "3 of the 4 assessments due so far were submitted, 1 after the due day."
+    )
+    assert describe("assessment_submissions", _row(asm_due=1, asm_submitted=0)) == (
+        "The 1 assessment due so far was not submitted."
+    )
+
+
+def test_recent_activity_sentence_reads_counts_back_from_their_logs() -> None:
+    row = _row(
+        act_last14=np.log1p(12), act_active_days_last14=3, act_any=1, weeks_elapsed=6, act_recent_vs_own=0.34
+    )
+    assert describe("recent_activity", row) == (
+        "12 actions on the learning platform on 3 days of the last 14, about 34% of this student's "
+        "own earlier weekly rate."
+    )
+    quiet = _row(act_any=1, act_days_since_last=19, weeks_elapsed=6)
+    assert describe("recent_activity", quiet) == (
+        "No activity on the learning platform in the last 14 days; "
+        "the last recorded activity was 19 days before."
+    )
+
+
+def test_fixed_facts_are_described_neutrally() -> None:
+    assert describe("study_history", _row(prior_attempts=1, credits=60)) == (
+        "The student has 1 earlier attempt at this module; 60 credits are being studied."
+    )
+    assert (
+        describe("registration_timing", _row(reg_day=-12)) == "Registered 12 days before the module started."
+    )
+
+
+@pytest.fixture(scope="module")
+def explained(champion: Champion, synth_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, object]:
+    configure(champion.settings)
+    model = load_champion(champion.name)
+    features = build_features(load_learning_data(synth_dir), [4, 8])
+    result = explain_cohort(model.bundle, features)
+    return features, result.indicators, (model.bundle, result.contributions)
+
+
+def test_the_estimate_is_the_calibrated_sum_of_the_contributions(explained) -> None:  # type: ignore[no-untyped-def]
+    features, indicators, (bundle, contrib) = explained
+    a, b = bundle.calibration
+    margin = contrib.values.sum(axis=1) + contrib.base
+    np.testing.assert_allclose(margin, bundle.margin(bundle.matrix(features)), atol=1e-6)
+    np.testing.assert_allclose(1 / (1 + np.exp(-(a * margin + b))), indicators["probability"], atol=1e-9)
+
+
+def test_each_factor_carries_the_sign_and_size_of_its_family_contribution(explained) -> None:  # type: ignore[no-untyped-def]
+    _, indicators, _ = explained
+    for factors, strengths in zip(indicators["factors"], indicators["strengths"], strict=True):
+        assert all(f["contribution"] > 0 for f in factors)
+        assert all(s["contribution"] < 0 for s in strengths)
+        assert [f["contribution"] for f in factors] == sorted(
+            (f["contribution"] for f in factors), reverse=True
+        )
+        assert {f["family"] for f in factors + strengths} <= set(FACTOR_FAMILIES)
+
+
+def test_factor_sentences_match_the_features_of_their_student(explained) -> None:  # type: ignore[no-untyped-def]
+    features, indicators, _ = explained
+    checked = 0
+    for row, items in zip(
+        features.to_dict("records"), indicators["factors"] + indicators["strengths"], strict=False
+    ):
+        for item in items:
+            found = re.match(r"(\d+) of the (\d+) assessments due so far", item["sentence"])
+            if item["family"] == "assessment_submissions" and found:
+                assert (int(found[1]), int(found[2])) == (round(row["asm_submitted"]), round(row["asm_due"]))
+                checked += 1
+            if item["family"] == "regularity":
+                weeks = re.search(r"in (\d+) of the (\d+) weeks", item["sentence"])
+                assert weeks and int(weeks[2]) == row["week"]
+                checked += 1
+    assert checked > 50
+
+
+def test_no_generated_sentence_uses_a_word_never_shown(explained) -> None:  # type: ignore[no-untyped-def]
+    _, indicators, _ = explained
+    text = json.dumps(
+        indicators[["factors", "strengths", "context", "what_could_change", "coverage"]].to_dict("records")
+    )
+    assert forbidden_words(text) == []
+    assert not {w for w in PROTECTED_COLUMN_NAMES if re.search(rf"\b{w}\b", text, re.IGNORECASE)}
+
+
+def test_protected_characteristics_cannot_be_explained(explained, synth_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    features, _, (bundle, _) = explained
+    with pytest.raises(ProtectedDataError):
+        explain_cohort(bundle, features.head(5).assign(disability="Y"))
+
+
+def test_what_could_change_is_one_actionable_family_that_moves_the_estimate_materially(explained) -> None:  # type: ignore[no-untyped-def]
+    _, indicators, _ = explained
+    suggestions = indicators.dropna(subset=["what_could_change"])
+    assert len(suggestions) > 100
+    for p, change, factors in zip(
+        suggestions["probability"], suggestions["what_could_change"], suggestions["factors"], strict=True
+    ):
+        assert FAMILIES[change["family"]].actionable
+        assert change["family"] in {f["family"] for f in factors}
+        assert p - change["estimate_after"] >= MATERIAL - 1e-4
+
+
+def test_every_interval_contains_its_estimate(explained) -> None:  # type: ignore[no-untyped-def]
+    _, indicators, _ = explained
+    assert (indicators["lower"] <= indicators["probability"]).all()
+    assert (indicators["probability"] <= indicators["upper"]).all()
+    assert (indicators["upper"] - indicators["lower"]).median() > 0.01
+
+
+def test_data_that_does_not_fit_the_model_is_refused_by_name(explained) -> None:  # type: ignore[no-untyped-def]
+    features, _, (bundle, _) = explained
+    with pytest.raises(ValueError, match="act_last14"):
+        explain_cohort(bundle, features.drop(columns=["act_last14"]))
+
+
+# Publication, history and failure: each test below uses its own registry and database.
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, synth_dir: Path) -> Champion:
+    root = tmp_path_factory.mktemp("scoring")
+    settings = settings_in(root)
+    version = register(synth_dir, settings, "waymark-not-completing", "logistic", seed=1)
+    govern(synth_dir, settings, "waymark-not-completing", version, root / "fairness-1")
+    return Champion(settings, "waymark-not-completing", version)
+
+
+@pytest.fixture(scope="module")
+def engine(store: Champion) -> Engine:
+    engine = make_engine(store.settings.database_url)
+    upgrade(engine)
+    return engine
+
+
+def _served(engine: Engine) -> tuple[int, int]:
+    with transaction(engine) as session:
+        run_id = session.scalar(select(Publication.run_id).where(Publication.target == "not_completing"))
+        count = session.scalar(select(func.count()).select_from(Indicator).where(Indicator.run_id == run_id))
+        return int(run_id or 0), int(count or 0)
+
+
+def test_score_publishes_every_registration_of_the_current_presentations(
+    store: Champion, engine: Engine, synth_dir: Path
+) -> None:
+    configure(store.settings)
+    summary = score(synth_dir, engine, store.name, week=6)
+    assert _served(engine) == (summary.run_id, summary.students)
+    assert summary.students > 500 and summary.weeks == (6,)
+
+
+def test_a_failed_run_leaves_the_previous_batch_served(
+    store: Champion, engine: Engine, synth_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(store.settings)
+    before = _served(engine)
+    with pytest.raises(ScoringError, match="week 99 is past the end"):
+        score(synth_dir, engine, store.name, week=99)
+    real = publish.write_chunks
+
+    def write_one_chunk_then_fail(engine_, run_id, rows):  # type: ignore[no-untyped-def]
+        real(engine_, run_id, iter([next(rows)]))
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(publish, "write_chunks", write_one_chunk_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        score(synth_dir, engine, store.name, week=7, chunk_rows=100)
+    assert _served(engine) == before
+    with transaction(engine) as session:
+        assert session.scalars(select(ScoringRun.status).order_by(ScoringRun.id.desc())).first() == "failed"
+
+
+def test_a_run_killed_part_way_leaves_the_previous_batch_served(
+    store: Champion, engine: Engine, synth_dir: Path
+) -> None:
+    configure(store.settings)
+    before = _served(engine)
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": store.settings.mlflow_tracking_uri,
+        "WAYMARK_DATABASE_URL": store.settings.database_url,
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "waymark",
+            "score",
+            "--data",
+            str(synth_dir),
+            "--week",
+            "5",
+            "--chunk-rows",
+            "1",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            with transaction(engine) as session:
+                writing = session.scalar(select(ScoringRun.id).where(ScoringRun.status == "writing"))
+                rows = writing and session.scalar(
+                    select(func.count()).select_from(Indicator).where(Indicator.run_id == writing)
+                )
+            if rows and rows >= 20:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert _served(engine) == before
+    summary = score(synth_dir, engine, store.name, week=5)
+    assert _served(engine) == (summary.run_id, summary.students)
+    with transaction(engine) as session:
+        orphans = select(ScoringRun.id).where(ScoringRun.status != "complete")
+        assert (
+            session.scalar(select(func.count()).select_from(Indicator).where(Indicator.run_id.in_(orphans)))
+            == 0
+        )
+
+
+def test_history_is_kept_across_model_versions(
+    store: Champion, engine: Engine, synth_dir: Path, tmp_path: Path
+) -> None:
+    configure(store.settings)
+    first = score(synth_dir, engine, store.name, week=8)
+    version = register(synth_dir, store.settings, store.name, "gbm", seed=2)
+    govern(synth_dir, store.settings, store.name, version, tmp_path / "fairness-2")
+    second = score(synth_dir, engine, store.name, week=8)
+    assert (first.version, second.version) == (store.version, version)
+    with transaction(engine) as session:
+        key = (Indicator.student_id, Indicator.module_id, Indicator.presentation_id)
+        first_rows = session.execute(
+            select(*key, Indicator.probability).where(Indicator.run_id == first.run_id)
+        )
+        old = {tuple(r[:3]): r[3] for r in first_rows}
+        new = session.execute(
+            select(*key, Indicator.previous_probability).where(Indicator.run_id == second.run_id)
+        ).all()
+        versions = set(
+            session.scalars(select(ScoringRun.model_version).where(ScoringRun.status == "complete"))
+        )
+    assert len(old) == first.students and {store.version, version} <= versions
+    assert len(new) == second.students and all(r[3] == pytest.approx(old[tuple(r[:3])]) for r in new)
+
+
+def test_a_champion_without_approval_or_with_altered_files_is_refused(store: Champion) -> None:
+    configure(store.settings)
+    client = MlflowClient()
+    current = load_champion(store.name)
+    client.set_model_version_tag(store.name, current.version, DECISION_TAG, "rejected")
+    try:
+        with pytest.raises(ChampionUnavailableError, match="rejected"):
+            load_champion(store.name)
+    finally:
+        client.set_model_version_tag(store.name, current.version, DECISION_TAG, "approved")
+    client.set_model_version_tag(store.name, current.version, SHA_TAG, "0" * 64)
+    try:
+        with pytest.raises(ChampionUnavailableError):
+            load_champion(store.name)
+    finally:
+        client.set_model_version_tag(store.name, current.version, SHA_TAG, current.sha256)
+    assert load_bundle(f"models:/{store.name}/{current.version}").sha256 == current.sha256
