@@ -1,27 +1,53 @@
-"""The FastAPI application factory.
-
-The service's endpoints arrive with the Service issue; today it answers liveness only, so that the
-container image and its HEALTHCHECK have something real to check.
-"""
+"""The FastAPI application factory: settings in, one runtime built at start-up, routers per area."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
-from service import __name__ as _package
+from models.settings import Settings, get_settings
+from service import errors
+from service.api import governance, me, public, staff
+from service.middleware import Guard
+from service.runtime import build_runtime
 
 
-def create_app() -> FastAPI:
-    """Build the application."""
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application (refuses to start without safe authentication settings)."""
+    settings = settings or get_settings()
+    runtime = build_runtime(settings)  # fails fast: no OIDC outside development -> no service
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.runtime = runtime
+        yield
+        runtime.engine.dispose()
+
     app = FastAPI(
         title="Waymark",
         version="0.1.0",
-        description="Explained, non-labelling indicators for authorised staff and students' own data.",
+        description=(
+            "Explained, non-labelling indicators for authorised staff, and students' own data. "
+            "Every read of a student's data is recorded in a tamper-evident access log."
+        ),
+        lifespan=lifespan,
     )
-
-    @app.get("/health", tags=["operations"])
-    def health() -> dict[str, str]:
-        """Liveness: the process is up and answering."""
-        return {"status": "ok", "component": _package}
-
+    app.state.runtime = runtime
+    errors.install(app)
+    for router in (staff.router, me.router, governance.router, public.router):
+        app.include_router(router)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:  # closed by default
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT"],
+            allow_headers=["Authorization", "Content-Type", "Waymark-Purpose"],
+        )
+    app.add_middleware(
+        Guard, max_body_bytes=settings.max_body_bytes, rate_limit_per_minute=settings.rate_limit_per_minute
+    )
     return app

@@ -11,6 +11,7 @@ import pytest
 
 from models.settings import Settings
 from tests.champion import Champion, govern, register, settings_in
+from tests.service_setup import Served, backends, serve_cohort
 from training.ingest.synthetic import SynthConfig, generate
 from training.ingest.synthetic_people import Disparity
 from training.tracking import configure
@@ -68,3 +69,17 @@ def champion(tmp_path_factory: pytest.TempPathFactory, synth_dir: Path) -> Champ
     version = register(synth_dir, settings, "waymark-not-completing", "gbm", seed=3)
     govern(synth_dir, settings, "waymark-not-completing", version, root / "fairness")
     return Champion(settings, "waymark-not-completing", version)
+
+
+@pytest.fixture(scope="session", params=backends())
+def served(
+    request: pytest.FixtureRequest,
+    champion: Champion,
+    synth_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Served]:
+    """The champion's week-8 batch of ``synth_dir`` published into SQLite (and PostgreSQL in CI)."""
+    root = tmp_path_factory.mktemp(f"served-{request.param}")
+    served = serve_cohort(champion, synth_dir, request.param, root)
+    yield served
+    served.engine.dispose()

@@ -13,7 +13,7 @@ import typer
 from mlflow import MlflowClient
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from fairness.governance import GovernanceError, promote, record_audit, record_review
 from fairness.policy import PolicyError, load_policy
@@ -21,15 +21,21 @@ from fairness.report import write_report
 from fairness.run import AuditError, audit_model
 from models.bundle import BundleIntegrityError
 from models.data import ContractViolation, OutputFolderError, validate_folder
+from models.data.contract import RELATIONSHIP_SCOPES
 from models.data.quality import quality_report
 from models.data.validation import DEFAULT_MAX_EXAMPLES, connect, require_valid
 from models.estimators import FAMILIES
 from models.registry import ModelNotFoundError
 from models.settings import Settings, get_settings
 from models.targets import DEFAULT_NAMES, Target
-from service.db.engine import engine_for, upgrade
+from service.app import create_app
+from service.audit import verify as verify_chain
+from service.db.engine import engine_for, transaction, upgrade
+from service.db.schema import AccessGrant, AuditRecord
+from service.grants import ImportRefused, import_attestations, import_grants
 from service.scoring import ChampionUnavailableError, ScoringError, score
 from service.scoring.job import DEFAULT_CHUNK_ROWS
+from service.security import ROLES, ConfigurationError, mint
 from training.fitting import FitConfig
 from training.ingest.oulad import OuladSourceError, import_oulad
 from training.ingest.synthetic import SynthConfig, generate
@@ -49,6 +55,10 @@ fairness_app = typer.Typer(help="Fairness audits for the ethics committee.", no_
 app.add_typer(fairness_app, name="fairness")
 model_app = typer.Typer(help="Ethics review and promotion of model versions.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
+access_app = typer.Typer(help="Staff relationships: who supports whom.", no_args_is_help=True)
+app.add_typer(access_app, name="access")
+access_log_app = typer.Typer(help="The tamper-evident access audit log.", no_args_is_help=True)
+app.add_typer(access_log_app, name="access-log")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -403,8 +413,55 @@ def demo(
         highlight=False,
     )
     _promote(candidate)
+    _score(data_dir, 8, name, settings)
+    engine = database(settings)
+    loaded = import_grants(engine, data_dir / "access.csv")
+    out.print(f"Loaded {loaded:,} staff relationships from the synthetic access.csv.", highlight=False)
+    for key, value in _demo_environment(workdir, settings).items():
+        os.environ[key] = value
+    get_settings.cache_clear()
+    _sign_in_help(engine, _demo_environment(workdir, settings))
     if serve:
         serve_cmd()
+
+
+def _demo_environment(workdir: Path, settings: Settings) -> dict[str, str]:
+    """What the served demo reads: its own stores, and development mode for local sign-in."""
+    return {
+        "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+        "WAYMARK_DATABASE_URL": settings.database_url,
+        "WAYMARK_ENV": "development",
+        "WAYMARK_DEV_KEY_DIR": str((workdir / "dev-keys").resolve()),
+    }
+
+
+def _sign_in_help(engine: Engine, environment: dict[str, str]) -> None:
+    """Print how to sign in as each role, with real identifiers from the demo's relationships."""
+    with transaction(engine) as session:
+        examples = {
+            rel: session.scalar(select(AccessGrant.staff_id).where(AccessGrant.relationship == rel).limit(1))
+            for rel in RELATIONSHIP_SCOPES
+        }
+        student = session.scalar(
+            select(AccessGrant.scope_id).where(AccessGrant.relationship == "personal_tutor").limit(1)
+        )
+    subs = {
+        **examples,
+        "student": student,
+        "ethics_reviewer": "E0001",
+        "dpo": "D0001",
+        "data_scientist": "DS001",
+    }
+    exports = " ".join(f"{k}={v}" for k, v in environment.items())
+    out.print(f"\nSign in with development tokens. In another shell: export {exports}", highlight=False)
+    for role, sub in subs.items():
+        if sub:
+            out.print(f"  {role:<22} waymark token --role {role} --sub {sub}", highlight=False)
+    out.print(
+        'Then: curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/v1/caseload  '
+        "(students: /v1/me/indicator?ask=true). Pages: http://127.0.0.1:8000/ ; API docs: /docs",
+        highlight=False,
+    )
 
 
 def _demo_settings(workdir: Path) -> Settings:
@@ -414,7 +471,7 @@ def _demo_settings(workdir: Path) -> Settings:
         "WAYMARK_MLFLOW_ARTIFACTS": str((workdir / "mlartifacts").resolve()),
         "WAYMARK_DATABASE_URL": f"sqlite:///{(workdir / 'waymark.db').resolve()}",
     }
-    return Settings(**{k: os.environ.get(k, v) for k, v in local.items()})
+    return Settings(**{k: os.environ.get(k, v) for k, v in local.items()})  # type: ignore[arg-type]
 
 
 @app.command("serve")
@@ -422,11 +479,70 @@ def serve_cmd(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
 ) -> None:
-    """Run the HTTP service."""
+    """Run the HTTP service (brings the database schema up to date first)."""
     import uvicorn
 
-    out.print(f"Waymark is listening on http://{host}:{port} (health: /health)")
-    uvicorn.run("service.app:create_app", factory=True, host=host, port=port)
+    settings = get_settings()
+    database(settings)
+    try:
+        create_app(settings)  # refuse to start here, with the reason, rather than inside uvicorn
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from exc
+    out.print(f"Waymark is listening on http://{host}:{port} (API docs: /docs, health: /health)")
+    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, log_level="warning")
+
+
+@app.command("token")
+def token_cmd(
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
+    sub: Annotated[str, typer.Option(help="Subject: the staff or student identifier.")],
+    minutes: Annotated[int, typer.Option(min=1, max=1440, help="Minutes until it expires.")] = 60,
+    training: Annotated[
+        bool, typer.Option(help="Include a current information-security training attestation (staff).")
+    ] = True,
+) -> None:
+    """Development only: mint a signed bearer token (refused unless WAYMARK_ENV=development)."""
+    settings = get_settings()
+    if not settings.development:
+        raise _fail("waymark token works only in development mode (WAYMARK_ENV=development)")
+    try:
+        typer.echo(mint(settings, role, sub, minutes, 365 if training else None))
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+
+
+@access_app.command("import")
+def access_import_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV: staff_id,relationship,scope_type,scope_id.")],
+    attestations: Annotated[
+        Path | None, typer.Option(help="CSV staff_id,expires_on of information-security training.")
+    ] = None,
+) -> None:
+    """Replace the staff relationships with those in FILE (all or nothing)."""
+    engine = database(get_settings())
+    try:
+        loaded = import_grants(engine, file)
+        trained = import_attestations(engine, attestations) if attestations else 0
+    except ImportRefused as exc:
+        raise _fail(str(exc)) from exc
+    out.print(
+        f"Loaded {loaded:,} staff relationships"
+        + (f" and {trained:,} attestations." if attestations else ".")
+    )
+
+
+@access_log_app.command("verify")
+def access_log_verify_cmd() -> None:
+    """Check the hash chain of the access audit log; non-zero exit if any record was altered or removed."""
+    engine = database(get_settings())
+    with transaction(engine) as session:
+        problems = verify_chain(session)
+        count = session.scalar(select(func.count()).select_from(AuditRecord)) or 0
+    if problems:
+        for problem in problems:
+            err.print(problem, highlight=False, markup=False)
+        raise _fail(f"the access log is NOT intact: {len(problems)} problem(s) in {count:,} records", 1)
+    out.print(f"The access log is intact: {count:,} records, chain verified.")
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ def explain_cohort(bundle: ModelBundle, features: pd.DataFrame) -> ExplainedCoho
     ExplainedCohort
         ``indicators`` has the keys, ``probability``, ``lower``, ``upper``, ``factors``,
         ``strengths``, ``context`` (lists of dicts), ``what_could_change`` (dict or None) and
-        ``coverage`` (dict); ``contributions`` holds the exact contributions behind them.
+        ``coverage`` and ``engagement`` (dicts); ``contributions`` holds the exact contributions behind them.
     """
     features = ensure_feature_safe(features, "features to score").reset_index(drop=True)
     x = bundle.matrix(features)
@@ -57,6 +57,7 @@ def explain_cohort(bundle: ModelBundle, features: pd.DataFrame) -> ExplainedCoho
         context=_objects(context),
         what_could_change=_objects(changes),
         coverage=_objects([_coverage(r) for r in rows]),
+        engagement=_objects([_engagement(r) for r in rows]),
     )
     return ExplainedCohort(out, contrib)
 
@@ -148,4 +149,13 @@ def _coverage(row: dict[str, Any]) -> dict[str, Any]:
         "sources_not_recorded": [s for s in SOURCES if s not in recorded],
         "activity_recorded_for_student": bool(row["act_any"] >= 1),
         "marked_work_available": bool(row["asm_has_score"] >= 1),
+    }
+
+
+def _engagement(row: dict[str, Any]) -> dict[str, int]:
+    """The minimal summary a placement supervisor may see: counts, no factors, no estimate."""
+    return {
+        "active_days_last_14": round(row["act_active_days_last14"]),
+        "assessments_due_so_far": round(row["asm_due"]),
+        "assessments_submitted": round(row["asm_submitted"]),
     }

@@ -70,6 +70,7 @@ class Indicator(Base):
     context: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     what_could_change: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     coverage: Mapped[dict[str, Any]] = mapped_column(JSON)
+    engagement: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class AccessGrant(Base):

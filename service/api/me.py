@@ -1,0 +1,228 @@
+"""Students' own data: their indicator (if they choose), export, access log, consent, requests."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service import audit
+from service.api.deps import PurposeDep, RequestIdDep, RuntimeDep, roles, unit_of_work
+from service.db.schema import (
+    AuditRecord,
+    Consent,
+    Feedback,
+    Indicator,
+    Intervention,
+    RightsRequest,
+    ScoringRun,
+    StudentPreference,
+)
+from service.indicators import ORDER, history, scope, served_run, view
+from service.schemas import (
+    CONSENT_PURPOSES,
+    AccessEntry,
+    ConsentIn,
+    ConsentOut,
+    OwnIndicator,
+    PreferencesIn,
+    Recorded,
+    RequestIn,
+)
+from service.security import Principal
+
+router = APIRouter(prefix="/v1/me", tags=["students"])
+Student = Annotated[Principal, Depends(roles("student"))]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@router.get("/indicator", response_model=OwnIndicator)
+def own_indicator(
+    runtime: RuntimeDep,
+    principal: Student,
+    why: PurposeDep,
+    request_id: RequestIdDep,
+    ask: Annotated[
+        bool, Query(description="Show it now, whatever the saved choice or a wellbeing hold.")
+    ] = False,
+) -> OwnIndicator:
+    """Your indicator, if you have chosen to see it (or ask for it now)."""
+    with unit_of_work(runtime) as session:
+        pref = session.get(StudentPreference, principal.sub)
+        if not ask and (pref is None or not pref.show_indicator or pref.withheld_for_wellbeing):
+            return OwnIndicator(
+                shown=False,
+                message="Your indicator is not shown unless you choose to see it. Ask for it at any time "
+                "(ask=true), or choose to see it always in your preferences.",
+            )
+        run = served_run(session, runtime)
+        rows = [] if run is None else list(session.scalars(scope(principal, runtime).order_by(*ORDER)))
+        if run is None or not rows:
+            return OwnIndicator(shown=False, message="There is no indicator for you at the moment.")
+        audit.record(session, principal, why, [principal.sub], "own_indicator_view", request_id)
+        views = [view(r, run, None, history(session, r, run.target)) for r in rows]
+        return OwnIndicator(
+            shown=True, message="This is an estimate from incomplete data, not a judgement.", indicators=views
+        )
+
+
+@router.put("/preferences", status_code=204)
+def preferences(
+    body: PreferencesIn, runtime: RuntimeDep, principal: Student, why: PurposeDep, request_id: RequestIdDep
+) -> None:
+    """Choose whether to see your indicator."""
+    with unit_of_work(runtime) as session:
+        pref = session.get(StudentPreference, principal.sub) or StudentPreference(
+            student_id=principal.sub, withheld_for_wellbeing=False
+        )
+        pref.show_indicator = body.show_indicator
+        session.add(pref)
+        audit.record(session, principal, why, [principal.sub], "preferences_write", request_id)
+
+
+def _rows(session: Session, model: Any, student_id: str) -> list[dict[str, Any]]:
+    out = []
+    for obj in session.scalars(select(model).where(model.student_id == student_id)):
+        out.append({c.key: _plain(getattr(obj, c.key)) for c in model.__table__.columns})
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _export(session: Session, student_id: str) -> dict[str, list[dict[str, Any]]]:
+    complete = select(ScoringRun.id).where(ScoringRun.status == "complete")
+    indicators = [
+        r for r in _rows(session, Indicator, student_id) if r["run_id"] in set(session.scalars(complete))
+    ]
+    return {
+        "indicators": indicators,
+        "feedback_on_indicators": _rows(session, Feedback, student_id),
+        "interventions": _rows(session, Intervention, student_id),
+        "consents": _rows(session, Consent, student_id),
+        "preferences": _rows(session, StudentPreference, student_id),
+        "requests": _rows(session, RightsRequest, student_id),
+        "access_log": _rows(session, AuditRecord, student_id),
+    }
+
+
+def _csv(data: dict[str, list[dict[str, Any]]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["record_type", "record", "field", "value"])
+    for kind, records in data.items():
+        for i, record in enumerate(records, start=1):
+            for field, value in record.items():
+                text = (
+                    json.dumps(value) if isinstance(value, dict | list) else ("" if value is None else value)
+                )
+                writer.writerow([kind, i, field, text])
+    return buffer.getvalue()
+
+
+@router.get("/export", responses={200: {"content": {"application/json": {}, "text/csv": {}}}})
+def export(
+    runtime: RuntimeDep,
+    principal: Student,
+    why: PurposeDep,
+    request_id: RequestIdDep,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Response:
+    """Everything Waymark holds about you, as portable JSON or CSV."""
+    with unit_of_work(runtime) as session:
+        data = _export(session, principal.sub)
+        audit.record(session, principal, why, [principal.sub], "export", request_id)
+    name = f"waymark-export-{principal.sub}.{format}"
+    disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if format == "csv":
+        return Response(_csv(data), media_type="text/csv", headers=disposition)
+    return Response(json.dumps(data, indent=2), media_type="application/json", headers=disposition)
+
+
+@router.get("/access-log", response_model=list[AccessEntry])
+def access_log(
+    runtime: RuntimeDep, principal: Student, why: PurposeDep, request_id: RequestIdDep
+) -> list[AccessEntry]:
+    """Who looked at your data, in what role, why, and when."""
+    with unit_of_work(runtime) as session:
+        query = select(AuditRecord).where(AuditRecord.student_id == principal.sub).order_by(AuditRecord.seq)
+        entries = [
+            AccessEntry(at=r.at, actor=r.actor, role=r.role, purpose=r.purpose, action=r.action)
+            for r in session.scalars(query)
+        ]
+        audit.record(session, principal, why, [principal.sub], "access_log_view", request_id)
+        return entries
+
+
+@router.get("/consent", response_model=ConsentOut)
+def get_consent(
+    runtime: RuntimeDep, principal: Student, why: PurposeDep, request_id: RequestIdDep
+) -> ConsentOut:
+    """Your consent for each purpose (not given unless you gave it)."""
+    with unit_of_work(runtime) as session:
+        given = {
+            c.purpose: c.granted
+            for c in session.scalars(select(Consent).where(Consent.student_id == principal.sub))
+        }
+        audit.record(session, principal, why, [principal.sub], "consent_view", request_id)
+        return ConsentOut(consents={p: given.get(p, False) for p in CONSENT_PURPOSES})
+
+
+@router.put("/consent", response_model=ConsentOut)
+def put_consent(
+    body: ConsentIn, runtime: RuntimeDep, principal: Student, why: PurposeDep, request_id: RequestIdDep
+) -> ConsentOut:
+    """Give or withdraw consent for one purpose."""
+    with unit_of_work(runtime) as session:
+        row = session.get(Consent, (principal.sub, body.purpose)) or Consent(
+            student_id=principal.sub, purpose=body.purpose
+        )
+        row.granted, row.at = body.granted, _now()
+        session.add(row)
+        audit.record(session, principal, why, [principal.sub], "consent_write", request_id)
+        session.flush()
+        given = {
+            c.purpose: c.granted
+            for c in session.scalars(select(Consent).where(Consent.student_id == principal.sub))
+        }
+        return ConsentOut(consents={p: given.get(p, False) for p in CONSENT_PURPOSES})
+
+
+def _request(
+    kind: str, body: RequestIn, runtime: RuntimeDep, principal: Principal, why: str, request_id: str
+) -> Recorded:
+    with unit_of_work(runtime) as session:
+        row = RightsRequest(
+            student_id=principal.sub, kind=kind, detail=body.detail, status="open", created_at=_now()
+        )
+        session.add(row)
+        audit.record(session, principal, why, [principal.sub], f"{kind}_request", request_id)
+        session.flush()
+        return Recorded(id=row.id, at=row.created_at)
+
+
+@router.post("/rectification", response_model=Recorded, status_code=201)
+def rectification(
+    body: RequestIn, runtime: RuntimeDep, principal: Student, why: PurposeDep, request_id: RequestIdDep
+) -> Recorded:
+    """Ask for data about you to be corrected (say what is wrong)."""
+    return _request("rectification", body, runtime, principal, why, request_id)
+
+
+@router.post("/erasure", response_model=Recorded, status_code=201)
+def erasure(
+    body: RequestIn, runtime: RuntimeDep, principal: Student, why: PurposeDep, request_id: RequestIdDep
+) -> Recorded:
+    """Ask for your data to be erased (statutory records such as grades are kept)."""
+    return _request("erasure", body, runtime, principal, why, request_id)

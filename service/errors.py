@@ -1,0 +1,65 @@
+"""Errors as RFC 9457 problem details; nothing internal (and no token or personal data) leaks into them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+log = logging.getLogger("waymark.service")
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """A problem+json response."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+class Refused(HTTPException):
+    """An HTTP error with a title and a reason the caller can act on."""
+
+    def __init__(self, status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status, detail, headers)
+        self.title = title
+
+
+def not_found() -> Refused:
+    """The same answer for a student that does not exist and one outside the caller's scope."""
+    return Refused(404, "Not found", "No indicator for this student is available to you.")
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers."""
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        title = getattr(exc, "title", None) or {401: "Unauthorised", 403: "Forbidden", 404: "Not found"}.get(
+            exc.status_code, "Error"
+        )
+        return problem(exc.status_code, title, str(exc.detail), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10])
+        return problem(422, "Invalid request", reasons)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    async def database_down(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("database unavailable: %s", type(exc).__name__)
+        return problem(
+            503,
+            "Service unavailable",
+            "The database is not reachable; nothing was changed. Try again shortly.",
+            {"Retry-After": "5"},
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error: %s", type(exc).__name__)
+        return problem(500, "Internal error", "Something went wrong; nothing was changed.")

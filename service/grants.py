@@ -1,0 +1,92 @@
+"""Loading staff relationships (``waymark access import``) and training attestations.
+
+The file is the whole truth: the import replaces every relationship in one transaction, or, when any
+row breaks a rule, changes nothing and names each broken row.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import cast
+
+import pandas as pd
+from sqlalchemy import Engine, delete, insert
+
+from models.data.contract import RELATIONSHIP_SCOPES
+from service.db.engine import transaction
+from service.db.schema import AccessGrant, TrainingAttestation
+
+COLUMNS = ("staff_id", "relationship", "scope_type", "scope_id")
+
+
+class ImportRefused(ValueError):
+    """The file breaks a rule; nothing was changed."""
+
+
+def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ImportRefused(f"{path}: cannot be read as CSV ({exc})") from exc
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ImportRefused(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(columns)}")
+    out: pd.DataFrame = frame[list(columns)].apply(lambda s: s.str.strip())
+    return out
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, str]]:
+    return cast(list[dict[str, str]], frame.to_dict("records"))
+
+
+def _problems(frame: pd.DataFrame, path: Path) -> list[str]:
+    out = []
+    for line, row in enumerate(_records(frame), start=2):
+        where, rel = f"{path.name} line {line}", row["relationship"]
+        if any(not v or len(v) > 64 for v in row.values()):
+            out.append(f"{where}: every field needs a value of at most 64 characters")
+        elif rel not in RELATIONSHIP_SCOPES:
+            out.append(f"{where}: relationship {rel!r} is not one of {', '.join(RELATIONSHIP_SCOPES)}")
+        elif RELATIONSHIP_SCOPES[rel] != row["scope_type"]:
+            out.append(
+                f"{where}: a {rel} relationship has scope_type {RELATIONSHIP_SCOPES[rel]!r}, "
+                f"not {row['scope_type']!r}"
+            )
+    return out
+
+
+def import_grants(engine: Engine, path: Path) -> int:
+    """Replace every staff relationship with those in ``path``; returns how many were loaded."""
+    frame = _read(path, COLUMNS).drop_duplicates()
+    problems = _problems(frame, path)
+    if problems:
+        shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
+        raise ImportRefused("nothing was imported:\n" + "\n".join(shown))
+    with transaction(engine) as session:
+        session.execute(delete(AccessGrant))
+        if len(frame):
+            session.execute(insert(AccessGrant), _records(frame))
+    return len(frame)
+
+
+def import_attestations(engine: Engine, path: Path) -> int:
+    """Record training attestations (CSV ``staff_id,expires_on`` with ISO dates)."""
+    frame = _read(path, ("staff_id", "expires_on"))
+    rows = []
+    for line, row in enumerate(_records(frame), start=2):
+        staff, expires = row["staff_id"], row["expires_on"]
+        try:
+            day = date.fromisoformat(expires)
+        except ValueError as exc:
+            raise ImportRefused(
+                f"{path.name} line {line}: expires_on {expires!r} is not a date like 2027-09-30"
+            ) from exc
+        rows.append({"staff_id": staff, "expires_at": datetime.combine(day, time.max, tzinfo=UTC)})
+    with transaction(engine) as session:
+        session.execute(
+            delete(TrainingAttestation).where(TrainingAttestation.staff_id.in_([r["staff_id"] for r in rows]))
+        )
+        if rows:
+            session.execute(insert(TrainingAttestation), rows)
+    return len(rows)

@@ -1,0 +1,134 @@
+"""Reading indicators for a caller: always through ``service.access.readable``, never around it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy.orm import Session
+
+from service.access import readable
+from service.db.schema import Indicator, Publication, ScoringRun
+from service.runtime import Runtime
+from service.schemas import (
+    Change,
+    Context,
+    Coverage,
+    Estimate,
+    HistoryPoint,
+    IndicatorView,
+    Provenance,
+    Statement,
+)
+from service.security import Principal
+
+READING_NOTE = (
+    "An indicator is an estimate from incomplete data, not a judgement of the student: read it with its "
+    "interval, its factors and what you know of the student, and use it to start a supportive conversation."
+)
+ORDER = (
+    Indicator.probability.desc(),
+    Indicator.student_id,
+    Indicator.module_id,
+    Indicator.presentation_id,
+)
+
+
+def served_run(session: Session, runtime: Runtime) -> ScoringRun | None:
+    """The published run, only if it came from the approved champion (never a fallback)."""
+    champion = runtime.champion
+    if champion is None:
+        return None
+    run = session.scalar(
+        select(ScoringRun)
+        .join(Publication, Publication.run_id == ScoringRun.id)
+        .where(Publication.target == runtime.settings.target)
+    )
+    if run is None or (run.model_name, run.model_version) != (champion.name, champion.version):
+        return None
+    return run
+
+
+def scope(principal: Principal, runtime: Runtime) -> Any:
+    """The caller's readable indicators (the one scope function, for this service's target)."""
+    return readable(principal, runtime.settings.target)
+
+
+def priority(session: Session, principal: Principal, runtime: Runtime, row: Indicator) -> int:
+    """Position of ``row`` in the caller's caseload (ties broken by identifiers, stably)."""
+    mine = scope(principal, runtime).subquery()
+    key = tuple_(mine.c.student_id, mine.c.module_id, mine.c.presentation_id)
+    before = or_(
+        mine.c.probability > row.probability,
+        and_(
+            mine.c.probability == row.probability,
+            key < tuple_(row.student_id, row.module_id, row.presentation_id),
+        ),
+    )
+    return int(session.scalar(select(func.count()).select_from(mine).where(before)) or 0) + 1
+
+
+def history(session: Session, row: Indicator, target: str) -> list[HistoryPoint]:
+    """Every complete run's indicator for the same student and module presentation."""
+    query = (
+        select(Indicator, ScoringRun)
+        .join(ScoringRun, ScoringRun.id == Indicator.run_id)
+        .where(
+            ScoringRun.status == "complete",
+            ScoringRun.target == target,
+            Indicator.student_id == row.student_id,
+            Indicator.module_id == row.module_id,
+            Indicator.presentation_id == row.presentation_id,
+        )
+        .order_by(ScoringRun.id)
+    )
+    return [
+        HistoryPoint(
+            run_id=run.id,
+            week=ind.week,
+            data_as_of=ind.as_of,
+            model_version=run.model_version,
+            value=ind.probability,
+            lower=ind.lower,
+            upper=ind.upper,
+        )
+        for ind, run in session.execute(query)
+    ]
+
+
+def estimate(row: Indicator) -> Estimate:
+    """The estimate with its interval and change."""
+    change = None if row.previous_probability is None else row.probability - row.previous_probability
+    return Estimate(value=row.probability, lower=row.lower, upper=row.upper, change_since_last_run=change)
+
+
+def provenance(row: Indicator, run: ScoringRun) -> Provenance:
+    """Where the indicator came from."""
+    return Provenance(
+        target=run.target,
+        model_name=run.model_name,
+        model_version=run.model_version,
+        week=row.week,
+        data_as_of=row.as_of,
+        run_id=run.id,
+    )
+
+
+def view(row: Indicator, run: ScoringRun, rank: int | None, past: list[HistoryPoint]) -> IndicatorView:
+    """The full explained indicator."""
+    change = row.what_could_change
+    return IndicatorView(
+        student_id=row.student_id,
+        module_id=row.module_id,
+        presentation_id=row.presentation_id,
+        support_priority=rank,
+        estimate=estimate(row),
+        factors=[Statement(**f) for f in row.factors],
+        strengths=[Statement(**s) for s in row.strengths],
+        context=[Context(**c) for c in row.context],
+        what_could_change=Change(**change) if change else None,
+        coverage=Coverage(**row.coverage),
+        history=past,
+        provenance=provenance(row, run),
+        reading_note=READING_NOTE,
+    )

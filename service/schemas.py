@@ -1,0 +1,253 @@
+"""Response and request bodies. No field carries a label or a protected characteristic (PRODUCT §2, §3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FeedbackValue = Literal["accepted", "not_applicable", "incorrectly_flagged", "useful", "not_useful"]
+ConsentPurpose = Literal[
+    "outreach_contact", "study_skills_referral", "wellbeing_referral", "personal_intervention"
+]
+CONSENT_PURPOSES: tuple[str, ...] = get_args(ConsentPurpose)
+
+
+class Strict(BaseModel):
+    """Bodies refuse unknown fields, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Statement(BaseModel):
+    """A factor or strength: a family of contributions in plain language."""
+
+    family: str
+    title: str
+    sentence: str
+    contribution: float = Field(description="Its share of the indicator, in log-odds (positive raises it).")
+
+
+class Context(BaseModel):
+    """A fixed fact that shapes the indicator, described neutrally (nothing to act on)."""
+
+    family: str
+    title: str
+    sentence: str
+
+
+class Change(BaseModel):
+    """The smallest change in one actionable family that would move the indicator materially."""
+
+    family: str
+    title: str
+    sentence: str
+    estimate_after: float
+
+
+class Coverage(BaseModel):
+    """Which data the indicator could use."""
+
+    sources_recorded: list[str]
+    sources_not_recorded: list[str]
+    activity_recorded_for_student: bool
+    marked_work_available: bool
+
+
+class Estimate(BaseModel):
+    """An estimate with its uncertainty: never a category."""
+
+    value: float = Field(description="Estimated probability of the target outcome (0 to 1).")
+    lower: float = Field(description="Lower end of the 90% interval.")
+    upper: float = Field(description="Upper end of the 90% interval.")
+    change_since_last_run: float | None = Field(description="Difference from the previous run, if any.")
+
+
+class Provenance(BaseModel):
+    """Where an indicator came from."""
+
+    target: str
+    model_name: str
+    model_version: str
+    week: int
+    data_as_of: str
+    run_id: int
+
+
+class HistoryPoint(BaseModel):
+    """The indicator in an earlier run."""
+
+    run_id: int
+    week: int
+    data_as_of: str
+    model_version: str
+    value: float
+    lower: float
+    upper: float
+
+
+class CaseloadEntry(BaseModel):
+    """One student in the caller's caseload, in support-priority order."""
+
+    student_id: str
+    module_id: str
+    presentation_id: str
+    support_priority: int = Field(description="Position in this caller's caseload (1 = contact first).")
+    estimate: Estimate
+    top_factor: str | None
+
+
+class Caseload(BaseModel):
+    """A page of the caller's caseload."""
+
+    available: bool = Field(description="False when no approved model has published indicators.")
+    total: int
+    offset: int
+    limit: int
+    items: list[CaseloadEntry]
+    provenance: Provenance | None
+    reading_note: str
+
+
+class IndicatorView(BaseModel):
+    """A student's explained indicator on one module presentation."""
+
+    student_id: str
+    module_id: str
+    presentation_id: str
+    support_priority: int | None
+    estimate: Estimate
+    factors: list[Statement]
+    strengths: list[Statement]
+    context: list[Context]
+    what_could_change: Change | None
+    coverage: Coverage
+    history: list[HistoryPoint]
+    provenance: Provenance
+    reading_note: str
+
+
+class EngagementSummary(BaseModel):
+    """What a placement supervisor may see: counts only."""
+
+    student_id: str
+    module_id: str
+    presentation_id: str
+    data_as_of: str
+    active_days_last_14: int
+    assessments_due_so_far: int
+    assessments_submitted: int
+
+
+class StudentIndicators(BaseModel):
+    """A student's indicators (one per module presentation), as staff see them."""
+
+    student_id: str
+    indicators: list[IndicatorView]
+
+
+class PlacementView(BaseModel):
+    """A student's minimal engagement summaries."""
+
+    student_id: str
+    summaries: list[EngagementSummary]
+
+
+class FeedbackIn(Strict):
+    """Staff feedback on an indicator."""
+
+    module_id: str = Field(max_length=64)
+    presentation_id: str = Field(max_length=64)
+    value: FeedbackValue
+    note: str = Field("", max_length=2000)
+
+
+class InterventionIn(Strict):
+    """A proposed or recorded intervention."""
+
+    purpose: ConsentPurpose
+    description: str = Field(min_length=1, max_length=2000)
+    exemption_reason: str | None = Field(
+        None,
+        max_length=2000,
+        description="Only when the student has not consented: the stated exemption that applies (CoP §6).",
+    )
+
+
+class Recorded(BaseModel):
+    """Acknowledgement of something written."""
+
+    id: int
+    at: datetime
+
+
+class ConsentIn(Strict):
+    """A student's decision for one purpose."""
+
+    purpose: ConsentPurpose
+    granted: bool
+
+
+class ConsentOut(BaseModel):
+    """A student's consents."""
+
+    consents: dict[str, bool]
+
+
+class PreferencesIn(Strict):
+    """Whether the student wants to see their indicator."""
+
+    show_indicator: bool
+
+
+class RequestIn(Strict):
+    """A rectification or erasure request."""
+
+    detail: str = Field("", max_length=4000)
+
+
+class OwnIndicator(BaseModel):
+    """The student's own indicator, or why it is not shown."""
+
+    shown: bool
+    message: str
+    indicators: list[IndicatorView] = []
+
+
+class AccessEntry(BaseModel):
+    """One access to the student's data."""
+
+    at: str
+    actor: str
+    role: str
+    purpose: str
+    action: str
+
+
+class ReviewIn(Strict):
+    """The ethics committee's decision on one model version."""
+
+    approve: bool
+    note: str = Field(min_length=1, max_length=4000)
+
+
+class ModelReport(BaseModel):
+    """Aggregate governance state of one model version."""
+
+    name: str
+    version: str
+    fairness_gate: str | None
+    ethics_decision: str | None
+    ethics_reviewer: str | None
+    champion: bool
+    report_path: str | None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str

@@ -1,0 +1,169 @@
+"""Bearer tokens: the one module that handles JWTs (PyJWT).
+
+Production validates tokens from the institution's identity provider against its JWKS: issuer,
+audience, expiry, not-before and key id are checked, and only RS256 and ES256 are accepted, so
+"none" and HMAC tricks (an HS256 token signed with the public key) fail before any key is used.
+Development mode (WAYMARK_ENV=development, and only then) signs with a local RSA key pair kept in
+WAYMARK_DEV_KEY_DIR; ``waymark token`` mints such tokens and refuses to run in any other mode.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from models.settings import Settings
+
+ALGORITHMS = ["RS256", "ES256"]
+ROLES = (
+    "student",
+    "personal_tutor",
+    "module_leader",
+    "programme_leader",
+    "support_staff",
+    "placement_supervisor",
+    "data_scientist",
+    "ethics_reviewer",
+    "dpo",
+)
+STAFF_ROLES = frozenset(ROLES) - {"student"}
+DEV_KID = "waymark-dev-1"
+_PRIVATE = "signing-key.pem"
+
+
+class AuthError(Exception):
+    """The token is not acceptable; the message is safe to show (it never echoes the token)."""
+
+
+class ConfigurationError(RuntimeError):
+    """The service is not configured to authenticate safely; it refuses to start."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, as the verified token says."""
+
+    sub: str
+    role: str
+    training_until: float | None  # information-security training attestation in the token, if any
+
+
+def _dev_key(settings: Settings) -> rsa.RSAPrivateKey:
+    if not settings.development:
+        raise ConfigurationError(
+            "local signing keys exist only in development mode (WAYMARK_ENV=development)"
+        )
+    path = Path(settings.dev_key_dir) / _PRIVATE
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        path.write_bytes(pem)
+        path.chmod(0o600)
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, rsa.RSAPrivateKey):
+        raise ConfigurationError(f"{path} does not hold an RSA private key")
+    return loaded
+
+
+def mint(
+    settings: Settings,
+    role: str,
+    sub: str,
+    minutes: int = 60,
+    training_days: int | None = 365,
+    **extra: Any,
+) -> str:
+    """A development token for ``role``/``sub`` (refused outside development mode)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; one of: {', '.join(ROLES)}")
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": settings.dev_issuer,
+        "aud": settings.dev_issuer,
+        "sub": sub,
+        "role": role,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 60 * minutes,
+        "jti": uuid.uuid4().hex,
+    }
+    if training_days is not None and role in STAFF_ROLES:
+        claims["infosec_training_until"] = now + 86_400 * training_days
+    claims.update(extra)
+    return jwt.encode(claims, _dev_key(settings), algorithm="RS256", headers={"kid": DEV_KID})
+
+
+class Verifier:
+    """Checks bearer tokens against the configured keys."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.development:
+            self._issuer = self._audience = settings.dev_issuer
+            public = _dev_key(settings).public_key()
+            self._keys: dict[str, Any] | None = {DEV_KID: public}
+            self._jwks: jwt.PyJWKClient | None = None
+        else:
+            problems = settings.oidc_problems()
+            if problems:
+                raise ConfigurationError(
+                    "outside development mode the service needs an identity provider: " + "; ".join(problems)
+                )
+            self._issuer, self._audience = settings.oidc_issuer, settings.oidc_audience
+            self._keys = None
+            self._jwks = jwt.PyJWKClient(settings.oidc_jwks_url, cache_keys=True, lifespan=300)
+
+    def _key(self, token: str) -> Any:
+        header = jwt.get_unverified_header(token)
+        if header.get("alg") not in ALGORITHMS:
+            raise AuthError("token algorithm not accepted")
+        kid = header.get("kid")
+        if not kid:
+            raise AuthError("token has no key id")
+        if self._keys is not None:
+            if kid not in self._keys:
+                raise AuthError("token signed with an unknown key")
+            return self._keys[kid]
+        assert self._jwks is not None  # noqa: S101
+        try:
+            return self._jwks.get_signing_key(kid).key
+        except jwt.PyJWKClientError as exc:
+            raise AuthError("token signed with an unknown key") from exc
+
+    def verify(self, token: str) -> Principal:
+        """The caller, or AuthError for any token that is not fully valid."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._key(token),
+                algorithms=ALGORITHMS,
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=30,
+                options={"require": ["exp", "iss", "aud", "sub"], "verify_nbf": True},
+            )
+        except AuthError:
+            raise
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"token rejected: {type(exc).__name__}") from exc
+        role = claims.get("role")
+        if role not in ROLES or not isinstance(claims["sub"], str) or not claims["sub"]:
+            raise AuthError("token lacks a known role or a subject")
+        until = claims.get("infosec_training_until")
+        return Principal(claims["sub"], role, float(until) if isinstance(until, int | float) else None)
+
+
+def public_jwks(settings: Settings) -> str:
+    """The development public key as a JWKS document (for tools that want one)."""
+    key = jwt.algorithms.RSAAlgorithm.to_jwk(_dev_key(settings).public_key(), as_dict=True)
+    return json.dumps({"keys": [{**key, "kid": DEV_KID, "alg": "RS256", "use": "sig"}]})

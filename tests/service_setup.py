@@ -1,0 +1,66 @@
+"""A served cohort for service tests: a governed champion, a scored batch, staff relationships."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Engine, text
+
+from models.settings import Settings
+from service.db.engine import make_engine, upgrade
+from service.db.schema import Base
+from service.grants import import_grants
+from service.scoring import score
+from tests.champion import Champion
+from training.tracking import configure
+
+
+@dataclass(frozen=True, eq=False)
+class Served:
+    """Everything a service test needs."""
+
+    settings: Settings
+    engine: Engine
+    folder: Path
+    indicators: pd.DataFrame  # student_id, module_id, presentation_id, programme_id, school_id
+    access: pd.DataFrame
+
+
+def backends() -> list[str]:
+    """SQLite always; PostgreSQL too when WAYMARK_TEST_POSTGRES_URL is set (.ci/run sets it)."""
+    return ["sqlite", "postgresql"] if os.environ.get("WAYMARK_TEST_POSTGRES_URL") else ["sqlite"]
+
+
+def fresh_database(backend: str, root: Path) -> str:
+    """An empty database of ``backend``; returns its URL."""
+    if backend == "sqlite":
+        return f"sqlite:///{root}/service.db"
+    url = os.environ["WAYMARK_TEST_POSTGRES_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        Base.metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+    return url
+
+
+def serve_cohort(champion: Champion, folder: Path, backend: str, root: Path) -> Served:
+    """Score ``folder`` with the champion into a fresh database and load its access.csv."""
+    url = fresh_database(backend, root)
+    settings = champion.settings.model_copy(
+        update={"database_url": url, "env": "development", "dev_key_dir": root / "keys"}
+    )
+    engine = make_engine(url)
+    upgrade(engine)
+    configure(settings)
+    score(folder, engine, champion.name, week=8)
+    import_grants(engine, folder / "access.csv")
+    with engine.connect() as conn:
+        indicators = pd.read_sql(
+            "SELECT student_id, module_id, presentation_id, programme_id, school_id FROM indicators", conn
+        )
+    access = pd.read_csv(folder / "access.csv", dtype=str)
+    return Served(settings, engine, folder, indicators, access)
