@@ -31,7 +31,7 @@ from models.data import load_learning_data, read_manifest
 from models.registry import load_bundle
 from service.db.engine import make_engine, upgrade
 from service.scoring import score
-from service.scoring.cohort import build_cohort
+from service.scoring.cohort import build_cohort, current_presentations
 from tests.champion import govern, register, settings_in
 from training.ingest.oulad import import_oulad
 from training.ingest.synthetic import SynthConfig, generate
@@ -52,10 +52,13 @@ def _timed_score(folder: Path, root: Path, week: int) -> None:
     for (label, t0), (_, t1) in itertools.pairwise(marks):
         print(f"  {t1 - t0:7.2f} s  {label}")
     print(
-        f"  {total:7.2f} s  total for {summary.students:,} registrations = {summary.students / total:,.0f} per second"
+        f"  {total:7.2f} s  total for {summary.students:,} registrations = "
+        f"{summary.students / total:,.0f} per second"
     )
     model = load_bundle(f"models:/{NAME}@champion")
-    cohort = build_cohort(load_learning_data(folder), read_manifest(folder), week)
+    manifest = read_manifest(folder)
+    data = load_learning_data(folder, choose=lambda pres: current_presentations(pres, manifest))
+    cohort = build_cohort(data, week)
     x = model.bundle.matrix(cohort.features)[:SHAP_SAMPLE]
     explainer = shap.TreeExplainer(model.bundle.booster)
     t0 = time.perf_counter()
@@ -64,7 +67,8 @@ def _timed_score(folder: Path, root: Path, week: int) -> None:
         explainer.shap_values(x)
     shap_s = time.perf_counter() - t0
     print(
-        f"  shap.TreeExplainer on {len(x):,} of the same rows: {len(x) / shap_s:,.0f} rows/s (contributions only)"
+        f"  shap.TreeExplainer on {len(x):,} of the same rows: "
+        f"{len(x) / shap_s:,.0f} rows/s (contributions only)"
     )
 
 

@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from models.settings import Settings, get_settings
-from service import errors
+from service import errors, pages
 from service.api import governance, me, public, staff
 from service.middleware import Guard
 from service.runtime import build_runtime
@@ -37,8 +38,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     errors.install(app)
-    for router in (staff.router, me.router, governance.router, public.router):
+    for router in (staff.router, me.router, governance.router, public.router, pages.router):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(pages.HERE / "static")), name="static")
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:  # closed by default
         app.add_middleware(

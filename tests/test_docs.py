@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from models.data.contract_doc import BEGIN, END, contract_markdown
@@ -21,3 +22,40 @@ def test_the_readme_states_the_two_set_up_commands() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "make run" in readme
     assert "make test" in readme
+
+
+def test_every_test_named_in_the_code_of_practice_matrix_exists() -> None:
+    matrix = (ROOT / "docs" / "code-of-practice.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`(test_[a-z0-9_]+)`", matrix))
+    defined = {
+        m
+        for path in (ROOT / "tests").glob("test_*.py")
+        for m in re.findall(r"^def (test_\w+)", path.read_text(), re.M)
+    }
+    assert len(named) > 40
+    assert sorted(named - defined) == []
+    for clause in [
+        f"§2({n})"
+        for n in (
+            [
+                "i",
+                "ii",
+                "iii",
+                "iv",
+                "v",
+                "vi",
+                "vii",
+                "viii",
+                "ix",
+                "x",
+                "xi",
+                "xii",
+                "xiii",
+                "xiv",
+                "xv",
+                "xvi",
+                "xvii",
+            ]
+        )
+    ] + [f"§{n}" for n in (4, 5, 6, 7, 8, 9, 10, 12)]:
+        assert f"| {clause}" in matrix, clause

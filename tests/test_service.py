@@ -491,3 +491,50 @@ def test_settings_in_development_mint_tokens_and_production_refuses(tmp_path: Pa
     prod = Settings(WAYMARK_ENV="production", WAYMARK_DEV_KEY_DIR=str(tmp_path))
     with pytest.raises(ConfigurationError):
         mint(prod, "student", "s")
+
+
+def test_retention_removes_only_what_is_older_than_the_period(served: Served, client: TestClient) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from service.db.schema import ScoringRun
+
+    with transaction(served.engine) as session:
+        old = ScoringRun(
+            target="not_completing",
+            model_name="waymark-not-completing",
+            model_version="0",
+            bundle_sha256="0" * 64,
+            data_fingerprint="0" * 64,
+            data_as_of="2000-01-01",
+            status="complete",
+            students=3,
+            started_at=datetime(2000, 1, 1, tzinfo=UTC),
+        )
+        session.add(old)
+        session.flush()
+        rows = session.scalars(select(Indicator).limit(3)).all()
+        copies = [
+            {c.key: getattr(r, c.key) for c in Indicator.__table__.columns} | {"run_id": old.id} for r in rows
+        ]
+        session.execute(insert(Indicator), copies)
+    before = client.get(
+        "/v1/caseload",
+        headers=auth(
+            served,
+            "support_staff",
+            str(served.access[served.access.relationship == "support_staff"].staff_id.iloc[0]),
+        ),
+    ).json()["total"]
+    result = client.post("/v1/dpo/retention", headers=auth(served, "dpo", "dpo-1")).json()
+    assert result["runs"] == 1 and result["indicators"] == 3 and result["feedback"] == 0
+    after = client.get(
+        "/v1/caseload",
+        headers=auth(
+            served,
+            "support_staff",
+            str(served.access[served.access.relationship == "support_staff"].staff_id.iloc[0]),
+        ),
+    ).json()["total"]
+    assert after == before > 0

@@ -216,3 +216,10 @@ def test_cli_trains_and_registers(
     assert result.exit_code == 0, result.output
     assert "Registered models:/cli-next/1 (alias candidate)" in result.stdout
     assert str(MlflowClient().get_model_version_by_alias("cli-next", "candidate").version) == "1"
+
+
+def test_erased_students_are_left_out_of_training(synth_dir: Path) -> None:
+    erased = frozenset({"S00000001", "S00000002", "S00000003"})
+    outcome = train(synth_dir, Target.NOT_COMPLETING, FitConfig(families=("logistic",)), exclude=erased)
+    assert not set(outcome.train_rows["student_id"]) & erased
+    assert not set(outcome.test_scored["student_id"]) & erased

@@ -71,6 +71,7 @@ def train(
     config: FitConfig | None = None,
     test_from: date | None = None,
     progress: Progress | None = None,
+    exclude: frozenset[str] = frozenset(),
 ) -> TrainingOutcome:
     """Train, choose, calibrate and evaluate a model for ``target`` on the data in ``folder``.
 
@@ -86,6 +87,8 @@ def train(
         First start date of the test presentations; the data folder's recommendation when None.
     progress
         Called with a short description as each stage starts.
+    exclude
+        Students who asked for erasure (CoP §12): left out of training and evaluation.
 
     Returns
     -------
@@ -102,6 +105,7 @@ def train(
     features = build_features(data)
     pop = population(data.registrations, data.presentations)
     rows = features.merge(labels(target, pop, data.tables()), on=list(KEYS), how="inner")
+    rows = rows[~rows["student_id"].isin(exclude)].reset_index(drop=True)
     train_mask, test_mask = _in(rows, split.train), _in(rows, split.test)
     val_mask = _in(rows, split.validation)
     _check(rows, train_mask, "train on", target)

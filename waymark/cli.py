@@ -31,7 +31,7 @@ from models.targets import DEFAULT_NAMES, Target
 from service.app import create_app
 from service.audit import verify as verify_chain
 from service.db.engine import engine_for, transaction, upgrade
-from service.db.schema import AccessGrant, AuditRecord
+from service.db.schema import AccessGrant, AuditRecord, TrainingExclusion
 from service.grants import ImportRefused, import_attestations, import_grants
 from service.scoring import ChampionUnavailableError, ScoringError, score
 from service.scoring.job import DEFAULT_CHUNK_ROWS
@@ -209,7 +209,12 @@ def _run_training(
     try:
         with out.status("Training") as status:
             outcome = train(
-                data, target, config, split_date, progress=lambda m: status.update(f"Training: {m}")
+                data,
+                target,
+                config,
+                split_date,
+                progress=lambda m: status.update(f"Training: {m}"),
+                exclude=erased_students(settings),
             )
             status.update("Training: logging to MLflow and registering")
             registered = log_and_register(outcome, name, settings)
@@ -367,6 +372,12 @@ def _score(
         f"data as of {summary.as_of}.",
         highlight=False,
     )
+
+
+def erased_students(settings: Settings) -> frozenset[str]:
+    """Students whose erasure was processed: never trained on again (CoP §12)."""
+    with transaction(database(settings)) as session:
+        return frozenset(session.scalars(select(TrainingExclusion.student_id)))
 
 
 def database(settings: Settings) -> Engine:

@@ -9,6 +9,7 @@ not a DataFrame and cannot be passed where one is expected without being unwrapp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -105,13 +106,18 @@ class LearningData:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def load_learning_data(folder: Path) -> LearningData:
+def load_learning_data(
+    folder: Path, choose: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+) -> LearningData:
     """Validate ``folder`` and load its feature-safe tables.
 
     Parameters
     ----------
     folder
         A data folder in the contract.
+    choose
+        Given the presentations table, the presentations to load (module_id, presentation_id);
+        every table is then read only for them. The whole folder is validated either way.
 
     Returns
     -------
@@ -124,10 +130,25 @@ def load_learning_data(folder: Path) -> LearningData:
         If any contract rule is broken (nothing is returned half-loaded).
     """
     con, _ = require_valid(folder)
-    return LearningData(**{name: read_typed(con, name) for name in FEATURE_TABLES})
+    if choose is None:
+        return LearningData(**{name: read_typed(con, name) for name in FEATURE_TABLES})
+    wanted = choose(read_typed(con, "presentations"))[["module_id", "presentation_id"]]
+    con.register("wanted", wanted.astype(str))
+    return LearningData(**{name: read_typed(con, name, _ONLY_WANTED[name]) for name in FEATURE_TABLES})
 
 
-def read_typed(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
+_IN_WANTED = "(module_id, presentation_id) IN (SELECT module_id, presentation_id FROM wanted)"
+_ONLY_WANTED = {
+    "presentations": _IN_WANTED,
+    "registrations": _IN_WANTED,
+    "assessments": _IN_WANTED,
+    "activity": _IN_WANTED,
+    "assessment_results": f"assessment_id IN (SELECT assessment_id FROM t_assessments WHERE {_IN_WANTED})",
+    "students": f"student_id IN (SELECT student_id FROM t_registrations WHERE {_IN_WANTED})",
+}
+
+
+def read_typed(con: duckdb.DuckDBPyConnection, name: str, where: str = "TRUE") -> pd.DataFrame:
     """Read the typed view of a validated table into a DataFrame with contract dtypes."""
     table = TABLES[name]
     present = {r[0] for r in con.execute(f"DESCRIBE {ident('t_' + name)}").fetchall()}
@@ -137,7 +158,7 @@ def read_typed(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
     select = ", ".join(ident(c.name) for c in cols)
     # Through Arrow: strings stay Arrow-backed and nullable integers stay integers, which keeps
     # a ten-million-row activity table near its size on disk. Row order is file order.
-    arrow = con.sql(f"SELECT {select} FROM {ident('t_' + name)}").to_arrow_table()
+    arrow = con.sql(f"SELECT {select} FROM {ident('t_' + name)} WHERE {where}").to_arrow_table()
     frame: pd.DataFrame = arrow.to_pandas(types_mapper=_ARROW_DTYPES.get)
     for col in cols:
         frame[col.name] = frame[col.name].astype(_DTYPES[col.kind])

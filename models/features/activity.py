@@ -63,7 +63,10 @@ def activity_features(activity: pd.DataFrame, population: pd.DataFrame) -> pd.Da
             SELECT student_id, module_id, presentation_id, day, count, source,
                    greatest(CAST(floor(day / 7) AS BIGINT), {FIRST_BUCKET}) AS b,
                    {_channel_case()} AS channel
-            FROM activity),
+            FROM activity
+            -- Nothing on or after the latest cut-off can reach any feature; dropping it early
+            -- keeps scoring at week W from reading the rest of the presentation.
+            WHERE day < (SELECT max(cutoff) FROM population)),
         wk AS (
             SELECT student_id, module_id, presentation_id, b, sum(count) AS c_all,
                    count(DISTINCT day) AS d_all, max(day) AS last_day,
@@ -88,7 +91,7 @@ def activity_features(activity: pd.DataFrame, population: pd.DataFrame) -> pd.Da
                          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
                    v AS (PARTITION BY student_id, module_id, presentation_id ORDER BY b)),
         sources AS (SELECT module_id, presentation_id, {src_first}
-                    FROM activity GROUP BY module_id, presentation_id),
+                    FROM act GROUP BY module_id, presentation_id),
         feats AS (
             SELECT p.student_id, p.module_id, p.presentation_id, p.week,
                    {_log("r.cum_all")} AS act_total,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -143,7 +144,8 @@ def export(
     with unit_of_work(runtime) as session:
         data = _export(session, principal.sub)
         audit.record(session, principal, why, [principal.sub], "export", request_id)
-    name = f"waymark-export-{principal.sub}.{format}"
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", principal.sub)[:64]  # a header value: no control characters
+    name = f"waymark-export-{safe}.{format}"
     disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
     if format == "csv":
         return Response(_csv(data), media_type="text/csv", headers=disposition)

@@ -26,9 +26,9 @@ class Cohort:
     as_of: pd.DataFrame  # module_id, presentation_id, week, as_of (ISO date)
 
 
-def current_presentations(data: LearningData, folder_manifest: dict[str, object]) -> pd.DataFrame:
+def current_presentations(presentations: pd.DataFrame, folder_manifest: dict[str, object]) -> pd.DataFrame:
     """The presentations to score: those from the folder's recommended test start, else the latest."""
-    pres = data.presentations.assign(start=pd.to_datetime(data.presentations["start_date"]).dt.date)
+    pres = presentations.assign(start=pd.to_datetime(presentations["start_date"]).dt.date)
     recommended = folder_manifest.get("test_from")
     first = date.fromisoformat(str(recommended)) if recommended else max(pres["start"])
     chosen = pres[pres["start"] >= first]
@@ -53,10 +53,11 @@ def _weeks(data: LearningData, chosen: pd.DataFrame, week: int | None) -> pd.Dat
 
 
 def _subset(data: LearningData, chosen: pd.DataFrame) -> LearningData:
-    keys = chosen[PRESENTATION]
+    """The data of some presentations only (cheap: a presentation-id filter before the exact join)."""
 
     def keep(frame: pd.DataFrame) -> pd.DataFrame:
-        return frame.merge(keys, on=PRESENTATION, how="inner")
+        near = frame[frame["presentation_id"].isin(chosen["presentation_id"].unique())]
+        return near.merge(chosen[PRESENTATION], on=PRESENTATION, how="inner")
 
     assessments = keep(data.assessments)
     results = data.assessment_results[
@@ -69,13 +70,16 @@ def _subset(data: LearningData, chosen: pd.DataFrame) -> LearningData:
     )
 
 
-def build_cohort(data: LearningData, manifest: dict[str, object], week: int | None) -> Cohort:
-    """Features for every registration in the population of the current presentations at their week."""
-    chosen = _weeks(data, current_presentations(data, manifest), week)
-    subset = _subset(data, chosen)
+def build_cohort(data: LearningData, week: int | None) -> Cohort:
+    """Features for every registration in the population of ``data``'s presentations at their week.
+
+    ``data`` holds the presentations to score only (see ``load_learning_data(choose=...)``).
+    """
+    chosen = _weeks(data, data.presentations, week)
+    groups = [group for _, group in chosen.groupby("week", sort=True)]
     parts = [
-        build_features(_subset(subset, group), [int(group["week"].iloc[0])])
-        for _, group in chosen.groupby("week", sort=True)
+        build_features(data if len(groups) == 1 else _subset(data, group), [int(group["week"].iloc[0])])
+        for group in groups
     ]
     features = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if features.empty:
@@ -86,5 +90,5 @@ def build_cohort(data: LearningData, manifest: dict[str, object], week: int | No
     start = pd.to_datetime(chosen["start_date"])
     cutoff = pd.to_timedelta(7 * chosen["week"] - 1, unit="D")
     as_of = chosen[[*PRESENTATION, "week"]].assign(as_of=(start + cutoff).dt.date.map(date.isoformat))
-    placement = subset.students.reindex(columns=["student_id", "programme_id", "school_id"])
+    placement = data.students.reindex(columns=["student_id", "programme_id", "school_id"])
     return Cohort(features, placement, as_of)

@@ -15,7 +15,7 @@ from models.data import folder_fingerprint, load_learning_data, read_manifest
 from models.explain import explain_cohort
 from service.scoring import publish
 from service.scoring.champion import load_champion
-from service.scoring.cohort import Cohort, CohortError, build_cohort
+from service.scoring.cohort import Cohort, CohortError, build_cohort, current_presentations
 
 Progress = Callable[[str], None]
 DEFAULT_CHUNK_ROWS = 5000
@@ -85,9 +85,10 @@ def score(
     say(f"loading the champion of {model_name}")
     model = load_champion(model_name)
     say("loading and validating data")
-    data = load_learning_data(folder)
+    manifest = read_manifest(folder)
+    data = load_learning_data(folder, choose=lambda pres: current_presentations(pres, manifest))
     try:
-        cohort = build_cohort(data, read_manifest(folder), week)
+        cohort = build_cohort(data, week)
         say(f"scoring and explaining {len(cohort.features):,} registrations")
         explained = explain_cohort(model.bundle, cohort.features)
     except (CohortError, ValueError) as exc:
