@@ -19,14 +19,14 @@ from service.runtime import Runtime
 from service.security import STAFF_ROLES, AuthError, Principal
 
 bearer = HTTPBearer(auto_error=False, description="A bearer token from the institution's identity provider.")
-PURPOSES = (
+Purpose = Literal[
     "student_support",
     "personal_tutoring",
     "module_review",
     "placement_support",
     "own_data",
     "data_protection",
-)
+]
 _DEFAULT_PURPOSE = {
     "student": "own_data",
     "personal_tutor": "personal_tutoring",
