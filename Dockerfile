@@ -13,6 +13,8 @@ COPY waymark ./waymark
 RUN /opt/waymark/bin/pip install --upgrade pip && /opt/waymark/bin/pip install .
 
 FROM python:3.11-slim AS runtime
+# LightGBM needs the OpenMP runtime.
+RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system waymark && useradd --system --gid waymark --home-dir /srv/waymark \
         --create-home waymark
 COPY --from=build /opt/waymark /opt/waymark

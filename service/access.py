@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import Select, false, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from service.db.schema import AccessGrant, Indicator, Publication
+from service.db.schema import AccessGrant, Indicator
 from service.security import Principal
 
 # role -> (scope type its grants use, the indicator column the scope applies to)
@@ -25,10 +25,13 @@ SCOPES: dict[str, tuple[str, InstrumentedAttribute[str | None]]] = {
 INDICATOR_ROLES = frozenset(SCOPES) | {"student"}
 
 
-def readable(principal: Principal, target: str) -> Select[Indicator]:
-    """The served indicators ``principal`` may read (one row per student and module presentation)."""
-    served = select(Publication.run_id).where(Publication.target == target).scalar_subquery()
-    query = select(Indicator).where(Indicator.run_id == served)
+def readable(principal: Principal, run_id: int) -> Select[Indicator]:
+    """The indicators of run ``run_id`` that ``principal`` may read (one per student and presentation).
+
+    The caller passes the run it resolved once for the request (the published, approved one), so
+    every statement of a request reads the same batch even if a new one is published meanwhile.
+    """
+    query = select(Indicator).where(Indicator.run_id == run_id)
     if principal.role == "student":
         return query.where(Indicator.student_id == principal.sub)
     if principal.role not in SCOPES:

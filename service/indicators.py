@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.access import readable
@@ -49,23 +50,32 @@ def served_run(session: Session, runtime: Runtime) -> ScoringRun | None:
     return run
 
 
-def scope(principal: Principal, runtime: Runtime) -> Any:
-    """The caller's readable indicators (the one scope function, for this service's target)."""
-    return readable(principal, runtime.settings.target)
+def scope(principal: Principal, run: ScoringRun) -> Any:
+    """The caller's readable indicators in ``run`` (through the one scope function)."""
+    return readable(principal, run.id)
 
 
-def priority(session: Session, principal: Principal, runtime: Runtime, row: Indicator) -> int:
-    """Position of ``row`` in the caller's caseload (ties broken by identifiers, stably)."""
-    mine = scope(principal, runtime).subquery()
-    key = tuple_(mine.c.student_id, mine.c.module_id, mine.c.presentation_id)
-    before = or_(
-        mine.c.probability > row.probability,
-        and_(
-            mine.c.probability == row.probability,
-            key < tuple_(row.student_id, row.module_id, row.presentation_id),
-        ),
-    )
-    return int(session.scalar(select(func.count()).select_from(mine).where(before)) or 0) + 1
+# Support priority is a position in the caller's whole caseload. Working it out needs the caseload's
+# order, so it is computed once per caller and batch and kept briefly; a relationship change shows
+# up in priorities within RANKS_TTL seconds (who may read whom is never cached).
+RANKS_TTL = 60.0
+_ranks: dict[tuple[str, str, int], tuple[float, dict[tuple[str, str, str], int]]] = {}
+
+
+def priority(session: Session, principal: Principal, run: ScoringRun, row: Indicator) -> int:
+    """Position of ``row`` in the caller's caseload (1 = contact first; ties broken by identifiers)."""
+    key = (principal.sub, principal.role, run.id)
+    cached = _ranks.get(key)
+    if cached is None or time.monotonic() - cached[0] > RANKS_TTL:
+        mine = scope(principal, run).with_only_columns(
+            Indicator.student_id, Indicator.module_id, Indicator.presentation_id
+        )
+        order = session.execute(mine.order_by(*ORDER)).all()
+        cached = (time.monotonic(), {(s, m, p): i for i, (s, m, p) in enumerate(order, start=1)})
+        if len(_ranks) > 10_000:
+            _ranks.clear()
+        _ranks[key] = cached
+    return cached[1].get((row.student_id, row.module_id, row.presentation_id), len(cached[1]) + 1)
 
 
 def history(session: Session, row: Indicator, target: str) -> list[HistoryPoint]:

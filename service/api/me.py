@@ -67,7 +67,7 @@ def own_indicator(
                 "(ask=true), or choose to see it always in your preferences.",
             )
         run = served_run(session, runtime)
-        rows = [] if run is None else list(session.scalars(scope(principal, runtime).order_by(*ORDER)))
+        rows = [] if run is None else list(session.scalars(scope(principal, run).order_by(*ORDER)))
         if run is None or not rows:
             return OwnIndicator(shown=False, message="There is no indicator for you at the moment.")
         audit.record(session, principal, why, [principal.sub], "own_indicator_view", request_id)

@@ -70,7 +70,7 @@ def caseload(
                 provenance=None,
                 reading_note=NOT_AVAILABLE,
             )
-        query = scope(principal, runtime)
+        query = scope(principal, run)
         if module_id is not None:
             query = query.where(Indicator.module_id == module_id)
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -109,15 +109,12 @@ def student_indicator(
         if run is None:
             raise Refused(404, "Not available", NOT_AVAILABLE)
         rows = list(
-            session.scalars(
-                scope(principal, runtime).where(Indicator.student_id == student_id).order_by(*ORDER)
-            )
+            session.scalars(scope(principal, run).where(Indicator.student_id == student_id).order_by(*ORDER))
         )
         if not rows:
             raise not_found()
         views = [
-            view(r, run, priority(session, principal, runtime, r), history(session, r, run.target))
-            for r in rows
+            view(r, run, priority(session, principal, run, r), history(session, r, run.target)) for r in rows
         ]
         audit.record(session, principal, why, [student_id], "indicator_view", request_id)
         return StudentIndicators(student_id=student_id, indicators=views)
@@ -137,7 +134,7 @@ def engagement(
         rows = (
             []
             if run is None
-            else list(session.scalars(scope(principal, runtime).where(Indicator.student_id == student_id)))
+            else list(session.scalars(scope(principal, run).where(Indicator.student_id == student_id)))
         )
         if not rows:
             raise not_found()
@@ -169,12 +166,14 @@ def feedback(
     """Record whether an indicator was useful or right (it improves later models and is reviewed)."""
     with unit_of_work(runtime) as session:
         run = served_run(session, runtime)
-        query = scope(principal, runtime).where(
+        if run is None:
+            raise not_found()
+        query = scope(principal, run).where(
             Indicator.student_id == student_id,
             Indicator.module_id == body.module_id,
             Indicator.presentation_id == body.presentation_id,
         )
-        if run is None or session.scalar(query) is None:
+        if session.scalar(query) is None:
             raise not_found()
         row = Feedback(
             run_id=run.id,
@@ -206,7 +205,7 @@ def intervention(
         run = served_run(session, runtime)
         if (
             run is None
-            or session.scalar(scope(principal, runtime).where(Indicator.student_id == student_id)) is None
+            or session.scalar(scope(principal, run).where(Indicator.student_id == student_id)) is None
         ):
             raise not_found()
         consent = session.get(Consent, (student_id, body.purpose))
@@ -252,7 +251,11 @@ def wellbeing_hold(
 ) -> None:
     """Withhold (or release) the student's own view of their indicator; they still see it if they ask."""
     with unit_of_work(runtime) as session:
-        if session.scalar(scope(principal, runtime).where(Indicator.student_id == student_id)) is None:
+        run = served_run(session, runtime)
+        if (
+            run is None
+            or session.scalar(scope(principal, run).where(Indicator.student_id == student_id)) is None
+        ):
             raise not_found()
         pref = session.get(StudentPreference, student_id) or StudentPreference(
             student_id=student_id, show_indicator=False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -47,15 +48,26 @@ def engine_for(url: str) -> Engine:
     return make_engine(url)
 
 
+@lru_cache
 def sessions(engine: Engine) -> sessionmaker[Session]:
     """A session factory bound to ``engine``."""
     return sessionmaker(engine, expire_on_commit=False)
 
 
+# SQLite allows one writer at a time, and its busy handler waits by sleeping, so under load threads
+# would queue inside SQLite with growing back-off and finally fail. Queue them here instead.
+_SQLITE_LOCKS: dict[str, threading.RLock] = {}
+
+
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """A session whose work is committed together, or not at all."""
-    with sessions(engine)() as session, session.begin():
+    if engine.dialect.name != "sqlite":
+        with sessions(engine)() as session, session.begin():
+            yield session
+        return
+    lock = _SQLITE_LOCKS.setdefault(str(engine.url), threading.RLock())
+    with lock, sessions(engine)() as session, session.begin():
         yield session
 
 
