@@ -7,6 +7,7 @@ each broken rule becomes one Finding with its count and the first rows it found.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,10 +55,16 @@ class Rule:
     key_columns: tuple[str, ...] = ()
 
 
+def quiet(con: duckdb.DuckDBPyConnection) -> None:
+    """Turn DuckDB's progress bar off (inside Jupyter DuckDB refuses the setting without ipywidgets)."""
+    with contextlib.suppress(duckdb.InvalidInputException):  # no widget library: no bar to show either
+        con.execute("SET enable_progress_bar = false")
+
+
 def connect(memory_limit: str = "4GB") -> duckdb.DuckDBPyConnection:
     """A DuckDB connection for validation, with bounded memory."""
     con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
+    quiet(con)
     con.execute(f"SET memory_limit = {literal(memory_limit)}")
     con.execute("SET preserve_insertion_order = true")
     return con

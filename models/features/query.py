@@ -10,6 +10,7 @@ import duckdb
 import pandas as pd
 
 from models.data import ensure_feature_safe
+from models.data.validation import quiet
 
 
 def query(sql: str, **frames: pd.DataFrame) -> pd.DataFrame:
@@ -28,7 +29,7 @@ def query(sql: str, **frames: pd.DataFrame) -> pd.DataFrame:
         The result.
     """
     con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
+    quiet(con)
     try:
         for name, frame in frames.items():
             con.register(name, ensure_feature_safe(frame, name))

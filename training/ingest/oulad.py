@@ -29,7 +29,7 @@ import duckdb
 
 from models.data import staged_folder, write_manifest
 from models.data.sqltext import ident, literal
-from models.data.validation import require_valid
+from models.data.validation import quiet, require_valid
 
 OULAD_TABLES: dict[str, tuple[str, ...]] = {
     "courses": ("code_module", "code_presentation", "module_presentation_length"),
@@ -190,7 +190,7 @@ def import_oulad(src: Path, out: Path, *, memory_limit: str = "6GB") -> ImportSu
     if not src.is_dir():
         raise OuladSourceError(f"{src} is not a folder")
     con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
+    quiet(con)
     con.execute(f"SET memory_limit = {literal(memory_limit)}")
     _register_sources(con, src)
     rows: dict[str, int] = {}
