@@ -175,6 +175,12 @@ class InterventionIn(Strict):
     )
 
 
+class HoldIn(Strict):
+    """Whether the student's indicator is withheld from them for their wellbeing."""
+
+    withheld: bool
+
+
 class Recorded(BaseModel):
     """Acknowledgement of something written."""
 

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from service import audit
@@ -29,6 +28,7 @@ from service.schemas import (
     CaseloadEntry,
     EngagementSummary,
     FeedbackIn,
+    HoldIn,
     InterventionIn,
     PlacementView,
     Recorded,
@@ -232,12 +232,6 @@ def intervention(
         audit.record(session, principal, why, [student_id], action, request_id)
         session.flush()
         return Recorded(id=row.id, at=row.at)
-
-
-class HoldIn(BaseModel):
-    """Whether the student's indicator is withheld from them for their wellbeing."""
-
-    withheld: bool
 
 
 @router.put("/students/{student_id}/wellbeing-hold", status_code=204)
