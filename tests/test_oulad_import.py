@@ -148,3 +148,17 @@ def test_the_full_oulad_import_is_exact(oulad_full: Path, tmp_path: Path) -> Non
     assert summary.rows["activity"] == 10_655_280
     assert summary.total_count == 39_605_099
     assert validate_folder(tmp_path / "oulad").ok
+
+
+def test_an_oulad_demo_gets_one_module_leader_per_module(imported: Path, tmp_path: Path) -> None:
+    from service.db.engine import make_engine, upgrade
+    from service.grants import import_grants
+    from training.ingest.oulad import demo_relationships
+
+    modules = set(pd.read_parquet(imported / "presentations.parquet")["module_id"])
+    access = tmp_path / "access.csv"
+    assert demo_relationships(imported, access) == len(modules)
+    engine = make_engine(f"sqlite:///{tmp_path}/w.db")
+    upgrade(engine)
+    assert import_grants(engine, access) == len(modules)
+    engine.dispose()

@@ -37,7 +37,7 @@ from service.scoring import ChampionUnavailableError, ScoringError, score
 from service.scoring.job import DEFAULT_CHUNK_ROWS
 from service.security import ROLES, ConfigurationError, mint
 from training.fitting import FitConfig
-from training.ingest.oulad import OuladSourceError, import_oulad
+from training.ingest.oulad import OuladSourceError, demo_relationships, import_oulad
 from training.ingest.synthetic import SynthConfig, generate
 from training.ingest.synthetic_people import Disparity
 from training.pipeline import TrainingConfigError, TrainingOutcome, train
@@ -392,19 +392,28 @@ def demo(
     workdir: Annotated[Path, typer.Option(help="Folder for the demo's data and stores.")] = Path("demo"),
     students: Annotated[int, typer.Option(help="Synthetic students.")] = 4000,
     serve: Annotated[bool, typer.Option(help="Start the service at the end.")] = True,
+    oulad: Annotated[
+        Path | None, typer.Option(help="Use OULAD from this folder instead of a synthetic cohort.")
+    ] = None,
 ) -> None:
-    """Run the whole pipeline on a synthetic cohort (the steps built so far), then serve."""
+    """Run the whole pipeline (synthetic cohort, or --oulad), then serve."""
     data_dir = workdir / "data"
     settings = _demo_settings(workdir)
-    synth(
-        students=students,
-        seed=7,
-        out_dir=data_dir,
-        disparity=0.0,
-        disparity_attribute="disability",
-        disparity_group="Y",
-        validate=True,
-    )
+    access = data_dir / "access.csv"
+    if oulad is None:
+        synth(
+            students=students,
+            seed=7,
+            out_dir=data_dir,
+            disparity=0.0,
+            disparity_attribute="disability",
+            disparity_group="Y",
+            validate=True,
+        )
+    else:
+        import_oulad_cmd(oulad, data_dir)
+        access = workdir / "access.csv"
+        demo_relationships(data_dir, access)
     validate_cmd(data_dir, as_json=False, max_examples=DEFAULT_MAX_EXAMPLES)
     target = Target.NOT_COMPLETING
     name = DEFAULT_NAMES[target]
@@ -426,8 +435,8 @@ def demo(
     _promote(candidate)
     _score(data_dir, 8, name, settings)
     engine = database(settings)
-    loaded = import_grants(engine, data_dir / "access.csv")
-    out.print(f"Loaded {loaded:,} staff relationships from the synthetic access.csv.", highlight=False)
+    loaded = import_grants(engine, access)
+    out.print(f"Loaded {loaded:,} staff relationships from {access}.", highlight=False)
     for key, value in _demo_environment(workdir, settings).items():
         os.environ[key] = value
     get_settings.cache_clear()

@@ -230,3 +230,19 @@ def _one(cursor: duckdb.DuckDBPyConnection) -> int:
 
 def _validated(stage: Path) -> None:
     require_valid(stage)
+
+
+def demo_relationships(folder: Path, out: Path) -> int:
+    """Write an access.csv for a demo on OULAD, which names no staff: one module leader per module.
+
+    These relationships are invented for a demonstration (``modlead-<module>``); a real deployment
+    loads its own from the student records system.
+    """
+    con = duckdb.connect()
+    quiet(con)
+    source = (folder / "presentations.parquet").as_posix()
+    modules = con.sql(f"SELECT DISTINCT module_id FROM read_parquet('{source}') ORDER BY 1").fetchall()
+    lines = ["staff_id,relationship,scope_type,scope_id"]
+    lines += [f"modlead-{m},module_leader,module,{m}" for (m,) in modules]
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(modules)
