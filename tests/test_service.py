@@ -538,3 +538,9 @@ def test_retention_removes_only_what_is_older_than_the_period(served: Served, cl
         ),
     ).json()["total"]
     assert after == before > 0
+
+
+def test_out_of_range_identifiers_are_refused_not_crashed_on(served: Served, client: TestClient) -> None:
+    # Found by schemathesis: an integer beyond 64 bits reached SQLite and raised OverflowError.
+    dpo = auth(served, "dpo", "dpo-1")
+    assert client.post("/v1/dpo/erasure/99999999999999999999", headers=dpo).status_code == 422

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from mlflow import MlflowClient
 from pydantic import BaseModel
 from sqlalchemy import delete, select
@@ -127,7 +127,11 @@ def requests(
 
 @router.post("/dpo/erasure/{request_id_}", response_model=Recorded)
 def process_erasure(
-    request_id_: int, runtime: RuntimeDep, principal: Dpo, why: PurposeDep, request_id: RequestIdDep
+    request_id_: Annotated[int, Path(ge=1, le=2**62)],
+    runtime: RuntimeDep,
+    principal: Dpo,
+    why: PurposeDep,
+    request_id: RequestIdDep,
 ) -> Recorded:
     """Erase a student's analytics (keeping the access log, a legal record) and exclude them from training."""
     with unit_of_work(runtime) as session:
