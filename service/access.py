@@ -22,7 +22,6 @@ SCOPES: dict[str, tuple[str, InstrumentedAttribute[str | None]]] = {
     "programme_leader": ("programme", Indicator.programme_id),
     "support_staff": ("school", Indicator.school_id),
 }
-INDICATOR_ROLES = frozenset(SCOPES) | {"student"}
 
 
 def readable(principal: Principal, run_id: int) -> Select[Indicator]:

@@ -78,3 +78,9 @@ def verify(session: Session) -> list[str]:
             f"the chain should end at record {last_seq}; it ends at {expected_seq - 1} (records removed)"
         )
     return problems
+
+
+def for_student(session: Session, student_id: str) -> list[AuditRecord]:
+    """A student's access log, oldest first (the only way the log is read: by student, never by staff)."""
+    query = select(AuditRecord).where(AuditRecord.student_id == student_id).order_by(AuditRecord.seq)
+    return list(session.scalars(query))

@@ -50,6 +50,17 @@ def served_run(session: Session, runtime: Runtime) -> ScoringRun | None:
     return run
 
 
+def student_in_scope(
+    session: Session, principal: Principal, runtime: Runtime, student_id: str
+) -> ScoringRun | None:
+    """The served run, if ``student_id`` is in the caller's scope in it (None otherwise)."""
+    run = served_run(session, runtime)
+    if run is None:
+        return None
+    found = session.scalar(scope(principal, run).where(Indicator.student_id == student_id).limit(1))
+    return None if found is None else run
+
+
 def scope(principal: Principal, run: ScoringRun) -> Any:
     """The caller's readable indicators in ``run`` (through the one scope function)."""
     return readable(principal, run.id)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
 from pydantic import BaseModel
 from sqlalchemy import delete, select
 
@@ -15,7 +16,6 @@ from models.registry import ModelNotFoundError
 from service import audit
 from service.api.deps import PurposeDep, RequestIdDep, RuntimeDep, roles, unit_of_work
 from service.db.schema import (
-    AuditRecord,
     Consent,
     Feedback,
     Indicator,
@@ -35,6 +35,18 @@ Reviewer = Annotated[Principal, Depends(roles("ethics_reviewer"))]
 Dpo = Annotated[Principal, Depends(roles("dpo"))]
 
 
+def _report(version: ModelVersion, tags: dict[str, str], champion: bool) -> ModelReport:
+    return ModelReport(
+        name=version.name,
+        version=str(version.version),
+        fairness_gate=tags.get(GATE_TAG),
+        ethics_decision=tags.get(DECISION_TAG),
+        ethics_reviewer=tags.get(REVIEWER_TAG),
+        champion=champion,
+        report_path=f"runs:/{version.run_id}/fairness",
+    )
+
+
 @router.get("/fairness/reports", response_model=list[ModelReport])
 def fairness_reports(
     runtime: RuntimeDep, _principal: Annotated[Principal, Depends(roles("ethics_reviewer", "data_scientist"))]
@@ -48,15 +60,7 @@ def fairness_reports(
     except Exception as exc:  # registry absent or unreachable: say so, do not guess
         raise Refused(404, "Not found", f"No registered model named {name}.") from exc
     return [
-        ModelReport(
-            name=v.name,
-            version=str(v.version),
-            fairness_gate=v.tags.get(GATE_TAG),
-            ethics_decision=v.tags.get(DECISION_TAG),
-            ethics_reviewer=v.tags.get(REVIEWER_TAG),
-            champion=str(champion) == str(v.version),
-            report_path=f"runs:/{v.run_id}/fairness",
-        )
+        _report(v, v.tags, str(champion) == str(v.version))
         for v in sorted(versions, key=lambda v: int(v.version))
     ]
 
@@ -75,16 +79,7 @@ def review(name: str, version: str, body: ReviewIn, runtime: RuntimeDep, princip
         raise Refused(404, "Not found", f"No version {version} of {name}.") from exc
     except GovernanceError as exc:
         raise Refused(422, "Invalid request", str(exc)) from exc
-    tags = MlflowClient().get_model_version(v.name, v.version).tags
-    return ModelReport(
-        name=v.name,
-        version=str(v.version),
-        fairness_gate=tags.get(GATE_TAG),
-        ethics_decision=tags.get(DECISION_TAG),
-        ethics_reviewer=tags.get(REVIEWER_TAG),
-        champion=False,
-        report_path=f"runs:/{v.run_id}/fairness",
-    )
+    return _report(v, MlflowClient().get_model_version(v.name, v.version).tags, champion=False)
 
 
 class RequestOut(BaseModel):
@@ -184,10 +179,9 @@ def dpo_access_log(
 ) -> list[AccessEntry]:
     """The access log for one student (there is deliberately no view by staff member: CoP §2(xvii))."""
     with unit_of_work(runtime) as session:
-        query = select(AuditRecord).where(AuditRecord.student_id == student_id).order_by(AuditRecord.seq)
         entries = [
             AccessEntry(at=r.at, actor=r.actor, role=r.role, purpose=r.purpose, action=r.action)
-            for r in session.scalars(query)
+            for r in audit.for_student(session, student_id)
         ]
         audit.record(session, principal, why, [student_id], "access_log_view", request_id)
         return entries

@@ -103,10 +103,8 @@ def _plain(value: Any) -> Any:
 
 
 def _export(session: Session, student_id: str) -> dict[str, list[dict[str, Any]]]:
-    complete = select(ScoringRun.id).where(ScoringRun.status == "complete")
-    indicators = [
-        r for r in _rows(session, Indicator, student_id) if r["run_id"] in set(session.scalars(complete))
-    ]
+    complete = set(session.scalars(select(ScoringRun.id).where(ScoringRun.status == "complete")))
+    indicators = [r for r in _rows(session, Indicator, student_id) if r["run_id"] in complete]
     return {
         "indicators": indicators,
         "feedback_on_indicators": _rows(session, Feedback, student_id),
@@ -158,13 +156,20 @@ def access_log(
 ) -> list[AccessEntry]:
     """Who looked at your data, in what role, why, and when."""
     with unit_of_work(runtime) as session:
-        query = select(AuditRecord).where(AuditRecord.student_id == principal.sub).order_by(AuditRecord.seq)
         entries = [
             AccessEntry(at=r.at, actor=r.actor, role=r.role, purpose=r.purpose, action=r.action)
-            for r in session.scalars(query)
+            for r in audit.for_student(session, principal.sub)
         ]
         audit.record(session, principal, why, [principal.sub], "access_log_view", request_id)
         return entries
+
+
+def _consents(session: Session, student_id: str) -> ConsentOut:
+    """Each purpose with the student's decision (not given unless they gave it)."""
+    given = {
+        c.purpose: c.granted for c in session.scalars(select(Consent).where(Consent.student_id == student_id))
+    }
+    return ConsentOut(consents={p: given.get(p, False) for p in CONSENT_PURPOSES})
 
 
 @router.get("/consent", response_model=ConsentOut)
@@ -173,12 +178,8 @@ def get_consent(
 ) -> ConsentOut:
     """Your consent for each purpose (not given unless you gave it)."""
     with unit_of_work(runtime) as session:
-        given = {
-            c.purpose: c.granted
-            for c in session.scalars(select(Consent).where(Consent.student_id == principal.sub))
-        }
         audit.record(session, principal, why, [principal.sub], "consent_view", request_id)
-        return ConsentOut(consents={p: given.get(p, False) for p in CONSENT_PURPOSES})
+        return _consents(session, principal.sub)
 
 
 @router.put("/consent", response_model=ConsentOut)
@@ -194,11 +195,7 @@ def put_consent(
         session.add(row)
         audit.record(session, principal, why, [principal.sub], "consent_write", request_id)
         session.flush()
-        given = {
-            c.purpose: c.granted
-            for c in session.scalars(select(Consent).where(Consent.student_id == principal.sub))
-        }
-        return ConsentOut(consents={p: given.get(p, False) for p in CONSENT_PURPOSES})
+        return _consents(session, principal.sub)
 
 
 def _request(

@@ -21,6 +21,7 @@ from service.indicators import (
     provenance,
     scope,
     served_run,
+    student_in_scope,
     view,
 )
 from service.schemas import (
@@ -202,11 +203,7 @@ def intervention(
 ) -> Recorded:
     """Record an intervention: needs the student's consent for its purpose, or a stated exemption."""
     with unit_of_work(runtime) as session:
-        run = served_run(session, runtime)
-        if (
-            run is None
-            or session.scalar(scope(principal, run).where(Indicator.student_id == student_id)) is None
-        ):
+        if student_in_scope(session, principal, runtime, student_id) is None:
             raise not_found()
         consent = session.get(Consent, (student_id, body.purpose))
         reason = (body.exemption_reason or "").strip()
@@ -245,11 +242,7 @@ def wellbeing_hold(
 ) -> None:
     """Withhold (or release) the student's own view of their indicator; they still see it if they ask."""
     with unit_of_work(runtime) as session:
-        run = served_run(session, runtime)
-        if (
-            run is None
-            or session.scalar(scope(principal, run).where(Indicator.student_id == student_id)) is None
-        ):
+        if student_in_scope(session, principal, runtime, student_id) is None:
             raise not_found()
         pref = session.get(StudentPreference, student_id) or StudentPreference(
             student_id=student_id, show_indicator=False
