@@ -3,6 +3,8 @@
 Production validates tokens from the institution's identity provider against its JWKS: issuer,
 audience, expiry, not-before and key id are checked, and only RS256 and ES256 are accepted, so
 "none" and HMAC tricks (an HS256 token signed with the public key) fail before any key is used.
+The identity provider's keys are trusted for a limited time (WAYMARK_OIDC_JWKS_LIFESPAN_SECONDS), so
+a key it withdraws after a compromise stops verifying within minutes, without a restart.
 Development mode (WAYMARK_ENV=development, and only then) signs with a local RSA key pair kept in
 WAYMARK_DEV_KEY_DIR; ``waymark token`` mints such tokens and refuses to run in any other mode.
 """
@@ -10,8 +12,11 @@ WAYMARK_DEV_KEY_DIR; ``waymark token`` mints such tokens and refuses to run in a
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +42,7 @@ ROLES = (
 STAFF_ROLES = frozenset(ROLES) - {"student"}
 DEV_KID = "waymark-dev-1"
 _PRIVATE = "signing-key.pem"
+log = logging.getLogger("waymark.service")
 
 
 class AuthError(Exception):
@@ -104,15 +110,74 @@ def mint(
     return jwt.encode(claims, _dev_key(settings), algorithm="RS256", headers={"kid": DEV_KID})
 
 
+class IdentityProviderKeys:
+    """The identity provider's signing keys by key id, fetched on demand and trusted for a limited time.
+
+    Keys older than the lifespan are never used, even when the JWKS cannot be fetched: a key the
+    provider withdrew must stop verifying. A fetch happens when the keys have expired or a token names
+    an unknown key id, but at most once per cooldown (a flood of made-up key ids, or an unreachable
+    provider, costs the provider one request per cooldown, not one per token). Each fetch times out.
+    """
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        try:  # PyJWKClient does the fetching (http(s) only, no redirects); the caching is ours
+            self._client = jwt.PyJWKClient(
+                settings.oidc_jwks_url, cache_jwk_set=False, timeout=settings.jwks_timeout_seconds
+            )
+        except jwt.PyJWKClientError as exc:
+            raise ConfigurationError(f"WAYMARK_OIDC_JWKS_URL: {exc}") from exc
+        self._lifespan = settings.jwks_lifespan_seconds
+        self._cooldown = settings.jwks_cooldown_seconds
+        self._clock = clock
+        self._lock = threading.Lock()  # one fetch at a time; the others wait for its result
+        self._keys: dict[str, Any] = {}
+        self._fetched_at: float | None = None
+        self._failed_at: float | None = None
+
+    def get(self, kid: str) -> Any:
+        """The key for ``kid``, or AuthError when it is unknown or the keys cannot be had."""
+        with self._lock:
+            now = self._clock()
+            if self._due(now, kid):
+                self._fetch(now)
+            if not self._fresh(now):
+                raise AuthError("the identity provider's keys could not be fetched")
+            key = self._keys.get(kid)
+        if key is None:
+            raise AuthError("token signed with an unknown key")
+        return key
+
+    def _fresh(self, now: float) -> bool:
+        return self._fetched_at is not None and now - self._fetched_at < self._lifespan
+
+    def _due(self, now: float, kid: str) -> bool:
+        fresh = self._fresh(now)
+        if fresh and kid in self._keys:
+            return False
+        # expired keys are fetched again unless a fetch just failed; unknown kids wait out any recent fetch
+        recent = (self._failed_at, self._fetched_at if fresh else None)
+        return all(at is None or now - at >= self._cooldown for at in recent)
+
+    def _fetch(self, now: float) -> None:
+        try:
+            found = self._client.get_signing_keys(refresh=True)
+        except (jwt.PyJWTError, OSError, ValueError) as exc:  # unreachable, slow, or not a JWKS
+            self._failed_at = now
+            log.warning("the identity provider's JWKS could not be fetched: %s", type(exc).__name__)
+            return
+        self._keys = {key.key_id: key.key for key in found if key.key_id}
+        self._fetched_at = now
+
+
 class Verifier:
     """Checks bearer tokens against the configured keys."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         if settings.development:
             self._issuer = self._audience = settings.dev_issuer
             public = _dev_key(settings).public_key()
             self._keys: dict[str, Any] | None = {DEV_KID: public}
-            self._jwks: jwt.PyJWKClient | None = None
+            self._jwks: IdentityProviderKeys | None = None
         else:
             problems = settings.oidc_problems()
             if problems:
@@ -121,24 +186,21 @@ class Verifier:
                 )
             self._issuer, self._audience = settings.oidc_issuer, settings.oidc_audience
             self._keys = None
-            self._jwks = jwt.PyJWKClient(settings.oidc_jwks_url, cache_keys=True, lifespan=300)
+            self._jwks = IdentityProviderKeys(settings, clock)
 
     def _key(self, token: str) -> Any:
         header = jwt.get_unverified_header(token)
         if header.get("alg") not in ALGORITHMS:
             raise AuthError("token algorithm not accepted")
         kid = header.get("kid")
-        if not kid:
+        if not isinstance(kid, str) or not kid:  # a list or number here must not reach a dict lookup
             raise AuthError("token has no key id")
         if self._keys is not None:
             if kid not in self._keys:
                 raise AuthError("token signed with an unknown key")
             return self._keys[kid]
         assert self._jwks is not None  # noqa: S101
-        try:
-            return self._jwks.get_signing_key(kid).key
-        except jwt.PyJWKClientError as exc:
-            raise AuthError("token signed with an unknown key") from exc
+        return self._jwks.get(kid)
 
     def verify(self, token: str) -> Principal:
         """The caller, or AuthError for any token that is not fully valid."""
