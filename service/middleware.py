@@ -1,20 +1,30 @@
 """One pure-ASGI layer for every request.
 
-Request id, body-size cap, per-identity rate limit, security headers and Prometheus metrics. Pure
-ASGI (not BaseHTTPMiddleware) keeps it off the hot path's latency.
+Request id, body-size cap, rate limit, security headers and Prometheus metrics. Pure ASGI (not
+BaseHTTPMiddleware) keeps it off the hot path's latency.
+
+The rate limit is per verified subject for a request with a valid bearer token, and per client
+address for every other request, including one whose token fails verification: made-up tokens all
+draw on their sender's address, not on a fresh allowance each. The token is verified here, once, and
+the result kept in the request's state for ``current_principal`` (``verified``).
 """
 
 from __future__ import annotations
 
-import hashlib
+import ipaddress
 import json
+import math
 import re
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict
 
 from prometheus_client import Counter, Histogram
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from models.settings import Settings
+from service.security import AuthError, ConfigurationError, Principal, Verifier
 
 REQUESTS = Counter("waymark_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -38,34 +48,111 @@ SECURITY_HEADERS = [
 ]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _DOCS = ("/docs", "/redoc")  # Swagger UI loads its own scripts; the API pages keep the strict policy
+_VERIFIED = "waymark_verified"  # scope state: (token, Principal or AuthError)
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class RateLimiter:
-    """A sliding one-minute window per identity (a hash of the bearer token, else the client address)."""
+    """A token bucket per identity: bursts of ``per_minute``, refilled at ``per_minute`` a minute.
 
-    def __init__(self, per_minute: int) -> None:
+    Memory is bounded: at most ``max_identities`` buckets are kept, and the least recently seen
+    identity is forgotten first (it comes back with a full bucket, as an idle identity would have).
+    """
+
+    def __init__(self, per_minute: int, max_identities: int = 100_000) -> None:
         self.per_minute = per_minute
-        self._hits: dict[str, deque[float]] = {}
+        self.max_identities = max_identities
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # identity: (tokens, when)
 
-    def allow(self, identity: str, now: float) -> bool:
-        """Count a request; False when the identity has used its minute."""
-        hits = self._hits.setdefault(identity, deque())
-        while hits and now - hits[0] >= 60:
-            hits.popleft()
-        if len(hits) >= self.per_minute:
-            return False
-        hits.append(now)
-        if len(self._hits) > 100_000:  # bounded memory: forget idle identities
-            self._hits = {k: v for k, v in self._hits.items() if v and now - v[-1] < 60}
-        return True
+    def __len__(self) -> int:
+        """How many identities are tracked."""
+        return len(self._buckets)
+
+    def wait(self, identity: str, now: float) -> int:
+        """Count a request: 0 when it may proceed, else the whole seconds to wait (Retry-After)."""
+        tokens, when = self._buckets.pop(identity, (float(self.per_minute), now))
+        tokens = min(float(self.per_minute), tokens + (now - when) * self.per_minute / 60)
+        allowed = tokens >= 1
+        self._buckets[identity] = (tokens - 1 if allowed else tokens, now)  # now the most recent
+        if len(self._buckets) > self.max_identities:
+            self._buckets.popitem(last=False)
+        return 0 if allowed else max(1, math.ceil((1 - tokens) * 60 / self.per_minute))
 
 
-def _identity(scope: Scope) -> str:
-    for name, value in scope.get("headers", []):
-        if name == b"authorization":
-            return hashlib.sha256(value).hexdigest()[:32]
+def trusted_networks(spec: str) -> tuple[Network, ...]:
+    """The trusted proxies named by WAYMARK_TRUSTED_PROXIES (ConfigurationError for a bad entry)."""
+    try:
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip()
+        )
+    except ValueError as exc:
+        raise ConfigurationError(f"WAYMARK_TRUSTED_PROXIES: {exc}") from exc
+
+
+def _address(text: str) -> Address | None:
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
+
+
+def client_address(scope: Scope, trusted: tuple[Network, ...]) -> str:
+    """The rate-limit key of the client: the peer, or behind trusted proxies the right-most untrusted hop.
+
+    X-Forwarded-For is believed only as far as trusted proxies wrote it: each hop is read from the
+    right while the hop that handed it over is a trusted proxy, so a client cannot choose its address.
+    An IPv6 client is keyed by its /64, which one host usually has to itself.
+    """
     client = scope.get("client")
-    return f"addr:{client[0] if client else 'unknown'}"
+    address = _address(client[0]) if client else None
+    if address is None:
+        return f"addr:{client[0] if client else 'unknown'}"
+    for hop in reversed(_forwarded_for(scope)):
+        if not any(address in network for network in trusted):
+            break
+        handed = _address(hop)
+        if handed is None:  # not written by a proxy we trust; keep the last trusted hop
+            break
+        address = handed
+    if address.version == 6:
+        return f"addr:{ipaddress.ip_network(f'{address}/64', strict=False)}"
+    return f"addr:{address}"
+
+
+def _forwarded_for(scope: Scope) -> list[str]:
+    hops: list[str] = []
+    for name, value in scope.get("headers", []):
+        if name == b"x-forwarded-for":
+            hops += value.decode("latin-1").split(",")
+    return hops
+
+
+def _bearer(scope: Scope) -> str | None:
+    # the same reading as FastAPI's HTTPBearer, so current_principal sees the same token
+    authorization = _header(scope, b"authorization")
+    scheme, _, token = (authorization or "").partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def _attempt(verifier: Verifier, token: str) -> Principal | AuthError:
+    try:
+        return verifier.verify(token)
+    except AuthError as exc:
+        return exc
+
+
+def verified(scope: Scope, token: str, verifier: Verifier) -> Principal:
+    """The caller ``token`` names, verified once per request (the Guard has usually done it already)."""
+    state = scope.setdefault("state", {})
+    done: tuple[str, Principal | AuthError] | None = state.get(_VERIFIED)
+    if done is None or done[0] != token:
+        done = state[_VERIFIED] = (token, _attempt(verifier, token))
+    if isinstance(done[1], AuthError):
+        raise done[1]
+    return done[1]
 
 
 def _header(scope: Scope, wanted: bytes) -> str | None:
@@ -89,10 +176,24 @@ async def _problem(
 class Guard:
     """The ASGI middleware."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, rate_limit_per_minute: int) -> None:
+    def __init__(
+        self, app: ASGIApp, settings: Settings, verifier: Verifier, trusted_proxies: tuple[Network, ...]
+    ) -> None:
         self.app = app
-        self.max_body = max_body_bytes
-        self.limiter = RateLimiter(rate_limit_per_minute)
+        self.max_body = settings.max_body_bytes
+        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_identities)
+        self.verifier = verifier
+        self.trusted = trusted_proxies
+
+    async def _identity(self, scope: Scope) -> str:
+        token = _bearer(scope)
+        if token is not None:
+            # in a worker thread: verification may have to fetch the identity provider's keys
+            result = await run_in_threadpool(_attempt, self.verifier, token)
+            scope.setdefault("state", {})[_VERIFIED] = (token, result)
+            if isinstance(result, Principal):
+                return f"sub:{result.sub}"
+        return client_address(scope, self.trusted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI event."""
@@ -100,9 +201,13 @@ class Guard:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        # The server names every request; a client's own X-Request-ID is kept beside it (for their
+        # correlation), never instead of it, so a caller cannot choose what the access log records.
         given = _header(scope, b"x-request-id")
-        request_id = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["client_request_id"] = given if given and _REQUEST_ID.match(given) else None
         rid = [(b"x-request-id", request_id.encode())]
         status_seen = [500]
         length = _header(scope, b"content-length")
@@ -111,13 +216,14 @@ class Guard:
                 send, 413, "Request too large", f"Bodies are limited to {self.max_body} bytes.", rid
             )
             return
-        if not self.limiter.allow(_identity(scope), time.monotonic()):
+        wait = self.limiter.wait(await self._identity(scope), time.monotonic())
+        if wait:
             await _problem(
                 send,
                 429,
                 "Too many requests",
-                "Slow down and try again in a minute.",
-                [*rid, (b"retry-after", b"60")],
+                f"Slow down and try again in {wait} seconds.",
+                [*rid, (b"retry-after", str(wait).encode())],
             )
             return
         received = [0]
