@@ -7,8 +7,12 @@ difference and ratio of each metric against the reference, each with a bootstrap
 interval. Students are resampled, not rows, and the same resamples serve every characteristic.
 
 A missing value is its own group, "not recorded" (Fairlearn refuses missing values, and leaving
-them out would hide exactly the students whose data is least complete). Groups with fewer students
-than the policy's minimum are marked suppressed; publishing code never shows their figures.
+them out would hide exactly the students whose data is least complete). Disclosure control is
+applied here, by the rules of ``fairness.disclosure``: a group with fewer students than the
+policy's minimum is marked suppressed and gets no figures at all; in the other groups, a rate whose
+denominator (students who needed support, who did not, who were selected, ...) is under the
+minimum is withheld, and so are the differences and ratios computed from it. Nothing downstream
+(gate, report, model card) ever holds a withheld value.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from fairness.disclosure import allowed, enough_students
 from fairness.metrics import (
     Cohort,
     abroca,
@@ -37,11 +42,16 @@ NOT_RECORDED = "not recorded"
 NO_REFERENCE = "none (every group is below the minimum size)"
 LOWER_IS_BETTER = {"false_negative_rate", "false_positive_rate", "ece"}
 Interval = tuple[float, float, float]  # point, low, high
+WITHHELD_CAN_BE = (*METRICS, "abroca", "reliability")  # what disclosure control may withhold
 
 
 @dataclass(frozen=True)
 class GroupResult:
-    """One group's figures (all None when suppressed)."""
+    """One group's figures: none when suppressed, and none of the ``withheld`` metrics.
+
+    ``metrics``, ``differences`` and ``ratios`` hold only what disclosure control lets through;
+    ``withheld`` names every metric (and ``abroca``) left out for too few students.
+    """
 
     group: str
     students: int
@@ -52,6 +62,7 @@ class GroupResult:
     ratios: dict[str, Interval] = field(default_factory=dict)
     abroca: float | None = None
     reliability: list[tuple[float, float, int]] = field(default_factory=list)
+    withheld: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -130,92 +141,129 @@ def _audit_attribute(
         "ece": ece_by_group(base, weights),
         "calibration_gap": calibration_gap_by_group(base, weights),
     }
-    students = rows.groupby(codes)["student_id"].nunique().reindex(range(len(names)), fill_value=0).to_numpy()
-    shown = students >= policy.min_group_size
-    predicted, observed, bin_sizes = reliability_by_group(base)
+    bins = reliability_by_group(base)
     out = []
     for capacity, selected in chosen.items():
         cohort = Cohort(label, probability, selected, codes, len(names))
+        counts = _counts(rows, cohort)
+        shown = _shown(counts, policy.min_group_size)
         values = {**confusion_metrics(cohort, weights), **ranking}
-        reference = _reference(values, names, students, shown, policy.reference)
+        reference = _reference(values, names, counts["students"], shown, policy.reference)
         intervals = _all_intervals(values, reference, policy.confidence)
-        groups_out = [
-            _group(
-                g,
-                str(name),
-                values,
-                reference,
-                students,
-                shown,
-                cohort,
-                intervals,
-                (predicted, observed, bin_sizes),
-            )
-            for g, name in enumerate(names)
-        ]
+        frame = _Frame(names, counts, shown, reference, intervals, cohort, bins, policy.min_group_size)
         out.append(
             AttributeAudit(
                 attribute,
                 week,
                 capacity,
-                # The reference is always a shown group; with none shown there is no reference at all.
-                {m: str(names[i]) if shown.any() else NO_REFERENCE for m, i in reference.items()},
-                tuple(groups_out),
+                # A reference is always a group whose figure is shown; without one there is none.
+                {m: NO_REFERENCE if i is None else str(names[i]) for m, i in reference.items()},
+                tuple(_group(g, frame) for g in range(len(names))),
             )
         )
     return out
 
 
-def _group(
-    g: int,
-    name: str,
-    values: dict[str, np.ndarray],
-    reference: dict[str, int],
-    students: np.ndarray,
-    shown: np.ndarray,
-    cohort: Cohort,
-    intervals: dict[str, dict[str, np.ndarray]],
-    reliability: tuple[np.ndarray, np.ndarray, np.ndarray],
-) -> GroupResult:
-    if not shown[g]:
-        return GroupResult(name, int(students[g]), True)
-    predicted, observed, sizes = reliability
-    ref = reference
+@dataclass(frozen=True)
+class _Frame:
+    """What one characteristic's groups share at one week and capacity."""
+
+    names: pd.Index
+    counts: dict[str, np.ndarray]
+    shown: dict[str, np.ndarray]  # metric -> may the group's value be published (disclosure rules)
+    reference: dict[str, int | None]
+    intervals: dict[str, dict[str, np.ndarray]]
+    cohort: Cohort
+    reliability: tuple[np.ndarray, np.ndarray, np.ndarray]
+    min_size: int
+
+
+def _counts(rows: pd.DataFrame, cohort: Cohort) -> dict[str, np.ndarray]:
+    """Distinct students by group in each count a published rate can rest on."""
+    y, s = cohort.label.astype(bool), cohort.selected.astype(bool)
+    masks = {"students": np.ones(len(y), dtype=bool), "positives": y, "negatives": ~y, "selected": s}
+    ids = rows["student_id"].to_numpy()
+    return {
+        name: pd.Series(ids[mask])
+        .groupby(cohort.codes[mask])
+        .nunique()
+        .reindex(range(cohort.n_groups), fill_value=0)
+        .to_numpy()
+        for name, mask in masks.items()
+    }
+
+
+def _shown(counts: dict[str, np.ndarray], min_size: int) -> dict[str, np.ndarray]:
+    """For every published metric, the groups whose value may be shown (fairness.disclosure)."""
+    named = enough_students(counts["students"], min_size)
+    return {m: named & allowed(m, counts, min_size) for m in WITHHELD_CAN_BE}
+
+
+def _group(g: int, frame: _Frame) -> GroupResult:
+    name, counts, shown = str(frame.names[g]), frame.counts, frame.shown
+    if not enough_students(counts["students"][g], frame.min_size):
+        return GroupResult(name, int(counts["students"][g]), True, withheld=WITHHELD_CAN_BE)
+    # A difference or ratio is shown only when both the group's and the reference's values are.
+    compared = [m for m in METRICS if shown[m][g] and frame.reference[m] is not None]
+    ref_auc = frame.reference["auc"]
+    with_abroca = bool(shown["abroca"][g]) and ref_auc is not None
     return GroupResult(
         name,
-        int(students[g]),
+        int(counts["students"][g]),
         False,
-        int(values["positives"][0, g]),
-        metrics={m: _column(intervals["value"][m], g) for m in METRICS},
-        differences={m: _column(intervals["difference"][m], g) for m in METRICS},
-        ratios={m: _column(intervals["ratio"][m], g) for m in METRICS},
-        abroca=abroca(cohort.probability, cohort.label, cohort.codes == g, cohort.codes == ref["auc"]),
-        reliability=[
-            (float(p), float(o), int(n))
-            for p, o, n in zip(predicted[g], observed[g], sizes[g], strict=True)
-            if n
-        ],
+        int(counts["positives"][g]),
+        metrics={m: _column(frame.intervals["value"][m], g) for m in METRICS if shown[m][g]},
+        differences={m: _column(frame.intervals["difference"][m], g) for m in compared},
+        ratios={m: _column(frame.intervals["ratio"][m], g) for m in compared},
+        abroca=_abroca(frame.cohort, g, ref_auc) if with_abroca and ref_auc is not None else None,
+        reliability=_reliability(frame, g),
+        withheld=tuple(m for m in WITHHELD_CAN_BE if not shown[m][g]),
     )
 
 
+def _abroca(cohort: Cohort, g: int, reference: int) -> float:
+    return abroca(cohort.probability, cohort.label, cohort.codes == g, cohort.codes == reference)
+
+
+def _reliability(frame: _Frame, g: int) -> list[tuple[float, float, int]]:
+    """Bands of indicator values with enough students to show their observed rate."""
+    if not frame.shown["reliability"][g]:
+        return []
+    predicted, observed, sizes = frame.reliability
+    return [
+        (float(p), float(o), int(n))
+        for p, o, n in zip(predicted[g], observed[g], sizes[g], strict=True)
+        if enough_students(int(n), frame.min_size)
+    ]
+
+
 def _reference(
-    values: dict[str, np.ndarray], names: pd.Index, students: np.ndarray, shown: np.ndarray, strategy: str
-) -> dict[str, int]:
-    largest = int(np.argmax(np.where(shown, students, -1)))
-    if strategy.startswith("group:"):
-        wanted = strategy.removeprefix("group:")
-        hits = [i for i, n in enumerate(names) if str(n) == wanted and shown[i]]
-        return dict.fromkeys(METRICS, hits[0] if hits else largest)
-    if strategy == "best":
-        out = {}
-        for m in METRICS:
-            point = np.where(shown, values[m][0], np.nan)
+    values: dict[str, np.ndarray],
+    names: pd.Index,
+    students: np.ndarray,
+    shown: dict[str, np.ndarray],
+    strategy: str,
+) -> dict[str, int | None]:
+    """The reference group of each metric, always one whose value of that metric is shown."""
+    out: dict[str, int | None] = {}
+    for m in METRICS:
+        ok = shown[m]
+        largest = int(np.argmax(np.where(ok, students, -1))) if ok.any() else None
+        if largest is None:
+            out[m] = None
+        elif strategy.startswith("group:"):
+            wanted = strategy.removeprefix("group:")
+            hits = [i for i, n in enumerate(names) if str(n) == wanted and ok[i]]
+            out[m] = hits[0] if hits else largest
+        elif strategy == "best":
+            point = np.where(ok, values[m][0], np.nan)
             if np.all(np.isnan(point)):
                 out[m] = largest
             else:
                 out[m] = int(np.nanargmin(point) if m in LOWER_IS_BETTER else np.nanargmax(point))
-        return out
-    return dict.fromkeys(METRICS, largest)
+        else:
+            out[m] = largest
+    return out
 
 
 def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -225,12 +273,13 @@ def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def _all_intervals(
-    values: dict[str, np.ndarray], reference: dict[str, int], confidence: float
+    values: dict[str, np.ndarray], reference: dict[str, int | None], confidence: float
 ) -> dict[str, dict[str, np.ndarray]]:
     """(3 x groups) arrays of point, low, high for every metric and its difference and ratio."""
     out: dict[str, dict[str, np.ndarray]] = {"value": {}, "difference": {}, "ratio": {}}
     for m in METRICS:
-        ref = values[m][:, [reference[m]]]
+        # Without a reference the comparisons are withheld; any column serves as a placeholder.
+        ref = values[m][:, [reference[m] or 0]]
         out["value"][m] = _intervals(values[m], confidence)
         out["difference"][m] = _intervals(values[m] - ref, confidence)
         out["ratio"][m] = _intervals(_safe_ratio(values[m], ref), confidence)

@@ -3,10 +3,13 @@
 Each check compares every reported group of every single characteristic with its reference group
 at the check's capacity, in every audited week. A group breaches when its interval lies wholly
 outside the tolerance (or, with ``breach = "point_outside"``, when its point estimate does). A check
-fails when any group breaches; it is inconclusive when none breaches but some group could not be
-judged (too few students, no students who needed support, or an interval that straddles a bound
-with the point outside); otherwise it passes. The gate fails when any check fails: such a model
-cannot be promoted. Inconclusive checks do not block, but the committee sees each with its reason.
+fails when any group breaches; it is inconclusive when none breaches but some interval straddles a
+bound with the point outside (or cannot be computed). A value withheld by disclosure control (a
+group below the minimum size, or a rate whose denominator is) is never judged: the check is then
+"not assessable (too few students)", which is neither a pass nor a failure, unless another group
+fails it or is inconclusive. Otherwise the check passes. The gate fails when any check fails: such a
+model cannot be promoted. Inconclusive and not-assessable checks do not block, but the committee
+sees each with its reasons.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from fairness.audit import AttributeAudit
+from fairness.audit import NO_REFERENCE, AttributeAudit, GroupResult
+from fairness.disclosure import TOO_FEW
 from fairness.policy import Check, Policy
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+# A check that met a value withheld by disclosure control: neither a pass nor a failure.
+NOT_ASSESSABLE = "not assessable"
 
 
 @dataclass(frozen=True)
@@ -44,38 +50,62 @@ def evaluate(audits: list[AttributeAudit], policy: Policy) -> tuple[str, list[Ch
 
 
 def _check(check: Check, audits: list[AttributeAudit], breach: str) -> CheckResult:
-    failures, doubts = [], []
     relevant = [a for a in audits if a.capacity == check.capacity and not a.is_intersection]
-    for audit in relevant:
-        reference = audit.reference[check.metric]
-        hidden = sum(g.suppressed for g in audit.groups)
-        if hidden:
-            # Never name a suppressed group: even its existence below the minimum size is a small cell.
-            doubts.append(
-                f"week {audit.week}, {audit.attribute}: {hidden} group(s) below the minimum size not judged"
-            )
-        for group in audit.groups:
-            where = f"week {audit.week}, {audit.attribute} = {group.group}"
-            if group.group == reference or group.suppressed:
-                continue
-            point, low, high = (group.ratios if check.kind == "ratio" else group.differences)[check.metric]
-            verdict = _judge(point, low, high, check, breach)
-            if verdict == FAIL:
-                failures.append(
-                    f"{where}: {check.kind} {point:.2f} (interval {low:.2f} to {high:.2f}) vs {reference}"
-                )
-            elif verdict == INCONCLUSIVE:
-                doubts.append(
-                    f"{where}: {check.kind} {_fmt(point)} "
-                    f"(interval {_fmt(low)} to {_fmt(high)}): the interval straddles the tolerance"
-                )
-    if failures:
-        return CheckResult(check, FAIL, tuple(failures))
-    if doubts:
-        return CheckResult(check, INCONCLUSIVE, tuple(doubts))
+    findings = [f for audit in relevant for f in _assess_audit(audit, check, breach)]
+    by_status = {s: tuple(r for v, r in findings if v == s) for s in (FAIL, INCONCLUSIVE, NOT_ASSESSABLE)}
+    if by_status[FAIL]:
+        return CheckResult(check, FAIL, by_status[FAIL])
+    if by_status[INCONCLUSIVE]:
+        return CheckResult(check, INCONCLUSIVE, by_status[INCONCLUSIVE] + by_status[NOT_ASSESSABLE])
+    if by_status[NOT_ASSESSABLE]:
+        return CheckResult(check, NOT_ASSESSABLE, by_status[NOT_ASSESSABLE])
     if not relevant:
         return CheckResult(check, INCONCLUSIVE, ("no audited cohort at this capacity",))
     return CheckResult(check, PASS, ("every reported group is within the tolerance",))
+
+
+def _assess_audit(audit: AttributeAudit, check: Check, breach: str) -> list[tuple[str, str]]:
+    """(verdict, reason) for every group of one table that does not simply pass."""
+    out = []
+    reference = audit.reference[check.metric]
+    hidden = sum(g.suppressed for g in audit.groups)
+    if hidden:
+        # Never name a suppressed group: even its existence below the minimum size is a small cell.
+        out.append((NOT_ASSESSABLE, f"week {audit.week}, {audit.attribute}: {hidden} group(s) {TOO_FEW}"))
+    if reference == NO_REFERENCE:
+        return [
+            *out,
+            (NOT_ASSESSABLE, f"week {audit.week}, {audit.attribute}: no reference group, {TOO_FEW}"),
+        ]
+    for group in audit.groups:
+        if group.group != reference and not group.suppressed:
+            where = f"week {audit.week}, {audit.attribute} = {group.group}"
+            out += _assess_group(where, group, reference, check, breach)
+    return out
+
+
+def _assess_group(
+    where: str, group: GroupResult, reference: str, check: Check, breach: str
+) -> list[tuple[str, str]]:
+    compared = group.ratios if check.kind == "ratio" else group.differences
+    if check.metric not in compared:
+        # Disclosure control withheld the value: it is neither a pass nor a breach.
+        return [(NOT_ASSESSABLE, f"{where}: {check.metric} {TOO_FEW}")]
+    point, low, high = compared[check.metric]
+    verdict = _judge(point, low, high, check, breach)
+    if verdict == FAIL:
+        return [
+            (FAIL, f"{where}: {check.kind} {point:.2f} (interval {low:.2f} to {high:.2f}) vs {reference}")
+        ]
+    if verdict == INCONCLUSIVE:
+        interval = f"(interval {_fmt(low)} to {_fmt(high)})"
+        return [
+            (
+                INCONCLUSIVE,
+                f"{where}: {check.kind} {_fmt(point)} {interval}: the interval straddles the tolerance",
+            )
+        ]
+    return []
 
 
 def _judge(point: float, low: float, high: float, check: Check, breach: str) -> str:

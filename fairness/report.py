@@ -1,10 +1,12 @@
 """The committee's report: report.json, report.html and model_card.md.
 
-Everything published passes through ``published``, the one place that applies small-cell rules:
-suppressed groups are left out entirely (not even named: that a category has fewer than the minimum
-number of students is itself a small cell), only their number is given, and every count is rounded
-to the policy's multiple. The HTML page and the model card are rendered from that published form,
-never from the raw audit.
+Everything published passes through ``published``. The audit has already applied disclosure
+control (``fairness.disclosure``: a rate whose denominator is under the minimum group size is
+withheld, with every difference and ratio computed from it); here suppressed groups are left out
+entirely (not even named: that a category has fewer than the minimum number of students is itself
+a small cell), only their number is given, each group lists the metrics withheld from it, and every
+count is rounded to the policy's multiple. The HTML page and the model card are rendered from that
+published form, never from the raw audit.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from fairness.audit import AttributeAudit
+from fairness.disclosure import TOO_FEW, enough_students
 from fairness.mitigation import MitigationRow
 from fairness.run import AuditOutcome
 
@@ -60,6 +63,16 @@ METRIC_TEXT = {
 }
 
 
+WITHHELD_TEXT = (
+    "A figure is withheld when it rests on fewer students than the minimum group size: the false "
+    "negative rate when too few in the group needed support, the false positive rate when too few did "
+    "not, precision, AUC, ABROCA, the selection rate and the calibration bands when too few of either "
+    "(a selection rate of 0 with one student who needed support would say that student was missed), "
+    "and every difference or ratio computed from a withheld figure. A check that meets one is not "
+    "assessable (too few students): neither a pass nor a failure."
+)
+
+
 def _round(n: int, step: int) -> int:
     return int(step * round(n / step)) if step > 1 else n
 
@@ -74,7 +87,7 @@ def _triple(t: tuple[float, float, float]) -> dict[str, float | None]:
     return {"point": _num(t[0]), "low": _num(t[1]), "high": _num(t[2])}
 
 
-def _published_audit(audit: AttributeAudit, step: int, min_size: int) -> dict[str, Any]:
+def _published_audit(audit: AttributeAudit, step: int) -> dict[str, Any]:
     shown = [g for g in audit.groups if not g.suppressed]
     return {
         "attribute": audit.attribute,
@@ -91,10 +104,10 @@ def _published_audit(audit: AttributeAudit, step: int, min_size: int) -> dict[st
                 "differences": {m: _triple(v) for m, v in g.differences.items()},
                 "ratios": {m: _triple(v) for m, v in g.ratios.items()},
                 "abroca": _num(g.abroca if g.abroca is not None else math.nan),
+                "withheld": list(g.withheld),
                 "reliability": [
                     {"predicted": _num(p), "observed": _num(o), "students": _round(n, step)}
                     for p, o, n in g.reliability
-                    if n >= min_size
                 ],
             }
             for g in shown
@@ -141,14 +154,17 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
         "proxy_check": [
             {"characteristic": p.attribute, "auc": _num(p.auc), "warning": p.warning} for p in outcome.proxies
         ],
-        "audits": [_published_audit(a, step, policy.min_group_size) for a in outcome.audits],
-        "mitigation": [m.published(step) for m in mitigation if m.students >= policy.min_group_size],
+        "audits": [_published_audit(a, step) for a in outcome.audits],
+        "mitigation": [
+            m.published(step) for m in mitigation if enough_students(m.students, policy.min_group_size)
+        ],
         "policy": {
             "text": policy.text,
             "min_group_size": policy.min_group_size,
             "count_rounding": step,
             "confidence": policy.confidence,
             "bootstrap_resamples": policy.bootstrap_resamples,
+            "withheld_means": WITHHELD_TEXT,
         },
         "metric_meanings": METRIC_TEXT,
         "code_of_practice": [{"clause": c, "how": h} for c, h in CODE_OF_PRACTICE],
@@ -168,7 +184,9 @@ def _plot(report: dict[str, Any], attribute: str, week: int, capacity: float) ->
         return None
     groups = audit["groups"]
     names = [g["group"] for g in groups]
-    fnr = [g["metrics"]["false_negative_rate"] for g in groups]
+    empty = {"point": None, "low": None, "high": None}
+    fnr = [g["metrics"].get("false_negative_rate", empty) for g in groups]
+    withheld = ["false_negative_rate" in g["withheld"] for g in groups]
     points = np.array([f["point"] if f["point"] is not None else np.nan for f in fnr])
     low = np.array([f["low"] if f["low"] is not None else np.nan for f in fnr])
     high = np.array([f["high"] if f["high"] is not None else np.nan for f in fnr])
@@ -185,8 +203,12 @@ def _plot(report: dict[str, Any], attribute: str, week: int, capacity: float) ->
     fig.savefig(buffer, format="png", dpi=90)
     plt.close(fig)
     described = "; ".join(
-        f"{n}: {p:.2f} (interval {lo:.2f} to {hi:.2f})" if not math.isnan(p) else f"{n}: not available"
-        for n, p, lo, hi in zip(names, points, low, high, strict=True)
+        f"{n}: not shown, {TOO_FEW}"
+        if hidden
+        else f"{n}: {p:.2f} (interval {lo:.2f} to {hi:.2f})"
+        if not math.isnan(p)
+        else f"{n}: not available"
+        for n, p, lo, hi, hidden in zip(names, points, low, high, withheld, strict=True)
     )
     alt = f"False negative rate by {attribute} group at week {week}, {capacity:.0%} capacity. {described}."
     return base64.b64encode(buffer.getvalue()).decode("ascii"), alt
@@ -273,6 +295,9 @@ Proxy check (how well the model's features predict each characteristic; 0.5 is c
 ## Limitations
 - Indicators are estimates from incomplete data: missing activity sources lower their certainty.
 - Performance and fairness were measured on earlier cohorts; a change of teaching or data can change both.
-- Groups smaller than {report["policy"]["min_group_size"]} students are not reported and cannot be judged.
+- Groups smaller than {report["policy"]["min_group_size"]} students are not reported and cannot be judged, and
+  any figure resting on fewer students (say, a group's false negative rate when fewer than {
+        report["policy"]["min_group_size"]
+    } of its students needed support) is withheld: a check that meets one is "{TOO_FEW}".
 - The training outcome (completion) reflects past support practice; it can carry past inequities.
 """

@@ -92,7 +92,8 @@ def _mitigation(
     week = policy.weeks[len(policy.weeks) // 2]
     rows = scored[scored["week"] == week].reset_index(drop=True)
     joined = group_table.reindex(rows["student_id"]).fillna(NOT_RECORDED).reset_index(drop=True)
-    return [m for a in attributes for m in equalised_fnr(rows, joined[a], policy.capacities[0], a)]
+    capacity, min_size = policy.capacities[0], policy.min_group_size
+    return [m for a in attributes for m in equalised_fnr(rows, joined[a], capacity, a, min_size)]
 
 
 def _score(

@@ -1,0 +1,84 @@
+"""Disclosure control: which published figures rest on enough students to be shown (CoP §7).
+
+A rate is only as anonymous as its denominator. A group of ten students with one who needed
+support publishes a false negative rate of 0 or 1, and that tells whoever knows the group whether
+that one student was missed. So every rate the audit publishes names the counts it rests on
+(``DENOMINATORS``), and it is withheld when any of them is below the policy's minimum group size.
+A difference or ratio is withheld when either of its two rates is. The whole group is withheld,
+name and all, when it has fewer students than the minimum.
+
+These rules are applied once, where the audit builds its results (``fairness.audit``, and
+``fairness.mitigation`` for the threshold comparison), so the gate, the report, the HTML page and
+the model card never hold a withheld value and cannot show or judge one by mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+#: Shown by the gate and the report for anything withheld here.
+TOO_FEW = "not assessable (too few students)"
+
+#: The counts each published rate rests on; the rate is withheld if any is under the minimum.
+DENOMINATORS: dict[str, tuple[str, ...]] = {
+    # The share selected adds those found to those contacted without need: with few students who
+    # needed support (or few who did not), a share of 0 or 1 gives back the very cell that the
+    # false negative (or false positive) rate rule withholds. Ten students, one who needed support,
+    # nobody selected: that student was missed.
+    "selection_rate": ("students", "positives", "negatives"),
+    "false_negative_rate": ("positives",),
+    "false_positive_rate": ("negatives",),
+    # Precision's own denominator is the selected students; but its numerator counts students who
+    # needed support and its complement those who did not, so with few of either it would give
+    # back, times the selected count, the very cell that the FNR or FPR rule withholds.
+    "precision": ("selected", "positives", "negatives"),
+    # A ranking compares every student who needed support with every one who did not.
+    "auc": ("positives", "negatives"),
+    "abroca": ("positives", "negatives"),
+    # Calibration compares the mean indicator with the observed rate over the group's students.
+    "ece": ("students",),
+    "calibration_gap": ("students",),
+    # Observed rates by band of indicator values place the students who needed support (and those
+    # who did not) in bands: with few of either, that is their indicator. Each band must also
+    # hold enough students (``enough_students``).
+    "reliability": ("students", "positives", "negatives"),
+    # The threshold comparison (fairness.mitigation): per group, then for the whole week's list.
+    "selection_before": ("students", "positives", "negatives"),
+    "selection_after": ("students", "positives", "negatives"),
+    "fnr_before": ("positives",),
+    "fnr_after": ("positives",),
+    "list_share_after": ("week_students",),
+    "recall_after": ("week_positives",),
+    "precision_after": ("week_selected_after", "week_positives", "week_negatives"),
+}
+
+Counts = Mapping[str, np.ndarray] | Mapping[str, int]
+
+
+def allowed(metric: str, counts: Counts, min_size: int) -> np.ndarray:
+    """Whether ``metric`` may be shown, for each entry of the counts it rests on.
+
+    Parameters
+    ----------
+    metric
+        A key of ``DENOMINATORS``.
+    counts
+        Student counts by name (``students``, ``positives``, ...): arrays, one entry per group,
+        or plain integers for one group.
+    min_size
+        The policy's minimum group size.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True where every count the metric rests on is at least ``min_size``.
+    """
+    out: np.ndarray = np.logical_and.reduce([np.asarray(counts[c]) >= min_size for c in DENOMINATORS[metric]])
+    return out
+
+
+def enough_students(students: np.ndarray | int, min_size: int) -> np.ndarray:
+    """Whether a group (or a band of indicator values) has enough students to be named at all."""
+    return np.asarray(students) >= min_size

@@ -1,0 +1,308 @@
+"""Disclosure control: no published rate rests on fewer students than the minimum group size."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fairness.audit import audit_cohorts, group_labels
+from fairness.gate import FAIL, NOT_ASSESSABLE, evaluate
+from fairness.mitigation import MitigationRow, equalised_fnr
+from fairness.policy import Policy, load_policy
+from fairness.report import model_card, published, render_html
+from fairness.run import AuditOutcome, ProxyResult
+from models.capacity import top_share
+from models.data import ProtectedFrame
+
+WEEK = 4
+BINS = np.linspace(0, 1, 11)[1:-1]  # the ten bands of fairness.metrics.reliability_by_group
+TOO_FEW_CELL = '<span class="withheld">too few</span>'
+
+
+@dataclasses.dataclass
+class _Bundle:
+    target: str = "not_completing"
+    family: str = "logistic"
+
+
+@dataclasses.dataclass
+class _Model:
+    bundle: _Bundle = dataclasses.field(default_factory=_Bundle)
+    name: str = "m"
+    version: str = "1"
+    sha256: str = "x"
+
+
+@dataclasses.dataclass(frozen=True)
+class Published:
+    """The three published forms of one audit, and what they were computed from."""
+
+    report: dict[str, Any]
+    html: str
+    card: str
+    checks: dict[str, str]  # check title -> status
+
+
+def _policy(min_size: int = 10) -> Policy:
+    return dataclasses.replace(load_policy(), weeks=(WEEK,), bootstrap_resamples=10, min_group_size=min_size)
+
+
+def _publish(scored: pd.DataFrame, protected: pd.DataFrame, policy: Policy) -> Published:
+    """Audit, gate and publish a cohort as `waymark fairness audit` does, without a model."""
+    frame = ProtectedFrame(protected.astype("string"))
+    labels = group_labels(frame, intersections=True)
+    audits = audit_cohorts(scored, labels, policy)
+    gate, checks = evaluate(audits, policy)
+    joined = labels.reindex(scored["student_id"]).reset_index(drop=True)
+    mitigation: list[MitigationRow] = [
+        row
+        for a in frame.attributes
+        for row in equalised_fnr(scored, joined[a], policy.capacities[0], a, policy.min_group_size)
+    ]
+    outcome = AuditOutcome(
+        _Model(),  # type: ignore[arg-type]
+        "run",
+        ("M/P",),
+        "fingerprint",
+        policy,
+        audits,
+        gate,
+        checks,
+        [ProxyResult(a, 0.5, False) for a in frame.attributes],
+        frame.attributes,
+        mitigation,
+    )
+    report = published(outcome, mitigation)
+    return Published(
+        report,
+        render_html(report, policy.weeks, policy.capacities),
+        model_card(report, {}),
+        {c.title: c.status for c in checks},
+    )
+
+
+# --- the case in the issue: a group of 10 with one student who needed support -----------------
+
+
+def _one_positive_in_ten(missed: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """200 'common' students and 10 'rare' ones, of whom one needed support.
+
+    With ``missed`` that student has the lowest indicator (false negative rate 1), otherwise the
+    highest (0): either way a published rate would tell whether the list found them.
+    """
+    rng = np.random.default_rng(7)
+    common_label = (np.arange(200) % 3 == 0).astype(int)
+    # Both groups calibrated (the missed case exactly), so only the withheld rates are in question.
+    common_prob = 0.25 + 0.25 * common_label + 0.2 * (rng.random(200) - 0.5)
+    rare_label = np.r_[1, np.zeros(9, dtype=int)]
+    rare_prob = np.r_[0.0 if missed else 0.99, np.full(9, 1 / 9)]
+    students = [f"S{i}" for i in range(210)]
+    scored = pd.DataFrame(
+        {
+            "student_id": students,
+            "week": WEEK,
+            "label": np.r_[common_label, rare_label],
+            "probability": np.r_[common_prob, rare_prob],
+        }
+    )
+    # One campus for everyone: every intersection table holds the rare group again, as 10 students.
+    protected = pd.DataFrame(
+        {"student_id": students, "club": ["common"] * 200 + ["rare"] * 10, "campus": "north"}
+    )
+    return scored, protected
+
+
+def _rows_of(page: str, group: str) -> list[list[str]]:
+    """The cells of every table row headed by ``group`` in the HTML page."""
+    pattern = rf'<tr><th scope="row">{re.escape(html.escape(group))}</th>(.*?)</tr>'
+    return [re.findall(r"<td>(.*?)</td>", row, re.S) for row in re.findall(pattern, page, re.S)]
+
+
+@pytest.mark.parametrize("missed", [True, False], ids=["missed", "found"])
+def test_a_false_negative_rate_resting_on_one_student_is_published_nowhere(missed: bool) -> None:
+    scored, protected = _one_positive_in_ten(missed)
+    out = _publish(scored, protected, _policy())
+
+    rare = [
+        (a["attribute"], g)
+        for a in out.report["audits"]
+        for g in a["groups"]
+        if g["group"] in ("rare", "club=rare & campus=north")
+    ]
+    assert {attribute for attribute, _ in rare} == {"club", "club x campus"}  # ten students: named
+    assert len(rare) == 4  # two capacities, alone and as an intersection
+    # Withheld besides the false negative rate: the false positive rate (9 who did not need support),
+    # and what would give either back: precision, AUC, the calibration bands, and the selection
+    # rate (nobody in the group selected would say the one student was missed).
+    withheld = {"false_negative_rate", "false_positive_rate", "precision", "auc", "selection_rate"}
+    for _, g in rare:
+        for figures in (g["metrics"], g["differences"], g["ratios"]):
+            assert not withheld & figures.keys()
+        assert withheld | {"abroca", "reliability"} <= set(g["withheld"])
+        assert g["abroca"] is None and g["reliability"] == []
+        assert "calibration_gap" in g["metrics"]  # it rests on the ten students
+    threshold_rows = [m for m in out.report["mitigation"] if m["group"] == "rare"]
+    assert threshold_rows
+    assert not {"fnr_before", "fnr_after", "selection_before", "selection_after"} & threshold_rows[0].keys()
+
+    rows = _rows_of(out.html, "rare") + _rows_of(out.html, "club=rare & campus=north")
+    assert len(rows) == 4
+    for cells in rows:
+        # every column but students and the calibration gap
+        assert [cells[i] for i in (1, 2, 3, 4, 5, 6, 8)] == [TOO_FEW_CELL] * 7
+    threshold_cells = [c for row in _rows_of(out.html, "club") for c in row if "rare" in row[0]]
+    assert threshold_cells.count(TOO_FEW_CELL) == 4
+    assert "rare: not shown, not assessable (too few students)" in out.html  # the plot's text
+
+    fnr_check = next(title for title in out.checks if title.startswith("false_negative_rate"))
+    assert out.checks[fnr_check] == NOT_ASSESSABLE
+    fnr_reasons = next(c for c in out.report["gate"]["checks"] if c["check"] == fnr_check)["reasons"]
+    assert f"week {WEEK}, club = rare: false_negative_rate not assessable (too few students)" in fnr_reasons
+    assert f"- {fnr_check}: not assessable" in out.card
+    assert "rare" not in out.card
+
+
+def test_a_check_on_a_withheld_value_neither_passes_nor_fails() -> None:
+    scored, protected = _one_positive_in_ten(missed=True)
+    out = _publish(scored, protected, _policy())
+    assert out.report["gate"]["status"] != FAIL  # the one missed student does not fail the model
+    assert NOT_ASSESSABLE in out.checks.values()
+    assert "could not be assessed for some groups" in out.html
+
+
+# --- property: over generated small cohorts ----------------------------------------------------
+
+TOKEN = st.text(alphabet="qwxzjk", min_size=8, max_size=8)
+
+# Independently of fairness.disclosure: the counts each published rate divides by.
+DIVIDES_BY = {
+    "selection_rate": ("students",),
+    "false_negative_rate": ("positives",),
+    "false_positive_rate": ("negatives",),
+    "precision": ("selected",),
+    "auc": ("positives", "negatives"),
+    "abroca": ("positives", "negatives"),
+    "ece": ("students",),
+    "calibration_gap": ("students",),
+    "selection_before": ("students",),
+    "selection_after": ("students",),
+    "fnr_before": ("positives",),
+    "fnr_after": ("positives",),
+}
+
+
+@st.composite
+def cohorts(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two characteristics with small random groups, random prevalence by group, tied scores."""
+    sizes = draw(st.lists(st.integers(1, 40), min_size=2, max_size=5))
+    clubs = draw(st.lists(TOKEN, min_size=len(sizes), max_size=len(sizes), unique=True))
+    campuses = draw(st.lists(TOKEN.map(str.upper), min_size=2, max_size=2, unique=True))
+    prevalence = draw(st.lists(st.floats(0, 1), min_size=len(sizes), max_size=len(sizes)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    club = np.repeat(clubs, sizes)
+    n = club.size
+    label = (rng.random(n) < np.repeat(prevalence, sizes)).astype(int)
+    students = [f"S{i}" for i in range(n)]
+    scored = pd.DataFrame(
+        {
+            "student_id": students,
+            "week": WEEK,
+            "label": label,
+            "probability": np.round(np.clip(0.4 * label + 0.6 * rng.random(n), 0, 1), 1),
+        }
+    )
+    campus = rng.choice(campuses, size=n, p=[0.7, 0.3])
+    return scored, pd.DataFrame({"student_id": students, "club": club, "campus": campus})
+
+
+def _members(protected: pd.DataFrame, attribute: str, group: str) -> np.ndarray:
+    if " x " not in attribute:
+        return (protected[attribute] == group).to_numpy()
+    a, b = attribute.split(" x ")
+    return ((a + "=" + protected[a] + " & " + b + "=" + protected[b]) == group).to_numpy()
+
+
+def _counts(scored: pd.DataFrame, rows: np.ndarray, capacity: float) -> dict[str, int]:
+    y = scored["label"].to_numpy().astype(bool)
+    selected = top_share(scored["probability"].to_numpy(), capacity)
+    return {
+        "students": int(rows.sum()),
+        "positives": int((rows & y).sum()),
+        "negatives": int((rows & ~y).sum()),
+        "selected": int((rows & selected).sum()),
+    }
+
+
+def _rates_rest_on_enough(figures: dict[str, Any], counts: dict[str, int], min_size: int) -> None:
+    for metric, value in figures.items():
+        if metric in DIVIDES_BY and value is not None:
+            low = {c: counts[c] for c in DIVIDES_BY[metric] if counts[c] < min_size}
+            assert not low, (metric, low)
+
+
+def _band_sizes(probability: np.ndarray) -> dict[float, int]:
+    """Students in each band of indicator values, keyed by the band's mean indicator."""
+    which = np.clip(np.digitize(probability, BINS), 0, 9)
+    return {
+        round(float(probability[which == b].mean()), 4): int((which == b).sum()) for b in np.unique(which)
+    }
+
+
+def _check_audit_table(audit: dict[str, Any], scored: pd.DataFrame, protected: pd.DataFrame, k: int) -> None:
+    by_name = {g["group"]: g for g in audit["groups"]}
+    p = scored["probability"].to_numpy()
+    for g in audit["groups"]:
+        rows = _members(protected, audit["attribute"], g["group"])
+        counts = _counts(scored, rows, audit["capacity"])
+        assert counts["students"] >= k
+        _rates_rest_on_enough({**g["metrics"], "abroca": g["abroca"]}, counts, k)
+        for metric in g["differences"].keys() | g["ratios"].keys():
+            # Both ends of a comparison are published values resting on enough students.
+            reference = by_name[audit["reference"][metric]]
+            assert metric in g["metrics"] and metric in reference["metrics"]
+            ref_rows = _members(protected, audit["attribute"], reference["group"])
+            _rates_rest_on_enough({metric: 1.0}, _counts(scored, ref_rows, audit["capacity"]), k)
+        bands = _band_sizes(p[rows])
+        for band in g["reliability"]:
+            # The published mean is rounded: the band is the one whose mean is nearest.
+            nearest = min(bands, key=lambda mean: abs(mean - band["predicted"]))
+            assert bands[nearest] >= k, band
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cohort=cohorts(), min_size=st.sampled_from([5, 10]))
+def test_every_published_rate_rests_on_enough_students_and_small_groups_are_never_named(
+    cohort: tuple[pd.DataFrame, pd.DataFrame], min_size: int
+) -> None:
+    scored, protected = cohort
+    out = _publish(scored, protected, _policy(min_size))
+
+    for audit in out.report["audits"]:
+        _check_audit_table(audit, scored, protected, min_size)
+    for m in out.report["mitigation"]:
+        rows = (protected[m["attribute"]] == m["group"]).to_numpy()
+        _rates_rest_on_enough(m, _counts(scored, rows, 0.1), min_size)
+
+    # The plots are pictures: a name could turn up in their base64 text by chance.
+    page = re.sub(r"data:image/png;base64,[^\"]+", "", out.html)
+    text = json.dumps(out.report)
+    for attribute in ("club", "campus", "club x campus"):
+        names = protected[attribute].unique() if " x " not in attribute else _pairs(protected)
+        for name in names:
+            small = _members(protected, attribute, name).sum() < min_size
+            for published_form in (text, page, out.card):
+                named = name in published_form or html.escape(name) in published_form
+                assert not (small and named), (attribute, name)
+
+
+def _pairs(protected: pd.DataFrame) -> np.ndarray:
+    return ("club=" + protected["club"] + " & campus=" + protected["campus"]).unique()
