@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 log = logging.getLogger("waymark.service")
 PROBLEM = "application/problem+json"
@@ -33,6 +34,20 @@ def not_found() -> Refused:
     return Refused(404, "Not found", "No indicator for this student is available to you.")
 
 
+_FRIENDLY = {
+    "string_pattern_mismatch": "contains a character that is not allowed here (control characters never are)",
+    "string_unicode": "is not valid text",
+}
+
+
+def _reasons(exc: RequestValidationError) -> str:
+    """Where each problem is and what it is; never the rejected value (it may be personal data)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {_FRIENDLY.get(e['type'], e['msg'])}"
+        for e in exc.errors()[:10]
+    )
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers."""
 
@@ -45,19 +60,43 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10])
-        return problem(422, "Invalid request", reasons)
+        return problem(422, "Invalid request", _reasons(exc))
 
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(DBAPIError)
+    @app.exception_handler(IntegrityError)
+    async def conflict(_request: Request, exc: Exception) -> JSONResponse:
+        log.warning("conflicting write refused: %s", type(exc).__name__)
+        return problem(
+            409,
+            "Conflict",
+            "This conflicts with something recorded at the same moment; nothing was changed. Try again.",
+        )
+
+    @app.exception_handler(DataError)
+    async def not_storable(_request: Request, exc: Exception) -> JSONResponse:
+        log.warning("value refused by the database: %s", type(exc).__name__)
+        return problem(
+            422,
+            "Invalid request",
+            "A value could not be stored (too long or malformed); nothing was changed.",
+        )
+
+    @app.exception_handler(OperationalError)  # connection refused or lost, or a transient failure
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeout)  # every connection busy
     async def database_down(_request: Request, exc: Exception) -> JSONResponse:
         log.error("database unavailable: %s", type(exc).__name__)
         return problem(
             503,
             "Service unavailable",
-            "The database is not reachable; nothing was changed. Try again shortly.",
+            "The database is not reachable or too busy; nothing was changed. Try again shortly.",
             {"Retry-After": "5"},
         )
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(_request: Request, exc: Exception) -> JSONResponse:
+        # Any other database error is a fault of ours (a bad query), not an outage: say so honestly.
+        log.error("database error: %s", type(exc).__name__)
+        return problem(500, "Internal error", "Something went wrong; nothing was changed.")
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:

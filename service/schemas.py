@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 FeedbackValue = Literal["accepted", "not_applicable", "incorrectly_flagged", "useful", "not_useful"]
 ConsentPurpose = Literal[
     "outreach_contact", "study_skills_referral", "wellbeing_referral", "personal_intervention"
 ]
 CONSENT_PURPOSES: tuple[str, ...] = get_args(ConsentPurpose)
+
+# Input is refused here, before any query: PostgreSQL rejects NUL bytes and over-long values with a
+# database error, and a control character in an identifier is never legitimate (and would corrupt logs).
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f-\x9f]+$"
+TEXT_CHARACTERS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # free text keeps tabs and line breaks
+ID_MAX = 64  # the width of identifier columns (service/db/schema.py: ID)
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX, pattern=NO_CONTROL_CHARACTERS)]
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS)]
+VersionNumber = Annotated[str, StringConstraints(min_length=1, max_length=9, pattern=r"^[0-9]+$")]
+
+
+def is_identifier(text: str) -> bool:
+    """Whether ``text`` would pass as an :data:`Identifier` (for values that arrive outside a schema)."""
+    return len(text) <= ID_MAX and re.fullmatch(NO_CONTROL_CHARACTERS, text) is not None
+
+
+Note = Annotated[str, StringConstraints(max_length=2000, pattern=TEXT_CHARACTERS)]
+LongNote = Annotated[str, StringConstraints(max_length=4000, pattern=TEXT_CHARACTERS)]
 
 
 class Strict(BaseModel):
@@ -157,20 +176,19 @@ class PlacementView(BaseModel):
 class FeedbackIn(Strict):
     """Staff feedback on an indicator."""
 
-    module_id: str = Field(max_length=64)
-    presentation_id: str = Field(max_length=64)
+    module_id: Identifier
+    presentation_id: Identifier
     value: FeedbackValue
-    note: str = Field("", max_length=2000)
+    note: Note = ""
 
 
 class InterventionIn(Strict):
     """A proposed or recorded intervention."""
 
     purpose: ConsentPurpose
-    description: str = Field(min_length=1, max_length=2000)
-    exemption_reason: str | None = Field(
+    description: Annotated[Note, Field(min_length=1)]
+    exemption_reason: Note | None = Field(
         None,
-        max_length=2000,
         description="Only when the student has not consented: the stated exemption that applies (CoP §6).",
     )
 
@@ -210,7 +228,7 @@ class PreferencesIn(Strict):
 class RequestIn(Strict):
     """A rectification or erasure request."""
 
-    detail: str = Field("", max_length=4000)
+    detail: LongNote = ""
 
 
 class OwnIndicator(BaseModel):
@@ -235,7 +253,11 @@ class ReviewIn(Strict):
     """The ethics committee's decision on one model version."""
 
     approve: bool
-    note: str = Field(min_length=1, max_length=4000)
+    note: Annotated[LongNote, Field(min_length=1)]
+    override_reason: Annotated[
+        LongNote | None,
+        Field(description="Needed to approve a version whose fairness gate failed; shown with the model."),
+    ] = None
 
 
 class ModelReport(BaseModel):
@@ -246,8 +268,28 @@ class ModelReport(BaseModel):
     fairness_gate: str | None
     ethics_decision: str | None
     ethics_reviewer: str | None
+    gate_override_reason: str | None = None
     champion: bool
     report_path: str | None
+
+
+class RectificationDecision(Strict):
+    """The DPO's answer to a rectification request; the student sees it."""
+
+    accept: bool
+    note: Annotated[LongNote, Field(min_length=1)]
+
+
+class OwnRequest(BaseModel):
+    """One of the student's own requests and, once handled, its outcome."""
+
+    id: int
+    kind: str
+    status: str
+    created_at: datetime
+    processed_at: datetime | None
+    outcome: str | None
+    outcome_note: str | None
 
 
 class Problem(BaseModel):

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from service import audit
 from service.api.deps import PurposeDep, RequestIdDep, RuntimeDep, roles, unit_of_work
 from service.db.schema import Consent, Feedback, Indicator, Intervention, StudentPreference
+from service.db.upsert import upsert
 from service.errors import Refused, not_found
 from service.indicators import (
     ORDER,
@@ -30,6 +31,7 @@ from service.schemas import (
     EngagementSummary,
     FeedbackIn,
     HoldIn,
+    Identifier,
     InterventionIn,
     PlacementView,
     Recorded,
@@ -55,7 +57,7 @@ def caseload(
     request_id: RequestIdDep,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
-    module_id: Annotated[str | None, Query(max_length=64)] = None,
+    module_id: Annotated[Identifier | None, Query()] = None,
 ) -> Caseload:
     """The caller's caseload, ordered by support priority (1 = contact first)."""
     limit = min(limit, runtime.settings.max_page_size)
@@ -102,7 +104,11 @@ def caseload(
 
 @router.get("/students/{student_id}/indicator", response_model=StudentIndicators)
 def student_indicator(
-    student_id: str, runtime: RuntimeDep, principal: Support, why: PurposeDep, request_id: RequestIdDep
+    student_id: Identifier,
+    runtime: RuntimeDep,
+    principal: Support,
+    why: PurposeDep,
+    request_id: RequestIdDep,
 ) -> StudentIndicators:
     """A student's explained indicators (one per module presentation in the caller's scope)."""
     with unit_of_work(runtime) as session:
@@ -123,7 +129,7 @@ def student_indicator(
 
 @router.get("/students/{student_id}/engagement", response_model=PlacementView)
 def engagement(
-    student_id: str,
+    student_id: Identifier,
     runtime: RuntimeDep,
     principal: Annotated[Principal, Depends(roles("placement_supervisor"))],
     why: PurposeDep,
@@ -157,7 +163,7 @@ def engagement(
 
 @router.post("/students/{student_id}/feedback", response_model=Recorded, status_code=201)
 def feedback(
-    student_id: str,
+    student_id: Identifier,
     body: FeedbackIn,
     runtime: RuntimeDep,
     principal: Support,
@@ -194,7 +200,7 @@ def feedback(
 
 @router.post("/students/{student_id}/interventions", response_model=Recorded, status_code=201)
 def intervention(
-    student_id: str,
+    student_id: Identifier,
     body: InterventionIn,
     runtime: RuntimeDep,
     principal: Support,
@@ -233,7 +239,7 @@ def intervention(
 
 @router.put("/students/{student_id}/wellbeing-hold", status_code=204)
 def wellbeing_hold(
-    student_id: str,
+    student_id: Identifier,
     body: HoldIn,
     runtime: RuntimeDep,
     principal: Annotated[Principal, Depends(roles("personal_tutor", "support_staff"))],
@@ -244,9 +250,6 @@ def wellbeing_hold(
     with unit_of_work(runtime) as session:
         if student_in_scope(session, principal, runtime, student_id) is None:
             raise not_found()
-        pref = session.get(StudentPreference, student_id) or StudentPreference(
-            student_id=student_id, show_indicator=False
-        )
-        pref.withheld_for_wellbeing = body.withheld
-        session.add(pref)
+        hold = {"student_id": student_id, "show_indicator": False, "withheld_for_wellbeing": body.withheld}
+        upsert(session, StudentPreference, hold, ["withheld_for_wellbeing"])
         audit.record(session, principal, why, [student_id], "wellbeing_hold_write", request_id)
