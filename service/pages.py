@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
@@ -12,7 +13,10 @@ from fastapi.templating import Jinja2Templates
 from service.api.public import STATEMENT, WHO_SEES_WHAT
 
 HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=str(HERE / "templates"))
+# Escape everything: the default only escapes files ending in .html, and ours end in .html.j2.
+templates = Jinja2Templates(
+    env=jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+)
 router = APIRouter(include_in_schema=False)
 
 

@@ -47,16 +47,17 @@ def transparency(runtime: RuntimeDep) -> dict[str, Any]:
 
 @router.get("/health")
 def health(runtime: RuntimeDep) -> JSONResponse:
-    """Liveness and readiness: the database answers and whether an approved model is loaded."""
+    """Liveness and readiness: the mode, whether the database answers and an approved model is loaded."""
     try:
         with transaction(runtime.engine) as session:
             session.execute(text("SELECT 1"))
+        champion = runtime.champion  # re-reads the governance record from the database when due
         database = "ok"
     except Exception:
-        database = "unavailable"
-    champion = runtime.champion
+        database, champion = "unavailable", None
     body = {
         "status": "ok" if database == "ok" else "unavailable",
+        "mode": runtime.settings.mode,
         "database": database,
         "model": "not available" if champion is None else f"{champion.name} version {champion.version}",
     }

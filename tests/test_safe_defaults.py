@@ -1,0 +1,122 @@
+"""Safe defaults: exports that cannot run formulas, escaped pages, development mode kept to this machine."""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from models.settings import Settings, get_settings
+from service.app import create_app
+from service.pages import templates
+from service.security import mint
+from tests.service_setup import Served
+from waymark import cli
+
+FORMULAS = ['=HYPERLINK("http://evil.example")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+
+
+@pytest.fixture(scope="module")
+def client(served: Served) -> Iterator[TestClient]:
+    with TestClient(create_app(served.settings.model_copy(update={"rate_limit_per_minute": 10**6}))) as c:
+        yield c
+
+
+def test_exported_csv_cells_cannot_run_as_spreadsheet_formulas(served: Served, client: TestClient) -> None:
+    auth = {"Authorization": f"Bearer {mint(served.settings, 'student', 'csv-formula-student')}"}
+    for text in FORMULAS:
+        assert client.post("/v1/me/rectification", json={"detail": text}, headers=auth).status_code == 201
+    exported = client.get("/v1/me/export", params={"format": "csv"}, headers=auth).text
+    rows = list(csv.DictReader(io.StringIO(exported, newline="")))
+    details = [r["value"] for r in rows if r["record_type"] == "requests" and r["field"] == "detail"]
+    assert sorted(details) == sorted("'" + text for text in FORMULAS)
+    assert not [r for r in rows if r["value"][:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+def test_page_templates_escape_what_they_show() -> None:
+    hostile = "<script>alert(1)</script>"
+    statement: dict[str, Any] = {
+        key: [hostile] for key in ("purposes", "not_purposes", "data_sources", "how_to_read")
+    }
+    statement |= {"protected_characteristics": hostile, "retention": hostile, "contact": hostile}
+    statement["who_sees_what"] = {"student": hostile}
+    page = templates.get_template("transparency.html.j2").render(title=hostile, page="t", s=statement)
+    assert hostile not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_health_states_the_mode(served: Served, client: TestClient, tmp_path: Path) -> None:
+    assert client.get("/health").json()["mode"] == "development"
+    key = tmp_path / "audit.key"
+    key.write_text(secrets.token_hex(32))
+    production = served.settings.model_copy(
+        update={
+            "env": "production",
+            "audit_key_file": key,
+            "oidc_issuer": "https://idp.example",
+            "oidc_audience": "waymark",
+            "oidc_jwks_url": "https://idp.example/jwks",
+        }
+    )
+    with TestClient(create_app(production)) as live:
+        assert live.get("/health").json()["mode"] == "production"
+
+
+# Development mode stays on this machine --------------------------------------------------------------------
+
+
+@pytest.fixture
+def development(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    """Development settings on a throwaway SQLite database; uvicorn replaced by a recorder of its calls."""
+    monkeypatch.setenv("WAYMARK_ENV", "development")
+    monkeypatch.setenv("WAYMARK_DEV_KEY_DIR", str(tmp_path / "keys"))
+    monkeypatch.setenv("WAYMARK_DATABASE_URL", f"sqlite:///{tmp_path}/waymark.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: started.append(kwargs))
+    get_settings.cache_clear()
+    yield started
+    get_settings.cache_clear()
+
+
+def _serve(*args: str) -> Any:
+    return CliRunner().invoke(cli.app, ["serve", *args])
+
+
+def test_development_mode_serves_on_loopback_with_sqlite(development: list[dict[str, Any]]) -> None:
+    for host in ("127.0.0.1", "localhost", "::1"):
+        assert _serve("--host", host).exit_code == 0
+    assert [call["host"] for call in development] == ["127.0.0.1", "localhost", "::1"]
+
+
+def test_development_mode_refuses_an_address_other_machines_reach(development: list[dict[str, Any]]) -> None:
+    for host in ("0.0.0.0", "192.168.1.20", "waymark.example.ac.uk"):  # noqa: S104  # the refused case
+        result = _serve("--host", host)
+        assert result.exit_code != 0 and "development mode" in result.output and host in result.output
+    assert development == []
+
+
+def test_development_mode_refuses_a_database_that_is_not_local_sqlite(
+    development: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WAYMARK_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/waymark")
+    get_settings.cache_clear()
+    result = _serve()
+    assert result.exit_code != 0 and "not a local SQLite file" in result.output
+    assert development == []
+
+
+def test_the_explicit_flag_serves_in_development_anywhere(development: list[dict[str, Any]]) -> None:
+    result = _serve("--host", "0.0.0.0", "--i-know-this-is-not-production")  # noqa: S104
+    assert result.exit_code == 0 and development[0]["host"] == "0.0.0.0"  # noqa: S104
+
+
+def test_production_mode_has_no_development_exposure() -> None:
+    settings = Settings(WAYMARK_ENV="production", WAYMARK_DATABASE_URL="postgresql://db/waymark")  # type: ignore[call-arg]
+    assert settings.development_exposure("0.0.0.0") == []  # noqa: S104
