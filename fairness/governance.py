@@ -1,9 +1,10 @@
-"""Governance of model versions: the audit's gate result, the ethics decision, promotion.
+"""The MLflow mirror of governance: tags, the champion alias and event runs, for people browsing MLflow.
 
-State lives as tags on the exact model version, so a decision about version 3 can never count for
-version 4; the gate result also records the bundle hash it was computed on. Every event (audit,
-review, promotion, refused promotion) is also kept as its own run in the ``waymark-governance``
-experiment, which nothing edits or deletes, so the history survives later decisions.
+The decisions themselves live in Waymark's database (``service.decisions``), which is the only thing
+promotion and the champion check trust: anyone with registry write access can edit a tag or an alias.
+Here the gate result and the ethics decision are copied onto the exact model version's tags, the
+alias ``champion`` follows promotions, and every event (audit, review, promotion, refused promotion) is
+kept as its own run in the ``waymark-governance`` experiment.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
-from models.registry import SHA_TAG, resolve
+from models.registry import resolve
 
 GATE_TAG, GATE_SHA_TAG, GATE_AT_TAG = "fairness_gate", "fairness_bundle_sha256", "fairness_audited_at"
 DECISION_TAG, REVIEWER_TAG, DECIDED_AT_TAG, NOTE_TAG = (
@@ -27,6 +28,7 @@ DECISION_TAG, REVIEWER_TAG, DECIDED_AT_TAG, NOTE_TAG = (
     "ethics_decided_at",
     "ethics_note",
 )
+OVERRIDE_TAG = "ethics_gate_override"
 CHAMPION = "champion"
 EXPERIMENT = "waymark-governance"
 
@@ -89,10 +91,10 @@ def events(name: str | None = None) -> list[Event]:
     return [e for e in out if name is None or e.model == name]
 
 
-def record_audit(
+def mirror_audit(
     uri: str, gate: str, bundle_sha256: str, run_id: str, folder: Path, report: dict[str, Any]
 ) -> ModelVersion:
-    """Attach the audit's files to the model's run and tag the version with the gate result."""
+    """Attach the audit's files to the model's run and mirror the gate result onto the version's tags."""
     version = resolve(uri)
     client = MlflowClient()
     stamp = _now().replace(":", "")
@@ -104,56 +106,53 @@ def record_audit(
     return version
 
 
-def record_review(uri: str, approve: bool, reviewer: str, note: str) -> ModelVersion:
-    """Record the ethics committee's decision on exactly this version."""
-    if not reviewer.strip() or not note.strip():
-        raise GovernanceError("a review needs the reviewer's identifier and a note giving the reasons")
+def mirror_review(
+    uri: str, decision: str, reviewer: str, note: str, override_reason: str | None = None
+) -> ModelVersion:
+    """Mirror a decision recorded in Waymark's database onto the version's tags and event runs."""
     version = resolve(uri)
-    decision = "approved" if approve else "rejected"
+    tags = {DECISION_TAG: decision, REVIEWER_TAG: reviewer, DECIDED_AT_TAG: _now(), NOTE_TAG: note}
+    if override_reason:
+        tags[OVERRIDE_TAG] = override_reason
     client = MlflowClient()
-    for key, value in {
-        DECISION_TAG: decision,
-        REVIEWER_TAG: reviewer,
-        DECIDED_AT_TAG: _now(),
-        NOTE_TAG: note,
-    }.items():
+    for key, value in tags.items():
         client.set_model_version_tag(version.name, version.version, key, value)
-    record_event(f"review_{decision}", version, reviewer, note)
+    if not override_reason and OVERRIDE_TAG in version.tags:
+        client.delete_model_version_tag(version.name, version.version, OVERRIDE_TAG)
+    if version.run_id:  # beside the model card: the decision, and any override, for the record
+        client.log_text(version.run_id, _decision_record(version, decision, reviewer, note, override_reason),
+                        f"fairness/decisions/{_now().replace(':', '')}-{decision}.md")  # fmt: skip
+    detail = note if not override_reason else f"{note} (gate overridden: {override_reason})"
+    record_event(f"review_{decision}", version, reviewer, detail)
     return version
 
 
-def promotion_blockers(version: ModelVersion) -> list[str]:
-    """Why ``version`` may not become champion (empty when it may)."""
-    tags = version.tags
-    reasons = []
-    gate = tags.get(GATE_TAG)
-    if gate is None:
-        reasons.append("no fairness audit is recorded for this version: run `waymark fairness audit`")
-    elif gate != "pass":
-        reasons.append(
-            f"the fairness gate result is '{gate}': a model that breaks a tolerance cannot be promoted"
-        )
-    elif tags.get(GATE_SHA_TAG) != tags.get(SHA_TAG):
-        reasons.append("the fairness audit was made on different model files: audit this version again")
-    decision = tags.get(DECISION_TAG)
-    if decision is None:
-        reasons.append(
-            "no ethics committee approval is recorded for this version: `waymark model review --approve`"
-        )
-    elif decision != "approved":
-        reasons.append(f"the ethics committee's decision on this version is '{decision}'")
-    return reasons
+def _decision_record(
+    version: ModelVersion, decision: str, reviewer: str, note: str, override_reason: str | None
+) -> str:
+    lines = [
+        f"# Ethics committee decision: {version.name} version {version.version}",
+        "",
+        f"Decision: **{decision}**, by {reviewer}, {_now()}.",
+        "",
+        f"Reasons: {note}",
+    ]
+    if override_reason:
+        lines += [
+            "",
+            f"**The fairness gate failed and was overridden.** The committee's reason: {override_reason}",
+        ]
+    return "\n".join(lines) + "\n"
 
 
-def promote(uri: str, actor: str = "waymark model promote") -> ModelVersion:
-    """Move alias ``champion`` to this version, only if the gate passed and an approval is recorded."""
-    version = resolve(uri)
-    blockers = promotion_blockers(version)
-    if blockers:
-        record_event("promotion_refused", version, actor, "; ".join(blockers))
-        raise GovernanceError(
-            f"{version.name} version {version.version} cannot be promoted: " + "; ".join(blockers)
-        )
-    MlflowClient().set_registered_model_alias(version.name, CHAMPION, version.version)
-    record_event("promoted", version, actor, f"alias {CHAMPION} now points to version {version.version}")
-    return version
+def mirror_promotion(name: str, version: str, actor: str) -> None:
+    """Mirror a promotion recorded in Waymark's database: move alias ``champion`` and keep the event."""
+    client = MlflowClient()
+    client.set_registered_model_alias(name, CHAMPION, version)
+    record_event("promoted", client.get_model_version(name, version), actor, f"alias {CHAMPION} -> {version}")
+
+
+def mirror_refusal(name: str, version: str, actor: str, reasons: list[str]) -> None:
+    """Keep a refused promotion as an event too."""
+    version_ = MlflowClient().get_model_version(name, version)
+    record_event("promotion_refused", version_, actor, "; ".join(reasons))

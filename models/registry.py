@@ -47,8 +47,13 @@ def resolve(uri: str, client: MlflowClient | None = None) -> ModelVersion:
         raise ModelNotFoundError(f"no registered model version for {uri}: {exc.message}") from exc
 
 
-def load_bundle(uri: str, client: MlflowClient | None = None) -> LoadedModel:
+def load_bundle(
+    uri: str, client: MlflowClient | None = None, expected_sha256: str | None = None
+) -> LoadedModel:
     """Download a registered model and load its bundle after checking the recorded sha256.
+
+    expected_sha256, when given, is the hash to check against instead of the version's tag: the
+    service passes the hash its own governance record holds, since a tag is editable in the registry.
 
     Raises
     ------
@@ -58,7 +63,7 @@ def load_bundle(uri: str, client: MlflowClient | None = None) -> LoadedModel:
         If the version has no recorded hash or its files do not match it.
     """
     version = resolve(uri, client)
-    expected = version.tags.get(SHA_TAG)
+    expected = expected_sha256 or version.tags.get(SHA_TAG)
     if not expected:
         raise BundleIntegrityError(
             f"{version.name} version {version.version} has no recorded {SHA_TAG}; not loaded"

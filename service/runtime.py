@@ -1,16 +1,21 @@
-"""What the service holds for its lifetime: settings, database, token verifier, the approved champion."""
+"""What the service holds for its lifetime: settings, database, token verifier, audit key, the champion."""
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from models.settings import Settings
+from service.audit import load_key
 from service.db.engine import make_engine
 from service.scoring import ChampionUnavailableError, load_champion
+from service.scoring.champion import approved_champion
 from service.security import Verifier
 
 log = logging.getLogger("waymark.service")
@@ -24,6 +29,70 @@ class Champion:
     version: str
 
 
+class ChampionWatch:
+    """The champion as governance has it now: re-read at most ``every`` seconds apart, and on demand.
+
+    Reading the decision is one small query; the model's files are downloaded and checked against
+    the recorded hash only when the approved version (or its hash) changes. A rejected or voided
+    champion becomes ``None`` at the next check, so its indicators stop being served without a restart.
+    """
+
+    def __init__(self, settings: Settings, engine: Engine, every: float) -> None:
+        self._settings, self._engine, self._every = settings, engine, every
+        self._lock = threading.Lock()
+        self._checked = float("-inf")
+        self._verified: tuple[str, str] | None = None  # (version, sha256) whose files were checked
+        self._current: Champion | None = None
+
+    def current(self) -> Champion | None:
+        """The champion, re-checked if the last check is older than the interval."""
+        if time.monotonic() - self._checked >= self._every:
+            self.refresh()
+        return self._current
+
+    def refresh(self) -> None:
+        """Re-read the governance record now (after a review is recorded, and on the interval).
+
+        Raises
+        ------
+        sqlalchemy.exc.DBAPIError
+            If the database cannot be read: nothing is served until it can (the caller answers 503).
+        """
+        with self._lock:
+            self._checked = time.monotonic()
+            self._current = None
+            try:
+                self._current = self._read()
+            except DBAPIError:
+                self._checked = float("-inf")  # try again on the next request
+                raise
+
+    def _read(self) -> Champion | None:
+        name = self._settings.model_name
+        try:
+            approved = approved_champion(self._engine, name)
+            if self._verified != (approved.version, approved.bundle_sha256):
+                _load_verified(self._settings, self._engine)
+                self._verified = (approved.version, approved.bundle_sha256)
+        except ChampionUnavailableError as exc:
+            log.warning("indicators are not available: %s", exc)
+            return None
+        except DBAPIError:
+            raise
+        except Exception:  # an unreachable registry or database must not leave stale approvals served
+            log.exception("indicators are not available: the champion could not be checked")
+            return None
+        return Champion(name, approved.version)
+
+
+def _load_verified(settings: Settings, engine: Engine) -> None:
+    import mlflow
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    load_champion(engine, settings.model_name)
+
+
 @dataclass(frozen=True, eq=False)
 class Runtime:
     """Built once at start-up (FastAPI lifespan)."""
@@ -31,26 +100,23 @@ class Runtime:
     settings: Settings
     engine: Engine
     verifier: Verifier
-    champion: Champion | None
+    audit_key: bytes
+    watch: ChampionWatch = field(repr=False)
 
-
-def _champion(settings: Settings) -> Champion | None:
-    import mlflow
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    try:
-        loaded = load_champion(settings.model_name)
-    except ChampionUnavailableError as exc:
-        log.warning("indicators are not available: %s", exc)
-        return None
-    except Exception:  # an unreachable registry must not start a service that serves stale approvals
-        log.exception("indicators are not available: the model registry could not be read")
-        return None
-    return Champion(loaded.name, loaded.version)
+    @property
+    def champion(self) -> Champion | None:
+        """The approved champion now (None: indicators are not available)."""
+        return self.watch.current()
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    """Verify configuration, connect, and load the approved champion (refuses unsafe configuration)."""
+    """Verify configuration, connect, and check the approved champion (refuses unsafe configuration)."""
     verifier = Verifier(settings)
-    return Runtime(settings, make_engine(settings.database_url), verifier, _champion(settings))
+    key = load_key(settings)
+    engine = make_engine(settings.database_url)
+    watch = ChampionWatch(settings, engine, settings.champion_recheck_seconds)
+    try:
+        watch.refresh()
+    except DBAPIError:  # start anyway: requests answer 503 until the database is back
+        log.exception("the database could not be read at start-up")
+    return Runtime(settings, engine, verifier, key, watch)

@@ -5,27 +5,44 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mlflow import MlflowClient
+from sqlalchemy import Engine
 
-from fairness.governance import promote, record_audit, record_review
+from fairness.governance import mirror_audit
 from fairness.policy import Policy, load_policy
 from fairness.report import write_report
 from fairness.run import audit_model
 from models.settings import Settings
 from models.targets import Target
+from service import decisions
+from service.db.engine import make_engine, transaction, upgrade
 from training.fitting import FitConfig
 from training.pipeline import train
 from training.tracking import configure, log_and_register
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
+class Audited:
+    """What a real audit of a version found, to record in any service database."""
+
+    name: str
+    version: str
+    bundle_sha256: str
+    gate: str
+    report: dict[str, Any]
+    policy: Policy
+
+
+@dataclass(frozen=True, eq=False)
 class Champion:
-    """Where the governed model lives."""
+    """Where the governed model lives, and its audit (replayed into each test's own database)."""
 
     settings: Settings
     name: str
     version: str
+    audited: Audited | None = None
 
 
 def settings_in(root: Path) -> Settings:
@@ -61,12 +78,36 @@ def permissive_policy() -> Policy:
     return dataclasses.replace(policy, checks=wide, bootstrap_resamples=100, intersections=False)
 
 
-def govern(folder: Path, settings: Settings, name: str, version: str, out: Path) -> None:
-    """The real gate, a recorded (test) approval and promotion."""
+def govern(folder: Path, settings: Settings, name: str, version: str, out: Path) -> Audited:
+    """The real gate, then a recorded (test) approval and promotion in the settings' service database."""
     configure(settings)
     uri = f"models:/{name}/{version}"
     outcome = audit_model(uri, folder, permissive_policy())
     report = write_report(outcome, out, MlflowClient().get_run(outcome.run_id).data.metrics)
-    record_audit(uri, outcome.gate, outcome.model.sha256, outcome.run_id, out, report)
-    record_review(uri, True, "test-reviewer", "approved by the test suite")
-    promote(uri)
+    mirror_audit(uri, outcome.gate, outcome.model.sha256, outcome.run_id, out, report)
+    audited = Audited(name, version, outcome.model.sha256, outcome.gate, report, outcome.policy)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    approve_and_promote(engine, audited)
+    engine.dispose()
+    return audited
+
+
+def approve_and_promote(engine: Engine, audited: Audited) -> None:
+    """Record the audit, a test approval and the promotion in ``engine``'s governance table."""
+    name, version = audited.name, audited.version
+    with transaction(engine) as session:
+        decisions.record_audit(
+            session,
+            name,
+            version,
+            audited.bundle_sha256,
+            audited.gate,
+            audited.report,
+            audited.policy,
+            "tests",
+        )
+        decisions.record_review(
+            session, name, version, True, "test-reviewer", "approved by the tests", "tests"
+        )
+        decisions.record_promotion(session, name, version, "tests")

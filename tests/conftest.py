@@ -67,8 +67,8 @@ def champion(tmp_path_factory: pytest.TempPathFactory, synth_dir: Path) -> Champ
     root = tmp_path_factory.mktemp("champion")
     settings = settings_in(root)
     version = register(synth_dir, settings, "waymark-not-completing", "gbm", seed=3)
-    govern(synth_dir, settings, "waymark-not-completing", version, root / "fairness")
-    return Champion(settings, "waymark-not-completing", version)
+    audited = govern(synth_dir, settings, "waymark-not-completing", version, root / "fairness")
+    return Champion(settings, "waymark-not-completing", version, audited)
 
 
 @pytest.fixture(scope="session", params=backends())

@@ -14,7 +14,7 @@ from service.db.engine import make_engine, upgrade
 from service.db.schema import Base
 from service.grants import import_grants
 from service.scoring import score
-from tests.champion import Champion
+from tests.champion import Champion, approve_and_promote
 from training.tracking import configure
 
 
@@ -55,6 +55,8 @@ def serve_cohort(champion: Champion, folder: Path, backend: str, root: Path) -> 
     )
     engine = make_engine(url)
     upgrade(engine)
+    assert champion.audited is not None
+    approve_and_promote(engine, champion.audited)
     configure(settings)
     score(folder, engine, champion.name, week=8)
     import_grants(engine, folder / "access.csv")

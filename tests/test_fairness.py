@@ -15,6 +15,7 @@ from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_r
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import precision_score, roc_auc_score
+from sqlalchemy import Engine
 
 from fairness.audit import NOT_RECORDED, audit_cohorts, group_labels
 from fairness.gate import FAIL, evaluate
@@ -277,22 +278,48 @@ def test_a_bad_policy_names_the_setting(tmp_path: Path, change: tuple[str, str],
 
 
 def _record(outcome: AuditOutcome, tmp: Path) -> str:
-    from fairness.governance import record_audit
+    from fairness.governance import mirror_audit
     from fairness.report import write_report
 
     uri = f"models:/{outcome.model.name}/{outcome.model.version}"
     report = write_report(outcome, tmp, {})
-    record_audit(uri, outcome.gate, outcome.model.sha256, outcome.run_id, tmp, report)
+    mirror_audit(uri, outcome.gate, outcome.model.sha256, outcome.run_id, tmp, report)
     return uri
 
 
-def test_a_failed_gate_blocks_promotion_even_with_an_approval(skewed: AuditOutcome, tmp_path: Path) -> None:
-    from fairness.governance import GovernanceError, promote, record_review
+def _decisions_db(outcome: AuditOutcome, tmp: Path) -> Engine:
+    """A service database holding this outcome's audit, as `waymark fairness audit` records it."""
+    from service import decisions
+    from service.db.engine import make_engine, transaction, upgrade
 
-    uri = _record(skewed, tmp_path)
-    record_review(uri, True, "reviewer-1", "approved to test the gate")
-    with pytest.raises(GovernanceError, match="fairness gate result is 'fail'"):
-        promote(uri)
+    engine = make_engine(f"sqlite:///{tmp}/decisions.db")
+    upgrade(engine)
+    report = json.loads((tmp / "report.json").read_text(encoding="utf-8"))
+    with transaction(engine) as session:
+        decisions.record_audit(
+            session, outcome.model.name, outcome.model.version, outcome.model.sha256, outcome.gate,
+            report, outcome.policy, "auditor",
+        )  # fmt: skip
+    return engine
+
+
+def test_a_failed_gate_blocks_promotion_unless_the_committee_states_an_override(
+    skewed: AuditOutcome, tmp_path: Path
+) -> None:
+    from fairness.governance import GovernanceError
+    from service import decisions
+    from service.db.engine import transaction
+
+    _record(skewed, tmp_path)
+    engine = _decisions_db(skewed, tmp_path)
+    name, version = skewed.model.name, skewed.model.version
+    with transaction(engine) as session, pytest.raises(GovernanceError, match=r"gate .* is 'fail'"):
+        decisions.record_review(session, name, version, True, "reviewer-1", "approved to test the gate", "r")
+    with transaction(engine) as session:
+        decisions.record_review(session, name, version, False, "reviewer-1", "the gate failed", "r")
+        assert "decision on" in decisions.blockers(session, name, version)[0]
+        with pytest.raises(GovernanceError, match="rejected"):
+            decisions.record_promotion(session, name, version, "operator")
 
 
 def test_promotion_needs_a_recorded_approval_of_that_exact_version(
@@ -300,37 +327,35 @@ def test_promotion_needs_a_recorded_approval_of_that_exact_version(
 ) -> None:
     from mlflow import MlflowClient
 
-    from fairness.governance import CHAMPION, GovernanceError, events, promote, record_review
+    from fairness.governance import CHAMPION, GovernanceError, events, mirror_promotion, mirror_review
+    from service import decisions
+    from service.db.engine import transaction
 
     uri = _record(fair, tmp_path)
-    with pytest.raises(GovernanceError, match="no ethics committee approval"):
-        promote(uri)
+    engine = _decisions_db(fair, tmp_path)
+    name, version = fair.model.name, fair.model.version
+    with transaction(engine) as session, pytest.raises(GovernanceError, match="no ethics committee approval"):
+        decisions.record_promotion(session, name, version, "operator")
     client = MlflowClient()
-    first = client.get_model_version(fair.model.name, fair.model.version)
-    second = client.create_model_version(
-        fair.model.name,
-        first.source,
-        run_id=first.run_id,
-        tags={"bundle_sha256": first.tags["bundle_sha256"]},
-    )
-    record_review(uri, True, "reviewer-2", "fair enough for the pilot")
-    with pytest.raises(GovernanceError, match="no fairness audit is recorded"):
-        promote(f"models:/{fair.model.name}/{second.version}")
-    promote(uri)
-    assert str(client.get_model_version_by_alias(fair.model.name, CHAMPION).version) == fair.model.version
-    record_review(uri, False, "reviewer-3", "withdrawn after new evidence")
-    with pytest.raises(GovernanceError, match="decision on this version is 'rejected'"):
-        promote(uri)
-    actions = [e.action for e in events(fair.model.name)]
-    assert actions == [
-        "fairness_audit",
-        "promotion_refused",
-        "review_approved",
-        "promotion_refused",
-        "promoted",
-        "review_rejected",
-        "promotion_refused",
-    ]
+    first = client.get_model_version(name, version)
+    second = client.create_model_version(name, first.source, run_id=first.run_id)
+    with transaction(engine) as session:
+        decisions.record_review(session, name, version, True, "reviewer-2", "fair enough for the pilot", "r")
+        with pytest.raises(GovernanceError, match="no fairness audit is recorded"):
+            decisions.record_promotion(session, name, str(second.version), "operator")
+        decisions.record_promotion(session, name, version, "operator")
+    mirror_review(uri, "approved", "reviewer-2", "fair enough for the pilot")
+    mirror_promotion(name, version, "operator")
+    assert str(client.get_model_version_by_alias(name, CHAMPION).version) == version
+    with transaction(engine) as session:
+        decisions.record_review(
+            session, name, version, False, "reviewer-3", "withdrawn after new evidence", "r"
+        )
+        assert decisions.champion(session, name) is None
+        with pytest.raises(GovernanceError, match=r"decision on .* is 'rejected'"):
+            decisions.record_promotion(session, name, version, "operator")
+    actions = [e.action for e in events(name)]
+    assert actions[-3:] == ["fairness_audit", "review_approved", "promoted"]
 
 
 def test_the_report_files_are_written_and_attached_to_the_run(fair: AuditOutcome, tmp_path: Path) -> None:

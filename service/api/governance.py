@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import logging
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -10,39 +11,53 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from pydantic import BaseModel
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
-from fairness.governance import CHAMPION, DECISION_TAG, GATE_TAG, REVIEWER_TAG, GovernanceError, record_review
-from models.registry import ModelNotFoundError
-from service import audit
+from fairness.governance import GovernanceError
+from service import audit, decisions, retention
 from service.api.deps import PurposeDep, RequestIdDep, RuntimeDep, roles, unit_of_work
+from service.db.engine import transaction
 from service.db.schema import (
     Consent,
     Feedback,
     Indicator,
     Intervention,
-    Publication,
     RightsRequest,
-    ScoringRun,
     StudentPreference,
     TrainingExclusion,
 )
 from service.errors import Refused
-from service.schemas import AccessEntry, ModelReport, Recorded, ReviewIn
+from service.schemas import (
+    AccessEntry,
+    Identifier,
+    ModelName,
+    ModelReport,
+    Recorded,
+    RectificationDecision,
+    ReviewIn,
+    VersionNumber,
+)
 from service.security import Principal
 
+log = logging.getLogger("waymark.service")
 router = APIRouter(prefix="/v1", tags=["governance"])
 Reviewer = Annotated[Principal, Depends(roles("ethics_reviewer"))]
 Dpo = Annotated[Principal, Depends(roles("dpo"))]
 
 
-def _report(version: ModelVersion, tags: dict[str, str], champion: bool) -> ModelReport:
+def _report(session: Session, version: ModelVersion, champion: str | None) -> ModelReport:
+    name, number = version.name, str(version.version)
+    audited = decisions.latest_audit(session, name, number)
+    reviewed = decisions.latest_review(session, name, number)
+    current = reviewed is not None and audited is not None and reviewed.audit_id == audited.id
     return ModelReport(
-        name=version.name,
-        version=str(version.version),
-        fairness_gate=tags.get(GATE_TAG),
-        ethics_decision=tags.get(DECISION_TAG),
-        ethics_reviewer=tags.get(REVIEWER_TAG),
-        champion=champion,
+        name=name,
+        version=number,
+        fairness_gate=audited.gate if audited else None,
+        ethics_decision=(reviewed.kind if current else "voided by a later audit") if reviewed else None,
+        ethics_reviewer=reviewed.actor if reviewed else None,
+        gate_override_reason=reviewed.override_reason if reviewed and current else None,
+        champion=champion == number,
         report_path=f"runs:/{version.run_id}/fairness",
     )
 
@@ -55,31 +70,47 @@ def fairness_reports(
     client = MlflowClient(runtime.settings.mlflow_tracking_uri)
     name = runtime.settings.model_name
     try:
-        champion = client.get_registered_model(name).aliases.get(CHAMPION)
         versions = client.search_model_versions(f"name='{name}'")
     except Exception as exc:  # registry absent or unreachable: say so, do not guess
         raise Refused(404, "Not found", f"No registered model named {name}.") from exc
-    return [
-        _report(v, v.tags, str(champion) == str(v.version))
-        for v in sorted(versions, key=lambda v: int(v.version))
-    ]
+    champion = runtime.champion
+    with transaction(runtime.engine) as session:
+        return [
+            _report(session, v, champion.version if champion else None)
+            for v in sorted(versions, key=lambda v: int(v.version))
+        ]
 
 
 @router.post("/models/{name}/versions/{version}/review", response_model=ModelReport)
-def review(name: str, version: str, body: ReviewIn, runtime: RuntimeDep, principal: Reviewer) -> ModelReport:
-    """Record the ethics committee's decision on exactly this model version."""
-    if not version.isdigit():
-        raise Refused(404, "Not found", f"No version {version} of {name}.")
-    import mlflow
-
-    mlflow.set_tracking_uri(runtime.settings.mlflow_tracking_uri)
+def review(
+    name: ModelName,
+    version: VersionNumber,
+    body: ReviewIn,
+    runtime: RuntimeDep,
+    principal: Reviewer,
+    request_id: RequestIdDep,
+) -> ModelReport:
+    """Record the ethics committee's decision on exactly this model version's latest audit."""
     try:
-        v = record_review(f"models:/{name}/{version}", body.approve, principal.sub, body.note)
-    except ModelNotFoundError as exc:
+        found = MlflowClient(runtime.settings.mlflow_tracking_uri).get_model_version(name, version)
+    except Exception as exc:
         raise Refused(404, "Not found", f"No version {version} of {name}.") from exc
+    try:
+        with unit_of_work(runtime) as session:
+            row = decisions.review(
+                session, name, version, body.approve, body.note, principal, request_id,
+                override_reason=body.override_reason,
+            )
     except GovernanceError as exc:
-        raise Refused(422, "Invalid request", str(exc)) from exc
-    return _report(v, MlflowClient().get_model_version(v.name, v.version).tags, champion=False)
+        raise Refused(409, "Decision refused", str(exc)) from exc
+    runtime.watch.refresh()  # a rejected champion stops being served now, not at the next check
+    try:
+        decisions.mirror(row)
+    except Exception:  # the database holds the decision; MLflow's copy is for browsing only
+        log.warning("the review was recorded, but mirroring it to MLflow failed", exc_info=True)
+    champion = runtime.champion
+    with transaction(runtime.engine) as session:
+        return _report(session, found, champion.version if champion else None)
 
 
 class RequestOut(BaseModel):
@@ -120,6 +151,20 @@ def requests(
         ]
 
 
+def _open_request(session: Session, request_number: int, kind: str) -> RightsRequest:
+    req = session.get(RightsRequest, request_number)
+    if req is None or req.kind != kind or req.status != "open":
+        raise Refused(404, "Not found", f"No open {kind} request with that id.")
+    return req
+
+
+def _close(req: RightsRequest, outcome: str, note: str) -> Recorded:
+    # The student's own words may hold personal detail: once the request is handled they go.
+    req.detail, req.status, req.outcome, req.outcome_note = "", "done", outcome, note
+    req.processed_at = datetime.now(UTC)
+    return Recorded(id=req.id, at=req.processed_at)
+
+
 @router.post("/dpo/erasure/{request_id_}", response_model=Recorded)
 def process_erasure(
     request_id_: Annotated[int, Path(ge=1, le=2**62)],
@@ -128,19 +173,36 @@ def process_erasure(
     why: PurposeDep,
     request_id: RequestIdDep,
 ) -> Recorded:
-    """Erase a student's analytics (keeping the access log, a legal record) and exclude them from training."""
+    """Erase a student's analytics, keeping only the statutory fields documented in docs/service.md."""
     with unit_of_work(runtime) as session:
-        req = session.get(RightsRequest, request_id_)
-        if req is None or req.kind != "erasure" or req.status != "open":
-            raise Refused(404, "Not found", "No open erasure request with that id.")
+        req = _open_request(session, request_id_, "erasure")
         student = req.student_id
         for model in (Indicator, Feedback, Intervention, Consent, StudentPreference):
             session.execute(delete(model).where(model.student_id == student))
         if session.get(TrainingExclusion, student) is None:
             session.add(TrainingExclusion(student_id=student, at=datetime.now(UTC)))
-        req.status, req.processed_at = "done", datetime.now(UTC)
+        for other in session.scalars(select(RightsRequest).where(RightsRequest.student_id == student)):
+            other.detail = ""
+        recorded = _close(req, "erased", "Your learning analytics data was erased.")
         audit.record(session, principal, why, [student], "erasure_processed", request_id)
-        return Recorded(id=req.id, at=req.processed_at)
+        return recorded
+
+
+@router.post("/dpo/rectification/{request_id_}", response_model=Recorded)
+def process_rectification(
+    request_id_: Annotated[int, Path(ge=1, le=2**62)],
+    body: RectificationDecision,
+    runtime: RuntimeDep,
+    principal: Dpo,
+    why: PurposeDep,
+    request_id: RequestIdDep,
+) -> Recorded:
+    """Record the outcome of a rectification request (accepted or declined, with a note the student sees)."""
+    with unit_of_work(runtime) as session:
+        req = _open_request(session, request_id_, "rectification")
+        recorded = _close(req, "accepted" if body.accept else "declined", body.note)
+        audit.record(session, principal, why, [req.student_id], "rectification_processed", request_id)
+        return recorded
 
 
 class RetentionOut(BaseModel):
@@ -150,23 +212,28 @@ class RetentionOut(BaseModel):
     indicators: int
     feedback: int
     interventions: int
+    consents: int
+    requests: int
+    access_log_past_period: int
 
 
 @router.post("/dpo/retention", response_model=RetentionOut)
-def retention(runtime: RuntimeDep, principal: Dpo) -> RetentionOut:
-    """Delete indicators, feedback and interventions older than the retention period."""
-    cutoff = datetime.now(UTC) - timedelta(days=runtime.settings.retention_days)
+def run_retention(runtime: RuntimeDep, principal: Dpo, request_id: RequestIdDep) -> RetentionOut:
+    """Apply the retention policy now (the same as `waymark retention run`); the run is logged."""
+    settings = runtime.settings
     with unit_of_work(runtime) as session:
-        published = set(session.scalars(select(Publication.run_id)))
-        expired = select(ScoringRun.id).where(ScoringRun.started_at < cutoff)
-        old = [i for i in session.scalars(expired) if i not in published]  # the served batch always stays
-        counts = [
-            session.execute(delete(Indicator).where(Indicator.run_id.in_(old))),
-            session.execute(delete(Feedback).where(Feedback.at < cutoff)),
-            session.execute(delete(Intervention).where(Intervention.at < cutoff)),
-        ]
-        ind, fb, iv = (int(getattr(c, "rowcount", 0) or 0) for c in counts)
-        return RetentionOut(runs=len(old), indicators=ind, feedback=fb, interventions=iv)
+        done = retention.apply(
+            session, principal, request_id, settings.retention_days, settings.access_log_retention_days
+        )
+    return RetentionOut(
+        runs=done.runs,
+        indicators=done.indicators,
+        feedback=done.feedback,
+        interventions=done.interventions,
+        consents=done.consents,
+        requests=done.requests,
+        access_log_past_period=done.access_log_past_period,
+    )
 
 
 @router.get("/dpo/access-log", response_model=list[AccessEntry])
@@ -175,7 +242,7 @@ def dpo_access_log(
     principal: Dpo,
     why: PurposeDep,
     request_id: RequestIdDep,
-    student_id: Annotated[str, Query(min_length=1, max_length=64)],
+    student_id: Annotated[Identifier, Query()],
 ) -> list[AccessEntry]:
     """The access log for one student (there is deliberately no view by staff member: CoP §2(xvii))."""
     with unit_of_work(runtime) as session:

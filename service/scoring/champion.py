@@ -1,38 +1,50 @@
-"""The approved champion: the only model whose indicators may reach staff."""
+"""The approved champion: the only model whose indicators may reach staff.
+
+Which version that is, and the hash its files must have, come from Waymark's own governance record
+(``service.decisions``), never from MLflow's tags or alias, which anyone with registry write access
+can edit.
+"""
 
 from __future__ import annotations
 
-from fairness.governance import CHAMPION, promotion_blockers
+from sqlalchemy import Engine
+
 from models.bundle import BundleIntegrityError
-from models.registry import LoadedModel, ModelNotFoundError, load_bundle, resolve
+from models.registry import LoadedModel, ModelNotFoundError, load_bundle
+from service import decisions
+from service.db.engine import transaction
 
 
 class ChampionUnavailableError(LookupError):
     """There is no approved champion to score with; nothing falls back to another model."""
 
 
-def load_champion(name: str) -> LoadedModel:
-    """Load ``models:/NAME@champion`` after checking it is approved and its files match their hash.
+def approved_champion(engine: Engine, name: str) -> decisions.Champion:
+    """The version governance allows to be served, without loading it.
 
     Raises
     ------
     ChampionUnavailableError
-        If no version holds the alias, the version lacks a passing audit or an approval, or its
-        files do not match the recorded sha256.
+        If no version was promoted, or the one promoted last may no longer be served.
     """
-    uri = f"models:/{name}@{CHAMPION}"
+    with transaction(engine) as session:
+        found = decisions.champion(session, name)
+        reasons = [] if found else decisions.champion_blockers(session, name)
+    if found is None:
+        raise ChampionUnavailableError(f"no approved model for {name}: " + "; ".join(reasons))
+    return found
+
+
+def load_champion(engine: Engine, name: str) -> LoadedModel:
+    """Load the approved champion of ``name`` after checking its files against the recorded sha256.
+
+    Raises
+    ------
+    ChampionUnavailableError
+        If there is no approved champion, or its files do not match the hash recorded at its audit.
+    """
+    found = approved_champion(engine, name)
     try:
-        version = resolve(uri)
-    except ModelNotFoundError as exc:
-        raise ChampionUnavailableError(
-            f"no approved model: {name} has no '{CHAMPION}' version. Audit, review and promote one first."
-        ) from exc
-    blockers = promotion_blockers(version)
-    if blockers:
-        raise ChampionUnavailableError(
-            f"{name} version {version.version} holds '{CHAMPION}' but is not approved: " + "; ".join(blockers)
-        )
-    try:
-        return load_bundle(f"models:/{name}/{version.version}")
-    except BundleIntegrityError as exc:
-        raise ChampionUnavailableError(f"{name} version {version.version} is not loaded: {exc}") from exc
+        return load_bundle(f"models:/{name}/{found.version}", expected_sha256=found.bundle_sha256)
+    except (BundleIntegrityError, ModelNotFoundError) as exc:
+        raise ChampionUnavailableError(f"{name} version {found.version} is not loaded: {exc}") from exc

@@ -1,0 +1,283 @@
+"""Governance decisions in Waymark's own database: audits, ethics reviews, promotions.
+
+This is the one place that decides whether a model version may be served. Each event is a row of
+``model_decisions``; nothing is updated or deleted. A review binds to the audit it was given on: its
+gate result, report hash, policy hash and bundle hash. A later audit of the same version (under any
+policy) voids every earlier review, an approval of a failing gate needs an explicit override with a
+reason, and the champion is the version last promoted here, served only while its latest review is
+a valid approval and only with the bundle hash recorded here. MLflow tags and the ``champion``
+alias are a mirror (``fairness.governance``) for people browsing MLflow; editing them changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fairness.gate import PASS
+from fairness.governance import GovernanceError, mirror_promotion, mirror_review
+from fairness.policy import Policy
+from service import audit
+from service.audit import RequestIds
+from service.db.schema import ModelDecision
+from service.security import Principal
+
+AUDIT, APPROVED, REJECTED, PROMOTED = "audit", "approved", "rejected", "promoted"
+PURPOSE = "governance"  # the access-log purpose of governance actions
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The version that may be served, and the only bundle hash it may be served with."""
+
+    name: str
+    version: str
+    bundle_sha256: str
+
+
+def _sha256(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def policy_sha256(policy: Policy) -> str:
+    """A hash of every setting of the policy an audit ran under."""
+    return _sha256(dataclasses.asdict(policy))
+
+
+def report_sha256(report: dict[str, Any]) -> str:
+    """A hash of the published report (what the committee read)."""
+    return _sha256(report)
+
+
+def _latest(session: Session, name: str, version: str, kinds: tuple[str, ...]) -> ModelDecision | None:
+    query = (
+        select(ModelDecision)
+        .where(
+            ModelDecision.model_name == name,
+            ModelDecision.model_version == str(version),
+            ModelDecision.kind.in_(kinds),
+        )
+        .order_by(ModelDecision.id.desc())
+        .limit(1)
+    )
+    return session.scalar(query)
+
+
+def _add(session: Session, **values: Any) -> ModelDecision:
+    row = ModelDecision(**values, at=datetime.now(UTC))
+    session.add(row)
+    session.flush()
+    return row
+
+
+def record_audit(
+    session: Session,
+    name: str,
+    version: str,
+    bundle_sha256: str,
+    gate: str,
+    report: dict[str, Any],
+    policy: Policy,
+    actor: str,
+) -> ModelDecision:
+    """Record an audit's gate result; every earlier review of this version stops counting."""
+    return _add(
+        session,
+        model_name=name,
+        model_version=str(version),
+        kind=AUDIT,
+        bundle_sha256=bundle_sha256,
+        gate=gate,
+        report_sha256=report_sha256(report),
+        policy_sha256=policy_sha256(policy),
+        actor=actor,
+        recorded_by=actor,
+        note="",
+    )
+
+
+def record_review(
+    session: Session,
+    name: str,
+    version: str,
+    approve: bool,
+    reviewer: str,
+    note: str,
+    recorded_by: str,
+    override_reason: str | None = None,
+) -> ModelDecision:
+    """Record the committee's decision on the version's latest audit (refused without one).
+
+    Raises
+    ------
+    GovernanceError
+        Without a reviewer or a note, without an audit, or approving a failing gate without an
+        override reason.
+    """
+    if not reviewer.strip() or not note.strip():
+        raise GovernanceError("a review needs the reviewer's identifier and a note giving the reasons")
+    audited = _latest(session, name, version, (AUDIT,))
+    if audited is None:
+        raise GovernanceError(
+            f"no fairness audit is recorded for {name} version {version}: run `waymark fairness audit` first"
+        )
+    override = (override_reason or "").strip() or None
+    if approve and audited.gate != PASS and override is None:
+        raise GovernanceError(
+            f"the fairness gate of {name} version {version} is '{audited.gate}': an approval needs an "
+            "explicit override with the committee's reason (--override-reason), which the report will show"
+        )
+    return _add(
+        session,
+        model_name=name,
+        model_version=str(version),
+        kind=APPROVED if approve else REJECTED,
+        bundle_sha256=audited.bundle_sha256,
+        gate=audited.gate,
+        report_sha256=audited.report_sha256,
+        policy_sha256=audited.policy_sha256,
+        audit_id=audited.id,
+        override_reason=override if approve else None,
+        actor=reviewer,
+        recorded_by=recorded_by,
+        note=note,
+    )
+
+
+def blockers(session: Session, name: str, version: str) -> list[str]:
+    """Why ``version`` may not be served (empty when it may)."""
+    audited = _latest(session, name, version, (AUDIT,))
+    if audited is None:
+        return [f"no fairness audit is recorded for {name} version {version}: run `waymark fairness audit`"]
+    review = _latest(session, name, version, (APPROVED, REJECTED))
+    if review is None:
+        return [
+            f"no ethics committee approval is recorded for {name} version {version}: `waymark model review`"
+        ]
+    if review.audit_id != audited.id:
+        return [
+            f"the latest review of {name} version {version} was given on an earlier audit; the audit of "
+            f"{audited.at:%Y-%m-%d %H:%M} (gate '{audited.gate}') needs its own review"
+        ]
+    if review.kind != APPROVED:
+        return [f"the ethics committee's decision on {name} version {version} is '{review.kind}'"]
+    if audited.gate != PASS and not review.override_reason:
+        return [
+            f"the fairness gate result is '{audited.gate}': a model that breaks a tolerance cannot be served"
+        ]
+    return []
+
+
+def record_promotion(session: Session, name: str, version: str, actor: str) -> ModelDecision:
+    """Make ``version`` the champion, only if nothing blocks it.
+
+    Raises
+    ------
+    GovernanceError
+        With every reason the version may not be served.
+    """
+    reasons = blockers(session, name, version)
+    if reasons:
+        raise GovernanceError(f"{name} version {version} cannot be promoted: " + "; ".join(reasons))
+    audited = _latest(session, name, version, (AUDIT,))
+    assert audited is not None  # noqa: S101  (no blockers means an audit exists)
+    return _add(
+        session,
+        model_name=name,
+        model_version=str(version),
+        kind=PROMOTED,
+        bundle_sha256=audited.bundle_sha256,
+        audit_id=audited.id,
+        actor=actor,
+        recorded_by=actor,
+        note="",
+    )
+
+
+def _last_promoted(session: Session, name: str) -> str | None:
+    query = (
+        select(ModelDecision.model_version)
+        .where(ModelDecision.model_name == name, ModelDecision.kind == PROMOTED)
+        .order_by(ModelDecision.id.desc())
+        .limit(1)
+    )
+    return session.scalar(query)
+
+
+def champion(session: Session, name: str) -> Champion | None:
+    """The version last promoted for ``name``, if it may still be served (there is no fallback)."""
+    version = _last_promoted(session, name)
+    if version is None or blockers(session, name, version):
+        return None
+    audited = _latest(session, name, version, (AUDIT,))
+    assert audited is not None  # noqa: S101  (no blockers means an audit exists)
+    return Champion(name, version, audited.bundle_sha256)
+
+
+def champion_blockers(session: Session, name: str) -> list[str]:
+    """Why ``name`` has no servable champion (empty when it has one)."""
+    version = _last_promoted(session, name)
+    if version is None:
+        return [f"no version of {name} has been promoted: audit, review and promote one first"]
+    return blockers(session, name, version)
+
+
+def history(session: Session, name: str) -> list[ModelDecision]:
+    """Every decision about ``name``, oldest first."""
+    query = select(ModelDecision).where(ModelDecision.model_name == name).order_by(ModelDecision.id)
+    return list(session.scalars(query))
+
+
+def latest_review(session: Session, name: str, version: str) -> ModelDecision | None:
+    """The most recent review of a version (None when it has none)."""
+    return _latest(session, name, version, (APPROVED, REJECTED))
+
+
+def latest_audit(session: Session, name: str, version: str) -> ModelDecision | None:
+    """The most recent audit of a version (None when it has none)."""
+    return _latest(session, name, version, (AUDIT,))
+
+
+def review(
+    session: Session,
+    name: str,
+    version: str,
+    approve: bool,
+    note: str,
+    caller: Principal,
+    request: RequestIds,
+    reviewer: str | None = None,
+    override_reason: str | None = None,
+) -> ModelDecision:
+    """Record a review (by ``reviewer``, default the caller) and its access-log record, together."""
+    row = record_review(
+        session, name, version, approve, reviewer or caller.sub, note, caller.sub, override_reason
+    )
+    audit.record_action(session, caller, PURPOSE, f"model_{row.kind}:{row.id}", request)
+    return row
+
+
+def promote(
+    session: Session, name: str, version: str, caller: Principal, request: RequestIds
+) -> ModelDecision:
+    """Record a promotion and its access-log record, together."""
+    row = record_promotion(session, name, version, caller.sub)
+    audit.record_action(session, caller, PURPOSE, f"model_promoted:{row.id}", request)
+    return row
+
+
+def mirror(row: ModelDecision) -> None:
+    """Copy a committed review or promotion onto MLflow's tags and alias (for people browsing MLflow)."""
+    uri = f"models:/{row.model_name}/{row.model_version}"
+    if row.kind in (APPROVED, REJECTED):
+        mirror_review(uri, row.kind, row.actor, row.note, row.override_reason)
+    elif row.kind == PROMOTED:
+        mirror_promotion(row.model_name, row.model_version, row.actor)

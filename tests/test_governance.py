@@ -1,0 +1,191 @@
+"""Governance lives in Waymark's database: audits, reviews bound to them, promotions, the champion."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from sqlalchemy import Engine, select
+
+from fairness.governance import CHAMPION, DECISION_TAG, GATE_SHA_TAG, GATE_TAG, GovernanceError
+from fairness.policy import load_policy
+from models.bundle import bundle_sha256
+from models.registry import SHA_TAG
+from service import audit, decisions
+from service.audit import RequestIds
+from service.db.engine import make_engine, transaction, upgrade
+from service.db.schema import AuditRecord, ModelDecision
+from service.scoring import ChampionUnavailableError, load_champion
+from service.security import Principal
+from tests.champion import Champion, approve_and_promote, govern, register, settings_in
+from tests.service_setup import backends, fresh_database
+from training.tracking import configure
+
+NAME, KEY = "waymark-not-completing", b"g" * 40
+REPORT = {"gate": {"checks": []}, "groups": ["suppressed below 10"]}
+CLERK = Principal("clerk-1", "ethics_reviewer", None)
+
+
+@pytest.fixture(params=backends())
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(fresh_database(request.param, tmp_path))
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _audit(engine: Engine, version: str, gate: str, sha: str = "a" * 64) -> None:
+    with transaction(engine) as session:
+        decisions.record_audit(session, NAME, version, sha, gate, REPORT, load_policy(), "auditor")
+
+
+def _review(engine: Engine, version: str, approve: bool, override: str | None = None) -> ModelDecision:
+    with audit.unit(engine, KEY) as session:
+        return decisions.review(
+            session, NAME, version, approve, "the committee's reasons", CLERK, RequestIds("r-1"),
+            override_reason=override,
+        )  # fmt: skip
+
+
+def _promote(engine: Engine, version: str) -> None:
+    with audit.unit(engine, KEY) as session:
+        decisions.promote(session, NAME, version, CLERK, RequestIds("r-2"))
+
+
+def _champion(engine: Engine) -> decisions.Champion | None:
+    with transaction(engine) as session:
+        return decisions.champion(session, NAME)
+
+
+def test_a_review_needs_an_audit_and_approving_a_failing_gate_needs_a_stated_override(engine: Engine) -> None:
+    with pytest.raises(GovernanceError, match="no fairness audit"):
+        _review(engine, "1", True)
+    _audit(engine, "1", "fail")
+    with pytest.raises(GovernanceError, match="override"):
+        _review(engine, "1", True)
+    row = _review(engine, "1", True, override="the breach is in a group the pilot does not reach")
+    assert row.override_reason and row.gate == "fail" and row.recorded_by == "clerk-1"
+    _promote(engine, "1")
+    assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)
+
+
+def test_a_new_audit_voids_the_approval_given_on_the_earlier_one(engine: Engine) -> None:
+    _audit(engine, "1", "fail")
+    _review(engine, "1", True, override="accepted for a two-week pilot")
+    _promote(engine, "1")
+    _audit(engine, "1", "pass")  # re-audited, say under a loosened policy file
+    assert _champion(engine) is None
+    with transaction(engine) as session:
+        reasons = decisions.blockers(session, NAME, "1")
+    assert len(reasons) == 1 and "earlier audit" in reasons[0]
+    with pytest.raises(GovernanceError, match="earlier audit"):
+        _promote(engine, "1")
+    _review(engine, "1", True)
+    assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)
+
+
+def test_rejecting_the_champion_leaves_nothing_served_and_no_fallback(engine: Engine) -> None:
+    for version in ("1", "2"):
+        _audit(engine, version, "pass", sha=version * 64)
+        _review(engine, version, True)
+        _promote(engine, version)
+    assert _champion(engine) == decisions.Champion(NAME, "2", "2" * 64)
+    _review(engine, "2", False)
+    assert _champion(engine) is None  # version 1 is still approved, but nothing falls back to it
+    with transaction(engine) as session:
+        kinds = [(d.model_version, d.kind) for d in decisions.history(session, NAME)]
+        logged = session.scalars(select(AuditRecord.action).where(AuditRecord.student_id == "")).all()
+    assert kinds[-1] == ("2", "rejected") and len(kinds) == 7
+    assert [a.split(":")[0] for a in logged] == ["model_approved", "model_promoted"] * 2 + ["model_rejected"]
+
+
+def test_a_review_without_the_reviewer_or_a_note_is_refused(engine: Engine) -> None:
+    _audit(engine, "1", "pass")
+    with transaction(engine) as session, pytest.raises(GovernanceError, match="reviewer"):
+        decisions.record_review(session, NAME, "1", True, " ", "reasons", "clerk")
+
+
+# Against a real MLflow registry: what the tags say changes nothing.
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory: pytest.TempPathFactory, synth_dir: Path) -> Champion:
+    root = tmp_path_factory.mktemp("governance")
+    settings = settings_in(root)
+    version = register(synth_dir, settings, NAME, "logistic", seed=4)
+    audited = govern(synth_dir, settings, NAME, version, root / "fairness")
+    return Champion(settings, NAME, version, audited)
+
+
+def test_tag_editing_cannot_promote(registered: Champion, tmp_path: Path) -> None:
+    configure(registered.settings)
+    client = MlflowClient()
+    engine = make_engine(f"sqlite:///{tmp_path}/fresh.db")
+    upgrade(engine)
+    version = registered.version
+    for tag, value in {DECISION_TAG: "approved", GATE_TAG: "pass"}.items():
+        client.set_model_version_tag(NAME, version, tag, value)
+    client.set_registered_model_alias(NAME, CHAMPION, version)
+    with pytest.raises(ChampionUnavailableError, match=r"no version of .* has been promoted"):
+        load_champion(engine, NAME)
+    with transaction(engine) as session, pytest.raises(GovernanceError, match="no fairness audit"):
+        decisions.record_promotion(session, NAME, version, "someone")
+    assert registered.audited is not None
+    approve_and_promote(engine, registered.audited)
+    assert load_champion(engine, NAME).version == version
+    # Swap the model's files in the artifact store and make every tag agree with the swap.
+    (bundle,) = Path(registered.settings.mlflow_artifacts).rglob("bundle/bundle.json")  # the only model
+    folder = bundle.parent
+    original = bundle.read_text(encoding="utf-8")
+    meta = json.loads(original)
+    meta["calibration"] = [meta["calibration"][0] * 0.5, meta["calibration"][1] + 1.0]
+    bundle.write_text(json.dumps(meta), encoding="utf-8")
+    swapped = bundle_sha256(folder)
+    try:
+        for tag in (SHA_TAG, GATE_SHA_TAG):
+            client.set_model_version_tag(NAME, version, tag, swapped)
+        client.set_model_version_tag(NAME, version, GATE_TAG, "pass")
+        with pytest.raises(ChampionUnavailableError, match="altered after registration"):
+            load_champion(engine, NAME)
+    finally:
+        bundle.write_text(original, encoding="utf-8")
+        client.set_model_version_tag(NAME, version, SHA_TAG, registered.audited.bundle_sha256)
+    assert load_champion(engine, NAME).sha256 == registered.audited.bundle_sha256
+
+
+def test_the_review_command_needs_an_explicit_decision(tmp_path: Path) -> None:
+    command = ["model", "review", "--model", f"models:/{NAME}/1", "--reviewer", "r", "--note", "n"]
+    result = subprocess.run(
+        [sys.executable, "-m", "waymark", *command],
+        env={"WAYMARK_DATABASE_URL": f"sqlite:///{tmp_path}/w.db", "PATH": ""},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "say the decision: --approve or" in result.stderr
+    assert not (tmp_path / "w.db").exists()  # refused before anything was opened
+
+
+def test_an_override_is_shown_with_the_model_in_mlflow(registered: Champion, tmp_path: Path) -> None:
+    from fairness.governance import OVERRIDE_TAG
+
+    configure(registered.settings)
+    engine = make_engine(f"sqlite:///{tmp_path}/override.db")
+    upgrade(engine)
+    version = registered.version
+    with transaction(engine) as session:
+        decisions.record_audit(session, NAME, version, "b" * 64, "fail", REPORT, load_policy(), "auditor")
+    row = _review(engine, version, True, override="the breach is in a group this pilot does not reach")
+    decisions.mirror(row)
+    client = MlflowClient()
+    assert client.get_model_version(NAME, version).tags[OVERRIDE_TAG].startswith("the breach is in a group")
+    run_id = client.get_model_version(NAME, version).run_id
+    (record,) = [a.path for a in client.list_artifacts(run_id, "fairness/decisions") if "approved" in a.path]
+    text = Path(client.download_artifacts(run_id, record, str(tmp_path))).read_text(encoding="utf-8")
+    assert "gate failed and was overridden" in text and "does not reach" in text
+    decisions.mirror(_review(engine, version, False))
+    assert OVERRIDE_TAG not in client.get_model_version(NAME, version).tags
