@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,6 +26,19 @@ class Settings(BaseSettings):
     oidc_issuer: str = Field("", validation_alias="WAYMARK_OIDC_ISSUER")
     oidc_audience: str = Field("", validation_alias="WAYMARK_OIDC_AUDIENCE")
     oidc_jwks_url: str = Field("", validation_alias="WAYMARK_OIDC_JWKS_URL")
+    jwks_lifespan_seconds: float = Field(
+        300,
+        gt=0,
+        validation_alias="WAYMARK_OIDC_JWKS_LIFESPAN_SECONDS",
+        description="How long fetched signing keys are trusted before the JWKS is fetched again.",
+    )
+    jwks_cooldown_seconds: float = Field(
+        30,
+        ge=0,
+        validation_alias="WAYMARK_OIDC_JWKS_COOLDOWN_SECONDS",
+        description="At most one JWKS fetch per this period for unknown key ids or after a failed fetch.",
+    )
+    jwks_timeout_seconds: float = Field(3, gt=0, validation_alias="WAYMARK_OIDC_JWKS_TIMEOUT_SECONDS")
     dev_key_dir: Path = Field(
         Path(".waymark-dev-keys"),
         validation_alias="WAYMARK_DEV_KEY_DIR",
@@ -34,10 +48,38 @@ class Settings(BaseSettings):
     model_name: str = Field("waymark-not-completing", validation_alias="WAYMARK_MODEL_NAME")
     max_page_size: int = Field(100, validation_alias="WAYMARK_MAX_PAGE_SIZE")
     max_body_bytes: int = Field(16_384, validation_alias="WAYMARK_MAX_BODY_BYTES")
-    rate_limit_per_minute: int = Field(600, validation_alias="WAYMARK_RATE_LIMIT_PER_MINUTE")
+    rate_limit_per_minute: int = Field(600, gt=0, validation_alias="WAYMARK_RATE_LIMIT_PER_MINUTE")
+    rate_limit_identities: int = Field(
+        100_000,
+        gt=0,
+        validation_alias="WAYMARK_RATE_LIMIT_IDENTITIES",
+        description="Most subjects and addresses the rate limiter tracks; the least recently seen go first.",
+    )
+    trusted_proxies: str = Field(
+        "",
+        validation_alias="WAYMARK_TRUSTED_PROXIES",
+        description="Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is trusted.",
+    )
     cors_origins: str = Field("", validation_alias="WAYMARK_CORS_ORIGINS")
     retention_days: int = Field(
-        730, validation_alias="WAYMARK_RETENTION_DAYS", description="Indicators and notes older than this go."
+        730,
+        validation_alias="WAYMARK_RETENTION_DAYS",
+        description="Indicators, notes, consents and closed requests older than this go.",
+    )
+    access_log_retention_days: int = Field(
+        2190,
+        validation_alias="WAYMARK_ACCESS_LOG_RETENTION_DAYS",
+        description="How long the access log is kept (a separate period: it is the record of who read what).",
+    )
+    audit_key_file: Path | None = Field(
+        None,
+        validation_alias="WAYMARK_AUDIT_KEY_FILE",
+        description="Secret key of the access log's HMAC chain; never stored in the database.",
+    )
+    champion_recheck_seconds: float = Field(
+        60.0,
+        validation_alias="WAYMARK_CHAMPION_RECHECK_SECONDS",
+        description="How often the service re-reads the champion's decision (also on every review).",
     )
 
     @property
@@ -46,9 +88,29 @@ class Settings(BaseSettings):
         return self.env == "development"
 
     @property
+    def mode(self) -> str:
+        """``development`` or ``production``, as ``/health`` reports it."""
+        return "development" if self.development else "production"
+
+    @property
     def dev_issuer(self) -> str:
         """Issuer and audience of development tokens."""
         return "waymark-development"
+
+    def development_exposure(self, host: str) -> list[str]:
+        """Why serving in development mode here could expose real data (empty when it cannot).
+
+        Anyone holding the development key folder can mint a token for any role, so development mode
+        belongs on this machine's loopback address with a throwaway SQLite database.
+        """
+        if not self.development:
+            return []
+        reasons = []
+        if not _loopback(host):
+            reasons.append(f"it would listen on {host}, which other machines can reach")
+        if not self.database_url.startswith("sqlite"):
+            reasons.append("its database is not a local SQLite file")
+        return reasons
 
     def oidc_problems(self) -> list[str]:
         """What is missing for production authentication (empty when complete)."""
@@ -58,6 +120,15 @@ class Settings(BaseSettings):
             "WAYMARK_OIDC_JWKS_URL": self.oidc_jwks_url,
         }
         return [f"{name} is not set" for name, value in names.items() if not value]
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # another host name: it may resolve to anything
+        return False
 
 
 @lru_cache

@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from models.settings import Settings, get_settings
 from service import errors, pages
 from service.api import governance, me, public, staff
-from service.middleware import Guard
+from service.middleware import Guard, trusted_networks
 from service.runtime import build_runtime
 
 
@@ -50,6 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Waymark-Purpose"],
         )
     app.add_middleware(
-        Guard, max_body_bytes=settings.max_body_bytes, rate_limit_per_minute=settings.rate_limit_per_minute
+        Guard,
+        settings=settings,
+        verifier=runtime.verifier,
+        trusted_proxies=trusted_networks(settings.trusted_proxies),  # a bad entry refuses to start
     )
     return app

@@ -1,42 +1,127 @@
-"""The access audit log: one record per read or write of an individual's data, hash-chained.
+"""The access audit log: one record per student per read or write of their data, in a keyed chain.
 
-Each record's hash covers its fields and the previous record's hash; the chain's head (last seq and
-hash) is kept in its own row, locked while appending, so concurrent requests never fork the chain and
-removing the newest records is detected as well as altering, inserting or removing any other.
+Each record's hash is an HMAC-SHA256, under a key that never enters the database
+(``WAYMARK_AUDIT_KEY_FILE``), of its fields and the previous record's hash; so someone who can write to
+the database can neither forge a record nor recompute the chain after altering one. The chain starts
+at a random seed written by the migration (``audit_anchor``); its head (last seq and hash) is kept in
+its own row, locked while appending, so concurrent requests never fork it. What a chain alone cannot
+show, the removal of its newest records or of all of them, a checkpoint kept elsewhere shows:
+``checkpoint`` signs the head, and ``verify`` checks the log still holds the record it names.
 Records are written in the same transaction as the access they describe.
 """
 
 from __future__ import annotations
 
+import getpass
 import hashlib
+import hmac
 import json
+import secrets
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from service.db.schema import AuditHead, AuditRecord
-from service.security import Principal
+from models.settings import Settings
+from service.db.engine import transaction
+from service.db.schema import AuditAnchor, AuditHead, AuditRecord
+from service.security import ConfigurationError, Principal
 
-GENESIS = "0" * 64
-_FIELDS = ("seq", "at", "actor", "role", "purpose", "student_id", "action", "request_id", "prev_hash")
+KEY_INFO = "audit_key"  # where a unit of work carries the key (Session.info)
+MIN_KEY_BYTES = 32
+_LEGACY_FIELDS = ("seq", "at", "actor", "role", "purpose", "student_id", "action", "request_id", "prev_hash")
+_FIELDS = (*_LEGACY_FIELDS, "client_request_id")
+_DEV_KEY = "audit.key"
+NO_STUDENT = ""  # the student_id of records about no one student; never shown to a student
 
 
-def _digest(values: dict[str, object]) -> str:
-    text = json.dumps([values[f] for f in _FIELDS], separators=(",", ":"), ensure_ascii=True)
+@dataclass(frozen=True)
+class RequestIds:
+    """The server's id for a request, and the id the client sent (kept beside it, never instead)."""
+
+    server: str
+    client: str | None = None
+
+    @classmethod
+    def new(cls) -> RequestIds:
+        """A fresh server-generated id (for work started outside HTTP, such as a command)."""
+        return cls(uuid.uuid4().hex)
+
+
+def operator() -> Principal:
+    """The person running a command on this machine, as the access log names them."""
+    return Principal(f"{getpass.getuser()}@{socket.gethostname()}"[:64], "operator", None)
+
+
+def load_key(settings: Settings) -> bytes:
+    """The audit key from ``WAYMARK_AUDIT_KEY_FILE`` (development: one made beside the dev keys)."""
+    path = settings.audit_key_file
+    if path is None:
+        if not settings.development:
+            raise ConfigurationError(
+                "WAYMARK_AUDIT_KEY_FILE is not set: the access log needs a secret key kept outside the "
+                "database (e.g. `openssl rand -hex 32 > audit.key`, readable by the service only)"
+            )
+        path = Path(settings.dev_key_dir) / _DEV_KEY
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+    if not Path(path).is_file():
+        raise ConfigurationError(f"WAYMARK_AUDIT_KEY_FILE names {path}, which is not a readable file")
+    key = Path(path).read_bytes().strip()
+    if len(key) < MIN_KEY_BYTES:
+        raise ConfigurationError(f"the audit key in {path} is shorter than {MIN_KEY_BYTES} bytes")
+    return key
+
+
+@contextmanager
+def unit(engine: Engine, key: bytes) -> Iterator[Session]:
+    """One transaction that can append to the access log: the access and its record commit together."""
+    with transaction(engine) as session:
+        session.info[KEY_INFO] = key
+        yield session
+
+
+def _key(session: Session) -> bytes:
+    key = session.info.get(KEY_INFO)
+    if not isinstance(key, bytes):
+        raise RuntimeError("this unit of work carries no audit key; open it with the runtime's key")
+    return key
+
+
+def _mac(key: bytes, values: dict[str, object], fields: tuple[str, ...] = _FIELDS) -> str:
+    text = json.dumps([values[f] for f in fields], separators=(",", ":"), ensure_ascii=True)
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
+def _legacy_digest(values: dict[str, object]) -> str:
+    text = json.dumps([values[f] for f in _LEGACY_FIELDS], separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def record(
-    session: Session, principal: Principal, purpose: str, students: list[str], action: str, request_id: str
+    session: Session,
+    principal: Principal,
+    purpose: str,
+    students: list[str],
+    action: str,
+    request: RequestIds,
 ) -> None:
-    """Append one record per student (in the caller's transaction)."""
+    """Append one record per distinct student (in the caller's transaction)."""
+    key = _key(session)
     head = session.get(AuditHead, 1, with_for_update=True)
     if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
+        raise RuntimeError("the access log has no head: bring the database up to date (migrations)")
     at = datetime.now(UTC).isoformat(timespec="microseconds")
-    for student in students:
+    for student in dict.fromkeys(students):  # one record per student, however many rows they have
         values: dict[str, object] = {
             "seq": head.seq + 1,
             "at": at,
@@ -45,19 +130,37 @@ def record(
             "purpose": purpose,
             "student_id": student,
             "action": action,
-            "request_id": request_id,
+            "request_id": request.server,
             "prev_hash": head.hash,
+            "client_request_id": request.client,
         }
-        digest = _digest(values)
+        digest = _mac(key, values)
         session.add(AuditRecord(**values, hash=digest))
         head.seq, head.hash = int(str(values["seq"])), digest
     session.flush()
 
 
-def verify(session: Session) -> list[str]:
-    """Every break in the chain (empty when the log is intact)."""
+def record_action(
+    session: Session, principal: Principal, purpose: str, action: str, request: RequestIds
+) -> None:
+    """Append one record of an action that concerns no student (a governance decision, a retention run)."""
+    record(session, principal, purpose, [NO_STUDENT], action, request)
+
+
+def _anchor(session: Session) -> AuditAnchor:
+    anchor = session.get(AuditAnchor, 1)
+    if anchor is None:
+        raise RuntimeError("the access log has no anchor: bring the database up to date (migrations)")
+    return anchor
+
+
+def verify(session: Session, key: bytes, checkpoint: dict[str, Any] | None = None) -> list[str]:
+    """Every break in the chain, and against ``checkpoint`` if given (empty when the log is intact)."""
+    anchor = _anchor(session)
     problems: list[str] = []
-    expected_seq, prev = 1, GENESIS
+    # Records from before the key (legacy) start at the old all-zero genesis; a new log at the seed.
+    prev, at_checkpoint = ("0" * 64 if anchor.legacy_seq else anchor.seed), None
+    expected_seq = 1
     for rec in session.scalars(select(AuditRecord).order_by(AuditRecord.seq)).yield_per(5000):
         values = {f: getattr(rec, f) for f in _FIELDS}
         if rec.seq != expected_seq:
@@ -68,16 +171,64 @@ def verify(session: Session) -> list[str]:
             problems.append(
                 f"record {rec.seq}: does not follow the record before it (removed, inserted or altered)"
             )
-        if _digest(values) != rec.hash:
-            problems.append(f"record {rec.seq}: its contents were altered after it was written")
+        legacy = rec.seq <= anchor.legacy_seq
+        if (_legacy_digest(values) if legacy else _mac(key, values)) != rec.hash:
+            problems.append(
+                f"record {rec.seq}: its contents were altered, or it was not written with this key"
+            )
+        if checkpoint is not None and rec.seq == checkpoint.get("seq"):
+            at_checkpoint = rec.hash
         expected_seq, prev = rec.seq + 1, rec.hash
-    head = session.get(AuditHead, 1)
-    last_seq, last_hash = (head.seq, head.hash) if head else (0, GENESIS)
-    if (last_seq, last_hash) != (expected_seq - 1, prev):
-        problems.append(
-            f"the chain should end at record {last_seq}; it ends at {expected_seq - 1} (records removed)"
-        )
+    problems += _head_problems(session, expected_seq - 1, prev)
+    if checkpoint is not None:
+        problems += _checkpoint_problems(key, checkpoint, at_checkpoint, expected_seq - 1)
     return problems
+
+
+def _head_problems(session: Session, last_seq: int, last_hash: str) -> list[str]:
+    head = session.get(AuditHead, 1)
+    if head is None:
+        return ["the chain's head row is missing"]
+    if (head.seq, head.hash) != (last_seq, last_hash):
+        return [f"the chain should end at record {head.seq}; it ends at {last_seq} (records removed)"]
+    return []
+
+
+def _checkpoint_mac(key: bytes, point: dict[str, Any]) -> str:
+    text = json.dumps([point.get("seq"), point.get("hash"), point.get("at")], separators=(",", ":"))
+    return hmac.new(key, b"waymark-access-log-checkpoint:" + text.encode(), hashlib.sha256).hexdigest()
+
+
+def checkpoint(session: Session, key: bytes) -> dict[str, Any]:
+    """The signed head of the log (count, last hash, time) for an operator to keep outside the database."""
+    head = session.get(AuditHead, 1)
+    count = session.scalar(select(func.count()).select_from(AuditRecord)) or 0
+    point: dict[str, Any] = {
+        "seq": head.seq if head else 0,
+        "count": int(count),
+        "hash": head.hash if head else _anchor(session).seed,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return {**point, "mac": _checkpoint_mac(key, point)}
+
+
+def _checkpoint_problems(key: bytes, point: dict[str, Any], found: str | None, last_seq: int) -> list[str]:
+    if not hmac.compare_digest(str(point.get("mac", "")), _checkpoint_mac(key, point)):
+        return ["the checkpoint's signature does not match: it was altered, or made with another key"]
+    seq = int(point.get("seq", 0))
+    if seq == 0:
+        return []
+    if last_seq < seq:
+        return [
+            f"the checkpoint of {point.get('at')} names record {seq}, but the log ends at record "
+            f"{last_seq}: records were removed (truncated or wiped)"
+        ]
+    if found != point.get("hash"):
+        return [
+            f"record {seq} is not the record the checkpoint of {point.get('at')} signed: "
+            "the chain was rewritten"
+        ]
+    return []
 
 
 def for_student(session: Session, student_id: str) -> list[AuditRecord]:

@@ -1,22 +1,31 @@
-"""The access audit log's hash chain, the access import, and the schema's migrations."""
+"""The access audit log's keyed chain and checkpoints, the access import, and the schema's migrations."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, text, update
+from sqlalchemy.exc import ProgrammingError
 
 from service import audit
-from service.db.engine import make_engine, transaction, upgrade
-from service.db.schema import AccessGrant, AuditRecord, Base
+from service.audit import RequestIds
+from service.db.engine import MIGRATIONS, make_engine, transaction, upgrade
+from service.db.schema import AccessGrant, AuditAnchor, AuditHead, AuditRecord, Base
 from service.grants import ImportRefused, import_grants
 from service.security import Principal
 from tests.service_setup import backends, fresh_database
+
+KEY = b"k" * 40
 
 
 @pytest.fixture(params=backends())
@@ -27,11 +36,17 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
     engine.dispose()
 
 
-def _write(engine: Engine, n: int) -> None:
+def _write(engine: Engine, n: int, key: bytes = KEY) -> None:
     tutor = Principal("tutor-1", "personal_tutor", None)
     for i in range(n):
-        with transaction(engine) as session:
-            audit.record(session, tutor, "personal_tutoring", [f"S{i:04d}"], "indicator_view", f"req-{i}")
+        with audit.unit(engine, key) as session:
+            request = RequestIds(f"req-{i}", "client-chosen" if i % 2 else None)
+            audit.record(session, tutor, "personal_tutoring", [f"S{i:04d}"], "indicator_view", request)
+
+
+def _verify(engine: Engine, checkpoint: dict[str, object] | None = None, key: bytes = KEY) -> list[str]:
+    with transaction(engine) as session:
+        return audit.verify(session, key, checkpoint)
 
 
 def test_migrations_create_exactly_the_declared_schema(engine: Engine) -> None:
@@ -41,8 +56,143 @@ def test_migrations_create_exactly_the_declared_schema(engine: Engine) -> None:
 
 def test_an_untouched_log_verifies(engine: Engine) -> None:
     _write(engine, 6)
+    assert _verify(engine) == []
+    with audit.unit(engine, KEY) as session:
+        point = audit.checkpoint(session, KEY)
+    assert point["seq"] == point["count"] == 6
+    assert _verify(engine, point) == []
+
+
+def test_one_request_writes_one_record_per_student_however_many_rows_they_have(engine: Engine) -> None:
+    tutor = Principal("tutor-1", "personal_tutor", None)
+    with audit.unit(engine, KEY) as session:
+        audit.record(
+            session, tutor, "personal_tutoring", ["S1", "S2", "S1", "S1"], "caseload_view", RequestIds("r")
+        )
     with transaction(engine) as session:
-        assert audit.verify(session) == []
+        assert session.scalars(select(AuditRecord.student_id).order_by(AuditRecord.seq)).all() == ["S1", "S2"]
+
+
+def test_the_chain_starts_at_a_random_seed_written_by_the_migration(engine: Engine) -> None:
+    with transaction(engine) as session:
+        anchor = session.get(AuditAnchor, 1)
+        head = session.get(AuditHead, 1)
+        assert anchor is not None and head is not None
+        assert head.hash == anchor.seed and anchor.seed != "0" * 64 and len(anchor.seed) == 64
+
+
+def test_a_chain_recomputed_without_the_key_is_found(engine: Engine) -> None:
+    _write(engine, 4)
+    with transaction(engine) as session:  # someone with database write access "fixes" a record
+        session.execute(update(AuditRecord).where(AuditRecord.seq == 2).values(actor="someone-else"))
+        prev = session.scalar(select(AuditRecord.hash).where(AuditRecord.seq == 1))
+        for rec in session.scalars(select(AuditRecord).where(AuditRecord.seq >= 2).order_by(AuditRecord.seq)):
+            fields = [rec.seq, rec.at, rec.actor, rec.role, rec.purpose, rec.student_id, rec.action,
+                      rec.request_id, prev, rec.client_request_id]  # fmt: skip
+            rec.prev_hash, rec.hash = prev, hashlib.sha256(json.dumps(fields).encode()).hexdigest()
+            prev = rec.hash
+        head = session.get(AuditHead, 1)
+        assert head is not None
+        head.hash = prev
+    problems = _verify(engine)
+    assert problems and all("not written with this key" in p for p in problems)
+    assert _verify(engine, key=b"another key of forty bytes, not ours....") != []
+
+
+def test_wiped_log_fails_verification_against_checkpoint(engine: Engine) -> None:
+    _write(engine, 5)
+    with audit.unit(engine, KEY) as session:
+        point = audit.checkpoint(session, KEY)
+    _write(engine, 2)
+    with transaction(engine) as session:  # everything gone, the head put back to the seed
+        session.execute(delete(AuditRecord))
+        head, anchor = session.get(AuditHead, 1), session.get(AuditAnchor, 1)
+        assert head is not None and anchor is not None
+        head.seq, head.hash = 0, anchor.seed
+    assert _verify(engine) == []  # a chain alone cannot tell an emptied log from a new one
+    problems = _verify(engine, point)
+    assert len(problems) == 1 and "truncated or wiped" in problems[0]
+
+
+def test_a_truncated_log_fails_against_checkpoint_and_a_forged_checkpoint_is_refused(engine: Engine) -> None:
+    _write(engine, 6)
+    with audit.unit(engine, KEY) as session:
+        point = audit.checkpoint(session, KEY)
+    with transaction(engine) as session:  # the newest two removed, the head moved back to match
+        session.execute(delete(AuditRecord).where(AuditRecord.seq > 4))
+        head = session.get(AuditHead, 1)
+        assert head is not None
+        head.seq, head.hash = 4, session.scalar(select(AuditRecord.hash).where(AuditRecord.seq == 4))
+    assert _verify(engine) == []
+    assert "truncated or wiped" in _verify(engine, point)[0]
+    forged = {**point, "seq": 4, "hash": "0" * 64}
+    assert "signature does not match" in _verify(engine, forged)[0]
+
+
+def test_the_key_is_never_stored_in_the_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/w.db"
+    engine = make_engine(url)
+    upgrade(engine)
+    _write(engine, 3)
+    engine.dispose()
+    assert KEY not in (tmp_path / "w.db").read_bytes() + b"".join(
+        p.read_bytes() for p in tmp_path.glob("w.db-*")
+    )
+
+
+def test_records_from_before_the_key_still_verify_after_the_migration(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/old.db"
+    engine = make_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+    prev = "0" * 64
+    with engine.begin() as conn:  # three records as the unkeyed chain wrote them
+        for seq in (1, 2, 3):
+            values = {"seq": seq, "at": "2026-01-01T00:00:00", "actor": "t", "role": "personal_tutor",
+                      "purpose": "personal_tutoring", "student_id": f"S{seq}", "action": "indicator_view",
+                      "request_id": f"r{seq}", "prev_hash": prev}  # fmt: skip
+            digest = hashlib.sha256(
+                json.dumps(list(values.values()), separators=(",", ":")).encode()
+            ).hexdigest()
+            conn.execute(insert(AuditRecord.__table__).values(**values, hash=digest))
+            prev = digest
+        conn.execute(insert(AuditHead.__table__).values(id=1, seq=3, hash=prev))
+    upgrade(engine)
+    _write(engine, 2)
+    assert _verify(engine) == []
+    with transaction(engine) as session:
+        assert session.scalar(select(func.count()).select_from(AuditRecord)) == 5
+        session.execute(update(AuditRecord).where(AuditRecord.seq == 2).values(purpose="curiosity"))
+    assert "record 2" in _verify(engine)[0]
+
+
+@pytest.mark.skipif(
+    not os.environ.get("WAYMARK_TEST_POSTGRES_URL"), reason="needs PostgreSQL (WAYMARK_TEST_POSTGRES_URL)"
+)
+def test_the_application_role_can_append_to_the_access_log_but_never_change_it(tmp_path: Path) -> None:
+    url = fresh_database("postgresql", tmp_path)
+    owner = make_engine(url)
+    upgrade(owner)
+    grants = (MIGRATIONS.parent / "grants.sql").read_text(encoding="utf-8")
+    with owner.begin() as conn:
+        exists = conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = 'waymark_app'"))
+        if exists:
+            conn.execute(text("DROP OWNED BY waymark_app"))
+        else:
+            conn.execute(text("CREATE ROLE waymark_app LOGIN"))
+        conn.exec_driver_sql(grants)
+    app = make_engine(owner.url.set(username="waymark_app").render_as_string(hide_password=False))
+    _write(app, 3)
+    assert _verify(app) == []
+    for statement in ("DELETE FROM audit_log", "UPDATE audit_log SET actor = 'x'", "TRUNCATE audit_log",
+                      "DELETE FROM model_decisions", "UPDATE audit_anchor SET seed = 'x'"):  # fmt: skip
+        with pytest.raises(ProgrammingError, match="permission denied"), app.begin() as conn:
+            conn.execute(text(statement))
+    app.dispose()
+    owner.dispose()
 
 
 @pytest.mark.parametrize("tamper", ["alter", "remove_middle", "remove_last", "insert"])
@@ -63,25 +213,37 @@ def test_any_altered_inserted_or_removed_record_is_found(engine: Engine, tamper:
             session.execute(
                 insert(AuditRecord), [{**values, "seq": 4, "student_id": "S9999", "hash": "f" * 64}]
             )
-    with transaction(engine) as session:
-        assert audit.verify(session) != []
+    assert _verify(engine) != []
 
 
-def test_the_cli_reports_a_broken_chain_with_a_non_zero_exit(tmp_path: Path) -> None:
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "waymark", *args], env=env, capture_output=True, text=True)
+
+
+def test_the_cli_checkpoints_and_reports_a_broken_chain_with_a_non_zero_exit(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/w.db"
     engine = make_engine(url)
     upgrade(engine)
     _write(engine, 3)
-    env = {"WAYMARK_DATABASE_URL": url, "PATH": ""}
-    ok = subprocess.run(
-        [sys.executable, "-m", "waymark", "access-log", "verify"], env=env, capture_output=True, text=True
-    )
+    (tmp_path / "audit.key").write_bytes(KEY)
+    env = {"WAYMARK_DATABASE_URL": url, "WAYMARK_AUDIT_KEY_FILE": str(tmp_path / "audit.key"), "PATH": ""}
+    assert _cli({**env, "WAYMARK_AUDIT_KEY_FILE": ""}, "access-log", "verify").returncode != 0
+    ok = _cli(env, "access-log", "verify")
     assert ok.returncode == 0 and "intact: 3 records" in ok.stdout
+    point = _cli(env, "access-log", "checkpoint")
+    assert point.returncode == 0 and json.loads(point.stdout)["count"] == 3
+    (tmp_path / "head.json").write_text(point.stdout, encoding="utf-8")
+    with transaction(engine) as session:
+        session.execute(delete(AuditRecord).where(AuditRecord.seq == 3))
+        head = session.get(AuditHead, 1)
+        assert head is not None
+        head.seq, head.hash = 2, session.scalar(select(AuditRecord.hash).where(AuditRecord.seq == 2))
+    assert _cli(env, "access-log", "verify").returncode == 0
+    truncated = _cli(env, "access-log", "verify", "--checkpoint", str(tmp_path / "head.json"))
+    assert truncated.returncode == 1 and "truncated or wiped" in truncated.stderr
     with transaction(engine) as session:
         session.execute(update(AuditRecord).where(AuditRecord.seq == 2).values(actor="someone-else"))
-    broken = subprocess.run(
-        [sys.executable, "-m", "waymark", "access-log", "verify"], env=env, capture_output=True, text=True
-    )
+    broken = _cli(env, "access-log", "verify")
     assert broken.returncode == 1 and "record 2" in broken.stderr
 
 

@@ -12,10 +12,14 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from service import audit
+from service.audit import RequestIds
 from service.db.engine import transaction
 from service.db.schema import TrainingAttestation
 from service.errors import Refused
+from service.middleware import verified
 from service.runtime import Runtime
+from service.schemas import is_identifier
 from service.security import STAFF_ROLES, AuthError, Principal
 
 bearer = HTTPBearer(auto_error=False, description="A bearer token from the institution's identity provider.")
@@ -26,15 +30,21 @@ Purpose = Literal[
     "placement_support",
     "own_data",
     "data_protection",
+    "ethics_review",
 ]
-_DEFAULT_PURPOSE = {
-    "student": "own_data",
-    "personal_tutor": "personal_tutoring",
-    "module_leader": "module_review",
-    "programme_leader": "student_support",
-    "support_staff": "student_support",
-    "placement_supervisor": "placement_support",
-    "dpo": "data_protection",
+# The one table of which purposes each role may record (the first is its default). A purpose is a
+# claim about why data is read, so a caller may choose only among their role's own: a tutor cannot
+# log a read as the DPO's data protection work.
+ROLE_PURPOSES: dict[str, tuple[Purpose, ...]] = {
+    "student": ("own_data",),
+    "personal_tutor": ("personal_tutoring", "student_support"),
+    "module_leader": ("module_review", "student_support"),
+    "programme_leader": ("student_support", "module_review"),
+    "support_staff": ("student_support",),
+    "placement_supervisor": ("placement_support",),
+    "data_scientist": ("student_support",),
+    "ethics_reviewer": ("ethics_review",),
+    "dpo": ("data_protection",),
 }
 
 
@@ -52,15 +62,19 @@ def _unauthorised(detail: str) -> Refused:
 
 
 def current_principal(
-    runtime: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    request: Request,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     """The verified caller (401 for a missing or invalid token)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorised("Sign in: send a bearer token in the Authorization header.")
-    try:
-        principal = runtime.verifier.verify(credentials.credentials)
+    try:  # the Guard verified the token already (to rate-limit by subject); not twice
+        principal = verified(request.scope, credentials.credentials, runtime.verifier)
     except AuthError as exc:
         raise _unauthorised(f"The token was not accepted ({exc}). Sign in again.") from exc
+    if not is_identifier(principal.sub):  # it becomes a key in the database and the access log
+        raise _unauthorised("The token's subject is not a valid identifier (at most 64 characters).")
     if principal.role in STAFF_ROLES:
         _require_training(runtime, principal)
     return principal
@@ -101,28 +115,37 @@ def roles(*allowed: str) -> Callable[[Principal], Principal]:
 def purpose(
     principal: PrincipalDep,
     waymark_purpose: Annotated[
-        Purpose | None, Header(description="Why the data is being read; recorded in the access log.")
+        Purpose | None,
+        Header(description="Why the data is being read (one of the caller's role's purposes); logged."),
     ] = None,
 ) -> str:
-    """The purpose recorded in the access log (the role's default when the header is absent)."""
+    """The purpose recorded in the access log: the role's default, or another of the role's own."""
+    allowed = ROLE_PURPOSES.get(principal.role, ())
     if waymark_purpose is None:
-        return _DEFAULT_PURPOSE.get(principal.role, "student_support")
+        return allowed[0] if allowed else "student_support"
+    if waymark_purpose not in allowed:
+        raise Refused(
+            403,
+            "Purpose not allowed",
+            f"The {principal.role} role may record only these purposes: {', '.join(allowed)}.",
+        )
     return waymark_purpose
 
 
 PurposeDep = Annotated[str, Depends(purpose)]
 
 
-def request_id(request: Request) -> str:
-    """The request's id (also returned in X-Request-ID)."""
-    return str(request.scope.get("state", {}).get("request_id", "unknown"))
+def request_ids(request: Request) -> RequestIds:
+    """The server's id for this request (also returned in X-Request-ID) and the client's, if it sent one."""
+    state = request.scope.get("state", {})
+    return RequestIds(str(state.get("request_id", "unknown")), state.get("client_request_id"))
 
 
-RequestIdDep = Annotated[str, Depends(request_id)]
+RequestIdDep = Annotated[RequestIds, Depends(request_ids)]
 
 
 @contextmanager
 def unit_of_work(runtime: Runtime) -> Iterator[Session]:
     """One transaction: the access and its audit record commit together or not at all."""
-    with transaction(runtime.engine) as session:
+    with audit.unit(runtime.engine, runtime.audit_key) as session:
         yield session
