@@ -6,19 +6,21 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select, text
 
 from fairness.governance import DECISION_TAG
-from models.data import ProtectedDataError, load_learning_data
+from models.data import ProtectedDataError, load_learning_data, read_manifest
 from models.data.contract import PROTECTED_COLUMN_NAMES
 from models.explain import describe, explain_cohort
 from models.explain.change import MATERIAL
@@ -26,10 +28,22 @@ from models.explain.families import FACTOR_FAMILIES
 from models.features import FEATURE_NAMES, build_features
 from models.features.catalogue import FAMILIES
 from models.registry import SHA_TAG, load_bundle
+from service import decisions
 from service.db.engine import make_engine, transaction, upgrade
 from service.db.schema import Indicator, Publication, ScoringRun
-from service.scoring import ChampionUnavailableError, ScoringError, load_champion, publish, score
-from tests.champion import Champion, govern, register, settings_in
+from service.scoring import (
+    ChampionUnavailableError,
+    IncompleteBatchError,
+    ScoringError,
+    ScoringInProgressError,
+    load_champion,
+    lock,
+    publish,
+    score,
+)
+from service.scoring.cohort import build_cohort, current_presentations
+from tests.champion import Champion, approve_and_promote, govern, register, settings_in
+from tests.service_setup import backends, fresh_database
 from tests.vocabulary import forbidden_words
 from training.tracking import configure
 
@@ -77,7 +91,7 @@ def test_fixed_facts_are_described_neutrally() -> None:
 @pytest.fixture(scope="module")
 def explained(champion: Champion, synth_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, object]:
     configure(champion.settings)
-    model = load_champion(champion.name)
+    model = load_champion(make_engine(champion.settings.database_url), champion.name)
     features = build_features(load_learning_data(synth_dir), [4, 8])
     result = explain_cohort(model.bundle, features)
     return features, result.indicators, (model.bundle, result.contributions)
@@ -168,8 +182,8 @@ def store(tmp_path_factory: pytest.TempPathFactory, synth_dir: Path) -> Champion
     root = tmp_path_factory.mktemp("scoring")
     settings = settings_in(root)
     version = register(synth_dir, settings, "waymark-not-completing", "logistic", seed=1)
-    govern(synth_dir, settings, "waymark-not-completing", version, root / "fairness-1")
-    return Champion(settings, "waymark-not-completing", version)
+    audited = govern(synth_dir, settings, "waymark-not-completing", version, root / "fairness-1")
+    return Champion(settings, "waymark-not-completing", version, audited)
 
 
 @pytest.fixture(scope="module")
@@ -216,45 +230,41 @@ def test_a_failed_run_leaves_the_previous_batch_served(
         assert session.scalars(select(ScoringRun.status).order_by(ScoringRun.id.desc())).first() == "failed"
 
 
-def test_a_run_killed_part_way_leaves_the_previous_batch_served(
-    store: Champion, engine: Engine, synth_dir: Path
-) -> None:
-    configure(store.settings)
-    before = _served(engine)
+def _start_score(store: Champion, url: str, folder: Path, week: int, logs: Path) -> subprocess.Popen[bytes]:
+    """A real ``waymark score`` process writing one row per transaction, so that it is slow to finish."""
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": store.settings.mlflow_tracking_uri,
-        "WAYMARK_DATABASE_URL": store.settings.database_url,
+        "WAYMARK_DATABASE_URL": url,
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "waymark",
-            "score",
-            "--data",
-            str(synth_dir),
-            "--week",
-            "5",
-            "--chunk-rows",
-            "1",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    command = ["score", "--data", str(folder), "--week", str(week), "--chunk-rows", "1"]
+    with logs.with_suffix(".out").open("wb") as out, logs.with_suffix(".err").open("wb") as err:
+        return subprocess.Popen([sys.executable, "-m", "waymark", *command], env=env, stdout=out, stderr=err)
+
+
+def _writing_run(engine: Engine, proc: subprocess.Popen[bytes], rows: int) -> int:
+    """Wait until ``proc``'s run is recorded as writing and holds ``rows`` rows; returns its id."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        with transaction(engine) as session:
+            writing = session.scalar(select(ScoringRun.id).where(ScoringRun.status == "writing"))
+            stored = writing and session.scalar(
+                select(func.count()).select_from(Indicator).where(Indicator.run_id == writing)
+            )
+        if writing and (stored or 0) >= rows:
+            return int(writing)
+        time.sleep(0.05)
+    raise AssertionError("the run finished, failed or stalled before it had written enough rows")
+
+
+def test_a_run_killed_part_way_leaves_the_previous_batch_served(
+    store: Champion, engine: Engine, synth_dir: Path, tmp_path: Path
+) -> None:
+    configure(store.settings)
+    before = _served(engine)
+    proc = _start_score(store, store.settings.database_url, synth_dir, 5, tmp_path / "killed")
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and proc.poll() is None:
-            with transaction(engine) as session:
-                writing = session.scalar(select(ScoringRun.id).where(ScoringRun.status == "writing"))
-                rows = writing and session.scalar(
-                    select(func.count()).select_from(Indicator).where(Indicator.run_id == writing)
-                )
-            if rows and rows >= 20:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the run finished before it could be killed"
+        killed = _writing_run(engine, proc, 20)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
@@ -262,6 +272,7 @@ def test_a_run_killed_part_way_leaves_the_previous_batch_served(
     summary = score(synth_dir, engine, store.name, week=5)
     assert _served(engine) == (summary.run_id, summary.students)
     with transaction(engine) as session:
+        assert session.get(ScoringRun, killed).status == "failed"  # type: ignore[union-attr]
         orphans = select(ScoringRun.id).where(ScoringRun.status != "complete")
         assert (
             session.scalar(select(func.count()).select_from(Indicator).where(Indicator.run_id.in_(orphans)))
@@ -294,20 +305,146 @@ def test_history_is_kept_across_model_versions(
     assert len(new) == second.students and all(r[3] == pytest.approx(old[tuple(r[:3])]) for r in new)
 
 
-def test_a_champion_without_approval_or_with_altered_files_is_refused(store: Champion) -> None:
+def test_a_rejected_champion_is_refused_and_its_mlflow_tags_change_nothing(
+    store: Champion, engine: Engine
+) -> None:
     configure(store.settings)
     client = MlflowClient()
-    current = load_champion(store.name)
+    current = load_champion(engine, store.name)
     client.set_model_version_tag(store.name, current.version, DECISION_TAG, "rejected")
-    try:
-        with pytest.raises(ChampionUnavailableError, match="rejected"):
-            load_champion(store.name)
-    finally:
-        client.set_model_version_tag(store.name, current.version, DECISION_TAG, "approved")
     client.set_model_version_tag(store.name, current.version, SHA_TAG, "0" * 64)
     try:
-        with pytest.raises(ChampionUnavailableError):
-            load_champion(store.name)
+        assert load_champion(engine, store.name).sha256 == current.sha256  # tags are only a mirror
     finally:
+        client.set_model_version_tag(store.name, current.version, DECISION_TAG, "approved")
         client.set_model_version_tag(store.name, current.version, SHA_TAG, current.sha256)
+    with transaction(engine) as session:
+        decisions.record_review(session, store.name, current.version, False, "r-1", "withdrawn", "tests")
+    try:
+        with pytest.raises(ChampionUnavailableError, match="rejected"):
+            load_champion(engine, store.name)
+    finally:
+        with transaction(engine) as session:
+            decisions.record_review(session, store.name, current.version, True, "r-1", "restored", "tests")
     assert load_bundle(f"models:/{store.name}/{current.version}").sha256 == current.sha256
+
+
+# One run at a time: the scoring lock, on each backend.
+
+
+@pytest.fixture(params=backends())
+def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path, store: Champion) -> Iterator[Engine]:
+    engine = make_engine(fresh_database(request.param, tmp_path))
+    upgrade(engine)
+    assert store.audited is not None
+    approve_and_promote(engine, store.audited)
+    yield engine
+    engine.dispose()
+
+
+def _registrations(folder: Path, week: int) -> int:
+    """How many registrations a run at ``week`` scores: every registration of the current presentations."""
+    manifest = read_manifest(folder)
+    data = load_learning_data(folder, choose=lambda pres: current_presentations(pres, manifest))
+    return len(build_cohort(data, week).features)
+
+
+def _stop_between_writes(engine: Engine, proc: subprocess.Popen[bytes]) -> None:
+    """Stop ``proc`` while it is outside any write transaction: it keeps its scoring lock and nothing else."""
+    with transaction(engine) as session:
+        # Take the lock that every insert needs, so the process is between two writes when it stops.
+        if engine.dialect.name == "postgresql":
+            session.execute(text("LOCK TABLE indicators IN EXCLUSIVE MODE"))
+        else:
+            session.execute(select(1))  # BEGIN IMMEDIATE has taken SQLite's write lock
+        proc.send_signal(signal.SIGSTOP)
+        _, status = os.waitpid(proc.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status), "the run ended before it could be stopped"
+
+
+def test_concurrent_scoring_publishes_one_complete_batch(
+    store: Champion, fresh_engine: Engine, synth_dir: Path, tmp_path: Path
+) -> None:
+    url = fresh_engine.url.render_as_string(hide_password=False)
+    first = _start_score(store, url, synth_dir, 6, tmp_path / "first")
+    procs = [first]
+    try:
+        # Its run is recorded as soon as it holds the lock, seconds before its data is even read.
+        run_id = _writing_run(fresh_engine, first, 0)
+        # Stopped, it is certainly still running when the second starts: no race left to win.
+        _stop_between_writes(fresh_engine, first)
+        procs.append(second := _start_score(store, url, synth_dir, 6, tmp_path / "second"))
+        assert second.wait(timeout=300) != 0
+        first.send_signal(signal.SIGCONT)
+        assert first.wait(timeout=300) == 0, (tmp_path / "first.err").read_text()
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+            proc.wait(timeout=30)
+    refusal = " ".join((tmp_path / "second.err").read_text().split())
+    assert "another `waymark score` is running" in refusal
+    assert f"run {run_id} ({store.name} version {store.version})" in refusal
+    assert f"on host {socket.gethostname()}, process {first.pid}" in refusal
+    expected = _registrations(synth_dir, 6)
+    assert _served(fresh_engine) == (run_id, expected)
+    with transaction(fresh_engine) as session:
+        runs = session.execute(select(ScoringRun.id, ScoringRun.status, ScoringRun.students)).all()
+    assert runs == [(run_id, "complete", expected)]
+
+
+def _copy_rows(engine: Engine, run_id: int, into: int, n: int) -> None:
+    with transaction(engine) as session:
+        rows = session.scalars(select(Indicator).where(Indicator.run_id == run_id).limit(n)).all()
+        values = [{c.key: getattr(r, c.key) for c in Indicator.__table__.columns} for r in rows]
+        session.execute(insert(Indicator), [{**v, "run_id": into} for v in values])
+
+
+def _status_and_rows(engine: Engine, run_id: int) -> tuple[str, int]:
+    with transaction(engine) as session:
+        status = session.scalar(select(ScoringRun.status).where(ScoringRun.id == run_id))
+        count = session.scalar(select(func.count()).select_from(Indicator).where(Indicator.run_id == run_id))
+        return str(status), int(count or 0)
+
+
+def test_only_a_run_whose_process_is_gone_is_cleared(
+    store: Champion, fresh_engine: Engine, synth_dir: Path
+) -> None:
+    configure(store.settings)
+    published = score(synth_dir, fresh_engine, store.name, week=4)
+    meta = {"target": "not_completing", "model_name": store.name, "model_version": store.version}
+    with lock.exclusive(fresh_engine) as held:
+        assert held is not None
+        live = publish.start_run(fresh_engine, held, {**meta, "bundle_sha256": "0" * 64})
+        _copy_rows(fresh_engine, published.run_id, live, 3)
+        # Its process holds the lock, so its run is alive: another run is refused and clears nothing.
+        with pytest.raises(ScoringInProgressError, match=rf"run {live} .* process {os.getpid()}"):
+            score(synth_dir, fresh_engine, store.name, week=4)
+        assert _status_and_rows(fresh_engine, live) == ("writing", 3)
+    # The lock is gone with its holder, as when a process is killed: the run left writing is dead.
+    after = score(synth_dir, fresh_engine, store.name, week=4)
+    assert _status_and_rows(fresh_engine, live) == ("failed", 0)
+    assert _served(fresh_engine) == (after.run_id, published.students)
+
+
+def test_a_batch_missing_rows_is_not_published(
+    store: Champion, fresh_engine: Engine, synth_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(store.settings)
+    published = score(synth_dir, fresh_engine, store.name, week=4)
+    real = publish.write_chunks
+
+    def lose_one_row(engine_, run_id, rows):  # type: ignore[no-untyped-def]
+        written = real(engine_, run_id, rows)
+        with transaction(engine_) as session:  # as an overlapping run's clear would have done
+            lost = session.scalars(select(Indicator).where(Indicator.run_id == run_id).limit(1)).one()
+            session.delete(lost)
+        return written
+
+    monkeypatch.setattr(publish, "write_chunks", lose_one_row)
+    expected = published.students
+    with pytest.raises(IncompleteBatchError, match=f"stored {expected - 1:,} of the {expected:,}"):
+        score(synth_dir, fresh_engine, store.name, week=4)
+    assert _served(fresh_engine) == (published.run_id, expected)
+    with transaction(fresh_engine) as session:
+        assert session.scalars(select(ScoringRun.status).order_by(ScoringRun.id.desc())).first() == "failed"

@@ -1,10 +1,15 @@
-"""``waymark score``: load the champion, score and explain the cohort, publish the batch atomically."""
+"""``waymark score``: load the champion, score and explain the cohort, publish the batch atomically.
+
+One run at a time per database: a run takes the scoring lock before it records anything and keeps it
+until it has published or failed; a second run is refused at once, naming the one that holds it.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -13,16 +18,15 @@ from sqlalchemy import Engine
 
 from models.data import folder_fingerprint, load_learning_data, read_manifest
 from models.explain import explain_cohort
-from service.scoring import publish
+from models.registry import LoadedModel
+from service.db.schema import ScoringRun
+from service.scoring import lock, publish
 from service.scoring.champion import load_champion
 from service.scoring.cohort import Cohort, CohortError, build_cohort, current_presentations
+from service.scoring.errors import ScoringError, ScoringInProgressError
 
 Progress = Callable[[str], None]
 DEFAULT_CHUNK_ROWS = 5000
-
-
-class ScoringError(Exception):
-    """A scoring run could not complete; the previously published batch is still served."""
 
 
 @dataclass(frozen=True)
@@ -78,15 +82,67 @@ def score(
     ------
     ChampionUnavailableError
         If there is no approved champion whose files match their hash.
+    ScoringInProgressError
+        If another run holds the database's scoring lock; this run changes nothing.
     ScoringError
-        If the data cannot be scored; nothing is published and the previous batch stays served.
+        If the data cannot be scored or the batch was not stored whole; nothing is published and
+        the previous batch stays served.
     """
     say = progress or (lambda _msg: None)
     say(f"loading the champion of {model_name}")
-    model = load_champion(model_name)
+    model = load_champion(engine, model_name)
+    with lock.exclusive(engine) as held:
+        if held is None:
+            raise ScoringInProgressError(_refusal(publish.running_run(engine)))
+        publish.clear_unfinished(engine, held)
+        run_id = publish.start_run(engine, held, _model_meta(model))
+        try:
+            return _score_and_publish(folder, engine, model, run_id, week, chunk_rows, say)
+        except BaseException:
+            publish.mark_failed(engine, run_id)
+            raise
+
+
+def _refusal(running: ScoringRun | None) -> str:
+    if running is None:  # between the holder taking the lock and recording its run
+        who = "it holds the scoring lock but has not recorded its run yet"
+    else:
+        who = (
+            f"run {running.id} ({running.model_name} version {running.model_version}) has been writing "
+            f"since {_utc(running.started_at):%Y-%m-%d %H:%M:%S} UTC on host {running.host}, "
+            f"process {running.pid}"
+        )
+    return f"another `waymark score` is running on this database: {who}. This run changed nothing."
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands back the stored UTC time without its zone; PostgreSQL in the session's zone.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _model_meta(model: LoadedModel) -> dict[str, Any]:
+    return {
+        "target": model.bundle.target,
+        "model_name": model.name,
+        "model_version": model.version,
+        "bundle_sha256": model.sha256,
+    }
+
+
+def _score_and_publish(
+    folder: Path,
+    engine: Engine,
+    model: LoadedModel,
+    run_id: int,
+    week: int | None,
+    chunk_rows: int,
+    say: Progress,
+) -> ScoringSummary:
     say("loading and validating data")
     manifest = read_manifest(folder)
-    data = load_learning_data(folder, choose=lambda pres: current_presentations(pres, manifest))
+    data = load_learning_data(folder, choose=lambda pres: current_presentations(pres, manifest)).without(
+        publish.erased_students(engine)
+    )
     try:
         cohort = build_cohort(data, week)
         say(f"scoring and explaining {len(cohort.features):,} registrations")
@@ -94,23 +150,11 @@ def score(
     except (CohortError, ValueError) as exc:
         raise ScoringError(f"cannot score {folder}: {exc}") from exc
     target = model.bundle.target
-    publish.clear_unfinished(engine)
+    as_of = str(max(cohort.as_of["as_of"]))
+    publish.record_data(engine, run_id, folder_fingerprint(folder), as_of)
     records = _records(cohort, explained.indicators, publish.previous_probabilities(engine, target))
-    meta = {
-        "target": target,
-        "model_name": model.name,
-        "model_version": model.version,
-        "bundle_sha256": model.sha256,
-        "data_fingerprint": folder_fingerprint(folder),
-        "data_as_of": max(cohort.as_of["as_of"]),
-    }
-    run_id = publish.start_run(engine, meta)
-    try:
-        say(f"writing run {run_id}")
-        written = publish.write_chunks(engine, run_id, _chunks(records, chunk_rows))
-        publish.swap(engine, run_id, target, written)
-    except BaseException:
-        publish.mark_failed(engine, run_id)
-        raise
+    say(f"writing run {run_id}")
+    publish.write_chunks(engine, run_id, _chunks(records, chunk_rows))
+    publish.swap(engine, run_id, target, len(records))
     weeks = tuple(sorted({int(w) for w in cohort.as_of["week"]}))
-    return ScoringSummary(run_id, model.name, model.version, written, weeks, str(meta["data_as_of"]))
+    return ScoringSummary(run_id, model.name, model.version, len(records), weeks, as_of)

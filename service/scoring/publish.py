@@ -4,6 +4,10 @@ Readers only ever follow ``publications`` to a complete run, so they see the pre
 new one, never a mix. Rows are written in committed chunks under a run marked ``writing``; a run that
 fails is marked ``failed``, and one killed part-way stays ``writing``: neither is ever pointed to, and
 the next run clears their rows. Complete runs are never deleted, so history survives model changes.
+
+Runs are written one at a time (``service.scoring.lock``): starting a run, clearing dead runs and
+publishing all happen while holding the database's scoring lock, and the pointer only moves to a run
+whose stored rows are exactly the rows it produced.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 
 from service.db.engine import transaction
-from service.db.schema import Indicator, Publication, ScoringRun
+from service.db.schema import Indicator, Publication, ScoringRun, TrainingExclusion
+from service.scoring.errors import IncompleteBatchError
+from service.scoring.lock import ScoringLock
 
 
 def now() -> datetime:
@@ -47,20 +53,65 @@ def previous_probabilities(engine: Engine, target: str) -> dict[tuple[str, str, 
         return {(s, m, p): prob for s, m, p, prob in rows}
 
 
-def clear_unfinished(engine: Engine) -> None:
-    """Remove rows of runs that failed or were killed; they were never served."""
+def erased_students(engine: Engine) -> frozenset[str]:
+    """Students whose erasure was processed: never scored, trained on or audited again (CoP §12)."""
     with transaction(engine) as session:
+        return frozenset(session.scalars(select(TrainingExclusion.student_id)))
+
+
+def running_run(engine: Engine) -> ScoringRun | None:
+    """The run being written now: the newest still marked ``writing``."""
+    with transaction(engine) as session:
+        return session.scalar(
+            select(ScoringRun).where(ScoringRun.status == "writing").order_by(ScoringRun.id.desc())
+        )
+
+
+def clear_unfinished(engine: Engine, held: ScoringLock) -> list[int]:
+    """Mark runs left ``writing`` as failed, remove the rows of every incomplete run; returns the dead runs.
+
+    ``held`` is the proof that this process holds the scoring lock. No process writes a run without
+    holding it, and it is released only when its holder ends, so while we hold it every run still
+    marked ``writing`` belongs to a process that died: clearing it cannot delete a live run's rows.
+    """
+    with transaction(engine) as session:
+        dead = list(session.scalars(select(ScoringRun.id).where(ScoringRun.status == "writing")))
+        session.execute(update(ScoringRun).where(ScoringRun.id.in_(dead)).values(status="failed"))
         unfinished = select(ScoringRun.id).where(ScoringRun.status != "complete")
         session.execute(delete(Indicator).where(Indicator.run_id.in_(unfinished)))
+    return dead
 
 
-def start_run(engine: Engine, meta: dict[str, Any]) -> int:
-    """Record a new run as ``writing`` and return its id."""
+def start_run(engine: Engine, held: ScoringLock, meta: dict[str, Any]) -> int:
+    """Record a new run as ``writing``, owned by the lock's holder, and return its id.
+
+    Its data fingerprint and as-of date stay empty until the data is read (``record_data``): the
+    run is recorded as soon as it holds the lock, so that a refused run can name it.
+    """
     with transaction(engine) as session:
-        run = ScoringRun(**meta, status="writing", students=0, started_at=now())
+        run = ScoringRun(
+            **meta,
+            data_fingerprint="",
+            data_as_of="",
+            status="writing",
+            students=0,
+            started_at=now(),
+            host=held.host,
+            pid=held.pid,
+        )
         session.add(run)
         session.flush()
         return run.id
+
+
+def record_data(engine: Engine, run_id: int, fingerprint: str, as_of: str) -> None:
+    """Record which data the run scores: the folder's fingerprint and the date it runs to."""
+    with transaction(engine) as session:
+        session.execute(
+            update(ScoringRun)
+            .where(ScoringRun.id == run_id)
+            .values(data_fingerprint=fingerprint, data_as_of=as_of)
+        )
 
 
 def write_chunks(engine: Engine, run_id: int, rows: Iterator[list[dict[str, Any]]]) -> int:
@@ -73,13 +124,28 @@ def write_chunks(engine: Engine, run_id: int, rows: Iterator[list[dict[str, Any]
     return written
 
 
-def swap(engine: Engine, run_id: int, target: str, students: int) -> None:
-    """Mark the run complete and point the target at it, in one transaction."""
+def swap(engine: Engine, run_id: int, target: str, produced: int) -> None:
+    """Mark the run complete and point the target at it, in one transaction, if it stored every row.
+
+    Raises
+    ------
+    IncompleteBatchError
+        If the run is no longer ``writing`` or does not hold exactly ``produced`` rows; nothing changes.
+    """
     with transaction(engine) as session:
+        # The row lock makes a concurrent clear_unfinished (possible only if our lock was lost with
+        # its connection) wait for this check, or this check see its result.
+        status = session.scalar(select(ScoringRun.status).where(ScoringRun.id == run_id).with_for_update())
+        stored = session.scalar(select(func.count()).select_from(Indicator).where(Indicator.run_id == run_id))
+        if status != "writing" or stored != produced:
+            raise IncompleteBatchError(
+                f"run {run_id} was not published: it stored {stored:,} of the {produced:,} indicator rows "
+                f"it produced (status {status!r})"
+            )
         session.execute(
             update(ScoringRun)
             .where(ScoringRun.id == run_id)
-            .values(status="complete", students=students, finished_at=now())
+            .values(status="complete", students=produced, finished_at=now())
         )
         current = session.get(Publication, target)
         if current is None:
