@@ -55,8 +55,13 @@ class AuditOutcome:
     mitigation: list[MitigationRow]
 
 
-def audit_model(uri: str, folder: Path, policy: Policy) -> AuditOutcome:
-    """Audit the model version ``uri`` on the data in ``folder`` under ``policy``."""
+def audit_model(
+    uri: str, folder: Path, policy: Policy, exclude: frozenset[str] = frozenset()
+) -> AuditOutcome:
+    """Audit the model version ``uri`` on the data in ``folder`` under ``policy``.
+
+    ``exclude`` names students whose erasure was processed (CoP §12): they are left out entirely.
+    """
     loaded = load_bundle(uri)
     version = resolve(uri)
     run_id = version.tags.get("run_id", "")
@@ -66,7 +71,7 @@ def audit_model(uri: str, folder: Path, policy: Policy) -> AuditOutcome:
     protected = load_protected_characteristics(folder)
     if protected is None or not protected.attributes:
         raise AuditError(f"{folder} has no protected_characteristics table: a fairness audit is impossible")
-    scored, features = _score(loaded, folder, test, policy.weeks)
+    scored, features = _score(loaded, folder, test, policy.weeks, exclude)
     group_table = group_labels(protected, policy.intersections)
     audits = audit_cohorts(scored, group_table, policy)
     gate, checks = evaluate(audits, policy)
@@ -97,9 +102,9 @@ def _mitigation(
 
 
 def _score(
-    loaded: LoadedModel, folder: Path, test: tuple[str, ...], weeks: tuple[int, ...]
+    loaded: LoadedModel, folder: Path, test: tuple[str, ...], weeks: tuple[int, ...], exclude: frozenset[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    data = load_learning_data(folder)
+    data = load_learning_data(folder).without(exclude)
     features = build_features(data, weeks)
     features = features[(features["module_id"] + "/" + features["presentation_id"]).isin(test)]
     pop = population(data.registrations, data.presentations, weeks)

@@ -105,6 +105,22 @@ class LearningData:
         """The tables by name."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def without(self, students: frozenset[str]) -> LearningData:
+        """The same data with every row of ``students`` removed (students whose erasure was processed).
+
+        Their rows go before any feature is built, so they count in no cohort statistic either.
+        """
+        if not students:
+            return self
+        return LearningData(
+            **{
+                name: frame[~frame["student_id"].isin(students)].reset_index(drop=True)
+                if "student_id" in frame.columns
+                else frame
+                for name, frame in self.tables().items()
+            }
+        )
+
 
 def load_learning_data(
     folder: Path, choose: Callable[[pd.DataFrame], pd.DataFrame] | None = None

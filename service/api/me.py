@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from service import audit
 from service.api.deps import PurposeDep, RequestIdDep, RuntimeDep, roles, unit_of_work
+from service.audit import RequestIds
 from service.db.schema import (
     AuditRecord,
     Consent,
@@ -26,6 +27,7 @@ from service.db.schema import (
     ScoringRun,
     StudentPreference,
 )
+from service.db.upsert import upsert
 from service.indicators import ORDER, history, scope, served_run, view
 from service.schemas import (
     CONSENT_PURPOSES,
@@ -33,6 +35,7 @@ from service.schemas import (
     ConsentIn,
     ConsentOut,
     OwnIndicator,
+    OwnRequest,
     PreferencesIn,
     Recorded,
     RequestIn,
@@ -40,6 +43,8 @@ from service.schemas import (
 from service.security import Principal
 
 router = APIRouter(prefix="/v1/me", tags=["students"])
+# A cell starting with one of these may be run as a formula by a spreadsheet; text is prefixed with '.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 Student = Annotated[Principal, Depends(roles("student"))]
 
 
@@ -83,11 +88,8 @@ def preferences(
 ) -> None:
     """Choose whether to see your indicator."""
     with unit_of_work(runtime) as session:
-        pref = session.get(StudentPreference, principal.sub) or StudentPreference(
-            student_id=principal.sub, withheld_for_wellbeing=False
-        )
-        pref.show_indicator = body.show_indicator
-        session.add(pref)
+        values = {"student_id": principal.sub, "show_indicator": body.show_indicator}
+        upsert(session, StudentPreference, {**values, "withheld_for_wellbeing": False}, ["show_indicator"])
         audit.record(session, principal, why, [principal.sub], "preferences_write", request_id)
 
 
@@ -126,8 +128,15 @@ def _csv(data: dict[str, list[dict[str, Any]]]) -> str:
                 text = (
                     json.dumps(value) if isinstance(value, dict | list) else ("" if value is None else value)
                 )
-                writer.writerow([kind, i, field, text])
+                writer.writerow([kind, i, field, _cell(text)])
     return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """A cell a spreadsheet shows as text, never runs as a formula (OWASP CSV injection guidance)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 @router.get("/export", responses={200: {"content": {"application/json": {}, "text/csv": {}}}})
@@ -188,18 +197,20 @@ def put_consent(
 ) -> ConsentOut:
     """Give or withdraw consent for one purpose."""
     with unit_of_work(runtime) as session:
-        row = session.get(Consent, (principal.sub, body.purpose)) or Consent(
-            student_id=principal.sub, purpose=body.purpose
-        )
-        row.granted, row.at = body.granted, _now()
-        session.add(row)
+        decision = {
+            "student_id": principal.sub,
+            "purpose": body.purpose,
+            "granted": body.granted,
+            "at": _now(),
+        }
+        upsert(session, Consent, decision, ["granted", "at"])
         audit.record(session, principal, why, [principal.sub], "consent_write", request_id)
         session.flush()
         return _consents(session, principal.sub)
 
 
 def _request(
-    kind: str, body: RequestIn, runtime: RuntimeDep, principal: Principal, why: str, request_id: str
+    kind: str, body: RequestIn, runtime: RuntimeDep, principal: Principal, why: str, request_id: RequestIds
 ) -> Recorded:
     with unit_of_work(runtime) as session:
         row = RightsRequest(
@@ -225,3 +236,28 @@ def erasure(
 ) -> Recorded:
     """Ask for your data to be erased (statutory records such as grades are kept)."""
     return _request("erasure", body, runtime, principal, why, request_id)
+
+
+@router.get("/requests", response_model=list[OwnRequest])
+def own_requests(
+    runtime: RuntimeDep, principal: Student, why: PurposeDep, request_id: RequestIdDep
+) -> list[OwnRequest]:
+    """Your rectification and erasure requests, and what was decided."""
+    with unit_of_work(runtime) as session:
+        rows = session.scalars(
+            select(RightsRequest).where(RightsRequest.student_id == principal.sub).order_by(RightsRequest.id)
+        )
+        out = [
+            OwnRequest(
+                id=r.id,
+                kind=r.kind,
+                status=r.status,
+                created_at=r.created_at,
+                processed_at=r.processed_at,
+                outcome=r.outcome,
+                outcome_note=r.outcome_note,
+            )
+            for r in rows
+        ]
+        audit.record(session, principal, why, [principal.sub], "requests_view", request_id)
+        return out

@@ -1,0 +1,82 @@
+"""The retention policy (CoP §12): personal data goes once its period has passed.
+
+One function, called by ``waymark retention run`` (for a scheduler) and by the DPO's endpoint. It
+removes indicators of runs that are no longer served, staff feedback, recorded interventions,
+consents (a consent older than the period lapses: it is asked for again) and closed students'
+requests older than ``WAYMARK_RETENTION_DAYS``, and writes its own access-log record. The access log
+has its own, longer period (``WAYMARK_ACCESS_LOG_RETENTION_DAYS``): it is the record of who read what,
+the application's database role cannot delete from it, and archiving it is the database owner's job
+(docs/operations.md); the run only counts the records past that period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from service import audit
+from service.audit import RequestIds
+from service.db.schema import (
+    AuditRecord,
+    Consent,
+    Feedback,
+    Indicator,
+    Intervention,
+    Publication,
+    RightsRequest,
+    ScoringRun,
+)
+from service.security import Principal
+
+PURPOSE = "data_protection"
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    """What one run removed, and what it left for the database owner."""
+
+    cutoff: datetime
+    runs: int
+    indicators: int
+    feedback: int
+    interventions: int
+    consents: int
+    requests: int
+    access_log_past_period: int
+
+
+def _count(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def apply(
+    session: Session,
+    caller: Principal,
+    request: RequestIds,
+    retention_days: int,
+    access_log_days: int,
+    now: datetime | None = None,
+) -> RetentionResult:
+    """Apply the policy in the caller's transaction and record that it ran."""
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(days=retention_days)
+    published = set(session.scalars(select(Publication.run_id)))
+    expired = select(ScoringRun.id).where(ScoringRun.started_at < cutoff)
+    old = [i for i in session.scalars(expired) if i not in published]  # the served batch always stays
+    removed = [
+        session.execute(delete(Indicator).where(Indicator.run_id.in_(old))),
+        session.execute(delete(Feedback).where(Feedback.at < cutoff)),
+        session.execute(delete(Intervention).where(Intervention.at < cutoff)),
+        session.execute(delete(Consent).where(Consent.at < cutoff)),
+        session.execute(
+            delete(RightsRequest).where(RightsRequest.status == "done", RightsRequest.processed_at < cutoff)
+        ),
+    ]
+    log_cutoff = (now - timedelta(days=access_log_days)).isoformat()
+    past = session.scalar(select(func.count()).select_from(AuditRecord).where(AuditRecord.at < log_cutoff))
+    audit.record_action(session, caller, PURPOSE, "retention_run", request)
+    ind, fb, iv, co, rq = (_count(r) for r in removed)
+    return RetentionResult(cutoff, len(old), ind, fb, iv, co, rq, int(past or 0))
