@@ -7,7 +7,7 @@ import os
 import time
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from mlflow import MlflowClient
@@ -15,25 +15,26 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
-from fairness.governance import GovernanceError, promote, record_audit, record_review
+from fairness.governance import GovernanceError, mirror_audit, mirror_refusal
 from fairness.policy import PolicyError, load_policy
 from fairness.report import write_report
-from fairness.run import AuditError, audit_model
+from fairness.run import AuditError, AuditOutcome, audit_model
 from models.bundle import BundleIntegrityError
 from models.data import ContractViolation, OutputFolderError, validate_folder
 from models.data.contract import RELATIONSHIP_SCOPES
 from models.data.quality import quality_report
 from models.data.validation import DEFAULT_MAX_EXAMPLES, connect, require_valid
 from models.estimators import FAMILIES
-from models.registry import ModelNotFoundError
+from models.registry import ModelNotFoundError, resolve
 from models.settings import Settings, get_settings
 from models.targets import DEFAULT_NAMES, Target
+from service import audit, decisions, retention
 from service.app import create_app
-from service.audit import verify as verify_chain
+from service.audit import RequestIds, operator
 from service.db.engine import engine_for, transaction, upgrade
-from service.db.schema import AccessGrant, AuditRecord, TrainingExclusion
+from service.db.schema import AccessGrant, AuditRecord, ModelDecision
 from service.grants import ImportRefused, import_attestations, import_grants
-from service.scoring import ChampionUnavailableError, ScoringError, score
+from service.scoring import ChampionUnavailableError, ScoringError, ScoringInProgressError, publish, score
 from service.scoring.job import DEFAULT_CHUNK_ROWS
 from service.security import ROLES, ConfigurationError, mint
 from training.fitting import FitConfig
@@ -59,6 +60,8 @@ access_app = typer.Typer(help="Staff relationships: who supports whom.", no_args
 app.add_typer(access_app, name="access")
 access_log_app = typer.Typer(help="The tamper-evident access audit log.", no_args_is_help=True)
 app.add_typer(access_log_app, name="access-log")
+retention_app = typer.Typer(help="The retention policy (CoP §12).", no_args_is_help=True)
+app.add_typer(retention_app, name="retention")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -273,13 +276,14 @@ def _fairness_audit(
     model: str, data: Path, out_dir: Path, policy_file: Path | None, settings: Settings
 ) -> str:
     configure(settings)
+    engine = database(settings)
     try:
         policy = load_policy(policy_file)
         with out.status("Auditing"):
-            outcome = audit_model(model, data, policy)
+            outcome = audit_model(model, data, policy, exclude=erased_students(settings))
             test_metrics = MlflowClient().get_run(outcome.run_id).data.metrics
             report = write_report(outcome, out_dir, test_metrics)
-            record_audit(model, outcome.gate, outcome.model.sha256, outcome.run_id, out_dir, report)
+            _record_audit(model, outcome, report, out_dir, engine)
     except (PolicyError, AuditError, ModelNotFoundError, BundleIntegrityError) as exc:
         raise _fail(str(exc)) from exc
     except ContractViolation as exc:
@@ -303,40 +307,78 @@ def _fairness_audit(
     return outcome.gate
 
 
+def _record_audit(
+    model: str, outcome: AuditOutcome, report: dict[str, Any], folder: Path, engine: Engine
+) -> None:
+    """Waymark's database holds the gate result; MLflow gets the files and a mirror of the tags."""
+    name, version = outcome.model.name, outcome.model.version
+    with transaction(engine) as session:
+        decisions.record_audit(
+            session, name, version, outcome.model.sha256, outcome.gate, report, outcome.policy, operator().sub
+        )
+    mirror_audit(model, outcome.gate, outcome.model.sha256, outcome.run_id, folder, report)
+
+
 @model_app.command("review")
 def model_review_cmd(
     model: Annotated[str, typer.Option("--model", help="Model URI of the exact version reviewed.")],
     reviewer: Annotated[str, typer.Option(help="Reviewer's identifier.")],
     note: Annotated[str, typer.Option(help="The committee's reasons.")],
-    approve: Annotated[bool, typer.Option("--approve/--reject", help="The decision.")] = False,
+    approve: Annotated[
+        bool | None, typer.Option("--approve/--reject", help="The decision (one of the two is required).")
+    ] = None,
+    override_reason: Annotated[
+        str | None,
+        typer.Option(help="Approve although the fairness gate failed, for this reason (shown with it)."),
+    ] = None,
 ) -> None:
-    """Record the ethics committee's decision on one model version."""
-    configure(get_settings())
+    """Record the ethics committee's decision on one model version (voided by any later audit)."""
+    if approve is None:
+        raise typer.BadParameter("say the decision: --approve or --reject", param_hint="--approve/--reject")
+    _review(model, approve, reviewer, note, get_settings(), override_reason)
+
+
+def _review(
+    model: str, approve: bool, reviewer: str, note: str, settings: Settings, override: str | None = None
+) -> ModelDecision:
+    configure(settings)
     try:
-        version = record_review(model, approve, reviewer, note)
-    except (GovernanceError, ModelNotFoundError) as exc:
+        version = resolve(model)
+        with audit.unit(database(settings), audit.load_key(settings)) as session:
+            row = decisions.review(
+                session, version.name, str(version.version), approve, note, operator(), RequestIds.new(),
+                reviewer=reviewer, override_reason=override,
+            )
+    except (GovernanceError, ModelNotFoundError, ConfigurationError) as exc:
         raise _fail(str(exc)) from exc
-    decision = "approved" if approve else "rejected"
-    out.print(
-        f"Recorded: {version.name} version {version.version} {decision} by {reviewer}.", highlight=False
-    )
+    decisions.mirror(row)
+    shown = row.kind + (f" with the gate overridden ({row.override_reason})" if row.override_reason else "")
+    out.print(f"Recorded: {row.model_name} v{row.model_version} {shown} by {reviewer}.", highlight=False)
+    return row
 
 
 @model_app.command("promote")
 def model_promote_cmd(
     model: Annotated[str, typer.Option("--model", help="Model URI of the version to promote.")],
 ) -> None:
-    """Make a version the champion, only if its gate passed and an approval is recorded."""
-    configure(get_settings())
-    _promote(model)
+    """Make a version the champion, only if its gate passed and an approval of that audit is recorded."""
+    _promote(model, get_settings())
 
 
-def _promote(model: str) -> None:
+def _promote(model: str, settings: Settings) -> None:
+    configure(settings)
     try:
-        version = promote(model)
-    except (GovernanceError, ModelNotFoundError) as exc:
+        version = resolve(model)
+        name, number = version.name, str(version.version)
+        with audit.unit(database(settings), audit.load_key(settings)) as session:
+            row = decisions.promote(session, name, number, operator(), RequestIds.new())
+    except GovernanceError as exc:
+        mirror_refusal(name, number, operator().sub, [str(exc)])
         raise _fail(str(exc)) from exc
-    out.print(f"{version.name} version {version.version} is now the champion.", highlight=False)
+    except (ModelNotFoundError, ConfigurationError) as exc:
+        raise _fail(str(exc)) from exc
+    decisions.mirror(row)
+    out.print(f"{name} version {number} is now the champion.", highlight=False)
 
 
 @app.command("score")
@@ -364,6 +406,8 @@ def _score(
     say = lambda m: err.print(f"- {m}", highlight=False)  # noqa: E731
     try:
         summary = score(data, engine, name, week, chunk_rows, progress=say)
+    except ScoringInProgressError as exc:
+        raise _fail(str(exc)) from exc
     except (ChampionUnavailableError, ScoringError, ContractViolation) as exc:
         raise _fail(f"{exc}\nNothing was published; the previous batch is still served.") from exc
     out.print(
@@ -375,9 +419,8 @@ def _score(
 
 
 def erased_students(settings: Settings) -> frozenset[str]:
-    """Students whose erasure was processed: never trained on again (CoP §12)."""
-    with transaction(database(settings)) as session:
-        return frozenset(session.scalars(select(TrainingExclusion.student_id)))
+    """Students whose erasure was processed: never trained on, scored or audited again (CoP §12)."""
+    return publish.erased_students(database(settings))
 
 
 def database(settings: Settings) -> Engine:
@@ -422,17 +465,18 @@ def demo(
     gate = _fairness_audit(candidate, data_dir, workdir / "fairness", None, settings)
     if gate != "pass":
         raise _fail("the demo candidate did not pass the fairness gate, so nothing is promoted", 1)
-    version = record_review(
+    row = _review(
         candidate,
         True,
         "demo-reviewer",
         "DEMO DECISION made automatically by `waymark demo`; not a decision of any ethics committee",
+        settings,
     )
     out.print(
-        f"Demo approval recorded on version {version.version} (reviewer demo-reviewer, marked as a demo).",
+        f"Demo approval recorded on version {row.model_version} (reviewer demo-reviewer, marked as a demo).",
         highlight=False,
     )
-    _promote(candidate)
+    _promote(candidate, settings)
     _score(data_dir, 8, name, settings)
     engine = database(settings)
     loaded = import_grants(engine, access)
@@ -490,6 +534,9 @@ def _demo_settings(workdir: Path) -> Settings:
         "MLFLOW_TRACKING_URI": f"sqlite:///{(workdir / 'mlflow.db').resolve()}",
         "WAYMARK_MLFLOW_ARTIFACTS": str((workdir / "mlartifacts").resolve()),
         "WAYMARK_DATABASE_URL": f"sqlite:///{(workdir / 'waymark.db').resolve()}",
+        # development mode: the access log's key and the sign-in keys are made in the demo folder
+        "WAYMARK_ENV": "development",
+        "WAYMARK_DEV_KEY_DIR": str((workdir / "dev-keys").resolve()),
     }
     return Settings(**{k: os.environ.get(k, v) for k, v in local.items()})  # type: ignore[arg-type]
 
@@ -498,11 +545,26 @@ def _demo_settings(workdir: Path) -> Settings:
 def serve_cmd(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    not_production: Annotated[
+        bool,
+        typer.Option(
+            "--i-know-this-is-not-production",
+            help="Development mode only: serve beyond loopback or on a non-SQLite database anyway.",
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP service (brings the database schema up to date first)."""
     import uvicorn
 
     settings = get_settings()
+    exposure = settings.development_exposure(host)
+    if exposure and not not_production:
+        raise _fail(
+            f"Refusing to serve in development mode: {'; '.join(exposure)}. Development mode lets anyone "
+            "with the key folder sign in as any role, so it is for this machine and throwaway data. "
+            "Set WAYMARK_ENV=production with OIDC settings, or pass --i-know-this-is-not-production "
+            "for a test environment holding no real data."
+        )
     database(settings)
     try:
         create_app(settings)  # refuse to start here, with the reason, rather than inside uvicorn
@@ -552,17 +614,66 @@ def access_import_cmd(
 
 
 @access_log_app.command("verify")
-def access_log_verify_cmd() -> None:
-    """Check the hash chain of the access audit log; non-zero exit if any record was altered or removed."""
-    engine = database(get_settings())
-    with transaction(engine) as session:
-        problems = verify_chain(session)
+def access_log_verify_cmd(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="A file from `waymark access-log checkpoint`, kept outside the database."),
+    ] = None,
+) -> None:
+    """Check the keyed chain of the access log (and against a checkpoint); non-zero exit if broken."""
+    settings = get_settings()
+    try:
+        key = audit.load_key(settings)
+        point = json.loads(checkpoint.read_text(encoding="utf-8")) if checkpoint else None
+    except (ConfigurationError, OSError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    with transaction(database(settings)) as session:
+        problems = audit.verify(session, key, point)
         count = session.scalar(select(func.count()).select_from(AuditRecord)) or 0
     if problems:
         for problem in problems:
             err.print(problem, highlight=False, markup=False)
         raise _fail(f"the access log is NOT intact: {len(problems)} problem(s) in {count:,} records", 1)
-    out.print(f"The access log is intact: {count:,} records, chain verified.")
+    against = f", and it still holds the record checkpoint {checkpoint} names" if checkpoint else ""
+    out.print(f"The access log is intact: {count:,} records, chain verified{against}.", highlight=False)
+
+
+@access_log_app.command("checkpoint")
+def access_log_checkpoint_cmd() -> None:
+    """Print a signed head of the access log (JSON) to keep outside the database."""
+    settings = get_settings()
+    try:
+        key = audit.load_key(settings)
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from exc
+    with transaction(database(settings)) as session:
+        typer.echo(json.dumps(audit.checkpoint(session, key)))
+
+
+@retention_app.command("run")
+def retention_run_cmd() -> None:
+    """Apply the retention policy now (for a scheduler); the run is recorded in the access log."""
+    settings = get_settings()
+    try:
+        key = audit.load_key(settings)
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from exc
+    with audit.unit(database(settings), key) as session:
+        done = retention.apply(
+            session,
+            operator(),
+            RequestIds.new(),
+            settings.retention_days,
+            settings.access_log_retention_days,
+        )
+    out.print(
+        f"Retention ({settings.retention_days} days, before {done.cutoff:%Y-%m-%d}): removed "
+        f"{done.indicators:,} indicators of {done.runs:,} unserved runs, {done.feedback:,} feedback notes, "
+        f"{done.interventions:,} interventions, {done.consents:,} lapsed consents, {done.requests:,} closed "
+        f"requests. Access-log records past their own {settings.access_log_retention_days}-day period: "
+        f"{done.access_log_past_period:,} (archived by the database owner).",
+        highlight=False,
+    )
 
 
 def main() -> None:
