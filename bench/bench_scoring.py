@@ -28,9 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import itertools
 
 from models.data import load_learning_data, read_manifest
-from models.registry import load_bundle
 from service.db.engine import make_engine, upgrade
-from service.scoring import score
+from service.scoring import load_champion, score
 from service.scoring.cohort import build_cohort, current_presentations
 from tests.champion import govern, register, settings_in
 from training.ingest.oulad import import_oulad
@@ -55,7 +54,7 @@ def _timed_score(folder: Path, root: Path, week: int) -> None:
         f"  {total:7.2f} s  total for {summary.students:,} registrations = "
         f"{summary.students / total:,.0f} per second"
     )
-    model = load_bundle(f"models:/{NAME}@champion")
+    model = load_champion(engine, NAME)
     manifest = read_manifest(folder)
     data = load_learning_data(folder, choose=lambda pres: current_presentations(pres, manifest))
     cohort = build_cohort(data, week)

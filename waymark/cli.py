@@ -613,6 +613,13 @@ def access_import_cmd(
     )
 
 
+def _audit_key(settings: Settings) -> bytes:
+    try:
+        return audit.load_key(settings)
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from exc
+
+
 @access_log_app.command("verify")
 def access_log_verify_cmd(
     checkpoint: Annotated[
@@ -622,11 +629,11 @@ def access_log_verify_cmd(
 ) -> None:
     """Check the keyed chain of the access log (and against a checkpoint); non-zero exit if broken."""
     settings = get_settings()
+    key = _audit_key(settings)
     try:
-        key = audit.load_key(settings)
         point = json.loads(checkpoint.read_text(encoding="utf-8")) if checkpoint else None
-    except (ConfigurationError, OSError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot read the checkpoint {checkpoint}: {exc}") from exc
     with transaction(database(settings)) as session:
         problems = audit.verify(session, key, point)
         count = session.scalar(select(func.count()).select_from(AuditRecord)) or 0
@@ -642,10 +649,7 @@ def access_log_verify_cmd(
 def access_log_checkpoint_cmd() -> None:
     """Print a signed head of the access log (JSON) to keep outside the database."""
     settings = get_settings()
-    try:
-        key = audit.load_key(settings)
-    except ConfigurationError as exc:
-        raise _fail(str(exc)) from exc
+    key = _audit_key(settings)
     with transaction(database(settings)) as session:
         typer.echo(json.dumps(audit.checkpoint(session, key)))
 
@@ -654,10 +658,7 @@ def access_log_checkpoint_cmd() -> None:
 def retention_run_cmd() -> None:
     """Apply the retention policy now (for a scheduler); the run is recorded in the access log."""
     settings = get_settings()
-    try:
-        key = audit.load_key(settings)
-    except ConfigurationError as exc:
-        raise _fail(str(exc)) from exc
+    key = _audit_key(settings)
     with audit.unit(database(settings), key) as session:
         done = retention.apply(
             session,

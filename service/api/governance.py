@@ -205,35 +205,15 @@ def process_rectification(
         return recorded
 
 
-class RetentionOut(BaseModel):
-    """What the retention run removed."""
-
-    runs: int
-    indicators: int
-    feedback: int
-    interventions: int
-    consents: int
-    requests: int
-    access_log_past_period: int
-
-
-@router.post("/dpo/retention", response_model=RetentionOut)
-def run_retention(runtime: RuntimeDep, principal: Dpo, request_id: RequestIdDep) -> RetentionOut:
+@router.post("/dpo/retention", response_model=retention.RetentionResult)
+def run_retention(runtime: RuntimeDep, principal: Dpo, request_id: RequestIdDep) -> retention.RetentionResult:
     """Apply the retention policy now (the same as `waymark retention run`); the run is logged."""
     settings = runtime.settings
     with unit_of_work(runtime) as session:
         done = retention.apply(
             session, principal, request_id, settings.retention_days, settings.access_log_retention_days
         )
-    return RetentionOut(
-        runs=done.runs,
-        indicators=done.indicators,
-        feedback=done.feedback,
-        interventions=done.interventions,
-        consents=done.consents,
-        requests=done.requests,
-        access_log_past_period=done.access_log_past_period,
-    )
+    return done
 
 
 @router.get("/dpo/access-log", response_model=list[AccessEntry])

@@ -247,17 +247,6 @@ def own_requests(
         rows = session.scalars(
             select(RightsRequest).where(RightsRequest.student_id == principal.sub).order_by(RightsRequest.id)
         )
-        out = [
-            OwnRequest(
-                id=r.id,
-                kind=r.kind,
-                status=r.status,
-                created_at=r.created_at,
-                processed_at=r.processed_at,
-                outcome=r.outcome,
-                outcome_note=r.outcome_note,
-            )
-            for r in rows
-        ]
+        out = [OwnRequest.model_validate(r, from_attributes=True) for r in rows]
         audit.record(session, principal, why, [principal.sub], "requests_view", request_id)
         return out
