@@ -19,12 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
 import jinja2
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from fairness.audit import AttributeAudit
 from fairness.disclosure import TOO_FEW, enough_students
@@ -190,10 +187,13 @@ def _plot(report: dict[str, Any], attribute: str, week: int, capacity: float) ->
     points = np.array([f["point"] if f["point"] is not None else np.nan for f in fnr])
     low = np.array([f["low"] if f["low"] is not None else np.nan for f in fnr])
     high = np.array([f["high"] if f["high"] is not None else np.nan for f in fnr])
-    fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(names)))
-    ax.errorbar(
-        points, range(len(names)), xerr=[points - low, high - points], fmt="o", capsize=4, color="black"
-    )
+    # A Figure of its own, not pyplot's global registry: nothing is left open if drawing fails.
+    fig = Figure(figsize=(6, 0.5 + 0.45 * len(names)))
+    ax = fig.subplots()
+    # A percentile bootstrap interval need not contain its point estimate (small, lumpy groups):
+    # draw the bar to the interval's ends without asking matplotlib for a negative length.
+    below, above = np.clip(points - low, 0, None), np.clip(high - points, 0, None)
+    ax.errorbar(points, range(len(names)), xerr=[below, above], fmt="o", capsize=4, color="black")
     ax.set_yticks(range(len(names)), names)
     ax.set_xlim(0, 1)
     ax.set_xlabel("false negative rate (share of students who needed support and were missed)")
@@ -201,7 +201,6 @@ def _plot(report: dict[str, Any], attribute: str, week: int, capacity: float) ->
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
     described = "; ".join(
         f"{n}: not shown, {TOO_FEW}"
         if hidden
