@@ -42,3 +42,7 @@ def test_compose_runs_the_service_with_postgresql_and_an_mlflow_server() -> None
     assert app["depends_on"]["db"]["condition"] == "service_healthy"
     assert app["build"] == "."
     assert "healthcheck" in services["db"] and "healthcheck" in services["mlflow"]
+    key = env["WAYMARK_AUDIT_KEY_FILE"]  # the access log's key comes from a secret, never the image
+    assert key == "/run/secrets/waymark_audit_key" and app["secrets"] == ["waymark_audit_key"]
+    assert "waymark_audit_key" in compose["secrets"]
+    assert "audit.key" in (ROOT / ".dockerignore").read_text(encoding="utf-8")

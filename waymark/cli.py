@@ -571,7 +571,16 @@ def serve_cmd(
     except ConfigurationError as exc:
         raise _fail(str(exc)) from exc
     out.print(f"Waymark is listening on http://{host}:{port} (API docs: /docs, health: /health)")
-    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, log_level="warning")
+    # proxy_headers off: the Guard alone decides which proxies' X-Forwarded-For to believe
+    # (WAYMARK_TRUSTED_PROXIES); uvicorn would otherwise rewrite the client address from loopback peers.
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=False,
+    )
 
 
 @app.command("token")
