@@ -23,15 +23,15 @@ from pathlib import Path
 kind, arg, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 start = time.perf_counter()
 if kind == "oulad":
-    from training.ingest.oulad import import_oulad
+    from waymark.training.ingest.oulad import import_oulad
     summary = import_oulad(Path(arg), out)
     rows, extra = summary.rows, {"total_count": summary.total_count}
 elif kind == "synth":
-    from training.ingest.synthetic import SynthConfig, generate
+    from waymark.training.ingest.synthetic import SynthConfig, generate
     summary = generate(out, SynthConfig(students=int(arg), seed=1))
     rows, extra = summary.rows, {}
 else:
-    from models.data import validate_folder
+    from waymark.models.data import validate_folder
     report = validate_folder(out)
     rows, extra = report.row_counts, {"ok": report.ok}
 seconds = time.perf_counter() - start

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import shap
 
-from models.contributions import TreeTables, contributions
-from models.data import load_learning_data
-from models.features import build_features
-from models.targets import Target
-from training.fitting import FitConfig
-from training.ingest.synthetic import SynthConfig, generate
-from training.pipeline import train
+from waymark.models.contributions import TreeTables, contributions
+from waymark.models.data import load_learning_data
+from waymark.models.features import build_features
+from waymark.models.targets import Target
+from waymark.training.fitting import FitConfig
+from waymark.training.ingest.synthetic import SynthConfig, generate
+from waymark.training.pipeline import train
 
 SHAP_SAMPLE = 2000
 

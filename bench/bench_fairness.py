@@ -26,16 +26,16 @@ import numpy as np
 from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_rate, selection_rate
 from sklearn.metrics import precision_score, roc_auc_score
 
-from fairness.audit import audit_cohorts, group_labels
-from fairness.policy import load_policy
-from fairness.protected import load_protected_characteristics
-from models.capacity import top_share
-from models.data import load_learning_data
-from models.features import KEYS, build_features, population
-from models.targets import Target, labels
-from training.fitting import FitConfig
-from training.ingest.oulad import import_oulad
-from training.pipeline import train
+from waymark.fairness.audit import audit_cohorts, group_labels
+from waymark.fairness.policy import load_policy
+from waymark.fairness.protected import load_protected_characteristics
+from waymark.models.capacity import top_share
+from waymark.models.data import load_learning_data
+from waymark.models.features import KEYS, build_features, population
+from waymark.models.targets import Target, labels
+from waymark.training.fitting import FitConfig
+from waymark.training.ingest.oulad import import_oulad
+from waymark.training.pipeline import train
 
 
 def main() -> None:

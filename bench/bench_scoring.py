@@ -27,13 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import itertools
 
-from models.data import load_learning_data, read_manifest
-from service.db.engine import make_engine, upgrade
-from service.scoring import load_champion, score
-from service.scoring.cohort import build_cohort, current_presentations
 from tests.champion import govern, register, settings_in
-from training.ingest.oulad import import_oulad
-from training.ingest.synthetic import SynthConfig, generate
+from waymark.models.data import load_learning_data, read_manifest
+from waymark.service.db.engine import make_engine, upgrade
+from waymark.service.scoring import load_champion, score
+from waymark.service.scoring.cohort import build_cohort, current_presentations
+from waymark.training.ingest.oulad import import_oulad
+from waymark.training.ingest.synthetic import SynthConfig, generate
 
 SHAP_SAMPLE = 2000
 NAME = "waymark-not-completing"

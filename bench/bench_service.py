@@ -32,16 +32,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.data import load_learning_data
-from models.features import FEATURE_NAMES, build_features
-from models.settings import Settings
-from service.db.engine import make_engine, upgrade
-from service.grants import import_grants
-from service.scoring import score
-from service.security import mint
 from tests.champion import govern, register, settings_in
-from training.ingest.synthetic import SynthConfig, generate
-from training.tracking import configure
+from waymark.models.data import load_learning_data
+from waymark.models.features import FEATURE_NAMES, build_features
+from waymark.models.settings import Settings
+from waymark.service.db.engine import make_engine, upgrade
+from waymark.service.grants import import_grants
+from waymark.service.scoring import score
+from waymark.service.security import mint
+from waymark.training.ingest.synthetic import SynthConfig, generate
+from waymark.training.tracking import configure
 
 NAME = "waymark-not-completing"
 

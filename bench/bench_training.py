@@ -21,8 +21,8 @@ from pathlib import Path
 CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
-from training.pipeline import train
-from models.targets import Target
+from waymark.training.pipeline import train
+from waymark.models.targets import Target
 start = time.perf_counter()
 outcome = train(Path(sys.argv[1]), Target(sys.argv[2]))
 seconds = time.perf_counter() - start
@@ -46,7 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.oulad:
         sys.exit("set WAYMARK_OULAD_DIR or pass --oulad")
-    from training.ingest.oulad import import_oulad
+    from waymark.training.ingest.oulad import import_oulad
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "oulad"

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from fairness.disclosure import allowed, enough_students
-from fairness.metrics import (
+from waymark.fairness.disclosure import allowed, enough_students
+from waymark.fairness.metrics import (
     Cohort,
     abroca,
     auc_by_group,
@@ -34,9 +34,9 @@ from fairness.metrics import (
     ece_by_group,
     reliability_by_group,
 )
-from fairness.policy import METRICS, Policy
-from models.capacity import top_share
-from models.data import ProtectedFrame
+from waymark.fairness.policy import METRICS, Policy
+from waymark.models.capacity import top_share
+from waymark.models.data import ProtectedFrame
 
 NOT_RECORDED = "not recorded"
 NO_REFERENCE = "none (every group is below the minimum size)"

@@ -17,9 +17,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from fairness.audit import NO_REFERENCE, AttributeAudit, GroupResult
-from fairness.disclosure import TOO_FEW
-from fairness.policy import Check, Policy
+from waymark.fairness.audit import NO_REFERENCE, AttributeAudit, GroupResult
+from waymark.fairness.disclosure import TOO_FEW
+from waymark.fairness.policy import Check, Policy
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 # A check that met a value withheld by disclosure control: neither a pass nor a failure.

@@ -19,7 +19,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
-from models.registry import resolve
+from waymark.models.registry import resolve
 
 GATE_TAG, GATE_SHA_TAG, GATE_AT_TAG = "fairness_gate", "fairness_bundle_sha256", "fairness_audited_at"
 DECISION_TAG, REVIEWER_TAG, DECIDED_AT_TAG, NOTE_TAG = (

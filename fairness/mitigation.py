@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairness.disclosure import allowed
-from models.capacity import top_share
+from waymark.fairness.disclosure import allowed
+from waymark.models.capacity import top_share
 
 
 @dataclass(frozen=True)

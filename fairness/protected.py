@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.data import ProtectedFrame
-from models.data.validation import require_valid
+from waymark.models.data import ProtectedFrame
+from waymark.models.data.validation import require_valid
 
 
 def load_protected_characteristics(folder: Path) -> ProtectedFrame | None:

@@ -23,10 +23,10 @@ import jinja2
 import numpy as np
 from matplotlib.figure import Figure
 
-from fairness.audit import AttributeAudit
-from fairness.disclosure import TOO_FEW, enough_students
-from fairness.mitigation import MitigationRow
-from fairness.run import AuditOutcome
+from waymark.fairness.audit import AttributeAudit
+from waymark.fairness.disclosure import TOO_FEW, enough_students
+from waymark.fairness.mitigation import MitigationRow
+from waymark.fairness.run import AuditOutcome
 
 TEMPLATES = Path(__file__).with_name("templates")
 CODE_OF_PRACTICE = (

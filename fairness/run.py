@@ -14,15 +14,15 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from fairness.audit import NOT_RECORDED, AttributeAudit, audit_cohorts, group_labels
-from fairness.gate import CheckResult, evaluate
-from fairness.mitigation import MitigationRow, equalised_fnr
-from fairness.policy import Policy
-from fairness.protected import load_protected_characteristics
-from models.data import folder_fingerprint, load_learning_data
-from models.features import KEYS, build_features, population
-from models.registry import LoadedModel, load_bundle, resolve
-from models.targets import Target, labels
+from waymark.fairness.audit import NOT_RECORDED, AttributeAudit, audit_cohorts, group_labels
+from waymark.fairness.gate import CheckResult, evaluate
+from waymark.fairness.mitigation import MitigationRow, equalised_fnr
+from waymark.fairness.policy import Policy
+from waymark.fairness.protected import load_protected_characteristics
+from waymark.models.data import folder_fingerprint, load_learning_data
+from waymark.models.features import KEYS, build_features, population
+from waymark.models.registry import LoadedModel, load_bundle, resolve
+from waymark.models.targets import Target, labels
 
 
 class AuditError(ValueError):

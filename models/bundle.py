@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from models.uncertainty import ReliabilityBin
+from waymark.models.uncertainty import ReliabilityBin
 
 FORMAT_VERSION = 1
 _META = "bundle.json"

@@ -23,7 +23,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from models.bundle import ModelBundle
+from waymark.models.bundle import ModelBundle
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
-from models.bundle import ModelBundle
+from waymark.models.bundle import ModelBundle
 
 
 class WaymarkModel(PythonModel):

@@ -11,7 +11,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
-from models.bundle import BundleIntegrityError, ModelBundle
+from waymark.models.bundle import BundleIntegrityError, ModelBundle
 
 SHA_TAG = "bundle_sha256"
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")

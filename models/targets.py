@@ -12,7 +12,7 @@ from enum import StrEnum
 
 import pandas as pd
 
-from models.features.query import query
+from waymark.models.features.query import query
 
 
 class Target(StrEnum):

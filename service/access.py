@@ -11,8 +11,8 @@ from __future__ import annotations
 from sqlalchemy import Select, false, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from service.db.schema import AccessGrant, Indicator
-from service.security import Principal
+from waymark.service.db.schema import AccessGrant, Indicator
+from waymark.service.security import Principal
 
 # role -> (scope type its grants use, the indicator column the scope applies to)
 SCOPES: dict[str, tuple[str, InstrumentedAttribute[str | None]]] = {

@@ -9,11 +9,11 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from models.settings import Settings, get_settings
-from service import errors, pages
-from service.api import governance, me, public, staff
-from service.middleware import Guard, trusted_networks
-from service.runtime import build_runtime
+from waymark.models.settings import Settings, get_settings
+from waymark.service import errors, pages
+from waymark.service.api import governance, me, public, staff
+from waymark.service.middleware import Guard, trusted_networks
+from waymark.service.runtime import build_runtime
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

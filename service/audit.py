@@ -29,10 +29,10 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from models.settings import Settings
-from service.db.engine import transaction
-from service.db.schema import AuditAnchor, AuditHead, AuditRecord
-from service.security import ConfigurationError, Principal
+from waymark.models.settings import Settings
+from waymark.service.db.engine import transaction
+from waymark.service.db.schema import AuditAnchor, AuditHead, AuditRecord
+from waymark.service.security import ConfigurationError, Principal
 
 KEY_INFO = "audit_key"  # where a unit of work carries the key (Session.info)
 MIN_KEY_BYTES = 32

@@ -21,13 +21,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fairness.gate import PASS
-from fairness.governance import GovernanceError, mirror_promotion, mirror_review
-from fairness.policy import Policy
-from service import audit
-from service.audit import RequestIds
-from service.db.schema import ModelDecision
-from service.security import Principal
+from waymark.fairness.gate import PASS
+from waymark.fairness.governance import GovernanceError, mirror_promotion, mirror_review
+from waymark.fairness.policy import Policy
+from waymark.service import audit
+from waymark.service.audit import RequestIds
+from waymark.service.db.schema import ModelDecision
+from waymark.service.security import Principal
 
 AUDIT, APPROVED, REJECTED, PROMOTED = "audit", "approved", "rejected", "promoted"
 PURPOSE = "governance"  # the access-log purpose of governance actions

@@ -13,9 +13,9 @@ from typing import cast
 import pandas as pd
 from sqlalchemy import Engine, delete, insert
 
-from models.data.contract import RELATIONSHIP_SCOPES
-from service.db.engine import transaction
-from service.db.schema import AccessGrant, TrainingAttestation
+from waymark.models.data.contract import RELATIONSHIP_SCOPES
+from waymark.service.db.engine import transaction
+from waymark.service.db.schema import AccessGrant, TrainingAttestation
 
 COLUMNS = ("staff_id", "relationship", "scope_type", "scope_id")
 

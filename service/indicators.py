@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.access import readable
-from service.db.schema import Indicator, Publication, ScoringRun
-from service.runtime import Runtime
-from service.schemas import (
+from waymark.service.access import readable
+from waymark.service.db.schema import Indicator, Publication, ScoringRun
+from waymark.service.runtime import Runtime
+from waymark.service.schemas import (
     Change,
     Context,
     Coverage,
@@ -21,7 +21,7 @@ from service.schemas import (
     Provenance,
     Statement,
 )
-from service.security import Principal
+from waymark.service.security import Principal
 
 READING_NOTE = (
     "An indicator is an estimate from incomplete data, not a judgement of the student: read it with its "

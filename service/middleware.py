@@ -23,8 +23,8 @@ from prometheus_client import Counter, Histogram
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from models.settings import Settings
-from service.security import AuthError, ConfigurationError, Principal, Verifier
+from waymark.models.settings import Settings
+from waymark.service.security import AuthError, ConfigurationError, Principal, Verifier
 
 REQUESTS = Counter("waymark_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from service.api.public import STATEMENT, WHO_SEES_WHAT
+from waymark.service.api.public import STATEMENT, WHO_SEES_WHAT
 
 HERE = Path(__file__).parent
 # Escape everything: the default only escapes files ending in .html, and ours end in .html.j2.

@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from service import audit
-from service.audit import RequestIds
-from service.db.schema import (
+from waymark.service import audit
+from waymark.service.audit import RequestIds
+from waymark.service.db.schema import (
     AuditRecord,
     Consent,
     Feedback,
@@ -29,7 +29,7 @@ from service.db.schema import (
     RightsRequest,
     ScoringRun,
 )
-from service.security import Principal
+from waymark.service.security import Principal
 
 PURPOSE = "data_protection"
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from models.settings import Settings
-from service.audit import load_key
-from service.db.engine import make_engine
-from service.scoring import ChampionUnavailableError, load_champion
-from service.scoring.champion import approved_champion
-from service.security import Verifier
+from waymark.models.settings import Settings
+from waymark.service.audit import load_key
+from waymark.service.db.engine import make_engine
+from waymark.service.scoring import ChampionUnavailableError, load_champion
+from waymark.service.scoring.champion import approved_champion
+from waymark.service.security import Verifier
 
 log = logging.getLogger("waymark.service")
 

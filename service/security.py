@@ -25,7 +25,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from models.settings import Settings
+from waymark.models.settings import Settings
 
 ALGORITHMS = ["RS256", "ES256"]
 ROLES = (

@@ -10,17 +10,17 @@ from typing import Any
 from mlflow import MlflowClient
 from sqlalchemy import Engine
 
-from fairness.governance import mirror_audit
-from fairness.policy import Policy, load_policy
-from fairness.report import write_report
-from fairness.run import audit_model
-from models.settings import Settings
-from models.targets import Target
-from service import decisions
-from service.db.engine import make_engine, transaction, upgrade
-from training.fitting import FitConfig
-from training.pipeline import train
-from training.tracking import configure, log_and_register
+from waymark.fairness.governance import mirror_audit
+from waymark.fairness.policy import Policy, load_policy
+from waymark.fairness.report import write_report
+from waymark.fairness.run import audit_model
+from waymark.models.settings import Settings
+from waymark.models.targets import Target
+from waymark.service import decisions
+from waymark.service.db.engine import make_engine, transaction, upgrade
+from waymark.training.fitting import FitConfig
+from waymark.training.pipeline import train
+from waymark.training.tracking import configure, log_and_register
 
 
 @dataclass(frozen=True, eq=False)

@@ -9,12 +9,12 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from models.settings import Settings
 from tests.champion import Champion, govern, register, settings_in
 from tests.service_setup import Served, backends, serve_cohort
-from training.ingest.synthetic import SynthConfig, generate
-from training.ingest.synthetic_people import Disparity
-from training.tracking import configure
+from waymark.models.settings import Settings
+from waymark.training.ingest.synthetic import SynthConfig, generate
+from waymark.training.ingest.synthetic_people import Disparity
+from waymark.training.tracking import configure
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

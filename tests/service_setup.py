@@ -9,13 +9,13 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine, text
 
-from models.settings import Settings
-from service.db.engine import make_engine, upgrade
-from service.db.schema import Base
-from service.grants import import_grants
-from service.scoring import score
 from tests.champion import Champion, approve_and_promote
-from training.tracking import configure
+from waymark.models.settings import Settings
+from waymark.service.db.engine import make_engine, upgrade
+from waymark.service.db.schema import Base
+from waymark.service.grants import import_grants
+from waymark.service.scoring import score
+from waymark.training.tracking import configure
 
 
 @dataclass(frozen=True, eq=False)

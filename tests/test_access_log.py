@@ -17,13 +17,13 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.exc import ProgrammingError
 
-from service import audit
-from service.audit import RequestIds
-from service.db.engine import MIGRATIONS, make_engine, transaction, upgrade
-from service.db.schema import AccessGrant, AuditAnchor, AuditHead, AuditRecord, Base
-from service.grants import ImportRefused, import_grants
-from service.security import Principal
 from tests.service_setup import backends, fresh_database
+from waymark.service import audit
+from waymark.service.audit import RequestIds
+from waymark.service.db.engine import MIGRATIONS, make_engine, transaction, upgrade
+from waymark.service.db.schema import AccessGrant, AuditAnchor, AuditHead, AuditRecord, Base
+from waymark.service.grants import ImportRefused, import_grants
+from waymark.service.security import Principal
 
 KEY = b"k" * 40
 

@@ -10,8 +10,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from models.data import Finding, ValidationReport, validate_folder
 from tests.contract_folder import VALID, make_folder, with_cell, with_row, write_csv
+from waymark.models.data import Finding, ValidationReport, validate_folder
 
 
 def only(report: ValidationReport, rule: str) -> Finding:

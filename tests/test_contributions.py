@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.bundle import ModelBundle
-from models.contributions import contributions
-from models.data import load_learning_data
-from models.features import build_features
-from models.targets import Target
-from training.fitting import FitConfig
-from training.pipeline import train
+from waymark.models.bundle import ModelBundle
+from waymark.models.contributions import contributions
+from waymark.models.data import load_learning_data
+from waymark.models.features import build_features
+from waymark.models.targets import Target
+from waymark.training.fitting import FitConfig
+from waymark.training.pipeline import train
 
 
 def _trained(synth_dir: Path, family: str) -> tuple[ModelBundle, np.ndarray]:

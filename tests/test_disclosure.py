@@ -14,14 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fairness.audit import audit_cohorts, group_labels
-from fairness.gate import FAIL, NOT_ASSESSABLE, evaluate
-from fairness.mitigation import MitigationRow, equalised_fnr
-from fairness.policy import Policy, load_policy
-from fairness.report import model_card, published, render_html
-from fairness.run import AuditOutcome, ProxyResult
-from models.capacity import top_share
-from models.data import ProtectedFrame
+from waymark.fairness.audit import audit_cohorts, group_labels
+from waymark.fairness.gate import FAIL, NOT_ASSESSABLE, evaluate
+from waymark.fairness.mitigation import MitigationRow, equalised_fnr
+from waymark.fairness.policy import Policy, load_policy
+from waymark.fairness.report import model_card, published, render_html
+from waymark.fairness.run import AuditOutcome, ProxyResult
+from waymark.models.capacity import top_share
+from waymark.models.data import ProtectedFrame
 
 WEEK = 4
 BINS = np.linspace(0, 1, 11)[1:-1]  # the ten bands of fairness.metrics.reliability_by_group

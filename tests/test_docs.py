@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from models.data.contract_doc import BEGIN, END, contract_markdown
+from waymark.models.data.contract_doc import BEGIN, END, contract_markdown
 
 ROOT = Path(__file__).parents[1]
 

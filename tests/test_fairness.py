@@ -17,22 +17,22 @@ from hypothesis import strategies as st
 from sklearn.metrics import precision_score, roc_auc_score
 from sqlalchemy import Engine
 
-from fairness.audit import NOT_RECORDED, audit_cohorts, group_labels
-from fairness.gate import FAIL, evaluate
-from fairness.metrics import Cohort, auc_by_group, bootstrap_weights, confusion_metrics
-from fairness.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
-from fairness.report import published, render_html
-from fairness.run import AuditOutcome, ProxyResult, audit_model
-from models.capacity import top_share
-from models.data import ProtectedFrame
-from models.settings import Settings
-from models.targets import Target
 from tests.vocabulary import forbidden_words
-from training.fitting import FitConfig
-from training.ingest.synthetic import SynthConfig, generate
-from training.ingest.synthetic_people import Disparity
-from training.pipeline import train
-from training.tracking import log_and_register
+from waymark.fairness.audit import NOT_RECORDED, audit_cohorts, group_labels
+from waymark.fairness.gate import FAIL, evaluate
+from waymark.fairness.metrics import Cohort, auc_by_group, bootstrap_weights, confusion_metrics
+from waymark.fairness.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
+from waymark.fairness.report import published, render_html
+from waymark.fairness.run import AuditOutcome, ProxyResult, audit_model
+from waymark.models.capacity import top_share
+from waymark.models.data import ProtectedFrame
+from waymark.models.settings import Settings
+from waymark.models.targets import Target
+from waymark.training.fitting import FitConfig
+from waymark.training.ingest.synthetic import SynthConfig, generate
+from waymark.training.ingest.synthetic_people import Disparity
+from waymark.training.pipeline import train
+from waymark.training.tracking import log_and_register
 
 
 @pytest.fixture(scope="module")
@@ -278,8 +278,8 @@ def test_a_bad_policy_names_the_setting(tmp_path: Path, change: tuple[str, str],
 
 
 def _record(outcome: AuditOutcome, tmp: Path) -> str:
-    from fairness.governance import mirror_audit
-    from fairness.report import write_report
+    from waymark.fairness.governance import mirror_audit
+    from waymark.fairness.report import write_report
 
     uri = f"models:/{outcome.model.name}/{outcome.model.version}"
     report = write_report(outcome, tmp, {})
@@ -289,8 +289,8 @@ def _record(outcome: AuditOutcome, tmp: Path) -> str:
 
 def _decisions_db(outcome: AuditOutcome, tmp: Path) -> Engine:
     """A service database holding this outcome's audit, as `waymark fairness audit` records it."""
-    from service import decisions
-    from service.db.engine import make_engine, transaction, upgrade
+    from waymark.service import decisions
+    from waymark.service.db.engine import make_engine, transaction, upgrade
 
     engine = make_engine(f"sqlite:///{tmp}/decisions.db")
     upgrade(engine)
@@ -306,9 +306,9 @@ def _decisions_db(outcome: AuditOutcome, tmp: Path) -> Engine:
 def test_a_failed_gate_blocks_promotion_unless_the_committee_states_an_override(
     skewed: AuditOutcome, tmp_path: Path
 ) -> None:
-    from fairness.governance import GovernanceError
-    from service import decisions
-    from service.db.engine import transaction
+    from waymark.fairness.governance import GovernanceError
+    from waymark.service import decisions
+    from waymark.service.db.engine import transaction
 
     _record(skewed, tmp_path)
     engine = _decisions_db(skewed, tmp_path)
@@ -327,9 +327,9 @@ def test_promotion_needs_a_recorded_approval_of_that_exact_version(
 ) -> None:
     from mlflow import MlflowClient
 
-    from fairness.governance import CHAMPION, GovernanceError, events, mirror_promotion, mirror_review
-    from service import decisions
-    from service.db.engine import transaction
+    from waymark.fairness.governance import CHAMPION, GovernanceError, events, mirror_promotion, mirror_review
+    from waymark.service import decisions
+    from waymark.service.db.engine import transaction
 
     uri = _record(fair, tmp_path)
     engine = _decisions_db(fair, tmp_path)

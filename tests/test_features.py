@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.data import LearningData, ProtectedDataError, load_learning_data
-from models.data.contract import PROTECTED_COLUMN_NAMES
-from models.features import FEATURE_NAMES, FEATURES, KEYS, build_features, population
 from tests.contract_folder import make_folder, with_row
+from waymark.models.data import LearningData, ProtectedDataError, load_learning_data
+from waymark.models.data.contract import PROTECTED_COLUMN_NAMES
+from waymark.models.features import FEATURE_NAMES, FEATURES, KEYS, build_features, population
 
 
 @pytest.fixture

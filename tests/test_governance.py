@@ -12,19 +12,19 @@ import pytest
 from mlflow import MlflowClient
 from sqlalchemy import Engine, select
 
-from fairness.governance import CHAMPION, DECISION_TAG, GATE_SHA_TAG, GATE_TAG, GovernanceError
-from fairness.policy import load_policy
-from models.bundle import bundle_sha256
-from models.registry import SHA_TAG
-from service import audit, decisions
-from service.audit import RequestIds
-from service.db.engine import make_engine, transaction, upgrade
-from service.db.schema import AuditRecord, ModelDecision
-from service.scoring import ChampionUnavailableError, load_champion
-from service.security import Principal
 from tests.champion import Champion, approve_and_promote, govern, register, settings_in
 from tests.service_setup import backends, fresh_database
-from training.tracking import configure
+from waymark.fairness.governance import CHAMPION, DECISION_TAG, GATE_SHA_TAG, GATE_TAG, GovernanceError
+from waymark.fairness.policy import load_policy
+from waymark.models.bundle import bundle_sha256
+from waymark.models.registry import SHA_TAG
+from waymark.service import audit, decisions
+from waymark.service.audit import RequestIds
+from waymark.service.db.engine import make_engine, transaction, upgrade
+from waymark.service.db.schema import AuditRecord, ModelDecision
+from waymark.service.scoring import ChampionUnavailableError, load_champion
+from waymark.service.security import Principal
+from waymark.training.tracking import configure
 
 NAME, KEY = "waymark-not-completing", b"g" * 40
 REPORT = {"gate": {"checks": []}, "groups": ["suppressed below 10"]}
@@ -171,7 +171,7 @@ def test_the_review_command_needs_an_explicit_decision(tmp_path: Path) -> None:
 
 
 def test_an_override_is_shown_with_the_model_in_mlflow(registered: Champion, tmp_path: Path) -> None:
-    from fairness.governance import OVERRIDE_TAG
+    from waymark.fairness.governance import OVERRIDE_TAG
 
     configure(registered.settings)
     engine = make_engine(f"sqlite:///{tmp_path}/override.db")

@@ -16,11 +16,11 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from service.app import create_app
-from service.db.engine import transaction
-from service.db.schema import AuditRecord, Consent, StudentPreference, TrainingAttestation
-from service.security import ROLES, mint
 from tests.service_setup import Served
+from waymark.service.app import create_app
+from waymark.service.db.engine import transaction
+from waymark.service.db.schema import AuditRecord, Consent, StudentPreference, TrainingAttestation
+from waymark.service.security import ROLES, mint
 
 NUL = "a\x00b"
 ID_WIDTH = 64  # service/db/schema.py: ID = String(64)

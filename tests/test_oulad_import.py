@@ -11,8 +11,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from models.data import ContractViolation, load_learning_data, read_manifest, validate_folder
-from training.ingest.oulad import OuladSourceError, import_oulad
+from waymark.models.data import ContractViolation, load_learning_data, read_manifest, validate_folder
+from waymark.training.ingest.oulad import OuladSourceError, import_oulad
 
 
 def _csv(folder: Path, name: str) -> pd.DataFrame:
@@ -151,9 +151,9 @@ def test_the_full_oulad_import_is_exact(oulad_full: Path, tmp_path: Path) -> Non
 
 
 def test_an_oulad_demo_gets_one_module_leader_per_module(imported: Path, tmp_path: Path) -> None:
-    from service.db.engine import make_engine, upgrade
-    from service.grants import import_grants
-    from training.ingest.oulad import demo_relationships
+    from waymark.service.db.engine import make_engine, upgrade
+    from waymark.service.grants import import_grants
+    from waymark.training.ingest.oulad import demo_relationships
 
     modules = set(pd.read_parquet(imported / "presentations.parquet")["module_id"])
     access = tmp_path / "access.csv"

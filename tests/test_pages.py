@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from service.app import create_app
-from service.security import mint
 from tests.service_setup import Served
 from tests.vocabulary import forbidden_words
+from waymark.service.app import create_app
+from waymark.service.security import mint
 
 CHROMIUM = os.environ.get("WAYMARK_CHROMIUM", "/usr/bin/chromium")
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from models.data import load_learning_data, validate_folder
-from models.data.quality import QualityReport, quality_report
-from models.data.validation import connect
 from tests.contract_folder import make_folder
 from tests.vocabulary import forbidden_words
+from waymark.models.data import load_learning_data, validate_folder
+from waymark.models.data.quality import QualityReport, quality_report
+from waymark.models.data.validation import connect
 
 
 def _report(folder: Path) -> QualityReport:

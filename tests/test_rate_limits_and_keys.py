@@ -16,11 +16,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
-from models.settings import Settings
-from service.app import create_app
-from service.middleware import RateLimiter, client_address, trusted_networks
-from service.security import AuthError, ConfigurationError, Verifier, mint
 from tests.service_setup import Served
+from waymark.models.settings import Settings
+from waymark.service.app import create_app
+from waymark.service.middleware import RateLimiter, client_address, trusted_networks
+from waymark.service.security import AuthError, ConfigurationError, Verifier, mint
 
 ISSUER, AUDIENCE = "https://idp.example.ac.uk", "waymark"
 

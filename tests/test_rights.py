@@ -17,12 +17,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
-from fairness.run import audit_model
-from models.data import load_learning_data
-from service import decisions
-from service.app import create_app
-from service.db.engine import transaction
-from service.db.schema import (
+from tests.champion import Champion, permissive_policy
+from tests.service_setup import Served, backends, serve_cohort
+from waymark.fairness.run import audit_model
+from waymark.models.data import load_learning_data
+from waymark.service import decisions
+from waymark.service.app import create_app
+from waymark.service.db.engine import transaction
+from waymark.service.db.schema import (
     AuditRecord,
     Base,
     Consent,
@@ -33,11 +35,9 @@ from service.db.schema import (
     RightsRequest,
     ScoringRun,
 )
-from service.scoring import score
-from service.security import mint
-from tests.champion import Champion, permissive_policy
-from tests.service_setup import Served, backends, serve_cohort
-from training.tracking import configure
+from waymark.service.scoring import score
+from waymark.service.security import mint
+from waymark.training.tracking import configure
 
 # Where a processed erasure may leave the student's id, and why (docs/service.md lists the same).
 STATUTORY = {

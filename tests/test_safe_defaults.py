@@ -13,12 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from models.settings import Settings, get_settings
-from service.app import create_app
-from service.pages import templates
-from service.security import mint
 from tests.service_setup import Served
 from waymark import cli
+from waymark.models.settings import Settings, get_settings
+from waymark.service.app import create_app
+from waymark.service.pages import templates
+from waymark.service.security import mint
 
 FORMULAS = ['=HYPERLINK("http://evil.example")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
 

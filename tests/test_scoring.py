@@ -19,19 +19,22 @@ import pytest
 from mlflow import MlflowClient
 from sqlalchemy import Engine, func, insert, select, text
 
-from fairness.governance import DECISION_TAG
-from models.data import ProtectedDataError, load_learning_data, read_manifest
-from models.data.contract import PROTECTED_COLUMN_NAMES
-from models.explain import describe, explain_cohort
-from models.explain.change import MATERIAL
-from models.explain.families import FACTOR_FAMILIES
-from models.features import FEATURE_NAMES, build_features
-from models.features.catalogue import FAMILIES
-from models.registry import SHA_TAG, load_bundle
-from service import decisions
-from service.db.engine import make_engine, transaction, upgrade
-from service.db.schema import Indicator, Publication, ScoringRun
-from service.scoring import (
+from tests.champion import Champion, approve_and_promote, govern, register, settings_in
+from tests.service_setup import backends, fresh_database
+from tests.vocabulary import forbidden_words
+from waymark.fairness.governance import DECISION_TAG
+from waymark.models.data import ProtectedDataError, load_learning_data, read_manifest
+from waymark.models.data.contract import PROTECTED_COLUMN_NAMES
+from waymark.models.explain import describe, explain_cohort
+from waymark.models.explain.change import MATERIAL
+from waymark.models.explain.families import FACTOR_FAMILIES
+from waymark.models.features import FEATURE_NAMES, build_features
+from waymark.models.features.catalogue import FAMILIES
+from waymark.models.registry import SHA_TAG, load_bundle
+from waymark.service import decisions
+from waymark.service.db.engine import make_engine, transaction, upgrade
+from waymark.service.db.schema import Indicator, Publication, ScoringRun
+from waymark.service.scoring import (
     ChampionUnavailableError,
     IncompleteBatchError,
     ScoringError,
@@ -41,11 +44,8 @@ from service.scoring import (
     publish,
     score,
 )
-from service.scoring.cohort import build_cohort, current_presentations
-from tests.champion import Champion, approve_and_promote, govern, register, settings_in
-from tests.service_setup import backends, fresh_database
-from tests.vocabulary import forbidden_words
-from training.tracking import configure
+from waymark.service.scoring.cohort import build_cohort, current_presentations
+from waymark.training.tracking import configure
 
 
 def _row(**values: float) -> dict[str, float]:

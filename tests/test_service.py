@@ -15,14 +15,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from models.settings import Settings
-from service.app import create_app
-from service.db.engine import transaction
-from service.db.schema import AuditRecord, Indicator, TrainingExclusion
-from service.grants import import_attestations
-from service.security import DEV_KID, ConfigurationError, mint
 from tests.service_setup import Served
 from tests.vocabulary import forbidden_words
+from waymark.models.settings import Settings
+from waymark.service.app import create_app
+from waymark.service.db.engine import transaction
+from waymark.service.db.schema import AuditRecord, Indicator, TrainingExclusion
+from waymark.service.grants import import_attestations
+from waymark.service.security import DEV_KID, ConfigurationError, mint
 
 SCOPE_COLUMN = {
     "personal_tutor": "student_id",
@@ -501,7 +501,7 @@ def test_retention_removes_only_what_is_older_than_the_period(served: Served, cl
 
     from sqlalchemy import insert
 
-    from service.db.schema import ScoringRun
+    from waymark.service.db.schema import ScoringRun
 
     with transaction(served.engine) as session:
         old = ScoringRun(

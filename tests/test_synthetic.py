@@ -8,10 +8,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from models.data import OutputFolderError, load_learning_data, read_manifest, validate_folder
-from training.ingest import synthetic
-from training.ingest.synthetic import SynthConfig, generate
-from training.ingest.synthetic_people import Disparity
+from waymark.models.data import OutputFolderError, load_learning_data, read_manifest, validate_folder
+from waymark.training.ingest import synthetic
+from waymark.training.ingest.synthetic import SynthConfig, generate
+from waymark.training.ingest.synthetic_people import Disparity
 
 
 def _tables(folder: Path) -> dict[str, pd.DataFrame]:

@@ -13,18 +13,18 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from models.bundle import BundleIntegrityError, ModelBundle
-from models.data import load_learning_data
-from models.features import build_features, population
-from models.registry import SHA_TAG, load_bundle
-from models.settings import Settings, get_settings
-from models.targets import Target, labels
 from tests.contract_folder import make_folder
-from training.fitting import FitConfig
-from training.pipeline import TrainingConfigError, TrainingOutcome, train
-from training.split import SplitError, temporal_split
-from training.tracking import Registered, log_and_register
 from waymark.cli import app
+from waymark.models.bundle import BundleIntegrityError, ModelBundle
+from waymark.models.data import load_learning_data
+from waymark.models.features import build_features, population
+from waymark.models.registry import SHA_TAG, load_bundle
+from waymark.models.settings import Settings, get_settings
+from waymark.models.targets import Target, labels
+from waymark.training.fitting import FitConfig
+from waymark.training.pipeline import TrainingConfigError, TrainingOutcome, train
+from waymark.training.split import SplitError, temporal_split
+from waymark.training.tracking import Registered, log_and_register
 
 FAST = FitConfig(seed=3, gbm_estimators=40, cv_folds=2)
 

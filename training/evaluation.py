@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from models.capacity import top_share
+from waymark.models.capacity import top_share
 
 CAPACITIES = (0.10, 0.20)
 ECE_BINS = 10

@@ -11,8 +11,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline
 
-from models.estimators import FAMILIES
-from training.evaluation import weekly_metrics
+from waymark.models.estimators import FAMILIES
+from waymark.training.evaluation import weekly_metrics
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.bundle import ModelBundle, from_pipeline
-from models.data import load_learning_data, read_manifest
-from models.features import FEATURE_NAMES, KEYS, build_features, population
-from models.targets import Target, labels
-from models.uncertainty import reliability_table
-from training.evaluation import lead_time, weekly_metrics
-from training.fitting import FitConfig, choose_family, fit, out_of_fold_margins, platt, sigmoid
-from training.split import TemporalSplit, default_test_from, temporal_split
+from waymark.models.bundle import ModelBundle, from_pipeline
+from waymark.models.data import load_learning_data, read_manifest
+from waymark.models.features import FEATURE_NAMES, KEYS, build_features, population
+from waymark.models.targets import Target, labels
+from waymark.models.uncertainty import reliability_table
+from waymark.training.evaluation import lead_time, weekly_metrics
+from waymark.training.fitting import FitConfig, choose_family, fit, out_of_fold_margins, platt, sigmoid
+from waymark.training.split import TemporalSplit, default_test_from, temporal_split
 
 MIN_POSITIVES = 20
 Progress = Callable[[str], None]

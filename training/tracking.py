@@ -16,13 +16,13 @@ import mlflow.data.pandas_dataset
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
-import models.pyfunc_model
-from models.data import folder_fingerprint
-from models.features import FEATURES
-from models.registry import SHA_TAG
-from models.settings import Settings
-from training import plots
-from training.pipeline import TrainingOutcome
+import waymark.models.pyfunc_model
+from waymark.models.data import folder_fingerprint
+from waymark.models.features import FEATURES
+from waymark.models.registry import SHA_TAG
+from waymark.models.settings import Settings
+from waymark.training import plots
+from waymark.training.pipeline import TrainingOutcome
 
 CANDIDATE = "candidate"
 _METRIC_NAMES = {
@@ -116,7 +116,7 @@ def log_and_register(outcome: TrainingOutcome, name: str, settings: Settings) ->
             warnings.filterwarnings("ignore", message=".*An input example was not provided")
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=models.pyfunc_model.__file__,
+                python_model=waymark.models.pyfunc_model.__file__,
                 artifacts={"bundle": str(Path(tmp) / "bundle")},
                 model_config={"bundle_sha256": sha},
                 signature=infer_signature(sample, outcome.bundle.probability(sample.to_numpy())),

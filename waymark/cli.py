@@ -15,35 +15,41 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
-from fairness.governance import GovernanceError, mirror_audit, mirror_refusal
-from fairness.policy import PolicyError, load_policy
-from fairness.report import write_report
-from fairness.run import AuditError, AuditOutcome, audit_model
-from models.bundle import BundleIntegrityError
-from models.data import ContractViolation, OutputFolderError, validate_folder
-from models.data.contract import RELATIONSHIP_SCOPES
-from models.data.quality import quality_report
-from models.data.validation import DEFAULT_MAX_EXAMPLES, connect, require_valid
-from models.estimators import FAMILIES
-from models.registry import ModelNotFoundError, resolve
-from models.settings import Settings, get_settings
-from models.targets import DEFAULT_NAMES, Target
-from service import audit, decisions, retention
-from service.app import create_app
-from service.audit import RequestIds, operator
-from service.db.engine import engine_for, transaction, upgrade
-from service.db.schema import AccessGrant, AuditRecord, ModelDecision
-from service.grants import ImportRefused, import_attestations, import_grants
-from service.scoring import ChampionUnavailableError, ScoringError, ScoringInProgressError, publish, score
-from service.scoring.job import DEFAULT_CHUNK_ROWS
-from service.security import ROLES, ConfigurationError, mint
-from training.fitting import FitConfig
-from training.ingest.oulad import OuladSourceError, demo_relationships, import_oulad
-from training.ingest.synthetic import SynthConfig, generate
-from training.ingest.synthetic_people import Disparity
-from training.pipeline import TrainingConfigError, TrainingOutcome, train
-from training.split import SplitError
-from training.tracking import configure, log_and_register
+from waymark.fairness.governance import GovernanceError, mirror_audit, mirror_refusal
+from waymark.fairness.policy import PolicyError, load_policy
+from waymark.fairness.report import write_report
+from waymark.fairness.run import AuditError, AuditOutcome, audit_model
+from waymark.models.bundle import BundleIntegrityError
+from waymark.models.data import ContractViolation, OutputFolderError, validate_folder
+from waymark.models.data.contract import RELATIONSHIP_SCOPES
+from waymark.models.data.quality import quality_report
+from waymark.models.data.validation import DEFAULT_MAX_EXAMPLES, connect, require_valid
+from waymark.models.estimators import FAMILIES
+from waymark.models.registry import ModelNotFoundError, resolve
+from waymark.models.settings import Settings, get_settings
+from waymark.models.targets import DEFAULT_NAMES, Target
+from waymark.service import audit, decisions, retention
+from waymark.service.app import create_app
+from waymark.service.audit import RequestIds, operator
+from waymark.service.db.engine import engine_for, transaction, upgrade
+from waymark.service.db.schema import AccessGrant, AuditRecord, ModelDecision
+from waymark.service.grants import ImportRefused, import_attestations, import_grants
+from waymark.service.scoring import (
+    ChampionUnavailableError,
+    ScoringError,
+    ScoringInProgressError,
+    publish,
+    score,
+)
+from waymark.service.scoring.job import DEFAULT_CHUNK_ROWS
+from waymark.service.security import ROLES, ConfigurationError, mint
+from waymark.training.fitting import FitConfig
+from waymark.training.ingest.oulad import OuladSourceError, demo_relationships, import_oulad
+from waymark.training.ingest.synthetic import SynthConfig, generate
+from waymark.training.ingest.synthetic_people import Disparity
+from waymark.training.pipeline import TrainingConfigError, TrainingOutcome, train
+from waymark.training.split import SplitError
+from waymark.training.tracking import configure, log_and_register
 
 app = typer.Typer(
     help="Waymark: early-warning learning analytics that never labels students.",
@@ -574,7 +580,7 @@ def serve_cmd(
     # proxy_headers off: the Guard alone decides which proxies' X-Forwarded-For to believe
     # (WAYMARK_TRUSTED_PROXIES); uvicorn would otherwise rewrite the client address from loopback peers.
     uvicorn.run(
-        "service.app:create_app",
+        "waymark.service.app:create_app",
         factory=True,
         host=host,
         port=port,

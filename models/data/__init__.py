@@ -1,22 +1,22 @@
 """The data contract, its validation, and the typed learning data that features are built from."""
 
-from models.data.contract import FEATURE_TABLES, TABLES, Column, Kind, Table
-from models.data.dataset import (
+from waymark.models.data.contract import FEATURE_TABLES, TABLES, Column, Kind, Table
+from waymark.models.data.dataset import (
     LearningData,
     ProtectedDataError,
     ProtectedFrame,
     ensure_feature_safe,
     load_learning_data,
 )
-from models.data.findings import ContractViolation, Finding, ValidationReport
-from models.data.publish import (
+from waymark.models.data.findings import ContractViolation, Finding, ValidationReport
+from waymark.models.data.publish import (
     OutputFolderError,
     folder_fingerprint,
     read_manifest,
     staged_folder,
     write_manifest,
 )
-from models.data.validation import validate_folder
+from waymark.models.data.validation import validate_folder
 
 __all__ = [
     "FEATURE_TABLES",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from models.data.contract import TABLES, Column, Table
+from waymark.models.data.contract import TABLES, Column, Table
 
 BEGIN, END = "<!-- BEGIN GENERATED: contract tables -->", "<!-- END GENERATED -->"
 

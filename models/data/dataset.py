@@ -18,9 +18,9 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from models.data.contract import FEATURE_TABLES, PROTECTED_COLUMN_NAMES, TABLES, Kind
-from models.data.sqltext import ident
-from models.data.validation import require_valid
+from waymark.models.data.contract import FEATURE_TABLES, PROTECTED_COLUMN_NAMES, TABLES, Kind
+from waymark.models.data.sqltext import ident
+from waymark.models.data.validation import require_valid
 
 
 class ProtectedDataError(TypeError):

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from models.data.contract import CONTRACT_VERSION, TABLES
+from waymark.models.data.contract import CONTRACT_VERSION, TABLES
 
 MANIFEST = "waymark-data.json"
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import duckdb
 
-from models.data.contract import TABLES
-from models.data.sqltext import ident
+from waymark.models.data.contract import TABLES
+from waymark.models.data.sqltext import ident
 
 SHOWN_WEEKS = (1, 2, 4, 8, 12, 16, 20, 24, 30, 36)
 # Columns whose missing values carry a meaning rather than a gap.

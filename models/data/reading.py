@@ -19,9 +19,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from models.data.contract import Table
-from models.data.findings import Example, Finding
-from models.data.sqltext import ident, literal, literal_list
+from waymark.models.data.contract import Table
+from waymark.models.data.findings import Example, Finding
+from waymark.models.data.sqltext import ident, literal, literal_list
 
 SourceKind = Literal["csv", "parquet", "parquet_dir"]
 _PARQUET_MAGIC = b"PAR1"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from models.data.contract import (
+from waymark.models.data.contract import (
     PROTECTED_COLUMN_NAMES,
     RELATIONSHIP_SCOPES,
     TABLES,
@@ -23,9 +23,9 @@ from models.data.contract import (
     Kind,
     Table,
 )
-from models.data.findings import ContractViolation, Example, Finding, ValidationReport
-from models.data.reading import OpenedTable, locate, open_table
-from models.data.sqltext import ident, literal
+from waymark.models.data.findings import ContractViolation, Example, Finding, ValidationReport
+from waymark.models.data.reading import OpenedTable, locate, open_table
+from waymark.models.data.sqltext import ident, literal
 
 DEFAULT_MAX_EXAMPLES = 100
 _INT_TYPES = (

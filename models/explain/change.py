@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.bundle import ModelBundle
+from waymark.models.bundle import ModelBundle
 
 MATERIAL = 0.05  # a change of at least 5 percentage points
 STEPS = (

@@ -8,14 +8,14 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from models.bundle import ModelBundle
-from models.contributions import Contributions, contributions
-from models.data import ensure_feature_safe
-from models.explain.change import STEPS, smallest_change
-from models.explain.families import CONTEXT_FAMILIES, FACTOR_FAMILIES, family_columns, family_sums
-from models.explain.sentences import brief, describe
-from models.features.catalogue import FAMILIES, KEYS, SOURCES
-from models.uncertainty import intervals
+from waymark.models.bundle import ModelBundle
+from waymark.models.contributions import Contributions, contributions
+from waymark.models.data import ensure_feature_safe
+from waymark.models.explain.change import STEPS, smallest_change
+from waymark.models.explain.families import CONTEXT_FAMILIES, FACTOR_FAMILIES, family_columns, family_sums
+from waymark.models.explain.sentences import brief, describe
+from waymark.models.features.catalogue import FAMILIES, KEYS, SOURCES
+from waymark.models.uncertainty import intervals
 
 THRESHOLD = 0.05  # contributions (log-odds) smaller than this are not worth a sentence
 TOP = 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.features.catalogue import FAMILIES, FEATURES
+from waymark.models.features.catalogue import FAMILIES, FEATURES
 
 FACTOR_FAMILIES = tuple(name for name, f in FAMILIES.items() if f.actionable)
 # Fixed facts: they may shape an indicator, and are described neutrally, never as something to change.

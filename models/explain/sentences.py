@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 
-from models.features.catalogue import CHANNELS
+from waymark.models.features.catalogue import CHANNELS
 
 Row = Mapping[str, float]
 

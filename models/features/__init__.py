@@ -1,8 +1,8 @@
 """Leakage-free weekly features, built from validated learning data with an explicit cut-off."""
 
-from models.features.build import build_features
-from models.features.catalogue import FAMILIES, FEATURE_NAMES, FEATURES, KEYS, Family, Feature
-from models.features.population import population
+from waymark.models.features.build import build_features
+from waymark.models.features.catalogue import FAMILIES, FEATURE_NAMES, FEATURES, KEYS, Family, Feature
+from waymark.models.features.population import population
 
 __all__ = [
     "FAMILIES",

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from models.data.sqltext import literal
-from models.features.catalogue import CHANNELS, SOURCES, VLE_TYPES
-from models.features.query import query
+from waymark.models.data.sqltext import literal
+from waymark.models.features.catalogue import CHANNELS, SOURCES, VLE_TYPES
+from waymark.models.features.query import query
 
 FIRST_BUCKET = -5
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from models.features.query import query
+from waymark.models.features.query import query
 
 MARKING_DELAY_DAYS = 14
 NEXT_DUE_CAP = 120

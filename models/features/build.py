@@ -7,12 +7,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from models.data import LearningData, ensure_feature_safe
-from models.features.activity import activity_features
-from models.features.assessments import assessment_features
-from models.features.catalogue import FEATURE_NAMES, KEYS
-from models.features.population import population
-from models.features.registration import registration_features
+from waymark.models.data import LearningData, ensure_feature_safe
+from waymark.models.features.activity import activity_features
+from waymark.models.features.assessments import assessment_features
+from waymark.models.features.catalogue import FEATURE_NAMES, KEYS
+from waymark.models.features.population import population
+from waymark.models.features.registration import registration_features
 
 
 def build_features(data: LearningData, weeks: Sequence[int] | None = None) -> pd.DataFrame:

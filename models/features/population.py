@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from models.features.query import query
+from waymark.models.features.query import query
 
 
 def population(

@@ -9,8 +9,8 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from models.data import ensure_feature_safe
-from models.data.validation import quiet
+from waymark.models.data import ensure_feature_safe
+from waymark.models.data.validation import quiet
 
 
 def query(sql: str, **frames: pd.DataFrame) -> pd.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from models.features.query import query
+from waymark.models.features.query import query
 
 
 def registration_features(

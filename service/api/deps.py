@@ -12,15 +12,15 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from service import audit
-from service.audit import RequestIds
-from service.db.engine import transaction
-from service.db.schema import TrainingAttestation
-from service.errors import Refused
-from service.middleware import verified
-from service.runtime import Runtime
-from service.schemas import is_identifier
-from service.security import STAFF_ROLES, AuthError, Principal
+from waymark.service import audit
+from waymark.service.audit import RequestIds
+from waymark.service.db.engine import transaction
+from waymark.service.db.schema import TrainingAttestation
+from waymark.service.errors import Refused
+from waymark.service.middleware import verified
+from waymark.service.runtime import Runtime
+from waymark.service.schemas import is_identifier
+from waymark.service.security import STAFF_ROLES, AuthError, Principal
 
 bearer = HTTPBearer(auto_error=False, description="A bearer token from the institution's identity provider.")
 Purpose = Literal[

@@ -13,11 +13,11 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from fairness.governance import GovernanceError
-from service import audit, decisions, retention
-from service.api.deps import PurposeDep, RequestIdDep, RuntimeDep, roles, unit_of_work
-from service.db.engine import transaction
-from service.db.schema import (
+from waymark.fairness.governance import GovernanceError
+from waymark.service import audit, decisions, retention
+from waymark.service.api.deps import PurposeDep, RequestIdDep, RuntimeDep, roles, unit_of_work
+from waymark.service.db.engine import transaction
+from waymark.service.db.schema import (
     Consent,
     Feedback,
     Indicator,
@@ -26,8 +26,8 @@ from service.db.schema import (
     StudentPreference,
     TrainingExclusion,
 )
-from service.errors import Refused
-from service.schemas import (
+from waymark.service.errors import Refused
+from waymark.service.schemas import (
     AccessEntry,
     Identifier,
     ModelName,
@@ -37,7 +37,7 @@ from service.schemas import (
     ReviewIn,
     VersionNumber,
 )
-from service.security import Principal
+from waymark.service.security import Principal
 
 log = logging.getLogger("waymark.service")
 router = APIRouter(prefix="/v1", tags=["governance"])

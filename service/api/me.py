@@ -14,10 +14,10 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import audit
-from service.api.deps import PurposeDep, RequestIdDep, RuntimeDep, roles, unit_of_work
-from service.audit import RequestIds
-from service.db.schema import (
+from waymark.service import audit
+from waymark.service.api.deps import PurposeDep, RequestIdDep, RuntimeDep, roles, unit_of_work
+from waymark.service.audit import RequestIds
+from waymark.service.db.schema import (
     AuditRecord,
     Consent,
     Feedback,
@@ -27,9 +27,9 @@ from service.db.schema import (
     ScoringRun,
     StudentPreference,
 )
-from service.db.upsert import upsert
-from service.indicators import ORDER, history, scope, served_run, view
-from service.schemas import (
+from waymark.service.db.upsert import upsert
+from waymark.service.indicators import ORDER, history, scope, served_run, view
+from waymark.service.schemas import (
     CONSENT_PURPOSES,
     AccessEntry,
     ConsentIn,
@@ -40,7 +40,7 @@ from service.schemas import (
     Recorded,
     RequestIn,
 )
-from service.security import Principal
+from waymark.service.security import Principal
 
 router = APIRouter(prefix="/v1/me", tags=["students"])
 # A cell starting with one of these may be run as a formula by a spreadsheet; text is prefixed with '.

@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from service.api.deps import RuntimeDep
-from service.db.engine import transaction
+from waymark.service.api.deps import RuntimeDep
+from waymark.service.db.engine import transaction
 
 router = APIRouter(tags=["public"])
 STATEMENT = Path(__file__).resolve().parents[1] / "transparency.toml"

@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import func, select
 
-from service import audit
-from service.api.deps import PurposeDep, RequestIdDep, RuntimeDep, roles, unit_of_work
-from service.db.schema import Consent, Feedback, Indicator, Intervention, StudentPreference
-from service.db.upsert import upsert
-from service.errors import Refused, not_found
-from service.indicators import (
+from waymark.service import audit
+from waymark.service.api.deps import PurposeDep, RequestIdDep, RuntimeDep, roles, unit_of_work
+from waymark.service.db.schema import Consent, Feedback, Indicator, Intervention, StudentPreference
+from waymark.service.db.upsert import upsert
+from waymark.service.errors import Refused, not_found
+from waymark.service.indicators import (
     ORDER,
     READING_NOTE,
     estimate,
@@ -25,7 +25,7 @@ from service.indicators import (
     student_in_scope,
     view,
 )
-from service.schemas import (
+from waymark.service.schemas import (
     Caseload,
     CaseloadEntry,
     EngagementSummary,
@@ -37,7 +37,7 @@ from service.schemas import (
     Recorded,
     StudentIndicators,
 )
-from service.security import Principal
+from waymark.service.security import Principal
 
 router = APIRouter(prefix="/v1", tags=["staff"])
 SUPPORT_ROLES = ("personal_tutor", "module_leader", "programme_leader", "support_staff")

@@ -14,7 +14,7 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from service.db.schema import Base
+from waymark.service.db.schema import Base
 
 
 def upsert(session: Session, model: type[Base], values: Mapping[str, Any], update: Iterable[str]) -> None:

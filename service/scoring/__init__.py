@@ -1,8 +1,8 @@
 """The scoring job: the champion model turns a cohort into explained indicators, published atomically."""
 
-from service.scoring.champion import ChampionUnavailableError, load_champion
-from service.scoring.errors import IncompleteBatchError, ScoringError, ScoringInProgressError
-from service.scoring.job import ScoringSummary, score
+from waymark.service.scoring.champion import ChampionUnavailableError, load_champion
+from waymark.service.scoring.errors import IncompleteBatchError, ScoringError, ScoringInProgressError
+from waymark.service.scoring.job import ScoringSummary, score
 
 __all__ = [
     "ChampionUnavailableError",

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from models.bundle import BundleIntegrityError
-from models.registry import LoadedModel, ModelNotFoundError, load_bundle
-from service import decisions
-from service.db.engine import transaction
+from waymark.models.bundle import BundleIntegrityError
+from waymark.models.registry import LoadedModel, ModelNotFoundError, load_bundle
+from waymark.service import decisions
+from waymark.service.db.engine import transaction
 
 
 class ChampionUnavailableError(LookupError):

@@ -7,8 +7,8 @@ from datetime import date
 
 import pandas as pd
 
-from models.data import LearningData
-from models.features import build_features
+from waymark.models.data import LearningData
+from waymark.models.features import build_features
 
 PRESENTATION = ["module_id", "presentation_id"]
 

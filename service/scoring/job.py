@@ -16,14 +16,14 @@ from typing import Any, cast
 import pandas as pd
 from sqlalchemy import Engine
 
-from models.data import folder_fingerprint, load_learning_data, read_manifest
-from models.explain import explain_cohort
-from models.registry import LoadedModel
-from service.db.schema import ScoringRun
-from service.scoring import lock, publish
-from service.scoring.champion import load_champion
-from service.scoring.cohort import Cohort, CohortError, build_cohort, current_presentations
-from service.scoring.errors import ScoringError, ScoringInProgressError
+from waymark.models.data import folder_fingerprint, load_learning_data, read_manifest
+from waymark.models.explain import explain_cohort
+from waymark.models.registry import LoadedModel
+from waymark.service.db.schema import ScoringRun
+from waymark.service.scoring import lock, publish
+from waymark.service.scoring.champion import load_champion
+from waymark.service.scoring.cohort import Cohort, CohortError, build_cohort, current_presentations
+from waymark.service.scoring.errors import ScoringError, ScoringInProgressError
 
 Progress = Callable[[str], None]
 DEFAULT_CHUNK_ROWS = 5000

@@ -18,10 +18,10 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select, update
 
-from service.db.engine import transaction
-from service.db.schema import Indicator, Publication, ScoringRun, TrainingExclusion
-from service.scoring.errors import IncompleteBatchError
-from service.scoring.lock import ScoringLock
+from waymark.service.db.engine import transaction
+from waymark.service.db.schema import Indicator, Publication, ScoringRun, TrainingExclusion
+from waymark.service.scoring.errors import IncompleteBatchError
+from waymark.service.scoring.lock import ScoringLock
 
 
 def now() -> datetime:

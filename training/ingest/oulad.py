@@ -27,9 +27,9 @@ from pathlib import Path
 
 import duckdb
 
-from models.data import staged_folder, write_manifest
-from models.data.sqltext import ident, literal
-from models.data.validation import quiet, require_valid
+from waymark.models.data import staged_folder, write_manifest
+from waymark.models.data.sqltext import ident, literal
+from waymark.models.data.validation import quiet, require_valid
 
 OULAD_TABLES: dict[str, tuple[str, ...]] = {
     "courses": ("code_module", "code_presentation", "module_presentation_length"),

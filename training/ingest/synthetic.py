@@ -18,21 +18,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from models.data import staged_folder, write_manifest
-from training.ingest.synthetic_access import fixed_relationships, tutees_and_placements
-from training.ingest.synthetic_activity import (
+from waymark.models.data import staged_folder, write_manifest
+from waymark.training.ingest.synthetic_access import fixed_relationships, tutees_and_placements
+from waymark.training.ingest.synthetic_activity import (
     Registrations,
     activity_table,
     build_profiles,
     draw_activity,
 )
-from training.ingest.synthetic_catalogue import (
+from waymark.training.ingest.synthetic_catalogue import (
     YEARS,
     assessment_schedule,
     presentations,
     presentations_frame,
 )
-from training.ingest.synthetic_people import (
+from waymark.training.ingest.synthetic_people import (
     Disparity,
     draw_enrolment,
     draw_people,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.ingest.synthetic_catalogue import PROGRAMMES, SCHOOLS
+from waymark.training.ingest.synthetic_catalogue import PROGRAMMES, SCHOOLS
 
 SUPPORT_STAFF_PER_SCHOOL = 2
 PLACEMENT_PROGRAMMES = ("P-CMP", "P-MEC", "P-BIO")

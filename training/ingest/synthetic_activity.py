@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from training.ingest.synthetic_catalogue import SCHOOL_SOURCES, SOURCES, Presentation
+from waymark.training.ingest.synthetic_catalogue import SCHOOL_SOURCES, SOURCES, Presentation
 
 FIRST_DAY = -21  # activity may start three weeks before the presentation
 # Expected events over a whole presentation for a registration of engagement 1.

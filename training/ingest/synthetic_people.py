@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from training.ingest.synthetic_catalogue import (
+from waymark.training.ingest.synthetic_catalogue import (
     MODULES_WITH_B,
     PROGRAMME_WEIGHTS,
     PROGRAMMES,
