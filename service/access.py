@@ -11,16 +11,16 @@ from __future__ import annotations
 from sqlalchemy import Select, false, select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from waymark.models.roles import RELATIONSHIP_SCOPES, Role
 from waymark.service.db.schema import AccessGrant, Indicator
 from waymark.service.security import Principal
 
-# role -> (scope type its grants use, the indicator column the scope applies to)
-SCOPES: dict[str, tuple[str, InstrumentedAttribute[str | None]]] = {
-    "personal_tutor": ("student", Indicator.student_id),
-    "placement_supervisor": ("student", Indicator.student_id),
-    "module_leader": ("module", Indicator.module_id),
-    "programme_leader": ("programme", Indicator.programme_id),
-    "support_staff": ("school", Indicator.school_id),
+# scope type of a relationship (waymark.models.roles) -> the indicator column it applies to
+SCOPE_COLUMNS: dict[str, InstrumentedAttribute[str | None]] = {
+    "student": Indicator.student_id,
+    "module": Indicator.module_id,
+    "programme": Indicator.programme_id,
+    "school": Indicator.school_id,
 }
 
 
@@ -31,11 +31,12 @@ def readable(principal: Principal, run_id: int) -> Select[Indicator]:
     every statement of a request reads the same batch even if a new one is published meanwhile.
     """
     query = select(Indicator).where(Indicator.run_id == run_id)
-    if principal.role == "student":
+    if principal.role == Role.STUDENT:
         return query.where(Indicator.student_id == principal.sub)
-    if principal.role not in SCOPES:
+    scope_type = RELATIONSHIP_SCOPES.get(principal.role)
+    if scope_type is None:
         return query.where(false())
-    scope_type, column = SCOPES[principal.role]
+    column = SCOPE_COLUMNS[scope_type]
     granted = select(AccessGrant.scope_id).where(
         AccessGrant.staff_id == principal.sub,
         AccessGrant.relationship == principal.role,

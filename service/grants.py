@@ -13,7 +13,7 @@ from typing import cast
 import pandas as pd
 from sqlalchemy import Engine, delete, insert
 
-from waymark.models.data.contract import RELATIONSHIP_SCOPES
+from waymark.models.roles import RELATIONSHIP_SCOPES
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import AccessGrant, TrainingAttestation
 

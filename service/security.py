@@ -25,21 +25,11 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from waymark.models.roles import STAFF_ROLES, Role
 from waymark.models.settings import Settings
 
 ALGORITHMS = ["RS256", "ES256"]
-ROLES = (
-    "student",
-    "personal_tutor",
-    "module_leader",
-    "programme_leader",
-    "support_staff",
-    "placement_supervisor",
-    "data_scientist",
-    "ethics_reviewer",
-    "dpo",
-)
-STAFF_ROLES = frozenset(ROLES) - {"student"}
+ROLES = tuple(Role)  # the one table: waymark.models.roles
 DEV_KID = "waymark-dev-1"
 _PRIVATE = "signing-key.pem"
 log = logging.getLogger("waymark.service")

@@ -21,11 +21,11 @@ from waymark.fairness.report import write_report
 from waymark.fairness.run import AuditError, AuditOutcome, audit_model
 from waymark.models.bundle import BundleIntegrityError
 from waymark.models.data import ContractViolation, OutputFolderError, validate_folder
-from waymark.models.data.contract import RELATIONSHIP_SCOPES
 from waymark.models.data.quality import quality_report
 from waymark.models.data.validation import DEFAULT_MAX_EXAMPLES, connect, require_valid
 from waymark.models.estimators import FAMILIES
 from waymark.models.registry import ModelNotFoundError, resolve
+from waymark.models.roles import RELATIONSHIP_SCOPES
 from waymark.models.settings import Settings, get_settings
 from waymark.models.targets import DEFAULT_NAMES, Target
 from waymark.service import audit, decisions, retention

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from waymark.models.roles import RELATIONSHIP_SCOPES
+
 CONTRACT_VERSION = "1"
 
 
@@ -79,22 +81,10 @@ FINAL_RESULTS = ("pass", "distinction", "fail", "withdrawn")
 ASSESSMENT_TYPES = ("coursework", "quiz", "exam")
 STUDY_MODES = ("full_time", "part_time")
 KNOWN_SOURCES = ("vle", "lecture_capture", "library", "quiz", "attendance")
-RELATIONSHIPS = (
-    "personal_tutor",
-    "module_leader",
-    "programme_leader",
-    "support_staff",
-    "placement_supervisor",
-)
+# The relationships staff hold over students, and the scope each may be given (checked by
+# validation as a cross-field rule), come from the one table of roles.
+RELATIONSHIPS = tuple(RELATIONSHIP_SCOPES)
 SCOPE_TYPES = ("student", "module", "programme", "school")
-# Which scope each relationship may be given (checked by validation as a cross-field rule).
-RELATIONSHIP_SCOPES = {
-    "personal_tutor": "student",
-    "placement_supervisor": "student",
-    "module_leader": "module",
-    "programme_leader": "programme",
-    "support_staff": "school",
-}
 
 # Column names that name a protected characteristic or special-category data (CoP §4). They may
 # appear only in ``protected_characteristics``; anywhere else they are a contract violation, so a

@@ -17,7 +17,6 @@ import duckdb
 
 from waymark.models.data.contract import (
     PROTECTED_COLUMN_NAMES,
-    RELATIONSHIP_SCOPES,
     TABLES,
     Column,
     Kind,
@@ -26,6 +25,7 @@ from waymark.models.data.contract import (
 from waymark.models.data.findings import ContractViolation, Example, Finding, ValidationReport
 from waymark.models.data.reading import OpenedTable, locate, open_table
 from waymark.models.data.sqltext import ident, literal
+from waymark.models.roles import RELATIONSHIP_SCOPES
 
 DEFAULT_MAX_EXAMPLES = 100
 _INT_TYPES = (

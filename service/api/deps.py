@@ -12,6 +12,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from waymark.models.roles import ROLES, STAFF_ROLES, Role
 from waymark.service import audit
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import transaction
@@ -20,7 +21,7 @@ from waymark.service.errors import Refused
 from waymark.service.middleware import verified
 from waymark.service.runtime import Runtime
 from waymark.service.schemas import is_identifier
-from waymark.service.security import STAFF_ROLES, AuthError, Principal
+from waymark.service.security import AuthError, Principal
 
 bearer = HTTPBearer(auto_error=False, description="A bearer token from the institution's identity provider.")
 Purpose = Literal[
@@ -32,20 +33,10 @@ Purpose = Literal[
     "data_protection",
     "ethics_review",
 ]
-# The one table of which purposes each role may record (the first is its default). A purpose is a
-# claim about why data is read, so a caller may choose only among their role's own: a tutor cannot
-# log a read as the DPO's data protection work.
-ROLE_PURPOSES: dict[str, tuple[Purpose, ...]] = {
-    "student": ("own_data",),
-    "personal_tutor": ("personal_tutoring", "student_support"),
-    "module_leader": ("module_review", "student_support"),
-    "programme_leader": ("student_support", "module_review"),
-    "support_staff": ("student_support",),
-    "placement_supervisor": ("placement_support",),
-    "data_scientist": ("student_support",),
-    "ethics_reviewer": ("ethics_review",),
-    "dpo": ("data_protection",),
-}
+# Which purposes each role may record (the first is its default) comes from the one table of roles.
+# A purpose is a claim about why data is read, so a caller may choose only among their role's own: a
+# tutor cannot log a read as the DPO's data protection work.
+ROLE_PURPOSES: dict[str, tuple[str, ...]] = {role.value: spec.purposes for role, spec in ROLES.items()}
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -101,7 +92,7 @@ def _require_training(runtime: Runtime, principal: Principal) -> None:
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def roles(*allowed: str) -> Callable[[Principal], Principal]:
+def roles(*allowed: Role) -> Callable[[Principal], Principal]:
     """A dependency admitting only ``allowed`` roles."""
 
     def check(principal: PrincipalDep) -> Principal:

@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from waymark.fairness.governance import GovernanceError
+from waymark.models.roles import Role
 from waymark.service import audit, decisions, retention
 from waymark.service.api.deps import PurposeDep, RequestIdDep, RuntimeDep, roles, unit_of_work
 from waymark.service.db.engine import transaction
@@ -41,8 +42,9 @@ from waymark.service.security import Principal
 
 log = logging.getLogger("waymark.service")
 router = APIRouter(prefix="/v1", tags=["governance"])
-Reviewer = Annotated[Principal, Depends(roles("ethics_reviewer"))]
-Dpo = Annotated[Principal, Depends(roles("dpo"))]
+Reviewer = Annotated[Principal, Depends(roles(Role.ETHICS_REVIEWER))]
+Dpo = Annotated[Principal, Depends(roles(Role.DPO))]
+Aggregate = Annotated[Principal, Depends(roles(Role.ETHICS_REVIEWER, Role.DATA_SCIENTIST))]
 
 
 def _report(session: Session, version: ModelVersion, champion: str | None) -> ModelReport:
@@ -63,9 +65,7 @@ def _report(session: Session, version: ModelVersion, champion: str | None) -> Mo
 
 
 @router.get("/fairness/reports", response_model=list[ModelReport])
-def fairness_reports(
-    runtime: RuntimeDep, _principal: Annotated[Principal, Depends(roles("ethics_reviewer", "data_scientist"))]
-) -> list[ModelReport]:
+def fairness_reports(runtime: RuntimeDep, _principal: Aggregate) -> list[ModelReport]:
     """Every version of the served model with its fairness gate and ethics decision (aggregate only)."""
     client = MlflowClient(runtime.settings.mlflow_tracking_uri)
     name = runtime.settings.model_name

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from waymark.models.roles import Role
 from waymark.service import audit
 from waymark.service.api.deps import PurposeDep, RequestIdDep, RuntimeDep, roles, unit_of_work
 from waymark.service.audit import RequestIds
@@ -45,7 +46,7 @@ from waymark.service.security import Principal
 router = APIRouter(prefix="/v1/me", tags=["students"])
 # A cell starting with one of these may be run as a formula by a spreadsheet; text is prefixed with '.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-Student = Annotated[Principal, Depends(roles("student"))]
+Student = Annotated[Principal, Depends(roles(Role.STUDENT))]
 
 
 def _now() -> datetime:

@@ -11,22 +11,13 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from waymark.models.roles import ROLES
 from waymark.service.api.deps import RuntimeDep
 from waymark.service.db.engine import transaction
 
 router = APIRouter(tags=["public"])
 STATEMENT = Path(__file__).resolve().parents[1] / "transparency.toml"
-WHO_SEES_WHAT = {
-    "student": "their own indicator, factors, data and access log",
-    "personal_tutor": "their assigned tutees only",
-    "module_leader": "students on their modules",
-    "programme_leader": "students on their programmes",
-    "support_staff": "students in the school or faculty they support",
-    "placement_supervisor": "a minimal engagement summary for assigned students",
-    "data_scientist": "pseudonymised training data and aggregate metrics, never identifiable indicators",
-    "ethics_reviewer": "aggregate fairness reports and model cards",
-    "dpo": "the access log, erasure and retention; not indicators",
-}
+WHO_SEES_WHAT = {role.value: spec.sees for role, spec in ROLES.items()}
 
 
 @router.get("/v1/transparency")

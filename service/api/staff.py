@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import func, select
 
+from waymark.models.roles import SUPPORT_ROLES, Role
 from waymark.service import audit
 from waymark.service.api.deps import PurposeDep, RequestIdDep, RuntimeDep, roles, unit_of_work
 from waymark.service.db.schema import Consent, Feedback, Indicator, Intervention, StudentPreference
@@ -40,7 +41,6 @@ from waymark.service.schemas import (
 from waymark.service.security import Principal
 
 router = APIRouter(prefix="/v1", tags=["staff"])
-SUPPORT_ROLES = ("personal_tutor", "module_leader", "programme_leader", "support_staff")
 Support = Annotated[Principal, Depends(roles(*SUPPORT_ROLES))]
 NOT_AVAILABLE = "Indicators are not available: no approved model has published indicators yet."
 
@@ -131,7 +131,7 @@ def student_indicator(
 def engagement(
     student_id: Identifier,
     runtime: RuntimeDep,
-    principal: Annotated[Principal, Depends(roles("placement_supervisor"))],
+    principal: Annotated[Principal, Depends(roles(Role.PLACEMENT_SUPERVISOR))],
     why: PurposeDep,
     request_id: RequestIdDep,
 ) -> PlacementView:
@@ -242,7 +242,7 @@ def wellbeing_hold(
     student_id: Identifier,
     body: HoldIn,
     runtime: RuntimeDep,
-    principal: Annotated[Principal, Depends(roles("personal_tutor", "support_staff"))],
+    principal: Annotated[Principal, Depends(roles(Role.PERSONAL_TUTOR, Role.SUPPORT_STAFF))],
     why: PurposeDep,
     request_id: RequestIdDep,
 ) -> None:
