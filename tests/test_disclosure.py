@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.model_stub import StubModel
 from waymark.fairness.audit import audit_cohorts, group_labels
 from waymark.fairness.gate import FAIL, NOT_ASSESSABLE, evaluate
 from waymark.fairness.mitigation import MitigationRow, equalised_fnr
@@ -26,20 +27,6 @@ from waymark.models.data import ProtectedFrame
 WEEK = 4
 BINS = np.linspace(0, 1, 11)[1:-1]  # the ten bands of fairness.metrics.reliability_by_group
 TOO_FEW_CELL = '<span class="withheld">too few</span>'
-
-
-@dataclasses.dataclass
-class _Bundle:
-    target: str = "not_completing"
-    family: str = "logistic"
-
-
-@dataclasses.dataclass
-class _Model:
-    bundle: _Bundle = dataclasses.field(default_factory=_Bundle)
-    name: str = "m"
-    version: str = "1"
-    sha256: str = "x"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +56,7 @@ def _publish(scored: pd.DataFrame, protected: pd.DataFrame, policy: Policy) -> P
         for row in equalised_fnr(scored, joined[a], policy.capacities[0], a, policy.min_group_size)
     ]
     outcome = AuditOutcome(
-        _Model(),  # type: ignore[arg-type]
+        StubModel(),  # type: ignore[arg-type]
         "run",
         ("M/P",),
         "fingerprint",

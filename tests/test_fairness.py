@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import precision_score, roc_auc_score
 from sqlalchemy import Engine
 
+from tests.model_stub import StubModel
 from tests.vocabulary import forbidden_words
 from waymark.fairness.audit import NOT_RECORDED, audit_cohorts, group_labels
 from waymark.fairness.gate import FAIL, evaluate
@@ -216,7 +217,7 @@ def test_no_group_below_the_minimum_size_appears_in_json_or_html(
     audits = audit_cohorts(scored, group_labels(protected, intersections=False), policy)
     gate, checks = evaluate(audits, policy)
     outcome = AuditOutcome(
-        _FakeModel(),
+        StubModel(),
         "run",
         ("M/P",),
         "fp",
@@ -234,20 +235,6 @@ def test_no_group_below_the_minimum_size_appears_in_json_or_html(
         assert (name in text) == (size >= policy.min_group_size), (name, size)
     counts = [g["students"] for a in report["audits"] for g in a["groups"]]
     assert all(c % policy.count_rounding == 0 for c in counts)
-
-
-@dataclasses.dataclass
-class _Bundle:
-    target: str = "not_completing"
-    family: str = "logistic"
-
-
-@dataclasses.dataclass
-class _FakeModel:
-    bundle: _Bundle = dataclasses.field(default_factory=_Bundle)
-    name: str = "m"
-    version: str = "1"
-    sha256: str = "x"
 
 
 # --- policy ------------------------------------------------------------------------------------
