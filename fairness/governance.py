@@ -33,10 +33,6 @@ CHAMPION = "champion"
 EXPERIMENT = "waymark-governance"
 
 
-class GovernanceError(Exception):
-    """A governance action was refused; the message gives the reason."""
-
-
 @dataclass(frozen=True)
 class Event:
     """One governance event."""

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from waymark.fairness.gate import PASS
-from waymark.fairness.governance import GovernanceError, mirror_promotion, mirror_review
+from waymark.fairness.governance import mirror_promotion, mirror_review
 from waymark.fairness.policy import Policy
 from waymark.service import audit
 from waymark.service.audit import RequestIds
@@ -31,6 +31,10 @@ from waymark.service.security import Principal
 
 AUDIT, APPROVED, REJECTED, PROMOTED = "audit", "approved", "rejected", "promoted"
 PURPOSE = "governance"  # the access-log purpose of governance actions
+
+
+class GovernanceError(Exception):
+    """A governance action was refused; the message gives the reason."""
 
 
 @dataclass(frozen=True)

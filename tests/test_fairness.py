@@ -293,9 +293,9 @@ def _decisions_db(outcome: AuditOutcome, tmp: Path) -> Engine:
 def test_a_failed_gate_blocks_promotion_unless_the_committee_states_an_override(
     skewed: AuditOutcome, tmp_path: Path
 ) -> None:
-    from waymark.fairness.governance import GovernanceError
     from waymark.service import decisions
     from waymark.service.db.engine import transaction
+    from waymark.service.decisions import GovernanceError
 
     _record(skewed, tmp_path)
     engine = _decisions_db(skewed, tmp_path)
@@ -314,9 +314,10 @@ def test_promotion_needs_a_recorded_approval_of_that_exact_version(
 ) -> None:
     from mlflow import MlflowClient
 
-    from waymark.fairness.governance import CHAMPION, GovernanceError, events, mirror_promotion, mirror_review
+    from waymark.fairness.governance import CHAMPION, events, mirror_promotion, mirror_review
     from waymark.service import decisions
     from waymark.service.db.engine import transaction
+    from waymark.service.decisions import GovernanceError
 
     uri = _record(fair, tmp_path)
     engine = _decisions_db(fair, tmp_path)

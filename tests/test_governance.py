@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 
 from tests.champion import Champion, approve_and_promote, govern, register, settings_in
 from tests.service_setup import backends, fresh_database
-from waymark.fairness.governance import CHAMPION, DECISION_TAG, GATE_SHA_TAG, GATE_TAG, GovernanceError
+from waymark.fairness.governance import CHAMPION, DECISION_TAG, GATE_SHA_TAG, GATE_TAG
 from waymark.fairness.policy import load_policy
 from waymark.models.bundle import bundle_sha256
 from waymark.models.registry import SHA_TAG
@@ -22,6 +22,7 @@ from waymark.service import audit, decisions
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import make_engine, transaction, upgrade
 from waymark.service.db.schema import AuditRecord, ModelDecision
+from waymark.service.decisions import GovernanceError
 from waymark.service.scoring import ChampionUnavailableError, load_champion
 from waymark.service.security import Principal
 from waymark.training.tracking import configure

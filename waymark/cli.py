@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
-from waymark.fairness.governance import GovernanceError, mirror_audit, mirror_refusal
+from waymark.fairness.governance import mirror_audit, mirror_refusal
 from waymark.fairness.policy import PolicyError, load_policy
 from waymark.fairness.report import write_report
 from waymark.fairness.run import AuditError, AuditOutcome, audit_model
@@ -33,6 +33,7 @@ from waymark.service.app import create_app
 from waymark.service.audit import RequestIds, operator
 from waymark.service.db.engine import engine_for, transaction, upgrade
 from waymark.service.db.schema import AccessGrant, AuditRecord, ModelDecision
+from waymark.service.decisions import GovernanceError
 from waymark.service.grants import ImportRefused, import_attestations, import_grants
 from waymark.service.scoring import (
     ChampionUnavailableError,

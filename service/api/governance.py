@@ -13,7 +13,6 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from waymark.fairness.governance import GovernanceError
 from waymark.models.roles import Role
 from waymark.service import audit, decisions, retention
 from waymark.service.api.deps import PurposeDep, RequestIdDep, RuntimeDep, roles, unit_of_work
@@ -101,7 +100,7 @@ def review(
                 session, name, version, body.approve, body.note, principal, request_id,
                 override_reason=body.override_reason,
             )
-    except GovernanceError as exc:
+    except decisions.GovernanceError as exc:
         raise Refused(409, "Decision refused", str(exc)) from exc
     runtime.watch.refresh()  # a rejected champion stops being served now, not at the next check
     try:
