@@ -3,7 +3,7 @@
 This is the one place that decides whether a model version may be served. Each event is a row of
 ``model_decisions``; nothing is updated or deleted. A review binds to the audit it was given on: its
 gate result, report hash, policy hash and bundle hash. A later audit of the same version (under any
-policy) voids every earlier review, an approval of a failing gate needs an explicit override with a
+policy) voids every earlier review, an approval of a gate that failed needs an explicit override with a
 reason, and the champion is the version last promoted here, served only while its latest review is
 a valid approval and only with the bundle hash recorded here. MLflow tags and the ``champion``
 alias are a mirror (``fairness.governance``) for people browsing MLflow; editing them changes nothing.
@@ -123,7 +123,7 @@ def record_review(
     Raises
     ------
     GovernanceError
-        Without a reviewer or a note, without an audit, or approving a failing gate without an
+        Without a reviewer or a note, without an audit, or approving a gate that failed without an
         override reason.
     """
     if not reviewer.strip() or not note.strip():

@@ -63,7 +63,9 @@ def _champion(engine: Engine) -> decisions.Champion | None:
         return decisions.champion(session, NAME)
 
 
-def test_a_review_needs_an_audit_and_approving_a_failing_gate_needs_a_stated_override(engine: Engine) -> None:
+def test_a_review_needs_an_audit_and_approving_a_gate_that_failed_needs_a_stated_override(
+    engine: Engine,
+) -> None:
     with pytest.raises(GovernanceError, match="no fairness audit"):
         _review(engine, "1", True)
     _audit(engine, "1", "fail")
