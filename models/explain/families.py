@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from waymark.models.features.catalogue import FAMILIES, FEATURES
+from waymark.models.features.catalogue import FEATURES, Kind, families_of
 
-FACTOR_FAMILIES = tuple(name for name, f in FAMILIES.items() if f.actionable)
+FACTOR_FAMILIES = families_of(Kind.FACTOR)
 # Fixed facts: they may shape an indicator, and are described neutrally, never as something to change.
-CONTEXT_FAMILIES = ("registration_timing", "study_history")
+CONTEXT_FAMILIES = families_of(Kind.FIXED)
 _FAMILY_OF = {f.name: f.family for f in FEATURES}
 
 

@@ -10,18 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 
-from waymark.models.features.catalogue import CHANNELS
+from waymark.models.features.catalogue import CHANNEL_FAMILY
 
 Row = Mapping[str, float]
+Describer = Callable[[Row], tuple[str, str]]
 
-_RESOURCE_CHANNELS = ("vle_content", "vle_navigation", "lecture_capture", "library", "other")
 _FAMILY_CHANNELS = {
-    "study_resources": _RESOURCE_CHANNELS,
-    "discussion": ("vle_communication",),
-    "practice": ("vle_quiz", "quiz"),
-    "attendance": ("attendance",),
+    family: tuple(ch for ch, f in CHANNEL_FAMILY.items() if f == family) for family in CHANNEL_FAMILY.values()
 }
-assert all(ch in CHANNELS for chs in _FAMILY_CHANNELS.values() for ch in chs)  # noqa: S101
 
 
 def count(log_value: float) -> int:
@@ -80,7 +76,7 @@ def _cohort(row: Row) -> tuple[str, str]:
     return brief, f"More activity so far than about {pct}% of students on this module at this point."
 
 
-def _channels(family: str, what: str) -> Callable[[Row], tuple[str, str]]:
+def _channels(family: str, what: str) -> Describer:
     def describe(row: Row) -> tuple[str, str]:
         total, recent = _channel_counts(row, family)
         brief = f"{total} {what} so far, {recent} in the last 14 days"
@@ -142,7 +138,10 @@ def _history(row: Row) -> tuple[str, str]:
     return first, sentence + "."
 
 
-DESCRIBE: dict[str, Callable[[Row], tuple[str, str]]] = {
+#: The one registry of describers: for every family explanations describe (a factor or a fixed fact in
+#: ``models.features.catalogue.FAMILIES``), the (brief, sentence) it says about a student's row.
+#: tests/test_registries.py fails when a described family has no describer, or a describer no family.
+DESCRIBE: dict[str, Describer] = {
     "recent_activity": _recent_activity,
     "regularity": _regularity,
     "cohort_engagement": _cohort,

@@ -1,13 +1,15 @@
-"""Every model feature: its name, the family a person understands, and whether a student can act on it.
+"""Every model feature: its name, the family a person understands, and what kind of family that is.
 
-Families group exact contributions into plain-language factors (PRODUCT §2). Only actionable
-families become factors; fixed facts (registration timing, study history) may shape an indicator
-but are described neutrally, and context (calendar, which sources exist) is never a factor.
+Families group exact contributions into plain-language factors (PRODUCT §2). ``FAMILIES`` is the one
+table of them: each family's kind decides how an explanation may use it (``Kind``). The sentence that
+describes a family lives in ``models.explain.sentences`` (explanations use features, never the other
+way round); a test checks that every described family has exactly one describer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 # Activity channels: each (source, activity type) falls into one. Fixed, so every model has the
 # same feature list whatever sources a data folder happens to hold.
@@ -47,37 +49,67 @@ class Feature:
     description: str
 
 
+class Kind(StrEnum):
+    """How an explanation may use a family."""
+
+    #: Something a student can act on: a factor or strength, and a candidate for what could change.
+    FACTOR = "factor"
+    #: A fixed fact (when they registered, earlier attempts): it may shape an indicator and is then
+    #: described neutrally as context, never as something to change (PRODUCT §2, CoP §10).
+    FIXED = "fixed"
+    #: The calendar, which sources are recorded, the cohort as a whole: never described as being
+    #: about the student.
+    BACKGROUND = "background"
+
+
 @dataclass(frozen=True)
 class Family:
     """A group of features explained together."""
 
     name: str
     title: str
-    actionable: bool
+    kind: Kind
+
+    @property
+    def actionable(self) -> bool:
+        """True when a student can act on it (the family may be a factor)."""
+        return self.kind is Kind.FACTOR
+
+    @property
+    def described(self) -> bool:
+        """True when explanations describe it in a sentence (so it needs a describer)."""
+        return self.kind is not Kind.BACKGROUND
 
 
 FAMILIES = {
     f.name: f
     for f in (
-        Family("recent_activity", "Recent activity on the learning platform", True),
-        Family("regularity", "Regularity of study", True),
-        Family("cohort_engagement", "Engagement compared with the module cohort", True),
-        Family("study_resources", "Use of study resources", True),
-        Family("discussion", "Taking part in discussion", True),
-        Family("practice", "Practice quizzes", True),
-        Family("attendance", "Attendance", True),
-        Family("assessment_submissions", "Assessment submissions", True),
-        Family("assessment_results", "Assessment results", True),
-        Family("registration_timing", "Registration timing", False),
-        Family("study_history", "Study history", False),
-        Family("upcoming_assessments", "Assessment calendar", False),
-        Family("data_coverage", "Which data sources are recorded", False),
-        Family("calendar", "Point in the presentation", False),
-        Family("cohort_context", "How the module cohort as a whole is doing", False),
+        Family("recent_activity", "Recent activity on the learning platform", Kind.FACTOR),
+        Family("regularity", "Regularity of study", Kind.FACTOR),
+        Family("cohort_engagement", "Engagement compared with the module cohort", Kind.FACTOR),
+        Family("study_resources", "Use of study resources", Kind.FACTOR),
+        Family("discussion", "Taking part in discussion", Kind.FACTOR),
+        Family("practice", "Practice quizzes", Kind.FACTOR),
+        Family("attendance", "Attendance", Kind.FACTOR),
+        Family("assessment_submissions", "Assessment submissions", Kind.FACTOR),
+        Family("assessment_results", "Assessment results", Kind.FACTOR),
+        Family("registration_timing", "Registration timing", Kind.FIXED),
+        Family("study_history", "Study history", Kind.FIXED),
+        Family("upcoming_assessments", "Assessment calendar", Kind.BACKGROUND),
+        Family("data_coverage", "Which data sources are recorded", Kind.BACKGROUND),
+        Family("calendar", "Point in the presentation", Kind.BACKGROUND),
+        Family("cohort_context", "How the module cohort as a whole is doing", Kind.BACKGROUND),
     )
 }
 
-_CHANNEL_FAMILY = {
+
+def families_of(kind: Kind) -> tuple[str, ...]:
+    """Names of the families of one kind, in the table's order."""
+    return tuple(name for name, f in FAMILIES.items() if f.kind is kind)
+
+
+# The family each activity channel's features belong to.
+CHANNEL_FAMILY = {
     "vle_content": "study_resources",
     "vle_communication": "discussion",
     "vle_quiz": "practice",
@@ -112,7 +144,7 @@ def _activity_features() -> list[Feature]:
 def _channel_features() -> list[Feature]:
     out = []
     for ch in CHANNELS:
-        fam = _CHANNEL_FAMILY[ch]
+        fam = CHANNEL_FAMILY[ch]
         out.append(Feature(f"ch_{ch}_total", fam, f"log(1 + {ch} actions before the cut-off)"))
         out.append(Feature(f"ch_{ch}_last14", fam, f"log(1 + {ch} actions in the last 14 days)"))
     out += [
