@@ -35,13 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.champion import govern, register, settings_in
 from waymark.models.data import load_learning_data
 from waymark.models.features import FEATURE_NAMES, build_features
+from waymark.models.registry import configure
 from waymark.models.settings import Settings
 from waymark.service.db.engine import make_engine, upgrade
 from waymark.service.grants import import_grants
 from waymark.service.scoring import score
 from waymark.service.security import mint
 from waymark.training.ingest.synthetic import SynthConfig, generate
-from waymark.training.tracking import configure
 
 NAME = "waymark-not-completing"
 

@@ -15,11 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import mlflow
-from mlflow import MlflowClient
-from mlflow.entities.model_registry import ModelVersion
-
-from waymark.models.registry import resolve
+from waymark.models import registry
+from waymark.models.registry import Version
 
 GATE_TAG, GATE_SHA_TAG, GATE_AT_TAG = "fairness_gate", "fairness_bundle_sha256", "fairness_audited_at"
 DECISION_TAG, REVIEWER_TAG, DECIDED_AT_TAG, NOTE_TAG = (
@@ -49,54 +46,42 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _experiment() -> str:
-    found = mlflow.get_experiment_by_name(EXPERIMENT)
-    return str(found.experiment_id) if found else str(mlflow.create_experiment(EXPERIMENT))
-
-
-def record_event(action: str, version: ModelVersion, actor: str, detail: str) -> Event:
+def record_event(action: str, version: Version, actor: str, detail: str) -> Event:
     """Keep an event as a run of its own."""
-    event = Event(action, version.name, str(version.version), actor, detail, _now())
-    with mlflow.start_run(
-        experiment_id=_experiment(), run_name=f"{action} {version.name} v{version.version}"
-    ):
-        mlflow.set_tags({"action": action, "model": event.model, "version": event.version, "actor": actor})
-        mlflow.log_params({"at": event.at, "detail": detail[:6000]})
+    event = Event(action, version.name, version.version, actor, detail, _now())
+    registry.record_run(
+        EXPERIMENT,
+        f"{action} {version.name} v{version.version}",
+        tags={"action": action, "model": event.model, "version": event.version, "actor": actor},
+        params={"at": event.at, "detail": detail[:6000]},
+    )
     return event
 
 
 def events(name: str | None = None) -> list[Event]:
     """Every kept event, oldest first (optionally for one registered model)."""
-    found = mlflow.get_experiment_by_name(EXPERIMENT)
-    if found is None:
-        return []
-    runs = MlflowClient().search_runs(
-        [found.experiment_id], order_by=["attributes.start_time ASC"], max_results=50000
-    )
     out = [
         Event(
-            r.data.tags["action"],
-            r.data.tags["model"],
-            r.data.tags["version"],
-            r.data.tags["actor"],
-            r.data.params.get("detail", ""),
-            r.data.params.get("at", ""),
+            r.tags["action"],
+            r.tags["model"],
+            r.tags["version"],
+            r.tags["actor"],
+            r.params.get("detail", ""),
+            r.params.get("at", ""),
         )
-        for r in runs
+        for r in registry.runs(EXPERIMENT)
     ]
     return [e for e in out if name is None or e.model == name]
 
 
 def mirror_audit(
     uri: str, gate: str, bundle_sha256: str, run_id: str, folder: Path, report: dict[str, Any]
-) -> ModelVersion:
+) -> Version:
     """Attach the audit's files to the model's run and mirror the gate result onto the version's tags."""
-    version = resolve(uri)
-    client = MlflowClient()
+    version = registry.resolve(uri)
     stamp = _now().replace(":", "")
-    client.log_artifacts(run_id, str(folder), artifact_path=f"fairness/{stamp}")
-    for key, value in {GATE_TAG: gate, GATE_SHA_TAG: bundle_sha256, GATE_AT_TAG: stamp}.items():
-        client.set_model_version_tag(version.name, version.version, key, value)
+    registry.keep_files(run_id, folder, f"fairness/{stamp}")
+    registry.tag_version(version, {GATE_TAG: gate, GATE_SHA_TAG: bundle_sha256, GATE_AT_TAG: stamp})
     summary = json.dumps({"gate": gate, "checks": report["gate"]["checks"]})[:6000]
     record_event("fairness_audit", version, "waymark fairness audit", summary)
     return version
@@ -104,27 +89,26 @@ def mirror_audit(
 
 def mirror_review(
     uri: str, decision: str, reviewer: str, note: str, override_reason: str | None = None
-) -> ModelVersion:
+) -> Version:
     """Mirror a decision recorded in Waymark's database onto the version's tags and event runs."""
-    version = resolve(uri)
+    version = registry.resolve(uri)
     tags = {DECISION_TAG: decision, REVIEWER_TAG: reviewer, DECIDED_AT_TAG: _now(), NOTE_TAG: note}
     if override_reason:
         tags[OVERRIDE_TAG] = override_reason
-    client = MlflowClient()
-    for key, value in tags.items():
-        client.set_model_version_tag(version.name, version.version, key, value)
-    if not override_reason and OVERRIDE_TAG in version.tags:
-        client.delete_model_version_tag(version.name, version.version, OVERRIDE_TAG)
+    registry.tag_version(version, tags, remove=() if override_reason else (OVERRIDE_TAG,))
     if version.run_id:  # beside the model card: the decision, and any override, for the record
-        client.log_text(version.run_id, _decision_record(version, decision, reviewer, note, override_reason),
-                        f"fairness/decisions/{_now().replace(':', '')}-{decision}.md")  # fmt: skip
+        registry.keep_text(
+            version.run_id,
+            _decision_record(version, decision, reviewer, note, override_reason),
+            f"fairness/decisions/{_now().replace(':', '')}-{decision}.md",
+        )
     detail = note if not override_reason else f"{note} (gate overridden: {override_reason})"
     record_event(f"review_{decision}", version, reviewer, detail)
     return version
 
 
 def _decision_record(
-    version: ModelVersion, decision: str, reviewer: str, note: str, override_reason: str | None
+    version: Version, decision: str, reviewer: str, note: str, override_reason: str | None
 ) -> str:
     lines = [
         f"# Ethics committee decision: {version.name} version {version.version}",
@@ -143,12 +127,10 @@ def _decision_record(
 
 def mirror_promotion(name: str, version: str, actor: str) -> None:
     """Mirror a promotion recorded in Waymark's database: move alias ``champion`` and keep the event."""
-    client = MlflowClient()
-    client.set_registered_model_alias(name, CHAMPION, version)
-    record_event("promoted", client.get_model_version(name, version), actor, f"alias {CHAMPION} -> {version}")
+    registry.point_alias(name, CHAMPION, version)
+    record_event("promoted", registry.version(name, version), actor, f"alias {CHAMPION} -> {version}")
 
 
 def mirror_refusal(name: str, version: str, actor: str, reasons: list[str]) -> None:
     """Keep a refused promotion as an event too."""
-    version_ = MlflowClient().get_model_version(name, version)
-    record_event("promotion_refused", version_, actor, "; ".join(reasons))
+    record_event("promotion_refused", registry.version(name, version), actor, "; ".join(reasons))

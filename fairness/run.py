@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -19,9 +18,10 @@ from waymark.fairness.gate import CheckResult, evaluate
 from waymark.fairness.mitigation import MitigationRow, equalised_fnr
 from waymark.fairness.policy import Policy
 from waymark.fairness.protected import load_protected_characteristics
+from waymark.models import registry
 from waymark.models.data import folder_fingerprint, load_learning_data
 from waymark.models.features import KEYS, build_features, population
-from waymark.models.registry import LoadedModel, load_bundle, resolve
+from waymark.models.registry import LoadedModel, load_bundle
 from waymark.models.targets import Target, labels
 
 
@@ -63,9 +63,8 @@ def audit_model(
     ``exclude`` names students whose erasure was processed (CoP §12): they are left out entirely.
     """
     loaded = load_bundle(uri)
-    version = resolve(uri)
-    run_id = version.tags.get("run_id", "")
-    test = tuple(MlflowClient().get_run(run_id).data.params.get("test_presentations", "").split())
+    run_id = registry.resolve(uri).tags.get("run_id", "")
+    test = tuple(registry.run(run_id).params.get("test_presentations", "").split())
     if not test:
         raise AuditError(f"{uri} records no test presentations; was it trained by `waymark train`?")
     protected = load_protected_characteristics(folder)

@@ -1,10 +1,20 @@
-"""Loading registered models from MLflow, refusing any whose files do not match the recorded hash."""
+"""The door to MLflow's model registry: the only module besides ``training.tracking`` that imports mlflow.
+
+Here are the reads (model versions, their runs' parameters and metrics, verified bundles) and the
+governance writes the fairness audit and the service make (version tags, the champion alias, event
+runs, files kept beside a model's run). Training runs are written by ``training.tracking``. Nothing
+returned here is an MLflow object: callers get :class:`Version` and plain mappings, so MLflow can be
+upgraded, or replaced, by changing this module alone.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -12,6 +22,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
 from waymark.models.bundle import BundleIntegrityError, ModelBundle
+from waymark.models.settings import Settings
 
 SHA_TAG = "bundle_sha256"
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
@@ -19,6 +30,31 @@ _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>
 
 class ModelNotFoundError(LookupError):
     """No registered model version answers to the URI."""
+
+
+@dataclass(frozen=True)
+class Version:
+    """One registered model version, as Waymark reads it."""
+
+    name: str
+    version: str
+    run_id: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def uri(self) -> str:
+        """``models:/NAME/VERSION``."""
+        return f"models:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run's recorded parameters, metrics and tags."""
+
+    run_id: str
+    params: Mapping[str, str]
+    metrics: Mapping[str, float]
+    tags: Mapping[str, str]
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,25 +67,52 @@ class LoadedModel:
     sha256: str
 
 
-def resolve(uri: str, client: MlflowClient | None = None) -> ModelVersion:
+def configure(settings: Settings) -> None:
+    """Point MLflow at the configured tracking store, without progress bars or chatter."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+
+
+def _version(found: ModelVersion) -> Version:
+    return Version(found.name, str(found.version), found.run_id or "", dict(found.tags))
+
+
+def resolve(uri: str) -> Version:
     """The model version a ``models:/name@alias`` or ``models:/name/version`` URI names."""
     match = _URI.match(uri)
     if not match:
         raise ModelNotFoundError(
             f"{uri!r} is not a model URI like models:/NAME@ALIAS or models:/NAME/VERSION"
         )
-    client = client or MlflowClient()
+    client = MlflowClient()
     try:
         if match["alias"]:
-            return client.get_model_version_by_alias(match["name"], match["alias"])
-        return client.get_model_version(match["name"], match["version"])
+            return _version(client.get_model_version_by_alias(match["name"], match["alias"]))
+        return _version(client.get_model_version(match["name"], match["version"]))
     except mlflow.exceptions.MlflowException as exc:
         raise ModelNotFoundError(f"no registered model version for {uri}: {exc.message}") from exc
 
 
-def load_bundle(
-    uri: str, client: MlflowClient | None = None, expected_sha256: str | None = None
-) -> LoadedModel:
+def version(name: str, number: str) -> Version:
+    """Version ``number`` of the registered model ``name``."""
+    return resolve(f"models:/{name}/{number}")
+
+
+def versions(name: str) -> list[Version]:
+    """Every version of the registered model ``name``, oldest first (none when it is not registered)."""
+    found = MlflowClient().search_model_versions(f"name='{name}'")
+    return sorted((_version(v) for v in found), key=lambda v: int(v.version))
+
+
+def run(run_id: str) -> Run:
+    """The parameters, metrics and tags recorded for ``run_id``."""
+    data = MlflowClient().get_run(run_id).data
+    return Run(run_id, dict(data.params), dict(data.metrics), dict(data.tags))
+
+
+def load_bundle(uri: str, *, expected_sha256: str | None = None) -> LoadedModel:
     """Download a registered model and load its bundle after checking the recorded sha256.
 
     expected_sha256, when given, is the hash to check against instead of the version's tag: the
@@ -62,15 +125,64 @@ def load_bundle(
     BundleIntegrityError
         If the version has no recorded hash or its files do not match it.
     """
-    version = resolve(uri, client)
-    expected = expected_sha256 or version.tags.get(SHA_TAG)
+    found = resolve(uri)
+    expected = expected_sha256 or found.tags.get(SHA_TAG)
     if not expected:
         raise BundleIntegrityError(
-            f"{version.name} version {version.version} has no recorded {SHA_TAG}; not loaded"
+            f"{found.name} version {found.version} has no recorded {SHA_TAG}; not loaded"
         )
     with tempfile.TemporaryDirectory() as tmp:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{version.name}/{version.version}", dst_path=tmp
-        )
+        local = mlflow.artifacts.download_artifacts(artifact_uri=found.uri, dst_path=tmp)
         bundle = ModelBundle.load(Path(local) / "artifacts" / "bundle", expected)
-    return LoadedModel(bundle, version.name, str(version.version), expected)
+    return LoadedModel(bundle, found.name, found.version, expected)
+
+
+# Governance writes: the MLflow mirror of decisions Waymark's database holds (fairness.governance).
+
+
+def tag_version(found: Version, tags: Mapping[str, str], *, remove: tuple[str, ...] = ()) -> None:
+    """Set ``tags`` on a model version and delete the tags named in ``remove`` that it carries."""
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(found.name, found.version, key, value)
+    for key in remove:
+        if key in found.tags:
+            client.delete_model_version_tag(found.name, found.version, key)
+
+
+def point_alias(name: str, alias: str, number: str) -> None:
+    """Make ``alias`` of the registered model ``name`` point at version ``number``."""
+    MlflowClient().set_registered_model_alias(name, alias, number)
+
+
+def keep_files(run_id: str, folder: Path, artifact_path: str) -> None:
+    """Keep the files of ``folder`` beside the run ``run_id``, under ``artifact_path``."""
+    MlflowClient().log_artifacts(run_id, str(folder), artifact_path=artifact_path)
+
+
+def keep_text(run_id: str, text: str, artifact_file: str) -> None:
+    """Keep ``text`` as the file ``artifact_file`` beside the run ``run_id``."""
+    MlflowClient().log_text(run_id, text, artifact_file)
+
+
+def _experiment(name: str) -> str:
+    found = mlflow.get_experiment_by_name(name)
+    return str(found.experiment_id) if found else str(mlflow.create_experiment(name))
+
+
+def record_run(experiment: str, run_name: str, *, tags: Mapping[str, str], params: Mapping[str, str]) -> None:
+    """Keep an event as a run of its own in ``experiment`` (created when missing)."""
+    with mlflow.start_run(experiment_id=_experiment(experiment), run_name=run_name):
+        mlflow.set_tags(dict(tags))
+        mlflow.log_params(dict(params))
+
+
+def runs(experiment: str) -> list[Run]:
+    """Every run of ``experiment``, oldest first (none when the experiment does not exist)."""
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    kept = MlflowClient().search_runs(
+        [found.experiment_id], order_by=["attributes.start_time ASC"], max_results=50000
+    )
+    return [Run(r.info.run_id, dict(r.data.params), dict(r.data.metrics), dict(r.data.tags)) for r in kept]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+from waymark.models.registry import configure
 from waymark.models.settings import Settings
 from waymark.service.audit import load_key
 from waymark.service.db.engine import make_engine
@@ -39,6 +39,7 @@ class ChampionWatch:
 
     def __init__(self, settings: Settings, engine: Engine, every: float) -> None:
         self._settings, self._engine, self._every = settings, engine, every
+        configure(settings)  # the registry is read from this store for the service's lifetime
         self._lock = threading.Lock()
         self._checked = float("-inf")
         self._verified: tuple[str, str] | None = None  # (version, sha256) whose files were checked
@@ -86,10 +87,6 @@ class ChampionWatch:
 
 
 def _load_verified(settings: Settings, engine: Engine) -> None:
-    import mlflow
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     load_champion(engine, settings.model_name)
 
 

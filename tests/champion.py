@@ -14,13 +14,14 @@ from waymark.fairness.governance import mirror_audit
 from waymark.fairness.policy import Policy, load_policy
 from waymark.fairness.report import write_report
 from waymark.fairness.run import audit_model
+from waymark.models.registry import configure
 from waymark.models.settings import Settings
 from waymark.models.targets import Target
 from waymark.service import decisions
 from waymark.service.db.engine import make_engine, transaction, upgrade
 from waymark.training.fitting import FitConfig
 from waymark.training.pipeline import train
-from waymark.training.tracking import configure, log_and_register
+from waymark.training.tracking import log_and_register
 
 
 @dataclass(frozen=True, eq=False)

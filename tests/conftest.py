@@ -11,10 +11,10 @@ import pytest
 
 from tests.champion import Champion, govern, register, settings_in
 from tests.service_setup import Served, backends, serve_cohort
+from waymark.models.registry import configure
 from waymark.models.settings import Settings
 from waymark.training.ingest.synthetic import SynthConfig, generate
 from waymark.training.ingest.synthetic_people import Disparity
-from waymark.training.tracking import configure
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

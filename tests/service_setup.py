@@ -10,12 +10,12 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from tests.champion import Champion, approve_and_promote
+from waymark.models.registry import configure
 from waymark.models.settings import Settings
 from waymark.service.db.engine import make_engine, upgrade
 from waymark.service.db.schema import Base
 from waymark.service.grants import import_grants
 from waymark.service.scoring import score
-from waymark.training.tracking import configure
 
 
 @dataclass(frozen=True, eq=False)

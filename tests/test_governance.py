@@ -17,7 +17,7 @@ from tests.service_setup import backends, fresh_database
 from waymark.fairness.governance import CHAMPION, DECISION_TAG, GATE_SHA_TAG, GATE_TAG
 from waymark.fairness.policy import load_policy
 from waymark.models.bundle import bundle_sha256
-from waymark.models.registry import SHA_TAG
+from waymark.models.registry import SHA_TAG, configure
 from waymark.service import audit, decisions
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import make_engine, transaction, upgrade
@@ -25,7 +25,6 @@ from waymark.service.db.schema import AuditRecord, ModelDecision
 from waymark.service.decisions import GovernanceError
 from waymark.service.scoring import ChampionUnavailableError, load_champion
 from waymark.service.security import Principal
-from waymark.training.tracking import configure
 
 NAME, KEY = "waymark-not-completing", b"g" * 40
 REPORT = {"gate": {"checks": []}, "groups": ["suppressed below 10"]}

@@ -21,6 +21,7 @@ from tests.champion import Champion, permissive_policy
 from tests.service_setup import Served, backends, serve_cohort
 from waymark.fairness.run import audit_model
 from waymark.models.data import load_learning_data
+from waymark.models.registry import configure
 from waymark.service import decisions
 from waymark.service.app import create_app
 from waymark.service.db.engine import transaction
@@ -37,7 +38,6 @@ from waymark.service.db.schema import (
 )
 from waymark.service.scoring import score
 from waymark.service.security import mint
-from waymark.training.tracking import configure
 
 # Where a processed erasure may leave the student's id, and why (docs/service.md lists the same).
 STATUTORY = {

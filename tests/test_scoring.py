@@ -30,7 +30,7 @@ from waymark.models.explain.change import MATERIAL
 from waymark.models.explain.families import FACTOR_FAMILIES
 from waymark.models.features import FEATURE_NAMES, build_features
 from waymark.models.features.catalogue import FAMILIES
-from waymark.models.registry import SHA_TAG, load_bundle
+from waymark.models.registry import SHA_TAG, configure, load_bundle
 from waymark.service import decisions
 from waymark.service.db.engine import make_engine, transaction, upgrade
 from waymark.service.db.schema import Indicator, Publication, ScoringRun
@@ -45,7 +45,6 @@ from waymark.service.scoring import (
     score,
 )
 from waymark.service.scoring.cohort import build_cohort, current_presentations
-from waymark.training.tracking import configure
 
 
 def _row(**values: float) -> dict[str, float]:

@@ -1,11 +1,12 @@
-"""MLflow tracking of a training run and registration of its model with alias ``candidate``."""
+"""MLflow tracking of a training run and registration of its model with alias ``candidate``.
+
+With ``models.registry`` (reads, and the governance mirror), the only module that imports mlflow.
+"""
 
 from __future__ import annotations
 
 import json
-import logging
 import math
-import os
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass
@@ -19,7 +20,7 @@ from mlflow.models import infer_signature
 import waymark.models.pyfunc_model
 from waymark.models.data import folder_fingerprint
 from waymark.models.features import FEATURES
-from waymark.models.registry import SHA_TAG
+from waymark.models.registry import SHA_TAG, configure
 from waymark.models.settings import Settings
 from waymark.training import plots
 from waymark.training.pipeline import TrainingOutcome
@@ -50,14 +51,6 @@ class Registered:
     def uri(self) -> str:
         """``models:/NAME/VERSION``."""
         return f"models:/{self.name}/{self.version}"
-
-
-def configure(settings: Settings) -> None:
-    """Point MLflow at the configured tracking store, without progress bars or chatter."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
 
 
 def _experiment(name: str, settings: Settings) -> str:

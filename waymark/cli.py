@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from mlflow import MlflowClient
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, func, select
@@ -19,12 +18,13 @@ from waymark.fairness.governance import mirror_audit, mirror_refusal
 from waymark.fairness.policy import PolicyError, load_policy
 from waymark.fairness.report import write_report
 from waymark.fairness.run import AuditError, AuditOutcome, audit_model
+from waymark.models import registry
 from waymark.models.bundle import BundleIntegrityError
 from waymark.models.data import ContractViolation, OutputFolderError, validate_folder
 from waymark.models.data.quality import quality_report
 from waymark.models.data.validation import DEFAULT_MAX_EXAMPLES, connect, require_valid
 from waymark.models.estimators import FAMILIES
-from waymark.models.registry import ModelNotFoundError, resolve
+from waymark.models.registry import ModelNotFoundError, configure, resolve
 from waymark.models.roles import RELATIONSHIP_SCOPES
 from waymark.models.settings import Settings, get_settings
 from waymark.models.targets import DEFAULT_NAMES, Target
@@ -50,7 +50,7 @@ from waymark.training.ingest.synthetic import SynthConfig, generate
 from waymark.training.ingest.synthetic_people import Disparity
 from waymark.training.pipeline import TrainingConfigError, TrainingOutcome, train
 from waymark.training.split import SplitError
-from waymark.training.tracking import configure, log_and_register
+from waymark.training.tracking import log_and_register
 
 app = typer.Typer(
     help="Waymark: early-warning learning analytics that never labels students.",
@@ -288,7 +288,7 @@ def _fairness_audit(
         policy = load_policy(policy_file)
         with out.status("Auditing"):
             outcome = audit_model(model, data, policy, exclude=erased_students(settings))
-            test_metrics = MlflowClient().get_run(outcome.run_id).data.metrics
+            test_metrics = dict(registry.run(outcome.run_id).metrics)
             report = write_report(outcome, out_dir, test_metrics)
             _record_audit(model, outcome, report, out_dir, engine)
     except (PolicyError, AuditError, ModelNotFoundError, BundleIntegrityError) as exc:
@@ -353,7 +353,7 @@ def _review(
         version = resolve(model)
         with audit.unit(database(settings), audit.load_key(settings)) as session:
             row = decisions.review(
-                session, version.name, str(version.version), approve, note, operator(), RequestIds.new(),
+                session, version.name, version.version, approve, note, operator(), RequestIds.new(),
                 reviewer=reviewer, override_reason=override,
             )
     except (GovernanceError, ModelNotFoundError, ConfigurationError) as exc:
@@ -376,7 +376,7 @@ def _promote(model: str, settings: Settings) -> None:
     configure(settings)
     try:
         version = resolve(model)
-        name, number = version.name, str(version.version)
+        name, number = version.name, version.version
         with audit.unit(database(settings), audit.load_key(settings)) as session:
             row = decisions.promote(session, name, number, operator(), RequestIds.new())
     except GovernanceError as exc:

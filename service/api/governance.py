@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from mlflow import MlflowClient
-from mlflow.entities.model_registry import ModelVersion
 from pydantic import BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from waymark.models import registry
 from waymark.models.roles import Role
 from waymark.service import audit, decisions, retention
 from waymark.service.api.deps import PurposeDep, RequestIdDep, RuntimeDep, roles, unit_of_work
@@ -46,8 +45,8 @@ Dpo = Annotated[Principal, Depends(roles(Role.DPO))]
 Aggregate = Annotated[Principal, Depends(roles(Role.ETHICS_REVIEWER, Role.DATA_SCIENTIST))]
 
 
-def _report(session: Session, version: ModelVersion, champion: str | None) -> ModelReport:
-    name, number = version.name, str(version.version)
+def _report(session: Session, version: registry.Version, champion: str | None) -> ModelReport:
+    name, number = version.name, version.version
     audited = decisions.latest_audit(session, name, number)
     reviewed = decisions.latest_review(session, name, number)
     current = reviewed is not None and audited is not None and reviewed.audit_id == audited.id
@@ -66,17 +65,16 @@ def _report(session: Session, version: ModelVersion, champion: str | None) -> Mo
 @router.get("/fairness/reports", response_model=list[ModelReport])
 def fairness_reports(runtime: RuntimeDep, _principal: Aggregate) -> list[ModelReport]:
     """Every version of the served model with its fairness gate and ethics decision (aggregate only)."""
-    client = MlflowClient(runtime.settings.mlflow_tracking_uri)
     name = runtime.settings.model_name
     try:
-        versions = client.search_model_versions(f"name='{name}'")
+        versions = registry.versions(name)
     except Exception as exc:  # registry absent or unreachable: say so, do not guess
         raise Refused(404, "Not found", f"No registered model named {name}.") from exc
     champion = runtime.champion
     with transaction(runtime.engine) as session:
         return [
             _report(session, v, champion.version if champion else None)
-            for v in sorted(versions, key=lambda v: int(v.version))
+            for v in versions
         ]
 
 
@@ -91,7 +89,7 @@ def review(
 ) -> ModelReport:
     """Record the ethics committee's decision on exactly this model version's latest audit."""
     try:
-        found = MlflowClient(runtime.settings.mlflow_tracking_uri).get_model_version(name, version)
+        found = registry.version(name, version)
     except Exception as exc:
         raise Refused(404, "Not found", f"No version {version} of {name}.") from exc
     try:
