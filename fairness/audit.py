@@ -25,22 +25,19 @@ import pandas as pd
 
 from waymark.fairness.disclosure import allowed, enough_students
 from waymark.fairness.metrics import (
+    METRICS,
     Cohort,
+    Resampled,
     abroca,
-    auc_by_group,
     bootstrap_weights,
-    calibration_gap_by_group,
-    confusion_metrics,
-    ece_by_group,
     reliability_by_group,
 )
-from waymark.fairness.policy import METRICS, Policy
+from waymark.fairness.policy import Policy
 from waymark.models.capacity import top_share
 from waymark.models.data import ProtectedFrame
 
 NOT_RECORDED = "not recorded"
 NO_REFERENCE = "none (every group is below the minimum size)"
-LOWER_IS_BETTER = {"false_negative_rate", "false_positive_rate", "ece"}
 Interval = tuple[float, float, float]  # point, low, high
 WITHHELD_CAN_BE = (*METRICS, "abroca", "reliability")  # what disclosure control may withhold
 
@@ -136,18 +133,18 @@ def _audit_attribute(
     label, probability = rows["label"].to_numpy(), rows["probability"].to_numpy()
     base = Cohort(label, probability, np.zeros(len(rows), dtype=bool), codes, len(names))
     # Metrics that do not depend on the capacity are computed once per week.
-    ranking = {
-        "auc": auc_by_group(base, weights),
-        "ece": ece_by_group(base, weights),
-        "calibration_gap": calibration_gap_by_group(base, weights),
-    }
+    unselected = Resampled(base, weights)
+    ranking = {name: m.compute(unselected) for name, m in METRICS.items() if not m.uses_selection}
     bins = reliability_by_group(base)
     out = []
     for capacity, selected in chosen.items():
         cohort = Cohort(label, probability, selected, codes, len(names))
         counts = _counts(rows, cohort)
         shown = _shown(counts, policy.min_group_size)
-        values = {**confusion_metrics(cohort, weights), **ranking}
+        resampled = Resampled(cohort, weights)
+        values = {
+            name: m.compute(resampled) if m.uses_selection else ranking[name] for name, m in METRICS.items()
+        }
         reference = _reference(values, names, counts["students"], shown, policy.reference)
         intervals = _all_intervals(values, reference, policy.confidence)
         frame = _Frame(names, counts, shown, reference, intervals, cohort, bins, policy.min_group_size)
@@ -257,10 +254,7 @@ def _reference(
             out[m] = hits[0] if hits else largest
         elif strategy == "best":
             point = np.where(ok, values[m][0], np.nan)
-            if np.all(np.isnan(point)):
-                out[m] = largest
-            else:
-                out[m] = int(np.nanargmin(point) if m in LOWER_IS_BETTER else np.nanargmax(point))
+            out[m] = largest if np.all(np.isnan(point)) else METRICS[m].direction.best(point)
         else:
             out[m] = largest
     return out

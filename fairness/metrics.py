@@ -7,11 +7,19 @@ estimate, which tests compare with Fairlearn's MetricFrame.
 
 Sums by group are a product with a sparse one-hot matrix, which costs O(B x n) however many groups
 there are.
+
+``METRICS`` is the one table of the audited metrics: how each is computed, which direction is
+better, and what it means in plain language (the report prints the meanings). The policy's gate
+checks, the audit and the report all read it; tests/test_registries.py fails when an entry is
+incomplete or the audit publishes a metric the table does not hold.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
+from functools import cached_property
 
 import numpy as np
 from scipy import sparse
@@ -51,21 +59,59 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True, eq=False)
+class Resampled:
+    """A cohort under (B x n) resample weights; a row of ones gives the point estimate.
+
+    The confusion counts that four metrics rest on are summed once, on first use.
+    """
+
+    cohort: Cohort
+    weights: np.ndarray
+
+    @cached_property
+    def confusion(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(B x groups) weighted true negatives, false positives, false negatives and true positives."""
+        cohort, weights = self.cohort, self.weights
+        y, s = cohort.label.astype(bool), cohort.selected.astype(bool)
+        cell = cohort.codes * 4 + (y * 2 + s)  # 0 tn, 1 fp, 2 fn, 3 tp within each group
+        counts = grouped_sums(weights, cell, np.ones(len(y)), cohort.n_groups * 4)
+        counts = counts.reshape(weights.shape[0], cohort.n_groups, 4)
+        tn, fp, fn, tp = (counts[..., k] for k in range(4))
+        return tn, fp, fn, tp
+
+
+def _selection_rate(r: Resampled) -> np.ndarray:
+    tn, fp, fn, tp = r.confusion
+    return _ratio(tp + fp, tn + fp + fn + tp)
+
+
+def _false_negative_rate(r: Resampled) -> np.ndarray:
+    _, _, fn, tp = r.confusion
+    return _ratio(fn, tp + fn)
+
+
+def _false_positive_rate(r: Resampled) -> np.ndarray:
+    tn, fp, _, _ = r.confusion
+    return _ratio(fp, fp + tn)
+
+
+def _precision(r: Resampled) -> np.ndarray:
+    _, fp, _, tp = r.confusion
+    return _ratio(tp, tp + fp)
+
+
 def confusion_metrics(cohort: Cohort, weights: np.ndarray) -> dict[str, np.ndarray]:
     """Size, selection rate, false negative rate, false positive rate and precision by group."""
-    y, s = cohort.label.astype(bool), cohort.selected.astype(bool)
-    cell = cohort.codes * 4 + (y * 2 + s)  # 0 tn, 1 fp, 2 fn, 3 tp within each group
-    counts = grouped_sums(weights, cell, np.ones(len(y)), cohort.n_groups * 4)
-    counts = counts.reshape(weights.shape[0], cohort.n_groups, 4)
-    tn, fp, fn, tp = (counts[..., k] for k in range(4))
-    n = tn + fp + fn + tp
+    r = Resampled(cohort, weights)
+    tn, fp, fn, tp = r.confusion
     return {
-        "size": n,
+        "size": tn + fp + fn + tp,
         "positives": tp + fn,
-        "selection_rate": _ratio(tp + fp, n),
-        "false_negative_rate": _ratio(fn, tp + fn),
-        "false_positive_rate": _ratio(fp, fp + tn),
-        "precision": _ratio(tp, tp + fp),
+        "selection_rate": _selection_rate(r),
+        "false_negative_rate": _false_negative_rate(r),
+        "false_positive_rate": _false_positive_rate(r),
+        "precision": _precision(r),
     }
 
 
@@ -125,6 +171,18 @@ def _weighted_auc(score: np.ndarray, positive: np.ndarray, weights: np.ndarray) 
     return _ratio((pos * (below + 0.5 * neg)).sum(axis=1), total_pos * total_neg)
 
 
+def _auc(r: Resampled) -> np.ndarray:
+    return auc_by_group(r.cohort, r.weights)
+
+
+def _ece(r: Resampled) -> np.ndarray:
+    return ece_by_group(r.cohort, r.weights)
+
+
+def _calibration_gap(r: Resampled) -> np.ndarray:
+    return calibration_gap_by_group(r.cohort, r.weights)
+
+
 def roc_points(score: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """False and true positive rates at every threshold, from (0, 0) to (1, 1)."""
     order = np.argsort(-score, kind="stable")
@@ -146,3 +204,84 @@ def abroca(
         fpr, tpr = roc_points(score[rows], positive[rows])
         curves.append(np.interp(fpr_grid, fpr, tpr))
     return float(np.trapezoid(np.abs(curves[0] - curves[1]), fpr_grid))
+
+
+class Direction(StrEnum):
+    """Which values of a metric are better (the policy's "best" reference group follows it)."""
+
+    LOWER_IS_BETTER = "lower_is_better"
+    HIGHER_IS_BETTER = "higher_is_better"
+
+    def best(self, values: np.ndarray) -> int:
+        """Position of the best of ``values``, ignoring NaN (at least one must be a number)."""
+        return int(np.nanargmin(values) if self is Direction.LOWER_IS_BETTER else np.nanargmax(values))
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One audited metric: computed for every group and resample, compared with the reference group."""
+
+    name: str
+    #: (B x groups) values for a resampled cohort.
+    compute: Callable[[Resampled], np.ndarray]
+    direction: Direction
+    #: What it means, in plain language, for the committee's report.
+    meaning: str
+    #: True when it depends on who the outreach list selects, so it is computed at each capacity.
+    uses_selection: bool
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric(
+            "selection_rate",
+            _selection_rate,
+            Direction.HIGHER_IS_BETTER,
+            "Share of the group placed in the outreach list at this capacity.",
+            uses_selection=True,
+        ),
+        Metric(
+            "false_negative_rate",
+            _false_negative_rate,
+            Direction.LOWER_IS_BETTER,
+            "Of the group's students who needed support, the share the list missed.",
+            uses_selection=True,
+        ),
+        Metric(
+            "false_positive_rate",
+            _false_positive_rate,
+            Direction.LOWER_IS_BETTER,
+            "Of the group's students who did not need support, the share contacted anyway.",
+            uses_selection=True,
+        ),
+        Metric(
+            "precision",
+            _precision,
+            Direction.HIGHER_IS_BETTER,
+            "Of the group's students in the list, the share who needed support.",
+            uses_selection=True,
+        ),
+        Metric(
+            "auc",
+            _auc,
+            Direction.HIGHER_IS_BETTER,
+            "How well indicators rank students who needed support above those who did not (0.5 is chance).",
+            uses_selection=False,
+        ),
+        Metric(
+            "ece",
+            _ece,
+            Direction.LOWER_IS_BETTER,
+            "Average gap between indicators and what happened, over ten bands of indicator values.",
+            uses_selection=False,
+        ),
+        Metric(
+            "calibration_gap",
+            _calibration_gap,
+            Direction.HIGHER_IS_BETTER,
+            "Mean indicator minus the observed rate: negative means needs were underestimated.",
+            uses_selection=False,
+        ),
+    )
+}

@@ -7,16 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from waymark.fairness.metrics import METRICS
+
 DEFAULT_POLICY = Path(__file__).with_name("default_policy.toml")
-METRICS = (
-    "selection_rate",
-    "false_negative_rate",
-    "false_positive_rate",
-    "precision",
-    "auc",
-    "ece",
-    "calibration_gap",
-)
 
 
 class PolicyError(ValueError):

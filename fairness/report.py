@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 
 from waymark.fairness.audit import AttributeAudit
 from waymark.fairness.disclosure import TOO_FEW, enough_students
+from waymark.fairness.metrics import METRICS
 from waymark.fairness.mitigation import MitigationRow
 from waymark.fairness.run import AuditOutcome
 
@@ -49,17 +50,6 @@ CODE_OF_PRACTICE = (
     ),
     ("§2(xvii)", "The report is about a model. It must not be used to assess members of staff."),
 )
-METRIC_TEXT = {
-    "selection_rate": "Share of the group placed in the outreach list at this capacity.",
-    "false_negative_rate": "Of the group's students who needed support, the share the list missed.",
-    "false_positive_rate": "Of the group's students who did not need support, the share contacted anyway.",
-    "precision": "Of the group's students in the list, the share who needed support.",
-    "auc": "How well indicators rank students who needed support above those who did not (0.5 is chance).",
-    "ece": "Average gap between indicators and what happened, over ten bands of indicator values.",
-    "calibration_gap": "Mean indicator minus the observed rate: negative means needs were underestimated.",
-}
-
-
 WITHHELD_TEXT = (
     "A figure is withheld when it rests on fewer students than the minimum group size: the false "
     "negative rate when too few in the group needed support, the false positive rate when too few did "
@@ -163,7 +153,7 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
             "bootstrap_resamples": policy.bootstrap_resamples,
             "withheld_means": WITHHELD_TEXT,
         },
-        "metric_meanings": METRIC_TEXT,
+        "metric_meanings": {name: m.meaning for name, m in METRICS.items()},
         "code_of_practice": [{"clause": c, "how": h} for c, h in CODE_OF_PRACTICE],
     }
 

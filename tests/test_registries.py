@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from waymark.fairness.audit import audit_cohorts
+from waymark.fairness.disclosure import DENOMINATORS
+from waymark.fairness.metrics import METRICS, Direction
+from waymark.fairness.policy import load_policy
 from waymark.models.explain.families import CONTEXT_FAMILIES, FACTOR_FAMILIES
 from waymark.models.explain.sentences import DESCRIBE
 from waymark.models.features.catalogue import CHANNEL_FAMILY, CHANNELS, FAMILIES, FEATURES, Kind
@@ -30,3 +39,48 @@ def test_every_feature_is_in_a_family_of_the_table_and_every_family_has_features
 def test_every_activity_channel_counts_towards_one_actionable_family() -> None:
     assert set(CHANNEL_FAMILY) == set(CHANNELS)
     assert all(FAMILIES[family].actionable for family in CHANNEL_FAMILY.values())
+
+
+def test_every_metric_has_a_direction_and_a_plain_language_meaning() -> None:
+    for name, metric in METRICS.items():
+        assert metric.name == name
+        assert isinstance(metric.direction, Direction), name
+        assert metric.meaning.strip().endswith("."), f"{name} has no plain-language meaning"
+
+
+def test_every_metric_names_the_counts_it_rests_on_for_disclosure_control() -> None:
+    assert set(METRICS) <= set(DENOMINATORS)
+
+
+def _scored(students: int = 1500) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(1)
+    ids = [f"S{i}" for i in range(students)]
+    label = (rng.random(students) < 0.3).astype(int)
+    scored = pd.DataFrame(
+        {
+            "student_id": ids,
+            "week": 4,
+            "label": label,
+            "probability": 0.2 + 0.5 * label * rng.random(students),
+        }
+    )
+    groups = pd.DataFrame(
+        {"club": rng.choice(["a", "b", "c"], students)}, index=pd.Index(ids, name="student_id")
+    )
+    return scored, groups
+
+
+def test_the_audit_publishes_every_metric_of_the_table_and_no_other() -> None:
+    scored, groups = _scored()
+    policy = dataclasses.replace(load_policy(), weeks=(4,), bootstrap_resamples=20)
+    audits = audit_cohorts(scored, groups, policy)
+    assert audits
+    published: set[str] = set()
+    for audit in audits:
+        assert set(audit.reference) == set(METRICS)
+        for group in audit.groups:
+            assert set(group.metrics) <= set(METRICS)
+            assert set(METRICS) <= set(group.metrics) | set(group.withheld)  # published, or said withheld
+            assert set(group.differences) | set(group.ratios) <= set(METRICS)
+            published |= set(group.metrics)
+    assert published == set(METRICS)
