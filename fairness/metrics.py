@@ -211,10 +211,14 @@ class Direction(StrEnum):
 
     LOWER_IS_BETTER = "lower_is_better"
     HIGHER_IS_BETTER = "higher_is_better"
+    #: A signed error: either sign is a fault (needs under- or overestimated), zero is best.
+    NEAREST_ZERO_IS_BETTER = "nearest_zero_is_better"
 
     def best(self, values: np.ndarray) -> int:
         """Position of the best of ``values``, ignoring NaN (at least one must be a number)."""
-        return int(np.nanargmin(values) if self is Direction.LOWER_IS_BETTER else np.nanargmax(values))
+        if self is Direction.HIGHER_IS_BETTER:
+            return int(np.nanargmax(values))
+        return int(np.nanargmin(np.abs(values) if self is Direction.NEAREST_ZERO_IS_BETTER else values))
 
 
 @dataclass(frozen=True)
@@ -279,7 +283,7 @@ METRICS: dict[str, Metric] = {
         Metric(
             "calibration_gap",
             _calibration_gap,
-            Direction.HIGHER_IS_BETTER,
+            Direction.NEAREST_ZERO_IS_BETTER,
             "Mean indicator minus the observed rate: negative means needs were underestimated.",
             uses_selection=False,
         ),

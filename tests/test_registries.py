@@ -84,3 +84,16 @@ def test_the_audit_publishes_every_metric_of_the_table_and_no_other() -> None:
             assert set(group.differences) | set(group.ratios) <= set(METRICS)
             published |= set(group.metrics)
     assert published == set(METRICS)
+
+
+def test_the_best_reference_for_a_signed_calibration_gap_is_the_group_nearest_zero() -> None:
+    scored, groups = _scored()
+    # Indicators: club a's raised by 0.3, club b's lowered by 0.1 (within [0, 1]), club c's exact.
+    club = groups["club"].reindex(scored["student_id"]).to_numpy()
+    shift = np.select([club == "a", club == "b"], [0.3, -0.1], 0.0)
+    scored["probability"] = np.clip(scored["label"] + shift, 0, 1)
+    policy = dataclasses.replace(load_policy(), weeks=(4,), bootstrap_resamples=5, reference="best")
+    audit = audit_cohorts(scored, groups, policy)[0]
+    assert audit.reference["calibration_gap"] == "c"
+    assert Direction.LOWER_IS_BETTER.best(np.array([0.2, np.nan, 0.1])) == 2
+    assert Direction.HIGHER_IS_BETTER.best(np.array([0.2, np.nan, 0.1])) == 0
