@@ -7,9 +7,10 @@
   condition x satisfies or not (o_j in {0, 1}) and a "zero fraction" z_j (the share of training
   rows that took the path's branches at that feature). The leaf's share of phi_i is
       v * (o_i - z_i) * sum over S subset of U minus i of |S|!(d-|S|-1)!/d! * prod_S o_j * prod_rest z_k,
-  which depends on x only through the d bits o. So each leaf gets a table of 2^d rows (d <= 6 by
-  the depth cap in ``models.estimators``), built once per model with the polynomial
-  prod_j (z_j + o_j t); scoring a row is then d comparisons and one lookup per leaf.
+  which depends on x only through the d bits o. So each leaf gets a table of 2^d rows, built once
+  per model with the polynomial prod_j (z_j + o_j t); scoring a row is then d comparisons and one
+  lookup per leaf. Any depth works; the cost in memory is 2^d per leaf, which is why
+  ``models.estimators`` keeps its trees shallow.
 
 In both families contributions plus the base value equal the raw margin exactly (tests: 1e-6).
 """
@@ -60,8 +61,8 @@ class TreeTables:
     """Lookup tables of every leaf of every tree, flattened for the compiled kernel."""
 
     depth: np.ndarray  # (leaves,) distinct features on the path
-    features: np.ndarray  # (leaves, MAX_DEPTH) feature per slot (padded)
-    low: np.ndarray  # (leaves, MAX_DEPTH)
+    features: np.ndarray  # (leaves, deepest path) feature per slot (padded)
+    low: np.ndarray  # (leaves, deepest path)
     high: np.ndarray
     offset: np.ndarray  # (leaves,) start of the leaf's table in ``tables``
     tables: np.ndarray  # concatenated (2^d x d) tables
@@ -144,15 +145,14 @@ def _group(d: int, rows: list[tuple[list[int], list[float], list[float], list[fl
     return _DepthGroup(feats, low, high, tables)
 
 
-MAX_DEPTH = 8
-
-
 def _flatten(groups: list[_DepthGroup]) -> tuple[np.ndarray, ...]:
+    # Slots are padded to the model's own deepest path, so no tree is too deep to explain.
+    width = max((g.features.shape[1] for g in groups), default=0)
     depth, features, low, high, offset, tables = [], [], [], [], [], []
     position = 0
     for g in groups:
         n, d = g.features.shape
-        pad = MAX_DEPTH - d
+        pad = width - d
         depth.append(np.full(n, d))
         features.append(np.pad(g.features, ((0, 0), (0, pad))))
         low.append(np.pad(g.low, ((0, 0), (0, pad))))
@@ -162,7 +162,7 @@ def _flatten(groups: list[_DepthGroup]) -> tuple[np.ndarray, ...]:
         tables.append(g.tables.reshape(-1))
         position += size * n
     if not groups:
-        empty = np.zeros((0, MAX_DEPTH))
+        empty = np.zeros((0, width))
         return (
             np.zeros(0, np.int64),
             empty.astype(np.int64),

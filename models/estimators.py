@@ -9,8 +9,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-# Trees stay shallow: exact contributions cost grows with depth (Fast TreeSHAP tables are 2^depth
-# per leaf), and engagement signals need few-way interactions.
+# Trees stay shallow: exact contributions work at any depth, but their tables cost 2^depth per leaf
+# (models.contributions), and engagement signals need few-way interactions.
 GBM_MAX_DEPTH = 6
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lightgbm
 import numpy as np
 import pytest
 
 from waymark.models.bundle import ModelBundle
-from waymark.models.contributions import contributions
+from waymark.models.contributions import TreeTables, contributions
 from waymark.models.data import load_learning_data
+from waymark.models.estimators import GBM_MAX_DEPTH
 from waymark.models.features import build_features
 from waymark.models.targets import Target
 from waymark.training.fitting import FitConfig
@@ -62,3 +64,17 @@ def test_linear_contributions_are_coefficient_times_standardised_distance(
     np.testing.assert_allclose(contributions(bundle, x).values[:, i], expected)
     at_mean = np.tile(np.asarray(p.mean), (3, 1))  # a row that does not differ from the mean gets nothing
     np.testing.assert_allclose(contributions(bundle, at_mean).values, 0.0, atol=1e-12)
+
+
+def test_trees_deeper_than_the_estimators_cap_are_explained_exactly() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(4000, 16))
+    y = (x[:, :12].sum(axis=1) + rng.normal(size=4000) > 0).astype(int)
+    params = {"objective": "binary", "num_leaves": 64, "max_depth": 10, "min_data_in_leaf": 5, "verbose": -1}
+    booster = lightgbm.train({**params, "seed": 4, "deterministic": True}, lightgbm.Dataset(x, y), 3)
+    tables = TreeTables.from_booster(booster.dump_model(), x.shape[1])
+    assert tables.depth.max() > GBM_MAX_DEPTH  # paths test more features than the estimators allow
+    result = tables.explain(x[:500])
+    native = booster.predict(x[:500], pred_contrib=True)
+    np.testing.assert_allclose(result.values, native[:, :-1], atol=1e-9, rtol=0)
+    assert result.base == pytest.approx(native[0, -1], abs=1e-9)
