@@ -80,7 +80,6 @@ class Table:
 FINAL_RESULTS = ("pass", "distinction", "fail", "withdrawn")
 ASSESSMENT_TYPES = ("coursework", "quiz", "exam")
 STUDY_MODES = ("full_time", "part_time")
-KNOWN_SOURCES = ("vle", "lecture_capture", "library", "quiz", "attendance")
 # The relationships staff hold over students, and the scope each may be given (checked by
 # validation as a cross-field rule), come from the one table of roles.
 RELATIONSHIPS = tuple(RELATIONSHIP_SCOPES)
