@@ -5,6 +5,9 @@ governance writes the fairness audit and the service make (version tags, the cha
 runs, files kept beside a model's run). Training runs are written by ``training.tracking``. Nothing
 returned here is an MLflow object: callers get :class:`Version` and plain mappings, so MLflow can be
 upgraded, or replaced, by changing this module alone.
+
+Reads take an optional ``store`` (a tracking URI): a long-running service names its own store on
+every call instead of relying on the process-wide one that :func:`configure` sets for commands.
 """
 
 from __future__ import annotations
@@ -75,18 +78,22 @@ def configure(settings: Settings) -> None:
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
 
 
+def _client(store: str | None) -> MlflowClient:
+    return MlflowClient(tracking_uri=store, registry_uri=store)
+
+
 def _version(found: ModelVersion) -> Version:
     return Version(found.name, str(found.version), found.run_id or "", dict(found.tags))
 
 
-def resolve(uri: str) -> Version:
+def resolve(uri: str, *, store: str | None = None) -> Version:
     """The model version a ``models:/name@alias`` or ``models:/name/version`` URI names."""
     match = _URI.match(uri)
     if not match:
         raise ModelNotFoundError(
             f"{uri!r} is not a model URI like models:/NAME@ALIAS or models:/NAME/VERSION"
         )
-    client = MlflowClient()
+    client = _client(store)
     try:
         if match["alias"]:
             return _version(client.get_model_version_by_alias(match["name"], match["alias"]))
@@ -95,24 +102,24 @@ def resolve(uri: str) -> Version:
         raise ModelNotFoundError(f"no registered model version for {uri}: {exc.message}") from exc
 
 
-def version(name: str, number: str) -> Version:
+def version(name: str, number: str, *, store: str | None = None) -> Version:
     """Version ``number`` of the registered model ``name``."""
-    return resolve(f"models:/{name}/{number}")
+    return resolve(f"models:/{name}/{number}", store=store)
 
 
-def versions(name: str) -> list[Version]:
+def versions(name: str, *, store: str | None = None) -> list[Version]:
     """Every version of the registered model ``name``, oldest first (none when it is not registered)."""
-    found = MlflowClient().search_model_versions(f"name='{name}'")
+    found = _client(store).search_model_versions(f"name='{name}'")
     return sorted((_version(v) for v in found), key=lambda v: int(v.version))
 
 
-def run(run_id: str) -> Run:
+def run(run_id: str, *, store: str | None = None) -> Run:
     """The parameters, metrics and tags recorded for ``run_id``."""
-    data = MlflowClient().get_run(run_id).data
+    data = _client(store).get_run(run_id).data
     return Run(run_id, dict(data.params), dict(data.metrics), dict(data.tags))
 
 
-def load_bundle(uri: str, *, expected_sha256: str | None = None) -> LoadedModel:
+def load_bundle(uri: str, *, expected_sha256: str | None = None, store: str | None = None) -> LoadedModel:
     """Download a registered model and load its bundle after checking the recorded sha256.
 
     expected_sha256, when given, is the hash to check against instead of the version's tag: the
@@ -125,14 +132,16 @@ def load_bundle(uri: str, *, expected_sha256: str | None = None) -> LoadedModel:
     BundleIntegrityError
         If the version has no recorded hash or its files do not match it.
     """
-    found = resolve(uri)
+    found = resolve(uri, store=store)
     expected = expected_sha256 or found.tags.get(SHA_TAG)
     if not expected:
         raise BundleIntegrityError(
             f"{found.name} version {found.version} has no recorded {SHA_TAG}; not loaded"
         )
     with tempfile.TemporaryDirectory() as tmp:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=found.uri, dst_path=tmp)
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=found.uri, dst_path=tmp, tracking_uri=store, registry_uri=store
+        )
         bundle = ModelBundle.load(Path(local) / "artifacts" / "bundle", expected)
     return LoadedModel(bundle, found.name, found.version, expected)
 

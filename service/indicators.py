@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -57,13 +56,8 @@ def student_in_scope(
     run = served_run(session, runtime)
     if run is None:
         return None
-    found = session.scalar(scope(principal, run).where(Indicator.student_id == student_id).limit(1))
+    found = session.scalar(readable(principal, run.id).where(Indicator.student_id == student_id).limit(1))
     return None if found is None else run
-
-
-def scope(principal: Principal, run: ScoringRun) -> Any:
-    """The caller's readable indicators in ``run`` (through the one scope function)."""
-    return readable(principal, run.id)
 
 
 # Support priority is a position in the caller's whole caseload. Working it out needs the caseload's
@@ -78,7 +72,7 @@ def priority(session: Session, principal: Principal, run: ScoringRun, row: Indic
     key = (principal.sub, principal.role, run.id)
     cached = _ranks.get(key)
     if cached is None or time.monotonic() - cached[0] > RANKS_TTL:
-        mine = scope(principal, run).with_only_columns(
+        mine = readable(principal, run.id).with_only_columns(
             Indicator.student_id, Indicator.module_id, Indicator.presentation_id
         )
         order = session.execute(mine.order_by(*ORDER)).all()

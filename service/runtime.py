@@ -39,7 +39,6 @@ class ChampionWatch:
 
     def __init__(self, settings: Settings, engine: Engine, every: float) -> None:
         self._settings, self._engine, self._every = settings, engine, every
-        configure(settings)  # the registry is read from this store for the service's lifetime
         self._lock = threading.Lock()
         self._checked = float("-inf")
         self._verified: tuple[str, str] | None = None  # (version, sha256) whose files were checked
@@ -87,7 +86,7 @@ class ChampionWatch:
 
 
 def _load_verified(settings: Settings, engine: Engine) -> None:
-    load_champion(engine, settings.model_name)
+    load_champion(engine, settings.model_name, store=settings.mlflow_tracking_uri)
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,6 +107,7 @@ class Runtime:
 
 def build_runtime(settings: Settings) -> Runtime:
     """Verify configuration, connect, and check the approved champion (refuses unsafe configuration)."""
+    configure(settings)  # one store per process: the governance mirror writes to it (reads name it)
     verifier = Verifier(settings)
     key = load_key(settings)
     engine = make_engine(settings.database_url)

@@ -13,7 +13,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from tests.service_setup import Served
 from tests.vocabulary import forbidden_words
@@ -273,6 +275,33 @@ def test_every_individual_read_writes_exactly_one_audit_record_per_student(
         "purpose": "personal_tutoring",
         "action": "indicator_view",
     } in [{k: e[k] for k in ("actor", "role", "purpose", "action")} for e in log]
+
+
+def test_an_answer_is_never_sent_when_its_access_record_cannot_commit(
+    served: Served, client: TestClient
+) -> None:
+    """The read and its access-log records commit together before the response leaves, or not at all."""
+    tutor, student = _tutor(served)
+    headers = auth(served, "personal_tutor", tutor)
+
+    def lost(session: Session) -> None:
+        raise OperationalError("COMMIT", {}, Exception("the database went away at commit"))
+
+    before = _audit_count(served)
+    event.listen(Session, "before_commit", lost)
+    try:
+        refused = [
+            client.get(f"/v1/students/{student}/indicator", headers=headers),
+            client.get("/v1/caseload", headers=headers),
+            client.get("/v1/me/export", headers=auth(served, "student", student)),
+        ]
+    finally:
+        event.remove(Session, "before_commit", lost)
+    assert [r.status_code for r in refused] == [503, 503, 503]
+    assert all(student not in r.text for r in refused)
+    assert _audit_count(served) == before
+    assert client.get(f"/v1/students/{student}/indicator", headers=headers).status_code == 200
+    assert _audit_count(served) == before + 1
 
 
 # Students' rights -----------------------------------------------------------------------------------------

@@ -1,12 +1,13 @@
-"""Named dependencies: the runtime, the verified caller, role checks, purpose and request id."""
+"""Named dependencies: the runtime, the verified caller, role checks, purpose, request id, and ``Access``."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -16,8 +17,9 @@ from waymark.models.roles import ROLES, STAFF_ROLES, Role
 from waymark.service import audit
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import TrainingAttestation
+from waymark.service.db.schema import ScoringRun, TrainingAttestation
 from waymark.service.errors import Refused
+from waymark.service.indicators import served_run
 from waymark.service.middleware import verified
 from waymark.service.runtime import Runtime
 from waymark.service.schemas import is_identifier
@@ -92,24 +94,28 @@ def _require_training(runtime: Runtime, principal: Principal) -> None:
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
+def _admit(principal: Principal, allowed: tuple[Role, ...]) -> Principal:
+    if principal.role not in allowed:
+        raise Refused(403, "Forbidden", f"The {principal.role} role cannot use this endpoint.")
+    return principal
+
+
 def roles(*allowed: Role) -> Callable[[Principal], Principal]:
     """A dependency admitting only ``allowed`` roles."""
 
     def check(principal: PrincipalDep) -> Principal:
-        if principal.role not in allowed:
-            raise Refused(403, "Forbidden", f"The {principal.role} role cannot use this endpoint.")
-        return principal
+        return _admit(principal, allowed)
 
     return check
 
 
-def purpose(
-    principal: PrincipalDep,
-    waymark_purpose: Annotated[
-        Purpose | None,
-        Header(description="Why the data is being read (one of the caller's role's purposes); logged."),
-    ] = None,
-) -> str:
+PurposeHeader = Annotated[
+    Purpose | None,
+    Header(description="Why the data is being read (one of the caller's role's purposes); logged."),
+]
+
+
+def purpose(principal: PrincipalDep, waymark_purpose: PurposeHeader = None) -> str:
     """The purpose recorded in the access log: the role's default, or another of the role's own."""
     allowed = ROLE_PURPOSES.get(principal.role, ())
     if waymark_purpose is None:
@@ -140,3 +146,47 @@ def unit_of_work(runtime: Runtime) -> Iterator[Session]:
     """One transaction: the access and its audit record commit together or not at all."""
     with audit.unit(runtime.engine, runtime.audit_key) as session:
         yield session
+
+
+@dataclass(frozen=True, eq=False)
+class Access:
+    """One authorised request's work on student data: who asks, as what, why, and the transaction.
+
+    The session's transaction holds the read (or write) and its access-log records together: they
+    commit when the endpoint has built its answer and before the answer is sent, or not at all.
+    """
+
+    runtime: Runtime
+    principal: Principal
+    purpose: str
+    request: RequestIds
+    session: Session
+
+    def served_run(self) -> ScoringRun | None:
+        """The published batch of the approved champion, resolved once per use (None: not available)."""
+        return served_run(self.session, self.runtime)
+
+    def record(self, students: Iterable[str], action: str) -> None:
+        """Append one access-log record per distinct student to this request's transaction."""
+        audit.record(self.session, self.principal, self.purpose, list(students), action, self.request)
+
+
+def access_for(*allowed: Role) -> Any:
+    """The ``Access`` of a caller holding one of ``allowed`` roles (403 for any other role).
+
+    Use as ``Annotated[Access, access_for(Role.X)]``. The dependency's scope is the endpoint function,
+    so its transaction commits (or rolls back on any error) before FastAPI sends the response: an
+    answer is never sent whose access record did not commit.
+    """
+
+    def open_access(
+        runtime: RuntimeDep,
+        principal: PrincipalDep,
+        request: RequestIdDep,
+        waymark_purpose: PurposeHeader = None,
+    ) -> Iterator[Access]:
+        why = purpose(_admit(principal, allowed), waymark_purpose)  # the role first, then the purpose
+        with unit_of_work(runtime) as session:
+            yield Access(runtime, principal, why, request, session)
+
+    return Depends(open_access, scope="function")

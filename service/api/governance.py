@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from waymark.models import registry
 from waymark.models.roles import Role
 from waymark.service import audit, decisions, retention
-from waymark.service.api.deps import PurposeDep, RequestIdDep, RuntimeDep, roles, unit_of_work
+from waymark.service.api.deps import Access, RequestIdDep, RuntimeDep, access_for, roles, unit_of_work
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import (
     Consent,
@@ -41,7 +41,7 @@ from waymark.service.security import Principal
 log = logging.getLogger("waymark.service")
 router = APIRouter(prefix="/v1", tags=["governance"])
 Reviewer = Annotated[Principal, Depends(roles(Role.ETHICS_REVIEWER))]
-Dpo = Annotated[Principal, Depends(roles(Role.DPO))]
+Dpo = Annotated[Access, access_for(Role.DPO)]
 Aggregate = Annotated[Principal, Depends(roles(Role.ETHICS_REVIEWER, Role.DATA_SCIENTIST))]
 
 
@@ -67,15 +67,12 @@ def fairness_reports(runtime: RuntimeDep, _principal: Aggregate) -> list[ModelRe
     """Every version of the served model with its fairness gate and ethics decision (aggregate only)."""
     name = runtime.settings.model_name
     try:
-        versions = registry.versions(name)
+        versions = registry.versions(name, store=runtime.settings.mlflow_tracking_uri)
     except Exception as exc:  # registry absent or unreachable: say so, do not guess
         raise Refused(404, "Not found", f"No registered model named {name}.") from exc
     champion = runtime.champion
     with transaction(runtime.engine) as session:
-        return [
-            _report(session, v, champion.version if champion else None)
-            for v in versions
-        ]
+        return [_report(session, v, champion.version if champion else None) for v in versions]
 
 
 @router.post("/models/{name}/versions/{version}/review", response_model=ModelReport)
@@ -89,13 +86,19 @@ def review(
 ) -> ModelReport:
     """Record the ethics committee's decision on exactly this model version's latest audit."""
     try:
-        found = registry.version(name, version)
+        found = registry.version(name, version, store=runtime.settings.mlflow_tracking_uri)
     except Exception as exc:
         raise Refused(404, "Not found", f"No version {version} of {name}.") from exc
     try:
         with unit_of_work(runtime) as session:
             row = decisions.review(
-                session, name, version, body.approve, body.note, principal, request_id,
+                session,
+                name,
+                version,
+                body.approve,
+                body.note,
+                principal,
+                request_id,
                 override_reason=body.override_reason,
             )
     except decisions.GovernanceError as exc:
@@ -122,30 +125,22 @@ class RequestOut(BaseModel):
 
 
 @router.get("/dpo/requests", response_model=list[RequestOut])
-def requests(
-    runtime: RuntimeDep, principal: Dpo, why: PurposeDep, request_id: RequestIdDep
-) -> list[RequestOut]:
+def requests(access: Dpo) -> list[RequestOut]:
     """Open rectification and erasure requests."""
-    with unit_of_work(runtime) as session:
-        rows = list(
-            session.scalars(
-                select(RightsRequest).where(RightsRequest.status == "open").order_by(RightsRequest.id)
-            )
+    query = select(RightsRequest).where(RightsRequest.status == "open").order_by(RightsRequest.id)
+    rows = list(access.session.scalars(query))
+    access.record(sorted({r.student_id for r in rows}), "requests_view")
+    return [
+        RequestOut(
+            id=r.id,
+            student_id=r.student_id,
+            kind=r.kind,
+            detail=r.detail,
+            status=r.status,
+            created_at=r.created_at,
         )
-        audit.record(
-            session, principal, why, sorted({r.student_id for r in rows}), "requests_view", request_id
-        )
-        return [
-            RequestOut(
-                id=r.id,
-                student_id=r.student_id,
-                kind=r.kind,
-                detail=r.detail,
-                status=r.status,
-                created_at=r.created_at,
-            )
-            for r in rows
-        ]
+        for r in rows
+    ]
 
 
 def _open_request(session: Session, request_number: int, kind: str) -> RightsRequest:
@@ -162,70 +157,54 @@ def _close(req: RightsRequest, outcome: str, note: str) -> Recorded:
     return Recorded(id=req.id, at=req.processed_at)
 
 
+RequestNumber = Annotated[int, Path(ge=1, le=2**62)]
+
+
 @router.post("/dpo/erasure/{request_id_}", response_model=Recorded)
-def process_erasure(
-    request_id_: Annotated[int, Path(ge=1, le=2**62)],
-    runtime: RuntimeDep,
-    principal: Dpo,
-    why: PurposeDep,
-    request_id: RequestIdDep,
-) -> Recorded:
+def process_erasure(request_id_: RequestNumber, access: Dpo) -> Recorded:
     """Erase a student's analytics, keeping only the statutory fields documented in docs/service.md."""
-    with unit_of_work(runtime) as session:
-        req = _open_request(session, request_id_, "erasure")
-        student = req.student_id
-        for model in (Indicator, Feedback, Intervention, Consent, StudentPreference):
-            session.execute(delete(model).where(model.student_id == student))
-        if session.get(TrainingExclusion, student) is None:
-            session.add(TrainingExclusion(student_id=student, at=datetime.now(UTC)))
-        for other in session.scalars(select(RightsRequest).where(RightsRequest.student_id == student)):
-            other.detail = ""
-        recorded = _close(req, "erased", "Your learning analytics data was erased.")
-        audit.record(session, principal, why, [student], "erasure_processed", request_id)
-        return recorded
+    session = access.session
+    req = _open_request(session, request_id_, "erasure")
+    student = req.student_id
+    for model in (Indicator, Feedback, Intervention, Consent, StudentPreference):
+        session.execute(delete(model).where(model.student_id == student))
+    if session.get(TrainingExclusion, student) is None:
+        session.add(TrainingExclusion(student_id=student, at=datetime.now(UTC)))
+    for other in session.scalars(select(RightsRequest).where(RightsRequest.student_id == student)):
+        other.detail = ""
+    recorded = _close(req, "erased", "Your learning analytics data was erased.")
+    access.record([student], "erasure_processed")
+    return recorded
 
 
 @router.post("/dpo/rectification/{request_id_}", response_model=Recorded)
-def process_rectification(
-    request_id_: Annotated[int, Path(ge=1, le=2**62)],
-    body: RectificationDecision,
-    runtime: RuntimeDep,
-    principal: Dpo,
-    why: PurposeDep,
-    request_id: RequestIdDep,
-) -> Recorded:
+def process_rectification(request_id_: RequestNumber, body: RectificationDecision, access: Dpo) -> Recorded:
     """Record the outcome of a rectification request (accepted or declined, with a note the student sees)."""
-    with unit_of_work(runtime) as session:
-        req = _open_request(session, request_id_, "rectification")
-        recorded = _close(req, "accepted" if body.accept else "declined", body.note)
-        audit.record(session, principal, why, [req.student_id], "rectification_processed", request_id)
-        return recorded
+    req = _open_request(access.session, request_id_, "rectification")
+    recorded = _close(req, "accepted" if body.accept else "declined", body.note)
+    access.record([req.student_id], "rectification_processed")
+    return recorded
 
 
 @router.post("/dpo/retention", response_model=retention.RetentionResult)
-def run_retention(runtime: RuntimeDep, principal: Dpo, request_id: RequestIdDep) -> retention.RetentionResult:
+def run_retention(access: Dpo) -> retention.RetentionResult:
     """Apply the retention policy now (the same as `waymark retention run`); the run is logged."""
-    settings = runtime.settings
-    with unit_of_work(runtime) as session:
-        done = retention.apply(
-            session, principal, request_id, settings.retention_days, settings.access_log_retention_days
-        )
-    return done
+    settings = access.runtime.settings
+    return retention.apply(
+        access.session,
+        access.principal,
+        access.request,
+        settings.retention_days,
+        settings.access_log_retention_days,
+    )
 
 
 @router.get("/dpo/access-log", response_model=list[AccessEntry])
-def dpo_access_log(
-    runtime: RuntimeDep,
-    principal: Dpo,
-    why: PurposeDep,
-    request_id: RequestIdDep,
-    student_id: Annotated[Identifier, Query()],
-) -> list[AccessEntry]:
+def dpo_access_log(access: Dpo, student_id: Annotated[Identifier, Query()]) -> list[AccessEntry]:
     """The access log for one student (there is deliberately no view by staff member: CoP §2(xvii))."""
-    with unit_of_work(runtime) as session:
-        entries = [
-            AccessEntry(at=r.at, actor=r.actor, role=r.role, purpose=r.purpose, action=r.action)
-            for r in audit.for_student(session, student_id)
-        ]
-        audit.record(session, principal, why, [student_id], "access_log_view", request_id)
-        return entries
+    entries = [
+        AccessEntry(at=r.at, actor=r.actor, role=r.role, purpose=r.purpose, action=r.action)
+        for r in audit.for_student(access.session, student_id)
+    ]
+    access.record([student_id], "access_log_view")
+    return entries

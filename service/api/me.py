@@ -9,15 +9,15 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from waymark.models.roles import Role
 from waymark.service import audit
-from waymark.service.api.deps import PurposeDep, RequestIdDep, RuntimeDep, roles, unit_of_work
-from waymark.service.audit import RequestIds
+from waymark.service.access import readable
+from waymark.service.api.deps import Access, access_for
 from waymark.service.db.schema import (
     AuditRecord,
     Consent,
@@ -29,7 +29,7 @@ from waymark.service.db.schema import (
     StudentPreference,
 )
 from waymark.service.db.upsert import upsert
-from waymark.service.indicators import ORDER, history, scope, served_run, view
+from waymark.service.indicators import ORDER, history, view
 from waymark.service.schemas import (
     CONSENT_PURPOSES,
     AccessEntry,
@@ -41,12 +41,11 @@ from waymark.service.schemas import (
     Recorded,
     RequestIn,
 )
-from waymark.service.security import Principal
 
 router = APIRouter(prefix="/v1/me", tags=["students"])
 # A cell starting with one of these may be run as a formula by a spreadsheet; text is prefixed with '.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-Student = Annotated[Principal, Depends(roles(Role.STUDENT))]
+Student = Annotated[Access, access_for(Role.STUDENT)]
 
 
 def _now() -> datetime:
@@ -55,43 +54,39 @@ def _now() -> datetime:
 
 @router.get("/indicator", response_model=OwnIndicator)
 def own_indicator(
-    runtime: RuntimeDep,
-    principal: Student,
-    why: PurposeDep,
-    request_id: RequestIdDep,
+    access: Student,
     ask: Annotated[
         bool, Query(description="Show it now, whatever the saved choice or a wellbeing hold.")
     ] = False,
 ) -> OwnIndicator:
     """Your indicator, if you have chosen to see it (or ask for it now)."""
-    with unit_of_work(runtime) as session:
-        pref = session.get(StudentPreference, principal.sub)
-        if not ask and (pref is None or not pref.show_indicator or pref.withheld_for_wellbeing):
-            return OwnIndicator(
-                shown=False,
-                message="Your indicator is not shown unless you choose to see it. Ask for it at any time "
-                "(ask=true), or choose to see it always in your preferences.",
-            )
-        run = served_run(session, runtime)
-        rows = [] if run is None else list(session.scalars(scope(principal, run).order_by(*ORDER)))
-        if run is None or not rows:
-            return OwnIndicator(shown=False, message="There is no indicator for you at the moment.")
-        audit.record(session, principal, why, [principal.sub], "own_indicator_view", request_id)
-        views = [view(r, run, None, history(session, r, run.target)) for r in rows]
+    me = access.principal.sub
+    pref = access.session.get(StudentPreference, me)
+    if not ask and (pref is None or not pref.show_indicator or pref.withheld_for_wellbeing):
         return OwnIndicator(
-            shown=True, message="This is an estimate from incomplete data, not a judgement.", indicators=views
+            shown=False,
+            message="Your indicator is not shown unless you choose to see it. Ask for it at any time "
+            "(ask=true), or choose to see it always in your preferences.",
         )
+    run = access.served_run()
+    query = None if run is None else readable(access.principal, run.id).order_by(*ORDER)
+    rows = [] if query is None else list(access.session.scalars(query))
+    if run is None or not rows:
+        return OwnIndicator(shown=False, message="There is no indicator for you at the moment.")
+    access.record([me], "own_indicator_view")
+    views = [view(r, run, None, history(access.session, r, run.target)) for r in rows]
+    return OwnIndicator(
+        shown=True, message="This is an estimate from incomplete data, not a judgement.", indicators=views
+    )
 
 
 @router.put("/preferences", status_code=204)
-def preferences(
-    body: PreferencesIn, runtime: RuntimeDep, principal: Student, why: PurposeDep, request_id: RequestIdDep
-) -> None:
+def preferences(body: PreferencesIn, access: Student) -> None:
     """Choose whether to see your indicator."""
-    with unit_of_work(runtime) as session:
-        values = {"student_id": principal.sub, "show_indicator": body.show_indicator}
-        upsert(session, StudentPreference, {**values, "withheld_for_wellbeing": False}, ["show_indicator"])
-        audit.record(session, principal, why, [principal.sub], "preferences_write", request_id)
+    me = access.principal.sub
+    values = {"student_id": me, "show_indicator": body.show_indicator, "withheld_for_wellbeing": False}
+    upsert(access.session, StudentPreference, values, ["show_indicator"])
+    access.record([me], "preferences_write")
 
 
 def _rows(session: Session, model: Any, student_id: str) -> list[dict[str, Any]]:
@@ -141,18 +136,12 @@ def _cell(value: Any) -> Any:
 
 
 @router.get("/export", responses={200: {"content": {"application/json": {}, "text/csv": {}}}})
-def export(
-    runtime: RuntimeDep,
-    principal: Student,
-    why: PurposeDep,
-    request_id: RequestIdDep,
-    format: Annotated[Literal["json", "csv"], Query()] = "json",
-) -> Response:
+def export(access: Student, format: Annotated[Literal["json", "csv"], Query()] = "json") -> Response:
     """Everything Waymark holds about you, as portable JSON or CSV."""
-    with unit_of_work(runtime) as session:
-        data = _export(session, principal.sub)
-        audit.record(session, principal, why, [principal.sub], "export", request_id)
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", principal.sub)[:64]  # a header value: no control characters
+    me = access.principal.sub
+    data = _export(access.session, me)
+    access.record([me], "export")
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", me)[:64]  # a header value: no control characters
     name = f"waymark-export-{safe}.{format}"
     disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
     if format == "csv":
@@ -161,17 +150,15 @@ def export(
 
 
 @router.get("/access-log", response_model=list[AccessEntry])
-def access_log(
-    runtime: RuntimeDep, principal: Student, why: PurposeDep, request_id: RequestIdDep
-) -> list[AccessEntry]:
+def access_log(access: Student) -> list[AccessEntry]:
     """Who looked at your data, in what role, why, and when."""
-    with unit_of_work(runtime) as session:
-        entries = [
-            AccessEntry(at=r.at, actor=r.actor, role=r.role, purpose=r.purpose, action=r.action)
-            for r in audit.for_student(session, principal.sub)
-        ]
-        audit.record(session, principal, why, [principal.sub], "access_log_view", request_id)
-        return entries
+    me = access.principal.sub
+    entries = [
+        AccessEntry(at=r.at, actor=r.actor, role=r.role, purpose=r.purpose, action=r.action)
+        for r in audit.for_student(access.session, me)
+    ]
+    access.record([me], "access_log_view")
+    return entries
 
 
 def _consents(session: Session, student_id: str) -> ConsentOut:
@@ -183,71 +170,51 @@ def _consents(session: Session, student_id: str) -> ConsentOut:
 
 
 @router.get("/consent", response_model=ConsentOut)
-def get_consent(
-    runtime: RuntimeDep, principal: Student, why: PurposeDep, request_id: RequestIdDep
-) -> ConsentOut:
+def get_consent(access: Student) -> ConsentOut:
     """Your consent for each purpose (not given unless you gave it)."""
-    with unit_of_work(runtime) as session:
-        audit.record(session, principal, why, [principal.sub], "consent_view", request_id)
-        return _consents(session, principal.sub)
+    access.record([access.principal.sub], "consent_view")
+    return _consents(access.session, access.principal.sub)
 
 
 @router.put("/consent", response_model=ConsentOut)
-def put_consent(
-    body: ConsentIn, runtime: RuntimeDep, principal: Student, why: PurposeDep, request_id: RequestIdDep
-) -> ConsentOut:
+def put_consent(body: ConsentIn, access: Student) -> ConsentOut:
     """Give or withdraw consent for one purpose."""
-    with unit_of_work(runtime) as session:
-        decision = {
-            "student_id": principal.sub,
-            "purpose": body.purpose,
-            "granted": body.granted,
-            "at": _now(),
-        }
-        upsert(session, Consent, decision, ["granted", "at"])
-        audit.record(session, principal, why, [principal.sub], "consent_write", request_id)
-        session.flush()
-        return _consents(session, principal.sub)
+    me = access.principal.sub
+    decision = {"student_id": me, "purpose": body.purpose, "granted": body.granted, "at": _now()}
+    upsert(access.session, Consent, decision, ["granted", "at"])
+    access.record([me], "consent_write")
+    access.session.flush()
+    return _consents(access.session, me)
 
 
-def _request(
-    kind: str, body: RequestIn, runtime: RuntimeDep, principal: Principal, why: str, request_id: RequestIds
-) -> Recorded:
-    with unit_of_work(runtime) as session:
-        row = RightsRequest(
-            student_id=principal.sub, kind=kind, detail=body.detail, status="open", created_at=_now()
-        )
-        session.add(row)
-        audit.record(session, principal, why, [principal.sub], f"{kind}_request", request_id)
-        session.flush()
-        return Recorded(id=row.id, at=row.created_at)
+def _request(kind: str, body: RequestIn, access: Access) -> Recorded:
+    me = access.principal.sub
+    row = RightsRequest(student_id=me, kind=kind, detail=body.detail, status="open", created_at=_now())
+    access.session.add(row)
+    access.record([me], f"{kind}_request")
+    access.session.flush()
+    return Recorded(id=row.id, at=row.created_at)
 
 
 @router.post("/rectification", response_model=Recorded, status_code=201)
-def rectification(
-    body: RequestIn, runtime: RuntimeDep, principal: Student, why: PurposeDep, request_id: RequestIdDep
-) -> Recorded:
+def rectification(body: RequestIn, access: Student) -> Recorded:
     """Ask for data about you to be corrected (say what is wrong)."""
-    return _request("rectification", body, runtime, principal, why, request_id)
+    return _request("rectification", body, access)
 
 
 @router.post("/erasure", response_model=Recorded, status_code=201)
-def erasure(
-    body: RequestIn, runtime: RuntimeDep, principal: Student, why: PurposeDep, request_id: RequestIdDep
-) -> Recorded:
+def erasure(body: RequestIn, access: Student) -> Recorded:
     """Ask for your data to be erased (statutory records such as grades are kept)."""
-    return _request("erasure", body, runtime, principal, why, request_id)
+    return _request("erasure", body, access)
 
 
 @router.get("/requests", response_model=list[OwnRequest])
-def own_requests(
-    runtime: RuntimeDep, principal: Student, why: PurposeDep, request_id: RequestIdDep
-) -> list[OwnRequest]:
+def own_requests(access: Student) -> list[OwnRequest]:
     """Your rectification and erasure requests, and what was decided."""
-    with unit_of_work(runtime) as session:
-        rows = session.scalars(
-            select(RightsRequest).where(RightsRequest.student_id == principal.sub).order_by(RightsRequest.id)
-        )
-        out = [OwnRequest.model_validate(r, from_attributes=True) for r in rows]
-        audit.record(session, principal, why, [principal.sub], "requests_view", request_id)
-        return out
+    me = access.principal.sub
+    rows = access.session.scalars(
+        select(RightsRequest).where(RightsRequest.student_id == me).order_by(RightsRequest.id)
+    )
+    out = [OwnRequest.model_validate(r, from_attributes=True) for r in rows]
+    access.record([me], "requests_view")
+    return out

@@ -35,8 +35,10 @@ def approved_champion(engine: Engine, name: str) -> decisions.Champion:
     return found
 
 
-def load_champion(engine: Engine, name: str) -> LoadedModel:
+def load_champion(engine: Engine, name: str, *, store: str | None = None) -> LoadedModel:
     """Load the approved champion of ``name`` after checking its files against the recorded sha256.
+
+    ``store`` is the MLflow tracking URI to read (the process-wide one when omitted).
 
     Raises
     ------
@@ -45,6 +47,8 @@ def load_champion(engine: Engine, name: str) -> LoadedModel:
     """
     found = approved_champion(engine, name)
     try:
-        return load_bundle(f"models:/{name}/{found.version}", expected_sha256=found.bundle_sha256)
+        return load_bundle(
+            f"models:/{name}/{found.version}", expected_sha256=found.bundle_sha256, store=store
+        )
     except (BundleIntegrityError, ModelNotFoundError) as exc:
         raise ChampionUnavailableError(f"{name} version {found.version} is not loaded: {exc}") from exc
