@@ -290,12 +290,3 @@ class OwnRequest(BaseModel):
     processed_at: datetime | None
     outcome: str | None
     outcome_note: str | None
-
-
-class Problem(BaseModel):
-    """RFC 9457 problem details."""
-
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str

@@ -11,7 +11,6 @@ WAYMARK_DEV_KEY_DIR; ``waymark token`` mints such tokens and refuses to run in a
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -213,9 +212,3 @@ class Verifier:
             raise AuthError("token lacks a known role or a subject")
         until = claims.get("infosec_training_until")
         return Principal(claims["sub"], role, float(until) if isinstance(until, int | float) else None)
-
-
-def public_jwks(settings: Settings) -> str:
-    """The development public key as a JWKS document (for tools that want one)."""
-    key = jwt.algorithms.RSAAlgorithm.to_jwk(_dev_key(settings).public_key(), as_dict=True)
-    return json.dumps({"keys": [{**key, "kid": DEV_KID, "alg": "RS256", "use": "sig"}]})
