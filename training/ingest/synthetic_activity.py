@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from waymark.training.ingest.synthetic_catalogue import SCHOOL_SOURCES, SOURCES, Presentation
+from waymark.models.features.catalogue import SOURCES  # the synthetic institution records every known one
+from waymark.training.ingest.synthetic_catalogue import SCHOOL_SOURCES, Presentation
 
 FIRST_DAY = -21  # activity may start three weeks before the presentation
 # Expected events over a whole presentation for a registration of engagement 1.

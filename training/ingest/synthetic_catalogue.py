@@ -21,7 +21,6 @@ PROGRAMMES: dict[str, tuple[str, str]] = {
     "P-PSY": ("soc", "PSY108"),
 }
 PROGRAMME_WEIGHTS = np.array([0.14, 0.10, 0.18, 0.10, 0.10, 0.10, 0.14, 0.14])
-SOURCES = ("vle", "lecture_capture", "library", "quiz", "attendance")
 # Which sources each school's modules record (data coverage differs between modules).
 SCHOOL_SOURCES = {
     "sci": ("vle", "lecture_capture", "library", "quiz", "attendance"),
