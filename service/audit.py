@@ -202,14 +202,38 @@ def _checkpoint_mac(key: bytes, point: dict[str, Any]) -> str:
 def checkpoint(session: Session, key: bytes) -> dict[str, Any]:
     """The signed head of the log (count, last hash, time) for an operator to keep outside the database."""
     head = session.get(AuditHead, 1)
-    count = session.scalar(select(func.count()).select_from(AuditRecord)) or 0
     point: dict[str, Any] = {
         "seq": head.seq if head else 0,
-        "count": int(count),
+        "count": _record_count(session),
         "hash": head.hash if head else _anchor(session).seed,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     return {**point, "mac": _checkpoint_mac(key, point)}
+
+
+def _record_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(AuditRecord)) or 0)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What ``verify_log`` read, and every break it found (none: the log is intact)."""
+
+    records: int
+    problems: list[str]
+
+
+def verify_log(engine: Engine, key: bytes, checkpoint: dict[str, Any] | None = None) -> Verification:
+    """Verify the whole log, and against ``checkpoint`` if given, in one transaction of its own."""
+    with transaction(engine) as session:
+        problems = verify(session, key, checkpoint)
+        return Verification(_record_count(session), problems)
+
+
+def checkpoint_log(engine: Engine, key: bytes) -> dict[str, Any]:
+    """``checkpoint`` in a transaction of its own (``waymark access-log checkpoint``)."""
+    with transaction(engine) as session:
+        return checkpoint(session, key)
 
 
 def _checkpoint_problems(key: bytes, point: dict[str, Any], found: str | None, last_seq: int) -> list[str]:

@@ -16,16 +16,19 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from waymark.fairness.gate import PASS
-from waymark.fairness.governance import mirror_promotion, mirror_review
+from waymark.fairness.governance import mirror_audit, mirror_promotion, mirror_refusal, mirror_review
 from waymark.fairness.policy import Policy
+from waymark.fairness.run import AuditOutcome
 from waymark.service import audit
 from waymark.service.audit import RequestIds
+from waymark.service.db.engine import transaction
 from waymark.service.db.schema import ModelDecision
 from waymark.service.security import Principal
 
@@ -285,3 +288,51 @@ def mirror(row: ModelDecision) -> None:
         mirror_review(uri, row.kind, row.actor, row.note, row.override_reason)
     elif row.kind == PROMOTED:
         mirror_promotion(row.model_name, row.model_version, row.actor)
+
+
+# The command line's path: each decision in a transaction of its own, mirrored onto MLflow once committed.
+
+
+def commit_audit(
+    engine: Engine, uri: str, outcome: AuditOutcome, report: dict[str, Any], folder: Path, actor: str
+) -> ModelDecision:
+    """Record an audit's gate here, then attach its files (``folder``) and tags to the version in MLflow."""
+    model = outcome.model
+    with transaction(engine) as session:
+        row = record_audit(
+            session, model.name, model.version, model.sha256, outcome.gate, report, outcome.policy, actor
+        )
+    mirror_audit(uri, outcome.gate, model.sha256, outcome.run_id, folder, report)
+    return row
+
+
+def commit_review(
+    engine: Engine,
+    key: bytes,
+    name: str,
+    version: str,
+    approve: bool,
+    note: str,
+    caller: Principal,
+    reviewer: str | None = None,
+    override_reason: str | None = None,
+) -> ModelDecision:
+    """Record a review with its access-log record (under ``key``), then mirror it."""
+    with audit.unit(engine, key) as session:
+        row = review(
+            session, name, version, approve, note, caller, RequestIds.new(), reviewer, override_reason
+        )
+    mirror(row)
+    return row
+
+
+def commit_promotion(engine: Engine, key: bytes, name: str, version: str, caller: Principal) -> ModelDecision:
+    """Record a promotion with its access-log record, then mirror it; a refusal is mirrored as an event."""
+    try:
+        with audit.unit(engine, key) as session:
+            row = promote(session, name, version, caller, RequestIds.new())
+    except GovernanceError as exc:
+        mirror_refusal(name, version, caller.sub, [str(exc)])
+        raise
+    mirror(row)
+    return row

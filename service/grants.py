@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import cast
 
 import pandas as pd
-from sqlalchemy import Engine, delete, insert
+from sqlalchemy import Engine, delete, insert, select
 
-from waymark.models.roles import RELATIONSHIP_SCOPES
+from waymark.models.roles import RELATIONSHIP_SCOPES, Role
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import AccessGrant, TrainingAttestation
 
@@ -90,3 +90,14 @@ def import_attestations(engine: Engine, path: Path) -> int:
         if rows:
             session.execute(insert(TrainingAttestation), rows)
     return len(rows)
+
+
+def examples(engine: Engine) -> dict[str, str | None]:
+    """One staff member per relationship, and as ``student`` a personal tutor's tutee (demo sign-in help)."""
+    with transaction(engine) as session:
+        found = {
+            rel: session.scalar(select(AccessGrant.staff_id).where(AccessGrant.relationship == rel).limit(1))
+            for rel in RELATIONSHIP_SCOPES
+        }
+        tutee = select(AccessGrant.scope_id).where(AccessGrant.relationship == Role.PERSONAL_TUTOR).limit(1)
+        return {**found, "student": session.scalar(tutee)}

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from waymark.service import audit
@@ -80,3 +80,15 @@ def apply(
     audit.record_action(session, caller, PURPOSE, "retention_run", request)
     ind, fb, iv, co, rq = (_count(r) for r in removed)
     return RetentionResult(cutoff, len(old), ind, fb, iv, co, rq, int(past or 0))
+
+
+def run(
+    engine: Engine,
+    key: bytes,
+    caller: Principal,
+    retention_days: int,
+    access_log_days: int,
+) -> RetentionResult:
+    """Apply the policy in a unit of work of its own, its record under ``key`` (``waymark retention run``)."""
+    with audit.unit(engine, key) as session:
+        return apply(session, caller, RequestIds.new(), retention_days, access_log_days)

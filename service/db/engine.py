@@ -78,3 +78,10 @@ def upgrade(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def up_to_date(url: str) -> Engine:
+    """The process's engine for ``url``, with every migration applied (how commands open the database)."""
+    engine = engine_for(url)
+    upgrade(engine)
+    return engine
