@@ -1,0 +1,72 @@
+"""``waymark fairness``: audit a candidate by protected characteristic for the ethics committee."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from waymark.cli.console import out
+from waymark.cli.errors import reported
+from waymark.fairness.policy import load_policy
+from waymark.fairness.report import write_report
+from waymark.fairness.run import AuditOutcome, audit_model
+from waymark.models import registry
+from waymark.models.settings import Settings, get_settings
+from waymark.service import decisions
+from waymark.service.audit import operator
+from waymark.service.db.engine import up_to_date
+from waymark.service.scoring.publish import erased_students
+
+app = typer.Typer(help="Fairness audits for the ethics committee.", no_args_is_help=True)
+
+
+@app.command("audit")
+def audit_cmd(
+    model: Annotated[
+        str, typer.Option("--model", help="Model URI, e.g. models:/waymark-not-completing@candidate.")
+    ],
+    data: Annotated[Path, typer.Option("--data", help="Data folder with protected_characteristics.")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for report.html, report.json, model_card.md.")
+    ],
+    policy_file: Annotated[
+        Path | None, typer.Option("--policy", help="Policy TOML (default: the packaged one).")
+    ] = None,
+) -> None:
+    """Audit a candidate by protected characteristic; write the report; tag the version with the gate."""
+    audit(model, data, out_dir, policy_file, get_settings())
+
+
+def audit(model: str, data: Path, out_dir: Path, policy_file: Path | None, settings: Settings) -> str:
+    """Audit ``model`` on ``data`` (erased students left out), record the gate, and return it."""
+    registry.configure(settings)
+    engine = up_to_date(settings.database_url)
+    with reported(contract="the data breaks the contract; nothing was audited"):
+        policy = load_policy(policy_file)
+        with out.status("Auditing"):
+            outcome = audit_model(model, data, policy, exclude=erased_students(engine))
+            report = write_report(outcome, out_dir, dict(registry.run(outcome.run_id).metrics))
+            # Waymark's database holds the gate result; MLflow gets the files and a mirror of the tags.
+            decisions.commit_audit(engine, model, outcome, report, out_dir, operator().sub)
+    _show(outcome, out_dir)
+    return outcome.gate
+
+
+def _show(outcome: AuditOutcome, out_dir: Path) -> None:
+    out.print(
+        f"Fairness gate for {outcome.model.name} version {outcome.model.version}: {outcome.gate.upper()}",
+        highlight=False,
+    )
+    for check in outcome.checks:
+        out.print(f"  {check.status:>12}  {check.title}", highlight=False, markup=False)
+    for proxy in outcome.proxies:
+        if proxy.warning:
+            out.print(
+                f"  warning: the features predict {proxy.attribute} with AUC {proxy.auc:.2f}", highlight=False
+            )
+    out.print(
+        f"Report: {out_dir / 'report.html'} (also report.json, model_card.md; logged to MLflow)",
+        highlight=False,
+    )

@@ -1,0 +1,72 @@
+"""``waymark model``: the ethics committee's review of a version, and its promotion to champion."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from waymark.cli.console import out
+from waymark.cli.errors import reported
+from waymark.models import registry
+from waymark.models.settings import Settings, get_settings
+from waymark.service import decisions
+from waymark.service.audit import load_key, operator
+from waymark.service.db.engine import up_to_date
+from waymark.service.db.schema import ModelDecision
+
+app = typer.Typer(help="Ethics review and promotion of model versions.", no_args_is_help=True)
+
+
+@app.command("review")
+def review_cmd(
+    model: Annotated[str, typer.Option("--model", help="Model URI of the exact version reviewed.")],
+    reviewer: Annotated[str, typer.Option(help="Reviewer's identifier.")],
+    note: Annotated[str, typer.Option(help="The committee's reasons.")],
+    approve: Annotated[
+        bool | None, typer.Option("--approve/--reject", help="The decision (one of the two is required).")
+    ] = None,
+    override_reason: Annotated[
+        str | None,
+        typer.Option(help="Approve although the fairness gate failed, for this reason (shown with it)."),
+    ] = None,
+) -> None:
+    """Record the ethics committee's decision on one model version (voided by any later audit)."""
+    if approve is None:
+        raise typer.BadParameter("say the decision: --approve or --reject", param_hint="--approve/--reject")
+    review(model, approve, reviewer, note, get_settings(), override_reason)
+
+
+def review(
+    model: str, approve: bool, reviewer: str, note: str, settings: Settings, override: str | None = None
+) -> ModelDecision:
+    """Record ``reviewer``'s decision on the version ``model`` names, and say what was recorded."""
+    registry.configure(settings)
+    with reported():
+        version = registry.resolve(model)
+        engine = up_to_date(settings.database_url)
+        key = load_key(settings)
+        row = decisions.commit_review(
+            engine, key, version.name, version.version, approve, note, operator(), reviewer, override
+        )
+    shown = row.kind + (f" with the gate overridden ({row.override_reason})" if row.override_reason else "")
+    out.print(f"Recorded: {row.model_name} v{row.model_version} {shown} by {reviewer}.", highlight=False)
+    return row
+
+
+@app.command("promote")
+def promote_cmd(
+    model: Annotated[str, typer.Option("--model", help="Model URI of the version to promote.")],
+) -> None:
+    """Make a version the champion, only if its gate passed and an approval of that audit is recorded."""
+    promote(model, get_settings())
+
+
+def promote(model: str, settings: Settings) -> None:
+    """Make the version ``model`` names the champion (governance refuses it unless approved)."""
+    registry.configure(settings)
+    with reported():
+        version = registry.resolve(model)
+        engine = up_to_date(settings.database_url)
+        decisions.commit_promotion(engine, load_key(settings), version.name, version.version, operator())
+    out.print(f"{version.name} version {version.version} is now the champion.", highlight=False)

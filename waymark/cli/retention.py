@@ -1,0 +1,32 @@
+"""``waymark retention``: apply the retention policy (CoP §12), for a scheduler."""
+
+from __future__ import annotations
+
+import typer
+
+from waymark.cli.console import out
+from waymark.cli.errors import reported
+from waymark.models.settings import get_settings
+from waymark.service import audit, retention
+from waymark.service.audit import operator
+from waymark.service.db.engine import up_to_date
+
+app = typer.Typer(help="The retention policy (CoP §12).", no_args_is_help=True)
+
+
+@app.command("run")
+def run_cmd() -> None:
+    """Apply the retention policy now (for a scheduler); the run is recorded in the access log."""
+    settings = get_settings()
+    with reported():
+        key = audit.load_key(settings)
+    days, log_days = settings.retention_days, settings.access_log_retention_days
+    done = retention.run(up_to_date(settings.database_url), key, operator(), days, log_days)
+    out.print(
+        f"Retention ({days} days, before {done.cutoff:%Y-%m-%d}): removed "
+        f"{done.indicators:,} indicators of {done.runs:,} unserved runs, {done.feedback:,} feedback notes, "
+        f"{done.interventions:,} interventions, {done.consents:,} lapsed consents, {done.requests:,} closed "
+        f"requests. Access-log records past their own {log_days}-day period: "
+        f"{done.access_log_past_period:,} (archived by the database owner).",
+        highlight=False,
+    )

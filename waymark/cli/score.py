@@ -1,0 +1,53 @@
+"""``waymark score``: the approved champion scores the cohort; the batch is published whole or not at all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from waymark.cli.console import err, out
+from waymark.cli.errors import reported
+from waymark.models.registry import configure
+from waymark.models.settings import Settings, get_settings
+from waymark.models.targets import DEFAULT_NAMES, Target
+from waymark.service.db.engine import up_to_date
+from waymark.service.scoring import score
+from waymark.service.scoring.job import DEFAULT_CHUNK_ROWS
+
+
+def score_cmd(
+    data: Annotated[Path, typer.Option("--data", help="Data folder in the contract.")],
+    week: Annotated[
+        int | None,
+        typer.Option(help="Prediction week (1-based); the latest week the data reaches when omitted."),
+    ] = None,
+    target: Annotated[Target, typer.Option(help="Which champion scores.")] = Target.NOT_COMPLETING,
+    name: Annotated[str | None, typer.Option(help="Registered model name (default for the target).")] = None,
+    chunk_rows: Annotated[
+        int, typer.Option(min=1, help="Indicator rows written per transaction before the batch is published.")
+    ] = DEFAULT_CHUNK_ROWS,
+) -> None:
+    """Score and explain the cohort with the approved champion, and publish the batch atomically."""
+    publish(data, week, name or DEFAULT_NAMES[target], get_settings(), chunk_rows)
+
+
+def publish(
+    data: Path, week: int | None, name: str, settings: Settings, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> None:
+    """Score ``data`` with the champion of ``name`` and publish the batch (or leave the last one served)."""
+    configure(settings)
+    engine = up_to_date(settings.database_url)
+    with reported(unchanged="Nothing was published; the previous batch is still served."):
+        summary = score(data, engine, name, week, chunk_rows, progress=_progress)
+    out.print(
+        f"Published run {summary.run_id}: {summary.students:,} indicators from {summary.model} "
+        f"version {summary.version}, week(s) {', '.join(map(str, summary.weeks))}, "
+        f"data as of {summary.as_of}.",
+        highlight=False,
+    )
+
+
+def _progress(message: str) -> None:
+    err.print(f"- {message}", highlight=False)

@@ -1,0 +1,118 @@
+"""``waymark train``: features, a later-cohort evaluation, tracking in MLflow, a registered candidate."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from waymark.cli.console import out
+from waymark.cli.errors import fail, reported
+from waymark.models.estimators import FAMILIES
+from waymark.models.settings import Settings, get_settings
+from waymark.models.targets import DEFAULT_NAMES, Target
+from waymark.service.db.engine import up_to_date
+from waymark.service.scoring.publish import erased_students
+from waymark.training.fitting import FitConfig
+from waymark.training.pipeline import TrainingOutcome, train
+from waymark.training.tracking import Registered, log_and_register
+
+EVALUATION_WEEKS = (2, 4, 8, 12, 16, 20, 24, 30)
+
+
+def train_cmd(
+    data: Annotated[Path, typer.Option("--data", help="Data folder in the contract.")],
+    target: Annotated[
+        str, typer.Option(help="not_completing or next_assessment_nonsubmission.")
+    ] = "not_completing",
+    name: Annotated[str | None, typer.Option(help="Registered model name (default by target).")] = None,
+    test_from: Annotated[
+        str | None,
+        typer.Option(
+            help="First start date (YYYY-MM-DD) of the test presentations; "
+            "default: the data folder's recommendation."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    family: Annotated[
+        list[str] | None, typer.Option(help="Train only this family (logistic, gbm); repeatable.")
+    ] = None,
+    gbm_estimators: Annotated[int, typer.Option(help="Boosting rounds of the gbm family.")] = 300,
+) -> None:
+    """Build features, evaluate on later presentations, track in MLflow, register a candidate."""
+    chosen = _target(target)
+    unknown = [f for f in family or [] if f not in FAMILIES]
+    if unknown:
+        raise fail(f"unknown family {', '.join(unknown)}; choose from: {', '.join(FAMILIES)}")
+    config = FitConfig(
+        seed=seed, families=tuple(family or FitConfig().families), gbm_estimators=gbm_estimators
+    )
+    run_training(data, chosen, config, _date(test_from), name or DEFAULT_NAMES[chosen], get_settings())
+
+
+def _target(value: str) -> Target:
+    try:
+        return Target(value)
+    except ValueError:
+        raise fail(f"unknown target {value!r}; choose one of: {', '.join(t.value for t in Target)}") from None
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        raise fail(f"--test-from {value!r} is not a date like 2014-01-01") from None
+
+
+def run_training(
+    data: Path, target: Target, config: FitConfig, split_date: date | None, name: str, settings: Settings
+) -> None:
+    """Train on ``data`` (leaving erased students out), register the result as ``name``, and report."""
+    with (
+        reported(contract="the data breaks the contract; nothing was trained"),
+        out.status("Training") as status,
+    ):
+        outcome = train(
+            data,
+            target,
+            config,
+            split_date,
+            progress=lambda m: status.update(f"Training: {m}"),
+            exclude=erased_students(up_to_date(settings.database_url)),
+        )
+        status.update("Training: logging to MLflow and registering")
+        registered = log_and_register(outcome, name, settings)
+    _show(outcome, registered)
+
+
+def _show(outcome: TrainingOutcome, registered: Registered) -> None:
+    out.print(f"Split: {outcome.split.describe()}", highlight=False)
+    out.print(f"Chosen family (temporal validation): {outcome.family}", highlight=False)
+    out.print(_evaluation_table(outcome))
+    if outcome.lead:
+        lead = outcome.lead
+        out.print(
+            f"Withdrawals reached in the top 10% before withdrawing: {lead['reached_before_withdrawal']:.0%}"
+            f", median lead {lead['median_lead_days']:.0f} days",
+            highlight=False,
+        )
+    out.print(
+        f"Registered {registered.uri} (alias candidate), run {registered.run_id}, "
+        f"sha256 {registered.sha256[:12]}...",
+        highlight=False,
+    )
+
+
+def _evaluation_table(outcome: TrainingOutcome) -> Table:
+    table = Table(title=f"Later-cohort evaluation, target {outcome.target.value}")
+    for column in ("week", "n", "AUC", "PR-AUC", "Brier", "ECE", "recall@10%", "precision@10%", "recall@20%"):
+        table.add_column(column, justify="right")
+    weekly = outcome.test_weekly
+    shown = ("auc", "pr_auc", "brier", "ece", "recall_at_10pct", "precision_at_10pct", "recall_at_20pct")
+    for week in [w for w in EVALUATION_WEEKS if w in weekly.index]:
+        r = weekly.loc[int(week)].to_dict()
+        table.add_row(str(week), f"{int(r['n']):,}", *(f"{r[k]:.3f}" for k in shown))
+    return table
