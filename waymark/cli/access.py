@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from waymark.cli.console import out
-from waymark.cli.errors import reported
+from waymark.cli.errors import handled
 from waymark.models.settings import get_settings
 from waymark.service.db.engine import up_to_date
 from waymark.service.grants import import_attestations, import_grants
@@ -25,7 +25,7 @@ def import_cmd(
 ) -> None:
     """Replace the staff relationships with those in FILE (all or nothing)."""
     engine = up_to_date(get_settings().database_url)
-    with reported():
+    with handled():
         loaded = import_grants(engine, file)
         trained = import_attestations(engine, attestations) if attestations else 0
     out.print(

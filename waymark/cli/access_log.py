@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from waymark.cli.console import err, out
-from waymark.cli.errors import BROKEN, fail, reported
+from waymark.cli.errors import BROKEN, fail, handled
 from waymark.models.settings import get_settings
 from waymark.service import audit
 from waymark.service.db.engine import up_to_date
@@ -26,7 +26,7 @@ def verify_cmd(
 ) -> None:
     """Check the keyed chain of the access log (and against a checkpoint); non-zero exit if broken."""
     settings = get_settings()
-    with reported():
+    with handled():
         key = audit.load_key(settings)
     point = _read(checkpoint) if checkpoint else None
     found = audit.verify_log(up_to_date(settings.database_url), key, point)
@@ -51,6 +51,6 @@ def _read(checkpoint: Path) -> dict[str, Any]:
 def checkpoint_cmd() -> None:
     """Print a signed head of the access log (JSON) to keep outside the database."""
     settings = get_settings()
-    with reported():
+    with handled():
         key = audit.load_key(settings)
     typer.echo(json.dumps(audit.checkpoint_log(up_to_date(settings.database_url), key)))

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from waymark.cli.console import out
-from waymark.cli.errors import reported
+from waymark.cli.errors import handled
 from waymark.models.data import validate_folder
 from waymark.models.data.quality import quality_report
 from waymark.models.data.validation import DEFAULT_MAX_EXAMPLES, connect, require_valid
@@ -52,7 +52,7 @@ def synthesise(out_dir: Path, config: SynthConfig, validate: bool = True) -> Non
     """Write a synthetic cohort to ``out_dir`` (checked against the contract first when ``validate``)."""
     start = time.perf_counter()
     with (
-        reported(contract="generated data broke the contract; nothing was written", also=(ValueError,)),
+        handled(contract="generated data broke the contract; nothing was written", also=(ValueError,)),
         out.status(f"Generating {config.students:,} students"),
     ):
         summary = generate(out_dir, config, _require_valid if validate else None)
@@ -81,7 +81,7 @@ def import_oulad_cmd(
 def import_cohort(src: Path, out_dir: Path) -> None:
     """Import OULAD from ``src`` into ``out_dir``."""
     with (
-        reported(contract="the import broke the contract; nothing was written"),
+        handled(contract="the import broke the contract; nothing was written"),
         out.status("Importing OULAD"),
     ):
         summary = import_oulad(src, out_dir)

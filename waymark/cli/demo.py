@@ -14,7 +14,7 @@ import typer
 
 from waymark.cli.console import out
 from waymark.cli.data import check, import_cohort, synthesise
-from waymark.cli.errors import BROKEN, fail, reported
+from waymark.cli.errors import BROKEN, fail, handled
 from waymark.cli.fairness import audit
 from waymark.cli.model import promote, review
 from waymark.cli.score import publish
@@ -105,7 +105,7 @@ def _approve(candidate: str, data: Path, reports: Path, settings: Settings) -> N
 
 
 def _load_relationships(access: Path, settings: Settings) -> None:
-    with reported():
+    with handled():
         loaded = import_grants(up_to_date(settings.database_url), access)
     out.print(f"Loaded {loaded:,} staff relationships from {access}.", highlight=False)
 

@@ -56,7 +56,7 @@ def fail(message: str, code: int = REFUSED) -> typer.Exit:
 
 
 @contextmanager
-def reported(
+def handled(
     *, contract: str | None = None, unchanged: str | None = None, also: tuple[type[Exception], ...] = ()
 ) -> Iterator[None]:
     """Turn a known error raised inside the block into its message and exit code.

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from waymark.cli.console import out
-from waymark.cli.errors import reported
+from waymark.cli.errors import handled
 from waymark.fairness.policy import load_policy
 from waymark.fairness.report import write_report
 from waymark.fairness.run import AuditOutcome, audit_model
@@ -43,7 +43,7 @@ def audit(model: str, data: Path, out_dir: Path, policy_file: Path | None, setti
     """Audit ``model`` on ``data`` (erased students left out), record the gate, and return it."""
     registry.configure(settings)
     engine = up_to_date(settings.database_url)
-    with reported(contract="the data breaks the contract; nothing was audited"):
+    with handled(contract="the data breaks the contract; nothing was audited"):
         policy = load_policy(policy_file)
         with out.status("Auditing"):
             outcome = audit_model(model, data, policy, exclude=erased_students(engine))

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from waymark.cli.console import out
-from waymark.cli.errors import reported
+from waymark.cli.errors import handled
 from waymark.models import registry
 from waymark.models.settings import Settings, get_settings
 from waymark.service import decisions
@@ -42,7 +42,7 @@ def review(
 ) -> ModelDecision:
     """Record ``reviewer``'s decision on the version ``model`` names, and say what was recorded."""
     registry.configure(settings)
-    with reported():
+    with handled():
         version = registry.resolve(model)
         engine = up_to_date(settings.database_url)
         key = load_key(settings)
@@ -65,7 +65,7 @@ def promote_cmd(
 def promote(model: str, settings: Settings) -> None:
     """Make the version ``model`` names the champion (governance refuses it unless approved)."""
     registry.configure(settings)
-    with reported():
+    with handled():
         version = registry.resolve(model)
         engine = up_to_date(settings.database_url)
         decisions.commit_promotion(engine, load_key(settings), version.name, version.version, operator())

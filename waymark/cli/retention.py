@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from waymark.cli.console import out
-from waymark.cli.errors import reported
+from waymark.cli.errors import handled
 from waymark.models.settings import get_settings
 from waymark.service import audit, retention
 from waymark.service.audit import operator
@@ -18,7 +18,7 @@ app = typer.Typer(help="The retention policy (CoP §12).", no_args_is_help=True)
 def run_cmd() -> None:
     """Apply the retention policy now (for a scheduler); the run is recorded in the access log."""
     settings = get_settings()
-    with reported():
+    with handled():
         key = audit.load_key(settings)
     days, log_days = settings.retention_days, settings.access_log_retention_days
     done = retention.run(up_to_date(settings.database_url), key, operator(), days, log_days)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from waymark.cli.console import err, out
-from waymark.cli.errors import reported
+from waymark.cli.errors import handled
 from waymark.models.registry import configure
 from waymark.models.settings import Settings, get_settings
 from waymark.models.targets import DEFAULT_NAMES, Target
@@ -39,7 +39,7 @@ def publish(
     """Score ``data`` with the champion of ``name`` and publish the batch (or leave the last one served)."""
     configure(settings)
     engine = up_to_date(settings.database_url)
-    with reported(unchanged="Nothing was published; the previous batch is still served."):
+    with handled(unchanged="Nothing was published; the previous batch is still served."):
         summary = score(data, engine, name, week, chunk_rows, progress=_progress)
     out.print(
         f"Published run {summary.run_id}: {summary.students:,} indicators from {summary.model} "

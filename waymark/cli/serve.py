@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from waymark.cli.console import out
-from waymark.cli.errors import fail, reported
+from waymark.cli.errors import fail, handled
 from waymark.models.settings import Settings, get_settings
 from waymark.service.app import create_app
 from waymark.service.db.engine import up_to_date
@@ -43,7 +43,7 @@ def serve(settings: Settings, host: str = LOOPBACK, port: int = PORT, not_produc
             "Set WAYMARK_ENV=production with OIDC settings, or pass --i-know-this-is-not-production "
             "for a test environment holding no real data."
         )
-    with reported():  # refuse to start here, with the reason, rather than inside uvicorn
+    with handled():  # refuse to start here, with the reason, rather than inside uvicorn
         up_to_date(settings.database_url)
         application = create_app(settings)
     out.print(f"Waymark is listening on http://{host}:{port} (API docs: /docs, health: /health)")
@@ -64,5 +64,5 @@ def token_cmd(
     settings = get_settings()
     if not settings.development:
         raise fail("waymark token works only in development mode (WAYMARK_ENV=development)")
-    with reported(also=(ValueError,)):
+    with handled(also=(ValueError,)):
         typer.echo(mint(settings, role, sub, minutes, 365 if training else None))

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from waymark.cli.console import out
-from waymark.cli.errors import fail, reported
+from waymark.cli.errors import fail, handled
 from waymark.models.estimators import FAMILIES
 from waymark.models.settings import Settings, get_settings
 from waymark.models.targets import DEFAULT_NAMES, Target
@@ -72,7 +72,7 @@ def run_training(
 ) -> None:
     """Train on ``data`` (leaving erased students out), register the result as ``name``, and report."""
     with (
-        reported(contract="the data breaks the contract; nothing was trained"),
+        handled(contract="the data breaks the contract; nothing was trained"),
         out.status("Training") as status,
     ):
         outcome = train(
