@@ -14,8 +14,26 @@ def test_the_data_contract_reference_matches_the_contract() -> None:
     text = (ROOT / "docs" / "data-contract.md").read_text(encoding="utf-8")
     generated = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
     assert generated == contract_markdown().strip(), (
-        "run: python -m models.data.contract_doc docs/data-contract.md"
+        "run: python -m waymark.models.data.contract_doc docs/data-contract.md"
     )
+
+
+_PATH = re.compile(
+    r"`((?:models|training|fairness|service|waymark|tests|bench|docs)/[\w/]*[\w])(\.py|\.md|/)?"
+)
+
+
+def test_every_file_the_architecture_guide_points_to_exists() -> None:
+    """docs/architecture.md says which file each kind of change goes in: those files must exist."""
+    guide = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = {path + (suffix or "") for path, suffix in _PATH.findall(guide)}
+    assert len(named) > 25
+    missing = [
+        n
+        for n in sorted(named)
+        if not any((ROOT / candidate).exists() for candidate in (n, n + ".py", n.rsplit(".", 1)[0] + ".py"))
+    ]
+    assert missing == []
 
 
 def test_the_readme_states_the_two_set_up_commands() -> None:
