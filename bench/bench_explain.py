@@ -25,7 +25,7 @@ from waymark.models.features import build_features
 from waymark.models.targets import Target
 from waymark.training.fitting import FitConfig
 from waymark.training.ingest.synthetic import SynthConfig, generate
-from waymark.training.pipeline import train
+from waymark.training.pipeline import train_folder
 
 SHAP_SAMPLE = 2000
 
@@ -37,7 +37,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "cohort"
         generate(folder, SynthConfig(students=args.students, seed=3))
-        outcome = train(folder, Target.NOT_COMPLETING, FitConfig(families=("gbm",), cv_folds=2))
+        outcome = train_folder(
+            folder, target=Target.NOT_COMPLETING, config=FitConfig(families=("gbm",), cv_folds=2)
+        )
         rows = build_features(load_learning_data(folder), weeks=[8])
         x = outcome.bundle.matrix(rows)
         booster = outcome.bundle.booster

@@ -35,7 +35,7 @@ from waymark.models.features import KEYS, build_features, population
 from waymark.models.targets import Target, labels
 from waymark.training.fitting import FitConfig
 from waymark.training.ingest.oulad import import_oulad
-from waymark.training.pipeline import train
+from waymark.training.pipeline import train_folder
 
 
 def main() -> None:
@@ -48,15 +48,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "oulad"
         import_oulad(Path(args.oulad), folder)
-        outcome = train(folder, Target.NOT_COMPLETING, FitConfig(families=("logistic",)))
+        outcome = train_folder(folder, target=Target.NOT_COMPLETING, config=FitConfig(families=("logistic",)))
         data = load_learning_data(folder)
         protected = load_protected_characteristics(folder)
         assert protected is not None
         features = build_features(data, [4, 8, 16])
         test = {f"{m}/{p}" for m, p in outcome.split.test}
         features = features[(features["module_id"] + "/" + features["presentation_id"]).isin(test)]
-        pop = population(data.registrations, data.presentations, [4, 8, 16])
-        rows = features.merge(labels(Target.NOT_COMPLETING, pop, data.tables()), on=list(KEYS))
+        pop = population(data.registrations, data.presentations, weeks=[4, 8, 16])
+        rows = features.merge(labels(Target.NOT_COMPLETING, pop, tables=data.tables()), on=list(KEYS))
         rows["probability"] = outcome.bundle.probability(outcome.bundle.matrix(rows))
         scored = rows[[*KEYS, "label", "probability"]]
         table = group_labels(protected, intersections=True)
@@ -64,7 +64,7 @@ def main() -> None:
         week8 = scored[scored["week"] == 8].reset_index(drop=True)
         one = dataclasses.replace(load_policy(), weeks=(8,), capacities=(0.10,), bootstrap_resamples=1000)
         start = time.perf_counter()
-        ours = audit_cohorts(week8, table[["imd_band"]], one)
+        ours = audit_cohorts(week8, table[["imd_band"]], policy=one)
         ours_s = time.perf_counter() - start
 
         groups = table["imd_band"].reindex(week8["student_id"]).to_numpy()
@@ -115,7 +115,7 @@ def main() -> None:
         print(f"Waymark is {per_fl / per_ours:.0f} times faster per resample")
         full = dataclasses.replace(load_policy(), bootstrap_resamples=1000)
         start = time.perf_counter()
-        audits = audit_cohorts(scored, table, full)
+        audits = audit_cohorts(scored, table, policy=full)
         print(
             f"Whole audit ({len(table.columns)} characteristics and pairs x weeks {full.weeks} x capacities "
             f"{full.capacities}, 1,000 resamples): {time.perf_counter() - start:.1f} s "

@@ -45,7 +45,9 @@ def _timed_score(folder: Path, root: Path, week: int) -> None:
     upgrade(engine)
     marks: list[tuple[str, float]] = []
     start = time.perf_counter()
-    summary = score(folder, engine, NAME, week, progress=lambda m: marks.append((m, time.perf_counter())))
+    summary = score(
+        folder, engine, model_name=NAME, week=week, progress=lambda m: marks.append((m, time.perf_counter()))
+    )
     total = time.perf_counter() - start
     marks.append(("done", time.perf_counter()))
     for (label, t0), (_, t1) in itertools.pairwise(marks):

@@ -115,7 +115,7 @@ def main() -> None:
         engine = make_engine(settings.database_url)
         upgrade(engine)
         configure(settings)
-        score(folder, engine, NAME, week=8)
+        score(folder, engine, model_name=NAME, week=8)
         import_grants(engine, folder / "access.csv")
         features = build_features(load_learning_data(folder), [8]).head(1)
         row = {
@@ -140,7 +140,7 @@ def main() -> None:
             for line in (folder / "access.csv").read_text().splitlines()
             if ",support_staff," in line
         )
-        token = mint(dev, "support_staff", support, minutes=600)
+        token = mint(dev, "support_staff", sub=support, minutes=600)
         headers = {"Authorization": f"Bearer {token}"}
         wport, mport = _port(), _port()
         servers = [

@@ -21,10 +21,10 @@ from pathlib import Path
 CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
-from waymark.training.pipeline import train
+from waymark.training.pipeline import train_folder
 from waymark.models.targets import Target
 start = time.perf_counter()
-outcome = train(Path(sys.argv[1]), Target(sys.argv[2]))
+outcome = train_folder(Path(sys.argv[1]), target=Target(sys.argv[2]))
 seconds = time.perf_counter() - start
 weekly = outcome.test_weekly
 print(json.dumps({

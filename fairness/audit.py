@@ -78,7 +78,7 @@ class AttributeAudit:
         return " x " in self.attribute
 
 
-def group_labels(protected: ProtectedFrame, intersections: bool) -> pd.DataFrame:
+def group_labels(protected: ProtectedFrame, *, intersections: bool) -> pd.DataFrame:
     """Group of each student under each characteristic and, optionally, each pair."""
     frame = protected.for_audit().set_index("student_id")
     labels = frame.astype("object").where(frame.notna(), NOT_RECORDED).astype(str)
@@ -88,7 +88,7 @@ def group_labels(protected: ProtectedFrame, intersections: bool) -> pd.DataFrame
     return labels
 
 
-def audit_cohorts(scored: pd.DataFrame, labels: pd.DataFrame, policy: Policy) -> list[AttributeAudit]:
+def audit_cohorts(scored: pd.DataFrame, labels: pd.DataFrame, *, policy: Policy) -> list[AttributeAudit]:
     """Audit every week, capacity and characteristic of the policy.
 
     Parameters
@@ -111,18 +111,27 @@ def audit_cohorts(scored: pd.DataFrame, labels: pd.DataFrame, policy: Policy) ->
         if rows.empty:
             continue
         weights = np.vstack(
-            [np.ones(len(rows)), bootstrap_weights(len(rows), policy.bootstrap_resamples, rng)]
+            [np.ones(len(rows)), bootstrap_weights(len(rows), policy.bootstrap_resamples, rng=rng)]
         )
         joined = labels.reindex(rows["student_id"]).fillna(NOT_RECORDED).reset_index(drop=True)
         chosen = {c: top_share(rows["probability"].to_numpy(), c) for c in policy.capacities}
         for attribute in labels.columns:
-            out += _audit_attribute(rows, joined[attribute], chosen, weights, attribute, week, policy)
+            out += _audit_attribute(
+                rows,
+                joined[attribute],
+                chosen=chosen,
+                weights=weights,
+                attribute=attribute,
+                week=week,
+                policy=policy,
+            )
     return out
 
 
 def _audit_attribute(
     rows: pd.DataFrame,
     groups: pd.Series,
+    *,
     chosen: dict[float, np.ndarray],
     weights: np.ndarray,
     attribute: str,
@@ -131,31 +140,41 @@ def _audit_attribute(
 ) -> list[AttributeAudit]:
     codes, names = pd.factorize(groups, sort=True)
     label, probability = rows["label"].to_numpy(), rows["probability"].to_numpy()
-    base = Cohort(label, probability, np.zeros(len(rows), dtype=bool), codes, len(names))
+    base = Cohort(
+        label=label,
+        probability=probability,
+        selected=np.zeros(len(rows), dtype=bool),
+        codes=codes,
+        n_groups=len(names),
+    )
     # Metrics that do not depend on the capacity are computed once per week.
     unselected = Resampled(base, weights)
     ranking = {name: m.compute(unselected) for name, m in METRICS.items() if not m.uses_selection}
     bins = reliability_by_group(base)
     out = []
     for capacity, selected in chosen.items():
-        cohort = Cohort(label, probability, selected, codes, len(names))
+        cohort = Cohort(
+            label=label, probability=probability, selected=selected, codes=codes, n_groups=len(names)
+        )
         counts = _counts(rows, cohort)
         shown = _shown(counts, policy.min_group_size)
         resampled = Resampled(cohort, weights)
         values = {
             name: m.compute(resampled) if m.uses_selection else ranking[name] for name, m in METRICS.items()
         }
-        reference = _reference(values, names, counts["students"], shown, policy.reference)
-        intervals = _all_intervals(values, reference, policy.confidence)
+        reference = _reference(
+            values, names, students=counts["students"], shown=shown, strategy=policy.reference
+        )
+        intervals = _all_intervals(values, reference, confidence=policy.confidence)
         frame = _Frame(names, counts, shown, reference, intervals, cohort, bins, policy.min_group_size)
         out.append(
             AttributeAudit(
-                attribute,
-                week,
-                capacity,
+                attribute=attribute,
+                week=week,
+                capacity=capacity,
                 # A reference is always a group whose figure is shown; without one there is none.
-                {m: NO_REFERENCE if i is None else str(names[i]) for m, i in reference.items()},
-                tuple(_group(g, frame) for g in range(len(names))),
+                reference={m: NO_REFERENCE if i is None else str(names[i]) for m, i in reference.items()},
+                groups=tuple(_group(g, frame) for g in range(len(names))),
             )
         )
     return out
@@ -193,7 +212,7 @@ def _counts(rows: pd.DataFrame, cohort: Cohort) -> dict[str, np.ndarray]:
 def _shown(counts: dict[str, np.ndarray], min_size: int) -> dict[str, np.ndarray]:
     """For every published metric, the groups whose value may be shown (fairness.disclosure)."""
     named = enough_students(counts["students"], min_size)
-    return {m: named & allowed(m, counts, min_size) for m in WITHHELD_CAN_BE}
+    return {m: named & allowed(m, counts, min_size=min_size) for m in WITHHELD_CAN_BE}
 
 
 def _group(g: int, frame: _Frame) -> GroupResult:
@@ -212,14 +231,16 @@ def _group(g: int, frame: _Frame) -> GroupResult:
         metrics={m: _column(frame.intervals["value"][m], g) for m in METRICS if shown[m][g]},
         differences={m: _column(frame.intervals["difference"][m], g) for m in compared},
         ratios={m: _column(frame.intervals["ratio"][m], g) for m in compared},
-        abroca=_abroca(frame.cohort, g, ref_auc) if with_abroca and ref_auc is not None else None,
+        abroca=_abroca(frame.cohort, g, reference=ref_auc) if with_abroca and ref_auc is not None else None,
         reliability=_reliability(frame, g),
         withheld=tuple(m for m in WITHHELD_CAN_BE if not shown[m][g]),
     )
 
 
-def _abroca(cohort: Cohort, g: int, reference: int) -> float:
-    return abroca(cohort.probability, cohort.label, cohort.codes == g, cohort.codes == reference)
+def _abroca(cohort: Cohort, g: int, *, reference: int) -> float:
+    return abroca(
+        cohort.probability, cohort.label, group=cohort.codes == g, reference=cohort.codes == reference
+    )
 
 
 def _reliability(frame: _Frame, g: int) -> list[tuple[float, float, int]]:
@@ -237,6 +258,7 @@ def _reliability(frame: _Frame, g: int) -> list[tuple[float, float, int]]:
 def _reference(
     values: dict[str, np.ndarray],
     names: pd.Index,
+    *,
     students: np.ndarray,
     shown: dict[str, np.ndarray],
     strategy: str,
@@ -267,7 +289,7 @@ def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def _all_intervals(
-    values: dict[str, np.ndarray], reference: dict[str, int | None], confidence: float
+    values: dict[str, np.ndarray], reference: dict[str, int | None], *, confidence: float
 ) -> dict[str, dict[str, np.ndarray]]:
     """(3 x groups) arrays of point, low, high for every metric and its difference and ratio."""
     out: dict[str, dict[str, np.ndarray]] = {"value": {}, "difference": {}, "ratio": {}}

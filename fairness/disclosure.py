@@ -57,7 +57,7 @@ DENOMINATORS: dict[str, tuple[str, ...]] = {
 Counts = Mapping[str, np.ndarray] | Mapping[str, int]
 
 
-def allowed(metric: str, counts: Counts, min_size: int) -> np.ndarray:
+def allowed(metric: str, counts: Counts, *, min_size: int) -> np.ndarray:
     """Whether ``metric`` may be shown, for each entry of the counts it rests on.
 
     Parameters

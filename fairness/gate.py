@@ -43,15 +43,15 @@ class CheckResult:
 
 def evaluate(audits: list[AttributeAudit], policy: Policy) -> tuple[str, list[CheckResult]]:
     """Gate status and the result of every check."""
-    results = [_check(check, audits, policy.breach) for check in policy.checks]
+    results = [_check(check, audits, breach=policy.breach) for check in policy.checks]
     if any(r.status == FAIL for r in results):
         return FAIL, results
     return PASS, results
 
 
-def _check(check: Check, audits: list[AttributeAudit], breach: str) -> CheckResult:
+def _check(check: Check, audits: list[AttributeAudit], *, breach: str) -> CheckResult:
     relevant = [a for a in audits if a.capacity == check.capacity and not a.is_intersection]
-    findings = [f for audit in relevant for f in _assess_audit(audit, check, breach)]
+    findings = [f for audit in relevant for f in _assess_audit(audit, check, breach=breach)]
     by_status = {s: tuple(r for v, r in findings if v == s) for s in (FAIL, INCONCLUSIVE, NOT_ASSESSABLE)}
     if by_status[FAIL]:
         return CheckResult(check, FAIL, by_status[FAIL])
@@ -64,7 +64,7 @@ def _check(check: Check, audits: list[AttributeAudit], breach: str) -> CheckResu
     return CheckResult(check, PASS, ("every reported group is within the tolerance",))
 
 
-def _assess_audit(audit: AttributeAudit, check: Check, breach: str) -> list[tuple[str, str]]:
+def _assess_audit(audit: AttributeAudit, check: Check, *, breach: str) -> list[tuple[str, str]]:
     """(verdict, reason) for every group of one table that does not simply pass."""
     out = []
     reference = audit.reference[check.metric]
@@ -80,19 +80,19 @@ def _assess_audit(audit: AttributeAudit, check: Check, breach: str) -> list[tupl
     for group in audit.groups:
         if group.group != reference and not group.suppressed:
             where = f"week {audit.week}, {audit.attribute} = {group.group}"
-            out += _assess_group(where, group, reference, check, breach)
+            out += _assess_group(where, group, reference=reference, check=check, breach=breach)
     return out
 
 
 def _assess_group(
-    where: str, group: GroupResult, reference: str, check: Check, breach: str
+    where: str, group: GroupResult, *, reference: str, check: Check, breach: str
 ) -> list[tuple[str, str]]:
     compared = group.ratios if check.kind == "ratio" else group.differences
     if check.metric not in compared:
         # Disclosure control withheld the value: it is neither a pass nor a breach.
         return [(NOT_ASSESSABLE, f"{where}: {check.metric} {TOO_FEW}")]
     point, low, high = compared[check.metric]
-    verdict = _judge(point, low, high, check, breach)
+    verdict = _judge(point, low=low, high=high, check=check, breach=breach)
     if verdict == FAIL:
         return [
             (FAIL, f"{where}: {check.kind} {point:.2f} (interval {low:.2f} to {high:.2f}) vs {reference}")
@@ -108,7 +108,7 @@ def _assess_group(
     return []
 
 
-def _judge(point: float, low: float, high: float, check: Check, breach: str) -> str:
+def _judge(point: float, *, low: float, high: float, check: Check, breach: str) -> str:
     if math.isnan(point):
         return INCONCLUSIVE
     inside = check.low <= point <= check.high

@@ -46,9 +46,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def record_event(action: str, version: Version, actor: str, detail: str) -> Event:
+def record_event(action: str, version: Version, *, actor: str, detail: str) -> Event:
     """Keep an event as a run of its own."""
-    event = Event(action, version.name, version.version, actor, detail, _now())
+    event = Event(
+        action=action, model=version.name, version=version.version, actor=actor, detail=detail, at=_now()
+    )
     registry.record_run(
         EXPERIMENT,
         f"{action} {version.name} v{version.version}",
@@ -62,12 +64,12 @@ def events(name: str | None = None) -> list[Event]:
     """Every kept event, oldest first (optionally for one registered model)."""
     out = [
         Event(
-            r.tags["action"],
-            r.tags["model"],
-            r.tags["version"],
-            r.tags["actor"],
-            r.params.get("detail", ""),
-            r.params.get("at", ""),
+            action=r.tags["action"],
+            model=r.tags["model"],
+            version=r.tags["version"],
+            actor=r.tags["actor"],
+            detail=r.params.get("detail", ""),
+            at=r.params.get("at", ""),
         )
         for r in registry.runs(EXPERIMENT)
     ]
@@ -75,20 +77,20 @@ def events(name: str | None = None) -> list[Event]:
 
 
 def mirror_audit(
-    uri: str, gate: str, bundle_sha256: str, run_id: str, folder: Path, report: dict[str, Any]
+    uri: str, gate: str, *, bundle_sha256: str, run_id: str, folder: Path, report: dict[str, Any]
 ) -> Version:
     """Attach the audit's files to the model's run and mirror the gate result onto the version's tags."""
     version = registry.resolve(uri)
     stamp = _now().replace(":", "")
-    registry.keep_files(run_id, folder, f"fairness/{stamp}")
+    registry.keep_files(run_id, folder, artifact_path=f"fairness/{stamp}")
     registry.tag_version(version, {GATE_TAG: gate, GATE_SHA_TAG: bundle_sha256, GATE_AT_TAG: stamp})
     summary = json.dumps({"gate": gate, "checks": report["gate"]["checks"]})[:6000]
-    record_event("fairness_audit", version, "waymark fairness audit", summary)
+    record_event("fairness_audit", version, actor="waymark fairness audit", detail=summary)
     return version
 
 
 def mirror_review(
-    uri: str, decision: str, reviewer: str, note: str, override_reason: str | None = None
+    uri: str, decision: str, *, reviewer: str, note: str, override_reason: str | None = None
 ) -> Version:
     """Mirror a decision recorded in Waymark's database onto the version's tags and event runs."""
     version = registry.resolve(uri)
@@ -99,16 +101,18 @@ def mirror_review(
     if version.run_id:  # beside the model card: the decision, and any override, for the record
         registry.keep_text(
             version.run_id,
-            _decision_record(version, decision, reviewer, note, override_reason),
-            f"fairness/decisions/{_now().replace(':', '')}-{decision}.md",
+            _decision_record(
+                version, decision, reviewer=reviewer, note=note, override_reason=override_reason
+            ),
+            artifact_file=f"fairness/decisions/{_now().replace(':', '')}-{decision}.md",
         )
     detail = note if not override_reason else f"{note} (gate overridden: {override_reason})"
-    record_event(f"review_{decision}", version, reviewer, detail)
+    record_event(f"review_{decision}", version, actor=reviewer, detail=detail)
     return version
 
 
 def _decision_record(
-    version: Version, decision: str, reviewer: str, note: str, override_reason: str | None
+    version: Version, decision: str, *, reviewer: str, note: str, override_reason: str | None
 ) -> str:
     lines = [
         f"# Ethics committee decision: {version.name} version {version.version}",
@@ -125,12 +129,14 @@ def _decision_record(
     return "\n".join(lines) + "\n"
 
 
-def mirror_promotion(name: str, version: str, actor: str) -> None:
+def mirror_promotion(name: str, version: str, *, actor: str) -> None:
     """Mirror a promotion recorded in Waymark's database: move alias ``champion`` and keep the event."""
-    registry.point_alias(name, CHAMPION, version)
-    record_event("promoted", registry.version(name, version), actor, f"alias {CHAMPION} -> {version}")
+    registry.point_alias(name, CHAMPION, number=version)
+    record_event(
+        "promoted", registry.version(name, version), actor=actor, detail=f"alias {CHAMPION} -> {version}"
+    )
 
 
-def mirror_refusal(name: str, version: str, actor: str, reasons: list[str]) -> None:
+def mirror_refusal(name: str, version: str, *, actor: str, reasons: list[str]) -> None:
     """Keep a refused promotion as an event too."""
-    record_event("promotion_refused", registry.version(name, version), actor, "; ".join(reasons))
+    record_event("promotion_refused", registry.version(name, version), actor=actor, detail="; ".join(reasons))

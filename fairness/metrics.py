@@ -38,13 +38,13 @@ class Cohort:
     n_groups: int
 
 
-def bootstrap_weights(n: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+def bootstrap_weights(n: int, resamples: int, *, rng: np.random.Generator) -> np.ndarray:
     """(resamples x n) counts of how often each row is drawn in each resample."""
     draws = rng.integers(0, n, size=(resamples, n)) + (np.arange(resamples) * n)[:, None]
     return np.bincount(draws.ravel(), minlength=resamples * n).reshape(resamples, n).astype(np.float64)
 
 
-def grouped_sums(weights: np.ndarray, codes: np.ndarray, values: np.ndarray, n_codes: int) -> np.ndarray:
+def grouped_sums(weights: np.ndarray, codes: np.ndarray, *, values: np.ndarray, n_codes: int) -> np.ndarray:
     """For each resample, the weighted sum of ``values`` over the rows of each code: (B x n_codes).
 
     A sparse one-hot product: O(B x n) work and no copy of the weight matrix.
@@ -75,7 +75,7 @@ class Resampled:
         cohort, weights = self.cohort, self.weights
         y, s = cohort.label.astype(bool), cohort.selected.astype(bool)
         cell = cohort.codes * 4 + (y * 2 + s)  # 0 tn, 1 fp, 2 fn, 3 tp within each group
-        counts = grouped_sums(weights, cell, np.ones(len(y)), cohort.n_groups * 4)
+        counts = grouped_sums(weights, cell, values=np.ones(len(y)), n_codes=cohort.n_groups * 4)
         counts = counts.reshape(weights.shape[0], cohort.n_groups, 4)
         tn, fp, fn, tp = (counts[..., k] for k in range(4))
         return tn, fp, fn, tp
@@ -115,23 +115,25 @@ def confusion_metrics(cohort: Cohort, weights: np.ndarray) -> dict[str, np.ndarr
     }
 
 
-def ece_by_group(cohort: Cohort, weights: np.ndarray, bins: int = ECE_BINS) -> np.ndarray:
+def ece_by_group(cohort: Cohort, weights: np.ndarray, *, bins: int = ECE_BINS) -> np.ndarray:
     """Expected calibration error by group: sum over bins of |predicted - observed| mass / size."""
     which = np.clip(np.digitize(cohort.probability, np.linspace(0, 1, bins + 1)[1:-1]), 0, bins - 1)
     cell = cohort.codes * bins + which
     n_cells = cohort.n_groups * bins
-    predicted = grouped_sums(weights, cell, cohort.probability, n_cells)
-    observed = grouped_sums(weights, cell, cohort.label.astype(np.float64), n_cells)
-    size = grouped_sums(weights, cohort.codes, np.ones(len(cohort.codes)), cohort.n_groups)
+    predicted = grouped_sums(weights, cell, values=cohort.probability, n_codes=n_cells)
+    observed = grouped_sums(weights, cell, values=cohort.label.astype(np.float64), n_codes=n_cells)
+    size = grouped_sums(weights, cohort.codes, values=np.ones(len(cohort.codes)), n_codes=cohort.n_groups)
     gap = np.abs(predicted - observed).reshape(weights.shape[0], cohort.n_groups, bins).sum(axis=2)
     return _ratio(gap, size)
 
 
 def calibration_gap_by_group(cohort: Cohort, weights: np.ndarray) -> np.ndarray:
     """Mean predicted probability minus observed rate, by group (signed; unbiased in small groups)."""
-    size = grouped_sums(weights, cohort.codes, np.ones(len(cohort.codes)), cohort.n_groups)
-    predicted = grouped_sums(weights, cohort.codes, cohort.probability, cohort.n_groups)
-    observed = grouped_sums(weights, cohort.codes, cohort.label.astype(np.float64), cohort.n_groups)
+    size = grouped_sums(weights, cohort.codes, values=np.ones(len(cohort.codes)), n_codes=cohort.n_groups)
+    predicted = grouped_sums(weights, cohort.codes, values=cohort.probability, n_codes=cohort.n_groups)
+    observed = grouped_sums(
+        weights, cohort.codes, values=cohort.label.astype(np.float64), n_codes=cohort.n_groups
+    )
     return _ratio(predicted - observed, size)
 
 
@@ -141,9 +143,11 @@ def reliability_by_group(cohort: Cohort, bins: int = ECE_BINS) -> tuple[np.ndarr
     cell = cohort.codes * bins + which
     ones = np.ones((1, len(cell)))
     n_cells = cohort.n_groups * bins
-    size = grouped_sums(ones, cell, np.ones(len(cell)), n_cells)[0]
-    predicted = _ratio(grouped_sums(ones, cell, cohort.probability, n_cells)[0], size)
-    observed = _ratio(grouped_sums(ones, cell, cohort.label.astype(np.float64), n_cells)[0], size)
+    size = grouped_sums(ones, cell, values=np.ones(len(cell)), n_codes=n_cells)[0]
+    predicted = _ratio(grouped_sums(ones, cell, values=cohort.probability, n_codes=n_cells)[0], size)
+    observed = _ratio(
+        grouped_sums(ones, cell, values=cohort.label.astype(np.float64), n_codes=n_cells)[0], size
+    )
     shape = (cohort.n_groups, bins)
     return predicted.reshape(shape), observed.reshape(shape), size.reshape(shape)
 
@@ -155,12 +159,12 @@ def auc_by_group(cohort: Cohort, weights: np.ndarray) -> np.ndarray:
         rows = np.flatnonzero(cohort.codes == g)
         if rows.size:
             out[:, g] = _weighted_auc(
-                cohort.probability[rows], cohort.label[rows].astype(bool), weights[:, rows]
+                cohort.probability[rows], cohort.label[rows].astype(bool), weights=weights[:, rows]
             )
     return out
 
 
-def _weighted_auc(score: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def _weighted_auc(score: np.ndarray, positive: np.ndarray, *, weights: np.ndarray) -> np.ndarray:
     order = np.argsort(score, kind="stable")
     score, positive, weights = score[order], positive[order], weights[:, order]
     starts = np.flatnonzero(np.r_[True, score[1:] != score[:-1]])  # one bucket per distinct score
@@ -195,7 +199,7 @@ def roc_points(score: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def abroca(
-    score: np.ndarray, positive: np.ndarray, group: np.ndarray, reference: np.ndarray, grid: int = 1001
+    score: np.ndarray, positive: np.ndarray, *, group: np.ndarray, reference: np.ndarray, grid: int = 1001
 ) -> float:
     """Absolute area between the ROC curves of ``group`` and ``reference`` rows."""
     fpr_grid = np.linspace(0.0, 1.0, grid)

@@ -51,7 +51,7 @@ class MitigationRow:
 
 
 def equalised_fnr(
-    rows: pd.DataFrame, groups: pd.Series, capacity: float, attribute: str, min_size: int
+    rows: pd.DataFrame, groups: pd.Series, *, capacity: float, attribute: str, min_size: int
 ) -> list[MitigationRow]:
     """Per-group thresholds giving every group the overall false negative rate at ``capacity``.
 
@@ -97,16 +97,16 @@ def equalised_fnr(
         rows_g = labels == g
         pos = rows_g & y
         row = MitigationRow(
-            attribute,
-            str(g),
-            _distinct(ids, rows_g),
-            float(before[rows_g].mean()),
-            float(after[rows_g].mean()),
-            float(1 - before[pos].mean()) if pos.any() else np.nan,
-            float(1 - after[pos].mean()) if pos.any() else np.nan,
-            float(after.mean()),
-            float(recall),
-            float(precision),
+            attribute=attribute,
+            group=str(g),
+            students=_distinct(ids, rows_g),
+            selection_before=float(before[rows_g].mean()),
+            selection_after=float(after[rows_g].mean()),
+            fnr_before=float(1 - before[pos].mean()) if pos.any() else np.nan,
+            fnr_after=float(1 - after[pos].mean()) if pos.any() else np.nan,
+            list_share_after=float(after.mean()),
+            recall_after=float(recall),
+            precision_after=float(precision),
         )
         counts = {
             **week,
@@ -114,7 +114,7 @@ def equalised_fnr(
             "positives": _distinct(ids, pos),
             "negatives": _distinct(ids, rows_g & ~y),
         }
-        out.append(_withhold(row, counts, min_size))
+        out.append(_withhold(row, counts, min_size=min_size))
     return out
 
 
@@ -122,9 +122,9 @@ def _distinct(ids: np.ndarray, mask: np.ndarray) -> int:
     return int(pd.unique(ids[mask.astype(bool)]).size)
 
 
-def _withhold(row: MitigationRow, counts: dict[str, int], min_size: int) -> MitigationRow:
+def _withhold(row: MitigationRow, counts: dict[str, int], *, min_size: int) -> MitigationRow:
     """The row with every rate that rests on too few students set to NaN (fairness.disclosure)."""
     rates = [k for k, v in row.__dict__.items() if isinstance(v, float)]
-    withheld = tuple(k for k in rates if not allowed(k, counts, min_size))
+    withheld = tuple(k for k in rates if not allowed(k, counts, min_size=min_size))
     fields: dict[str, Any] = {**row.__dict__, **dict.fromkeys(withheld, math.nan), "withheld": withheld}
     return MitigationRow(**fields)

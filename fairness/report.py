@@ -102,12 +102,12 @@ def _published_audit(audit: AttributeAudit, step: int) -> dict[str, Any]:
     }
 
 
-def write_report(outcome: AuditOutcome, out: Path, test_metrics: dict[str, float]) -> dict[str, Any]:
+def write_report(outcome: AuditOutcome, out: Path, *, test_metrics: dict[str, float]) -> dict[str, Any]:
     """Write report.json, report.html and model_card.md into ``out``; return the published report."""
     out.mkdir(parents=True, exist_ok=True)
     report = published(outcome, outcome.mitigation)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    html = render_html(report, outcome.policy.weeks, outcome.policy.capacities)
+    html = render_html(report, outcome.policy.weeks, capacities=outcome.policy.capacities)
     (out / "report.html").write_text(html, encoding="utf-8")
     (out / "model_card.md").write_text(model_card(report, test_metrics), encoding="utf-8")
     return report
@@ -158,7 +158,7 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
     }
 
 
-def _plot(report: dict[str, Any], attribute: str, week: int, capacity: float) -> tuple[str, str] | None:
+def _plot(report: dict[str, Any], attribute: str, *, week: int, capacity: float) -> tuple[str, str] | None:
     audit = next(
         (
             a
@@ -203,13 +203,13 @@ def _plot(report: dict[str, Any], attribute: str, week: int, capacity: float) ->
     return base64.b64encode(buffer.getvalue()).decode("ascii"), alt
 
 
-def render_html(report: dict[str, Any], weeks: tuple[int, ...], capacities: tuple[float, ...]) -> str:
+def render_html(report: dict[str, Any], weeks: tuple[int, ...], *, capacities: tuple[float, ...]) -> str:
     """The self-contained, accessible HTML page."""
     week = weeks[len(weeks) // 2]
     plots = [
         {"attribute": a, "image": img, "alt": alt}
         for a in report["data"]["characteristics"]
-        if (made := _plot(report, a, week, capacities[0])) is not None
+        if (made := _plot(report, a, week=week, capacity=capacities[0])) is not None
         for img, alt in [made]
     ]
     env = jinja2.Environment(

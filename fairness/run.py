@@ -56,7 +56,7 @@ class AuditOutcome:
 
 
 def audit_model(
-    uri: str, folder: Path, policy: Policy, exclude: frozenset[str] = frozenset()
+    uri: str, folder: Path, *, policy: Policy, exclude: frozenset[str] = frozenset()
 ) -> AuditOutcome:
     """Audit the model version ``uri`` on the data in ``folder`` under ``policy``.
 
@@ -70,44 +70,53 @@ def audit_model(
     protected = load_protected_characteristics(folder)
     if protected is None or not protected.attributes:
         raise AuditError(f"{folder} has no protected_characteristics table: a fairness audit is impossible")
-    scored, features = _score(loaded, folder, test, policy.weeks, exclude)
-    group_table = group_labels(protected, policy.intersections)
-    audits = audit_cohorts(scored, group_table, policy)
+    scored, features = _score(loaded, folder, test=test, weeks=policy.weeks, exclude=exclude)
+    group_table = group_labels(protected, intersections=policy.intersections)
+    audits = audit_cohorts(scored, group_table, policy=policy)
     gate, checks = evaluate(audits, policy)
-    proxies = _proxies(features, group_table[list(protected.attributes)], loaded, policy)
+    proxies = _proxies(features, group_table[list(protected.attributes)], loaded=loaded, policy=policy)
     return AuditOutcome(
-        loaded,
-        run_id,
-        test,
-        folder_fingerprint(folder),
-        policy,
-        audits,
-        gate,
-        checks,
-        proxies,
-        protected.attributes,
-        _mitigation(scored, group_table, protected.attributes, policy),
+        model=loaded,
+        run_id=run_id,
+        test_presentations=test,
+        data_fingerprint=folder_fingerprint(folder),
+        policy=policy,
+        audits=audits,
+        gate=gate,
+        checks=checks,
+        proxies=proxies,
+        attributes=protected.attributes,
+        mitigation=_mitigation(scored, group_table, attributes=protected.attributes, policy=policy),
     )
 
 
 def _mitigation(
-    scored: pd.DataFrame, group_table: pd.DataFrame, attributes: tuple[str, ...], policy: Policy
+    scored: pd.DataFrame, group_table: pd.DataFrame, *, attributes: tuple[str, ...], policy: Policy
 ) -> list[MitigationRow]:
     week = policy.weeks[len(policy.weeks) // 2]
     rows = scored[scored["week"] == week].reset_index(drop=True)
     joined = group_table.reindex(rows["student_id"]).fillna(NOT_RECORDED).reset_index(drop=True)
     capacity, min_size = policy.capacities[0], policy.min_group_size
-    return [m for a in attributes for m in equalised_fnr(rows, joined[a], capacity, a, min_size)]
+    return [
+        m
+        for a in attributes
+        for m in equalised_fnr(rows, joined[a], capacity=capacity, attribute=a, min_size=min_size)
+    ]
 
 
 def _score(
-    loaded: LoadedModel, folder: Path, test: tuple[str, ...], weeks: tuple[int, ...], exclude: frozenset[str]
+    loaded: LoadedModel,
+    folder: Path,
+    *,
+    test: tuple[str, ...],
+    weeks: tuple[int, ...],
+    exclude: frozenset[str],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     data = load_learning_data(folder).without(exclude)
     features = build_features(data, weeks)
     features = features[(features["module_id"] + "/" + features["presentation_id"]).isin(test)]
-    pop = population(data.registrations, data.presentations, weeks)
-    rows = features.merge(labels(Target(loaded.bundle.target), pop, data.tables()), on=list(KEYS))
+    pop = population(data.registrations, data.presentations, weeks=weeks)
+    rows = features.merge(labels(Target(loaded.bundle.target), pop, tables=data.tables()), on=list(KEYS))
     if rows.empty:
         raise AuditError(
             "the data holds no labelled rows of the model's test presentations in the audited weeks"
@@ -117,7 +126,7 @@ def _score(
 
 
 def _proxies(
-    features: pd.DataFrame, groups: pd.DataFrame, loaded: LoadedModel, policy: Policy
+    features: pd.DataFrame, groups: pd.DataFrame, *, loaded: LoadedModel, policy: Policy
 ) -> list[ProxyResult]:
     """Cross-validated AUC of a logistic model predicting each characteristic from the features."""
     week = sorted(features["week"].unique())[len(features["week"].unique()) // 2]

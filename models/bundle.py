@@ -109,13 +109,13 @@ class ModelBundle:
             booster = lightgbm.Booster(model_str=(folder / _BOOSTER).read_text(encoding="utf-8"))
         linear = _linear(meta["linear"]) if meta["linear"] else None
         return cls(
-            meta["target"],
-            meta["family"],
-            tuple(meta["feature_names"]),
-            (float(meta["calibration"][0]), float(meta["calibration"][1])),
-            linear,
-            booster,
-            tuple(ReliabilityBin(**b) for b in meta.get("reliability", [])),
+            target=meta["target"],
+            family=meta["family"],
+            feature_names=tuple(meta["feature_names"]),
+            calibration=(float(meta["calibration"][0]), float(meta["calibration"][1])),
+            linear=linear,
+            booster=booster,
+            reliability=tuple(ReliabilityBin(**b) for b in meta.get("reliability", [])),
         )
 
 
@@ -140,6 +140,7 @@ def bundle_sha256(folder: Path) -> str:
 def from_pipeline(
     target: str,
     family: str,
+    *,
     pipeline: Pipeline,
     feature_names: tuple[str, ...],
     calibration: tuple[float, float],

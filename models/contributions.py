@@ -82,7 +82,16 @@ class TreeTables:
                 leaves.setdefault(len(feats), []).append((feats, low, high, zero, value))
         groups = [_group(d, rows) for d, rows in sorted(leaves.items()) if d > 0]
         depth, features, low, high, offset, tables = _flatten(groups)
-        return cls(depth, features, low, high, offset, tables, base, n_features)
+        return cls(
+            depth=depth,
+            features=features,
+            low=low,
+            high=high,
+            offset=offset,
+            tables=tables,
+            base=base,
+            n_features=n_features,
+        )
 
     def explain(self, x: np.ndarray) -> Contributions:
         """Contributions of every row of ``x``."""
@@ -185,7 +194,8 @@ _BLOCK = 256
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _kernel(x, depth, features, low, high, offset, tables, out):  # type: ignore[no-untyped-def]
+# numba compiles positional parameters only, so the kernel keeps them.
+def _kernel(x, depth, features, low, high, offset, tables, out):  # type: ignore[no-untyped-def]  # noqa: PLR0917
     """Blocks of rows in parallel; within a block, leaf by leaf, so each leaf's table stays in cache.
 
     Each block is copied feature-major, so the inner loop over rows reads and writes contiguously.

@@ -27,7 +27,8 @@ class WaymarkModel(PythonModel):
         config = context.model_config or {}
         self.bundle = ModelBundle.load(Path(context.artifacts["bundle"]), str(config["bundle_sha256"]))
 
-    def predict(
+    # MLflow calls predict(context, model_input, params=...) positionally: the signature is MLflow's.
+    def predict(  # noqa: PLR0917
         self, context: PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> np.ndarray:
         """Probabilities for each row of features."""

@@ -159,17 +159,17 @@ def tag_version(found: Version, tags: Mapping[str, str], *, remove: tuple[str, .
             client.delete_model_version_tag(found.name, found.version, key)
 
 
-def point_alias(name: str, alias: str, number: str) -> None:
+def point_alias(name: str, alias: str, *, number: str) -> None:
     """Make ``alias`` of the registered model ``name`` point at version ``number``."""
     MlflowClient().set_registered_model_alias(name, alias, number)
 
 
-def keep_files(run_id: str, folder: Path, artifact_path: str) -> None:
+def keep_files(run_id: str, folder: Path, *, artifact_path: str) -> None:
     """Keep the files of ``folder`` beside the run ``run_id``, under ``artifact_path``."""
     MlflowClient().log_artifacts(run_id, str(folder), artifact_path=artifact_path)
 
 
-def keep_text(run_id: str, text: str, artifact_file: str) -> None:
+def keep_text(run_id: str, text: str, *, artifact_file: str) -> None:
     """Keep ``text`` as the file ``artifact_file`` beside the run ``run_id``."""
     MlflowClient().log_text(run_id, text, artifact_file)
 

@@ -42,7 +42,7 @@ def not_completing(population: pd.DataFrame, registrations: pd.DataFrame) -> pd.
 
 
 def next_assessment_nonsubmission(
-    population: pd.DataFrame, assessments: pd.DataFrame, results: pd.DataFrame
+    population: pd.DataFrame, assessments: pd.DataFrame, *, results: pd.DataFrame
 ) -> pd.DataFrame:
     """Label 1 when the next non-exam assessment due from the cut-off on is not submitted by its due day."""
     return query(
@@ -64,8 +64,10 @@ def next_assessment_nonsubmission(
     )
 
 
-def labels(target: Target, population: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def labels(target: Target, population: pd.DataFrame, *, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Labels for ``target``: keys, label (0/1) and outcome_day (withdrawal or due day)."""
     if target is Target.NOT_COMPLETING:
         return not_completing(population, tables["registrations"])
-    return next_assessment_nonsubmission(population, tables["assessments"], tables["assessment_results"])
+    return next_assessment_nonsubmission(
+        population, tables["assessments"], results=tables["assessment_results"]
+    )

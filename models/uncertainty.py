@@ -29,7 +29,7 @@ class ReliabilityBin:
 
 
 def reliability_table(
-    probability: np.ndarray, outcome: np.ndarray, students: np.ndarray, bins: int = DEFAULT_BINS
+    probability: np.ndarray, outcome: np.ndarray, *, students: np.ndarray, bins: int = DEFAULT_BINS
 ) -> tuple[ReliabilityBin, ...]:
     """Bins of equal row count over the estimates, with distinct students and observed rate.
 
@@ -62,7 +62,7 @@ def reliability_table(
     return tuple(out)
 
 
-def wilson(rate: float, n: int, z: float = Z_90) -> tuple[float, float]:
+def wilson(rate: float, n: int, *, z: float = Z_90) -> tuple[float, float]:
     """Wilson score interval for a proportion."""
     if n <= 0:
         return 0.0, 1.0

@@ -97,7 +97,7 @@ def _key(session: Session) -> bytes:
     return key
 
 
-def _mac(key: bytes, values: dict[str, object], fields: tuple[str, ...] = _FIELDS) -> str:
+def _mac(key: bytes, values: dict[str, object], *, fields: tuple[str, ...] = _FIELDS) -> str:
     text = json.dumps([values[f] for f in fields], separators=(",", ":"), ensure_ascii=True)
     return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
@@ -110,6 +110,7 @@ def _legacy_digest(values: dict[str, object]) -> str:
 def record(
     session: Session,
     principal: Principal,
+    *,
     purpose: str,
     students: list[str],
     action: str,
@@ -141,10 +142,10 @@ def record(
 
 
 def record_action(
-    session: Session, principal: Principal, purpose: str, action: str, request: RequestIds
+    session: Session, principal: Principal, *, purpose: str, action: str, request: RequestIds
 ) -> None:
     """Append one record of an action that concerns no student (a governance decision, a retention run)."""
-    record(session, principal, purpose, [NO_STUDENT], action, request)
+    record(session, principal, purpose=purpose, students=[NO_STUDENT], action=action, request=request)
 
 
 def _anchor(session: Session) -> AuditAnchor:
@@ -154,7 +155,7 @@ def _anchor(session: Session) -> AuditAnchor:
     return anchor
 
 
-def verify(session: Session, key: bytes, checkpoint: dict[str, Any] | None = None) -> list[str]:
+def verify(session: Session, key: bytes, *, checkpoint: dict[str, Any] | None = None) -> list[str]:
     """Every break in the chain, and against ``checkpoint`` if given (empty when the log is intact)."""
     anchor = _anchor(session)
     problems: list[str] = []
@@ -179,13 +180,13 @@ def verify(session: Session, key: bytes, checkpoint: dict[str, Any] | None = Non
         if checkpoint is not None and rec.seq == checkpoint.get("seq"):
             at_checkpoint = rec.hash
         expected_seq, prev = rec.seq + 1, rec.hash
-    problems += _head_problems(session, expected_seq - 1, prev)
+    problems += _head_problems(session, expected_seq - 1, last_hash=prev)
     if checkpoint is not None:
-        problems += _checkpoint_problems(key, checkpoint, at_checkpoint, expected_seq - 1)
+        problems += _checkpoint_problems(key, checkpoint, found=at_checkpoint, last_seq=expected_seq - 1)
     return problems
 
 
-def _head_problems(session: Session, last_seq: int, last_hash: str) -> list[str]:
+def _head_problems(session: Session, last_seq: int, *, last_hash: str) -> list[str]:
     head = session.get(AuditHead, 1)
     if head is None:
         return ["the chain's head row is missing"]
@@ -223,10 +224,10 @@ class Verification:
     problems: list[str]
 
 
-def verify_log(engine: Engine, key: bytes, checkpoint: dict[str, Any] | None = None) -> Verification:
+def verify_log(engine: Engine, key: bytes, *, checkpoint: dict[str, Any] | None = None) -> Verification:
     """Verify the whole log, and against ``checkpoint`` if given, in one transaction of its own."""
     with transaction(engine) as session:
-        problems = verify(session, key, checkpoint)
+        problems = verify(session, key, checkpoint=checkpoint)
         return Verification(_record_count(session), problems)
 
 
@@ -236,7 +237,7 @@ def checkpoint_log(engine: Engine, key: bytes) -> dict[str, Any]:
         return checkpoint(session, key)
 
 
-def _checkpoint_problems(key: bytes, point: dict[str, Any], found: str | None, last_seq: int) -> list[str]:
+def _checkpoint_problems(key: bytes, point: dict[str, Any], *, found: str | None, last_seq: int) -> list[str]:
     if not hmac.compare_digest(str(point.get("mac", "")), _checkpoint_mac(key, point)):
         return ["the checkpoint's signature does not match: it was altered, or made with another key"]
     seq = int(point.get("seq", 0))

@@ -64,7 +64,7 @@ def report_sha256(report: dict[str, Any]) -> str:
     return _sha256(report)
 
 
-def _latest(session: Session, name: str, version: str, kinds: tuple[str, ...]) -> ModelDecision | None:
+def _latest(session: Session, name: str, *, version: str, kinds: tuple[str, ...]) -> ModelDecision | None:
     query = (
         select(ModelDecision)
         .where(
@@ -88,6 +88,7 @@ def _add(session: Session, **values: Any) -> ModelDecision:
 def record_audit(
     session: Session,
     name: str,
+    *,
     version: str,
     bundle_sha256: str,
     gate: str,
@@ -114,6 +115,7 @@ def record_audit(
 def record_review(
     session: Session,
     name: str,
+    *,
     version: str,
     approve: bool,
     reviewer: str,
@@ -131,7 +133,7 @@ def record_review(
     """
     if not reviewer.strip() or not note.strip():
         raise GovernanceError("a review needs the reviewer's identifier and a note giving the reasons")
-    audited = _latest(session, name, version, (AUDIT,))
+    audited = _latest(session, name, version=version, kinds=(AUDIT,))
     if audited is None:
         raise GovernanceError(
             f"no fairness audit is recorded for {name} version {version}: run `waymark fairness audit` first"
@@ -159,12 +161,12 @@ def record_review(
     )
 
 
-def blockers(session: Session, name: str, version: str) -> list[str]:
+def blockers(session: Session, name: str, *, version: str) -> list[str]:
     """Why ``version`` may not be served (empty when it may)."""
-    audited = _latest(session, name, version, (AUDIT,))
+    audited = _latest(session, name, version=version, kinds=(AUDIT,))
     if audited is None:
         return [f"no fairness audit is recorded for {name} version {version}: run `waymark fairness audit`"]
-    review = _latest(session, name, version, (APPROVED, REJECTED))
+    review = _latest(session, name, version=version, kinds=(APPROVED, REJECTED))
     if review is None:
         return [
             f"no ethics committee approval is recorded for {name} version {version}: `waymark model review`"
@@ -183,7 +185,7 @@ def blockers(session: Session, name: str, version: str) -> list[str]:
     return []
 
 
-def record_promotion(session: Session, name: str, version: str, actor: str) -> ModelDecision:
+def record_promotion(session: Session, name: str, *, version: str, actor: str) -> ModelDecision:
     """Make ``version`` the champion, only if nothing blocks it.
 
     Raises
@@ -191,10 +193,10 @@ def record_promotion(session: Session, name: str, version: str, actor: str) -> M
     GovernanceError
         With every reason the version may not be served.
     """
-    reasons = blockers(session, name, version)
+    reasons = blockers(session, name, version=version)
     if reasons:
         raise GovernanceError(f"{name} version {version} cannot be promoted: " + "; ".join(reasons))
-    audited = _latest(session, name, version, (AUDIT,))
+    audited = _latest(session, name, version=version, kinds=(AUDIT,))
     assert audited is not None  # noqa: S101  (no blockers means an audit exists)
     return _add(
         session,
@@ -222,9 +224,9 @@ def _last_promoted(session: Session, name: str) -> str | None:
 def champion(session: Session, name: str) -> Champion | None:
     """The version last promoted for ``name``, if it may still be served (there is no fallback)."""
     version = _last_promoted(session, name)
-    if version is None or blockers(session, name, version):
+    if version is None or blockers(session, name, version=version):
         return None
-    audited = _latest(session, name, version, (AUDIT,))
+    audited = _latest(session, name, version=version, kinds=(AUDIT,))
     assert audited is not None  # noqa: S101  (no blockers means an audit exists)
     return Champion(name, version, audited.bundle_sha256)
 
@@ -234,7 +236,7 @@ def champion_blockers(session: Session, name: str) -> list[str]:
     version = _last_promoted(session, name)
     if version is None:
         return [f"no version of {name} has been promoted: audit, review and promote one first"]
-    return blockers(session, name, version)
+    return blockers(session, name, version=version)
 
 
 def history(session: Session, name: str) -> list[ModelDecision]:
@@ -243,19 +245,20 @@ def history(session: Session, name: str) -> list[ModelDecision]:
     return list(session.scalars(query))
 
 
-def latest_review(session: Session, name: str, version: str) -> ModelDecision | None:
+def latest_review(session: Session, name: str, *, version: str) -> ModelDecision | None:
     """The most recent review of a version (None when it has none)."""
-    return _latest(session, name, version, (APPROVED, REJECTED))
+    return _latest(session, name, version=version, kinds=(APPROVED, REJECTED))
 
 
-def latest_audit(session: Session, name: str, version: str) -> ModelDecision | None:
+def latest_audit(session: Session, name: str, *, version: str) -> ModelDecision | None:
     """The most recent audit of a version (None when it has none)."""
-    return _latest(session, name, version, (AUDIT,))
+    return _latest(session, name, version=version, kinds=(AUDIT,))
 
 
 def review(
     session: Session,
     name: str,
+    *,
     version: str,
     approve: bool,
     note: str,
@@ -266,18 +269,27 @@ def review(
 ) -> ModelDecision:
     """Record a review (by ``reviewer``, default the caller) and its access-log record, together."""
     row = record_review(
-        session, name, version, approve, reviewer or caller.sub, note, caller.sub, override_reason
+        session,
+        name,
+        version=version,
+        approve=approve,
+        reviewer=reviewer or caller.sub,
+        note=note,
+        recorded_by=caller.sub,
+        override_reason=override_reason,
     )
-    audit.record_action(session, caller, PURPOSE, f"model_{row.kind}:{row.id}", request)
+    audit.record_action(
+        session, caller, purpose=PURPOSE, action=f"model_{row.kind}:{row.id}", request=request
+    )
     return row
 
 
 def promote(
-    session: Session, name: str, version: str, caller: Principal, request: RequestIds
+    session: Session, name: str, *, version: str, caller: Principal, request: RequestIds
 ) -> ModelDecision:
     """Record a promotion and its access-log record, together."""
-    row = record_promotion(session, name, version, caller.sub)
-    audit.record_action(session, caller, PURPOSE, f"model_promoted:{row.id}", request)
+    row = record_promotion(session, name, version=version, actor=caller.sub)
+    audit.record_action(session, caller, purpose=PURPOSE, action=f"model_promoted:{row.id}", request=request)
     return row
 
 
@@ -285,30 +297,40 @@ def mirror(row: ModelDecision) -> None:
     """Copy a committed review or promotion onto MLflow's tags and alias (for people browsing MLflow)."""
     uri = f"models:/{row.model_name}/{row.model_version}"
     if row.kind in (APPROVED, REJECTED):
-        mirror_review(uri, row.kind, row.actor, row.note, row.override_reason)
+        mirror_review(uri, row.kind, reviewer=row.actor, note=row.note, override_reason=row.override_reason)
     elif row.kind == PROMOTED:
-        mirror_promotion(row.model_name, row.model_version, row.actor)
+        mirror_promotion(row.model_name, row.model_version, actor=row.actor)
 
 
 # The command line's path: each decision in a transaction of its own, mirrored onto MLflow once committed.
 
 
 def commit_audit(
-    engine: Engine, uri: str, outcome: AuditOutcome, report: dict[str, Any], folder: Path, actor: str
+    engine: Engine, uri: str, *, outcome: AuditOutcome, report: dict[str, Any], folder: Path, actor: str
 ) -> ModelDecision:
     """Record an audit's gate here, then attach its files (``folder``) and tags to the version in MLflow."""
     model = outcome.model
     with transaction(engine) as session:
         row = record_audit(
-            session, model.name, model.version, model.sha256, outcome.gate, report, outcome.policy, actor
+            session,
+            model.name,
+            version=model.version,
+            bundle_sha256=model.sha256,
+            gate=outcome.gate,
+            report=report,
+            policy=outcome.policy,
+            actor=actor,
         )
-    mirror_audit(uri, outcome.gate, model.sha256, outcome.run_id, folder, report)
+    mirror_audit(
+        uri, outcome.gate, bundle_sha256=model.sha256, run_id=outcome.run_id, folder=folder, report=report
+    )
     return row
 
 
 def commit_review(
     engine: Engine,
     key: bytes,
+    *,
     name: str,
     version: str,
     approve: bool,
@@ -320,19 +342,29 @@ def commit_review(
     """Record a review with its access-log record (under ``key``), then mirror it."""
     with audit.unit(engine, key) as session:
         row = review(
-            session, name, version, approve, note, caller, RequestIds.new(), reviewer, override_reason
+            session,
+            name,
+            version=version,
+            approve=approve,
+            note=note,
+            caller=caller,
+            request=RequestIds.new(),
+            reviewer=reviewer,
+            override_reason=override_reason,
         )
     mirror(row)
     return row
 
 
-def commit_promotion(engine: Engine, key: bytes, name: str, version: str, caller: Principal) -> ModelDecision:
+def commit_promotion(
+    engine: Engine, key: bytes, *, name: str, version: str, caller: Principal
+) -> ModelDecision:
     """Record a promotion with its access-log record, then mirror it; a refusal is mirrored as an event."""
     try:
         with audit.unit(engine, key) as session:
-            row = promote(session, name, version, caller, RequestIds.new())
+            row = promote(session, name, version=version, caller=caller, request=RequestIds.new())
     except GovernanceError as exc:
-        mirror_refusal(name, version, caller.sub, [str(exc)])
+        mirror_refusal(name, version, actor=caller.sub, reasons=[str(exc)])
         raise
     mirror(row)
     return row

@@ -15,7 +15,9 @@ log = logging.getLogger("waymark.service")
 PROBLEM = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+def problem(
+    status: int, title: str, *, detail: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     """A problem+json response."""
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
@@ -24,14 +26,16 @@ def problem(status: int, title: str, detail: str, headers: Mapping[str, str] | N
 class Refused(HTTPException):
     """An HTTP error with a title and a reason the caller can act on."""
 
-    def __init__(self, status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, *, title: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(status, detail, headers)
         self.title = title
 
 
 def not_found() -> Refused:
     """The same answer for a student that does not exist and one outside the caller's scope."""
-    return Refused(404, "Not found", "No indicator for this student is available to you.")
+    return Refused(404, title="Not found", detail="No indicator for this student is available to you.")
 
 
 _FRIENDLY = {
@@ -56,11 +60,11 @@ def install(app: FastAPI) -> None:
         title = getattr(exc, "title", None) or {401: "Unauthorised", 403: "Forbidden", 404: "Not found"}.get(
             exc.status_code, "Error"
         )
-        return problem(exc.status_code, title, str(exc.detail), exc.headers)
+        return problem(exc.status_code, title, detail=str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem(422, "Invalid request", _reasons(exc))
+        return problem(422, "Invalid request", detail=_reasons(exc))
 
     @app.exception_handler(IntegrityError)
     async def conflict(_request: Request, exc: Exception) -> JSONResponse:
@@ -68,7 +72,9 @@ def install(app: FastAPI) -> None:
         return problem(
             409,
             "Conflict",
-            "This conflicts with something recorded at the same moment; nothing was changed. Try again.",
+            detail=(
+                "This conflicts with something recorded at the same moment; nothing was changed. Try again."
+            ),
         )
 
     @app.exception_handler(DataError)
@@ -77,7 +83,7 @@ def install(app: FastAPI) -> None:
         return problem(
             422,
             "Invalid request",
-            "A value could not be stored (too long or malformed); nothing was changed.",
+            detail="A value could not be stored (too long or malformed); nothing was changed.",
         )
 
     @app.exception_handler(OperationalError)  # connection refused or lost, or a transient failure
@@ -88,17 +94,17 @@ def install(app: FastAPI) -> None:
         return problem(
             503,
             "Service unavailable",
-            "The database is not reachable or too busy; nothing was changed. Try again shortly.",
-            {"Retry-After": "5"},
+            detail="The database is not reachable or too busy; nothing was changed. Try again shortly.",
+            headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(DBAPIError)
     async def database_error(_request: Request, exc: Exception) -> JSONResponse:
         # Any other database error is a fault of ours (a bad query), not an outage: say so honestly.
         log.error("database error: %s", type(exc).__name__)
-        return problem(500, "Internal error", "Something went wrong; nothing was changed.")
+        return problem(500, "Internal error", detail="Something went wrong; nothing was changed.")
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.error("unexpected error: %s", type(exc).__name__)
-        return problem(500, "Internal error", "Something went wrong; nothing was changed.")
+        return problem(500, "Internal error", detail="Something went wrong; nothing was changed.")

@@ -50,7 +50,7 @@ def served_run(session: Session, runtime: Runtime) -> ScoringRun | None:
 
 
 def student_in_scope(
-    session: Session, principal: Principal, runtime: Runtime, student_id: str
+    session: Session, principal: Principal, *, runtime: Runtime, student_id: str
 ) -> ScoringRun | None:
     """The served run, if ``student_id`` is in the caller's scope in it (None otherwise)."""
     run = served_run(session, runtime)
@@ -67,7 +67,7 @@ RANKS_TTL = 60.0
 _ranks: dict[tuple[str, str, int], tuple[float, dict[tuple[str, str, str], int]]] = {}
 
 
-def priority(session: Session, principal: Principal, run: ScoringRun, row: Indicator) -> int:
+def priority(session: Session, principal: Principal, *, run: ScoringRun, row: Indicator) -> int:
     """Position of ``row`` in the caller's caseload (1 = contact first; ties broken by identifiers)."""
     key = (principal.sub, principal.role, run.id)
     cached = _ranks.get(key)
@@ -83,7 +83,7 @@ def priority(session: Session, principal: Principal, run: ScoringRun, row: Indic
     return cached[1].get((row.student_id, row.module_id, row.presentation_id), len(cached[1]) + 1)
 
 
-def history(session: Session, row: Indicator, target: str) -> list[HistoryPoint]:
+def history(session: Session, row: Indicator, *, target: str) -> list[HistoryPoint]:
     """Every complete run's indicator for the same student and module presentation."""
     query = (
         select(Indicator, ScoringRun)
@@ -129,7 +129,7 @@ def provenance(row: Indicator, run: ScoringRun) -> Provenance:
     )
 
 
-def view(row: Indicator, run: ScoringRun, rank: int | None, past: list[HistoryPoint]) -> IndicatorView:
+def view(row: Indicator, run: ScoringRun, *, rank: int | None, past: list[HistoryPoint]) -> IndicatorView:
     """The full explained indicator."""
     change = row.what_could_change
     return IndicatorView(

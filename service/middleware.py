@@ -144,7 +144,7 @@ def _attempt(verifier: Verifier, token: str) -> Principal | AuthError:
         return exc
 
 
-def verified(scope: Scope, token: str, verifier: Verifier) -> Principal:
+def verified(scope: Scope, token: str, *, verifier: Verifier) -> Principal:
     """The caller ``token`` names, verified once per request (the Guard has usually done it already)."""
     state = scope.setdefault("state", {})
     done: tuple[str, Principal | AuthError] | None = state.get(_VERIFIED)
@@ -163,7 +163,7 @@ def _header(scope: Scope, wanted: bytes) -> str | None:
 
 
 async def _problem(
-    send: Send, status: int, title: str, detail: str, extra: list[tuple[bytes, bytes]]
+    send: Send, status: int, *, title: str, detail: str, extra: list[tuple[bytes, bytes]]
 ) -> None:
     body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
     headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
@@ -177,7 +177,7 @@ class Guard:
     """The ASGI middleware."""
 
     def __init__(
-        self, app: ASGIApp, settings: Settings, verifier: Verifier, trusted_proxies: tuple[Network, ...]
+        self, app: ASGIApp, *, settings: Settings, verifier: Verifier, trusted_proxies: tuple[Network, ...]
     ) -> None:
         self.app = app
         self.max_body = settings.max_body_bytes
@@ -195,7 +195,7 @@ class Guard:
                 return f"sub:{result.sub}"
         return client_address(scope, self.trusted)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0917 (ASGI calls it so)
         """Handle one ASGI event."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -213,7 +213,11 @@ class Guard:
         length = _header(scope, b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             await _problem(
-                send, 413, "Request too large", f"Bodies are limited to {self.max_body} bytes.", rid
+                send,
+                413,
+                title="Request too large",
+                detail=f"Bodies are limited to {self.max_body} bytes.",
+                extra=rid,
             )
             return
         wait = self.limiter.wait(await self._identity(scope), time.monotonic())
@@ -221,9 +225,9 @@ class Guard:
             await _problem(
                 send,
                 429,
-                "Too many requests",
-                f"Slow down and try again in {wait} seconds.",
-                [*rid, (b"retry-after", str(wait).encode())],
+                title="Too many requests",
+                detail=f"Slow down and try again in {wait} seconds.",
+                extra=[*rid, (b"retry-after", str(wait).encode())],
             )
             return
         received = [0]

@@ -20,32 +20,32 @@ templates = Jinja2Templates(
 router = APIRouter(include_in_schema=False)
 
 
-def _page(request: Request, page: str, title: str) -> HTMLResponse:
+def _page(request: Request, page: str, *, title: str) -> HTMLResponse:
     return templates.TemplateResponse(request, f"{page}.html.j2", {"page": page, "title": title})
 
 
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request) -> HTMLResponse:
     """Sign-in page."""
-    return _page(request, "index", "Sign in")
+    return _page(request, "index", title="Sign in")
 
 
 @router.get("/caseload", response_class=HTMLResponse)
 def caseload_page(request: Request) -> HTMLResponse:
     """Staff caseload page."""
-    return _page(request, "caseload", "Your caseload")
+    return _page(request, "caseload", title="Your caseload")
 
 
 @router.get("/student", response_class=HTMLResponse)
 def student_page(request: Request) -> HTMLResponse:
     """One student's indicator (the student id travels in the fragment, never to the server log)."""
-    return _page(request, "student", "Student")
+    return _page(request, "student", title="Student")
 
 
 @router.get("/me", response_class=HTMLResponse)
 def me_page(request: Request) -> HTMLResponse:
     """A student's own page."""
-    return _page(request, "me", "My data")
+    return _page(request, "me", title="My data")
 
 
 @router.get("/transparency", response_class=HTMLResponse)

@@ -55,6 +55,7 @@ def _count(result: object) -> int:
 def apply(
     session: Session,
     caller: Principal,
+    *,
     request: RequestIds,
     retention_days: int,
     access_log_days: int,
@@ -77,18 +78,34 @@ def apply(
     ]
     log_cutoff = (now - timedelta(days=access_log_days)).isoformat()
     past = session.scalar(select(func.count()).select_from(AuditRecord).where(AuditRecord.at < log_cutoff))
-    audit.record_action(session, caller, PURPOSE, "retention_run", request)
+    audit.record_action(session, caller, purpose=PURPOSE, action="retention_run", request=request)
     ind, fb, iv, co, rq = (_count(r) for r in removed)
-    return RetentionResult(cutoff, len(old), ind, fb, iv, co, rq, int(past or 0))
+    return RetentionResult(
+        cutoff=cutoff,
+        runs=len(old),
+        indicators=ind,
+        feedback=fb,
+        interventions=iv,
+        consents=co,
+        requests=rq,
+        access_log_past_period=int(past or 0),
+    )
 
 
 def run(
     engine: Engine,
     key: bytes,
+    *,
     caller: Principal,
     retention_days: int,
     access_log_days: int,
 ) -> RetentionResult:
     """Apply the policy in a unit of work of its own, its record under ``key`` (``waymark retention run``)."""
     with audit.unit(engine, key) as session:
-        return apply(session, caller, RequestIds.new(), retention_days, access_log_days)
+        return apply(
+            session,
+            caller,
+            request=RequestIds.new(),
+            retention_days=retention_days,
+            access_log_days=access_log_days,
+        )

@@ -37,7 +37,7 @@ class ChampionWatch:
     champion becomes ``None`` at the next check, so its indicators stop being served without a restart.
     """
 
-    def __init__(self, settings: Settings, engine: Engine, every: float) -> None:
+    def __init__(self, settings: Settings, *, engine: Engine, every: float) -> None:
         self._settings, self._engine, self._every = settings, engine, every
         self._lock = threading.Lock()
         self._checked = float("-inf")
@@ -111,9 +111,9 @@ def build_runtime(settings: Settings) -> Runtime:
     verifier = Verifier(settings)
     key = load_key(settings)
     engine = make_engine(settings.database_url)
-    watch = ChampionWatch(settings, engine, settings.champion_recheck_seconds)
+    watch = ChampionWatch(settings, engine=engine, every=settings.champion_recheck_seconds)
     try:
         watch.refresh()
     except DBAPIError:  # start anyway: requests answer 503 until the database is back
         log.exception("the database could not be read at start-up")
-    return Runtime(settings, engine, verifier, key, watch)
+    return Runtime(settings=settings, engine=engine, verifier=verifier, audit_key=key, watch=watch)

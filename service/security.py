@@ -74,6 +74,7 @@ def _dev_key(settings: Settings) -> rsa.RSAPrivateKey:
 def mint(
     settings: Settings,
     role: str,
+    *,
     sub: str,
     minutes: int = 60,
     training_days: int | None = 365,

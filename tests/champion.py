@@ -20,7 +20,7 @@ from waymark.models.targets import Target
 from waymark.service import decisions
 from waymark.service.db.engine import make_engine, transaction, upgrade
 from waymark.training.fitting import FitConfig
-from waymark.training.pipeline import train
+from waymark.training.pipeline import train_folder
 from waymark.training.tracking import log_and_register
 
 
@@ -59,8 +59,8 @@ def register(folder: Path, settings: Settings, name: str, family: str, seed: int
     """Train and register a candidate; returns its version."""
     configure(settings)
     config = FitConfig(seed=seed, families=(family,), gbm_estimators=80)
-    outcome = train(folder, Target.NOT_COMPLETING, config)
-    return log_and_register(outcome, name, settings).version
+    outcome = train_folder(folder, target=Target.NOT_COMPLETING, config=config)
+    return log_and_register(outcome, name, settings=settings).version
 
 
 def permissive_policy() -> Policy:
@@ -83,9 +83,16 @@ def govern(folder: Path, settings: Settings, name: str, version: str, out: Path)
     """The real gate, then a recorded (test) approval and promotion in the settings' service database."""
     configure(settings)
     uri = f"models:/{name}/{version}"
-    outcome = audit_model(uri, folder, permissive_policy())
-    report = write_report(outcome, out, MlflowClient().get_run(outcome.run_id).data.metrics)
-    mirror_audit(uri, outcome.gate, outcome.model.sha256, outcome.run_id, out, report)
+    outcome = audit_model(uri, folder, policy=permissive_policy())
+    report = write_report(outcome, out, test_metrics=MlflowClient().get_run(outcome.run_id).data.metrics)
+    mirror_audit(
+        uri,
+        outcome.gate,
+        bundle_sha256=outcome.model.sha256,
+        run_id=outcome.run_id,
+        folder=out,
+        report=report,
+    )
     audited = Audited(name, version, outcome.model.sha256, outcome.gate, report, outcome.policy)
     engine = make_engine(settings.database_url)
     upgrade(engine)
@@ -101,14 +108,20 @@ def approve_and_promote(engine: Engine, audited: Audited) -> None:
         decisions.record_audit(
             session,
             name,
-            version,
-            audited.bundle_sha256,
-            audited.gate,
-            audited.report,
-            audited.policy,
-            "tests",
+            version=version,
+            bundle_sha256=audited.bundle_sha256,
+            gate=audited.gate,
+            report=audited.report,
+            policy=audited.policy,
+            actor="tests",
         )
         decisions.record_review(
-            session, name, version, True, "test-reviewer", "approved by the tests", "tests"
+            session,
+            name,
+            version=version,
+            approve=True,
+            reviewer="test-reviewer",
+            note="approved by the tests",
+            recorded_by="tests",
         )
-        decisions.record_promotion(session, name, version, "tests")
+        decisions.record_promotion(session, name, version=version, actor="tests")

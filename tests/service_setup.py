@@ -58,7 +58,7 @@ def serve_cohort(champion: Champion, folder: Path, backend: str, root: Path) -> 
     assert champion.audited is not None
     approve_and_promote(engine, champion.audited)
     configure(settings)
-    score(folder, engine, champion.name, week=8)
+    score(folder, engine, model_name=champion.name, week=8)
     import_grants(engine, folder / "access.csv")
     with engine.connect() as conn:
         indicators = pd.read_sql(

@@ -41,12 +41,19 @@ def _write(engine: Engine, n: int, key: bytes = KEY) -> None:
     for i in range(n):
         with audit.unit(engine, key) as session:
             request = RequestIds(f"req-{i}", "client-chosen" if i % 2 else None)
-            audit.record(session, tutor, "personal_tutoring", [f"S{i:04d}"], "indicator_view", request)
+            audit.record(
+                session,
+                tutor,
+                purpose="personal_tutoring",
+                students=[f"S{i:04d}"],
+                action="indicator_view",
+                request=request,
+            )
 
 
 def _verify(engine: Engine, checkpoint: dict[str, object] | None = None, key: bytes = KEY) -> list[str]:
     with transaction(engine) as session:
-        return audit.verify(session, key, checkpoint)
+        return audit.verify(session, key, checkpoint=checkpoint)
 
 
 def test_migrations_create_exactly_the_declared_schema(engine: Engine) -> None:
@@ -67,7 +74,12 @@ def test_one_request_writes_one_record_per_student_however_many_rows_they_have(e
     tutor = Principal("tutor-1", "personal_tutor", None)
     with audit.unit(engine, KEY) as session:
         audit.record(
-            session, tutor, "personal_tutoring", ["S1", "S2", "S1", "S1"], "caseload_view", RequestIds("r")
+            session,
+            tutor,
+            purpose="personal_tutoring",
+            students=["S1", "S2", "S1", "S1"],
+            action="caseload_view",
+            request=RequestIds("r"),
         )
     with transaction(engine) as session:
         assert session.scalars(select(AuditRecord.student_id).order_by(AuditRecord.seq)).all() == ["S1", "S2"]

@@ -15,12 +15,14 @@ from waymark.models.estimators import GBM_MAX_DEPTH
 from waymark.models.features import build_features
 from waymark.models.targets import Target
 from waymark.training.fitting import FitConfig
-from waymark.training.pipeline import train
+from waymark.training.pipeline import train_folder
 
 
 def _trained(synth_dir: Path, family: str) -> tuple[ModelBundle, np.ndarray]:
-    outcome = train(
-        synth_dir, Target.NOT_COMPLETING, FitConfig(seed=2, families=(family,), gbm_estimators=60, cv_folds=2)
+    outcome = train_folder(
+        synth_dir,
+        target=Target.NOT_COMPLETING,
+        config=FitConfig(seed=2, families=(family,), gbm_estimators=60, cv_folds=2),
     )
     rows = build_features(load_learning_data(synth_dir), weeks=[3, 9, 20])
     return outcome.bundle, outcome.bundle.matrix(rows)

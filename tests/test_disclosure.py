@@ -47,13 +47,15 @@ def _publish(scored: pd.DataFrame, protected: pd.DataFrame, policy: Policy) -> P
     """Audit, gate and publish a cohort as `waymark fairness audit` does, without a model."""
     frame = ProtectedFrame(protected.astype("string"))
     labels = group_labels(frame, intersections=True)
-    audits = audit_cohorts(scored, labels, policy)
+    audits = audit_cohorts(scored, labels, policy=policy)
     gate, checks = evaluate(audits, policy)
     joined = labels.reindex(scored["student_id"]).reset_index(drop=True)
     mitigation: list[MitigationRow] = [
         row
         for a in frame.attributes
-        for row in equalised_fnr(scored, joined[a], policy.capacities[0], a, policy.min_group_size)
+        for row in equalised_fnr(
+            scored, joined[a], capacity=policy.capacities[0], attribute=a, min_size=policy.min_group_size
+        )
     ]
     outcome = AuditOutcome(
         StubModel(),  # type: ignore[arg-type]
@@ -71,7 +73,7 @@ def _publish(scored: pd.DataFrame, protected: pd.DataFrame, policy: Policy) -> P
     report = published(outcome, mitigation)
     return Published(
         report,
-        render_html(report, policy.weeks, policy.capacities),
+        render_html(report, policy.weeks, capacities=policy.capacities),
         model_card(report, {}),
         {c.title: c.status for c in checks},
     )

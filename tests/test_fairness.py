@@ -32,7 +32,7 @@ from waymark.models.targets import Target
 from waymark.training.fitting import FitConfig
 from waymark.training.ingest.synthetic import SynthConfig, generate
 from waymark.training.ingest.synthetic_people import Disparity
-from waymark.training.pipeline import train
+from waymark.training.pipeline import train_folder
 from waymark.training.tracking import log_and_register
 
 
@@ -44,9 +44,11 @@ def fast_policy() -> Policy:
 def _audited(tmp: Path, disparity: float, mlflow_store: Settings, policy: Policy, name: str) -> AuditOutcome:
     folder = tmp / name
     generate(folder, SynthConfig(students=3000, seed=5, disparity=Disparity("disability", "Y", disparity)))
-    outcome = train(folder, Target.NOT_COMPLETING, FitConfig(seed=1, families=("logistic",)))
-    registered = log_and_register(outcome, name, mlflow_store)
-    return audit_model(registered.uri, folder, policy)
+    outcome = train_folder(
+        folder, target=Target.NOT_COMPLETING, config=FitConfig(seed=1, families=("logistic",))
+    )
+    registered = log_and_register(outcome, name, settings=mlflow_store)
+    return audit_model(registered.uri, folder, policy=policy)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +130,7 @@ def test_bootstrap_intervals_surround_the_point_and_narrow_with_more_students() 
             codes,
             len(names),
         )
-        fnr = confusion_metrics(cohort, bootstrap_weights(n, 500, rng))["false_negative_rate"]
+        fnr = confusion_metrics(cohort, bootstrap_weights(n, 500, rng=rng))["false_negative_rate"]
         low, high = np.percentile(fnr, [2.5, 97.5], axis=0)
         point = confusion_metrics(cohort, np.ones((1, n)))["false_negative_rate"][0]
         assert np.all((low <= point) & (point <= high))
@@ -181,7 +183,7 @@ def test_the_proxy_check_reports_every_characteristic(skewed: AuditOutcome) -> N
 
 def test_reports_use_no_labelling_words(skewed: AuditOutcome) -> None:
     report = published(skewed, skewed.mitigation)
-    html = render_html(report, skewed.policy.weeks, skewed.policy.capacities)
+    html = render_html(report, skewed.policy.weeks, capacities=skewed.policy.capacities)
     assert forbidden_words(html) == []
     assert forbidden_words(json.dumps(report)) == []
 
@@ -214,7 +216,7 @@ def test_no_group_below_the_minimum_size_appears_in_json_or_html(
         }
     )
     policy = dataclasses.replace(load_policy(), weeks=(4,), bootstrap_resamples=20, min_group_size=10)
-    audits = audit_cohorts(scored, group_labels(protected, intersections=False), policy)
+    audits = audit_cohorts(scored, group_labels(protected, intersections=False), policy=policy)
     gate, checks = evaluate(audits, policy)
     outcome = AuditOutcome(
         StubModel(),
@@ -230,7 +232,7 @@ def test_no_group_below_the_minimum_size_appears_in_json_or_html(
         [],
     )
     report = published(outcome, [])
-    text = json.dumps(report) + render_html(report, policy.weeks, policy.capacities)
+    text = json.dumps(report) + render_html(report, policy.weeks, capacities=policy.capacities)
     for name, size in zip(names, sizes, strict=True):
         assert (name in text) == (size >= policy.min_group_size), (name, size)
     counts = [g["students"] for a in report["audits"] for g in a["groups"]]
@@ -269,8 +271,15 @@ def _record(outcome: AuditOutcome, tmp: Path) -> str:
     from waymark.fairness.report import write_report
 
     uri = f"models:/{outcome.model.name}/{outcome.model.version}"
-    report = write_report(outcome, tmp, {})
-    mirror_audit(uri, outcome.gate, outcome.model.sha256, outcome.run_id, tmp, report)
+    report = write_report(outcome, tmp, test_metrics={})
+    mirror_audit(
+        uri,
+        outcome.gate,
+        bundle_sha256=outcome.model.sha256,
+        run_id=outcome.run_id,
+        folder=tmp,
+        report=report,
+    )
     return uri
 
 
@@ -284,9 +293,15 @@ def _decisions_db(outcome: AuditOutcome, tmp: Path) -> Engine:
     report = json.loads((tmp / "report.json").read_text(encoding="utf-8"))
     with transaction(engine) as session:
         decisions.record_audit(
-            session, outcome.model.name, outcome.model.version, outcome.model.sha256, outcome.gate,
-            report, outcome.policy, "auditor",
-        )  # fmt: skip
+            session,
+            outcome.model.name,
+            version=outcome.model.version,
+            bundle_sha256=outcome.model.sha256,
+            gate=outcome.gate,
+            report=report,
+            policy=outcome.policy,
+            actor="auditor",
+        )
     return engine
 
 
@@ -301,12 +316,28 @@ def test_a_failed_gate_blocks_promotion_unless_the_committee_states_an_override(
     engine = _decisions_db(skewed, tmp_path)
     name, version = skewed.model.name, skewed.model.version
     with transaction(engine) as session, pytest.raises(GovernanceError, match=r"gate .* is 'fail'"):
-        decisions.record_review(session, name, version, True, "reviewer-1", "approved to test the gate", "r")
+        decisions.record_review(
+            session,
+            name,
+            version=version,
+            approve=True,
+            reviewer="reviewer-1",
+            note="approved to test the gate",
+            recorded_by="r",
+        )
     with transaction(engine) as session:
-        decisions.record_review(session, name, version, False, "reviewer-1", "the gate failed", "r")
-        assert "decision on" in decisions.blockers(session, name, version)[0]
+        decisions.record_review(
+            session,
+            name,
+            version=version,
+            approve=False,
+            reviewer="reviewer-1",
+            note="the gate failed",
+            recorded_by="r",
+        )
+        assert "decision on" in decisions.blockers(session, name, version=version)[0]
         with pytest.raises(GovernanceError, match="rejected"):
-            decisions.record_promotion(session, name, version, "operator")
+            decisions.record_promotion(session, name, version=version, actor="operator")
 
 
 def test_promotion_needs_a_recorded_approval_of_that_exact_version(
@@ -323,25 +354,39 @@ def test_promotion_needs_a_recorded_approval_of_that_exact_version(
     engine = _decisions_db(fair, tmp_path)
     name, version = fair.model.name, fair.model.version
     with transaction(engine) as session, pytest.raises(GovernanceError, match="no ethics committee approval"):
-        decisions.record_promotion(session, name, version, "operator")
+        decisions.record_promotion(session, name, version=version, actor="operator")
     client = MlflowClient()
     first = client.get_model_version(name, version)
     second = client.create_model_version(name, first.source, run_id=first.run_id)
     with transaction(engine) as session:
-        decisions.record_review(session, name, version, True, "reviewer-2", "fair enough for the pilot", "r")
+        decisions.record_review(
+            session,
+            name,
+            version=version,
+            approve=True,
+            reviewer="reviewer-2",
+            note="fair enough for the pilot",
+            recorded_by="r",
+        )
         with pytest.raises(GovernanceError, match="no fairness audit is recorded"):
-            decisions.record_promotion(session, name, str(second.version), "operator")
-        decisions.record_promotion(session, name, version, "operator")
-    mirror_review(uri, "approved", "reviewer-2", "fair enough for the pilot")
-    mirror_promotion(name, version, "operator")
+            decisions.record_promotion(session, name, version=str(second.version), actor="operator")
+        decisions.record_promotion(session, name, version=version, actor="operator")
+    mirror_review(uri, "approved", reviewer="reviewer-2", note="fair enough for the pilot")
+    mirror_promotion(name, version, actor="operator")
     assert str(client.get_model_version_by_alias(name, CHAMPION).version) == version
     with transaction(engine) as session:
         decisions.record_review(
-            session, name, version, False, "reviewer-3", "withdrawn after new evidence", "r"
+            session,
+            name,
+            version=version,
+            approve=False,
+            reviewer="reviewer-3",
+            note="withdrawn after new evidence",
+            recorded_by="r",
         )
         assert decisions.champion(session, name) is None
         with pytest.raises(GovernanceError, match=r"decision on .* is 'rejected'"):
-            decisions.record_promotion(session, name, version, "operator")
+            decisions.record_promotion(session, name, version=version, actor="operator")
     actions = [e.action for e in events(name)]
     assert actions[-3:] == ["fairness_audit", "review_approved", "promoted"]
 

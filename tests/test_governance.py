@@ -41,20 +41,35 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 def _audit(engine: Engine, version: str, gate: str, sha: str = "a" * 64) -> None:
     with transaction(engine) as session:
-        decisions.record_audit(session, NAME, version, sha, gate, REPORT, load_policy(), "auditor")
+        decisions.record_audit(
+            session,
+            NAME,
+            version=version,
+            bundle_sha256=sha,
+            gate=gate,
+            report=REPORT,
+            policy=load_policy(),
+            actor="auditor",
+        )
 
 
 def _review(engine: Engine, version: str, approve: bool, override: str | None = None) -> ModelDecision:
     with audit.unit(engine, KEY) as session:
         return decisions.review(
-            session, NAME, version, approve, "the committee's reasons", CLERK, RequestIds("r-1"),
+            session,
+            NAME,
+            version=version,
+            approve=approve,
+            note="the committee's reasons",
+            caller=CLERK,
+            request=RequestIds("r-1"),
             override_reason=override,
-        )  # fmt: skip
+        )
 
 
 def _promote(engine: Engine, version: str) -> None:
     with audit.unit(engine, KEY) as session:
-        decisions.promote(session, NAME, version, CLERK, RequestIds("r-2"))
+        decisions.promote(session, NAME, version=version, caller=CLERK, request=RequestIds("r-2"))
 
 
 def _champion(engine: Engine) -> decisions.Champion | None:
@@ -83,7 +98,7 @@ def test_a_new_audit_voids_the_approval_given_on_the_earlier_one(engine: Engine)
     _audit(engine, "1", "pass")  # re-audited, say under a loosened policy file
     assert _champion(engine) is None
     with transaction(engine) as session:
-        reasons = decisions.blockers(session, NAME, "1")
+        reasons = decisions.blockers(session, NAME, version="1")
     assert len(reasons) == 1 and "earlier audit" in reasons[0]
     with pytest.raises(GovernanceError, match="earlier audit"):
         _promote(engine, "1")
@@ -109,7 +124,9 @@ def test_rejecting_the_champion_leaves_nothing_served_and_no_fallback(engine: En
 def test_a_review_without_the_reviewer_or_a_note_is_refused(engine: Engine) -> None:
     _audit(engine, "1", "pass")
     with transaction(engine) as session, pytest.raises(GovernanceError, match="reviewer"):
-        decisions.record_review(session, NAME, "1", True, " ", "reasons", "clerk")
+        decisions.record_review(
+            session, NAME, version="1", approve=True, reviewer=" ", note="reasons", recorded_by="clerk"
+        )
 
 
 # Against a real MLflow registry: what the tags say changes nothing.
@@ -136,7 +153,7 @@ def test_tag_editing_cannot_promote(registered: Champion, tmp_path: Path) -> Non
     with pytest.raises(ChampionUnavailableError, match=r"no version of .* has been promoted"):
         load_champion(engine, NAME)
     with transaction(engine) as session, pytest.raises(GovernanceError, match="no fairness audit"):
-        decisions.record_promotion(session, NAME, version, "someone")
+        decisions.record_promotion(session, NAME, version=version, actor="someone")
     assert registered.audited is not None
     approve_and_promote(engine, registered.audited)
     assert load_champion(engine, NAME).version == version
@@ -180,7 +197,16 @@ def test_an_override_is_shown_with_the_model_in_mlflow(registered: Champion, tmp
     upgrade(engine)
     version = registered.version
     with transaction(engine) as session:
-        decisions.record_audit(session, NAME, version, "b" * 64, "fail", REPORT, load_policy(), "auditor")
+        decisions.record_audit(
+            session,
+            NAME,
+            version=version,
+            bundle_sha256="b" * 64,
+            gate="fail",
+            report=REPORT,
+            policy=load_policy(),
+            actor="auditor",
+        )
     row = _review(engine, version, True, override="the breach is in a group this pilot does not reach")
     decisions.mirror(row)
     client = MlflowClient()

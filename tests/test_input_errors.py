@@ -43,7 +43,8 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 def identities(served: Served) -> dict[str, dict[str, str]]:
     """Every role (staff with a current training attestation) and nobody signed in."""
     signed = {
-        role: {"Authorization": f"Bearer {mint(served.settings, role, f'input-{role}')}"} for role in ROLES
+        role: {"Authorization": f"Bearer {mint(served.settings, role, sub=f'input-{role}')}"}
+        for role in ROLES
     }
     return {**signed, "unauthenticated": {}}
 
@@ -197,7 +198,7 @@ def test_the_classic_nul_requests_are_422_not_503(
 
 def test_a_token_whose_subject_could_not_be_stored_is_refused(served: Served, client: TestClient) -> None:
     for sub in ("s\x00", "s" * (ID_WIDTH + 1)):
-        token = mint(served.settings, "student", sub)
+        token = mint(served.settings, "student", sub=sub)
         response = client.get("/v1/me/consent", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401
 
@@ -262,7 +263,7 @@ def test_a_postgresql_server_that_is_not_listening_gives_503(served: Served) -> 
 
 
 def _student(served: Served, sub: str = "input-student") -> str:
-    return mint(served.settings, "student", sub)
+    return mint(served.settings, "student", sub=sub)
 
 
 def _bearer(served: Served, student: str) -> dict[str, str]:

@@ -69,7 +69,7 @@ def test_a_tutor_works_through_the_caseload_and_opens_a_student(
         (served.access.relationship == "personal_tutor")
         & served.access.scope_id.isin(served.indicators.student_id)
     ]
-    token = mint(served.settings, "personal_tutor", str(tutors.staff_id.iloc[0]))
+    token = mint(served.settings, "personal_tutor", sub=str(tutors.staff_id.iloc[0]))
     page, errors = _signed_in(browser, base_url, token)
     page.goto(f"{base_url}/caseload")
     page.wait_for_selector("#caseload tbody tr")
@@ -89,7 +89,7 @@ def test_a_student_chooses_to_see_their_indicator_and_who_looked(
     served: Served, base_url: str, browser
 ) -> None:  # type: ignore[no-untyped-def]
     student = str(served.indicators.student_id.iloc[0])
-    page, errors = _signed_in(browser, base_url, mint(served.settings, "student", student))
+    page, errors = _signed_in(browser, base_url, mint(served.settings, "student", sub=student))
     page.goto(f"{base_url}/me")
     page.wait_for_selector("text=not shown unless you choose")
     assert page.locator("article.card").count() == 0

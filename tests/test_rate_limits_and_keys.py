@@ -316,7 +316,7 @@ def test_made_up_tokens_draw_on_their_senders_address(served: Served, limited: T
     assert [c.status_code for c in codes] == [401] * 5 + [429] * 2
     assert codes[-1].headers["content-type"] == "application/problem+json"
     assert int(codes[-1].headers["retry-after"]) > 0
-    student = _bearer(mint(served.settings, "student", "s-1"))
+    student = _bearer(mint(served.settings, "student", sub="s-1"))
     signed_in = limited.get("/v1/transparency", headers=student | {"X-Forwarded-For": "198.51.100.1"})
     assert signed_in.status_code == 200  # a verified caller has their own allowance
     other = limited.get("/v1/transparency", headers={"X-Forwarded-For": "198.51.100.2"})
@@ -324,7 +324,7 @@ def test_made_up_tokens_draw_on_their_senders_address(served: Served, limited: T
 
 
 def test_a_subject_has_one_allowance_from_every_address(served: Served, limited: TestClient) -> None:
-    student = _bearer(mint(served.settings, "student", "s-2"))
+    student = _bearer(mint(served.settings, "student", sub="s-2"))
     codes = [
         limited.get("/v1/transparency", headers=student | {"X-Forwarded-For": f"198.51.100.{n}"}).status_code
         for n in range(7)
@@ -341,6 +341,6 @@ def test_a_token_is_verified_once_per_request(
     calls: list[str] = []
     real = verifier.verify
     monkeypatch.setattr(verifier, "verify", lambda token: calls.append(token) or real(token))
-    student = _bearer(mint(served.settings, "student", "s-3"))
+    student = _bearer(mint(served.settings, "student", sub="s-3"))
     assert limited.get("/v1/caseload", headers=student).status_code == 403  # verified, then refused by role
     assert len(calls) == 1

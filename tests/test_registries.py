@@ -73,7 +73,7 @@ def _scored(students: int = 1500) -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_the_audit_publishes_every_metric_of_the_table_and_no_other() -> None:
     scored, groups = _scored()
     policy = dataclasses.replace(load_policy(), weeks=(4,), bootstrap_resamples=20)
-    audits = audit_cohorts(scored, groups, policy)
+    audits = audit_cohorts(scored, groups, policy=policy)
     assert audits
     published: set[str] = set()
     for audit in audits:
@@ -93,7 +93,7 @@ def test_the_best_reference_for_a_signed_calibration_gap_is_the_group_nearest_ze
     shift = np.select([club == "a", club == "b"], [0.3, -0.1], 0.0)
     scored["probability"] = np.clip(scored["label"] + shift, 0, 1)
     policy = dataclasses.replace(load_policy(), weeks=(4,), bootstrap_resamples=5, reference="best")
-    audit = audit_cohorts(scored, groups, policy)[0]
+    audit = audit_cohorts(scored, groups, policy=policy)[0]
     assert audit.reference["calibration_gap"] == "c"
     assert Direction.LOWER_IS_BETTER.best(np.array([0.2, np.nan, 0.1])) == 2
     assert Direction.HIGHER_IS_BETTER.best(np.array([0.2, np.nan, 0.1])) == 0

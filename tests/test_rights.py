@@ -69,7 +69,7 @@ def client(own: Served) -> Iterator[TestClient]:
 
 
 def auth(served: Served, role: str, sub: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {mint(served.settings, role, sub)}"}
+    return {"Authorization": f"Bearer {mint(served.settings, role, sub=sub)}"}
 
 
 def _tutor(served: Served) -> tuple[str, str]:
@@ -113,7 +113,7 @@ def test_erased_student_is_not_rescored_and_only_statutory_fields_keep_their_id(
         {k: r[k] for k in ("kind", "outcome")} for r in outcome
     ]
     configure(own.settings)
-    again = score(own.folder, own.engine, "waymark-not-completing", week=8)
+    again = score(own.folder, own.engine, model_name="waymark-not-completing", week=8)
     with transaction(own.engine) as session:
         rows = session.scalar(
             select(func.count()).select_from(Indicator).where(Indicator.run_id == again.run_id)
@@ -135,7 +135,7 @@ def test_the_fairness_audit_leaves_erased_students_out(champion: Champion, synth
     some = frozenset(data.registrations.student_id.drop_duplicates().sample(200, random_state=0))
 
     def audited(exclude: frozenset[str]) -> int:
-        first = audit_model(uri, synth_dir, policy, exclude=exclude).audits[0]
+        first = audit_model(uri, synth_dir, policy=policy, exclude=exclude).audits[0]
         return sum(g.students for g in first.groups)
 
     everyone, fewer = audited(frozenset()), audited(some)
@@ -264,13 +264,25 @@ def test_a_decision_made_elsewhere_reaches_a_running_service_at_its_next_check(o
         assert running.get("/v1/caseload", headers=staff).json()["available"] is True
         with transaction(own.engine) as session:  # e.g. `waymark model review --reject` on another machine
             decisions.record_review(
-                session, "waymark-not-completing", version, False, "E2", "withdrawn", "cli"
+                session,
+                "waymark-not-completing",
+                version=version,
+                approve=False,
+                reviewer="E2",
+                note="withdrawn",
+                recorded_by="cli",
             )
         try:
             assert running.get("/v1/caseload", headers=staff).json()["available"] is False
         finally:
             with transaction(own.engine) as session:
                 decisions.record_review(
-                    session, "waymark-not-completing", version, True, "E2", "reinstated", "cli"
+                    session,
+                    "waymark-not-completing",
+                    version=version,
+                    approve=True,
+                    reviewer="E2",
+                    note="reinstated",
+                    recorded_by="cli",
                 )
         assert running.get("/v1/caseload", headers=staff).json()["available"] is True

@@ -30,7 +30,7 @@ def client(served: Served) -> Iterator[TestClient]:
 
 
 def test_exported_csv_cells_cannot_run_as_spreadsheet_formulas(served: Served, client: TestClient) -> None:
-    auth = {"Authorization": f"Bearer {mint(served.settings, 'student', 'csv-formula-student')}"}
+    auth = {"Authorization": f"Bearer {mint(served.settings, 'student', sub='csv-formula-student')}"}
     for text in FORMULAS:
         assert client.post("/v1/me/rectification", json={"detail": text}, headers=auth).status_code == 201
     exported = client.get("/v1/me/export", params={"format": "csv"}, headers=auth).text

@@ -203,7 +203,7 @@ def test_score_publishes_every_registration_of_the_current_presentations(
     store: Champion, engine: Engine, synth_dir: Path
 ) -> None:
     configure(store.settings)
-    summary = score(synth_dir, engine, store.name, week=6)
+    summary = score(synth_dir, engine, model_name=store.name, week=6)
     assert _served(engine) == (summary.run_id, summary.students)
     assert summary.students > 500 and summary.weeks == (6,)
 
@@ -214,16 +214,16 @@ def test_a_failed_run_leaves_the_previous_batch_served(
     configure(store.settings)
     before = _served(engine)
     with pytest.raises(ScoringError, match="week 99 is past the end"):
-        score(synth_dir, engine, store.name, week=99)
+        score(synth_dir, engine, model_name=store.name, week=99)
     real = publish.write_chunks
 
-    def write_one_chunk_then_fail(engine_, run_id, rows):  # type: ignore[no-untyped-def]
-        real(engine_, run_id, iter([next(rows)]))
+    def write_one_chunk_then_fail(engine_, run_id, *, rows):  # type: ignore[no-untyped-def]
+        real(engine_, run_id, rows=iter([next(rows)]))
         raise OSError("disk full (simulated)")
 
     monkeypatch.setattr(publish, "write_chunks", write_one_chunk_then_fail)
     with pytest.raises(OSError, match="disk full"):
-        score(synth_dir, engine, store.name, week=7, chunk_rows=100)
+        score(synth_dir, engine, model_name=store.name, week=7, chunk_rows=100)
     assert _served(engine) == before
     with transaction(engine) as session:
         assert session.scalars(select(ScoringRun.status).order_by(ScoringRun.id.desc())).first() == "failed"
@@ -268,7 +268,7 @@ def test_a_run_killed_part_way_leaves_the_previous_batch_served(
     finally:
         proc.wait(timeout=30)
     assert _served(engine) == before
-    summary = score(synth_dir, engine, store.name, week=5)
+    summary = score(synth_dir, engine, model_name=store.name, week=5)
     assert _served(engine) == (summary.run_id, summary.students)
     with transaction(engine) as session:
         assert session.get(ScoringRun, killed).status == "failed"  # type: ignore[union-attr]
@@ -283,10 +283,10 @@ def test_history_is_kept_across_model_versions(
     store: Champion, engine: Engine, synth_dir: Path, tmp_path: Path
 ) -> None:
     configure(store.settings)
-    first = score(synth_dir, engine, store.name, week=8)
+    first = score(synth_dir, engine, model_name=store.name, week=8)
     version = register(synth_dir, store.settings, store.name, "gbm", seed=2)
     govern(synth_dir, store.settings, store.name, version, tmp_path / "fairness-2")
-    second = score(synth_dir, engine, store.name, week=8)
+    second = score(synth_dir, engine, model_name=store.name, week=8)
     assert (first.version, second.version) == (store.version, version)
     with transaction(engine) as session:
         key = (Indicator.student_id, Indicator.module_id, Indicator.presentation_id)
@@ -318,13 +318,29 @@ def test_a_rejected_champion_is_refused_and_its_mlflow_tags_change_nothing(
         client.set_model_version_tag(store.name, current.version, DECISION_TAG, "approved")
         client.set_model_version_tag(store.name, current.version, SHA_TAG, current.sha256)
     with transaction(engine) as session:
-        decisions.record_review(session, store.name, current.version, False, "r-1", "withdrawn", "tests")
+        decisions.record_review(
+            session,
+            store.name,
+            version=current.version,
+            approve=False,
+            reviewer="r-1",
+            note="withdrawn",
+            recorded_by="tests",
+        )
     try:
         with pytest.raises(ChampionUnavailableError, match="rejected"):
             load_champion(engine, store.name)
     finally:
         with transaction(engine) as session:
-            decisions.record_review(session, store.name, current.version, True, "r-1", "restored", "tests")
+            decisions.record_review(
+                session,
+                store.name,
+                version=current.version,
+                approve=True,
+                reviewer="r-1",
+                note="restored",
+                recorded_by="tests",
+            )
     assert load_bundle(f"models:/{store.name}/{current.version}").sha256 == current.sha256
 
 
@@ -410,18 +426,18 @@ def test_only_a_run_whose_process_is_gone_is_cleared(
     store: Champion, fresh_engine: Engine, synth_dir: Path
 ) -> None:
     configure(store.settings)
-    published = score(synth_dir, fresh_engine, store.name, week=4)
+    published = score(synth_dir, fresh_engine, model_name=store.name, week=4)
     meta = {"target": "not_completing", "model_name": store.name, "model_version": store.version}
     with lock.exclusive(fresh_engine) as held:
         assert held is not None
-        live = publish.start_run(fresh_engine, held, {**meta, "bundle_sha256": "0" * 64})
+        live = publish.start_run(fresh_engine, held, meta={**meta, "bundle_sha256": "0" * 64})
         _copy_rows(fresh_engine, published.run_id, live, 3)
         # Its process holds the lock, so its run is alive: another run is refused and clears nothing.
         with pytest.raises(ScoringInProgressError, match=rf"run {live} .* process {os.getpid()}"):
-            score(synth_dir, fresh_engine, store.name, week=4)
+            score(synth_dir, fresh_engine, model_name=store.name, week=4)
         assert _status_and_rows(fresh_engine, live) == ("writing", 3)
     # The lock is gone with its holder, as when a process is killed: the run left writing is dead.
-    after = score(synth_dir, fresh_engine, store.name, week=4)
+    after = score(synth_dir, fresh_engine, model_name=store.name, week=4)
     assert _status_and_rows(fresh_engine, live) == ("failed", 0)
     assert _served(fresh_engine) == (after.run_id, published.students)
 
@@ -430,11 +446,11 @@ def test_a_batch_missing_rows_is_not_published(
     store: Champion, fresh_engine: Engine, synth_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     configure(store.settings)
-    published = score(synth_dir, fresh_engine, store.name, week=4)
+    published = score(synth_dir, fresh_engine, model_name=store.name, week=4)
     real = publish.write_chunks
 
-    def lose_one_row(engine_, run_id, rows):  # type: ignore[no-untyped-def]
-        written = real(engine_, run_id, rows)
+    def lose_one_row(engine_, run_id, *, rows):  # type: ignore[no-untyped-def]
+        written = real(engine_, run_id, rows=rows)
         with transaction(engine_) as session:  # as an overlapping run's clear would have done
             lost = session.scalars(select(Indicator).where(Indicator.run_id == run_id).limit(1)).one()
             session.delete(lost)
@@ -443,7 +459,7 @@ def test_a_batch_missing_rows_is_not_published(
     monkeypatch.setattr(publish, "write_chunks", lose_one_row)
     expected = published.students
     with pytest.raises(IncompleteBatchError, match=f"stored {expected - 1:,} of the {expected:,}"):
-        score(synth_dir, fresh_engine, store.name, week=4)
+        score(synth_dir, fresh_engine, model_name=store.name, week=4)
     assert _served(fresh_engine) == (published.run_id, expected)
     with transaction(fresh_engine) as session:
         assert session.scalars(select(ScoringRun.status).order_by(ScoringRun.id.desc())).first() == "failed"

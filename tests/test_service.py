@@ -43,7 +43,7 @@ def client(served: Served) -> Iterator[TestClient]:
 
 
 def auth(served: Served, role: str, sub: str, **extra: object) -> dict[str, str]:
-    return {"Authorization": f"Bearer {mint(served.settings, role, sub, **extra)}"}
+    return {"Authorization": f"Bearer {mint(served.settings, role, sub=sub, **extra)}"}
 
 
 def expected_rows(served: Served, staff: str, relationship: str) -> set[tuple[str, str, str]]:
@@ -215,7 +215,7 @@ def test_every_token_attack_is_refused_with_401(served: Served, client: TestClie
 
 
 def test_a_token_in_the_url_is_not_accepted(served: Served, client: TestClient) -> None:
-    token = mint(served.settings, "personal_tutor", "x")
+    token = mint(served.settings, "personal_tutor", sub="x")
     assert client.get("/v1/caseload", params={"access_token": token}).status_code == 401
 
 
@@ -522,7 +522,7 @@ def test_transparency_statement_is_public_and_names_who_sees_what(client: TestCl
 def test_settings_in_development_mint_tokens_and_production_refuses(tmp_path: Path) -> None:
     prod = Settings(WAYMARK_ENV="production", WAYMARK_DEV_KEY_DIR=str(tmp_path))
     with pytest.raises(ConfigurationError):
-        mint(prod, "student", "s")
+        mint(prod, "student", sub="s")
 
 
 def test_retention_removes_only_what_is_older_than_the_period(served: Served, client: TestClient) -> None:

@@ -22,7 +22,7 @@ from waymark.models.registry import SHA_TAG, load_bundle
 from waymark.models.settings import Settings, get_settings
 from waymark.models.targets import Target, labels
 from waymark.training.fitting import FitConfig
-from waymark.training.pipeline import TrainingConfigError, TrainingOutcome, train
+from waymark.training.pipeline import TrainingConfigError, TrainingOutcome, train_folder
 from waymark.training.split import SplitError, temporal_split
 from waymark.training.tracking import Registered, log_and_register
 
@@ -31,18 +31,20 @@ FAST = FitConfig(seed=3, gbm_estimators=40, cv_folds=2)
 
 @pytest.fixture(scope="module")
 def outcome(synth_dir: Path) -> TrainingOutcome:
-    return train(synth_dir, Target.NOT_COMPLETING, FAST)
+    return train_folder(synth_dir, target=Target.NOT_COMPLETING, config=FAST)
 
 
 @pytest.fixture(scope="module")
 def registered(outcome: TrainingOutcome, mlflow_store: Settings) -> Registered:
-    return log_and_register(outcome, "test-not-completing", mlflow_store)
+    return log_and_register(outcome, "test-not-completing", settings=mlflow_store)
 
 
 def test_not_completing_labels_withdrawn_and_failed(tmp_path: Path) -> None:
     data = load_learning_data(make_folder(tmp_path))
     got = labels(
-        Target.NOT_COMPLETING, population(data.registrations, data.presentations, [1]), data.tables()
+        Target.NOT_COMPLETING,
+        population(data.registrations, data.presentations, weeks=[1]),
+        tables=data.tables(),
     )
     by_student = dict(zip(got["student_id"] + "/" + got["module_id"], got["label"], strict=True))
     assert by_student == {"S1/M1": 0, "S2/M1": 1, "S3/M1": 1}  # S3 on M2 has no result yet: left out
@@ -50,8 +52,8 @@ def test_not_completing_labels_withdrawn_and_failed(tmp_path: Path) -> None:
 
 def test_next_assessment_label_needs_a_submission_by_the_due_day(tmp_path: Path) -> None:
     data = load_learning_data(make_folder(tmp_path))
-    pop = population(data.registrations, data.presentations, [1, 3])
-    got = labels(Target.NEXT_ASSESSMENT_NONSUBMISSION, pop, data.tables())
+    pop = population(data.registrations, data.presentations, weeks=[1, 3])
+    got = labels(Target.NEXT_ASSESSMENT_NONSUBMISSION, pop, tables=data.tables())
     week1 = got[got["week"] == 1].set_index("student_id")["label"].to_dict()
     assert week1 == {"S1": 0, "S2": 1, "S3": 1}  # A1 due day 20: S1 on day 18, S3 late on day 22
     assert got[got["week"] == 3].empty  # after day 21 only the exam is left on M1
@@ -67,17 +69,17 @@ def test_the_split_is_temporal_and_validation_is_the_latest_training_start(synth
 
 def test_no_later_presentation_is_a_clear_error(synth_dir: Path) -> None:
     with pytest.raises(SplitError, match="no later presentation to test on"):
-        train(synth_dir, Target.NOT_COMPLETING, FAST, test_from=date(2030, 1, 1))
+        train_folder(synth_dir, target=Target.NOT_COMPLETING, config=FAST, test_from=date(2030, 1, 1))
 
 
 def test_too_few_positives_says_what_to_change(tmp_path: Path) -> None:
     folder = make_folder(tmp_path)
     with pytest.raises(TrainingConfigError, match="too few examples"):
-        train(folder, Target.NOT_COMPLETING, FAST, test_from=date(2025, 1, 1))
+        train_folder(folder, target=Target.NOT_COMPLETING, config=FAST, test_from=date(2025, 1, 1))
 
 
 def test_the_same_seed_gives_the_same_metrics(synth_dir: Path, outcome: TrainingOutcome) -> None:
-    again = train(synth_dir, Target.NOT_COMPLETING, FAST)
+    again = train_folder(synth_dir, target=Target.NOT_COMPLETING, config=FAST)
     pd.testing.assert_frame_equal(outcome.test_weekly, again.test_weekly)
     assert outcome.family == again.family
 
@@ -174,10 +176,10 @@ def test_a_bundle_round_trips_without_pickles(outcome: TrainingOutcome, tmp_path
 def test_both_families_export_the_pipelines_margins(synth_dir: Path) -> None:
     data = load_learning_data(synth_dir)
     for family in ("logistic", "gbm"):
-        result = train(
+        result = train_folder(
             synth_dir,
-            Target.NOT_COMPLETING,
-            FitConfig(seed=1, families=(family,), gbm_estimators=20, cv_folds=2),
+            target=Target.NOT_COMPLETING,
+            config=FitConfig(seed=1, families=(family,), gbm_estimators=20, cv_folds=2),
         )
         assert result.family == family
         x = result.bundle.matrix(build_features(data, weeks=[5]))
@@ -220,6 +222,8 @@ def test_cli_trains_and_registers(
 
 def test_erased_students_are_left_out_of_training(synth_dir: Path) -> None:
     erased = frozenset({"S00000001", "S00000002", "S00000003"})
-    outcome = train(synth_dir, Target.NOT_COMPLETING, FitConfig(families=("logistic",)), exclude=erased)
+    outcome = train_folder(
+        synth_dir, target=Target.NOT_COMPLETING, config=FitConfig(families=("logistic",)), exclude=erased
+    )
     assert not set(outcome.train_rows["student_id"]) & erased
     assert not set(outcome.test_scored["student_id"]) & erased

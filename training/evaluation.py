@@ -19,7 +19,7 @@ CAPACITIES = (0.10, 0.20)
 ECE_BINS = 10
 
 
-def expected_calibration_error(label: np.ndarray, probability: np.ndarray, bins: int = ECE_BINS) -> float:
+def expected_calibration_error(label: np.ndarray, probability: np.ndarray, *, bins: int = ECE_BINS) -> float:
     """Share-weighted mean gap between predicted and observed rates over equal-width bins."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.digitize(probability, edges[1:-1]), 0, bins - 1)

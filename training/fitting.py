@@ -25,7 +25,7 @@ class FitConfig:
     cv_folds: int = 3
 
 
-def fit(family: str, config: FitConfig, x: np.ndarray, y: np.ndarray) -> Pipeline:
+def fit(family: str, config: FitConfig, *, x: np.ndarray, y: np.ndarray) -> Pipeline:
     """Fit one family's pipeline."""
     pipeline = FAMILIES[family](config.seed, n_estimators=config.gbm_estimators)
     pipeline.fit(x, y)
@@ -44,7 +44,7 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def choose_family(
-    config: FitConfig, x_fit: np.ndarray, y_fit: np.ndarray, validation: pd.DataFrame, x_val: np.ndarray
+    config: FitConfig, x_fit: np.ndarray, *, y_fit: np.ndarray, validation: pd.DataFrame, x_val: np.ndarray
 ) -> tuple[str, pd.DataFrame]:
     """Pick the family with the best mean weekly AUC on the temporal validation presentations.
 
@@ -57,7 +57,7 @@ def choose_family(
     """
     tables = []
     for family in config.families:
-        pipeline = fit(family, config, x_fit, y_fit)
+        pipeline = fit(family, config, x=x_fit, y=y_fit)
         scored = validation.assign(probability=sigmoid(margins(pipeline, x_val)))
         tables.append(weekly_metrics(scored).assign(family=family))
     table = pd.concat(tables).reset_index()
@@ -67,12 +67,12 @@ def choose_family(
 
 
 def out_of_fold_margins(
-    family: str, config: FitConfig, x: np.ndarray, y: np.ndarray, groups: np.ndarray
+    family: str, config: FitConfig, *, x: np.ndarray, y: np.ndarray, groups: np.ndarray
 ) -> np.ndarray:
     """Margins for each training row from a model that did not see that row's student."""
     out = np.empty(len(y))
     for train_idx, held_idx in GroupKFold(n_splits=config.cv_folds).split(x, y, groups):
-        out[held_idx] = margins(fit(family, config, x[train_idx], y[train_idx]), x[held_idx])
+        out[held_idx] = margins(fit(family, config, x=x[train_idx], y=y[train_idx]), x[held_idx])
     return out
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from waymark.models.bundle import ModelBundle, from_pipeline
-from waymark.models.data import load_learning_data, read_manifest
+from waymark.models.data import LearningData, load_learning_data, read_manifest
 from waymark.models.features import FEATURE_NAMES, KEYS, build_features, population
 from waymark.models.targets import Target, labels
 from waymark.models.uncertainty import reliability_table
@@ -54,7 +54,7 @@ def _in(frame: pd.DataFrame, presentations: tuple[tuple[str, str], ...]) -> np.n
     return pd.MultiIndex.from_frame(frame[["module_id", "presentation_id"]]).isin(wanted)
 
 
-def _check(rows: pd.DataFrame, mask: np.ndarray, where: str, target: Target) -> None:
+def _check(rows: pd.DataFrame, mask: np.ndarray, *, where: str, target: Target) -> None:
     y = rows.loc[mask, "label"]
     positives, negatives = int(y.sum()), int((1 - y).sum())
     if min(positives, negatives) < MIN_POSITIVES:
@@ -65,30 +65,72 @@ def _check(rows: pd.DataFrame, mask: np.ndarray, where: str, target: Target) -> 
         )
 
 
-def train(
+def train_folder(
     folder: Path,
+    *,
     target: Target,
     config: FitConfig | None = None,
     test_from: date | None = None,
     progress: Progress | None = None,
     exclude: frozenset[str] = frozenset(),
 ) -> TrainingOutcome:
-    """Train, choose, calibrate and evaluate a model for ``target`` on the data in ``folder``.
+    """Load the data folder ``folder`` and :func:`train` on it: the reading edge of the pipeline.
 
     Parameters
     ----------
     folder
         A data folder in the contract.
+    target, config, test_from, progress
+        As for :func:`train`.
+    exclude
+        Students who asked for erasure (CoP §12): left out of training and evaluation.
+
+    Returns
+    -------
+    TrainingOutcome
+        The calibrated bundle and its temporal evaluation, with ``folder`` as its lineage.
+    """
+    (progress or _quiet)("loading and validating data")
+    data = load_learning_data(folder).without(exclude)
+    return train(
+        data,
+        target=target,
+        folder=folder,
+        manifest=read_manifest(folder),
+        config=config,
+        test_from=test_from,
+        progress=progress,
+    )
+
+
+def train(
+    data: LearningData,
+    *,
+    target: Target,
+    folder: Path,
+    manifest: dict[str, object],
+    config: FitConfig | None = None,
+    test_from: date | None = None,
+    progress: Progress | None = None,
+) -> TrainingOutcome:
+    """Train, choose, calibrate and evaluate a model for ``target`` on ``data``.
+
+    Parameters
+    ----------
+    data
+        The loaded learning data (students who asked for erasure already left out).
     target
         What to predict.
+    folder
+        The data folder ``data`` was read from: the run's lineage (its fingerprint and path).
+    manifest
+        That folder's manifest (its recommended test start and its source).
     config
         Seed, families and sizes; defaults when None.
     test_from
-        First start date of the test presentations; the data folder's recommendation when None.
+        First start date of the test presentations; the manifest's recommendation when None.
     progress
         Called with a short description as each stage starts.
-    exclude
-        Students who asked for erasure (CoP §12): left out of training and evaluation.
 
     Returns
     -------
@@ -96,55 +138,72 @@ def train(
         The calibrated bundle and its temporal evaluation.
     """
     config = config or FitConfig()
-    say = progress or (lambda _msg: None)
-    say("loading and validating data")
-    data = load_learning_data(folder).without(exclude)
-    manifest = read_manifest(folder)
+    say = progress or _quiet
     split = temporal_split(data.presentations, test_from or default_test_from(data.presentations, manifest))
     say("building weekly features")
-    features = build_features(data)
-    pop = population(data.registrations, data.presentations)
-    rows = features.merge(labels(target, pop, data.tables()), on=list(KEYS), how="inner")
+    rows = build_features(data).merge(
+        labels(target, population(data.registrations, data.presentations), tables=data.tables()),
+        on=list(KEYS),
+        how="inner",
+    )
     train_mask, test_mask = _in(rows, split.train), _in(rows, split.test)
-    val_mask = _in(rows, split.validation)
-    _check(rows, train_mask, "train on", target)
-    _check(rows, test_mask, "test on", target)
+    _check(rows, train_mask, where="train on", target=target)
+    _check(rows, test_mask, where="test on", target=target)
     x = rows[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
     y = rows["label"].to_numpy(dtype=np.int64)
-    family, validation = _choose(config, rows, x, y, train_mask, val_mask, say)
-    say(f"fitting {family} on all training presentations and calibrating out of fold")
-    pipeline = fit(family, config, x[train_mask], y[train_mask])
-    oof = out_of_fold_margins(
-        family, config, x[train_mask], y[train_mask], rows.loc[train_mask, "student_id"].to_numpy()
+    family, validation = _choose(
+        config, rows, x=x, y=y, train_mask=train_mask, val_mask=_in(rows, split.validation), say=say
     )
-    students = rows.loc[train_mask, "student_id"].to_numpy()
-    a, b = platt(oof, y[train_mask])
-    table = reliability_table(sigmoid(a * oof + b), y[train_mask], students)
-    bundle = from_pipeline(target.value, family, pipeline, FEATURE_NAMES, (a, b), table)
+    say(f"fitting {family} on all training presentations and calibrating out of fold")
+    bundle = _calibrated(target, family, config=config, rows=rows.loc[train_mask], x=x[train_mask])
     say("evaluating on the later presentations")
     scored = rows.loc[test_mask, [*KEYS, "label", "outcome_day"]].assign(
         probability=bundle.probability(x[test_mask])
     )
-    lead = lead_time(scored) if target is Target.NOT_COMPLETING else {}
     return TrainingOutcome(
-        target,
+        target=target,
+        family=family,
+        config=config,
+        split=split,
+        bundle=bundle,
+        validation=validation,
+        test_weekly=weekly_metrics(scored),
+        lead=lead_time(scored) if target is Target.NOT_COMPLETING else {},
+        train_rows=rows.loc[train_mask, [*KEYS, *FEATURE_NAMES, "label"]],
+        test_scored=scored,
+        folder=folder,
+        manifest=manifest,
+    )
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+def _calibrated(
+    target: Target, family: str, *, config: FitConfig, rows: pd.DataFrame, x: np.ndarray
+) -> ModelBundle:
+    """``family`` fitted on the training ``rows`` (features ``x``), Platt-calibrated out of fold."""
+    y = rows["label"].to_numpy(dtype=np.int64)
+    students = rows["student_id"].to_numpy()
+    pipeline = fit(family, config, x=x, y=y)
+    oof = out_of_fold_margins(family, config, x=x, y=y, groups=students)
+    a, b = platt(oof, y)
+    table = reliability_table(sigmoid(a * oof + b), y, students=students)
+    return from_pipeline(
+        target.value,
         family,
-        config,
-        split,
-        bundle,
-        validation,
-        weekly_metrics(scored),
-        lead,
-        rows.loc[train_mask, [*KEYS, *FEATURE_NAMES, "label"]],
-        scored,
-        folder,
-        manifest,
+        pipeline=pipeline,
+        feature_names=FEATURE_NAMES,
+        calibration=(a, b),
+        reliability=table,
     )
 
 
 def _choose(
     config: FitConfig,
     rows: pd.DataFrame,
+    *,
     x: np.ndarray,
     y: np.ndarray,
     train_mask: np.ndarray,
@@ -162,4 +221,4 @@ def _choose(
         )
     say(f"choosing a model family on the validation presentations ({', '.join(config.families)})")
     validation = rows.loc[val_mask, [*KEYS, "label"]]
-    return choose_family(config, x[fit_mask], y[fit_mask], validation, x[val_mask])
+    return choose_family(config, x[fit_mask], y_fit=y[fit_mask], validation=validation, x_val=x[val_mask])

@@ -27,7 +27,7 @@ def roc_by_week(scored: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def reliability(scored: pd.DataFrame, path: Path, bins: int = 10) -> Path:
+def reliability(scored: pd.DataFrame, path: Path, *, bins: int = 10) -> Path:
     """Predicted against observed rates, all test weeks pooled."""
     which = np.clip((scored["probability"] * bins).astype(int), 0, bins - 1)
     table = scored.groupby(which).agg(predicted=("probability", "mean"), observed=("label", "mean"))

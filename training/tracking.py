@@ -89,7 +89,7 @@ def summary_metrics(outcome: TrainingOutcome) -> dict[str, float]:
     return out
 
 
-def log_and_register(outcome: TrainingOutcome, name: str, settings: Settings) -> Registered:
+def log_and_register(outcome: TrainingOutcome, name: str, *, settings: Settings) -> Registered:
     """Log the run (params, metrics, lineage, artifacts, model) and register it as ``candidate``."""
     configure(settings)
     fingerprint = folder_fingerprint(outcome.folder)

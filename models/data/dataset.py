@@ -150,7 +150,7 @@ def load_learning_data(
         return LearningData(**{name: read_typed(con, name) for name in FEATURE_TABLES})
     wanted = choose(read_typed(con, "presentations"))[["module_id", "presentation_id"]]
     con.register("wanted", wanted.astype(str))
-    return LearningData(**{name: read_typed(con, name, _ONLY_WANTED[name]) for name in FEATURE_TABLES})
+    return LearningData(**{name: read_typed(con, name, where=_ONLY_WANTED[name]) for name in FEATURE_TABLES})
 
 
 _IN_WANTED = "(module_id, presentation_id) IN (SELECT module_id, presentation_id FROM wanted)"
@@ -164,7 +164,7 @@ _ONLY_WANTED = {
 }
 
 
-def read_typed(con: duckdb.DuckDBPyConnection, name: str, where: str = "TRUE") -> pd.DataFrame:
+def read_typed(con: duckdb.DuckDBPyConnection, name: str, *, where: str = "TRUE") -> pd.DataFrame:
     """Read the typed view of a validated table into a DataFrame with contract dtypes."""
     table = TABLES[name]
     present = {r[0] for r in con.execute(f"DESCRIBE {ident('t_' + name)}").fetchall()}

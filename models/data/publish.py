@@ -79,7 +79,7 @@ def _swap(stage: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def write_manifest(folder: Path, source: str, details: dict[str, Any]) -> None:
+def write_manifest(folder: Path, source: str, *, details: dict[str, Any]) -> None:
     """Record where a data folder came from (read by training for lineage)."""
     manifest = {
         "contract_version": CONTRACT_VERSION,

@@ -124,8 +124,17 @@ def quality_report(con: duckdb.DuckDBPyConnection) -> QualityReport:
     coverage = _coverage(con)
     by_module = _sources_by_module(con)
     consistency = _consistency(con)
-    notes = _notes(missing, no_act, timing, by_module, consistency)
-    return QualityReport(overview, missing, no_act, timing, coverage, by_module, consistency, notes)
+    notes = _notes(missing, no_act, timing=timing, by_module=by_module, consistency=consistency)
+    return QualityReport(
+        overview=overview,
+        missing_values=missing,
+        no_activity=no_act,
+        registration_timing=timing,
+        source_coverage_by_week=coverage,
+        sources_by_module=by_module,
+        consistency=consistency,
+        notes=notes,
+    )
 
 
 def _overview(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
@@ -263,6 +272,7 @@ def _consistency(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 def _notes(
     missing: list[dict[str, Any]],
     no_act: dict[str, Any],
+    *,
     timing: dict[str, Any],
     by_module: list[dict[str, Any]],
     consistency: dict[str, int],

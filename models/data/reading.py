@@ -66,15 +66,15 @@ def locate(folder: Path, table: Table) -> tuple[Source | None, list[Finding]]:
     if (folder / name).is_dir():
         parts = tuple(sorted((folder / name).rglob("*.parquet")))
         if not parts:
-            return None, [_finding(name, "empty_folder", f"folder {name}/ holds no .parquet parts")]
+            return None, [_finding(name, "empty_folder", message=f"folder {name}/ holds no .parquet parts")]
         candidates.append(Source(name, "parquet_dir", folder, parts))
     if len(candidates) > 1:
         shown = ", ".join(c.display() for c in candidates)
-        return None, [_finding(name, "ambiguous_source", f"more than one copy of the table: {shown}")]
+        return None, [_finding(name, "ambiguous_source", message=f"more than one copy of the table: {shown}")]
     if not candidates:
         if table.required:
             msg = f"missing: expected {name}.parquet, {name}.csv or a folder {name}/ of Parquet parts"
-            return None, [_finding(name, "missing_file", msg)]
+            return None, [_finding(name, "missing_file", message=msg)]
         return None, []
     return candidates[0], []
 
@@ -86,7 +86,7 @@ def open_table(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[OpenedTa
     return _open_parquet(con, source)
 
 
-def _finding(table: str, rule: str, message: str, **kw: object) -> Finding:
+def _finding(table: str, rule: str, *, message: str, **kw: object) -> Finding:
     return Finding(table=table, rule=rule, message=message, **kw)  # type: ignore[arg-type]
 
 
@@ -96,7 +96,7 @@ def _finding(table: str, rule: str, message: str, **kw: object) -> Finding:
 def _open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[OpenedTable | None, list[Finding]]:
     path, table = source.paths[0], source.table
     if path.stat().st_size == 0:
-        return None, [_finding(table, "empty_file", f"{source.display()} is empty (no header row)")]
+        return None, [_finding(table, "empty_file", message=f"{source.display()} is empty (no header row)")]
     bad = _first_invalid_utf8(path)
     if bad is not None:
         line, offset = bad
@@ -104,12 +104,14 @@ def _open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[OpenedTab
             f"{source.display()} is not valid UTF-8: first bad byte at line {line} "
             f"(byte offset {offset}); save the file as UTF-8"
         )
-        return None, [_finding(table, "not_utf8", msg, examples=(Example(source.display(), line - 1),))]
+        return None, [
+            _finding(table, "not_utf8", message=msg, examples=(Example(source.display(), line - 1),))
+        ]
     header = _csv_header(path)
     duplicated = sorted({c for c in header if header.count(c) > 1})
     if duplicated:
         msg = f"{source.display()} header repeats column(s) {', '.join(duplicated)}"
-        return None, [_finding(table, "duplicate_column", msg)]
+        return None, [_finding(table, "duplicate_column", message=msg)]
     cols = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in header)
     reader = f"read_csv({literal(path)}, header=true, delim=',', quote='\"', escape='\"', columns={{{cols}}})"
     try:  # the common case: a well-formed file, read once strictly
@@ -174,7 +176,7 @@ def _csv_structural_rejects(source: Source, header: list[str]) -> list[Finding]:
             f"{source.display()} cannot be parsed as CSV ({first}); check quoting and that "
             "every line ends the same way"
         )
-        return [_finding(table, "malformed_csv", msg)]
+        return [_finding(table, "malformed_csv", message=msg)]
     try:
         rows = con.execute(
             "SELECT line, any_value(CAST(error_type AS VARCHAR)), any_value(error_message) "
@@ -183,14 +185,14 @@ def _csv_structural_rejects(source: Source, header: list[str]) -> list[Finding]:
     except duckdb.CatalogException:
         rows = []
     if not rows:
-        return [_finding(table, "malformed_csv", f"{source.display()} cannot be parsed as CSV")]
+        return [_finding(table, "malformed_csv", message=f"{source.display()} cannot be parsed as CSV")]
     examples = tuple(Example(source.display(), int(line) - 1, value=str(msg)) for line, _, msg in rows)
     kinds = sorted({str(kind).lower() for _, kind, _ in rows})
     msg = (
         f"malformed CSV rows ({', '.join(kinds)}); every row needs {len(header)} fields "
         "like the header. Further checks of this table wait until these rows are fixed"
     )
-    return [_finding(table, "malformed_row", msg, count=len(rows), examples=examples[:100])]
+    return [_finding(table, "malformed_row", message=msg, count=len(rows), examples=examples[:100])]
 
 
 # --- Parquet -------------------------------------------------------------------------------
@@ -208,7 +210,7 @@ def _open_parquet(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[Opene
             except (pa.ArrowException, OSError) as err:
                 problem = f"cannot be read as Parquet ({err})"
         msg = f"{source.display(path)} {problem}"
-        return None, [_finding(table, "not_parquet", msg, examples=(Example(source.display(path)),))]
+        return None, [_finding(table, "not_parquet", message=msg, examples=(Example(source.display(path)),))]
     names = schemas[0].names
     for path, schema in zip(source.paths, schemas, strict=True):
         if schema.names != names:
@@ -216,10 +218,10 @@ def _open_parquet(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[Opene
                 f"{source.display(path)} has columns {schema.names}, but "
                 f"{source.display(source.paths[0])} has {names}; all parts need the same columns"
             )
-            return None, [_finding(table, "inconsistent_parts", msg)]
+            return None, [_finding(table, "inconsistent_parts", message=msg)]
     empty = [p for p, s in zip(source.paths, schemas, strict=True) if not s.names]
     if empty:
-        return None, [_finding(table, "empty_file", f"{source.display(empty[0])} has no columns")]
+        return None, [_finding(table, "empty_file", message=f"{source.display(empty[0])} has no columns")]
     files = literal_list([str(p) for p in source.paths])
     rel = (
         "CASE "

@@ -109,10 +109,10 @@ def validate_folder(
                 opened[table.name] = table_open
     typed: set[str] = set()
     for name, table_open in opened.items():
-        _create_typed_view(con, TABLES[name], table_open)
+        _create_typed_view(con, TABLES[name], opened=table_open)
         typed.add(name)
     counts = {n: _count(con, n) for n in opened}
-    findings += _run_all(con, list(_rules(opened, typed)), max_examples)
+    findings += _run_all(con, list(_rules(opened, typed)), max_examples=max_examples)
     findings += _row_count_findings(counts)
     return ValidationReport(str(folder), tuple(findings), counts, tuple(opened))
 
@@ -207,7 +207,7 @@ def _typed_expr(column: Column, raw_type: str) -> str:
     raise ValueError(f"unknown kind {column.kind}")
 
 
-def _create_typed_view(con: duckdb.DuckDBPyConnection, table: Table, opened: OpenedTable) -> None:
+def _create_typed_view(con: duckdb.DuckDBPyConnection, table: Table, *, opened: OpenedTable) -> None:
     selects = ["_file", "_row"]
     for column in table.columns:
         if column.name in opened.types:
@@ -234,12 +234,12 @@ def _rules(opened: dict[str, OpenedTable], typed: set[str]) -> Iterator[Rule]:
         table = TABLES[name]
         present = [c for c in table.columns if c.name in table_open.types]
         for column in present:
-            yield from _column_rules(table, column, table_open.types[column.name])
+            yield from _column_rules(table, column, raw_type=table_open.types[column.name])
         if table.key and all(k in table_open.types for k in table.key):
             yield _key_rule(table)
         for ref in table.references:
             if ref.target in typed and all(c in table_open.types for c in ref.columns):
-                yield _reference_rule(table, ref.columns, ref.target, ref.target_columns)
+                yield _reference_rule(table, ref.columns, target=ref.target, target_cols=ref.target_columns)
     yield from _cross_table_rules(typed)
 
 
@@ -249,7 +249,7 @@ def _key_of(table: Table) -> tuple[str, ...]:
     return tuple(c.name for c in table.columns if c.kind == Kind.ID)[:3]
 
 
-def _column_rules(table: Table, column: Column, raw_type: str) -> Iterator[Rule]:
+def _column_rules(table: Table, column: Column, *, raw_type: str) -> Iterator[Rule]:
     raw, t, c = ident("raw_" + table.name), ident("t_" + table.name), ident(column.name)
     key = tuple(k for k in _key_of(table) if k != column.name)
     if not column.nullable:
@@ -330,7 +330,9 @@ def _key_rule(table: Table) -> Rule:
     return Rule(table.name, ", ".join(table.key), "unique_key", msg, sql, table.key)
 
 
-def _reference_rule(table: Table, cols: tuple[str, ...], target: str, target_cols: tuple[str, ...]) -> Rule:
+def _reference_rule(
+    table: Table, cols: tuple[str, ...], *, target: str, target_cols: tuple[str, ...]
+) -> Rule:
     t, s = ident("t_" + table.name), ident("t_" + target)
     on = " AND ".join(f"a.{ident(c)} = b.{ident(tc)}" for c, tc in zip(cols, target_cols, strict=True))
     not_null = " AND ".join(f"a.{ident(c)} IS NOT NULL" for c in cols)
@@ -403,21 +405,21 @@ def _cross_table_rules(typed: set[str]) -> Iterator[Rule]:
         )
 
 
-def _run_all(con: duckdb.DuckDBPyConnection, rules: list[Rule], max_examples: int) -> list[Finding]:
+def _run_all(con: duckdb.DuckDBPyConnection, rules: list[Rule], *, max_examples: int) -> list[Finding]:
     """Run every rule in one query (one plan, one round trip); rule by rule if that fails."""
     if not rules:
         return []
     try:
         rows = con.execute(_union_sql(rules, max_examples)).fetchall()
     except duckdb.Error:
-        return [f for rule in rules for f in _run_all_one(con, rule, max_examples)]
+        return [f for rule in rules for f in _run_all_one(con, rule, max_examples=max_examples)]
     grouped: dict[int, list[tuple[object, ...]]] = {}
     for row in rows:
         grouped.setdefault(int(str(row[0])), []).append(row)
     return [_finding_of(rules[i], grouped[i]) for i in sorted(grouped)]
 
 
-def _run_all_one(con: duckdb.DuckDBPyConnection, rule: Rule, max_examples: int) -> list[Finding]:
+def _run_all_one(con: duckdb.DuckDBPyConnection, rule: Rule, *, max_examples: int) -> list[Finding]:
     try:
         rows = con.execute(_union_sql([rule], max_examples)).fetchall()
     except duckdb.Error as err:

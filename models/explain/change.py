@@ -33,7 +33,7 @@ class Change:
     probability: np.ndarray  # estimate after the change
 
 
-def _peers(sums: np.ndarray, group: np.ndarray, q: float) -> np.ndarray:
+def _peers(sums: np.ndarray, group: np.ndarray, *, q: float) -> np.ndarray:
     """For each row, the row at quantile ``q`` of ``sums`` within its group."""
     order = np.lexsort((sums, group))
     sorted_groups = group[order]
@@ -49,6 +49,7 @@ def _peers(sums: np.ndarray, group: np.ndarray, q: float) -> np.ndarray:
 def smallest_change(
     bundle: ModelBundle,
     x: np.ndarray,
+    *,
     probability: np.ndarray,
     group: np.ndarray,
     sums: list[np.ndarray],
@@ -62,7 +63,7 @@ def smallest_change(
     for s, (q, _) in enumerate(STEPS):
         gain = np.zeros(n)
         for f, (fam_sums, cols) in enumerate(zip(sums, columns, strict=True)):
-            peer = _peers(fam_sums, group, q)
+            peer = _peers(fam_sums, group, q=q)
             rows = np.flatnonzero(undecided & candidate[:, f] & (fam_sums > fam_sums[peer] + 1e-9))
             if len(rows) == 0:
                 continue

@@ -50,7 +50,16 @@ def explain_cohort(bundle: ModelBundle, features: pd.DataFrame) -> ExplainedCoho
     lower, upper = intervals(bundle.reliability, probability)
     out = features[list(KEYS)].copy()
     out["probability"], out["lower"], out["upper"] = probability, lower, upper
-    changes = _changes(bundle, x, probability, features, rows, sums, cols, factors)
+    changes = _changes(
+        bundle,
+        x,
+        probability=probability,
+        features=features,
+        rows=rows,
+        sums=sums,
+        cols=cols,
+        factors=factors,
+    )
     out = out.assign(
         factors=_objects(factors),
         strengths=_objects(strengths),
@@ -73,7 +82,7 @@ def _applies(family: str, row: dict[str, Any]) -> bool:
     return not (family == "attendance" and row["src_attendance_recorded"] < 1)
 
 
-def _statement(family: str, row: dict[str, Any], value: float) -> dict[str, Any]:
+def _statement(family: str, row: dict[str, Any], *, value: float) -> dict[str, Any]:
     return {
         "family": family,
         "title": FAMILIES[family].title,
@@ -91,8 +100,8 @@ def _statements(
         vals = {f: float(sums[f][i]) for f in actionable if _applies(f, row)}
         up = sorted((f for f, v in vals.items() if v >= THRESHOLD), key=lambda f: -vals[f])[:TOP]
         down = sorted((f for f, v in vals.items() if v <= -THRESHOLD), key=lambda f: vals[f])[:TOP]
-        factors.append([_statement(f, row, vals[f]) for f in up])
-        strengths.append([_statement(f, row, vals[f]) for f in down])
+        factors.append([_statement(f, row, value=vals[f]) for f in up])
+        strengths.append([_statement(f, row, value=vals[f]) for f in down])
         fixed = [f for f in CONTEXT_FAMILIES if f in sums and abs(sums[f][i]) >= THRESHOLD]
         context.append(
             [{"family": f, "title": FAMILIES[f].title, "sentence": describe(f, row)} for f in fixed]
@@ -103,6 +112,7 @@ def _statements(
 def _changes(
     bundle: ModelBundle,
     x: np.ndarray,
+    *,
     probability: np.ndarray,
     features: pd.DataFrame,
     rows: list[dict[str, Any]],
@@ -117,7 +127,13 @@ def _changes(
             candidate[i, tried.index(item["family"])] = True
     group = features.groupby(["module_id", "presentation_id", "week"], sort=False).ngroup().to_numpy()
     best = smallest_change(
-        bundle, x, probability, group, [sums[f] for f in tried], [cols[f] for f in tried], candidate
+        bundle,
+        x,
+        probability=probability,
+        group=group,
+        sums=[sums[f] for f in tried],
+        columns=[cols[f] for f in tried],
+        candidate=candidate,
     )
     out: list[dict[str, Any] | None] = []
     for i in range(len(rows)):

@@ -25,7 +25,7 @@ def count(log_value: float) -> int:
     return round(math.expm1(log_value))
 
 
-def _times(n: int, one: str, many: str) -> str:
+def _times(n: int, one: str, *, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
@@ -45,7 +45,8 @@ def _recent_activity(row: Row) -> tuple[str, str]:
         else:
             extra = "; none has been recorded yet"
         return brief, brief[0].upper() + brief[1:] + extra + "."
-    brief = f"{_times(n, 'action', 'actions')} on the learning platform on {_times(days, 'day', 'days')}"
+    actions, active_days = _times(n, "action", many="actions"), _times(days, "day", many="days")
+    brief = f"{actions} on the learning platform on {active_days}"
     brief += " of the last 14"
     sentence = brief[0].upper() + brief[1:]
     if row["weeks_elapsed"] >= 3:
@@ -90,7 +91,7 @@ def _submissions(row: Row) -> tuple[str, str]:
     if due == 0:
         early = round(row["asm_early_submissions"])
         brief = "no assessment due yet"
-        tail = f"; {_times(early, 'assessment', 'assessments')} already submitted early" if early else ""
+        tail = f"; {_times(early, 'assessment', many='assessments')} already submitted early" if early else ""
         return brief, "No assessment has been due yet" + tail + "."
     if due == 1:
         brief = "the 1 assessment due so far " + ("submitted" if done else "not submitted")
@@ -121,13 +122,13 @@ def _registration(row: Row) -> tuple[str, str]:
     if day == 0:
         return "registered on the first day", "Registered on the day the module started."
     when = "before" if day < 0 else "after"
-    brief = f"registered {_times(abs(day), 'day', 'days')} {when} the start"
-    return brief, f"Registered {_times(abs(day), 'day', 'days')} {when} the module started."
+    brief = f"registered {_times(abs(day), 'day', many='days')} {when} the start"
+    return brief, f"Registered {_times(abs(day), 'day', many='days')} {when} the module started."
 
 
 def _history(row: Row) -> tuple[str, str]:
     attempts = round(row["prior_attempts"])
-    first = "first attempt" if attempts == 0 else _times(attempts, "earlier attempt", "earlier attempts")
+    first = "first attempt" if attempts == 0 else _times(attempts, "earlier attempt", many="earlier attempts")
     sentence = (
         "This is the student's first attempt at this module"
         if attempts == 0

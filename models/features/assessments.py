@@ -17,7 +17,7 @@ NEXT_DUE_CAP = 120
 
 
 def assessment_features(
-    assessments: pd.DataFrame, results: pd.DataFrame, population: pd.DataFrame
+    assessments: pd.DataFrame, results: pd.DataFrame, *, population: pd.DataFrame
 ) -> pd.DataFrame:
     """Assessment features per population row (see ``catalogue.FEATURES``).
 

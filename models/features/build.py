@@ -33,11 +33,13 @@ def build_features(data: LearningData, weeks: Sequence[int] | None = None) -> pd
     """
     if not isinstance(data, LearningData):
         raise TypeError("build_features needs LearningData (see models.data.load_learning_data)")
-    pop = population(data.registrations, data.presentations, weeks)
+    pop = population(data.registrations, data.presentations, weeks=weeks)
     parts = [
         activity_features(data.activity, pop),
-        assessment_features(data.assessments, data.assessment_results, pop),
-        registration_features(data.registrations, data.students, data.presentations, pop),
+        assessment_features(data.assessments, data.assessment_results, population=pop),
+        registration_features(
+            data.registrations, data.students, presentations=data.presentations, population=pop
+        ),
     ]
     merged = pop[list(KEYS)]
     for part in parts:

@@ -15,7 +15,7 @@ from waymark.models.features.query import query
 
 
 def population(
-    registrations: pd.DataFrame, presentations: pd.DataFrame, weeks: Sequence[int] | None = None
+    registrations: pd.DataFrame, presentations: pd.DataFrame, *, weeks: Sequence[int] | None = None
 ) -> pd.DataFrame:
     """Registrations in the population at each week.
 

@@ -10,6 +10,7 @@ from waymark.models.features.query import query
 def registration_features(
     registrations: pd.DataFrame,
     students: pd.DataFrame,
+    *,
     presentations: pd.DataFrame,
     population: pd.DataFrame,
 ) -> pd.DataFrame:

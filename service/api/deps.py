@@ -51,19 +51,22 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def _unauthorised(detail: str) -> Refused:
-    return Refused(401, "Unauthorised", detail, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return Refused(
+        401, title="Unauthorised", detail=detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    )
 
 
 def current_principal(
     request: Request,
     runtime: RuntimeDep,
+    *,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     """The verified caller (401 for a missing or invalid token)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorised("Sign in: send a bearer token in the Authorization header.")
     try:  # the Guard verified the token already (to rate-limit by subject); not twice
-        principal = verified(request.scope, credentials.credentials, runtime.verifier)
+        principal = verified(request.scope, credentials.credentials, verifier=runtime.verifier)
     except AuthError as exc:
         raise _unauthorised(f"The token was not accepted ({exc}). Sign in again.") from exc
     if not is_identifier(principal.sub):  # it becomes a key in the database and the access log
@@ -85,8 +88,8 @@ def _require_training(runtime: Runtime, principal: Principal) -> None:
             return
     raise Refused(
         403,
-        "Training attestation needed",
-        "Access to student data needs a current information-security training attestation "
+        title="Training attestation needed",
+        detail="Access to student data needs a current information-security training attestation "
         "(Code of Practice §5). Yours is missing or has expired: complete the training, then sign in again.",
     )
 
@@ -96,7 +99,7 @@ PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 def _admit(principal: Principal, allowed: tuple[Role, ...]) -> Principal:
     if principal.role not in allowed:
-        raise Refused(403, "Forbidden", f"The {principal.role} role cannot use this endpoint.")
+        raise Refused(403, title="Forbidden", detail=f"The {principal.role} role cannot use this endpoint.")
     return principal
 
 
@@ -123,8 +126,8 @@ def purpose(principal: PrincipalDep, waymark_purpose: PurposeHeader = None) -> s
     if waymark_purpose not in allowed:
         raise Refused(
             403,
-            "Purpose not allowed",
-            f"The {principal.role} role may record only these purposes: {', '.join(allowed)}.",
+            title="Purpose not allowed",
+            detail=f"The {principal.role} role may record only these purposes: {', '.join(allowed)}.",
         )
     return waymark_purpose
 
@@ -168,7 +171,14 @@ class Access:
 
     def record(self, students: Iterable[str], action: str) -> None:
         """Append one access-log record per distinct student to this request's transaction."""
-        audit.record(self.session, self.principal, self.purpose, list(students), action, self.request)
+        audit.record(
+            self.session,
+            self.principal,
+            purpose=self.purpose,
+            students=list(students),
+            action=action,
+            request=self.request,
+        )
 
 
 def access_for(*allowed: Role) -> Any:
@@ -182,11 +192,12 @@ def access_for(*allowed: Role) -> Any:
     def open_access(
         runtime: RuntimeDep,
         principal: PrincipalDep,
+        *,
         request: RequestIdDep,
         waymark_purpose: PurposeHeader = None,
     ) -> Iterator[Access]:
         why = purpose(_admit(principal, allowed), waymark_purpose)  # the role first, then the purpose
         with unit_of_work(runtime) as session:
-            yield Access(runtime, principal, why, request, session)
+            yield Access(runtime=runtime, principal=principal, purpose=why, request=request, session=session)
 
     return Depends(open_access, scope="function")

@@ -45,10 +45,10 @@ Dpo = Annotated[Access, access_for(Role.DPO)]
 Aggregate = Annotated[Principal, Depends(roles(Role.ETHICS_REVIEWER, Role.DATA_SCIENTIST))]
 
 
-def _report(session: Session, version: registry.Version, champion: str | None) -> ModelReport:
+def _report(session: Session, version: registry.Version, *, champion: str | None) -> ModelReport:
     name, number = version.name, version.version
-    audited = decisions.latest_audit(session, name, number)
-    reviewed = decisions.latest_review(session, name, number)
+    audited = decisions.latest_audit(session, name, version=number)
+    reviewed = decisions.latest_review(session, name, version=number)
     current = reviewed is not None and audited is not None and reviewed.audit_id == audited.id
     return ModelReport(
         name=name,
@@ -69,16 +69,17 @@ def fairness_reports(runtime: RuntimeDep, _principal: Aggregate) -> list[ModelRe
     try:
         versions = registry.versions(name, store=runtime.settings.mlflow_tracking_uri)
     except Exception as exc:  # registry absent or unreachable: say so, do not guess
-        raise Refused(404, "Not found", f"No registered model named {name}.") from exc
+        raise Refused(404, title="Not found", detail=f"No registered model named {name}.") from exc
     champion = runtime.champion
     with transaction(runtime.engine) as session:
-        return [_report(session, v, champion.version if champion else None) for v in versions]
+        return [_report(session, v, champion=champion.version if champion else None) for v in versions]
 
 
 @router.post("/models/{name}/versions/{version}/review", response_model=ModelReport)
 def review(
     name: ModelName,
     version: VersionNumber,
+    *,
     body: ReviewIn,
     runtime: RuntimeDep,
     principal: Reviewer,
@@ -88,21 +89,21 @@ def review(
     try:
         found = registry.version(name, version, store=runtime.settings.mlflow_tracking_uri)
     except Exception as exc:
-        raise Refused(404, "Not found", f"No version {version} of {name}.") from exc
+        raise Refused(404, title="Not found", detail=f"No version {version} of {name}.") from exc
     try:
         with unit_of_work(runtime) as session:
             row = decisions.review(
                 session,
                 name,
-                version,
-                body.approve,
-                body.note,
-                principal,
-                request_id,
+                version=version,
+                approve=body.approve,
+                note=body.note,
+                caller=principal,
+                request=request_id,
                 override_reason=body.override_reason,
             )
     except decisions.GovernanceError as exc:
-        raise Refused(409, "Decision refused", str(exc)) from exc
+        raise Refused(409, title="Decision refused", detail=str(exc)) from exc
     runtime.watch.refresh()  # a rejected champion stops being served now, not at the next check
     try:
         decisions.mirror(row)
@@ -110,7 +111,7 @@ def review(
         log.warning("the review was recorded, but mirroring it to MLflow failed", exc_info=True)
     champion = runtime.champion
     with transaction(runtime.engine) as session:
-        return _report(session, found, champion.version if champion else None)
+        return _report(session, found, champion=champion.version if champion else None)
 
 
 class RequestOut(BaseModel):
@@ -143,14 +144,14 @@ def requests(access: Dpo) -> list[RequestOut]:
     ]
 
 
-def _open_request(session: Session, request_number: int, kind: str) -> RightsRequest:
+def _open_request(session: Session, request_number: int, *, kind: str) -> RightsRequest:
     req = session.get(RightsRequest, request_number)
     if req is None or req.kind != kind or req.status != "open":
-        raise Refused(404, "Not found", f"No open {kind} request with that id.")
+        raise Refused(404, title="Not found", detail=f"No open {kind} request with that id.")
     return req
 
 
-def _close(req: RightsRequest, outcome: str, note: str) -> Recorded:
+def _close(req: RightsRequest, outcome: str, *, note: str) -> Recorded:
     # The student's own words may hold personal detail: once the request is handled they go.
     req.detail, req.status, req.outcome, req.outcome_note = "", "done", outcome, note
     req.processed_at = datetime.now(UTC)
@@ -164,7 +165,7 @@ RequestNumber = Annotated[int, Path(ge=1, le=2**62)]
 def process_erasure(request_id_: RequestNumber, access: Dpo) -> Recorded:
     """Erase a student's analytics, keeping only the statutory fields documented in docs/service.md."""
     session = access.session
-    req = _open_request(session, request_id_, "erasure")
+    req = _open_request(session, request_id_, kind="erasure")
     student = req.student_id
     for model in (Indicator, Feedback, Intervention, Consent, StudentPreference):
         session.execute(delete(model).where(model.student_id == student))
@@ -172,16 +173,18 @@ def process_erasure(request_id_: RequestNumber, access: Dpo) -> Recorded:
         session.add(TrainingExclusion(student_id=student, at=datetime.now(UTC)))
     for other in session.scalars(select(RightsRequest).where(RightsRequest.student_id == student)):
         other.detail = ""
-    recorded = _close(req, "erased", "Your learning analytics data was erased.")
+    recorded = _close(req, "erased", note="Your learning analytics data was erased.")
     access.record([student], "erasure_processed")
     return recorded
 
 
 @router.post("/dpo/rectification/{request_id_}", response_model=Recorded)
-def process_rectification(request_id_: RequestNumber, body: RectificationDecision, access: Dpo) -> Recorded:
+def process_rectification(
+    request_id_: RequestNumber, body: RectificationDecision, *, access: Dpo
+) -> Recorded:
     """Record the outcome of a rectification request (accepted or declined, with a note the student sees)."""
-    req = _open_request(access.session, request_id_, "rectification")
-    recorded = _close(req, "accepted" if body.accept else "declined", body.note)
+    req = _open_request(access.session, request_id_, kind="rectification")
+    recorded = _close(req, "accepted" if body.accept else "declined", note=body.note)
     access.record([req.student_id], "rectification_processed")
     return recorded
 
@@ -193,9 +196,9 @@ def run_retention(access: Dpo) -> retention.RetentionResult:
     return retention.apply(
         access.session,
         access.principal,
-        access.request,
-        settings.retention_days,
-        settings.access_log_retention_days,
+        request=access.request,
+        retention_days=settings.retention_days,
+        access_log_days=settings.access_log_retention_days,
     )
 
 

@@ -55,6 +55,7 @@ def _now() -> datetime:
 @router.get("/indicator", response_model=OwnIndicator)
 def own_indicator(
     access: Student,
+    *,
     ask: Annotated[
         bool, Query(description="Show it now, whatever the saved choice or a wellbeing hold.")
     ] = False,
@@ -74,7 +75,7 @@ def own_indicator(
     if run is None or not rows:
         return OwnIndicator(shown=False, message="There is no indicator for you at the moment.")
     access.record([me], "own_indicator_view")
-    views = [view(r, run, None, history(access.session, r, run.target)) for r in rows]
+    views = [view(r, run, rank=None, past=history(access.session, r, target=run.target)) for r in rows]
     return OwnIndicator(
         shown=True, message="This is an estimate from incomplete data, not a judgement.", indicators=views
     )
@@ -85,11 +86,11 @@ def preferences(body: PreferencesIn, access: Student) -> None:
     """Choose whether to see your indicator."""
     me = access.principal.sub
     values = {"student_id": me, "show_indicator": body.show_indicator, "withheld_for_wellbeing": False}
-    upsert(access.session, StudentPreference, values, ["show_indicator"])
+    upsert(access.session, StudentPreference, values=values, update=["show_indicator"])
     access.record([me], "preferences_write")
 
 
-def _rows(session: Session, model: Any, student_id: str) -> list[dict[str, Any]]:
+def _rows(session: Session, model: Any, *, student_id: str) -> list[dict[str, Any]]:
     out = []
     for obj in session.scalars(select(model).where(model.student_id == student_id)):
         out.append({c.key: _plain(getattr(obj, c.key)) for c in model.__table__.columns})
@@ -102,15 +103,15 @@ def _plain(value: Any) -> Any:
 
 def _export(session: Session, student_id: str) -> dict[str, list[dict[str, Any]]]:
     complete = set(session.scalars(select(ScoringRun.id).where(ScoringRun.status == "complete")))
-    indicators = [r for r in _rows(session, Indicator, student_id) if r["run_id"] in complete]
+    indicators = [r for r in _rows(session, Indicator, student_id=student_id) if r["run_id"] in complete]
     return {
         "indicators": indicators,
-        "feedback_on_indicators": _rows(session, Feedback, student_id),
-        "interventions": _rows(session, Intervention, student_id),
-        "consents": _rows(session, Consent, student_id),
-        "preferences": _rows(session, StudentPreference, student_id),
-        "requests": _rows(session, RightsRequest, student_id),
-        "access_log": _rows(session, AuditRecord, student_id),
+        "feedback_on_indicators": _rows(session, Feedback, student_id=student_id),
+        "interventions": _rows(session, Intervention, student_id=student_id),
+        "consents": _rows(session, Consent, student_id=student_id),
+        "preferences": _rows(session, StudentPreference, student_id=student_id),
+        "requests": _rows(session, RightsRequest, student_id=student_id),
+        "access_log": _rows(session, AuditRecord, student_id=student_id),
     }
 
 
@@ -181,13 +182,13 @@ def put_consent(body: ConsentIn, access: Student) -> ConsentOut:
     """Give or withdraw consent for one purpose."""
     me = access.principal.sub
     decision = {"student_id": me, "purpose": body.purpose, "granted": body.granted, "at": _now()}
-    upsert(access.session, Consent, decision, ["granted", "at"])
+    upsert(access.session, Consent, values=decision, update=["granted", "at"])
     access.record([me], "consent_write")
     access.session.flush()
     return _consents(access.session, me)
 
 
-def _request(kind: str, body: RequestIn, access: Access) -> Recorded:
+def _request(kind: str, body: RequestIn, *, access: Access) -> Recorded:
     me = access.principal.sub
     row = RightsRequest(student_id=me, kind=kind, detail=body.detail, status="open", created_at=_now())
     access.session.add(row)
@@ -199,13 +200,13 @@ def _request(kind: str, body: RequestIn, access: Access) -> Recorded:
 @router.post("/rectification", response_model=Recorded, status_code=201)
 def rectification(body: RequestIn, access: Student) -> Recorded:
     """Ask for data about you to be corrected (say what is wrong)."""
-    return _request("rectification", body, access)
+    return _request("rectification", body, access=access)
 
 
 @router.post("/erasure", response_model=Recorded, status_code=201)
 def erasure(body: RequestIn, access: Student) -> Recorded:
     """Ask for your data to be erased (statutory records such as grades are kept)."""
-    return _request("erasure", body, access)
+    return _request("erasure", body, access=access)
 
 
 @router.get("/requests", response_model=list[OwnRequest])

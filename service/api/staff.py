@@ -50,6 +50,7 @@ def _now() -> datetime:
 def caseload(
     access: Support,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    *,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     module_id: Annotated[Identifier | None, Query()] = None,
 ) -> Caseload:
@@ -99,14 +100,17 @@ def student_indicator(student_id: Identifier, access: Support) -> StudentIndicat
     """A student's explained indicators (one per module presentation in the caller's scope)."""
     run = access.served_run()
     if run is None:
-        raise Refused(404, "Not available", NOT_AVAILABLE)
+        raise Refused(404, title="Not available", detail=NOT_AVAILABLE)
     query = readable(access.principal, run.id).where(Indicator.student_id == student_id)
     rows = list(access.session.scalars(query.order_by(*ORDER)))
     if not rows:
         raise not_found()
     views = [
         view(
-            r, run, priority(access.session, access.principal, run, r), history(access.session, r, run.target)
+            r,
+            run,
+            rank=priority(access.session, access.principal, run=run, row=r),
+            past=history(access.session, r, target=run.target),
         )
         for r in rows
     ]
@@ -143,7 +147,7 @@ def engagement(
 
 
 @router.post("/students/{student_id}/feedback", response_model=Recorded, status_code=201)
-def feedback(student_id: Identifier, body: FeedbackIn, access: Support) -> Recorded:
+def feedback(student_id: Identifier, body: FeedbackIn, *, access: Support) -> Recorded:
     """Record whether an indicator was useful or right (it improves later models and is reviewed)."""
     run = access.served_run()
     if run is None:
@@ -172,17 +176,20 @@ def feedback(student_id: Identifier, body: FeedbackIn, access: Support) -> Recor
 
 
 @router.post("/students/{student_id}/interventions", response_model=Recorded, status_code=201)
-def intervention(student_id: Identifier, body: InterventionIn, access: Support) -> Recorded:
+def intervention(student_id: Identifier, body: InterventionIn, *, access: Support) -> Recorded:
     """Record an intervention: needs the student's consent for its purpose, or a stated exemption."""
-    if student_in_scope(access.session, access.principal, access.runtime, student_id) is None:
+    if (
+        student_in_scope(access.session, access.principal, runtime=access.runtime, student_id=student_id)
+        is None
+    ):
         raise not_found()
     consent = access.session.get(Consent, (student_id, body.purpose))
     reason = (body.exemption_reason or "").strip()
     if not (consent and consent.granted) and not reason:
         raise Refused(
             409,
-            "Consent needed",
-            f"The student has not consented to '{body.purpose}'. Record the exemption that applies, "
+            title="Consent needed",
+            detail=f"The student has not consented to '{body.purpose}'. Record the exemption that applies, "
             "with its reason, in exemption_reason (Code of Practice §6), or ask the student first.",
         )
     basis = "consent" if consent and consent.granted else "exemption"
@@ -207,11 +214,15 @@ def intervention(student_id: Identifier, body: InterventionIn, access: Support) 
 def wellbeing_hold(
     student_id: Identifier,
     body: HoldIn,
+    *,
     access: Annotated[Access, access_for(Role.PERSONAL_TUTOR, Role.SUPPORT_STAFF)],
 ) -> None:
     """Withhold (or release) the student's own view of their indicator; they still see it if they ask."""
-    if student_in_scope(access.session, access.principal, access.runtime, student_id) is None:
+    if (
+        student_in_scope(access.session, access.principal, runtime=access.runtime, student_id=student_id)
+        is None
+    ):
         raise not_found()
     hold = {"student_id": student_id, "show_indicator": False, "withheld_for_wellbeing": body.withheld}
-    upsert(access.session, StudentPreference, hold, ["withheld_for_wellbeing"])
+    upsert(access.session, StudentPreference, values=hold, update=["withheld_for_wellbeing"])
     access.record([student_id], "wellbeing_hold_write")

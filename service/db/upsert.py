@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from waymark.service.db.schema import Base
 
 
-def upsert(session: Session, model: type[Base], values: Mapping[str, Any], update: Iterable[str]) -> None:
+def upsert(session: Session, model: type[Base], *, values: Mapping[str, Any], update: Iterable[str]) -> None:
     """Insert a ``model`` row of ``values``; if its primary key exists, set only the ``update`` columns."""
     table = cast(Table, model.__table__)
     keys = [column.name for column in table.primary_key]

@@ -35,7 +35,7 @@ def current_presentations(presentations: pd.DataFrame, folder_manifest: dict[str
     return chosen if len(chosen) else pres[pres["start"] == max(pres["start"])]
 
 
-def _weeks(data: LearningData, chosen: pd.DataFrame, week: int | None) -> pd.DataFrame:
+def _weeks(data: LearningData, chosen: pd.DataFrame, *, week: int | None) -> pd.DataFrame:
     """The week scored per presentation: as asked, or the latest week the data reaches."""
     if week is not None:
         too_short = chosen[chosen["length_days"] < 7 * week]
@@ -66,7 +66,12 @@ def _subset(data: LearningData, chosen: pd.DataFrame) -> LearningData:
     registrations = keep(data.registrations)
     students = data.students[data.students["student_id"].isin(registrations["student_id"])]
     return LearningData(
-        keep(data.presentations), students, registrations, assessments, results, keep(data.activity)
+        presentations=keep(data.presentations),
+        students=students,
+        registrations=registrations,
+        assessments=assessments,
+        assessment_results=results,
+        activity=keep(data.activity),
     )
 
 
@@ -75,7 +80,7 @@ def build_cohort(data: LearningData, week: int | None) -> Cohort:
 
     ``data`` holds the presentations to score only (see ``load_learning_data(choose=...)``).
     """
-    chosen = _weeks(data, data.presentations, week)
+    chosen = _weeks(data, data.presentations, week=week)
     groups = [group for _, group in chosen.groupby("week", sort=True)]
     parts = [
         build_features(data if len(groups) == 1 else _subset(data, group), [int(group["week"].iloc[0])])

@@ -42,7 +42,7 @@ class ScoringSummary:
 
 
 def _records(
-    cohort: Cohort, indicators: pd.DataFrame, previous: dict[tuple[str, str, str], float]
+    cohort: Cohort, indicators: pd.DataFrame, *, previous: dict[tuple[str, str, str], float]
 ) -> list[dict[str, Any]]:
     frame = indicators.merge(cohort.as_of, on=["module_id", "presentation_id", "week"], how="left").merge(
         cohort.placement, on="student_id", how="left"
@@ -71,6 +71,7 @@ def _chunks(records: list[dict[str, Any]], size: int) -> Iterator[list[dict[str,
 def score(
     folder: Path,
     engine: Engine,
+    *,
     model_name: str,
     week: int | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
@@ -95,9 +96,11 @@ def score(
         if held is None:
             raise ScoringInProgressError(_refusal(publish.running_run(engine)))
         publish.clear_unfinished(engine, held)
-        run_id = publish.start_run(engine, held, _model_meta(model))
+        run_id = publish.start_run(engine, held, meta=_model_meta(model))
         try:
-            return _score_and_publish(folder, engine, model, run_id, week, chunk_rows, say)
+            return _score_and_publish(
+                folder, engine, model=model, run_id=run_id, week=week, chunk_rows=chunk_rows, say=say
+            )
         except BaseException:
             publish.mark_failed(engine, run_id)
             raise
@@ -132,6 +135,7 @@ def _model_meta(model: LoadedModel) -> dict[str, Any]:
 def _score_and_publish(
     folder: Path,
     engine: Engine,
+    *,
     model: LoadedModel,
     run_id: int,
     week: int | None,
@@ -151,10 +155,17 @@ def _score_and_publish(
         raise ScoringError(f"cannot score {folder}: {exc}") from exc
     target = model.bundle.target
     as_of = str(max(cohort.as_of["as_of"]))
-    publish.record_data(engine, run_id, folder_fingerprint(folder), as_of)
-    records = _records(cohort, explained.indicators, publish.previous_probabilities(engine, target))
+    publish.record_data(engine, run_id, fingerprint=folder_fingerprint(folder), as_of=as_of)
+    records = _records(cohort, explained.indicators, previous=publish.previous_probabilities(engine, target))
     say(f"writing run {run_id}")
-    publish.write_chunks(engine, run_id, _chunks(records, chunk_rows))
-    publish.swap(engine, run_id, target, len(records))
+    publish.write_chunks(engine, run_id, rows=_chunks(records, chunk_rows))
+    publish.swap(engine, run_id, target=target, produced=len(records))
     weeks = tuple(sorted({int(w) for w in cohort.as_of["week"]}))
-    return ScoringSummary(run_id, model.name, model.version, len(records), weeks, as_of)
+    return ScoringSummary(
+        run_id=run_id,
+        model=model.name,
+        version=model.version,
+        students=len(records),
+        weeks=weeks,
+        as_of=as_of,
+    )

@@ -82,7 +82,7 @@ def clear_unfinished(engine: Engine, held: ScoringLock) -> list[int]:
     return dead
 
 
-def start_run(engine: Engine, held: ScoringLock, meta: dict[str, Any]) -> int:
+def start_run(engine: Engine, held: ScoringLock, *, meta: dict[str, Any]) -> int:
     """Record a new run as ``writing``, owned by the lock's holder, and return its id.
 
     Its data fingerprint and as-of date stay empty until the data is read (``record_data``): the
@@ -104,7 +104,7 @@ def start_run(engine: Engine, held: ScoringLock, meta: dict[str, Any]) -> int:
         return run.id
 
 
-def record_data(engine: Engine, run_id: int, fingerprint: str, as_of: str) -> None:
+def record_data(engine: Engine, run_id: int, *, fingerprint: str, as_of: str) -> None:
     """Record which data the run scores: the folder's fingerprint and the date it runs to."""
     with transaction(engine) as session:
         session.execute(
@@ -114,7 +114,7 @@ def record_data(engine: Engine, run_id: int, fingerprint: str, as_of: str) -> No
         )
 
 
-def write_chunks(engine: Engine, run_id: int, rows: Iterator[list[dict[str, Any]]]) -> int:
+def write_chunks(engine: Engine, run_id: int, *, rows: Iterator[list[dict[str, Any]]]) -> int:
     """Insert the run's indicator rows chunk by chunk; returns how many were written."""
     written = 0
     for chunk in rows:
@@ -124,7 +124,7 @@ def write_chunks(engine: Engine, run_id: int, rows: Iterator[list[dict[str, Any]
     return written
 
 
-def swap(engine: Engine, run_id: int, target: str, produced: int) -> None:
+def swap(engine: Engine, run_id: int, *, target: str, produced: int) -> None:
     """Mark the run complete and point the target at it, in one transaction, if it stored every row.
 
     Raises

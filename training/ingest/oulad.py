@@ -210,7 +210,7 @@ def import_oulad(src: Path, out: Path, *, memory_limit: str = "6GB") -> ImportSu
         write_manifest(
             stage,
             "oulad",
-            {
+            details={
                 "citation": CITATION,
                 "licence": "CC BY 4.0",
                 "source_folder": str(src),

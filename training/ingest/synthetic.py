@@ -108,7 +108,7 @@ class SynthSummary:
         return sum(self.rows.values())
 
 
-def generate(out: Path, config: SynthConfig, check: Callable[[Path], None] | None = None) -> SynthSummary:
+def generate(out: Path, config: SynthConfig, *, check: Callable[[Path], None] | None = None) -> SynthSummary:
     """Write a synthetic cohort to ``out`` (atomically: the folder appears complete or not at all).
 
     Parameters
@@ -133,40 +133,47 @@ def generate(out: Path, config: SynthConfig, check: Callable[[Path], None] | Non
     lengths = np.asarray([p.length_days for p in pres])
     rows: dict[str, int] = {}
     with staged_folder(out, check) as stage, _Writers(stage) as writers:
-        _write(stage / "presentations.parquet", presentations_frame(pres), rows, "presentations")
-        _write(stage / "assessments.parquet", pd.concat(schedules, ignore_index=True), rows, "assessments")
+        _write(stage / "presentations.parquet", presentations_frame(pres), rows=rows, name="presentations")
+        _write(
+            stage / "assessments.parquet",
+            pd.concat(schedules, ignore_index=True),
+            rows=rows,
+            name="assessments",
+        )
         access = _AccessWriter(stage / "access.csv")
         access.write(fixed_relationships())
         (stage / "activity").mkdir()
         for chunk, first in enumerate(range(0, config.students, CHUNK_STUDENTS)):
             rng = np.random.default_rng([config.seed, chunk])
             n = min(CHUNK_STUDENTS, config.students - first)
-            people = draw_people(rng, first, n, config.disparity, config.no_activity_share)
-            enr = draw_enrolment(rng, people, pres, config.disparity)
+            people = draw_people(
+                rng, first, n=n, disparity=config.disparity, no_activity_share=config.no_activity_share
+            )
+            enr = draw_enrolment(rng, people, pres=pres, disparity=config.disparity)
             writers.write("students", people.frame)
             writers.write("protected_characteristics", people.protected)
-            writers.write("registrations", registrations_frame(people, enr, pres))
-            writers.write("assessment_results", draw_results(rng, people, enr, schedules))
+            writers.write("registrations", registrations_frame(people, enr, pres=pres))
+            writers.write("assessment_results", draw_results(rng, people, enr=enr, schedules=schedules))
             regs = Registrations(
-                enr.student,
-                enr.pres,
-                enr.registration_day,
-                enr.engagement,
-                enr.slope,
-                enr.withdraw_day,
-                enr.taper_days,
+                student=enr.student,
+                pres=enr.pres,
+                registration_day=enr.registration_day,
+                engagement=enr.engagement,
+                slope=enr.slope,
+                withdraw_day=enr.withdraw_day,
+                taper_days=enr.taper_days,
             )
-            parts = draw_activity(rng, regs, profiles, lengths)
-            table = activity_table(parts, regs, pa.array(people.ids), pres)
+            parts = draw_activity(rng, regs, profiles=profiles, lengths=lengths)
+            table = activity_table(parts, regs, student_ids=pa.array(people.ids), pres=pres)
             pq.write_table(table, stage / "activity" / f"part-{chunk:05d}.parquet", store_schema=False)
             rows["activity"] = rows.get("activity", 0) + table.num_rows
-            access.write(tutees_and_placements(rng, people.frame, chunk))
+            access.write(tutees_and_placements(rng, people.frame, chunk=chunk))
         rows.update(writers.rows)
         rows["access"] = access.rows
         access.close()
         # The earlier academic year trains, the later one tests.
         details = {"generator": _describe(config), "rows": rows, "test_from": f"{YEARS[-1]}-08-01"}
-        write_manifest(stage, "synthetic", details)
+        write_manifest(stage, "synthetic", details=details)
     return SynthSummary(rows)
 
 
@@ -176,7 +183,7 @@ def _describe(config: SynthConfig) -> dict[str, Any]:
     return described
 
 
-def _write(path: Path, frame: pd.DataFrame, rows: dict[str, int], name: str) -> None:
+def _write(path: Path, frame: pd.DataFrame, *, rows: dict[str, int], name: str) -> None:
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, store_schema=False)
     rows[name] = len(frame)
 

@@ -57,11 +57,11 @@ def build_profiles(pres: list[Presentation], due_days: list[np.ndarray]) -> Prof
     for i, p in enumerate(pres):
         for j, source in enumerate(SOURCES):
             if source in SCHOOL_SOURCES[p.school]:
-                weights[i, j] = _profile(source, p, days, due_days[i])
+                weights[i, j] = _profile(source, p, days=days, due=due_days[i])
     return Profiles(weights, weights.sum(axis=2), days)
 
 
-def _profile(source: str, p: Presentation, days: np.ndarray, due: np.ndarray) -> np.ndarray:
+def _profile(source: str, p: Presentation, *, days: np.ndarray, due: np.ndarray) -> np.ndarray:
     length = p.length_days
     w = np.asarray(_DOW[source])[days % 7].astype(float)
     w[days < 0] = 0.12 if source in ("vle", "library") else 0.0
@@ -96,7 +96,7 @@ class Registrations:
     taper_days: np.ndarray
 
 
-def _modifiers(regs: Registrations, days: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+def _modifiers(regs: Registrations, days: np.ndarray, *, lengths: np.ndarray) -> np.ndarray:
     length = lengths[regs.pres][:, None]
     frac = np.clip(days[None, :], 0, None) / length
     m = np.exp(regs.slope[:, None] * frac)
@@ -110,13 +110,13 @@ def _modifiers(regs: Registrations, days: np.ndarray, lengths: np.ndarray) -> np
 
 
 def draw_activity(
-    rng: np.random.Generator, regs: Registrations, profiles: Profiles, lengths: np.ndarray
+    rng: np.random.Generator, regs: Registrations, *, profiles: Profiles, lengths: np.ndarray
 ) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Draw activity rows for all registrations of a chunk.
 
     Returns, per source, (source, registration index, day, activity type index, count).
     """
-    mods = _modifiers(regs, profiles.days, lengths)
+    mods = _modifiers(regs, profiles.days, lengths=lengths)
     out = []
     for j, source in enumerate(SOURCES):
         w = profiles.weights[regs.pres, j] * mods
@@ -125,12 +125,12 @@ def draw_activity(
         n_events = rng.poisson(RATES[source] * regs.engagement * totals / ref)
         if n_events.sum() == 0:
             continue
-        out.append((source, *_sample(rng, source, w, totals, n_events)))
+        out.append((source, *_sample(rng, source, w=w, totals=totals, n_events=n_events)))
     return out
 
 
 def _sample(
-    rng: np.random.Generator, source: str, w: np.ndarray, totals: np.ndarray, n_events: np.ndarray
+    rng: np.random.Generator, source: str, *, w: np.ndarray, totals: np.ndarray, n_events: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     n_reg, n_days = w.shape
     offsets = np.concatenate(([0.0], np.cumsum(totals)[:-1]))
@@ -154,6 +154,7 @@ def _sample(
 def activity_table(
     parts: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
     regs: Registrations,
+    *,
     student_ids: pa.Array,
     pres: list[Presentation],
 ) -> pa.Table:

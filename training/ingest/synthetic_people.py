@@ -67,13 +67,13 @@ class People:
 
 
 def draw_people(
-    rng: np.random.Generator, first: int, n: int, disparity: Disparity, no_activity_share: float
+    rng: np.random.Generator, first: int, *, n: int, disparity: Disparity, no_activity_share: float
 ) -> People:
     """Draw ``n`` students numbered from ``first``."""
     ids = np.array([f"S{i:08d}" for i in range(first + 1, first + n + 1)])
     prog = rng.choice(len(PROGRAMMES), size=n, p=PROGRAMME_WEIGHTS / PROGRAMME_WEIGHTS.sum())
     part_time = rng.random(n) < 0.2
-    protected = {k: _choice(rng, vals, probs, n) for k, (vals, probs) in PROTECTED_VALUES.items()}
+    protected = {k: _choice(rng, vals, probs=probs, n=n) for k, (vals, probs) in PROTECTED_VALUES.items()}
     imd = rng.integers(1, 6, size=n)
     imd_missing = rng.random(n) < 0.04
     bands = np.asarray(IMD_BANDS, dtype=object)[imd - 1]
@@ -98,11 +98,19 @@ def draw_people(
     )
     prot = pd.DataFrame({"student_id": ids, **protected})
     group = (prot[disparity.attribute] == disparity.group).to_numpy(dtype=bool)
-    return People(ids, students, prot, ability, motivation, group, rng.random(n) < no_activity_share)
+    return People(
+        ids=ids,
+        frame=students,
+        protected=prot,
+        ability=ability,
+        motivation=motivation,
+        in_disparity_group=group,
+        no_activity=rng.random(n) < no_activity_share,
+    )
 
 
 def _choice(
-    rng: np.random.Generator, values: tuple[str | None, ...], probs: tuple[float, ...], n: int
+    rng: np.random.Generator, values: tuple[str | None, ...], *, probs: tuple[float, ...], n: int
 ) -> np.ndarray:
     arr = np.asarray(values, dtype=object)
     return arr[rng.choice(len(values), size=n, p=np.asarray(probs))]
@@ -125,7 +133,7 @@ class Enrolment:
 
 
 def draw_enrolment(
-    rng: np.random.Generator, people: People, pres: list[Presentation], disparity: Disparity
+    rng: np.random.Generator, people: People, *, pres: list[Presentation], disparity: Disparity
 ) -> Enrolment:
     """Registrations (core module, sometimes a second one), outcomes and engagement drivers."""
     index = {(p.module_id, p.academic_year, p.presentation_id[-1]): i for i, p in enumerate(pres)}
@@ -140,7 +148,7 @@ def draw_enrolment(
     pres_idx = np.array(
         [index[(m, int(y), "B" if b else "J")] for m, y, b in zip(module, year, b_term, strict=True)]
     )
-    return _outcomes(rng, people, student, pres_idx, pres, disparity)
+    return _outcomes(rng, people, student=student, pres_idx=pres_idx, pres=pres, disparity=disparity)
 
 
 def _sister(programme: str) -> str:
@@ -152,6 +160,7 @@ def _sister(programme: str) -> str:
 def _outcomes(
     rng: np.random.Generator,
     people: People,
+    *,
     student: np.ndarray,
     pres_idx: np.ndarray,
     pres: list[Presentation],
@@ -185,20 +194,20 @@ def _outcomes(
     slope = rng.normal(0, 0.35, k) - 0.9 * fails
     engagement = np.exp(0.55 * m + rng.normal(0, 0.35, k)) * ~people.no_activity[student]
     return Enrolment(
-        student,
-        pres_idx,
-        reg_day,
-        withdrawn,
-        np.where(withdrawn, wday, 10_000),
-        rng.integers(14, 57, size=k),
-        fails,
-        result,
-        slope,
-        engagement,
+        student=student,
+        pres=pres_idx,
+        registration_day=reg_day,
+        withdrawn=withdrawn,
+        withdraw_day=np.where(withdrawn, wday, 10_000),
+        taper_days=rng.integers(14, 57, size=k),
+        fails=fails,
+        final_result=result,
+        slope=slope,
+        engagement=engagement,
     )
 
 
-def registrations_frame(people: People, enr: Enrolment, pres: list[Presentation]) -> pd.DataFrame:
+def registrations_frame(people: People, enr: Enrolment, *, pres: list[Presentation]) -> pd.DataFrame:
     """The registrations table of the contract."""
     return pd.DataFrame(
         {
@@ -213,18 +222,18 @@ def registrations_frame(people: People, enr: Enrolment, pres: list[Presentation]
 
 
 def draw_results(
-    rng: np.random.Generator, people: People, enr: Enrolment, schedules: list[pd.DataFrame]
+    rng: np.random.Generator, people: People, *, enr: Enrolment, schedules: list[pd.DataFrame]
 ) -> pd.DataFrame:
     """Submissions and scores, presentation by presentation (vectorised within each)."""
     frames = []
     for p_idx in np.unique(enr.pres):
         rows = np.flatnonzero(enr.pres == p_idx)
-        frames.append(_results_for(rng, people, enr, rows, schedules[p_idx]))
+        frames.append(_results_for(rng, people, enr=enr, rows=rows, schedule=schedules[p_idx]))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _results_for(
-    rng: np.random.Generator, people: People, enr: Enrolment, rows: np.ndarray, schedule: pd.DataFrame
+    rng: np.random.Generator, people: People, *, enr: Enrolment, rows: np.ndarray, schedule: pd.DataFrame
 ) -> pd.DataFrame:
     due = schedule["due_day"].to_numpy()[None, :]
     exam = (schedule["type"].to_numpy() == "exam")[None, :]

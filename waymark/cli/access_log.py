@@ -29,7 +29,7 @@ def verify_cmd(
     with handled():
         key = audit.load_key(settings)
     point = _read(checkpoint) if checkpoint else None
-    found = audit.verify_log(up_to_date(settings.database_url), key, point)
+    found = audit.verify_log(up_to_date(settings.database_url), key, checkpoint=point)
     records, problems = found.records, found.problems
     if problems:
         for problem in problems:

@@ -25,6 +25,7 @@ app = typer.Typer(help="Import, generate and check data in the Waymark contract.
 def synth_cmd(
     students: Annotated[int, typer.Option(help="Number of students.")] = 2000,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 0,
+    *,
     out_dir: Annotated[Path, typer.Option("--out", help="Destination folder.")] = Path("data/synth"),
     disparity: Annotated[
         float,
@@ -45,17 +46,17 @@ def synth_cmd(
     config = SynthConfig(
         students=students, seed=seed, disparity=Disparity(disparity_attribute, disparity_group, disparity)
     )
-    synthesise(out_dir, config, validate)
+    synthesise(out_dir, config, validate=validate)
 
 
-def synthesise(out_dir: Path, config: SynthConfig, validate: bool = True) -> None:
+def synthesise(out_dir: Path, config: SynthConfig, *, validate: bool = True) -> None:
     """Write a synthetic cohort to ``out_dir`` (checked against the contract first when ``validate``)."""
     start = time.perf_counter()
     with (
         handled(contract="generated data broke the contract; nothing was written", also=(ValueError,)),
         out.status(f"Generating {config.students:,} students"),
     ):
-        summary = generate(out_dir, config, _require_valid if validate else None)
+        summary = generate(out_dir, config, check=_require_valid if validate else None)
     seconds = time.perf_counter() - start
     out.print(
         f"Wrote {out_dir}: "
@@ -96,16 +97,17 @@ def import_cohort(src: Path, out_dir: Path) -> None:
 @app.command("validate")
 def validate_cmd(
     folder: Annotated[Path, typer.Argument(help="Data folder to check.")],
+    *,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
     max_examples: Annotated[
         int, typer.Option(help="Rows listed per broken rule (all are counted; 0 lists all).")
     ] = DEFAULT_MAX_EXAMPLES,
 ) -> None:
     """Check a data folder against the contract and report on its quality."""
-    check(folder, as_json, max_examples)
+    check(folder, as_json=as_json, max_examples=max_examples)
 
 
-def check(folder: Path, as_json: bool = False, max_examples: int = DEFAULT_MAX_EXAMPLES) -> None:
+def check(folder: Path, *, as_json: bool = False, max_examples: int = DEFAULT_MAX_EXAMPLES) -> None:
     """Report on ``folder`` against the contract, and on its quality; exit 1 when it breaks the contract."""
     con = connect()
     report = validate_folder(folder, max_examples=max_examples, con=con)

@@ -45,6 +45,7 @@ UNSCOPED: dict[str, str | None] = {
 def demo_cmd(
     workdir: Annotated[Path, typer.Option(help="Folder for the demo's data and stores.")] = Path("demo"),
     students: Annotated[int, typer.Option(help="Synthetic students.")] = 4000,
+    *,
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Start the service at the end.")
     ] = True,
@@ -55,14 +56,14 @@ def demo_cmd(
     """Run the whole pipeline (synthetic cohort, or --oulad), then serve."""
     settings = demo_settings(workdir)
     data = workdir / "data"
-    access = _cohort(workdir, data, students, oulad)
+    access = _cohort(workdir, data, students=students, oulad=oulad)
     check(data)
     name = DEFAULT_NAMES[TARGET]
-    run_training(data, TARGET, FitConfig(), None, name, settings)
+    run_training(data, TARGET, config=FitConfig(), split_date=None, name=name, settings=settings)
     candidate = f"models:/{name}@candidate"
-    _approve(candidate, data, workdir / "fairness", settings)
+    _approve(candidate, data, reports=workdir / "fairness", settings=settings)
     promote(candidate, settings)
-    publish(data, WEEK, name, settings)
+    publish(data, WEEK, name=name, settings=settings)
     _load_relationships(access, settings)
     _sign_in_help(workdir, settings)
     if serve_after:
@@ -82,7 +83,7 @@ def demo_settings(workdir: Path) -> Settings:
     return Settings(**{k: os.environ.get(k, v) for k, v in local.items()})  # type: ignore[arg-type]
 
 
-def _cohort(workdir: Path, data: Path, students: int, oulad: Path | None) -> Path:
+def _cohort(workdir: Path, data: Path, *, students: int, oulad: Path | None) -> Path:
     """Write the demo's cohort to ``data``; returns its staff relationships file."""
     if oulad is None:
         synthesise(data, SynthConfig(students=students, seed=7, disparity=Disparity("disability", "Y", 0.0)))
@@ -93,11 +94,11 @@ def _cohort(workdir: Path, data: Path, students: int, oulad: Path | None) -> Pat
     return access
 
 
-def _approve(candidate: str, data: Path, reports: Path, settings: Settings) -> None:
+def _approve(candidate: str, data: Path, *, reports: Path, settings: Settings) -> None:
     """Audit the candidate and, only if its gate passed, record the demo's own (marked) approval."""
-    if audit(candidate, data, reports, None, settings) != "pass":
+    if audit(candidate, data, out_dir=reports, policy_file=None, settings=settings) != "pass":
         raise fail("the demo candidate did not pass the fairness gate, so nothing is promoted", BROKEN)
-    row = review(candidate, True, REVIEWER, NOTE, settings)
+    row = review(candidate, approve=True, reviewer=REVIEWER, note=NOTE, settings=settings)
     out.print(
         f"Demo approval recorded on version {row.model_version} (reviewer {REVIEWER}, marked as a demo).",
         highlight=False,

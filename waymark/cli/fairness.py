@@ -28,6 +28,7 @@ def audit_cmd(
         str, typer.Option("--model", help="Model URI, e.g. models:/waymark-not-completing@candidate.")
     ],
     data: Annotated[Path, typer.Option("--data", help="Data folder with protected_characteristics.")],
+    *,
     out_dir: Annotated[
         Path, typer.Option("--out", help="Folder for report.html, report.json, model_card.md.")
     ],
@@ -36,20 +37,22 @@ def audit_cmd(
     ] = None,
 ) -> None:
     """Audit a candidate by protected characteristic; write the report; tag the version with the gate."""
-    audit(model, data, out_dir, policy_file, get_settings())
+    audit(model, data, out_dir=out_dir, policy_file=policy_file, settings=get_settings())
 
 
-def audit(model: str, data: Path, out_dir: Path, policy_file: Path | None, settings: Settings) -> str:
+def audit(model: str, data: Path, *, out_dir: Path, policy_file: Path | None, settings: Settings) -> str:
     """Audit ``model`` on ``data`` (erased students left out), record the gate, and return it."""
     registry.configure(settings)
     engine = up_to_date(settings.database_url)
     with handled(contract="the data breaks the contract; nothing was audited"):
         policy = load_policy(policy_file)
         with out.status("Auditing"):
-            outcome = audit_model(model, data, policy, exclude=erased_students(engine))
-            report = write_report(outcome, out_dir, dict(registry.run(outcome.run_id).metrics))
+            outcome = audit_model(model, data, policy=policy, exclude=erased_students(engine))
+            report = write_report(outcome, out_dir, test_metrics=dict(registry.run(outcome.run_id).metrics))
             # Waymark's database holds the gate result; MLflow gets the files and a mirror of the tags.
-            decisions.commit_audit(engine, model, outcome, report, out_dir, operator().sub)
+            decisions.commit_audit(
+                engine, model, outcome=outcome, report=report, folder=out_dir, actor=operator().sub
+            )
     _show(outcome, out_dir)
     return outcome.gate
 

@@ -22,6 +22,7 @@ app = typer.Typer(help="Ethics review and promotion of model versions.", no_args
 def review_cmd(
     model: Annotated[str, typer.Option("--model", help="Model URI of the exact version reviewed.")],
     reviewer: Annotated[str, typer.Option(help="Reviewer's identifier.")],
+    *,
     note: Annotated[str, typer.Option(help="The committee's reasons.")],
     approve: Annotated[
         bool | None, typer.Option("--approve/--reject", help="The decision (one of the two is required).")
@@ -34,11 +35,18 @@ def review_cmd(
     """Record the ethics committee's decision on one model version (voided by any later audit)."""
     if approve is None:
         raise typer.BadParameter("say the decision: --approve or --reject", param_hint="--approve/--reject")
-    review(model, approve, reviewer, note, get_settings(), override_reason)
+    review(
+        model,
+        approve=approve,
+        reviewer=reviewer,
+        note=note,
+        settings=get_settings(),
+        override=override_reason,
+    )
 
 
 def review(
-    model: str, approve: bool, reviewer: str, note: str, settings: Settings, override: str | None = None
+    model: str, *, approve: bool, reviewer: str, note: str, settings: Settings, override: str | None = None
 ) -> ModelDecision:
     """Record ``reviewer``'s decision on the version ``model`` names, and say what was recorded."""
     registry.configure(settings)
@@ -47,7 +55,15 @@ def review(
         engine = up_to_date(settings.database_url)
         key = load_key(settings)
         row = decisions.commit_review(
-            engine, key, version.name, version.version, approve, note, operator(), reviewer, override
+            engine,
+            key,
+            name=version.name,
+            version=version.version,
+            approve=approve,
+            note=note,
+            caller=operator(),
+            reviewer=reviewer,
+            override_reason=override,
         )
     shown = row.kind + (f" with the gate overridden ({row.override_reason})" if row.override_reason else "")
     out.print(f"Recorded: {row.model_name} v{row.model_version} {shown} by {reviewer}.", highlight=False)
@@ -68,5 +84,7 @@ def promote(model: str, settings: Settings) -> None:
     with handled():
         version = registry.resolve(model)
         engine = up_to_date(settings.database_url)
-        decisions.commit_promotion(engine, load_key(settings), version.name, version.version, operator())
+        decisions.commit_promotion(
+            engine, load_key(settings), name=version.name, version=version.version, caller=operator()
+        )
     out.print(f"{version.name} version {version.version} is now the champion.", highlight=False)

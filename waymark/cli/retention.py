@@ -21,7 +21,13 @@ def run_cmd() -> None:
     with handled():
         key = audit.load_key(settings)
     days, log_days = settings.retention_days, settings.access_log_retention_days
-    done = retention.run(up_to_date(settings.database_url), key, operator(), days, log_days)
+    done = retention.run(
+        up_to_date(settings.database_url),
+        key,
+        caller=operator(),
+        retention_days=days,
+        access_log_days=log_days,
+    )
     out.print(
         f"Retention ({days} days, before {done.cutoff:%Y-%m-%d}): removed "
         f"{done.indicators:,} indicators of {done.runs:,} unserved runs, {done.feedback:,} feedback notes, "

@@ -23,6 +23,7 @@ def score_cmd(
         int | None,
         typer.Option(help="Prediction week (1-based); the latest week the data reaches when omitted."),
     ] = None,
+    *,
     target: Annotated[Target, typer.Option(help="Which champion scores.")] = Target.NOT_COMPLETING,
     name: Annotated[str | None, typer.Option(help="Registered model name (default for the target).")] = None,
     chunk_rows: Annotated[
@@ -30,17 +31,17 @@ def score_cmd(
     ] = DEFAULT_CHUNK_ROWS,
 ) -> None:
     """Score and explain the cohort with the approved champion, and publish the batch atomically."""
-    publish(data, week, name or DEFAULT_NAMES[target], get_settings(), chunk_rows)
+    publish(data, week, name=name or DEFAULT_NAMES[target], settings=get_settings(), chunk_rows=chunk_rows)
 
 
 def publish(
-    data: Path, week: int | None, name: str, settings: Settings, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    data: Path, week: int | None, *, name: str, settings: Settings, chunk_rows: int = DEFAULT_CHUNK_ROWS
 ) -> None:
     """Score ``data`` with the champion of ``name`` and publish the batch (or leave the last one served)."""
     configure(settings)
     engine = up_to_date(settings.database_url)
     with handled(unchanged="Nothing was published; the previous batch is still served."):
-        summary = score(data, engine, name, week, chunk_rows, progress=_progress)
+        summary = score(data, engine, model_name=name, week=week, chunk_rows=chunk_rows, progress=_progress)
     out.print(
         f"Published run {summary.run_id}: {summary.students:,} indicators from {summary.model} "
         f"version {summary.version}, week(s) {', '.join(map(str, summary.weeks))}, "

@@ -19,6 +19,7 @@ LOOPBACK, PORT = "127.0.0.1", 8000
 def serve_cmd(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = LOOPBACK,
     port: Annotated[int, typer.Option(help="Port.")] = PORT,
+    *,
     not_production: Annotated[
         bool,
         typer.Option(
@@ -28,10 +29,12 @@ def serve_cmd(
     ] = False,
 ) -> None:
     """Run the HTTP service (brings the database schema up to date first)."""
-    serve(get_settings(), host, port, not_production)
+    serve(get_settings(), host, port=port, not_production=not_production)
 
 
-def serve(settings: Settings, host: str = LOOPBACK, port: int = PORT, not_production: bool = False) -> None:
+def serve(
+    settings: Settings, host: str = LOOPBACK, *, port: int = PORT, not_production: bool = False
+) -> None:
     """Serve the application built from ``settings`` until interrupted."""
     import uvicorn
 
@@ -55,6 +58,7 @@ def serve(settings: Settings, host: str = LOOPBACK, port: int = PORT, not_produc
 def token_cmd(
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
     sub: Annotated[str, typer.Option(help="Subject: the staff or student identifier.")],
+    *,
     minutes: Annotated[int, typer.Option(min=1, max=1440, help="Minutes until it expires.")] = 60,
     training: Annotated[
         bool, typer.Option(help="Include a current information-security training attestation (staff).")
@@ -65,4 +69,4 @@ def token_cmd(
     if not settings.development:
         raise fail("waymark token works only in development mode (WAYMARK_ENV=development)")
     with handled(also=(ValueError,)):
-        typer.echo(mint(settings, role, sub, minutes, 365 if training else None))
+        typer.echo(mint(settings, role, sub=sub, minutes=minutes, training_days=365 if training else None))

@@ -17,7 +17,7 @@ from waymark.models.targets import DEFAULT_NAMES, Target
 from waymark.service.db.engine import up_to_date
 from waymark.service.scoring.publish import erased_students
 from waymark.training.fitting import FitConfig
-from waymark.training.pipeline import TrainingOutcome, train
+from waymark.training.pipeline import TrainingOutcome, train_folder
 from waymark.training.tracking import Registered, log_and_register
 
 EVALUATION_WEEKS = (2, 4, 8, 12, 16, 20, 24, 30)
@@ -28,6 +28,7 @@ def train_cmd(
     target: Annotated[
         str, typer.Option(help="not_completing or next_assessment_nonsubmission.")
     ] = "not_completing",
+    *,
     name: Annotated[str | None, typer.Option(help="Registered model name (default by target).")] = None,
     test_from: Annotated[
         str | None,
@@ -50,7 +51,14 @@ def train_cmd(
     config = FitConfig(
         seed=seed, families=tuple(family or FitConfig().families), gbm_estimators=gbm_estimators
     )
-    run_training(data, chosen, config, _date(test_from), name or DEFAULT_NAMES[chosen], get_settings())
+    run_training(
+        data,
+        chosen,
+        config=config,
+        split_date=_date(test_from),
+        name=name or DEFAULT_NAMES[chosen],
+        settings=get_settings(),
+    )
 
 
 def _target(value: str) -> Target:
@@ -68,23 +76,23 @@ def _date(value: str | None) -> date | None:
 
 
 def run_training(
-    data: Path, target: Target, config: FitConfig, split_date: date | None, name: str, settings: Settings
+    data: Path, target: Target, *, config: FitConfig, split_date: date | None, name: str, settings: Settings
 ) -> None:
     """Train on ``data`` (leaving erased students out), register the result as ``name``, and report."""
     with (
         handled(contract="the data breaks the contract; nothing was trained"),
         out.status("Training") as status,
     ):
-        outcome = train(
+        outcome = train_folder(
             data,
-            target,
-            config,
-            split_date,
+            target=target,
+            config=config,
+            test_from=split_date,
             progress=lambda m: status.update(f"Training: {m}"),
             exclude=erased_students(up_to_date(settings.database_url)),
         )
         status.update("Training: logging to MLflow and registering")
-        registered = log_and_register(outcome, name, settings)
+        registered = log_and_register(outcome, name, settings=settings)
     _show(outcome, registered)
 
 

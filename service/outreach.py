@@ -1,0 +1,220 @@
+"""Outreach: a contact with a student from planned to closed, with every change kept (CoP §6, §9).
+
+A contact has a channel and a purpose from the institution's lists, and a lawful basis: the student's
+consent to that purpose, or one of the institution's stated exemptions (never free text). Its status
+moves forward only, ``to_contact -> contacted -> in_conversation -> closed``, and a closed contact has
+an outcome. Each change appends a ``ContactEvent``, so when contact happened and what followed can be
+evaluated later (did outreach help, and whom). Who may touch which student is decided by the caller,
+through ``service.access.readable``; these functions assume it was.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from waymark.service.db.schema import Consent, Contact, ContactEvent
+from waymark.service.security import Principal
+
+DEFAULT_OPTIONS = Path(__file__).with_name("outreach.toml")
+STATUSES = ("to_contact", "contacted", "in_conversation", "closed")
+OUTCOMES = ("agreed_action", "referred_to_service", "no_action_needed", "could_not_reach")
+OPEN = STATUSES[:-1]
+
+
+class OutreachError(ValueError):
+    """A contact cannot be recorded as asked; ``field`` names the input at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ConsentNeededError(OutreachError):
+    """The student has not consented to the purpose and no exemption was given."""
+
+
+@dataclass(frozen=True)
+class OutreachOptions:
+    """The institution's lists: channels and exemptions (key -> what is shown or stated)."""
+
+    channels: dict[str, str]
+    exemptions: dict[str, str]
+
+
+@lru_cache
+def load_options(path: Path | None = None) -> OutreachOptions:
+    """The lists in ``path`` (the packaged defaults when None).
+
+    Raises
+    ------
+    OutreachError
+        If the file lacks a list, or a list is empty or not a table of text.
+    """
+    where = path or DEFAULT_OPTIONS
+    raw = tomllib.loads(where.read_text(encoding="utf-8"))
+    lists = {}
+    for name in ("channels", "exemptions"):
+        table = raw.get(name)
+        if not isinstance(table, dict) or not table or not all(isinstance(v, str) for v in table.values()):
+            raise OutreachError(
+                name, f'{where}: [{name}] must be a table of key = "text" with at least one entry'
+            )
+        lists[name] = {str(k): v for k, v in table.items()}
+    return OutreachOptions(channels=lists["channels"], exemptions=lists["exemptions"])
+
+
+def _one_of(field: str, value: str, *, allowed: dict[str, str] | tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise OutreachError(field, f"'{value}' is not one of: {', '.join(allowed)}")
+    return value
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a member of staff asks to change on a contact (None: leave as it is)."""
+
+    status: str | None = None
+    outcome: str | None = None
+    follow_up_on: date | None = None
+    clear_follow_up: bool = False
+    note: str | None = None
+
+
+def _check_state(status: str, outcome: str | None) -> None:
+    _one_of("status", status, allowed=STATUSES)
+    if status == "closed" and outcome is None:
+        raise OutreachError("outcome", "a closed contact needs its outcome")
+    if outcome is not None:
+        _one_of("outcome", outcome, allowed=OUTCOMES)
+        if status != "closed":
+            raise OutreachError("outcome", "an outcome is recorded when the contact is closed")
+
+
+def basis_for(
+    session: Session, student_id: str, *, purpose: str, exemption: str | None, options: OutreachOptions
+) -> str:
+    """``consent`` when the student consented to ``purpose``; else ``exemption`` if one is given.
+
+    Raises
+    ------
+    ConsentNeededError
+        If there is neither consent nor an exemption.
+    OutreachError
+        If the exemption is not one of the institution's.
+    """
+    consent = session.get(Consent, (student_id, purpose))
+    if consent is not None and consent.granted:
+        return "consent"
+    if exemption is None:
+        raise ConsentNeededError(
+            "exemption",
+            f"The student has not consented to '{purpose}'. Ask the student first, or record the "
+            f"exemption that applies (one of: {', '.join(options.exemptions)}; Code of Practice §6).",
+        )
+    _one_of("exemption", exemption, allowed=options.exemptions)
+    return "exemption"
+
+
+def open_contact(
+    session: Session,
+    student_id: str,
+    *,
+    staff: Principal,
+    run_id: int | None,
+    channel: str,
+    purpose: str,
+    exemption: str | None,
+    status: str,
+    follow_up_on: date | None,
+    note: str,
+    options: OutreachOptions,
+) -> Contact:
+    """Record a new contact (planned or made) and its first event."""
+    _one_of("channel", channel, allowed=options.channels)
+    _check_state(status, None)
+    if status == "closed":
+        raise OutreachError("status", "a new contact starts open; close it once its outcome is known")
+    basis = basis_for(session, student_id, purpose=purpose, exemption=exemption, options=options)
+    now = datetime.now(UTC)
+    contact = Contact(
+        student_id=student_id,
+        staff_id=staff.sub,
+        role=staff.role,
+        run_id=run_id,
+        channel=channel,
+        purpose=purpose,
+        basis=basis,
+        exemption=exemption if basis == "exemption" else None,
+        status=status,
+        outcome=None,
+        follow_up_on=follow_up_on,
+        note=note,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(contact)
+    session.flush()
+    _append_event(session, contact, staff=staff, at=now)
+    return contact
+
+
+def update_contact(session: Session, contact: Contact, *, staff: Principal, change: Change) -> Contact:
+    """Apply ``change`` to an open contact and keep the event.
+
+    Raises
+    ------
+    OutreachError
+        If the contact is closed, the status would move backwards, or the outcome does not fit.
+    """
+    if contact.status == "closed":
+        raise OutreachError("status", "this contact is closed; record a new contact instead")
+    status = _one_of("status", change.status or contact.status, allowed=STATUSES)
+    if STATUSES.index(status) < STATUSES.index(contact.status):
+        raise OutreachError("status", f"a contact moves forward only (it is '{contact.status}')")
+    _check_state(status, change.outcome)
+    contact.status, contact.outcome = status, change.outcome
+    if change.clear_follow_up:
+        contact.follow_up_on = None
+    elif change.follow_up_on is not None:
+        contact.follow_up_on = change.follow_up_on
+    if change.note is not None:
+        contact.note = change.note
+    now = datetime.now(UTC)
+    contact.updated_at = now
+    _append_event(session, contact, staff=staff, at=now)
+    return contact
+
+
+def _append_event(session: Session, contact: Contact, *, staff: Principal, at: datetime) -> None:
+    session.add(
+        ContactEvent(
+            contact_id=contact.id,
+            student_id=contact.student_id,
+            staff_id=staff.sub,
+            status=contact.status,
+            outcome=contact.outcome,
+            follow_up_on=contact.follow_up_on,
+            note=contact.note,
+            at=at,
+        )
+    )
+    session.flush()
+
+
+def contacts_of(session: Session, student_id: str) -> list[Contact]:
+    """Every contact with ``student_id`` by any member of staff, newest first (the team view)."""
+    query = select(Contact).where(Contact.student_id == student_id).order_by(Contact.id.desc())
+    return list(session.scalars(query))
+
+
+def history(session: Session, contact_id: int) -> list[ContactEvent]:
+    """The contact's events, oldest first."""
+    query = select(ContactEvent).where(ContactEvent.contact_id == contact_id).order_by(ContactEvent.id)
+    return list(session.scalars(query))

@@ -1,0 +1,104 @@
+"""The student directory: loaded all or nothing, every bad row named, erased students never loaded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from tests.service_setup import backends, fresh_database
+from waymark.service.db.engine import make_engine, transaction, upgrade
+from waymark.service.db.schema import DirectoryEntry, TrainingExclusion
+from waymark.service.directory import DirectoryRefused, import_directory
+
+HEADER = "student_id,display_name,preferred_name,pronouns,email"
+KNOWN = frozenset({"S1", "S2", "S3"})
+
+
+@pytest.fixture(params=backends())
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(fresh_database(request.param, tmp_path))
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _file(tmp_path: Path, *lines: str, header: str = HEADER) -> Path:
+    path = tmp_path / "directory.csv"
+    path.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+def _stored(engine: Engine) -> dict[str, tuple[str, str | None, str | None, str]]:
+    with transaction(engine) as session:
+        return {
+            e.student_id: (e.display_name, e.preferred_name, e.pronouns, e.email)
+            for e in session.scalars(select(DirectoryEntry))
+        }
+
+
+def test_a_valid_file_replaces_the_whole_directory(engine: Engine, tmp_path: Path) -> None:
+    first = _file(tmp_path, "S1,Ada Lovelace,Ada,she/her,ada@example.ac.uk", "S2,Alan Turing,,,alan@example.ac.uk")
+    assert import_directory(engine, first, known=KNOWN).loaded == 2
+    assert _stored(engine) == {
+        "S1": ("Ada Lovelace", "Ada", "she/her", "ada@example.ac.uk"),
+        "S2": ("Alan Turing", None, None, "alan@example.ac.uk"),
+    }
+    again = _file(tmp_path, "S3,Grace Hopper,,,grace@example.ac.uk", header="student_id,display_name,email")
+    assert import_directory(engine, again, known=KNOWN).loaded == 1
+    assert _stored(engine) == {"S3": ("Grace Hopper", None, None, "grace@example.ac.uk")}
+
+
+def test_every_bad_row_is_named_and_nothing_is_loaded(engine: Engine, tmp_path: Path) -> None:
+    import_directory(engine, _file(tmp_path, "S1,Ada Lovelace,,,ada@example.ac.uk"), known=KNOWN)
+    bad = _file(
+        tmp_path,
+        "S2,Alan Turing,,,alan@example.ac.uk",
+        "S2,Alan M. Turing,,,alan.turing@example.ac.uk",
+        "S9,Nobody Known,,,nobody@example.ac.uk",
+        "S3,Grace Hopper,,,grace-at-example.ac.uk",
+        "S1,,,,ada@example.ac.uk",
+        "S3,Grace\x07Hopper,,,grace@example.ac.uk",
+    )
+    with pytest.raises(DirectoryRefused) as refused:
+        import_directory(engine, bad, known=KNOWN)
+    message = str(refused.value)
+    assert "nothing was imported" in message
+    for expected in (
+        "line 3: student_id 'S2' appears again (first on line 2)",
+        "line 4: student_id 'S9' is not a student Waymark knows",
+        "line 5: email 'grace-at-example.ac.uk' is not an email address",
+        "line 6: display_name is empty",
+        "line 7: display_name holds a control character",
+    ):
+        assert expected in message
+    assert "line 2:" not in message
+    assert _stored(engine) == {"S1": ("Ada Lovelace", None, None, "ada@example.ac.uk")}
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("student_id,display_name", "missing column(s) email"),
+        ("student_id,display_name,email,date_of_birth", "unknown column(s) date_of_birth"),
+    ],
+)
+def test_a_wrong_header_is_refused_by_name(engine: Engine, tmp_path: Path, header: str, expected: str) -> None:
+    with pytest.raises(DirectoryRefused, match=expected):
+        import_directory(engine, _file(tmp_path, "S1,Ada,ada@example.ac.uk,x", header=header), known=KNOWN)
+    assert _stored(engine) == {}
+
+
+def test_students_whose_erasure_was_processed_are_never_loaded(engine: Engine, tmp_path: Path) -> None:
+    with transaction(engine) as session:
+        session.add(TrainingExclusion(student_id="S2", at=datetime.now(UTC)))
+    done = import_directory(
+        engine,
+        _file(tmp_path, "S1,Ada Lovelace,,,ada@example.ac.uk", "S2,Alan Turing,,,alan@example.ac.uk"),
+        known=KNOWN,
+    )
+    assert (done.loaded, done.skipped_erased) == (1, 1)
+    assert set(_stored(engine)) == {"S1"}
