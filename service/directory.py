@@ -13,14 +13,12 @@ with the student in scope and to the student, and every read is in the access lo
 
 from __future__ import annotations
 
+import csv
 import re
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
 
-import pandas as pd
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Engine, delete, insert, select, union
 from sqlalchemy.orm import Session
@@ -47,57 +45,69 @@ class DirectoryImport:
     skipped_erased: int
 
 
-def _read(path: Path) -> pd.DataFrame:
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    values: dict[str, str]
+    width_fault: str | None
+
+
+def _read(path: Path) -> list[_Row]:
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        with path.open(encoding="utf-8", newline="") as handle:
+            lines = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DirectoryRefused(f"{path}: cannot be read as CSV ({exc}); nothing was imported") from exc
-    missing = [c for c in REQUIRED if c not in frame.columns]
-    unknown = [c for c in frame.columns if c not in COLUMNS]
-    if missing or unknown:
+    header = [h.strip() for h in lines[0]] if lines else []
+    missing = [c for c in REQUIRED if c not in header]
+    unknown = [c for c in header if c not in COLUMNS]
+    if missing or unknown or len(set(header)) != len(header):
         faults = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + (
-            [f"unknown column(s) {', '.join(map(str, unknown))}"] if unknown else []
+            [f"unknown column(s) {', '.join(unknown)}"] if unknown else []
         )
         raise DirectoryRefused(
-            f"{path}: {'; '.join(faults)}; expected {','.join(COLUMNS)} (preferred_name and pronouns "
-            "may be left out); nothing was imported"
+            f"{path}: {'; '.join(faults) or 'a column is named twice'}; expected {','.join(COLUMNS)} "
+            "(preferred_name and pronouns may be left out); nothing was imported"
         )
-    for column in COLUMNS:
-        if column not in frame.columns:
-            frame[column] = ""
-    out: pd.DataFrame = frame[list(COLUMNS)].apply(lambda s: s.str.strip())
-    return out
+    rows = []
+    for line, fields in enumerate(lines[1:], start=2):
+        if not any(f.strip() for f in fields):
+            continue  # a blank line
+        fault = None if len(fields) == len(header) else f"has {len(fields)} fields, the header {len(header)}"
+        values = dict(zip(header, (f.strip() for f in fields), strict=False))
+        rows.append(_Row(line, {c: values.get(c, "") for c in COLUMNS}, fault))
+    return rows
 
 
-def _row_problems(row: dict[str, str]) -> list[str]:
-    out = [f"{c} is empty" for c in REQUIRED if not row[c]]
-    out += [f"{c} is longer than {w} characters" for c, w in WIDTHS.items() if len(row[c]) > w]
-    out += [f"{c} holds a control character" for c in COLUMNS if _CONTROL.search(row[c])]
-    if row["email"] and not out:
+def _row_problems(row: _Row) -> list[str]:
+    if row.width_fault:
+        return [row.width_fault]
+    values = row.values
+    out = [f"{c} is empty" for c in REQUIRED if not values[c]]
+    out += [f"{c} is longer than {w} characters" for c, w in WIDTHS.items() if len(values[c]) > w]
+    out += [f"{c} holds a control character" for c in COLUMNS if _CONTROL.search(values[c])]
+    if values["email"] and not out:
         try:
-            validate_email(row["email"], check_deliverability=False)
+            validate_email(values["email"], check_deliverability=False)
         except EmailNotValidError as exc:
-            out.append(f"email {row['email']!r} is not an email address ({exc})")
+            out.append(f"email {values['email']!r} is not an email address ({exc})")
     return out
 
 
-def problems(frame: pd.DataFrame, path: Path, *, known: frozenset[str] | None) -> list[str]:
-    """Every broken row of ``frame``, named by file and line (the header is line 1)."""
-    records = cast(list[dict[str, str]], frame.to_dict("records"))
-    seen = Counter(r["student_id"] for r in records)
+def problems(rows: list[_Row], path: Path, *, known: frozenset[str] | None) -> list[str]:
+    """Every broken row, named by file and line (the header is line 1)."""
     first: dict[str, int] = {}
     out = []
-    for line, row in enumerate(records, start=2):
-        where, student = f"{path.name} line {line}", row["student_id"]
+    for row in rows:
+        student = row.values["student_id"]
         found = _row_problems(row)
-        if student and seen[student] > 1:
-            if student in first:
-                found.append(f"student_id {student!r} appears again (first on line {first[student]})")
-            else:
-                first[student] = line
+        if student and student in first:
+            found.append(f"student_id {student!r} appears again (first on line {first[student]})")
+        elif student:
+            first[student] = row.line
         if student and known is not None and student not in known and not found:
             found.append(f"student_id {student!r} is not a student Waymark knows")
-        out += [f"{where}: {p}" for p in found]
+        out += [f"{path.name} line {row.line}: {p}" for p in found]
     return out
 
 
@@ -122,28 +132,23 @@ def import_directory(engine: Engine, path: Path, *, known: frozenset[str] | None
     DirectoryRefused
         If the file cannot be read or any row breaks a rule; nothing is changed.
     """
-    frame = _read(path)
-    found = problems(frame, path, known=known)
+    rows = _read(path)
+    found = problems(rows, path, known=known)
     if found:
         shown = found[:SHOWN] + ([f"... and {len(found) - SHOWN} more"] if len(found) > SHOWN else [])
         raise DirectoryRefused("nothing was imported:\n" + "\n".join(shown))
     now = datetime.now(UTC)
     with transaction(engine) as session:
         erased = set(session.scalars(select(TrainingExclusion.student_id)))
-        rows = [
-            {
-                **{c: (v or None) for c, v in row.items()},
-                "display_name": row["display_name"],
-                "email": row["email"],
-                "imported_at": now,
-            }
-            for row in cast(list[dict[str, str]], frame.to_dict("records"))
-            if row["student_id"] not in erased
+        kept = [
+            {**{c: (v or None) for c, v in row.values.items()}, "imported_at": now}
+            for row in rows
+            if row.values["student_id"] not in erased
         ]
         session.execute(delete(DirectoryEntry))
-        if rows:
-            session.execute(insert(DirectoryEntry), rows)
-    return DirectoryImport(loaded=len(rows), skipped_erased=len(frame) - len(rows))
+        if kept:
+            session.execute(insert(DirectoryEntry), kept)
+    return DirectoryImport(loaded=len(kept), skipped_erased=len(rows) - len(kept))
 
 
 def entries(session: Session, students: list[str]) -> dict[str, DirectoryEntry]:

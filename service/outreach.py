@@ -138,9 +138,9 @@ def open_contact(
 ) -> Contact:
     """Record a new contact (planned or made) and its first event."""
     _one_of("channel", channel, allowed=options.channels)
-    _check_state(status, None)
     if status == "closed":
         raise OutreachError("status", "a new contact starts open; close it once its outcome is known")
+    _check_state(status, None)
     basis = basis_for(session, student_id, purpose=purpose, exemption=exemption, options=options)
     now = datetime.now(UTC)
     contact = Contact(

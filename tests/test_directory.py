@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,13 +42,15 @@ def _stored(engine: Engine) -> dict[str, tuple[str, str | None, str | None, str]
 
 
 def test_a_valid_file_replaces_the_whole_directory(engine: Engine, tmp_path: Path) -> None:
-    first = _file(tmp_path, "S1,Ada Lovelace,Ada,she/her,ada@example.ac.uk", "S2,Alan Turing,,,alan@example.ac.uk")
+    first = _file(
+        tmp_path, "S1,Ada Lovelace,Ada,she/her,ada@example.ac.uk", "S2,Alan Turing,,,alan@example.ac.uk"
+    )
     assert import_directory(engine, first, known=KNOWN).loaded == 2
     assert _stored(engine) == {
         "S1": ("Ada Lovelace", "Ada", "she/her", "ada@example.ac.uk"),
         "S2": ("Alan Turing", None, None, "alan@example.ac.uk"),
     }
-    again = _file(tmp_path, "S3,Grace Hopper,,,grace@example.ac.uk", header="student_id,display_name,email")
+    again = _file(tmp_path, "S3,Grace Hopper,grace@example.ac.uk", header="student_id,display_name,email")
     assert import_directory(engine, again, known=KNOWN).loaded == 1
     assert _stored(engine) == {"S3": ("Grace Hopper", None, None, "grace@example.ac.uk")}
 
@@ -62,6 +65,7 @@ def test_every_bad_row_is_named_and_nothing_is_loaded(engine: Engine, tmp_path: 
         "S3,Grace Hopper,,,grace-at-example.ac.uk",
         "S1,,,,ada@example.ac.uk",
         "S3,Grace\x07Hopper,,,grace@example.ac.uk",
+        "S3,Grace,Hopper,,,grace@example.ac.uk",
     )
     with pytest.raises(DirectoryRefused) as refused:
         import_directory(engine, bad, known=KNOWN)
@@ -73,6 +77,7 @@ def test_every_bad_row_is_named_and_nothing_is_loaded(engine: Engine, tmp_path: 
         "line 5: email 'grace-at-example.ac.uk' is not an email address",
         "line 6: display_name is empty",
         "line 7: display_name holds a control character",
+        "line 8: has 6 fields, the header 5",
     ):
         assert expected in message
     assert "line 2:" not in message
@@ -86,8 +91,10 @@ def test_every_bad_row_is_named_and_nothing_is_loaded(engine: Engine, tmp_path: 
         ("student_id,display_name,email,date_of_birth", "unknown column(s) date_of_birth"),
     ],
 )
-def test_a_wrong_header_is_refused_by_name(engine: Engine, tmp_path: Path, header: str, expected: str) -> None:
-    with pytest.raises(DirectoryRefused, match=expected):
+def test_a_wrong_header_is_refused_by_name(
+    engine: Engine, tmp_path: Path, header: str, expected: str
+) -> None:
+    with pytest.raises(DirectoryRefused, match=re.escape(expected)):
         import_directory(engine, _file(tmp_path, "S1,Ada,ada@example.ac.uk,x", header=header), known=KNOWN)
     assert _stored(engine) == {}
 

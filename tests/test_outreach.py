@@ -1,0 +1,118 @@
+"""Outreach: a contact's lawful basis, its forward-only status, its outcome and its kept history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from tests.service_setup import backends, fresh_database
+from waymark.service import outreach
+from waymark.service.db.engine import make_engine, transaction, upgrade
+from waymark.service.db.schema import Consent
+from waymark.service.outreach import Change, ConsentNeededError, OutreachError
+from waymark.service.security import Principal
+
+TUTOR = Principal("tutor-1", "personal_tutor", None)
+COLLEAGUE = Principal("advisor-2", "support_staff", None)
+OPTIONS = outreach.load_options()
+
+
+@pytest.fixture(params=backends())
+def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]:
+    engine: Engine = make_engine(fresh_database(request.param, tmp_path))
+    upgrade(engine)
+    with transaction(engine) as session:
+        session.add(Consent(student_id="S1", purpose="outreach_contact", granted=True, at=datetime.now(UTC)))
+        session.add(Consent(student_id="S2", purpose="outreach_contact", granted=False, at=datetime.now(UTC)))
+        session.flush()
+        yield session
+    engine.dispose()
+
+
+def _open(session: Session, student: str, **overrides: object) -> outreach.Contact:
+    fields: dict[str, object] = {
+        "staff": TUTOR,
+        "run_id": None,
+        "channel": "email",
+        "purpose": "outreach_contact",
+        "exemption": None,
+        "status": "to_contact",
+        "follow_up_on": None,
+        "note": "",
+        "options": OPTIONS,
+        **overrides,
+    }
+    return outreach.open_contact(session, student, **fields)  # type: ignore[arg-type]  # keyword fields
+
+
+def test_consent_or_one_of_the_institutions_exemptions_is_the_basis(session: Session) -> None:
+    assert _open(session, "S1").basis == "consent"
+    with pytest.raises(ConsentNeededError, match="has not consented to 'outreach_contact'"):
+        _open(session, "S2")  # withdrawn
+    with pytest.raises(ConsentNeededError):
+        _open(session, "S3")  # never asked
+    with pytest.raises(OutreachError, match="'because I think so' is not one of") as free_text:
+        _open(session, "S3", exemption="because I think so")
+    assert free_text.value.field == "exemption"
+    exempt = _open(session, "S3", exemption="safeguarding")
+    assert (exempt.basis, exempt.exemption) == ("exemption", "safeguarding")
+    consented = _open(session, "S1", exemption="safeguarding")
+    assert (consented.basis, consented.exemption) == ("consent", None)
+
+
+def test_channels_come_from_the_institutions_list(session: Session) -> None:
+    with pytest.raises(OutreachError, match="'carrier_pigeon' is not one of: email") as wrong:
+        _open(session, "S1", channel="carrier_pigeon")
+    assert wrong.value.field == "channel"
+
+
+def test_a_contact_moves_forward_to_a_closed_outcome_and_every_step_is_kept(session: Session) -> None:
+    contact = _open(session, "S1", follow_up_on=date(2026, 12, 7), note="planned")
+    outreach.update_contact(session, contact, staff=TUTOR, change=Change(status="contacted", note="emailed"))
+    with pytest.raises(OutreachError, match="moves forward only"):
+        outreach.update_contact(session, contact, staff=TUTOR, change=Change(status="to_contact"))
+    with pytest.raises(OutreachError, match="needs its outcome"):
+        outreach.update_contact(session, contact, staff=TUTOR, change=Change(status="closed"))
+    with pytest.raises(OutreachError, match="when the contact is closed"):
+        outreach.update_contact(session, contact, staff=TUTOR, change=Change(outcome="agreed_action"))
+    outreach.update_contact(
+        session,
+        contact,
+        staff=COLLEAGUE,
+        change=Change(status="closed", outcome="referred_to_service", clear_follow_up=True),
+    )
+    with pytest.raises(OutreachError, match="closed; record a new contact"):
+        outreach.update_contact(session, contact, staff=TUTOR, change=Change(note="late"))
+    steps = [
+        (e.staff_id, e.status, e.outcome, e.follow_up_on, e.note)
+        for e in outreach.history(session, contact.id)
+    ]
+    assert steps == [
+        ("tutor-1", "to_contact", None, date(2026, 12, 7), "planned"),
+        ("tutor-1", "contacted", None, date(2026, 12, 7), "emailed"),
+        ("advisor-2", "closed", "referred_to_service", None, "emailed"),
+    ]
+
+
+def test_a_new_contact_starts_open(session: Session) -> None:
+    with pytest.raises(OutreachError, match="starts open"):
+        _open(session, "S1", status="closed")
+
+
+def test_the_team_sees_every_colleagues_contact_newest_first(session: Session) -> None:
+    first = _open(session, "S1")
+    second = _open(session, "S1", staff=COLLEAGUE, channel="phone")
+    _open(session, "S3", exemption="safeguarding")
+    assert [c.id for c in outreach.contacts_of(session, "S1")] == [second.id, first.id]
+
+
+def test_an_options_file_without_exemptions_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "outreach.toml"
+    path.write_text('[channels]\nemail = "Email"\n', encoding="utf-8")
+    with pytest.raises(OutreachError, match=r"\[exemptions\] must be a table"):
+        outreach.load_options(path)
