@@ -76,6 +76,11 @@ class Settings(BaseSettings):
         validation_alias="WAYMARK_AUDIT_KEY_FILE",
         description="Secret key of the access log's HMAC chain; never stored in the database.",
     )
+    outreach_file: Path | None = Field(
+        None,
+        validation_alias="WAYMARK_OUTREACH_FILE",
+        description="The institution's outreach lists (channels, exemptions); the packaged ones when unset.",
+    )
     champion_recheck_seconds: float = Field(
         60.0,
         validation_alias="WAYMARK_CHAMPION_RECHECK_SECONDS",
