@@ -15,16 +15,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import get_args
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from waymark.service.db.schema import Consent, Contact, ContactEvent
+from waymark.service.schemas import ContactOutcome, ContactStatus
 from waymark.service.security import Principal
 
 DEFAULT_OPTIONS = Path(__file__).with_name("outreach.toml")
-STATUSES = ("to_contact", "contacted", "in_conversation", "closed")
-OUTCOMES = ("agreed_action", "referred_to_service", "no_action_needed", "could_not_reach")
+STATUSES: tuple[str, ...] = get_args(ContactStatus)  # in the order a contact moves through them
+OUTCOMES: tuple[str, ...] = get_args(ContactOutcome)
 OPEN = STATUSES[:-1]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -110,6 +110,9 @@ class CaseloadEntry(BaseModel):
     """One student in the caller's caseload, in support-priority order."""
 
     student_id: str
+    name: str | None = Field(
+        None, description="How the student likes to be addressed (preferred name, else display name)."
+    )
     module_id: str
     presentation_id: str
     support_priority: int = Field(description="Position in this caller's caseload (1 = contact first).")
@@ -159,10 +162,20 @@ class EngagementSummary(BaseModel):
     assessments_submitted: int
 
 
+class DirectoryView(BaseModel):
+    """How to address and reach a student (from the institution's directory; for outreach only)."""
+
+    display_name: str
+    preferred_name: str | None
+    pronouns: str | None
+    email: str
+
+
 class StudentIndicators(BaseModel):
     """A student's indicators (one per module presentation), as staff see them."""
 
     student_id: str
+    directory: DirectoryView | None = Field(None, description="None when the directory has no entry.")
     indicators: list[IndicatorView]
 
 
@@ -191,6 +204,85 @@ class InterventionIn(Strict):
         None,
         description="Only when the student has not consented: the stated exemption that applies (CoP §6).",
     )
+
+
+ContactStatus = Literal["to_contact", "contacted", "in_conversation", "closed"]
+ContactOutcome = Literal["agreed_action", "referred_to_service", "no_action_needed", "could_not_reach"]
+Choice = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_CONTROL_CHARACTERS)]
+ShortNote = Annotated[str, StringConstraints(max_length=1000, pattern=TEXT_CHARACTERS)]
+
+
+class ContactIn(Strict):
+    """A contact with a student, planned or made (the lists come from GET /v1/outreach/options)."""
+
+    channel: Choice = Field(description="One of the institution's channels.")
+    purpose: ConsentPurpose
+    exemption: Choice | None = Field(
+        None,
+        description="Only when the student has not consented to the purpose: one of the institution's "
+        "exemptions (CoP §6). Free text is not accepted.",
+    )
+    status: Literal["to_contact", "contacted", "in_conversation"] = "to_contact"
+    follow_up_on: date | None = None
+    note: ShortNote = ""
+
+
+class ContactChange(Strict):
+    """A change to an open contact: a later status, the outcome on closing, the follow-up, the note."""
+
+    status: ContactStatus | None = None
+    outcome: ContactOutcome | None = Field(None, description="Required when the status becomes closed.")
+    follow_up_on: date | None = None
+    clear_follow_up: bool = False
+    note: ShortNote | None = None
+
+
+class ContactStep(BaseModel):
+    """One change in a contact's history."""
+
+    staff_id: str
+    status: str
+    outcome: str | None
+    follow_up_on: date | None
+    note: str
+    at: datetime
+
+
+class ContactView(BaseModel):
+    """A contact as the team sees it, with its history (oldest first)."""
+
+    id: int
+    student_id: str
+    staff_id: str
+    role: str
+    channel: str
+    purpose: str
+    basis: str
+    exemption: str | None
+    status: str
+    outcome: str | None
+    follow_up_on: date | None
+    note: str
+    created_at: datetime
+    updated_at: datetime
+    history: list[ContactStep]
+
+
+class Option(BaseModel):
+    """One entry of an institution's list: its key (what is stored) and what is shown or stated."""
+
+    key: str
+    text: str
+
+
+class OutreachOptions(BaseModel):
+    """The lists a contact is recorded from."""
+
+    channels: list[Option]
+    purposes: list[str]
+    exemptions: list[Option]
+    statuses: list[str]
+    outcomes: list[str]
 
 
 class HoldIn(Strict):

@@ -144,6 +144,7 @@ def test_every_string_input_declares_its_length_and_characters(client: TestClien
         for method, path, op in _operations(spec)
         for where, name, schema, _ in _parameters(spec, op)
         if schema.get("type") == "string" and "enum" not in schema
+        if schema.get("format") != "date"  # parsed as an ISO date: anything else is refused whole
         if "maxLength" not in schema or "pattern" not in schema
     ]
     assert loose == []

@@ -18,6 +18,9 @@ from waymark.service.api.deps import Access, RequestIdDep, RuntimeDep, access_fo
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import (
     Consent,
+    Contact,
+    ContactEvent,
+    DirectoryEntry,
     Feedback,
     Indicator,
     Intervention,
@@ -167,7 +170,17 @@ def process_erasure(request_id_: RequestNumber, access: Dpo) -> Recorded:
     session = access.session
     req = _open_request(session, request_id_, kind="erasure")
     student = req.student_id
-    for model in (Indicator, Feedback, Intervention, Consent, StudentPreference):
+    erased = (
+        Indicator,
+        Feedback,
+        Intervention,
+        ContactEvent,
+        Contact,
+        Consent,
+        StudentPreference,
+        DirectoryEntry,
+    )
+    for model in erased:
         session.execute(delete(model).where(model.student_id == student))
     if session.get(TrainingExclusion, student) is None:
         session.add(TrainingExclusion(student_id=student, at=datetime.now(UTC)))

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -21,6 +21,9 @@ from waymark.service.api.deps import Access, access_for
 from waymark.service.db.schema import (
     AuditRecord,
     Consent,
+    Contact,
+    ContactEvent,
+    DirectoryEntry,
     Feedback,
     Indicator,
     Intervention,
@@ -35,6 +38,7 @@ from waymark.service.schemas import (
     AccessEntry,
     ConsentIn,
     ConsentOut,
+    DirectoryView,
     OwnIndicator,
     OwnRequest,
     PreferencesIn,
@@ -98,7 +102,7 @@ def _rows(session: Session, model: Any, *, student_id: str) -> list[dict[str, An
 
 
 def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+    return value.isoformat() if isinstance(value, date) else value  # dates and datetimes
 
 
 def _export(session: Session, student_id: str) -> dict[str, list[dict[str, Any]]]:
@@ -108,6 +112,9 @@ def _export(session: Session, student_id: str) -> dict[str, list[dict[str, Any]]
         "indicators": indicators,
         "feedback_on_indicators": _rows(session, Feedback, student_id=student_id),
         "interventions": _rows(session, Intervention, student_id=student_id),
+        "contacts": _rows(session, Contact, student_id=student_id),
+        "contact_history": _rows(session, ContactEvent, student_id=student_id),
+        "directory": _rows(session, DirectoryEntry, student_id=student_id),
         "consents": _rows(session, Consent, student_id=student_id),
         "preferences": _rows(session, StudentPreference, student_id=student_id),
         "requests": _rows(session, RightsRequest, student_id=student_id),
@@ -148,6 +155,15 @@ def export(access: Student, format: Annotated[Literal["json", "csv"], Query()] =
     if format == "csv":
         return Response(_csv(data), media_type="text/csv", headers=disposition)
     return Response(json.dumps(data, indent=2), media_type="application/json", headers=disposition)
+
+
+@router.get("/directory", response_model=DirectoryView | None)
+def own_directory(access: Student) -> DirectoryView | None:
+    """How the institution's directory names you and reaches you (null when it has no entry)."""
+    me = access.principal.sub
+    entry = access.session.get(DirectoryEntry, me)
+    access.record([me], "directory_view")
+    return None if entry is None else DirectoryView.model_validate(entry, from_attributes=True)
 
 
 @router.get("/access-log", response_model=list[AccessEntry])

@@ -1,17 +1,26 @@
-"""Staff endpoints: caseload, a student's indicator, feedback, interventions, wellbeing holds."""
+"""Staff endpoints: caseload, a student's indicator, outreach contacts, feedback, wellbeing holds."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import func, select
 
 from waymark.models.roles import SUPPORT_ROLES, Role
+from waymark.service import directory, outreach
 from waymark.service.access import readable
 from waymark.service.api.deps import Access, access_for
-from waymark.service.db.schema import Consent, Feedback, Indicator, Intervention, StudentPreference
+from waymark.service.db.schema import (
+    Consent,
+    Contact,
+    DirectoryEntry,
+    Feedback,
+    Indicator,
+    Intervention,
+    StudentPreference,
+)
 from waymark.service.db.upsert import upsert
 from waymark.service.errors import Refused, not_found
 from waymark.service.indicators import (
@@ -25,13 +34,21 @@ from waymark.service.indicators import (
     view,
 )
 from waymark.service.schemas import (
+    CONSENT_PURPOSES,
     Caseload,
     CaseloadEntry,
+    ContactChange,
+    ContactIn,
+    ContactStep,
+    ContactView,
+    DirectoryView,
     EngagementSummary,
     FeedbackIn,
     HoldIn,
     Identifier,
     InterventionIn,
+    Option,
+    OutreachOptions,
     PlacementView,
     Recorded,
     StudentIndicators,
@@ -72,9 +89,11 @@ def caseload(
         query = query.where(Indicator.module_id == module_id)
     total = access.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = list(access.session.scalars(query.order_by(*ORDER).offset(offset).limit(limit)))
+    names = directory.entries(access.session, [r.student_id for r in rows])
     items = [
         CaseloadEntry(
             student_id=r.student_id,
+            name=_name(names.get(r.student_id)),
             module_id=r.module_id,
             presentation_id=r.presentation_id,
             support_priority=offset + i + 1,
@@ -115,7 +134,16 @@ def student_indicator(student_id: Identifier, access: Support) -> StudentIndicat
         for r in rows
     ]
     access.record([student_id], "indicator_view")
-    return StudentIndicators(student_id=student_id, indicators=views)
+    entry = directory.entries(access.session, [student_id]).get(student_id)
+    return StudentIndicators(student_id=student_id, directory=_directory(entry), indicators=views)
+
+
+def _name(entry: DirectoryEntry | None) -> str | None:
+    return None if entry is None else entry.preferred_name or entry.display_name
+
+
+def _directory(entry: DirectoryEntry | None) -> DirectoryView | None:
+    return None if entry is None else DirectoryView.model_validate(entry, from_attributes=True)
 
 
 @router.get("/students/{student_id}/engagement", response_model=PlacementView)
@@ -226,3 +254,108 @@ def wellbeing_hold(
     hold = {"student_id": student_id, "show_indicator": False, "withheld_for_wellbeing": body.withheld}
     upsert(access.session, StudentPreference, values=hold, update=["withheld_for_wellbeing"])
     access.record([student_id], "wellbeing_hold_write")
+
+
+# Outreach --------------------------------------------------------------------------------------------
+
+
+@router.get("/outreach/options", response_model=OutreachOptions)
+def outreach_options(access: Support) -> OutreachOptions:
+    """The institution's lists a contact is recorded from (no student data)."""
+    options = outreach.load_options(access.runtime.settings.outreach_file)
+    return OutreachOptions(
+        channels=[Option(key=k, text=v) for k, v in options.channels.items()],
+        purposes=list(CONSENT_PURPOSES),
+        exemptions=[Option(key=k, text=v) for k, v in options.exemptions.items()],
+        statuses=list(outreach.STATUSES),
+        outcomes=list(outreach.OUTCOMES),
+    )
+
+
+def _contact_view(access: Access, contact: Contact) -> ContactView:
+    steps = [
+        ContactStep.model_validate(e, from_attributes=True)
+        for e in outreach.history(access.session, contact.id)
+    ]
+    return ContactView.model_validate({**_columns(contact), "history": steps})
+
+
+def _columns(contact: Contact) -> dict[str, object]:
+    return {c.key: getattr(contact, c.key) for c in Contact.__table__.columns}
+
+
+def _in_scope(access: Access, student_id: str) -> int:
+    """The served run's id if ``student_id`` is in the caller's scope (404 otherwise, as for a stranger)."""
+    run = student_in_scope(access.session, access.principal, runtime=access.runtime, student_id=student_id)
+    if run is None:
+        raise not_found()
+    return run.id
+
+
+def _refused(exc: outreach.OutreachError) -> Refused:
+    if isinstance(exc, outreach.ConsentNeededError):
+        return Refused(409, title="Consent needed", detail=str(exc))
+    return Refused(422, title="Invalid request", detail=f"body.{exc.field}: {exc}")
+
+
+@router.get("/students/{student_id}/contacts", response_model=list[ContactView])
+def contacts(student_id: Identifier, access: Support) -> list[ContactView]:
+    """Every contact with the student by anyone in the team, newest first, each with its history."""
+    _in_scope(access, student_id)
+    found = [_contact_view(access, c) for c in outreach.contacts_of(access.session, student_id)]
+    access.record([student_id], "contacts_view")
+    return found
+
+
+@router.post("/students/{student_id}/contacts", response_model=ContactView, status_code=201)
+def open_contact(student_id: Identifier, body: ContactIn, *, access: Support) -> ContactView:
+    """Record a contact, planned or made: needs the student's consent to its purpose, or an exemption."""
+    run_id = _in_scope(access, student_id)
+    try:
+        contact = outreach.open_contact(
+            access.session,
+            student_id,
+            staff=access.principal,
+            run_id=run_id,
+            channel=body.channel,
+            purpose=body.purpose,
+            exemption=body.exemption,
+            status=body.status,
+            follow_up_on=body.follow_up_on,
+            note=body.note,
+            options=outreach.load_options(access.runtime.settings.outreach_file),
+        )
+    except outreach.OutreachError as exc:
+        raise _refused(exc) from exc
+    access.record(
+        [student_id], "contact_write" if contact.basis == "consent" else "contact_write_under_exemption"
+    )
+    return _contact_view(access, contact)
+
+
+@router.patch("/students/{student_id}/contacts/{contact_id}", response_model=ContactView)
+def update_contact(
+    student_id: Identifier,
+    contact_id: Annotated[int, Path(ge=1, le=2**62)],
+    *,
+    body: ContactChange,
+    access: Support,
+) -> ContactView:
+    """Move a contact on (status, outcome when closing, follow-up date, note); every change is kept."""
+    _in_scope(access, student_id)
+    contact = access.session.get(Contact, contact_id)
+    if contact is None or contact.student_id != student_id:
+        raise not_found()
+    change = outreach.Change(
+        status=body.status,
+        outcome=body.outcome,
+        follow_up_on=body.follow_up_on,
+        clear_follow_up=body.clear_follow_up,
+        note=body.note,
+    )
+    try:
+        outreach.update_contact(access.session, contact, staff=access.principal, change=change)
+    except outreach.OutreachError as exc:
+        raise _refused(exc) from exc
+    access.record([student_id], "contact_update")
+    return _contact_view(access, contact)

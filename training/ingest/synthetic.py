@@ -32,6 +32,8 @@ from waymark.training.ingest.synthetic_catalogue import (
     presentations,
     presentations_frame,
 )
+from waymark.training.ingest.synthetic_directory import COLUMNS as DIRECTORY_COLUMNS
+from waymark.training.ingest.synthetic_directory import directory_frame
 from waymark.training.ingest.synthetic_people import (
     Disparity,
     draw_enrolment,
@@ -140,8 +142,11 @@ def generate(out: Path, config: SynthConfig, *, check: Callable[[Path], None] | 
             rows=rows,
             name="assessments",
         )
-        access = _AccessWriter(stage / "access.csv")
+        access = _CsvWriter(
+            stage / "access.csv", header=("staff_id", "relationship", "scope_type", "scope_id")
+        )
         access.write(fixed_relationships())
+        directory = _CsvWriter(stage / "directory.csv", header=DIRECTORY_COLUMNS)
         (stage / "activity").mkdir()
         for chunk, first in enumerate(range(0, config.students, CHUNK_STUDENTS)):
             rng = np.random.default_rng([config.seed, chunk])
@@ -168,9 +173,11 @@ def generate(out: Path, config: SynthConfig, *, check: Callable[[Path], None] | 
             pq.write_table(table, stage / "activity" / f"part-{chunk:05d}.parquet", store_schema=False)
             rows["activity"] = rows.get("activity", 0) + table.num_rows
             access.write(tutees_and_placements(rng, people.frame, chunk=chunk))
+            directory.write(directory_frame(np.random.default_rng([config.seed, chunk, 1]), people.ids))
         rows.update(writers.rows)
-        rows["access"] = access.rows
+        rows["access"], rows["directory"] = access.rows, directory.rows
         access.close()
+        directory.close()
         # The earlier academic year trains, the later one tests.
         details = {"generator": _describe(config), "rows": rows, "test_from": f"{YEARS[-1]}-08-01"}
         write_manifest(stage, "synthetic", details=details)
@@ -212,13 +219,13 @@ class _Writers:
             writer.close()
 
 
-class _AccessWriter:
-    """access.csv, streamed."""
+class _CsvWriter:
+    """A CSV beside the data (access.csv, directory.csv), streamed."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, header: tuple[str, ...]) -> None:
         self._fh = path.open("w", encoding="utf-8", newline="")
         self._csv = csv.writer(self._fh)
-        self._csv.writerow(["staff_id", "relationship", "scope_type", "scope_id"])
+        self._csv.writerow(header)
         self.rows = 0
 
     def write(self, frame: pd.DataFrame) -> None:

@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import typer
 
-from waymark.cli import access, access_log, data, demo, fairness, model, retention, score, serve, train
+from waymark.cli import (
+    access,
+    access_log,
+    data,
+    demo,
+    directory,
+    fairness,
+    model,
+    retention,
+    score,
+    serve,
+    train,
+)
 
 __all__ = ["app", "main"]
 
@@ -26,6 +38,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(fairness.app, name="fairness")
 app.add_typer(model.app, name="model")
 app.add_typer(access.app, name="access")
+app.add_typer(directory.app, name="directory")
 app.add_typer(access_log.app, name="access-log")
 app.add_typer(retention.app, name="retention")
 

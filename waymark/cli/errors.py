@@ -20,6 +20,7 @@ from waymark.models.bundle import BundleIntegrityError
 from waymark.models.data import ContractViolation, OutputFolderError
 from waymark.models.registry import ModelNotFoundError
 from waymark.service.decisions import GovernanceError
+from waymark.service.directory import DirectoryRefused
 from waymark.service.grants import ImportRefused
 from waymark.service.scoring import ChampionUnavailableError, ScoringError, ScoringInProgressError
 from waymark.service.security import ConfigurationError
@@ -42,6 +43,7 @@ KNOWN: tuple[type[Exception], ...] = (
     GovernanceError,
     ConfigurationError,
     ImportRefused,
+    DirectoryRefused,
     ChampionUnavailableError,
     ScoringError,
 )

@@ -31,8 +31,9 @@ def run_cmd() -> None:
     out.print(
         f"Retention ({days} days, before {done.cutoff:%Y-%m-%d}): removed "
         f"{done.indicators:,} indicators of {done.runs:,} unserved runs, {done.feedback:,} feedback notes, "
-        f"{done.interventions:,} interventions, {done.consents:,} lapsed consents, {done.requests:,} closed "
-        f"requests. Access-log records past their own {log_days}-day period: "
+        f"{done.interventions:,} interventions, {done.contacts:,} contacts, "
+        f"{done.directory_entries:,} directory entries, {done.consents:,} lapsed consents, "
+        f"{done.requests:,} closed requests. Access-log records past their own {log_days}-day period: "
         f"{done.access_log_past_period:,} (archived by the database owner).",
         highlight=False,
     )

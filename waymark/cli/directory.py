@@ -1,0 +1,38 @@
+"""``waymark directory``: how to address and reach students, for outreach (service database only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from waymark.cli.console import out
+from waymark.cli.errors import handled
+from waymark.models.data import load_learning_data
+from waymark.models.settings import get_settings
+from waymark.service.db.engine import up_to_date
+from waymark.service.directory import import_directory, known_students
+
+app = typer.Typer(help="The student directory: names and contacts for outreach.", no_args_is_help=True)
+
+
+@app.command("import")
+def import_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV: student_id,display_name,preferred_name,pronouns,email.")],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Data folder whose students the entries may name (default: the students already "
+            "scored or given a relationship in the service database).",
+        ),
+    ] = None,
+) -> None:
+    """Replace the student directory with FILE (all or nothing; every bad row is named)."""
+    engine = up_to_date(get_settings().database_url)
+    with handled(contract="the data folder breaks the contract; nothing was imported"):
+        known = frozenset(load_learning_data(data).students["student_id"]) if data else known_students(engine)
+        done = import_directory(engine, file, known=known)
+    skipped = f"; {done.skipped_erased:,} erased students left out" if done.skipped_erased else ""
+    out.print(f"Loaded {done.loaded:,} directory entries{skipped}.")
