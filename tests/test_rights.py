@@ -29,6 +29,9 @@ from waymark.service.db.schema import (
     AuditRecord,
     Base,
     Consent,
+    Contact,
+    ContactEvent,
+    DirectoryEntry,
     Feedback,
     Indicator,
     Intervention,
@@ -178,6 +181,17 @@ def test_retention_run_applies_the_policy_to_every_kind_and_logs_itself(own: Ser
             session.add(Consent(student_id=f"{who}1", purpose="outreach_contact", granted=True, at=at))
             session.add(RightsRequest(student_id=f"{who}1", kind="rectification", detail="", status="done",
                                       created_at=at, processed_at=at, outcome="accepted"))  # fmt: skip
+            contact = Contact(student_id=f"{who}1", staff_id="t", role="personal_tutor", run_id=None,
+                              channel="email", purpose="outreach_contact", basis="consent", exemption=None,
+                              status="closed", outcome="agreed_action", follow_up_on=None, note="",
+                              created_at=at, updated_at=at)  # fmt: skip
+            session.add(contact)
+            session.flush()
+            session.add(ContactEvent(contact_id=contact.id, student_id=f"{who}1", staff_id="t",
+                                     status="closed", outcome="agreed_action", follow_up_on=None, note="",
+                                     at=at))  # fmt: skip
+            session.add(DirectoryEntry(student_id=f"{who}1", display_name="A B", preferred_name=None,
+                                       pronouns=None, email="a.b@example.ac.uk", imported_at=at))  # fmt: skip
     env = {
         **{k: v for k, v in os.environ.items() if k.startswith(("PATH", "HOME"))},
         "WAYMARK_DATABASE_URL": own.settings.database_url,
@@ -188,8 +202,12 @@ def test_retention_run_applies_the_policy_to_every_kind_and_logs_itself(own: Ser
         [sys.executable, "-m", "waymark", "retention", "run"], env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    assert "1 feedback notes, 1 interventions, 1 lapsed consents, 1 closed requests" in done.stdout
-    for table in ("feedback", "interventions", "consents", "rights_requests"):
+    assert (
+        "1 feedback notes, 1 interventions, 1 contacts, 1 directory entries, 1 lapsed consents, "
+        "1 closed requests" in " ".join(done.stdout.split())
+    )
+    kinds = ("feedback", "interventions", "contacts", "contact_events", "student_directory", "consents")
+    for table in (*kinds, "rights_requests"):
         assert table not in _tables_holding(own.engine, "OLD1")
         assert table in _tables_holding(own.engine, "NEW1")
     with transaction(own.engine) as session:
