@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,3 +112,29 @@ def test_students_whose_erasure_was_processed_are_never_loaded(engine: Engine, t
     )
     assert (done.loaded, done.skipped_erased) == (1, 1)
     assert set(_stored(engine)) == {"S1"}
+
+
+def test_the_command_loads_a_synthetic_directory_and_names_bad_rows(synth_dir: Path, tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if k.startswith(("PATH", "HOME"))},
+        "WAYMARK_DATABASE_URL": f"sqlite:///{tmp_path}/service.db",
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "waymark", "directory", "import", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+
+    loaded = run(str(synth_dir / "directory.csv"), "--data", str(synth_dir))
+    assert loaded.returncode == 0, loaded.stderr
+    students = len((synth_dir / "directory.csv").read_text(encoding="utf-8").splitlines()) - 1
+    assert f"Loaded {students:,} directory entries." in loaded.stdout
+    bad = _file(tmp_path, "S00000001,Ada Lovelace,,,not-an-address", "NOBODY,Nobody,,,n@example.ac.uk")
+    refused = run(str(bad), "--data", str(synth_dir))
+    message = " ".join(refused.stderr.split())
+    assert refused.returncode == 2
+    assert "line 2: email 'not-an-address' is not an email address" in message
+    assert "line 3: student_id 'NOBODY' is not a student Waymark knows" in message
+    assert "nothing was imported" in message
+    engine = make_engine(env["WAYMARK_DATABASE_URL"])
+    assert len(_stored(engine)) == students  # the earlier directory is untouched
+    engine.dispose()
