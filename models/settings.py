@@ -81,6 +81,40 @@ class Settings(BaseSettings):
         validation_alias="WAYMARK_OUTREACH_FILE",
         description="The institution's outreach lists (channels, exemptions); the packaged ones when unset.",
     )
+    oidc_client_id: str = Field(
+        "",
+        validation_alias="WAYMARK_OIDC_CLIENT_ID",
+        description="The pages' client at the identity provider; sign-in is off while it is empty.",
+    )
+    oidc_client_secret: str = Field(
+        "",
+        validation_alias="WAYMARK_OIDC_CLIENT_SECRET",
+        description="The client's secret (empty for a public client, which relies on PKCE alone).",
+    )
+    oidc_scopes: str = Field("openid profile", validation_alias="WAYMARK_OIDC_SCOPES")
+    oidc_role_mapping_file: Path | None = Field(
+        None,
+        validation_alias="WAYMARK_OIDC_ROLE_MAPPING_FILE",
+        description="Which claim holds a person's roles and what each value means (packaged one when unset).",
+    )
+    session_hours: float = Field(
+        8.0, gt=0, validation_alias="WAYMARK_SESSION_HOURS", description="A page session's lifetime."
+    )
+    session_secret_file: Path | None = Field(
+        None,
+        validation_alias="WAYMARK_SESSION_SECRET_FILE",
+        description="Signs the short-lived sign-in transaction cookie (development: made in the key folder).",
+    )
+    public_url: str = Field(
+        "",
+        validation_alias="WAYMARK_PUBLIC_URL",
+        description="The address people use (https://waymark.example.ac.uk); the request's when empty.",
+    )
+    dev_sign_in: str = Field(
+        "",
+        validation_alias="WAYMARK_DEV_SIGN_IN",
+        description="Development only: role=subject pairs the sign-in page offers as one-click identities.",
+    )
     champion_recheck_seconds: float = Field(
         60.0,
         validation_alias="WAYMARK_CHAMPION_RECHECK_SECONDS",

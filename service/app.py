@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from waymark.models.settings import Settings, get_settings
-from waymark.service import errors, pages
+from waymark.service import errors, pages, signin
 from waymark.service.api import governance, me, public, staff
 from waymark.service.middleware import Guard, trusted_networks
 from waymark.service.runtime import build_runtime
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for router in (staff.router, me.router, governance.router, public.router, pages.router):
         app.include_router(router)
+    signin.install(app, settings)  # sign-in to the pages; the API keeps bearer tokens
     app.mount("/static", StaticFiles(directory=str(pages.HERE / "static")), name="static")
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:  # closed by default

@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from waymark.models.roles import ROLES, STAFF_ROLES, Role
-from waymark.service import audit
+from waymark.service import audit, sessions
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import ScoringRun, TrainingAttestation
@@ -62,18 +62,45 @@ def current_principal(
     *,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """The verified caller (401 for a missing or invalid token)."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    """The verified caller: a bearer token, or else a page session (401 for neither, or an invalid one)."""
+    if credentials is None and request.cookies.get(sessions.COOKIE):
+        principal = _session_principal(request, runtime)
+    elif credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorised("Sign in: send a bearer token in the Authorization header.")
-    try:  # the Guard verified the token already (to rate-limit by subject); not twice
-        principal = verified(request.scope, credentials.credentials, verifier=runtime.verifier)
-    except AuthError as exc:
-        raise _unauthorised(f"The token was not accepted ({exc}). Sign in again.") from exc
+    else:
+        try:  # the Guard verified the token already (to rate-limit by subject); not twice
+            principal = verified(request.scope, credentials.credentials, verifier=runtime.verifier)
+        except AuthError as exc:
+            raise _unauthorised(f"The token was not accepted ({exc}). Sign in again.") from exc
     if not is_identifier(principal.sub):  # it becomes a key in the database and the access log
         raise _unauthorised("The token's subject is not a valid identifier (at most 64 characters).")
     if principal.role in STAFF_ROLES:
         _require_training(runtime, principal)
     return principal
+
+
+def _session_principal(request: Request, runtime: Runtime) -> Principal:
+    """The page session's person in their active role; a write must carry the session's CSRF token."""
+    signed = sessions.find(runtime.engine, request.cookies.get(sessions.COOKIE))
+    if signed is None:
+        raise Refused(
+            401,
+            title="Unauthorised",
+            detail="Your session has expired or you have signed out. Sign in again.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    # A cookie travels with any request the browser makes, including one another site provokes; a
+    # token only this site's pages can read shows the request came from them.
+    if request.method in sessions.UNSAFE_METHODS and not signed.csrf_matches(
+        request.headers.get(sessions.CSRF_HEADER)
+    ):
+        raise Refused(
+            403,
+            title="CSRF token missing or wrong",
+            detail=f"A change made with a session cookie needs the session's {sessions.CSRF_HEADER} header; "
+            "nothing was changed. Reload the page and try again.",
+        )
+    return Principal(signed.sub, signed.active_role, None)  # training: the stored attestation
 
 
 def _require_training(runtime: Runtime, principal: Principal) -> None:

@@ -1,9 +1,8 @@
-// Waymark pages: plain JavaScript over the same API. The token lives in sessionStorage (this tab only),
-// is sent in the Authorization header, and never appears in a URL.
+// Waymark pages: plain JavaScript over the same API. The browser's session cookie (HttpOnly, set at
+// sign-in) authenticates each call; writes also carry the session's CSRF token from the page.
 "use strict";
 
-const tokenKey = "waymark-token";
-const token = () => sessionStorage.getItem(tokenKey);
+const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
 const status = (text) => { document.getElementById("status").textContent = text; };
 const pct = (v) => `${Math.round(100 * v)}%`;
 
@@ -14,8 +13,22 @@ function el(tag, text, attrs = {}) {
   return node;
 }
 
-async function api(path) {
-  const response = await fetch(path, { headers: { Authorization: `Bearer ${token()}` } });
+function signInAgain() {
+  // the session expired while the page was open: sign in, then come back to this page
+  location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
+}
+
+async function call(path, options = {}) {
+  const method = options.method || "GET";
+  const headers = { ...(options.headers || {}) };
+  if (method !== "GET") headers["X-CSRF-Token"] = csrf();
+  const response = await fetch(path, { ...options, method, headers, credentials: "same-origin" });
+  if (response.status === 401) { signInAgain(); throw new Error("Your session has ended. Signing in again..."); }
+  return response;
+}
+
+async function api(path, options = {}) {
+  const response = await call(path, options);
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.detail || `request failed (${response.status})`);
   return body;
@@ -98,12 +111,14 @@ async function mePage() {
   }
   document.getElementById("ask").addEventListener("click", () => show(true).catch((e) => status(e.message)));
   document.getElementById("always").addEventListener("change", async (ev) => {
-    await fetch("/v1/me/preferences", { method: "PUT", headers: { Authorization: `Bearer ${token()}`, "Content-Type": "application/json" }, body: JSON.stringify({ show_indicator: ev.target.checked }) });
-    await show(false);
+    try {
+      await api("/v1/me/preferences", { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ show_indicator: ev.target.checked }) });
+      await show(false);
+    } catch (e) { status(e.message); }
   });
   for (const fmt of ["json", "csv"]) {
     document.getElementById(`export-${fmt}`).addEventListener("click", async () => {
-      const response = await fetch(`/v1/me/export?format=${fmt}`, { headers: { Authorization: `Bearer ${token()}` } });
+      const response = await call(`/v1/me/export?format=${fmt}`);
       const link = el("a", null, { href: URL.createObjectURL(await response.blob()), download: `waymark-export.${fmt}` });
       link.click();
     });
@@ -118,20 +133,9 @@ async function mePage() {
   }
 }
 
-function indexPage() {
-  document.getElementById("signin").addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    sessionStorage.setItem(tokenKey, document.getElementById("token").value.trim());
-    status("Signed in for this tab.");
-  });
-  document.getElementById("signout").addEventListener("click", () => { sessionStorage.removeItem(tokenKey); status("Signed out."); });
-}
-
 document.addEventListener("DOMContentLoaded", () => {
   const page = document.body.dataset.page;
   const pages = { caseload: caseloadPage, student: studentPage, me: mePage };
-  if (page === "index") return indexPage();
   if (!pages[page]) return;
-  if (!token()) { status("Sign in first (Home)."); return; }
   pages[page]().catch((e) => status(e.message));
 });

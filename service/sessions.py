@@ -1,0 +1,125 @@
+"""Server-side page sessions: the cookie holds a random id, the database only its sha256.
+
+A session row names the person, the roles their identity provider granted, the role they act in now,
+and the CSRF token every form and every cookie-authenticated write must carry. Rows live in the
+service database, so any worker or process can read a session another one started.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, delete
+
+from waymark.service.db.engine import transaction
+from waymark.service.db.schema import TrainingAttestation, WebSession
+
+COOKIE = "waymark_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """One signed-in browser, as its session row says."""
+
+    sub: str
+    name: str
+    roles: tuple[str, ...]
+    active_role: str
+    csrf: str
+    expires_at: datetime
+
+    def csrf_matches(self, given: str | None) -> bool:
+        """Whether ``given`` is this session's CSRF token (compared in constant time)."""
+        return bool(given) and hmac.compare_digest(self.csrf.encode(), str(given).encode())
+
+
+def _hash(cookie: str) -> str:
+    return hashlib.sha256(cookie.encode()).hexdigest()
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite drops the zone
+
+
+def _signed_in(row: WebSession) -> SignedIn:
+    return SignedIn(
+        sub=row.sub,
+        name=row.name,
+        roles=tuple(row.roles),
+        active_role=row.active_role,
+        csrf=row.csrf,
+        expires_at=_aware(row.expires_at),
+    )
+
+
+def start(engine: Engine, *, sub: str, name: str, roles: list[str], hours: float) -> tuple[str, SignedIn]:
+    """A new session for ``sub`` acting in its first role; returns the cookie value and the session."""
+    cookie, now = secrets.token_urlsafe(32), datetime.now(UTC)
+    row = WebSession(
+        id_hash=_hash(cookie),
+        sub=sub,
+        name=name,
+        roles=list(roles),
+        active_role=roles[0],
+        csrf=secrets.token_urlsafe(32),
+        created_at=now,
+        expires_at=now + timedelta(hours=hours),
+    )
+    with transaction(engine) as session:
+        session.execute(delete(WebSession).where(WebSession.expires_at < now))  # tidy as we go
+        session.add(row)
+        return cookie, _signed_in(row)
+
+
+def find(engine: Engine, cookie: str | None) -> SignedIn | None:
+    """The live session ``cookie`` names; None for no cookie, an unknown one, or an expired one."""
+    if not cookie or len(cookie) > 128:
+        return None
+    with transaction(engine) as session:
+        row = session.get(WebSession, _hash(cookie))
+        if row is None:
+            return None
+        if _aware(row.expires_at) <= datetime.now(UTC):
+            session.delete(row)
+            return None
+        return _signed_in(row)
+
+
+def end(engine: Engine, cookie: str) -> None:
+    """Sign out: the session row goes, so the cookie names nothing any more."""
+    with transaction(engine) as session:
+        session.execute(delete(WebSession).where(WebSession.id_hash == _hash(cookie)))
+
+
+def switch(engine: Engine, cookie: str, *, role: str) -> bool:
+    """Act in another of the session's own roles; False (nothing changed) for a role it does not hold."""
+    with transaction(engine) as session:
+        row = session.get(WebSession, _hash(cookie))
+        if row is None or role not in row.roles:
+            return False
+        row.active_role = role
+        return True
+
+
+def record_training(engine: Engine, sub: str, *, until: float) -> None:
+    """Keep the training attestation the identity provider asserted at sign-in (extends, never shortens).
+
+    Bearer tokens carry it on every request; a page session checks the stored record instead.
+    """
+    try:
+        expires = datetime.fromtimestamp(until, UTC)
+    except (OverflowError, OSError, ValueError):  # not a moment a calendar holds: asserts nothing
+        return
+    with transaction(engine) as session:
+        stored = session.get(TrainingAttestation, sub)
+        if stored is None:
+            session.add(TrainingAttestation(staff_id=sub, expires_at=expires))
+        elif _aware(stored.expires_at) < expires:
+            stored.expires_at = expires

@@ -1,0 +1,312 @@
+"""Sign-in to the pages through a real OpenID Connect provider (oidc-provider-mock, in this process).
+
+The authorization code flow runs end to end: the service's /login redirects to the provider, the
+provider's form is posted, its redirect brings the code back to /auth/callback, and the service
+exchanges it and checks the ID token. The service runs under Starlette's TestClient at an https
+address (its cookies are Secure); the provider is a real HTTP server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx2
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from tests.service_setup import Served
+from waymark.service.app import create_app
+from waymark.service.db.engine import transaction
+from waymark.service.db.schema import StudentPreference, TrainingAttestation, WebSession
+from waymark.service.dev_provider import LocalProvider, Person, person, running
+from waymark.service.security import mint
+
+BASE = "https://testserver"
+GROUPS = """
+claim = "groups"
+[roles]
+"grp-tutors" = "personal_tutor"
+"grp-leads" = ["module_leader", "programme_leader"]
+"""
+KEYCLOAK = """
+claim = "realm_access.roles"
+[roles]
+"waymark-student" = "student"
+"""
+
+
+@pytest.fixture(scope="module")
+def ids(served: Served) -> dict[str, str]:
+    tutors = served.access[
+        (served.access.relationship == "personal_tutor")
+        & served.access.scope_id.isin(served.indicators.student_id)
+    ]
+    return {"tutor": str(tutors.staff_id.iloc[0]), "student": str(served.indicators.student_id.iloc[0])}
+
+
+@pytest.fixture(scope="module")
+def provider(ids: dict[str, str]) -> Iterator[LocalProvider]:
+    people = [
+        person(ids["tutor"], ["personal_tutor", "module_leader"], name="Tess Tutor"),
+        person(ids["student"], ["student"], name="Sam Student"),
+        person("untrained-1", ["personal_tutor"], training_days=None),
+        person("nobody-1", ["not-a-waymark-role"]),
+        Person(
+            "grouped-1", {"groups": ["grp-tutors", "grp-unknown"], "infosec_training_until": 4_102_444_800}
+        ),
+        Person("keycloak-1", {"realm_access": {"roles": ["waymark-student", "offline_access"]}}),
+    ]
+    with running(people, redirect_uris=[f"{BASE}/auth/callback"]) as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def make_client(
+    served: Served, provider: LocalProvider, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., TestClient]]:
+    opened: list[TestClient] = []
+
+    def make(mapping: str | None = None, **update: Any) -> TestClient:
+        settings: dict[str, Any] = {
+            "oidc_issuer": provider.issuer,
+            "oidc_client_id": provider.client_id,
+            "oidc_client_secret": provider.client_secret,
+            "rate_limit_per_minute": 1_000_000,
+        }
+        if mapping is not None:
+            path = tmp_path_factory.mktemp("mapping") / "roles.toml"
+            path.write_text(mapping)
+            settings["oidc_role_mapping_file"] = path
+        client = TestClient(create_app(served.settings.model_copy(update=settings | update)), base_url=BASE)
+        opened.append(client.__enter__())
+        return client
+
+    yield make
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
+
+
+def _provider_says(authorize_url: str, sub: str) -> str:
+    """The provider's part: show its form, post it as ``sub``; returns where it sends the browser back."""
+    with httpx2.Client(timeout=10) as browser:
+        form = browser.get(authorize_url)
+        assert form.status_code == 200 and "Authorize" in form.text
+        answer = browser.post(authorize_url, data={"sub": sub})
+    assert answer.status_code == 302, answer.text
+    return answer.headers["location"]
+
+
+def sign_in(client: TestClient, sub: str, *, next_page: str | None = None) -> Any:
+    started = client.get("/login", params={"next": next_page} if next_page else {}, follow_redirects=False)
+    assert started.status_code == 302, started.text
+    back = _provider_says(started.headers["location"], sub)
+    assert back.startswith(f"{BASE}/auth/callback?")
+    return client.get(back, follow_redirects=False)
+
+
+def _rows(served: Served, sub: str) -> list[WebSession]:
+    with transaction(served.engine) as session:
+        rows = list(session.scalars(select(WebSession).where(WebSession.sub == sub)))
+        session.expunge_all()
+        return rows
+
+
+def _csrf(served: Served, sub: str) -> str:
+    (row,) = _rows(served, sub)
+    return row.csrf
+
+
+def test_the_flow_is_the_code_flow_with_pkce_state_and_nonce(client: TestClient) -> None:
+    started = client.get("/login", follow_redirects=False)
+    query = parse_qs(urlsplit(started.headers["location"]).query)
+    assert query["response_type"] == ["code"] and query["code_challenge_method"] == ["S256"]
+    assert query["code_challenge"][0] and query["state"][0] and query["nonce"][0]
+    assert "openid" in query["scope"][0].split()
+    assert query["redirect_uri"] == [f"{BASE}/auth/callback"]
+
+
+def test_signing_in_starts_a_server_side_session_in_a_strict_cookie(
+    served: Served, client: TestClient, ids: dict[str, str]
+) -> None:
+    client.cookies.clear()
+    done = sign_in(client, ids["tutor"], next_page="/caseload")
+    assert done.status_code == 303 and done.headers["location"] == "/caseload"
+    (header,) = [h for h in done.headers.get_list("set-cookie") if h.startswith("waymark_session=")]
+    attributes = {part.strip().lower() for part in header.split(";")}
+    assert {"httponly", "secure", "samesite=lax", "path=/"} <= attributes
+    cookie = SimpleCookie(header)["waymark_session"].value
+    (row,) = _rows(served, ids["tutor"])
+    assert row.id_hash == hashlib.sha256(cookie.encode()).hexdigest() and cookie not in row.id_hash
+    assert row.roles == ["personal_tutor", "module_leader"] and row.active_role == "personal_tutor"
+    assert row.name == "Tess Tutor" and len(row.csrf) >= 32
+    page = client.get("/caseload")
+    assert page.status_code == 200 and "Tess Tutor" in page.text and row.csrf in page.text
+    assert client.get("/v1/caseload").status_code == 200  # the API reads the cookie, no token needed
+    with transaction(served.engine) as session:  # the provider's training claim, kept for the session
+        assert session.get(TrainingAttestation, ids["tutor"]) is not None
+    client.post("/logout", data={"csrf": row.csrf})
+
+
+def test_the_login_hint_of_a_registered_person_signs_in_with_one_click(
+    served: Served, client: TestClient, ids: dict[str, str]
+) -> None:
+    client.cookies.clear()
+    started = client.get("/login", params={"login_hint": ids["student"]}, follow_redirects=False)
+    with httpx2.Client(timeout=10) as browser:
+        back = browser.get(started.headers["location"]).headers["location"]  # no form shown
+    done = client.get(back, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/me"  # a student starts on their page
+    client.post("/logout", data={"csrf": _csrf(served, ids["student"])})
+
+
+def test_roles_come_from_the_claim_the_mapping_file_names(
+    served: Served, make_client: Callable[..., TestClient]
+) -> None:
+    grouped = make_client(GROUPS)
+    assert sign_in(grouped, "grouped-1").status_code == 303
+    (row,) = _rows(served, "grouped-1")
+    assert row.roles == ["personal_tutor"] and row.name == "grouped-1"  # the unknown group grants nothing
+    keycloak = make_client(KEYCLOAK)
+    assert sign_in(keycloak, "keycloak-1").status_code == 303
+    (row,) = _rows(served, "keycloak-1")
+    assert row.roles == ["student"]
+
+
+def test_an_account_without_a_waymark_role_is_refused_and_gets_no_session(
+    served: Served, client: TestClient
+) -> None:
+    client.cookies.clear()
+    refused = sign_in(client, "nobody-1")
+    assert refused.status_code == 403 and "no Waymark role" in refused.text
+    assert _rows(served, "nobody-1") == [] and "waymark_session" not in refused.headers.get("set-cookie", "")
+
+
+def test_a_person_switches_between_their_roles(
+    served: Served, client: TestClient, ids: dict[str, str]
+) -> None:
+    client.cookies.clear()
+    sign_in(client, ids["tutor"])
+    csrf = _csrf(served, ids["tutor"])
+    assert client.post("/session/role", data={"role": "module_leader"}).status_code == 403  # no token
+    assert _rows(served, ids["tutor"])[0].active_role == "personal_tutor"
+    moved = client.post("/session/role", data={"role": "module_leader", "csrf": csrf}, follow_redirects=False)
+    assert moved.status_code == 303 and _rows(served, ids["tutor"])[0].active_role == "module_leader"
+    assert "as Module leader" in client.get("/").text
+    refused = client.post("/session/role", data={"role": "dpo", "csrf": csrf})
+    assert refused.status_code == 403 and _rows(served, ids["tutor"])[0].active_role == "module_leader"
+    client.post("/logout", data={"csrf": csrf})
+
+
+def test_signing_out_ends_the_session(served: Served, client: TestClient, ids: dict[str, str]) -> None:
+    client.cookies.clear()
+    sign_in(client, ids["student"])
+    cookie = client.cookies["waymark_session"]
+    refused = client.post("/logout")  # no CSRF token: nothing happens
+    assert refused.status_code == 403 and len(_rows(served, ids["student"])) == 1
+    out = client.post("/logout", data={"csrf": _csrf(served, ids["student"])}, follow_redirects=False)
+    assert out.status_code == 303 and _rows(served, ids["student"]) == []
+    assert 'waymark_session=""' in out.headers["set-cookie"] or "Max-Age=0" in out.headers["set-cookie"]
+    again = TestClient(client.app, base_url=BASE, cookies={"waymark_session": cookie})  # a copy kept
+    assert again.get("/v1/me/indicator").status_code == 401
+    assert again.get("/me", follow_redirects=False).headers["location"] == "/login?next=/me"
+
+
+def test_an_expired_session_goes_back_to_sign_in_with_the_page_remembered(
+    served: Served, client: TestClient, ids: dict[str, str]
+) -> None:
+    client.cookies.clear()
+    sign_in(client, ids["tutor"])
+    with transaction(served.engine) as session:
+        session.execute(
+            update(WebSession)
+            .where(WebSession.sub == ids["tutor"])
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    page = client.get("/caseload", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/login?next=/caseload"
+    assert client.get("/v1/caseload").status_code == 401
+    assert _rows(served, ids["tutor"]) == []  # the expired row is gone
+    back = sign_in(client, ids["tutor"], next_page="/caseload")
+    assert back.headers["location"] == "/caseload"
+    client.post("/logout", data={"csrf": _csrf(served, ids["tutor"])})
+
+
+def test_a_cookie_write_without_the_csrf_token_is_refused_and_saves_nothing(
+    served: Served, client: TestClient, ids: dict[str, str]
+) -> None:
+    client.cookies.clear()
+    sign_in(client, ids["student"])
+    csrf, body = _csrf(served, ids["student"]), {"show_indicator": True}
+
+    def stored() -> bool | None:
+        with transaction(served.engine) as session:
+            row = session.get(StudentPreference, ids["student"])
+            return None if row is None else row.show_indicator
+
+    before = stored()
+    for headers in ({}, {"X-CSRF-Token": "not-the-token"}, {"X-CSRF-Token": ""}):
+        refused = client.put("/v1/me/preferences", json=body, headers=headers)
+        assert refused.status_code == 403 and "CSRF" in refused.json()["title"]
+        assert stored() == before
+    assert client.put("/v1/me/preferences", json=body, headers={"X-CSRF-Token": csrf}).status_code == 204
+    assert stored() is True
+    client.post("/logout", data={"csrf": csrf})
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["https://elsewhere.example/", "//elsewhere.example/x", "/\\elsewhere.example", "javascript:x", "me"],
+)
+def test_only_a_path_on_this_site_is_a_place_to_return_to(client: TestClient, target: str) -> None:
+    refused = client.get("/login", params={"next": target}, follow_redirects=False)
+    assert refused.status_code == 400 and "location" not in refused.headers
+
+
+def test_a_staff_member_without_training_signs_in_but_reads_no_student(
+    served: Served, client: TestClient
+) -> None:
+    client.cookies.clear()
+    sign_in(client, "untrained-1")
+    refused = client.get("/v1/caseload")
+    assert refused.status_code == 403 and "training" in refused.json()["detail"]
+    client.post("/logout", data={"csrf": _csrf(served, "untrained-1")})
+
+
+def test_a_callback_that_is_not_the_answer_to_our_request_is_refused(
+    served: Served, client: TestClient
+) -> None:
+    client.cookies.clear()
+    refused = client.get("/auth/callback", params={"code": "made-up", "state": "made-up"})
+    assert refused.status_code == 400 and "did not complete" in refused.text
+    assert "waymark_session" not in refused.headers.get("set-cookie", "")
+
+
+def test_bearer_tokens_work_as_before(served: Served, client: TestClient, ids: dict[str, str]) -> None:
+    client.cookies.clear()
+    token = mint(served.settings, "student", sub=ids["student"])
+    answer = client.get("/v1/me/indicator", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200
+    write = client.put(
+        "/v1/me/preferences", json={"show_indicator": False}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert write.status_code == 204  # no CSRF token: a bearer token is not sent by a browser on its own
+    assert client.get("/v1/me/indicator").status_code == 401
+
+
+def test_without_a_client_sign_in_says_it_is_not_configured(served: Served, tmp_path: Path) -> None:
+    with TestClient(create_app(served.settings), base_url=BASE) as plain:
+        answer = plain.get("/login")
+        assert answer.status_code == 503 and "WAYMARK_OIDC_CLIENT_ID" in answer.text
+        assert plain.get("/caseload", follow_redirects=False).headers["location"] == "/login?next=/caseload"
