@@ -132,6 +132,58 @@ class Caseload(BaseModel):
     reading_note: str
 
 
+class WorklistRegistration(BaseModel):
+    """One of the student's registrations in the caller's scope."""
+
+    module_id: str
+    presentation_id: str
+    estimate: Estimate
+    top_factor: str | None
+
+
+class ContactSummary(BaseModel):
+    """The student's latest contact, by anyone in the team."""
+
+    id: int
+    staff_id: str
+    status: str
+    outcome: str | None
+    follow_up_on: date | None
+    updated_at: datetime
+
+
+class WorklistEntry(BaseModel):
+    """One student: their registrations in scope, and where outreach stands."""
+
+    student_id: str
+    name: str | None = Field(
+        description="Preferred name, else display name (None without a directory entry)."
+    )
+    support_priority: int = Field(
+        description="The student's place in the caller's whole worklist (1 = first)."
+    )
+    registrations: list[WorklistRegistration]
+    latest_contact: ContactSummary | None
+    follow_up_due: bool = Field(description="An open contact's follow-up date is today or past.")
+    changed_since_last_run: bool = Field(
+        description="An estimate moved by at least 5 points since the last run."
+    )
+    new_since_last_visit: bool = Field(description="First indicated after the caller's previous visit.")
+
+
+class Worklist(BaseModel):
+    """A page of the caller's worklist (one row per student)."""
+
+    available: bool = Field(description="False when no approved model has published indicators.")
+    total: int = Field(description="Students the filters leave.")
+    offset: int
+    limit: int
+    previous_visit: datetime | None = Field(description="When the caller's previous visit ended.")
+    items: list[WorklistEntry]
+    provenance: Provenance | None
+    reading_note: str
+
+
 class IndicatorView(BaseModel):
     """A student's explained indicator on one module presentation."""
 
@@ -210,6 +262,7 @@ ContactStatus = Literal["to_contact", "contacted", "in_conversation", "closed"]
 ContactOutcome = Literal["agreed_action", "referred_to_service", "no_action_needed", "could_not_reach"]
 Choice = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_CONTROL_CHARACTERS)]
 ShortNote = Annotated[str, StringConstraints(max_length=1000, pattern=TEXT_CHARACTERS)]
+SearchText = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NO_CONTROL_CHARACTERS)]
 
 
 class ContactIn(Strict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,15 @@ from waymark.models.data import load_learning_data
 from waymark.models.features import build_features
 from waymark.service.app import create_app
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import AuditRecord, Contact, ContactEvent, DirectoryEntry
+from waymark.service.db.schema import (
+    AuditRecord,
+    Contact,
+    ContactEvent,
+    DirectoryEntry,
+    Indicator,
+    StaffVisit,
+    TrainingExclusion,
+)
 from waymark.service.directory import import_directory
 from waymark.service.security import mint
 
@@ -202,3 +211,124 @@ def test_export_holds_and_erasure_removes_the_directory_entry_and_contacts(
     assert again.skipped_erased == 1
     with transaction(own.engine) as session:
         assert session.get(DirectoryEntry, student) is None
+
+
+# The worklist ----------------------------------------------------------------------------------------
+
+
+def _wide(served: Served) -> tuple[str, str]:
+    """A staff member with a school-wide scope, and their role."""
+    staff = served.access[served.access.relationship == "support_staff"]
+    return str(staff.staff_id.iloc[0]), "support_staff"
+
+
+def _all(client: TestClient, headers: dict[str, str], **params: object) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    while True:
+        page = client.get(
+            "/v1/worklist", params={**params, "offset": len(out), "limit": 100}, headers=headers
+        )
+        assert page.status_code == 200, page.text
+        items = page.json()["items"]
+        out += items
+        if not items or len(out) >= page.json()["total"]:
+            return out
+
+
+def test_the_worklist_has_one_row_per_student_in_priority_order(own: Served, client: TestClient) -> None:
+    staff, role = _wide(own)
+    headers = auth(own, role, staff)
+    rows = _all(client, headers)
+    schools = set(own.access[(own.access.staff_id == staff) & (own.access.relationship == role)].scope_id)
+    with transaction(own.engine) as session:
+        erased = set(session.scalars(select(TrainingExclusion.student_id)))  # by the test above
+    mine = own.indicators[own.indicators.school_id.isin(schools) & ~own.indicators.student_id.isin(erased)]
+    assert [r["student_id"] for r in rows] == sorted(
+        set(mine.student_id), key=lambda s: (-max(_values(rows, s)), s)
+    )
+    assert [r["support_priority"] for r in rows] == list(range(1, len(rows) + 1))
+    for row in rows:
+        expected = mine[mine.student_id == row["student_id"]]
+        got = {(g["module_id"], g["presentation_id"]) for g in row["registrations"]}  # type: ignore[union-attr]
+        assert got == set(zip(expected.module_id, expected.presentation_id, strict=True))
+    assert any(len(r["registrations"]) > 1 for r in rows)  # type: ignore[arg-type]
+
+
+def _values(rows: list[dict[str, object]], student: str) -> list[float]:
+    row = next(r for r in rows if r["student_id"] == student)
+    return [g["estimate"]["value"] for g in row["registrations"]]  # type: ignore[index,union-attr]
+
+
+def test_worklist_filters_narrow_the_list_and_keep_each_students_place(
+    own: Served, client: TestClient
+) -> None:
+    staff, role = _wide(own)
+    headers = auth(own, role, staff)
+    rows = _all(client, headers)
+    place = {r["student_id"]: r["support_priority"] for r in rows}
+    module = rows[0]["registrations"][0]["module_id"]  # type: ignore[index]
+    on_module = _all(client, headers, module_id=module)
+    assert on_module and all(
+        {g["module_id"] for g in r["registrations"]} == {module}
+        for r in on_module  # type: ignore[union-attr]
+    )
+    assert all(place[r["student_id"]] == r["support_priority"] for r in on_module)
+    named = next(r for r in rows if r["name"])
+    found = _all(client, headers, search=str(named["name"]).split()[0].upper())
+    assert named["student_id"] in {r["student_id"] for r in found}
+    assert len(found) < len(rows)
+    planned, reached = rows[1]["student_id"], rows[2]["student_id"]
+    body = {"channel": "email", "purpose": "outreach_contact", "exemption": "safeguarding"}
+    for student, status, follow_up in ((planned, "to_contact", "2020-01-01"), (reached, "contacted", None)):
+        made = client.post(
+            f"/v1/students/{student}/contacts",
+            json={**body, "status": status, "follow_up_on": follow_up},
+            headers=headers,
+        )
+        assert made.status_code == 201, made.text
+    not_contacted = {r["student_id"] for r in _all(client, headers, not_contacted=True)}
+    assert planned in not_contacted and reached not in not_contacted
+    assert [r["student_id"] for r in _all(client, headers, follow_up_due=True)] == [planned]
+    assert {
+        r["student_id"]: r["latest_contact"]["status"] for r in _all(client, headers) if r["latest_contact"]
+    }[reached] == "contacted"  # type: ignore[index]
+
+
+def test_changed_and_new_since_the_last_visit(own: Served, client: TestClient) -> None:
+    staff, role = _wide(own)
+    headers = auth(own, role, staff)
+    rows = _all(client, headers)
+    moved = rows[3]["student_id"]
+    with transaction(own.engine) as session:
+        indicator = session.scalars(select(Indicator).where(Indicator.student_id == moved)).first()
+        assert indicator is not None
+        indicator.previous_probability = max(0.0, indicator.probability - 0.2)
+        visit = session.get(StaffVisit, (staff, role))
+        assert visit is not None
+        visit.last_seen_at = datetime.now(UTC) - timedelta(days=2)
+    changed = _all(client, headers, changed=True)
+    assert [r["student_id"] for r in changed] == [moved]
+    assert changed[0]["changed_since_last_run"] is True
+    page = client.get("/v1/worklist", headers=headers).json()
+    assert page["previous_visit"] is not None
+    assert all(r["new_since_last_visit"] for r in page["items"])  # indicated by a run after that visit
+    with transaction(own.engine) as session:
+        visit = session.get(StaffVisit, (staff, role))
+        assert visit is not None
+        visit.previous_seen_at = datetime.now(UTC)
+    assert not any(
+        r["new_since_last_visit"] for r in client.get("/v1/worklist", headers=headers).json()["items"]
+    )
+
+
+def test_each_worklist_read_is_logged_once_per_student(own: Served, client: TestClient) -> None:
+    staff, role = _wide(own)
+    page = client.get("/v1/worklist", params={"limit": 5}, headers=auth(own, role, staff)).json()
+    with transaction(own.engine) as session:
+        last = session.scalars(
+            select(AuditRecord)
+            .where(AuditRecord.action == "worklist_view")
+            .order_by(AuditRecord.seq.desc())
+            .limit(5)
+        ).all()
+    assert sorted(r.student_id for r in last) == sorted(i["student_id"] for i in page["items"])

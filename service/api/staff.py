@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import func, select
 
 from waymark.models.roles import SUPPORT_ROLES, Role
-from waymark.service import directory, outreach
+from waymark.service import directory, outreach, worklist
 from waymark.service.access import readable
 from waymark.service.api.deps import Access, access_for
 from waymark.service.db.schema import (
@@ -40,6 +40,7 @@ from waymark.service.schemas import (
     ContactChange,
     ContactIn,
     ContactStep,
+    ContactSummary,
     ContactView,
     DirectoryView,
     EngagementSummary,
@@ -51,7 +52,11 @@ from waymark.service.schemas import (
     OutreachOptions,
     PlacementView,
     Recorded,
+    SearchText,
     StudentIndicators,
+    Worklist,
+    WorklistEntry,
+    WorklistRegistration,
 )
 
 router = APIRouter(prefix="/v1", tags=["staff"])
@@ -111,6 +116,89 @@ def caseload(
         items=items,
         provenance=provenance(rows[0], run) if rows else None,
         reading_note=READING_NOTE,
+    )
+
+
+@router.get("/worklist", response_model=Worklist)
+def worklist_page(
+    access: Support,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    *,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    module_id: Annotated[Identifier | None, Query()] = None,
+    not_contacted: Annotated[bool, Query(description="Only students nobody has contacted yet.")] = False,
+    changed: Annotated[bool, Query(description="Only estimates that moved since the last run.")] = False,
+    follow_up_due: Annotated[bool, Query(description="Only students whose follow-up is due.")] = False,
+    search: Annotated[SearchText | None, Query(description="Part of a name or a student id.")] = None,
+) -> Worklist:
+    """The caller's students, one row each (their registrations inside), by support priority."""
+    limit = min(limit, access.runtime.settings.max_page_size)
+    now = _now()
+    previous = worklist.visit(access.session, access.principal, now=now)
+    run = access.served_run()
+    if run is None:
+        return Worklist(
+            available=False,
+            total=0,
+            offset=offset,
+            limit=limit,
+            previous_visit=previous,
+            items=[],
+            provenance=None,
+            reading_note=NOT_AVAILABLE,
+        )
+    filters = worklist.Filters(
+        module_id=module_id,
+        not_contacted=not_contacted,
+        changed=changed,
+        follow_up_due=follow_up_due,
+        search=search,
+    )
+    found = worklist.page(
+        access.session,
+        access.principal,
+        run=run,
+        filters=filters,
+        offset=offset,
+        limit=limit,
+        previous_visit=previous,
+        today=now.date(),
+    )
+    access.record((r.student_id for r in found.rows), "worklist_view")
+    first = next((r.registrations[0] for r in found.rows if r.registrations), None)
+    return Worklist(
+        available=True,
+        total=found.total,
+        offset=offset,
+        limit=limit,
+        previous_visit=previous,
+        items=[_entry(r) for r in found.rows],
+        provenance=provenance(first, run) if first else None,
+        reading_note=READING_NOTE,
+    )
+
+
+def _entry(row: worklist.Row) -> WorklistEntry:
+    contact = row.latest_contact
+    return WorklistEntry(
+        student_id=row.student_id,
+        name=row.name,
+        support_priority=row.support_priority,
+        registrations=[
+            WorklistRegistration(
+                module_id=r.module_id,
+                presentation_id=r.presentation_id,
+                estimate=estimate(r),
+                top_factor=r.factors[0]["sentence"] if r.factors else None,
+            )
+            for r in row.registrations
+        ],
+        latest_contact=None
+        if contact is None
+        else ContactSummary.model_validate(contact, from_attributes=True),
+        follow_up_due=row.follow_up_due,
+        changed_since_last_run=row.changed,
+        new_since_last_visit=row.new_since_last_visit,
     )
 
 

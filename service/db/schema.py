@@ -319,10 +319,15 @@ class WebSession(Base):
 
 
 class StaffVisit(Base):
-    """When a member of staff last opened their worklist in a role ("new since your last visit")."""
+    """A member of staff's visits to their worklist in a role ("new since your last visit").
+
+    A visit lasts while the worklist is read at least every half hour; ``previous_seen_at`` is when
+    the visit before this one ended, the point "new" is measured from.
+    """
 
     __tablename__ = "staff_visits"
 
     staff_id: Mapped[str] = mapped_column(ID, primary_key=True)
     role: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    previous_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -87,6 +87,7 @@ def upgrade() -> None:
         sa.Column("staff_id", sa.String(length=64), nullable=False),
         sa.Column("role", sa.String(length=32), nullable=False),
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("previous_seen_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("staff_id", "role"),
     )
 

@@ -1,0 +1,233 @@
+"""The worklist: the caller's students, one row each, in support-priority order, with what to do next.
+
+A student's row holds every registration of theirs in the caller's scope; the student's place in
+the list is set by their highest estimate (``support_priority`` counts students, not registrations,
+and is the place in the whole list, whatever filter is applied). Filters narrow the list: a module,
+students not yet contacted (no contact past ``to_contact``), whose estimate changed materially since
+the last run, whose follow-up is due, or whose name or identifier matches a search. Everything starts
+from ``service.access.readable``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from waymark.models.explain.change import MATERIAL
+from waymark.service.access import readable
+from waymark.service.db.schema import Contact, DirectoryEntry, Indicator, ScoringRun, StaffVisit
+from waymark.service.security import Principal
+
+VISIT_GAP = timedelta(minutes=30)  # reading the worklist again within this continues the same visit
+MADE = ("contacted", "in_conversation", "closed")  # a contact past planning
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What narrows the worklist (all optional)."""
+
+    module_id: str | None = None
+    not_contacted: bool = False
+    changed: bool = False
+    follow_up_due: bool = False
+    search: str | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One student on a page of the worklist."""
+
+    student_id: str
+    support_priority: int
+    registrations: list[Indicator]
+    name: str | None
+    latest_contact: Contact | None
+    follow_up_due: bool
+    changed: bool
+    new_since_last_visit: bool
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of the worklist and how many students the filters leave."""
+
+    total: int
+    rows: list[Row]
+    previous_visit: datetime | None
+
+
+def _ranked(principal: Principal, run_id: int) -> Select[tuple[str, float, int]]:
+    rows = readable(principal, run_id).subquery()
+    top = func.max(rows.c.probability)
+    return select(
+        rows.c.student_id,
+        top.label("top"),
+        func.row_number().over(order_by=(top.desc(), rows.c.student_id)).label("priority"),
+    ).group_by(rows.c.student_id)
+
+
+def _filtered(
+    principal: Principal, run_id: int, *, filters: Filters, today: date
+) -> Select[tuple[str, float, int]]:
+    ranked = _ranked(principal, run_id).subquery()
+    query = select(ranked.c.student_id, ranked.c.top, ranked.c.priority)
+    student = ranked.c.student_id
+    if filters.module_id is not None:
+        on_module = readable(principal, run_id).where(
+            Indicator.student_id == student, Indicator.module_id == filters.module_id
+        )
+        query = query.where(on_module.exists())
+    if filters.not_contacted:
+        made = exists().where(Contact.student_id == student, Contact.status.in_(MADE))
+        query = query.where(~made)
+    if filters.follow_up_due:
+        query = query.where(exists().where(_due(student, today)))
+    if filters.changed:
+        moved = func.abs(Indicator.probability - Indicator.previous_probability) >= MATERIAL
+        scope = readable(principal, run_id).where(Indicator.student_id == student, moved)
+        if filters.module_id is not None:
+            scope = scope.where(Indicator.module_id == filters.module_id)
+        query = query.where(scope.exists())
+    if filters.search:
+        pattern = f"%{filters.search.strip().lower()}%"
+        named = exists().where(
+            DirectoryEntry.student_id == student,
+            or_(
+                func.lower(DirectoryEntry.display_name).like(pattern),
+                func.lower(DirectoryEntry.preferred_name).like(pattern),
+            ),
+        )
+        query = query.where(or_(named, func.lower(student).like(pattern)))
+    return query
+
+
+def _due(student: ColumnElement[str] | InstrumentedAttribute[str], today: date) -> ColumnElement[bool]:
+    return and_(
+        Contact.student_id == student,
+        Contact.status != "closed",
+        Contact.follow_up_on.is_not(None),
+        Contact.follow_up_on <= today,
+    )
+
+
+def visit(session: Session, principal: Principal, *, now: datetime) -> datetime | None:
+    """Record that the caller is reading their worklist; returns when their previous visit ended."""
+    found = session.get(StaffVisit, (principal.sub, principal.role))
+    if found is None:
+        session.add(StaffVisit(staff_id=principal.sub, role=principal.role, last_seen_at=now))
+        return None
+    last = found.last_seen_at.replace(tzinfo=found.last_seen_at.tzinfo or UTC)
+    if now - last > VISIT_GAP:
+        found.previous_seen_at = last
+    found.last_seen_at = now
+    previous = found.previous_seen_at
+    return None if previous is None else previous.replace(tzinfo=previous.tzinfo or UTC)
+
+
+def page(
+    session: Session,
+    principal: Principal,
+    *,
+    run: ScoringRun,
+    filters: Filters,
+    offset: int,
+    limit: int,
+    previous_visit: datetime | None,
+    today: date,
+) -> Page:
+    """One page of the caller's worklist under ``filters``."""
+    query = _filtered(principal, run.id, filters=filters, today=today).subquery()
+    total = session.scalar(select(func.count()).select_from(query)) or 0
+    ordered = select(query.c.student_id, query.c.priority).order_by(query.c.priority)
+    chosen = [(str(s), int(p)) for s, p in session.execute(ordered.offset(offset).limit(limit))]
+    students = [s for s, _ in chosen]
+    return Page(
+        total=total,
+        rows=_rows(
+            session, principal, run=run, chosen=chosen, filters=filters, since=previous_visit, today=today
+        )
+        if students
+        else [],
+        previous_visit=previous_visit,
+    )
+
+
+def _rows(
+    session: Session,
+    principal: Principal,
+    *,
+    run: ScoringRun,
+    chosen: list[tuple[str, int]],
+    filters: Filters,
+    since: datetime | None,
+    today: date,
+) -> list[Row]:
+    students = [s for s, _ in chosen]
+    scope = readable(principal, run.id).where(Indicator.student_id.in_(students))
+    if filters.module_id is not None:
+        scope = scope.where(Indicator.module_id == filters.module_id)
+    registrations: dict[str, list[Indicator]] = {}
+    for row in session.scalars(scope.order_by(Indicator.probability.desc(), Indicator.module_id)):
+        registrations.setdefault(row.student_id, []).append(row)
+    names = {
+        e.student_id: e.preferred_name or e.display_name
+        for e in session.scalars(select(DirectoryEntry).where(DirectoryEntry.student_id.in_(students)))
+    }
+    latest = _latest_contacts(session, students)
+    due = set(
+        session.scalars(
+            select(Contact.student_id).where(
+                *_due(Contact.student_id, today), Contact.student_id.in_(students)
+            )
+        )
+    )
+    new = _new_students(session, students, target=run.target, since=since)
+    return [
+        Row(
+            student_id=s,
+            support_priority=int(p),
+            registrations=registrations.get(s, []),
+            name=names.get(s),
+            latest_contact=latest.get(s),
+            follow_up_due=s in due,
+            changed=any(
+                r.previous_probability is not None and abs(r.probability - r.previous_probability) >= MATERIAL
+                for r in registrations.get(s, [])
+            ),
+            new_since_last_visit=s in new,
+        )
+        for s, p in chosen
+    ]
+
+
+def _latest_contacts(session: Session, students: list[str]) -> dict[str, Contact]:
+    newest = (
+        select(Contact.student_id, func.max(Contact.id).label("id"))
+        .where(Contact.student_id.in_(students))
+        .group_by(Contact.student_id)
+        .subquery()
+    )
+    query = select(Contact).join(newest, and_(Contact.id == newest.c.id))
+    return {c.student_id: c for c in session.scalars(query)}
+
+
+def _new_students(session: Session, students: list[str], *, target: str, since: datetime | None) -> set[str]:
+    """Students whose first indicator came from a run that started after ``since``."""
+    if since is None:
+        return set()
+    first = (
+        select(Indicator.student_id, func.min(ScoringRun.started_at).label("first"))
+        .join(ScoringRun, ScoringRun.id == Indicator.run_id)
+        .where(
+            Indicator.student_id.in_(students), ScoringRun.status == "complete", ScoringRun.target == target
+        )
+        .group_by(Indicator.student_id)
+    )
+    out = set()
+    for student, started in session.execute(first):
+        if started is not None and started.replace(tzinfo=started.tzinfo or UTC) > since:
+            out.add(str(student))
+    return out
