@@ -63,11 +63,7 @@ def person(sub: str, roles: Iterable[str], *, name: str = "", training_days: int
 def demo_people(engine: Engine) -> list[tuple[str, Person]]:
     """One person per role, with real identifiers from the demo's relationships: (role, person)."""
     subs = {**examples(engine), **UNSCOPED}
-    return [
-        (role, person(sub, [role], name=f"{role.replace('_', ' ').capitalize()} {sub} (demo)"))
-        for role, sub in subs.items()
-        if sub
-    ]
+    return [(role, person(sub, [role], name=f"{sub} (demo)")) for role, sub in subs.items() if sub]
 
 
 def _honour_login_hint(app: Wsgi, subs: set[str]) -> Wsgi:
@@ -120,9 +116,12 @@ def running(people: Iterable[Person], *, redirect_uris: list[str], port: int = 0
 
 def _serve(spec: dict[str, Any]) -> None:
     """The provider's process: serve until stdin closes (the parent ended or stopped it)."""
+    import authlib.deprecate  # sets its warnings to "always" on import; ours must come after
     import werkzeug.serving
 
-    warnings.simplefilter("ignore", DeprecationWarning)  # the mock still uses Authlib's older interfaces
+    # the mock still uses Authlib's older interfaces
+    warnings.simplefilter("ignore", authlib.deprecate.AuthlibDeprecationWarning)
+    warnings.simplefilter("ignore", DeprecationWarning)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the demo's output
     import oidc_provider_mock  # development only: never imported by the service
 

@@ -18,13 +18,13 @@ from waymark.cli.errors import BROKEN, fail, handled
 from waymark.cli.fairness import audit
 from waymark.cli.model import promote, review
 from waymark.cli.score import publish
-from waymark.cli.serve import LOOPBACK, PORT, serve
+from waymark.cli.serve import LOOPBACK, PORT, address, local_sign_in, serve
 from waymark.cli.train import run_training
-from waymark.models.roles import Role
 from waymark.models.settings import Settings
 from waymark.models.targets import DEFAULT_NAMES, Target
 from waymark.service.db.engine import up_to_date
-from waymark.service.grants import examples, import_grants
+from waymark.service.dev_provider import demo_people
+from waymark.service.grants import import_grants
 from waymark.training.fitting import FitConfig
 from waymark.training.ingest.oulad import demo_relationships
 from waymark.training.ingest.synthetic import SynthConfig
@@ -34,12 +34,6 @@ TARGET = Target.NOT_COMPLETING
 WEEK = 8
 REVIEWER = "demo-reviewer"
 NOTE = "DEMO DECISION made automatically by `waymark demo`; not a decision of any ethics committee"
-# Sign-in examples for the roles that hold no relationship in access.csv.
-UNSCOPED: dict[str, str | None] = {
-    Role.ETHICS_REVIEWER: "E0001",
-    Role.DPO: "D0001",
-    Role.DATA_SCIENTIST: "DS001",
-}
 
 
 def demo_cmd(
@@ -52,6 +46,8 @@ def demo_cmd(
     oulad: Annotated[
         Path | None, typer.Option(help="Use OULAD from this folder instead of a synthetic cohort.")
     ] = None,
+    host: Annotated[str, typer.Option(help="Address the service listens on.")] = LOOPBACK,
+    port: Annotated[int, typer.Option(help="Port the service listens on.")] = PORT,
 ) -> None:
     """Run the whole pipeline (synthetic cohort, or --oulad), then serve."""
     settings = demo_settings(workdir)
@@ -65,9 +61,16 @@ def demo_cmd(
     promote(candidate, settings)
     publish(data, WEEK, name=name, settings=settings)
     _load_relationships(access, settings)
-    _sign_in_help(workdir, settings)
-    if serve_after:
-        serve(settings)
+    if not serve_after:
+        _token_help(workdir, settings)
+        return
+    with local_sign_in(settings, host, port=port) as signed:
+        out.print(
+            f"\nSign in at {address(host, port)}/ and choose who to be: one person per role, signed in "
+            "through a local OpenID Connect provider. Stop with Ctrl-C.",
+            highlight=False,
+        )
+        serve(signed, host, port=port)
 
 
 def demo_settings(workdir: Path) -> Settings:
@@ -111,19 +114,17 @@ def _load_relationships(access: Path, settings: Settings) -> None:
     out.print(f"Loaded {loaded:,} staff relationships from {access}.", highlight=False)
 
 
-def _sign_in_help(workdir: Path, settings: Settings) -> None:
-    """Print how to sign in as each role, with real identifiers from the demo's relationships."""
-    subs = {**examples(up_to_date(settings.database_url)), **UNSCOPED}
+def _token_help(workdir: Path, settings: Settings) -> None:
+    """For a demo that is not served here: how to serve it, and bearer tokens for the API."""
+    people = demo_people(up_to_date(settings.database_url))
     exports = " ".join(f"{k}={v}" for k, v in _environment(workdir, settings).items())
-    out.print(f"\nSign in with development tokens. In another shell: export {exports}", highlight=False)
-    for role, sub in subs.items():
-        if sub:
-            out.print(f"  {role:<22} waymark token --role {role} --sub {sub}", highlight=False)
+    out.print(f"\nIn another shell: export {exports}", highlight=False)
     out.print(
-        f'Then: curl -H "Authorization: Bearer $TOKEN" http://{LOOPBACK}:{PORT}/v1/caseload  '
-        f"(students: /v1/me/indicator?ask=true). Pages: http://{LOOPBACK}:{PORT}/ ; API docs: /docs",
-        highlight=False,
+        "Pages, with sign-in through a local identity provider: waymark serve --dev-provider", highlight=False
     )
+    out.print("Bearer tokens for the API (development only):", highlight=False)
+    for role, person in people:
+        out.print(f"  {role:<22} waymark token --role {role} --sub {person.sub}", highlight=False)
 
 
 def _environment(workdir: Path, settings: Settings) -> dict[str, str]:

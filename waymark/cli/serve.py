@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -11,6 +13,7 @@ from waymark.cli.errors import fail, handled
 from waymark.models.settings import Settings, get_settings
 from waymark.service.app import create_app
 from waymark.service.db.engine import up_to_date
+from waymark.service.dev_provider import demo_people, running
 from waymark.service.security import ROLES, mint
 
 LOOPBACK, PORT = "127.0.0.1", 8000
@@ -27,9 +30,47 @@ def serve_cmd(
             help="Development mode only: serve beyond loopback or on a non-SQLite database anyway.",
         ),
     ] = False,
+    dev_provider: Annotated[
+        bool,
+        typer.Option(
+            "--dev-provider",
+            help="Development mode only: sign in to the pages through a local identity provider "
+            "holding one person per role of the loaded relationships.",
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP service (brings the database schema up to date first)."""
-    serve(get_settings(), host, port=port, not_production=not_production)
+    settings = get_settings()
+    if not dev_provider:
+        serve(settings, host, port=port, not_production=not_production)
+        return
+    if not settings.development:
+        raise fail("--dev-provider works only in development mode (WAYMARK_ENV=development)")
+    with local_sign_in(settings, host, port=port) as signed:
+        serve(signed, host, port=port, not_production=not_production)
+
+
+def address(host: str, port: int) -> str:
+    """The service's address for people (an IPv6 host in brackets)."""
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+@contextmanager
+def local_sign_in(settings: Settings, host: str, *, port: int) -> Iterator[Settings]:
+    """Development: a local identity provider with one person per role; yields settings that use it."""
+    with handled():
+        people = demo_people(up_to_date(settings.database_url))
+    hosts = {host, *({"127.0.0.1", "localhost"} if host in {"127.0.0.1", "localhost"} else set())}
+    callbacks = sorted(f"{address(h, port)}/auth/callback" for h in hosts)
+    with running([p for _, p in people], redirect_uris=callbacks) as provider:
+        yield settings.model_copy(
+            update={
+                "oidc_issuer": provider.issuer,
+                "oidc_client_id": provider.client_id,
+                "oidc_client_secret": provider.client_secret,
+                "dev_sign_in": ",".join(f"{role}={p.sub}" for role, p in people),
+            }
+        )
 
 
 def serve(
@@ -49,7 +90,7 @@ def serve(
     with handled():  # refuse to start here, with the reason, rather than inside uvicorn
         up_to_date(settings.database_url)
         application = create_app(settings)
-    out.print(f"Waymark is listening on http://{host}:{port} (API docs: /docs, health: /health)")
+    out.print(f"Waymark is listening on {address(host, port)} (API docs: /docs, health: /health)")
     # proxy_headers off: the Guard alone decides which proxies' X-Forwarded-For to believe
     # (WAYMARK_TRUSTED_PROXIES); uvicorn would otherwise rewrite the client address from loopback peers.
     uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=False)
