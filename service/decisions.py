@@ -29,7 +29,7 @@ from waymark.fairness.run import AuditOutcome
 from waymark.service import audit
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import ModelDecision
+from waymark.service.db.schema import AuditReport, ModelDecision
 from waymark.service.security import Principal
 
 AUDIT, APPROVED, REJECTED, PROMOTED = "audit", "approved", "rejected", "promoted"
@@ -96,8 +96,8 @@ def record_audit(
     policy: Policy,
     actor: str,
 ) -> ModelDecision:
-    """Record an audit's gate result; every earlier review of this version stops counting."""
-    return _add(
+    """Record an audit's gate result and its report; every earlier review of this version stops counting."""
+    row = _add(
         session,
         model_name=name,
         model_version=str(version),
@@ -110,6 +110,16 @@ def record_audit(
         recorded_by=actor,
         note="",
     )
+    session.add(AuditReport(decision_id=row.id, report=json.loads(json.dumps(report, default=str))))
+    return row
+
+
+def audit_report(session: Session, audit: ModelDecision) -> dict[str, Any] | None:
+    """The report published with ``audit``, if it is stored and unchanged (None otherwise)."""
+    stored = session.get(AuditReport, audit.id)
+    if stored is None or report_sha256(stored.report) != audit.report_sha256:
+        return None
+    return stored.report
 
 
 def record_review(

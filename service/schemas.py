@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -415,7 +415,36 @@ class ModelReport(BaseModel):
     ethics_reviewer: str | None
     gate_override_reason: str | None = None
     champion: bool
-    report_path: str | None
+    report_path: str | None = Field(
+        description="Where MLflow keeps the report's files (for browsing MLflow)."
+    )
+    report_url: str | None = Field(
+        None, description="The report as audited, from Waymark's database (None before any audit)."
+    )
+
+
+class FairnessReport(BaseModel):
+    """The report published with a version's latest audit, exactly as audited (aggregate only)."""
+
+    name: str
+    version: str
+    gate: str
+    audited_at: datetime
+    report: dict[str, Any]
+
+
+class DecisionOut(BaseModel):
+    """One governance decision about a model version."""
+
+    id: int
+    version: str
+    kind: str
+    gate: str | None
+    actor: str
+    note: str
+    override_reason: str | None
+    audit_id: int | None
+    at: datetime
 
 
 class RectificationDecision(Strict):

@@ -20,6 +20,7 @@ from waymark.service.app import create_app
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import (
     AuditRecord,
+    AuditReport,
     Contact,
     ContactEvent,
     DirectoryEntry,
@@ -332,3 +333,38 @@ def test_each_worklist_read_is_logged_once_per_student(own: Served, client: Test
             .limit(5)
         ).all()
     assert sorted(r.student_id for r in last) == sorted(i["student_id"] for i in page["items"])
+
+
+# The committee's reading ---------------------------------------------------------------------------
+
+
+def test_the_committee_reads_the_report_exactly_as_audited_and_the_decisions(
+    own: Served, client: TestClient
+) -> None:
+    reviewer = auth(own, "ethics_reviewer", "rev-1")
+    versions = client.get("/v1/fairness/reports", headers=reviewer).json()
+    served = next(v for v in versions if v["champion"])
+    assert served["report_url"] == f"/v1/fairness/reports/{served['name']}/versions/{served['version']}"
+    report = client.get(served["report_url"], headers=reviewer)
+    assert report.status_code == 200
+    body = report.json()
+    assert body["gate"] == served["fairness_gate"] and body["report"]["audits"]
+    assert not forbidden_words(report.text)
+    assert client.get(served["report_url"], headers=auth(own, "data_scientist", "ds-1")).status_code == 200
+    tutor, _student, _leader = _team(own)
+    assert client.get(served["report_url"], headers=auth(own, "personal_tutor", tutor)).status_code == 403
+    history = client.get(f"/v1/models/{served['name']}/decisions", headers=reviewer).json()
+    assert [d["kind"] for d in history][:3] == ["audit", "approved", "promoted"]
+    assert history[1]["audit_id"] == history[0]["id"]
+    with transaction(own.engine) as session:
+        stored = session.get(AuditReport, history[0]["id"])
+        assert stored is not None
+        original = stored.report
+        stored.report = {**original, "gate": {"result": "pass", "checks": []}}
+    altered = client.get(served["report_url"], headers=reviewer)
+    assert altered.status_code == 409 and "does not match" in altered.json()["detail"]
+    with transaction(own.engine) as session:
+        restored = session.get(AuditReport, history[0]["id"])
+        assert restored is not None
+        restored.report = original
+    assert client.get(served["report_url"], headers=reviewer).status_code == 200

@@ -24,6 +24,7 @@ from waymark.service.db.schema import (
     Feedback,
     Indicator,
     Intervention,
+    ModelDecision,
     RightsRequest,
     StudentPreference,
     TrainingExclusion,
@@ -31,6 +32,8 @@ from waymark.service.db.schema import (
 from waymark.service.errors import Refused
 from waymark.service.schemas import (
     AccessEntry,
+    DecisionOut,
+    FairnessReport,
     Identifier,
     ModelName,
     ModelReport,
@@ -62,6 +65,7 @@ def _report(session: Session, version: registry.Version, *, champion: str | None
         gate_override_reason=reviewed.override_reason if reviewed and current else None,
         champion=champion == number,
         report_path=f"runs:/{version.run_id}/fairness",
+        report_url=f"/v1/fairness/reports/{name}/versions/{number}" if audited else None,
     )
 
 
@@ -76,6 +80,42 @@ def fairness_reports(runtime: RuntimeDep, _principal: Aggregate) -> list[ModelRe
     champion = runtime.champion
     with transaction(runtime.engine) as session:
         return [_report(session, v, champion=champion.version if champion else None) for v in versions]
+
+
+@router.get("/fairness/reports/{name}/versions/{version}", response_model=FairnessReport)
+def fairness_report(
+    name: ModelName, version: VersionNumber, *, runtime: RuntimeDep, _principal: Aggregate
+) -> FairnessReport:
+    """The fairness report of the version's latest audit, exactly as audited (its hash is checked)."""
+    with transaction(runtime.engine) as session:
+        audited = decisions.latest_audit(session, name, version=version)
+        if audited is None or audited.gate is None:
+            raise Refused(404, title="Not found", detail=f"Version {version} of {name} has not been audited.")
+        report = decisions.audit_report(session, audited)
+        if report is None:
+            raise Refused(
+                409,
+                title="Report not available",
+                detail="The report stored with this audit is missing or does not match what was audited; "
+                "audit the version again.",
+            )
+        return FairnessReport(
+            name=name, version=version, gate=audited.gate, audited_at=audited.at, report=report
+        )
+
+
+@router.get("/models/{name}/decisions", response_model=list[DecisionOut])
+def model_decisions(name: ModelName, runtime: RuntimeDep, _principal: Aggregate) -> list[DecisionOut]:
+    """Every audit, review and promotion of the model's versions, oldest first."""
+    with transaction(runtime.engine) as session:
+        return [
+            DecisionOut.model_validate({**_decision_columns(d), "version": d.model_version})
+            for d in decisions.history(session, name)
+        ]
+
+
+def _decision_columns(row: ModelDecision) -> dict[str, object]:
+    return {c.key: getattr(row, c.key) for c in ModelDecision.__table__.columns}
 
 
 @router.post("/models/{name}/versions/{version}/review", response_model=ModelReport)

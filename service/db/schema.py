@@ -233,6 +233,19 @@ class ModelDecision(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class AuditReport(Base):
+    """The published fairness report of one audit (``model_decisions`` row), as the committee reads it.
+
+    Stored with the decision so the committee's pages show exactly what was audited: its sha256 is
+    the decision's ``report_sha256``, checked when it is read. Aggregate only, small cells withheld.
+    """
+
+    __tablename__ = "audit_reports"
+
+    decision_id: Mapped[int] = mapped_column(ForeignKey("model_decisions.id"), primary_key=True)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 class AuditHead(Base):
     """The last record of the audit chain; locked while a record is appended, so the chain never forks."""
 

@@ -1,4 +1,4 @@
-"""The workspace: a student directory for outreach, contacts with their history, web sessions, visits.
+"""The workspace: a directory for outreach, contacts with their history, sessions, visits, audit reports.
 
 Revision ID: 0004
 Revises: 0003
@@ -83,6 +83,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_web_sessions_sub"), ["sub"], unique=False)
         batch_op.create_index(batch_op.f("ix_web_sessions_expires_at"), ["expires_at"], unique=False)
     op.create_table(
+        "audit_reports",
+        sa.Column("decision_id", sa.Integer(), nullable=False),
+        sa.Column("report", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(["decision_id"], ["model_decisions.id"]),
+        sa.PrimaryKeyConstraint("decision_id"),
+    )
+    op.create_table(
         "staff_visits",
         sa.Column("staff_id", sa.String(length=64), nullable=False),
         sa.Column("role", sa.String(length=32), nullable=False),
@@ -95,6 +102,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Revert."""
     op.drop_table("staff_visits")
+    op.drop_table("audit_reports")
     with op.batch_alter_table("web_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_web_sessions_expires_at"))
         batch_op.drop_index(batch_op.f("ix_web_sessions_sub"))
