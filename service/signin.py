@@ -212,6 +212,9 @@ async def _begin(
     request: Request, config: SignInConfig, *, claims: dict[str, Any], sub: str, roles: list[Role]
 ) -> Response:
     engine = request.app.state.runtime.engine
+    earlier = request.cookies.get(sessions.COOKIE)
+    if earlier:  # signing in again replaces the browser's session; the old id names nothing any more
+        await run_in_threadpool(sessions.end, engine, earlier)
     until = training_until(claims)
     if until is not None and any(role in STAFF_ROLES for role in roles):
         await run_in_threadpool(lambda: sessions.record_training(engine, sub, until=until))

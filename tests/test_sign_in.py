@@ -26,7 +26,7 @@ from waymark.service.app import create_app
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import StudentPreference, TrainingAttestation, WebSession
 from waymark.service.dev_provider import LocalProvider, Person, person, running
-from waymark.service.security import mint
+from waymark.service.security import ConfigurationError, mint
 
 BASE = "https://testserver"
 GROUPS = """
@@ -310,3 +310,23 @@ def test_without_a_client_sign_in_says_it_is_not_configured(served: Served, tmp_
         answer = plain.get("/login")
         assert answer.status_code == 503 and "WAYMARK_OIDC_CLIENT_ID" in answer.text
         assert plain.get("/caseload", follow_redirects=False).headers["location"] == "/login?next=/caseload"
+
+
+def test_signing_in_again_replaces_the_browsers_session(
+    served: Served, client: TestClient, ids: dict[str, str]
+) -> None:
+    client.cookies.clear()
+    sign_in(client, ids["student"])
+    first = client.cookies["waymark_session"]
+    sign_in(client, ids["student"])
+    assert client.cookies["waymark_session"] != first and len(_rows(served, ids["student"])) == 1
+    client.post("/logout", data={"csrf": _csrf(served, ids["student"])})
+
+
+def test_a_mapping_file_naming_a_role_waymark_does_not_know_refuses_to_start(
+    served: Served, tmp_path: Path
+) -> None:
+    mapping = tmp_path / "roles.toml"
+    mapping.write_text('claim = "roles"\n[roles]\nadmins = "superuser"\n')
+    with pytest.raises(ConfigurationError, match="superuser"):
+        create_app(served.settings.model_copy(update={"oidc_role_mapping_file": mapping}))
