@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import ColumnElement, Engine, and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from waymark.service import audit
@@ -54,14 +55,48 @@ class RetentionResult:
     access_log_past_period: int
 
 
-def _count(result: object) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
-def _delete_contacts(session: Session, cutoff: datetime) -> object:
+def _expired(
+    session: Session, cutoff: datetime
+) -> tuple[list[int], dict[str, tuple[Any, ColumnElement[bool]]]]:
+    """The runs no longer served before ``cutoff``, and what the policy removes: kind -> (table, rows)."""
+    published = set(session.scalars(select(Publication.run_id)))
+    expired = select(ScoringRun.id).where(ScoringRun.started_at < cutoff)
+    old = [i for i in session.scalars(expired) if i not in published]  # the served batch always stays
     stale = select(Contact.id).where(Contact.updated_at < cutoff)
-    session.execute(delete(ContactEvent).where(ContactEvent.contact_id.in_(stale)))
-    return session.execute(delete(Contact).where(Contact.updated_at < cutoff))
+    return old, {
+        "indicators": (Indicator, Indicator.run_id.in_(old)),
+        "feedback": (Feedback, Feedback.at < cutoff),
+        "interventions": (Intervention, Intervention.at < cutoff),
+        "contact_events": (ContactEvent, ContactEvent.contact_id.in_(stale)),  # before their contacts
+        "contacts": (Contact, Contact.updated_at < cutoff),
+        "directory_entries": (DirectoryEntry, DirectoryEntry.imported_at < cutoff),
+        "consents": (Consent, Consent.at < cutoff),
+        "requests": (
+            RightsRequest,
+            and_(RightsRequest.status == "done", RightsRequest.processed_at < cutoff),
+        ),
+    }
+
+
+def _past_log_period(session: Session, now: datetime, *, access_log_days: int) -> int:
+    log_cutoff = (now - timedelta(days=access_log_days)).isoformat()
+    query = select(func.count()).select_from(AuditRecord).where(AuditRecord.at < log_cutoff)
+    return int(session.scalar(query) or 0)
+
+
+def _result(cutoff: datetime, *, runs: int, counts: dict[str, int], past: int) -> RetentionResult:
+    return RetentionResult(
+        cutoff=cutoff,
+        runs=runs,
+        indicators=counts["indicators"],
+        feedback=counts["feedback"],
+        interventions=counts["interventions"],
+        contacts=counts["contacts"],
+        directory_entries=counts["directory_entries"],
+        consents=counts["consents"],
+        requests=counts["requests"],
+        access_log_past_period=past,
+    )
 
 
 def apply(
@@ -76,35 +111,50 @@ def apply(
     """Apply the policy in the caller's transaction and record that it ran."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=retention_days)
-    published = set(session.scalars(select(Publication.run_id)))
-    expired = select(ScoringRun.id).where(ScoringRun.started_at < cutoff)
-    old = [i for i in session.scalars(expired) if i not in published]  # the served batch always stays
-    removed = [
-        session.execute(delete(Indicator).where(Indicator.run_id.in_(old))),
-        session.execute(delete(Feedback).where(Feedback.at < cutoff)),
-        session.execute(delete(Intervention).where(Intervention.at < cutoff)),
-        _delete_contacts(session, cutoff),
-        session.execute(delete(DirectoryEntry).where(DirectoryEntry.imported_at < cutoff)),
-        session.execute(delete(Consent).where(Consent.at < cutoff)),
-        session.execute(
-            delete(RightsRequest).where(RightsRequest.status == "done", RightsRequest.processed_at < cutoff)
-        ),
-    ]
-    log_cutoff = (now - timedelta(days=access_log_days)).isoformat()
-    past = session.scalar(select(func.count()).select_from(AuditRecord).where(AuditRecord.at < log_cutoff))
+    old, expired = _expired(session, cutoff)
+    counts = {
+        kind: int(getattr(session.execute(delete(table).where(rows)), "rowcount", 0) or 0)
+        for kind, (table, rows) in expired.items()
+    }
     audit.record_action(session, caller, purpose=PURPOSE, action="retention_run", request=request)
-    ind, fb, iv, ct, de, co, rq = (_count(r) for r in removed)
-    return RetentionResult(
-        cutoff=cutoff,
+    return _result(
+        cutoff,
         runs=len(old),
-        indicators=ind,
-        feedback=fb,
-        interventions=iv,
-        contacts=ct,
-        directory_entries=de,
-        consents=co,
-        requests=rq,
-        access_log_past_period=int(past or 0),
+        counts=counts,
+        past=_past_log_period(session, now, access_log_days=access_log_days),
+    )
+
+
+@dataclass(frozen=True)
+class RetentionStatus:
+    """When the policy last ran, and what a run now would remove (nothing is removed to find out)."""
+
+    retention_days: int
+    access_log_retention_days: int
+    last_run_at: str | None
+    due: RetentionResult
+
+
+def status(session: Session, *, retention_days: int, access_log_days: int) -> RetentionStatus:
+    """The policy's state for the DPO: its periods, its last run, and what is due now."""
+    now = datetime.now(UTC)
+    cutoff = now - timedelta(days=retention_days)
+    old, expired = _expired(session, cutoff)
+    counts = {
+        kind: int(session.scalar(select(func.count()).select_from(table).where(rows)) or 0)
+        for kind, (table, rows) in expired.items()
+    }
+    last = session.scalar(select(func.max(AuditRecord.at)).where(AuditRecord.action == "retention_run"))
+    return RetentionStatus(
+        retention_days=retention_days,
+        access_log_retention_days=access_log_days,
+        last_run_at=last,
+        due=_result(
+            cutoff,
+            runs=len(old),
+            counts=counts,
+            past=_past_log_period(session, now, access_log_days=access_log_days),
+        ),
     )
 
 

@@ -304,3 +304,21 @@ def test_a_decision_made_elsewhere_reaches_a_running_service_at_its_next_check(o
                     recorded_by="cli",
                 )
         assert running.get("/v1/caseload", headers=staff).json()["available"] is True
+
+
+def test_the_dpo_sees_what_retention_would_remove_before_it_runs(own: Served, client: TestClient) -> None:
+    dpo = auth(own, "dpo", "dpo-1")
+    long_ago = datetime.now(UTC) - timedelta(days=800)
+    with transaction(own.engine) as session:
+        session.add(Consent(student_id="OLD2", purpose="outreach_contact", granted=True, at=long_ago))
+        session.add(DirectoryEntry(student_id="OLD2", display_name="C D", preferred_name=None, pronouns=None,
+                                   email="c.d@example.ac.uk", imported_at=long_ago))  # fmt: skip
+    before = client.get("/v1/dpo/retention", headers=dpo).json()
+    assert (before["due"]["consents"], before["due"]["directory_entries"]) == (1, 1)
+    assert before["retention_days"] == own.settings.retention_days
+    assert "student_directory" in _tables_holding(own.engine, "OLD2")  # counting removed nothing
+    assert client.post("/v1/dpo/retention", headers=dpo).status_code == 200
+    after = client.get("/v1/dpo/retention", headers=dpo).json()
+    assert (after["due"]["consents"], after["due"]["directory_entries"]) == (0, 0)
+    assert after["last_run_at"] is not None
+    assert client.get("/v1/dpo/retention", headers=auth(own, "ethics_reviewer", "rev-1")).status_code == 403

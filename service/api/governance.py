@@ -242,6 +242,20 @@ def process_rectification(
     return recorded
 
 
+@router.get("/dpo/retention", response_model=retention.RetentionStatus)
+def retention_status(
+    runtime: RuntimeDep, _principal: Annotated[Principal, Depends(roles(Role.DPO))]
+) -> retention.RetentionStatus:
+    """The retention policy's periods, when it last ran, and what a run now would remove (counts only)."""
+    settings = runtime.settings
+    with transaction(runtime.engine) as session:
+        return retention.status(
+            session,
+            retention_days=settings.retention_days,
+            access_log_days=settings.access_log_retention_days,
+        )
+
+
 @router.post("/dpo/retention", response_model=retention.RetentionResult)
 def run_retention(access: Dpo) -> retention.RetentionResult:
     """Apply the retention policy now (the same as `waymark retention run`); the run is logged."""
