@@ -24,6 +24,7 @@ from waymark.models.settings import Settings
 from waymark.models.targets import DEFAULT_NAMES, Target
 from waymark.service.db.engine import up_to_date
 from waymark.service.dev_provider import demo_people
+from waymark.service.directory import import_directory
 from waymark.service.grants import import_grants
 from waymark.training.fitting import FitConfig
 from waymark.training.ingest.oulad import demo_relationships
@@ -61,6 +62,7 @@ def demo_cmd(
     promote(candidate, settings)
     publish(data, WEEK, name=name, settings=settings)
     _load_relationships(access, settings)
+    _load_directory(data, settings)
     if not serve_after:
         _token_help(workdir, settings)
         return
@@ -112,6 +114,17 @@ def _load_relationships(access: Path, settings: Settings) -> None:
     with handled():
         loaded = import_grants(up_to_date(settings.database_url), access)
     out.print(f"Loaded {loaded:,} staff relationships from {access}.", highlight=False)
+
+
+def _load_directory(data: Path, settings: Settings) -> None:
+    """Load the synthetic cohort's invented directory, so staff see names (OULAD has none)."""
+    directory = data / "directory.csv"
+    if not directory.exists():
+        out.print("No student directory for this cohort: students are shown by identifier.", highlight=False)
+        return
+    with handled():
+        done = import_directory(up_to_date(settings.database_url), directory, known=None)
+    out.print(f"Loaded {done.loaded:,} directory entries from {directory}.", highlight=False)
 
 
 def _token_help(workdir: Path, settings: Settings) -> None:
