@@ -368,3 +368,9 @@ def test_the_committee_reads_the_report_exactly_as_audited_and_the_decisions(
         assert restored is not None
         restored.report = original
     assert client.get(served["report_url"], headers=reviewer).status_code == 200
+    again = client.post(
+        f"/v1/models/{served['name']}/versions/{served['version']}/review",
+        json={"approve": True, "note": "read the report again"},
+        headers=reviewer,
+    )
+    assert again.status_code == 200 and again.json()["champion"] is True  # a review answers the truth
