@@ -2,28 +2,23 @@
 
 Every journey signs in through the real OpenID Connect flow against a local provider
 (oidc-provider-mock), as the demo does: one click on a demo identity, or the provider's own form.
+The longer journeys of each audience, with axe-core, are in test_journeys.py.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
+from tests.browser_support import AxeLog, axe, chromium, new_page, serving, sign_in
 from tests.service_setup import Served
 from tests.vocabulary import forbidden_words
-from waymark.service.app import create_app
-from waymark.service.dev_provider import person, running
+from waymark.service.dev_provider import person
 
-CHROMIUM = os.environ.get("WAYMARK_CHROMIUM", "/usr/bin/chromium")
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
+__all__ = ["axe"]  # the module's axe-core log (a fixture)
 
 
 @pytest.fixture(scope="module")
@@ -40,77 +35,27 @@ def people(served: Served) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def base_url(served: Served, people: dict[str, str]) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
     local = [
         person(people["personal_tutor"], ["personal_tutor", "module_leader"], name="Tess Tutor"),
         person(people["student"], ["student"], name="Sam Student"),
     ]
-    with running(local, redirect_uris=[f"{base}/auth/callback"]) as provider:
-        settings = served.settings.model_copy(
-            update={
-                "oidc_issuer": provider.issuer,
-                "oidc_client_id": provider.client_id,
-                "oidc_client_secret": provider.client_secret,
-                "dev_sign_in": ",".join(f"{role}={sub}" for role, sub in people.items()),
-            }
-        )
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with serving(served.settings, local, list(people.items())) as base:
         yield base
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}; .ci/run installs Debian's chromium package")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
-def _new_page(browser: Any, base_url: str) -> tuple[Any, list[str]]:
-    """A page in a fresh browser context (its own cookies), collecting the console errors of our pages."""
-    page = browser.new_context().new_page()
-    errors: list[str] = []
-    # The local provider's form links a stylesheet on the internet, which this machine cannot reach.
-    page.on(
-        "console",
-        lambda m: errors.append(m.text) if m.type == "error" and page.url.startswith(base_url) else None,
-    )
-    return page, errors
-
-
-def _signed_in(browser: Any, base_url: str, sub: str) -> tuple[Any, list[str]]:
-    """Signed in with one click on the demo identity ``sub`` of the sign-in page."""
-    page, errors = _new_page(browser, base_url)
-    page.goto(f"{base_url}/")
-    page.click(f"a[href='/login?login_hint={sub}']")
-    page.wait_for_selector("#signed-in-as")
-    assert page.url.startswith(base_url)
-    return page, errors
-
-
-def test_a_tutor_works_through_the_caseload_and_opens_a_student(
-    people: dict[str, str], base_url: str, browser: Any
+def test_a_tutor_works_through_the_worklist_and_opens_a_student(
+    people: dict[str, str], base_url: str, browser: Any, axe: AxeLog
 ) -> None:
-    page, errors = _signed_in(browser, base_url, people["personal_tutor"])
+    page, errors = sign_in(browser, base_url, people["personal_tutor"])
     assert page.url == f"{base_url}/caseload"  # where a tutor starts
-    page.wait_for_selector("#caseload tbody tr")
-    first = page.locator("#caseload tbody tr").first
+    page.wait_for_selector("#worklist tbody tr td[data-label='Support priority']")
+    first = page.locator("#worklist tbody tr").first
     assert first.locator("td").first.inner_text() == "1"
     text = page.inner_text("body")
     assert forbidden_words(text) == [] and "%" in text
@@ -125,7 +70,7 @@ def test_a_tutor_works_through_the_caseload_and_opens_a_student(
 def test_a_student_chooses_to_see_their_indicator_and_who_looked(
     people: dict[str, str], base_url: str, browser: Any
 ) -> None:
-    page, errors = _signed_in(browser, base_url, people["student"])
+    page, errors = sign_in(browser, base_url, people["student"])
     assert page.url == f"{base_url}/me"
     page.wait_for_selector("text=not shown unless you choose")
     assert page.locator("article.card").count() == 0
@@ -141,11 +86,11 @@ def test_a_student_chooses_to_see_their_indicator_and_who_looked(
 def test_signing_in_from_a_page_returns_to_it_and_signing_out_ends_the_session(
     people: dict[str, str], base_url: str, browser: Any
 ) -> None:
-    page, errors = _new_page(browser, base_url)
+    page, errors = new_page(browser, base_url)
     page.goto(f"{base_url}/caseload")  # not signed in: off to the identity provider
     assert not page.url.startswith(base_url) and "/oauth2/authorize" in page.url
     page.click(f"button[value='{people['personal_tutor']}']")  # the provider's own form
-    page.wait_for_selector("#caseload tbody tr")
+    page.wait_for_selector("#worklist tbody tr")
     assert page.url == f"{base_url}/caseload"
     (cookie,) = [c for c in page.context.cookies() if c["name"] == "waymark_session"]
     assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Lax"
@@ -163,8 +108,24 @@ def test_signing_in_from_a_page_returns_to_it_and_signing_out_ends_the_session(
     assert errors == []
 
 
-def test_the_transparency_page_needs_no_sign_in(base_url: str, browser: Any) -> None:
-    page, _ = _new_page(browser, base_url)
+def test_a_page_opened_in_a_role_it_is_not_for_says_so_and_the_header_shows_the_roles_pages(
+    people: dict[str, str], base_url: str, browser: Any, axe: AxeLog
+) -> None:
+    page, errors = sign_in(browser, base_url, people["student"])
+    nav = page.locator("header nav a")
+    assert [nav.nth(i).inner_text() for i in range(nav.count())] == ["My data", "How Waymark works"]
+    response = page.goto(f"{base_url}/caseload")
+    assert response is not None and response.status == 403
+    assert "This page is for" in page.inner_text("#message")
+    axe.check(page, "a page for another role")
+    assert errors == []
+
+
+def test_the_transparency_page_needs_no_sign_in(base_url: str, browser: Any, axe: AxeLog) -> None:
+    page, _ = new_page(browser, base_url)
     page.goto(f"{base_url}/transparency")
     text = page.inner_text("body")
     assert "Who sees what" in text and forbidden_words(text) == []
+    axe.check(page, "transparency, signed out")
+    page.goto(f"{base_url}/")
+    axe.check(page, "sign-in page")

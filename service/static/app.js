@@ -1,10 +1,14 @@
 // Waymark pages: plain JavaScript over the same API. The browser's session cookie (HttpOnly, set at
 // sign-in) authenticates each call; writes also carry the session's CSRF token from the page.
+// This file holds what every page shares; staff.js, me.js, committee.js and dpo.js add their pages.
 "use strict";
 
+const pages = {};
+const byId = (id) => document.getElementById(id);
 const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
-const status = (text) => { document.getElementById("status").textContent = text; };
+const status = (text) => { byId("status").textContent = text; };
 const pct = (v) => `${Math.round(100 * v)}%`;
+const enc = encodeURIComponent;
 
 function el(tag, text, attrs = {}) {
   const node = document.createElement(tag);
@@ -13,9 +17,50 @@ function el(tag, text, attrs = {}) {
   return node;
 }
 
+// Keys such as "in_conversation" as words; pages with better wording pass their own table.
+function words(key, table = {}) {
+  if (key === null || key === undefined) return "";
+  if (table[key]) return table[key];
+  const text = String(key).replace(/_/g, " ");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+const STAMP = new Intl.DateTimeFormat("en-GB", {
+  day: "numeric", month: "long", year: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short",
+});
+const DAY = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
+
+// A moment, in the reader's time zone, named: "14 December 2026 at 09:30 GMT".
+function when(iso) {
+  if (!iso) return "";
+  const moment = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(iso) ? iso : `${iso}Z`);  // stored in UTC
+  if (Number.isNaN(moment.getTime())) return iso;
+  return STAMP.format(moment);
+}
+
+// A calendar day ("2026-12-14"): no time, so no zone.
+function day(text) {
+  if (!text) return "";
+  const parsed = new Date(`${String(text).slice(0, 10)}T00:00:00Z`);
+  return Number.isNaN(parsed.getTime()) ? text : DAY.format(parsed);
+}
+
+function timeEl(iso, text) {
+  return el("time", text, { datetime: iso });
+}
+
+class ApiError extends Error {
+  constructor(statusCode, detail, title) {
+    super(detail || title || `The request failed (${statusCode}).`);
+    this.status = statusCode;
+    this.detail = detail || "";
+    this.title = title || "";
+  }
+}
+
 function signInAgain() {
   // the session expired while the page was open: sign in, then come back to this page
-  location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
+  location.assign(`/login?next=${enc(location.pathname)}`);
 }
 
 async function call(path, options = {}) {
@@ -23,30 +68,90 @@ async function call(path, options = {}) {
   const headers = { ...(options.headers || {}) };
   if (method !== "GET") headers["X-CSRF-Token"] = csrf();
   const response = await fetch(path, { ...options, method, headers, credentials: "same-origin" });
-  if (response.status === 401) { signInAgain(); throw new Error("Your session has ended. Signing in again..."); }
+  if (response.status === 401) { signInAgain(); throw new ApiError(401, "Your session has ended. Signing in again..."); }
   return response;
 }
 
 async function api(path, options = {}) {
   const response = await call(path, options);
+  if (response.status === 204) return null;
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.detail || `request failed (${response.status})`);
+  if (!response.ok) throw new ApiError(response.status, body.detail, body.title);
   return body;
 }
 
+function send(path, method, body) {
+  return api(path, { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+}
+
+// A problem that stops the page (a refusal, a student not found): said once, in an alert.
+function showProblem(text) {
+  const box = byId("problem");
+  box.textContent = text;
+  box.hidden = false;
+  status("");
+}
+
+function clearProblem() {
+  const box = byId("problem");
+  box.textContent = "";
+  box.hidden = true;
+}
+
+// Form errors beside their fields. The API answers 422 with "body.<field>: message" (several joined by
+// "; "); a field without a place of its own, or any other refusal, is said at the top of the form.
+function clearErrors(form) {
+  for (const box of form.querySelectorAll(".field-error, .form-error")) box.textContent = "";
+  for (const control of form.querySelectorAll("[aria-invalid]")) control.removeAttribute("aria-invalid");
+}
+
+function fieldProblems(err) {
+  if (err.status !== 422) return [];
+  return err.detail.split("; ").map((part) => {
+    const found = /^body\.([a-z_]+)[^:]*: (.*)$/s.exec(part);
+    return found ? { field: found[1], text: found[2] } : { field: null, text: part };
+  });
+}
+
+function showErrors(form, prefix, err, extra = {}) {
+  clearErrors(form);
+  const problems = fieldProblems(err);
+  if (!problems.length) problems.push({ field: extra[err.status] || null, text: err.message });
+  let first = null;
+  const general = [];
+  for (const { field, text } of problems) {
+    const box = field && byId(`${prefix}-${field}-error`);
+    if (!box) { general.push(text); continue; }
+    box.textContent = text;
+    const control = form.elements[field];
+    let target = control instanceof RadioNodeList ? control[0] : control;
+    if (target?.disabled) target = target.closest("fieldset")?.querySelector("input:not([disabled])") || null;
+    if (control && !(control instanceof RadioNodeList)) control.setAttribute("aria-invalid", "true");
+    first = first || target || box;
+  }
+  if (general.length) {
+    let box = form.querySelector(".form-error");
+    if (!box) { box = el("p", null, { class: "form-error", tabindex: "-1" }); form.prepend(box); }
+    box.textContent = general.join(" ");
+    first = first || box;
+  }
+  status("Nothing was saved. The form says what to change.");
+  first?.focus();
+}
+
 function estimateText(e) {
-  return `${pct(e.value)} (${pct(e.lower)} to ${pct(e.upper)})`;
+  return `${pct(e.value)} (90% range ${pct(e.lower)} to ${pct(e.upper)})`;
 }
 
 function changeText(e) {
   if (e.change_since_last_run === null) return "first estimate";
   const points = Math.round(100 * e.change_since_last_run);
-  return points === 0 ? "no change" : `${points > 0 ? "+" : ""}${points} points`;
+  return points === 0 ? "no change since the last run" : `${points > 0 ? "+" : ""}${points} points since the last run`;
 }
 
-function list(title, items, cls) {
+function list(title, items, cls, level = "h3") {
   const section = el("section", null, { class: cls });
-  section.append(el("h3", title));
+  section.append(el(level, title));
   const ul = el("ul");
   for (const item of items) ul.append(el("li", `${item.title}: ${item.sentence}`));
   if (!items.length) ul.append(el("li", "None stands out."));
@@ -54,88 +159,42 @@ function list(title, items, cls) {
   return section;
 }
 
-function renderIndicator(ind) {
+function renderIndicator(ind, level = 2) {
+  const h = (n) => `h${Math.min(level + n, 6)}`;
   const card = el("article", null, { class: "card" });
-  card.append(el("h2", `${ind.module_id} ${ind.presentation_id}`));
-  card.append(el("p", `Estimate: ${estimateText(ind.estimate)}; ${changeText(ind.estimate)}. Data as of ${ind.provenance.data_as_of}, model version ${ind.provenance.model_version}.`));
-  if (ind.support_priority) card.append(el("p", `Support priority in your caseload: ${ind.support_priority}`));
-  card.append(list("What moved the estimate up", ind.factors, "factors"));
-  card.append(list("Strengths", ind.strengths, "strengths"));
-  if (ind.context.length) card.append(list("Background (nothing to act on)", ind.context, "context"));
+  card.append(el(h(0), `${ind.module_id} ${ind.presentation_id}`));
+  card.append(el("p", `Estimate: ${estimateText(ind.estimate)}; ${changeText(ind.estimate)}.`));
+  card.append(el("p", `Data as of ${day(ind.provenance.data_as_of)} (week ${ind.provenance.week}), model version ${ind.provenance.model_version}.`, { class: "hint" }));
+  if (ind.support_priority) card.append(el("p", `Support priority of this registration in your caseload: ${ind.support_priority} (1 = contact first)`));
+  card.append(list("What moved the estimate up", ind.factors, "factors", h(1)));
+  card.append(list("Strengths", ind.strengths, "strengths", h(1)));
+  if (ind.context.length) card.append(list("Background (nothing to act on)", ind.context, "context", h(1)));
   if (ind.what_could_change) card.append(el("p", `What could change this: ${ind.what_could_change.sentence}`, { class: "change" }));
+  if (ind.history.length > 1) {
+    const past = ind.history.map((p) => `week ${p.week}: ${pct(p.value)} (${pct(p.lower)} to ${pct(p.upper)})`);
+    card.append(el("p", `Over time: ${past.join("; ")}.`));
+  }
   const missing = ind.coverage.sources_not_recorded;
   card.append(el("p", missing.length ? `Not recorded for this module: ${missing.join(", ")}.` : "All data sources are recorded for this module."));
-  card.append(el("p", ind.reading_note));
+  card.append(el("p", ind.reading_note, { class: "hint" }));
   return card;
 }
 
-async function caseloadPage() {
-  let offset = 0;
-  const body = document.querySelector("#caseload tbody");
-  async function more() {
-    const page = await api(`/v1/caseload?offset=${offset}&limit=25`);
-    document.getElementById("note").textContent = page.reading_note;
-    for (const item of page.items) {
-      const row = el("tr");
-      row.append(el("td", String(item.support_priority)));
-      const cell = el("td");
-      cell.append(el("a", item.student_id, { href: `/student#${encodeURIComponent(item.student_id)}` }));
-      row.append(cell, el("td", `${item.module_id} ${item.presentation_id}`), el("td", estimateText(item.estimate)),
-        el("td", changeText(item.estimate)), el("td", item.top_factor || "None stands out."));
-      body.append(row);
-    }
-    offset += page.items.length;
-    status(`${offset} of ${page.total} shown.`);
-    document.getElementById("more").hidden = offset >= page.total;
-  }
-  document.getElementById("more").addEventListener("click", () => more().catch((e) => status(e.message)));
-  await more();
+// A table's cell that keeps its column's name, so narrow screens can show each row as a block.
+function cell(label, content) {
+  const td = el("td", null, { "data-label": label });
+  if (content instanceof Node) td.append(content); else td.textContent = content;
+  return td;
 }
 
-async function studentPage() {
-  const id = decodeURIComponent(location.hash.slice(1));
-  const data = await api(`/v1/students/${encodeURIComponent(id)}/indicator`);
-  document.querySelector("h1").textContent = `Student ${data.student_id}`;
-  const box = document.getElementById("indicators");
-  for (const ind of data.indicators) box.append(renderIndicator(ind));
-  status("");
-}
-
-async function mePage() {
-  const box = document.getElementById("indicators");
-  async function show(ask) {
-    const data = await api(`/v1/me/indicator${ask ? "?ask=true" : ""}`);
-    box.replaceChildren();
-    status(data.message);
-    for (const ind of data.indicators) box.append(renderIndicator(ind));
-  }
-  document.getElementById("ask").addEventListener("click", () => show(true).catch((e) => status(e.message)));
-  document.getElementById("always").addEventListener("change", async (ev) => {
-    try {
-      await api("/v1/me/preferences", { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ show_indicator: ev.target.checked }) });
-      await show(false);
-    } catch (e) { status(e.message); }
-  });
-  for (const fmt of ["json", "csv"]) {
-    document.getElementById(`export-${fmt}`).addEventListener("click", async () => {
-      const response = await call(`/v1/me/export?format=${fmt}`);
-      const link = el("a", null, { href: URL.createObjectURL(await response.blob()), download: `waymark-export.${fmt}` });
-      link.click();
-    });
-  }
-  await show(false);
-  const log = await api("/v1/me/access-log");
-  const tbody = document.querySelector("#accesslog tbody");
-  for (const e of log) {
-    const row = el("tr");
-    for (const v of [e.at, e.actor, e.role.replace("_", " "), e.purpose.replace("_", " "), e.action.replace(/_/g, " ")]) row.append(el("td", v));
-    tbody.append(row);
-  }
+function option(value, text, selected = false) {
+  const node = el("option", text, { value });
+  if (selected) node.selected = true;
+  return node;
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   const page = document.body.dataset.page;
-  const pages = { caseload: caseloadPage, student: studentPage, me: mePage };
   if (!pages[page]) return;
-  pages[page]().catch((e) => status(e.message));
+  pages[page]().catch((e) => showProblem(e.message));
 });

