@@ -40,7 +40,7 @@ from tests.vocabulary import forbidden_words
 from waymark.models.registry import configure
 from waymark.service import decisions
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import Consent, Contact, DirectoryEntry
+from waymark.service.db.schema import Consent, Contact, DirectoryEntry, RightsRequest, TrainingExclusion
 from waymark.service.dev_provider import person
 from waymark.service.directory import import_directory
 
@@ -233,4 +233,136 @@ def test_a_tutor_finds_a_student_records_outreach_follows_up_and_closes_it(
 
     press(page, "#signout")
     page.wait_for_selector("#signin")
+    assert errors == []
+
+
+def test_a_student_sees_their_indicator_by_choice_withdraws_a_consent_and_asks_for_erasure(
+    own: Served, people: dict[str, str], base_url: str, browser: Any, axe: AxeLog
+) -> None:
+    student = people["student"]
+    page, errors = sign_in(browser, base_url, student)
+    assert page.url == f"{base_url}/me"
+    page.wait_for_selector("text=not shown unless you choose")
+    page.wait_for_selector("#accesslog tbody tr td")
+    assert page.locator("article.card").count() == 0
+    text = _seen(page)
+    assert "@" in page.inner_text("#directory") and "You have made no requests." in text
+    axe.check(page, "me, indicator not shown")
+
+    press(page, "#ask")
+    page.wait_for_selector("article.card")
+    assert "90% range" in _seen(page)
+    axe.check(page, "me, indicator shown on request")
+    screenshot(page, "me")
+
+    row = page.locator("#consents tbody tr", has_text="Outreach contact")
+    assert "Given" in row.inner_text()
+    press(page, "#consent-outreach_contact")
+    page.wait_for_selector("text=Consent withdrawn")
+    assert "Not given" in page.locator("#consents tbody tr", has_text="Outreach contact").inner_text()
+    assert page.evaluate("document.activeElement.id") == "consent-outreach_contact"
+    with transaction(own.engine) as session:
+        consent = session.get(Consent, (student, "outreach_contact"))
+        assert consent is not None and not consent.granted
+
+    press(page, "#rectification button[type=submit]")  # nothing said: refused beside the field
+    page.wait_for_selector("#rect-detail-error:has-text('Say what is wrong')")
+    axe.check(page, "me, correction form with an error")
+    type_into(page, "#erase-detail", "I am leaving the course.")
+    press(page, "#erasure button[type=submit]")
+    page.wait_for_selector("#requests td:has-text('Waiting for the data protection officer')")
+    axe.check(page, "me, erasure requested")
+    screenshot(page, "me-requests")
+    assert errors == []
+
+
+def test_an_ethics_reviewer_reads_a_report_compares_it_and_approves_the_version(
+    people: dict[str, str], base_url: str, browser: Any, axe: AxeLog
+) -> None:
+    page, errors = sign_in(browser, base_url, people["ethics_reviewer"])
+    press(page, "header nav a[href='/committee']")
+    page.wait_for_selector("#versions tbody tr td[data-label='Version']")
+    page.wait_for_selector("#decisions tbody tr")
+    text = _seen(page)
+    assert "Yes: the champion" in text and "No decision yet" in text
+    axe.check(page, "committee, versions and decisions")
+    choose(page, "#candidate", "2")
+    press(page, "#compare button[type=submit]")
+    page.wait_for_selector("#comparison-table")
+    axe.check(page, "committee, candidate beside the champion")
+    screenshot(page, "committee")
+
+    press(page, "#versions a[href$='/2']")
+    page.wait_for_selector("#checks li")
+    text = _seen(page)
+    assert "Fairness gate: Passed" in text and "(" in page.inner_text("#groups-h + p")
+    press(page, "section[aria-labelledby=groups-h] details summary")
+    assert page.locator("section[aria-labelledby=groups-h] table").count() > 0
+    axe.check(page, "report, read")
+    screenshot(page, "report")
+
+    press(page, "#review input[value=true]", "Space")
+    press(page, "#review button[type=submit]")  # no note: the API refuses, nothing is recorded
+    page.wait_for_selector("#rv-note-error:not(:empty)")
+    axe.check(page, "report, decision form with an error")
+    type_into(page, "#rv-note", "Gate passed; the committee approves this version.")
+    press(page, "#review button[type=submit]")
+    page.wait_for_selector("text=Recorded: version 2 approved")
+    page.goto(f"{base_url}/committee")
+    page.wait_for_selector("#decisions tbody tr td:has-text('Approved')")
+    version_two = page.locator("#versions tbody tr", has_text="Read the report of version 2")
+    assert "Approved by reviewer-1" in version_two.inner_text()
+    axe.check(page, "committee, after the approval")
+    assert errors == []
+
+
+def test_a_data_scientist_reads_the_reports_but_records_no_decision(
+    people: dict[str, str], base_url: str, browser: Any, axe: AxeLog
+) -> None:
+    page, errors = sign_in(browser, base_url, people["data_scientist"])
+    page.goto(f"{base_url}/committee")
+    page.wait_for_selector("#versions a[href$='/1']")
+    page.click("#versions a[href$='/1']")
+    page.wait_for_selector("#checks li")
+    assert page.locator("#review").is_hidden() and page.locator("#review-readonly").is_visible()
+    axe.check(page, "report, read only")
+    assert errors == []
+
+
+def test_the_dpo_processes_the_erasure_and_runs_retention(
+    own: Served, people: dict[str, str], base_url: str, browser: Any, axe: AxeLog
+) -> None:
+    student = people["student"]
+    with transaction(own.engine) as session:  # the student's journey asked; alone, this test asks itself
+        if not session.scalars(
+            select(RightsRequest).where(RightsRequest.student_id == student, RightsRequest.status == "open")
+        ).first():
+            session.add(
+                RightsRequest(
+                    student_id=student, kind="erasure", detail="", status="open", created_at=datetime.now(UTC)
+                )
+            )
+    page, errors = sign_in(browser, base_url, people["dpo"])
+    press(page, "header nav a[href='/dpo']")
+    page.wait_for_selector("article.request")
+    page.wait_for_selector("#due tbody tr")
+    _seen(page)
+    axe.check(page, "dpo, queue and retention")
+    screenshot(page, "dpo")
+    request = page.locator("article.request", has_text=f"student {student}").first
+    prefix = request.get_attribute("aria-labelledby").removesuffix("-h")
+    press(page, f"#{prefix}-h ~ form button[type=submit]")
+    page.wait_for_selector(f"#{prefix}-confirm-error:has-text('cannot be undone')")
+    axe.check(page, "dpo, erasure not yet confirmed")
+    press(page, f"#{prefix}-confirm", "Space")
+    press(page, f"#{prefix}-h ~ form button[type=submit]")
+    page.wait_for_selector("text=the student's learning analytics data is erased")
+    with transaction(own.engine) as session:
+        assert session.get(TrainingExclusion, student) is not None
+        assert session.get(DirectoryEntry, student) is None
+    if page.locator("#queue-empty").count():
+        axe.check(page, "dpo, queue empty")
+    press(page, "#run-retention button")
+    page.wait_for_selector("text=Retention ran:")
+    axe.check(page, "dpo, retention ran")
     assert errors == []

@@ -1,0 +1,271 @@
+// The ethics committee's pages: model versions, a version's fairness report as audited, the decision
+// on it, the history of decisions, and a candidate's gate checks beside the champion's.
+"use strict";
+
+const GATE_TEXT = { pass: "Passed", fail: "Failed: cannot be promoted" };
+const CHECK_TEXT = { pass: "Passed", fail: "Failed", inconclusive: "Inconclusive", "not assessable": "Not assessable (too few students)" };
+const DECISION_TEXT = { audit: "Audited", approved: "Approved", rejected: "Rejected", promoted: "Promoted (champion)" };
+// The columns of a group table: [metric, heading, where (metrics or ratios), as a percentage, interval].
+const COLUMNS = [
+  ["selection_rate", "Selected", "metrics", true, false],
+  ["false_negative_rate", "Missed (FNR)", "metrics", true, true],
+  ["false_negative_rate", "FNR ratio to reference", "ratios", false, true],
+  ["false_positive_rate", "Contacted without need (FPR)", "metrics", true, true],
+  ["precision", "Precision", "metrics", true, false],
+  ["auc", "AUC", "metrics", false, false],
+  ["calibration_gap", "Calibration gap", "metrics", false, true],
+];
+
+function reportAddress(name, version) {
+  return `/committee/report#${enc(name)}/${enc(version)}`;
+}
+
+async function versionsOf() {
+  const versions = await api("/v1/fairness/reports");
+  return versions.sort((a, b) => Number(b.version) - Number(a.version));
+}
+
+function decisionText(v) {
+  if (!v.ethics_decision) return "No decision yet";
+  const who = v.ethics_reviewer ? ` by ${v.ethics_reviewer}` : "";
+  const override = v.gate_override_reason ? `; gate failure overridden: ${v.gate_override_reason}` : "";
+  return `${words(v.ethics_decision, DECISION_TEXT)}${who}${override}`;
+}
+
+function showVersions(versions) {
+  const tbody = byId("versions").querySelector("tbody");
+  tbody.replaceChildren();
+  if (versions.length) byId("model-name").textContent = versions[0].name;
+  for (const v of versions) {
+    const link = v.report_url ? el("a", `Read the report of version ${v.version}`, { href: reportAddress(v.name, v.version) }) : "Not audited yet";
+    const tr = el("tr");
+    tr.append(cell("Version", v.version), cell("Fairness gate", v.fairness_gate ? words(v.fairness_gate, GATE_TEXT) : "Not audited"),
+      cell("Ethics decision", decisionText(v)), cell("Served to staff", v.champion ? "Yes: the champion" : "No"), cell("Report", link));
+    tbody.append(tr);
+  }
+  if (!versions.length) tbody.append(el("tr")), tbody.lastChild.append(el("td", "No version is registered yet.", { colspan: "5" }));
+}
+
+async function showDecisions(name) {
+  const found = await api(`/v1/models/${enc(name)}/decisions`);
+  const tbody = byId("decisions").querySelector("tbody");
+  tbody.replaceChildren();
+  for (const d of found) {
+    const note = [d.note, d.override_reason ? `Gate failure overridden: ${d.override_reason}` : ""].filter(Boolean).join(" ");
+    const tr = el("tr");
+    tr.append(cell("When", timeEl(d.at, when(d.at))), cell("Version", d.version), cell("Decision", words(d.kind, DECISION_TEXT)),
+      cell("Gate", d.gate ? words(d.gate, GATE_TEXT) : ""), cell("By", d.actor), cell("Note", note));
+    tbody.append(tr);
+  }
+  if (!found.length) tbody.append(el("tr")), tbody.lastChild.append(el("td", "Nothing has been decided yet.", { colspan: "6" }));
+}
+
+async function report(name, version) {
+  return api(`/v1/fairness/reports/${enc(name)}/versions/${enc(version)}`);
+}
+
+async function compare(versions, candidate) {
+  const champion = versions.find((v) => v.champion);
+  const box = byId("comparison");
+  if (!champion) { box.replaceChildren(el("p", "No version is the champion yet, so there is nothing to compare with.")); return; }
+  const [mine, theirs] = await Promise.all([report(champion.name, candidate), report(champion.name, champion.version)]);
+  const table = el("table", null, { id: "comparison-table" });
+  table.append(el("caption", `Gate checks: version ${candidate} beside the champion, version ${champion.version}`));
+  const head = el("tr");
+  head.append(el("th", "Check", { scope: "col" }), el("th", `Version ${candidate}`, { scope: "col" }), el("th", `Champion (version ${champion.version})`, { scope: "col" }));
+  table.append(el("thead"));
+  table.lastChild.append(head);
+  const body = el("tbody");
+  const overall = el("tr");
+  overall.append(el("th", "Gate", { scope: "row" }), el("td", words(mine.gate, GATE_TEXT)), el("td", words(theirs.gate, GATE_TEXT)));
+  body.append(overall);
+  const titles = [...new Set([...mine.report.gate.checks, ...theirs.report.gate.checks].map((c) => c.check))];
+  for (const title of titles) {
+    const status = (r) => words(r.report.gate.checks.find((c) => c.check === title)?.status || "not checked", CHECK_TEXT);
+    const tr = el("tr");
+    tr.append(el("th", title, { scope: "row" }), el("td", status(mine)), el("td", status(theirs)));
+    body.append(tr);
+  }
+  table.append(body);
+  const wrap = el("div", null, { class: "table-wrap" });
+  wrap.append(table);
+  box.replaceChildren(wrap);
+  status(`Version ${candidate} is shown beside the champion.`);
+}
+
+pages.committee = async () => {
+  const versions = await versionsOf();
+  showVersions(versions);
+  const select = byId("candidate");
+  const audited = versions.filter((v) => v.report_url && !v.champion);
+  select.replaceChildren(...audited.map((v) => option(v.version, `Version ${v.version}`)));
+  const form = byId("compare");
+  if (!audited.length) form.replaceWith(el("p", "There is no other audited version to compare with the champion."));
+  else form.addEventListener("submit", (ev) => { ev.preventDefault(); compare(versions, select.value).catch((e) => showProblem(e.message)); });
+  if (versions.length) await showDecisions(versions[0].name);
+};
+
+// One version's report -------------------------------------------------------------------------------
+
+function figure(values, key, asPct, interval) {
+  const v = values?.[key];
+  if (!v || v.point === null || v.point === undefined) return null;
+  const f = (x) => (x === null || x === undefined ? "?" : asPct ? pct(x) : Number(x).toFixed(2));
+  return interval ? `${f(v.point)} (${f(v.low)} to ${f(v.high)})` : f(v.point);
+}
+
+function groupTable(audit, policy) {
+  const table = el("table");
+  const capacity = Math.round(audit.capacity * 100);
+  const hidden = audit.suppressed_groups ? `; ${audit.suppressed_groups} group(s) below ${policy.min_group_size} students not shown` : "";
+  table.append(el("caption", `${audit.attribute}, week ${audit.week}, ${capacity}% capacity; reference group for the missed rate: ${audit.reference.false_negative_rate}${hidden}`));
+  const head = el("tr");
+  head.append(el("th", "Group", { scope: "col" }), el("th", "Students", { scope: "col" }), el("th", "Needed support", { scope: "col" }));
+  for (const [, heading] of COLUMNS) head.append(el("th", heading, { scope: "col" }));
+  head.append(el("th", "ABROCA", { scope: "col" }));
+  table.append(el("thead"));
+  table.lastChild.append(head);
+  const body = el("tbody");
+  for (const g of audit.groups) {
+    const tr = el("tr");
+    tr.append(el("th", g.group, { scope: "row" }), el("td", String(g.students)), el("td", String(g.needed_support)));
+    for (const [key, , where, asPct, interval] of COLUMNS) {
+      const text = figure(g[where], key, asPct, interval);
+      tr.append(text === null ? el("td", "withheld (too few students)", { class: "withheld" }) : el("td", text));
+    }
+    tr.append(g.abroca === null ? el("td", "withheld (too few students)", { class: "withheld" }) : el("td", Number(g.abroca).toFixed(3)));
+    body.append(tr);
+  }
+  table.append(body);
+  const wrap = el("div", null, { class: "table-wrap", role: "region", tabindex: "0", "aria-label": `${audit.attribute}, week ${audit.week}, ${capacity}% capacity` });
+  wrap.append(table);
+  return wrap;
+}
+
+function section(id, title) {
+  const s = el("section", null, { "aria-labelledby": id });
+  s.append(el("h2", title, { id }));
+  return s;
+}
+
+function checksSection(r) {
+  const s = section("checks-h", "The gate's checks");
+  const ul = el("ul", null, { id: "checks" });
+  for (const c of r.gate.checks) {
+    const li = el("li");
+    li.append(el("strong", c.check), `: ${words(c.status, CHECK_TEXT)}.`);
+    if (c.reasons.length) {
+      const reasons = el("ul");
+      for (const reason of c.reasons.slice(0, 12)) reasons.append(el("li", reason));
+      if (c.reasons.length > 12) reasons.append(el("li", `and ${c.reasons.length - 12} more`));
+      li.append(reasons);
+    }
+    ul.append(li);
+  }
+  s.append(ul);
+  return s;
+}
+
+function proxySection(r) {
+  const s = section("proxy-h", "Do the features stand in for a protected characteristic?");
+  s.append(el("p", "A simple classifier tried to predict each characteristic from the model's own features. An AUC of 0.5 means it could not; a warning means the committee should look closely."));
+  const table = el("table");
+  table.append(el("caption", "Proxy check"));
+  const head = el("tr");
+  head.append(el("th", "Characteristic", { scope: "col" }), el("th", "AUC", { scope: "col" }), el("th", "Warning", { scope: "col" }));
+  table.append(el("thead"));
+  table.lastChild.append(head);
+  const body = el("tbody");
+  for (const p of r.proxy_check) {
+    const tr = el("tr");
+    tr.append(el("th", p.characteristic, { scope: "row" }), el("td", p.auc === null ? "not available" : Number(p.auc).toFixed(2)), el("td", p.warning ? "Yes: review" : "No"));
+    body.append(tr);
+  }
+  table.append(body);
+  s.append(table);
+  return s;
+}
+
+function meaningsSection(r) {
+  const s = section("meanings-h", "What each measure means for students");
+  const dl = el("dl");
+  for (const [name, text] of Object.entries(r.metric_meanings)) dl.append(el("dt", words(name)), el("dd", text));
+  s.append(dl);
+  return s;
+}
+
+function groupsSection(r) {
+  const s = section("groups-h", "Each group, with its interval");
+  const p = r.policy;
+  s.append(el("p", `Counts are rounded to the nearest ${p.count_rounding}. Groups with fewer than ${p.min_group_size} students are not shown, only their number. Intervals are ${Math.round(p.confidence * 100)}% bootstrap intervals from ${p.bootstrap_resamples} resamples. ${p.withheld_means}`));
+  const attributes = [...new Set(r.audits.map((a) => a.attribute))];
+  for (const attribute of attributes) {
+    const details = el("details");
+    const audits = r.audits.filter((a) => a.attribute === attribute);
+    details.append(el("summary", `${attribute} (${audits.length} ${audits.length === 1 ? "table" : "tables"})`));
+    for (const a of audits) details.append(groupTable(a, p));
+    s.append(details);
+  }
+  return s;
+}
+
+function renderReport(found) {
+  const r = found.report;
+  const box = byId("report");
+  const summary = section("summary-h", "Summary");
+  const target = r.model.target === "not_completing" ? "not completing the module" : "not submitting the next assessment";
+  summary.append(
+    el("p", `Fairness gate: ${words(found.gate, GATE_TEXT)}. Audited ${when(found.audited_at)}; the report was generated ${when(r.generated_at)}.`, { id: "gate" }),
+    el("p", `The model (${r.model.family}) estimates each week the chance of ${target}. The audit asks, for each group of students, whom the outreach list would miss who needed support, and whom it would contact who did not.`),
+    el("p", `Tested on the later presentations ${r.data.test_presentations.join(", ")}; characteristics audited: ${r.data.characteristics.join(", ")}. Bundle sha256 ${r.model.bundle_sha256}.`, { class: "hint" }),
+  );
+  const clauses = section("cop-h", "Code of Practice clauses this audit addresses");
+  const ul = el("ul");
+  for (const c of r.code_of_practice) { const li = el("li"); li.append(el("strong", c.clause), `: ${c.how}`); ul.append(li); }
+  clauses.append(ul);
+  const policy = section("policy-h", "The policy used");
+  const details = el("details");
+  details.append(el("summary", "The policy file"), el("pre", r.policy.text));
+  policy.append(details);
+  box.replaceChildren(summary, checksSection(r), proxySection(r), meaningsSection(r), groupsSection(r), clauses, policy);
+}
+
+function reviewForm(name, version) {
+  const form = byId("review");
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const choice = form.elements.approve.value;
+    if (!choice) { showErrors(form, "rv", new ApiError(422, "body.approve: Choose whether to approve or reject this version.")); return; }
+    const body = { approve: choice === "true", note: form.elements.note.value };
+    if (form.elements.override_reason.value.trim()) body.override_reason = form.elements.override_reason.value;
+    let recorded;
+    try {
+      recorded = await send(`/v1/models/${enc(name)}/versions/${enc(version)}/review`, "POST", body);
+    } catch (e) {
+      const field = e.status === 409 && /override/i.test(e.message) ? "override_reason" : null;
+      showErrors(form, "rv", e, { 409: field });
+      return;
+    }
+    clearErrors(form);
+    form.reset();
+    status(`Recorded: version ${version} ${recorded.ethics_decision === "approved" ? "approved" : "rejected"}. It is in the history of decisions.`);
+  });
+}
+
+pages.report = async () => {
+  const [name, version] = location.hash.slice(1).split("/").map(decodeURIComponent);
+  window.addEventListener("hashchange", () => location.reload());
+  if (!name || !version) { showProblem("No report was chosen. Open one from the model versions."); return; }
+  document.querySelector("h1").textContent = `Fairness report: ${name}, version ${version}`;
+  document.title = `Fairness report, version ${version} · Waymark`;
+  let found;
+  try {
+    found = await report(name, version);
+  } catch (e) { showProblem(e.message); return; }
+  renderReport(found);
+  byId("review-section").hidden = false;
+  if (document.body.dataset.role === "ethics_reviewer") {
+    byId("review").hidden = false;
+    reviewForm(name, version);
+  } else byId("review-readonly").hidden = false;
+};

@@ -1,0 +1,111 @@
+// The data protection officer's pages: the request queue (erasure, rectification) and retention.
+"use strict";
+
+const KIND_TEXT = {
+  runs: "Scoring runs no longer served", indicators: "Indicators of those runs", feedback: "Feedback on indicators",
+  interventions: "Interventions", contacts: "Contacts (with their history)", directory_entries: "Directory entries not refreshed",
+  consents: "Consents (lapse; asked for again)", requests: "Closed requests",
+};
+
+function erasureForm(req, reload) {
+  const form = el("form", null, { novalidate: "" });
+  const prefix = `r${req.id}`;
+  const confirm = el("input", null, { type: "checkbox", name: "confirm", id: `${prefix}-confirm`, "aria-describedby": `${prefix}-confirm-error` });
+  const label = el("label", null, { for: `${prefix}-confirm` });
+  label.append(confirm, ` I have checked this request comes from student ${req.student_id}; erase their data`);
+  const p = el("p", null, { class: "field" });
+  p.append(label, el("span", null, { class: "field-error", id: `${prefix}-confirm-error` }));
+  form.append(p, el("p"));
+  form.lastChild.append(el("button", "Process the erasure", { type: "submit" }));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!confirm.checked) { showErrors(form, prefix, new ApiError(422, "body.confirm: Tick the box to confirm: erasure cannot be undone.")); return; }
+    try {
+      await api(`/v1/dpo/erasure/${req.id}`, { method: "POST" });
+    } catch (e) { showErrors(form, prefix, e); return; }
+    await reload(`Erasure request ${req.id} processed: the student's learning analytics data is erased.`);
+  });
+  return form;
+}
+
+function rectificationForm(req, reload) {
+  const prefix = `r${req.id}`;
+  const form = el("form", null, { novalidate: "" });
+  const set = el("fieldset", null, { "aria-describedby": `${prefix}-accept-error` });
+  set.append(el("legend", "Outcome"));
+  for (const [value, text] of [["true", "Accepted: the source system is corrected"], ["false", "Declined"]]) {
+    const label = el("label");
+    label.append(el("input", null, { type: "radio", name: "accept", value }), ` ${text}`);
+    set.append(label);
+  }
+  set.append(el("span", null, { class: "field-error", id: `${prefix}-accept-error` }));
+  const note = el("p", null, { class: "field" });
+  note.append(el("label", "Note to the student (required)", { for: `${prefix}-note` }),
+    el("textarea", null, { id: `${prefix}-note`, name: "note", rows: "2", maxlength: "4000", "aria-describedby": `${prefix}-note-error` }),
+    el("span", null, { class: "field-error", id: `${prefix}-note-error` }));
+  form.append(set, note, el("p"));
+  form.lastChild.append(el("button", "Record the outcome", { type: "submit" }));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const accept = form.elements.accept.value;
+    if (!accept) { showErrors(form, prefix, new ApiError(422, "body.accept: Choose accepted or declined.")); return; }
+    try {
+      await send(`/v1/dpo/rectification/${req.id}`, "POST", { accept: accept === "true", note: form.elements.note.value });
+    } catch (e) { showErrors(form, prefix, e); return; }
+    await reload(`Rectification request ${req.id}: outcome recorded; the student sees it with your note.`);
+  });
+  return form;
+}
+
+async function showQueue(said) {
+  const found = await api("/v1/dpo/requests");
+  const box = byId("queue");
+  box.replaceChildren();
+  if (!found.length) box.append(el("p", "There are no open requests.", { id: "queue-empty" }));
+  const reload = async (text) => { await showQueue(text); byId("queue-h").setAttribute("tabindex", "-1"); byId("queue-h").focus(); };
+  for (const req of found) {
+    const card = el("article", null, { class: "card request", "aria-labelledby": `r${req.id}-h` });
+    card.append(el("h3", `${words(req.kind)} request ${req.id}, student ${req.student_id}`, { id: `r${req.id}-h` }));
+    const made = el("p", "Made ");
+    made.append(timeEl(req.created_at, when(req.created_at)), ".");
+    card.append(made, el("p", req.detail ? `The student wrote: "${req.detail}"` : "The student wrote nothing more."));
+    card.append(req.kind === "erasure" ? erasureForm(req, reload) : rectificationForm(req, reload));
+    box.append(card);
+  }
+  if (said) status(said);
+}
+
+async function showRetention() {
+  const s = await api("/v1/dpo/retention");
+  const dl = byId("retention");
+  dl.replaceChildren();
+  for (const [term, value] of [
+    ["Retention period", `${s.retention_days} days`],
+    ["Access log period", `${s.access_log_retention_days} days (archived by the database owner)`],
+    ["Last run", s.last_run_at ? when(s.last_run_at) : "Never"],
+    ["Removes records older than", when(s.due.cutoff)],
+    ["Access log records past their period", String(s.due.access_log_past_period)],
+  ]) dl.append(el("dt", term), el("dd", value));
+  const tbody = byId("due").querySelector("tbody");
+  tbody.replaceChildren();
+  for (const [kind, text] of Object.entries(KIND_TEXT)) {
+    const tr = el("tr");
+    tr.append(cell("Kind of record", text), cell("Records", String(s.due[kind] ?? 0)));
+    tbody.append(tr);
+  }
+}
+
+pages.dpo = async () => {
+  byId("run-retention").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const done = await api("/v1/dpo/retention", { method: "POST" });
+      const removed = Object.keys(KIND_TEXT).reduce((n, k) => n + (done[k] || 0), 0);
+      byId("retention-result").textContent = `Retention ran: ${removed} records removed (older than ${when(done.cutoff)}).`;
+      await showRetention();
+      status("Retention ran.");
+    } catch (e) { showProblem(e.message); }
+  });
+  await showQueue();
+  await showRetention();
+};
