@@ -4,7 +4,10 @@ Each check compares every reported group of every single characteristic with its
 at the check's capacity, in every audited week. A group breaches when its interval lies wholly
 outside the tolerance (or, with ``breach = "point_outside"``, when its point estimate does). A check
 fails when any group breaches; it is inconclusive when none breaches but some interval straddles a
-bound with the point outside (or cannot be computed). A value withheld by disclosure control (a
+bound with the point outside (or cannot be computed), or when the group's or the reference group's
+own bootstrap interval for the metric is degenerate: every resample gave the same value (a false
+negative rate of 1.0 on a handful of students, interval [1.0, 1.0]), which says the group is too small
+to measure, not that the rate is certain. A value withheld by disclosure control (a
 group below the minimum size, or a rate whose denominator is) is never judged: the check is then
 "not assessable (too few students)", which is neither a pass nor a failure, unless another group
 fails it or is inconclusive. Otherwise the check passes. The gate fails when any check fails: such a
@@ -77,11 +80,30 @@ def _assess_audit(audit: AttributeAudit, check: Check, *, breach: str) -> list[t
             *out,
             (NOT_ASSESSABLE, f"week {audit.week}, {audit.attribute}: no reference group, {TOO_FEW}"),
         ]
+    base = next((g for g in audit.groups if g.group == reference), None)
     for group in audit.groups:
         if group.group != reference and not group.suppressed:
             where = f"week {audit.week}, {audit.attribute} = {group.group}"
-            out += _assess_group(where, group, reference=reference, check=check, breach=breach)
+            flat = [g.group for g in (group, base) if g is not None and _degenerate(g, check.metric)]
+            if flat:
+                out.append((INCONCLUSIVE, _degenerate_reason(where, check.metric, groups=flat)))
+            else:
+                out += _assess_group(where, group, reference=reference, check=check, breach=breach)
     return out
+
+
+def _degenerate(group: GroupResult, metric: str) -> bool:
+    """True when every bootstrap resample gave the group the same value of ``metric``."""
+    value = group.metrics.get(metric)
+    return value is not None and not math.isnan(value[1]) and value[1] == value[2]
+
+
+def _degenerate_reason(where: str, metric: str, *, groups: list[str]) -> str:
+    whose = " and ".join(groups)
+    return (
+        f"{where}: {metric} of {whose} has a degenerate interval (every resample gave the same value), "
+        "so the group is too small to measure this: not judged"
+    )
 
 
 def _assess_group(

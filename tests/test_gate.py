@@ -1,0 +1,65 @@
+"""The gate on small groups: a degenerate interval makes a check inconclusive, never failed (issue #14)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from waymark.fairness.audit import audit_cohorts, group_labels
+from waymark.fairness.gate import INCONCLUSIVE, evaluate
+from waymark.fairness.policy import Policy, load_policy
+from waymark.models.data import ProtectedFrame
+
+
+def _cohort(*, small_missed: int, small_found: int) -> tuple[pd.DataFrame, ProtectedFrame]:
+    """400 students in group A; 12 in group B, of whom some needed support (missed or found)."""
+    rng = np.random.default_rng(3)
+    a_label = rng.random(400) < 0.3
+    a_probability = np.clip(np.where(a_label, 0.55, 0.2) + rng.normal(0, 0.2, 400), 0.01, 0.99)
+    b_label = np.array([1] * (small_missed + small_found) + [0] * (12 - small_missed - small_found))
+    b_probability = np.array(
+        [0.02] * small_missed + [0.999] * small_found + [0.05] * (12 - small_missed - small_found)
+    )
+    students = [f"A{i}" for i in range(400)] + [f"B{i}" for i in range(12)]
+    scored = pd.DataFrame(
+        {
+            "student_id": students,
+            "week": 4,
+            "label": np.concatenate([a_label.astype(int), b_label]),
+            "probability": np.concatenate([a_probability, b_probability]),
+        }
+    )
+    groups = pd.DataFrame({"student_id": students, "club": ["A"] * 400 + ["B"] * 12}).astype("string")
+    return scored, ProtectedFrame(groups)
+
+
+def _policy() -> Policy:
+    # A small institution's policy: groups of 3 are reported, so the tiny group is judged at all.
+    return dataclasses.replace(
+        load_policy(), weeks=(4,), bootstrap_resamples=200, min_group_size=3, count_rounding=1
+    )
+
+
+def _fnr_check(scored: pd.DataFrame, protected: ProtectedFrame) -> tuple[str, tuple[str, ...]]:
+    policy = _policy()
+    audits = audit_cohorts(scored, group_labels(protected, intersections=False), policy=policy)
+    _gate, checks = evaluate(audits, policy)
+    check = next(c for c in checks if c.check.metric == "false_negative_rate")
+    return check.status, check.reasons
+
+
+def test_every_student_of_a_tiny_group_missed_is_not_judged_a_clear_breach() -> None:
+    scored, protected = _cohort(small_missed=4, small_found=0)
+    b = scored[scored.student_id.str.startswith("B")]
+    assert (b.label == 1).sum() == 4 and (b.probability < 0.1).all()  # FNR 1.0 in every resample
+    status, reasons = _fnr_check(scored, protected)
+    assert status == INCONCLUSIVE
+    assert any("club = B" in r and "degenerate interval" in r for r in reasons)
+
+
+def test_a_measurable_difference_is_still_judged() -> None:
+    scored, protected = _cohort(small_missed=2, small_found=2)
+    _status, reasons = _fnr_check(scored, protected)
+    assert not any("degenerate" in r for r in reasons)  # the group's interval has width: it is judged
