@@ -227,3 +227,27 @@ def test_erased_students_are_left_out_of_training(synth_dir: Path) -> None:
     )
     assert not set(outcome.train_rows["student_id"]) & erased
     assert not set(outcome.test_scored["student_id"]) & erased
+
+
+def test_cli_output_says_what_happened_in_full_and_never_nan(
+    synth_dir: Path, mlflow_store: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store.mlflow_tracking_uri)
+    monkeypatch.setenv("WAYMARK_MLFLOW_ARTIFACTS", mlflow_store.mlflow_artifacts)
+    args = ["train", "--data", str(synth_dir), "--family", "logistic", "--name", "cli-output"]
+    get_settings.cache_clear()
+    try:
+        table = CliRunner().invoke(app, args)
+        as_json = CliRunner().invoke(app, [*args, "--format", "json"])
+    finally:
+        get_settings.cache_clear()
+    assert table.exit_code == 0 and as_json.exit_code == 0, table.output + as_json.output
+    text = table.stdout
+    assert "Family: logistic (the only one asked for)" in text and "Chosen family" not in text
+    assert "of which validation [" in text and "-> test [" in text
+    assert "precision@10%" in text and "recall@20%" in text  # piped, the table keeps every column
+    assert "nan" not in text.lower()
+    summary = json.loads(as_json.stdout, parse_constant=lambda c: pytest.fail(f"{c} in --format json"))
+    assert summary["family"] == "logistic" and summary["families_considered"] == ["logistic"]
+    assert summary["split"]["test"] and summary["evaluation"]
+    assert summary["registered"]["uri"] == "models:/cli-output/2"

@@ -23,7 +23,9 @@ class TemporalSplit:
 
     def describe(self) -> str:
         """One line for logs and reports."""
-        return f"train [{_names(self.train)}] -> test [{_names(self.test)}] (test from {self.test_from})"
+        validation = f", of which validation [{_names(self.validation)}]" if self.validation else ""
+        test = f"test [{_names(self.test)}] (test from {self.test_from})"
+        return f"train [{_names(self.train)}]{validation} -> {test}"
 
 
 def _names(presentations: tuple[tuple[str, str], ...]) -> str:

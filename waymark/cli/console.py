@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Piped or redirected, rich would assume 80 columns and cut tables short: give them room instead.
+_PIPED_WIDTH = 240
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else _PIPED_WIDTH)
+err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else _PIPED_WIDTH)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -21,6 +24,14 @@ from waymark.training.pipeline import TrainingOutcome, train_folder
 from waymark.training.tracking import Registered, log_and_register
 
 EVALUATION_WEEKS = (2, 4, 8, 12, 16, 20, 24, 30)
+NOT_MEASURABLE = "—"
+
+
+class OutputFormat(StrEnum):
+    """How a command prints its results."""
+
+    TABLE = "table"
+    JSON = "json"
 
 
 def train_cmd(
@@ -42,6 +53,9 @@ def train_cmd(
         list[str] | None, typer.Option(help="Train only this family (logistic, gbm); repeatable.")
     ] = None,
     gbm_estimators: Annotated[int, typer.Option(help="Boosting rounds of the gbm family.")] = 300,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="table (for people) or json (for scripts).")
+    ] = OutputFormat.TABLE,
 ) -> None:
     """Build features, evaluate on later presentations, track in MLflow, register a candidate."""
     chosen = _target(target)
@@ -58,6 +72,7 @@ def train_cmd(
         split_date=_date(test_from),
         name=name or DEFAULT_NAMES[chosen],
         settings=get_settings(),
+        output=output,
     )
 
 
@@ -76,7 +91,14 @@ def _date(value: str | None) -> date | None:
 
 
 def run_training(
-    data: Path, target: Target, *, config: FitConfig, split_date: date | None, name: str, settings: Settings
+    data: Path,
+    target: Target,
+    *,
+    config: FitConfig,
+    split_date: date | None,
+    name: str,
+    settings: Settings,
+    output: OutputFormat = OutputFormat.TABLE,
 ) -> None:
     """Train on ``data`` (leaving erased students out), register the result as ``name``, and report."""
     with (
@@ -93,20 +115,70 @@ def run_training(
         )
         status.update("Training: logging to MLflow and registering")
         registered = log_and_register(outcome, name, settings=settings)
+    if output is OutputFormat.JSON:
+        typer.echo(json.dumps(_summary(outcome, registered), indent=2))
+        return
     _show(outcome, registered)
 
 
+def _family_line(outcome: TrainingOutcome) -> str:
+    if len(outcome.config.families) == 1:
+        return f"Family: {outcome.family} (the only one asked for)"
+    considered = ", ".join(outcome.config.families)
+    return f"Family: {outcome.family}, chosen on the validation presentations from {considered}"
+
+
+def _lead_line(lead: dict[str, float]) -> str:
+    if not lead.get("withdrawals"):
+        return "No withdrawals in the test cohort, so no lead time to report."
+    reached = lead["reached_before_withdrawal"]
+    if math.isnan(lead["median_lead_days"]):
+        return f"None of the {lead['withdrawals']:.0f} withdrawals was in the top 10% before withdrawing."
+    return (
+        f"Withdrawals reached in the top 10% before withdrawing: {reached:.0%} of {lead['withdrawals']:.0f}, "
+        f"median lead {lead['median_lead_days']:.0f} days"
+    )
+
+
+def _number(value: float, pattern: str) -> str:
+    return NOT_MEASURABLE if math.isnan(value) else format(value, pattern)
+
+
+def _or_null(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _summary(outcome: TrainingOutcome, registered: Registered) -> dict[str, Any]:
+    """What ``--format json`` prints: the table's facts, with null where a value is not measurable."""
+    split = outcome.split
+    weekly = outcome.test_weekly
+    return {
+        "split": {
+            "test_from": split.test_from.isoformat(),
+            "train": [list(p) for p in split.train],
+            "validation": [list(p) for p in split.validation],
+            "test": [list(p) for p in split.test],
+        },
+        "family": outcome.family,
+        "families_considered": list(outcome.config.families),
+        "evaluation": [
+            {
+                "week": int(w),
+                **{k: (None if math.isnan(float(v)) else float(v)) for k, v in weekly.loc[w].items()},
+            }
+            for w in weekly.index
+        ],
+        "lead_time": {k: _or_null(v) for k, v in outcome.lead.items()},
+        "registered": {"uri": registered.uri, "run_id": registered.run_id, "sha256": registered.sha256},
+    }
+
+
 def _show(outcome: TrainingOutcome, registered: Registered) -> None:
-    out.print(f"Split: {outcome.split.describe()}", highlight=False)
-    out.print(f"Chosen family (temporal validation): {outcome.family}", highlight=False)
+    out.print(f"Split: {outcome.split.describe()}", highlight=False, markup=False)
+    out.print(_family_line(outcome), highlight=False)
     out.print(_evaluation_table(outcome))
-    if outcome.lead:
-        lead = outcome.lead
-        out.print(
-            f"Withdrawals reached in the top 10% before withdrawing: {lead['reached_before_withdrawal']:.0%}"
-            f", median lead {lead['median_lead_days']:.0f} days",
-            highlight=False,
-        )
+    if outcome.target is Target.NOT_COMPLETING:
+        out.print(_lead_line(outcome.lead), highlight=False)
     out.print(
         f"Registered {registered.uri} (alias candidate), run {registered.run_id}, "
         f"sha256 {registered.sha256[:12]}...",
@@ -115,12 +187,15 @@ def _show(outcome: TrainingOutcome, registered: Registered) -> None:
 
 
 def _evaluation_table(outcome: TrainingOutcome) -> Table:
-    table = Table(title=f"Later-cohort evaluation, target {outcome.target.value}")
+    table = Table(
+        title=f"Later-cohort evaluation, target {outcome.target.value}",
+        caption=f"{NOT_MEASURABLE}: not measurable (the week's test rows hold one outcome only)",
+    )
     for column in ("week", "n", "AUC", "PR-AUC", "Brier", "ECE", "recall@10%", "precision@10%", "recall@20%"):
         table.add_column(column, justify="right")
     weekly = outcome.test_weekly
     shown = ("auc", "pr_auc", "brier", "ece", "recall_at_10pct", "precision_at_10pct", "recall_at_20pct")
     for week in [w for w in EVALUATION_WEEKS if w in weekly.index]:
         r = weekly.loc[int(week)].to_dict()
-        table.add_row(str(week), f"{int(r['n']):,}", *(f"{r[k]:.3f}" for k in shown))
+        table.add_row(str(week), f"{int(r['n']):,}", *(_number(float(r[k]), ".3f") for k in shown))
     return table
