@@ -175,14 +175,26 @@ def choose(page: Any, selector: str, value: str) -> None:
     page.select_option(selector, value)
 
 
-def screenshot(page: Any, name: str) -> None:
-    """Save the page as docs/images/NAME.png when WAYMARK_SCREENSHOTS names a folder."""
+def screenshot(page: Any, name: str, *, at: str | None = None, height: int = 1300) -> None:
+    """Save the page (from the element ``at``, at most ``height`` px) as NAME.png in WAYMARK_SCREENSHOTS.
+
+    Nothing happens unless WAYMARK_SCREENSHOTS names a folder (docs/images for the guide's pictures).
+    """
     if not SCREENSHOTS:
         return
     folder = Path(SCREENSHOTS)
     folder.mkdir(parents=True, exist_ok=True)
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True, animations="disabled")
+    top = (
+        0
+        if at is None
+        else page.evaluate(
+            "s => Math.max(0, document.querySelector(s).getBoundingClientRect().top + window.scrollY - 8)", at
+        )
+    )
+    size = page.evaluate("() => [document.body.scrollWidth, document.documentElement.scrollHeight]")
+    clip = {"x": 0, "y": top, "width": size[0], "height": min(height, size[1] - top)}
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True, clip=clip, animations="disabled")
 
 
 def no_sideways_scroll(page: Any) -> bool:

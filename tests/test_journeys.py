@@ -161,7 +161,7 @@ def test_a_tutor_finds_a_student_records_outreach_follows_up_and_closes_it(
     page.set_viewport_size({"width": 320, "height": 800})
     assert no_sideways_scroll(page)
     axe.check(page, "worklist at 320 CSS px")
-    screenshot(page, "worklist-320px")
+    screenshot(page, "worklist-320px", height=1100)
     page.set_viewport_size({"width": 1000, "height": 900})
 
     type_into(page, "#search", "nobody-by-this-name")
@@ -187,7 +187,7 @@ def test_a_tutor_finds_a_student_records_outreach_follows_up_and_closes_it(
     page.wait_for_selector("#nc-exemption-error:has-text('not consented')")
     assert page.evaluate("document.activeElement.name") == "basis"  # focus goes to the problem
     axe.check(page, "student, contact form refused (consent needed)")
-    screenshot(page, "student-consent-needed")
+    screenshot(page, "student-consent-needed", at="#new-contact", height=900)
     with transaction(own.engine) as session:
         assert session.scalars(select(Contact).where(Contact.student_id == student)).first() is None
 
@@ -218,7 +218,7 @@ def test_a_tutor_finds_a_student_records_outreach_follows_up_and_closes_it(
     press(page, "article.contact summary")
     assert page.locator("article.contact ol.history li").count() == 3
     axe.check(page, "student, contact closed with its history")
-    screenshot(page, "student-contact-closed")
+    screenshot(page, "student-contact-closed", at="#outreach", height=900)
     with transaction(own.engine) as session:
         (made,) = session.scalars(select(Contact).where(Contact.student_id == student)).all()
         assert (made.status, made.outcome, made.basis) == ("closed", "agreed_action", "consent")
@@ -272,7 +272,7 @@ def test_a_student_sees_their_indicator_by_choice_withdraws_a_consent_and_asks_f
     press(page, "#erasure button[type=submit]")
     page.wait_for_selector("#requests td:has-text('Waiting for the data protection officer')")
     axe.check(page, "me, erasure requested")
-    screenshot(page, "me-requests")
+    screenshot(page, "me-requests", at="#rights", height=900)
     assert errors == []
 
 
@@ -300,11 +300,13 @@ def test_an_ethics_reviewer_reads_a_report_compares_it_and_approves_the_version(
     assert page.locator("section[aria-labelledby=groups-h] table").count() > 0
     axe.check(page, "report, read")
     screenshot(page, "report")
+    screenshot(page, "report-groups", at="#groups-h", height=1000)
 
     press(page, "#review input[value=true]", "Space")
     press(page, "#review button[type=submit]")  # no note: the API refuses, nothing is recorded
     page.wait_for_selector("#rv-note-error:not(:empty)")
     axe.check(page, "report, decision form with an error")
+    screenshot(page, "report-decision-error", at="#review-section", height=700)
     type_into(page, "#rv-note", "Gate passed; the committee approves this version.")
     press(page, "#review button[type=submit]")
     page.wait_for_selector("text=Recorded: version 2 approved")

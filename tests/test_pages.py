@@ -49,7 +49,7 @@ def browser() -> Iterator[object]:
         yield b
 
 
-def test_a_tutor_works_through_the_worklist_and_opens_a_student(
+def test_a_tutor_works_through_the_caseload_and_opens_a_student(
     people: dict[str, str], base_url: str, browser: Any, axe: AxeLog
 ) -> None:
     page, errors = sign_in(browser, base_url, people["personal_tutor"])
