@@ -3,7 +3,9 @@
 A page that shows someone's data needs a live page session (``sessions``); without one it sends the
 browser to ``/login`` and back to the page afterwards. The pages' JavaScript calls the API with the
 session cookie and the session's CSRF token; the API decides what each role may read, and a page
-opened in a role it is not for says so instead of showing an empty shell.
+opened in a role it is not for says so instead of showing an empty shell. The pages' forms are
+``method="post"`` to an address that accepts no POST: should their script not run, a submitted form
+ends in a refusal, never with a name or a note in an address (and so in a server's log).
 """
 
 from __future__ import annotations
