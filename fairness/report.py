@@ -138,6 +138,7 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
                 {"check": c.title, "status": c.status, "reasons": list(c.reasons)} for c in outcome.checks
             ],
         },
+        "training_warnings": list(outcome.training_warnings),
         "proxy_check": [
             {"characteristic": p.attribute, "auc": _num(p.auc), "warning": p.warning} for p in outcome.proxies
         ],
@@ -280,6 +281,9 @@ Gate: **{g["status"]}** under the policy copied into report.json. Checks:
 
 Proxy check (how well the model's features predict each characteristic; 0.5 is chance):
 {proxies}
+
+Warnings from training (results on the later cohort too good to trust until explained):
+{chr(10).join(f"- {w}" for w in report.get("training_warnings", [])) or "- none"}
 
 ## Limitations
 - Indicators are estimates from incomplete data: missing activity sources lower their certainty.

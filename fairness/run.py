@@ -53,6 +53,7 @@ class AuditOutcome:
     proxies: list[ProxyResult]
     attributes: tuple[str, ...]
     mitigation: list[MitigationRow]
+    training_warnings: tuple[str, ...] = ()  # suspiciously good results the training run recorded
 
 
 def audit_model(
@@ -64,7 +65,8 @@ def audit_model(
     """
     loaded = load_bundle(uri)
     run_id = registry.resolve(uri).tags.get("run_id", "")
-    test = tuple(registry.run(run_id).params.get("test_presentations", "").split())
+    training = registry.run(run_id)
+    test = tuple(training.params.get("test_presentations", "").split())
     if not test:
         raise AuditError(f"{uri} records no test presentations; was it trained by `waymark train`?")
     protected = load_protected_characteristics(folder)
@@ -87,6 +89,7 @@ def audit_model(
         proxies=proxies,
         attributes=protected.attributes,
         mitigation=_mitigation(scored, group_table, attributes=protected.attributes, policy=policy),
+        training_warnings=tuple(training.tags.get(registry.WARNINGS_TAG, "").splitlines()),
     )
 
 

@@ -28,6 +28,7 @@ from waymark.models.bundle import BundleIntegrityError, ModelBundle
 from waymark.models.settings import Settings
 
 SHA_TAG = "bundle_sha256"
+WARNINGS_TAG = "training_warnings"  # a training run's suspiciously good results, one per line
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
 
 

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from waymark.models.capacity import top_share
@@ -101,3 +102,47 @@ def lead_time(scored: pd.DataFrame, share: float = 0.10) -> dict[str, float]:
         "median_lead_days": float(np.median(days)) if len(days) else math.nan,
         "mean_lead_days": float(np.mean(days)) if len(days) else math.nan,
     }
+
+
+SUSPICIOUS_AUC = 0.98  # above this on a later cohort, an outcome has almost certainly leaked into the data
+
+
+def _auc_by_column(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each column's AUC as a score for ``y`` (Mann-Whitney, ties averaged), folded to at least 0.5."""
+    positives = int(y.sum())
+    negatives = len(y) - positives
+    if positives == 0 or negatives == 0:
+        return np.full(x.shape[1], np.nan)
+    ranks = rankdata(x, axis=0)
+    auc = (ranks[y == 1].sum(axis=0) - positives * (positives + 1) / 2) / (positives * negatives)
+    folded: np.ndarray = np.maximum(auc, 1 - auc)
+    return folded
+
+
+def leakage_warnings(
+    test_weekly: pd.DataFrame, features: pd.DataFrame, *, feature_names: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Warnings when the later cohort is predicted suspiciously well, by the model or one feature alone.
+
+    ``features`` holds ``week``, ``label`` and the features of the test rows. An AUC above
+    ``SUSPICIOUS_AUC`` on students the model never saw usually means the target's mapping lets the
+    outcome into the data (a withdrawal date that stops activity, a mark recorded only for finishers).
+    """
+    out = [
+        f"week {int(str(week))}: test AUC {float(auc):.3f} is above {SUSPICIOUS_AUC}; check that the "
+        "target's mapping does not let the outcome into the features"
+        for week, auc in test_weekly["auc"].items()
+        if not math.isnan(float(auc)) and float(auc) > SUSPICIOUS_AUC
+    ]
+    worst: dict[str, tuple[float, int]] = {}
+    for week, rows in features.groupby("week", sort=True):
+        aucs = _auc_by_column(rows[list(feature_names)].to_numpy(dtype=np.float64), rows["label"].to_numpy())
+        for name, auc in zip(feature_names, aucs, strict=True):
+            if not math.isnan(auc) and auc > SUSPICIOUS_AUC and auc > worst.get(name, (0.0, 0))[0]:
+                worst[name] = (float(auc), int(str(week)))
+    out += [
+        f"feature {name} alone reaches AUC {auc:.3f} on the later cohort (week {week}); check what it "
+        "records after the outcome is known"
+        for name, (auc, week) in sorted(worst.items())
+    ]
+    return tuple(out)

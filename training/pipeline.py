@@ -15,7 +15,7 @@ from waymark.models.data import LearningData, load_learning_data, read_manifest
 from waymark.models.features import FEATURE_NAMES, KEYS, build_features, population
 from waymark.models.targets import Target, labels
 from waymark.models.uncertainty import reliability_table
-from waymark.training.evaluation import lead_time, weekly_metrics
+from waymark.training.evaluation import lead_time, leakage_warnings, weekly_metrics
 from waymark.training.fitting import FitConfig, choose_family, fit, out_of_fold_margins, platt, sigmoid
 from waymark.training.split import TemporalSplit, default_test_from, temporal_split
 
@@ -43,6 +43,7 @@ class TrainingOutcome:
     test_scored: pd.DataFrame  # keys, label, outcome_day, probability
     folder: Path
     manifest: dict[str, object]
+    warnings: tuple[str, ...] = ()  # suspiciously good results on the later cohort (leakage_warnings)
 
 
 def _in(frame: pd.DataFrame, presentations: tuple[tuple[str, str], ...]) -> np.ndarray:
@@ -160,6 +161,8 @@ def train(
     scored = rows.loc[test_mask, [*KEYS, "label", "outcome_day"]].assign(
         probability=bundle.probability(x[test_mask])
     )
+    test_weekly = weekly_metrics(scored)
+    test_features = rows.loc[test_mask, ["week", "label", *FEATURE_NAMES]]
     return TrainingOutcome(
         target=target,
         family=family,
@@ -167,12 +170,13 @@ def train(
         split=split,
         bundle=bundle,
         validation=validation,
-        test_weekly=weekly_metrics(scored),
+        test_weekly=test_weekly,
         lead=lead_time(scored) if target is Target.NOT_COMPLETING else {},
         train_rows=rows.loc[train_mask, [*KEYS, *FEATURE_NAMES, "label"]],
         test_scored=scored,
         folder=folder,
         manifest=manifest,
+        warnings=leakage_warnings(test_weekly, test_features, feature_names=FEATURE_NAMES),
     )
 
 

@@ -20,7 +20,7 @@ from mlflow.models import infer_signature
 import waymark.models.pyfunc_model
 from waymark.models.data import folder_fingerprint
 from waymark.models.features import FEATURES
-from waymark.models.registry import SHA_TAG, configure
+from waymark.models.registry import SHA_TAG, WARNINGS_TAG, configure
 from waymark.models.settings import Settings
 from waymark.training import plots
 from waymark.training.pipeline import TrainingOutcome
@@ -100,6 +100,9 @@ def log_and_register(outcome: TrainingOutcome, name: str, *, settings: Settings)
         _log_params(outcome, fingerprint)
         mlflow.log_metrics({**week_metrics(outcome), **summary_metrics(outcome)})
         _log_lineage(outcome, fingerprint)
+        if outcome.warnings:  # the committee's report reads them from this tag (fairness.run)
+            mlflow.set_tag(WARNINGS_TAG, "\n".join(outcome.warnings)[:5000])
+            mlflow.log_text("\n".join(outcome.warnings) + "\n", "evaluation/warnings.txt")
         _log_artifacts(outcome, Path(tmp))
         sha = outcome.bundle.save(Path(tmp) / "bundle")
         sample = outcome.train_rows[list(outcome.bundle.feature_names)].head(20)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from waymark.cli.console import out
 from waymark.cli.errors import handled
@@ -64,6 +65,8 @@ def _show(outcome: AuditOutcome, out_dir: Path) -> None:
     )
     for check in outcome.checks:
         out.print(f"  {check.status:>12}  {check.title}", highlight=False, markup=False)
+    for warning in outcome.training_warnings:
+        out.print(f"  warning from training: {escape(warning)}", highlight=False)
     for proxy in outcome.proxies:
         if proxy.warning:
             out.print(

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from waymark.cli.console import out
+from waymark.cli.console import err, out
 from waymark.cli.errors import fail, handled
 from waymark.models.estimators import FAMILIES
 from waymark.models.settings import Settings, get_settings
@@ -169,6 +170,7 @@ def _summary(outcome: TrainingOutcome, registered: Registered) -> dict[str, Any]
             for w in weekly.index
         ],
         "lead_time": {k: _or_null(v) for k, v in outcome.lead.items()},
+        "warnings": list(outcome.warnings),
         "registered": {"uri": registered.uri, "run_id": registered.run_id, "sha256": registered.sha256},
     }
 
@@ -177,6 +179,8 @@ def _show(outcome: TrainingOutcome, registered: Registered) -> None:
     out.print(f"Split: {outcome.split.describe()}", highlight=False, markup=False)
     out.print(_family_line(outcome), highlight=False)
     out.print(_evaluation_table(outcome))
+    for warning in outcome.warnings:
+        err.print(f"[bold]warning:[/bold] {escape(warning)}", highlight=False)
     if outcome.target is Target.NOT_COMPLETING:
         out.print(_lead_line(outcome.lead), highlight=False)
     out.print(

@@ -1,0 +1,65 @@
+"""Sanity after training: results too good to be true on a later cohort are named (issue #14, item 7)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tests.model_stub import StubModel
+from waymark.fairness.policy import load_policy
+from waymark.fairness.report import model_card, published, render_html
+from waymark.fairness.run import AuditOutcome
+from waymark.training.evaluation import leakage_warnings, weekly_metrics
+
+FEATURES = ("active_days", "days_since_withdrawal_recorded")
+
+
+def _test_rows(*, leak: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(1)
+    n = 600
+    label = (rng.random(n) < 0.3).astype(int)
+    week = np.repeat([4, 8], n // 2)
+    honest = rng.normal(0, 1, n) - 0.8 * label  # informative, far from perfect
+    leaked = label * 10.0 + rng.random(n) if leak else rng.normal(0, 1, n)
+    features = pd.DataFrame({"week": week, "label": label, FEATURES[0]: honest, FEATURES[1]: leaked})
+    probability = 1 / (1 + np.exp(-(leaked if leak else -honest)))
+    scored = pd.DataFrame({"week": week, "label": label, "probability": probability})
+    return weekly_metrics(scored), features
+
+
+def test_a_feature_that_records_the_outcome_is_named_and_so_is_the_weeks_auc() -> None:
+    weekly, features = _test_rows(leak=True)
+    warnings = leakage_warnings(weekly, features, feature_names=FEATURES)
+    assert any(
+        w.startswith("feature days_since_withdrawal_recorded alone reaches AUC 1.000") for w in warnings
+    )
+    assert any(w.startswith("week 4: test AUC 1.000 is above 0.98") for w in warnings)
+    assert not any("active_days" in w for w in warnings)
+
+
+def test_an_honest_model_raises_no_warning() -> None:
+    weekly, features = _test_rows(leak=False)
+    assert leakage_warnings(weekly, features, feature_names=FEATURES) == ()
+
+
+def test_the_committee_reads_the_training_warnings_in_the_report_and_the_model_card() -> None:
+    policy = load_policy()
+    warning = "feature days_since_withdrawal_recorded alone reaches AUC 1.000 on the later cohort (week 4)"
+    outcome = AuditOutcome(
+        model=StubModel(),  # type: ignore[arg-type]
+        run_id="run",
+        test_presentations=("M/P",),
+        data_fingerprint="fp",
+        policy=policy,
+        audits=[],
+        gate="pass",
+        checks=[],
+        proxies=[],
+        attributes=(),
+        mitigation=[],
+        training_warnings=(warning,),
+    )
+    report = published(outcome, [])
+    assert report["training_warnings"] == [warning]
+    assert warning in render_html(report, policy.weeks, capacities=policy.capacities)
+    assert warning in model_card(report, {})
