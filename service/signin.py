@@ -237,12 +237,20 @@ async def _begin(
     return response
 
 
+_STARTS = {
+    Role.STUDENT: "/me",
+    Role.ETHICS_REVIEWER: "/committee",
+    Role.DATA_SCIENTIST: "/committee",
+    Role.DPO: "/dpo",
+}
+
+
 def landing(role: str) -> str:
-    """Where a role starts: a caseload for staff who support students, a student's own page, else home."""
-    if role == Role.STUDENT:
-        return "/me"
-    spec = ROLES.get(Role(role)) if role in set(Role) else None
-    return "/caseload" if spec is not None and spec.supports_students else "/"
+    """Where a role starts: the worklist for staff who support students, else the role's own page or home."""
+    if role not in set(Role):
+        return "/"
+    spec = ROLES.get(Role(role))
+    return "/caseload" if spec is not None and spec.supports_students else _STARTS.get(Role(role), "/")
 
 
 async def _form(request: Request) -> dict[str, str]:
