@@ -8,11 +8,13 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from sqlalchemy import Engine
 
 from tests.champion import Champion, govern, register, settings_in
-from tests.service_setup import Served, backends, serve_cohort
+from tests.service_setup import Served, backends, fresh_database, serve_cohort
 from waymark.models.registry import configure
 from waymark.models.settings import Settings
+from waymark.service.db.engine import make_engine, upgrade
 from waymark.training.ingest.synthetic import SynthConfig, generate
 from waymark.training.ingest.synthetic_people import Disparity
 
@@ -83,3 +85,12 @@ def served(
     served = serve_cohort(champion, synth_dir, request.param, root)
     yield served
     served.engine.dispose()
+
+
+@pytest.fixture(params=backends())
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty, migrated service database: SQLite, and PostgreSQL too when the tests have one."""
+    engine = make_engine(fresh_database(request.param, tmp_path))
+    upgrade(engine)
+    yield engine
+    engine.dispose()

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from tests.champion import Champion, approve_and_promote
 from waymark.models.registry import configure
 from waymark.models.settings import Settings
+from waymark.service.app import create_app
 from waymark.service.db.engine import make_engine, upgrade
 from waymark.service.db.schema import Base
 from waymark.service.grants import import_grants
 from waymark.service.scoring import score
+from waymark.service.security import mint
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,3 +71,16 @@ def serve_cohort(champion: Champion, folder: Path, backend: str, root: Path) -> 
         )
     access = pd.read_csv(folder / "access.csv", dtype=str)
     return Served(settings, engine, folder, indicators, access)
+
+
+def auth(served: Served, role: str, sub: str, **extra: object) -> dict[str, str]:
+    """A development bearer token for ``sub`` in ``role``, as request headers."""
+    return {"Authorization": f"Bearer {mint(served.settings, role, sub=sub, **extra)}"}
+
+
+@contextmanager
+def api_client(served: Served) -> Iterator[TestClient]:
+    """The served cohort's app in a test client, with the rate limit out of the tests' way."""
+    settings = served.settings.model_copy(update={"rate_limit_per_minute": 1_000_000})
+    with TestClient(create_app(settings)) as client:
+        yield client

@@ -17,7 +17,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.exc import ProgrammingError
 
-from tests.service_setup import backends, fresh_database
+from tests.service_setup import fresh_database
 from waymark.service import audit
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import MIGRATIONS, make_engine, transaction, upgrade
@@ -26,14 +26,6 @@ from waymark.service.grants import ImportRefused, import_grants
 from waymark.service.security import Principal
 
 KEY = b"k" * 40
-
-
-@pytest.fixture(params=backends())
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
-    engine = make_engine(fresh_database(request.param, tmp_path))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _write(engine: Engine, n: int, key: bytes = KEY) -> None:

@@ -6,28 +6,18 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 
-from tests.service_setup import backends, fresh_database
-from waymark.service.db.engine import make_engine, transaction, upgrade
+from waymark.service.db.engine import make_engine, transaction
 from waymark.service.db.schema import DirectoryEntry, TrainingExclusion
 from waymark.service.directory import DirectoryRefused, import_directory
 
 HEADER = "student_id,display_name,preferred_name,pronouns,email"
 KNOWN = frozenset({"S1", "S2", "S3"})
-
-
-@pytest.fixture(params=backends())
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(fresh_database(request.param, tmp_path))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _file(tmp_path: Path, *lines: str, header: str = HEADER) -> Path:

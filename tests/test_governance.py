@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from mlflow import MlflowClient
 from sqlalchemy import Engine, select
 
 from tests.champion import Champion, approve_and_promote, govern, register, settings_in
-from tests.service_setup import backends, fresh_database
 from waymark.fairness.governance import CHAMPION, DECISION_TAG, GATE_SHA_TAG, GATE_TAG
 from waymark.fairness.policy import load_policy
 from waymark.models.bundle import bundle_sha256
@@ -29,14 +27,6 @@ from waymark.service.security import Principal
 NAME, KEY = "waymark-not-completing", b"g" * 40
 REPORT = {"gate": {"checks": []}, "groups": ["suppressed below 10"]}
 CLERK = Principal("clerk-1", "ethics_reviewer", None)
-
-
-@pytest.fixture(params=backends())
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(fresh_database(request.param, tmp_path))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _audit(engine: Engine, version: str, gate: str, sha: str = "a" * 64) -> None:

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from tests.champion import Champion, permissive_policy
-from tests.service_setup import Served, backends, serve_cohort
+from tests.service_setup import Served, api_client, auth, backends, serve_cohort
 from waymark.fairness.run import audit_model
 from waymark.models.data import load_learning_data
 from waymark.models.registry import configure
@@ -40,7 +40,6 @@ from waymark.service.db.schema import (
     ScoringRun,
 )
 from waymark.service.scoring import score
-from waymark.service.security import mint
 
 # Where a processed erasure may leave the student's id, and why (docs/service.md lists the same).
 STATUTORY = {
@@ -66,13 +65,8 @@ def own(
 
 @pytest.fixture(scope="module")
 def client(own: Served) -> Iterator[TestClient]:
-    settings = own.settings.model_copy(update={"rate_limit_per_minute": 1_000_000})
-    with TestClient(create_app(settings)) as client:
+    with api_client(own) as client:
         yield client
-
-
-def auth(served: Served, role: str, sub: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {mint(served.settings, role, sub=sub)}"}
 
 
 def _tutor(served: Served) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from tests.service_setup import Served
+from tests.service_setup import Served, api_client, auth
 from tests.vocabulary import forbidden_words
 from waymark.models.settings import Settings
 from waymark.service.app import create_app
@@ -37,13 +37,8 @@ SCOPE_COLUMN = {
 
 @pytest.fixture(scope="module")
 def client(served: Served) -> Iterator[TestClient]:
-    settings = served.settings.model_copy(update={"rate_limit_per_minute": 1_000_000})
-    with TestClient(create_app(settings)) as c:
-        yield c
-
-
-def auth(served: Served, role: str, sub: str, **extra: object) -> dict[str, str]:
-    return {"Authorization": f"Bearer {mint(served.settings, role, sub=sub, **extra)}"}
+    with api_client(served) as client:
+        yield client
 
 
 def expected_rows(served: Served, staff: str, relationship: str) -> set[tuple[str, str, str]]:

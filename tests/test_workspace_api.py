@@ -12,11 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.champion import Champion
-from tests.service_setup import Served, backends, serve_cohort
+from tests.service_setup import Served, api_client, auth, backends, serve_cohort
 from tests.vocabulary import forbidden_words
 from waymark.models.data import load_learning_data
 from waymark.models.features import build_features
-from waymark.service.app import create_app
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import (
     AuditRecord,
@@ -29,7 +28,6 @@ from waymark.service.db.schema import (
     TrainingExclusion,
 )
 from waymark.service.directory import import_directory
-from waymark.service.security import mint
 
 
 @pytest.fixture(scope="module", params=backends())
@@ -49,13 +47,8 @@ def own(
 
 @pytest.fixture(scope="module")
 def client(own: Served) -> Iterator[TestClient]:
-    settings = own.settings.model_copy(update={"rate_limit_per_minute": 1_000_000})
-    with TestClient(create_app(settings)) as client:
+    with api_client(own) as client:
         yield client
-
-
-def auth(served: Served, role: str, sub: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {mint(served.settings, role, sub=sub)}"}
 
 
 def _team(served: Served) -> tuple[str, str, str]:
