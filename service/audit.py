@@ -16,14 +16,12 @@ import getpass
 import hashlib
 import hmac
 import json
-import secrets
 import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -32,10 +30,9 @@ from sqlalchemy.orm import Session
 from waymark.models.settings import Settings
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import AuditAnchor, AuditHead, AuditRecord
-from waymark.service.security import ConfigurationError, Principal
+from waymark.service.security import Principal, read_secret
 
 KEY_INFO = "audit_key"  # where a unit of work carries the key (Session.info)
-MIN_KEY_BYTES = 32
 _LEGACY_FIELDS = ("seq", "at", "actor", "role", "purpose", "student_id", "action", "request_id", "prev_hash")
 _FIELDS = (*_LEGACY_FIELDS, "client_request_id")
 _DEV_KEY = "audit.key"
@@ -62,24 +59,13 @@ def operator() -> Principal:
 
 def load_key(settings: Settings) -> bytes:
     """The audit key from ``WAYMARK_AUDIT_KEY_FILE`` (development: one made beside the dev keys)."""
-    path = settings.audit_key_file
-    if path is None:
-        if not settings.development:
-            raise ConfigurationError(
-                "WAYMARK_AUDIT_KEY_FILE is not set: the access log needs a secret key kept outside the "
-                "database (e.g. `openssl rand -hex 32 > audit.key`, readable by the service only)"
-            )
-        path = Path(settings.dev_key_dir) / _DEV_KEY
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_hex(32))
-            path.chmod(0o600)
-    if not Path(path).is_file():
-        raise ConfigurationError(f"WAYMARK_AUDIT_KEY_FILE names {path}, which is not a readable file")
-    key = Path(path).read_bytes().strip()
-    if len(key) < MIN_KEY_BYTES:
-        raise ConfigurationError(f"the audit key in {path} is shorter than {MIN_KEY_BYTES} bytes")
-    return key
+    return read_secret(
+        settings,
+        path=settings.audit_key_file,
+        setting="WAYMARK_AUDIT_KEY_FILE",
+        dev_name=_DEV_KEY,
+        what="the access log needs a secret key kept outside the database",
+    )
 
 
 @contextmanager

@@ -12,6 +12,7 @@ WAYMARK_DEV_KEY_DIR; ``waymark token`` mints such tokens and refuses to run in a
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 import uuid
@@ -213,3 +214,38 @@ class Verifier:
             raise AuthError("token lacks a known role or a subject")
         until = claims.get("infosec_training_until")
         return Principal(claims["sub"], role, float(until) if isinstance(until, int | float) else None)
+
+
+MIN_SECRET_BYTES = 32
+
+
+def read_secret(settings: Settings, *, path: Path | None, setting: str, dev_name: str, what: str) -> bytes:
+    """A secret from the file ``setting`` names; in development, one made in the dev key folder.
+
+    ``what`` says what the secret is for, in the refusal's words ("the access log needs a secret key
+    kept outside the database").
+
+    Raises
+    ------
+    ConfigurationError
+        Outside development without the setting, when the file cannot be read, or when it holds fewer
+        than ``MIN_SECRET_BYTES`` bytes.
+    """
+    if path is None:
+        if not settings.development:
+            raise ConfigurationError(
+                f"{setting} is not set: {what} (e.g. `openssl rand -hex 32 > {dev_name}`, readable by the "
+                "service only)"
+            )
+        path = Path(settings.dev_key_dir) / dev_name
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+    try:
+        secret = Path(path).read_bytes().strip()
+    except OSError as exc:
+        raise ConfigurationError(f"{setting} names {path}, which is not a readable file ({exc})") from exc
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ConfigurationError(f"the secret in {path} ({setting}) is shorter than {MIN_SECRET_BYTES} bytes")
+    return secret

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import secrets
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,7 +33,7 @@ from waymark.service.claims import RoleMapping, display_name, load_mapping, trai
 from waymark.service.middleware import Network, trusted_networks
 from waymark.service.pages import message, signed_in
 from waymark.service.schemas import is_identifier
-from waymark.service.security import ConfigurationError
+from waymark.service.security import read_secret
 
 router = APIRouter(include_in_schema=False)
 FLOW_COOKIE = "waymark_signin"  # Authlib's state, nonce and PKCE verifier for one sign-in
@@ -91,25 +89,14 @@ def _client(settings: Settings) -> Any:
 
 
 def _flow_secret(settings: Settings) -> str:
-    path = settings.session_secret_file
-    if path is None:
-        if not settings.development:
-            raise ConfigurationError(
-                "WAYMARK_SESSION_SECRET_FILE is not set: sign-in to the pages needs a secret to sign its "
-                "short-lived cookie (e.g. `openssl rand -hex 32 > session.key`, readable by the service only)"
-            )
-        path = Path(settings.dev_key_dir) / _DEV_SECRET
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_hex(32))
-            path.chmod(0o600)
-    try:
-        secret = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigurationError(f"WAYMARK_SESSION_SECRET_FILE {path}: {exc}") from exc
-    if len(secret) < 32:
-        raise ConfigurationError(f"the session secret in {path} is shorter than 32 characters")
-    return secret
+    secret = read_secret(
+        settings,
+        path=settings.session_secret_file,
+        setting="WAYMARK_SESSION_SECRET_FILE",
+        dev_name=_DEV_SECRET,
+        what="sign-in to the pages needs a secret to sign its short-lived cookie",
+    )
+    return secret.decode("utf-8", errors="replace")
 
 
 def _config(request: Request) -> SignInConfig:
