@@ -24,10 +24,10 @@ from waymark.service.db.schema import (
     Feedback,
     Indicator,
     Intervention,
-    ModelDecision,
     RightsRequest,
     StudentPreference,
     TrainingExclusion,
+    columns,
 )
 from waymark.service.errors import Refused
 from waymark.service.schemas import (
@@ -109,13 +109,9 @@ def model_decisions(name: ModelName, runtime: RuntimeDep, _principal: Aggregate)
     """Every audit, review and promotion of the model's versions, oldest first."""
     with transaction(runtime.engine) as session:
         return [
-            DecisionOut.model_validate({**_decision_columns(d), "version": d.model_version})
+            DecisionOut.model_validate({**columns(d), "version": d.model_version})
             for d in decisions.history(session, name)
         ]
-
-
-def _decision_columns(row: ModelDecision) -> dict[str, object]:
-    return {c.key: getattr(row, c.key) for c in ModelDecision.__table__.columns}
 
 
 @router.post("/models/{name}/versions/{version}/review", response_model=ModelReport)
@@ -174,17 +170,7 @@ def requests(access: Dpo) -> list[RequestOut]:
     query = select(RightsRequest).where(RightsRequest.status == "open").order_by(RightsRequest.id)
     rows = list(access.session.scalars(query))
     access.record(sorted({r.student_id for r in rows}), "requests_view")
-    return [
-        RequestOut(
-            id=r.id,
-            student_id=r.student_id,
-            kind=r.kind,
-            detail=r.detail,
-            status=r.status,
-            created_at=r.created_at,
-        )
-        for r in rows
-    ]
+    return [RequestOut.model_validate(r, from_attributes=True) for r in rows]
 
 
 def _open_request(session: Session, request_number: int, *, kind: str) -> RightsRequest:

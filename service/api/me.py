@@ -30,6 +30,7 @@ from waymark.service.db.schema import (
     RightsRequest,
     ScoringRun,
     StudentPreference,
+    columns,
 )
 from waymark.service.db.upsert import upsert
 from waymark.service.indicators import ORDER, history, view
@@ -97,7 +98,7 @@ def preferences(body: PreferencesIn, access: Student) -> None:
 def _rows(session: Session, model: Any, *, student_id: str) -> list[dict[str, Any]]:
     out = []
     for obj in session.scalars(select(model).where(model.student_id == student_id)):
-        out.append({c.key: _plain(getattr(obj, c.key)) for c in model.__table__.columns})
+        out.append({k: _plain(v) for k, v in columns(obj).items()})
     return out
 
 

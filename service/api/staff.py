@@ -20,6 +20,7 @@ from waymark.service.db.schema import (
     Indicator,
     Intervention,
     StudentPreference,
+    columns,
 )
 from waymark.service.db.upsert import upsert
 from waymark.service.errors import Refused, not_found
@@ -365,11 +366,7 @@ def _contact_view(access: Access, contact: Contact) -> ContactView:
         ContactStep.model_validate(e, from_attributes=True)
         for e in outreach.history(access.session, contact.id)
     ]
-    return ContactView.model_validate({**_columns(contact), "history": steps})
-
-
-def _columns(contact: Contact) -> dict[str, object]:
-    return {c.key: getattr(contact, c.key) for c in Contact.__table__.columns}
+    return ContactView.model_validate({**columns(contact), "history": steps})
 
 
 def _in_scope(access: Access, student_id: str) -> int:

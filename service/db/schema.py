@@ -19,6 +19,11 @@ class Base(DeclarativeBase):
     """Declarative base of the service schema."""
 
 
+def columns(row: Base) -> dict[str, Any]:
+    """A row's column values by column name (for a response model built from a row and more)."""
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns}
+
+
 class ScoringRun(Base):
     """One run of ``waymark score``; its indicators are served only once it is published."""
 
