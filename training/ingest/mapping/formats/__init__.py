@@ -1,0 +1,1 @@
+"""Readers for export formats beyond csv, jsonl and parquet: one module each, registered by name."""

@@ -1,0 +1,132 @@
+"""Readers: one export file in, a DuckDB relation of text columns out.
+
+A reader knows a file format and nothing of the contract: the mapping decides what the columns mean.
+Every value is text (``150.0`` stays ``150.0``; conversion is the mapping's job), so that one set of
+conversion rules serves every format.
+
+Built in: ``csv`` (separator auto-detected unless given), ``jsonl`` (nested objects flattened into
+dotted column names, lists kept as JSON text) and ``parquet``. Further formats live in the
+``formats`` sub-package, one module each, and register themselves with ``@register("name")``; every
+module there is imported when this one is, so a new format needs no edit here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+
+from waymark.models.data.sqltext import ident, literal
+from waymark.training.ingest.mapping.schema import InputSpec
+
+
+class Reader(Protocol):
+    """Read one file of an input as a relation of text columns."""
+
+    def __call__(
+        self, con: duckdb.DuckDBPyConnection, path: Path, *, spec: InputSpec
+    ) -> duckdb.DuckDBPyRelation:
+        """The file's rows, every column VARCHAR; ``_file`` and ``_row`` are added by the importer."""
+
+
+READERS: dict[str, Reader] = {}
+
+
+def register(name: str) -> Callable[[Reader], Reader]:
+    """Register a reader under the ``format`` name a mapping's input gives."""
+
+    def add(reader: Reader) -> Reader:
+        READERS[name] = reader
+        return reader
+
+    return add
+
+
+def as_text(con: duckdb.DuckDBPyConnection, relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """Every column of ``relation`` as VARCHAR (nested values as JSON text)."""
+    casts = [f"{_text_of(ident(name), str(kind))} AS {ident(name)}" for name, kind in _columns(relation)]
+    view = _view_name(con)
+    relation.create_view(view)
+    return con.sql(f"SELECT {', '.join(casts)} FROM {ident(view)}")
+
+
+def _text_of(expr: str, kind: str) -> str:
+    if kind == "VARCHAR":
+        return expr
+    if kind.startswith(("STRUCT", "MAP")) or kind.endswith("]"):
+        return f"CAST(to_json({expr}) AS VARCHAR)"
+    return f"CAST({expr} AS VARCHAR)"
+
+
+def _columns(relation: duckdb.DuckDBPyRelation) -> list[tuple[str, object]]:
+    return list(zip(relation.columns, relation.types, strict=True))
+
+
+_counter = iter(range(1 << 62))
+
+
+def _view_name(con: duckdb.DuckDBPyConnection) -> str:
+    del con
+    return f"_reader_{next(_counter)}"
+
+
+@register("csv")
+def read_csv(con: duckdb.DuckDBPyConnection, path: Path, *, spec: InputSpec) -> duckdb.DuckDBPyRelation:
+    """A delimited text file; the separator is sniffed unless the input gives one."""
+    options = [
+        f"header = {'true' if spec.header else 'false'}",
+        "all_varchar = true",
+        "null_padding = false",
+    ]
+    if spec.separator is not None:
+        options.append(f"delim = {literal(spec.separator)}")
+    if spec.encoding.lower().replace("_", "-") not in {"utf-8", "utf8"}:
+        options.append(f"encoding = {literal(spec.encoding)}")
+    return con.sql(f"SELECT * FROM read_csv({literal(path)}, {', '.join(options)})")
+
+
+@register("parquet")
+def read_parquet(con: duckdb.DuckDBPyConnection, path: Path, *, spec: InputSpec) -> duckdb.DuckDBPyRelation:
+    """A Parquet file, every column as text."""
+    del spec
+    return as_text(con, con.sql(f"SELECT * FROM read_parquet({literal(path)})"))
+
+
+@register("jsonl")
+def read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, *, spec: InputSpec) -> duckdb.DuckDBPyRelation:
+    """JSON lines: one object a line, nested objects flattened to ``outer.inner`` columns."""
+    del spec
+    raw = con.sql(f"SELECT * FROM read_json({literal(path)}, format = 'newline_delimited')")
+    view = _view_name(con)
+    raw.create_view(view)
+    selects = [f"{expr} AS {ident(name)}" for name, expr in _flattened(raw)]
+    return con.sql(f"SELECT {', '.join(selects)} FROM {ident(view)}")
+
+
+def _flattened(relation: duckdb.DuckDBPyRelation) -> Iterator[tuple[str, str]]:
+    for name, kind in _columns(relation):
+        yield from _flatten(name, ident(name), kind=kind)
+
+
+def _flatten(name: str, expr: str, *, kind: object) -> Iterator[tuple[str, str]]:
+    if getattr(kind, "id", None) == "struct":
+        for child, child_kind in kind.children:  # type: ignore[attr-defined]
+            yield from _flatten(
+                f"{name}.{child}", f"struct_extract({expr}, {literal(child)})", kind=child_kind
+            )
+        return
+    yield name, _text_of(expr, str(kind))
+
+
+def _load_formats() -> None:
+    package = f"{__package__}.formats"
+    folder = Path(__file__).parent / "formats"
+    for module in pkgutil.iter_modules([str(folder)]):
+        importlib.import_module(f"{package}.{module.name}")
+
+
+_load_formats()

@@ -1,0 +1,334 @@
+"""The mapping file: how an institution's exports become the data contract, checked before any data is read.
+
+A mapping is TOML (docs/mapping.md). It is parsed into the pydantic models below, which refuse unknown
+keys and check every rule that can be checked without the data: tables and columns are the contract's,
+every required column is given, a conversion fits its column, joins and sources name declared inputs.
+Each mistake is reported with its TOML path ("tables.activity.columns.day: give exactly one of
+column or value"), all of them at once.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import available_timezones
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from waymark.models.data.contract import TABLES, Kind
+
+MAPPING_VERSION = 1
+# Tables a mapping may produce: the contract's, except those loaded by their own commands
+# (access: `waymark access import`) or written from the mapping's [sources] section.
+MAPPABLE_TABLES = tuple(name for name in TABLES if name not in {"access", "sources"})
+TIMESTAMP_KINDS = ("unix", "unix_ms", "iso")
+
+
+class MappingError(Exception):
+    """The mapping file is missing, not TOML, or breaks the schema; the message names every mistake."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ColumnSpec(_Strict):
+    """Where one contract column's values come from and how they are converted."""
+
+    column: str | None = None
+    value: str | int | float | None = None
+    date: str | None = None  # strptime format, or "iso"
+    timestamp: Literal["unix", "unix_ms", "iso"] | None = None
+    values: dict[str, str] = Field(default_factory=dict)
+    patterns: dict[str, str] = Field(default_factory=dict)  # fnmatch-style globs, tried in order
+    default: str | None = None  # for a value neither in `values` nor matching `patterns`
+    keep_unmapped: bool = False  # an unmatched value passes through unchanged
+    multiply: float | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ColumnSpec:
+        if (self.column is None) == (self.value is None):
+            raise ValueError("give exactly one of column or value")
+        if self.date is not None and self.timestamp is not None:
+            raise ValueError("give at most one of date or timestamp")
+        if self.default is not None and self.keep_unmapped:
+            raise ValueError("give at most one of default or keep_unmapped")
+        if (self.default is not None or self.keep_unmapped) and not (self.values or self.patterns):
+            raise ValueError("default and keep_unmapped need values or patterns")
+        return self
+
+    @property
+    def converts_time(self) -> bool:
+        """Whether the column is a date or a timestamp to be parsed."""
+        return self.date is not None or self.timestamp is not None
+
+    @property
+    def maps_values(self) -> bool:
+        """Whether a value map applies."""
+        return bool(self.values or self.patterns)
+
+
+def _column_spec(raw: object) -> object:
+    return {"column": raw} if isinstance(raw, str) else raw
+
+
+class JoinSpec(_Strict):
+    """An inner join of another input onto a table's rows (unmatched rows are dropped and counted)."""
+
+    input: str
+    on: dict[str, str] = Field(min_length=1)  # column of the table's rows -> column of the joined input
+
+
+class InputSpec(_Strict):
+    """A named input: the files it is read from and how."""
+
+    files: list[str] = Field(min_length=1)
+    format: str = "csv"
+    separator: str | None = None  # csv: auto-detected when absent
+    encoding: str = "utf-8"
+    header: bool = True
+    keep: dict[str, list[str]] = Field(default_factory=dict)  # keep rows whose column value is listed
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)  # reader-specific
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        from waymark.training.ingest.mapping.readers import READERS  # readers import this module
+
+        if value not in READERS:
+            raise ValueError(f"unknown format {value!r}; known: {', '.join(sorted(READERS))}")
+        return value
+
+
+class TableSpec(_Strict):
+    """How one contract table is built from an input."""
+
+    from_: str = Field(alias="from")
+    join: list[JoinSpec] = Field(default_factory=list)
+    aggregate: Literal["count", "sum"] | None = None  # activity only
+    duplicates: Literal["error", "first", "last"] = "error"  # keyed tables: rows sharing a key
+    order_by: ColumnSpec | None = None  # what "first" and "last" follow (else the extract's order)
+    ignore: list[str] = Field(default_factory=list)
+    columns: dict[str, ColumnSpec]
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {name: _column_spec(spec) for name, spec in value.items()}
+        return value
+
+    @field_validator("order_by", mode="before")
+    @classmethod
+    def _order_shorthand(cls, value: object) -> object:
+        return _column_spec(value)
+
+
+class PseudonymiseSpec(_Strict):
+    """Which id columns are replaced by a keyed hash, and where the key may be found."""
+
+    columns: list[str] = Field(min_length=1)
+    secret_file: str | None = None  # relative to the mapping file
+
+    @field_validator("columns")
+    @classmethod
+    def _id_columns(cls, value: list[str]) -> list[str]:
+        ids = {c.name for t in TABLES.values() for c in t.columns if c.kind is Kind.ID}
+        unknown = [c for c in value if c not in ids]
+        if unknown:
+            raise ValueError(
+                f"{', '.join(unknown)}: not an id column of the contract ({', '.join(sorted(ids))})"
+            )
+        return value
+
+
+class Mapping(_Strict):
+    """A whole mapping file."""
+
+    version: Literal[1]
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    timezone: str = "UTC"
+    pseudonymise: PseudonymiseSpec | None = None
+    inputs: dict[str, InputSpec] = Field(min_length=1)
+    tables: dict[str, TableSpec] = Field(min_length=1)
+    sources: dict[str, str] = Field(default_factory=dict)  # activity source -> label shown to staff
+    _path: Path | None = PrivateAttr(default=None)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        if value not in available_timezones():
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/London)")
+        return value
+
+    @property
+    def path(self) -> Path | None:
+        """The file the mapping was read from (set by ``load_mapping``)."""
+        return self._path
+
+
+# --- rules that involve more than one section ----------------------------------------------------
+
+
+def _problems(mapping: Mapping) -> list[str]:
+    problems: list[str] = []
+    for name, spec in mapping.tables.items():
+        where = f"tables.{name}"
+        if name not in MAPPABLE_TABLES:
+            problems.append(
+                f"{where}: not a contract table a mapping can produce ({', '.join(MAPPABLE_TABLES)})"
+            )
+            continue
+        problems += _input_problems(mapping, spec, where=where)
+        problems += _column_problems(name, spec, where=where)
+        if spec.aggregate is not None and name != "activity":
+            problems.append(f"{where}.aggregate: only the activity table is aggregated")
+        if spec.duplicates != "error" and not TABLES[name].key:
+            problems.append(f"{where}.duplicates: {name} has no key, so rows cannot share one")
+    problems += _source_label_problems(mapping)
+    return problems
+
+
+def _input_problems(mapping: Mapping, spec: TableSpec, *, where: str) -> list[str]:
+    known = ", ".join(sorted(mapping.inputs))
+    problems = []
+    if spec.from_ not in mapping.inputs:
+        problems.append(f"{where}.from: no input called {spec.from_!r} (inputs: {known})")
+    for i, join in enumerate(spec.join):
+        if join.input not in mapping.inputs:
+            problems.append(f"{where}.join[{i}].input: no input called {join.input!r} (inputs: {known})")
+    return problems
+
+
+def _column_problems(table_name: str, spec: TableSpec, *, where: str) -> list[str]:
+    table = TABLES[table_name]
+    problems = []
+    known = set(table.column_names)
+    for col, col_spec in spec.columns.items():
+        if col not in known and not table.extra_columns_allowed:
+            problems.append(
+                f"{where}.columns.{col}: {table_name} has no column {col!r} ({', '.join(table.column_names)})"
+            )
+            continue
+        kind = table.column(col).kind if col in known else Kind.TEXT
+        problems += [f"{where}.columns.{col}: {p}" for p in _conversion_problems(col, col_spec, kind=kind)]
+    missing = [c.name for c in table.columns if c.required and c.name not in spec.columns]
+    if spec.aggregate is not None:
+        missing = [c for c in missing if c != "count" or spec.aggregate == "sum"]
+    if missing:
+        problems.append(
+            f"{where}.columns: missing {', '.join(missing)} (required by the contract; "
+            'give { value = "" } for a column the extract does not have)'
+        )
+    return problems
+
+
+def _conversion_problems(col: str, spec: ColumnSpec, *, kind: Kind) -> list[str]:
+    problems = []
+    is_day = kind is Kind.INT and (col == "day" or col.endswith("_day"))
+    if spec.converts_time and kind is not Kind.DATE and not is_day:
+        problems.append("date and timestamp convert only DATE columns and day columns (day, *_day)")
+    if spec.multiply is not None and kind not in {Kind.INT, Kind.FLOAT}:
+        problems.append("multiply applies to numbers only")
+    if spec.date is not None and spec.date != "iso" and "%" not in spec.date:
+        problems.append(f"date {spec.date!r} is neither 'iso' nor a strptime format such as '%d/%m/%Y'")
+    return problems
+
+
+def _source_label_problems(mapping: Mapping) -> list[str]:
+    problems = []
+    for source, label in mapping.sources.items():
+        if not label.strip():
+            problems.append(f"sources.{source}: the label is empty")
+    if mapping.sources and "activity" not in mapping.tables:
+        problems.append("sources: labels name activity sources, but the mapping builds no activity table")
+    return problems
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part not in {"function-after[_consistent(), ColumnSpec]"}:
+            text += ("." if text else "") + str(part).replace("from_", "from")
+    return text or "(top level)"
+
+
+def _schema_messages(error: ValidationError) -> list[str]:
+    messages = []
+    for item in error.errors():
+        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        msg = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            msg = "not a field of the mapping schema (a misspelling?)"
+        elif item["type"] == "missing":
+            msg = "required"
+        messages.append(f"{_location(loc)}: {msg}")
+    return messages
+
+
+def parse_mapping(data: dict[str, Any], *, origin: str = "mapping") -> Mapping:
+    """Check parsed TOML against the schema.
+
+    Raises
+    ------
+    MappingError
+        Naming every mistake with its TOML path.
+    """
+    try:
+        mapping = Mapping.model_validate(data)
+    except ValidationError as exc:
+        raise MappingError(_report(origin, _schema_messages(exc))) from exc
+    problems = _problems(mapping)
+    if problems:
+        raise MappingError(_report(origin, problems))
+    return mapping
+
+
+def _report(origin: str, messages: list[str]) -> str:
+    count = len(messages)
+    head = f"{origin}: {count} mistake{'s' if count != 1 else ''} in the mapping"
+    return "\n".join([head, *(f"  {m}" for m in messages)])
+
+
+def load_mapping(path: Path) -> Mapping:
+    """Read and check a mapping file.
+
+    Parameters
+    ----------
+    path
+        A TOML mapping file (docs/mapping.md).
+
+    Returns
+    -------
+    Mapping
+        The checked mapping; ``mapping.path`` is ``path``.
+
+    Raises
+    ------
+    MappingError
+        When the file cannot be read, is not TOML, or breaks the schema (every mistake named).
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise MappingError(f"{path}: cannot read the mapping file ({exc.strerror})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise MappingError(f"{path}: not valid TOML ({exc})") from exc
+    mapping = parse_mapping(data, origin=str(path))
+    mapping._path = path
+    return mapping
