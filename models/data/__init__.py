@@ -7,6 +7,9 @@ from waymark.models.data.dataset import (
     ProtectedFrame,
     ensure_feature_safe,
     load_learning_data,
+    load_with_source_labels,
+    source_label,
+    source_labels,
 )
 from waymark.models.data.findings import ContractViolation, Finding, ValidationReport
 from waymark.models.data.publish import (
@@ -34,7 +37,10 @@ __all__ = [
     "ensure_feature_safe",
     "folder_fingerprint",
     "load_learning_data",
+    "load_with_source_labels",
     "read_manifest",
+    "source_label",
+    "source_labels",
     "staged_folder",
     "validate_folder",
     "write_manifest",

@@ -63,6 +63,7 @@ class Table:
     extra_columns_allowed: bool = False
     min_rows: int = 0
     feature_safe: bool = True  # False: may never reach model features or the service
+    feature_input: bool = True  # False: read for something else (e.g. wording), never a model input
 
     def column(self, name: str) -> Column:
         """Return the column called ``name``."""
@@ -321,6 +322,32 @@ PROTECTED_CHARACTERISTICS = Table(
     feature_safe=False,
 )
 
+SOURCES = Table(
+    name="sources",
+    description=(
+        "How explanations name each activity source (one row per source, not per student). Read for "
+        "wording only, never a model input. Sources without a row keep their built-in name (vle: the "
+        "learning platform, ...) or, for any other source, a neutral one ('exams' records)."
+    ),
+    columns=(
+        _id("source", "A source name as written in activity.source."),
+        Column("label", Kind.TEXT, "How a sentence names it, e.g. the library, attendance records."),
+    ),
+    key=("source",),
+    required=False,
+    feature_input=False,
+)
+
+# The built-in sources (models.features.catalogue.SOURCES) and how a sentence names them unless a
+# data folder's ``sources`` table says otherwise.
+DEFAULT_SOURCE_LABELS: dict[str, str] = {
+    "vle": "the learning platform",
+    "lecture_capture": "lecture recordings",
+    "library": "the library",
+    "quiz": "online quizzes",
+    "attendance": "attendance records",
+}
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
@@ -332,9 +359,11 @@ TABLES: dict[str, Table] = {
         ACTIVITY,
         PROTECTED_CHARACTERISTICS,
         ACCESS,
+        SOURCES,
     )
 }
 
 # Tables from which model features may be built. protected_characteristics and access are not
-# among them, by construction: dataset.load_learning_data reads only these.
-FEATURE_TABLES: tuple[str, ...] = tuple(t.name for t in TABLES.values() if t.feature_safe)
+# among them, by construction: dataset.load_learning_data reads only these. sources is safe but
+# only words: it is read by dataset.source_labels.
+FEATURE_TABLES: tuple[str, ...] = tuple(t.name for t in TABLES.values() if t.feature_safe and t.feature_input)

@@ -9,7 +9,7 @@ not a DataFrame and cannot be passed where one is expected without being unwrapp
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,13 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from waymark.models.data.contract import FEATURE_TABLES, PROTECTED_COLUMN_NAMES, TABLES, Kind
+from waymark.models.data.contract import (
+    DEFAULT_SOURCE_LABELS,
+    FEATURE_TABLES,
+    PROTECTED_COLUMN_NAMES,
+    TABLES,
+    Kind,
+)
 from waymark.models.data.sqltext import ident
 from waymark.models.data.validation import require_valid
 
@@ -145,7 +151,46 @@ def load_learning_data(
     ContractViolation
         If any contract rule is broken (nothing is returned half-loaded).
     """
+    return _learning_data(require_valid(folder)[0], choose)
+
+
+def load_with_source_labels(
+    folder: Path, choose: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+) -> tuple[LearningData, dict[str, str]]:
+    """``load_learning_data`` and ``source_labels`` of ``folder``, validating it once."""
     con, _ = require_valid(folder)
+    return _learning_data(con, choose), source_labels(con)
+
+
+def source_labels(where: Path | duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """How explanations name each activity source: the built-in names, then the folder's ``sources`` table.
+
+    Parameters
+    ----------
+    where
+        A data folder (validated here) or a connection that ``validate_folder`` registered it on.
+
+    Returns
+    -------
+    dict
+        Source name -> label. A source not in it is named by ``source_label``.
+    """
+    con = require_valid(where)[0] if isinstance(where, Path) else where
+    labels = dict(DEFAULT_SOURCE_LABELS)
+    if con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 't_sources'").fetchone() != (0,):
+        rows = read_typed(con, "sources")
+        labels.update(zip(rows["source"].astype(str), rows["label"].astype(str).str.strip(), strict=True))
+    return labels
+
+
+def source_label(labels: Mapping[str, str], source: str) -> str:
+    """The label of ``source``; a neutral one for a source nobody named (never another source's)."""
+    return labels.get(source) or f"'{source}' records"
+
+
+def _learning_data(
+    con: duckdb.DuckDBPyConnection, choose: Callable[[pd.DataFrame], pd.DataFrame] | None
+) -> LearningData:
     if choose is None:
         return LearningData(**{name: read_typed(con, name) for name in FEATURE_TABLES})
     wanted = choose(read_typed(con, "presentations"))[["module_id", "presentation_id"]]
