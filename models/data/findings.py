@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+# An error breaks the contract: nothing is loaded until it is fixed. A warning names something that
+# will surprise the user later (an empty feature group, an audit that cannot run, a file that is
+# never read) but loses no data, so validation still passes.
+Severity = Literal["error", "warning"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,7 @@ class Example:
 
 @dataclass(frozen=True)
 class Finding:
-    """A broken contract rule: which table, column and rule, how often, and where."""
+    """A broken contract rule, or a warning: which table, column and rule, how often, and where."""
 
     table: str
     rule: str
@@ -40,6 +45,7 @@ class Finding:
     column: str | None = None
     count: int = 1
     examples: tuple[Example, ...] = field(default_factory=tuple)
+    severity: Severity = "error"
 
     def describe(self, max_examples: int = 5) -> str:
         """One or more lines of text for the report."""
@@ -57,16 +63,20 @@ class Finding:
 
 @dataclass(frozen=True)
 class ValidationReport:
-    """The outcome of checking one data folder against the contract."""
+    """The outcome of checking one data folder against the contract.
+
+    ``findings`` are the broken rules (errors); ``warnings`` never make the folder invalid.
+    """
 
     folder: str
     findings: tuple[Finding, ...]
     row_counts: dict[str, int]
     tables_present: tuple[str, ...]
+    warnings: tuple[Finding, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """True when no contract rule is broken."""
+        """True when no contract rule is broken (warnings do not count)."""
         return not self.findings
 
     def to_text(self, max_examples: int = 5) -> str:
@@ -76,10 +86,13 @@ class ValidationReport:
             lines.append(f"  {name}: {self.row_counts.get(name, 0):,} rows")
         if self.ok:
             lines.append("No contract violations.")
-            return "\n".join(lines)
-        total = sum(f.count for f in self.findings)
-        lines.append(f"{len(self.findings)} rule(s) broken, {total:,} violation(s) in all:")
-        lines += [f.describe(max_examples) for f in self.findings]
+        else:
+            total = sum(f.count for f in self.findings)
+            lines.append(f"{len(self.findings)} rule(s) broken, {total:,} violation(s) in all:")
+            lines += [f.describe(max_examples) for f in self.findings]
+        if self.warnings:
+            lines.append(f"{len(self.warnings)} warning(s) (they do not make the folder invalid):")
+            lines += [w.describe(max_examples) for w in self.warnings]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,6 +103,7 @@ class ValidationReport:
             "row_counts": self.row_counts,
             "tables_present": list(self.tables_present),
             "violations": [asdict(f) for f in self.findings],
+            "warnings": [asdict(w) for w in self.warnings],
         }
 
     def to_json(self) -> str:

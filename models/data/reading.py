@@ -26,6 +26,9 @@ from waymark.models.data.sqltext import ident, literal, literal_list
 SourceKind = Literal["csv", "parquet", "parquet_dir"]
 _PARQUET_MAGIC = b"PAR1"
 _CHUNK = 1 << 22
+# Separators that spreadsheet exports use instead of commas (';' where the decimal mark is a comma).
+_OTHER_SEPARATORS = {";": "';'", "\t": "tabs", "|": "'|'"}
+_SEPARATOR_IN_TOML = {";": ";", "\t": "\\t", "|": "|"}
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,10 @@ def locate(folder: Path, table: Table) -> tuple[Source | None, list[Finding]]:
     if not candidates:
         if table.required:
             msg = f"missing: expected {name}.parquet, {name}.csv or a folder {name}/ of Parquet parts"
+            if table.min_rows == 0:
+                msg += f"; if none are recorded, write {name}.csv with only its header row: " + ",".join(
+                    c.name for c in table.columns if c.required
+                )
             return None, [_finding(name, "missing_file", message=msg)]
         return None, []
     return candidates[0], []
@@ -107,7 +114,11 @@ def _open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[OpenedTab
         return None, [
             _finding(table, "not_utf8", message=msg, examples=(Example(source.display(), line - 1),))
         ]
-    header = _csv_header(path)
+    first_line = _first_line(path)
+    wrong_separator = _separator_problem(source, first_line)
+    if wrong_separator is not None:
+        return None, [wrong_separator]
+    header = _parse_header(first_line)
     duplicated = sorted({c for c in header if header.count(c) > 1})
     if duplicated:
         msg = f"{source.display()} header repeats column(s) {', '.join(duplicated)}"
@@ -148,11 +159,36 @@ def _first_invalid_utf8(path: Path) -> tuple[int, int] | None:
     return None
 
 
-def _csv_header(path: Path) -> list[str]:
+def _first_line(path: Path) -> str:
     with path.open(encoding="utf-8", newline="") as fh:
-        first = fh.readline()
-    row = next(csv.reader(io.StringIO(first)), [])
+        return fh.readline()
+
+
+def _parse_header(first: str, delimiter: str = ",") -> list[str]:
+    row = next(csv.reader(io.StringIO(first), delimiter=delimiter), [])
     return [c.strip().lstrip("\ufeff") for c in row]
+
+
+def _separator_problem(source: Source, first: str) -> Finding | None:
+    """A finding when the header splits into more columns on ';', a tab or '|' than on commas.
+
+    Without it a ';'-separated file reads as one column named ``student_id;module_id;...``, and
+    the report lists every contract column as missing: true, but no help.
+    """
+    by_comma = len(_parse_header(first))
+    for sep, name in _OTHER_SEPARATORS.items():
+        columns = _parse_header(first, sep)
+        if len(columns) > max(by_comma, 1):
+            shown = ", ".join(columns[:4]) + (", ..." if len(columns) > 4 else "")
+            msg = (
+                f"{source.display()} appears to be separated by {name}, not commas: its header "
+                f"splits into {len(columns)} columns on {name} ({shown}) but {by_comma} on commas. "
+                "Re-export it as comma-separated CSV (UTF-8), or convert it with "
+                f'`waymark data import --mapping FILE.toml` and separator = "{_SEPARATOR_IN_TOML[sep]}" '
+                "in the mapping"
+            )
+            return _finding(source.table, "separator", message=msg)
+    return None
 
 
 def _csv_structural_rejects(source: Source, header: list[str]) -> list[Finding]:

@@ -22,7 +22,8 @@ from waymark.models.data.contract import (
     Kind,
     Table,
 )
-from waymark.models.data.findings import ContractViolation, Example, Finding, ValidationReport
+from waymark.models.data.findings import ContractViolation, Example, Finding, Severity, ValidationReport
+from waymark.models.data.guidance import folder_warnings
 from waymark.models.data.reading import OpenedTable, locate, open_table
 from waymark.models.data.sqltext import ident, literal
 from waymark.models.roles import RELATIONSHIP_SCOPES
@@ -41,6 +42,10 @@ _INT_TYPES = (
 )
 _FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL")
 _IDENTIFIER = "[a-z][a-z0-9_]*"
+_WHOLE = "[+-]?[0-9]{1,18}"
+_INTEGRAL_DECIMAL = _WHOLE + "\\.0+"  # 150.0: how pandas writes an integer column with gaps
+# A calendar date (ISO, or day/month/year with / . or -), optionally followed by a time of day.
+_DATE_TEXT = "([0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{2,4})([ T].*)?"
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class Rule:
     message: str
     sql: str
     key_columns: tuple[str, ...] = ()
+    severity: Severity = "error"
 
 
 def quiet(con: duckdb.DuckDBPyConnection) -> None:
@@ -95,11 +101,13 @@ def validate_folder(
         return ValidationReport(str(folder), (missing,), {}, ())
     findings: list[Finding] = []
     opened: dict[str, OpenedTable] = {}
+    located: set[str] = set()
     for table in TABLES.values():
         source, problems = locate(folder, table)
         findings += problems
         if source is None:
             continue
+        located.add(table.name)
         table_open, problems = open_table(con, source)
         findings += problems
         if table_open is not None:
@@ -114,7 +122,10 @@ def validate_folder(
     counts = {n: _count(con, n) for n in opened}
     findings += _run_all(con, list(_rules(opened, typed)), max_examples=max_examples)
     findings += _row_count_findings(counts)
-    return ValidationReport(str(folder), tuple(findings), counts, tuple(opened))
+    warnings = folder_warnings(folder, counts, located=located)
+    warnings += [f for f in findings if f.severity == "warning"]
+    errors = tuple(f for f in findings if f.severity == "error")
+    return ValidationReport(str(folder), errors, counts, tuple(opened), warnings=tuple(warnings))
 
 
 def require_valid(folder: Path) -> tuple[duckdb.DuckDBPyConnection, ValidationReport]:
@@ -183,8 +194,9 @@ def _typed_expr(column: Column, raw_type: str) -> str:
     if column.kind == Kind.INT:
         if text:
             return (
-                f"CASE WHEN regexp_full_match(trim({c}), '[+-]?[0-9]{{1,18}}') "
-                f"THEN CAST(trim({c}) AS BIGINT) END"
+                f"CASE WHEN regexp_full_match(trim({c}), {literal(_WHOLE)}) THEN CAST(trim({c}) AS BIGINT) "
+                f"WHEN regexp_full_match(trim({c}), {literal(_INTEGRAL_DECIMAL)}) "
+                f"THEN CAST(split_part(trim({c}), '.', 1) AS BIGINT) END"
             )
         if raw_type in _INT_TYPES:
             return f"CAST({c} AS BIGINT)"
@@ -261,14 +273,16 @@ def _column_rules(table: Table, column: Column, *, raw_type: str) -> Iterator[Ru
             f"SELECT _file, _row, NULL AS value FROM {raw} WHERE {_missing(column.name, raw_type)}",
         )
     typed = _typed_expr(column, raw_type)
+    date = _date_condition(column, raw_type)
     yield Rule(
         table.name,
         column.name,
         f"type_{column.kind.value}",
         _type_message(column),
         f"SELECT _file, _row, CAST({c} AS VARCHAR) AS value FROM {raw} "
-        f"WHERE NOT {_missing(column.name, raw_type)} AND ({typed}) IS NULL",
+        f"WHERE NOT {_missing(column.name, raw_type)} AND ({typed}) IS NULL AND NOT coalesce({date}, false)",
     )
+    yield from _guidance_rules(table, column, raw_type=raw_type)
     if column.allowed is not None:
         allowed = ", ".join(literal(v) for v in column.allowed)
         yield Rule(
@@ -304,10 +318,57 @@ def _type_message(column: Column) -> str:
     return {
         Kind.ID: "identifier must be text or a whole number",
         Kind.TEXT: "value must be text",
-        Kind.INT: "value is not a whole number",
+        Kind.INT: (
+            "value is not a whole number; fractions such as 2.5 are refused, not rounded "
+            "(whole numbers written as 150.0 are accepted)"
+        ),
         Kind.FLOAT: "value is not a finite number",
         Kind.DATE: "value is not a date in YYYY-MM-DD form",
     }[column.kind]
+
+
+def _is_day(column: Column) -> bool:
+    return column.kind == Kind.INT and column.name.endswith("day")
+
+
+def _date_condition(column: Column, raw_type: str) -> str:
+    """SQL true where a day column holds a calendar date instead of a day number."""
+    if not _is_day(column):
+        return "false"
+    if raw_type == "VARCHAR":
+        return f"regexp_full_match(trim({ident(column.name)}), {literal(_DATE_TEXT)})"
+    return "true" if raw_type.startswith(("DATE", "TIMESTAMP")) else "false"
+
+
+def _guidance_rules(table: Table, column: Column, *, raw_type: str) -> Iterator[Rule]:
+    """Values that tell how the file was made: dates where days belong, whole numbers as 150.0."""
+    raw, c = ident("raw_" + table.name), ident(column.name)
+    date = _date_condition(column, raw_type)
+    if date != "false":
+        msg = (
+            f"value is a calendar date, but {column.name} is a day number: a whole number of days "
+            "counted from the presentation's start_date (day 0; -7 is a week before it). Subtract "
+            "start_date from each date, or convert with `waymark data import --mapping FILE.toml`, "
+            "which turns dates into day numbers against each presentation's start"
+        )
+        sql = f"SELECT _file, _row, CAST({c} AS VARCHAR) AS value FROM {raw} WHERE {c} IS NOT NULL AND {date}"
+        yield Rule(table.name, column.name, "date_not_day", msg, sql)
+    if column.kind != Kind.INT:
+        return
+    if raw_type == "VARCHAR":
+        where = f"regexp_full_match(trim({c}), {literal(_INTEGRAL_DECIMAL)})"
+        how = "written with a decimal point (150.0, as pandas writes a whole-number column with gaps)"
+    elif raw_type.startswith(_FLOAT_TYPES) or raw_type.startswith("DECIMAL"):
+        where = f"{c} IS NOT NULL AND isfinite(CAST({c} AS DOUBLE)) AND {c} = trunc({c})"
+        how = f"stored as {raw_type}, not as an integer type"
+    else:
+        return
+    msg = (
+        f"whole numbers {how}; they are read as whole numbers. Any real fraction is refused. "
+        "To silence this warning write them as integers (pandas: .astype('Int64') before saving)"
+    )
+    sql = f"SELECT _file, _row, CAST({c} AS VARCHAR) AS value FROM {raw} WHERE {where}"
+    yield Rule(table.name, column.name, "integral_decimal", msg, sql, severity="warning")
 
 
 def _keys(key: tuple[str, ...], alias: str = "") -> str:
@@ -461,7 +522,13 @@ def _finding_of(rule: Rule, rows: list[tuple[object, ...]]) -> Finding:
         for r in rows
     )
     return Finding(
-        rule.table, rule.rule, rule.message, column=rule.column, count=int(str(rows[0][5])), examples=examples
+        rule.table,
+        rule.rule,
+        rule.message,
+        column=rule.column,
+        count=int(str(rows[0][5])),
+        examples=examples,
+        severity=rule.severity,
     )
 
 
