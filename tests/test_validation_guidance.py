@@ -1,0 +1,248 @@
+"""Validation that guides (#14, item 6): the mistakes of a first export are named with their fix.
+
+Each test writes a small folder reproducing what a new institution's export looked like: a
+';'-separated file, dates where day numbers belong, whole numbers written as 150.0, misnamed files,
+no protected characteristics, no assessments.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from tests.contract_folder import VALID, make_folder, with_cell
+from waymark.cli import app
+from waymark.models.data import TABLES, Finding, ValidationReport, load_learning_data, validate_folder
+from waymark.models.data.guidance import known_entries
+
+runner = CliRunner()
+
+
+def error(report: ValidationReport, rule: str) -> Finding:
+    matching = [f for f in report.findings if f.rule == rule]
+    assert len(matching) == 1, report.to_text()
+    return matching[0]
+
+
+def warning(report: ValidationReport, rule: str) -> Finding:
+    matching = [f for f in report.warnings if f.rule == rule]
+    assert len(matching) == 1, report.to_text()
+    assert matching[0].severity == "warning"
+    return matching[0]
+
+
+def write_separated(path: Path, rows: list[list[str]], sep: str) -> None:
+    path.write_text("".join(sep.join(r) + "\n" for r in rows), encoding="utf-8")
+
+
+# --- separators ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sep", "named", "in_toml"), [(";", "';'", 'separator = ";"'), ("\t", "tabs", "\\t")]
+)
+def test_a_file_separated_by_something_else_than_commas_is_named_with_the_fix(
+    tmp_path: Path, sep: str, named: str, in_toml: str
+) -> None:
+    folder = make_folder(tmp_path)
+    write_separated(folder / "registrations.csv", VALID["registrations"], sep)
+    report = validate_folder(folder)
+    finding = error(report, "separator")
+    assert finding.table == "registrations"
+    assert f"registrations.csv appears to be separated by {named}" in finding.message
+    assert "6 columns" in finding.message
+    assert "comma-separated" in finding.message
+    assert "waymark data import --mapping" in finding.message
+    assert in_toml in finding.message
+    # The header is not also reported as one unexpected column and six missing ones.
+    assert not [f for f in report.findings if f.rule in ("unexpected_column", "missing_column")]
+
+
+def test_a_comma_file_with_a_semicolon_in_a_value_is_not_taken_for_a_separated_one(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path, students=with_cell("students", 1, "programme_id", "P1;P2"))
+    assert validate_folder(folder).ok
+
+
+# --- dates where day numbers belong ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["2024-09-23", "23/09/2024", "2024-09-23 10:15:00"])
+def test_a_date_in_a_day_column_is_explained_as_days_from_the_start_date(tmp_path: Path, value: str) -> None:
+    folder = make_folder(tmp_path, registrations=with_cell("registrations", 2, "registration_day", value))
+    report = validate_folder(folder)
+    finding = error(report, "date_not_day")
+    assert (finding.table, finding.column, finding.count) == ("registrations", "registration_day", 1)
+    assert (finding.examples[0].file, finding.examples[0].row, finding.examples[0].value) == (
+        "registrations.csv",
+        2,
+        value,
+    )
+    assert "counted from the presentation's start_date" in finding.message
+    assert "waymark data import --mapping" in finding.message
+    assert not [f for f in report.findings if f.rule == "type_int"]  # one finding, not two
+
+
+def test_a_date_typed_parquet_day_column_is_explained_too(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path, assessments=None)
+    frame = pd.DataFrame(VALID["assessments"][1:], columns=VALID["assessments"][0])
+    frame["due_day"] = pd.to_datetime(pd.Series(["2024-10-27", "2025-01-10", None]))
+    frame["weight"] = frame["weight"].astype(float)
+    frame.to_parquet(folder / "assessments.parquet")
+    finding = error(validate_folder(folder), "date_not_day")
+    assert (finding.table, finding.column, finding.count) == ("assessments", "due_day", 2)
+
+
+def test_a_date_in_a_column_that_is_not_a_day_stays_a_type_error(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path, students=with_cell("students", 1, "credits", "2024-09-23"))
+    report = validate_folder(folder)
+    assert error(report, "type_int").column == "credits"
+    assert not [f for f in report.findings if f.rule == "date_not_day"]
+
+
+# --- whole numbers written as decimals ------------------------------------------------------
+
+
+def test_whole_numbers_written_as_decimals_are_read_with_a_warning(tmp_path: Path) -> None:
+    rows = with_cell("registrations", 1, "registration_day", "-10.0")
+    rows[4][rows[0].index("registration_day")] = "150.00"
+    rows[2][rows[0].index("unregistration_day")] = "30.0"
+    report = validate_folder(make_folder(tmp_path, registrations=rows))
+    assert report.ok, report.to_text()
+    by_column = {w.column: w for w in report.warnings if w.rule == "integral_decimal"}
+    assert by_column["registration_day"].count == 2
+    assert [(e.file, e.row, e.value) for e in by_column["registration_day"].examples] == [
+        ("registrations.csv", 1, "-10.0"),
+        ("registrations.csv", 4, "150.00"),
+    ]
+    assert "pandas" in by_column["registration_day"].message
+    loaded = load_learning_data(tmp_path).registrations
+    assert loaded["registration_day"].tolist() == [-10, -5, 2, 150]
+    assert loaded["unregistration_day"].dropna().tolist() == [30]
+
+
+def test_a_real_fraction_in_a_whole_number_column_is_refused(tmp_path: Path) -> None:
+    rows = with_cell("activity", 3, "count", "2.5")
+    report = validate_folder(make_folder(tmp_path, activity=rows))
+    finding = error(report, "type_int")
+    assert (finding.table, finding.column, finding.examples[0].row) == ("activity", "count", 3)
+    assert "fractions such as 2.5 are refused, not rounded" in finding.message
+
+
+def test_a_float_parquet_column_of_whole_numbers_is_read_with_a_warning(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path, activity=None)
+    frame = pd.DataFrame(VALID["activity"][1:], columns=VALID["activity"][0])
+    frame["day"] = frame["day"].astype(float)
+    frame["count"] = [3.0, 2.0, 1.0, 1.0]
+    frame.to_parquet(folder / "activity.parquet")
+    report = validate_folder(folder)
+    assert report.ok, report.to_text()
+    assert {w.column for w in report.warnings if w.rule == "integral_decimal"} == {"day", "count"}
+    frame["count"] = [3.0, 2.5, 1.0, 1.0]
+    frame.to_parquet(folder / "activity.parquet")
+    assert error(validate_folder(folder), "type_int").examples[0].row == 2
+
+
+# --- files the folder holds -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "advice"),
+    [
+        ("student_info.csv", "did you mean students? Rename it to students.csv"),
+        ("activty.csv", "did you mean activity? Rename it to activity.csv"),
+        ("students.xlsx", "save it in one of those forms"),
+        ("studentVle.csv", "waymark data import-oulad"),
+        ("notes.txt", "the tables are presentations, students"),
+    ],
+)
+def test_an_unrecognised_file_is_named_with_the_nearest_table(tmp_path: Path, name: str, advice: str) -> None:
+    folder = make_folder(tmp_path)
+    (folder / name).write_text("x\n", encoding="utf-8")
+    report = validate_folder(folder)
+    assert report.ok, report.to_text()
+    finding = warning(report, "unrecognised_file")
+    assert finding.message.startswith(f"{name} is not a contract table, so it is not read")
+    assert advice in finding.message
+
+
+def test_waymark_own_files_and_staging_folders_are_not_flagged(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path)
+    (folder / "waymark-data.json").write_text("{}", encoding="utf-8")
+    (folder / "directory.csv").write_text("staff_id\n", encoding="utf-8")
+    (folder / ".data.staging-1234").mkdir()
+    report = validate_folder(folder)
+    assert not [w for w in report.warnings if w.rule == "unrecognised_file"], report.to_text()
+
+
+def test_every_contract_table_is_a_known_file_name() -> None:
+    # Derived from the contract: a table added to it (such as sources) is never flagged.
+    for name in TABLES:
+        assert {name, f"{name}.csv", f"{name}.parquet"} <= known_entries()
+
+
+# --- tables whose absence matters later -----------------------------------------------------
+
+
+def test_a_missing_protected_characteristics_table_is_a_warning_about_the_audit(tmp_path: Path) -> None:
+    report = validate_folder(make_folder(tmp_path, protected_characteristics=None))
+    assert report.ok, report.to_text()
+    finding = warning(report, "missing_table")
+    assert finding.table == "protected_characteristics"
+    assert "fairness audit needs it before any model can be approved" in finding.message
+    assert "protected_characteristics.csv" in finding.message
+
+
+def test_no_warning_when_the_folder_is_complete(tmp_path: Path) -> None:
+    report = validate_folder(make_folder(tmp_path))
+    assert report.warnings == (), report.to_text()
+
+
+def test_an_empty_assessments_table_warns_that_marked_work_will_not_be_mentioned(tmp_path: Path) -> None:
+    folder = make_folder(
+        tmp_path,
+        assessments=[VALID["assessments"][0]],
+        assessment_results=[VALID["assessment_results"][0]],
+    )
+    report = validate_folder(folder)
+    assert report.ok, report.to_text()
+    finding = warning(report, "no_assessments")
+    assert "assessment feature" in finding.message
+    assert "explanations will not mention marked work" in finding.message
+
+
+def test_assessments_without_results_warn_too(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path, assessment_results=[VALID["assessment_results"][0]])
+    finding = warning(validate_folder(folder), "no_results")
+    assert finding.table == "assessment_results"
+
+
+def test_an_absent_assessments_file_says_a_header_only_file_will_do(tmp_path: Path) -> None:
+    report = validate_folder(make_folder(tmp_path, assessments=None))
+    finding = error(report, "missing_file")
+    assert "assessments.csv with only its header row: assessment_id,module_id" in finding.message
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+def test_validate_prints_warnings_and_still_exits_zero(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path, protected_characteristics=None)
+    (folder / "student_info.csv").write_text("x\n", encoding="utf-8")
+    result = runner.invoke(app, ["data", "validate", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "No contract violations." in result.stdout
+    assert "2 warning(s)" in result.stdout
+    assert "student_info.csv is not a contract table" in result.stdout
+    result = runner.invoke(app, ["data", "validate", str(folder), "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["ok"] is True
+    assert payload["violations"] == []
+    assert {(w["table"], w["rule"], w["severity"]) for w in payload["warnings"]} == {
+        ("(folder)", "unrecognised_file", "warning"),
+        ("protected_characteristics", "missing_table", "warning"),
+    }
