@@ -18,7 +18,7 @@ LOGS_HEADER = (
 )
 
 
-def _read(fmt: str, path: Path, **options: str) -> list[dict[str, str | None]]:
+def _read(fmt: str, path: Path, **options: str | int | float | bool) -> list[dict[str, str | None]]:
     con = duckdb.connect()
     relation = READERS[fmt](con, path, spec=InputSpec(files=[path.name], format=fmt, options=options))
     assert set(relation.types) == {duckdb.sqltype("VARCHAR")}
