@@ -71,11 +71,19 @@ def test_a_file_without_the_report_columns_is_refused_naming_them(tmp_path: Path
 
 def test_participants_get_a_full_name_and_a_shared_name_is_left_out(tmp_path: Path) -> None:
     path = _write(
-        tmp_path / "participants.csv",
+        tmp_path / "participants_NU1001-2024.csv",
         "First name,Last name,ID number,Roles\nAna,Reyes,1,Student\nSam,Cole,2,Student\nSam,Cole,3,Student\n",
     )
     rows = _read("moodle_participants", path)
-    assert [(r["full_name"], r["ID number"]) for r in rows] == [("Ana Reyes", "1")]
+    assert [(r["full_name"], r["ID number"], r["course_shortname"]) for r in rows] == [
+        ("Ana Reyes", "1", "NU1001-2024")
+    ]
+
+
+def test_a_participants_file_must_name_its_course(tmp_path: Path) -> None:
+    path = _write(tmp_path / "courseid_101_participants.csv", "First name,Last name\nAna,Reyes\n")
+    with pytest.raises(ExportFormatError, match=r"participants_<course short name>.csv"):
+        _read("moodle_participants", path)
 
 
 def test_the_grading_worksheet_gives_its_assignment_submission_time_and_percentage(tmp_path: Path) -> None:

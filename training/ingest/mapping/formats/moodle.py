@@ -40,6 +40,7 @@ LOGS_REPORT_COLUMNS = (
 LOGS_TIME_FORMATS = ("%d/%m/%y, %H:%M:%S", "%d/%m/%y, %H:%M")
 # report/log: clean_filename('logs_' . course shortname . '_' . userdate(time(), backupnameformat))
 _LOGS_FILE = re.compile(r"^logs_(?P<course>.+)_\d{8}-\d{4}$")
+_PARTICIPANTS_FILE = re.compile(r"^participants_(?P<course>.+)$")
 WORKSHEET_COLUMNS = ("Full name", "Status", "Grade", "Maximum grade", "Last modified (submission)")
 # userdate() with strftimedaydatetime ('%A, %d %B %Y, %I:%M %p'); DuckDB reads unpadded day and hour too
 WORKSHEET_TIME_FORMAT = "%A, %d %B %Y, %I:%M %p"
@@ -113,15 +114,23 @@ def read_logs_report(
 def read_participants(
     con: duckdb.DuckDBPyConnection, path: Path, *, spec: InputSpec
 ) -> duckdb.DuckDBPyRelation:
-    """A course's participants download.
+    """A course's participants download, saved as ``participants_<course short name>.csv``.
 
-    Adds ``full_name`` ("First name Last name", as Moodle's default full name display writes it in
-    the Logs report). Two participants sharing a full name cannot be told apart in the report, so
-    both are left out (their rows then count as unmatched in the join) rather than guessed.
+    Adds ``course_shortname`` (from that name, so that a name is matched within its own course and a
+    student on two courses is not counted twice) and ``full_name`` ("First name Last name", as
+    Moodle's default full name display writes it in the Logs report). Two participants of a course
+    sharing a full name cannot be told apart in the report, so both are left out (their rows then
+    count as unmatched in the join) rather than guessed.
     """
+    match = _PARTICIPANTS_FILE.match(path.stem)
+    if match is None:
+        raise ExportFormatError(
+            path,
+            "save each course's participants download as participants_<course short name>.csv (the "
+            "short name its Logs report download carries), so names are matched within their course",
+        )
     raw = _csv(con, path, spec=spec)
-    columns = {c.casefold() for c in raw.columns}
-    if "full name" in columns:
+    if "full name" in {c.casefold() for c in raw.columns}:
         name = 'trim("Full name")'
     else:
         require_columns(
@@ -129,7 +138,10 @@ def read_participants(
         )
         name = """trim(concat_ws(' ', "First name", "Last name"))"""
     return (
-        raw.project(f"*, {name} AS full_name, count(*) OVER (PARTITION BY {name}) AS _sharing")
+        raw.project(
+            f"*, {literal(match['course'])} AS course_shortname, {name} AS full_name, "
+            f"count(*) OVER (PARTITION BY {name}) AS _sharing"
+        )
         .filter("_sharing = 1")
         .project("* EXCLUDE (_sharing)")
     )
