@@ -162,6 +162,7 @@ class Mapping(_Strict):
     inputs: dict[str, InputSpec] = Field(min_length=1)
     tables: dict[str, TableSpec] = Field(min_length=1)
     sources: dict[str, str] = Field(default_factory=dict)  # activity source -> label shown to staff
+    empty: list[str] = Field(default_factory=list)  # tables the institution does not record: header only
     _path: Path | None = PrivateAttr(default=None)
 
     @field_validator("timezone")
@@ -196,6 +197,11 @@ def _problems(mapping: Mapping) -> list[str]:
         if spec.duplicates != "error" and not TABLES[name].key:
             problems.append(f"{where}.duplicates: {name} has no key, so rows cannot share one")
     problems += _source_label_problems(mapping)
+    for name in mapping.empty:
+        if name not in MAPPABLE_TABLES:
+            problems.append(f"empty: {name!r} is not a contract table a mapping can produce")
+        elif name in mapping.tables:
+            problems.append(f"empty: {name} is also built from tables.{name}")
     return problems
 
 

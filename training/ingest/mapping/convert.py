@@ -1,0 +1,317 @@
+"""Build each contract table from a mapping's table section, as SQL over the input views.
+
+Every column becomes two expressions: its converted value, and a check that is NULL when the value
+converted cleanly and otherwise says why not ("not mapped", "not a date in the format %d/%m/%Y").
+The checks are what the dry run counts and what makes a real import fail, naming the rows.
+
+Views, per table T: ``wm_a_T`` (values, checks, raw text and, for day columns, the parsed date),
+``wm_m_T`` (day numbers counted from the presentation's start; unknown presentations checked) and
+``wm_out_T`` (the contract's columns and types; activity aggregated, keyed tables one row per key).
+Names and values from the mapping reach SQL only through ``ident`` and ``literal``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import duckdb
+
+from waymark.models.data.contract import TABLES, Column, Kind, Table
+from waymark.models.data.sqltext import ident, literal
+from waymark.training.ingest.mapping.schema import ColumnSpec, MappingError, TableSpec
+
+PSEUDONYM_FUNCTION = "waymark_pseudonym"
+ACTIVITY_KEY = ("student_id", "module_id", "presentation_id", "day", "source", "activity_type")
+SQL_TYPES = {
+    Kind.ID: "VARCHAR",
+    Kind.TEXT: "VARCHAR",
+    Kind.INT: "BIGINT",
+    Kind.FLOAT: "DOUBLE",
+    Kind.DATE: "DATE",
+}
+_PRESENTATION = ("module_id", "presentation_id")
+
+
+class MappingColumnError(MappingError):
+    """A mapping names a source column its input does not have."""
+
+
+@dataclass(frozen=True)
+class ColumnSql:
+    """SQL for one mapped column."""
+
+    value: str  # the converted value; for a day column, the parsed DATE to count from the start
+    check: str  # NULL when the value converted cleanly, else the reason
+    raw: str  # the source text, for messages
+    counts_days: bool = False
+
+
+def is_day_column(column: Column) -> bool:
+    """Whether a column holds day numbers relative to the presentation start."""
+    return column.kind is Kind.INT and (column.name == "day" or column.name.endswith("_day"))
+
+
+def contract_column(table: Table, name: str) -> Column:
+    """The contract column, or a text column for an extra column of an open table."""
+    if name in table.column_names:
+        return table.column(name)
+    return Column(name, Kind.TEXT, "extra column", required=False, nullable=True)
+
+
+def run(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Execute a statement and finish its result (DuckDB refuses further work on a pending one)."""
+    con.execute(sql).fetchall()
+
+
+# --- one column ----------------------------------------------------------------------------------
+
+
+def _raw(spec: ColumnSpec, ref: Callable[[str], str]) -> str:
+    if spec.column is not None:
+        return f"nullif(trim({ref(spec.column)}), '')"
+    text = str(spec.value)
+    return "CAST(NULL AS VARCHAR)" if text == "" else literal(text)
+
+
+def _target(value: str) -> str:
+    return "CAST(NULL AS VARCHAR)" if value == "" else literal(value)
+
+
+def _value_map(text: str, spec: ColumnSpec) -> tuple[str, str | None]:
+    """The mapped value, and the condition under which a value is not mapped."""
+    matches = [(f"{text} = {literal(k)}", v) for k, v in spec.values.items()]
+    matches += [(f"{text} GLOB {literal(p)}", v) for p, v in spec.patterns.items()]
+    cases = " ".join(f"WHEN {cond} THEN {_target(v)}" for cond, v in matches)
+    otherwise = text if spec.keep_unmapped else _target(spec.default) if spec.default is not None else "NULL"
+    expr = f"(CASE WHEN {text} IS NULL THEN NULL {cases} ELSE {otherwise} END)"
+    if spec.keep_unmapped or spec.default is not None:
+        return expr, None
+    matched = " OR ".join(cond for cond, _ in matches)
+    return expr, f"{text} IS NOT NULL AND NOT ({matched})"
+
+
+def _parsed_date(text: str, spec: ColumnSpec) -> tuple[str, str]:
+    """The DATE a date or timestamp text stands for (timestamps in the session's time zone), and why not."""
+    if spec.date == "iso":
+        return f"TRY_CAST({text} AS DATE)", "is not an ISO date (YYYY-MM-DD)"
+    if spec.date is not None:
+        return (
+            f"CAST(try_strptime({text}, {literal(spec.date)}) AS DATE)",
+            f"is not a date in the format {spec.date}",
+        )
+    if spec.timestamp == "iso":
+        return f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS DATE)", "is not an ISO timestamp"
+    scale = " / 1000.0" if spec.timestamp == "unix_ms" else ""
+    number = f"TRY_CAST({text} AS DOUBLE)"
+    return f"CAST(to_timestamp({number}{scale}) AS DATE)", f"is not a {spec.timestamp} timestamp"
+
+
+def _checks(pairs: list[tuple[str, str]]) -> str:
+    if not pairs:
+        return "CAST(NULL AS VARCHAR)"
+    return "(CASE " + " ".join(f"WHEN {c} THEN {literal(r)}" for c, r in pairs) + " END)"
+
+
+def column_sql(
+    spec: ColumnSpec, column: Column, *, ref: Callable[[str], str], pseudonymise: bool
+) -> ColumnSql:
+    """The value, check and raw text of one mapped column.
+
+    Parameters
+    ----------
+    spec
+        The column's mapping.
+    column
+        The contract column it fills.
+    ref
+        SQL for a source column name (qualified by the input it comes from).
+    pseudonymise
+        Replace the (normalised) id by its keyed hash.
+    """
+    raw = _raw(spec, ref)
+    text, unmapped = _value_map(raw, spec) if spec.maps_values else (raw, None)
+    checks = [(unmapped, "is not mapped")] if unmapped else []
+    counts_days = False
+    if spec.converts_time:
+        value, why = _parsed_date(text, spec)
+        checks.append((f"{text} IS NOT NULL AND {value} IS NULL", why))
+        counts_days = column.kind is not Kind.DATE
+    elif column.kind in {Kind.INT, Kind.FLOAT}:
+        number = f"(TRY_CAST({text} AS DOUBLE){f' * {float(spec.multiply)!r}' if spec.multiply else ''})"
+        checks.append((f"{text} IS NOT NULL AND {number} IS NULL", "is not a number"))
+        if column.kind is Kind.INT:
+            checks.append((f"{number} <> round({number})", "is not a whole number"))
+        value = f"CAST(round({number}) AS BIGINT)" if column.kind is Kind.INT else number
+    elif column.kind is Kind.ID:
+        value = f"regexp_replace({text}, '^(-?[0-9]+)\\.0+$', '\\1')"
+        value = f"{PSEUDONYM_FUNCTION}({value})" if pseudonymise else value
+    else:
+        value = text
+    if column.allowed:
+        allowed = ", ".join(literal(a) for a in column.allowed)
+        checks.append((f"{value} NOT IN ({allowed})", f"is not one of {', '.join(column.allowed)}"))
+    return ColumnSql(value=value, check=_checks(checks), raw=raw, counts_days=counts_days)
+
+
+# --- one table -----------------------------------------------------------------------------------
+
+
+def resolver(columns: dict[str, list[str]], *, order: list[str], where: str) -> Callable[[str], str]:
+    """SQL for a source column: the first input (alias ``s``, ``j0``, ...) in ``order`` that has it."""
+
+    def ref(name: str) -> str:
+        for alias in order:
+            if name in columns[alias]:
+                return f"{alias}.{ident(name)}"
+        have = sorted({c for a in order for c in columns[a] if not c.startswith("_")})
+        raise MappingColumnError(f"{where}: no source column {name!r} (the inputs have: {', '.join(have)})")
+
+    return ref
+
+
+def base_sql(spec: TableSpec, columns: dict[str, list[str]]) -> tuple[str, Callable[[str], str], list[str]]:
+    """The FROM clause of a table (its input, inner-joined to its joins), a resolver, and any mistakes."""
+    sql = f"{ident('wm_in_' + spec.from_)} AS s"
+    by_alias = {"s": columns[spec.from_]}
+    problems = []
+    for i, join in enumerate(spec.join):
+        alias = f"j{i}"
+        by_alias[alias] = columns[join.input]
+        conds = []
+        for left, right in join.on.items():
+            if left not in columns[spec.from_]:
+                problems.append(f"join[{i}].on.{left}: input {spec.from_} has no column {left!r}")
+            if right not in columns[join.input]:
+                problems.append(f"join[{i}].on.{left}: input {join.input} has no column {right!r}")
+            conds.append(f"s.{ident(left)} = {alias}.{ident(right)}")
+        sql += f" JOIN {ident('wm_in_' + join.input)} AS {alias} ON {' AND '.join(conds) or 'TRUE'}"
+    return sql, resolver(by_alias, order=list(by_alias), where="columns"), problems
+
+
+def stage_a_sql(sqls: dict[str, ColumnSql], *, base: str, order: str | None) -> str:
+    """Values, checks and raw text per mapped column, with each row's file and row number."""
+    selects = ["s._file AS _file", "s._row AS _row"]
+    for col, sql in sqls.items():
+        target = f"_date:{col}" if sql.counts_days else col
+        selects += [
+            f"{sql.value} AS {ident(target)}",
+            f"{sql.check} AS {ident('_check:' + col)}",
+            f"{sql.raw} AS {ident('_raw:' + col)}",
+        ]
+    selects.append(f"{order or 'NULL'} AS _order")
+    return f"SELECT {', '.join(selects)} FROM {base}"
+
+
+def stage_m_sql(name: str, *, sqls: dict[str, ColumnSql]) -> str:
+    """Day numbers from each row's presentation start; a row whose presentation is unknown is a check."""
+    a = ident("wm_a_" + name)
+    days = [c for c, s in sqls.items() if s.counts_days]
+    selects = [f"a.* EXCLUDE ({', '.join(ident('_date:' + d) for d in days)})" if days else "a.*"]
+    selects += [f"date_diff('day', st.start_date, a.{ident('_date:' + d)}) AS {ident(d)}" for d in days]
+    if name == "assessment_results":
+        joins = (
+            "LEFT JOIN wm_assessment_presentations ax ON ax.assessment_id = a.assessment_id "
+            "LEFT JOIN wm_starts st ON st.module_id = ax.module_id "
+            "AND st.presentation_id = ax.presentation_id"
+        )
+        known = "ax.assessment_id IS NOT NULL"
+        reason = "names no assessment in the assessments table"
+        raw = "a.assessment_id"
+    else:
+        joins = (
+            "LEFT JOIN wm_starts st ON st.module_id = a.module_id AND st.presentation_id = a.presentation_id"
+        )
+        known = "st.module_id IS NOT NULL"
+        reason = "names no presentation in the presentations table"
+        raw = "concat_ws(' ', a.module_id, a.presentation_id)"
+    selects.append(f"CASE WHEN NOT ({known}) THEN {literal(reason)} END AS {ident('_check:(presentation)')}")
+    selects.append(f"{raw} AS {ident('_raw:(presentation)')}")
+    return f"SELECT {', '.join(selects)} FROM {a} AS a {joins}"
+
+
+def out_sql(name: str, spec: TableSpec, *, columns: list[str]) -> str:
+    """The contract's columns and types: activity aggregated, keyed tables one row per key."""
+    table = TABLES[name]
+    typed = {c: f"CAST({ident(c)} AS {SQL_TYPES[contract_column(table, c).kind]})" for c in columns}
+    m = ident("wm_m_" + name)
+    if name == "activity" and spec.aggregate is not None:
+        keys = [c for c in ACTIVITY_KEY if c in columns]
+        total = "count(*)" if spec.aggregate == "count" else "sum(count)"
+        key_sql = ", ".join(f"{typed[c]} AS {ident(c)}" for c in keys)
+        return f"SELECT {key_sql}, CAST({total} AS BIGINT) AS count FROM {m} GROUP BY ALL"
+    select = ", ".join(f"{typed[c]} AS {ident(c)}" for c in columns)
+    if not table.key or spec.duplicates == "error":
+        return f"SELECT {'DISTINCT ' if table.key else ''}{select} FROM {m}"
+    direction = "ASC" if spec.duplicates == "first" else "DESC"
+    key = ", ".join(ident(k) for k in table.key)
+    window = f"PARTITION BY {key} ORDER BY _order {direction} NULLS LAST, _file {direction}, _row {direction}"
+    return f"SELECT {select} FROM {m} QUALIFY row_number() OVER ({window}) = 1"
+
+
+def table_columns(name: str, spec: TableSpec) -> list[str]:
+    """The output columns of a table: the contract's order, then extra columns of an open table."""
+    table = TABLES[name]
+    mapped = list(spec.columns)
+    if name == "activity" and spec.aggregate is not None and "count" not in mapped:
+        mapped.append("count")
+    ordered = [c for c in table.column_names if c in mapped]
+    return ordered + [c for c in mapped if c not in table.column_names]
+
+
+def create_views(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    *,
+    spec: TableSpec,
+    input_columns: dict[str, list[str]],
+    pseudonymised: frozenset[str],
+) -> None:
+    """Register ``wm_a_``, ``wm_m_`` and ``wm_out_`` views for table ``name``.
+
+    Raises
+    ------
+    MappingColumnError
+        When the mapping names a source column its inputs do not have.
+    """
+    table = TABLES[name]
+    base, ref, problems = base_sql(spec, input_columns)
+    sqls: dict[str, ColumnSql] = {}
+    for col, col_spec in spec.columns.items():
+        try:
+            sqls[col] = column_sql(
+                col_spec, contract_column(table, col), ref=ref, pseudonymise=col in pseudonymised
+            )
+        except MappingColumnError as exc:
+            problems.append(f"columns.{col}{str(exc).removeprefix('columns')}")
+    order = _order_sql(spec, ref, problems=problems)
+    if problems:
+        raise MappingColumnError("\n".join(f"tables.{name}.{p}" for p in problems))
+    stage_a = stage_a_sql(sqls, base=base, order=order)
+    run(con, f"CREATE OR REPLACE TEMP VIEW {ident('wm_a_' + name)} AS {stage_a}")
+    has_presentation = name != "presentations" and (
+        all(c in spec.columns for c in _PRESENTATION) or name == "assessment_results"
+    )
+    if has_presentation:
+        m = stage_m_sql(name, sqls=sqls)
+    else:
+        none = "CAST(NULL AS VARCHAR)"
+        m = (
+            f"SELECT *, {none} AS {ident('_check:(presentation)')}, {none} AS {ident('_raw:(presentation)')} "
+            f"FROM {ident('wm_a_' + name)}"
+        )
+    run(con, f"CREATE OR REPLACE TEMP VIEW {ident('wm_m_' + name)} AS {m}")
+    out = out_sql(name, spec, columns=table_columns(name, spec))
+    run(con, f"CREATE OR REPLACE TEMP VIEW {ident('wm_out_' + name)} AS {out}")
+
+
+def _order_sql(spec: TableSpec, ref: Callable[[str], str], *, problems: list[str]) -> str | None:
+    if spec.order_by is None:
+        return None
+    try:
+        kind = Kind.DATE if spec.order_by.converts_time else Kind.TEXT
+        sql = column_sql(spec.order_by, Column("order_by", kind, ""), ref=ref, pseudonymise=False)
+    except MappingColumnError as exc:
+        problems.append(f"order_by{str(exc).removeprefix('columns')}")
+        return None
+    return sql.value

@@ -1,0 +1,178 @@
+"""What a mapping did with the data: rows read, kept, joined and written, and every value it could not map.
+
+The same report serves the dry run (printed, nothing written) and the import (any issue fails it,
+naming the mapping's rule, the value, how many rows and the first file and row).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import duckdb
+
+from waymark.models.data.contract import TABLES
+from waymark.models.data.sqltext import ident
+from waymark.training.ingest.mapping.inputs import InputStats
+from waymark.training.ingest.mapping.schema import Mapping
+
+MAX_VALUES_PER_RULE = 20
+
+
+@dataclass(frozen=True)
+class Issue:
+    """Rows whose value a rule could not convert."""
+
+    where: str  # the mapping's TOML path
+    value: str | None
+    reason: str
+    count: int
+    file: str
+    row: int
+
+    def text(self) -> str:
+        """One line naming the rule, the value, the count and the first row."""
+        rows = "row" if self.count == 1 else "rows"
+        first = f"first {self.file} row {self.row}"
+        return f"{self.where}: {self.value!r} {self.reason} ({self.count} {rows}; {first})"
+
+
+@dataclass(frozen=True)
+class TableCoverage:
+    """One table: rows from its input, after its joins, and written."""
+
+    table: str
+    rows_in: int  # the input's rows after its keep filter
+    rows_joined: int  # after the table's joins (inner: unmatched rows are dropped)
+    rows_out: int
+    issues: tuple[Issue, ...] = ()
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The whole mapping's coverage."""
+
+    mapping: str
+    inputs: dict[str, InputStats]
+    tables: dict[str, TableCoverage]
+    unused_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    unused_files: tuple[str, ...] = ()
+
+    @property
+    def issues(self) -> list[Issue]:
+        """Every issue of every table."""
+        return [i for t in self.tables.values() for i in t.issues]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every value was mapped."""
+        return not self.issues
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return {
+            "mapping": self.mapping,
+            "ok": self.ok,
+            "inputs": {k: asdict(v) for k, v in self.inputs.items()},
+            "tables": {k: asdict(v) for k, v in self.tables.items()},
+            "unused_columns": {k: list(v) for k, v in self.unused_columns.items()},
+            "unused_files": list(self.unused_files),
+        }
+
+    def to_text(self) -> str:
+        """A report for the terminal."""
+        lines = [f"Mapping {self.mapping}", "Inputs:"]
+        for name, stats in self.inputs.items():
+            lines.append(
+                f"  {name}: {len(stats.files)} file(s), {stats.rows_read:,} rows read, "
+                f"{stats.rows_kept:,} kept"
+            )
+            if self.unused_columns.get(name):
+                lines.append(f"    columns neither used nor ignored: {', '.join(self.unused_columns[name])}")
+        lines.append("Tables:")
+        for t in self.tables.values():
+            dropped = t.rows_in - t.rows_joined
+            joined = f", {dropped:,} dropped by the join" if dropped > 0 else ""
+            lines.append(f"  {t.table}: {t.rows_in:,} rows in{joined}, {t.rows_out:,} rows out")
+            lines += [f"    {i.text()}" for i in t.issues]
+        if self.unused_files:
+            lines.append("Files no input reads: " + ", ".join(self.unused_files))
+        lines.append(
+            "Every value was mapped." if self.ok else f"{len(self.issues)} rule(s) left values unmapped."
+        )
+        return "\n".join(lines)
+
+
+def _count(con: duckdb.DuckDBPyConnection, view: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {ident(view)}").fetchall()[0]
+    return int(row[0]) if row else 0
+
+
+def column_issues(con: duckdb.DuckDBPyConnection, table: str, *, column: str, where: str) -> list[Issue]:
+    """Issues of one column of ``wm_m_<table>``, grouped by reason and value, most frequent first."""
+    check, raw = ident("_check:" + column), ident("_raw:" + column)
+    rows = con.execute(
+        f"SELECT {check}, {raw}, count(*), first(_file ORDER BY _file, _row), "
+        "first(_row ORDER BY _file, _row) "
+        f"FROM {ident('wm_m_' + table)} WHERE {check} IS NOT NULL GROUP BY ALL "
+        f"ORDER BY 3 DESC, 2 LIMIT {MAX_VALUES_PER_RULE}"
+    ).fetchall()
+    return [Issue(where, value, reason, int(n), str(f), int(r)) for reason, value, n, f, r in rows]
+
+
+def duplicate_key_issue(con: duckdb.DuckDBPyConnection, table: str) -> list[Issue]:
+    """Keys that still have more than one (different) row, for a table with ``duplicates = "error"``."""
+    key = TABLES[table].key
+    keys = ", ".join(ident(k) for k in key)
+    row = con.execute(
+        f"SELECT count(*), first(concat_ws(' ', {keys})) FROM (SELECT {keys} FROM {ident('wm_out_' + table)} "
+        f"GROUP BY ALL HAVING count(*) > 1)"
+    ).fetchall()[0]
+    if not row or not row[0]:
+        return []
+    reason = (
+        f"has rows that differ for the same {', '.join(key)} "
+        '(set duplicates = "first" or "last", with order_by, to choose one)'
+    )
+    return [Issue(f"tables.{table}", str(row[1]), reason, int(row[0]), "(the mapped rows)", 0)]
+
+
+def table_coverage(
+    con: duckdb.DuckDBPyConnection, mapping: Mapping, *, table: str, inputs: dict[str, InputStats]
+) -> TableCoverage:
+    """Rows and issues of one built table."""
+    spec = mapping.tables[table]
+    issues: list[Issue] = []
+    for column in [*spec.columns, "(presentation)"]:
+        where = f"tables.{table}.columns.{column}" if column in spec.columns else f"tables.{table}"
+        issues += column_issues(con, table, column=column, where=where)
+    if TABLES[table].key and spec.duplicates == "error" and not issues:
+        issues += duplicate_key_issue(con, table)
+    return TableCoverage(
+        table=table,
+        rows_in=inputs[spec.from_].rows_kept,
+        rows_joined=_count(con, "wm_a_" + table),
+        rows_out=_count(con, "wm_out_" + table),
+        issues=tuple(issues),
+    )
+
+
+def unused_columns(mapping: Mapping, inputs: dict[str, InputStats]) -> dict[str, tuple[str, ...]]:
+    """Per input, the columns no rule reads and no table ignores."""
+    named: set[str] = set()
+    for spec in mapping.tables.values():
+        named.update(spec.ignore)
+        named.update(c.column for c in spec.columns.values() if c.column)
+        if spec.order_by is not None and spec.order_by.column:
+            named.add(spec.order_by.column)
+        for join in spec.join:
+            named.update(join.on)
+            named.update(join.on.values())
+    for spec_in in mapping.inputs.values():
+        named.update(spec_in.keep)
+    result = {}
+    for name, stats in inputs.items():
+        unused = tuple(c for c in stats.columns if c not in named)
+        if unused:
+            result[name] = unused
+    return result

@@ -1,0 +1,411 @@
+"""Run a mapping: read the exports, build the contract's tables, check them, and publish them or append them.
+
+Nothing is written unless every value was mapped and the result passes the contract: the tables are
+built in a staging folder beside the destination and swapped into place only then. An append merges
+the new extract into the existing folder (a row replaces the row with the same key; nothing is
+deleted) and records the increment in the manifest's lineage.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from waymark.models.data import read_manifest, staged_folder, write_manifest
+from waymark.models.data.contract import TABLES
+from waymark.models.data.findings import ContractViolation
+from waymark.models.data.publish import MANIFEST
+from waymark.models.data.sqltext import ident, literal
+from waymark.models.data.validation import connect, require_valid, validate_folder
+from waymark.training.ingest.mapping.convert import (
+    ACTIVITY_KEY,
+    PSEUDONYM_FUNCTION,
+    SQL_TYPES,
+    create_views,
+    run,
+)
+from waymark.training.ingest.mapping.coverage import Coverage, table_coverage, unused_columns
+from waymark.training.ingest.mapping.inputs import (
+    InputStats,
+    SourceFile,
+    match_files,
+    register_input,
+)
+from waymark.training.ingest.mapping.inputs import (
+    unused_files as find_unused_files,
+)
+from waymark.training.ingest.mapping.pseudonyms import key_id, pseudonymiser
+from waymark.training.ingest.mapping.schema import Mapping, MappingError
+
+SOURCES_FILE = "sources.csv"
+# presentations first (day numbers count from their start), assessments next (results find their
+# presentation through them), then the rest in the contract's order.
+_BUILD_ORDER = (
+    "presentations",
+    "assessments",
+    *(t for t in TABLES if t not in {"presentations", "assessments"}),
+)
+
+
+class MappingDataError(Exception):
+    """The exports hold values the mapping does not cover; nothing was written."""
+
+    def __init__(self, coverage: Coverage) -> None:
+        self.coverage = coverage
+        lines = [i.text() for i in coverage.issues]
+        super().__init__(
+            f"{len(lines)} rule(s) of mapping {coverage.mapping} left values unmapped; nothing was written\n"
+            + "\n".join(f"  {line}" for line in lines)
+        )
+
+
+class AppendRefused(MappingError):
+    """The destination cannot take this increment."""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import read, and (unless a dry run) wrote."""
+
+    coverage: Coverage
+    written: dict[str, dict[str, int]] | None = None  # table -> added/replaced/unchanged/total
+
+
+def table_key(table: str) -> tuple[str, ...]:
+    """The columns that identify a row when an increment is merged."""
+    return ACTIVITY_KEY if table == "activity" else TABLES[table].key
+
+
+# --- reading and building ----------------------------------------------------------------------
+
+
+def _connect(mapping: Mapping, secret: bytes | None) -> duckdb.DuckDBPyConnection:
+    con = connect()
+    run(con, f"SET TimeZone = {literal(mapping.timezone)}")
+    if secret is not None:
+        con.create_function(
+            PSEUDONYM_FUNCTION, pseudonymiser(secret), ["VARCHAR"], "VARCHAR", side_effects=False
+        )
+    return con
+
+
+def _starts_view(con: duckdb.DuckDBPyConnection, *, built: set[str], old: set[str]) -> None:
+    parts = []
+    if "presentations" in built:
+        parts.append("SELECT module_id, presentation_id, start_date FROM wm_out_presentations")
+    if "presentations" in old:
+        parts.append(
+            "SELECT module_id, presentation_id, start_date FROM t_presentations o WHERE NOT EXISTS "
+            "(SELECT 1 FROM wm_new_presentation_keys n WHERE n.module_id = o.module_id "
+            "AND n.presentation_id = o.presentation_id)"
+        )
+        keys = (
+            "SELECT module_id, presentation_id FROM wm_out_presentations"
+            if "presentations" in built
+            else ("SELECT NULL::VARCHAR AS module_id, NULL::VARCHAR AS presentation_id WHERE FALSE")
+        )
+        run(con, f"CREATE OR REPLACE TEMP VIEW wm_new_presentation_keys AS {keys}")
+    empty = (
+        "SELECT NULL::VARCHAR AS module_id, NULL::VARCHAR AS presentation_id, NULL::DATE AS start_date "
+        "WHERE FALSE"
+    )
+    run(con, f"CREATE OR REPLACE TEMP VIEW wm_starts AS {' UNION ALL '.join(parts) or empty}")
+
+
+def _assessments_view(con: duckdb.DuckDBPyConnection, *, built: set[str], old: set[str]) -> None:
+    parts = []
+    if "assessments" in built:
+        parts.append("SELECT assessment_id, module_id, presentation_id FROM wm_out_assessments")
+    if "assessments" in old:
+        parts.append("SELECT assessment_id, module_id, presentation_id FROM t_assessments")
+    empty = (
+        "SELECT NULL::VARCHAR AS assessment_id, NULL::VARCHAR AS module_id, "
+        "NULL::VARCHAR AS presentation_id WHERE FALSE"
+    )
+    union = " UNION ALL ".join(parts) or empty
+    run(
+        con,
+        "CREATE OR REPLACE TEMP VIEW wm_assessment_presentations AS "
+        f"SELECT DISTINCT ON (assessment_id) * FROM ({union})",
+    )
+
+
+def _build(
+    con: duckdb.DuckDBPyConnection, mapping: Mapping, *, inputs: dict[str, InputStats], old: set[str]
+) -> None:
+    pseudonymised = frozenset(mapping.pseudonymise.columns if mapping.pseudonymise else ())
+    columns = {name: list(stats.columns) for name, stats in inputs.items()}
+    built: set[str] = set()
+    problems = []
+    for table in _BUILD_ORDER:
+        if table == "assessments":
+            _starts_view(con, built=built, old=old)
+        if table not in mapping.tables:
+            if table == "assessments":
+                _assessments_view(con, built=built, old=old)
+            continue
+        try:
+            create_views(
+                con, table, spec=mapping.tables[table], input_columns=columns, pseudonymised=pseudonymised
+            )
+        except MappingError as exc:
+            problems.append(str(exc))
+            continue
+        built.add(table)
+        if table == "assessments":
+            _assessments_view(con, built=built, old=old)
+    if problems:
+        raise MappingError(
+            f"{mapping.name}: the mapping names columns the exports do not have\n  " + "\n  ".join(problems)
+        )
+
+
+def analyse(
+    con: duckdb.DuckDBPyConnection, mapping: Mapping, *, sources: Sequence[Path], old: set[str]
+) -> tuple[Coverage, dict[str, list[SourceFile]]]:
+    """Register the inputs, build every table's views, and measure what the mapping covers."""
+    matched = match_files(mapping, sources)
+    inputs = {n: register_input(con, n, spec=mapping.inputs[n], files=matched[n]) for n in mapping.inputs}
+    _build(con, mapping, inputs=inputs, old=old)
+    tables = {
+        t: table_coverage(con, mapping, table=t, inputs=inputs) for t in _BUILD_ORDER if t in mapping.tables
+    }
+    coverage = Coverage(
+        mapping=mapping.name,
+        inputs=inputs,
+        tables=tables,
+        unused_columns=unused_columns(mapping, inputs),
+        unused_files=tuple(find_unused_files(matched, sources)),
+    )
+    return coverage, matched
+
+
+# --- the existing folder (append) ---------------------------------------------------------------
+
+
+def _open_existing(con: duckdb.DuckDBPyConnection, out: Path, *, key: str | None) -> set[str]:
+    if not (out / MANIFEST).is_file():
+        raise AppendRefused(f"{out} is not a Waymark data folder (no {MANIFEST}); import into it first")
+    report = validate_folder(out, con=con)
+    if not report.ok:
+        raise ContractViolation(report)
+    old_key = read_manifest(out).get("pseudonym_key")
+    if old_key != key:
+        raise AppendRefused(
+            f"{out} was written with {'pseudonyms from another secret' if old_key and key else 'other ids'}: "
+            f"its pseudonym key is {old_key or 'none'}, this import's is {key or 'none'}; the same students "
+            "would not match (use the secret the folder was made with)"
+        )
+    return set(report.tables_present)
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+def _merged_sql(table: str, *, old: set[str]) -> str:
+    new = ident("wm_out_" + table)
+    if table not in old:
+        return f"SELECT * FROM {new}"
+    match = " AND ".join(f"n.{ident(k)} IS NOT DISTINCT FROM o.{ident(k)}" for k in table_key(table))
+    old_columns = "o.* EXCLUDE (_file, _row)"
+    return (
+        f"SELECT * FROM {new} UNION ALL BY NAME SELECT {old_columns} FROM {ident('t_' + table)} o "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {new} n WHERE {match})"
+    )
+
+
+def _changes(con: duckdb.DuckDBPyConnection, table: str, *, old: set[str]) -> dict[str, int]:
+    new = ident("wm_out_" + table)
+    total = con.execute(f"SELECT count(*) FROM {new}").fetchall()[0]
+    if table not in old:
+        return {"added": int(total[0]) if total else 0, "replaced": 0, "unchanged": 0}
+    columns = [r[0] for r in con.execute(f"DESCRIBE {new}").fetchall()]
+    old_columns = {r[0] for r in con.execute(f"DESCRIBE {ident('t_' + table)}").fetchall()}
+    key = " AND ".join(f"n.{ident(k)} IS NOT DISTINCT FROM o.{ident(k)}" for k in table_key(table))
+    same = " AND ".join(
+        f"n.{ident(c)} IS NOT DISTINCT FROM o.{ident(c)}" if c in old_columns else f"n.{ident(c)} IS NULL"
+        for c in columns
+    )
+    row = con.execute(
+        f"SELECT count(*) FILTER (WHERE NOT matched), count(*) FILTER (WHERE matched AND NOT same), "
+        f"count(*) FILTER (WHERE same) FROM (SELECT "
+        f"EXISTS (SELECT 1 FROM {ident('t_' + table)} o WHERE {key}) AS matched, "
+        f"EXISTS (SELECT 1 FROM {ident('t_' + table)} o WHERE {same}) AS same FROM {new} n)"
+    ).fetchall()[0]
+    added, replaced, unchanged = (int(v) for v in row) if row else (0, 0, 0)
+    return {"added": added, "replaced": replaced, "unchanged": unchanged}
+
+
+def _write_table(con: duckdb.DuckDBPyConnection, table: str, *, stage: Path, old: set[str]) -> int:
+    target = stage / f"{table}.parquet"
+    run(con, f"COPY ({_merged_sql(table, old=old)} ORDER BY ALL) TO {literal(target)} (FORMAT parquet)")
+    row = con.execute(f"SELECT count(*) FROM read_parquet({literal(target)})").fetchall()[0]
+    return int(row[0]) if row else 0
+
+
+def _write_empty(con: duckdb.DuckDBPyConnection, table: str, *, stage: Path) -> int:
+    columns = ", ".join(
+        f"CAST(NULL AS {SQL_TYPES[c.kind]}) AS {ident(c.name)}" for c in TABLES[table].columns if c.required
+    )
+    run(
+        con,
+        f"COPY (SELECT {columns} WHERE FALSE) TO {literal(stage / (table + '.parquet'))} (FORMAT parquet)",
+    )
+    return 0
+
+
+def _carry_over(out: Path, stage: Path, *, rewritten: set[str]) -> None:
+    """Copy what the increment does not rewrite: other tables, access.csv, anything else but the manifest."""
+    for entry in out.iterdir():
+        stem = entry.name.split(".")[0]
+        if entry.name == MANIFEST or stem in rewritten or entry.name == SOURCES_FILE:
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, stage / entry.name)
+        else:
+            shutil.copy2(entry, stage / entry.name)
+
+
+def _read_labels(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    con = duckdb.connect()
+    rows = con.execute(
+        f"SELECT source, label FROM read_csv({literal(path)}, header = true, all_varchar = true)"
+    ).fetchall()
+    return {str(s): str(label) for s, label in rows}
+
+
+def _write_labels(stage: Path, labels: dict[str, str]) -> None:
+    with (stage / SOURCES_FILE).open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["source", "label"])
+        writer.writerows(sorted(labels.items()))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _increment(
+    mapping: Mapping,
+    matched: dict[str, list[SourceFile]],
+    *,
+    changes: dict[str, dict[str, int]],
+    append: bool,
+) -> dict[str, Any]:
+    return {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mapping": mapping.name,
+        "mode": "append" if append else "import",
+        "files": {f.shown: _sha256(f.path) for files in matched.values() for f in files},
+        "rows": changes,
+    }
+
+
+def _manifest_details(
+    out: Path,
+    mapping: Mapping,
+    *,
+    increment: dict[str, Any],
+    key: str | None,
+    append: bool,
+    rows: dict[str, int],
+) -> dict[str, Any]:
+    previous = read_manifest(out) if append else {}
+    kept = {
+        k: v for k, v in previous.items() if k not in {"contract_version", "source", "created_at", "tables"}
+    }
+    return {
+        **kept,
+        "mapping": mapping.name,
+        "mapping_description": mapping.description,
+        "timezone": mapping.timezone,
+        "pseudonym_key": key,
+        "rows": rows,
+        "increments": [*previous.get("increments", []), increment],
+    }
+
+
+def import_mapped(
+    mapping: Mapping,
+    sources: Sequence[Path],
+    *,
+    out: Path,
+    secret: bytes | None = None,
+    dry_run: bool = False,
+    append: bool = False,
+) -> ImportResult:
+    """Import exports into a data folder as ``mapping`` says.
+
+    Parameters
+    ----------
+    mapping
+        A checked mapping (``load_mapping``).
+    sources
+        Export files, or folders holding them.
+    out
+        The data folder to write (or, with ``append``, to merge into).
+    secret
+        The pseudonymisation key, when the mapping pseudonymises ids.
+    dry_run
+        Measure coverage only; write nothing.
+    append
+        Merge into the existing folder instead of replacing it.
+
+    Returns
+    -------
+    ImportResult
+        The coverage, and what was written per table.
+
+    Raises
+    ------
+    MappingError
+        When the mapping names files or columns the exports do not have, or an append is refused.
+    MappingDataError
+        When values are left unmapped (nothing written).
+    ContractViolation
+        When the result (or, for an append, the existing folder) breaks the contract (nothing written).
+    """
+    if mapping.pseudonymise is not None and secret is None:
+        raise MappingError(f"mapping {mapping.name} pseudonymises ids: a secret is needed")
+    key = key_id(secret) if secret is not None and mapping.pseudonymise is not None else None
+    con = _connect(mapping, secret)
+    old = _open_existing(con, out, key=key) if append else set()
+    coverage, matched = analyse(con, mapping, sources=sources, old=old)
+    if dry_run:
+        return ImportResult(coverage)
+    if not coverage.ok:
+        raise MappingDataError(coverage)
+    tables = [t for t in _BUILD_ORDER if t in mapping.tables]
+    changes = {t: _changes(con, t, old=old) for t in tables}
+    empty = [t for t in mapping.empty if t not in old]
+    with staged_folder(out, _validated) as stage:
+        rows = {t: _write_table(con, t, stage=stage, old=old) for t in tables}
+        rows |= {t: _write_empty(con, t, stage=stage) for t in empty}
+        if append:
+            _carry_over(out, stage, rewritten={*tables, *empty})
+        labels = {**(_read_labels(out / SOURCES_FILE) if append else {}), **mapping.sources}
+        if labels:
+            _write_labels(stage, labels)
+        increment = _increment(mapping, matched, changes=changes, append=append)
+        details = _manifest_details(out, mapping, increment=increment, key=key, append=append, rows=rows)
+        write_manifest(stage, f"mapping:{mapping.name}", details=details)
+    written = {t: {**changes[t], "total": rows[t]} for t in tables}
+    return ImportResult(coverage, written)
+
+
+def _validated(stage: Path) -> None:
+    require_valid(stage)

@@ -1,0 +1,143 @@
+"""Find each input's files among the sources given, and register one view per input.
+
+An input's ``files`` patterns are matched inside each source folder, or against the names of the
+source files themselves. Each input becomes ``wm_in_NAME``: its files' rows (unioned by column name)
+with ``_file`` (the file's name as given) and ``_row`` (1-based data row within the file), after the
+input's ``keep`` filter.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from waymark.models.data.sqltext import ident, literal
+from waymark.training.ingest.mapping.convert import run
+from waymark.training.ingest.mapping.readers import READERS
+from waymark.training.ingest.mapping.schema import InputSpec, Mapping, MappingError
+
+
+class SourceFilesError(MappingError):
+    """An input matches no file, or a file cannot be read in the input's format."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of an input, and the name it is shown by."""
+
+    path: Path
+    shown: str
+
+
+@dataclass(frozen=True)
+class InputStats:
+    """What an input read."""
+
+    files: tuple[str, ...]
+    columns: tuple[str, ...]
+    rows_read: int
+    rows_kept: int  # after the input's keep filter
+
+
+def _matches(pattern: str, sources: Sequence[Path]) -> list[SourceFile]:
+    found = []
+    for src in sources:
+        if src.is_dir():
+            found += [
+                SourceFile(p, str(p.relative_to(src))) for p in sorted(src.glob(pattern)) if p.is_file()
+            ]
+        elif fnmatch.fnmatch(src.name, pattern):
+            found.append(SourceFile(src, src.name))
+    return found
+
+
+def match_files(mapping: Mapping, sources: Sequence[Path]) -> dict[str, list[SourceFile]]:
+    """Each input's files, in a stable order.
+
+    Raises
+    ------
+    SourceFilesError
+        When a source does not exist or an input matches no file (every such input named).
+    """
+    missing_sources = [str(s) for s in sources if not s.exists()]
+    if missing_sources:
+        raise SourceFilesError(f"no such file or folder: {', '.join(missing_sources)}")
+    matched: dict[str, list[SourceFile]] = {}
+    problems = []
+    for name, spec in mapping.inputs.items():
+        files: dict[Path, SourceFile] = {}
+        for pattern in spec.files:
+            files.update({f.path.resolve(): f for f in _matches(pattern, sources)})
+        if not files:
+            shown = ", ".join(str(s) for s in sources)
+            problems.append(
+                f"inputs.{name}.files: no file matches {', '.join(map(repr, spec.files))} in {shown}"
+            )
+        matched[name] = list(files.values())
+    if problems:
+        raise SourceFilesError("\n".join(problems))
+    return matched
+
+
+def unused_files(matched: dict[str, list[SourceFile]], sources: Sequence[Path]) -> list[str]:
+    """Files directly inside the source folders (or given as sources) that no input reads."""
+    used = {f.path.resolve() for files in matched.values() for f in files}
+    candidates = [s for s in sources if s.is_file()]
+    candidates += [p for s in sources if s.is_dir() for p in sorted(s.iterdir()) if p.is_file()]
+    return [str(p) for p in candidates if p.resolve() not in used and not p.name.startswith(".")]
+
+
+def _file_view(con: duckdb.DuckDBPyConnection, name: str, *, spec: InputSpec, file: SourceFile) -> str:
+    try:
+        relation = READERS[spec.format](con, file.path, spec=spec)
+        relation.create_view(name)
+        con.execute(f"SELECT count(*) FROM {ident(name)}").fetchall()
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise SourceFilesError(f"{file.shown}: cannot be read as {spec.format} ({first})") from exc
+    return f"SELECT *, row_number() OVER () AS _row, {literal(file.shown)} AS _file FROM {ident(name)}"
+
+
+def register_input(
+    con: duckdb.DuckDBPyConnection, name: str, *, spec: InputSpec, files: list[SourceFile]
+) -> InputStats:
+    """Register ``wm_in_NAME`` (rows kept) and ``wm_all_NAME`` (rows read) for one input.
+
+    Raises
+    ------
+    SourceFilesError
+        When a file cannot be read, or a ``keep`` column is not in the input.
+    """
+    parts = [_file_view(con, f"wm_file_{name}_{i}", spec=spec, file=f) for i, f in enumerate(files)]
+    all_rows = ident("wm_all_" + name)
+    run(con, f"CREATE OR REPLACE TEMP VIEW {all_rows} AS {' UNION ALL BY NAME '.join(parts)}")
+    columns = tuple(r[0] for r in con.execute(f"DESCRIBE {all_rows}").fetchall())
+    absent = [c for c in spec.keep if c not in columns]
+    if absent:
+        have = ", ".join(c for c in columns if not c.startswith("_"))
+        raise SourceFilesError(
+            f"inputs.{name}.keep: no column {', '.join(map(repr, absent))} (the files have: {have})"
+        )
+    where = " AND ".join(
+        f"{ident(c)} IN ({', '.join(literal(v) for v in vs)})" for c, vs in spec.keep.items()
+    )
+    run(
+        con,
+        f"CREATE OR REPLACE TEMP VIEW {ident('wm_in_' + name)} AS "
+        f"SELECT * FROM {all_rows} WHERE {where or 'TRUE'}",
+    )
+    return InputStats(
+        files=tuple(f.shown for f in files),
+        columns=tuple(c for c in columns if c not in {"_file", "_row"}),
+        rows_read=_count(con, "wm_all_" + name),
+        rows_kept=_count(con, "wm_in_" + name),
+    )
+
+
+def _count(con: duckdb.DuckDBPyConnection, view: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {ident(view)}").fetchall()[0]
+    return int(row[0]) if row else 0
