@@ -146,6 +146,15 @@ def test_a_float_parquet_column_of_whole_numbers_is_read_with_a_warning(tmp_path
     assert error(validate_folder(folder), "type_int").examples[0].row == 2
 
 
+def test_an_identifier_written_as_a_decimal_is_warned_about(tmp_path: Path) -> None:
+    rows = with_cell("assessments", 3, "assessment_id", "12.0")
+    report = validate_folder(make_folder(tmp_path, assessments=rows))
+    assert report.ok, report.to_text()
+    finding = warning(report, "decimal_identifier")
+    assert (finding.table, finding.column, finding.examples[0].row) == ("assessments", "assessment_id", 3)
+    assert "does not match 12" in finding.message
+
+
 # --- files the folder holds -----------------------------------------------------------------
 
 

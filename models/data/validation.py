@@ -353,6 +353,8 @@ def _guidance_rules(table: Table, column: Column, *, raw_type: str) -> Iterator[
         )
         sql = f"SELECT _file, _row, CAST({c} AS VARCHAR) AS value FROM {raw} WHERE {c} IS NOT NULL AND {date}"
         yield Rule(table.name, column.name, "date_not_day", msg, sql)
+    if column.kind == Kind.ID and raw_type == "VARCHAR":
+        yield _decimal_identifier_rule(table, column)
     if column.kind != Kind.INT:
         return
     if raw_type == "VARCHAR":
@@ -369,6 +371,20 @@ def _guidance_rules(table: Table, column: Column, *, raw_type: str) -> Iterator[
     )
     sql = f"SELECT _file, _row, CAST({c} AS VARCHAR) AS value FROM {raw} WHERE {where}"
     yield Rule(table.name, column.name, "integral_decimal", msg, sql, severity="warning")
+
+
+def _decimal_identifier_rule(table: Table, column: Column) -> Rule:
+    raw, c = ident("raw_" + table.name), ident(column.name)
+    msg = (
+        "identifier written as a decimal number (12.0, as pandas writes an integer column with gaps); "
+        "it is read as the text '12.0', which does not match 12 in another table. Write identifiers "
+        "as text or whole numbers"
+    )
+    sql = (
+        f"SELECT _file, _row, {c} AS value FROM {raw} "
+        f"WHERE regexp_full_match(trim({c}), {literal(_INTEGRAL_DECIMAL)})"
+    )
+    return Rule(table.name, column.name, "decimal_identifier", msg, sql, severity="warning")
 
 
 def _keys(key: tuple[str, ...], alias: str = "") -> str:
