@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from waymark.cli.console import out
+from waymark.cli.data_import import import_cmd
 from waymark.cli.errors import handled
 from waymark.models.data import validate_folder
 from waymark.models.data.quality import quality_report
@@ -19,6 +20,7 @@ from waymark.training.ingest.synthetic import SynthConfig, generate
 from waymark.training.ingest.synthetic_people import Disparity
 
 app = typer.Typer(help="Import, generate and check data in the Waymark contract.", no_args_is_help=True)
+app.command("import")(import_cmd)
 
 
 @app.command("synth")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import secrets
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -191,14 +192,16 @@ def analyse(
 # --- the existing folder (append) ---------------------------------------------------------------
 
 
-def _open_existing(con: duckdb.DuckDBPyConnection, out: Path, *, key: str | None) -> set[str]:
+def _open_existing(
+    con: duckdb.DuckDBPyConnection, out: Path, *, key: str | None, check_key: bool
+) -> set[str]:
     if not (out / MANIFEST).is_file():
         raise AppendRefused(f"{out} is not a Waymark data folder (no {MANIFEST}); import into it first")
     report = validate_folder(out, con=con)
     if not report.ok:
         raise ContractViolation(report)
     old_key = read_manifest(out).get("pseudonym_key")
-    if old_key != key:
+    if check_key and old_key != key:
         raise AppendRefused(
             f"{out} was written with {'pseudonyms from another secret' if old_key and key else 'other ids'}: "
             f"its pseudonym key is {old_key or 'none'}, this import's is {key or 'none'}; the same students "
@@ -380,10 +383,14 @@ def import_mapped(
         When the result (or, for an append, the existing folder) breaks the contract (nothing written).
     """
     if mapping.pseudonymise is not None and secret is None:
-        raise MappingError(f"mapping {mapping.name} pseudonymises ids: a secret is needed")
-    key = key_id(secret) if secret is not None and mapping.pseudonymise is not None else None
+        if not dry_run:
+            raise MappingError(f"mapping {mapping.name} pseudonymises ids: a secret is needed")
+        secret = secrets.token_bytes(32)  # a dry run writes nothing, so any key measures the same coverage
+        key = None
+    else:
+        key = key_id(secret) if secret is not None and mapping.pseudonymise is not None else None
     con = _connect(mapping, secret)
-    old = _open_existing(con, out, key=key) if append else set()
+    old = _open_existing(con, out, key=key, check_key=key is not None or not dry_run) if append else set()
     coverage, matched = analyse(con, mapping, sources=sources, old=old)
     if dry_run:
         return ImportResult(coverage)

@@ -1,0 +1,73 @@
+"""``waymark data import``: exports from the institution's systems into the contract, as a mapping says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from waymark.cli.console import OutputFormat, err, out
+from waymark.cli.errors import BROKEN, fail, handled
+from waymark.training.ingest.mapping.importer import ImportResult, MappingDataError, import_mapped
+from waymark.training.ingest.mapping.pseudonyms import secret_for
+from waymark.training.ingest.mapping.schema import MappingError, load_mapping
+
+SECRET_ENV = "WAYMARK_PSEUDONYM_SECRET_FILE"  # noqa: S105 (the name of a variable naming a file)
+
+
+def import_cmd(
+    sources: Annotated[list[Path], typer.Argument(help="Export files, or folders holding them.")],
+    *,
+    mapping: Annotated[Path, typer.Option("--mapping", help="The mapping file (TOML; docs/mapping.md).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Destination data folder.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what the mapping covers; write nothing.")
+    ] = False,
+    append: Annotated[
+        bool, typer.Option("--append", help="Add this extract to the existing folder (rows replace by key).")
+    ] = False,
+    secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--secret-file", envvar=SECRET_ENV, help="File holding the pseudonymisation secret (>= 32 bytes)."
+        ),
+    ] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="table (for people) or json (for scripts).")
+    ] = OutputFormat.TABLE,
+) -> None:
+    """Import exports into the data contract as a mapping file says (staged, checked, then published)."""
+    try:
+        with handled(contract="the import broke the contract; nothing was written", also=(MappingError,)):
+            checked = load_mapping(mapping)
+            # A dry run writes nothing: without a secret it pseudonymises with a throwaway one.
+            secret = secret_for(checked, secret_file=secret_file) if secret_file or not dry_run else None
+            with out.status(f"Importing with mapping {checked.name}"):
+                result = import_mapped(
+                    checked, sources, out=out_dir, secret=secret, dry_run=dry_run, append=append
+                )
+    except MappingDataError as exc:
+        if output is OutputFormat.JSON:
+            typer.echo(json.dumps(exc.coverage.to_dict(), indent=2))
+        else:
+            err.print(exc.coverage.to_text(), highlight=False, markup=False)
+        raise fail(f"values left unmapped: nothing was written to {out_dir}", BROKEN) from exc
+    _report(result, out_dir=out_dir, as_json=output is OutputFormat.JSON, dry_run=dry_run)
+
+
+def _report(result: ImportResult, *, out_dir: Path, as_json: bool, dry_run: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({"coverage": result.coverage.to_dict(), "written": result.written}, indent=2))
+        return
+    out.print(result.coverage.to_text(), highlight=False, markup=False)
+    if dry_run or result.written is None:
+        out.print("Dry run: nothing was written.", highlight=False)
+        return
+    lines = [
+        f"  {table}: {n['total']:,} rows ({n['added']:,} added, {n['replaced']:,} replaced, "
+        f"{n['unchanged']:,} unchanged)"
+        for table, n in result.written.items()
+    ]
+    out.print(f"Wrote {out_dir}:\n" + "\n".join(lines), highlight=False, markup=False)
