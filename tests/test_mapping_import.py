@@ -1,0 +1,304 @@
+"""Mapping-driven import (#14, item 1): a polytechnic's records extract and click log into the contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from tests.polytechnic import (
+    MAPPING,
+    STUDENTS,
+    click_rows,
+    records_rows,
+    write_clicks,
+    write_extract,
+    write_mapping,
+    write_records,
+    write_secret,
+)
+from waymark.cli import app
+from waymark.models.data import load_learning_data, read_manifest, validate_folder
+from waymark.models.features.build import build_features
+from waymark.training.ingest.mapping.importer import MappingDataError, import_mapped
+from waymark.training.ingest.mapping.schema import MappingError, load_mapping, parse_mapping
+
+runner = CliRunner()
+SECRET = b"s" * 40
+
+
+def _import(tmp_path: Path, *, src: Path | None = None, secret: bytes = SECRET, out: str = "out") -> Path:
+    src = src or write_extract(tmp_path / "export")
+    mapping = load_mapping(write_mapping(tmp_path / "mapping"))
+    import_mapped(mapping, [src], out=tmp_path / out, secret=secret)
+    return tmp_path / out
+
+
+def test_an_extract_imports_to_a_valid_folder_that_loads(tmp_path: Path) -> None:
+    out = _import(tmp_path)
+    assert validate_folder(out).ok
+    data = load_learning_data(out)
+    assert len(data.students) == len(STUDENTS)
+    assert set(data.registrations["final_result"].dropna()) == {"pass", "withdrawn"}
+    assert data.registrations["final_result"].isna().sum() == 3 + 12  # Enrolled: still in progress
+    assert set(data.presentations["start_date"].astype(str)) == {"2023-09-18", "2024-02-19"}
+    assert (data.registrations["registration_day"] < 0).all()
+    assert data.students["credits"].isin([30, 36]).all()  # "30.0" read as the whole number it is
+    assert int(data.activity["count"].sum()) == len(click_rows(range(4)))
+    assert data.activity["day"].between(0, 140).all()
+    labels = (out / "sources.csv").read_text(encoding="utf-8").splitlines()
+    assert labels == ["source,label", "vle,the learning platform (Moodle)"]
+    manifest = read_manifest(out)
+    assert manifest["source"] == "mapping:polytechnic"
+    assert manifest["increments"][0]["rows"]["registrations"]["added"] == 24
+
+
+def test_days_count_from_each_presentations_start_in_the_mappings_time_zone(tmp_path: Path) -> None:
+    src = tmp_path / "export"
+    write_records(src)
+    # 23:30 UTC on the start day is already the next day in Lisbon in summer time (UTC+1).
+    write_clicks(src, [[STUDENTS[0], "INF101", "2023S1", "2023-09-18T23:30:00Z", "forum", "x"]])
+    data = load_learning_data(_import(tmp_path, src=src))
+    assert data.activity["day"].tolist() == [1]
+
+
+def test_features_build_on_the_imported_folder(tmp_path: Path) -> None:
+    data = load_learning_data(_import(tmp_path))
+    features = build_features(data, weeks=[2])
+    assert len(features) == 24
+
+
+def test_raw_ids_appear_in_no_output_file_and_pseudonyms_are_stable(tmp_path: Path) -> None:
+    first = _import(tmp_path / "a")
+    second = _import(tmp_path / "b")
+    other = _import(tmp_path / "c", secret=b"t" * 40)
+    for folder in (first, second, other):
+        for path in folder.rglob("*"):
+            if path.is_file():
+                text = path.read_bytes()
+                assert not any(s.encode() in text for s in STUDENTS), path
+    ids = {f: set(load_learning_data(f).students["student_id"]) for f in (first, second, other)}
+    assert ids[first] == ids[second]
+    assert not ids[first] & ids[other]
+    assert all(i.startswith("p") and len(i) == 21 for i in ids[first])
+
+
+def test_an_unmapped_outcome_is_named_with_its_count_and_nothing_is_written(tmp_path: Path) -> None:
+    rows = records_rows()
+    for row in rows[:3]:
+        row[5] = "Transferred"
+    src = tmp_path / "export"
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    mapping = load_mapping(write_mapping(tmp_path))
+    with pytest.raises(MappingDataError) as caught:
+        import_mapped(mapping, [src], out=tmp_path / "out", secret=SECRET)
+    message = str(caught.value)
+    expected = "'Transferred' is not mapped (3 rows; first records.csv row 1)"
+    assert f"tables.registrations.columns.final_result: {expected}" in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unparsable_date_names_its_row(tmp_path: Path) -> None:
+    rows = records_rows()
+    rows[6][4] = "2023-09-01"
+    src = tmp_path / "export"
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    with pytest.raises(MappingDataError) as caught:
+        _import(tmp_path, src=src)
+    assert (
+        "tables.registrations.columns.registration_day: '2023-09-01' is not a date in the format %d/%m/%Y "
+        "(1 row; first records.csv row 7)"
+    ) in str(caught.value)
+
+
+def test_a_row_whose_presentation_is_unknown_is_named(tmp_path: Path) -> None:
+    src = tmp_path / "export"
+    write_records(src)
+    write_clicks(
+        src, [*click_rows(range(1)), [STUDENTS[0], "INF101", "2022S9", "2022-10-01T10:00:00Z", "quiz", "x"]]
+    )
+    with pytest.raises(MappingDataError) as caught:
+        _import(tmp_path, src=src)
+    assert "tables.activity: 'INF101 2022S9' names no presentation in the presentations table (1 row" in str(
+        caught.value
+    )
+
+
+def _mistakes(data: dict[str, object]) -> str:
+    with pytest.raises(MappingError) as caught:
+        parse_mapping(data)
+    return str(caught.value)
+
+
+def _base() -> dict[str, object]:
+    import tomllib
+
+    return tomllib.loads(MAPPING)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda m: m["inputs"]["records"].update(sep=";"),
+            "inputs.records.sep: not a field of the mapping schema",
+        ),
+        (
+            lambda m: m["inputs"]["records"].update(format="xml"),
+            "inputs.records.format: unknown format 'xml'",
+        ),
+        (lambda m: m.pop("version"), "version: required"),
+        (
+            lambda m: m["tables"]["activity"]["columns"]["day"].update(value="1"),
+            "tables.activity.columns.day: give exactly one of column or value",
+        ),
+        (
+            lambda m: m["tables"]["registrations"]["columns"].pop("unregistration_day"),
+            "tables.registrations.columns: missing unregistration_day",
+        ),
+        (
+            lambda m: m["tables"]["students"]["columns"].update(shoe_size="x"),
+            "tables.students.columns.shoe_size",
+        ),
+        (
+            lambda m: m["tables"]["students"].update({"from": "nowhere"}),
+            "tables.students.from: no input called",
+        ),
+        (lambda m: m["tables"].update(grades=m["tables"]["students"]), "tables.grades: not a contract table"),
+        (
+            lambda m: m["tables"]["students"]["columns"].update(credits={"column": "c", "date": "%d/%m/%Y"}),
+            "tables.students.columns.credits: date and timestamp convert only DATE columns and day columns",
+        ),
+        (lambda m: m.update(timezone="Mars/Olympus"), "timezone: unknown time zone 'Mars/Olympus'"),
+        (
+            lambda m: m["pseudonymise"].update(columns=["name"]),
+            "pseudonymise.columns: name: not an id column",
+        ),
+        (
+            lambda m: m["tables"]["students"].update(aggregate="sum"),
+            "tables.students.aggregate: only the activity",
+        ),
+    ],
+)
+def test_each_mapping_mistake_is_named_with_its_toml_path(change: object, expected: str) -> None:
+    data = _base()
+    change(data)  # type: ignore[operator]
+    assert expected in _mistakes(data)
+
+
+def test_a_column_the_export_lacks_is_named(tmp_path: Path) -> None:
+    text = MAPPING.replace('credits = "credits_enrolled"', 'credits = "credit_points"')
+    mapping = load_mapping(write_mapping(tmp_path, text))
+    with pytest.raises(
+        MappingError, match=r"tables\.students\.columns\.credits: no source column 'credit_points'"
+    ):
+        import_mapped(mapping, [write_extract(tmp_path / "export")], out=tmp_path / "out", secret=SECRET)
+
+
+def test_dry_run_writes_nothing_and_reports_coverage(tmp_path: Path) -> None:
+    rows = records_rows()
+    rows[0][5] = "Transferred"
+    src = tmp_path / "export"
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    (src / "notes.txt").write_text("not an export", encoding="utf-8")
+    mapping_path = write_mapping(tmp_path, MAPPING.replace('ignore = ["admission_grade"]\n', ""))
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "import",
+            "--mapping",
+            str(mapping_path),
+            str(src),
+            "--out",
+            str(tmp_path / "out"),
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    coverage = json.loads(result.stdout)["coverage"]
+    assert not (tmp_path / "out").exists()
+    assert coverage["ok"] is False
+    issue = coverage["tables"]["registrations"]["issues"][0]
+    assert (issue["value"], issue["count"]) == ("Transferred", 1)
+    assert coverage["tables"]["presentations"]["rows_out"] == 4
+    assert coverage["unused_columns"]["records"] == ["admission_grade"]
+    assert coverage["unused_files"][0].endswith("notes.txt")
+
+
+def test_the_command_refuses_a_bad_mapping_and_broken_data_with_nothing_written(tmp_path: Path) -> None:
+    src = write_extract(tmp_path / "export")
+    bad = write_mapping(tmp_path / "bad", MAPPING.replace("version = 1", "version = 2"))
+    secret = write_secret(tmp_path)
+    args = [str(src), "--out", str(tmp_path / "out"), "--secret-file", str(secret)]
+    result = runner.invoke(app, ["data", "import", "--mapping", str(bad), *args])
+    assert result.exit_code == 2
+    assert "version" in result.output
+    rows = records_rows()
+    rows[2][5] = "Transferred"
+    write_records(src, rows)
+    good = write_mapping(tmp_path / "good")
+    result = runner.invoke(app, ["data", "import", "--mapping", str(good), *args])
+    assert result.exit_code == 1
+    assert "'Transferred' is not mapped" in result.output
+    assert not (tmp_path / "out").exists()
+    write_records(src)
+    result = runner.invoke(app, ["data", "import", "--mapping", str(good), *args])
+    assert result.exit_code == 0, result.output
+    assert validate_folder(tmp_path / "out").ok
+
+
+def test_a_short_secret_is_refused(tmp_path: Path) -> None:
+    src = write_extract(tmp_path / "export")
+    short = write_secret(tmp_path, "too short")
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "import",
+            "--mapping",
+            str(write_mapping(tmp_path)),
+            str(src),
+            "--out",
+            str(tmp_path / "out"),
+            "--secret-file",
+            str(short),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "shorter than 32 bytes" in result.output
+
+
+def test_generated_sql_quotes_odd_names_and_values(tmp_path: Path) -> None:
+    src = tmp_path / "export"
+    write_records(src)
+    path = write_clicks(src, click_rows(range(1)))
+    path.write_text(path.read_text(encoding="utf-8").replace("tool", 'to"ol'), encoding="utf-8")
+    text = MAPPING.replace(
+        'column = "tool", values = { forum = "forum", quiz = "quiz" }',
+        'column = \'to"ol\', values = { "it\'s" = "x\'); DROP TABLE t; --", forum = "forum" }',
+    )
+    mapping = load_mapping(write_mapping(tmp_path, text))
+    data = load_learning_data(_import_with(mapping, src, tmp_path))
+    assert set(data.activity["activity_type"]) <= {"forum", "quiz", "page"}
+
+
+def _import_with(mapping: object, src: Path, tmp_path: Path) -> Path:
+    import_mapped(mapping, [src], out=tmp_path / "out", secret=SECRET)  # type: ignore[arg-type]
+    return tmp_path / "out"
+
+
+def test_the_output_is_in_the_contract_types(tmp_path: Path) -> None:
+    out = _import(tmp_path)
+    described = duckdb.connect().execute(f"DESCRIBE SELECT * FROM '{out}/registrations.parquet'").fetchall()
+    types = {row[0]: row[1] for row in described}
+    assert types["registration_day"] == "BIGINT"
+    assert types["student_id"] == "VARCHAR"
