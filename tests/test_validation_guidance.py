@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.contract_folder import VALID, make_folder, with_cell
+from tests.vocabulary import forbidden_words
 from waymark.cli import app
 from waymark.models.data import TABLES, Finding, ValidationReport, load_learning_data, validate_folder
 from waymark.models.data.guidance import known_entries
@@ -246,6 +247,7 @@ def test_validate_prints_warnings_and_still_exits_zero(tmp_path: Path) -> None:
     assert "No contract violations." in result.stdout
     assert "2 warning(s)" in result.stdout
     assert "student_info.csv is not a contract table" in result.stdout
+    assert forbidden_words(result.stdout) == []
     result = runner.invoke(app, ["data", "validate", str(folder), "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
