@@ -1,4 +1,4 @@
-"""Fitting: choose a model family on the temporal validation set, refit, calibrate out of fold."""
+"""Fitting: compare model families, refit, calibrate out of fold (the choice itself: ``training.choice``)."""
 
 from __future__ import annotations
 
@@ -60,6 +60,17 @@ def choose_family(
         pipeline = fit(family, config, x=x_fit, y=y_fit)
         scored = validation.assign(probability=sigmoid(margins(pipeline, x_val)))
         tables.append(weekly_metrics(scored).assign(family=family))
+    return best_family(config, tables)
+
+
+def best_family(config: FitConfig, tables: list[pd.DataFrame]) -> tuple[str, pd.DataFrame]:
+    """The family with the best mean weekly AUC over ``tables`` (one per family); ties go to the first listed.
+
+    Returns
+    -------
+    tuple
+        The family and the tables as one, with ``week`` as a column.
+    """
     table = pd.concat(tables).reset_index()
     means = table.groupby("family", sort=False)["auc"].mean()
     best = max(config.families, key=lambda f: (means.get(f, -math.inf), -config.families.index(f)))

@@ -15,6 +15,7 @@ from waymark.models.data import LearningData, load_learning_data, read_manifest
 from waymark.models.features import FEATURE_NAMES, KEYS, build_features, population
 from waymark.models.targets import Target, labels
 from waymark.models.uncertainty import reliability_table
+from waymark.training.choice import GIVEN, GROUPED_CV, TEMPORAL, FamilyChoice, choose_by_grouped_cv
 from waymark.training.evaluation import lead_time, leakage_warnings, weekly_metrics
 from waymark.training.fitting import FitConfig, choose_family, fit, out_of_fold_margins, platt, sigmoid
 from waymark.training.split import TemporalSplit, default_test_from, temporal_split
@@ -36,13 +37,14 @@ class TrainingOutcome:
     config: FitConfig
     split: TemporalSplit
     bundle: ModelBundle
-    validation: pd.DataFrame  # metrics per family and week on the validation presentations
+    validation: pd.DataFrame  # metrics per family and week where the family was chosen (see choice)
     test_weekly: pd.DataFrame  # metrics per week on the test presentations
     lead: dict[str, float]
     train_rows: pd.DataFrame  # keys, features, label (for lineage and the signature)
     test_scored: pd.DataFrame  # keys, label, outcome_day, probability
     folder: Path
     manifest: dict[str, object]
+    choice: FamilyChoice  # how the family was settled, in words
     warnings: tuple[str, ...] = ()  # suspiciously good results on the later cohort (leakage_warnings)
 
 
@@ -129,7 +131,8 @@ def train(
     config
         Seed, families and sizes; defaults when None.
     test_from
-        First start date of the test presentations; the manifest's recommendation when None.
+        First start date of the test presentations; when None, the manifest's recommendation, else
+        the latest start date in the data.
     progress
         Called with a short description as each stage starts.
 
@@ -140,7 +143,7 @@ def train(
     """
     config = config or FitConfig()
     say = progress or _quiet
-    split = temporal_split(data.presentations, test_from or default_test_from(data.presentations, manifest))
+    split = _split(data.presentations, test_from=test_from, manifest=manifest)
     say("building weekly features")
     rows = build_features(data).merge(
         labels(target, population(data.registrations, data.presentations), tables=data.tables()),
@@ -152,8 +155,15 @@ def train(
     _check(rows, test_mask, where="test on", target=target)
     x = rows[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
     y = rows["label"].to_numpy(dtype=np.int64)
-    family, validation = _choose(
-        config, rows, x=x, y=y, train_mask=train_mask, val_mask=_in(rows, split.validation), say=say
+    family, choice, validation = _choose(
+        config,
+        rows,
+        x=x,
+        y=y,
+        split=split,
+        train_mask=train_mask,
+        val_mask=_in(rows, split.validation),
+        say=say,
     )
     say(f"fitting {family} on all training presentations and calibrating out of fold")
     bundle = _calibrated(target, family, config=config, rows=rows.loc[train_mask], x=x[train_mask])
@@ -177,7 +187,17 @@ def train(
         folder=folder,
         manifest=manifest,
         warnings=leakage_warnings(test_weekly, test_features, feature_names=FEATURE_NAMES),
+        choice=choice,
     )
+
+
+def _split(
+    presentations: pd.DataFrame, *, test_from: date | None, manifest: dict[str, object]
+) -> TemporalSplit:
+    if test_from is not None:
+        return temporal_split(presentations, test_from, basis="set by --test-from")
+    default, basis = default_test_from(presentations, manifest)
+    return temporal_split(presentations, default, basis=basis)
 
 
 def _quiet(_message: str) -> None:
@@ -210,19 +230,36 @@ def _choose(
     *,
     x: np.ndarray,
     y: np.ndarray,
+    split: TemporalSplit,
     train_mask: np.ndarray,
     val_mask: np.ndarray,
     say: Progress,
-) -> tuple[str, pd.DataFrame]:
-    fit_mask = train_mask & ~val_mask
+) -> tuple[str, FamilyChoice, pd.DataFrame]:
+    """How the family is settled: given, by temporal validation, or by grouped cross-validation."""
     if len(config.families) == 1:
-        return config.families[0], pd.DataFrame()
-    if not val_mask.any() or min(int(y[fit_mask].sum()), int((1 - y[fit_mask]).sum())) < MIN_POSITIVES:
-        raise TrainingConfigError(
-            "cannot choose between model families: the training period needs presentations that "
-            "start on at least two dates (earlier ones fit, the latest validates). Pass "
-            "--family to train one family, or a later --test-from."
+        return config.families[0], FamilyChoice(GIVEN, config.families), pd.DataFrame()
+    fit_mask = train_mask & ~val_mask
+    fit_y = y[fit_mask]
+    if val_mask.any() and min(int(fit_y.sum()), int((1 - fit_y).sum())) >= MIN_POSITIVES:
+        latest = split.starts[split.validation[0]]
+        say(f"choosing a model family on the validation presentations ({', '.join(config.families)})")
+        detail = f"fitted on the presentations starting before {latest}, compared on those starting then"
+        validation = rows.loc[val_mask, [*KEYS, "label"]]
+        family, table = choose_family(
+            config, x[fit_mask], y_fit=fit_y, validation=validation, x_val=x[val_mask]
         )
-    say(f"choosing a model family on the validation presentations ({', '.join(config.families)})")
-    validation = rows.loc[val_mask, [*KEYS, "label"]]
-    return choose_family(config, x[fit_mask], y_fit=y[fit_mask], validation=validation, x_val=x[val_mask])
+        return family, FamilyChoice(TEMPORAL, config.families, detail), table
+    say(f"choosing a model family by grouped cross-validation ({', '.join(config.families)})")
+    family, table, grouped_by = choose_by_grouped_cv(
+        config, rows.loc[train_mask], x=x[train_mask], y=y[train_mask]
+    )
+    why = (
+        f"every training presentation starts on {split.starts[split.train[0]]}"
+        if not split.validation
+        else "the presentations before the latest training start hold too few examples to fit on"
+    )
+    detail = (
+        f"{why}, so the families were compared inside the training period, {config.cv_folds} folds "
+        f"grouped by {grouped_by} (none on both sides of a fold)"
+    )
+    return family, FamilyChoice(GROUPED_CV, config.families, detail, grouped_by), table

@@ -1,11 +1,19 @@
-"""Temporal split: train on earlier presentations, test on later ones. Never a random split."""
+"""Temporal split: train on earlier presentations, test on later ones. Never a random split.
+
+No calendar is assumed: unless the data folder's manifest or ``--test-from`` says otherwise, the
+presentations starting on the latest start date in the data are the test set, whatever month or
+year that is.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 
 import pandas as pd
+
+Key = tuple[str, str]
 
 
 class SplitError(ValueError):
@@ -17,27 +25,44 @@ class TemporalSplit:
     """Which presentations train, which validate the choice of model, and which test."""
 
     test_from: date
-    train: tuple[tuple[str, str], ...]
-    validation: tuple[tuple[str, str], ...]  # the latest training presentations
-    test: tuple[tuple[str, str], ...]
+    train: tuple[Key, ...]
+    validation: tuple[Key, ...]  # the latest training presentations (empty: one training start date)
+    test: tuple[Key, ...]
+    starts: Mapping[Key, date] = field(default_factory=dict, compare=False)
+    basis: str = ""  # where test_from came from: --test-from, the manifest, or the data's latest start
 
     def describe(self) -> str:
-        """One line for logs and reports."""
-        validation = f", of which validation [{_names(self.validation)}]" if self.validation else ""
-        test = f"test [{_names(self.test)}] (test from {self.test_from})"
-        return f"train [{_names(self.train)}]{validation} -> {test}"
+        """One line for logs and reports: every presentation on each side, grouped by start date."""
+        validation = f", of which validation [{self._by_start(self.validation)}]" if self.validation else ""
+        basis = f", {self.basis}" if self.basis else ""
+        test = f"test [{self._by_start(self.test)}] (test from {self.test_from}{basis})"
+        return f"train [{self._by_start(self.train)}]{validation} -> {test}"
+
+    def _by_start(self, presentations: tuple[Key, ...]) -> str:
+        if not self.starts:
+            return ", ".join(f"{m} {p}" for m, p in presentations)
+        dates = sorted({self.starts[k] for k in presentations})
+        return "; ".join(
+            f"{d}: " + ", ".join(f"{m} {p}" for m, p in presentations if self.starts[m, p] == d)
+            for d in dates
+        )
 
 
-def _names(presentations: tuple[tuple[str, str], ...]) -> str:
-    return ", ".join(f"{m} {p}" for m, p in presentations)
+def start_dates(presentations: pd.DataFrame) -> dict[Key, date]:
+    """Each presentation's start date, by (module_id, presentation_id)."""
+    starts = pd.to_datetime(presentations["start_date"]).dt.date
+    keys = zip(presentations["module_id"], presentations["presentation_id"], strict=True)
+    return dict(zip(keys, starts, strict=True))
 
 
-def temporal_split(presentations: pd.DataFrame, test_from: date) -> TemporalSplit:
+def temporal_split(presentations: pd.DataFrame, test_from: date, *, basis: str = "") -> TemporalSplit:
     """Split presentations by start date.
 
     Presentations starting on or after ``test_from`` are the test set. Among the others, those
     starting on the latest training start date form the validation set used to choose between
-    model families, so that choice is temporal too and never looks at the test set.
+    model families, so that choice is temporal too and never looks at the test set. When every
+    training presentation starts on the same date there is no validation set (the family is then
+    chosen by grouped cross-validation inside the training period).
 
     Parameters
     ----------
@@ -45,6 +70,8 @@ def temporal_split(presentations: pd.DataFrame, test_from: date) -> TemporalSpli
         The presentations table.
     test_from
         First start date of the test period.
+    basis
+        Where ``test_from`` came from, for the description.
 
     Returns
     -------
@@ -56,30 +83,51 @@ def temporal_split(presentations: pd.DataFrame, test_from: date) -> TemporalSpli
     SplitError
         When either side is empty, with what to change.
     """
-    starts = pd.to_datetime(presentations["start_date"]).dt.date
-    keys = list(zip(presentations["module_id"], presentations["presentation_id"], strict=True))
-    test = tuple(sorted(k for k, s in zip(keys, starts, strict=True) if s >= test_from))
-    train_rows = [(k, s) for k, s in zip(keys, starts, strict=True) if s < test_from]
+    starts = start_dates(presentations)
+    test = tuple(sorted(k for k, s in starts.items() if s >= test_from))
+    train = tuple(sorted(k for k, s in starts.items() if s < test_from))
     if not test:
         raise SplitError(
             f"no presentation starts on or after {test_from}: there is no later presentation to "
-            "test on. Pass an earlier --test-from, or add a later presentation to the data."
+            f"test on ({_dates_held(starts)}). Pass an earlier --test-from, or leave it out to test on the "
+            "presentations that start last."
         )
-    if not train_rows:
+    if not train:
         raise SplitError(
-            f"no presentation starts before {test_from}: nothing to train on. Pass a later --test-from."
+            f"no presentation starts before {test_from}: nothing to train on ({_dates_held(starts)}). "
+            "Pass a later --test-from, or leave it out to test on the presentations that start last."
         )
-    train_starts = sorted({s for _, s in train_rows})
-    cut = train_starts[-1] if len(train_starts) > 1 else None
-    validation = tuple(sorted(k for k, s in train_rows if s == cut)) if cut else ()
-    return TemporalSplit(test_from, tuple(sorted(k for k, _ in train_rows)), validation, test)
+    train_starts = sorted({starts[k] for k in train})
+    validation = tuple(k for k in train if starts[k] == train_starts[-1]) if len(train_starts) > 1 else ()
+    return TemporalSplit(test_from, train, validation, test, starts=starts, basis=basis)
 
 
-def default_test_from(presentations: pd.DataFrame, manifest: dict[str, object]) -> date:
-    """The split the data folder recommends, else the start of the latest academic year (1 August)."""
+def _dates_held(starts: Mapping[Key, date]) -> str:
+    dates = sorted(set(starts.values()))
+    shown = ", ".join(str(d) for d in dates[:12]) + (", ..." if len(dates) > 12 else "")
+    return f"the presentations start on {shown}"
+
+
+def default_test_from(presentations: pd.DataFrame, manifest: Mapping[str, object]) -> tuple[date, str]:
+    """The first test start date when none is given, and where it came from.
+
+    The data folder's recommendation (its manifest's ``test_from``) when it has one; else the
+    latest start date in the data, so the presentations that start last are the test set.
+
+    Raises
+    ------
+    SplitError
+        When every presentation starts on the same date: nothing is later than anything else.
+    """
     recommended = manifest.get("test_from")
     if isinstance(recommended, str):
-        return date.fromisoformat(recommended)
-    latest = pd.to_datetime(presentations["start_date"]).max().date()
-    year = latest.year if latest.month >= 8 else latest.year - 1
-    return date(year, 8, 1)
+        return date.fromisoformat(recommended), "recommended by the data folder's manifest"
+    dates = sorted(set(start_dates(presentations).values()))
+    if len(dates) < 2:
+        raise SplitError(
+            "a temporal test needs presentations starting on at least two dates: every presentation "
+            f"in the data starts on {dates[0] if dates else 'no date'}, so there is no later cohort to "
+            "test the model on. Add the presentations of an earlier or a later intake (with their "
+            "outcomes) to the data folder, then train again."
+        )
+    return dates[-1], "the latest start date in the data"
