@@ -124,6 +124,7 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
             "version": model.version,
             "target": model.bundle.target,
             "family": model.bundle.family,
+            "family_choice": outcome.family_choice or None,
             "bundle_sha256": model.sha256,
             "training_run": outcome.run_id,
         },
@@ -223,13 +224,25 @@ def render_html(report: dict[str, Any], weeks: tuple[int, ...], *, capacities: t
     )
 
 
+def _measured(metrics: dict[str, float], name: str) -> str:
+    """A metric to three places, or why there is none (training logs no metric it could not measure)."""
+    value = metrics.get(name)
+    if value is None or math.isnan(value):
+        return "not measurable (one outcome only that week)"
+    return f"{value:.3f}"
+
+
+def _family_choice(model: dict[str, Any]) -> str:
+    return f" ({model['family_choice']})" if model.get("family_choice") else ""
+
+
 def model_card(report: dict[str, Any], test_metrics: dict[str, float]) -> str:
     """model_card.md."""
     m, d, g = report["model"], report["data"], report["gate"]
     weeks = sorted({int(k.rsplit("_w", 1)[1]) for k in test_metrics if k.startswith("test_auc_w")})
     rows = "\n".join(
-        f"| {w} | {test_metrics.get(f'test_auc_w{w}', float('nan')):.3f} | "
-        f"{test_metrics.get(f'test_recall_at_10pct_w{w}', float('nan')):.3f} |"
+        f"| {w} | {_measured(test_metrics, f'test_auc_w{w}')} | "
+        f"{_measured(test_metrics, f'test_recall_at_10pct_w{w}')} |"
         for w in weeks
         if w in (2, 4, 8, 12, 16, 20, 24, 30)
     )
@@ -261,7 +274,8 @@ students for their own indicator. Data scientists and the ethics committee see a
 - Any use while the fairness gate fails or without the ethics committee's recorded approval.
 
 ## Data
-Family `{m["family"]}`, bundle sha256 `{m["bundle_sha256"]}`, training run `{m["training_run"]}`.
+Family `{m["family"]}`{_family_choice(m)}.
+Bundle sha256 `{m["bundle_sha256"]}`, training run `{m["training_run"]}`.
 Evaluated on the later presentations {", ".join(d["test_presentations"])}; data fingerprint `{
         d["fingerprint"]
     }`.

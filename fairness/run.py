@@ -54,6 +54,7 @@ class AuditOutcome:
     attributes: tuple[str, ...]
     mitigation: list[MitigationRow]
     training_warnings: tuple[str, ...] = ()  # suspiciously good results the training run recorded
+    family_choice: str = ""  # how the training run settled its model family
 
 
 def audit_model(
@@ -90,6 +91,7 @@ def audit_model(
         attributes=protected.attributes,
         mitigation=_mitigation(scored, group_table, attributes=protected.attributes, policy=policy),
         training_warnings=tuple(training.tags.get(registry.WARNINGS_TAG, "").splitlines()),
+        family_choice=training.tags.get(registry.FAMILY_CHOICE_TAG, ""),
     )
 
 

@@ -29,6 +29,7 @@ from waymark.models.settings import Settings
 
 SHA_TAG = "bundle_sha256"
 WARNINGS_TAG = "training_warnings"  # a training run's suspiciously good results, one per line
+FAMILY_CHOICE_TAG = "family_choice"  # how a training run settled its model family, in words
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
 
 

@@ -20,7 +20,7 @@ from mlflow.models import infer_signature
 import waymark.models.pyfunc_model
 from waymark.models.data import folder_fingerprint
 from waymark.models.features import FEATURES
-from waymark.models.registry import SHA_TAG, WARNINGS_TAG, configure
+from waymark.models.registry import FAMILY_CHOICE_TAG, SHA_TAG, WARNINGS_TAG, configure
 from waymark.models.settings import Settings
 from waymark.training import plots
 from waymark.training.pipeline import TrainingOutcome
@@ -100,6 +100,7 @@ def log_and_register(outcome: TrainingOutcome, name: str, *, settings: Settings)
         _log_params(outcome, fingerprint)
         mlflow.log_metrics({**week_metrics(outcome), **summary_metrics(outcome)})
         _log_lineage(outcome, fingerprint)
+        mlflow.set_tag(FAMILY_CHOICE_TAG, outcome.choice.describe()[:5000])  # the model card reads it
         if outcome.warnings:  # the committee's report reads them from this tag (fairness.run)
             mlflow.set_tag(WARNINGS_TAG, "\n".join(outcome.warnings)[:5000])
             mlflow.log_text("\n".join(outcome.warnings) + "\n", "evaluation/warnings.txt")
@@ -136,8 +137,11 @@ def _log_params(outcome: TrainingOutcome, fingerprint: str) -> None:
         {
             "target": outcome.target.value,
             "family": outcome.family,
+            "family_choice": outcome.choice.method,
+            **({"cv_grouped_by": outcome.choice.grouped_by} if outcome.choice.grouped_by else {}),
             **{f"config_{k}": v for k, v in asdict(outcome.config).items()},
             "test_from": split.test_from.isoformat(),
+            "test_from_basis": split.basis,
             "train_presentations": " ".join(f"{m}/{p}" for m, p in split.train),
             "validation_presentations": " ".join(f"{m}/{p}" for m, p in split.validation),
             "test_presentations": " ".join(f"{m}/{p}" for m, p in split.test),
@@ -180,13 +184,16 @@ def _log_artifacts(outcome: TrainingOutcome, tmp: Path) -> None:
     folder = tmp / "evaluation"
     folder.mkdir()
     outcome.test_weekly.to_csv(folder / "test_by_week.csv")
-    if not outcome.validation.empty:
+    if not outcome.validation.empty:  # on the validation presentations, or out of fold (family_choice)
         outcome.validation.to_csv(folder / "validation_by_family_and_week.csv", index=False)
     (folder / "lead_time.json").write_text(json.dumps(outcome.lead, indent=2), encoding="utf-8")
     (folder / "split.json").write_text(
         json.dumps(
             {
                 "test_from": outcome.split.test_from.isoformat(),
+                "basis": outcome.split.basis,
+                "start_dates": {f"{m}/{p}": d.isoformat() for (m, p), d in outcome.split.starts.items()},
+                "family_choice": outcome.choice.describe(),
                 "train": outcome.split.train,
                 "validation": outcome.split.validation,
                 "test": outcome.split.test,
