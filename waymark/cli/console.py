@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 
 from rich.console import Console
 
@@ -10,3 +11,10 @@ from rich.console import Console
 _PIPED_WIDTH = 240
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else _PIPED_WIDTH)
 err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else _PIPED_WIDTH)
+
+
+class OutputFormat(StrEnum):
+    """How a command prints its results: a table for people, JSON (null where not measurable) for scripts."""
+
+    TABLE = "table"
+    JSON = "json"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from waymark.cli.console import out
+from waymark.cli.console import OutputFormat, out
 from waymark.cli.errors import handled
 from waymark.fairness.policy import load_policy
 from waymark.fairness.report import write_report
@@ -36,12 +38,23 @@ def audit_cmd(
     policy_file: Annotated[
         Path | None, typer.Option("--policy", help="Policy TOML (default: the packaged one).")
     ] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="table (for people) or json (for scripts).")
+    ] = OutputFormat.TABLE,
 ) -> None:
     """Audit a candidate by protected characteristic; write the report; tag the version with the gate."""
-    audit(model, data, out_dir=out_dir, policy_file=policy_file, settings=get_settings())
+    audit(model, data, out_dir=out_dir, policy_file=policy_file, settings=get_settings(), output=output)
 
 
-def audit(model: str, data: Path, *, out_dir: Path, policy_file: Path | None, settings: Settings) -> str:
+def audit(
+    model: str,
+    data: Path,
+    *,
+    out_dir: Path,
+    policy_file: Path | None,
+    settings: Settings,
+    output: OutputFormat = OutputFormat.TABLE,
+) -> str:
     """Audit ``model`` on ``data`` (erased students left out), record the gate, and return it."""
     registry.configure(settings)
     engine = up_to_date(settings.database_url)
@@ -54,8 +67,33 @@ def audit(model: str, data: Path, *, out_dir: Path, policy_file: Path | None, se
             decisions.commit_audit(
                 engine, model, outcome=outcome, report=report, folder=out_dir, actor=operator().sub
             )
-    _show(outcome, out_dir)
+    if output is OutputFormat.JSON:
+        typer.echo(json.dumps(_summary(outcome, out_dir), indent=2))
+    else:
+        _show(outcome, out_dir)
     return outcome.gate
+
+
+def _summary(outcome: AuditOutcome, out_dir: Path) -> dict[str, Any]:
+    """What ``--format json`` prints: the same facts as the table, null where a figure is not measurable."""
+    return {
+        "model": {
+            "name": outcome.model.name,
+            "version": outcome.model.version,
+            "family": outcome.model.bundle.family,
+        },
+        "family_choice": outcome.family_choice or None,
+        "gate": outcome.gate,
+        "checks": [
+            {"check": c.title, "status": c.status, "reasons": list(c.reasons)} for c in outcome.checks
+        ],
+        "training_warnings": list(outcome.training_warnings),
+        "proxies": [
+            {"characteristic": p.attribute, "auc": None if math.isnan(p.auc) else p.auc, "warning": p.warning}
+            for p in outcome.proxies
+        ],
+        "report": {name: str(out_dir / name) for name in ("report.html", "report.json", "model_card.md")},
+    }
 
 
 def _show(outcome: AuditOutcome, out_dir: Path) -> None:

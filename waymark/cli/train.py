@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 from datetime import date
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from waymark.cli.console import err, out
+from waymark.cli.console import OutputFormat, err, out
 from waymark.cli.errors import fail, handled
 from waymark.models.estimators import FAMILIES
 from waymark.models.settings import Settings, get_settings
@@ -28,13 +27,6 @@ EVALUATION_WEEKS = (2, 4, 8, 12, 16, 20, 24, 30)
 NOT_MEASURABLE = "—"
 
 
-class OutputFormat(StrEnum):
-    """How a command prints its results."""
-
-    TABLE = "table"
-    JSON = "json"
-
-
 def train_cmd(
     data: Annotated[Path, typer.Option("--data", help="Data folder in the contract.")],
     target: Annotated[
@@ -45,8 +37,8 @@ def train_cmd(
     test_from: Annotated[
         str | None,
         typer.Option(
-            help="First start date (YYYY-MM-DD) of the test presentations; "
-            "default: the data folder's recommendation."
+            help="First start date (YYYY-MM-DD) of the test presentations; default: the data "
+            "folder's recommendation, else the latest start date in the data."
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -123,10 +115,7 @@ def run_training(
 
 
 def _family_line(outcome: TrainingOutcome) -> str:
-    if len(outcome.config.families) == 1:
-        return f"Family: {outcome.family} (the only one asked for)"
-    considered = ", ".join(outcome.config.families)
-    return f"Family: {outcome.family}, chosen on the validation presentations from {considered}"
+    return f"Family: {outcome.family}, {outcome.choice.describe()}"
 
 
 def _lead_line(lead: dict[str, float]) -> str:
@@ -156,12 +145,19 @@ def _summary(outcome: TrainingOutcome, registered: Registered) -> dict[str, Any]
     return {
         "split": {
             "test_from": split.test_from.isoformat(),
+            "test_from_basis": split.basis,
+            "start_dates": {f"{m}/{p}": d.isoformat() for (m, p), d in split.starts.items()},
             "train": [list(p) for p in split.train],
             "validation": [list(p) for p in split.validation],
             "test": [list(p) for p in split.test],
         },
         "family": outcome.family,
         "families_considered": list(outcome.config.families),
+        "family_choice": {
+            "method": outcome.choice.method,
+            "grouped_by": outcome.choice.grouped_by or None,
+            "description": outcome.choice.describe(),
+        },
         "evaluation": [
             {
                 "week": int(w),
