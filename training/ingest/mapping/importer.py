@@ -254,6 +254,10 @@ def _write_table(con: duckdb.DuckDBPyConnection, table: str, *, stage: Path, old
     return int(row[0]) if row else 0
 
 
+def _count_old(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return int(con.execute(f"SELECT count(*) FROM {ident('t_' + table)}").fetchall()[0][0])
+
+
 def _write_empty(con: duckdb.DuckDBPyConnection, table: str, *, stage: Path) -> int:
     columns = ", ".join(
         f"CAST(NULL AS {SQL_TYPES[c.kind]}) AS {ident(c.name)}" for c in TABLES[table].columns if c.required
@@ -399,11 +403,14 @@ def import_mapped(
     tables = [t for t in _BUILD_ORDER if t in mapping.tables]
     changes = {t: _changes(con, t, old=old) for t in tables}
     empty = [t for t in mapping.empty if t not in old]
+    # A table the increment leaves as it was keeps its file, byte for byte.
+    rewrite = [t for t in tables if t not in old or changes[t]["added"] + changes[t]["replaced"] > 0]
     with staged_folder(out, _validated) as stage:
-        rows = {t: _write_table(con, t, stage=stage, old=old) for t in tables}
+        rows = {t: _write_table(con, t, stage=stage, old=old) for t in rewrite}
+        rows |= {t: _count_old(con, t) for t in tables if t not in rewrite}
         rows |= {t: _write_empty(con, t, stage=stage) for t in empty}
         if append:
-            _carry_over(out, stage, rewritten={*tables, *empty})
+            _carry_over(out, stage, rewritten={*rewrite, *empty})
         labels = {**(_read_labels(out / SOURCES_FILE) if append else {}), **mapping.sources}
         if labels:
             _write_labels(stage, labels)

@@ -1,0 +1,140 @@
+"""Incremental loads (#14, item 3): a weekly extract appended adds only what is new, and says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.polytechnic import STUDENTS, click_rows, write_clicks, write_extract, write_mapping, write_records
+from waymark.models.data import folder_fingerprint, load_learning_data, read_manifest
+from waymark.training.ingest.mapping.importer import AppendRefused, MappingDataError, import_mapped
+from waymark.training.ingest.mapping.schema import Mapping, load_mapping
+
+SECRET = b"s" * 40
+
+
+@pytest.fixture
+def mapping(tmp_path: Path) -> Mapping:
+    return load_mapping(write_mapping(tmp_path / "mapping"))
+
+
+def _week_extract(folder: Path, weeks: range) -> Path:
+    write_records(folder)
+    write_clicks(folder, click_rows(weeks))
+    return folder
+
+
+@pytest.fixture
+def loaded(tmp_path: Path, mapping: Mapping) -> Path:
+    out = tmp_path / "data"
+    import_mapped(mapping, [write_extract(tmp_path / "w0", weeks=range(2))], out=out, secret=SECRET)
+    return out
+
+
+def test_a_new_week_adds_only_its_rows(tmp_path: Path, mapping: Mapping, loaded: Path) -> None:
+    before = load_learning_data(loaded).activity
+    result = import_mapped(
+        mapping, [_week_extract(tmp_path / "w2", range(2, 3))], out=loaded, secret=SECRET, append=True
+    )
+    after = load_learning_data(loaded).activity
+    new = len(click_rows(range(2, 3)))
+    assert len(after) == len(before) + new
+    assert result.written is not None
+    assert result.written["activity"]["added"] == new
+    assert result.written["registrations"] == {"added": 0, "replaced": 0, "unchanged": 24, "total": 24}
+
+
+def test_re_running_the_same_extract_changes_nothing(tmp_path: Path, mapping: Mapping, loaded: Path) -> None:
+    fingerprint = folder_fingerprint(loaded)
+    result = import_mapped(
+        mapping, [_week_extract(tmp_path / "again", range(2))], out=loaded, secret=SECRET, append=True
+    )
+    assert folder_fingerprint(loaded) == fingerprint
+    assert result.written is not None
+    assert all(n["added"] == n["replaced"] == 0 for n in result.written.values())
+
+
+def test_a_late_row_within_the_presentation_is_accepted(
+    tmp_path: Path, mapping: Mapping, loaded: Path
+) -> None:
+    # A click from day 3 arrives in week 5's extract, with a tool the first extract never saw that day.
+    late = [[STUDENTS[0], "INF101", "2023S1", "2023-09-21T10:00:00Z", "wiki", "x"]]
+    import_mapped(
+        mapping, [_week_extract_rows(tmp_path / "late", late)], out=loaded, secret=SECRET, append=True
+    )
+    activity = load_learning_data(loaded).activity
+    row = activity[(activity["activity_type"] == "wiki")]
+    assert row[["day", "count"]].to_numpy().tolist() == [[3, 1]]
+
+
+def _week_extract_rows(folder: Path, rows: list[list[str]]) -> Path:
+    write_records(folder)
+    write_clicks(folder, rows)
+    return folder
+
+
+def test_a_corrected_count_replaces_the_old_row(tmp_path: Path, mapping: Mapping, loaded: Path) -> None:
+    first_click = click_rows(range(1))[0]
+    result = import_mapped(
+        mapping,
+        [_week_extract_rows(tmp_path / "fix", [first_click, first_click])],
+        out=loaded,
+        secret=SECRET,
+        append=True,
+    )
+    assert result.written is not None
+    assert result.written["activity"]["replaced"] == 1
+    activity = load_learning_data(loaded).activity
+    assert activity["count"].max() == 2
+
+
+def test_each_increment_is_recorded_in_the_lineage(tmp_path: Path, mapping: Mapping, loaded: Path) -> None:
+    import_mapped(
+        mapping, [_week_extract(tmp_path / "w2", range(2, 3))], out=loaded, secret=SECRET, append=True
+    )
+    increments = read_manifest(loaded)["increments"]
+    assert [i["mode"] for i in increments] == ["import", "append"]
+    assert set(increments[1]["files"]) == {"records.csv", "clicks.csv"}
+    assert all(len(sha) == 64 for sha in increments[1]["files"].values())
+    assert increments[1]["rows"]["activity"]["added"] == len(click_rows(range(2, 3)))
+    assert read_manifest(loaded)["pseudonym_key"]
+
+
+def test_a_failed_append_leaves_the_folder_untouched(tmp_path: Path, mapping: Mapping, loaded: Path) -> None:
+    fingerprint, manifest = folder_fingerprint(loaded), read_manifest(loaded)
+    bad = [[STUDENTS[0], "INF101", "2023S1", "yesterday", "forum", "x"]]
+    with pytest.raises(MappingDataError):
+        import_mapped(
+            mapping, [_week_extract_rows(tmp_path / "bad", bad)], out=loaded, secret=SECRET, append=True
+        )
+    assert folder_fingerprint(loaded) == fingerprint
+    assert read_manifest(loaded) == manifest
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".data")] == []
+
+
+def test_an_append_with_another_secret_is_refused(tmp_path: Path, mapping: Mapping, loaded: Path) -> None:
+    fingerprint = folder_fingerprint(loaded)
+    with pytest.raises(AppendRefused, match="another secret"):
+        import_mapped(
+            mapping, [_week_extract(tmp_path / "w2", range(2, 3))], out=loaded, secret=b"t" * 40, append=True
+        )
+    assert folder_fingerprint(loaded) == fingerprint
+
+
+def test_an_activity_only_mapping_appends_against_the_folders_presentations(
+    tmp_path: Path, mapping: Mapping, loaded: Path
+) -> None:
+    text = (tmp_path / "mapping" / "polytechnic.toml").read_text(encoding="utf-8")
+    clicks_only = text.split("[inputs.records]")[0].replace(
+        'empty = ["assessments", "assessment_results"]\n', ""
+    )
+    clicks_only += "[inputs.clicks]" + text.split("[inputs.clicks]")[1].split("[tables.presentations]")[0]
+    clicks_only += "[tables.activity]" + text.split("[tables.activity]")[1]
+    activity_mapping = load_mapping(write_mapping(tmp_path / "clicks-mapping", clicks_only))
+    src = tmp_path / "w3"
+    write_clicks(src, click_rows(range(3, 4)))
+    import_mapped(activity_mapping, [src], out=loaded, secret=SECRET, append=True)
+    data = load_learning_data(loaded)
+    assert data.activity["day"].max() >= 21
+    assert len(data.registrations) == 24
