@@ -84,6 +84,7 @@ def test_a_date_in_a_day_column_is_explained_as_days_from_the_start_date(tmp_pat
     )
     assert "counted from the presentation's start_date" in finding.message
     assert "waymark data import --mapping" in finding.message
+    assert 'registration_day = { column = "...", date = "iso" }' in finding.message
     assert not [f for f in report.findings if f.rule == "type_int"]  # one finding, not two
 
 

@@ -349,7 +349,8 @@ def _guidance_rules(table: Table, column: Column, *, raw_type: str) -> Iterator[
             f"value is a calendar date, but {column.name} is a day number: a whole number of days "
             "counted from the presentation's start_date (day 0; -7 is a week before it). Subtract "
             "start_date from each date, or convert with `waymark data import --mapping FILE.toml`, "
-            "which turns dates into day numbers against each presentation's start"
+            "which turns dates into day numbers against each presentation's start "
+            f'({column.name} = {{ column = "...", date = "iso" }}, or a format such as "%d/%m/%Y")'
         )
         sql = f"SELECT _file, _row, CAST({c} AS VARCHAR) AS value FROM {raw} WHERE {c} IS NOT NULL AND {date}"
         yield Rule(table.name, column.name, "date_not_day", msg, sql)
