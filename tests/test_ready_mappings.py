@@ -1,0 +1,211 @@
+"""The ready mappings, end to end on fixtures built to each system's documented export.
+
+See docs/ready-mappings.md.
+
+The student-records extract builds the folder; each activity or assessment format is appended to a copy
+of it. Every result must pass validation, load as learning data and give features, and a dry run on
+the fixtures must map every value and use or deliberately ignore every column.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from waymark.models.data import load_learning_data, read_manifest, validate_folder
+from waymark.models.features.build import build_features
+from waymark.training.ingest.mapping.importer import ImportResult, import_mapped
+from waymark.training.ingest.mapping.schema import load_mapping
+from waymark.training.ingest.mappings import ready_mappings
+
+BYOD = Path(__file__).parent / "fixtures" / "byod"
+SECRET = b"a test secret of more than thirty-two bytes"
+# mapping -> the fixture folder holding its exports
+APPENDED = {
+    "attendance": "records",
+    "moodle-logstore": "moodle_logstore",
+    "moodle-logs-report": "moodle_logs_report",
+    "moodle-assignments": "moodle_assignments",
+    "xapi": "xapi",
+}
+
+
+def _import(name: str, src: str, out: Path, *, append: bool = False, dry_run: bool = False) -> ImportResult:
+    mapping = load_mapping(ready_mappings()[name])
+    return import_mapped(mapping, [BYOD / src], out=out, secret=SECRET, append=append, dry_run=dry_run)
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("records") / "data"
+    _import("student-records", "records", out)
+    return out
+
+
+@pytest.fixture(scope="module", params=sorted(APPENDED))
+def appended(request: pytest.FixtureRequest, records: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp(request.param) / "data"
+    shutil.copytree(records, out)
+    _import(request.param, APPENDED[request.param], out, append=True)
+    return out
+
+
+def _csv(folder: str, name: str) -> pd.DataFrame:
+    return pd.read_csv(BYOD / folder / name, dtype=str, keep_default_na=False)
+
+
+def test_every_ready_mapping_is_shipped_and_has_a_fixture() -> None:
+    assert set(ready_mappings()) == {"student-records", *APPENDED}
+
+
+def test_the_records_extract_alone_is_a_valid_folder(records: Path) -> None:
+    report = validate_folder(records)
+    assert report.ok, report
+    data = load_learning_data(records)
+    enrolments = _csv("records", "module_enrolments.csv")
+    assert len(data.registrations) == len(enrolments) == 56
+    assert data.activity.empty  # appended from the other systems
+    assert len(data.assessment_results) == len(_csv("records", "marks.csv"))
+
+
+def test_outcomes_are_mapped_and_a_deferred_outcome_stays_unknown(records: Path) -> None:
+    registrations = load_learning_data(records).registrations
+    outcomes = _csv("records", "module_enrolments.csv")["Module Outcome"]
+    assert registrations["final_result"].isna().sum() == (outcomes == "Deferred").sum() > 0
+    assert (registrations["final_result"] == "withdrawn").sum() == (outcomes == "Withdrawn").sum() > 0
+    withdrawn = registrations[registrations["final_result"] == "withdrawn"]
+    assert withdrawn["unregistration_day"].between(20, 70).all()
+
+
+def test_dates_become_days_from_the_presentation_start(records: Path) -> None:
+    data = load_learning_data(records)
+    assert set(data.presentations["length_days"]) == {105}
+    assert set(data.assessments["due_day"]) == {56, 104}
+    assert data.registrations["registration_day"].between(-14, 3).all()
+
+
+def test_student_numbers_are_pseudonymised_and_characteristics_kept_apart(records: Path) -> None:
+    data = load_learning_data(records)
+    numbers = set(_csv("records", "students.csv")["Student Number"])
+    assert not numbers & set(data.students["student_id"])
+    assert data.students["student_id"].str.fullmatch(r"p[0-9a-f]{20}").all()
+    assert not {"sex", "ethnicity", "disability", "age_band"} & set(data.students.columns)
+    protected = duckdb.sql(f"SELECT * FROM '{records}/protected_characteristics.parquet'").df()
+    assert {"sex", "ethnicity", "disability", "age_band"} <= set(protected.columns)
+    assert len(protected) == 56
+
+
+def test_each_appended_format_gives_a_valid_folder_that_builds_features(appended: Path) -> None:
+    report = validate_folder(appended)
+    assert report.ok, report
+    data = load_learning_data(appended)
+    features = build_features(data, weeks=[4, 8])
+    # everyone who never left has a row at both weeks; nobody else is invented
+    stayed = set(data.registrations.loc[data.registrations["unregistration_day"].isna(), "student_id"])
+    for week in (4, 8):
+        assert stayed <= set(features.loc[features["week"] == week, "student_id"])
+    assert set(features["student_id"]) <= set(data.registrations["student_id"])
+    assert not features.isna().any().any()
+    if not data.activity.empty:
+        assert (features["act_total"] > 0).mean() > 0.5
+
+
+@pytest.mark.parametrize("name", sorted(APPENDED))
+def test_a_dry_run_maps_every_value_and_accounts_for_every_column(name: str, records: Path) -> None:
+    coverage = _import(name, APPENDED[name], records, append=True, dry_run=True).coverage
+    assert coverage.ok
+    assert all(not table.issues for table in coverage.tables.values()), coverage.tables
+    assert coverage.unused_columns == {}
+    assert all(table.rows_out > 0 for table in coverage.tables.values())
+
+
+def test_the_records_dry_run_covers_every_value_and_column(tmp_path: Path) -> None:
+    coverage = _import("student-records", "records", tmp_path / "data", dry_run=True).coverage
+    assert coverage.ok and coverage.unused_columns == {}
+    assert all(not table.issues for table in coverage.tables.values())
+
+
+def _activity(folder: Path) -> pd.DataFrame:
+    activity = load_learning_data(folder).activity
+    return activity.sort_values(list(activity.columns[:6])).reset_index(drop=True)
+
+
+def test_the_logs_report_and_the_log_table_give_the_same_activity(records: Path, tmp_path: Path) -> None:
+    # the two Moodle exports describe the same events: one by user id, one by full name
+    folders = {}
+    for name in ("moodle-logstore", "moodle-logs-report"):
+        folders[name] = tmp_path / name
+        shutil.copytree(records, folders[name])
+        _import(name, APPENDED[name], folders[name], append=True)
+    pd.testing.assert_frame_equal(
+        _activity(folders["moodle-logstore"]), _activity(folders["moodle-logs-report"])
+    )
+
+
+def test_only_students_participating_events_in_mapped_courses_count(records: Path, tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    shutil.copytree(records, out)
+    _import("moodle-logstore", "moodle_logstore", out, append=True)
+    log = _csv("moodle_logstore", "logstore_standard_log.csv")
+    students = set(_csv("moodle_logstore", "student_enrolments.csv")["userid"])
+    counted = log[
+        (log["edulevel"] == "2") & log["courseid"].isin(["101", "201"]) & log["userid"].isin(students)
+    ]
+    assert load_learning_data(out).activity["count"].sum() == len(counted) < len(log)
+    assert set(load_learning_data(out).activity["activity_type"]) <= {
+        "homepage",
+        "resource",
+        "page",
+        "url",
+        "forum",
+        "quiz",
+        "assignment",
+        "book",
+    }
+
+
+def test_voided_xapi_statements_do_not_count(records: Path, tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    shutil.copytree(records, out)
+    _import("xapi", "xapi", out, append=True)
+    lines = (BYOD / "xapi" / "statements.jsonl").read_text(encoding="utf-8").splitlines()
+    assert load_learning_data(out).activity["count"].sum() == len(lines) - 2
+
+
+def test_assignment_results_are_submissions_with_percentages(records: Path, tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    shutil.copytree(records, out)
+    _import("moodle-assignments", "moodle_assignments", out, append=True)
+    data = load_learning_data(out)
+    essays = data.assessment_results[data.assessment_results["assessment_id"].str.endswith("-FE")]
+    sheets = pd.concat(
+        [_csv("moodle_assignments", p.name) for p in (BYOD / "moodle_assignments").glob("Grades-*")]
+    )
+    assert len(essays) == (sheets["Status"] != "No submission").sum() > 0
+    assert essays["submitted_day"].between(17, 21).all()
+    assert essays["score"].between(0, 100).all()
+
+
+def test_appending_the_same_extract_again_changes_nothing(records: Path, tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    shutil.copytree(records, out)
+    _import("attendance", "records", out, append=True)
+    before = _activity(out)
+    again = _import("attendance", "records", out, append=True)
+    assert again.written["activity"]["added"] == 0
+    pd.testing.assert_frame_equal(before, _activity(out))
+    increments = read_manifest(out)["increments"]
+    assert [i["mapping"] for i in increments] == ["student-records", "attendance", "attendance"]
+    assert increments[1]["files"] == increments[2]["files"]  # the same extract, by its checksum
+
+
+def test_each_source_is_labelled_for_staff(appended: Path) -> None:
+    sources = set(load_learning_data(appended).activity["source"])
+    if sources:
+        labels = pd.read_csv(appended / "sources.csv")
+        assert sources <= set(labels["source"])
+        assert labels["label"].str.len().gt(0).all()
