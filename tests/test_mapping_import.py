@@ -302,3 +302,17 @@ def test_the_output_is_in_the_contract_types(tmp_path: Path) -> None:
     types = {row[0]: row[1] for row in described}
     assert types["registration_day"] == "BIGINT"
     assert types["student_id"] == "VARCHAR"
+
+
+def test_the_example_in_the_mapping_reference_is_the_tested_mapping() -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "mapping.md").read_text(encoding="utf-8")
+    example = doc.split("```toml\n", 1)[1].split("```", 1)[0]
+    assert parse_mapping(_toml(example)) == parse_mapping(_toml(MAPPING))
+
+
+def _toml(text: str) -> dict[str, object]:
+    import tomllib
+
+    data = tomllib.loads(text)
+    data.pop("description", None)
+    return data
