@@ -341,7 +341,7 @@ def _manifest_details(
         "mapping_description": mapping.description,
         "timezone": mapping.timezone,
         "pseudonym_key": key,
-        "rows": rows,
+        "rows": {**previous.get("rows", {}), **rows},
         "increments": [*previous.get("increments", []), increment],
     }
 
