@@ -12,7 +12,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 
@@ -94,7 +93,7 @@ def test_student_numbers_are_pseudonymised_and_characteristics_kept_apart(record
     assert not numbers & set(data.students["student_id"])
     assert data.students["student_id"].str.fullmatch(r"p[0-9a-f]{20}").all()
     assert not {"sex", "ethnicity", "disability", "age_band"} & set(data.students.columns)
-    protected = duckdb.sql(f"SELECT * FROM '{records}/protected_characteristics.parquet'").df()
+    protected = pd.read_parquet(records / "protected_characteristics.parquet")
     assert {"sex", "ethnicity", "disability", "age_band"} <= set(protected.columns)
     assert len(protected) == 56
 
@@ -196,7 +195,7 @@ def test_appending_the_same_extract_again_changes_nothing(records: Path, tmp_pat
     _import("attendance", "records", out, append=True)
     before = _activity(out)
     again = _import("attendance", "records", out, append=True)
-    assert again.written["activity"]["added"] == 0
+    assert again.written is not None and again.written["activity"]["added"] == 0
     pd.testing.assert_frame_equal(before, _activity(out))
     increments = read_manifest(out)["increments"]
     assert [i["mapping"] for i in increments] == ["student-records", "attendance", "attendance"]
