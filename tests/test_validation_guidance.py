@@ -19,6 +19,8 @@ from tests.vocabulary import forbidden_words
 from waymark.cli import app
 from waymark.models.data import TABLES, Finding, ValidationReport, load_learning_data, validate_folder
 from waymark.models.data.guidance import known_entries
+from waymark.models.data.quality import quality_report
+from waymark.models.data.validation import connect
 
 runner = CliRunner()
 
@@ -223,6 +225,18 @@ def test_an_empty_assessments_table_warns_that_marked_work_will_not_be_mentioned
     finding = warning(report, "no_assessments")
     assert "assessment feature" in finding.message
     assert "explanations will not mention marked work" in finding.message
+
+
+def test_the_quality_report_says_what_no_marked_work_means(tmp_path: Path) -> None:
+    folder = make_folder(
+        tmp_path, assessments=[VALID["assessments"][0]], assessment_results=[VALID["assessment_results"][0]]
+    )
+    con = connect()
+    assert validate_folder(folder, con=con).ok
+    report = quality_report(con)
+    assert report.overview["assessments"] == 0
+    assert report.notes[0].startswith("No assessments are recorded: assessment features are empty")
+    assert "No gaps large enough" not in report.to_text()
 
 
 def test_assessments_without_results_warn_too(tmp_path: Path) -> None:

@@ -124,7 +124,10 @@ def quality_report(con: duckdb.DuckDBPyConnection) -> QualityReport:
     coverage = _coverage(con)
     by_module = _sources_by_module(con)
     consistency = _consistency(con)
-    notes = _notes(missing, no_act, timing=timing, by_module=by_module, consistency=consistency)
+    notes = _marked_work_notes(overview) + _notes(
+        missing, no_act, timing=timing, by_module=by_module, consistency=consistency
+    )
+    notes = notes or ["No gaps large enough to change how indicators should be read."]
     return QualityReport(
         overview=overview,
         missing_values=missing,
@@ -147,6 +150,8 @@ def _overview(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "students": _scalar(con, "SELECT count(*) FROM t_students"),
         "registrations": _scalar(con, "SELECT count(*) FROM t_registrations"),
         "activity_rows": _scalar(con, "SELECT count(*) FROM t_activity"),
+        "assessments": _scalar(con, "SELECT count(*) FROM t_assessments"),
+        "assessment_results": _scalar(con, "SELECT count(*) FROM t_assessment_results"),
         "final_results": {str(k): int(v) for k, v in results},
     }
 
@@ -269,6 +274,20 @@ def _consistency(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {k: _scalar(con, sql) for k, sql in checks.items()}
 
 
+def _marked_work_notes(overview: dict[str, Any]) -> list[str]:
+    if overview["assessment_results"]:
+        return []
+    what = (
+        "No assessments are recorded"
+        if not overview["assessments"]
+        else "No submissions or marks are recorded"
+    )
+    return [
+        f"{what}: assessment features are empty for every student, indicators rest on activity and "
+        "registration data alone, and explanations will not mention marked work."
+    ]
+
+
 def _notes(
     missing: list[dict[str, Any]],
     no_act: dict[str, Any],
@@ -311,6 +330,4 @@ def _notes(
             "Some withdrawals have no unregistration day: they stay in every weekly "
             "population, which makes the outcome look later than it was."
         )
-    if not notes:
-        notes.append("No gaps large enough to change how indicators should be read.")
     return notes
