@@ -67,13 +67,13 @@ def test_recent_activity_sentence_reads_counts_back_from_their_logs() -> None:
     row = _row(
         act_last14=np.log1p(12), act_active_days_last14=3, act_any=1, weeks_elapsed=6, act_recent_vs_own=0.34
     )
-    assert describe("recent_activity", row) == (
-        "12 actions on the learning platform on 3 days of the last 14, about 34% of this student's "
-        "own earlier weekly rate."
+    assert describe("recent_activity", row, sources=("the learning platform", "the library")) == (
+        "12 actions from the learning platform and the library on 3 days of the last 14, about 34% of "
+        "this student's own earlier weekly rate."
     )
     quiet = _row(act_any=1, act_days_since_last=19, weeks_elapsed=6)
-    assert describe("recent_activity", quiet) == (
-        "No activity on the learning platform in the last 14 days; "
+    assert describe("recent_activity", quiet, sources=("the learning platform",)) == (
+        "No activity from the learning platform in the last 14 days; "
         "the last recorded activity was 19 days before."
     )
 

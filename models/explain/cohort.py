@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
@@ -12,9 +12,11 @@ from waymark.models.bundle import ModelBundle
 from waymark.models.contributions import Contributions, contributions
 from waymark.models.data import ensure_feature_safe
 from waymark.models.explain.change import STEPS, smallest_change
+from waymark.models.explain.coverage import SourceCoverage, family_sources, recorded_sources
 from waymark.models.explain.families import CONTEXT_FAMILIES, FACTOR_FAMILIES, family_columns, family_sums
-from waymark.models.explain.sentences import brief, describe
-from waymark.models.features.catalogue import FAMILIES, KEYS, SOURCES
+from waymark.models.explain.sentences import brief, describe, describe_cohort
+from waymark.models.explain.typical import Standing, cohort_standing
+from waymark.models.features.catalogue import FAMILIES, KEYS
 from waymark.models.uncertainty import intervals
 
 THRESHOLD = 0.05  # contributions (log-odds) smaller than this are not worth a sentence
@@ -29,8 +31,20 @@ class ExplainedCohort:
     contributions: Contributions
 
 
-def explain_cohort(bundle: ModelBundle, features: pd.DataFrame) -> ExplainedCohort:
+def explain_cohort(
+    bundle: ModelBundle, features: pd.DataFrame, *, sources: SourceCoverage | None = None
+) -> ExplainedCohort:
     """Score and explain every row of ``features`` (keys plus the model's features).
+
+    Parameters
+    ----------
+    bundle
+        The model.
+    features
+        Keys plus the model's features.
+    sources
+        Which sources each module presentation records and their labels (``SourceCoverage.of``);
+        without it, the built-in sources' flags in ``features`` and their built-in names.
 
     Returns
     -------
@@ -46,7 +60,10 @@ def explain_cohort(bundle: ModelBundle, features: pd.DataFrame) -> ExplainedCoho
     cols = family_columns(bundle.feature_names)
     sums = family_sums(contrib.values, cols)
     rows = cast(list[dict[str, Any]], features.to_dict("records"))
-    factors, strengths, context = _statements(rows, sums)
+    group = features.groupby(["module_id", "presentation_id", "week"], sort=False).ngroup().to_numpy()
+    said = _Said(sources or SourceCoverage(), recorded_sources(features, sources))
+    standing = cohort_standing(x, group=group, columns=cols)
+    factors, strengths, context = _statements(rows, sums, standing=standing, said=said)
     lower, upper = intervals(bundle.reliability, probability)
     out = features[list(KEYS)].copy()
     out["probability"], out["lower"], out["upper"] = probability, lower, upper
@@ -54,18 +71,19 @@ def explain_cohort(bundle: ModelBundle, features: pd.DataFrame) -> ExplainedCoho
         bundle,
         x,
         probability=probability,
-        features=features,
+        group=group,
         rows=rows,
         sums=sums,
         cols=cols,
         factors=factors,
+        said=said,
     )
     out = out.assign(
         factors=_objects(factors),
         strengths=_objects(strengths),
         context=_objects(context),
         what_could_change=_objects(changes),
-        coverage=_objects([_coverage(r) for r in rows]),
+        coverage=_objects([_coverage(r, said.coverage(i)) for i, r in enumerate(rows)]),
         engagement=_objects([_engagement(r) for r in rows]),
     )
     return ExplainedCohort(out, contrib)
@@ -77,36 +95,81 @@ def _objects(values: list[Any]) -> np.ndarray:
     return out
 
 
-def _applies(family: str, row: dict[str, Any]) -> bool:
-    # A source that is not recorded for the module cannot speak about the student.
-    return not (family == "attendance" and row["src_attendance_recorded"] < 1)
+@dataclass(frozen=True, eq=False)
+class _Said:
+    """What each row's module records, and the labels each family's sentence names (cached per module)."""
+
+    sources: SourceCoverage
+    recorded: list[tuple[str, ...]]
+    _labels: dict[tuple[tuple[str, ...], str], tuple[str, ...] | None] = field(default_factory=dict)
+
+    def labels(self, i: int, family: str) -> tuple[str, ...] | None:
+        """Labels of the recorded sources ``family`` is built from; None when it is not built from any.
+
+        An empty tuple means the module records none of its sources: the family says nothing.
+        """
+        key = (self.recorded[i], family)
+        if key not in self._labels:
+            fed = family_sources(family, self.recorded[i])
+            self._labels[key] = None if fed is None else tuple(self.sources.label(s) for s in fed)
+        return self._labels[key]
+
+    def coverage(self, i: int) -> tuple[list[str], list[str]]:
+        """Labels of the sources recorded for row ``i``'s module, and of those that are not."""
+        missing = [s for s in self.sources.known() if s not in self.recorded[i]]
+        return [self.sources.label(s) for s in self.recorded[i]], [self.sources.label(s) for s in missing]
 
 
-def _statement(family: str, row: dict[str, Any], *, value: float) -> dict[str, Any]:
+def _statement(family: str, row: dict[str, Any], *, value: float, labels: tuple[str, ...]) -> dict[str, Any]:
     return {
         "family": family,
         "title": FAMILIES[family].title,
-        "sentence": describe(family, row),
+        "sentence": describe(family, row, sources=labels),
         "contribution": round(float(value), 4),
     }
 
 
+def _context(family: str, sentence: str) -> dict[str, Any]:
+    return {"family": family, "title": FAMILIES[family].title, "sentence": sentence}
+
+
 def _statements(
-    rows: list[dict[str, Any]], sums: dict[str, np.ndarray]
+    rows: list[dict[str, Any]], sums: dict[str, np.ndarray], *, standing: dict[str, Standing], said: _Said
 ) -> tuple[list[list[dict[str, Any]]], list[list[dict[str, Any]]], list[list[dict[str, Any]]]]:
     factors, strengths, context = [], [], []
-    actionable = [f for f in FACTOR_FAMILIES if f in sums]
+    described = [f for f in (*FACTOR_FAMILIES, *CONTEXT_FAMILIES) if f in sums]
     for i, row in enumerate(rows):
-        vals = {f: float(sums[f][i]) for f in actionable if _applies(f, row)}
-        up = sorted((f for f, v in vals.items() if v >= THRESHOLD), key=lambda f: -vals[f])[:TOP]
-        down = sorted((f for f, v in vals.items() if v <= -THRESHOLD), key=lambda f: vals[f])[:TOP]
-        factors.append([_statement(f, row, value=vals[f]) for f in up])
-        strengths.append([_statement(f, row, value=vals[f]) for f in down])
-        fixed = [f for f in CONTEXT_FAMILIES if f in sums and abs(sums[f][i]) >= THRESHOLD]
-        context.append(
-            [{"family": f, "title": FAMILIES[f].title, "sentence": describe(f, row)} for f in fixed]
-        )
+        vals, labels, fixed, facts = {}, {}, [], []
+        for f in described:
+            named = said.labels(i, f)
+            value = float(sums[f][i])
+            # A family built only from sources the module does not record is coverage, nothing else.
+            if named == () or abs(value) < THRESHOLD:
+                continue
+            labels[f] = named or ()
+            if standing[f].apart[i]:
+                if FAMILIES[f].actionable:
+                    vals[f] = value
+                else:
+                    fixed.append(_context(f, describe(f, row, sources=labels[f])))
+            elif standing[f].shared[i] > 0:
+                share = float(standing[f].shared[i])
+                facts.append(_context(f, describe_cohort(f, row, share=share, sources=labels[f])))
+        up = sorted((f for f, v in vals.items() if v > 0), key=lambda f: -vals[f])[:TOP]
+        down = sorted((f for f, v in vals.items() if v < 0), key=lambda f: vals[f])[:TOP]
+        factors.append([_statement(f, row, value=vals[f], labels=labels[f]) for f in up])
+        strengths.append([_statement(f, row, value=vals[f], labels=labels[f]) for f in down])
+        context.append(fixed + _once(facts))
     return factors, strengths, context
+
+
+def _once(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each cohort-wide fact once, even when several families say it."""
+    out: list[dict[str, Any]] = []
+    for fact in facts:
+        if all(fact["sentence"] != kept["sentence"] for kept in out):
+            out.append(fact)
+    return out
 
 
 def _changes(
@@ -114,18 +177,18 @@ def _changes(
     x: np.ndarray,
     *,
     probability: np.ndarray,
-    features: pd.DataFrame,
+    group: np.ndarray,
     rows: list[dict[str, Any]],
     sums: dict[str, np.ndarray],
     cols: dict[str, np.ndarray],
     factors: list[list[dict[str, Any]]],
+    said: _Said,
 ) -> list[dict[str, Any] | None]:
     tried = [f for f in FACTOR_FAMILIES if f in sums]
     candidate = np.zeros((len(rows), len(tried)), dtype=bool)
     for i, found in enumerate(factors):
         for item in found:
             candidate[i, tried.index(item["family"])] = True
-    group = features.groupby(["module_id", "presentation_id", "week"], sort=False).ngroup().to_numpy()
     best = smallest_change(
         bundle,
         x,
@@ -149,7 +212,8 @@ def _changes(
                 "title": FAMILIES[family].title,
                 "sentence": (
                     f"{FAMILIES[family].title}: if this were like that of {STEPS[int(best.step[i])][1]} "
-                    f"({brief(family, peer)}), the estimate would be about {round(100 * then)}% "
+                    f"({brief(family, peer, sources=said.labels(i, family) or ())}), "
+                    f"the estimate would be about {round(100 * then)}% "
                     f"rather than {round(100 * now)}%."
                 ),
                 "estimate_after": round(then, 4),
@@ -158,11 +222,11 @@ def _changes(
     return out
 
 
-def _coverage(row: dict[str, Any]) -> dict[str, Any]:
-    recorded = [s for s in SOURCES if row[f"src_{s}_recorded"] >= 1]
+def _coverage(row: dict[str, Any], sources: tuple[list[str], list[str]]) -> dict[str, Any]:
+    recorded, missing = sources
     return {
         "sources_recorded": recorded,
-        "sources_not_recorded": [s for s in SOURCES if s not in recorded],
+        "sources_not_recorded": missing,
         "activity_recorded_for_student": bool(row["act_any"] >= 1),
         "marked_work_available": bool(row["asm_has_score"] >= 1),
     }

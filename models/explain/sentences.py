@@ -2,18 +2,22 @@
 
 Every number in a sentence is read back from the features (counts were stored as log(1 + n)), so a
 sentence says exactly what the model saw. Wording is factual and carries no category (PRODUCT §2):
-it describes activity, never the person.
+it describes activity, never the person. Activity is named by the labels of the sources it was
+recorded from ("12 actions from the learning platform and the library ..."), never by a source the
+module does not record. ``describe_cohort`` words a fact nearly the whole module cohort shares, once,
+as context ("No marked work is available yet for anyone on this module.").
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from waymark.models.features.catalogue import CHANNEL_FAMILY
 
 Row = Mapping[str, float]
-Describer = Callable[[Row], tuple[str, str]]
+Sources = tuple[str, ...]  # labels of the recorded sources a family is built from ("the library", ...)
+Describer = Callable[[Row, Sources], tuple[str, str]]
 
 _FAMILY_CHANNELS = {
     family: tuple(ch for ch, f in CHANNEL_FAMILY.items() if f == family) for family in CHANNEL_FAMILY.values()
@@ -29,6 +33,19 @@ def _times(n: int, one: str, *, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
+def _and(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _from(sources: Sources) -> str:
+    """' from the learning platform and the library', or nothing when no source is named."""
+    return f" from {_and(sources)}" if sources else ""
+
+
+def _upper(text: str) -> str:
+    return text[0].upper() + text[1:]
+
+
 def _channel_counts(row: Row, family: str) -> tuple[int, int]:
     channels = _FAMILY_CHANNELS[family]
     total = sum(count(row[f"ch_{ch}_total"]) for ch in channels)
@@ -36,19 +53,18 @@ def _channel_counts(row: Row, family: str) -> tuple[int, int]:
     return total, recent
 
 
-def _recent_activity(row: Row) -> tuple[str, str]:
+def _recent_activity(row: Row, sources: Sources) -> tuple[str, str]:
     n, days = count(row["act_last14"]), round(row["act_active_days_last14"])
     if n == 0:
-        brief = "no activity on the learning platform in the last 14 days"
+        brief = f"no activity{_from(sources)} in the last 14 days"
         if row["act_any"] >= 1:
             extra = f"; the last recorded activity was {round(row['act_days_since_last'])} days before"
         else:
             extra = "; none has been recorded yet"
-        return brief, brief[0].upper() + brief[1:] + extra + "."
+        return brief, _upper(brief) + extra + "."
     actions, active_days = _times(n, "action", many="actions"), _times(days, "day", many="days")
-    brief = f"{actions} on the learning platform on {active_days}"
-    brief += " of the last 14"
-    sentence = brief[0].upper() + brief[1:]
+    brief = f"{actions}{_from(sources)} on {active_days} of the last 14"
+    sentence = _upper(brief)
     if row["weeks_elapsed"] >= 3:
         ratio = row["act_recent_vs_own"]
         if 0.9 <= ratio <= 1.1:
@@ -60,33 +76,34 @@ def _recent_activity(row: Row) -> tuple[str, str]:
     return brief, sentence + "."
 
 
-def _regularity(row: Row) -> tuple[str, str]:
+def _regularity(row: Row, sources: Sources) -> tuple[str, str]:
     weeks = round(row["weeks_elapsed"])
     active = round(row["act_weeks_active_share"] * weeks)
     days = round(row["act_active_days"])
     brief = f"active in {active} of the {weeks} weeks so far"
+    active_days = _times(days, "active day", many="active days")
+    return brief, f"Activity{_from(sources)} in {active} of the {weeks} weeks so far ({active_days})."
+
+
+def _cohort(row: Row, sources: Sources) -> tuple[str, str]:
+    pct = round(100 * row["act_total_pct"])
+    brief = f"more activity so far than about {pct}% of students on the module"
     return (
         brief,
-        f"Active on the learning platform in {active} of the {weeks} weeks so far ({days} active days).",
+        f"More activity{_from(sources)} so far than about {pct}% of students on this module at this point.",
     )
 
 
-def _cohort(row: Row) -> tuple[str, str]:
-    pct = round(100 * row["act_total_pct"])
-    brief = f"more activity so far than about {pct}% of students on the module"
-    return brief, f"More activity so far than about {pct}% of students on this module at this point."
-
-
 def _channels(family: str, what: str) -> Describer:
-    def describe(row: Row) -> tuple[str, str]:
+    def describe(row: Row, sources: Sources) -> tuple[str, str]:
         total, recent = _channel_counts(row, family)
         brief = f"{total} {what} so far, {recent} in the last 14 days"
-        return brief, brief[0].upper() + brief[1:] + "."
+        return brief, f"{total} {what}{_from(sources)} so far, {recent} in the last 14 days."
 
     return describe
 
 
-def _submissions(row: Row) -> tuple[str, str]:
+def _submissions(row: Row, _sources: Sources) -> tuple[str, str]:
     due, done, late = round(row["asm_due"]), round(row["asm_submitted"]), round(row["asm_late"])
     if due == 0:
         early = round(row["asm_early_submissions"])
@@ -104,7 +121,7 @@ def _submissions(row: Row) -> tuple[str, str]:
     return brief, sentence + "."
 
 
-def _results(row: Row) -> tuple[str, str]:
+def _results(row: Row, _sources: Sources) -> tuple[str, str]:
     if row["asm_has_score"] < 1:
         return "no marked work yet", "No marked work is available yet."
     mark, pct = round(row["asm_score_mean"]), round(100 * row["asm_score_pct"])
@@ -115,7 +132,7 @@ def _results(row: Row) -> tuple[str, str]:
     return brief, sentence + "."
 
 
-def _registration(row: Row) -> tuple[str, str]:
+def _registration(row: Row, _sources: Sources) -> tuple[str, str]:
     if row["reg_day_missing"] >= 1:
         return "registration date not recorded", "The registration date is not recorded."
     day = round(row["reg_day"])
@@ -126,7 +143,7 @@ def _registration(row: Row) -> tuple[str, str]:
     return brief, f"Registered {_times(abs(day), 'day', many='days')} {when} the module started."
 
 
-def _history(row: Row) -> tuple[str, str]:
+def _history(row: Row, _sources: Sources) -> tuple[str, str]:
     attempts = round(row["prior_attempts"])
     first = "first attempt" if attempts == 0 else _times(attempts, "earlier attempt", many="earlier attempts")
     sentence = (
@@ -146,12 +163,10 @@ DESCRIBE: dict[str, Describer] = {
     "recent_activity": _recent_activity,
     "regularity": _regularity,
     "cohort_engagement": _cohort,
-    "study_resources": _channels(
-        "study_resources", "uses of study resources (module pages, recordings, library)"
-    ),
+    "study_resources": _channels("study_resources", "uses of study resources"),
     "discussion": _channels("discussion", "visits or posts in discussion forums and shared spaces"),
     "practice": _channels("practice", "practice quiz actions"),
-    "attendance": _channels("attendance", "recorded attendances"),
+    "attendance": _channels("attendance", "attendances"),
     "assessment_submissions": _submissions,
     "assessment_results": _results,
     "registration_timing": _registration,
@@ -159,11 +174,50 @@ DESCRIBE: dict[str, Describer] = {
 }
 
 
-def describe(family: str, row: Row) -> str:
-    """The sentence for ``family`` from the student's values."""
-    return DESCRIBE[family](row)[1]
+def describe(family: str, row: Row, *, sources: Sequence[str] = ()) -> str:
+    """The sentence for ``family`` from the student's values, naming the ``sources`` it was recorded from."""
+    return DESCRIBE[family](row, tuple(sources))[1]
 
 
-def brief(family: str, row: Row) -> str:
+def brief(family: str, row: Row, *, sources: Sequence[str] = ()) -> str:
     """A short phrase for ``family`` (used to describe a comparison)."""
-    return DESCRIBE[family](row)[0]
+    return DESCRIBE[family](row, tuple(sources))[0]
+
+
+def _nothing_yet(family: str, row: Row, *, sources: Sources) -> str | None:
+    """The absence a typical row of a family shows, with {who} left to fill; None if it is no absence."""
+    src = _from(sources)
+    if family in {"regularity", "cohort_engagement"} and row["act_total"] <= 0:
+        return f"No activity{src} has been recorded yet for {{who}} on this module."
+    if family == "recent_activity" and row["act_last14"] <= 0:
+        return f"No activity{src} in the last 14 days for {{who}} on this module."
+    if family in _CHANNEL_WHAT and _channel_counts(row, family)[0] == 0:
+        return f"No {_CHANNEL_WHAT[family]}{src} recorded yet for {{who}} on this module."
+    if family == "assessment_results" and row["asm_has_score"] < 1:
+        return "No marked work is available yet for {who} on this module."
+    if family == "assessment_submissions" and row["asm_due"] <= 0:
+        return "No assessment has been due yet on this module."
+    return None
+
+
+_CHANNEL_WHAT = {
+    "study_resources": "use of study resources",
+    "discussion": "visits or posts in discussion forums and shared spaces",
+    "practice": "practice quiz actions",
+    "attendance": "attendances",
+}
+
+
+def describe_cohort(family: str, row: Row, *, share: float, sources: Sequence[str] = ()) -> str:
+    """A fact about the module cohort at this point that ``share`` of it (nearly all) have in common.
+
+    ``row`` is a student who is typical of it: their values of ``family`` are the cohort's.
+    """
+    every = share >= 1
+    # Floored, so that "100%" never stands for a cohort in which someone differs.
+    part = f"{math.floor(100 * share)}% of students"
+    said = _nothing_yet(family, row, sources=tuple(sources))
+    if said is not None:
+        return said.format(who="anyone" if every else part)
+    who = "every student" if every else part
+    return f"The same for {who} on this module at this point: {brief(family, row, sources=sources)}."

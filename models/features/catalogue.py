@@ -84,7 +84,7 @@ class Family:
 FAMILIES = {
     f.name: f
     for f in (
-        Family("recent_activity", "Recent activity on the learning platform", Kind.FACTOR),
+        Family("recent_activity", "Recent activity", Kind.FACTOR),
         Family("regularity", "Regularity of study", Kind.FACTOR),
         Family("cohort_engagement", "Engagement compared with the module cohort", Kind.FACTOR),
         Family("study_resources", "Use of study resources", Kind.FACTOR),
@@ -120,6 +120,13 @@ CHANNEL_FAMILY = {
     "attendance": "attendance",
     "other": "study_resources",
 }
+
+
+def source_channels(source: str) -> tuple[str, ...]:
+    """The channels a source's activity falls into (a source not in ``SOURCES`` counts as 'other')."""
+    if source == "vle":
+        return ("vle_content", *VLE_TYPES)
+    return (source,) if source in SOURCES else ("other",)
 
 
 def _activity_features() -> list[Feature]:
@@ -195,6 +202,10 @@ def _registration_features() -> list[Feature]:
 
 FEATURES: tuple[Feature, ...] = tuple(
     _activity_features() + _channel_features() + _assessment_features() + _registration_features()
+)
+#: Families built from every source's activity together (the channel families have their own sources).
+ALL_SOURCES_FAMILIES: tuple[str, ...] = tuple(
+    dict.fromkeys(f.family for f in _activity_features() if FAMILIES[f.family].actionable)
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 KEYS = ("student_id", "module_id", "presentation_id", "week")

@@ -16,8 +16,8 @@ from typing import Any, cast
 import pandas as pd
 from sqlalchemy import Engine
 
-from waymark.models.data import folder_fingerprint, load_learning_data, read_manifest
-from waymark.models.explain import explain_cohort
+from waymark.models.data import folder_fingerprint, load_with_source_labels, read_manifest
+from waymark.models.explain import SourceCoverage, explain_cohort
 from waymark.models.registry import LoadedModel
 from waymark.service.db.schema import ScoringRun
 from waymark.service.scoring import lock, publish
@@ -144,13 +144,13 @@ def _score_and_publish(
 ) -> ScoringSummary:
     say("loading and validating data")
     manifest = read_manifest(folder)
-    data = load_learning_data(folder, choose=lambda pres: current_presentations(pres, manifest)).without(
-        publish.erased_students(engine)
-    )
+    data, labels = load_with_source_labels(folder, choose=lambda pres: current_presentations(pres, manifest))
+    data = data.without(publish.erased_students(engine))
     try:
         cohort = build_cohort(data, week)
         say(f"scoring and explaining {len(cohort.features):,} registrations")
-        explained = explain_cohort(model.bundle, cohort.features)
+        sources = SourceCoverage.of(data.activity, labels)
+        explained = explain_cohort(model.bundle, cohort.features, sources=sources)
     except (CohortError, ValueError) as exc:
         raise ScoringError(f"cannot score {folder}: {exc}") from exc
     target = model.bundle.target

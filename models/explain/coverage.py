@@ -1,0 +1,100 @@
+"""Which activity sources each module presentation records, and how sentences name them.
+
+A source is recorded for a module presentation at week W when anybody on it has a row from that source
+before the cut-off (7·W), as ``src_<source>_recorded`` says of the built-in sources; the same rule
+covers any other source, whose activity falls into the 'other' channel. A family fed only by sources a
+module does not record says nothing about its students: that is coverage, never disengagement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from waymark.models.data import source_label
+from waymark.models.data.contract import DEFAULT_SOURCE_LABELS
+from waymark.models.features.catalogue import (
+    ALL_SOURCES_FAMILIES,
+    CHANNEL_FAMILY,
+    SOURCES,
+    source_channels,
+)
+
+PRESENTATION = ["module_id", "presentation_id"]
+#: Without the activity table, the 'other' channel's sources can only be named together.
+OTHER = "other sources"
+
+
+@dataclass(frozen=True, eq=False)
+class SourceCoverage:
+    """The first day each source appears on each module presentation, and the sources' labels."""
+
+    first_day: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=[*PRESENTATION, "source", "first_day"])
+    )
+    labels: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SOURCE_LABELS))
+
+    @classmethod
+    def of(cls, activity: pd.DataFrame, labels: Mapping[str, str]) -> SourceCoverage:
+        """From an activity table (module_id, presentation_id, source, day) and the folder's labels."""
+        first = (
+            activity.groupby([*PRESENTATION, "source"], observed=True)["day"]
+            .min()
+            .rename("first_day")
+            .reset_index()
+            .astype({"module_id": str, "presentation_id": str, "source": str, "first_day": "int64"})
+        )
+        return cls(first, dict(labels))
+
+    def known(self) -> tuple[str, ...]:
+        """Every source worth naming in coverage: the built-in ones, then any other seen or labelled."""
+        others = (set(self.first_day["source"]) | set(self.labels)) - set(SOURCES)
+        return (*SOURCES, *sorted(others))
+
+    def label(self, source: str) -> str:
+        """How a sentence names ``source``."""
+        return OTHER if source == OTHER else source_label(self.labels, source)
+
+
+def recorded_sources(features: pd.DataFrame, coverage: SourceCoverage | None) -> list[tuple[str, ...]]:
+    """For each row of ``features``, the sources its module presentation records before the cut-off.
+
+    Without ``coverage`` the built-in sources are read from ``src_<source>_recorded`` and any other
+    activity (the 'other' channel) is one source called ``OTHER``.
+    """
+    if coverage is None:
+        return _from_features(features)
+    first = coverage.first_day
+    by_group: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    for module, pres, source, day in first[[*PRESENTATION, "source", "first_day"]].to_numpy():
+        by_group.setdefault((str(module), str(pres)), []).append((str(source), int(day)))
+    order = {s: i for i, s in enumerate(coverage.known())}
+    out = []
+    for module, pres, week in features[[*PRESENTATION, "week"]].itertuples(index=False):
+        found = [s for s, day in by_group.get((str(module), str(pres)), []) if day < 7 * int(week)]
+        out.append(tuple(sorted(found, key=lambda s: order.get(s, len(order)))))
+    return out
+
+
+def _from_features(features: pd.DataFrame) -> list[tuple[str, ...]]:
+    flags = pd.DataFrame({s: features[f"src_{s}_recorded"] >= 1 for s in SOURCES})
+    group = features.groupby([*PRESENTATION, "week"], sort=False)["ch_other_total"]
+    flags[OTHER] = group.transform("max").to_numpy() > 0
+    names = list(flags.columns)
+    return [tuple(n for n, on in zip(names, row, strict=True) if on) for row in flags.to_numpy()]
+
+
+def family_sources(family: str, recorded: Sequence[str]) -> tuple[str, ...] | None:
+    """The recorded sources that feed ``family``; None when the family is not built from activity."""
+    if family in ALL_SOURCES_FAMILIES:
+        return tuple(recorded)
+    channels = {ch for ch, fam in CHANNEL_FAMILY.items() if fam == family}
+    if not channels:
+        return None
+    return tuple(s for s in recorded if set(_channels(s)) & channels)
+
+
+def _channels(source: str) -> tuple[str, ...]:
+    return ("other",) if source == OTHER else source_channels(source)

@@ -1,0 +1,70 @@
+"""What sets a student apart from their module cohort at a week, one family at a time.
+
+A family's contribution compares the student with the students the model was trained on, not with
+their own module. Something true of everybody on the module at that point (no marks yet for anyone,
+no assessment due yet) can then carry a large contribution for every student alike; shown as each
+student's factor it would read as if it were about them. So, within each module presentation and week
+(the cohort):
+
+- the student is **typical** in a family when each of the family's features equals the cohort's
+  median; a typical student's family is never their factor or strength;
+- a family is **shared** when at least ``NEARLY_ALL`` of the cohort are typical in it: then, for its
+  typical students, it is a fact about the cohort, said once as context;
+- a cohort of fewer than ``MIN_COHORT`` students has no meaningful median: every family sets its
+  students apart, as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+MIN_COHORT = 5
+NEARLY_ALL = 0.95
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One family's standing for each row."""
+
+    apart: np.ndarray  # bool: the row's values of the family differ from its cohort's median
+    shared: (
+        np.ndarray
+    )  # the share of the cohort typical in the family, where it is shared and the row typical; else 0
+
+
+def cohort_standing(
+    x: np.ndarray, *, group: np.ndarray, columns: dict[str, np.ndarray]
+) -> dict[str, Standing]:
+    """Each family's standing for every row of ``x``.
+
+    Parameters
+    ----------
+    x
+        Feature matrix (rows by the model's features).
+    group
+        Cohort code per row (module presentation and week), 0..G-1.
+    columns
+        For each family, the positions of its features in ``x``.
+
+    Returns
+    -------
+    dict
+        Family -> ``Standing``.
+    """
+    sizes = np.bincount(group)
+    small = sizes[group] < MIN_COHORT
+    return {
+        family: _standing(x[:, cols], group=group, sizes=sizes, small=small)
+        for family, cols in columns.items()
+    }
+
+
+def _standing(values: np.ndarray, *, group: np.ndarray, sizes: np.ndarray, small: np.ndarray) -> Standing:
+    median = pd.DataFrame(values).groupby(group).median().reindex(range(len(sizes))).to_numpy()
+    typical = np.isclose(values, median[group], rtol=1e-9, atol=1e-9).all(axis=1)
+    share = (np.bincount(group, weights=typical, minlength=len(sizes)) / np.maximum(sizes, 1))[group]
+    shared = typical & ~small & (share >= NEARLY_ALL)
+    return Standing(apart=small | ~typical, shared=np.where(shared, share, 0.0))
