@@ -243,7 +243,7 @@ def test_cli_output_says_what_happened_in_full_and_never_nan(
         get_settings.cache_clear()
     assert table.exit_code == 0 and as_json.exit_code == 0, table.output + as_json.output
     text = table.stdout
-    assert "Family: logistic (the only one asked for)" in text and "Chosen family" not in text
+    assert "Family: logistic, set by --family" in text and "chosen" not in text.lower()
     assert "of which validation [" in text and "-> test [" in text
     assert "precision@10%" in text and "recall@20%" in text  # piped, the table keeps every column
     assert "nan" not in text.lower()

@@ -1,0 +1,228 @@
+"""Defaults that fit any calendar (#14, item 4), on small synthetic folders recalendared.
+
+Two intakes a year in March and September of years nobody assumed, no recommended split in the
+manifest; a training period whose presentations all start on one date; a test cohort with no
+withdrawals; a family forced with --family; and --format json of every command that prints a table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from rich.console import Console
+from typer.testing import CliRunner
+
+from tests.champion import settings_in
+from waymark.cli import app
+from waymark.cli import train as train_cli
+from waymark.fairness.policy import DEFAULT_POLICY
+from waymark.models.data import read_manifest
+from waymark.models.settings import Settings, get_settings
+from waymark.models.targets import Target
+from waymark.training.choice import GROUPED_CV, cv_groups
+from waymark.training.fitting import FitConfig
+from waymark.training.ingest.synthetic import SynthConfig, generate
+from waymark.training.pipeline import TrainingOutcome, train_folder
+from waymark.training.split import SplitError, default_test_from, temporal_split
+from waymark.training.tracking import Registered
+
+# Intakes in September and March, years far from any academic year the code could assume.
+SEPTEMBER_AND_MARCH = {
+    "2024J": "2031-09-15",
+    "2025B": "2032-03-08",
+    "2025J": "2032-09-13",
+    "2026B": "2033-03-14",
+}
+# Both of a year's presentations start on one date: the training period has a single start date.
+ONE_DATE_A_YEAR = {"2024J": "2031-09-15", "2025B": "2031-09-15", "2025J": "2032-09-13", "2026B": "2032-09-13"}
+FAST = ["--gbm-estimators", "20", "--seed", "3"]
+
+
+def _no_nan(text: str) -> Any:
+    return json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in --format json"))
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("calendar") / "synth"
+    generate(out, SynthConfig(students=400, seed=11))
+    return out
+
+
+def _recalendared(
+    cohort: Path, out: Path, starts: dict[str, str], *, no_withdrawals_in: tuple[str, ...] = ()
+) -> Path:
+    """A copy of ``cohort`` with new start dates, no recommended split, and withdrawals turned to fails."""
+    shutil.copytree(cohort, out)
+    presentations = pd.read_parquet(out / "presentations.parquet")
+    presentations["start_date"] = presentations["presentation_id"].map(starts)
+    presentations.to_parquet(out / "presentations.parquet", index=False)
+    registrations = pd.read_parquet(out / "registrations.parquet")
+    gone = registrations["presentation_id"].isin(no_withdrawals_in) & (
+        registrations["final_result"] == "withdrawn"
+    )
+    registrations.loc[gone, "final_result"] = "fail"
+    registrations.loc[gone, "unregistration_day"] = np.nan
+    registrations.to_parquet(out / "registrations.parquet", index=False)
+    manifest = read_manifest(out)
+    del manifest["test_from"]
+    (out / "waymark-data.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_intakes(cohort: Path) -> Path:
+    return _recalendared(cohort, cohort.parent / "two_intakes", SEPTEMBER_AND_MARCH)
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """MLflow and the service database in a folder of this module's own, named by the environment."""
+    settings = settings_in(tmp_path_factory.mktemp("stores"))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+        env.setenv("WAYMARK_MLFLOW_ARTIFACTS", settings.mlflow_artifacts)
+        env.setenv("WAYMARK_DATABASE_URL", settings.database_url)
+        get_settings.cache_clear()
+        yield settings
+    get_settings.cache_clear()
+
+
+def _train(stores: Settings, folder: Path, *args: str) -> Any:
+    del stores  # the environment names them
+    result = CliRunner().invoke(app, ["train", "--data", str(folder), *FAST, *args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_without_a_recommendation_the_latest_start_date_is_the_test(two_intakes: Path) -> None:
+    presentations = pd.read_parquet(two_intakes / "presentations.parquet")
+    test_from, basis = default_test_from(presentations, read_manifest(two_intakes))
+    assert test_from == date(2033, 3, 14) and basis == "the latest start date in the data"
+    split = temporal_split(presentations, test_from, basis=basis)
+    assert {p for _, p in split.test} == {"2026B"} and {p for _, p in split.validation} == {"2025J"}
+    line = split.describe()
+    for module, presentation, start in presentations[
+        ["module_id", "presentation_id", "start_date"]
+    ].to_numpy():
+        assert f"{module} {presentation}" in line and start in line
+
+
+def test_one_start_date_in_all_the_data_is_refused_with_what_to_do(two_intakes: Path) -> None:
+    presentations = pd.read_parquet(two_intakes / "presentations.parquet").assign(start_date="2030-03-04")
+    with pytest.raises(SplitError, match="at least two dates") as refused:
+        default_test_from(presentations, {})
+    assert "starts on 2030-03-04" in str(refused.value) and "Add the presentations" in str(refused.value)
+
+
+def test_an_explicit_test_from_still_decides_the_split(forced: TrainingOutcome) -> None:
+    assert forced.split.test_from == date(2032, 9, 13) and forced.split.basis == "set by --test-from"
+    assert {p for _, p in forced.split.test} == {"2025J", "2026B"}
+
+
+def test_folds_are_grouped_by_student_when_there_are_fewer_presentations_than_folds() -> None:
+    rows = pd.DataFrame(
+        {"student_id": ["S1", "S2", "S3", "S4"], "module_id": "M1", "presentation_id": ["A", "A", "B", "B"]}
+    )
+    assert cv_groups(rows, folds=3)[1] == "student"
+    assert cv_groups(rows, folds=2)[1] == "module presentation"
+
+
+@pytest.mark.slow  # a whole `waymark train`: fit, MLflow run, plots, registration
+def test_train_works_on_a_march_and_september_calendar(stores: Settings, two_intakes: Path) -> None:
+    text = _train(stores, two_intakes).stdout
+    assert "(test from 2033-03-14, the latest start date in the data)" in text
+    assert "test [2033-03-14: BIO101 2026B, CMP103 2026B, ECO107 2026B, PSY108 2026B]" in text
+    assert "2032-03-08: BIO101 2025B, CMP103 2025B, ECO107 2025B, PSY108 2025B" in text
+    assert "chosen by temporal validation from logistic, gbm" in text
+    assert "nan" not in text.lower()
+
+
+@pytest.mark.slow  # a whole `waymark train`: fit, MLflow run, plots, registration
+def test_one_training_start_date_chooses_by_grouped_cross_validation_and_says_so(
+    stores: Settings, cohort: Path, tmp_path: Path
+) -> None:
+    # Also a test cohort without withdrawals: lead time has nothing to measure.
+    folder = _recalendared(
+        cohort, cohort.parent / "no_withdrawals", ONE_DATE_A_YEAR, no_withdrawals_in=("2025J", "2026B")
+    )
+    text = _train(stores, folder).stdout
+    assert (
+        "test from 2032-09-13, the latest start date in the data" in text
+        and "of which validation" not in text
+    )
+    assert "chosen by grouped cross-validation from logistic, gbm" in text
+    assert (
+        "every training presentation starts on 2031-09-15" in text
+        and "grouped by module presentation" in text
+    )
+    assert "No withdrawals in the test cohort" in text
+    assert "nan" not in text.lower()
+    uri, run_id = text.split("Registered ")[1].split(" (alias")[0], text.split(", run ")[1].split(",")[0]
+    run = MlflowClient().get_run(run_id).data
+    assert run.params["family_choice"] == GROUPED_CV and run.params["cv_grouped_by"] == "module presentation"
+    assert run.tags["family_choice"].startswith("chosen by grouped cross-validation")
+    audit = _audit(uri, folder, out=tmp_path)
+    assert audit["family_choice"] == run.tags["family_choice"]
+    assert audit["gate"] in {"pass", "fail", "inconclusive"} and audit["checks"]
+    card = (tmp_path / "model_card.md").read_text(encoding="utf-8")
+    assert "chosen by grouped cross-validation" in card and "nan" not in card.lower()
+
+
+def _audit(uri: str, data: Path, *, out: Path) -> Any:
+    policy = out / "policy.toml"
+    text = DEFAULT_POLICY.read_text(encoding="utf-8")
+    policy.write_text(
+        text.replace("bootstrap_resamples = 1000", "bootstrap_resamples = 50"), encoding="utf-8"
+    )
+    args = ["fairness", "audit", "--model", uri, "--data", str(data), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--policy", str(policy), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return _no_nan(result.stdout)
+
+
+@pytest.mark.slow  # a whole `waymark train`: fit, MLflow run, plots, registration
+def test_a_forced_family_is_said_to_be_set_not_chosen(stores: Settings, two_intakes: Path) -> None:
+    summary = _no_nan(_train(stores, two_intakes, "--family", "logistic", "--format", "json").stdout)
+    assert summary["family"] == "logistic" and summary["family_choice"]["method"] == "set by --family"
+    assert summary["family_choice"]["description"] == "set by --family, the only family asked for"
+    assert summary["split"]["test_from_basis"] == "the latest start date in the data"
+    assert summary["split"]["start_dates"]["BIO101/2025B"] == "2032-03-08"
+    assert summary["lead_time"]["withdrawals"] > 0
+    run = MlflowClient().get_run(summary["registered"]["run_id"]).data
+    assert run.params["family_choice"] == "set by --family" and "chosen" not in run.tags["family_choice"]
+
+
+@pytest.fixture(scope="module")
+def forced(two_intakes: Path) -> TrainingOutcome:
+    config = FitConfig(seed=3, families=("logistic",), cv_folds=2)
+    return train_folder(two_intakes, target=Target.NOT_COMPLETING, config=config, test_from=date(2032, 9, 13))
+
+
+def test_a_week_that_cannot_be_measured_is_said_so_and_null_in_json(forced: TrainingOutcome) -> None:
+    weekly = forced.test_weekly.copy()
+    weekly.loc[8, ["auc", "pr_auc", "recall_at_10pct"]] = math.nan
+    outcome = dataclasses.replace(
+        forced, test_weekly=weekly, lead={"withdrawals": 0.0, "median_lead_days": math.nan}
+    )
+    console = Console(record=True, width=240)
+    console.print(train_cli._evaluation_table(outcome))
+    console.print(train_cli._lead_line(outcome.lead))
+    shown = console.export_text()
+    assert "nan" not in shown.lower() and "—: not measurable" in shown
+    assert "No withdrawals in the test cohort" in shown
+    registered = Registered("n", "1", "r", "0" * 64)
+    summary = _no_nan(json.dumps(train_cli._summary(outcome, registered)))
+    week8 = next(w for w in summary["evaluation"] if w["week"] == 8)
+    assert week8["auc"] is None and week8["brier"] is not None
