@@ -179,6 +179,12 @@ class Worklist(BaseModel):
     offset: int
     limit: int
     previous_visit: datetime | None = Field(description="When the caller's previous visit ended.")
+    new_since_last_visit: int = Field(
+        default=0, description="Students the filters leave who were first indicated after the previous visit."
+    )
+    modules: list[str] = Field(
+        default_factory=list, description="Every module of the caller's students (for the module filter)."
+    )
     items: list[WorklistEntry]
     provenance: Provenance | None
     reading_note: str

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from waymark.models.explain.change import MATERIAL
@@ -34,6 +34,7 @@ class Filters:
     changed: bool = False
     follow_up_due: bool = False
     search: str | None = None
+    new_since_visit: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class Page:
     total: int
     rows: list[Row]
     previous_visit: datetime | None
+    new_total: int  # students the filters leave who are new since the previous visit (whole list)
+    modules: list[str]  # every module the caller's list covers, for the module filter
 
 
 def _ranked(principal: Principal, run_id: int) -> Select[tuple[str, float, int]]:
@@ -70,8 +73,9 @@ def _ranked(principal: Principal, run_id: int) -> Select[tuple[str, float, int]]
 
 
 def _filtered(
-    principal: Principal, run_id: int, *, filters: Filters, today: date
+    principal: Principal, run: ScoringRun, *, filters: Filters, today: date, since: datetime | None
 ) -> Select[tuple[str, float, int]]:
+    run_id = run.id
     ranked = _ranked(principal, run_id).subquery()
     query = select(ranked.c.student_id, ranked.c.top, ranked.c.priority)
     student = ranked.c.student_id
@@ -91,6 +95,8 @@ def _filtered(
         if filters.module_id is not None:
             scope = scope.where(Indicator.module_id == filters.module_id)
         query = query.where(scope.exists())
+    if filters.new_since_visit:
+        query = query.where(student.in_(_first_indicated_after(run.target, since)))
     if filters.search:
         pattern = f"%{filters.search.strip().lower()}%"
         named = exists().where(
@@ -139,8 +145,13 @@ def page(
     today: date,
 ) -> Page:
     """One page of the caller's worklist under ``filters``."""
-    query = _filtered(principal, run.id, filters=filters, today=today).subquery()
+    query = _filtered(principal, run, filters=filters, today=today, since=previous_visit).subquery()
     total = session.scalar(select(func.count()).select_from(query)) or 0
+    new_total = session.scalar(
+        select(func.count())
+        .select_from(query)
+        .where(query.c.student_id.in_(_first_indicated_after(run.target, previous_visit)))
+    )
     ordered = select(query.c.student_id, query.c.priority).order_by(query.c.priority)
     chosen = [(str(s), int(p)) for s, p in session.execute(ordered.offset(offset).limit(limit))]
     students = [s for s, _ in chosen]
@@ -152,7 +163,15 @@ def page(
         if students
         else [],
         previous_visit=previous_visit,
+        new_total=new_total or 0,
+        modules=modules(session, principal, run_id=run.id),
     )
+
+
+def modules(session: Session, principal: Principal, *, run_id: int) -> list[str]:
+    """The modules of the caller's students in ``run_id`` (what the module filter can be set to)."""
+    scope = readable(principal, run_id).subquery()
+    return [str(m) for m in session.scalars(select(scope.c.module_id).distinct().order_by(scope.c.module_id))]
 
 
 def _rows(
@@ -215,19 +234,27 @@ def _latest_contacts(session: Session, students: list[str]) -> dict[str, Contact
 
 
 def _new_students(session: Session, students: list[str], *, target: str, since: datetime | None) -> set[str]:
-    """Students whose first indicator came from a run that started after ``since``."""
-    if since is None:
-        return set()
-    first = (
-        select(Indicator.student_id, func.min(ScoringRun.started_at).label("first"))
-        .join(ScoringRun, ScoringRun.id == Indicator.run_id)
-        .where(
-            Indicator.student_id.in_(students), ScoringRun.status == "complete", ScoringRun.target == target
+    """Those of ``students`` who are new since ``since`` (see ``_first_indicated_after``)."""
+    new = _first_indicated_after(target, since)
+    return set(
+        session.scalars(
+            select(Indicator.student_id)
+            .distinct()
+            .where(Indicator.student_id.in_(students), Indicator.student_id.in_(new))
         )
+    )
+
+
+def _first_indicated_after(target: str, since: datetime | None) -> Select[str]:
+    """Students whose first indicator for ``target`` came from a complete run started after ``since``.
+
+    Before a first visit (``since`` is None) nobody is new.
+    """
+    first = func.min(ScoringRun.started_at)
+    query = (
+        select(Indicator.student_id)
+        .join(ScoringRun, ScoringRun.id == Indicator.run_id)
+        .where(ScoringRun.status == "complete", ScoringRun.target == target)
         .group_by(Indicator.student_id)
     )
-    out = set()
-    for student, started in session.execute(first):
-        if started is not None and started.replace(tzinfo=started.tzinfo or UTC) > since:
-            out.add(str(student))
-    return out
+    return query.having(first > since) if since is not None else query.where(false())

@@ -236,6 +236,30 @@ def test_a_tutor_finds_a_student_records_outreach_follows_up_and_closes_it(
     assert errors == []
 
 
+def test_a_session_that_ends_on_a_students_page_signs_in_again_and_returns_to_that_student(
+    own: Served, people: dict[str, str], base_url: str, browser: Any
+) -> None:
+    student, name = people["student"], _name(own, people["student"])
+    page, errors = sign_in(browser, base_url, people["personal_tutor"])
+    page.goto(f"{base_url}/student#{student}")
+    page.wait_for_selector("article.card")
+    assert name in page.inner_text("h1")
+    page.context.clear_cookies()  # the session (and the provider's) is gone, as after expiry
+    page.reload()  # the browser sends no fragment: the server sees only /student
+    page.wait_for_selector("input[name=sub]")
+    # This provider's one-page form happens to carry the fragment through; a real one's pages (several
+    # steps, scripts) drop it, as here, so the page must find its place again by itself.
+    page.evaluate("history.replaceState(null, '', location.pathname + location.search)")
+    page.fill("input[name=sub]", people["personal_tutor"])
+    page.click("button[type=submit]:has-text('Authorize')")
+    page.wait_for_selector("article.card")
+    assert page.url == f"{base_url}/student#{student}" and name in page.inner_text("h1")
+    page.goto(f"{base_url}/caseload")  # a page with no fragment of its own, reached from the site
+    page.wait_for_selector("#worklist tbody tr")
+    assert page.url == f"{base_url}/caseload"
+    assert errors == []
+
+
 def test_a_student_sees_their_indicator_by_choice_withdraws_a_consent_and_asks_for_erasure(
     own: Served, people: dict[str, str], base_url: str, browser: Any, axe: AxeLog
 ) -> None:

@@ -306,13 +306,26 @@ def test_changed_and_new_since_the_last_visit(own: Served, client: TestClient) -
     page = client.get("/v1/worklist", headers=headers).json()
     assert page["previous_visit"] is not None
     assert all(r["new_since_last_visit"] for r in page["items"])  # indicated by a run after that visit
+    # the count covers the whole list, not the page shown, and the filter keeps exactly those students
+    assert page["new_since_last_visit"] == page["total"] > len(page["items"])
+    assert len(_all(client, headers, new=True)) == page["total"]
     with transaction(own.engine) as session:
         visit = session.get(StaffVisit, (staff, role))
         assert visit is not None
         visit.previous_seen_at = datetime.now(UTC)
-    assert not any(
-        r["new_since_last_visit"] for r in client.get("/v1/worklist", headers=headers).json()["items"]
-    )
+    again = client.get("/v1/worklist", headers=headers).json()
+    assert not any(r["new_since_last_visit"] for r in again["items"])
+    assert again["new_since_last_visit"] == 0 and _all(client, headers, new=True) == []
+
+
+def test_the_module_filter_offers_every_module_of_the_list_not_only_the_page(
+    own: Served, client: TestClient
+) -> None:
+    staff, role = _wide(own)
+    headers = auth(own, role, staff)
+    page = client.get("/v1/worklist", headers=headers, params={"limit": 1}).json()
+    everyone = {g["module_id"] for r in _all(client, headers) for g in r["registrations"]}  # type: ignore[union-attr]
+    assert page["modules"] == sorted(everyone) and len(everyone) > 1
 
 
 def test_each_worklist_read_is_logged_once_per_student(own: Served, client: TestClient) -> None:

@@ -131,6 +131,9 @@ def worklist_page(
     changed: Annotated[bool, Query(description="Only estimates that moved since the last run.")] = False,
     follow_up_due: Annotated[bool, Query(description="Only students whose follow-up is due.")] = False,
     search: Annotated[SearchText | None, Query(description="Part of a name or a student id.")] = None,
+    new: Annotated[
+        bool, Query(description="Only students first indicated since your previous visit.")
+    ] = False,
 ) -> Worklist:
     """The caller's students, one row each (their registrations inside), by support priority."""
     limit = min(limit, access.runtime.settings.max_page_size)
@@ -154,6 +157,7 @@ def worklist_page(
         changed=changed,
         follow_up_due=follow_up_due,
         search=search,
+        new_since_visit=new,
     )
     found = worklist.page(
         access.session,
@@ -173,6 +177,8 @@ def worklist_page(
         offset=offset,
         limit=limit,
         previous_visit=previous,
+        new_since_last_visit=found.new_total,
+        modules=found.modules,
         items=[_entry(r) for r in found.rows],
         provenance=provenance(first, run) if first else None,
         reading_note=READING_NOTE,

@@ -59,8 +59,27 @@ class ApiError extends Error {
 }
 
 function signInAgain() {
-  // the session expired while the page was open: sign in, then come back to this page
-  location.assign(`/login?next=${enc(location.pathname)}`);
+  // the session expired while the page was open: sign in, then come back to this page and place
+  location.assign(`/login?next=${enc(location.pathname + location.hash)}`);
+}
+
+// The place within a page (which student, which filters) is in the address's fragment, which a
+// browser never sends to the server: a page opened after its session expired goes through sign-in
+// and comes back without it. This tab remembers it, and a page arriving from outside the site
+// (the identity provider) with no fragment of its own takes it back.
+const PLACE = "waymark:place";
+
+function rememberPlace() {
+  try { sessionStorage.setItem(PLACE, location.pathname + location.hash); } catch { /* storage off */ }
+}
+
+function restorePlace() {
+  let saved = null;
+  try { saved = sessionStorage.getItem(PLACE); } catch { return; }
+  const fromSite = document.referrer && new URL(document.referrer).origin === location.origin;
+  if (!location.hash && !fromSite && saved && saved.startsWith(`${location.pathname}#`)) {
+    history.replaceState(null, "", saved);
+  }
 }
 
 async function call(path, options = {}) {
@@ -194,6 +213,9 @@ function option(value, text, selected = false) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  restorePlace();
+  rememberPlace();
+  window.addEventListener("hashchange", rememberPlace);
   const page = document.body.dataset.page;
   if (!pages[page]) return;
   pages[page]().catch((e) => showProblem(e.message));

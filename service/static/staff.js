@@ -16,7 +16,7 @@ const FEEDBACK_TEXT = {
   useful: "Useful for my conversation", not_useful: "Not useful", accepted: "It matches what I know",
   not_applicable: "Not applicable to this student", incorrectly_flagged: "It seems wrong for this student",
 };
-const FILTERS = ["search", "module_id", "not_contacted", "changed", "follow_up_due"];
+const FILTERS = ["search", "module_id", "not_contacted", "changed", "follow_up_due", "new"];
 const PAGE_SIZE = 25;
 
 function contactText(c) {
@@ -36,10 +36,12 @@ function stateHash(state) {
   return text ? `#${text}` : "#";
 }
 
+const CHECKS = ["not_contacted", "changed", "follow_up_due", "new"];
+
 function fillFilters(form, state) {
   form.elements.search.value = state.get("search") || "";
   form.elements.module_id.value = state.get("module_id") || "";
-  for (const name of ["not_contacted", "changed", "follow_up_due"]) form.elements[name].checked = state.get(name) === "true";
+  for (const name of CHECKS) form.elements[name].checked = state.get(name) === "true";
 }
 
 function filtersOf(form) {
@@ -48,7 +50,7 @@ function filtersOf(form) {
     const value = form.elements[name].value.trim();
     if (value) state.set(name, value);
   }
-  for (const name of ["not_contacted", "changed", "follow_up_due"]) if (form.elements[name].checked) state.set(name, "true");
+  for (const name of CHECKS) if (form.elements[name].checked) state.set(name, "true");
   return state;
 }
 
@@ -114,13 +116,13 @@ async function loadWorklist() {
     throw e;
   }
   byId("note").textContent = page.reading_note;
-  const fresh = page.items.filter((i) => i.new_since_last_visit).length;
+  const fresh = page.new_since_last_visit;
   byId("visit").textContent = page.previous_visit
-    ? `Your previous visit ended ${when(page.previous_visit)}. On this page, ${fresh} of ${page.items.length} ${page.items.length === 1 ? "student is" : "students are"} new since then (marked "New").`
+    ? `Your previous visit ended ${when(page.previous_visit)}. ${fresh} of the ${page.total} ${page.total === 1 ? "student" : "students"} in this list ${fresh === 1 ? "is" : "are"} new since then (marked "New"; tick "new since my last visit" to see only them).`
     : "This is your first visit, so nobody is marked as new yet; from your next visit, students first indicated since this one are marked \"New\".";
   const modules = byId("modules");
   const known = new Set([...modules.options].map((o) => o.value));
-  for (const item of page.items) for (const r of item.registrations) if (!known.has(r.module_id)) { known.add(r.module_id); modules.append(option(r.module_id, r.module_id)); }
+  for (const m of page.modules || []) if (!known.has(m)) { known.add(m); modules.append(option(m, m)); }
   const body = byId("worklist").querySelector("tbody");
   body.replaceChildren(...page.items.map(worklistRow));
   const filtered = FILTERS.some((name) => state.get(name));
