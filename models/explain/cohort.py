@@ -102,6 +102,7 @@ class _Said:
     sources: SourceCoverage
     recorded: list[tuple[str, ...]]
     _labels: dict[tuple[tuple[str, ...], str], tuple[str, ...] | None] = field(default_factory=dict)
+    _coverage: dict[tuple[str, ...], tuple[list[str], list[str]]] = field(default_factory=dict)
 
     def labels(self, i: int, family: str) -> tuple[str, ...] | None:
         """Labels of the recorded sources ``family`` is built from; None when it is not built from any.
@@ -116,8 +117,14 @@ class _Said:
 
     def coverage(self, i: int) -> tuple[list[str], list[str]]:
         """Labels of the sources recorded for row ``i``'s module, and of those that are not."""
-        missing = [s for s in self.sources.known() if s not in self.recorded[i]]
-        return [self.sources.label(s) for s in self.recorded[i]], [self.sources.label(s) for s in missing]
+        recorded = self.recorded[i]
+        if recorded not in self._coverage:
+            missing = [s for s in self.sources.known if s not in recorded]
+            self._coverage[recorded] = (
+                [self.sources.label(s) for s in recorded],
+                [self.sources.label(s) for s in missing],
+            )
+        return self._coverage[recorded]
 
 
 def _statement(family: str, row: dict[str, Any], *, value: float, labels: tuple[str, ...]) -> dict[str, Any]:
@@ -136,25 +143,26 @@ def _context(family: str, sentence: str) -> dict[str, Any]:
 def _statements(
     rows: list[dict[str, Any]], sums: dict[str, np.ndarray], *, standing: dict[str, Standing], said: _Said
 ) -> tuple[list[list[dict[str, Any]]], list[list[dict[str, Any]]], list[list[dict[str, Any]]]]:
-    factors, strengths, context = [], [], []
     described = [f for f in (*FACTOR_FAMILIES, *CONTEXT_FAMILIES) if f in sums]
+    # Python lists, read once per row and family (numpy scalars would be most of the time here).
+    value = {f: sums[f].tolist() for f in described}
+    apart = {f: standing[f].apart.tolist() for f in described}
+    shared = {f: standing[f].shared.tolist() for f in described}
+    factors, strengths, context = [], [], []
     for i, row in enumerate(rows):
         vals, labels, fixed, facts = {}, {}, [], []
         for f in described:
-            named = said.labels(i, f)
-            value = float(sums[f][i])
+            named, v = said.labels(i, f), value[f][i]
             # A family built only from sources the module does not record is coverage, nothing else.
-            if named == () or abs(value) < THRESHOLD:
+            if named == () or abs(v) < THRESHOLD:
                 continue
             labels[f] = named or ()
-            if standing[f].apart[i]:
-                if FAMILIES[f].actionable:
-                    vals[f] = value
-                else:
-                    fixed.append(_context(f, describe(f, row, sources=labels[f])))
-            elif standing[f].shared[i] > 0:
-                share = float(standing[f].shared[i])
-                facts.append(_context(f, describe_cohort(f, row, share=share, sources=labels[f])))
+            if apart[f][i] and FAMILIES[f].actionable:
+                vals[f] = v
+            elif apart[f][i]:
+                fixed.append(_context(f, describe(f, row, sources=labels[f])))
+            elif shared[f][i] > 0:
+                facts.append(_context(f, describe_cohort(f, row, share=shared[f][i], sources=labels[f])))
         up = sorted((f for f, v in vals.items() if v > 0), key=lambda f: -vals[f])[:TOP]
         down = sorted((f for f, v in vals.items() if v < 0), key=lambda f: vals[f])[:TOP]
         factors.append([_statement(f, row, value=vals[f], labels=labels[f]) for f in up])
@@ -225,8 +233,8 @@ def _changes(
 def _coverage(row: dict[str, Any], sources: tuple[list[str], list[str]]) -> dict[str, Any]:
     recorded, missing = sources
     return {
-        "sources_recorded": recorded,
-        "sources_not_recorded": missing,
+        "sources_recorded": list(recorded),
+        "sources_not_recorded": list(missing),
         "activity_recorded_for_student": bool(row["act_any"] >= 1),
         "marked_work_available": bool(row["asm_has_score"] >= 1),
     }

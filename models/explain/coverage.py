@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import pandas as pd
 
@@ -48,6 +49,7 @@ class SourceCoverage:
         )
         return cls(first, dict(labels))
 
+    @cached_property
     def known(self) -> tuple[str, ...]:
         """Every source worth naming in coverage: the built-in ones, then any other seen or labelled."""
         others = (set(self.first_day["source"]) | set(self.labels)) - set(SOURCES)
@@ -70,7 +72,7 @@ def recorded_sources(features: pd.DataFrame, coverage: SourceCoverage | None) ->
     by_group: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for module, pres, source, day in first[[*PRESENTATION, "source", "first_day"]].to_numpy():
         by_group.setdefault((str(module), str(pres)), []).append((str(source), int(day)))
-    order = {s: i for i, s in enumerate(coverage.known())}
+    order = {s: i for i, s in enumerate(coverage.known)}
     out = []
     for module, pres, week in features[[*PRESENTATION, "week"]].itertuples(index=False):
         found = [s for s, day in by_group.get((str(module), str(pres)), []) if day < 7 * int(week)]
