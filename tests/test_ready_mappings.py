@@ -9,14 +9,20 @@ the fixtures must map every value and use or deliberately ignore every column.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from tests.champion import approve_and_promote, govern, register, settings_in
+from tests.vocabulary import forbidden_words
 from waymark.models.data import load_learning_data, read_manifest, validate_folder
 from waymark.models.features.build import build_features
+from waymark.models.registry import configure
+from waymark.service.db.engine import make_engine, upgrade
+from waymark.service.scoring import score
 from waymark.training.ingest.mapping.importer import ImportResult, import_mapped
 from waymark.training.ingest.mapping.schema import load_mapping
 from waymark.training.ingest.mappings import ready_mappings
@@ -208,3 +214,45 @@ def test_each_source_is_labelled_for_staff(appended: Path) -> None:
         labels = pd.read_csv(appended / "sources.csv")
         assert sources <= set(labels["source"])
         assert labels["label"].str.len().gt(0).all()
+
+
+@pytest.mark.slow
+def test_a_folder_built_from_ready_mappings_is_scored_to_published_indicators(tmp_path: Path) -> None:
+    # records, attendance, the Moodle log table and assignment worksheets: trained on the 2024
+    # presentation, audited, approved, and the 2025 presentation scored at week 8
+    out = tmp_path / "data"
+    steps = [
+        ("student-records", "records"),
+        ("attendance", "records"),
+        ("moodle-logstore", "moodle_logstore"),
+        ("moodle-assignments", "moodle_assignments"),
+    ]
+    for i, (name, src) in enumerate(steps):
+        _import(name, src, out, append=i > 0)
+    settings = settings_in(tmp_path / "store")
+    version = register(out, settings, "byod", "logistic", 0)
+    audited = govern(out, settings, "byod", version, tmp_path / "audit")
+    url = f"sqlite:///{tmp_path}/service.db"
+    engine = make_engine(url)
+    upgrade(engine)
+    approve_and_promote(engine, audited)
+    configure(settings.model_copy(update={"database_url": url}))
+    summary = score(out, engine, model_name="byod", week=8)
+    with engine.connect() as conn:
+        indicators = pd.read_sql(
+            "SELECT student_id, presentation_id, coverage, factors FROM indicators", conn
+        )
+    engine.dispose()
+    registrations = load_learning_data(out).registrations
+    current = registrations[
+        (registrations["presentation_id"] == "2025-26-S1")
+        & (registrations["unregistration_day"].astype("Float64").fillna(1000) >= 56)
+    ]
+    assert summary.students == len(indicators) == len(current)
+    assert set(indicators["student_id"]) == set(current["student_id"])
+    coverage = json.loads(indicators["coverage"].iloc[0])
+    assert set(coverage["sources_recorded"]) == {
+        "the learning platform (Moodle)",
+        "attendance at timetabled sessions",
+    }
+    assert not [w for text in indicators["factors"] for w in forbidden_words(text)]
