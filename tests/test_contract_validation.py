@@ -196,7 +196,7 @@ def test_every_violation_is_reported_not_just_the_first(tmp_path: Path) -> None:
         activity=with_cell("activity", 1, "count", "-1"),
         registrations=with_cell("registrations", 2, "final_result", "gone"),
         students=with_cell("students", 3, "year_of_study", "first"),
-        assessments=None,
+        presentations=None,
     )
     report = validate_folder(folder)
     rules = {(f.table, f.rule) for f in report.findings}
@@ -204,7 +204,7 @@ def test_every_violation_is_reported_not_just_the_first(tmp_path: Path) -> None:
         ("activity", "minimum"),
         ("registrations", "allowed_values"),
         ("students", "type_int"),
-        ("assessments", "missing_file"),
+        ("presentations", "missing_file"),
     } <= rules
 
 

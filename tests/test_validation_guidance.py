@@ -245,10 +245,20 @@ def test_assessments_without_results_warn_too(tmp_path: Path) -> None:
     assert finding.table == "assessment_results"
 
 
-def test_an_absent_assessments_file_says_a_header_only_file_will_do(tmp_path: Path) -> None:
+def test_absent_assessment_files_are_read_as_none_with_a_warning(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path, assessments=None, assessment_results=None)
+    report = validate_folder(folder)
+    assert report.ok, report.to_text()
+    assert "every assessment feature" in warning(report, "no_assessments").message
+    data = load_learning_data(folder)
+    assert data.assessments.empty and data.assessment_results.empty
+    assert list(data.assessments.columns) == list(TABLES["assessments"].column_names)
+
+
+def test_results_without_their_assessments_file_are_refused_by_reference(tmp_path: Path) -> None:
     report = validate_folder(make_folder(tmp_path, assessments=None))
-    finding = error(report, "missing_file")
-    assert "assessments.csv with only its header row: assessment_id,module_id" in finding.message
+    assert not report.ok
+    assert any(f.table == "assessment_results" and f.rule == "reference_assessments" for f in report.findings)
 
 
 # --- the command -----------------------------------------------------------------------------

@@ -254,6 +254,7 @@ ASSESSMENTS = Table(
     ),
     key=("assessment_id",),
     references=(_PRESENTATION_REF,),
+    required=False,  # absent: read as no rows (a warning says assessment features will be empty)
 )
 
 ASSESSMENT_RESULTS = Table(
@@ -274,6 +275,7 @@ ASSESSMENT_RESULTS = Table(
     ),
     key=("student_id", "assessment_id"),
     references=(Reference(("assessment_id",), "assessments", ("assessment_id",)),),
+    required=False,  # absent: read as no rows
 )
 
 ACTIVITY = Table(

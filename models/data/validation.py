@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from waymark.models.data.contract import (
+    FEATURE_TABLES,
     PROTECTED_COLUMN_NAMES,
     TABLES,
     Column,
@@ -119,7 +120,11 @@ def validate_folder(
     for name, table_open in opened.items():
         _create_typed_view(con, TABLES[name], opened=table_open)
         typed.add(name)
-    counts = {n: _count(con, n) for n in opened}
+    for name in FEATURE_TABLES:  # an optional feature table that is absent is read as no rows
+        if name not in located:
+            _create_empty_view(con, TABLES[name])
+            typed.add(name)
+    counts = {n: _count(con, n) for n in typed}
     findings += _run_all(con, list(_rules(opened, typed)), max_examples=max_examples)
     findings += _row_count_findings(counts)
     warnings = folder_warnings(folder, counts, located=located)
@@ -230,6 +235,23 @@ def _create_typed_view(con: duckdb.DuckDBPyConnection, table: Table, *, opened: 
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW {ident('t_' + table.name)} AS "
         f"SELECT {', '.join(selects)} FROM {ident('raw_' + table.name)}"
+    )
+
+
+_SQL_TYPES = {
+    Kind.ID: "VARCHAR",
+    Kind.TEXT: "VARCHAR",
+    Kind.INT: "BIGINT",
+    Kind.FLOAT: "DOUBLE",
+    Kind.DATE: "DATE",
+}
+
+
+def _create_empty_view(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+    columns = ", ".join(f"CAST(NULL AS {_SQL_TYPES[c.kind]}) AS {ident(c.name)}" for c in table.columns)
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {ident('t_' + table.name)} AS "
+        f"SELECT CAST(NULL AS VARCHAR) AS _file, CAST(NULL AS BIGINT) AS _row, {columns} WHERE FALSE"
     )
 
 
