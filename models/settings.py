@@ -81,6 +81,11 @@ class Settings(BaseSettings):
         validation_alias="WAYMARK_OUTREACH_FILE",
         description="The institution's outreach lists (channels, exemptions); the packaged ones when unset.",
     )
+    transparency_file: Path | None = Field(
+        None,
+        validation_alias="WAYMARK_TRANSPARENCY_FILE",
+        description="The institution's wording of the transparency statement; the packaged one when unset.",
+    )
     oidc_client_id: str = Field(
         "",
         validation_alias="WAYMARK_OIDC_CLIENT_ID",

@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from waymark.models.settings import Settings, get_settings
-from waymark.service import errors, pages, signin
+from waymark.service import errors, pages, signin, transparency
 from waymark.service.api import governance, me, public, staff
 from waymark.service.middleware import Guard, trusted_networks
 from waymark.service.runtime import build_runtime
@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application (refuses to start without safe authentication settings)."""
     settings = settings or get_settings()
     runtime = build_runtime(settings)  # fails fast: no OIDC outside development -> no service
+    transparency.load_wording(settings.transparency_file)  # an unreadable wording file refuses to start
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

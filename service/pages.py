@@ -10,7 +10,6 @@ ends in a refusal, never with a name or a note in an address (and so in a server
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +21,8 @@ from fastapi.templating import Jinja2Templates
 
 from waymark.models.roles import SUPPORT_ROLES, Role
 from waymark.service import sessions
-from waymark.service.api.public import STATEMENT, WHO_SEES_WHAT
+from waymark.service.api.deps import get_runtime
+from waymark.service.api.public import current_statement
 
 HERE = Path(__file__).parent
 # Escape everything: the default only escapes files ending in .html, and ours end in .html.j2.
@@ -151,5 +151,5 @@ def dpo_page(request: Request) -> Response:
 @router.get("/transparency", response_class=HTMLResponse)
 def transparency_page(request: Request) -> HTMLResponse:
     """The transparency statement, readable without signing in."""
-    statement = {**tomllib.loads(STATEMENT.read_text(encoding="utf-8")), "who_sees_what": WHO_SEES_WHAT}
+    statement = current_statement(get_runtime(request))
     return _page(request, "transparency", title="How Waymark works", signed=signed_in(request), s=statement)

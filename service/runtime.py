@@ -27,6 +27,7 @@ class Champion:
 
     name: str
     version: str
+    features: tuple[str, ...] = ()  # the model's inputs, for the transparency statement
 
 
 class ChampionWatch:
@@ -42,6 +43,7 @@ class ChampionWatch:
         self._lock = threading.Lock()
         self._checked = float("-inf")
         self._verified: tuple[str, str] | None = None  # (version, sha256) whose files were checked
+        self._features: tuple[str, ...] = ()  # the checked version's inputs
         self._current: Champion | None = None
 
     def current(self) -> Champion | None:
@@ -72,7 +74,7 @@ class ChampionWatch:
         try:
             approved = approved_champion(self._engine, name)
             if self._verified != (approved.version, approved.bundle_sha256):
-                _load_verified(self._settings, self._engine)
+                self._features = _load_verified(self._settings, self._engine)
                 self._verified = (approved.version, approved.bundle_sha256)
         except ChampionUnavailableError as exc:
             log.warning("indicators are not available: %s", exc)
@@ -82,11 +84,12 @@ class ChampionWatch:
         except Exception:  # an unreachable registry or database must not leave stale approvals served
             log.exception("indicators are not available: the champion could not be checked")
             return None
-        return Champion(name, approved.version)
+        return Champion(name, approved.version, self._features)
 
 
-def _load_verified(settings: Settings, engine: Engine) -> None:
-    load_champion(engine, settings.model_name, store=settings.mlflow_tracking_uri)
+def _load_verified(settings: Settings, engine: Engine) -> tuple[str, ...]:
+    """Check the champion's files against their recorded hash; returns the model's feature names."""
+    return load_champion(engine, settings.model_name, store=settings.mlflow_tracking_uri).bundle.feature_names
 
 
 @dataclass(frozen=True, eq=False)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
@@ -11,29 +9,24 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from waymark.models.roles import ROLES
+from waymark.service import transparency
 from waymark.service.api.deps import RuntimeDep
 from waymark.service.db.engine import transaction
+from waymark.service.runtime import Runtime
 
 router = APIRouter(tags=["public"])
-STATEMENT = Path(__file__).resolve().parents[1] / "transparency.toml"
-WHO_SEES_WHAT = {role.value: spec.sees for role, spec in ROLES.items()}
+
+
+def current_statement(runtime: Runtime) -> dict[str, Any]:
+    """The statement as this deployment is now, in the wording of ``WAYMARK_TRANSPARENCY_FILE``."""
+    wording = transparency.load_wording(runtime.settings.transparency_file)
+    return transparency.statement(transparency.gather(runtime), wording)
 
 
 @router.get("/v1/transparency")
-def transparency(runtime: RuntimeDep) -> dict[str, Any]:
-    """What Waymark uses, why, who can see what, and how to read an indicator."""
-    statement = tomllib.loads(STATEMENT.read_text(encoding="utf-8"))
-    champion = runtime.champion
-    return {
-        **statement,
-        "who_sees_what": WHO_SEES_WHAT,
-        "every_access_is_recorded": True,
-        "model": None if champion is None else {"name": champion.name, "version": champion.version},
-        "model_metrics_reported": (
-            "per-week AUC, PR-AUC, Brier score, calibration, precision and recall at outreach capacity"
-        ),
-    }
+def transparency_statement(runtime: RuntimeDep) -> dict[str, Any]:
+    """What Waymark uses, why, who can see what, how well the model in service works, how to read it."""
+    return current_statement(runtime)
 
 
 @router.get("/health")

@@ -1,0 +1,304 @@
+"""The transparency statement (CoP §6): this deployment's facts, in the institution's own words.
+
+The institution writes only its wording (purposes, what Waymark is never used for, how to read an
+indicator, whom to ask) in the file ``WAYMARK_TRANSPARENCY_FILE`` names. Everything that is a fact
+about the deployment is read, never written by hand, so the statement cannot drift from what runs:
+the data sources present in the batch being served and the families of the champion's features, the
+champion's measured accuracy (its training run in the registry) and fairness audit (the governance
+record), who sees what (the one table of roles), the retention periods (settings) and when the
+retention run last ran, and the last scoring run.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from waymark.models import registry
+from waymark.models.features.catalogue import FAMILIES, FEATURES
+from waymark.models.roles import ROLES
+from waymark.models.settings import Settings
+from waymark.service import decisions
+from waymark.service.db.engine import transaction
+from waymark.service.db.schema import AuditRecord, Indicator, Publication, ScoringRun
+from waymark.service.runtime import Runtime
+
+log = logging.getLogger("waymark.service")
+PACKAGED = Path(__file__).resolve().parent / "transparency.toml"
+WORDING_KEYS = (
+    "purposes",
+    "not_purposes",
+    "protected_characteristics",
+    "no_opt_out",
+    "how_to_read",
+    "contact",
+)
+WHO_SEES_WHAT = {role.value: spec.sees for role, spec in ROLES.items()}
+_FAMILY_OF = {f.name: f.family for f in FEATURES}
+# The student-record data each family of features is built from (activity families name their sources).
+RECORD_DATA = {
+    "registration_timing": "Module registrations and their dates.",
+    "study_history": "The student record: earlier attempts at the module and the credits being studied.",
+    "assessment_submissions": "Assessments: due dates and whether and when work was submitted.",
+    "assessment_results": "Assessments: marks of submitted work.",
+    "upcoming_assessments": "Assessments: when the next piece of work is due and its weight.",
+}
+# The registry's summary metrics of a training run, in words a reader can check.
+ACCURACY = {
+    "test_auc_mean": "Ranking (AUC): {v:.2f}, where 1 is perfect and 0.5 is no better than chance.",
+    "test_recall_at_10pct_mean": (
+        "Of the students who went on to the outcome, {v:.0%} were in the first tenth of the list."
+    ),
+    "test_ece_mean": "Calibration: an estimate is off by {v:.1%} on average.",
+    "test_brier_mean": "Brier score: {v:.3f} (lower is better).",
+}
+
+
+class WordingError(ValueError):
+    """The institution's wording file cannot be used; the message names the file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """The champion in service, as the registry and the governance record describe it."""
+
+    name: str
+    version: str
+    features: tuple[str, ...]
+    metrics: Mapping[str, float] | None  # None: the registry could not be read
+    gate: str | None
+    checks: tuple[str, ...]  # each check's status: pass | fail | not assessable
+    characteristics: tuple[str, ...]
+    override_reason: str | None
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """The published scoring run."""
+
+    run_id: int
+    model_version: str
+    finished_at: datetime | None
+    as_of: str
+    students: int
+    served: bool
+    sources: tuple[str, ...]  # labels of the activity sources its indicators record
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything about this deployment that the statement reports."""
+
+    model: ModelFacts | None
+    run: RunFacts | None
+    retention_days: int
+    access_log_retention_days: int
+    last_retention_run: str | None
+
+
+@lru_cache(maxsize=8)
+def load_wording(path: Path | None = None) -> dict[str, Any]:
+    """The institution's wording from ``path`` (the packaged file when None).
+
+    Raises
+    ------
+    WordingError
+        If the file cannot be read or parsed, or lacks one of ``WORDING_KEYS``.
+    """
+    where = path or PACKAGED
+    try:
+        raw = tomllib.loads(where.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise WordingError(f"transparency wording {where}: {exc}") from exc
+    missing = [k for k in WORDING_KEYS if k not in raw]
+    if missing:
+        raise WordingError(f"transparency wording {where} lacks {', '.join(missing)}")
+    return {k: raw[k] for k in WORDING_KEYS}
+
+
+def families(features: tuple[str, ...]) -> list[str]:
+    """The families the features belong to, in the catalogue's order."""
+    used = {_FAMILY_OF[f] for f in features if f in _FAMILY_OF}
+    return [name for name in FAMILIES if name in used]
+
+
+def data_sources(facts: Facts) -> list[str]:
+    """What data the model in service uses: record data by family, activity by the sources present."""
+    if facts.model is None:
+        return ["No model is in service, so no data is being used to make indicators."]
+    used = families(facts.model.features)
+    out = [RECORD_DATA[f] for f in used if f in RECORD_DATA]
+    if any(f.startswith(("act_", "ch_")) for f in facts.model.features):
+        out.append(_activity(facts.run))
+    return out
+
+
+def _activity(run: RunFacts | None) -> str:
+    if run is None or not run.served:
+        return "Activity counts by type (no batch from this model has been published yet)."
+    if not run.sources:
+        return "Activity counts by type: no activity source is recorded in the data being served."
+    return f"Activity counts by type from {', '.join(run.sources)} (never what was read, watched or written)."
+
+
+def accuracy(model: ModelFacts) -> list[str]:
+    """The champion's measured accuracy on its test cohort, in words."""
+    if model.metrics is None:
+        return ["The model registry could not be read just now; its measured accuracy is not shown."]
+    found = [text.format(v=model.metrics[k]) for k, text in ACCURACY.items() if k in model.metrics]
+    return found or ["No accuracy was recorded for this model's training run."]
+
+
+def fairness(model: ModelFacts) -> str:
+    """The fairness audit of the champion in one paragraph."""
+    if model.gate is None:
+        return "This model has no recorded fairness audit."
+    counts = {s: model.checks.count(s) for s in dict.fromkeys(model.checks)}
+    tally = ", ".join(f"{n} {status}" for status, n in counts.items()) or "no checks"
+    text = (
+        f"The fairness audit {'passed' if model.gate == 'pass' else 'did not pass'} ({tally}), "
+        f"comparing groups by {', '.join(model.characteristics) or 'no characteristic'}."
+    )
+    if model.override_reason:
+        text += f" The ethics committee approved it with this stated reason: {model.override_reason}"
+    return text
+
+
+def retention(facts: Facts) -> str:
+    """The retention periods and how they are applied (there is no built-in scheduler)."""
+    last = f"last run on {facts.last_retention_run[:10]}" if facts.last_retention_run else "not yet run"
+    return (
+        f"Indicators no longer served, notes, interventions, contacts, directory entries, consents and "
+        f"closed requests are deleted once older than {facts.retention_days} days, when the retention run "
+        f"is made (`waymark retention run` by the operator, or the data protection officer's page; "
+        f"{last}). The access log is kept for {facts.access_log_retention_days} days."
+    )
+
+
+def last_run(run: RunFacts | None) -> str:
+    """When indicators were last produced, from which data, and whether they are shown."""
+    if run is None:
+        return "No scoring run has been published yet."
+    finished = f"{run.finished_at:%Y-%m-%d}" if run.finished_at else "not finished"
+    shown = "" if run.served else " Its indicators are not shown: its model is no longer approved."
+    return (
+        f"Scoring run {run.run_id} ({finished}) used data up to {run.as_of} and produced "
+        f"{run.students} indicators with model version {run.model_version}.{shown}"
+    )
+
+
+def statement(facts: Facts, wording: Mapping[str, Any]) -> dict[str, Any]:
+    """The statement: the institution's wording around this deployment's facts."""
+    model = facts.model
+    return {
+        **wording,
+        "data_sources": data_sources(facts),
+        "who_sees_what": WHO_SEES_WHAT,
+        "every_access_is_recorded": True,
+        "model": None if model is None else {"name": model.name, "version": model.version},
+        "features": [] if model is None else [FAMILIES[f].title for f in families(model.features)],
+        "accuracy": [] if model is None else accuracy(model),
+        "fairness": "No model is in service." if model is None else fairness(model),
+        "last_scoring_run": last_run(facts.run),
+        "retention": retention(facts),
+    }
+
+
+# Reading the facts: the registry and the served batch are read once per model version and run.
+
+
+def gather(runtime: Runtime) -> Facts:
+    """The deployment's facts now."""
+    settings = runtime.settings
+    champion = runtime.champion
+    with transaction(runtime.engine) as session:
+        model = (
+            None
+            if champion is None
+            else _model(session, settings, version=champion.version, features=champion.features)
+        )
+        run = _run(session, settings, served=None if champion is None else champion.version)
+        last = session.scalar(select(func.max(AuditRecord.at)).where(AuditRecord.action == "retention_run"))
+    return Facts(
+        model=model,
+        run=run,
+        retention_days=settings.retention_days,
+        access_log_retention_days=settings.access_log_retention_days,
+        last_retention_run=last,
+    )
+
+
+def _model(session: Session, settings: Settings, *, version: str, features: tuple[str, ...]) -> ModelFacts:
+    name = settings.model_name
+    audited = decisions.latest_audit(session, name, version=version)
+    reviewed = decisions.latest_review(session, name, version=version)
+    report = decisions.audit_report(session, audited) if audited else None
+    gate = report.get("gate", {}) if report else {}
+    return ModelFacts(
+        name=name,
+        version=version,
+        features=features,
+        metrics=_metrics(settings.mlflow_tracking_uri, name, version=version),
+        gate=audited.gate if audited else None,
+        checks=tuple(str(c.get("status")) for c in gate.get("checks", [])),
+        characteristics=tuple(report["data"]["characteristics"]) if report else (),
+        override_reason=reviewed.override_reason if reviewed else None,
+    )
+
+
+_METRICS: dict[tuple[str, str, str], dict[str, float]] = {}
+
+
+def _metrics(store: str, name: str, *, version: str) -> dict[str, float] | None:
+    key = (store, name, version)
+    if key not in _METRICS:  # a finished training run's metrics never change
+        try:
+            found = registry.version(name, version, store=store)
+            _METRICS[key] = dict(registry.run(found.run_id, store=store).metrics)
+        except Exception:  # an unreachable registry: say so in the statement, never guess
+            log.exception("the transparency statement could not read %s version %s", name, version)
+            return None
+    return _METRICS[key]
+
+
+def _run(session: Session, settings: Settings, *, served: str | None) -> RunFacts | None:
+    run = session.scalar(
+        select(ScoringRun)
+        .join(Publication, Publication.run_id == ScoringRun.id)
+        .where(Publication.target == settings.target)
+    )
+    if run is None:
+        return None
+    return RunFacts(
+        run_id=run.id,
+        model_version=run.model_version,
+        finished_at=run.finished_at,
+        as_of=run.data_as_of,
+        students=run.students,
+        served=run.model_name == settings.model_name and run.model_version == served,
+        sources=_sources(session, settings.database_url, run_id=run.id),
+    )
+
+
+_SOURCES: dict[tuple[str, int], tuple[str, ...]] = {}
+
+
+def _sources(session: Session, database: str, *, run_id: int) -> tuple[str, ...]:
+    """Labels of the activity sources recorded anywhere in a run's indicators (a published run is fixed)."""
+    key = (database, run_id)
+    if key not in _SOURCES:
+        seen: dict[str, None] = {}
+        rows = session.scalars(select(Indicator.coverage).where(Indicator.run_id == run_id))
+        for coverage in rows.yield_per(5000):
+            seen.update(dict.fromkeys(coverage.get("sources_recorded", [])))
+        _SOURCES[key] = tuple(seen)
+    return _SOURCES[key]
