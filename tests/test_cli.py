@@ -33,6 +33,8 @@ def test_validate_exits_non_zero_and_names_the_violation(tmp_path: Path) -> None
     assert "activity.csv row 2" in result.stdout
     payload = json.loads(runner.invoke(app, ["data", "validate", str(folder), "--json"]).stdout)
     assert payload["violations"][0]["examples"][0]["row"] == 2
+    same = runner.invoke(app, ["data", "validate", str(folder), "--format", "json"]).stdout
+    assert json.loads(same)["violations"] == payload["violations"]
 
 
 def test_import_of_a_missing_source_is_a_clear_error(tmp_path: Path) -> None:

@@ -256,3 +256,20 @@ def test_a_folder_built_from_ready_mappings_is_scored_to_published_indicators(tm
         "attendance at timetabled sessions",
     }
     assert not [w for text in indicators["factors"] for w in forbidden_words(text)]
+
+
+def test_the_command_takes_a_ready_mappings_name_in_place_of_its_path(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from waymark.cli import app
+
+    secret = tmp_path / "secret"
+    secret.write_bytes(SECRET)
+    out = tmp_path / "data"
+    args = ["data", "import", str(BYOD / "records"), "--mapping", "student-records", "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--secret-file", str(secret), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert validate_folder(out).ok
+    assert read_manifest(out)["source"] == "mapping:student-records"
+    unknown = CliRunner().invoke(app, [*args[:3], "--mapping", "no-such-mapping", "--out", str(out)])
+    assert unknown.exit_code != 0 and "no-such-mapping" in unknown.output

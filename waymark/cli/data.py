@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from waymark.cli.console import out
+from waymark.cli.console import OutputFormat, out
 from waymark.cli.data_import import import_cmd
 from waymark.cli.errors import handled
 from waymark.models.data import validate_folder
@@ -100,13 +100,16 @@ def import_cohort(src: Path, out_dir: Path) -> None:
 def validate_cmd(
     folder: Annotated[Path, typer.Argument(help="Data folder to check.")],
     *,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="table (for people) or json (for scripts).")
+    ] = OutputFormat.TABLE,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
     max_examples: Annotated[
         int, typer.Option(help="Rows listed per broken rule (all are counted; 0 lists all).")
     ] = DEFAULT_MAX_EXAMPLES,
 ) -> None:
     """Check a data folder against the contract and report on its quality."""
-    check(folder, as_json=as_json, max_examples=max_examples)
+    check(folder, as_json=as_json or output is OutputFormat.JSON, max_examples=max_examples)
 
 
 def check(folder: Path, *, as_json: bool = False, max_examples: int = DEFAULT_MAX_EXAMPLES) -> None:

@@ -13,6 +13,7 @@ from waymark.cli.errors import BROKEN, fail, handled
 from waymark.training.ingest.mapping.importer import ImportResult, MappingDataError, import_mapped
 from waymark.training.ingest.mapping.pseudonyms import secret_for
 from waymark.training.ingest.mapping.schema import MappingError, load_mapping
+from waymark.training.ingest.mappings import ready_mappings
 
 SECRET_ENV = "WAYMARK_PSEUDONYM_SECRET_FILE"  # noqa: S105 (the name of a variable naming a file)
 
@@ -20,7 +21,14 @@ SECRET_ENV = "WAYMARK_PSEUDONYM_SECRET_FILE"  # noqa: S105 (the name of a variab
 def import_cmd(
     sources: Annotated[list[Path], typer.Argument(help="Export files, or folders holding them.")],
     *,
-    mapping: Annotated[Path, typer.Option("--mapping", help="The mapping file (TOML; docs/mapping.md).")],
+    mapping: Annotated[
+        Path,
+        typer.Option(
+            "--mapping",
+            help="The mapping file (TOML; docs/mapping.md), or the name of a ready mapping "
+            "(docs/ready-mappings.md): " + ", ".join(ready_mappings()) + ".",
+        ),
+    ],
     out_dir: Annotated[Path, typer.Option("--out", help="Destination data folder.")],
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Report what the mapping covers; write nothing.")
@@ -41,7 +49,7 @@ def import_cmd(
     """Import exports into the data contract as a mapping file says (staged, checked, then published)."""
     try:
         with handled(contract="the import broke the contract; nothing was written", also=(MappingError,)):
-            checked = load_mapping(mapping)
+            checked = load_mapping(mapping_file(mapping))  # raises MappingError naming the file
             # A dry run writes nothing: without a secret it pseudonymises with a throwaway one.
             secret = secret_for(checked, secret_file=secret_file) if secret_file or not dry_run else None
             with out.status(f"Importing with mapping {checked.name}"):
@@ -55,6 +63,20 @@ def import_cmd(
             err.print(exc.coverage.to_text(), highlight=False, markup=False)
         raise fail(f"values left unmapped: nothing was written to {out_dir}", BROKEN) from exc
     _report(result, out_dir=out_dir, as_json=output is OutputFormat.JSON, dry_run=dry_run)
+
+
+def mapping_file(given: Path) -> Path:
+    """The mapping file ``given`` names: a path, else a ready mapping's name (a file of that name wins)."""
+    ready = ready_mappings()
+    if given.exists() or given.suffix:
+        return given
+    if str(given) in ready:
+        return ready[str(given)]
+    raise MappingError(
+        f"{given}: no such mapping file, and no ready mapping has that name (ready mappings: "
+        + ", ".join(ready)
+        + ")"
+    )
 
 
 def _report(result: ImportResult, *, out_dir: Path, as_json: bool, dry_run: bool) -> None:
