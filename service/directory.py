@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,11 +122,18 @@ def known_students(engine: Engine) -> frozenset[str]:
         return frozenset(str(s) for s in session.scalars(query))
 
 
-def import_directory(engine: Engine, path: Path, *, known: frozenset[str] | None) -> DirectoryImport:
+def import_directory(
+    engine: Engine,
+    path: Path,
+    *,
+    known: frozenset[str] | None,
+    pseudonym: Callable[[str], str] | None = None,
+) -> DirectoryImport:
     """Replace the directory with the entries in ``path``.
 
     ``known`` is the set of students an entry may name (from the data folder, or ``known_students``);
-    None accepts any identifier.
+    None accepts any identifier. ``pseudonym``, when given, turns the file's student numbers into the
+    pseudonyms the data folder uses (the one the data imports applied), before anything is checked.
 
     Raises
     ------
@@ -133,6 +141,10 @@ def import_directory(engine: Engine, path: Path, *, known: frozenset[str] | None
         If the file cannot be read or any row breaks a rule; nothing is changed.
     """
     rows = _read(path)
+    if pseudonym is not None:
+        for row in rows:
+            if row.values["student_id"]:
+                row.values["student_id"] = pseudonym(row.values["student_id"])
     found = problems(rows, path, known=known)
     if found:
         shown = found[:SHOWN] + ([f"... and {len(found) - SHOWN} more"] if len(found) > SHOWN else [])

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sqlalchemy import select
 
 from tests.champion import approve_and_promote, govern, register, settings_in
 from tests.vocabulary import forbidden_words
@@ -273,3 +274,39 @@ def test_the_command_takes_a_ready_mappings_name_in_place_of_its_path(tmp_path: 
     assert read_manifest(out)["source"] == "mapping:student-records"
     unknown = CliRunner().invoke(app, [*args[:3], "--mapping", "no-such-mapping", "--out", str(out)])
     assert unknown.exit_code != 0 and "no-such-mapping" in unknown.output
+
+
+def test_the_directory_is_loaded_by_student_number_with_the_secret_the_imports_used(
+    records: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from waymark.cli import app
+    from waymark.service.db.engine import transaction
+    from waymark.service.db.schema import DirectoryEntry
+    from waymark.training.ingest.mapping.pseudonyms import id_pseudonymiser
+
+    numbers = _csv("records", "students.csv")["Student Number"].astype(str).tolist()[:5]
+    lines = ["student_id,display_name,preferred_name,pronouns,email"]
+    # written as a spreadsheet might: padded, and one as a decimal
+    lines += [f" {n} ,Student {i},,,s{i}@example.ac.uk" for i, n in enumerate(numbers[:4])]
+    lines.append(f"{numbers[4]}.0,Student 4,,,s4@example.ac.uk")
+    directory = tmp_path / "directory.csv"
+    directory.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    secret = tmp_path / "secret"
+    secret.write_bytes(SECRET)
+    url = f"sqlite:///{tmp_path}/service.db"
+    args = ["directory", "import", str(directory), "--data", str(records)]
+    env = {"WAYMARK_DATABASE_URL": url}
+    raw = CliRunner().invoke(app, args, env=env)  # raw student numbers are nobody in the data folder
+    assert raw.exit_code == 2 and "is not a student Waymark knows" in raw.output
+    loaded = CliRunner().invoke(app, [*args, "--secret-file", str(secret)], env=env)
+    assert loaded.exit_code == 0, loaded.output
+    engine = make_engine(url)
+    with transaction(engine) as session:
+        stored = {e.student_id: e.display_name for e in session.scalars(select(DirectoryEntry))}
+    engine.dispose()
+    pseudonym = id_pseudonymiser(SECRET)
+    assert stored == {pseudonym(n): f"Student {i}" for i, n in enumerate(numbers)}
+    folder_students = set(load_learning_data(records).students["student_id"])
+    assert set(stored) <= folder_students and not set(numbers) & set(stored)

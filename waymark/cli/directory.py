@@ -8,11 +8,13 @@ from typing import Annotated
 import typer
 
 from waymark.cli.console import out
+from waymark.cli.data_import import SECRET_ENV
 from waymark.cli.errors import handled
 from waymark.models.data import load_learning_data
 from waymark.models.settings import get_settings
 from waymark.service.db.engine import up_to_date
 from waymark.service.directory import import_directory, known_students
+from waymark.training.ingest.mapping.pseudonyms import SecretError, id_pseudonymiser, read_secret_file
 
 app = typer.Typer(help="The student directory: names and contacts for outreach.", no_args_is_help=True)
 
@@ -28,11 +30,22 @@ def import_cmd(
             "scored or given a relationship in the service database).",
         ),
     ] = None,
+    *,
+    secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--secret-file",
+            envvar=SECRET_ENV,
+            help="The pseudonymisation secret the data imports used: FILE then gives student numbers, "
+            "and each is replaced by the same pseudonym as in the data folder.",
+        ),
+    ] = None,
 ) -> None:
     """Replace the student directory with FILE (all or nothing; every bad row is named)."""
     engine = up_to_date(get_settings().database_url)
-    with handled(contract="the data folder breaks the contract; nothing was imported"):
+    with handled(contract="the data folder breaks the contract; nothing was imported", also=(SecretError,)):
+        pseudonym = id_pseudonymiser(read_secret_file(secret_file)) if secret_file else None
         known = frozenset(load_learning_data(data).students["student_id"]) if data else known_students(engine)
-        done = import_directory(engine, file, known=known)
+        done = import_directory(engine, file, known=known, pseudonym=pseudonym)
     skipped = f"; {done.skipped_erased:,} erased students left out" if done.skipped_erased else ""
     out.print(f"Loaded {done.loaded:,} directory entries{skipped}.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -82,3 +83,26 @@ def pseudonymiser(secret: bytes) -> Callable[[str | None], str | None]:
 def key_id(secret: bytes) -> str:
     """An identifier of the secret that reveals nothing of it (HMAC of a fixed text)."""
     return hmac.new(secret, b"waymark pseudonym key identifier", hashlib.sha256).hexdigest()[:16]
+
+
+_INTEGRAL = re.compile(r"^(-?[0-9]+)\.0+$")
+
+
+def normalised_id(value: str) -> str:
+    """An id as the importer reads it before hashing: trimmed, and ``150.0`` written as ``150``.
+
+    Mirrors the importer's SQL (``convert.column_sql``); a test holds the two equal.
+    """
+    return _INTEGRAL.sub(r"\1", value.strip())
+
+
+def id_pseudonymiser(secret: bytes) -> Callable[[str], str]:
+    """From an id as written in any extract to the pseudonym the mapping importer gives it."""
+    pseudonym = pseudonymiser(secret)
+
+    def of(value: str) -> str:
+        found = pseudonym(normalised_id(value))
+        assert found is not None  # noqa: S101  # a str in gives a str out
+        return found
+
+    return of
