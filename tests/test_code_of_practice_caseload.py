@@ -1,0 +1,82 @@
+"""CoP §2(i): support priority is the estimates' order, ties broken by student id (docs/service.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from tests.champion import Champion
+from tests.service_setup import Served, api_client, auth, serve_cohort
+from waymark.service.db.engine import transaction
+from waymark.service.db.schema import Indicator
+
+
+@pytest.fixture(scope="module")
+def tied(champion: Champion, synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Served, str]:
+    """A batch of its own in which one tutor's first three tutees share the same, highest estimate."""
+    served = serve_cohort(champion, synth_dir, "sqlite", tmp_path_factory.mktemp("caseload"))
+    tutors = served.access[
+        (served.access.relationship == "personal_tutor")
+        & served.access.scope_id.isin(served.indicators.student_id)
+    ]
+    tutor = tutors.staff_id.value_counts().index[0]
+    tutees = sorted(tutors[tutors.staff_id == tutor].scope_id)[:3]
+    assert len(tutees) == 3
+    with transaction(served.engine) as session:
+        session.execute(update(Indicator).where(Indicator.student_id.in_(tutees)).values(probability=0.97))
+    return served, tutor
+
+
+def _rows(served: Served, tutor: str) -> list[tuple[float, str, str, str]]:
+    tutees = served.access[
+        (served.access.staff_id == tutor) & (served.access.relationship == "personal_tutor")
+    ]
+    with transaction(served.engine) as session:
+        found = session.execute(
+            select(
+                Indicator.probability, Indicator.student_id, Indicator.module_id, Indicator.presentation_id
+            ).where(Indicator.student_id.in_(list(tutees.scope_id)))
+        ).all()
+    return [tuple(r) for r in found]  # type: ignore[misc]
+
+
+def test_caseload_support_priority_is_estimate_order_with_ties_broken_by_student_id(
+    tied: tuple[Served, str],
+) -> None:
+    served, tutor = tied
+    expected = [r[1:] for r in sorted(_rows(served, tutor), key=lambda r: (-r[0], r[1], r[2], r[3]))]
+    with api_client(served) as client:
+        got = _all(client, "/v1/caseload", auth(served, "personal_tutor", tutor))
+    assert [(i["student_id"], i["module_id"], i["presentation_id"]) for i in got] == expected
+    assert [i["support_priority"] for i in got] == list(range(1, len(expected) + 1))
+    estimates = [i["estimate"]["value"] for i in got]
+    assert estimates == sorted(estimates, reverse=True)
+    top = [i["student_id"] for i in got if i["estimate"]["value"] == 0.97]
+    assert len(set(top)) == 3 and top == sorted(top)  # the tie, in student-id order
+
+
+def test_worklist_support_priority_is_each_students_highest_estimate_with_ties_by_student_id(
+    tied: tuple[Served, str],
+) -> None:
+    served, tutor = tied
+    highest: dict[str, float] = {}
+    for p, student, _m, _p in _rows(served, tutor):
+        highest[student] = max(p, highest.get(student, 0.0))
+    expected = sorted(highest, key=lambda s: (-highest[s], s))
+    with api_client(served) as client:
+        got = _all(client, "/v1/worklist", auth(served, "personal_tutor", tutor))
+    assert [i["student_id"] for i in got] == expected
+    assert [i["support_priority"] for i in got] == list(range(1, len(expected) + 1))
+
+
+def _all(client: TestClient, path: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    while True:
+        page = client.get(path, params={"offset": len(out), "limit": 2}, headers=headers).json()
+        out += page["items"]
+        if not page["items"] or len(out) >= page["total"]:
+            return out
