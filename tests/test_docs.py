@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from waymark.models.data.contract_doc import BEGIN, END, contract_markdown
 
@@ -77,3 +81,45 @@ def test_every_test_named_in_the_code_of_practice_matrix_exists() -> None:
         )
     ] + [f"§{n}" for n in (4, 5, 6, 7, 8, 9, 10, 12)]:
         assert f"| {clause}" in matrix, clause
+
+
+def _commands(markdown: str) -> list[list[str]]:
+    """Every `waymark ...` command line in the shell blocks of a guide (continuations joined)."""
+    blocks = re.findall(r"```sh\n(.*?)```", markdown, flags=re.DOTALL)
+    lines = " ".join(blocks).replace("\\\n", " ").splitlines()
+    return [shlex.split(line.split(" #")[0])[1:] for line in lines if line.strip().startswith("waymark ")]
+
+
+def test_every_command_in_the_bring_your_own_data_guide_is_one_the_cli_accepts() -> None:
+    import typer.main
+
+    from waymark.cli import app
+
+    guide = (ROOT / "docs" / "bring-your-own-data.md").read_text(encoding="utf-8")
+    commands = _commands(guide)
+    assert len(commands) >= 10
+    for args in commands:
+        _parse(typer.main.get_command(app), args)  # raises on an unknown command or option
+
+
+def test_the_guide_check_refuses_what_the_cli_refuses() -> None:
+    import typer.main
+
+    from waymark.cli import app
+
+    root = typer.main.get_command(app)
+    for wrong in (["train", "--data", "d", "--nonsense"], ["data", "import", "x"], ["data", "nosuch"]):
+        with pytest.raises(Exception, match=r"option|Missing|No such command"):
+            _parse(root, wrong)
+
+
+def _parse(root: Any, args: list[str]) -> None:
+    """Parse ``args`` as ``waymark`` would, down to the command, without running it."""
+    command, rest, parent = root, list(args), None
+    while hasattr(command, "resolve_command"):  # a group (Typer vendors its own click classes)
+        context = command.make_context(command.name or "waymark", rest, parent=parent, resilient_parsing=True)
+        _, found, rest = command.resolve_command(context, [*context._protected_args, *context.args])
+        if found is None:
+            raise LookupError(f"No such command in waymark {' '.join(args)}")
+        command, parent = found, context
+    command.make_context(command.name or "", list(rest), parent=parent)
