@@ -246,3 +246,41 @@ def for_student(session: Session, student_id: str) -> list[AuditRecord]:
     """A student's access log, oldest first (the only way the log is read: by student, never by staff)."""
     query = select(AuditRecord).where(AuditRecord.student_id == student_id).order_by(AuditRecord.seq)
     return list(session.scalars(query))
+
+
+EXPORT_PURPOSES = ("appeal", "complaint")  # CoP §2(xvii): the log may be used in appeals and complaints
+
+
+def export_for_student(
+    engine: Engine, key: bytes, *, student_id: str, purpose: str, caller: Principal
+) -> list[dict[str, str]]:
+    """A student's access log for an appeal or a complaint; the export is itself recorded, in the same unit.
+
+    Raises
+    ------
+    ValueError
+        If ``purpose`` is not one of ``EXPORT_PURPOSES``.
+    """
+    if purpose not in EXPORT_PURPOSES:
+        raise ValueError(f"an access-log export is for one of {', '.join(EXPORT_PURPOSES)}, not {purpose!r}")
+    with unit(engine, key) as session:
+        rows = [
+            {
+                "at": r.at,
+                "actor": r.actor,
+                "role": r.role,
+                "purpose": r.purpose,
+                "action": r.action,
+                "request_id": r.request_id,
+            }
+            for r in for_student(session, student_id)
+        ]
+        record(
+            session,
+            caller,
+            purpose=purpose,
+            students=[student_id],
+            action="access_log_export",
+            request=RequestIds.new(),
+        )
+    return rows

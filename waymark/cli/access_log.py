@@ -1,8 +1,10 @@
-"""``waymark access-log``: verify the keyed chain of the access log, and sign its head."""
+"""``waymark access-log``: verify the keyed chain of the access log, sign its head, export a student's."""
 
 from __future__ import annotations
 
+import csv
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -54,3 +56,31 @@ def checkpoint_cmd() -> None:
     with handled():
         key = audit.load_key(settings)
     typer.echo(json.dumps(audit.checkpoint_log(up_to_date(settings.database_url), key)))
+
+
+@app.command("export")
+def export_cmd(
+    *,
+    student: Annotated[str, typer.Option(help="The student whose access log is exported.")],
+    purpose: Annotated[
+        str, typer.Option("--for", help=f"Why: one of {', '.join(audit.EXPORT_PURPOSES)} (CoP §2(xvii)).")
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+) -> None:
+    """Print one student's access log (who read what, when, for what purpose); the export is recorded."""
+    settings = get_settings()
+    if fmt not in ("csv", "json"):
+        raise fail(f"--format is csv or json, not {fmt!r}")
+    if purpose not in audit.EXPORT_PURPOSES:
+        raise fail(f"--for is one of {', '.join(audit.EXPORT_PURPOSES)}, not {purpose!r}")
+    with handled():
+        key = audit.load_key(settings)
+    rows = audit.export_for_student(
+        up_to_date(settings.database_url), key, student_id=student, purpose=purpose, caller=audit.operator()
+    )
+    if fmt == "json":
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=["at", "actor", "role", "purpose", "action", "request_id"])
+    writer.writeheader()
+    writer.writerows(rows)
