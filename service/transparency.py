@@ -19,6 +19,7 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -103,6 +104,23 @@ class Facts:
     retention_days: int
     access_log_retention_days: int
     last_retention_run: str | None
+    locations: tuple[str, ...] = ()  # where data is processed, from the configuration
+
+
+def locations(settings: Settings) -> tuple[str, ...]:
+    """Where Waymark keeps and processes data: the configured hosts (never credentials or paths)."""
+    stores = {
+        "The service database": settings.database_url,
+        "The model registry": settings.mlflow_tracking_uri,
+    }
+    return tuple(f"{what}: {_host(url)}." for what, url in stores.items())
+
+
+def _host(url: str) -> str:
+    parsed = urlsplit(url)
+    if parsed.hostname:
+        return f"on the server {parsed.hostname}"
+    return "on the machine that runs the service"
 
 
 @lru_cache(maxsize=8)
@@ -210,6 +228,7 @@ def statement(facts: Facts, wording: Mapping[str, Any]) -> dict[str, Any]:
         "fairness": "No model is in service." if model is None else fairness(model),
         "last_scoring_run": last_run(facts.run),
         "retention": retention(facts),
+        "processing_locations": list(facts.locations),
     }
 
 
@@ -234,6 +253,7 @@ def gather(runtime: Runtime) -> Facts:
         retention_days=settings.retention_days,
         access_log_retention_days=settings.access_log_retention_days,
         last_retention_run=last,
+        locations=locations(settings),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,6 +84,20 @@ def test_another_champion_changes_the_model_its_features_accuracy_and_data_sourc
     assert "did not pass" in second["fairness"] and "this pilot does not reach" in second["fairness"]
     none = statement(dataclasses.replace(FACTS, model=None), WORDING)
     assert none["model"] is None and none["features"] == [] and "No model is in service" in none["fairness"]
+
+
+def test_the_processing_locations_come_from_the_settings() -> None:
+    here = Settings(WAYMARK_DATABASE_URL="sqlite:///w.db", MLFLOW_TRACKING_URI="sqlite:///m.db")  # type: ignore[call-arg]
+    there = here.model_copy(
+        update={"database_url": "postgresql+psycopg://waymark:secret@db.eu-west.example.ac.uk/waymark"}
+    )
+    local = statement(dataclasses.replace(FACTS, locations=transparency.locations(here)), WORDING)
+    remote = statement(dataclasses.replace(FACTS, locations=transparency.locations(there)), WORDING)
+    assert local["processing_locations"][0] == "The service database: on the machine that runs the service."
+    assert (
+        remote["processing_locations"][0] == "The service database: on the server db.eu-west.example.ac.uk."
+    )
+    assert "secret" not in json.dumps(remote)
 
 
 def test_every_family_title_and_every_role_can_be_stated() -> None:
