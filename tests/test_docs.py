@@ -86,7 +86,7 @@ def test_every_test_named_in_the_code_of_practice_matrix_exists() -> None:
             unproved.append((clause, terms))
     assert unproved == []
     clauses = {c.split(" ")[0] for c, _, _ in rows}
-    numerals = ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x")
+    numerals: tuple[str, ...] = ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x")
     numerals += ("xi", "xii", "xiii", "xiv", "xv", "xvi", "xvii")
     for clause in [f"§2({n})" for n in numerals] + [f"§{n}" for n in (4, 5, 6, 7, 8, 9, 10, 12)]:
         assert clause in clauses, clause
