@@ -8,8 +8,8 @@ from waymark.models.data.contract import RELATIONSHIPS, SCOPE_TYPES
 from waymark.models.roles import RELATIONSHIP_SCOPES, ROLES, STAFF_ROLES, SUPPORT_ROLES, Role
 from waymark.service.access import SCOPE_COLUMNS
 from waymark.service.api.deps import ROLE_PURPOSES, Purpose
-from waymark.service.api.public import WHO_SEES_WHAT
 from waymark.service.security import ROLES as TOKEN_ROLES
+from waymark.service.transparency import WHO_SEES_WHAT
 
 
 def test_every_role_is_described_once_and_everything_derives_from_the_table() -> None:
