@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         description="The client's secret (empty for a public client, which relies on PKCE alone).",
     )
     oidc_scopes: str = Field("openid profile", validation_alias="WAYMARK_OIDC_SCOPES")
+    oidc_end_provider_session: bool = Field(
+        True,
+        validation_alias="WAYMARK_OIDC_END_PROVIDER_SESSION",
+        description="Sign-out also ends the session at the identity provider when it offers an end-session "
+        "endpoint, so the next person at a shared computer cannot sign in as the last one.",
+    )
     oidc_role_mapping_file: Path | None = Field(
         None,
         validation_alias="WAYMARK_OIDC_ROLE_MAPPING_FILE",

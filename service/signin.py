@@ -17,7 +17,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx2
 from authlib.integrations.starlette_client import OAuth, OAuthError
@@ -280,13 +280,39 @@ def _signed_out(response: Response) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    """Sign out: the session ends here (the identity provider's own session is the provider's)."""
+    """Sign out: the session ends here, then (when it offers one) at the identity provider too."""
     _, _, refused = await _checked(request)
     if refused is not None:
         return refused
     cookie = request.cookies.get(sessions.COOKIE, "")
     await run_in_threadpool(sessions.end, request.app.state.runtime.engine, cookie)
-    return _signed_out(RedirectResponse("/", status_code=303))
+    return _signed_out(RedirectResponse(await _provider_sign_out(request) or "/", status_code=303))
+
+
+async def _provider_sign_out(request: Request) -> str | None:
+    """The provider's end-session address (OpenID Connect RP-Initiated Logout), or None.
+
+    Waymark's own session has already ended: when the provider cannot be reached, sign-out still
+    lands on Waymark's sign-in page.
+    """
+    config = _config(request)
+    if config.client is None or not config.settings.oidc_end_provider_session:
+        return None
+    try:
+        metadata = await config.client.load_server_metadata()
+    except (httpx2.HTTPError, OAuthError, ValueError):
+        return None
+    endpoint = metadata.get("end_session_endpoint")
+    if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
+        return None
+    back = _site_root(request, config)
+    query = urlencode({"client_id": config.settings.oidc_client_id, "post_logout_redirect_uri": back})
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+
+
+def _site_root(request: Request, config: SignInConfig) -> str:
+    """Where the provider sends the browser back after signing out: this site's sign-in page."""
+    return _redirect_uri(request, config).removesuffix("/auth/callback") + "/"
 
 
 @router.post("/session/role")

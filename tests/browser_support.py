@@ -47,6 +47,8 @@ def serving(settings: Settings, people: list[Person], dev_sign_in: list[tuple[st
                 "oidc_issuer": provider.issuer,
                 "oidc_client_id": provider.client_id,
                 "oidc_client_secret": provider.client_secret,
+                # the local provider keeps no session of its own: nothing to end there
+                "oidc_end_provider_session": False,
                 "dev_sign_in": ",".join(f"{role}={sub}" for role, sub in dev_sign_in),
                 "rate_limit_per_minute": 100_000,
             }

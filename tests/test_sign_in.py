@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx2
 import pytest
@@ -221,6 +221,29 @@ def test_signing_out_ends_the_session(served: Served, client: TestClient, ids: d
     again = TestClient(client.app, base_url=BASE, cookies={"waymark_session": cookie})  # a copy kept
     assert again.get("/v1/me/indicator").status_code == 401
     assert again.get("/me", follow_redirects=False).headers["location"] == "/login?next=/me"
+
+
+def test_signing_out_ends_the_providers_session_too_and_comes_back_to_sign_in(
+    served: Served, make_client: Callable[..., TestClient], provider: LocalProvider, ids: dict[str, str]
+) -> None:
+    client = make_client()
+    sign_in(client, ids["student"])
+    out = client.post("/logout", data={"csrf": _csrf(served, ids["student"])}, follow_redirects=False)
+    assert out.status_code == 303 and _rows(served, ids["student"]) == []
+    target = urlsplit(out.headers["location"])
+    with httpx2.Client(timeout=10) as browser:
+        advertised = browser.get(provider.issuer.rstrip("/") + "/.well-known/openid-configuration").json()
+        assert f"{target.scheme}://{target.netloc}{target.path}" == advertised["end_session_endpoint"]
+        query = parse_qs(target.query)
+        assert query == {"client_id": [provider.client_id], "post_logout_redirect_uri": [f"{BASE}/"]}
+        page = browser.get(out.headers["location"])  # the provider asks, then sends the browser back
+        assert page.status_code == 200
+        back = browser.post(urljoin(str(page.url), "end_session/confirm"), data={"redirect_uri": f"{BASE}/"})
+        assert back.status_code == 302 and back.headers["location"] == f"{BASE}/"
+    local_only = make_client(oidc_end_provider_session=False)
+    sign_in(local_only, ids["student"])
+    out = local_only.post("/logout", data={"csrf": _csrf(served, ids["student"])}, follow_redirects=False)
+    assert out.headers["location"] == "/"
 
 
 def test_an_expired_session_goes_back_to_sign_in_with_the_page_remembered(

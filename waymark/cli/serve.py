@@ -68,6 +68,8 @@ def local_sign_in(settings: Settings, host: str, *, port: int) -> Iterator[Setti
                 "oidc_issuer": provider.issuer,
                 "oidc_client_id": provider.client_id,
                 "oidc_client_secret": provider.client_secret,
+                # the local provider keeps no session of its own: nothing to end there
+                "oidc_end_provider_session": False,
                 "dev_sign_in": ",".join(f"{role}={p.sub}" for role, p in people),
             }
         )
