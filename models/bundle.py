@@ -50,6 +50,10 @@ class ModelBundle:
     linear: LinearParams | None = None
     booster: lightgbm.Booster | None = None
     reliability: tuple[ReliabilityBin, ...] = ()
+    # The training distributions a scoring run is compared with (``models.drift``): per week, each
+    # feature's decile edges and shares, and the estimates' shares. Aggregate only; None in bundles
+    # trained before it was recorded.
+    reference: dict[str, Any] | None = None
 
     def matrix(self, features: pd.DataFrame) -> np.ndarray:
         """The feature matrix in the model's column order; refuses missing columns."""
@@ -87,6 +91,8 @@ class ModelBundle:
             "linear": None if self.linear is None else self.linear.__dict__,
             "reliability": [b.__dict__ for b in self.reliability],
         }
+        if self.reference is not None:
+            meta["reference"] = self.reference
         (folder / _META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         if self.booster is not None:
             (folder / _BOOSTER).write_text(self.booster.model_to_string(), encoding="utf-8")
@@ -116,6 +122,7 @@ class ModelBundle:
             linear=linear,
             booster=booster,
             reliability=tuple(ReliabilityBin(**b) for b in meta.get("reliability", [])),
+            reference=meta.get("reference"),
         )
 
 

@@ -9,7 +9,7 @@ import json
 import math
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import mlflow
@@ -18,6 +18,8 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
 import waymark.models.pyfunc_model
+from waymark.models import drift
+from waymark.models.bundle import ModelBundle
 from waymark.models.data import folder_fingerprint
 from waymark.models.features import FEATURES
 from waymark.models.registry import FAMILY_CHOICE_TAG, SHA_TAG, WARNINGS_TAG, configure
@@ -105,7 +107,7 @@ def log_and_register(outcome: TrainingOutcome, name: str, *, settings: Settings)
             mlflow.set_tag(WARNINGS_TAG, "\n".join(outcome.warnings)[:5000])
             mlflow.log_text("\n".join(outcome.warnings) + "\n", "evaluation/warnings.txt")
         _log_artifacts(outcome, Path(tmp))
-        sha = outcome.bundle.save(Path(tmp) / "bundle")
+        sha = with_reference(outcome).save(Path(tmp) / "bundle")
         sample = outcome.train_rows[list(outcome.bundle.feature_names)].head(20)
         with warnings.catch_warnings():
             # The signature is explicit; MLflow's input-example writer trips a pandas 3
@@ -129,6 +131,19 @@ def log_and_register(outcome: TrainingOutcome, name: str, *, settings: Settings)
         client.set_model_version_tag(name, version.version, key, value)
     client.set_registered_model_alias(name, CANDIDATE, version.version)
     return Registered(name, str(version.version), run.info.run_id, sha)
+
+
+def with_reference(outcome: TrainingOutcome) -> ModelBundle:
+    """The bundle with the training distributions that scoring runs are compared with (``models.drift``).
+
+    Features are binned on the training rows, estimates on the test cohort (the latest presentations,
+    scored out of sample, are the nearest thing to what a scoring run will see).
+    """
+    reference = {
+        "features": drift.feature_reference(outcome.train_rows, outcome.bundle.feature_names),
+        "estimates": drift.estimate_reference(outcome.test_scored),
+    }
+    return replace(outcome.bundle, reference=reference)
 
 
 def _log_params(outcome: TrainingOutcome, fingerprint: str) -> None:
