@@ -349,3 +349,35 @@ class StaffVisit(Base):
     role: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     previous_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class RunSummary(Base):
+    """Aggregate summaries of one scoring run for one module presentation (``waymark monitor``).
+
+    ``kind`` is ``features`` (counts in the training reference's bins), ``estimates`` (counts in
+    tenths) or ``coverage`` (students active from each source in each week). Counts only: no
+    student is named, and no protected characteristic is read.
+    """
+
+    __tablename__ = "run_summaries"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("scoring_runs.id", ondelete="CASCADE"), primary_key=True)
+    module_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    presentation_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    week: Mapped[int] = mapped_column(Integer)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class MonitoringReport(Base):
+    """One ``waymark monitor`` report: a run compared with training and the run before. Aggregate only."""
+
+    __tablename__ = "monitoring_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    target: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[int] = mapped_column(ForeignKey("scoring_runs.id"))
+    previous_run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    flags: Mapped[int] = mapped_column(Integer)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
