@@ -86,6 +86,11 @@ class Settings(BaseSettings):
         validation_alias="WAYMARK_TRANSPARENCY_FILE",
         description="The institution's wording of the transparency statement; the packaged one when unset.",
     )
+    sensitive_terms_file: Path | None = Field(
+        None,
+        validation_alias="WAYMARK_SENSITIVE_TERMS_FILE",
+        description="Words activity source and type names may not contain (CoP §4); packaged when unset.",
+    )
     oidc_client_id: str = Field(
         "",
         validation_alias="WAYMARK_OIDC_CLIENT_ID",

@@ -26,6 +26,7 @@ from waymark.models.data.contract import (
 from waymark.models.data.findings import ContractViolation, Example, Finding, Severity, ValidationReport
 from waymark.models.data.guidance import folder_warnings
 from waymark.models.data.reading import OpenedTable, locate, open_table
+from waymark.models.data.sensitive import Term, configured_terms, sensitive_category_findings
 from waymark.models.data.sqltext import ident, literal
 from waymark.models.roles import RELATIONSHIP_SCOPES
 
@@ -78,7 +79,11 @@ def connect(memory_limit: str = "4GB") -> duckdb.DuckDBPyConnection:
 
 
 def validate_folder(
-    folder: Path, *, max_examples: int = DEFAULT_MAX_EXAMPLES, con: duckdb.DuckDBPyConnection | None = None
+    folder: Path,
+    *,
+    max_examples: int = DEFAULT_MAX_EXAMPLES,
+    con: duckdb.DuckDBPyConnection | None = None,
+    sensitive_terms: tuple[Term, ...] | None = None,
 ) -> ValidationReport:
     """Check every contract table in ``folder``.
 
@@ -90,6 +95,8 @@ def validate_folder(
         How many offending rows to list per broken rule (all are counted).
     con
         A DuckDB connection to register the typed views ``t_<table>`` on; a new one if None.
+    sensitive_terms
+        Terms activity source and type names may not contain (``sensitive.configured_terms()`` if None).
 
     Returns
     -------
@@ -127,6 +134,8 @@ def validate_folder(
     counts = {n: _count(con, n) for n in typed}
     findings += _run_all(con, list(_rules(opened, typed)), max_examples=max_examples)
     findings += _row_count_findings(counts)
+    if "activity" in opened:
+        findings += sensitive_category_findings(con, sensitive_terms or configured_terms())
     warnings = folder_warnings(folder, counts, located=located)
     warnings += [f for f in findings if f.severity == "warning"]
     errors = tuple(f for f in findings if f.severity == "error")
