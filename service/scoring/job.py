@@ -20,7 +20,7 @@ from waymark.models.data import folder_fingerprint, load_with_source_labels, rea
 from waymark.models.explain import SourceCoverage, explain_cohort
 from waymark.models.registry import LoadedModel
 from waymark.service.db.schema import ScoringRun
-from waymark.service.scoring import lock, publish
+from waymark.service.scoring import lock, publish, summaries
 from waymark.service.scoring.champion import load_champion
 from waymark.service.scoring.cohort import Cohort, CohortError, build_cohort, current_presentations
 from waymark.service.scoring.errors import ScoringError, ScoringInProgressError
@@ -159,6 +159,16 @@ def _score_and_publish(
     records = _records(cohort, explained.indicators, previous=publish.previous_probabilities(engine, target))
     say(f"writing run {run_id}")
     publish.write_chunks(engine, run_id, rows=_chunks(records, chunk_rows))
+    publish.write_summaries(
+        engine,
+        run_id,
+        summaries=summaries.summarise(
+            cohort.features,
+            explained.indicators,
+            activity=data.activity,
+            reference=model.bundle.reference,
+        ),
+    )
     publish.swap(engine, run_id, target=target, produced=len(records))
     weeks = tuple(sorted({int(w) for w in cohort.as_of["week"]}))
     return ScoringSummary(

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, insert, select, update
 
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import Indicator, Publication, ScoringRun, TrainingExclusion
+from waymark.service.db.schema import Indicator, Publication, RunSummary, ScoringRun, TrainingExclusion
 from waymark.service.scoring.errors import IncompleteBatchError
 from waymark.service.scoring.lock import ScoringLock
 
@@ -122,6 +122,14 @@ def write_chunks(engine: Engine, run_id: int, *, rows: Iterator[list[dict[str, A
             session.execute(insert(Indicator), [{**row, "run_id": run_id} for row in chunk])
         written += len(chunk)
     return written
+
+
+def write_summaries(engine: Engine, run_id: int, *, summaries: list[dict[str, Any]]) -> None:
+    """Store the run's aggregate summaries (``service.scoring.summaries``) before it is published."""
+    with transaction(engine) as session:
+        session.execute(delete(RunSummary).where(RunSummary.run_id == run_id))
+        if summaries:
+            session.execute(insert(RunSummary), [{**row, "run_id": run_id} for row in summaries])
 
 
 def swap(engine: Engine, run_id: int, *, target: str, produced: int) -> None:
