@@ -16,6 +16,7 @@ from waymark.cli import (
     directory,
     fairness,
     model,
+    monitor,
     retention,
     score,
     serve,
@@ -41,6 +42,7 @@ app.add_typer(access.app, name="access")
 app.add_typer(directory.app, name="directory")
 app.add_typer(access_log.app, name="access-log")
 app.add_typer(retention.app, name="retention")
+app.add_typer(monitor.app, name="monitor")
 
 
 def main() -> None:
