@@ -1,0 +1,274 @@
+"""Monitoring (#17, items 3-5): drift, coverage, groups and list turnover, with answers known in advance."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import Engine
+
+from waymark.fairness.monitoring import group_drift
+from waymark.models import drift, stability
+from waymark.service import monitoring
+from waymark.service.db.engine import transaction
+from waymark.service.db.schema import Feedback, Indicator, ScoringRun
+from waymark.service.feedback_report import NO_FACTOR, feedback_summary
+from waymark.service.scoring.summaries import summarise
+
+POLICY = monitoring.load_policy()
+
+
+def test_psi_matches_a_hand_computation() -> None:
+    # Shares 0.5/0.5 become 0.8/0.2: 0.3 ln(0.8/0.5) + (-0.3) ln(0.2/0.5) = 0.141001 + 0.274887.
+    assert drift.psi([50, 50], [80, 20]) == pytest.approx(0.415888, abs=1e-6)
+    # Three bins, shares 0.25/0.25/0.5 against expected 0.2/0.3/0.5: 0.011157 + 0.009116.
+    expected = 0.05 * math.log(0.25 / 0.2) + (-0.05) * math.log(0.25 / 0.3)
+    assert expected == pytest.approx(0.020273, abs=1e-6)
+    assert drift.psi([20, 30, 50], [25, 25, 50]) == pytest.approx(expected, abs=1e-9)
+    assert drift.psi([1, 1], [1, 1]) == 0.0
+    # An empty bin is floored at EMPTY_SHARE instead of making the index infinite.
+    floored = (0.5 - 1e-4) * math.log(0.5 / 1e-4) + (0.5 - 1.0) * math.log(0.5 / 1.0)
+    assert drift.psi([0, 10], [5, 5]) == pytest.approx(floored, rel=1e-9)
+
+
+def test_counts_put_values_in_closed_right_bins_and_count_missing_apart() -> None:
+    assert drift.counts(np.array([1.0, 1.5, 2.0, 3.0, np.nan]), [1.5, 2.5]) == [2, 1, 1, 1]
+
+
+def _cohort(modules: dict[str, int], *, week: int) -> pd.DataFrame:
+    rows = [
+        {
+            "student_id": f"{m}{i:03d}",
+            "module_id": m,
+            "presentation_id": "P",
+            "week": week,
+            "clicks": float(i),
+        }
+        for m, n in modules.items()
+        for i in range(n)
+    ]
+    return pd.DataFrame(rows)
+
+
+def _activity(cohort: pd.DataFrame, *, weeks: int, off: dict[tuple[str, str], int]) -> pd.DataFrame:
+    """Every student active from vle and library every week, except a source switched off from a week."""
+    rows = []
+    for student, module in cohort[["student_id", "module_id"]].itertuples(index=False):
+        for source in ("vle", "library"):
+            last = off.get((module, source), weeks + 1)
+            rows += [
+                {
+                    "student_id": student,
+                    "module_id": module,
+                    "presentation_id": "P",
+                    "source": source,
+                    "day": 7 * w + 2,
+                }
+                for w in range(min(weeks, last - 1))
+            ]
+    return pd.DataFrame(rows)
+
+
+def _summaries(cohort: pd.DataFrame, activity: pd.DataFrame) -> monitoring.Summaries:
+    indicators = cohort[["student_id", "module_id", "presentation_id"]].assign(probability=0.3)
+    rows = summarise(cohort, indicators, activity=activity, reference=None)
+    out: monitoring.Summaries = {}
+    for row in rows:
+        out.setdefault((row["module_id"], row["presentation_id"]), {})[row["kind"]] = row["summary"]
+    return out
+
+
+def test_a_source_switched_off_for_one_module_is_flagged_for_that_module_only() -> None:
+    cohort = _cohort({"A": 40, "B": 40}, week=6)
+    latest = _summaries(cohort, _activity(cohort, weeks=6, off={("A", "library"): 5}))
+    rows, flags = monitoring.coverage_drift(latest, None, policy=POLICY)
+    assert [(f["scope"], f["name"]) for f in flags] == [("A/P", "library")]
+    a_library = next(r for r in rows if r["module"] == "A/P" and r["source"] == "library")
+    assert a_library["weekly_share"] == [1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+    # Against the previous run (week 4, library still on everywhere) the same module alone is flagged.
+    earlier = _cohort({"A": 40, "B": 40}, week=4)
+    previous = _summaries(earlier, _activity(earlier, weeks=4, off={}))
+    _, flags = monitoring.coverage_drift(latest, previous, policy=POLICY)
+    assert [(f["scope"], f["name"], f["threshold"]) for f in flags] == [("A/P", "library", 1.0)]
+
+
+def test_a_shift_in_one_group_is_flagged_in_that_group_and_a_small_group_is_withheld() -> None:
+    rng = np.random.default_rng(0)
+    students = [f"s{i:03d}" for i in range(105)]
+    labels = pd.DataFrame(
+        {"disability": ["none"] * 50 + ["declared"] * 50 + ["not recorded"] * 5},
+        index=pd.Index(students, name="student_id"),
+    )
+    base = rng.uniform(0.05, 0.35, size=105)
+    previous = pd.DataFrame({"student_id": students, "probability": base})
+    shifted = base.copy()
+    shifted[50:] += 0.5  # the declared group and the five 'not recorded' students move; nobody else
+    latest = pd.DataFrame({"student_id": students, "probability": shifted})
+    result = group_drift(latest, previous, labels=labels, min_size=10, psi_flag=POLICY.group_psi_flag)
+    assert [f["scope"] for f in result["flags"]] == ["disability: declared"]
+    shown = {r["group"]: r for r in result["groups"]}
+    assert set(shown) == {"declared", "none"}  # the group of five is not named at all
+    assert shown["none"]["psi"] == 0.0
+    assert shown["declared"]["mean"] == pytest.approx(shown["declared"]["previous_mean"] + 0.5, abs=1e-3)
+    assert result["withheld"] == {"disability": 1}
+
+
+def _run(probabilities: list[float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "student_id": [f"s{i:03d}" for i in range(len(probabilities))],
+            "module_id": "M",
+            "presentation_id": "P",
+            "probability": probabilities,
+        }
+    )
+
+
+def test_turnover_of_the_top_tenth_is_the_share_of_the_list_that_is_new() -> None:
+    first = [1.0 - i / 100 for i in range(100)]  # s000..s009 are the top 10
+    second = list(first)
+    for leaving, joining in ((0, 50), (1, 51), (2, 52)):  # three of the ten swap places with three others
+        second[leaving], second[joining] = second[joining], second[leaving]
+    table = stability.turnover_by_module(_run(first), _run(second), share=0.10)
+    assert table.to_dict("records") == [
+        {"module_id": "M", "presentation_id": "P", "listed": 10, "turnover": 0.3}
+    ]
+    table = stability.turnover_by_module(_run(first), _run(second), share=0.20)
+    assert table["turnover"].item() == pytest.approx(3 / 20)
+
+
+def _noisy_runs() -> list[pd.DataFrame]:
+    """Six weekly runs: estimates 0.005 apart, wobbling by +-0.03 from run to run; s000 rises at run 3."""
+    runs = []
+    for t in range(6):
+        values = [0.2 + 0.5 * i / 100 + (0.03 if (i + t) % 2 else -0.03) for i in range(100)]
+        values[0] = 0.05 if t < 3 else 0.95
+        runs.append(_run(values))
+    return runs
+
+
+def test_smoothing_steadies_the_list_and_delays_a_sharp_rise_as_documented() -> None:
+    runs = _noisy_runs()
+    smooth = stability.smoothed(runs, 0.5)
+    raw = [
+        stability.turnover_by_module(a, b, share=0.10)["turnover"].item() for a, b in itertools.pairwise(runs)
+    ]
+    steadied = [
+        stability.turnover_by_module(a, b, share=0.10, score="smoothed")["turnover"].item()
+        for a, b in itertools.pairwise(smooth)
+    ]
+    # The wobble (12 steps of 0.005 between highs and lows) swaps 6 of the top 10 every week; weight 0.5
+    # shrinks an alternating wobble to a third, and 2 or 3 of the 10 change.
+    assert raw == [0.6] * 5
+    assert steadied == [0.3, 0.2, 0.3, 0.3, 0.2]
+    # s000 is on the raw list from run 3; smoothed (0.5 * 0.05 + 0.5 * 0.95 = 0.50 at run 3) it waits a run.
+    first_raw = stability.first_listed(runs, 0.10, score="probability")
+    first_smooth = stability.first_listed(smooth, 0.10, score="smoothed")
+    key = ("s000", "M", "P")
+    assert (first_raw[key], first_smooth[key]) == (3, 4)
+    assert stability.entry_delays(runs, 0.10, weight=0.0) == {
+        "entered": 7.0,
+        "median_delay_runs": 0.0,
+        "never": 0.0,
+    }
+
+
+def test_the_monitor_report_flags_a_coverage_drop_and_churn_from_stored_runs(engine: Engine) -> None:
+    cohort = _cohort({"A": 40, "B": 40}, week=6)
+    before = _cohort({"A": 40, "B": 40}, week=5)
+    summaries = [
+        _summaries(cohort, _activity(cohort, weeks=6, off={("B", "vle"): 6})),
+        _summaries(before, _activity(before, weeks=5, off={})),
+    ]
+    runs = [_stored_run(engine, run_id) for run_id in (2, 1)]
+    first = cohort[["student_id", "module_id", "presentation_id"]].assign(
+        probability=[i / 80 for i in range(80)]
+    )
+    second = first.assign(probability=first["probability"].to_numpy()[::-1])
+    report = monitoring.build_report(runs, summaries=summaries, estimates=[first, second], policy=POLICY)
+    kinds = sorted((f["kind"], f["scope"], f["name"]) for f in report["flags"])
+    assert ("coverage", "B/P", "vle") in kinds
+    assert ("list turnover", "A/P", "top 10%") in kinds and ("list turnover", "B/P", "top 10%") in kinds
+    assert report["reference"] == "none" and report["features"] == []
+    report_id = monitoring.store(engine, report, target="not_completing")
+    latest = monitoring.latest_report(engine)
+    assert latest is not None and report_id and latest["flags"] == report["flags"]
+
+
+def _stored_run(engine: Engine, run_id: int) -> ScoringRun:
+    with transaction(engine) as session:
+        run = ScoringRun(
+            id=run_id,
+            target="not_completing",
+            model_name="m",
+            model_version="1",
+            bundle_sha256="x" * 64,
+            data_fingerprint="f",
+            data_as_of="2024-01-01",
+            status="complete",
+            students=80,
+            started_at=datetime.now(UTC),
+        )
+        session.add(run)
+    return run
+
+
+def test_feedback_is_counted_by_module_and_by_the_factor_families_shown(engine: Engine) -> None:
+    _stored_run(engine, 1)
+    factors = {
+        "s1": [{"family": "recent_activity"}, {"family": "submissions"}],
+        "s2": [],
+        "s3": [{"family": "submissions"}],
+    }
+    with transaction(engine) as session:
+        for student, shown in factors.items():
+            session.add(_indicator(student, shown))
+        for student, value, note in (
+            ("s1", "useful", ""),
+            ("s2", "not_applicable", "a name"),
+            ("s3", "useful", ""),
+        ):
+            session.add(
+                Feedback(
+                    run_id=1,
+                    student_id=student,
+                    module_id="M",
+                    presentation_id="P",
+                    staff_id="t",
+                    value=value,
+                    note=note,
+                    at=datetime.now(UTC),
+                )
+            )
+    summary = feedback_summary(engine)
+    assert summary["total"] == 3 and summary["with_note"] == 1
+    assert summary["by_module"] == {"M/P": {"useful": 2, "not_applicable": 1}}
+    assert {k: {v: n for v, n in c.items() if v != "title"} for k, c in summary["by_family"].items()} == {
+        "recent_activity": {"useful": 1},
+        "submissions": {"useful": 2},
+        NO_FACTOR: {"not_applicable": 1},
+    }
+    assert "a name" not in str(summary)
+
+
+def _indicator(student: str, factors: list[dict[str, str]]) -> Indicator:
+    return Indicator(
+        run_id=1,
+        student_id=student,
+        module_id="M",
+        presentation_id="P",
+        week=6,
+        as_of="2024-01-01",
+        probability=0.3,
+        lower=0.2,
+        upper=0.4,
+        factors=factors,
+        strengths=[],
+        context=[],
+        coverage={},
+        engagement={},
+    )
