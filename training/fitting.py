@@ -23,12 +23,17 @@ class FitConfig:
     families: tuple[str, ...] = ("logistic", "gbm")
     gbm_estimators: int = 300
     cv_folds: int = 3
+    # Registrations contacted before their outcome (training.censoring): ignore, exclude_after_contact
+    # or weight.
+    intervention_policy: str = "ignore"
 
 
-def fit(family: str, config: FitConfig, *, x: np.ndarray, y: np.ndarray) -> Pipeline:
-    """Fit one family's pipeline."""
+def fit(
+    family: str, config: FitConfig, *, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None
+) -> Pipeline:
+    """Fit one family's pipeline (each row weighted by ``weight`` when given)."""
     pipeline = FAMILIES[family](config.seed, n_estimators=config.gbm_estimators)
-    pipeline.fit(x, y)
+    pipeline.fit(x, y, **({} if weight is None else {"model__sample_weight": weight}))
     return pipeline
 
 
@@ -78,16 +83,23 @@ def best_family(config: FitConfig, tables: list[pd.DataFrame]) -> tuple[str, pd.
 
 
 def out_of_fold_margins(
-    family: str, config: FitConfig, *, x: np.ndarray, y: np.ndarray, groups: np.ndarray
+    family: str,
+    config: FitConfig,
+    *,
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    weight: np.ndarray | None = None,
 ) -> np.ndarray:
     """Margins for each training row from a model that did not see that row's student."""
     out = np.empty(len(y))
     for train_idx, held_idx in GroupKFold(n_splits=config.cv_folds).split(x, y, groups):
-        out[held_idx] = margins(fit(family, config, x=x[train_idx], y=y[train_idx]), x[held_idx])
+        w = None if weight is None else weight[train_idx]
+        out[held_idx] = margins(fit(family, config, x=x[train_idx], y=y[train_idx], weight=w), x[held_idx])
     return out
 
 
-def platt(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def platt(margin: np.ndarray, y: np.ndarray, *, weight: np.ndarray | None = None) -> tuple[float, float]:
     """Platt scaling: (a, b) so that sigmoid(a * margin + b) is calibrated on these rows."""
-    model = LogisticRegression(C=1e6, max_iter=1000).fit(margin.reshape(-1, 1), y)
+    model = LogisticRegression(C=1e6, max_iter=1000).fit(margin.reshape(-1, 1), y, sample_weight=weight)
     return float(model.coef_[0][0]), float(model.intercept_[0])

@@ -15,6 +15,7 @@ from waymark.models.data import LearningData, load_learning_data, read_manifest
 from waymark.models.features import FEATURE_NAMES, KEYS, build_features, population
 from waymark.models.targets import Target, labels
 from waymark.models.uncertainty import reliability_table
+from waymark.training.censoring import Censoring, censor, contact_days
 from waymark.training.choice import GIVEN, GROUPED_CV, TEMPORAL, FamilyChoice, choose_by_grouped_cv
 from waymark.training.evaluation import lead_time, leakage_warnings, weekly_metrics
 from waymark.training.fitting import FitConfig, choose_family, fit, out_of_fold_margins, platt, sigmoid
@@ -46,6 +47,7 @@ class TrainingOutcome:
     manifest: dict[str, object]
     choice: FamilyChoice  # how the family was settled, in words
     warnings: tuple[str, ...] = ()  # suspiciously good results on the later cohort (leakage_warnings)
+    censoring: Censoring | None = None  # what the intervention policy did (training.censoring)
 
 
 def _in(frame: pd.DataFrame, presentations: tuple[tuple[str, str], ...]) -> np.ndarray:
@@ -76,6 +78,7 @@ def train_folder(
     test_from: date | None = None,
     progress: Progress | None = None,
     exclude: frozenset[str] = frozenset(),
+    interventions: pd.DataFrame | None = None,
 ) -> TrainingOutcome:
     """Load the data folder ``folder`` and :func:`train` on it: the reading edge of the pipeline.
 
@@ -87,6 +90,8 @@ def train_folder(
         As for :func:`train`.
     exclude
         Students who asked for erasure (CoP §12): left out of training and evaluation.
+    interventions
+        As for :func:`train`.
 
     Returns
     -------
@@ -103,6 +108,7 @@ def train_folder(
         config=config,
         test_from=test_from,
         progress=progress,
+        interventions=interventions,
     )
 
 
@@ -115,6 +121,7 @@ def train(
     config: FitConfig | None = None,
     test_from: date | None = None,
     progress: Progress | None = None,
+    interventions: pd.DataFrame | None = None,
 ) -> TrainingOutcome:
     """Train, choose, calibrate and evaluate a model for ``target`` on ``data``.
 
@@ -135,6 +142,9 @@ def train(
         the latest start date in the data.
     progress
         Called with a short description as each stage starts.
+    interventions
+        When outreach reached students (``student_id``, ``contacted_on``): handled in training as
+        ``config.intervention_policy`` says (``training.censoring``). None: no outreach recorded.
 
     Returns
     -------
@@ -151,6 +161,10 @@ def train(
         how="inner",
     )
     train_mask, test_mask = _in(rows, split.train), _in(rows, split.test)
+    weight, censoring = _censoring(
+        data, rows, config=config, interventions=interventions, train_mask=train_mask
+    )
+    train_mask &= weight > 0
     _check(rows, train_mask, where="train on", target=target)
     _check(rows, test_mask, where="test on", target=target)
     x = rows[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
@@ -162,11 +176,18 @@ def train(
         y=y,
         split=split,
         train_mask=train_mask,
-        val_mask=_in(rows, split.validation),
+        val_mask=_in(rows, split.validation) & train_mask,
         say=say,
     )
     say(f"fitting {family} on all training presentations and calibrating out of fold")
-    bundle = _calibrated(target, family, config=config, rows=rows.loc[train_mask], x=x[train_mask])
+    bundle = _calibrated(
+        target,
+        family,
+        config=config,
+        rows=rows.loc[train_mask],
+        x=x[train_mask],
+        weight=weight[train_mask] if config.intervention_policy == "weight" else None,
+    )
     say("evaluating on the later presentations")
     scored = rows.loc[test_mask, [*KEYS, "label", "outcome_day"]].assign(
         probability=bundle.probability(x[test_mask])
@@ -188,7 +209,39 @@ def train(
         manifest=manifest,
         warnings=leakage_warnings(test_weekly, test_features, feature_names=FEATURE_NAMES),
         choice=choice,
+        censoring=censoring,
     )
+
+
+def _censoring(
+    data: LearningData,
+    rows: pd.DataFrame,
+    *,
+    config: FitConfig,
+    interventions: pd.DataFrame | None,
+    train_mask: np.ndarray,
+) -> tuple[np.ndarray, Censoring]:
+    """Each row's training weight under the intervention policy (0: left out); test rows keep 1."""
+    if config.intervention_policy != "ignore" and interventions is None:
+        raise TrainingConfigError(
+            f"intervention_policy {config.intervention_policy!r} needs the record of outreach "
+            "(--interventions FILE, or the service database); with none, use 'ignore'"
+        )
+    contacts = contact_days(
+        interventions if interventions is not None else pd.DataFrame(columns=["student_id", "contacted_on"]),
+        registrations=data.registrations,
+        presentations=data.presentations,
+    )
+    kept, weights, done = censor(
+        rows.loc[train_mask],
+        contacts,
+        policy=config.intervention_policy,
+        features=list(FEATURE_NAMES),
+        seed=config.seed,
+    )
+    weight = np.ones(len(rows))
+    weight[np.flatnonzero(train_mask)] = np.where(kept, weights, 0.0)
+    return weight, done
 
 
 def _split(
@@ -205,14 +258,20 @@ def _quiet(_message: str) -> None:
 
 
 def _calibrated(
-    target: Target, family: str, *, config: FitConfig, rows: pd.DataFrame, x: np.ndarray
+    target: Target,
+    family: str,
+    *,
+    config: FitConfig,
+    rows: pd.DataFrame,
+    x: np.ndarray,
+    weight: np.ndarray | None = None,
 ) -> ModelBundle:
     """``family`` fitted on the training ``rows`` (features ``x``), Platt-calibrated out of fold."""
     y = rows["label"].to_numpy(dtype=np.int64)
     students = rows["student_id"].to_numpy()
-    pipeline = fit(family, config, x=x, y=y)
-    oof = out_of_fold_margins(family, config, x=x, y=y, groups=students)
-    a, b = platt(oof, y)
+    pipeline = fit(family, config, x=x, y=y, weight=weight)
+    oof = out_of_fold_margins(family, config, x=x, y=y, groups=students, weight=weight)
+    a, b = platt(oof, y, weight=weight)
     table = reliability_table(sigmoid(a * oof + b), y, students=students)
     return from_pipeline(
         target.value,

@@ -167,6 +167,7 @@ def _log_params(outcome: TrainingOutcome, fingerprint: str) -> None:
             "calibration_b": outcome.bundle.calibration[1],
             "data_fingerprint": fingerprint,
             "data_source": str(outcome.manifest.get("source", "unknown")),
+            **(outcome.censoring.params() if outcome.censoring else {}),
         }
     )
 
