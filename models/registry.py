@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
+import mlflow.artifacts
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from mlflow.entities.model_registry import ModelVersion
 
 from waymark.models.bundle import BundleIntegrityError, ModelBundle
@@ -197,3 +199,41 @@ def runs(experiment: str) -> list[Run]:
         [found.experiment_id], order_by=["attributes.start_time ASC"], max_results=50000
     )
     return [Run(r.info.run_id, dict(r.data.params), dict(r.data.metrics), dict(r.data.tags)) for r in kept]
+
+
+def record_evaluation(
+    experiment: str,
+    run_name: str,
+    *,
+    params: Mapping[str, str | int | float],
+    metrics: Mapping[str, float],
+    folder: Path,
+) -> str:
+    """Keep an evaluation (an impact evaluation, ...) as a run: its params, metrics and report files.
+
+    Returns
+    -------
+    str
+        The run's id.
+    """
+    with mlflow.start_run(experiment_id=_experiment(experiment), run_name=run_name) as run:
+        mlflow.log_params(dict(params))
+        mlflow.log_metrics(dict(metrics))
+        mlflow.log_artifacts(str(folder))
+        return str(run.info.run_id)
+
+
+def latest_text(experiment: str, artifact_file: str) -> str | None:
+    """The file ``artifact_file`` of the newest run of ``experiment`` (None when there is none)."""
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    newest = MlflowClient().search_runs(
+        [found.experiment_id], order_by=["attributes.start_time DESC"], max_results=1
+    )
+    if not newest:
+        return None
+    try:
+        return str(mlflow.artifacts.load_text(f"runs:/{newest[0].info.run_id}/{artifact_file}"))
+    except (MlflowException, OSError):
+        return None

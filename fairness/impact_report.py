@@ -1,0 +1,199 @@
+"""The committee's impact evaluation: who was contacted, against whom, overall and by group.
+
+Each student reached since the start date is compared as they stood in the last scoring run before
+the first contact (their estimate and the features of that week); students never reached are the
+possible comparisons, at every run. Outcomes come from the data folder (a registration completed
+when its final result is pass or distinction; one still running is left out). By characteristic and
+intersection the comparison is made within the group, under the audit's small-cell rules
+(``fairness.disclosure``): a group whose contacted students, those of them who completed or did not,
+or whose possible comparisons number fewer than the minimum is withheld, name and all. Protected
+characteristics are read only here (``fairness.protected``), and only in aggregate.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from waymark.fairness.audit import group_labels
+from waymark.fairness.disclosure import TOO_FEW, enough_students
+from waymark.fairness.impact import Estimate, ImpactSettings, estimate
+from waymark.fairness.policy import Policy
+from waymark.fairness.protected import load_protected_characteristics
+from waymark.models.data import folder_fingerprint, load_learning_data
+from waymark.models.features import FEATURE_NAMES, KEYS, build_features
+
+REGISTRATION = ["student_id", "module_id", "presentation_id"]
+COMPLETED = ("pass", "distinction")
+CANNOT_SHOW = (
+    "This compares contacted students with students who were not contacted but looked the same to "
+    "Waymark at the time: the same estimate and the same recorded activity and results. Staff also "
+    "knew things Waymark does not (a conversation, a circumstance); if they chose whom to contact by "
+    "those, the comparison cannot see it, and the difference may be partly theirs rather than "
+    "outreach's.",
+    "An interval is the range the figure could plausibly take given how few students it rests on. "
+    "An interval that spans zero means this evaluation cannot tell whether outreach helped.",
+    "Groups with too few contacted students, or too few who completed or did not, are not shown: "
+    "their figures would be too uncertain to read and could identify students.",
+    "Contacted students for whom no comparable student was found are left out and counted; the "
+    "figures describe the contacted students who could be matched.",
+    "Outcomes of presentations still running are not known yet; those students are not counted.",
+)
+
+
+def build_units(
+    indicators: pd.DataFrame, contacts: pd.DataFrame, *, since: datetime, outcomes: pd.DataFrame
+) -> tuple[pd.DataFrame, int]:
+    """Contacted students at their last run before contact, and every never-contacted indicator.
+
+    Returns
+    -------
+    tuple
+        The units (``unit``, ``stratum`` = run, ``contacted``, ``completed``, ``estimate_logit``, the
+        keys) and how many contacted students had no indicator before their first contact.
+    """
+    reached = contacts[contacts["contacted_at"] >= pd.Timestamp(since).tz_convert(UTC)]
+    ever = set(contacts["student_id"])
+    before = indicators.merge(reached, on="student_id")
+    before = before[before["run_at"] <= before["contacted_at"]]
+    last = before[before["run_at"] == before.groupby("student_id")["run_at"].transform("max")]
+    others = indicators[~indicators["student_id"].isin(ever)]
+    units = pd.concat([last.assign(contacted=True), others.assign(contacted=False)], ignore_index=True)
+    units = units.merge(outcomes, on=REGISTRATION, how="inner")
+    p = units["probability"].clip(1e-4, 1 - 1e-4)
+    units = units.assign(
+        unit=units[REGISTRATION].astype(str).agg("/".join, axis=1),
+        stratum=units["run_id"],
+        estimate_logit=np.log(p / (1 - p)),
+    )
+    return units, len(set(reached["student_id"]) - set(last["student_id"]))
+
+
+def outcomes_of(folder: Path) -> pd.DataFrame:
+    """``completed`` (0/1) for each registration whose final result is known."""
+    registrations = load_learning_data(folder).registrations
+    known = registrations[registrations["final_result"].notna()]
+    return known[REGISTRATION].assign(completed=known["final_result"].isin(COMPLETED).astype(int))
+
+
+def with_features(units: pd.DataFrame, folder: Path) -> tuple[pd.DataFrame, list[str]]:
+    """The units with the features of their week, from the data folder (as of that week, leakage-free)."""
+    features = build_features(load_learning_data(folder))
+    joined = units.merge(features[[*KEYS, *FEATURE_NAMES]], on=list(KEYS), how="left")
+    names = [n for n in FEATURE_NAMES if joined[n].notna().any() and joined[n].nunique() > 1]
+    joined[names] = joined[names].astype(np.float64).fillna(joined[names].median())
+    return joined, ["estimate_logit", *names]
+
+
+def _number(value: float) -> float | None:
+    return None if math.isnan(value) else round(float(value), 4)
+
+
+def _counts_allow(units: pd.DataFrame, min_size: int) -> bool:
+    """The small-cell rule: contacted, of them completed and not, and possible comparisons."""
+    contacted = units.loc[units["contacted"]].drop_duplicates("unit")
+    counts = [
+        len(contacted),
+        int(contacted["completed"].sum()),
+        int((1 - contacted["completed"]).sum()),
+        units.loc[~units["contacted"], "unit"].nunique(),
+    ]
+    return bool(np.all(enough_students(np.array(counts), min_size)))
+
+
+def _published(result: Estimate, step: int) -> dict[str, Any]:
+    def rounded(n: int) -> int:
+        return int(step * round(n / step)) if step > 1 else n
+
+    return {
+        "effect": [_number(v) for v in result.effect],
+        "naive": [_number(v) for v in result.naive],
+        "contacted": rounded(result.contacted),
+        "matched": rounded(result.matched),
+        "comparison": rounded(result.comparison),
+        "completed_contacted": _number(result.completed_contacted),
+        "completed_comparison": _number(result.completed_comparison),
+        "balance": {k: [_number(b), _number(a)] for k, (b, a) in result.balance.items()},
+    }
+
+
+def by_group(
+    units: pd.DataFrame,
+    labels: pd.DataFrame,
+    *,
+    covariates: list[str],
+    settings: ImpactSettings,
+    policy: Policy,
+) -> list[dict[str, Any]]:
+    """The comparison within each group of each characteristic and pair, small cells withheld."""
+    out = []
+    for attribute in labels.columns:
+        groups = labels[attribute].reindex(units["student_id"]).to_numpy()
+        for name in sorted({g for g in groups if isinstance(g, str)}):
+            inside = units[groups == name]
+            if not _counts_allow(inside, policy.min_group_size):
+                out.append({"attribute": attribute, "group": None, "withheld": TOO_FEW})
+                continue
+            found = estimate(inside, covariates=covariates, settings=settings)
+            out.append({"attribute": attribute, "group": name, **_published(found, policy.count_rounding)})
+    return out
+
+
+def evaluate_impact(
+    indicators: pd.DataFrame,
+    contacts: pd.DataFrame,
+    *,
+    folder: Path,
+    since: datetime,
+    policy: Policy,
+    settings: ImpactSettings,
+) -> dict[str, Any]:
+    """The published impact evaluation (aggregate only, small cells withheld, counts rounded).
+
+    Parameters
+    ----------
+    indicators
+        ``run_id, run_at, student_id, module_id, presentation_id, week, probability`` of the runs
+        since ``since`` (``service.impact.indicators_since``).
+    contacts
+        ``student_id, contacted_at``: when each student was first reached (``service.impact``).
+    folder
+        The data folder the outcomes, features and protected characteristics come from.
+    since
+        Contacts made from this time on are evaluated.
+    policy
+        The fairness policy (minimum group size, rounding, intersections).
+    settings
+        Matching and bootstrap settings.
+
+    Returns
+    -------
+    dict
+        The report, ready for JSON.
+    """
+    units, no_indicator = build_units(indicators, contacts, since=since, outcomes=outcomes_of(folder))
+    units, covariates = with_features(units, folder)
+    report: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "since": since.isoformat(),
+        "data_fingerprint": folder_fingerprint(folder),
+        "settings": {**vars(settings), "min_group_size": policy.min_group_size},
+        "contacted_without_indicator": no_indicator,
+        "cannot_show": list(CANNOT_SHOW),
+        "overall": None,
+        "groups": [],
+    }
+    if not _counts_allow(units, policy.min_group_size):
+        report["overall_withheld"] = TOO_FEW
+        return report
+    report["overall"] = _published(estimate(units, covariates=covariates, settings=settings), policy.count_rounding)
+    protected = load_protected_characteristics(folder)
+    if protected is not None and protected.attributes:
+        labels = group_labels(protected, intersections=policy.intersections)
+        report["groups"] = by_group(units, labels, covariates=covariates, settings=settings, policy=policy)
+    return report

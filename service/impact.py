@@ -1,0 +1,62 @@
+"""The record of outreach, read for evaluation and retraining (issue #17): aggregate use only.
+
+An impact evaluation needs, for each student contacted, when contact was first made and the indicator
+the member of staff saw then; and, for comparison, the indicators of students never contacted. A
+planned contact (``to_contact``) that never happened is not a contact. Retraining needs only when
+each student was first reached. Nothing here names a member of staff.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Engine, func, select
+
+from waymark.service.db.engine import transaction
+from waymark.service.db.schema import ContactEvent, Indicator, ScoringRun
+
+MADE = ("contacted", "in_conversation", "closed")  # the statuses that mean the student was reached
+
+
+def first_contacts(engine: Engine) -> pd.DataFrame:
+    """When each student was first reached: ``student_id, contacted_at`` (UTC)."""
+    query = (
+        select(ContactEvent.student_id, func.min(ContactEvent.at).label("contacted_at"))
+        .where(ContactEvent.status.in_(MADE))
+        .group_by(ContactEvent.student_id)
+    )
+    with transaction(engine) as session:
+        rows = session.execute(query).all()
+    frame = pd.DataFrame(rows, columns=["student_id", "contacted_at"])
+    frame["contacted_at"] = pd.to_datetime(frame["contacted_at"], utc=True)
+    return frame
+
+
+def interventions(engine: Engine) -> pd.DataFrame:
+    """The record training reads (``training.censoring``): ``student_id, contacted_on`` (a date)."""
+    first = first_contacts(engine)
+    return pd.DataFrame({"student_id": first["student_id"], "contacted_on": first["contacted_at"].dt.date})
+
+
+def indicators_since(engine: Engine, since: datetime) -> pd.DataFrame:
+    """Every indicator of the complete scoring runs started since ``since``, with when its run finished."""
+    query = (
+        select(
+            Indicator.run_id,
+            ScoringRun.finished_at.label("run_at"),
+            Indicator.student_id,
+            Indicator.module_id,
+            Indicator.presentation_id,
+            Indicator.week,
+            Indicator.probability,
+        )
+        .join(ScoringRun, ScoringRun.id == Indicator.run_id)
+        .where(ScoringRun.status == "complete", ScoringRun.started_at >= since)
+    )
+    with transaction(engine) as session:
+        rows = session.execute(query).all()
+    columns = ["run_id", "run_at", "student_id", "module_id", "presentation_id", "week", "probability"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["run_at"] = pd.to_datetime(frame["run_at"], utc=True)
+    return frame
