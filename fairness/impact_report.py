@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import numpy as np
 import pandas as pd
 
@@ -85,7 +86,7 @@ def with_features(units: pd.DataFrame, folder: Path) -> tuple[pd.DataFrame, list
     """The units with the features of their week, from the data folder (as of that week, leakage-free)."""
     features = build_features(load_learning_data(folder))
     joined = units.merge(features[[*KEYS, *FEATURE_NAMES]], on=list(KEYS), how="left")
-    names = [n for n in FEATURE_NAMES if joined[n].notna().any() and joined[n].nunique() > 1]
+    names = [n for n in FEATURE_NAMES if joined[n].dropna().std() > 0]  # constant features say nothing
     joined[names] = joined[names].astype(np.float64).fillna(joined[names].median())
     return joined, ["estimate_logit", *names]
 
@@ -134,13 +135,16 @@ def by_group(
     out = []
     for attribute in labels.columns:
         groups = labels[attribute].reindex(units["student_id"]).to_numpy()
+        withheld = 0
         for name in sorted({g for g in groups if isinstance(g, str)}):
             inside = units[groups == name]
             if not _counts_allow(inside, policy.min_group_size):
-                out.append({"attribute": attribute, "group": None, "withheld": TOO_FEW})
+                withheld += 1  # not even its name is shown
                 continue
             found = estimate(inside, covariates=covariates, settings=settings)
             out.append({"attribute": attribute, "group": name, **_published(found, policy.count_rounding)})
+        if withheld:
+            out.append({"attribute": attribute, "group": None, "withheld_groups": withheld, "why": TOO_FEW})
     return out
 
 
@@ -191,9 +195,31 @@ def evaluate_impact(
     if not _counts_allow(units, policy.min_group_size):
         report["overall_withheld"] = TOO_FEW
         return report
-    report["overall"] = _published(estimate(units, covariates=covariates, settings=settings), policy.count_rounding)
+    report["overall"] = _published(
+        estimate(units, covariates=covariates, settings=settings), policy.count_rounding
+    )
     protected = load_protected_characteristics(folder)
     if protected is not None and protected.attributes:
         labels = group_labels(protected, intersections=policy.intersections)
         report["groups"] = by_group(units, labels, covariates=covariates, settings=settings, policy=policy)
     return report
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """impact.html: the report for people (the same figures as the JSON)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template("impact.html.j2").render(report=report)
+
+
+def headline(report: dict[str, Any]) -> dict[str, float]:
+    """The overall figures as MLflow metrics (none when withheld)."""
+    overall = report.get("overall") or {}
+    names = ("effect", "effect_low", "effect_high")
+    found = dict(zip(names, overall.get("effect") or (), strict=False))
+    found["naive"] = (overall.get("naive") or [None])[0]
+    return {k: float(v) for k, v in found.items() if v is not None}

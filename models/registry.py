@@ -23,8 +23,8 @@ from pathlib import Path
 import mlflow
 import mlflow.artifacts
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
 
 from waymark.models.bundle import BundleIntegrityError, ModelBundle
 from waymark.models.settings import Settings

@@ -8,15 +8,20 @@ each student was first reached. Nothing here names a member of staff.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
+from waymark.models import registry
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import ContactEvent, Indicator, ScoringRun
 
 MADE = ("contacted", "in_conversation", "closed")  # the statuses that mean the student was reached
+EXPERIMENT = "waymark-impact"  # MLflow experiment that keeps each evaluation (``waymark evaluate impact``)
+REPORT_FILE = "impact.json"
 
 
 def first_contacts(engine: Engine) -> pd.DataFrame:
@@ -60,3 +65,9 @@ def indicators_since(engine: Engine, since: datetime) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=columns)
     frame["run_at"] = pd.to_datetime(frame["run_at"], utc=True)
     return frame
+
+
+def latest_report() -> dict[str, Any] | None:
+    """The newest impact evaluation kept in MLflow, as published (aggregate, small cells withheld)."""
+    text = registry.latest_text(EXPERIMENT, REPORT_FILE)
+    return None if text is None else dict(json.loads(text))

@@ -14,6 +14,7 @@ from waymark.cli import (
     data,
     demo,
     directory,
+    evaluate,
     fairness,
     model,
     monitor,
@@ -43,6 +44,8 @@ app.add_typer(directory.app, name="directory")
 app.add_typer(access_log.app, name="access-log")
 app.add_typer(retention.app, name="retention")
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(evaluate.app, name="evaluate")
+app.add_typer(evaluate.outreach_app, name="outreach")
 
 
 def main() -> None:
