@@ -29,6 +29,7 @@ def group_drift(
     labels: pd.DataFrame,
     min_size: int,
     psi_flag: float,
+    min_judged: int = 30,
 ) -> dict[str, Any]:
     """Each group's estimates in ``latest`` against ``previous``, small groups withheld.
 
@@ -43,6 +44,9 @@ def group_drift(
         The fairness policy's minimum group size.
     psi_flag
         The monitoring policy's threshold for a group's PSI.
+    min_judged
+        A group is flagged only with at least this many registrations in both runs: over ten bins,
+        a group of a dozen moves its PSI past any threshold when one student changes bin.
 
     Returns
     -------
@@ -64,7 +68,7 @@ def group_drift(
                 continue
             row = _row(attribute, group, now=a, before=b)
             rows.append(row)
-            if row["psi"] >= psi_flag:
+            if row["psi"] >= psi_flag and min(a.size, b.size) >= min_judged:
                 flags.append(
                     {
                         "kind": "group estimates",
@@ -100,10 +104,13 @@ def group_drift_of_folder(
     min_size: int,
     psi_flag: float,
     intersections: bool,
+    min_judged: int = 30,
 ) -> dict[str, Any] | None:
     """:func:`group_drift` with the characteristics of a data folder; None when it records none."""
     protected = load_protected_characteristics(folder)
     if protected is None or not protected.attributes:
         return None
     labels = group_labels(protected, intersections=intersections)
-    return group_drift(latest, previous, labels=labels, min_size=min_size, psi_flag=psi_flag)
+    return group_drift(
+        latest, previous, labels=labels, min_size=min_size, psi_flag=psi_flag, min_judged=min_judged
+    )

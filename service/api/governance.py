@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from waymark.models import registry
 from waymark.models.roles import Role
-from waymark.service import audit, decisions, retention
+from waymark.service import audit, decisions, monitoring, retention
 from waymark.service.api.deps import Access, RequestIdDep, RuntimeDep, access_for, roles, unit_of_work
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import (
@@ -67,6 +67,12 @@ def _report(session: Session, version: registry.Version, *, champion: str | None
         report_path=f"runs:/{version.run_id}/fairness",
         report_url=f"/v1/fairness/reports/{name}/versions/{number}" if audited else None,
     )
+
+
+@router.get("/monitoring/latest")
+def monitoring_latest(runtime: RuntimeDep, _principal: Aggregate) -> dict[str, Any] | None:
+    """The latest monitoring report (null before the first): drift, coverage, list turnover, groups."""
+    return monitoring.latest_report(runtime.engine)
 
 
 @router.get("/fairness/reports", response_model=list[ModelReport])

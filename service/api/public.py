@@ -6,15 +6,20 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from sqlalchemy import text
 
-from waymark.service import transparency
+from waymark.service import monitoring, transparency
 from waymark.service.api.deps import RuntimeDep
 from waymark.service.db.engine import transaction
 from waymark.service.runtime import Runtime
 
 router = APIRouter(tags=["public"])
+# From the latest `waymark monitor` report: counts only, by kind of figure (no module, group or person).
+MONITORING_FLAGS = Gauge(
+    "waymark_monitoring_flags", "Shifts flagged by the latest monitoring report, by kind", ["kind"]
+)
+MONITORING_RUN = Gauge("waymark_monitoring_run", "Scoring run compared by the latest monitoring report")
 
 
 def current_statement(runtime: Runtime) -> dict[str, Any]:
@@ -49,6 +54,20 @@ def health(runtime: RuntimeDep) -> JSONResponse:
 
 
 @router.get("/metrics")
-def metrics() -> Response:
-    """Prometheus metrics (requests and latency by route; nothing by person)."""
+def metrics(runtime: RuntimeDep) -> Response:
+    """Prometheus metrics (requests and latency by route, monitoring flags by kind; nothing by person)."""
+    _monitoring_gauges(runtime)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _monitoring_gauges(runtime: Runtime) -> None:
+    try:
+        report = monitoring.latest_report(runtime.engine)
+    except Exception:  # the database is down: /health says so; metrics still answer
+        return
+    if report is None:
+        return
+    MONITORING_FLAGS.clear()
+    for kind in ("feature", "estimates", "coverage", "list turnover", "group estimates"):
+        MONITORING_FLAGS.labels(kind=kind).set(sum(f["kind"].startswith(kind) for f in report["flags"]))
+    MONITORING_RUN.set(report["run"]["id"])

@@ -103,7 +103,36 @@ pages.committee = async () => {
   if (!audited.length) form.replaceWith(el("p", "There is no other audited version to compare with the champion."));
   else form.addEventListener("submit", (ev) => { ev.preventDefault(); compare(versions, select.value).catch((e) => showProblem(e.message)); });
   if (versions.length) await showDecisions(versions[0].name);
+  await showMonitoring().catch((e) => { byId("monitoring-summary").textContent = `The monitoring report could not be read: ${e.message}`; });
 };
+
+// Changes between scoring runs (waymark monitor) -----------------------------------------------------
+
+const share = (x) => (x === null || x === undefined ? "not measurable" : `${Math.round(x * 100)}%`);
+
+async function showMonitoring() {
+  const r = await api("/v1/monitoring/latest");
+  if (!r) return;  // no report yet: the section says how to make one
+  const against = r.previous_run ? `run ${r.previous_run.id}` : "no earlier run";
+  byId("monitoring-summary").textContent = `Run ${r.run.id} (data as of ${r.run.data_as_of}) compared with the training data and ${against}, on ${when(r.made_at)}: ${r.flags.length} shift(s) beyond the policy's thresholds.` +
+    (r.groups ? ` Groups with fewer than ${r.groups.min_group_size} students are not shown.` : " No group figures in this report.");
+  const flags = byId("monitoring-flags");
+  flags.querySelector("tbody").replaceChildren(...r.flags.map((f) => {
+    const tr = el("tr");
+    tr.append(cell("What", f.kind), cell("Where", f.scope), cell("Name", f.name), cell("Value", Number(f.value).toFixed(3)), cell("Threshold", Number(f.threshold).toFixed(3)));
+    return tr;
+  }));
+  flags.hidden = !r.flags.length;
+  const rows = r.stability.filter((s) => "turnover" in s);
+  const turnover = byId("monitoring-turnover");
+  turnover.querySelector("tbody").replaceChildren(...rows.map((s) => {
+    const tr = el("tr");
+    tr.append(cell("Module", s.module), cell("List", `Top ${Math.round(s.share * 100)}%`), cell("Students listed", String(s.listed)),
+      cell("Changed", share(s.turnover)), cell("Changed with smoothing", share(s.turnover_smoothed)));
+    return tr;
+  }));
+  turnover.hidden = !rows.length;
+}
 
 // One version's report -------------------------------------------------------------------------------
 

@@ -88,6 +88,7 @@ def _groups(
         min_size=rules.min_group_size,
         psi_flag=policy.group_psi_flag,
         intersections=rules.intersections,
+        min_judged=policy.min_rows,
     )
 
 

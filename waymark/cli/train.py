@@ -15,9 +15,11 @@ from rich.table import Table
 from waymark.cli.console import OutputFormat, err, out
 from waymark.cli.errors import fail, handled
 from waymark.models.estimators import FAMILIES
+from waymark.models.registry import keep_text
 from waymark.models.settings import Settings, get_settings
 from waymark.models.targets import DEFAULT_NAMES, Target
 from waymark.service.db.engine import up_to_date
+from waymark.service.feedback_report import feedback_summary
 from waymark.service.scoring.publish import erased_students
 from waymark.training.fitting import FitConfig
 from waymark.training.pipeline import TrainingOutcome, train_folder
@@ -104,14 +106,28 @@ def run_training(
             config=config,
             test_from=split_date,
             progress=lambda m: status.update(f"Training: {m}"),
-            exclude=erased_students(up_to_date(settings.database_url)),
+            exclude=erased_students(engine := up_to_date(settings.database_url)),
         )
         status.update("Training: logging to MLflow and registering")
         registered = log_and_register(outcome, name, settings=settings)
+        # Staff feedback on the indicators so far, kept beside the model it can inform (docs/monitoring.md).
+        feedback = feedback_summary(engine)
+        keep_text(registered.run_id, json.dumps(feedback, indent=2), artifact_file="feedback/summary.json")
     if output is OutputFormat.JSON:
-        typer.echo(json.dumps(_summary(outcome, registered), indent=2))
+        typer.echo(json.dumps({**_summary(outcome, registered), "feedback": feedback}, indent=2))
         return
     _show(outcome, registered)
+    out.print(_feedback_line(feedback), highlight=False)
+
+
+def _feedback_line(feedback: dict[str, Any]) -> str:
+    if not feedback["total"]:
+        return "No staff feedback on indicators yet."
+    values = ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in sorted(feedback["by_value"].items()))
+    return (
+        f"Staff feedback on indicators so far: {values}; by factor family and module in the run's "
+        "feedback/summary.json and `waymark monitor feedback`."
+    )
 
 
 def _family_line(outcome: TrainingOutcome) -> str:

@@ -1,0 +1,100 @@
+"""``waymark monitor`` end to end: a governed champion scores two weeks, the monitor compares them and
+the committee page's endpoint and ``/metrics`` read the stored report (#17, items 3-4)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.champion import Champion
+from tests.service_setup import Served, api_client, auth, serve_cohort
+from tests.vocabulary import forbidden_words
+from waymark.cli import app
+from waymark.models.registry import configure
+from waymark.models.settings import get_settings
+from waymark.service.scoring import score
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def two_runs(
+    champion: Champion, synth_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """Week 8 (by serve_cohort), then week 9, of the same cohort: two published runs."""
+    served = serve_cohort(champion, synth_dir, "sqlite", tmp_path_factory.mktemp("monitored"))
+    configure(served.settings)
+    score(synth_dir, served.engine, model_name=champion.name, week=9)
+    yield served
+    served.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def report(two_runs: Served) -> dict[str, object]:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WAYMARK_DATABASE_URL", two_runs.settings.database_url)
+        get_settings.cache_clear()
+        try:
+            table = CliRunner().invoke(app, ["monitor"])
+            result = CliRunner().invoke(app, ["monitor", "--data", str(two_runs.folder), "--format", "json"])
+        finally:
+            get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert table.exit_code == 0, table.output
+    assert "Outreach list turnover" in table.stdout
+    found: dict[str, object] = json.loads(result.stdout)
+    return found
+
+
+def test_the_served_run_is_compared_with_the_training_reference_and_the_run_before(report: dict) -> None:  # type: ignore[type-arg]
+    assert report["reference"] == "recorded"
+    assert report["previous_run"] is not None and report["previous_run"]["id"] < report["run"]["id"]
+    features = report["features"]
+    assert features and all(row["psi_training"] is not None for row in features)
+    # The same cohort scored a week later, by the same model: each feature's PSI against training is
+    # measured in both runs, and the estimates' distribution barely moves between them.
+    assert all(row["psi_training_previous"] is not None for row in features)
+    overall = next(r for r in report["estimates"] if r["scope"] == "all modules")
+    assert overall["psi_previous"] is not None and overall["psi_previous"] < 0.25
+    assert overall["psi_training"] is not None
+    assert report["stability"] and all(
+        0 <= r["turnover"] <= 1 for r in report["stability"] if "turnover" in r
+    )
+
+
+def test_group_figures_are_aggregate_and_withhold_small_groups(report: dict) -> None:  # type: ignore[type-arg]
+    groups = report["groups"]
+    assert groups is not None and groups["groups"]
+    assert all(g["students"] >= groups["min_group_size"] for g in groups["groups"])
+    assert all(
+        set(g) == {"characteristic", "group", "students", "previous_students", "mean", "previous_mean", "psi"}
+        for g in groups["groups"]
+    )
+    assert "student_id" not in json.dumps(report)
+    # A group of a dozen crosses any PSI threshold when one student changes bin: flagged only from 30.
+    sizes = {
+        f"{g['characteristic']}: {g['group']}": min(g["students"], g["previous_students"])
+        for g in groups["groups"]
+    }
+    assert all(sizes[f["scope"]] >= 30 for f in report["flags"] if f["kind"] == "group estimates")
+
+
+def test_the_committee_and_metrics_read_the_stored_report(two_runs: Served, report: dict) -> None:  # type: ignore[type-arg]
+    with api_client(two_runs) as client:
+        reviewer = auth(two_runs, "ethics_reviewer", "rev-1")
+        latest = client.get("/v1/monitoring/latest", headers=reviewer)
+        assert latest.status_code == 200
+        assert latest.json()["run"] == report["run"] and latest.json()["flags"] == report["flags"]
+        assert (
+            client.get("/v1/monitoring/latest", headers=auth(two_runs, "personal_tutor", "t-1")).status_code
+            == 403
+        )
+        metrics = client.get("/metrics").text
+    assert f"waymark_monitoring_run {float(report['run']['id'])}" in metrics  # type: ignore[index]
+    coverage = sum(f["kind"] == "coverage" for f in report["flags"])  # type: ignore[attr-defined]
+    assert f'waymark_monitoring_flags{{kind="coverage"}} {float(coverage)}' in metrics
+    assert not forbidden_words(json.dumps(report))
