@@ -34,7 +34,14 @@ from waymark.models.uncertainty import ReliabilityBin
 from waymark.service.db.schema import Indicator
 from waymark.service.scoring import job
 
-LABELS = [["source", "label"], ["exams", "exam sittings"], ["library", "the university library"]]
+# exams and kiosk are not built-in sources: they are used because students were told of them (CoP §4);
+# kiosk is declared without a label, so it keeps a neutral name.
+LABELS = [
+    ["source", "label", "notice_given_on"],
+    ["exams", "exam sittings", "2024-09-01"],
+    ["library", "the university library", ""],
+    ["kiosk", "", "2024-09-01"],
+]
 
 
 def test_the_sources_table_names_sources_and_is_never_a_model_input(tmp_path: Path) -> None:
@@ -62,7 +69,7 @@ def test_a_source_nobody_named_is_never_called_the_learning_platform() -> None:
 # A  activity from the learning platform and from `exams`, marked coursework;
 # B  activity from the learning platform only, coursework submitted but nobody's marked yet;
 # C  no activity from any source for anyone, marked coursework;
-# D  activity from `kiosk` only (a source nobody named), marked coursework.
+# D  activity from `kiosk` only (declared, but a source nobody named), marked coursework.
 WEEK = 8
 PER_MODULE = 20
 
@@ -120,7 +127,7 @@ def _rows() -> dict[str, list[list[str]]]:
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("fit")
     return make_folder(
-        root / "data", **{**dict.fromkeys(VALID), **_rows(), "sources": [LABELS[0], LABELS[1]]}
+        root / "data", **{**dict.fromkeys(VALID), **_rows(), "sources": [LABELS[0], LABELS[1], LABELS[3]]}
     )
 
 
@@ -265,9 +272,9 @@ def test_a_cohort_too_small_for_a_median_leaves_every_family_to_its_students() -
 
 def test_the_scoring_job_names_sources_by_the_folders_labels(
     folder: Path,
-    scored,
+    scored: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
     engine: Engine,
-    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     features, _, _ = scored
     model = LoadedModel(bundle=_bundle(features), name="m", version="1", sha256="x")

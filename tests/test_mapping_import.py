@@ -21,7 +21,7 @@ from tests.polytechnic import (
     write_secret,
 )
 from waymark.cli import app
-from waymark.models.data import load_learning_data, read_manifest, validate_folder
+from waymark.models.data import ContractViolation, load_learning_data, read_manifest, validate_folder
 from waymark.models.features.build import build_features
 from waymark.training.ingest.mapping.importer import MappingDataError, import_mapped
 from waymark.training.ingest.mapping.schema import MappingError, load_mapping, parse_mapping
@@ -50,7 +50,7 @@ def test_an_extract_imports_to_a_valid_folder_that_loads(tmp_path: Path) -> None
     assert int(data.activity["count"].sum()) == len(click_rows(range(4)))
     assert data.activity["day"].between(0, 140).all()
     labels = (out / "sources.csv").read_text(encoding="utf-8").splitlines()
-    assert labels == ["source,label", "vle,the learning platform (Moodle)"]
+    assert labels == ["source,label,notice_given_on", "vle,the learning platform (Moodle),"]
     manifest = read_manifest(out)
     assert manifest["source"] == "mapping:polytechnic"
     assert manifest["increments"][0]["rows"]["registrations"]["added"] == 24
@@ -316,3 +316,61 @@ def _toml(text: str) -> dict[str, object]:
     data = tomllib.loads(text)
     data.pop("description", None)
     return data
+
+
+def test_a_mapping_declares_a_new_source_with_its_notice_date_and_an_append_keeps_it(tmp_path: Path) -> None:
+    declared = MAPPING.replace('source = { value = "vle" }', 'source = { value = "kiosk" }').replace(
+        'vle = "the learning platform (Moodle)"',
+        'kiosk = { label = "the library kiosk", notice_given_on = 2023-09-01 }',
+    )
+    src = write_extract(tmp_path / "export")
+    import_mapped(
+        load_mapping(write_mapping(tmp_path / "m1", declared)), [src], out=tmp_path / "out", secret=SECRET
+    )
+    rows = (tmp_path / "out" / "sources.csv").read_text(encoding="utf-8").splitlines()
+    assert rows == ["source,label,notice_given_on", "kiosk,the library kiosk,2023-09-01"]
+    assert int(load_learning_data(tmp_path / "out").activity["count"].sum()) == len(click_rows(range(4)))
+    # A later import whose mapping only names the source keeps the notice the folder records.
+    relabelled = declared.replace(
+        'kiosk = { label = "the library kiosk", notice_given_on = 2023-09-01 }', 'kiosk = "the kiosk"'
+    )
+    more = write_extract(tmp_path / "export2", weeks=range(4, 6))
+    mapping = load_mapping(write_mapping(tmp_path / "m2", relabelled))
+    import_mapped(mapping, [more], out=tmp_path / "out", secret=SECRET, append=True)
+    rows = (tmp_path / "out" / "sources.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[1] == "kiosk,the kiosk,2023-09-01"
+
+
+def test_a_mapping_that_names_a_new_source_without_notice_imports_but_its_activity_is_not_used(
+    tmp_path: Path,
+) -> None:
+    undeclared = MAPPING.replace('source = { value = "vle" }', 'source = { value = "kiosk" }').replace(
+        'vle = "the learning platform (Moodle)"', 'kiosk = "the library kiosk"'
+    )
+    src = write_extract(tmp_path / "export")
+    import_mapped(
+        load_mapping(write_mapping(tmp_path / "m", undeclared)), [src], out=tmp_path / "out", secret=SECRET
+    )
+    report = validate_folder(tmp_path / "out")
+    assert report.ok
+    (warning,) = [w for w in report.warnings if w.rule == "source_not_used"]
+    assert "'kiosk'" in warning.message and "not declared" in warning.message
+    assert load_learning_data(tmp_path / "out").activity.empty
+
+
+def test_a_mapping_whose_categories_name_a_sensitive_topic_is_refused_before_publishing(
+    tmp_path: Path,
+) -> None:
+    sensitive = MAPPING.replace(
+        'values = { forum = "forum", quiz = "quiz" }', 'values = { forum = "wellbeing_forum", quiz = "quiz" }'
+    )
+    assert sensitive != MAPPING
+    src = write_extract(tmp_path / "export")
+    with pytest.raises(ContractViolation, match="wellbeing_forum"):
+        import_mapped(
+            load_mapping(write_mapping(tmp_path / "m", sensitive)), [src], out=tmp_path / "out", secret=SECRET
+        )
+    assert (
+        not (tmp_path / "out" / "activity.parquet").exists()
+        and not (tmp_path / "out" / "activity.csv").exists()
+    )

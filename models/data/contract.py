@@ -327,13 +327,30 @@ PROTECTED_CHARACTERISTICS = Table(
 SOURCES = Table(
     name="sources",
     description=(
-        "How explanations name each activity source (one row per source, not per student). Read for "
-        "wording only, never a model input. Sources without a row keep their built-in name (vle: the "
-        "learning platform, ...) or, for any other source, a neutral one ('exams' records)."
+        "The activity sources the institution has declared, and how explanations name them (one row "
+        "per source, not per student; never a model input). The built-in sources (vle, "
+        "lecture_capture, library, quiz, attendance) are used without a row and keep their built-in "
+        "name unless a row gives another. Any other source is used only once its row gives "
+        "notice_given_on, and then only its activity dated on or after that day (CoP §4: students are "
+        "told before a new source is used); its rows are otherwise left out of every feature, and "
+        "validation warns. A built-in source given a notice date is used from that date too."
     ),
     columns=(
         _id("source", "A source name as written in activity.source."),
-        Column("label", Kind.TEXT, "How a sentence names it, e.g. the library, attendance records."),
+        Column(
+            "label",
+            Kind.TEXT,
+            "How a sentence names it, e.g. the library, attendance records; empty: a neutral name.",
+            required=False,
+            nullable=True,
+        ),
+        Column(
+            "notice_given_on",
+            Kind.DATE,
+            "The day students and staff were told this source would be used for learning analytics.",
+            required=False,
+            nullable=True,
+        ),
     ),
     key=("source",),
     required=False,

@@ -25,6 +25,7 @@ from waymark.models.data.contract import (
     TABLES,
     Kind,
 )
+from waymark.models.data.notice import USED_ACTIVITY, register_usable_sources
 from waymark.models.data.sqltext import ident
 from waymark.models.data.validation import require_valid
 
@@ -179,8 +180,11 @@ def source_labels(where: Path | duckdb.DuckDBPyConnection) -> dict[str, str]:
     labels = dict(DEFAULT_SOURCE_LABELS)
     if con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 't_sources'").fetchone() != (0,):
         rows = read_typed(con, "sources")
-        labels.update(zip(rows["source"].astype(str), rows["label"].astype(str).str.strip(), strict=True))
-    return labels
+        named = zip(rows["source"].astype(str), rows["label"].fillna("").astype(str).str.strip(), strict=True)
+        labels.update({s: label for s, label in named if label})
+    # A source that may not be used (see ``notice``) is never named, not even as not recorded.
+    used = register_usable_sources(con)
+    return {s: label for s, label in labels.items() if s in used}
 
 
 def source_label(labels: Mapping[str, str], source: str) -> str:
@@ -191,11 +195,15 @@ def source_label(labels: Mapping[str, str], source: str) -> str:
 def _learning_data(
     con: duckdb.DuckDBPyConnection, choose: Callable[[pd.DataFrame], pd.DataFrame] | None
 ) -> LearningData:
+    # Activity from a source students have not been told of never reaches a feature (CoP §4, ``notice``).
+    register_usable_sources(con)
     if choose is None:
-        return LearningData(**{name: read_typed(con, name) for name in FEATURE_TABLES})
-    wanted = choose(read_typed(con, "presentations"))[["module_id", "presentation_id"]]
-    con.register("wanted", wanted.astype(str))
-    return LearningData(**{name: read_typed(con, name, where=_ONLY_WANTED[name]) for name in FEATURE_TABLES})
+        where = {name: USED_ACTIVITY if name == "activity" else "TRUE" for name in FEATURE_TABLES}
+    else:
+        wanted = choose(read_typed(con, "presentations"))[["module_id", "presentation_id"]]
+        con.register("wanted", wanted.astype(str))
+        where = {**_ONLY_WANTED, "activity": f"{_IN_WANTED} AND {USED_ACTIVITY}"}
+    return LearningData(**{name: read_typed(con, name, where=where[name]) for name in FEATURE_TABLES})
 
 
 _IN_WANTED = "(module_id, presentation_id) IN (SELECT module_id, presentation_id FROM wanted)"

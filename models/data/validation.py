@@ -25,6 +25,7 @@ from waymark.models.data.contract import (
 )
 from waymark.models.data.findings import ContractViolation, Example, Finding, Severity, ValidationReport
 from waymark.models.data.guidance import folder_warnings
+from waymark.models.data.notice import source_use, source_use_warnings
 from waymark.models.data.reading import OpenedTable, locate, open_table
 from waymark.models.data.sensitive import Term, configured_terms, sensitive_category_findings
 from waymark.models.data.sqltext import ident, literal
@@ -138,6 +139,8 @@ def validate_folder(
         findings += sensitive_category_findings(con, sensitive_terms or configured_terms())
     warnings = folder_warnings(folder, counts, located=located)
     warnings += [f for f in findings if f.severity == "warning"]
+    if {"activity", "presentations"} <= typed:
+        warnings += source_use_warnings(source_use(con))
     errors = tuple(f for f in findings if f.severity == "error")
     return ValidationReport(str(folder), errors, counts, tuple(opened), warnings=tuple(warnings))
 

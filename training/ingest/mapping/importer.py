@@ -281,21 +281,35 @@ def _carry_over(out: Path, stage: Path, *, rewritten: set[str]) -> None:
             shutil.copy2(entry, stage / entry.name)
 
 
-def _read_labels(path: Path) -> dict[str, str]:
+def _read_labels(path: Path) -> dict[str, tuple[str, str]]:
+    """The sources table an earlier import wrote: source -> (label, notice_given_on), '' when not given."""
     if not path.is_file():
         return {}
     con = duckdb.connect()
+    rel = con.sql(f"SELECT * FROM read_csv({literal(path)}, header = true, all_varchar = true)")
+    notice = "notice_given_on" if "notice_given_on" in rel.columns else "NULL"
     rows = con.execute(
-        f"SELECT source, label FROM read_csv({literal(path)}, header = true, all_varchar = true)"
+        f"SELECT source, coalesce(label, ''), coalesce({notice}, '') "
+        f"FROM read_csv({literal(path)}, header = true, all_varchar = true)"
     ).fetchall()
-    return {str(s): str(label) for s, label in rows}
+    return {str(s): (str(label), str(day)) for s, label, day in rows}
 
 
-def _write_labels(stage: Path, labels: dict[str, str]) -> None:
+def _merged_labels(old: dict[str, tuple[str, str]], mapping: Mapping) -> dict[str, tuple[str, str]]:
+    """The mapping's [sources] over the folder's: a label or notice it does not give is kept."""
+    out = dict(old)
+    for source, spec in mapping.source_rows().items():
+        label, day = out.get(source, ("", ""))
+        notice = spec.notice_given_on.isoformat() if spec.notice_given_on else day
+        out[source] = (spec.label or label, notice)
+    return out
+
+
+def _write_labels(stage: Path, labels: dict[str, tuple[str, str]]) -> None:
     with (stage / SOURCES_FILE).open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["source", "label"])
-        writer.writerows(sorted(labels.items()))
+        writer.writerow(["source", "label", "notice_given_on"])
+        writer.writerows((s, label, day) for s, (label, day) in sorted(labels.items()))
 
 
 def _sha256(path: Path) -> str:
@@ -411,7 +425,7 @@ def import_mapped(
         rows |= {t: _write_empty(con, t, stage=stage) for t in empty}
         if append:
             _carry_over(out, stage, rewritten={*rewrite, *empty})
-        labels = {**(_read_labels(out / SOURCES_FILE) if append else {}), **mapping.sources}
+        labels = _merged_labels(_read_labels(out / SOURCES_FILE) if append else {}, mapping)
         if labels:
             _write_labels(stage, labels)
         increment = _increment(mapping, matched, changes=changes, append=append)

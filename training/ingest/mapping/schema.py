@@ -10,6 +10,7 @@ column or value"), all of them at once.
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import available_timezones
@@ -151,6 +152,17 @@ class PseudonymiseSpec(_Strict):
         return value
 
 
+class SourceSpec(_Strict):
+    """An activity source: how staff see it named, and the day students were told of it (CoP §4).
+
+    A source that is not built in is used for features only once ``notice_given_on`` is given, and then
+    only its activity from that day (``models.data.notice``).
+    """
+
+    label: str = ""
+    notice_given_on: date | None = None
+
+
 class Mapping(_Strict):
     """A whole mapping file."""
 
@@ -161,9 +173,14 @@ class Mapping(_Strict):
     pseudonymise: PseudonymiseSpec | None = None
     inputs: dict[str, InputSpec] = Field(min_length=1)
     tables: dict[str, TableSpec] = Field(min_length=1)
-    sources: dict[str, str] = Field(default_factory=dict)  # activity source -> label shown to staff
+    # activity source -> label shown to staff, or { label = "...", notice_given_on = YYYY-MM-DD }
+    sources: dict[str, str | SourceSpec] = Field(default_factory=dict)
     empty: list[str] = Field(default_factory=list)  # tables the institution does not record: header only
     _path: Path | None = PrivateAttr(default=None)
+
+    def source_rows(self) -> dict[str, SourceSpec]:
+        """The [sources] section as rows of the sources table."""
+        return {s: SourceSpec(label=v) if isinstance(v, str) else v for s, v in self.sources.items()}
 
     @field_validator("timezone")
     @classmethod
@@ -253,9 +270,9 @@ def _conversion_problems(col: str, spec: ColumnSpec, *, kind: Kind) -> list[str]
 
 def _source_label_problems(mapping: Mapping) -> list[str]:
     problems = []
-    for source, label in mapping.sources.items():
-        if not label.strip():
-            problems.append(f"sources.{source}: the label is empty")
+    for source, spec in mapping.source_rows().items():
+        if not spec.label.strip() and spec.notice_given_on is None:
+            problems.append(f"sources.{source}: give a label, a notice_given_on date, or both")
     if mapping.sources and "activity" not in mapping.tables:
         problems.append("sources: labels name activity sources, but the mapping builds no activity table")
     return problems

@@ -1,0 +1,138 @@
+"""Which activity sources may be used, and from when (CoP §4: notice before a new source is used).
+
+The built-in sources (``contract.DEFAULT_SOURCE_LABELS``: the platform, lecture recordings, the
+library, quizzes, attendance) are the ones the contract documents and the transparency statement names.
+Any other source is used only once the folder's ``sources`` table declares it with ``notice_given_on``,
+the day students and staff were told of it, and then only its activity dated on or after that day:
+activity recorded before students knew it would be analysed is never analysed. A built-in source given a
+notice date is held to it as well.
+
+The rule is applied where a folder becomes ``LearningData`` (``dataset._learning_data``), the one path by
+which training, the fairness audit and scoring read activity, so no caller can forget it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+
+from waymark.models.data.contract import DEFAULT_SOURCE_LABELS
+from waymark.models.data.findings import Finding
+from waymark.models.data.sqltext import literal
+
+BUILT_IN_SOURCES = tuple(DEFAULT_SOURCE_LABELS)
+#: SQL over ``t_activity`` (unaliased): true for the rows features may use. Needs ``usable_sources``.
+USED_ACTIVITY = (
+    "EXISTS (SELECT 1 FROM usable_sources u JOIN t_presentations p "
+    "ON p.module_id = t_activity.module_id AND p.presentation_id = t_activity.presentation_id "
+    "WHERE u.source = t_activity.source "
+    "AND (u.notice IS NULL OR p.start_date + CAST(t_activity.day AS INTEGER) >= u.notice))"
+)
+
+
+@dataclass(frozen=True)
+class SourceUse:
+    """One activity source of a folder: how many rows it has and how many features may use."""
+
+    source: str
+    rows: int
+    used_rows: int
+    declared: bool  # built in, or given a notice date in the sources table
+    notice_given_on: date | None
+
+    @property
+    def status(self) -> str:
+        """``used``, ``used from <date>``, or ``not used: <why>``."""
+        if not self.declared:
+            return "not used: not declared"
+        if self.used_rows == 0 and self.notice_given_on is not None:
+            return f"not used: all its activity is dated before its notice ({self.notice_given_on})"
+        return f"used from {self.notice_given_on}" if self.notice_given_on else "used"
+
+
+def _has_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    found = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name]).fetchone()
+    return found is not None and int(found[0]) > 0
+
+
+def notices(con: duckdb.DuckDBPyConnection) -> dict[str, date | None]:
+    """Each source the ``sources`` table lists, with its notice date (None: none given)."""
+    if not _has_view(con, "t_sources"):
+        return {}
+    cols = {r[0] for r in con.execute("DESCRIBE t_sources").fetchall()}
+    notice = "notice_given_on" if "notice_given_on" in cols else "CAST(NULL AS DATE)"
+    rows = con.execute(f"SELECT source, {notice} FROM t_sources WHERE source IS NOT NULL").fetchall()
+    return {str(s): d for s, d in rows}
+
+
+def usable(declared: dict[str, date | None]) -> dict[str, date | None]:
+    """Sources features may use, each with the first day of its usable activity (None: all of it)."""
+    out: dict[str, date | None] = {s: declared.get(s) for s in BUILT_IN_SOURCES}
+    out |= {s: d for s, d in declared.items() if d is not None}
+    return out
+
+
+def register_usable_sources(con: duckdb.DuckDBPyConnection) -> dict[str, date | None]:
+    """Create the view ``usable_sources`` (source, notice) that ``USED_ACTIVITY`` reads; return it."""
+    found = usable(notices(con))
+    rows = ", ".join(f"({literal(s)}, {_date(d)})" for s, d in found.items())
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW usable_sources AS SELECT * FROM (VALUES {rows}) v(source, notice)"
+    )
+    return found
+
+
+def _date(value: date | None) -> str:
+    return "CAST(NULL AS DATE)" if value is None else f"DATE {literal(value.isoformat())}"
+
+
+def source_use(con: duckdb.DuckDBPyConnection) -> list[SourceUse]:
+    """Every source in the folder's activity, with its rows and the rows features may use.
+
+    Parameters
+    ----------
+    con
+        A connection holding the typed views ``t_activity`` and ``t_presentations``.
+
+    Returns
+    -------
+    list of SourceUse
+        By source name.
+    """
+    found = register_usable_sources(con)
+    declared = notices(con)
+    rows = con.execute(
+        f"SELECT source, count(*), count(*) FILTER (WHERE {USED_ACTIVITY}) FROM t_activity "
+        "WHERE source IS NOT NULL GROUP BY source ORDER BY source"
+    ).fetchall()
+    return [
+        SourceUse(str(s), int(n), int(used), declared=str(s) in found, notice_given_on=declared.get(str(s)))
+        for s, n, used in rows
+    ]
+
+
+def source_use_warnings(uses: list[SourceUse]) -> list[Finding]:
+    """A warning for each source whose activity, in whole or in part, is left out of features."""
+    return [_warning(u) for u in uses if u.used_rows < u.rows]
+
+
+def _warning(use: SourceUse) -> Finding:
+    left = use.rows - use.used_rows
+    head = f"activity source {use.source!r}: {left:,} of {use.rows:,} rows are not used for features"
+    if not use.declared:
+        why = (
+            "it is not declared. A new source is used only once students and staff have been told of it "
+            "(CoP §4): give the day they were told as notice_given_on in its row of the sources table "
+            f"(sources.csv: {use.source},<label>,<YYYY-MM-DD>; a mapping: [sources] {use.source} = "
+            '{ label = "...", notice_given_on = YYYY-MM-DD }), and activity from that day on is used'
+        )
+    else:
+        why = (
+            f"they are dated before its notice_given_on ({use.notice_given_on}); activity recorded before "
+            "students were told of the source is never used"
+        )
+    return Finding(
+        "activity", "source_not_used", f"{head}: {why}", column="source", count=left, severity="warning"
+    )
