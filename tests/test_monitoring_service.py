@@ -94,7 +94,7 @@ def test_the_committee_and_metrics_read_the_stored_report(two_runs: Served, repo
             == 403
         )
         metrics = client.get("/metrics").text
-    assert f"waymark_monitoring_run {float(report['run']['id'])}" in metrics  # type: ignore[index]
-    coverage = sum(f["kind"] == "coverage" for f in report["flags"])  # type: ignore[attr-defined]
+    assert f"waymark_monitoring_run {float(report['run']['id'])}" in metrics
+    coverage = sum(f["kind"] == "coverage" for f in report["flags"])
     assert f'waymark_monitoring_flags{{kind="coverage"}} {float(coverage)}' in metrics
     assert not forbidden_words(json.dumps(report))
