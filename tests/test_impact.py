@@ -7,11 +7,22 @@ contacted, and the estimate is calibrated (a student with estimate p completes w
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from tests.vocabulary import forbidden_words
+from waymark.cli import app
 from waymark.fairness.impact import ImpactSettings, estimate
+from waymark.models.settings import Settings, get_settings
+from waymark.service.db.engine import transaction, up_to_date
+from waymark.service.db.schema import Contact, ContactEvent, Indicator, ScoringRun
+from waymark.service.impact import latest_report
 
 COVARIATES = ["estimate_logit", "x"]
 SETTINGS = ImpactSettings(resamples=120, seed=1)
@@ -74,3 +85,116 @@ def test_an_effect_in_one_group_only_is_found_there_and_not_in_the_other() -> No
     overall = estimate(units, covariates=COVARIATES, settings=SETTINGS)
     truth = units.loc[units["contacted"], "true_effect"].mean()  # the effect among those contacted
     assert _covers(overall.effect, truth), (overall.effect, truth)
+
+
+def _service_record(url: str, folder: Path) -> None:
+    """One complete scoring run at week 8 of the 2025J presentations, and contacts after it."""
+    registrations = pd.read_parquet(folder / "registrations.parquet")
+    rows = registrations[registrations["presentation_id"] == "2025J"].reset_index(drop=True)
+    rng = np.random.default_rng(0)
+    p = np.where(rows["final_result"].isin(["withdrawn", "fail"]), 0.6, 0.3) + rng.uniform(
+        -0.2, 0.2, len(rows)
+    )
+    engine = up_to_date(url)
+    ran, reached = datetime(2025, 12, 1, tzinfo=UTC), datetime(2025, 12, 3, tzinfo=UTC)
+    with transaction(engine) as session:
+        run = ScoringRun(
+            target="not_completing",
+            model_name="m",
+            model_version="1",
+            bundle_sha256="0" * 64,
+            data_fingerprint="f",
+            data_as_of="2025-12-01",
+            status="complete",
+            students=len(rows),
+            started_at=ran,
+            finished_at=ran,
+        )
+        session.add(run)
+        session.flush()
+        for i, r in enumerate(rows.to_dict("records")):
+            session.add(
+                Indicator(
+                    run_id=run.id,
+                    student_id=r["student_id"],
+                    module_id=r["module_id"],
+                    presentation_id=r["presentation_id"],
+                    week=8,
+                    as_of="2025-12-01",
+                    probability=float(p[i]),
+                    lower=0.0,
+                    upper=1.0,
+                    factors=[],
+                    strengths=[],
+                    context=[],
+                    coverage={},
+                    engagement={},
+                )
+            )
+            if p[i] > 0.55 and rng.random() < 0.6:  # contact follows the estimate
+                contact = Contact(
+                    student_id=r["student_id"],
+                    staff_id="t",
+                    role="personal_tutor",
+                    run_id=run.id,
+                    channel="email",
+                    purpose="support",
+                    basis="consent",
+                    status="contacted",
+                    created_at=reached,
+                    updated_at=reached,
+                )
+                session.add(contact)
+                session.flush()
+                session.add(
+                    ContactEvent(
+                        contact_id=contact.id,
+                        student_id=r["student_id"],
+                        staff_id="t",
+                        status="contacted",
+                        at=reached,
+                    )
+                )
+
+
+@pytest.mark.slow
+def test_evaluate_impact_writes_the_report_and_keeps_it_in_mlflow(
+    synth_dir: Path, mlflow_store: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path}/waymark.db"
+    _service_record(url, synth_dir)
+    monkeypatch.setenv("WAYMARK_DATABASE_URL", url)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store.mlflow_tracking_uri)
+    monkeypatch.setenv("WAYMARK_MLFLOW_ARTIFACTS", mlflow_store.mlflow_artifacts)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(
+            app,
+            [
+                "evaluate",
+                "impact",
+                "--since",
+                "2025-11-01",
+                "--data",
+                str(synth_dir),
+                "--out",
+                str(tmp_path / "impact"),
+                "--resamples",
+                "30",
+                "--format",
+                "json",
+            ],
+        )
+        kept = latest_report()
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "impact" / "impact.json").read_text())
+    assert kept is not None and kept["overall"] == report["overall"]
+    assert report["overall"]["contacted"] > 0 and report["overall"]["effect"][1] is not None
+    assert "estimate_logit" in report["overall"]["balance"]
+    assert {g["attribute"] for g in report["groups"]} >= {"disability"}
+    text = (tmp_path / "impact" / "impact.html").read_text() + json.dumps(report)
+    students = pd.read_parquet(synth_dir / "students.parquet")["student_id"]
+    assert not [s for s in students if s in text]  # no student is named
+    assert forbidden_words(text) == []
