@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from waymark.cli import app
 from waymark.models.features import KEYS
 from waymark.models.targets import Target
 from waymark.training.censoring import censor, contact_days
@@ -140,3 +142,9 @@ def test_contacts_are_placed_on_the_presentation_running_that_day() -> None:
 def test_a_censoring_policy_without_a_record_of_outreach_is_a_clear_error(synth_dir: Path) -> None:
     with pytest.raises(TrainingConfigError, match="needs the record of outreach"):
         train_folder(synth_dir, target=Target.NOT_COMPLETING, config=_config("weight"))
+
+
+def test_the_command_refuses_an_unknown_intervention_policy(synth_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["train", "--data", str(synth_dir), "--intervention-policy", "forget"])
+    assert result.exit_code != 0
+    assert "exclude_after_contact" in result.output

@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -20,7 +21,9 @@ from waymark.models.settings import Settings, get_settings
 from waymark.models.targets import DEFAULT_NAMES, Target
 from waymark.service.db.engine import up_to_date
 from waymark.service.feedback_report import feedback_summary
+from waymark.service.impact import interventions as first_contact_days
 from waymark.service.scoring.publish import erased_students
+from waymark.training.censoring import POLICIES
 from waymark.training.fitting import FitConfig
 from waymark.training.pipeline import TrainingOutcome, train_folder
 from waymark.training.tracking import Registered, log_and_register
@@ -48,6 +51,20 @@ def train_cmd(
         list[str] | None, typer.Option(help="Train only this family (logistic, gbm); repeatable.")
     ] = None,
     gbm_estimators: Annotated[int, typer.Option(help="Boosting rounds of the gbm family.")] = 300,
+    intervention_policy: Annotated[
+        str,
+        typer.Option(
+            help="Registrations contacted before their outcome: ignore, exclude_after_contact or weight "
+            "(docs/training.md)."
+        ),
+    ] = "ignore",
+    interventions: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV of first contacts (student_id, contacted_on; `waymark outreach export`); "
+            "default: the service database's record."
+        ),
+    ] = None,
     output: Annotated[
         OutputFormat, typer.Option("--format", help="table (for people) or json (for scripts).")
     ] = OutputFormat.TABLE,
@@ -57,8 +74,15 @@ def train_cmd(
     unknown = [f for f in family or [] if f not in FAMILIES]
     if unknown:
         raise fail(f"unknown family {', '.join(unknown)}; choose from: {', '.join(FAMILIES)}")
+    if intervention_policy not in POLICIES:
+        raise fail(
+            f"unknown --intervention-policy {intervention_policy!r}; choose from: {', '.join(POLICIES)}"
+        )
     config = FitConfig(
-        seed=seed, families=tuple(family or FitConfig().families), gbm_estimators=gbm_estimators
+        seed=seed,
+        families=tuple(family or FitConfig().families),
+        gbm_estimators=gbm_estimators,
+        intervention_policy=intervention_policy,
     )
     run_training(
         data,
@@ -68,6 +92,7 @@ def train_cmd(
         name=name or DEFAULT_NAMES[chosen],
         settings=get_settings(),
         output=output,
+        interventions=interventions,
     )
 
 
@@ -94,6 +119,7 @@ def run_training(
     name: str,
     settings: Settings,
     output: OutputFormat = OutputFormat.TABLE,
+    interventions: Path | None = None,
 ) -> None:
     """Train on ``data`` (leaving erased students out), register the result as ``name``, and report."""
     with (
@@ -107,6 +133,7 @@ def run_training(
             test_from=split_date,
             progress=lambda m: status.update(f"Training: {m}"),
             exclude=erased_students(engine := up_to_date(settings.database_url)),
+            interventions=_outreach(config, interventions, database_url=settings.database_url),
         )
         status.update("Training: logging to MLflow and registering")
         registered = log_and_register(outcome, name, settings=settings)
@@ -128,6 +155,15 @@ def _feedback_line(feedback: dict[str, Any]) -> str:
         f"Staff feedback on indicators so far: {values}; by factor family and module in the run's "
         "feedback/summary.json and `waymark monitor feedback`."
     )
+
+
+def _outreach(config: FitConfig, path: Path | None, *, database_url: str) -> pd.DataFrame | None:
+    """The record of outreach the intervention policy needs: the file given, else the service's."""
+    if config.intervention_policy == "ignore":
+        return None
+    if path is not None:
+        return pd.read_csv(path, dtype={"student_id": str})
+    return first_contact_days(up_to_date(database_url))
 
 
 def _family_line(outcome: TrainingOutcome) -> str:
