@@ -131,13 +131,21 @@ def test_the_terms_file_setting_replaces_the_packaged_list(
     own = tmp_path / "terms.toml"
     own.write_text('terms = ["kiosk"]\n', encoding="utf-8")
     monkeypatch.setenv("WAYMARK_SENSITIVE_TERMS_FILE", str(own))
-    get_settings.cache_clear()
-    try:
-        report = validate_folder(folder)
-    finally:
-        monkeypatch.delenv("WAYMARK_SENSITIVE_TERMS_FILE")
-        get_settings.cache_clear()
+    report = validate_folder(folder)
     assert [(f.rule, f.column) for f in report.findings] == [("sensitive_category", "activity_type")]
+
+
+def test_validation_never_fixes_the_cached_settings_early(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A command reads its settings after validating its data folder (waymark directory import --data).
+    get_settings.cache_clear()
+    validate_folder(make_folder(tmp_path))
+    monkeypatch.setenv("WAYMARK_DATABASE_URL", "sqlite:///later.db")
+    try:
+        assert get_settings().database_url == "sqlite:///later.db"
+    finally:
+        get_settings.cache_clear()
 
 
 def test_a_terms_file_without_a_list_of_terms_is_refused_naming_it(tmp_path: Path) -> None:

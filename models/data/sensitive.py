@@ -23,7 +23,7 @@ import duckdb
 
 from waymark.models.data.findings import Example, Finding
 from waymark.models.data.sqltext import ident
-from waymark.models.settings import get_settings
+from waymark.models.settings import Settings
 
 PACKAGED_TERMS = Path(__file__).resolve().parent / "sensitive_terms.toml"
 CHECKED_COLUMNS = ("source", "activity_type")
@@ -87,8 +87,12 @@ def load_terms(path: Path | None = None) -> tuple[Term, ...]:
 
 
 def configured_terms() -> tuple[Term, ...]:
-    """The terms this deployment checks: ``WAYMARK_SENSITIVE_TERMS_FILE``, else the packaged list."""
-    return load_terms(get_settings().sensitive_terms_file)
+    """The terms this deployment checks: ``WAYMARK_SENSITIVE_TERMS_FILE``, else the packaged list.
+
+    The environment is read afresh, not through the cached ``get_settings``: validation runs in
+    commands before their own settings are read, and must not fix them early.
+    """
+    return load_terms(Settings().sensitive_terms_file)  # type: ignore[call-arg]
 
 
 def sensitive_term(name: str, terms: tuple[Term, ...]) -> Term | None:
