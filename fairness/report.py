@@ -125,6 +125,7 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
             "target": model.bundle.target,
             "family": model.bundle.family,
             "family_choice": outcome.family_choice or None,
+            "intervention_policy": outcome.intervention_policy,
             "bundle_sha256": model.sha256,
             "training_run": outcome.run_id,
         },
@@ -276,6 +277,8 @@ students for their own indicator. Data scientists and the ethics committee see a
 ## Data
 Family `{m["family"]}`{_family_choice(m)}.
 Bundle sha256 `{m["bundle_sha256"]}`, training run `{m["training_run"]}`.
+Registrations outreach reached before their outcome: `{m.get("intervention_policy", "ignore")}`
+in training (docs/impact-evaluation.md).
 Evaluated on the later presentations {", ".join(d["test_presentations"])}; data fingerprint `{
         d["fingerprint"]
     }`.

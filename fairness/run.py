@@ -55,6 +55,7 @@ class AuditOutcome:
     mitigation: list[MitigationRow]
     training_warnings: tuple[str, ...] = ()  # suspiciously good results the training run recorded
     family_choice: str = ""  # how the training run settled its model family
+    intervention_policy: str = "ignore"  # how training handled registrations outreach reached first
 
 
 def audit_model(
@@ -92,6 +93,7 @@ def audit_model(
         mitigation=_mitigation(scored, group_table, attributes=protected.attributes, policy=policy),
         training_warnings=tuple(training.tags.get(registry.WARNINGS_TAG, "").splitlines()),
         family_choice=training.tags.get(registry.FAMILY_CHOICE_TAG, ""),
+        intervention_policy=training.params.get("config_intervention_policy", "ignore"),
     )
 
 

@@ -398,6 +398,8 @@ def test_the_report_files_are_written_and_attached_to_the_run(fair: AuditOutcome
     assert {p.name for p in tmp_path.iterdir()} == {"report.html", "report.json", "model_card.md"}
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert '<html lang="en">' in html and "alt=" in html and "<caption>" in html
-    assert "§2(xvii)" in (tmp_path / "model_card.md").read_text(encoding="utf-8")
+    card = (tmp_path / "model_card.md").read_text(encoding="utf-8")
+    assert "§2(xvii)" in card
+    assert "Registrations outreach reached before their outcome: `ignore`" in card  # the training policy
     stored = MlflowClient().list_artifacts(fair.run_id, "fairness")
     assert stored, "the audit is logged with the model's run"
