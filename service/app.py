@@ -56,5 +56,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         verifier=runtime.verifier,
         trusted_proxies=trusted_networks(settings.trusted_proxies),  # a bad entry refuses to start
+        engine=runtime.engine,
     )
     return app

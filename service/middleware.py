@@ -3,8 +3,9 @@
 Request id, body-size cap, rate limit, security headers and Prometheus metrics. Pure ASGI (not
 BaseHTTPMiddleware) keeps it off the hot path's latency.
 
-The rate limit is per verified subject for a request with a valid bearer token, and per client
-address for every other request, including one whose token fails verification: made-up tokens all
+The rate limit is per verified subject for a request with a valid bearer token or a live page session
+(so colleagues behind one university address do not share an allowance), and per client address for
+every other request, including one whose token or cookie names nobody: made-up tokens and cookies all
 draw on their sender's address, not on a fresh allowance each. The token is verified here, once, and
 the result kept in the request's state for ``current_principal`` (``verified``).
 """
@@ -20,10 +21,13 @@ import uuid
 from collections import OrderedDict
 
 from prometheus_client import Counter, Histogram
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from waymark.models.settings import Settings
+from waymark.service import sessions
 from waymark.service.security import AuthError, ConfigurationError, Principal, Verifier
 
 REQUESTS = Counter("waymark_http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -122,6 +126,11 @@ def client_address(scope: Scope, trusted: tuple[Network, ...]) -> str:
     return f"addr:{address}"
 
 
+def _cookie(scope: Scope, name: str) -> str | None:
+    header = _header(scope, b"cookie")
+    return cookie_parser(header).get(name) if header else None
+
+
 def _forwarded_for(scope: Scope) -> list[str]:
     hops: list[str] = []
     for name, value in scope.get("headers", []):
@@ -177,9 +186,16 @@ class Guard:
     """The ASGI middleware."""
 
     def __init__(
-        self, app: ASGIApp, *, settings: Settings, verifier: Verifier, trusted_proxies: tuple[Network, ...]
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        verifier: Verifier,
+        trusted_proxies: tuple[Network, ...],
+        engine: Engine | None = None,
     ) -> None:
         self.app = app
+        self.engine = engine  # to find page sessions (None: page sessions draw on their address)
         self.max_body = settings.max_body_bytes
         self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_identities)
         self.verifier = verifier
@@ -193,6 +209,12 @@ class Guard:
             scope.setdefault("state", {})[_VERIFIED] = (token, result)
             if isinstance(result, Principal):
                 return f"sub:{result.sub}"
+        elif self.engine is not None and not scope["path"].startswith("/static/"):
+            cookie = _cookie(scope, sessions.COOKIE)
+            if cookie:
+                signed = await run_in_threadpool(sessions.of_request, self.engine, scope, cookie=cookie)
+                if signed is not None:
+                    return f"sub:{signed.sub}"
         return client_address(scope, self.trusted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0917 (ASGI calls it so)

@@ -46,7 +46,8 @@ _AREAS = (
 
 def signed_in(request: Request) -> sessions.SignedIn | None:
     """The live page session of this request's cookie, if any."""
-    return sessions.find(request.app.state.runtime.engine, request.cookies.get(sessions.COOKIE))
+    cookie = request.cookies.get(sessions.COOKIE)
+    return sessions.of_request(request.app.state.runtime.engine, request.scope, cookie=cookie)
 
 
 def navigation(signed: sessions.SignedIn | None) -> list[tuple[str, str]]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, delete
 
@@ -90,6 +92,18 @@ def find(engine: Engine, cookie: str | None) -> SignedIn | None:
             session.delete(row)
             return None
         return _signed_in(row)
+
+
+FOUND = "waymark_session"  # request scope state: the session the cookie named (None: none live)
+
+
+def of_request(engine: Engine, scope: MutableMapping[str, Any], *, cookie: str | None) -> SignedIn | None:
+    """The live session of a request's cookie, looked up once per request (the Guard, the pages, the API)."""
+    state = scope.setdefault("state", {})
+    if FOUND not in state:
+        state[FOUND] = find(engine, cookie)
+    found: SignedIn | None = state[FOUND]
+    return found
 
 
 def end(engine: Engine, cookie: str) -> None:

@@ -344,3 +344,26 @@ def test_a_token_is_verified_once_per_request(
     student = _bearer(mint(served.settings, "student", sub="s-3"))
     assert limited.get("/v1/caseload", headers=student).status_code == 403  # verified, then refused by role
     assert len(calls) == 1
+
+
+def test_page_sessions_behind_one_address_each_have_their_own_allowance(
+    served: Served, limited: TestClient
+) -> None:
+    from waymark.service import sessions
+
+    engine = limited.app.state.runtime.engine  # type: ignore[attr-defined]
+    office = {"X-Forwarded-For": "198.51.100.50"}  # two colleagues behind the university's one address
+    first, _ = sessions.start(engine, sub="s-10", name="First", roles=["student"], hours=1)
+    second, _ = sessions.start(engine, sub="s-11", name="Second", roles=["student"], hours=1)
+
+    def get(cookie: str) -> int:
+        limited.cookies.clear()
+        limited.cookies.set(sessions.COOKIE, cookie)
+        return limited.get("/v1/me/indicator", headers=office).status_code
+
+    codes = [get(first) for _ in range(7)]
+    assert codes[:5] == [codes[0]] * 5 and codes[0] != 429 and codes[5:] == [429, 429]
+    assert get(second) != 429  # the colleague's allowance is their own
+    made_up = [get(f"made-up-{n}") for n in range(6)]  # cookies naming nobody draw on the address
+    assert made_up == [401] * 5 + [429]
+    limited.cookies.clear()

@@ -81,7 +81,7 @@ def current_principal(
 
 def _session_principal(request: Request, runtime: Runtime) -> Principal:
     """The page session's person in their active role; a write must carry the session's CSRF token."""
-    signed = sessions.find(runtime.engine, request.cookies.get(sessions.COOKIE))
+    signed = sessions.of_request(runtime.engine, request.scope, cookie=request.cookies.get(sessions.COOKIE))
     if signed is None:
         raise Refused(
             401,
