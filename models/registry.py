@@ -223,17 +223,20 @@ def record_evaluation(
         return str(run.info.run_id)
 
 
-def latest_text(experiment: str, artifact_file: str) -> str | None:
+def latest_text(experiment: str, artifact_file: str, *, store: str | None = None) -> str | None:
     """The file ``artifact_file`` of the newest run of ``experiment`` (None when there is none)."""
-    found = mlflow.get_experiment_by_name(experiment)
+    client = _client(store)
+    found = client.get_experiment_by_name(experiment)
     if found is None:
         return None
-    newest = MlflowClient().search_runs(
-        [found.experiment_id], order_by=["attributes.start_time DESC"], max_results=1
-    )
+    newest = client.search_runs([found.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)
     if not newest:
         return None
     try:
-        return str(mlflow.artifacts.load_text(f"runs:/{newest[0].info.run_id}/{artifact_file}"))
+        with tempfile.TemporaryDirectory() as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=newest[0].info.run_id, artifact_path=artifact_file, dst_path=tmp, tracking_uri=store
+            )
+            return Path(local).read_text(encoding="utf-8")
     except (MlflowException, OSError):
         return None

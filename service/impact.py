@@ -67,7 +67,10 @@ def indicators_since(engine: Engine, since: datetime) -> pd.DataFrame:
     return frame
 
 
-def latest_report() -> dict[str, Any] | None:
-    """The newest impact evaluation kept in MLflow, as published (aggregate, small cells withheld)."""
-    text = registry.latest_text(EXPERIMENT, REPORT_FILE)
+def latest_report(*, store: str | None = None) -> dict[str, Any] | None:
+    """The newest impact evaluation kept in MLflow, as published (aggregate, small cells withheld).
+
+    ``store`` names the tracking store (the service passes its own); None reads the process-wide one.
+    """
+    text = registry.latest_text(EXPERIMENT, REPORT_FILE, store=store)
     return None if text is None else dict(json.loads(text))

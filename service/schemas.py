@@ -470,3 +470,65 @@ class OwnRequest(BaseModel):
     processed_at: datetime | None
     outcome: str | None
     outcome_note: str | None
+
+
+Interval = tuple[float | None, float | None, float | None]
+
+
+class ImpactFigures(BaseModel):
+    """One comparison of contacted students with comparable students not contacted (aggregate only)."""
+
+    effect: Interval = Field(
+        description="Completion rate of the matched contacted students minus that of their comparisons: "
+        "point, low, high of the bootstrap interval (None where it could not be measured)."
+    )
+    naive: Interval = Field(
+        description="Contacted minus every student not contacted: what a plain comparison shows."
+    )
+    contacted: int = Field(description="Contacted registrations (rounded under the fairness policy).")
+    matched: int = Field(description="Of them, those for whom a comparable student was found.")
+    comparison: int = Field(description="Distinct students not contacted used as comparisons.")
+    completed_contacted: float | None
+    completed_comparison: float | None
+    balance: dict[str, tuple[float | None, float | None]] = Field(
+        description="Per covariate, the standardised mean difference before and after matching."
+    )
+
+
+class ImpactGroup(ImpactFigures):
+    """The comparison within one group of a characteristic (a group too small to show is absent)."""
+
+    attribute: str
+    group: str
+
+
+class ImpactWithheld(BaseModel):
+    """How many groups of a characteristic were too small to show, and why."""
+
+    attribute: str
+    withheld_groups: int
+    why: str
+
+
+class ImpactReport(BaseModel):
+    """The latest impact evaluation (``waymark evaluate impact``), as kept in MLflow."""
+
+    generated_at: datetime
+    since: datetime
+    data_fingerprint: str
+    settings: dict[str, float | int]
+    contacted_without_indicator: int = Field(
+        description="Contacted students with no indicator before their first contact (not compared)."
+    )
+    cannot_show: list[str] = Field(description="What this evaluation cannot show, in plain language.")
+    overall: ImpactFigures | None = Field(description="None when too few students to compare.")
+    overall_withheld: str | None = None
+    groups: list[ImpactGroup]
+    withheld: list[ImpactWithheld]
+
+
+class LatestImpact(BaseModel):
+    """The latest impact report, or ``available: false`` before the first evaluation."""
+
+    available: bool
+    report: ImpactReport | None = None

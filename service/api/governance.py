@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from waymark.models import registry
 from waymark.models.roles import Role
-from waymark.service import audit, decisions, monitoring, retention
+from waymark.service import audit, decisions, impact, monitoring, retention
 from waymark.service.api.deps import Access, RequestIdDep, RuntimeDep, access_for, roles, unit_of_work
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import (
@@ -35,6 +35,8 @@ from waymark.service.schemas import (
     DecisionOut,
     FairnessReport,
     Identifier,
+    ImpactReport,
+    LatestImpact,
     ModelName,
     ModelReport,
     Recorded,
@@ -73,6 +75,35 @@ def _report(session: Session, version: registry.Version, *, champion: str | None
 def monitoring_latest(runtime: RuntimeDep, _principal: Aggregate) -> dict[str, Any] | None:
     """The latest monitoring report (null before the first): drift, coverage, list turnover, groups."""
     return monitoring.latest_report(runtime.engine)
+
+
+def published_impact(raw: dict[str, Any]) -> ImpactReport:
+    """The stored report with its groups split: those shown, and per characteristic how many were not."""
+    groups = raw.get("groups") or []
+    return ImpactReport.model_validate(
+        {
+            **raw,
+            "groups": [g for g in groups if g.get("group") is not None],
+            "withheld": [g for g in groups if g.get("group") is None],
+        }
+    )
+
+
+@router.get("/impact/latest", response_model=LatestImpact)
+def impact_latest(runtime: RuntimeDep, _principal: Aggregate) -> LatestImpact:
+    """The latest impact evaluation (``available: false`` before the first); small groups are absent."""
+    raw = impact.latest_report(store=runtime.settings.mlflow_tracking_uri)
+    if raw is None:
+        return LatestImpact(available=False)
+    try:
+        return LatestImpact(available=True, report=published_impact(raw))
+    except ValidationError as exc:
+        raise Refused(
+            409,
+            title="Report not readable",
+            detail="The latest impact report kept in MLflow is not in the expected form; "
+            "run waymark evaluate impact again.",
+        ) from exc
 
 
 @router.get("/fairness/reports", response_model=list[ModelReport])
