@@ -18,6 +18,8 @@ from tests.contract_folder import VALID, make_folder
 from tests.test_explanations_fit import WEEK, _bundle, _rows
 from waymark.models.data import load_learning_data, source_labels, validate_folder
 from waymark.models.data.notice import BUILT_IN_SOURCES, SourceUse
+from waymark.models.data.quality import quality_report
+from waymark.models.data.validation import connect
 from waymark.models.features import FEATURE_NAMES, build_features
 from waymark.models.registry import LoadedModel
 from waymark.service import transparency
@@ -132,3 +134,12 @@ def test_the_transparency_statement_lists_declared_sources_never_undeclared_ones
     run = transparency.RunFacts(run_id, "1", None, "x", 80, served=True, sources=sources)
     said = transparency._activity(run)
     assert "exam sittings" in said and "kiosk" not in said
+
+
+def test_the_quality_report_states_each_sources_use(tmp_path: Path) -> None:
+    con = connect()
+    validate_folder(_folder(tmp_path, sources=[HEADER, ["exams", "", "2024-09-01"]]), con=con)
+    report = quality_report(con)
+    use = {u["source"]: u["status"] for u in report.source_use}
+    assert use == {"vle": "used", "library": "used", "attendance": "used", "kiosk": "not used: not declared"}
+    assert "kiosk: 2 rows; not used: not declared" in report.to_text()

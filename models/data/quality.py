@@ -7,12 +7,13 @@ ethics reviewer asking whom the gaps affect. Every figure is an aggregate; no st
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import duckdb
 
 from waymark.models.data.contract import TABLES
+from waymark.models.data.notice import source_use
 from waymark.models.data.sqltext import ident
 
 SHOWN_WEEKS = (1, 2, 4, 8, 12, 16, 20, 24, 30, 36)
@@ -35,6 +36,8 @@ class QualityReport:
     sources_by_module: list[dict[str, Any]]
     consistency: dict[str, int]
     notes: list[str]
+    # Each activity source: its rows and whether features use them (CoP §4: notice before a new source).
+    source_use: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
@@ -77,6 +80,10 @@ class QualityReport:
         for row in self.sources_by_module:
             shares = ", ".join(f"{s} {v:.0%}" for s, v in row["sources"].items())
             lines.append(f"  {row['module_id']}: {shares}")
+        lines += ["", "Activity sources and their use for features"]
+        lines += [f"  {u['source']}: {u['rows']:,} rows; {u['status']}" for u in self.source_use] or [
+            "  none"
+        ]
         lines += ["", "Consistency"]
         lines += [f"  {k.replace('_', ' ')}: {v:,}" for k, v in self.consistency.items()]
         lines += ["", "What the gaps mean for indicators"]
@@ -137,6 +144,10 @@ def quality_report(con: duckdb.DuckDBPyConnection) -> QualityReport:
         sources_by_module=by_module,
         consistency=consistency,
         notes=notes,
+        source_use=[
+            {"source": u.source, "rows": u.rows, "used_rows": u.used_rows, "status": u.status}
+            for u in source_use(con)
+        ],
     )
 
 
