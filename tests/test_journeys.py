@@ -10,6 +10,7 @@ each state reached (loaded, empty, refused, a form with errors) and the counts a
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -35,10 +36,11 @@ from tests.browser_support import (
     type_into,
 )
 from tests.champion import Champion
+from tests.impact_sample import keep_report, sample_report
 from tests.service_setup import Served, serve_cohort
 from tests.vocabulary import forbidden_words
 from waymark.models.registry import configure
-from waymark.service import decisions
+from waymark.service import decisions, monitoring
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import Consent, Contact, DirectoryEntry, RightsRequest, TrainingExclusion
 from waymark.service.dev_provider import person
@@ -300,8 +302,34 @@ def test_a_student_sees_their_indicator_by_choice_withdraws_a_consent_and_asks_f
     assert errors == []
 
 
+def _reports_for_the_committee(own: Served, folder: Path) -> None:
+    """A monitoring report of the served run and an impact evaluation kept in the served MLflow store."""
+    report = monitoring.monitor(own.engine, target="not_completing", policy=monitoring.load_policy())
+    if not report["stability"]:  # one scoring run has no turnover: a row as the next run would give it
+        report["stability"] = [
+            {"module": "AAA/2025J", "share": 0.1, "listed": 12, "turnover": 0.25, "turnover_smoothed": 0.08}
+        ]
+    if not report["flags"]:
+        report["flags"] = [
+            {
+                "kind": "list turnover",
+                "scope": "AAA/2025J",
+                "name": "top 10%",
+                "value": 0.25,
+                "threshold": 0.2,
+            }
+        ]
+    monitoring.store(own.engine, report, target="not_completing")
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(own.settings.mlflow_tracking_uri)
+    try:
+        keep_report(sample_report(), folder)
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
 def test_an_ethics_reviewer_reads_a_report_compares_it_and_approves_the_version(
-    people: dict[str, str], base_url: str, browser: Any, axe: AxeLog
+    own: Served, people: dict[str, str], base_url: str, browser: Any, axe: AxeLog, tmp_path: Path
 ) -> None:
     page, errors = sign_in(browser, base_url, people["ethics_reviewer"])
     press(page, "header nav a[href='/committee']")
@@ -309,7 +337,22 @@ def test_an_ethics_reviewer_reads_a_report_compares_it_and_approves_the_version(
     page.wait_for_selector("#decisions tbody tr")
     text = _seen(page)
     assert "Yes: the champion" in text and "No decision yet" in text
+    assert "No impact evaluation yet" in text
     axe.check(page, "committee, versions and decisions")
+
+    _reports_for_the_committee(own, tmp_path / "impact")
+    page.reload()
+    page.wait_for_selector("#impact:not([hidden])")
+    page.wait_for_selector("#monitoring-turnover:not([hidden]) tbody tr")
+    text = _seen(page)
+    assert "+6.0 points" in text and "\u22121.0 points to +13.0 points" in text  # the estimate and its range
+    assert "\u221218.0 points" in text  # the plain comparison beside it
+    assert "range includes zero" in text and "Age band: 2 group(s) not shown" in text
+    assert page.locator("#impact-groups tbody tr").count() == 1
+    assert page.locator("#impact-limits li").count() == len(sample_report()["cannot_show"])
+    assert re.search(r"\d\d:\d\d [A-Z]{3}", page.inner_text("#impact-summary"))  # a time, with its zone
+    axe.check(page, "committee, with monitoring and impact")
+    screenshot(page, "committee-impact", at="#impact-h", height=1000)
     choose(page, "#candidate", "2")
     press(page, "#compare button[type=submit]")
     page.wait_for_selector("#comparison-table")

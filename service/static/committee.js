@@ -104,6 +104,7 @@ pages.committee = async () => {
   else form.addEventListener("submit", (ev) => { ev.preventDefault(); compare(versions, select.value).catch((e) => showProblem(e.message)); });
   if (versions.length) await showDecisions(versions[0].name);
   await showMonitoring().catch((e) => { byId("monitoring-summary").textContent = `The monitoring report could not be read: ${e.message}`; });
+  await showImpact().catch((e) => { byId("impact-summary").textContent = `The impact evaluation could not be read: ${e.message}`; });
 };
 
 // Changes between scoring runs (waymark monitor) -----------------------------------------------------
@@ -132,6 +133,79 @@ async function showMonitoring() {
     return tr;
   }));
   turnover.hidden = !rows.length;
+}
+
+// Does outreach help? (waymark evaluate impact) -------------------------------------------------------
+
+const COVARIATE_TEXT = { estimate_logit: "The estimate (log-odds)" };
+
+// A difference in completion rates, in percentage points with its sign.
+function points(x) {
+  if (x === null || x === undefined) return "not measurable";
+  const n = Math.round(x * 1000) / 10;
+  const sign = n > 0 ? "+" : n < 0 ? "\u2212" : "";
+  return `${sign}${Math.abs(n).toFixed(1)} points`;
+}
+
+const range = ([, low, high]) => (low === null || high === null ? "not measurable" : `${points(low)} to ${points(high)}`);
+
+function reading(effect) {
+  const [, low, high] = effect;
+  if (low === null || high === null) return "The interval could not be measured, so this evaluation cannot say how contacted students compare.";
+  if (low <= 0 && high >= 0) return "The range includes zero: this evaluation cannot tell whether contacted students completed more or less often than comparable students who were not contacted.";
+  const more = low > 0 ? "more" : "less";
+  return `The whole range lies ${low > 0 ? "above" : "below"} zero: contacted students completed ${more} often than comparable students who were not contacted.`;
+}
+
+function balanceText(balance) {
+  const rows = Object.entries(balance).filter(([, [, after]]) => after !== null);
+  if (!rows.length) return "No balance figures are available.";
+  const [name, [before, after]] = rows.reduce((a, b) => (Math.abs(b[1][1]) > Math.abs(a[1][1]) ? b : a));
+  const comparable = rows.filter(([, [, a]]) => Math.abs(a) < 0.1).length;
+  const was = before === null ? "" : ` (${Number(before).toFixed(2)} before matching)`;
+  return `Were the groups compared alike? After matching, ${comparable} of ${rows.length} measures differ by less than 0.1 standard deviations, the usual reading of comparable; the largest difference is ${words(name, COVARIATE_TEXT).toLowerCase()}, ${Number(after).toFixed(2)}${was}.`;
+}
+
+function overallRow(label, interval) {
+  const tr = el("tr");
+  tr.append(el("th", label, { scope: "row" }), el("td", points(interval[0])), el("td", range(interval)));
+  return tr;
+}
+
+async function showImpact() {
+  const found = await api("/v1/impact/latest");
+  if (!found.available) return;  // no evaluation yet: the section says how to make one
+  const r = found.report;
+  const evaluated = ["Evaluated ", timeEl(r.generated_at, when(r.generated_at)), `, for contacts made from ${day(r.since)}.`];
+  const confidence = Math.round((r.settings.confidence ?? 0.95) * 100);
+  const o = r.overall;
+  if (!o) {
+    byId("impact-summary").replaceChildren(...evaluated, " Too few contacted students, or none comparable, to compare: no figures are shown.");
+  } else {
+    const unmatched = o.contacted - o.matched;
+    const without = r.contacted_without_indicator ? ` ${r.contacted_without_indicator} contacted student(s) had no estimate before their first contact and are not compared.` : "";
+    byId("impact-summary").replaceChildren(...evaluated, ` ${o.matched} of ${o.contacted} contacted students were compared with students who were not contacted but looked the same to Waymark at the time` +
+      `${unmatched > 0 ? ` (${unmatched} had no comparable student)` : ""}. ${pct(o.completed_contacted)} of them completed, against ${pct(o.completed_comparison)} of their comparisons.${without}`);
+    byId("impact-overall").querySelector("tbody").replaceChildren(
+      overallRow("Comparable students not contacted", o.effect),
+      overallRow("Every student not contacted (plain comparison)", o.naive),
+    );
+    byId("impact-reading").textContent = `${reading(o.effect)} Ranges are ${confidence}% bootstrap intervals. The plain comparison mostly measures who was chosen for outreach, since students with higher estimates were contacted first.`;
+    byId("impact-balance").textContent = balanceText(o.balance);
+  }
+  byId("impact-overall").closest(".table-wrap").hidden = !o;
+  const groups = byId("impact-groups");
+  groups.querySelector("tbody").replaceChildren(...r.groups.map((g) => {
+    const tr = el("tr");
+    tr.append(cell("Characteristic", words(g.attribute)), cell("Group", g.group), cell("Contacted students compared", String(g.matched)),
+      cell("Difference in completion (range)", `${points(g.effect[0])} (${range(g.effect)})`), cell("Plain comparison", points(g.naive[0])));
+    return tr;
+  }));
+  groups.hidden = !r.groups.length;
+  byId("impact-withheld").replaceChildren(...r.withheld.map((w) =>
+    el("li", `${words(w.attribute)}: ${w.withheld_groups} group(s) not shown, ${w.why}.`)));
+  byId("impact-limits").replaceChildren(...r.cannot_show.map((text) => el("li", text)));
+  byId("impact").hidden = false;
 }
 
 // One version's report -------------------------------------------------------------------------------
