@@ -305,16 +305,19 @@ def _run(session: Session, settings: Settings, *, served: str | None) -> RunFact
         as_of=run.data_as_of,
         students=run.students,
         served=run.model_name == settings.model_name and run.model_version == served,
-        sources=_sources(session, settings.database_url, run_id=run.id),
+        sources=_sources(session, settings.database_url, run=run),
     )
 
 
-_SOURCES: dict[tuple[str, int], tuple[str, ...]] = {}
+# A published run never changes, so its sources are read once; the key holds its start time too, so a
+# database recreated with the same run ids (a reset, a test database) is not answered from memory.
+_SOURCES: dict[tuple[str, int, str], tuple[str, ...]] = {}
 
 
-def _sources(session: Session, database: str, *, run_id: int) -> tuple[str, ...]:
+def _sources(session: Session, database: str, *, run: ScoringRun) -> tuple[str, ...]:
     """Labels of the activity sources recorded anywhere in a run's indicators (a published run is fixed)."""
-    key = (database, run_id)
+    run_id = run.id
+    key = (database, run_id, str(run.started_at))
     if key not in _SOURCES:
         seen: dict[str, None] = {}
         rows = session.scalars(select(Indicator.coverage).where(Indicator.run_id == run_id))

@@ -126,8 +126,9 @@ def test_the_transparency_statement_lists_declared_sources_never_undeclared_ones
     monkeypatch.setattr(job, "load_champion", lambda _engine, _name: model)
     job.score(folder, engine, model_name="m", week=WEEK)
     with Session(engine) as session:
-        run_id = session.scalars(select(ScoringRun.id)).one()
-        sources = transparency._sources(session, str(engine.url), run_id=run_id)
+        scored = session.scalars(select(ScoringRun)).one()
+        run_id = scored.id
+        sources = transparency._sources(session, str(engine.url), run=scored)
         coverage = [c for c in session.scalars(select(Indicator.coverage))]
     assert set(sources) == {"the learning platform", "exam sittings"}
     assert not any("kiosk" in str(c) for c in coverage)
