@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from tests.champion import Champion
-from tests.service_setup import Served, api_client, auth, serve_cohort
+from tests.service_setup import Served, api_client, auth
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import Indicator
 
 
-@pytest.fixture(scope="module")
-def tied(champion: Champion, synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Served, str]:
-    """A batch of its own in which one tutor's first three tutees share the same, highest estimate."""
-    served = serve_cohort(champion, synth_dir, "sqlite", tmp_path_factory.mktemp("caseload"))
+@pytest.fixture
+def tied(served: Served) -> Iterator[tuple[Served, str]]:
+    """The shared batch with one tutor's first three tutees given the same, highest estimate (then undone)."""
     tutors = served.access[
         (served.access.relationship == "personal_tutor")
         & served.access.scope_id.isin(served.indicators.student_id)
@@ -26,9 +24,16 @@ def tied(champion: Champion, synth_dir: Path, tmp_path_factory: pytest.TempPathF
     tutor = tutors.staff_id.value_counts().index[0]
     tutees = sorted(tutors[tutors.staff_id == tutor].scope_id)[:3]
     assert len(tutees) == 3
+    chosen = Indicator.student_id.in_(tutees)
     with transaction(served.engine) as session:
-        session.execute(update(Indicator).where(Indicator.student_id.in_(tutees)).values(probability=0.97))
-    return served, tutor
+        key = (Indicator.run_id, Indicator.student_id, Indicator.module_id, Indicator.presentation_id)
+        before = session.execute(select(*key, Indicator.probability).where(chosen)).all()
+        session.execute(update(Indicator).where(chosen).values(probability=0.97))
+    yield served, tutor
+    with transaction(served.engine) as session:
+        for *values, probability in before:
+            same = [column == value for column, value in zip(key, values, strict=True)]
+            session.execute(update(Indicator).where(*same).values(probability=probability))
 
 
 def _rows(served: Served, tutor: str) -> list[tuple[float, str, str, str]]:
