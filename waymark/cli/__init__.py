@@ -14,6 +14,7 @@ from waymark.cli import (
     data,
     demo,
     directory,
+    dpia,
     evaluate,
     fairness,
     model,
@@ -36,6 +37,7 @@ app.command("score")(score.score_cmd)
 app.command("demo")(demo.demo_cmd)
 app.command("serve")(serve.serve_cmd)
 app.command("token")(serve.token_cmd)
+app.command("dpia")(dpia.dpia_cmd)
 app.add_typer(data.app, name="data")
 app.add_typer(fairness.app, name="fairness")
 app.add_typer(model.app, name="model")
