@@ -224,6 +224,7 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "waymark", *args], env=env, capture_output=True, text=True)
 
 
+@pytest.mark.slow  # an integration run of a minute or so: in .ci/run's heavier suite
 def test_the_cli_checkpoints_and_reports_a_broken_chain_with_a_non_zero_exit(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/w.db"
     engine = make_engine(url)

@@ -49,6 +49,7 @@ def test_a_changed_setting_changes_the_draft() -> None:
     assert "older than 730 days" in before and "older than 90 days" in after
 
 
+@pytest.mark.slow  # an integration run of a minute or so: in .ci/run's heavier suite
 def test_the_command_drafts_the_dpia_of_the_running_deployment(
     served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -279,6 +279,7 @@ def test_a_run_killed_part_way_leaves_the_previous_batch_served(
         )
 
 
+@pytest.mark.slow  # an integration run of a minute or so: in .ci/run's heavier suite
 def test_history_is_kept_across_model_versions(
     store: Champion, engine: Engine, synth_dir: Path, tmp_path: Path
 ) -> None:
@@ -377,6 +378,7 @@ def _stop_between_writes(engine: Engine, proc: subprocess.Popen[bytes]) -> None:
         assert os.WIFSTOPPED(status), "the run ended before it could be stopped"
 
 
+@pytest.mark.slow  # an integration run of a minute or so: in .ci/run's heavier suite
 def test_concurrent_scoring_publishes_one_complete_batch(
     store: Champion, fresh_engine: Engine, synth_dir: Path, tmp_path: Path
 ) -> None:

@@ -229,6 +229,7 @@ def test_erased_students_are_left_out_of_training(synth_dir: Path) -> None:
     assert not set(outcome.test_scored["student_id"]) & erased
 
 
+@pytest.mark.slow  # an integration run of a minute or so: in .ci/run's heavier suite
 def test_cli_output_says_what_happened_in_full_and_never_nan(
     synth_dir: Path, mlflow_store: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
