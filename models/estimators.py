@@ -9,6 +9,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from waymark.models.threads import cores
+
 # Trees stay shallow: exact contributions work at any depth, but their tables cost 2^depth per leaf
 # (models.contributions), and engagement signals need few-way interactions.
 GBM_MAX_DEPTH = 6
@@ -37,7 +39,7 @@ def make_gbm(seed: int, n_estimators: int = 300, **_: object) -> Pipeline:
         colsample_bytree=0.8,
         reg_lambda=1.0,
         random_state=seed,
-        n_jobs=2,
+        n_jobs=cores(),  # the usable cores, never the host's (models.threads)
         deterministic=True,
         force_row_wise=True,
         verbose=-1,

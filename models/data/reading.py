@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from waymark.models.data.contract import Table
 from waymark.models.data.findings import Example, Finding
 from waymark.models.data.sqltext import ident, literal, literal_list
+from waymark.models.threads import duckdb_connect
 
 SourceKind = Literal["csv", "parquet", "parquet_dir"]
 _PARQUET_MAGIC = b"PAR1"
@@ -198,7 +199,7 @@ def _csv_structural_rejects(source: Source, header: list[str]) -> list[Finding]:
     and it must not mix the rejects of different files.
     """
     table, path = source.table, source.paths[0]
-    con = duckdb.connect()
+    con = duckdb_connect()
     cols = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in header)
     try:
         con.execute(

@@ -7,7 +7,6 @@ each broken rule becomes one Finding with its count and the first rows it found.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from waymark.models.data.reading import OpenedTable, locate, open_table
 from waymark.models.data.sensitive import Term, configured_terms, sensitive_category_findings
 from waymark.models.data.sqltext import ident, literal
 from waymark.models.roles import RELATIONSHIP_SCOPES
+from waymark.models.threads import duckdb_connect
 
 DEFAULT_MAX_EXAMPLES = 100
 _INT_TYPES = (
@@ -64,17 +64,9 @@ class Rule:
     severity: Severity = "error"
 
 
-def quiet(con: duckdb.DuckDBPyConnection) -> None:
-    """Turn DuckDB's progress bar off (inside Jupyter DuckDB refuses the setting without ipywidgets)."""
-    with contextlib.suppress(duckdb.InvalidInputException):  # no widget library: no bar to show either
-        con.execute("SET enable_progress_bar = false")
-
-
-def connect(memory_limit: str = "4GB") -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection for validation, with bounded memory."""
-    con = duckdb.connect()
-    quiet(con)
-    con.execute(f"SET memory_limit = {literal(memory_limit)}")
+def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection for validation, with bounded threads and memory (``models.threads``)."""
+    con = duckdb_connect(memory_limit=memory_limit)
     con.execute("SET preserve_insertion_order = true")
     return con
 

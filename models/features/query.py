@@ -6,11 +6,10 @@ passes the protected-characteristics guard first, so no step can be handed one b
 
 from __future__ import annotations
 
-import duckdb
 import pandas as pd
 
 from waymark.models.data import ensure_feature_safe
-from waymark.models.data.validation import quiet
+from waymark.models.threads import duckdb_connect
 
 
 def query(sql: str, **frames: pd.DataFrame) -> pd.DataFrame:
@@ -28,8 +27,7 @@ def query(sql: str, **frames: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         The result.
     """
-    con = duckdb.connect()
-    quiet(con)
+    con = duckdb_connect()
     try:
         for name, frame in frames.items():
             con.register(name, ensure_feature_safe(frame, name))

@@ -29,7 +29,8 @@ import duckdb
 
 from waymark.models.data import staged_folder, write_manifest
 from waymark.models.data.sqltext import ident, literal
-from waymark.models.data.validation import quiet, require_valid
+from waymark.models.data.validation import require_valid
+from waymark.models.threads import duckdb_connect
 
 OULAD_TABLES: dict[str, tuple[str, ...]] = {
     "courses": ("code_module", "code_presentation", "module_presentation_length"),
@@ -189,8 +190,7 @@ def import_oulad(src: Path, out: Path, *, memory_limit: str = "6GB") -> ImportSu
     """
     if not src.is_dir():
         raise OuladSourceError(f"{src} is not a folder")
-    con = duckdb.connect()
-    quiet(con)
+    con = duckdb_connect()
     con.execute(f"SET memory_limit = {literal(memory_limit)}")
     _register_sources(con, src)
     rows: dict[str, int] = {}
@@ -238,8 +238,7 @@ def demo_relationships(folder: Path, out: Path) -> int:
     These relationships are invented for a demonstration (``modlead-<module>``); a real deployment
     loads its own from the student records system.
     """
-    con = duckdb.connect()
-    quiet(con)
+    con = duckdb_connect()
     source = (folder / "presentations.parquet").as_posix()
     modules = con.sql(f"SELECT DISTINCT module_id FROM read_parquet('{source}') ORDER BY 1").fetchall()
     lines = ["staff_id,relationship,scope_type,scope_id"]

@@ -26,6 +26,7 @@ from waymark.models.data.findings import ContractViolation
 from waymark.models.data.publish import MANIFEST
 from waymark.models.data.sqltext import ident, literal
 from waymark.models.data.validation import connect, require_valid, validate_folder
+from waymark.models.threads import duckdb_connect
 from waymark.training.ingest.mapping.convert import (
     ACTIVITY_KEY,
     PSEUDONYM_FUNCTION,
@@ -285,7 +286,7 @@ def _read_labels(path: Path) -> dict[str, tuple[str, str]]:
     """The sources table an earlier import wrote: source -> (label, notice_given_on), '' when not given."""
     if not path.is_file():
         return {}
-    con = duckdb.connect()
+    con = duckdb_connect()
     rel = con.sql(f"SELECT * FROM read_csv({literal(path)}, header = true, all_varchar = true)")
     notice = "notice_given_on" if "notice_given_on" in rel.columns else "NULL"
     rows = con.execute(
