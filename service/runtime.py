@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+from waymark.models import registry
 from waymark.models.registry import configure
 from waymark.models.settings import Settings
 from waymark.service.audit import load_key
@@ -28,6 +30,9 @@ class Champion:
     name: str
     version: str
     features: tuple[str, ...] = ()  # the model's inputs, for the transparency statement
+    # its training run's metrics, read with its files (None: the registry could not say); the
+    # transparency statement quotes them without asking the registry on a request
+    metrics: Mapping[str, float] | None = None
 
 
 class ChampionWatch:
@@ -44,6 +49,7 @@ class ChampionWatch:
         self._checked = float("-inf")
         self._verified: tuple[str, str] | None = None  # (version, sha256) whose files were checked
         self._features: tuple[str, ...] = ()  # the checked version's inputs
+        self._metrics: Mapping[str, float] | None = None  # the checked version's training metrics
         self._current: Champion | None = None
 
     def current(self) -> Champion | None:
@@ -74,7 +80,7 @@ class ChampionWatch:
         try:
             approved = approved_champion(self._engine, name)
             if self._verified != (approved.version, approved.bundle_sha256):
-                self._features = _load_verified(self._settings, self._engine)
+                self._features, self._metrics = _load_verified(self._settings, self._engine)
                 self._verified = (approved.version, approved.bundle_sha256)
         except ChampionUnavailableError as exc:
             log.warning("indicators are not available: %s", exc)
@@ -84,12 +90,20 @@ class ChampionWatch:
         except Exception:  # an unreachable registry or database must not leave stale approvals served
             log.exception("indicators are not available: the champion could not be checked")
             return None
-        return Champion(name, approved.version, self._features)
+        return Champion(name, approved.version, self._features, self._metrics)
 
 
-def _load_verified(settings: Settings, engine: Engine) -> tuple[str, ...]:
-    """Check the champion's files against their recorded hash; returns the model's feature names."""
-    return load_champion(engine, settings.model_name, store=settings.mlflow_tracking_uri).bundle.feature_names
+def _load_verified(settings: Settings, engine: Engine) -> tuple[tuple[str, ...], Mapping[str, float] | None]:
+    """Check the champion's files against their recorded hash; returns its feature names and metrics."""
+    store = settings.mlflow_tracking_uri
+    loaded = load_champion(engine, settings.model_name, store=store)
+    try:
+        found = registry.version(loaded.name, loaded.version, store=store)
+        metrics: Mapping[str, float] | None = dict(registry.run(found.run_id, store=store).metrics)
+    except Exception:  # the statement then says the registry could not be read; never a guess
+        log.exception("the training metrics of %s version %s could not be read", loaded.name, loaded.version)
+        metrics = None
+    return loaded.bundle.feature_names, metrics
 
 
 @dataclass(frozen=True, eq=False)

@@ -24,14 +24,13 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from waymark.models import registry
 from waymark.models.features.catalogue import FAMILIES, FEATURES
 from waymark.models.roles import ROLES
 from waymark.models.settings import Settings
 from waymark.service import decisions
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import AuditRecord, Indicator, Publication, ScoringRun
-from waymark.service.runtime import Runtime
+from waymark.service.runtime import Champion, Runtime
 
 log = logging.getLogger("waymark.service")
 PACKAGED = Path(__file__).resolve().parent / "transparency.toml"
@@ -240,11 +239,7 @@ def gather(runtime: Runtime) -> Facts:
     settings = runtime.settings
     champion = runtime.champion
     with transaction(runtime.engine) as session:
-        model = (
-            None
-            if champion is None
-            else _model(session, settings, version=champion.version, features=champion.features)
-        )
+        model = None if champion is None else _model(session, settings, champion=champion)
         run = _run(session, settings, served=None if champion is None else champion.version)
         last = session.scalar(select(func.max(AuditRecord.at)).where(AuditRecord.action == "retention_run"))
     return Facts(
@@ -257,8 +252,8 @@ def gather(runtime: Runtime) -> Facts:
     )
 
 
-def _model(session: Session, settings: Settings, *, version: str, features: tuple[str, ...]) -> ModelFacts:
-    name = settings.model_name
+def _model(session: Session, settings: Settings, *, champion: Champion) -> ModelFacts:
+    name, version = settings.model_name, champion.version
     audited = decisions.latest_audit(session, name, version=version)
     reviewed = decisions.latest_review(session, name, version=version)
     report = decisions.audit_report(session, audited) if audited else None
@@ -266,28 +261,13 @@ def _model(session: Session, settings: Settings, *, version: str, features: tupl
     return ModelFacts(
         name=name,
         version=version,
-        features=features,
-        metrics=_metrics(settings.mlflow_tracking_uri, name, version=version),
+        features=champion.features,
+        metrics=None if champion.metrics is None else dict(champion.metrics),
         gate=audited.gate if audited else None,
         checks=tuple(str(c.get("status")) for c in gate.get("checks", [])),
         characteristics=tuple(report["data"]["characteristics"]) if report else (),
         override_reason=reviewed.override_reason if reviewed else None,
     )
-
-
-_METRICS: dict[tuple[str, str, str], dict[str, float]] = {}
-
-
-def _metrics(store: str, name: str, *, version: str) -> dict[str, float] | None:
-    key = (store, name, version)
-    if key not in _METRICS:  # a finished training run's metrics never change
-        try:
-            found = registry.version(name, version, store=store)
-            _METRICS[key] = dict(registry.run(found.run_id, store=store).metrics)
-        except Exception:  # an unreachable registry: say so in the statement, never guess
-            log.exception("the transparency statement could not read %s version %s", name, version)
-            return None
-    return _METRICS[key]
 
 
 def _run(session: Session, settings: Settings, *, served: str | None) -> RunFacts | None:
