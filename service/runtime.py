@@ -80,8 +80,11 @@ class ChampionWatch:
         try:
             approved = approved_champion(self._engine, name)
             if self._verified != (approved.version, approved.bundle_sha256):
-                self._features, self._metrics = _load_verified(self._settings, self._engine)
+                self._features = _load_verified(self._settings, self._engine)
                 self._verified = (approved.version, approved.bundle_sha256)
+                self._metrics = None
+            if self._metrics is None:  # read with the files, and again at each check until it is read
+                self._metrics = _training_metrics(self._settings, version=approved.version)
         except ChampionUnavailableError as exc:
             log.warning("indicators are not available: %s", exc)
             return None
@@ -93,17 +96,20 @@ class ChampionWatch:
         return Champion(name, approved.version, self._features, self._metrics)
 
 
-def _load_verified(settings: Settings, engine: Engine) -> tuple[tuple[str, ...], Mapping[str, float] | None]:
-    """Check the champion's files against their recorded hash; returns its feature names and metrics."""
-    store = settings.mlflow_tracking_uri
-    loaded = load_champion(engine, settings.model_name, store=store)
+def _load_verified(settings: Settings, engine: Engine) -> tuple[str, ...]:
+    """Check the champion's files against their recorded hash; returns the model's feature names."""
+    return load_champion(engine, settings.model_name, store=settings.mlflow_tracking_uri).bundle.feature_names
+
+
+def _training_metrics(settings: Settings, *, version: str) -> Mapping[str, float] | None:
+    """The champion's training-run metrics; None (logged) when the registry cannot be read."""
+    store, name = settings.mlflow_tracking_uri, settings.model_name
     try:
-        found = registry.version(loaded.name, loaded.version, store=store)
-        metrics: Mapping[str, float] | None = dict(registry.run(found.run_id, store=store).metrics)
+        found = registry.version(name, version, store=store)
+        return dict(registry.run(found.run_id, store=store).metrics)
     except Exception:  # the statement then says the registry could not be read; never a guess
-        log.exception("the training metrics of %s version %s could not be read", loaded.name, loaded.version)
-        metrics = None
-    return loaded.bundle.feature_names, metrics
+        log.exception("the training metrics of %s version %s could not be read", name, version)
+        return None
 
 
 @dataclass(frozen=True, eq=False)

@@ -160,6 +160,28 @@ def test_the_served_statement_states_this_deployments_facts(
     assert "Help the Leeds Student Success team" in page and "older than 45 days" in page
 
 
+def test_an_unreadable_registry_is_stated_and_read_again_at_the_next_check(
+    deployment: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The statement never asks the registry on a request: metrics come with the champion's check."""
+    real_run = registry.run
+
+    def unreachable(*_: object, **__: object) -> None:
+        raise ConnectionError("the registry is unreachable")
+
+    monkeypatch.setattr(registry, "run", unreachable)
+    with _client(deployment.settings) as client:
+        assert client.get("/v1/transparency").json()["accuracy"] == [
+            "The model registry could not be read just now; its measured accuracy is not shown."
+        ]
+        monkeypatch.setattr(registry, "run", real_run)
+        assert "could not be read" in client.get("/v1/transparency").json()["accuracy"][0]  # until a check
+        runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        runtime.watch.refresh()
+        accuracy = client.get("/v1/transparency").json()["accuracy"]
+    assert accuracy and not any("could not be read" in a for a in accuracy)
+
+
 def test_when_the_champion_is_no_longer_approved_the_statement_says_so(deployment: Served) -> None:
     name = deployment.settings.model_name
     with _client(deployment.settings) as client:
