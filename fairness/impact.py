@@ -135,14 +135,15 @@ def _point(
     return float(y[matched.treated].mean() - y[matched.controls].mean()), naive, matched
 
 
-def _resample(units: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+def resample_registrations(units: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     """Registrations drawn with replacement, each bringing all its rows (the unit of the bootstrap)."""
     codes, names = pd.factorize(units["unit"])
     draws = np.bincount(rng.integers(0, len(names), len(names)), minlength=len(names))
     return units.iloc[np.repeat(np.arange(len(units)), draws[codes])].reset_index(drop=True)
 
 
-def _interval(point: float, draws: np.ndarray, *, confidence: float) -> Interval:
+def percentile_interval(point: float, draws: np.ndarray, *, confidence: float) -> Interval:
+    """The point with the percentile interval of its bootstrap draws (NaN draws left out)."""
     kept = draws[~np.isnan(draws)]
     if np.isnan(point) or not len(kept):
         return (point, np.nan, np.nan)
@@ -172,13 +173,16 @@ def estimate(units: pd.DataFrame, *, covariates: list[str], settings: ImpactSett
     effect, naive, matched = _point(units, covariates, settings=settings)
     rng = np.random.default_rng(settings.seed)
     draws = np.array(
-        [_point(_resample(units, rng), covariates, settings=settings)[:2] for _ in range(settings.resamples)]
+        [
+            _point(resample_registrations(units, rng), covariates, settings=settings)[:2]
+            for _ in range(settings.resamples)
+        ]
     ).reshape(-1, 2)
     contacted = units["contacted"].to_numpy(dtype=bool)
     y = units["completed"].to_numpy(dtype=np.float64)
     return Estimate(
-        effect=_interval(effect, draws[:, 0], confidence=settings.confidence),
-        naive=_interval(naive, draws[:, 1], confidence=settings.confidence),
+        effect=percentile_interval(effect, draws[:, 0], confidence=settings.confidence),
+        naive=percentile_interval(naive, draws[:, 1], confidence=settings.confidence),
         contacted=int(units.loc[contacted, "unit"].nunique()),
         matched=int(units.loc[matched.treated, "unit"].nunique()),
         comparison=int(units.loc[matched.controls, "unit"].nunique()),

@@ -23,6 +23,7 @@ import pandas as pd
 
 from waymark.fairness.audit import group_labels
 from waymark.fairness.disclosure import TOO_FEW, enough_students
+from waymark.fairness.discontinuity import DiscontinuitySettings, discontinuity
 from waymark.fairness.impact import Estimate, ImpactSettings, estimate
 from waymark.fairness.policy import Policy
 from waymark.fairness.protected import load_protected_characteristics
@@ -44,6 +45,13 @@ CANNOT_SHOW = (
     "Contacted students for whom no comparable student was found are left out and counted; the "
     "figures describe the contacted students who could be matched.",
     "Outcomes of presentations still running are not known yet; those students are not counted.",
+    "The view at the capacity cut compares students just inside and just outside the number staff could "
+    "contact from each module's list. It does not depend on what staff knew, but it speaks only for "
+    "students near the cut, and only where staff worked down the list in order.",
+)
+NOT_FOLLOWED = (
+    "staff did not work down the list in order closely enough for the students either side of the cut "
+    "to differ in whether they were contacted"
 )
 
 
@@ -107,9 +115,13 @@ def _counts_allow(units: pd.DataFrame, min_size: int) -> bool:
     return bool(np.all(enough_students(np.array(counts), min_size)))
 
 
+def _rounded(n: int, step: int) -> int:
+    return int(step * round(n / step)) if step > 1 else n
+
+
 def _published(result: Estimate, step: int) -> dict[str, Any]:
     def rounded(n: int) -> int:
-        return int(step * round(n / step)) if step > 1 else n
+        return _rounded(n, step)
 
     return {
         "effect": [_number(v) for v in result.effect],
@@ -121,6 +133,29 @@ def _published(result: Estimate, step: int) -> dict[str, Any]:
         "completed_comparison": _number(result.completed_comparison),
         "balance": {k: [_number(b), _number(a)] for k, (b, a) in result.balance.items()},
     }
+
+
+def at_the_cut(units: pd.DataFrame, *, settings: ImpactSettings, policy: Policy) -> dict[str, Any]:
+    """The capacity-cut view (``fairness.discontinuity``), withheld under the small-cell rule."""
+    found = discontinuity(
+        units,
+        settings=DiscontinuitySettings(
+            resamples=settings.resamples, confidence=settings.confidence, seed=settings.seed
+        ),
+    )
+    if not np.all(enough_students(np.array([found.inside, found.outside]), policy.min_group_size)):
+        return {"withheld": TOO_FEW}
+    step = policy.count_rounding
+    out: dict[str, Any] = {
+        "followed": found.followed,
+        "first_stage": [_number(v) for v in found.first_stage],
+        "lists": found.lists,
+        "inside": _rounded(found.inside, step),
+        "outside": _rounded(found.outside, step),
+    }
+    if not found.followed:
+        return {**out, "why": NOT_FOLLOWED}
+    return {**out, "effect": [_number(v) for v in found.effect]}
 
 
 def by_group(
@@ -190,6 +225,7 @@ def evaluate_impact(
         "contacted_without_indicator": no_indicator,
         "cannot_show": list(CANNOT_SHOW),
         "overall": None,
+        "at_the_cut": None,
         "groups": [],
     }
     if not _counts_allow(units, policy.min_group_size):
@@ -198,6 +234,7 @@ def evaluate_impact(
     report["overall"] = _published(
         estimate(units, covariates=covariates, settings=settings), policy.count_rounding
     )
+    report["at_the_cut"] = at_the_cut(units, settings=settings, policy=policy)
     protected = load_protected_characteristics(folder)
     if protected is not None and protected.attributes:
         labels = group_labels(protected, intersections=policy.intersections)

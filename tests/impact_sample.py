@@ -35,6 +35,14 @@ def sample_report() -> dict[str, Any]:
         "contacted_without_indicator": 3,
         "cannot_show": list(CANNOT_SHOW),
         "overall": _figures([0.06, -0.01, 0.13], [-0.18, -0.24, -0.12], contacted=120),
+        "at_the_cut": {
+            "followed": True,
+            "first_stage": [0.82, 0.7, 0.9],
+            "lists": 12,
+            "inside": 60,
+            "outside": 70,
+            "effect": [0.09, 0.01, 0.17],
+        },
         "groups": [
             {
                 "attribute": "disability",

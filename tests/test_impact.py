@@ -194,6 +194,9 @@ def test_evaluate_impact_writes_the_report_and_keeps_it_in_mlflow(
     assert report["overall"]["contacted"] > 0 and report["overall"]["effect"][1] is not None
     assert "estimate_logit" in report["overall"]["balance"]
     assert {g["attribute"] for g in report["groups"]} >= {"disability"}
+    cut = report["at_the_cut"]  # the capacity-cut view: a figure, or why there is none
+    assert "withheld" in cut or ("effect" in cut if cut["followed"] else cut["why"])
+    assert "At the capacity cut" in (tmp_path / "impact" / "impact.html").read_text()
     text = (tmp_path / "impact" / "impact.html").read_text() + json.dumps(report)
     students = pd.read_parquet(synth_dir / "students.parquet")["student_id"]
     assert not [s for s in students if s in text]  # no student is named

@@ -166,6 +166,16 @@ function balanceText(balance) {
   return `Were the groups compared alike? After matching, ${comparable} of ${rows.length} measures differ by less than 0.1 standard deviations, the usual reading of comparable; the largest difference is ${words(name, COVARIATE_TEXT).toLowerCase()}, ${Number(after).toFixed(2)}${was}.`;
 }
 
+// The capacity-cut view (fairness/discontinuity.py): students just inside and just outside the cut.
+function cutText(cut) {
+  if (!cut) return "";
+  const lead = "At the capacity cut: ";
+  if (cut.withheld) return `${lead}${cut.withheld}.`;
+  if (!cut.followed) return `${lead}no figure, because ${cut.why} (the share contacted changed by ${points(cut.first_stage[0])} at the cut).`;
+  return `${lead}students just inside the number staff could contact from each module's list (${cut.inside}) against those just outside it (${cut.outside}), over ${cut.lists} lists: ` +
+    `${points(cut.effect[0])} in completion for being contacted (${range(cut.effect)}). ${reading(cut.effect)}`;
+}
+
 function overallRow(label, interval) {
   const tr = el("tr");
   tr.append(el("th", label, { scope: "row" }), el("td", points(interval[0])), el("td", range(interval)));
@@ -193,6 +203,7 @@ async function showImpact() {
     byId("impact-reading").textContent = `${reading(o.effect)} Ranges are ${confidence}% bootstrap intervals. The plain comparison mostly measures who was chosen for outreach, since students with higher estimates were contacted first.`;
     byId("impact-balance").textContent = balanceText(o.balance);
   }
+  byId("impact-cut").textContent = cutText(r.at_the_cut);
   byId("impact-overall").closest(".table-wrap").hidden = !o;
   const groups = byId("impact-groups");
   groups.querySelector("tbody").replaceChildren(...r.groups.map((g) => {
