@@ -6,12 +6,11 @@ until it has published or failed; a second run is refused at once, naming the on
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -44,23 +43,27 @@ class ScoringSummary:
 def _records(
     cohort: Cohort, indicators: pd.DataFrame, *, previous: dict[tuple[str, str, str], float]
 ) -> list[dict[str, Any]]:
+    """One dict per indicator row, in plain Python types, built column by column (not row by row)."""
     frame = indicators.merge(cohort.as_of, on=["module_id", "presentation_id", "week"], how="left").merge(
         cohort.placement, on="student_id", how="left"
     )
-    records = cast(list[dict[str, Any]], frame.to_dict("records"))
-    for rec in records:
-        rec["week"] = int(rec["week"])
-        for key in ("probability", "lower", "upper"):
-            rec[key] = float(rec[key])
-        for key in ("programme_id", "school_id"):
-            value = rec.get(key)
-            rec[key] = (
-                None if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
-            )
-        rec["previous_probability"] = previous.get(
-            (rec["student_id"], rec["module_id"], rec["presentation_id"])
-        )
-    return records
+    columns = {name: _plain(frame[name], name) for name in frame.columns}
+    keys = zip(columns["student_id"], columns["module_id"], columns["presentation_id"], strict=True)
+    columns["previous_probability"] = [previous.get(key) for key in keys]
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+def _plain(values: pd.Series, name: str) -> list[Any]:
+    """A column as Python values: whole weeks, float estimates, text or None for the other keys."""
+    if name == "week":
+        return values.to_numpy(dtype="int64").tolist()
+    if name in ("probability", "lower", "upper"):
+        return values.to_numpy(dtype="float64").tolist()
+    if name in ("student_id", "module_id", "presentation_id", "programme_id", "school_id", "as_of"):
+        present = values.notna().to_numpy()
+        return [str(v) if ok else None for v, ok in zip(values.tolist(), present, strict=True)]
+    return values.tolist()
 
 
 def _chunks(records: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:

@@ -12,11 +12,14 @@ whose stored rows are exactly the rows it produced.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+import orjson
+from sqlalchemy import JSON, Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import column as sql_column
+from sqlalchemy import table as sql_table
 
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import Indicator, Publication, RunSummary, ScoringRun, TrainingExclusion
@@ -115,13 +118,54 @@ def record_data(engine: Engine, run_id: int, *, fingerprint: str, as_of: str) ->
 
 
 def write_chunks(engine: Engine, run_id: int, *, rows: Iterator[list[dict[str, Any]]]) -> int:
-    """Insert the run's indicator rows chunk by chunk; returns how many were written."""
+    """Insert the run's indicator rows chunk by chunk, one transaction each; returns how many were written.
+
+    Rows go through the driver's fast path, not the ORM: ``COPY ... FROM STDIN`` on PostgreSQL and
+    the driver's ``executemany`` on SQLite, with the JSON columns serialised once here (``orjson``;
+    the same values the ORM's JSON type would store). A key a row lacks is stored as NULL (as JSON
+    ``null`` in a JSON column).
+    """
+    columns = [c.name for c in Indicator.__table__.columns]
+    as_json = frozenset(c.name for c in Indicator.__table__.columns if isinstance(c.type, JSON))
     written = 0
     for chunk in rows:
+        values = [_values(row, run_id, columns=columns, as_json=as_json) for row in chunk]
         with transaction(engine) as session:
-            session.execute(insert(Indicator), [{**row, "run_id": run_id} for row in chunk])
+            _insert_rows(session.connection(), values, columns=columns)
         written += len(chunk)
     return written
+
+
+def _values(
+    row: dict[str, Any], run_id: int, *, columns: list[str], as_json: frozenset[str]
+) -> tuple[Any, ...]:
+    given = {**row, "run_id": run_id}
+    return tuple(_json_text(given.get(name)) if name in as_json else given.get(name) for name in columns)
+
+
+def _json_text(value: Any) -> str:
+    # As the ORM's JSON type stores it: None is the JSON text 'null' (none_as_null is off), not SQL NULL.
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def _insert_rows(connection: Connection, values: Sequence[tuple[Any, ...]], *, columns: list[str]) -> None:
+    """Insert ``values`` (tuples in ``columns`` order, JSON already text) in the connection's transaction."""
+    if not values:
+        return
+    dialect = connection.dialect
+    quote = dialect.identifier_preparer.quote
+    table, names = quote(Indicator.__tablename__), ", ".join(quote(c) for c in columns)
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
+    elif dialect.name == "sqlite":
+        marks = ", ".join("?" for _ in columns)
+        connection.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(values))
+    else:  # any other driver: a Core executemany over untyped columns (the JSON is already text)
+        untyped = sql_table(Indicator.__tablename__, *(sql_column(c) for c in columns))
+        connection.execute(insert(untyped), [dict(zip(columns, row, strict=True)) for row in values])
 
 
 def write_summaries(engine: Engine, run_id: int, *, summaries: list[dict[str, Any]]) -> None:
