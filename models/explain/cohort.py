@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,10 +13,16 @@ import pandas as pd
 from waymark.models.bundle import ModelBundle
 from waymark.models.contributions import Contributions, contributions
 from waymark.models.data import ensure_feature_safe
+from waymark.models.explain.batch_sentences import (
+    Taken,
+    describe_all,
+    describe_cohort_all,
+    from_phrase,
+    whole,
+)
 from waymark.models.explain.change import STEPS, smallest_change
 from waymark.models.explain.coverage import SourceCoverage, family_sources, recorded_sources
 from waymark.models.explain.families import CONTEXT_FAMILIES, FACTOR_FAMILIES, family_columns, family_sums
-from waymark.models.explain.sentences import brief, describe, describe_cohort
 from waymark.models.explain.typical import Standing, cohort_standing
 from waymark.models.features.catalogue import FAMILIES, KEYS
 from waymark.models.uncertainty import intervals
@@ -32,7 +40,11 @@ class ExplainedCohort:
 
 
 def explain_cohort(
-    bundle: ModelBundle, features: pd.DataFrame, *, sources: SourceCoverage | None = None
+    bundle: ModelBundle,
+    features: pd.DataFrame,
+    *,
+    sources: SourceCoverage | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ExplainedCohort:
     """Score and explain every row of ``features`` (keys plus the model's features).
 
@@ -45,6 +57,8 @@ def explain_cohort(
     sources
         Which sources each module presentation records and their labels (``SourceCoverage.of``);
         without it, the built-in sources' flags in ``features`` and their built-in names.
+    progress
+        Told when the scores and contributions are done and the sentences begin (for timing).
 
     Returns
     -------
@@ -57,13 +71,15 @@ def explain_cohort(
     x = bundle.matrix(features)
     probability = bundle.probability(x)
     contrib = contributions(bundle, x)
+    if progress is not None:
+        progress(f"building sentences for {len(features):,} registrations")
     cols = family_columns(bundle.feature_names)
     sums = family_sums(contrib.values, cols)
-    rows = cast(list[dict[str, Any]], features.to_dict("records"))
+    values = _Values(features)
     group = features.groupby(["module_id", "presentation_id", "week"], sort=False).ngroup().to_numpy()
     said = _Said(sources or SourceCoverage(), recorded_sources(features, sources))
     standing = cohort_standing(x, group=group, columns=cols)
-    factors, strengths, context = _statements(rows, sums, standing=standing, said=said)
+    factors, strengths, context = _statements(values, sums, standing=standing, said=said)
     lower, upper = intervals(bundle.reliability, probability)
     out = features[list(KEYS)].copy()
     out["probability"], out["lower"], out["upper"] = probability, lower, upper
@@ -72,7 +88,7 @@ def explain_cohort(
         x,
         probability=probability,
         group=group,
-        rows=rows,
+        values=values,
         sums=sums,
         cols=cols,
         factors=factors,
@@ -83,10 +99,34 @@ def explain_cohort(
         strengths=_objects(strengths),
         context=_objects(context),
         what_could_change=_objects(changes),
-        coverage=_objects([_coverage(r, said.coverage(i)) for i, r in enumerate(rows)]),
-        engagement=_objects([_engagement(r) for r in rows]),
+        coverage=_objects(_coverage(values, said)),
+        engagement=_objects(_engagement(values)),
     )
     return ExplainedCohort(out, contrib)
+
+
+class _Values(Mapping[str, np.ndarray]):
+    """The features of every row as float64 columns, each read once when first asked for."""
+
+    def __init__(self, features: pd.DataFrame) -> None:
+        self._features = features
+        self._columns: dict[str, np.ndarray] = {}
+        self.rows = len(features)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._columns:
+            self._columns[name] = self._features[name].to_numpy(dtype=np.float64)
+        return self._columns[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._features.columns)
+
+    def __len__(self) -> int:
+        return len(self._features.columns)
+
+    def at(self, rows: np.ndarray) -> Taken:
+        """The columns of ``rows`` only."""
+        return Taken(self, rows)
 
 
 def _objects(values: list[Any]) -> np.ndarray:
@@ -115,6 +155,24 @@ class _Said:
             self._labels[key] = None if fed is None else tuple(self.sources.label(s) for s in fed)
         return self._labels[key]
 
+    @cached_property
+    def codes(self) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+        """A code per row for the sources its module records, and the recorded sources of each code."""
+        kinds: dict[tuple[str, ...], int] = {}
+        code = np.fromiter(
+            (kinds.setdefault(r, len(kinds)) for r in self.recorded), np.int64, len(self.recorded)
+        )
+        return code, list(kinds)
+
+    def phrases(self, family: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per row: whether ``family`` says nothing (none of its sources recorded), and its from-phrase."""
+        code, kinds = self.codes
+        first = [int(np.argmax(code == c)) for c in range(len(kinds))]
+        labels = [self.labels(i, family) for i in first]
+        silent = np.array([named == () for named in labels], dtype=bool)
+        phrase = np.array([from_phrase(named or ()) for named in labels], dtype=object)
+        return silent[code], phrase[code]
+
     def coverage(self, i: int) -> tuple[list[str], list[str]]:
         """Labels of the sources recorded for row ``i``'s module, and of those that are not."""
         recorded = self.recorded[i]
@@ -127,48 +185,92 @@ class _Said:
         return self._coverage[recorded]
 
 
-def _statement(family: str, row: dict[str, Any], *, value: float, labels: tuple[str, ...]) -> dict[str, Any]:
-    return {
-        "family": family,
-        "title": FAMILIES[family].title,
-        "sentence": describe(family, row, sources=labels),
-        "contribution": round(float(value), 4),
-    }
+def _statements(
+    values: _Values, sums: dict[str, np.ndarray], *, standing: dict[str, Standing], said: _Said
+) -> tuple[list[list[dict[str, Any]]], list[list[dict[str, Any]]], list[list[dict[str, Any]]]]:
+    """Each row's factors, strengths and context, decided and worded a family at a time for all rows.
+
+    A family says nothing when it is fed only by sources the module does not record, or its
+    contribution is below ``THRESHOLD``. Otherwise, where the row stands apart from its cohort, an
+    actionable family is a candidate factor (raising) or strength (lowering), the ``TOP`` largest
+    each, ties in family order; a fixed one is context. A family the row shares with nearly all its
+    cohort is a cohort-wide fact, said once.
+    """
+    described = [f for f in (*FACTOR_FAMILIES, *CONTEXT_FAMILIES) if f in sums]
+    n = values.rows
+    value = np.column_stack([sums[f] for f in described]) if described else np.zeros((n, 0))
+    phrase: dict[str, np.ndarray] = {}
+    speaks = np.zeros((n, len(described)), dtype=bool)
+    for j, f in enumerate(described):
+        silent, phrase[f] = said.phrases(f)
+        speaks[:, j] = ~silent & ~(np.abs(value[:, j]) < THRESHOLD)
+    apart = np.column_stack([standing[f].apart for f in described]) if described else speaks
+    actionable = np.array([FAMILIES[f].actionable for f in described], dtype=bool)
+    candidate = speaks & apart & actionable
+    up = _top(np.where(candidate & (value > 0), -value, np.inf))
+    down = _top(np.where(candidate & (value < 0), value, np.inf))
+    fixed = speaks & apart & ~actionable
+    facts = speaks & ~apart & (np.column_stack([standing[f].shared for f in described]) > 0)
+    chosen = fixed.copy()
+    for top in (up, down):
+        for k in range(top.shape[1]):
+            rows = np.flatnonzero(top[:, k] >= 0)
+            chosen[rows, top[rows, k]] = True
+    sentence = [
+        _sentences(values, f, rows=np.flatnonzero(chosen[:, j]), phrase=phrase[f])
+        for j, f in enumerate(described)
+    ]
+    factors = _ranked(up, described, value=value, sentence=sentence)
+    strengths = _ranked(down, described, value=value, sentence=sentence)
+    context: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    for j, f in enumerate(described):
+        for i in np.flatnonzero(fixed[:, j]).tolist():
+            context[i].append(_context(f, sentence[j][i]))
+    cohort_facts: dict[int, list[dict[str, Any]]] = {}
+    for j, f in enumerate(described):
+        rows = np.flatnonzero(facts[:, j])
+        share = standing[f].shared[rows]
+        texts = describe_cohort_all(f, values.at(rows), src=phrase[f][rows].tolist(), share=share)
+        for i, text in zip(rows.tolist(), texts, strict=True):
+            cohort_facts.setdefault(i, []).append(_context(f, text))
+    for i, found in cohort_facts.items():
+        context[i] += _once(found)
+    return factors, strengths, context
+
+
+def _top(keys: np.ndarray) -> np.ndarray:
+    """Per row, the columns of the ``TOP`` smallest finite keys, ties in column order; -1 past the last."""
+    order = np.argsort(keys, axis=1, kind="stable")[:, :TOP]
+    return np.where(np.isfinite(np.take_along_axis(keys, order, axis=1)), order, -1)
+
+
+def _sentences(values: _Values, family: str, *, rows: np.ndarray, phrase: np.ndarray) -> dict[int, str]:
+    """The sentence of ``family`` for each of ``rows``, by row."""
+    said = describe_all(family, values.at(rows), src=phrase[rows].tolist())[1]
+    return dict(zip(rows.tolist(), said, strict=True))
+
+
+def _ranked(
+    top: np.ndarray, described: list[str], *, value: np.ndarray, sentence: list[dict[int, str]]
+) -> list[list[dict[str, Any]]]:
+    out: list[list[dict[str, Any]]] = [[] for _ in range(len(top))]
+    for k in range(top.shape[1]):
+        rows = np.flatnonzero(top[:, k] >= 0)
+        for i, j in zip(rows.tolist(), top[rows, k].tolist(), strict=True):
+            f = described[j]
+            out[i].append(
+                {
+                    "family": f,
+                    "title": FAMILIES[f].title,
+                    "sentence": sentence[j][i],
+                    "contribution": round(float(value[i, j]), 4),
+                }
+            )
+    return out
 
 
 def _context(family: str, sentence: str) -> dict[str, Any]:
     return {"family": family, "title": FAMILIES[family].title, "sentence": sentence}
-
-
-def _statements(
-    rows: list[dict[str, Any]], sums: dict[str, np.ndarray], *, standing: dict[str, Standing], said: _Said
-) -> tuple[list[list[dict[str, Any]]], list[list[dict[str, Any]]], list[list[dict[str, Any]]]]:
-    described = [f for f in (*FACTOR_FAMILIES, *CONTEXT_FAMILIES) if f in sums]
-    # Python lists, read once per row and family (numpy scalars would be most of the time here).
-    value = {f: sums[f].tolist() for f in described}
-    apart = {f: standing[f].apart.tolist() for f in described}
-    shared = {f: standing[f].shared.tolist() for f in described}
-    factors, strengths, context = [], [], []
-    for i, row in enumerate(rows):
-        vals, labels, fixed, facts = {}, {}, [], []
-        for f in described:
-            named, v = said.labels(i, f), value[f][i]
-            # A family built only from sources the module does not record is coverage, nothing else.
-            if named == () or abs(v) < THRESHOLD:
-                continue
-            labels[f] = named or ()
-            if apart[f][i] and FAMILIES[f].actionable:
-                vals[f] = v
-            elif apart[f][i]:
-                fixed.append(_context(f, describe(f, row, sources=labels[f])))
-            elif shared[f][i] > 0:
-                facts.append(_context(f, describe_cohort(f, row, share=shared[f][i], sources=labels[f])))
-        up = sorted((f for f, v in vals.items() if v > 0), key=lambda f: -vals[f])[:TOP]
-        down = sorted((f for f, v in vals.items() if v < 0), key=lambda f: vals[f])[:TOP]
-        factors.append([_statement(f, row, value=vals[f], labels=labels[f]) for f in up])
-        strengths.append([_statement(f, row, value=vals[f], labels=labels[f]) for f in down])
-        context.append(fixed + _once(facts))
-    return factors, strengths, context
 
 
 def _once(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -186,14 +288,14 @@ def _changes(
     *,
     probability: np.ndarray,
     group: np.ndarray,
-    rows: list[dict[str, Any]],
+    values: _Values,
     sums: dict[str, np.ndarray],
     cols: dict[str, np.ndarray],
     factors: list[list[dict[str, Any]]],
     said: _Said,
 ) -> list[dict[str, Any] | None]:
     tried = [f for f in FACTOR_FAMILIES if f in sums]
-    candidate = np.zeros((len(rows), len(tried)), dtype=bool)
+    candidate = np.zeros((values.rows, len(tried)), dtype=bool)
     for i, found in enumerate(factors):
         for item in found:
             candidate[i, tried.index(item["family"])] = True
@@ -206,44 +308,50 @@ def _changes(
         columns=[cols[f] for f in tried],
         candidate=candidate,
     )
-    out: list[dict[str, Any] | None] = []
-    for i in range(len(rows)):
-        f = int(best.family[i])
-        if f < 0:
-            out.append(None)
+    out: list[dict[str, Any] | None] = [None] * values.rows
+    for f, family in enumerate(tried):
+        rows = np.flatnonzero(best.family == f)
+        if not len(rows):
             continue
-        family, peer = tried[f], rows[int(best.peer[i])]
-        now, then = float(probability[i]), float(best.probability[i])
-        out.append(
-            {
+        # The peer's values, named by the sources this student's module records.
+        _, phrase = said.phrases(family)
+        peers = describe_all(family, values.at(best.peer[rows]), src=phrase[rows].tolist())[0]
+        title = FAMILIES[family].title
+        for i, peer in zip(rows.tolist(), peers, strict=True):
+            now, then = float(probability[i]), float(best.probability[i])
+            out[i] = {
                 "family": family,
-                "title": FAMILIES[family].title,
+                "title": title,
                 "sentence": (
-                    f"{FAMILIES[family].title}: if this were like that of {STEPS[int(best.step[i])][1]} "
-                    f"({brief(family, peer, sources=said.labels(i, family) or ())}), "
-                    f"the estimate would be about {round(100 * then)}% "
-                    f"rather than {round(100 * now)}%."
+                    f"{title}: if this were like that of {STEPS[int(best.step[i])][1]} ({peer}), "
+                    f"the estimate would be about {round(100 * then)}% rather than {round(100 * now)}%."
                 ),
                 "estimate_after": round(then, 4),
+            }
+    return out
+
+
+def _coverage(values: _Values, said: _Said) -> list[dict[str, Any]]:
+    activity = (values["act_any"] >= 1).tolist()
+    marked = (values["asm_has_score"] >= 1).tolist()
+    out = []
+    for i in range(values.rows):
+        recorded, missing = said.coverage(i)
+        out.append(
+            {
+                "sources_recorded": list(recorded),
+                "sources_not_recorded": list(missing),
+                "activity_recorded_for_student": activity[i],
+                "marked_work_available": marked[i],
             }
         )
     return out
 
 
-def _coverage(row: dict[str, Any], sources: tuple[list[str], list[str]]) -> dict[str, Any]:
-    recorded, missing = sources
-    return {
-        "sources_recorded": list(recorded),
-        "sources_not_recorded": list(missing),
-        "activity_recorded_for_student": bool(row["act_any"] >= 1),
-        "marked_work_available": bool(row["asm_has_score"] >= 1),
-    }
-
-
-def _engagement(row: dict[str, Any]) -> dict[str, int]:
+def _engagement(values: _Values) -> list[dict[str, int]]:
     """The minimal summary a placement supervisor may see: counts, no factors, no estimate."""
-    return {
-        "active_days_last_14": round(row["act_active_days_last14"]),
-        "assessments_due_so_far": round(row["asm_due"]),
-        "assessments_submitted": round(row["asm_submitted"]),
-    }
+    days, due, submitted = (whole(values[c]) for c in ("act_active_days_last14", "asm_due", "asm_submitted"))
+    return [
+        {"active_days_last_14": d, "assessments_due_so_far": a, "assessments_submitted": s}
+        for d, a, s in zip(days, due, submitted, strict=True)
+    ]

@@ -1,0 +1,297 @@
+"""The sentences of ``sentences``, built for many students at once: the scoring job's path.
+
+Each describer takes the feature columns of the rows to describe (NumPy arrays) and, per row, the
+" from <sources>" phrase of the sources its family was recorded from. The numbers are read back from
+the features for the whole batch with NumPy (``np.rint`` rounds half to even, as Python's ``round``
+does); each sentence is then one format over those columns. The words are those of ``sentences``,
+which stays the reference for one student: tests/test_batch_sentences.py checks that both give the
+same text for every family and branch, and that a scored cohort's explanations are unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import cast
+
+import numpy as np
+
+from waymark.models.explain.sentences import _CHANNEL_WHAT, _FAMILY_CHANNELS, _and
+
+Columns = Mapping[str, np.ndarray]  # feature name -> float64 values, one per row described
+Texts = tuple[list[str], list[str]]  # (briefs, sentences), one each per row
+BatchDescriber = Callable[[Columns, Sequence[str]], Texts]
+
+
+class Taken(Mapping[str, np.ndarray]):
+    """Some rows of a mapping of columns; a column is read and taken only when a describer asks for it."""
+
+    def __init__(self, cols: Columns, rows: np.ndarray) -> None:
+        self._cols, self._rows = cols, rows
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        taken: np.ndarray = np.asarray(self._cols[name])[self._rows]
+        return taken
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._cols)
+
+    def __len__(self) -> int:
+        return len(self._cols)
+
+
+def from_phrase(sources: Sequence[str]) -> str:
+    """' from the learning platform and the library', or nothing when no source is named."""
+    return f" from {_and(sources)}" if sources else ""
+
+
+def whole(values: np.ndarray) -> list[int]:
+    """Python's ``round(x)`` of each value (half to even), as Python ints.
+
+    Raises
+    ------
+    ValueError
+        If a value is not a finite number (as ``round`` refuses one).
+    """
+    if not np.isfinite(values).all():
+        raise ValueError("a feature value to describe is not a finite number")
+    return cast(list[int], np.rint(values).astype(np.int64).tolist())
+
+
+def _count(log_values: np.ndarray) -> np.ndarray:
+    """Counts stored as log(1 + n), read back (``sentences.count`` for a column)."""
+    counts: np.ndarray = np.rint(np.expm1(log_values))
+    return counts
+
+
+def _times(n: int, one: str, *, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _channel_counts(cols: Columns, family: str) -> tuple[list[int], list[int]]:
+    channels = _FAMILY_CHANNELS[family]
+    total = np.sum([_count(cols[f"ch_{ch}_total"]) for ch in channels], axis=0)
+    recent = np.sum([_count(cols[f"ch_{ch}_last14"]) for ch in channels], axis=0)
+    return whole(total), whole(recent)
+
+
+def _recent_activity(cols: Columns, src: Sequence[str]) -> Texts:
+    n_f = _count(cols["act_last14"])
+    n, days = whole(n_f), whole(np.where(n_f == 0, 0.0, cols["act_active_days_last14"]))
+    ever = (cols["act_any"] >= 1).tolist()
+    since = whole(np.where(cols["act_any"] >= 1, cols["act_days_since_last"], 0.0))
+    ratio = cols["act_recent_vs_own"].tolist()
+    later = (cols["weeks_elapsed"] >= 3).tolist()
+    briefs, sentences = [], []
+    for i, s in enumerate(src):
+        if n[i] == 0:
+            brief = f"no activity{s} in the last 14 days"
+            extra = (
+                f"; the last recorded activity was {since[i]} days before"
+                if ever[i]
+                else ("; none has been recorded yet")
+            )
+            briefs.append(brief)
+            sentences.append(f"No activity{s} in the last 14 days{extra}.")
+            continue
+        actions, active = _times(n[i], "action", many="actions"), _times(days[i], "day", many="days")
+        brief = f"{actions}{s} on {active} of the last 14"
+        briefs.append(brief)
+        sentences.append(brief[0].upper() + brief[1:] + (_own_rate(ratio[i]) if later[i] else "") + ".")
+    return briefs, sentences
+
+
+def _own_rate(ratio: float) -> str:
+    if 0.9 <= ratio <= 1.1:
+        return ", about the same weekly rate as this student's own earlier weeks"
+    if ratio < 0.9:
+        return f", about {round(100 * ratio)}% of this student's own earlier weekly rate"
+    return f", about {ratio:.1f} times this student's own earlier weekly rate"
+
+
+def _regularity(cols: Columns, src: Sequence[str]) -> Texts:
+    weeks_f = np.rint(cols["weeks_elapsed"])
+    weeks = whole(weeks_f)
+    active = whole(cols["act_weeks_active_share"] * weeks_f)
+    days = whole(cols["act_active_days"])
+    briefs = [f"active in {a} of the {w} weeks so far" for a, w in zip(active, weeks, strict=True)]
+    sentences = [
+        f"Activity{s} in {a} of the {w} weeks so far ({_times(d, 'active day', many='active days')})."
+        for s, a, w, d in zip(src, active, weeks, days, strict=True)
+    ]
+    return briefs, sentences
+
+
+def _cohort(cols: Columns, src: Sequence[str]) -> Texts:
+    pct = whole(100 * cols["act_total_pct"])
+    briefs = [f"more activity so far than about {p}% of students on the module" for p in pct]
+    sentences = [
+        f"More activity{s} so far than about {p}% of students on this module at this point."
+        for s, p in zip(src, pct, strict=True)
+    ]
+    return briefs, sentences
+
+
+def _channels(family: str, what: str) -> BatchDescriber:
+    def describe(cols: Columns, src: Sequence[str]) -> Texts:
+        total, recent = _channel_counts(cols, family)
+        briefs = [f"{t} {what} so far, {r} in the last 14 days" for t, r in zip(total, recent, strict=True)]
+        sentences = [
+            f"{t} {what}{s} so far, {r} in the last 14 days."
+            for s, t, r in zip(src, total, recent, strict=True)
+        ]
+        return briefs, sentences
+
+    return describe
+
+
+def _submissions(cols: Columns, src: Sequence[str]) -> Texts:
+    due, done, late = (whole(cols[c]) for c in ("asm_due", "asm_submitted", "asm_late"))
+    early = whole(np.where(np.rint(cols["asm_due"]) == 0, cols["asm_early_submissions"], 0.0))
+    briefs, sentences = [], []
+    for i in range(len(src)):
+        if due[i] == 0:
+            tail = (
+                f"; {_times(early[i], 'assessment', many='assessments')} already submitted early"
+                if early[i]
+                else ""
+            )
+            briefs.append("no assessment due yet")
+            sentences.append("No assessment has been due yet" + tail + ".")
+            continue
+        if due[i] == 1:
+            said = "submitted" if done[i] else "not submitted"
+            brief, sentence = f"the 1 assessment due so far {said}", f"The 1 assessment due so far was {said}"
+        else:
+            brief = f"{done[i]} of the {due[i]} assessments due so far submitted"
+            were = "was" if done[i] == 1 else "were"
+            sentence = f"{done[i]} of the {due[i]} assessments due so far {were} submitted"
+        briefs.append(brief)
+        sentences.append(sentence + (f", {late[i]} after the due day" if late[i] else "") + ".")
+    return briefs, sentences
+
+
+def _results(cols: Columns, src: Sequence[str]) -> Texts:
+    scored = (cols["asm_has_score"] >= 1).tolist()
+    marks = whole(np.where(cols["asm_has_score"] >= 1, cols["asm_score_mean"], 0.0))
+    pct = whole(np.where(cols["asm_has_score"] >= 1, 100 * cols["asm_score_pct"], 0.0))
+    briefs, sentences = [], []
+    for ok, mark, p in zip(scored, marks, pct, strict=True):
+        if not ok:
+            briefs.append("no marked work yet")
+            sentences.append("No marked work is available yet.")
+            continue
+        briefs.append(f"an average mark of {mark} on marked work")
+        higher = f" (higher than about {p}% of marks on this module)" if p >= 5 else ""
+        sentences.append(f"Average mark on marked work so far: {mark}{higher}.")
+    return briefs, sentences
+
+
+def _registration(cols: Columns, src: Sequence[str]) -> Texts:
+    missing = (cols["reg_day_missing"] >= 1).tolist()
+    days = whole(np.where(cols["reg_day_missing"] >= 1, 0.0, cols["reg_day"]))
+    briefs, sentences = [], []
+    for gone, day in zip(missing, days, strict=True):
+        if gone:
+            briefs.append("registration date not recorded")
+            sentences.append("The registration date is not recorded.")
+        elif day == 0:
+            briefs.append("registered on the first day")
+            sentences.append("Registered on the day the module started.")
+        else:
+            span, when = _times(abs(day), "day", many="days"), "before" if day < 0 else "after"
+            briefs.append(f"registered {span} {when} the start")
+            sentences.append(f"Registered {span} {when} the module started.")
+    return briefs, sentences
+
+
+def _history(cols: Columns, src: Sequence[str]) -> Texts:
+    attempts = whole(cols["prior_attempts"])
+    studying = (cols["credits_missing"] < 1).tolist()
+    credits = whole(np.where(cols["credits_missing"] < 1, cols["credits"], 0.0))
+    briefs, sentences = [], []
+    for n, known, c in zip(attempts, studying, credits, strict=True):
+        first = "first attempt" if n == 0 else _times(n, "earlier attempt", many="earlier attempts")
+        said = (
+            "This is the student's first attempt at this module"
+            if n == 0
+            else f"The student has {first} at this module"
+        )
+        briefs.append(first)
+        sentences.append(said + (f"; {c} credits are being studied" if known else "") + ".")
+    return briefs, sentences
+
+
+#: For every family ``sentences.DESCRIBE`` describes, its describer for a batch (the same words).
+DESCRIBE_ALL: dict[str, BatchDescriber] = {
+    "recent_activity": _recent_activity,
+    "regularity": _regularity,
+    "cohort_engagement": _cohort,
+    "study_resources": _channels("study_resources", "uses of study resources"),
+    "discussion": _channels("discussion", "visits or posts in discussion forums and shared spaces"),
+    "practice": _channels("practice", "practice quiz actions"),
+    "attendance": _channels("attendance", "attendances"),
+    "assessment_submissions": _submissions,
+    "assessment_results": _results,
+    "registration_timing": _registration,
+    "study_history": _history,
+}
+
+
+def describe_all(family: str, cols: Columns, *, src: Sequence[str]) -> Texts:
+    """Briefs and sentences of ``family`` for every row of ``cols`` (``src``: each row's from-phrase)."""
+    if not len(src):
+        return [], []
+    return DESCRIBE_ALL[family](cols, src)
+
+
+def describe_cohort_all(family: str, cols: Columns, *, src: Sequence[str], share: np.ndarray) -> list[str]:
+    """``sentences.describe_cohort`` for every row of ``cols``, each with its cohort's ``share``."""
+    if not len(src):
+        return []
+    absent = _nothing_yet(family, cols, rows=len(src))
+    present = np.flatnonzero(~np.asarray(absent, dtype=bool))
+    said = describe_all(family, Taken(cols, present), src=[src[i] for i in present.tolist()])[0]
+    briefs = dict(zip(present.tolist(), said, strict=True))
+    out = []
+    for i, s in enumerate(src):
+        every = share[i] >= 1
+        part = f"{math.floor(100 * share[i])}% of students"
+        if absent[i]:
+            who = "anyone" if every else part
+            out.append(_absence(family, s, who=who))
+        else:
+            who = "every student" if every else part
+            out.append(f"The same for {who} on this module at this point: {briefs[i]}.")
+    return out
+
+
+def _nothing_yet(family: str, cols: Columns, *, rows: int) -> list[bool]:
+    """Rows whose typical values of ``family`` are an absence (``sentences._nothing_yet``)."""
+    if family in {"regularity", "cohort_engagement"}:
+        return _flags(cols["act_total"] <= 0)
+    if family == "recent_activity":
+        return _flags(cols["act_last14"] <= 0)
+    if family in _CHANNEL_WHAT:
+        return [t == 0 for t in _channel_counts(cols, family)[0]]
+    if family == "assessment_results":
+        return _flags(cols["asm_has_score"] < 1)
+    if family == "assessment_submissions":
+        return _flags(cols["asm_due"] <= 0)
+    return [False] * rows
+
+
+def _flags(values: np.ndarray) -> list[bool]:
+    return cast(list[bool], values.tolist())
+
+
+def _absence(family: str, src: str, *, who: str) -> str:
+    if family in {"regularity", "cohort_engagement"}:
+        return f"No activity{src} has been recorded yet for {who} on this module."
+    if family == "recent_activity":
+        return f"No activity{src} in the last 14 days for {who} on this module."
+    if family in _CHANNEL_WHAT:
+        return f"No {_CHANNEL_WHAT[family]}{src} recorded yet for {who} on this module."
+    if family == "assessment_results":
+        return f"No marked work is available yet for {who} on this module."
+    return "No assessment has been due yet on this module."

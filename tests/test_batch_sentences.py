@@ -1,0 +1,238 @@
+"""Sentences built for a whole batch say exactly what the per-student describers say.
+
+``models.explain.batch_sentences`` words every family for many rows at once (the scoring job's path);
+``models.explain.sentences`` is the reference for one student. First every family and branch is
+compared on generated rows, then a synthetic cohort's explanations from ``explain_cohort`` are
+compared, field by field, with the per-row builder it replaced (kept here as the reference).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.champion import Champion
+from waymark.models.contributions import contributions
+from waymark.models.data import load_with_source_labels
+from waymark.models.explain import SourceCoverage, explain_cohort
+from waymark.models.explain.batch_sentences import (
+    DESCRIBE_ALL,
+    describe_all,
+    describe_cohort_all,
+    from_phrase,
+)
+from waymark.models.explain.change import STEPS, smallest_change
+from waymark.models.explain.cohort import THRESHOLD, TOP, _Said
+from waymark.models.explain.coverage import recorded_sources
+from waymark.models.explain.families import CONTEXT_FAMILIES, FACTOR_FAMILIES, family_columns, family_sums
+from waymark.models.explain.sentences import DESCRIBE, brief, describe, describe_cohort
+from waymark.models.explain.typical import cohort_standing
+from waymark.models.features import build_features
+from waymark.models.features.catalogue import CHANNELS, FAMILIES
+from waymark.models.registry import configure, load_bundle
+
+LABELS = [(), ("the library",), ("the learning platform", "lecture recordings", "the library")]
+
+
+def _generated_rows(n: int, seed: int) -> pd.DataFrame:
+    """Rows whose values reach every branch of every describer, halves included (rounding to even)."""
+    rng = np.random.default_rng(seed)
+
+    def pick(*values: float) -> np.ndarray:
+        return rng.choice(np.array(values, dtype=np.float64), n)
+
+    counts = (0, 1, 2, 3, 7, 12, 40, 101)
+    frame = {
+        "act_last14": np.log1p(pick(*counts)),
+        "act_active_days_last14": pick(0, 1, 2, 5, 13.5, 14),
+        "act_any": pick(0, 1),
+        "act_days_since_last": pick(0, 3, 12.5, 30),
+        "act_recent_vs_own": pick(0.0, 0.42, 0.9, 1.0, 1.1, 1.105, 2.25, 3.0),
+        "weeks_elapsed": pick(1, 2, 3, 8, 12),
+        "act_weeks_active_share": pick(0, 0.25, 0.5, 0.625, 1),
+        "act_active_days": pick(0, 1, 2, 7, 20.5),
+        "act_total": pick(0, 0.5, 3),
+        "act_total_pct": pick(0, 0.005, 0.125, 0.5, 0.995, 1),
+        "asm_due": pick(0, 1, 2, 3),
+        "asm_submitted": pick(0, 1, 2),
+        "asm_late": pick(0, 1, 2),
+        "asm_early_submissions": pick(0, 1, 2),
+        "asm_has_score": pick(0, 1),
+        "asm_score_mean": pick(23, 62.5, 63.5, 80.2),
+        "asm_score_pct": pick(0, 0.04, 0.045, 0.05, 0.5, 0.985),
+        "reg_day_missing": pick(0, 0, 1),
+        "reg_day": pick(-30, -1, -0.4, 0, 0.5, 1, 1.5, 12),
+        "prior_attempts": pick(0, 1, 2),
+        "credits_missing": pick(0, 1),
+        "credits": pick(30, 60, 120),
+    }
+    for ch in CHANNELS:
+        frame[f"ch_{ch}_total"] = np.log1p(pick(*counts))
+        frame[f"ch_{ch}_last14"] = np.log1p(pick(0, 1, 5))
+    return pd.DataFrame(frame)
+
+
+@pytest.mark.parametrize("labels", LABELS)
+def test_every_family_is_worded_as_the_per_student_describer_words_it(labels: tuple[str, ...]) -> None:
+    rows = _generated_rows(3000, seed=len(labels))
+    cols = {name: rows[name].to_numpy() for name in rows.columns}
+    records = rows.to_dict("records")
+    assert set(DESCRIBE_ALL) == set(DESCRIBE)
+    for family, one in DESCRIBE.items():
+        briefs, sentences = describe_all(family, cols, src=[from_phrase(labels)] * len(rows))
+        expected = [one(row, labels) for row in records]
+        assert briefs == [b for b, _ in expected], family
+        assert sentences == [s for _, s in expected], family
+    assert len({s for fam in DESCRIBE for s in describe_all(fam, cols, src=[""] * len(rows))[1]}) > 200
+
+
+@pytest.mark.parametrize("share", [0.95, 0.9999, 1.0])
+def test_cohort_facts_are_worded_as_the_per_student_describer_words_them(share: float) -> None:
+    rows = _generated_rows(1500, seed=7)
+    cols = {name: rows[name].to_numpy() for name in rows.columns}
+    records = rows.to_dict("records")
+    for labels in LABELS:
+        for family in DESCRIBE:
+            shares = np.full(len(rows), share)
+            said = describe_cohort_all(family, cols, src=[from_phrase(labels)] * len(rows), share=shares)
+            assert said == [describe_cohort(family, r, share=share, sources=labels) for r in records], family
+
+
+def test_a_value_that_is_not_a_number_is_refused_as_round_refuses_it() -> None:
+    rows = _generated_rows(10, seed=1).assign(weeks_elapsed=np.nan)
+    cols = {name: rows[name].to_numpy() for name in rows.columns}
+    with pytest.raises(ValueError, match="not a finite number"):
+        describe_all("regularity", cols, src=[""] * 10)
+
+
+# --- a scored cohort: the batch path against the per-row builder it replaced -----------------------
+
+
+def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> dict[str, list[Any]]:
+    """The explanations as the per-row builder made them (``explain_cohort`` before the batch path)."""
+    features = features.reset_index(drop=True)
+    x = bundle.matrix(features)
+    probability = bundle.probability(x)
+    cols = family_columns(bundle.feature_names)
+    sums = family_sums(contributions(bundle, x).values, cols)
+    rows = features.to_dict("records")
+    group = features.groupby(["module_id", "presentation_id", "week"], sort=False).ngroup().to_numpy()
+    said = _Said(sources, recorded_sources(features, sources))
+    standing = cohort_standing(x, group=group, columns=cols)
+    described = [f for f in (*FACTOR_FAMILIES, *CONTEXT_FAMILIES) if f in sums]
+    factors, strengths, context = [], [], []
+    for i, row in enumerate(rows):
+        vals, labels, fixed, facts = {}, {}, [], []
+        for f in described:
+            named, v = said.labels(i, f), float(sums[f][i])
+            if named == () or abs(v) < THRESHOLD:
+                continue
+            labels[f] = named or ()
+            apart, shared = bool(standing[f].apart[i]), float(standing[f].shared[i])
+            if apart and FAMILIES[f].actionable:
+                vals[f] = v
+            elif apart:
+                fixed.append(_ctx(f, describe(f, row, sources=labels[f])))
+            elif shared > 0:
+                facts.append(_ctx(f, describe_cohort(f, row, share=shared, sources=labels[f])))
+        up = sorted((f for f, v in vals.items() if v > 0), key=lambda f: -vals[f])[:TOP]
+        down = sorted((f for f, v in vals.items() if v < 0), key=lambda f: vals[f])[:TOP]
+
+        said_of = [
+            [
+                {**_ctx(f, describe(f, row, sources=labels[f])), "contribution": round(vals[f], 4)}
+                for f in chosen
+            ]
+            for chosen in (up, down)
+        ]
+        factors.append(said_of[0])
+        strengths.append(said_of[1])
+        once: list[dict[str, Any]] = []
+        for fact in facts:
+            if all(fact["sentence"] != kept["sentence"] for kept in once):
+                once.append(fact)
+        context.append(fixed + once)
+    tried = [f for f in FACTOR_FAMILIES if f in sums]
+    candidate = np.zeros((len(rows), len(tried)), dtype=bool)
+    for i, found in enumerate(factors):
+        for item in found:
+            candidate[i, tried.index(item["family"])] = True
+    best = smallest_change(
+        bundle,
+        x,
+        probability=probability,
+        group=group,
+        sums=[sums[f] for f in tried],
+        columns=[cols[f] for f in tried],
+        candidate=candidate,
+    )
+    changes: list[dict[str, Any] | None] = []
+    for i in range(len(rows)):
+        f = int(best.family[i])
+        if f < 0:
+            changes.append(None)
+            continue
+        family, peer = tried[f], rows[int(best.peer[i])]
+        now, then = float(probability[i]), float(best.probability[i])
+        title = FAMILIES[family].title
+        phrase = brief(family, peer, sources=said.labels(i, family) or ())
+        changes.append(
+            {
+                "family": family,
+                "title": title,
+                "sentence": f"{title}: if this were like that of {STEPS[int(best.step[i])][1]} ({phrase}), "
+                f"the estimate would be about {round(100 * then)}% rather than {round(100 * now)}%.",
+                "estimate_after": round(then, 4),
+            }
+        )
+    coverage = [
+        {
+            "sources_recorded": list(said.coverage(i)[0]),
+            "sources_not_recorded": list(said.coverage(i)[1]),
+            "activity_recorded_for_student": bool(r["act_any"] >= 1),
+            "marked_work_available": bool(r["asm_has_score"] >= 1),
+        }
+        for i, r in enumerate(rows)
+    ]
+    engagement = [
+        {
+            "active_days_last_14": round(r["act_active_days_last14"]),
+            "assessments_due_so_far": round(r["asm_due"]),
+            "assessments_submitted": round(r["asm_submitted"]),
+        }
+        for r in rows
+    ]
+    return {
+        "factors": factors,
+        "strengths": strengths,
+        "context": context,
+        "what_could_change": changes,
+        "coverage": coverage,
+        "engagement": engagement,
+    }
+
+
+def _ctx(family: str, sentence: str) -> dict[str, Any]:
+    return {"family": family, "title": FAMILIES[family].title, "sentence": sentence}
+
+
+def test_a_cohorts_explanations_are_those_of_the_per_row_builder(champion: Champion, synth_dir: Path) -> None:
+    configure(champion.settings)
+    bundle = load_bundle(f"models:/{champion.name}/{champion.version}").bundle
+    data, labels = load_with_source_labels(synth_dir)
+    # One module records no attendance: its attendance family says nothing there (a silent family).
+    first = data.activity["module_id"].iloc[0]
+    quiet = (data.activity["module_id"] == first) & (data.activity["source"] == "attendance")
+    activity = data.activity[~quiet]
+    sources = SourceCoverage.of(activity, {**labels, "library": "the university's library"})
+    features = build_features(data, [2, 5, 8])
+    got = explain_cohort(bundle, features, sources=sources).indicators
+    expected = _reference(bundle, features, sources)
+    for field, values in expected.items():
+        assert got[field].tolist() == values, field
+    said = {s["sentence"] for column in ("factors", "strengths", "context") for r in got[column] for s in r}
+    assert len(said) > 100 and any("for anyone on this module" in s or "% of students" in s for s in said)
