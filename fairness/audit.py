@@ -18,6 +18,7 @@ minimum is withheld, and so are the differences and ratios computed from it. Not
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,12 +28,14 @@ from waymark.fairness.disclosure import allowed, enough_students
 from waymark.fairness.metrics import (
     METRICS,
     Cohort,
-    Resampled,
-    abroca,
-    bootstrap_weights,
+    area_between,
+    bootstrap_counts,
     reliability_by_group,
+    roc_on_grid,
 )
 from waymark.fairness.policy import Policy
+from waymark.fairness.resampling import resampled_sums
+from waymark.models import threads
 from waymark.models.capacity import top_share
 from waymark.models.data import ProtectedFrame
 
@@ -91,6 +94,13 @@ def group_labels(protected: ProtectedFrame, *, intersections: bool) -> pd.DataFr
 def audit_cohorts(scored: pd.DataFrame, labels: pd.DataFrame, *, policy: Policy) -> list[AttributeAudit]:
     """Audit every week, capacity and characteristic of the policy.
 
+    Each week's resamples are drawn once (students, with replacement; the generator seeded by the
+    policy and used week by week in order) and serve every characteristic and capacity. Each
+    characteristic's sums for all resamples and capacities come from one pass
+    (``fairness.resampling``); characteristics run side by side, one per thread, on as many
+    threads as the process may use (``models.threads.cores()``), with BLAS and numba capped to the
+    same number. The kernel releases the GIL and nothing waits by spinning.
+
     Parameters
     ----------
     scored
@@ -103,43 +113,63 @@ def audit_cohorts(scored: pd.DataFrame, labels: pd.DataFrame, *, policy: Policy)
     Returns
     -------
     list of AttributeAudit
+        Week by week in the policy's order, then characteristic by characteristic, then capacity.
     """
-    out = []
     rng = np.random.default_rng(policy.seed)
+    weeks = []
     for week in policy.weeks:
         rows = scored[scored["week"] == week].reset_index(drop=True)
         if rows.empty:
             continue
-        weights = np.vstack(
-            [np.ones(len(rows)), bootstrap_weights(len(rows), policy.bootstrap_resamples, rng=rng)]
-        )
-        joined = labels.reindex(rows["student_id"]).fillna(NOT_RECORDED).reset_index(drop=True)
-        chosen = {c: top_share(rows["probability"].to_numpy(), c) for c in policy.capacities}
-        for attribute in labels.columns:
-            out += _audit_attribute(
+        draws = bootstrap_counts(len(rows), policy.bootstrap_resamples, rng=rng)
+        # Column 0 is the point estimate; each student's counts in every resample are one row.
+        counts = np.ascontiguousarray(np.vstack([np.ones((1, len(rows)), dtype=draws.dtype), draws]).T)
+        del draws
+        weeks.append(
+            _Week(
+                week,
                 rows,
-                joined[attribute],
-                chosen=chosen,
-                weights=weights,
-                attribute=attribute,
-                week=week,
-                policy=policy,
+                counts,
+                joined=labels.reindex(rows["student_id"]).fillna(NOT_RECORDED).reset_index(drop=True),
+                students=pd.factorize(rows["student_id"])[0],
+                chosen={c: top_share(rows["probability"].to_numpy(), c) for c in policy.capacities},
             )
-    return out
+        )
+    jobs = [(w, attribute) for w in weeks for attribute in labels.columns]
+    with threads.capped() as n, ThreadPoolExecutor(max_workers=n) as pool:
+        tables = pool.map(lambda job: _audit_attribute(job[0], job[1], policy=policy), jobs)
+        return [audit for table in tables for audit in table]
 
 
-def _audit_attribute(
-    rows: pd.DataFrame,
-    groups: pd.Series,
-    *,
-    chosen: dict[float, np.ndarray],
-    weights: np.ndarray,
-    attribute: str,
-    week: int,
-    policy: Policy,
-) -> list[AttributeAudit]:
-    codes, names = pd.factorize(groups, sort=True)
+@dataclass(frozen=True, eq=False)
+class _Week:
+    """One audited week: its rows, their resample counts (n x 1 + B), and each row's groups."""
+
+    week: int
+    rows: pd.DataFrame
+    counts: np.ndarray
+    joined: pd.DataFrame  # each row's group under every characteristic and pair
+    students: np.ndarray  # each row's student as a code (a student may have several registrations)
+    chosen: dict[float, np.ndarray]  # the outreach list at each capacity
+
+
+def _audit_attribute(week: _Week, attribute: str, *, policy: Policy) -> list[AttributeAudit]:
+    rows = week.rows
+    codes, names = pd.factorize(week.joined[attribute], sort=True)
     label, probability = rows["label"].to_numpy(), rows["probability"].to_numpy()
+    chosen = week.chosen
+    if not chosen:
+        return []
+    sums = resampled_sums(
+        label,
+        probability,
+        selections=list(chosen.values()),
+        codes=codes,
+        n_groups=len(names),
+        counts=week.counts,
+    )
+    # Metrics that do not depend on the capacity are computed once per week.
+    ranking = {name: m.compute(sums[0]) for name, m in METRICS.items() if not m.uses_selection}
     base = Cohort(
         label=label,
         probability=probability,
@@ -147,30 +177,27 @@ def _audit_attribute(
         codes=codes,
         n_groups=len(names),
     )
-    # Metrics that do not depend on the capacity are computed once per week.
-    unselected = Resampled(base, weights)
-    ranking = {name: m.compute(unselected) for name, m in METRICS.items() if not m.uses_selection}
     bins = reliability_by_group(base)
+    curves = _Curves(base)
     out = []
-    for capacity, selected in chosen.items():
+    for (capacity, selected), at_capacity in zip(chosen.items(), sums, strict=True):
         cohort = Cohort(
             label=label, probability=probability, selected=selected, codes=codes, n_groups=len(names)
         )
-        counts = _counts(rows, cohort)
+        counts = _counts(week.students, cohort)
         shown = _shown(counts, policy.min_group_size)
-        resampled = Resampled(cohort, weights)
         values = {
-            name: m.compute(resampled) if m.uses_selection else ranking[name] for name, m in METRICS.items()
+            name: m.compute(at_capacity) if m.uses_selection else ranking[name] for name, m in METRICS.items()
         }
         reference = _reference(
             values, names, students=counts["students"], shown=shown, strategy=policy.reference
         )
         intervals = _all_intervals(values, reference, confidence=policy.confidence)
-        frame = _Frame(names, counts, shown, reference, intervals, cohort, bins, policy.min_group_size)
+        frame = _Frame(names, counts, shown, reference, intervals, curves, bins, policy.min_group_size)
         out.append(
             AttributeAudit(
                 attribute=attribute,
-                week=week,
+                week=week.week,
                 capacity=capacity,
                 # A reference is always a group whose figure is shown; without one there is none.
                 reference={m: NO_REFERENCE if i is None else str(names[i]) for m, i in reference.items()},
@@ -178,6 +205,24 @@ def _audit_attribute(
             )
         )
     return out
+
+
+class _Curves:
+    """Each group's ROC curve on ABROCA's grid, computed once and shared by every capacity."""
+
+    def __init__(self, cohort: Cohort) -> None:
+        self.cohort = cohort
+        self._curves: dict[int, np.ndarray] = {}
+
+    def curve(self, g: int) -> np.ndarray:
+        if g not in self._curves:
+            rows = self.cohort.codes == g
+            self._curves[g] = roc_on_grid(self.cohort.probability[rows], self.cohort.label[rows])
+        return self._curves[g]
+
+    def abroca(self, g: int, *, reference: int) -> float:
+        """Absolute area between the ROC curves of group ``g`` and the ``reference`` group."""
+        return area_between(self.curve(g), self.curve(reference))
 
 
 @dataclass(frozen=True)
@@ -189,24 +234,25 @@ class _Frame:
     shown: dict[str, np.ndarray]  # metric -> may the group's value be published (disclosure rules)
     reference: dict[str, int | None]
     intervals: dict[str, dict[str, np.ndarray]]
-    cohort: Cohort
+    curves: _Curves
     reliability: tuple[np.ndarray, np.ndarray, np.ndarray]
     min_size: int
 
 
-def _counts(rows: pd.DataFrame, cohort: Cohort) -> dict[str, np.ndarray]:
-    """Distinct students by group in each count a published rate can rest on."""
+def _counts(students: np.ndarray, cohort: Cohort) -> dict[str, np.ndarray]:
+    """Distinct students by group in each count a published rate can rest on.
+
+    ``students`` codes each row's student (0..n_students-1); a student with two registrations in
+    the week counts once in a group.
+    """
     y, s = cohort.label.astype(bool), cohort.selected.astype(bool)
     masks = {"students": np.ones(len(y), dtype=bool), "positives": y, "negatives": ~y, "selected": s}
-    ids = rows["student_id"].to_numpy()
-    return {
-        name: pd.Series(ids[mask])
-        .groupby(cohort.codes[mask])
-        .nunique()
-        .reindex(range(cohort.n_groups), fill_value=0)
-        .to_numpy()
-        for name, mask in masks.items()
-    }
+    n_students = int(students.max(initial=-1)) + 1
+    out = {}
+    for name, mask in masks.items():
+        pairs = np.unique(cohort.codes[mask].astype(np.int64) * n_students + students[mask])
+        out[name] = np.bincount(pairs // max(n_students, 1), minlength=cohort.n_groups)
+    return out
 
 
 def _shown(counts: dict[str, np.ndarray], min_size: int) -> dict[str, np.ndarray]:
@@ -231,15 +277,9 @@ def _group(g: int, frame: _Frame) -> GroupResult:
         metrics={m: _column(frame.intervals["value"][m], g) for m in METRICS if shown[m][g]},
         differences={m: _column(frame.intervals["difference"][m], g) for m in compared},
         ratios={m: _column(frame.intervals["ratio"][m], g) for m in compared},
-        abroca=_abroca(frame.cohort, g, reference=ref_auc) if with_abroca and ref_auc is not None else None,
+        abroca=frame.curves.abroca(g, reference=ref_auc) if with_abroca and ref_auc is not None else None,
         reliability=_reliability(frame, g),
         withheld=tuple(m for m in WITHHELD_CAN_BE if not shown[m][g]),
-    )
-
-
-def _abroca(cohort: Cohort, g: int, *, reference: int) -> float:
-    return abroca(
-        cohort.probability, cohort.label, group=cohort.codes == g, reference=cohort.codes == reference
     )
 
 

@@ -1,12 +1,14 @@
 """Group metrics from weighted sums: one code path for point estimates and bootstrap resamples.
 
 A bootstrap resample of n students is a row of multinomial weights (how often each student was
-drawn). Every metric here is a ratio of weighted sums, so with a (B x n) weight matrix all B
-resamples are computed at once; with a single row of ones the same code gives the point
-estimate, which tests compare with Fairlearn's MetricFrame.
+drawn). Every metric here is a ratio of weighted sums by group (``GroupSums``: the confusion
+counts, the sums by band of indicator values, and the ranked pairs that make AUC), so with a
+(B x n) weight matrix all B resamples are computed at once; with a single row of ones the same
+code gives the point estimate, which tests compare with Fairlearn's MetricFrame.
 
-Sums by group are a product with a sparse one-hot matrix, which costs O(B x n) however many groups
-there are.
+``weighted_sums`` computes the sums with sparse one-hot products (the reference, kept plain);
+the audit gets the very same sums from ``fairness.resampling``, one compiled pass per
+characteristic that serves every capacity at once.
 
 ``METRICS`` is the one table of the audited metrics: how each is computed, which direction is
 better, and what it means in plain language (the report prints the meanings). The policy's gate
@@ -19,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cached_property
 
 import numpy as np
 from scipy import sparse
@@ -38,16 +39,25 @@ class Cohort:
     n_groups: int
 
 
-def bootstrap_weights(n: int, resamples: int, *, rng: np.random.Generator) -> np.ndarray:
-    """(resamples x n) counts of how often each row is drawn in each resample."""
+def bootstrap_counts(n: int, resamples: int, *, rng: np.random.Generator) -> np.ndarray:
+    """(resamples x n) counts of how often each row is drawn in each resample, in the smallest dtype.
+
+    The draws are those of ``bootstrap_weights`` (same generator, same order), so the two agree.
+    """
     draws = rng.integers(0, n, size=(resamples, n)) + (np.arange(resamples) * n)[:, None]
-    return np.bincount(draws.ravel(), minlength=resamples * n).reshape(resamples, n).astype(np.float64)
+    counts = np.bincount(draws.ravel(), minlength=resamples * n).reshape(resamples, n)
+    return counts.astype(np.min_scalar_type(int(counts.max(initial=0))))
+
+
+def bootstrap_weights(n: int, resamples: int, *, rng: np.random.Generator) -> np.ndarray:
+    """(resamples x n) counts of how often each row is drawn in each resample, as floats."""
+    return bootstrap_counts(n, resamples, rng=rng).astype(np.float64)
 
 
 def grouped_sums(weights: np.ndarray, codes: np.ndarray, *, values: np.ndarray, n_codes: int) -> np.ndarray:
     """For each resample, the weighted sum of ``values`` over the rows of each code: (B x n_codes).
 
-    A sparse one-hot product: O(B x n) work and no copy of the weight matrix.
+    A sparse one-hot product: O(B x n) work.
     """
     onehot = sparse.csr_matrix((values, (codes, np.arange(len(codes)))), shape=(n_codes, len(codes)))
     return np.asarray((onehot @ weights.T).T)
@@ -59,88 +69,127 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-@dataclass(frozen=True, eq=False)
-class Resampled:
-    """A cohort under (B x n) resample weights; a row of ones gives the point estimate.
+def indicator_bins(probability: np.ndarray, bins: int = ECE_BINS) -> np.ndarray:
+    """The band (0..bins-1) of each indicator value, equal widths over [0, 1]."""
+    out: np.ndarray = np.clip(np.digitize(probability, np.linspace(0, 1, bins + 1)[1:-1]), 0, bins - 1)
+    return out
 
-    The confusion counts that four metrics rest on are summed once, on first use.
+
+@dataclass(frozen=True)
+class GroupSums:
+    """Weighted sums by group under B weightings (a row of ones gives the point estimate).
+
+    Every audited metric is a ratio of these sums, so they are all a metric needs. Counts of
+    students are whole numbers (exact in floating point), and so is ``ranked_pairs`` times two.
     """
 
-    cohort: Cohort
-    weights: np.ndarray
-
-    @cached_property
-    def confusion(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(B x groups) weighted true negatives, false positives, false negatives and true positives."""
-        cohort, weights = self.cohort, self.weights
-        y, s = cohort.label.astype(bool), cohort.selected.astype(bool)
-        cell = cohort.codes * 4 + (y * 2 + s)  # 0 tn, 1 fp, 2 fn, 3 tp within each group
-        counts = grouped_sums(weights, cell, values=np.ones(len(y)), n_codes=cohort.n_groups * 4)
-        counts = counts.reshape(weights.shape[0], cohort.n_groups, 4)
-        tn, fp, fn, tp = (counts[..., k] for k in range(4))
-        return tn, fp, fn, tp
+    tn: np.ndarray  # (B x groups) did not need support, not selected
+    fp: np.ndarray  # did not need support, selected
+    fn: np.ndarray  # needed support, not selected
+    tp: np.ndarray  # needed support, selected
+    bin_size: np.ndarray  # (B x groups x bins) students in each band of indicator values
+    bin_predicted: np.ndarray  # sum of indicators in each band
+    bin_observed: np.ndarray  # students who needed support in each band
+    #: (B x groups) pairs of a student who needed support and one who did not, in which the first
+    #: has the higher indicator (a tie counts as half): the Mann-Whitney statistic, AUC's numerator.
+    ranked_pairs: np.ndarray
 
 
-def _selection_rate(r: Resampled) -> np.ndarray:
-    tn, fp, fn, tp = r.confusion
-    return _ratio(tp + fp, tn + fp + fn + tp)
+def weighted_sums(cohort: Cohort, weights: np.ndarray, *, bins: int = ECE_BINS) -> GroupSums:
+    """``GroupSums`` of a cohort under (B x n) weights, from sparse products (the reference path).
+
+    ``fairness.resampling.resampled_sums`` computes the same sums in one pass for the audit; the
+    tests hold the two equal.
+    """
+    y, s = cohort.label.astype(bool), cohort.selected.astype(bool)
+    b, g = weights.shape[0], cohort.n_groups
+    cell = cohort.codes * 4 + (y * 2 + s)  # 0 tn, 1 fp, 2 fn, 3 tp within each group
+    confusion = grouped_sums(weights, cell, values=np.ones(len(y)), n_codes=g * 4).reshape(b, g, 4)
+    banded = cohort.codes * bins + indicator_bins(cohort.probability, bins)
+
+    def by_band(values: np.ndarray) -> np.ndarray:
+        return grouped_sums(weights, banded, values=values, n_codes=g * bins).reshape(b, g, bins)
+
+    pairs = np.zeros((b, g))
+    for group in range(g):
+        rows = np.flatnonzero(cohort.codes == group)
+        if rows.size:
+            pairs[:, group] = _ranked_pairs(cohort.probability[rows], y[rows], weights=weights[:, rows])
+    return GroupSums(
+        tn=confusion[..., 0],
+        fp=confusion[..., 1],
+        fn=confusion[..., 2],
+        tp=confusion[..., 3],
+        bin_size=by_band(np.ones(len(y))),
+        bin_predicted=by_band(cohort.probability.astype(np.float64)),
+        bin_observed=by_band(y.astype(np.float64)),
+        ranked_pairs=pairs,
+    )
 
 
-def _false_negative_rate(r: Resampled) -> np.ndarray:
-    _, _, fn, tp = r.confusion
-    return _ratio(fn, tp + fn)
+def _ranked_pairs(score: np.ndarray, positive: np.ndarray, *, weights: np.ndarray) -> np.ndarray:
+    order = np.argsort(score, kind="stable")
+    score, positive, weights = score[order], positive[order], weights[:, order]
+    starts = np.flatnonzero(np.r_[True, score[1:] != score[:-1]])  # one bucket per distinct score
+    pos = np.add.reduceat(weights * positive, starts, axis=1)
+    neg = np.add.reduceat(weights * ~positive, starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg  # negatives with a strictly lower score
+    out: np.ndarray = (pos * (below + 0.5 * neg)).sum(axis=1)
+    return out
 
 
-def _false_positive_rate(r: Resampled) -> np.ndarray:
-    tn, fp, _, _ = r.confusion
-    return _ratio(fp, fp + tn)
+def _selection_rate(s: GroupSums) -> np.ndarray:
+    return _ratio(s.tp + s.fp, s.tn + s.fp + s.fn + s.tp)
 
 
-def _precision(r: Resampled) -> np.ndarray:
-    _, fp, _, tp = r.confusion
-    return _ratio(tp, tp + fp)
+def _false_negative_rate(s: GroupSums) -> np.ndarray:
+    return _ratio(s.fn, s.tp + s.fn)
+
+
+def _false_positive_rate(s: GroupSums) -> np.ndarray:
+    return _ratio(s.fp, s.fp + s.tn)
+
+
+def _precision(s: GroupSums) -> np.ndarray:
+    return _ratio(s.tp, s.tp + s.fp)
+
+
+def _auc(s: GroupSums) -> np.ndarray:
+    """Weighted ROC AUC by group, ties counted as half (equal to roc_auc_score with unit weights)."""
+    return _ratio(s.ranked_pairs, (s.tp + s.fn) * (s.tn + s.fp))
+
+
+def _ece(s: GroupSums) -> np.ndarray:
+    """Expected calibration error: sum over bands of |predicted - observed| mass / size."""
+    return _ratio(np.abs(s.bin_predicted - s.bin_observed).sum(axis=2), s.bin_size.sum(axis=2))
+
+
+def _calibration_gap(s: GroupSums) -> np.ndarray:
+    """Mean predicted probability minus observed rate (signed; unbiased in small groups)."""
+    return _ratio(s.bin_predicted.sum(axis=2) - s.bin_observed.sum(axis=2), s.bin_size.sum(axis=2))
 
 
 def confusion_metrics(cohort: Cohort, weights: np.ndarray) -> dict[str, np.ndarray]:
     """Size, selection rate, false negative rate, false positive rate and precision by group."""
-    r = Resampled(cohort, weights)
-    tn, fp, fn, tp = r.confusion
+    s = weighted_sums(cohort, weights)
     return {
-        "size": tn + fp + fn + tp,
-        "positives": tp + fn,
-        "selection_rate": _selection_rate(r),
-        "false_negative_rate": _false_negative_rate(r),
-        "false_positive_rate": _false_positive_rate(r),
-        "precision": _precision(r),
+        "size": s.tn + s.fp + s.fn + s.tp,
+        "positives": s.tp + s.fn,
+        "selection_rate": _selection_rate(s),
+        "false_negative_rate": _false_negative_rate(s),
+        "false_positive_rate": _false_positive_rate(s),
+        "precision": _precision(s),
     }
 
 
-def ece_by_group(cohort: Cohort, weights: np.ndarray, *, bins: int = ECE_BINS) -> np.ndarray:
-    """Expected calibration error by group: sum over bins of |predicted - observed| mass / size."""
-    which = np.clip(np.digitize(cohort.probability, np.linspace(0, 1, bins + 1)[1:-1]), 0, bins - 1)
-    cell = cohort.codes * bins + which
-    n_cells = cohort.n_groups * bins
-    predicted = grouped_sums(weights, cell, values=cohort.probability, n_codes=n_cells)
-    observed = grouped_sums(weights, cell, values=cohort.label.astype(np.float64), n_codes=n_cells)
-    size = grouped_sums(weights, cohort.codes, values=np.ones(len(cohort.codes)), n_codes=cohort.n_groups)
-    gap = np.abs(predicted - observed).reshape(weights.shape[0], cohort.n_groups, bins).sum(axis=2)
-    return _ratio(gap, size)
-
-
-def calibration_gap_by_group(cohort: Cohort, weights: np.ndarray) -> np.ndarray:
-    """Mean predicted probability minus observed rate, by group (signed; unbiased in small groups)."""
-    size = grouped_sums(weights, cohort.codes, values=np.ones(len(cohort.codes)), n_codes=cohort.n_groups)
-    predicted = grouped_sums(weights, cohort.codes, values=cohort.probability, n_codes=cohort.n_groups)
-    observed = grouped_sums(
-        weights, cohort.codes, values=cohort.label.astype(np.float64), n_codes=cohort.n_groups
-    )
-    return _ratio(predicted - observed, size)
+def auc_by_group(cohort: Cohort, weights: np.ndarray) -> np.ndarray:
+    """Weighted ROC AUC by group, ties counted as half (equal to roc_auc_score with unit weights)."""
+    return _auc(weighted_sums(cohort, weights))
 
 
 def reliability_by_group(cohort: Cohort, bins: int = ECE_BINS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Point estimates per group and bin: mean predicted, observed rate, size (for plots)."""
-    which = np.clip(np.digitize(cohort.probability, np.linspace(0, 1, bins + 1)[1:-1]), 0, bins - 1)
-    cell = cohort.codes * bins + which
+    cell = cohort.codes * bins + indicator_bins(cohort.probability, bins)
     ones = np.ones((1, len(cell)))
     n_cells = cohort.n_groups * bins
     size = grouped_sums(ones, cell, values=np.ones(len(cell)), n_codes=n_cells)[0]
@@ -150,41 +199,6 @@ def reliability_by_group(cohort: Cohort, bins: int = ECE_BINS) -> tuple[np.ndarr
     )
     shape = (cohort.n_groups, bins)
     return predicted.reshape(shape), observed.reshape(shape), size.reshape(shape)
-
-
-def auc_by_group(cohort: Cohort, weights: np.ndarray) -> np.ndarray:
-    """Weighted ROC AUC by group, ties counted as half (equal to roc_auc_score with unit weights)."""
-    out = np.full((weights.shape[0], cohort.n_groups), np.nan)
-    for g in range(cohort.n_groups):
-        rows = np.flatnonzero(cohort.codes == g)
-        if rows.size:
-            out[:, g] = _weighted_auc(
-                cohort.probability[rows], cohort.label[rows].astype(bool), weights=weights[:, rows]
-            )
-    return out
-
-
-def _weighted_auc(score: np.ndarray, positive: np.ndarray, *, weights: np.ndarray) -> np.ndarray:
-    order = np.argsort(score, kind="stable")
-    score, positive, weights = score[order], positive[order], weights[:, order]
-    starts = np.flatnonzero(np.r_[True, score[1:] != score[:-1]])  # one bucket per distinct score
-    pos = np.add.reduceat(weights * positive, starts, axis=1)
-    neg = np.add.reduceat(weights * ~positive, starts, axis=1)
-    below = np.cumsum(neg, axis=1) - neg  # negatives with a strictly lower score
-    total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
-    return _ratio((pos * (below + 0.5 * neg)).sum(axis=1), total_pos * total_neg)
-
-
-def _auc(r: Resampled) -> np.ndarray:
-    return auc_by_group(r.cohort, r.weights)
-
-
-def _ece(r: Resampled) -> np.ndarray:
-    return ece_by_group(r.cohort, r.weights)
-
-
-def _calibration_gap(r: Resampled) -> np.ndarray:
-    return calibration_gap_by_group(r.cohort, r.weights)
 
 
 def roc_points(score: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -198,16 +212,34 @@ def roc_points(score: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.
     return fpr, tpr
 
 
+ABROCA_GRID = 1001
+
+
+def roc_on_grid(score: np.ndarray, positive: np.ndarray, *, grid: int = ABROCA_GRID) -> np.ndarray:
+    """True positive rate at ``grid`` evenly spaced false positive rates from 0 to 1."""
+    fpr, tpr = roc_points(score, positive)
+    out: np.ndarray = np.interp(np.linspace(0.0, 1.0, grid), fpr, tpr)
+    return out
+
+
+def area_between(curve: np.ndarray, other: np.ndarray) -> float:
+    """Absolute area between two ROC curves given on the same evenly spaced grid (``roc_on_grid``)."""
+    return float(np.trapezoid(np.abs(curve - other), np.linspace(0.0, 1.0, curve.size)))
+
+
 def abroca(
-    score: np.ndarray, positive: np.ndarray, *, group: np.ndarray, reference: np.ndarray, grid: int = 1001
+    score: np.ndarray,
+    positive: np.ndarray,
+    *,
+    group: np.ndarray,
+    reference: np.ndarray,
+    grid: int = ABROCA_GRID,
 ) -> float:
     """Absolute area between the ROC curves of ``group`` and ``reference`` rows."""
-    fpr_grid = np.linspace(0.0, 1.0, grid)
-    curves = []
-    for rows in (group, reference):
-        fpr, tpr = roc_points(score[rows], positive[rows])
-        curves.append(np.interp(fpr_grid, fpr, tpr))
-    return float(np.trapezoid(np.abs(curves[0] - curves[1]), fpr_grid))
+    return area_between(
+        roc_on_grid(score[group], positive[group], grid=grid),
+        roc_on_grid(score[reference], positive[reference], grid=grid),
+    )
 
 
 class Direction(StrEnum):
@@ -230,8 +262,8 @@ class Metric:
     """One audited metric: computed for every group and resample, compared with the reference group."""
 
     name: str
-    #: (B x groups) values for a resampled cohort.
-    compute: Callable[[Resampled], np.ndarray]
+    #: (B x groups) values from a cohort's weighted sums by group.
+    compute: Callable[[GroupSums], np.ndarray]
     direction: Direction
     #: What it means, in plain language, for the committee's report.
     meaning: str

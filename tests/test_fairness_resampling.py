@@ -1,0 +1,169 @@
+"""The audit's one-pass bootstrap: the plain path's sums, Fairlearn's point estimates, the same intervals."""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+
+import numpy as np
+import pandas as pd
+import pytest
+from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_rate, selection_rate
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import precision_score, roc_auc_score
+
+from waymark.fairness.audit import _intervals, audit_cohorts
+from waymark.fairness.metrics import (
+    METRICS,
+    Cohort,
+    bootstrap_counts,
+    bootstrap_weights,
+    weighted_sums,
+)
+from waymark.fairness.policy import load_policy
+from waymark.fairness.resampling import resampled_sums
+from waymark.models.capacity import top_share
+
+CAPACITIES = (0.1, 0.2)
+
+
+def _rows(rng: np.random.Generator, n: int, *, groups: int = 4) -> pd.DataFrame:
+    """Students, some with two registrations; indicators rounded so that ties are common."""
+    students = rng.integers(0, max(1, int(n * 0.8)), n)
+    label = (rng.random(n) < 0.35).astype(int)
+    return pd.DataFrame(
+        {
+            "student_id": [f"S{s}" for s in students],
+            "week": 8,
+            "label": label,
+            "probability": np.round(np.clip(0.3 * label + 0.7 * rng.random(n), 0, 1), 2),
+            "group": rng.choice([f"g{k}" for k in range(groups)], n),
+            "club": rng.choice(["chess", "choir", "rowing"], n),
+        }
+    )
+
+
+def _assert_sums_equal(fast: object, plain: object) -> None:
+    for name in ("tn", "fp", "fn", "tp", "bin_size", "bin_observed", "ranked_pairs"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(plain, name), err_msg=name)
+    # Sums of indicator values are added in another order: equal to the last bits.
+    np.testing.assert_allclose(fast.bin_predicted, plain.bin_predicted, rtol=1e-12, atol=1e-12)  # type: ignore[attr-defined]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 300),
+    groups=st.integers(1, 6),
+    resamples=st.integers(1, 40),
+    seed=st.integers(0, 2**16),
+)
+def test_the_one_pass_sums_equal_the_plain_weighted_sums(
+    n: int, groups: int, resamples: int, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    rows = _rows(rng, n, groups=groups)
+    # A group code with no rows at all must come out as zeros, not shift the others.
+    codes = pd.factorize(rows["group"], sort=True)[0] + 1
+    n_groups = codes.max() + 2
+    label, probability = rows["label"].to_numpy(), rows["probability"].to_numpy()
+    selections = [top_share(probability, c) for c in CAPACITIES]
+    counts = np.vstack([np.ones((1, n), np.uint8), bootstrap_counts(n, resamples, rng=rng)])
+    fast = resampled_sums(
+        label,
+        probability,
+        selections=selections,
+        codes=codes,
+        n_groups=n_groups,
+        counts=np.ascontiguousarray(counts.T),
+    )
+    for selected, at_capacity in zip(selections, fast, strict=True):
+        plain = weighted_sums(Cohort(label, probability, selected, codes, n_groups), counts.astype(float))
+        _assert_sums_equal(at_capacity, plain)
+        assert not at_capacity.tn[:, 0].any() and not at_capacity.ranked_pairs[:, -1].any()
+
+
+def test_the_counts_are_the_bootstrap_weights_of_the_same_draws() -> None:
+    counts = bootstrap_counts(500, 30, rng=np.random.default_rng(7))
+    weights = bootstrap_weights(500, 30, rng=np.random.default_rng(7))
+    np.testing.assert_array_equal(counts, weights)
+    assert counts.dtype == np.uint8 and (counts.sum(axis=1) == 500).all()
+
+
+def test_bad_input_to_the_one_pass_sums_is_refused() -> None:
+    label, probability = np.array([0, 1, 1]), np.array([0.1, 0.5, 0.9])
+    ones = np.ones((3, 2), dtype=np.uint8)
+    with pytest.raises(ValueError, match="group codes"):
+        resampled_sums(label, probability, selections=[], codes=np.array([0, 1, 2]), n_groups=2, counts=ones)
+    with pytest.raises(ValueError, match="whole numbers"):
+        resampled_sums(label, probability, selections=[], codes=np.zeros(3), n_groups=1, counts=ones * 0.5)
+    with pytest.raises(ValueError, match="rows"):
+        resampled_sums(label, probability, selections=[], codes=np.zeros(3), n_groups=1, counts=ones[:2])
+
+
+def _audit(rows: pd.DataFrame, *, resamples: int, columns: tuple[str, ...] = ("group",)) -> list:  # type: ignore[type-arg]
+    policy = dataclasses.replace(
+        load_policy(), weeks=(8,), capacities=CAPACITIES, bootstrap_resamples=resamples, min_group_size=10
+    )
+    labels = rows.drop_duplicates("student_id").set_index("student_id")[list(columns)]
+    return audit_cohorts(rows, labels, policy=policy)
+
+
+def test_the_audits_point_estimates_equal_fairlearn_metricframe() -> None:
+    rows = _rows(np.random.default_rng(11), 4000).drop_duplicates("student_id").reset_index(drop=True)
+    audits = _audit(rows, resamples=20)
+    for audit in audits:
+        selected = top_share(rows["probability"].to_numpy(), audit.capacity).astype(int)
+        rates = MetricFrame(
+            metrics={
+                "selection_rate": selection_rate,
+                "false_negative_rate": false_negative_rate,
+                "false_positive_rate": false_positive_rate,
+                "precision": partial(precision_score, zero_division=0),
+                "size": lambda y_true, y_pred: float(len(y_true)),
+            },
+            y_true=rows["label"],
+            y_pred=selected,
+            sensitive_features=rows["group"],
+        ).by_group
+        auc = MetricFrame(
+            metrics=roc_auc_score,
+            y_true=rows["label"],
+            y_pred=rows["probability"],
+            sensitive_features=rows["group"],
+        ).by_group
+        assert [g.group for g in audit.groups] == list(rates.index)
+        for group in audit.groups:
+            assert not group.suppressed and group.students == rates.loc[group.group, "size"]
+            for metric in ("selection_rate", "false_negative_rate", "false_positive_rate", "precision"):
+                assert group.metrics[metric][0] == pytest.approx(rates.loc[group.group, metric], abs=1e-12)
+            assert group.metrics["auc"][0] == pytest.approx(auc.loc[group.group], abs=1e-12)
+
+
+def test_the_audits_intervals_are_the_plain_paths_for_the_same_seed() -> None:
+    rows = _rows(np.random.default_rng(5), 1500)
+    resamples = 60
+    audits = _audit(rows, resamples=resamples)
+    first_group = rows.drop_duplicates("student_id").set_index("student_id")["group"]
+    codes, names = pd.factorize(first_group.reindex(rows["student_id"]), sort=True)
+    rng = np.random.default_rng(load_policy().seed)  # the policy's seed, first (and only) week
+    weights = np.vstack([np.ones(len(rows)), bootstrap_weights(len(rows), resamples, rng=rng)])
+    label, probability = rows["label"].to_numpy(), rows["probability"].to_numpy()
+    for audit in audits:
+        selected = top_share(probability, audit.capacity)
+        sums = weighted_sums(Cohort(label, probability, selected, codes, len(names)), weights)
+        for g, group in enumerate(audit.groups):
+            assert group.group == names[g]
+            for metric, (point, low, high) in group.metrics.items():
+                expected = _intervals(METRICS[metric].compute(sums), load_policy().confidence)[:, g]
+                np.testing.assert_allclose([point, low, high], expected, rtol=1e-10, err_msg=metric)
+
+
+def test_the_audit_is_the_same_on_one_thread_as_on_several(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = _rows(np.random.default_rng(2), 2000, groups=5)
+    monkeypatch.setenv("WAYMARK_THREADS", "1")
+    one = _audit(rows, resamples=30, columns=("group", "club"))
+    monkeypatch.setenv("WAYMARK_THREADS", "3")
+    several = _audit(rows, resamples=30, columns=("group", "club"))
+    assert [a.attribute for a in several] == ["group", "group", "club", "club"]
+    assert repr(one) == repr(several)  # repr: an undefined interval is NaN, and NaN != NaN
