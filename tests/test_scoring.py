@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +24,13 @@ from tests.champion import Champion, approve_and_promote, govern, register, sett
 from tests.service_setup import backends, fresh_database
 from tests.vocabulary import forbidden_words
 from waymark.fairness.governance import DECISION_TAG
-from waymark.models.data import ProtectedDataError, load_learning_data, read_manifest
+from waymark.models.data import (
+    ContractViolation,
+    ProtectedDataError,
+    folder_fingerprint,
+    load_learning_data,
+    read_manifest,
+)
 from waymark.models.data.contract import PROTECTED_COLUMN_NAMES
 from waymark.models.explain import describe, explain_cohort
 from waymark.models.explain.change import MATERIAL
@@ -224,6 +231,38 @@ def test_a_failed_run_leaves_the_previous_batch_served(
     monkeypatch.setattr(publish, "write_chunks", write_one_chunk_then_fail)
     with pytest.raises(OSError, match="disk full"):
         score(synth_dir, engine, model_name=store.name, week=7, chunk_rows=100)
+    assert _served(engine) == before
+    with transaction(engine) as session:
+        assert session.scalars(select(ScoringRun.status).order_by(ScoringRun.id.desc())).first() == "failed"
+
+
+def test_an_unchanged_folder_is_validated_once_and_a_changed_byte_is_refused_by_name(
+    store: Champion, engine: Engine, synth_dir: Path, tmp_path: Path
+) -> None:
+    configure(store.settings)
+    folder = tmp_path / "data"
+    shutil.copytree(synth_dir, folder)
+    said: list[list[str]] = []
+    for _ in range(2):
+        said.append([])
+        summary = score(folder, engine, model_name=store.name, week=6, progress=said[-1].append)
+        assert _served(engine) == (summary.run_id, summary.students)
+    assert "reading data" in said[0] and "reading data (validated before, unchanged since)" in said[1]
+    with transaction(engine) as session:
+        fingerprints = session.scalars(
+            select(ScoringRun.data_fingerprint).order_by(ScoringRun.id.desc())
+        ).all()
+    assert fingerprints[0] == fingerprints[1] == folder_fingerprint(folder)
+    before = _served(engine)
+    # One byte of a table scoring does not even read: the whole folder is checked again and refused.
+    access = folder / "access.csv"
+    raw = access.read_bytes()
+    access.write_bytes(raw.replace(b"module_leader", b"module_leadeR", 1))
+    with pytest.raises(ContractViolation, match="relationship") as caught:
+        score(folder, engine, model_name=store.name, week=6)
+    assert [(f.table, f.rule, f.count) for f in caught.value.report.findings] == [
+        ("access", "allowed_values", 1)
+    ]
     assert _served(engine) == before
     with transaction(engine) as session:
         assert session.scalars(select(ScoringRun.status).order_by(ScoringRun.id.desc())).first() == "failed"

@@ -156,10 +156,14 @@ def load_learning_data(
 
 
 def load_with_source_labels(
-    folder: Path, choose: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+    where: Path | duckdb.DuckDBPyConnection, choose: Callable[[pd.DataFrame], pd.DataFrame] | None = None
 ) -> tuple[LearningData, dict[str, str]]:
-    """``load_learning_data`` and ``source_labels`` of ``folder``, validating it once."""
-    con, _ = require_valid(folder)
+    """``load_learning_data`` and ``source_labels`` of a folder, validating it once.
+
+    ``where`` is a data folder (validated here) or a connection already holding its validated typed
+    views (``validate_folder``'s, or ``memo.open_valid``'s for a folder that passed before).
+    """
+    con = require_valid(where)[0] if isinstance(where, Path) else where
     return _learning_data(con, choose), source_labels(con)
 
 

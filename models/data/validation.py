@@ -100,10 +100,51 @@ def validate_folder(
     if not folder.is_dir():
         missing = Finding("(folder)", "missing_folder", f"{folder} is not a folder")
         return ValidationReport(str(folder), (missing,), {}, ())
+    findings, opened, located, typed = _open_views(folder, con=con, tables=tuple(TABLES))
+    counts = {n: _count(con, n) for n in typed}
+    findings += _run_all(con, list(_rules(opened, typed)), max_examples=max_examples)
+    findings += _row_count_findings(counts)
+    if "activity" in opened:
+        findings += sensitive_category_findings(con, sensitive_terms or configured_terms())
+    warnings = folder_warnings(folder, counts, located=located)
+    warnings += [f for f in findings if f.severity == "warning"]
+    if {"activity", "presentations"} <= typed:
+        warnings += source_use_warnings(source_use(con))
+    errors = tuple(f for f in findings if f.severity == "error")
+    return ValidationReport(str(folder), errors, counts, tuple(opened), warnings=tuple(warnings))
+
+
+def open_views(folder: Path, *, con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> bool:
+    """Register the typed views ``t_<table>`` of ``tables`` on ``con`` without checking any rule.
+
+    Only for a folder known to pass (``memo``): reading it then costs no more than reading it.
+    An absent optional feature table is read as no rows, as after validation.
+
+    Returns
+    -------
+    bool
+        False if a table could not be opened as validation would open it (the folder changed
+        since): the caller must validate it instead.
+    """
+    if not folder.is_dir():
+        return False
+    findings, opened, located, _ = _open_views(folder, con=con, tables=tables)
+    return not any(f.severity == "error" for f in findings) and set(opened) == located
+
+
+def _open_views(
+    folder: Path, *, con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]
+) -> tuple[list[Finding], dict[str, OpenedTable], set[str], set[str]]:
+    """Open ``tables`` of ``folder`` and create their typed views; returns what was found on the way.
+
+    Returns the findings of locating and opening, the tables opened, those located (opened or
+    not), and those with a typed view (opened, or an absent feature table as an empty view).
+    """
     findings: list[Finding] = []
     opened: dict[str, OpenedTable] = {}
     located: set[str] = set()
-    for table in TABLES.values():
+    for name in tables:
+        table = TABLES[name]
         source, problems = locate(folder, table)
         findings += problems
         if source is None:
@@ -121,20 +162,10 @@ def validate_folder(
         _create_typed_view(con, TABLES[name], opened=table_open)
         typed.add(name)
     for name in FEATURE_TABLES:  # an optional feature table that is absent is read as no rows
-        if name not in located:
+        if name in tables and name not in located:
             _create_empty_view(con, TABLES[name])
             typed.add(name)
-    counts = {n: _count(con, n) for n in typed}
-    findings += _run_all(con, list(_rules(opened, typed)), max_examples=max_examples)
-    findings += _row_count_findings(counts)
-    if "activity" in opened:
-        findings += sensitive_category_findings(con, sensitive_terms or configured_terms())
-    warnings = folder_warnings(folder, counts, located=located)
-    warnings += [f for f in findings if f.severity == "warning"]
-    if {"activity", "presentations"} <= typed:
-        warnings += source_use_warnings(source_use(con))
-    errors = tuple(f for f in findings if f.severity == "error")
-    return ValidationReport(str(folder), errors, counts, tuple(opened), warnings=tuple(warnings))
+    return findings, opened, located, typed
 
 
 def require_valid(folder: Path) -> tuple[duckdb.DuckDBPyConnection, ValidationReport]:

@@ -58,7 +58,8 @@ def explain_cohort(
         Which sources each module presentation records and their labels (``SourceCoverage.of``);
         without it, the built-in sources' flags in ``features`` and their built-in names.
     progress
-        Told when the scores and contributions are done and the sentences begin (for timing).
+        Told when the scores and contributions are done and factors, sentences and what could
+        change begin (the scoring job's stages).
 
     Returns
     -------
@@ -72,7 +73,7 @@ def explain_cohort(
     probability = bundle.probability(x)
     contrib = contributions(bundle, x)
     if progress is not None:
-        progress(f"building sentences for {len(features):,} registrations")
+        progress(f"choosing factors and wording sentences for {len(features):,} registrations")
     cols = family_columns(bundle.feature_names)
     sums = family_sums(contrib.values, cols)
     values = _Values(features)

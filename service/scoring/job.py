@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from waymark.models.data import folder_fingerprint, load_with_source_labels, read_manifest
+from waymark.models.data import folder_fingerprint, load_with_source_labels, memo, read_manifest
 from waymark.models.explain import SourceCoverage, explain_cohort
 from waymark.models.registry import LoadedModel
 from waymark.service.db.schema import ScoringRun
@@ -145,20 +145,28 @@ def _score_and_publish(
     chunk_rows: int,
     say: Progress,
 ) -> ScoringSummary:
-    say("loading and validating data")
+    say("validating data")
+    fingerprint = folder_fingerprint(folder)
+    con, report = memo.open_valid(folder, fingerprint=fingerprint)
+    if report is None:
+        say("reading data (validated before, unchanged since)")
+    else:
+        say("reading data")
     manifest = read_manifest(folder)
-    data, labels = load_with_source_labels(folder, choose=lambda pres: current_presentations(pres, manifest))
+    data, labels = load_with_source_labels(con, choose=lambda pres: current_presentations(pres, manifest))
+    con.close()
     data = data.without(publish.erased_students(engine))
     try:
+        say("building features")
         cohort = build_cohort(data, week)
         say(f"scoring and explaining {len(cohort.features):,} registrations")
         sources = SourceCoverage.of(data.activity, labels)
-        explained = explain_cohort(model.bundle, cohort.features, sources=sources)
+        explained = explain_cohort(model.bundle, cohort.features, sources=sources, progress=say)
     except (CohortError, ValueError) as exc:
         raise ScoringError(f"cannot score {folder}: {exc}") from exc
     target = model.bundle.target
     as_of = str(max(cohort.as_of["as_of"]))
-    publish.record_data(engine, run_id, fingerprint=folder_fingerprint(folder), as_of=as_of)
+    publish.record_data(engine, run_id, fingerprint=fingerprint, as_of=as_of)
     records = _records(cohort, explained.indicators, previous=publish.previous_probabilities(engine, target))
     say(f"writing run {run_id}")
     publish.write_chunks(engine, run_id, rows=_chunks(records, chunk_rows))

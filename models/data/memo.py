@@ -1,0 +1,132 @@
+"""Validate a data folder once: a later reader of the same bytes, under the same rules, skips the checks.
+
+Validation reads every row of every table (seconds for millions of activity rows); the scoring job
+reads the same unchanged folder week after week. After a folder passes, a small memo is written
+beside it: ``.<folder name>.waymark-validated.json`` in the folder's parent, holding the folder's
+fingerprint (``folder_fingerprint``: sha256 over every file's path and bytes) and a digest of the
+rules it passed (the contract and validation code, the sensitive terms in force, DuckDB's version).
+A reader that finds both equal opens the folder's views without running the rules; any other
+reader, or a changed byte anywhere in the folder, validates it again.
+
+Why beside the data, not in the service database: the memo is a fact about the folder's bytes, not
+about one database, so it serves every database and backend that scores the folder and any other
+reader that opts in, needs no schema change, and goes stale by itself when the folder is replaced
+(a new fingerprint). It is never written inside the folder, whose every file the fingerprint covers.
+Whoever can write beside the folder can change the folder itself, so the memo opens no new way for
+unchecked data to be read. A parent folder that cannot be written to only means validating each time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from waymark.models.data.contract import CONTRACT_VERSION, FEATURE_TABLES
+from waymark.models.data.findings import ContractViolation, ValidationReport
+from waymark.models.data.publish import folder_fingerprint
+from waymark.models.data.sensitive import configured_terms
+from waymark.models.data.validation import connect, open_views, validate_folder
+
+SUFFIX = ".waymark-validated.json"
+#: What a scoring read needs: the feature tables and the labels of the activity sources.
+READ_TABLES = (*FEATURE_TABLES, "sources")
+_RULE_FILES = (*sorted(Path(__file__).parent.glob("*.py")), *sorted(Path(__file__).parent.glob("*.toml")))
+_ROLES = Path(__file__).parents[1] / "roles.py"  # which scope fits which relationship (the access rule)
+
+
+def memo_path(folder: Path) -> Path:
+    """Where the memo of ``folder`` is kept: a hidden file beside it, in its parent."""
+    folder = folder.resolve()
+    return folder.parent / f".{folder.name}{SUFFIX}"
+
+
+def rules_digest() -> str:
+    """sha256 of what a validation's verdict depends on besides the data: the rules in force."""
+    digest = hashlib.sha256(f"contract {CONTRACT_VERSION}\nduckdb {duckdb.__version__}\n".encode())
+    for path in (*_RULE_FILES, _ROLES):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for term in configured_terms():
+        digest.update(b"term\0" + term.text.encode())
+    return digest.hexdigest()
+
+
+def remembered(folder: Path, *, fingerprint: str) -> bool:
+    """True when ``folder`` passed validation with this ``fingerprint`` under the rules in force now."""
+    try:
+        memo = json.loads(memo_path(folder).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(memo, dict)
+        and memo.get("fingerprint") == fingerprint
+        and memo.get("rules") == rules_digest()
+    )
+
+
+def remember(folder: Path, *, fingerprint: str) -> bool:
+    """Record that ``folder`` with ``fingerprint`` passed; False if the memo could not be written."""
+    path = memo_path(folder)
+    memo = {
+        "folder": str(folder.resolve()),
+        "fingerprint": fingerprint,
+        "rules": rules_digest(),
+        "validated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    staging = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        staging.write_text(json.dumps(memo, indent=2) + "\n", encoding="utf-8")
+        os.replace(staging, path)  # readers see the old memo or the new one, never half of one
+    except OSError:
+        with contextlib.suppress(OSError):
+            staging.unlink()
+        return False
+    return True
+
+
+def open_valid(
+    folder: Path, *, fingerprint: str
+) -> tuple[duckdb.DuckDBPyConnection, ValidationReport | None]:
+    """A connection holding ``folder``'s typed views, validated now unless a memo says it passed already.
+
+    Parameters
+    ----------
+    folder
+        A data folder in the contract.
+    fingerprint
+        ``folder_fingerprint(folder)``, taken by the caller before reading (it also records it).
+
+    Returns
+    -------
+    tuple
+        The connection (views of ``READ_TABLES``, or of every table when validated now) and the
+        validation report, or None when the memo was used and nothing was checked.
+
+    Raises
+    ------
+    ContractViolation
+        If the folder was validated now and broke a rule; no memo is written.
+
+    Notes
+    -----
+    The memo is written only if the folder's fingerprint is still ``fingerprint`` after the
+    checks, so a folder changed while it was being checked is never remembered as passing.
+    """
+    if remembered(folder, fingerprint=fingerprint):
+        con = connect()
+        if open_views(folder, con=con, tables=READ_TABLES):
+            return con, None
+        con.close()
+    con = connect()
+    report = validate_folder(folder, con=con)
+    if not report.ok:
+        raise ContractViolation(report)
+    if folder_fingerprint(folder) == fingerprint:
+        remember(folder, fingerprint=fingerprint)
+    return con, report

@@ -1,0 +1,93 @@
+"""A folder that passed validation is not checked again until a byte of it, or a rule, changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.contract_folder import make_folder, with_row
+from waymark.models.data import (
+    ContractViolation,
+    ValidationReport,
+    folder_fingerprint,
+    load_with_source_labels,
+    memo,
+)
+
+
+def _open(folder: Path) -> ValidationReport | None:
+    con, report = memo.open_valid(folder, fingerprint=folder_fingerprint(folder))
+    con.close()
+    return report
+
+
+def _never_validate(*_args: object, **_kwargs: object) -> None:
+    raise AssertionError("the folder was validated again")
+
+
+def test_an_unchanged_folder_is_read_without_its_checks_and_a_changed_byte_is_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = make_folder(tmp_path / "data")
+    first = _open(folder)
+    assert first is not None and first.ok
+    assert memo.memo_path(folder) == tmp_path / ".data.waymark-validated.json"
+    assert memo.memo_path(folder).is_file() and not (folder / memo.memo_path(folder).name).exists()
+    with monkeypatch.context() as patched:
+        patched.setattr(memo, "validate_folder", _never_validate)
+        con, report = memo.open_valid(folder, fingerprint=folder_fingerprint(folder))
+        assert report is None
+        reused, labels = load_with_source_labels(con, choose=None)
+    checked, checked_labels = load_with_source_labels(folder)
+    for name, frame in checked.tables().items():
+        assert reused.tables()[name].equals(frame), name
+    assert labels == checked_labels
+    # One byte: a count of 3 becomes x, which is not a whole number.
+    activity = folder / "activity.csv"
+    raw = activity.read_bytes()
+    assert raw.count(b",resource,3\r\n") == 1
+    activity.write_bytes(raw.replace(b",resource,3\r\n", b",resource,x\r\n"))
+    with pytest.raises(ContractViolation) as caught:
+        _open(folder)
+    assert [(f.table, f.column, f.rule) for f in caught.value.report.findings] == [
+        ("activity", "count", "type_int")
+    ]
+    # Put back, the folder is the one that passed: its memo holds again.
+    activity.write_bytes(raw)
+    with monkeypatch.context() as patched:
+        patched.setattr(memo, "validate_folder", _never_validate)
+        assert _open(folder) is None
+
+
+def test_a_change_of_rules_means_validating_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = make_folder(
+        tmp_path / "data", activity=with_row("activity", ["S1", "M1", "2024J", "7", "vle", "kiosk", "1"])
+    )
+    assert _open(folder) is not None
+    assert _open(folder) is None
+    terms = tmp_path / "terms.toml"
+    terms.write_text('terms = ["kiosk"]\n', encoding="utf-8")
+    monkeypatch.setenv("WAYMARK_SENSITIVE_TERMS_FILE", str(terms))
+    with pytest.raises(ContractViolation, match="kiosk"):
+        _open(folder)
+
+
+def test_without_a_place_for_the_memo_the_folder_is_validated_every_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = make_folder(tmp_path / "data")
+    (tmp_path / "not-a-folder").write_text("", encoding="utf-8")
+    monkeypatch.setattr(memo, "memo_path", lambda _folder: tmp_path / "not-a-folder" / "memo.json")
+    assert _open(folder) is not None
+    assert _open(folder) is not None
+
+
+def test_a_damaged_or_foreign_memo_is_not_trusted(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path / "data")
+    assert _open(folder) is not None
+    path = memo.memo_path(folder)
+    for text in ("{not json", "[]", '{"fingerprint": "0", "rules": "0"}'):
+        path.write_text(text, encoding="utf-8")
+        assert _open(folder) is not None  # validated, and the memo written afresh
+    assert _open(folder) is None
