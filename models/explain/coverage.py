@@ -22,6 +22,7 @@ from waymark.models.features.catalogue import (
     SOURCES,
     source_channels,
 )
+from waymark.models.features.query import query
 
 PRESENTATION = ["module_id", "presentation_id"]
 #: Without the activity table, the 'other' channel's sources can only be named together.
@@ -40,13 +41,12 @@ class SourceCoverage:
     @classmethod
     def of(cls, activity: pd.DataFrame, labels: Mapping[str, str]) -> SourceCoverage:
         """From an activity table (module_id, presentation_id, source, day) and the folder's labels."""
-        first = (
-            activity.groupby([*PRESENTATION, "source"], observed=True)["day"]
-            .min()
-            .rename("first_day")
-            .reset_index()
-            .astype({"module_id": str, "presentation_id": str, "source": str, "first_day": "int64"})
-        )
+        first = query(
+            "SELECT module_id, presentation_id, source, min(day) AS first_day FROM activity "
+            "WHERE module_id IS NOT NULL AND presentation_id IS NOT NULL AND source IS NOT NULL "
+            "GROUP BY ALL ORDER BY ALL",
+            activity=activity[[*PRESENTATION, "source", "day"]],
+        ).astype({"module_id": str, "presentation_id": str, "source": str, "first_day": "int64"})
         return cls(first, dict(labels))
 
     @cached_property
@@ -73,11 +73,14 @@ def recorded_sources(features: pd.DataFrame, coverage: SourceCoverage | None) ->
     for module, pres, source, day in first[[*PRESENTATION, "source", "first_day"]].to_numpy():
         by_group.setdefault((str(module), str(pres)), []).append((str(source), int(day)))
     order = {s: i for i, s in enumerate(coverage.known)}
-    out = []
-    for module, pres, week in features[[*PRESENTATION, "week"]].itertuples(index=False):
+    keys = features[[*PRESENTATION, "week"]]
+    # Worked out once per module presentation and week, then given to each of its rows.
+    group = keys.groupby([*PRESENTATION, "week"], sort=False).ngroup().to_numpy()
+    recorded = []
+    for module, pres, week in keys.drop_duplicates().itertuples(index=False):
         found = [s for s, day in by_group.get((str(module), str(pres)), []) if day < 7 * int(week)]
-        out.append(tuple(sorted(found, key=lambda s: order.get(s, len(order)))))
-    return out
+        recorded.append(tuple(sorted(found, key=lambda s: order.get(s, len(order)))))
+    return [recorded[g] for g in group.tolist()]
 
 
 def _from_features(features: pd.DataFrame) -> list[tuple[str, ...]]:

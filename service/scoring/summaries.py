@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from waymark.models import drift
+from waymark.models.features.query import query
 
 PRESENTATION = ["module_id", "presentation_id"]
 
@@ -38,24 +39,59 @@ def summarise(
         The activity of the scored presentations (``student_id``, keys, ``source``, ``day``).
     reference
         The model bundle's training reference, or None for a bundle trained without one.
+
+    Returns
+    -------
+    list of dict
+        By module presentation in key order: ``features``, ``estimates`` and ``coverage``.
     """
-    activity = activity.astype({"source": str, "module_id": str, "presentation_id": str})
-    sources = sorted(activity["source"].unique())
-    by_module = activity.groupby(PRESENTATION, sort=False)
+    sources = sorted(str(v) for v in activity["source"].dropna().unique())
+    active = _active_counts(features, activity)
     estimates = {key: g["probability"] for key, g in indicators.groupby(PRESENTATION, sort=False)}
     out = []
     for (module, pres), group in features.groupby(PRESENTATION, sort=True):
         week = int(group["week"].max())
         keys = {"module_id": str(module), "presentation_id": str(pres), "week": week}
-        found = (module, pres) in by_module.groups
-        acted = by_module.get_group((module, pres)) if found else activity.head(0)
         mine = estimates[(module, pres)]
+        coverage = {
+            "registered": int(group["student_id"].nunique()),
+            "active": {
+                source: [active.get((str(module), str(pres), source, w), 0) for w in range(1, week + 1)]
+                for source in sources
+            },
+        }
         out += [
             {**keys, "kind": "features", "summary": _features(group, week=week, reference=reference)},
             {**keys, "kind": "estimates", "summary": _estimates(mine, week=week, reference=reference)},
-            {**keys, "kind": "coverage", "summary": _coverage(group, acted, week=week, sources=sources)},
+            {**keys, "kind": "coverage", "summary": coverage},
         ]
     return out
+
+
+def _active_counts(features: pd.DataFrame, activity: pd.DataFrame) -> dict[tuple[str, str, str, int], int]:
+    """Scored students active from each source in each week 1..W of their module presentation.
+
+    W is the presentation's scored week; activity before the start (day < 0) or from week W + 1 on
+    is left out. One aggregate over the whole activity table (DuckDB), not one pass per presentation.
+    """
+    scored = features[[*PRESENTATION, "student_id", "week"]].astype(
+        {"module_id": str, "presentation_id": str, "student_id": str}
+    )
+    scored = scored.assign(week=scored.groupby(PRESENTATION)["week"].transform("max").astype("int64"))
+    counted = query(
+        "SELECT a.module_id, a.presentation_id, a.source, CAST(a.day // 7 + 1 AS BIGINT) AS week, "
+        "count(DISTINCT a.student_id) AS active "
+        "FROM activity a JOIN (SELECT DISTINCT * FROM scored) s "
+        "ON a.module_id = s.module_id AND a.presentation_id = s.presentation_id "
+        "AND a.student_id = s.student_id "
+        "WHERE a.day BETWEEN 0 AND 7 * s.week - 1 AND a.source IS NOT NULL GROUP BY ALL",
+        activity=activity[[*PRESENTATION, "student_id", "source", "day"]],
+        scored=scored,
+    )
+    return {
+        (str(m), str(p), str(src), int(w)): int(n)
+        for m, p, src, w, n in counted.itertuples(index=False, name=None)
+    }
 
 
 def _features(group: pd.DataFrame, *, week: int, reference: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -82,17 +118,4 @@ def _estimates(values: pd.Series, *, week: int, reference: Mapping[str, Any] | N
         "mean": float(probability.mean()),
         "counts": drift.counts(probability, drift.ESTIMATE_EDGES),
         "expected": by_week[ref_week] if ref_week is not None else None,
-    }
-
-
-def _coverage(group: pd.DataFrame, acted: pd.DataFrame, *, week: int, sources: list[str]) -> dict[str, Any]:
-    """Scored students active from each source in each week 1..``week`` (days before the start left out)."""
-    scored = acted[acted["student_id"].isin(group["student_id"]) & acted["day"].between(0, 7 * week - 1)]
-    weeks = scored.assign(week=scored["day"] // 7 + 1)
-    active = weeks.groupby(["source", "week"], observed=True)["student_id"].nunique()
-    return {
-        "registered": int(group["student_id"].nunique()),
-        "active": {
-            source: [int(active.get((source, w), 0)) for w in range(1, week + 1)] for source in sources
-        },
     }
