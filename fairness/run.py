@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,16 +10,17 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from waymark.fairness.audit import NOT_RECORDED, AttributeAudit, audit_cohorts, group_labels
 from waymark.fairness.gate import CheckResult, evaluate
 from waymark.fairness.mitigation import MitigationRow, equalised_fnr
 from waymark.fairness.policy import Policy
 from waymark.fairness.protected import load_protected_characteristics
-from waymark.models import registry
+from waymark.models import registry, threads
 from waymark.models.data import folder_fingerprint, load_learning_data
 from waymark.models.features import KEYS, build_features, population
 from waymark.models.registry import LoadedModel, load_bundle
@@ -64,7 +66,18 @@ def audit_model(
     """Audit the model version ``uri`` on the data in ``folder`` under ``policy``.
 
     ``exclude`` names students whose erasure was processed (CoP §12): they are left out entirely.
+
+    Threads: the whole audit runs with BLAS, OpenMP and numba limited to ``models.threads.cores()``
+    (DuckDB and LightGBM read the same number), so it never starts more threads than the process
+    may use. LightGBM scores the cohort in one call, so OpenMP's short spin-wait after it happens
+    once, not per resample, and needs no ``OMP_WAIT_POLICY``; the bootstrap uses no OpenMP at all
+    (``fairness.audit``) and the proxy check runs one thread per fit (``_proxies``).
     """
+    with threads.capped():
+        return _audit_model(uri, folder, policy=policy, exclude=exclude)
+
+
+def _audit_model(uri: str, folder: Path, *, policy: Policy, exclude: frozenset[str]) -> AuditOutcome:
     loaded = load_bundle(uri)
     run_id = registry.resolve(uri).tags.get("run_id", "")
     training = registry.run(run_id)
@@ -135,27 +148,68 @@ def _score(
 def _proxies(
     features: pd.DataFrame, groups: pd.DataFrame, *, loaded: LoadedModel, policy: Policy
 ) -> list[ProxyResult]:
-    """Cross-validated AUC of a logistic model predicting each characteristic from the features."""
+    """Cross-validated AUC of a logistic model predicting each characteristic from the features.
+
+    Every fold of every characteristic is one small fit, single-threaded (BLAS and OpenMP limited
+    to one thread: many threads on a 16,000 x 60 matrix only wait on each other, and their
+    spinning took 150 s of a busy machine where one thread each takes 5); the fits run side by
+    side on ``models.threads.cores()`` threads. The result is that of ``cross_val_predict`` on
+    the same folds, whatever the number of cores.
+    """
     week = sorted(features["week"].unique())[len(features["week"].unique()) // 2]
     rows = features[features["week"] == week].drop_duplicates("student_id")
     x = loaded.bundle.matrix(rows)
-    out = []
+    tasks = []
     for attribute in groups.columns:
         y = groups[attribute].reindex(rows["student_id"]).fillna(NOT_RECORDED).to_numpy()
         counts = pd.Series(y).value_counts()
         keep = np.isin(
             y, counts[(counts >= max(policy.min_group_size, 5)) & (counts.index != NOT_RECORDED)].index
         )
-        classes = np.unique(y[keep])
-        if classes.size < 2:
-            continue
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-        folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=policy.seed)
-        proba = cross_val_predict(model, x[keep], y[keep], cv=folds, method="predict_proba")
-        auc = float(
-            roc_auc_score(y[keep], proba[:, 1])
-            if classes.size == 2
-            else roc_auc_score(y[keep], proba, multi_class="ovr", average="macro")
-        )
-        out.append(ProxyResult(attribute, auc, auc >= policy.proxy_auc_warning))
+        if np.unique(y[keep]).size >= 2:
+            tasks.append(_ProxyTask(attribute, x=x[keep], y=y[keep], seed=policy.seed))
+    folds = [(task, f) for task in tasks for f in range(len(task.folds))]
+    with threads.capped(1), ThreadPoolExecutor(threads.cores(), initializer=_one_thread_here) as pool:
+        fitted = list(pool.map(lambda job: job[0].fold_proba(job[1]), folds))
+    out, start = [], 0
+    for task in tasks:
+        auc = task.auc(fitted[start : start + len(task.folds)])
+        start += len(task.folds)
+        out.append(ProxyResult(task.attribute, auc, auc >= policy.proxy_auc_warning))
     return out
+
+
+def _one_thread_here() -> None:
+    """A pool thread's own OpenMP limit (per thread, unlike BLAS's): one thread."""
+    threadpool_limits(limits=1, user_api="openmp")
+
+
+class _ProxyTask:
+    """One characteristic's proxy check: stratified folds, a fit per fold, the AUC of the whole."""
+
+    def __init__(self, attribute: str, *, x: np.ndarray, y: np.ndarray, seed: int) -> None:
+        self.attribute, self.x, self.y = attribute, x, y
+        self.classes = np.unique(y)
+        splitter = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+        self.folds = list(splitter.split(x, y))
+
+    def fold_proba(self, k: int) -> np.ndarray:
+        """Probabilities of each class for fold ``k``'s rows, from a model fitted on the others.
+
+        A class absent from the fold's training rows gets probability 0, as in ``cross_val_predict``.
+        """
+        train, test = self.folds[k]
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        model.fit(self.x[train], self.y[train])
+        out = np.zeros((test.size, self.classes.size))
+        out[:, np.searchsorted(self.classes, model.classes_)] = model.predict_proba(self.x[test])
+        return out
+
+    def auc(self, fold_probas: list[np.ndarray]) -> float:
+        """ROC AUC of the out-of-fold probabilities (one-vs-rest macro average for more classes)."""
+        proba = np.zeros((self.y.size, self.classes.size))
+        for (_, test), part in zip(self.folds, fold_probas, strict=True):
+            proba[test] = part
+        if self.classes.size == 2:
+            return float(roc_auc_score(self.y, proba[:, 1]))
+        return float(roc_auc_score(self.y, proba, multi_class="ovr", average="macro"))

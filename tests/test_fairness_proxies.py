@@ -1,0 +1,67 @@
+"""The proxy check's folds run side by side, one thread each, and give cross_val_predict's AUC."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from waymark.fairness.audit import NOT_RECORDED
+from waymark.fairness.policy import load_policy
+from waymark.fairness.run import _proxies
+
+FEATURES = ["f0", "f1", "f2", "f3"]
+
+
+def _features_and_groups(n: int = 900) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(4)
+    ids = [f"S{i}" for i in range(n)]
+    x = rng.normal(size=(n, len(FEATURES)))
+    features = pd.DataFrame(x, columns=FEATURES).assign(student_id=ids, week=8)
+    region = np.where(x[:, 0] > 0.5, "north", np.where(x[:, 1] > 0, "south", "east"))
+    region[rng.random(n) < 0.05] = "islands"  # a small class, still above the minimum
+    groups = pd.DataFrame(
+        {
+            "club": np.where(x[:, 2] + rng.normal(0, 1, n) > 0, "a", "b"),  # two classes
+            "region": region,  # four classes
+            "lonely": np.where(np.arange(n) < 3, "x", NOT_RECORDED),  # too few to check at all
+        },
+        index=pd.Index(ids, name="student_id"),
+    )
+    return features, groups
+
+
+def _cross_val_auc(x: np.ndarray, y: np.ndarray, seed: int) -> float:
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+    proba = cross_val_predict(model, x, y, cv=folds, method="predict_proba")
+    if np.unique(y).size == 2:
+        return float(roc_auc_score(y, proba[:, 1]))
+    return float(roc_auc_score(y, proba, multi_class="ovr", average="macro"))
+
+
+@pytest.mark.parametrize("cores", ["1", "2"])
+def test_the_proxy_auc_is_cross_val_predicts_on_any_number_of_threads(
+    cores: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WAYMARK_THREADS", cores)
+    features, groups = _features_and_groups()
+    loaded = types.SimpleNamespace(
+        bundle=types.SimpleNamespace(matrix=lambda rows: rows[FEATURES].to_numpy())
+    )
+    policy = load_policy()
+    results = _proxies(features, groups, loaded=loaded, policy=policy)  # type: ignore[arg-type]
+    assert [r.attribute for r in results] == ["club", "region"]
+    x = features[FEATURES].to_numpy()
+    for result in results:
+        y = groups[result.attribute].to_numpy()
+        assert result.auc == _cross_val_auc(x, y, policy.seed)
+        assert result.warning == (result.auc >= policy.proxy_auc_warning)
+    assert results[1].auc > 0.8  # the features do predict the region
