@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from datetime import date
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from mlflow.types.utils import _infer_schema
 from typer.testing import CliRunner
 
 from tests.contract_folder import make_folder
@@ -24,7 +26,7 @@ from waymark.models.targets import Target, labels
 from waymark.training.fitting import FitConfig
 from waymark.training.pipeline import TrainingConfigError, TrainingOutcome, train_folder
 from waymark.training.split import SplitError, temporal_split
-from waymark.training.tracking import Registered, log_and_register
+from waymark.training.tracking import Registered, frame_schema, log_and_register
 
 FAST = FitConfig(seed=3, gbm_estimators=40, cv_folds=2)
 
@@ -120,6 +122,37 @@ def test_the_run_records_params_metrics_lineage_and_artifacts(registered: Regist
         "evaluation/calibration.png",
         "evaluation/recall_at_capacity_by_week.png",
     } <= names
+
+
+def test_the_logged_datasets_carry_the_schema_mlflow_would_infer(
+    registered: Registered, outcome: TrainingOutcome
+) -> None:
+    run = MlflowClient().get_run(registered.run_id)
+    logged = {i.dataset.name: json.loads(i.dataset.schema) for i in run.inputs.dataset_inputs}
+    rows = outcome.train_rows.astype({"label": "float64", "week": "float64"})
+    assert logged["training-features"] == {"mlflow_colspec": _infer_schema(rows).to_dict()}
+    assert {c["name"] for c in logged["test-labels"]["mlflow_colspec"]} >= {"student_id", "label"}
+
+
+def test_the_fast_schema_is_mlflows_for_every_kind_of_column() -> None:
+    frame = pd.DataFrame(
+        {
+            "arrow_text": pd.array(["a", "b", None], dtype=pd.StringDtype("pyarrow")),
+            "text": pd.Series(["a", "b", "c"], dtype="str"),
+            "text_missing": ["x", None, "y"],
+            "objects": pd.Series([1.5, 2.5, None], dtype=object),
+            "real": [1.0, np.nan, 2.0],
+            "whole": [1, 2, 3],
+            "nullable_whole": pd.array([1, None, 3], dtype="Int64"),
+            "nullable_real": pd.array([1.0, 2.0, 3.0], dtype="Float64"),
+            "flag": [True, False, True],
+            "when": pd.to_datetime(["2024-01-01", None, "2024-02-01"]),
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MLflow's hint about integer columns
+        assert frame_schema(frame).to_dict() == _infer_schema(frame).to_dict()
+        assert frame_schema(frame.head(0)).to_dict() == _infer_schema(frame.head(0)).to_dict()
 
 
 def test_the_version_is_registered_as_candidate_with_its_hash(registered: Registered) -> None:

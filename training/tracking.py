@@ -10,12 +10,18 @@ import math
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import mlflow
-import mlflow.data.pandas_dataset
+import pandas as pd
 from mlflow import MlflowClient
+from mlflow.data.dataset_source_registry import resolve_dataset_source
+from mlflow.data.pandas_dataset import PandasDataset
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
+from mlflow.types import ColSpec, DataType, Schema
+from mlflow.types.utils import _infer_pandas_column
 
 import waymark.models.pyfunc_model
 from waymark.models import drift
@@ -172,6 +178,45 @@ def _log_params(outcome: TrainingOutcome, fingerprint: str) -> None:
     )
 
 
+def frame_schema(frame: pd.DataFrame) -> Schema:
+    """The schema MLflow infers for ``frame``, read from its dtypes with one vectorised null check per column.
+
+    MLflow's own inference looks at every value in Python (a string column's values one by one, and
+    each value of every column for missing ones): on OULAD's 390,532 training rows that took 35-70 s of
+    a 146 s training run. Types come from the dtype as MLflow reads it (a string dtype is ``string``;
+    an ``object`` column is still inferred from its values); a column is required when it has no
+    missing value, as MLflow decides.
+    """
+    return Schema(
+        [
+            ColSpec(
+                type=DataType.string if isinstance(col.dtype, pd.StringDtype) else _infer_pandas_column(col),
+                name=str(name),
+                required=not bool(col.isna().any()),
+            )
+            for name, col in frame.items()
+        ]
+    )
+
+
+class _FrameDataset(PandasDataset):
+    """A pandas dataset whose schema is ``frame_schema`` (the same as MLflow's, without the Python loop)."""
+
+    @cached_property
+    def schema(self) -> Schema | None:
+        """The frame's schema; None when it cannot be inferred (as MLflow's dataset has it)."""
+        try:
+            return frame_schema(self.df)
+        except MlflowException:
+            return None
+
+
+def _dataset(frame: pd.DataFrame, *, source: str, name: str, digest: str) -> PandasDataset:
+    return _FrameDataset(
+        frame, source=resolve_dataset_source(source), targets="label", name=name, digest=digest
+    )
+
+
 def _log_lineage(outcome: TrainingOutcome, fingerprint: str) -> None:
     source = str(outcome.folder.resolve())
     as_float = {
@@ -182,16 +227,10 @@ def _log_lineage(outcome: TrainingOutcome, fingerprint: str) -> None:
     with warnings.catch_warnings():
         # A local path matches MLflow's local-artifact source twice; it picks the right one and warns.
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
-        train = mlflow.data.pandas_dataset.from_pandas(
-            outcome.train_rows.astype(as_float),
-            source=source,
-            targets="label",
-            name="training-features",
-            digest=fingerprint[:16],
-        )
-        test = mlflow.data.pandas_dataset.from_pandas(
-            scored, source=source, targets="label", name="test-labels", digest=fingerprint[:16]
-        )
+        digest = fingerprint[:16]
+        rows = outcome.train_rows.astype(as_float)
+        train = _dataset(rows, source=source, name="training-features", digest=digest)
+        test = _dataset(scored, source=source, name="test-labels", digest=digest)
     mlflow.log_input(train, context="training")
     mlflow.log_input(test, context="testing")
 
