@@ -21,6 +21,7 @@ from waymark.fairness.mitigation import MitigationRow, equalised_fnr
 from waymark.fairness.policy import Policy
 from waymark.fairness.protected import load_protected_characteristics
 from waymark.models import registry, threads
+from waymark.models.bundle import ModelBundle
 from waymark.models.data import folder_fingerprint, load_learning_data
 from waymark.models.features import KEYS, build_features, population
 from waymark.models.registry import LoadedModel, load_bundle
@@ -71,7 +72,7 @@ def audit_model(
     (DuckDB and LightGBM read the same number), so it never starts more threads than the process
     may use. LightGBM scores the cohort in one call, so OpenMP's short spin-wait after it happens
     once, not per resample, and needs no ``OMP_WAIT_POLICY``; the bootstrap uses no OpenMP at all
-    (``fairness.audit``) and the proxy check runs one thread per fit (``_proxies``).
+    (``fairness.audit``) and the proxy check runs one thread per fit (``proxy_check``).
     """
     with threads.capped():
         return _audit_model(uri, folder, policy=policy, exclude=exclude)
@@ -91,7 +92,9 @@ def _audit_model(uri: str, folder: Path, *, policy: Policy, exclude: frozenset[s
     group_table = group_labels(protected, intersections=policy.intersections)
     audits = audit_cohorts(scored, group_table, policy=policy)
     gate, checks = evaluate(audits, policy)
-    proxies = _proxies(features, group_table[list(protected.attributes)], loaded=loaded, policy=policy)
+    proxies = proxy_check(
+        features, group_table[list(protected.attributes)], bundle=loaded.bundle, policy=policy
+    )
     return AuditOutcome(
         model=loaded,
         run_id=run_id,
@@ -145,10 +148,14 @@ def _score(
     return rows[[*KEYS, "label", "probability"]], rows
 
 
-def _proxies(
-    features: pd.DataFrame, groups: pd.DataFrame, *, loaded: LoadedModel, policy: Policy
+def proxy_check(
+    features: pd.DataFrame, groups: pd.DataFrame, *, bundle: ModelBundle, policy: Policy
 ) -> list[ProxyResult]:
     """Cross-validated AUC of a logistic model predicting each characteristic from the features.
+
+    The features are the model's own (``bundle.matrix``) at the middle audited week, one row per
+    student; a characteristic is checked on its recorded groups of at least ``min_group_size``
+    (and 5) students, when there are two or more.
 
     Every fold of every characteristic is one small fit, single-threaded (BLAS and OpenMP limited
     to one thread: many threads on a 16,000 x 60 matrix only wait on each other, and their
@@ -158,7 +165,7 @@ def _proxies(
     """
     week = sorted(features["week"].unique())[len(features["week"].unique()) // 2]
     rows = features[features["week"] == week].drop_duplicates("student_id")
-    x = loaded.bundle.matrix(rows)
+    x = bundle.matrix(rows)
     tasks = []
     for attribute in groups.columns:
         y = groups[attribute].reindex(rows["student_id"]).fillna(NOT_RECORDED).to_numpy()

@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from waymark.fairness.audit import NOT_RECORDED
 from waymark.fairness.policy import load_policy
-from waymark.fairness.run import _proxies
+from waymark.fairness.run import proxy_check
 
 FEATURES = ["f0", "f1", "f2", "f3"]
 
@@ -53,11 +53,9 @@ def test_the_proxy_auc_is_cross_val_predicts_on_any_number_of_threads(
 ) -> None:
     monkeypatch.setenv("WAYMARK_THREADS", cores)
     features, groups = _features_and_groups()
-    loaded = types.SimpleNamespace(
-        bundle=types.SimpleNamespace(matrix=lambda rows: rows[FEATURES].to_numpy())
-    )
+    bundle = types.SimpleNamespace(matrix=lambda rows: rows[FEATURES].to_numpy())
     policy = load_policy()
-    results = _proxies(features, groups, loaded=loaded, policy=policy)  # type: ignore[arg-type]
+    results = proxy_check(features, groups, bundle=bundle, policy=policy)  # type: ignore[arg-type]
     assert [r.attribute for r in results] == ["club", "region"]
     x = features[FEATURES].to_numpy()
     for result in results:
