@@ -29,7 +29,8 @@ from waymark.fairness.metrics import (
     METRICS,
     Cohort,
     area_between,
-    bootstrap_counts,
+    bootstrap_draws,
+    counts_by_row,
     reliability_by_group,
     roc_on_grid,
 )
@@ -121,10 +122,8 @@ def audit_cohorts(scored: pd.DataFrame, labels: pd.DataFrame, *, policy: Policy)
         rows = scored[scored["week"] == week].reset_index(drop=True)
         if rows.empty:
             continue
-        draws = bootstrap_counts(len(rows), policy.bootstrap_resamples, rng=rng)
         # Column 0 is the point estimate; each student's counts in every resample are one row.
-        counts = np.ascontiguousarray(np.vstack([np.ones((1, len(rows)), dtype=draws.dtype), draws]).T)
-        del draws
+        counts = counts_by_row(bootstrap_draws(len(rows), policy.bootstrap_resamples, rng=rng), len(rows))
         weeks.append(
             _Week(
                 week,

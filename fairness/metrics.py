@@ -39,14 +39,39 @@ class Cohort:
     n_groups: int
 
 
+def bootstrap_draws(n: int, resamples: int, *, rng: np.random.Generator) -> np.ndarray:
+    """(resamples x n) rows drawn with replacement: each resample is n draws of the n rows."""
+    draws: np.ndarray = rng.integers(0, n, size=(resamples, n))
+    return draws
+
+
+def counts_by_row(draws: np.ndarray, n: int) -> np.ndarray:
+    """(n x 1 + B) counts: column 0 all ones (the point estimate), column 1 + b resample b's counts.
+
+    ``draws`` is (B x n) as ``bootstrap_draws`` gives. Each student's counts in every resample are
+    one contiguous row, in the smallest unsigned dtype that holds them (one byte, unless some row
+    is drawn 256 times or more in a resample).
+    """
+    dtype = np.dtype(np.uint8)
+    while True:
+        out = np.empty((n, 1 + len(draws)), dtype=dtype)
+        out[:, 0] = 1
+        top = 0
+        for b, row in enumerate(draws):
+            counts = np.bincount(row, minlength=n)  # one small count per resample stays in cache
+            top = max(top, int(counts.max(initial=0)))
+            out[:, 1 + b] = counts
+        if top <= np.iinfo(dtype).max:
+            return out
+        dtype = np.min_scalar_type(top)
+
+
 def bootstrap_counts(n: int, resamples: int, *, rng: np.random.Generator) -> np.ndarray:
     """(resamples x n) counts of how often each row is drawn in each resample, in the smallest dtype.
 
     The draws are those of ``bootstrap_weights`` (same generator, same order), so the two agree.
     """
-    draws = rng.integers(0, n, size=(resamples, n)) + (np.arange(resamples) * n)[:, None]
-    counts = np.bincount(draws.ravel(), minlength=resamples * n).reshape(resamples, n)
-    return counts.astype(np.min_scalar_type(int(counts.max(initial=0))))
+    return counts_by_row(bootstrap_draws(n, resamples, rng=rng), n)[:, 1:].T
 
 
 def bootstrap_weights(n: int, resamples: int, *, rng: np.random.Generator) -> np.ndarray:

@@ -19,6 +19,7 @@ from waymark.fairness.metrics import (
     Cohort,
     bootstrap_counts,
     bootstrap_weights,
+    counts_by_row,
     weighted_sums,
 )
 from waymark.fairness.policy import load_policy
@@ -88,6 +89,13 @@ def test_the_counts_are_the_bootstrap_weights_of_the_same_draws() -> None:
     weights = bootstrap_weights(500, 30, rng=np.random.default_rng(7))
     np.testing.assert_array_equal(counts, weights)
     assert counts.dtype == np.uint8 and (counts.sum(axis=1) == 500).all()
+
+
+def test_counts_too_large_for_a_byte_get_a_wider_type() -> None:
+    draws = np.zeros((3, 300), dtype=np.int64)  # every resample draws row 0, 300 times
+    counts = counts_by_row(draws, 300)
+    assert counts.dtype == np.uint16
+    assert (counts[:, 0] == 1).all() and (counts[0, 1:] == 300).all() and not counts[1:, 1:].any()
 
 
 def test_bad_input_to_the_one_pass_sums_is_refused() -> None:
