@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from mlflow.pyfunc.model import get_default_pip_requirements
 from mlflow.types.utils import _infer_schema
+from mlflow.utils.environment import infer_pip_requirements
 from typer.testing import CliRunner
 
 from tests.contract_folder import make_folder
@@ -26,7 +28,7 @@ from waymark.models.targets import Target, labels
 from waymark.training.fitting import FitConfig
 from waymark.training.pipeline import TrainingConfigError, TrainingOutcome, train_folder
 from waymark.training.split import SplitError, temporal_split
-from waymark.training.tracking import Registered, frame_schema, log_and_register
+from waymark.training.tracking import Registered, frame_schema, log_and_register, model_requirements
 
 FAST = FitConfig(seed=3, gbm_estimators=40, cv_folds=2)
 
@@ -132,6 +134,15 @@ def test_the_logged_datasets_carry_the_schema_mlflow_would_infer(
     rows = outcome.train_rows.astype({"label": "float64", "week": "float64"})
     assert logged["training-features"] == {"mlflow_colspec": _infer_schema(rows).to_dict()}
     assert {c["name"] for c in logged["test-labels"]["mlflow_colspec"]} >= {"student_id", "label"}
+
+
+def test_the_models_requirements_are_those_mlflow_infers(registered: Registered) -> None:
+    local = mlflow.artifacts.download_artifacts(artifact_uri=registered.uri)
+    # As MLflow decides when not told: what loading the model imports, with the flavour's defaults.
+    inferred = sorted({*infer_pip_requirements(local, "python_function"), *get_default_pip_requirements()})
+    logged = Path(mlflow.pyfunc.get_model_dependencies(registered.uri)).read_text().split()
+    assert logged == [f"mlflow=={mlflow.__version__}", *inferred]
+    assert logged[1:] == model_requirements()
 
 
 def test_the_fast_schema_is_mlflows_for_every_kind_of_column() -> None:

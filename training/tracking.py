@@ -22,6 +22,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.types import ColSpec, DataType, Schema
 from mlflow.types.utils import _infer_pandas_column
+from mlflow.utils.requirements_utils import _get_pinned_requirement
 
 import waymark.models.pyfunc_model
 from waymark.models import drift
@@ -44,6 +45,12 @@ _METRIC_NAMES = {
     "recall_at_20pct": "recall_at_20pct",
     "precision_at_20pct": "precision_at_20pct",
 }
+
+# The pip requirements MLflow would infer for the served model, named so it need not infer them (it loads
+# the model in a child process to see what it imports: 6 s a run): what the python_function flavour
+# always needs (cloudpickle), MLflow's own dependencies that load, and waymark, which brings the rest.
+# tests/test_training.py checks that MLflow still infers exactly these.
+MODEL_PACKAGES = ("cloudpickle", "numpy", "pandas", "psutil", "scikit-learn", "scipy", "waymark")
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,7 @@ def log_and_register(outcome: TrainingOutcome, name: str, *, settings: Settings)
                 python_model=waymark.models.pyfunc_model.__file__,
                 artifacts={"bundle": str(Path(tmp) / "bundle")},
                 model_config={"bundle_sha256": sha},
+                pip_requirements=model_requirements(),
                 signature=infer_signature(sample, outcome.bundle.probability(sample.to_numpy())),
             )
         version = mlflow.register_model(info.model_uri, name, tags={SHA_TAG: sha})
@@ -137,6 +145,11 @@ def log_and_register(outcome: TrainingOutcome, name: str, *, settings: Settings)
         client.set_model_version_tag(name, version.version, key, value)
     client.set_registered_model_alias(name, CANDIDATE, version.version)
     return Registered(name, str(version.version), run.info.run_id, sha)
+
+
+def model_requirements() -> list[str]:
+    """``MODEL_PACKAGES`` pinned to their installed versions, as MLflow pins what it infers."""
+    return [_get_pinned_requirement(package) for package in MODEL_PACKAGES]  # type: ignore[no-untyped-call]
 
 
 def with_reference(outcome: TrainingOutcome) -> ModelBundle:
