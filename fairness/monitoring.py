@@ -1,15 +1,18 @@
-"""Drift by group: has the distribution of estimates moved for some groups only, between two scoring runs.
+"""Drift by group: has the distribution of estimates moved for some groups only.
 
 The service never reads protected characteristics; this module does, through the one reader
 (``fairness.protected``), for the monitor's aggregate figures. It receives two runs' estimates (one
 row per registration, no names) and returns, per characteristic and group, counts, mean estimates and
-the population stability index between the runs. A group with fewer students than the fairness
-policy's minimum in either run is withheld, name and all (CoP §7, as in the audit); so is an
-intersection. Nothing per student leaves this module.
+the population stability index between the runs. The model's own reference is its fairness audit:
+the audit keeps, for each audited week, each shown group's share of estimates in the estimate bins
+(:func:`group_estimate_shares`), and a run's groups are compared with that too. A group with fewer
+students than the fairness policy's minimum in either run (or in the audit) is withheld, name and
+all (CoP §7, as in the audit); so is an intersection. Nothing per student leaves this module.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +24,44 @@ from waymark.fairness.disclosure import enough_students
 from waymark.fairness.protected import load_protected_characteristics
 from waymark.models import drift
 
+GroupShares = Mapping[str, Mapping[str, Sequence[float]]]  # characteristic -> group -> shares per bin
+
+
+def group_estimate_shares(scored: pd.DataFrame, labels: pd.DataFrame, *, min_size: int) -> dict[str, Any]:
+    """Each group's share of estimates in each of the estimate bins; groups below ``min_size`` left out.
+
+    ``scored`` holds ``student_id`` and ``probability`` (one row per registration, one week);
+    ``labels`` is ``fairness.audit.group_labels``'s table. Only shares leave: no count, no student.
+    """
+    joined = scored[["student_id", "probability"]].join(labels, on="student_id", how="inner")
+    out: dict[str, dict[str, list[float]]] = {}
+    for attribute in labels.columns:
+        out[attribute] = {}
+        for group, rows in joined.groupby(attribute, sort=True):
+            values = rows["probability"].to_numpy(dtype=np.float64)
+            if enough_students(values.size, min_size):
+                counts = drift.counts(values, drift.ESTIMATE_EDGES)
+                out[attribute][str(group)] = [round(c / values.size, 6) for c in counts]
+    return out
+
 
 def group_drift(
     latest: pd.DataFrame,
-    previous: pd.DataFrame,
+    previous: pd.DataFrame | None,
     *,
     labels: pd.DataFrame,
     min_size: int,
     psi_flag: float,
     min_judged: int = 30,
+    reference: GroupShares | None = None,
 ) -> dict[str, Any]:
-    """Each group's estimates in ``latest`` against ``previous``, small groups withheld.
+    """Each group's estimates in ``latest`` against ``previous`` and the audit's, small groups withheld.
 
     Parameters
     ----------
     latest, previous
-        Estimates of two runs: ``student_id`` and ``probability`` (one row per registration).
+        Estimates of two runs: ``student_id`` and ``probability`` (one row per registration);
+        ``previous`` None when there is no earlier run.
     labels
         Group of each student under each characteristic (``fairness.audit.group_labels``), indexed
         by student_id.
@@ -47,64 +72,78 @@ def group_drift(
     min_judged
         A group is flagged only with at least this many registrations in both runs: over ten bins,
         a group of a dozen moves its PSI past any threshold when one student changes bin.
+    reference
+        The audit's shares for the run's week (:func:`group_estimate_shares`), None without one; a
+        group the audit withheld is not compared with it.
 
     Returns
     -------
     dict
         ``groups``: rows of characteristic, group, students, previous_students, mean,
-        previous_mean, psi; ``withheld``: how many groups were too small to show, by characteristic;
-        ``flags``: the groups whose PSI reached ``psi_flag``.
+        previous_mean, psi (against the previous run) and audit_psi (against the audit);
+        ``withheld``: how many groups were too small to show, by characteristic; ``flags``: the
+        groups whose PSI against either reached ``psi_flag``.
     """
     rows, flags, withheld = [], [], {}
     now = latest.join(labels, on="student_id", how="inner")
-    before = previous.join(labels, on="student_id", how="inner")
+    before = None if previous is None else previous.join(labels, on="student_id", how="inner")
     for attribute in labels.columns:
         hidden = 0
-        for group in sorted(set(now[attribute]) | set(before[attribute])):
+        audited = (reference or {}).get(attribute, {})
+        names = set(now[attribute]) | (set() if before is None else set(before[attribute]))
+        for group in sorted(names):
             a = now.loc[now[attribute] == group, "probability"].to_numpy(dtype=np.float64)
-            b = before.loc[before[attribute] == group, "probability"].to_numpy(dtype=np.float64)
-            if not (enough_students(a.size, min_size) and enough_students(b.size, min_size)):
+            b = None if before is None else before.loc[before[attribute] == group, "probability"]
+            b = None if b is None else b.to_numpy(dtype=np.float64)
+            if not (enough_students(a.size, min_size) and (b is None or enough_students(b.size, min_size))):
                 hidden += 1
                 continue
-            row = _row(attribute, group, now=a, before=b)
+            row = _row(attribute, group, now=a, before=b, audited=audited.get(group))
             rows.append(row)
-            if row["psi"] >= psi_flag and min(a.size, b.size) >= min_judged:
-                flags.append(
-                    {
-                        "kind": "group estimates",
-                        "scope": f"{attribute}: {group}",
-                        "name": "estimate",
-                        "value": row["psi"],
-                        "threshold": psi_flag,
-                    }
-                )
+            for key, against in (("psi", "the previous run"), ("audit_psi", "the audit")):
+                judged = min(a.size, b.size) if key == "psi" and b is not None else a.size
+                if row[key] is not None and row[key] >= psi_flag and judged >= min_judged:
+                    flags.append(
+                        {
+                            "kind": f"group estimates against {against}",
+                            "scope": f"{attribute}: {group}",
+                            "name": "estimate",
+                            "value": row[key],
+                            "threshold": psi_flag,
+                        }
+                    )
         withheld[attribute] = hidden
     return {"groups": rows, "withheld": withheld, "min_group_size": min_size, "flags": flags}
 
 
-def _row(attribute: str, group: str, *, now: np.ndarray, before: np.ndarray) -> dict[str, Any]:
+def _row(
+    attribute: str, group: str, *, now: np.ndarray, before: np.ndarray | None, audited: Sequence[float] | None
+) -> dict[str, Any]:
+    counts = drift.counts(now, drift.ESTIMATE_EDGES)
     return {
         "characteristic": attribute,
         "group": group,
         "students": int(now.size),
-        "previous_students": int(before.size),
+        "previous_students": None if before is None else int(before.size),
         "mean": round(float(now.mean()), 4),
-        "previous_mean": round(float(before.mean()), 4),
-        "psi": round(
-            drift.psi(drift.counts(before, drift.ESTIMATE_EDGES), drift.counts(now, drift.ESTIMATE_EDGES)), 4
-        ),
+        "previous_mean": None if before is None else round(float(before.mean()), 4),
+        "psi": None
+        if before is None
+        else round(drift.psi(drift.counts(before, drift.ESTIMATE_EDGES), counts), 4),
+        "audit_psi": None if audited is None else round(drift.psi(list(audited), counts), 4),
     }
 
 
 def group_drift_of_folder(
     latest: pd.DataFrame,
-    previous: pd.DataFrame,
+    previous: pd.DataFrame | None,
     *,
     folder: Path,
     min_size: int,
     psi_flag: float,
     intersections: bool,
     min_judged: int = 30,
+    reference: GroupShares | None = None,
 ) -> dict[str, Any] | None:
     """:func:`group_drift` with the characteristics of a data folder; None when it records none."""
     protected = load_protected_characteristics(folder)
@@ -112,5 +151,11 @@ def group_drift_of_folder(
         return None
     labels = group_labels(protected, intersections=intersections)
     return group_drift(
-        latest, previous, labels=labels, min_size=min_size, psi_flag=psi_flag, min_judged=min_judged
+        latest,
+        previous,
+        labels=labels,
+        min_size=min_size,
+        psi_flag=psi_flag,
+        min_judged=min_judged,
+        reference=reference,
     )

@@ -145,6 +145,8 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
             {"characteristic": p.attribute, "auc": _num(p.auc), "warning": p.warning} for p in outcome.proxies
         ],
         "audits": [_published_audit(a, step) for a in outcome.audits],
+        # each shown group's share of estimates per bin, by audited week: the monitor's group reference
+        "estimate_reference": outcome.estimate_reference,
         "mitigation": [
             m.published(step) for m in mitigation if enough_students(m.students, policy.min_group_size)
         ],

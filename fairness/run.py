@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from threadpoolctl import threadpool_limits
 from waymark.fairness.audit import NOT_RECORDED, AttributeAudit, audit_cohorts, group_labels
 from waymark.fairness.gate import CheckResult, evaluate
 from waymark.fairness.mitigation import MitigationRow, equalised_fnr
+from waymark.fairness.monitoring import group_estimate_shares
 from waymark.fairness.policy import Policy
 from waymark.fairness.protected import load_protected_characteristics
 from waymark.models import registry, threads
@@ -59,6 +61,9 @@ class AuditOutcome:
     training_warnings: tuple[str, ...] = ()  # suspiciously good results the training run recorded
     family_choice: str = ""  # how the training run settled its model family
     intervention_policy: str = "ignore"  # how training handled registrations outreach reached first
+    # week -> characteristic -> group -> share of estimates per bin (shown groups only): the reference
+    # the monitor compares a scoring run's groups with (``fairness.monitoring``)
+    estimate_reference: dict[str, Any] = field(default_factory=dict)
 
 
 def audit_model(
@@ -110,6 +115,12 @@ def _audit_model(uri: str, folder: Path, *, policy: Policy, exclude: frozenset[s
         training_warnings=tuple(training.tags.get(registry.WARNINGS_TAG, "").splitlines()),
         family_choice=training.tags.get(registry.FAMILY_CHOICE_TAG, ""),
         intervention_policy=training.params.get("config_intervention_policy", "ignore"),
+        estimate_reference={
+            str(week): group_estimate_shares(
+                scored[scored["week"] == week], group_table, min_size=policy.min_group_size
+            )
+            for week in sorted(scored["week"].unique())
+        },
     )
 
 

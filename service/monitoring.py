@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from waymark.models import drift, stability
+from waymark.service import decisions
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import Indicator, MonitoringReport, Publication, RunSummary, ScoringRun
 
@@ -115,6 +116,21 @@ def estimates_of(engine: Engine, run_id: int) -> pd.DataFrame:
             ).where(Indicator.run_id == run_id)
         ).all()
     return pd.DataFrame(rows, columns=[*stability.KEY, "probability"])
+
+
+def audit_reference(engine: Engine, run_id: int) -> dict[str, Any] | None:
+    """The group reference of the run's model: its latest audit's shares at the run's week (or nearest).
+
+    None when the model version was never audited, or audited before the audit kept a reference.
+    """
+    with transaction(engine) as session:
+        run = session.get(ScoringRun, run_id)
+        week = session.scalar(select(func.max(Indicator.week)).where(Indicator.run_id == run_id))
+        audited = run and decisions.latest_audit(session, run.model_name, version=run.model_version)
+        report = decisions.audit_report(session, audited) if audited else None
+    by_week = (report or {}).get("estimate_reference") or {}
+    chosen = drift.reference_week(by_week, int(week or 0))
+    return None if chosen is None else dict(by_week[chosen])
 
 
 def _finite(value: float) -> float | None:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from waymark.fairness.monitoring import group_drift
+from waymark.fairness.monitoring import group_drift, group_estimate_shares
 from waymark.models import drift, stability
 from waymark.service import monitoring
 from waymark.service.db.engine import transaction
@@ -115,6 +115,28 @@ def test_a_shift_in_one_group_is_flagged_in_that_group_and_a_small_group_is_with
     assert shown["none"]["psi"] == 0.0
     assert shown["declared"]["mean"] == pytest.approx(shown["declared"]["previous_mean"] + 0.5, abs=1e-3)
     assert result["withheld"] == {"disability": 1}
+
+
+def test_groups_are_compared_with_the_audits_reference_even_without_an_earlier_run() -> None:
+    rng = np.random.default_rng(1)
+    students = [f"s{i:03d}" for i in range(100)]
+    labels = pd.DataFrame(
+        {"disability": ["none"] * 50 + ["declared"] * 50}, index=pd.Index(students, name="student_id")
+    )
+    audited = pd.DataFrame({"student_id": students, "probability": rng.uniform(0.05, 0.35, size=100)})
+    reference = group_estimate_shares(audited, labels, min_size=10)
+    assert set(reference["disability"]) == {"none", "declared"}
+    assert all(sum(shares) == pytest.approx(1.0) for shares in reference["disability"].values())
+    assert group_estimate_shares(audited, labels, min_size=60) == {"disability": {}}  # small: left out
+    latest = audited.assign(probability=audited["probability"] + np.r_[np.zeros(50), np.full(50, 0.5)])
+    result = group_drift(
+        latest, None, labels=labels, min_size=10, psi_flag=POLICY.group_psi_flag, reference=reference
+    )
+    assert [(f["kind"], f["scope"]) for f in result["flags"]] == [
+        ("group estimates against the audit", "disability: declared")
+    ]
+    shown = {r["group"]: r for r in result["groups"]}
+    assert shown["none"]["audit_psi"] == 0.0 and shown["none"]["psi"] is None
 
 
 def _run(probabilities: list[float]) -> pd.DataFrame:

@@ -78,17 +78,19 @@ def _groups(
     policy: monitoring.MonitoringPolicy,
     fairness_policy: Path | None,
 ) -> dict[str, Any] | None:
-    if report["previous_run"] is None:
+    previous, reference = report["previous_run"], monitoring.audit_reference(engine, report["run"]["id"])
+    if previous is None and reference is None:
         return None
     rules = load_fairness_policy(fairness_policy)
     return group_drift_of_folder(
         monitoring.estimates_of(engine, report["run"]["id"]),
-        monitoring.estimates_of(engine, report["previous_run"]["id"]),
+        None if previous is None else monitoring.estimates_of(engine, previous["id"]),
         folder=data,
         min_size=rules.min_group_size,
         psi_flag=policy.group_psi_flag,
         intersections=rules.intersections,
         min_judged=policy.min_rows,
+        reference=reference,
     )
 
 
