@@ -155,10 +155,11 @@ def train(
     say = progress or _quiet
     split = _split(data.presentations, test_from=test_from, manifest=manifest)
     say("building weekly features")
-    rows = build_features(data).merge(
-        labels(target, population(data.registrations, data.presentations), tables=data.tables()),
-        on=list(KEYS),
-        how="inner",
+    # One population of every week, shared by the features and the labels; the rows are then built once
+    # and shared by the family choice, the fit, the calibration and the evaluation.
+    pop = population(data.registrations, data.presentations)
+    rows = build_features(data, pop=pop).merge(
+        labels(target, pop, tables=data.tables()), on=list(KEYS), how="inner"
     )
     train_mask, test_mask = _in(rows, split.train), _in(rows, split.test)
     weight, censoring = _censoring(

@@ -15,7 +15,9 @@ from waymark.models.features.population import population
 from waymark.models.features.registration import registration_features
 
 
-def build_features(data: LearningData, weeks: Sequence[int] | None = None) -> pd.DataFrame:
+def build_features(
+    data: LearningData, weeks: Sequence[int] | None = None, *, pop: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Features for every registration in the population at each prediction week.
 
     Parameters
@@ -24,6 +26,9 @@ def build_features(data: LearningData, weeks: Sequence[int] | None = None) -> pd
         Validated learning data (it cannot hold protected characteristics).
     weeks
         Prediction weeks; every week of each presentation when None.
+    pop
+        ``population(data.registrations, data.presentations, weeks=weeks)`` when the caller has it
+        already (training labels the same rows); made here when None.
 
     Returns
     -------
@@ -33,7 +38,8 @@ def build_features(data: LearningData, weeks: Sequence[int] | None = None) -> pd
     """
     if not isinstance(data, LearningData):
         raise TypeError("build_features needs LearningData (see models.data.load_learning_data)")
-    pop = population(data.registrations, data.presentations, weeks=weeks)
+    if pop is None:
+        pop = population(data.registrations, data.presentations, weeks=weeks)
     parts = [
         activity_features(data.activity, pop),
         assessment_features(data.assessments, data.assessment_results, population=pop),
