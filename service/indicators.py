@@ -67,12 +67,12 @@ RANKS_TTL = 60.0
 _ranks: dict[tuple[str, str, int], tuple[float, dict[tuple[str, str, str], int]]] = {}
 
 
-def priority(session: Session, principal: Principal, *, run: ScoringRun, row: Indicator) -> int:
-    """Position of ``row`` in the caller's caseload (1 = contact first; ties broken by identifiers)."""
-    key = (principal.sub, principal.role, run.id)
+def ranks(session: Session, principal: Principal, *, run_id: int) -> dict[tuple[str, str, str], int]:
+    """Each registration's position in the caller's caseload of run ``run_id`` (1 = contact first)."""
+    key = (principal.sub, principal.role, run_id)
     cached = _ranks.get(key)
     if cached is None or time.monotonic() - cached[0] > RANKS_TTL:
-        mine = readable(principal, run.id).with_only_columns(
+        mine = readable(principal, run_id).with_only_columns(
             Indicator.student_id, Indicator.module_id, Indicator.presentation_id
         )
         order = session.execute(mine.order_by(*ORDER)).all()
@@ -80,7 +80,13 @@ def priority(session: Session, principal: Principal, *, run: ScoringRun, row: In
         if len(_ranks) > 10_000:
             _ranks.clear()
         _ranks[key] = cached
-    return cached[1].get((row.student_id, row.module_id, row.presentation_id), len(cached[1]) + 1)
+    return cached[1]
+
+
+def priority(session: Session, principal: Principal, *, run: ScoringRun, row: Indicator) -> int:
+    """Position of ``row`` in the caller's caseload (1 = contact first; ties broken by identifiers)."""
+    found = ranks(session, principal, run_id=run.id)
+    return found.get((row.student_id, row.module_id, row.presentation_id), len(found) + 1)
 
 
 def history(session: Session, row: Indicator, *, target: str) -> list[HistoryPoint]:

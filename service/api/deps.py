@@ -21,6 +21,7 @@ from waymark.service.db.schema import ScoringRun, TrainingAttestation
 from waymark.service.errors import Refused
 from waymark.service.indicators import served_run
 from waymark.service.middleware import verified
+from waymark.service.reads import Served
 from waymark.service.runtime import Runtime
 from waymark.service.schemas import is_identifier
 from waymark.service.security import AuthError, Principal
@@ -195,6 +196,13 @@ class Access:
     def served_run(self) -> ScoringRun | None:
         """The published batch of the approved champion, resolved once per use (None: not available)."""
         return served_run(self.session, self.runtime)
+
+    def served(self) -> Served | None:
+        """What the served batch must come from (the approved champion for the target; None: none)."""
+        champion = self.runtime.champion
+        if champion is None:
+            return None
+        return Served(self.runtime.settings.target, champion.name, champion.version)
 
     def record(self, students: Iterable[str], action: str) -> None:
         """Append one access-log record per distinct student to this request's transaction."""

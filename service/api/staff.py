@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import func, select
 
 from waymark.models.roles import SUPPORT_ROLES, Role
-from waymark.service import directory, outreach, worklist
+from waymark.service import outreach, reads, worklist
 from waymark.service.access import readable
 from waymark.service.api.deps import Access, access_for
 from waymark.service.db.schema import (
@@ -25,19 +25,14 @@ from waymark.service.db.schema import (
 from waymark.service.db.upsert import upsert
 from waymark.service.errors import Refused, not_found
 from waymark.service.indicators import (
-    ORDER,
     READING_NOTE,
     estimate,
-    history,
-    priority,
     provenance,
     student_in_scope,
-    view,
 )
 from waymark.service.schemas import (
     CONSENT_PURPOSES,
     Caseload,
-    CaseloadEntry,
     ContactChange,
     ContactIn,
     ContactStep,
@@ -76,10 +71,21 @@ def caseload(
     *,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     module_id: Annotated[Identifier | None, Query()] = None,
-) -> Caseload:
+) -> Response | Caseload:
     """The caller's caseload, ordered by support priority (1 = contact first)."""
     limit = min(limit, access.runtime.settings.max_page_size)
-    run = access.served_run()
+    served = access.served()
+    found = (
+        None
+        if served is None
+        else reads.read_caseload(
+            access.session, access.principal, served=served, module_id=module_id, offset=offset, limit=limit
+        )
+    )
+    if found is not None:
+        access.record(found.students, "caseload_view")  # last: the head is held until commit
+        return Response(found.body, media_type=reads.MEDIA_TYPE)
+    run = access.served_run()  # an empty page: unavailable, or past the end of the caseload
     if run is None:
         return Caseload(
             available=False,
@@ -94,28 +100,13 @@ def caseload(
     if module_id is not None:
         query = query.where(Indicator.module_id == module_id)
     total = access.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = list(access.session.scalars(query.order_by(*ORDER).offset(offset).limit(limit)))
-    names = directory.entries(access.session, [r.student_id for r in rows])
-    items = [
-        CaseloadEntry(
-            student_id=r.student_id,
-            name=_name(names.get(r.student_id)),
-            module_id=r.module_id,
-            presentation_id=r.presentation_id,
-            support_priority=offset + i + 1,
-            estimate=estimate(r),
-            top_factor=r.factors[0]["sentence"] if r.factors else None,
-        )
-        for i, r in enumerate(rows)
-    ]
-    access.record((r.student_id for r in rows), "caseload_view")
     return Caseload(
         available=True,
         total=total,
         offset=offset,
         limit=limit,
-        items=items,
-        provenance=provenance(rows[0], run) if rows else None,
+        items=[],
+        provenance=None,
         reading_note=READING_NOTE,
     )
 
@@ -210,27 +201,20 @@ def _entry(row: worklist.Row) -> WorklistEntry:
 
 
 @router.get("/students/{student_id}/indicator", response_model=StudentIndicators)
-def student_indicator(student_id: Identifier, access: Support) -> StudentIndicators:
+def student_indicator(student_id: Identifier, access: Support) -> Response:
     """A student's explained indicators (one per module presentation in the caller's scope)."""
-    run = access.served_run()
-    if run is None:
-        raise Refused(404, title="Not available", detail=NOT_AVAILABLE)
-    query = readable(access.principal, run.id).where(Indicator.student_id == student_id)
-    rows = list(access.session.scalars(query.order_by(*ORDER)))
-    if not rows:
+    served = access.served()
+    found = (
+        None
+        if served is None
+        else reads.read_student(access.session, access.principal, served=served, student_id=student_id)
+    )
+    if found is None:
+        if access.served_run() is None:
+            raise Refused(404, title="Not available", detail=NOT_AVAILABLE)
         raise not_found()
-    views = [
-        view(
-            r,
-            run,
-            rank=priority(access.session, access.principal, run=run, row=r),
-            past=history(access.session, r, target=run.target),
-        )
-        for r in rows
-    ]
-    access.record([student_id], "indicator_view")
-    entry = directory.entries(access.session, [student_id]).get(student_id)
-    return StudentIndicators(student_id=student_id, directory=_directory(entry), indicators=views)
+    access.record([student_id], "indicator_view")  # last: the access log's head is held until commit
+    return Response(found[1], media_type=reads.MEDIA_TYPE)
 
 
 def _name(entry: DirectoryEntry | None) -> str | None:

@@ -59,7 +59,13 @@ class Indicator(Base):
     """One student's explained indicator on one module presentation in one run."""
 
     __tablename__ = "indicators"
-    __table_args__ = (Index("ix_indicators_student", "student_id", "run_id"),)
+    __table_args__ = (
+        Index("ix_indicators_student", "student_id", "run_id"),
+        # a caller's scope of one run (migration 0006)
+        Index("ix_indicators_run_module", "run_id", "module_id"),
+        Index("ix_indicators_run_programme", "run_id", "programme_id"),
+        Index("ix_indicators_run_school", "run_id", "school_id"),
+    )
 
     run_id: Mapped[int] = mapped_column(ForeignKey("scoring_runs.id", ondelete="CASCADE"), primary_key=True)
     student_id: Mapped[str] = mapped_column(ID, primary_key=True)
