@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,9 +14,17 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+try:
+    import fcntl
+except ImportError:  # not on Windows: threads of one process are still queued
+    fcntl = None  # type: ignore[assignment]
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+POOL_SIZE_ENV = "WAYMARK_DB_POOL_SIZE"  # connections each process keeps (``waymark serve`` sets it)
+DEFAULT_POOL_SIZE = 10
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -29,17 +39,55 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _begin_immediate(connection: Any) -> None:
     # Take SQLite's write lock at BEGIN: a transaction that reads the audit chain's head and then
     # appends to it must not interleave with another (the pysqlite recipe in SQLAlchemy's docs).
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Before it, take the writer lock (below), so waiting happens in a queue rather than in SQLite.
+    if _HELD not in connection.info:
+        lock = _writer_lock(connection.engine)
+        lock.acquire()
+        connection.info[_HELD] = lock
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        _release(connection.info)
+        raise
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url`` (SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE)."""
+def _release(info: dict[Any, Any]) -> None:
+    lock = info.pop(_HELD, None)
+    if lock is not None:
+        lock.release()
+
+
+def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+    # The connection is back in the pool, its transaction committed or rolled back: the next may begin.
+    if record is not None:
+        _release(record.info)
+
+
+def pool_size_for(workers: int, *, cores: int | None = None) -> int:
+    """Connections each of ``workers`` processes keeps: about four per core in all, at least four each.
+
+    More connections than that buy nothing: every audited request queues on the access log's head
+    row in the end, and PostgreSQL does best with few more busy connections than cores.
+    """
+    cores = cores or os.cpu_count() or 1
+    return max(4, math.ceil(4 * cores / max(1, workers)))
+
+
+def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
+    """An engine for ``url`` (SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE).
+
+    On PostgreSQL the pool keeps ``pool_size`` connections (default ``WAYMARK_DB_POOL_SIZE``, else 10)
+    and opens as many again for a burst.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "isolation_level": None})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _begin_immediate)
+        event.listen(engine, "checkin", _checked_in)
+        event.listen(engine, "invalidate", lambda _c, record, _e: _checked_in(None, record))
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    size = pool_size or int(os.environ.get(POOL_SIZE_ENV) or DEFAULT_POOL_SIZE)
+    return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=max(size, 20))
 
 
 @lru_cache
@@ -55,19 +103,81 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 
 
 # SQLite allows one writer at a time, and its busy handler waits by sleeping, so under load threads
-# would queue inside SQLite with growing back-off and finally fail. Queue them here instead.
-_SQLITE_LOCKS: dict[str, threading.RLock] = {}
+# would queue inside SQLite with growing back-off and finally fail; processes sharing the file (the
+# workers of ``waymark serve --workers N``) would starve one another the same way. Queue them here
+# instead, from BEGIN until the connection is back in the pool: threads on a lock of the process,
+# processes on an advisory lock of a file beside the database (blocking in the kernel, so a waiting
+# process takes its turn as soon as the file is free). The lock is not tied to a thread: FastAPI
+# opens a request's unit of work in one worker thread and closes it in another.
+_HELD = "waymark_writer_lock"  # in a connection's info while it holds the lock
+WRITER_WAIT = 30.0  # seconds a transaction waits for the writer before giving up (503)
+
+
+class _WriterLock:
+    """Exclusive across threads (whichever thread releases it) and across processes."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._threads = threading.Lock()
+        self._path = path
+        self._handle: int | None = None
+
+    def acquire(self) -> None:
+        """Wait for the writer (at most ``WRITER_WAIT`` seconds in this process).
+
+        Raises
+        ------
+        OperationalError
+            If another transaction of this process held it all that time.
+        """
+        if not self._threads.acquire(timeout=WRITER_WAIT):
+            waited = TimeoutError(f"database is locked: waited {WRITER_WAIT:.0f} s for the writer")
+            raise OperationalError("BEGIN IMMEDIATE", {}, waited)
+        if self._path is None or fcntl is None:
+            return
+        try:
+            if self._handle is None:
+                self._handle = _open_lock(self._path)
+            if self._handle is not None:
+                fcntl.flock(self._handle, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def release(self) -> None:
+        """Let the next transaction begin."""
+        try:
+            if self._handle is not None and fcntl is not None:
+                fcntl.flock(self._handle, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+
+def _open_lock(path: Path) -> int | None:
+    """The lock file's descriptor; None when it cannot be made (SQLite then says what is wrong)."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return None
+
+
+_SQLITE_LOCKS: dict[str, _WriterLock] = {}
+
+
+def _writer_lock(engine: Engine) -> _WriterLock:
+    key = str(engine.url)
+    found = _SQLITE_LOCKS.get(key)
+    if found is None:
+        database = engine.url.database
+        # Never deleted: removing it could let one process lock a new file while another holds the old.
+        path = Path(f"{database}.writer-lock") if database and database != ":memory:" else None
+        found = _SQLITE_LOCKS.setdefault(key, _WriterLock(path))
+    return found
 
 
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """A session whose work is committed together, or not at all."""
-    if engine.dialect.name != "sqlite":
-        with sessions(engine)() as session, session.begin():
-            yield session
-        return
-    lock = _SQLITE_LOCKS.setdefault(str(engine.url), threading.RLock())
-    with lock, sessions(engine)() as session, session.begin():
+    with sessions(engine)() as session, session.begin():
         yield session
 
 
