@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -12,7 +13,7 @@ from waymark.cli.console import out
 from waymark.cli.errors import fail, handled
 from waymark.models.settings import Settings, get_settings
 from waymark.service.app import create_app
-from waymark.service.db.engine import up_to_date
+from waymark.service.db.engine import POOL_SIZE_ENV, pool_size_for, up_to_date
 from waymark.service.dev_provider import demo_people, running
 from waymark.service.security import ROLES, mint
 
@@ -23,6 +24,14 @@ def serve_cmd(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = LOOPBACK,
     port: Annotated[int, typer.Option(help="Port.")] = PORT,
     *,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes. In production, one per core: the access log stays one chain across them.",
+        ),
+    ] = 1,
     not_production: Annotated[
         bool,
         typer.Option(
@@ -42,10 +51,12 @@ def serve_cmd(
     """Run the HTTP service (brings the database schema up to date first)."""
     settings = get_settings()
     if not dev_provider:
-        serve(settings, host, port=port, not_production=not_production)
+        serve(settings, host, port=port, not_production=not_production, workers=workers)
         return
     if not settings.development:
         raise fail("--dev-provider works only in development mode (WAYMARK_ENV=development)")
+    if workers != 1:
+        raise fail("--dev-provider runs one worker: leave out --workers")
     with local_sign_in(settings, host, port=port) as signed:
         serve(signed, host, port=port, not_production=not_production)
 
@@ -76,9 +87,20 @@ def local_sign_in(settings: Settings, host: str, *, port: int) -> Iterator[Setti
 
 
 def serve(
-    settings: Settings, host: str = LOOPBACK, *, port: int = PORT, not_production: bool = False
+    settings: Settings,
+    host: str = LOOPBACK,
+    *,
+    port: int = PORT,
+    not_production: bool = False,
+    workers: int = 1,
 ) -> None:
-    """Serve the application built from ``settings`` until interrupted."""
+    """Serve the application built from ``settings`` until interrupted, in ``workers`` processes.
+
+    With more than one worker each process builds the application from the environment (as
+    ``get_settings`` reads it), so ``settings`` must be those; each keeps its share of the database
+    connections (``WAYMARK_DB_POOL_SIZE`` unless set). The access log's head is locked across
+    processes (PostgreSQL: the row lock; SQLite: the writer lock beside the file), so it stays one chain.
+    """
     import uvicorn
 
     exposure = settings.development_exposure(host)
@@ -89,13 +111,28 @@ def serve(
             "Set WAYMARK_ENV=production with OIDC settings, or pass --i-know-this-is-not-production "
             "for a test environment holding no real data."
         )
+    if workers > 1:
+        os.environ.setdefault(POOL_SIZE_ENV, str(pool_size_for(workers)))  # the workers inherit it
     with handled():  # refuse to start here, with the reason, rather than inside uvicorn
         up_to_date(settings.database_url)
         application = create_app(settings)
-    out.print(f"Waymark is listening on {address(host, port)} (API docs: /docs, health: /health)")
+    processes = "" if workers == 1 else f", {workers} worker processes"
+    out.print(f"Waymark is listening on {address(host, port)} (API docs: /docs, health: /health{processes})")
     # proxy_headers off: the Guard alone decides which proxies' X-Forwarded-For to believe
     # (WAYMARK_TRUSTED_PROXIES); uvicorn would otherwise rewrite the client address from loopback peers.
-    uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=False)
+    if workers == 1:
+        uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=False)
+        return
+    application.state.runtime.engine.dispose()  # built only to refuse a bad configuration here
+    uvicorn.run(
+        f"{create_app.__module__}:{create_app.__name__}",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=False,
+    )
 
 
 def token_cmd(
