@@ -76,8 +76,8 @@ def pool_size_for(workers: int, *, cores: int | None = None) -> int:
 def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
     """An engine for ``url`` (SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE).
 
-    On PostgreSQL the pool keeps ``pool_size`` connections (default ``WAYMARK_DB_POOL_SIZE``, else 10)
-    and opens as many again for a burst.
+    On PostgreSQL the pool keeps ``pool_size`` connections (default ``WAYMARK_DB_POOL_SIZE``) and opens
+    as many again for a burst; with neither, 10 and 20 more.
     """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "isolation_level": None})
@@ -86,8 +86,10 @@ def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
         event.listen(engine, "checkin", _checked_in)
         event.listen(engine, "invalidate", lambda _c, record, _e: _checked_in(None, record))
         return engine
-    size = pool_size or int(os.environ.get(POOL_SIZE_ENV) or DEFAULT_POOL_SIZE)
-    return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=max(size, 20))
+    size = pool_size or int(os.environ.get(POOL_SIZE_ENV) or 0)
+    if not size:  # a command's or a test's engine: as before
+        return create_engine(url, pool_pre_ping=True, pool_size=DEFAULT_POOL_SIZE, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=size)
 
 
 @lru_cache
