@@ -8,7 +8,9 @@ A student outside the caller's scope is indistinguishable from one that does not
 
 from __future__ import annotations
 
-from sqlalchemy import Select, false, select
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, false, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from waymark.models.roles import RELATIONSHIP_SCOPES, Role
@@ -30,16 +32,23 @@ def readable(principal: Principal, run_id: int) -> Select[Indicator]:
     The caller passes the run it resolved once for the request (the published, approved one), so
     every statement of a request reads the same batch even if a new one is published meanwhile.
     """
-    query = select(Indicator).where(Indicator.run_id == run_id)
+    return select(Indicator).where(Indicator.run_id == run_id, may_read(principal, Indicator.__table__))
+
+
+def may_read(principal: Principal, indicators: Any) -> ColumnElement[bool]:
+    """The condition that limits rows of ``indicators`` (the table or an alias of it) to ``principal``'s.
+
+    Every statement that reads students' indicators applies it: ``readable`` above, and the one-query
+    reads of ``service.reads``, which name the table under an alias.
+    """
     if principal.role == Role.STUDENT:
-        return query.where(Indicator.student_id == principal.sub)
+        return indicators.c.student_id == principal.sub  # type: ignore[no-any-return]
     scope_type = RELATIONSHIP_SCOPES.get(principal.role)
     if scope_type is None:
-        return query.where(false())
-    column = SCOPE_COLUMNS[scope_type]
+        return false()
     granted = select(AccessGrant.scope_id).where(
         AccessGrant.staff_id == principal.sub,
         AccessGrant.relationship == principal.role,
         AccessGrant.scope_type == scope_type,
     )
-    return query.where(column.in_(granted))
+    return indicators.c[SCOPE_COLUMNS[scope_type].key].in_(granted)  # type: ignore[no-any-return]

@@ -1,7 +1,7 @@
 """The hot read path: a student's indicators and a page of a caseload, one indexed query each.
 
 Both reads are SQLAlchemy Core statements (no ORM objects are built): the published run, the caller's
-scope (a join on ``access_grants``, as ``service.access.readable`` defines it), the directory entry
+scope (``service.access.may_read``, the one decision of who may read whom), the directory entry
 and, for a student, every earlier indicator of the same registration come back in one statement.
 The explanation is stored at publication as the JSON it is served in (``models.explain.cohort``
 writes exactly the fields of ``schemas.Statement``, ``Context``, ``Change`` and ``Coverage``), so it
@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Row, Select, Text, and_, case, cast, false, func, select, true
+from sqlalchemy import ColumnElement, Row, Select, Text, and_, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from waymark.models.roles import RELATIONSHIP_SCOPES, Role
+from waymark.service.access import may_read
 from waymark.service.db.schema import AccessGrant, DirectoryEntry, Indicator, Publication, ScoringRun
 from waymark.service.indicators import READING_NOTE, ranks
 from waymark.service.security import Principal
@@ -46,10 +46,9 @@ class Served:
 def _readable_from(
     principal: Principal, served: Served, *, ind: Any, run: Any
 ) -> tuple[Any, ColumnElement[bool]]:
-    """``ind`` joined to the published run of ``served`` and to the caller's grants, and what else applies.
+    """``ind`` joined to the published run of ``served``, and the caller's scope on it.
 
-    The scope is ``service.access.readable``'s: a staff member's relationship in their token's role,
-    joined on the indicator column its scope type names; a student only themselves; anyone else nothing.
+    The scope is ``service.access.may_read``'s, the one decision of who may read whom.
     """
     source = _PUBS.join(run, and_(run.c.id == _PUBS.c.run_id, _PUBS.c.target == served.target))
     source = source.join(
@@ -60,19 +59,7 @@ def _readable_from(
             run.c.model_version == served.model_version,
         ),
     )
-    if principal.role == Role.STUDENT:
-        return source, ind.c.student_id == principal.sub
-    scope_type = RELATIONSHIP_SCOPES.get(principal.role)
-    if scope_type is None:
-        return source, false()
-    grants = _GRANTS.alias("grants")
-    on = and_(
-        grants.c.staff_id == principal.sub,
-        grants.c.relationship == principal.role,
-        grants.c.scope_type == scope_type,
-        grants.c.scope_id == ind.c[f"{scope_type}_id"],
-    )
-    return source.join(grants, on), true()
+    return source, may_read(principal, ind)
 
 
 def student_statement(principal: Principal, served: Served, *, student_id: str) -> Select[Any]:
