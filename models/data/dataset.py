@@ -18,6 +18,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from waymark.models.data import memo
 from waymark.models.data.contract import (
     DEFAULT_SOURCE_LABELS,
     FEATURE_TABLES,
@@ -26,6 +27,7 @@ from waymark.models.data.contract import (
     Kind,
 )
 from waymark.models.data.notice import USED_ACTIVITY, register_usable_sources
+from waymark.models.data.publish import folder_fingerprint
 from waymark.models.data.sqltext import ident
 from waymark.models.data.validation import require_valid
 
@@ -132,7 +134,7 @@ class LearningData:
 def load_learning_data(
     folder: Path, choose: Callable[[pd.DataFrame], pd.DataFrame] | None = None
 ) -> LearningData:
-    """Validate ``folder`` and load its feature-safe tables.
+    """Validate ``folder`` (or find it passed before, unchanged: ``memo``) and load its feature-safe tables.
 
     Parameters
     ----------
@@ -152,7 +154,7 @@ def load_learning_data(
     ContractViolation
         If any contract rule is broken (nothing is returned half-loaded).
     """
-    return _learning_data(require_valid(folder)[0], choose)
+    return _learning_data(memo.open_valid(folder, fingerprint=folder_fingerprint(folder))[0], choose)
 
 
 def load_with_source_labels(

@@ -91,7 +91,7 @@ def remember(folder: Path, *, fingerprint: str) -> bool:
 
 
 def open_valid(
-    folder: Path, *, fingerprint: str
+    folder: Path, *, fingerprint: str, tables: tuple[str, ...] = READ_TABLES
 ) -> tuple[duckdb.DuckDBPyConnection, ValidationReport | None]:
     """A connection holding ``folder``'s typed views, validated now unless a memo says it passed already.
 
@@ -101,11 +101,13 @@ def open_valid(
         A data folder in the contract.
     fingerprint
         ``folder_fingerprint(folder)``, taken by the caller before reading (it also records it).
+    tables
+        The tables whose views the caller reads (``READ_TABLES`` unless said otherwise).
 
     Returns
     -------
     tuple
-        The connection (views of ``READ_TABLES``, or of every table when validated now) and the
+        The connection (views of ``tables``, or of every table when validated now) and the
         validation report, or None when the memo was used and nothing was checked.
 
     Raises
@@ -120,7 +122,7 @@ def open_valid(
     """
     if remembered(folder, fingerprint=fingerprint):
         con = connect()
-        if open_views(folder, con=con, tables=READ_TABLES):
+        if open_views(folder, con=con, tables=tables):
             return con, None
         con.close()
     con = connect()

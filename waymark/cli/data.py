@@ -12,7 +12,7 @@ import typer
 from waymark.cli.console import OutputFormat, out
 from waymark.cli.data_import import import_cmd
 from waymark.cli.errors import handled
-from waymark.models.data import validate_folder
+from waymark.models.data import folder_fingerprint, memo, validate_folder
 from waymark.models.data.quality import quality_report
 from waymark.models.data.validation import DEFAULT_MAX_EXAMPLES, connect, require_valid
 from waymark.training.ingest.oulad import import_oulad
@@ -114,9 +114,11 @@ def validate_cmd(
 
 def check(folder: Path, *, as_json: bool = False, max_examples: int = DEFAULT_MAX_EXAMPLES) -> None:
     """Report on ``folder`` against the contract, and on its quality; exit 1 when it breaks the contract."""
-    con = connect()
+    con, fingerprint = connect(), folder_fingerprint(folder) if folder.is_dir() else ""
     report = validate_folder(folder, max_examples=max_examples, con=con)
     quality = quality_report(con) if report.ok else None
+    if report.ok and folder_fingerprint(folder) == fingerprint:  # later readers need not check it again
+        memo.remember(folder, fingerprint=fingerprint)
     if as_json:
         payload = report.to_dict()
         payload["quality"] = quality.to_dict() if quality else None
