@@ -131,6 +131,12 @@ class Settings(BaseSettings):
         validation_alias="WAYMARK_DEV_SIGN_IN",
         description="Development only: role=subject pairs the sign-in page offers as one-click identities.",
     )
+    request_threads: int = Field(
+        4,
+        ge=1,
+        validation_alias="WAYMARK_REQUEST_THREADS",
+        description="Requests each service process works on at once (the rest wait their turn).",
+    )
     champion_recheck_seconds: float = Field(
         60.0,
         validation_alias="WAYMARK_CHAMPION_RECHECK_SECONDS",

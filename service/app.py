@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
@@ -25,6 +26,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = runtime
+        # Endpoints run in a thread pool; fewer threads queue requests instead of making them fight
+        # over the interpreter while one of them holds the access log's head (docs/deployment.md).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         yield
         runtime.engine.dispose()
 

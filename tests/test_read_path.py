@@ -23,6 +23,7 @@ from tests.service_setup import Served, api_client, auth, serve_cohort
 from waymark.models.registry import configure
 from waymark.service import directory
 from waymark.service.access import readable
+from waymark.service.app import create_app
 from waymark.service.audit import load_key, verify_log
 from waymark.service.db.engine import pool_size_for, transaction
 from waymark.service.db.schema import AuditRecord, Indicator, Publication, ScoringRun
@@ -284,3 +285,13 @@ def test_concurrent_audited_reads_across_worker_processes_write_one_verifying_ch
     checked = verify_log(served.engine, load_key(served.settings))
     assert checked.problems == []
     assert checked.records == _records(served)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_each_process_works_on_as_many_requests_at_once_as_configured(served: Served, threads: int) -> None:
+    import anyio.to_thread
+
+    settings = served.settings.model_copy(update={"request_threads": threads})
+    with TestClient(create_app(settings)) as client:
+        tokens = client.portal.call(lambda: anyio.to_thread.current_default_thread_limiter().total_tokens)
+    assert tokens == threads
