@@ -16,7 +16,7 @@ from typing import cast
 
 import numpy as np
 
-from waymark.models.explain.sentences import _CHANNEL_WHAT, _FAMILY_CHANNELS, _and
+from waymark.models.explain.sentences import _CHANNEL_WHAT, _FAMILY_CHANNELS, CHANNEL_FAMILIES, _and
 
 Columns = Mapping[str, np.ndarray]  # feature name -> float64 values, one per row described
 Texts = tuple[list[str], list[str]]  # (briefs, sentences), one each per row
@@ -227,10 +227,7 @@ DESCRIBE_ALL: dict[str, BatchDescriber] = {
     "recent_activity": _recent_activity,
     "regularity": _regularity,
     "cohort_engagement": _cohort,
-    "study_resources": _channels("study_resources", "uses of study resources"),
-    "discussion": _channels("discussion", "visits or posts in discussion forums and shared spaces"),
-    "practice": _channels("practice", "practice quiz actions"),
-    "attendance": _channels("attendance", "attendances"),
+    **{family: _channels(family, what) for family, what in CHANNEL_FAMILIES.items()},
     "assessment_submissions": _submissions,
     "assessment_results": _results,
     "registration_timing": _registration,

@@ -94,6 +94,15 @@ def _cohort(row: Row, sources: Sources) -> tuple[str, str]:
     )
 
 
+#: The families counted by channel, and what their counts are of (the batch describer says the same).
+CHANNEL_FAMILIES = {
+    "study_resources": "uses of study resources",
+    "discussion": "visits or posts in discussion forums and shared spaces",
+    "practice": "practice quiz actions",
+    "attendance": "attendances",
+}
+
+
 def _channels(family: str, what: str) -> Describer:
     def describe(row: Row, sources: Sources) -> tuple[str, str]:
         total, recent = _channel_counts(row, family)
@@ -163,10 +172,7 @@ DESCRIBE: dict[str, Describer] = {
     "recent_activity": _recent_activity,
     "regularity": _regularity,
     "cohort_engagement": _cohort,
-    "study_resources": _channels("study_resources", "uses of study resources"),
-    "discussion": _channels("discussion", "visits or posts in discussion forums and shared spaces"),
-    "practice": _channels("practice", "practice quiz actions"),
-    "attendance": _channels("attendance", "attendances"),
+    **{family: _channels(family, what) for family, what in CHANNEL_FAMILIES.items()},
     "assessment_submissions": _submissions,
     "assessment_results": _results,
     "registration_timing": _registration,
