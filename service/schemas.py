@@ -510,6 +510,23 @@ class ImpactWithheld(BaseModel):
     why: str
 
 
+class ImpactAtTheCut(BaseModel):
+    """Students just inside and just outside each module list's capacity cut (``fairness.discontinuity``)."""
+
+    withheld: str | None = Field(None, description="Why no figure is shown: too few students near the cut.")
+    followed: bool | None = Field(
+        None, description="Whether the share contacted jumped at the cut (staff worked down the list)."
+    )
+    why: str | None = Field(None, description="Why there is no figure when the list was not followed.")
+    first_stage: Interval | None = Field(None, description="The jump in the share contacted at the cut.")
+    effect: Interval | None = Field(
+        None, description="The jump in completion over the jump in the share contacted (point, low, high)."
+    )
+    lists: int | None = Field(None, description="Module lists that had a cut.")
+    inside: int | None = Field(None, description="Registrations near the cut, contacted side (rounded).")
+    outside: int | None = Field(None, description="And on the other side (rounded).")
+
+
 class ImpactReport(BaseModel):
     """The latest impact evaluation (``waymark evaluate impact``), as kept in MLflow."""
 
@@ -523,6 +540,9 @@ class ImpactReport(BaseModel):
     cannot_show: list[str] = Field(description="What this evaluation cannot show, in plain language.")
     overall: ImpactFigures | None = Field(description="None when too few students to compare.")
     overall_withheld: str | None = None
+    at_the_cut: ImpactAtTheCut | None = Field(
+        None, description="The view at the capacity cut (None in reports made before it existed)."
+    )
     groups: list[ImpactGroup]
     withheld: list[ImpactWithheld]
 

@@ -65,6 +65,8 @@ def test_before_any_evaluation_the_report_is_not_available_then_the_latest_is_re
         assert report["overall"]["naive"] == [-0.18, -0.24, -0.12]
         assert report["overall"]["balance"]["estimate_logit"] == [0.92, 0.03]
         assert report["cannot_show"] == sample_report()["cannot_show"]
+        cut = report["at_the_cut"]  # the view at the capacity cut passes through as kept
+        assert cut["followed"] is True and cut["effect"] == [0.09, 0.01, 0.17] and cut["lists"] == 12
         # Groups shown carry a name; groups too small to show are absent, only counted per characteristic.
         assert [(g["attribute"], g["group"]) for g in report["groups"]] == [("disability", "N")]
         assert {(w["attribute"], w["withheld_groups"]) for w in report["withheld"]} == {
