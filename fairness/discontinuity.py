@@ -55,6 +55,7 @@ class Discontinuity:
     outside: int  # and on the other side
     lists: int  # module lists that had a cut (some contacted, some not)
     followed: bool  # the share contacted jumped by at least ``min_first_stage``
+    cells: tuple[int, ...] = ()  # each side's registrations who completed and who did not (small cells)
 
 
 def distance_from_cut(units: pd.DataFrame) -> pd.DataFrame:
@@ -136,6 +137,11 @@ def discontinuity(units: pd.DataFrame, *, settings: DiscontinuitySettings) -> Di
         effect=percentile_interval(effect, draws[:, 0], confidence=settings.confidence),
         first_stage=percentile_interval(first, draws[:, 1], confidence=settings.confidence),
         outcome_jump=percentile_interval(outcome, draws[:, 2], confidence=settings.confidence),
+        cells=tuple(
+            int(near.loc[side & (near["completed"].to_numpy() == done), "unit"].nunique())
+            for side in (inside, ~inside)
+            for done in (1, 0)
+        ),
         inside=int(near.loc[inside, "unit"].nunique()),
         outside=int(near.loc[~inside, "unit"].nunique()),
         lists=int(placed.groupby(LIST).ngroups) if len(placed) else 0,

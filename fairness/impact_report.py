@@ -143,7 +143,8 @@ def at_the_cut(units: pd.DataFrame, *, settings: ImpactSettings, policy: Policy)
             resamples=settings.resamples, confidence=settings.confidence, seed=settings.seed
         ),
     )
-    if not np.all(enough_students(np.array([found.inside, found.outside]), policy.min_group_size)):
+    counts = np.array([found.inside, found.outside, *found.cells])  # as _counts_allow: outcomes too
+    if not np.all(enough_students(counts, policy.min_group_size)):
         return {"withheld": TOO_FEW}
     step = policy.count_rounding
     out: dict[str, Any] = {

@@ -27,11 +27,17 @@ from waymark.models import drift
 GroupShares = Mapping[str, Mapping[str, Sequence[float]]]  # characteristic -> group -> shares per bin
 
 
-def group_estimate_shares(scored: pd.DataFrame, labels: pd.DataFrame, *, min_size: int) -> dict[str, Any]:
+def group_estimate_shares(
+    scored: pd.DataFrame, labels: pd.DataFrame, *, min_size: int, rounding: int = 1
+) -> dict[str, Any]:
     """Each group's share of estimates in each of the estimate bins; groups below ``min_size`` left out.
 
     ``scored`` holds ``student_id`` and ``probability`` (one row per registration, one week);
-    ``labels`` is ``fairness.audit.group_labels``'s table. Only shares leave: no count, no student.
+    ``labels`` is ``fairness.audit.group_labels``'s table. The shares come from each bin's count
+    rounded to ``rounding`` (the policy's count rounding), as the audit's counts are published, so one
+    group's shares taken from another's (an intersection from its parent) tell no exact count; each
+    share rests on the whole group, at least ``min_size`` students, as the audit's rates do. Only
+    shares leave: no student.
     """
     joined = scored[["student_id", "probability"]].join(labels, on="student_id", how="inner")
     out: dict[str, dict[str, list[float]]] = {}
@@ -39,9 +45,12 @@ def group_estimate_shares(scored: pd.DataFrame, labels: pd.DataFrame, *, min_siz
         out[attribute] = {}
         for group, rows in joined.groupby(attribute, sort=True):
             values = rows["probability"].to_numpy(dtype=np.float64)
-            if enough_students(values.size, min_size):
-                counts = drift.counts(values, drift.ESTIMATE_EDGES)
-                out[attribute][str(group)] = [round(c / values.size, 6) for c in counts]
+            if not enough_students(values.size, min_size):
+                continue
+            counts = np.asarray(drift.counts(values, drift.ESTIMATE_EDGES), dtype=np.float64)
+            counts = rounding * np.round(counts / rounding) if rounding > 1 else counts
+            if counts.sum() > 0:
+                out[attribute][str(group)] = [round(float(c), 4) for c in drift.shares(counts.tolist())]
     return out
 
 

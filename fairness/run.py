@@ -117,7 +117,10 @@ def _audit_model(uri: str, folder: Path, *, policy: Policy, exclude: frozenset[s
         intervention_policy=training.params.get("config_intervention_policy", "ignore"),
         estimate_reference={
             str(week): group_estimate_shares(
-                scored[scored["week"] == week], group_table, min_size=policy.min_group_size
+                scored[scored["week"] == week],
+                group_table,
+                min_size=policy.min_group_size,
+                rounding=policy.count_rounding,
             )
             for week in sorted(scored["week"].unique())
         },

@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         yield
         runtime.engine.dispose()
+        runtime.watch.dispose()
 
     app = FastAPI(
         title="Waymark",

@@ -104,24 +104,24 @@ def record(
 ) -> None:
     """Append one record per distinct student (in the caller's transaction).
 
-    Everything but each record's place in the chain is worked out first; then the head is locked
-    (``FOR UPDATE``: writers in every process queue on it until their transaction ends), the records
-    are keyed to it and written with the head's move in as few statements as the database allows.
+    The head is locked (``FOR UPDATE``: writers in every process queue on it until their transaction
+    ends), the records are timed and keyed to it and written with the head's move in as few
+    statements as the database allows.
     """
     key = _key(session)
     distinct = list(dict.fromkeys(students))  # one record per student, however many rows they have
     if not distinct:
         return
-    at = datetime.now(UTC).isoformat(timespec="microseconds")
-    fields = {"at": at, "actor": principal.sub, "role": principal.role, "purpose": purpose}
     after = {"action": action, "request_id": request.server}
-    # The keyed text of a record is json.dumps of _FIELDS in order; all of it but seq and prev_hash
-    # is known before the lock.
-    middles = [_dumps([*fields.values(), student, *after.values()])[1:-1] for student in distinct]
     tail = _dumps(request.client)
     head = session.execute(_HEAD.with_for_update()).one_or_none()
     if head is None:
         raise RuntimeError("the access log has no head: bring the database up to date (migrations)")
+    # The time is taken holding the head, so records' times follow their order in the chain. The keyed
+    # text of a record is json.dumps of _FIELDS in order.
+    at = datetime.now(UTC).isoformat(timespec="microseconds")
+    fields = {"at": at, "actor": principal.sub, "role": principal.role, "purpose": purpose}
+    middles = [_dumps([*fields.values(), student, *after.values()])[1:-1] for student in distinct]
     seq, prev = int(head.seq), str(head.hash)
     rows: list[dict[str, object]] = []
     for student, middle in zip(distinct, middles, strict=True):

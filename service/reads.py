@@ -6,7 +6,7 @@ and, for a student, every earlier indicator of the same registration come back i
 The explanation is stored at publication as the JSON it is served in (``models.explain.cohort``
 writes exactly the fields of ``schemas.Statement``, ``Context``, ``Change`` and ``Coverage``), so it
 is passed through as it is stored, never parsed and validated again; the answer is serialised once,
-by orjson, to the bytes sent. ``tests/test_service.py`` checks the bytes still validate against the
+by orjson, to the bytes sent. ``tests/test_read_path.py`` checks the bytes still validate against the
 documented response models and hold nothing else.
 """
 

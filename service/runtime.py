@@ -52,6 +52,10 @@ class ChampionWatch:
         self._metrics: Mapping[str, float] | None = None  # the checked version's training metrics
         self._current: Champion | None = None
 
+    def dispose(self) -> None:
+        """Close the watch's connections (at shutdown)."""
+        self._engine.dispose()
+
     def current(self) -> Champion | None:
         """The champion, re-checked if the last check is older than the interval."""
         if time.monotonic() - self._checked >= self._every:
@@ -134,7 +138,9 @@ def build_runtime(settings: Settings) -> Runtime:
     verifier = Verifier(settings)
     key = load_key(settings)
     engine = make_engine(settings.database_url)
-    watch = ChampionWatch(settings, engine=engine, every=settings.champion_recheck_seconds)
+    # On SQLite the watch reads beside the writer (it may look while the same thread's request holds it).
+    reads = make_engine(settings.database_url, reads_only=True) if engine.dialect.name == "sqlite" else engine
+    watch = ChampionWatch(settings, engine=reads, every=settings.champion_recheck_seconds)
     try:
         watch.refresh()
     except DBAPIError:  # start anyway: requests answer 503 until the database is back

@@ -85,3 +85,17 @@ def test_a_list_that_was_not_followed_gives_no_estimate_and_says_why() -> None:
     result = discontinuity(units, settings=SETTINGS)
     assert not result.followed
     assert np.isnan(result.effect[0]) and abs(result.first_stage[0]) < 0.5
+
+
+def test_the_view_is_withheld_when_either_side_has_too_few_who_completed_or_did_not() -> None:
+    from waymark.fairness.impact import ImpactSettings
+    from waymark.fairness.impact_report import at_the_cut
+    from waymark.fairness.policy import load_policy
+
+    units = lists(effect=0.0, n_lists=4, size=60, capacity=20, seed=7)
+    units["completed"] = np.where(units["contacted"], 1, units["completed"])  # everyone inside completed
+    found = discontinuity(units, settings=SETTINGS)
+    assert found.cells[1] == 0  # inside the cut, nobody who did not complete
+    policy = load_policy()
+    shown = at_the_cut(units, settings=ImpactSettings(resamples=20), policy=policy)
+    assert set(shown) == {"withheld"}

@@ -128,6 +128,9 @@ def test_groups_are_compared_with_the_audits_reference_even_without_an_earlier_r
     assert set(reference["disability"]) == {"none", "declared"}
     assert all(sum(shares) == pytest.approx(1.0) for shares in reference["disability"].values())
     assert group_estimate_shares(audited, labels, min_size=60) == {"disability": {}}  # small: left out
+    few = pd.DataFrame({"student_id": students[:50], "probability": [0.95] * 3 + [0.15] * 47})
+    kept = group_estimate_shares(few, labels, min_size=10, rounding=5)["disability"]["none"]
+    assert sorted(k for k in kept if k) == [0.1, 0.9]  # counts rounded to fives: 45 and 5, not 47 and 3
     latest = audited.assign(probability=audited["probability"] + np.r_[np.zeros(50), np.full(50, 0.5)])
     result = group_drift(
         latest, None, labels=labels, min_size=10, psi_flag=POLICY.group_psi_flag, reference=reference

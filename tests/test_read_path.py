@@ -295,3 +295,18 @@ def test_each_process_works_on_as_many_requests_at_once_as_configured(served: Se
     with TestClient(create_app(settings)) as client:
         tokens = client.portal.call(lambda: anyio.to_thread.current_default_thread_limiter().total_tokens)
     assert tokens == threads
+
+
+def test_an_empty_read_rechecking_the_champion_is_answered_not_stalled(served: Served) -> None:
+    """An empty read asks whether a batch is served; a champion check due then runs beside the request."""
+    settings = served.settings.model_copy(
+        update={"rate_limit_per_minute": 1_000_000, "champion_recheck_seconds": 0.0}
+    )
+    tutor = str(served.access.loc[served.access.relationship == "personal_tutor", "staff_id"].iloc[0])
+    with TestClient(create_app(settings)) as client:
+        for _ in range(3):  # each read re-checks the champion while the request holds its transaction
+            headers = auth(served, "personal_tutor", tutor)
+            found = client.get("/v1/students/NOBODY-9/indicator", headers=headers)
+            assert found.status_code == 404, found.text  # not 503 after waiting on its own writer lock
+            page = client.get("/v1/caseload?offset=100000", headers=headers)
+            assert page.status_code == 200, page.text

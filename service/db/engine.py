@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -73,15 +74,20 @@ def pool_size_for(workers: int, *, cores: int | None = None) -> int:
     return max(4, math.ceil(4 * cores / max(1, workers)))
 
 
-def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
+def make_engine(url: str, *, pool_size: int | None = None, reads_only: bool = False) -> Engine:
     """An engine for ``url`` (SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE).
 
     On PostgreSQL the pool keeps ``pool_size`` connections (default ``WAYMARK_DB_POOL_SIZE``) and opens
-    as many again for a burst; with neither, 10 and 20 more.
+    as many again for a burst; with neither, 10 and 20 more. ``reads_only`` (SQLite) is for a caller
+    that never writes, such as the champion watch, which may look while a request of the same thread
+    holds the writer: WAL lets it read beside a writer, so it begins plainly and takes no writer lock.
     """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "isolation_level": None})
         event.listen(engine, "connect", _sqlite_pragmas)
+        if reads_only:
+            event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN"))
+            return engine
         event.listen(engine, "begin", _begin_immediate)
         event.listen(engine, "checkin", _checked_in)
         event.listen(engine, "invalidate", lambda _c, record, _e: _checked_in(None, record))
@@ -140,7 +146,7 @@ class _WriterLock:
             if self._handle is None:
                 self._handle = _open_lock(self._path)
             if self._handle is not None:
-                fcntl.flock(self._handle, fcntl.LOCK_EX)
+                _flock_within(self._handle, seconds=WRITER_WAIT)
         except BaseException:
             self._threads.release()
             raise
@@ -152,6 +158,26 @@ class _WriterLock:
                 fcntl.flock(self._handle, fcntl.LOCK_UN)
         finally:
             self._threads.release()
+
+
+def _flock_within(handle: int, *, seconds: float) -> None:
+    """Take the file lock, waiting at most ``seconds`` for another process to let it go.
+
+    Raises
+    ------
+    OperationalError
+        If another process held it all that time.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                waited = TimeoutError(f"database is locked: waited {seconds:.0f} s for another process")
+                raise OperationalError("BEGIN IMMEDIATE", {}, waited) from None
+            time.sleep(0.002)
 
 
 def _open_lock(path: Path) -> int | None:
