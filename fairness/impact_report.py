@@ -120,15 +120,12 @@ def _rounded(n: int, step: int) -> int:
 
 
 def _published(result: Estimate, step: int) -> dict[str, Any]:
-    def rounded(n: int) -> int:
-        return _rounded(n, step)
-
     return {
         "effect": [_number(v) for v in result.effect],
         "naive": [_number(v) for v in result.naive],
-        "contacted": rounded(result.contacted),
-        "matched": rounded(result.matched),
-        "comparison": rounded(result.comparison),
+        "contacted": _rounded(result.contacted, step),
+        "matched": _rounded(result.matched, step),
+        "comparison": _rounded(result.comparison, step),
         "completed_contacted": _number(result.completed_contacted),
         "completed_comparison": _number(result.completed_comparison),
         "balance": {k: [_number(b), _number(a)] for k, (b, a) in result.balance.items()},

@@ -21,13 +21,12 @@ from sqlalchemy import ColumnElement, Row, Select, Text, and_, case, cast, func,
 from sqlalchemy.orm import Session
 
 from waymark.service.access import may_read
-from waymark.service.db.schema import AccessGrant, DirectoryEntry, Indicator, Publication, ScoringRun
+from waymark.service.db.schema import DirectoryEntry, Indicator, Publication, ScoringRun
 from waymark.service.indicators import READING_NOTE, ranks
 from waymark.service.security import Principal
 
 _IND = Indicator.__table__
 _RUNS = ScoringRun.__table__
-_GRANTS = AccessGrant.__table__
 _PUBS = Publication.__table__
 _DIRECTORY = DirectoryEntry.__table__
 _EXPLANATION = ("factors", "strengths", "context", "what_could_change", "coverage")

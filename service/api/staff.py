@@ -15,7 +15,6 @@ from waymark.service.api.deps import Access, access_for, commit
 from waymark.service.db.schema import (
     Consent,
     Contact,
-    DirectoryEntry,
     Feedback,
     Indicator,
     Intervention,
@@ -38,7 +37,6 @@ from waymark.service.schemas import (
     ContactStep,
     ContactSummary,
     ContactView,
-    DirectoryView,
     EngagementSummary,
     FeedbackIn,
     HoldIn,
@@ -217,14 +215,6 @@ def student_indicator(student_id: Identifier, access: Support) -> Response:
     access.record([student_id], "indicator_view")  # last: the access log's head is held until commit
     commit(access)
     return Response(found[1], media_type=reads.MEDIA_TYPE)
-
-
-def _name(entry: DirectoryEntry | None) -> str | None:
-    return None if entry is None else entry.preferred_name or entry.display_name
-
-
-def _directory(entry: DirectoryEntry | None) -> DirectoryView | None:
-    return None if entry is None else DirectoryView.model_validate(entry, from_attributes=True)
 
 
 @router.get("/students/{student_id}/engagement", response_model=PlacementView)
