@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import precision_score, roc_auc_score
 
-from waymark.fairness.audit import _intervals, audit_cohorts
+from waymark.fairness.audit import _intervals, audit_cohorts, group_labels
+from waymark.fairness.metric_frame import audit_groups, metric_frame
 from waymark.fairness.metrics import (
     METRICS,
     Cohort,
@@ -23,8 +25,11 @@ from waymark.fairness.metrics import (
     weighted_sums,
 )
 from waymark.fairness.policy import load_policy
+from waymark.fairness.protected import load_protected_characteristics
 from waymark.fairness.resampling import resampled_sums
 from waymark.models.capacity import top_share
+from waymark.models.data import ProtectedFrame
+from waymark.training.ingest.synthetic import SynthConfig, generate
 
 CAPACITIES = (0.1, 0.2)
 
@@ -175,3 +180,67 @@ def test_the_audit_is_the_same_on_one_thread_as_on_several(monkeypatch: pytest.M
     several = _audit(rows, resamples=30, columns=("group", "club"))
     assert [a.attribute for a in several] == ["group", "group", "club", "club"]
     assert repr(one) == repr(several)  # repr: an undefined interval is NaN, and NaN != NaN
+
+
+def _protected(rows: pd.DataFrame, rng: np.random.Generator) -> ProtectedFrame:
+    """Two characteristics with missing values, for most (not all) of the students in ``rows``."""
+    students = rows["student_id"].drop_duplicates().to_numpy()[:-25]  # the last 25 have no record
+    frame = pd.DataFrame(
+        {
+            "student_id": students,
+            "disability": rng.choice(["N", "Y", None], students.size, p=[0.8, 0.15, 0.05]),
+            "age_band": rng.choice(["0-35", "35-55", "55<="], students.size, p=[0.6, 0.3, 0.1]),
+        }
+    )
+    return ProtectedFrame(frame.astype("string"))
+
+
+def test_every_published_point_estimate_equals_the_metricframe_intersections_included() -> None:
+    rng = np.random.default_rng(17)
+    rows = _rows(rng, 5000).drop(columns=["group", "club"])  # students with two registrations too
+    groups = group_labels(_protected(rows, rng), intersections=True)
+    policy = dataclasses.replace(
+        load_policy(), weeks=(8,), capacities=CAPACITIES, bootstrap_resamples=20, min_group_size=10
+    )
+    audits = audit_cohorts(rows, groups, policy=policy)
+    assert {a.attribute for a in audits} == {"disability", "age_band", "disability x age_band"}
+    compared = 0
+    for audit in audits:
+        frame = metric_frame(
+            rows, groups, week=8, capacity=audit.capacity, attribute=audit.attribute
+        ).by_group
+        assert [g.group for g in audit.groups] == list(frame.index)
+        for group in (g for g in audit.groups if not g.suppressed):
+            at = frame.loc[group.group]
+            assert (group.students, group.positives) == (at["students"], at["positives"])
+            for metric, (point, _, _) in group.metrics.items():
+                assert point == pytest.approx(at[metric], abs=1e-12), (audit.attribute, group.group, metric)
+                compared += 1
+            for metric, (point, _, _) in group.differences.items():
+                reference = frame.loc[audit.reference[metric], metric]
+                assert point == pytest.approx(at[metric] - reference, abs=1e-12)
+                ratio = at[metric] / reference if reference > 0 else np.nan  # as the audit divides
+                assert group.ratios[metric][0] == pytest.approx(ratio, rel=1e-12, nan_ok=True)
+    # Every metric of the table is compared somewhere, and small cells are in the audit's results too.
+    assert compared > 100
+    assert any(g.suppressed for a in audits for g in a.groups)
+
+
+def test_the_metricframe_reads_characteristics_through_the_protected_reader(tmp_path: Path) -> None:
+    folder = tmp_path / "cohort"
+    generate(folder, SynthConfig(students=400, seed=3))
+    protected = load_protected_characteristics(folder)
+    assert protected is not None
+    groups = audit_groups(folder)
+    pd.testing.assert_frame_equal(groups, group_labels(protected, intersections=True))
+    assert [c for c in groups.columns if " x " not in c] == list(protected.attributes)
+    rng = np.random.default_rng(0)
+    scored = pd.DataFrame(
+        {"student_id": groups.index, "week": 8, "label": rng.integers(0, 2, len(groups))}
+    ).assign(probability=lambda f: np.clip(0.3 * f["label"] + 0.7 * rng.random(len(f)), 0, 1))
+    attribute = protected.attributes[0]
+    frame = metric_frame(scored, groups, week=8, capacity=0.2, attribute=attribute)
+    assert frame.overall["selection_rate"] == pytest.approx(0.2, abs=0.01)
+    assert set(frame.by_group.index) == set(groups[attribute])
+    with pytest.raises(ValueError, match="no scored rows in week 9"):
+        metric_frame(scored, groups, week=9, capacity=0.2, attribute=attribute)
