@@ -19,6 +19,7 @@ from waymark.models import registry
 from waymark.models.registry import Version
 
 GATE_TAG, GATE_SHA_TAG, GATE_AT_TAG = "fairness_gate", "fairness_bundle_sha256", "fairness_audited_at"
+QUALITY_TAG = "quality_gate"
 DECISION_TAG, REVIEWER_TAG, DECIDED_AT_TAG, NOTE_TAG = (
     "ethics_decision",
     "ethics_reviewer",
@@ -79,13 +80,24 @@ def events(name: str | None = None) -> list[Event]:
 def mirror_audit(
     uri: str, gate: str, *, bundle_sha256: str, run_id: str, folder: Path, report: dict[str, Any]
 ) -> Version:
-    """Attach the audit's files to the model's run and mirror the gate result onto the version's tags."""
+    """Attach the audit's files to the model's run and mirror the gates' results onto the version's tags.
+
+    The files include the quality gate's result and its comparison with the champion
+    (quality_gate.json, quality_comparison.csv); the audit's event run records both gates.
+    """
     version = registry.resolve(uri)
     stamp = _now().replace(":", "")
     registry.keep_files(run_id, folder, artifact_path=f"fairness/{stamp}")
-    registry.tag_version(version, {GATE_TAG: gate, GATE_SHA_TAG: bundle_sha256, GATE_AT_TAG: stamp})
-    summary = json.dumps({"gate": gate, "checks": report["gate"]["checks"]})[:6000]
-    record_event("fairness_audit", version, actor="waymark fairness audit", detail=summary)
+    quality = report.get("quality_gate") or {}
+    tags = {GATE_TAG: gate, GATE_SHA_TAG: bundle_sha256, GATE_AT_TAG: stamp}
+    registry.tag_version(version, tags | ({QUALITY_TAG: quality["status"]} if quality else {}))
+    summary = {
+        "gate": gate,
+        "quality_gate": quality.get("status"),
+        "quality_checks": quality.get("checks", []),
+    }
+    detail = json.dumps(summary | {"checks": report["gate"]["checks"]})[:6000]
+    record_event("fairness_audit", version, actor="waymark fairness audit", detail=detail)
     return version
 
 

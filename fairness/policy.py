@@ -1,4 +1,8 @@
-"""The fairness policy: audit settings and gate tolerances, from a TOML file (documented inline)."""
+"""The promotion policy: audit settings, fairness gate tolerances and quality floors, from a TOML file.
+
+The file is documented inline. Its ``[quality]`` table is the quality gate's (``fairness.quality``):
+minimum AUC per audited week, maximum ECE, and how far a candidate may fall behind the champion.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +32,16 @@ class Check:
 
 
 @dataclass(frozen=True)
+class QualityPolicy:
+    """The quality gate's floors and its tolerances against the champion (same later cohort)."""
+
+    min_auc: dict[int, float]  # audited week -> lowest acceptable AUC
+    max_ece: float
+    champion_auc_tolerance: float  # how far the candidate's AUC may fall below the champion's
+    champion_ece_tolerance: float  # how far the candidate's ECE may rise above the champion's
+
+
+@dataclass(frozen=True)
 class Policy:
     """Audit settings and the gate."""
 
@@ -43,6 +57,7 @@ class Policy:
     proxy_auc_warning: float
     breach: str
     checks: tuple[Check, ...]
+    quality: QualityPolicy
     text: str  # the file as written, copied into every report
 
 
@@ -69,6 +84,7 @@ def load_policy(path: Path | None = None) -> Policy:
         proxy_auc_warning=float(audit.get("proxy_auc_warning", 0.7)),
         breach=str(gate.get("breach", "interval_outside")),
         checks=checks,
+        quality=_quality(_table(raw, "quality")),
         text=text,
     )
     _validate(policy)
@@ -91,6 +107,38 @@ def _check(raw: dict[str, Any], audit: dict[str, Any]) -> Check:
     return Check(str(raw["metric"]), str(raw["kind"]), float(raw["min"]), float(raw["max"]), capacity)
 
 
+def _quality(raw: dict[str, Any]) -> QualityPolicy:
+    floors = raw.get("min_auc")
+    if not isinstance(floors, dict):
+        raise PolicyError("quality.min_auc must be a table of prediction week = minimum AUC")
+    try:
+        return QualityPolicy(
+            min_auc={int(week): float(value) for week, value in floors.items()},
+            max_ece=float(raw["max_ece"]),
+            champion_auc_tolerance=float(raw["champion_auc_tolerance"]),
+            champion_ece_tolerance=float(raw["champion_ece_tolerance"]),
+        )
+    except KeyError as exc:
+        raise PolicyError(f"policy needs quality.{exc.args[0]}") from exc
+    except ValueError as exc:
+        raise PolicyError(f"quality settings must be numbers (weeks as whole numbers): {exc}") from exc
+
+
+def _validate_quality(policy: Policy) -> None:
+    quality = policy.quality
+    missing = [w for w in policy.weeks if w not in quality.min_auc]
+    if missing:
+        raise PolicyError(
+            f"quality.min_auc gives no minimum for audited week(s) {', '.join(map(str, missing))}"
+        )
+    if not all(0.5 <= v <= 1 for v in quality.min_auc.values()):
+        raise PolicyError("quality.min_auc values must be between 0.5 (chance) and 1")
+    if not 0 < quality.max_ece <= 1:
+        raise PolicyError("quality.max_ece must be above 0 and at most 1")
+    if quality.champion_auc_tolerance < 0 or quality.champion_ece_tolerance < 0:
+        raise PolicyError("quality.champion_auc_tolerance and champion_ece_tolerance cannot be negative")
+
+
 def _validate(policy: Policy) -> None:
     if policy.breach not in ("interval_outside", "point_outside"):
         raise PolicyError(f"gate.breach {policy.breach!r} must be 'interval_outside' or 'point_outside'")
@@ -106,3 +154,4 @@ def _validate(policy: Policy) -> None:
             raise PolicyError(f"gate check capacity {check.capacity} is not one of audit.capacities")
         if check.low > check.high:
             raise PolicyError(f"gate check on {check.metric}: min is above max")
+    _validate_quality(policy)

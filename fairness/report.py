@@ -27,6 +27,8 @@ from waymark.fairness.audit import AttributeAudit
 from waymark.fairness.disclosure import TOO_FEW, enough_students
 from waymark.fairness.metrics import METRICS
 from waymark.fairness.mitigation import MitigationRow
+from waymark.fairness.quality import comparison_table
+from waymark.fairness.quality import published as published_quality
 from waymark.fairness.run import AuditOutcome
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -103,10 +105,18 @@ def _published_audit(audit: AttributeAudit, step: int) -> dict[str, Any]:
 
 
 def write_report(outcome: AuditOutcome, out: Path, *, test_metrics: dict[str, float]) -> dict[str, Any]:
-    """Write report.json, report.html and model_card.md into ``out``; return the published report."""
+    """Write report.json, report.html and model_card.md into ``out``; return the published report.
+
+    With the quality gate, also quality_gate.json (its result) and quality_comparison.csv (the
+    candidate's and the champion's AUC and ECE by week), which are kept with the audit in MLflow.
+    """
     out.mkdir(parents=True, exist_ok=True)
     report = published(outcome, outcome.mitigation)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if report["quality_gate"] is not None:
+        quality = json.dumps(report["quality_gate"], indent=2) + "\n"
+        (out / "quality_gate.json").write_text(quality, encoding="utf-8")
+        comparison_table(report["quality_gate"]).to_csv(out / "quality_comparison.csv", index=False)
     html = render_html(report, outcome.policy.weeks, capacities=outcome.policy.capacities)
     (out / "report.html").write_text(html, encoding="utf-8")
     (out / "model_card.md").write_text(model_card(report, test_metrics), encoding="utf-8")
@@ -140,6 +150,7 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
                 {"check": c.title, "status": c.status, "reasons": list(c.reasons)} for c in outcome.checks
             ],
         },
+        "quality_gate": None if outcome.quality is None else published_quality(outcome.quality, policy),
         "training_warnings": list(outcome.training_warnings),
         "proxy_check": [
             {"characteristic": p.attribute, "auc": _num(p.auc), "warning": p.warning} for p in outcome.proxies
@@ -239,6 +250,14 @@ def _family_choice(model: dict[str, Any]) -> str:
     return f" ({model['family_choice']})" if model.get("family_choice") else ""
 
 
+def _quality_card(quality: dict[str, Any] | None) -> str:
+    """The model card's lines on the quality gate."""
+    if quality is None:
+        return "Quality gate: not assessed by this audit."
+    checks = "\n".join(f"- {c['check']}: {c['status']}" for c in quality["checks"])
+    return f"Quality gate: **{quality['status']}** ({quality['champion_note']}). Checks:\n{checks}"
+
+
 def model_card(report: dict[str, Any], test_metrics: dict[str, float]) -> str:
     """model_card.md."""
     m, d, g = report["model"], report["data"], report["gate"]
@@ -293,6 +312,8 @@ Protected characteristics ({
 | week | AUC | recall at 10% capacity |
 |---|---|---|
 {rows}
+
+{_quality_card(report.get("quality_gate"))}
 
 ## Fairness
 Gate: **{g["status"]}** under the policy copied into report.json. Checks:

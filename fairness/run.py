@@ -22,6 +22,9 @@ from waymark.fairness.mitigation import MitigationRow, equalised_fnr
 from waymark.fairness.monitoring import group_estimate_shares
 from waymark.fairness.policy import Policy
 from waymark.fairness.protected import load_protected_characteristics
+from waymark.fairness.quality import QualityOutcome
+from waymark.fairness.quality import evaluate as evaluate_quality
+from waymark.fairness.quality import measure as measure_quality
 from waymark.models import registry, threads
 from waymark.models.bundle import ModelBundle
 from waymark.models.data import folder_fingerprint, load_learning_data
@@ -64,14 +67,23 @@ class AuditOutcome:
     # week -> characteristic -> group -> share of estimates per bin (shown groups only): the reference
     # the monitor compares a scoring run's groups with (``fairness.monitoring``)
     estimate_reference: dict[str, Any] = field(default_factory=dict)
+    # the quality gate (``fairness.quality``): AUC and ECE by week, and against the champion
+    quality: QualityOutcome | None = None
 
 
 def audit_model(
-    uri: str, folder: Path, *, policy: Policy, exclude: frozenset[str] = frozenset()
+    uri: str,
+    folder: Path,
+    *,
+    policy: Policy,
+    exclude: frozenset[str] = frozenset(),
+    champion: LoadedModel | None = None,
 ) -> AuditOutcome:
     """Audit the model version ``uri`` on the data in ``folder`` under ``policy``.
 
     ``exclude`` names students whose erasure was processed (CoP §12): they are left out entirely.
+    ``champion`` is the model being served (loaded after its recorded hash was checked), scored on
+    the candidate's own test presentations for the quality gate's comparison; None when there is none.
 
     Threads: the whole audit runs with BLAS, OpenMP and numba limited to ``models.threads.cores()``
     (DuckDB and LightGBM read the same number), so it never starts more threads than the process
@@ -80,10 +92,12 @@ def audit_model(
     (``fairness.audit``) and the proxy check runs one thread per fit (``proxy_check``).
     """
     with threads.capped():
-        return _audit_model(uri, folder, policy=policy, exclude=exclude)
+        return _audit_model(uri, folder, policy=policy, exclude=exclude, champion=champion)
 
 
-def _audit_model(uri: str, folder: Path, *, policy: Policy, exclude: frozenset[str]) -> AuditOutcome:
+def _audit_model(
+    uri: str, folder: Path, *, policy: Policy, exclude: frozenset[str], champion: LoadedModel | None
+) -> AuditOutcome:
     loaded = load_bundle(uri)
     run_id = registry.resolve(uri).tags.get("run_id", "")
     training = registry.run(run_id)
@@ -97,6 +111,7 @@ def _audit_model(uri: str, folder: Path, *, policy: Policy, exclude: frozenset[s
     group_table = group_labels(protected, intersections=policy.intersections)
     audits = audit_cohorts(scored, group_table, policy=policy)
     gate, checks = evaluate(audits, policy)
+    quality = _quality(scored, features, loaded=loaded, champion=champion, policy=policy)
     proxies = proxy_check(
         features, group_table[list(protected.attributes)], bundle=loaded.bundle, policy=policy
     )
@@ -124,7 +139,42 @@ def _audit_model(uri: str, folder: Path, *, policy: Policy, exclude: frozenset[s
             )
             for week in sorted(scored["week"].unique())
         },
+        quality=quality,
     )
+
+
+def _quality(
+    scored: pd.DataFrame,
+    features: pd.DataFrame,
+    *,
+    loaded: LoadedModel,
+    champion: LoadedModel | None,
+    policy: Policy,
+) -> QualityOutcome:
+    """The quality gate on the scored cohort, with the champion scored on the very same rows."""
+    compared, note = _champion_scores(features, loaded=loaded, champion=champion)
+    rows = scored if compared is None else scored.assign(champion_probability=compared)
+    weeks = measure_quality(rows, policy=policy)
+    named = None if champion is None or compared is None else f"version {champion.version}"
+    return evaluate_quality(weeks, policy, champion=named, champion_note=note)
+
+
+def _champion_scores(
+    features: pd.DataFrame, *, loaded: LoadedModel, champion: LoadedModel | None
+) -> tuple[np.ndarray | None, str]:
+    """The champion's estimates for the audited rows, or None and why the comparison is skipped."""
+    if champion is None:
+        return None, f"there is no approved champion of {loaded.name} to compare with: this check is skipped"
+    who = f"the champion, {champion.name} version {champion.version}"
+    if champion.version == loaded.version and champion.name == loaded.name:
+        return None, f"the candidate is {who} itself: there is nothing to compare with"
+    if champion.bundle.target != loaded.bundle.target:
+        return None, f"{who}, predicts another target ({champion.bundle.target}): this check is skipped"
+    try:
+        x = champion.bundle.matrix(features)
+    except ValueError as exc:  # built for features this code no longer makes
+        return None, f"{who}, cannot score these students ({exc}): this check is skipped"
+    return champion.bundle.probability(x), f"{who}, scored on the same students of the later presentations"
 
 
 def _mitigation(

@@ -3,7 +3,8 @@
 This is the one place that decides whether a model version may be served. Each event is a row of
 ``model_decisions``; nothing is updated or deleted. A review binds to the audit it was given on: its
 gate result, report hash, policy hash and bundle hash. A later audit of the same version (under any
-policy) voids every earlier review, an approval of a gate that failed needs an explicit override with a
+policy) voids every earlier review, an approval of a gate that failed (the fairness gate, or the quality
+gate kept in the audit's report, whose hash the review binds) needs an explicit override with a
 reason, and the champion is the version last promoted here, served only while its latest review is
 a valid approval and only with the bundle hash recorded here. MLflow tags and the ``champion``
 alias are a mirror (``fairness.governance``) for people browsing MLflow; editing them changes nothing.
@@ -22,7 +23,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from waymark.fairness.gate import PASS
+from waymark.fairness.gate import FAIL, PASS
 from waymark.fairness.governance import mirror_audit, mirror_promotion, mirror_refusal, mirror_review
 from waymark.fairness.policy import Policy
 from waymark.fairness.run import AuditOutcome
@@ -122,6 +123,44 @@ def audit_report(session: Session, audit: ModelDecision) -> dict[str, Any] | Non
     return stored.report
 
 
+def quality_gate(session: Session, audited: ModelDecision) -> dict[str, Any] | None:
+    """The quality gate published with ``audited`` (None when that audit predates the quality gate).
+
+    Raises
+    ------
+    GovernanceError
+        When the stored report is missing or does not match its hash: the result cannot be trusted.
+    """
+    report = audit_report(session, audited)
+    if report is None:
+        raise GovernanceError(
+            f"the report stored with the audit of {audited.model_name} version {audited.model_version} is "
+            "missing or does not match what was audited, so its quality gate cannot be read: audit it again"
+        )
+    quality: dict[str, Any] | None = report.get("quality_gate")
+    return quality
+
+
+def _quality_failure(session: Session, audited: ModelDecision) -> str | None:
+    """Why the audit's quality gate failed, naming week and measure (None when it did not fail)."""
+    quality = quality_gate(session, audited)
+    if quality is None or quality.get("status") != FAIL:
+        return None
+    reasons = [r for c in quality.get("checks", []) if c.get("status") == FAIL for r in c.get("reasons", [])]
+    shown = "; ".join(reasons[:6]) + (f"; and {len(reasons) - 6} more" if len(reasons) > 6 else "")
+    name, version = audited.model_name, audited.model_version
+    return f"the quality gate of {name} version {version} is '{FAIL}' ({shown})"
+
+
+def _gate_failures(session: Session, audited: ModelDecision) -> list[str]:
+    name, version = audited.model_name, audited.model_version
+    failures = (
+        [f"the fairness gate of {name} version {version} is '{audited.gate}'"] if audited.gate != PASS else []
+    )
+    quality = _quality_failure(session, audited)
+    return failures + ([quality] if quality else [])
+
+
 def record_review(
     session: Session,
     name: str,
@@ -138,8 +177,8 @@ def record_review(
     Raises
     ------
     GovernanceError
-        Without a reviewer or a note, without an audit, or approving a gate that failed without an
-        override reason.
+        Without a reviewer or a note, without an audit, or approving a fairness or quality gate that
+        failed without an override reason.
     """
     if not reviewer.strip() or not note.strip():
         raise GovernanceError("a review needs the reviewer's identifier and a note giving the reasons")
@@ -149,10 +188,11 @@ def record_review(
             f"no fairness audit is recorded for {name} version {version}: run `waymark fairness audit` first"
         )
     override = (override_reason or "").strip() or None
-    if approve and audited.gate != PASS and override is None:
+    failures = _gate_failures(session, audited) if approve and override is None else []
+    if failures:
         raise GovernanceError(
-            f"the fairness gate of {name} version {version} is '{audited.gate}': an approval needs an "
-            "explicit override with the committee's reason (--override-reason), which the report will show"
+            "; ".join(failures) + ": an approval needs an explicit override with the committee's reason "
+            "(--override-reason), which the report will show"
         )
     return _add(
         session,
@@ -192,7 +232,17 @@ def blockers(session: Session, name: str, *, version: str) -> list[str]:
         return [
             f"the fairness gate result is '{audited.gate}': a model that breaks a tolerance cannot be served"
         ]
+    if not review.override_reason:
+        return _quality_blockers(session, audited)
     return []
+
+
+def _quality_blockers(session: Session, audited: ModelDecision) -> list[str]:
+    try:
+        failure = _quality_failure(session, audited)
+    except GovernanceError as exc:
+        return [str(exc)]
+    return [f"{failure}: a model below the quality policy cannot be served"] if failure else []
 
 
 def record_promotion(session: Session, name: str, *, version: str, actor: str) -> ModelDecision:

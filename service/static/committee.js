@@ -1,9 +1,11 @@
 // The ethics committee's pages: model versions, a version's fairness report as audited, the decision
-// on it, the history of decisions, and a candidate's gate checks beside the champion's.
+// on it, the history of decisions, and a candidate's gate checks beside the champion's. The quality gate
+// (AUC and ECE by week, and against the champion on the same students) is read from each audit's report.
 "use strict";
 
 const GATE_TEXT = { pass: "Passed", fail: "Failed: cannot be promoted" };
-const CHECK_TEXT = { pass: "Passed", fail: "Failed", inconclusive: "Inconclusive", "not assessable": "Not assessable (too few students)" };
+const QUALITY_TEXT = { pass: "Passed", fail: "Failed: cannot be promoted without an override" };
+const CHECK_TEXT = { pass: "Passed", fail: "Failed", inconclusive: "Inconclusive", "not assessable": "Not assessable (too few students)", skipped: "Skipped (no champion to compare with)" };
 const DECISION_TEXT = { audit: "Audited", approved: "Approved", rejected: "Rejected", promoted: "Promoted (champion)" };
 // The columns of a group table: [metric, heading, where (metrics or ratios), as a percentage, interval].
 const COLUMNS = [
@@ -32,18 +34,33 @@ function decisionText(v) {
   return `${words(v.ethics_decision, DECISION_TEXT)}${who}${override}`;
 }
 
-function showVersions(versions) {
+// The quality gate of each audited version, from its report as audited (versions audited before the
+// quality gate existed have none).
+async function qualityOf(versions) {
+  const read = async (v) => {
+    if (!v.report_url) return "Not audited";
+    try {
+      const q = (await api(v.report_url)).report.quality_gate;
+      return q ? words(q.status, QUALITY_TEXT) : "Not assessed by that audit";
+    } catch (e) {
+      return "Report not available";
+    }
+  };
+  return Promise.all(versions.map(read));
+}
+
+function showVersions(versions, quality) {
   const tbody = byId("versions").querySelector("tbody");
   tbody.replaceChildren();
   if (versions.length) byId("model-name").textContent = versions[0].name;
-  for (const v of versions) {
+  for (const [i, v] of versions.entries()) {
     const link = v.report_url ? el("a", `Read the report of version ${v.version}`, { href: reportAddress(v.name, v.version) }) : "Not audited yet";
     const tr = el("tr");
     tr.append(cell("Version", v.version), cell("Fairness gate", v.fairness_gate ? words(v.fairness_gate, GATE_TEXT) : "Not audited"),
-      cell("Ethics decision", decisionText(v)), cell("Served to staff", v.champion ? "Yes: the champion" : "No"), cell("Report", link));
+      cell("Quality gate", quality[i]), cell("Ethics decision", decisionText(v)), cell("Served to staff", v.champion ? "Yes: the champion" : "No"), cell("Report", link));
     tbody.append(tr);
   }
-  if (!versions.length) tbody.append(el("tr")), tbody.lastChild.append(el("td", "No version is registered yet.", { colspan: "5" }));
+  if (!versions.length) tbody.append(el("tr")), tbody.lastChild.append(el("td", "No version is registered yet.", { colspan: "6" }));
 }
 
 async function showDecisions(name) {
@@ -86,6 +103,18 @@ async function compare(versions, candidate) {
     tr.append(el("th", title, { scope: "row" }), el("td", status(mine)), el("td", status(theirs)));
     body.append(tr);
   }
+  const quality = (r) => r.report.quality_gate;
+  const qualityRow = el("tr");
+  const qualityStatus = (r) => (quality(r) ? words(quality(r).status, QUALITY_TEXT) : "Not assessed by that audit");
+  qualityRow.append(el("th", "Quality gate", { scope: "row" }), el("td", qualityStatus(mine)), el("td", qualityStatus(theirs)));
+  body.append(qualityRow);
+  const qualityTitles = [...new Set([mine, theirs].flatMap((r) => (quality(r)?.checks || []).map((c) => c.check)))];
+  for (const title of qualityTitles) {
+    const status = (r) => words(quality(r)?.checks.find((c) => c.check === title)?.status || "not checked", CHECK_TEXT);
+    const tr = el("tr");
+    tr.append(el("th", title, { scope: "row" }), el("td", status(mine)), el("td", status(theirs)));
+    body.append(tr);
+  }
   table.append(body);
   const wrap = el("div", null, { class: "table-wrap" });
   wrap.append(table);
@@ -95,7 +124,7 @@ async function compare(versions, candidate) {
 
 pages.committee = async () => {
   const versions = await versionsOf();
-  showVersions(versions);
+  showVersions(versions, await qualityOf(versions));
   const select = byId("candidate");
   const audited = versions.filter((v) => v.report_url && !v.champion);
   select.replaceChildren(...audited.map((v) => option(v.version, `Version ${v.version}`)));
@@ -280,6 +309,51 @@ function checksSection(r) {
   return s;
 }
 
+function qualityFigure(values, metric) {
+  return figure(values, metric, false, true) ?? "not measurable";
+}
+
+function qualitySection(r) {
+  const q = r.quality_gate;
+  const s = section("quality-h", "The quality gate: how well the model ranks and calibrates");
+  if (!q) { s.append(el("p", "This audit predates the quality gate: it was not assessed.")); return s; }
+  s.append(el("p", `Quality gate: ${words(q.status, QUALITY_TEXT)}. Comparison with the champion: ${q.champion_note}.`, { id: "quality-gate" }));
+  const ul = el("ul", null, { id: "quality-checks" });
+  for (const c of q.checks) {
+    const li = el("li");
+    li.append(el("strong", c.check), `: ${words(c.status, CHECK_TEXT)}.`);
+    const reasons = el("ul");
+    for (const reason of c.reasons) reasons.append(el("li", reason));
+    li.append(reasons);
+    ul.append(li);
+  }
+  s.append(ul);
+  const table = el("table", null, { id: "quality-table" });
+  table.append(el("caption", `AUC and ECE by week on the later presentations${q.champion ? `, beside the champion (${q.champion}) on the same students` : ""}; intervals in brackets`));
+  const head = el("tr");
+  const headings = ["Week", "Students", "Minimum AUC", "AUC", `ECE (maximum ${q.thresholds.max_ece})`];
+  if (q.champion) headings.push("Champion's AUC", "Champion's ECE", "AUC difference", "ECE difference");
+  head.append(...headings.map((h) => el("th", h, { scope: "col" })));
+  table.append(el("thead"));
+  table.lastChild.append(head);
+  const body = el("tbody");
+  for (const w of q.weeks) {
+    const tr = el("tr");
+    tr.append(el("th", String(w.week), { scope: "row" }), el("td", String(w.students)), el("td", w.min_auc === null ? "none" : String(w.min_auc)),
+      el("td", qualityFigure(w.candidate, "auc")), el("td", qualityFigure(w.candidate, "ece")));
+    if (q.champion) {
+      tr.append(el("td", qualityFigure(w.champion, "auc")), el("td", qualityFigure(w.champion, "ece")),
+        el("td", qualityFigure(w.difference, "auc")), el("td", qualityFigure(w.difference, "ece")));
+    }
+    body.append(tr);
+  }
+  table.append(body);
+  const wrap = el("div", null, { class: "table-wrap", role: "region", tabindex: "0", "aria-label": "Quality by week" });
+  wrap.append(table);
+  s.append(wrap, el("p", "Differences are the candidate minus the champion, from the same resamples of students for both. ECE is the average gap between estimates and observed rates over ten bands of estimates.", { class: "hint" }));
+  return s;
+}
+
 function proxySection(r) {
   const s = section("proxy-h", "Do the features stand in for a protected characteristic?");
   s.append(el("p", "A simple classifier tried to predict each characteristic from the model's own features. An AUC of 0.5 means it could not; a warning means the committee should look closely."));
@@ -329,7 +403,7 @@ function renderReport(found) {
   const summary = section("summary-h", "Summary");
   const target = r.model.target === "not_completing" ? "not completing the module" : "not submitting the next assessment";
   summary.append(
-    el("p", `Fairness gate: ${words(found.gate, GATE_TEXT)}. Audited ${when(found.audited_at)}; the report was generated ${when(r.generated_at)}.`, { id: "gate" }),
+    el("p", `Fairness gate: ${words(found.gate, GATE_TEXT)}. Quality gate: ${r.quality_gate ? words(r.quality_gate.status, QUALITY_TEXT) : "not assessed"}. Audited ${when(found.audited_at)}; the report was generated ${when(r.generated_at)}.`, { id: "gate" }),
     el("p", `The model (${r.model.family}) estimates each week the chance of ${target}. The audit asks, for each group of students, whom the outreach list would miss who needed support, and whom it would contact who did not.`),
     el("p", `Tested on the later presentations ${r.data.test_presentations.join(", ")}; characteristics audited: ${r.data.characteristics.join(", ")}. Bundle sha256 ${r.model.bundle_sha256}.`, { class: "hint" }),
   );
@@ -341,7 +415,7 @@ function renderReport(found) {
   const details = el("details");
   details.append(el("summary", "The policy file"), el("pre", r.policy.text));
   policy.append(details);
-  box.replaceChildren(summary, checksSection(r), proxySection(r), meaningsSection(r), groupsSection(r), clauses, policy);
+  box.replaceChildren(summary, checksSection(r), qualitySection(r), proxySection(r), meaningsSection(r), groupsSection(r), clauses, policy);
 }
 
 function reviewForm(name, version) {

@@ -16,10 +16,12 @@ from waymark.fairness.policy import load_policy
 from waymark.fairness.report import write_report
 from waymark.fairness.run import AuditOutcome, audit_model
 from waymark.models import registry
+from waymark.models.registry import LoadedModel
 from waymark.models.settings import Settings, get_settings
 from waymark.service import decisions
 from waymark.service.audit import operator
 from waymark.service.db.engine import up_to_date
+from waymark.service.scoring.champion import ChampionUnavailableError, load_champion
 from waymark.service.scoring.publish import erased_students
 
 app = typer.Typer(help="Fairness audits for the ethics committee.", no_args_is_help=True)
@@ -61,7 +63,10 @@ def audit(
     with handled(contract="the data breaks the contract; nothing was audited"):
         policy = load_policy(policy_file)
         with out.status("Auditing"):
-            outcome = audit_model(model, data, policy=policy, exclude=erased_students(engine))
+            champion = _champion(engine, registry.resolve(model).name)
+            outcome = audit_model(
+                model, data, policy=policy, exclude=erased_students(engine), champion=champion
+            )
             report = write_report(outcome, out_dir, test_metrics=dict(registry.run(outcome.run_id).metrics))
             # Waymark's database holds the gate result; MLflow gets the files and a mirror of the tags.
             decisions.commit_audit(
@@ -72,6 +77,14 @@ def audit(
     else:
         _show(outcome, out_dir)
     return outcome.gate
+
+
+def _champion(engine: Any, name: str) -> LoadedModel | None:
+    """The champion being served, its files checked against the recorded hash; None when there is none."""
+    try:
+        return load_champion(engine, name)
+    except ChampionUnavailableError:  # the audit says there was no champion to compare with
+        return None
 
 
 def _summary(outcome: AuditOutcome, out_dir: Path) -> dict[str, Any]:
@@ -87,6 +100,16 @@ def _summary(outcome: AuditOutcome, out_dir: Path) -> dict[str, Any]:
         "checks": [
             {"check": c.title, "status": c.status, "reasons": list(c.reasons)} for c in outcome.checks
         ],
+        "quality_gate": None
+        if outcome.quality is None
+        else {
+            "status": outcome.quality.status,
+            "champion": outcome.quality.champion_note,
+            "checks": [
+                {"check": c.title, "status": c.status, "reasons": list(c.reasons)}
+                for c in outcome.quality.checks
+            ],
+        },
         "training_warnings": list(outcome.training_warnings),
         "proxies": [
             {"characteristic": p.attribute, "auc": None if math.isnan(p.auc) else p.auc, "warning": p.warning}
@@ -103,6 +126,7 @@ def _show(outcome: AuditOutcome, out_dir: Path) -> None:
     )
     for check in outcome.checks:
         out.print(f"  {check.status:>12}  {check.title}", highlight=False, markup=False)
+    _show_quality(outcome)
     for warning in outcome.training_warnings:
         out.print(f"  warning from training: {escape(warning)}", highlight=False)
     for proxy in outcome.proxies:
@@ -114,3 +138,17 @@ def _show(outcome: AuditOutcome, out_dir: Path) -> None:
         f"Report: {out_dir / 'report.html'} (also report.json, model_card.md; logged to MLflow)",
         highlight=False,
     )
+
+
+def _show_quality(outcome: AuditOutcome) -> None:
+    quality = outcome.quality
+    if quality is None:
+        return
+    out.print(
+        f"Quality gate: {quality.status.upper()} ({quality.champion_note})", highlight=False, markup=False
+    )
+    for check in quality.checks:
+        out.print(f"  {check.status:>12}  {check.title}", highlight=False, markup=False)
+        if check.status not in ("pass", "skipped"):
+            for reason in check.reasons:
+                out.print(f"                {reason}", highlight=False, markup=False)

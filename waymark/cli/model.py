@@ -29,7 +29,9 @@ def review_cmd(
     ] = None,
     override_reason: Annotated[
         str | None,
-        typer.Option(help="Approve although the fairness gate failed, for this reason (shown with it)."),
+        typer.Option(
+            help="Approve although the fairness or quality gate failed, for this reason (shown with it)."
+        ),
     ] = None,
 ) -> None:
     """Record the ethics committee's decision on one model version (voided by any later audit)."""
@@ -74,7 +76,7 @@ def review(
 def promote_cmd(
     model: Annotated[str, typer.Option("--model", help="Model URI of the version to promote.")],
 ) -> None:
-    """Make a version the champion, only if its gate passed and an approval of that audit is recorded."""
+    """Make a version the champion, only if its gates passed (or were overridden) and it is approved."""
     promote(model, get_settings())
 
 

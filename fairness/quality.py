@@ -1,0 +1,361 @@
+"""The quality gate: how well a candidate ranks and calibrates on its later cohort, and against the champion.
+
+Beside the fairness gate (``fairness.gate``), on the same scored test presentations. Each audited week
+the candidate's AUC must reach the policy's minimum for that week and its expected calibration error
+(ECE, 10 equal-width bands, as training reports it) must not exceed the maximum. When a champion is
+being served, it is scored on the very same students and the candidate must not be worse than it by
+more than the policy's tolerances (AUC lower, ECE higher). Every figure carries a bootstrap interval
+over the week's students (the champion comparison is paired: both models on each resample), and the
+policy's ``[gate] breach`` rule decides as it does for the fairness checks: with ``interval_outside``
+a check fails only when the whole interval lies on the wrong side of its bound, and a point on the
+wrong side with an interval reaching back is inconclusive (shown, not blocking). A failed check fails
+the gate, which blocks promotion unless the committee records an override with its reason.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from waymark.fairness.gate import FAIL, INCONCLUSIVE, PASS
+from waymark.fairness.policy import Policy
+
+SKIPPED = "skipped"  # the champion comparison, when there is no champion to compare with
+ECE_BANDS = 10
+CHUNK = 100  # bootstrap resamples weighed at once (bounds memory on large cohorts)
+Interval = tuple[float, float, float]  # point, low, high
+
+
+@dataclass(frozen=True)
+class WeekQuality:
+    """One audited week: the candidate's figures, and the champion's on the same students."""
+
+    week: int
+    students: int
+    needed_support: int
+    candidate: dict[str, Interval]  # "auc", "ece"
+    champion: dict[str, Interval] | None = None
+    difference: dict[str, Interval] | None = None  # candidate minus champion, paired resamples
+
+
+@dataclass(frozen=True)
+class QualityCheck:
+    """The outcome of one quality check over every audited week."""
+
+    title: str
+    status: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class QualityOutcome:
+    """The quality gate: its status, its checks, the comparison table and what it compared with."""
+
+    status: str
+    checks: tuple[QualityCheck, ...]
+    weeks: tuple[WeekQuality, ...]
+    champion: str | None  # "version N" of the champion compared with, None when there was none
+    champion_note: str  # what the comparison was made with, or why there was none
+
+
+def weighted_auc(score: np.ndarray, positive: np.ndarray, *, weights: np.ndarray) -> np.ndarray:
+    """ROC AUC under each row of ``weights`` (ties count a half; unit weights give ``roc_auc_score``).
+
+    Parameters
+    ----------
+    score, positive
+        One value per student: the estimate, and whether the outcome happened.
+    weights
+        Shape (resamples, students): how often each student is counted in each resample.
+
+    Returns
+    -------
+    numpy.ndarray
+        One AUC per resample, NaN where a resample holds only one outcome.
+    """
+    order = np.argsort(score, kind="stable")
+    ranked, pos, w = score[order], positive[order].astype(bool), weights[:, order]
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+    w_pos = np.add.reduceat(np.where(pos, w, 0.0), starts, axis=1)
+    w_neg = np.add.reduceat(np.where(pos, 0.0, w), starts, axis=1)
+    below = np.cumsum(w_neg, axis=1) - w_neg
+    pairs = (w_pos * (below + 0.5 * w_neg)).sum(axis=1)
+    total = w_pos.sum(axis=1) * w_neg.sum(axis=1)
+    auc: np.ndarray = np.divide(pairs, total, out=np.full(pairs.shape, np.nan), where=total > 0)
+    return auc
+
+
+def weighted_ece(probability: np.ndarray, positive: np.ndarray, *, weights: np.ndarray) -> np.ndarray:
+    """Expected calibration error under each row of ``weights`` (10 equal-width bands).
+
+    With unit weights this is ``training.evaluation.expected_calibration_error``: the share-weighted
+    mean gap between the mean estimate and the observed rate in each band.
+    """
+    band = np.clip(np.digitize(probability, np.linspace(0.0, 1.0, ECE_BANDS + 1)[1:-1]), 0, ECE_BANDS - 1)
+    gaps = np.zeros((probability.size, ECE_BANDS))
+    gaps[np.arange(probability.size), band] = probability - positive
+    ece: np.ndarray = np.abs(weights @ gaps).sum(axis=1) / weights.sum(axis=1)
+    return ece
+
+
+def _measures(probability: np.ndarray, positive: np.ndarray, *, weights: np.ndarray) -> dict[str, np.ndarray]:
+    return {
+        "auc": weighted_auc(probability, positive, weights=weights),
+        "ece": weighted_ece(probability, positive, weights=weights),
+    }
+
+
+def _interval(values: np.ndarray, confidence: float) -> Interval:
+    """Point (row 0, the cohort as it is) and percentile interval of the resamples (rows 1 on)."""
+    rest = values[1:][~np.isnan(values[1:])]
+    if math.isnan(values[0]) or rest.size == 0:
+        return float(values[0]), math.nan, math.nan
+    tail = (1 - confidence) / 2
+    return float(values[0]), float(np.quantile(rest, tail)), float(np.quantile(rest, 1 - tail))
+
+
+def _resampled(
+    models: dict[str, np.ndarray], positive: np.ndarray, *, resamples: int, rng: np.random.Generator
+) -> dict[str, dict[str, np.ndarray]]:
+    """Each model's AUC and ECE on the cohort (row 0) and on each bootstrap resample of its students."""
+    n = positive.size
+    chunks: list[dict[str, dict[str, np.ndarray]]] = []
+    for start in range(0, resamples + 1, CHUNK):
+        size = min(CHUNK, resamples + 1 - start)
+        weights = rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(np.float64)
+        if start == 0:
+            weights[0] = 1.0  # row 0 is the cohort itself: the point estimates
+        chunks.append({name: _measures(p, positive, weights=weights) for name, p in models.items()})
+    return {
+        name: {m: np.concatenate([c[name][m] for c in chunks]) for m in ("auc", "ece")} for name in models
+    }
+
+
+def measure_week(
+    week: int,
+    frame: pd.DataFrame,
+    *,
+    resamples: int,
+    confidence: float,
+    rng: np.random.Generator,
+) -> WeekQuality:
+    """AUC and ECE with intervals for one week; the champion's and the paired difference when scored.
+
+    ``frame`` holds one row per student with ``label`` and ``probability``, and ``champion_probability``
+    when the champion scored the same students.
+    """
+    positive = frame["label"].to_numpy(dtype=np.float64)
+    models = {"candidate": frame["probability"].to_numpy(dtype=np.float64)}
+    if "champion_probability" in frame:
+        models["champion"] = frame["champion_probability"].to_numpy(dtype=np.float64)
+    drawn = _resampled(models, positive, resamples=resamples, rng=rng)
+    figures = {
+        name: {m: _interval(v, confidence) for m, v in measured.items()} for name, measured in drawn.items()
+    }
+    difference = None
+    if "champion" in drawn:
+        difference = {
+            m: _interval(drawn["candidate"][m] - drawn["champion"][m], confidence) for m in ("auc", "ece")
+        }
+    return WeekQuality(
+        week=week,
+        students=int(positive.size),
+        needed_support=int(positive.sum()),
+        candidate=figures["candidate"],
+        champion=figures.get("champion"),
+        difference=difference,
+    )
+
+
+def measure(scored: pd.DataFrame, *, policy: Policy) -> tuple[WeekQuality, ...]:
+    """Every audited week of ``scored`` (``week``, ``label``, ``probability``, maybe the champion's)."""
+    rng = np.random.default_rng(policy.seed)
+    return tuple(
+        measure_week(
+            int(str(week)), frame, resamples=policy.bootstrap_resamples, confidence=policy.confidence, rng=rng
+        )
+        for week, frame in scored.groupby("week", sort=True)
+    )
+
+
+def judge(value: Interval, *, bound: float, floor: bool, breach: str) -> str:
+    """PASS, FAIL or INCONCLUSIVE for a figure that must stay at or above (``floor``) or below ``bound``."""
+    point, low, high = value
+    if math.isnan(point):
+        return INCONCLUSIVE
+    wrong_side = point < bound if floor else point > bound
+    if not wrong_side:
+        return PASS
+    if breach == "point_outside":
+        return FAIL
+    evidence = high if floor else low  # the interval's end nearest the bound
+    if math.isnan(evidence):
+        return INCONCLUSIVE
+    clear = evidence < bound if floor else evidence > bound
+    return FAIL if clear else INCONCLUSIVE
+
+
+def _fmt(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.3f}"
+
+
+def _figure(value: Interval) -> str:
+    return f"{_fmt(value[0])} (interval {_fmt(value[1])} to {_fmt(value[2])})"
+
+
+def _reason(verdict: str, text: str) -> str:
+    if verdict == INCONCLUSIVE:
+        return f"{text}, but the interval reaches the bound: not clear"
+    return text
+
+
+def _check(title: str, findings: list[tuple[str, str]], *, passed: str) -> QualityCheck:
+    """A check from the (verdict, reason) of each week that did not simply pass."""
+    failed = tuple(r for v, r in findings if v == FAIL)
+    if failed:
+        return QualityCheck(title, FAIL, failed)
+    unclear = tuple(_reason(v, r) for v, r in findings if v == INCONCLUSIVE)
+    if unclear:
+        return QualityCheck(title, INCONCLUSIVE, unclear)
+    return QualityCheck(title, PASS, (passed,))
+
+
+def _floor_check(weeks: tuple[WeekQuality, ...], policy: Policy) -> QualityCheck:
+    findings = []
+    for w in weeks:
+        bound = policy.quality.min_auc[w.week]
+        verdict = judge(w.candidate["auc"], bound=bound, floor=True, breach=policy.breach)
+        if math.isnan(w.candidate["auc"][0]):
+            findings.append((verdict, f"week {w.week}: AUC not measurable (one outcome only that week)"))
+        elif verdict != PASS:
+            text = f"week {w.week}: AUC {_figure(w.candidate['auc'])} is below the minimum {bound:g}"
+            findings.append((verdict, text))
+    return _check(
+        "AUC at least each week's minimum", findings, passed="every audited week reaches its minimum"
+    )
+
+
+def _ece_check(weeks: tuple[WeekQuality, ...], policy: Policy) -> QualityCheck:
+    bound, findings = policy.quality.max_ece, []
+    for w in weeks:
+        verdict = judge(w.candidate["ece"], bound=bound, floor=False, breach=policy.breach)
+        if verdict != PASS:
+            text = f"week {w.week}: ECE {_figure(w.candidate['ece'])} is above the maximum {bound:g}"
+            findings.append((verdict, text))
+    return _check(f"ECE at most {bound:g} every week", findings, passed="every audited week is within it")
+
+
+def _champion_checks(
+    weeks: tuple[WeekQuality, ...], policy: Policy, *, champion_note: str
+) -> tuple[QualityCheck, ...]:
+    q = policy.quality
+    titles = (
+        f"AUC no more than {q.champion_auc_tolerance:g} below the champion's, same students",
+        f"ECE no more than {q.champion_ece_tolerance:g} above the champion's, same students",
+    )
+    if any(w.difference is None for w in weeks) or not weeks:
+        return tuple(QualityCheck(t, SKIPPED, (champion_note,)) for t in titles)
+    auc, ece = [], []
+    for w in weeks:
+        assert w.difference is not None and w.champion is not None  # noqa: S101  (checked above)
+        verdict = judge(
+            w.difference["auc"], bound=-q.champion_auc_tolerance, floor=True, breach=policy.breach
+        )
+        if verdict != PASS:
+            auc.append((verdict, _behind(w, "auc", tolerance=q.champion_auc_tolerance)))
+        verdict = judge(
+            w.difference["ece"], bound=q.champion_ece_tolerance, floor=False, breach=policy.breach
+        )
+        if verdict != PASS:
+            ece.append((verdict, _behind(w, "ece", tolerance=q.champion_ece_tolerance)))
+    passed = "within the tolerance every audited week"
+    return _check(titles[0], auc, passed=passed), _check(titles[1], ece, passed=passed)
+
+
+def _behind(w: WeekQuality, metric: str, *, tolerance: float) -> str:
+    """E.g. ``week 8: AUC 0.700 against the champion's 0.780, 0.080 lower (interval ...)``."""
+    assert w.difference is not None and w.champion is not None  # noqa: S101  (only with a champion)
+    sign, direction = (-1.0, "lower") if metric == "auc" else (1.0, "higher")
+    point, ends = sign * w.difference[metric][0], sorted(sign * x for x in w.difference[metric][1:])
+    return (
+        f"week {w.week}: {metric.upper()} {_fmt(w.candidate[metric][0])} against the champion's "
+        f"{_fmt(w.champion[metric][0])}, {_fmt(point)} {direction} "
+        f"(interval {_fmt(ends[0])} to {_fmt(ends[1])}), more than the tolerance {tolerance:g}"
+    )
+
+
+def evaluate(
+    weeks: tuple[WeekQuality, ...], policy: Policy, *, champion: str | None, champion_note: str
+) -> QualityOutcome:
+    """The quality gate: FAIL when any check fails (inconclusive and skipped checks do not block)."""
+    checks = (
+        _floor_check(weeks, policy),
+        _ece_check(weeks, policy),
+        *_champion_checks(weeks, policy, champion_note=champion_note),
+    )
+    status = FAIL if any(c.status == FAIL for c in checks) else PASS
+    return QualityOutcome(status, checks, weeks, champion=champion, champion_note=champion_note)
+
+
+def _rounded(n: int, step: int) -> int:
+    return int(step * round(n / step)) if step > 1 else n
+
+
+def _triples(values: dict[str, Interval] | None) -> dict[str, dict[str, float | None]] | None:
+    if values is None:
+        return None
+    return {
+        m: {
+            k: None if math.isnan(x) else round(x, 4)
+            for k, x in zip(("point", "low", "high"), v, strict=True)
+        }
+        for m, v in values.items()
+    }
+
+
+def published(outcome: QualityOutcome, policy: Policy) -> dict[str, Any]:
+    """The quality gate as the report shows it (counts rounded to the policy's multiple)."""
+    q = policy.quality
+    return {
+        "status": outcome.status,
+        "checks": [
+            {"check": c.title, "status": c.status, "reasons": list(c.reasons)} for c in outcome.checks
+        ],
+        "champion": outcome.champion,
+        "champion_note": outcome.champion_note,
+        "thresholds": {
+            "min_auc": {str(w): v for w, v in sorted(q.min_auc.items())},
+            "max_ece": q.max_ece,
+            "champion_auc_tolerance": q.champion_auc_tolerance,
+            "champion_ece_tolerance": q.champion_ece_tolerance,
+        },
+        "weeks": [
+            {
+                "week": w.week,
+                "students": _rounded(w.students, policy.count_rounding),
+                "needed_support": _rounded(w.needed_support, policy.count_rounding),
+                "min_auc": q.min_auc.get(w.week),
+                "candidate": _triples(w.candidate),
+                "champion": _triples(w.champion),
+                "difference": _triples(w.difference),
+            }
+            for w in outcome.weeks
+        ],
+    }
+
+
+def comparison_table(report: dict[str, Any]) -> pd.DataFrame:
+    """The published comparison as one row per week and measure (the CSV kept with the audit)."""
+    rows = []
+    for w in report["weeks"]:
+        for metric in ("auc", "ece"):
+            row = {"week": w["week"], "measure": metric, "students": w["students"]}
+            for who in ("candidate", "champion", "difference"):
+                figures = (w[who] or {}).get(metric, {})
+                row |= {f"{who}_{k}": figures.get(k) for k in ("point", "low", "high")}
+            rows.append(row)
+    return pd.DataFrame(rows)
