@@ -31,7 +31,7 @@ from waymark.models.data import folder_fingerprint
 from waymark.models.features import FEATURES
 from waymark.models.registry import FAMILY_CHOICE_TAG, SHA_TAG, WARNINGS_TAG, configure
 from waymark.models.settings import Settings
-from waymark.training import plots
+from waymark.training import plots, shap_plots
 from waymark.training.pipeline import TrainingOutcome
 
 CANDIDATE = "candidate"
@@ -120,6 +120,7 @@ def log_and_register(outcome: TrainingOutcome, name: str, *, settings: Settings)
             mlflow.set_tag(WARNINGS_TAG, "\n".join(outcome.warnings)[:5000])
             mlflow.log_text("\n".join(outcome.warnings) + "\n", "evaluation/warnings.txt")
         _log_artifacts(outcome, Path(tmp))
+        _log_explanations(outcome, Path(tmp))
         sha = with_reference(outcome).save(Path(tmp) / "bundle")
         sample = outcome.train_rows[list(outcome.bundle.feature_names)].head(20)
         with warnings.catch_warnings():
@@ -276,3 +277,13 @@ def _log_artifacts(outcome: TrainingOutcome, tmp: Path) -> None:
     plots.reliability(outcome.test_scored, folder / "calibration.png")
     plots.recall_at_capacity(outcome.test_weekly, folder / "recall_at_capacity_by_week.png")
     mlflow.log_artifacts(str(folder), artifact_path="evaluation")
+
+
+def _log_explanations(outcome: TrainingOutcome, tmp: Path) -> None:
+    """SHAP's global plots of the exact contributions on a sample of training rows (training.shap_plots)."""
+    folder = tmp / "explanations"
+    folder.mkdir()
+    explained = shap_plots.explanation(outcome.bundle, outcome.train_rows, seed=outcome.config.seed)
+    shap_plots.save_global_plots(explained, folder)
+    shap_plots.mean_contributions(explained).to_csv(folder / "mean_abs_contribution.csv")
+    mlflow.log_artifacts(str(folder), artifact_path="explanations")
