@@ -62,14 +62,17 @@ def distance_from_cut(units: pd.DataFrame) -> pd.DataFrame:
     """The units of every list with a cut, with ``distance`` (log-odds; positive inside the cut).
 
     A list's cut falls after as many places, in descending order of the estimate, as it had students
-    contacted; lists where nobody or everybody was contacted have no cut and are left out.
+    contacted; lists where nobody or everybody was contacted have no cut and are left out. Where the
+    list was ordered by smoothed estimates (``order_logit``: the monitoring policy's smoothing), the
+    places and the distance are in that order's log-odds, the order staff worked down.
     """
-    ordered = units.sort_values([*LIST, "estimate_logit"], ascending=[True, True, False], kind="stable")
+    running = "order_logit" if "order_logit" in units.columns else "estimate_logit"
+    ordered = units.sort_values([*LIST, running], ascending=[True, True, False], kind="stable")
     grouped = ordered.groupby(LIST, sort=False)
     place = grouped.cumcount().to_numpy()
     size = grouped["contacted"].transform("size").to_numpy()
     taken = grouped["contacted"].transform("sum").to_numpy().astype(int)
-    logit = ordered["estimate_logit"].to_numpy(dtype=np.float64)
+    logit = ordered[running].to_numpy(dtype=np.float64)
     has_cut = (taken > 0) & (taken < size)
     # the log-odds of the last place inside the cut and of the first outside, spread to the whole list
     last_in = pd.Series(np.where(place == taken - 1, logit, np.nan), index=ordered.index)

@@ -63,8 +63,9 @@ def build_units(
     Returns
     -------
     tuple
-        The units (``unit``, ``stratum`` = run, ``contacted``, ``completed``, ``estimate_logit``, the
-        keys) and how many contacted students had no indicator before their first contact.
+        The units (``unit``, ``stratum`` = run, ``contacted``, ``completed``, ``estimate_logit``,
+        ``order_logit`` (the list's order: the estimate, or its smoothed value), the keys) and how
+        many contacted students had no indicator before their first contact.
     """
     reached = contacts[contacts["contacted_at"] >= pd.Timestamp(since).tz_convert(UTC)]
     ever = set(contacts["student_id"])
@@ -75,10 +76,13 @@ def build_units(
     units = pd.concat([last.assign(contacted=True), others.assign(contacted=False)], ignore_index=True)
     units = units.merge(outcomes, on=REGISTRATION, how="inner")
     p = units["probability"].clip(1e-4, 1 - 1e-4)
+    order = units["priority"].fillna(units["probability"]) if "priority" in units.columns else p
+    order = order.clip(1e-4, 1 - 1e-4)
     units = units.assign(
         unit=units[REGISTRATION].astype(str).agg("/".join, axis=1),
         stratum=units["run_id"],
         estimate_logit=np.log(p / (1 - p)),
+        order_logit=np.log(order / (1 - order)),
     )
     return units, len(set(reached["student_id"]) - set(last["student_id"]))
 

@@ -51,12 +51,22 @@ def smoothed(runs: Sequence[pd.DataFrame], weight: float) -> list[pd.DataFrame]:
     last: dict[tuple[str, str, str], float] = {}
     for run in runs:
         keys = list(run[KEY].itertuples(index=False, name=None))
-        values = [
-            p if k not in last else weight * last[k] + (1 - weight) * p
-            for k, p in zip(keys, run["probability"].to_numpy(dtype=np.float64), strict=True)
-        ]
-        last = dict(zip(keys, values, strict=True))
+        before = np.array([last.get(k, np.nan) for k in keys], dtype=np.float64)
+        values = smooth_step(before, run["probability"].to_numpy(dtype=np.float64), weight=weight)
+        last = dict(zip(keys, values.tolist(), strict=True))
         out.append(run.assign(smoothed=values))
+    return out
+
+
+def smooth_step(previous: np.ndarray, current: np.ndarray, *, weight: float) -> np.ndarray:
+    """One run's smoothed values: ``weight * previous + (1 - weight) * current``; NaN ``previous``: new.
+
+    The one formula of smoothing, used by the monitor's what-if figures and by scoring, which stores
+    each indicator's smoothed value as the order of the list (``Indicator.priority``).
+    """
+    if not 0 <= weight < 1:
+        raise ValueError(f"a smoothing weight must be in [0, 1), not {weight}")
+    out: np.ndarray = np.where(np.isnan(previous), current, weight * previous + (1 - weight) * current)
     return out
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 
 from waymark.models import registry
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import ContactEvent, Indicator, ScoringRun
+from waymark.service.db.schema import ContactEvent, Indicator, ScoringRun, list_order
 
 MADE = ("contacted", "in_conversation", "closed")  # the statuses that mean the student was reached
 EXPERIMENT = "waymark-impact"  # MLflow experiment that keeps each evaluation (``waymark evaluate impact``)
@@ -55,13 +55,23 @@ def indicators_since(engine: Engine, since: datetime) -> pd.DataFrame:
             Indicator.presentation_id,
             Indicator.week,
             Indicator.probability,
+            list_order(Indicator).label("priority"),
         )
         .join(ScoringRun, ScoringRun.id == Indicator.run_id)
         .where(ScoringRun.status == "complete", ScoringRun.started_at >= since)
     )
     with transaction(engine) as session:
         rows = session.execute(query).all()
-    columns = ["run_id", "run_at", "student_id", "module_id", "presentation_id", "week", "probability"]
+    columns = [
+        "run_id",
+        "run_at",
+        "student_id",
+        "module_id",
+        "presentation_id",
+        "week",
+        "probability",
+        "priority",
+    ]
     frame = pd.DataFrame(rows, columns=columns)
     frame["run_at"] = pd.to_datetime(frame["run_at"], utc=True)
     return frame

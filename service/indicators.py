@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from waymark.service.access import readable
-from waymark.service.db.schema import Indicator, Publication, ScoringRun
+from waymark.service.db.schema import Indicator, Publication, ScoringRun, list_order
 from waymark.service.runtime import Runtime
 from waymark.service.schemas import (
     Change,
@@ -27,7 +27,7 @@ READING_NOTE = (
     "interval, its factors and what you know of the student, and use it to start a supportive conversation."
 )
 ORDER = (
-    Indicator.probability.desc(),
+    list_order(Indicator).desc(),
     Indicator.student_id,
     Indicator.module_id,
     Indicator.presentation_id,

@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, Row, Select, Text, and_, case, cast, func,
 from sqlalchemy.orm import Session
 
 from waymark.service.access import may_read
-from waymark.service.db.schema import DirectoryEntry, Indicator, Publication, ScoringRun
+from waymark.service.db.schema import DirectoryEntry, Indicator, Publication, ScoringRun, list_order
 from waymark.service.indicators import READING_NOTE, ranks
 from waymark.service.security import Principal
 
@@ -231,7 +231,7 @@ def caseload_statement(
     )
     if module_id is not None:
         query = query.where(cur.c.module_id == module_id)
-    order = (cur.c.probability.desc(), cur.c.student_id, cur.c.module_id, cur.c.presentation_id)
+    order = (list_order(cur.c).desc(), cur.c.student_id, cur.c.module_id, cur.c.presentation_id)
     return query.order_by(*order).offset(offset).limit(limit)
 
 

@@ -188,6 +188,9 @@ class Worklist(BaseModel):
     items: list[WorklistEntry]
     provenance: Provenance | None
     reading_note: str
+    order_note: str = Field(
+        default="", description="How support priority is ordered (this run's estimates, or smoothed)."
+    )
 
 
 class IndicatorView(BaseModel):

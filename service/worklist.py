@@ -1,7 +1,8 @@
 """The worklist: the caller's students, one row each, in support-priority order, with what to do next.
 
 A student's row holds every registration of theirs in the caller's scope; the student's place in
-the list is set by their highest estimate (``support_priority`` counts students, not registrations,
+the list is set by their highest list-order value (the estimate, or its smoothed value when the monitoring
+policy smooths the list: ``schema.list_order``; ``support_priority`` counts students, not registrations,
 and is the place in the whole list, whatever filter is applied). Filters narrow the list: a module,
 students not yet contacted (no contact past ``to_contact``), whose estimate changed materially since
 the last run, whose follow-up is due, or whose name or identifier matches a search. Everything starts
@@ -18,7 +19,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from waymark.models.explain.change import MATERIAL
 from waymark.service.access import readable
-from waymark.service.db.schema import Contact, DirectoryEntry, Indicator, ScoringRun, StaffVisit
+from waymark.service.db.schema import Contact, DirectoryEntry, Indicator, ScoringRun, StaffVisit, list_order
 from waymark.service.security import Principal
 
 VISIT_GAP = timedelta(minutes=30)  # reading the worklist again within this continues the same visit
@@ -62,9 +63,21 @@ class Page:
     modules: list[str]  # every module the caller's list covers, for the module filter
 
 
+def order_note(smoothing: float | None) -> str:
+    """How the list is ordered, in words for staff: by this run's estimates, or smoothed over runs."""
+    if not smoothing:
+        return "Support priority follows each student's highest estimate in this run."
+    return (
+        "Support priority follows each student's highest estimate averaged over recent runs "
+        f"({smoothing:.0%} weight on earlier runs, as the monitoring policy sets), so the list changes less "
+        "from week to week; a sharp rise takes a run or two longer to move a student up. The estimates "
+        "shown are this run's."
+    )
+
+
 def _ranked(principal: Principal, run_id: int) -> Select[tuple[str, float, int]]:
     rows = readable(principal, run_id).subquery()
-    top = func.max(rows.c.probability)
+    top = func.max(list_order(rows.c))
     return select(
         rows.c.student_id,
         top.label("top"),
@@ -189,7 +202,7 @@ def _rows(
     if filters.module_id is not None:
         scope = scope.where(Indicator.module_id == filters.module_id)
     registrations: dict[str, list[Indicator]] = {}
-    for row in session.scalars(scope.order_by(Indicator.probability.desc(), Indicator.module_id)):
+    for row in session.scalars(scope.order_by(list_order(Indicator).desc(), Indicator.module_id)):
         registrations.setdefault(row.student_id, []).append(row)
     names = {
         e.student_id: e.preferred_name or e.display_name

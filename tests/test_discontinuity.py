@@ -66,6 +66,24 @@ def test_the_cut_lies_between_the_last_contacted_place_and_the_next() -> None:
     assert list(placed["distance"]) == [1.5, 0.5, -0.5, -1.5, -2.5]
 
 
+def test_a_smoothed_list_is_cut_in_the_order_staff_worked_down() -> None:
+    # the list was ordered by smoothed estimates (order_logit): c and a were above b on it
+    units = pd.DataFrame(
+        {
+            "unit": list("abcd"),
+            "stratum": [1] * 4,
+            "module_id": ["M1"] * 4,
+            "contacted": [True, False, True, False],
+            "completed": [0] * 4,
+            "estimate_logit": [3.0, 2.0, 1.0, 0.0],
+            "order_logit": [2.0, 0.5, 2.5, -1.0],
+        }
+    )
+    placed = distance_from_cut(units)
+    assert list(placed["unit"]) == list("cabd")
+    assert list(placed["distance"]) == [1.25, 0.75, -0.75, -2.25]
+
+
 @pytest.mark.parametrize(("effect", "swaps"), [(0.0, 0), (0.15, 0), (0.15, 4)])
 def test_the_jump_at_the_cut_recovers_a_known_effect(effect: float, swaps: int) -> None:
     units = lists(effect=effect, swaps=swaps, seed=int(effect * 100) + swaps)

@@ -46,6 +46,7 @@ def _rows(n: int) -> list[dict[str, Any]]:
             "lower": 0.05 + i / 100,
             "upper": 0.2 + i / 100,
             "previous_probability": None if i % 2 else 0.123456789012345,
+            "priority": 0.1 + i / 200,
             "factors": [
                 {
                     "family": "recent_activity",

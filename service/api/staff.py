@@ -172,6 +172,7 @@ def worklist_page(
         items=[_entry(r) for r in found.rows],
         provenance=provenance(first, run) if first else None,
         reading_note=READING_NOTE,
+        order_note=worklist.order_note(run.smoothing),
     )
 
 

@@ -9,7 +9,20 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ID = String(64)
@@ -43,6 +56,9 @@ class ScoringRun(Base):
     # The process that ran it, named when an overlapping run is refused (none before revision 0002).
     host: Mapped[str | None] = mapped_column(String(255), nullable=True)
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The monitoring policy's smoothing weight the list order was computed with (revision 0007; None
+    # before it: ordered by the estimate).
+    smoothing: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class Publication(Base):
@@ -79,12 +95,24 @@ class Indicator(Base):
     lower: Mapped[float] = mapped_column(Float)
     upper: Mapped[float] = mapped_column(Float)
     previous_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The place in the list: the estimate smoothed over runs as the monitoring policy chooses
+    # (``models.stability.smooth_step``); equal to the estimate when smoothing is off. None in runs
+    # before revision 0007, which are ordered by the estimate (``ORDER_VALUE`` reads either).
+    priority: Mapped[float | None] = mapped_column(Float, nullable=True)
     factors: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     strengths: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     context: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     what_could_change: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     coverage: Mapped[dict[str, Any]] = mapped_column(JSON)
     engagement: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+def list_order(indicators: Any) -> ColumnElement[float]:
+    """The value a list of indicators is ordered by (descending): the stored order value, else the estimate.
+
+    ``indicators`` is ``Indicator`` or any selectable with its columns (``table.c``).
+    """
+    return func.coalesce(indicators.priority, indicators.probability)
 
 
 class AccessGrant(Base):

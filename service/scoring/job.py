@@ -12,12 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
 from waymark.models.data import folder_fingerprint, load_with_source_labels, memo, read_manifest
 from waymark.models.explain import SourceCoverage, explain_cohort
 from waymark.models.registry import LoadedModel
+from waymark.models.stability import smooth_step
 from waymark.service.db.schema import ScoringRun
 from waymark.service.scoring import lock, publish, summaries
 from waymark.service.scoring.champion import load_champion
@@ -41,15 +43,27 @@ class ScoringSummary:
 
 
 def _records(
-    cohort: Cohort, indicators: pd.DataFrame, *, previous: dict[tuple[str, str, str], float]
+    cohort: Cohort,
+    indicators: pd.DataFrame,
+    *,
+    previous: dict[tuple[str, str, str], tuple[float, float]],
+    smoothing: float,
 ) -> list[dict[str, Any]]:
-    """One dict per indicator row, in plain Python types, built column by column (not row by row)."""
+    """One dict per indicator row, in plain Python types, built column by column (not row by row).
+
+    Each row's ``priority`` (its place in the list) is its estimate smoothed with the previous run's
+    value at weight ``smoothing`` (``models.stability.smooth_step``; the estimate itself at 0).
+    """
     frame = indicators.merge(cohort.as_of, on=["module_id", "presentation_id", "week"], how="left").merge(
         cohort.placement, on="student_id", how="left"
     )
     columns = {name: _plain(frame[name], name) for name in frame.columns}
     keys = zip(columns["student_id"], columns["module_id"], columns["presentation_id"], strict=True)
-    columns["previous_probability"] = [previous.get(key) for key in keys]
+    before = [previous.get(key) for key in keys]
+    columns["previous_probability"] = [None if b is None else b[0] for b in before]
+    prior = np.array([np.nan if b is None else b[1] for b in before], dtype=np.float64)
+    current = np.asarray(columns["probability"], dtype=np.float64)
+    columns["priority"] = smooth_step(prior, current, weight=smoothing).tolist()
     names = list(columns)
     return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
@@ -78,9 +92,13 @@ def score(
     model_name: str,
     week: int | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    smoothing: float = 0.0,
     progress: Progress | None = None,
 ) -> ScoringSummary:
     """Score ``folder`` with the champion of ``model_name`` and publish the batch.
+
+    ``smoothing`` is the monitoring policy's weight of the past in the list order (``stability.smoothing``;
+    0: ordered by this run's estimates).
 
     Raises
     ------
@@ -99,10 +117,17 @@ def score(
         if held is None:
             raise ScoringInProgressError(_refusal(publish.running_run(engine)))
         publish.clear_unfinished(engine, held)
-        run_id = publish.start_run(engine, held, meta=_model_meta(model))
+        run_id = publish.start_run(engine, held, meta={**_model_meta(model), "smoothing": smoothing})
         try:
             return _score_and_publish(
-                folder, engine, model=model, run_id=run_id, week=week, chunk_rows=chunk_rows, say=say
+                folder,
+                engine,
+                model=model,
+                run_id=run_id,
+                week=week,
+                chunk_rows=chunk_rows,
+                smoothing=smoothing,
+                say=say,
             )
         except BaseException:
             publish.mark_failed(engine, run_id)
@@ -143,6 +168,7 @@ def _score_and_publish(
     run_id: int,
     week: int | None,
     chunk_rows: int,
+    smoothing: float,
     say: Progress,
 ) -> ScoringSummary:
     say("validating data")
@@ -167,7 +193,12 @@ def _score_and_publish(
     target = model.bundle.target
     as_of = str(max(cohort.as_of["as_of"]))
     publish.record_data(engine, run_id, fingerprint=fingerprint, as_of=as_of)
-    records = _records(cohort, explained.indicators, previous=publish.previous_probabilities(engine, target))
+    records = _records(
+        cohort,
+        explained.indicators,
+        previous=publish.previous_estimates(engine, target),
+        smoothing=smoothing,
+    )
     say(f"writing run {run_id}")
     publish.write_chunks(engine, run_id, rows=_chunks(records, chunk_rows))
     publish.write_summaries(

@@ -42,18 +42,25 @@ def published_run(engine: Engine, target: str) -> ScoringRun | None:
         )
 
 
-def previous_probabilities(engine: Engine, target: str) -> dict[tuple[str, str, str], float]:
-    """Each registration's estimate in the run currently served (for the change since then)."""
+def previous_estimates(engine: Engine, target: str) -> dict[tuple[str, str, str], tuple[float, float]]:
+    """Each registration's estimate and list-order value in the run served (its change, its smoothing).
+
+    The order value of a run from before revision 0007 is its estimate (it was ordered by it).
+    """
     run = published_run(engine, target)
     if run is None:
         return {}
     with transaction(engine) as session:
         rows = session.execute(
             select(
-                Indicator.student_id, Indicator.module_id, Indicator.presentation_id, Indicator.probability
+                Indicator.student_id,
+                Indicator.module_id,
+                Indicator.presentation_id,
+                Indicator.probability,
+                func.coalesce(Indicator.priority, Indicator.probability),
             ).where(Indicator.run_id == run.id)
         )
-        return {(s, m, p): prob for s, m, p, prob in rows}
+        return {(s, m, p): (prob, order) for s, m, p, prob, order in rows}
 
 
 def erased_students(engine: Engine) -> frozenset[str]:

@@ -116,6 +116,7 @@ async function loadWorklist() {
     throw e;
   }
   byId("note").textContent = page.reading_note;
+  byId("order").textContent = page.order_note || "";
   const fresh = page.new_since_last_visit;
   byId("visit").textContent = page.previous_visit
     ? `Your previous visit ended ${when(page.previous_visit)}. ${fresh} of the ${page.total} ${page.total === 1 ? "student" : "students"} in this list ${fresh === 1 ? "is" : "are"} new since then (marked "New"; tick "new since my last visit" to see only them).`

@@ -13,6 +13,7 @@ from waymark.models.registry import configure
 from waymark.models.settings import Settings, get_settings
 from waymark.models.targets import DEFAULT_NAMES, Target
 from waymark.service.db.engine import up_to_date
+from waymark.service.monitoring import MonitoringError, load_policy
 from waymark.service.scoring import score
 from waymark.service.scoring.job import DEFAULT_CHUNK_ROWS
 
@@ -29,23 +30,58 @@ def score_cmd(
     chunk_rows: Annotated[
         int, typer.Option(min=1, help="Indicator rows written per transaction before the batch is published.")
     ] = DEFAULT_CHUNK_ROWS,
+    monitoring_policy: Annotated[
+        Path | None,
+        typer.Option(
+            help="Monitoring policy TOML whose stability.smoothing orders the list (default: packaged)."
+        ),
+    ] = None,
 ) -> None:
     """Score and explain the cohort with the approved champion, and publish the batch atomically."""
-    publish(data, week, name=name or DEFAULT_NAMES[target], settings=get_settings(), chunk_rows=chunk_rows)
+    publish(
+        data,
+        week,
+        name=name or DEFAULT_NAMES[target],
+        settings=get_settings(),
+        chunk_rows=chunk_rows,
+        monitoring_policy=monitoring_policy,
+    )
 
 
 def publish(
-    data: Path, week: int | None, *, name: str, settings: Settings, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    data: Path,
+    week: int | None,
+    *,
+    name: str,
+    settings: Settings,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    monitoring_policy: Path | None = None,
 ) -> None:
     """Score ``data`` with the champion of ``name`` and publish the batch (or leave the last one served)."""
     configure(settings)
     engine = up_to_date(settings.database_url)
-    with handled(unchanged="Nothing was published; the previous batch is still served."):
-        summary = score(data, engine, model_name=name, week=week, chunk_rows=chunk_rows, progress=_progress)
+    with handled(
+        unchanged="Nothing was published; the previous batch is still served.", also=(MonitoringError,)
+    ):
+        smoothing = load_policy(monitoring_policy).smoothing
+        summary = score(
+            data,
+            engine,
+            model_name=name,
+            week=week,
+            chunk_rows=chunk_rows,
+            smoothing=smoothing,
+            progress=_progress,
+        )
     out.print(
         f"Published run {summary.run_id}: {summary.students:,} indicators from {summary.model} "
         f"version {summary.version}, week(s) {', '.join(map(str, summary.weeks))}, "
-        f"data as of {summary.as_of}.",
+        f"data as of {summary.as_of}."
+        + (
+            f" The list is ordered by estimates smoothed over runs (weight {smoothing:g})."
+            if smoothing
+            else ""
+        ),
         highlight=False,
     )
 
