@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from waymark.models.uncertainty import ReliabilityBin
+from waymark.models.uncertainty import IntervalTable
 
 FORMAT_VERSION = 1
 _META = "bundle.json"
@@ -49,7 +49,7 @@ class ModelBundle:
     calibration: tuple[float, float]  # (a, b): probability = sigmoid(a * margin + b)
     linear: LinearParams | None = None
     booster: lightgbm.Booster | None = None
-    reliability: tuple[ReliabilityBin, ...] = ()
+    uncertainty: IntervalTable | None = None  # None in bundles trained before it was recorded
     # The training distributions a scoring run is compared with (``models.drift``): per week, each
     # feature's decile edges and shares, and the estimates' shares. Aggregate only; None in bundles
     # trained before it was recorded.
@@ -89,8 +89,9 @@ class ModelBundle:
             "feature_names": list(self.feature_names),
             "calibration": list(self.calibration),
             "linear": None if self.linear is None else self.linear.__dict__,
-            "reliability": [b.__dict__ for b in self.reliability],
         }
+        if self.uncertainty is not None:
+            meta["uncertainty"] = self.uncertainty.to_dict()
         if self.reference is not None:
             meta["reference"] = self.reference
         (folder / _META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -121,7 +122,9 @@ class ModelBundle:
             calibration=(float(meta["calibration"][0]), float(meta["calibration"][1])),
             linear=linear,
             booster=booster,
-            reliability=tuple(ReliabilityBin(**b) for b in meta.get("reliability", [])),
+            # Older bundles hold a "reliability" table instead, which gave intervals without a stated
+            # coverage: it is not read, and asking such a bundle for intervals says to retrain.
+            uncertainty=IntervalTable.from_dict(meta["uncertainty"]) if "uncertainty" in meta else None,
             reference=meta.get("reference"),
         )
 
@@ -151,7 +154,7 @@ def from_pipeline(
     pipeline: Pipeline,
     feature_names: tuple[str, ...],
     calibration: tuple[float, float],
-    reliability: tuple[ReliabilityBin, ...] = (),
+    uncertainty: IntervalTable | None = None,
 ) -> ModelBundle:
     """Export a fitted pipeline of ``models.estimators`` into a bundle."""
     if family == "logistic":
@@ -162,6 +165,6 @@ def from_pipeline(
             tuple(float(v) for v in model.coef_[0]),
             float(model.intercept_[0]),
         )
-        return ModelBundle(target, family, feature_names, calibration, linear=linear, reliability=reliability)
+        return ModelBundle(target, family, feature_names, calibration, linear=linear, uncertainty=uncertainty)
     booster = pipeline.named_steps["model"].booster_
-    return ModelBundle(target, family, feature_names, calibration, booster=booster, reliability=reliability)
+    return ModelBundle(target, family, feature_names, calibration, booster=booster, uncertainty=uncertainty)

@@ -1,83 +1,236 @@
-"""How far an indicator can be trusted: an interval from how similar estimates turned out before.
+"""How far an indicator can be trusted: an interval for the student's chance, from how much the model moves.
 
-Training keeps a reliability table: the out-of-fold calibrated estimates of the training rows cut into
-bins of equal size, with, for each bin, how many distinct students it holds and how often the outcome
-happened. An indicator's interval is the Wilson interval of its bin's observed rate (students, not
-student-weeks, count as the sample size, because one student's weeks are not independent), widened
-to contain the estimate itself. It says: "of students given similar estimates in earlier
-presentations, between L and U had this outcome".
+What the interval is
+--------------------
+Training fits the model K times (the folds of the out-of-fold calibration: each fit leaves out a
+K-th of the students) besides the fit on everyone. For every training row, the K fold fits give K
+estimates; their spread is the delete-a-group jackknife estimate of how much the full model's
+estimate for that row would change with another sample of students of the same size:
+``var = (K-1)/K * sum_k (m_k - mean(m))^2`` in log-odds, times the Platt slope squared. Rows are
+cut into bins of equal size by their calibrated estimate; each bin keeps the mean of its rows'
+variances. A student's interval is, in log-odds,
+
+    logit(estimate) +/- t(K-1, (1+level)/2) * sqrt(mean variance of the student's bin)
+
+mapped back to a probability. It is symmetric around the estimate in log-odds, so it always holds
+the estimate strictly inside (never on an edge), and it narrows as the training cohort grows and
+where students are plentiful (the fold fits agree there). Student's t with K-1 degrees of freedom
+is used because the spread comes from only K fits.
+
+The guarantee, and what it is not
+---------------------------------
+Coverage means: the share of students whose *true* chance of the outcome lies in their interval.
+Under the jackknife's conditions (students exchangeable between the training and the later
+presentations, an estimator that behaves like a smooth average, fold estimates roughly normal in
+log-odds) and when the model family can represent the true chances, that share is at least the
+nominal level, on average over training cohorts; with the t quantile on pooled bins it is usually
+above it (on a synthetic cohort of known chances, ``tests/test_uncertainty.py``, it is measured).
+It is not a guarantee about one student's outcome, and it does not cover bias: a model that
+systematically misjudges a kind of student (features it lacks, a family too rigid or too smooth)
+gives intervals around the wrong place, and nothing in the outcomes alone can show that per student.
+A student's true chance is never observed in real data, so on real presentations the coverage that
+can be measured is grouped (:func:`grouped_coverage`): students are put in groups of similar
+estimate, and a group counts as covered when its observed outcome rate lies between the mean lower
+and mean upper ends of its students' intervals. That is a check, not the per-student coverage: if
+intervals are right per student, the grouped share is at or above nominal; well below nominal
+means the intervals are too narrow or the model is biased on the later presentations.
+
+Venn-ABERS predictors were considered: their pair (p0, p1) has a finite-sample validity (one of the
+two is calibrated) but no nominal level to report coverage against, its width shrinks like 1/n
+whatever the students' spread, and isotonic calibration would break the additive log-odds
+explanations that Platt scaling keeps.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
+from scipy.stats import t as student_t
 
-Z_90 = 1.6448536269514722  # two-sided 90% normal quantile
+NOMINAL = 0.90
 DEFAULT_BINS = 10
+GROUP_ROWS = 500  # rows per group in the grouped coverage check
+METHOD = "jackknife-t"
 
 
 @dataclass(frozen=True)
-class ReliabilityBin:
-    """One bin of the reliability table: estimates up to ``upper``."""
+class IntervalBin:
+    """One bin of estimates up to ``upper``: its pooled jackknife variance (log-odds squared)."""
 
     upper: float
-    students: int
-    observed_rate: float
+    variance: float
+    rows: int
 
 
-def reliability_table(
-    probability: np.ndarray, outcome: np.ndarray, *, students: np.ndarray, bins: int = DEFAULT_BINS
-) -> tuple[ReliabilityBin, ...]:
-    """Bins of equal row count over the estimates, with distinct students and observed rate.
+@dataclass(frozen=True)
+class IntervalTable:
+    """What the bundle stores to give each estimate its interval."""
+
+    level: float
+    df: float  # degrees of freedom of the pooled variances (Satterthwaite)
+    bins: tuple[IntervalBin, ...]
+    method: str = METHOD
+
+    def to_dict(self) -> dict[str, Any]:
+        """The table as JSON-ready values."""
+        bins = [b.__dict__ for b in self.bins]
+        return {"method": self.method, "level": self.level, "df": self.df, "bins": bins}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> IntervalTable:
+        """The table from :meth:`to_dict`'s values; refuses a method this version does not know."""
+        if raw.get("method") != METHOD:
+            raise ValueError(f"unknown interval method {raw.get('method')!r}; retrain with this version")
+        bins = tuple(
+            IntervalBin(float(b["upper"]), float(b["variance"]), int(b["rows"])) for b in raw["bins"]
+        )
+        return cls(float(raw["level"]), float(raw["df"]), bins)
+
+    @property
+    def multiplier(self) -> float:
+        """Student's t quantile with ``df`` degrees of freedom at the two-sided level."""
+        return float(student_t.ppf((1 + self.level) / 2, self.df))
+
+
+def interval_table(
+    probability: np.ndarray,
+    fold_margins: np.ndarray,
+    *,
+    slope: float,
+    level: float = NOMINAL,
+    bins: int = DEFAULT_BINS,
+) -> IntervalTable:
+    """Bins of equal row count over the estimates, each with its rows' mean jackknife variance.
 
     Parameters
     ----------
     probability
         Out-of-fold calibrated estimates of the training rows.
-    outcome
-        The rows' labels (0 or 1).
-    students
-        The rows' student identifiers.
+    fold_margins
+        Rows by K: each fold fit's margin for every training row (K at least 2).
+    slope
+        The Platt slope ``a`` that maps margins to calibrated log-odds.
+    level
+        Nominal coverage of the intervals.
     bins
         How many bins.
+
+    Returns
+    -------
+    IntervalTable
+        The bins' upper estimates and variances (calibrated log-odds squared), and the degrees of
+        freedom of those variances.
     """
+    k = fold_margins.shape[1]
+    if k < 2:
+        raise ValueError("the jackknife needs at least two fold fits")
+    squares = (slope * _contrasts(fold_margins)) ** 2
     order = np.argsort(probability, kind="stable")
-    out = []
-    for part in np.array_split(order, bins):
-        if len(part) == 0:
-            continue
-        out.append(
-            ReliabilityBin(
-                float(probability[part].max()),
-                len(np.unique(students[part])),
-                float(outcome[part].mean()),
-            )
-        )
+    parts = [p for p in np.array_split(order, bins) if len(p)]
+    per_bin = np.array([squares[p].mean(axis=0) for p in parts])  # bins by K-1
+    variance = (k - 1) / k * per_bin.sum(axis=1)
+    out = [
+        IntervalBin(float(probability[p].max()), float(v), len(p))
+        for p, v in zip(parts, variance, strict=True)
+    ]
     # The last bin must catch every later estimate, however high.
-    last = out[-1]
-    out[-1] = ReliabilityBin(1.0, last.students, last.observed_rate)
-    return tuple(out)
+    out[-1] = IntervalBin(1.0, out[-1].variance, out[-1].rows)
+    return IntervalTable(level, _satterthwaite(per_bin), tuple(out))
 
 
-def wilson(rate: float, n: int, *, z: float = Z_90) -> tuple[float, float]:
-    """Wilson score interval for a proportion."""
-    if n <= 0:
-        return 0.0, 1.0
-    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+def _contrasts(fold_margins: np.ndarray) -> np.ndarray:
+    """The K fold margins as K-1 orthonormal (Helmert) contrasts: uncorrelated replicates.
+
+    For an estimator that behaves like an average, the K fold estimates share most of their data;
+    orthonormal contrasts of them are uncorrelated with equal variance, and the sum of their squares
+    equals the sum of squared deviations from the fold mean that the jackknife uses.
+    """
+    k = fold_margins.shape[1]
+    helmert = np.zeros((k, k - 1))
+    for j in range(1, k):
+        helmert[:j, j - 1] = 1.0
+        helmert[j, j - 1] = -float(j)
+        helmert[:, j - 1] /= np.sqrt(j * (j + 1))
+    out: np.ndarray = fold_margins @ helmert
+    return out
 
 
-def intervals(table: tuple[ReliabilityBin, ...], probability: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper ends of each estimate's interval (each contains its estimate)."""
-    if not table:
-        raise ValueError("the model has no reliability table; retrain it with this version of Waymark")
-    uppers = np.array([b.upper for b in table])
-    ends = np.array([wilson(b.observed_rate, b.students) for b in table])
-    which = np.minimum(np.searchsorted(uppers, probability, side="left"), len(table) - 1)
-    lower = np.minimum(ends[which, 0], probability)
-    upper = np.maximum(ends[which, 1], probability)
-    return lower, upper
+def _satterthwaite(per_bin: np.ndarray) -> float:
+    """Degrees of freedom of a bin's pooled variance, from how much its K-1 replicates disagree.
+
+    Each replicate's mean square is a quadratic form in the fold fits' deviations; its relative
+    variance is 2/d for d effective dimensions, so the pooled variance has about (K-1) d degrees of
+    freedom. The relative variance is averaged over bins, and d is kept at least 1.
+    """
+    replicates = per_bin.shape[1]
+    if replicates < 2:
+        return 1.0
+    spread = per_bin.var(axis=1, ddof=1)
+    # The squared mean overstates the squared expectation by the variance of the mean; without
+    # taking that off, a few replicates would look more alike than they are.
+    level = per_bin.mean(axis=1) ** 2 - spread / replicates
+    relative = float(spread.sum()) / max(float(level.sum()), 1e-300)
+    dimensions = 2.0 / max(relative, 1e-9)
+    return float(replicates * max(1.0, dimensions))
+
+
+def intervals(table: IntervalTable | None, probability: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper ends of each estimate's interval (each holds its estimate strictly inside)."""
+    if table is None:
+        raise ValueError(
+            "this model was trained before Waymark's intervals had a stated coverage and cannot give "
+            "one; retrain it with this version of Waymark"
+        )
+    uppers = np.array([b.upper for b in table.bins])
+    half = table.multiplier * np.sqrt([b.variance for b in table.bins])
+    which = np.minimum(np.searchsorted(uppers, probability, side="left"), len(uppers) - 1)
+    p = np.clip(probability, 1e-12, 1 - 1e-12)
+    centre = np.log(p / (1 - p))
+    return _sigmoid(centre - half[which]), _sigmoid(centre + half[which])
+
+
+def coverage(lower: np.ndarray, upper: np.ndarray, *, truth: np.ndarray) -> float:
+    """Share of students whose true chance ``truth`` lies in their interval (known only in simulation)."""
+    return float(np.mean((truth >= lower) & (truth <= upper)))
+
+
+def grouped_coverage(scored: pd.DataFrame, *, rows: int = GROUP_ROWS) -> pd.DataFrame:
+    """The grouped check on real outcomes, per week: coverage, mean width, groups, nominal.
+
+    Rows of each week are sorted by estimate and cut into groups of about ``rows`` rows. A group is
+    covered when its observed outcome rate lies between the mean lower and mean upper ends of its
+    rows' intervals.
+
+    Parameters
+    ----------
+    scored
+        Scored rows with ``week``, ``label``, ``probability``, ``lower`` and ``upper``.
+    rows
+        About how many rows a group holds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by week: ``coverage`` (share of groups covered), ``mean_width`` (mean of
+        ``upper - lower`` over rows), ``groups``.
+    """
+    return pd.DataFrame(
+        [_week_coverage(week, frame, rows=rows) for week, frame in scored.groupby("week", sort=True)],
+        columns=["week", "coverage", "mean_width", "groups"],
+    ).set_index("week")
+
+
+def _week_coverage(week: object, frame: pd.DataFrame, *, rows: int) -> tuple[object, float, float, int]:
+    order = np.argsort(frame["probability"].to_numpy(), kind="stable")
+    parts = np.array_split(order, max(1, len(order) // rows))
+    y, lo, hi = (frame[c].to_numpy(dtype=np.float64) for c in ("label", "lower", "upper"))
+    covered = [lo[p].mean() <= y[p].mean() <= hi[p].mean() for p in parts]
+    return week, float(np.mean(covered)), float((hi - lo).mean()), len(parts)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+    return out

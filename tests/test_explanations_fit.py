@@ -30,7 +30,7 @@ from waymark.models.features.catalogue import (
     SOURCES,
 )
 from waymark.models.registry import LoadedModel
-from waymark.models.uncertainty import ReliabilityBin
+from waymark.models.uncertainty import IntervalBin, IntervalTable
 from waymark.service.db.schema import Indicator
 from waymark.service.scoring import job
 
@@ -147,7 +147,9 @@ def _bundle(features: pd.DataFrame) -> ModelBundle:
             coef=tuple(-0.5 if name in described else 0.0 for name in FEATURE_NAMES),
             intercept=0.0,
         ),
-        reliability=(ReliabilityBin(upper=1.0, students=100, observed_rate=0.3),),
+        uncertainty=IntervalTable(
+            level=0.9, df=10.0, bins=(IntervalBin(upper=1.0, variance=0.04, rows=100),)
+        ),
     )
 
 

@@ -9,16 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import GroupKFold
 
 from waymark.models.bundle import ModelBundle, from_pipeline
 from waymark.models.data import LearningData, load_learning_data, read_manifest
 from waymark.models.features import FEATURE_NAMES, KEYS, build_features, population
 from waymark.models.targets import Target, labels
-from waymark.models.uncertainty import reliability_table
+from waymark.models.uncertainty import grouped_coverage, interval_table, intervals
 from waymark.training.censoring import Censoring, censor, contact_days
 from waymark.training.choice import GIVEN, GROUPED_CV, TEMPORAL, FamilyChoice, choose_by_grouped_cv
 from waymark.training.evaluation import lead_time, leakage_warnings, weekly_metrics
-from waymark.training.fitting import FitConfig, choose_family, fit, out_of_fold_margins, platt, sigmoid
+from waymark.training.fitting import FitConfig, choose_family, fit, margins, platt, sigmoid
 from waymark.training.split import TemporalSplit, default_test_from, temporal_split
 
 MIN_POSITIVES = 20
@@ -48,6 +49,8 @@ class TrainingOutcome:
     choice: FamilyChoice  # how the family was settled, in words
     warnings: tuple[str, ...] = ()  # suspiciously good results on the later cohort (leakage_warnings)
     censoring: Censoring | None = None  # what the intervention policy did (training.censoring)
+    # Per test week: grouped coverage of the intervals and their mean width (models.uncertainty).
+    interval_coverage: pd.DataFrame | None = None
 
 
 def _in(frame: pd.DataFrame, presentations: tuple[tuple[str, str], ...]) -> np.ndarray:
@@ -194,6 +197,7 @@ def train(
         probability=bundle.probability(x[test_mask])
     )
     test_weekly = weekly_metrics(scored)
+    lower, upper = intervals(bundle.uncertainty, scored["probability"].to_numpy())
     test_features = rows.loc[test_mask, ["week", "label", *FEATURE_NAMES]]
     return TrainingOutcome(
         target=target,
@@ -211,6 +215,7 @@ def train(
         warnings=leakage_warnings(test_weekly, test_features, feature_names=FEATURE_NAMES),
         choice=choice,
         censoring=censoring,
+        interval_coverage=grouped_coverage(scored.assign(lower=lower, upper=upper)),
     )
 
 
@@ -267,21 +272,44 @@ def _calibrated(
     x: np.ndarray,
     weight: np.ndarray | None = None,
 ) -> ModelBundle:
-    """``family`` fitted on the training ``rows`` (features ``x``), Platt-calibrated out of fold."""
+    """``family`` fitted on the training ``rows`` (features ``x``), Platt-calibrated out of fold.
+
+    The fold fits also give the jackknife variance behind each indicator's interval (``models.uncertainty``).
+    """
     y = rows["label"].to_numpy(dtype=np.int64)
     students = rows["student_id"].to_numpy()
     pipeline = fit(family, config, x=x, y=y, weight=weight)
-    oof = out_of_fold_margins(family, config, x=x, y=y, groups=students, weight=weight)
+    folded, oof = _fold_margins(family, config, x=x, y=y, groups=students, weight=weight)
     a, b = platt(oof, y, weight=weight)
-    table = reliability_table(sigmoid(a * oof + b), y, students=students)
+    table = interval_table(sigmoid(a * oof + b), folded, slope=a)
     return from_pipeline(
         target.value,
         family,
         pipeline=pipeline,
         feature_names=FEATURE_NAMES,
         calibration=(a, b),
-        reliability=table,
+        uncertainty=table,
     )
+
+
+def _fold_margins(
+    family: str,
+    config: FitConfig,
+    *,
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    weight: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every fold fit's margins for every row, and each row's out-of-fold margin (no student in both)."""
+    folds = list(GroupKFold(n_splits=config.cv_folds).split(x, y, groups))
+    folded = np.empty((len(y), len(folds)))
+    oof = np.empty(len(y))
+    for k, (train_idx, held_idx) in enumerate(folds):
+        w = None if weight is None else weight[train_idx]
+        folded[:, k] = margins(fit(family, config, x=x[train_idx], y=y[train_idx], weight=w), x)
+        oof[held_idx] = folded[held_idx, k]
+    return folded, oof
 
 
 def _choose(

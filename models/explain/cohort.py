@@ -81,7 +81,7 @@ def explain_cohort(
     said = _Said(sources or SourceCoverage(), recorded_sources(features, sources))
     standing = cohort_standing(x, group=group, columns=cols)
     factors, strengths, context = _statements(values, sums, standing=standing, said=said)
-    lower, upper = intervals(bundle.reliability, probability)
+    lower, upper = intervals(bundle.uncertainty, probability)
     out = features[list(KEYS)].copy()
     out["probability"], out["lower"], out["upper"] = probability, lower, upper
     changes = _changes(

@@ -1,0 +1,129 @@
+"""Per-student intervals: they hold their estimate, narrow with data, and cover true chances at their level.
+
+The project's synthetic generator does not expose each student's true chance, so these tests draw
+their own cohorts: features from a normal distribution and a known logistic chance of the outcome.
+The model trained on them is the one training builds (``training.pipeline._calibrated``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from waymark.models.bundle import ModelBundle, bundle_sha256
+from waymark.models.targets import Target
+from waymark.models.uncertainty import NOMINAL, coverage, grouped_coverage, intervals
+from waymark.training.fitting import FitConfig, sigmoid
+from waymark.training.pipeline import _calibrated
+
+FEATURES = 6
+HELD_OUT = 5000
+
+
+def _cohort(rng: np.random.Generator, n: int, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, outcomes and each student's true chance of the outcome."""
+    x = rng.normal(size=(n, len(beta)))
+    chance = sigmoid(x @ beta - 0.7)
+    return x, (rng.random(n) < chance).astype(np.int64), chance
+
+
+def _trained(seed: int, n: int, *, family: str = "logistic") -> tuple[ModelBundle, np.ndarray]:
+    """A bundle trained on ``n`` synthetic students, and the coefficients of their true chances."""
+    rng = np.random.default_rng(seed)
+    beta = rng.normal(scale=0.8, size=FEATURES)
+    x, y, _ = _cohort(rng, n, beta)
+    rows = pd.DataFrame({"label": y, "student_id": np.arange(n)})
+    config = FitConfig(seed=seed, families=(family,), gbm_estimators=50)
+    return _calibrated(Target.NOT_COMPLETING, family, config=config, rows=rows, x=x), beta
+
+
+def _held_out(seed: int, n: int) -> tuple[float, float]:
+    """Coverage of the true chances of a held-out cohort, and the intervals' mean width."""
+    bundle, beta = _trained(seed, n)
+    x, _, chance = _cohort(np.random.default_rng(10_000 + seed), HELD_OUT, beta)
+    lower, upper = intervals(bundle.uncertainty, bundle.probability(x))
+    return coverage(lower, upper, truth=chance), float((upper - lower).mean())
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[int, np.ndarray]:
+    """Per training size, (coverage, width) of 40 training cohorts, each checked on a held-out one."""
+    return {n: np.array([_held_out(seed, n) for seed in range(40)]) for n in (1000, 4000)}
+
+
+def test_coverage_of_true_chances_on_a_held_out_cohort_is_within_three_points_of_nominal(
+    runs: dict[int, np.ndarray],
+) -> None:
+    # The guarantee is on average over training cohorts: one cohort's model errs the same way for
+    # many students, so a single run's coverage scatters widely around the level.
+    for n, results in runs.items():
+        assert abs(results[:, 0].mean() - NOMINAL) <= 0.03, (n, results[:, 0].mean())
+
+
+def test_intervals_narrow_as_the_training_cohort_grows(runs: dict[int, np.ndarray]) -> None:
+    assert runs[4000][:, 1].mean() < 0.7 * runs[1000][:, 1].mean()
+
+
+def test_every_interval_holds_its_estimate_strictly_inside() -> None:
+    bundle, beta = _trained(1, 1500, family="gbm")
+    x, _, _ = _cohort(np.random.default_rng(2), 3000, beta)
+    probability = bundle.probability(x)
+    lower, upper = intervals(bundle.uncertainty, probability)
+    assert (lower < probability).all()
+    assert (probability < upper).all()
+
+
+def test_intervals_are_wider_where_the_fold_fits_disagree_more() -> None:
+    bundle, _ = _trained(3, 2000)
+    assert bundle.uncertainty is not None
+    variances = [b.variance for b in bundle.uncertainty.bins]
+    # The middle estimates sit where the data is densest: the most extreme bins vary more.
+    middle = variances[len(variances) // 2]
+    assert max(variances[0], variances[-1]) > middle
+
+
+def test_the_interval_table_survives_saving_and_loading(tmp_path: Path) -> None:
+    bundle, beta = _trained(4, 1000)
+    digest = bundle.save(tmp_path / "b")
+    loaded = ModelBundle.load(tmp_path / "b", digest)
+    x, _, _ = _cohort(np.random.default_rng(5), 200, beta)
+    p = bundle.probability(x)
+    np.testing.assert_allclose(intervals(loaded.uncertainty, p), intervals(bundle.uncertainty, p))
+
+
+def test_a_bundle_from_before_the_interval_table_loads_and_refuses_intervals_by_saying_to_retrain(
+    tmp_path: Path,
+) -> None:
+    bundle, _ = _trained(6, 1000)
+    folder = tmp_path / "old"
+    bundle.save(folder)
+    meta = json.loads((folder / "bundle.json").read_text(encoding="utf-8"))
+    del meta["uncertainty"]
+    meta["reliability"] = [{"upper": 1.0, "students": 100, "observed_rate": 0.3}]
+    (folder / "bundle.json").write_text(json.dumps(meta), encoding="utf-8")
+    old = ModelBundle.load(folder, bundle_sha256(folder))
+    assert old.uncertainty is None
+    with pytest.raises(ValueError, match="retrain"):
+        intervals(old.uncertainty, np.array([0.2, 0.5]))
+
+
+def test_grouped_coverage_counts_a_group_covered_only_when_its_observed_rate_is_inside() -> None:
+    week = np.repeat([4, 8], 4)
+    scored = pd.DataFrame(
+        {
+            "week": week,
+            "label": [0, 1, 0, 1, 1, 1, 1, 1],
+            "probability": [0.5] * 8,
+            "lower": [0.4] * 8,
+            "upper": [0.6] * 8,
+        }
+    )
+    table = grouped_coverage(scored, rows=4)
+    assert table.loc[4, "coverage"] == 1.0  # observed 0.5 inside 0.4 to 0.6
+    assert table.loc[8, "coverage"] == 0.0  # observed 1.0 outside
+    assert table.loc[4, "mean_width"] == pytest.approx(0.2)
+    assert list(table["groups"]) == [1, 1]
