@@ -36,7 +36,7 @@ class QualityPolicy:
     """The quality gate's floors and its tolerances against the champion (same later cohort)."""
 
     min_auc: dict[int, float]  # audited week -> lowest acceptable AUC
-    max_ece: float
+    max_ece: dict[int, float]  # audited week -> highest acceptable ECE
     champion_auc_tolerance: float  # how far the candidate's AUC may fall below the champion's
     champion_ece_tolerance: float  # how far the candidate's ECE may rise above the champion's
 
@@ -107,14 +107,18 @@ def _check(raw: dict[str, Any], audit: dict[str, Any]) -> Check:
     return Check(str(raw["metric"]), str(raw["kind"]), float(raw["min"]), float(raw["max"]), capacity)
 
 
+def _by_week(raw: dict[str, Any], name: str) -> dict[int, float]:
+    table = raw.get(name)
+    if not isinstance(table, dict):
+        raise PolicyError(f"quality.{name} must be a table of prediction week = value")
+    return {int(week): float(value) for week, value in table.items()}
+
+
 def _quality(raw: dict[str, Any]) -> QualityPolicy:
-    floors = raw.get("min_auc")
-    if not isinstance(floors, dict):
-        raise PolicyError("quality.min_auc must be a table of prediction week = minimum AUC")
     try:
         return QualityPolicy(
-            min_auc={int(week): float(value) for week, value in floors.items()},
-            max_ece=float(raw["max_ece"]),
+            min_auc=_by_week(raw, "min_auc"),
+            max_ece=_by_week(raw, "max_ece"),
             champion_auc_tolerance=float(raw["champion_auc_tolerance"]),
             champion_ece_tolerance=float(raw["champion_ece_tolerance"]),
         )
@@ -126,15 +130,14 @@ def _quality(raw: dict[str, Any]) -> QualityPolicy:
 
 def _validate_quality(policy: Policy) -> None:
     quality = policy.quality
-    missing = [w for w in policy.weeks if w not in quality.min_auc]
-    if missing:
-        raise PolicyError(
-            f"quality.min_auc gives no minimum for audited week(s) {', '.join(map(str, missing))}"
-        )
+    for name, table in (("min_auc", quality.min_auc), ("max_ece", quality.max_ece)):
+        missing = ", ".join(str(w) for w in policy.weeks if w not in table)
+        if missing:
+            raise PolicyError(f"quality.{name} gives no value for audited week(s) {missing}")
     if not all(0.5 <= v <= 1 for v in quality.min_auc.values()):
         raise PolicyError("quality.min_auc values must be between 0.5 (chance) and 1")
-    if not 0 < quality.max_ece <= 1:
-        raise PolicyError("quality.max_ece must be above 0 and at most 1")
+    if not all(0 < v <= 1 for v in quality.max_ece.values()):
+        raise PolicyError("quality.max_ece values must be above 0 and at most 1")
     if quality.champion_auc_tolerance < 0 or quality.champion_ece_tolerance < 0:
         raise PolicyError("quality.champion_auc_tolerance and champion_ece_tolerance cannot be negative")
 

@@ -240,8 +240,9 @@ def _floor_check(weeks: tuple[WeekQuality, ...], policy: Policy) -> QualityCheck
 
 
 def _ece_check(weeks: tuple[WeekQuality, ...], policy: Policy) -> QualityCheck:
-    bound, findings = policy.quality.max_ece, []
+    findings = []
     for w in weeks:
+        bound = policy.quality.max_ece[w.week]
         verdict = judge(w.candidate["ece"], bound=bound, floor=False, breach=policy.breach)
         if verdict != PASS:
             text = f"week {w.week}: ECE {_figure(w.candidate['ece'])} is above the maximum {bound:g}"
@@ -329,7 +330,7 @@ def published(outcome: QualityOutcome, policy: Policy) -> dict[str, Any]:
         "champion_note": outcome.champion_note,
         "thresholds": {
             "min_auc": {str(w): v for w, v in sorted(q.min_auc.items())},
-            "max_ece": q.max_ece,
+            "max_ece": {str(w): v for w, v in sorted(q.max_ece.items())},
             "champion_auc_tolerance": q.champion_auc_tolerance,
             "champion_ece_tolerance": q.champion_ece_tolerance,
         },
@@ -339,6 +340,7 @@ def published(outcome: QualityOutcome, policy: Policy) -> dict[str, Any]:
                 "students": _rounded(w.students, policy.count_rounding),
                 "needed_support": _rounded(w.needed_support, policy.count_rounding),
                 "min_auc": q.min_auc.get(w.week),
+                "max_ece": q.max_ece.get(w.week),
                 "candidate": _triples(w.candidate),
                 "champion": _triples(w.champion),
                 "difference": _triples(w.difference),

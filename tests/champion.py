@@ -80,7 +80,7 @@ def permissive_policy() -> Policy:
     lenient = dataclasses.replace(
         policy.quality,
         min_auc=dict.fromkeys(policy.quality.min_auc, 0.5),
-        max_ece=1.0,
+        max_ece=dict.fromkeys(policy.quality.max_ece, 1.0),
         champion_auc_tolerance=1.0,
         champion_ece_tolerance=1.0,
     )

@@ -331,7 +331,7 @@ function qualitySection(r) {
   const table = el("table", null, { id: "quality-table" });
   table.append(el("caption", `AUC and ECE by week on the later presentations${q.champion ? `, beside the champion (${q.champion}) on the same students` : ""}; intervals in brackets`));
   const head = el("tr");
-  const headings = ["Week", "Students", "Minimum AUC", "AUC", `ECE (maximum ${q.thresholds.max_ece})`];
+  const headings = ["Week", "Students", "Minimum AUC", "AUC", "Maximum ECE", "ECE"];
   if (q.champion) headings.push("Champion's AUC", "Champion's ECE", "AUC difference", "ECE difference");
   head.append(...headings.map((h) => el("th", h, { scope: "col" })));
   table.append(el("thead"));
@@ -340,7 +340,7 @@ function qualitySection(r) {
   for (const w of q.weeks) {
     const tr = el("tr");
     tr.append(el("th", String(w.week), { scope: "row" }), el("td", String(w.students)), el("td", w.min_auc === null ? "none" : String(w.min_auc)),
-      el("td", qualityFigure(w.candidate, "auc")), el("td", qualityFigure(w.candidate, "ece")));
+      el("td", qualityFigure(w.candidate, "auc")), el("td", w.max_ece === null ? "none" : String(w.max_ece)), el("td", qualityFigure(w.candidate, "ece")));
     if (q.champion) {
       tr.append(el("td", qualityFigure(w.champion, "auc")), el("td", qualityFigure(w.champion, "ece")),
         el("td", qualityFigure(w.difference, "auc")), el("td", qualityFigure(w.difference, "ece")));

@@ -1,0 +1,226 @@
+"""The quality gate: floors by week, the champion on the same later students, promotion and MLflow."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from sklearn.metrics import roc_auc_score
+from sqlalchemy import Engine
+
+from tests.champion import register
+from tests.vocabulary import forbidden_words
+from waymark.fairness.gate import FAIL, PASS
+from waymark.fairness.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
+from waymark.fairness.quality import SKIPPED, weighted_auc, weighted_ece
+from waymark.fairness.report import render_html, write_report
+from waymark.fairness.run import AuditOutcome, audit_model
+from waymark.models.registry import load_bundle
+from waymark.models.settings import Settings
+from waymark.service import decisions
+from waymark.service.db.engine import transaction
+from waymark.service.decisions import GovernanceError
+from waymark.training.evaluation import expected_calibration_error
+
+NAME = "quality-gate"
+
+
+@pytest.fixture(scope="module")
+def policy() -> Policy:
+    return dataclasses.replace(load_policy(), bootstrap_resamples=200, intersections=False)
+
+
+@pytest.fixture(scope="module")
+def shuffled_dir(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same cohort with outcomes shuffled between registrations: nothing left to learn."""
+    out = tmp_path_factory.mktemp("shuffled") / "data"
+    shutil.copytree(synth_dir, out)
+    regs = pd.read_parquet(out / "registrations.parquet")
+    order = np.random.default_rng(0).permutation(len(regs))
+    moved = ["registration_day", "unregistration_day", "final_result"]  # together, so each row stays valid
+    regs[moved] = regs[moved].iloc[order].reset_index(drop=True)
+    regs.to_parquet(out / "registrations.parquet", index=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def versions(synth_dir: Path, shuffled_dir: Path, mlflow_store: Settings) -> dict[str, str]:
+    """A good candidate (learned from the cohort) and a weakened one (learned from shuffled outcomes)."""
+    return {
+        "good": register(synth_dir, mlflow_store, NAME, "logistic", seed=3),
+        "weak": register(shuffled_dir, mlflow_store, NAME, "logistic", seed=3),
+    }
+
+
+def _uri(version: str) -> str:
+    return f"models:/{NAME}/{version}"
+
+
+@pytest.fixture(scope="module")
+def weak(versions: dict[str, str], synth_dir: Path, policy: Policy) -> AuditOutcome:
+    """The weakened candidate audited on the real outcomes of its later presentations, no champion."""
+    return audit_model(_uri(versions["weak"]), synth_dir, policy=policy)
+
+
+@pytest.fixture(scope="module")
+def good(versions: dict[str, str], synth_dir: Path, policy: Policy) -> AuditOutcome:
+    """The good candidate, with the weakened one as champion."""
+    champion = load_bundle(_uri(versions["weak"]))
+    return audit_model(_uri(versions["good"]), synth_dir, policy=policy, champion=champion)
+
+
+def test_weighted_auc_and_ece_equal_sklearn_and_training_on_the_cohort_and_a_resample() -> None:
+    rng = np.random.default_rng(1)
+    p = np.round(rng.random(2000), 2)  # ties, as real estimates have
+    y = (rng.random(2000) < p).astype(float)
+    counts = rng.multinomial(2000, np.full(2000, 1 / 2000), size=1).astype(float)
+    rows = np.repeat(np.arange(2000), counts[0].astype(int))
+    weights = np.vstack([np.ones(2000), counts])
+    auc, ece = weighted_auc(p, y, weights=weights), weighted_ece(p, y, weights=weights)
+    assert auc[0] == pytest.approx(roc_auc_score(y, p))
+    assert auc[1] == pytest.approx(roc_auc_score(y[rows], p[rows]))
+    assert ece[0] == pytest.approx(expected_calibration_error(y, p))
+    assert ece[1] == pytest.approx(expected_calibration_error(y[rows], p[rows]))
+
+
+def test_a_candidate_trained_on_shuffled_outcomes_is_blocked_naming_the_week_and_measure(
+    weak: AuditOutcome, policy: Policy
+) -> None:
+    quality = weak.quality
+    assert quality is not None and quality.status == FAIL
+    floor = next(c for c in quality.checks if c.title.startswith("AUC at least"))
+    assert floor.status == FAIL
+    failed_weeks = {w.week for w in quality.weeks if w.candidate["auc"][2] < policy.quality.min_auc[w.week]}
+    assert failed_weeks  # the interval of at least one week lies wholly below its floor
+    for week in failed_weeks:
+        assert any(r.startswith(f"week {week}: AUC ") and "below the minimum" in r for r in floor.reasons)
+    for check in quality.checks[2:]:  # no champion: the comparison says so and is skipped
+        assert check.status == SKIPPED and "no approved champion" in check.reasons[0]
+
+
+def test_a_regression_against_the_champion_on_the_same_students_is_blocked(
+    versions: dict[str, str], synth_dir: Path, policy: Policy, good: AuditOutcome
+) -> None:
+    floors_open = dataclasses.replace(
+        policy,
+        quality=dataclasses.replace(
+            policy.quality,
+            min_auc=dict.fromkeys(policy.weeks, 0.0),
+            max_ece=dict.fromkeys(policy.weeks, 1.0),
+        ),
+    )
+    champion = load_bundle(_uri(versions["good"]))
+    outcome = audit_model(_uri(versions["weak"]), synth_dir, policy=floors_open, champion=champion)
+    quality = outcome.quality
+    assert quality is not None and quality.status == FAIL
+    assert [c.status for c in quality.checks[:2]] == [PASS, PASS]  # only the comparison blocks it
+    behind = quality.checks[2]
+    assert behind.status == FAIL and quality.champion == f"version {versions['good']}"
+    assert any("AUC" in r and "against the champion's" in r and "lower" in r for r in behind.reasons)
+    # the champion was scored on the very students the good model's own audit measured
+    own = {w.week: w.candidate["auc"][0] for w in good.quality.weeks}  # type: ignore[union-attr]
+    assert {w.week: w.champion["auc"][0] for w in quality.weeks if w.champion} == pytest.approx(own)
+
+
+def test_a_good_candidate_passes_against_a_weaker_champion(good: AuditOutcome) -> None:
+    quality = good.quality
+    assert quality is not None
+    assert quality.checks[2].status == PASS  # it ranks better than the champion every week
+    # the champion, fitted to shuffled outcomes, says the base rate to everyone: well calibrated,
+    # so the calibration comparison may be unclear, but it never blocks this candidate
+    assert all(c.status != FAIL for c in quality.checks)
+    assert all(w.difference is not None and w.difference["auc"][0] > 0 for w in quality.weeks)
+    assert quality.status == PASS, [c.reasons for c in quality.checks]
+
+
+def test_the_default_policy_needs_a_quality_value_for_every_audited_week(tmp_path: Path) -> None:
+    text = DEFAULT_POLICY.read_text(encoding="utf-8").replace("16 = 0.75\n", "")
+    (tmp_path / "policy.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"quality.min_auc .* week\(s\) 16"):
+        load_policy(tmp_path / "policy.toml")
+
+
+def _record(engine: Engine, outcome: AuditOutcome, report: dict[str, object]) -> None:
+    with transaction(engine) as session:
+        decisions.record_audit(
+            session,
+            NAME,
+            version=outcome.model.version,
+            bundle_sha256=outcome.model.sha256,
+            gate=PASS,  # the fairness gate is not what this test is about
+            report=report,
+            policy=outcome.policy,
+            actor="tests",
+        )
+
+
+def _approve(engine: Engine, version: str, override: str | None = None) -> None:
+    with transaction(engine) as session:
+        decisions.record_review(
+            session,
+            NAME,
+            version=version,
+            approve=True,
+            reviewer="reviewer-1",
+            note="read the report",
+            recorded_by="tests",
+            override_reason=override,
+        )
+
+
+def test_a_failed_quality_gate_blocks_promotion_unless_the_committee_states_an_override(
+    weak: AuditOutcome, engine: Engine, tmp_path: Path
+) -> None:
+    report = write_report(weak, tmp_path, test_metrics={})
+    _record(engine, weak, report)
+    version = weak.model.version
+    with pytest.raises(GovernanceError, match=r"quality gate .* 'fail' \(week \d+: AUC .*override"):
+        _approve(engine, version)
+    with transaction(engine) as session, pytest.raises(GovernanceError, match="cannot be promoted"):
+        decisions.record_promotion(session, NAME, version=version, actor="tests")
+    _approve(engine, version, override="a two-week pilot in one module, watched weekly")
+    with transaction(engine) as session:
+        decisions.record_promotion(session, NAME, version=version, actor="tests")
+        assert decisions.champion(session, NAME) is not None
+
+
+def test_the_quality_gate_is_kept_with_the_audit_in_mlflow(
+    weak: AuditOutcome, engine: Engine, tmp_path: Path
+) -> None:
+    out = tmp_path / "fairness"
+    report = write_report(weak, out, test_metrics={})
+    decisions.commit_audit(
+        engine, _uri(weak.model.version), outcome=weak, report=report, folder=out, actor="t"
+    )
+    client = MlflowClient()
+    version = client.get_model_version(NAME, weak.model.version)
+    assert version.tags["quality_gate"] == FAIL
+    stamp = client.list_artifacts(weak.run_id, "fairness")[-1].path
+    kept = client.download_artifacts(weak.run_id, f"{stamp}/quality_gate.json", str(tmp_path / "back"))
+    back = json.loads(Path(kept).read_text(encoding="utf-8"))
+    assert back["status"] == FAIL and back == report["quality_gate"]
+    table = pd.read_csv(
+        client.download_artifacts(weak.run_id, f"{stamp}/quality_comparison.csv", str(tmp_path))
+    )
+    assert set(table["week"]) == set(weak.policy.weeks) and set(table["measure"]) == {"auc", "ece"}
+    events = client.search_runs(
+        [client.get_experiment_by_name("waymark-governance").experiment_id],  # type: ignore[union-attr]
+        filter_string=f"tags.action = 'fairness_audit' and tags.version = '{weak.model.version}'",
+    )
+    assert json.loads(events[0].data.params["detail"])["quality_gate"] == FAIL
+
+
+def test_the_report_shows_the_quality_gate_without_labelling_words(
+    weak: AuditOutcome, tmp_path: Path
+) -> None:
+    report = write_report(weak, tmp_path, test_metrics={})
+    html = render_html(report, weak.policy.weeks, capacities=weak.policy.capacities)
+    assert "Quality gate result" in html and "below the minimum" in html
+    assert "Quality gate: **fail**" in (tmp_path / "model_card.md").read_text(encoding="utf-8")
+    assert not forbidden_words(html)
