@@ -2,43 +2,46 @@
 
 What the interval is
 --------------------
-Training fits the model K times (the folds of the out-of-fold calibration: each fit leaves out a
-K-th of the students) besides the fit on everyone. For every training row, the K fold fits give K
-estimates; their spread is the delete-a-group jackknife estimate of how much the full model's
-estimate for that row would change with another sample of students of the same size:
-``var = (K-1)/K * sum_k (m_k - mean(m))^2`` in log-odds, times the Platt slope squared. Rows are
-cut into bins of equal size by their calibrated estimate; each bin keeps the mean of its rows'
-variances. A student's interval is, in log-odds,
+Training fits the model K times besides the fit on everyone (the folds of the out-of-fold
+calibration: each fold fit leaves out a K-th of the students). For every training row the K fold
+fits give K estimates; their spread is the delete-a-group jackknife estimate of how much the full
+model's estimate for that row would change with another sample of students of the same size,
+``(K-1)/K * sum_k (m_k - mean(m))^2`` in log-odds, times the Platt slope squared. Rows are cut into
+bins of equal size by their calibrated estimate and each bin keeps the mean of its rows' variances.
+A student's interval is, in log-odds,
 
-    logit(estimate) +/- t(K-1, (1+level)/2) * sqrt(mean variance of the student's bin)
+    logit(estimate) +/- t(df, (1+level)/2) * sqrt(variance of the student's bin)
 
-mapped back to a probability. It is symmetric around the estimate in log-odds, so it always holds
-the estimate strictly inside (never on an edge), and it narrows as the training cohort grows and
-where students are plentiful (the fold fits agree there). Student's t with K-1 degrees of freedom
-is used because the spread comes from only K fits.
+mapped back to a probability. Student's t is used because the spread comes from only K fits; its
+degrees of freedom are Satterthwaite's, from how much the K-1 independent contrasts of the fold fits
+disagree in each bin. The interval is symmetric around the estimate in log-odds, so it always holds
+the estimate strictly inside (never on an edge); it narrows as the training cohort grows, and it is
+wider for estimates where the fold fits disagree more (usually the extremes, where students are few).
 
 The guarantee, and what it is not
 ---------------------------------
-Coverage means: the share of students whose *true* chance of the outcome lies in their interval.
-Under the jackknife's conditions (students exchangeable between the training and the later
-presentations, an estimator that behaves like a smooth average, fold estimates roughly normal in
-log-odds) and when the model family can represent the true chances, that share is at least the
-nominal level, on average over training cohorts; with the t quantile on pooled bins it is usually
-above it (on a synthetic cohort of known chances, ``tests/test_uncertainty.py``, it is measured).
-It is not a guarantee about one student's outcome, and it does not cover bias: a model that
-systematically misjudges a kind of student (features it lacks, a family too rigid or too smooth)
-gives intervals around the wrong place, and nothing in the outcomes alone can show that per student.
-A student's true chance is never observed in real data, so on real presentations the coverage that
-can be measured is grouped (:func:`grouped_coverage`): students are put in groups of similar
+Coverage means: the share of students whose *true* chance of the outcome lies in their interval,
+taken over training cohorts as well as students (one trained model errs the same way for many
+students, so a single run's coverage scatters around the level). When students are exchangeable
+between the training and the later presentations, the estimator behaves like a smooth average (the
+jackknife's condition) and the model family can represent the true chances, that coverage is close
+to the nominal level: on synthetic cohorts of known chances and a logistic model it is measured
+within 3 points of 90% (``tests/test_uncertainty.py``). It is approximate, not exact in finite
+samples. It says nothing about one student's outcome, and it does not cover bias: a model that
+systematically misjudges a kind of student (features it lacks, a family too rigid or too smooth
+for the truth) gives intervals around the wrong place; on the same synthetic cohorts a small
+gradient-boosted model, which cannot draw the logistic truth exactly, covers well under 90%.
+A student's true chance is never observed in real data, so on real presentations only a grouped
+check can be measured (:func:`grouped_coverage`): the rows of a week are put in groups of similar
 estimate, and a group counts as covered when its observed outcome rate lies between the mean lower
-and mean upper ends of its students' intervals. That is a check, not the per-student coverage: if
-intervals are right per student, the grouped share is at or above nominal; well below nominal
-means the intervals are too narrow or the model is biased on the later presentations.
+and mean upper ends of its rows' intervals. It is a check, not the per-student coverage: if the
+intervals are right per student, the grouped share is at or above the level; well below it means
+the intervals are too narrow or the model is biased on the later presentations.
 
 Venn-ABERS predictors were considered: their pair (p0, p1) has a finite-sample validity (one of the
-two is calibrated) but no nominal level to report coverage against, its width shrinks like 1/n
-whatever the students' spread, and isotonic calibration would break the additive log-odds
-explanations that Platt scaling keeps.
+two is calibrated) but no level to measure coverage against, its width shrinks like 1/n whatever the
+model's own uncertainty, and isotonic calibration would break the additive log-odds explanations
+that Platt scaling keeps.
 """
 
 from __future__ import annotations
