@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 import re
@@ -12,8 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_rate, selection_rate
+from fairlearn.postprocessing import ThresholdOptimizer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import precision_score, roc_auc_score
 from sqlalchemy import Engine
 
@@ -22,6 +25,7 @@ from tests.vocabulary import forbidden_words
 from waymark.fairness.audit import NOT_RECORDED, audit_cohorts, group_labels
 from waymark.fairness.gate import FAIL, evaluate
 from waymark.fairness.metrics import Cohort, auc_by_group, bootstrap_weights, confusion_metrics
+from waymark.fairness.mitigation import equalised_fnr
 from waymark.fairness.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
 from waymark.fairness.report import published, render_html
 from waymark.fairness.run import AuditOutcome, ProxyResult, audit_model
@@ -403,3 +407,79 @@ def test_the_report_files_are_written_and_attached_to_the_run(fair: AuditOutcome
     assert "Registrations outreach reached before their outcome: `ignore`" in card  # the training policy
     stored = MlflowClient().list_artifacts(fair.run_id, "fairness")
     assert stored, "the audit is logged with the model's run"
+
+
+# --- the per-group threshold comparison (Fairlearn's ThresholdOptimizer, shown, never applied) ---
+
+
+class _Scores(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """Indicators already computed, as a fitted classifier over one column."""
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> _Scores:
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return np.column_stack([1 - x[:, 0], x[:, 0]])
+
+
+def test_the_thresholds_shown_are_those_of_fairlearns_threshold_optimizer() -> None:
+    rows, raw = _random_cohort(np.random.default_rng(8), n=4000)
+    groups = raw.fillna(NOT_RECORDED)
+    shown = {m.group: m for m in equalised_fnr(rows, groups, capacity=0.1, attribute="club", min_size=10)}
+    optimizer = ThresholdOptimizer(
+        estimator=_Scores(),
+        constraints="false_negative_rate_parity",
+        objective="balanced_accuracy_score",
+        prefit=True,
+        predict_method="predict_proba",
+    ).fit(rows[["probability"]].to_numpy(), rows["label"], sensitive_features=groups)
+    chance = optimizer._pmf_predict(rows[["probability"]].to_numpy(), sensitive_features=groups)[:, 1]
+    y = rows["label"].to_numpy() == 1
+    for group, rule in optimizer.interpolated_thresholder_.interpolation_dict.items():
+        m, mine = shown[group], (groups == group).to_numpy()
+        cuts = sorted(
+            op.threshold for p, op in ((rule.p0, rule.operation0), (rule.p1, rule.operation1)) if p > 0
+        )
+        assert (m.threshold_low, m.threshold_high) == pytest.approx((cuts[0], cuts[-1]), abs=1e-12)
+        assert m.selection_after == pytest.approx(chance[mine].mean(), abs=1e-12)
+        assert m.fnr_after == pytest.approx(1 - chance[mine & y].mean(), abs=1e-12)
+    # Equal miss rates after (the constraint), unequal before; the whole list's share is Fairlearn's.
+    after = [m.fnr_after for m in shown.values()]
+    assert max(after) - min(after) < 1e-9 and len({round(m.fnr_before, 6) for m in shown.values()}) > 1
+    assert shown["a"].list_share_after == pytest.approx(chance.mean(), abs=1e-12)
+    assert shown["a"].list_share_before == pytest.approx(0.1, abs=0.01)
+
+
+def test_a_group_with_one_outcome_keeps_the_capacity_list_and_gets_no_threshold() -> None:
+    rows, raw = _random_cohort(np.random.default_rng(9), n=2000)
+    groups = raw.fillna(NOT_RECORDED).to_numpy(dtype=object)
+    groups[np.flatnonzero(rows["label"].to_numpy() == 0)[:30]] = "only-completed"
+    shown = {
+        m.group: m for m in equalised_fnr(rows, pd.Series(groups), capacity=0.1, attribute="club", min_size=0)
+    }  # nothing withheld here, to see what the group would get
+    lone = shown["only-completed"]
+    assert lone.selection_after == lone.selection_before
+    assert np.isnan(lone.threshold_low) and np.isnan(lone.threshold_high)
+    assert not np.isnan(shown["a"].threshold_high)
+
+
+def test_scoring_never_reads_the_threshold_comparison() -> None:
+    # The comparison is a report: only the audit (fairness.run) and its report import it, and
+    # Fairlearn's post-processing is imported nowhere else.
+    root = Path(__file__).parents[1]
+    readers, optimizers = set(), set()
+    for path in root.glob("*/**/*.py"):
+        if path.parts[len(root.parts)] not in {"models", "training", "fairness", "service", "waymark"}:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if any(n.endswith("fairness.mitigation") for n in names):
+                readers.add(path.relative_to(root).as_posix())
+            if any(n.startswith("fairlearn.postprocessing") for n in names):
+                optimizers.add(path.relative_to(root).as_posix())
+    assert readers == {"fairness/run.py", "fairness/report.py"}
+    assert optimizers == {"fairness/mitigation.py"}
