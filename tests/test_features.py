@@ -68,6 +68,34 @@ def test_assessment_features_on_a_hand_made_case(small: LearningData) -> None:
     assert later["asm_days_to_next"] == 120  # only the exam is left
 
 
+def test_cohort_deviation_features_compare_the_same_week_of_the_same_presentation(
+    small: LearningData,
+) -> None:
+    features = build_features(small, weeks=[1])
+    totals = np.log1p([5.0, 1.0, 0.0])  # S1, S2, S3 on M1 by day 6
+    z = (totals - totals.mean()) / totals.std()
+    for student, expected in zip(("S1", "S2", "S3"), z, strict=True):
+        assert row(features, student, 1)["act_total_z"] == pytest.approx(expected)
+    assert [row(features, s, 1)["act_active_days_pct"] for s in ("S1", "S2", "S3")] == [1.0, 0.5, 0.0]
+    alone = row(features, "S3", 1, module="M2")  # the only student of M2: no spread to compare with
+    assert alone["act_total_z"] == 0 and alone["act_last14_z"] == 0
+
+
+def test_assessment_timing_features_on_a_hand_made_case(small: LearningData) -> None:
+    features = build_features(small, weeks=[3, 6])
+    s1, s2, s3 = (row(features, s, 3) for s in ("S1", "S2", "S3"))  # cut-off 21: A1 (weight 50) due
+    assert (s1["asm_weight_missed"], s2["asm_weight_missed"], s3["asm_weight_missed"]) == (0, 50, 50)
+    assert s1["asm_days_since_submission"] == 21 - 18
+    assert s3["asm_days_since_submission"] == 21  # the day-22 submission is not known yet
+    assert (s1["asm_submitted_pct"], s2["asm_submitted_pct"]) == (1.0, 0.0)
+    assert s1["asm_last_score"] == 0  # not marked until 14 days after submission
+    later_s1, later_s3 = row(features, "S1", 6), row(features, "S3", 6)  # cut-off 42
+    assert later_s1["asm_last_score"] == pytest.approx(70.5) and later_s1["asm_min_score"] == pytest.approx(
+        70.5
+    )
+    assert later_s3["asm_last_score"] == 40 and later_s3["asm_days_since_submission"] == 42 - 22
+
+
 def test_registration_and_history_features(small: LearningData) -> None:
     features = build_features(small, weeks=[1])
     assert row(features, "S3", 1)["reg_late"] == 1
@@ -86,7 +114,8 @@ def test_features_have_no_missing_values_and_the_catalogued_columns(synth_dir: P
     features = build_features(load_learning_data(synth_dir), weeks=[2, 9])
     assert list(features.columns) == [*KEYS, *FEATURE_NAMES]
     assert not features[list(FEATURE_NAMES)].isna().any().any()
-    assert features[["act_total_pct", "act_last14_pct", "asm_score_pct"]].stack().between(0, 1).all()
+    shares = ["act_total_pct", "act_last14_pct", "act_active_days_pct", "asm_score_pct", "asm_submitted_pct"]
+    assert features[shares].stack().between(0, 1).all()
 
 
 def test_no_feature_is_a_protected_characteristic() -> None:

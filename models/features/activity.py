@@ -29,6 +29,11 @@ def _log(expr: str) -> str:
     return f"ln(1 + {expr})"
 
 
+def _z(column: str) -> str:
+    """``column`` as a z-score within the module cohort at the same week (0 when all are equal)."""
+    return f"coalesce(({column} - avg({column}) OVER c) / nullif(stddev_pop({column}) OVER c, 0), 0.0)"
+
+
 def activity_features(activity: pd.DataFrame, population: pd.DataFrame) -> pd.DataFrame:
     """Engagement features per population row (see ``catalogue.FEATURES``).
 
@@ -115,10 +120,15 @@ def activity_features(activity: pd.DataFrame, population: pd.DataFrame) -> pd.Da
         SELECT *,
                percent_rank() OVER c1 AS act_total_pct,
                percent_rank() OVER c2 AS act_last14_pct,
+               percent_rank() OVER c3 AS act_active_days_pct,
+               {_z("act_total")} AS act_total_z,
+               {_z("act_last14")} AS act_last14_z,
                median(act_total) OVER c1 AS cohort_activity_median
         FROM feats
         WINDOW c1 AS (PARTITION BY module_id, presentation_id, week ORDER BY act_total),
-               c2 AS (PARTITION BY module_id, presentation_id, week ORDER BY act_last14)""",
+               c2 AS (PARTITION BY module_id, presentation_id, week ORDER BY act_last14),
+               c3 AS (PARTITION BY module_id, presentation_id, week ORDER BY act_active_days),
+               c AS (PARTITION BY module_id, presentation_id, week)""",
         activity=activity,
         population=population,
     )

@@ -54,6 +54,10 @@ def assessment_features(
                 count(*) FILTER (WHERE due_day >= cutoff AND submitted_day IS NOT NULL) AS early,
                 sum(score * greatest(weight, 1)) FILTER (WHERE {marked})
                     / sum(greatest(weight, 1)) FILTER (WHERE {marked}) AS score_mean,
+                sum(weight) FILTER (WHERE due_day < cutoff AND submitted_day IS NULL) AS weight_missed,
+                max(submitted_day) AS last_submitted,
+                arg_max(score, submitted_day) FILTER (WHERE {marked}) AS last_score,
+                min(score) FILTER (WHERE {marked}) AS min_score,
                 min(due_day - cutoff) FILTER (WHERE due_day >= cutoff) AS to_next,
                 arg_min(weight, due_day) FILTER (WHERE due_day >= cutoff) AS next_weight
             FROM pa GROUP BY student_id, module_id, presentation_id, week),
@@ -70,9 +74,17 @@ def assessment_features(
                 g.score_mean,
                 CAST(least(coalesce(g.to_next, {NEXT_DUE_CAP}), {NEXT_DUE_CAP}) AS DOUBLE)
                     AS asm_days_to_next,
-                coalesce(g.next_weight, 0.0) AS asm_next_weight
+                coalesce(g.next_weight, 0.0) AS asm_next_weight,
+                coalesce(g.weight_missed, 0.0) AS asm_weight_missed,
+                CAST(least(p.cutoff - greatest(coalesce(g.last_submitted, 0), 0), {NEXT_DUE_CAP}) AS DOUBLE)
+                    AS asm_days_since_submission,
+                coalesce(g.last_score, 0.0) AS asm_last_score,
+                coalesce(g.min_score, 0.0) AS asm_min_score
             FROM population p LEFT JOIN agg g USING (student_id, module_id, presentation_id, week))
         SELECT * EXCLUDE (score_mean),
+            CASE WHEN asm_due = 0 THEN 0.5 ELSE percent_rank() OVER (
+                PARTITION BY module_id, presentation_id, week, asm_due = 0
+                ORDER BY asm_submitted_share) END AS asm_submitted_pct,
             coalesce(score_mean, 0.0) AS asm_score_mean,
             CASE WHEN score_mean IS NULL THEN 0.5 ELSE percent_rank() OVER (
                 PARTITION BY module_id, presentation_id, week, score_mean IS NULL

@@ -144,6 +144,9 @@ def _activity_features() -> list[Feature]:
         Feature("act_days_since_last", "recent_activity", "days since the last recorded activity"),
         Feature("act_total_pct", "cohort_engagement", "percentile of act_total in the module cohort"),
         Feature("act_last14_pct", "cohort_engagement", "percentile of act_last14 in the module cohort"),
+        Feature("act_active_days_pct", "cohort_engagement", "percentile of act_active_days in the cohort"),
+        Feature("act_total_z", "cohort_engagement", "z-score of act_total in the module cohort"),
+        Feature("act_last14_z", "cohort_engagement", "z-score of act_last14 in the module cohort"),
         Feature("act_any", "data_coverage", "1 if the student has any activity record"),
     ]
 
@@ -171,6 +174,9 @@ def _assessment_features() -> list[Feature]:
         Feature("asm_late", sub, "submissions made after their due day"),
         Feature("asm_mean_lateness", sub, "mean days between due day and submission (negative: early)"),
         Feature("asm_early_submissions", sub, "assessments not yet due but already submitted"),
+        Feature("asm_weight_missed", sub, "total weight of the assessments due so far and not submitted"),
+        Feature("asm_days_since_submission", sub, "days since the last submission (since the start if none)"),
+        Feature("asm_submitted_pct", sub, "percentile of asm_submitted_share in the module cohort"),
         Feature(
             "asm_score_mean",
             res,
@@ -178,6 +184,8 @@ def _assessment_features() -> list[Feature]:
         ),
         Feature("asm_score_pct", res, "percentile of asm_score_mean in the module cohort (0.5 if none)"),
         Feature("asm_has_score", res, "1 if any marked work is available"),
+        Feature("asm_last_score", res, "score of the latest marked work (0 if none)"),
+        Feature("asm_min_score", res, "lowest score of marked work (0 if none)"),
         Feature("asm_days_to_next", cal, "days until the next non-exam assessment is due (capped at 120)"),
         Feature("asm_next_weight", cal, "weight of the next non-exam assessment"),
     ]
