@@ -399,7 +399,13 @@ def test_the_report_files_are_written_and_attached_to_the_run(fair: AuditOutcome
     from mlflow import MlflowClient
 
     _record(fair, tmp_path)
-    assert {p.name for p in tmp_path.iterdir()} == {"report.html", "report.json", "model_card.md"}
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "report.html",
+        "report.json",
+        "model_card.md",
+        "quality_gate.json",
+        "quality_comparison.csv",
+    }
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert '<html lang="en">' in html and "alt=" in html and "<caption>" in html
     card = (tmp_path / "model_card.md").read_text(encoding="utf-8")
