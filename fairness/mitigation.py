@@ -72,12 +72,12 @@ class MitigationRow:
     list_share_before: float = math.nan  # the capacity's list, of the whole week's population
 
     def published(self, step: int) -> dict[str, Any]:
-        """Rounded for the report, without the withheld rates."""
+        """Rounded for the report, without the withheld figures or undefined ones (no cut-offs)."""
         rounded = int(step * round(self.students / step)) if step > 1 else self.students
         values = {
             k: round(float(v), 4)
             for k, v in self.__dict__.items()
-            if isinstance(v, float) and k not in self.withheld
+            if isinstance(v, float) and k not in self.withheld and not math.isnan(v)
         }
         return {"attribute": self.attribute, "group": self.group, "students": rounded, **values}
 
