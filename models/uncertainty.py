@@ -226,6 +226,31 @@ def grouped_coverage(scored: pd.DataFrame, *, rows: int = GROUP_ROWS) -> pd.Data
     ).set_index("week")
 
 
+def scored_coverage(
+    table: IntervalTable | None, scored: pd.DataFrame, *, rows: int = GROUP_ROWS
+) -> pd.DataFrame:
+    """The grouped check (:func:`grouped_coverage`) on scored rows, with their intervals from ``table``.
+
+    Parameters
+    ----------
+    table
+        The bundle's interval table.
+    scored
+        Scored rows with ``week``, ``label`` and ``probability`` (e.g. ``TrainingOutcome.test_scored``).
+    rows
+        About how many rows a group holds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by week: ``coverage``, ``nominal``, ``mean_width``, ``groups``.
+    """
+    lower, upper = intervals(table, scored["probability"].to_numpy(dtype=np.float64))
+    out = grouped_coverage(scored.assign(lower=lower, upper=upper), rows=rows)
+    out.insert(1, "nominal", table.level if table is not None else np.nan)
+    return out
+
+
 def _week_coverage(week: object, frame: pd.DataFrame, *, rows: int) -> tuple[object, float, float, int]:
     order = np.argsort(frame["probability"].to_numpy(), kind="stable")
     parts = np.array_split(order, max(1, len(order) // rows))

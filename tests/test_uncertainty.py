@@ -16,7 +16,7 @@ import pytest
 
 from waymark.models.bundle import ModelBundle, bundle_sha256
 from waymark.models.targets import Target
-from waymark.models.uncertainty import NOMINAL, coverage, grouped_coverage, intervals
+from waymark.models.uncertainty import NOMINAL, coverage, grouped_coverage, intervals, scored_coverage
 from waymark.training.fitting import FitConfig, sigmoid
 from waymark.training.pipeline import _calibrated
 
@@ -127,3 +127,16 @@ def test_grouped_coverage_counts_a_group_covered_only_when_its_observed_rate_is_
     assert table.loc[8, "coverage"] == 0.0  # observed 1.0 outside
     assert table.loc[4, "mean_width"] == pytest.approx(0.2)
     assert list(table["groups"]) == [1, 1]
+
+
+def test_scored_coverage_reports_each_week_beside_the_nominal_level() -> None:
+    bundle, beta = _trained(7, 2000)
+    rng = np.random.default_rng(8)
+    x, y, _ = _cohort(rng, 2000, beta)
+    scored = pd.DataFrame({"week": np.repeat([4, 8], 1000), "label": y, "probability": bundle.probability(x)})
+    table = scored_coverage(bundle.uncertainty, scored, rows=250)
+    assert list(table.index) == [4, 8]
+    assert (table["nominal"] == NOMINAL).all()
+    assert (table["groups"] == 4).all()
+    # A model of the right form: the groups' observed rates fall inside their intervals.
+    assert table["coverage"].mean() >= 0.75

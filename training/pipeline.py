@@ -15,7 +15,7 @@ from waymark.models.bundle import ModelBundle, from_pipeline
 from waymark.models.data import LearningData, load_learning_data, read_manifest
 from waymark.models.features import FEATURE_NAMES, KEYS, build_features, population
 from waymark.models.targets import Target, labels
-from waymark.models.uncertainty import grouped_coverage, interval_table, intervals
+from waymark.models.uncertainty import interval_table, scored_coverage
 from waymark.training.censoring import Censoring, censor, contact_days
 from waymark.training.choice import GIVEN, GROUPED_CV, TEMPORAL, FamilyChoice, choose_by_grouped_cv
 from waymark.training.evaluation import lead_time, leakage_warnings, weekly_metrics
@@ -47,10 +47,11 @@ class TrainingOutcome:
     folder: Path
     manifest: dict[str, object]
     choice: FamilyChoice  # how the family was settled, in words
+    # Per test week: the intervals' grouped coverage beside their nominal level, and mean width
+    # (models.uncertainty.scored_coverage).
+    interval_coverage: pd.DataFrame
     warnings: tuple[str, ...] = ()  # suspiciously good results on the later cohort (leakage_warnings)
     censoring: Censoring | None = None  # what the intervention policy did (training.censoring)
-    # Per test week: grouped coverage of the intervals and their mean width (models.uncertainty).
-    interval_coverage: pd.DataFrame | None = None
 
 
 def _in(frame: pd.DataFrame, presentations: tuple[tuple[str, str], ...]) -> np.ndarray:
@@ -197,7 +198,6 @@ def train(
         probability=bundle.probability(x[test_mask])
     )
     test_weekly = weekly_metrics(scored)
-    lower, upper = intervals(bundle.uncertainty, scored["probability"].to_numpy())
     test_features = rows.loc[test_mask, ["week", "label", *FEATURE_NAMES]]
     return TrainingOutcome(
         target=target,
@@ -215,7 +215,7 @@ def train(
         warnings=leakage_warnings(test_weekly, test_features, feature_names=FEATURE_NAMES),
         choice=choice,
         censoring=censoring,
-        interval_coverage=grouped_coverage(scored.assign(lower=lower, upper=upper)),
+        interval_coverage=scored_coverage(bundle.uncertainty, scored),
     )
 
 

@@ -253,6 +253,7 @@ def _log_artifacts(outcome: TrainingOutcome, tmp: Path) -> None:
     folder = tmp / "evaluation"
     folder.mkdir()
     outcome.test_weekly.to_csv(folder / "test_by_week.csv")
+    outcome.interval_coverage.to_csv(folder / "interval_coverage_by_week.csv")  # models.uncertainty
     if not outcome.validation.empty:  # on the validation presentations, or out of fold (family_choice)
         outcome.validation.to_csv(folder / "validation_by_family_and_week.csv", index=False)
     (folder / "lead_time.json").write_text(json.dumps(outcome.lead, indent=2), encoding="utf-8")
