@@ -28,6 +28,8 @@ with warnings.catch_warnings():
     warnings.filterwarnings(
         "ignore", message="The set_(bad|over|under) function", category=PendingDeprecationWarning
     )
+    # In a notebook without ipywidgets, its progress bars (unused here) fall back to text, and say so.
+    warnings.filterwarnings("ignore", message="IProgress not found")
     import shap
 
 #: Rows explained for the global plots: enough for the shapes, few enough to draw in about a second.
