@@ -74,3 +74,41 @@ def test_an_unknown_error_keeps_its_traceback() -> None:
 def test_a_command_may_report_its_own_input_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert _exit(ValueError("--students must be at least 1"), also=(ValueError,)) == REFUSED
     assert "--students must be at least 1" in capsys.readouterr().err
+
+
+def test_every_known_error_is_named_where_it_is_defined() -> None:
+    """The handler names the package's errors instead of importing them: each name must still resolve."""
+    import importlib
+
+    from waymark.cli.errors import KNOWN, SAYS_WHAT_IS_UNCHANGED
+
+    for name in KNOWN | SAYS_WHAT_IS_UNCHANGED:
+        module, _, attribute = name.rpartition(".")
+        found = getattr(importlib.import_module(module), attribute)
+        assert isinstance(found, type) and issubclass(found, Exception), name
+        assert f"{found.__module__}.{found.__qualname__}" == name
+
+
+def test_a_subclass_of_a_known_error_is_handled_too() -> None:
+    class Narrower(GovernanceError):
+        pass
+
+    assert _exit(Narrower("refused for a reason")) == REFUSED
+
+
+@pytest.mark.parametrize("command", ["data", "access", "directory", "access-log", "retention"])
+def test_a_command_that_needs_no_model_does_not_load_the_model_libraries(command: str) -> None:
+    """``main`` imports only the command asked for: ``waymark data validate`` does not load MLflow."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from waymark.cli import main\n"
+        f"sys.argv = ['waymark', {command!r}, '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('mlflow', 'sklearn', 'fairlearn', 'lightgbm', 'shap') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-500:]
+    assert "Usage: waymark" in done.stdout  # the command's own help, under the program's name

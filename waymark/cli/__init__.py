@@ -2,54 +2,74 @@
 
 One module per command group; this one assembles them. Errors become messages and exit codes in one
 place (``errors``); no command opens a database session or imports MLflow.
+
+The console entry point (``main``) imports only the module of the command asked for, so that a command
+which needs neither MLflow nor scikit-learn (``waymark data validate``, ``waymark access import``, ...)
+does not spend seconds loading them; ``app`` (the whole command line, for ``--help`` and tests) is
+assembled on first use.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
+from typing import Any
+
 import typer
 
-from waymark.cli import (
-    access,
-    access_log,
-    data,
-    demo,
-    directory,
-    dpia,
-    evaluate,
-    fairness,
-    model,
-    monitor,
-    retention,
-    score,
-    serve,
-    train,
-)
+__all__ = ["main"]  # and ``app``, built on first use (``__getattr__``)
 
-__all__ = ["app", "main"]
+HELP = "Waymark: early-warning learning analytics that never labels students."
 
-app = typer.Typer(
-    help="Waymark: early-warning learning analytics that never labels students.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-app.command("train")(train.train_cmd)
-app.command("score")(score.score_cmd)
-app.command("demo")(demo.demo_cmd)
-app.command("serve")(serve.serve_cmd)
-app.command("token")(serve.token_cmd)
-app.command("dpia")(dpia.dpia_cmd)
-app.add_typer(data.app, name="data")
-app.add_typer(fairness.app, name="fairness")
-app.add_typer(model.app, name="model")
-app.add_typer(access.app, name="access")
-app.add_typer(directory.app, name="directory")
-app.add_typer(access_log.app, name="access-log")
-app.add_typer(retention.app, name="retention")
-app.add_typer(monitor.app, name="monitor")
-app.add_typer(evaluate.app, name="evaluate")
-app.add_typer(evaluate.outreach_app, name="outreach")
+# Each command: the module that holds it, and either ``("command", function)`` or ``("group", typer app)``.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "train": ("train", "command", "train_cmd"),
+    "score": ("score", "command", "score_cmd"),
+    "demo": ("demo", "command", "demo_cmd"),
+    "serve": ("serve", "command", "serve_cmd"),
+    "token": ("serve", "command", "token_cmd"),
+    "dpia": ("dpia", "command", "dpia_cmd"),
+    "data": ("data", "group", "app"),
+    "fairness": ("fairness", "group", "app"),
+    "model": ("model", "group", "app"),
+    "access": ("access", "group", "app"),
+    "directory": ("directory", "group", "app"),
+    "access-log": ("access_log", "group", "app"),
+    "retention": ("retention", "group", "app"),
+    "monitor": ("monitor", "group", "app"),
+    "evaluate": ("evaluate", "group", "app"),
+    "outreach": ("evaluate", "group", "outreach_app"),
+}
+
+
+def _app(names: list[str]) -> typer.Typer:
+    """A command line holding the commands ``names`` (each module imported as it is added)."""
+    built = typer.Typer(help=HELP, no_args_is_help=True, pretty_exceptions_enable=False)
+    if len(names) == 1:  # one command alone would become the root; keep it a subcommand
+
+        @built.callback()
+        def _root() -> None:
+            """Waymark: early-warning learning analytics that never labels students."""
+
+    for name in names:
+        module, kind, attribute = COMMANDS[name]
+        found = getattr(importlib.import_module(f"waymark.cli.{module}"), attribute)
+        if kind == "command":
+            built.command(name)(found)
+        else:
+            built.add_typer(found, name=name)
+    return built
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the whole command line, built once
+        whole = _app(list(COMMANDS))
+        globals()["app"] = whole
+        return whole
+    raise AttributeError(name)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: the command asked for alone, or the whole command line."""
+    asked = sys.argv[1] if len(sys.argv) > 1 else None
+    (_app([asked]) if asked in COMMANDS else __getattr__("app"))()

@@ -14,41 +14,37 @@ import typer
 from rich.markup import escape
 
 from waymark.cli.console import err
-from waymark.fairness.policy import PolicyError
-from waymark.fairness.run import AuditError
-from waymark.models.bundle import BundleIntegrityError
-from waymark.models.data import ContractViolation, OutputFolderError
-from waymark.models.registry import ModelNotFoundError
-from waymark.service.decisions import GovernanceError
-from waymark.service.directory import DirectoryRefused
-from waymark.service.grants import ImportRefused
-from waymark.service.scoring import ChampionUnavailableError, ScoringError, ScoringInProgressError
-from waymark.service.security import ConfigurationError
-from waymark.training.ingest.oulad import OuladSourceError
-from waymark.training.pipeline import TrainingConfigError
-from waymark.training.split import SplitError
+from waymark.models.data import ContractViolation
 
 BROKEN, REFUSED = 1, 2
 
-# Raised by the packages with a message written for the person at the terminal.
-KNOWN: tuple[type[Exception], ...] = (
-    OutputFolderError,
-    OuladSourceError,
-    SplitError,
-    TrainingConfigError,
-    PolicyError,
-    AuditError,
-    ModelNotFoundError,
-    BundleIntegrityError,
-    GovernanceError,
-    ConfigurationError,
-    ImportRefused,
-    DirectoryRefused,
-    ChampionUnavailableError,
-    ScoringError,
+# Raised by the packages with a message written for the person at the terminal. Named, not imported:
+# importing them would load MLflow, scikit-learn and Fairlearn before every command, even ``--help``.
+KNOWN: frozenset[str] = frozenset(
+    {
+        "waymark.models.data.publish.OutputFolderError",
+        "waymark.training.ingest.oulad.OuladSourceError",
+        "waymark.training.split.SplitError",
+        "waymark.training.pipeline.TrainingConfigError",
+        "waymark.fairness.policy.PolicyError",
+        "waymark.fairness.run.AuditError",
+        "waymark.models.registry.ModelNotFoundError",
+        "waymark.models.bundle.BundleIntegrityError",
+        "waymark.service.decisions.GovernanceError",
+        "waymark.service.security.ConfigurationError",
+        "waymark.service.grants.ImportRefused",
+        "waymark.service.directory.DirectoryRefused",
+        "waymark.service.scoring.champion.ChampionUnavailableError",
+        "waymark.service.scoring.errors.ScoringError",
+    }
 )
 # Known errors whose message already says what the command left as it was.
-SAYS_WHAT_IS_UNCHANGED: tuple[type[Exception], ...] = (ScoringInProgressError,)
+SAYS_WHAT_IS_UNCHANGED: frozenset[str] = frozenset({"waymark.service.scoring.errors.ScoringInProgressError"})
+
+
+def _is(exc: BaseException, names: frozenset[str]) -> bool:
+    """True when ``exc`` is an instance of a class named in ``names`` (its class or any base)."""
+    return any(f"{c.__module__}.{c.__qualname__}" in names for c in type(exc).__mro__)
 
 
 def fail(message: str, code: int = REFUSED) -> typer.Exit:
@@ -81,11 +77,13 @@ def handled(
             raise fail(_message(exc, unchanged)) from exc
         err.print(exc.report.to_text(), highlight=False, markup=False)
         raise fail(contract, BROKEN) from exc
-    except (*KNOWN, *also) as exc:
-        raise fail(_message(exc, unchanged)) from exc
+    except Exception as exc:
+        if isinstance(exc, also) or _is(exc, KNOWN):
+            raise fail(_message(exc, unchanged)) from exc
+        raise
 
 
 def _message(exc: Exception, unchanged: str | None) -> str:
-    if unchanged is None or isinstance(exc, SAYS_WHAT_IS_UNCHANGED):
+    if unchanged is None or _is(exc, SAYS_WHAT_IS_UNCHANGED):
         return str(exc)
     return f"{exc}\n{unchanged}"
