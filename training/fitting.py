@@ -11,7 +11,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline
 
-from waymark.models.estimators import FAMILIES
+from waymark.models.estimators import FAMILIES, monotone_constraints
+from waymark.models.features import FEATURE_NAMES
 from waymark.training.evaluation import weekly_metrics
 
 
@@ -22,6 +23,15 @@ class FitConfig:
     seed: int = 0
     families: tuple[str, ...] = ("logistic", "gbm")
     gbm_estimators: int = 300
+    # LightGBM settings replacing models.estimators.GBM_PARAMS, as (name, value) pairs: what a search on
+    # the validation presentations chose (training.search), or set by hand. Empty: the defaults.
+    gbm_params: tuple[tuple[str, float | int], ...] = ()
+    # Search those settings on the validation presentations before the family is chosen (slower; the
+    # defaults are what this search chose on OULAD).
+    search: bool = False
+    # Fix the direction of what a student does (models.estimators.MONOTONE_DIRECTIONS) in the gbm family.
+    # Off by default: on OULAD's validation presentations it cost about 0.001 of mean weekly AUC.
+    monotone: bool = False
     cv_folds: int = 3
     # Registrations contacted before their outcome (training.censoring): ignore, exclude_after_contact
     # or weight.
@@ -32,7 +42,12 @@ def fit(
     family: str, config: FitConfig, *, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None
 ) -> Pipeline:
     """Fit one family's pipeline (each row weighted by ``weight`` when given)."""
-    pipeline = FAMILIES[family](config.seed, n_estimators=config.gbm_estimators)
+    pipeline = FAMILIES[family](
+        config.seed,
+        n_estimators=config.gbm_estimators,
+        params=dict(config.gbm_params),
+        monotone=monotone_constraints(FEATURE_NAMES) if config.monotone else (),
+    )
     pipeline.fit(x, y, **({} if weight is None else {"model__sample_weight": weight}))
     return pipeline
 

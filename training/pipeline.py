@@ -20,6 +20,7 @@ from waymark.training.censoring import Censoring, censor, contact_days
 from waymark.training.choice import GIVEN, GROUPED_CV, TEMPORAL, FamilyChoice, choose_by_grouped_cv
 from waymark.training.evaluation import lead_time, leakage_warnings, weekly_metrics
 from waymark.training.fitting import FitConfig, choose_family, fit, margins, platt, sigmoid
+from waymark.training.search import search_gbm
 from waymark.training.split import TemporalSplit, default_test_from, temporal_split
 
 MIN_POSITIVES = 20
@@ -174,15 +175,14 @@ def train(
     _check(rows, test_mask, where="test on", target=target)
     x = rows[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
     y = rows["label"].to_numpy(dtype=np.int64)
+    val_mask = _in(rows, split.validation) & train_mask
+    if config.search:  # LightGBM's settings, searched on the validation presentations (training.search)
+        say("searching LightGBM settings on the validation presentations")
+        config, _ = search_gbm(
+            config, rows.loc[train_mask], x=x[train_mask], y=y[train_mask], val_mask=val_mask[train_mask]
+        )
     family, choice, validation = _choose(
-        config,
-        rows,
-        x=x,
-        y=y,
-        split=split,
-        train_mask=train_mask,
-        val_mask=_in(rows, split.validation) & train_mask,
-        say=say,
+        config, rows, x=x, y=y, split=split, train_mask=train_mask, val_mask=val_mask, say=say
     )
     say(f"fitting {family} on all training presentations and calibrating out of fold")
     bundle = _calibrated(

@@ -51,6 +51,12 @@ def train_cmd(
         list[str] | None, typer.Option(help="Train only this family (logistic, gbm); repeatable.")
     ] = None,
     gbm_estimators: Annotated[int, typer.Option(help="Boosting rounds of the gbm family.")] = 300,
+    search: Annotated[
+        bool, typer.Option(help="Search the gbm family's settings on the validation presentations (slower).")
+    ] = False,
+    monotone: Annotated[
+        bool, typer.Option(help="Fix the direction of activity, submissions and marks in the gbm family.")
+    ] = False,
     intervention_policy: Annotated[
         str,
         typer.Option(
@@ -82,6 +88,8 @@ def train_cmd(
         seed=seed,
         families=tuple(family or FitConfig().families),
         gbm_estimators=gbm_estimators,
+        search=search,
+        monotone=monotone,
         intervention_policy=intervention_policy,
     )
     run_training(
