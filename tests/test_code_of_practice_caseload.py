@@ -27,13 +27,14 @@ def tied(served: Served) -> Iterator[tuple[Served, str]]:
     chosen = Indicator.student_id.in_(tutees)
     with transaction(served.engine) as session:
         key = (Indicator.run_id, Indicator.student_id, Indicator.module_id, Indicator.presentation_id)
-        before = session.execute(select(*key, Indicator.probability).where(chosen)).all()
-        session.execute(update(Indicator).where(chosen).values(probability=0.97))
+        before = session.execute(select(*key, Indicator.probability, Indicator.priority).where(chosen)).all()
+        # scored without smoothing, a list's order value is the estimate itself (models.stability)
+        session.execute(update(Indicator).where(chosen).values(probability=0.97, priority=0.97))
     yield served, tutor
     with transaction(served.engine) as session:
-        for *values, probability in before:
+        for *values, probability, priority in before:
             same = [column == value for column, value in zip(key, values, strict=True)]
-            session.execute(update(Indicator).where(*same).values(probability=probability))
+            session.execute(update(Indicator).where(*same).values(probability=probability, priority=priority))
 
 
 def _rows(served: Served, tutor: str) -> list[tuple[float, str, str, str]]:
