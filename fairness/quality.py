@@ -247,7 +247,9 @@ def _ece_check(weeks: tuple[WeekQuality, ...], policy: Policy) -> QualityCheck:
         if verdict != PASS:
             text = f"week {w.week}: ECE {_figure(w.candidate['ece'])} is above the maximum {bound:g}"
             findings.append((verdict, text))
-    return _check(f"ECE at most {bound:g} every week", findings, passed="every audited week is within it")
+    return _check(
+        "ECE at most each week's maximum", findings, passed="every audited week is within its maximum"
+    )
 
 
 def _champion_checks(

@@ -224,3 +224,28 @@ def test_the_report_shows_the_quality_gate_without_labelling_words(
     assert "Quality gate result" in html and "below the minimum" in html
     assert "Quality gate: **fail**" in (tmp_path / "model_card.md").read_text(encoding="utf-8")
     assert not forbidden_words(html)
+
+
+def test_the_ece_check_names_no_single_bound_when_the_weeks_differ() -> None:
+    """The weeks' maxima differ (0.08 at week 4, 0.05 later): the check's title must not name one of them."""
+    from waymark.fairness.quality import WeekQuality, evaluate
+
+    policy = load_policy()
+    assert len(set(policy.quality.max_ece.values())) > 1  # the case this test is about
+    weeks = tuple(
+        WeekQuality(
+            week=w,
+            students=100,
+            needed_support=30,
+            candidate={"auc": (0.9, 0.85, 0.95), "ece": (0.07, 0.065, 0.075)},
+        )
+        for w in policy.weeks
+    )
+    outcome = evaluate(weeks, policy, champion=None, champion_note="none")
+    ece = outcome.checks[1]
+    assert ece.status == FAIL  # 0.07 clearly above 0.05 at weeks 8 and 16, within 0.08 at week 4
+    assert all("week 4" not in r for r in ece.reasons)
+    for bound in set(policy.quality.max_ece.values()):
+        assert f"{bound:g}" not in ece.title
+    empty = evaluate((), policy, champion=None, champion_note="none")  # no week audited: no crash
+    assert empty.status == PASS
