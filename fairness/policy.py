@@ -84,11 +84,17 @@ def load_policy(path: Path | None = None) -> Policy:
         proxy_auc_warning=float(audit.get("proxy_auc_warning", 0.7)),
         breach=str(gate.get("breach", "interval_outside")),
         checks=checks,
-        quality=_quality(_table(raw, "quality")),
+        quality=_quality(_table(raw, "quality") if "quality" in raw else _packaged_quality()),
         text=text,
     )
     _validate(policy)
     return policy
+
+
+def _packaged_quality() -> dict[str, Any]:
+    """The packaged ``[quality]`` table: a committee's policy written before the quality gate keeps loading."""
+    packaged = tomllib.loads(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    return _table(packaged, "quality")
 
 
 def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:

@@ -146,6 +146,21 @@ def test_the_default_policy_needs_a_quality_value_for_every_audited_week(tmp_pat
         load_policy(tmp_path / "policy.toml")
 
 
+def test_a_policy_written_before_the_quality_gate_keeps_loading_with_the_packaged_floors(
+    tmp_path: Path,
+) -> None:
+    text = DEFAULT_POLICY.read_text(encoding="utf-8")
+    (tmp_path / "policy.toml").write_text(text[: text.index("[quality]")], encoding="utf-8")
+    older = load_policy(tmp_path / "policy.toml")
+    assert older.quality == load_policy().quality
+    # ... and a week the packaged floors do not cover is named, not guessed
+    extended = text[: text.index("[quality]")].replace("weeks = [4, 8, 16]", "weeks = [4, 8, 12, 16]")
+    assert extended != text[: text.index("[quality]")]
+    (tmp_path / "policy.toml").write_text(extended, encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"week\(s\) 12"):
+        load_policy(tmp_path / "policy.toml")
+
+
 def _record(engine: Engine, outcome: AuditOutcome, report: dict[str, object]) -> None:
     with transaction(engine) as session:
         decisions.record_audit(
