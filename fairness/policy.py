@@ -92,7 +92,7 @@ def load_policy(path: Path | None = None) -> Policy:
 
 
 def _packaged_quality() -> dict[str, Any]:
-    """The packaged ``[quality]`` table: a committee's policy written before the quality gate keeps loading."""
+    """The packaged ``[quality]`` table: a policy written before the quality gate keeps loading."""
     packaged = tomllib.loads(DEFAULT_POLICY.read_text(encoding="utf-8"))
     return _table(packaged, "quality")
 
