@@ -296,6 +296,7 @@ def list_stability(
 
     ``runs`` are estimates oldest first (the latest last). Smoothing is the policy's; with it off the
     smoothed figures are shown for a weight of 0.5, as what it would change (docs/monitoring.md).
+    The flag judges the list staff see: the smoothed order's turnover when the policy smooths it.
     """
     if len(runs) < 2:  # a turnover needs two runs
         return [], []
@@ -319,9 +320,11 @@ def list_stability(
             }
             rows.append(row)
             judged = share == policy.shares[0] and sizes[row["module"]] >= policy.min_rows
-            if judged and row["turnover"] is not None and row["turnover"] >= policy.turnover_flag:
-                name = f"top {share:.0%}"
-                value, threshold = row["turnover"], policy.turnover_flag
+            # with smoothing on, staff see the smoothed order: its turnover is the one judged
+            seen = row["turnover_smoothed"] if policy.smoothing else row["turnover"]
+            if judged and seen is not None and seen >= policy.turnover_flag:
+                name = f"top {share:.0%}" + (" (smoothed order)" if policy.smoothing else "")
+                value, threshold = seen, policy.turnover_flag
                 flags.append(
                     _flag("list turnover", scope=row["module"], name=name, value=value, threshold=threshold)
                 )

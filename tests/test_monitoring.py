@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from datetime import UTC, datetime
@@ -297,3 +298,12 @@ def _indicator(student: str, factors: list[dict[str, str]]) -> Indicator:
         coverage={},
         engagement={},
     )
+
+
+def test_with_smoothing_on_the_flag_judges_the_order_staff_see() -> None:
+    runs = _noisy_runs()  # the raw top 10 swaps 6 of 10 every run; smoothed at 0.5, 2 or 3
+    loose = dataclasses.replace(POLICY, turnover_flag=0.5, min_rows=1)
+    _, raw_flags = monitoring.list_stability(runs, policy=dataclasses.replace(loose, smoothing=0.0))
+    _, smooth_flags = monitoring.list_stability(runs, policy=dataclasses.replace(loose, smoothing=0.5))
+    assert [f["name"] for f in raw_flags] == ["top 10%"]
+    assert smooth_flags == []  # the list staff see turned over by 0.2 or 0.3, under the flag
