@@ -1,4 +1,4 @@
-"""Fitting: compare model families, refit, calibrate out of fold (the choice itself: ``training.choice``)."""
+"""Fitting: compare model families, refit, Platt-scale (the choice: ``training.choice``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline
 
 from waymark.models.estimators import FAMILIES, monotone_constraints
@@ -95,23 +94,6 @@ def best_family(config: FitConfig, tables: list[pd.DataFrame]) -> tuple[str, pd.
     means = table.groupby("family", sort=False)["auc"].mean()
     best = max(config.families, key=lambda f: (means.get(f, -math.inf), -config.families.index(f)))
     return best, table
-
-
-def out_of_fold_margins(
-    family: str,
-    config: FitConfig,
-    *,
-    x: np.ndarray,
-    y: np.ndarray,
-    groups: np.ndarray,
-    weight: np.ndarray | None = None,
-) -> np.ndarray:
-    """Margins for each training row from a model that did not see that row's student."""
-    out = np.empty(len(y))
-    for train_idx, held_idx in GroupKFold(n_splits=config.cv_folds).split(x, y, groups):
-        w = None if weight is None else weight[train_idx]
-        out[held_idx] = margins(fit(family, config, x=x[train_idx], y=y[train_idx], weight=w), x[held_idx])
-    return out
 
 
 def platt(margin: np.ndarray, y: np.ndarray, *, weight: np.ndarray | None = None) -> tuple[float, float]:
