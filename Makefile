@@ -22,7 +22,7 @@ run: $(VENV)/.installed
 	$(BIN)/waymark demo
 
 test: $(VENV)/.installed-test
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow and not spark"
 
 test-all: $(VENV)/.installed-test
 	$(BIN)/pytest

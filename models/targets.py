@@ -12,7 +12,7 @@ from enum import StrEnum
 
 import pandas as pd
 
-from waymark.models.features.query import query
+from waymark.models.features.query import DUCKDB
 
 
 class Target(StrEnum):
@@ -30,7 +30,7 @@ DEFAULT_NAMES = {
 
 def not_completing(population: pd.DataFrame, registrations: pd.DataFrame) -> pd.DataFrame:
     """Label 1 when the registration's final result is withdrawn or fail."""
-    return query(
+    return DUCKDB.query(
         """SELECT p.student_id, p.module_id, p.presentation_id, p.week,
                   CAST(r.final_result IN ('withdrawn', 'fail') AS INTEGER) AS label,
                   r.unregistration_day AS outcome_day
@@ -45,7 +45,7 @@ def next_assessment_nonsubmission(
     population: pd.DataFrame, assessments: pd.DataFrame, *, results: pd.DataFrame
 ) -> pd.DataFrame:
     """Label 1 when the next non-exam assessment due from the cut-off on is not submitted by its due day."""
-    return query(
+    return DUCKDB.query(
         """WITH nxt AS (
                SELECT p.student_id, p.module_id, p.presentation_id, p.week,
                       arg_min(a.assessment_id, (a.due_day, a.assessment_id)) AS assessment_id,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pytest
@@ -94,3 +96,17 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local Spark session for the whole test run (starting one costs seconds)."""
+    pytest.importorskip("pyspark")
+    pytest.importorskip("sqlglot")
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs a Java runtime (.ci/run installs Debian's default-jre-headless)")
+    from waymark.models.spark.session import spark_session
+
+    session = spark_session("local[1]", {"spark.sql.shuffle.partitions": "2"})
+    yield session
+    session.stop()

@@ -22,7 +22,7 @@ from waymark.models.features.catalogue import (
     SOURCES,
     source_channels,
 )
-from waymark.models.features.query import query
+from waymark.models.features.query import DUCKDB
 
 PRESENTATION = ["module_id", "presentation_id"]
 #: Without the activity table, the 'other' channel's sources can only be named together.
@@ -41,7 +41,7 @@ class SourceCoverage:
     @classmethod
     def of(cls, activity: pd.DataFrame, labels: Mapping[str, str]) -> SourceCoverage:
         """From an activity table (module_id, presentation_id, source, day) and the folder's labels."""
-        first = query(
+        first = DUCKDB.query(
             "SELECT module_id, presentation_id, source, min(day) AS first_day FROM activity "
             "WHERE module_id IS NOT NULL AND presentation_id IS NOT NULL AND source IS NOT NULL "
             "GROUP BY ALL ORDER BY ALL",

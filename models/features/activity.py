@@ -7,11 +7,11 @@ W-1 then holds exactly what is known at the cut-off 7·W: nothing dated on or af
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import Any
 
 from waymark.models.data.sqltext import literal
 from waymark.models.features.catalogue import CHANNELS, SOURCES, VLE_TYPES
-from waymark.models.features.query import query
+from waymark.models.features.query import Engine, query
 
 FIRST_BUCKET = -5
 
@@ -34,7 +34,7 @@ def _z(column: str) -> str:
     return f"coalesce(({column} - avg({column}) OVER c) / nullif(stddev_pop({column}) OVER c, 0), 0.0)"
 
 
-def activity_features(activity: pd.DataFrame, population: pd.DataFrame) -> pd.DataFrame:
+def activity_features(activity: Any, population: Any, *, engine: Engine | None = None) -> Any:
     """Engagement features per population row (see ``catalogue.FEATURES``).
 
     Parameters
@@ -43,10 +43,12 @@ def activity_features(activity: pd.DataFrame, population: pd.DataFrame) -> pd.Da
         The activity table.
     population
         Output of ``population``.
+    engine
+        Where to run (``query.Engine``); DuckDB over pandas frames when None.
 
     Returns
     -------
-    pandas.DataFrame
+    The engine's table
         Keys plus the act_*, ch_* and src_* features.
     """
     ch_sums = ", ".join(f"sum(count) FILTER (WHERE channel = '{c}') AS c_{c}" for c in CHANNELS)
@@ -80,7 +82,8 @@ def activity_features(activity: pd.DataFrame, population: pd.DataFrame) -> pd.Da
         regs AS (SELECT DISTINCT student_id, module_id, presentation_id FROM population),
         grid AS (
             SELECT r.*, g.b FROM regs r
-            CROSS JOIN range({FIRST_BUCKET}, (SELECT max(week) FROM population)) AS g(b)),
+            CROSS JOIN (SELECT unnest(generate_series({FIRST_BUCKET}, (SELECT max(week) FROM population) - 1))
+                        AS b) AS g),
         dense AS (
             SELECT grid.*, coalesce(c_all, 0) AS c_all, coalesce(d_all, 0) AS d_all, last_day,
                    coalesce(c_pre, 0) AS c_pre, {ch_dense}
@@ -123,12 +126,13 @@ def activity_features(activity: pd.DataFrame, population: pd.DataFrame) -> pd.Da
                percent_rank() OVER c3 AS act_active_days_pct,
                {_z("act_total")} AS act_total_z,
                {_z("act_last14")} AS act_last14_z,
-               median(act_total) OVER c1 AS cohort_activity_median
+               median(act_total) OVER c AS cohort_activity_median
         FROM feats
         WINDOW c1 AS (PARTITION BY module_id, presentation_id, week ORDER BY act_total),
                c2 AS (PARTITION BY module_id, presentation_id, week ORDER BY act_last14),
                c3 AS (PARTITION BY module_id, presentation_id, week ORDER BY act_active_days),
                c AS (PARTITION BY module_id, presentation_id, week)""",
+        engine,
         activity=activity,
         population=population,
     )

@@ -4,21 +4,42 @@ Submissions count once their submitted day is before the cut-off. Computer-marke
 at once; other scores only from 14 days after submission (MARKING_DELAY_DAYS): a tutor's mark is
 not known the day the work is handed in, and using it earlier would leak. The assessment calendar
 itself is published before a presentation starts, so the next due day is known at every cut-off.
+Ties are broken by value, so the result never depends on row order (or on the engine): the
+latest mark of two on one day is the higher, the next due weight of two due on one day the larger.
 """
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import Any
 
-from waymark.models.features.query import query
+from waymark.models.features.query import Engine, query
 
 MARKING_DELAY_DAYS = 14
 NEXT_DUE_CAP = 120
+_FEATS_COLUMNS = (
+    "student_id",
+    "module_id",
+    "presentation_id",
+    "week",
+    "asm_due",
+    "asm_submitted",
+    "asm_missed",
+    "asm_submitted_share",
+    "asm_late",
+    "asm_mean_lateness",
+    "asm_early_submissions",
+    "asm_days_to_next",
+    "asm_next_weight",
+    "asm_weight_missed",
+    "asm_days_since_submission",
+    "asm_last_score",
+    "asm_min_score",
+)
 
 
 def assessment_features(
-    assessments: pd.DataFrame, results: pd.DataFrame, *, population: pd.DataFrame
-) -> pd.DataFrame:
+    assessments: Any, results: Any, *, population: Any, engine: Engine | None = None
+) -> Any:
     """Assessment features per population row (see ``catalogue.FEATURES``).
 
     Parameters
@@ -27,10 +48,12 @@ def assessment_features(
         The assessments and assessment_results tables.
     population
         Output of ``population``.
+    engine
+        Where to run (``query.Engine``); DuckDB over pandas frames when None.
 
     Returns
     -------
-    pandas.DataFrame
+    The engine's table
         Keys plus the asm_* features.
     """
     marked = f"(type = 'quiz' OR submitted_day + {MARKING_DELAY_DAYS} < cutoff) AND score IS NOT NULL"
@@ -56,10 +79,12 @@ def assessment_features(
                     / sum(greatest(weight, 1)) FILTER (WHERE {marked}) AS score_mean,
                 sum(weight) FILTER (WHERE due_day < cutoff AND submitted_day IS NULL) AS weight_missed,
                 max(submitted_day) AS last_submitted,
-                arg_max(score, submitted_day) FILTER (WHERE {marked}) AS last_score,
+                arg_max(score, struct_pack(d := submitted_day, s := score)) FILTER (WHERE {marked})
+                    AS last_score,
                 min(score) FILTER (WHERE {marked}) AS min_score,
                 min(due_day - cutoff) FILTER (WHERE due_day >= cutoff) AS to_next,
-                arg_min(weight, due_day) FILTER (WHERE due_day >= cutoff) AS next_weight
+                arg_min(weight, struct_pack(d := due_day, w := -weight)) FILTER (WHERE due_day >= cutoff)
+                    AS next_weight
             FROM pa GROUP BY student_id, module_id, presentation_id, week),
         feats AS (
             SELECT p.student_id, p.module_id, p.presentation_id, p.week,
@@ -81,7 +106,7 @@ def assessment_features(
                 coalesce(g.last_score, 0.0) AS asm_last_score,
                 coalesce(g.min_score, 0.0) AS asm_min_score
             FROM population p LEFT JOIN agg g USING (student_id, module_id, presentation_id, week))
-        SELECT * EXCLUDE (score_mean),
+        SELECT {", ".join(_FEATS_COLUMNS)},
             CASE WHEN asm_due = 0 THEN 0.5 ELSE percent_rank() OVER (
                 PARTITION BY module_id, presentation_id, week, asm_due = 0
                 ORDER BY asm_submitted_share) END AS asm_submitted_pct,
@@ -91,6 +116,7 @@ def assessment_features(
                 ORDER BY score_mean) END AS asm_score_pct,
             CAST(score_mean IS NOT NULL AS INTEGER) AS asm_has_score
         FROM feats""",
+        engine,
         assessments=assessments,
         results=results,
         population=population,

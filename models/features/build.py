@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from waymark.models.features.activity import activity_features
 from waymark.models.features.assessments import assessment_features
 from waymark.models.features.catalogue import FEATURE_NAMES, KEYS
 from waymark.models.features.population import population
+from waymark.models.features.query import Engine, query
 from waymark.models.features.registration import registration_features
 
 
@@ -40,16 +42,9 @@ def build_features(
         raise TypeError("build_features needs LearningData (see models.data.load_learning_data)")
     if pop is None:
         pop = population(data.registrations, data.presentations, weeks=weeks)
-    parts = [
-        activity_features(data.activity, pop),
-        assessment_features(data.assessments, data.assessment_results, population=pop),
-        registration_features(
-            data.registrations, data.students, presentations=data.presentations, population=pop
-        ),
-    ]
-    merged = pop[list(KEYS)]
-    for part in parts:
-        merged = merged.merge(part, on=list(KEYS), how="left", validate="one_to_one")
+    merged: pd.DataFrame = feature_table(data.tables(), pop)
+    if len(merged) != len(pop):
+        raise ValueError(f"features: {len(merged)} rows for a population of {len(pop)} (a join repeated one)")
     out = merged[list(KEYS)].astype({"week": "int64"})
     for name in FEATURE_NAMES:
         out[name] = merged[name].to_numpy(dtype=np.float64)
@@ -57,3 +52,33 @@ def build_features(
         missing = out[list(FEATURE_NAMES)].isna().sum()
         raise ValueError(f"features with missing values: {missing[missing > 0].to_dict()}")
     return ensure_feature_safe(out.sort_values(list(KEYS), ignore_index=True), "features")
+
+
+def feature_table(tables: dict[str, Any], pop: Any, *, engine: Engine | None = None) -> Any:
+    """Every feature family joined on the population's keys, on ``engine`` (DuckDB when None).
+
+    ``tables`` holds the six feature-safe contract tables by name, of the engine's table type;
+    ``build_features`` (pandas) and ``models.spark.features`` (Spark) both come through here.
+    """
+    parts = {
+        "act": activity_features(tables["activity"], pop, engine=engine),
+        "asm": assessment_features(
+            tables["assessments"], tables["assessment_results"], population=pop, engine=engine
+        ),
+        "reg": registration_features(
+            tables["registrations"],
+            tables["students"],
+            presentations=tables["presentations"],
+            population=pop,
+            engine=engine,
+        ),
+    }
+    keys = ", ".join(KEYS)
+    columns = ", ".join(f"CAST({name} AS DOUBLE) AS {name}" for name in FEATURE_NAMES)
+    joins = " ".join(f"LEFT JOIN {alias} USING ({keys})" for alias in parts)
+    return query(
+        f"SELECT {keys}, {columns} FROM (SELECT {keys} FROM population) p {joins}",
+        engine,
+        population=pop,
+        **parts,
+    )

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import Any
 
-from waymark.models.features.query import query
+from waymark.models.features.query import Engine, query
 
 
 def registration_features(
-    registrations: pd.DataFrame,
-    students: pd.DataFrame,
+    registrations: Any,
+    students: Any,
     *,
-    presentations: pd.DataFrame,
-    population: pd.DataFrame,
-) -> pd.DataFrame:
+    presentations: Any,
+    population: Any,
+    engine: Engine | None = None,
+) -> Any:
     """Registration, history and calendar features per population row.
 
     ``prior_attempts`` adds the attempts recorded before the data starts to the student's
@@ -26,10 +27,12 @@ def registration_features(
         Contract tables.
     population
         Output of ``population``.
+    engine
+        Where to run (``query.Engine``); DuckDB over pandas frames when None.
 
     Returns
     -------
-    pandas.DataFrame
+    The engine's table
         Keys plus reg_*, prior_attempts, credits*, weeks_elapsed and progress.
     """
     return query(
@@ -64,6 +67,7 @@ def registration_features(
         LEFT JOIN students s USING (student_id)
         JOIN cohorts k ON k.module_id = p.module_id AND k.presentation_id = p.presentation_id
              AND k.cutoff = p.cutoff""",
+        engine,
         registrations=registrations,
         students=students,
         presentations=presentations,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from waymark.models import drift
-from waymark.models.features.query import query
+from waymark.models.features.query import DUCKDB
 
 PRESENTATION = ["module_id", "presentation_id"]
 
@@ -78,7 +78,7 @@ def _active_counts(features: pd.DataFrame, activity: pd.DataFrame) -> dict[tuple
         {"module_id": str, "presentation_id": str, "student_id": str}
     )
     scored = scored.assign(week=scored.groupby(PRESENTATION)["week"].transform("max").astype("int64"))
-    counted = query(
+    counted = DUCKDB.query(
         "SELECT a.module_id, a.presentation_id, a.source, CAST(a.day // 7 + 1 AS BIGINT) AS week, "
         "count(DISTINCT a.student_id) AS active "
         "FROM activity a JOIN (SELECT DISTINCT * FROM scored) s "

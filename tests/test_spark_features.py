@@ -1,0 +1,74 @@
+"""One definition, two engines: Spark computes the same features as DuckDB from the same SQL."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from waymark.models.data import LearningData, ProtectedDataError, load_learning_data
+from waymark.models.features import FEATURE_NAMES, KEYS, build_features, population
+from waymark.models.features.build import feature_table
+
+pytestmark = pytest.mark.spark
+
+
+def spark_features(data: LearningData, spark: Any, weeks: list[int] | None) -> pd.DataFrame:
+    from waymark.models.spark.engine import SparkEngine, collect
+
+    engine = SparkEngine(spark)
+    tables = {name: engine.frame(frame, name) for name, frame in data.tables().items()}
+    pop = population(tables["registrations"], tables["presentations"], weeks=weeks, engine=engine)
+    out = collect(feature_table(tables, pop, engine=engine))
+    return out.sort_values(list(KEYS), ignore_index=True)
+
+
+def assert_same_features(duck: pd.DataFrame, other: pd.DataFrame) -> None:
+    keys = list(KEYS)
+    assert len(other) == len(duck)
+    pd.testing.assert_frame_equal(
+        other[keys].astype(str).reset_index(drop=True), duck[keys].astype(str).reset_index(drop=True)
+    )
+    for name in FEATURE_NAMES:
+        a, b = duck[name].to_numpy(np.float64), other[name].to_numpy(np.float64)
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_spark_features_equal_duckdb_on_a_synthetic_cohort(synth_dir: Path, spark: Any) -> None:
+    data = load_learning_data(synth_dir)
+    weeks = [1, 4, 8, 16]
+    duck = build_features(data, weeks)
+    other = spark_features(data, spark, weeks)
+    assert_same_features(duck, other)
+    # Whole-number features (counts, days, flags) are exactly equal, not merely close.
+    whole = [name for name in FEATURE_NAMES if (duck[name] == duck[name].round()).all()]
+    assert len(whole) > 20
+    for name in whole:
+        assert (other[name] == duck[name]).all(), name
+
+
+def test_spark_refuses_protected_columns_as_feature_input(spark: Any) -> None:
+    from waymark.models.spark.engine import SparkEngine
+
+    frame = spark.createDataFrame(pd.DataFrame({"student_id": ["S1"], "gender": ["F"]}))
+    with pytest.raises(ProtectedDataError, match="gender"):
+        SparkEngine(spark).query("SELECT * FROM students", students=frame)
+
+
+@pytest.mark.slow
+@pytest.mark.oulad
+def test_spark_features_equal_duckdb_on_full_oulad(tmp_path: Path, spark: Any) -> None:
+    source = os.environ.get("WAYMARK_OULAD_DIR")
+    if not source or not Path(source).is_dir():
+        pytest.skip("WAYMARK_OULAD_DIR is not set to the full OULAD copy")
+    from waymark.training.ingest.oulad import import_oulad
+
+    folder = tmp_path / "oulad"
+    import_oulad(Path(source), folder)
+    data = load_learning_data(folder)
+    weeks = [4, 8]
+    assert_same_features(build_features(data, weeks), spark_features(data, spark, weeks))
