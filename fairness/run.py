@@ -78,12 +78,15 @@ def audit_model(
     policy: Policy,
     exclude: frozenset[str] = frozenset(),
     champion: LoadedModel | None = None,
+    spark: Any = None,
 ) -> AuditOutcome:
     """Audit the model version ``uri`` on the data in ``folder`` under ``policy``.
 
     ``exclude`` names students whose erasure was processed (CoP §12): they are left out entirely.
     ``champion`` is the model being served (loaded after its recorded hash was checked), scored on
     the candidate's own test presentations for the quality gate's comparison; None when there is none.
+    ``spark``, a Spark session, validates the folder and builds the features on Spark; the
+    protected characteristics are still read here alone, and every measure is computed here.
 
     Threads: the whole audit runs with BLAS, OpenMP and numba limited to ``models.threads.cores()``
     (DuckDB and LightGBM read the same number), so it never starts more threads than the process
@@ -92,11 +95,17 @@ def audit_model(
     (``fairness.audit``) and the proxy check runs one thread per fit (``proxy_check``).
     """
     with threads.capped():
-        return _audit_model(uri, folder, policy=policy, exclude=exclude, champion=champion)
+        return _audit_model(uri, folder, policy=policy, exclude=exclude, champion=champion, spark=spark)
 
 
 def _audit_model(
-    uri: str, folder: Path, *, policy: Policy, exclude: frozenset[str], champion: LoadedModel | None
+    uri: str,
+    folder: Path,
+    *,
+    policy: Policy,
+    exclude: frozenset[str],
+    champion: LoadedModel | None,
+    spark: Any = None,
 ) -> AuditOutcome:
     loaded = load_bundle(uri)
     run_id = registry.resolve(uri).tags.get("run_id", "")
@@ -107,7 +116,7 @@ def _audit_model(
     protected = load_protected_characteristics(folder)
     if protected is None or not protected.attributes:
         raise AuditError(f"{folder} has no protected_characteristics table: a fairness audit is impossible")
-    scored, features = _score(loaded, folder, test=test, weeks=policy.weeks, exclude=exclude)
+    scored, features = _score(loaded, folder, test=test, weeks=policy.weeks, exclude=exclude, spark=spark)
     group_table = group_labels(protected, intersections=policy.intersections)
     audits = audit_cohorts(scored, group_table, policy=policy)
     gate, checks = evaluate(audits, policy)
@@ -198,9 +207,18 @@ def _score(
     test: tuple[str, ...],
     weeks: tuple[int, ...],
     exclude: frozenset[str],
+    spark: Any = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    data = load_learning_data(folder).without(exclude)
-    features = build_features(data, weeks)
+    if spark is None:
+        data = load_learning_data(folder).without(exclude)
+        features = build_features(data, weeks)
+    else:  # validated and featured on Spark; only the records tables and the features come back
+        from waymark.models.spark.reading import load_tables
+
+        from waymark.models.spark.features import features_and_records, without_students
+
+        tables = without_students(load_tables(folder, spark), exclude)
+        data, features = features_and_records(tables, spark, weeks=weeks)
     features = features[(features["module_id"] + "/" + features["presentation_id"]).isin(test)]
     pop = population(data.registrations, data.presentations, weeks=weeks)
     rows = features.merge(labels(Target(loaded.bundle.target), pop, tables=data.tables()), on=list(KEYS))

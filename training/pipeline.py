@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -84,6 +85,7 @@ def train_folder(
     progress: Progress | None = None,
     exclude: frozenset[str] = frozenset(),
     interventions: pd.DataFrame | None = None,
+    spark: Any = None,
 ) -> TrainingOutcome:
     """Load the data folder ``folder`` and :func:`train` on it: the reading edge of the pipeline.
 
@@ -97,6 +99,9 @@ def train_folder(
         Students who asked for erasure (CoP §12): left out of training and evaluation.
     interventions
         As for :func:`train`.
+    spark
+        A Spark session: the folder is validated and the features built on Spark (written as
+        Parquet and read back); the fit, calibration and evaluation stay on this machine.
 
     Returns
     -------
@@ -104,7 +109,16 @@ def train_folder(
         The calibrated bundle and its temporal evaluation, with ``folder`` as its lineage.
     """
     (progress or _quiet)("loading and validating data")
-    data = load_learning_data(folder).without(exclude)
+    features = None
+    if spark is None:
+        data = load_learning_data(folder).without(exclude)
+    else:
+        from waymark.models.spark.reading import load_tables
+
+        from waymark.models.spark.features import features_and_records, without_students
+
+        (progress or _quiet)("validating and building weekly features on Spark")
+        data, features = features_and_records(without_students(load_tables(folder, spark), exclude), spark)
     return train(
         data,
         target=target,
@@ -114,6 +128,7 @@ def train_folder(
         test_from=test_from,
         progress=progress,
         interventions=interventions,
+        features=features,
     )
 
 
@@ -127,6 +142,7 @@ def train(
     test_from: date | None = None,
     progress: Progress | None = None,
     interventions: pd.DataFrame | None = None,
+    features: pd.DataFrame | None = None,
 ) -> TrainingOutcome:
     """Train, choose, calibrate and evaluate a model for ``target`` on ``data``.
 
@@ -150,6 +166,9 @@ def train(
     interventions
         When outreach reached students (``student_id``, ``contacted_on``): handled in training as
         ``config.intervention_policy`` says (``training.censoring``). None: no outreach recorded.
+    features
+        ``build_features`` of every week of ``data`` when another engine built them (Spark); built
+        here when None.
 
     Returns
     -------
@@ -163,9 +182,11 @@ def train(
     # One population of every week, shared by the features and the labels; the rows are then built once
     # and shared by the family choice, the fit, the calibration and the evaluation.
     pop = population(data.registrations, data.presentations)
-    rows = build_features(data, pop=pop).merge(
-        labels(target, pop, tables=data.tables()), on=list(KEYS), how="inner"
-    )
+    if features is None:
+        features = build_features(data, pop=pop)
+    elif len(features) != len(pop):
+        raise ValueError(f"features hold {len(features)} rows for a population of {len(pop)}")
+    rows = features.merge(labels(target, pop, tables=data.tables()), on=list(KEYS), how="inner")
     train_mask, test_mask = _in(rows, split.train), _in(rows, split.test)
     weight, censoring = _censoring(
         data, rows, config=config, interventions=interventions, train_mask=train_mask

@@ -233,13 +233,25 @@ def read_typed(con: duckdb.DuckDBPyConnection, name: str, *, where: str = "TRUE"
     select = ", ".join(ident(c.name) for c in cols)
     # Through Arrow: strings stay Arrow-backed and nullable integers stay integers, which keeps
     # a ten-million-row activity table near its size on disk. Row order is file order.
-    arrow = con.sql(f"SELECT {select} FROM {ident('t_' + name)} WHERE {where}").to_arrow_table()
+    return conform(name, con.sql(f"SELECT {select} FROM {ident('t_' + name)} WHERE {where}").to_arrow_table())
+
+
+def conform(name: str, arrow: pa.Table) -> pd.DataFrame:
+    """Typed rows of contract table ``name`` (from DuckDB or Spark, as Arrow) with the contract's dtypes.
+
+    A column the rows lack (an optional one) is added as missing values; the columns come in the
+    contract's order.
+    """
+    table = TABLES[name]
     frame: pd.DataFrame = arrow.to_pandas(types_mapper=_ARROW_DTYPES.get)
-    for col in cols:
-        frame[col.name] = frame[col.name].astype(_DTYPES[col.kind])
-    missing = [c for c in table.columns if c.name not in present]
-    for col in missing:
-        frame[col.name] = pd.Series(pd.NA, index=frame.index, dtype=_DTYPES[col.kind])
+    for col in table.columns:
+        if col.name in frame.columns:
+            values = frame[col.name]
+            if isinstance(values.dtype, pd.DatetimeTZDtype):  # Spark's timestamps come zoned in UTC
+                values = values.dt.tz_convert(None)
+            frame[col.name] = values.astype(_DTYPES[col.kind])
+        else:
+            frame[col.name] = pd.Series(pd.NA, index=frame.index, dtype=_DTYPES[col.kind])
     return frame[list(table.column_names)]
 
 

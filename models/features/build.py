@@ -45,7 +45,21 @@ def build_features(
     merged: pd.DataFrame = feature_table(data.tables(), pop)
     if len(merged) != len(pop):
         raise ValueError(f"features: {len(merged)} rows for a population of {len(pop)} (a join repeated one)")
-    out = merged[list(KEYS)].astype({"week": "int64"})
+    return finished(merged)
+
+
+def finished(merged: pd.DataFrame) -> pd.DataFrame:
+    """``feature_table``'s rows as ``build_features`` returns them, whichever engine computed them.
+
+    Keys as text and week as int64 (as DuckDB gives them), every feature float64 with no missing
+    value, sorted by the keys.
+
+    Raises
+    ------
+    ValueError
+        Naming each feature with missing values and how many.
+    """
+    out = merged[list(KEYS)].astype({**dict.fromkeys(KEYS[:3], str), "week": "int64"})
     for name in FEATURE_NAMES:
         out[name] = merged[name].to_numpy(dtype=np.float64)
     if out[list(FEATURE_NAMES)].isna().any().any():

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
+from waymark.models.data import LearningData
+from waymark.models.data.dataset import conform
 from waymark.models.features import population
-from waymark.models.features.build import feature_table
+from waymark.models.features.build import feature_table, finished
 from waymark.models.spark.engine import SparkEngine
 
 if TYPE_CHECKING:
@@ -38,3 +44,47 @@ def spark_features(
     pop = population(safe["registrations"], safe["presentations"], weeks=weeks, engine=engine)
     result: DataFrame = feature_table(safe, pop, engine=engine)
     return result
+
+
+def without_students(tables: Mapping[str, DataFrame], students: frozenset[str]) -> dict[str, DataFrame]:
+    """``LearningData.without`` on Spark: every row of ``students`` gone before any feature is built."""
+    if not students:
+        return dict(tables)
+    from pyspark.sql import functions as F
+
+    gone = sorted(students)
+    return {
+        name: frame.filter(~F.col("student_id").isin(gone)) if "student_id" in frame.columns else frame
+        for name, frame in tables.items()
+    }
+
+
+def features_and_records(
+    tables: Mapping[str, DataFrame],
+    session: SparkSession,
+    *,
+    weeks: Sequence[int] | None = None,
+    parquet: str | None = None,
+) -> tuple[LearningData, pd.DataFrame]:
+    """What training and the fairness audit need, with the features built on Spark.
+
+    The features are written as Parquet to ``parquet`` (a path or URI every executor can write to;
+    a temporary folder when None, which suits local mode) and read back on the driver, where
+    training and the audit stay single-node. The records tables the labels and the split need
+    come back as ``LearningData``; its activity table is left empty (only the features read it).
+
+    Returns
+    -------
+    tuple
+        ``LearningData`` without activity rows, and the features as ``build_features`` returns them.
+    """
+    features = spark_features(tables, session, weeks=weeks)
+    with tempfile.TemporaryDirectory(prefix="waymark-features-") as scratch:
+        target = parquet or str(Path(scratch) / "features.parquet")
+        features.write.mode("overwrite").parquet(target)
+        rows = finished(session.read.parquet(target).toArrow().to_pandas())
+    small = {
+        name: conform(name, (frame.limit(0) if name == "activity" else frame).toArrow())
+        for name, frame in tables.items()
+    }
+    return LearningData(**small), rows

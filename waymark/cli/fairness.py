@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 
 from waymark.cli.console import OutputFormat, out
+from waymark.cli.engine_options import EngineName, EngineOption, SparkMasterOption, spark_session_for
 from waymark.cli.errors import handled
 from waymark.fairness.policy import load_policy
 from waymark.fairness.report import write_report
@@ -43,9 +44,19 @@ def audit_cmd(
     output: Annotated[
         OutputFormat, typer.Option("--format", help="table (for people) or json (for scripts).")
     ] = OutputFormat.TABLE,
+    engine: EngineOption = EngineName.DUCKDB,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Audit a candidate by protected characteristic; write the report; tag the version with the gate."""
-    audit(model, data, out_dir=out_dir, policy_file=policy_file, settings=get_settings(), output=output)
+    audit(
+        model,
+        data,
+        out_dir=out_dir,
+        policy_file=policy_file,
+        settings=get_settings(),
+        output=output,
+        spark=spark_session_for(engine, spark_master),
+    )
 
 
 def audit(
@@ -56,8 +67,12 @@ def audit(
     policy_file: Path | None,
     settings: Settings,
     output: OutputFormat = OutputFormat.TABLE,
+    spark: Any = None,
 ) -> str:
-    """Audit ``model`` on ``data`` (erased students left out), record the gate, and return it."""
+    """Audit ``model`` on ``data`` (erased students left out), record the gate, and return it.
+
+    With ``spark`` (a Spark session) the data is validated and the features built on Spark.
+    """
     registry.configure(settings)
     engine = up_to_date(settings.database_url)
     with handled(contract="the data breaks the contract; nothing was audited"):
@@ -65,7 +80,7 @@ def audit(
         with out.status("Auditing"):
             champion = _champion(engine, registry.resolve(model).name)
             outcome = audit_model(
-                model, data, policy=policy, exclude=erased_students(engine), champion=champion
+                model, data, policy=policy, exclude=erased_students(engine), champion=champion, spark=spark
             )
             report = write_report(outcome, out_dir, test_metrics=dict(registry.run(outcome.run_id).metrics))
             # Waymark's database holds the gate result; MLflow gets the files and a mirror of the tags.

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from waymark.cli.console import OutputFormat, err, out
+from waymark.cli.engine_options import EngineName, EngineOption, SparkMasterOption, spark_session_for
 from waymark.cli.errors import fail, handled
 from waymark.models.estimators import FAMILIES
 from waymark.models.registry import keep_text
@@ -74,6 +75,8 @@ def train_cmd(
     output: Annotated[
         OutputFormat, typer.Option("--format", help="table (for people) or json (for scripts).")
     ] = OutputFormat.TABLE,
+    engine: EngineOption = EngineName.DUCKDB,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Build features, evaluate on later presentations, track in MLflow, register a candidate."""
     chosen = _target(target)
@@ -101,6 +104,7 @@ def train_cmd(
         settings=get_settings(),
         output=output,
         interventions=interventions,
+        spark=spark_session_for(engine, spark_master),
     )
 
 
@@ -128,8 +132,12 @@ def run_training(
     settings: Settings,
     output: OutputFormat = OutputFormat.TABLE,
     interventions: Path | None = None,
+    spark: Any = None,
 ) -> None:
-    """Train on ``data`` (leaving erased students out), register the result as ``name``, and report."""
+    """Train on ``data`` (leaving erased students out), register the result as ``name``, and report.
+
+    With ``spark`` (a Spark session) the data is validated and the features built on Spark.
+    """
     with (
         handled(contract="the data breaks the contract; nothing was trained"),
         out.status("Training") as status,
@@ -142,6 +150,7 @@ def run_training(
             progress=lambda m: status.update(f"Training: {m}"),
             exclude=erased_students(engine := up_to_date(settings.database_url)),
             interventions=_outreach(config, interventions, database_url=settings.database_url),
+            spark=spark,
         )
         status.update("Training: logging to MLflow and registering")
         registered = log_and_register(outcome, name, settings=settings)

@@ -1,0 +1,63 @@
+"""Training and the fairness audit with the features built on Spark give what DuckDB's features give."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from waymark.fairness.policy import load_policy
+from waymark.fairness.run import audit_model
+from waymark.models.settings import Settings
+from waymark.models.targets import Target
+from waymark.training.fitting import FitConfig
+from waymark.training.pipeline import train_folder
+from waymark.training.tracking import log_and_register
+
+pytestmark = pytest.mark.spark
+
+CONFIG = FitConfig(seed=1, families=("logistic",))
+
+
+def test_training_on_spark_features_matches_duckdb(
+    synth_dir: Path, spark: Any, mlflow_store: Settings
+) -> None:
+    duck = train_folder(synth_dir, target=Target.NOT_COMPLETING, config=CONFIG)
+    other = train_folder(synth_dir, target=Target.NOT_COMPLETING, config=CONFIG, spark=spark)
+    assert other.split == duck.split
+    pd.testing.assert_frame_equal(
+        other.test_scored.reset_index(drop=True), duck.test_scored.reset_index(drop=True), rtol=1e-7
+    )
+    pd.testing.assert_frame_equal(other.test_weekly, duck.test_weekly, rtol=1e-7)
+
+    # The audit of that candidate on Spark: the same estimates, groups and gate as on DuckDB.
+    registered = log_and_register(other, "spark-trained", settings=mlflow_store)
+    policy = dataclasses.replace(load_policy(), bootstrap_resamples=100)
+    on_duckdb = audit_model(registered.uri, synth_dir, policy=policy)
+    on_spark = audit_model(registered.uri, synth_dir, policy=policy, spark=spark)
+    assert on_spark.gate == on_duckdb.gate
+    assert [(c.status, c.reasons) for c in on_spark.checks] == [
+        (c.status, c.reasons) for c in on_duckdb.checks
+    ]
+    assert on_spark.estimate_reference == on_duckdb.estimate_reference
+    assert [(a.attribute, a.week, [g.group for g in a.groups]) for a in on_spark.audits] == [
+        (a.attribute, a.week, [g.group for g in a.groups]) for a in on_duckdb.audits
+    ]
+
+
+def test_erased_students_are_gone_before_spark_builds_features(synth_dir: Path, spark: Any) -> None:
+    from waymark.models.data import load_learning_data
+    from waymark.models.spark.engine import SparkEngine
+    from waymark.models.spark.features import features_and_records, without_students
+
+    data = load_learning_data(synth_dir)
+    gone = frozenset(data.registrations["student_id"].astype(str).head(25))
+    engine = SparkEngine(spark)
+    tables = {name: engine.frame(frame, name) for name, frame in data.tables().items()}
+    records, features = features_and_records(without_students(tables, gone), spark, weeks=[4])
+    assert not set(features["student_id"]) & gone
+    assert not set(records.registrations["student_id"]) & gone
+    assert records.activity.empty and list(records.activity.columns) == list(data.activity.columns)
