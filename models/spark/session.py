@@ -72,6 +72,8 @@ def settings(
     merged = dict(WAYMARK_DEFAULTS)
     conf_file = env.get("WAYMARK_SPARK_CONF", "").strip()
     if conf_file:
+        if not Path(conf_file).is_file():
+            raise ValueError(f"WAYMARK_SPARK_CONF names {conf_file}, which is not a file")
         merged.update(read_properties(Path(conf_file)))
     for name, value in env.items():
         if name.startswith(_ENV_PREFIX) and name not in _NOT_SETTINGS:
