@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import pandas as pd
 
@@ -22,11 +23,17 @@ from waymark.models.features.catalogue import (
     SOURCES,
     source_channels,
 )
-from waymark.models.features.query import DUCKDB
+from waymark.models.features.query import Engine, query
 
 PRESENTATION = ["module_id", "presentation_id"]
 #: Without the activity table, the 'other' channel's sources can only be named together.
 OTHER = "other sources"
+#: The first day of each source on each module presentation: one aggregate, on either engine.
+FIRST_DAY_SQL = (
+    "SELECT module_id, presentation_id, source, min(day) AS first_day FROM activity "
+    "WHERE module_id IS NOT NULL AND presentation_id IS NOT NULL AND source IS NOT NULL "
+    "GROUP BY ALL"
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,13 +48,13 @@ class SourceCoverage:
     @classmethod
     def of(cls, activity: pd.DataFrame, labels: Mapping[str, str]) -> SourceCoverage:
         """From an activity table (module_id, presentation_id, source, day) and the folder's labels."""
-        first = DUCKDB.query(
-            "SELECT module_id, presentation_id, source, min(day) AS first_day FROM activity "
-            "WHERE module_id IS NOT NULL AND presentation_id IS NOT NULL AND source IS NOT NULL "
-            "GROUP BY ALL ORDER BY ALL",
-            activity=activity[[*PRESENTATION, "source", "day"]],
-        ).astype({"module_id": str, "presentation_id": str, "source": str, "first_day": "int64"})
-        return cls(first, dict(labels))
+        return cls.from_first_days(first_days(activity), labels)
+
+    @classmethod
+    def from_first_days(cls, rows: pd.DataFrame, labels: Mapping[str, str]) -> SourceCoverage:
+        """From ``FIRST_DAY_SQL``'s rows, computed on any engine, and the folder's labels."""
+        typed = rows.astype({"module_id": str, "presentation_id": str, "source": str, "first_day": "int64"})
+        return cls(typed.sort_values([*PRESENTATION, "source"], ignore_index=True), dict(labels))
 
     @cached_property
     def known(self) -> tuple[str, ...]:
@@ -58,6 +65,13 @@ class SourceCoverage:
     def label(self, source: str) -> str:
         """How a sentence names ``source``."""
         return OTHER if source == OTHER else source_label(self.labels, source)
+
+
+def first_days(activity: Any, *, engine: Engine | None = None) -> Any:
+    """``FIRST_DAY_SQL`` over ``activity`` on ``engine`` (DuckDB over a pandas frame when None)."""
+    columns = [*PRESENTATION, "source", "day"]
+    narrow = activity[columns] if isinstance(activity, pd.DataFrame) else activity.select(*columns)
+    return query(FIRST_DAY_SQL, engine, activity=narrow)
 
 
 def recorded_sources(features: pd.DataFrame, coverage: SourceCoverage | None) -> list[tuple[str, ...]]:

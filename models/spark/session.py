@@ -10,6 +10,7 @@ EXECUTOR_MEMORY=8g`` is ``spark.executor.memory``), then what the caller passes.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -96,7 +97,12 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
         raise SparkUnavailable(
             "--engine spark needs PySpark: pip install 'waymark[spark]' (and Java 17 or newer)"
         ) from err
-    builder = SparkSession.builder.master(master or default_master()).appName("waymark")
+    master = master or default_master()
+    if master.startswith("local"):
+        # Python code on executors (scoring's mapInPandas) runs in this interpreter, whose packages
+        # Waymark needs, not in whatever `python3` is first on PATH; a set PYSPARK_PYTHON wins.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.master(master).appName("waymark")
     for key, value in settings(conf).items():
         builder = builder.config(key, value)
     try:

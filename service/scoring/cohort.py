@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import pandas as pd
 
 from waymark.models.data import LearningData
 from waymark.models.features import build_features
+from waymark.models.features.query import Engine, query
 
 PRESENTATION = ["module_id", "presentation_id"]
+#: Where each student sits (for scopes): read from ``students``, stored beside each indicator.
+PLACEMENT = ("student_id", "programme_id", "school_id")
 
 
 class CohortError(ValueError):
@@ -35,8 +40,34 @@ def current_presentations(presentations: pd.DataFrame, folder_manifest: dict[str
     return chosen if len(chosen) else pres[pres["start"] == max(pres["start"])]
 
 
-def _weeks(data: LearningData, chosen: pd.DataFrame, *, week: int | None) -> pd.DataFrame:
-    """The week scored per presentation: as asked, or the latest week the data reaches."""
+#: The last day of activity each presentation's data reaches, on either engine (``query``).
+LAST_DAY_SQL = (
+    "SELECT module_id, presentation_id, max(day) AS last_day FROM activity "
+    "WHERE module_id IS NOT NULL AND presentation_id IS NOT NULL GROUP BY ALL"
+)
+NOTHING_TO_SCORE = (
+    "no registration is in the population at the chosen week (every student has left or "
+    "registered later): nothing to score"
+)
+
+
+def last_activity_day(activity: Any, *, engine: Engine | None = None) -> Any:
+    """``LAST_DAY_SQL`` over ``activity`` on ``engine`` (DuckDB over a pandas frame when None)."""
+    if isinstance(activity, pd.DataFrame):
+        activity = activity[[*PRESENTATION, "day"]]
+    else:
+        activity = activity.select(*PRESENTATION, "day")
+    return query(LAST_DAY_SQL, engine, activity=activity)
+
+
+def scored_weeks(
+    chosen: pd.DataFrame, week: int | None, *, last_day: Callable[[], pd.DataFrame]
+) -> pd.DataFrame:
+    """The week scored per presentation: as asked, or the latest week the data reaches.
+
+    ``last_day`` gives ``LAST_DAY_SQL``'s rows (module_id, presentation_id, last_day); it is asked
+    only when no week is given, so a chosen week costs no pass over the activity.
+    """
     if week is not None:
         too_short = chosen[chosen["length_days"] < 7 * week]
         if len(too_short):
@@ -46,10 +77,24 @@ def _weeks(data: LearningData, chosen: pd.DataFrame, *, week: int | None) -> pd.
                 + ": choose an earlier --week"
             )
         return chosen.assign(week=week)
-    last = data.activity.groupby(PRESENTATION)["day"].max().rename("last_day").reset_index()
-    out = chosen.merge(last, on=PRESENTATION, how="left").fillna({"last_day": 0})
-    weeks = (out["last_day"].clip(upper=out["length_days"]) // 7).clip(lower=1)
-    return out.assign(week=weeks.astype("int64"))
+    last = last_day().astype({"module_id": str, "presentation_id": str})
+    keys = chosen.astype({"module_id": str, "presentation_id": str})
+    out = keys.merge(last, on=PRESENTATION, how="left")
+    last_days = pd.to_numeric(out["last_day"]).fillna(0)
+    weeks = (last_days.clip(upper=out["length_days"].astype("float64")) // 7).clip(lower=1)
+    return chosen.assign(week=weeks.astype("int64").to_numpy())
+
+
+def week_groups(chosen: pd.DataFrame) -> list[pd.DataFrame]:
+    """The chosen presentations grouped by their scored week, earliest week first."""
+    return [group for _, group in chosen.groupby("week", sort=True)]
+
+
+def as_of_dates(chosen: pd.DataFrame) -> pd.DataFrame:
+    """module_id, presentation_id, week and the date the scored week's data runs to (ISO text)."""
+    start = pd.to_datetime(chosen["start_date"])
+    cutoff = pd.to_timedelta(7 * chosen["week"] - 1, unit="D")
+    return chosen[[*PRESENTATION, "week"]].assign(as_of=(start + cutoff).dt.date.map(date.isoformat))
 
 
 def _subset(data: LearningData, chosen: pd.DataFrame) -> LearningData:
@@ -80,20 +125,14 @@ def build_cohort(data: LearningData, week: int | None) -> Cohort:
 
     ``data`` holds the presentations to score only (see ``load_learning_data(choose=...)``).
     """
-    chosen = _weeks(data, data.presentations, week=week)
-    groups = [group for _, group in chosen.groupby("week", sort=True)]
+    chosen = scored_weeks(data.presentations, week, last_day=lambda: last_activity_day(data.activity))
+    groups = week_groups(chosen)
     parts = [
         build_features(data if len(groups) == 1 else _subset(data, group), [int(group["week"].iloc[0])])
         for group in groups
     ]
     features = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if features.empty:
-        raise CohortError(
-            "no registration is in the population at the chosen week (every student has left or "
-            "registered later): nothing to score"
-        )
-    start = pd.to_datetime(chosen["start_date"])
-    cutoff = pd.to_timedelta(7 * chosen["week"] - 1, unit="D")
-    as_of = chosen[[*PRESENTATION, "week"]].assign(as_of=(start + cutoff).dt.date.map(date.isoformat))
-    placement = data.students.reindex(columns=["student_id", "programme_id", "school_id"])
-    return Cohort(features, placement, as_of)
+        raise CohortError(NOTHING_TO_SCORE)
+    placement = data.students.reindex(columns=list(PLACEMENT))
+    return Cohort(features, placement, as_of_dates(chosen))

@@ -23,7 +23,7 @@ from waymark.models.stability import smooth_step
 from waymark.service.db.schema import ScoringRun
 from waymark.service.scoring import lock, publish, summaries
 from waymark.service.scoring.champion import load_champion
-from waymark.service.scoring.cohort import Cohort, CohortError, build_cohort, current_presentations
+from waymark.service.scoring.cohort import CohortError, build_cohort, current_presentations
 from waymark.service.scoring.errors import ScoringError, ScoringInProgressError
 
 Progress = Callable[[str], None]
@@ -42,9 +42,19 @@ class ScoringSummary:
     as_of: str
 
 
+@dataclass(frozen=True, eq=False)
+class ScoredBatch:
+    """What an engine hands the publisher: the same values whichever engine computed them."""
+
+    fingerprint: str  # of the data folder, taken before it was read
+    indicators: pd.DataFrame  # explain_cohort(...).indicators, one row per registration, in key order
+    as_of: pd.DataFrame  # module_id, presentation_id, week, as_of (``cohort.as_of_dates``)
+    placement: pd.DataFrame  # student_id, programme_id, school_id
+    summaries: list[dict[str, Any]]  # the run_summaries rows (``summaries.assemble``)
+
+
 def _records(
-    cohort: Cohort,
-    indicators: pd.DataFrame,
+    batch: ScoredBatch,
     *,
     previous: dict[tuple[str, str, str], tuple[float, float]],
     smoothing: float,
@@ -54,9 +64,9 @@ def _records(
     Each row's ``priority`` (its place in the list) is its estimate smoothed with the previous run's
     value at weight ``smoothing`` (``models.stability.smooth_step``; the estimate itself at 0).
     """
-    frame = indicators.merge(cohort.as_of, on=["module_id", "presentation_id", "week"], how="left").merge(
-        cohort.placement, on="student_id", how="left"
-    )
+    frame = batch.indicators.merge(
+        batch.as_of, on=["module_id", "presentation_id", "week"], how="left"
+    ).merge(batch.placement, on="student_id", how="left")
     columns = {name: _plain(frame[name], name) for name in frame.columns}
     keys = zip(columns["student_id"], columns["module_id"], columns["presentation_id"], strict=True)
     before = [previous.get(key) for key in keys]
@@ -94,11 +104,14 @@ def score(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     smoothing: float = 0.0,
     progress: Progress | None = None,
+    spark: Any = None,
 ) -> ScoringSummary:
     """Score ``folder`` with the champion of ``model_name`` and publish the batch.
 
     ``smoothing`` is the monitoring policy's weight of the past in the list order (``stability.smoothing``;
-    0: ordered by this run's estimates).
+    0: ordered by this run's estimates). With a ``spark`` session (``pyspark.sql.SparkSession``) the
+    features, scores and explanations are computed on Spark (``scoring.on_spark``); the batch is
+    published the same way.
 
     Raises
     ------
@@ -128,6 +141,7 @@ def score(
                 chunk_rows=chunk_rows,
                 smoothing=smoothing,
                 say=say,
+                spark=spark,
             )
         except BaseException:
             publish.mark_failed(engine, run_id)
@@ -170,7 +184,24 @@ def _score_and_publish(
     chunk_rows: int,
     smoothing: float,
     say: Progress,
+    spark: Any,
 ) -> ScoringSummary:
+    erased = publish.erased_students(engine)
+    if spark is None:
+        batch = _on_duckdb(folder, model=model, week=week, erased=erased, say=say)
+    else:
+        from waymark.service.scoring.on_spark import scored_on_spark
+
+        batch = scored_on_spark(folder, spark, model=model, week=week, erased=erased, say=say)
+    return _publish(
+        engine, batch, model=model, run_id=run_id, chunk_rows=chunk_rows, smoothing=smoothing, say=say
+    )
+
+
+def _on_duckdb(
+    folder: Path, *, model: LoadedModel, week: int | None, erased: frozenset[str], say: Progress
+) -> ScoredBatch:
+    """The batch computed on the embedded engine: DuckDB for the features, pandas for the rest."""
     say("validating data")
     fingerprint = folder_fingerprint(folder)
     con, report = memo.open_valid(folder, fingerprint=fingerprint)
@@ -181,7 +212,7 @@ def _score_and_publish(
     manifest = read_manifest(folder)
     data, labels = load_with_source_labels(con, choose=lambda pres: current_presentations(pres, manifest))
     con.close()
-    data = data.without(publish.erased_students(engine))
+    data = data.without(erased)
     try:
         say("building features")
         cohort = build_cohort(data, week)
@@ -190,29 +221,32 @@ def _score_and_publish(
         explained = explain_cohort(model.bundle, cohort.features, sources=sources, progress=say)
     except (CohortError, ValueError) as exc:
         raise ScoringError(f"cannot score {folder}: {exc}") from exc
-    target = model.bundle.target
-    as_of = str(max(cohort.as_of["as_of"]))
-    publish.record_data(engine, run_id, fingerprint=fingerprint, as_of=as_of)
-    records = _records(
-        cohort,
-        explained.indicators,
-        previous=publish.previous_estimates(engine, target),
-        smoothing=smoothing,
+    rows = summaries.summarise(
+        cohort.features, explained.indicators, activity=data.activity, reference=model.bundle.reference
     )
+    return ScoredBatch(fingerprint, explained.indicators, cohort.as_of, cohort.placement, rows)
+
+
+def _publish(
+    engine: Engine,
+    batch: ScoredBatch,
+    *,
+    model: LoadedModel,
+    run_id: int,
+    chunk_rows: int,
+    smoothing: float,
+    say: Progress,
+) -> ScoringSummary:
+    """Write the batch aside in chunks, then publish it with the single-pointer swap."""
+    target = model.bundle.target
+    as_of = str(max(batch.as_of["as_of"]))
+    publish.record_data(engine, run_id, fingerprint=batch.fingerprint, as_of=as_of)
+    records = _records(batch, previous=publish.previous_estimates(engine, target), smoothing=smoothing)
     say(f"writing run {run_id}")
     publish.write_chunks(engine, run_id, rows=_chunks(records, chunk_rows))
-    publish.write_summaries(
-        engine,
-        run_id,
-        summaries=summaries.summarise(
-            cohort.features,
-            explained.indicators,
-            activity=data.activity,
-            reference=model.bundle.reference,
-        ),
-    )
+    publish.write_summaries(engine, run_id, summaries=batch.summaries)
     publish.swap(engine, run_id, target=target, produced=len(records))
-    weeks = tuple(sorted({int(w) for w in cohort.as_of["week"]}))
+    weeks = tuple(sorted({int(w) for w in batch.as_of["week"]}))
     return ScoringSummary(
         run_id=run_id,
         model=model.name,

@@ -36,6 +36,7 @@ KNOWN: frozenset[str] = frozenset(
         "waymark.service.directory.DirectoryRefused",
         "waymark.service.scoring.champion.ChampionUnavailableError",
         "waymark.service.scoring.errors.ScoringError",
+        "waymark.models.spark.session.SparkUnavailable",
     }
 )
 # Known errors whose message already says what the command left as it was.

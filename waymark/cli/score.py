@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from waymark.cli.console import err, out
+from waymark.cli.engine_options import EngineName, EngineOption, SparkMasterOption, spark_session_for
 from waymark.cli.errors import handled
 from waymark.models.registry import configure
 from waymark.models.settings import Settings, get_settings
@@ -36,8 +37,12 @@ def score_cmd(
             help="Monitoring policy TOML whose stability.smoothing orders the list (default: packaged)."
         ),
     ] = None,
+    engine: EngineOption = EngineName.DUCKDB,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Score and explain the cohort with the approved champion, and publish the batch atomically."""
+    if spark_master is not None and engine is not EngineName.SPARK:
+        spark_session_for(engine, spark_master)  # refuses --spark-master without --engine spark
     publish(
         data,
         week,
@@ -45,6 +50,8 @@ def score_cmd(
         settings=get_settings(),
         chunk_rows=chunk_rows,
         monitoring_policy=monitoring_policy,
+        engine=engine,
+        spark_master=spark_master,
     )
 
 
@@ -56,22 +63,32 @@ def publish(
     settings: Settings,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     monitoring_policy: Path | None = None,
+    engine: EngineName = EngineName.DUCKDB,
+    spark_master: str | None = None,
 ) -> None:
-    """Score ``data`` with the champion of ``name`` and publish the batch (or leave the last one served)."""
+    """Score ``data`` with the champion of ``name`` and publish the batch (or leave the last one served).
+
+    With ``engine`` spark the features, scores and explanations are computed on Spark (``spark_master``,
+    else ``WAYMARK_SPARK_MASTER``, else local); the batch is published the same way.
+    """
     configure(settings)
-    engine = up_to_date(settings.database_url)
+    database = up_to_date(settings.database_url)
     with handled(
-        unchanged="Nothing was published; the previous batch is still served.", also=(MonitoringError,)
+        unchanged="Nothing was published; the previous batch is still served.",
+        also=(MonitoringError,),
     ):
         smoothing = load_policy(monitoring_policy).smoothing
+        if engine is EngineName.SPARK:
+            _progress("starting Spark")
         summary = score(
             data,
-            engine,
+            database,
             model_name=name,
             week=week,
             chunk_rows=chunk_rows,
             smoothing=smoothing,
             progress=_progress,
+            spark=spark_session_for(engine, spark_master),
         )
     out.print(
         f"Published run {summary.run_id}: {summary.students:,} indicators from {summary.model} "

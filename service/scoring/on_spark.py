@@ -1,0 +1,259 @@
+"""``waymark score --engine spark``: the same cohort, scores and explanations, computed on Spark.
+
+The activity table never comes to the driver. The features come from ``spark_features`` (the SQL
+the DuckDB engine runs), the week choice, source coverage and activity summaries from aggregates
+written once for both engines (``cohort.LAST_DAY_SQL``, ``coverage.FIRST_DAY_SQL``,
+``summaries.ACTIVE_SQL``). The features are partitioned by module presentation and each partition
+is scored and explained by ``explain_cohort`` itself (``models.spark.partitions``: ``mapInPandas``,
+with the bundle shipped in its stored form). What comes back, one row per registration and one
+summary per presentation, goes to the DuckDB engine's publisher (``job._publish``): chunked writes,
+then the single-pointer swap.
+
+Spark is imported only inside the functions that run it: the default install has no PySpark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from waymark.models.bundle import ModelBundle
+from waymark.models.data import FEATURE_TABLES, folder_fingerprint, read_manifest
+from waymark.models.data.contract import DEFAULT_SOURCE_LABELS
+from waymark.models.data.notice import usable
+from waymark.models.explain import SourceCoverage, explain_cohort
+from waymark.models.explain.coverage import first_days
+from waymark.models.features.catalogue import KEYS
+from waymark.models.registry import LoadedModel
+from waymark.models.uncertainty import intervals
+from waymark.service.scoring import summaries
+from waymark.service.scoring.cohort import (
+    NOTHING_TO_SCORE,
+    PLACEMENT,
+    PRESENTATION,
+    CohortError,
+    as_of_dates,
+    current_presentations,
+    last_activity_day,
+    scored_weeks,
+    week_groups,
+)
+from waymark.service.scoring.errors import ScoringError
+from waymark.service.scoring.job import Progress, ScoredBatch
+
+Tables = dict[str, Any]  # Spark DataFrames by table name
+Reader = Callable[[Path, Any], tuple[Tables, dict[str, str]]]
+JSON_COLUMNS = ("factors", "strengths", "context", "what_could_change", "coverage", "engagement")
+INDICATOR_SCHEMA = (
+    "student_id string, module_id string, presentation_id string, week bigint, "
+    "probability double, lower double, upper double, " + ", ".join(f"{c} string" for c in JSON_COLUMNS)
+)
+SUMMARY_SCHEMA = "module_id string, presentation_id string, week bigint, registered bigint, summary string"
+#: The DuckDB engine's row order: week groups earliest first, each sorted by the keys.
+ROW_ORDER = ["week", *KEYS]
+
+
+def read_tables(folder: Path, session: Any) -> tuple[Tables, dict[str, str]]:
+    """The folder's validated, typed feature tables on Spark, and how sentences name each source.
+
+    The labels come from the ``sources`` table when the reader returns it; otherwise it is read on
+    DuckDB (cheap when the folder's validation memo is current, ``models.data.memo``).
+    """
+    from waymark.models.spark.reading import load_tables  # type: ignore[import-not-found,unused-ignore]
+
+    from waymark.models.spark.engine import collect
+
+    tables = load_tables(folder, session)
+    labels = labels_of(collect(tables["sources"])) if "sources" in tables else _labels_on_duckdb(folder)
+    return {name: tables[name] for name in FEATURE_TABLES}, labels
+
+
+def _labels_on_duckdb(folder: Path) -> dict[str, str]:
+    from waymark.models.data import source_labels
+    from waymark.models.data.memo import open_valid
+
+    con, _ = open_valid(folder, fingerprint=folder_fingerprint(folder), tables=("sources",))
+    try:
+        return source_labels(con)
+    finally:
+        con.close()
+
+
+def labels_of(sources: pd.DataFrame | None) -> dict[str, str]:
+    """``models.data.source_labels`` from the ``sources`` table's rows (source, label, notice_given_on)."""
+    labels = dict(DEFAULT_SOURCE_LABELS)
+    declared: dict[str, date | None] = {}
+    rows = sources if sources is not None else pd.DataFrame(columns=["source"])
+    table = rows.reindex(columns=["source", "label", "notice_given_on"])
+    for source, label, notice in zip(*(table[c].tolist() for c in table.columns), strict=True):
+        if source is None or pd.isna(source):
+            continue
+        declared[str(source)] = None if notice is None or pd.isna(notice) else pd.Timestamp(notice).date()
+        named = "" if label is None or pd.isna(label) else str(label).strip()
+        if named:
+            labels[str(source)] = named
+    used = usable(declared)  # a source that may not be used is never named (``models.data.notice``)
+    return {s: label for s, label in labels.items() if s in used}
+
+
+def scored_on_spark(
+    folder: Path,
+    session: Any,
+    *,
+    model: LoadedModel,
+    week: int | None,
+    erased: frozenset[str],
+    say: Progress,
+    read: Reader | None = None,
+) -> ScoredBatch:
+    """The batch of ``folder`` computed on the Spark ``session``: the values ``job._on_duckdb`` computes.
+
+    ``read`` is ``read_tables`` unless given (tests hand in tables built another way).
+
+    Raises
+    ------
+    ScoringError
+        If the data cannot be scored as asked (with the DuckDB engine's message).
+    """
+    from waymark.models.spark import partitions
+    from waymark.models.spark.engine import SparkEngine, collect
+
+    say("validating and reading data on Spark")
+    fingerprint = folder_fingerprint(folder)
+    tables, labels = (read or read_tables)(folder, session)
+    engine = SparkEngine(session)
+    chosen = current_presentations(collect(tables["presentations"]), read_manifest(folder))
+    data = partitions.without(
+        partitions.only_presentations(tables, chosen, engine=engine), erased, engine=engine
+    )
+    activity = data["activity"].persist()  # read by the features and three aggregates
+    data = {**data, "activity": activity}
+    try:
+        intervals(model.bundle.uncertainty, np.empty(0))  # a bundle without intervals fails here, early
+        weeks = scored_weeks(
+            chosen, week, last_day=lambda: collect(last_activity_day(activity, engine=engine))
+        )
+        say("building features on Spark")
+        features = _features(data, weeks, engine=engine)
+        sources = SourceCoverage.from_first_days(collect(first_days(activity, engine=engine)), labels)
+        indicators, rows = _explained(
+            features, activity, engine=engine, model=model, sources=sources, presentations=len(weeks), say=say
+        )
+    except (CohortError, ValueError) as exc:
+        raise ScoringError(f"cannot score {folder}: {exc}") from exc
+    finally:
+        activity.unpersist()
+    placement = _placement(data["students"])
+    return ScoredBatch(fingerprint, indicators, as_of_dates(weeks), placement, rows)
+
+
+def _features(data: Tables, weeks: pd.DataFrame, *, engine: Any) -> Any:
+    """``build_cohort``'s features on Spark: with several scored weeks, each from its own presentations."""
+    from waymark.models.spark.features import spark_features
+    from waymark.models.spark.partitions import only_presentations
+
+    groups = week_groups(weeks)
+    parts = [
+        spark_features(
+            data if len(groups) == 1 else only_presentations(data, group, engine=engine),
+            engine.session,
+            weeks=[int(group["week"].iloc[0])],
+        )
+        for group in groups
+    ]
+    if not parts:
+        raise CohortError(NOTHING_TO_SCORE)
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out
+
+
+def _placement(students: Any) -> pd.DataFrame:
+    from waymark.models.spark.engine import collect
+
+    present = [c for c in PLACEMENT if c in students.columns]
+    return collect(students.select(*present)).reindex(columns=list(PLACEMENT))
+
+
+def _explained(
+    features: Any,
+    activity: Any,
+    *,
+    engine: Any,
+    model: LoadedModel,
+    sources: SourceCoverage,
+    presentations: int,
+    say: Progress,
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Indicators (in the DuckDB engine's row order) and run summaries, from each presentation's partition."""
+    from waymark.models.spark import partitions
+    from waymark.models.spark.engine import collect
+
+    shipped = partitions.ship(model.bundle, engine.session)
+    partitioned = partitions.by_presentation(features, presentations=presentations)
+    try:
+        say("scoring and explaining on Spark, whole module presentations per partition")
+        found = partitions.map_presentations(
+            partitioned, _explain, schema=INDICATOR_SCHEMA, shipped=shipped, sources=sources
+        )
+        if found.empty:
+            raise CohortError(NOTHING_TO_SCORE)
+        indicators = _decoded(found, JSON_COLUMNS).sort_values(ROW_ORDER, ignore_index=True)
+        per_presentation = _decoded(
+            partitions.map_presentations(partitioned, _summarise, schema=SUMMARY_SCHEMA, shipped=shipped),
+            ("summary",),
+        )
+        counted = engine.query(
+            summaries.ACTIVE_SQL,
+            activity=activity.select(*PRESENTATION, "student_id", "source", "day"),
+            scored=partitioned.select(*KEYS),
+        )
+        rows = summaries.assemble(
+            per_presentation,
+            indicators,
+            active=summaries.active_counts(collect(counted)),
+            sources=sorted(set(sources.first_day["source"])),  # the activity's sources (IDs are never null)
+            reference=model.bundle.reference,
+        )
+    finally:
+        partitioned.unpersist()
+        shipped.unpersist()
+    return indicators, rows
+
+
+def _decoded(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """JSON text columns back into the Python values the DuckDB engine holds in them."""
+    out = frame.copy()
+    for name in columns:
+        values = np.empty(len(out), dtype=object)
+        values[:] = [orjson.loads(text) for text in out[name].tolist()]
+        out[name] = values
+    return out
+
+
+def _encoded(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    # As ``publish.write_chunks`` serialises them, so the stored JSON is the same text.
+    out = frame.copy()
+    for name in columns:
+        out[name] = [orjson.dumps(v, option=orjson.OPT_SERIALIZE_NUMPY).decode() for v in out[name].tolist()]
+    return out
+
+
+# --- on the executors (module-level: they are imported there by name) ------------------------------
+
+
+def _explain(features: pd.DataFrame, bundle: ModelBundle, *, sources: SourceCoverage) -> pd.DataFrame:
+    """Score and explain a partition's registrations, the JSON columns as text for Arrow."""
+    return _encoded(explain_cohort(bundle, features, sources=sources).indicators, JSON_COLUMNS)
+
+
+def _summarise(features: pd.DataFrame, bundle: ModelBundle) -> pd.DataFrame:
+    """A partition's presentations' week, registered count and feature summary (JSON text)."""
+    return _encoded(summaries.presentation_summaries(features, reference=bundle.reference), ("summary",))
