@@ -22,8 +22,8 @@ features of all weeks of all presentations to Parquet, so the work is really don
                     environment, and ``--spark-driver-memory`` (local mode runs in the driver's JVM).
 
 Time is the child's wall time; "read s" is the part before the features: opening the validated typed
-tables on DuckDB (the memo is found, nothing is checked again), and ``load_tables`` on Spark (which
-checks the folder on Spark if it validates: it has no memo). Peak memory is the highest sum of
+tables on DuckDB (the memo is found, nothing is checked again), and ``load_tables`` on Spark, which
+validates the whole folder on Spark every time (it has no memo). Peak memory is the highest sum of
 the resident set sizes of the child and all its descendants (the JVM included), sampled every 0.2 s
 by a thread; a child whose tree passes ``--max-rss-gb`` is stopped and reported as such, rather than
 left to the kernel's out-of-memory killer.
@@ -239,6 +239,8 @@ def main() -> None:
     parser.add_argument("--max-rss-gb", type=float, default=0.8 * psutil.virtual_memory().total / 2**30)
     parser.add_argument("--spark-driver-memory", default="8g")
     args = parser.parse_args()
+    from waymark.models.spark.session import default_master  # imports no PySpark
+
     workdir = (
         args.workdir
         or Path(os.environ.get("WAYMARK_BENCH_TMP") or tempfile.gettempdir()) / "waymark-bench-scale"
@@ -247,7 +249,8 @@ def main() -> None:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GB, Python {platform.python_version()}; "
-        f"Spark local mode, driver memory {args.spark_driver_memory}; stop above {args.max_rss_gb:.0f} GB"
+        f"Spark {default_master()}, driver memory {args.spark_driver_memory}; "
+        f"stop above {args.max_rss_gb:.0f} GB"
     )
     header = ("students", "activity rows", "engine", "seconds", "read s", "peak MB", "feature rows")
     print("{:>10} {:>13} {:<15} {:>9} {:>7} {:>10} {:>13}".format(*header))
