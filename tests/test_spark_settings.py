@@ -49,3 +49,11 @@ def test_master_from_environment_else_local_on_usable_cores(monkeypatch: pytest.
 def test_a_missing_properties_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="WAYMARK_SPARK_CONF names .*nowhere.conf, which is not a file"):
         settings(env={"WAYMARK_SPARK_CONF": str(tmp_path / "nowhere.conf")})
+
+
+def test_a_driver_launched_by_spark_submit_keeps_its_master() -> None:
+    from waymark.models.spark.session import submitted
+
+    assert submitted({"PYSPARK_GATEWAY_PORT": "41234"})
+    assert not submitted({"HOME": "/root"})
+    assert "spark.workdir" not in settings(env={"WAYMARK_SPARK_WORKDIR": "s3a://bucket/waymark"})

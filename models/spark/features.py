@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -69,7 +70,8 @@ def features_and_records(
     """What training and the fairness audit need, with the features built on Spark.
 
     The features are written as Parquet to ``parquet`` (a path or URI every executor can write to;
-    a temporary folder when None, which suits local mode) and read back on the driver, where
+    when None, a new folder in ``WAYMARK_SPARK_WORKDIR``, else a temporary folder on the driver,
+    which suits local mode only) and read back on the driver, where
     training and the audit stay single-node. The records tables the labels and the split need
     come back as ``LearningData``; its activity table is left empty (only the features read it).
 
@@ -79,8 +81,10 @@ def features_and_records(
         ``LearningData`` without activity rows, and the features as ``build_features`` returns them.
     """
     features = spark_features(tables, session, weeks=weeks)
+    shared = os.environ.get("WAYMARK_SPARK_WORKDIR", "").strip().rstrip("/")
     with tempfile.TemporaryDirectory(prefix="waymark-features-") as scratch:
-        target = parquet or str(Path(scratch) / "features.parquet")
+        where = shared or scratch
+        target = parquet or f"{where}/features-{uuid.uuid4().hex}.parquet"
         features.write.mode("overwrite").parquet(target)
         rows = finished(session.read.parquet(target).toArrow().to_pandas())
     small = {

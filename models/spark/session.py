@@ -4,7 +4,10 @@ Settings, lowest precedence first: Waymark's own (below), a properties file name
 ``WAYMARK_SPARK_CONF`` (``spark.key value`` or ``spark.key=value`` per line, as
 ``spark-defaults.conf``), then ``WAYMARK_SPARK_<KEY>`` environment variables (``WAYMARK_SPARK_
 EXECUTOR_MEMORY=8g`` is ``spark.executor.memory``), then what the caller passes. The master is
-``--spark-master``, else ``WAYMARK_SPARK_MASTER``, else ``local[N]`` with N the usable cores.
+``--spark-master``, else ``WAYMARK_SPARK_MASTER``, else the one ``spark-submit`` was given, else
+``local[N]`` with N the usable cores. ``WAYMARK_SPARK_WORKDIR`` names a folder (path or URI) every
+executor and the driver can reach, where training and the audit write the feature Parquet; a
+temporary folder on the driver when unset, which only local mode can use.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ WAYMARK_DEFAULTS: dict[str, str] = {
     "spark.sql.shuffle.partitions": "16",
 }
 _ENV_PREFIX = "WAYMARK_SPARK_"
-_NOT_SETTINGS = {"WAYMARK_SPARK_MASTER", "WAYMARK_SPARK_CONF"}
+_NOT_SETTINGS = {"WAYMARK_SPARK_MASTER", "WAYMARK_SPARK_CONF", "WAYMARK_SPARK_WORKDIR"}
 
 
 class SparkUnavailable(RuntimeError):
@@ -42,6 +45,11 @@ class SparkUnavailable(RuntimeError):
 def default_master() -> str:
     """``WAYMARK_SPARK_MASTER``, else local mode on the cores this process may use."""
     return os.environ.get("WAYMARK_SPARK_MASTER", "").strip() or f"local[{cores()}]"
+
+
+def submitted(env: Mapping[str, str] | None = None) -> bool:
+    """True when this driver was launched by ``spark-submit`` (which set the master and the JVM up)."""
+    return "PYSPARK_GATEWAY_PORT" in (os.environ if env is None else env)
 
 
 def read_properties(path: Path) -> dict[str, str]:
@@ -97,12 +105,16 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
         raise SparkUnavailable(
             "--engine spark needs PySpark: pip install 'waymark[spark]' (and Java 17 or newer)"
         ) from err
-    master = master or default_master()
-    if master.startswith("local"):
+    master = master or os.environ.get("WAYMARK_SPARK_MASTER", "").strip() or None
+    if master is None and not submitted():
+        master = default_master()
+    if master is not None and master.startswith("local"):
         # Python code on executors (scoring's mapInPandas) runs in this interpreter, whose packages
         # Waymark needs, not in whatever `python3` is first on PATH; a set PYSPARK_PYTHON wins.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.master(master).appName("waymark")
+    builder = SparkSession.builder.appName("waymark")
+    if master is not None:  # under spark-submit with no master named here, spark-submit's stands
+        builder = builder.master(master)
     for key, value in settings(conf).items():
         builder = builder.config(key, value)
     try:
