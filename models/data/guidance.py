@@ -7,6 +7,7 @@ None of these breaks the contract, so none makes validation fail; each names wha
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from pathlib import Path
 
 from waymark.models.data.contract import TABLES
@@ -23,7 +24,9 @@ _OULAD_FILES = frozenset(
 )
 
 
-def folder_warnings(folder: Path, row_counts: dict[str, int], *, located: set[str]) -> list[Finding]:
+def folder_warnings(
+    folder: Path, row_counts: dict[str, int], *, located: set[str], entries: Iterable[str] | None = None
+) -> list[Finding]:
     """Warnings about ``folder``: unrecognised files, a missing audit table, no assessments or activity.
 
     Parameters
@@ -34,13 +37,16 @@ def folder_warnings(folder: Path, row_counts: dict[str, int], *, located: set[st
         Rows per table that was read.
     located
         Names of the tables whose files were found (read or not).
+    entries
+        The names in ``folder`` (listed here if None; given for a folder that is not on this machine).
 
     Returns
     -------
     list of Finding
         Findings of severity ``warning``.
     """
-    out = [_unrecognised(name) for name in unrecognised_entries(folder)]
+    names = unrecognised_entries(folder) if entries is None else unrecognised_names(entries)
+    out = [_unrecognised(name) for name in names]
     if "protected_characteristics" not in located:
         out.append(_no_protected_characteristics())
     out += _assessment_warnings(row_counts)
@@ -61,8 +67,13 @@ def known_entries() -> frozenset[str]:
 
 def unrecognised_entries(folder: Path) -> list[str]:
     """Entries of ``folder`` that no reader will open (hidden entries, such as staging folders, aside)."""
+    return unrecognised_names(p.name for p in folder.iterdir())
+
+
+def unrecognised_names(names: Iterable[str]) -> list[str]:
+    """The names among ``names`` that no reader will open, hidden ones aside, sorted."""
     known = known_entries()
-    return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and p.name not in known)
+    return sorted(name for name in names if not name.startswith(".") and name not in known)
 
 
 def closest_table(name: str) -> str | None:

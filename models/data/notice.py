@@ -13,8 +13,10 @@ which training, the fairness audit and scoring read activity, so no caller can f
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import duckdb
 
@@ -62,8 +64,17 @@ def notices(con: duckdb.DuckDBPyConnection) -> dict[str, date | None]:
     if not _has_view(con, "t_sources"):
         return {}
     cols = {r[0] for r in con.execute("DESCRIBE t_sources").fetchall()}
-    notice = "notice_given_on" if "notice_given_on" in cols else "CAST(NULL AS DATE)"
-    rows = con.execute(f"SELECT source, {notice} FROM t_sources WHERE source IS NOT NULL").fetchall()
+    return notices_of(con.execute(notices_sql(cols)).fetchall())
+
+
+def notices_sql(columns: Collection[str]) -> str:
+    """The query of ``t_sources`` (whose columns are ``columns``) giving each source and its notice date."""
+    notice = "notice_given_on" if "notice_given_on" in columns else "CAST(NULL AS DATE)"
+    return f"SELECT source, {notice} FROM t_sources WHERE source IS NOT NULL"
+
+
+def notices_of(rows: Iterable[tuple[Any, ...]]) -> dict[str, date | None]:
+    """The rows of ``notices_sql`` by source."""
     return {str(s): d for s, d in rows}
 
 
@@ -77,11 +88,14 @@ def usable(declared: dict[str, date | None]) -> dict[str, date | None]:
 def register_usable_sources(con: duckdb.DuckDBPyConnection) -> dict[str, date | None]:
     """Create the view ``usable_sources`` (source, notice) that ``USED_ACTIVITY`` reads; return it."""
     found = usable(notices(con))
-    rows = ", ".join(f"({literal(s)}, {_date(d)})" for s, d in found.items())
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW usable_sources AS SELECT * FROM (VALUES {rows}) v(source, notice)"
-    )
+    con.execute(f"CREATE OR REPLACE TEMP VIEW usable_sources AS {usable_sources_sql(found)}")
     return found
+
+
+def usable_sources_sql(found: dict[str, date | None]) -> str:
+    """The query of the view ``usable_sources`` (source, notice) for the sources ``usable`` found."""
+    rows = ", ".join(f"({literal(s)}, {_date(d)})" for s, d in found.items())
+    return f"SELECT * FROM (VALUES {rows}) v(source, notice)"
 
 
 def _date(value: date | None) -> str:
@@ -102,11 +116,20 @@ def source_use(con: duckdb.DuckDBPyConnection) -> list[SourceUse]:
         By source name.
     """
     found = register_usable_sources(con)
-    declared = notices(con)
-    rows = con.execute(
-        f"SELECT source, count(*), count(*) FILTER (WHERE {USED_ACTIVITY}) FROM t_activity "
-        "WHERE source IS NOT NULL GROUP BY source ORDER BY source"
-    ).fetchall()
+    return source_uses(con.execute(SOURCE_USE_SQL).fetchall(), found=found, declared=notices(con))
+
+
+#: Each source of ``t_activity``, its rows, and the rows features may use. Needs ``usable_sources``.
+SOURCE_USE_SQL = (  # the rule is evaluated before the aggregate: Spark takes no subquery in FILTER
+    f"SELECT source, count(*), count(*) FILTER (WHERE used) FROM (SELECT source, {USED_ACTIVITY} AS used "
+    "FROM t_activity WHERE source IS NOT NULL) GROUP BY source ORDER BY source"
+)
+
+
+def source_uses(
+    rows: Iterable[tuple[Any, ...]], *, found: dict[str, date | None], declared: dict[str, date | None]
+) -> list[SourceUse]:
+    """``SOURCE_USE_SQL``'s rows as SourceUse, given the usable sources and the declared notices."""
     return [
         SourceUse(str(s), int(n), int(used), declared=str(s) in found, notice_given_on=declared.get(str(s)))
         for s, n, used in rows

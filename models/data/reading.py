@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -61,14 +62,37 @@ class OpenedTable:
 
 def locate(folder: Path, table: Table) -> tuple[Source | None, list[Finding]]:
     """Find the files of ``table`` in ``folder``."""
-    name = table.name
+    return locate_in(FolderListing(folder, Path.is_file, Path.is_dir, _parquet_parts), table)
+
+
+@dataclass(frozen=True)
+class FolderListing:
+    """How to look into a data folder: on this machine (``Path``), or through another file system.
+
+    Paths are ``Path`` values under ``root``; for a folder that is not local (a Hadoop URI) they hold
+    the path part of the URI, and only the caller that made the listing turns them back into URIs.
+    """
+
+    root: Path
+    is_file: Callable[[Path], bool]
+    is_dir: Callable[[Path], bool]
+    parquet_parts: Callable[[Path], tuple[Path, ...]]  # every *.parquet below a folder, sorted
+
+
+def _parquet_parts(folder: Path) -> tuple[Path, ...]:
+    return tuple(sorted(folder.rglob("*.parquet")))
+
+
+def locate_in(listing: FolderListing, table: Table) -> tuple[Source | None, list[Finding]]:
+    """Find the files of ``table`` in the folder ``listing`` looks into."""
+    folder, name = listing.root, table.name
     candidates: list[Source] = []
-    if (folder / f"{name}.parquet").is_file():
+    if listing.is_file(folder / f"{name}.parquet"):
         candidates.append(Source(name, "parquet", folder, (folder / f"{name}.parquet",)))
-    if (folder / f"{name}.csv").is_file():
+    if listing.is_file(folder / f"{name}.csv"):
         candidates.append(Source(name, "csv", folder, (folder / f"{name}.csv",)))
-    if (folder / name).is_dir():
-        parts = tuple(sorted((folder / name).rglob("*.parquet")))
+    if listing.is_dir(folder / name):
+        parts = listing.parquet_parts(folder / name)
         if not parts:
             return None, [_finding(name, "empty_folder", message=f"folder {name}/ holds no .parquet parts")]
         candidates.append(Source(name, "parquet_dir", folder, parts))
@@ -102,34 +126,12 @@ def _finding(table: str, rule: str, *, message: str, **kw: object) -> Finding:
 
 
 def _open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[OpenedTable | None, list[Finding]]:
+    header, findings = check_csv(con, source)
+    if header is None:
+        return None, findings
     path, table = source.paths[0], source.table
-    if path.stat().st_size == 0:
-        return None, [_finding(table, "empty_file", message=f"{source.display()} is empty (no header row)")]
-    bad = _first_invalid_utf8(path)
-    if bad is not None:
-        line, offset = bad
-        msg = (
-            f"{source.display()} is not valid UTF-8: first bad byte at line {line} "
-            f"(byte offset {offset}); save the file as UTF-8"
-        )
-        return None, [
-            _finding(table, "not_utf8", message=msg, examples=(Example(source.display(), line - 1),))
-        ]
-    first_line = _first_line(path)
-    wrong_separator = _separator_problem(source, first_line)
-    if wrong_separator is not None:
-        return None, [wrong_separator]
-    header = _parse_header(first_line)
-    duplicated = sorted({c for c in header if header.count(c) > 1})
-    if duplicated:
-        msg = f"{source.display()} header repeats column(s) {', '.join(duplicated)}"
-        return None, [_finding(table, "duplicate_column", message=msg)]
     cols = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in header)
     reader = f"read_csv({literal(path)}, header=true, delim=',', quote='\"', escape='\"', columns={{{cols}}})"
-    try:  # the common case: a well-formed file, read once strictly
-        con.execute(f"SELECT count(COLUMNS(*)) FROM {reader}").fetchall()
-    except duckdb.Error:
-        return None, _csv_structural_rejects(source, header)
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW {ident('raw_' + table)} AS "
         f"SELECT *, row_number() OVER () AS _row, {literal(source.display())} AS _file "
@@ -138,21 +140,83 @@ def _open_csv(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[OpenedTab
     return OpenedTable(source, tuple(header), dict.fromkeys(header, "VARCHAR")), []
 
 
+def check_csv(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[list[str] | None, list[Finding]]:
+    """The file-level checks of a local CSV file: its header, or None and why it cannot be read.
+
+    Empty, not UTF-8, separated by something else than commas, a repeated header column, or rows
+    that DuckDB's strict parse refuses (``con`` runs the parse; nothing is registered on it).
+    """
+    path = source.paths[0]
+    if path.stat().st_size == 0:
+        return None, [empty_csv_finding(source)]
+    bad = _first_invalid_utf8(path)
+    if bad is not None:
+        return None, [not_utf8_finding(source, bad)]
+    header, problems = check_header(source, _first_line(path))
+    if header is None:
+        return None, problems
+    cols = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in header)
+    reader = f"read_csv({literal(path)}, header=true, delim=',', quote='\"', escape='\"', columns={{{cols}}})"
+    try:  # the common case: a well-formed file, read once strictly
+        con.execute(f"SELECT count(COLUMNS(*)) FROM {reader}").fetchall()
+    except duckdb.Error:
+        return None, _csv_structural_rejects(source, header)
+    return header, []
+
+
+def empty_csv_finding(source: Source) -> Finding:
+    """The finding for a CSV file of 0 bytes."""
+    return _finding(source.table, "empty_file", message=f"{source.display()} is empty (no header row)")
+
+
+def not_utf8_finding(source: Source, bad: tuple[int, int]) -> Finding:
+    """The finding for a CSV file whose byte at (line, offset) is not UTF-8."""
+    line, offset = bad
+    msg = (
+        f"{source.display()} is not valid UTF-8: first bad byte at line {line} "
+        f"(byte offset {offset}); save the file as UTF-8"
+    )
+    return _finding(source.table, "not_utf8", message=msg, examples=(Example(source.display(), line - 1),))
+
+
+def check_header(source: Source, first_line: str) -> tuple[list[str] | None, list[Finding]]:
+    """The columns of a CSV header line, or None and the finding (wrong separator, repeated column)."""
+    wrong_separator = _separator_problem(source, first_line)
+    if wrong_separator is not None:
+        return None, [wrong_separator]
+    header = _parse_header(first_line)
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    if duplicated:
+        msg = f"{source.display()} header repeats column(s) {', '.join(duplicated)}"
+        return None, [_finding(source.table, "duplicate_column", message=msg)]
+    return header, []
+
+
 def _first_invalid_utf8(path: Path) -> tuple[int, int] | None:
     """Return (line, byte offset) of the first byte that is not UTF-8, or None."""
+    with path.open("rb") as fh:
+        return first_invalid_utf8(iter(lambda: fh.read(_CHUNK), b""))
+
+
+def first_invalid_utf8(chunks: Iterable[bytes], *, complete: bool = True) -> tuple[int, int] | None:
+    """(line, byte offset) of the first byte of ``chunks`` that is not UTF-8, or None.
+
+    ``complete=False``: the chunks are only the start of a file, so a character cut at their end is
+    not an error.
+    """
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset, lines = 0, 1
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as err:
-                # The decoder may hold back up to 3 bytes of an earlier chunk; err.start is
-                # relative to (held-back bytes + chunk), close enough to name the line.
-                start = max(err.start - len(err.object) + len(chunk), 0)
-                return lines + chunk[:start].count(b"\n"), offset + start
-            offset += len(chunk)
-            lines += chunk.count(b"\n")
+    for chunk in chunks:
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as err:
+            # The decoder may hold back up to 3 bytes of an earlier chunk; err.start is
+            # relative to (held-back bytes + chunk), close enough to name the line.
+            start = max(err.start - len(err.object) + len(chunk), 0)
+            return lines + chunk[:start].count(b"\n"), offset + start
+        offset += len(chunk)
+        lines += chunk.count(b"\n")
+    if complete:
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
@@ -163,6 +227,11 @@ def _first_invalid_utf8(path: Path) -> tuple[int, int] | None:
 def _first_line(path: Path) -> str:
     with path.open(encoding="utf-8", newline="") as fh:
         return fh.readline()
+
+
+def first_line_of(head: bytes) -> str:
+    """The first line (with its line ending) of the UTF-8 text ``head`` starts with, as ``_first_line``."""
+    return next(iter(io.StringIO(head.decode("utf-8", errors="replace"), newline="")), "")
 
 
 def _parse_header(first: str, delimiter: str = ",") -> list[str]:
@@ -236,29 +305,10 @@ def _csv_structural_rejects(source: Source, header: list[str]) -> list[Finding]:
 
 
 def _open_parquet(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[OpenedTable | None, list[Finding]]:
-    table = source.table
-    schemas: list[pa.Schema] = []
-    for path in source.paths:
-        problem = _parquet_problem(path)
-        if problem is None:
-            try:
-                schemas.append(pq.read_schema(path))
-                continue
-            except (pa.ArrowException, OSError) as err:
-                problem = f"cannot be read as Parquet ({err})"
-        msg = f"{source.display(path)} {problem}"
-        return None, [_finding(table, "not_parquet", message=msg, examples=(Example(source.display(path)),))]
-    names = schemas[0].names
-    for path, schema in zip(source.paths, schemas, strict=True):
-        if schema.names != names:
-            msg = (
-                f"{source.display(path)} has columns {schema.names}, but "
-                f"{source.display(source.paths[0])} has {names}; all parts need the same columns"
-            )
-            return None, [_finding(table, "inconsistent_parts", message=msg)]
-    empty = [p for p, s in zip(source.paths, schemas, strict=True) if not s.names]
-    if empty:
-        return None, [_finding(table, "empty_file", message=f"{source.display(empty[0])} has no columns")]
+    schemas, findings = check_parquet(source, problem_of=_parquet_problem, read_schema=pq.read_schema)
+    if schemas is None:
+        return None, findings
+    table, names = source.table, schemas[0].names
     files = literal_list([str(p) for p in source.paths])
     rel = (
         "CASE "
@@ -275,16 +325,60 @@ def _open_parquet(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[Opene
     return OpenedTable(source, tuple(names), types), []
 
 
+def check_parquet(
+    source: Source,
+    *,
+    problem_of: Callable[[Path], str | None],
+    read_schema: Callable[[Path], pa.Schema],
+) -> tuple[list[pa.Schema] | None, list[Finding]]:
+    """The file-level checks of a table's Parquet files: their schemas, or None and why they cannot be read.
+
+    ``problem_of`` tells what is wrong with a file's bytes (empty, no PAR1 marker), ``read_schema``
+    reads its footer: on this machine, or through another file system.
+    """
+    table = source.table
+    schemas: list[pa.Schema] = []
+    for path in source.paths:
+        problem = problem_of(path)
+        if problem is None:
+            try:
+                schemas.append(read_schema(path))
+                continue
+            except (pa.ArrowException, OSError) as err:
+                problem = f"cannot be read as Parquet ({err})"
+        msg = f"{source.display(path)} {problem}"
+        return None, [_finding(table, "not_parquet", message=msg, examples=(Example(source.display(path)),))]
+    names = schemas[0].names
+    for path, schema in zip(source.paths, schemas, strict=True):
+        if schema.names != names:
+            msg = (
+                f"{source.display(path)} has columns {schema.names}, but "
+                f"{source.display(source.paths[0])} has {names}; all parts need the same columns"
+            )
+            return None, [_finding(table, "inconsistent_parts", message=msg)]
+    empty = [p for p, s in zip(source.paths, schemas, strict=True) if not s.names]
+    if empty:
+        return None, [_finding(table, "empty_file", message=f"{source.display(empty[0])} has no columns")]
+    return schemas, []
+
+
 def _parquet_problem(path: Path) -> str | None:
     size = path.stat().st_size
-    if size == 0:
-        return "is empty (0 bytes), not a Parquet file"
     if size < 12:
-        return "is too short to be a Parquet file"
+        return parquet_problem(size, head=b"", tail=b"")
     with path.open("rb") as fh:
         head = fh.read(4)
         fh.seek(-4, 2)
         tail = fh.read(4)
+    return parquet_problem(size, head=head, tail=tail)
+
+
+def parquet_problem(size: int, *, head: bytes, tail: bytes) -> str | None:
+    """What is wrong with a file of ``size`` bytes that starts with ``head`` and ends with ``tail``."""
+    if size == 0:
+        return "is empty (0 bytes), not a Parquet file"
+    if size < 12:
+        return "is too short to be a Parquet file"
     if head != _PARQUET_MAGIC or tail != _PARQUET_MAGIC:
         return "is not a Parquet file (no PAR1 marker); was it saved as CSV or Excel?"
     return None

@@ -118,17 +118,29 @@ def sensitive_category_findings(con: duckdb.DuckDBPyConnection, terms: tuple[Ter
     """
     out = []
     for column in CHECKED_COLUMNS:
-        c = ident(column)
-        rows = con.execute(
-            f"SELECT {c}, count(*), arg_min(_file, (_file, _row)), arg_min(_row, (_file, _row)) "
-            f"FROM t_activity WHERE {c} IS NOT NULL GROUP BY {c} ORDER BY {c}"
-        ).fetchall()
-        for value, count, file, row in rows:
-            term = sensitive_term(str(value), terms)
-            if term is not None:
-                out.append(
-                    _finding(column, str(value), term=term, count=int(count), first=(str(file), int(row)))
-                )
+        out += category_findings(column, con.execute(category_sql(column)).fetchall(), terms=terms)
+    return out
+
+
+def category_sql(column: str) -> str:
+    """Each value of ``column`` in ``t_activity``: value, rows, and the file and row of its first row."""
+    c = ident(column)
+    return (
+        f"SELECT {c}, count(*), arg_min(_file, (_file, _row)), arg_min(_row, (_file, _row)) "
+        f"FROM t_activity WHERE {c} IS NOT NULL GROUP BY {c} ORDER BY {c}"
+    )
+
+
+def category_findings(
+    column: str, rows: list[tuple[object, ...]], *, terms: tuple[Term, ...]
+) -> list[Finding]:
+    """The findings of ``category_sql(column)``'s rows: one per value that contains a term."""
+    out = []
+    for value, count, file, row in rows:
+        term = sensitive_term(str(value), terms)
+        if term is not None:
+            first = (str(file), int(str(row)))
+            out.append(_finding(column, str(value), term=term, count=int(str(count)), first=first))
     return out
 
 

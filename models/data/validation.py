@@ -102,8 +102,8 @@ def validate_folder(
         return ValidationReport(str(folder), (missing,), {}, ())
     findings, opened, located, typed = _open_views(folder, con=con, tables=tuple(TABLES))
     counts = {n: _count(con, n) for n in typed}
-    findings += _run_all(con, list(_rules(opened, typed)), max_examples=max_examples)
-    findings += _row_count_findings(counts)
+    findings += _run_all(con, list(contract_rules(opened, typed)), max_examples=max_examples)
+    findings += row_count_findings(counts)
     if "activity" in opened:
         findings += sensitive_category_findings(con, sensitive_terms or configured_terms())
     warnings = folder_warnings(folder, counts, located=located)
@@ -153,9 +153,9 @@ def _open_views(
         table_open, problems = open_table(con, source)
         findings += problems
         if table_open is not None:
-            header_findings = _header_findings(table, table_open)
-            findings += header_findings
-            if not any(f.rule == "missing_column" for f in header_findings):
+            header = header_findings(table, table_open)
+            findings += header
+            if not any(f.rule == "missing_column" for f in header):
                 opened[table.name] = table_open
     typed: set[str] = set()
     for name, table_open in opened.items():
@@ -186,7 +186,8 @@ def require_valid(folder: Path) -> tuple[duckdb.DuckDBPyConnection, ValidationRe
 # --- header --------------------------------------------------------------------------------
 
 
-def _header_findings(table: Table, opened: OpenedTable) -> list[Finding]:
+def header_findings(table: Table, opened: OpenedTable) -> list[Finding]:
+    """Missing required columns, protected columns outside protected_characteristics, unexpected ones."""
     found = set(opened.columns)
     where = opened.source.display()
     out = [
@@ -260,6 +261,11 @@ def _typed_expr(column: Column, raw_type: str) -> str:
 
 
 def _create_typed_view(con: duckdb.DuckDBPyConnection, table: Table, *, opened: OpenedTable) -> None:
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {ident('t_' + table.name)} AS {typed_view_sql(table, opened)}")
+
+
+def typed_view_sql(table: Table, opened: OpenedTable) -> str:
+    """The query of the typed view ``t_<table>`` over the raw view ``raw_<table>`` (any engine)."""
     selects = ["_file", "_row"]
     for column in table.columns:
         if column.name in opened.types:
@@ -267,10 +273,7 @@ def _create_typed_view(con: duckdb.DuckDBPyConnection, table: Table, *, opened: 
     for extra in opened.columns:
         if extra not in table.column_names and table.extra_columns_allowed:
             selects.append(f"NULLIF(trim(CAST({ident(extra)} AS VARCHAR)), '') AS {ident(extra)}")
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {ident('t_' + table.name)} AS "
-        f"SELECT {', '.join(selects)} FROM {ident('raw_' + table.name)}"
-    )
+    return f"SELECT {', '.join(selects)} FROM {ident('raw_' + table.name)}"
 
 
 _SQL_TYPES = {
@@ -283,11 +286,19 @@ _SQL_TYPES = {
 
 
 def _create_empty_view(con: duckdb.DuckDBPyConnection, table: Table) -> None:
-    columns = ", ".join(f"CAST(NULL AS {_SQL_TYPES[c.kind]}) AS {ident(c.name)}" for c in table.columns)
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {ident('t_' + table.name)} AS "
-        f"SELECT CAST(NULL AS VARCHAR) AS _file, CAST(NULL AS BIGINT) AS _row, {columns} WHERE FALSE"
-    )
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {ident('t_' + table.name)} AS {empty_view_sql(table)}")
+
+
+def empty_view_sql(table: Table) -> str:
+    """The query of the typed view of an absent optional table: its columns and no rows (any engine)."""
+    return f"SELECT {null_columns(table.columns, with_location=True)} WHERE FALSE"
+
+
+def null_columns(columns: tuple[Column, ...] | list[Column], *, with_location: bool = False) -> str:
+    """``CAST(NULL AS <type>) AS <name>`` for each column (after ``_file`` and ``_row`` if asked)."""
+    nulls = [f"CAST(NULL AS {_SQL_TYPES[c.kind]}) AS {ident(c.name)}" for c in columns]
+    location = ["CAST(NULL AS VARCHAR) AS _file", "CAST(NULL AS BIGINT) AS _row"] if with_location else []
+    return ", ".join(location + nulls)
 
 
 def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
@@ -298,7 +309,8 @@ def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
 # --- rules ---------------------------------------------------------------------------------
 
 
-def _rules(opened: dict[str, OpenedTable], typed: set[str]) -> Iterator[Rule]:
+def contract_rules(opened: dict[str, OpenedTable], typed: set[str]) -> Iterator[Rule]:
+    """Every rule to check over the raw views of ``opened`` and the typed views ``typed`` (any engine)."""
     for name, table_open in opened.items():
         table = TABLES[name]
         present = [c for c in table.columns if c.name in table_open.types]
@@ -545,24 +557,30 @@ def _run_all(con: duckdb.DuckDBPyConnection, rules: list[Rule], *, max_examples:
     if not rules:
         return []
     try:
-        rows = con.execute(_union_sql(rules, max_examples)).fetchall()
+        rows = con.execute(union_sql(rules, max_examples)).fetchall()
     except duckdb.Error:
         return [f for rule in rules for f in _run_all_one(con, rule, max_examples=max_examples)]
+    return findings_of(rules, rows)
+
+
+def findings_of(rules: list[Rule], rows: list[tuple[object, ...]]) -> list[Finding]:
+    """The findings of ``union_sql``'s rows (rule, file, row, value, key, count), in rule order."""
     grouped: dict[int, list[tuple[object, ...]]] = {}
     for row in rows:
         grouped.setdefault(int(str(row[0])), []).append(row)
-    return [_finding_of(rules[i], grouped[i]) for i in sorted(grouped)]
+    return [finding_of(rules[i], grouped[i]) for i in sorted(grouped)]
 
 
 def _run_all_one(con: duckdb.DuckDBPyConnection, rule: Rule, *, max_examples: int) -> list[Finding]:
     try:
-        rows = con.execute(_union_sql([rule], max_examples)).fetchall()
+        rows = con.execute(union_sql([rule], max_examples)).fetchall()
     except duckdb.Error as err:
         return [Finding(rule.table, "unreadable", f"could not be read: {err}", column=rule.column)]
-    return [_finding_of(rule, rows)] if rows else []
+    return [finding_of(rule, rows)] if rows else []
 
 
-def _union_sql(rules: list[Rule], max_examples: int) -> str:
+def union_sql(rules: list[Rule], max_examples: int) -> str:
+    """One query running every rule: (rule, file, row, value, key as JSON, count), each rule's first rows."""
     parts = []
     for i, rule in enumerate(rules):
         key = (
@@ -585,7 +603,8 @@ def _union_sql(rules: list[Rule], max_examples: int) -> str:
     )
 
 
-def _finding_of(rule: Rule, rows: list[tuple[object, ...]]) -> Finding:
+def finding_of(rule: Rule, rows: list[tuple[object, ...]]) -> Finding:
+    """The finding of one broken rule from its rows of ``union_sql``."""
     examples = tuple(
         Example(
             file=str(r[1]),
@@ -606,7 +625,8 @@ def _finding_of(rule: Rule, rows: list[tuple[object, ...]]) -> Finding:
     )
 
 
-def _row_count_findings(counts: dict[str, int]) -> list[Finding]:
+def row_count_findings(counts: dict[str, int]) -> list[Finding]:
+    """A finding for each table with fewer rows than the contract needs."""
     return [
         Finding(name, "no_rows", f"{name} has no data rows; at least {TABLES[name].min_rows} needed")
         for name, n in counts.items()

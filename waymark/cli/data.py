@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from waymark.cli.console import OutputFormat, out
 from waymark.cli.data_import import import_cmd
+from waymark.cli.engine_options import EngineName, EngineOption, SparkMasterOption, spark_session_for
 from waymark.cli.errors import handled
 from waymark.models.data import folder_fingerprint, memo, validate_folder
 from waymark.models.data.quality import quality_report
@@ -98,7 +99,9 @@ def import_cohort(src: Path, out_dir: Path) -> None:
 
 @app.command("validate")
 def validate_cmd(
-    folder: Annotated[Path, typer.Argument(help="Data folder to check.")],
+    folder: Annotated[
+        str, typer.Argument(help="Data folder to check (with --engine spark, also a Hadoop URI: s3a://...).")
+    ],
     *,
     output: Annotated[
         OutputFormat, typer.Option("--format", help="table (for people) or json (for scripts).")
@@ -107,9 +110,17 @@ def validate_cmd(
     max_examples: Annotated[
         int, typer.Option(help="Rows listed per broken rule (all are counted; 0 lists all).")
     ] = DEFAULT_MAX_EXAMPLES,
+    engine: EngineOption = EngineName.DUCKDB,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Check a data folder against the contract and report on its quality."""
-    check(folder, as_json=as_json or output is OutputFormat.JSON, max_examples=max_examples)
+    as_json = as_json or output is OutputFormat.JSON
+    with handled():
+        session = spark_session_for(engine, spark_master)
+    if session is None:
+        check(Path(folder), as_json=as_json, max_examples=max_examples)
+    else:
+        check_on_spark(folder, session, as_json=as_json, max_examples=max_examples)
 
 
 def check(folder: Path, *, as_json: bool = False, max_examples: int = DEFAULT_MAX_EXAMPLES) -> None:
@@ -127,5 +138,26 @@ def check(folder: Path, *, as_json: bool = False, max_examples: int = DEFAULT_MA
         out.print(report.to_text(max_examples=min(max_examples or 10**9, 20)), highlight=False, markup=False)
         if quality:
             out.print("\n" + quality.to_text(), highlight=False, markup=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def check_on_spark(
+    folder: str, session: Any, *, as_json: bool = False, max_examples: int = DEFAULT_MAX_EXAMPLES
+) -> None:
+    """``check`` with the contract rules run on Spark; the quality report is DuckDB's alone, so not given.
+
+    Exits 1 when the folder breaks the contract. A folder that passes is not remembered as valid
+    (``memo``): later DuckDB readers check it themselves.
+    """
+    from waymark.models.spark.validation import validate_folder as validate_on_spark
+
+    report = validate_on_spark(folder, session, max_examples=max_examples)
+    if as_json:
+        payload = report.to_dict()
+        payload["quality"] = None
+        typer.echo(json.dumps(payload, indent=2, default=str))
+    else:
+        out.print(report.to_text(max_examples=min(max_examples or 10**9, 20)), highlight=False, markup=False)
     if not report.ok:
         raise typer.Exit(1)

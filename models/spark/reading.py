@@ -1,0 +1,60 @@
+"""A validated data folder's feature-safe tables as typed Spark DataFrames, as ``dataset`` reads them.
+
+Protected characteristics are never among them: the folder is validated whole (the contract covers
+every table), and only ``FEATURE_TABLES`` are read from it, activity without the rows of sources students
+were not told of (``models.data.notice``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from waymark.models.data.contract import FEATURE_TABLES, TABLES
+from waymark.models.data.findings import ContractViolation
+from waymark.models.data.notice import USED_ACTIVITY
+from waymark.models.data.sqltext import ident
+from waymark.models.data.validation import null_columns
+from waymark.models.spark.engine import ensure_spark_feature_safe
+from waymark.models.spark.validation import SparkViews, checked_views, register_usable_sources
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+def load_tables(folder: str | Path, session: SparkSession) -> dict[str, DataFrame]:
+    """Validate ``folder`` on Spark and return its six feature-safe tables, typed.
+
+    Parameters
+    ----------
+    folder
+        A data folder in the contract: a local path or a Hadoop URI (``models.spark.files``).
+    session
+        The Spark session.
+
+    Returns
+    -------
+    dict of pyspark.sql.DataFrame
+        By table name: the columns and types ``dataset.read_typed`` gives (text, BIGINT, DOUBLE, DATE),
+        an absent optional column as NULLs, unsorted. Ready for ``models.spark.features.spark_features``.
+
+    Raises
+    ------
+    ContractViolation
+        If any contract rule is broken (``validation.require_valid`` on DuckDB).
+    """
+    with checked_views(folder, session) as (report, views):
+        if not report.ok:
+            raise ContractViolation(report)
+        register_usable_sources(views)
+        return {name: _typed(views, name) for name in FEATURE_TABLES}
+
+
+def _typed(views: SparkViews, name: str) -> DataFrame:
+    """The typed table ``name`` with exactly its contract columns, in order."""
+    table = TABLES[name]
+    present = set(views.columns("t_" + name))
+    select = ", ".join(ident(c.name) if c.name in present else null_columns([c]) for c in table.columns)
+    where = USED_ACTIVITY if name == "activity" else "TRUE"
+    frame = views.sql(f"SELECT {select} FROM {ident('t_' + name)} WHERE {where}")
+    return ensure_spark_feature_safe(frame, name)
