@@ -55,8 +55,10 @@ class SourceUse:
 
 
 def _has_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    found = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name]).fetchone()
-    return found is not None and int(found[0]) > 0
+    # fetchall, not fetchone: DuckDB keeps a half-read result open, and the caller's next relation
+    # on this connection (the importer's create_view) would be refused.
+    found = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name]).fetchall()
+    return bool(found) and int(found[0][0]) > 0
 
 
 def notices(con: duckdb.DuckDBPyConnection) -> dict[str, date | None]:

@@ -302,8 +302,8 @@ def null_columns(columns: tuple[Column, ...] | list[Column], *, with_location: b
 
 
 def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
-    row = con.execute(f"SELECT count(*) FROM {ident('t_' + name)}").fetchone()
-    return int(row[0]) if row else 0
+    rows = con.execute(f"SELECT count(*) FROM {ident('t_' + name)}").fetchall()  # read whole (see notice)
+    return int(rows[0][0]) if rows else 0
 
 
 # --- rules ---------------------------------------------------------------------------------
