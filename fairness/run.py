@@ -213,9 +213,8 @@ def _score(
         data = load_learning_data(folder).without(exclude)
         features = build_features(data, weeks)
     else:  # validated and featured on Spark; only the records tables and the features come back
-        from waymark.models.spark.reading import load_tables
-
         from waymark.models.spark.features import features_and_records, without_students
+        from waymark.models.spark.reading import load_tables
 
         tables = without_students(load_tables(folder, spark), exclude)
         data, features = features_and_records(tables, spark, weeks=weeks)

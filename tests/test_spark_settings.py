@@ -47,7 +47,7 @@ def test_master_from_environment_else_local_on_usable_cores(monkeypatch: pytest.
 
 
 def test_a_missing_properties_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="WAYMARK_SPARK_CONF names .*nowhere.conf, which is not a file"):
+    with pytest.raises(ValueError, match=r"WAYMARK_SPARK_CONF names .*nowhere\.conf, which is not a file"):
         settings(env={"WAYMARK_SPARK_CONF": str(tmp_path / "nowhere.conf")})
 
 

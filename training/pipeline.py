@@ -113,9 +113,8 @@ def train_folder(
     if spark is None:
         data = load_learning_data(folder).without(exclude)
     else:
-        from waymark.models.spark.reading import load_tables
-
         from waymark.models.spark.features import features_and_records, without_students
+        from waymark.models.spark.reading import load_tables
 
         (progress or _quiet)("validating and building weekly features on Spark")
         data, features = features_and_records(without_students(load_tables(folder, spark), exclude), spark)
