@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from waymark.models.data import ProtectedDataError, ensure_feature_safe
 from waymark.models.data.contract import PROTECTED_COLUMN_NAMES
-from waymark.models.spark.sql import to_spark
+from waymark.models.spark.sql import renamed, to_spark
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -53,22 +53,7 @@ class SparkEngine:
         suffix = f"__w{next(_names)}"
         for name, table in tables.items():
             self.frame(table, name).createOrReplaceTempView(name + suffix)
-        return self.session.sql(to_spark(_renamed(sql, {n: n + suffix for n in tables})))
-
-
-def _renamed(sql: str, names: dict[str, str]) -> str:
-    import sqlglot
-    from sqlglot import exp
-
-    tree = sqlglot.parse_one(sql, read="duckdb")
-    ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
-    for table in tree.find_all(exp.Table):
-        if table.name in names and table.name not in ctes:
-            alias = table.alias_or_name
-            table.set("this", exp.to_identifier(names[table.name]))
-            if not table.alias:
-                table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
-    return tree.sql(dialect="duckdb")
+        return self.session.sql(to_spark(renamed(sql, {n: n + suffix for n in tables})))
 
 
 def collect(frame: DataFrame) -> pd.DataFrame:
