@@ -213,10 +213,12 @@ def _score(
         data = load_learning_data(folder).without(exclude)
         features = build_features(data, weeks)
     else:  # validated and featured on Spark; only the records tables and the features come back
-        from waymark.models.spark.features import features_and_records, without_students
+        from waymark.models.spark.engine import SparkEngine
+        from waymark.models.spark.features import features_and_records
+        from waymark.models.spark.partitions import without
         from waymark.models.spark.reading import load_tables
 
-        tables = without_students(load_tables(folder, spark), exclude)
+        tables = without(load_tables(folder, spark), exclude, engine=SparkEngine(spark))
         data, features = features_and_records(tables, spark, weeks=weeks)
     features = features[(features["module_id"] + "/" + features["presentation_id"]).isin(test)]
     pop = population(data.registrations, data.presentations, weeks=weeks)

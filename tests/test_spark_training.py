@@ -51,13 +51,14 @@ def test_training_on_spark_features_matches_duckdb(
 def test_erased_students_are_gone_before_spark_builds_features(synth_dir: Path, spark: Any) -> None:
     from waymark.models.data import load_learning_data
     from waymark.models.spark.engine import SparkEngine
-    from waymark.models.spark.features import features_and_records, without_students
+    from waymark.models.spark.features import features_and_records
+    from waymark.models.spark.partitions import without
 
     data = load_learning_data(synth_dir)
     gone = frozenset(data.registrations["student_id"].astype(str).head(25))
     engine = SparkEngine(spark)
     tables = {name: engine.frame(frame, name) for name, frame in data.tables().items()}
-    records, features = features_and_records(without_students(tables, gone), spark, weeks=[4])
+    records, features = features_and_records(without(tables, gone, engine=engine), spark, weeks=[4])
     assert not set(features["student_id"]) & gone
     assert not set(records.registrations["student_id"]) & gone
     assert records.activity.empty and list(records.activity.columns) == list(data.activity.columns)

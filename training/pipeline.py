@@ -113,11 +113,15 @@ def train_folder(
     if spark is None:
         data = load_learning_data(folder).without(exclude)
     else:
-        from waymark.models.spark.features import features_and_records, without_students
+        from waymark.models.spark.engine import SparkEngine
+        from waymark.models.spark.features import features_and_records
+        from waymark.models.spark.partitions import without
         from waymark.models.spark.reading import load_tables
 
         (progress or _quiet)("validating and building weekly features on Spark")
-        data, features = features_and_records(without_students(load_tables(folder, spark), exclude), spark)
+        data, features = features_and_records(
+            without(load_tables(folder, spark), exclude, engine=SparkEngine(spark)), spark
+        )
     return train(
         data,
         target=target,

@@ -47,19 +47,6 @@ def spark_features(
     return result
 
 
-def without_students(tables: Mapping[str, DataFrame], students: frozenset[str]) -> dict[str, DataFrame]:
-    """``LearningData.without`` on Spark: every row of ``students`` gone before any feature is built."""
-    if not students:
-        return dict(tables)
-    from pyspark.sql import functions as F
-
-    gone = sorted(students)
-    return {
-        name: frame.filter(~F.col("student_id").isin(gone)) if "student_id" in frame.columns else frame
-        for name, frame in tables.items()
-    }
-
-
 def features_and_records(
     tables: Mapping[str, DataFrame],
     session: SparkSession,

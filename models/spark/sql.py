@@ -96,13 +96,6 @@ def _text_to_double(text: exp.Expression) -> exp.Expression:
     return exp.TryCast(this=value, to=exp.DataType.build("DOUBLE"), safe=True)
 
 
-def tables_read(duckdb_sql: str) -> frozenset[str]:
-    """The names of the tables ``duckdb_sql`` reads (for registering exactly those on Spark)."""
-    tree = sqlglot.parse_one(duckdb_sql, read="duckdb")
-    ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
-    return frozenset(t.name for t in tree.find_all(exp.Table) if t.name and t.name not in ctes)
-
-
 def renamed(duckdb_sql: str, names: Mapping[str, str]) -> str:
     """``duckdb_sql`` (still DuckDB's dialect) reading table ``names[t]`` wherever it reads ``t``.
 
