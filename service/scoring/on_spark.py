@@ -65,9 +65,8 @@ def read_tables(folder: Path, session: Any) -> tuple[Tables, dict[str, str]]:
     The labels come from the ``sources`` table when the reader returns it; otherwise it is read on
     DuckDB (cheap when the folder's validation memo is current, ``models.data.memo``).
     """
-    from waymark.models.spark.reading import load_tables  # type: ignore[import-not-found,unused-ignore]
-
     from waymark.models.spark.engine import collect
+    from waymark.models.spark.reading import load_tables
 
     tables = load_tables(folder, session)
     labels = labels_of(collect(tables["sources"])) if "sources" in tables else _labels_on_duckdb(folder)
