@@ -29,7 +29,7 @@ def to_spark(duckdb_sql: str) -> str:
             if _is_text_to_double(cast):
                 cast.replace(_text_to_double(cast.this))
         tree = tree.transform(_for_spark)
-        return tree.sql(dialect="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
+        return str(tree.sql(dialect="spark", unsupported_level=sqlglot.ErrorLevel.RAISE))
     except (sqlglot.errors.ParseError, sqlglot.errors.UnsupportedError) as err:
         raise NotTranslatable(f"cannot translate for Spark SQL: {err}") from err
 
@@ -109,4 +109,4 @@ def renamed(duckdb_sql: str, names: Mapping[str, str]) -> str:
             table.set("this", exp.to_identifier(names[table.name]))
             if not table.alias:
                 table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
-    return tree.sql(dialect="duckdb")
+    return str(tree.sql(dialect="duckdb"))

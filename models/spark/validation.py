@@ -86,7 +86,7 @@ class SparkViews:
 
     def columns(self, name: str) -> list[str]:
         """The columns of the view ``name``."""
-        return self.session.table(self.names[name]).columns
+        return list(self.session.table(self.names[name]).columns)
 
     def drop(self) -> None:
         """Drop every view and cached table (DataFrames built from them stay usable)."""
