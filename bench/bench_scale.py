@@ -1,7 +1,8 @@
 """Features for every week of a synthetic cohort, on DuckDB and on Spark local mode: time and peak memory.
 
     python bench/bench_scale.py [--students 100000 1000000] [--engines duckdb duckdb-parquet spark]
-                                [--workdir DIR] [--max-rss-gb 18] [--spark-driver-memory 8g]
+                                [--workdir DIR] [--max-rss-gb 18] [--max-minutes 60]
+                                [--spark-driver-memory 8g]
 
 The cohorts are written by ``training.ingest.synthetic.generate`` (seed 1) into the work directory
 (``WAYMARK_BENCH_TMP``, else the system's temporary directory, under ``waymark-bench-scale``) and
@@ -26,7 +27,7 @@ tables on DuckDB (the memo is found, nothing is checked again), and ``load_table
 validates the whole folder on Spark every time (it has no memo). Peak memory is the highest sum of
 the resident set sizes of the child and all its descendants (the JVM included), sampled every 0.2 s
 by a thread; a child whose tree passes ``--max-rss-gb`` is stopped and reported as such, rather than
-left to the kernel's out-of-memory killer.
+left to the kernel's out-of-memory killer, and so is one still running after ``--max-minutes``.
 """
 
 from __future__ import annotations
@@ -176,8 +177,11 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def watch(process: psutil.Process, *, limit: int, peak: list[int], stopped: list[bool]) -> None:
-    """Sample the tree's memory until the process ends; stop the tree if it passes ``limit`` bytes."""
+def watch(
+    process: psutil.Process, *, limit: int, minutes: float, peak: list[int], stopped: list[str]
+) -> None:
+    """Sample the tree's memory until the process ends; stop it past ``limit`` bytes or ``minutes``."""
+    deadline = time.monotonic() + 60 * minutes
     while True:
         try:
             if process.status() == psutil.STATUS_ZOMBIE:
@@ -186,8 +190,10 @@ def watch(process: psutil.Process, *, limit: int, peak: list[int], stopped: list
         except psutil.NoSuchProcess:
             return
         peak[0] = max(peak[0], now)
-        if now > limit:
-            stopped[0] = True
+        if now > limit or time.monotonic() > deadline:
+            stopped.append(
+                f"stopped above {limit / 2**30:.1f} GB" if now > limit else f"stopped after {minutes:g} min"
+            )
             for p in (*process.children(recursive=True), process):
                 with contextlib.suppress(psutil.NoSuchProcess):
                     p.kill()
@@ -195,23 +201,23 @@ def watch(process: psutil.Process, *, limit: int, peak: list[int], stopped: list
         time.sleep(SAMPLE_SECONDS)
 
 
-def measure(engine: str, folder: Path, *, limit: int, driver_memory: str) -> dict[str, Any]:
+def measure(engine: str, folder: Path, *, limit: int, minutes: float, driver_memory: str) -> dict[str, Any]:
     """Run ``engine`` on ``folder`` in a child process; its figures, peak tree memory and outcome."""
     with tempfile.TemporaryDirectory(dir=folder.parent) as out:
         command = [sys.executable, __file__, "--child", engine, str(folder), out, driver_memory]
         child_process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        peak, stopped = [0], [False]
+        peak, stopped = [0], list[str]()
         sampler = threading.Thread(
             target=watch,
             args=(psutil.Process(child_process.pid),),
-            kwargs={"limit": limit, "peak": peak, "stopped": stopped},
+            kwargs={"limit": limit, "minutes": minutes, "peak": peak, "stopped": stopped},
         )
         sampler.start()
         stdout, stderr = child_process.communicate()
         sampler.join()
     result: dict[str, Any] = {"engine": engine, "peak_mb": peak[0] / 2**20}
-    if stopped[0]:
-        return {**result, "outcome": f"stopped above {limit / 2**30:.1f} GB"}
+    if stopped:
+        return {**result, "outcome": stopped[0]}
     if child_process.returncode != 0:
         last = (stderr.strip().splitlines() or ["no message"])[-1]
         return {**result, "outcome": f"failed (exit {child_process.returncode}): {last[:120]}"}
@@ -237,6 +243,7 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--max-rss-gb", type=float, default=0.8 * psutil.virtual_memory().total / 2**30)
+    parser.add_argument("--max-minutes", type=float, default=60.0, help="stop an engine still running then")
     parser.add_argument("--spark-driver-memory", default="8g")
     args = parser.parse_args()
     from waymark.models.spark.session import default_master  # imports no PySpark
@@ -250,7 +257,7 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GB, Python {platform.python_version()}; "
         f"Spark {default_master()}, driver memory {args.spark_driver_memory}; "
-        f"stop above {args.max_rss_gb:.0f} GB"
+        f"stop above {args.max_rss_gb:.0f} GB or after {args.max_minutes:g} min"
     )
     header = ("students", "activity rows", "engine", "seconds", "read s", "peak MB", "feature rows")
     print("{:>10} {:>13} {:<15} {:>9} {:>7} {:>10} {:>13}".format(*header))
@@ -261,7 +268,13 @@ def main() -> None:
             show(
                 students,
                 activity,
-                measure(engine, folder, limit=limit, driver_memory=args.spark_driver_memory),
+                measure(
+                    engine,
+                    folder,
+                    limit=limit,
+                    minutes=args.max_minutes,
+                    driver_memory=args.spark_driver_memory,
+                ),
             )
 
 
