@@ -100,8 +100,33 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return data
 
 
+def is_uri(folder: str | Path) -> bool:
+    """True for a Hadoop URI (``scheme://...``: ``s3a://``, ``abfss://``, ``hdfs://``, ``file://``)."""
+    return isinstance(folder, str) and "://" in folder
+
+
+def local_folder(folder: str | Path) -> Path:
+    """``folder`` as a path on this machine.
+
+    Raises
+    ------
+    ValueError
+        If ``folder`` is a Hadoop URI: only the Spark engine reads one (``--engine spark``).
+    """
+    if is_uri(folder):
+        raise ValueError(
+            f"{folder} is a URI; a data folder given as a URI (s3a://, abfss://, hdfs://, file://) is "
+            "read only by the Spark engine (--engine spark); otherwise give a local folder"
+        )
+    return Path(folder)
+
+
 def folder_fingerprint(folder: Path) -> str:
-    """sha256 over every file of a data folder (relative paths and bytes): the data's identity."""
+    """sha256 over every file of a data folder (relative paths and bytes): the data's identity.
+
+    A folder given as a URI on Spark has a fingerprint from the store's metadata instead
+    (``models.spark.location.fingerprint``).
+    """
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST):
         digest.update(str(path.relative_to(folder)).encode())

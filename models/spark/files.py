@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from waymark.models.data.contract import Table
 from waymark.models.data.findings import Example, Finding
+from waymark.models.data.publish import is_uri
 from waymark.models.data.reading import (
     FolderListing,
     OpenedTable,
@@ -54,11 +55,6 @@ _HEAD_BYTES = 1 << 20  # the start of a CSV file read through a Hadoop file syst
 _CORRUPT = "_corrupt_record"
 _PARTITION_BITS = 33  # monotonically_increasing_id: partition index above bit 33, row within below
 _MAX_MALFORMED_EXAMPLES = 100
-
-
-def is_uri(folder: str | Path) -> bool:
-    """True for a Hadoop URI (``scheme://...``), False for a local path."""
-    return isinstance(folder, str) and "://" in folder
 
 
 @dataclass

@@ -7,6 +7,8 @@ were not told of (``models.data.notice``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,11 +45,36 @@ def load_tables(folder: str | Path, session: SparkSession) -> dict[str, DataFram
     ContractViolation
         If any contract rule is broken (``validation.require_valid`` on DuckDB).
     """
+    with validated(folder, session) as views:
+        return feature_tables(views)
+
+
+@contextmanager
+def validated(folder: str | Path, session: SparkSession) -> Iterator[SparkViews]:
+    """Validate ``folder`` on Spark and hold its typed views ``t_<table>`` until the block ends.
+
+    For a caller that reads more than the feature tables from one validation (scoring reads the
+    ``sources`` table's words, the fairness audit its own table); what it reads beyond
+    ``feature_tables`` is its own code, in its own package.
+
+    Raises
+    ------
+    ContractViolation
+        If any contract rule is broken.
+    """
     with checked_views(folder, session) as (report, views):
         if not report.ok:
             raise ContractViolation(report)
         register_usable_sources(views)
-        return {name: _typed(views, name) for name in FEATURE_TABLES}
+        yield views
+
+
+def feature_tables(views: SparkViews) -> dict[str, DataFrame]:
+    """The six feature-safe tables of a ``validated`` folder, as ``load_tables`` returns them.
+
+    The DataFrames stay usable after the block of ``validated`` ends.
+    """
+    return {name: _typed(views, name) for name in FEATURE_TABLES}
 
 
 def _typed(views: SparkViews, name: str) -> DataFrame:
