@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from waymark.models.data import folder_fingerprint, load_with_source_labels, memo, read_manifest
+from waymark.models.data.publish import local_folder
 from waymark.models.explain import SourceCoverage, explain_cohort
 from waymark.models.registry import LoadedModel
 from waymark.models.stability import smooth_step
@@ -96,7 +97,7 @@ def _chunks(records: list[dict[str, Any]], size: int) -> Iterator[list[dict[str,
 
 
 def score(
-    folder: Path,
+    folder: Path | str,
     engine: Engine,
     *,
     model_name: str,
@@ -111,7 +112,7 @@ def score(
     ``smoothing`` is the monitoring policy's weight of the past in the list order (``stability.smoothing``;
     0: ordered by this run's estimates). With a ``spark`` session (``pyspark.sql.SparkSession``) the
     features, scores and explanations are computed on Spark (``scoring.on_spark``); the batch is
-    published the same way.
+    published the same way. ``folder`` is a local path, or with ``spark`` also a Hadoop URI.
 
     Raises
     ------
@@ -120,9 +121,14 @@ def score(
     ScoringInProgressError
         If another run holds the database's scoring lock; this run changes nothing.
     ScoringError
-        If the data cannot be scored or the batch was not stored whole; nothing is published and
-        the previous batch stays served.
+        If the data cannot be scored (a URI without ``spark`` is refused before anything is recorded)
+        or the batch was not stored whole; nothing is published and the previous batch stays served.
     """
+    if spark is None:
+        try:
+            local_folder(folder)
+        except ValueError as exc:  # a URI: refused before a run is recorded
+            raise ScoringError(str(exc)) from None
     say = progress or (lambda _msg: None)
     say(f"loading the champion of {model_name}")
     model = load_champion(engine, model_name)
@@ -175,7 +181,7 @@ def _model_meta(model: LoadedModel) -> dict[str, Any]:
 
 
 def _score_and_publish(
-    folder: Path,
+    folder: Path | str,
     engine: Engine,
     *,
     model: LoadedModel,
@@ -188,7 +194,7 @@ def _score_and_publish(
 ) -> ScoringSummary:
     erased = publish.erased_students(engine)
     if spark is None:
-        batch = _on_duckdb(folder, model=model, week=week, erased=erased, say=say)
+        batch = _on_duckdb(local_folder(folder), model=model, week=week, erased=erased, say=say)
     else:
         from waymark.service.scoring.on_spark import scored_on_spark
 

@@ -24,9 +24,10 @@ import orjson
 import pandas as pd
 
 from waymark.models.bundle import ModelBundle
-from waymark.models.data import FEATURE_TABLES, folder_fingerprint, read_manifest
+from waymark.models.data import FEATURE_TABLES, folder_fingerprint
 from waymark.models.data.contract import DEFAULT_SOURCE_LABELS
 from waymark.models.data.notice import usable
+from waymark.models.data.publish import is_uri
 from waymark.models.explain import SourceCoverage, explain_cohort
 from waymark.models.explain.coverage import first_days
 from waymark.models.features.catalogue import KEYS
@@ -48,7 +49,7 @@ from waymark.service.scoring.errors import ScoringError
 from waymark.service.scoring.job import Progress, ScoredBatch
 
 Tables = dict[str, Any]  # Spark DataFrames by table name
-Reader = Callable[[Path, Any], tuple[Tables, dict[str, str]]]
+Reader = Callable[[Path | str, Any], tuple[Tables, dict[str, str]]]
 JSON_COLUMNS = ("factors", "strengths", "context", "what_could_change", "coverage", "engagement")
 INDICATOR_SCHEMA = (
     "student_id string, module_id string, presentation_id string, week bigint, "
@@ -59,18 +60,22 @@ SUMMARY_SCHEMA = "module_id string, presentation_id string, week bigint, registe
 ROW_ORDER = ["week", *KEYS]
 
 
-def read_tables(folder: Path, session: Any) -> tuple[Tables, dict[str, str]]:
+def read_tables(folder: Path | str, session: Any) -> tuple[Tables, dict[str, str]]:
     """The folder's validated, typed feature tables on Spark, and how sentences name each source.
 
-    The labels come from the ``sources`` table when the reader returns it; otherwise it is read on
-    DuckDB (cheap when the folder's validation memo is current, ``models.data.memo``).
+    For a local path the labels are read on DuckDB (cheap when the folder's validation memo is
+    current, ``models.data.memo``); for a URI, which DuckDB cannot read, from the ``sources`` table
+    of the same validation on Spark.
     """
     from waymark.models.spark.engine import collect
-    from waymark.models.spark.reading import load_tables
+    from waymark.models.spark.reading import feature_tables, load_tables, validated
 
-    tables = load_tables(folder, session)
-    labels = labels_of(collect(tables["sources"])) if "sources" in tables else _labels_on_duckdb(folder)
-    return {name: tables[name] for name in FEATURE_TABLES}, labels
+    if not is_uri(folder):
+        tables = load_tables(folder, session)
+        return {name: tables[name] for name in FEATURE_TABLES}, _labels_on_duckdb(Path(folder))
+    with validated(folder, session) as views:
+        sources = collect(views.sql("SELECT * FROM t_sources")) if "t_sources" in views.names else None
+        return feature_tables(views), labels_of(sources)
 
 
 def _labels_on_duckdb(folder: Path) -> dict[str, str]:
@@ -102,7 +107,7 @@ def labels_of(sources: pd.DataFrame | None) -> dict[str, str]:
 
 
 def scored_on_spark(
-    folder: Path,
+    folder: Path | str,
     session: Any,
     *,
     model: LoadedModel,
@@ -113,7 +118,8 @@ def scored_on_spark(
 ) -> ScoredBatch:
     """The batch of ``folder`` computed on the Spark ``session``: the values ``job._on_duckdb`` computes.
 
-    ``read`` is ``read_tables`` unless given (tests hand in tables built another way).
+    ``folder`` is a local path or a Hadoop URI (``models.spark.location`` gives its fingerprint and
+    manifest). ``read`` is ``read_tables`` unless given (tests hand in tables built another way).
 
     Raises
     ------
@@ -122,12 +128,14 @@ def scored_on_spark(
     """
     from waymark.models.spark import partitions
     from waymark.models.spark.engine import SparkEngine, collect
+    from waymark.models.spark.location import fingerprint as fingerprint_of
+    from waymark.models.spark.location import read_manifest
 
     say("validating and reading data on Spark")
-    fingerprint = folder_fingerprint(folder)
+    fingerprint = fingerprint_of(folder, session)
     tables, labels = (read or read_tables)(folder, session)
     engine = SparkEngine(session)
-    chosen = current_presentations(collect(tables["presentations"]), read_manifest(folder))
+    chosen = current_presentations(collect(tables["presentations"]), read_manifest(folder, session))
     data = partitions.without(
         partitions.only_presentations(tables, chosen, engine=engine), erased, engine=engine
     )
