@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from sklearn.model_selection import GroupKFold
 
 from waymark.models.bundle import ModelBundle, from_pipeline
 from waymark.models.data import LearningData, load_learning_data, read_manifest
+from waymark.models.data.publish import is_uri, local_folder
 from waymark.models.features import FEATURE_NAMES, KEYS, build_features, population
 from waymark.models.targets import Target, labels
 from waymark.models.uncertainty import interval_table, scored_coverage
@@ -46,7 +47,7 @@ class TrainingOutcome:
     lead: dict[str, float]
     train_rows: pd.DataFrame  # keys, features, label (for lineage and the signature)
     test_scored: pd.DataFrame  # keys, label, outcome_day, probability
-    folder: Path
+    folder: Path | str  # a local path, or a Hadoop URI the features were read from on Spark
     manifest: dict[str, object]
     choice: FamilyChoice  # how the family was settled, in words
     # Per test week: the intervals' grouped coverage beside their nominal level, and mean width
@@ -54,6 +55,9 @@ class TrainingOutcome:
     interval_coverage: pd.DataFrame
     warnings: tuple[str, ...] = ()  # suspiciously good results on the later cohort (leakage_warnings)
     censoring: Censoring | None = None  # what the intervention policy did (training.censoring)
+    # The data's identity when it was taken before reading (a URI on Spark: models.spark.location);
+    # None: ``folder_fingerprint(folder)`` when the run is tracked.
+    fingerprint: str | None = None
 
 
 def _in(frame: pd.DataFrame, presentations: tuple[tuple[str, str], ...]) -> np.ndarray:
@@ -77,7 +81,7 @@ def _check(rows: pd.DataFrame, mask: np.ndarray, *, where: str, target: Target) 
 
 
 def train_folder(
-    folder: Path,
+    folder: Path | str,
     *,
     target: Target,
     config: FitConfig | None = None,
@@ -92,7 +96,7 @@ def train_folder(
     Parameters
     ----------
     folder
-        A data folder in the contract.
+        A data folder in the contract: a local path, or with ``spark`` also a Hadoop URI.
     target, config, test_from, progress
         As for :func:`train`.
     exclude
@@ -106,40 +110,52 @@ def train_folder(
     Returns
     -------
     TrainingOutcome
-        The calibrated bundle and its temporal evaluation, with ``folder`` as its lineage.
+        The calibrated bundle and its temporal evaluation, with ``folder`` as its lineage (for a
+        URI with its fingerprint from the store's metadata, ``models.spark.location.fingerprint``).
+
+    Raises
+    ------
+    ValueError
+        If ``folder`` is a URI and there is no ``spark`` session.
     """
     (progress or _quiet)("loading and validating data")
-    features = None
+    features, fingerprint = None, None
     if spark is None:
-        data = load_learning_data(folder).without(exclude)
+        local = local_folder(folder)
+        data, manifest = load_learning_data(local).without(exclude), read_manifest(local)
     else:
+        from waymark.models.spark import location
         from waymark.models.spark.engine import SparkEngine
         from waymark.models.spark.features import features_and_records
         from waymark.models.spark.partitions import without
         from waymark.models.spark.reading import load_tables
 
+        if is_uri(folder):  # taken before reading, as scoring does; tracking cannot list a store
+            fingerprint = location.fingerprint(folder, spark)
         (progress or _quiet)("validating and building weekly features on Spark")
         data, features = features_and_records(
             without(load_tables(folder, spark), exclude, engine=SparkEngine(spark)), spark
         )
-    return train(
+        manifest = location.read_manifest(folder, spark)
+    outcome = train(
         data,
         target=target,
         folder=folder,
-        manifest=read_manifest(folder),
+        manifest=manifest,
         config=config,
         test_from=test_from,
         progress=progress,
         interventions=interventions,
         features=features,
     )
+    return outcome if fingerprint is None else replace(outcome, fingerprint=fingerprint)
 
 
 def train(
     data: LearningData,
     *,
     target: Target,
-    folder: Path,
+    folder: Path | str,
     manifest: dict[str, object],
     config: FitConfig | None = None,
     test_from: date | None = None,

@@ -12,10 +12,12 @@ import warnings
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.exceptions import MlflowException
@@ -28,6 +30,7 @@ import waymark.models.pyfunc_model
 from waymark.models import drift
 from waymark.models.bundle import ModelBundle
 from waymark.models.data import folder_fingerprint
+from waymark.models.data.publish import is_uri, local_folder
 from waymark.models.features import FEATURES
 from waymark.models.registry import FAMILY_CHOICE_TAG, SHA_TAG, WARNINGS_TAG, configure
 from waymark.models.settings import Settings
@@ -107,7 +110,7 @@ def summary_metrics(outcome: TrainingOutcome) -> dict[str, float]:
 def log_and_register(outcome: TrainingOutcome, name: str, *, settings: Settings) -> Registered:
     """Log the run (params, metrics, lineage, artifacts, model) and register it as ``candidate``."""
     configure(settings)
-    fingerprint = folder_fingerprint(outcome.folder)
+    fingerprint = outcome.fingerprint or folder_fingerprint(local_folder(outcome.folder))
     with (
         mlflow.start_run(experiment_id=_experiment(f"waymark-{outcome.target.value}", settings)) as run,
         tempfile.TemporaryDirectory() as tmp,
@@ -226,13 +229,62 @@ class _FrameDataset(PandasDataset):
 
 
 def _dataset(frame: pd.DataFrame, *, source: str, name: str, digest: str) -> PandasDataset:
-    return _FrameDataset(
-        frame, source=resolve_dataset_source(source), targets="label", name=name, digest=digest
-    )
+    return _FrameDataset(frame, source=_source(source), targets="label", name=name, digest=digest)
+
+
+def lineage_source(folder: Path | str) -> str:
+    """Where the run's data came from: a local path resolved, a URI as given."""
+    return folder if isinstance(folder, str) and is_uri(folder) else str(Path(folder).resolve())
+
+
+class HadoopUriSource(DatasetSource):
+    """A data folder at a Hadoop URI MLflow has no source type for (``s3a://``, ``abfs://``...).
+
+    It names the folder in the run's lineage; MLflow cannot load it (Spark reads it:
+    ``--engine spark``).
+    """
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+
+    @staticmethod
+    def _get_source_type() -> str:
+        return "hadoop_uri"
+
+    def load(self) -> Any:
+        """Refused: the folder is read by Spark, not by MLflow."""
+        raise MlflowException(f"{self.uri} is read by Spark (waymark ... --engine spark), not by MLflow")
+
+    @staticmethod
+    def _can_resolve(raw_source: Any) -> bool:
+        return False  # never chosen by MLflow's resolver; tracking names it when no other applies
+
+    @classmethod
+    def _resolve(cls, raw_source: Any) -> HadoopUriSource:
+        return cls(str(raw_source))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The URI, as MLflow stores a source."""
+        return {"uri": self.uri}
+
+    @classmethod
+    def from_dict(cls, source_dict: dict[Any, Any]) -> HadoopUriSource:
+        """The source ``to_dict`` stored."""
+        return cls(str(source_dict["uri"]))
+
+
+def _source(source: str) -> DatasetSource:
+    """MLflow's source for ``source``; a URI it knows no type for is a ``HadoopUriSource``."""
+    try:
+        return resolve_dataset_source(source)
+    except MlflowException:
+        if not is_uri(source):
+            raise
+        return HadoopUriSource(source)
 
 
 def _log_lineage(outcome: TrainingOutcome, fingerprint: str) -> None:
-    source = str(outcome.folder.resolve())
+    source = lineage_source(outcome.folder)
     as_float = {
         "label": "float64",
         "week": "float64",
