@@ -1,13 +1,20 @@
 """The one reader of protected characteristics (PRODUCT §3: fairness audits ONLY).
 
-Nothing in ``models``, ``training`` or ``service`` calls this; a test checks that it stays so.
+Nothing in ``models``, ``training`` or ``service`` calls this; a test checks that it stays so. On Spark
+the table is read from the fairness audit's own validation of the folder (``models.spark.reading.
+validated``, whose views hold every table the folder has); the query naming it is here, not there.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from waymark.models.data import ProtectedFrame, folder_fingerprint, memo
+from waymark.models.data.sqltext import ident
+
+if TYPE_CHECKING:
+    from waymark.models.spark.validation import SparkViews
 
 TABLE = "protected_characteristics"
 
@@ -42,4 +49,29 @@ def load_protected_characteristics(folder: Path) -> ProtectedFrame | None:
     frame = con.execute(
         "SELECT * EXCLUDE (_file, _row) FROM t_protected_characteristics ORDER BY _file, _row"
     ).df()
+    return ProtectedFrame(frame.astype("string"))
+
+
+def protected_characteristics_on_spark(views: SparkViews) -> ProtectedFrame | None:
+    """``load_protected_characteristics`` from the views of a folder validated on Spark.
+
+    Parameters
+    ----------
+    views
+        The views of ``models.spark.reading.validated`` (the folder passed the contract).
+
+    Returns
+    -------
+    ProtectedFrame or None
+        The same frame as on DuckDB (every value as text, missing ones missing, in file order), or
+        None when the folder has no such table. Only these few columns of one row per student
+        come to the driver.
+    """
+    from waymark.models.spark.engine import collect
+
+    name = f"t_{TABLE}"
+    if name not in views.names:
+        return None
+    columns = ", ".join(ident(c) for c in views.columns(name) if c not in ("_file", "_row"))
+    frame = collect(views.sql(f"SELECT {columns} FROM {ident(name)} ORDER BY _file, _row"))
     return ProtectedFrame(frame.astype("string"))

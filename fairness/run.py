@@ -21,13 +21,14 @@ from waymark.fairness.gate import CheckResult, evaluate
 from waymark.fairness.mitigation import MitigationRow, equalised_fnr
 from waymark.fairness.monitoring import group_estimate_shares
 from waymark.fairness.policy import Policy
-from waymark.fairness.protected import load_protected_characteristics
+from waymark.fairness.protected import load_protected_characteristics, protected_characteristics_on_spark
 from waymark.fairness.quality import QualityOutcome
 from waymark.fairness.quality import evaluate as evaluate_quality
 from waymark.fairness.quality import measure as measure_quality
 from waymark.models import registry, threads
 from waymark.models.bundle import ModelBundle
-from waymark.models.data import folder_fingerprint, load_learning_data
+from waymark.models.data import ProtectedFrame, folder_fingerprint, load_learning_data
+from waymark.models.data.publish import is_uri, local_folder
 from waymark.models.features import KEYS, build_features, population
 from waymark.models.registry import LoadedModel, load_bundle
 from waymark.models.targets import Target, labels
@@ -73,7 +74,7 @@ class AuditOutcome:
 
 def audit_model(
     uri: str,
-    folder: Path,
+    folder: Path | str,
     *,
     policy: Policy,
     exclude: frozenset[str] = frozenset(),
@@ -86,7 +87,10 @@ def audit_model(
     ``champion`` is the model being served (loaded after its recorded hash was checked), scored on
     the candidate's own test presentations for the quality gate's comparison; None when there is none.
     ``spark``, a Spark session, validates the folder and builds the features on Spark; the
-    protected characteristics are still read here alone, and every measure is computed here.
+    protected characteristics are still read here alone, and every measure is computed here. With
+    ``spark`` ``folder`` may also be a Hadoop URI: the protected characteristics then come from the
+    same validation on Spark (``fairness.protected``), and the data's fingerprint from the store's
+    metadata (``models.spark.location``).
 
     Threads: the whole audit runs with BLAS, OpenMP and numba limited to ``models.threads.cores()``
     (DuckDB and LightGBM read the same number), so it never starts more threads than the process
@@ -100,7 +104,7 @@ def audit_model(
 
 def _audit_model(
     uri: str,
-    folder: Path,
+    folder: Path | str,
     *,
     policy: Policy,
     exclude: frozenset[str],
@@ -113,10 +117,12 @@ def _audit_model(
     test = tuple(training.params.get("test_presentations", "").split())
     if not test:
         raise AuditError(f"{uri} records no test presentations; was it trained by `waymark train`?")
-    protected = load_protected_characteristics(folder)
+    fingerprint, protected, tables = _read(folder, spark=spark)
     if protected is None or not protected.attributes:
         raise AuditError(f"{folder} has no protected_characteristics table: a fairness audit is impossible")
-    scored, features = _score(loaded, folder, test=test, weeks=policy.weeks, exclude=exclude, spark=spark)
+    scored, features = _score(
+        loaded, folder, test=test, weeks=policy.weeks, exclude=exclude, spark=spark, tables=tables
+    )
     group_table = group_labels(protected, intersections=policy.intersections)
     audits = audit_cohorts(scored, group_table, policy=policy)
     gate, checks = evaluate(audits, policy)
@@ -128,7 +134,7 @@ def _audit_model(
         model=loaded,
         run_id=run_id,
         test_presentations=test,
-        data_fingerprint=folder_fingerprint(folder),
+        data_fingerprint=fingerprint or folder_fingerprint(local_folder(folder)),
         policy=policy,
         audits=audits,
         gate=gate,
@@ -150,6 +156,24 @@ def _audit_model(
         },
         quality=quality,
     )
+
+
+def _read(folder: Path | str, *, spark: Any) -> tuple[str | None, ProtectedFrame | None, Any]:
+    """The data's fingerprint, its protected characteristics, and its feature tables on Spark.
+
+    A local path: the characteristics read on DuckDB (``load_protected_characteristics``), None for
+    the other two (the fingerprint is taken when the outcome is made, the tables by ``_score``). A
+    URI on Spark: the fingerprint from the store's metadata, taken first, then one validation on
+    Spark for both the characteristics and the feature tables.
+    """
+    if spark is None or not is_uri(folder):
+        return None, load_protected_characteristics(local_folder(folder)), None
+    from waymark.models.spark.location import fingerprint
+    from waymark.models.spark.reading import feature_tables, validated
+
+    taken = fingerprint(folder, spark)
+    with validated(folder, spark) as views:
+        return taken, protected_characteristics_on_spark(views), feature_tables(views)
 
 
 def _quality(
@@ -202,15 +226,20 @@ def _mitigation(
 
 def _score(
     loaded: LoadedModel,
-    folder: Path,
+    folder: Path | str,
     *,
     test: tuple[str, ...],
     weeks: tuple[int, ...],
     exclude: frozenset[str],
     spark: Any = None,
+    tables: Any = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The test cohort's labelled rows with the model's estimates, and their features.
+
+    ``tables`` are the folder's feature tables already read on Spark (``_read``); read here when None.
+    """
     if spark is None:
-        data = load_learning_data(folder).without(exclude)
+        data = load_learning_data(local_folder(folder)).without(exclude)
         features = build_features(data, weeks)
     else:  # validated and featured on Spark; only the records tables and the features come back
         from waymark.models.spark.engine import SparkEngine
@@ -218,8 +247,10 @@ def _score(
         from waymark.models.spark.partitions import without
         from waymark.models.spark.reading import load_tables
 
-        tables = without(load_tables(folder, spark), exclude, engine=SparkEngine(spark))
-        data, features = features_and_records(tables, spark, weeks=weeks)
+        read = load_tables(folder, spark) if tables is None else tables
+        data, features = features_and_records(
+            without(read, exclude, engine=SparkEngine(spark)), spark, weeks=weeks
+        )
     features = features[(features["module_id"] + "/" + features["presentation_id"]).isin(test)]
     pop = population(data.registrations, data.presentations, weeks=weeks)
     rows = features.merge(labels(Target(loaded.bundle.target), pop, tables=data.tables()), on=list(KEYS))
