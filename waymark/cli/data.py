@@ -11,7 +11,13 @@ import typer
 
 from waymark.cli.console import OutputFormat, out
 from waymark.cli.data_import import import_cmd
-from waymark.cli.engine_options import EngineName, EngineOption, SparkMasterOption, spark_session_for
+from waymark.cli.engine_options import (
+    EngineName,
+    EngineOption,
+    SparkMasterOption,
+    data_location,
+    spark_session_for,
+)
 from waymark.cli.errors import handled
 from waymark.models.data import folder_fingerprint, memo, validate_folder
 from waymark.models.data.quality import quality_report
@@ -115,6 +121,7 @@ def validate_cmd(
 ) -> None:
     """Check a data folder against the contract and report on its quality."""
     as_json = as_json or output is OutputFormat.JSON
+    data_location(folder, engine, option="FOLDER")  # a URI only with --engine spark
     with handled():
         session = spark_session_for(engine, spark_master)
     if session is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,6 +24,8 @@ EngineOption = Annotated[
         "(needs waymark[spark] and Java 17+; see docs/scale-out.md).",
     ),
 ]
+#: What the help of ``--data`` adds where a command reads a URI on Spark.
+URI_HELP = " (with --engine spark, also a Hadoop URI: s3a://..., abfss://..., hdfs://...)"
 SparkMasterOption = Annotated[
     str | None,
     typer.Option(
@@ -41,3 +44,22 @@ def spark_session_for(engine: EngineName, master: str | None):  # type: ignore[n
     from waymark.models.spark.session import spark_session
 
     return spark_session(master)
+
+
+def data_location(data: str, engine: EngineName, *, option: str = "--data") -> Path | str:
+    """A data folder as the command reads it: a local folder, or with ``--engine spark`` also a Hadoop URI.
+
+    Raises
+    ------
+    typer.BadParameter
+        If ``data`` is a URI (``scheme://...``) and the engine is not spark (naming ``option``).
+    """
+    if "://" not in data:
+        return Path(data)
+    if engine is not EngineName.SPARK:
+        raise typer.BadParameter(
+            f"{data} is a URI; a data folder given as a URI (s3a://, abfss://, hdfs://, file://) is read "
+            "only with --engine spark. Add --engine spark, or give a local folder",
+            param_hint=option,
+        )
+    return data

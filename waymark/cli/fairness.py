@@ -11,7 +11,14 @@ import typer
 from rich.markup import escape
 
 from waymark.cli.console import OutputFormat, out
-from waymark.cli.engine_options import EngineName, EngineOption, SparkMasterOption, spark_session_for
+from waymark.cli.engine_options import (
+    URI_HELP,
+    EngineName,
+    EngineOption,
+    SparkMasterOption,
+    data_location,
+    spark_session_for,
+)
 from waymark.cli.errors import handled
 from waymark.fairness.policy import load_policy
 from waymark.fairness.report import write_report
@@ -33,7 +40,9 @@ def audit_cmd(
     model: Annotated[
         str, typer.Option("--model", help="Model URI, e.g. models:/waymark-not-completing@candidate.")
     ],
-    data: Annotated[Path, typer.Option("--data", help="Data folder with protected_characteristics.")],
+    data: Annotated[
+        str, typer.Option("--data", help=f"Data folder with protected_characteristics{URI_HELP}.")
+    ],
     *,
     out_dir: Annotated[
         Path, typer.Option("--out", help="Folder for report.html, report.json, model_card.md.")
@@ -50,7 +59,7 @@ def audit_cmd(
     """Audit a candidate by protected characteristic; write the report; tag the version with the gate."""
     audit(
         model,
-        data,
+        data_location(data, engine),
         out_dir=out_dir,
         policy_file=policy_file,
         settings=get_settings(),
@@ -61,7 +70,7 @@ def audit_cmd(
 
 def audit(
     model: str,
-    data: Path,
+    data: Path | str,
     *,
     out_dir: Path,
     policy_file: Path | None,
@@ -71,7 +80,8 @@ def audit(
 ) -> str:
     """Audit ``model`` on ``data`` (erased students left out), record the gate, and return it.
 
-    With ``spark`` (a Spark session) the data is validated and the features built on Spark.
+    With ``spark`` (a Spark session) the data is validated and the features built on Spark, and
+    ``data`` may be a Hadoop URI.
     """
     registry.configure(settings)
     engine = up_to_date(settings.database_url)

@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from waymark.cli.console import err, out
-from waymark.cli.engine_options import EngineName, EngineOption, SparkMasterOption, spark_session_for
+from waymark.cli.engine_options import (
+    URI_HELP,
+    EngineName,
+    EngineOption,
+    SparkMasterOption,
+    data_location,
+    spark_session_for,
+)
 from waymark.cli.errors import handled
 from waymark.models.registry import configure
 from waymark.models.settings import Settings, get_settings
@@ -20,7 +27,7 @@ from waymark.service.scoring.job import DEFAULT_CHUNK_ROWS
 
 
 def score_cmd(
-    data: Annotated[Path, typer.Option("--data", help="Data folder in the contract.")],
+    data: Annotated[str, typer.Option("--data", help=f"Data folder in the contract{URI_HELP}.")],
     week: Annotated[
         int | None,
         typer.Option(help="Prediction week (1-based); the latest week the data reaches when omitted."),
@@ -41,10 +48,11 @@ def score_cmd(
     spark_master: SparkMasterOption = None,
 ) -> None:
     """Score and explain the cohort with the approved champion, and publish the batch atomically."""
+    folder = data_location(data, engine)
     if spark_master is not None and engine is not EngineName.SPARK:
         spark_session_for(engine, spark_master)  # refuses --spark-master without --engine spark
     publish(
-        data,
+        folder,
         week,
         name=name or DEFAULT_NAMES[target],
         settings=get_settings(),
@@ -56,7 +64,7 @@ def score_cmd(
 
 
 def publish(
-    data: Path,
+    data: Path | str,
     week: int | None,
     *,
     name: str,
@@ -69,7 +77,8 @@ def publish(
     """Score ``data`` with the champion of ``name`` and publish the batch (or leave the last one served).
 
     With ``engine`` spark the features, scores and explanations are computed on Spark (``spark_master``,
-    else ``WAYMARK_SPARK_MASTER``, else local); the batch is published the same way.
+    else ``WAYMARK_SPARK_MASTER``, else local), and ``data`` may be a Hadoop URI; the batch is published
+    the same way.
     """
     configure(settings)
     database = up_to_date(settings.database_url)

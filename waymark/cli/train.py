@@ -14,7 +14,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from waymark.cli.console import OutputFormat, err, out
-from waymark.cli.engine_options import EngineName, EngineOption, SparkMasterOption, spark_session_for
+from waymark.cli.engine_options import (
+    URI_HELP,
+    EngineName,
+    EngineOption,
+    SparkMasterOption,
+    data_location,
+    spark_session_for,
+)
 from waymark.cli.errors import fail, handled
 from waymark.models.estimators import FAMILIES
 from waymark.models.registry import keep_text
@@ -34,7 +41,7 @@ NOT_MEASURABLE = "—"
 
 
 def train_cmd(
-    data: Annotated[Path, typer.Option("--data", help="Data folder in the contract.")],
+    data: Annotated[str, typer.Option("--data", help=f"Data folder in the contract{URI_HELP}.")],
     target: Annotated[
         str, typer.Option(help="not_completing or next_assessment_nonsubmission.")
     ] = "not_completing",
@@ -96,7 +103,7 @@ def train_cmd(
         intervention_policy=intervention_policy,
     )
     run_training(
-        data,
+        data_location(data, engine),
         chosen,
         config=config,
         split_date=_date(test_from),
@@ -123,7 +130,7 @@ def _date(value: str | None) -> date | None:
 
 
 def run_training(
-    data: Path,
+    data: Path | str,
     target: Target,
     *,
     config: FitConfig,
@@ -136,7 +143,8 @@ def run_training(
 ) -> None:
     """Train on ``data`` (leaving erased students out), register the result as ``name``, and report.
 
-    With ``spark`` (a Spark session) the data is validated and the features built on Spark.
+    With ``spark`` (a Spark session) the data is validated and the features built on Spark, and
+    ``data`` may be a Hadoop URI.
     """
     with (
         handled(contract="the data breaks the contract; nothing was trained"),
