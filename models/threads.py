@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,9 +64,26 @@ def duckdb_memory_limit() -> str:
     return f"{max(1, int(total * _DUCKDB_MEMORY_SHARE) // 2**20)}MB"
 
 
+def duckdb_temp_directory() -> str:
+    """Where DuckDB spills beyond its memory limit.
+
+    ``WAYMARK_DUCKDB_TEMP_DIRECTORY``, else a folder of this process under the system's temporary
+    directory (``TMPDIR``). DuckDB's own default for an in-memory database is ``.tmp`` in the
+    working directory, which may be a source checkout, a data folder or, in a container, read-only.
+    """
+    configured = os.environ.get("WAYMARK_DUCKDB_TEMP_DIRECTORY", "").strip()
+    return configured or str(Path(tempfile.gettempdir()) / f"waymark-duckdb-{os.getpid()}")
+
+
 def duckdb_connect(*, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with explicit thread and memory limits and no progress bar."""
-    con = duckdb.connect(config={"threads": cores(), "memory_limit": memory_limit or duckdb_memory_limit()})
+    """An in-memory DuckDB connection with explicit thread, memory and spill limits and no progress bar."""
+    con = duckdb.connect(
+        config={
+            "threads": cores(),
+            "memory_limit": memory_limit or duckdb_memory_limit(),
+            "temp_directory": duckdb_temp_directory(),
+        }
+    )
     # Inside Jupyter DuckDB refuses the setting without ipywidgets: no widget library, no bar either.
     with contextlib.suppress(duckdb.InvalidInputException):
         con.execute("SET enable_progress_bar = false")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numba
@@ -50,6 +51,32 @@ def test_duckdb_gets_the_thread_and_memory_limits(monkeypatch: pytest.MonkeyPatc
         assert limit is not None and "MiB" in str(limit[0]) and str(limit[0]).startswith("28")  # 300 MB
     finally:
         con.close()
+
+
+def test_duckdb_spills_under_the_temporary_directory_never_the_working_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WAYMARK_THREADS", "1")
+    monkeypatch.setenv("WAYMARK_DUCKDB_MEMORY_LIMIT", "64MB")
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "system-tmp"))
+    (tmp_path / "system-tmp").mkdir()
+    tempfile.tempdir = None  # read TMPDIR again
+    try:
+        con = threads.duckdb_connect()
+        (setting,) = con.execute("SELECT current_setting('temp_directory')").fetchone() or ("",)
+        assert Path(str(setting)).parent == tmp_path / "system-tmp"
+        # A table larger than the memory limit is offloaded there while it lives, never to ./.tmp.
+        con.execute("CREATE TABLE t AS SELECT random() AS x, range AS i FROM range(10000000)")
+        assert any(Path(str(setting)).iterdir())
+        assert not (tmp_path / ".tmp").exists()
+        con.close()
+    finally:
+        tempfile.tempdir = None
+    monkeypatch.setenv("WAYMARK_DUCKDB_TEMP_DIRECTORY", str(tmp_path / "chosen"))
+    con = threads.duckdb_connect()
+    assert con.execute("SELECT current_setting('temp_directory')").fetchone() == (str(tmp_path / "chosen"),)
+    con.close()
 
 
 def test_capped_limits_blas_and_numba_inside_the_block_only() -> None:
