@@ -1,8 +1,8 @@
 """Features for every week of a synthetic cohort, on DuckDB and on Spark local mode: time and peak memory.
 
-    python bench/bench_scale.py [--students 100000 1000000] [--engines duckdb duckdb-parquet spark]
-                                [--workdir DIR] [--max-rss-gb 18] [--max-minutes 60]
-                                [--spark-driver-memory 8g]
+    python bench/bench_scale.py [--students 100000 1000000]
+                                [--engines duckdb duckdb-parquet duckdb-chunked spark] [--workdir DIR]
+                                [--max-rss-gb 18] [--max-minutes 60] [--spark-driver-memory 8g]
 
 The cohorts are written by ``training.ingest.synthetic.generate`` (seed 1) into the work directory
 (``WAYMARK_BENCH_TMP``, else the system's temporary directory, under ``waymark-bench-scale``) and
@@ -17,6 +17,9 @@ features of all weeks of all presentations to Parquet, so the work is really don
     duckdb-parquet  the same SQL on DuckDB, each statement a view over the validated typed views of
                     the Parquet files, the last one copied to Parquet: nothing passes through pandas,
                     and DuckDB may spill to disk beyond its memory limit. For cohorts the first cannot hold.
+    duckdb-chunked  the same, one module presentation at a time into its own Parquet file: exact,
+                    because every feature is computed within one presentation; memory follows the
+                    largest presentation, not the cohort.
     spark           ``models.spark.reading.load_tables`` and ``models.spark.features.spark_features``
                     (the same SQL through SQLGlot) on Spark local mode, written with
                     ``DataFrame.write.parquet``. Settings: Waymark's, ``WAYMARK_SPARK_*`` from the
@@ -48,7 +51,7 @@ from typing import Any
 
 import psutil
 
-ENGINES = ("duckdb", "duckdb-parquet", "spark")
+ENGINES = ("duckdb", "duckdb-parquet", "duckdb-chunked", "spark")
 SAMPLE_SECONDS = 0.2
 
 
@@ -118,6 +121,53 @@ def duckdb_parquet(folder: Path, out: Path) -> tuple[float, int]:
     return read, int(rows)
 
 
+def duckdb_chunked(folder: Path, out: Path) -> tuple[float, int]:
+    """``duckdb_parquet`` one module presentation at a time, each to its own Parquet file; (read s, rows).
+
+    Exact, not an approximation: every feature is computed within one module presentation (each
+    window and aggregate is partitioned by it), so a presentation's rows need no other's data. Memory
+    then follows the largest presentation rather than the cohort.
+    """
+    from waymark.models.data import FEATURE_TABLES, TABLES, memo
+    from waymark.models.data.notice import USED_ACTIVITY, register_usable_sources
+    from waymark.models.data.publish import folder_fingerprint
+    from waymark.models.features import population
+    from waymark.models.features.build import feature_table
+
+    start = time.perf_counter()
+    con, _ = memo.open_valid(folder, fingerprint=folder_fingerprint(folder))
+    register_usable_sources(con)
+    for name in FEATURE_TABLES:
+        present = {row[0] for row in con.execute(f"DESCRIBE t_{name}").fetchall()}
+        columns = ", ".join(f'"{c}"' for c in TABLES[name].column_names if c in present)
+        where = USED_ACTIVITY if name == "activity" else "TRUE"
+        con.execute(f"CREATE TEMP VIEW b_{name} AS SELECT {columns} FROM t_{name} WHERE {where}")
+    keys = con.execute("SELECT module_id, presentation_id FROM b_presentations ORDER BY ALL").fetchall()
+    read = time.perf_counter() - start
+    con.execute("CREATE TEMP TABLE part (module_id VARCHAR, presentation_id VARCHAR)")
+    one = "(module_id, presentation_id) IN (SELECT * FROM part)"
+    chunk = {
+        "presentations": f"SELECT * FROM b_presentations WHERE {one}",
+        "registrations": f"SELECT * FROM b_registrations WHERE {one}",
+        "assessments": f"SELECT * FROM b_assessments WHERE {one}",
+        "activity": f"SELECT * FROM b_activity WHERE {one}",
+        "students": "SELECT * FROM b_students WHERE student_id IN (SELECT student_id FROM c_registrations)",
+        "assessment_results": "SELECT * FROM b_assessment_results "
+        "WHERE assessment_id IN (SELECT assessment_id FROM c_assessments)",
+    }
+    for name, sql in chunk.items():  # the last two read the chunk's registrations and assessments
+        con.execute(f"CREATE TEMP VIEW c_{name} AS {sql}")
+    engine = DuckDBViews(con)
+    pop = population("c_registrations", "c_presentations", engine=engine)
+    view = feature_table({name: f"c_{name}" for name in FEATURE_TABLES}, pop, engine=engine)
+    for i, key in enumerate(keys):
+        con.execute("DELETE FROM part")
+        con.execute("INSERT INTO part VALUES (?, ?)", list(key))
+        con.execute(f"COPY (SELECT * FROM {view}) TO '{out / f'part-{i:04d}.parquet'}' (FORMAT parquet)")
+    (rows,) = con.execute(f"SELECT count(*) FROM read_parquet('{out}/part-*.parquet')").fetchone() or (0,)
+    return read, int(rows)
+
+
 def spark(folder: Path, out: Path, *, driver_memory: str) -> tuple[float, int]:
     """Spark local mode: load_tables, spark_features, written to Parquet; (read s, rows)."""
     from waymark.models.data import FEATURE_TABLES
@@ -143,6 +193,8 @@ def child(engine: str, folder: Path, out: Path, *, driver_memory: str) -> None:
         read, rows = duckdb_pandas(folder, out)
     elif engine == "duckdb-parquet":
         read, rows = duckdb_parquet(folder, out)
+    elif engine == "duckdb-chunked":
+        read, rows = duckdb_chunked(folder, out)
     else:
         read, rows = spark(folder, out, driver_memory=driver_memory)
     print(json.dumps({"seconds": time.perf_counter() - start, "read_seconds": read, "rows": rows}))
