@@ -271,7 +271,8 @@ def measure(engine: str, folder: Path, *, limit: int, minutes: float, driver_mem
     if stopped:
         return {**result, "outcome": stopped[0]}
     if child_process.returncode != 0:
-        last = (stderr.strip().splitlines() or ["no message"])[-1]
+        lines = stderr.strip().splitlines() or ["no message"]
+        last = next((line for line in reversed(lines) if "Error" in line), lines[-1])  # the error, not advice
         return {**result, "outcome": f"failed (exit {child_process.returncode}): {last[:120]}"}
     return {**result, **json.loads(stdout.strip().splitlines()[-1]), "outcome": "ok"}
 

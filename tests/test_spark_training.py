@@ -48,7 +48,9 @@ def test_training_on_spark_features_matches_duckdb(
     ]
 
 
-def test_erased_students_are_gone_before_spark_builds_features(synth_dir: Path, spark: Any) -> None:
+def test_erased_students_are_gone_before_spark_builds_features(
+    synth_dir: Path, spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from waymark.models.data import load_learning_data
     from waymark.models.spark.engine import SparkEngine
     from waymark.models.spark.features import features_and_records
@@ -58,7 +60,12 @@ def test_erased_students_are_gone_before_spark_builds_features(synth_dir: Path, 
     gone = frozenset(data.registrations["student_id"].astype(str).head(25))
     engine = SparkEngine(spark)
     tables = {name: engine.frame(frame, name) for name, frame in data.tables().items()}
+    shared = tmp_path / "shared-workdir"  # as a cluster's WAYMARK_SPARK_WORKDIR
+    shared.mkdir()
+    monkeypatch.setenv("WAYMARK_SPARK_WORKDIR", shared.as_uri())
     records, features = features_and_records(without(tables, gone, engine=engine), spark, weeks=[4])
+    assert not features.empty
+    assert list(shared.iterdir()) == []  # the students' features are not left behind
     assert not set(features["student_id"]) & gone
     assert not set(records.registrations["student_id"]) & gone
     assert records.activity.empty and list(records.activity.columns) == list(data.activity.columns)

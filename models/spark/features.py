@@ -15,6 +15,7 @@ from waymark.models.data.dataset import conform
 from waymark.models.features import population
 from waymark.models.features.build import feature_table, finished
 from waymark.models.spark.engine import SparkEngine
+from waymark.models.spark.files import hadoop_conf, hadoop_path
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -58,7 +59,8 @@ def features_and_records(
 
     The features are written as Parquet to ``parquet`` (a path or URI every executor can write to;
     when None, a new folder in ``WAYMARK_SPARK_WORKDIR``, else a temporary folder on the driver,
-    which suits local mode only) and read back on the driver, where
+    which suits local mode only; a folder made here is deleted once read, as it holds personal
+    data) and read back on the driver, where
     training and the audit stay single-node. The records tables the labels and the split need
     come back as ``LearningData``; its activity table is left empty (only the features read it).
 
@@ -73,9 +75,19 @@ def features_and_records(
         where = shared or scratch
         target = parquet or f"{where}/features-{uuid.uuid4().hex}.parquet"
         features.write.mode("overwrite").parquet(target)
-        rows = finished(session.read.parquet(target).toArrow().to_pandas())
+        try:
+            rows = finished(session.read.parquet(target).toArrow().to_pandas())
+        finally:
+            if parquet is None and shared:  # the scratch folder goes with the block; this one may not
+                _delete(session, target)
     small = {
         name: conform(name, (frame.limit(0) if name == "activity" else frame).toArrow())
         for name, frame in tables.items()
     }
     return LearningData(**small), rows
+
+
+def _delete(session: SparkSession, uri: str) -> None:
+    """Delete the folder ``uri`` (a path or a Hadoop URI) and everything in it, through Hadoop."""
+    path = hadoop_path(session, uri)
+    path.getFileSystem(hadoop_conf(session)).delete(path, True)

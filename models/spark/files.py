@@ -90,10 +90,10 @@ class SparkFolder:
     # --- through Hadoop's FileSystem ---------------------------------------------------------
 
     def _fs(self) -> Any:
-        return self._hpath(self.root).getFileSystem(_hadoop_conf(self.session))
+        return self._hpath(self.root).getFileSystem(hadoop_conf(self.session))
 
     def _hpath(self, path: Path) -> Any:
-        return _hadoop_path(self.session, self.uri(path))
+        return hadoop_path(self.session, self.uri(path))
 
     def _is_file(self, path: Path) -> bool:
         found = self._entries.get(path.name) if path.parent == self.root else None
@@ -138,8 +138,8 @@ def spark_folder(folder: str | Path, session: SparkSession) -> SparkFolder | Non
         path = Path(folder)
         return SparkFolder(str(folder), path, session) if path.is_dir() else None
     given = str(folder)
-    hpath = _hadoop_path(session, given)
-    fs = hpath.getFileSystem(_hadoop_conf(session))
+    hpath = hadoop_path(session, given)
+    fs = hpath.getFileSystem(hadoop_conf(session))
     if not fs.exists(hpath) or not fs.getFileStatus(hpath).isDirectory():
         return None
     uri = fs.makeQualified(hpath).toUri()
@@ -148,7 +148,7 @@ def spark_folder(folder: str | Path, session: SparkSession) -> SparkFolder | Non
     return SparkFolder(given, Path(str(uri.getPath())), session, prefix, entries)
 
 
-def _hadoop_path(session: SparkSession, uri: str) -> Any:
+def hadoop_path(session: SparkSession, uri: str) -> Any:
     """``org.apache.hadoop.fs.Path(uri)`` in the session's JVM."""
     jvm = session._jvm
     if jvm is None:
@@ -156,7 +156,8 @@ def _hadoop_path(session: SparkSession, uri: str) -> Any:
     return jvm.org.apache.hadoop.fs.Path(uri)
 
 
-def _hadoop_conf(session: SparkSession) -> Any:
+def hadoop_conf(session: SparkSession) -> Any:
+    """The session's Hadoop configuration (the store connectors and credentials)."""
     return session._jsc.hadoopConfiguration()
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from waymark.models.data.publish import MANIFEST, folder_fingerprint, is_uri
 from waymark.models.data.publish import read_manifest as read_local_manifest
-from waymark.models.spark.files import _hadoop_conf, _hadoop_path
+from waymark.models.spark.files import hadoop_conf, hadoop_path
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -56,8 +56,8 @@ def fingerprint(folder: str | Path, session: SparkSession) -> str:
     """
     if not is_uri(folder):
         return folder_fingerprint(Path(folder))
-    root = _hadoop_path(session, str(folder))
-    fs = root.getFileSystem(_hadoop_conf(session))
+    root = hadoop_path(session, str(folder))
+    fs = root.getFileSystem(hadoop_conf(session))
     digest = hashlib.sha256(URI_FINGERPRINT_SCHEME)
     if not fs.exists(root):  # as a missing local folder: nothing to digest (validation then says so)
         return digest.hexdigest()
@@ -93,9 +93,9 @@ def read_manifest(folder: str | Path, session: SparkSession) -> dict[str, Any]:
     """
     if not is_uri(folder):
         return read_local_manifest(Path(folder))
-    root = _hadoop_path(session, str(folder))
-    fs = root.getFileSystem(_hadoop_conf(session))
-    path = _hadoop_path(session, str(folder).rstrip("/") + "/" + MANIFEST)
+    root = hadoop_path(session, str(folder))
+    fs = root.getFileSystem(hadoop_conf(session))
+    path = hadoop_path(session, str(folder).rstrip("/") + "/" + MANIFEST)
     if not fs.exists(path) or not fs.getFileStatus(path).isFile():
         return {}
     stream = fs.open(path)
