@@ -95,22 +95,30 @@ class DuckDBViews:
         return view
 
 
-def duckdb_parquet(folder: Path, out: Path) -> tuple[float, int]:
-    """The same SQL as views over the validated Parquet files, copied to Parquet; (read s, rows)."""
+def feature_views(folder: Path) -> Any:
+    """A DuckDB connection with ``b_<table>``: the feature-safe columns, as load_learning_data reads them."""
     from waymark.models.data import FEATURE_TABLES, TABLES, memo
     from waymark.models.data.notice import USED_ACTIVITY, register_usable_sources
     from waymark.models.data.publish import folder_fingerprint
-    from waymark.models.features import population
-    from waymark.models.features.build import feature_table
 
-    start = time.perf_counter()
     con, _ = memo.open_valid(folder, fingerprint=folder_fingerprint(folder))
     register_usable_sources(con)  # activity from a source students were not told of is left out
-    for name in FEATURE_TABLES:  # the feature-safe columns, as load_learning_data reads them
+    for name in FEATURE_TABLES:
         present = {row[0] for row in con.execute(f"DESCRIBE t_{name}").fetchall()}
         columns = ", ".join(f'"{c}"' for c in TABLES[name].column_names if c in present)
         where = USED_ACTIVITY if name == "activity" else "TRUE"
         con.execute(f"CREATE TEMP VIEW b_{name} AS SELECT {columns} FROM t_{name} WHERE {where}")
+    return con
+
+
+def duckdb_parquet(folder: Path, out: Path) -> tuple[float, int]:
+    """The same SQL as views over the validated Parquet files, copied to Parquet; (read s, rows)."""
+    from waymark.models.data import FEATURE_TABLES
+    from waymark.models.features import population
+    from waymark.models.features.build import feature_table
+
+    start = time.perf_counter()
+    con = feature_views(folder)
     read = time.perf_counter() - start
     engine = DuckDBViews(con)
     pop = population("b_registrations", "b_presentations", engine=engine)
@@ -128,20 +136,12 @@ def duckdb_chunked(folder: Path, out: Path) -> tuple[float, int]:
     window and aggregate is partitioned by it), so a presentation's rows need no other's data. Memory
     then follows the largest presentation rather than the cohort.
     """
-    from waymark.models.data import FEATURE_TABLES, TABLES, memo
-    from waymark.models.data.notice import USED_ACTIVITY, register_usable_sources
-    from waymark.models.data.publish import folder_fingerprint
+    from waymark.models.data import FEATURE_TABLES
     from waymark.models.features import population
     from waymark.models.features.build import feature_table
 
     start = time.perf_counter()
-    con, _ = memo.open_valid(folder, fingerprint=folder_fingerprint(folder))
-    register_usable_sources(con)
-    for name in FEATURE_TABLES:
-        present = {row[0] for row in con.execute(f"DESCRIBE t_{name}").fetchall()}
-        columns = ", ".join(f'"{c}"' for c in TABLES[name].column_names if c in present)
-        where = USED_ACTIVITY if name == "activity" else "TRUE"
-        con.execute(f"CREATE TEMP VIEW b_{name} AS SELECT {columns} FROM t_{name} WHERE {where}")
+    con = feature_views(folder)
     keys = con.execute("SELECT module_id, presentation_id FROM b_presentations ORDER BY ALL").fetchall()
     read = time.perf_counter() - start
     con.execute("CREATE TEMP TABLE part (module_id VARCHAR, presentation_id VARCHAR)")
