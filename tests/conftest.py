@@ -107,6 +107,8 @@ def spark() -> Iterator[Any]:
         pytest.skip("Spark needs a Java runtime (.ci/run installs Debian's default-jre-headless)")
     from waymark.models.spark.session import spark_session
 
-    session = spark_session("local[1]", {"spark.sql.shuffle.partitions": "2"})
+    # The driver's heap holds local mode's whole work, the full OULAD import included: Spark's 1 GB
+    # default leaves the later tests' query plans compiling in a nearly full heap.
+    session = spark_session("local[1]", {"spark.sql.shuffle.partitions": "2", "spark.driver.memory": "4g"})
     yield session
     session.stop()

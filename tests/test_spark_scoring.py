@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from tests.champion import Champion, approve_and_promote
 from tests.service_setup import Served, api_client, auth
-from waymark.models.data import load_learning_data, source_labels
+from waymark.models.data import load_learning_data
 from waymark.models.registry import configure
 from waymark.service.db.engine import make_engine, transaction, upgrade
 from waymark.service.db.schema import TrainingExclusion
@@ -28,17 +28,12 @@ ERASED = "erased on request before the run"
 FLOATS = ["probability", "lower", "upper", "previous_probability", "priority"]
 
 
-def spark_tables(folder: Path, session: Any) -> tuple[dict[str, Any], dict[str, str]]:
-    """The validated tables on Spark, made from DuckDB's (until ``models.spark.reading`` lands)."""
-    from waymark.models.spark.engine import SparkEngine
-
-    engine = SparkEngine(session)
-    tables = {name: engine.frame(frame, name) for name, frame in load_learning_data(folder).tables().items()}
-    return tables, source_labels(folder)
-
-
 def _served(champion: Champion, folder: Path, root: Path, *, erased: str, spark: Any = None) -> Served:
-    """``folder`` scored at each presentation's latest week into a fresh SQLite database."""
+    """``folder`` scored at each presentation's latest week into a fresh SQLite database.
+
+    On Spark the folder is given as its ``file://`` URI, as a cluster is given ``s3a://``: Spark
+    validates and reads it, and its fingerprint, manifest and sources' names come through Hadoop.
+    """
     root.mkdir(parents=True)
     url = f"sqlite:///{root}/service.db"
     settings = champion.settings.model_copy(
@@ -51,7 +46,7 @@ def _served(champion: Champion, folder: Path, root: Path, *, erased: str, spark:
     with transaction(engine) as session:
         session.add(TrainingExclusion(student_id=erased, at=datetime.now(UTC)))
     configure(settings)
-    score(folder, engine, model_name=champion.name, spark=spark)
+    score(folder.as_uri() if spark is not None else folder, engine, model_name=champion.name, spark=spark)
     import_grants(engine, folder / "access.csv")
     indicators = _table(engine, "indicators")
     return Served(settings, engine, folder, indicators, pd.read_csv(folder / "access.csv", dtype=str))
@@ -67,14 +62,10 @@ def both(
     champion: Champion, synth_dir: Path, spark: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Served, Served]]:
     """The same folder scored on DuckDB and on Spark, one student erased in both databases."""
-    from waymark.service.scoring import on_spark
-
     root = tmp_path_factory.mktemp("engines")
     erased = str(load_learning_data(synth_dir).registrations["student_id"].iloc[0])
     duck = _served(champion, synth_dir, root / "duckdb", erased=erased)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(on_spark, "read_tables", spark_tables)
-        other = _served(champion, synth_dir, root / "spark", erased=erased, spark=spark)
+    other = _served(champion, synth_dir, root / "spark", erased=erased, spark=spark)
     yield duck, other
     duck.engine.dispose()
     other.engine.dispose()
@@ -131,3 +122,14 @@ def test_the_api_answers_identically_for_a_student_whichever_engine_scored(
         answers.append((response.json(), caseload.json()))
     assert answers[0][0]["indicators"]
     assert answers[1] == answers[0]
+
+
+def test_each_run_records_the_identity_of_the_data_it_read(
+    synth_dir: Path, spark: Any, both: tuple[Served, Served]
+) -> None:
+    from waymark.models.data import folder_fingerprint
+    from waymark.models.spark import location
+
+    duck, other = (set(_table(s.engine, "scoring_runs")["data_fingerprint"]) for s in both)
+    assert duck == {folder_fingerprint(synth_dir)}  # the bytes of the local folder
+    assert other == {location.fingerprint(synth_dir.as_uri(), spark)}  # the URI's store metadata

@@ -25,9 +25,17 @@ CONFIG = FitConfig(seed=1, families=("logistic",))
 def test_training_on_spark_features_matches_duckdb(
     synth_dir: Path, spark: Any, mlflow_store: Settings
 ) -> None:
+    from waymark.models.data import folder_fingerprint
+    from waymark.models.spark import location
+
+    # Spark is given the folder's file:// URI, as a cluster is given s3a://: it validates and reads
+    # the folder itself, and the fingerprint and manifest come through Hadoop.
+    uri = synth_dir.as_uri()
     duck = train_folder(synth_dir, target=Target.NOT_COMPLETING, config=CONFIG)
-    other = train_folder(synth_dir, target=Target.NOT_COMPLETING, config=CONFIG, spark=spark)
+    other = train_folder(uri, target=Target.NOT_COMPLETING, config=CONFIG, spark=spark)
     assert other.split == duck.split
+    assert other.manifest == duck.manifest
+    assert other.fingerprint == location.fingerprint(uri, spark) != folder_fingerprint(synth_dir)
     pd.testing.assert_frame_equal(
         other.test_scored.reset_index(drop=True), duck.test_scored.reset_index(drop=True), rtol=1e-7
     )
@@ -37,8 +45,13 @@ def test_training_on_spark_features_matches_duckdb(
     registered = log_and_register(other, "spark-trained", settings=mlflow_store)
     policy = dataclasses.replace(load_policy(), bootstrap_resamples=100)
     on_duckdb = audit_model(registered.uri, synth_dir, policy=policy)
-    on_spark = audit_model(registered.uri, synth_dir, policy=policy, spark=spark)
+    on_spark = audit_model(registered.uri, uri, policy=policy, spark=spark)
+    assert (on_duckdb.data_fingerprint, on_spark.data_fingerprint) == (
+        folder_fingerprint(synth_dir),
+        other.fingerprint,
+    )
     assert on_spark.gate == on_duckdb.gate
+    assert on_spark.attributes == on_duckdb.attributes
     assert [(c.status, c.reasons) for c in on_spark.checks] == [
         (c.status, c.reasons) for c in on_duckdb.checks
     ]
