@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from waymark.models.data.publish import is_uri
+
 
 class EngineName(StrEnum):
     """Where the data-heavy steps run."""
@@ -54,7 +56,7 @@ def data_location(data: str, engine: EngineName, *, option: str = "--data") -> P
     typer.BadParameter
         If ``data`` is a URI (``scheme://...``) and the engine is not spark (naming ``option``).
     """
-    if "://" not in data:
+    if not is_uri(data):
         return Path(data)
     if engine is not EngineName.SPARK:
         raise typer.BadParameter(
