@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Row, Select, Text, and_, case, cast, func, select
+from sqlalchemy import ColumnElement, Row, Select, Text, and_, bindparam, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from waymark.service.access import may_read
@@ -29,8 +30,15 @@ _IND = Indicator.__table__
 _RUNS = ScoringRun.__table__
 _PUBS = Publication.__table__
 _DIRECTORY = DirectoryEntry.__table__
+# The aliases every read names, made once: an alias builds its column collection when first used,
+# which cost more than the rest of building a statement did.
+_CUR, _RUN = _IND.alias("cur"), _RUNS.alias("run")
+_PAST, _PAST_RUN = _IND.alias("past"), _RUNS.alias("past_run")
 _EXPLANATION = ("factors", "strengths", "context", "what_could_change", "coverage")
 MEDIA_TYPE = "application/json"
+# Statements kept built, one per caller and served model (their shape and scope are the caller's; only
+# the student read is a parameter). A caller reads many students, so nearly every read reuses one.
+STATEMENTS_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -61,10 +69,21 @@ def _readable_from(
     return source, may_read(principal, ind)
 
 
-def student_statement(principal: Principal, served: Served, *, student_id: str) -> Select[Any]:
-    """One statement: the student's registrations in the caller's scope, each with its history."""
-    cur, run = _IND.alias("cur"), _RUNS.alias("run")
-    past, past_run = _IND.alias("past"), _RUNS.alias("past_run")
+def student_statement(principal: Principal, served: Served) -> Select[Any]:
+    """One statement: a student's registrations in the caller's scope, each with its history.
+
+    The student is the parameter ``student_id``, which has no value of its own: a statement executed
+    without one fails rather than reading anyone. Built once per caller and served model
+    (``_student_statement``); the caller's identity and role are part of it, never a parameter, so a
+    statement kept for one caller can never be executed as another's.
+    """
+    return _student_statement((principal.sub, principal.role), served)
+
+
+@lru_cache(maxsize=STATEMENTS_KEPT)
+def _student_statement(caller: tuple[str, str], served: Served) -> Select[Any]:
+    principal = Principal(*caller, None)  # may_read looks at the identity and role alone
+    cur, run, past, past_run = _CUR, _RUN, _PAST, _PAST_RUN
     source, scope = _readable_from(principal, served, ind=cur, run=run)
     source = source.join(
         past,
@@ -110,7 +129,7 @@ def student_statement(principal: Principal, served: Served, *, student_id: str) 
         _DIRECTORY.c.pronouns,
         _DIRECTORY.c.email,
     ).select_from(source)
-    return query.where(scope, cur.c.student_id == student_id).order_by(
+    return query.where(scope, cur.c.student_id == bindparam("student_id", required=True)).order_by(
         cur.c.probability.desc(), cur.c.module_id, cur.c.presentation_id, past_run.c.id
     )
 
@@ -191,7 +210,7 @@ def read_student(
     session: Session, principal: Principal, *, served: Served, student_id: str
 ) -> tuple[int, bytes] | None:
     """The served run's id and the answer for ``student_id``; None when not in scope (or no such student)."""
-    rows = session.execute(student_statement(principal, served, student_id=student_id)).all()
+    rows = session.execute(student_statement(principal, served), {"student_id": student_id}).all()
     if not rows:
         return None
     run_id = int(rows[0].run_id)
@@ -202,7 +221,7 @@ def caseload_statement(
     principal: Principal, served: Served, *, module_id: str | None, offset: int, limit: int
 ) -> Select[Any]:
     """One statement: a page of the caller's caseload in support-priority order, with its total."""
-    cur, run = _IND.alias("cur"), _RUNS.alias("run")
+    cur, run = _CUR, _RUN
     source, scope = _readable_from(principal, served, ind=cur, run=run)
     source = source.outerjoin(_DIRECTORY, _DIRECTORY.c.student_id == cur.c.student_id)
     query = (

@@ -17,11 +17,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.exc import StatementError
 
 from tests.champion import Champion
 from tests.service_setup import Served, api_client, auth, serve_cohort
 from waymark.models.registry import configure
-from waymark.service import directory
+from waymark.service import directory, reads
 from waymark.service.access import readable
 from waymark.service.app import create_app
 from waymark.service.audit import load_key, verify_log
@@ -188,6 +189,42 @@ def test_the_openapi_schema_still_documents_the_served_models(client: TestClient
     caseload = paths["/v1/caseload"]["get"]["responses"]["200"]
     assert indicator["content"]["application/json"]["schema"]["$ref"].endswith("/StudentIndicators")
     assert caseload["content"]["application/json"]["schema"]["$ref"].endswith("/Caseload")
+
+
+def test_a_kept_statement_reads_as_its_own_caller_only_and_never_without_a_student(
+    served: Served, client: TestClient
+) -> None:
+    """Statements are kept built per caller; one tutor's reads never answer with another's scope."""
+    first, second = _staff(served, "personal_tutor", count=2)
+    mine = {
+        staff: {
+            i["student_id"]
+            for i in client.get(
+                "/v1/caseload", params={"limit": 100}, headers=auth(served, "personal_tutor", staff)
+            ).json()["items"]
+        }
+        for staff in (first, second)
+    }
+    only_first = sorted(mine[first] - mine[second])[:3]
+    assert only_first, "the two tutors' caseloads should differ"
+    for (
+        student
+    ) in only_first:  # alternate callers on the same students, each statement kept after its first use
+        for staff, allowed in ((first, True), (second, False), (first, True), (second, False)):
+            response = client.get(
+                f"/v1/students/{student}/indicator", headers=auth(served, "personal_tutor", staff)
+            )
+            assert response.status_code == (200 if allowed else 404)
+    run = _published(served)
+    statement = reads.student_statement(
+        Principal(first, "personal_tutor", None),
+        reads.Served(run.target, run.model_name, run.model_version),
+    )
+    assert statement is reads.student_statement(
+        Principal(first, "personal_tutor", 123.0), reads.Served(run.target, run.model_name, run.model_version)
+    )
+    with transaction(served.engine) as session, pytest.raises(StatementError, match="student_id"):
+        session.execute(statement)  # no student given: an error, never a read of anyone
 
 
 def test_a_pool_is_shared_out_among_workers() -> None:
