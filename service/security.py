@@ -11,6 +11,7 @@ WAYMARK_DEV_KEY_DIR; ``waymark token`` mints such tokens and refuses to run in a
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
@@ -66,10 +67,16 @@ def _dev_key(settings: Settings) -> rsa.RSAPrivateKey:
         )
         path.write_bytes(pem)
         path.chmod(0o600)
-    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    loaded = _parsed_private_key(path.read_bytes())
     if not isinstance(loaded, rsa.RSAPrivateKey):
         raise ConfigurationError(f"{path} does not hold an RSA private key")
     return loaded
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_private_key(pem: bytes) -> Any:
+    """The key a PEM file holds, parsed once per content: parsing checks the RSA key, about 40 ms a time."""
+    return serialization.load_pem_private_key(pem, password=None)
 
 
 def mint(
