@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from tests.contract_folder import make_folder, with_row
 from waymark.models.data import LearningData, ProtectedDataError, load_learning_data
 from waymark.models.data.contract import PROTECTED_COLUMN_NAMES
 from waymark.models.features import FEATURE_NAMES, FEATURES, KEYS, build_features, population
+from waymark.training.ingest.oulad import import_oulad
 
 
 @pytest.fixture
@@ -170,3 +172,22 @@ def test_the_leakage_check_would_notice_a_change_before_the_cut_off(synth_dir: P
         data.presentations, data.students, data.registrations, data.assessments, data.assessment_results, act
     )
     assert not build_features(data, weeks=[WEEK]).equals(build_features(changed, weeks=[WEEK]))
+
+
+def test_features_of_chosen_presentations_equal_the_whole_folders_earlier_attempts_included(
+    oulad_subset: Path, tmp_path: Path
+) -> None:
+    """Scoring loads the current presentations only; a student's attempts at a module in earlier
+    presentations must still count in ``prior_attempts`` as they did when the model was trained."""
+    folder = tmp_path / "oulad"
+    import_oulad(oulad_subset, folder)
+    later = load_learning_data(folder, choose=lambda p: p[pd.to_datetime(p["start_date"]).dt.year >= 2014])
+    whole = build_features(load_learning_data(folder), [4, 8])
+    chosen = build_features(later, [4, 8])
+    assert len(chosen) and set(chosen["presentation_id"]) <= {"2014B", "2014J"}
+    same_rows = whole.merge(chosen[list(KEYS)], on=list(KEYS))
+    pd.testing.assert_frame_equal(chosen, same_rows)
+    # the subset holds students who took a module before: without the whole folder's attempts they differ
+    alone = build_features(replace(later, attempts=None), [4, 8])
+    assert (alone["prior_attempts"] < chosen["prior_attempts"]).any()
+    assert not (alone["prior_attempts"] > chosen["prior_attempts"]).any()

@@ -33,6 +33,7 @@ def test_learning_data_has_no_field_for_protected_characteristics() -> None:
         "assessments",
         "assessment_results",
         "activity",
+        "attempts",  # registrations as (student_id, module_id, start_date): models.data.attempts_of
     }
 
 

@@ -83,3 +83,26 @@ def test_spark_features_equal_duckdb_on_full_oulad(tmp_path: Path, spark: Any) -
     other = collect(feature_table(tables, pop, engine=engine)).sort_values(list(KEYS), ignore_index=True)
     assert len(duck) > 50_000
     assert_same_features(duck, other)
+
+
+def test_spark_features_of_chosen_presentations_count_earlier_attempts_as_duckdb(
+    oulad_subset: Path, tmp_path: Path, spark: Any
+) -> None:
+    """Scoring on Spark restricts the tables to the current presentations as DuckDB's loading does;
+    a student's attempts at the module in earlier presentations still count in both."""
+    from waymark.models.spark.engine import SparkEngine, collect
+    from waymark.models.spark.partitions import only_presentations
+    from waymark.training.ingest.oulad import import_oulad
+
+    folder = tmp_path / "oulad"
+    import_oulad(oulad_subset, folder)
+    later = lambda p: p[pd.to_datetime(p["start_date"]).dt.year >= 2014]  # noqa: E731
+    duck = build_features(load_learning_data(folder, choose=later), [4, 8])
+    engine = SparkEngine(spark)
+    whole = load_learning_data(folder)
+    tables = {name: engine.frame(frame, name) for name, frame in whole.tables().items()}
+    chosen = only_presentations(tables, later(whole.presentations), engine=engine)
+    pop = population(chosen["registrations"], chosen["presentations"], weeks=[4, 8], engine=engine)
+    other = collect(feature_table(chosen, pop, engine=engine)).sort_values(list(KEYS), ignore_index=True)
+    assert_same_features(duck, other)
+    assert (duck["prior_attempts"] > 0).any()

@@ -97,7 +97,13 @@ def ensure_feature_safe(frame: object, what: str = "data") -> pd.DataFrame:
 
 @dataclass(frozen=True, eq=False)
 class LearningData:
-    """The six feature-safe contract tables, typed and validated."""
+    """The six feature-safe contract tables, typed and validated.
+
+    When the tables hold some presentations only (``load_learning_data(choose=...)``), ``attempts``
+    holds every registration of their students in the whole folder (``attempts_of``), so that an
+    earlier attempt at a module counts in ``prior_attempts`` as it did when the model was trained on
+    the whole folder. None: the tables are the whole folder.
+    """
 
     presentations: pd.DataFrame
     students: pd.DataFrame
@@ -105,14 +111,16 @@ class LearningData:
     assessments: pd.DataFrame
     assessment_results: pd.DataFrame
     activity: pd.DataFrame
+    attempts: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            ensure_feature_safe(getattr(self, f.name), f"LearningData.{f.name}")
+        for name, frame in self.tables().items():
+            ensure_feature_safe(frame, f"LearningData.{name}")
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The tables by name."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The tables by name (``attempts`` only when set)."""
+        found = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: frame for name, frame in found.items() if frame is not None}
 
     def without(self, students: frozenset[str]) -> LearningData:
         """The same data with every row of ``students`` removed (students whose erasure was processed).
@@ -198,6 +206,15 @@ def source_label(labels: Mapping[str, str], source: str) -> str:
     return labels.get(source) or f"'{source}' records"
 
 
+def attempts_of(registrations: pd.DataFrame, presentations: pd.DataFrame) -> pd.DataFrame:
+    """Each registration as (student_id, module_id, start_date): what ``prior_attempts`` counts."""
+    starts = presentations[["module_id", "presentation_id", "start_date"]]
+    found = registrations[["student_id", "module_id", "presentation_id"]].merge(
+        starts, on=["module_id", "presentation_id"], how="inner"
+    )
+    return found[["student_id", "module_id", "start_date"]].reset_index(drop=True)
+
+
 def _learning_data(
     con: duckdb.DuckDBPyConnection, choose: Callable[[pd.DataFrame], pd.DataFrame] | None
 ) -> LearningData:
@@ -205,11 +222,16 @@ def _learning_data(
     register_usable_sources(con)
     if choose is None:
         where = {name: USED_ACTIVITY if name == "activity" else "TRUE" for name in FEATURE_TABLES}
-    else:
-        wanted = choose(read_typed(con, "presentations"))[["module_id", "presentation_id"]]
-        con.register("wanted", wanted.astype(str))
-        where = {**_ONLY_WANTED, "activity": f"{_IN_WANTED} AND {USED_ACTIVITY}"}
-    return LearningData(**{name: read_typed(con, name, where=where[name]) for name in FEATURE_TABLES})
+        return LearningData(**{name: read_typed(con, name, where=where[name]) for name in FEATURE_TABLES})
+    every = read_typed(con, "presentations")
+    wanted = choose(every)[["module_id", "presentation_id"]]
+    con.register("wanted", wanted.astype(str))
+    where = {**_ONLY_WANTED, "activity": f"{_IN_WANTED} AND {USED_ACTIVITY}"}
+    theirs = read_typed(con, "registrations", where=_ONLY_WANTED["students"])  # in every presentation
+    return LearningData(
+        **{name: read_typed(con, name, where=where[name]) for name in FEATURE_TABLES},
+        attempts=attempts_of(theirs, every),
+    )
 
 
 _IN_WANTED = "(module_id, presentation_id) IN (SELECT module_id, presentation_id FROM wanted)"

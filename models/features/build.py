@@ -71,7 +71,8 @@ def finished(merged: pd.DataFrame) -> pd.DataFrame:
 def feature_table(tables: dict[str, Any], pop: Any, *, engine: Engine | None = None) -> Any:
     """Every feature family joined on the population's keys, on ``engine`` (DuckDB when None).
 
-    ``tables`` holds the six feature-safe contract tables by name, of the engine's table type;
+    ``tables`` holds the six feature-safe contract tables by name, of the engine's table type, and
+    ``attempts`` when they hold some presentations only (``models.data.attempts_of``);
     ``build_features`` (pandas) and ``models.spark.features`` (Spark) both come through here.
     """
     parts = {
@@ -84,6 +85,7 @@ def feature_table(tables: dict[str, Any], pop: Any, *, engine: Engine | None = N
             tables["students"],
             presentations=tables["presentations"],
             population=pop,
+            attempts=tables.get("attempts"),
             engine=engine,
         ),
     }

@@ -13,6 +13,7 @@ def registration_features(
     *,
     presentations: Any,
     population: Any,
+    attempts: Any = None,
     engine: Engine | None = None,
 ) -> Any:
     """Registration, history and calendar features per population row.
@@ -27,6 +28,11 @@ def registration_features(
         Contract tables.
     population
         Output of ``population``.
+    attempts
+        Every registration of the whole folder as (student_id, module_id, start_date)
+        (``models.data.attempts_of``), when ``registrations`` hold some presentations only: an
+        earlier attempt counts whichever presentations were chosen. None: ``registrations`` are
+        all there are.
     engine
         Where to run (``query.Engine``); DuckDB over pandas frames when None.
 
@@ -35,13 +41,15 @@ def registration_features(
     The engine's table
         Keys plus reg_*, prior_attempts, credits*, weeks_elapsed and progress.
     """
+    given = {} if attempts is None else {"attempts": attempts}
     return query(
-        """
+        f"""
         WITH starts AS (SELECT r.student_id, r.module_id, r.presentation_id, p.start_date
                         FROM registrations r JOIN presentations p USING (module_id, presentation_id)),
         earlier AS (
             SELECT a.student_id, a.module_id, a.presentation_id, count(b.student_id) AS n
-            FROM starts a LEFT JOIN starts b ON b.student_id = a.student_id
+            FROM starts a LEFT JOIN {"starts" if attempts is None else "attempts"} b
+                 ON b.student_id = a.student_id
                  AND b.module_id = a.module_id AND b.start_date < a.start_date
             GROUP BY a.student_id, a.module_id, a.presentation_id),
         cohorts AS (
@@ -72,4 +80,5 @@ def registration_features(
         students=students,
         presentations=presentations,
         population=population,
+        **given,
     )

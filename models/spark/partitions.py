@@ -36,7 +36,9 @@ def only_presentations(
 ) -> dict[str, DataFrame]:
     """The six tables restricted to the ``chosen`` presentations, as ``load_learning_data(choose=...)``.
 
-    Results follow their presentations' assessments and students their registrations there.
+    Results follow their presentations' assessments and students their registrations there;
+    ``attempts`` keeps those students' registrations in every presentation of ``tables``
+    (``models.data.attempts_of``), so that earlier attempts still count.
     """
     from pyspark.sql import functions as F
 
@@ -47,10 +49,18 @@ def only_presentations(
     }
     by_assessment = kept["assessments"].select("assessment_id")
     by_student = kept["registrations"].select("student_id")
+    attempts = (
+        tables["attempts"]
+        if "attempts" in tables
+        else tables["registrations"]
+        .join(tables["presentations"].select(*PRESENTATION, "start_date"), PRESENTATION)
+        .select("student_id", "module_id", "start_date")
+    )
     return {
         **kept,
         "assessment_results": tables["assessment_results"].join(by_assessment, "assessment_id", "left_semi"),
         "students": tables["students"].join(by_student, "student_id", "left_semi"),
+        "attempts": attempts.join(by_student, "student_id", "left_semi"),
     }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from waymark.models.data import LearningData
+from waymark.models.data import LearningData, attempts_of
 from waymark.models.features import build_features
 from waymark.models.features.query import Engine, query
 
@@ -117,6 +117,10 @@ def _subset(data: LearningData, chosen: pd.DataFrame) -> LearningData:
         assessments=assessments,
         assessment_results=results,
         activity=keep(data.activity),
+        # a student's earlier attempts count whichever presentations are scored together
+        attempts=data.attempts
+        if data.attempts is not None
+        else attempts_of(data.registrations, data.presentations),
     )
 
 
