@@ -18,8 +18,9 @@ features of all weeks of all presentations to Parquet, so the work is really don
                     the Parquet files, the last one copied to Parquet: nothing passes through pandas,
                     and DuckDB may spill to disk beyond its memory limit. For cohorts the first cannot hold.
     duckdb-chunked  the same, one module presentation at a time into its own Parquet file: exact,
-                    because every feature is computed within one presentation; memory follows the
-                    largest presentation, not the cohort.
+                    because every feature is computed within one presentation (earlier attempts at a
+                    module read the student's registrations everywhere); memory follows the largest
+                    presentation, not the cohort.
     spark           ``models.spark.reading.load_tables`` and ``models.spark.features.spark_features``
                     (the same SQL through SQLGlot) on Spark local mode, written with
                     ``DataFrame.write.parquet``. Settings: Waymark's, ``WAYMARK_SPARK_*`` from the
@@ -133,8 +134,9 @@ def duckdb_chunked(folder: Path, out: Path) -> tuple[float, int]:
     """``duckdb_parquet`` one module presentation at a time, each to its own Parquet file; (read s, rows).
 
     Exact, not an approximation: every feature is computed within one module presentation (each
-    window and aggregate is partitioned by it), so a presentation's rows need no other's data. Memory
-    then follows the largest presentation rather than the cohort.
+    window and aggregate is partitioned by it), except the count of a student's earlier attempts at
+    the module, which reads their registrations everywhere (``attempts``). Memory then follows the
+    largest presentation rather than the cohort.
     """
     from waymark.models.data import FEATURE_TABLES
     from waymark.models.features import population
@@ -154,12 +156,16 @@ def duckdb_chunked(folder: Path, out: Path) -> tuple[float, int]:
         "students": "SELECT * FROM b_students WHERE student_id IN (SELECT student_id FROM c_registrations)",
         "assessment_results": "SELECT * FROM b_assessment_results "
         "WHERE assessment_id IN (SELECT assessment_id FROM c_assessments)",
+        # the chunk's students' registrations in every presentation: earlier attempts still count
+        "attempts": "SELECT r.student_id, r.module_id, p.start_date FROM b_registrations r "
+        "JOIN b_presentations p USING (module_id, presentation_id) "
+        "WHERE r.student_id IN (SELECT student_id FROM c_registrations)",
     }
-    for name, sql in chunk.items():  # the last two read the chunk's registrations and assessments
+    for name, sql in chunk.items():  # the last three read the chunk's registrations and assessments
         con.execute(f"CREATE TEMP VIEW c_{name} AS {sql}")
     engine = DuckDBViews(con)
     pop = population("c_registrations", "c_presentations", engine=engine)
-    view = feature_table({name: f"c_{name}" for name in FEATURE_TABLES}, pop, engine=engine)
+    view = feature_table({name: f"c_{name}" for name in [*FEATURE_TABLES, "attempts"]}, pop, engine=engine)
     for i, key in enumerate(keys):
         con.execute("DELETE FROM part")
         con.execute("INSERT INTO part VALUES (?, ?)", list(key))
