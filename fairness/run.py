@@ -238,8 +238,12 @@ def _score(
 
     ``tables`` are the folder's feature tables already read on Spark (``_read``); read here when None.
     """
-    if spark is None:
-        data = load_learning_data(local_folder(folder)).without(exclude)
+    if spark is None:  # the test presentations only (earlier attempts still count: LearningData.attempts)
+        tested = set(test)
+        data = load_learning_data(
+            local_folder(folder),
+            choose=lambda p: p[(p["module_id"] + "/" + p["presentation_id"]).isin(tested)],
+        ).without(exclude)
         features = build_features(data, weeks)
     else:  # validated and featured on Spark; only the records tables and the features come back
         from waymark.models.spark.engine import SparkEngine
