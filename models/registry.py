@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 import mlflow.artifacts
@@ -26,8 +27,10 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from waymark.models.bundle import BundleIntegrityError, ModelBundle
 from waymark.models.settings import Settings
+
+if TYPE_CHECKING:  # the bundle (LightGBM, scikit-learn) is imported when a model is loaded, not before
+    from waymark.models.bundle import ModelBundle
 
 SHA_TAG = "bundle_sha256"
 WARNINGS_TAG = "training_warnings"  # a training run's suspiciously good results, one per line
@@ -136,6 +139,8 @@ def load_bundle(uri: str, *, expected_sha256: str | None = None, store: str | No
     BundleIntegrityError
         If the version has no recorded hash or its files do not match it.
     """
+    from waymark.models.bundle import BundleIntegrityError, ModelBundle
+
     found = resolve(uri, store=store)
     expected = expected_sha256 or found.tags.get(SHA_TAG)
     if not expected:

@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -26,12 +26,14 @@ from sqlalchemy.orm import Session
 from waymark.fairness.gate import FAIL, PASS
 from waymark.fairness.governance import mirror_audit, mirror_promotion, mirror_refusal, mirror_review
 from waymark.fairness.policy import Policy
-from waymark.fairness.run import AuditOutcome
 from waymark.service import audit
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import AuditReport, ModelDecision
 from waymark.service.security import Principal
+
+if TYPE_CHECKING:  # the audit's pipeline (features, models) is not needed to record a decision
+    from waymark.fairness.run import AuditOutcome
 
 AUDIT, APPROVED, REJECTED, PROMOTED = "audit", "approved", "rejected", "promoted"
 PURPOSE = "governance"  # the access-log purpose of governance actions
