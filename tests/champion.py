@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from waymark.models.targets import Target
 from waymark.service import decisions
 from waymark.service.db.engine import make_engine, transaction, upgrade
 from waymark.training.fitting import FitConfig
-from waymark.training.pipeline import train_folder
+from waymark.training.pipeline import TrainingOutcome, train_folder
 from waymark.training.tracking import log_and_register
 
 
@@ -55,12 +56,21 @@ def settings_in(root: Path) -> Settings:
     )
 
 
-def register(folder: Path, settings: Settings, name: str, family: str, seed: int) -> str:
-    """Train and register a candidate; returns its version."""
-    configure(settings)
+@functools.cache
+def trained(folder: Path, family: str, seed: int) -> TrainingOutcome:
+    """One training run per folder, family and seed in a test session (read only by its users).
+
+    The session's folders are written once and never changed, so a second module registering the
+    same candidate in its own store registers the same model without training it again (15 s or so).
+    """
     config = FitConfig(seed=seed, families=(family,), gbm_estimators=80)
-    outcome = train_folder(folder, target=Target.NOT_COMPLETING, config=config)
-    return log_and_register(outcome, name, settings=settings).version
+    return train_folder(folder, target=Target.NOT_COMPLETING, config=config)
+
+
+def register(folder: Path, settings: Settings, name: str, family: str, seed: int) -> str:
+    """Train (or reuse this session's training of) a candidate and register it; returns its version."""
+    configure(settings)
+    return log_and_register(trained(folder, family, seed), name, settings=settings).version
 
 
 def permissive_policy() -> Policy:

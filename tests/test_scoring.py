@@ -187,7 +187,8 @@ def test_data_that_does_not_fit_the_model_is_refused_by_name(explained) -> None:
 def store(tmp_path_factory: pytest.TempPathFactory, synth_dir: Path) -> Champion:
     root = tmp_path_factory.mktemp("scoring")
     settings = settings_in(root)
-    version = register(synth_dir, settings, "waymark-not-completing", "logistic", seed=1)
+    # The logistic candidate test_quality_gate also registers: trained once a session (champion.trained).
+    version = register(synth_dir, settings, "waymark-not-completing", "logistic", seed=3)
     audited = govern(synth_dir, settings, "waymark-not-completing", version, root / "fairness-1")
     return Champion(settings, "waymark-not-completing", version, audited)
 
