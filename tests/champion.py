@@ -57,20 +57,25 @@ def settings_in(root: Path) -> Settings:
 
 
 @functools.cache
-def trained(folder: Path, family: str, seed: int) -> TrainingOutcome:
-    """One training run per folder, family and seed in a test session (read only by its users).
+def trained(folder: Path, config: FitConfig) -> TrainingOutcome:
+    """One training run per folder and configuration in a test session (its users only read it).
 
-    The session's folders are written once and never changed, so a second module registering the
-    same candidate in its own store registers the same model without training it again (15 s or so).
+    The session's folders are written once and never changed, so a second module asking for the same
+    run (a candidate to register in its own store, a model to explain) gets it without training it
+    again (10 to 20 s a run here).
     """
-    config = FitConfig(seed=seed, families=(family,), gbm_estimators=80)
     return train_folder(folder, target=Target.NOT_COMPLETING, config=config)
+
+
+def candidate(family: str, seed: int) -> FitConfig:
+    """How the tests' candidates are trained (the champion, the registered logistic candidates)."""
+    return FitConfig(seed=seed, families=(family,), gbm_estimators=80)
 
 
 def register(folder: Path, settings: Settings, name: str, family: str, seed: int) -> str:
     """Train (or reuse this session's training of) a candidate and register it; returns its version."""
     configure(settings)
-    return log_and_register(trained(folder, family, seed), name, settings=settings).version
+    return log_and_register(trained(folder, candidate(family, seed)), name, settings=settings).version
 
 
 def permissive_policy() -> Policy:

@@ -6,53 +6,47 @@ from pathlib import Path
 
 import lightgbm
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from tests.champion import candidate, trained
 from waymark.models.bundle import ModelBundle
 from waymark.models.contributions import TreeTables, contributions
 from waymark.models.data import load_learning_data
 from waymark.models.estimators import GBM_MAX_DEPTH
 from waymark.models.features import build_features
 from waymark.models.settings import Settings
-from waymark.models.targets import Target
-from waymark.training.fitting import FitConfig
-from waymark.training.pipeline import TrainingOutcome, train_folder
+from waymark.training.pipeline import TrainingOutcome
 from waymark.training.shap_plots import explanation, shap
 from waymark.training.tracking import log_and_register
 
 
-def _trained(synth_dir: Path, family: str) -> TrainingOutcome:
-    return train_folder(
-        synth_dir,
-        target=Target.NOT_COMPLETING,
-        config=FitConfig(seed=2, families=(family,), gbm_estimators=60, cv_folds=2),
-    )
-
-
-def _explained(synth_dir: Path, outcome: TrainingOutcome) -> tuple[ModelBundle, np.ndarray]:
-    rows = build_features(load_learning_data(synth_dir), weeks=[3, 9, 20])
-    return outcome.bundle, outcome.bundle.matrix(rows)
-
-
+# The session's candidates on synth_dir (the champion, and the logistic one other modules register):
+# any trained model of each family will do here, and these are trained once a session.
 @pytest.fixture(scope="module")
 def linear_outcome(synth_dir: Path) -> TrainingOutcome:
-    return _trained(synth_dir, "logistic")
+    return trained(synth_dir, candidate("logistic", seed=3))
 
 
 @pytest.fixture(scope="module")
 def trees_outcome(synth_dir: Path) -> TrainingOutcome:
-    return _trained(synth_dir, "gbm")
+    return trained(synth_dir, candidate("gbm", seed=3))
 
 
 @pytest.fixture(scope="module")
-def linear(synth_dir: Path, linear_outcome: TrainingOutcome) -> tuple[ModelBundle, np.ndarray]:
-    return _explained(synth_dir, linear_outcome)
+def rows(synth_dir: Path) -> pd.DataFrame:
+    return build_features(load_learning_data(synth_dir), weeks=[3, 9, 20])
 
 
 @pytest.fixture(scope="module")
-def trees(synth_dir: Path, trees_outcome: TrainingOutcome) -> tuple[ModelBundle, np.ndarray]:
-    return _explained(synth_dir, trees_outcome)
+def linear(linear_outcome: TrainingOutcome, rows: pd.DataFrame) -> tuple[ModelBundle, np.ndarray]:
+    return linear_outcome.bundle, linear_outcome.bundle.matrix(rows)
+
+
+@pytest.fixture(scope="module")
+def trees(trees_outcome: TrainingOutcome, rows: pd.DataFrame) -> tuple[ModelBundle, np.ndarray]:
+    return trees_outcome.bundle, trees_outcome.bundle.matrix(rows)
 
 
 @pytest.mark.parametrize("family", ["linear", "trees"])
