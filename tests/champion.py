@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,10 +50,30 @@ class Champion:
     audited: Audited | None = None
 
 
+@functools.cache
+def _migrated_mlflow_db() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="waymark-tests-mlflow-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    db = folder / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{db}").search_registered_models()  # creates every table
+    return db
+
+
+def empty_mlflow_store(root: Path) -> str:
+    """The URI of a new, empty MLflow store in ``root``: a copy of one made once a test session.
+
+    MLflow makes a new SQLite store's tables by running its migrations, a second or two each time.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    db = root / "mlflow.db"
+    shutil.copyfile(_migrated_mlflow_db(), db)
+    return f"sqlite:///{db}"
+
+
 def settings_in(root: Path) -> Settings:
     """Settings whose stores all live under ``root``."""
     return Settings(
-        MLFLOW_TRACKING_URI=f"sqlite:///{root}/mlflow.db",
+        MLFLOW_TRACKING_URI=empty_mlflow_store(root),
         WAYMARK_MLFLOW_ARTIFACTS=str(root / "artifacts"),
         WAYMARK_DATABASE_URL=f"sqlite:///{root}/waymark.db",
     )

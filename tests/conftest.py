@@ -12,7 +12,7 @@ import mlflow
 import pytest
 from sqlalchemy import Engine
 
-from tests.champion import Champion, govern, register, settings_in
+from tests.champion import Champion, empty_mlflow_store, govern, register, settings_in
 from tests.service_setup import Served, backends, fresh_database, serve_cohort
 from waymark.models.registry import configure
 from waymark.models.settings import Settings
@@ -57,7 +57,7 @@ def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]
     """A throwaway MLflow tracking store and registry for one test module."""
     root = tmp_path_factory.mktemp("mlflow")
     settings = Settings(
-        MLFLOW_TRACKING_URI=f"sqlite:///{root}/mlflow.db", WAYMARK_MLFLOW_ARTIFACTS=str(root / "artifacts")
+        MLFLOW_TRACKING_URI=empty_mlflow_store(root), WAYMARK_MLFLOW_ARTIFACTS=str(root / "artifacts")
     )
     previous = mlflow.get_tracking_uri()
     configure(settings)

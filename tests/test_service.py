@@ -17,6 +17,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from tests.champion import empty_mlflow_store
 from tests.service_setup import Served, api_client, auth
 from tests.vocabulary import forbidden_words
 from waymark.models.settings import Settings
@@ -463,7 +464,7 @@ def test_database_unavailable_gives_503_and_writes_nothing(served: Served, tmp_p
 
 
 def test_without_an_approved_champion_indicators_are_not_available(served: Served, tmp_path: Path) -> None:
-    settings = served.settings.model_copy(update={"mlflow_tracking_uri": f"sqlite:///{tmp_path}/empty.db"})
+    settings = served.settings.model_copy(update={"mlflow_tracking_uri": empty_mlflow_store(tmp_path)})
     tutor, student = _tutor(served)
     with TestClient(create_app(settings)) as bare:
         headers = auth(served, "personal_tutor", tutor)
