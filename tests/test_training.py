@@ -17,6 +17,7 @@ from mlflow.types.utils import _infer_schema
 from mlflow.utils.environment import infer_pip_requirements
 from typer.testing import CliRunner
 
+from tests.champion import candidate, trained
 from tests.contract_folder import make_folder
 from waymark.cli import app
 from waymark.models.bundle import BundleIntegrityError, ModelBundle
@@ -220,11 +221,9 @@ def test_a_bundle_round_trips_without_pickles(outcome: TrainingOutcome, tmp_path
 def test_both_families_export_the_pipelines_margins(synth_dir: Path) -> None:
     data = load_learning_data(synth_dir)
     for family in ("logistic", "gbm"):
-        result = train_folder(
-            synth_dir,
-            target=Target.NOT_COMPLETING,
-            config=FitConfig(seed=1, families=(family,), gbm_estimators=20, cv_folds=2),
-        )
+        # A run of that family alone: the session's candidate (the champion's run for gbm), trained once.
+        result = trained(synth_dir, candidate(family, seed=3))
+        assert result.config.families == (family,)
         assert result.family == family
         x = result.bundle.matrix(build_features(data, weeks=[5]))
         assert np.isfinite(result.bundle.margin(x)).all()
