@@ -38,7 +38,8 @@ _EXPLANATION = ("factors", "strengths", "context", "what_could_change", "coverag
 MEDIA_TYPE = "application/json"
 # Statements kept built, one per caller and served model (their shape and scope are the caller's; only
 # the student read is a parameter). A caller reads many students, so nearly every read reuses one.
-STATEMENTS_KEPT = 4096
+# About 18 KiB each: at most about 18 MiB per process.
+STATEMENTS_KEPT = 1024
 
 
 @dataclass(frozen=True)
