@@ -60,13 +60,15 @@ def _migrated_mlflow_db() -> Path:
 
 
 def empty_mlflow_store(root: Path) -> str:
-    """The URI of a new, empty MLflow store in ``root``: a copy of one made once a test session.
+    """The URI of the MLflow store in ``root``; a new one is a copy of an empty one made once a session.
 
     MLflow makes a new SQLite store's tables by running its migrations, a second or two each time.
+    A store already in ``root`` is kept as it is (settings for the same root are asked for again).
     """
     root.mkdir(parents=True, exist_ok=True)
     db = root / "mlflow.db"
-    shutil.copyfile(_migrated_mlflow_db(), db)
+    if not db.exists():
+        shutil.copyfile(_migrated_mlflow_db(), db)
     return f"sqlite:///{db}"
 
 
