@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import warnings
 from datetime import date
@@ -144,6 +145,20 @@ def test_the_models_requirements_are_those_mlflow_infers(registered: Registered)
     logged = Path(mlflow.pyfunc.get_model_dependencies(registered.uri)).read_text().split()
     assert logged == [f"mlflow=={mlflow.__version__}", *inferred]
     assert logged[1:] == model_requirements()
+
+
+def test_a_model_package_that_is_not_installed_is_not_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain install (``make run``: no test extra) has no psutil; training must not fail naming it."""
+    real = importlib.metadata.version
+
+    def version(package: str) -> str:
+        if package == "psutil":
+            raise importlib.metadata.PackageNotFoundError(package)
+        return real(package)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    names = [r.split("==")[0] for r in model_requirements()]
+    assert "psutil" not in names and {"numpy", "scikit-learn", "waymark"} <= set(names)
 
 
 def test_the_fast_schema_is_mlflows_for_every_kind_of_column() -> None:

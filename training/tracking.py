@@ -5,6 +5,7 @@ With ``models.registry`` (reads, and the governance mirror), the only module tha
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import math
 import tempfile
@@ -152,8 +153,24 @@ def log_and_register(outcome: TrainingOutcome, name: str, *, settings: Settings)
 
 
 def model_requirements() -> list[str]:
-    """``MODEL_PACKAGES`` pinned to their installed versions, as MLflow pins what it infers."""
-    return [_get_pinned_requirement(package) for package in MODEL_PACKAGES]  # type: ignore[no-untyped-call]
+    """``MODEL_PACKAGES`` pinned to their installed versions, as MLflow pins what it infers.
+
+    A package that is not installed is left out, as MLflow's inference would leave it out (loading
+    the model cannot import it): psutil, which MLflow imports when it can, is in the test extra only.
+    """
+    return [
+        _get_pinned_requirement(package)  # type: ignore[no-untyped-call]
+        for package in MODEL_PACKAGES
+        if _installed(package)
+    ]
+
+
+def _installed(package: str) -> bool:
+    try:
+        importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def with_reference(outcome: TrainingOutcome) -> ModelBundle:
