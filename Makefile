@@ -21,8 +21,11 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/waymark demo
 
+# One pytest-xdist worker per core, a test file per worker at a time (its fixtures built once).
+TEST_WORKERS ?= auto
+
 test: $(VENV)/.installed-test
-	$(BIN)/pytest -m "not slow and not spark"
+	$(BIN)/pytest -m "not slow and not spark" -n $(TEST_WORKERS) --dist loadfile
 
 test-all: $(VENV)/.installed-test
 	$(BIN)/pytest

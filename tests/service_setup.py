@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 
 from tests.champion import Champion, approve_and_promote
 from waymark.models.registry import configure
@@ -39,11 +39,26 @@ def backends() -> list[str]:
     return ["sqlite", "postgresql"] if os.environ.get("WAYMARK_TEST_POSTGRES_URL") else ["sqlite"]
 
 
+def postgres_url() -> str:
+    """The PostgreSQL test database, one per pytest-xdist worker (made on first use) so they never share."""
+    url = make_url(os.environ["WAYMARK_TEST_POSTGRES_URL"].replace("postgresql://", "postgresql+psycopg://", 1))
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url.render_as_string(hide_password=False)
+    own = url.set(database=f"{url.database}_{worker}")
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": own.database}) is None:
+            conn.execute(text(f'CREATE DATABASE "{own.database}"'))
+    admin.dispose()
+    return own.render_as_string(hide_password=False)
+
+
 def fresh_database(backend: str, root: Path) -> str:
     """An empty database of ``backend``; returns its URL."""
     if backend == "sqlite":
         return f"sqlite:///{root}/service.db"
-    url = os.environ["WAYMARK_TEST_POSTGRES_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+    url = postgres_url()
     engine = make_engine(url)
     with engine.begin() as conn:
         Base.metadata.drop_all(conn)
