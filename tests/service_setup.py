@@ -41,7 +41,8 @@ def backends() -> list[str]:
 
 def postgres_url() -> str:
     """The PostgreSQL test database, one per pytest-xdist worker (made on first use) so they never share."""
-    url = make_url(os.environ["WAYMARK_TEST_POSTGRES_URL"].replace("postgresql://", "postgresql+psycopg://", 1))
+    given = os.environ["WAYMARK_TEST_POSTGRES_URL"]
+    url = make_url(given.replace("postgresql://", "postgresql+psycopg://", 1))
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if not worker:
         return url.render_as_string(hide_password=False)
