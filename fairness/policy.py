@@ -1,7 +1,9 @@
 """The promotion policy: audit settings, fairness gate tolerances and quality floors, from a TOML file.
 
 The file is documented inline. Its ``[quality]`` table is the quality gate's (``fairness.quality``):
-minimum AUC per audited week, maximum ECE, and how far a candidate may fall behind the champion.
+minimum AUC per audited week, maximum ECE, and how far a candidate may fall behind the champion. Its
+``[mitigation]`` table, off unless the committee switches it on, is the training-time mitigation
+``waymark train --policy`` applies (``fairness.reduction``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,30 @@ class QualityPolicy:
     champion_ece_tolerance: float  # how far the candidate's ECE may rise above the champion's
 
 
+#: The mitigation methods a policy may name ("none": train as usual).
+MITIGATION_METHODS = ("none", "grid_search")
+#: The constraints GridSearch may be run under (``fairness.reduction.CONSTRAINTS`` holds their moments).
+MITIGATION_CONSTRAINTS = (
+    "true_positive_rate_parity",
+    "false_positive_rate_parity",
+    "equalized_odds",
+    "error_rate_parity",
+    "demographic_parity",
+)
+
+
+@dataclass(frozen=True)
+class MitigationPolicy:
+    """A training-time mitigation the committee switched on, or ``method = "none"``."""
+
+    method: str = "none"
+    attributes: tuple[str, ...] = ()
+    constraint: str = "true_positive_rate_parity"
+    grid_size: int = 15
+    grid_limit: float = 0.3
+    constraint_weight: float = 0.5
+
+
 @dataclass(frozen=True)
 class Policy:
     """Audit settings and the gate."""
@@ -59,6 +85,7 @@ class Policy:
     checks: tuple[Check, ...]
     quality: QualityPolicy
     text: str  # the file as written, copied into every report
+    mitigation: MitigationPolicy = MitigationPolicy()
 
 
 def load_policy(path: Path | None = None) -> Policy:
@@ -86,6 +113,7 @@ def load_policy(path: Path | None = None) -> Policy:
         checks=checks,
         quality=_quality(_table(raw, "quality") if "quality" in raw else _packaged_quality()),
         text=text,
+        mitigation=_mitigation(_table(raw, "mitigation")) if "mitigation" in raw else MitigationPolicy(),
     )
     _validate(policy)
     return policy
@@ -132,6 +160,38 @@ def _quality(raw: dict[str, Any]) -> QualityPolicy:
         raise PolicyError(f"policy needs quality.{exc.args[0]}") from exc
     except ValueError as exc:
         raise PolicyError(f"quality settings must be numbers (weeks as whole numbers): {exc}") from exc
+
+
+def _mitigation(raw: dict[str, Any]) -> MitigationPolicy:
+    method = str(raw.get("method", "none"))
+    if method not in MITIGATION_METHODS:
+        raise PolicyError(f"mitigation.method {method!r} must be one of {', '.join(MITIGATION_METHODS)}")
+    constraint = str(raw.get("constraint", "true_positive_rate_parity"))
+    if constraint not in MITIGATION_CONSTRAINTS:
+        raise PolicyError(
+            f"mitigation.constraint {constraint!r} must be one of {', '.join(MITIGATION_CONSTRAINTS)}"
+        )
+    attributes = raw.get("attributes", [])
+    if not isinstance(attributes, list) or not all(isinstance(a, str) and a for a in attributes):
+        raise PolicyError("mitigation.attributes must be a list of characteristic names")
+    if method != "none" and not attributes:
+        raise PolicyError("mitigation.attributes must name at least one characteristic when a method is on")
+    default = MitigationPolicy()
+    try:
+        grid_size = int(raw.get("grid_size", default.grid_size))
+        limit = float(raw.get("grid_limit", default.grid_limit))
+        weight = float(raw.get("constraint_weight", default.constraint_weight))
+    except (TypeError, ValueError) as exc:
+        raise PolicyError(
+            f"mitigation.grid_size, grid_limit and constraint_weight must be numbers: {exc}"
+        ) from exc
+    if grid_size < 2:
+        raise PolicyError("mitigation.grid_size must be at least 2")
+    if limit <= 0:
+        raise PolicyError("mitigation.grid_limit must be above 0")
+    if not 0 < weight <= 1:
+        raise PolicyError("mitigation.constraint_weight must be above 0 and at most 1")
+    return MitigationPolicy(method, tuple(attributes), constraint, grid_size, limit, weight)
 
 
 def _validate_quality(policy: Policy) -> None:

@@ -1,6 +1,8 @@
 """The one reader of protected characteristics (PRODUCT §3: fairness audits ONLY).
 
-Nothing in ``models``, ``training`` or ``service`` calls this; a test checks that it stays so. On Spark
+Nothing in ``models``, ``training`` or ``service`` calls this; a test checks that it stays so. Its
+callers are the audit and, when the committee's policy switches one on, the training-time mitigation
+(``fairness.reduction``), which hands training a label and a weight per row and nothing else. On Spark
 the table is read from the fairness audit's own validation of the folder (``models.spark.reading.
 validated``, whose views hold every table the folder has); the query naming it is here, not there.
 """

@@ -136,6 +136,7 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
             "family": model.bundle.family,
             "family_choice": outcome.family_choice or None,
             "intervention_policy": outcome.intervention_policy,
+            "training_mitigation": outcome.training_mitigation or None,
             "bundle_sha256": model.sha256,
             "training_run": outcome.run_id,
         },
@@ -258,6 +259,16 @@ def _quality_card(quality: dict[str, Any] | None) -> str:
     return f"Quality gate: **{quality['status']}** ({quality['champion_note']}). Checks:\n{checks}"
 
 
+def _mitigation_card(model: dict[str, Any]) -> str:
+    if not model.get("training_mitigation"):
+        return "They were used only for this audit; training applied no fairness mitigation."
+    return (
+        "Besides this audit, the fairness policy's training-time mitigation used them to weigh the training "
+        f"rows: {model['training_mitigation']}. The training run's "
+        "evaluation/mitigation_comparison_by_week.csv shows what it cost beside what it changed."
+    )
+
+
 def model_card(report: dict[str, Any], test_metrics: dict[str, float]) -> str:
     """model_card.md."""
     m, d, g = report["model"], report["data"], report["gate"]
@@ -304,9 +315,7 @@ Evaluated on the later presentations {", ".join(d["test_presentations"])}; data 
         d["fingerprint"]
     }`.
 Features use activity counts by type, assessment submissions and marks, registration timing and study history.
-Protected characteristics ({
-        ", ".join(d["characteristics"])
-    }) are never features; they were used only for this audit.
+Protected characteristics ({", ".join(d["characteristics"])}) are never features. {_mitigation_card(m)}
 
 ## Performance on the later cohort
 | week | AUC | recall at 10% capacity |

@@ -64,6 +64,8 @@ class AuditOutcome:
     mitigation: list[MitigationRow]
     training_warnings: tuple[str, ...] = ()  # suspiciously good results the training run recorded
     family_choice: str = ""  # how the training run settled its model family
+    # the fairness policy's training-time mitigation the run applied, in words ("": none)
+    training_mitigation: str = ""
     intervention_policy: str = "ignore"  # how training handled registrations outreach reached first
     # week -> characteristic -> group -> share of estimates per bin (shown groups only): the reference
     # the monitor compares a scoring run's groups with (``fairness.monitoring``)
@@ -144,6 +146,7 @@ def _audit_model(
         mitigation=_mitigation(scored, group_table, attributes=protected.attributes, policy=policy),
         training_warnings=tuple(training.tags.get(registry.WARNINGS_TAG, "").splitlines()),
         family_choice=training.tags.get(registry.FAMILY_CHOICE_TAG, ""),
+        training_mitigation=training.tags.get(registry.MITIGATION_TAG, ""),
         intervention_policy=training.params.get("config_intervention_policy", "ignore"),
         estimate_reference={
             str(week): group_estimate_shares(

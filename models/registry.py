@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # the bundle (LightGBM, scikit-learn) is imported when a mode
 SHA_TAG = "bundle_sha256"
 WARNINGS_TAG = "training_warnings"  # a training run's suspiciously good results, one per line
 FAMILY_CHOICE_TAG = "family_choice"  # how a training run settled its model family, in words
+MITIGATION_TAG = "mitigation"  # the fairness policy's training-time mitigation, in words (absent: none)
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
 
 

@@ -37,16 +37,21 @@ class FitConfig:
     intervention_policy: str = "ignore"
 
 
-def fit(
-    family: str, config: FitConfig, *, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None
-) -> Pipeline:
-    """Fit one family's pipeline (each row weighted by ``weight`` when given)."""
-    pipeline = FAMILIES[family](
+def unfitted(family: str, config: FitConfig) -> Pipeline:
+    """One family's pipeline with the run's settings, not yet fitted."""
+    return FAMILIES[family](
         config.seed,
         n_estimators=config.gbm_estimators,
         params=dict(config.gbm_params),
         monotone=monotone_constraints(FEATURE_NAMES) if config.monotone else (),
     )
+
+
+def fit(
+    family: str, config: FitConfig, *, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None
+) -> Pipeline:
+    """Fit one family's pipeline (each row weighted by ``weight`` when given)."""
+    pipeline = unfitted(family, config)
     pipeline.fit(x, y, **({} if weight is None else {"model__sample_weight": weight}))
     return pipeline
 

@@ -21,7 +21,8 @@ from waymark.models.uncertainty import interval_table, scored_coverage
 from waymark.training.censoring import Censoring, censor, contact_days
 from waymark.training.choice import GIVEN, GROUPED_CV, TEMPORAL, FamilyChoice, choose_by_grouped_cv
 from waymark.training.evaluation import lead_time, leakage_warnings, weekly_metrics
-from waymark.training.fitting import FitConfig, choose_family, fit, margins, platt, sigmoid
+from waymark.training.fitting import FitConfig, choose_family, fit, margins, platt, sigmoid, unfitted
+from waymark.training.reweighting import Mitigation, MitigationRecord, Reweighting
 from waymark.training.search import search_gbm
 from waymark.training.split import TemporalSplit, default_test_from, temporal_split
 
@@ -58,6 +59,8 @@ class TrainingOutcome:
     # The data's identity when it was taken before reading (a URI on Spark: models.spark.location);
     # None: ``folder_fingerprint(folder)`` when the run is tracked.
     fingerprint: str | None = None
+    # The fairness policy's training-time mitigation and what it changed (training.reweighting); None: none.
+    mitigation: MitigationRecord | None = None
 
 
 def _in(frame: pd.DataFrame, presentations: tuple[tuple[str, str], ...]) -> np.ndarray:
@@ -90,6 +93,7 @@ def train_folder(
     exclude: frozenset[str] = frozenset(),
     interventions: pd.DataFrame | None = None,
     spark: Any = None,
+    mitigation: Mitigation | None = None,
 ) -> TrainingOutcome:
     """Load the data folder ``folder`` and :func:`train` on it: the reading edge of the pipeline.
 
@@ -106,6 +110,8 @@ def train_folder(
     spark
         A Spark session: the folder is validated and the features built on Spark (written as
         Parquet and read back); the fit, calibration and evaluation stay on this machine.
+    mitigation
+        As for :func:`train`.
 
     Returns
     -------
@@ -147,6 +153,7 @@ def train_folder(
         progress=progress,
         interventions=interventions,
         features=features,
+        mitigation=mitigation,
     )
     return outcome if fingerprint is None else replace(outcome, fingerprint=fingerprint)
 
@@ -162,6 +169,7 @@ def train(
     progress: Progress | None = None,
     interventions: pd.DataFrame | None = None,
     features: pd.DataFrame | None = None,
+    mitigation: Mitigation | None = None,
 ) -> TrainingOutcome:
     """Train, choose, calibrate and evaluate a model for ``target`` on ``data``.
 
@@ -188,6 +196,11 @@ def train(
     features
         ``build_features`` of every week of ``data`` when another engine built them (Spark); built
         here when None.
+    mitigation
+        The fairness policy's training-time mitigation (``training.reweighting``): the chosen family
+        is fitted on the labels and weights it gives, then calibrated and evaluated on the rows' own
+        labels, and compared on the test presentations with the same family fitted without it.
+        None: no mitigation.
 
     Returns
     -------
@@ -196,6 +209,11 @@ def train(
     """
     config = config or FitConfig()
     say = progress or _quiet
+    if mitigation is not None and config.intervention_policy == "weight":
+        raise TrainingConfigError(
+            "a fairness mitigation weighs the training rows itself, so it cannot be combined with "
+            "intervention_policy 'weight'; use 'exclude_after_contact' or 'ignore'"
+        )
     split = _split(data.presentations, test_from=test_from, manifest=manifest)
     say("building weekly features")
     # One population of every week, shared by the features and the labels; the rows are then built once
@@ -224,6 +242,16 @@ def train(
     family, choice, validation = _choose(
         config, rows, x=x, y=y, split=split, train_mask=train_mask, val_mask=val_mask, say=say
     )
+    fit_on = None
+    if mitigation is not None:
+        say(f"working out the fairness mitigation's weights: {mitigation.describe()}")
+        fit_on = Reweighting(
+            *mitigation.reweigh(
+                rows.loc[train_mask, [*KEYS, "label"]],
+                x=x[train_mask],
+                estimator=lambda: unfitted(family, config),
+            )
+        )
     say(f"fitting {family} on all training presentations and calibrating out of fold")
     bundle = _calibrated(
         target,
@@ -232,12 +260,27 @@ def train(
         rows=rows.loc[train_mask],
         x=x[train_mask],
         weight=weight[train_mask] if config.intervention_policy == "weight" else None,
+        fit_on=fit_on,
     )
     say("evaluating on the later presentations")
     scored = rows.loc[test_mask, [*KEYS, "label", "outcome_day"]].assign(
         probability=bundle.probability(x[test_mask])
     )
     test_weekly = weekly_metrics(scored)
+    record = None
+    if mitigation is not None and fit_on is not None:
+        say(f"comparing with {family} fitted without the mitigation")
+        plain = fit(family, config, x=x[train_mask], y=y[train_mask])
+        record = MitigationRecord(
+            description=mitigation.describe(),
+            params=mitigation.params(),
+            chosen=fit_on.chosen,
+            comparison=mitigation.compare(
+                rows.loc[test_mask, [*KEYS, "label"]],
+                before=sigmoid(margins(plain, x[test_mask])),
+                after=scored["probability"].to_numpy(),
+            ),
+        )
     test_features = rows.loc[test_mask, ["week", "label", *FEATURE_NAMES]]
     return TrainingOutcome(
         target=target,
@@ -256,6 +299,7 @@ def train(
         choice=choice,
         censoring=censoring,
         interval_coverage=scored_coverage(bundle.uncertainty, scored),
+        mitigation=record,
     )
 
 
@@ -311,15 +355,19 @@ def _calibrated(
     rows: pd.DataFrame,
     x: np.ndarray,
     weight: np.ndarray | None = None,
+    fit_on: Reweighting | None = None,
 ) -> ModelBundle:
     """``family`` fitted on the training ``rows`` (features ``x``), Platt-calibrated out of fold.
 
     The fold fits also give the jackknife variance behind each indicator's interval (``models.uncertainty``).
+    With ``fit_on`` (a mitigation's), the fits use its labels and weights; the calibration still uses
+    the rows' own labels (weighted by ``weight``, the intervention policy's, when given).
     """
     y = rows["label"].to_numpy(dtype=np.int64)
     students = rows["student_id"].to_numpy()
-    pipeline = fit(family, config, x=x, y=y, weight=weight)
-    folded, oof = _fold_margins(family, config, x=x, y=y, groups=students, weight=weight)
+    fit_y, fit_w = (y, weight) if fit_on is None else (fit_on.labels, fit_on.weights)
+    pipeline = fit(family, config, x=x, y=fit_y, weight=fit_w)
+    folded, oof = _fold_margins(family, config, x=x, y=fit_y, groups=students, weight=fit_w)
     a, b = platt(oof, y, weight=weight)
     table = interval_table(sigmoid(a * oof + b), folded, slope=a)
     return from_pipeline(

@@ -33,7 +33,7 @@ from waymark.models.bundle import ModelBundle
 from waymark.models.data import folder_fingerprint
 from waymark.models.data.publish import is_uri, local_folder
 from waymark.models.features import FEATURES
-from waymark.models.registry import FAMILY_CHOICE_TAG, SHA_TAG, WARNINGS_TAG, configure
+from waymark.models.registry import FAMILY_CHOICE_TAG, MITIGATION_TAG, SHA_TAG, WARNINGS_TAG, configure
 from waymark.models.settings import Settings
 from waymark.training import plots, shap_plots
 from waymark.training.pipeline import TrainingOutcome
@@ -95,6 +95,20 @@ def week_metrics(outcome: TrainingOutcome) -> dict[str, float]:
     return out
 
 
+def mitigation_metrics(outcome: TrainingOutcome) -> dict[str, float]:
+    """What the mitigation settled on, and its comparison on the test presentations week by week."""
+    record = outcome.mitigation
+    if record is None:
+        return {}
+    out = {f"mitigation_{k}": v for k, v in record.chosen.items()}
+    for row in record.comparison.to_dict("records"):
+        week = int(row["week"])
+        out.update(
+            {f"mitigation_{k}_w{week}": float(v) for k, v in row.items() if k != "week" and not math.isnan(v)}
+        )
+    return out
+
+
 def summary_metrics(outcome: TrainingOutcome) -> dict[str, float]:
     """Means over weeks, validation means per family, and lead time."""
     out = {
@@ -117,9 +131,13 @@ def log_and_register(outcome: TrainingOutcome, name: str, *, settings: Settings)
         tempfile.TemporaryDirectory() as tmp,
     ):
         _log_params(outcome, fingerprint)
-        mlflow.log_metrics({**week_metrics(outcome), **summary_metrics(outcome)})
+        mlflow.log_metrics(
+            {**week_metrics(outcome), **summary_metrics(outcome), **mitigation_metrics(outcome)}
+        )
         _log_lineage(outcome, fingerprint)
         mlflow.set_tag(FAMILY_CHOICE_TAG, outcome.choice.describe()[:5000])  # the model card reads it
+        if outcome.mitigation is not None:  # so does the model card (fairness.report)
+            mlflow.set_tag(MITIGATION_TAG, outcome.mitigation.description[:5000])
         if outcome.warnings:  # the committee's report reads them from this tag (fairness.run)
             mlflow.set_tag(WARNINGS_TAG, "\n".join(outcome.warnings)[:5000])
             mlflow.log_text("\n".join(outcome.warnings) + "\n", "evaluation/warnings.txt")
@@ -208,6 +226,11 @@ def _log_params(outcome: TrainingOutcome, fingerprint: str) -> None:
             "data_fingerprint": fingerprint,
             "data_source": str(outcome.manifest.get("source", "unknown")),
             **(outcome.censoring.params() if outcome.censoring else {}),
+            **(
+                {f"mitigation_{k}": v for k, v in outcome.mitigation.params.items()}
+                if outcome.mitigation
+                else {"mitigation_method": "none"}
+            ),
         }
     )
 
@@ -325,6 +348,8 @@ def _log_artifacts(outcome: TrainingOutcome, tmp: Path) -> None:
     outcome.interval_coverage.to_csv(folder / "interval_coverage_by_week.csv")  # models.uncertainty
     if not outcome.validation.empty:  # on the validation presentations, or out of fold (family_choice)
         outcome.validation.to_csv(folder / "validation_by_family_and_week.csv", index=False)
+    if outcome.mitigation is not None:  # the cost beside the gain (fairness.reduction.compare)
+        outcome.mitigation.comparison.to_csv(folder / "mitigation_comparison_by_week.csv", index=False)
     (folder / "lead_time.json").write_text(json.dumps(outcome.lead, indent=2), encoding="utf-8")
     (folder / "split.json").write_text(
         json.dumps(

@@ -40,8 +40,10 @@ class ProtectedDataError(TypeError):
 class ProtectedFrame:
     """Protected characteristics, wrapped so that they are never mistaken for feature data.
 
-    Only the fairness audit unwraps it, through ``for_audit()``; the name of that call is the
-    point: any other use stands out in review.
+    Only the fairness package unwraps it, through ``for_audit()``: the audit, and the training-time
+    mitigation the committee may switch on in its policy (``fairness.reduction``), which turns a
+    student's group into a training weight and never lets the characteristic out of the package. The
+    name of that call is the point: any other use stands out in review.
     """
 
     _frame: pd.DataFrame

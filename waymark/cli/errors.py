@@ -27,6 +27,7 @@ KNOWN: frozenset[str] = frozenset(
         "waymark.training.split.SplitError",
         "waymark.training.pipeline.TrainingConfigError",
         "waymark.fairness.policy.PolicyError",
+        "waymark.fairness.reduction.MitigationError",
         "waymark.fairness.run.AuditError",
         "waymark.models.registry.ModelNotFoundError",
         "waymark.models.bundle.BundleIntegrityError",

@@ -23,6 +23,9 @@ from waymark.cli.engine_options import (
     spark_session_for,
 )
 from waymark.cli.errors import fail, handled
+from waymark.fairness.policy import load_policy
+from waymark.fairness.reduction import GridSearchMitigation, mitigation_for
+from waymark.models.data.publish import local_folder
 from waymark.models.estimators import FAMILIES
 from waymark.models.registry import keep_text
 from waymark.models.settings import Settings, get_settings
@@ -34,6 +37,7 @@ from waymark.service.scoring.publish import erased_students
 from waymark.training.censoring import POLICIES
 from waymark.training.fitting import FitConfig
 from waymark.training.pipeline import TrainingOutcome, train_folder
+from waymark.training.reweighting import MitigationRecord
 from waymark.training.tracking import Registered, log_and_register
 
 EVALUATION_WEEKS = (2, 4, 8, 12, 16, 20, 24, 30)
@@ -79,6 +83,13 @@ def train_cmd(
             "default: the service database's record."
         ),
     ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            help="The ethics committee's fairness policy: its [mitigation], when switched on, is applied "
+            "in training (docs/fairness.md). Default: the packaged policy, which has none."
+        ),
+    ] = None,
     output: Annotated[
         OutputFormat, typer.Option("--format", help="table (for people) or json (for scripts).")
     ] = OutputFormat.TABLE,
@@ -112,6 +123,7 @@ def train_cmd(
         output=output,
         interventions=interventions,
         spark=spark_session_for(engine, spark_master),
+        policy_file=policy,
     )
 
 
@@ -140,16 +152,19 @@ def run_training(
     output: OutputFormat = OutputFormat.TABLE,
     interventions: Path | None = None,
     spark: Any = None,
+    policy_file: Path | None = None,
 ) -> None:
     """Train on ``data`` (leaving erased students out), register the result as ``name``, and report.
 
     With ``spark`` (a Spark session) the data is validated and the features built on Spark, and
-    ``data`` may be a Hadoop URI.
+    ``data`` may be a Hadoop URI. The fairness policy's ``[mitigation]`` (``policy_file``, else the
+    packaged policy's, which is off) is applied when switched on.
     """
     with (
         handled(contract="the data breaks the contract; nothing was trained"),
         out.status("Training") as status,
     ):
+        mitigation = _mitigation(policy_file, data, spark=spark)
         outcome = train_folder(
             data,
             target=target,
@@ -159,6 +174,7 @@ def run_training(
             exclude=erased_students(engine := up_to_date(settings.database_url)),
             interventions=_outreach(config, interventions, database_url=settings.database_url),
             spark=spark,
+            mitigation=mitigation,
         )
         status.update("Training: logging to MLflow and registering")
         registered = log_and_register(outcome, name, settings=settings)
@@ -180,6 +196,19 @@ def _feedback_line(feedback: dict[str, Any]) -> str:
         f"Staff feedback on indicators so far: {values}; by factor family and module in the run's "
         "feedback/summary.json and `waymark monitor feedback`."
     )
+
+
+def _mitigation(policy_file: Path | None, data: Path | str, *, spark: Any) -> GridSearchMitigation | None:
+    """The policy's training-time mitigation bound to ``data``'s characteristics; None when it is off."""
+    policy = load_policy(policy_file)
+    if policy.mitigation.method == "none":
+        return None
+    if spark is not None:
+        raise fail(
+            "the fairness policy's training-time mitigation runs with the duckdb engine only; train "
+            'with --engine duckdb, or with a policy whose [mitigation] method is "none"'
+        )
+    return mitigation_for(policy, local_folder(data))
 
 
 def _outreach(config: FitConfig, path: Path | None, *, database_url: str) -> pd.DataFrame | None:
@@ -244,6 +273,17 @@ def _summary(outcome: TrainingOutcome, registered: Registered) -> dict[str, Any]
         ],
         "lead_time": {k: _or_null(v) for k, v in outcome.lead.items()},
         "warnings": list(outcome.warnings),
+        "mitigation": None
+        if outcome.mitigation is None
+        else {
+            "description": outcome.mitigation.description,
+            "settings": outcome.mitigation.params,
+            "chosen": outcome.mitigation.chosen,
+            "comparison": [
+                {k: (v if not isinstance(v, float) else _or_null(v)) for k, v in row.items()}
+                for row in outcome.mitigation.comparison.to_dict("records")
+            ],
+        },
         "registered": {"uri": registered.uri, "run_id": registered.run_id, "sha256": registered.sha256},
     }
 
@@ -252,6 +292,15 @@ def _show(outcome: TrainingOutcome, registered: Registered) -> None:
     out.print(f"Split: {outcome.split.describe()}", highlight=False, markup=False)
     out.print(_family_line(outcome), highlight=False)
     out.print(_evaluation_table(outcome))
+    if outcome.mitigation is not None:
+        out.print(f"Mitigation: {outcome.mitigation.description}.", highlight=False, markup=False)
+        out.print(_mitigation_table(outcome.mitigation))
+        if outcome.mitigation.chosen.get("at_grid_limit"):
+            out.print(
+                "The chosen point of the grid is at its limit (mitigation.grid_limit): a larger limit may "
+                "narrow the difference further, at a cost to be read in the same table.",
+                highlight=False,
+            )
     for warning in outcome.warnings:
         err.print(f"[bold]warning:[/bold] {escape(warning)}", highlight=False)
     if outcome.target is Target.NOT_COMPLETING:
@@ -275,4 +324,41 @@ def _evaluation_table(outcome: TrainingOutcome) -> Table:
     for week in [w for w in EVALUATION_WEEKS if w in weekly.index]:
         r = weekly.loc[int(week)].to_dict()
         table.add_row(str(week), f"{int(r['n']):,}", *(_number(float(r[k]), ".3f") for k in shown))
+    return table
+
+
+def _mitigation_table(record: MitigationRecord) -> Table:
+    table = Table(
+        title="The mitigation on the later cohort: what it cost beside what it changed",
+        caption="Without: the same family fitted without the mitigation. Difference between groups: the "
+        "constraint's largest, at the first outreach capacity, over groups large enough to publish "
+        f"({NOT_MEASURABLE}: fewer than two).",
+    )
+    for column in (
+        "week",
+        "AUC without",
+        "AUC with",
+        "recall without",
+        "recall with",
+        "difference without",
+        "difference with",
+        "groups",
+    ):
+        table.add_column(column, justify="right")
+    for row in record.comparison.to_dict("records"):
+        if int(row["week"]) not in EVALUATION_WEEKS:
+            continue
+        figures = (
+            "auc_before",
+            "auc_after",
+            "recall_before",
+            "recall_after",
+            "disparity_before",
+            "disparity_after",
+        )
+        table.add_row(
+            str(int(row["week"])),
+            *(_number(float(row[k]), ".3f") for k in figures),
+            str(int(row["groups_compared"])),
+        )
     return table
