@@ -157,6 +157,8 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
             {"characteristic": p.attribute, "auc": _num(p.auc), "warning": p.warning} for p in outcome.proxies
         ],
         "audits": [_published_audit(a, step) for a in outcome.audits],
+        # where each calibration gap comes from: inside modules, or the mix of modules (fairness.strata)
+        "calibration_within_modules": [w.published() for w in outcome.calibration_within_modules],
         # each shown group's share of estimates per bin, by audited week: the monitor's group reference
         "estimate_reference": outcome.estimate_reference,
         "mitigation": [

@@ -25,6 +25,7 @@ from waymark.fairness.protected import load_protected_characteristics, protected
 from waymark.fairness.quality import QualityOutcome
 from waymark.fairness.quality import evaluate as evaluate_quality
 from waymark.fairness.quality import measure as measure_quality
+from waymark.fairness.strata import WithinModules, within_modules
 from waymark.models import registry, threads
 from waymark.models.bundle import ModelBundle
 from waymark.models.data import ProtectedFrame, folder_fingerprint, load_learning_data
@@ -72,6 +73,8 @@ class AuditOutcome:
     estimate_reference: dict[str, Any] = field(default_factory=dict)
     # the quality gate (``fairness.quality``): AUC and ECE by week, and against the champion
     quality: QualityOutcome | None = None
+    # each published calibration gap difference, also within modules (``fairness.strata``)
+    calibration_within_modules: list[WithinModules] = field(default_factory=list)
 
 
 def audit_model(
@@ -158,6 +161,9 @@ def _audit_model(
             for week in sorted(scored["week"].unique())
         },
         quality=quality,
+        calibration_within_modules=within_modules(
+            scored, group_table, audits=audits, min_size=policy.min_group_size
+        ),
     )
 
 
