@@ -3,10 +3,12 @@
 Fairlearn's reductions turn a fairness constraint into a sequence of ordinary fits: each point of a
 grid of Lagrange multipliers gives every training row a label and a weight (a row's label flips
 where its weight turns negative), the family is fitted on them, and the point with the best balance
-of error and constraint violation on the training rows is kept (``constraint_weight``). Waymark
-keeps the labels and weights of that point and hands them to training (``training.reweighting``),
-which fits, calibrates and evaluates the family as usual: the model is one model of the same family,
-scored from the same features, explained exactly, and calibrated on the rows' own labels.
+of error and constraint violation on the training rows is kept (``constraint_weight``; judged on
+the validation presentations instead, the choice was within noise on the synthetic cohorts:
+docs/fairness.md). Waymark keeps the labels and weights of that point and hands them to training
+(``training.reweighting``), which fits, calibrates and evaluates the family as usual: the model is
+one model of the same family, scored from the same features, explained exactly, and calibrated on
+the rows' own labels.
 
 The characteristic is read here, at training time only, from the fairness package's one reader
 (``fairness.protected``); training sees a label and a weight per row, and scoring never sees
