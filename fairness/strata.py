@@ -48,7 +48,7 @@ class WithinModules:
             "week": self.week,
             "group": self.group,
             "reference": self.reference,
-            "overall": round(self.overall, 4),
+            "overall": None if math.isnan(self.overall) else round(self.overall, 4),
             "modules": self.modules,
         }
         if not math.isnan(self.within):

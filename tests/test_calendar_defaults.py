@@ -176,6 +176,9 @@ def test_one_training_start_date_chooses_by_grouped_cross_validation_and_says_so
     audit = _audit(uri, folder, out=tmp_path)
     assert audit["family_choice"] == run.tags["family_choice"]
     assert audit["gate"] in {"pass", "fail", "inconclusive"} and audit["checks"]
+    assert audit["training_mitigation"] is None  # trained without one
+    within = audit["calibration_within_modules"]  # single characteristics only, never pairs
+    assert within and all(" x " not in w["characteristic"] and "overall" in w for w in within)
     card = (tmp_path / "model_card.md").read_text(encoding="utf-8")
     assert "chosen by grouped cross-validation" in card and "nan" not in card.lower()
 

@@ -121,6 +121,7 @@ def _summary(outcome: AuditOutcome, out_dir: Path) -> dict[str, Any]:
             "family": outcome.model.bundle.family,
         },
         "family_choice": outcome.family_choice or None,
+        "training_mitigation": outcome.training_mitigation or None,
         "gate": outcome.gate,
         "checks": [
             {"check": c.title, "status": c.status, "reasons": list(c.reasons)} for c in outcome.checks
@@ -136,6 +137,7 @@ def _summary(outcome: AuditOutcome, out_dir: Path) -> dict[str, Any]:
             ],
         },
         "training_warnings": list(outcome.training_warnings),
+        "calibration_within_modules": [w.published() for w in outcome.calibration_within_modules],
         "proxies": [
             {"characteristic": p.attribute, "auc": None if math.isnan(p.auc) else p.auc, "warning": p.warning}
             for p in outcome.proxies
@@ -152,6 +154,10 @@ def _show(outcome: AuditOutcome, out_dir: Path) -> None:
     for check in outcome.checks:
         out.print(f"  {check.status:>12}  {check.title}", highlight=False, markup=False)
     _show_quality(outcome)
+    if outcome.training_mitigation:
+        out.print(
+            f"  trained with a mitigation: {outcome.training_mitigation}", highlight=False, markup=False
+        )
     for warning in outcome.training_warnings:
         out.print(f"  warning from training: {escape(warning)}", highlight=False)
     for proxy in outcome.proxies:
