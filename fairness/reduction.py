@@ -47,7 +47,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import roc_auc_score, zero_one_loss
 from sklearn.pipeline import Pipeline
 
-from waymark.fairness.audit import group_labels
+from waymark.fairness.audit import NOT_RECORDED, group_labels
 from waymark.fairness.disclosure import allowed
 from waymark.fairness.policy import MitigationPolicy, Policy
 from waymark.fairness.protected import load_protected_characteristics
@@ -135,9 +135,12 @@ class GridSearchMitigation:
     def groups(self, students: pd.Series) -> pd.Series:
         """Each student's group under the policy's characteristics (joined when there are several)."""
         labels = group_labels(self.protected, intersections=False)
-        table = labels[list(self.policy.attributes)].reindex(students.to_numpy()).fillna("not recorded")
-        joined = table.apply(lambda r: " & ".join(f"{a}={r[a]}" for a in self.policy.attributes), axis=1)
-        return pd.Series(joined.to_numpy(), index=students.index, name="group")
+        table = labels[list(self.policy.attributes)].reindex(students.to_numpy()).fillna(NOT_RECORDED)
+        parts = [name + "=" + table[name].astype(str) for name in self.policy.attributes]
+        joined = parts[0]
+        for part in parts[1:]:
+            joined = joined + " & " + part
+        return pd.Series(joined.to_numpy(dtype=object), index=students.index, name="group")
 
     def reweigh(
         self, rows: pd.DataFrame, *, x: np.ndarray, estimator: Callable[[], Pipeline]

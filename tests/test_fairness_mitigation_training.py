@@ -131,6 +131,21 @@ def test_grid_search_narrows_the_training_rows_difference_it_was_asked_to() -> N
     )
 
 
+def test_groups_join_several_characteristics_and_name_what_is_not_recorded() -> None:
+    frame = pd.DataFrame({"student_id": ["a", "b"], "gender": ["F", None], "disability": ["Y", "N"]})
+    mitigation = GridSearchMitigation(
+        MitigationPolicy("grid_search", ("gender", "disability")),
+        ProtectedFrame(frame.astype("string")),
+        min_group_size=10,
+        capacity=0.1,
+    )
+    assert mitigation.groups(pd.Series(["b", "a", "nobody"])).tolist() == [
+        "gender=not recorded & disability=N",
+        "gender=F & disability=Y",
+        "gender=not recorded & disability=not recorded",
+    ]
+
+
 def test_the_comparison_publishes_differences_only_of_groups_large_enough() -> None:
     rows, x, protected = _cohort(n=1000)
     frame = protected.for_audit()
