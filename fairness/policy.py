@@ -162,7 +162,16 @@ def _quality(raw: dict[str, Any]) -> QualityPolicy:
         raise PolicyError(f"quality settings must be numbers (weeks as whole numbers): {exc}") from exc
 
 
+_MITIGATION_KEYS = ("method", "attributes", "constraint", "grid_size", "grid_limit", "constraint_weight")
+
+
 def _mitigation(raw: dict[str, Any]) -> MitigationPolicy:
+    # A misspelt key would otherwise train under a default the committee did not choose.
+    unknown = sorted(set(raw) - set(_MITIGATION_KEYS))
+    if unknown:
+        raise PolicyError(
+            f"mitigation.{unknown[0]} is not a setting of [mitigation]; it has {', '.join(_MITIGATION_KEYS)}"
+        )
     method = str(raw.get("method", "none"))
     if method not in MITIGATION_METHODS:
         raise PolicyError(f"mitigation.method {method!r} must be one of {', '.join(MITIGATION_METHODS)}")
@@ -177,6 +186,8 @@ def _mitigation(raw: dict[str, Any]) -> MitigationPolicy:
     if method != "none" and not attributes:
         raise PolicyError("mitigation.attributes must name at least one characteristic when a method is on")
     default = MitigationPolicy()
+    if not isinstance(raw.get("grid_size", default.grid_size), int):
+        raise PolicyError("mitigation.grid_size must be a whole number")
     try:
         grid_size = int(raw.get("grid_size", default.grid_size))
         limit = float(raw.get("grid_limit", default.grid_limit))

@@ -159,9 +159,10 @@ class GridSearchMitigation:
         Returns
         -------
         tuple
-            One label per row, one weight per row (mean 1), and what was chosen (the grid point, the
-            size of its multipliers and whether one is at the grid's limit, the share of labels
-            flipped, the largest weight).
+            One label per row, one weight per row (mean 1), and what was chosen: the grid point, the
+            size of its multipliers and whether one is at the grid's limit. (Not the share of labels
+            flipped nor the weights: a reduction flips or weighs a whole group's positives or
+            negatives at once, so either would give back the size of a group, however small.)
 
         Raises
         ------
@@ -173,7 +174,7 @@ class GridSearchMitigation:
         if groups.nunique() < 2:
             raise MitigationError(
                 f"every training row is in one group of {' x '.join(self.policy.attributes)}: "
-                "there is nothing to balance"
+                "there is nothing to balance; name another characteristic in mitigation.attributes"
             )
         y = rows["label"].to_numpy(dtype=np.int64)
         moment, _ = CONSTRAINTS[self.policy.constraint]
@@ -193,7 +194,7 @@ class GridSearchMitigation:
         if not isinstance(best, _Recorded):
             raise MitigationError(
                 "the grid's best point labels every training row alike (Fairlearn fell back to a constant "
-                "model): lower constraint_weight or grid_size in the policy's [mitigation]"
+                "model): lower mitigation.grid_limit or mitigation.constraint_weight in the policy"
             )
         multipliers = search.lambda_vecs_.iloc[:, search.best_idx_].to_numpy()
         chosen = {
@@ -202,8 +203,6 @@ class GridSearchMitigation:
             "multipliers_l1": float(np.abs(multipliers).sum()),
             # 1 when the chosen point is on the grid's edge: a larger grid_limit may narrow more
             "at_grid_limit": float(np.isclose(np.abs(multipliers).max(), self.policy.grid_limit)),
-            "labels_flipped_share": float((best.labels_ != y).mean()),
-            "weight_max": float(best.weights_.max()),
         }
         return best.labels_, best.weights_, chosen
 
@@ -232,7 +231,7 @@ class GridSearchMitigation:
             y = rows["label"].to_numpy()[idx].astype(int)
             g = groups.to_numpy()[idx]
             record: dict[str, float] = {"week": float(weeks[idx[0]])}
-            eligible = self._eligible(y, g)
+            eligible = self._eligible(y, groups=g, students=rows["student_id"].to_numpy()[idx])
             for name, scores in (("before", before[idx]), ("after", after[idx])):
                 chosen = top_share(np.asarray(scores, dtype=np.float64), self.capacity).astype(int)
                 both = 0 < y.sum() < len(y)
@@ -244,15 +243,20 @@ class GridSearchMitigation:
         table = pd.DataFrame(out)
         return table.astype({"week": int, "groups_compared": int}) if len(table) else table
 
-    def _eligible(self, y: np.ndarray, groups: np.ndarray) -> list[str]:
-        """Groups with enough students, students who needed support and students who did not."""
-        names, inverse = np.unique(groups, return_inverse=True)
+    def _eligible(self, y: np.ndarray, *, groups: np.ndarray, students: np.ndarray) -> list[str]:
+        """Groups with enough distinct students, students who needed support and students who did not.
+
+        A student with two registrations in the week counts once, as in the audit.
+        """
+        frame = pd.DataFrame({"group": groups, "student": students, "label": y})
         counts = {
-            "students": np.bincount(inverse, minlength=len(names)),
-            "positives": np.bincount(inverse, weights=y, minlength=len(names)).astype(int),
+            "students": frame.groupby("group")["student"].nunique(),
+            "positives": frame[frame["label"] == 1].groupby("group")["student"].nunique(),
+            "negatives": frame[frame["label"] == 0].groupby("group")["student"].nunique(),
         }
-        counts["negatives"] = counts["students"] - counts["positives"]
-        ok = allowed("selection_rate", counts, min_size=self.min_group_size)
+        names = counts["students"].index
+        aligned = {k: v.reindex(names, fill_value=0).to_numpy() for k, v in counts.items()}
+        ok = allowed("selection_rate", aligned, min_size=self.min_group_size)
         return [str(n) for n, keep in zip(names, ok, strict=True) if keep]
 
     def _disparity(

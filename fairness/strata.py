@@ -11,9 +11,10 @@ proxy of it, could remove it when scoring, which Waymark does not do.
 So beside each published difference the audit states the difference **within modules**: in every
 module where both the group and the reference group have at least the policy's minimum number of
 students, the group's gap minus the reference group's, averaged with weights equal to the group's
-students in each module. It is a point estimate, to be read beside the gate's interval; no
-module's own figure is published, only the average and how many modules it rests on, and it is
-withheld when no module qualifies.
+students in each module. It is a point estimate, to be read beside the gate's interval; only the
+average and how many modules it rests on are published (resting on one module, the average is that
+module's figure, which still rests on enough students of each group), and it is withheld when no
+module qualifies.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from waymark.fairness.audit import NO_REFERENCE, AttributeAudit
+from waymark.fairness.audit import NO_REFERENCE, NOT_RECORDED, AttributeAudit
 
 METRIC = "calibration_gap"
 
@@ -86,7 +87,10 @@ def within_modules(
             continue  # the gap does not depend on the capacity: once per week and characteristic
         seen.add((audit.week, audit.attribute))
         rows = scored[scored["week"] == audit.week]
-        groups = labels[audit.attribute].reindex(rows["student_id"].to_numpy()).to_numpy()
+        # A student with no row in the table is "not recorded", as in the audit.
+        groups = (
+            labels[audit.attribute].reindex(rows["student_id"].to_numpy()).fillna(NOT_RECORDED).to_numpy()
+        )
         cells = _cells(rows.assign(group=groups))
         for result in audit.groups:
             difference = result.differences.get(METRIC)

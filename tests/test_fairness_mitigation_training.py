@@ -28,7 +28,8 @@ from waymark.models.targets import Target
 from waymark.training.fitting import FitConfig, unfitted
 from waymark.training.ingest.synthetic import SynthConfig, generate
 from waymark.training.ingest.synthetic_people import Disparity
-from waymark.training.pipeline import TrainingConfigError, TrainingOutcome, train_folder
+from waymark.training.pipeline import TrainingConfigError, TrainingOutcome, _calibrated, train_folder
+from waymark.training.reweighting import Reweighting
 from waymark.training.tracking import log_and_register
 
 SWITCHED_ON = 'method = "grid_search"'
@@ -72,6 +73,11 @@ def test_a_policy_switches_grid_search_on_with_its_settings(tmp_path: Path) -> N
         (('constraint = "true_positive_rate_parity"', 'constraint = "happiness"'), "mitigation.constraint"),
         (("grid_limit = 0.3", "grid_limit = 0"), "mitigation.grid_limit"),
         (("constraint_weight = 0.5", "constraint_weight = 2"), "mitigation.constraint_weight"),
+        (("grid_size = 15", "grid_size = 2.7"), "mitigation.grid_size"),
+        (
+            ('constraint = "true_positive_rate_parity"', 'constraints = "equalized_odds"'),
+            "mitigation.constraints",
+        ),
     ],
 )
 def test_a_bad_mitigation_setting_is_named(tmp_path: Path, change: tuple[str, str], message: str) -> None:
@@ -163,6 +169,36 @@ def test_the_comparison_publishes_differences_only_of_groups_large_enough() -> N
     assert list(table["week"]) == [4, 8]
     assert (table["groups_compared"] == 2).all()  # "c" is never compared
     assert (table["auc_before"] > 0.6).all() and (table["disparity_before"] >= 0).all()
+
+
+def test_a_student_with_two_registrations_counts_once_towards_the_minimum() -> None:
+    rows, x, protected = _cohort(n=1000)
+    frame = protected.for_audit()
+    frame.loc[:5, "disability"] = "c"  # six students ...
+    twice = rows.iloc[:6].assign(module_id="other")  # ... each also on a second module: twelve rows
+    rows, x = pd.concat([rows, twice], ignore_index=True), np.vstack([x, x[:6]])
+    rows["week"] = 8
+    mitigation = GridSearchMitigation(
+        MitigationPolicy("grid_search", ("disability",)),
+        ProtectedFrame(frame),
+        min_group_size=10,
+        capacity=0.2,
+    )
+    table = mitigation.compare(rows, before=x[:, 0], after=x[:, 0])
+    assert table["groups_compared"].tolist() == [2]  # "c" has six students, however many rows
+
+
+def test_the_calibration_uses_the_rows_own_labels_not_the_mitigations(synth_dir: Path) -> None:
+    # Fitted on every label flipped, the model ranks backwards; calibrated on what happened, its
+    # slope turns negative and its estimates still average the observed rate.
+    outcome = train_folder(synth_dir, target=Target.NOT_COMPLETING, config=CONFIG)
+    rows = outcome.train_rows
+    x = rows[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+    y = rows["label"].to_numpy()
+    flipped = Reweighting(labels=1 - y, weights=np.ones(len(y)))
+    bundle = _calibrated(Target.NOT_COMPLETING, "logistic", config=CONFIG, rows=rows, x=x, fit_on=flipped)
+    assert bundle.calibration[0] < 0
+    assert bundle.probability(x).mean() == pytest.approx(y.mean(), abs=0.01)
 
 
 # --- a mitigated training run, tracked and audited -------------------------------------------------------

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from waymark.fairness.audit import audit_cohorts, group_labels
+from waymark.fairness.audit import NOT_RECORDED, audit_cohorts, group_labels
 from waymark.fairness.policy import load_policy
 from waymark.fairness.strata import within_modules
 from waymark.models.data import ProtectedFrame
@@ -83,6 +83,26 @@ def test_modules_with_too_few_students_of_either_group_are_left_out() -> None:
     result = _result(scored, labels)
     assert result.modules == 1
     assert result.within == pytest.approx(-0.1, abs=1e-9)  # A's alone, B's 0.3 left out
+
+
+def test_students_missing_from_the_table_are_not_recorded_within_modules_too() -> None:
+    scored, labels = _cohort(
+        [
+            ("A", "Y", 300, 0.4, 0.5),
+            ("A", "N", 900, 0.4, 0.4),
+            ("A", "gone", 50, 0.4, 0.6),  # no row in the characteristics table
+            ("B", "Y", 100, 0.2, 0.3),
+            ("B", "N", 900, 0.2, 0.2),
+            ("B", "gone", 50, 0.2, 0.4),
+        ]
+    )
+    labels = labels[labels["disability"] != "gone"]
+    audits = audit_cohorts(
+        scored, labels.reindex(scored["student_id"].unique()).fillna(NOT_RECORDED), policy=POLICY
+    )
+    results = {r.group: r for r in within_modules(scored, labels, audits=audits, min_size=10)}
+    assert results[NOT_RECORDED].within == pytest.approx(-0.2, abs=1e-9)
+    assert results[NOT_RECORDED].modules == 2
 
 
 def test_with_no_module_large_enough_the_figure_is_withheld() -> None:
