@@ -44,6 +44,7 @@ MONOTONE_DIRECTIONS: dict[str, int] = {
             "act_last14_z",
             "asm_submitted",
             "asm_submitted_share",
+            "asm_next_submitted",
             "asm_submitted_pct",
             "asm_score_mean",
             "asm_score_pct",

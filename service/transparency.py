@@ -50,7 +50,10 @@ RECORD_DATA = {
     "study_history": "The student record: earlier attempts at the module and the credits being studied.",
     "assessment_submissions": "Assessments: due dates and whether and when work was submitted.",
     "assessment_results": "Assessments: marks of submitted work.",
-    "upcoming_assessments": "Assessments: when the next piece of work is due and its weight.",
+    "upcoming_assessments": (
+        "Assessments: when the next piece of work is due, its weight, whether it is a quiz and how many "
+        "are still to come."
+    ),
 }
 # The registry's summary metrics of a training run, in words a reader can check.
 ACCURACY = {

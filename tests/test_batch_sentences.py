@@ -61,6 +61,7 @@ def _generated_rows(n: int, seed: int) -> pd.DataFrame:
         "asm_submitted": pick(0, 1, 2),
         "asm_late": pick(0, 1, 2),
         "asm_early_submissions": pick(0, 1, 2),
+        "asm_next_submitted": pick(0, 1),
         "asm_has_score": pick(0, 1),
         "asm_score_mean": pick(23, 62.5, 63.5, 80.2),
         "asm_score_pct": pick(0, 0.04, 0.045, 0.05, 0.5, 0.985),

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.contract_folder import make_folder, with_row
+from tests.contract_folder import VALID, make_folder, with_row
 from waymark.models.data import LearningData, ProtectedDataError, load_learning_data
 from waymark.models.data.contract import PROTECTED_COLUMN_NAMES
 from waymark.models.features import FEATURE_NAMES, FEATURES, KEYS, build_features, population
@@ -96,6 +96,27 @@ def test_assessment_timing_features_on_a_hand_made_case(small: LearningData) -> 
         70.5
     )
     assert later_s3["asm_last_score"] == 40 and later_s3["asm_days_since_submission"] == 42 - 22
+
+
+def test_next_assessment_features_on_a_hand_made_case(tmp_path: Path) -> None:
+    assessments = [
+        *VALID["assessments"],
+        ["A4", "M1", "2024J", "quiz", "40", "5"],
+        ["A6", "M1", "2024J", "coursework", "40", "1"],  # due the same day, lighter: not the next
+        ["A5", "M1", "2024J", "coursework", "60", "20"],
+    ]
+    results = [*VALID["assessment_results"], ["S1", "A4", "25", "80"], ["S3", "A4", "30", "60"]]
+    data = load_learning_data(make_folder(tmp_path, assessments=assessments, assessment_results=results))
+    features = build_features(data, weeks=[4, 5, 6])
+    s1, s3 = row(features, "S1", 4), row(features, "S3", 4)  # cut-off 28: A4 is next, then A6 and A5
+    assert (s1["asm_next_quiz"], s1["asm_remaining"], s1["asm_next_weight"]) == (1, 3, 5)
+    assert (s1["asm_next_submitted"], s3["asm_next_submitted"]) == (1, 0)  # S3 submits on day 30
+    assert s1["asm_cohort_next_submitted"] == pytest.approx(1 / 3)  # S1 of S1, S2 and S3
+    assert row(features, "S3", 5)["asm_next_submitted"] == 1  # cut-off 35: day 30 is known
+    assert row(features, "S1", 5)["asm_cohort_next_submitted"] == 1  # S2 left on day 30
+    later = row(features, "S1", 6)  # cut-off 42: A5 is next, a coursework nobody has submitted
+    assert (later["asm_next_quiz"], later["asm_remaining"], later["asm_next_submitted"]) == (0, 1, 0)
+    assert row(features, "S3", 4, module="M2")["asm_remaining"] == 0  # A3 has no due day
 
 
 def test_registration_and_history_features(small: LearningData) -> None:

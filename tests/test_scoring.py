@@ -68,6 +68,9 @@ def test_submission_sentence_states_the_counts_it_was_built_from() -> None:
     assert describe("assessment_submissions", _row(asm_due=1, asm_submitted=0)) == (
         "The 1 assessment due so far was not submitted."
     )
+    assert describe("assessment_submissions", _row(asm_due=2, asm_submitted=2, asm_next_submitted=1)) == (
+        "2 of the 2 assessments due so far were submitted; the next one is already submitted."
+    )
 
 
 def test_recent_activity_sentence_reads_counts_back_from_their_logs() -> None:

@@ -148,6 +148,7 @@ def _channels(family: str, what: str) -> BatchDescriber:
 def _submissions(cols: Columns, src: Sequence[str]) -> Texts:
     due, done, late = (whole(cols[c]) for c in ("asm_due", "asm_submitted", "asm_late"))
     early = whole(np.where(np.rint(cols["asm_due"]) == 0, cols["asm_early_submissions"], 0.0))
+    next_done = (cols["asm_next_submitted"] >= 1).tolist()
     briefs, sentences = [], []
     for i in range(len(src)):
         if due[i] == 0:
@@ -167,7 +168,8 @@ def _submissions(cols: Columns, src: Sequence[str]) -> Texts:
             were = "was" if done[i] == 1 else "were"
             sentence = f"{done[i]} of the {due[i]} assessments due so far {were} submitted"
         briefs.append(brief)
-        sentences.append(sentence + (f", {late[i]} after the due day" if late[i] else "") + ".")
+        sentence += f", {late[i]} after the due day" if late[i] else ""
+        sentences.append(sentence + ("; the next one is already submitted" if next_done[i] else "") + ".")
     return briefs, sentences
 
 

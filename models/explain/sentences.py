@@ -127,6 +127,8 @@ def _submissions(row: Row, _sources: Sources) -> tuple[str, str]:
         sentence = f"{done} of the {due} assessments due so far {'was' if done == 1 else 'were'} submitted"
     if late:
         sentence += f", {late} after the due day"
+    if row["asm_next_submitted"] >= 1:
+        sentence += "; the next one is already submitted"
     return brief, sentence + "."
 
 

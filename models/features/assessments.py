@@ -3,9 +3,12 @@
 Submissions count once their submitted day is before the cut-off. Computer-marked quiz scores count
 at once; other scores only from 14 days after submission (MARKING_DELAY_DAYS): a tutor's mark is
 not known the day the work is handed in, and using it earlier would leak. The assessment calendar
-itself is published before a presentation starts, so the next due day is known at every cut-off.
+itself is published before a presentation starts, so the next due day, its weight and type and how
+many assessments remain are known at every cut-off. Whether the next one is already submitted, and the
+share of the module cohort that has submitted it, count submissions before the cut-off only.
 Ties are broken by value, so the result never depends on row order (or on the engine): the
-latest mark of two on one day is the higher, the next due weight of two due on one day the larger.
+latest mark of two on one day is the higher; of two assessments due on the next due day, the next is
+the one of larger weight, then coursework before a quiz, then one not yet submitted.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ _FEATS_COLUMNS = (
     "asm_early_submissions",
     "asm_days_to_next",
     "asm_next_weight",
+    "asm_next_quiz",
+    "asm_next_submitted",
+    "asm_remaining",
     "asm_weight_missed",
     "asm_days_since_submission",
     "asm_last_score",
@@ -84,7 +90,14 @@ def assessment_features(
                 min(score) FILTER (WHERE {marked}) AS min_score,
                 min(due_day - cutoff) FILTER (WHERE due_day >= cutoff) AS to_next,
                 arg_min(weight, struct_pack(d := due_day, w := -weight)) FILTER (WHERE due_day >= cutoff)
-                    AS next_weight
+                    AS next_weight,
+                arg_min(CAST(type = 'quiz' AS DOUBLE),
+                        struct_pack(d := due_day, w := -weight, q := type = 'quiz'))
+                    FILTER (WHERE due_day >= cutoff) AS next_quiz,
+                arg_min(CAST(submitted_day IS NOT NULL AS DOUBLE), struct_pack(d := due_day, w := -weight,
+                        q := type = 'quiz', s := submitted_day IS NOT NULL))
+                    FILTER (WHERE due_day >= cutoff) AS next_submitted,
+                count(*) FILTER (WHERE due_day >= cutoff) AS remaining
             FROM pa GROUP BY student_id, module_id, presentation_id, week),
         feats AS (
             SELECT p.student_id, p.module_id, p.presentation_id, p.week,
@@ -100,6 +113,9 @@ def assessment_features(
                 CAST(least(coalesce(g.to_next, {NEXT_DUE_CAP}), {NEXT_DUE_CAP}) AS DOUBLE)
                     AS asm_days_to_next,
                 coalesce(g.next_weight, 0.0) AS asm_next_weight,
+                coalesce(g.next_quiz, 0.0) AS asm_next_quiz,
+                coalesce(g.next_submitted, 0.0) AS asm_next_submitted,
+                CAST(coalesce(g.remaining, 0) AS DOUBLE) AS asm_remaining,
                 coalesce(g.weight_missed, 0.0) AS asm_weight_missed,
                 CAST(least(p.cutoff - greatest(coalesce(g.last_submitted, 0), 0), {NEXT_DUE_CAP}) AS DOUBLE)
                     AS asm_days_since_submission,
@@ -114,7 +130,9 @@ def assessment_features(
             CASE WHEN score_mean IS NULL THEN 0.5 ELSE percent_rank() OVER (
                 PARTITION BY module_id, presentation_id, week, score_mean IS NULL
                 ORDER BY score_mean) END AS asm_score_pct,
-            CAST(score_mean IS NOT NULL AS INTEGER) AS asm_has_score
+            CAST(score_mean IS NOT NULL AS INTEGER) AS asm_has_score,
+            avg(asm_next_submitted) OVER (PARTITION BY module_id, presentation_id, week)
+                AS asm_cohort_next_submitted
         FROM feats""",
         engine,
         assessments=assessments,

@@ -188,6 +188,14 @@ def _assessment_features() -> list[Feature]:
         Feature("asm_min_score", res, "lowest score of marked work (0 if none)"),
         Feature("asm_days_to_next", cal, "days until the next non-exam assessment is due (capped at 120)"),
         Feature("asm_next_weight", cal, "weight of the next non-exam assessment"),
+        Feature("asm_next_quiz", cal, "1 if the next non-exam assessment is a quiz"),
+        Feature("asm_remaining", cal, "non-exam assessments still to come (due on or after the cut-off)"),
+        Feature("asm_next_submitted", sub, "1 if the next non-exam assessment is already submitted"),
+        Feature(
+            "asm_cohort_next_submitted",
+            "cohort_context",
+            "share of the module cohort that has already submitted the next non-exam assessment",
+        ),
     ]
 
 
