@@ -1,6 +1,7 @@
 """Train on the full OULAD (WAYMARK_OULAD_DIR) for both targets and print the later-cohort metrics.
 
     python bench/bench_training.py [--oulad DIR] [--weeks 4 8 16] [--search] [--monotone] [--no-ablation]
+                                   [--hazard] [--targets T ...]
 
 Imports OULAD to a temporary folder once, then trains each target in a fresh child process
 (train 2013B + 2013J, test 2014B + 2014J; the model family, and with --search LightGBM's settings, are
@@ -9,7 +10,8 @@ validation AUC (fitted on 2013B, scored on 2013J) and on the test presentations 
 ECE, recall and precision at 10% and 20% of the week's population, and the per-student intervals'
 coverage beside their nominal level with their mean width; with the wall time and peak memory of each
 run. Then, for not_completing, the ablation table: validation AUC by week with each feature family
-removed (training.ablation). No demographic feature is used.
+removed (training.ablation), and with --hazard the discrete-time hazard framing (training.hazard)
+beside the direct model on the same validation presentations. No demographic feature is used.
 """
 
 from __future__ import annotations
@@ -48,6 +50,35 @@ if options["ablation"] and target is Target.NOT_COMPLETING:
     val = pd.MultiIndex.from_frame(rows[["module_id", "presentation_id"]]).isin(wanted)
     frame = family_ablation(outcome.family, outcome.config, rows=rows, val_mask=np.asarray(val))
     ablation = {name: {int(w): float(v) for w, v in row.items()} for name, row in frame.iterrows()}
+hazard = {}
+if options.get("hazard") and target is Target.NOT_COMPLETING:
+    from sklearn.metrics import roc_auc_score
+    from waymark.models.data import load_learning_data
+    from waymark.models.features import FEATURE_NAMES, KEYS, population
+    from waymark.models.targets import labels
+    from waymark.training.fitting import fit, margins, sigmoid
+    from waymark.training.hazard import chance_from_hazards, person_periods
+    data = load_learning_data(folder)
+    pop = population(data.registrations, data.presentations)
+    known = labels(target, pop, tables=data.tables())[[*KEYS, "outcome_day"]]
+    rows = outcome.train_rows.merge(known, on=list(KEYS)).merge(pop[[*KEYS, "length_days"]], on=list(KEYS))
+    wanted = pd.MultiIndex.from_tuples(outcome.split.validation)
+    val = np.asarray(pd.MultiIndex.from_frame(rows[["module_id", "presentation_id"]]).isin(wanted))
+    x = rows[list(FEATURE_NAMES)].to_numpy(np.float64)
+    week, length = rows["week"].to_numpy(), rows["length_days"].to_numpy()
+    periods = person_periods(x[~val], week=week[~val], length_days=length[~val],
+                             label=rows["label"].to_numpy()[~val],
+                             outcome_day=rows["outcome_day"].to_numpy(np.float64)[~val])
+    model = fit("gbm", outcome.config, x=periods.x, y=periods.y)
+    direct = fit("gbm", outcome.config, x=x[~val], y=rows["label"].to_numpy()[~val])
+    scored = rows.loc[val, ["week", "label"]].assign(
+        hazard=chance_from_hazards(lambda z: sigmoid(margins(model, z)), x[val], week=week[val],
+                                   length_days=length[val]),
+        direct=sigmoid(margins(direct, x[val])))
+    for name in ("direct", "hazard"):
+        hazard[name] = {int(w): float(roc_auc_score(g["label"], g[name]))
+                        for w, g in scored.groupby("week") if g["label"].nunique() == 2}
+    hazard["person_period_rows"] = {0: float(len(periods.y))}
 print(json.dumps({
     "seconds": seconds,
     "peak_mb": peak,
@@ -60,6 +91,7 @@ print(json.dumps({
     "lead": outcome.lead,
     "rows": len(outcome.train_rows),
     "ablation": ablation,
+    "hazard": hazard,
 }))
 """
 
@@ -124,6 +156,22 @@ def _report(target: str, r: dict, weeks: list[int]) -> None:  # type: ignore[typ
             f"{lead['reached_before_withdrawal']:.0%}, median lead {lead['median_lead_days']:.0f} days"
         )
     _ablation(r["ablation"], weeks)
+    _hazard(r.get("hazard", {}), weeks)
+
+
+def _hazard(hazard: dict[str, dict[str, float]], weeks: list[int]) -> None:
+    if not hazard:
+        return
+    rows = int(hazard["person_period_rows"]["0"])
+    print(
+        f"  validation AUC (fit 2013B, scored 2013J): the hazard framing ({rows:,} person-period rows) "
+        "beside the direct model"
+    )
+    print(f"  {'model':<28}" + "".join(f"  week {w:>2}" for w in weeks) + "  mean of weeks")
+    for name in ("direct", "hazard"):
+        row = hazard[name]
+        cells = "".join(f"    {row[str(w)]:.3f}" if str(w) in row else "        -" for w in weeks)
+        print(f"  {name:<28}{cells}    {sum(row.values()) / len(row):.3f}")
 
 
 def main() -> None:
@@ -133,13 +181,23 @@ def main() -> None:
     parser.add_argument("--search", action="store_true", help="search LightGBM settings on validation")
     parser.add_argument("--monotone", action="store_true", help="fix the direction of what a student does")
     parser.add_argument("--no-ablation", action="store_true", help="skip the feature-family ablation")
+    parser.add_argument(
+        "--hazard", action="store_true", help="compare the hazard framing (training.hazard) on validation"
+    )
     parser.add_argument("--targets", nargs="+", default=["not_completing", "next_assessment_nonsubmission"])
     args = parser.parse_args()
     if not args.oulad:
         sys.exit("set WAYMARK_OULAD_DIR or pass --oulad")
     from waymark.training.ingest.oulad import import_oulad
 
-    options = json.dumps({"search": args.search, "monotone": args.monotone, "ablation": not args.no_ablation})
+    options = json.dumps(
+        {
+            "search": args.search,
+            "monotone": args.monotone,
+            "ablation": not args.no_ablation,
+            "hazard": args.hazard,
+        }
+    )
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "oulad"
         import_oulad(Path(args.oulad), data)
