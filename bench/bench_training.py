@@ -52,6 +52,7 @@ if options["ablation"] and target is Target.NOT_COMPLETING:
     ablation = {name: {int(w): float(v) for w, v in row.items()} for name, row in frame.iterrows()}
 hazard = {}
 if options.get("hazard") and target is Target.NOT_COMPLETING:
+    from dataclasses import replace
     from sklearn.metrics import roc_auc_score
     from waymark.models.data import load_learning_data
     from waymark.models.features import FEATURE_NAMES, KEYS, population
@@ -69,8 +70,9 @@ if options.get("hazard") and target is Target.NOT_COMPLETING:
     periods = person_periods(x[~val], week=week[~val], length_days=length[~val],
                              label=rows["label"].to_numpy()[~val],
                              outcome_day=rows["outcome_day"].to_numpy(np.float64)[~val])
-    model = fit("gbm", outcome.config, x=periods.x, y=periods.y)
-    direct = fit("gbm", outcome.config, x=x[~val], y=rows["label"].to_numpy()[~val])
+    # the block columns have no direction of their own: the hazard model is fitted without constraints
+    model = fit("gbm", replace(outcome.config, monotone=False), x=periods.x, y=periods.y)
+    direct = fit("gbm", replace(outcome.config, monotone=False), x=x[~val], y=rows["label"].to_numpy()[~val])
     scored = rows.loc[val, ["week", "label"]].assign(
         hazard=chance_from_hazards(lambda z: sigmoid(margins(model, z)), x[val], week=week[val],
                                    length_days=length[val]),

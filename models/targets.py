@@ -3,7 +3,9 @@
 - ``not_completing``: the registration ended withdrawn or failed. Rows whose result is not yet
   known (a presentation still running) are left out.
 - ``next_assessment_nonsubmission``: the next non-exam assessment due on or after the cut-off was
-  not submitted by its due day (OU Analyse's task). Rows with no such assessment are left out.
+  not submitted by its due day (OU Analyse's task). Rows with no such assessment are left out. Of
+  several due on the same day, the next is the heavier, then coursework before a quiz, then the lower
+  assessment id, as the features describing it choose (``models.features.assessments``).
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ def next_assessment_nonsubmission(
     return DUCKDB.query(
         """WITH nxt AS (
                SELECT p.student_id, p.module_id, p.presentation_id, p.week,
-                      arg_min(a.assessment_id, (a.due_day, a.assessment_id)) AS assessment_id,
+                      arg_min(a.assessment_id, struct_pack(d := a.due_day, w := -a.weight,
+                              q := a.type = 'quiz', i := a.assessment_id)) AS assessment_id,
                       min(a.due_day) AS due_day
                FROM population p JOIN assessments a USING (module_id, presentation_id)
                WHERE a.type <> 'exam' AND a.due_day >= p.cutoff

@@ -54,6 +54,10 @@ RECORD_DATA = {
         "Assessments: when the next piece of work is due, its weight, whether it is a quiz and how many "
         "are still to come."
     ),
+    "cohort_context": (
+        "The whole module cohort, as shares and medians: how many have left, how active it is, and how "
+        "many have already submitted the next assessment (never another student's own record)."
+    ),
 }
 # The registry's summary metrics of a training run, in words a reader can check.
 ACCURACY = {

@@ -14,6 +14,7 @@ from tests.contract_folder import VALID, make_folder, with_row
 from waymark.models.data import LearningData, ProtectedDataError, load_learning_data
 from waymark.models.data.contract import PROTECTED_COLUMN_NAMES
 from waymark.models.features import FEATURE_NAMES, FEATURES, KEYS, build_features, population
+from waymark.models.targets import next_assessment_nonsubmission
 from waymark.training.ingest.oulad import import_oulad
 
 
@@ -104,18 +105,32 @@ def test_next_assessment_features_on_a_hand_made_case(tmp_path: Path) -> None:
         ["A4", "M1", "2024J", "quiz", "40", "5"],
         ["A6", "M1", "2024J", "coursework", "40", "1"],  # due the same day, lighter: not the next
         ["A5", "M1", "2024J", "coursework", "60", "20"],
+        ["A0", "M1", "2024J", "quiz", "60", "20"],  # as heavy, same day: coursework comes first
+        ["A9", "M1", "2024J", "coursework", "60", "20"],  # a tie in all but the id: the lower id first
     ]
-    results = [*VALID["assessment_results"], ["S1", "A4", "25", "80"], ["S3", "A4", "30", "60"]]
+    results = [
+        *VALID["assessment_results"],
+        ["S1", "A4", "25", "80"],
+        ["S3", "A4", "30", "60"],
+        ["S1", "A9", "40", "55"],
+        ["S1", "A0", "41", ""],
+    ]
     data = load_learning_data(make_folder(tmp_path, assessments=assessments, assessment_results=results))
     features = build_features(data, weeks=[4, 5, 6])
     s1, s3 = row(features, "S1", 4), row(features, "S3", 4)  # cut-off 28: A4 is next, then A6 and A5
-    assert (s1["asm_next_quiz"], s1["asm_remaining"], s1["asm_next_weight"]) == (1, 3, 5)
+    assert (s1["asm_next_quiz"], s1["asm_remaining"], s1["asm_next_weight"]) == (1, 5, 5)
     assert (s1["asm_next_submitted"], s3["asm_next_submitted"]) == (1, 0)  # S3 submits on day 30
     assert s1["asm_cohort_next_submitted"] == pytest.approx(1 / 3)  # S1 of S1, S2 and S3
     assert row(features, "S3", 5)["asm_next_submitted"] == 1  # cut-off 35: day 30 is known
     assert row(features, "S1", 5)["asm_cohort_next_submitted"] == 1  # S2 left on day 30
-    later = row(features, "S1", 6)  # cut-off 42: A5 is next, a coursework nobody has submitted
-    assert (later["asm_next_quiz"], later["asm_remaining"], later["asm_next_submitted"]) == (0, 1, 0)
+    later = row(features, "S1", 6)  # cut-off 42: A5 is next (S1 submitted A0 and A9, due then, not A5)
+    assert (later["asm_next_quiz"], later["asm_remaining"], later["asm_next_submitted"]) == (0, 3, 0)
+    labels = next_assessment_nonsubmission(
+        population(data.registrations, data.presentations, weeks=[6]),
+        data.assessments,
+        results=data.assessment_results,
+    )
+    assert labels.loc[labels["student_id"] == "S1", "label"].tolist() == [1]  # the label's next is A5 too
     assert row(features, "S3", 4, module="M2")["asm_remaining"] == 0  # A3 has no due day
 
 

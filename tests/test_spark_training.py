@@ -36,10 +36,14 @@ def test_training_on_spark_features_matches_duckdb(
     assert other.split == duck.split
     assert other.manifest == duck.manifest
     assert other.fingerprint == location.fingerprint(uri, spark) != folder_fingerprint(synth_dir)
+    # The engines' features agree to the last bits of a double (sums in another order,
+    # tests/test_spark_features.py); the logistic fit stops at its solver's tolerance, so bits that far
+    # down move its estimates by up to about 1e-7 of their size. A feature that truly differed would
+    # move them by far more.
     pd.testing.assert_frame_equal(
-        other.test_scored.reset_index(drop=True), duck.test_scored.reset_index(drop=True), rtol=1e-7
+        other.test_scored.reset_index(drop=True), duck.test_scored.reset_index(drop=True), rtol=1e-6
     )
-    pd.testing.assert_frame_equal(other.test_weekly, duck.test_weekly, rtol=1e-7)
+    pd.testing.assert_frame_equal(other.test_weekly, duck.test_weekly, rtol=1e-6)
 
     # The audit of that candidate on Spark: the same estimates, groups and gate as on DuckDB.
     registered = log_and_register(other, "spark-trained", settings=mlflow_store)

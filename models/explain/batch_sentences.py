@@ -167,7 +167,7 @@ def _submissions(cols: Columns, src: Sequence[str]) -> Texts:
             brief = f"{done[i]} of the {due[i]} assessments due so far submitted"
             were = "was" if done[i] == 1 else "were"
             sentence = f"{done[i]} of the {due[i]} assessments due so far {were} submitted"
-        briefs.append(brief)
+        briefs.append(brief + (", the next already submitted" if next_done[i] else ""))
         sentence += f", {late[i]} after the due day" if late[i] else ""
         sentences.append(sentence + ("; the next one is already submitted" if next_done[i] else "") + ".")
     return briefs, sentences

@@ -128,6 +128,7 @@ def _submissions(row: Row, _sources: Sources) -> tuple[str, str]:
     if late:
         sentence += f", {late} after the due day"
     if row["asm_next_submitted"] >= 1:
+        brief += ", the next already submitted"
         sentence += "; the next one is already submitted"
     return brief, sentence + "."
 

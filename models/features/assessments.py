@@ -8,7 +8,8 @@ many assessments remain are known at every cut-off. Whether the next one is alre
 share of the module cohort that has submitted it, count submissions before the cut-off only.
 Ties are broken by value, so the result never depends on row order (or on the engine): the
 latest mark of two on one day is the higher; of two assessments due on the next due day, the next is
-the one of larger weight, then coursework before a quiz, then one not yet submitted.
+the one of larger weight, then coursework before a quiz, then the lower assessment id: the same one
+whose submission ``models.targets.next_assessment_nonsubmission`` labels.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def assessment_features(
                    FROM assessments WHERE type <> 'exam' AND due_day IS NOT NULL),
         pa AS (
             SELECT p.student_id, p.module_id, p.presentation_id, p.week, p.cutoff,
-                   a.due_day, a.weight, a.type,
+                   a.assessment_id, a.due_day, a.weight, a.type,
                    CASE WHEN r.submitted_day < p.cutoff THEN r.submitted_day END AS submitted_day,
                    CASE WHEN r.submitted_day < p.cutoff THEN r.score END AS score
             FROM population p JOIN a USING (module_id, presentation_id)
@@ -94,8 +95,8 @@ def assessment_features(
                 arg_min(CAST(type = 'quiz' AS DOUBLE),
                         struct_pack(d := due_day, w := -weight, q := type = 'quiz'))
                     FILTER (WHERE due_day >= cutoff) AS next_quiz,
-                arg_min(CAST(submitted_day IS NOT NULL AS DOUBLE), struct_pack(d := due_day, w := -weight,
-                        q := type = 'quiz', s := submitted_day IS NOT NULL))
+                arg_min(CAST(submitted_day IS NOT NULL AS DOUBLE),
+                        struct_pack(d := due_day, w := -weight, q := type = 'quiz', i := assessment_id))
                     FILTER (WHERE due_day >= cutoff) AS next_submitted,
                 count(*) FILTER (WHERE due_day >= cutoff) AS remaining
             FROM pa GROUP BY student_id, module_id, presentation_id, week),
