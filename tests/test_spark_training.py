@@ -36,14 +36,16 @@ def test_training_on_spark_features_matches_duckdb(
     assert other.split == duck.split
     assert other.manifest == duck.manifest
     assert other.fingerprint == location.fingerprint(uri, spark) != folder_fingerprint(synth_dir)
-    # The engines' features agree to the last bits of a double (sums in another order,
-    # tests/test_spark_features.py); the logistic fit stops at its solver's tolerance, so bits that far
-    # down move its estimates by up to about 1e-7 of their size. A feature that truly differed would
-    # move them by far more.
+    # The engines' features agree to the last bits of a double (sums in another order, which Spark
+    # does not fix from run to run; tests/test_spark_features.py). The logistic fit stops where its
+    # solver's tolerance (1e-4) is met, so bits that far down move its estimates by up to about 1e-5 of
+    # their size (6e-6 measured). A feature that truly differed would move them by far more.
     pd.testing.assert_frame_equal(
-        other.test_scored.reset_index(drop=True), duck.test_scored.reset_index(drop=True), rtol=1e-6
+        other.test_scored.reset_index(drop=True), duck.test_scored.reset_index(drop=True), rtol=1e-4
     )
-    pd.testing.assert_frame_equal(other.test_weekly, duck.test_weekly, rtol=1e-6)
+    # The week's metrics that count rows on either side of an edge (ECE's bands, the top 10% and 20%)
+    # move by a row's share when an estimate that close to an edge crosses it.
+    pd.testing.assert_frame_equal(other.test_weekly, duck.test_weekly, rtol=1e-4, atol=5e-3)
 
     # The audit of that candidate on Spark: the same estimates, groups and gate as on DuckDB.
     registered = log_and_register(other, "spark-trained", settings=mlflow_store)
