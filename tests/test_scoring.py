@@ -21,6 +21,7 @@ from mlflow import MlflowClient
 from sqlalchemy import Engine, func, insert, select, text
 
 from tests.champion import Champion, approve_and_promote, govern, register, settings_in
+from tests.later_activity import LATE_SOURCE, copied_with_activity
 from tests.service_setup import backends, fresh_database
 from tests.vocabulary import forbidden_words
 from waymark.fairness.governance import DECISION_TAG
@@ -46,6 +47,7 @@ from waymark.service.scoring import (
     IncompleteBatchError,
     ScoringError,
     ScoringInProgressError,
+    job,
     load_champion,
     lock,
     publish,
@@ -217,6 +219,33 @@ def test_score_publishes_every_registration_of_the_current_presentations(
     summary = score(synth_dir, engine, model_name=store.name, week=6)
     assert _served(engine) == (summary.run_id, summary.students)
     assert summary.students > 500 and summary.weeks == (6,)
+
+
+def test_a_chosen_week_is_scored_from_what_a_run_at_that_week_would_have_had(
+    store: Champion, engine: Engine, synth_dir: Path, tmp_path: Path
+) -> None:
+    """A presentation that has run on past the scored week (a backtest, a re-run) gives the batch
+    a folder ending at that week's cut-off gives: features, coverage and summaries alike."""
+    configure(store.settings)
+    week, model = 4, load_champion(engine, store.name)
+    got = [
+        job._on_duckdb(
+            copied_with_activity(synth_dir, tmp_path / str(later), from_day=7 * week, later=later),
+            model=model,
+            week=week,
+            erased=frozenset(),
+            say=lambda _m: None,
+        )
+        for later in (True, False)
+    ]
+    pd.testing.assert_frame_equal(got[0].indicators, got[1].indicators)
+    # a source first seen after the cut-off is not listed; means are summed in no fixed order
+    means = [[row["summary"].pop("mean", None) for row in batch.summaries] for batch in got]
+    assert got[0].summaries == got[1].summaries
+    assert means[0] == pytest.approx(means[1], abs=1e-12)
+    assert LATE_SOURCE not in json.dumps(got[0].summaries)
+    pd.testing.assert_frame_equal(got[0].placement, got[1].placement)
+    pd.testing.assert_frame_equal(got[0].as_of, got[1].as_of)
 
 
 def test_a_failed_run_leaves_the_previous_batch_served(

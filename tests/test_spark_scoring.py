@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.champion import Champion, approve_and_promote
+from tests.later_activity import LATE_SOURCE, copied_with_activity
 from tests.service_setup import Served, api_client, auth
 from waymark.models.data import load_learning_data
 from waymark.models.registry import configure
@@ -28,8 +29,10 @@ ERASED = "erased on request before the run"
 FLOATS = ["probability", "lower", "upper", "previous_probability", "priority"]
 
 
-def _served(champion: Champion, folder: Path, root: Path, *, erased: str, spark: Any = None) -> Served:
-    """``folder`` scored at each presentation's latest week into a fresh SQLite database.
+def _served(
+    champion: Champion, folder: Path, root: Path, *, erased: str, spark: Any = None, week: int | None = None
+) -> Served:
+    """``folder`` scored at ``week`` (each presentation's latest when None) into a fresh SQLite database.
 
     On Spark the folder is given as its ``file://`` URI, as a cluster is given ``s3a://``: Spark
     validates and reads it, and its fingerprint, manifest and sources' names come through Hadoop.
@@ -46,7 +49,8 @@ def _served(champion: Champion, folder: Path, root: Path, *, erased: str, spark:
     with transaction(engine) as session:
         session.add(TrainingExclusion(student_id=erased, at=datetime.now(UTC)))
     configure(settings)
-    score(folder.as_uri() if spark is not None else folder, engine, model_name=champion.name, spark=spark)
+    where = folder.as_uri() if spark is not None else folder
+    score(where, engine, model_name=champion.name, spark=spark, week=week)
     import_grants(engine, folder / "access.csv")
     indicators = _table(engine, "indicators")
     return Served(settings, engine, folder, indicators, pd.read_csv(folder / "access.csv", dtype=str))
@@ -100,6 +104,29 @@ def test_the_runs_keep_the_same_summaries_for_monitoring(both: tuple[Served, Ser
     assert len(duck) == len(other) > 0
     pd.testing.assert_frame_equal(other[keys], duck[keys])
     for kind, a, b in zip(duck["kind"], duck["summary"], other["summary"], strict=True):
+        left, right = json.loads(a), json.loads(b)
+        if kind == "estimates":
+            assert right.pop("mean") == pytest.approx(left.pop("mean"), abs=1e-12)
+        assert right == left, kind
+
+
+def test_a_chosen_week_reads_the_activity_before_its_cut_off_on_both_engines(
+    champion: Champion, synth_dir: Path, spark: Any, tmp_path: Path
+) -> None:
+    """Scoring week 4 of presentations whose data runs on (with a source first seen after the
+    cut-off) keeps the same summaries on Spark as on DuckDB, neither naming the later source."""
+    week = 4
+    later = copied_with_activity(synth_dir, tmp_path / "later", from_day=7 * week, later=True)
+    duck, other = (
+        _table(
+            _served(champion, later, tmp_path / name, erased="nobody", spark=session, week=week).engine,
+            "run_summaries",
+        )
+        for name, session in (("duckdb", None), ("spark", spark))
+    )
+    assert len(duck) == len(other) > 0 and set(duck["week"]) == {week}
+    for kind, a, b in zip(duck["kind"], duck["summary"], other["summary"], strict=True):
+        assert LATE_SOURCE not in a + b
         left, right = json.loads(a), json.loads(b)
         if kind == "estimates":
             assert right.pop("mean") == pytest.approx(left.pop("mean"), abs=1e-12)

@@ -168,15 +168,20 @@ def load_learning_data(
 
 
 def load_with_source_labels(
-    where: Path | duckdb.DuckDBPyConnection, choose: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+    where: Path | duckdb.DuckDBPyConnection,
+    choose: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    *,
+    activity_before: int | None = None,
 ) -> tuple[LearningData, dict[str, str]]:
     """``load_learning_data`` and ``source_labels`` of a folder, validating it once.
 
     ``where`` is a data folder (validated here) or a connection already holding its validated typed
     views (``validate_folder``'s, or ``memo.open_valid``'s for a folder that passed before).
+    ``activity_before``, a day of the presentations' calendar, keeps only the activity before it:
+    features at a cut-off never read past it, so scoring a chosen week reads only what it uses.
     """
     con = require_valid(where)[0] if isinstance(where, Path) else where
-    return _learning_data(con, choose), source_labels(con)
+    return _learning_data(con, choose, activity_before=activity_before), source_labels(con)
 
 
 def source_labels(where: Path | duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -218,17 +223,21 @@ def attempts_of(registrations: pd.DataFrame, presentations: pd.DataFrame) -> pd.
 
 
 def _learning_data(
-    con: duckdb.DuckDBPyConnection, choose: Callable[[pd.DataFrame], pd.DataFrame] | None
+    con: duckdb.DuckDBPyConnection,
+    choose: Callable[[pd.DataFrame], pd.DataFrame] | None,
+    *,
+    activity_before: int | None = None,
 ) -> LearningData:
     # Activity from a source students have not been told of never reaches a feature (CoP §4, ``notice``).
     register_usable_sources(con)
+    used = USED_ACTIVITY if activity_before is None else f"day < {int(activity_before)} AND {USED_ACTIVITY}"
     if choose is None:
-        where = {name: USED_ACTIVITY if name == "activity" else "TRUE" for name in FEATURE_TABLES}
+        where = {name: used if name == "activity" else "TRUE" for name in FEATURE_TABLES}
         return LearningData(**{name: read_typed(con, name, where=where[name]) for name in FEATURE_TABLES})
     every = read_typed(con, "presentations")
     wanted = choose(every)[["module_id", "presentation_id"]]
     con.register("wanted", wanted.astype(str))
-    where = {**_ONLY_WANTED, "activity": f"{_IN_WANTED} AND {USED_ACTIVITY}"}
+    where = {**_ONLY_WANTED, "activity": f"{_IN_WANTED} AND {used}"}
     theirs = read_typed(con, "registrations", where=_ONLY_WANTED["students"])  # in every presentation
     return LearningData(
         **{name: read_typed(con, name, where=where[name]) for name in FEATURE_TABLES},

@@ -60,6 +60,16 @@ def last_activity_day(activity: Any, *, engine: Engine | None = None) -> Any:
     return query(LAST_DAY_SQL, engine, activity=activity)
 
 
+def activity_cutoff(week: int | None) -> int | None:
+    """The first day of the presentations' calendar a run at ``week`` never reads (None: the latest week).
+
+    Features at week w read activity before day 7w (``models.features.population``), and so do the
+    run's source coverage and summaries: scoring a chosen week of a presentation that has run further
+    (a backtest, a re-run) reads only what a run on that week would have had.
+    """
+    return None if week is None else 7 * week
+
+
 def scored_weeks(
     chosen: pd.DataFrame, week: int | None, *, last_day: Callable[[], pd.DataFrame]
 ) -> pd.DataFrame:

@@ -24,7 +24,7 @@ from waymark.models.stability import smooth_step
 from waymark.service.db.schema import ScoringRun
 from waymark.service.scoring import lock, publish, summaries
 from waymark.service.scoring.champion import load_champion
-from waymark.service.scoring.cohort import CohortError, build_cohort, current_presentations
+from waymark.service.scoring.cohort import CohortError, activity_cutoff, build_cohort, current_presentations
 from waymark.service.scoring.errors import ScoringError, ScoringInProgressError
 
 Progress = Callable[[str], None]
@@ -216,7 +216,9 @@ def _on_duckdb(
     else:
         say("reading data")
     manifest = read_manifest(folder)
-    data, labels = load_with_source_labels(con, choose=lambda pres: current_presentations(pres, manifest))
+    data, labels = load_with_source_labels(
+        con, choose=lambda pres: current_presentations(pres, manifest), activity_before=activity_cutoff(week)
+    )
     con.close()
     data = data.without(erased)
     try:

@@ -39,6 +39,7 @@ from waymark.service.scoring.cohort import (
     PLACEMENT,
     PRESENTATION,
     CohortError,
+    activity_cutoff,
     as_of_dates,
     current_presentations,
     last_activity_day,
@@ -139,7 +140,10 @@ def scored_on_spark(
     data = partitions.without(
         partitions.only_presentations(tables, chosen, engine=engine), erased, engine=engine
     )
-    activity = data["activity"].persist()  # read by the features and three aggregates
+    activity = data["activity"]
+    if (cutoff := activity_cutoff(week)) is not None:  # as the DuckDB engine reads it
+        activity = activity.where(activity["day"] < cutoff)
+    activity = activity.persist()  # read by the features and three aggregates
     data = {**data, "activity": activity}
     try:
         intervals(model.bundle.uncertainty, np.empty(0))  # a bundle without intervals fails here, early
