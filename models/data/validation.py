@@ -428,7 +428,7 @@ def _guidance_rules(table: Table, column: Column, *, raw_type: str) -> Iterator[
     if column.kind != Kind.INT:
         return
     if raw_type == "VARCHAR":
-        where = f"regexp_full_match(trim({c}), {literal(_INTEGRAL_DECIMAL)})"
+        where = _integral_decimal(c)
         how = "written with a decimal point (150.0, as pandas writes a whole-number column with gaps)"
     elif raw_type.startswith(_FLOAT_TYPES) or raw_type.startswith("DECIMAL"):
         where = f"{c} IS NOT NULL AND isfinite(CAST({c} AS DOUBLE)) AND {c} = trunc({c})"
@@ -443,6 +443,15 @@ def _guidance_rules(table: Table, column: Column, *, raw_type: str) -> Iterator[
     yield Rule(table.name, column.name, "integral_decimal", msg, sql, severity="warning")
 
 
+def _integral_decimal(c: str) -> str:
+    """Text column ``c`` holds a whole number written with a decimal point (150.0).
+
+    The cheap test for a point goes first: the pattern runs only on the rare values with one
+    (on a six-million-row activity table, 0.1 s in place of 1 s per column).
+    """
+    return f"contains({c}, '.') AND regexp_full_match(trim({c}), {literal(_INTEGRAL_DECIMAL)})"
+
+
 def _decimal_identifier_rule(table: Table, column: Column) -> Rule:
     raw, c = ident("raw_" + table.name), ident(column.name)
     msg = (
@@ -450,10 +459,7 @@ def _decimal_identifier_rule(table: Table, column: Column) -> Rule:
         "it is read as the text '12.0', which does not match 12 in another table. Write identifiers "
         "as text or whole numbers"
     )
-    sql = (
-        f"SELECT _file, _row, {c} AS value FROM {raw} "
-        f"WHERE regexp_full_match(trim({c}), {literal(_INTEGRAL_DECIMAL)})"
-    )
+    sql = f"SELECT _file, _row, {c} AS value FROM {raw} WHERE {_integral_decimal(c)}"
     return Rule(table.name, column.name, "decimal_identifier", msg, sql, severity="warning")
 
 

@@ -124,6 +124,10 @@ def record_data(engine: Engine, run_id: int, *, fingerprint: str, as_of: str) ->
         )
 
 
+#: JSON as the ORM's JSON type stores it: None is the text 'null' (none_as_null is off), not SQL NULL.
+dumps, NUMPY = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
+
+
 def write_chunks(engine: Engine, run_id: int, *, rows: Iterator[list[dict[str, Any]]]) -> int:
     """Insert the run's indicator rows chunk by chunk, one transaction each; returns how many were written.
 
@@ -136,7 +140,7 @@ def write_chunks(engine: Engine, run_id: int, *, rows: Iterator[list[dict[str, A
     as_json = frozenset(c.name for c in Indicator.__table__.columns if isinstance(c.type, JSON))
     written = 0
     for chunk in rows:
-        values = [_values(row, run_id, columns=columns, as_json=as_json) for row in chunk]
+        values = _values(chunk, run_id, columns=columns, as_json=as_json)
         with transaction(engine) as session:
             _insert_rows(session.connection(), values, columns=columns)
         written += len(chunk)
@@ -144,15 +148,18 @@ def write_chunks(engine: Engine, run_id: int, *, rows: Iterator[list[dict[str, A
 
 
 def _values(
-    row: dict[str, Any], run_id: int, *, columns: list[str], as_json: frozenset[str]
-) -> tuple[Any, ...]:
-    given = {**row, "run_id": run_id}
-    return tuple(_json_text(given.get(name)) if name in as_json else given.get(name) for name in columns)
-
-
-def _json_text(value: Any) -> str:
-    # As the ORM's JSON type stores it: None is the JSON text 'null' (none_as_null is off), not SQL NULL.
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    chunk: list[dict[str, Any]], run_id: int, *, columns: list[str], as_json: frozenset[str]
+) -> list[tuple[Any, ...]]:
+    """The chunk's rows as tuples in ``columns`` order, built a column at a time (the run's id in each)."""
+    built: list[list[Any]] = []
+    for name in columns:
+        if name == "run_id":
+            built.append([run_id] * len(chunk))
+        elif name in as_json:
+            built.append([dumps(row.get(name), option=NUMPY).decode() for row in chunk])
+        else:
+            built.append([row.get(name) for row in chunk])
+    return list(zip(*built, strict=True))
 
 
 def _insert_rows(connection: Connection, values: Sequence[tuple[Any, ...]], *, columns: list[str]) -> None:
