@@ -125,7 +125,7 @@ def record_data(engine: Engine, run_id: int, *, fingerprint: str, as_of: str) ->
 
 
 #: JSON as the ORM's JSON type stores it: None is the text 'null' (none_as_null is off), not SQL NULL.
-dumps, NUMPY = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
+_DUMPS, _NUMPY = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
 
 
 def write_chunks(engine: Engine, run_id: int, *, rows: Iterator[list[dict[str, Any]]]) -> int:
@@ -156,7 +156,7 @@ def _values(
         if name == "run_id":
             built.append([run_id] * len(chunk))
         elif name in as_json:
-            built.append([dumps(row.get(name), option=NUMPY).decode() for row in chunk])
+            built.append([_DUMPS(row.get(name), option=_NUMPY).decode() for row in chunk])
         else:
             built.append([row.get(name) for row in chunk])
     return list(zip(*built, strict=True))
