@@ -343,14 +343,15 @@ def _column_rules(table: Table, column: Column, *, raw_type: str) -> Iterator[Ru
         )
     typed = _typed_expr(column, raw_type)
     date = _date_condition(column, raw_type)
-    yield Rule(
-        table.name,
-        column.name,
-        f"type_{column.kind.value}",
-        _type_message(column),
-        f"SELECT _file, _row, CAST({c} AS VARCHAR) AS value FROM {raw} "
-        f"WHERE NOT {_missing(column.name, raw_type)} AND ({typed}) IS NULL AND NOT coalesce({date}, false)",
-    )
+    if not _always_converts(column, raw_type):
+        bad = f"NOT {_missing(column.name, raw_type)} AND ({typed}) IS NULL AND NOT coalesce({date}, false)"
+        yield Rule(
+            table.name,
+            column.name,
+            f"type_{column.kind.value}",
+            _type_message(column),
+            f"SELECT _file, _row, CAST({c} AS VARCHAR) AS value FROM {raw} WHERE {bad}",
+        )
     yield from _guidance_rules(table, column, raw_type=raw_type)
     if column.allowed is not None:
         allowed = ", ".join(literal(v) for v in column.allowed)
@@ -381,6 +382,16 @@ def _column_rules(table: Table, column: Column, *, raw_type: str) -> Iterator[Ru
             f"SELECT _file, _row, {c} AS value{_keys(key)} FROM {t} WHERE {c} > {column.maximum}",
             key,
         )
+
+
+def _always_converts(column: Column, raw_type: str) -> bool:
+    """Every present value of the raw column has its contract type, so its type rule cannot fire.
+
+    Text and identifiers stored as text or as integers: a value that is not missing (``_missing``)
+    is non-empty text after trimming, which is what ``_typed_expr`` keeps. The rule would still
+    read every row (0.6 s per column of six million activity rows) to find none.
+    """
+    return column.kind in (Kind.ID, Kind.TEXT) and (raw_type == "VARCHAR" or raw_type in _INT_TYPES)
 
 
 def _type_message(column: Column) -> str:
