@@ -192,11 +192,22 @@ def _alter_after_cut_off(data: LearningData, rng: np.random.Generator) -> Learni
     return LearningData(data.presentations, data.students, regs, data.assessments, res, act)
 
 
-def test_nothing_dated_on_or_after_the_cut_off_changes_a_feature(synth_dir: Path) -> None:
+@pytest.mark.parametrize("weeks", [[WEEK], [WEEK - 1, WEEK]], ids=["one week", "running totals"])
+def test_nothing_dated_on_or_after_the_cut_off_changes_a_feature(synth_dir: Path, weeks: list[int]) -> None:
     data = load_learning_data(synth_dir)
-    before = build_features(data, weeks=[WEEK])
-    after = build_features(_alter_after_cut_off(data, np.random.default_rng(0)), weeks=[WEEK])
+    before = build_features(data, weeks=weeks)
+    after = build_features(_alter_after_cut_off(data, np.random.default_rng(0)), weeks=weeks)
     pd.testing.assert_frame_equal(before, after)
+
+
+def test_a_population_at_one_week_gets_that_weeks_features_from_among_every_week(synth_dir: Path) -> None:
+    """A scoring run asks for one week, whose activity is summed without the running totals that
+    training's every-week population uses: the values are the same."""
+    data = load_learning_data(synth_dir)
+    every = build_features(data)
+    for week in (1, 2, 4, 9, int(every["week"].max())):
+        alone = build_features(data, weeks=[week])
+        pd.testing.assert_frame_equal(alone, every[every["week"] == week].reset_index(drop=True))
 
 
 def test_the_leakage_check_would_notice_a_change_before_the_cut_off(synth_dir: Path) -> None:

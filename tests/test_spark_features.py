@@ -12,7 +12,7 @@ import pytest
 
 from waymark.models.data import LearningData, ProtectedDataError, load_learning_data
 from waymark.models.features import FEATURE_NAMES, KEYS, build_features, population
-from waymark.models.features.build import feature_table
+from waymark.models.features.build import feature_table, one_week
 
 pytestmark = pytest.mark.spark
 
@@ -23,7 +23,7 @@ def spark_features(data: LearningData, spark: Any, weeks: list[int] | None) -> p
     engine = SparkEngine(spark)
     tables = {name: engine.frame(frame, name) for name, frame in data.tables().items()}
     pop = population(tables["registrations"], tables["presentations"], weeks=weeks, engine=engine)
-    out = collect(feature_table(tables, pop, engine=engine))
+    out = collect(feature_table(tables, pop, engine=engine, one_week=one_week(weeks)))
     return out.sort_values(list(KEYS), ignore_index=True)
 
 
@@ -38,9 +38,11 @@ def assert_same_features(duck: pd.DataFrame, other: pd.DataFrame) -> None:
         np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12, err_msg=name)
 
 
-def test_spark_features_equal_duckdb_on_a_synthetic_cohort(synth_dir: Path, spark: Any) -> None:
+@pytest.mark.parametrize("weeks", [[1, 4, 8, 16], [8]], ids=["running totals", "one week"])
+def test_spark_features_equal_duckdb_on_a_synthetic_cohort(
+    synth_dir: Path, spark: Any, weeks: list[int]
+) -> None:
     data = load_learning_data(synth_dir)
-    weeks = [1, 4, 8, 16]
     duck = build_features(data, weeks)
     other = spark_features(data, spark, weeks)
     assert_same_features(duck, other)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
@@ -61,7 +61,10 @@ class ProtectedFrame:
         return f"ProtectedFrame({len(self._frame)} students, attributes={list(self.attributes)})"
 
 
-def ensure_feature_safe(frame: object, what: str = "data") -> pd.DataFrame:
+_Frame = TypeVar("_Frame")
+
+
+def ensure_feature_safe(frame: _Frame, what: str = "data") -> _Frame:
     """Refuse protected characteristics on a path that builds features or responses.
 
     Parameters
@@ -73,22 +76,27 @@ def ensure_feature_safe(frame: object, what: str = "data") -> pd.DataFrame:
 
     Returns
     -------
-    pandas.DataFrame
+    pandas.DataFrame or pyarrow.Table
         ``frame`` itself, when it is safe.
 
     Raises
     ------
     ProtectedDataError
-        If ``frame`` is a ``ProtectedFrame``, is not a DataFrame, or has a protected column.
+        If ``frame`` is a ``ProtectedFrame``, is neither a DataFrame nor an Arrow table, or has a
+        protected column.
     """
     if isinstance(frame, ProtectedFrame):
         raise ProtectedDataError(
             f"{what}: protected characteristics may only be used by the fairness audit, "
             "never for features or responses (CoP §4, PRODUCT §3)"
         )
-    if not isinstance(frame, pd.DataFrame):
+    if isinstance(frame, pd.DataFrame):
+        columns = list(frame.columns)
+    elif isinstance(frame, pa.Table):
+        columns = frame.column_names
+    else:
         raise ProtectedDataError(f"{what}: expected a DataFrame, got {type(frame).__name__}")
-    bad = sorted(c for c in frame.columns if str(c).lower() in PROTECTED_COLUMN_NAMES)
+    bad = sorted(c for c in columns if str(c).lower() in PROTECTED_COLUMN_NAMES)
     if bad:
         raise ProtectedDataError(
             f"{what}: column(s) {', '.join(bad)} are protected characteristics and may never be "

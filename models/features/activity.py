@@ -3,6 +3,8 @@
 Activity is bucketed by week (days 7k..7k+6 are bucket k; everything before day -28 is one bucket),
 laid on a dense registration x week grid, and summed with window functions. The row of bucket
 W-1 then holds exactly what is known at the cut-off 7·W: nothing dated on or after it is read.
+A population at one week (a scoring run) sums each registration's buckets before W directly
+instead, which gives the same values (tested) for less work.
 """
 
 from __future__ import annotations
@@ -34,7 +36,77 @@ def _z(column: str) -> str:
     return f"coalesce(({column} - avg({column}) OVER c) / nullif(stddev_pop({column}) OVER c, 0), 0.0)"
 
 
-def activity_features(activity: Any, population: Any, *, engine: Engine | None = None) -> Any:
+def _weekly_sums(*, one_week: bool) -> str:
+    """The ``run`` table: per registration and bucket b = W-1, what the features sum up to week W.
+
+    Columns: the keys, ``b``, this week's and the three earlier weeks' counts (``c_all``, ``p1`` to
+    ``p3``), active days this week and the one before (``d_all``, ``dp1``), running totals of counts,
+    active days and pre-start counts (``cum_all``, ``cum_days``, ``cum_pre``), the latest active day
+    (``last_seen``), weeks active since the start (``weeks_active``), and per channel its running total
+    and its counts this week and the week before (``cum_c``, ``c_c``, ``p1_c``).
+    """
+    return _at_one_week() if one_week else _running_totals()
+
+
+def _running_totals() -> str:
+    """Running totals over a dense registration x bucket grid: every week's rows in one pass."""
+    ch_dense = ", ".join(f"coalesce(c_{c}, 0) AS c_{c}" for c in CHANNELS)
+    ch_run = ", ".join(f"sum(c_{c}) OVER w AS cum_{c}, lag(c_{c}, 1, 0) OVER v AS p1_{c}" for c in CHANNELS)
+    return f"""
+        regs AS (SELECT DISTINCT student_id, module_id, presentation_id FROM population),
+        grid AS (
+            SELECT r.*, g.b FROM regs r
+            CROSS JOIN (SELECT unnest(generate_series({FIRST_BUCKET}, (SELECT max(week) FROM population) - 1))
+                        AS b) AS g),
+        dense AS (
+            SELECT grid.*, coalesce(c_all, 0) AS c_all, coalesce(d_all, 0) AS d_all, last_day,
+                   coalesce(c_pre, 0) AS c_pre, {ch_dense}
+            FROM grid LEFT JOIN wk USING (student_id, module_id, presentation_id, b)),
+        run AS (
+            SELECT *, sum(c_all) OVER w AS cum_all, sum(d_all) OVER w AS cum_days,
+                   sum(c_pre) OVER w AS cum_pre, max(last_day) OVER w AS last_seen,
+                   sum(CASE WHEN c_all > 0 AND b >= 0 THEN 1 ELSE 0 END) OVER w AS weeks_active,
+                   lag(c_all, 1, 0) OVER v AS p1, lag(c_all, 2, 0) OVER v AS p2,
+                   lag(c_all, 3, 0) OVER v AS p3, lag(d_all, 1, 0) OVER v AS dp1, {ch_run}
+            FROM dense
+            WINDOW w AS (PARTITION BY student_id, module_id, presentation_id ORDER BY b
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
+                   v AS (PARTITION BY student_id, module_id, presentation_id ORDER BY b))"""
+
+
+def _at_one_week() -> str:
+    """The same sums for a population at one week, as one aggregate of each registration's active weeks.
+
+    A scoring run asks for one week: summing the weeks each registration was active (no grid, no
+    window) gives the same numbers for less work. With many weeks, each registration's weeks would
+    be read once per week, and the running totals are cheaper.
+    """
+
+    def back(column: str, weeks: int) -> str:
+        return f"coalesce(sum(w.{column}) FILTER (WHERE w.b = p.week - {weeks}), 0)"
+
+    ch_run = ", ".join(
+        f"coalesce(sum(w.c_{c}), 0) AS cum_{c}, {back(f'c_{c}', 1)} AS c_{c}, {back(f'c_{c}', 2)} AS p1_{c}"
+        for c in CHANNELS
+    )
+    return f"""
+        run AS (
+            SELECT p.student_id, p.module_id, p.presentation_id, p.week - 1 AS b,
+                   coalesce(sum(w.c_all), 0) AS cum_all, coalesce(sum(w.d_all), 0) AS cum_days,
+                   coalesce(sum(w.c_pre), 0) AS cum_pre, max(w.last_day) AS last_seen,
+                   count(*) FILTER (WHERE w.c_all > 0 AND w.b >= 0) AS weeks_active,
+                   {back("c_all", 1)} AS c_all, {back("c_all", 2)} AS p1, {back("c_all", 3)} AS p2,
+                   {back("c_all", 4)} AS p3, {back("d_all", 1)} AS d_all, {back("d_all", 2)} AS dp1,
+                   {ch_run}
+            FROM population p
+            LEFT JOIN wk w ON w.student_id = p.student_id AND w.module_id = p.module_id
+                          AND w.presentation_id = p.presentation_id AND w.b < p.week
+            GROUP BY p.student_id, p.module_id, p.presentation_id, p.week)"""
+
+
+def activity_features(
+    activity: Any, population: Any, *, engine: Engine | None = None, one_week: bool = False
+) -> Any:
     """Engagement features per population row (see ``catalogue.FEATURES``).
 
     Parameters
@@ -45,6 +117,9 @@ def activity_features(activity: Any, population: Any, *, engine: Engine | None =
         Output of ``population``.
     engine
         Where to run (``query.Engine``); DuckDB over pandas frames when None.
+    one_week
+        The population holds one prediction week (a scoring run): the same features, summed a
+        cheaper way for that case (``_at_one_week``).
 
     Returns
     -------
@@ -52,8 +127,6 @@ def activity_features(activity: Any, population: Any, *, engine: Engine | None =
         Keys plus the act_*, ch_* and src_* features.
     """
     ch_sums = ", ".join(f"sum(count) FILTER (WHERE channel = '{c}') AS c_{c}" for c in CHANNELS)
-    ch_dense = ", ".join(f"coalesce(c_{c}, 0) AS c_{c}" for c in CHANNELS)
-    ch_run = ", ".join(f"sum(c_{c}) OVER w AS cum_{c}, lag(c_{c}, 1, 0) OVER v AS p1_{c}" for c in CHANNELS)
     ch_out = ", ".join(
         f"{_log(f'r.cum_{c}')} AS ch_{c}_total, {_log(f'r.c_{c} + r.p1_{c}')} AS ch_{c}_last14"
         for c in CHANNELS
@@ -79,25 +152,7 @@ def activity_features(activity: Any, population: Any, *, engine: Engine | None =
                    count(DISTINCT day) AS d_all, max(day) AS last_day,
                    sum(count) FILTER (WHERE day < 0) AS c_pre, {ch_sums}
             FROM act GROUP BY student_id, module_id, presentation_id, b),
-        regs AS (SELECT DISTINCT student_id, module_id, presentation_id FROM population),
-        grid AS (
-            SELECT r.*, g.b FROM regs r
-            CROSS JOIN (SELECT unnest(generate_series({FIRST_BUCKET}, (SELECT max(week) FROM population) - 1))
-                        AS b) AS g),
-        dense AS (
-            SELECT grid.*, coalesce(c_all, 0) AS c_all, coalesce(d_all, 0) AS d_all, last_day,
-                   coalesce(c_pre, 0) AS c_pre, {ch_dense}
-            FROM grid LEFT JOIN wk USING (student_id, module_id, presentation_id, b)),
-        run AS (
-            SELECT *, sum(c_all) OVER w AS cum_all, sum(d_all) OVER w AS cum_days,
-                   sum(c_pre) OVER w AS cum_pre, max(last_day) OVER w AS last_seen,
-                   sum(CASE WHEN c_all > 0 AND b >= 0 THEN 1 ELSE 0 END) OVER w AS weeks_active,
-                   lag(c_all, 1, 0) OVER v AS p1, lag(c_all, 2, 0) OVER v AS p2,
-                   lag(c_all, 3, 0) OVER v AS p3, lag(d_all, 1, 0) OVER v AS dp1, {ch_run}
-            FROM dense
-            WINDOW w AS (PARTITION BY student_id, module_id, presentation_id ORDER BY b
-                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
-                   v AS (PARTITION BY student_id, module_id, presentation_id ORDER BY b)),
+        {_weekly_sums(one_week=one_week)},
         sources AS (SELECT module_id, presentation_id, {src_first}
                     FROM act GROUP BY module_id, presentation_id),
         feats AS (

@@ -13,7 +13,7 @@ from waymark.models.features.activity import activity_features
 from waymark.models.features.assessments import assessment_features
 from waymark.models.features.catalogue import FEATURE_NAMES, KEYS
 from waymark.models.features.population import population
-from waymark.models.features.query import Engine, query
+from waymark.models.features.query import DUCKDB_ARROW, Engine, query
 from waymark.models.features.registration import registration_features
 
 
@@ -41,8 +41,8 @@ def build_features(
     if not isinstance(data, LearningData):
         raise TypeError("build_features needs LearningData (see models.data.load_learning_data)")
     if pop is None:
-        pop = population(data.registrations, data.presentations, weeks=weeks)
-    merged: pd.DataFrame = feature_table(data.tables(), pop)
+        pop = population(data.registrations, data.presentations, weeks=weeks, engine=DUCKDB_ARROW)
+    merged: pd.DataFrame = feature_table(data.tables(), pop, one_week=one_week(weeks))
     if len(merged) != len(pop):
         raise ValueError(f"features: {len(merged)} rows for a population of {len(pop)} (a join repeated one)")
     return finished(merged)
@@ -68,17 +68,28 @@ def finished(merged: pd.DataFrame) -> pd.DataFrame:
     return ensure_feature_safe(out.sort_values(list(KEYS), ignore_index=True), "features")
 
 
-def feature_table(tables: dict[str, Any], pop: Any, *, engine: Engine | None = None) -> Any:
+def one_week(weeks: Sequence[int] | None) -> bool:
+    """Whether a population of ``weeks`` holds one prediction week only (``activity_features``)."""
+    return weeks is not None and len(set(weeks)) == 1
+
+
+def feature_table(
+    tables: dict[str, Any], pop: Any, *, engine: Engine | None = None, one_week: bool = False
+) -> Any:
     """Every feature family joined on the population's keys, on ``engine`` (DuckDB when None).
 
     ``tables`` holds the six feature-safe contract tables by name, of the engine's table type, and
     ``attempts`` when they hold some presentations only (``models.data.attempts_of``);
     ``build_features`` (pandas) and ``models.spark.features`` (Spark) both come through here.
+    ``one_week`` says the population holds one week only (see ``one_week``), which some families
+    compute more cheaply.
     """
+    # On DuckDB each family comes back as Arrow, which the join reads as it is.
+    inner = engine or DUCKDB_ARROW
     parts = {
-        "act": activity_features(tables["activity"], pop, engine=engine),
+        "act": activity_features(tables["activity"], pop, engine=inner, one_week=one_week),
         "asm": assessment_features(
-            tables["assessments"], tables["assessment_results"], population=pop, engine=engine
+            tables["assessments"], tables["assessment_results"], population=pop, engine=inner
         ),
         "reg": registration_features(
             tables["registrations"],
@@ -86,7 +97,7 @@ def feature_table(tables: dict[str, Any], pop: Any, *, engine: Engine | None = N
             presentations=tables["presentations"],
             population=pop,
             attempts=tables.get("attempts"),
-            engine=engine,
+            engine=inner,
         ),
     }
     keys = ", ".join(KEYS)

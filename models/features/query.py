@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from waymark.models.data import ensure_feature_safe
 from waymark.models.threads import duckdb_connect
@@ -27,23 +29,51 @@ class Engine(Protocol):
 
 
 class DuckDBEngine:
-    """The embedded default: pandas frames in, a pandas frame out, one private connection each."""
+    """The embedded default: pandas frames or Arrow tables in, a pandas frame out, a connection each."""
 
     name = "duckdb"
 
     def query(self, sql: str, /, **tables: Any) -> pd.DataFrame:
-        """Run ``sql`` over pandas frames (each checked by ``ensure_feature_safe``)."""
-        con = duckdb_connect()
+        """Run ``sql`` over the tables (each checked by ``ensure_feature_safe``)."""
+        con = _connected(tables)
         try:
-            for name, frame in tables.items():
-                con.register(name, ensure_feature_safe(frame, name))
             result: pd.DataFrame = con.sql(sql).df()
             return result
         finally:
             con.close()
 
 
+class DuckDBArrowEngine:
+    """DuckDB giving an Arrow table, for a step whose result only feeds another statement.
+
+    The next statement reads it as it is; as a pandas frame its text keys would become Python
+    objects first.
+    """
+
+    name = "duckdb"
+
+    def query(self, sql: str, /, **tables: Any) -> pa.Table:
+        """Run ``sql`` over the tables (each checked by ``ensure_feature_safe``)."""
+        con = _connected(tables)
+        try:
+            return con.sql(sql).to_arrow_table()
+        finally:
+            con.close()
+
+
+def _connected(tables: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+    con = duckdb_connect()
+    try:
+        for name, frame in tables.items():
+            con.register(name, ensure_feature_safe(frame, name))
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 DUCKDB = DuckDBEngine()
+DUCKDB_ARROW = DuckDBArrowEngine()
 
 
 def query(sql: str, /, engine: Engine | None = None, **tables: Any) -> Any:

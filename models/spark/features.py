@@ -13,7 +13,7 @@ import pandas as pd
 from waymark.models.data import LearningData
 from waymark.models.data.dataset import conform
 from waymark.models.features import population
-from waymark.models.features.build import feature_table, finished
+from waymark.models.features.build import feature_table, finished, one_week
 from waymark.models.spark.engine import SparkEngine
 from waymark.models.spark.files import hadoop_conf, hadoop_path
 
@@ -44,7 +44,7 @@ def spark_features(
     engine = SparkEngine(session)
     safe = {name: engine.frame(frame, name) for name, frame in tables.items()}
     pop = population(safe["registrations"], safe["presentations"], weeks=weeks, engine=engine)
-    result: DataFrame = feature_table(safe, pop, engine=engine)
+    result: DataFrame = feature_table(safe, pop, engine=engine, one_week=one_week(weeks))
     return result
 
 
