@@ -6,6 +6,8 @@ until it has published or failed; a second run is refused at once, naming the on
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,8 +61,8 @@ def _records(
     *,
     previous: dict[tuple[str, str, str], tuple[float, float]],
     smoothing: float,
-) -> list[dict[str, Any]]:
-    """One dict per indicator row, in plain Python types, built column by column (not row by row).
+) -> dict[str, list[Any]]:
+    """The indicator rows column by column (name -> one plain Python value per row), as they are stored.
 
     Each row's ``priority`` (its place in the list) is its estimate smoothed with the previous run's
     value at weight ``smoothing`` (``models.stability.smooth_step``; the estimate itself at 0).
@@ -75,8 +77,7 @@ def _records(
     prior = np.array([np.nan if b is None else b[1] for b in before], dtype=np.float64)
     current = np.asarray(columns["probability"], dtype=np.float64)
     columns["priority"] = smooth_step(prior, current, weight=smoothing).tolist()
-    names = list(columns)
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+    return columns
 
 
 def _plain(values: pd.Series, name: str) -> list[Any]:
@@ -91,9 +92,10 @@ def _plain(values: pd.Series, name: str) -> list[Any]:
     return values.tolist()
 
 
-def _chunks(records: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(records), size):
-        yield records[start : start + size]
+def _chunks(columns: dict[str, list[Any]], size: int) -> Iterator[dict[str, list[Any]]]:
+    rows = len(columns["student_id"])
+    for start in range(0, rows, size):
+        yield {name: values[start : start + size] for name, values in columns.items()}
 
 
 def score(
@@ -138,20 +140,38 @@ def score(
         publish.clear_unfinished(engine, held)
         run_id = publish.start_run(engine, held, meta={**_model_meta(model), "smoothing": smoothing})
         try:
-            return _score_and_publish(
-                folder,
-                engine,
-                model=model,
-                run_id=run_id,
-                week=week,
-                chunk_rows=chunk_rows,
-                smoothing=smoothing,
-                say=say,
-                spark=spark,
-            )
+            with _cycle_collector_paused():
+                return _score_and_publish(
+                    folder,
+                    engine,
+                    model=model,
+                    run_id=run_id,
+                    week=week,
+                    chunk_rows=chunk_rows,
+                    smoothing=smoothing,
+                    say=say,
+                    spark=spark,
+                )
         except BaseException:
             publish.mark_failed(engine, run_id)
             raise
+
+
+@contextlib.contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a run builds its batch, resumed after.
+
+    A run makes about a million small dicts, lists and tuples (factors, sentences, the rows to
+    store), none in a reference cycle; the collector walked them again and again as they grew.
+    Reference counting frees them as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _refusal(running: ScoringRun | None) -> str:
@@ -253,13 +273,14 @@ def _publish(
     say(f"writing run {run_id}")
     publish.write_chunks(engine, run_id, rows=_chunks(records, chunk_rows))
     publish.write_summaries(engine, run_id, summaries=batch.summaries)
-    publish.swap(engine, run_id, target=target, produced=len(records))
+    produced = len(records["student_id"])
+    publish.swap(engine, run_id, target=target, produced=produced)
     weeks = tuple(sorted({int(w) for w in batch.as_of["week"]}))
     return ScoringSummary(
         run_id=run_id,
         model=model.name,
         version=model.version,
-        students=len(records),
+        students=produced,
         weeks=weeks,
         as_of=as_of,
     )

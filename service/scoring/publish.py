@@ -12,7 +12,7 @@ whose stored rows are exactly the rows it produced.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -128,13 +128,14 @@ def record_data(engine: Engine, run_id: int, *, fingerprint: str, as_of: str) ->
 _DUMPS, _NUMPY = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
 
 
-def write_chunks(engine: Engine, run_id: int, *, rows: Iterator[list[dict[str, Any]]]) -> int:
+def write_chunks(engine: Engine, run_id: int, *, rows: Iterator[Mapping[str, Sequence[Any]]]) -> int:
     """Insert the run's indicator rows chunk by chunk, one transaction each; returns how many were written.
 
+    Each chunk holds its rows column by column: a column's name, then its values, one per row.
     Rows go through the driver's fast path, not the ORM: ``COPY ... FROM STDIN`` on PostgreSQL and
     the driver's ``executemany`` on SQLite, with the JSON columns serialised once here (``orjson``;
-    the same values the ORM's JSON type would store). A key a row lacks is stored as NULL (as JSON
-    ``null`` in a JSON column).
+    the same values the ORM's JSON type would store). A column a chunk lacks is stored as NULL (as
+    JSON ``null`` in a JSON column).
     """
     columns = [c.name for c in Indicator.__table__.columns]
     as_json = frozenset(c.name for c in Indicator.__table__.columns if isinstance(c.type, JSON))
@@ -143,22 +144,25 @@ def write_chunks(engine: Engine, run_id: int, *, rows: Iterator[list[dict[str, A
         values = _values(chunk, run_id, columns=columns, as_json=as_json)
         with transaction(engine) as session:
             _insert_rows(session.connection(), values, columns=columns)
-        written += len(chunk)
+        written += len(values)
     return written
 
 
 def _values(
-    chunk: list[dict[str, Any]], run_id: int, *, columns: list[str], as_json: frozenset[str]
+    chunk: Mapping[str, Sequence[Any]], run_id: int, *, columns: list[str], as_json: frozenset[str]
 ) -> list[tuple[Any, ...]]:
-    """The chunk's rows as tuples in ``columns`` order, built a column at a time (the run's id in each)."""
-    built: list[list[Any]] = []
+    """The chunk's rows as tuples in ``columns`` order (the run's id in each)."""
+    rows = len(next(iter(chunk.values()), ()))  # columns of unequal length fail the strict zip
+    built: list[Sequence[Any]] = []
     for name in columns:
         if name == "run_id":
-            built.append([run_id] * len(chunk))
+            built.append([run_id] * rows)
+        elif name not in chunk:
+            built.append(["null" if name in as_json else None] * rows)
         elif name in as_json:
-            built.append([_DUMPS(row.get(name), option=_NUMPY).decode() for row in chunk])
+            built.append([_DUMPS(value, option=_NUMPY).decode() for value in chunk[name]])
         else:
-            built.append([row.get(name) for row in chunk])
+            built.append(chunk[name])
     return list(zip(*built, strict=True))
 
 
