@@ -151,6 +151,7 @@ def test_cohort_context_uses_only_what_is_known_at_the_cut_off(small: LearningDa
 def test_features_have_no_missing_values_and_the_catalogued_columns(synth_dir: Path) -> None:
     features = build_features(load_learning_data(synth_dir), weeks=[2, 9])
     assert list(features.columns) == [*KEYS, *FEATURE_NAMES]
+    pd.testing.assert_frame_equal(features, features.sort_values(list(KEYS), ignore_index=True))
     assert not features[list(FEATURE_NAMES)].isna().any().any()
     shares = ["act_total_pct", "act_last14_pct", "act_active_days_pct", "asm_score_pct", "asm_submitted_pct"]
     assert features[shares].stack().between(0, 1).all()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from waymark.models.data import LearningData, ensure_feature_safe
 from waymark.models.features.activity import activity_features
@@ -42,30 +42,35 @@ def build_features(
         raise TypeError("build_features needs LearningData (see models.data.load_learning_data)")
     if pop is None:
         pop = population(data.registrations, data.presentations, weeks=weeks, engine=DUCKDB_ARROW)
-    merged: pd.DataFrame = feature_table(data.tables(), pop, one_week=one_week(weeks))
+    merged: pa.Table = feature_table(data.tables(), pop, one_week=one_week(weeks))
     if len(merged) != len(pop):
         raise ValueError(f"features: {len(merged)} rows for a population of {len(pop)} (a join repeated one)")
-    return finished(merged)
+    return finished(merged.to_pandas(), in_key_order=True)
 
 
-def finished(merged: pd.DataFrame) -> pd.DataFrame:
+def finished(merged: pd.DataFrame, *, in_key_order: bool = False) -> pd.DataFrame:
     """``feature_table``'s rows as ``build_features`` returns them, whichever engine computed them.
 
     Keys as text and week as int64 (as DuckDB gives them), every feature float64 with no missing
-    value, sorted by the keys.
+    value, sorted by the keys (``in_key_order``: they are already, as DuckDB's ``feature_table`` gives them).
 
     Raises
     ------
     ValueError
         Naming each feature with missing values and how many.
     """
-    out = merged[list(KEYS)].astype({**dict.fromkeys(KEYS[:3], str), "week": "int64"})
-    for name in FEATURE_NAMES:
-        out[name] = merged[name].to_numpy(dtype=np.float64)
+    wanted: dict[str, Any] = {
+        **dict.fromkeys(KEYS[:3], str),
+        "week": "int64",
+        **dict.fromkeys(FEATURE_NAMES, "float64"),
+    }
+    out = merged[list(wanted)].astype(wanted)  # copy-on-write: a column of its type already is not copied
     if out[list(FEATURE_NAMES)].isna().any().any():
         missing = out[list(FEATURE_NAMES)].isna().sum()
         raise ValueError(f"features with missing values: {missing[missing > 0].to_dict()}")
-    return ensure_feature_safe(out.sort_values(list(KEYS), ignore_index=True), "features")
+    if not in_key_order:
+        out = out.sort_values(list(KEYS), ignore_index=True)
+    return ensure_feature_safe(out.reset_index(drop=True), "features")
 
 
 def one_week(weeks: Sequence[int] | None) -> bool:
@@ -82,7 +87,7 @@ def feature_table(
     ``attempts`` when they hold some presentations only (``models.data.attempts_of``);
     ``build_features`` (pandas) and ``models.spark.features`` (Spark) both come through here.
     ``one_week`` says the population holds one week only (see ``one_week``), which some families
-    compute more cheaply.
+    compute more cheaply. On DuckDB the result is an Arrow table in key order.
     """
     # On DuckDB each family comes back as Arrow, which the join reads as it is.
     inner = engine or DUCKDB_ARROW
@@ -103,9 +108,10 @@ def feature_table(
     keys = ", ".join(KEYS)
     columns = ", ".join(f"CAST({name} AS DOUBLE) AS {name}" for name in FEATURE_NAMES)
     joins = " ".join(f"LEFT JOIN {alias} USING ({keys})" for alias in parts)
+    ordered = f" ORDER BY {keys}" if engine is None else ""  # Spark's consumers order as they need
     return query(
-        f"SELECT {keys}, {columns} FROM (SELECT {keys} FROM population) p {joins}",
-        engine,
+        f"SELECT {keys}, {columns} FROM (SELECT {keys} FROM population) p {joins}{ordered}",
+        inner,
         population=pop,
         **parts,
     )
