@@ -8,12 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from tests.contract_folder import VALID, make_folder, with_row
 from waymark.models.data import LearningData, ProtectedDataError, load_learning_data
 from waymark.models.data.contract import PROTECTED_COLUMN_NAMES
 from waymark.models.features import FEATURE_NAMES, FEATURES, KEYS, build_features, population
+from waymark.models.features.query import DUCKDB_ARROW
 from waymark.models.targets import next_assessment_nonsubmission
 from waymark.training.ingest.oulad import import_oulad
 
@@ -167,6 +169,10 @@ def test_features_refuse_anything_but_learning_data(small: LearningData) -> None
         build_features(small.tables())  # type: ignore[arg-type]
     with pytest.raises(ProtectedDataError):
         population(small.registrations.assign(gender="female"), small.presentations)
+    # the steps hand each other Arrow tables: the same guard reads their columns
+    arrow = pa.Table.from_pandas(small.registrations.assign(gender="female"), preserve_index=False)
+    with pytest.raises(ProtectedDataError, match="gender"):
+        population(arrow, small.presentations, engine=DUCKDB_ARROW)
 
 
 WEEK = 6
