@@ -85,15 +85,29 @@ def feature_reference(rows: pd.DataFrame, feature_names: Iterable[str]) -> dict[
     dict
         ``{week: {feature: {"edges": [...], "shares": [...]}}}`` with weeks as text (JSON keys).
     """
+    names = list(feature_names)
     out: dict[str, dict[str, Any]] = {}
     for week, group in rows.astype({"week": "int64"}).groupby("week", sort=True):
-        by_feature = {}
-        for name in feature_names:
-            values = group[name].to_numpy(dtype=np.float64)
-            edges = edges_of(values)
-            by_feature[name] = {"edges": list(edges), "shares": shares(counts(values, edges)).tolist()}
-        out[str(week)] = by_feature
+        matrix = group[names].to_numpy(dtype=np.float64, na_value=np.nan)
+        out[str(week)] = {
+            name: {"edges": list(edges), "shares": shares(counts(matrix[:, j], edges)).tolist()}
+            for j, (name, edges) in enumerate(zip(names, _column_edges(matrix), strict=True))
+        }
     return out
+
+
+def _column_edges(matrix: np.ndarray) -> list[tuple[float, ...]]:
+    """``edges_of`` each column of ``matrix``, the deciles of all complete columns found in one call.
+
+    NumPy computes a quantile along an axis column by column with the same arithmetic as for one
+    column, so the edges are those of ``edges_of``; a column with a missing value goes through it.
+    """
+    complete = ~np.isnan(matrix).any(axis=0) if len(matrix) else np.zeros(matrix.shape[1], dtype=bool)
+    deciles = iter(np.quantile(matrix[:, complete], _QUANTILES, axis=0).T) if complete.any() else iter(())
+    return [
+        tuple(float(v) for v in np.unique(next(deciles))) if whole else edges_of(matrix[:, j])
+        for j, whole in enumerate(complete.tolist())
+    ]
 
 
 def estimate_reference(scored: pd.DataFrame) -> dict[str, list[float]]:

@@ -40,6 +40,36 @@ def test_counts_put_values_in_closed_right_bins_and_count_missing_apart() -> Non
     assert drift.counts(np.array([1.0, 1.5, 2.0, 3.0, np.nan]), [1.5, 2.5]) == [2, 1, 1, 1]
 
 
+def test_the_training_reference_bins_each_week_and_feature_at_its_own_deciles() -> None:
+    """The reference is computed for all features of a week at once; each column as ``edges_of`` alone."""
+    rng = np.random.default_rng(7)
+    n = 240
+    rows = pd.DataFrame(
+        {
+            "week": np.repeat([4, 8], n // 2),
+            "continuous": rng.normal(size=n),
+            "ties": rng.choice([0.0, 1.0, 2.0, 5.0], size=n),
+            "gaps": np.where(rng.random(n) < 0.3, np.nan, rng.normal(size=n)),
+            "constant": np.zeros(n),
+            "empty": np.full(n, np.nan),
+        }
+    )
+    names = ["continuous", "ties", "gaps", "constant", "empty"]
+    reference = drift.feature_reference(rows, names)
+    assert list(reference) == ["4", "8"]
+    for week, group in rows.groupby("week"):
+        for name in names:
+            values = group[name].to_numpy()
+            edges = drift.edges_of(values)
+            assert reference[str(week)][name] == {
+                "edges": list(edges),
+                "shares": drift.shares(drift.counts(values, edges)).tolist(),
+            }
+    assert reference["4"]["constant"]["edges"] == [0.0]
+    assert reference["4"]["empty"] == {"edges": [], "shares": [0.0, 1.0]}
+    assert len(reference["8"]["continuous"]["edges"]) == 9
+
+
 def _cohort(modules: dict[str, int], *, week: int) -> pd.DataFrame:
     rows = [
         {
