@@ -62,6 +62,15 @@ def fresh_database(backend: str, root: Path) -> str:
     url = postgres_url()
     engine = make_engine(url)
     with engine.begin() as conn:
+        # Every other session on this database goes first: its data is about to be dropped anyway, and
+        # one left by an earlier run killed part-way (a stopped `waymark score`, say) would otherwise
+        # keep holding the scoring lock, or block the drop, for ever.
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
         Base.metadata.drop_all(conn)
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()

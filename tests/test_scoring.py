@@ -516,6 +516,30 @@ def test_only_a_run_whose_process_is_gone_is_cleared(
     assert _served(fresh_engine) == (after.run_id, published.students)
 
 
+@pytest.mark.skipif(
+    not os.environ.get("WAYMARK_TEST_POSTGRES_URL"), reason="needs PostgreSQL (WAYMARK_TEST_POSTGRES_URL)"
+)
+def test_the_lock_is_free_as_soon_as_its_run_ends_and_a_fresh_database_frees_a_stale_one(
+    tmp_path: Path,
+) -> None:
+    # A session holding the lock, as a `waymark score` stopped by a test run killed part-way leaves one.
+    left = make_engine(fresh_database("postgresql", tmp_path))
+    stale = left.connect()
+    assert stale.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": lock.ADVISORY_KEY})
+    stale.commit()
+    engine = make_engine(fresh_database("postgresql", tmp_path))
+    advisory = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+    try:
+        with lock.exclusive(engine) as held:
+            assert held is not None
+        with engine.connect() as conn:
+            assert conn.scalar(advisory) == 0
+    finally:
+        stale.invalidate()
+        left.dispose()
+        engine.dispose()
+
+
 def test_a_batch_missing_rows_is_not_published(
     store: Champion, fresh_engine: Engine, synth_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

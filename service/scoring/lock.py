@@ -14,11 +14,12 @@ import hashlib
 import os
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 # One fixed 64-bit key: advisory locks are per database, so this means "the scoring lock of this database".
 ADVISORY_KEY = int.from_bytes(hashlib.sha256(b"waymark-score").digest()[:8], "big", signed=True)
@@ -55,8 +56,11 @@ def _advisory_lock(engine: Engine) -> Iterator[bool]:
             yield acquired
         finally:
             if acquired:
-                # Close the session itself (the server then drops its locks) rather than return a
-                # connection still holding the lock to the pool; this also works if the link broke.
+                # Unlock first, so that the lock is free when this returns rather than when the server
+                # gets round to ending the session; then close the session itself rather than return it
+                # to the pool, which also frees the lock if the link broke and the unlock failed.
+                with suppress(DBAPIError):
+                    conn.scalar(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY})
                 conn.invalidate()
 
 
