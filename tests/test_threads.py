@@ -5,7 +5,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import duckdb
 import numba
+import pandas as pd
 import pytest
 from threadpoolctl import threadpool_info
 
@@ -85,3 +87,27 @@ def test_capped_limits_blas_and_numba_inside_the_block_only() -> None:
         assert n == 1 and numba.get_num_threads() == 1
         assert all(pool["num_threads"] == 1 for pool in threadpool_info())
     assert numba.get_num_threads() == before
+
+
+def test_feature_queries_share_one_database_but_never_each_others_tables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WAYMARK_THREADS", "1")
+    first, second = threads.duckdb_cursor(), threads.duckdb_cursor()
+    try:
+        assert first.execute("SELECT current_setting('threads')").fetchone() == (1,)
+        first.execute("CREATE TABLE shared_probe AS SELECT 1 AS x")
+        assert second.execute("SELECT x FROM shared_probe").fetchall() == [(1,)]  # one database
+        first.execute("DROP TABLE shared_probe")
+        first.register("registered", pd.DataFrame({"x": [1]}))
+        with pytest.raises(duckdb.Error, match="registered"):
+            second.execute("SELECT x FROM registered")  # a cursor's own tables are its own
+    finally:
+        first.close()
+        second.close()
+    monkeypatch.setenv("WAYMARK_THREADS", "2")
+    later = threads.duckdb_cursor()
+    try:
+        assert later.execute("SELECT current_setting('threads')").fetchone() == (2,)  # limits followed
+    finally:
+        later.close()

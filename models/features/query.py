@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from waymark.models.data import ensure_feature_safe
-from waymark.models.threads import duckdb_connect
+from waymark.models.threads import duckdb_cursor
 
 
 class Engine(Protocol):
@@ -29,7 +29,7 @@ class Engine(Protocol):
 
 
 class DuckDBEngine:
-    """The embedded default: pandas frames or Arrow tables in, a pandas frame out, a connection each."""
+    """The embedded default: pandas frames or Arrow tables in, a pandas frame out, a cursor each."""
 
     name = "duckdb"
 
@@ -62,7 +62,7 @@ class DuckDBArrowEngine:
 
 
 def _connected(tables: dict[str, Any]) -> duckdb.DuckDBPyConnection:
-    con = duckdb_connect()
+    con = duckdb_cursor()
     try:
         for name, frame in tables.items():
             con.register(name, ensure_feature_safe(frame, name))
