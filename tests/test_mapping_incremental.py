@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.polytechnic import STUDENTS, click_rows, write_clicks, write_extract, write_mapping, write_records
-from waymark.models.data import folder_fingerprint, load_learning_data, read_manifest
+from waymark.models.data import folder_fingerprint, load_learning_data, memo, read_manifest
 from waymark.training.ingest.mapping.importer import AppendRefused, MappingDataError, import_mapped
 from waymark.training.ingest.mapping.schema import Mapping, load_mapping
 
@@ -110,7 +110,9 @@ def test_a_failed_append_leaves_the_folder_untouched(tmp_path: Path, mapping: Ma
         )
     assert folder_fingerprint(loaded) == fingerprint
     assert read_manifest(loaded) == manifest
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".data")] == []
+    left = [p.name for p in tmp_path.iterdir() if p.name.startswith(".data")]
+    assert left == [memo.memo_path(loaded).name]  # no staging or old copy; the first import's memo
+    assert memo.remembered(loaded, fingerprint=fingerprint)
 
 
 def test_an_append_with_another_secret_is_refused(tmp_path: Path, mapping: Mapping, loaded: Path) -> None:

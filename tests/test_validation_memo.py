@@ -7,6 +7,15 @@ from pathlib import Path
 import pytest
 
 from tests.contract_folder import make_folder, with_row
+from tests.polytechnic import (
+    click_rows,
+    records_rows,
+    write_clicks,
+    write_extract,
+    write_mapping,
+    write_records,
+)
+from waymark.cli.data import synthesise
 from waymark.models.data import (
     ContractViolation,
     ValidationReport,
@@ -14,6 +23,12 @@ from waymark.models.data import (
     load_with_source_labels,
     memo,
 )
+from waymark.training.ingest.mapping.importer import import_mapped
+from waymark.training.ingest.mapping.schema import load_mapping
+from waymark.training.ingest.oulad import import_oulad
+from waymark.training.ingest.synthetic import SynthConfig
+
+OULAD_SUBSET = Path(__file__).parent / "fixtures" / "oulad_subset"
 
 
 def _open(folder: Path) -> ValidationReport | None:
@@ -91,3 +106,42 @@ def test_a_damaged_or_foreign_memo_is_not_trusted(tmp_path: Path) -> None:
         path.write_text(text, encoding="utf-8")
         assert _open(folder) is not None  # validated, and the memo written afresh
     assert _open(folder) is None
+
+
+def test_what_an_import_or_generator_checked_before_publishing_is_not_checked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = write_extract(tmp_path / "export")
+    import_mapped(
+        load_mapping(write_mapping(tmp_path / "mapping")), [src], out=tmp_path / "mapped", secret=b"s" * 40
+    )
+    import_oulad(OULAD_SUBSET, tmp_path / "oulad")
+    synthesise(tmp_path / "synth", SynthConfig(students=40, seed=1), validate=True)
+    synthesise(tmp_path / "unchecked", SynthConfig(students=40, seed=1), validate=False)
+    with monkeypatch.context() as patched:
+        patched.setattr(memo, "validate_folder", _never_validate)
+        for checked in ("mapped", "oulad", "synth"):
+            assert _open(tmp_path / checked) is None, checked
+        with pytest.raises(AssertionError, match="validated again"):
+            _open(tmp_path / "unchecked")  # written without its checks: its first reader runs them
+    # The memo holds the published bytes: one changed byte and the folder is checked again.
+    with (tmp_path / "oulad" / "students.parquet").open("ab") as parquet:
+        parquet.write(b"\0")
+    with pytest.raises(ContractViolation):
+        _open(tmp_path / "oulad")
+
+
+def test_an_import_refused_by_its_checks_leaves_no_memo(tmp_path: Path) -> None:
+    src = tmp_path / "export"
+    rows = records_rows()
+    rows[1][0] = ""  # a records row without its student number
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    with pytest.raises(ContractViolation, match="staging"):
+        import_mapped(
+            load_mapping(write_mapping(tmp_path / "mapping")),
+            [src],
+            out=tmp_path / "mapped",
+            secret=b"s" * 40,
+        )
+    assert not memo.memo_path(tmp_path / "mapped").exists() and not (tmp_path / "mapped").exists()

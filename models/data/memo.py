@@ -1,8 +1,9 @@
 """Validate a data folder once: a later reader of the same bytes, under the same rules, skips the checks.
 
 Validation reads every row of every table (seconds for millions of activity rows); the scoring job
-reads the same unchanged folder week after week. After a folder passes, a small memo is written
-beside it: ``.<folder name>.waymark-validated.json`` in the folder's parent, holding the folder's
+reads the same unchanged folder week after week. After a folder passes (a reader's check, or the
+check an import or generator runs before it publishes a folder: ``Validation``), a small memo is
+written beside it: ``.<folder name>.waymark-validated.json`` in the folder's parent, holding the folder's
 fingerprint (``folder_fingerprint``: sha256 over every file's path and bytes) and a digest of the
 rules it passed (the contract and validation code, the sensitive terms in force, DuckDB's version).
 A reader that finds both equal opens the folder's views without running the rules; any other
@@ -88,6 +89,38 @@ def remember(folder: Path, *, fingerprint: str) -> bool:
             staging.unlink()
         return False
     return True
+
+
+class Validation:
+    """A ``staged_folder`` check that runs the contract's rules and keeps the passing folder's fingerprint.
+
+    An import or generator that checks its staged folder with one, and calls ``remember`` on the
+    published folder, spares that folder's first reader the same checks (the staged files are the
+    published ones: a rename, not a copy)::
+
+        passed = Validation()
+        with staged_folder(out, passed) as stage:
+            ...  # write the tables
+        passed.remember(out)
+    """
+
+    def __init__(self) -> None:
+        self.fingerprint: str | None = None
+
+    def __call__(self, stage: Path) -> None:
+        """Validate ``stage``; raises ``ContractViolation`` if any rule is broken."""
+        con = connect()
+        try:
+            report = validate_folder(stage, con=con)
+        finally:
+            con.close()
+        if not report.ok:
+            raise ContractViolation(report)
+        self.fingerprint = folder_fingerprint(stage)
+
+    def remember(self, out: Path) -> bool:
+        """Write the memo of ``out`` (published from the checked stage); False if none passed or it failed."""
+        return self.fingerprint is not None and remember(out, fingerprint=self.fingerprint)
 
 
 def open_valid(

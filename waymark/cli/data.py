@@ -21,7 +21,7 @@ from waymark.cli.engine_options import (
 from waymark.cli.errors import handled
 from waymark.models.data import folder_fingerprint, memo, validate_folder
 from waymark.models.data.quality import quality_report
-from waymark.models.data.validation import DEFAULT_MAX_EXAMPLES, connect, require_valid
+from waymark.models.data.validation import DEFAULT_MAX_EXAMPLES, connect
 from waymark.training.ingest.oulad import import_oulad
 from waymark.training.ingest.synthetic import SynthConfig, generate
 from waymark.training.ingest.synthetic_people import Disparity
@@ -65,7 +65,10 @@ def synthesise(out_dir: Path, config: SynthConfig, *, validate: bool = True) -> 
         handled(contract="generated data broke the contract; nothing was written", also=(ValueError,)),
         out.status(f"Generating {config.students:,} students"),
     ):
-        summary = generate(out_dir, config, check=_require_valid if validate else None)
+        passed = memo.Validation() if validate else None
+        summary = generate(out_dir, config, check=passed)
+    if passed is not None:
+        passed.remember(out_dir)  # its first reader need not check it again
     seconds = time.perf_counter() - start
     out.print(
         f"Wrote {out_dir}: "
@@ -73,10 +76,6 @@ def synthesise(out_dir: Path, config: SynthConfig, *, validate: bool = True) -> 
         + f" ({summary.total_rows / seconds:,.0f} rows/s)",
         highlight=False,
     )
-
-
-def _require_valid(folder: Path) -> None:
-    require_valid(folder)
 
 
 @app.command("import-oulad")

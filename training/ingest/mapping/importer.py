@@ -23,9 +23,10 @@ import duckdb
 from waymark.models.data import read_manifest, staged_folder, write_manifest
 from waymark.models.data.contract import TABLES
 from waymark.models.data.findings import ContractViolation
+from waymark.models.data.memo import Validation
 from waymark.models.data.publish import MANIFEST
 from waymark.models.data.sqltext import ident, literal
-from waymark.models.data.validation import connect, require_valid, validate_folder
+from waymark.models.data.validation import connect, validate_folder
 from waymark.models.threads import duckdb_connect
 from waymark.training.ingest.mapping.convert import (
     ACTIVITY_KEY,
@@ -420,7 +421,8 @@ def import_mapped(
     empty = [t for t in mapping.empty if t not in old]
     # A table the increment leaves as it was keeps its file, byte for byte.
     rewrite = [t for t in tables if t not in old or changes[t]["added"] + changes[t]["replaced"] > 0]
-    with staged_folder(out, _validated) as stage:
+    passed = Validation()
+    with staged_folder(out, passed) as stage:
         rows = {t: _write_table(con, t, stage=stage, old=old) for t in rewrite}
         rows |= {t: _count_old(con, t) for t in tables if t not in rewrite}
         rows |= {t: _write_empty(con, t, stage=stage) for t in empty}
@@ -432,9 +434,6 @@ def import_mapped(
         increment = _increment(mapping, matched, changes=changes, append=append)
         details = _manifest_details(out, mapping, increment=increment, key=key, append=append, rows=rows)
         write_manifest(stage, f"mapping:{mapping.name}", details=details)
+    passed.remember(out)  # checked before it was published: its first reader need not check it again
     written = {t: {**changes[t], "total": rows[t]} for t in tables}
     return ImportResult(coverage, written)
-
-
-def _validated(stage: Path) -> None:
-    require_valid(stage)
