@@ -1,11 +1,15 @@
 """Prediction targets for each population row (student, presentation, week).
 
 - ``not_completing``: the registration ended withdrawn or failed. Rows whose result is not yet
-  known (a presentation still running) are left out.
+  known are left out.
 - ``next_assessment_nonsubmission``: the next non-exam assessment due on or after the cut-off was
   not submitted by its due day (OU Analyse's task). Rows with no such assessment are left out. Of
   several due on the same day, the next is the heavier, then coursework before a quiz, then the lower
   assessment id, as the features describing it choose (``models.features.assessments``).
+
+Neither target labels a presentation that had not ended when the data was taken and whose outcomes
+are not all known (``models.calendar.unfinished``): its known outcomes are only its early leavers,
+and its next assessments may not be due yet.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from enum import StrEnum
 
 import pandas as pd
 
+from waymark.models.calendar import PRESENTATION, unfinished
 from waymark.models.features.query import DUCKDB
 
 
@@ -67,8 +72,23 @@ def next_assessment_nonsubmission(
     )
 
 
-def labels(target: Target, population: pd.DataFrame, *, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Labels for ``target``: keys, label (0/1) and outcome_day (withdrawal or due day)."""
+def labels(
+    target: Target,
+    population: pd.DataFrame,
+    *,
+    tables: dict[str, pd.DataFrame],
+    running: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Labels for ``target``: keys, label (0/1) and outcome_day (withdrawal or due day).
+
+    No row of an unfinished presentation is labelled: ``running`` names them (module_id,
+    presentation_id), else ``models.calendar.unfinished`` finds them in ``tables``.
+    """
+    if running is None:
+        running = unfinished(tables)
+    if len(running):
+        keys = pd.MultiIndex.from_frame(population[PRESENTATION].astype(str))
+        population = population[~keys.isin(pd.MultiIndex.from_frame(running[PRESENTATION].astype(str)))]
     if target is Target.NOT_COMPLETING:
         return not_completing(population, tables["registrations"])
     return next_assessment_nonsubmission(

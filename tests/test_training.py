@@ -19,7 +19,7 @@ from mlflow.utils.environment import infer_pip_requirements
 from typer.testing import CliRunner
 
 from tests.champion import candidate, trained
-from tests.contract_folder import make_folder
+from tests.contract_folder import make_folder, with_cell
 from waymark.cli import app
 from waymark.models.bundle import BundleIntegrityError, ModelBundle
 from waymark.models.data import load_learning_data
@@ -79,8 +79,17 @@ def test_no_later_presentation_is_a_clear_error(synth_dir: Path) -> None:
 
 
 def test_too_few_positives_says_what_to_change(tmp_path: Path) -> None:
-    folder = make_folder(tmp_path)
+    # M2's one registration has its outcome (the tiny folder's M2 has not begun on its data's last date).
+    folder = make_folder(tmp_path, registrations=with_cell("registrations", 4, "final_result", "pass"))
     with pytest.raises(TrainingConfigError, match="too few examples"):
+        train_folder(folder, target=Target.NOT_COMPLETING, config=FAST, test_from=date(2025, 1, 1))
+
+
+def test_a_split_refused_for_want_of_ended_presentations_names_those_left_out(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path)  # M2/2025B: outcome not known, starting after the data's last date
+    with pytest.raises(
+        SplitError, match=r"no presentation starts on or after 2025-01-01.*Left out.*M2/2025B"
+    ):
         train_folder(folder, target=Target.NOT_COMPLETING, config=FAST, test_from=date(2025, 1, 1))
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.model_selection import GroupKFold
 
 from waymark.models.bundle import ModelBundle, from_pipeline
+from waymark.models.calendar import unfinished
 from waymark.models.data import LearningData, load_learning_data, read_manifest
 from waymark.models.data.publish import is_uri, local_folder
 from waymark.models.features import FEATURE_NAMES, KEYS, build_features, population
@@ -24,7 +25,7 @@ from waymark.training.evaluation import lead_time, leakage_warnings, weekly_metr
 from waymark.training.fitting import FitConfig, choose_family, fit, margins, platt, sigmoid, unfitted
 from waymark.training.reweighting import Mitigation, MitigationRecord, Reweighting
 from waymark.training.search import search_gbm
-from waymark.training.split import TemporalSplit, default_test_from, temporal_split
+from waymark.training.split import SplitError, TemporalSplit, default_test_from, temporal_split
 
 MIN_POSITIVES = 20
 Progress = Callable[[str], None]
@@ -214,7 +215,19 @@ def train(
             "a fairness mitigation weighs the training rows itself, so it cannot be combined with "
             "intervention_policy 'weight'; use 'exclude_after_contact' or 'ignore'"
         )
-    split = _split(data.presentations, test_from=test_from, manifest=manifest)
+    running = unfinished(data.tables())
+    left_out = (
+        f"{len(running)} presentation(s) not ended on the data's last date, with outcomes not known yet: "
+        + ", ".join(f"{m}/{p}" for m, p in running[["module_id", "presentation_id"]].to_numpy())
+    )
+    if len(running):
+        say(f"leaving out {left_out}")
+    try:
+        split = _split(_without(data.presentations, running), test_from=test_from, manifest=manifest)
+    except SplitError as exc:
+        if not len(running):
+            raise
+        raise SplitError(f"{exc} Left out of training and testing: {left_out}.") from exc
     say("building weekly features")
     # One population of every week, shared by the features and the labels; the rows are then built once
     # and shared by the family choice, the fit, the calibration and the evaluation.
@@ -223,7 +236,9 @@ def train(
         features = build_features(data, pop=pop)
     elif len(features) != len(pop):
         raise ValueError(f"features hold {len(features)} rows for a population of {len(pop)}")
-    rows = features.merge(labels(target, pop, tables=data.tables()), on=list(KEYS), how="inner")
+    rows = features.merge(
+        labels(target, pop, tables=data.tables(), running=running), on=list(KEYS), how="inner"
+    )
     train_mask, test_mask = _in(rows, split.train), _in(rows, split.test)
     weight, censoring = _censoring(
         data, rows, config=config, interventions=interventions, train_mask=train_mask
@@ -341,6 +356,14 @@ def _split(
         return temporal_split(presentations, test_from, basis="set by --test-from")
     default, basis = default_test_from(presentations, manifest)
     return temporal_split(presentations, default, basis=basis)
+
+
+def _without(presentations: pd.DataFrame, running: pd.DataFrame) -> pd.DataFrame:
+    """``presentations`` but those in ``running`` (module_id, presentation_id)."""
+    if running.empty:
+        return presentations
+    keys = pd.MultiIndex.from_frame(presentations[["module_id", "presentation_id"]].astype(str))
+    return presentations[~keys.isin(pd.MultiIndex.from_frame(running.astype(str)))]
 
 
 def _quiet(_message: str) -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 import pandas as pd
 
+from waymark.models.calendar import data_date, last_activity_day, running_on
 from waymark.models.data import LearningData, attempts_of
 from waymark.models.features import build_features
-from waymark.models.features.query import Engine, query
 
 PRESENTATION = ["module_id", "presentation_id"]
 #: Where each student sits (for scopes): read from ``students``, stored beside each indicator.
@@ -31,33 +30,39 @@ class Cohort:
     as_of: pd.DataFrame  # module_id, presentation_id, week, as_of (ISO date)
 
 
-def current_presentations(presentations: pd.DataFrame, folder_manifest: dict[str, object]) -> pd.DataFrame:
-    """The presentations to score: those from the folder's recommended test start, else the latest."""
+def current_presentations(
+    presentations: pd.DataFrame,
+    folder_manifest: dict[str, object],
+    *,
+    last_days: Callable[[], pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """The presentations to score.
+
+    Those from the folder's recommended test start when its manifest has one (a backtest, the
+    demo). Otherwise those running on the data date (``models.calendar``): however the calendar
+    staggers its starts, every presentation under way is scored, and one that has not started yet
+    (next term's, already registered) or had ended is not. Without any activity to date the data,
+    the presentations that start last. ``last_days`` gives ``LAST_DAY_SQL``'s rows over the folder's
+    whole activity; it is asked only when the manifest recommends nothing.
+    """
     pres = presentations.assign(start=pd.to_datetime(presentations["start_date"]).dt.date)
+    latest: pd.DataFrame = pres[pres["start"] == max(pres["start"])]
     recommended = folder_manifest.get("test_from")
-    first = date.fromisoformat(str(recommended)) if recommended else max(pres["start"])
-    chosen = pres[pres["start"] >= first]
-    return chosen if len(chosen) else pres[pres["start"] == max(pres["start"])]
+    if recommended:
+        chosen = pres[pres["start"] >= date.fromisoformat(str(recommended))]
+        return chosen if len(chosen) else latest
+    day = None if last_days is None else data_date(presentations, last_days())
+    if day is not None:
+        now = pres[running_on(presentations, day).to_numpy()]
+        if len(now):
+            return now
+    return latest
 
 
-#: The last day of activity each presentation's data reaches, on either engine (``query``).
-LAST_DAY_SQL = (
-    "SELECT module_id, presentation_id, max(day) AS last_day FROM activity "
-    "WHERE module_id IS NOT NULL AND presentation_id IS NOT NULL GROUP BY ALL"
-)
 NOTHING_TO_SCORE = (
     "no registration is in the population at the chosen week (every student has left or "
     "registered later): nothing to score"
 )
-
-
-def last_activity_day(activity: Any, *, engine: Engine | None = None) -> Any:
-    """``LAST_DAY_SQL`` over ``activity`` on ``engine`` (DuckDB over a pandas frame when None)."""
-    if isinstance(activity, pd.DataFrame):
-        activity = activity[[*PRESENTATION, "day"]]
-    else:
-        activity = activity.select(*PRESENTATION, "day")
-    return query(LAST_DAY_SQL, engine, activity=activity)
 
 
 def activity_cutoff(week: int | None) -> int | None:
@@ -90,8 +95,14 @@ def scored_weeks(
     last = last_day().astype({"module_id": str, "presentation_id": str})
     keys = chosen.astype({"module_id": str, "presentation_id": str})
     out = keys.merge(last, on=PRESENTATION, how="left")
-    last_days = pd.to_numeric(out["last_day"]).fillna(0)
-    weeks = (last_days.clip(upper=out["length_days"].astype("float64")) // 7).clip(lower=1)
+    last_days = pd.to_numeric(out["last_day"])
+    # A presentation with no activity yet stands where the data date puts it in its own calendar
+    # (week 1 when nothing dates the data at all).
+    day = data_date(keys, last.dropna())
+    if day is not None:
+        since_start = (pd.Timestamp(day) - pd.to_datetime(out["start_date"]).dt.normalize()).dt.days
+        last_days = last_days.fillna(since_start)
+    weeks = (last_days.fillna(0).clip(upper=out["length_days"].astype("float64")) // 7).clip(lower=1)
     return chosen.assign(week=weeks.astype("int64").to_numpy())
 
 

@@ -14,10 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
+from waymark.models.calendar import LAST_DAY_SQL
 from waymark.models.data import folder_fingerprint, load_with_source_labels, memo, read_manifest
 from waymark.models.data.publish import local_folder
 from waymark.models.explain import SourceCoverage, explain_cohort
@@ -237,7 +239,9 @@ def _on_duckdb(
         say("reading data")
     manifest = read_manifest(folder)
     data, labels = load_with_source_labels(
-        con, choose=lambda pres: current_presentations(pres, manifest), activity_before=activity_cutoff(week)
+        con,
+        choose=lambda pres: current_presentations(pres, manifest, last_days=lambda: _last_days(con)),
+        activity_before=activity_cutoff(week),
     )
     con.close()
     data = data.without(erased)
@@ -253,6 +257,12 @@ def _on_duckdb(
         cohort.features, explained.indicators, activity=data.activity, reference=model.bundle.reference
     )
     return ScoredBatch(fingerprint, explained.indicators, cohort.as_of, cohort.placement, rows)
+
+
+def _last_days(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """``LAST_DAY_SQL`` over the folder's whole activity, as ``con``'s typed view holds it."""
+    found: pd.DataFrame = con.sql(f"WITH activity AS (SELECT * FROM t_activity) {LAST_DAY_SQL}").df()
+    return found
 
 
 def _publish(

@@ -2,7 +2,7 @@
 
 The activity table never comes to the driver. The features come from ``spark_features`` (the SQL
 the DuckDB engine runs), the week choice, source coverage and activity summaries from aggregates
-written once for both engines (``cohort.LAST_DAY_SQL``, ``coverage.FIRST_DAY_SQL``,
+written once for both engines (``calendar.LAST_DAY_SQL``, ``coverage.FIRST_DAY_SQL``,
 ``summaries.ACTIVE_SQL``). The features are partitioned by module presentation and each partition
 is scored and explained by ``explain_cohort`` itself (``models.spark.partitions``: ``mapInPandas``,
 with the bundle shipped in its stored form). What comes back, one row per registration and one
@@ -24,6 +24,7 @@ import orjson
 import pandas as pd
 
 from waymark.models.bundle import ModelBundle
+from waymark.models.calendar import last_activity_day
 from waymark.models.data import FEATURE_TABLES, folder_fingerprint
 from waymark.models.data.contract import DEFAULT_SOURCE_LABELS
 from waymark.models.data.notice import usable
@@ -42,7 +43,6 @@ from waymark.service.scoring.cohort import (
     activity_cutoff,
     as_of_dates,
     current_presentations,
-    last_activity_day,
     scored_weeks,
     week_groups,
 )
@@ -136,7 +136,11 @@ def scored_on_spark(
     fingerprint = fingerprint_of(folder, session)
     tables, labels = (read or read_tables)(folder, session)
     engine = SparkEngine(session)
-    chosen = current_presentations(collect(tables["presentations"]), read_manifest(folder, session))
+    chosen = current_presentations(
+        collect(tables["presentations"]),
+        read_manifest(folder, session),
+        last_days=lambda: collect(last_activity_day(tables["activity"], engine=engine)),
+    )
     data = partitions.without(
         partitions.only_presentations(tables, chosen, engine=engine), erased, engine=engine
     )

@@ -1,0 +1,82 @@
+"""Where a data folder stands in time: the date its data reaches, what ran then and what had ended.
+
+A folder says nothing of the day it was exported, but its activity does: the **data date** is the
+latest date any activity reaches (each presentation's start plus its last day of activity). Scoring
+reads it to find the presentations running on that date, and training to find those that had not
+ended, whose outcomes are not all known. Any calendar works: nothing here assumes terms, intakes or
+a year's shape, only each presentation's own start date and length in days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from waymark.models.features.query import Engine, query
+
+PRESENTATION = ["module_id", "presentation_id"]
+
+#: The last day of activity each presentation's data reaches, on either engine (``query``).
+LAST_DAY_SQL = (
+    "SELECT module_id, presentation_id, max(day) AS last_day FROM activity "
+    "WHERE module_id IS NOT NULL AND presentation_id IS NOT NULL GROUP BY ALL"
+)
+
+
+def last_activity_day(activity: Any, *, engine: Engine | None = None) -> Any:
+    """``LAST_DAY_SQL`` over ``activity`` on ``engine`` (DuckDB over a pandas frame when None)."""
+    if isinstance(activity, pd.DataFrame):
+        activity = activity[[*PRESENTATION, "day"]]
+    else:
+        activity = activity.select(*PRESENTATION, "day")
+    return query(LAST_DAY_SQL, engine, activity=activity)
+
+
+def _starts(presentations: pd.DataFrame) -> pd.Series:
+    return pd.to_datetime(presentations["start_date"]).dt.normalize()
+
+
+def data_date(presentations: pd.DataFrame, last_days: pd.DataFrame) -> date | None:
+    """The latest date the activity reaches, from ``LAST_DAY_SQL``'s rows; None without any activity."""
+    keys = presentations[[*PRESENTATION, "start_date"]].astype({"module_id": str, "presentation_id": str})
+    found = last_days.astype({"module_id": str, "presentation_id": str}).merge(keys, on=PRESENTATION)
+    reached = _starts(found) + pd.to_timedelta(pd.to_numeric(found["last_day"]), unit="D")
+    latest = reached.max()
+    return None if pd.isna(latest) else latest.date()
+
+
+def running_on(presentations: pd.DataFrame, day: date) -> pd.Series:
+    """Per presentation: whether ``day`` falls within it (from its start, for its ``length_days``)."""
+    start = _starts(presentations)
+    end = start + pd.to_timedelta(pd.to_numeric(presentations["length_days"]), unit="D")
+    when = pd.Timestamp(day)
+    return (start <= when) & (when < end)
+
+
+def unfinished(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """module_id, presentation_id of the presentations whose outcomes were not all known yet.
+
+    ``tables`` holds the folder's ``presentations``, ``registrations`` and ``activity``.
+
+    Such a presentation has registrations with no ``final_result`` and had not ended on the data
+    date. Its known outcomes are then only its early withdrawals, so it gives no labels: learning
+    or testing on them would teach that everyone leaves. A presentation that had ended keeps its
+    known outcomes even if some were never recorded (deferrals, say). Without any activity there is
+    no data date, and no presentation is counted as unfinished.
+    """
+    presentations, registrations = tables["presentations"], tables["registrations"]
+    empty = pd.DataFrame({c: pd.Series(dtype=str) for c in PRESENTATION})
+    open_keys = registrations.loc[registrations["final_result"].isna(), PRESENTATION].drop_duplicates()
+    if open_keys.empty:
+        return empty
+    day = data_date(presentations, last_activity_day(tables["activity"]))
+    if day is None:
+        return empty
+    as_text = {"module_id": str, "presentation_id": str}
+    candidates = presentations.astype(as_text).merge(open_keys.astype(as_text), on=PRESENTATION)
+    start = _starts(candidates)
+    end = start + pd.to_timedelta(pd.to_numeric(candidates["length_days"]), unit="D")
+    return candidates.loc[end > pd.Timestamp(day), PRESENTATION].reset_index(drop=True)

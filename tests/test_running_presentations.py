@@ -1,0 +1,168 @@
+"""Which presentations are under way when the data was taken: scored, and never learnt from half-known.
+
+An institution's export is taken in the middle of a term: some presentations are running (their
+outcomes mostly unknown, their early leavers known), next term's may already hold registrations, and
+modules need not start on one day. The synthetic folder is cut at week 8 of its last intake, with
+next term's presentations registered, and no recommended split in its manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from tests.champion import register, settings_in
+from waymark.models.calendar import data_date, running_on, unfinished
+from waymark.models.data import load_learning_data, read_manifest
+from waymark.models.registry import configure, load_bundle
+from waymark.models.targets import Target
+from waymark.service.scoring import job
+from waymark.service.scoring.cohort import current_presentations, scored_weeks
+from waymark.training.fitting import FitConfig
+from waymark.training.pipeline import train_folder
+
+RUNNING, NEXT, WEEK = "2026B", "2026J", 8
+KEYS = ["module_id", "presentation_id"]
+
+
+def _mid_term(source: Path, dest: Path) -> Path:
+    """``source`` as exported on the last day of week ``WEEK`` of its ``RUNNING`` presentations."""
+    shutil.copytree(source, dest)
+    manifest = read_manifest(dest)
+    del manifest["test_from"]
+    (dest / "waymark-data.json").write_text(json.dumps(manifest), encoding="utf-8")
+    pres = pd.read_parquet(dest / "presentations.parquet")
+    start = pd.to_datetime(pres["start_date"])
+    exported = start[pres["presentation_id"] == RUNNING].max() + pd.Timedelta(days=7 * WEEK - 1)
+    # Nothing dated after the export: activity by its date in its own presentation's calendar.
+    activity = pq.read_table(dest / "activity").to_pandas()
+    starts = activity.merge(pres.assign(start=start)[[*KEYS, "start"]], on=KEYS)["start"]
+    kept = activity[(starts + pd.to_timedelta(activity["day"], unit="D") <= exported).to_numpy()]
+    shutil.rmtree(dest / "activity")
+    (dest / "activity").mkdir()
+    kept.to_parquet(dest / "activity" / "part-00000.parquet", index=False)
+    # The running presentations' outcomes: only those who had left by then are known.
+    regs = pd.read_parquet(dest / "registrations.parquet")
+    running = regs["presentation_id"] == RUNNING
+    left = (regs["final_result"] == "withdrawn") & (regs["unregistration_day"] <= 7 * WEEK - 1)
+    regs.loc[running & ~left, "final_result"] = None
+    regs.loc[running & ~left, "unregistration_day"] = np.nan
+    # Next term's presentations, registered already, starting a month after the export.
+    upcoming = pres[pres["presentation_id"] == RUNNING].assign(
+        presentation_id=NEXT, start_date=(exported + pd.Timedelta(days=30)).date().isoformat()
+    )
+    pd.concat([pres, upcoming], ignore_index=True).to_parquet(dest / "presentations.parquet", index=False)
+    early = regs[running].assign(presentation_id=NEXT, final_result=None, unregistration_day=np.nan)
+    pd.concat([regs, early], ignore_index=True).to_parquet(dest / "registrations.parquet", index=False)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def mid_term(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _mid_term(synth_dir, tmp_path_factory.mktemp("mid-term") / "data")
+
+
+def _started(pres: pd.DataFrame, key: str) -> date:
+    return pd.to_datetime(pres.loc[pres["presentation_id"] == key, "start_date"]).max().date()
+
+
+def test_the_data_date_is_where_the_activity_ends_and_says_what_ran_then() -> None:
+    pres = pd.DataFrame(
+        {
+            "module_id": ["A", "B", "C", "D"],
+            "presentation_id": ["p", "p", "q", "r"],
+            "start_date": pd.to_datetime(["2031-01-01", "2031-01-06", "2030-09-01", "2031-04-20"]),
+            "length_days": [100, 100, 90, 100],
+        }
+    )
+    last = pd.DataFrame(
+        {"module_id": ["A", "B", "C"], "presentation_id": ["p", "p", "q"], "last_day": [60, 50, 89]}
+    )
+    day = data_date(pres, last)
+    assert day == date(2031, 3, 2)  # A's start plus 60 days, the latest any activity reaches
+    assert running_on(pres, day).tolist() == [True, True, False, False]  # C had ended, D not begun
+    assert data_date(pres, last.iloc[0:0]) is None
+
+
+def test_every_presentation_under_way_is_scored_and_none_not_begun_or_ended() -> None:
+    pres = pd.DataFrame(
+        {
+            "module_id": ["A", "B", "C", "D", "E"],
+            "presentation_id": ["p", "p", "q", "r", "p"],
+            "start_date": pd.to_datetime(
+                ["2031-01-01", "2031-01-06", "2030-09-01", "2031-04-20", "2031-02-01"]
+            ),
+            "length_days": [100, 100, 90, 100, 100],
+        }
+    )
+    last = pd.DataFrame(
+        {"module_id": ["A", "B", "C"], "presentation_id": ["p", "p", "q"], "last_day": [60, 50, 89]}
+    )
+    chosen = current_presentations(pres, {}, last_days=lambda: last)
+    assert chosen["module_id"].tolist() == ["A", "B", "E"]
+    # E has no activity yet: it is scored where the data date puts it, day 29 of its calendar.
+    weeks = scored_weeks(chosen, None, last_day=lambda: last)
+    assert dict(zip(weeks["module_id"], weeks["week"], strict=True)) == {"A": 8, "B": 7, "E": 4}
+    # A recommended split still decides (a backtest); with nothing to date the data, the latest start.
+    assert current_presentations(pres, {"test_from": "2031-01-06"}, last_days=lambda: last)[
+        "module_id"
+    ].tolist() == [
+        "B",
+        "D",
+        "E",
+    ]
+    assert current_presentations(pres, {}, last_days=lambda: last.iloc[0:0])["module_id"].tolist() == ["D"]
+
+
+def test_presentations_not_ended_with_outcomes_unknown_are_found(mid_term: Path) -> None:
+    data = load_learning_data(mid_term)
+    found = unfinished(data.tables())
+    expected = data.presentations.loc[data.presentations["presentation_id"].isin([RUNNING, NEXT]), KEYS]
+    assert sorted(map(tuple, found[KEYS].to_numpy())) == sorted(map(tuple, expected.to_numpy()))
+    # A presentation that had ended keeps its known outcomes though some were never recorded.
+    regs = data.registrations.copy()
+    ended = regs.index[regs["presentation_id"] == "2025B"][:3]
+    regs.loc[ended, "final_result"] = pd.NA
+    assert len(unfinished({**data.tables(), "registrations": regs})) == len(found)
+
+
+def test_training_tests_on_the_latest_ended_intake_and_learns_nothing_half_known(mid_term: Path) -> None:
+    said: list[str] = []
+    outcome = train_folder(
+        mid_term,
+        target=Target.NOT_COMPLETING,
+        config=FitConfig(families=("logistic",), seed=1),
+        progress=said.append,
+    )
+    pres = pd.read_parquet(mid_term / "presentations.parquet")
+    assert outcome.split.test_from == _started(pres, "2025J")
+    assert {p for _, p in outcome.split.test} == {"2025J"}
+    for rows in (outcome.train_rows, outcome.test_scored):
+        assert not rows["presentation_id"].isin([RUNNING, NEXT]).any()
+    assert outcome.test_scored["label"].nunique() == 2
+    assert any("not ended" in line and f"/{RUNNING}" in line for line in said)
+
+
+def test_a_mid_term_folder_scores_the_running_presentations_not_next_terms(
+    mid_term: Path, synth_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    settings = settings_in(tmp_path_factory.mktemp("mid-term-store"))
+    version = register(synth_dir, settings, "waymark-mid-term", "logistic", seed=3)
+    configure(settings)
+    model = load_bundle(f"models:/waymark-mid-term/{version}")
+    batch = job._on_duckdb(mid_term, model=model, week=None, erased=frozenset(), say=lambda _m: None)
+    scored = set(batch.indicators["presentation_id"])
+    assert scored == {"2025J", RUNNING}  # both under way on the export's date; 2026J not begun
+    pres = pd.read_parquet(mid_term / "presentations.parquet")
+    as_of = batch.as_of.set_index("presentation_id")["as_of"]
+    exported = _started(pres, RUNNING) + timedelta(days=7 * WEEK - 1)
+    # Each at its latest week the data reaches past (the export's day may be partial): the same week
+    # end here, as both calendars put the export on a week's last day.
+    assert {date.fromisoformat(d) for d in as_of} == {exported - timedelta(days=7)}
