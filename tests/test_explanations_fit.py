@@ -203,6 +203,16 @@ def test_a_module_with_no_activity_for_anyone_has_no_activity_factor_only_covera
         )
 
 
+def test_coverage_never_names_a_built_in_source_this_institution_does_not_record(scored) -> None:  # type: ignore[no-untyped-def]
+    _, indicators, _ = scored
+    # The folder's activity holds the platform, 'exams' and 'kiosk' only, and labels no other source.
+    never = {"the library", "online quizzes", "attendance records", "lecture recordings"}
+    for coverage in indicators["coverage"]:
+        recorded, not_recorded = set(coverage["sources_recorded"]), set(coverage["sources_not_recorded"])
+        assert not never & (recorded | not_recorded)
+        assert not recorded & not_recorded
+
+
 def test_a_custom_source_is_named_by_its_label_where_it_is_recorded(scored) -> None:  # type: ignore[no-untyped-def]
     _, indicators, _ = scored
     sentences = _sentences(indicators, "A")

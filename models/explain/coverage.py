@@ -58,9 +58,17 @@ class SourceCoverage:
 
     @cached_property
     def known(self) -> tuple[str, ...]:
-        """Every source worth naming in coverage: the built-in ones, then any other seen or labelled."""
-        others = (set(self.first_day["source"]) | set(self.labels)) - set(SOURCES)
-        return (*SOURCES, *sorted(others))
+        """Every source worth naming in coverage: those the activity holds or the folder labels.
+
+        Built-in sources first, in their order, then the others by name. A built-in source the
+        activity never holds and the folder does not label itself is not one this institution
+        records, so it is never named, not even as not recorded. With neither (no activity read, no
+        labels of the folder's own) every built-in source is named.
+        """
+        seen = set(self.first_day["source"])
+        declared = {s for s, label in self.labels.items() if DEFAULT_SOURCE_LABELS.get(s) != label}
+        named = (seen | declared) or set(SOURCES)
+        return (*(s for s in SOURCES if s in named), *sorted(named - set(SOURCES)))
 
     def label(self, source: str) -> str:
         """How a sentence names ``source``."""
