@@ -107,6 +107,24 @@ def test_a_date_in_a_column_that_is_not_a_day_stays_a_type_error(tmp_path: Path)
     assert not [f for f in report.findings if f.rule == "date_not_day"]
 
 
+def test_a_start_date_with_a_time_zone_is_refused_as_its_date_depends_on_the_reader(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path, presentations=None)
+    frame = pd.DataFrame(VALID["presentations"][1:], columns=VALID["presentations"][0])
+    frame["length_days"] = frame["length_days"].astype(int)
+    midnight = pd.to_datetime(frame["start_date"])
+    # Midnight in London in summer is 23:00 the day before in UTC: no reader can tell which day is meant.
+    frame.assign(start_date=midnight.dt.tz_localize("Europe/London")).to_parquet(
+        folder / "presentations.parquet"
+    )
+    finding = error(validate_folder(folder), "type_date")
+    assert (finding.table, finding.column, finding.count) == ("presentations", "start_date", len(frame))
+    assert "time zone" in finding.message and "write the date itself" in finding.message
+    frame.assign(start_date=midnight).to_parquet(folder / "presentations.parquet")  # no zone: its own date
+    assert validate_folder(folder).ok
+    data = load_learning_data(folder)
+    assert (data.presentations["start_date"].dt.strftime("%Y-%m-%d") == frame["start_date"]).all()
+
+
 # --- whole numbers written as decimals ------------------------------------------------------
 
 

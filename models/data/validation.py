@@ -256,8 +256,15 @@ def _typed_expr(column: Column, raw_type: str) -> str:
                 f"CASE WHEN regexp_full_match(trim({c}), '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') "
                 f"THEN TRY_CAST(trim({c}) AS DATE) END"
             )
+        if _zoned(raw_type):  # its date depends on the zone it is read in: refused (``_type_message``)
+            return "CAST(NULL AS DATE)"
         return f"TRY_CAST({c} AS DATE)"
     raise ValueError(f"unknown kind {column.kind}")
+
+
+def _zoned(raw_type: str) -> bool:
+    """A timestamp with a time zone: an instant, whose calendar date depends on where it is read."""
+    return raw_type.startswith(("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"))
 
 
 def _create_typed_view(con: duckdb.DuckDBPyConnection, table: Table, *, opened: OpenedTable) -> None:
@@ -349,7 +356,7 @@ def _column_rules(table: Table, column: Column, *, raw_type: str) -> Iterator[Ru
             table.name,
             column.name,
             f"type_{column.kind.value}",
-            _type_message(column),
+            _type_message(column, raw_type),
             f"SELECT _file, _row, CAST({c} AS VARCHAR) AS value FROM {raw} WHERE {bad}",
         )
     yield from _guidance_rules(table, column, raw_type=raw_type)
@@ -394,7 +401,13 @@ def _always_converts(column: Column, raw_type: str) -> bool:
     return column.kind in (Kind.ID, Kind.TEXT) and (raw_type == "VARCHAR" or raw_type in _INT_TYPES)
 
 
-def _type_message(column: Column) -> str:
+def _type_message(column: Column, raw_type: str) -> str:
+    if column.kind == Kind.DATE and _zoned(raw_type):
+        return (
+            "value is a timestamp with a time zone, whose calendar date depends on the zone it is "
+            "read in (midnight in London is the day before in UTC): write the date itself "
+            "(YYYY-MM-DD text, a Parquet date, or a timestamp without a time zone)"
+        )
     return {
         Kind.ID: "identifier must be text or a whole number",
         Kind.TEXT: "value must be text",
