@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tests.contract_folder import make_folder, with_cell
@@ -52,3 +53,11 @@ def test_synth_will_not_overwrite_an_unrelated_folder(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "not a Waymark data folder" in result.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("week", ["0", "-1"])
+def test_a_week_before_the_first_is_refused_before_anything_is_read(tmp_path: Path, week: str) -> None:
+    result = runner.invoke(app, ["score", "--data", str(tmp_path / "absent"), "--week", week])
+    assert result.exit_code == 2
+    said = " ".join(result.stderr.replace("│", " ").split())
+    assert "--week" in said and "greater than or equal to 1" in said

@@ -30,7 +30,7 @@ def score_cmd(
     data: Annotated[str, typer.Option("--data", help=f"Data folder in the contract{URI_HELP}.")],
     week: Annotated[
         int | None,
-        typer.Option(help="Prediction week (1-based); the latest week the data reaches when omitted."),
+        typer.Option(min=1, help="Prediction week (1-based); the latest week the data reaches when omitted."),
     ] = None,
     *,
     target: Annotated[Target, typer.Option(help="Which champion scores.")] = Target.NOT_COMPLETING,
