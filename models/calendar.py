@@ -35,6 +35,22 @@ def last_activity_day(activity: Any, *, engine: Engine | None = None) -> Any:
     return query(LAST_DAY_SQL, engine, activity=activity)
 
 
+#: The presentations with a registration whose outcome is not known yet, on either engine (``query``).
+OPEN_OUTCOMES_SQL = (
+    "SELECT DISTINCT module_id, presentation_id FROM registrations WHERE final_result IS NULL "
+    "AND module_id IS NOT NULL AND presentation_id IS NOT NULL"
+)
+
+
+def open_outcomes(registrations: Any, *, engine: Engine | None = None) -> Any:
+    """``OPEN_OUTCOMES_SQL`` over ``registrations`` on ``engine`` (DuckDB over a pandas frame when None)."""
+    columns = [*PRESENTATION, "final_result"]
+    narrow = (
+        registrations[columns] if isinstance(registrations, pd.DataFrame) else registrations.select(*columns)
+    )
+    return query(OPEN_OUTCOMES_SQL, engine, registrations=narrow)
+
+
 def _starts(presentations: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(presentations["start_date"]).dt.normalize()
 
@@ -69,7 +85,7 @@ def unfinished(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """
     presentations, registrations = tables["presentations"], tables["registrations"]
     empty = pd.DataFrame({c: pd.Series(dtype=str) for c in PRESENTATION})
-    open_keys = registrations.loc[registrations["final_result"].isna(), PRESENTATION].drop_duplicates()
+    open_keys = open_outcomes(registrations)
     if open_keys.empty:
         return empty
     day = data_date(presentations, last_activity_day(tables["activity"]))

@@ -110,7 +110,7 @@ def test_every_presentation_under_way_is_scored_and_none_not_begun_or_ended() ->
     # E has no activity yet: it is scored where the data date puts it, day 29 of its calendar.
     weeks = scored_weeks(chosen, None, last_day=lambda: last)
     assert dict(zip(weeks["module_id"], weeks["week"], strict=True)) == {"A": 8, "B": 7, "E": 4}
-    # A recommended split still decides (a backtest); with nothing to date the data, the latest start.
+    # A recommended split still decides (a backtest).
     assert current_presentations(pres, {"test_from": "2031-01-06"}, last_days=lambda: last)[
         "module_id"
     ].tolist() == [
@@ -118,7 +118,11 @@ def test_every_presentation_under_way_is_scored_and_none_not_begun_or_ended() ->
         "D",
         "E",
     ]
-    assert current_presentations(pres, {}, last_days=lambda: last.iloc[0:0])["module_id"].tolist() == ["D"]
+    # Nothing dates the data: those running when the last one started (E still is; A and B had ended).
+    assert current_presentations(pres, {}, last_days=lambda: last.iloc[0:0])["module_id"].tolist() == [
+        "D",
+        "E",
+    ]
 
 
 def test_presentations_not_ended_with_outcomes_unknown_are_found(mid_term: Path) -> None:
@@ -148,6 +152,33 @@ def test_training_tests_on_the_latest_ended_intake_and_learns_nothing_half_known
         assert not rows["presentation_id"].isin([RUNNING, NEXT]).any()
     assert outcome.test_scored["label"].nunique() == 2
     assert any("not ended" in line and f"/{RUNNING}" in line for line in said)
+
+
+def test_a_folder_of_past_presentations_scores_its_last_intake_staggered_starts_included() -> None:
+    pres = pd.DataFrame(
+        {
+            "module_id": ["A", "B", "C", "A", "B", "C"],
+            "presentation_id": ["old", "old", "old", "new", "new", "new"],
+            "start_date": pd.to_datetime(
+                ["2030-09-02", "2030-09-04", "2030-09-09", "2031-02-03", "2031-02-05", "2031-02-12"]
+            ),
+            "length_days": [70, 105, 364, 70, 105, 364],
+        }
+    )
+    # Every presentation has run to its end, every outcome known: the data date is C/new's last day,
+    # when only it ran, but nothing is under way there, so the last intake is what is scored.
+    last = pres[KEYS].assign(last_day=pres["length_days"] - 1)
+    known = pres[KEYS].iloc[0:0]
+    chosen = current_presentations(pres, {}, last_days=lambda: last, open_keys=lambda: known)
+    # As exported while C/new still ran (its outcomes not known yet): C/new alone is under way.
+    live = current_presentations(pres, {}, last_days=lambda: last, open_keys=lambda: pres[KEYS].iloc[5:])
+    assert list(zip(live["module_id"], live["presentation_id"], strict=True)) == [("C", "new")]
+    assert list(zip(chosen["module_id"], chosen["presentation_id"], strict=True)) == [
+        ("C", "old"),  # a year long, still under way when the last intake began
+        ("A", "new"),
+        ("B", "new"),
+        ("C", "new"),
+    ]
 
 
 def test_a_mid_term_folder_scores_the_running_presentations_not_next_terms(

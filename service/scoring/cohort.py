@@ -35,28 +35,38 @@ def current_presentations(
     folder_manifest: dict[str, object],
     *,
     last_days: Callable[[], pd.DataFrame] | None = None,
+    open_keys: Callable[[], pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """The presentations to score.
 
     Those from the folder's recommended test start when its manifest has one (a backtest, the
     demo). Otherwise those running on the data date (``models.calendar``): however the calendar
     staggers its starts, every presentation under way is scored, and one that has not started yet
-    (next term's, already registered) or had ended is not. Without any activity to date the data,
-    the presentations that start last. ``last_days`` gives ``LAST_DAY_SQL``'s rows over the folder's
-    whole activity; it is asked only when the manifest recommends nothing.
+    (next term's, already registered) or had ended is not. When none of those has an outcome still
+    unknown (a folder of past presentations, every outcome known), or no activity dates the data,
+    those running on the latest start date: the last intake, staggered starts included.
+    ``last_days`` gives ``LAST_DAY_SQL``'s rows over the folder's whole activity and ``open_keys``
+    ``OPEN_OUTCOMES_SQL``'s over its registrations (None: taken as some); they are asked only when
+    the manifest recommends nothing.
     """
     pres = presentations.assign(start=pd.to_datetime(presentations["start_date"]).dt.date)
-    latest: pd.DataFrame = pres[pres["start"] == max(pres["start"])]
     recommended = folder_manifest.get("test_from")
     if recommended:
         chosen = pres[pres["start"] >= date.fromisoformat(str(recommended))]
-        return chosen if len(chosen) else latest
+        return chosen if len(chosen) else pres[pres["start"] == max(pres["start"])]
     day = None if last_days is None else data_date(presentations, last_days())
     if day is not None:
-        now = pres[running_on(presentations, day).to_numpy()]
-        if len(now):
+        now: pd.DataFrame = pres[running_on(presentations, day).to_numpy()]
+        if len(now) and (open_keys is None or _any_of(now, open_keys())):
             return now
-    return latest
+    last_intake: pd.DataFrame = pres[running_on(presentations, max(pres["start"])).to_numpy()]
+    return last_intake
+
+
+def _any_of(presentations: pd.DataFrame, keys: pd.DataFrame) -> bool:
+    """Whether any of ``presentations`` is among ``keys`` (module_id, presentation_id)."""
+    as_text = {"module_id": str, "presentation_id": str}
+    return bool(len(presentations[PRESENTATION].astype(as_text).merge(keys.astype(as_text), on=PRESENTATION)))
 
 
 NOTHING_TO_SCORE = (

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from waymark.models.calendar import LAST_DAY_SQL
+from waymark.models.calendar import LAST_DAY_SQL, OPEN_OUTCOMES_SQL
 from waymark.models.data import folder_fingerprint, load_with_source_labels, memo, read_manifest
 from waymark.models.data.publish import local_folder
 from waymark.models.explain import SourceCoverage, explain_cohort
@@ -240,7 +240,9 @@ def _on_duckdb(
     manifest = read_manifest(folder)
     data, labels = load_with_source_labels(
         con,
-        choose=lambda pres: current_presentations(pres, manifest, last_days=lambda: _last_days(con)),
+        choose=lambda pres: current_presentations(
+            pres, manifest, last_days=lambda: _last_days(con), open_keys=lambda: _open_keys(con)
+        ),
         activity_before=activity_cutoff(week),
     )
     con.close()
@@ -262,6 +264,14 @@ def _on_duckdb(
 def _last_days(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """``LAST_DAY_SQL`` over the folder's whole activity, as ``con``'s typed view holds it."""
     found: pd.DataFrame = con.sql(f"WITH activity AS (SELECT * FROM t_activity) {LAST_DAY_SQL}").df()
+    return found
+
+
+def _open_keys(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """``OPEN_OUTCOMES_SQL`` over the folder's registrations, as ``con``'s typed view holds them."""
+    found: pd.DataFrame = con.sql(
+        f"WITH registrations AS (SELECT * FROM t_registrations) {OPEN_OUTCOMES_SQL}"
+    ).df()
     return found
 
 

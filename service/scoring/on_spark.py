@@ -24,7 +24,7 @@ import orjson
 import pandas as pd
 
 from waymark.models.bundle import ModelBundle
-from waymark.models.calendar import last_activity_day
+from waymark.models.calendar import last_activity_day, open_outcomes
 from waymark.models.data import FEATURE_TABLES, folder_fingerprint
 from waymark.models.data.contract import DEFAULT_SOURCE_LABELS
 from waymark.models.data.notice import usable
@@ -140,6 +140,7 @@ def scored_on_spark(
         collect(tables["presentations"]),
         read_manifest(folder, session),
         last_days=lambda: collect(last_activity_day(tables["activity"], engine=engine)),
+        open_keys=lambda: collect(open_outcomes(tables["registrations"], engine=engine)),
     )
     data = partitions.without(
         partitions.only_presentations(tables, chosen, engine=engine), erased, engine=engine
