@@ -55,6 +55,11 @@ def _starts(presentations: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(presentations["start_date"]).dt.normalize()
 
 
+def _ends(presentations: pd.DataFrame) -> pd.Series:
+    """The first day after each presentation: its start plus its ``length_days``."""
+    return _starts(presentations) + pd.to_timedelta(pd.to_numeric(presentations["length_days"]), unit="D")
+
+
 def data_date(presentations: pd.DataFrame, last_days: pd.DataFrame) -> date | None:
     """The latest date the activity reaches, from ``LAST_DAY_SQL``'s rows; None without any activity."""
     keys = presentations[[*PRESENTATION, "start_date"]].astype({"module_id": str, "presentation_id": str})
@@ -66,10 +71,8 @@ def data_date(presentations: pd.DataFrame, last_days: pd.DataFrame) -> date | No
 
 def running_on(presentations: pd.DataFrame, day: date) -> pd.Series:
     """Per presentation: whether ``day`` falls within it (from its start, for its ``length_days``)."""
-    start = _starts(presentations)
-    end = start + pd.to_timedelta(pd.to_numeric(presentations["length_days"]), unit="D")
     when = pd.Timestamp(day)
-    return (start <= when) & (when < end)
+    return (_starts(presentations) <= when) & (when < _ends(presentations))
 
 
 def unfinished(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -93,6 +96,4 @@ def unfinished(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         return empty
     as_text = {"module_id": str, "presentation_id": str}
     candidates = presentations.astype(as_text).merge(open_keys.astype(as_text), on=PRESENTATION)
-    start = _starts(candidates)
-    end = start + pd.to_timedelta(pd.to_numeric(candidates["length_days"]), unit="D")
-    return candidates.loc[end > pd.Timestamp(day), PRESENTATION].reset_index(drop=True)
+    return candidates.loc[_ends(candidates) > pd.Timestamp(day), PRESENTATION].reset_index(drop=True)
