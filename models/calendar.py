@@ -75,6 +75,14 @@ def running_on(presentations: pd.DataFrame, day: date) -> pd.Series:
     return (_starts(presentations) <= when) & (when < _ends(presentations))
 
 
+def without(frame: pd.DataFrame, presentations: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` outside ``presentations`` (module_id, presentation_id), compared as text."""
+    if presentations.empty:
+        return frame
+    keys = pd.MultiIndex.from_frame(frame[PRESENTATION].astype(str))
+    return frame[~keys.isin(pd.MultiIndex.from_frame(presentations[PRESENTATION].astype(str)))]
+
+
 def unfinished(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """module_id, presentation_id of the presentations whose outcomes were not all known yet.
 

@@ -18,7 +18,7 @@ from enum import StrEnum
 
 import pandas as pd
 
-from waymark.models.calendar import PRESENTATION, unfinished
+from waymark.models.calendar import unfinished, without
 from waymark.models.features.query import DUCKDB
 
 
@@ -84,11 +84,7 @@ def labels(
     No row of an unfinished presentation is labelled: ``running`` names them (module_id,
     presentation_id), else ``models.calendar.unfinished`` finds them in ``tables``.
     """
-    if running is None:
-        running = unfinished(tables)
-    if len(running):
-        keys = pd.MultiIndex.from_frame(population[PRESENTATION].astype(str))
-        population = population[~keys.isin(pd.MultiIndex.from_frame(running[PRESENTATION].astype(str)))]
+    population = without(population, unfinished(tables) if running is None else running)
     if target is Target.NOT_COMPLETING:
         return not_completing(population, tables["registrations"])
     return next_assessment_nonsubmission(

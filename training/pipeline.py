@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.model_selection import GroupKFold
 
 from waymark.models.bundle import ModelBundle, from_pipeline
-from waymark.models.calendar import unfinished
+from waymark.models.calendar import unfinished, without
 from waymark.models.data import LearningData, load_learning_data, read_manifest
 from waymark.models.data.publish import is_uri, local_folder
 from waymark.models.features import FEATURE_NAMES, KEYS, build_features, population
@@ -223,7 +223,7 @@ def train(
     if len(running):
         say(f"leaving out {left_out}")
     try:
-        split = _split(_without(data.presentations, running), test_from=test_from, manifest=manifest)
+        split = _split(without(data.presentations, running), test_from=test_from, manifest=manifest)
     except SplitError as exc:
         if not len(running):
             raise
@@ -356,14 +356,6 @@ def _split(
         return temporal_split(presentations, test_from, basis="set by --test-from")
     default, basis = default_test_from(presentations, manifest)
     return temporal_split(presentations, default, basis=basis)
-
-
-def _without(presentations: pd.DataFrame, running: pd.DataFrame) -> pd.DataFrame:
-    """``presentations`` but those in ``running`` (module_id, presentation_id)."""
-    if running.empty:
-        return presentations
-    keys = pd.MultiIndex.from_frame(presentations[["module_id", "presentation_id"]].astype(str))
-    return presentations[~keys.isin(pd.MultiIndex.from_frame(running.astype(str)))]
 
 
 def _quiet(_message: str) -> None:
