@@ -50,7 +50,7 @@ def test_an_extract_imports_to_a_valid_folder_that_loads(tmp_path: Path) -> None
     assert int(data.activity["count"].sum()) == len(click_rows(range(4)))
     assert data.activity["day"].between(0, 140).all()
     labels = (out / "sources.csv").read_text(encoding="utf-8").splitlines()
-    assert labels == ["source,label,notice_given_on", "vle,the learning platform (Moodle),"]
+    assert labels == ["source,label,notice_given_on,counts_as", "vle,the learning platform (Moodle),,"]
     manifest = read_manifest(out)
     assert manifest["source"] == "mapping:polytechnic"
     assert manifest["increments"][0]["rows"]["registrations"]["added"] == 24
@@ -321,24 +321,28 @@ def _toml(text: str) -> dict[str, object]:
 def test_a_mapping_declares_a_new_source_with_its_notice_date_and_an_append_keeps_it(tmp_path: Path) -> None:
     declared = MAPPING.replace('source = { value = "vle" }', 'source = { value = "kiosk" }').replace(
         'vle = "the learning platform (Moodle)"',
-        'kiosk = { label = "the library kiosk", notice_given_on = 2023-09-01 }',
+        'kiosk = { label = "the library kiosk", notice_given_on = 2023-09-01, counts_as = "library" }',
     )
     src = write_extract(tmp_path / "export")
     import_mapped(
         load_mapping(write_mapping(tmp_path / "m1", declared)), [src], out=tmp_path / "out", secret=SECRET
     )
     rows = (tmp_path / "out" / "sources.csv").read_text(encoding="utf-8").splitlines()
-    assert rows == ["source,label,notice_given_on", "kiosk,the library kiosk,2023-09-01"]
-    assert int(load_learning_data(tmp_path / "out").activity["count"].sum()) == len(click_rows(range(4)))
-    # A later import whose mapping only names the source keeps the notice the folder records.
+    assert rows == ["source,label,notice_given_on,counts_as", "kiosk,the library kiosk,2023-09-01,library"]
+    activity = load_learning_data(tmp_path / "out").activity
+    assert int(activity["count"].sum()) == len(click_rows(range(4)))
+    assert set(activity["source"]) == {"library"}  # read as the built-in source it counts as
+    # A later import whose mapping only names the source keeps the notice and kind the folder records.
     relabelled = declared.replace(
-        'kiosk = { label = "the library kiosk", notice_given_on = 2023-09-01 }', 'kiosk = "the kiosk"'
+        'kiosk = { label = "the library kiosk", notice_given_on = 2023-09-01, counts_as = "library" }',
+        'kiosk = "the kiosk"',
     )
+    assert relabelled != declared
     more = write_extract(tmp_path / "export2", weeks=range(4, 6))
     mapping = load_mapping(write_mapping(tmp_path / "m2", relabelled))
     import_mapped(mapping, [more], out=tmp_path / "out", secret=SECRET, append=True)
     rows = (tmp_path / "out" / "sources.csv").read_text(encoding="utf-8").splitlines()
-    assert rows[1] == "kiosk,the kiosk,2023-09-01"
+    assert rows[1] == "kiosk,the kiosk,2023-09-01,library"
 
 
 def test_a_mapping_that_names_a_new_source_without_notice_imports_but_its_activity_is_not_used(

@@ -226,13 +226,23 @@ def test_load_tables_gives_the_tables_and_features_of_duckdb(synth_dir: Path, sp
 def test_load_tables_leaves_out_unannounced_sources_and_refuses_a_broken_folder(
     tmp_path: Path, spark: Any
 ) -> None:
+    from waymark.models.data import source_labels
     from waymark.models.spark.engine import collect
-    from waymark.models.spark.reading import load_tables
+    from waymark.models.spark.reading import load_tables, validated
+    from waymark.models.spark.reading import source_labels as labels_on_spark
 
     folder = make_folder(
         tmp_path / "ok",
-        activity=with_row("activity", ["S2", "M1", "2024J", "7", "wifi", "login", "4"]),
+        activity=[
+            *with_row("activity", ["S2", "M1", "2024J", "7", "wifi", "login", "4"]),
+            ["S1", "M1", "2024J", "9", "clickers", "answer", "2"],
+        ],
         assessment_results=None,
+        # clickers are announced and read as quizzes (tests/test_source_kinds.py); wifi is not announced
+        sources=[
+            ["source", "label", "notice_given_on", "counts_as"],
+            ["clickers", "clickers", "2024-09-01", "quiz"],
+        ],
     )
     tables, data = load_tables(folder, spark), load_learning_data(folder)
     for name, frame in data.tables().items():
@@ -240,7 +250,11 @@ def test_load_tables_leaves_out_unannounced_sources_and_refuses_a_broken_folder(
         assert sorted(map(str, got.astype(str).values.tolist())) == sorted(
             map(str, frame.astype(str).values.tolist())
         ), name
-    assert "wifi" not in set(collect(tables["activity"])["source"])
+    assert {"wifi", "clickers"}.isdisjoint(collect(tables["activity"])["source"])
+    assert "quiz" in set(collect(tables["activity"])["source"])
+    with validated(folder, spark) as views:
+        assert labels_on_spark(views) == source_labels(folder)
+    assert source_labels(folder)["quiz"] == "clickers"
     with pytest.raises(ContractViolation, match="unique_key"):
         load_tables(make_folder(tmp_path / "bad", students=with_row("students", VALID["students"][1])), spark)
 

@@ -9,10 +9,10 @@ from waymark.models.data.dataset import (
     ensure_feature_safe,
     load_learning_data,
     load_with_source_labels,
-    source_label,
     source_labels,
 )
 from waymark.models.data.findings import ContractViolation, Finding, ValidationReport
+from waymark.models.data.notice import source_label
 from waymark.models.data.publish import (
     OutputFolderError,
     folder_fingerprint,

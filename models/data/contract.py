@@ -324,6 +324,16 @@ PROTECTED_CHARACTERISTICS = Table(
     feature_safe=False,
 )
 
+# The built-in sources (models.features.catalogue.SOURCES) and how a sentence names them unless a
+# data folder's ``sources`` table says otherwise.
+DEFAULT_SOURCE_LABELS: dict[str, str] = {
+    "vle": "the learning platform",
+    "lecture_capture": "lecture recordings",
+    "library": "the library",
+    "quiz": "online quizzes",
+    "attendance": "attendance records",
+}
+
 SOURCES = Table(
     name="sources",
     description=(
@@ -333,7 +343,9 @@ SOURCES = Table(
         "name unless a row gives another. Any other source is used only once its row gives "
         "notice_given_on, and then only its activity dated on or after that day (CoP §4: students are "
         "told before a new source is used); its rows are otherwise left out of every feature, and "
-        "validation warns. A built-in source given a notice date is used from that date too."
+        "validation warns. A built-in source given a notice date is used from that date too. A source "
+        "given counts_as is read as that built-in source: its activity is attendance, quizzes, ... "
+        "in features and sentences, named by its own label."
     ),
     columns=(
         _id("source", "A source name as written in activity.source."),
@@ -351,21 +363,21 @@ SOURCES = Table(
             required=False,
             nullable=True,
         ),
+        Column(
+            "counts_as",
+            Kind.TEXT,
+            "The built-in source this one is a kind of (e.g. swipe_cards: attendance; vle: its "
+            "activity_type is then read as the platform's); empty: activity of no particular kind, "
+            "which counts towards overall engagement and study resources. Built-in sources keep their own.",
+            required=False,
+            nullable=True,
+            allowed=tuple(DEFAULT_SOURCE_LABELS),
+        ),
     ),
     key=("source",),
     required=False,
     feature_input=False,
 )
-
-# The built-in sources (models.features.catalogue.SOURCES) and how a sentence names them unless a
-# data folder's ``sources`` table says otherwise.
-DEFAULT_SOURCE_LABELS: dict[str, str] = {
-    "vle": "the learning platform",
-    "lecture_capture": "lecture recordings",
-    "library": "the library",
-    "quiz": "online quizzes",
-    "attendance": "attendance records",
-}
 
 TABLES: dict[str, Table] = {
     t.name: t

@@ -18,9 +18,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from waymark.models.data import memo
+from waymark.models.data import memo, notice
 from waymark.models.data.contract import (
-    DEFAULT_SOURCE_LABELS,
     FEATURE_TABLES,
     PROTECTED_COLUMN_NAMES,
     TABLES,
@@ -28,7 +27,7 @@ from waymark.models.data.contract import (
 )
 from waymark.models.data.notice import USED_ACTIVITY, register_usable_sources
 from waymark.models.data.publish import folder_fingerprint
-from waymark.models.data.sqltext import ident
+from waymark.models.data.sqltext import ident, literal
 from waymark.models.data.validation import require_valid
 
 
@@ -203,22 +202,17 @@ def source_labels(where: Path | duckdb.DuckDBPyConnection) -> dict[str, str]:
     Returns
     -------
     dict
-        Source name -> label. A source not in it is named by ``source_label``.
+        Source name -> label (``notice.labels``). A source not in it is named by ``source_label``.
     """
     con = require_valid(where)[0] if isinstance(where, Path) else where
-    labels = dict(DEFAULT_SOURCE_LABELS)
-    if con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 't_sources'").fetchone() != (0,):
-        rows = read_typed(con, "sources")
-        named = zip(rows["source"].astype(str), rows["label"].fillna("").astype(str).str.strip(), strict=True)
-        labels.update({s: label for s, label in named if label})
-    # A source that may not be used (see ``notice``) is never named, not even as not recorded.
-    used = register_usable_sources(con)
-    return {s: label for s, label in labels.items() if s in used}
-
-
-def source_label(labels: Mapping[str, str], source: str) -> str:
-    """The label of ``source``; a neutral one for a source nobody named (never another source's)."""
-    return labels.get(source) or f"'{source}' records"
+    found = notice.declared(con)
+    kinds = set(notice.kinds(found).values())
+    present: list[str] = []
+    if kinds:  # whether the built-in sources others are read as are in the activity themselves
+        among = ", ".join(literal(k) for k in sorted(kinds))
+        sql = f"SELECT DISTINCT source FROM t_activity WHERE source IN ({among})"
+        present = [r[0] for r in con.execute(sql).fetchall()]
+    return notice.labels(found, present)
 
 
 def attempts_of(registrations: pd.DataFrame, presentations: pd.DataFrame) -> pd.DataFrame:
@@ -238,19 +232,29 @@ def _learning_data(
 ) -> LearningData:
     # Activity from a source students have not been told of never reaches a feature (CoP §4, ``notice``).
     register_usable_sources(con)
+    # A source that counts as a built-in one is read as that one (``notice.kinds``).
+    columns = {"source": notice.source_as_kind_sql(notice.kinds(notice.declared(con)))}
     used = USED_ACTIVITY if activity_before is None else f"day < {int(activity_before)} AND {USED_ACTIVITY}"
     if choose is None:
         where = {name: used if name == "activity" else "TRUE" for name in FEATURE_TABLES}
-        return LearningData(**{name: read_typed(con, name, where=where[name]) for name in FEATURE_TABLES})
+        return LearningData(
+            **{name: _read(con, name, where=where[name], activity=columns) for name in FEATURE_TABLES}
+        )
     every = read_typed(con, "presentations")
     wanted = choose(every)[["module_id", "presentation_id"]]
     con.register("wanted", wanted.astype(str))
     where = {**_ONLY_WANTED, "activity": f"{_IN_WANTED} AND {used}"}
     theirs = read_typed(con, "registrations", where=_ONLY_WANTED["students"])  # in every presentation
     return LearningData(
-        **{name: read_typed(con, name, where=where[name]) for name in FEATURE_TABLES},
+        **{name: _read(con, name, where=where[name], activity=columns) for name in FEATURE_TABLES},
         attempts=attempts_of(theirs, every),
     )
+
+
+def _read(
+    con: duckdb.DuckDBPyConnection, name: str, *, where: str, activity: Mapping[str, str]
+) -> pd.DataFrame:
+    return read_typed(con, name, where=where, columns=activity if name == "activity" else None)
 
 
 _IN_WANTED = "(module_id, presentation_id) IN (SELECT module_id, presentation_id FROM wanted)"
@@ -264,17 +268,31 @@ _ONLY_WANTED = {
 }
 
 
-def read_typed(con: duckdb.DuckDBPyConnection, name: str, *, where: str = "TRUE") -> pd.DataFrame:
-    """Read the typed view of a validated table into a DataFrame with contract dtypes."""
+def read_typed(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    *,
+    where: str = "TRUE",
+    columns: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Read the typed view of a validated table into a DataFrame with contract dtypes.
+
+    ``columns`` gives an SQL expression to read in place of a column (by name).
+    """
     table = TABLES[name]
     present = {r[0] for r in con.execute(f"DESCRIBE {ident('t_' + name)}").fetchall()}
     cols = [c for c in table.columns if c.name in present]
     if table.extra_columns_allowed:
         raise ProtectedDataError(f"{name} is not a closed table; read it through its own loader")
-    select = ", ".join(ident(c.name) for c in cols)
+    given = columns or {}
+    select = ", ".join(_select(c.name, given) for c in cols)
     # Through Arrow: strings stay Arrow-backed and nullable integers stay integers, which keeps
     # a ten-million-row activity table near its size on disk. Row order is file order.
     return conform(name, con.sql(f"SELECT {select} FROM {ident('t_' + name)} WHERE {where}").to_arrow_table())
+
+
+def _select(column: str, given: Mapping[str, str]) -> str:
+    return f"{given[column]} AS {ident(column)}" if column in given else ident(column)
 
 
 def conform(name: str, arrow: pa.Table) -> pd.DataFrame:

@@ -13,12 +13,13 @@ which training, the fairness audit and scoring read activity, so no caller can f
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import duckdb
+import pandas as pd
 
 from waymark.models.data.contract import DEFAULT_SOURCE_LABELS
 from waymark.models.data.findings import Finding
@@ -61,23 +62,117 @@ def _has_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(found) and int(found[0][0]) > 0
 
 
-def notices(con: duckdb.DuckDBPyConnection) -> dict[str, date | None]:
-    """Each source the ``sources`` table lists, with its notice date (None: none given)."""
+@dataclass(frozen=True)
+class Declared:
+    """One row of a folder's ``sources`` table."""
+
+    label: str  # '' when not given
+    notice_given_on: date | None
+    counts_as: str | None  # the built-in source this one is read as (``kinds``); None: its own
+
+
+def declared(con: duckdb.DuckDBPyConnection) -> dict[str, Declared]:
+    """The folder's ``sources`` table by source (empty without one)."""
     if not _has_view(con, "t_sources"):
         return {}
     cols = {r[0] for r in con.execute("DESCRIBE t_sources").fetchall()}
-    return notices_of(con.execute(notices_sql(cols)).fetchall())
+    return declared_of(con.execute(declared_sql(cols)).fetchall())
 
 
-def notices_sql(columns: Collection[str]) -> str:
-    """The query of ``t_sources`` (whose columns are ``columns``) giving each source and its notice date."""
-    notice = "notice_given_on" if "notice_given_on" in columns else "CAST(NULL AS DATE)"
-    return f"SELECT source, {notice} FROM t_sources WHERE source IS NOT NULL"
+def declared_sql(columns: Collection[str]) -> str:
+    """The query of ``t_sources`` (whose columns are ``columns``) that ``declared_of`` reads."""
+
+    def column(name: str, kind: str) -> str:
+        return name if name in columns else f"CAST(NULL AS {kind})"
+
+    return (
+        f"SELECT source, {column('label', 'VARCHAR')}, {column('notice_given_on', 'DATE')}, "
+        f"{column('counts_as', 'VARCHAR')} FROM t_sources WHERE source IS NOT NULL"
+    )
 
 
-def notices_of(rows: Iterable[tuple[Any, ...]]) -> dict[str, date | None]:
-    """The rows of ``notices_sql`` by source."""
-    return {str(s): d for s, d in rows}
+def declared_of(rows: Iterable[tuple[Any, ...]]) -> dict[str, Declared]:
+    """The rows of ``declared_sql`` (from DuckDB, Spark or pandas) by source."""
+    return {
+        str(source): Declared(_text(label), _day(notice), _text(kind) or None)
+        for source, label, notice, kind in rows
+        if not _missing(source)
+    }
+
+
+def notices(con: duckdb.DuckDBPyConnection) -> dict[str, date | None]:
+    """Each source the ``sources`` table lists, with its notice date (None: none given)."""
+    return notices_of(declared(con))
+
+
+def notices_of(found: Mapping[str, Declared]) -> dict[str, date | None]:
+    """The notice dates of ``declared`` sources."""
+    return {s: d.notice_given_on for s, d in found.items()}
+
+
+def kinds(found: Mapping[str, Declared]) -> dict[str, str]:
+    """Each usable source that is not built in but counts as a built-in one, with that one.
+
+    An institution's own source (``swipe_cards``, say) is otherwise activity of no particular kind: it
+    counts towards overall engagement and the study-resources family. Given ``counts_as`` (one of the
+    built-in sources; validation checks), its activity is read as that source's everywhere a folder
+    becomes learning data: in its channel (``attendance``, ``quiz``, ...), in which sources a module
+    records, and in the sentences, where the built-in's name becomes this source's label (``labels``).
+    """
+    use = usable(notices_of(found))
+    return {
+        s: d.counts_as
+        for s, d in found.items()
+        if d.counts_as and s in use and s not in BUILT_IN_SOURCES and d.counts_as in BUILT_IN_SOURCES
+    }
+
+
+def source_as_kind_sql(found_kinds: Mapping[str, str]) -> str:
+    """The ``source`` column of activity with each source in ``found_kinds`` read as its kind (SQL)."""
+    if not found_kinds:
+        return "source"
+    cases = " ".join(f"WHEN {literal(s)} THEN {literal(k)}" for s, k in sorted(found_kinds.items()))
+    return f"CASE source {cases} ELSE source END"
+
+
+def labels(found: Mapping[str, Declared], present: Collection[str] = ()) -> dict[str, str]:
+    """How explanations name each usable source: the built-in names, then the ``sources`` table's.
+
+    A source read as a built-in one (``kinds``) is named under that one: the built-in's name becomes
+    the source's label, joined with the built-in's own when the activity holds the built-in source
+    itself too (``present``: the built-in sources the activity holds). A source that may not be
+    used is never named, not even as not recorded.
+    """
+    named = dict(DEFAULT_SOURCE_LABELS) | {s: d.label for s, d in found.items() if d.label}
+    use = usable(notices_of(found))
+    out = {s: label for s, label in named.items() if s in use}
+    read_as = kinds(found)
+    for kind in dict.fromkeys(sorted(read_as.values())):
+        theirs = [source_label(out, s) for s, k in sorted(read_as.items()) if k == kind]
+        own = [out[kind]] if kind in present and kind in out else []
+        out[kind] = " and ".join(dict.fromkeys([*own, *theirs]))
+    return {s: label for s, label in out.items() if s not in read_as}
+
+
+def source_label(names: Mapping[str, str], source: str) -> str:
+    """The label of ``source``; a neutral one for a source nobody named (never another source's)."""
+    return names.get(source) or f"'{source}' records"
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
+def _text(value: Any) -> str:
+    return "" if _missing(value) else str(value).strip()
+
+
+def _day(value: Any) -> date | None:
+    if _missing(value):
+        return None
+    if isinstance(value, str):
+        return date.fromisoformat(value)
+    return value.date() if isinstance(value, datetime) else value  # a Timestamp is a datetime
 
 
 def usable(declared: dict[str, date | None]) -> dict[str, date | None]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from waymark.models.data.contract import (
+    DEFAULT_SOURCE_LABELS,
     FEATURE_TABLES,
     PROTECTED_COLUMN_NAMES,
     TABLES,
@@ -328,7 +329,23 @@ def contract_rules(opened: dict[str, OpenedTable], typed: set[str]) -> Iterator[
         for ref in table.references:
             if ref.target in typed and all(c in table_open.types for c in ref.columns):
                 yield _reference_rule(table, ref.columns, target=ref.target, target_cols=ref.target_columns)
+        if name == "sources" and "counts_as" in table_open.types:
+            yield _built_in_kind_rule()
     yield from _cross_table_rules(typed)
+
+
+def _built_in_kind_rule() -> Rule:
+    """A built-in source is read as itself: ``counts_as`` is for the institution's own (``notice.kinds``)."""
+    built_in = ", ".join(literal(s) for s in DEFAULT_SOURCE_LABELS)
+    return Rule(
+        "sources",
+        "counts_as",
+        "built_in_keeps_its_kind",
+        f"a built-in source ({', '.join(DEFAULT_SOURCE_LABELS)}) is always read as itself: leave "
+        "counts_as empty on its row (counts_as is for the institution's own sources)",
+        f"SELECT _file, _row, source || ' -> ' || counts_as AS value FROM t_sources "
+        f"WHERE source IN ({built_in}) AND counts_as IS NOT NULL AND counts_as <> source",
+    )
 
 
 def _key_of(table: Table) -> tuple[str, ...]:

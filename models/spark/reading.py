@@ -12,13 +12,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from waymark.models.data.contract import FEATURE_TABLES, TABLES
+from waymark.models.data.contract import FEATURE_TABLES, TABLES, Column
 from waymark.models.data.findings import ContractViolation
-from waymark.models.data.notice import USED_ACTIVITY
-from waymark.models.data.sqltext import ident
+from waymark.models.data.notice import USED_ACTIVITY, kinds, labels, source_as_kind_sql
+from waymark.models.data.sqltext import ident, literal
 from waymark.models.data.validation import null_columns
 from waymark.models.spark.engine import ensure_spark_feature_safe
-from waymark.models.spark.validation import SparkViews, checked_views, register_usable_sources
+from waymark.models.spark.validation import (
+    SparkViews,
+    checked_views,
+    declared_sources,
+    register_usable_sources,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -74,14 +79,34 @@ def feature_tables(views: SparkViews) -> dict[str, DataFrame]:
 
     The DataFrames stay usable after the block of ``validated`` ends.
     """
-    return {name: _typed(views, name) for name in FEATURE_TABLES}
+    # A source that counts as a built-in one is read as that one (``models.data.notice.kinds``).
+    source = source_as_kind_sql(kinds(declared_sources(views)))
+    return {name: _typed(views, name, source=source) for name in FEATURE_TABLES}
 
 
-def _typed(views: SparkViews, name: str) -> DataFrame:
-    """The typed table ``name`` with exactly its contract columns, in order."""
+def source_labels(views: SparkViews) -> dict[str, str]:
+    """``models.data.source_labels`` of a ``validated`` folder, on Spark."""
+    found = declared_sources(views)
+    read_as = sorted(set(kinds(found).values()))
+    present: list[str] = []
+    if read_as:  # whether the built-in sources others are read as are in the activity themselves
+        among = ", ".join(literal(k) for k in read_as)
+        rows = views.sql(f"SELECT DISTINCT source FROM t_activity WHERE source IN ({among})").collect()
+        present = [str(r[0]) for r in rows]
+    return labels(found, present)
+
+
+def _typed(views: SparkViews, name: str, *, source: str = "source") -> DataFrame:
+    """The typed table ``name``: its contract columns in order (activity's ``source`` read as ``source``)."""
     table = TABLES[name]
     present = set(views.columns("t_" + name))
-    select = ", ".join(ident(c.name) if c.name in present else null_columns([c]) for c in table.columns)
+
+    def column(c: Column) -> str:
+        if c.name not in present:
+            return null_columns([c])
+        return f"{source} AS source" if name == "activity" and c.name == "source" else ident(c.name)
+
+    select = ", ".join(column(c) for c in table.columns)
     where = USED_ACTIVITY if name == "activity" else "TRUE"
     frame = views.sql(f"SELECT {select} FROM {ident('t_' + name)} WHERE {where}")
     return ensure_spark_feature_safe(frame, name)

@@ -20,8 +20,10 @@ from waymark.models.data.findings import Finding, ValidationReport
 from waymark.models.data.guidance import folder_warnings
 from waymark.models.data.notice import (
     SOURCE_USE_SQL,
+    Declared,
+    declared_of,
+    declared_sql,
     notices_of,
-    notices_sql,
     source_use_warnings,
     source_uses,
     usable,
@@ -172,7 +174,8 @@ def _validate(
     warnings += [f for f in findings if f.severity == "warning"]
     if {"activity", "presentations"} <= typed:
         sources = register_usable_sources(views)
-        uses = source_uses(views.sql(SOURCE_USE_SQL).collect(), found=sources, declared=_notices(views))
+        told = notices_of(declared_sources(views))
+        uses = source_uses(views.sql(SOURCE_USE_SQL).collect(), found=sources, declared=told)
         warnings += source_use_warnings(uses)
     errors = tuple(f for f in findings if f.severity == "error")
     return ValidationReport(place.given, errors, counts, tuple(opened), warnings=tuple(warnings))
@@ -250,14 +253,15 @@ def _sensitive_findings(views: SparkViews, terms: tuple[Term, ...]) -> list[Find
     return out
 
 
-def _notices(views: SparkViews) -> dict[str, date | None]:
+def declared_sources(views: SparkViews) -> dict[str, Declared]:
+    """``notice.declared`` on Spark: the folder's ``sources`` table by source."""
     if "t_sources" not in views.names:
         return {}
-    return notices_of(tuple(r) for r in views.sql(notices_sql(views.columns("t_sources"))).collect())
+    return declared_of(tuple(r) for r in views.sql(declared_sql(views.columns("t_sources"))).collect())
 
 
 def register_usable_sources(views: SparkViews) -> dict[str, date | None]:
     """``notice.register_usable_sources`` on Spark: the view ``usable_sources`` of ``USED_ACTIVITY``."""
-    found = usable(_notices(views))
+    found = usable(notices_of(declared_sources(views)))
     views.view("usable_sources", usable_sources_sql(found))
     return found

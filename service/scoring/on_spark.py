@@ -15,7 +15,6 @@ Spark is imported only inside the functions that run it: the default install has
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,6 @@ import pandas as pd
 from waymark.models.bundle import ModelBundle
 from waymark.models.calendar import last_activity_day, open_outcomes
 from waymark.models.data import FEATURE_TABLES, folder_fingerprint
-from waymark.models.data.contract import DEFAULT_SOURCE_LABELS
-from waymark.models.data.notice import usable
 from waymark.models.data.publish import is_uri
 from waymark.models.explain import SourceCoverage, explain_cohort
 from waymark.models.explain.coverage import first_days
@@ -68,15 +65,13 @@ def read_tables(folder: Path | str, session: Any) -> tuple[Tables, dict[str, str
     current, ``models.data.memo``); for a URI, which DuckDB cannot read, from the ``sources`` table
     of the same validation on Spark.
     """
-    from waymark.models.spark.engine import collect
-    from waymark.models.spark.reading import feature_tables, load_tables, validated
+    from waymark.models.spark.reading import feature_tables, load_tables, source_labels, validated
 
     if not is_uri(folder):
         tables = load_tables(folder, session)
         return {name: tables[name] for name in FEATURE_TABLES}, _labels_on_duckdb(Path(folder))
     with validated(folder, session) as views:
-        sources = collect(views.sql("SELECT * FROM t_sources")) if "t_sources" in views.names else None
-        return feature_tables(views), labels_of(sources)
+        return feature_tables(views), source_labels(views)
 
 
 def _labels_on_duckdb(folder: Path) -> dict[str, str]:
@@ -88,23 +83,6 @@ def _labels_on_duckdb(folder: Path) -> dict[str, str]:
         return source_labels(con)
     finally:
         con.close()
-
-
-def labels_of(sources: pd.DataFrame | None) -> dict[str, str]:
-    """``models.data.source_labels`` from the ``sources`` table's rows (source, label, notice_given_on)."""
-    labels = dict(DEFAULT_SOURCE_LABELS)
-    declared: dict[str, date | None] = {}
-    rows = sources if sources is not None else pd.DataFrame(columns=["source"])
-    table = rows.reindex(columns=["source", "label", "notice_given_on"])
-    for source, label, notice in zip(*(table[c].tolist() for c in table.columns), strict=True):
-        if source is None or pd.isna(source):
-            continue
-        declared[str(source)] = None if notice is None or pd.isna(notice) else pd.Timestamp(notice).date()
-        named = "" if label is None or pd.isna(label) else str(label).strip()
-        if named:
-            labels[str(source)] = named
-    used = usable(declared)  # a source that may not be used is never named (``models.data.notice``)
-    return {s: label for s, label in labels.items() if s in used}
 
 
 def scored_on_spark(

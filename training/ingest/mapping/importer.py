@@ -283,35 +283,40 @@ def _carry_over(out: Path, stage: Path, *, rewritten: set[str]) -> None:
             shutil.copy2(entry, stage / entry.name)
 
 
-def _read_labels(path: Path) -> dict[str, tuple[str, str]]:
-    """The sources table an earlier import wrote: source -> (label, notice_given_on), '' when not given."""
+#: The sources table's columns, as an import writes them.
+SOURCE_COLUMNS = ("label", "notice_given_on", "counts_as")
+
+
+def _read_labels(path: Path) -> dict[str, dict[str, str]]:
+    """The sources table an earlier import wrote: source -> its columns, '' where not given."""
     if not path.is_file():
         return {}
     con = duckdb_connect()
     rel = con.sql(f"SELECT * FROM read_csv({literal(path)}, header = true, all_varchar = true)")
-    notice = "notice_given_on" if "notice_given_on" in rel.columns else "NULL"
-    rows = con.execute(
-        f"SELECT source, coalesce(label, ''), coalesce({notice}, '') "
-        f"FROM read_csv({literal(path)}, header = true, all_varchar = true)"
-    ).fetchall()
-    return {str(s): (str(label), str(day)) for s, label, day in rows}
+    given = ", ".join(f"coalesce({c}, '')" if c in rel.columns else "''" for c in SOURCE_COLUMNS)
+    rows = con.execute(f"SELECT source, {given} FROM rel").fetchall()  # DuckDB reads ``rel`` by its name
+    return {str(s): dict(zip(SOURCE_COLUMNS, map(str, values), strict=True)) for s, *values in rows}
 
 
-def _merged_labels(old: dict[str, tuple[str, str]], mapping: Mapping) -> dict[str, tuple[str, str]]:
-    """The mapping's [sources] over the folder's: a label or notice it does not give is kept."""
+def _merged_labels(old: dict[str, dict[str, str]], mapping: Mapping) -> dict[str, dict[str, str]]:
+    """The mapping's [sources] over the folder's: a value it does not give is kept."""
     out = dict(old)
     for source, spec in mapping.source_rows().items():
-        label, day = out.get(source, ("", ""))
-        notice = spec.notice_given_on.isoformat() if spec.notice_given_on else day
-        out[source] = (spec.label or label, notice)
+        given = {
+            "label": spec.label,
+            "notice_given_on": spec.notice_given_on.isoformat() if spec.notice_given_on else "",
+            "counts_as": spec.counts_as or "",
+        }
+        kept = out.get(source, dict.fromkeys(SOURCE_COLUMNS, ""))
+        out[source] = {c: given[c] or kept[c] for c in SOURCE_COLUMNS}
     return out
 
 
-def _write_labels(stage: Path, labels: dict[str, tuple[str, str]]) -> None:
+def _write_labels(stage: Path, labels: dict[str, dict[str, str]]) -> None:
     with (stage / SOURCES_FILE).open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["source", "label", "notice_given_on"])
-        writer.writerows((s, label, day) for s, (label, day) in sorted(labels.items()))
+        writer.writerow(["source", *SOURCE_COLUMNS])
+        writer.writerows((s, *(row[c] for c in SOURCE_COLUMNS)) for s, row in sorted(labels.items()))
 
 
 def _sha256(path: Path) -> str:

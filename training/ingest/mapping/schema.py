@@ -156,11 +156,13 @@ class SourceSpec(_Strict):
     """An activity source: how staff see it named, and the day students were told of it (CoP §4).
 
     A source that is not built in is used for features only once ``notice_given_on`` is given, and then
-    only its activity from that day (``models.data.notice``).
+    only its activity from that day (``models.data.notice``). ``counts_as`` reads an institution's own
+    source as one of the built-in ones (``swipe_cards`` as ``attendance``).
     """
 
     label: str = ""
     notice_given_on: date | None = None
+    counts_as: Literal["vle", "lecture_capture", "library", "quiz", "attendance"] | None = None
 
 
 class Mapping(_Strict):
@@ -173,7 +175,8 @@ class Mapping(_Strict):
     pseudonymise: PseudonymiseSpec | None = None
     inputs: dict[str, InputSpec] = Field(min_length=1)
     tables: dict[str, TableSpec] = Field(min_length=1)
-    # activity source -> label shown to staff, or { label = "...", notice_given_on = YYYY-MM-DD }
+    # activity source -> label shown to staff, or
+    # { label = "...", notice_given_on = YYYY-MM-DD, counts_as = "attendance" }
     sources: dict[str, str | SourceSpec] = Field(default_factory=dict)
     empty: list[str] = Field(default_factory=list)  # tables the institution does not record: header only
     _path: Path | None = PrivateAttr(default=None)

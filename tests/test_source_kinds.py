@@ -1,0 +1,99 @@
+"""An institution's own activity source can count as one of the built-in kinds (sources.counts_as).
+
+Without it, a declared source is activity of no particular kind (overall engagement, study resources);
+with it, its activity is read as the built-in source's everywhere a folder becomes learning data: the
+channel features, which sources a module records, and the sentences, which name it by its own label.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from tests.contract_folder import VALID, make_folder
+from waymark.models.data import load_learning_data, source_labels, validate_folder
+from waymark.models.explain import SourceCoverage
+from waymark.models.explain.coverage import family_sources, recorded_sources
+from waymark.models.features import build_features
+
+HEADER = ["source", "label", "notice_given_on", "counts_as"]
+# M1 starts on 2024-10-07 (day 0); the notice is given before any of these rows.
+SWIPES = [
+    ["S1", "M1", "2024J", "3", "swipe_cards", "entry", "1"],
+    ["S1", "M1", "2024J", "10", "swipe_cards", "entry", "1"],
+    ["S2", "M1", "2024J", "17", "swipe_cards", "entry", "1"],
+]
+WEEKS = [1, 2, 4, 10]
+
+
+def _folder(root: Path, *, source: str = "swipe_cards", sources: list[list[str]] | None = None) -> Path:
+    rows = [[*r[:4], source, *r[5:]] for r in SWIPES]
+    return make_folder(root, activity=[*VALID["activity"], *rows], sources=sources)
+
+
+def _declared(counts_as: str, label: str = "door swipes at teaching rooms") -> list[list[str]]:
+    return [HEADER, ["swipe_cards", label, "2024-09-01", counts_as]]
+
+
+def test_a_source_counted_as_attendance_builds_exactly_the_features_of_attendance(tmp_path: Path) -> None:
+    counted = build_features(
+        load_learning_data(_folder(tmp_path / "a", sources=_declared("attendance"))), WEEKS
+    )
+    as_attendance = build_features(load_learning_data(_folder(tmp_path / "b", source="attendance")), WEEKS)
+    pd.testing.assert_frame_equal(counted, as_attendance)
+    # Declared without a kind, the same rows are study activity of no particular kind: other features.
+    plain = build_features(load_learning_data(_folder(tmp_path / "c", sources=_declared(""))), WEEKS)
+    s1 = (plain["student_id"] == "S1") & (plain["week"] == 4)
+    assert plain.loc[s1, "ch_other_total"].item() > 0 and counted.loc[s1, "ch_other_total"].item() == 0
+    assert counted.loc[s1, "ch_attendance_total"].item() > plain.loc[s1, "ch_attendance_total"].item()
+
+
+def test_its_label_names_the_kind_it_counts_as_with_the_built_in_one_when_both_are_recorded(
+    tmp_path: Path,
+) -> None:
+    # The valid folder records attendance itself (S3, day 100) but no quizzes.
+    as_attendance = source_labels(_folder(tmp_path / "a", sources=_declared("attendance")))
+    assert as_attendance["attendance"] == "attendance records and door swipes at teaching rooms"
+    assert "swipe_cards" not in as_attendance
+    as_quiz = source_labels(_folder(tmp_path / "q", sources=_declared("quiz", label="")))
+    assert as_quiz["quiz"] == "'swipe_cards' records"  # a neutral name, never the built-in's own
+
+
+def test_the_module_records_the_kind_and_its_family_names_the_source(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, sources=_declared("quiz", label="the clicker quizzes"))
+    data = load_learning_data(folder)
+    assert set(data.activity["source"]) == {"vle", "library", "attendance", "quiz"}
+    coverage = SourceCoverage.of(data.activity, source_labels(folder))
+    features = build_features(data, [4])
+    recorded = recorded_sources(features, coverage)[0]
+    m1 = features["module_id"] == "M1"
+    assert features.loc[0, "module_id"] == "M1" and "quiz" in recorded
+    assert (
+        features.loc[m1, "src_quiz_recorded"].eq(1).all()
+        and features.loc[~m1, "src_quiz_recorded"].eq(0).all()
+    )
+    # Practice is built from the platform's quizzes and the quiz source, which is now the clickers.
+    practice = [coverage.label(s) for s in family_sources("practice", recorded) or ()]
+    assert practice == ["the learning platform", "the clicker quizzes"]
+
+
+def test_counts_as_names_a_built_in_source_and_a_built_in_source_keeps_its_own(tmp_path: Path) -> None:
+    unknown = validate_folder(_folder(tmp_path / "u", sources=_declared("labs")))
+    [finding] = [f for f in unknown.findings if f.column == "counts_as"]
+    assert (finding.table, finding.rule) == ("sources", "allowed_values")
+    assert "attendance" in finding.message and finding.examples[0].value == "labs"
+    recast = validate_folder(
+        _folder(tmp_path / "b", sources=[HEADER, ["library", "the library", "", "attendance"]])
+    )
+    [finding] = [f for f in recast.findings if f.column == "counts_as"]
+    assert finding.rule == "built_in_keeps_its_kind" and finding.examples[0].value == "library -> attendance"
+    assert validate_folder(_folder(tmp_path / "ok", sources=_declared("attendance"))).ok
+
+
+def test_a_source_not_yet_announced_is_not_read_as_its_kind(tmp_path: Path) -> None:
+    unannounced = [HEADER, ["swipe_cards", "door swipes", "", "attendance"]]
+    data = load_learning_data(_folder(tmp_path / "a", sources=unannounced))
+    without = load_learning_data(make_folder(tmp_path / "b"))
+    pd.testing.assert_frame_equal(data.activity, without.activity)
+    assert source_labels(tmp_path / "a")["attendance"] == "attendance records"
