@@ -13,6 +13,8 @@ import pandas as pd
 
 from tests.contract_folder import VALID, make_folder
 from waymark.models.data import load_learning_data, source_labels, validate_folder
+from waymark.models.data.quality import quality_report
+from waymark.models.data.validation import connect
 from waymark.models.explain import SourceCoverage
 from waymark.models.explain.coverage import family_sources, recorded_sources
 from waymark.models.features import build_features
@@ -97,3 +99,11 @@ def test_a_source_not_yet_announced_is_not_read_as_its_kind(tmp_path: Path) -> N
     without = load_learning_data(make_folder(tmp_path / "b"))
     pd.testing.assert_frame_equal(data.activity, without.activity)
     assert source_labels(tmp_path / "a")["attendance"] == "attendance records"
+
+
+def test_the_quality_report_says_what_each_source_is_read_as(tmp_path: Path) -> None:
+    con = connect()
+    validate_folder(_folder(tmp_path, sources=_declared("attendance")), con=con)
+    use = {u["source"]: u["status"] for u in quality_report(con).source_use}
+    assert use["swipe_cards"] == "used from 2024-09-01, read as attendance"
+    assert use["attendance"] == "used"

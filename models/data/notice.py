@@ -44,15 +44,17 @@ class SourceUse:
     used_rows: int
     declared: bool  # built in, or given a notice date in the sources table
     notice_given_on: date | None
+    read_as: str | None = None  # the built-in source it counts as (``kinds``)
 
     @property
     def status(self) -> str:
-        """``used``, ``used from <date>``, or ``not used: <why>``."""
+        """``used``, ``used from <date>`` (``, read as <source>`` for a kind), or ``not used: <why>``."""
         if not self.declared:
             return "not used: not declared"
         if self.used_rows == 0 and self.notice_given_on is not None:
             return f"not used: all its activity is dated before its notice ({self.notice_given_on})"
-        return f"used from {self.notice_given_on}" if self.notice_given_on else "used"
+        used = f"used from {self.notice_given_on}" if self.notice_given_on else "used"
+        return f"{used}, read as {self.read_as}" if self.read_as else used
 
 
 def _has_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -213,7 +215,8 @@ def source_use(con: duckdb.DuckDBPyConnection) -> list[SourceUse]:
         By source name.
     """
     found = register_usable_sources(con)
-    return source_uses(con.execute(SOURCE_USE_SQL).fetchall(), found=found, declared=notices(con))
+    told = declared(con)
+    return source_uses(con.execute(SOURCE_USE_SQL).fetchall(), found=found, declared=told)
 
 
 #: Each source of ``t_activity``, its rows, and the rows features may use. Needs ``usable_sources``.
@@ -224,11 +227,19 @@ SOURCE_USE_SQL = (  # the rule is evaluated before the aggregate: Spark takes no
 
 
 def source_uses(
-    rows: Iterable[tuple[Any, ...]], *, found: dict[str, date | None], declared: dict[str, date | None]
+    rows: Iterable[tuple[Any, ...]], *, found: dict[str, date | None], declared: Mapping[str, Declared]
 ) -> list[SourceUse]:
-    """``SOURCE_USE_SQL``'s rows as SourceUse, given the usable sources and the declared notices."""
+    """``SOURCE_USE_SQL``'s rows as SourceUse, given the usable sources and the ``sources`` table."""
+    read_as = kinds(declared)
     return [
-        SourceUse(str(s), int(n), int(used), declared=str(s) in found, notice_given_on=declared.get(str(s)))
+        SourceUse(
+            str(s),
+            int(n),
+            int(used),
+            declared=str(s) in found,
+            notice_given_on=declared[str(s)].notice_given_on if str(s) in declared else None,
+            read_as=read_as.get(str(s)),
+        )
         for s, n, used in rows
     ]
 

@@ -174,7 +174,7 @@ def _validate(
     warnings += [f for f in findings if f.severity == "warning"]
     if {"activity", "presentations"} <= typed:
         sources = register_usable_sources(views)
-        told = notices_of(declared_sources(views))
+        told = declared_sources(views)
         uses = source_uses(views.sql(SOURCE_USE_SQL).collect(), found=sources, declared=told)
         warnings += source_use_warnings(uses)
     errors = tuple(f for f in findings if f.severity == "error")
