@@ -29,7 +29,7 @@ from waymark.models.explain.change import STEPS, smallest_change
 from waymark.models.explain.cohort import THRESHOLD, TOP, _Said
 from waymark.models.explain.coverage import recorded_sources
 from waymark.models.explain.families import CONTEXT_FAMILIES, FACTOR_FAMILIES, family_columns, family_sums
-from waymark.models.explain.sentences import DESCRIBE, brief, describe, describe_cohort
+from waymark.models.explain.sentences import COMPARED_MARKS, DESCRIBE, brief, describe, describe_cohort
 from waymark.models.explain.typical import cohort_standing
 from waymark.models.features import build_features
 from waymark.models.features.catalogue import CHANNELS, FAMILIES
@@ -65,6 +65,7 @@ def _generated_rows(n: int, seed: int) -> pd.DataFrame:
         "asm_has_score": pick(0, 1),
         "asm_score_mean": pick(23, 62.5, 63.5, 80.2),
         "asm_score_pct": pick(0, 0.04, 0.045, 0.05, 0.5, 0.985),
+        COMPARED_MARKS: pick(0, 1, 1),
         "reg_day_missing": pick(0, 0, 1),
         "reg_day": pick(-30, -1, -0.4, 0, 0.5, 1, 1.5, 12),
         "prior_attempts": pick(0, 1, 2),

@@ -275,11 +275,20 @@ def test_a_fact_nearly_the_whole_cohort_shares_is_context_for_those_who_share_it
     assert said == "No marked work is available yet for 97% of students on this module."
 
 
-def test_a_cohort_too_small_for_a_median_leaves_every_family_to_its_students() -> None:
-    x = np.zeros((MIN_COHORT - 1, 1))
-    standing = cohort_standing(x, group=np.zeros(len(x), dtype=np.int64), columns={"f": np.array([0])})["f"]
-    assert standing.apart.all()
-    assert not standing.shared.any()
+def test_in_a_cohort_too_small_for_a_median_only_what_differs_sets_a_student_apart() -> None:
+    group = np.zeros(MIN_COHORT - 1, dtype=np.int64)
+    columns = {"f": np.array([0]), "cohort_engagement": np.array([1])}
+    alike = cohort_standing(np.zeros((len(group), 2)), group=group, columns=columns)
+    # Alike for every student of a small cohort: nobody is set apart by it, and it is not said as context.
+    assert not alike["f"].apart.any() and not alike["f"].shared.any()
+    differing = np.column_stack([np.arange(len(group)), np.arange(len(group))]).astype(float)
+    standing = cohort_standing(differing, group=group, columns=columns)
+    assert standing["f"].apart.all() and not standing["f"].shared.any()
+    # A comparison with a cohort that small is never a student's factor.
+    assert not standing["cohort_engagement"].apart.any()
+    # One student alone is set apart by what they did: nothing is alike with nobody.
+    alone = cohort_standing(np.zeros((1, 2)), group=np.zeros(1, dtype=np.int64), columns=columns)
+    assert alone["f"].apart.all() and not alone["cohort_engagement"].apart.any()
 
 
 def test_the_scoring_job_names_sources_by_the_folders_labels(

@@ -73,17 +73,44 @@ def test_assessment_features_on_a_hand_made_case(small: LearningData) -> None:
     assert later["asm_days_to_next"] == 120  # only the exam is left
 
 
-def test_cohort_deviation_features_compare_the_same_week_of_the_same_presentation(
-    small: LearningData,
-) -> None:
-    features = build_features(small, weeks=[1])
-    totals = np.log1p([5.0, 1.0, 0.0])  # S1, S2, S3 on M1 by day 6
+def _five_on_m1(tmp_path: Path) -> LearningData:
+    """The valid folder with two more students on M1: five, the fewest a cohort is compared with."""
+    students = [
+        *VALID["students"],
+        ["S4", "P1", "1", "full_time", "0", "120"],
+        ["S5", "P1", "1", "full_time", "0", "120"],
+    ]
+    registrations = [
+        *VALID["registrations"],
+        ["S4", "M1", "2024J", "-3", "", "pass"],
+        ["S5", "M1", "2024J", "-3", "", "pass"],
+    ]
+    activity = with_row("activity", ["S4", "M1", "2024J", "2", "vle", "resource", "3"])
+    results = with_row("assessment_results", ["S4", "A1", "15", "55"])
+    return load_learning_data(
+        make_folder(
+            tmp_path,
+            students=students,
+            registrations=registrations,
+            activity=activity,
+            assessment_results=results,
+        )
+    )
+
+
+def test_cohort_deviation_features_compare_the_same_week_of_the_same_presentation(tmp_path: Path) -> None:
+    features = build_features(_five_on_m1(tmp_path), weeks=[1, 3])
+    students = ("S1", "S2", "S3", "S4", "S5")
+    totals = np.log1p([5.0, 1.0, 0.0, 3.0, 0.0])  # on M1 by day 6
     z = (totals - totals.mean()) / totals.std()
-    for student, expected in zip(("S1", "S2", "S3"), z, strict=True):
+    for student, expected in zip(students, z, strict=True):
         assert row(features, student, 1)["act_total_z"] == pytest.approx(expected)
-    assert [row(features, s, 1)["act_active_days_pct"] for s in ("S1", "S2", "S3")] == [1.0, 0.5, 0.0]
-    alone = row(features, "S3", 1, module="M2")  # the only student of M2: no spread to compare with
-    assert alone["act_total_z"] == 0 and alone["act_last14_z"] == 0
+    # active days 2, 1, 0, 1, 0: the share of the others below (ties count as not below)
+    assert [row(features, s, 1)["act_active_days_pct"] for s in students] == [1.0, 0.5, 0.0, 0.5, 0.0]
+    # by cut-off 21, A1 (due 20) was submitted by S1 and S4 (S3's day-22 submission is not known yet)
+    assert [row(features, s, 3)["asm_submitted_pct"] for s in students] == [0.75, 0.0, 0.0, 0.75, 0.0]
+    alone = row(features, "S3", 1, module="M2")  # the only student of M2: nobody to compare with
+    assert alone["act_total_z"] == 0 and alone["act_last14_z"] == 0 and alone["act_total_pct"] == 0.5
 
 
 def test_assessment_timing_features_on_a_hand_made_case(small: LearningData) -> None:
@@ -92,7 +119,8 @@ def test_assessment_timing_features_on_a_hand_made_case(small: LearningData) -> 
     assert (s1["asm_weight_missed"], s2["asm_weight_missed"], s3["asm_weight_missed"]) == (0, 50, 50)
     assert s1["asm_days_since_submission"] == 21 - 18
     assert s3["asm_days_since_submission"] == 21  # the day-22 submission is not known yet
-    assert (s1["asm_submitted_pct"], s2["asm_submitted_pct"]) == (1.0, 0.0)
+    # three students on M1, fewer than a cohort is compared with (tests/test_small_cohorts.py): neutral
+    assert (s1["asm_submitted_pct"], s2["asm_submitted_pct"]) == (0.5, 0.5)
     assert s1["asm_last_score"] == 0  # not marked until 14 days after submission
     later_s1, later_s3 = row(features, "S1", 6), row(features, "S3", 6)  # cut-off 42
     assert later_s1["asm_last_score"] == pytest.approx(70.5) and later_s1["asm_min_score"] == pytest.approx(

@@ -16,7 +16,13 @@ from typing import cast
 
 import numpy as np
 
-from waymark.models.explain.sentences import _CHANNEL_WHAT, _FAMILY_CHANNELS, CHANNEL_FAMILIES, _and
+from waymark.models.explain.sentences import (
+    _CHANNEL_WHAT,
+    _FAMILY_CHANNELS,
+    CHANNEL_FAMILIES,
+    COMPARED_MARKS,
+    _and,
+)
 
 Columns = Mapping[str, np.ndarray]  # feature name -> float64 values, one per row described
 Texts = tuple[list[str], list[str]]  # (briefs, sentences), one each per row
@@ -176,7 +182,8 @@ def _submissions(cols: Columns, src: Sequence[str]) -> Texts:
 def _results(cols: Columns, src: Sequence[str]) -> Texts:
     scored = (cols["asm_has_score"] >= 1).tolist()
     marks = whole(np.where(cols["asm_has_score"] >= 1, cols["asm_score_mean"], 0.0))
-    pct = whole(np.where(cols["asm_has_score"] >= 1, 100 * cols["asm_score_pct"], 0.0))
+    compared = cols[COMPARED_MARKS] >= 1 if COMPARED_MARKS in cols else np.ones(len(marks), dtype=bool)
+    pct = whole(np.where((cols["asm_has_score"] >= 1) & compared, 100 * cols["asm_score_pct"], 0.0))
     briefs, sentences = [], []
     for ok, mark, p in zip(scored, marks, pct, strict=True):
         if not ok:

@@ -23,8 +23,9 @@ from waymark.models.explain.batch_sentences import (
 from waymark.models.explain.change import STEPS, smallest_change
 from waymark.models.explain.coverage import SourceCoverage, family_sources, recorded_sources
 from waymark.models.explain.families import CONTEXT_FAMILIES, FACTOR_FAMILIES, family_columns, family_sums
+from waymark.models.explain.sentences import COMPARED_MARKS
 from waymark.models.explain.typical import Standing, cohort_standing
-from waymark.models.features.catalogue import FAMILIES, KEYS
+from waymark.models.features.catalogue import FAMILIES, KEYS, MIN_COHORT
 from waymark.models.uncertainty import intervals
 
 THRESHOLD = 0.05  # contributions (log-odds) smaller than this are not worth a sentence
@@ -76,8 +77,8 @@ def explain_cohort(
         progress(f"choosing factors and wording sentences for {len(features):,} registrations")
     cols = family_columns(bundle.feature_names)
     sums = family_sums(contrib.values, cols)
-    values = _Values(features)
     group = features.groupby(["module_id", "presentation_id", "week"], sort=False).ngroup().to_numpy()
+    values = _Values(features.assign(**{COMPARED_MARKS: compared_marks(features, group)}))
     said = _Said(sources or SourceCoverage(), recorded_sources(features, sources))
     standing = cohort_standing(x, group=group, columns=cols)
     factors, strengths, context = _statements(values, sums, standing=standing, said=said)
@@ -104,6 +105,18 @@ def explain_cohort(
         engagement=_objects(_engagement(values)),
     )
     return ExplainedCohort(out, contrib)
+
+
+def compared_marks(features: pd.DataFrame, group: np.ndarray) -> np.ndarray:
+    """1.0 where a student's marks were compared with at least ``MIN_COHORT`` students' of their cohort.
+
+    ``asm_score_pct`` is neutral below that (``models.features.assessments``), and a sentence then
+    says the mark without comparing it (``sentences.COMPARED_MARKS``).
+    """
+    if "asm_has_score" not in features.columns:
+        return np.zeros(len(features))
+    marked = np.bincount(group, weights=features["asm_has_score"].to_numpy(dtype=np.float64) >= 1)
+    return np.asarray(marked[group] >= MIN_COHORT, dtype=np.float64)
 
 
 class _Values(Mapping[str, np.ndarray]):

@@ -10,8 +10,11 @@ student's factor it would read as if it were about them. So, within each module 
   median; a typical student's family is never their factor or strength;
 - a family is **shared** when at least ``NEARLY_ALL`` of the cohort are typical in it: then, for its
   typical students, it is a fact about the cohort, said once as context;
-- a cohort of fewer than ``MIN_COHORT`` students has no meaningful median: every family sets its
-  students apart, as before.
+- a cohort of fewer than ``MIN_COHORT`` students has no meaningful median, and saying what it has in
+  common would tell staff about its few other students: nothing is said of it as context. A family
+  every one of its students has alike (nothing marked yet for any of them) sets none of them apart; a
+  family that only compares a student with the cohort (``COMPARED_WITH_COHORT``) has nothing to compare
+  with; every other family sets its students apart, as before.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-MIN_COHORT = 5
+from waymark.models.features.catalogue import COMPARED_WITH_COHORT, MIN_COHORT
+
 NEARLY_ALL = 0.95
 
 
@@ -57,14 +61,21 @@ def cohort_standing(
     sizes = np.bincount(group)
     small = sizes[group] < MIN_COHORT
     return {
-        family: _standing(x[:, cols], group=group, sizes=sizes, small=small)
+        family: _standing(
+            x[:, cols], group=group, sizes=sizes, small=small, compares=family in COMPARED_WITH_COHORT
+        )
         for family, cols in columns.items()
     }
 
 
-def _standing(values: np.ndarray, *, group: np.ndarray, sizes: np.ndarray, small: np.ndarray) -> Standing:
+def _standing(
+    values: np.ndarray, *, group: np.ndarray, sizes: np.ndarray, small: np.ndarray, compares: bool
+) -> Standing:
     median = pd.DataFrame(values).groupby(group).median().reindex(range(len(sizes))).to_numpy()
     typical = np.isclose(values, median[group], rtol=1e-9, atol=1e-9).all(axis=1)
     share = (np.bincount(group, weights=typical, minlength=len(sizes)) / np.maximum(sizes, 1))[group]
     shared = typical & ~small & (share >= NEARLY_ALL)
-    return Standing(apart=small | ~typical, shared=np.where(shared, share, 0.0))
+    # Every student typical is every student alike (each equals the median); one student alone is not.
+    alike = (share >= 1) & (sizes[group] > 1)
+    small_apart = ~(alike | compares)
+    return Standing(apart=np.where(small, small_apart, ~typical), shared=np.where(shared, share, 0.0))

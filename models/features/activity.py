@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from waymark.models.data.sqltext import literal
-from waymark.models.features.catalogue import CHANNELS, SOURCES, VLE_TYPES
+from waymark.models.features.catalogue import CHANNELS, MIN_COHORT, SOURCES, VLE_TYPES
 from waymark.models.features.query import Engine, query
 
 FIRST_BUCKET = -5
@@ -34,6 +34,11 @@ def _log(expr: str) -> str:
 def _z(column: str) -> str:
     """``column`` as a z-score within the module cohort at the same week (0 when all are equal)."""
     return f"coalesce(({column} - avg({column}) OVER c) / nullif(stddev_pop({column}) OVER c, 0), 0.0)"
+
+
+def _small(neutral: str, expr: str) -> str:
+    """``expr``, or ``neutral`` in a cohort (window ``c``) of fewer than ``MIN_COHORT`` students."""
+    return f"CASE WHEN count(*) OVER c < {MIN_COHORT} THEN {neutral} ELSE {expr} END"
 
 
 def _weekly_sums(*, one_week: bool) -> str:
@@ -176,11 +181,11 @@ def activity_features(
                       AND r.presentation_id = p.presentation_id AND r.b = p.week - 1
             LEFT JOIN sources s ON s.module_id = p.module_id AND s.presentation_id = p.presentation_id)
         SELECT *,
-               percent_rank() OVER c1 AS act_total_pct,
-               percent_rank() OVER c2 AS act_last14_pct,
-               percent_rank() OVER c3 AS act_active_days_pct,
-               {_z("act_total")} AS act_total_z,
-               {_z("act_last14")} AS act_last14_z,
+               {_small("0.5", "percent_rank() OVER c1")} AS act_total_pct,
+               {_small("0.5", "percent_rank() OVER c2")} AS act_last14_pct,
+               {_small("0.5", "percent_rank() OVER c3")} AS act_active_days_pct,
+               {_small("0.0", _z("act_total"))} AS act_total_z,
+               {_small("0.0", _z("act_last14"))} AS act_last14_z,
                median(act_total) OVER c AS cohort_activity_median
         FROM feats
         WINDOW c1 AS (PARTITION BY module_id, presentation_id, week ORDER BY act_total),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from waymark.models.features.catalogue import MIN_COHORT
 from waymark.models.features.query import Engine, query
 
 MARKING_DELAY_DAYS = 14
@@ -64,6 +65,9 @@ def assessment_features(
         Keys plus the asm_* features.
     """
     marked = f"(type = 'quiz' OR submitted_day + {MARKING_DELAY_DAYS} < cutoff) AND score IS NOT NULL"
+    # The students compared: those with something due, and those with a mark (each within the cohort).
+    by_due = "PARTITION BY module_id, presentation_id, week, asm_due = 0"
+    by_score = "PARTITION BY module_id, presentation_id, week, score_mean IS NULL"
     return query(
         f"""
         WITH a AS (SELECT assessment_id, module_id, presentation_id, due_day, weight, type
@@ -124,13 +128,11 @@ def assessment_features(
                 coalesce(g.min_score, 0.0) AS asm_min_score
             FROM population p LEFT JOIN agg g USING (student_id, module_id, presentation_id, week))
         SELECT {", ".join(_FEATS_COLUMNS)},
-            CASE WHEN asm_due = 0 THEN 0.5 ELSE percent_rank() OVER (
-                PARTITION BY module_id, presentation_id, week, asm_due = 0
-                ORDER BY asm_submitted_share) END AS asm_submitted_pct,
+            CASE WHEN asm_due = 0 OR count(*) OVER ({by_due}) < {MIN_COHORT} THEN 0.5
+                 ELSE percent_rank() OVER ({by_due} ORDER BY asm_submitted_share) END AS asm_submitted_pct,
             coalesce(score_mean, 0.0) AS asm_score_mean,
-            CASE WHEN score_mean IS NULL THEN 0.5 ELSE percent_rank() OVER (
-                PARTITION BY module_id, presentation_id, week, score_mean IS NULL
-                ORDER BY score_mean) END AS asm_score_pct,
+            CASE WHEN score_mean IS NULL OR count(*) OVER ({by_score}) < {MIN_COHORT} THEN 0.5
+                 ELSE percent_rank() OVER ({by_score} ORDER BY score_mean) END AS asm_score_pct,
             CAST(score_mean IS NOT NULL AS INTEGER) AS asm_has_score,
             avg(asm_next_submitted) OVER (PARTITION BY module_id, presentation_id, week)
                 AS asm_cohort_next_submitted

@@ -103,6 +103,17 @@ FAMILIES = {
 }
 
 
+#: The fewest students a module cohort (a module presentation at a week) needs before a student is
+#: compared with it. Below it, a percentile or z-score says more about who the few others are than about
+#: the student (one student alone would be "below every other"), and a sentence comparing them would
+#: tell staff about the others: cohort-relative features take their neutral value (0.5, 0), and
+#: explanations neither compare a student with such a cohort nor say what it has in common.
+MIN_COHORT = 5
+#: Families that only compare a student with their cohort: in a cohort under ``MIN_COHORT`` there is
+#: nothing to compare with, so they are never a student's factor or strength there.
+COMPARED_WITH_COHORT = frozenset({"cohort_engagement"})
+
+
 def families_of(kind: Kind) -> tuple[str, ...]:
     """Names of the families of one kind, in the table's order."""
     return tuple(name for name, f in FAMILIES.items() if f.kind is kind)
