@@ -69,6 +69,12 @@ def data_date(presentations: pd.DataFrame, last_days: pd.DataFrame) -> date | No
     return None if pd.isna(latest) else latest.date()
 
 
+def days_into(presentations: pd.DataFrame, day: date) -> pd.Series:
+    """Per presentation: ``day`` as a day of its own calendar (days since its start; day 0 is the start)."""
+    days: pd.Series = (pd.Timestamp(day) - _starts(presentations)).dt.days
+    return days
+
+
 def running_on(presentations: pd.DataFrame, day: date) -> pd.Series:
     """Per presentation: whether ``day`` falls within it (from its start, for its ``length_days``)."""
     when = pd.Timestamp(day)

@@ -197,3 +197,20 @@ def test_a_mid_term_folder_scores_the_running_presentations_not_next_terms(
     # Each at its latest week the data reaches past (the export's day may be partial): the same week
     # end here, as both calendars put the export on a week's last day.
     assert {date.fromisoformat(d) for d in as_of} == {exported - timedelta(days=7)}
+
+
+def test_a_chosen_week_past_the_data_date_is_refused_not_read_as_days_without_activity(
+    mid_term: Path, synth_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    settings = settings_in(tmp_path_factory.mktemp("late-extract-store"))
+    version = register(synth_dir, settings, "waymark-late-extract", "logistic", seed=3)
+    configure(settings)
+    model = load_bundle(f"models:/waymark-late-extract/{version}")
+    # The export is on the last day of week 8 of RUNNING: week 9 would read a week nobody recorded.
+    with pytest.raises(
+        job.ScoringError, match=r"week 9 reads activity up to day 62 of .*/2026B.*reaches only"
+    ):
+        job._on_duckdb(mid_term, model=model, week=WEEK + 1, erased=frozenset(), say=lambda _m: None)
+    batch = job._on_duckdb(mid_term, model=model, week=WEEK, erased=frozenset(), say=lambda _m: None)
+    assert set(batch.indicators["presentation_id"]) == {"2025J", RUNNING}
+    assert set(batch.indicators["week"]) == {WEEK}

@@ -8,7 +8,7 @@ from datetime import date
 
 import pandas as pd
 
-from waymark.models.calendar import data_date, last_activity_day, running_on
+from waymark.models.calendar import data_date, days_into, last_activity_day, running_on
 from waymark.models.data import LearningData, attempts_of
 from waymark.models.features import build_features
 
@@ -90,8 +90,13 @@ def scored_weeks(
 ) -> pd.DataFrame:
     """The week scored per presentation: as asked, or the latest week the data reaches.
 
-    ``last_day`` gives ``LAST_DAY_SQL``'s rows (module_id, presentation_id, last_day); it is asked
-    only when no week is given, so a chosen week costs no pass over the activity.
+    ``last_day`` gives ``LAST_DAY_SQL``'s rows (module_id, presentation_id, last_day) over the
+    activity the run reads.
+
+    Raises
+    ------
+    CohortError
+        If a chosen week is past the end of a presentation, or past the data date (``_reached``).
     """
     if week is not None:
         too_short = chosen[chosen["length_days"] < 7 * week]
@@ -101,6 +106,7 @@ def scored_weeks(
                 + ", ".join(f"{r.module_id}/{r.presentation_id}" for r in too_short.itertuples())
                 + ": choose an earlier --week"
             )
+        _reached(chosen, week, last_days=last_day())
         return chosen.assign(week=week)
     last = last_day().astype({"module_id": str, "presentation_id": str})
     keys = chosen.astype({"module_id": str, "presentation_id": str})
@@ -114,6 +120,32 @@ def scored_weeks(
         last_days = last_days.fillna(since_start)
     weeks = (last_days.fillna(0).clip(upper=out["length_days"].astype("float64")) // 7).clip(lower=1)
     return chosen.assign(week=weeks.astype("int64").to_numpy())
+
+
+#: Days a chosen week may read past the data date: a weekend with no activity anywhere in the folder.
+QUIET_DAYS = 2
+
+
+def _reached(chosen: pd.DataFrame, week: int, *, last_days: pd.DataFrame) -> None:
+    """Refuse a chosen week whose days the folder's activity does not reach.
+
+    Week W reads activity up to day 7W-1 of each presentation. If the data date (the latest day any
+    activity reaches) is earlier, the days after it would read as days without activity: a late
+    extract would make every student look less engaged, and no sentence would say why. A folder with
+    no activity has no data date and is not checked.
+    """
+    day = data_date(chosen, last_days)
+    if day is None:
+        return
+    short = chosen[days_into(chosen, day).to_numpy() < 7 * week - 1 - QUIET_DAYS]
+    if len(short):
+        names = ", ".join(f"{r.module_id}/{r.presentation_id}" for r in short.itertuples())
+        raise CohortError(
+            f"week {week} reads activity up to day {7 * week - 1} of {names}, but the folder's activity "
+            f"reaches only {day.isoformat()}: the days after it would count as days without activity. "
+            "Import the latest extract, choose an earlier --week, or score without --week (each "
+            "presentation at the latest week its data reaches)"
+        )
 
 
 def week_groups(chosen: pd.DataFrame) -> list[pd.DataFrame]:
