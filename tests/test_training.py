@@ -19,7 +19,7 @@ from mlflow.utils.environment import infer_pip_requirements
 from typer.testing import CliRunner
 
 from tests.champion import candidate, trained
-from tests.contract_folder import make_folder, with_cell
+from tests.contract_folder import VALID, make_folder, with_cell
 from waymark.cli import app
 from waymark.models.bundle import BundleIntegrityError, ModelBundle
 from waymark.models.data import load_learning_data
@@ -81,7 +81,16 @@ def test_no_later_presentation_is_a_clear_error(synth_dir: Path) -> None:
 def test_too_few_positives_says_what_to_change(tmp_path: Path) -> None:
     # M2's one registration has its outcome (the tiny folder's M2 has not begun on its data's last date).
     folder = make_folder(tmp_path, registrations=with_cell("registrations", 4, "final_result", "pass"))
-    with pytest.raises(TrainingConfigError, match="too few examples"):
+    with pytest.raises(TrainingConfigError, match=r"too few examples to train on: .* student-week rows"):
+        train_folder(folder, target=Target.NOT_COMPLETING, config=FAST, test_from=date(2025, 1, 1))
+
+
+def test_a_single_outcome_is_named_as_a_mapping_question_not_a_want_of_students(tmp_path: Path) -> None:
+    rows = [list(r) for r in VALID["registrations"]]
+    for r in rows[1:]:
+        r[5], r[4] = "pass", ""  # final_result, unregistration_day: everybody passed
+    folder = make_folder(tmp_path, registrations=rows)
+    with pytest.raises(TrainingConfigError, match=r"same outcome: 0 positive .*registrations\.final_result"):
         train_folder(folder, target=Target.NOT_COMPLETING, config=FAST, test_from=date(2025, 1, 1))
 
 

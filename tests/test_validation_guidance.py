@@ -300,3 +300,18 @@ def test_validate_prints_warnings_and_still_exits_zero(tmp_path: Path) -> None:
         ("(folder)", "unrecognised_file", "warning"),
         ("protected_characteristics", "missing_table", "warning"),
     }
+
+
+def test_withdrawals_that_do_not_say_when_the_student_left_are_warned_of(tmp_path: Path) -> None:
+    # S2 is the valid folder's one withdrawal (day 30); without its day, 100% of withdrawals are undated.
+    undated = validate_folder(
+        make_folder(
+            tmp_path / "undated", registrations=with_cell("registrations", 2, "unregistration_day", "")
+        )
+    )
+    [warning] = [w for w in undated.warnings if w.rule == "withdrawn_without_day"]
+    assert undated.ok and warning.count == 1 and warning.table == "registrations"
+    assert "unregistration_day" in warning.message and "after it happened" in warning.message
+    assert warning.examples[0].key == {"student_id": "S2", "module_id": "M1", "presentation_id": "2024J"}
+    dated = validate_folder(make_folder(tmp_path / "dated"))
+    assert not [w for w in dated.warnings if w.rule == "withdrawn_without_day"]

@@ -76,12 +76,22 @@ def _in(frame: pd.DataFrame, presentations: tuple[tuple[str, str], ...]) -> np.n
 def _check(rows: pd.DataFrame, mask: np.ndarray, *, where: str, target: Target) -> None:
     y = rows.loc[mask, "label"]
     positives, negatives = int(y.sum()), int((1 - y).sum())
-    if min(positives, negatives) < MIN_POSITIVES:
+    if min(positives, negatives) >= MIN_POSITIVES:
+        return
+    counts = (
+        f"{positives:,} positive and {negatives:,} negative student-week rows for target {target.value} "
+        f"(at least {MIN_POSITIVES} of each needed)"
+    )
+    if positives + negatives > 0 and min(positives, negatives) == 0:
         raise TrainingConfigError(
-            f"too few examples to {where}: {positives} positive and {negatives} negative rows for "
-            f"target {target.value} (at least {MIN_POSITIVES} of each needed). Use more students, a "
-            "different --test-from, or the other target."
+            f"every row to {where} has the same outcome: {counts}. A model needs both outcomes: "
+            "check how the outcomes were mapped (registrations.final_result; a mapping that sends "
+            "withdrawals and fails to pass, say), or choose the other target"
         )
+    raise TrainingConfigError(
+        f"too few examples to {where}: {counts}. Use more students, a different --test-from, or "
+        "the other target."
+    )
 
 
 def train_folder(
