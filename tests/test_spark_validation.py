@@ -270,3 +270,18 @@ def test_the_command_line_reports_alike_on_spark(
     assert json.loads(other.stdout)["violations"] == json.loads(duck.stdout)["violations"]
     refused = runner.invoke(app, ["data", "validate", str(broken), "--spark-master", "local[1]"])
     assert refused.exit_code == 2 and "--engine spark" in refused.output
+
+
+def test_ids_differing_only_by_leading_zeros_are_named_alike(tmp_path: Path, spark: Any) -> None:
+    students = [list(r) for r in VALID["students"]]
+    for r in students[1:]:
+        r[0] = "000" + r[0][1:]
+    registrations = [list(r) for r in VALID["registrations"]]
+    for r in registrations[1:3]:
+        r[0] = r[0][1:]
+    folder = make_folder(tmp_path, students=students, registrations=registrations)
+    duck, other = validate_on_duckdb(folder), _validate_on_spark(folder, spark)
+    assert [w.rule for w in duck.warnings if w.rule.endswith("_leading_zeros")] == [
+        "reference_students_leading_zeros"
+    ]
+    assert summary(other) == summary(duck)

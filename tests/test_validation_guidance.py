@@ -315,3 +315,20 @@ def test_withdrawals_that_do_not_say_when_the_student_left_are_warned_of(tmp_pat
     assert warning.examples[0].key == {"student_id": "S2", "module_id": "M1", "presentation_id": "2024J"}
     dated = validate_folder(make_folder(tmp_path / "dated"))
     assert not [w for w in dated.warnings if w.rule == "withdrawn_without_day"]
+
+
+def test_ids_that_differ_only_by_leading_zeros_are_named_beside_the_reference_error(tmp_path: Path) -> None:
+    students = [list(r) for r in VALID["students"]]
+    for r in students[1:]:
+        r[0] = "000" + r[0][1:]  # S1 -> 0001: the records system keeps zeros
+    registrations = [list(r) for r in VALID["registrations"]]
+    for r in registrations[1:3]:
+        r[0] = r[0][1:]  # S1 -> 1, S2 -> 2: another export lost them
+    report = validate_folder(make_folder(tmp_path, students=students, registrations=registrations))
+    [error] = [f for f in report.findings if f.rule == "reference_students" and f.table == "registrations"]
+    [hint] = [w for w in report.warnings if w.rule == "reference_students_leading_zeros"]
+    assert (hint.table, hint.count) == ("registrations", 2) and error.count == 4  # S3 (twice): nothing
+    assert "leading zeros" in hint.message and "save it as text" in hint.message
+    assert sorted(e.key["student_id"] for e in hint.examples) == ["1", "2"]
+    clean = validate_folder(make_folder(tmp_path / "clean"))
+    assert not [w for w in clean.warnings if w.rule.endswith("_leading_zeros")]

@@ -329,6 +329,10 @@ def contract_rules(opened: dict[str, OpenedTable], typed: set[str]) -> Iterator[
         for ref in table.references:
             if ref.target in typed and all(c in table_open.types for c in ref.columns):
                 yield _reference_rule(table, ref.columns, target=ref.target, target_cols=ref.target_columns)
+                if name not in _NO_ZEROS_HINT:
+                    yield _leading_zeros_rule(
+                        table, ref.columns, target=ref.target, target_cols=ref.target_columns
+                    )
         if name == "sources" and "counts_as" in table_open.types:
             yield _built_in_kind_rule()
     yield from _cross_table_rules(typed)
@@ -536,6 +540,40 @@ def _reference_rule(
     )
     msg = f"({', '.join(cols)}) does not match any row of {target}"
     return Rule(table.name, ", ".join(cols), f"reference_{target}", msg, sql, cols)
+
+
+#: Tables whose references get no leading-zeros hint: activity's would join its millions of rows once
+#: more (0.37 s against a 2.5 s validation of full OULAD, measured), so its reference error stands alone.
+_NO_ZEROS_HINT = frozenset({"activity"})
+
+
+def _leading_zeros_rule(
+    table: Table, cols: tuple[str, ...], *, target: str, target_cols: tuple[str, ...]
+) -> Rule:
+    """Rows a reference refuses that would match once leading zeros are ignored: the likely cause named.
+
+    A warning beside the reference's error, for the rows it refuses only (an anti join, then a semi
+    join on the identifiers without their leading zeros).
+    """
+    t, s = ident("t_" + table.name), ident("t_" + target)
+    on = " AND ".join(f"a.{ident(c)} = b.{ident(tc)}" for c, tc in zip(cols, target_cols, strict=True))
+    bare = ", ".join(f"{_unpadded(ident(tc))} AS z{i}" for i, tc in enumerate(target_cols))
+    near = " AND ".join(f"{_unpadded('a.' + ident(c))} = z.z{i}" for i, c in enumerate(cols))
+    not_null = " AND ".join(f"a.{ident(c)} IS NOT NULL" for c in cols)
+    sql = (
+        f"SELECT a._file, a._row, NULL AS value{_keys(cols, 'a')} FROM {t} a "
+        f"ANTI JOIN {s} b ON {on} SEMI JOIN (SELECT DISTINCT {bare} FROM {s}) z ON {near} WHERE {not_null}"
+    )
+    msg = (
+        f"({', '.join(cols)}) matches a row of {target} only once leading zeros are ignored (000123 "
+        "in one table, 123 in the other): identifiers are compared as text, so write each the same "
+        "way in every table (an id column saved as a number loses its zeros: save it as text)"
+    )
+    return Rule(table.name, ", ".join(cols), f"reference_{target}_leading_zeros", msg, sql, cols, "warning")
+
+
+def _unpadded(column: str) -> str:
+    return f"regexp_replace({column}, '^0+', '')"
 
 
 def _cross_table_rules(typed: set[str]) -> Iterator[Rule]:
