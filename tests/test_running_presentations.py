@@ -21,9 +21,9 @@ import pytest
 from tests.champion import register, settings_in
 from waymark.models.calendar import data_date, running_on, unfinished
 from waymark.models.data import load_learning_data, read_manifest
-from waymark.models.registry import configure, load_bundle
+from waymark.models.registry import LoadedModel, configure, load_bundle
 from waymark.models.targets import Target
-from waymark.service.scoring import job
+from waymark.service.scoring import ScoringError, job
 from waymark.service.scoring.cohort import current_presentations, scored_weeks
 from waymark.training.fitting import FitConfig
 from waymark.training.pipeline import train_folder
@@ -181,13 +181,18 @@ def test_a_folder_of_past_presentations_scores_its_last_intake_staggered_starts_
     ]
 
 
-def test_a_mid_term_folder_scores_the_running_presentations_not_next_terms(
-    mid_term: Path, synth_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+@pytest.fixture(scope="module")
+def model(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    """A logistic candidate of the whole synthetic folder, loaded as scoring loads the champion."""
     settings = settings_in(tmp_path_factory.mktemp("mid-term-store"))
     version = register(synth_dir, settings, "waymark-mid-term", "logistic", seed=3)
     configure(settings)
-    model = load_bundle(f"models:/waymark-mid-term/{version}")
+    return load_bundle(f"models:/waymark-mid-term/{version}")
+
+
+def test_a_mid_term_folder_scores_the_running_presentations_not_next_terms(
+    mid_term: Path, model: LoadedModel
+) -> None:
     batch = job._on_duckdb(mid_term, model=model, week=None, erased=frozenset(), say=lambda _m: None)
     scored = set(batch.indicators["presentation_id"])
     assert scored == {"2025J", RUNNING}  # both under way on the export's date; 2026J not begun
@@ -200,16 +205,10 @@ def test_a_mid_term_folder_scores_the_running_presentations_not_next_terms(
 
 
 def test_a_chosen_week_past_the_data_date_is_refused_not_read_as_days_without_activity(
-    mid_term: Path, synth_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    mid_term: Path, model: LoadedModel
 ) -> None:
-    settings = settings_in(tmp_path_factory.mktemp("late-extract-store"))
-    version = register(synth_dir, settings, "waymark-late-extract", "logistic", seed=3)
-    configure(settings)
-    model = load_bundle(f"models:/waymark-late-extract/{version}")
     # The export is on the last day of week 8 of RUNNING: week 9 would read a week nobody recorded.
-    with pytest.raises(
-        job.ScoringError, match=r"week 9 reads activity up to day 62 of .*/2026B.*reaches only"
-    ):
+    with pytest.raises(ScoringError, match=r"week 9 reads activity up to day 62 of .*/2026B.*reaches only"):
         job._on_duckdb(mid_term, model=model, week=WEEK + 1, erased=frozenset(), say=lambda _m: None)
     batch = job._on_duckdb(mid_term, model=model, week=WEEK, erased=frozenset(), say=lambda _m: None)
     assert set(batch.indicators["presentation_id"]) == {"2025J", RUNNING}
