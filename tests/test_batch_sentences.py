@@ -26,13 +26,13 @@ from waymark.models.explain.batch_sentences import (
     from_phrase,
 )
 from waymark.models.explain.change import STEPS, smallest_change
-from waymark.models.explain.cohort import THRESHOLD, TOP, _Said
+from waymark.models.explain.cohort import THRESHOLD, TOP, _Said, compared_marks
 from waymark.models.explain.coverage import recorded_sources
 from waymark.models.explain.families import CONTEXT_FAMILIES, FACTOR_FAMILIES, family_columns, family_sums
 from waymark.models.explain.sentences import COMPARED_MARKS, DESCRIBE, brief, describe, describe_cohort
 from waymark.models.explain.typical import cohort_standing
 from waymark.models.features import build_features
-from waymark.models.features.catalogue import CHANNELS, FAMILIES
+from waymark.models.features.catalogue import CHANNELS, FAMILIES, MIN_COHORT
 from waymark.models.registry import configure, load_bundle
 
 LABELS = [(), ("the library",), ("the learning platform", "lecture recordings", "the library")]
@@ -121,8 +121,8 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
     probability = bundle.probability(x)
     cols = family_columns(bundle.feature_names)
     sums = family_sums(contributions(bundle, x).values, cols)
-    rows = features.to_dict("records")
     group = features.groupby(["module_id", "presentation_id", "week"], sort=False).ngroup().to_numpy()
+    rows = features.assign(**{COMPARED_MARKS: compared_marks(features, group)}).to_dict("records")
     said = _Said(sources, recorded_sources(features, sources))
     standing = cohort_standing(x, group=group, columns=cols)
     described = [f for f in (*FACTOR_FAMILIES, *CONTEXT_FAMILIES) if f in sums]
@@ -163,6 +163,7 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
     for i, found in enumerate(factors):
         for item in found:
             candidate[i, tried.index(item["family"])] = True
+    candidate[np.bincount(group)[group] < MIN_COHORT] = False  # no peer's values from a small cohort
     best = smallest_change(
         bundle,
         x,

@@ -213,3 +213,19 @@ def test_a_chosen_week_past_the_data_date_is_refused_not_read_as_days_without_ac
     batch = job._on_duckdb(mid_term, model=model, week=WEEK, erased=frozenset(), say=lambda _m: None)
     assert set(batch.indicators["presentation_id"]) == {"2025J", RUNNING}
     assert set(batch.indicators["week"]) == {WEEK}
+
+
+def test_a_quiet_last_week_on_one_presentation_is_not_taken_for_a_late_extract(
+    mid_term: Path, model: LoadedModel, tmp_path: Path
+) -> None:
+    # Nobody on RUNNING active in the last six days before the export; 2025J's activity reaches it.
+    quiet = tmp_path / "data"
+    shutil.copytree(mid_term, quiet)
+    activity = pq.read_table(quiet / "activity").to_pandas()
+    kept = activity[~((activity["presentation_id"] == RUNNING) & (activity["day"] >= 7 * WEEK - 6))]
+    assert len(kept) < len(activity)
+    shutil.rmtree(quiet / "activity")
+    (quiet / "activity").mkdir()
+    kept.to_parquet(quiet / "activity" / "part-00000.parquet", index=False)
+    batch = job._on_duckdb(quiet, model=model, week=WEEK, erased=frozenset(), say=lambda _m: None)
+    assert set(batch.indicators["presentation_id"]) == {"2025J", RUNNING}

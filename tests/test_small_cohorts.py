@@ -52,6 +52,11 @@ def test_no_sentence_compares_a_student_with_a_small_cohort(tmp_path: Path) -> N
     ]
     assert said, "the students of a small cohort still have factors of their own"
     assert not [s for s in said if "% of" in s or "The same for" in s]
+    # What could change would be said with another of its few students' values: nothing is said.
+    assert explained["what_could_change"].isna().all()
+    larger = pd.concat([features.assign(student_id=features["student_id"] + f"-{i}") for i in range(3)])
+    changes = explain_cohort(_bundle(larger), larger.reset_index(drop=True)).indicators["what_could_change"]
+    assert changes.notna().any(), "in a cohort of five or more, what could change is said"
 
 
 def test_a_mark_is_compared_only_with_enough_marks(tmp_path: Path) -> None:

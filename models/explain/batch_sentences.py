@@ -182,7 +182,7 @@ def _submissions(cols: Columns, src: Sequence[str]) -> Texts:
 def _results(cols: Columns, src: Sequence[str]) -> Texts:
     scored = (cols["asm_has_score"] >= 1).tolist()
     marks = whole(np.where(cols["asm_has_score"] >= 1, cols["asm_score_mean"], 0.0))
-    compared = cols[COMPARED_MARKS] >= 1 if COMPARED_MARKS in cols else np.ones(len(marks), dtype=bool)
+    compared = cols[COMPARED_MARKS] >= 1 if COMPARED_MARKS in cols else np.zeros(len(marks), dtype=bool)
     pct = whole(np.where((cols["asm_has_score"] >= 1) & compared, 100 * cols["asm_score_pct"], 0.0))
     briefs, sentences = [], []
     for ok, mark, p in zip(scored, marks, pct, strict=True):

@@ -313,6 +313,10 @@ def _changes(
     for i, found in enumerate(factors):
         for item in found:
             candidate[i, tried.index(item["family"])] = True
+    # What could change is said with another student's values ("like that of a typical student on this
+    # module (an average mark of 48)"): in a cohort of fewer than MIN_COHORT they would be one of a few
+    # named students' own, so nothing is said there.
+    candidate[np.bincount(group)[group] < MIN_COHORT] = False
     best = smallest_change(
         bundle,
         x,

@@ -17,7 +17,7 @@ from waymark.models.features.catalogue import CHANNEL_FAMILY
 
 Row = Mapping[str, float]
 #: Not a feature: 1 where the student's marks were compared with enough of their cohort's
-#: (``cohort.compared_marks``); below that a mark is said without a comparison.
+#: (``cohort.compared_marks``); below that, or when absent, a mark is said without a comparison.
 COMPARED_MARKS = "marks_compared_with_cohort"
 Sources = tuple[str, ...]  # labels of the recorded sources a family is built from ("the library", ...)
 Describer = Callable[[Row, Sources], tuple[str, str]]
@@ -142,7 +142,7 @@ def _results(row: Row, _sources: Sources) -> tuple[str, str]:
     mark, pct = round(row["asm_score_mean"]), round(100 * row["asm_score_pct"])
     brief = f"an average mark of {mark} on marked work"
     sentence = f"Average mark on marked work so far: {mark}"
-    if pct >= 5 and row.get(COMPARED_MARKS, 1.0) >= 1:
+    if pct >= 5 and row.get(COMPARED_MARKS, 0.0) >= 1:
         sentence += f" (higher than about {pct}% of marks on this module)"
     return brief, sentence + "."
 

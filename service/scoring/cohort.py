@@ -86,12 +86,18 @@ def activity_cutoff(week: int | None) -> int | None:
 
 
 def scored_weeks(
-    chosen: pd.DataFrame, week: int | None, *, last_day: Callable[[], pd.DataFrame]
+    chosen: pd.DataFrame,
+    week: int | None,
+    *,
+    last_day: Callable[[], pd.DataFrame],
+    data_day: Callable[[], date | None] | None = None,
 ) -> pd.DataFrame:
     """The week scored per presentation: as asked, or the latest week the data reaches.
 
     ``last_day`` gives ``LAST_DAY_SQL``'s rows (module_id, presentation_id, last_day) over the
-    activity the run reads.
+    activity the run reads. ``data_day`` gives the folder's data date (``models.calendar.data_date``
+    over its whole activity), which a chosen week must reach; None: the date ``last_day``'s rows reach,
+    which a run at a chosen week has read only up to that week's cut-off.
 
     Raises
     ------
@@ -106,7 +112,7 @@ def scored_weeks(
                 + ", ".join(f"{r.module_id}/{r.presentation_id}" for r in too_short.itertuples())
                 + ": choose an earlier --week"
             )
-        _reached(chosen, week, last_days=last_day())
+        _reached(chosen, week, day=data_day() if data_day else data_date(chosen, last_day()))
         return chosen.assign(week=week)
     last = last_day().astype({"module_id": str, "presentation_id": str})
     keys = chosen.astype({"module_id": str, "presentation_id": str})
@@ -126,15 +132,14 @@ def scored_weeks(
 QUIET_DAYS = 2
 
 
-def _reached(chosen: pd.DataFrame, week: int, *, last_days: pd.DataFrame) -> None:
+def _reached(chosen: pd.DataFrame, week: int, *, day: date | None) -> None:
     """Refuse a chosen week whose days the folder's activity does not reach.
 
     Week W reads activity up to day 7W-1 of each presentation. If the data date (the latest day any
     activity reaches) is earlier, the days after it would read as days without activity: a late
     extract would make every student look less engaged, and no sentence would say why. A folder with
-    no activity has no data date and is not checked.
+    no activity has no data date (``day`` None) and is not checked.
     """
-    day = data_date(chosen, last_days)
     if day is None:
         return
     short = chosen[days_into(chosen, day).to_numpy() < 7 * week - 1 - QUIET_DAYS]
@@ -187,12 +192,17 @@ def _subset(data: LearningData, chosen: pd.DataFrame) -> LearningData:
     )
 
 
-def build_cohort(data: LearningData, week: int | None) -> Cohort:
+def build_cohort(
+    data: LearningData, week: int | None, *, data_day: Callable[[], date | None] | None = None
+) -> Cohort:
     """Features for every registration in the population of ``data``'s presentations at their week.
 
-    ``data`` holds the presentations to score only (see ``load_learning_data(choose=...)``).
+    ``data`` holds the presentations to score only (see ``load_learning_data(choose=...)``);
+    ``data_day``, the folder's data date, as ``scored_weeks`` takes it.
     """
-    chosen = scored_weeks(data.presentations, week, last_day=lambda: last_activity_day(data.activity))
+    chosen = scored_weeks(
+        data.presentations, week, last_day=lambda: last_activity_day(data.activity), data_day=data_day
+    )
     groups = week_groups(chosen)
     parts = [
         build_features(data if len(groups) == 1 else _subset(data, group), [int(group["week"].iloc[0])])

@@ -7,6 +7,7 @@ until it has published or failed; a second run is refused at once, naming the on
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from waymark.models.calendar import LAST_DAY_SQL, OPEN_OUTCOMES_SQL
+from waymark.models.calendar import LAST_DAY_SQL, OPEN_OUTCOMES_SQL, data_date
 from waymark.models.data import folder_fingerprint, load_with_source_labels, memo, read_manifest
 from waymark.models.data.publish import local_folder
 from waymark.models.explain import SourceCoverage, explain_cohort
@@ -238,18 +239,21 @@ def _on_duckdb(
     else:
         say("reading data")
     manifest = read_manifest(folder)
+    last_days = functools.cache(lambda: _last_days(con))  # the whole folder's, asked for at most once
     data, labels = load_with_source_labels(
         con,
         choose=lambda pres: current_presentations(
-            pres, manifest, last_days=lambda: _last_days(con), open_keys=lambda: _open_keys(con)
+            pres, manifest, last_days=last_days, open_keys=lambda: _open_keys(con)
         ),
         activity_before=activity_cutoff(week),
     )
+    # A chosen week must reach the folder's data date, which the activity read up to its cut-off cannot say.
+    day = None if week is None else data_date(_presentations(con), last_days())
     con.close()
     data = data.without(erased)
     try:
         say("building features")
-        cohort = build_cohort(data, week)
+        cohort = build_cohort(data, week, data_day=lambda: day)
         say(f"scoring and explaining {len(cohort.features):,} registrations")
         sources = SourceCoverage.of(data.activity, labels)
         explained = explain_cohort(model.bundle, cohort.features, sources=sources, progress=say)
@@ -264,6 +268,12 @@ def _on_duckdb(
 def _last_days(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """``LAST_DAY_SQL`` over the folder's whole activity, as ``con``'s typed view holds it."""
     found: pd.DataFrame = con.sql(f"WITH activity AS (SELECT * FROM t_activity) {LAST_DAY_SQL}").df()
+    return found
+
+
+def _presentations(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every presentation of the folder (keys and start date), as ``con``'s typed view holds them."""
+    found: pd.DataFrame = con.sql("SELECT module_id, presentation_id, start_date FROM t_presentations").df()
     return found
 
 

@@ -14,6 +14,7 @@ Spark is imported only inside the functions that run it: the default install has
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import orjson
 import pandas as pd
 
 from waymark.models.bundle import ModelBundle
-from waymark.models.calendar import last_activity_day, open_outcomes
+from waymark.models.calendar import data_date, last_activity_day, open_outcomes
 from waymark.models.data import FEATURE_TABLES, folder_fingerprint
 from waymark.models.data.publish import is_uri
 from waymark.models.explain import SourceCoverage, explain_cohort
@@ -114,10 +115,12 @@ def scored_on_spark(
     fingerprint = fingerprint_of(folder, session)
     tables, labels = (read or read_tables)(folder, session)
     engine = SparkEngine(session)
+    every = collect(tables["presentations"])
+    last_days = functools.cache(lambda: collect(last_activity_day(tables["activity"], engine=engine)))
     chosen = current_presentations(
-        collect(tables["presentations"]),
+        every,
         read_manifest(folder, session),
-        last_days=lambda: collect(last_activity_day(tables["activity"], engine=engine)),
+        last_days=last_days,
         open_keys=lambda: collect(open_outcomes(tables["registrations"], engine=engine)),
     )
     data = partitions.without(
@@ -131,7 +134,10 @@ def scored_on_spark(
     try:
         intervals(model.bundle.uncertainty, np.empty(0))  # a bundle without intervals fails here, early
         weeks = scored_weeks(
-            chosen, week, last_day=lambda: collect(last_activity_day(activity, engine=engine))
+            chosen,
+            week,
+            last_day=lambda: collect(last_activity_day(activity, engine=engine)),
+            data_day=lambda: data_date(every, last_days()),  # the whole folder's, as on DuckDB
         )
         say("building features on Spark")
         features = _features(data, weeks, engine=engine)
