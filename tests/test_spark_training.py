@@ -37,11 +37,12 @@ def test_training_on_spark_features_matches_duckdb(
     assert other.manifest == duck.manifest
     assert other.fingerprint == location.fingerprint(uri, spark) != folder_fingerprint(synth_dir)
     # The engines' features agree to the last bits of a double (sums in another order, which Spark
-    # does not fix from run to run; tests/test_spark_features.py). The logistic fit stops where its
-    # solver's tolerance (1e-4) is met, so bits that far down move its estimates by up to about 1e-5 of
-    # their size (6e-6 measured). A feature that truly differed would move them by far more.
+    # does not fix from run to run; tests/test_spark_features.py). The logistic fits stop where their
+    # solver's tolerance (1e-4) is met, so bits that far down can end a fit an iteration earlier or
+    # later: estimates moved by 6e-6 of their size in most runs and by 1.5e-4 in one CI run
+    # (2026-12-02). A feature that truly differed would move them by far more than 1e-3.
     pd.testing.assert_frame_equal(
-        other.test_scored.reset_index(drop=True), duck.test_scored.reset_index(drop=True), rtol=1e-4
+        other.test_scored.reset_index(drop=True), duck.test_scored.reset_index(drop=True), rtol=1e-3
     )
     # The week's metrics that count rows on either side of an edge (ECE's bands, the top 10% and 20%)
     # move by a row's share when an estimate that close to an edge crosses it.
