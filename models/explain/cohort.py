@@ -24,7 +24,7 @@ from waymark.models.explain.change import STEPS, smallest_change
 from waymark.models.explain.coverage import SourceCoverage, family_sources, recorded_sources
 from waymark.models.explain.families import CONTEXT_FAMILIES, FACTOR_FAMILIES, family_columns, family_sums
 from waymark.models.explain.sentences import COMPARED_MARKS
-from waymark.models.explain.typical import Standing, cohort_standing
+from waymark.models.explain.typical import Standing, cohort_standing, in_small_cohort
 from waymark.models.features.catalogue import FAMILIES, KEYS, MIN_COHORT
 from waymark.models.uncertainty import intervals
 
@@ -316,7 +316,7 @@ def _changes(
     # What could change is said with another student's values ("like that of a typical student on this
     # module (an average mark of 48)"): in a cohort of fewer than MIN_COHORT they would be one of a few
     # named students' own, so nothing is said there.
-    candidate[np.bincount(group)[group] < MIN_COHORT] = False
+    candidate[in_small_cohort(group)] = False
     best = smallest_change(
         bundle,
         x,

@@ -59,13 +59,19 @@ def cohort_standing(
         Family -> ``Standing``.
     """
     sizes = np.bincount(group)
-    small = sizes[group] < MIN_COHORT
+    small = in_small_cohort(group)
     return {
         family: _standing(
             x[:, cols], group=group, sizes=sizes, small=small, compares=family in COMPARED_WITH_COHORT
         )
         for family, cols in columns.items()
     }
+
+
+def in_small_cohort(group: np.ndarray) -> np.ndarray:
+    """Per row: whether its cohort (``group``, 0..G-1) has fewer than ``MIN_COHORT`` students."""
+    small: np.ndarray = np.bincount(group)[group] < MIN_COHORT
+    return small
 
 
 def _standing(
