@@ -28,7 +28,7 @@ from sqlalchemy import Engine, Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from waymark.models.settings import Settings
-from waymark.service.db.engine import transaction
+from waymark.service.db.engine import sessions, transaction
 from waymark.service.db.schema import AuditAnchor, AuditHead, AuditRecord
 from waymark.service.security import Principal, read_secret
 
@@ -74,6 +74,17 @@ def unit(engine: Engine, key: bytes) -> Iterator[Session]:
     with transaction(engine) as session:
         session.info[KEY_INFO] = key
         yield session
+
+
+def open_session(engine: Engine, key: bytes) -> Session:
+    """A session that can append to the access log, not yet begun (it connects at its first query).
+
+    Its owner commits it (the access and its record together) or closes it (rolling back); ``unit``
+    does both for a block.
+    """
+    opened = sessions(engine)()
+    opened.info[KEY_INFO] = key
+    return opened
 
 
 def _key(session: Session) -> bytes:

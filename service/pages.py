@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 
 from waymark.models.roles import SUPPORT_ROLES, Role
 from waymark.service import sessions
-from waymark.service.api.deps import get_runtime
+from waymark.service.api.deps import runtime_of
 from waymark.service.api.public import current_statement
 
 HERE = Path(__file__).parent
@@ -152,5 +152,5 @@ def dpo_page(request: Request) -> Response:
 @router.get("/transparency", response_class=HTMLResponse)
 def transparency_page(request: Request) -> HTMLResponse:
     """The transparency statement, readable without signing in."""
-    statement = current_statement(get_runtime(request))
+    statement = current_statement(runtime_of(request))
     return _page(request, "transparency", title="How Waymark works", signed=signed_in(request), s=statement)

@@ -249,7 +249,7 @@ def _records(served: Served) -> int:
 
 
 @contextmanager
-def _server(served: Served, *, workers: int, log: Path) -> Iterator[str]:
+def _server(served: Served, *, workers: int, log: Path, threads: int | None = None) -> Iterator[str]:
     """``waymark serve --workers N`` on the served cohort's database, on a free loopback port."""
     port = _port()
     env = {
@@ -260,6 +260,7 @@ def _server(served: Served, *, workers: int, log: Path) -> Iterator[str]:
         "MLFLOW_TRACKING_URI": served.settings.mlflow_tracking_uri,
         "WAYMARK_MLFLOW_ARTIFACTS": str(served.settings.mlflow_artifacts),
         "WAYMARK_RATE_LIMIT_PER_MINUTE": "100000000",
+        **({} if threads is None else {"WAYMARK_REQUEST_THREADS": str(threads)}),
     }
     command = [sys.executable, "-m", "waymark", "serve", "--port", str(port), "--workers", str(workers)]
     if not served.settings.database_url.startswith("sqlite"):
@@ -322,6 +323,34 @@ def test_concurrent_audited_reads_across_worker_processes_write_one_verifying_ch
     checked = verify_log(served.engine, load_key(served.settings))
     assert checked.problems == []
     assert checked.records == _records(served)
+
+
+def test_reads_whose_answer_is_validated_after_them_do_not_hold_up_the_reads_queued_behind(
+    served: Served, tmp_path: Path
+) -> None:
+    """One request thread, concurrent audited reads whose answers FastAPI validates after the endpoint.
+
+    Were their transaction (on SQLite, the writer lock; on PostgreSQL, the access log's head) still
+    open while the answer waits for the request thread, and that thread taken by a read waiting for
+    the lock, both would stall: on SQLite for the writer's 30 s, then a 503; on PostgreSQL for good.
+    """
+    tutor = str(served.access.loc[served.access.relationship == "personal_tutor", "staff_id"].iloc[0])
+    mine = served.access[(served.access.staff_id == tutor) & (served.access.relationship == "personal_tutor")]
+    students = [s for s in mine.scope_id if s in set(served.indicators.student_id)]
+    assert students
+    headers = auth(served, "personal_tutor", tutor)
+    before = _records(served)
+    with _server(served, workers=1, log=tmp_path / "serve.log", threads=1) as base:
+
+        def read(i: int) -> int:
+            with httpx.Client(base_url=base, headers=headers, timeout=100) as http:
+                student = students[i % len(students)]
+                return sum(http.get(f"/v1/students/{student}/contacts").status_code == 200 for _ in range(3))
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            succeeded = sum(pool.map(read, range(8)))
+    assert succeeded == 8 * 3, (tmp_path / "serve.log").read_text()[-2000:]
+    assert _records(served) - before == succeeded
 
 
 @pytest.mark.parametrize("threads", [1, 3])

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import anyio
 from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -42,10 +47,21 @@ Purpose = Literal[
 ROLE_PURPOSES: dict[str, tuple[str, ...]] = {role.value: spec.purposes for role, spec in ROLES.items()}
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in a worker
+# thread, and each such hop costs a request more than the dependency's own work (a profile of the
+# audited indicator read under load put a quarter of the process's time in those hops). What blocks
+# (a database query) still runs in a worker thread.
+
+
+def runtime_of(request: Request) -> Runtime:
     """The runtime built at start-up."""
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+async def get_runtime(request: Request) -> Runtime:
+    """The runtime built at start-up (the dependency)."""
+    return runtime_of(request)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
@@ -57,7 +73,7 @@ def _unauthorised(detail: str) -> Refused:
     )
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     runtime: RuntimeDep,
     *,
@@ -65,7 +81,7 @@ def current_principal(
 ) -> Principal:
     """The verified caller: a bearer token, or else a page session (401 for neither, or an invalid one)."""
     if credentials is None and request.cookies.get(sessions.COOKIE):
-        principal = _session_principal(request, runtime)
+        principal = await run_in_threadpool(_session_principal, request, runtime)
     elif credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorised("Sign in: send a bearer token in the Authorization header.")
     else:
@@ -75,8 +91,8 @@ def current_principal(
             raise _unauthorised(f"The token was not accepted ({exc}). Sign in again.") from exc
     if not is_identifier(principal.sub):  # it becomes a key in the database and the access log
         raise _unauthorised("The token's subject is not a valid identifier (at most 64 characters).")
-    if principal.role in STAFF_ROLES:
-        _require_training(runtime, principal)
+    if principal.role in STAFF_ROLES and not _trained_by_token(principal):
+        await run_in_threadpool(_require_training, runtime, principal)
     return principal
 
 
@@ -104,9 +120,12 @@ def _session_principal(request: Request, runtime: Runtime) -> Principal:
     return Principal(signed.sub, signed.active_role, None)  # training: the stored attestation
 
 
+def _trained_by_token(principal: Principal) -> bool:
+    return principal.training_until is not None and principal.training_until > time.time()
+
+
 def _require_training(runtime: Runtime, principal: Principal) -> None:
-    now = time.time()
-    if principal.training_until is not None and principal.training_until > now:
+    if _trained_by_token(principal):
         return
     with transaction(runtime.engine) as session:
         stored = session.get(TrainingAttestation, principal.sub)
@@ -131,10 +150,10 @@ def _admit(principal: Principal, allowed: tuple[Role, ...]) -> Principal:
     return principal
 
 
-def roles(*allowed: Role) -> Callable[[Principal], Principal]:
+def roles(*allowed: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency admitting only ``allowed`` roles."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:
         return _admit(principal, allowed)
 
     return check
@@ -146,8 +165,13 @@ PurposeHeader = Annotated[
 ]
 
 
-def purpose(principal: PrincipalDep, waymark_purpose: PurposeHeader = None) -> str:
+async def purpose(principal: PrincipalDep, waymark_purpose: PurposeHeader = None) -> str:
     """The purpose recorded in the access log: the role's default, or another of the role's own."""
+    return purpose_of(principal, waymark_purpose)
+
+
+def purpose_of(principal: Principal, waymark_purpose: str | None) -> str:
+    """The caller's purpose: ``waymark_purpose`` if their role may record it, else 403; default the role's."""
     allowed = ROLE_PURPOSES.get(principal.role, ())
     if waymark_purpose is None:
         return allowed[0] if allowed else "student_support"
@@ -163,7 +187,7 @@ def purpose(principal: PrincipalDep, waymark_purpose: PurposeHeader = None) -> s
 PurposeDep = Annotated[str, Depends(purpose)]
 
 
-def request_ids(request: Request) -> RequestIds:
+async def request_ids(request: Request) -> RequestIds:
     """The server's id for this request (also returned in X-Request-ID) and the client's, if it sent one."""
     state = request.scope.get("state", {})
     return RequestIds(str(state.get("request_id", "unknown")), state.get("client_request_id"))
@@ -216,34 +240,83 @@ class Access:
         )
 
 
-def commit(access: Access) -> None:
-    """Commit ``access``'s read and its access-log records now, as an endpoint's last step.
+class AccessRoute(APIRoute):
+    """A route whose ``Access`` commits in the endpoint's own worker thread, as the endpoint returns.
 
-    The unit of work would commit when FastAPI closes the dependency, in another worker thread after
-    the event loop gets round to it; under load that wait would be spent holding the access log's
-    head (and on SQLite the writer lock). Committing in the endpoint's own thread ends the transaction
-    at once; an error still reaches the caller instead of the answer. Nothing may be written after it.
+    FastAPI ends a dependency after the answer is validated, and validates a plain endpoint's answer
+    in another worker thread; a transaction left to the dependency would hold the access log's head
+    (on SQLite, the writer lock) while that thread is found, and the requests queued behind the lock
+    hold the threads. One request thread and two concurrent reads were enough to stall them (30 s on
+    SQLite, then a 503; on PostgreSQL without end). Committing here ends the transaction at once. If
+    the endpoint raises, nothing is committed and the dependency rolls back; if the answer then fails
+    validation, the access stands recorded and no answer is sent (a record of an access is never
+    missing; an answer is never sent whose record did not commit). Nothing may be written after the
+    endpoint returns.
     """
-    access.session.commit()
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, _committing(endpoint), **kwargs)
+
+
+def _committing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(endpoint):
+        return endpoint  # an async endpoint commits in its own code (none takes an Access today)
+
+    @functools.wraps(endpoint)  # FastAPI reads the endpoint's own signature through the wrapper
+    def committed(*args: Any, **kwargs: Any) -> Any:
+        answer = endpoint(*args, **kwargs)
+        for value in kwargs.values():
+            if isinstance(value, Access) and value.session.in_transaction():
+                value.session.commit()
+        return answer
+
+    return committed
 
 
 def access_for(*allowed: Role) -> Any:
     """The ``Access`` of a caller holding one of ``allowed`` roles (403 for any other role).
 
-    Use as ``Annotated[Access, access_for(Role.X)]``. The dependency's scope is the endpoint function,
-    so its transaction commits (or rolls back on any error) before FastAPI sends the response: an
-    answer is never sent whose access record did not commit.
+    Use as ``Annotated[Access, access_for(Role.X)]`` in a router whose ``route_class`` is
+    ``AccessRoute``, which commits the transaction as the endpoint returns; the dependency rolls it
+    back on any error, and commits what is left (the tests' own routes) before FastAPI sends the
+    response: an answer is never sent whose access record did not commit.
     """
 
-    def open_access(
+    async def open_access(
         runtime: RuntimeDep,
         principal: PrincipalDep,
         *,
         request: RequestIdDep,
         waymark_purpose: PurposeHeader = None,
-    ) -> Iterator[Access]:
-        why = purpose(_admit(principal, allowed), waymark_purpose)  # the role first, then the purpose
-        with unit_of_work(runtime) as session:
+    ) -> AsyncIterator[Access]:
+        why = purpose_of(_admit(principal, allowed), waymark_purpose)  # the role first, then the purpose
+        # The session connects at its first query, in the endpoint's worker thread; ``AccessRoute`` has
+        # committed it, and given its connection back, before this resumes.
+        session = audit.open_session(runtime.engine, runtime.audit_key)
+        try:
             yield Access(runtime=runtime, principal=principal, purpose=why, request=request, session=session)
+        except BaseException:
+            await _finish(session, commit=False)
+            raise
+        await _finish(session, commit=True)
 
     return Depends(open_access, scope="function")
+
+
+async def _finish(session: Session, *, commit: bool) -> None:
+    """Commit (or roll back) and close ``session``: in a worker thread if a transaction is still open.
+
+    The thread is not one of the requests' own (a fresh limiter, as FastAPI's own dependencies'
+    exits): a request that holds the database's writer lock must never wait for a thread that the
+    requests queued behind that lock are holding. The wait is not cancelled with the request.
+    """
+    if not session.in_transaction():
+        session.close()  # nothing left to send to the database
+        return
+
+    def finish() -> None:
+        with session:
+            if commit:
+                session.commit()
+
+    await anyio.to_thread.run_sync(finish, limiter=anyio.CapacityLimiter(1))

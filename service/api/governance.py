@@ -14,7 +14,15 @@ from sqlalchemy.orm import Session
 from waymark.models import registry
 from waymark.models.roles import Role
 from waymark.service import audit, decisions, impact, monitoring, retention
-from waymark.service.api.deps import Access, RequestIdDep, RuntimeDep, access_for, roles, unit_of_work
+from waymark.service.api.deps import (
+    Access,
+    AccessRoute,
+    RequestIdDep,
+    RuntimeDep,
+    access_for,
+    roles,
+    unit_of_work,
+)
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import (
     Consent,
@@ -47,7 +55,7 @@ from waymark.service.schemas import (
 from waymark.service.security import Principal
 
 log = logging.getLogger("waymark.service")
-router = APIRouter(prefix="/v1", tags=["governance"])
+router = APIRouter(prefix="/v1", tags=["governance"], route_class=AccessRoute)
 Reviewer = Annotated[Principal, Depends(roles(Role.ETHICS_REVIEWER))]
 Dpo = Annotated[Access, access_for(Role.DPO)]
 Aggregate = Annotated[Principal, Depends(roles(Role.ETHICS_REVIEWER, Role.DATA_SCIENTIST))]

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from waymark.models.roles import Role
 from waymark.service import audit
 from waymark.service.access import readable
-from waymark.service.api.deps import Access, access_for
+from waymark.service.api.deps import Access, AccessRoute, access_for
 from waymark.service.db.schema import (
     AuditRecord,
     Consent,
@@ -47,7 +47,7 @@ from waymark.service.schemas import (
     RequestIn,
 )
 
-router = APIRouter(prefix="/v1/me", tags=["students"])
+router = APIRouter(prefix="/v1/me", tags=["students"], route_class=AccessRoute)
 # A cell starting with one of these may be run as a formula by a spreadsheet; text is prefixed with '.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 Student = Annotated[Access, access_for(Role.STUDENT)]

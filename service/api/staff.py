@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from waymark.models.roles import SUPPORT_ROLES, Role
 from waymark.service import outreach, reads, worklist
 from waymark.service.access import readable
-from waymark.service.api.deps import Access, access_for, commit
+from waymark.service.api.deps import Access, AccessRoute, access_for
 from waymark.service.db.schema import (
     Consent,
     Contact,
@@ -53,7 +53,7 @@ from waymark.service.schemas import (
     WorklistRegistration,
 )
 
-router = APIRouter(prefix="/v1", tags=["staff"])
+router = APIRouter(prefix="/v1", tags=["staff"], route_class=AccessRoute)
 Support = Annotated[Access, access_for(*SUPPORT_ROLES)]
 NOT_AVAILABLE = "Indicators are not available: no approved model has published indicators yet."
 
@@ -82,7 +82,6 @@ def caseload(
     )
     if found is not None:
         access.record(found.students, "caseload_view")  # last: the head is held until commit
-        commit(access)
         return Response(found.body, media_type=reads.MEDIA_TYPE)
     run = access.served_run()  # an empty page: unavailable, or past the end of the caseload
     if run is None:
@@ -214,7 +213,6 @@ def student_indicator(student_id: Identifier, access: Support) -> Response:
             raise Refused(404, title="Not available", detail=NOT_AVAILABLE)
         raise not_found()
     access.record([student_id], "indicator_view")  # last: the access log's head is held until commit
-    commit(access)
     return Response(found[1], media_type=reads.MEDIA_TYPE)
 
 
