@@ -167,7 +167,9 @@ def test_one_training_start_date_chooses_by_grouped_cross_validation_and_says_so
         "every training presentation starts on 2031-09-15" in text
         and "grouped by module presentation" in text
     )
-    assert "No withdrawals in the test cohort" in text
+    assert (
+        "No registration in the test cohort that ended without completing has an unregistration day" in text
+    )
     assert "nan" not in text.lower()
     uri, run_id = text.split("Registered ")[1].split(" (alias")[0], text.split(", run ")[1].split(",")[0]
     run = MlflowClient().get_run(run_id).data
@@ -224,7 +226,9 @@ def test_a_week_that_cannot_be_measured_is_said_so_and_null_in_json(forced: Trai
     console.print(train_cli._lead_line(outcome.lead))
     shown = console.export_text()
     assert "nan" not in shown.lower() and "—: not measurable" in shown
-    assert "No withdrawals in the test cohort" in shown
+    assert (
+        "No registration in the test cohort that ended without completing has an unregistration day" in shown
+    )
     registered = Registered("n", "1", "r", "0" * 64)
     summary = _no_nan(json.dumps(train_cli._summary(outcome, registered)))
     week8 = next(w for w in summary["evaluation"] if w["week"] == 8)

@@ -261,13 +261,23 @@ def test_assessments_without_results_warn_too(tmp_path: Path) -> None:
     folder = make_folder(tmp_path, assessment_results=[VALID["assessment_results"][0]])
     finding = warning(validate_folder(folder), "no_results")
     assert finding.table == "assessment_results"
+    assert finding.message.startswith("assessment_results has no rows: ")
+
+
+def test_assessments_without_a_results_file_say_the_file_is_missing(tmp_path: Path) -> None:
+    finding = warning(validate_folder(make_folder(tmp_path, assessment_results=None)), "no_results")
+    assert finding.message.startswith("assessment_results has no file in the folder: ")
 
 
 def test_absent_assessment_files_are_read_as_none_with_a_warning(tmp_path: Path) -> None:
     folder = make_folder(tmp_path, assessments=None, assessment_results=None)
     report = validate_folder(folder)
     assert report.ok, report.to_text()
-    assert "every assessment feature" in warning(report, "no_assessments").message
+    message = warning(report, "no_assessments").message
+    assert (
+        message.startswith("assessments has no file in the folder: ")
+        and "every assessment feature" in message
+    )
     data = load_learning_data(folder)
     assert data.assessments.empty and data.assessment_results.empty
     assert list(data.assessments.columns) == list(TABLES["assessments"].column_names)

@@ -73,7 +73,10 @@ def weekly_metrics(scored: pd.DataFrame) -> pd.DataFrame:
 
 
 def lead_time(scored: pd.DataFrame, share: float = 0.10) -> dict[str, float]:
-    """Days from first entering the top ``share`` to withdrawal, over students who withdrew.
+    """Days from first entering the top ``share`` to leaving, over registrations left on a recorded day.
+
+    Those are the registrations that ended without completing and have an unregistration day: the
+    withdrawals, and any fail the data dates.
 
     Parameters
     ----------

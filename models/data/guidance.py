@@ -49,10 +49,10 @@ def folder_warnings(
     out = [_unrecognised(name) for name in names]
     if "protected_characteristics" not in located:
         out.append(_no_protected_characteristics())
-    out += _assessment_warnings(row_counts)
+    out += _assessment_warnings(row_counts, located=located)
     if row_counts.get("activity", -1) == 0:
         msg = (
-            "activity has no rows: every activity feature will be empty, so indicators rest on "
+            f"{_empty('activity', located)}: every activity feature will be empty, so indicators rest on "
             "registrations and assessments alone. Add the activity extract if one exists"
         )
         out.append(Finding("activity", "no_activity", msg, severity="warning"))
@@ -117,17 +117,22 @@ def _no_protected_characteristics() -> Finding:
     return Finding("protected_characteristics", "missing_table", msg, severity="warning")
 
 
-def _assessment_warnings(row_counts: dict[str, int]) -> list[Finding]:
+def _empty(table: str, located: set[str]) -> str:
+    """How a table with no rows came to have none: an empty file, or no file at all."""
+    return f"{table} has no rows" if table in located else f"{table} has no file in the folder"
+
+
+def _assessment_warnings(row_counts: dict[str, int], *, located: set[str]) -> list[Finding]:
     if row_counts.get("assessments", -1) == 0:
         msg = (
-            "assessments has no rows: every assessment feature (submissions, lateness, scores) will be "
-            "empty, and explanations will not mention marked work. Add the presentations' assessments "
-            "if any are set"
+            f"{_empty('assessments', located)}: every assessment feature (submissions, lateness, "
+            "scores) will be empty, and explanations will not mention marked work. Add the "
+            "presentations' assessments if any are set"
         )
         return [Finding("assessments", "no_assessments", msg, severity="warning")]
     if row_counts.get("assessments", 0) > 0 and row_counts.get("assessment_results", -1) == 0:
         msg = (
-            "assessment_results has no rows: assessments are declared but no submission or mark is "
+            f"{_empty('assessment_results', located)}: assessments are declared but no submission or mark is "
             "recorded, so assessment features will be empty and explanations will not mention marked "
             "work. Add the results if any work has been submitted"
         )

@@ -226,13 +226,19 @@ def _family_line(outcome: TrainingOutcome) -> str:
 
 def _lead_line(lead: dict[str, float]) -> str:
     if not lead.get("withdrawals"):
-        return "No withdrawals in the test cohort, so no lead time to report."
+        return (
+            "No registration in the test cohort that ended without completing has an unregistration day, "
+            "so no lead time to report."
+        )
     reached = lead["reached_before_withdrawal"]
     if math.isnan(lead["median_lead_days"]):
-        return f"None of the {lead['withdrawals']:.0f} withdrawals was in the top 10% before withdrawing."
+        return (
+            f"None of the {lead['withdrawals']:.0f} students who left (an unregistration day) was in the "
+            "top 10% before leaving."
+        )
     return (
-        f"Withdrawals reached in the top 10% before withdrawing: {reached:.0%} of {lead['withdrawals']:.0f}, "
-        f"median lead {lead['median_lead_days']:.0f} days"
+        f"Students who left (an unregistration day) reached in the top 10% before leaving: {reached:.0%} "
+        f"of {lead['withdrawals']:.0f}, median lead {lead['median_lead_days']:.0f} days"
     )
 
 
