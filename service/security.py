@@ -145,6 +145,15 @@ class IdentityProviderKeys:
             raise AuthError("token signed with an unknown key")
         return key
 
+    def has(self, kid: str) -> bool:
+        """Whether ``get(kid)`` would answer from keys already held, without fetching (never waits)."""
+        if not self._lock.acquire(blocking=False):
+            return False  # a fetch may be under way
+        try:
+            return not self._due(self._clock(), kid)
+        finally:
+            self._lock.release()
+
     def _fresh(self, now: float) -> bool:
         return self._fetched_at is not None and now - self._fetched_at < self._lifespan
 
@@ -199,6 +208,20 @@ class Verifier:
             return self._keys[kid]
         assert self._jwks is not None  # noqa: S101
         return self._jwks.get(kid)
+
+    def verifies_offline(self, token: str) -> bool:
+        """Whether ``verify(token)`` would do no network I/O: the keys it needs are held (or it fails early).
+
+        The service's event loop verifies such a token itself; any other goes to a worker thread, where
+        fetching the identity provider's keys may wait.
+        """
+        if self._jwks is None:
+            return True
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError:
+            return True  # refused before any key is looked up
+        return not isinstance(kid, str) or not kid or self._jwks.has(kid)
 
     def verify(self, token: str) -> Principal:
         """The caller, or AuthError for any token that is not fully valid."""

@@ -155,6 +155,25 @@ def test_a_withdrawn_key_stops_verifying_once_the_keys_expire(provider: Provider
     assert provider.fetches == 2
 
 
+def test_the_event_loop_verifies_a_token_only_when_no_fetch_would_be_needed(provider: Provider) -> None:
+    """The Guard verifies on the event loop when ``verifies_offline``; otherwise in a worker thread."""
+    clock = Clock()
+    verifier = Verifier(production(provider.url), clock=clock)
+    token = provider.token("key-a")
+    assert not verifier.verifies_offline(token)  # no keys yet: verifying would fetch them
+    assert provider.fetches == 0  # asking never fetches
+    assert refused(verifier, token) is None
+    assert verifier.verifies_offline(token) and verifier.verifies_offline(provider.token("key-a", sub="bo"))
+    provider.publish("key-a", "key-b")
+    assert verifier.verifies_offline(provider.token("key-b"))  # unknown, but a fetch is not due yet
+    clock.now += 31  # past the cooldown: an unknown key id would be fetched
+    assert not verifier.verifies_offline(provider.token("key-b"))
+    clock.now += 300  # past the keys' lifespan: even a known key id would be fetched again
+    assert not verifier.verifies_offline(token)
+    assert verifier.verifies_offline("not a token")  # refused before any key is looked up
+    assert provider.fetches == 1
+
+
 def test_a_newly_published_key_is_found_by_a_refresh_after_the_cooldown(provider: Provider) -> None:
     clock = Clock()
     verifier = Verifier(production(provider.url), clock=clock)
