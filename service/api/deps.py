@@ -246,12 +246,12 @@ class AccessRoute(APIRoute):
     FastAPI ends a dependency after the answer is validated, and validates a plain endpoint's answer
     in another worker thread; a transaction left to the dependency would hold the access log's head
     (on SQLite, the writer lock) while that thread is found, and the requests queued behind the lock
-    hold the threads. One request thread and two concurrent reads were enough to stall them (30 s on
-    SQLite, then a 503; on PostgreSQL without end). Committing here ends the transaction at once. If
-    the endpoint raises, nothing is committed and the dependency rolls back; if the answer then fails
-    validation, the access stands recorded and no answer is sent (a record of an access is never
-    missing; an answer is never sent whose record did not commit). Nothing may be written after the
-    endpoint returns.
+    hold the threads. With one request thread, eight concurrent clients' reads stalled (30 s on SQLite,
+    then a 503; on PostgreSQL without end: ``tests/test_read_path.py``). Committing here ends the
+    transaction at once. If the endpoint raises, nothing is committed and the dependency rolls back;
+    if the answer then fails validation, the access stands recorded and no answer is sent (a record
+    of an access is never missing; an answer is never sent whose record did not commit). Nothing may
+    be written after the endpoint returns.
     """
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
