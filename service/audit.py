@@ -125,7 +125,7 @@ def record(
         return
     after = {"action": action, "request_id": request.server}
     tail = _dumps(request.client)
-    head = session.execute(_HEAD.with_for_update()).one_or_none()
+    head = session.connection().execute(_HEAD_LOCKED).one_or_none()
     if head is None:
         raise RuntimeError("the access log has no head: bring the database up to date (migrations)")
     # The time is taken holding the head, so records' times follow their order in the chain. The keyed
@@ -155,6 +155,7 @@ def record(
 
 _ONE_STATEMENT = 500  # records written with the head's move in one statement (bind parameters are limited)
 _HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+_HEAD_LOCKED = _HEAD.with_for_update()
 
 
 def _dumps(value: object) -> str:
@@ -165,11 +166,12 @@ def _append(session: Session, rows: list[dict[str, object]], *, seq: int, last: 
     """Insert ``rows`` and move the head to (``seq``, ``last``): one statement on PostgreSQL."""
     records, head = cast(Table, AuditRecord.__table__), cast(Table, AuditHead.__table__)
     move = update(head).where(head.c.id == 1).values(seq=seq, hash=last)
-    if session.get_bind().dialect.name == "postgresql" and len(rows) <= _ONE_STATEMENT:
-        session.execute(insert(records).values(rows).add_cte(move.cte("moved")))
+    connection = session.connection()  # Core statements: the ORM's execution path adds nothing here
+    if connection.dialect.name == "postgresql" and len(rows) <= _ONE_STATEMENT:
+        connection.execute(insert(records).values(rows).add_cte(move.cte("moved")))
         return
-    session.execute(insert(records), rows)
-    session.execute(move)
+    connection.execute(insert(records), rows)
+    connection.execute(move)
 
 
 def record_action(

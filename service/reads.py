@@ -211,7 +211,9 @@ def read_student(
     session: Session, principal: Principal, *, served: Served, student_id: str
 ) -> tuple[int, bytes] | None:
     """The served run's id and the answer for ``student_id``; None when not in scope (or no such student)."""
-    rows = session.execute(student_statement(principal, served), {"student_id": student_id}).all()
+    rows = (
+        session.connection().execute(student_statement(principal, served), {"student_id": student_id}).all()
+    )
     if not rows:
         return None
     run_id = int(rows[0].run_id)
@@ -300,7 +302,7 @@ def read_caseload(
 ) -> CaseloadPage | None:
     """A page of the caller's caseload; None when the page is empty (the caller then counts, rarely)."""
     statement = caseload_statement(principal, served, module_id=module_id, offset=offset, limit=limit)
-    rows = session.execute(statement).all()
+    rows = session.connection().execute(statement).all()
     if not rows:
         return None
     body = caseload_body(rows, total=int(rows[0].total), offset=offset, limit=limit)
