@@ -55,3 +55,13 @@ def test_the_report_uses_no_labelling_words(synth_dir: Path) -> None:
     assert forbidden_words(report.to_text()) == []
     assert forbidden_words(report.to_json()) == []
     assert json.loads(report.to_json())["overview"]["students"] == 1500
+
+
+def test_optional_source_columns_left_empty_are_not_reported_as_gaps(tmp_path: Path) -> None:
+    """A label for a built-in source, with no notice date and no kind: what the contract expects."""
+    sources = [["source", "label", "notice_given_on", "counts_as"], ["vle", "the course website", "", ""]]
+    report = _report(make_folder(tmp_path, sources=sources))
+    missing = {(m["table"], m["column"]): m for m in report.missing_values}
+    assert missing["sources", "notice_given_on"]["percent"] == 100.0
+    assert missing["sources", "notice_given_on"]["meaning"]
+    assert not [n for n in report.notes if n.startswith("sources.")], report.notes

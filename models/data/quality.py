@@ -21,6 +21,9 @@ SHOWN_WEEKS = (1, 2, 4, 8, 12, 16, 20, 24, 30, 36)
 MEANINGFUL_MISSING = {
     ("registrations", "unregistration_day"): "still registered",
     ("registrations", "final_result"): "presentation still running",
+    ("sources", "label"): "named by its neutral name",
+    ("sources", "notice_given_on"): "a built-in source used without a date, any other not used",
+    ("sources", "counts_as"): "read as its own kind",
 }
 
 
