@@ -8,6 +8,7 @@ compared, field by field, with the per-row builder it replaced (kept here as the
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,16 @@ from waymark.models.explain.change import STEPS, smallest_change
 from waymark.models.explain.cohort import THRESHOLD, TOP, _Said, compared_marks
 from waymark.models.explain.coverage import recorded_sources
 from waymark.models.explain.families import CONTEXT_FAMILIES, FACTOR_FAMILIES, family_columns, family_sums
-from waymark.models.explain.sentences import COMPARED_MARKS, DESCRIBE, brief, describe, describe_cohort
-from waymark.models.explain.typical import cohort_standing
+from waymark.models.explain.sentences import (
+    COMPARED_MARKS,
+    DESCRIBE,
+    QUIET_SHARE,
+    QUIET_TYPICAL_SINCE,
+    brief,
+    describe,
+    describe_cohort,
+)
+from waymark.models.explain.typical import cohort_standing, quiet_stretch
 from waymark.models.features import build_features
 from waymark.models.features.catalogue import CHANNELS, FAMILIES, MIN_COHORT
 from waymark.models.registry import configure, load_bundle
@@ -66,6 +75,8 @@ def _generated_rows(n: int, seed: int) -> pd.DataFrame:
         "asm_score_mean": pick(23, 62.5, 63.5, 80.2),
         "asm_score_pct": pick(0, 0.04, 0.045, 0.05, 0.5, 0.985),
         COMPARED_MARKS: pick(0, 1, 1),
+        QUIET_SHARE: pick(0, 0, 0.955, 1),
+        QUIET_TYPICAL_SINCE: pick(9, 21.5, 22.5),
         "reg_day_missing": pick(0, 0, 1),
         "reg_day": pick(-30, -1, -0.4, 0, 0.5, 1, 1.5, 12),
         "prior_attempts": pick(0, 1, 2),
@@ -120,29 +131,42 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
     x = bundle.matrix(features)
     probability = bundle.probability(x)
     cols = family_columns(bundle.feature_names)
-    sums = family_sums(contributions(bundle, x).values, cols)
+    contrib = contributions(bundle, x).values
+    sums = family_sums(contrib, cols)
     group = features.groupby(["module_id", "presentation_id", "week"], sort=False).ngroup().to_numpy()
-    rows = features.assign(**{COMPARED_MARKS: compared_marks(features, group)}).to_dict("records")
+    quiet = quiet_stretch(
+        last14=features["act_last14"].to_numpy(dtype=float),
+        ever=features["act_any"].to_numpy(dtype=float) >= 1,
+        since=features["act_days_since_last"].to_numpy(dtype=float),
+        group=group,
+    )
+    marks = compared_marks(features, group)
+    rows = features.assign(
+        **{COMPARED_MARKS: marks, QUIET_SHARE: quiet.share, QUIET_TYPICAL_SINCE: quiet.typical_since}
+    ).to_dict("records")
     said = _Said(sources, recorded_sources(features, sources))
-    standing = cohort_standing(x, group=group, columns=cols)
+    standing = cohort_standing(x, group=group, columns=cols, quiet=quiet)
+    own = family_sums(contrib, cols, own={f: standing[f].own for f in cols})
     described = [f for f in (*FACTOR_FAMILIES, *CONTEXT_FAMILIES) if f in sums]
     factors, strengths, context = [], [], []
     for i, row in enumerate(rows):
-        vals, labels, fixed, facts = {}, {}, [], []
+        vals, labels, fixed, facts, pending = {}, {}, [], [], []
         for f in described:
-            named, v = said.labels(i, f), float(sums[f][i])
-            if named == () or abs(v) < THRESHOLD:
+            named, v, whole_family = said.labels(i, f), float(own[f][i]), float(sums[f][i])
+            if named == ():
                 continue
             labels[f] = named or ()
             apart, shared = bool(standing[f].apart[i]), float(standing[f].shared[i])
-            if apart and FAMILIES[f].actionable:
+            if apart and abs(v) >= THRESHOLD and FAMILIES[f].actionable:
                 vals[f] = v
-            elif apart:
+            elif apart and abs(v) >= THRESHOLD:
                 fixed.append(_ctx(f, describe(f, row, sources=labels[f])))
-            elif shared > 0:
-                facts.append(_ctx(f, describe_cohort(f, row, share=shared, sources=labels[f])))
+                continue
+            if shared > 0 and abs(whole_family) >= THRESHOLD:
+                pending.append((f, _ctx(f, describe_cohort(f, row, share=shared, sources=labels[f]))))
         up = sorted((f for f, v in vals.items() if v > 0), key=lambda f: -vals[f])[:TOP]
         down = sorted((f for f, v in vals.items() if v < 0), key=lambda f: vals[f])[:TOP]
+        facts = [fact for f, fact in pending if f not in up + down]
 
         said_of = [
             [
@@ -232,6 +256,10 @@ def test_a_cohorts_explanations_are_those_of_the_per_row_builder(champion: Champ
     quiet = (data.activity["module_id"] == first) & (data.activity["source"] == "attendance")
     activity = data.activity[~quiet]
     sources = SourceCoverage.of(activity, {**labels, "library": "the university's library"})
+    # Another module has a three-week break before week 8's cut-off (day 56): a quiet stretch.
+    second = data.activity.loc[data.activity["module_id"] != first, "module_id"].iloc[0]
+    on_break = (data.activity["module_id"] == second) & data.activity["day"].between(35, 55)
+    data = dataclasses.replace(data, activity=data.activity[~on_break])
     features = build_features(data, [2, 5, 8])
     got = explain_cohort(bundle, features, sources=sources).indicators
     expected = _reference(bundle, features, sources)
@@ -239,3 +267,11 @@ def test_a_cohorts_explanations_are_those_of_the_per_row_builder(champion: Champ
         assert got[field].tolist() == values, field
     said = {s["sentence"] for column in ("factors", "strengths", "context") for r in got[column] for s in r}
     assert len(said) > 100 and any("for anyone on this module" in s or "% of students" in s for s in said)
+    on_second = got[(got["module_id"] == second) & (got["week"] == 8)]
+    said_there = [
+        s["family"] for column in ("factors", "strengths") for items in on_second[column] for s in items
+    ]
+    # The break is said once as the module's context, never as each student's recent activity.
+    for context in on_second["context"]:
+        assert any("in the last 14 days for anyone" in c["sentence"] for c in context)
+    assert said_there and "recent_activity" not in said_there

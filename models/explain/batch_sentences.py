@@ -21,6 +21,8 @@ from waymark.models.explain.sentences import (
     _FAMILY_CHANNELS,
     CHANNEL_FAMILIES,
     COMPARED_MARKS,
+    QUIET_SHARE,
+    QUIET_TYPICAL_SINCE,
     _and,
 )
 
@@ -88,15 +90,17 @@ def _recent_activity(cols: Columns, src: Sequence[str]) -> Texts:
     since = whole(np.where(cols["act_any"] >= 1, cols["act_days_since_last"], 0.0))
     ratio = cols["act_recent_vs_own"].tolist()
     later = (cols["weeks_elapsed"] >= 3).tolist()
+    quiet = _beside_quiet_cohort(cols, ever=ever, since=since)
     briefs, sentences = [], []
     for i, s in enumerate(src):
         if n[i] == 0:
             brief = f"no activity{s} in the last 14 days"
-            extra = (
-                f"; the last recorded activity was {since[i]} days before"
-                if ever[i]
-                else ("; none has been recorded yet")
-            )
+            if quiet[i]:
+                extra = quiet[i]
+            elif ever[i]:
+                extra = f"; the last recorded activity was {since[i]} days before"
+            else:
+                extra = "; none has been recorded yet"
             briefs.append(brief)
             sentences.append(f"No activity{s} in the last 14 days{extra}.")
             continue
@@ -105,6 +109,28 @@ def _recent_activity(cols: Columns, src: Sequence[str]) -> Texts:
         briefs.append(brief)
         sentences.append(brief[0].upper() + brief[1:] + (_own_rate(ratio[i]) if later[i] else "") + ".")
     return briefs, sentences
+
+
+def _beside_quiet_cohort(cols: Columns, *, ever: list[bool], since: list[int]) -> list[str]:
+    """Per row, ``sentences._beside_quiet_cohort`` where its cohort is in a quiet stretch, else ''."""
+    if QUIET_SHARE not in cols:
+        return [""] * len(ever)
+    share = cols[QUIET_SHARE]
+    typical = whole(np.where(share > 0, np.nan_to_num(cols[QUIET_TYPICAL_SINCE]), 0.0))
+    out = []
+    for i, q in enumerate(share.tolist()):
+        if q <= 0:
+            out.append("")
+            continue
+        who = "every student" if q >= 1 else f"{math.floor(100 * q)}% of students"
+        if not ever[i]:
+            out.append(f", as for {who} on this module; none has been recorded yet for this student")
+            continue
+        out.append(
+            f", as for {who} on this module; this student's last recorded activity was {since[i]} days"
+            f" before, against {typical[i]} for a typical student on this module"
+        )
+    return out
 
 
 def _own_rate(ratio: float) -> str:

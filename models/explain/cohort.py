@@ -23,8 +23,8 @@ from waymark.models.explain.batch_sentences import (
 from waymark.models.explain.change import STEPS, smallest_change
 from waymark.models.explain.coverage import SourceCoverage, family_sources, recorded_sources
 from waymark.models.explain.families import CONTEXT_FAMILIES, FACTOR_FAMILIES, family_columns, family_sums
-from waymark.models.explain.sentences import COMPARED_MARKS
-from waymark.models.explain.typical import Standing, cohort_standing, in_small_cohort
+from waymark.models.explain.sentences import COMPARED_MARKS, QUIET_SHARE, QUIET_TYPICAL_SINCE
+from waymark.models.explain.typical import Quiet, Standing, cohort_standing, in_small_cohort, quiet_stretch
 from waymark.models.features.catalogue import FAMILIES, KEYS, MIN_COHORT
 from waymark.models.uncertainty import intervals
 
@@ -78,10 +78,20 @@ def explain_cohort(
     cols = family_columns(bundle.feature_names)
     sums = family_sums(contrib.values, cols)
     group = features.groupby(["module_id", "presentation_id", "week"], sort=False).ngroup().to_numpy()
-    values = _Values(features.assign(**{COMPARED_MARKS: compared_marks(features, group)}))
+    quiet = _quiet(features, group)
+    values = _Values(
+        features.assign(
+            **{
+                COMPARED_MARKS: compared_marks(features, group),
+                QUIET_SHARE: quiet.share,
+                QUIET_TYPICAL_SINCE: quiet.typical_since,
+            }
+        )
+    )
     said = _Said(sources or SourceCoverage(), recorded_sources(features, sources))
-    standing = cohort_standing(x, group=group, columns=cols)
-    factors, strengths, context = _statements(values, sums, standing=standing, said=said)
+    standing = cohort_standing(x, group=group, columns=cols, quiet=quiet)
+    own = family_sums(contrib.values, cols, own={f: standing[f].own for f in cols})
+    factors, strengths, context = _statements(values, sums, own=own, standing=standing, said=said)
     lower, upper = intervals(bundle.uncertainty, probability)
     out = features[list(KEYS)].copy()
     out["probability"], out["lower"], out["upper"] = probability, lower, upper
@@ -117,6 +127,18 @@ def compared_marks(features: pd.DataFrame, group: np.ndarray) -> np.ndarray:
         return np.zeros(len(features))
     marked = np.bincount(group, weights=features["asm_has_score"].to_numpy(dtype=np.float64) >= 1)
     return np.asarray(marked[group] >= MIN_COHORT, dtype=np.float64)
+
+
+def _quiet(features: pd.DataFrame, group: np.ndarray) -> Quiet:
+    """The rows' quiet stretches (``typical.quiet_stretch``); none where recent activity is not a feature."""
+    if not {"act_last14", "act_any", "act_days_since_last"} <= set(features.columns):
+        return Quiet.none(len(features))
+    return quiet_stretch(
+        last14=features["act_last14"].to_numpy(dtype=np.float64),
+        ever=features["act_any"].to_numpy(dtype=np.float64) >= 1,
+        since=features["act_days_since_last"].to_numpy(dtype=np.float64),
+        group=group,
+    )
 
 
 class _Values(Mapping[str, np.ndarray]):
@@ -200,36 +222,47 @@ class _Said:
 
 
 def _statements(
-    values: _Values, sums: dict[str, np.ndarray], *, standing: dict[str, Standing], said: _Said
+    values: _Values,
+    sums: dict[str, np.ndarray],
+    *,
+    own: dict[str, np.ndarray],
+    standing: dict[str, Standing],
+    said: _Said,
 ) -> tuple[list[list[dict[str, Any]]], list[list[dict[str, Any]]], list[list[dict[str, Any]]]]:
     """Each row's factors, strengths and context, decided and worded a family at a time for all rows.
 
-    A family says nothing when it is fed only by sources the module does not record, or its
-    contribution is below ``THRESHOLD``. Otherwise, where the row stands apart from its cohort, an
-    actionable family is a candidate factor (raising) or strength (lowering), the ``TOP`` largest
-    each, ties in family order; a fixed one is context. A family the row shares with nearly all its
-    cohort is a cohort-wide fact, said once.
+    A family says nothing when it is fed only by sources the module does not record. Where the row
+    stands apart from its cohort, its own contribution (``own``: without the features whose value
+    nearly all its cohort share) decides: at least ``THRESHOLD``, an actionable family is a candidate
+    factor (raising) or strength (lowering), the ``TOP`` largest each, ties in family order; a fixed
+    one is context. A family the row shares with nearly all its cohort, whose contribution (``sums``)
+    is at least ``THRESHOLD``, is a cohort-wide fact, said once (and where the row is apart in a
+    family that is shared, a quiet stretch, the fact is said unless the row's own sentence is).
     """
     described = [f for f in (*FACTOR_FAMILIES, *CONTEXT_FAMILIES) if f in sums]
     n = values.rows
-    value = np.column_stack([sums[f] for f in described]) if described else np.zeros((n, 0))
+    value = np.column_stack([own[f] for f in described]) if described else np.zeros((n, 0))
+    whole_family = np.column_stack([sums[f] for f in described]) if described else value
     phrase: dict[str, np.ndarray] = {}
-    speaks = np.zeros((n, len(described)), dtype=bool)
+    heard = np.zeros((n, len(described)), dtype=bool)
     for j, f in enumerate(described):
         silent, phrase[f] = said.phrases(f)
-        speaks[:, j] = ~silent & ~(np.abs(value[:, j]) < THRESHOLD)
+        heard[:, j] = ~silent
+    speaks = heard & ~(np.abs(value) < THRESHOLD)
     apart = np.column_stack([standing[f].apart for f in described]) if described else speaks
     actionable = np.array([FAMILIES[f].actionable for f in described], dtype=bool)
     candidate = speaks & apart & actionable
     up = _top(np.where(candidate & (value > 0), -value, np.inf))
     down = _top(np.where(candidate & (value < 0), value, np.inf))
     fixed = speaks & apart & ~actionable
-    facts = speaks & ~apart & (np.column_stack([standing[f].shared for f in described]) > 0)
     chosen = fixed.copy()
     for top in (up, down):
         for k in range(top.shape[1]):
             rows = np.flatnonzero(top[:, k] >= 0)
             chosen[rows, top[rows, k]] = True
+    # A row apart in a shared family (a quiet stretch it is quiet in) hears the fact unless it says its own.
+    shared = np.column_stack([standing[f].shared for f in described]) if described else value
+    facts = heard & ~(np.abs(whole_family) < THRESHOLD) & (shared > 0) & ~chosen
     sentence = [
         _sentences(values, f, rows=np.flatnonzero(chosen[:, j]), phrase=phrase[f])
         for j, f in enumerate(described)

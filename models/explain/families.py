@@ -20,6 +20,14 @@ def family_columns(feature_names: tuple[str, ...]) -> dict[str, np.ndarray]:
     return {fam: np.array(cols, dtype=np.int64) for fam, cols in out.items()}
 
 
-def family_sums(values: np.ndarray, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Each family's summed contribution per row (they add up to the row's total)."""
-    return {fam: values[:, cols].sum(axis=1) for fam, cols in columns.items()}
+def family_sums(
+    values: np.ndarray, columns: dict[str, np.ndarray], *, own: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
+    """Each family's summed contribution per row (they add up to the row's total).
+
+    With ``own`` (per family, rows by its features: ``typical.Standing.own``), only the features that
+    are the row's own are summed.
+    """
+    if own is None:
+        return {fam: values[:, cols].sum(axis=1) for fam, cols in columns.items()}
+    return {fam: (values[:, cols] * own[fam]).sum(axis=1) for fam, cols in columns.items()}

@@ -19,6 +19,11 @@ Row = Mapping[str, float]
 #: Not a feature: 1 where the student's marks were compared with enough of their cohort's
 #: (``cohort.compared_marks``); below that, or when absent, a mark is said without a comparison.
 COMPARED_MARKS = "marks_compared_with_cohort"
+#: Not features: where the student's cohort is in a quiet stretch (``typical.quiet_stretch``), the
+#: share of it with no activity in the last 14 days and its median days since the last activity.
+#: A student whose recent activity is still theirs there is described beside the cohort's.
+QUIET_SHARE = "cohort_quiet_share"
+QUIET_TYPICAL_SINCE = "cohort_typical_days_since_last"
 Sources = tuple[str, ...]  # labels of the recorded sources a family is built from ("the library", ...)
 Describer = Callable[[Row, Sources], tuple[str, str]]
 
@@ -60,6 +65,9 @@ def _recent_activity(row: Row, sources: Sources) -> tuple[str, str]:
     n, days = count(row["act_last14"]), round(row["act_active_days_last14"])
     if n == 0:
         brief = f"no activity{_from(sources)} in the last 14 days"
+        quiet = row.get(QUIET_SHARE, 0.0)
+        if quiet > 0:
+            return brief, _upper(brief) + _beside_quiet_cohort(row, quiet) + "."
         if row["act_any"] >= 1:
             extra = f"; the last recorded activity was {round(row['act_days_since_last'])} days before"
         else:
@@ -77,6 +85,18 @@ def _recent_activity(row: Row, sources: Sources) -> tuple[str, str]:
         else:
             sentence += f", about {ratio:.1f} times this student's own earlier weekly rate"
     return brief, sentence + "."
+
+
+def _beside_quiet_cohort(row: Row, share: float) -> str:
+    """What sets a quiet student apart from a cohort in a quiet stretch (the batch describer's words)."""
+    who = "every student" if share >= 1 else f"{math.floor(100 * share)}% of students"
+    if row["act_any"] < 1:
+        return f", as for {who} on this module; none has been recorded yet for this student"
+    since, typical = round(row["act_days_since_last"]), round(row[QUIET_TYPICAL_SINCE])
+    return (
+        f", as for {who} on this module; this student's last recorded activity was {since} days before,"
+        f" against {typical} for a typical student on this module"
+    )
 
 
 def _regularity(row: Row, sources: Sources) -> tuple[str, str]:

@@ -15,6 +15,21 @@ student's factor it would read as if it were about them. So, within each module 
   every one of its students has alike (nothing marked yet for any of them) sets none of them apart; a
   family that only compares a student with the cohort (``COMPARED_WITH_COHORT``) has nothing to compare
   with; every other family sets its students apart, as before.
+
+Within a family, a **feature** whose value at least ``NEARLY_ALL`` of a cohort (of at least
+``MIN_COHORT``) share is the cohort's: for the students who have that value, its contribution is left
+out of what the family says about them (``Standing.own``). In a week nobody on a module has recorded
+activity ("0 in the last 14 days" for everyone), a student's study-resource count is then weighed by
+what differs (their count so far), not by the empty fortnight everybody shares.
+
+A **quiet stretch** (``quiet_stretch``) is a cohort of at least ``MIN_COHORT`` in which at least
+``NEARLY_ALL`` have no activity in the last 14 days: a break in the calendar, whatever the
+institution calls it. Days since the last activity then differ from student to student by when each
+last worked before the break, and would set every one of them apart; for a student who was active
+before it, and whose last activity is no more than ``LONG_BEFORE`` days earlier than the cohort's
+typical one, recent activity is the cohort's, said once as context. A student whose activity stopped
+well before the others', or never started, keeps it as theirs, said beside the cohort's
+(``sentences.QUIET_SHARE``).
 """
 
 from __future__ import annotations
@@ -27,6 +42,9 @@ import pandas as pd
 from waymark.models.features.catalogue import COMPARED_WITH_COHORT, MIN_COHORT
 
 NEARLY_ALL = 0.95
+#: In a quiet stretch, a last activity this many days or more before the cohort's typical one is the
+#: student's own: two weeks, the span of the recent-activity window.
+LONG_BEFORE = 14
 
 
 @dataclass(frozen=True)
@@ -37,10 +55,55 @@ class Standing:
     shared: (
         np.ndarray
     )  # the share of the cohort typical in the family, where it is shared and the row typical; else 0
+    own: np.ndarray  # bool, rows by the family's features: the feature's contribution is the row's own
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """Per row: its cohort's quiet stretch, if it is in one (``quiet_stretch``)."""
+
+    share: np.ndarray  # the share of the cohort with no activity in the last 14 days; 0 outside a stretch
+    typical_since: np.ndarray  # the cohort's median days since the last activity (of those with any); nan
+    quiet: np.ndarray  # bool: in a stretch, with no activity in the last 14 days
+    alike: np.ndarray  # bool: quiet as the cohort is (active before, not stopped long before the others)
+
+    @classmethod
+    def none(cls, rows: int) -> Quiet:
+        """No row in a quiet stretch."""
+        nobody = np.zeros(rows, dtype=bool)
+        return cls(np.zeros(rows), np.full(rows, np.nan), nobody, nobody)
+
+
+def quiet_stretch(*, last14: np.ndarray, ever: np.ndarray, since: np.ndarray, group: np.ndarray) -> Quiet:
+    """Which rows are in a cohort's quiet stretch, and which of them are quiet as the cohort is.
+
+    Parameters
+    ----------
+    last14
+        Activity in the last 14 days per row (any scale on which 0 is none).
+    ever
+        Whether the row has any recorded activity before the cut-off.
+    since
+        Days since the row's last recorded activity.
+    group
+        Cohort code per row (module presentation and week), 0..G-1.
+    """
+    sizes = np.bincount(group)
+    quiet = last14 <= 0
+    share = (np.bincount(group, weights=quiet, minlength=len(sizes)) / np.maximum(sizes, 1))[group]
+    stretch = (share >= NEARLY_ALL) & ~in_small_cohort(group)
+    if not stretch.any():
+        return Quiet.none(len(group))
+    counted = quiet & ever.astype(bool)
+    typical = pd.Series(np.where(counted, since, np.nan)).groupby(group).median()
+    typical_since = np.where(stretch, typical.reindex(range(len(sizes))).to_numpy()[group], np.nan)
+    with np.errstate(invalid="ignore"):
+        alike = stretch & counted & (since < typical_since + LONG_BEFORE)
+    return Quiet(np.where(stretch, share, 0.0), typical_since, stretch & quiet, alike)
 
 
 def cohort_standing(
-    x: np.ndarray, *, group: np.ndarray, columns: dict[str, np.ndarray]
+    x: np.ndarray, *, group: np.ndarray, columns: dict[str, np.ndarray], quiet: Quiet | None = None
 ) -> dict[str, Standing]:
     """Each family's standing for every row of ``x``.
 
@@ -52,6 +115,10 @@ def cohort_standing(
         Cohort code per row (module presentation and week), 0..G-1.
     columns
         For each family, the positions of its features in ``x``.
+    quiet
+        The rows' quiet stretches (``quiet_stretch``): recent activity is the cohort's for the rows
+        quiet as their cohort is, and the stretch is a fact shared by every quiet row in it
+        (``Standing.shared``), said as context wherever the row's own recent activity is not said.
 
     Returns
     -------
@@ -60,12 +127,20 @@ def cohort_standing(
     """
     sizes = np.bincount(group)
     small = in_small_cohort(group)
-    return {
+    out = {
         family: _standing(
             x[:, cols], group=group, sizes=sizes, small=small, compares=family in COMPARED_WITH_COHORT
         )
         for family, cols in columns.items()
     }
+    if quiet is not None and quiet.alike.any() and "recent_activity" in out:
+        recent = out["recent_activity"]
+        out["recent_activity"] = Standing(
+            apart=recent.apart & ~quiet.alike,
+            shared=np.where(quiet.quiet, quiet.share, recent.shared),
+            own=recent.own & ~quiet.alike[:, None],
+        )
+    return out
 
 
 def in_small_cohort(group: np.ndarray) -> np.ndarray:
@@ -78,10 +153,24 @@ def _standing(
     values: np.ndarray, *, group: np.ndarray, sizes: np.ndarray, small: np.ndarray, compares: bool
 ) -> Standing:
     median = pd.DataFrame(values).groupby(group).median().reindex(range(len(sizes))).to_numpy()
-    typical = np.isclose(values, median[group], rtol=1e-9, atol=1e-9).all(axis=1)
-    share = (np.bincount(group, weights=typical, minlength=len(sizes)) / np.maximum(sizes, 1))[group]
+    at_median = np.isclose(values, median[group], rtol=1e-9, atol=1e-9)
+    typical = at_median.all(axis=1)
+    share = _share(typical, group=group, sizes=sizes)
     shared = typical & ~small & (share >= NEARLY_ALL)
     # Every student typical is every student alike (each equals the median); one student alone is not.
     alike = (share >= 1) & (sizes[group] > 1)
     small_apart = ~(alike | compares)
-    return Standing(apart=np.where(small, small_apart, ~typical), shared=np.where(shared, share, 0.0))
+    feature_share = np.column_stack(
+        [_share(at_median[:, k], group=group, sizes=sizes) for k in range(values.shape[1])]
+    )
+    cohorts = at_median & ~small[:, None] & (feature_share >= NEARLY_ALL)
+    return Standing(
+        apart=np.where(small, small_apart, ~typical), shared=np.where(shared, share, 0.0), own=~cohorts
+    )
+
+
+def _share(flags: np.ndarray, *, group: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per row: the share of its cohort for which ``flags`` holds."""
+    counted = np.bincount(group, weights=flags, minlength=len(sizes))
+    share: np.ndarray = (counted / np.maximum(sizes, 1))[group]
+    return share

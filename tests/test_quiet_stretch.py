@@ -1,0 +1,189 @@
+"""A break nobody on a module works through is the module's context, not each student's recent activity.
+
+Module Q has a three-week break before week 8's cut-off (day 56): nobody has activity on days 35 to
+55. Module A works through the same weeks. Without the quiet-stretch rule every Q student's "no
+activity in the last 14 days; the last recorded activity was 22 days before" was their factor or
+strength (a probe's 199 of 199), and each study-resource count was weighed by the empty fortnight all
+of them share.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.contract_folder import VALID, make_folder
+from tests.vocabulary import forbidden_words
+from waymark.models.bundle import LinearParams, ModelBundle
+from waymark.models.data import load_with_source_labels
+from waymark.models.explain import SourceCoverage, explain_cohort
+from waymark.models.explain.cohort import THRESHOLD
+from waymark.models.explain.families import family_columns, family_sums
+from waymark.models.explain.typical import LONG_BEFORE, quiet_stretch
+from waymark.models.features import FEATURE_NAMES, build_features
+from waymark.models.features.catalogue import FAMILIES, FEATURES, MIN_COHORT
+from waymark.models.uncertainty import IntervalBin, IntervalTable
+
+WEEK, PER_MODULE, BREAK = 8, 30, (35, 55)
+STOPPED_EARLY = {"Q00": 12, "Q01": 16}  # last active day, well before the others (about day 33)
+NEVER = "Q02"
+
+
+def _tables() -> dict[str, list[list[str]]]:
+    rng = np.random.default_rng(8)
+    tables: dict[str, list[list[str]]] = {
+        "presentations": [["module_id", "presentation_id", "start_date", "length_days"]],
+        "students": [["student_id"]],
+        "registrations": [
+            [
+                "student_id",
+                "module_id",
+                "presentation_id",
+                "registration_day",
+                "unregistration_day",
+                "final_result",
+            ]
+        ],
+        "assessments": [["assessment_id", "module_id", "presentation_id", "type", "due_day", "weight"]],
+        "assessment_results": [["student_id", "assessment_id", "submitted_day", "score"]],
+        "activity": [
+            ["student_id", "module_id", "presentation_id", "day", "source", "activity_type", "count"]
+        ],
+    }
+    for module in ("A", "Q"):
+        tables["presentations"].append([module, "2024J", "2024-10-07", "200"])
+        tables["assessments"].append([f"{module}1", module, "2024J", "coursework", "20", "50"])
+        for k in range(PER_MODULE):
+            student = f"{module}{k:02d}"
+            tables["students"].append([student])
+            tables["registrations"].append([student, module, "2024J", str(-int(rng.integers(0, 20))), "", ""])
+            tables["assessment_results"].append(
+                [student, f"{module}1", str(int(rng.integers(10, 25))), str(int(rng.integers(30, 95)))]
+            )
+            if student == NEVER:
+                continue
+            last = STOPPED_EARLY.get(student, 55 if module == "A" else int(rng.integers(30, 35)))
+            days = {int(d) for d in rng.integers(0, last, size=int(rng.integers(3, 15)))} | {last}
+            for day in sorted(d for d in days if module == "A" or not BREAK[0] <= d <= BREAK[1]):
+                tables["activity"].append(
+                    [student, module, "2024J", str(day), "vle", "resource", str(int(rng.integers(1, 9)))]
+                )
+    return tables
+
+
+def _bundle(features: pd.DataFrame) -> ModelBundle:
+    """A logistic model in which every student-describing feature matters, fitted to nothing."""
+    x = features[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+    scale = x.std(axis=0)
+    described = {f.name for f in FEATURES if FAMILIES[f.family].described}
+    return ModelBundle(
+        target="not_completing",
+        family="logistic",
+        feature_names=FEATURE_NAMES,
+        calibration=(1.0, 0.0),
+        linear=LinearParams(
+            mean=tuple(x.mean(axis=0)),
+            scale=tuple(np.where(scale > 0, scale, 1.0)),
+            coef=tuple(-0.5 if name in described else 0.0 for name in FEATURE_NAMES),
+            intercept=0.0,
+        ),
+        uncertainty=IntervalTable(
+            level=0.9, df=10.0, bins=(IntervalBin(upper=1.0, variance=0.04, rows=100),)
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def explained(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    folder = make_folder(tmp_path_factory.mktemp("quiet") / "data", **{**dict.fromkeys(VALID), **_tables()})
+    data, labels = load_with_source_labels(folder)
+    features = build_features(data, [WEEK]).reset_index(drop=True)
+    result = explain_cohort(_bundle(features), features, sources=SourceCoverage.of(data.activity, labels))
+    return features, result.indicators, result.contributions.values
+
+
+def _said(indicators: pd.DataFrame, i: int, families: str = "recent_activity") -> list[str]:
+    return [
+        s["sentence"]
+        for c in ("factors", "strengths")
+        for s in indicators.at[i, c]
+        if s["family"] == families
+    ]
+
+
+def test_the_break_is_the_modules_context_never_each_students_recent_activity(explained) -> None:  # type: ignore[no-untyped-def]
+    features, indicators, contributions = explained
+    sums = family_sums(contributions, family_columns(FEATURE_NAMES))
+    quiet = (features["module_id"] == "Q") & ~features["student_id"].isin([*STOPPED_EARLY, NEVER])
+    # Without the rule these would be said as each student's own: the family moves every estimate.
+    assert (np.abs(sums["recent_activity"][quiet.to_numpy()]) >= THRESHOLD).all()
+    for i in np.flatnonzero(quiet):
+        assert _said(indicators, i) == []
+        context = [c["sentence"] for c in indicators.at[i, "context"]]
+        assert (
+            context.count(
+                "No activity from the learning platform in the last 14 days for anyone on this module."
+            )
+            == 1
+        )
+    # Module A worked through the same days: its students' recent activity is still theirs.
+    on_a = np.flatnonzero(features["module_id"] == "A")
+    assert any(_said(indicators, i) for i in on_a)
+    assert not any("for anyone" in c["sentence"] for i in on_a for c in indicators.at[i, "context"])
+
+
+def test_a_student_who_stopped_well_before_the_break_is_described_beside_the_module(explained) -> None:  # type: ignore[no-untyped-def]
+    features, indicators, _ = explained
+    q = features[features["module_id"] == "Q"]
+    typical = int(q.loc[q["act_any"] >= 1, "act_days_since_last"].median())
+    for student, last_day in STOPPED_EARLY.items():
+        i = int(np.flatnonzero(features["student_id"] == student)[0])
+        since = int(features.at[i, "act_days_since_last"])
+        assert since == WEEK * 7 - last_day and since >= typical + LONG_BEFORE
+        assert _said(indicators, i) == [
+            f"No activity from the learning platform in the last 14 days, as for every student on this"
+            f" module; this student's last recorded activity was {since} days before, against {typical}"
+            f" for a typical student on this module."
+        ]
+    never = int(np.flatnonzero(features["student_id"] == NEVER)[0])
+    said = _said(indicators, never) or [c["sentence"] for c in indicators.at[never, "context"]]
+    assert not any("against" in s for s in said)
+    text = " ".join(
+        s["sentence"] for c in ("factors", "strengths", "context") for r in indicators[c] for s in r
+    )
+    assert forbidden_words(text) == []
+
+
+def test_a_count_is_weighed_by_what_differs_not_by_the_fortnight_everybody_shares(explained) -> None:  # type: ignore[no-untyped-def]
+    features, indicators, contributions = explained
+    names = list(FEATURE_NAMES)
+    totals = [names.index(f.name) for f in FEATURES if f.family == "study_resources" and "total" in f.name]
+    recent = [names.index(f.name) for f in FEATURES if f.family == "study_resources" and "last14" in f.name]
+    checked = 0
+    for i in np.flatnonzero(features["module_id"] == "Q"):
+        assert np.allclose(features.loc[i, [names[j] for j in recent]], 0.0)
+        for item in indicators.at[i, "factors"] + indicators.at[i, "strengths"]:
+            if item["family"] == "study_resources":
+                # The contribution said is the counts' so far, not the shared empty fortnight's.
+                assert item["contribution"] == round(float(contributions[i, totals].sum()), 4)
+                assert abs(contributions[i, recent].sum()) >= 0.01
+                checked += 1
+    assert checked
+
+
+def test_a_quiet_stretch_needs_nearly_the_whole_of_a_cohort_large_enough_to_compare() -> None:
+    group = np.zeros(40, dtype=np.int64)
+    last14 = np.zeros(40)
+    since = np.full(40, 22.0)
+    since[0] = 50.0
+    stretch = quiet_stretch(last14=last14, ever=np.ones(40, bool), since=since, group=group)
+    assert stretch.share.tolist() == [1.0] * 40 and stretch.typical_since[0] == 22.0
+    assert not stretch.alike[0] and stretch.alike[1:].all()
+    last14[:3] = 1.0  # 37 of 40 quiet: under 95%
+    assert not quiet_stretch(last14=last14, ever=np.ones(40, bool), since=since, group=group).share.any()
+    small = np.zeros(MIN_COHORT - 1, dtype=np.int64)
+    none = quiet_stretch(
+        last14=np.zeros(len(small)), ever=np.ones(len(small), bool), since=np.ones(len(small)), group=small
+    )
+    assert not none.share.any() and not none.alike.any()
