@@ -122,6 +122,22 @@ def test_unknown_final_result_is_refused(tmp_path: Path) -> None:
     assert finding.examples[0].value == "dropped"
 
 
+def test_an_outcome_vocabulary_of_its_own_is_refused_with_its_values_counted_and_how_to_map_them(
+    tmp_path: Path,
+) -> None:
+    rows = [list(r) for r in VALID["registrations"]]
+    column = rows[0].index("final_result")
+    said = ["Completed", "Completed", "Deferred"]
+    for row, value in zip(rows[1:], said, strict=False):
+        row[column] = value
+    finding = only(validate_folder(make_folder(tmp_path, registrations=rows)), "allowed_values")
+    assert finding.count == len(said)
+    assert finding.values == (("Completed", 2), ("Deferred", 1)) and finding.distinct_values == 2
+    text = finding.describe()
+    assert "values found: 'Completed' (2 rows), 'Deferred' (1 row)" in text
+    assert "leave it empty where the outcome is not known yet" in text and "docs/mapping.md" in text
+
+
 def test_free_text_activity_type_is_refused(tmp_path: Path) -> None:
     rows = with_cell("activity", 1, "activity_type", "Reading: Mental health and you")
     report = validate_folder(make_folder(tmp_path, activity=rows))

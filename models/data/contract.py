@@ -39,6 +39,8 @@ class Column:
     allowed: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    # What to do with a value outside ``allowed`` (said with the refusal); a generic line when None.
+    mapping_hint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,12 @@ REGISTRATIONS = Table(
             "Outcome; empty while the presentation runs.",
             nullable=True,
             allowed=FINAL_RESULTS,
+            mapping_hint=(
+                "write each of the institution's outcomes as one of these: a completion (a pass, merit "
+                "or compensated pass) as pass or distinction, a non-completion as fail or withdrawn, and "
+                "leave it empty where the outcome is not known yet (deferred, in progress); an import "
+                "mapping does it with final_result = { column = ..., values = { ... } } (docs/mapping.md)"
+            ),
         ),
     ),
     key=("student_id", "module_id", "presentation_id"),

@@ -46,6 +46,10 @@ class Finding:
     count: int = 1
     examples: tuple[Example, ...] = field(default_factory=tuple)
     severity: Severity = "error"
+    # For a rule on a value vocabulary: the offending values, most frequent first, each with its
+    # number of rows, and how many distinct offending values there are in all.
+    values: tuple[tuple[str, int], ...] = ()
+    distinct_values: int = 0
 
     def describe(self, max_examples: int = 5) -> str:
         """One or more lines of text for the report."""
@@ -55,6 +59,10 @@ class Finding:
         if self.examples:
             head += f" ({self.count} {rows})"
         lines = [head]
+        if self.values:
+            found = ", ".join(f"{v!r} ({n:,} {'row' if n == 1 else 'rows'})" for v, n in self.values)
+            more = self.distinct_values - len(self.values)
+            lines.append(f"    values found: {found}" + (f", and {more:,} other values" if more > 0 else ""))
         lines += [f"    {ex.describe()}" for ex in self.examples[:max_examples]]
         if self.count > min(len(self.examples), max_examples) and self.examples:
             lines.append(f"    ... and {self.count - min(len(self.examples), max_examples)} more")

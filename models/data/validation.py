@@ -8,8 +8,8 @@ each broken rule becomes one Finding with its count and the first rows it found.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
@@ -63,6 +63,7 @@ class Rule:
     sql: str
     key_columns: tuple[str, ...] = ()
     severity: Severity = "error"
+    values: bool = False  # the finding lists the distinct offending values and their counts
 
 
 def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -383,14 +384,19 @@ def _column_rules(table: Table, column: Column, *, raw_type: str) -> Iterator[Ru
     yield from _guidance_rules(table, column, raw_type=raw_type)
     if column.allowed is not None:
         allowed = ", ".join(literal(v) for v in column.allowed)
+        hint = column.mapping_hint or (
+            "write each value the institution uses as one of these, or map it in an import mapping "
+            "with values = { ... } (docs/mapping.md)"
+        )
         yield Rule(
             table.name,
             column.name,
             "allowed_values",
-            f"value is not one of: {', '.join(column.allowed)}",
+            f"value is not one of: {', '.join(column.allowed)}; {hint}",
             f"SELECT _file, _row, {c} AS value{_keys(key)} FROM {t} "
             f"WHERE {c} IS NOT NULL AND {c} NOT IN ({allowed})",
             key,
+            values=True,
         )
     if column.minimum is not None:
         yield Rule(
@@ -678,8 +684,10 @@ def _run_all(con: duckdb.DuckDBPyConnection, rules: list[Rule], *, max_examples:
     try:
         rows = con.execute(union_sql(rules, max_examples)).fetchall()
     except duckdb.Error:
-        return [f for rule in rules for f in _run_all_one(con, rule, max_examples=max_examples)]
-    return findings_of(rules, rows)
+        found = [f for rule in rules for f in _run_all_one(con, rule, max_examples=max_examples)]
+    else:
+        found = findings_of(rules, rows)
+    return with_values(found, rules, run=lambda sql: con.execute(sql).fetchall())
 
 
 def findings_of(rules: list[Rule], rows: list[tuple[object, ...]]) -> list[Finding]:
@@ -720,6 +728,36 @@ def union_sql(rules: list[Rule], max_examples: int) -> str:
         f"SELECT _rule, _file, _row, value, _key, count(*) OVER (PARTITION BY _rule) AS _n "
         f"FROM ({' UNION ALL '.join(parts)}) {limit} ORDER BY _rule, _file, _row"
     )
+
+
+#: How many distinct offending values a finding on a vocabulary lists (all are counted).
+MAX_VALUES = 10
+
+
+def values_sql(rule: Rule) -> str:
+    """The offending values of ``rule`` with their row counts, most frequent first, and how many in all."""
+    return (
+        "SELECT value, n, count(*) OVER () AS k FROM (SELECT CAST(value AS VARCHAR) AS value, "
+        f"count(*) AS n FROM ({rule.sql}) GROUP BY CAST(value AS VARCHAR)) "
+        f"ORDER BY n DESC, value LIMIT {MAX_VALUES}"
+    )
+
+
+def with_values(
+    findings: list[Finding], rules: list[Rule], *, run: Callable[[str], list[tuple[object, ...]]]
+) -> list[Finding]:
+    """``findings``, each broken rule on a vocabulary (``Rule.values``) with its values (``run``: a query)."""
+    listing = {(r.table, r.column, r.rule): r for r in rules if r.values}
+    out = []
+    for f in findings:
+        rule = listing.get((f.table, f.column, f.rule))
+        if rule is None:
+            out.append(f)
+            continue
+        rows = sorted(run(values_sql(rule)), key=lambda r: (-int(str(r[1])), str(r[0])))
+        found = tuple((str(r[0]), int(str(r[1]))) for r in rows)
+        out.append(replace(f, values=found, distinct_values=int(str(rows[0][2])) if rows else 0))
+    return out
 
 
 def finding_of(rule: Rule, rows: list[tuple[object, ...]]) -> Finding:

@@ -48,6 +48,7 @@ from waymark.models.data.validation import (
     row_count_findings,
     typed_view_sql,
     union_sql,
+    with_values,
 )
 from waymark.models.spark.files import SparkFolder, open_raw, spark_folder
 from waymark.models.spark.sql import renamed, to_spark
@@ -226,8 +227,10 @@ def _run_all(views: SparkViews, rules: list[Rule], *, max_examples: int) -> list
     try:
         rows = _rows(views, union_sql(rules, max_examples))
     except Exception:  # Spark raises analysis and execution errors of many classes
-        return [f for rule in rules for f in _run_one(views, rule, max_examples=max_examples)]
-    return findings_of(rules, rows)
+        found = [f for rule in rules for f in _run_one(views, rule, max_examples=max_examples)]
+    else:
+        found = findings_of(rules, rows)
+    return with_values(found, rules, run=lambda sql: [tuple(r) for r in views.sql(sql).collect()])
 
 
 def _run_one(views: SparkViews, rule: Rule, *, max_examples: int) -> list[Finding]:
