@@ -65,3 +65,49 @@ def test_optional_source_columns_left_empty_are_not_reported_as_gaps(tmp_path: P
     assert missing["sources", "notice_given_on"]["percent"] == 100.0
     assert missing["sources", "notice_given_on"]["meaning"]
     assert not [n for n in report.notes if n.startswith("sources.")], report.notes
+
+
+def test_weeks_nobody_on_a_presentation_was_active_in_are_listed_for_the_data_steward(
+    tmp_path: Path, synth_dir: Path
+) -> None:
+    # M1 2024J has activity on days -3, 1, 5 and 100 (weeks 1 and 15): weeks 2 to 14 are empty.
+    report = _report(make_folder(tmp_path))
+    assert report.quiet_weeks == [
+        {
+            "module_id": "M1",
+            "presentation_id": "2024J",
+            "first_week": 2,
+            "last_week": 14,
+            "first_day": 7,
+            "last_day": 97,
+        }
+    ]
+    assert "  M1 2024J: weeks 2 to 14 (days 7 to 97)" in report.to_text().splitlines()
+    assert [
+        n for n in report.notes if "import them again" in n and n.startswith("1 presentation has whole weeks")
+    ]
+    # The synthetic cohorts have activity every week of every presentation.
+    assert _report(synth_dir).quiet_weeks == []
+
+
+def test_an_outcome_missing_on_a_presentation_that_had_ended_is_told_apart_from_one_not_known_yet(
+    tmp_path: Path,
+) -> None:
+    # S3 on M2 2025B has no outcome. The activity reaches 2025-01-15 (M1 2024J, day 100).
+    running = _report(make_folder(tmp_path / "running"))
+    assert running.overview["final_results"]["not yet known (presentation running)"] == 1
+    assert not [n for n in running.notes if "left out of training" in n]
+    presentations = [
+        ["module_id", "presentation_id", "start_date", "length_days"],
+        ["M1", "2024J", "2024-10-07", "100"],
+        ["M2", "2025B", "2024-09-01", "90"],  # ended on 2024-11-30
+    ]
+    ended = _report(make_folder(tmp_path / "ended", presentations=presentations))
+    assert ended.overview["final_results"]["not recorded (presentation ended)"] == 1
+    assert "not yet known (presentation running)" not in ended.overview["final_results"]
+    assert [
+        n
+        for n in ended.notes
+        if n.startswith("1 registration on presentations that had ended by the data date has no")
+    ]
+    assert "not recorded (presentation ended) 1" in ended.to_text()

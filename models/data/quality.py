@@ -17,10 +17,15 @@ from waymark.models.data.notice import source_use
 from waymark.models.data.sqltext import ident
 
 SHOWN_WEEKS = (1, 2, 4, 8, 12, 16, 20, 24, 30, 36)
+QUIET_WEEKS_SHOWN = 10
+# A registration without an outcome, on a presentation still running on the data date (the latest day
+# the activity reaches, as ``models.calendar.data_date``), and on one that had ended by then.
+NOT_YET_KNOWN = "not yet known (presentation running)"
+NOT_RECORDED = "not recorded (presentation ended)"
 # Columns whose missing values carry a meaning rather than a gap.
 MEANINGFUL_MISSING = {
     ("registrations", "unregistration_day"): "still registered",
-    ("registrations", "final_result"): "presentation still running",
+    ("registrations", "final_result"): "outcome not known yet, or not recorded (see Outcomes)",
     ("sources", "label"): "named by its neutral name",
     ("sources", "notice_given_on"): "a built-in source used without a date, any other not used",
     ("sources", "counts_as"): "read as its own kind",
@@ -41,6 +46,9 @@ class QualityReport:
     notes: list[str]
     # Each activity source: its rows and whether features use them (CoP §4: notice before a new source).
     source_use: list[dict[str, Any]] = field(default_factory=list)
+    # Whole weeks with no activity from any source for anyone on a presentation, between its first and
+    # last active weeks: a break in the calendar, or days an extract left out.
+    quiet_weeks: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
@@ -87,11 +95,24 @@ class QualityReport:
         lines += [f"  {u['source']}: {u['rows']:,} rows; {u['status']}" for u in self.source_use] or [
             "  none"
         ]
+        lines += [
+            "",
+            "Weeks with no activity from any source for anyone (between the first and last active weeks)",
+        ]
+        lines += [_quiet_line(q) for q in self.quiet_weeks[:QUIET_WEEKS_SHOWN]] or ["  none"]
+        if len(self.quiet_weeks) > QUIET_WEEKS_SHOWN:
+            lines.append(f"  ... and {len(self.quiet_weeks) - QUIET_WEEKS_SHOWN:,} more (all in --json)")
         lines += ["", "Consistency"]
         lines += [f"  {k.replace('_', ' ')}: {v:,}" for k, v in self.consistency.items()]
         lines += ["", "What the gaps mean for indicators"]
         lines += [f"  - {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def _quiet_line(q: dict[str, Any]) -> str:
+    first, last = q["first_week"], q["last_week"]
+    weeks = f"week {first}" if first == last else f"weeks {first} to {last}"
+    return f"  {q['module_id']} {q['presentation_id']}: {weeks} (days {q['first_day']} to {q['last_day']})"
 
 
 def _coverage_lines(rows: list[dict[str, Any]]) -> list[str]:
@@ -134,9 +155,11 @@ def quality_report(con: duckdb.DuckDBPyConnection) -> QualityReport:
     coverage = _coverage(con)
     by_module = _sources_by_module(con)
     consistency = _consistency(con)
+    quiet = _quiet_weeks(con)
     notes = _marked_work_notes(overview) + _notes(
         missing, no_act, timing=timing, by_module=by_module, consistency=consistency
     )
+    notes += _quiet_notes(quiet) + _outcome_notes(overview)
     notes = notes or ["No gaps large enough to change how indicators should be read."]
     return QualityReport(
         overview=overview,
@@ -151,14 +174,19 @@ def quality_report(con: duckdb.DuckDBPyConnection) -> QualityReport:
             {"source": u.source, "rows": u.rows, "used_rows": u.used_rows, "status": u.status}
             for u in source_use(con)
         ],
+        quiet_weeks=quiet,
     )
 
 
 def _overview(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    results = con.execute(
-        "SELECT coalesce(final_result, 'not yet known'), count(*) "
-        "FROM t_registrations GROUP BY 1 ORDER BY 2 DESC"
-    ).fetchall()
+    results = con.execute(f"""
+        WITH reach AS (SELECT max(CAST(p.start_date AS DATE) + CAST(a.day AS INTEGER)) AS d
+                       FROM t_activity a JOIN t_presentations p USING (module_id, presentation_id))
+        SELECT CASE WHEN r.final_result IS NOT NULL THEN r.final_result
+                    WHEN CAST(p.start_date AS DATE) + CAST(p.length_days AS INTEGER) <= (SELECT d FROM reach)
+                    THEN '{NOT_RECORDED}' ELSE '{NOT_YET_KNOWN}' END, count(*)
+        FROM t_registrations r LEFT JOIN t_presentations p USING (module_id, presentation_id)
+        GROUP BY 1 ORDER BY 2 DESC, 1""").fetchall()
     return {
         "presentations": _scalar(con, "SELECT count(*) FROM t_presentations"),
         "students": _scalar(con, "SELECT count(*) FROM t_students"),
@@ -247,6 +275,60 @@ def _coverage(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return [
         {"source": s, "week": int(w), "active": int(a), "population": int(n), "share": int(a) / int(n)}
         for s, w, a, n in rows
+    ]
+
+
+def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Stretches of whole weeks (days 7(w-1) to 7w-1) with no activity row on a presentation at all."""
+    rows = con.execute("""
+        WITH active AS (SELECT DISTINCT module_id, presentation_id,
+                               CAST(floor(day / 7) AS BIGINT) + 1 AS week
+                        FROM t_activity WHERE day >= 0),
+        span AS (SELECT module_id, presentation_id, min(week) AS lo, max(week) AS hi
+                 FROM active GROUP BY ALL),
+        gaps AS (SELECT s.module_id, s.presentation_id, w.week
+                 FROM span s JOIN range(2, 1000) AS w(week) ON w.week > s.lo AND w.week < s.hi
+                 ANTI JOIN active a ON a.module_id = s.module_id
+                      AND a.presentation_id = s.presentation_id AND a.week = w.week),
+        runs AS (SELECT *, week - row_number() OVER (
+                     PARTITION BY module_id, presentation_id ORDER BY week) AS run FROM gaps)
+        SELECT module_id, presentation_id, min(week) AS first_week, max(week) AS last_week
+        FROM runs GROUP BY module_id, presentation_id, run ORDER BY 1, 2, 3""").fetchall()
+    return [
+        {
+            "module_id": str(m),
+            "presentation_id": str(p),
+            "first_week": int(a),
+            "last_week": int(b),
+            "first_day": 7 * (int(a) - 1),
+            "last_day": 7 * int(b) - 1,
+        }
+        for m, p, a, b in rows
+    ]
+
+
+def _outcome_notes(overview: dict[str, Any]) -> list[str]:
+    unrecorded = overview["final_results"].get(NOT_RECORDED, 0)
+    if not unrecorded:
+        return []
+    return [
+        f"{unrecorded:,} {'registration' if unrecorded == 1 else 'registrations'} on presentations that "
+        f"had ended by the data date {'has' if unrecorded == 1 else 'have'} no "
+        "outcome: they are left out of training and evaluation, never guessed (deferrals, say). If the "
+        "institution records an outcome for them, check how final_result was exported or mapped."
+    ]
+
+
+def _quiet_notes(quiet: list[dict[str, Any]]) -> list[str]:
+    if not quiet:
+        return []
+    presentations = len({(q["module_id"], q["presentation_id"]) for q in quiet})
+    return [
+        f"{presentations:,} {'presentation has' if presentations == 1 else 'presentations have'} whole "
+        "weeks with no activity from any source for anyone "
+        "(listed above). A break in the calendar reads this way, and explanations then say it once as "
+        "the module's context, never as each student's recent activity; so do days an extract left "
+        "out. If any were left out, import them again before training or scoring."
     ]
 
 
