@@ -45,7 +45,12 @@ class Statement(BaseModel):
     family: str
     title: str
     sentence: str
-    contribution: float = Field(description="Its share of the indicator, in log-odds (positive raises it).")
+    contribution: float = Field(
+        description=(
+            "Its exact contribution to the indicator, in log-odds (positive raises it), from the features "
+            "in which the student differs from nearly all of their module cohort."
+        )
+    )
 
 
 class Context(BaseModel):

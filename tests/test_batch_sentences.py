@@ -76,7 +76,7 @@ def _generated_rows(n: int, seed: int) -> pd.DataFrame:
         "asm_score_pct": pick(0, 0.04, 0.045, 0.05, 0.5, 0.985),
         COMPARED_MARKS: pick(0, 1, 1),
         QUIET_SHARE: pick(0, 0, 0.955, 1),
-        QUIET_TYPICAL_SINCE: pick(9, 21.5, 22.5),
+        QUIET_TYPICAL_SINCE: pick(9, 21.5, 22.5, np.nan),
         "reg_day_missing": pick(0, 0, 1),
         "reg_day": pick(-30, -1, -0.4, 0, 0.5, 1, 1.5, 12),
         "prior_attempts": pick(0, 1, 2),
@@ -157,9 +157,10 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
                 continue
             labels[f] = named or ()
             apart, shared = bool(standing[f].apart[i]), float(standing[f].shared[i])
-            if apart and abs(v) >= THRESHOLD and FAMILIES[f].actionable:
+            says = abs(v) >= THRESHOLD and np.sign(v) == np.sign(whole_family)
+            if apart and says and FAMILIES[f].actionable:
                 vals[f] = v
-            elif apart and abs(v) >= THRESHOLD:
+            elif apart and says:
                 fixed.append(_ctx(f, describe(f, row, sources=labels[f])))
                 continue
             if shared > 0 and abs(whole_family) >= THRESHOLD:
@@ -188,6 +189,7 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
         for item in found:
             candidate[i, tried.index(item["family"])] = True
     candidate[np.bincount(group)[group] < MIN_COHORT] = False  # no peer's values from a small cohort
+    candidate[quiet.quiet, tried.index("recent_activity")] = False  # a quiet peer changes nothing to act on
     best = smallest_change(
         bundle,
         x,

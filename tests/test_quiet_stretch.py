@@ -72,8 +72,18 @@ def _tables() -> dict[str, list[list[str]]]:
     return tables
 
 
-def _bundle(features: pd.DataFrame) -> ModelBundle:
-    """A logistic model in which every student-describing feature matters, fitted to nothing."""
+#: The features whose larger values raise the test model's estimate; every other described one lowers it.
+RAISING = {"act_days_since_last"}
+
+
+def _bundle(
+    features: pd.DataFrame,
+    *,
+    raising: frozenset[str] = frozenset(RAISING),
+    only: dict[str, float] | None = None,
+) -> ModelBundle:
+    """A logistic model in which every student-describing feature matters, fitted to nothing: more
+    activity lowers the estimate, a longer time since the last activity raises it."""
     x = features[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
     scale = x.std(axis=0)
     described = {f.name for f in FEATURES if FAMILIES[f.family].described}
@@ -85,7 +95,12 @@ def _bundle(features: pd.DataFrame) -> ModelBundle:
         linear=LinearParams(
             mean=tuple(x.mean(axis=0)),
             scale=tuple(np.where(scale > 0, scale, 1.0)),
-            coef=tuple(-0.5 if name in described else 0.0 for name in FEATURE_NAMES),
+            coef=tuple(
+                (only.get(name, 0.0) if only is not None else 0.5 if name in raising else -0.5)
+                if name in described
+                else 0.0
+                for name in FEATURE_NAMES
+            ),
             intercept=0.0,
         ),
         uncertainty=IntervalTable(
@@ -95,21 +110,23 @@ def _bundle(features: pd.DataFrame) -> ModelBundle:
 
 
 @pytest.fixture(scope="module")
-def explained(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+def scored(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, SourceCoverage]:
     folder = make_folder(tmp_path_factory.mktemp("quiet") / "data", **{**dict.fromkeys(VALID), **_tables()})
     data, labels = load_with_source_labels(folder)
-    features = build_features(data, [WEEK]).reset_index(drop=True)
-    result = explain_cohort(_bundle(features), features, sources=SourceCoverage.of(data.activity, labels))
+    return build_features(data, [WEEK]).reset_index(drop=True), SourceCoverage.of(data.activity, labels)
+
+
+@pytest.fixture(scope="module")
+def explained(scored: tuple[pd.DataFrame, SourceCoverage]) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    features, sources = scored
+    result = explain_cohort(_bundle(features), features, sources=sources)
     return features, result.indicators, result.contributions.values
 
 
-def _said(indicators: pd.DataFrame, i: int, families: str = "recent_activity") -> list[str]:
-    return [
-        s["sentence"]
-        for c in ("factors", "strengths")
-        for s in indicators.at[i, c]
-        if s["family"] == families
-    ]
+def _said(
+    indicators: pd.DataFrame, i: int, *, lists: tuple[str, ...] = ("factors", "strengths")
+) -> list[str]:
+    return [s["sentence"] for c in lists for s in indicators.at[i, c] if s["family"] == "recent_activity"]
 
 
 def test_the_break_is_the_modules_context_never_each_students_recent_activity(explained) -> None:  # type: ignore[no-untyped-def]
@@ -141,7 +158,8 @@ def test_a_student_who_stopped_well_before_the_break_is_described_beside_the_mod
         i = int(np.flatnonzero(features["student_id"] == student)[0])
         since = int(features.at[i, "act_days_since_last"])
         assert since == WEEK * 7 - last_day and since >= typical + LONG_BEFORE
-        assert _said(indicators, i) == [
+        assert _said(indicators, i, lists=("strengths",)) == []
+        assert _said(indicators, i, lists=("factors",)) == [
             f"No activity from the learning platform in the last 14 days, as for every student on this"
             f" module; this student's last recorded activity was {since} days before, against {typical}"
             f" for a typical student on this module."
@@ -187,3 +205,44 @@ def test_a_quiet_stretch_needs_nearly_the_whole_of_a_cohort_large_enough_to_comp
         last14=np.zeros(len(small)), ever=np.ones(len(small), bool), since=np.ones(len(small)), group=small
     )
     assert not none.share.any() and not none.alike.any()
+
+
+def test_what_the_student_shares_with_the_cohort_outweighing_their_own_part_is_not_theirs_to_say(
+    scored: tuple[pd.DataFrame, SourceCoverage],
+) -> None:
+    """A model in which a longer time since the last activity lowers the estimate (fitted to nothing):
+    for a student who stopped early, the family's whole contribution raises the estimate (the empty
+    fortnight everybody shares) while their own part lowers it. Said as a strength it would present
+    their inactivity as in their favour; it is the module's context instead."""
+    features, sources = scored
+    result = explain_cohort(_bundle(features, raising=frozenset()), features, sources=sources)
+    names = list(FEATURE_NAMES)
+    recent = [names.index(f.name) for f in FEATURES if f.family == "recent_activity"]
+    since = names.index("act_days_since_last")
+    for student in STOPPED_EARLY:
+        i = int(np.flatnonzero(features["student_id"] == student)[0])
+        whole_family = result.contributions.values[i, recent].sum()
+        assert whole_family >= THRESHOLD and result.contributions.values[i, since] <= -THRESHOLD
+        assert _said(result.indicators, i) == []
+        context = [c["sentence"] for c in result.indicators.at[i, "context"]]
+        assert (
+            "No activity from the learning platform in the last 14 days for anyone on this module." in context
+        )
+
+
+def test_what_could_change_never_offers_a_quiet_peers_recent_activity(
+    scored: tuple[pd.DataFrame, SourceCoverage],
+) -> None:
+    """A quiet peer's recent activity differs from a quiet student's only in the days since each last
+    worked: "if this were like that of a typical student (no activity in the last 14 days)" would
+    change nothing the student could act on. A model in which only that matters is the hardest case."""
+    features, sources = scored
+    result = explain_cohort(_bundle(features, only={"act_days_since_last": 2.0}), features, sources=sources)
+    for student in STOPPED_EARLY:
+        i = int(np.flatnonzero(features["student_id"] == student)[0])
+        assert _said(result.indicators, i, lists=("factors",))  # theirs, said beside the module
+        assert result.indicators.at[i, "what_could_change"] is None
+    # The never-started student, in the same stretch, is not offered a quiet peer's recent activity either.
+    never = int(np.flatnonzero(features["student_id"] == NEVER)[0])
+    offered = result.indicators.at[never, "what_could_change"]
+    assert offered is None or offered["family"] != "recent_activity"

@@ -307,13 +307,26 @@ ACTIVITY = Table(
     references=(_REGISTRATION_REF,),
 )
 
+_ACCESS_HINT = (
+    "write each row with one of these: the relationships and scopes Waymark knows decide what each "
+    "member of staff may read (docs/operations.md), so the file says them exactly"
+)
+
 ACCESS = Table(
     name="access",
     description="Who supports whom: staff relationships, loaded by `waymark access import`.",
     columns=(
         _id("staff_id", "Staff identifier (as in the identity provider's subject)."),
-        Column("relationship", Kind.TEXT, "Kind of relationship.", allowed=RELATIONSHIPS),
-        Column("scope_type", Kind.TEXT, "What scope_id names.", allowed=SCOPE_TYPES),
+        Column(
+            "relationship",
+            Kind.TEXT,
+            "Kind of relationship.",
+            allowed=RELATIONSHIPS,
+            mapping_hint=_ACCESS_HINT,
+        ),
+        Column(
+            "scope_type", Kind.TEXT, "What scope_id names.", allowed=SCOPE_TYPES, mapping_hint=_ACCESS_HINT
+        ),
         _id("scope_id", "A student, module, programme or school identifier."),
     ),
     key=("staff_id", "relationship", "scope_type", "scope_id"),
@@ -380,6 +393,10 @@ SOURCES = Table(
             required=False,
             nullable=True,
             allowed=tuple(DEFAULT_SOURCE_LABELS),
+            mapping_hint=(
+                "name one of the built-in sources, or leave it empty for activity of no particular kind "
+                "(a mapping file sets it in [sources]: docs/mapping.md)"
+            ),
         ),
     ),
     key=("source",),

@@ -326,9 +326,9 @@ def _quiet_notes(quiet: list[dict[str, Any]]) -> list[str]:
     return [
         f"{presentations:,} {'presentation has' if presentations == 1 else 'presentations have'} whole "
         "weeks with no activity from any source for anyone "
-        "(listed above). A break in the calendar reads this way, and explanations then say it once as "
-        "the module's context, never as each student's recent activity; so do days an extract left "
-        "out. If any were left out, import them again before training or scoring."
+        "(listed above). A break in the calendar reads this way (explanations say a break of two weeks "
+        "or more once as the module's context, never as each student's recent activity), and so do "
+        "days an extract left out. If any were left out, import them again before training or scoring."
     ]
 
 

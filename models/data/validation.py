@@ -385,8 +385,8 @@ def _column_rules(table: Table, column: Column, *, raw_type: str) -> Iterator[Ru
     if column.allowed is not None:
         allowed = ", ".join(literal(v) for v in column.allowed)
         hint = column.mapping_hint or (
-            "write each value the institution uses as one of these, or map it in an import mapping "
-            "with values = { ... } (docs/mapping.md)"
+            "write each value the institution uses as one of these (an import mapping translates an "
+            "institution's own values with values = { ... }: docs/mapping.md)"
         )
         yield Rule(
             table.name,
@@ -754,7 +754,12 @@ def with_values(
         if rule is None:
             out.append(f)
             continue
-        rows = sorted(run(values_sql(rule)), key=lambda r: (-int(str(r[1])), str(r[0])))
+        try:
+            found_rows = run(values_sql(rule))
+        except Exception:  # each engine raises its own errors; the finding stands without its values
+            out.append(f)
+            continue
+        rows = sorted(found_rows, key=lambda r: (-int(str(r[1])), str(r[0])))
         found = tuple((str(r[0]), int(str(r[1]))) for r in rows)
         out.append(replace(f, values=found, distinct_values=int(str(rows[0][2])) if rows else 0))
     return out

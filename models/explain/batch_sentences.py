@@ -116,7 +116,9 @@ def _beside_quiet_cohort(cols: Columns, *, ever: list[bool], since: list[int]) -
     if QUIET_SHARE not in cols:
         return [""] * len(ever)
     share = cols[QUIET_SHARE]
-    typical = whole(np.where(share > 0, np.nan_to_num(cols[QUIET_TYPICAL_SINCE]), 0.0))
+    typical_f = cols[QUIET_TYPICAL_SINCE] if QUIET_TYPICAL_SINCE in cols else np.full(len(share), np.nan)
+    compared = (~np.isnan(typical_f)).tolist()
+    typical = whole(np.where((share > 0) & ~np.isnan(typical_f), typical_f, 0.0))
     out = []
     for i, q in enumerate(share.tolist()):
         if q <= 0:
@@ -126,9 +128,11 @@ def _beside_quiet_cohort(cols: Columns, *, ever: list[bool], since: list[int]) -
         if not ever[i]:
             out.append(f", as for {who} on this module; none has been recorded yet for this student")
             continue
+        said = (
+            f", as for {who} on this module; this student's last recorded activity was {since[i]} days before"
+        )
         out.append(
-            f", as for {who} on this module; this student's last recorded activity was {since[i]} days"
-            f" before, against {typical[i]} for a typical student on this module"
+            said + (f", against {typical[i]} for a typical student on this module" if compared[i] else "")
         )
     return out
 

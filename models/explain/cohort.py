@@ -92,6 +92,9 @@ def explain_cohort(
     standing = cohort_standing(x, group=group, columns=cols, quiet=quiet)
     own = family_sums(contrib.values, cols, own={f: standing[f].own for f in cols})
     factors, strengths, context = _statements(values, sums, own=own, standing=standing, said=said)
+    # In a quiet stretch a typical peer is quiet too: the only change recent activity could show is the
+    # number of days since the student last worked, which is past and not something to act on.
+    untried = {"recent_activity": quiet.quiet}
     lower, upper = intervals(bundle.uncertainty, probability)
     out = features[list(KEYS)].copy()
     out["probability"], out["lower"], out["upper"] = probability, lower, upper
@@ -105,6 +108,7 @@ def explain_cohort(
         cols=cols,
         factors=factors,
         said=said,
+        untried=untried,
     )
     out = out.assign(
         factors=_objects(factors),
@@ -233,7 +237,8 @@ def _statements(
 
     A family says nothing when it is fed only by sources the module does not record. Where the row
     stands apart from its cohort, its own contribution (``own``: without the features whose value
-    nearly all its cohort share) decides: at least ``THRESHOLD``, an actionable family is a candidate
+    nearly all its cohort share) decides, when it moves the estimate the same way as the whole
+    family's: at least ``THRESHOLD``, an actionable family is a candidate
     factor (raising) or strength (lowering), the ``TOP`` largest each, ties in family order; a fixed
     one is context. A family the row shares with nearly all its cohort, whose contribution (``sums``)
     is at least ``THRESHOLD``, is a cohort-wide fact, said once (and where the row is apart in a
@@ -248,7 +253,9 @@ def _statements(
     for j, f in enumerate(described):
         silent, phrase[f] = said.phrases(f)
         heard[:, j] = ~silent
-    speaks = heard & ~(np.abs(value) < THRESHOLD)
+    # A family's own part says which way it moves this student's estimate only where the whole family
+    # agrees: otherwise what the student shares with the cohort outweighs it, and it is not theirs to say.
+    speaks = heard & ~(np.abs(value) < THRESHOLD) & (np.sign(value) == np.sign(whole_family))
     apart = np.column_stack([standing[f].apart for f in described]) if described else speaks
     actionable = np.array([FAMILIES[f].actionable for f in described], dtype=bool)
     candidate = speaks & apart & actionable
@@ -340,12 +347,16 @@ def _changes(
     cols: dict[str, np.ndarray],
     factors: list[list[dict[str, Any]]],
     said: _Said,
+    untried: dict[str, np.ndarray],
 ) -> list[dict[str, Any] | None]:
     tried = [f for f in FACTOR_FAMILIES if f in sums]
     candidate = np.zeros((values.rows, len(tried)), dtype=bool)
     for i, found in enumerate(factors):
         for item in found:
             candidate[i, tried.index(item["family"])] = True
+    for family, rows in untried.items():  # per row: the family is not tried for it
+        if family in tried:
+            candidate[rows, tried.index(family)] = False
     # What could change is said with another student's values ("like that of a typical student on this
     # module (an average mark of 48)"): in a cohort of fewer than MIN_COHORT they would be one of a few
     # named students' own, so nothing is said there.

@@ -92,11 +92,11 @@ def _beside_quiet_cohort(row: Row, share: float) -> str:
     who = "every student" if share >= 1 else f"{math.floor(100 * share)}% of students"
     if row["act_any"] < 1:
         return f", as for {who} on this module; none has been recorded yet for this student"
-    since, typical = round(row["act_days_since_last"]), round(row[QUIET_TYPICAL_SINCE])
-    return (
-        f", as for {who} on this module; this student's last recorded activity was {since} days before,"
-        f" against {typical} for a typical student on this module"
-    )
+    since, typical = round(row["act_days_since_last"]), row.get(QUIET_TYPICAL_SINCE, math.nan)
+    said = f", as for {who} on this module; this student's last recorded activity was {since} days before"
+    if math.isnan(typical):  # no quiet student of the cohort was ever active: nothing to compare with
+        return said
+    return said + f", against {round(typical)} for a typical student on this module"
 
 
 def _regularity(row: Row, sources: Sources) -> tuple[str, str]:

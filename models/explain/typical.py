@@ -26,7 +26,7 @@ A **quiet stretch** (``quiet_stretch``) is a cohort of at least ``MIN_COHORT`` i
 ``NEARLY_ALL`` have no activity in the last 14 days: a break in the calendar, whatever the
 institution calls it. Days since the last activity then differ from student to student by when each
 last worked before the break, and would set every one of them apart; for a student who was active
-before it, and whose last activity is no more than ``LONG_BEFORE`` days earlier than the cohort's
+before it, and whose last activity is less than ``LONG_BEFORE`` days earlier than the cohort's
 typical one, recent activity is the cohort's, said once as context. A student whose activity stopped
 well before the others', or never started, keeps it as theirs, said beside the cohort's
 (``sentences.QUIET_SHARE``).
