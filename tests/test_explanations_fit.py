@@ -13,8 +13,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from tests.contract_folder import VALID, make_folder
+from tests.unfitted import unfitted_model
 from tests.vocabulary import forbidden_words
-from waymark.models.bundle import LinearParams, ModelBundle
+from waymark.models.bundle import ModelBundle
 from waymark.models.data import FEATURE_TABLES, load_with_source_labels, source_label, source_labels
 from waymark.models.data.contract import DEFAULT_SOURCE_LABELS
 from waymark.models.explain import SourceCoverage, describe_cohort, explain_cohort
@@ -25,12 +26,9 @@ from waymark.models.features import FEATURE_NAMES, build_features
 from waymark.models.features.catalogue import (
     ALL_SOURCES_FAMILIES,
     CHANNEL_FAMILY,
-    FAMILIES,
-    FEATURES,
     SOURCES,
 )
 from waymark.models.registry import LoadedModel
-from waymark.models.uncertainty import IntervalBin, IntervalTable
 from waymark.service.db.schema import Indicator
 from waymark.service.scoring import job
 
@@ -133,24 +131,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _bundle(features: pd.DataFrame) -> ModelBundle:
     """A logistic model in which every student-describing feature matters, fitted to nothing."""
-    x = features[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
-    scale = x.std(axis=0)
-    described = {f.name for f in FEATURES if FAMILIES[f.family].described}
-    return ModelBundle(
-        target="not_completing",
-        family="logistic",
-        feature_names=FEATURE_NAMES,
-        calibration=(1.0, 0.0),
-        linear=LinearParams(
-            mean=tuple(x.mean(axis=0)),
-            scale=tuple(np.where(scale > 0, scale, 1.0)),
-            coef=tuple(-0.5 if name in described else 0.0 for name in FEATURE_NAMES),
-            intercept=0.0,
-        ),
-        uncertainty=IntervalTable(
-            level=0.9, df=10.0, bins=(IntervalBin(upper=1.0, variance=0.04, rows=100),)
-        ),
-    )
+    return unfitted_model(features)
 
 
 @pytest.fixture(scope="module")

@@ -14,43 +14,27 @@ import pandas as pd
 import pytest
 
 from tests.contract_folder import VALID, make_folder
+from tests.unfitted import unfitted_model
 from tests.vocabulary import forbidden_words
-from waymark.models.bundle import LinearParams, ModelBundle
+from waymark.models.bundle import ModelBundle
 from waymark.models.data import load_with_source_labels
 from waymark.models.explain import SourceCoverage, explain_cohort
 from waymark.models.explain.cohort import THRESHOLD
 from waymark.models.explain.families import family_columns, family_sums
 from waymark.models.explain.typical import LONG_BEFORE, quiet_stretch
 from waymark.models.features import FEATURE_NAMES, build_features
-from waymark.models.features.catalogue import FAMILIES, FEATURES, MIN_COHORT
-from waymark.models.uncertainty import IntervalBin, IntervalTable
+from waymark.models.features.catalogue import FEATURES, MIN_COHORT
 
 WEEK, PER_MODULE, BREAK = 8, 30, (35, 55)
+TABLES = ("presentations", "students", "registrations", "assessments", "assessment_results", "activity")
 STOPPED_EARLY = {"Q00": 12, "Q01": 16}  # last active day, well before the others (about day 33)
 NEVER = "Q02"
 
 
 def _tables() -> dict[str, list[list[str]]]:
     rng = np.random.default_rng(8)
-    tables: dict[str, list[list[str]]] = {
-        "presentations": [["module_id", "presentation_id", "start_date", "length_days"]],
-        "students": [["student_id"]],
-        "registrations": [
-            [
-                "student_id",
-                "module_id",
-                "presentation_id",
-                "registration_day",
-                "unregistration_day",
-                "final_result",
-            ]
-        ],
-        "assessments": [["assessment_id", "module_id", "presentation_id", "type", "due_day", "weight"]],
-        "assessment_results": [["student_id", "assessment_id", "submitted_day", "score"]],
-        "activity": [
-            ["student_id", "module_id", "presentation_id", "day", "source", "activity_type", "count"]
-        ],
-    }
+    tables = {name: [VALID[name][0]] for name in TABLES}
+    tables["students"] = [["student_id"]]
     for module in ("A", "Q"):
         tables["presentations"].append([module, "2024J", "2024-10-07", "200"])
         tables["assessments"].append([f"{module}1", module, "2024J", "coursework", "20", "50"])
@@ -72,41 +56,17 @@ def _tables() -> dict[str, list[list[str]]]:
     return tables
 
 
-#: The features whose larger values raise the test model's estimate; every other described one lowers it.
-RAISING = {"act_days_since_last"}
-
-
 def _bundle(
     features: pd.DataFrame,
     *,
-    raising: frozenset[str] = frozenset(RAISING),
+    raising: frozenset[str] = frozenset({"act_days_since_last"}),
     only: dict[str, float] | None = None,
 ) -> ModelBundle:
-    """A logistic model in which every student-describing feature matters, fitted to nothing: more
-    activity lowers the estimate, a longer time since the last activity raises it."""
-    x = features[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
-    scale = x.std(axis=0)
-    described = {f.name for f in FEATURES if FAMILIES[f.family].described}
-    return ModelBundle(
-        target="not_completing",
-        family="logistic",
-        feature_names=FEATURE_NAMES,
-        calibration=(1.0, 0.0),
-        linear=LinearParams(
-            mean=tuple(x.mean(axis=0)),
-            scale=tuple(np.where(scale > 0, scale, 1.0)),
-            coef=tuple(
-                (only.get(name, 0.0) if only is not None else 0.5 if name in raising else -0.5)
-                if name in described
-                else 0.0
-                for name in FEATURE_NAMES
-            ),
-            intercept=0.0,
-        ),
-        uncertainty=IntervalTable(
-            level=0.9, df=10.0, bins=(IntervalBin(upper=1.0, variance=0.04, rows=100),)
-        ),
-    )
+    """Fitted to nothing: more activity lowers the estimate, a longer time since the last activity
+    (``raising``) raises it; with ``only``, just those features matter."""
+    if only is not None:
+        return unfitted_model(features, lambda name: only.get(name, 0.0))
+    return unfitted_model(features, lambda name: 0.5 if name in raising else -0.5)
 
 
 @pytest.fixture(scope="module")
