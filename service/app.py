@@ -14,13 +14,21 @@ from waymark.models.settings import Settings, get_settings
 from waymark.service import errors, pages, signin, transparency
 from waymark.service.api import governance, me, public, staff
 from waymark.service.middleware import Guard, trusted_networks
-from waymark.service.runtime import build_runtime
+from waymark.service.runtime import Runtime, build_runtime
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application (refuses to start without safe authentication settings)."""
     settings = settings or get_settings()
     runtime = build_runtime(settings)  # fails fast: no OIDC outside development -> no service
+    try:
+        return _application(settings, runtime)
+    except BaseException:  # refused to start: nothing keeps the runtime's connections open
+        runtime.close()
+        raise
+
+
+def _application(settings: Settings, runtime: Runtime) -> FastAPI:
     transparency.load_wording(settings.transparency_file)  # an unreadable wording file refuses to start
 
     @asynccontextmanager
@@ -30,8 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # over the interpreter while one of them holds the access log's head (docs/deployment.md).
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         yield
-        runtime.engine.dispose()
-        runtime.watch.dispose()
+        runtime.close()
 
     app = FastAPI(
         title="Waymark",

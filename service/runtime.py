@@ -131,6 +131,11 @@ class Runtime:
         """The approved champion now (None: indicators are not available)."""
         return self.watch.current()
 
+    def close(self) -> None:
+        """Close the database connections (at shutdown, or when the service refuses to start)."""
+        self.engine.dispose()
+        self.watch.dispose()
+
 
 def build_runtime(settings: Settings) -> Runtime:
     """Verify configuration, connect, and check the approved champion (refuses unsafe configuration)."""

@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import func, select
 
 from tests.service_setup import Served
@@ -207,8 +208,9 @@ def test_a_token_whose_subject_could_not_be_stored_is_refused(served: Served, cl
 # Database errors --------------------------------------------------------------------------------------------
 
 
-def _with_route(served: Served, work: Callable[[Any], None]) -> TestClient:
-    """The real application plus one route doing ``work`` in a real transaction of the served database."""
+def _fault(served: Served, work: Callable[[Any], None]) -> Response:
+    """POST /fault of the real application plus that route, doing ``work`` in a real transaction of the
+    served database (the application started and stopped, so its connections are closed)."""
     app = create_app(served.settings)
 
     def fault() -> None:
@@ -216,7 +218,8 @@ def _with_route(served: Served, work: Callable[[Any], None]) -> TestClient:
             work(session)
 
     app.add_api_route("/fault", fault, methods=["POST"])
-    return TestClient(app)
+    with TestClient(app) as client:
+        return client.post("/fault")
 
 
 def test_a_conflicting_write_is_409_and_stores_nothing(served: Served) -> None:
@@ -228,7 +231,7 @@ def test_a_conflicting_write_is_409_and_stores_nothing(served: Served) -> None:
             session.flush()
             session.expunge_all()
 
-    response = _with_route(served, twice).post("/fault")
+    response = _fault(served, twice)
     assert response.status_code == 409 and response.json()["title"] == "Conflict"
     with transaction(served.engine) as session:
         assert session.get(TrainingAttestation, "conflict-1") is None
@@ -243,7 +246,7 @@ def test_a_value_the_database_cannot_store_is_422(served: Served) -> None:
         session.add(TrainingAttestation(staff_id="x" * (ID_WIDTH + 1), expires_at=datetime.now(UTC)))
         session.flush()
 
-    response = _with_route(served, too_long).post("/fault")
+    response = _fault(served, too_long)
     assert response.status_code == 422 and "nothing was changed" in response.json()["detail"]
 
 

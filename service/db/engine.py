@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -16,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 try:
     import fcntl
@@ -104,10 +105,14 @@ def engine_for(url: str) -> Engine:
     return make_engine(url)
 
 
-@lru_cache
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    """A session factory bound to ``engine``."""
-    return sessionmaker(engine, expire_on_commit=False)
+def sessions(engine: Engine) -> Callable[[], Session]:
+    """A session factory bound to ``engine``.
+
+    Not cached: a cache keyed by engine kept every engine a process ever made alive until it was
+    pushed out, and an engine nobody had disposed then closed its connections whenever that
+    happened (tests saw psycopg's "deleted while still open" in whichever test came 128 engines later).
+    """
+    return functools.partial(Session, engine, expire_on_commit=False)
 
 
 # SQLite allows one writer at a time, and its busy handler waits by sleeping, so under load threads
