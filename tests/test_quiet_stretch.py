@@ -1,7 +1,8 @@
 """A break nobody on a module works through is the module's context, not each student's recent activity.
 
 Module Q has a three-week break before week 8's cut-off (day 56): nobody has activity on days 35 to
-55. Module A works through the same weeks. Without the quiet-stretch rule every Q student's "no
+55. Module A works through the same weeks. A study-resource count there says the empty fortnight is the
+module's. Without the quiet-stretch rule every Q student's "no
 activity in the last 14 days; the last recorded activity was 22 days before" was their factor or
 strength (a probe's 199 of 199), and each study-resource count was weighed by the empty fortnight all
 of them share.
@@ -146,8 +147,19 @@ def test_a_count_is_weighed_by_what_differs_not_by_the_fortnight_everybody_share
                 # The contribution said is the counts' so far, not the shared empty fortnight's.
                 assert item["contribution"] == round(float(contributions[i, totals].sum()), 4)
                 assert abs(contributions[i, recent].sum()) >= 0.01
+                # The empty fortnight is said as the module's, not as something of this student's.
+                assert item["sentence"].endswith(
+                    ", 0 in the last 14 days, when no student on this module had any activity."
+                )
                 checked += 1
     assert checked
+    on_a = [
+        item["sentence"]
+        for i in np.flatnonzero(features["module_id"] == "A")
+        for item in indicators.at[i, "factors"] + indicators.at[i, "strengths"]
+        if item["family"] == "study_resources"
+    ]
+    assert on_a and not any("when" in s for s in on_a)
 
 
 def test_a_quiet_stretch_needs_nearly_the_whole_of_a_cohort_large_enough_to_compare() -> None:

@@ -24,6 +24,7 @@ from waymark.models.explain.sentences import (
     QUIET_SHARE,
     QUIET_TYPICAL_SINCE,
     _and,
+    _when_quiet,
 )
 
 Columns = Mapping[str, np.ndarray]  # feature name -> float64 values, one per row described
@@ -172,9 +173,10 @@ def _channels(family: str, what: str) -> BatchDescriber:
     def describe(cols: Columns, src: Sequence[str]) -> Texts:
         total, recent = _channel_counts(cols, family)
         briefs = [f"{t} {what} so far, {r} in the last 14 days" for t, r in zip(total, recent, strict=True)]
+        share = cols[QUIET_SHARE].tolist() if QUIET_SHARE in cols else [0.0] * len(total)
         sentences = [
-            f"{t} {what}{s} so far, {r} in the last 14 days."
-            for s, t, r in zip(src, total, recent, strict=True)
+            f"{t} {what}{s} so far, {r} in the last 14 days{_when_quiet(q if r == 0 else 0.0)}."
+            for s, t, r, q in zip(src, total, recent, share, strict=True)
         ]
         return briefs, sentences
 

@@ -130,9 +130,26 @@ def _channels(family: str, what: str) -> Describer:
     def describe(row: Row, sources: Sources) -> tuple[str, str]:
         total, recent = _channel_counts(row, family)
         brief = f"{total} {what} so far, {recent} in the last 14 days"
-        return brief, f"{total} {what}{_from(sources)} so far, {recent} in the last 14 days."
+        quiet = row.get(QUIET_SHARE, 0.0) if recent == 0 else 0.0
+        return (
+            brief,
+            f"{total} {what}{_from(sources)} so far, {recent} in the last 14 days{_when_quiet(quiet)}.",
+        )
 
     return describe
+
+
+def _when_quiet(share: float) -> str:
+    """', when N% of students on this module had no activity' in a quiet stretch, else ''.
+
+    A fortnight with nothing recorded is the module's (a break, whatever the calendar calls it), not
+    something that sets this student apart.
+    """
+    if share <= 0:
+        return ""
+    if share >= 1:
+        return ", when no student on this module had any activity"
+    return f", when {math.floor(100 * share)}% of students on this module had no activity"
 
 
 def _submissions(row: Row, _sources: Sources) -> tuple[str, str]:
