@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from collections.abc import Iterator
@@ -21,6 +22,20 @@ from waymark.training.ingest.synthetic import SynthConfig, generate
 from waymark.training.ingest.synthetic_people import Disparity
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _connections_closed_by_their_own_module() -> Iterator[None]:
+    """Collect garbage as each test file ends, its own fixtures torn down.
+
+    An engine's pool and its connections hold one another, so an engine nobody disposed closes its
+    connections only when the cyclic collector runs, which could be in any later test: psycopg's
+    "deleted while still open" then failed a test that had nothing to do with it. Collected here, it
+    fails the last test of the file that left it. Once a file, not once a test: a collection over
+    the heap of a worker that holds trained models costs too much to pay 900 times.
+    """
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="session")

@@ -189,14 +189,16 @@ def test_the_application_role_can_append_to_the_access_log_but_never_change_it(t
             conn.execute(text("CREATE ROLE waymark_app LOGIN"))
         conn.exec_driver_sql(grants)
     app = make_engine(owner.url.set(username="waymark_app").render_as_string(hide_password=False))
-    _write(app, 3)
-    assert _verify(app) == []
-    for statement in ("DELETE FROM audit_log", "UPDATE audit_log SET actor = 'x'", "TRUNCATE audit_log",
-                      "DELETE FROM model_decisions", "UPDATE audit_anchor SET seed = 'x'"):  # fmt: skip
-        with pytest.raises(ProgrammingError, match="permission denied"), app.begin() as conn:
-            conn.execute(text(statement))
-    app.dispose()
-    owner.dispose()
+    try:
+        _write(app, 3)
+        assert _verify(app) == []
+        for statement in ("DELETE FROM audit_log", "UPDATE audit_log SET actor = 'x'", "TRUNCATE audit_log",
+                          "DELETE FROM model_decisions", "UPDATE audit_anchor SET seed = 'x'"):  # fmt: skip
+            with pytest.raises(ProgrammingError, match="permission denied"), app.begin() as conn:
+                conn.execute(text(statement))
+    finally:
+        app.dispose()
+        owner.dispose()
 
 
 @pytest.mark.parametrize("tamper", ["alter", "remove_middle", "remove_last", "insert"])

@@ -30,8 +30,10 @@ Operation = tuple[str, str, dict[str, Any]]  # method, path, OpenAPI operation
 
 
 @pytest.fixture(scope="module")
-def app(served: Served) -> FastAPI:
-    return create_app(served.settings.model_copy(update={"rate_limit_per_minute": 1_000_000}))
+def app(served: Served) -> Iterator[FastAPI]:
+    app = create_app(served.settings.model_copy(update={"rate_limit_per_minute": 1_000_000}))
+    yield app
+    app.state.runtime.close()  # some tests send requests without starting it (no lifespan to close it)
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ def dpia_cmd(
             transparency.gather(runtime), transparency.load_wording(settings.transparency_file)
         )
     finally:
-        runtime.engine.dispose()
+        runtime.close()
     text = draft(statement, made_at=datetime.now(UTC))
     if out_file is None:
         typer.echo(text)

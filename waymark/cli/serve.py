@@ -123,7 +123,7 @@ def serve(
     if workers == 1:
         uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=False)
         return
-    application.state.runtime.engine.dispose()  # built only to refuse a bad configuration here
+    application.state.runtime.close()  # built only to refuse a bad configuration here
     uvicorn.run(
         f"{create_app.__module__}:{create_app.__name__}",
         factory=True,
