@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tests.contract_folder import make_folder
+from tests.contract_folder import VALID, make_folder
 from tests.vocabulary import forbidden_words
 from waymark.models.data import load_learning_data, validate_folder
 from waymark.models.data.quality import QualityReport, quality_report
@@ -80,6 +80,7 @@ def test_weeks_nobody_on_a_presentation_was_active_in_are_listed_for_the_data_st
             "last_week": 14,
             "first_day": 7,
             "last_day": 97,
+            "to_data_end": False,
         }
     ]
     assert "  M1 2024J: weeks 2 to 14 (days 7 to 97)" in report.to_text().splitlines()
@@ -88,6 +89,42 @@ def test_weeks_nobody_on_a_presentation_was_active_in_are_listed_for_the_data_st
     ]
     # The synthetic cohorts have activity every week of every presentation.
     assert _report(synth_dir).quiet_weeks == []
+
+
+def test_a_presentation_whose_activity_stopped_weeks_before_the_data_date_is_listed(tmp_path: Path) -> None:
+    """M2 runs beside M1 but its activity stops on day 20; M1's goes on to day 100 (2025-01-15), the
+    data date. Scored then, everyone on M2 would show no recent activity: an extract that ends early
+    reads exactly so, and the data steward is told which presentation and from when."""
+    presentations = [
+        ["module_id", "presentation_id", "start_date", "length_days"],
+        ["M1", "2024J", "2024-10-07", "100"],
+        ["M2", "2025B", "2024-10-07", "90"],
+    ]
+    activity = [
+        *VALID["activity"],
+        *(["S3", "M2", "2025B", str(day), "vle", "resource", "1"] for day in (0, 8, 20)),
+    ]
+    report = _report(make_folder(tmp_path, presentations=presentations, activity=activity))
+    trailing = [q for q in report.quiet_weeks if q["to_data_end"]]
+    # Week 3 (days 14 to 20) is M2's last active week; week 12 (days 77 to 83) its last whole week
+    # before its own end (day 89); the data date is past that.
+    assert trailing == [
+        {
+            "module_id": "M2",
+            "presentation_id": "2025B",
+            "first_week": 4,
+            "last_week": 12,
+            "first_day": 21,
+            "last_day": 83,
+            "to_data_end": True,
+        }
+    ]
+    assert "  M2 2025B: weeks 4 to 12 (days 21 to 83), up to the data date" in report.to_text().splitlines()
+    assert [n for n in report.notes if n.startswith("1 presentation has had no activity") and "extract" in n]
+    # M1's own gap is still listed as before, and said in its own note.
+    assert [q["first_week"] for q in report.quiet_weeks if q["module_id"] == "M1"] == [2]
+    assert [n for n in report.notes if n.startswith("1 presentation has whole weeks")]
+    assert forbidden_words(report.to_text()) == []
 
 
 def test_an_outcome_missing_on_a_presentation_that_had_ended_is_told_apart_from_one_not_known_yet(

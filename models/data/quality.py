@@ -46,8 +46,8 @@ class QualityReport:
     notes: list[str]
     # Each activity source: its rows and whether features use them (CoP §4: notice before a new source).
     source_use: list[dict[str, Any]] = field(default_factory=list)
-    # Whole weeks with no activity from any source for anyone on a presentation, between its first and
-    # last active weeks: a break in the calendar, or days an extract left out.
+    # Whole weeks with no activity from any source for anyone on a presentation, after its first active
+    # week (up to the data date): a break in the calendar, or days an extract left out.
     quiet_weeks: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,7 +97,7 @@ class QualityReport:
         ]
         lines += [
             "",
-            "Weeks with no activity from any source for anyone (between the first and last active weeks)",
+            "Weeks with no activity from any source for anyone (after the first active week)",
         ]
         lines += [_quiet_line(q) for q in self.quiet_weeks[:QUIET_WEEKS_SHOWN]] or ["  none"]
         if len(self.quiet_weeks) > QUIET_WEEKS_SHOWN:
@@ -112,7 +112,10 @@ class QualityReport:
 def _quiet_line(q: dict[str, Any]) -> str:
     first, last = q["first_week"], q["last_week"]
     weeks = f"week {first}" if first == last else f"weeks {first} to {last}"
-    return f"  {q['module_id']} {q['presentation_id']}: {weeks} (days {q['first_day']} to {q['last_day']})"
+    end = ", up to the data date" if q["to_data_end"] else ""
+    return (
+        f"  {q['module_id']} {q['presentation_id']}: {weeks} (days {q['first_day']} to {q['last_day']}){end}"
+    )
 
 
 def _coverage_lines(rows: list[dict[str, Any]]) -> list[str]:
@@ -279,20 +282,33 @@ def _coverage(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 
 def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """Stretches of whole weeks (days 7(w-1) to 7w-1) with no activity row on a presentation at all."""
+    """Stretches of whole weeks (days 7(w-1) to 7w-1) with no activity row on a presentation at all.
+
+    Between its first and last active weeks, and after its last active week up to the data date (the
+    latest day any presentation's activity reaches, ``models.calendar.data_date``) or its own end,
+    whichever is first: those stretches have ``to_data_end`` set. A presentation whose activity
+    stopped weeks before the others' looks, on the data date, as if nobody on it were working.
+    """
     rows = con.execute("""
         WITH active AS (SELECT DISTINCT module_id, presentation_id,
                                CAST(floor(day / 7) AS BIGINT) + 1 AS week
                         FROM t_activity WHERE day >= 0),
+        reach AS (SELECT max(CAST(p.start_date AS DATE) + CAST(a.day AS INTEGER)) AS d
+                  FROM t_activity a JOIN t_presentations p USING (module_id, presentation_id)),
         span AS (SELECT module_id, presentation_id, min(week) AS lo, max(week) AS hi
                  FROM active GROUP BY ALL),
-        gaps AS (SELECT s.module_id, s.presentation_id, w.week
-                 FROM span s JOIN range(2, 1000) AS w(week) ON w.week > s.lo AND w.week < s.hi
-                 ANTI JOIN active a ON a.module_id = s.module_id
-                      AND a.presentation_id = s.presentation_id AND a.week = w.week),
+        known AS (SELECT s.*, least(date_diff('day', CAST(p.start_date AS DATE), (SELECT d FROM reach)),
+                                    CAST(p.length_days AS INTEGER) - 1) AS last_day
+                  FROM span s JOIN t_presentations p USING (module_id, presentation_id)),
+        gaps AS (SELECT k.module_id, k.presentation_id, w.week, w.week > k.hi AS to_end
+                 FROM known k JOIN range(2, 1000) AS w(week)
+                      ON w.week > k.lo AND (w.week < k.hi OR 7 * w.week - 1 <= k.last_day)
+                 ANTI JOIN active a ON a.module_id = k.module_id
+                      AND a.presentation_id = k.presentation_id AND a.week = w.week),
         runs AS (SELECT *, week - row_number() OVER (
                      PARTITION BY module_id, presentation_id ORDER BY week) AS run FROM gaps)
-        SELECT module_id, presentation_id, min(week) AS first_week, max(week) AS last_week
+        SELECT module_id, presentation_id, min(week) AS first_week, max(week) AS last_week,
+               bool_or(to_end) AS to_end
         FROM runs GROUP BY module_id, presentation_id, run ORDER BY 1, 2, 3""").fetchall()
     return [
         {
@@ -302,8 +318,9 @@ def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
             "last_week": int(b),
             "first_day": 7 * (int(a) - 1),
             "last_day": 7 * int(b) - 1,
+            "to_data_end": bool(e),
         }
-        for m, p, a, b in rows
+        for m, p, a, b, e in rows
     ]
 
 
@@ -320,16 +337,26 @@ def _outcome_notes(overview: dict[str, Any]) -> list[str]:
 
 
 def _quiet_notes(quiet: list[dict[str, Any]]) -> list[str]:
-    if not quiet:
-        return []
-    presentations = len({(q["module_id"], q["presentation_id"]) for q in quiet})
-    return [
-        f"{presentations:,} {'presentation has' if presentations == 1 else 'presentations have'} whole "
-        "weeks with no activity from any source for anyone "
-        "(listed above). A break in the calendar reads this way (explanations say a break of two weeks "
-        "or more once as the module's context, never as each student's recent activity), and so do "
-        "days an extract left out. If any were left out, import them again before training or scoring."
-    ]
+    notes = []
+    within = len({(q["module_id"], q["presentation_id"]) for q in quiet if not q["to_data_end"]})
+    if within:
+        notes.append(
+            f"{within:,} {'presentation has' if within == 1 else 'presentations have'} whole "
+            "weeks with no activity from any source for anyone "
+            "(listed above). A break in the calendar reads this way (explanations say a break of two weeks "
+            "or more once as the module's context, never as each student's recent activity), and so do "
+            "days an extract left out. If any were left out, import them again before training or scoring."
+        )
+    ending = len({(q["module_id"], q["presentation_id"]) for q in quiet if q["to_data_end"]})
+    if ending:
+        notes.append(
+            f"{ending:,} {'presentation has' if ending == 1 else 'presentations have'} had no activity "
+            "from any source for anyone for whole weeks up to the data date (listed above as 'up to the "
+            "data date'), while other presentations' activity goes on. A break still running reads this "
+            "way, and so does an activity extract for that module that ends early: scored now, every "
+            "student on it would show no recent activity. Check the extract's last date before scoring."
+        )
+    return notes
 
 
 def _sources_by_module(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
