@@ -22,6 +22,11 @@ QUIET_WEEKS_SHOWN = 10
 # the activity reaches, as ``models.calendar.data_date``), and on one that had ended by then.
 NOT_YET_KNOWN = "not yet known (presentation running)"
 NOT_RECORDED = "not recorded (presentation ended)"
+# The data date as one row, column d: the latest date any presentation's activity reaches.
+_REACH = (
+    "SELECT max(CAST(p.start_date AS DATE) + CAST(a.day AS INTEGER)) AS d"
+    " FROM t_activity a JOIN t_presentations p USING (module_id, presentation_id)"
+)
 # Columns whose missing values carry a meaning rather than a gap.
 MEANINGFUL_MISSING = {
     ("registrations", "unregistration_day"): "still registered",
@@ -183,8 +188,7 @@ def quality_report(con: duckdb.DuckDBPyConnection) -> QualityReport:
 
 def _overview(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     results = con.execute(f"""
-        WITH reach AS (SELECT max(CAST(p.start_date AS DATE) + CAST(a.day AS INTEGER)) AS d
-                       FROM t_activity a JOIN t_presentations p USING (module_id, presentation_id))
+        WITH reach AS ({_REACH})
         SELECT CASE WHEN r.final_result IS NOT NULL THEN r.final_result
                     WHEN CAST(p.start_date AS DATE) + CAST(p.length_days AS INTEGER) <= (SELECT d FROM reach)
                     THEN '{NOT_RECORDED}' ELSE '{NOT_YET_KNOWN}' END, count(*)
@@ -289,12 +293,11 @@ def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     whichever is first: those stretches have ``to_data_end`` set. A presentation whose activity
     stopped weeks before the others' looks, on the data date, as if nobody on it were working.
     """
-    rows = con.execute("""
+    rows = con.execute(f"""
         WITH active AS (SELECT DISTINCT module_id, presentation_id,
                                CAST(floor(day / 7) AS BIGINT) + 1 AS week
                         FROM t_activity WHERE day >= 0),
-        reach AS (SELECT max(CAST(p.start_date AS DATE) + CAST(a.day AS INTEGER)) AS d
-                  FROM t_activity a JOIN t_presentations p USING (module_id, presentation_id)),
+        reach AS ({_REACH}),
         span AS (SELECT module_id, presentation_id, min(week) AS lo, max(week) AS hi
                  FROM active GROUP BY ALL),
         known AS (SELECT s.*, least(date_diff('day', CAST(p.start_date AS DATE), (SELECT d FROM reach)),
