@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
+import pandas as pd
 import pytest
 
 from tests.contract_folder import make_folder, with_row
@@ -16,6 +18,7 @@ from tests.polytechnic import (
     write_records,
 )
 from waymark.cli.data import synthesise
+from waymark.models.calendar import data_date
 from waymark.models.data import (
     ContractViolation,
     ValidationReport,
@@ -23,6 +26,7 @@ from waymark.models.data import (
     load_with_source_labels,
     memo,
 )
+from waymark.service.scoring.job import _last_days
 from waymark.training.ingest.mapping.importer import import_mapped
 from waymark.training.ingest.mapping.schema import load_mapping
 from waymark.training.ingest.oulad import import_oulad
@@ -145,3 +149,64 @@ def test_an_import_refused_by_its_checks_leaves_no_memo(tmp_path: Path) -> None:
             secret=b"s" * 40,
         )
     assert not memo.memo_path(tmp_path / "mapped").exists() and not (tmp_path / "mapped").exists()
+
+
+def test_a_fact_of_the_bytes_is_kept_with_their_memo_and_only_for_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = make_folder(tmp_path / "data")
+    fingerprint = folder_fingerprint(folder)
+    key, fact = memo.fact_key("last_days", "SELECT 1"), [["M1", "2024J", 7]]
+    assert not memo.remember_fact(folder, fingerprint=fingerprint, key=key, value=fact)  # nothing passed yet
+    assert _open(folder) is not None
+    assert memo.recall(folder, fingerprint=fingerprint, key=key) is None
+    assert memo.remember_fact(folder, fingerprint=fingerprint, key=key, value=fact)
+    assert memo.recall(folder, fingerprint=fingerprint, key=key) == fact
+    # Computed another way, it is another fact.
+    assert memo.recall(folder, fingerprint=fingerprint, key=memo.fact_key("last_days", "SELECT 2")) is None
+    # Validating the same bytes again keeps what is known of them.
+    assert memo.remember(folder, fingerprint=fingerprint)
+    assert memo.recall(folder, fingerprint=fingerprint, key=key) == fact
+    # Under other rules, nothing is recalled.
+    terms = tmp_path / "terms.toml"
+    terms.write_text('terms = ["kiosk"]\n', encoding="utf-8")
+    with monkeypatch.context() as patched:
+        patched.setenv("WAYMARK_SENSITIVE_TERMS_FILE", str(terms))
+        assert memo.recall(folder, fingerprint=fingerprint, key=key) is None
+    # One changed byte (a count of 3 becomes 4): the old bytes' fact is not theirs, nor kept as if it were.
+    activity = folder / "activity.csv"
+    activity.write_bytes(activity.read_bytes().replace(b",resource,3\r\n", b",resource,4\r\n"))
+    changed = folder_fingerprint(folder)
+    assert changed != fingerprint
+    assert memo.recall(folder, fingerprint=changed, key=key) is None
+    assert not memo.remember_fact(folder, fingerprint=fingerprint, key=key, value=[["M1", "2024J", 8]])
+    assert _open(folder) is not None  # validated again: the new bytes' memo knows nothing of them yet
+    assert memo.recall(folder, fingerprint=changed, key=key) is None
+
+
+def test_the_scoring_job_reads_an_unchanged_folders_last_days_from_its_memo(tmp_path: Path) -> None:
+    folder = tmp_path / "synth"
+    synthesise(folder, SynthConfig(students=60, seed=2), validate=True)
+    fingerprint = folder_fingerprint(folder)
+    con, report = memo.open_valid(folder, fingerprint=fingerprint)
+    assert report is None  # checked when it was generated
+    try:
+        computed = _last_days(con, folder=folder, fingerprint=fingerprint)
+        presentations = con.sql("SELECT module_id, presentation_id, start_date FROM t_presentations").df()
+    finally:
+        con.close()
+    assert len(computed) > 1 and computed["last_day"].notna().all()
+    # The connection is closed: the second read must be answered by the memo, without a query.
+    kept = _last_days(con, folder=folder, fingerprint=fingerprint)
+    order = ["module_id", "presentation_id"]
+    pd.testing.assert_frame_equal(
+        kept.sort_values(order, ignore_index=True),
+        computed.sort_values(order, ignore_index=True),
+        check_dtype=False,
+    )
+    assert data_date(presentations, kept) == data_date(presentations, computed) is not None
+    # A changed byte anywhere in the folder: the fact is read again from the new bytes.
+    with (folder / "students.parquet").open("ab") as parquet:
+        parquet.write(b"\0")
+    with pytest.raises(duckdb.Error):
+        _last_days(con, folder=folder, fingerprint=folder_fingerprint(folder))

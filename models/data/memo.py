@@ -9,6 +9,11 @@ rules it passed (the contract and validation code, the sensitive terms in force,
 A reader that finds both equal opens the folder's views without running the rules; any other
 reader, or a changed byte anywhere in the folder, validates it again.
 
+Beside the verdict, a memo keeps facts read from the same bytes that a later reader would only compute
+again to the same value (``remember_fact``, ``recall``), each under a key naming how it is computed:
+the scoring job keeps the last day of each presentation's activity, which otherwise scans the
+whole activity table on every run of an unchanged folder.
+
 Why beside the data, not in the service database: the memo is a fact about the folder's bytes, not
 about one database, so it serves every database and backend that scores the folder and any other
 reader that opts in, needs no schema change, and goes stale by itself when the folder is replaced
@@ -26,6 +31,7 @@ import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -60,26 +66,77 @@ def rules_digest() -> str:
 
 def remembered(folder: Path, *, fingerprint: str) -> bool:
     """True when ``folder`` passed validation with this ``fingerprint`` under the rules in force now."""
-    try:
-        memo = json.loads(memo_path(folder).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return (
-        isinstance(memo, dict)
-        and memo.get("fingerprint") == fingerprint
-        and memo.get("rules") == rules_digest()
-    )
+    return _current(folder, fingerprint) is not None
 
 
 def remember(folder: Path, *, fingerprint: str) -> bool:
-    """Record that ``folder`` with ``fingerprint`` passed; False if the memo could not be written."""
-    path = memo_path(folder)
+    """Record that ``folder`` with ``fingerprint`` passed; False if the memo could not be written.
+
+    Facts already remembered of the same bytes under the same rules (``recall``) are kept.
+    """
+    kept = _current(folder, fingerprint)
     memo = {
         "folder": str(folder.resolve()),
         "fingerprint": fingerprint,
         "rules": rules_digest(),
         "validated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "facts": {} if kept is None else kept.get("facts", {}),
     }
+    return _write(memo_path(folder), memo)
+
+
+def fact_key(name: str, computation: str) -> str:
+    """The key a fact is remembered under: its name and a digest of how it is computed (``computation``).
+
+    A fact computed another way (a changed query) has another key, so a memo never answers with a
+    value the code in force would not compute.
+    """
+    return f"{name}:{hashlib.sha256(computation.encode()).hexdigest()[:16]}"
+
+
+def recall(folder: Path, *, fingerprint: str, key: str) -> Any:
+    """A fact about ``folder``'s bytes remembered under ``key`` (``remember_fact``); None if it is not.
+
+    Only a memo of this ``fingerprint`` under the rules in force answers: a fact is of those bytes.
+    """
+    memo = _current(folder, fingerprint)
+    return None if memo is None else memo.get("facts", {}).get(key)
+
+
+def remember_fact(folder: Path, *, fingerprint: str, key: str, value: Any) -> bool:
+    """Keep ``value`` (JSON) under ``key`` in the memo of a folder that passed with ``fingerprint``.
+
+    A fact is a result read from the folder's bytes that a later reader of the same bytes would
+    compute again to the same value (the last day of each presentation's activity). Nothing is kept
+    unless the memo is of this fingerprint under the rules in force, and the folder still has that
+    fingerprint after the fact was read from it (so a folder changed while it was read is never
+    remembered with a value of other bytes). Returns whether the fact was kept.
+    """
+    memo = _current(folder, fingerprint)
+    if memo is None or folder_fingerprint(folder) != fingerprint:
+        return False
+    memo["facts"] = {**memo.get("facts", {}), key: value}
+    return _write(memo_path(folder), memo)
+
+
+def _current(folder: Path, fingerprint: str) -> dict[str, Any] | None:
+    """The memo of ``folder`` if it is of ``fingerprint`` under the rules in force now, else None."""
+    try:
+        memo = json.loads(memo_path(folder).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if (
+        isinstance(memo, dict)
+        and memo.get("fingerprint") == fingerprint
+        and memo.get("rules") == rules_digest()
+        and isinstance(memo.get("facts", {}), dict)
+    ):
+        return memo
+    return None
+
+
+def _write(path: Path, memo: dict[str, Any]) -> bool:
+    """Replace the memo at ``path`` whole; False if it could not be written."""
     staging = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         staging.write_text(json.dumps(memo, indent=2) + "\n", encoding="utf-8")

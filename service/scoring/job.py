@@ -239,7 +239,8 @@ def _on_duckdb(
     else:
         say("reading data")
     manifest = read_manifest(folder)
-    last_days = functools.cache(lambda: _last_days(con))  # the whole folder's, asked for at most once
+    # The whole folder's, asked for at most once (and remembered with the folder's memo).
+    last_days = functools.cache(lambda: _last_days(con, folder=folder, fingerprint=fingerprint))
     data, labels = load_with_source_labels(
         con,
         choose=lambda pres: current_presentations(
@@ -265,9 +266,26 @@ def _on_duckdb(
     return ScoredBatch(fingerprint, explained.indicators, cohort.as_of, cohort.placement, rows)
 
 
-def _last_days(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """``LAST_DAY_SQL`` over the folder's whole activity, as ``con``'s typed view holds it."""
-    found: pd.DataFrame = con.sql(f"WITH activity AS (SELECT * FROM t_activity) {LAST_DAY_SQL}").df()
+_LAST_DAYS = f"WITH activity AS (SELECT * FROM t_activity) {LAST_DAY_SQL}"
+_LAST_DAY_COLUMNS = ["module_id", "presentation_id", "last_day"]
+
+
+def _last_days(con: duckdb.DuckDBPyConnection, *, folder: Path, fingerprint: str) -> pd.DataFrame:
+    """``LAST_DAY_SQL`` over the folder's whole activity, as ``con``'s typed view holds it.
+
+    A scan of every activity row; its result is a fact of the folder's bytes, so it is kept with
+    the folder's validation memo and read from there while the folder is unchanged (``memo.recall``).
+    """
+    key = memo.fact_key("last_days", _LAST_DAYS)
+    kept = memo.recall(folder, fingerprint=fingerprint, key=key)
+    if isinstance(kept, list):
+        return pd.DataFrame(kept, columns=_LAST_DAY_COLUMNS)
+    found: pd.DataFrame = con.sql(_LAST_DAYS).df()
+    rows = [
+        [str(m), str(p), None if pd.isna(d) else int(d)]
+        for m, p, d in found[_LAST_DAY_COLUMNS].itertuples(index=False)
+    ]
+    memo.remember_fact(folder, fingerprint=fingerprint, key=key, value=rows)
     return found
 
 
