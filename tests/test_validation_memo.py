@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -205,7 +206,15 @@ def test_the_scoring_job_reads_an_unchanged_folders_last_days_from_its_memo(tmp_
         check_dtype=False,
     )
     assert data_date(presentations, kept) == data_date(presentations, computed) is not None
-    # A changed byte anywhere in the folder: the fact is read again from the new bytes.
+    # A damaged fact (a day that is not a whole number) is not trusted: the job goes to the data.
+    path = memo.memo_path(folder)
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    (key,) = stored["facts"]
+    stored["facts"][key][0][2] = "262"
+    path.write_text(json.dumps(stored), encoding="utf-8")
+    with pytest.raises(duckdb.Error):
+        _last_days(con, folder=folder, fingerprint=fingerprint)
+    # A changed byte anywhere in the folder: the fact is not of the new bytes, so the job queries them.
     with (folder / "students.parquet").open("ab") as parquet:
         parquet.write(b"\0")
     with pytest.raises(duckdb.Error):

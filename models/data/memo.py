@@ -113,7 +113,9 @@ def remember_fact(folder: Path, *, fingerprint: str, key: str, value: Any) -> bo
     remembered with a value of other bytes). Returns whether the fact was kept.
     """
     memo = _current(folder, fingerprint)
-    if memo is None or folder_fingerprint(folder) != fingerprint:
+    if memo is None or not os.access(memo_path(folder).parent, os.W_OK):  # before hashing every byte again
+        return False
+    if folder_fingerprint(folder) != fingerprint:
         return False
     memo["facts"] = {**memo.get("facts", {}), key: value}
     return _write(memo_path(folder), memo)

@@ -276,9 +276,9 @@ def _last_days(con: duckdb.DuckDBPyConnection, *, folder: Path, fingerprint: str
     A scan of every activity row; its result is a fact of the folder's bytes, so it is kept with
     the folder's validation memo and read from there while the folder is unchanged (``memo.recall``).
     """
-    key = memo.fact_key("last_days", _LAST_DAYS)
+    key = memo.fact_key("last_days/rows-v1", _LAST_DAYS)  # the name says how the rows are stored
     kept = memo.recall(folder, fingerprint=fingerprint, key=key)
-    if isinstance(kept, list):
+    if _as_stored(kept):
         return pd.DataFrame(kept, columns=_LAST_DAY_COLUMNS)
     found: pd.DataFrame = con.sql(_LAST_DAYS).df()
     rows = [
@@ -287,6 +287,21 @@ def _last_days(con: duckdb.DuckDBPyConnection, *, folder: Path, fingerprint: str
     ]
     memo.remember_fact(folder, fingerprint=fingerprint, key=key, value=rows)
     return found
+
+
+def _as_stored(kept: Any) -> bool:
+    """Whether ``kept`` has the shape ``_last_days`` stores: [module, presentation, day or null] rows.
+
+    Anything else (a memo edited by hand, damaged) is not trusted: the rows are read again and stored.
+    """
+    return isinstance(kept, list) and all(
+        isinstance(row, list)
+        and len(row) == 3
+        and isinstance(row[0], str)
+        and isinstance(row[1], str)
+        and (row[2] is None or (isinstance(row[2], int) and not isinstance(row[2], bool)))
+        for row in kept
+    )
 
 
 def _presentations(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
