@@ -148,3 +148,13 @@ def test_an_outcome_missing_on_a_presentation_that_had_ended_is_told_apart_from_
         if n.startswith("1 registration on presentations that had ended by the data date has no")
     ]
     assert "not recorded (presentation ended) 1" in ended.to_text()
+
+
+def test_without_any_activity_a_missing_outcome_is_not_said_to_be_not_known_yet(tmp_path: Path) -> None:
+    # No activity row: nothing dates the data, so S3's presentation cannot be said to be running.
+    report = _report(make_folder(tmp_path, activity=VALID["activity"][:1]))
+    assert report.overview["activity_rows"] == 0
+    missing = {k: v for k, v in report.overview["final_results"].items() if k.startswith("not ")}
+    assert missing == {"not known (no activity dates the data)": 1}
+    assert [n for n in report.notes if n.startswith("1 registration has no outcome") and "date" in n]
+    assert forbidden_words(report.to_text()) == []

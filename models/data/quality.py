@@ -22,6 +22,8 @@ QUIET_WEEKS_SHOWN = 10
 # the activity reaches, as ``models.calendar.data_date``), and on one that had ended by then.
 NOT_YET_KNOWN = "not yet known (presentation running)"
 NOT_RECORDED = "not recorded (presentation ended)"
+# Without any activity there is no data date: whether a presentation is running cannot be told.
+NOT_DATED = "not known (no activity dates the data)"
 # The data date as one row, column d: the latest date any presentation's activity reaches.
 _REACH = (
     "SELECT max(CAST(p.start_date AS DATE) + CAST(a.day AS INTEGER)) AS d"
@@ -190,6 +192,7 @@ def _overview(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     results = con.execute(f"""
         WITH reach AS ({_REACH})
         SELECT CASE WHEN r.final_result IS NOT NULL THEN r.final_result
+                    WHEN (SELECT d FROM reach) IS NULL THEN '{NOT_DATED}'
                     WHEN CAST(p.start_date AS DATE) + CAST(p.length_days AS INTEGER) <= (SELECT d FROM reach)
                     THEN '{NOT_RECORDED}' ELSE '{NOT_YET_KNOWN}' END, count(*)
         FROM t_registrations r LEFT JOIN t_presentations p USING (module_id, presentation_id)
@@ -328,6 +331,13 @@ def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 
 def _outcome_notes(overview: dict[str, Any]) -> list[str]:
+    undated = overview["final_results"].get(NOT_DATED, 0)
+    if undated:
+        return [
+            f"{undated:,} {'registration has' if undated == 1 else 'registrations have'} no outcome, and "
+            "the folder has no activity to date the data, so whether their presentations are still "
+            "running or had ended cannot be told. Add the activity extract: it dates the data."
+        ]
     unrecorded = overview["final_results"].get(NOT_RECORDED, 0)
     if not unrecorded:
         return []
