@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,24 @@ def served(
     served = serve_cohort(champion, synth_dir, request.param, root)
     yield served
     served.engine.dispose()
+
+
+@pytest.fixture
+def disposing() -> Iterator[Callable[[Engine], Engine]]:
+    """Hand it each engine a test makes for itself: all are disposed as the test ends, passed or not.
+
+    ``engine = disposing(make_engine(url))``. Python 3.13 warns of a SQLite connection left open, and
+    the collection at each file's end would then fail the file.
+    """
+    made: list[Engine] = []
+
+    def keep(engine: Engine) -> Engine:
+        made.append(engine)
+        return engine
+
+    yield keep
+    for engine in made:
+        engine.dispose()
 
 
 @pytest.fixture(params=backends())

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -144,9 +145,11 @@ def test_the_key_is_never_stored_in_the_database(tmp_path: Path) -> None:
     )
 
 
-def test_records_from_before_the_key_still_verify_after_the_migration(tmp_path: Path) -> None:
+def test_records_from_before_the_key_still_verify_after_the_migration(
+    tmp_path: Path, disposing: Callable[[Engine], Engine]
+) -> None:
     url = f"sqlite:///{tmp_path}/old.db"
-    engine = make_engine(url)
+    engine = disposing(make_engine(url))
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
@@ -227,9 +230,11 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow  # an integration run of a minute or so: in .ci/run's heavier suite
-def test_the_cli_checkpoints_and_reports_a_broken_chain_with_a_non_zero_exit(tmp_path: Path) -> None:
+def test_the_cli_checkpoints_and_reports_a_broken_chain_with_a_non_zero_exit(
+    tmp_path: Path, disposing: Callable[[Engine], Engine]
+) -> None:
     url = f"sqlite:///{tmp_path}/w.db"
-    engine = make_engine(url)
+    engine = disposing(make_engine(url))
     upgrade(engine)
     _write(engine, 3)
     (tmp_path / "audit.key").write_bytes(KEY)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,9 +48,11 @@ def test_the_export_holds_who_read_what_and_why_and_is_itself_recorded(engine: E
         audit.export_for_student(engine, KEY, student_id="S1", purpose="performance_review", caller=caller)
 
 
-def test_the_command_exports_one_students_log_as_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_command_exports_one_students_log_as_csv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, disposing: Callable[[Engine], Engine]
+) -> None:
     url = f"sqlite:///{tmp_path}/w.db"
-    engine = make_engine(url)
+    engine = disposing(make_engine(url))
     upgrade(engine)
     key_file = tmp_path / "audit.key"
     key_file.write_text(secrets.token_hex(32))

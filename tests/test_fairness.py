@@ -6,6 +6,7 @@ import ast
 import dataclasses
 import json
 import re
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -311,14 +312,14 @@ def _decisions_db(outcome: AuditOutcome, tmp: Path) -> Engine:
 
 
 def test_a_failed_gate_blocks_promotion_unless_the_committee_states_an_override(
-    skewed: AuditOutcome, tmp_path: Path
+    skewed: AuditOutcome, tmp_path: Path, disposing: Callable[[Engine], Engine]
 ) -> None:
     from waymark.service import decisions
     from waymark.service.db.engine import transaction
     from waymark.service.decisions import GovernanceError
 
     _record(skewed, tmp_path)
-    engine = _decisions_db(skewed, tmp_path)
+    engine = disposing(_decisions_db(skewed, tmp_path))
     name, version = skewed.model.name, skewed.model.version
     with transaction(engine) as session, pytest.raises(GovernanceError, match=r"gate .* is 'fail'"):
         decisions.record_review(
@@ -346,7 +347,7 @@ def test_a_failed_gate_blocks_promotion_unless_the_committee_states_an_override(
 
 
 def test_promotion_needs_a_recorded_approval_of_that_exact_version(
-    fair: AuditOutcome, tmp_path: Path
+    fair: AuditOutcome, tmp_path: Path, disposing: Callable[[Engine], Engine]
 ) -> None:
     from mlflow import MlflowClient
 
@@ -356,7 +357,7 @@ def test_promotion_needs_a_recorded_approval_of_that_exact_version(
     from waymark.service.decisions import GovernanceError
 
     uri = _record(fair, tmp_path)
-    engine = _decisions_db(fair, tmp_path)
+    engine = disposing(_decisions_db(fair, tmp_path))
     name, version = fair.model.name, fair.model.version
     with transaction(engine) as session, pytest.raises(GovernanceError, match="no ethics committee approval"):
         decisions.record_promotion(session, name, version=version, actor="operator")

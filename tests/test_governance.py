@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -132,10 +133,12 @@ def registered(tmp_path_factory: pytest.TempPathFactory, synth_dir: Path) -> Cha
     return Champion(settings, NAME, version, audited)
 
 
-def test_tag_editing_cannot_promote(registered: Champion, tmp_path: Path) -> None:
+def test_tag_editing_cannot_promote(
+    registered: Champion, tmp_path: Path, disposing: Callable[[Engine], Engine]
+) -> None:
     configure(registered.settings)
     client = MlflowClient()
-    engine = make_engine(f"sqlite:///{tmp_path}/fresh.db")
+    engine = disposing(make_engine(f"sqlite:///{tmp_path}/fresh.db"))
     upgrade(engine)
     version = registered.version
     for tag, value in {DECISION_TAG: "approved", GATE_TAG: "pass"}.items():
@@ -180,11 +183,13 @@ def test_the_review_command_needs_an_explicit_decision(tmp_path: Path) -> None:
     assert not (tmp_path / "w.db").exists()  # refused before anything was opened
 
 
-def test_an_override_is_shown_with_the_model_in_mlflow(registered: Champion, tmp_path: Path) -> None:
+def test_an_override_is_shown_with_the_model_in_mlflow(
+    registered: Champion, tmp_path: Path, disposing: Callable[[Engine], Engine]
+) -> None:
     from waymark.fairness.governance import OVERRIDE_TAG
 
     configure(registered.settings)
-    engine = make_engine(f"sqlite:///{tmp_path}/override.db")
+    engine = disposing(make_engine(f"sqlite:///{tmp_path}/override.db"))
     upgrade(engine)
     version = registered.version
     with transaction(engine) as session:

@@ -102,7 +102,11 @@ def test_fixed_facts_are_described_neutrally() -> None:
 @pytest.fixture(scope="module")
 def explained(champion: Champion, synth_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, object]:
     configure(champion.settings)
-    model = load_champion(make_engine(champion.settings.database_url), champion.name)
+    engine = make_engine(champion.settings.database_url)
+    try:
+        model = load_champion(engine, champion.name)
+    finally:
+        engine.dispose()
     features = build_features(load_learning_data(synth_dir), [4, 8])
     result = explain_cohort(model.bundle, features)
     return features, result.indicators, (model.bundle, result.contributions)
@@ -199,10 +203,11 @@ def store(tmp_path_factory: pytest.TempPathFactory, synth_dir: Path) -> Champion
 
 
 @pytest.fixture(scope="module")
-def engine(store: Champion) -> Engine:
+def engine(store: Champion) -> Iterator[Engine]:
     engine = make_engine(store.settings.database_url)
     upgrade(engine)
-    return engine
+    yield engine
+    engine.dispose()
 
 
 def _served(engine: Engine) -> tuple[int, int]:
