@@ -35,11 +35,12 @@ from waymark.models.explain.sentences import (
     DESCRIBE,
     QUIET_SHARE,
     QUIET_TYPICAL_SINCE,
+    QUIET_WEEKS,
     brief,
     describe,
     describe_cohort,
 )
-from waymark.models.explain.typical import cohort_standing, quiet_stretch
+from waymark.models.explain.typical import cohort_standing, quiet_stretch, quiet_weeks
 from waymark.models.features import build_features
 from waymark.models.features.catalogue import CHANNELS, FAMILIES, MIN_COHORT
 from waymark.models.registry import configure, load_bundle
@@ -77,6 +78,7 @@ def _generated_rows(n: int, seed: int) -> pd.DataFrame:
         COMPARED_MARKS: pick(0, 1, 1),
         QUIET_SHARE: pick(0, 0, 0.955, 1),
         QUIET_TYPICAL_SINCE: pick(9, 21.5, 22.5, np.nan),
+        QUIET_WEEKS: pick(0, 0, 1, 3),
         "reg_day_missing": pick(0, 0, 1),
         "reg_day": pick(-30, -1, -0.4, 0, 0.5, 1, 1.5, 12),
         "prior_attempts": pick(0, 1, 2),
@@ -142,7 +144,14 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
     )
     marks = compared_marks(features, group)
     rows = features.assign(
-        **{COMPARED_MARKS: marks, QUIET_SHARE: quiet.share, QUIET_TYPICAL_SINCE: quiet.typical_since}
+        **{
+            COMPARED_MARKS: marks,
+            QUIET_SHARE: quiet.share,
+            QUIET_TYPICAL_SINCE: quiet.typical_since,
+            QUIET_WEEKS: quiet_weeks(features, group=group, active=sources.active_by_week)
+            if sources.active_by_week is not None
+            else 0,
+        }
     ).to_dict("records")
     said = _Said(sources, recorded_sources(features, sources))
     standing = cohort_standing(x, group=group, columns=cols, quiet=quiet)

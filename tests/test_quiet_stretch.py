@@ -10,6 +10,8 @@ of them share.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -218,3 +220,33 @@ def test_what_could_change_never_offers_a_quiet_peers_recent_activity(
     never = int(np.flatnonzero(features["student_id"] == NEVER)[0])
     offered = result.indicators.at[never, "what_could_change"]
     assert offered is None or offered["family"] != "recent_activity"
+
+
+def test_the_weeks_of_the_break_are_said_as_the_modules_beside_a_students_regularity(
+    scored: tuple[pd.DataFrame, SourceCoverage],
+) -> None:
+    features, sources = scored
+    # Regularity alone moves the estimate: it is said for every student, as a factor or a strength.
+    bundle = _bundle(features, only={"act_weeks_active_share": -2.0})
+    indicators = explain_cohort(bundle, features, sources=sources).indicators
+    said = {
+        features.at[i, "student_id"]: s["sentence"]
+        for i in range(len(features))
+        for s in indicators.at[i, "factors"] + indicators.at[i, "strengths"]
+        if s["family"] == "regularity"
+    }
+    assert len(said) == len(features)
+    # Module Q: nobody was active in weeks 5, 6 and 7 (days 35 to 55) of the 8 so far.
+    of_q = re.compile(
+        r"Activity from the learning platform in [0-8] of the 8 weeks so far \(\d+ active days?\); "
+        r"in 3 of those weeks, 95% or more of students on this module had no activity\."
+    )
+    for student, sentence in said.items():
+        if student.startswith("Q"):
+            assert of_q.fullmatch(sentence), sentence
+        else:  # module A worked through them
+            assert "of those weeks" not in sentence, sentence
+    # Without the activity's weekly counts (no coverage given), nothing is said of the module's weeks.
+    bare = explain_cohort(bundle, features).indicators
+    assert not any("of those weeks" in s["sentence"] for r in bare["factors"] for s in r)
+    assert forbidden_words(" ".join(said.values())) == []

@@ -23,7 +23,9 @@ from waymark.models.explain.sentences import (
     COMPARED_MARKS,
     QUIET_SHARE,
     QUIET_TYPICAL_SINCE,
+    QUIET_WEEKS,
     _and,
+    _in_quiet_weeks,
     _when_quiet,
 )
 
@@ -151,10 +153,12 @@ def _regularity(cols: Columns, src: Sequence[str]) -> Texts:
     weeks = whole(weeks_f)
     active = whole(cols["act_weeks_active_share"] * weeks_f)
     days = whole(cols["act_active_days"])
+    quiet = whole(cols[QUIET_WEEKS]) if QUIET_WEEKS in cols else [0] * len(days)
     briefs = [f"active in {a} of the {w} weeks so far" for a, w in zip(active, weeks, strict=True)]
     sentences = [
-        f"Activity{s} in {a} of the {w} weeks so far ({_times(d, 'active day', many='active days')})."
-        for s, a, w, d in zip(src, active, weeks, days, strict=True)
+        f"Activity{s} in {a} of the {w} weeks so far ({_times(d, 'active day', many='active days')})"
+        f"{_in_quiet_weeks(q)}."
+        for s, a, w, d, q in zip(src, active, weeks, days, quiet, strict=True)
     ]
     return briefs, sentences
 

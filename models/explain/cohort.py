@@ -23,8 +23,15 @@ from waymark.models.explain.batch_sentences import (
 from waymark.models.explain.change import STEPS, smallest_change
 from waymark.models.explain.coverage import SourceCoverage, family_sources, recorded_sources
 from waymark.models.explain.families import CONTEXT_FAMILIES, FACTOR_FAMILIES, family_columns, family_sums
-from waymark.models.explain.sentences import COMPARED_MARKS, QUIET_SHARE, QUIET_TYPICAL_SINCE
-from waymark.models.explain.typical import Quiet, Standing, cohort_standing, in_small_cohort, quiet_stretch
+from waymark.models.explain.sentences import COMPARED_MARKS, QUIET_SHARE, QUIET_TYPICAL_SINCE, QUIET_WEEKS
+from waymark.models.explain.typical import (
+    Quiet,
+    Standing,
+    cohort_standing,
+    in_small_cohort,
+    quiet_stretch,
+    quiet_weeks,
+)
 from waymark.models.features.catalogue import FAMILIES, KEYS, MIN_COHORT
 from waymark.models.uncertainty import intervals
 
@@ -85,6 +92,7 @@ def explain_cohort(
                 COMPARED_MARKS: compared_marks(features, group),
                 QUIET_SHARE: quiet.share,
                 QUIET_TYPICAL_SINCE: quiet.typical_since,
+                QUIET_WEEKS: _quiet_weeks(features, group=group, sources=sources),
             }
         )
     )
@@ -119,6 +127,13 @@ def explain_cohort(
         engagement=_objects(_engagement(values)),
     )
     return ExplainedCohort(out, contrib)
+
+
+def _quiet_weeks(features: pd.DataFrame, *, group: np.ndarray, sources: SourceCoverage | None) -> np.ndarray:
+    """``typical.quiet_weeks`` from the activity's weekly counts; none known without them (0 each)."""
+    if sources is None or sources.active_by_week is None:
+        return np.zeros(len(features), dtype=np.int64)
+    return quiet_weeks(features, group=group, active=sources.active_by_week)
 
 
 def compared_marks(features: pd.DataFrame, group: np.ndarray) -> np.ndarray:

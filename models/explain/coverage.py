@@ -35,26 +35,49 @@ FIRST_DAY_SQL = (
     "GROUP BY ALL"
 )
 
+#: How many students have any activity in each week of each module presentation (week b: days 7b to
+#: 7b + 6 of its calendar, from its start), on either engine. A week with nobody active has no row.
+ACTIVE_BY_WEEK_SQL = (
+    "SELECT module_id, presentation_id, CAST(floor(day / 7) AS BIGINT) AS b, "
+    "count(DISTINCT student_id) AS active FROM activity "
+    "WHERE module_id IS NOT NULL AND presentation_id IS NOT NULL AND student_id IS NOT NULL AND day >= 0 "
+    "GROUP BY ALL"
+)
+
 
 @dataclass(frozen=True, eq=False)
 class SourceCoverage:
-    """The first day each source appears on each module presentation, and the sources' labels."""
+    """What the activity says of each module presentation as a whole, and the sources' labels.
+
+    ``first_day``: the first day each source appears on it (``FIRST_DAY_SQL``); ``active_by_week``:
+    how many of its students were active in each week (``ACTIVE_BY_WEEK_SQL``), None when not read.
+    """
 
     first_day: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=[*PRESENTATION, "source", "first_day"])
     )
     labels: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SOURCE_LABELS))
+    active_by_week: pd.DataFrame | None = None
 
     @classmethod
     def of(cls, activity: pd.DataFrame, labels: Mapping[str, str]) -> SourceCoverage:
-        """From an activity table (module_id, presentation_id, source, day) and the folder's labels."""
-        return cls.from_first_days(first_days(activity), labels)
+        """From an activity table (student_id, module_id, presentation_id, source, day) and the labels."""
+        return cls.from_first_days(first_days(activity), labels, active=active_by_week(activity))
 
     @classmethod
-    def from_first_days(cls, rows: pd.DataFrame, labels: Mapping[str, str]) -> SourceCoverage:
-        """From ``FIRST_DAY_SQL``'s rows, computed on any engine, and the folder's labels."""
+    def from_first_days(
+        cls, rows: pd.DataFrame, labels: Mapping[str, str], *, active: pd.DataFrame | None = None
+    ) -> SourceCoverage:
+        """From ``FIRST_DAY_SQL``'s rows and ``ACTIVE_BY_WEEK_SQL``'s (``active``), on any engine."""
         typed = rows.astype({"module_id": str, "presentation_id": str, "source": str, "first_day": "int64"})
-        return cls(typed.sort_values([*PRESENTATION, "source"], ignore_index=True), dict(labels))
+        weekly = (
+            None
+            if active is None
+            else active.astype(
+                {"module_id": str, "presentation_id": str, "b": "int64", "active": "int64"}
+            ).sort_values([*PRESENTATION, "b"], ignore_index=True)
+        )
+        return cls(typed.sort_values([*PRESENTATION, "source"], ignore_index=True), dict(labels), weekly)
 
     @cached_property
     def known(self) -> tuple[str, ...]:
@@ -80,6 +103,13 @@ def first_days(activity: Any, *, engine: Engine | None = None) -> Any:
     columns = [*PRESENTATION, "source", "day"]
     narrow = activity[columns] if isinstance(activity, pd.DataFrame) else activity.select(*columns)
     return query(FIRST_DAY_SQL, engine, activity=narrow)
+
+
+def active_by_week(activity: Any, *, engine: Engine | None = None) -> Any:
+    """``ACTIVE_BY_WEEK_SQL`` over ``activity`` on ``engine`` (DuckDB over a pandas frame when None)."""
+    columns = ["student_id", *PRESENTATION, "day"]
+    narrow = activity[columns] if isinstance(activity, pd.DataFrame) else activity.select(*columns)
+    return query(ACTIVE_BY_WEEK_SQL, engine, activity=narrow)
 
 
 def recorded_sources(features: pd.DataFrame, coverage: SourceCoverage | None) -> list[tuple[str, ...]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 
+from waymark.models.explain.typical import NEARLY_ALL
 from waymark.models.features.catalogue import CHANNEL_FAMILY
 
 Row = Mapping[str, float]
@@ -24,6 +25,9 @@ COMPARED_MARKS = "marks_compared_with_cohort"
 #: A student whose recent activity is still theirs there is described beside the cohort's.
 QUIET_SHARE = "cohort_quiet_share"
 QUIET_TYPICAL_SINCE = "cohort_typical_days_since_last"
+#: Not a feature: in how many of the weeks so far nearly the whole cohort had no activity
+#: (``typical.quiet_weeks``); the regularity sentence says them as the module's.
+QUIET_WEEKS = "cohort_quiet_weeks"
 Sources = tuple[str, ...]  # labels of the recorded sources a family is built from ("the library", ...)
 Describer = Callable[[Row, Sources], tuple[str, str]]
 
@@ -105,7 +109,8 @@ def _regularity(row: Row, sources: Sources) -> tuple[str, str]:
     days = round(row["act_active_days"])
     brief = f"active in {active} of the {weeks} weeks so far"
     active_days = _times(days, "active day", many="active days")
-    return brief, f"Activity{_from(sources)} in {active} of the {weeks} weeks so far ({active_days})."
+    quiet = _in_quiet_weeks(round(row.get(QUIET_WEEKS, 0)))
+    return brief, f"Activity{_from(sources)} in {active} of the {weeks} weeks so far ({active_days}){quiet}."
 
 
 def _cohort(row: Row, sources: Sources) -> tuple[str, str]:
@@ -137,6 +142,18 @@ def _channels(family: str, what: str) -> Describer:
         )
 
     return describe
+
+
+def _in_quiet_weeks(weeks: int) -> str:
+    """'; in N of those weeks, 95% or more of students on this module had no activity', or ''.
+
+    Weeks nearly nobody on the module was active in (a break, whatever the calendar calls it) are
+    the module's, not gaps in this student's regularity.
+    """
+    if weeks <= 0:
+        return ""
+    share = round(100 * NEARLY_ALL)
+    return f"; in {weeks} of those weeks, {share}% or more of students on this module had no activity"
 
 
 def _when_quiet(share: float) -> str:

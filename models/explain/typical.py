@@ -143,6 +143,44 @@ def cohort_standing(
     return out
 
 
+def quiet_weeks(keys: pd.DataFrame, *, group: np.ndarray, active: pd.DataFrame) -> np.ndarray:
+    """Per row: in how many of its cohort's weeks so far at least ``NEARLY_ALL`` of it had no activity.
+
+    Parameters
+    ----------
+    keys
+        module_id, presentation_id and week (W) per row; the weeks so far are 0 to W - 1.
+    group
+        Cohort code per row (module presentation and week), 0..G-1.
+    active
+        ``coverage.ACTIVE_BY_WEEK_SQL``'s rows: students active per module presentation and week
+        (a week with no row had nobody active).
+
+    A break whatever the calendar calls it, or a week before a source was in use: no student's own
+    regularity. 0 in a cohort of fewer than ``MIN_COHORT``.
+    """
+    sizes = np.bincount(group)
+    counts = {
+        (str(m), str(p), int(b)): int(n)
+        for m, p, b, n in active[["module_id", "presentation_id", "b", "active"]].itertuples(index=False)
+    }
+    first = pd.DataFrame(
+        {
+            "g": group,
+            "m": keys["module_id"].astype(str).to_numpy(),
+            "p": keys["presentation_id"].astype(str).to_numpy(),
+            "w": keys["week"].astype("int64").to_numpy(),
+        }
+    ).drop_duplicates("g")
+    found = np.zeros(len(sizes), dtype=np.int64)
+    for g, m, p, w in first.itertuples(index=False):
+        size = int(sizes[g])
+        if size >= MIN_COHORT:
+            found[g] = sum((size - counts.get((m, p, b), 0)) / size >= NEARLY_ALL for b in range(w))
+    weeks: np.ndarray = found[group]
+    return weeks
+
+
 def in_small_cohort(group: np.ndarray) -> np.ndarray:
     """Per row: whether its cohort (``group``, 0..G-1) has fewer than ``MIN_COHORT`` students."""
     small: np.ndarray = np.bincount(group)[group] < MIN_COHORT

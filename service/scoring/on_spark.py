@@ -28,7 +28,7 @@ from waymark.models.calendar import data_date, last_activity_day, open_outcomes
 from waymark.models.data import FEATURE_TABLES, folder_fingerprint
 from waymark.models.data.publish import is_uri
 from waymark.models.explain import SourceCoverage, explain_cohort
-from waymark.models.explain.coverage import first_days
+from waymark.models.explain.coverage import active_by_week, first_days
 from waymark.models.features.catalogue import KEYS
 from waymark.models.registry import LoadedModel
 from waymark.models.uncertainty import intervals
@@ -141,7 +141,11 @@ def scored_on_spark(
         )
         say("building features on Spark")
         features = _features(data, weeks, engine=engine)
-        sources = SourceCoverage.from_first_days(collect(first_days(activity, engine=engine)), labels)
+        sources = SourceCoverage.from_first_days(
+            collect(first_days(activity, engine=engine)),
+            labels,
+            active=collect(active_by_week(activity, engine=engine)),
+        )
         indicators, rows = _explained(
             features, activity, engine=engine, model=model, sources=sources, presentations=len(weeks), say=say
         )
