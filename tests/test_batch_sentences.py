@@ -265,13 +265,20 @@ def test_a_cohorts_explanations_are_those_of_the_per_row_builder(champion: Champ
     # One module records no attendance: its attendance family says nothing there (a silent family).
     first = data.activity["module_id"].iloc[0]
     quiet = (data.activity["module_id"] == first) & (data.activity["source"] == "attendance")
-    activity = data.activity[~quiet]
-    sources = SourceCoverage.of(activity, {**labels, "library": "the university's library"})
     # Another module has a three-week break before week 8's cut-off (day 56): a quiet stretch.
     second = data.activity.loc[data.activity["module_id"] != first, "module_id"].iloc[0]
     on_break = (data.activity["module_id"] == second) & data.activity["day"].between(35, 55)
+    sources = SourceCoverage.of(
+        data.activity[~quiet & ~on_break], {**labels, "library": "the university's library"}
+    )
     data = dataclasses.replace(data, activity=data.activity[~on_break])
     features = build_features(data, [2, 5, 8])
+    # The break's weeks are counted (weeks 5 to 7), so the regularity wording's clause is compared too.
+    group = features.groupby(["module_id", "presentation_id", "week"], sort=False).ngroup().to_numpy()
+    assert sources.active_by_week is not None
+    counted = quiet_weeks(features, group=group, active=sources.active_by_week)
+    at_break = ((features["module_id"] == second) & (features["week"] == 8)).to_numpy()
+    assert (counted[at_break] >= 3).all() and (counted[~at_break] < 3).any()
     got = explain_cohort(bundle, features, sources=sources).indicators
     expected = _reference(bundle, features, sources)
     for field, values in expected.items():

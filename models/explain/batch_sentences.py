@@ -157,7 +157,7 @@ def _regularity(cols: Columns, src: Sequence[str]) -> Texts:
     briefs = [f"active in {a} of the {w} weeks so far" for a, w in zip(active, weeks, strict=True)]
     sentences = [
         f"Activity{s} in {a} of the {w} weeks so far ({_times(d, 'active day', many='active days')})"
-        f"{_in_quiet_weeks(q)}."
+        f"{_in_quiet_weeks(q, w)}."
         for s, a, w, d, q in zip(src, active, weeks, days, quiet, strict=True)
     ]
     return briefs, sentences

@@ -36,12 +36,13 @@ FIRST_DAY_SQL = (
 )
 
 #: How many students have any activity in each week of each module presentation (week b: days 7b to
-#: 7b + 6 of its calendar, from its start), on either engine. A week with nobody active has no row.
+#: 7b + 6 of its calendar, from its start), on either engine. A week with nobody active has no row;
+#: a row counting 0 is not activity (as for the features' active weeks).
 ACTIVE_BY_WEEK_SQL = (
     "SELECT module_id, presentation_id, CAST(floor(day / 7) AS BIGINT) AS b, "
     "count(DISTINCT student_id) AS active FROM activity "
     "WHERE module_id IS NOT NULL AND presentation_id IS NOT NULL AND student_id IS NOT NULL AND day >= 0 "
-    "GROUP BY ALL"
+    "AND count > 0 GROUP BY ALL"
 )
 
 
@@ -61,7 +62,7 @@ class SourceCoverage:
 
     @classmethod
     def of(cls, activity: pd.DataFrame, labels: Mapping[str, str]) -> SourceCoverage:
-        """From an activity table (student_id, module_id, presentation_id, source, day) and the labels."""
+        """From an activity table (student_id, keys, source, day, count) and the folder's labels."""
         return cls.from_first_days(first_days(activity), labels, active=active_by_week(activity))
 
     @classmethod
@@ -107,7 +108,7 @@ def first_days(activity: Any, *, engine: Engine | None = None) -> Any:
 
 def active_by_week(activity: Any, *, engine: Engine | None = None) -> Any:
     """``ACTIVE_BY_WEEK_SQL`` over ``activity`` on ``engine`` (DuckDB over a pandas frame when None)."""
-    columns = ["student_id", *PRESENTATION, "day"]
+    columns = ["student_id", *PRESENTATION, "day", "count"]
     narrow = activity[columns] if isinstance(activity, pd.DataFrame) else activity.select(*columns)
     return query(ACTIVE_BY_WEEK_SQL, engine, activity=narrow)
 

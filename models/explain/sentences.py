@@ -109,7 +109,7 @@ def _regularity(row: Row, sources: Sources) -> tuple[str, str]:
     days = round(row["act_active_days"])
     brief = f"active in {active} of the {weeks} weeks so far"
     active_days = _times(days, "active day", many="active days")
-    quiet = _in_quiet_weeks(round(row.get(QUIET_WEEKS, 0)))
+    quiet = _in_quiet_weeks(round(row.get(QUIET_WEEKS, 0)), weeks)
     return brief, f"Activity{_from(sources)} in {active} of the {weeks} weeks so far ({active_days}){quiet}."
 
 
@@ -144,16 +144,19 @@ def _channels(family: str, what: str) -> Describer:
     return describe
 
 
-def _in_quiet_weeks(weeks: int) -> str:
-    """'; in N of those weeks, 95% or more of students on this module had no activity', or ''.
+def _in_quiet_weeks(weeks: int, of: int) -> str:
+    """'; in N of the W, no activity was recorded for 95% or more of students on this module', or ''.
 
-    Weeks nearly nobody on the module was active in (a break, whatever the calendar calls it) are
-    the module's, not gaps in this student's regularity.
+    Weeks nearly nobody on the module has activity recorded in (a break, whatever the calendar calls
+    it, or weeks before a source's activity is used) are the module's, not gaps in this student's
+    regularity.
     """
     if weeks <= 0:
         return ""
     share = round(100 * NEARLY_ALL)
-    return f"; in {weeks} of those weeks, {share}% or more of students on this module had no activity"
+    return (
+        f"; in {weeks} of the {of}, no activity was recorded for {share}% or more of students on this module"
+    )
 
 
 def _when_quiet(share: float) -> str:
