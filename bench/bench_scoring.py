@@ -10,7 +10,8 @@ week-8 features, scores, exact contributions, factors, what-could-change, interv
 publication into SQLite. It runs twice on the same folder: the first run validates it, the second
 finds it unchanged and reuses that validation (``models.data.memo``), as a weekly run on unchanged
 data would. Each stage's time comes from the job's own progress messages, a stage lasting until
-the next message:
+the next message. Each run starts after a full garbage collection, as a weekly run in a fresh
+process would (otherwise the first run's leftovers are collected during the second run's champion load):
 
     champion      loading the approved champion, with its hash check
     validation    the folder's fingerprint, and validating every table (or finding it validated)
@@ -27,6 +28,7 @@ shap's TreeExplainer explains a sample of the same rows of the same model in the
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import tempfile
 import time
@@ -69,6 +71,9 @@ def _stage(message: str) -> str:
 
 
 def _one_run(folder: Path, engine: Engine, week: int) -> None:
+    # `waymark score` runs in a fresh process each week: the previous run's leftovers in this one are
+    # collected before the clock starts, not by the collector in the middle of the next run's first stage.
+    gc.collect()
     marks: list[tuple[str, float]] = []
     start = time.perf_counter()
     summary = score(

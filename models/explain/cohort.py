@@ -323,16 +323,18 @@ def _ranked(
     top: np.ndarray, described: list[str], *, value: np.ndarray, sentence: list[dict[int, str]]
 ) -> list[list[dict[str, Any]]]:
     out: list[list[dict[str, Any]]] = [[] for _ in range(len(top))]
+    titles = [FAMILIES[f].title for f in described]
     for k in range(top.shape[1]):
         rows = np.flatnonzero(top[:, k] >= 0)
-        for i, j in zip(rows.tolist(), top[rows, k].tolist(), strict=True):
-            f = described[j]
+        columns = top[rows, k]
+        contribution = value[rows, columns].tolist()  # Python floats, read in one step
+        for i, j, c in zip(rows.tolist(), columns.tolist(), contribution, strict=True):
             out[i].append(
                 {
-                    "family": f,
-                    "title": FAMILIES[f].title,
+                    "family": described[j],
+                    "title": titles[j],
                     "sentence": sentence[j][i],
-                    "contribution": round(float(value[i, j]), 4),
+                    "contribution": round(c, 4),
                 }
             )
     return out
