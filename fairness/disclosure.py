@@ -82,3 +82,8 @@ def allowed(metric: str, counts: Counts, *, min_size: int) -> np.ndarray:
 def enough_students(students: np.ndarray | int, min_size: int) -> np.ndarray:
     """Whether a group (or a band of indicator values) has enough students to be named at all."""
     return np.asarray(students) >= min_size
+
+
+def rounded_count(n: int, step: int) -> int:
+    """A published count: ``n`` to the nearest multiple of the policy's ``step`` (``count_rounding``)."""
+    return int(step * round(n / step)) if step > 1 else int(n)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from waymark.fairness.audit import group_labels
-from waymark.fairness.disclosure import TOO_FEW, enough_students
+from waymark.fairness.disclosure import TOO_FEW, enough_students, rounded_count
 from waymark.fairness.discontinuity import DiscontinuitySettings, discontinuity
 from waymark.fairness.impact import Estimate, ImpactSettings, estimate
 from waymark.fairness.policy import Policy
@@ -119,17 +119,13 @@ def _counts_allow(units: pd.DataFrame, min_size: int) -> bool:
     return bool(np.all(enough_students(np.array(counts), min_size)))
 
 
-def _rounded(n: int, step: int) -> int:
-    return int(step * round(n / step)) if step > 1 else n
-
-
 def _published(result: Estimate, step: int) -> dict[str, Any]:
     return {
         "effect": [_number(v) for v in result.effect],
         "naive": [_number(v) for v in result.naive],
-        "contacted": _rounded(result.contacted, step),
-        "matched": _rounded(result.matched, step),
-        "comparison": _rounded(result.comparison, step),
+        "contacted": rounded_count(result.contacted, step),
+        "matched": rounded_count(result.matched, step),
+        "comparison": rounded_count(result.comparison, step),
         "completed_contacted": _number(result.completed_contacted),
         "completed_comparison": _number(result.completed_comparison),
         "balance": {k: [_number(b), _number(a)] for k, (b, a) in result.balance.items()},
@@ -152,8 +148,8 @@ def at_the_cut(units: pd.DataFrame, *, settings: ImpactSettings, policy: Policy)
         "followed": found.followed,
         "first_stage": [_number(v) for v in found.first_stage],
         "lists": found.lists,
-        "inside": _rounded(found.inside, step),
-        "outside": _rounded(found.outside, step),
+        "inside": rounded_count(found.inside, step),
+        "outside": rounded_count(found.outside, step),
     }
     if not found.followed:
         return {**out, "why": NOT_FOLLOWED}

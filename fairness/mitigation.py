@@ -30,7 +30,7 @@ import pandas as pd
 from fairlearn.postprocessing import ThresholdOptimizer
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from waymark.fairness.disclosure import allowed
+from waymark.fairness.disclosure import allowed, rounded_count
 from waymark.models.capacity import top_share
 
 CONSTRAINT = "false_negative_rate_parity"
@@ -73,7 +73,7 @@ class MitigationRow:
 
     def published(self, step: int) -> dict[str, Any]:
         """Rounded for the report, without the withheld figures or undefined ones (no cut-offs)."""
-        rounded = int(step * round(self.students / step)) if step > 1 else self.students
+        rounded = rounded_count(self.students, step)
         values = {
             k: round(float(v), 4)
             for k, v in self.__dict__.items()

@@ -7,7 +7,12 @@ the population stability index between the runs. The model's own reference is it
 the audit keeps, for each audited week, each shown group's share of estimates in the estimate bins
 (:func:`group_estimate_shares`), and a run's groups are compared with that too. A group with fewer
 students than the fairness policy's minimum in either run (or in the audit) is withheld, name and
-all (CoP §7, as in the audit); so is an intersection. Nothing per student leaves this module.
+all (CoP §7, as in the audit); so is an intersection. The groups of a characteristic add up to every
+student, and an intersection's add up to each of its parents' groups: so where the withheld groups
+of such a total would hold fewer than the minimum together, the smallest groups shown beside them
+are withheld too, until they hold enough (complementary suppression), and counts are published
+rounded as the audit's are. Taking the shown groups from a total then gives back no group smaller
+than the minimum. Nothing per student leaves this module.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from waymark.fairness.audit import group_labels
-from waymark.fairness.disclosure import enough_students
+from waymark.fairness.disclosure import enough_students, rounded_count
 from waymark.fairness.protected import load_protected_characteristics
 from waymark.models import drift
 
@@ -63,6 +68,7 @@ def group_drift(
     psi_flag: float,
     min_judged: int = 30,
     reference: GroupShares | None = None,
+    rounding: int = 1,
 ) -> dict[str, Any]:
     """Each group's estimates in ``latest`` against ``previous`` and the audit's, small groups withheld.
 
@@ -84,30 +90,37 @@ def group_drift(
     reference
         The audit's shares for the run's week (:func:`group_estimate_shares`), None without one; a
         group the audit withheld is not compared with it.
+    rounding
+        The fairness policy's count rounding: ``students`` and ``previous_students`` are published
+        to the nearest multiple.
 
     Returns
     -------
     dict
         ``groups``: rows of characteristic, group, students, previous_students, mean,
         previous_mean, psi (against the previous run) and audit_psi (against the audit);
-        ``withheld``: how many groups were too small to show, by characteristic; ``flags``: the
-        groups whose PSI against either reached ``psi_flag``.
+        ``withheld``: how many groups were not shown, by characteristic (too small, or withheld
+        beside one that was: :func:`withheld_groups`); ``flags``: the groups whose PSI against
+        either reached ``psi_flag``.
     """
     rows, flags, withheld = [], [], {}
     now = latest.join(labels, on="student_id", how="inner")
     before = None if previous is None else previous.join(labels, on="student_id", how="inner")
     for attribute in labels.columns:
-        hidden = 0
         audited = (reference or {}).get(attribute, {})
         names = set(now[attribute]) | (set() if before is None else set(before[attribute]))
+        estimates = {}
         for group in sorted(names):
             a = now.loc[now[attribute] == group, "probability"].to_numpy(dtype=np.float64)
             b = None if before is None else before.loc[before[attribute] == group, "probability"]
-            b = None if b is None else b.to_numpy(dtype=np.float64)
-            if not (enough_students(a.size, min_size) and (b is None or enough_students(b.size, min_size))):
-                hidden += 1
+            estimates[group] = (a, None if b is None else b.to_numpy(dtype=np.float64))
+        # The smaller of a group's two sizes: a total that holds enough in it holds enough in each run.
+        sizes = {g: a.size if b is None else min(a.size, b.size) for g, (a, b) in estimates.items()}
+        hidden = withheld_groups(sizes, _margins(labels, attribute), min_size=min_size)
+        for group, (a, b) in estimates.items():
+            if group in hidden:
                 continue
-            row = _row(attribute, group, now=a, before=b, audited=audited.get(group))
+            row = _row(attribute, group, now=a, before=b, audited=audited.get(group), rounding=rounding)
             rows.append(row)
             for key, against in (("psi", "the previous run"), ("audit_psi", "the audit")):
                 judged = min(a.size, b.size) if key == "psi" and b is not None else a.size
@@ -121,19 +134,64 @@ def group_drift(
                             "threshold": psi_flag,
                         }
                     )
-        withheld[attribute] = hidden
+        withheld[attribute] = len(hidden)
     return {"groups": rows, "withheld": withheld, "min_group_size": min_size, "flags": flags}
 
 
+def withheld_groups(sizes: Mapping[str, int], margins: Sequence[Sequence[str]], *, min_size: int) -> set[str]:
+    """The groups not to show: those under ``min_size``, then enough beside them in every total.
+
+    ``sizes`` holds each group's students; ``margins`` the sets of groups that add up to a total a
+    reader knows or can work out (all students; a parent group of an intersection). In a margin
+    whose withheld groups hold fewer than ``min_size`` students together, the smallest shown group
+    (ties by name) is withheld as well, and again until they hold enough or nothing there is shown;
+    this repeats over every margin until none changes, as withholding in one can leave another short.
+    """
+    hidden = {g for g, n in sizes.items() if not enough_students(n, min_size)}
+    changed = True
+    while changed:
+        changed = False
+        for margin in margins:
+            inside = [g for g in margin if g in sizes]
+            withheld = sum(sizes[g] for g in inside if g in hidden)
+            shown = sorted((g for g in inside if g not in hidden), key=lambda g: (sizes[g], g))
+            while 0 < withheld < min_size and shown:
+                group = shown.pop(0)
+                hidden.add(group)
+                withheld += sizes[group]
+                changed = True
+    return hidden
+
+
+def _margins(labels: pd.DataFrame, attribute: str) -> list[list[str]]:
+    """The totals ``attribute``'s groups add up to: all students, and each parent group of an intersection.
+
+    An intersection column of ``fairness.audit.group_labels`` is named ``"a x b"`` after its parents.
+    """
+    margins = [sorted(set(labels[attribute]))]
+    parents = [p for p in attribute.split(" x ") if p in labels.columns and p != attribute]
+    if len(parents) == 2:
+        for parent in parents:
+            for _, rows in labels.groupby(parent, sort=True):
+                margins.append(sorted(set(rows[attribute])))
+    return margins
+
+
 def _row(
-    attribute: str, group: str, *, now: np.ndarray, before: np.ndarray | None, audited: Sequence[float] | None
+    attribute: str,
+    group: str,
+    *,
+    now: np.ndarray,
+    before: np.ndarray | None,
+    audited: Sequence[float] | None,
+    rounding: int,
 ) -> dict[str, Any]:
     counts = drift.counts(now, drift.ESTIMATE_EDGES)
     return {
         "characteristic": attribute,
         "group": group,
-        "students": int(now.size),
-        "previous_students": None if before is None else int(before.size),
+        "students": rounded_count(now.size, rounding),
+        "previous_students": None if before is None else rounded_count(before.size, rounding),
         "mean": round(float(now.mean()), 4),
         "previous_mean": None if before is None else round(float(before.mean()), 4),
         "psi": None
@@ -153,6 +211,7 @@ def group_drift_of_folder(
     intersections: bool,
     min_judged: int = 30,
     reference: GroupShares | None = None,
+    rounding: int = 1,
 ) -> dict[str, Any] | None:
     """:func:`group_drift` with the characteristics of a data folder; None when it records none."""
     protected = load_protected_characteristics(folder)
@@ -167,4 +226,5 @@ def group_drift_of_folder(
         psi_flag=psi_flag,
         min_judged=min_judged,
         reference=reference,
+        rounding=rounding,
     )

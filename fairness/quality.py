@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from waymark.fairness.disclosure import rounded_count
 from waymark.fairness.gate import FAIL, INCONCLUSIVE, PASS
 from waymark.fairness.policy import Policy
 
@@ -304,10 +305,6 @@ def evaluate(
     return QualityOutcome(status, checks, weeks, champion=champion, champion_note=champion_note)
 
 
-def _rounded(n: int, step: int) -> int:
-    return int(step * round(n / step)) if step > 1 else n
-
-
 def _triples(values: dict[str, Interval] | None) -> dict[str, dict[str, float | None]] | None:
     if values is None:
         return None
@@ -339,8 +336,8 @@ def published(outcome: QualityOutcome, policy: Policy) -> dict[str, Any]:
         "weeks": [
             {
                 "week": w.week,
-                "students": _rounded(w.students, policy.count_rounding),
-                "needed_support": _rounded(w.needed_support, policy.count_rounding),
+                "students": rounded_count(w.students, policy.count_rounding),
+                "needed_support": rounded_count(w.needed_support, policy.count_rounding),
                 "min_auc": q.min_auc.get(w.week),
                 "max_ece": q.max_ece.get(w.week),
                 "candidate": _triples(w.candidate),

@@ -24,7 +24,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from waymark.fairness.audit import AttributeAudit
-from waymark.fairness.disclosure import TOO_FEW, enough_students
+from waymark.fairness.disclosure import TOO_FEW, enough_students, rounded_count
 from waymark.fairness.metrics import METRICS
 from waymark.fairness.mitigation import MitigationRow
 from waymark.fairness.quality import comparison_table
@@ -62,10 +62,6 @@ WITHHELD_TEXT = (
 )
 
 
-def _round(n: int, step: int) -> int:
-    return int(step * round(n / step)) if step > 1 else n
-
-
 def _num(value: float) -> float | None:
     return (
         None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), 4)
@@ -87,15 +83,15 @@ def _published_audit(audit: AttributeAudit, step: int) -> dict[str, Any]:
         "groups": [
             {
                 "group": g.group,
-                "students": _round(g.students, step),
-                "needed_support": _round(g.positives or 0, step),
+                "students": rounded_count(g.students, step),
+                "needed_support": rounded_count(g.positives or 0, step),
                 "metrics": {m: _triple(v) for m, v in g.metrics.items()},
                 "differences": {m: _triple(v) for m, v in g.differences.items()},
                 "ratios": {m: _triple(v) for m, v in g.ratios.items()},
                 "abroca": _num(g.abroca if g.abroca is not None else math.nan),
                 "withheld": list(g.withheld),
                 "reliability": [
-                    {"predicted": _num(p), "observed": _num(o), "students": _round(n, step)}
+                    {"predicted": _num(p), "observed": _num(o), "students": rounded_count(n, step)}
                     for p, o, n in g.reliability
                 ],
             }

@@ -129,23 +129,58 @@ def test_a_source_switched_off_for_one_module_is_flagged_for_that_module_only() 
 
 def test_a_shift_in_one_group_is_flagged_in_that_group_and_a_small_group_is_withheld() -> None:
     rng = np.random.default_rng(0)
-    students = [f"s{i:03d}" for i in range(105)]
+    students = [f"s{i:03d}" for i in range(125)]
     labels = pd.DataFrame(
-        {"disability": ["none"] * 50 + ["declared"] * 50 + ["not recorded"] * 5},
+        {"disability": ["none"] * 50 + ["declared"] * 50 + ["not recorded"] * 5 + ["prefer not to say"] * 20},
         index=pd.Index(students, name="student_id"),
     )
-    base = rng.uniform(0.05, 0.35, size=105)
+    base = rng.uniform(0.05, 0.35, size=125)
     previous = pd.DataFrame({"student_id": students, "probability": base})
     shifted = base.copy()
-    shifted[50:] += 0.5  # the declared group and the five 'not recorded' students move; nobody else
+    shifted[50:105] += 0.5  # the declared group and the five 'not recorded' students move; nobody else
     latest = pd.DataFrame({"student_id": students, "probability": shifted})
     result = group_drift(latest, previous, labels=labels, min_size=10, psi_flag=POLICY.group_psi_flag)
     assert [f["scope"] for f in result["flags"]] == ["disability: declared"]
     shown = {r["group"]: r for r in result["groups"]}
-    assert set(shown) == {"declared", "none"}  # the group of five is not named at all
+    # The group of five is not named at all; nor is the smallest group shown beside it, or subtracting the
+    # shown groups from all 125 students would give the five back.
+    assert set(shown) == {"declared", "none"}
     assert shown["none"]["psi"] == 0.0
     assert shown["declared"]["mean"] == pytest.approx(shown["declared"]["previous_mean"] + 0.5, abs=1e-3)
-    assert result["withheld"] == {"disability": 1}
+    assert result["withheld"] == {"disability": 2}
+
+
+def test_no_group_below_the_minimum_can_be_worked_out_from_the_groups_shown() -> None:
+    """Three disabled students among 300: neither subtraction from all students nor from a parent group of an
+    intersection gives back their number or their mean, and every count is published rounded."""
+    rng = np.random.default_rng(7)
+    n = 300
+    students = [f"s{i:03d}" for i in range(n)]
+    sex = np.array(["F"] * 150 + ["M"] * 150)
+    disability = np.array(["N"] * n, dtype=object)
+    disability[[3, 160, 161]] = "Y"
+    labels = pd.DataFrame({"sex": sex, "disability": disability}, index=pd.Index(students, name="student_id"))
+    for a, b in itertools.combinations(["sex", "disability"], 2):  # as fairness.audit.group_labels names them
+        labels[f"{a} x {b}"] = a + "=" + labels[a] + " & " + b + "=" + labels[b]
+    estimates = pd.DataFrame({"student_id": students, "probability": rng.uniform(0.05, 0.95, size=n)})
+    result = group_drift(
+        estimates, estimates, labels=labels, min_size=10, psi_flag=POLICY.group_psi_flag, rounding=5
+    )
+    shown = {(r["characteristic"], r["group"]) for r in result["groups"]}
+    assert shown == {("sex", "F"), ("sex", "M")}
+    assert result["withheld"] == {"sex": 0, "disability": 2, "sex x disability": 4}
+    # Whatever the groups, each total a reader knows or can work out (all students; each parent group of an
+    # intersection) withholds nothing, or at least the minimum together, or shows nothing at all.
+    for attribute in labels.columns:
+        totals = [labels]
+        if " x " in attribute:
+            totals += [rows for p in attribute.split(" x ") for _, rows in labels.groupby(p)]
+        for rows in totals:
+            hidden = [g for g in set(rows[attribute]) if (attribute, g) not in shown]
+            withheld = int(rows[attribute].isin(hidden).sum())
+            nothing_shown = len(hidden) == rows[attribute].nunique()
+            assert withheld == 0 or withheld >= 10 or nothing_shown, (attribute, hidden)
+    assert all(r["students"] % 5 == 0 and r["previous_students"] % 5 == 0 for r in result["groups"])
 
 
 def test_groups_are_compared_with_the_audits_reference_even_without_an_earlier_run() -> None:

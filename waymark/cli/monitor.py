@@ -91,6 +91,7 @@ def _groups(
         intersections=rules.intersections,
         min_judged=policy.min_rows,
         reference=reference,
+        rounding=rules.count_rounding,
     )
 
 
