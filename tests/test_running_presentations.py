@@ -91,6 +91,24 @@ def test_the_data_date_is_where_the_activity_ends_and_says_what_ran_then() -> No
     assert data_date(pres, last.iloc[0:0]) is None
 
 
+def test_the_latest_week_is_the_last_one_whose_days_the_data_reaches() -> None:
+    """Week W reads days up to 7W - 1: data through day 13 (a Sunday, for a Monday start) completes week 2."""
+    pres = pd.DataFrame(
+        {
+            "module_id": ["A", "B", "C", "D"],
+            "presentation_id": ["p", "p", "p", "p"],
+            "start_date": pd.to_datetime(["2031-01-06"] * 4),
+            "length_days": [100, 100, 100, 40],
+        }
+    )
+    last = pd.DataFrame(
+        {"module_id": ["A", "B", "C", "D"], "presentation_id": ["p"] * 4, "last_day": [13, 12, 14, 60]}
+    )
+    weeks = scored_weeks(pres, None, last_day=lambda: last)
+    # D's activity runs past its 40 days (revision, say): its last whole week is 5 (days 0 to 34).
+    assert dict(zip(weeks["module_id"], weeks["week"], strict=True)) == {"A": 2, "B": 1, "C": 2, "D": 5}
+
+
 def test_every_presentation_under_way_is_scored_and_none_not_begun_or_ended() -> None:
     pres = pd.DataFrame(
         {
@@ -199,9 +217,9 @@ def test_a_mid_term_folder_scores_the_running_presentations_not_next_terms(
     pres = pd.read_parquet(mid_term / "presentations.parquet")
     as_of = batch.as_of.set_index("presentation_id")["as_of"]
     exported = _started(pres, RUNNING) + timedelta(days=7 * WEEK - 1)
-    # Each at its latest week the data reaches past (the export's day may be partial): the same week
-    # end here, as both calendars put the export on a week's last day.
-    assert {date.fromisoformat(d) for d in as_of} == {exported - timedelta(days=7)}
+    # Each at the latest week whose days the data reaches: the export is on the last day of week 8 of
+    # RUNNING (and of a week of 2025J), so that week is scored, not the one before.
+    assert {date.fromisoformat(d) for d in as_of} == {exported}
 
 
 def test_a_chosen_week_past_the_data_date_is_refused_not_read_as_days_without_activity(

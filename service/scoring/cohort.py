@@ -124,7 +124,9 @@ def scored_weeks(
     if day is not None:
         since_start = (pd.Timestamp(day) - pd.to_datetime(out["start_date"]).dt.normalize()).dt.days
         last_days = last_days.fillna(since_start)
-    weeks = (last_days.fillna(0).clip(upper=out["length_days"].astype("float64")) // 7).clip(lower=1)
+    # Week W reads days up to 7W - 1: the latest week whose days the data reaches, within the presentation.
+    reached = last_days.fillna(0).clip(upper=out["length_days"].astype("float64") - 1)
+    weeks = ((reached + 1) // 7).clip(lower=1)
     return chosen.assign(week=weeks.astype("int64").to_numpy())
 
 
