@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from waymark.models.data.contract import OUTCOMES_PENDING_SHARE
 from waymark.models.features.query import Engine, query
 
 PRESENTATION = ["module_id", "presentation_id"]
@@ -95,19 +96,32 @@ def unfinished(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     ``tables`` holds the folder's ``presentations``, ``registrations`` and ``activity``.
 
     Such a presentation has registrations with no ``final_result`` and had not ended on the data
-    date. Its known outcomes are then only its early withdrawals, so it gives no labels: learning
-    or testing on them would teach that everyone leaves. A presentation that had ended keeps its
-    known outcomes even if some were never recorded (deferrals, say). Without any activity there is
-    no data date, and no presentation is counted as unfinished.
+    date, or has more than ``OUTCOMES_PENDING_SHARE`` of them without one, ended or not (outcomes
+    entered after an exam board). Its known outcomes are then mostly its early withdrawals, so it
+    gives no labels: learning or testing on them would teach that everyone leaves. A presentation
+    that had ended keeps its known outcomes when only a few were never recorded (deferrals, say).
+    Without any activity there is no data date: only the share counts.
     """
     presentations, registrations = tables["presentations"], tables["registrations"]
     empty = pd.DataFrame({c: pd.Series(dtype=str) for c in PRESENTATION})
     open_keys = open_outcomes(registrations)
     if open_keys.empty:
         return empty
-    day = data_date(presentations, last_activity_day(tables["activity"]))
-    if day is None:
-        return empty
     as_text = {"module_id": str, "presentation_id": str}
     candidates = presentations.astype(as_text).merge(open_keys.astype(as_text), on=PRESENTATION)
-    return candidates.loc[_ends(candidates) > pd.Timestamp(day), PRESENTATION].reset_index(drop=True)
+    pending = candidates.merge(_pending_shares(registrations), on=PRESENTATION, how="left")
+    left_out = (pending["pending"] > OUTCOMES_PENDING_SHARE).to_numpy(copy=True)
+    day = data_date(presentations, last_activity_day(tables["activity"]))
+    if day is not None:
+        left_out |= (_ends(candidates) > pd.Timestamp(day)).to_numpy()
+    return candidates.loc[left_out, PRESENTATION].reset_index(drop=True)
+
+
+def _pending_shares(registrations: pd.DataFrame) -> pd.DataFrame:
+    """module_id, presentation_id and the share of its registrations with no ``final_result`` (``pending``)."""
+    keys = registrations[PRESENTATION].astype(str)
+    return (
+        keys.assign(pending=registrations["final_result"].isna().to_numpy(dtype=float))
+        .groupby(PRESENTATION, as_index=False)["pending"]
+        .mean()
+    )

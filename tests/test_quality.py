@@ -10,7 +10,7 @@ import pandas as pd
 from tests.contract_folder import VALID, make_folder
 from tests.vocabulary import forbidden_words
 from waymark.models.data import load_learning_data, validate_folder
-from waymark.models.data.quality import QualityReport, quality_report
+from waymark.models.data.quality import NOT_ENTERED, QualityReport, quality_report
 from waymark.models.data.validation import connect
 
 
@@ -140,14 +140,26 @@ def test_an_outcome_missing_on_a_presentation_that_had_ended_is_told_apart_from_
         ["M2", "2025B", "2024-09-01", "90"],  # ended on 2024-11-30
     ]
     ended = _report(make_folder(tmp_path / "ended", presentations=presentations))
-    assert ended.overview["final_results"]["not recorded (presentation ended)"] == 1
+    # One of M2's few registrations is more than 5% of them: its outcomes are taken as not entered yet.
+    assert ended.overview["final_results"][NOT_ENTERED] == 1
     assert "not yet known (presentation running)" not in ended.overview["final_results"]
-    assert [
-        n
-        for n in ended.notes
-        if n.startswith("1 registration on presentations that had ended by the data date has no")
+    said = [n for n in ended.notes if n.startswith("1 registration on presentations that had ended")]
+    assert len(said) == 1 and "not entered yet" in said[0] and "no training" in said[0]
+    assert f"{NOT_ENTERED} 1" in ended.to_text()
+    # Among many outcomes, one missing is a deferral: not recorded, and said as such.
+    registrations = [
+        *VALID["registrations"],
+        *[[f"X{i}", "M2", "2025B", "-5", "", "pass"] for i in range(30)],
     ]
-    assert "not recorded (presentation ended) 1" in ended.to_text()
+    students = [*VALID["students"], *[[f"X{i}", *VALID["students"][1][1:]] for i in range(30)]]
+    many = _report(
+        make_folder(
+            tmp_path / "many", presentations=presentations, registrations=registrations, students=students
+        )
+    )
+    assert many.overview["final_results"]["not recorded (presentation ended)"] == 1
+    assert NOT_ENTERED not in many.overview["final_results"]
+    assert [n for n in many.notes if "never guessed (deferrals, say)" in n]
 
 
 def test_without_any_activity_a_missing_outcome_is_not_said_to_be_not_known_yet(tmp_path: Path) -> None:

@@ -81,6 +81,10 @@ class Table:
 
 
 FINAL_RESULTS = ("pass", "distinction", "fail", "withdrawn")
+#: A presentation that has ended with more than this share of its registrations still without an outcome
+#: has not had its outcomes entered yet (an exam board to come, say), rather than a few deferrals: like
+#: one still running, its known outcomes would be mostly its early leavers, so it gives no labels.
+OUTCOMES_PENDING_SHARE = 0.05
 ASSESSMENT_TYPES = ("coursework", "quiz", "exam")
 STUDY_MODES = ("full_time", "part_time")
 # The relationships staff hold over students, and the scope each may be given (checked by

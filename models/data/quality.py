@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from waymark.models.data.contract import TABLES
+from waymark.models.data.contract import OUTCOMES_PENDING_SHARE, TABLES
 from waymark.models.data.notice import source_use
 from waymark.models.data.sqltext import ident
 
@@ -22,6 +22,8 @@ QUIET_WEEKS_SHOWN = 10
 # the activity reaches, as ``models.calendar.data_date``), and on one that had ended by then.
 NOT_YET_KNOWN = "not yet known (presentation running)"
 NOT_RECORDED = "not recorded (presentation ended)"
+# ... on one that had ended with more than OUTCOMES_PENDING_SHARE of its outcomes empty: not entered yet.
+NOT_ENTERED = f"not entered yet (presentation ended, over {OUTCOMES_PENDING_SHARE:.0%} of its outcomes empty)"
 # Without any activity there is no data date: whether a presentation is running cannot be told.
 NOT_DATED = "not known (no activity dates the data)"
 # The data date as one row, column d: the latest date any presentation's activity reaches.
@@ -190,12 +192,18 @@ def quality_report(con: duckdb.DuckDBPyConnection) -> QualityReport:
 
 def _overview(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     results = con.execute(f"""
-        WITH reach AS ({_REACH})
+        WITH reach AS ({_REACH}),
+        shares AS (
+            SELECT module_id, presentation_id, avg(CAST(final_result IS NULL AS DOUBLE)) AS pending
+            FROM t_registrations GROUP BY ALL)
         SELECT CASE WHEN r.final_result IS NOT NULL THEN r.final_result
                     WHEN (SELECT d FROM reach) IS NULL THEN '{NOT_DATED}'
-                    WHEN CAST(p.start_date AS DATE) + CAST(p.length_days AS INTEGER) <= (SELECT d FROM reach)
-                    THEN '{NOT_RECORDED}' ELSE '{NOT_YET_KNOWN}' END, count(*)
+                    WHEN CAST(p.start_date AS DATE) + CAST(p.length_days AS INTEGER) > (SELECT d FROM reach)
+                    THEN '{NOT_YET_KNOWN}'
+                    WHEN s.pending > {OUTCOMES_PENDING_SHARE} THEN '{NOT_ENTERED}'
+                    ELSE '{NOT_RECORDED}' END, count(*)
         FROM t_registrations r LEFT JOIN t_presentations p USING (module_id, presentation_id)
+        LEFT JOIN shares s USING (module_id, presentation_id)
         GROUP BY 1 ORDER BY 2 DESC, 1""").fetchall()
     return {
         "presentations": _scalar(con, "SELECT count(*) FROM t_presentations"),
@@ -338,15 +346,25 @@ def _outcome_notes(overview: dict[str, Any]) -> list[str]:
             "the folder has no activity to date the data, so whether their presentations are still "
             "running or had ended cannot be told. Add the activity extract: it dates the data."
         ]
+    notes = []
+    unentered = overview["final_results"].get(NOT_ENTERED, 0)
+    if unentered:
+        notes.append(
+            f"{unentered:,} {'registration' if unentered == 1 else 'registrations'} on presentations that "
+            f"had ended by the data date {'has' if unentered == 1 else 'have'} no outcome, on presentations "
+            f"where more than {OUTCOMES_PENDING_SHARE:.0%} have none: their outcomes are taken as not "
+            "entered yet (an exam board to come, say), and those presentations give no training or "
+            "evaluation labels until they are, since their known outcomes would be mostly early leavers."
+        )
     unrecorded = overview["final_results"].get(NOT_RECORDED, 0)
-    if not unrecorded:
-        return []
-    return [
-        f"{unrecorded:,} {'registration' if unrecorded == 1 else 'registrations'} on presentations that "
-        f"had ended by the data date {'has' if unrecorded == 1 else 'have'} no "
-        "outcome: they are left out of training and evaluation, never guessed (deferrals, say). If the "
-        "institution records an outcome for them, check how final_result was exported or mapped."
-    ]
+    if unrecorded:
+        notes.append(
+            f"{unrecorded:,} {'registration' if unrecorded == 1 else 'registrations'} on presentations that "
+            f"had ended by the data date {'has' if unrecorded == 1 else 'have'} no "
+            "outcome: they are left out of training and evaluation, never guessed (deferrals, say). If the "
+            "institution records an outcome for them, check how final_result was exported or mapped."
+        )
+    return notes
 
 
 def _quiet_notes(quiet: list[dict[str, Any]]) -> list[str]:
