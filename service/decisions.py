@@ -190,7 +190,12 @@ def record_review(
             f"no fairness audit is recorded for {name} version {version}: run `waymark fairness audit` first"
         )
     override = (override_reason or "").strip() or None
-    failures = _gate_failures(session, audited) if approve and override is None else []
+    if approve and override is not None:  # an override is given on the report as published, never on another
+        failures = _report_blockers(session, audited)
+    else:
+        failures = _gate_failures(session, audited) if approve else []
+    if failures and override is not None:
+        raise GovernanceError("; ".join(failures))
     if failures:
         raise GovernanceError(
             "; ".join(failures) + ": an approval needs an explicit override with the committee's reason "
@@ -236,7 +241,22 @@ def blockers(session: Session, name: str, *, version: str) -> list[str]:
         ]
     if not review.override_reason:
         return _quality_blockers(session, audited)
-    return []
+    return _report_blockers(session, audited)
+
+
+def _report_blockers(session: Session, audited: ModelDecision) -> list[str]:
+    """Why the report stored with ``audited`` cannot be relied on (empty when it is there, unchanged).
+
+    An override sets a failed gate aside on what the committee read: without that report, as
+    published, there is nothing the override was given on.
+    """
+    if audit_report(session, audited) is not None:
+        return []
+    return [
+        f"the report stored with the audit of {audited.model_name} version {audited.model_version} is "
+        "missing or does not match what was audited, so the override given on it cannot be relied on: "
+        "audit it again"
+    ]
 
 
 def _quality_blockers(session: Session, audited: ModelDecision) -> list[str]:

@@ -20,7 +20,7 @@ from waymark.models.registry import SHA_TAG, configure
 from waymark.service import audit, decisions
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import make_engine, transaction, upgrade
-from waymark.service.db.schema import AuditRecord, ModelDecision
+from waymark.service.db.schema import AuditRecord, AuditReport, ModelDecision
 from waymark.service.decisions import GovernanceError
 from waymark.service.scoring import ChampionUnavailableError, load_champion
 from waymark.service.security import Principal
@@ -80,6 +80,26 @@ def test_a_review_needs_an_audit_and_approving_a_gate_that_failed_needs_a_stated
     assert row.override_reason and row.gate == "fail" and row.recorded_by == "clerk-1"
     _promote(engine, "1")
     assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)
+
+
+def test_an_override_holds_only_while_the_report_it_was_given_on_is_stored_unchanged(engine: Engine) -> None:
+    _audit(engine, "1", "fail")
+    with transaction(engine) as session:
+        stored = session.scalars(select(AuditReport)).one()
+        stored.report = {**REPORT, "gate": {"checks": [], "status": "pass"}}  # edited in the database
+    with pytest.raises(GovernanceError, match="missing or does not match"):
+        _review(engine, "1", True, override="the breach is in a group the pilot does not reach")
+    with transaction(engine) as session:
+        session.scalars(select(AuditReport)).one().report = REPORT  # put back as it was published
+    _review(engine, "1", True, override="the breach is in a group the pilot does not reach")
+    _promote(engine, "1")
+    assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)
+    with transaction(engine) as session:
+        session.delete(session.scalars(select(AuditReport)).one())
+    assert _champion(engine) is None
+    with transaction(engine) as session:
+        reasons = decisions.blockers(session, NAME, version="1")
+    assert len(reasons) == 1 and "override given on it cannot be relied on" in reasons[0]
 
 
 def test_a_new_audit_voids_the_approval_given_on_the_earlier_one(engine: Engine) -> None:
