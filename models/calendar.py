@@ -120,8 +120,6 @@ def unfinished(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 def _pending_shares(registrations: pd.DataFrame) -> pd.DataFrame:
     """module_id, presentation_id and the share of its registrations with no ``final_result``."""
     keys = registrations[PRESENTATION].astype(str)
-    return (
-        keys.assign(pending=registrations["final_result"].isna().to_numpy(dtype=float))
-        .groupby(PRESENTATION, as_index=False)["pending"]
-        .mean()
-    )
+    pending = keys.assign(pending=registrations["final_result"].isna().to_numpy(dtype=float))
+    shares: pd.DataFrame = pending.groupby(PRESENTATION, as_index=False).agg(pending=("pending", "mean"))
+    return shares
