@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, String, func, select
 
 from tests.champion import Champion, permissive_policy
 from tests.service_setup import Served, api_client, auth, backends, serve_cohort
 from waymark.fairness.run import audit_model
 from waymark.models.data import load_learning_data
 from waymark.models.registry import configure
-from waymark.service import decisions
+from waymark.service import decisions, sessions
 from waymark.service.app import create_app
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import (
@@ -76,11 +76,14 @@ def _tutor(served: Served) -> tuple[str, str]:
 
 
 def _tables_holding(engine: Engine, student: str) -> set[str]:
+    """Tables with a row naming ``student`` in any text column (not only one called student_id)."""
     found = set()
     with transaction(engine) as session:
         for table in Base.metadata.sorted_tables:
-            if "student_id" in table.c:
-                query = select(func.count()).select_from(table).where(table.c.student_id == student)
+            for column in table.c:
+                if not isinstance(column.type, String):
+                    continue
+                query = select(func.count()).select_from(table).where(column == student)
                 if session.scalar(query):
                     found.add(table.name)
     return found
@@ -89,19 +92,36 @@ def _tables_holding(engine: Engine, student: str) -> set[str]:
 def test_erased_student_is_not_rescored_and_only_statutory_fields_keep_their_id(
     own: Served, client: TestClient
 ) -> None:
-    student = sorted(set(own.indicators.student_id))[-1]
+    # A personal tutor's grant names this student (the last such, not the one other tests here read as).
+    tutored = own.access[
+        (own.access.relationship == "personal_tutor") & own.access.scope_id.isin(own.indicators.student_id)
+    ]
+    student = str(tutored.scope_id.iloc[-1])
+    assert student != _tutor(own)[1]
     me = auth(own, "student", student)
+    sessions.start(own.engine, sub=student, name="Their Real Name", roles=["student"], hours=1)
     consent = {"purpose": "outreach_contact", "granted": True}
     assert client.put("/v1/me/consent", json=consent, headers=me).status_code == 200
-    client.post(
+    fix = client.post(
         "/v1/me/rectification", json={"detail": "my programme is wrong: I moved to BSc History"}, headers=me
+    )
+    dpo = auth(own, "dpo", "dpo-1")
+    decided = {"accept": True, "note": "Your move to BSc History was passed to Registry."}
+    assert (
+        client.post(f"/v1/dpo/rectification/{fix.json()['id']}", json=decided, headers=dpo).status_code == 200
     )
     request = client.post(
         "/v1/me/erasure", json={"detail": "please erase; I left after an illness"}, headers=me
     )
-    dpo = auth(own, "dpo", "dpo-1")
+    before = _tables_holding(own.engine, student)
+    assert {"access_grants", "web_sessions"} <= before
     assert client.post(f"/v1/dpo/erasure/{request.json()['id']}", headers=dpo).status_code == 200
     assert _tables_holding(own.engine, student) <= set(STATUTORY)
+    with transaction(own.engine) as session:
+        notes = session.scalars(
+            select(RightsRequest.outcome_note).where(RightsRequest.student_id == student)
+        ).all()
+    assert "BSc History" not in str(notes)
     with transaction(own.engine) as session:
         texts = session.scalars(select(RightsRequest.detail).where(RightsRequest.student_id == student)).all()
     assert texts and all(t == "" for t in texts)

@@ -25,6 +25,7 @@ from waymark.service.api.deps import (
 )
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import (
+    AccessGrant,
     Consent,
     Contact,
     ContactEvent,
@@ -35,6 +36,7 @@ from waymark.service.db.schema import (
     RightsRequest,
     StudentPreference,
     TrainingExclusion,
+    WebSession,
     columns,
 )
 from waymark.service.errors import Refused
@@ -253,10 +255,18 @@ def process_erasure(request_id_: RequestNumber, access: Dpo) -> Recorded:
     )
     for model in erased:
         session.execute(delete(model).where(model.student_id == student))
+    # A grant naming the student (a personal tutor's) and the student's own signed-in sessions (which
+    # hold the name the identity provider gave) name them too.
+    session.execute(
+        delete(AccessGrant).where(AccessGrant.scope_type == "student", AccessGrant.scope_id == student)
+    )
+    for signed_in in session.scalars(select(WebSession).where(WebSession.sub == student)):
+        if Role.STUDENT.value in signed_in.roles:
+            session.delete(signed_in)
     if session.get(TrainingExclusion, student) is None:
         session.add(TrainingExclusion(student_id=student, at=datetime.now(UTC)))
     for other in session.scalars(select(RightsRequest).where(RightsRequest.student_id == student)):
-        other.detail = ""
+        other.detail, other.outcome_note = "", None  # a note to the student may repeat what they wrote
     recorded = _close(req, "erased", note="Your learning analytics data was erased.")
     access.record([student], "erasure_processed")
     return recorded
