@@ -29,13 +29,12 @@ from waymark.fairness.policy import Policy
 from waymark.service import audit
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import AuditReport, ModelDecision
+from waymark.service.db.schema import APPROVED, AUDIT, PROMOTED, REJECTED, AuditReport, ModelDecision
 from waymark.service.security import Principal
 
 if TYPE_CHECKING:  # the audit's pipeline (features, models) is not needed to record a decision
     from waymark.fairness.run import AuditOutcome
 
-AUDIT, APPROVED, REJECTED, PROMOTED = "audit", "approved", "rejected", "promoted"
 PURPOSE = "governance"  # the access-log purpose of governance actions
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from waymark.service.access import readable
-from waymark.service.db.schema import Indicator, Publication, ScoringRun, list_order
+from waymark.service.db.schema import Indicator, Publication, ScoringRun, list_order, rejected_by_review
 from waymark.service.runtime import Runtime
 from waymark.service.schemas import (
     Change,
@@ -90,13 +90,14 @@ def priority(session: Session, principal: Principal, *, run: ScoringRun, row: In
 
 
 def history(session: Session, row: Indicator, *, target: str) -> list[HistoryPoint]:
-    """Every complete run's indicator for the same student and module presentation."""
+    """Every complete run's indicator for the same student and module presentation, but a rejected model's."""
     query = (
         select(Indicator, ScoringRun)
         .join(ScoringRun, ScoringRun.id == Indicator.run_id)
         .where(
             ScoringRun.status == "complete",
             ScoringRun.target == target,
+            ~rejected_by_review(ScoringRun.model_name, ScoringRun.model_version),
             Indicator.student_id == row.student_id,
             Indicator.module_id == row.module_id,
             Indicator.presentation_id == row.presentation_id,

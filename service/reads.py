@@ -22,7 +22,14 @@ from sqlalchemy import ColumnElement, Row, Select, Text, and_, bindparam, case, 
 from sqlalchemy.orm import Session
 
 from waymark.service.access import may_read
-from waymark.service.db.schema import DirectoryEntry, Indicator, Publication, ScoringRun, list_order
+from waymark.service.db.schema import (
+    DirectoryEntry,
+    Indicator,
+    Publication,
+    ScoringRun,
+    list_order,
+    rejected_by_review,
+)
 from waymark.service.indicators import READING_NOTE, ranks
 from waymark.service.security import Principal
 
@@ -100,6 +107,7 @@ def _student_statement(caller: tuple[str, str], served: Served) -> Select[Any]:
             past_run.c.id == past.c.run_id,
             past_run.c.status == "complete",
             past_run.c.target == run.c.target,
+            ~rejected_by_review(past_run.c.model_name, past_run.c.model_version),
         ),
     )
     source = source.outerjoin(_DIRECTORY, _DIRECTORY.c.student_id == cur.c.student_id)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -27,10 +28,10 @@ from waymark.service.access import readable
 from waymark.service.app import create_app
 from waymark.service.audit import load_key, verify_log
 from waymark.service.db.engine import pool_size_for, transaction
-from waymark.service.db.schema import AuditRecord, Indicator, Publication, ScoringRun
+from waymark.service.db.schema import AuditRecord, Indicator, ModelDecision, Publication, ScoringRun
 from waymark.service.indicators import ORDER, READING_NOTE, estimate, history, priority, provenance, view
 from waymark.service.schemas import Caseload, CaseloadEntry, DirectoryView, StudentIndicators
-from waymark.service.scoring import score
+from waymark.service.scoring import publish, score
 from waymark.service.security import Principal
 
 
@@ -376,3 +377,83 @@ def test_an_empty_read_rechecking_the_champion_is_answered_not_stalled(served: S
             assert found.status_code == 404, found.text  # not 503 after waiting on its own writer lock
             page = client.get("/v1/caseload?offset=100000", headers=headers)
             assert page.status_code == 200, page.text
+
+
+def test_a_rejected_versions_estimates_leave_every_history_and_are_no_runs_starting_point(
+    champion: Champion, synth_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A version approved when its run was served and rejected since: its points go from staff's and the
+    documented (ORM) reading of history, and a later run does not measure its change from them."""
+    served = serve_cohort(champion, synth_dir, "sqlite", tmp_path_factory.mktemp("rejected-history"))
+    engine = served.engine
+    try:
+        with transaction(engine) as session:
+            now = session.scalar(select(ScoringRun).join(Publication, Publication.run_id == ScoringRun.id))
+            assert now is not None
+            earlier = ScoringRun(
+                **{c: getattr(now, c) for c in ("target", "model_name", "bundle_sha256", "data_fingerprint")},
+                model_version="0",  # an earlier version's run of the same registrations
+                data_as_of=now.data_as_of,
+                status="complete",
+                students=now.students,
+                started_at=now.started_at,
+            )
+            session.add(earlier)
+            session.flush()
+            for row in session.scalars(select(Indicator).where(Indicator.run_id == now.id)):
+                copied = {c.name: getattr(row, c.name) for c in Indicator.__table__.columns}
+                session.add(Indicator(**{**copied, "run_id": earlier.id, "probability": 0.5}))
+            for kind in ("audit", "approved"):
+                session.add(
+                    ModelDecision(
+                        model_name=now.model_name,
+                        model_version="0",
+                        kind=kind,
+                        bundle_sha256="0" * 64,
+                        actor="committee",
+                        recorded_by="committee",
+                        at=now.started_at,
+                    )
+                )
+            earlier_id, now_id, target = earlier.id, now.id, now.target
+        staff = _staff(served, "personal_tutor", count=1)[0]
+        headers = auth(served, "personal_tutor", staff)
+
+        def histories() -> tuple[set[int], set[int]]:
+            with api_client(served) as client:
+                student = client.get("/v1/caseload", headers=headers).json()["items"][0]["student_id"]
+                body = client.get(f"/v1/students/{student}/indicator", headers=headers).json()
+            assert "indicators" in body, body
+            served_runs = {p["run_id"] for i in body["indicators"] for p in i["history"]}
+            with transaction(engine) as session:
+                row = session.scalars(
+                    select(Indicator).where(Indicator.run_id == now_id, Indicator.student_id == student)
+                ).first()
+                assert row is not None
+                documented = {p.run_id for p in history(session, row, target=target)}
+            return served_runs, documented
+
+        assert histories() == ({earlier_id, now_id}, {earlier_id, now_id})
+        with transaction(engine) as session:
+            session.get(Publication, target).run_id = earlier_id  # as if version 0's run were still served
+        assert publish.previous_estimates(engine, target)
+        with transaction(engine) as session:
+            session.get(Publication, target).run_id = now_id
+            session.add(
+                ModelDecision(
+                    model_name=champion.name,
+                    model_version="0",
+                    kind="rejected",
+                    bundle_sha256="0" * 64,
+                    actor="committee",
+                    recorded_by="committee",
+                    note="found unfair",
+                    at=datetime.now(UTC),
+                )
+            )
+        assert histories() == ({now_id}, {now_id})
+        with transaction(engine) as session:
+            session.get(Publication, target).run_id = earlier_id
+        assert publish.previous_estimates(engine, target) == {}
+    finally:
+        engine.dispose()

@@ -21,9 +21,11 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    exists,
     func,
+    select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column
 
 ID = String(64)
 
@@ -245,6 +247,10 @@ class AuditAnchor(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+#: The kinds of governance event (``ModelDecision.kind``).
+AUDIT, APPROVED, REJECTED, PROMOTED = "audit", "approved", "rejected", "promoted"
+
+
 class ModelDecision(Base):
     """One governance event on one model version: an audit, a review or a promotion. Append-only.
 
@@ -270,6 +276,32 @@ class ModelDecision(Base):
     recorded_by: Mapped[str] = mapped_column(String(200))  # the signed-in caller or the CLI operator
     note: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def rejected_by_review(model_name: Any, model_version: Any) -> ColumnElement[bool]:
+    """Whether the ethics committee's latest review of that model version is a rejection.
+
+    A rejected version's estimates reach no one: not as the served batch (``service.decisions``), and
+    not as a past point of a history or the previous value a later run's change is measured from,
+    even where they were served while it was approved. ``model_name`` and ``model_version`` are
+    columns of the enclosing query (a run's) or values.
+    """
+    review = aliased(ModelDecision)
+    latest = (
+        select(func.max(review.id))
+        .where(
+            review.model_name == model_name,
+            review.model_version == model_version,
+            review.kind.in_((APPROVED, REJECTED)),
+        )
+        .correlate_except(review)  # the run's columns are the enclosing query's, however deep this sits
+        .scalar_subquery()
+    )
+    return (
+        exists()
+        .where(ModelDecision.id == latest, ModelDecision.kind == REJECTED)
+        .correlate_except(ModelDecision)
+    )
 
 
 class AuditReport(Base):

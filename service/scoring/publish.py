@@ -22,7 +22,14 @@ from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
 
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import Indicator, Publication, RunSummary, ScoringRun, TrainingExclusion
+from waymark.service.db.schema import (
+    Indicator,
+    Publication,
+    RunSummary,
+    ScoringRun,
+    TrainingExclusion,
+    rejected_by_review,
+)
 from waymark.service.scoring.errors import IncompleteBatchError
 from waymark.service.scoring.lock import ScoringLock
 
@@ -45,12 +52,15 @@ def published_run(engine: Engine, target: str) -> ScoringRun | None:
 def previous_estimates(engine: Engine, target: str) -> dict[tuple[str, str, str], tuple[float, float]]:
     """Each registration's estimate and list-order value in the run served (its change, its smoothing).
 
-    The order value of a run from before revision 0007 is its estimate (it was ordered by it).
+    The order value of a run from before revision 0007 is its estimate (it was ordered by it). None
+    when the run's model was rejected since: its estimates are no one's starting point.
     """
     run = published_run(engine, target)
     if run is None:
         return {}
     with transaction(engine) as session:
+        if session.scalar(select(rejected_by_review(run.model_name, run.model_version))):
+            return {}
         rows = session.execute(
             select(
                 Indicator.student_id,
