@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
 from tests.contract_folder import VALID, make_folder, with_cell, with_row, write_csv
-from waymark.models.data import Finding, ValidationReport, validate_folder
+from waymark.models.data import Finding, ValidationReport, load_learning_data, validate_folder
+from waymark.models.features import build_features
 
 
 def only(report: ValidationReport, rule: str) -> Finding:
@@ -110,10 +112,21 @@ def test_negative_counts_are_refused(tmp_path: Path) -> None:
     assert (finding.column, finding.examples[0].row, finding.examples[0].value) == ("count", 1, "-4")
 
 
-def test_days_beyond_the_presentation_length_are_refused(tmp_path: Path) -> None:
+def test_days_beyond_the_presentation_length_are_kept_with_a_warning(tmp_path: Path) -> None:
+    # Revision and exam-period activity after the last teaching day is common: not a reason to refuse
+    # the whole extract (features never read past the presentation's last week).
     rows = with_cell("activity", 4, "day", "101")  # M1 2024J is 100 days long
-    finding = only(validate_folder(make_folder(tmp_path, activity=rows)), "day_within_presentation")
+    report = validate_folder(make_folder(tmp_path, activity=rows))
+    assert report.ok, report.to_text()
+    (finding,) = [w for w in report.warnings if w.rule == "day_within_presentation"]
     assert (finding.column, finding.examples[0].row) == ("day", 4)
+    # Every week's features are the same with and without a busy day past the end.
+    after = with_row("activity", ["S1", "M1", "2024J", "101", "vle", "resource", "40"])
+    features = [
+        build_features(load_learning_data(make_folder(tmp_path / name, activity=rows)))
+        for name, rows in (("without", VALID["activity"]), ("with", after))
+    ]
+    pd.testing.assert_frame_equal(*features)
 
 
 def test_unknown_final_result_is_refused(tmp_path: Path) -> None:

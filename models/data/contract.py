@@ -300,7 +300,7 @@ ACTIVITY = Table(
         Column(
             "day",
             Kind.INT,
-            "Day of the activity; at most the presentation's length_days.",
+            "Day of the activity; one after the presentation's length_days is kept with a warning, unread.",
             minimum=-1000,
             maximum=1000,
         ),

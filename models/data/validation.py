@@ -588,12 +588,15 @@ def _cross_table_rules(typed: set[str]) -> Iterator[Rule]:
             "activity",
             "day",
             "day_within_presentation",
-            "day is after the end of the presentation (day > length_days)",
+            "day is after the end of the presentation (day > length_days): revision or exam-period "
+            "activity is common and is kept, but no feature reads past the presentation's last week; "
+            "if these days should be inside it, check length_days or how days were counted",
             "SELECT a._file, a._row, a.day AS value, a.student_id AS key_student_id, "
             "a.module_id AS key_module_id, a.presentation_id AS key_presentation_id "
             "FROM t_activity a JOIN t_presentations p USING (module_id, presentation_id) "
             "WHERE a.day > p.length_days",
             ("student_id", "module_id", "presentation_id"),
+            "warning",
         )
     if "activity" in typed:
         for col in ("source", "activity_type"):
