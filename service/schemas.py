@@ -268,7 +268,8 @@ class InterventionIn(Strict):
     description: Annotated[Note, Field(min_length=1)]
     exemption_reason: Note | None = Field(
         None,
-        description="Only when the student has not consented: the stated exemption that applies (CoP §6).",
+        description="Only when the student has not consented: the institution's exemption that applies "
+        "(one of GET /v1/outreach/options' exemptions; CoP §6).",
     )
 
 

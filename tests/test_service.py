@@ -329,7 +329,11 @@ def test_interventions_need_consent_or_a_stated_exemption(served: Served, client
     staff = auth(served, "personal_tutor", tutor)
     body = {"purpose": "study_skills_referral", "description": "Offer a study skills session"}
     assert client.post(f"/v1/students/{student}/interventions", json=body, headers=staff).status_code == 409
-    exempt = {**body, "exemption_reason": "Statutory duty of care: immediate welfare concern"}
+    # Free text does not stand in for consent: only an exemption of the institution's (service/outreach.toml).
+    free = {**body, "exemption_reason": "Statutory duty of care: immediate welfare concern"}
+    refused = client.post(f"/v1/students/{student}/interventions", json=free, headers=staff)
+    assert refused.status_code == 422 and "safeguarding" in refused.json()["detail"]
+    exempt = {**body, "exemption_reason": "safeguarding"}
     assert client.post(f"/v1/students/{student}/interventions", json=exempt, headers=staff).status_code == 201
     me = auth(served, "student", student)
     consent = client.put(

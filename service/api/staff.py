@@ -13,7 +13,6 @@ from waymark.service import outreach, reads, worklist
 from waymark.service.access import readable
 from waymark.service.api.deps import Access, AccessRoute, access_for
 from waymark.service.db.schema import (
-    Consent,
     Contact,
     Feedback,
     Indicator,
@@ -275,22 +274,27 @@ def feedback(student_id: Identifier, body: FeedbackIn, *, access: Support) -> Re
 
 @router.post("/students/{student_id}/interventions", response_model=Recorded, status_code=201)
 def intervention(student_id: Identifier, body: InterventionIn, *, access: Support) -> Recorded:
-    """Record an intervention: needs the student's consent for its purpose, or a stated exemption."""
+    """Record an intervention: needs the student's consent for its purpose, or an institution's exemption.
+
+    As for a contact (``outreach.basis_for``): never free text in place of consent.
+    """
     if (
         student_in_scope(access.session, access.principal, runtime=access.runtime, student_id=student_id)
         is None
     ):
         raise not_found()
-    consent = access.session.get(Consent, (student_id, body.purpose))
-    reason = (body.exemption_reason or "").strip()
-    if not (consent and consent.granted) and not reason:
-        raise Refused(
-            409,
-            title="Consent needed",
-            detail=f"The student has not consented to '{body.purpose}'. Record the exemption that applies, "
-            "with its reason, in exemption_reason (Code of Practice §6), or ask the student first.",
+    reason = (body.exemption_reason or "").strip() or None
+    try:
+        basis = outreach.basis_for(
+            access.session,
+            student_id,
+            purpose=body.purpose,
+            exemption=reason,
+            options=outreach.load_options(access.runtime.settings.outreach_file),
         )
-    basis = "consent" if consent and consent.granted else "exemption"
+    except outreach.OutreachError as exc:
+        exc.field = "exemption_reason"  # this endpoint's name for the exemption
+        raise _refused(exc) from exc
     row = Intervention(
         student_id=student_id,
         staff_id=access.principal.sub,
