@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-FeedbackValue = Literal["accepted", "not_applicable", "incorrectly_flagged", "useful", "not_useful"]
+FeedbackValue = Literal["accepted", "not_applicable", "seems_wrong", "useful", "not_useful"]
 ConsentPurpose = Literal[
     "outreach_contact", "study_skills_referral", "wellbeing_referral", "personal_intervention"
 ]

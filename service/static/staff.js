@@ -14,7 +14,7 @@ const PURPOSE_TEXT = {
 };
 const FEEDBACK_TEXT = {
   useful: "Useful for my conversation", not_useful: "Not useful", accepted: "It matches what I know",
-  not_applicable: "Not applicable to this student", incorrectly_flagged: "It seems wrong for this student",
+  not_applicable: "Not applicable to this student", seems_wrong: "It seems wrong for this student",
 };
 const FILTERS = ["search", "module_id", "not_contacted", "changed", "follow_up_due", "new"];
 const PAGE_SIZE = 25;
