@@ -256,9 +256,11 @@ def _history(cols: Columns, src: Sequence[str]) -> Texts:
     credits = whole(np.where(cols["credits_missing"] < 1, cols["credits"], 0.0))
     briefs, sentences = [], []
     for n, known, c in zip(attempts, studying, credits, strict=True):
-        first = "first attempt" if n == 0 else _times(n, "earlier attempt", many="earlier attempts")
+        first = (
+            "no earlier attempt recorded" if n == 0 else _times(n, "earlier attempt", many="earlier attempts")
+        )
         said = (
-            "This is the student's first attempt at this module"
+            "No earlier attempt at this module is recorded for the student"
             if n == 0
             else f"The student has {first} at this module"
         )

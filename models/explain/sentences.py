@@ -217,9 +217,15 @@ def _registration(row: Row, _sources: Sources) -> tuple[str, str]:
 
 def _history(row: Row, _sources: Sources) -> tuple[str, str]:
     attempts = round(row["prior_attempts"])
-    first = "first attempt" if attempts == 0 else _times(attempts, "earlier attempt", many="earlier attempts")
+    # Nothing recorded is not the same as a first attempt: an institution may not export earlier
+    # attempts (num_prev_attempts is optional), so none is said as none recorded.
+    first = (
+        "no earlier attempt recorded"
+        if attempts == 0
+        else _times(attempts, "earlier attempt", many="earlier attempts")
+    )
     sentence = (
-        "This is the student's first attempt at this module"
+        "No earlier attempt at this module is recorded for the student"
         if attempts == 0
         else f"The student has {first} at this module"
     )
