@@ -280,6 +280,19 @@ ShortNote = Annotated[str, StringConstraints(max_length=1000, pattern=TEXT_CHARA
 SearchText = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NO_CONTROL_CHARACTERS)]
 
 
+class WorklistQuery(Strict):
+    """``POST /v1/worklist``'s body: the filters of ``GET /v1/worklist``, out of the address."""
+
+    offset: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    limit: Annotated[int, Field(ge=1, le=100)] = 25
+    module_id: Identifier | None = None
+    not_contacted: bool = Field(False, description="Only students nobody has contacted yet.")
+    changed: bool = Field(False, description="Only estimates that moved since the last run.")
+    follow_up_due: bool = Field(False, description="Only students whose follow-up is due.")
+    search: SearchText | None = Field(None, description="Part of a name or a student id.")
+    new: bool = Field(False, description="Only students first indicated since your previous visit.")
+
+
 class ContactIn(Strict):
     """A contact with a student, planned or made (the lists come from GET /v1/outreach/options)."""
 

@@ -49,6 +49,7 @@ from waymark.service.schemas import (
     StudentIndicators,
     Worklist,
     WorklistEntry,
+    WorklistQuery,
     WorklistRegistration,
 )
 
@@ -123,7 +124,37 @@ def worklist_page(
         bool, Query(description="Only students first indicated since your previous visit.")
     ] = False,
 ) -> Worklist:
-    """The caller's students, one row each (their registrations inside), by support priority."""
+    """The caller's students, one row each (their registrations inside), by support priority.
+
+    ``POST /v1/worklist`` takes the same filters in its body: the workspace sends a search there, so a
+    name typed into it is never in an address that a proxy or browser history keeps.
+    """
+    filters = worklist.Filters(
+        module_id=module_id,
+        not_contacted=not_contacted,
+        changed=changed,
+        follow_up_due=follow_up_due,
+        search=search,
+        new_since_visit=new,
+    )
+    return _worklist(access, filters, offset=offset, limit=limit)
+
+
+@router.post("/worklist", response_model=Worklist)
+def worklist_search(body: WorklistQuery, access: Support) -> Worklist:
+    """``GET /v1/worklist`` with its filters in the body (a search's text stays out of the address)."""
+    filters = worklist.Filters(
+        module_id=body.module_id,
+        not_contacted=body.not_contacted,
+        changed=body.changed,
+        follow_up_due=body.follow_up_due,
+        search=body.search,
+        new_since_visit=body.new,
+    )
+    return _worklist(access, filters, offset=body.offset, limit=body.limit)
+
+
+def _worklist(access: Access, filters: worklist.Filters, *, offset: int, limit: int) -> Worklist:
     limit = min(limit, access.runtime.settings.max_page_size)
     now = _now()
     previous = worklist.visit(access.session, access.principal, now=now)
@@ -139,14 +170,6 @@ def worklist_page(
             provenance=None,
             reading_note=NOT_AVAILABLE,
         )
-    filters = worklist.Filters(
-        module_id=module_id,
-        not_contacted=not_contacted,
-        changed=changed,
-        follow_up_due=follow_up_due,
-        search=search,
-        new_since_visit=new,
-    )
     found = worklist.page(
         access.session,
         access.principal,

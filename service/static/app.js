@@ -59,8 +59,10 @@ class ApiError extends Error {
 }
 
 function signInAgain() {
-  // the session expired while the page was open: sign in, then come back to this page and place
-  location.assign(`/login?next=${enc(location.pathname + location.hash)}`);
+  // the session expired while the page was open: sign in, then come back to this page, and to the place
+  // within it (kept in this tab, below: the fragment may hold a student id or a search, never sent out)
+  rememberPlace();
+  location.assign(`/login?next=${enc(location.pathname)}`);
 }
 
 // The place within a page (which student, which filters) is in the address's fragment, which a

@@ -99,17 +99,22 @@ async function loadWorklist() {
   const state = worklistState();
   fillFilters(form, state);
   const offset = Math.max(0, Number.parseInt(state.get("offset") || "0", 10) || 0);
-  const query = new URLSearchParams({ offset: String(offset), limit: String(PAGE_SIZE) });
-  for (const name of FILTERS) if (state.get(name)) query.set(name, state.get(name));
+  // The filters go in the body: a name typed into the search is never part of an address (a proxy's
+  // log, the browser's history).
+  const query = { offset, limit: PAGE_SIZE };
+  for (const name of FILTERS) {
+    if (!state.get(name)) continue;
+    query[name] = CHECKS.includes(name) ? state.get(name) === "true" : state.get(name);
+  }
   clearProblem();
   status("Loading the worklist...");
   let page;
   try {
-    page = await api(`/v1/worklist?${query}`);
+    page = await send("/v1/worklist", "POST", query);
   } catch (e) {
     if (e.status === 422) {
       status("");
-      showProblem(`These filters cannot be used: ${e.detail.replace(/query\./g, "")}`);
+      showProblem(`These filters cannot be used: ${e.detail.replace(/body\./g, "")}`);
       byId("worklist").querySelector("tbody").replaceChildren();
       return;
     }
