@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.model_selection import GroupKFold
 
 from waymark.models.bundle import ModelBundle, from_pipeline
-from waymark.models.calendar import unfinished, without
+from waymark.models.calendar import last_activity_day, unfinished, without
 from waymark.models.data import LearningData, load_learning_data, read_manifest
 from waymark.models.data.publish import is_uri, local_folder
 from waymark.models.features import FEATURE_NAMES, KEYS, build_features, population
@@ -136,13 +136,13 @@ def train_folder(
         If ``folder`` is a URI and there is no ``spark`` session.
     """
     (progress or _quiet)("loading and validating data")
-    features, fingerprint = None, None
+    features, fingerprint, last_days = None, None, None
     if spark is None:
         local = local_folder(folder)
         data, manifest = load_learning_data(local).without(exclude), read_manifest(local)
     else:
         from waymark.models.spark import location
-        from waymark.models.spark.engine import SparkEngine
+        from waymark.models.spark.engine import SparkEngine, collect
         from waymark.models.spark.features import features_and_records
         from waymark.models.spark.partitions import without
         from waymark.models.spark.reading import load_tables
@@ -150,9 +150,12 @@ def train_folder(
         if is_uri(folder):  # taken before reading, as scoring does; tracking cannot list a store
             fingerprint = location.fingerprint(folder, spark)
         (progress or _quiet)("validating and building weekly features on Spark")
-        data, features = features_and_records(
-            without(load_tables(folder, spark), exclude, engine=SparkEngine(spark)), spark
-        )
+        engine = SparkEngine(spark)
+        tables = without(load_tables(folder, spark), exclude, engine=engine)
+        data, features = features_and_records(tables, spark)
+        # The records come back without activity (only the features read it): the data date, which
+        # says which presentations had not ended, is read from it on Spark.
+        last_days = collect(last_activity_day(tables["activity"], engine=engine))
         manifest = location.read_manifest(folder, spark)
     outcome = train(
         data,
@@ -165,6 +168,7 @@ def train_folder(
         interventions=interventions,
         features=features,
         mitigation=mitigation,
+        last_days=last_days,
     )
     return outcome if fingerprint is None else replace(outcome, fingerprint=fingerprint)
 
@@ -181,6 +185,7 @@ def train(
     interventions: pd.DataFrame | None = None,
     features: pd.DataFrame | None = None,
     mitigation: Mitigation | None = None,
+    last_days: pd.DataFrame | None = None,
 ) -> TrainingOutcome:
     """Train, choose, calibrate and evaluate a model for ``target`` on ``data``.
 
@@ -212,6 +217,10 @@ def train(
         is fitted on the labels and weights it gives, then calibrated and evaluated on the rows' own
         labels, and compared on the test presentations with the same family fitted without it.
         None: no mitigation.
+    last_days
+        ``models.calendar.LAST_DAY_SQL``'s rows when another engine read the activity (Spark, whose
+        ``data`` holds none): they date the data for ``models.calendar.unfinished``. None: read from
+        ``data.activity``.
 
     Returns
     -------
@@ -225,7 +234,7 @@ def train(
             "a fairness mitigation weighs the training rows itself, so it cannot be combined with "
             "intervention_policy 'weight'; use 'exclude_after_contact' or 'ignore'"
         )
-    running = unfinished(data.tables())
+    running = unfinished(data.tables(), last_days=last_days)
     left_out = (
         f"{len(running)} presentation(s) not ended on the data's last date, with outcomes not known yet: "
         + ", ".join(f"{m}/{p}" for m, p in running[["module_id", "presentation_id"]].to_numpy())
