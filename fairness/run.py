@@ -28,6 +28,7 @@ from waymark.fairness.quality import measure as measure_quality
 from waymark.fairness.strata import WithinModules, within_modules
 from waymark.models import registry, threads
 from waymark.models.bundle import ModelBundle
+from waymark.models.calendar import last_activity_day, unfinished
 from waymark.models.data import ProtectedFrame, folder_fingerprint, load_learning_data
 from waymark.models.data.publish import is_uri, local_folder
 from waymark.models.features import KEYS, build_features, population
@@ -247,6 +248,7 @@ def _score(
 
     ``tables`` are the folder's feature tables already read on Spark (``_read``); read here when None.
     """
+    last_days = None  # the data date is read from data.activity (models.calendar.unfinished)
     if spark is None:  # the test presentations only (earlier attempts still count: LearningData.attempts)
         tested = set(test)
         data = load_learning_data(
@@ -255,18 +257,22 @@ def _score(
         ).without(exclude)
         features = build_features(data, weeks)
     else:  # validated and featured on Spark; only the records tables and the features come back
-        from waymark.models.spark.engine import SparkEngine
+        from waymark.models.spark.engine import SparkEngine, collect
         from waymark.models.spark.features import features_and_records
         from waymark.models.spark.partitions import without
         from waymark.models.spark.reading import load_tables
 
-        read = load_tables(folder, spark) if tables is None else tables
-        data, features = features_and_records(
-            without(read, exclude, engine=SparkEngine(spark)), spark, weeks=weeks
-        )
+        engine = SparkEngine(spark)
+        read = without(load_tables(folder, spark) if tables is None else tables, exclude, engine=engine)
+        data, features = features_and_records(read, spark, weeks=weeks)
+        # The records come back without activity: the data date is read from it on Spark.
+        last_days = collect(last_activity_day(read["activity"], engine=engine))
     features = features[(features["module_id"] + "/" + features["presentation_id"]).isin(test)]
     pop = population(data.registrations, data.presentations, weeks=weeks)
-    rows = features.merge(labels(Target(loaded.bundle.target), pop, tables=data.tables()), on=list(KEYS))
+    running = unfinished(data.tables(), last_days=last_days)
+    rows = features.merge(
+        labels(Target(loaded.bundle.target), pop, tables=data.tables(), running=running), on=list(KEYS)
+    )
     if rows.empty:
         raise AuditError(
             "the data holds no labelled rows of the model's test presentations in the audited weeks"
