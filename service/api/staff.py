@@ -129,33 +129,35 @@ def worklist_page(
     ``POST /v1/worklist`` takes the same filters in its body: the workspace sends a search there, so a
     name typed into it is never in an address that a proxy or browser history keeps.
     """
-    filters = worklist.Filters(
+    asked = WorklistQuery(
+        offset=offset,
+        limit=limit,
         module_id=module_id,
         not_contacted=not_contacted,
         changed=changed,
         follow_up_due=follow_up_due,
         search=search,
-        new_since_visit=new,
+        new=new,
     )
-    return _worklist(access, filters, offset=offset, limit=limit)
+    return _worklist(access, asked)
 
 
 @router.post("/worklist", response_model=Worklist)
 def worklist_search(body: WorklistQuery, access: Support) -> Worklist:
     """``GET /v1/worklist`` with its filters in the body (a search's text stays out of the address)."""
+    return _worklist(access, body)
+
+
+def _worklist(access: Access, asked: WorklistQuery) -> Worklist:
     filters = worklist.Filters(
-        module_id=body.module_id,
-        not_contacted=body.not_contacted,
-        changed=body.changed,
-        follow_up_due=body.follow_up_due,
-        search=body.search,
-        new_since_visit=body.new,
+        module_id=asked.module_id,
+        not_contacted=asked.not_contacted,
+        changed=asked.changed,
+        follow_up_due=asked.follow_up_due,
+        search=asked.search,
+        new_since_visit=asked.new,
     )
-    return _worklist(access, filters, offset=body.offset, limit=body.limit)
-
-
-def _worklist(access: Access, filters: worklist.Filters, *, offset: int, limit: int) -> Worklist:
-    limit = min(limit, access.runtime.settings.max_page_size)
+    offset, limit = asked.offset, min(asked.limit, access.runtime.settings.max_page_size)
     now = _now()
     previous = worklist.visit(access.session, access.principal, now=now)
     run = access.served_run()
