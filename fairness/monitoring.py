@@ -114,8 +114,10 @@ def group_drift(
             a = now.loc[now[attribute] == group, "probability"].to_numpy(dtype=np.float64)
             b = None if before is None else before.loc[before[attribute] == group, "probability"]
             estimates[group] = (a, None if b is None else b.to_numpy(dtype=np.float64))
-        # The smaller of a group's two sizes: a total that holds enough in it holds enough in each run.
-        sizes = {g: a.size if b is None else min(a.size, b.size) for g, (a, b) in estimates.items()}
+        # Each run's sizes: a group in one run only is withheld, and the run it is in must not give it back.
+        sizes = [{g: a.size for g, (a, _) in estimates.items()}]
+        if before is not None:
+            sizes.append({g: 0 if b is None else b.size for g, (_, b) in estimates.items()})
         hidden = withheld_groups(sizes, _margins(labels, attribute), min_size=min_size)
         for group, (a, b) in estimates.items():
             if group in hidden:
@@ -138,28 +140,37 @@ def group_drift(
     return {"groups": rows, "withheld": withheld, "min_group_size": min_size, "flags": flags}
 
 
-def withheld_groups(sizes: Mapping[str, int], margins: Sequence[Sequence[str]], *, min_size: int) -> set[str]:
-    """The groups not to show: those under ``min_size``, then enough beside them in every total.
+def withheld_groups(
+    sizes: Sequence[Mapping[str, int]], margins: Sequence[Sequence[str]], *, min_size: int
+) -> set[str]:
+    """The groups not to show: those under ``min_size`` in any run, then enough beside them in every total.
 
-    ``sizes`` holds each group's students; ``margins`` the sets of groups that add up to a total a
-    reader knows or can work out (all students; a parent group of an intersection). In a margin
-    whose withheld groups hold fewer than ``min_size`` students together, the smallest shown group
-    (ties by name) is withheld as well, and again until they hold enough or nothing there is shown;
-    this repeats over every margin until none changes, as withholding in one can leave another short.
+    ``sizes`` holds each run's students per group (0 where a group is not in that run); ``margins``
+    the sets of groups that add up to a total a reader knows or can work out (all students; a parent
+    group of an intersection). In every run and margin, the withheld groups with students must be
+    none, or at least two holding ``min_size`` together: a lone one would be the total less the
+    shown groups, and a few together would be a small group's figures. Otherwise the smallest shown
+    group (ties by name) is withheld as well, until that holds or nothing there is shown. This
+    repeats over every margin until none changes, since withholding a group in one margin can leave
+    it alone in another (the usual rule of complementary suppression; it does not solve every
+    combination of totals a determined reader could form).
     """
-    hidden = {g for g, n in sizes.items() if not enough_students(n, min_size)}
+    names = set().union(*sizes) if sizes else set()
+    hidden = {g for g in names if any(not enough_students(run.get(g, 0), min_size) for run in sizes)}
     changed = True
     while changed:
         changed = False
         for margin in margins:
-            inside = [g for g in margin if g in sizes]
-            withheld = sum(sizes[g] for g in inside if g in hidden)
-            shown = sorted((g for g in inside if g not in hidden), key=lambda g: (sizes[g], g))
-            while 0 < withheld < min_size and shown:
-                group = shown.pop(0)
-                hidden.add(group)
-                withheld += sizes[group]
-                changed = True
+            inside = [g for g in margin if g in names]
+            for run in sizes:
+                while True:
+                    withheld = [g for g in inside if g in hidden and run.get(g, 0) > 0]
+                    held = sum(run.get(g, 0) for g in withheld)
+                    shown = sorted((g for g in inside if g not in hidden), key=lambda g: (run.get(g, 0), g))
+                    if not shown or not withheld or (len(withheld) > 1 and held >= min_size):
+                        break
+                    hidden.add(shown[0])
+                    changed = True
     return hidden
 
 
