@@ -15,7 +15,7 @@ from sqlalchemy import Engine, delete, insert, select
 
 from waymark.models.roles import RELATIONSHIP_SCOPES, Role
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import AccessGrant, TrainingAttestation
+from waymark.service.db.schema import AccessGrant, TrainingAttestation, TrainingExclusion
 
 COLUMNS = ("staff_id", "relationship", "scope_type", "scope_id")
 
@@ -57,13 +57,19 @@ def _problems(frame: pd.DataFrame, path: Path) -> list[str]:
 
 
 def import_grants(engine: Engine, path: Path) -> int:
-    """Replace every staff relationship with those in ``path``; returns how many were loaded."""
+    """Replace every staff relationship with those in ``path``; returns how many were loaded.
+
+    A relationship to a student whose erasure was processed (a personal tutor's) is not loaded: the
+    institution's export may still list it, and erasure removed it (CoP §12).
+    """
     frame = _read(path, COLUMNS).drop_duplicates()
     problems = _problems(frame, path)
     if problems:
         shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
         raise ImportRefused("nothing was imported:\n" + "\n".join(shown))
     with transaction(engine) as session:
+        erased = set(session.scalars(select(TrainingExclusion.student_id)))
+        frame = frame[~((frame["scope_type"] == "student") & frame["scope_id"].isin(erased))]
         session.execute(delete(AccessGrant))
         if len(frame):
             session.execute(insert(AccessGrant), _records(frame))

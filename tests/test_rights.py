@@ -39,6 +39,7 @@ from waymark.service.db.schema import (
     RightsRequest,
     ScoringRun,
 )
+from waymark.service.grants import import_grants
 from waymark.service.scoring import score
 
 # Where a processed erasure may leave the student's id, and why (docs/service.md lists the same).
@@ -116,6 +117,9 @@ def test_erased_student_is_not_rescored_and_only_statutory_fields_keep_their_id(
     before = _tables_holding(own.engine, student)
     assert {"access_grants", "web_sessions"} <= before
     assert client.post(f"/v1/dpo/erasure/{request.json()['id']}", headers=dpo).status_code == 200
+    assert _tables_holding(own.engine, student) <= set(STATUTORY)
+    # The institution's next export of relationships still lists the tutor's grant: it is not loaded again.
+    import_grants(own.engine, own.folder / "access.csv")
     assert _tables_holding(own.engine, student) <= set(STATUTORY)
     with transaction(own.engine) as session:
         notes = session.scalars(
