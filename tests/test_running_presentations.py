@@ -98,16 +98,18 @@ def test_the_latest_week_is_the_last_one_whose_days_the_data_reaches() -> None:
         {
             "module_id": ["A", "B", "C", "D"],
             "presentation_id": ["p", "p", "p", "p"],
-            "start_date": pd.to_datetime(["2031-01-06"] * 4),
+            "start_date": pd.to_datetime(["2031-01-06", "2031-01-06", "2031-01-07", "2030-12-01"]),
             "length_days": [100, 100, 100, 40],
         }
     )
     last = pd.DataFrame(
-        {"module_id": ["A", "B", "C", "D"], "presentation_id": ["p"] * 4, "last_day": [13, 12, 14, 60]}
+        {"module_id": ["A", "B", "C", "D"], "presentation_id": ["p"] * 4, "last_day": [13, 12, 12, 49]}
     )
     weeks = scored_weeks(pres, None, last_day=lambda: last)
-    # D's activity runs past its 40 days (revision, say): its last whole week is 5 (days 0 to 34).
-    assert dict(zip(weeks["module_id"], weeks["week"], strict=True)) == {"A": 2, "B": 1, "C": 2, "D": 5}
+    # The data date is 2031-01-19: A's day 13 and D's day 49. B was quiet on its day 13, but the extract
+    # reaches it: week 2 as for A. C started a day later: its day 12, week 1. D's activity runs past its
+    # 40 days (revision, say): its last whole week is 5 (days 0 to 34).
+    assert dict(zip(weeks["module_id"], weeks["week"], strict=True)) == {"A": 2, "B": 2, "C": 1, "D": 5}
 
 
 def test_every_presentation_under_way_is_scored_and_none_not_begun_or_ended() -> None:
@@ -126,9 +128,10 @@ def test_every_presentation_under_way_is_scored_and_none_not_begun_or_ended() ->
     )
     chosen = current_presentations(pres, {}, last_days=lambda: last)
     assert chosen["module_id"].tolist() == ["A", "B", "E"]
-    # E has no activity yet: it is scored where the data date puts it, day 29 of its calendar.
+    # Each is scored where the data date puts it in its own calendar: A's day 60, B's day 55 (its last
+    # activity was day 50, but the extract reaches day 55), and E, with no activity yet, day 29.
     weeks = scored_weeks(chosen, None, last_day=lambda: last)
-    assert dict(zip(weeks["module_id"], weeks["week"], strict=True)) == {"A": 8, "B": 7, "E": 4}
+    assert dict(zip(weeks["module_id"], weeks["week"], strict=True)) == {"A": 8, "B": 8, "E": 4}
     # A recommended split still decides (a backtest).
     assert current_presentations(pres, {"test_from": "2031-01-06"}, last_days=lambda: last)[
         "module_id"

@@ -118,12 +118,13 @@ def scored_weeks(
     keys = chosen.astype({"module_id": str, "presentation_id": str})
     out = keys.merge(last, on=PRESENTATION, how="left")
     last_days = pd.to_numeric(out["last_day"])
-    # A presentation with no activity yet stands where the data date puts it in its own calendar
-    # (week 1 when nothing dates the data at all).
+    # Each presentation stands where the data date puts it in its own calendar: the extract reaches that
+    # date for all of them, so a quiet last day (or no activity yet) does not hold one back a week. The
+    # same date a chosen week is held to (``_reached``). Week 1 when nothing dates the data at all.
     day = data_date(keys, last.dropna())
     if day is not None:
         since_start = (pd.Timestamp(day) - pd.to_datetime(out["start_date"]).dt.normalize()).dt.days
-        last_days = last_days.fillna(since_start)
+        last_days = since_start.astype("float64")
     # Week W reads days up to 7W - 1: the latest week whose days the data reaches, within the presentation.
     reached = last_days.fillna(0).clip(upper=out["length_days"].astype("float64") - 1)
     weeks = ((reached + 1) // 7).clip(lower=1)
