@@ -15,6 +15,7 @@ from sklearn.model_selection import GroupKFold
 from waymark.models.bundle import ModelBundle, from_pipeline
 from waymark.models.calendar import last_activity_day, unfinished, without
 from waymark.models.data import LearningData, load_learning_data, read_manifest
+from waymark.models.data.contract import OUTCOMES_PENDING_SHARE
 from waymark.models.data.publish import is_uri, local_folder
 from waymark.models.features import FEATURE_NAMES, KEYS, build_features, population
 from waymark.models.targets import Target, labels
@@ -236,7 +237,8 @@ def train(
         )
     running = unfinished(data.tables(), last_days=last_days)
     left_out = (
-        f"{len(running)} presentation(s) not ended on the data's last date, with outcomes not known yet: "
+        f"{len(running)} presentation(s) with outcomes not known yet (not ended on the data's last date, or "
+        f"ended with more than {OUTCOMES_PENDING_SHARE:.0%} of their outcomes still empty): "
         + ", ".join(f"{m}/{p}" for m, p in running[["module_id", "presentation_id"]].to_numpy())
     )
     if len(running):

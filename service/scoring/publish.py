@@ -52,7 +52,7 @@ def published_run(engine: Engine, target: str) -> ScoringRun | None:
 def previous_estimates(engine: Engine, target: str) -> dict[tuple[str, str, str], tuple[float, float]]:
     """Each registration's estimate and list-order value in the run served (its change, its smoothing).
 
-    The order value of a run from before revision 0007 is its estimate (it was ordered by it). None
+    The order value of a run from before revision 0007 is its estimate (it was ordered by it). Empty
     when the run's model was rejected since: its estimates are no one's starting point.
     """
     run = published_run(engine, target)
