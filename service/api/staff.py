@@ -127,7 +127,7 @@ def worklist_page(
     """The caller's students, one row each (their registrations inside), by support priority.
 
     ``POST /v1/worklist`` takes the same filters in its body: the workspace sends a search there, so a
-    name typed into it is never in an address that a proxy or browser history keeps.
+    name typed into it is never in an address sent to the server (or logged by a proxy on the way).
     """
     asked = WorklistQuery(
         offset=offset,
