@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,8 @@ from waymark.fairness.quality import measure as measure_quality
 from waymark.fairness.strata import WithinModules, within_modules
 from waymark.models import registry, threads
 from waymark.models.bundle import ModelBundle
-from waymark.models.calendar import last_activity_day, unfinished
-from waymark.models.data import ProtectedFrame, folder_fingerprint, load_learning_data
+from waymark.models.calendar import LAST_DAY_SQL, data_date, last_activity_day, unfinished
+from waymark.models.data import ProtectedFrame, folder_fingerprint, load_learning_data, memo
 from waymark.models.data.publish import is_uri, local_folder
 from waymark.models.features import KEYS, build_features, population
 from waymark.models.registry import LoadedModel, load_bundle
@@ -234,6 +235,18 @@ def _mitigation(
     ]
 
 
+def _folder_data_date(folder: Path) -> date | None:
+    """The data date of the whole of ``folder`` (``calendar.data_date``), validated or found validated."""
+    con, _ = memo.open_valid(folder, fingerprint=folder_fingerprint(folder))
+    try:
+        last_days = con.sql(f"WITH activity AS (SELECT * FROM t_activity) {LAST_DAY_SQL}").df()
+        return data_date(
+            con.sql("SELECT module_id, presentation_id, start_date FROM t_presentations").df(), last_days
+        )
+    finally:
+        con.close()
+
+
 def _score(
     loaded: LoadedModel,
     folder: Path | str,
@@ -248,14 +261,17 @@ def _score(
 
     ``tables`` are the folder's feature tables already read on Spark (``_read``); read here when None.
     """
-    last_days = None  # the data date is read from data.activity (models.calendar.unfinished)
     if spark is None:  # the test presentations only (earlier attempts still count: LearningData.attempts)
         tested = set(test)
+        local = local_folder(folder)
         data = load_learning_data(
-            local_folder(folder),
+            local,
             choose=lambda p: p[(p["module_id"] + "/" + p["presentation_id"]).isin(tested)],
         ).without(exclude)
         features = build_features(data, weeks)
+        # The data date from the whole folder's activity, as training read it: the test presentations'
+        # own last days alone would put it earlier, and a presentation ended by then look unfinished.
+        as_of, last_days = _folder_data_date(local), None
     else:  # validated and featured on Spark; only the records tables and the features come back
         from waymark.models.spark.engine import SparkEngine, collect
         from waymark.models.spark.features import features_and_records
@@ -266,10 +282,10 @@ def _score(
         read = without(load_tables(folder, spark) if tables is None else tables, exclude, engine=engine)
         data, features = features_and_records(read, spark, weeks=weeks)
         # The records come back without activity: the data date is read from it on Spark.
-        last_days = collect(last_activity_day(read["activity"], engine=engine))
+        as_of, last_days = None, collect(last_activity_day(read["activity"], engine=engine))
     features = features[(features["module_id"] + "/" + features["presentation_id"]).isin(test)]
     pop = population(data.registrations, data.presentations, weeks=weeks)
-    running = unfinished(data.tables(), last_days=last_days)
+    running = unfinished(data.tables(), last_days=last_days, as_of=as_of)
     rows = features.merge(
         labels(Target(loaded.bundle.target), pop, tables=data.tables(), running=running), on=list(KEYS)
     )

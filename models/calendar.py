@@ -90,11 +90,18 @@ def without(frame: pd.DataFrame, presentations: pd.DataFrame) -> pd.DataFrame:
     return frame[~keys.isin(pd.MultiIndex.from_frame(presentations[PRESENTATION].astype(str)))]
 
 
-def unfinished(tables: Mapping[str, pd.DataFrame], *, last_days: pd.DataFrame | None = None) -> pd.DataFrame:
+def unfinished(
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    last_days: pd.DataFrame | None = None,
+    as_of: date | None = None,
+) -> pd.DataFrame:
     """module_id, presentation_id of the presentations whose outcomes were not all known yet.
 
     ``tables`` holds the folder's ``presentations``, ``registrations`` and ``activity``; ``last_days``,
-    ``LAST_DAY_SQL``'s rows when another engine read the activity (``tables`` then need not hold it).
+    ``LAST_DAY_SQL``'s rows when another engine read the activity (``tables`` then need not hold it);
+    ``as_of``, the data date when ``tables`` hold some presentations only (the whole folder's date,
+    ``data_date``; theirs alone could be earlier).
 
     Such a presentation has registrations with no ``final_result`` and had not ended on the data
     date, or has more than ``OUTCOMES_PENDING_SHARE`` of them without one, ended or not (outcomes
@@ -112,7 +119,9 @@ def unfinished(tables: Mapping[str, pd.DataFrame], *, last_days: pd.DataFrame | 
     candidates = presentations.astype(as_text).merge(open_keys.astype(as_text), on=PRESENTATION)
     pending = candidates.merge(_pending_shares(registrations), on=PRESENTATION, how="left")
     left_out = (pending["pending"] > OUTCOMES_PENDING_SHARE).to_numpy(copy=True)
-    day = data_date(presentations, last_activity_day(tables["activity"]) if last_days is None else last_days)
+    day = as_of or data_date(
+        presentations, last_activity_day(tables["activity"]) if last_days is None else last_days
+    )
     if day is not None:
         left_out |= (_ends(candidates) > pd.Timestamp(day)).to_numpy()
     return candidates.loc[left_out, PRESENTATION].reset_index(drop=True)

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.champion import register, settings_in
-from waymark.models.calendar import data_date, running_on, unfinished
+from waymark.models.calendar import data_date, last_activity_day, running_on, unfinished
 from waymark.models.data import load_learning_data, read_manifest
 from waymark.models.data.contract import OUTCOMES_PENDING_SHARE
 from waymark.models.registry import LoadedModel, configure, load_bundle
@@ -264,3 +264,32 @@ def test_a_quiet_last_week_on_one_presentation_is_not_taken_for_a_late_extract(
     kept.to_parquet(quiet / "activity" / "part-00000.parquet", index=False)
     batch = job._on_duckdb(quiet, model=model, week=WEEK, erased=frozenset(), say=lambda _m: None)
     assert set(batch.indicators["presentation_id"]) == {"2025J", RUNNING}
+
+
+def test_a_few_presentations_are_dated_by_the_whole_folder_not_by_their_own_activity(mid_term: Path) -> None:
+    """The audit reads its test presentations only: their own activity may end before the folder's does,
+    and an ended one with a deferral would look unfinished. Given the folder's date, it does not."""
+    data = load_learning_data(mid_term)
+    regs = data.registrations.copy()
+    ended = regs.index[regs["presentation_id"] == "2025B"]
+    regs.loc[ended[:1], "final_result"] = pd.NA  # one deferral on an ended presentation
+    tables = {**data.tables(), "registrations": regs}
+    day = data_date(data.presentations, last_activity_day(data.activity))
+    assert day is not None
+    only = {
+        name: frame[frame["presentation_id"] == "2025B"] if "presentation_id" in frame else frame
+        for name, frame in tables.items()
+        if frame is not None
+    }
+    # Nobody on 2025B was active in its last ten days (revision away from the platform, say): dated by its
+    # own activity it has not ended yet; dated by the folder (others ran on), it has.
+    length = only["activity"].merge(data.presentations[[*KEYS, "length_days"]], on=KEYS)["length_days"]
+    only["activity"] = only["activity"][only["activity"]["day"].to_numpy() < length.to_numpy() - 10]
+    own = data_date(only["presentations"], last_activity_day(only["activity"]))
+    keys = only["presentations"][KEYS]
+    ends = pd.to_datetime(keys.merge(data.presentations, on=KEYS)["start_date"]) + pd.to_timedelta(
+        keys.merge(data.presentations, on=KEYS)["length_days"], unit="D"
+    )
+    assert own is not None and (ends > pd.Timestamp(own)).any() and not (ends > pd.Timestamp(day)).any()
+    assert len(unfinished(only))
+    assert unfinished(only, as_of=day).empty
