@@ -8,11 +8,10 @@ the audit keeps, for each audited week, each shown group's share of estimates in
 (:func:`group_estimate_shares`), and a run's groups are compared with that too. A group with fewer
 students than the fairness policy's minimum in either run (or in the audit) is withheld, name and
 all (CoP §7, as in the audit); so is an intersection. The groups of a characteristic add up to every
-student, and an intersection's add up to each of its parents' groups: so where the withheld groups
-of such a total would hold fewer than the minimum together, the smallest groups shown beside them
-are withheld too, until they hold enough (complementary suppression), and counts are published
-rounded as the audit's are. Taking the shown groups from a total then gives back no group smaller
-than the minimum. Nothing per student leaves this module.
+student, and an intersection's add up to each of its parents' groups: so in each such total and run,
+the groups withheld are none or at least two holding the minimum together, more of the smallest shown
+ones withheld where needed (complementary suppression, :func:`withheld_groups`), and counts are
+published rounded as the audit's are. Nothing per student leaves this module.
 """
 
 from __future__ import annotations

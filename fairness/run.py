@@ -29,7 +29,7 @@ from waymark.fairness.quality import measure as measure_quality
 from waymark.fairness.strata import WithinModules, within_modules
 from waymark.models import registry, threads
 from waymark.models.bundle import ModelBundle
-from waymark.models.calendar import LAST_DAY_SQL, data_date, last_activity_day, unfinished
+from waymark.models.calendar import TYPED_LAST_DAY_SQL, data_date, last_activity_day, unfinished
 from waymark.models.data import ProtectedFrame, folder_fingerprint, load_learning_data, memo
 from waymark.models.data.publish import is_uri, local_folder
 from waymark.models.features import KEYS, build_features, population
@@ -239,7 +239,7 @@ def _folder_data_date(folder: Path) -> date | None:
     """The data date of the whole of ``folder`` (``calendar.data_date``), validated or found validated."""
     con, _ = memo.open_valid(folder, fingerprint=folder_fingerprint(folder))
     try:
-        last_days = con.sql(f"WITH activity AS (SELECT * FROM t_activity) {LAST_DAY_SQL}").df()
+        last_days = con.sql(TYPED_LAST_DAY_SQL).df()
         return data_date(
             con.sql("SELECT module_id, presentation_id, start_date FROM t_presentations").df(), last_days
         )

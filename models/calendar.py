@@ -27,6 +27,10 @@ LAST_DAY_SQL = (
 )
 
 
+#: ``LAST_DAY_SQL`` over a validated folder's typed activity view (``t_activity``, ``models.data``).
+TYPED_LAST_DAY_SQL = f"WITH activity AS (SELECT * FROM t_activity) {LAST_DAY_SQL}"
+
+
 def last_activity_day(activity: Any, *, engine: Engine | None = None) -> Any:
     """``LAST_DAY_SQL`` over ``activity`` on ``engine`` (DuckDB over a pandas frame when None)."""
     if isinstance(activity, pd.DataFrame):

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from waymark.models.calendar import LAST_DAY_SQL, OPEN_OUTCOMES_SQL, data_date
+from waymark.models.calendar import OPEN_OUTCOMES_SQL, TYPED_LAST_DAY_SQL, data_date
 from waymark.models.data import folder_fingerprint, load_with_source_labels, memo, read_manifest
 from waymark.models.data.publish import local_folder
 from waymark.models.explain import SourceCoverage, explain_cohort
@@ -266,7 +266,7 @@ def _on_duckdb(
     return ScoredBatch(fingerprint, explained.indicators, cohort.as_of, cohort.placement, rows)
 
 
-_LAST_DAYS = f"WITH activity AS (SELECT * FROM t_activity) {LAST_DAY_SQL}"
+_LAST_DAYS = TYPED_LAST_DAY_SQL
 _LAST_DAY_COLUMNS = ["module_id", "presentation_id", "last_day"]
 
 
