@@ -145,7 +145,14 @@ def axe(request: pytest.FixtureRequest) -> Iterator[AxeLog]:
 
 
 def tab_to(page: Any, selector: str, *, limit: int = 250) -> None:
-    """Press Tab until the focused element matches ``selector``; it must show a visible focus ring."""
+    """Press Tab until the focused element matches ``selector``; it must show a visible focus ring.
+
+    The page's stylesheets are waited for first: on a busy machine an element can be in the document
+    (and focusable) before its stylesheet has arrived, and then shows the browser's own thin ring."""
+    page.wait_for_load_state("load")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('link[rel=stylesheet]')].every(l => l.sheet !== null)"
+    )
     for _ in range(limit):
         page.keyboard.press("Tab")
         if page.evaluate("s => document.activeElement && document.activeElement.matches(s)", selector):
