@@ -17,12 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, or_, select
 
 from waymark.models import drift, stability
 from waymark.service import decisions
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import Indicator, MonitoringReport, Publication, RunSummary, ScoringRun
+from waymark.service.db.schema import (
+    Indicator,
+    MonitoringReport,
+    Publication,
+    RunSummary,
+    ScoringRun,
+    rejected_by_review,
+)
 
 DEFAULT_POLICY = Path(__file__).with_name("monitoring_policy.toml")
 Summaries = dict[tuple[str, str], dict[str, Any]]  # (module, presentation) -> kind -> summary
@@ -84,7 +91,11 @@ def load_policy(path: Path | None = None) -> MonitoringPolicy:
 
 
 def runs_of(engine: Engine, target: str) -> list[ScoringRun]:
-    """The complete runs for ``target`` up to the one served, newest first (the served one first)."""
+    """The complete runs for ``target`` up to the one served, newest first (the served one first).
+
+    An earlier run of a version the committee has since rejected is left out, as from every history:
+    neither the run before nor the list's stability is measured against estimates that reach no one.
+    """
     with transaction(engine) as session:
         served = session.scalar(select(Publication.run_id).where(Publication.target == target))
         if served is None:
@@ -93,6 +104,12 @@ def runs_of(engine: Engine, target: str) -> list[ScoringRun]:
             session.scalars(
                 select(ScoringRun)
                 .where(ScoringRun.target == target, ScoringRun.status == "complete", ScoringRun.id <= served)
+                .where(
+                    or_(
+                        ScoringRun.id == served,
+                        ~rejected_by_review(ScoringRun.model_name, ScoringRun.model_version),
+                    )
+                )
                 .order_by(ScoringRun.id.desc())
             )
         )

@@ -16,7 +16,7 @@ from waymark.fairness.monitoring import group_drift, group_estimate_shares
 from waymark.models import drift, stability
 from waymark.service import monitoring
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import Feedback, Indicator, ScoringRun
+from waymark.service.db.schema import Feedback, Indicator, ModelDecision, Publication, ScoringRun
 from waymark.service.feedback_report import NO_FACTOR, feedback_summary
 from waymark.service.scoring.summaries import summarise
 
@@ -326,13 +326,46 @@ def test_the_monitor_report_flags_a_coverage_drop_and_churn_from_stored_runs(eng
     assert latest is not None and report_id and latest["flags"] == report["flags"]
 
 
-def _stored_run(engine: Engine, run_id: int) -> ScoringRun:
+def test_a_run_of_a_version_rejected_since_is_not_the_run_before(engine: Engine) -> None:
+    for run_id, version in ((1, "1"), (2, "2"), (3, "3")):
+        _stored_run(engine, run_id, version=version)
+    with transaction(engine) as session:
+        session.add(Publication(target="not_completing", run_id=3, published_at=datetime.now(UTC)))
+        for version, kind in (("2", "approved"), ("1", "approved"), ("2", "rejected"), ("3", "approved")):
+            session.add(
+                ModelDecision(
+                    model_name="m",
+                    model_version=version,
+                    kind=kind,
+                    bundle_sha256="x" * 64,
+                    actor="committee",
+                    recorded_by="committee",
+                    at=datetime.now(UTC),
+                )
+            )
+    assert [r.id for r in monitoring.runs_of(engine, "not_completing")] == [3, 1]
+    with transaction(engine) as session:  # approved again: its run is the run before once more
+        session.add(
+            ModelDecision(
+                model_name="m",
+                model_version="2",
+                kind="approved",
+                bundle_sha256="x" * 64,
+                actor="committee",
+                recorded_by="committee",
+                at=datetime.now(UTC),
+            )
+        )
+    assert [r.id for r in monitoring.runs_of(engine, "not_completing")] == [3, 2, 1]
+
+
+def _stored_run(engine: Engine, run_id: int, *, version: str = "1") -> ScoringRun:
     with transaction(engine) as session:
         run = ScoringRun(
             id=run_id,
             target="not_completing",
             model_name="m",
-            model_version="1",
+            model_version=version,
             bundle_sha256="x" * 64,
             data_fingerprint="f",
             data_as_of="2024-01-01",
