@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from tests.polytechnic import (
     MAPPING,
+    RECORDS_HEADER,
     STUDENTS,
     click_rows,
     records_rows,
@@ -129,6 +130,54 @@ def test_a_row_whose_presentation_is_unknown_is_named(tmp_path: Path) -> None:
     )
 
 
+def _split_semester(folder: Path, rows: list[list[str]]) -> None:
+    """The records extract with its semester in two columns, year and term, as many systems keep it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    header = [*RECORDS_HEADER[:2], "year", "term", *RECORDS_HEADER[3:]]
+    split = [[*r[:2], r[2][:4], r[2][4:], *r[3:]] for r in rows]
+    lines = [";".join(header)] + [";".join(r) for r in split]
+    (folder / "records.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+JOINED = MAPPING.replace(
+    'presentation_id = "semester"\nstart_date',
+    'presentation_id = { columns = ["year", "term"], joined_with = "" }\nstart_date',
+).replace(
+    'presentation_id = "semester"\nregistration_day',
+    'presentation_id = { columns = ["year", "term"], joined_with = "" }\nregistration_day',
+)
+
+
+def test_an_id_is_built_from_several_columns_and_joins_the_activity_log(tmp_path: Path) -> None:
+    assert JOINED.count('columns = ["year", "term"]') == 2
+    src = tmp_path / "export"
+    _split_semester(src, records_rows())
+    write_clicks(src, click_rows(range(2)))
+    import_mapped(
+        load_mapping(write_mapping(tmp_path / "m", JOINED)), [src], out=tmp_path / "out", secret=SECRET
+    )
+    data = load_learning_data(tmp_path / "out")
+    assert set(data.presentations["presentation_id"]) == {"2023S1", "2024S2"}
+    assert set(data.registrations["presentation_id"]) == {"2023S1", "2024S2"}
+    assert int(data.activity["count"].sum()) == len(click_rows(range(2)))
+
+
+def test_an_id_missing_one_of_its_parts_is_named_and_nothing_is_written(tmp_path: Path) -> None:
+    rows = records_rows()
+    rows[4][2] = "2023"  # the term is missing: the split row's term is empty
+    src = tmp_path / "export"
+    _split_semester(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    mapping = load_mapping(write_mapping(tmp_path / "m", JOINED))
+    with pytest.raises(MappingDataError) as caught:
+        import_mapped(mapping, [src], out=tmp_path / "out", secret=SECRET)
+    assert (
+        "tables.registrations.columns.presentation_id: '2023' has an empty part (needs all of year, term) "
+        "(1 row; first records.csv row 5)"
+    ) in str(caught.value)
+    assert not (tmp_path / "out").exists()
+
+
 def _mistakes(data: dict[str, object]) -> str:
     with pytest.raises(MappingError) as caught:
         parse_mapping(data)
@@ -155,7 +204,7 @@ def _base() -> dict[str, object]:
         (lambda m: m.pop("version"), "version: required"),
         (
             lambda m: m["tables"]["activity"]["columns"]["day"].update(value="1"),
-            "tables.activity.columns.day: give exactly one of column or value",
+            "tables.activity.columns.day: give exactly one of column, columns or value",
         ),
         (
             lambda m: m["tables"]["registrations"]["columns"].pop("unregistration_day"),
@@ -173,6 +222,10 @@ def _base() -> dict[str, object]:
         (
             lambda m: m["tables"]["students"]["columns"].update(credits={"column": "c", "date": "%d/%m/%Y"}),
             "tables.students.columns.credits: date and timestamp convert only DATE columns and day columns",
+        ),
+        (
+            lambda m: m["tables"]["students"]["columns"].update(student_id={"columns": ["student_number"]}),
+            "tables.students.columns.student_id: columns joins two or more source columns",
         ),
         (lambda m: m.update(timezone="Mars/Olympus"), "timezone: unknown time zone 'Mars/Olympus'"),
         (

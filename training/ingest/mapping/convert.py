@@ -67,9 +67,16 @@ def run(con: duckdb.DuckDBPyConnection, sql: str) -> None:
 # --- one column ----------------------------------------------------------------------------------
 
 
+def _parts(spec: ColumnSpec, ref: Callable[[str], str]) -> list[str]:
+    return [f"nullif(trim({ref(c)}), '')" for c in spec.columns]
+
+
 def _raw(spec: ColumnSpec, ref: Callable[[str], str]) -> str:
+    """The source text (for messages): a column's, the parts of ``columns`` there are, or the constant."""
     if spec.column is not None:
         return f"nullif(trim({ref(spec.column)}), '')"
+    if spec.columns:
+        return f"nullif(concat_ws({literal(spec.joined_with)}, {', '.join(_parts(spec, ref))}), '')"
     text = str(spec.value)
     return "CAST(NULL AS VARCHAR)" if text == "" else literal(text)
 
@@ -130,8 +137,18 @@ def column_sql(
         Replace the (normalised) id by its keyed hash.
     """
     raw = _raw(spec, ref)
-    text, unmapped = _value_map(raw, spec) if spec.maps_values else (raw, None)
-    checks = [(unmapped, "is not mapped")] if unmapped else []
+    joined, checks = raw, []
+    if spec.columns:  # every part, or none (an empty value): a part missing is a mistake in the row
+        empty = [f"{part} IS NULL" for part in _parts(spec, ref)]
+        joined = f"(CASE WHEN {' OR '.join(empty)} THEN NULL ELSE {raw} END)"
+        checks.append(
+            (
+                f"({' OR '.join(empty)}) AND NOT ({' AND '.join(empty)})",
+                f"has an empty part (needs all of {', '.join(spec.columns)})",
+            )
+        )
+    text, unmapped = _value_map(joined, spec) if spec.maps_values else (joined, None)
+    checks += [(unmapped, "is not mapped")] if unmapped else []
     counts_days = False
     if spec.converts_time:
         value, why = _parsed_date(text, spec)

@@ -46,6 +46,9 @@ class ColumnSpec(_Strict):
     """Where one contract column's values come from and how they are converted."""
 
     column: str | None = None
+    # An id built from several source columns, e.g. a module occurrence: its code, occurrence and year.
+    columns: list[str] = Field(default_factory=list)
+    joined_with: str = "-"
     value: str | int | float | None = None
     date: str | None = None  # strptime format, or "iso"
     timestamp: Literal["unix", "unix_ms", "iso"] | None = None
@@ -57,8 +60,12 @@ class ColumnSpec(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> ColumnSpec:
-        if (self.column is None) == (self.value is None):
-            raise ValueError("give exactly one of column or value")
+        if sum((self.column is not None, bool(self.columns), self.value is not None)) != 1:
+            raise ValueError("give exactly one of column, columns or value")
+        if self.columns and len(self.columns) < 2:
+            raise ValueError("columns joins two or more source columns (one is column)")
+        if self.columns and self.converts_time:
+            raise ValueError("columns builds an id or a text; a date or timestamp comes from one column")
         if self.date is not None and self.timestamp is not None:
             raise ValueError("give at most one of date or timestamp")
         if self.default is not None and self.keep_unmapped:
