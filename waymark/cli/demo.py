@@ -47,6 +47,14 @@ def demo_cmd(
     oulad: Annotated[
         Path | None, typer.Option(help="Use OULAD from this folder instead of a synthetic cohort.")
     ] = None,
+    override_reason: Annotated[
+        str | None,
+        typer.Option(
+            help="If the candidate fails the fairness or quality gate, approve it anyway for this reason, "
+            "recorded and shown with the approval as a committee's override is (OULAD's candidate fails "
+            "the default gate: README, issue #15). Without it such a demo stops before promotion."
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="Address the service listens on.")] = LOOPBACK,
     port: Annotated[int, typer.Option(help="Port the service listens on.")] = PORT,
 ) -> None:
@@ -58,7 +66,7 @@ def demo_cmd(
     name = DEFAULT_NAMES[TARGET]
     run_training(data, TARGET, config=FitConfig(), split_date=None, name=name, settings=settings)
     candidate = f"models:/{name}@candidate"
-    _approve(candidate, data, reports=workdir / "fairness", settings=settings)
+    _approve(candidate, data, reports=workdir / "fairness", settings=settings, override=override_reason)
     promote(candidate, settings)
     publish(data, WEEK, name=name, settings=settings)
     _load_relationships(access, settings)
@@ -99,15 +107,25 @@ def _cohort(workdir: Path, data: Path, *, students: int, oulad: Path | None) -> 
     return access
 
 
-def _approve(candidate: str, data: Path, *, reports: Path, settings: Settings) -> None:
-    """Audit the candidate and, only if its gate passed, record the demo's own (marked) approval."""
-    if audit(candidate, data, out_dir=reports, policy_file=None, settings=settings) != "pass":
-        raise fail("the demo candidate did not pass the fairness gate, so nothing is promoted", BROKEN)
-    row = review(candidate, approve=True, reviewer=REVIEWER, note=NOTE, settings=settings)
-    out.print(
-        f"Demo approval recorded on version {row.model_version} (reviewer {REVIEWER}, marked as a demo).",
-        highlight=False,
+def _approve(candidate: str, data: Path, *, reports: Path, settings: Settings, override: str | None) -> None:
+    """Audit the candidate and record the demo's own (marked) approval.
+
+    Approved if its gate passed, or with ``override`` as the reason it is approved although it did not.
+    """
+    gate = audit(candidate, data, out_dir=reports, policy_file=None, settings=settings)
+    if gate != "pass" and override is None:
+        raise fail(
+            f"the demo candidate's gate is {gate!r}, so nothing is promoted (the report is in {reports}; "
+            "--override-reason REASON approves it anyway, recorded as an override)",
+            BROKEN,
+        )
+    overridden = override if gate != "pass" else None
+    row = review(
+        candidate, approve=True, reviewer=REVIEWER, note=NOTE, settings=settings, override=overridden
     )
+    how = f", overriding a gate that is {gate!r}: {overridden}" if overridden else ""
+    said = f"reviewer {REVIEWER}, marked as a demo{how}"
+    out.print(f"Demo approval recorded on version {row.model_version} ({said}).", highlight=False)
 
 
 def _load_relationships(access: Path, settings: Settings) -> None:
