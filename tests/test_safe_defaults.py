@@ -120,3 +120,21 @@ def test_the_explicit_flag_serves_in_development_anywhere(development: list[dict
 def test_production_mode_has_no_development_exposure() -> None:
     settings = Settings(WAYMARK_ENV="production", WAYMARK_DATABASE_URL="postgresql://db/waymark")  # type: ignore[call-arg]
     assert settings.development_exposure("0.0.0.0") == []  # noqa: S104
+
+
+def test_production_on_postgresql_serves_one_worker_per_core_and_otherwise_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from waymark.cli.serve import default_workers
+
+    monkeypatch.setenv("WAYMARK_THREADS", "3")  # the cores the process may use, as models.threads reads them
+    urls = {
+        "postgresql+psycopg://db/waymark": 3,
+        "postgresql://db/waymark": 3,
+        "sqlite:////srv/waymark.db": 1,
+    }
+    for url, workers in urls.items():
+        production = Settings(WAYMARK_ENV="production", WAYMARK_DATABASE_URL=url)  # type: ignore[call-arg]
+        assert default_workers(production) == workers, url
+    development = Settings(WAYMARK_ENV="development", WAYMARK_DATABASE_URL="postgresql://db/w")  # type: ignore[call-arg]
+    assert default_workers(development) == 1

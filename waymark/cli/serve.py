@@ -12,6 +12,7 @@ import typer
 from waymark.cli.console import out
 from waymark.cli.errors import fail, handled
 from waymark.models.settings import Settings, get_settings
+from waymark.models.threads import cores
 from waymark.service.app import create_app
 from waymark.service.db.engine import POOL_SIZE_ENV, pool_size_for, up_to_date
 from waymark.service.dev_provider import demo_people, running
@@ -25,13 +26,14 @@ def serve_cmd(
     port: Annotated[int, typer.Option(help="Port.")] = PORT,
     *,
     workers: Annotated[
-        int,
+        int | None,
         typer.Option(
             min=1,
             max=64,
-            help="Worker processes. In production, one per core: the access log stays one chain across them.",
+            help="Worker processes; the access log stays one chain across them. Default: one per core in "
+            "production on PostgreSQL, else 1.",
         ),
-    ] = 1,
+    ] = None,
     not_production: Annotated[
         bool,
         typer.Option(
@@ -51,11 +53,12 @@ def serve_cmd(
     """Run the HTTP service (brings the database schema up to date first)."""
     settings = get_settings()
     if not dev_provider:
-        serve(settings, host, port=port, not_production=not_production, workers=workers)
+        chosen = default_workers(settings) if workers is None else workers
+        serve(settings, host, port=port, not_production=not_production, workers=chosen)
         return
     if not settings.development:
         raise fail("--dev-provider works only in development mode (WAYMARK_ENV=development)")
-    if workers != 1:
+    if workers not in (None, 1):
         raise fail("--dev-provider runs one worker: leave out --workers")
     with local_sign_in(settings, host, port=port) as signed:
         serve(signed, host, port=port, not_production=not_production)
@@ -84,6 +87,16 @@ def local_sign_in(settings: Settings, host: str, *, port: int) -> Iterator[Setti
                 "dev_sign_in": ",".join(f"{role}={p.sub}" for role, p in people),
             }
         )
+
+
+def default_workers(settings: Settings) -> int:
+    """One worker per core the process may use in production on PostgreSQL; else one.
+
+    SQLite has one writer, and every request appends to the access log, so more processes only
+    queue for it; development mode is for one person on this machine.
+    """
+    postgres = settings.database_url.startswith(("postgresql", "postgres:"))
+    return cores() if postgres and not settings.development else 1
 
 
 def serve(
