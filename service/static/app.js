@@ -161,7 +161,7 @@ function showErrors(form, prefix, err, extra = {}) {
 }
 
 function estimateText(e) {
-  return `${pct(e.value)} (90% range ${pct(e.lower)} to ${pct(e.upper)})`;
+  return `${pct(e.value)} (model range ${pct(e.lower)} to ${pct(e.upper)})`;
 }
 
 function changeText(e) {
