@@ -1,6 +1,6 @@
 """Coverage of the per-student 90% intervals of true chances, by model family, on cohorts of known chances.
 
-    python bench/bench_intervals.py [--cohorts 40] [--sizes 1000 4000] [--gbm-estimators 50]
+    python bench/bench_intervals.py [--cohorts 40] [--sizes 1000 4000] [--gbm-estimators 300]
 
 A student's true chance is never seen in real data, so coverage of it can only be measured where
 the chances are made: each training cohort draws features and a logistic truth, trains a bundle
@@ -55,7 +55,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cohorts", type=int, default=40)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000])
-    parser.add_argument("--gbm-estimators", type=int, default=50)
+    parser.add_argument(
+        "--gbm-estimators", type=int, default=FitConfig().gbm_estimators, help="LightGBM rounds"
+    )
     args = parser.parse_args()
     print(f"nominal {NOMINAL:.2f}; {args.cohorts} cohorts a line, each checked on {HELD_OUT:,} held out")
     print(f"{'family':<10} {'students':>8} {'coverage':>9} {'sd':>6} {'min':>6} {'max':>6} {'width':>6}")
