@@ -121,7 +121,7 @@ def _audit_model(
     loaded = load_bundle(uri)
     run_id = registry.resolve(uri).tags.get("run_id", "")
     training = registry.run(run_id)
-    test = tuple(training.params.get("test_presentations", "").split())
+    test = _test_presentations(training.params)
     if not test:
         raise AuditError(f"{uri} records no test presentations; was it trained by `waymark train`?")
     fingerprint, protected, tables = _read(folder, spark=spark)
@@ -140,7 +140,7 @@ def _audit_model(
     return AuditOutcome(
         model=loaded,
         run_id=run_id,
-        test_presentations=test,
+        test_presentations=tuple(f"{m}/{p}" for m, p in test),
         data_fingerprint=fingerprint or folder_fingerprint(local_folder(folder)),
         policy=policy,
         audits=audits,
@@ -167,6 +167,25 @@ def _audit_model(
             scored, group_table, audits=audits, min_size=policy.min_group_size
         ),
     )
+
+
+def _test_presentations(params: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The training run's test presentations, whole ids (``registry.pairs_params``).
+
+    A run from before the parts were kept recorded ``module/presentation`` joined by spaces: read as
+    it was, which splits an id with a space in it.
+    """
+    kept = registry.params_pairs(params, "test_presentations")
+    if kept is not None:
+        return kept
+    older = params.get("test_presentations", "").split()
+    return tuple((m, p) for m, _, p in (t.partition("/") for t in older))
+
+
+def _of(frame: pd.DataFrame, presentations: tuple[tuple[str, str], ...]) -> pd.Series:
+    """Per row of ``frame``: whether its module_id and presentation_id are one of ``presentations``."""
+    keys = pd.MultiIndex.from_frame(frame[["module_id", "presentation_id"]].astype(str))
+    return pd.Series(keys.isin(list(presentations)), index=frame.index)
 
 
 def _read(folder: Path | str, *, spark: Any) -> tuple[str | None, ProtectedFrame | None, Any]:
@@ -251,7 +270,7 @@ def _score(
     loaded: LoadedModel,
     folder: Path | str,
     *,
-    test: tuple[str, ...],
+    test: tuple[tuple[str, str], ...],
     weeks: tuple[int, ...],
     exclude: frozenset[str],
     spark: Any = None,
@@ -262,11 +281,10 @@ def _score(
     ``tables`` are the folder's feature tables already read on Spark (``_read``); read here when None.
     """
     if spark is None:  # the test presentations only (earlier attempts still count: LearningData.attempts)
-        tested = set(test)
         local = local_folder(folder)
         data = load_learning_data(
             local,
-            choose=lambda p: p[(p["module_id"] + "/" + p["presentation_id"]).isin(tested)],
+            choose=lambda p: p[_of(p, test)],
         ).without(exclude)
         features = build_features(data, weeks)
         # The data date from the whole folder's activity, as training read it: the test presentations'
@@ -283,7 +301,7 @@ def _score(
         data, features = features_and_records(read, spark, weeks=weeks)
         # The records come back without activity: the data date is read from it on Spark.
         as_of, last_days = None, collect(last_activity_day(read["activity"], engine=engine))
-    features = features[(features["module_id"] + "/" + features["presentation_id"]).isin(test)]
+    features = features[_of(features, test)]
     pop = population(data.registrations, data.presentations, weeks=weeks)
     running = unfinished(data.tables(), last_days=last_days, as_of=as_of)
     rows = features.merge(

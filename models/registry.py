@@ -12,6 +12,7 @@ every call instead of relying on the process-wide one that :func:`configure` set
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -119,6 +120,31 @@ def versions(name: str, *, store: str | None = None) -> list[Version]:
     """Every version of the registered model ``name``, oldest first (none when it is not registered)."""
     found = _client(store).search_model_versions(f"name='{name}'")
     return sorted((_version(v) for v in found), key=lambda v: int(v.version))
+
+
+#: MLflow cuts a parameter's value at 6,000 characters (with a warning); a list is kept in parts under it.
+PARAM_PART = 5000
+
+
+def pairs_params(key: str, pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """``pairs`` (module_id, presentation_id) as run parameters: JSON in parts ``key.0``, ``key.1``, ...
+
+    A run's parameters cannot be changed once logged, so what they name stays what was trained on,
+    and JSON keeps any id whole (spaces, slashes), however many presentations there are.
+    """
+    text = json.dumps([list(p) for p in pairs], separators=(",", ":"))
+    parts = [text[i : i + PARAM_PART] for i in range(0, len(text), PARAM_PART)] or ["[]"]
+    return {f"{key}.{i}": part for i, part in enumerate(parts)}
+
+
+def params_pairs(params: Mapping[str, str], key: str) -> tuple[tuple[str, str], ...] | None:
+    """The pairs ``pairs_params`` kept under ``key``; None when the run kept none (an older run)."""
+    parts = []
+    while f"{key}.{len(parts)}" in params:
+        parts.append(params[f"{key}.{len(parts)}"])
+    if not parts:
+        return None
+    return tuple((str(m), str(p)) for m, p in json.loads("".join(parts)))
 
 
 def run(run_id: str, *, store: str | None = None) -> Run:

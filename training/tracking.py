@@ -33,7 +33,14 @@ from waymark.models.bundle import ModelBundle
 from waymark.models.data import folder_fingerprint
 from waymark.models.data.publish import is_uri, local_folder
 from waymark.models.features import FEATURES
-from waymark.models.registry import FAMILY_CHOICE_TAG, MITIGATION_TAG, SHA_TAG, WARNINGS_TAG, configure
+from waymark.models.registry import (
+    FAMILY_CHOICE_TAG,
+    MITIGATION_TAG,
+    SHA_TAG,
+    WARNINGS_TAG,
+    configure,
+    pairs_params,
+)
 from waymark.models.settings import Settings
 from waymark.training import plots, shap_plots
 from waymark.training.pipeline import TrainingOutcome
@@ -215,9 +222,9 @@ def _log_params(outcome: TrainingOutcome, fingerprint: str) -> None:
             **{f"config_{k}": v for k, v in asdict(outcome.config).items()},
             "test_from": split.test_from.isoformat(),
             "test_from_basis": split.basis,
-            "train_presentations": " ".join(f"{m}/{p}" for m, p in split.train),
-            "validation_presentations": " ".join(f"{m}/{p}" for m, p in split.validation),
-            "test_presentations": " ".join(f"{m}/{p}" for m, p in split.test),
+            **pairs_params("train_presentations", split.train),
+            **pairs_params("validation_presentations", split.validation),
+            **pairs_params("test_presentations", split.test),  # read back by the fairness audit
             "n_features": len(outcome.bundle.feature_names),
             "n_train_rows": len(outcome.train_rows),
             "n_test_rows": len(outcome.test_scored),
