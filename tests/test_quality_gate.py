@@ -14,19 +14,23 @@ from mlflow import MlflowClient
 from sklearn.metrics import roc_auc_score
 from sqlalchemy import Engine
 
-from tests.champion import register
+from tests.champion import candidate, register
+from tests.champion import trained as completion
 from tests.vocabulary import forbidden_words
 from waymark.fairness.gate import FAIL, PASS
 from waymark.fairness.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
 from waymark.fairness.quality import SKIPPED, weighted_auc, weighted_ece
 from waymark.fairness.report import render_html, write_report
 from waymark.fairness.run import AuditOutcome, audit_model
-from waymark.models.registry import load_bundle
+from waymark.models.registry import configure, load_bundle
 from waymark.models.settings import Settings
+from waymark.models.targets import Target
 from waymark.service import decisions
 from waymark.service.db.engine import transaction
 from waymark.service.decisions import GovernanceError
 from waymark.training.evaluation import expected_calibration_error
+from waymark.training.pipeline import train_folder
+from waymark.training.tracking import log_and_register
 
 NAME = "quality-gate"
 
@@ -264,3 +268,36 @@ def test_the_ece_check_names_no_single_bound_when_the_weeks_differ() -> None:
         assert f"{bound:g}" not in ece.title
     empty = evaluate((), policy, champion=None, champion_note="none")  # no week audited: no crash
     assert empty.status == PASS
+
+
+def test_the_next_assessment_target_is_audited_on_its_own_outcomes_and_gated_by_the_floors(
+    synth_dir: Path, mlflow_store: Settings, policy: Policy
+) -> None:
+    configure(mlflow_store)
+    next_one = train_folder(
+        synth_dir, target=Target.NEXT_ASSESSMENT_NONSUBMISSION, config=candidate("logistic", seed=3)
+    )
+    version = log_and_register(next_one, f"{NAME}-next", settings=mlflow_store).version
+    audited = audit_model(f"models:/{NAME}-next/{version}", synth_dir, policy=policy)
+    assert audited.model.bundle.target == Target.NEXT_ASSESSMENT_NONSUBMISSION.value
+    quality = audited.quality
+    assert quality is not None and quality.weeks
+    # The audit measured the same later students on the same outcome as training's own test figures:
+    # not whether they completed, but whether they submitted their next assessment.
+    scored = next_one.test_scored
+    for week in quality.weeks:
+        rows = scored[scored["week"] == week.week]
+        assert week.needed_support == int(rows["label"].sum())
+        assert week.candidate["auc"][0] == pytest.approx(roc_auc_score(rows["label"], rows["probability"]))
+    completing = completion(synth_dir, candidate("logistic", seed=3)).test_scored
+    assert any(
+        week.needed_support != int(completing.loc[completing["week"] == week.week, "label"].sum())
+        for week in quality.weeks
+    )  # the two outcomes differ here, so the equality above tells them apart
+    raised = dataclasses.replace(
+        policy, quality=dataclasses.replace(policy.quality, min_auc=dict.fromkeys(policy.weeks, 0.999))
+    )
+    blocked = audit_model(f"models:/{NAME}-next/{version}", synth_dir, policy=raised).quality
+    assert blocked is not None and blocked.status == FAIL
+    floor = next(c for c in blocked.checks if c.title.startswith("AUC at least"))
+    assert {r.split(":")[0] for r in floor.reasons} == {f"week {w.week}" for w in blocked.weeks}
