@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -169,7 +170,7 @@ def _audit_model(
     )
 
 
-def _test_presentations(params: dict[str, str]) -> tuple[tuple[str, str], ...]:
+def _test_presentations(params: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """The training run's test presentations, whole ids (``registry.pairs_params``).
 
     A run from before the parts were kept recorded ``module/presentation`` joined by spaces: read as

@@ -139,7 +139,7 @@ def pairs_params(key: str, pairs: tuple[tuple[str, str], ...]) -> dict[str, str]
 
 def params_pairs(params: Mapping[str, str], key: str) -> tuple[tuple[str, str], ...] | None:
     """The pairs ``pairs_params`` kept under ``key``; None when the run kept none (an older run)."""
-    parts = []
+    parts: list[str] = []
     while f"{key}.{len(parts)}" in params:
         parts.append(params[f"{key}.{len(parts)}"])
     if not parts:

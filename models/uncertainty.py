@@ -31,9 +31,9 @@ samples. It says nothing about one student's outcome, and it does not cover bias
 systematically misjudges a kind of student (features it lacks, a family too rigid or too smooth
 for the truth) gives intervals around the wrong place; on the same synthetic cohorts LightGBM,
 which cannot draw the logistic truth exactly, covers 0.47 (1,000 students) to 0.71 (4,000) with
-training's 300 rounds (``bench/bench_intervals.py``). For the family training usually chooses, the interval is thus the
-model's sampling uncertainty, and the pages call it the "model range", not a 90% statement about
-the true chance.
+training's 300 rounds (``bench/bench_intervals.py``). For the family training usually chooses,
+the interval is thus the model's sampling uncertainty, and the pages call it the "model range",
+not a 90% statement about the true chance.
 A student's true chance is never observed in real data, so on real presentations only a grouped
 check can be measured (:func:`grouped_coverage`): the rows of a week are put in groups of similar
 estimate, and a group counts as covered when its observed outcome rate lies between the mean lower
