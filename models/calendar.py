@@ -15,10 +15,12 @@ from typing import Any
 
 import pandas as pd
 
-from waymark.models.data.contract import OUTCOMES_PENDING_SHARE
+from waymark.models.data.contract import FINAL_RESULTS, OUTCOMES_PENDING_SHARE
 from waymark.models.features.query import Engine, query
 
 PRESENTATION = ["module_id", "presentation_id"]
+#: The outcomes a registration reaches by staying to the end.
+COMPLETED_OR_FAILED = tuple(r for r in FINAL_RESULTS if r != "withdrawn")
 
 #: The last day of activity each presentation's data reaches, on either engine (``query``).
 LAST_DAY_SQL = (
@@ -107,20 +109,21 @@ def unfinished(
     ``as_of``, the data date when ``tables`` hold some presentations only (the whole folder's date,
     ``data_date``; theirs alone could be earlier).
 
-    Such a presentation has registrations with no ``final_result`` and had not ended on the data
-    date, or has more than ``OUTCOMES_PENDING_SHARE`` of them without one, ended or not (outcomes
-    entered after an exam board). Its known outcomes are then mostly its early withdrawals, so it
-    gives no labels: learning or testing on them would teach that everyone leaves. A presentation
-    that had ended keeps its known outcomes when only a few were never recorded (deferrals, say).
+    Such a presentation had not ended on the data date and has registrations with no
+    ``final_result``, or none but withdrawals (an extract that leaves out those still studying); or
+    it has more than ``OUTCOMES_PENDING_SHARE`` of them without one, ended or not (outcomes entered
+    after an exam board). Its known outcomes are then mostly its early withdrawals, so it gives no
+    labels: learning or testing on them would teach that everyone leaves. A presentation that had
+    ended keeps its known outcomes when only a few were never recorded (deferrals, say).
     Without any activity there is no data date: only the share counts.
     """
     presentations, registrations = tables["presentations"], tables["registrations"]
     empty = pd.DataFrame({c: pd.Series(dtype=str) for c in PRESENTATION})
-    open_keys = open_outcomes(registrations)
+    as_text = {"module_id": str, "presentation_id": str}
+    open_keys = pd.concat([open_outcomes(registrations), _withdrawals_only(registrations)]).astype(as_text)
     if open_keys.empty:
         return empty
-    as_text = {"module_id": str, "presentation_id": str}
-    candidates = presentations.astype(as_text).merge(open_keys.astype(as_text), on=PRESENTATION)
+    candidates = presentations.astype(as_text).merge(open_keys.drop_duplicates(), on=PRESENTATION)
     pending = candidates.merge(_pending_shares(registrations), on=PRESENTATION, how="left")
     left_out = (pending["pending"] > OUTCOMES_PENDING_SHARE).to_numpy(copy=True)
     day = as_of or data_date(
@@ -129,6 +132,14 @@ def unfinished(
     if day is not None:
         left_out |= (_ends(candidates) > pd.Timestamp(day)).to_numpy()
     return candidates.loc[left_out, PRESENTATION].reset_index(drop=True)
+
+
+def _withdrawals_only(registrations: pd.DataFrame) -> pd.DataFrame:
+    """module_id, presentation_id of the presentations none of whose known outcomes is a completion."""
+    keys = registrations[PRESENTATION].astype(str)
+    finished = keys.assign(finished=registrations["final_result"].isin(COMPLETED_OR_FAILED).to_numpy())
+    found = finished.groupby(PRESENTATION, as_index=False).agg(finished=("finished", "any"))
+    return found.loc[~found["finished"], PRESENTATION]
 
 
 def _pending_shares(registrations: pd.DataFrame) -> pd.DataFrame:

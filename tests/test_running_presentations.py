@@ -172,6 +172,28 @@ def test_presentations_not_ended_with_outcomes_unknown_are_found(mid_term: Path)
         )
 
 
+def test_a_running_presentation_whose_extract_holds_only_its_withdrawals_gives_no_labels(
+    mid_term: Path,
+) -> None:
+    data = load_learning_data(mid_term)
+    regs = data.registrations
+    still_studying = (regs["presentation_id"] == RUNNING) & regs["final_result"].isna()
+    assert (
+        still_studying.any()
+        and (regs.loc[regs["presentation_id"] == RUNNING, "final_result"] == "withdrawn").any()
+    )
+    # An extract that leaves out those still studying: every outcome it holds is known, and a withdrawal.
+    tables = {**data.tables(), "registrations": regs[~still_studying]}
+    left_out = set(map(tuple, unfinished(tables)[KEYS].to_numpy()))
+    running = data.presentations.loc[data.presentations["presentation_id"] == RUNNING, KEYS]
+    assert set(map(tuple, running.to_numpy())) <= left_out
+    # An ended presentation whose students all withdrew keeps its (true) outcomes.
+    ended = regs["presentation_id"] == "2025B"
+    all_left = regs.assign(final_result=regs["final_result"].where(~ended, "withdrawn"))
+    found = set(map(tuple, unfinished({**data.tables(), "registrations": all_left})[KEYS].to_numpy()))
+    assert not {k for k in found if k[1] == "2025B"}
+
+
 def test_training_tests_on_the_latest_ended_intake_and_learns_nothing_half_known(mid_term: Path) -> None:
     said: list[str] = []
     outcome = train_folder(

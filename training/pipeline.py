@@ -87,7 +87,8 @@ def _check(rows: pd.DataFrame, mask: np.ndarray, *, where: str, target: Target) 
         raise TrainingConfigError(
             f"every row to {where} has the same outcome: {counts}. A model needs both outcomes: "
             "check how the outcomes were mapped (registrations.final_result; a mapping that sends "
-            "withdrawals and fails to pass, say), or choose the other target"
+            "withdrawals and fails to pass, say), whether the presentations to test on had ended by "
+            "the data's last date (their `presentations.length_days`), or choose the other target"
         )
     raise TrainingConfigError(
         f"too few examples to {where}: {counts}. Use more students, a different --test-from, or "
