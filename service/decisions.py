@@ -189,6 +189,10 @@ def record_review(
             f"no fairness audit is recorded for {name} version {version}: run `waymark fairness audit` first"
         )
     override = (override_reason or "").strip() or None
+    if approve and override is not None and not _gate_failures(session, audited):
+        raise GovernanceError(
+            "the audit's gates passed, so there is nothing to override: approve without an override reason"
+        )
     if approve and override is not None:  # an override is given on the report as published, never on another
         failures = _report_blockers(session, audited)
     else:

@@ -82,6 +82,14 @@ def test_a_review_needs_an_audit_and_approving_a_gate_that_failed_needs_a_stated
     assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)
 
 
+def test_an_override_of_gates_that_passed_is_refused_not_recorded(engine: Engine) -> None:
+    _audit(engine, "1", "pass")
+    with pytest.raises(GovernanceError, match="nothing to override"):
+        _review(engine, "1", True, override="testing")
+    row = _review(engine, "1", True)
+    assert row.override_reason is None and row.kind == "approved"
+
+
 def test_an_override_holds_only_while_the_report_it_was_given_on_is_stored_unchanged(engine: Engine) -> None:
     _audit(engine, "1", "fail")
     with transaction(engine) as session:

@@ -3,7 +3,7 @@
 Module Q has a three-week break before week 8's cut-off (day 56): nobody has activity on days 35 to
 55. Module A works through the same weeks. A study-resource count there says the empty fortnight is the
 module's. Without the quiet-stretch rule every Q student's "no
-activity in the last 14 days; the last recorded activity was 22 days before" was their factor or
+activity in the last 14 days; the last recorded activity was 22 days ago" was their factor or
 strength (a probe's 199 of 199), and each study-resource count was weighed by the empty fortnight all
 of them share.
 """
@@ -124,7 +124,7 @@ def test_a_student_who_stopped_well_before_the_break_is_described_beside_the_mod
         assert _said(indicators, i, lists=("strengths",)) == []
         assert _said(indicators, i, lists=("factors",)) == [
             f"No activity from the learning platform in the last 14 days, as for every student on this"
-            f" module; this student's last recorded activity was {since} days before, against {typical}"
+            f" module; this student's last recorded activity was {since} days ago, against {typical}"
             f" for a typical student on this module."
         ]
     never = int(np.flatnonzero(features["student_id"] == NEVER)[0])

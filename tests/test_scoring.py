@@ -86,7 +86,7 @@ def test_recent_activity_sentence_reads_counts_back_from_their_logs() -> None:
     quiet = _row(act_any=1, act_days_since_last=19, weeks_elapsed=6)
     assert describe("recent_activity", quiet, sources=("the learning platform",)) == (
         "No activity from the learning platform in the last 14 days; "
-        "the last recorded activity was 19 days before."
+        "the last recorded activity was 19 days ago."
     )
 
 

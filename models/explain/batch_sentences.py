@@ -101,7 +101,7 @@ def _recent_activity(cols: Columns, src: Sequence[str]) -> Texts:
             if quiet[i]:
                 extra = quiet[i]
             elif ever[i]:
-                extra = f"; the last recorded activity was {since[i]} days before"
+                extra = f"; the last recorded activity was {since[i]} days ago"
             else:
                 extra = "; none has been recorded yet"
             briefs.append(brief)
@@ -132,7 +132,7 @@ def _beside_quiet_cohort(cols: Columns, *, ever: list[bool], since: list[int]) -
             out.append(f", as for {who} on this module; none has been recorded yet for this student")
             continue
         said = (
-            f", as for {who} on this module; this student's last recorded activity was {since[i]} days before"
+            f", as for {who} on this module; this student's last recorded activity was {since[i]} days ago"
         )
         out.append(
             said + (f", against {typical[i]} for a typical student on this module" if compared[i] else "")
@@ -173,14 +173,15 @@ def _cohort(cols: Columns, src: Sequence[str]) -> Texts:
     return briefs, sentences
 
 
-def _channels(family: str, what: str) -> BatchDescriber:
+def _channels(family: str, what: tuple[str, str]) -> BatchDescriber:
     def describe(cols: Columns, src: Sequence[str]) -> Texts:
         total, recent = _channel_counts(cols, family)
-        briefs = [f"{t} {what} so far, {r} in the last 14 days" for t, r in zip(total, recent, strict=True)]
+        counted = [_times(t, what[0], many=what[1]) for t in total]
+        briefs = [f"{c} so far, {r} in the last 14 days" for c, r in zip(counted, recent, strict=True)]
         share = cols[QUIET_SHARE].tolist() if QUIET_SHARE in cols else [0.0] * len(total)
         sentences = [
-            f"{t} {what}{s} so far, {r} in the last 14 days{_when_quiet(q if r == 0 else 0.0)}."
-            for s, t, r, q in zip(src, total, recent, share, strict=True)
+            f"{c}{s} so far, {r} in the last 14 days{_when_quiet(q if r == 0 else 0.0)}."
+            for s, c, r, q in zip(src, counted, recent, share, strict=True)
         ]
         return briefs, sentences
 
@@ -223,8 +224,8 @@ def _results(cols: Columns, src: Sequence[str]) -> Texts:
     briefs, sentences = [], []
     for ok, mark, p in zip(scored, marks, pct, strict=True):
         if not ok:
-            briefs.append("no marked work yet")
-            sentences.append("No marked work is available yet.")
+            briefs.append("no marked work so far")
+            sentences.append("No marked work is recorded so far.")
             continue
         briefs.append(f"an average mark of {mark} on marked work")
         higher = f" (higher than about {p}% of marks on this module)" if p >= 5 else ""
@@ -337,5 +338,5 @@ def _absence(family: str, src: str, *, who: str) -> str:
     if family in _CHANNEL_WHAT:
         return f"No {_CHANNEL_WHAT[family]}{src} recorded yet for {who} on this module."
     if family == "assessment_results":
-        return f"No marked work is available yet for {who} on this module."
+        return f"No marked work is recorded so far for {who} on this module."
     return "No assessment has been due yet on this module."

@@ -5,7 +5,7 @@ sentence says exactly what the model saw. Wording is factual and carries no cate
 it describes activity, never the person. Activity is named by the labels of the sources it was
 recorded from ("12 actions from the learning platform and the library ..."), never by a source the
 module does not record. ``describe_cohort`` words a fact nearly the whole module cohort shares, once,
-as context ("No marked work is available yet for anyone on this module.").
+as context ("No marked work is recorded so far for anyone on this module.").
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def _recent_activity(row: Row, sources: Sources) -> tuple[str, str]:
         if quiet > 0:
             return brief, _upper(brief) + _beside_quiet_cohort(row, quiet) + "."
         if row["act_any"] >= 1:
-            extra = f"; the last recorded activity was {round(row['act_days_since_last'])} days before"
+            extra = f"; the last recorded activity was {round(row['act_days_since_last'])} days ago"
         else:
             extra = "; none has been recorded yet"
         return brief, _upper(brief) + extra + "."
@@ -97,7 +97,7 @@ def _beside_quiet_cohort(row: Row, share: float) -> str:
     if row["act_any"] < 1:
         return f", as for {who} on this module; none has been recorded yet for this student"
     since, typical = round(row["act_days_since_last"]), row.get(QUIET_TYPICAL_SINCE, math.nan)
-    said = f", as for {who} on this module; this student's last recorded activity was {since} days before"
+    said = f", as for {who} on this module; this student's last recorded activity was {since} days ago"
     if math.isnan(typical):  # no quiet student of the cohort was ever active: nothing to compare with
         return said
     return said + f", against {round(typical)} for a typical student on this module"
@@ -122,23 +122,28 @@ def _cohort(row: Row, sources: Sources) -> tuple[str, str]:
     )
 
 
-#: The families counted by channel, and what their counts are of (the batch describer says the same).
+#: The families counted by channel, and what their counts are of, one and many (the batch describer
+#: says the same).
 CHANNEL_FAMILIES = {
-    "study_resources": "uses of study resources",
-    "discussion": "visits or posts in discussion forums and shared spaces",
-    "practice": "practice quiz actions",
-    "attendance": "attendances",
+    "study_resources": ("use of study resources", "uses of study resources"),
+    "discussion": (
+        "visit or post in discussion forums and shared spaces",
+        "visits or posts in discussion forums and shared spaces",
+    ),
+    "practice": ("practice quiz action", "practice quiz actions"),
+    "attendance": ("attendance", "attendances"),
 }
 
 
-def _channels(family: str, what: str) -> Describer:
+def _channels(family: str, what: tuple[str, str]) -> Describer:
     def describe(row: Row, sources: Sources) -> tuple[str, str]:
         total, recent = _channel_counts(row, family)
-        brief = f"{total} {what} so far, {recent} in the last 14 days"
+        counted = _times(total, what[0], many=what[1])
+        brief = f"{counted} so far, {recent} in the last 14 days"
         quiet = row.get(QUIET_SHARE, 0.0) if recent == 0 else 0.0
         return (
             brief,
-            f"{total} {what}{_from(sources)} so far, {recent} in the last 14 days{_when_quiet(quiet)}.",
+            f"{counted}{_from(sources)} so far, {recent} in the last 14 days{_when_quiet(quiet)}.",
         )
 
     return describe
@@ -195,7 +200,7 @@ def _submissions(row: Row, _sources: Sources) -> tuple[str, str]:
 
 def _results(row: Row, _sources: Sources) -> tuple[str, str]:
     if row["asm_has_score"] < 1:
-        return "no marked work yet", "No marked work is available yet."
+        return "no marked work so far", "No marked work is recorded so far."
     mark, pct = round(row["asm_score_mean"]), round(100 * row["asm_score_pct"])
     brief = f"an average mark of {mark} on marked work"
     sentence = f"Average mark on marked work so far: {mark}"
@@ -269,7 +274,7 @@ def _nothing_yet(family: str, row: Row, *, sources: Sources) -> str | None:
     if family in _CHANNEL_WHAT and _channel_counts(row, family)[0] == 0:
         return f"No {_CHANNEL_WHAT[family]}{src} recorded yet for {{who}} on this module."
     if family == "assessment_results" and row["asm_has_score"] < 1:
-        return "No marked work is available yet for {who} on this module."
+        return "No marked work is recorded so far for {who} on this module."
     if family == "assessment_submissions" and row["asm_due"] <= 0:
         return "No assessment has been due yet on this module."
     return None
