@@ -131,9 +131,7 @@ def _beside_quiet_cohort(cols: Columns, *, ever: list[bool], since: list[int]) -
         if not ever[i]:
             out.append(f", as for {who} on this module; none has been recorded yet for this student")
             continue
-        said = (
-            f", as for {who} on this module; this student's last recorded activity was {since[i]} days ago"
-        )
+        said = f", as for {who} on this module; this student's last recorded activity was {since[i]} days ago"
         out.append(
             said + (f", against {typical[i]} for a typical student on this module" if compared[i] else "")
         )
