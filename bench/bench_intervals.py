@@ -21,34 +21,10 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import pandas as pd
 
-from waymark.models.targets import Target
-from waymark.models.uncertainty import NOMINAL, coverage, intervals
-from waymark.training.fitting import FitConfig, sigmoid
-from waymark.training.pipeline import _calibrated
-
-FEATURES = 6
-HELD_OUT = 5000
-
-
-def _cohort(rng: np.random.Generator, n: int, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    x = rng.normal(size=(n, len(beta)))
-    chance = sigmoid(x @ beta - 0.7)
-    return x, (rng.random(n) < chance).astype(np.int64), chance
-
-
-def held_out(seed: int, n: int, *, family: str, gbm_estimators: int) -> tuple[float, float]:
-    """Coverage of a held-out cohort's true chances by one trained bundle, and the mean width."""
-    rng = np.random.default_rng(seed)
-    beta = rng.normal(scale=0.8, size=FEATURES)
-    x, y, _ = _cohort(rng, n, beta)
-    rows = pd.DataFrame({"label": y, "student_id": np.arange(n)})
-    config = FitConfig(seed=seed, families=(family,), gbm_estimators=gbm_estimators)
-    bundle = _calibrated(Target.NOT_COMPLETING, family, config=config, rows=rows, x=x)
-    test_x, _, chance = _cohort(np.random.default_rng(10_000 + seed), HELD_OUT, beta)
-    lower, upper = intervals(bundle.uncertainty, bundle.probability(test_x))
-    return coverage(lower, upper, truth=chance), float((upper - lower).mean())
+from waymark.models.uncertainty import NOMINAL
+from waymark.training.fitting import FitConfig
+from waymark.training.known_chances import HELD_OUT, held_out
 
 
 def main() -> None:

@@ -15,38 +15,22 @@ import pandas as pd
 import pytest
 
 from waymark.models.bundle import ModelBundle, bundle_sha256
-from waymark.models.targets import Target
-from waymark.models.uncertainty import NOMINAL, coverage, grouped_coverage, intervals, scored_coverage
-from waymark.training.fitting import FitConfig, sigmoid
-from waymark.training.pipeline import _calibrated
+from waymark.models.uncertainty import NOMINAL, grouped_coverage, intervals, scored_coverage
+from waymark.training.known_chances import draw, held_out, trained
 
-FEATURES = 6
-HELD_OUT = 5000
+GBM_ROUNDS = 50  # few rounds: these tests are about the interval, not the model
 
 
 def _cohort(rng: np.random.Generator, n: int, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features, outcomes and each student's true chance of the outcome."""
-    x = rng.normal(size=(n, len(beta)))
-    chance = sigmoid(x @ beta - 0.7)
-    return x, (rng.random(n) < chance).astype(np.int64), chance
+    return draw(rng, n, beta=beta)
 
 
 def _trained(seed: int, n: int, *, family: str = "logistic") -> tuple[ModelBundle, np.ndarray]:
-    """A bundle trained on ``n`` synthetic students, and the coefficients of their true chances."""
-    rng = np.random.default_rng(seed)
-    beta = rng.normal(scale=0.8, size=FEATURES)
-    x, y, _ = _cohort(rng, n, beta)
-    rows = pd.DataFrame({"label": y, "student_id": np.arange(n)})
-    config = FitConfig(seed=seed, families=(family,), gbm_estimators=50)
-    return _calibrated(Target.NOT_COMPLETING, family, config=config, rows=rows, x=x), beta
+    return trained(seed, n, family=family, gbm_estimators=GBM_ROUNDS)
 
 
 def _held_out(seed: int, n: int) -> tuple[float, float]:
-    """Coverage of the true chances of a held-out cohort, and the intervals' mean width."""
-    bundle, beta = _trained(seed, n)
-    x, _, chance = _cohort(np.random.default_rng(10_000 + seed), HELD_OUT, beta)
-    lower, upper = intervals(bundle.uncertainty, bundle.probability(x))
-    return coverage(lower, upper, truth=chance), float((upper - lower).mean())
+    return held_out(seed, n, family="logistic", gbm_estimators=GBM_ROUNDS)
 
 
 @pytest.fixture(scope="module")
