@@ -331,32 +331,27 @@ def test_a_run_of_a_version_rejected_since_is_not_the_run_before(engine: Engine)
         _stored_run(engine, run_id, version=version)
     with transaction(engine) as session:
         session.add(Publication(target="not_completing", run_id=3, published_at=datetime.now(UTC)))
-        for version, kind in (("2", "approved"), ("1", "approved"), ("2", "rejected"), ("3", "approved")):
-            session.add(
-                ModelDecision(
-                    model_name="m",
-                    model_version=version,
-                    kind=kind,
-                    bundle_sha256="x" * 64,
-                    actor="committee",
-                    recorded_by="committee",
-                    at=datetime.now(UTC),
-                )
-            )
+    for version, kind in (("2", "approved"), ("1", "approved"), ("2", "rejected"), ("3", "approved")):
+        _decided(engine, version, kind)
     assert [r.id for r in monitoring.runs_of(engine, "not_completing")] == [3, 1]
-    with transaction(engine) as session:  # approved again: its run is the run before once more
+    _decided(engine, "2", "approved")  # approved again: its run is the run before once more
+    assert [r.id for r in monitoring.runs_of(engine, "not_completing")] == [3, 2, 1]
+
+
+def _decided(engine: Engine, version: str, kind: str) -> None:
+    """The committee's decision ``kind`` on version ``version`` of model "m"."""
+    with transaction(engine) as session:
         session.add(
             ModelDecision(
                 model_name="m",
-                model_version="2",
-                kind="approved",
+                model_version=version,
+                kind=kind,
                 bundle_sha256="x" * 64,
                 actor="committee",
                 recorded_by="committee",
                 at=datetime.now(UTC),
             )
         )
-    assert [r.id for r in monitoring.runs_of(engine, "not_completing")] == [3, 2, 1]
 
 
 def _stored_run(engine: Engine, run_id: int, *, version: str = "1") -> ScoringRun:
