@@ -37,6 +37,7 @@ from waymark.models.explain.sentences import (
     QUIET_TYPICAL_SINCE,
     QUIET_WEEKS,
     brief,
+    counted_channels,
     describe,
     describe_cohort,
 )
@@ -168,7 +169,12 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
             apart, shared = bool(standing[f].apart[i]), float(standing[f].shared[i])
             says = abs(v) >= THRESHOLD and np.sign(v) == np.sign(whole_family)
             if apart and says and FAMILIES[f].actionable:
-                vals[f] = v
+                if (
+                    v > 0
+                    or not counted_channels(f)
+                    or sum(row[f"ch_{ch}_total"] for ch in counted_channels(f)) > 0
+                ):
+                    vals[f] = v
             elif apart and says:
                 fixed.append(_ctx(f, describe(f, row, sources=labels[f])))
                 continue
@@ -284,6 +290,9 @@ def test_a_cohorts_explanations_are_those_of_the_per_row_builder(champion: Champ
     expected = _reference(bundle, features, sources)
     for field, values in expected.items():
         assert got[field].tolist() == values, field
+    # A strength is something the student did: never a count of none ("0 attendances so far, ...").
+    counted_strengths = [s for r in got["strengths"] for s in r if counted_channels(s["family"])]
+    assert counted_strengths and not any(s["sentence"].startswith("0 ") for s in counted_strengths)
     said = {s["sentence"] for column in ("factors", "strengths", "context") for r in got[column] for s in r}
     assert len(said) > 100 and any("for anyone on this module" in s or "% of students" in s for s in said)
     at_second = ((got["module_id"] == second) & (got["week"] == 8)).to_numpy()

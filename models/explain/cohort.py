@@ -23,7 +23,13 @@ from waymark.models.explain.batch_sentences import (
 from waymark.models.explain.change import STEPS, smallest_change
 from waymark.models.explain.coverage import SourceCoverage, family_sources, recorded_sources
 from waymark.models.explain.families import CONTEXT_FAMILIES, FACTOR_FAMILIES, family_columns, family_sums
-from waymark.models.explain.sentences import COMPARED_MARKS, QUIET_SHARE, QUIET_TYPICAL_SINCE, QUIET_WEEKS
+from waymark.models.explain.sentences import (
+    COMPARED_MARKS,
+    QUIET_SHARE,
+    QUIET_TYPICAL_SINCE,
+    QUIET_WEEKS,
+    counted_channels,
+)
 from waymark.models.explain.typical import (
     Quiet,
     Standing,
@@ -275,7 +281,9 @@ def _statements(
     actionable = np.array([FAMILIES[f].actionable for f in described], dtype=bool)
     candidate = speaks & apart & actionable
     up = _top(np.where(candidate & (value > 0), -value, np.inf))
-    down = _top(np.where(candidate & (value < 0), value, np.inf))
+    # A strength is something the student did: no count of none ("0 uses of study resources so far").
+    done = np.column_stack([_done(values, f) for f in described]) if described else speaks
+    down = _top(np.where(candidate & done & (value < 0), value, np.inf))
     fixed = speaks & apart & ~actionable
     chosen = fixed.copy()
     for top in (up, down):
@@ -305,6 +313,15 @@ def _statements(
     for i, found in cohort_facts.items():
         context[i] += _once(found)
     return factors, strengths, context
+
+
+def _done(values: _Values, family: str) -> np.ndarray:
+    """Per row: whether the student has any of what ``family`` counts (always, for a family not counted)."""
+    channels = counted_channels(family)
+    if not channels:
+        return np.ones(values.rows, dtype=bool)
+    done: np.ndarray = np.sum([values[f"ch_{ch}_total"] for ch in channels], axis=0) > 0
+    return done
 
 
 def _top(keys: np.ndarray) -> np.ndarray:

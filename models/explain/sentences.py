@@ -36,6 +36,11 @@ _FAMILY_CHANNELS = {
 }
 
 
+def counted_channels(family: str) -> tuple[str, ...]:
+    """The channels whose counts ``family`` says (empty for a family not counted by channel)."""
+    return _FAMILY_CHANNELS.get(family, ()) if family in CHANNEL_FAMILIES else ()
+
+
 def count(log_value: float) -> int:
     """A count stored as log(1 + n), read back."""
     return round(math.expm1(log_value))
