@@ -233,3 +233,8 @@ def test_a_week_that_cannot_be_measured_is_said_so_and_null_in_json(forced: Trai
     summary = _no_nan(json.dumps(train_cli._summary(outcome, registered)))
     week8 = next(w for w in summary["evaluation"] if w["week"] == 8)
     assert week8["auc"] is None and week8["brier"] is not None
+    # Where every figure was measured the table carries no legend for a mark it does not show.
+    measured = Console(record=True, width=240)
+    measured.print(train_cli._evaluation_table(forced))
+    assert forced.test_weekly[["auc", "pr_auc", "recall_at_10pct"]].notna().all().all()
+    assert "not measurable" not in measured.export_text()

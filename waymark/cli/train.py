@@ -319,17 +319,23 @@ def _show(outcome: TrainingOutcome, registered: Registered) -> None:
 
 
 def _evaluation_table(outcome: TrainingOutcome) -> Table:
+    weekly = outcome.test_weekly
+    shown = ("auc", "pr_auc", "brier", "ece", "recall_at_10pct", "precision_at_10pct", "recall_at_20pct")
+    rows = [
+        (week, weekly.loc[int(week)].to_dict()) for week in [w for w in EVALUATION_WEEKS if w in weekly.index]
+    ]
+    cells = [[str(w), f"{int(r['n']):,}", *(_number(float(r[k]), ".3f") for k in shown)] for w, r in rows]
+    unmeasured = any(NOT_MEASURABLE in row for row in cells)  # the legend only where a cell needs it
     table = Table(
         title=f"Later-cohort evaluation, target {outcome.target.value}",
-        caption=f"{NOT_MEASURABLE}: not measurable (the week's test rows hold one outcome only)",
+        caption=f"{NOT_MEASURABLE}: not measurable (the week's test rows hold one outcome only)"
+        if unmeasured
+        else None,
     )
     for column in ("week", "n", "AUC", "PR-AUC", "Brier", "ECE", "recall@10%", "precision@10%", "recall@20%"):
         table.add_column(column, justify="right")
-    weekly = outcome.test_weekly
-    shown = ("auc", "pr_auc", "brier", "ece", "recall_at_10pct", "precision_at_10pct", "recall_at_20pct")
-    for week in [w for w in EVALUATION_WEEKS if w in weekly.index]:
-        r = weekly.loc[int(week)].to_dict()
-        table.add_row(str(week), f"{int(r['n']):,}", *(_number(float(r[k]), ".3f") for k in shown))
+    for row in cells:
+        table.add_row(*row)
     return table
 
 
