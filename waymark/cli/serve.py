@@ -95,8 +95,8 @@ def default_workers(settings: Settings) -> int:
     SQLite has one writer, and every request appends to the access log, so more processes only
     queue for it; development mode is for one person on this machine.
     """
-    postgres = settings.database_url.startswith(("postgresql", "postgres:"))
-    return cores() if postgres and not settings.development else 1
+    sqlite = settings.database_url.startswith("sqlite")  # as service.db.engine tells them apart
+    return 1 if sqlite or settings.development else cores()
 
 
 def serve(
