@@ -107,3 +107,27 @@ def test_the_quality_report_says_what_each_source_is_read_as(tmp_path: Path) -> 
     use = {u["source"]: u["status"] for u in quality_report(con).source_use}
     assert use["swipe_cards"] == "used from 2024-09-01, read as attendance"
     assert use["attendance"] == "used"
+
+
+def test_a_sentence_lists_the_sources_a_joined_label_was_made_of_one_by_one(tmp_path: Path) -> None:
+    # Attendance is named by two sources here (the register and the door swipes read as it); a
+    # sentence built from every source lists each name once: "A, B, C and D", never "A and B and C".
+    from waymark.models.explain.cohort import _Said
+    from waymark.models.features.catalogue import ALL_SOURCES_FAMILIES
+
+    folder = _folder(tmp_path, sources=_declared("attendance"))
+    data = load_learning_data(folder)
+    coverage = SourceCoverage.of(data.activity, source_labels(folder))
+    assert coverage.label("attendance") == "attendance records and door swipes at teaching rooms"
+    assert coverage.names("attendance") == ("attendance records", "door swipes at teaching rooms")
+    assert coverage.names("vle") == ("the learning platform",)
+    features = build_features(data, [4])
+    said = _Said(coverage, recorded_sources(features, coverage))
+    family = sorted(ALL_SOURCES_FAMILIES)[0]
+    i = int((features["module_id"] == "M1").to_numpy().argmax())
+    named = said.labels(i, family)
+    assert named is not None and "attendance records" in named and "door swipes at teaching rooms" in named
+    _, phrase = said.phrases(family)
+    assert phrase[i].count(" and ") == 1 and phrase[i].endswith(" and " + named[-1])
+    # The coverage lists name a source once, by its whole label.
+    assert "attendance records and door swipes at teaching rooms" in said.coverage(i)[0]

@@ -191,7 +191,7 @@ def load_with_source_labels(
     return _learning_data(con, choose, activity_before=activity_before), source_labels(con)
 
 
-def source_labels(where: Path | duckdb.DuckDBPyConnection) -> dict[str, str]:
+def source_labels(where: Path | duckdb.DuckDBPyConnection) -> notice.Labels:
     """How explanations name each activity source: the built-in names, then the folder's ``sources`` table.
 
     Parameters

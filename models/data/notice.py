@@ -137,23 +137,46 @@ def source_as_kind_sql(found_kinds: Mapping[str, str]) -> str:
     return f"CASE source {cases} ELSE source END"
 
 
-def labels(found: Mapping[str, Declared], present: Collection[str] = ()) -> dict[str, str]:
+class Labels(dict[str, str]):
+    """Source name -> how a sentence names it; ``parts`` keeps the names a joined label was made of.
+
+    A built-in source that other sources are read as (``kinds``) may be named by several: "attendance
+    records and door swipes". Where a sentence lists a family's sources, it lists those names one by
+    one (``parts_of``), so that list reads "A, B and C", never "A and B and C".
+    """
+
+    def __init__(
+        self, names: Mapping[str, str] | None = None, parts: Mapping[str, tuple[str, ...]] | None = None
+    ) -> None:
+        super().__init__(names or {})
+        self.parts: dict[str, tuple[str, ...]] = dict(parts or {})
+
+
+def parts_of(names: Mapping[str, str], source: str) -> tuple[str, ...]:
+    """The names ``source``'s label was joined from (one name for most sources; ``source_label``'s)."""
+    parts = names.parts.get(source) if isinstance(names, Labels) else None
+    return parts or (source_label(names, source),)
+
+
+def labels(found: Mapping[str, Declared], present: Collection[str] = ()) -> Labels:
     """How explanations name each usable source: the built-in names, then the ``sources`` table's.
 
     A source read as a built-in one (``kinds``) is named under that one: the built-in's name becomes
     the source's label, joined with the built-in's own when the activity holds the built-in source
-    itself too (``present``: the built-in sources the activity holds). A source that may not be
-    used is never named, not even as not recorded.
+    itself too (``present``: the built-in sources the activity holds), and the names joined are kept
+    (``Labels.parts``). A source that may not be used is never named, not even as not recorded.
     """
     named = dict(DEFAULT_SOURCE_LABELS) | {s: d.label for s, d in found.items() if d.label}
     use = usable(notices_of(found))
     out = {s: label for s, label in named.items() if s in use}
     read_as = kinds(found)
+    parts: dict[str, tuple[str, ...]] = {}
     for kind in dict.fromkeys(sorted(read_as.values())):
         theirs = [source_label(out, s) for s, k in sorted(read_as.items()) if k == kind]
         own = [out[kind]] if kind in present and kind in out else []
-        out[kind] = " and ".join(dict.fromkeys([*own, *theirs]))
-    return {s: label for s, label in out.items() if s not in read_as}
+        parts[kind] = tuple(dict.fromkeys([*own, *theirs]))
+        out[kind] = " and ".join(parts[kind])
+    return Labels({s: label for s, label in out.items() if s not in read_as}, parts)
 
 
 def source_label(names: Mapping[str, str], source: str) -> str:

@@ -213,7 +213,9 @@ class _Said:
         key = (self.recorded[i], family)
         if key not in self._labels:
             fed = family_sources(family, self.recorded[i])
-            self._labels[key] = None if fed is None else tuple(self.sources.label(s) for s in fed)
+            self._labels[key] = (
+                None if fed is None else tuple(dict.fromkeys(n for s in fed for n in self.sources.names(s)))
+            )
         return self._labels[key]
 
     @cached_property

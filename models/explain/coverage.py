@@ -17,6 +17,7 @@ import pandas as pd
 
 from waymark.models.data import source_label
 from waymark.models.data.contract import DEFAULT_SOURCE_LABELS
+from waymark.models.data.notice import Labels, parts_of
 from waymark.models.features.catalogue import (
     ALL_SOURCES_FAMILIES,
     CHANNEL_FAMILY,
@@ -78,7 +79,8 @@ class SourceCoverage:
                 {"module_id": str, "presentation_id": str, "b": "int64", "active": "int64"}
             ).sort_values([*PRESENTATION, "b"], ignore_index=True)
         )
-        return cls(typed.sort_values([*PRESENTATION, "source"], ignore_index=True), dict(labels), weekly)
+        kept = labels if isinstance(labels, Labels) else dict(labels)
+        return cls(typed.sort_values([*PRESENTATION, "source"], ignore_index=True), kept, weekly)
 
     @cached_property
     def known(self) -> tuple[str, ...]:
@@ -97,6 +99,10 @@ class SourceCoverage:
     def label(self, source: str) -> str:
         """How a sentence names ``source``."""
         return OTHER if source == OTHER else source_label(self.labels, source)
+
+    def names(self, source: str) -> tuple[str, ...]:
+        """How a sentence listing sources names ``source``: the names its label was joined from."""
+        return (OTHER,) if source == OTHER else parts_of(self.labels, source)
 
 
 def first_days(activity: Any, *, engine: Engine | None = None) -> Any:

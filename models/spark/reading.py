@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from waymark.models.data.contract import FEATURE_TABLES, TABLES, Column
 from waymark.models.data.findings import ContractViolation
-from waymark.models.data.notice import USED_ACTIVITY, kinds, labels, source_as_kind_sql
+from waymark.models.data.notice import USED_ACTIVITY, Labels, kinds, labels, source_as_kind_sql
 from waymark.models.data.sqltext import ident, literal
 from waymark.models.data.validation import null_columns
 from waymark.models.spark.engine import ensure_spark_feature_safe
@@ -84,7 +84,7 @@ def feature_tables(views: SparkViews) -> dict[str, DataFrame]:
     return {name: _typed(views, name, source=source) for name in FEATURE_TABLES}
 
 
-def source_labels(views: SparkViews) -> dict[str, str]:
+def source_labels(views: SparkViews) -> Labels:
     """``models.data.source_labels`` of a ``validated`` folder, on Spark."""
     found = declared_sources(views)
     read_as = sorted(set(kinds(found).values()))
