@@ -73,6 +73,21 @@ class ModelBundle:
             raise ValueError("bundle has neither linear parameters nor a booster")
         return np.asarray(self.booster.predict(x, raw_score=True), dtype=np.float64)
 
+    def used_features(self) -> tuple[str, ...]:
+        """The features the estimate depends on: split on by a tree, or given a non-zero coefficient.
+
+        A feature constant in training (a channel the institution does not record, say) is never
+        split on and gets no weight: it is an input in name only, and statements of what the model
+        uses leave it out.
+        """
+        if self.booster is not None:
+            used = np.asarray(self.booster.feature_importance("split")) > 0
+        elif self.linear is not None:
+            used = np.asarray(self.linear.coef) != 0
+        else:
+            return self.feature_names
+        return tuple(f for f, u in zip(self.feature_names, used, strict=True) if u)
+
     def probability(self, x: np.ndarray) -> np.ndarray:
         """Calibrated probability."""
         a, b = self.calibration

@@ -29,7 +29,7 @@ class Champion:
 
     name: str
     version: str
-    features: tuple[str, ...] = ()  # the model's inputs, for the transparency statement
+    features: tuple[str, ...] = ()  # the inputs the model uses (``used_features``), for the statement
     # its training run's metrics, read with its files (None: the registry could not say); the
     # transparency statement quotes them without asking the registry on a request
     metrics: Mapping[str, float] | None = None
@@ -101,8 +101,10 @@ class ChampionWatch:
 
 
 def _load_verified(settings: Settings, engine: Engine) -> tuple[str, ...]:
-    """Check the champion's files against their recorded hash; returns the model's feature names."""
-    return load_champion(engine, settings.model_name, store=settings.mlflow_tracking_uri).bundle.feature_names
+    """Check the champion's files against their recorded hash; returns the features the model uses."""
+    return load_champion(
+        engine, settings.model_name, store=settings.mlflow_tracking_uri
+    ).bundle.used_features()
 
 
 def _training_metrics(settings: Settings, *, version: str) -> Mapping[str, float] | None:

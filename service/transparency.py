@@ -3,7 +3,8 @@
 The institution writes only its wording (purposes, what Waymark is never used for, how to read an
 indicator, whom to ask) in the file ``WAYMARK_TRANSPARENCY_FILE`` names. Everything that is a fact
 about the deployment is read, never written by hand, so the statement cannot drift from what runs:
-the data sources present in the batch being served and the families of the champion's features, the
+the data sources present in the batch being served and the families of the features the champion uses
+(``ModelBundle.used_features``: a feature constant in training is left out), the
 champion's measured accuracy (its training run in the registry) and fairness audit (the governance
 record), who sees what (the one table of roles), the retention periods (settings) and when the
 retention run last ran, and the last scoring run.

@@ -24,6 +24,7 @@ from waymark.service.app import create_app
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import Indicator
 from waymark.service.runtime import Runtime
+from waymark.service.scoring.champion import load_champion
 from waymark.service.transparency import Facts, ModelFacts, RunFacts, load_wording, statement
 
 WORDING = load_wording()
@@ -150,6 +151,9 @@ def test_the_served_statement_states_this_deployments_facts(
     run_id = registry.version(champion.name, champion.version, store=settings.mlflow_tracking_uri).run_id
     metrics = registry.run(run_id, store=settings.mlflow_tracking_uri).metrics
     assert any(f"{metrics['test_auc_mean']:.2f}" in a for a in body["accuracy"])
+    bundle = load_champion(deployment.engine, champion.name, store=settings.mlflow_tracking_uri).bundle
+    used = transparency.families(bundle.used_features())
+    assert body["features"] == [FAMILIES[f].title for f in used]
     with transaction(deployment.engine) as session:
         recorded = {s for c in session.scalars(select(Indicator.coverage)) for s in c["sources_recorded"]}
     activity = next(d for d in body["data_sources"] if d.startswith("Activity counts"))
