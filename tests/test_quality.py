@@ -170,3 +170,18 @@ def test_without_any_activity_a_missing_outcome_is_not_said_to_be_not_known_yet(
     assert missing == {"not known (no activity dates the data)": 1}
     assert [n for n in report.notes if n.startswith("1 registration has no outcome") and "date" in n]
     assert forbidden_words(report.to_text()) == []
+
+
+def test_activity_dated_over_a_week_before_registration_is_counted_and_explained(tmp_path: Path) -> None:
+    # S3 registered on M1 on day 2: activity on day -5 is within a week of it, day -6 is not.
+    early = [
+        ["S3", "M1", "2024J", "-5", "vle", "resource", "1"],
+        ["S3", "M1", "2024J", "-6", "vle", "resource", "1"],
+    ]
+    report = _report(make_folder(tmp_path / "early", activity=[*VALID["activity"], *early]))
+    assert report.consistency["activity_over_a_week_before_registration"] == 1
+    said = "1 activity row is dated more than a week before the student registered"
+    assert any(said in n for n in report.notes)
+    plain = _report(make_folder(tmp_path / "plain"))
+    assert plain.consistency["activity_over_a_week_before_registration"] == 0
+    assert not any("before the student registered" in n for n in plain.notes)

@@ -417,6 +417,12 @@ def _consistency(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             "SELECT count(*) FROM t_registrations r JOIN t_presentations p "
             "USING (module_id, presentation_id) WHERE r.unregistration_day > p.length_days"
         ),
+        # A student active well before registering is more often two calendars than keenness: day
+        # numbers counted from different start dates in two exports (a week's grace for pre-reading).
+        "activity_over_a_week_before_registration": (
+            "SELECT count(*) FROM t_activity a JOIN t_registrations r "
+            "USING (student_id, module_id, presentation_id) WHERE a.day < r.registration_day - 7"
+        ),
         "results_without_score": "SELECT count(*) FROM t_assessment_results WHERE score IS NULL",
         "assessments_without_due_day": "SELECT count(*) FROM t_assessments WHERE due_day IS NULL",
         "submissions_after_presentation_end": (
@@ -479,6 +485,13 @@ def _notes(
                 f"{m['table']}.{m['column']} is missing for {m['percent']:.1f}% of rows; "
                 "features treat it as not recorded rather than guessing a value."
             )
+    if early := consistency["activity_over_a_week_before_registration"]:
+        rows = "1 activity row is" if early == 1 else f"{early:,} activity rows are"
+        notes.append(
+            f"{rows} dated more than a week before the student registered. Check that activity.day and "
+            "registrations.registration_day count days from the same start_date: features read the "
+            "activity as it is dated."
+        )
     if consistency["withdrawn_without_unregistration_day"]:
         notes.append(
             "Some withdrawals have no unregistration day: they stay in every weekly "
