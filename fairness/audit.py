@@ -4,7 +4,8 @@ For each audited week and outreach capacity, and for each characteristic (and pa
 every group: size, selection rate, false negative rate (needed support and was missed), false
 positive rate, precision, AUC, calibration error, ABROCA against the reference group, and the
 difference and ratio of each metric against the reference, each with a bootstrap confidence
-interval. Students are resampled, not rows, and the same resamples serve every characteristic.
+interval. Students are resampled, not rows (a student on two modules is drawn once, with both rows),
+and the same resamples serve every characteristic.
 
 A missing value is its own group, "not recorded" (Fairlearn refuses missing values, and leaving
 them out would hide exactly the students whose data is least complete). Disclosure control is
@@ -122,15 +123,19 @@ def audit_cohorts(scored: pd.DataFrame, labels: pd.DataFrame, *, policy: Policy)
         rows = scored[scored["week"] == week].reset_index(drop=True)
         if rows.empty:
             continue
-        # Column 0 is the point estimate; each student's counts in every resample are one row.
-        counts = counts_by_row(bootstrap_draws(len(rows), policy.bootstrap_resamples, rng=rng), len(rows))
+        # Students are drawn, not rows: a student on several modules brings all their rows into a
+        # resample, as often as they are drawn (rows of one student are not independent).
+        # Column 0 is the point estimate; each row's counts in every resample are one row.
+        students = pd.factorize(rows["student_id"])[0]
+        n = int(students.max()) + 1
+        counts = counts_by_row(bootstrap_draws(n, policy.bootstrap_resamples, rng=rng), n)[students]
         weeks.append(
             _Week(
                 week,
                 rows,
                 counts,
                 joined=labels.reindex(rows["student_id"]).fillna(NOT_RECORDED).reset_index(drop=True),
-                students=pd.factorize(rows["student_id"])[0],
+                students=students,
                 chosen={c: top_share(rows["probability"].to_numpy(), c) for c in policy.capacities},
             )
         )

@@ -120,14 +120,24 @@ def _interval(values: np.ndarray, confidence: float) -> Interval:
 
 
 def _resampled(
-    models: dict[str, np.ndarray], positive: np.ndarray, *, resamples: int, rng: np.random.Generator
+    models: dict[str, np.ndarray],
+    positive: np.ndarray,
+    *,
+    students: np.ndarray,
+    resamples: int,
+    rng: np.random.Generator,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Each model's AUC and ECE on the cohort (row 0) and on each bootstrap resample of its students."""
-    n = positive.size
+    """Each model's AUC and ECE on the cohort (row 0) and on each bootstrap resample of its students.
+
+    ``students`` gives each row's student as a code 0..n-1: students are drawn, and a drawn student's
+    rows (one per module they study) all count as often as the student is drawn.
+    """
+    n = int(students.max()) + 1 if students.size else 0
     chunks: list[dict[str, dict[str, np.ndarray]]] = []
     for start in range(0, resamples + 1, CHUNK):
         size = min(CHUNK, resamples + 1 - start)
-        weights = rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(np.float64)
+        drawn = rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(np.float64)
+        weights = drawn[:, students]
         if start == 0:
             weights[0] = 1.0  # row 0 is the cohort itself: the point estimates
         chunks.append({name: _measures(p, positive, weights=weights) for name, p in models.items()})
@@ -146,14 +156,16 @@ def measure_week(
 ) -> WeekQuality:
     """AUC and ECE with intervals for one week; the champion's and the paired difference when scored.
 
-    ``frame`` holds one row per student with ``label`` and ``probability``, and ``champion_probability``
-    when the champion scored the same students.
+    ``frame`` holds one row per registration with ``student_id``, ``label`` and ``probability``, and
+    ``champion_probability`` when the champion scored the same rows. ``students`` in the result counts
+    registrations (rows), as the AUC and ECE weigh them.
     """
     positive = frame["label"].to_numpy(dtype=np.float64)
     models = {"candidate": frame["probability"].to_numpy(dtype=np.float64)}
     if "champion_probability" in frame:
         models["champion"] = frame["champion_probability"].to_numpy(dtype=np.float64)
-    drawn = _resampled(models, positive, resamples=resamples, rng=rng)
+    students = pd.factorize(frame["student_id"])[0]
+    drawn = _resampled(models, positive, students=students, resamples=resamples, rng=rng)
     figures = {
         name: {m: _interval(v, confidence) for m, v in measured.items()} for name, measured in drawn.items()
     }

@@ -26,6 +26,7 @@ from waymark.fairness.metrics import (
 )
 from waymark.fairness.policy import load_policy
 from waymark.fairness.protected import load_protected_characteristics
+from waymark.fairness.quality import measure_week
 from waymark.fairness.resampling import resampled_sums
 from waymark.models.capacity import top_share
 from waymark.models.data import ProtectedFrame
@@ -160,7 +161,11 @@ def test_the_audits_intervals_are_the_plain_paths_for_the_same_seed() -> None:
     first_group = rows.drop_duplicates("student_id").set_index("student_id")["group"]
     codes, names = pd.factorize(first_group.reindex(rows["student_id"]), sort=True)
     rng = np.random.default_rng(load_policy().seed)  # the policy's seed, first (and only) week
-    weights = np.vstack([np.ones(len(rows)), bootstrap_weights(len(rows), resamples, rng=rng)])
+    # Students are drawn, not rows: a student's rows count as often as the student is drawn.
+    students = pd.factorize(rows["student_id"])[0]
+    assert students.max() + 1 < len(rows)  # some students have several rows here
+    drawn = bootstrap_weights(int(students.max()) + 1, resamples, rng=rng)
+    weights = np.vstack([np.ones(len(rows)), drawn[:, students]])
     label, probability = rows["label"].to_numpy(), rows["probability"].to_numpy()
     for audit in audits:
         selected = top_share(probability, audit.capacity)
@@ -244,3 +249,32 @@ def test_the_metricframe_reads_characteristics_through_the_protected_reader(tmp_
     assert set(frame.by_group.index) == set(groups[attribute])
     with pytest.raises(ValueError, match="no scored rows in week 9"):
         metric_frame(scored, groups, week=9, capacity=0.2, attribute=attribute)
+
+
+def test_a_student_with_two_rows_is_drawn_once_so_duplicated_rows_leave_every_interval_as_it_was() -> None:
+    # Every student's row twice (two modules with the same figures): with students drawn, each resample
+    # weighs both copies alike, so every rate, AUC and interval is the one-row cohort's. Drawing rows
+    # would treat the copies as independent students and narrow every interval.
+    rows = _rows(np.random.default_rng(8), 1500).drop_duplicates("student_id").sort_values("student_id")
+    once = _audit(rows.reset_index(drop=True), resamples=40)
+    twice = _audit(
+        pd.concat([rows, rows]).sort_values("student_id", kind="stable").reset_index(drop=True), resamples=40
+    )
+    for a, b in zip(once, twice, strict=True):
+        for g, h in zip(a.groups, b.groups, strict=True):
+            assert h.students == g.students  # students, not rows
+            for metric, interval in g.metrics.items():
+                np.testing.assert_allclose(h.metrics[metric], interval, rtol=1e-9, err_msg=metric)
+
+
+def test_the_quality_gate_draws_students_too() -> None:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {"student_id": [f"S{i}" for i in range(600)], "label": rng.integers(0, 2, 600)}
+    ).assign(probability=lambda f: np.clip(0.3 + 0.4 * f["label"] + rng.normal(0, 0.2, 600), 0.01, 0.99))
+    one = measure_week(8, frame, resamples=50, confidence=0.95, rng=np.random.default_rng(1))
+    two = measure_week(
+        8, pd.concat([frame, frame]), resamples=50, confidence=0.95, rng=np.random.default_rng(1)
+    )
+    for measure in ("auc", "ece"):
+        np.testing.assert_allclose(two.candidate[measure], one.candidate[measure], rtol=1e-9)
