@@ -253,6 +253,39 @@ def test_a_chosen_week_is_scored_from_what_a_run_at_that_week_would_have_had(
     pd.testing.assert_frame_equal(got[0].as_of, got[1].as_of)
 
 
+def test_a_withdrawal_recorded_without_a_day_gets_no_indicator_and_no_other_estimate_changes(
+    store: Champion, engine: Engine, synth_dir: Path, tmp_path: Path
+) -> None:
+    """The population keeps an undated withdrawal in every week (as training does), but by the data
+    date the student has left: no indicator is made for them, and every other estimate is as it was."""
+    configure(store.settings)
+    model = load_champion(engine, store.name)
+
+    def batch(folder: Path) -> job.ScoredBatch:
+        return job._on_duckdb(folder, model=model, week=6, erased=frozenset(), say=lambda _m: None)
+
+    before = batch(synth_dir)
+    changed = tmp_path / "data"
+    shutil.copytree(synth_dir, changed)
+    registrations = pd.read_parquet(changed / "registrations.parquet")
+    scored = before.indicators[["student_id", "module_id", "presentation_id"]].head(5)
+    gone = registrations.merge(scored, how="left", indicator=True)["_merge"].eq("both").to_numpy()
+    assert gone.sum() == 5
+    registrations.loc[gone, "final_result"] = "withdrawn"
+    registrations.loc[gone, "unregistration_day"] = np.nan
+    registrations.to_parquet(changed / "registrations.parquet", index=False)
+    after = batch(changed)
+    assert after.withdrawn == 5 and before.withdrawn == 0
+    kept = before.indicators.merge(scored, how="left", indicator=True)["_merge"].eq("left_only").to_numpy()
+    expected = before.indicators[kept].reset_index(drop=True)
+    keys = ["student_id", "module_id", "presentation_id"]
+    pd.testing.assert_frame_equal(after.indicators[keys], expected[keys])
+    # Everyone else's estimate and range are as they were (to the last bits of a batch's arithmetic);
+    # what could change compares with students still studying, so it may name other peers.
+    for column in ("probability", "lower", "upper"):
+        np.testing.assert_allclose(after.indicators[column], expected[column], rtol=0, atol=1e-12)
+
+
 def test_a_failed_run_leaves_the_previous_batch_served(
     store: Champion, engine: Engine, synth_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from sqlalchemy import Engine
 from tests.champion import Champion, approve_and_promote
 from tests.later_activity import LATE_SOURCE, copied_with_activity
 from tests.service_setup import Served, api_client, auth
-from waymark.models.data import load_learning_data
+from waymark.models.data import load_learning_data, read_manifest
 from waymark.models.registry import configure
 from waymark.service.db.engine import make_engine, transaction, upgrade
 from waymark.service.db.schema import TrainingExclusion
@@ -61,15 +62,39 @@ def _table(engine: Engine, name: str) -> pd.DataFrame:
         return pd.read_sql(f"SELECT * FROM {name} ORDER BY rowid", conn)
 
 
+KEYS = ["student_id", "module_id", "presentation_id"]
+
+
+def _with_undated_withdrawals(source: Path, dest: Path) -> pd.DataFrame:
+    """``source`` copied with three registrations of its scored presentations now recorded as
+    withdrawn without a day (their keys returned): neither engine scores them."""
+    shutil.copytree(source, dest)
+    pres = pd.read_parquet(dest / "presentations.parquet")
+    scored = pres[pd.to_datetime(pres["start_date"]) >= pd.Timestamp(str(read_manifest(dest)["test_from"]))]
+    registrations = pd.read_parquet(dest / "registrations.parquet")
+    open_ = registrations.merge(scored[KEYS[1:]])
+    gone = open_[open_["final_result"] != "withdrawn"].head(3)[KEYS]
+    hit = registrations.merge(gone, how="left", indicator=True)["_merge"].eq("both").to_numpy()
+    registrations.loc[hit, "final_result"] = "withdrawn"
+    registrations.loc[hit, "unregistration_day"] = np.nan
+    registrations.to_parquet(dest / "registrations.parquet", index=False)
+    return gone
+
+
 @pytest.fixture(scope="module")
 def both(
     champion: Champion, synth_dir: Path, spark: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Served, Served]]:
-    """The same folder scored on DuckDB and on Spark, one student erased in both databases."""
+    """The same folder scored on DuckDB and on Spark, one student erased in both databases.
+
+    The folder is the synthetic cohort with three registrations recorded as withdrawn without a day.
+    """
     root = tmp_path_factory.mktemp("engines")
     erased = str(load_learning_data(synth_dir).registrations["student_id"].iloc[0])
-    duck = _served(champion, synth_dir, root / "duckdb", erased=erased)
-    other = _served(champion, synth_dir, root / "spark", erased=erased, spark=spark)
+    folder = root / "data"
+    _with_undated_withdrawals(synth_dir, folder)
+    duck = _served(champion, folder, root / "duckdb", erased=erased)
+    other = _served(champion, folder, root / "spark", erased=erased, spark=spark)
     yield duck, other
     duck.engine.dispose()
     other.engine.dispose()
@@ -96,6 +121,16 @@ def test_the_erased_student_is_scored_by_neither_engine(synth_dir: Path, both: t
     erased = str(load_learning_data(synth_dir).registrations["student_id"].iloc[0])
     for served in both:
         assert erased not in set(_table(served.engine, "indicators")["student_id"])
+
+
+def test_a_withdrawal_recorded_without_a_day_is_scored_by_neither_engine(
+    synth_dir: Path, both: tuple[Served, Served], tmp_path: Path
+) -> None:
+    gone = _with_undated_withdrawals(synth_dir, tmp_path / "again")  # the same three registrations
+    assert len(gone) == 3
+    for served in both:
+        scored = _table(served.engine, "indicators")[KEYS]
+        assert len(scored) > 500 and scored.merge(gone).empty
 
 
 def test_the_runs_keep_the_same_summaries_for_monitoring(both: tuple[Served, Served]) -> None:
@@ -151,12 +186,11 @@ def test_the_api_answers_identically_for_a_student_whichever_engine_scored(
     assert answers[1] == answers[0]
 
 
-def test_each_run_records_the_identity_of_the_data_it_read(
-    synth_dir: Path, spark: Any, both: tuple[Served, Served]
-) -> None:
+def test_each_run_records_the_identity_of_the_data_it_read(spark: Any, both: tuple[Served, Served]) -> None:
     from waymark.models.data import folder_fingerprint
     from waymark.models.spark import location
 
+    folder = both[0].folder
     duck, other = (set(_table(s.engine, "scoring_runs")["data_fingerprint"]) for s in both)
-    assert duck == {folder_fingerprint(synth_dir)}  # the bytes of the local folder
-    assert other == {location.fingerprint(synth_dir.as_uri(), spark)}  # the URI's store metadata
+    assert duck == {folder_fingerprint(folder)}  # the bytes of the local folder
+    assert other == {location.fingerprint(folder.as_uri(), spark)}  # the URI's store metadata

@@ -15,6 +15,11 @@ from waymark.models.features import build_features
 PRESENTATION = ["module_id", "presentation_id"]
 #: Where each student sits (for scopes): read from ``students``, stored beside each indicator.
 PLACEMENT = ("student_id", "programme_id", "school_id")
+REGISTRATION = ["student_id", *PRESENTATION]
+#: A registration recorded as withdrawn without the day the student left (SQL over ``registrations``).
+#: The population keeps it in every week (it cannot say from when it left), as training does; but an
+#: indicator is served now, and the student has left by the data date: it is not scored.
+UNDATED_WITHDRAWAL = "final_result = 'withdrawn' AND unregistration_day IS NULL"
 
 
 class CohortError(ValueError):
@@ -28,6 +33,7 @@ class Cohort:
     features: pd.DataFrame  # keys + features
     placement: pd.DataFrame  # student_id -> programme_id, school_id
     as_of: pd.DataFrame  # module_id, presentation_id, week, as_of (ISO date)
+    withdrawn: int = 0  # registrations left out: recorded as withdrawn, with no day (UNDATED_WITHDRAWAL)
 
 
 def current_presentations(
@@ -212,7 +218,22 @@ def build_cohort(
         for group in groups
     ]
     features = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    features, withdrawn = without_undated_withdrawals(features, data.registrations)
     if features.empty:
         raise CohortError(NOTHING_TO_SCORE)
     placement = data.students.reindex(columns=list(PLACEMENT))
-    return Cohort(features, placement, as_of_dates(chosen))
+    return Cohort(features, placement, as_of_dates(chosen), withdrawn)
+
+
+def without_undated_withdrawals(
+    features: pd.DataFrame, registrations: pd.DataFrame
+) -> tuple[pd.DataFrame, int]:
+    """``features`` without the rows of registrations recorded as withdrawn with no day, and how many went."""
+    if features.empty:
+        return features, 0
+    gone = registrations["final_result"].eq("withdrawn") & registrations["unregistration_day"].isna()
+    if not gone.any():
+        return features, 0
+    keys = pd.MultiIndex.from_frame(registrations.loc[gone, REGISTRATION].astype(str))
+    left = pd.MultiIndex.from_frame(features[REGISTRATION].astype(str)).isin(keys)
+    return features[~left].reset_index(drop=True), int(left.sum())

@@ -46,6 +46,7 @@ class ScoringSummary:
     students: int
     weeks: tuple[int, ...]
     as_of: str
+    withdrawn: int = 0  # registrations not scored: withdrawn with no day (cohort.UNDATED_WITHDRAWAL)
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,6 +58,7 @@ class ScoredBatch:
     as_of: pd.DataFrame  # module_id, presentation_id, week, as_of (``cohort.as_of_dates``)
     placement: pd.DataFrame  # student_id, programme_id, school_id
     summaries: list[dict[str, Any]]  # the run_summaries rows (``summaries.assemble``)
+    withdrawn: int = 0  # registrations left out as recorded withdrawals without a day
 
 
 def _records(
@@ -263,7 +265,9 @@ def _on_duckdb(
     rows = summaries.summarise(
         cohort.features, explained.indicators, activity=data.activity, reference=model.bundle.reference
     )
-    return ScoredBatch(fingerprint, explained.indicators, cohort.as_of, cohort.placement, rows)
+    return ScoredBatch(
+        fingerprint, explained.indicators, cohort.as_of, cohort.placement, rows, withdrawn=cohort.withdrawn
+    )
 
 
 _LAST_DAYS = TYPED_LAST_DAY_SQL
@@ -346,4 +350,5 @@ def _publish(
         students=produced,
         weeks=weeks,
         as_of=as_of,
+        withdrawn=batch.withdrawn,
     )

@@ -37,6 +37,8 @@ from waymark.service.scoring.cohort import (
     NOTHING_TO_SCORE,
     PLACEMENT,
     PRESENTATION,
+    REGISTRATION,
+    UNDATED_WITHDRAWAL,
     CohortError,
     activity_cutoff,
     as_of_dates,
@@ -140,7 +142,9 @@ def scored_on_spark(
             data_day=lambda: data_date(every, last_days()),  # the whole folder's, as on DuckDB
         )
         say("building features on Spark")
-        features = _features(data, weeks, engine=engine)
+        features, withdrawn = _without_undated_withdrawals(
+            _features(data, weeks, engine=engine), data["registrations"]
+        )
         sources = SourceCoverage.from_first_days(
             collect(first_days(activity, engine=engine)),
             labels,
@@ -154,7 +158,14 @@ def scored_on_spark(
     finally:
         activity.unpersist()
     placement = _placement(data["students"])
-    return ScoredBatch(fingerprint, indicators, as_of_dates(weeks), placement, rows)
+    return ScoredBatch(fingerprint, indicators, as_of_dates(weeks), placement, rows, withdrawn=withdrawn)
+
+
+def _without_undated_withdrawals(features: Any, registrations: Any) -> tuple[Any, int]:
+    """``cohort.without_undated_withdrawals`` on Spark."""
+    gone = registrations.where(UNDATED_WITHDRAWAL).select(*REGISTRATION)
+    withdrawn = features.join(gone, on=REGISTRATION, how="left_semi").count()
+    return (features.join(gone, on=REGISTRATION, how="left_anti") if withdrawn else features), withdrawn
 
 
 def _features(data: Tables, weeks: pd.DataFrame, *, engine: Any) -> Any:

@@ -104,6 +104,12 @@ def publish(
         f"version {summary.version}, week(s) {', '.join(map(str, summary.weeks))}, "
         f"data as of {summary.as_of}."
         + (
+            f" {summary.withdrawn:,} registration{'s' if summary.withdrawn != 1 else ''} recorded as "
+            "withdrawn without the day the student left got no indicator: they have left by the data date."
+            if summary.withdrawn
+            else ""
+        )
+        + (
             f" The list is ordered by estimates smoothed over runs (weight {smoothing:g})."
             if smoothing
             else ""
