@@ -6,6 +6,7 @@ row breaks a rule, changes nothing and names each broken row.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import cast
@@ -15,7 +16,7 @@ from sqlalchemy import Engine, delete, insert, select
 
 from waymark.models.roles import RELATIONSHIP_SCOPES, Role
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import AccessGrant, TrainingAttestation, TrainingExclusion
+from waymark.service.db.schema import AccessGrant, Indicator, TrainingAttestation, TrainingExclusion
 
 COLUMNS = ("staff_id", "relationship", "scope_type", "scope_id")
 
@@ -56,17 +57,36 @@ def _problems(frame: pd.DataFrame, path: Path) -> list[str]:
     return out
 
 
-def import_grants(engine: Engine, path: Path) -> int:
+def import_grants(
+    engine: Engine,
+    path: Path,
+    *,
+    pseudonym: Callable[[str], str] | None = None,
+    known: frozenset[str] | None = None,
+) -> int:
     """Replace every staff relationship with those in ``path``; returns how many were loaded.
 
     A relationship to a student whose erasure was processed (a personal tutor's) is not loaded: the
-    institution's export may still list it, and erasure removed it (CoP §12).
+    institution's export may still list it, and erasure removed it (CoP §12). With ``pseudonym`` the
+    file gives student numbers, each replaced by its pseudonym as the data imports replaced it. With
+    ``known`` (the students Waymark holds; empty or None: not checked), a file none of whose student
+    relationships names a known student is refused: it would load and match nobody.
     """
     frame = _read(path, COLUMNS).drop_duplicates()
+    tutees = frame["scope_type"] == "student"
+    if pseudonym is not None:
+        frame.loc[tutees, "scope_id"] = frame.loc[tutees, "scope_id"].map(lambda v: pseudonym(v) if v else v)
     problems = _problems(frame, path)
     if problems:
         shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
         raise ImportRefused("nothing was imported:\n" + "\n".join(shown))
+    if known and tutees.any() and not frame.loc[tutees, "scope_id"].isin(known).any():
+        raise ImportRefused(
+            f"nothing was imported: no student relationship in {path.name} ({int(tutees.sum()):,} in all) "
+            f"names a student Waymark holds (for example {frame.loc[tutees, 'scope_id'].iloc[0]!r}). If "
+            "the data imports pseudonymised student numbers, give the same secret (--secret-file) so "
+            "that these are replaced by the same pseudonyms"
+        )
     with transaction(engine) as session:
         erased = set(session.scalars(select(TrainingExclusion.student_id)))
         frame = frame[~((frame["scope_type"] == "student") & frame["scope_id"].isin(erased))]
@@ -74,6 +94,21 @@ def import_grants(engine: Engine, path: Path) -> int:
         if len(frame):
             session.execute(insert(AccessGrant), _records(frame))
     return len(frame)
+
+
+def scored_students(engine: Engine) -> frozenset[str]:
+    """Students of any scored batch: the students relationships can name."""
+    with transaction(engine) as session:
+        return frozenset(str(s) for s in session.scalars(select(Indicator.student_id).distinct()))
+
+
+def unknown_tutees(engine: Engine, known: frozenset[str]) -> list[str]:
+    """The students named by loaded student relationships who are not in ``known``, sorted."""
+    with transaction(engine) as session:
+        named = session.scalars(
+            select(AccessGrant.scope_id).where(AccessGrant.scope_type == "student").distinct()
+        )
+        return sorted(str(s) for s in named if s not in known)
 
 
 def import_attestations(engine: Engine, path: Path) -> int:

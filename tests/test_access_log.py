@@ -23,8 +23,9 @@ from waymark.service import audit
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import MIGRATIONS, make_engine, transaction, upgrade
 from waymark.service.db.schema import AccessGrant, AuditAnchor, AuditHead, AuditRecord, Base
-from waymark.service.grants import ImportRefused, import_grants
+from waymark.service.grants import ImportRefused, import_grants, unknown_tutees
 from waymark.service.security import Principal
+from waymark.training.ingest.mapping.pseudonyms import id_pseudonymiser
 
 KEY = b"k" * 40
 
@@ -280,6 +281,34 @@ def test_access_import_names_each_broken_row_and_changes_nothing(engine: Engine,
     assert "line 3" in message and "head_of_everything" in message and "line 4" in message
     with transaction(engine) as session:
         assert session.scalars(select(AccessGrant.staff_id)).all() == ["t1"]
+
+
+def test_relationships_that_match_no_student_are_refused_and_a_secret_maps_student_numbers(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # The records system exports student numbers; the data folder holds their pseudonyms.
+    secret = b"a secret of at least thirty-two bytes, kept by IT"
+    pseudonym = id_pseudonymiser(secret)
+    known = frozenset({pseudonym("000123"), pseudonym("S04512K")})
+    numbers = tmp_path / "access.csv"
+    numbers.write_text(
+        "staff_id,relationship,scope_type,scope_id\n"
+        "t1,personal_tutor,student,000123\nt1,personal_tutor,student,S04512K\n"
+        "t2,module_leader,module,HIST/102\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ImportRefused, match=r"no student relationship in access.csv \(2 in all\)") as refused:
+        import_grants(engine, numbers, known=known)
+    assert "--secret-file" in str(refused.value)
+    assert import_grants(engine, numbers, known=known, pseudonym=pseudonym) == 3
+    with transaction(engine) as session:
+        stored = set(session.scalars(select(AccessGrant.scope_id)))
+    assert stored == {*known, "HIST/102"}  # module ids are not student numbers: kept as written
+    assert unknown_tutees(engine, known) == []
+    assert unknown_tutees(engine, frozenset({pseudonym("000123")})) == [pseudonym("S04512K")]
+    # Some unknown is loaded (a student not scored yet); nothing known at all is not checked.
+    assert import_grants(engine, numbers, known=frozenset({pseudonym("000123")}), pseudonym=pseudonym) == 3
+    assert import_grants(engine, numbers, known=frozenset()) == 3
 
 
 def test_token_minting_is_refused_outside_development() -> None:

@@ -8,10 +8,13 @@ from typing import Annotated
 import typer
 
 from waymark.cli.console import out
+from waymark.cli.data_import import SECRET_ENV
 from waymark.cli.errors import handled
+from waymark.models.data import load_learning_data
 from waymark.models.settings import get_settings
 from waymark.service.db.engine import up_to_date
-from waymark.service.grants import import_attestations, import_grants
+from waymark.service.grants import import_attestations, import_grants, scored_students, unknown_tutees
+from waymark.training.ingest.mapping.pseudonyms import SecretError, id_pseudonymiser, read_secret_file
 
 app = typer.Typer(help="Staff relationships: who supports whom.", no_args_is_help=True)
 
@@ -19,16 +22,50 @@ app = typer.Typer(help="Staff relationships: who supports whom.", no_args_is_hel
 @app.command("import")
 def import_cmd(
     file: Annotated[Path, typer.Argument(help="CSV: staff_id,relationship,scope_type,scope_id.")],
+    *,
     attestations: Annotated[
         Path | None, typer.Option(help="CSV staff_id,expires_on of information-security training.")
     ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Data folder whose students the relationships should name (default: the students "
+            "already scored in the service database).",
+        ),
+    ] = None,
+    secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--secret-file",
+            envvar=SECRET_ENV,
+            help="The pseudonymisation secret the data imports used: FILE then gives student numbers, "
+            "and each is replaced by the same pseudonym as in the data folder.",
+        ),
+    ] = None,
 ) -> None:
-    """Replace the staff relationships with those in FILE (all or nothing)."""
+    """Replace the staff relationships with those in FILE (all or nothing).
+
+    A file none of whose student relationships names a student Waymark holds is refused; some that
+    name none are loaded and counted (a student not scored yet, or one who has left).
+    """
     engine = up_to_date(get_settings().database_url)
-    with handled():
-        loaded = import_grants(engine, file)
+    with handled(contract="the data folder breaks the contract; nothing was imported", also=(SecretError,)):
+        pseudonym = id_pseudonymiser(read_secret_file(secret_file)) if secret_file else None
+        known = (
+            frozenset(load_learning_data(data).students["student_id"]) if data else scored_students(engine)
+        )
+        loaded = import_grants(engine, file, pseudonym=pseudonym, known=known)
         trained = import_attestations(engine, attestations) if attestations else 0
     out.print(
         f"Loaded {loaded:,} staff relationships"
         + (f" and {trained:,} attestations." if attestations else ".")
     )
+    unknown = unknown_tutees(engine, known) if known else []
+    if unknown:
+        named = "1 student named is" if len(unknown) == 1 else f"{len(unknown):,} students named are"
+        where = "in the data folder" if data else "among the students scored so far"
+        out.print(
+            f"{named} not {where} (for example {unknown[0]}): nothing is shown for them until they are.",
+            highlight=False,
+        )
