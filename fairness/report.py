@@ -148,6 +148,8 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
             ],
         },
         "quality_gate": None if outcome.quality is None else published_quality(outcome.quality, policy),
+        # the policy's weeks no test presentation reaches: judged by neither gate
+        "unaudited_weeks": list(outcome.unaudited_weeks),
         "training_warnings": list(outcome.training_warnings),
         "proxy_check": [
             {"characteristic": p.attribute, "auc": _num(p.auc), "warning": p.warning} for p in outcome.proxies
@@ -232,6 +234,7 @@ def render_html(report: dict[str, Any], weeks: tuple[int, ...], *, capacities: t
     )
     env.filters["pct"] = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"
     env.filters["num"] = lambda v: "n/a" if v is None else f"{v:.2f}"
+    env.globals["unaudited"] = lambda weeks: unaudited_text(list(weeks))
     return env.get_template("report.html.j2").render(
         report=report, plots=plots, plot_week=week, plot_capacity=capacities[0]
     )
@@ -340,4 +343,22 @@ Warnings from training (results on the later cohort too good to trust until expl
         report["policy"]["min_group_size"]
     } of its students needed support) is withheld: a check that meets one is "{TOO_FEW}".
 - The training outcome (completion) reflects past support practice; it can carry past inequities.
-"""
+{_unaudited_card(report.get("unaudited_weeks", []))}"""
+
+
+def unaudited_text(weeks: list[int]) -> str:
+    """What the report says of the policy's weeks that no test presentation reaches ("" when none)."""
+    if not weeks:
+        return ""
+    named = " and ".join(", ".join(str(w) for w in weeks).rsplit(", ", 1))
+    return (
+        f"Week{'s' if len(weeks) > 1 else ''} {named} of the policy {'were' if len(weeks) > 1 else 'was'} "
+        "not audited: no test presentation has students then (it is shorter), so neither gate judges "
+        f"{'them' if len(weeks) > 1 else 'it'}, and indicators at later weeks rest on no audit. If the "
+        "institution's presentations are shorter, the policy's weeks should be weeks they reach."
+    )
+
+
+def _unaudited_card(weeks: list[int]) -> str:
+    text = unaudited_text(weeks)
+    return f"- {text}\n" if text else ""

@@ -78,6 +78,8 @@ class AuditOutcome:
     quality: QualityOutcome | None = None
     # each published calibration gap difference, also within modules (``fairness.strata``)
     calibration_within_modules: list[WithinModules] = field(default_factory=list)
+    # the policy's weeks with no test row (no test presentation runs that long): neither gate judges them
+    unaudited_weeks: tuple[int, ...] = ()
 
 
 def audit_model(
@@ -167,6 +169,7 @@ def _audit_model(
         calibration_within_modules=within_modules(
             scored, group_table, audits=audits, min_size=policy.min_group_size
         ),
+        unaudited_weeks=tuple(w for w in policy.weeks if w not in set(scored["week"].astype(int))),
     )
 
 

@@ -301,3 +301,25 @@ def test_the_next_assessment_target_is_audited_on_its_own_outcomes_and_gated_by_
     assert blocked is not None and blocked.status == FAIL
     floor = next(c for c in blocked.checks if c.title.startswith("AUC at least"))
     assert {r.split(":")[0] for r in floor.reasons} == {f"week {w.week}" for w in blocked.weeks}
+
+
+def test_a_policy_week_no_test_presentation_reaches_is_said_to_be_unaudited(
+    versions: dict[str, str], synth_dir: Path, policy: Policy, tmp_path: Path
+) -> None:
+    # An institution whose terms are 13 weeks long under a policy written for longer ones: week 90 here.
+    q = policy.quality
+    longer = dataclasses.replace(
+        policy,
+        weeks=(*policy.weeks, 90),
+        quality=dataclasses.replace(q, min_auc={**q.min_auc, 90: 0.75}, max_ece={**q.max_ece, 90: 0.05}),
+    )
+    outcome = audit_model(_uri(versions["good"]), synth_dir, policy=longer)
+    assert outcome.unaudited_weeks == (90,)
+    assert {w.week for w in outcome.quality.weeks} == set(policy.weeks)  # type: ignore[union-attr]
+    report = write_report(outcome, tmp_path, test_metrics={})
+    assert report["unaudited_weeks"] == [90]
+    said = "Week 90 of the policy was not audited"
+    assert said in (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert said in (tmp_path / "model_card.md").read_text(encoding="utf-8")
+    # Weeks the presentations reach are all audited.
+    assert audit_model(_uri(versions["good"]), synth_dir, policy=policy).unaudited_weeks == ()

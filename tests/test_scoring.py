@@ -25,6 +25,7 @@ from tests.later_activity import LATE_SOURCE, copied_with_activity
 from tests.service_setup import backends, fresh_database
 from tests.vocabulary import forbidden_words
 from waymark.fairness.governance import DECISION_TAG
+from waymark.fairness.policy import load_policy
 from waymark.models.data import (
     ContractViolation,
     ProtectedDataError,
@@ -224,6 +225,16 @@ def test_score_publishes_every_registration_of_the_current_presentations(
     summary = score(synth_dir, engine, model_name=store.name, week=6)
     assert _served(engine) == (summary.run_id, summary.students)
     assert summary.students > 500 and summary.weeks == (6,)
+
+
+def test_a_week_later_than_every_audited_week_is_told_apart(
+    store: Champion, engine: Engine, synth_dir: Path
+) -> None:
+    configure(store.settings)
+    within = score(synth_dir, engine, model_name=store.name, week=6)
+    assert within.audited_weeks == tuple(load_policy().weeks) and within.beyond_audit == ()
+    later = score(synth_dir, engine, model_name=store.name, week=max(load_policy().weeks) + 2)
+    assert later.beyond_audit == (max(load_policy().weeks) + 2,)
 
 
 def test_a_chosen_week_is_scored_from_what_a_run_at_that_week_would_have_had(

@@ -52,3 +52,11 @@ def load_champion(engine: Engine, name: str, *, store: str | None = None) -> Loa
         )
     except (BundleIntegrityError, ModelNotFoundError) as exc:
         raise ChampionUnavailableError(f"{name} version {found.version} is not loaded: {exc}") from exc
+
+
+def audited_weeks(engine: Engine, name: str, *, version: str) -> tuple[int, ...]:
+    """The weeks the version's latest fairness audit measured, from its stored report (() if none)."""
+    with transaction(engine) as session:
+        audit = decisions.latest_audit(session, name, version=version)
+        report = decisions.audit_report(session, audit) if audit is not None else None
+    return tuple(sorted({int(a["week"]) for a in (report or {}).get("audits", [])}))

@@ -7,6 +7,7 @@ until it has published or failed; a second run is refused at once, naming the on
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import gc
 from collections.abc import Callable, Iterator
@@ -28,7 +29,7 @@ from waymark.models.registry import LoadedModel
 from waymark.models.stability import smooth_step
 from waymark.service.db.schema import ScoringRun
 from waymark.service.scoring import lock, publish, summaries
-from waymark.service.scoring.champion import load_champion
+from waymark.service.scoring.champion import audited_weeks, load_champion
 from waymark.service.scoring.cohort import CohortError, activity_cutoff, build_cohort, current_presentations
 from waymark.service.scoring.errors import ScoringError, ScoringInProgressError
 
@@ -47,6 +48,13 @@ class ScoringSummary:
     weeks: tuple[int, ...]
     as_of: str
     withdrawn: int = 0  # registrations not scored: withdrawn with no day (cohort.UNDATED_WITHDRAWAL)
+    audited_weeks: tuple[int, ...] = ()  # the weeks the champion's fairness audit measured
+
+    @property
+    def beyond_audit(self) -> tuple[int, ...]:
+        """Scored weeks later than every week the champion's audit measured (none if it measured none)."""
+        last = max(self.audited_weeks, default=None)
+        return () if last is None else tuple(w for w in self.weeks if w > last)
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,7 +154,7 @@ def score(
         run_id = publish.start_run(engine, held, meta={**_model_meta(model), "smoothing": smoothing})
         try:
             with _cycle_collector_paused():
-                return _score_and_publish(
+                summary = _score_and_publish(
                     folder,
                     engine,
                     model=model,
@@ -160,6 +168,9 @@ def score(
         except BaseException:
             publish.mark_failed(engine, run_id)
             raise
+    return dataclasses.replace(
+        summary, audited_weeks=audited_weeks(engine, model_name, version=model.version)
+    )
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from waymark.cli.engine_options import (
 )
 from waymark.cli.errors import handled
 from waymark.fairness.policy import load_policy
-from waymark.fairness.report import write_report
+from waymark.fairness.report import unaudited_text, write_report
 from waymark.fairness.run import AuditOutcome, audit_model
 from waymark.models import registry
 from waymark.models.registry import LoadedModel
@@ -153,6 +153,8 @@ def _show(outcome: AuditOutcome, out_dir: Path) -> None:
     )
     for check in outcome.checks:
         out.print(f"  {check.status:>12}  {check.title}", highlight=False, markup=False)
+    if outcome.unaudited_weeks:
+        out.print(f"  note: {unaudited_text(list(outcome.unaudited_weeks))}", highlight=False, markup=False)
     _show_quality(outcome)
     if outcome.training_mitigation:
         out.print(

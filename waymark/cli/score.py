@@ -110,12 +110,26 @@ def publish(
             else ""
         )
         + (
+            f" {_weeks(summary.beyond_audit)} later than every week the fairness "
+            f"audit of this version measured ({', '.join(map(str, summary.audited_weeks))}): the committee "
+            "approved it on those weeks, and nothing is known of its fairness or accuracy later."
+            if summary.beyond_audit
+            else ""
+        )
+        + (
             f" The list is ordered by estimates smoothed over runs (weight {smoothing:g})."
             if smoothing
             else ""
         ),
         highlight=False,
     )
+
+
+def _weeks(weeks: tuple[int, ...]) -> str:
+    """'Week 22 is' or 'Weeks 22 and 24 are'."""
+    if len(weeks) == 1:
+        return f"Week {weeks[0]} is"
+    return f"Weeks {', '.join(map(str, weeks[:-1]))} and {weeks[-1]} are"
 
 
 def _progress(message: str) -> None:
