@@ -209,6 +209,9 @@ def test_training_tests_on_the_latest_ended_intake_and_learns_nothing_half_known
         assert not rows["presentation_id"].isin([RUNNING, NEXT]).any()
     assert outcome.test_scored["label"].nunique() == 2
     assert any("not ended" in line and f"/{RUNNING}" in line for line in said)
+    # The outcome keeps what was left out, for the command's summary and its JSON.
+    assert outcome.running and {p for _, p in outcome.running} <= {RUNNING, NEXT}
+    assert RUNNING in {p for _, p in outcome.running}
 
 
 def test_a_folder_of_past_presentations_scores_its_last_intake_staggered_starts_included() -> None:

@@ -330,4 +330,6 @@ def test_cli_output_says_what_happened_in_full_and_never_nan(
     summary = json.loads(as_json.stdout, parse_constant=lambda c: pytest.fail(f"{c} in --format json"))
     assert summary["family"] == "logistic" and summary["families_considered"] == ["logistic"]
     assert summary["split"]["test"] and summary["evaluation"]
+    assert summary["split"]["left_out_outcomes_not_known"] == []  # every outcome of this folder is known
+    assert "Left out of training" not in text
     assert summary["registered"]["uri"] == "models:/cli-output/2"

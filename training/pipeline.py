@@ -63,6 +63,8 @@ class TrainingOutcome:
     fingerprint: str | None = None
     # The fairness policy's training-time mitigation and what it changed (training.reweighting); None: none.
     mitigation: MitigationRecord | None = None
+    # Presentations whose outcomes are not known yet, left out of training and testing (calendar.unfinished).
+    running: tuple[tuple[str, str], ...] = ()
 
 
 def _in(frame: pd.DataFrame, presentations: tuple[tuple[str, str], ...]) -> np.ndarray:
@@ -337,6 +339,7 @@ def train(
         censoring=censoring,
         interval_coverage=scored_coverage(bundle.uncertainty, scored),
         mitigation=record,
+        running=tuple((str(m), str(p)) for m, p in running[["module_id", "presentation_id"]].to_numpy()),
     )
 
 

@@ -262,6 +262,7 @@ def _summary(outcome: TrainingOutcome, registered: Registered) -> dict[str, Any]
             "train": [list(p) for p in split.train],
             "validation": [list(p) for p in split.validation],
             "test": [list(p) for p in split.test],
+            "left_out_outcomes_not_known": [list(p) for p in outcome.running],
         },
         "family": outcome.family,
         "families_considered": list(outcome.config.families),
@@ -296,6 +297,13 @@ def _summary(outcome: TrainingOutcome, registered: Registered) -> dict[str, Any]
 
 def _show(outcome: TrainingOutcome, registered: Registered) -> None:
     out.print(f"Split: {outcome.split.describe()}", highlight=False, markup=False)
+    if outcome.running:
+        named = ", ".join(f"{m} {p}" for m, p in outcome.running)
+        out.print(
+            f"Left out of training and testing, outcomes not known yet: {named}.",
+            highlight=False,
+            markup=False,
+        )
     out.print(_family_line(outcome), highlight=False)
     out.print(_evaluation_table(outcome))
     if outcome.mitigation is not None:
