@@ -91,6 +91,14 @@ def test_weeks_nobody_on_a_presentation_was_active_in_are_listed_for_the_data_st
     assert _report(synth_dir).quiet_weeks == []
 
 
+def test_activity_features_never_read_does_not_hide_a_quiet_week(tmp_path: Path) -> None:
+    # Week 8 of M1 2024J holds only a source without a notice date, which no feature reads: weeks 2 to
+    # 14 are as quiet as before, as the features see them.
+    unread = [["S1", "M1", "2024J", "50", "careers_portal", "visit", "2"]]
+    report = _report(make_folder(tmp_path, activity=[*VALID["activity"], *unread]))
+    assert [(q["first_week"], q["last_week"]) for q in report.quiet_weeks] == [(2, 14)]
+
+
 def test_a_presentation_whose_activity_stopped_weeks_before_the_data_date_is_listed(tmp_path: Path) -> None:
     """M2 runs beside M1 but its activity stops on day 20; M1's goes on to day 100 (2025-01-15), the
     data date. Scored then, everyone on M2 would show no recent activity: an extract that ends early

@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from waymark.models.data.contract import OUTCOMES_PENDING_SHARE, TABLES
-from waymark.models.data.notice import source_use
+from waymark.models.data.notice import USED_ACTIVITY, register_usable_sources, source_use
 from waymark.models.data.sqltext import ident
 
 SHOWN_WEEKS = (1, 2, 4, 8, 12, 16, 20, 24, 30, 36)
@@ -299,15 +299,19 @@ def _coverage(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Stretches of whole weeks (days 7(w-1) to 7w-1) with no activity row on a presentation at all.
 
-    Between its first and last active weeks, and after its last active week up to the data date (the
-    latest day any presentation's activity reaches, ``models.calendar.data_date``) or its own end,
-    whichever is first: those stretches have ``to_data_end`` set. A presentation whose activity
-    stopped weeks before the others' looks, on the data date, as if nobody on it were working.
+    Activity counts as features read it: from sources that may be used (``notice``) and within the
+    presentation's days. Between its first and last active weeks, and after its last active week up
+    to the data date (the latest day any presentation's activity reaches,
+    ``models.calendar.data_date``) or its own end, whichever is first: those stretches have
+    ``to_data_end`` set. A presentation whose activity stopped weeks before the others' looks, on
+    the data date, as if nobody on it were working.
     """
+    register_usable_sources(con)
     rows = con.execute(f"""
-        WITH active AS (SELECT DISTINCT module_id, presentation_id,
-                               CAST(floor(day / 7) AS BIGINT) + 1 AS week
-                        FROM t_activity WHERE day >= 0),
+        WITH active AS (SELECT DISTINCT t_activity.module_id, t_activity.presentation_id,
+                               CAST(floor(t_activity.day / 7) AS BIGINT) + 1 AS week
+                        FROM t_activity JOIN t_presentations pr USING (module_id, presentation_id)
+                        WHERE t_activity.day >= 0 AND t_activity.day <= pr.length_days AND {USED_ACTIVITY}),
         reach AS ({_REACH}),
         span AS (SELECT module_id, presentation_id, min(week) AS lo, max(week) AS hi
                  FROM active GROUP BY ALL),
