@@ -74,7 +74,8 @@ def _assess_audit(audit: AttributeAudit, check: Check, *, breach: str) -> list[t
     hidden = sum(g.suppressed for g in audit.groups)
     if hidden:
         # Never name a suppressed group: even its existence below the minimum size is a small cell.
-        out.append((NOT_ASSESSABLE, f"week {audit.week}, {audit.attribute}: {hidden} group(s) {TOO_FEW}"))
+        groups = "1 group" if hidden == 1 else f"{hidden} groups"
+        out.append((NOT_ASSESSABLE, f"week {audit.week}, {audit.attribute}: {groups} {TOO_FEW}"))
     if reference == NO_REFERENCE:
         return [
             *out,

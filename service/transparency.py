@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -172,7 +172,12 @@ def _activity(run: RunFacts | None) -> str:
         return "Activity counts by type (no batch from this model has been published yet)."
     if not run.sources:
         return "Activity counts by type: no activity source is recorded in the data being served."
-    return f"Activity counts by type from {', '.join(run.sources)} (never what was read, watched or written)."
+    return f"Activity counts by type from {_listed(run.sources)} (never what was read, watched or written)."
+
+
+def _listed(items: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def accuracy(model: ModelFacts) -> list[str]:
@@ -189,9 +194,10 @@ def fairness(model: ModelFacts) -> str:
         return "This model has no recorded fairness audit."
     counts = {s: model.checks.count(s) for s in dict.fromkeys(model.checks)}
     tally = ", ".join(f"{n} {status}" for status, n in counts.items()) or "no checks"
+    compared = [c.replace("_", " ") for c in model.characteristics]
     text = (
         f"The fairness audit {'passed' if model.gate == 'pass' else 'did not pass'} ({tally}), "
-        f"comparing groups by {', '.join(model.characteristics) or 'no characteristic'}."
+        f"comparing groups by {_listed(compared) if compared else 'no characteristic'}."
     )
     if model.override_reason:
         text += f" The ethics committee approved it with this stated reason: {model.override_reason}"

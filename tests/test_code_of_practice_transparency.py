@@ -67,8 +67,11 @@ def test_another_champion_changes_the_model_its_features_accuracy_and_data_sourc
     assert first["model"] == {"name": "waymark-not-completing", "version": "3"}
     assert first["features"] == ["Recent activity", "Assessment submissions", "Registration timing"]
     assert any("0.81" in a for a in first["accuracy"]) and any("41%" in a for a in first["accuracy"])
-    assert any("the learning platform, the library" in d for d in first["data_sources"])
-    assert "passed (2 pass, 1 not assessable)" in first["fairness"] and "sex, disability" in first["fairness"]
+    assert any("from the learning platform and the library (" in d for d in first["data_sources"])
+    assert (
+        "passed (2 pass, 1 not assessable)" in first["fairness"]
+        and "by sex and disability" in first["fairness"]
+    )
     other = dataclasses.replace(
         MODEL,
         version="4",

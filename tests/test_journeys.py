@@ -347,7 +347,7 @@ def test_an_ethics_reviewer_reads_a_report_compares_it_and_approves_the_version(
     text = _seen(page)
     assert "+6.0 points" in text and "\u22121.0 points to +13.0 points" in text  # the estimate and its range
     assert "\u221218.0 points" in text  # the plain comparison beside it
-    assert "range includes zero" in text and "Age band: 2 group(s) not shown" in text
+    assert "range includes zero" in text and "Age band: 2 groups not shown" in text
     cut = page.inner_text("#impact-cut")  # the capacity-cut view beside the matched comparison
     assert "just inside" in cut and "+9.0 points" in cut and "+1.0 points to +17.0 points" in cut
     assert page.locator("#impact-groups tbody tr").count() == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -241,6 +242,7 @@ def test_the_report_shows_the_quality_gate_without_labelling_words(
     report = write_report(weak, tmp_path, test_metrics={})
     html = render_html(report, weak.policy.weeks, capacities=weak.policy.capacities)
     assert "Quality gate result" in html and "below the minimum" in html
+    assert "override. Comparison with the champion" in " ".join(html.split())  # sentences keep their space
     assert "Quality gate: **fail**" in (tmp_path / "model_card.md").read_text(encoding="utf-8")
     assert not forbidden_words(html)
 
@@ -319,7 +321,9 @@ def test_a_policy_week_no_test_presentation_reaches_is_said_to_be_unaudited(
     report = write_report(outcome, tmp_path, test_metrics={})
     assert report["unaudited_weeks"] == [90]
     said = "Week 90 of the policy was not audited"
-    assert said in (tmp_path / "report.html").read_text(encoding="utf-8")
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert said in html
+    assert re.search(r"\.\s+Comparison with the champion", html)  # a passed gate's sentence keeps its space
     assert said in (tmp_path / "model_card.md").read_text(encoding="utf-8")
     # Weeks the presentations reach are all audited.
     assert audit_model(_uri(versions["good"]), synth_dir, policy=policy).unaudited_weeks == ()

@@ -298,7 +298,7 @@ def test_validate_prints_warnings_and_still_exits_zero(tmp_path: Path) -> None:
     result = runner.invoke(app, ["data", "validate", str(folder)])
     assert result.exit_code == 0, result.output
     assert "No contract violations." in result.stdout
-    assert "2 warning(s)" in result.stdout
+    assert "2 warnings" in result.stdout
     assert "student_info.csv is not a contract table" in result.stdout
     assert forbidden_words(result.stdout) == []
     result = runner.invoke(app, ["data", "validate", str(folder), "--json"])

@@ -96,10 +96,15 @@ class ValidationReport:
             lines.append("No contract violations.")
         else:
             total = sum(f.count for f in self.findings)
-            lines.append(f"{len(self.findings)} rule(s) broken, {total:,} violation(s) in all:")
+            rules = "1 rule" if len(self.findings) == 1 else f"{len(self.findings)} rules"
+            violations = "1 violation" if total == 1 else f"{total:,} violations"
+            lines.append(f"{rules} broken, {violations} in all:")
             lines += [f.describe(max_examples) for f in self.findings]
         if self.warnings:
-            lines.append(f"{len(self.warnings)} warning(s) (they do not make the folder invalid):")
+            warned = (
+                "1 warning (it does" if len(self.warnings) == 1 else f"{len(self.warnings)} warnings (they do"
+            )
+            lines.append(f"{warned} not make the folder invalid):")
             lines += [w.describe(max_examples) for w in self.warnings]
         return "\n".join(lines)
 

@@ -17,6 +17,11 @@ function el(tag, text, attrs = {}) {
   return node;
 }
 
+// "1 group", "2 groups": a count with its noun (plural given when it is not the noun and an s).
+function counted(n, one, many = `${one}s`) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 // Keys such as "in_conversation" as words; pages with better wording pass their own table.
 function words(key, table = {}) {
   if (key === null || key === undefined) return "";

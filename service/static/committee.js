@@ -144,7 +144,7 @@ async function showMonitoring() {
   const r = await api("/v1/monitoring/latest");
   if (!r) return;  // no report yet: the section says how to make one
   const against = r.previous_run ? `run ${r.previous_run.id}` : "no earlier run";
-  byId("monitoring-summary").textContent = `Run ${r.run.id} (data as of ${r.run.data_as_of}) compared with the training data and ${against}, on ${when(r.made_at)}: ${r.flags.length} shift(s) beyond the policy's thresholds.` +
+  byId("monitoring-summary").textContent = `Run ${r.run.id} (data as of ${r.run.data_as_of}) compared with the training data and ${against}, on ${when(r.made_at)}: ${counted(r.flags.length, "shift")} beyond the policy's thresholds.` +
     (r.groups ? ` Groups with fewer than ${r.groups.min_group_size} students are not shown.` : " No group figures in this report.");
   const flags = byId("monitoring-flags");
   flags.querySelector("tbody").replaceChildren(...r.flags.map((f) => {
@@ -222,7 +222,7 @@ async function showImpact() {
     byId("impact-summary").replaceChildren(...evaluated, " Too few contacted students, or none comparable, to compare: no figures are shown.");
   } else {
     const unmatched = o.contacted - o.matched;
-    const without = r.contacted_without_indicator ? ` ${r.contacted_without_indicator} contacted student(s) had no estimate before their first contact and are not compared.` : "";
+    const without = r.contacted_without_indicator ? ` ${counted(r.contacted_without_indicator, "contacted student")} had no estimate before their first contact and ${r.contacted_without_indicator === 1 ? "is" : "are"} not compared.` : "";
     byId("impact-summary").replaceChildren(...evaluated, ` ${o.matched} of ${o.contacted} contacted students were compared with students who were not contacted but looked the same to Waymark at the time` +
       `${unmatched > 0 ? ` (${unmatched} had no comparable student)` : ""}. ${pct(o.completed_contacted)} of them completed, against ${pct(o.completed_comparison)} of their comparisons.${without}`);
     byId("impact-overall").querySelector("tbody").replaceChildren(
@@ -243,7 +243,7 @@ async function showImpact() {
   }));
   groups.hidden = !r.groups.length;
   byId("impact-withheld").replaceChildren(...r.withheld.map((w) =>
-    el("li", `${words(w.attribute)}: ${w.withheld_groups} group(s) not shown, ${w.why}.`)));
+    el("li", `${words(w.attribute)}: ${counted(w.withheld_groups, "group")} not shown, ${w.why}.`)));
   byId("impact-limits").replaceChildren(...r.cannot_show.map((text) => el("li", text)));
   byId("impact").hidden = false;
 }
@@ -260,7 +260,7 @@ function figure(values, key, asPct, interval) {
 function groupTable(audit, policy) {
   const table = el("table");
   const capacity = Math.round(audit.capacity * 100);
-  const hidden = audit.suppressed_groups ? `; ${audit.suppressed_groups} group(s) below ${policy.min_group_size} students not shown` : "";
+  const hidden = audit.suppressed_groups ? `; ${counted(audit.suppressed_groups, "group")} below ${policy.min_group_size} students not shown` : "";
   table.append(el("caption", `${audit.attribute}, week ${audit.week}, ${capacity}% capacity; reference group for the missed rate: ${audit.reference.false_negative_rate}${hidden}`));
   const head = el("tr");
   head.append(el("th", "Group", { scope: "col" }), el("th", "Students", { scope: "col" }), el("th", "Needed support", { scope: "col" }));
