@@ -195,8 +195,14 @@ def fairness(model: ModelFacts) -> str:
     counts = {s: model.checks.count(s) for s in dict.fromkeys(model.checks)}
     tally = ", ".join(f"{n} {status}" for status, n in counts.items()) or "no checks"
     compared = [c.replace("_", " ") for c in model.characteristics]
+    if model.gate != "pass":
+        said = "did not pass"
+    elif "pass" in model.checks:
+        said = "passed"
+    else:  # nothing clearly broken, and nothing confirmed either: not said to have passed
+        said = "found no clear breach but could confirm none of its checks"
     text = (
-        f"The fairness audit {'passed' if model.gate == 'pass' else 'did not pass'} ({tally}), "
+        f"The fairness audit {said} ({tally}), "
         f"comparing groups by {_listed(compared) if compared else 'no characteristic'}."
     )
     if model.override_reason:

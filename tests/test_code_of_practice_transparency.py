@@ -90,6 +90,13 @@ def test_another_champion_changes_the_model_its_features_accuracy_and_data_sourc
     assert none["model"] is None and none["features"] == [] and "No model is in service" in none["fairness"]
 
 
+def test_a_gate_that_confirmed_no_check_is_not_said_to_have_passed() -> None:
+    unsure = dataclasses.replace(MODEL, gate="pass", checks=("inconclusive", "not assessable"))
+    said = statement(dataclasses.replace(FACTS, model=unsure), WORDING)["fairness"]
+    assert "passed" not in said and "could confirm none of its checks" in said
+    assert "1 inconclusive, 1 not assessable" in said
+
+
 def test_the_processing_locations_come_from_the_settings() -> None:
     here = Settings(WAYMARK_DATABASE_URL="sqlite:///w.db", MLFLOW_TRACKING_URI="sqlite:///m.db")  # type: ignore[call-arg]
     there = here.model_copy(

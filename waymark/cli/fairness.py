@@ -153,6 +153,13 @@ def _show(outcome: AuditOutcome, out_dir: Path) -> None:
     )
     for check in outcome.checks:
         out.print(f"  {check.status:>12}  {check.title}", highlight=False, markup=False)
+    if outcome.gate == "pass" and not any(c.status == "pass" for c in outcome.checks):
+        out.print(
+            "  note: no check was clearly broken, and none could be confirmed (every one inconclusive or "
+            "not assessable): the pass says only that nothing was shown to be wrong",
+            highlight=False,
+            markup=False,
+        )
     if outcome.unaudited_weeks:
         out.print(f"  note: {unaudited_text(list(outcome.unaudited_weeks))}", highlight=False, markup=False)
     _show_quality(outcome)
