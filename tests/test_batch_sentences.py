@@ -27,7 +27,7 @@ from waymark.models.explain.batch_sentences import (
     from_phrase,
 )
 from waymark.models.explain.change import STEPS, smallest_change
-from waymark.models.explain.cohort import THRESHOLD, TOP, _Said, compared_marks
+from waymark.models.explain.cohort import THRESHOLD, TOP, TYPICAL_MARK, _Said, compared_marks, typical_marks
 from waymark.models.explain.coverage import recorded_sources
 from waymark.models.explain.families import CONTEXT_FAMILIES, FACTOR_FAMILIES, family_columns, family_sums
 from waymark.models.explain.sentences import (
@@ -67,14 +67,14 @@ def _generated_rows(n: int, seed: int) -> pd.DataFrame:
         "act_weeks_active_share": pick(0, 0.25, 0.5, 0.625, 1),
         "act_active_days": pick(0, 1, 2, 7, 20.5),
         "act_total": pick(0, 0.5, 3),
-        "act_total_pct": pick(0, 0.005, 0.125, 0.5, 0.995, 1),
+        "act_total_pct": pick(0, 0.004, 0.005, 0.01, 0.125, 0.5, 0.995, 0.996, 1),
         "asm_due": pick(0, 1, 2, 3),
         "asm_submitted": pick(0, 1, 2),
         "asm_late": pick(0, 1, 2),
         "asm_early_submissions": pick(0, 1, 2),
         "asm_next_submitted": pick(0, 1),
         "asm_has_score": pick(0, 1),
-        "asm_score_mean": pick(23, 62.5, 63.5, 80.2),
+        "asm_score_mean": pick(19, 23, 62.5, 63.5, 80.2),
         "asm_score_pct": pick(0, 0.04, 0.045, 0.05, 0.5, 0.985),
         COMPARED_MARKS: pick(0, 1, 1),
         QUIET_SHARE: pick(0, 0, 0.955, 1),
@@ -103,7 +103,18 @@ def test_every_family_is_worded_as_the_per_student_describer_words_it(labels: tu
         expected = [one(row, labels) for row in records]
         assert briefs == [b for b, _ in expected], family
         assert sentences == [s for _, s in expected], family
-    assert len({s for fam in DESCRIBE for s in describe_all(fam, cols, src=[""] * len(rows))[1]}) > 200
+    said = {s for fam in DESCRIBE for s in describe_all(fam, cols, src=[""] * len(rows))[1]}
+    assert len(said) > 200
+    # The branches of the extremes of the cohort comparison and of a single submission after its due day.
+    for part in (
+        "Activity so far among the lowest on this module",
+        "Activity so far among the highest on this module",
+        "than about 1% of students",
+        "The 1 assessment due so far was submitted after its due day",
+        "1 of the 3 assessments due so far was submitted, after its due day",
+        "were submitted, 1 after the due day",
+    ):
+        assert any(part in s for s in said), part
 
 
 @pytest.mark.parametrize("share", [0.95, 0.9999, 1.0])
@@ -147,6 +158,7 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
     rows = features.assign(
         **{
             COMPARED_MARKS: marks,
+            TYPICAL_MARK: typical_marks(features, group),
             QUIET_SHARE: quiet.share,
             QUIET_TYPICAL_SINCE: quiet.typical_since,
             QUIET_WEEKS: quiet_weeks(features, group=group, active=sources.active_by_week)
@@ -169,11 +181,15 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
             apart, shared = bool(standing[f].apart[i]), float(standing[f].shared[i])
             says = abs(v) >= THRESHOLD and np.sign(v) == np.sign(whole_family)
             if apart and says and FAMILIES[f].actionable:
-                if (
-                    v > 0
-                    or not counted_channels(f)
-                    or sum(row[f"ch_{ch}_total"] for ch in counted_channels(f)) > 0
-                ):
+                # A strength is something the student did (no count of none, no mark below the cohort's
+                # typical one), and a mark above the typical one is never a factor.
+                counted = counted_channels(f)
+                done = not counted or sum(row[f"ch_{ch}_total"] for ch in counted) > 0
+                marked = row["asm_has_score"] >= 1
+                if f == "assessment_results":
+                    done = marked and row["asm_score_mean"] >= row[TYPICAL_MARK]
+                above = f == "assessment_results" and marked and row["asm_score_mean"] > row[TYPICAL_MARK]
+                if (v > 0 and not above) or (v < 0 and done):
                     vals[f] = v
             elif apart and says:
                 fixed.append(_ctx(f, describe(f, row, sources=labels[f])))
@@ -293,6 +309,13 @@ def test_a_cohorts_explanations_are_those_of_the_per_row_builder(champion: Champ
     # A strength is something the student did: never a count of none ("0 attendances so far, ...").
     counted_strengths = [s for r in got["strengths"] for s in r if counted_channels(s["family"])]
     assert counted_strengths and not any(s["sentence"].startswith("0 ") for s in counted_strengths)
+    # Nor a mark below the cohort's typical one; and a mark above it is never a factor.
+    typical = typical_marks(features.reset_index(drop=True), group)
+    mark = features["asm_score_mean"].to_numpy()
+    marked = features["asm_has_score"].to_numpy() >= 1
+    for column, fits in (("strengths", marked & (mark >= typical)), ("factors", ~marked | (mark <= typical))):
+        rows = [i for i, r in enumerate(got[column]) for s in r if s["family"] == "assessment_results"]
+        assert fits[rows].all(), column
     said = {s["sentence"] for column in ("factors", "strengths", "context") for r in got[column] for s in r}
     assert len(said) > 100 and any("for anyone on this module" in s or "% of students" in s for s in said)
     at_second = ((got["module_id"] == second) & (got["week"] == 8)).to_numpy()

@@ -287,3 +287,42 @@ def test_the_scoring_job_names_sources_by_the_folders_labels(
     said = [s["sentence"] for r in rows for s in r.factors + r.strengths]
     assert [s for s in said if "from the learning platform and exam sittings" in s]
     assert all(r.coverage["sources_recorded"] == ["the learning platform", "exam sittings"] for r in rows)
+
+
+def _marks_said(indicators: pd.DataFrame, column: str) -> list[tuple[int, str]]:
+    """(row, sentence) of each assessment-results statement in ``column``."""
+    return [
+        (i, s["sentence"])
+        for i, items in enumerate(indicators[column])
+        for s in items
+        if s["family"] == "assessment_results"
+    ]
+
+
+@pytest.mark.parametrize("raising", [True, False])
+def test_a_mark_below_the_cohorts_typical_mark_is_never_a_strength_nor_one_above_it_a_factor(
+    folder: Path, raising: bool
+) -> None:
+    """A model may learn that a low mark lowers the estimate (fitted to nothing here, as another
+    institution's data did): "Average mark on marked work so far: 19." was then listed as a strength.
+    A mark is said on the side of the cohort's typical mark (the median of the marks on the module at
+    that week) it falls on, and no mark is never a strength, as no count of none is."""
+    data, _ = load_with_source_labels(folder)
+    features = build_features(data, [WEEK]).reset_index(drop=True)
+    coef = 2.0 if raising else -2.0  # raising: a higher mark raises the estimate
+    bundle = unfitted_model(features, lambda name: coef if name == "asm_score_mean" else 0.0)
+    indicators = explain_cohort(bundle, features).indicators
+    marked = features["asm_has_score"] >= 1
+    typical = features["asm_score_mean"].where(marked).groupby(features["module_id"]).transform("median")
+    assert (features.loc[marked].groupby("module_id").size() >= MIN_COHORT).all()
+    strengths = _marks_said(indicators, "strengths")
+    factors = _marks_said(indicators, "factors")
+    for i, sentence in strengths:
+        assert marked[i] and features.at[i, "asm_score_mean"] >= typical[i], sentence
+    for i, sentence in factors:
+        assert not marked[i] or features.at[i, "asm_score_mean"] <= typical[i], sentence
+    # The rule keeps each mark on its own side; it does not silence marks.
+    said = strengths + factors
+    assert any(marked[i] and features.at[i, "asm_score_mean"] < typical[i] for i, _ in said)
+    if not raising:  # a higher mark lowers the estimate: marks above the typical one are strengths
+        assert any(features.at[i, "asm_score_mean"] > typical[i] for i, _ in strengths)

@@ -34,7 +34,8 @@ from waymark.models.data import (
     read_manifest,
 )
 from waymark.models.data.contract import PROTECTED_COLUMN_NAMES
-from waymark.models.explain import describe, explain_cohort
+from waymark.models.explain import brief, describe, explain_cohort
+from waymark.models.explain.batch_sentences import describe_all, from_phrase
 from waymark.models.explain.change import MATERIAL
 from waymark.models.explain.families import FACTOR_FAMILIES
 from waymark.models.features import FEATURE_NAMES, build_features
@@ -74,6 +75,60 @@ def test_submission_sentence_states_the_counts_it_was_built_from() -> None:
     assert describe("assessment_submissions", _row(asm_due=2, asm_submitted=2, asm_next_submitted=1)) == (
         "2 of the 2 assessments due so far were submitted; the next one is already submitted."
     )
+
+
+def test_submission_sentence_reads_well_when_the_one_submission_was_after_its_due_day() -> None:
+    said = {
+        (due, done, late, ahead): describe(
+            "assessment_submissions",
+            _row(asm_due=due, asm_submitted=done, asm_late=late, asm_next_submitted=ahead),
+        )
+        for due, done, late, ahead in ((1, 1, 1, 0), (1, 1, 1, 1), (3, 1, 1, 0), (1, 1, 0, 0), (2, 2, 1, 0))
+    }
+    assert said[1, 1, 1, 0] == "The 1 assessment due so far was submitted after its due day."
+    assert said[1, 1, 1, 1] == (
+        "The 1 assessment due so far was submitted after its due day; the next one is already submitted."
+    )
+    assert said[3, 1, 1, 0] == "1 of the 3 assessments due so far was submitted, after its due day."
+    assert said[1, 1, 0, 0] == "The 1 assessment due so far was submitted."
+    assert said[2, 2, 1, 0] == "2 of the 2 assessments due so far were submitted, 1 after the due day."
+    rows = pd.DataFrame(
+        [_row(asm_due=d, asm_submitted=s, asm_late=n, asm_next_submitted=a) for d, s, n, a in said]
+    )
+    cols = {c: rows[c].to_numpy(dtype=np.float64) for c in rows.columns}
+    assert describe_all("assessment_submissions", cols, src=[""] * len(rows))[1] == list(said.values())
+
+
+def test_cohort_sentence_words_the_extremes_without_a_percentage() -> None:
+    """'More activity ... than about 0% of students' read as its opposite, and 'about 100%' as no one
+    else at all. A student tied with others for the least activity ranks 0 too (everyone with no
+    activity does): it is said as among the lowest on the module, never as less than everyone's."""
+    shares = (0.0, 0.004, 0.005, 0.01, 0.5, 0.99, 0.996, 1.0)
+    platform = ("the learning platform",)
+    said = {p: describe("cohort_engagement", _row(act_total_pct=p), sources=platform) for p in shares}
+    fewest = "Activity from the learning platform so far among the lowest on this module at this point."
+    most = "Activity from the learning platform so far among the highest on this module at this point."
+    assert said[0.0] == said[0.004] == said[0.005] == fewest
+    assert said[0.996] == said[1.0] == most
+    assert said[0.5] == (
+        "More activity from the learning platform so far than about 50% of students on this module at this"
+        " point."
+    )
+    assert "than about 1% of students" in said[0.01]
+    assert "than about 99% of students" in said[0.99]
+    assert not [s for s in said.values() if "about 0%" in s or "about 100%" in s]
+    assert (
+        brief("cohort_engagement", _row(act_total_pct=0.0))
+        == "activity so far among the lowest on the module"
+    )
+    assert (
+        brief("cohort_engagement", _row(act_total_pct=1.0))
+        == "activity so far among the highest on the module"
+    )
+    cols = {"act_total_pct": np.array(shares)}
+    src = [from_phrase(platform)] * len(shares)
+    assert describe_all("cohort_engagement", cols, src=src)[1] == list(said.values())
+    assert forbidden_words(" ".join(said.values())) == []
 
 
 def test_recent_activity_sentence_reads_counts_back_from_their_logs() -> None:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from tests.contract_folder import make_folder
 from tests.test_explanations_fit import _bundle
+from tests.unfitted import unfitted_model
 from waymark.models.data import load_learning_data
 from waymark.models.explain import explain_cohort
 from waymark.models.explain.batch_sentences import describe_all
@@ -72,3 +73,31 @@ def test_a_mark_is_compared_only_with_enough_marks(tmp_path: Path) -> None:
         marks = [s for s in sentences if s.startswith("Average mark")]
         assert len(marks) == len(frame)
         assert all(("higher than about 90% of marks" in s) is compared for s in marks), marks
+
+
+def test_in_a_cohort_too_small_to_compare_marks_a_mark_is_weighed_against_the_middle_of_the_scale(
+    tmp_path: Path,
+) -> None:
+    """Below ``MIN_COHORT`` marks there is no typical mark to compare with (it would be one of a few
+    named students' own): a mark below the middle of the 0-100 scale is never a strength there, nor
+    one above it a factor. M1 at week 6 has two marks, 70.5 and 40."""
+    features = build_features(load_learning_data(make_folder(tmp_path)), [6])
+    marked = features["asm_has_score"] >= 1
+    assert sorted(features.loc[marked, "asm_score_mean"]) == [40.0, 70.5]
+    said = []
+    for coef in (2.0, -2.0):  # a higher mark raises the estimate, then lowers it
+        bundle = unfitted_model(features, lambda name, c=coef: c if name == "asm_score_mean" else 0.0)
+        indicators = explain_cohort(bundle, features).indicators
+        for column in ("factors", "strengths"):
+            for i, items in enumerate(indicators[column]):
+                for s in items:
+                    if s["family"] == "assessment_results":
+                        said.append((column, i, s["sentence"]))
+    for column, i, sentence in said:
+        mark = features.at[i, "asm_score_mean"] if marked[i] else None
+        if column == "strengths":
+            assert mark is not None and mark >= 50, sentence
+        else:
+            assert mark is None or mark <= 50, sentence
+    assert ("strengths", "Average mark on marked work so far: 70.") in {(c, s) for c, _, s in said}
+    assert ("factors", "Average mark on marked work so far: 40.") in {(c, s) for c, _, s in said}

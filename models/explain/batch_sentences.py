@@ -24,8 +24,11 @@ from waymark.models.explain.sentences import (
     QUIET_SHARE,
     QUIET_TYPICAL_SINCE,
     QUIET_WEEKS,
+    _after_due,
     _and,
+    _compared_with,
     _in_quiet_weeks,
+    _upper,
     _when_quiet,
 )
 
@@ -163,9 +166,9 @@ def _regularity(cols: Columns, src: Sequence[str]) -> Texts:
 
 def _cohort(cols: Columns, src: Sequence[str]) -> Texts:
     pct = whole(100 * cols["act_total_pct"])
-    briefs = [f"more activity so far than about {p}% of students on the module" for p in pct]
+    briefs = [_compared_with(p, src="", on="the module") for p in pct]
     sentences = [
-        f"More activity{s} so far than about {p}% of students on this module at this point."
+        _upper(_compared_with(p, src=s, on="this module")) + " at this point."
         for s, p in zip(src, pct, strict=True)
     ]
     return briefs, sentences
@@ -209,7 +212,7 @@ def _submissions(cols: Columns, src: Sequence[str]) -> Texts:
             were = "was" if done[i] == 1 else "were"
             sentence = f"{done[i]} of the {due[i]} assessments due so far {were} submitted"
         briefs.append(brief + (", the next already submitted" if next_done[i] else ""))
-        sentence += f", {late[i]} after the due day" if late[i] else ""
+        sentence += _after_due(done[i], late[i], one=due[i] == 1)
         sentences.append(sentence + ("; the next one is already submitted" if next_done[i] else "") + ".")
     return briefs, sentences
 

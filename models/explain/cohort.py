@@ -43,6 +43,12 @@ from waymark.models.uncertainty import intervals
 
 THRESHOLD = 0.05  # contributions (log-odds) smaller than this are not worth a sentence
 TOP = 3
+#: Not a feature: the mark a student's average mark is weighed against to decide which side of an
+#: explanation it may be said on (``typical_marks``).
+TYPICAL_MARK = "cohort_typical_mark"
+#: The middle of the mark scale (scores are 0 to 100 by the data contract): what a mark is weighed
+#: against where too few of the cohort have one to compare with. Not a pass mark: institutions differ.
+MIDDLE_MARK = 50.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +102,7 @@ def explain_cohort(
         features.assign(
             **{
                 COMPARED_MARKS: compared_marks(features, group),
+                TYPICAL_MARK: typical_marks(features, group),
                 QUIET_SHARE: quiet.share,
                 QUIET_TYPICAL_SINCE: quiet.typical_since,
                 QUIET_WEEKS: _quiet_weeks(features, group=group, sources=sources),
@@ -152,6 +159,23 @@ def compared_marks(features: pd.DataFrame, group: np.ndarray) -> np.ndarray:
         return np.zeros(len(features))
     marked = np.bincount(group, weights=features["asm_has_score"].to_numpy(dtype=np.float64) >= 1)
     return np.asarray(marked[group] >= MIN_COHORT, dtype=np.float64)
+
+
+def typical_marks(features: pd.DataFrame, group: np.ndarray) -> np.ndarray:
+    """Per row: its cohort's typical mark, the median of the average marks of those with one.
+
+    Where fewer than ``MIN_COHORT`` of the cohort have a mark (``compared_marks``), marks are not
+    compared with it (the median would be one of a few named students' own): the middle of the mark
+    scale, ``MIDDLE_MARK``, stands in.
+    """
+    middle = np.full(len(features), MIDDLE_MARK)
+    if not {"asm_has_score", "asm_score_mean"} <= set(features.columns) or not len(features):
+        return middle
+    marked = features["asm_has_score"].to_numpy(dtype=np.float64) >= 1
+    marks = np.where(marked, features["asm_score_mean"].to_numpy(dtype=np.float64), np.nan)
+    median = pd.Series(marks).groupby(group).median().reindex(range(len(np.bincount(group)))).to_numpy()
+    typical: np.ndarray = np.where(compared_marks(features, group) >= 1, median[group], middle)
+    return typical
 
 
 def _quiet(features: pd.DataFrame, group: np.ndarray) -> Quiet:
@@ -282,10 +306,14 @@ def _statements(
     apart = np.column_stack([standing[f].apart for f in described]) if described else speaks
     actionable = np.array([FAMILIES[f].actionable for f in described], dtype=bool)
     candidate = speaks & apart & actionable
-    up = _top(np.where(candidate & (value > 0), -value, np.inf))
-    # A strength is something the student did: no count of none ("0 uses of study resources so far").
-    done = np.column_stack([_done(values, f) for f in described]) if described else speaks
-    down = _top(np.where(candidate & done & (value < 0), value, np.inf))
+    # A strength is something the student did: no count of none ("0 uses of study resources so far"),
+    # no mark below the cohort's typical one ("Average mark on marked work so far: 19."), and no mark
+    # above it is a factor (``_sides``).
+    sides = [_sides(values, f) for f in described]
+    raises = np.column_stack([r for r, _ in sides]) if described else speaks
+    lowers = np.column_stack([w for _, w in sides]) if described else speaks
+    up = _top(np.where(candidate & raises & (value > 0), -value, np.inf))
+    down = _top(np.where(candidate & lowers & (value < 0), value, np.inf))
     fixed = speaks & apart & ~actionable
     chosen = fixed.copy()
     for top in (up, down):
@@ -317,13 +345,26 @@ def _statements(
     return factors, strengths, context
 
 
-def _done(values: _Values, family: str) -> np.ndarray:
-    """Per row: whether the student has any of what ``family`` counts (always, for a family not counted)."""
+def _sides(values: _Values, family: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: whether ``family`` may be said as a factor, and whether as a strength.
+
+    A model's contribution can fall on the side the words contradict ("0 uses of study resources so
+    far", or a mark of 19, read as in the student's favour). So a family counted by channel is a
+    strength only where the student has any of what it counts; the results family is a strength only
+    where the student has a mark and it is at least their cohort's typical mark (``TYPICAL_MARK``), and
+    a factor only where there is no mark or it is not above the typical one. Every other family may be
+    said on either side.
+    """
+    either = np.ones(values.rows, dtype=bool)
     channels = counted_channels(family)
-    if not channels:
-        return np.ones(values.rows, dtype=bool)
-    done: np.ndarray = np.sum([values[f"ch_{ch}_total"] for ch in channels], axis=0) > 0
-    return done
+    if channels:
+        done: np.ndarray = np.sum([values[f"ch_{ch}_total"] for ch in channels], axis=0) > 0
+        return either, done
+    if family == "assessment_results":
+        marked = values["asm_has_score"] >= 1
+        mark, typical = values["asm_score_mean"], values[TYPICAL_MARK]
+        return ~(marked & (mark > typical)), marked & (mark >= typical)
+    return either, either
 
 
 def _top(keys: np.ndarray) -> np.ndarray:

@@ -120,11 +120,24 @@ def _regularity(row: Row, sources: Sources) -> tuple[str, str]:
 
 def _cohort(row: Row, sources: Sources) -> tuple[str, str]:
     pct = round(100 * row["act_total_pct"])
-    brief = f"more activity so far than about {pct}% of students on the module"
-    return (
-        brief,
-        f"More activity{_from(sources)} so far than about {pct}% of students on this module at this point.",
-    )
+    brief = _compared_with(pct, src="", on="the module")
+    return brief, _upper(_compared_with(pct, src=_from(sources), on="this module")) + " at this point."
+
+
+def _compared_with(pct: int, *, src: str, on: str) -> str:
+    """'more activity<src> so far than about N% of students on <on>', said plainly at the extremes.
+
+    ``pct`` is the rounded share of the cohort with strictly less activity (a percentile rank: students
+    tied with the student are not counted). "About 0%" read as its opposite and "about 100%" as no other
+    student at all: at 0 the student's activity is among the lowest on the module (a student tied with
+    others for the least activity ranks 0 too, so it is never said as less than everyone's), at 100
+    among the highest.
+    """
+    if pct <= 0:
+        return f"activity{src} so far among the lowest on {on}"
+    if pct >= 100:
+        return f"activity{src} so far among the highest on {on}"
+    return f"more activity{src} so far than about {pct}% of students on {on}"
 
 
 #: The families counted by channel, and what their counts are of, one and many (the batch describer
@@ -195,12 +208,24 @@ def _submissions(row: Row, _sources: Sources) -> tuple[str, str]:
     else:
         brief = f"{done} of the {due} assessments due so far submitted"
         sentence = f"{done} of the {due} assessments due so far {'was' if done == 1 else 'were'} submitted"
-    if late:
-        sentence += f", {late} after the due day"
+    sentence += _after_due(done, late, one=due == 1)
     if row["asm_next_submitted"] >= 1:
         brief += ", the next already submitted"
         sentence += "; the next one is already submitted"
     return brief, sentence + "."
+
+
+def _after_due(done: int, late: int, *, one: bool) -> str:
+    """How many of the submissions were made after their due day ('' for none).
+
+    Only a submission can be after its due day (``asm_late`` counts submissions): with none, nothing is
+    said. A single submission is said as itself ("... was submitted after its due day"), not as "1".
+    """
+    if not late or not done:
+        return ""
+    if done == 1:
+        return " after its due day" if one else ", after its due day"
+    return f", {late} after the due day"
 
 
 def _results(row: Row, _sources: Sources) -> tuple[str, str]:
