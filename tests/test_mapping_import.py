@@ -431,3 +431,16 @@ def test_a_mapping_whose_categories_name_a_sensitive_topic_is_refused_before_pub
         not (tmp_path / "out" / "activity.parquet").exists()
         and not (tmp_path / "out" / "activity.csv").exists()
     )
+
+
+def test_a_join_that_repeats_rows_is_said_with_its_likely_cause() -> None:
+    # Library loans per student joined to enrolments: each loan repeated for every module taken.
+    from waymark.training.ingest.mapping.coverage import Coverage, TableCoverage
+
+    repeated = TableCoverage("activity", rows_in=69_891, rows_joined=580_722, rows_out=580_722)
+    text = Coverage("library.toml", inputs={}, tables={"activity": repeated}).to_text()
+    assert "the join made 580,722 rows of 69,891 (8.3 per row)" in text
+    assert "repeats every row for each module" in text
+    plain = TableCoverage("activity", rows_in=100, rows_joined=90, rows_out=90)
+    said = Coverage("m.toml", inputs={}, tables={"activity": plain}).to_text()
+    assert "10 dropped by the join" in said and "the join made" not in said

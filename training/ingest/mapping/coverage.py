@@ -94,6 +94,14 @@ class Coverage:
             dropped = t.rows_in - t.rows_joined
             joined = f", {dropped:,} dropped by the join" if dropped > 0 else ""
             lines.append(f"  {t.table}: {t.rows_in:,} rows in{joined}, {t.rows_out:,} rows out")
+            if t.rows_joined > t.rows_in:
+                lines.append(
+                    f"    the join made {t.rows_joined:,} rows of {t.rows_in:,} "
+                    f"({t.rows_joined / max(t.rows_in, 1):.1f} per row): a row matched several rows of a "
+                    "joined input, and each copy is counted. A source recorded per student (library "
+                    "loans, say) joined to enrolments repeats every row for each module the student "
+                    "takes; join on something that names one module presentation, or leave it out"
+                )
             lines += [f"    {i.text()}" for i in t.issues]
         if self.unused_files:
             lines.append("Files no input reads: " + ", ".join(self.unused_files))
