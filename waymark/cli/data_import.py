@@ -16,6 +16,17 @@ from waymark.training.ingest.mapping.schema import MappingError, load_mapping
 from waymark.training.ingest.mappings import ready_mappings
 
 SECRET_ENV = "WAYMARK_PSEUDONYM_SECRET_FILE"  # noqa: S105 (the name of a variable naming a file)
+#: ``--secret-file`` of the commands that read student numbers from the records system (directory,
+#: access): each is replaced by the pseudonym the data imports gave it.
+NumbersSecretFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--secret-file",
+        envvar=SECRET_ENV,
+        help="The pseudonymisation secret the data imports used: FILE then gives student numbers, "
+        "and each is replaced by the same pseudonym as in the data folder.",
+    ),
+]
 
 
 def import_cmd(

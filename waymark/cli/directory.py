@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from waymark.cli.console import out
-from waymark.cli.data_import import SECRET_ENV
+from waymark.cli.data_import import NumbersSecretFile
 from waymark.cli.errors import handled
 from waymark.models.data import load_learning_data
 from waymark.models.settings import get_settings
@@ -31,15 +31,7 @@ def import_cmd(
         ),
     ] = None,
     *,
-    secret_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--secret-file",
-            envvar=SECRET_ENV,
-            help="The pseudonymisation secret the data imports used: FILE then gives student numbers, "
-            "and each is replaced by the same pseudonym as in the data folder.",
-        ),
-    ] = None,
+    secret_file: NumbersSecretFile = None,
 ) -> None:
     """Replace the student directory with FILE (all or nothing; every bad row is named)."""
     engine = up_to_date(get_settings().database_url)
