@@ -84,10 +84,18 @@ def test_a_date_in_a_day_column_is_explained_as_days_from_the_start_date(tmp_pat
         2,
         value,
     )
+    # The row's key as written, to find it in the institution's own export (a staged file's row is not).
+    assert finding.examples[0].key == {"student_id": "S2", "module_id": "M1", "presentation_id": "2024J"}
     assert "counted from the presentation's start_date" in finding.message
     assert "waymark data import --mapping" in finding.message
     assert 'registration_day = { column = "...", date = "iso" }' in finding.message
     assert not [f for f in report.findings if f.rule == "type_int"]  # one finding, not two
+
+
+def test_a_departure_before_registration_is_named_by_the_registrations_whole_key(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path, registrations=with_cell("registrations", 2, "unregistration_day", "-20"))
+    finding = error(validate_folder(folder), "unregistration_after_registration")
+    assert finding.examples[0].key == {"student_id": "S2", "module_id": "M1", "presentation_id": "2024J"}
 
 
 def test_a_date_typed_parquet_day_column_is_explained_too(tmp_path: Path) -> None:

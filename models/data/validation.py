@@ -324,7 +324,9 @@ def contract_rules(opened: dict[str, OpenedTable], typed: set[str]) -> Iterator[
         table = TABLES[name]
         present = [c for c in table.columns if c.name in table_open.types]
         for column in present:
-            yield from _column_rules(table, column, raw_type=table_open.types[column.name])
+            yield from _column_rules(
+                table, column, raw_type=table_open.types[column.name], raw_columns=set(table_open.types)
+            )
         if table.key and all(k in table_open.types for k in table.key):
             yield _key_rule(table)
         for ref in table.references:
@@ -359,16 +361,23 @@ def _key_of(table: Table) -> tuple[str, ...]:
     return tuple(c.name for c in table.columns if c.kind == Kind.ID)[:3]
 
 
-def _column_rules(table: Table, column: Column, *, raw_type: str) -> Iterator[Rule]:
+def _column_rules(
+    table: Table, column: Column, *, raw_type: str, raw_columns: set[str] | None = None
+) -> Iterator[Rule]:
     raw, t, c = ident("raw_" + table.name), ident("t_" + table.name), ident(column.name)
     key = tuple(k for k in _key_of(table) if k != column.name)
+    # The raw rows' key values as written (the typed ones where a rule reads the typed view), so that a
+    # row can be found in the institution's own export, not only by a file and row of a staged copy.
+    raw_key = tuple(k for k in key if raw_columns is not None and k in raw_columns)
     if not column.nullable:
         yield Rule(
             table.name,
             column.name,
             "required",
             "value is missing",
-            f"SELECT _file, _row, NULL AS value FROM {raw} WHERE {_missing(column.name, raw_type)}",
+            f"SELECT _file, _row, NULL AS value{_keys(raw_key)} FROM {raw} "
+            f"WHERE {_missing(column.name, raw_type)}",
+            raw_key,
         )
     typed = _typed_expr(column, raw_type)
     date = _date_condition(column, raw_type)
@@ -379,9 +388,10 @@ def _column_rules(table: Table, column: Column, *, raw_type: str) -> Iterator[Ru
             column.name,
             f"type_{column.kind.value}",
             _type_message(column, raw_type),
-            f"SELECT _file, _row, CAST({c} AS VARCHAR) AS value FROM {raw} WHERE {bad}",
+            f"SELECT _file, _row, CAST({c} AS VARCHAR) AS value{_keys(raw_key)} FROM {raw} WHERE {bad}",
+            raw_key,
         )
-    yield from _guidance_rules(table, column, raw_type=raw_type)
+    yield from _guidance_rules(table, column, raw_type=raw_type, raw_key=raw_key)
     if column.allowed is not None:
         allowed = ", ".join(literal(v) for v in column.allowed)
         hint = column.mapping_hint or (
@@ -460,7 +470,9 @@ def _date_condition(column: Column, raw_type: str) -> str:
     return "true" if raw_type.startswith(("DATE", "TIMESTAMP")) else "false"
 
 
-def _guidance_rules(table: Table, column: Column, *, raw_type: str) -> Iterator[Rule]:
+def _guidance_rules(
+    table: Table, column: Column, *, raw_type: str, raw_key: tuple[str, ...] = ()
+) -> Iterator[Rule]:
     """Values that tell how the file was made: dates where days belong, whole numbers as 150.0."""
     raw, c = ident("raw_" + table.name), ident(column.name)
     date = _date_condition(column, raw_type)
@@ -472,8 +484,11 @@ def _guidance_rules(table: Table, column: Column, *, raw_type: str) -> Iterator[
             "which turns dates into day numbers against each presentation's start "
             f'({column.name} = {{ column = "...", date = "iso" }}, or a format such as "%d/%m/%Y")'
         )
-        sql = f"SELECT _file, _row, CAST({c} AS VARCHAR) AS value FROM {raw} WHERE {c} IS NOT NULL AND {date}"
-        yield Rule(table.name, column.name, "date_not_day", msg, sql)
+        sql = (
+            f"SELECT _file, _row, CAST({c} AS VARCHAR) AS value{_keys(raw_key)} FROM {raw} "
+            f"WHERE {c} IS NOT NULL AND {date}"
+        )
+        yield Rule(table.name, column.name, "date_not_day", msg, sql, raw_key)
     if column.kind == Kind.ID and raw_type == "VARCHAR":
         yield _decimal_identifier_rule(table, column)
     if column.kind != Kind.INT:
@@ -629,9 +644,10 @@ def _cross_table_rules(typed: set[str]) -> Iterator[Rule]:
             "unregistration_day",
             "unregistration_after_registration",
             "unregistration_day is before registration_day",
-            "SELECT _file, _row, unregistration_day AS value, student_id AS key_student_id "
+            "SELECT _file, _row, unregistration_day AS value, student_id AS key_student_id, "
+            "module_id AS key_module_id, presentation_id AS key_presentation_id "
             "FROM t_registrations WHERE unregistration_day < registration_day",
-            ("student_id",),
+            ("student_id", "module_id", "presentation_id"),
         )
     if "access" in typed:
         cases = " ".join(f"WHEN {literal(r)} THEN {literal(s)}" for r, s in RELATIONSHIP_SCOPES.items())
