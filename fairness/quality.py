@@ -36,8 +36,8 @@ class WeekQuality:
     """One audited week: the candidate's figures, and the champion's on the same students."""
 
     week: int
-    students: int
-    needed_support: int
+    students: int  # registrations (rows), as AUC and ECE weigh them
+    needed_support: int  # of those rows
     candidate: dict[str, Interval]  # "auc", "ece"
     champion: dict[str, Interval] | None = None
     difference: dict[str, Interval] | None = None  # candidate minus champion, paired resamples
@@ -185,7 +185,10 @@ def measure_week(
 
 
 def measure(scored: pd.DataFrame, *, policy: Policy) -> tuple[WeekQuality, ...]:
-    """Every audited week of ``scored`` (``week``, ``label``, ``probability``, maybe the champion's)."""
+    """Every audited week of ``scored``, each resampled by student (``measure_week``).
+
+    ``scored`` holds ``student_id``, ``week``, ``label``, ``probability`` and maybe the champion's.
+    """
     rng = np.random.default_rng(policy.seed)
     return tuple(
         measure_week(

@@ -326,7 +326,7 @@ Protected characteristics ({", ".join(d["characteristics"])}) are never features
 {_quality_card(report.get("quality_gate"))}
 
 ## Fairness
-Gate: **{g["status"]}** under the policy copied into report.json. Checks:
+Gate: **{g["status"]}** under the policy copied into report.json.{_unconfirmed_card(g)} Checks:
 {chr(10).join(f"- {c['check']}: {c['status']}" for c in g["checks"])}
 
 Proxy check (how well the model's features predict each characteristic; 0.5 is chance):
@@ -353,7 +353,7 @@ def unaudited_text(weeks: list[int]) -> str:
     named = " and ".join(", ".join(str(w) for w in weeks).rsplit(", ", 1))
     return (
         f"Week{'s' if len(weeks) > 1 else ''} {named} of the policy {'were' if len(weeks) > 1 else 'was'} "
-        "not audited: no test presentation has students then (it is shorter), so neither gate judges "
+        "not audited: every test presentation ends before then, so neither gate judges "
         f"{'them' if len(weeks) > 1 else 'it'}, and indicators at later weeks rest on no audit. If the "
         "institution's presentations are shorter, the policy's weeks should be weeks they reach."
     )
@@ -362,3 +362,11 @@ def unaudited_text(weeks: list[int]) -> str:
 def _unaudited_card(weeks: list[int]) -> str:
     text = unaudited_text(weeks)
     return f"- {text}\n" if text else ""
+
+
+def _unconfirmed_card(gate: dict[str, Any]) -> str:
+    """The caveat of a pass whose every check was inconclusive or not assessable ("" otherwise)."""
+    checks = gate.get("checks", [])
+    if gate.get("status") != "pass" or not checks or any(c["status"] == "pass" for c in checks):
+        return ""
+    return " No check could be confirmed (every one inconclusive or not assessable): nothing was shown wrong."

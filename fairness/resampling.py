@@ -6,10 +6,11 @@ float matrix of weights. The audit needs them for 15 characteristics and pairs, 
 and 1,001 weightings (the point estimate and 1,000 resamples) each week, so here they come from
 one compiled pass over the week's rows per characteristic:
 
-- the week's resamples are drawn once, exactly as before (``metrics.bootstrap_draws``: the
-  policy's seed, week by week), and kept as small whole-number counts (``metrics.counts_by_row``,
-  n x 1 + B with a first column of ones for the point estimate), so each student's counts in
-  every resample are one contiguous row;
+- the week's resamples are drawn once, of students (``metrics.bootstrap_draws``: the policy's
+  seed, week by week), and kept as small whole-number counts (``metrics.counts_by_row``, students
+  x 1 + B with a first column of ones for the point estimate), then given to each of the
+  student's rows (``fairness.audit.audit_cohorts``), so each row's counts in every resample are
+  one contiguous row;
 - the rows are visited grouped by the characteristic and, within a group, in order of indicator
   value; each row adds its counts to its group's confusion cell at every capacity, to its band of
   indicator values, and to the running sums that give the Mann-Whitney pairs (AUC's numerator)

@@ -63,24 +63,32 @@ def import_grants(
     *,
     pseudonym: Callable[[str], str] | None = None,
     known: frozenset[str] | None = None,
+    strict: bool = True,
 ) -> int:
     """Replace every staff relationship with those in ``path``; returns how many were loaded.
 
     A relationship to a student whose erasure was processed (a personal tutor's) is not loaded: the
     institution's export may still list it, and erasure removed it (CoP §12). With ``pseudonym`` the
-    file gives student numbers, each replaced by its pseudonym as the data imports replaced it. With
-    ``known`` (the students Waymark holds; empty or None: not checked), a file none of whose student
-    relationships names a known student is refused: it would load and match nobody.
+    file gives student numbers, each replaced by its pseudonym as the data imports replaced it (a file
+    whose student ids already are pseudonyms ``known`` holds, and none once replaced, is kept as
+    written: the secret may be set for every command). With ``known`` (the students Waymark holds;
+    empty or None: not checked) and ``strict``, a file none of whose student relationships names a
+    known student is refused: it would load and match nobody.
     """
-    frame = _read(path, COLUMNS).drop_duplicates()
+    frame = _read(path, COLUMNS)
     tutees = frame["scope_type"] == "student"
     if pseudonym is not None:
-        frame.loc[tutees, "scope_id"] = frame.loc[tutees, "scope_id"].map(lambda v: pseudonym(v) if v else v)
+        written = frame.loc[tutees, "scope_id"]
+        mapped = written.map(lambda v: pseudonym(v) if v else v)
+        if not (known and written.isin(known).any() and not mapped.isin(known).any()):
+            frame.loc[tutees, "scope_id"] = mapped
+    frame = frame.drop_duplicates()
+    tutees = frame["scope_type"] == "student"
     problems = _problems(frame, path)
     if problems:
         shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
         raise ImportRefused("nothing was imported:\n" + "\n".join(shown))
-    if known and tutees.any() and not frame.loc[tutees, "scope_id"].isin(known).any():
+    if strict and known and tutees.any() and not frame.loc[tutees, "scope_id"].isin(known).any():
         raise ImportRefused(
             f"nothing was imported: no student relationship in {path.name} ({int(tutees.sum()):,} in all) "
             f"names a student Waymark holds (for example {frame.loc[tutees, 'scope_id'].iloc[0]!r}). If "

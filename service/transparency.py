@@ -197,7 +197,7 @@ def fairness(model: ModelFacts) -> str:
     compared = [c.replace("_", " ") for c in model.characteristics]
     if model.gate != "pass":
         said = "did not pass"
-    elif "pass" in model.checks:
+    elif "pass" in model.checks or not model.checks:  # no checks: the report could not be read
         said = "passed"
     else:  # nothing clearly broken, and nothing confirmed either: not said to have passed
         said = "found no clear breach but could confirm none of its checks"

@@ -306,9 +306,27 @@ def test_relationships_that_match_no_student_are_refused_and_a_secret_maps_stude
     assert stored == {*known, "HIST/102"}  # module ids are not student numbers: kept as written
     assert unknown_tutees(engine, known) == []
     assert unknown_tutees(engine, frozenset({pseudonym("000123")})) == [pseudonym("S04512K")]
-    # Some unknown is loaded (a student not scored yet); nothing known at all is not checked.
+    # Some unknown is loaded (a student not scored yet); nothing known at all is not checked, nor is a
+    # file checked leniently (against the students scored so far, a new intake's are not known yet).
     assert import_grants(engine, numbers, known=frozenset({pseudonym("000123")}), pseudonym=pseudonym) == 3
     assert import_grants(engine, numbers, known=frozenset()) == 3
+    assert import_grants(engine, numbers, known=known, strict=False) == 3
+    # A file already of pseudonyms, with the secret set for every command: kept as written, not hashed again.
+    pseudonyms = tmp_path / "pseudonyms.csv"
+    pseudonyms.write_text(
+        "staff_id,relationship,scope_type,scope_id\n"
+        f"t1,personal_tutor,student,{pseudonym('000123')}\nt1,personal_tutor,student,{pseudonym('000123')}\n",
+        encoding="utf-8",
+    )
+    assert import_grants(engine, pseudonyms, known=known, pseudonym=pseudonym) == 1
+    assert unknown_tutees(engine, known) == []
+    # Two spellings of one student number are one relationship once mapped (duplicates dropped after).
+    spellings = tmp_path / "spellings.csv"
+    spellings.write_text(
+        "staff_id,relationship,scope_type,scope_id\nt1,personal_tutor,student,150\nt1,personal_tutor,student,150.0\n",
+        encoding="utf-8",
+    )
+    assert import_grants(engine, spellings, pseudonym=pseudonym) == 1
 
 
 def test_token_minting_is_refused_outside_development() -> None:

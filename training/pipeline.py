@@ -240,7 +240,8 @@ def train(
         )
     running = unfinished(data.tables(), last_days=last_days)
     left_out = (
-        f"{len(running)} presentation(s) with outcomes not known yet (not ended on the data's last date, or "
+        f"{len(running)} {'presentation' if len(running) == 1 else 'presentations'} with outcomes not "
+        "known yet (not ended on the data's last date, or "
         f"ended with more than {OUTCOMES_PENDING_SHARE:.0%} of their outcomes still empty): "
         + ", ".join(f"{m}/{p}" for m, p in running[["module_id", "presentation_id"]].to_numpy())
     )

@@ -20,6 +20,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from waymark.models.calendar import OPEN_OUTCOMES_SQL, TYPED_LAST_DAY_SQL, data_date
 from waymark.models.data import folder_fingerprint, load_with_source_labels, memo, read_manifest
@@ -168,9 +169,11 @@ def score(
         except BaseException:
             publish.mark_failed(engine, run_id)
             raise
-    return dataclasses.replace(
-        summary, audited_weeks=audited_weeks(engine, model_name, version=model.version)
-    )
+    try:  # the batch is published: a failed read of the audit's weeks only leaves them unsaid
+        weeks = audited_weeks(engine, model_name, version=model.version)
+    except SQLAlchemyError:
+        weeks = ()
+    return dataclasses.replace(summary, audited_weeks=weeks)
 
 
 @contextlib.contextmanager

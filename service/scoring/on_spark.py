@@ -162,8 +162,15 @@ def scored_on_spark(
 
 
 def _without_undated_withdrawals(features: Any, registrations: Any) -> tuple[Any, int]:
-    """``cohort.without_undated_withdrawals`` on Spark."""
+    """``cohort.without_undated_withdrawals`` on Spark.
+
+    Without any such registration the features' plan is left as it is; with some, the features are
+    kept (persisted) so that counting the ones left out does not build them twice.
+    """
     gone = registrations.where(UNDATED_WITHDRAWAL).select(*REGISTRATION)
+    if gone.limit(1).count() == 0:
+        return features, 0
+    features = features.persist()
     withdrawn = features.join(gone, on=REGISTRATION, how="left_semi").count()
     return (features.join(gone, on=REGISTRATION, how="left_anti") if withdrawn else features), withdrawn
 

@@ -331,7 +331,7 @@ function qualitySection(r) {
   const table = el("table", null, { id: "quality-table" });
   table.append(el("caption", `AUC and ECE by week on the later presentations${q.champion ? `, beside the champion (${q.champion}) on the same students` : ""}; intervals in brackets`));
   const head = el("tr");
-  const headings = ["Week", "Students", "Minimum AUC", "AUC", "Maximum ECE", "ECE"];
+  const headings = ["Week", "Registrations", "Minimum AUC", "AUC", "Maximum ECE", "ECE"];
   if (q.champion) headings.push("Champion's AUC", "Champion's ECE", "AUC difference", "ECE difference");
   head.append(...headings.map((h) => el("th", h, { scope: "col" })));
   table.append(el("thead"));
@@ -407,6 +407,15 @@ function renderReport(found) {
     el("p", `The model (${r.model.family}) estimates each week the chance of ${target}. The audit asks, for each group of students, whom the outreach list would miss who needed support, and whom it would contact who did not.`),
     el("p", `Tested on the later presentations ${r.data.test_presentations.join(", ")}; characteristics audited: ${r.data.characteristics.join(", ")}. Bundle sha256 ${r.model.bundle_sha256}.`, { class: "hint" }),
   );
+  const checks = r.gate.checks || [];
+  if (found.gate === "pass" && checks.length && !checks.some((c) => c.status === "pass")) {
+    summary.append(el("p", "No check was clearly broken, but none could be confirmed either: every check is inconclusive or could not be assessed, so this pass says only that nothing was shown to be wrong.", { id: "gate-unconfirmed" }));
+  }
+  const unaudited = r.unaudited_weeks || [];
+  if (unaudited.length) {
+    const named = unaudited.length === 1 ? `Week ${unaudited[0]} of the policy was` : `Weeks ${unaudited.slice(0, -1).join(", ")} and ${unaudited[unaudited.length - 1]} of the policy were`;
+    summary.append(el("p", `${named} not audited: every test presentation ends before then, so neither gate judges ${unaudited.length === 1 ? "it" : "them"}, and indicators at later weeks rest on no audit.`, { id: "gate-unaudited" }));
+  }
   const clauses = section("cop-h", "Code of Practice clauses this audit addresses");
   const ul = el("ul");
   for (const c of r.code_of_practice) { const li = el("li"); li.append(el("strong", c.clause), `: ${c.how}`); ul.append(li); }

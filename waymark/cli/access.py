@@ -38,8 +38,8 @@ def import_cmd(
 ) -> None:
     """Replace the staff relationships with those in FILE (all or nothing).
 
-    A file none of whose student relationships names a student Waymark holds is refused; some that
-    name none are loaded and counted (a student not scored yet, or one who has left).
+    With --data, a file none of whose student relationships names a student of the folder is refused;
+    otherwise students not held yet are loaded and counted (a student not scored yet, or one who left).
     """
     engine = up_to_date(get_settings().database_url)
     with handled(contract="the data folder breaks the contract; nothing was imported", also=(SecretError,)):
@@ -47,7 +47,9 @@ def import_cmd(
         known = (
             frozenset(load_learning_data(data).students["student_id"]) if data else scored_students(engine)
         )
-        loaded = import_grants(engine, file, pseudonym=pseudonym, known=known)
+        # Checked strictly against a data folder; against the students scored so far (a new intake
+        # is not scored yet) the unmatched are only counted.
+        loaded = import_grants(engine, file, pseudonym=pseudonym, known=known, strict=data is not None)
         trained = import_attestations(engine, attestations) if attestations else 0
     out.print(
         f"Loaded {loaded:,} staff relationships"

@@ -101,7 +101,8 @@ def publish(
         )
     out.print(
         f"Published run {summary.run_id}: {summary.students:,} indicators from {summary.model} "
-        f"version {summary.version}, week(s) {', '.join(map(str, summary.weeks))}, "
+        f"version {summary.version}, week{'s' if len(summary.weeks) != 1 else ''} "
+        f"{', '.join(map(str, summary.weeks))}, "
         f"data as of {summary.as_of}."
         + (
             f" {summary.withdrawn:,} registration{'s' if summary.withdrawn != 1 else ''} recorded as "

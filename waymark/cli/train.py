@@ -298,7 +298,7 @@ def _summary(outcome: TrainingOutcome, registered: Registered) -> dict[str, Any]
 def _show(outcome: TrainingOutcome, registered: Registered) -> None:
     out.print(f"Split: {outcome.split.describe()}", highlight=False, markup=False)
     if outcome.running:
-        named = ", ".join(f"{m} {p}" for m, p in outcome.running)
+        named = ", ".join(f"{m} ({p})" for m, p in outcome.running)
         out.print(
             f"Left out of training and testing, outcomes not known yet: {named}.",
             highlight=False,
