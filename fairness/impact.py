@@ -7,12 +7,12 @@ contacted student with the not-contacted student most like them at the time of c
 prediction week (``stratum``), and the nearest propensity to be contacted, estimated from the
 estimate and the features at that time (nearest-neighbour matching with replacement, inside a
 caliper). The effect is the mean difference in completion over the matched contacted students (the
-effect on those contacted), with a bootstrap interval that resamples registrations and repeats the
-matching, and standardised mean differences before and after matching show whether the matched
-students are in fact comparable.
+effect on those contacted), with a bootstrap interval that resamples students (each with all their
+registrations) and repeats the matching, and standardised mean differences before and after
+matching show whether the matched students are in fact comparable.
 
 All functions are pure: a frame of units in, figures out. A unit is one registration at one
-prediction week: ``unit`` (the registration's key, the bootstrap's cluster), ``stratum``,
+prediction week: ``unit`` (the registration's key), ``student_id`` (the bootstrap's cluster), ``stratum``,
 ``contacted`` (bool), ``completed`` (0/1) and the covariates. A registration never contacted can
 appear at several weeks, as a possible comparison for contacted students at each.
 """
@@ -136,8 +136,13 @@ def _point(
 
 
 def resample_registrations(units: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """Registrations drawn with replacement, each bringing all its rows (the unit of the bootstrap)."""
-    codes, names = pd.factorize(units["unit"])
+    """Students drawn with replacement, each bringing all the rows of all their registrations.
+
+    Outreach reaches a student, not a registration, and a student's registrations are not independent,
+    so the student is the bootstrap's cluster (``student_id``; ``unit``, the registration, where units
+    carry no student).
+    """
+    codes, names = pd.factorize(units["student_id" if "student_id" in units.columns else "unit"])
     draws = np.bincount(rng.integers(0, len(names), len(names)), minlength=len(names))
     return units.iloc[np.repeat(np.arange(len(units)), draws[codes])].reset_index(drop=True)
 

@@ -201,3 +201,21 @@ def test_evaluate_impact_writes_the_report_and_keeps_it_in_mlflow(
     students = pd.read_parquet(synth_dir / "students.parquet")["student_id"]
     assert not [s for s in students if s in text]  # no student is named
     assert forbidden_words(text) == []
+
+
+def test_the_bootstrap_draws_students_each_with_all_their_registrations() -> None:
+    from waymark.fairness.impact import resample_registrations
+
+    units = pd.DataFrame(
+        {  # S1 on two modules; S3's one registration at two weeks
+            "unit": ["S1/M1/A", "S1/M2/A", "S2/M1/A", "S3/M1/A", "S3/M1/A"],
+            "student_id": ["S1", "S1", "S2", "S3", "S3"],
+        }
+    )
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        drawn = resample_registrations(units, rng)
+        s1 = drawn.loc[drawn["student_id"] == "S1", "unit"].value_counts()
+        assert s1.get("S1/M1/A", 0) == s1.get("S1/M2/A", 0)  # both of S1's registrations, as often
+        assert (drawn["student_id"] == "S3").sum() % 2 == 0
+        assert len(drawn) > 0
