@@ -47,7 +47,7 @@ def test_late_and_missing_registration_days_are_counted(tmp_path: Path) -> None:
 
 def test_gaps_are_explained_for_modules_missing_a_source(synth_dir: Path) -> None:
     notes = " ".join(_report(synth_dir).notes)
-    assert "HIS105 records no lecture_capture, quiz data" in notes
+    assert "HIS105 records no data from lecture recordings or online quizzes" in notes
 
 
 def test_the_report_uses_no_labelling_words(synth_dir: Path) -> None:

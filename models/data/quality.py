@@ -12,8 +12,8 @@ from typing import Any
 
 import duckdb
 
-from waymark.models.data.contract import OUTCOMES_PENDING_SHARE, TABLES
-from waymark.models.data.notice import USED_ACTIVITY, register_usable_sources, source_use
+from waymark.models.data.contract import DEFAULT_SOURCE_LABELS, OUTCOMES_PENDING_SHARE, TABLES
+from waymark.models.data.notice import USED_ACTIVITY, declared, register_usable_sources, source_use
 from waymark.models.data.sqltext import ident
 
 SHOWN_WEEKS = (1, 2, 4, 8, 12, 16, 20, 24, 30, 36)
@@ -169,7 +169,7 @@ def quality_report(con: duckdb.DuckDBPyConnection) -> QualityReport:
     consistency = _consistency(con)
     quiet = _quiet_weeks(con)
     notes = _marked_work_notes(overview) + _notes(
-        missing, no_act, timing=timing, by_module=by_module, consistency=consistency
+        missing, no_act, timing=timing, by_module=by_module, consistency=consistency, names=_names(con)
     )
     notes += _quiet_notes(quiet) + _outcome_notes(overview)
     notes = notes or ["No gaps large enough to change how indicators should be read."]
@@ -394,6 +394,11 @@ def _quiet_notes(quiet: list[dict[str, Any]]) -> list[str]:
     return notes
 
 
+def _names(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Each source's name as the folder gives it (the ``sources`` table's label, else the built-in name)."""
+    return dict(DEFAULT_SOURCE_LABELS) | {s: d.label for s, d in declared(con).items() if d.label}
+
+
 def _sources_by_module(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     rows = con.execute("""
         WITH regs AS (SELECT module_id, count(*) AS n FROM t_registrations GROUP BY 1),
@@ -458,6 +463,7 @@ def _notes(
     *,
     timing: dict[str, Any],
     by_module: list[dict[str, Any]],
+    names: dict[str, str],
     consistency: dict[str, int],
 ) -> list[str]:
     notes = []
@@ -472,10 +478,11 @@ def _notes(
     for m in by_module:
         absent = [s for s in all_sources if s not in m["sources"]]
         if absent:
+            named = [names.get(a) or f"'{a}' records" for a in absent]
+            listed = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} or {named[-1]}"
             notes.append(
-                f"Module {m['module_id']} records no {', '.join(absent)} data: indicators "
-                "for its students cannot use those sources, and comparisons with other "
-                "modules must allow for it."
+                f"Module {m['module_id']} records no data from {listed}: indicators for its students "
+                "cannot use those sources, and comparisons with other modules must allow for it."
             )
     if timing["late"]:
         notes.append(
