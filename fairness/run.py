@@ -143,7 +143,7 @@ def _audit_model(
     return AuditOutcome(
         model=loaded,
         run_id=run_id,
-        test_presentations=tuple(f"{m}/{p}" for m, p in test),
+        test_presentations=tuple(f"{m} ({p})" for m, p in test),  # ids may hold slashes: not m/p
         data_fingerprint=fingerprint or folder_fingerprint(local_folder(folder)),
         policy=policy,
         audits=audits,

@@ -63,7 +63,7 @@ def test_an_audit_measures_every_test_presentation_when_module_ids_hold_spaces(
     version = log_and_register(trained, "spaced-ids", settings=mlflow_store).version
     policy = dataclasses.replace(load_policy(), bootstrap_resamples=50, intersections=False)
     audited = audit_model(f"models:/spaced-ids/{version}", spaced_dir, policy=policy)
-    assert set(audited.test_presentations) == {f"{m}/{p}" for m, p in trained.split.test}
+    assert set(audited.test_presentations) == {f"{m} ({p})" for m, p in trained.split.test}
     assert audited.quality is not None
     scored = trained.test_scored
     for week in audited.quality.weeks:  # every test student of the week, not those of some modules

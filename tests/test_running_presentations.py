@@ -208,7 +208,7 @@ def test_training_tests_on_the_latest_ended_intake_and_learns_nothing_half_known
     for rows in (outcome.train_rows, outcome.test_scored):
         assert not rows["presentation_id"].isin([RUNNING, NEXT]).any()
     assert outcome.test_scored["label"].nunique() == 2
-    assert any("not ended" in line and f"/{RUNNING}" in line for line in said)
+    assert any("not ended" in line and f"({RUNNING})" in line for line in said)
     # The outcome keeps what was left out, for the command's summary and its JSON.
     assert outcome.running and {p for _, p in outcome.running} <= {RUNNING, NEXT}
     assert RUNNING in {p for _, p in outcome.running}
@@ -268,7 +268,9 @@ def test_a_chosen_week_past_the_data_date_is_refused_not_read_as_days_without_ac
     mid_term: Path, model: LoadedModel
 ) -> None:
     # The export is on the last day of week 8 of RUNNING: week 9 would read a week nobody recorded.
-    with pytest.raises(ScoringError, match=r"week 9 reads activity up to day 62 of .*/2026B.*reaches only"):
+    with pytest.raises(
+        ScoringError, match=r"week 9 reads activity up to day 62 of .* \(2026B\).*reaches only"
+    ):
         job._on_duckdb(mid_term, model=model, week=WEEK + 1, erased=frozenset(), say=lambda _m: None)
     batch = job._on_duckdb(mid_term, model=model, week=WEEK, erased=frozenset(), say=lambda _m: None)
     assert set(batch.indicators["presentation_id"]) == {"2025J", RUNNING}

@@ -97,7 +97,7 @@ def test_a_single_outcome_is_named_as_a_mapping_question_not_a_want_of_students(
 def test_a_split_refused_for_want_of_ended_presentations_names_those_left_out(tmp_path: Path) -> None:
     folder = make_folder(tmp_path)  # M2/2025B: outcome not known, starting after the data's last date
     with pytest.raises(
-        SplitError, match=r"no presentation starts on or after 2025-01-01.*Left out.*M2/2025B"
+        SplitError, match=r"no presentation starts on or after 2025-01-01.*Left out.*M2 \(2025B\)"
     ):
         train_folder(folder, target=Target.NOT_COMPLETING, config=FAST, test_from=date(2025, 1, 1))
 

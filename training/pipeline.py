@@ -243,7 +243,7 @@ def train(
         f"{len(running)} {'presentation' if len(running) == 1 else 'presentations'} with outcomes not "
         "known yet (not ended on the data's last date, or "
         f"ended with more than {OUTCOMES_PENDING_SHARE:.0%} of their outcomes still empty): "
-        + ", ".join(f"{m}/{p}" for m, p in running[["module_id", "presentation_id"]].to_numpy())
+        + ", ".join(f"{m} ({p})" for m, p in running[["module_id", "presentation_id"]].to_numpy())
     )
     if len(running):
         say(f"leaving out {left_out}")

@@ -115,7 +115,7 @@ def scored_weeks(
         if len(too_short):
             raise CohortError(
                 f"week {week} is past the end of presentation(s) "
-                + ", ".join(f"{r.module_id}/{r.presentation_id}" for r in too_short.itertuples())
+                + ", ".join(f"{r.module_id} ({r.presentation_id})" for r in too_short.itertuples())
                 + ": choose an earlier --week"
             )
         _reached(chosen, week, day=data_day() if data_day else data_date(chosen, last_day()))
@@ -153,7 +153,7 @@ def _reached(chosen: pd.DataFrame, week: int, *, day: date | None) -> None:
         return
     short = chosen[days_into(chosen, day).to_numpy() < 7 * week - 1 - QUIET_DAYS]
     if len(short):
-        names = ", ".join(f"{r.module_id}/{r.presentation_id}" for r in short.itertuples())
+        names = ", ".join(f"{r.module_id} ({r.presentation_id})" for r in short.itertuples())
         raise CohortError(
             f"week {week} reads activity up to day {7 * week - 1} of {names}, but the folder's activity "
             f"reaches only {day.isoformat()}: the days after it would count as days without activity. "
