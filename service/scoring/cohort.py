@@ -113,8 +113,9 @@ def scored_weeks(
     if week is not None:
         too_short = chosen[chosen["length_days"] < 7 * week]
         if len(too_short):
+            which = "presentation" if len(too_short) == 1 else "presentations"
             raise CohortError(
-                f"week {week} is past the end of presentation(s) "
+                f"week {week} is past the end of {which} "
                 + ", ".join(f"{r.module_id} ({r.presentation_id})" for r in too_short.itertuples())
                 + ": choose an earlier --week"
             )
