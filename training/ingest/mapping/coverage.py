@@ -14,7 +14,7 @@ import duckdb
 from waymark.models.data.contract import TABLES
 from waymark.models.data.sqltext import ident
 from waymark.training.ingest.mapping.inputs import InputStats
-from waymark.training.ingest.mapping.schema import Mapping
+from waymark.training.ingest.mapping.schema import Mapping, TableSpec
 
 MAX_VALUES_PER_RULE = 20
 
@@ -46,6 +46,7 @@ class TableCoverage:
     rows_joined: int  # after the table's joins (inner: unmatched rows are dropped)
     rows_out: int
     issues: tuple[Issue, ...] = ()
+    folded: str = ""  # how rows become fewer on the way out (aggregation, a key), "" when they cannot
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ class Coverage:
         lines = [f"Mapping {self.mapping}", "Inputs:"]
         for name, stats in self.inputs.items():
             lines.append(
-                f"  {name}: {len(stats.files)} file(s), {stats.rows_read:,} rows read, "
+                f"  {name}: {len(stats.files)} {'file' if len(stats.files) == 1 else 'files'}, "
+                f"{stats.rows_read:,} rows read, "
                 f"{stats.rows_kept:,} kept"
             )
             if self.unused_columns.get(name):
@@ -94,6 +96,8 @@ class Coverage:
             dropped = t.rows_in - t.rows_joined
             joined = f", {dropped:,} dropped by the join" if dropped > 0 else ""
             lines.append(f"  {t.table}: {t.rows_in:,} rows in{joined}, {t.rows_out:,} rows out")
+            if t.rows_out < t.rows_joined and t.folded:
+                lines.append(f"    {t.rows_joined - t.rows_out:,} fewer out: {t.folded}")
             if t.rows_joined > t.rows_in:
                 lines.append(
                     f"    the join made {t.rows_joined:,} rows of {t.rows_in:,} "
@@ -106,7 +110,9 @@ class Coverage:
         if self.unused_files:
             lines.append("Files no input reads: " + ", ".join(self.unused_files))
         lines.append(
-            "Every value was mapped." if self.ok else f"{len(self.issues)} rule(s) left values unmapped."
+            "Every value was mapped."
+            if self.ok
+            else f"{len(self.issues)} {'rule' if len(self.issues) == 1 else 'rules'} left values unmapped."
         )
         return "\n".join(lines)
 
@@ -162,7 +168,20 @@ def table_coverage(
         rows_joined=_count(con, "wm_a_" + table),
         rows_out=_count(con, "wm_out_" + table),
         issues=tuple(issues),
+        folded=_folded(table, spec),
     )
+
+
+def _folded(table: str, spec: TableSpec) -> str:
+    """Why a table's rows out can be fewer than its rows in (``convert.out_sql``)."""
+    if table == "activity" and spec.aggregate is not None:
+        return "rows of one student, presentation, day, source and type are added up into one daily count"
+    if not TABLES[table].key:
+        return ""
+    if spec.duplicates in ("first", "last"):
+        which = spec.duplicates
+        return f'rows sharing a key are kept once, the {which} by order_by (duplicates = "{which}")'
+    return "identical rows are kept once"
 
 
 def unused_columns(mapping: Mapping, inputs: dict[str, InputStats]) -> dict[str, tuple[str, ...]]:
