@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from waymark.models.explain.sentences import and_list
 from waymark.models.features.catalogue import FAMILIES, FEATURES
 from waymark.models.roles import ROLES
 from waymark.models.settings import Settings
@@ -172,12 +173,7 @@ def _activity(run: RunFacts | None) -> str:
         return "Activity counts by type (no batch from this model has been published yet)."
     if not run.sources:
         return "Activity counts by type: no activity source is recorded in the data being served."
-    return f"Activity counts by type from {_listed(run.sources)} (never what was read, watched or written)."
-
-
-def _listed(items: Sequence[str]) -> str:
-    """'a', 'a and b', 'a, b and c'."""
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+    return f"Activity counts by type from {and_list(run.sources)} (never what was read, watched or written)."
 
 
 def accuracy(model: ModelFacts) -> list[str]:
@@ -203,7 +199,7 @@ def fairness(model: ModelFacts) -> str:
         said = "found no clear breach but could confirm none of its checks"
     text = (
         f"The fairness audit {said} ({tally}), "
-        f"comparing groups by {_listed(compared) if compared else 'no characteristic'}."
+        f"comparing groups by {and_list(compared) if compared else 'no characteristic'}."
     )
     if model.override_reason:
         text += f" The ethics committee approved it with this stated reason: {model.override_reason}"

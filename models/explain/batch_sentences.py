@@ -25,11 +25,11 @@ from waymark.models.explain.sentences import (
     QUIET_TYPICAL_SINCE,
     QUIET_WEEKS,
     _after_due,
-    _and,
     _compared_with,
     _in_quiet_weeks,
     _upper,
     _when_quiet,
+    and_list,
 )
 
 Columns = Mapping[str, np.ndarray]  # feature name -> float64 values, one per row described
@@ -56,7 +56,7 @@ class Taken(Mapping[str, np.ndarray]):
 
 def from_phrase(sources: Sequence[str]) -> str:
     """' from the learning platform and the library', or nothing when no source is named."""
-    return f" from {_and(sources)}" if sources else ""
+    return f" from {and_list(sources)}" if sources else ""
 
 
 def whole(values: np.ndarray) -> list[int]:

@@ -50,13 +50,14 @@ def _times(n: int, one: str, *, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-def _and(words: Sequence[str]) -> str:
+def and_list(words: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _from(sources: Sources) -> str:
     """' from the learning platform and the library', or nothing when no source is named."""
-    return f" from {_and(sources)}" if sources else ""
+    return f" from {and_list(sources)}" if sources else ""
 
 
 def _upper(text: str) -> str:
