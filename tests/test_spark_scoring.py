@@ -28,6 +28,7 @@ pytestmark = pytest.mark.spark
 
 ERASED = "erased on request before the run"
 FLOATS = ["probability", "lower", "upper", "previous_probability", "priority"]
+LEFT_OUT: dict[tuple[Path, bool], int] = {}  # (folder, on Spark): registrations left out as withdrawn
 
 
 def _served(
@@ -51,7 +52,8 @@ def _served(
         session.add(TrainingExclusion(student_id=erased, at=datetime.now(UTC)))
     configure(settings)
     where = folder.as_uri() if spark is not None else folder
-    score(where, engine, model_name=champion.name, spark=spark, week=week)
+    summary = score(where, engine, model_name=champion.name, spark=spark, week=week)
+    LEFT_OUT[folder, spark is not None] = summary.withdrawn
     import_grants(engine, folder / "access.csv")
     indicators = _table(engine, "indicators")
     return Served(settings, engine, folder, indicators, pd.read_csv(folder / "access.csv", dtype=str))
@@ -131,6 +133,8 @@ def test_a_withdrawal_recorded_without_a_day_is_scored_by_neither_engine(
     for served in both:
         scored = _table(served.engine, "indicators")[KEYS]
         assert len(scored) > 500 and scored.merge(gone).empty
+    # ... and each run says so: three left out (Spark counts them without building features twice).
+    assert [LEFT_OUT[s.folder, on_spark] for s, on_spark in zip(both, (False, True), strict=True)] == [3, 3]
 
 
 def test_the_runs_keep_the_same_summaries_for_monitoring(both: tuple[Served, Served]) -> None:
