@@ -31,7 +31,13 @@ from waymark.fairness.strata import WithinModules, within_modules
 from waymark.models import registry, threads
 from waymark.models.bundle import ModelBundle
 from waymark.models.calendar import TYPED_LAST_DAY_SQL, data_date, last_activity_day, unfinished
-from waymark.models.data import ProtectedFrame, folder_fingerprint, load_learning_data, memo
+from waymark.models.data import (
+    ProtectedFrame,
+    folder_fingerprint,
+    load_learning_data,
+    memo,
+    presentation_name,
+)
 from waymark.models.data.publish import is_uri, local_folder
 from waymark.models.features import KEYS, build_features, population
 from waymark.models.registry import LoadedModel, load_bundle
@@ -143,7 +149,7 @@ def _audit_model(
     return AuditOutcome(
         model=loaded,
         run_id=run_id,
-        test_presentations=tuple(f"{m} ({p})" for m, p in test),  # ids may hold slashes: not m/p
+        test_presentations=tuple(presentation_name(m, p) for m, p in test),
         data_fingerprint=fingerprint or folder_fingerprint(local_folder(folder)),
         policy=policy,
         audits=audits,

@@ -14,7 +14,7 @@ from sklearn.model_selection import GroupKFold
 
 from waymark.models.bundle import ModelBundle, from_pipeline
 from waymark.models.calendar import last_activity_day, unfinished, without
-from waymark.models.data import LearningData, load_learning_data, read_manifest
+from waymark.models.data import LearningData, load_learning_data, presentation_name, read_manifest
 from waymark.models.data.contract import OUTCOMES_PENDING_SHARE
 from waymark.models.data.publish import is_uri, local_folder
 from waymark.models.features import FEATURE_NAMES, KEYS, build_features, population
@@ -243,7 +243,7 @@ def train(
         f"{len(running)} {'presentation' if len(running) == 1 else 'presentations'} with outcomes not "
         "known yet (not ended on the data's last date, or "
         f"ended with more than {OUTCOMES_PENDING_SHARE:.0%} of their outcomes still empty): "
-        + ", ".join(f"{m} ({p})" for m, p in running[["module_id", "presentation_id"]].to_numpy())
+        + ", ".join(presentation_name(m, p) for m, p in running[["module_id", "presentation_id"]].to_numpy())
     )
     if len(running):
         say(f"leaving out {left_out}")

@@ -13,6 +13,8 @@ from datetime import date
 
 import pandas as pd
 
+from waymark.models.data import presentation_name
+
 Key = tuple[str, str]
 
 
@@ -38,12 +40,19 @@ class TemporalSplit:
         test = f"test [{self._by_start(self.test)}] (test from {self.test_from}{basis})"
         return f"train [{self._by_start(self.train)}]{validation} -> {test}"
 
+    def start_rows(self) -> list[list[str]]:
+        """Each presentation's start for JSON: ``[module_id, presentation_id, "YYYY-MM-DD"]``.
+
+        Rows rather than "module/presentation" keys, which ids holding slashes would make ambiguous.
+        """
+        return [[m, p, d.isoformat()] for (m, p), d in sorted(self.starts.items())]
+
     def _by_start(self, presentations: tuple[Key, ...]) -> str:
         if not self.starts:
-            return ", ".join(f"{m} {p}" for m, p in presentations)
+            return ", ".join(presentation_name(m, p) for m, p in presentations)
         dates = sorted({self.starts[k] for k in presentations})
         return "; ".join(
-            f"{d}: " + ", ".join(f"{m} {p}" for m, p in presentations if self.starts[m, p] == d)
+            f"{d}: " + ", ".join(presentation_name(m, p) for m, p in presentations if self.starts[m, p] == d)
             for d in dates
         )
 

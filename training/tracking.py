@@ -363,7 +363,7 @@ def _log_artifacts(outcome: TrainingOutcome, tmp: Path) -> None:
             {
                 "test_from": outcome.split.test_from.isoformat(),
                 "basis": outcome.split.basis,
-                "start_dates": {f"{m}/{p}": d.isoformat() for (m, p), d in outcome.split.starts.items()},
+                "start_dates": outcome.split.start_rows(),
                 "family_choice": outcome.choice.describe(),
                 "train": outcome.split.train,
                 "validation": outcome.split.validation,

@@ -9,6 +9,7 @@ from waymark.models.data.dataset import (
     ensure_feature_safe,
     load_learning_data,
     load_with_source_labels,
+    presentation_name,
     source_labels,
 )
 from waymark.models.data.findings import ContractViolation, Finding, ValidationReport
@@ -40,6 +41,7 @@ __all__ = [
     "folder_fingerprint",
     "load_learning_data",
     "load_with_source_labels",
+    "presentation_name",
     "read_manifest",
     "source_label",
     "source_labels",

@@ -63,6 +63,11 @@ class ProtectedFrame:
 _Frame = TypeVar("_Frame")
 
 
+def presentation_name(module_id: object, presentation_id: object) -> str:
+    """A presentation as people read it, "module (presentation)": ids may hold slashes and spaces."""
+    return f"{module_id} ({presentation_id})"
+
+
 def ensure_feature_safe(frame: _Frame, what: str = "data") -> _Frame:
     """Refuse protected characteristics on a path that builds features or responses.
 

@@ -25,6 +25,7 @@ from waymark.cli.engine_options import (
 from waymark.cli.errors import fail, handled
 from waymark.fairness.policy import load_policy
 from waymark.fairness.reduction import GridSearchMitigation, mitigation_for
+from waymark.models.data import presentation_name
 from waymark.models.data.publish import local_folder
 from waymark.models.estimators import FAMILIES
 from waymark.models.registry import keep_text
@@ -258,7 +259,7 @@ def _summary(outcome: TrainingOutcome, registered: Registered) -> dict[str, Any]
         "split": {
             "test_from": split.test_from.isoformat(),
             "test_from_basis": split.basis,
-            "start_dates": {f"{m}/{p}": d.isoformat() for (m, p), d in split.starts.items()},
+            "start_dates": split.start_rows(),
             "train": [list(p) for p in split.train],
             "validation": [list(p) for p in split.validation],
             "test": [list(p) for p in split.test],
@@ -298,7 +299,7 @@ def _summary(outcome: TrainingOutcome, registered: Registered) -> dict[str, Any]
 def _show(outcome: TrainingOutcome, registered: Registered) -> None:
     out.print(f"Split: {outcome.split.describe()}", highlight=False, markup=False)
     if outcome.running:
-        named = ", ".join(f"{m} ({p})" for m, p in outcome.running)
+        named = ", ".join(presentation_name(m, p) for m, p in outcome.running)
         out.print(
             f"Left out of training and testing, outcomes not known yet: {named}.",
             highlight=False,
