@@ -351,7 +351,7 @@ def published(outcome: QualityOutcome, policy: Policy) -> dict[str, Any]:
         "weeks": [
             {
                 "week": w.week,
-                "students": rounded_count(w.students, policy.count_rounding),
+                "registrations": rounded_count(w.students, policy.count_rounding),  # a row each
                 "needed_support": rounded_count(w.needed_support, policy.count_rounding),
                 "min_auc": q.min_auc.get(w.week),
                 "max_ece": q.max_ece.get(w.week),
@@ -369,7 +369,7 @@ def comparison_table(report: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for w in report["weeks"]:
         for metric in ("auc", "ece"):
-            row = {"week": w["week"], "measure": metric, "students": w["students"]}
+            row = {"week": w["week"], "measure": metric, "registrations": w["registrations"]}
             for who in ("candidate", "champion", "difference"):
                 figures = (w[who] or {}).get(metric, {})
                 row |= {f"{who}_{k}": figures.get(k) for k in ("point", "low", "high")}

@@ -229,6 +229,9 @@ def test_the_quality_gate_is_kept_with_the_audit_in_mlflow(
         client.download_artifacts(weak.run_id, f"{stamp}/quality_comparison.csv", str(tmp_path))
     )
     assert set(table["week"]) == set(weak.policy.weeks) and set(table["measure"]) == {"auc", "ece"}
+    # counted as what they are: registrations (a student on two modules twice), as AUC and ECE weigh them
+    by_week = {w["week"]: w["registrations"] for w in report["quality_gate"]["weeks"]}
+    assert all(table["registrations"] == table["week"].map(by_week)) and min(by_week.values()) > 0
     events = client.search_runs(
         [client.get_experiment_by_name("waymark-governance").experiment_id],  # type: ignore[union-attr]
         filter_string=f"tags.action = 'fairness_audit' and tags.version = '{weak.model.version}'",
