@@ -61,6 +61,7 @@ def _activity_rows() -> list[list[str]]:
     rows[1][rows[0].index("activity_type")] = "Reading: week 1"  # free text
     rows.append(["S1", "M2", "2025B", "3", "vle", "resource", "1"])  # S1 is not on M2 2025B
     rows.append(["S2", "M1", "2024J", "7", "wifi", "login", "4"])  # a source nobody was told of
+    rows.append(["S1", "M1", "2024J", "9", "vle", "discussion_topic", "1"])  # another platform's word
     return rows
 
 
@@ -128,6 +129,7 @@ def test_spark_finds_what_duckdb_finds_in_csv(broken: Path, spark: Any) -> None:
         ("activity", "reference_registrations"),
         ("activity", "identifier"),
         ("activity", "source_not_used"),
+        ("activity", "unread_platform_type"),
         ("access", "scope_matches_relationship"),
         ("(folder)", "unrecognised_file"),
     } <= rules, duck.to_text()

@@ -25,7 +25,8 @@ from waymark.models.data.contract import (
 )
 from waymark.models.data.findings import ContractViolation, Example, Finding, Severity, ValidationReport
 from waymark.models.data.guidance import folder_warnings
-from waymark.models.data.notice import source_use, source_use_warnings
+from waymark.models.data.notice import declared, kinds, source_use, source_use_warnings
+from waymark.models.data.platform import platform_sources, platform_type_findings, platform_types_sql
 from waymark.models.data.reading import OpenedTable, locate, open_table
 from waymark.models.data.sensitive import Term, configured_terms, sensitive_category_findings
 from waymark.models.data.sqltext import ident, literal
@@ -108,6 +109,8 @@ def validate_folder(
     findings += row_count_findings(counts)
     if "activity" in opened:
         findings += sensitive_category_findings(con, sensitive_terms or configured_terms())
+        platform = platform_sources(kinds(declared(con)))
+        findings += platform_type_findings(con.execute(platform_types_sql(platform)).fetchall())
     warnings = folder_warnings(folder, counts, located=located)
     warnings += [f for f in findings if f.severity == "warning"]
     if {"activity", "presentations"} <= typed:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from waymark.models.data.platform import PLATFORM_TYPES
+
 # Activity channels: each (source, activity type) falls into one. Fixed, so every model has the
 # same feature list whatever sources a data folder happens to hold.
 SOURCES = ("vle", "lecture_capture", "library", "quiz", "attendance")
@@ -25,19 +27,7 @@ CHANNELS = (
     "attendance",
     "other",
 )
-VLE_TYPES = {
-    "vle_communication": (
-        "forumng",
-        "forum",
-        "oucollaborate",
-        "ouelluminate",
-        "collaborate",
-        "ouwiki",
-        "wiki",
-    ),
-    "vle_quiz": ("quiz", "externalquiz", "questionnaire", "quiz_page"),
-    "vle_navigation": ("homepage", "sharedsubpage", "repeatactivity"),
-}  # every other vle type is content (resources, pages, urls, ...)
+VLE_TYPES = PLATFORM_TYPES  # the platform's types by channel; every other type is study content
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,14 @@ from waymark.models.data.notice import (
     Declared,
     declared_of,
     declared_sql,
+    kinds,
     notices_of,
     source_use_warnings,
     source_uses,
     usable,
     usable_sources_sql,
 )
+from waymark.models.data.platform import platform_sources, platform_type_findings, platform_types_sql
 from waymark.models.data.reading import OpenedTable
 from waymark.models.data.sensitive import (
     CHECKED_COLUMNS,
@@ -170,6 +172,8 @@ def _validate(
     findings += row_count_findings(counts)
     if "activity" in opened:
         findings += _sensitive_findings(views, terms or configured_terms())
+        platform = platform_sources(kinds(declared_sources(views)))
+        findings += platform_type_findings(views.sql(platform_types_sql(platform)).collect())
     entries = None if place.local else place.entries()
     warnings = folder_warnings(place.root, counts, located=found.located, entries=entries)
     warnings += [f for f in findings if f.severity == "warning"]
