@@ -24,7 +24,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Engine, delete, insert, select, union
 from sqlalchemy.orm import Session
 
-from waymark.service.db.engine import transaction
+from waymark.service.db.engine import erasure_barrier, transaction
 from waymark.service.db.schema import AccessGrant, DirectoryEntry, Indicator, TrainingExclusion
 
 COLUMNS = ("student_id", "display_name", "preferred_name", "pronouns", "email")
@@ -151,6 +151,7 @@ def import_directory(
         raise DirectoryRefused("nothing was imported:\n" + "\n".join(shown))
     now = datetime.now(UTC)
     with transaction(engine) as session:
+        erasure_barrier(session)  # an erasure processed meanwhile is seen here, not undone
         erased = set(session.scalars(select(TrainingExclusion.student_id)))
         kept = [
             {**{c: (v or None) for c, v in row.values.items()}, "imported_at": now}

@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy import Engine, delete, insert, select
 
 from waymark.models.roles import RELATIONSHIP_SCOPES, Role
-from waymark.service.db.engine import transaction
+from waymark.service.db.engine import erasure_barrier, transaction
 from waymark.service.db.schema import AccessGrant, Indicator, TrainingAttestation, TrainingExclusion
 
 COLUMNS = ("staff_id", "relationship", "scope_type", "scope_id")
@@ -96,6 +96,7 @@ def import_grants(
             "that these are replaced by the same pseudonyms"
         )
     with transaction(engine) as session:
+        erasure_barrier(session)  # an erasure processed meanwhile is seen here, not undone
         erased = set(session.scalars(select(TrainingExclusion.student_id)))
         frame = frame[~((frame["scope_type"] == "student") & frame["scope_id"].isin(erased))]
         session.execute(delete(AccessGrant))

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -40,7 +41,7 @@ from waymark.service.db.schema import (
     ScoringRun,
 )
 from waymark.service.grants import import_grants
-from waymark.service.scoring import score
+from waymark.service.scoring import publish, score
 
 # Where a processed erasure may leave the student's id, and why (docs/service.md lists the same).
 STATUTORY = {
@@ -146,6 +147,60 @@ def test_erased_student_is_not_rescored_and_only_statutory_fields_keep_their_id(
         )
     assert rows and mine == 0
     assert "indicators" not in _tables_holding(own.engine, student)
+
+
+def _erase(client: TestClient, own: Served, student: str) -> None:
+    """The student asks for erasure and the DPO processes it, through the API."""
+    asked = client.post("/v1/me/erasure", json={"detail": ""}, headers=auth(own, "student", student))
+    done = client.post(f"/v1/dpo/erasure/{asked.json()['id']}", headers=auth(own, "dpo", "dpo-1"))
+    assert done.status_code == 200, done.text
+
+
+def _tutored(own: Served, position: int) -> tuple[str, str]:
+    """A personal tutor and their tutee with an indicator, chosen by position from the end."""
+    tutored = own.access[
+        (own.access.relationship == "personal_tutor") & own.access.scope_id.isin(own.indicators.student_id)
+    ]
+    row = tutored.iloc[position]
+    return str(row.staff_id), str(row.scope_id)
+
+
+@pytest.mark.parametrize("when", ["before the rows are written", "after the rows are written"])
+def test_an_erasure_processed_during_a_scoring_run_is_not_undone_by_its_publication(
+    own: Served, client: TestClient, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """The run read the erased students before the erasure: it publishes without the student, either way.
+
+    Before the fix, the first timing published the erased student's indicator to their tutor, and
+    the second refused the whole run (a row fewer than produced).
+    """
+    tutor, student = _tutored(own, -2 if when.startswith("before") else -3)
+    if when.startswith("before"):  # the job has read who was erased; the erasure lands as it scores
+        read = publish.erased_students
+
+        def then_erased(engine: Engine) -> frozenset[str]:
+            found = read(engine)
+            _erase(client, own, student)
+            return found
+
+        monkeypatch.setattr(publish, "erased_students", then_erased)
+    else:  # every row is written, the erasure deletes the student's, and then the run publishes
+        swap = publish.swap
+
+        def erased_then_swap(engine: Engine, run_id: int, **kwargs: Any) -> int:
+            _erase(client, own, student)
+            return swap(engine, run_id, **kwargs)
+
+        monkeypatch.setattr(publish, "swap", erased_then_swap)
+    configure(own.settings)
+    run = score(own.folder, own.engine, model_name="waymark-not-completing", week=8)
+    with transaction(own.engine) as session:
+        published = session.scalars(select(Indicator.student_id).where(Indicator.run_id == run.run_id)).all()
+        stored = session.get(ScoringRun, run.run_id)
+    assert stored is not None and stored.status == "complete"
+    assert student not in published and run.students == stored.students == len(published) > 500
+    read = client.get(f"/v1/students/{student}/indicator", headers=auth(own, "personal_tutor", tutor))
+    assert read.status_code == 404
 
 
 def test_the_fairness_audit_leaves_erased_students_out(champion: Champion, synth_dir: Path) -> None:

@@ -102,7 +102,9 @@ def test_the_fast_path_stores_what_the_orm_stores(engine: Engine) -> None:
         assert written == 7
         assert _stored(engine, fast) == _stored(engine, orm) == sorted(rows, key=lambda r: r["student_id"])
         assert _sql_nulls(engine, fast) == _sql_nulls(engine, orm) == (0, 3)
-        publish.swap(engine, fast, target="not_completing", produced=7)
+        assert (
+            publish.swap(engine, fast, target="not_completing", produced=[r["student_id"] for r in rows]) == 7
+        )
     with transaction(engine) as session:
         assert (
             session.scalar(select(Publication.run_id).where(Publication.target == "not_completing")) == fast
@@ -119,6 +121,6 @@ def test_a_chunk_that_fails_is_not_stored_and_the_run_is_not_published(engine: E
             publish.write_chunks(engine, run, rows=iter(map(_by_column, [rows[:2], duplicate])))
         assert len(_stored(engine, run)) == 2
         with pytest.raises(IncompleteBatchError, match="stored 2 of the 4"):
-            publish.swap(engine, run, target="not_completing", produced=4)
+            publish.swap(engine, run, target="not_completing", produced=[r["student_id"] for r in rows])
     with transaction(engine) as session:
         assert session.scalar(select(Publication.run_id)) is None

@@ -23,7 +23,7 @@ from waymark.service.api.deps import (
     roles,
     unit_of_work,
 )
-from waymark.service.db.engine import transaction
+from waymark.service.db.engine import erasure_barrier, transaction
 from waymark.service.db.schema import (
     AccessGrant,
     Consent,
@@ -241,6 +241,7 @@ RequestNumber = Annotated[int, Path(ge=1, le=2**62)]
 def process_erasure(request_id_: RequestNumber, access: Dpo) -> Recorded:
     """Erase a student's analytics, keeping only the statutory fields documented in docs/service.md."""
     session = access.session
+    erasure_barrier(session)  # a scoring run or import publishing now finishes first, or sees this
     req = _open_request(session, request_id_, kind="erasure")
     student = req.student_id
     erased = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import os
 import threading
@@ -15,7 +16,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -205,6 +206,24 @@ def _writer_lock(engine: Engine) -> _WriterLock:
         path = Path(f"{database}.writer-lock") if database and database != ":memory:" else None
         found = _SQLITE_LOCKS.setdefault(key, _WriterLock(path))
     return found
+
+
+# One fixed 64-bit key: "the erasure barrier of this database" (transaction-level advisory lock).
+ERASURE_KEY = int.from_bytes(hashlib.sha256(b"waymark-erasure").digest()[:8], "big", signed=True)
+
+
+def erasure_barrier(session: Session) -> None:
+    """Order this transaction with every erasure, before it reads which students were erased.
+
+    An erasure and a write that leaves erased students out (publishing a scoring run, importing
+    grants or the staff directory) must not overlap: under PostgreSQL's READ COMMITTED, a write that
+    read the erased students just before an erasure committed would put the student back. On
+    PostgreSQL both take this transaction-level advisory lock first, so the later one waits and
+    then sees the other's work. SQLite's write transactions already run one at a time from their
+    start (``BEGIN IMMEDIATE``), so there is nothing to take.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ERASURE_KEY})
 
 
 @contextmanager

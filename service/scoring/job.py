@@ -354,8 +354,8 @@ def _publish(
     say(f"writing run {run_id}")
     publish.write_chunks(engine, run_id, rows=_chunks(records, chunk_rows))
     publish.write_summaries(engine, run_id, summaries=batch.summaries)
-    produced = len(records["student_id"])
-    publish.swap(engine, run_id, target=target, produced=produced)
+    # Fewer than produced when an erasure was processed while the run was being written.
+    produced = publish.swap(engine, run_id, target=target, produced=list(records["student_id"]))
     weeks = tuple(sorted({int(w) for w in batch.as_of["week"]}))
     return ScoringSummary(
         run_id=run_id,

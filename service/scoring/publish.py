@@ -21,7 +21,7 @@ from sqlalchemy import JSON, Connection, Engine, delete, func, insert, select, u
 from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
 
-from waymark.service.db.engine import transaction
+from waymark.service.db.engine import erasure_barrier, transaction
 from waymark.service.db.schema import (
     Indicator,
     Publication,
@@ -204,34 +204,48 @@ def write_summaries(engine: Engine, run_id: int, *, summaries: list[dict[str, An
             session.execute(insert(RunSummary), [{**row, "run_id": run_id} for row in summaries])
 
 
-def swap(engine: Engine, run_id: int, *, target: str, produced: int) -> None:
+def swap(engine: Engine, run_id: int, *, target: str, produced: Sequence[str]) -> int:
     """Mark the run complete and point the target at it, in one transaction, if it stored every row.
+
+    ``produced`` holds the student of each row the run wrote. A student whose erasure was processed
+    while the run was being written (after it read the erased students) is not published: their rows
+    go here, and an erasure that comes later removes them from the published run itself. Returns the
+    number of rows published.
 
     Raises
     ------
     IncompleteBatchError
-        If the run is no longer ``writing`` or does not hold exactly ``produced`` rows; nothing changes.
+        If the run is no longer ``writing``, or does not hold a row for every produced row of a student
+        not erased; nothing changes.
     """
     with transaction(engine) as session:
+        erasure_barrier(session)  # an erasure finishing now is seen below; one starting now waits
         # The row lock makes a concurrent clear_unfinished (possible only if our lock was lost with
         # its connection) wait for this check, or this check see its result.
         status = session.scalar(select(ScoringRun.status).where(ScoringRun.id == run_id).with_for_update())
+        erased = set(session.scalars(select(TrainingExclusion.student_id))).intersection(produced)
+        if erased:  # written after their erasure was processed (the erasure deletes those before it)
+            session.execute(
+                delete(Indicator).where(Indicator.run_id == run_id, Indicator.student_id.in_(sorted(erased)))
+            )
+        expected = sum(1 for s in produced if s not in erased)
         stored = session.scalar(select(func.count()).select_from(Indicator).where(Indicator.run_id == run_id))
-        if status != "writing" or stored != produced:
+        if status != "writing" or stored != expected:
             raise IncompleteBatchError(
-                f"run {run_id} was not published: it stored {stored:,} of the {produced:,} indicator rows "
+                f"run {run_id} was not published: it stored {stored:,} of the {expected:,} indicator rows "
                 f"it produced (status {status!r})"
             )
         session.execute(
             update(ScoringRun)
             .where(ScoringRun.id == run_id)
-            .values(status="complete", students=produced, finished_at=now())
+            .values(status="complete", students=expected, finished_at=now())
         )
         current = session.get(Publication, target)
         if current is None:
             session.add(Publication(target=target, run_id=run_id, published_at=now()))
         else:
             current.run_id, current.published_at = run_id, now()
+    return expected
 
 
 def mark_failed(engine: Engine, run_id: int) -> None:
