@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from waymark.service.access import readable
-from waymark.service.db.schema import Indicator, Publication, ScoringRun, list_order, rejected_by_review
+from waymark.service.db.schema import Indicator, Publication, ScoringRun, estimates_withdrawn, list_order
 from waymark.service.runtime import Runtime
 from waymark.service.schemas import (
     Change,
@@ -97,7 +97,7 @@ def history(session: Session, row: Indicator, *, target: str) -> list[HistoryPoi
         .where(
             ScoringRun.status == "complete",
             ScoringRun.target == target,
-            ~rejected_by_review(ScoringRun.model_name, ScoringRun.model_version),
+            ~estimates_withdrawn(ScoringRun.model_name, ScoringRun.model_version),
             Indicator.student_id == row.student_id,
             Indicator.module_id == row.module_id,
             Indicator.presentation_id == row.presentation_id,

@@ -28,7 +28,7 @@ from waymark.service.db.schema import (
     Publication,
     RunSummary,
     ScoringRun,
-    rejected_by_review,
+    estimates_withdrawn,
 )
 
 DEFAULT_POLICY = Path(__file__).with_name("monitoring_policy.toml")
@@ -107,7 +107,7 @@ def runs_of(engine: Engine, target: str) -> list[ScoringRun]:
                 .where(
                     or_(
                         ScoringRun.id == served,
-                        ~rejected_by_review(ScoringRun.model_name, ScoringRun.model_version),
+                        ~estimates_withdrawn(ScoringRun.model_name, ScoringRun.model_version),
                     )
                 )
                 .order_by(ScoringRun.id.desc())

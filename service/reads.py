@@ -27,8 +27,8 @@ from waymark.service.db.schema import (
     Indicator,
     Publication,
     ScoringRun,
+    estimates_withdrawn,
     list_order,
-    rejected_by_review,
 )
 from waymark.service.indicators import READING_NOTE, ranks
 from waymark.service.security import Principal
@@ -107,7 +107,7 @@ def _student_statement(caller: tuple[str, str], served: Served) -> Select[Any]:
             past_run.c.id == past.c.run_id,
             past_run.c.status == "complete",
             past_run.c.target == run.c.target,
-            ~rejected_by_review(past_run.c.model_name, past_run.c.model_version),
+            ~estimates_withdrawn(past_run.c.model_name, past_run.c.model_version),
         ),
     )
     source = source.outerjoin(_DIRECTORY, _DIRECTORY.c.student_id == cur.c.student_id)

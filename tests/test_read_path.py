@@ -22,6 +22,7 @@ from sqlalchemy.exc import StatementError
 
 from tests.champion import Champion
 from tests.service_setup import Served, api_client, auth, serve_cohort
+from waymark.fairness.gate import FAIL
 from waymark.models.registry import configure
 from waymark.service import directory, reads
 from waymark.service.access import readable
@@ -379,11 +380,14 @@ def test_an_empty_read_rechecking_the_champion_is_answered_not_stalled(served: S
             assert page.status_code == 200, page.text
 
 
-def test_a_rejected_versions_estimates_leave_every_history_and_are_no_runs_starting_point(
-    champion: Champion, synth_dir: Path, tmp_path_factory: pytest.TempPathFactory
+@pytest.mark.parametrize("since", ["rejected", "audited again, failing the gate"])
+def test_a_withdrawn_versions_estimates_leave_every_history_and_are_no_runs_starting_point(
+    champion: Champion, synth_dir: Path, tmp_path_factory: pytest.TempPathFactory, since: str
 ) -> None:
-    """A version approved when its run was served and rejected since: its points go from staff's and the
-    documented (ORM) reading of history, and a later run does not measure its change from them."""
+    """A version approved when its run was served and, since, rejected, or audited again with a gate
+    that fails and no review of it: its points go from staff's and the documented (ORM) reading of
+    history, and a later run does not measure its change from them. A review setting the failed gate
+    aside brings them back."""
     served = serve_cohort(champion, synth_dir, "sqlite", tmp_path_factory.mktemp("rejected-history"))
     engine = served.engine
     try:
@@ -439,21 +443,31 @@ def test_a_rejected_versions_estimates_leave_every_history_and_are_no_runs_start
         assert publish.previous_estimates(engine, target)
         with transaction(engine) as session:
             session.get(Publication, target).run_id = now_id
-            session.add(
-                ModelDecision(
-                    model_name=champion.name,
-                    model_version="0",
-                    kind="rejected",
-                    bundle_sha256="0" * 64,
-                    actor="committee",
-                    recorded_by="committee",
-                    note="found unfair",
-                    at=datetime.now(UTC),
-                )
-            )
+            session.add(_decision(champion.name, "rejected" if since == "rejected" else "audit", gate=FAIL))
         assert histories() == ({now_id}, {now_id})
         with transaction(engine) as session:
             session.get(Publication, target).run_id = earlier_id
         assert publish.previous_estimates(engine, target) == {}
+        if since != "rejected":  # the committee reviews the new audit and sets the failed gate aside
+            with transaction(engine) as session:
+                session.get(Publication, target).run_id = now_id
+                session.add(_decision(champion.name, "approved", gate=None))
+            assert histories() == ({earlier_id, now_id}, {earlier_id, now_id})
     finally:
         engine.dispose()
+
+
+def _decision(name: str, kind: str, *, gate: str | None) -> ModelDecision:
+    """A governance record of version "0" of ``name``, made now (a review's note says why)."""
+    return ModelDecision(
+        model_name=name,
+        model_version="0",
+        kind=kind,
+        bundle_sha256="0" * 64,
+        gate=gate if kind == "audit" else None,
+        actor="committee",
+        recorded_by="committee",
+        note="found unfair" if kind == "rejected" else "",
+        override_reason="the gap is within modules" if kind == "approved" else None,
+        at=datetime.now(UTC),
+    )

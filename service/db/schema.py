@@ -23,9 +23,12 @@ from sqlalchemy import (
     Text,
     exists,
     func,
+    or_,
     select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column
+
+from waymark.fairness.gate import PASS as GATE_PASS
 
 ID = String(64)
 
@@ -278,29 +281,38 @@ class ModelDecision(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-def rejected_by_review(model_name: Any, model_version: Any) -> ColumnElement[bool]:
-    """Whether the ethics committee's latest review of that model version is a rejection.
+def estimates_withdrawn(model_name: Any, model_version: Any) -> ColumnElement[bool]:
+    """Whether the estimates of that model version may no longer reach anyone, even as history.
 
-    A rejected version's estimates reach no one: not as the served batch (``service.decisions``), and
-    not as a past point of a history or the previous value a later run's change is measured from,
-    even where they were served while it was approved. ``model_name`` and ``model_version`` are
-    columns of the enclosing query (a run's) or values.
+    True when the ethics committee's latest review of the version is a rejection, or when its latest
+    fairness audit did not pass the gate and no review has been given on it (an approval given on an
+    earlier audit is void once the version is audited again). Such a version's estimates reach no one:
+    not as the served batch (``service.decisions``), and not as a past point of a history or the
+    previous value a later run's change is measured from, even where they were served while it was
+    approved. A later audit that passes, or a review that sets a failed gate aside, brings them back.
+    ``model_name`` and ``model_version`` are columns of the enclosing query (a run's) or values.
     """
-    review = aliased(ModelDecision)
-    latest = (
-        select(func.max(review.id))
-        .where(
-            review.model_name == model_name,
-            review.model_version == model_version,
-            review.kind.in_((APPROVED, REJECTED)),
+
+    def latest(kinds: tuple[str, ...]) -> Any:
+        decision = aliased(ModelDecision)
+        return (
+            select(func.max(decision.id))
+            .where(
+                decision.model_name == model_name,
+                decision.model_version == model_version,
+                decision.kind.in_(kinds),
+            )
+            .correlate_except(decision)  # the run's columns are the enclosing query's, however deep
+            .scalar_subquery()
         )
-        .correlate_except(review)  # the run's columns are the enclosing query's, however deep this sits
-        .scalar_subquery()
-    )
-    return (
+
+    review, audit = latest((APPROVED, REJECTED)), latest((AUDIT,))
+    rejected, failed = aliased(ModelDecision), aliased(ModelDecision)
+    return or_(
+        exists().where(rejected.id == review, rejected.kind == REJECTED).correlate_except(rejected),
         exists()
-        .where(ModelDecision.id == latest, ModelDecision.kind == REJECTED)
-        .correlate_except(ModelDecision)
+        .where(failed.id == audit, failed.gate != GATE_PASS, failed.id > func.coalesce(review, 0))
+        .correlate_except(failed),
     )
 
 

@@ -28,7 +28,7 @@ from waymark.service.db.schema import (
     RunSummary,
     ScoringRun,
     TrainingExclusion,
-    rejected_by_review,
+    estimates_withdrawn,
 )
 from waymark.service.scoring.errors import IncompleteBatchError
 from waymark.service.scoring.lock import ScoringLock
@@ -59,7 +59,7 @@ def previous_estimates(engine: Engine, target: str) -> dict[tuple[str, str, str]
     if run is None:
         return {}
     with transaction(engine) as session:
-        if session.scalar(select(rejected_by_review(run.model_name, run.model_version))):
+        if session.scalar(select(estimates_withdrawn(run.model_name, run.model_version))):
             return {}
         rows = session.execute(
             select(
