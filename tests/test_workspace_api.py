@@ -134,10 +134,20 @@ def test_outreach_is_recorded_with_its_basis_followed_up_and_seen_by_the_team(
     body = {"channel": "email", "purpose": "outreach_contact", "follow_up_on": "2026-12-14", "note": "first"}
     refused = client.post(f"/v1/students/{student}/contacts", json=body, headers=headers)
     assert refused.status_code == 409 and "exemption" in refused.json()["detail"]
+    # The refusal says the student has not agreed: in the access log like a read, and nothing else stays.
+    assert _records(own, student, "contact_refused") == 1
     free_text = client.post(
         f"/v1/students/{student}/contacts", json={**body, "exemption": "I judged it best"}, headers=headers
     )
     assert free_text.status_code == 422 and free_text.json()["detail"].startswith("body.exemption:")
+    assert _records(own, student, "contact_refused") == 2
+    with transaction(own.engine) as session:
+        assert not session.scalar(
+            select(func.count()).select_from(Contact).where(Contact.student_id == student)
+        )
+    intervention = {"purpose": "outreach_contact", "description": "a study plan"}
+    gone = client.post(f"/v1/students/{student}/interventions", json=intervention, headers=headers)
+    assert gone.status_code == 409 and _records(own, student, "intervention_refused") == 1
     wrong_channel = client.post(
         f"/v1/students/{student}/contacts", json={**body, "channel": "fax"}, headers=headers
     )

@@ -319,7 +319,7 @@ def intervention(student_id: Identifier, body: InterventionIn, *, access: Suppor
         )
     except outreach.OutreachError as exc:
         exc.field = "exemption_reason"  # this endpoint's name for the exemption
-        raise _refused(exc) from exc
+        raise _recorded_refusal(access, exc, student_id=student_id, action="intervention_refused") from exc
     row = Intervention(
         student_id=student_id,
         staff_id=access.principal.sub,
@@ -387,6 +387,21 @@ def _in_scope(access: Access, student_id: str) -> int:
     return run.id
 
 
+def _recorded_refusal(
+    access: Access, exc: outreach.OutreachError, *, student_id: str, action: str
+) -> Refused:
+    """The refusal of a contact or intervention, with its own access-log record committed first.
+
+    A refusal tells the caller something about the student (409: they have not agreed to support of
+    that kind), so it is recorded like any read; the raised error then rolls back nothing but what
+    the refused write had begun, which goes first.
+    """
+    access.session.rollback()
+    access.record([student_id], action)
+    access.session.commit()
+    return _refused(exc)
+
+
 def _refused(exc: outreach.OutreachError) -> Refused:
     if isinstance(exc, outreach.ConsentNeededError):
         return Refused(409, title="Consent needed", detail=str(exc))
@@ -421,7 +436,7 @@ def open_contact(student_id: Identifier, body: ContactIn, *, access: Support) ->
             options=outreach.load_options(access.runtime.settings.outreach_file),
         )
     except outreach.OutreachError as exc:
-        raise _refused(exc) from exc
+        raise _recorded_refusal(access, exc, student_id=student_id, action="contact_refused") from exc
     access.record(
         [student_id], "contact_write" if contact.basis == "consent" else "contact_write_under_exemption"
     )

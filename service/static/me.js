@@ -12,6 +12,10 @@ const ACTION_TEXT = {
   indicator_view: "read your indicator", contacts_view: "read the record of contacts with you",
   contact_write: "recorded a contact with you", contact_write_under_exemption: "recorded a contact under an exemption",
   contact_update: "updated a contact with you", feedback_write: "gave feedback on your indicator",
+  contact_refused: "tried to record a contact with you, refused without your agreement or an exemption",
+  intervention_write: "recorded support agreed with you", intervention_write_under_exemption: "recorded support under an exemption",
+  intervention_refused: "tried to record support for you, refused without your agreement or an exemption",
+  engagement_view: "read your engagement over the weeks", wellbeing_hold_write: "changed whether your indicator is withheld for your wellbeing",
 };
 
 function row(cells) {
