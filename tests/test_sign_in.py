@@ -19,12 +19,12 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx2
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from tests.service_setup import Served
 from waymark.service.app import create_app
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import StudentPreference, TrainingAttestation, WebSession
+from waymark.service.db.schema import AuditRecord, StudentPreference, TrainingAttestation, WebSession
 from waymark.service.dev_provider import LocalProvider, Person, person, running
 from waymark.service.security import ConfigurationError, mint
 
@@ -286,6 +286,29 @@ def test_a_cookie_write_without_the_csrf_token_is_refused_and_saves_nothing(
     assert client.put("/v1/me/preferences", json=body, headers={"X-CSRF-Token": csrf}).status_code == 204
     assert stored() is True
     client.post("/logout", data={"csrf": csrf})
+
+
+def test_a_request_another_site_started_reads_and_records_nothing(
+    served: Served, client: TestClient, ids: dict[str, str]
+) -> None:
+    """A link on another site (or a sibling subdomain) carries the Lax cookie on a GET: refused before
+    any read, so no access record in the tutor's name and no "new since your last visit" moves."""
+    client.cookies.clear()
+    sign_in(client, ids["tutor"])
+
+    def records() -> int:
+        with transaction(served.engine) as session:
+            return int(session.scalar(select(func.count()).select_from(AuditRecord)) or 0)
+
+    before = records()
+    for site in ("cross-site", "same-site", "Cross-Site"):
+        refused = client.get("/v1/worklist", headers={"Sec-Fetch-Site": site})
+        assert refused.status_code == 403 and refused.json()["title"] == "Request from another site"
+    assert records() == before
+    for site in ("same-origin", "none"):  # this site's own pages; an address typed or bookmarked
+        assert client.get("/v1/caseload", headers={"Sec-Fetch-Site": site}).status_code == 200
+    assert records() > before
+    client.post("/logout", data={"csrf": _csrf(served, ids["tutor"])})
 
 
 @pytest.mark.parametrize(

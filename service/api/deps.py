@@ -96,8 +96,29 @@ async def current_principal(
     return principal
 
 
+FETCH_SITE_HEADER = "Sec-Fetch-Site"
+OWN_FETCH_SITES = frozenset({"same-origin", "none"})
+
+
 def _session_principal(request: Request, runtime: Runtime) -> Principal:
-    """The page session's person in their active role; a write must carry the session's CSRF token."""
+    """The page session's person in their active role; a write must carry the session's CSRF token.
+
+    A request another site started is refused whatever its method. The cookie is ``SameSite=Lax``,
+    so a link elsewhere (another site, or a student's page on a sibling subdomain, which counts as the
+    same site) still carries it on a GET; and a GET here writes what people read: an access record in
+    the staff member's name, which the student sees, and the worklist's "new since your last visit".
+    Browsers say where a request came from in ``Sec-Fetch-Site``; this site's pages send
+    ``same-origin``, and an address typed or bookmarked sends ``none``. A client that sends no such
+    header (not a current browser) is not refused for it.
+    """
+    site = request.headers.get(FETCH_SITE_HEADER)
+    if site is not None and site.lower() not in OWN_FETCH_SITES:
+        raise Refused(
+            403,
+            title="Request from another site",
+            detail="A request carrying this site's sign-in must come from its own pages; nothing was read "
+            "or recorded. Open Waymark directly.",
+        )
     signed = sessions.of_request(runtime.engine, request.scope, cookie=request.cookies.get(sessions.COOKIE))
     if signed is None:
         raise Refused(
