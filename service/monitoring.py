@@ -206,8 +206,20 @@ def _pool_features(runs: Summaries) -> dict[tuple[int, str], tuple[list[int], li
     return pooled
 
 
+#: What a module presentation's row shows only with at least the disclosure minimum of students: with
+#: fewer, its mean and bands of estimates, or its weekly shares active, come close to each student's own.
+WITHHELD = "fewer students than the disclosure minimum"
+ESTIMATE_FIGURES = ("mean", "previous_mean", "psi_training", "psi_previous", "shares")
+COVERAGE_FIGURES = ("weekly_share", "latest_share", "baseline_share")
+TURNOVER_FIGURES = ("turnover", "turnover_smoothed")
+
+
+def _withheld(row: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    return {**row, **dict.fromkeys(names), "withheld": WITHHELD}
+
+
 def estimate_drift(
-    latest: Summaries, previous: Summaries | None, *, policy: MonitoringPolicy
+    latest: Summaries, previous: Summaries | None, *, policy: MonitoringPolicy, min_students: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The estimates' distribution by module presentation and overall: PSI against training and last run."""
     rows, flags = [], []
@@ -223,8 +235,9 @@ def estimate_drift(
         scopes.append((f"{key[0]}/{key[1]}", [kinds["estimates"]], [earlier] if earlier else []))
     for scope, now, before in scopes:
         row = _estimate_row(scope, now, before=before)
-        rows.append(row)
-        if sum(s["rows"] for s in now) < policy.min_rows and scope != "all modules":
+        small = scope != "all modules" and row["rows"] < min_students
+        rows.append(_withheld(row, ESTIMATE_FIGURES) if small else row)
+        if small or (sum(s["rows"] for s in now) < policy.min_rows and scope != "all modules"):
             continue
         for against in ("psi_training", "psi_previous"):
             if row[against] is not None and row[against] >= policy.psi_flag:
@@ -264,7 +277,7 @@ def _estimate_row(scope: str, now: list[dict[str, Any]], *, before: list[dict[st
 
 
 def coverage_drift(
-    latest: Summaries, previous: Summaries | None, *, policy: MonitoringPolicy
+    latest: Summaries, previous: Summaries | None, *, policy: MonitoringPolicy, min_students: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Share of each module presentation's students active from each source, week by week; drops flagged.
 
@@ -275,6 +288,7 @@ def coverage_drift(
     for (module, pres), kinds in sorted(latest.items()):
         summary = kinds["coverage"]
         registered = max(summary["registered"], 1)
+        small = summary["registered"] < min_students
         earlier = (previous or {}).get((module, pres), {}).get("coverage")
         for source, active in sorted(summary["active"].items()):
             shares = [a / registered for a in active]
@@ -286,9 +300,10 @@ def coverage_drift(
                 "latest_share": _finite(shares[-1]) if shares else None,
                 "baseline_share": _finite(baseline),
             }
-            rows.append(row)
+            rows.append(_withheld(row, COVERAGE_FIGURES) if small else row)
             dropped = (
-                shares
+                not small
+                and shares
                 and baseline >= policy.coverage_min_share
                 and shares[-1] < policy.coverage_drop_ratio * baseline
             )
@@ -307,7 +322,7 @@ def _baseline(shares: list[float], earlier: dict[str, Any] | None, *, source: st
 
 
 def list_stability(
-    runs: list[pd.DataFrame], *, policy: MonitoringPolicy
+    runs: list[pd.DataFrame], *, policy: MonitoringPolicy, min_students: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Turnover of each module presentation's list since the previous run, with and without smoothing.
 
@@ -335,8 +350,9 @@ def list_stability(
                 "turnover": _finite(r["turnover"]),
                 "turnover_smoothed": _finite(s["turnover"]),
             }
-            rows.append(row)
-            judged = share == policy.shares[0] and sizes[row["module"]] >= policy.min_rows
+            small = sizes[row["module"]] < min_students
+            rows.append(_withheld(row, TURNOVER_FIGURES) if small else row)
+            judged = not small and share == policy.shares[0] and sizes[row["module"]] >= policy.min_rows
             # with smoothing on, staff see the smoothed order: its turnover is the one judged
             seen = row["turnover_smoothed"] if policy.smoothing else row["turnover"]
             if judged and seen is not None and seen >= policy.turnover_flag:
@@ -363,19 +379,22 @@ def build_report(
     summaries: list[Summaries],
     estimates: list[pd.DataFrame],
     policy: MonitoringPolicy,
+    min_students: int,
 ) -> dict[str, Any]:
     """The report of the latest run (``runs[0]``) against training and ``runs[1]``; aggregate only.
 
     ``summaries`` are those of ``runs[0]`` and, when there is one, ``runs[1]``; ``estimates`` the
-    estimates of the runs read for stability, oldest first.
+    estimates of the runs read for stability, oldest first. A module presentation with fewer than
+    ``min_students`` (the fairness policy's ``min_group_size``: one disclosure rule) keeps its row
+    and count, but not its figures (``withheld``), and is never flagged.
     """
     latest, previous = runs[0], runs[1] if len(runs) > 1 else None
     before = summaries[1] if len(summaries) > 1 else None
     same_model = previous is not None and previous.bundle_sha256 == latest.bundle_sha256
     features, f_flags = feature_drift(summaries[0], before, policy=policy, same_model=same_model)
-    estimates_rows, e_flags = estimate_drift(summaries[0], before, policy=policy)
-    coverage, c_flags = coverage_drift(summaries[0], before, policy=policy)
-    turnover, t_flags = list_stability(estimates, policy=policy)
+    estimates_rows, e_flags = estimate_drift(summaries[0], before, policy=policy, min_students=min_students)
+    coverage, c_flags = coverage_drift(summaries[0], before, policy=policy, min_students=min_students)
+    turnover, t_flags = list_stability(estimates, policy=policy, min_students=min_students)
     return {
         "run": _run(latest),
         "previous_run": _run(previous) if previous else None,
@@ -383,6 +402,7 @@ def build_report(
         if any(k.get("features", {}).get("reference_week") is not None for k in summaries[0].values())
         else "none",
         "policy": asdict(policy),
+        "min_students": min_students,
         "features": features,
         "estimates": estimates_rows,
         "coverage": coverage,
@@ -402,7 +422,7 @@ def _run(run: ScoringRun) -> dict[str, Any]:
     }
 
 
-def monitor(engine: Engine, *, target: str, policy: MonitoringPolicy) -> dict[str, Any]:
+def monitor(engine: Engine, *, target: str, policy: MonitoringPolicy, min_students: int) -> dict[str, Any]:
     """The report for the run served for ``target`` (before any group figures are added).
 
     Raises
@@ -420,7 +440,8 @@ def monitor(engine: Engine, *, target: str, policy: MonitoringPolicy) -> dict[st
         compared = compared[:1]
         runs = runs[:1]
     history = [estimates_of(engine, r.id) for r in reversed(runs[: policy.history_runs])]
-    return build_report(runs, summaries=compared, estimates=[h for h in history if len(h)], policy=policy)
+    kept = [h for h in history if len(h)]
+    return build_report(runs, summaries=compared, estimates=kept, policy=policy, min_students=min_students)
 
 
 def store(engine: Engine, report: dict[str, Any], *, target: str) -> int:

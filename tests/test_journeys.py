@@ -304,7 +304,9 @@ def test_a_student_sees_their_indicator_by_choice_withdraws_a_consent_and_asks_f
 
 def _reports_for_the_committee(own: Served, folder: Path) -> None:
     """A monitoring report of the served run and an impact evaluation kept in the served MLflow store."""
-    report = monitoring.monitor(own.engine, target="not_completing", policy=monitoring.load_policy())
+    report = monitoring.monitor(
+        own.engine, target="not_completing", policy=monitoring.load_policy(), min_students=10
+    )
     if not report["stability"]:  # one scoring run has no turnover: a row as the next run would give it
         report["stability"] = [
             {"module": "AAA/2025J", "share": 0.1, "listed": 12, "turnover": 0.25, "turnover_smoothed": 0.08}

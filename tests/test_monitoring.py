@@ -21,6 +21,7 @@ from waymark.service.feedback_report import NO_FACTOR, feedback_summary
 from waymark.service.scoring.summaries import summarise
 
 POLICY = monitoring.load_policy()
+MIN = 10  # the default fairness policy's min_group_size
 
 
 def test_psi_matches_a_hand_computation() -> None:
@@ -116,14 +117,14 @@ def _summaries(cohort: pd.DataFrame, activity: pd.DataFrame) -> monitoring.Summa
 def test_a_source_switched_off_for_one_module_is_flagged_for_that_module_only() -> None:
     cohort = _cohort({"A": 40, "B": 40}, week=6)
     latest = _summaries(cohort, _activity(cohort, weeks=6, off={("A", "library"): 5}))
-    rows, flags = monitoring.coverage_drift(latest, None, policy=POLICY)
+    rows, flags = monitoring.coverage_drift(latest, None, policy=POLICY, min_students=MIN)
     assert [(f["scope"], f["name"]) for f in flags] == [("A/P", "library")]
     a_library = next(r for r in rows if r["module"] == "A/P" and r["source"] == "library")
     assert a_library["weekly_share"] == [1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
     # Against the previous run (week 4, library still on everywhere) the same module alone is flagged.
     earlier = _cohort({"A": 40, "B": 40}, week=4)
     previous = _summaries(earlier, _activity(earlier, weeks=4, off={}))
-    _, flags = monitoring.coverage_drift(latest, previous, policy=POLICY)
+    _, flags = monitoring.coverage_drift(latest, previous, policy=POLICY, min_students=MIN)
     assert [(f["scope"], f["name"], f["threshold"]) for f in flags] == [("A/P", "library", 1.0)]
 
 
@@ -316,7 +317,9 @@ def test_the_monitor_report_flags_a_coverage_drop_and_churn_from_stored_runs(eng
         probability=[i / 80 for i in range(80)]
     )
     second = first.assign(probability=first["probability"].to_numpy()[::-1])
-    report = monitoring.build_report(runs, summaries=summaries, estimates=[first, second], policy=POLICY)
+    report = monitoring.build_report(
+        runs, summaries=summaries, estimates=[first, second], policy=POLICY, min_students=MIN
+    )
     kinds = sorted((f["kind"], f["scope"], f["name"]) for f in report["flags"])
     assert ("coverage", "B/P", "vle") in kinds
     assert ("list turnover", "A/P", "top 10%") in kinds and ("list turnover", "B/P", "top 10%") in kinds
@@ -324,6 +327,39 @@ def test_the_monitor_report_flags_a_coverage_drop_and_churn_from_stored_runs(eng
     report_id = monitoring.store(engine, report, target="not_completing")
     latest = monitoring.latest_report(engine)
     assert latest is not None and report_id and latest["flags"] == report["flags"]
+
+
+def test_a_module_below_the_disclosure_minimum_keeps_its_row_but_no_figures_and_no_flag(
+    engine: Engine,
+) -> None:
+    """Eight students on B: its mean estimate, bands, weekly shares and turnover would come close to
+    each student's own, so they are withheld, and the source switched off there is not flagged."""
+    cohort = _cohort({"A": 40, "B": 8}, week=6)
+    before = _cohort({"A": 40, "B": 8}, week=5)
+    off = {("A", "vle"): 6, ("B", "vle"): 6}
+    summaries = [
+        _summaries(cohort, _activity(cohort, weeks=6, off=off)),
+        _summaries(before, _activity(before, weeks=5, off={})),
+    ]
+    runs = [_stored_run(engine, run_id) for run_id in (2, 1)]
+    first = cohort[["student_id", "module_id", "presentation_id"]].assign(
+        probability=[i / 48 for i in range(48)]
+    )
+    second = first.assign(probability=first["probability"].to_numpy()[::-1])
+    report = monitoring.build_report(
+        runs, summaries=summaries, estimates=[first, second], policy=POLICY, min_students=MIN
+    )
+    by_scope = {r["scope"]: r for r in report["estimates"]}
+    assert by_scope["B/P"]["rows"] == 8 and by_scope["B/P"]["withheld"] == monitoring.WITHHELD
+    assert all(by_scope["B/P"][k] is None for k in monitoring.ESTIMATE_FIGURES)
+    assert by_scope["A/P"]["mean"] is not None and "withheld" not in by_scope["A/P"]
+    assert by_scope["all modules"]["rows"] == 48 and by_scope["all modules"]["shares"]  # B is in the total
+    b_cover = [r for r in report["coverage"] if r["module"] == "B/P"]
+    assert b_cover and all(r["weekly_share"] is None and r["withheld"] for r in b_cover)
+    b_turnover = [r for r in report["stability"] if r.get("module") == "B/P"]
+    assert b_turnover and all(r["turnover"] is None and r["turnover_smoothed"] is None for r in b_turnover)
+    assert {f["scope"] for f in report["flags"]} == {"A/P"}  # A's drop and churn; nothing about B
+    assert report["min_students"] == MIN
 
 
 def test_a_run_of_a_version_rejected_since_is_not_the_run_before(engine: Engine) -> None:
@@ -432,7 +468,11 @@ def _indicator(student: str, factors: list[dict[str, str]]) -> Indicator:
 def test_with_smoothing_on_the_flag_judges_the_order_staff_see() -> None:
     runs = _noisy_runs()  # the raw top 10 swaps 6 of 10 every run; smoothed at 0.5, 2 or 3
     loose = dataclasses.replace(POLICY, turnover_flag=0.5, min_rows=1)
-    _, raw_flags = monitoring.list_stability(runs, policy=dataclasses.replace(loose, smoothing=0.0))
-    _, smooth_flags = monitoring.list_stability(runs, policy=dataclasses.replace(loose, smoothing=0.5))
+    _, raw_flags = monitoring.list_stability(
+        runs, policy=dataclasses.replace(loose, smoothing=0.0), min_students=MIN
+    )
+    _, smooth_flags = monitoring.list_stability(
+        runs, policy=dataclasses.replace(loose, smoothing=0.5), min_students=MIN
+    )
     assert [f["name"] for f in raw_flags] == ["top 10%"]
     assert smooth_flags == []  # the list staff see turned over by 0.2 or 0.3, under the flag

@@ -158,7 +158,9 @@ async function showMonitoring() {
   turnover.querySelector("tbody").replaceChildren(...rows.map((s) => {
     const tr = el("tr");
     tr.append(cell("Module", s.module), cell("List", `Top ${Math.round(s.share * 100)}%`), cell("Students listed", String(s.listed)),
-      cell("Changed", share(s.turnover)), cell("Changed with smoothing", share(s.turnover_smoothed)));
+      ...(s.withheld
+        ? [cell("Changed", `withheld (fewer than ${r.min_students} students)`), cell("Changed with smoothing", "withheld")]
+        : [cell("Changed", share(s.turnover)), cell("Changed with smoothing", share(s.turnover_smoothed))]));
     return tr;
   }));
   turnover.hidden = !rows.length;

@@ -47,7 +47,8 @@ def monitor_cmd(
     target: Annotated[Target, typer.Option(help="Which served run to monitor.")] = Target.NOT_COMPLETING,
     policy: Annotated[Path | None, typer.Option(help="Monitoring policy TOML (default: packaged).")] = None,
     fairness_policy: Annotated[
-        Path | None, typer.Option(help="Fairness policy whose min_group_size withholds small groups.")
+        Path | None,
+        typer.Option(help="Fairness policy whose min_group_size withholds small groups and modules."),
     ] = None,
     output: FormatOption = OutputFormat.TABLE,
 ) -> None:
@@ -57,7 +58,8 @@ def monitor_cmd(
     engine = up_to_date(get_settings().database_url)
     with handled(also=(monitoring.MonitoringError,)):
         chosen = monitoring.load_policy(policy)
-        report = monitoring.monitor(engine, target=target.value, policy=chosen)
+        disclosure = load_fairness_policy(fairness_policy).min_group_size
+        report = monitoring.monitor(engine, target=target.value, policy=chosen, min_students=disclosure)
         if data is not None:
             report["groups"] = _groups(
                 engine, report, data=data, policy=chosen, fairness_policy=fairness_policy
