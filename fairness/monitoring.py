@@ -49,7 +49,7 @@ def group_estimate_shares(
         out[attribute] = {}
         for group, rows in joined.groupby(attribute, sort=True):
             values = rows["probability"].to_numpy(dtype=np.float64)
-            if not enough_students(values.size, min_size):
+            if not enough_students(rows["student_id"].nunique(), min_size):  # students, not registrations
                 continue
             counts = np.asarray(drift.counts(values, drift.ESTIMATE_EDGES), dtype=np.float64)
             counts = rounding * np.round(counts / rounding) if rounding > 1 else counts
@@ -108,20 +108,31 @@ def group_drift(
     for attribute in labels.columns:
         audited = (reference or {}).get(attribute, {})
         names = set(now[attribute]) | (set() if before is None else set(before[attribute]))
-        estimates = {}
+        estimates, students = {}, {}
         for group in sorted(names):
-            a = now.loc[now[attribute] == group, "probability"].to_numpy(dtype=np.float64)
-            b = None if before is None else before.loc[before[attribute] == group, "probability"]
-            estimates[group] = (a, None if b is None else b.to_numpy(dtype=np.float64))
-        # Each run's sizes: a group in one run only is withheld, and the run it is in must not give it back.
-        sizes = [{g: a.size for g, (a, _) in estimates.items()}]
+            mine = now[now[attribute] == group]
+            a = mine["probability"].to_numpy(dtype=np.float64)
+            b = None if before is None else before[before[attribute] == group]
+            estimates[group] = (a, None if b is None else b["probability"].to_numpy(dtype=np.float64))
+            students[group] = (mine["student_id"].nunique(), 0 if b is None else b["student_id"].nunique())
+        # Each run's sizes, in students (a student on two modules is one person, two rows): a group in
+        # one run only is withheld, and the run it is in must not give it back.
+        sizes = [{g: n for g, (n, _) in students.items()}]
         if before is not None:
-            sizes.append({g: 0 if b is None else b.size for g, (_, b) in estimates.items()})
+            sizes.append({g: n for g, (_, n) in students.items()})
         hidden = withheld_groups(sizes, _margins(labels, attribute), min_size=min_size)
         for group, (a, b) in estimates.items():
             if group in hidden:
                 continue
-            row = _row(attribute, group, now=a, before=b, audited=audited.get(group), rounding=rounding)
+            row = _row(
+                attribute,
+                group,
+                now=a,
+                before=b,
+                students=students[group],
+                audited=audited.get(group),
+                rounding=rounding,
+            )
             rows.append(row)
             for key, against in (("psi", "the previous run"), ("audit_psi", "the audit")):
                 judged = min(a.size, b.size) if key == "psi" and b is not None else a.size
@@ -193,6 +204,7 @@ def _row(
     *,
     now: np.ndarray,
     before: np.ndarray | None,
+    students: tuple[int, int],
     audited: Sequence[float] | None,
     rounding: int,
 ) -> dict[str, Any]:
@@ -200,8 +212,8 @@ def _row(
     return {
         "characteristic": attribute,
         "group": group,
-        "students": rounded_count(now.size, rounding),
-        "previous_students": None if before is None else rounded_count(before.size, rounding),
+        "students": rounded_count(students[0], rounding),
+        "previous_students": None if before is None else rounded_count(students[1], rounding),
         "mean": round(float(now.mean()), 4),
         "previous_mean": None if before is None else round(float(before.mean()), 4),
         "psi": None

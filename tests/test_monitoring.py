@@ -151,6 +151,21 @@ def test_a_shift_in_one_group_is_flagged_in_that_group_and_a_small_group_is_with
     assert result["withheld"] == {"disability": 2}
 
 
+def test_a_group_is_sized_in_students_not_registrations() -> None:
+    """Nine students, one on two modules: ten rows, still fewer than ten students, so never shown."""
+    students = [f"s{i:03d}" for i in range(60)]
+    labels = pd.DataFrame(
+        {"ethnicity": ["a"] * 26 + ["b"] * 25 + ["c"] * 9}, index=pd.Index(students, name="student_id")
+    )
+    rows = pd.DataFrame({"student_id": [*students, "s059"], "probability": np.linspace(0.05, 0.9, 61)})
+    assert (rows.merge(labels, left_on="student_id", right_index=True)["ethnicity"] == "c").sum() == 10
+    assert set(group_estimate_shares(rows, labels, min_size=10)["ethnicity"]) == {"a", "b"}
+    shown = {r["group"] for r in group_drift(rows, rows, labels=labels, min_size=10, psi_flag=0.25)["groups"]}
+    assert "c" not in shown
+    drifted = group_drift(rows, None, labels=labels, min_size=10, psi_flag=0.25)["groups"]
+    assert {r["group"]: r["students"] for r in drifted}.get("a") == 26  # people, not rows
+
+
 def _labels(sex: list[str], disability: list[str]) -> pd.DataFrame:
     students = [f"s{i:03d}" for i in range(len(sex))]
     labels = pd.DataFrame({"sex": sex, "disability": disability}, index=pd.Index(students, name="student_id"))
