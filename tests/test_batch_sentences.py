@@ -181,15 +181,8 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
             apart, shared = bool(standing[f].apart[i]), float(standing[f].shared[i])
             says = abs(v) >= THRESHOLD and np.sign(v) == np.sign(whole_family)
             if apart and says and FAMILIES[f].actionable:
-                # A strength is something the student did (no count of none, no mark below the cohort's
-                # typical one), and a mark above the typical one is never a factor.
-                counted = counted_channels(f)
-                done = not counted or sum(row[f"ch_{ch}_total"] for ch in counted) > 0
-                marked = row["asm_has_score"] >= 1
-                if f == "assessment_results":
-                    done = marked and row["asm_score_mean"] >= row[TYPICAL_MARK]
-                above = f == "assessment_results" and marked and row["asm_score_mean"] > row[TYPICAL_MARK]
-                if (v > 0 and not above) or (v < 0 and done):
+                may_raise, may_lower = _sides_of(f, row)
+                if (v > 0 and may_raise) or (v < 0 and may_lower):
                     vals[f] = v
             elif apart and says:
                 fixed.append(_ctx(f, describe(f, row, sources=labels[f])))
@@ -274,6 +267,39 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
         "coverage": coverage,
         "engagement": engagement,
     }
+
+
+def _sides_of(family: str, row: Any) -> tuple[bool, bool]:
+    """One row's (may be a factor, may be a strength), said in words: what the sentence says decides.
+
+    A strength is something the student did (no count of none, no week or day without, nothing below
+    the cohort's middle, no mark below the typical one, something submitted); a factor leaves room for
+    less (not every week, not above their own rate, not above the middle, something missed or late, a
+    mark not above the typical one).
+    """
+    counted = counted_channels(family)
+    if counted:
+        return True, sum(row[f"ch_{ch}_total"] for ch in counted) > 0
+    if family == "regularity":
+        weeks = round(row["weeks_elapsed"])
+        active = round(row["act_weeks_active_share"] * weeks)
+        return active < weeks, active > 0
+    if family == "recent_activity":
+        recent, compared = round(row["act_last14"]) > 0, row["weeks_elapsed"] >= 3
+        ratio = row["act_recent_vs_own"]
+        return not (recent and compared and ratio > 1.1), recent and not (compared and ratio < 0.9)
+    if family == "cohort_engagement":
+        pct = round(100 * row["act_total_pct"])
+        return pct <= 50, pct >= 50 and row["act_total"] > 0
+    if family == "assessment_submissions":
+        due, done, late = round(row["asm_due"]), round(row["asm_submitted"]), round(row["asm_late"])
+        return due <= 0 or done < due or late > 0, due <= 0 or done > 0
+    if family == "assessment_results":
+        marked = row["asm_has_score"] >= 1
+        return not (marked and row["asm_score_mean"] > row[TYPICAL_MARK]), (
+            marked and row["asm_score_mean"] >= row[TYPICAL_MARK]
+        )
+    return True, True
 
 
 def _ctx(family: str, sentence: str) -> dict[str, Any]:

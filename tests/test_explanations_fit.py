@@ -4,6 +4,7 @@ label, and a source a module does not record is coverage, never the student's di
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -326,3 +327,51 @@ def test_a_mark_below_the_cohorts_typical_mark_is_never_a_strength_nor_one_above
     assert any(marked[i] and features.at[i, "asm_score_mean"] < typical[i] for i, _ in said)
     if not raising:  # a higher mark lowers the estimate: marks above the typical one are strengths
         assert any(features.at[i, "asm_score_mean"] > typical[i] for i, _ in strengths)
+
+
+def _said(indicators: pd.DataFrame, column: str, family: str) -> list[str]:
+    return [s["sentence"] for items in indicators[column] for s in items if s["family"] == family]
+
+
+_NEVER = {
+    # family: (words never said as a strength, words never said as a factor), as regular expressions
+    "regularity": (r" in 0 of the ", r" in (\d+) of the \1 weeks"),
+    "recent_activity": (r"^No activity|% of this student's own earlier", r"times this student's own earlier"),
+    "cohort_engagement": (
+        r"among the lowest|than about ([0-9]|[1-4][0-9])% of",
+        r"among the highest|than about (5[1-9]|[6-9][0-9])% of",
+    ),
+    "assessment_submissions": (
+        r"not submitted|^0 of the",
+        r"^(The 1 assessment due so far was submitted"
+        r"|(\d+) of the \2 assessments due so far were submitted)\.$",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("family", "feature"),
+    [
+        ("regularity", "act_weeks_active_share"),
+        ("recent_activity", "act_last14"),
+        ("cohort_engagement", "act_total_pct"),
+        ("assessment_submissions", "asm_submitted"),
+    ],
+)
+def test_a_sentence_is_never_filed_on_the_side_its_own_words_contradict(
+    folder: Path, family: str, feature: str
+) -> None:
+    """A model may learn that more of something raises the estimate (fitted to nothing here, as another
+    institution's data did): "Activity in 0 of the 8 weeks so far" was then a strength, "Activity in
+    8 of the 8 weeks" and "The 1 assessment due so far was submitted" factors. Each family is said only
+    on a side its words allow, and is still said."""
+    data, _ = load_with_source_labels(folder)
+    features = build_features(data, [WEEK]).reset_index(drop=True)
+    indicators = explain_cohort(
+        unfitted_model(features, lambda n: 2.0 if n == feature else 0.0), features
+    ).indicators
+    strengths, factors = _said(indicators, "strengths", family), _said(indicators, "factors", family)
+    never_strength, never_factor = _NEVER[family]
+    assert [s for s in strengths if re.search(never_strength, s)] == []
+    assert [s for s in factors if re.search(never_factor, s)] == []
+    assert strengths or factors  # the rule keeps each sentence on its side; it does not silence the family

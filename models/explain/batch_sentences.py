@@ -24,6 +24,8 @@ from waymark.models.explain.sentences import (
     QUIET_SHARE,
     QUIET_TYPICAL_SINCE,
     QUIET_WEEKS,
+    RATE_FROM_WEEK,
+    SAME_RATE,
     _after_due,
     _compared_with,
     _in_quiet_weeks,
@@ -95,7 +97,7 @@ def _recent_activity(cols: Columns, src: Sequence[str]) -> Texts:
     ever = (cols["act_any"] >= 1).tolist()
     since = whole(np.where(cols["act_any"] >= 1, cols["act_days_since_last"], 0.0))
     ratio = cols["act_recent_vs_own"].tolist()
-    later = (cols["weeks_elapsed"] >= 3).tolist()
+    later = (cols["weeks_elapsed"] >= RATE_FROM_WEEK).tolist()
     quiet = _beside_quiet_cohort(cols, ever=ever, since=since)
     briefs, sentences = [], []
     for i, s in enumerate(src):
@@ -142,9 +144,9 @@ def _beside_quiet_cohort(cols: Columns, *, ever: list[bool], since: list[int]) -
 
 
 def _own_rate(ratio: float) -> str:
-    if 0.9 <= ratio <= 1.1:
+    if SAME_RATE[0] <= ratio <= SAME_RATE[1]:
         return ", about the same weekly rate as this student's own earlier weeks"
-    if ratio < 0.9:
+    if ratio < SAME_RATE[0]:
         return f", about {round(100 * ratio)}% of this student's own earlier weekly rate"
     return f", about {ratio:.1f} times this student's own earlier weekly rate"
 

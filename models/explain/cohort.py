@@ -28,6 +28,8 @@ from waymark.models.explain.sentences import (
     QUIET_SHARE,
     QUIET_TYPICAL_SINCE,
     QUIET_WEEKS,
+    RATE_FROM_WEEK,
+    SAME_RATE,
     counted_channels,
 )
 from waymark.models.explain.typical import (
@@ -49,6 +51,9 @@ TYPICAL_MARK = "cohort_typical_mark"
 #: The middle of the mark scale (scores are 0 to 100 by the data contract): what a mark is weighed
 #: against where too few of the cohort have one to compare with. Not a pass mark: institutions differ.
 MIDDLE_MARK = 50.0
+#: The cohort comparison's middle ("more activity than about 50% of students"): strengths at or
+#: above it, factors at or below it (``_sides``).
+MIDDLE_RANK = 50
 
 
 @dataclass(frozen=True, eq=False)
@@ -348,18 +353,47 @@ def _statements(
 def _sides(values: _Values, family: str) -> tuple[np.ndarray, np.ndarray]:
     """Per row: whether ``family`` may be said as a factor, and whether as a strength.
 
-    A model's contribution can fall on the side the words contradict ("0 uses of study resources so
-    far", or a mark of 19, read as in the student's favour). So a family counted by channel is a
-    strength only where the student has any of what it counts; the results family is a strength only
-    where the student has a mark and it is at least their cohort's typical mark (``TYPICAL_MARK``), and
-    a factor only where there is no mark or it is not above the typical one. Every other family may be
-    said on either side.
+    A model's contribution can fall on the side the sentence's own words contradict: "0 uses of study
+    resources so far", "in 0 of the 8 weeks" or "the 1 assessment due so far was not submitted" read
+    as in the student's favour, or "activity in 8 of the 8 weeks" and "more activity than about 70% of
+    students" as moving the estimate up. So each family is a strength only where its words say
+    something the student did, and a factor only where they leave room for less than that, judged on
+    the values the sentence says (rounded as it rounds them):
+
+    - a family counted by channel: a strength only where the student has any of what it counts;
+    - regularity: a strength only with some week active, a factor only with some week without;
+    - recent activity: a strength only with activity in the last 14 days not said to be below the
+      student's own earlier rate, a factor only where it is not said to be above it;
+    - cohort engagement: a strength only with some activity and at least the middle of the cohort, a
+      factor only at most the middle;
+    - submissions (once any is due): a strength only with something submitted, a factor only with
+      something not submitted or submitted after its due day;
+    - results: a strength only with a mark at least the cohort's typical mark (``TYPICAL_MARK``), a
+      factor only with no mark or one not above it.
+
+    Every other family may be said on either side.
     """
     either = np.ones(values.rows, dtype=bool)
     channels = counted_channels(family)
     if channels:
         done: np.ndarray = np.sum([values[f"ch_{ch}_total"] for ch in channels], axis=0) > 0
         return either, done
+    if family == "regularity":
+        weeks = np.round(values["weeks_elapsed"])
+        active = np.round(values["act_weeks_active_share"] * weeks)
+        return active < weeks, active > 0
+    if family == "recent_activity":
+        recent = np.round(values["act_last14"]) > 0
+        compared, ratio = values["weeks_elapsed"] >= RATE_FROM_WEEK, values["act_recent_vs_own"]
+        return ~recent | ~(compared & (ratio > SAME_RATE[1])), recent & ~(compared & (ratio < SAME_RATE[0]))
+    if family == "cohort_engagement":
+        pct = np.round(100 * values["act_total_pct"])
+        return pct <= MIDDLE_RANK, (pct >= MIDDLE_RANK) & (values["act_total"] > 0)
+    if family == "assessment_submissions":
+        due, submitted = np.round(values["asm_due"]), np.round(values["asm_submitted"])
+        late = np.round(values["asm_late"])
+        none_due = due <= 0
+        return none_due | (submitted < due) | (late > 0), none_due | (submitted > 0)
     if family == "assessment_results":
         marked = values["asm_has_score"] >= 1
         mark, typical = values["asm_score_mean"], values[TYPICAL_MARK]

@@ -30,6 +30,10 @@ QUIET_TYPICAL_SINCE = "cohort_typical_days_since_last"
 QUIET_WEEKS = "cohort_quiet_weeks"
 Sources = tuple[str, ...]  # labels of the recorded sources a family is built from ("the library", ...)
 Describer = Callable[[Row, Sources], tuple[str, str]]
+#: From this week on, recent activity is compared with the student's own earlier weekly rate; within
+#: SAME_RATE it is "about the same", below it a share, above it a multiple.
+RATE_FROM_WEEK = 3
+SAME_RATE = (0.9, 1.1)
 
 _FAMILY_CHANNELS = {
     family: tuple(ch for ch, f in CHANNEL_FAMILY.items() if f == family) for family in CHANNEL_FAMILY.values()
@@ -86,11 +90,11 @@ def _recent_activity(row: Row, sources: Sources) -> tuple[str, str]:
     actions, active_days = _times(n, "action", many="actions"), _times(days, "day", many="days")
     brief = f"{actions}{_from(sources)} on {active_days} of the last 14"
     sentence = _upper(brief)
-    if row["weeks_elapsed"] >= 3:
+    if row["weeks_elapsed"] >= RATE_FROM_WEEK:
         ratio = row["act_recent_vs_own"]
-        if 0.9 <= ratio <= 1.1:
+        if SAME_RATE[0] <= ratio <= SAME_RATE[1]:
             sentence += ", about the same weekly rate as this student's own earlier weeks"
-        elif ratio < 0.9:
+        elif ratio < SAME_RATE[0]:
             sentence += f", about {round(100 * ratio)}% of this student's own earlier weekly rate"
         else:
             sentence += f", about {ratio:.1f} times this student's own earlier weekly rate"
