@@ -148,7 +148,7 @@ def test_an_outcome_missing_on_a_presentation_that_had_ended_is_told_apart_from_
         ["M2", "2025B", "2024-09-01", "90"],  # ended on 2024-11-30
     ]
     ended = _report(make_folder(tmp_path / "ended", presentations=presentations))
-    # One of M2's few registrations is more than 5% of them: its outcomes are taken as not entered yet.
+    # One of M2's few registrations is more than a quarter of them: its outcomes are taken as not entered yet.
     assert ended.overview["final_results"][NOT_ENTERED] == 1
     assert "not yet known (presentation running)" not in ended.overview["final_results"]
     said = [n for n in ended.notes if n.startswith("1 registration on presentations that had ended")]

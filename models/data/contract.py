@@ -82,9 +82,12 @@ class Table:
 
 FINAL_RESULTS = ("pass", "distinction", "fail", "withdrawn")
 #: A presentation that has ended with more than this share of its registrations still without an outcome
-#: has not had its outcomes entered yet (an exam board to come, say), rather than a few deferrals: like
-#: one still running, its known outcomes would be mostly its early leavers, so it gives no labels.
-OUTCOMES_PENDING_SHARE = 0.05
+#: has not had its outcomes entered yet (an exam board to come, say), rather than some deferrals and
+#: resits: like one still running, its known outcomes would be mostly its early leavers, so it gives no
+#: labels. A quarter, not less: deferrals and resits pending often reach 5 to 15% of a module (at 5%,
+#: another institution's largest module lost a whole year of labels to 5.7% deferred or resitting),
+#: while outcomes not yet entered leave most of a presentation empty.
+OUTCOMES_PENDING_SHARE = 0.25
 ASSESSMENT_TYPES = ("coursework", "quiz", "exam")
 STUDY_MODES = ("full_time", "part_time")
 # The relationships staff hold over students, and the scope each may be given (checked by
