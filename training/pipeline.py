@@ -247,8 +247,14 @@ def train(
     )
     if len(running):
         say(f"leaving out {left_out}")
+    counts = data.registrations.groupby(["module_id", "presentation_id"]).size()
+    module_ids, presentation_ids = (counts.index.get_level_values(i).astype(str) for i in (0, 1))
+    keys = zip(module_ids, presentation_ids, strict=True)
+    sizes = dict(zip(keys, counts.astype(int).tolist(), strict=True))
     try:
-        split = _split(without(data.presentations, running), test_from=test_from, manifest=manifest)
+        split = _split(
+            without(data.presentations, running), test_from=test_from, manifest=manifest, sizes=sizes
+        )
     except SplitError as exc:
         if not len(running):
             raise
@@ -376,11 +382,15 @@ def _censoring(
 
 
 def _split(
-    presentations: pd.DataFrame, *, test_from: date | None, manifest: dict[str, object]
+    presentations: pd.DataFrame,
+    *,
+    test_from: date | None,
+    manifest: dict[str, object],
+    sizes: dict[tuple[str, str], int] | None = None,
 ) -> TemporalSplit:
     if test_from is not None:
         return temporal_split(presentations, test_from, basis="set by --test-from")
-    default, basis = default_test_from(presentations, manifest)
+    default, basis = default_test_from(presentations, manifest, sizes=sizes)
     return temporal_split(presentations, default, basis=basis)
 
 

@@ -117,11 +117,20 @@ def _dates_held(starts: Mapping[Key, date]) -> str:
     return f"the presentations start on {shown}"
 
 
-def default_test_from(presentations: pd.DataFrame, manifest: Mapping[str, object]) -> tuple[date, str]:
+#: The default test set holds at least this share of the registrations: the presentations starting on
+#: the latest date alone can be one small summer module (another institution's were 27 students).
+MIN_TEST_SHARE = 0.2
+
+
+def default_test_from(
+    presentations: pd.DataFrame, manifest: Mapping[str, object], *, sizes: Mapping[Key, int] | None = None
+) -> tuple[date, str]:
     """The first test start date when none is given, and where it came from.
 
-    The data folder's recommendation (its manifest's ``test_from``) when it has one; else the
-    latest start date in the data, so the presentations that start last are the test set.
+    The data folder's recommendation (its manifest's ``test_from``) when it has one; else the latest
+    start date in the data, so the presentations that start last are the test set. Given ``sizes``
+    (registrations per presentation), the latest start date from which the presentations starting
+    then or later hold at least ``MIN_TEST_SHARE`` of them, always leaving an earlier date to train on.
 
     Raises
     ------
@@ -131,7 +140,8 @@ def default_test_from(presentations: pd.DataFrame, manifest: Mapping[str, object
     recommended = manifest.get("test_from")
     if isinstance(recommended, str):
         return date.fromisoformat(recommended), "recommended by the data folder's manifest"
-    dates = sorted(set(start_dates(presentations).values()))
+    starts = start_dates(presentations)
+    dates = sorted(set(starts.values()))
     if len(dates) < 2:
         raise SplitError(
             "a temporal test needs presentations starting on at least two dates: every presentation "
@@ -139,4 +149,20 @@ def default_test_from(presentations: pd.DataFrame, manifest: Mapping[str, object
             "test the model on. Add the presentations of an earlier or a later intake (with their "
             "outcomes) to the data folder, then train again."
         )
-    return dates[-1], "the latest start date in the data"
+    total = sum((sizes or {}).get(k, 0) for k in starts)
+    if not total:
+        return dates[-1], "the latest start date in the data"
+    for i, day in enumerate(reversed(dates[1:])):
+        held = sum(sizes.get(k, 0) for k, s in starts.items() if s >= day) if sizes else 0
+        if held >= MIN_TEST_SHARE * total:
+            if i == 0:
+                return day, "the latest start date in the data"
+            return day, (
+                f"the latest start date from which the presentations hold at least {MIN_TEST_SHARE:.0%} of "
+                f"the registrations ({held:,} of {total:,}; those starting on the latest, "
+                f"{dates[-1]}, alone hold fewer)"
+            )
+    return dates[1], (
+        f"the second start date in the data: every later start holds fewer than {MIN_TEST_SHARE:.0%} "
+        "of the registrations, and the earliest is kept to train on"
+    )
