@@ -121,7 +121,7 @@ def test_without_a_recommendation_the_latest_start_date_is_the_test(two_intakes:
 
 def test_a_small_latest_intake_alone_is_not_the_default_test_set() -> None:
     """A summer module of 27 starting last was another institution's whole test set: the default goes
-    back to the latest start from which the presentations hold a fifth of the registrations."""
+    back to the latest start from which the presentations hold a quarter of a typical intake."""
     presentations = pd.DataFrame(
         {
             "module_id": ["BIO", "BIO", "BIO", "MATH", "FIELD"],
@@ -132,15 +132,17 @@ def test_a_small_latest_intake_alone_is_not_the_default_test_set() -> None:
     sizes = {("BIO", "23/S1"): 900, ("BIO", "24/S1"): 900, ("BIO", "25/S2"): 300, ("MATH", "25/S2"): 150}
     test_from, basis = default_test_from(presentations, {}, sizes={**sizes, ("FIELD", "25/SU"): 27})
     assert test_from == date(2025, 1, 27)
-    assert "at least 20% of the registrations (477 of 2,277" in basis and "2025-06-02" in basis
+    assert "a quarter of a typical start date's registrations (477, against 675" in basis
+    assert "alone hold 27" in basis
     split = temporal_split(presentations, test_from, basis=basis)
     assert set(split.test) == {("BIO", "25/S2"), ("MATH", "25/S2"), ("FIELD", "25/SU")}
     # A latest intake holding a fifth alone is the test set, as before; and never every date.
     assert default_test_from(presentations, {}, sizes={**sizes, ("FIELD", "25/SU"): 900})[0] == date(
         2025, 6, 2
     )
-    earliest_heavy = {k: (10_000 if k[1] == "23/S1" else 1) for k in [*sizes, ("FIELD", "25/SU")]}
-    assert default_test_from(presentations, {}, sizes=earliest_heavy)[0] == date(2024, 9, 23)
+    # Both later starts tiny: the test goes back as far as a full intake, never to the first date.
+    tiny = {k: (1000 if k[1] in {"23/S1", "24/S1"} else 1) for k in [*sizes, ("FIELD", "25/SU")]}
+    assert default_test_from(presentations, {}, sizes=tiny)[0] == date(2024, 9, 23)
 
 
 def test_one_start_date_in_all_the_data_is_refused_with_what_to_do(two_intakes: Path) -> None:

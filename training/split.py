@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from waymark.models.data import presentation_name
@@ -117,9 +118,10 @@ def _dates_held(starts: Mapping[Key, date]) -> str:
     return f"the presentations start on {shown}"
 
 
-#: The default test set holds at least this share of the registrations: the presentations starting on
-#: the latest date alone can be one small summer module (another institution's were 27 students).
-MIN_TEST_SHARE = 0.2
+#: The default test set holds at least this share of a typical intake's registrations (the median over
+#: start dates): the presentations starting on the latest date alone can be one small summer module
+#: (another institution's were 27 students beside intakes of hundreds).
+MIN_TEST_SHARE = 0.25
 
 
 def default_test_from(
@@ -130,7 +132,8 @@ def default_test_from(
     The data folder's recommendation (its manifest's ``test_from``) when it has one; else the latest
     start date in the data, so the presentations that start last are the test set. Given ``sizes``
     (registrations per presentation), the latest start date from which the presentations starting
-    then or later hold at least ``MIN_TEST_SHARE`` of them, always leaving an earlier date to train on.
+    then or later hold at least ``MIN_TEST_SHARE`` of a typical start date's registrations (the
+    median over start dates), always leaving an earlier date to train on.
 
     Raises
     ------
@@ -149,20 +152,22 @@ def default_test_from(
             "test the model on. Add the presentations of an earlier or a later intake (with their "
             "outcomes) to the data folder, then train again."
         )
-    total = sum((sizes or {}).get(k, 0) for k in starts)
-    if not total:
+    on_date = {d: sum((sizes or {}).get(k, 0) for k, s in starts.items() if s == d) for d in dates}
+    typical = float(np.median(list(on_date.values())))
+    if typical <= 0:
         return dates[-1], "the latest start date in the data"
+    held = 0
     for i, day in enumerate(reversed(dates[1:])):
-        held = sum(sizes.get(k, 0) for k, s in starts.items() if s >= day) if sizes else 0
-        if held >= MIN_TEST_SHARE * total:
+        held += on_date[day]
+        if held >= MIN_TEST_SHARE * typical:
             if i == 0:
                 return day, "the latest start date in the data"
             return day, (
-                f"the latest start date from which the presentations hold at least {MIN_TEST_SHARE:.0%} of "
-                f"the registrations ({held:,} of {total:,}; those starting on the latest, "
-                f"{dates[-1]}, alone hold fewer)"
+                f"the latest start date from which the presentations hold at least a quarter of a "
+                f"typical start date's registrations ({held:,}, against {typical:,.0f}; those starting "
+                f"on the latest, {dates[-1]}, alone hold {on_date[dates[-1]]:,})"
             )
     return dates[1], (
-        f"the second start date in the data: every later start holds fewer than {MIN_TEST_SHARE:.0%} "
-        "of the registrations, and the earliest is kept to train on"
+        "the second start date in the data: the later starts together hold less than a quarter of a "
+        "typical start date's registrations, and the earliest is kept to train on"
     )
