@@ -437,13 +437,39 @@ def test_a_join_that_repeats_rows_is_said_with_its_likely_cause() -> None:
     # Library loans per student joined to enrolments: each loan repeated for every module taken.
     from waymark.training.ingest.mapping.coverage import Coverage, TableCoverage
 
-    repeated = TableCoverage("activity", rows_in=69_891, rows_joined=580_722, rows_out=580_722)
+    repeated = TableCoverage(
+        "activity", rows_in=69_891, rows_joined=580_722, rows_out=580_722, rows_matched=69_891
+    )
     text = Coverage("library.toml", inputs={}, tables={"activity": repeated}).to_text()
-    assert "the join made 580,722 rows of 69,891 (8.3 per row)" in text
-    assert "repeats every row for each module" in text
-    plain = TableCoverage("activity", rows_in=100, rows_joined=90, rows_out=90)
+    assert "the join made 580,722 rows of the 69,891 rows that matched (8.3 per row)" in text
+    assert "repeats every row for each module" in text and "matched nothing" not in text
+    plain = TableCoverage("activity", rows_in=100, rows_joined=90, rows_out=90, rows_matched=90)
     said = Coverage("m.toml", inputs={}, tables={"activity": plain}).to_text()
-    assert "10 dropped by the join" in said and "the join made" not in said
+    assert "10 matched nothing in the join and were dropped" in said and "the join made" not in said
+
+
+def test_a_join_that_drops_most_rows_and_repeats_the_rest_says_both() -> None:
+    """Another institution's loans: ids in upper case in one system, mixed in the other. 80% matched
+    nobody and the rest were copied about three times, so fewer rows came out than went in and the
+    dry run said only "5,664 dropped by the join"."""
+    from waymark.training.ingest.mapping.coverage import Coverage, TableCoverage, _matched
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE wm_in_loans AS SELECT 'loans.csv' AS _file, range + 1 AS _row FROM range(10)")
+    # rows 3 and 7 matched three enrolments each; the other eight matched none
+    con.execute(
+        "CREATE TABLE wm_a_activity AS SELECT 'loans.csv' AS _file, r AS _row "
+        "FROM (VALUES (3), (3), (3), (7), (7), (7)) t(r)"
+    )
+    matched, first = _matched(con, "activity", source="loans")
+    assert (matched, first) == (2, "loans.csv row 1")
+    table = TableCoverage(
+        "activity", rows_in=10, rows_joined=6, rows_out=6, rows_matched=matched, first_unmatched=first
+    )
+    text = Coverage("library.toml", inputs={}, tables={"activity": table}).to_text()
+    assert "10 rows in, 8 matched nothing in the join and were dropped, 6 rows out" in text
+    assert "80% of the rows in matched no row of a joined input (first: loans.csv row 1)" in text
+    assert "the join made 6 rows of the 2 rows that matched (3.0 per row)" in text
 
 
 def test_rows_folded_on_the_way_out_are_said_with_the_rule_that_folded_them(tmp_path: Path) -> None:

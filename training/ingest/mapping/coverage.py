@@ -47,6 +47,9 @@ class TableCoverage:
     rows_out: int
     issues: tuple[Issue, ...] = ()
     folded: str = ""  # how rows become fewer on the way out (aggregation, a key), "" when they cannot
+    # With joins: input rows that matched at least once, and the first that matched none ("file row N").
+    rows_matched: int | None = None
+    first_unmatched: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,15 +96,23 @@ class Coverage:
                 lines.append(f"    columns neither used nor ignored: {', '.join(self.unused_columns[name])}")
         lines.append("Tables:")
         for t in self.tables.values():
-            dropped = t.rows_in - t.rows_joined
-            joined = f", {dropped:,} dropped by the join" if dropped > 0 else ""
+            matched = t.rows_in if t.rows_matched is None else t.rows_matched  # no join: every row
+            unmatched = t.rows_in - matched
+            joined = f", {unmatched:,} matched nothing in the join and were dropped" if unmatched > 0 else ""
             lines.append(f"  {t.table}: {t.rows_in:,} rows in{joined}, {t.rows_out:,} rows out")
+            if unmatched > 0:
+                share = unmatched / max(t.rows_in, 1)
+                first = f" (first: {t.first_unmatched})" if t.first_unmatched else ""
+                lines.append(
+                    f"    {share:.0%} of the rows in matched no row of a joined input{first}: check that "
+                    "the joined columns hold the same values in both (ids in the same case and format)"
+                )
             if t.rows_out < t.rows_joined and t.folded:
                 lines.append(f"    {t.rows_joined - t.rows_out:,} fewer out: {t.folded}")
-            if t.rows_joined > t.rows_in:
+            if t.rows_joined > matched:
                 lines.append(
-                    f"    the join made {t.rows_joined:,} rows of {t.rows_in:,} "
-                    f"({t.rows_joined / max(t.rows_in, 1):.1f} per row): a row matched several rows of a "
+                    f"    the join made {t.rows_joined:,} rows of the {matched:,} rows that matched "
+                    f"({t.rows_joined / max(matched, 1):.1f} per row): a row matched several rows of a "
                     "joined input, and each copy is counted. A source recorded per student (library "
                     "loans, say) joined to enrolments repeats every row for each module the student "
                     "takes; join on something that names one module presentation, or leave it out"
@@ -162,6 +173,7 @@ def table_coverage(
         issues += column_issues(con, table, column=column, where=where)
     if TABLES[table].key and spec.duplicates == "error" and not issues:
         issues += duplicate_key_issue(con, table)
+    matched, first = _matched(con, table, source=spec.from_) if spec.join else (None, "")
     return TableCoverage(
         table=table,
         rows_in=inputs[spec.from_].rows_kept,
@@ -169,7 +181,21 @@ def table_coverage(
         rows_out=_count(con, "wm_out_" + table),
         issues=tuple(issues),
         folded=_folded(table, spec),
+        rows_matched=matched,
+        first_unmatched=first,
     )
+
+
+def _matched(con: duckdb.DuckDBPyConnection, table: str, *, source: str) -> tuple[int, str]:
+    """How many rows of ``source`` the joins of ``table`` kept (once each), and the first they dropped."""
+    staged, given = ident("wm_a_" + table), ident("wm_in_" + source)
+    row = con.execute(f"SELECT count(*) FROM (SELECT DISTINCT _file, _row FROM {staged})").fetchall()[0]
+    missing = con.execute(
+        f"SELECT _file, _row FROM {given} s WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {staged} a WHERE a._file = s._file AND a._row = s._row) ORDER BY _file, _row LIMIT 1"
+    ).fetchall()
+    first = f"{missing[0][0]} row {missing[0][1]}" if missing else ""
+    return int(row[0]), first
 
 
 def _folded(table: str, spec: TableSpec) -> str:
