@@ -27,10 +27,19 @@ from waymark.models.explain.batch_sentences import (
     from_phrase,
 )
 from waymark.models.explain.change import STEPS, smallest_change
-from waymark.models.explain.cohort import THRESHOLD, TOP, TYPICAL_MARK, _Said, compared_marks, typical_marks
+from waymark.models.explain.cohort import (
+    THRESHOLD,
+    TOP,
+    TYPICAL_MARK,
+    _Said,
+    cohort_rates,
+    compared_marks,
+    typical_marks,
+)
 from waymark.models.explain.coverage import recorded_sources
 from waymark.models.explain.families import CONTEXT_FAMILIES, FACTOR_FAMILIES, family_columns, family_sums
 from waymark.models.explain.sentences import (
+    COHORT_RATE,
     COMPARED_MARKS,
     DESCRIBE,
     QUIET_SHARE,
@@ -80,6 +89,7 @@ def _generated_rows(n: int, seed: int) -> pd.DataFrame:
         QUIET_SHARE: pick(0, 0, 0.955, 1),
         QUIET_TYPICAL_SINCE: pick(9, 21.5, 22.5, np.nan),
         QUIET_WEEKS: pick(0, 0, 1, 3),
+        COHORT_RATE: pick(np.nan, 0.5, 0.895, 0.9, 1.3),
         "reg_day_missing": pick(0, 0, 1),
         "reg_day": pick(-30, -1, -0.4, 0, 0.5, 1, 1.5, 12),
         "prior_attempts": pick(0, 1, 2),
@@ -161,6 +171,7 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
             TYPICAL_MARK: typical_marks(features, group),
             QUIET_SHARE: quiet.share,
             QUIET_TYPICAL_SINCE: quiet.typical_since,
+            COHORT_RATE: cohort_rates(features, group),
             QUIET_WEEKS: quiet_weeks(features, group=group, active=sources.active_by_week)
             if sources.active_by_week is not None
             else 0,
@@ -379,3 +390,31 @@ def test_a_cohorts_explanations_are_those_of_the_per_row_builder(champion: Champ
     assert (heard == ((moved >= THRESHOLD) & ~own)).all()
     assert not (own & alike).any() and heard.sum() > len(heard) / 2
     assert said_there
+
+
+def test_a_drop_the_whole_cohort_shares_is_said_beside_the_cohorts_own() -> None:
+    """A break over half of the last 14 days: every student near half their own earlier rate. Said
+    alone, "about 51% of this student's own earlier weekly rate" read as the student's own decline."""
+    group = np.repeat([0, 1], [12, 3])
+    ratios = np.r_[np.linspace(0.4, 0.7, 12), [0.5, 0.5, 0.5]]
+    features = pd.DataFrame(
+        {"act_recent_vs_own": ratios, "act_any": 1.0, "weeks_elapsed": np.r_[[16.0] * 11, [2.0], [16.0] * 3]}
+    )
+    rates = cohort_rates(features, group)
+    # The median over the eleven the ratio is said for (not the one at week 2); a cohort of three: none.
+    assert rates[0] == pytest.approx(np.median(ratios[:11])) and np.isnan(rates[12:]).all()
+    row = {
+        "act_last14": float(np.log1p(18)),
+        "act_active_days_last14": 7.0,
+        "act_any": 1.0,
+        "weeks_elapsed": 16.0,
+        "act_recent_vs_own": 0.51,
+    }
+    alone = describe("recent_activity", row)
+    beside = describe("recent_activity", row | {COHORT_RATE: 0.55})
+    assert alone.endswith("about 51% of this student's own earlier weekly rate.")
+    assert beside.endswith(
+        "about 51% of this student's own earlier weekly rate, when students on this module were "
+        "typically at about 55% of theirs."
+    )
+    assert describe("recent_activity", row | {COHORT_RATE: 0.95}) == alone  # a drop of their own

@@ -20,6 +20,7 @@ from waymark.models.explain.sentences import (
     _CHANNEL_WHAT,
     _FAMILY_CHANNELS,
     CHANNEL_FAMILIES,
+    COHORT_RATE,
     COMPARED_MARKS,
     QUIET_SHARE,
     QUIET_TYPICAL_SINCE,
@@ -32,6 +33,7 @@ from waymark.models.explain.sentences import (
     _upper,
     _when_quiet,
     and_list,
+    beside_cohort_rate,
 )
 
 Columns = Mapping[str, np.ndarray]  # feature name -> float64 values, one per row described
@@ -97,6 +99,7 @@ def _recent_activity(cols: Columns, src: Sequence[str]) -> Texts:
     ever = (cols["act_any"] >= 1).tolist()
     since = whole(np.where(cols["act_any"] >= 1, cols["act_days_since_last"], 0.0))
     ratio = cols["act_recent_vs_own"].tolist()
+    cohort = (cols[COHORT_RATE] if COHORT_RATE in cols else np.full(len(ratio), np.nan)).tolist()
     later = (cols["weeks_elapsed"] >= RATE_FROM_WEEK).tolist()
     quiet = _beside_quiet_cohort(cols, ever=ever, since=since)
     briefs, sentences = [], []
@@ -115,7 +118,9 @@ def _recent_activity(cols: Columns, src: Sequence[str]) -> Texts:
         actions, active = _times(n[i], "action", many="actions"), _times(days[i], "day", many="days")
         brief = f"{actions}{s} on {active} of the last 14"
         briefs.append(brief)
-        sentences.append(brief[0].upper() + brief[1:] + (_own_rate(ratio[i]) if later[i] else "") + ".")
+        sentences.append(
+            brief[0].upper() + brief[1:] + (_own_rate(ratio[i], cohort[i]) if later[i] else "") + "."
+        )
     return briefs, sentences
 
 
@@ -143,11 +148,14 @@ def _beside_quiet_cohort(cols: Columns, *, ever: list[bool], since: list[int]) -
     return out
 
 
-def _own_rate(ratio: float) -> str:
+def _own_rate(ratio: float, cohort: float) -> str:
     if SAME_RATE[0] <= ratio <= SAME_RATE[1]:
         return ", about the same weekly rate as this student's own earlier weeks"
     if ratio < SAME_RATE[0]:
-        return f", about {round(100 * ratio)}% of this student's own earlier weekly rate"
+        return (
+            f", about {round(100 * ratio)}% of this student's own earlier weekly rate"
+            + beside_cohort_rate(cohort)
+        )
     return f", about {ratio:.1f} times this student's own earlier weekly rate"
 
 

@@ -24,6 +24,7 @@ from waymark.models.explain.change import STEPS, smallest_change
 from waymark.models.explain.coverage import SourceCoverage, family_sources, recorded_sources
 from waymark.models.explain.families import CONTEXT_FAMILIES, FACTOR_FAMILIES, family_columns, family_sums
 from waymark.models.explain.sentences import (
+    COHORT_RATE,
     COMPARED_MARKS,
     QUIET_SHARE,
     QUIET_TYPICAL_SINCE,
@@ -111,6 +112,7 @@ def explain_cohort(
                 QUIET_SHARE: quiet.share,
                 QUIET_TYPICAL_SINCE: quiet.typical_since,
                 QUIET_WEEKS: _quiet_weeks(features, group=group, sources=sources),
+                COHORT_RATE: cohort_rates(features, group),
             }
         )
     )
@@ -181,6 +183,28 @@ def typical_marks(features: pd.DataFrame, group: np.ndarray) -> np.ndarray:
     median = pd.Series(marks).groupby(group).median().reindex(range(len(np.bincount(group)))).to_numpy()
     typical: np.ndarray = np.where(compared_marks(features, group) >= 1, median[group], middle)
     return typical
+
+
+def cohort_rates(features: pd.DataFrame, group: np.ndarray) -> np.ndarray:
+    """Per row: its cohort's median ratio of recent activity to each student's own earlier weekly rate.
+
+    Over the students the ratio is said for (from ``RATE_FROM_WEEK``, with earlier activity); NaN
+    where fewer than ``MIN_COHORT`` of the cohort have one (the median would be a few named
+    students' own) or the ratio is not a feature.
+    """
+    nothing = np.full(len(features), np.nan)
+    if not {"act_recent_vs_own", "act_any", "weeks_elapsed"} <= set(features.columns) or not len(features):
+        return nothing
+    said = (features["act_any"].to_numpy(dtype=np.float64) >= 1) & (
+        features["weeks_elapsed"].to_numpy(dtype=np.float64) >= RATE_FROM_WEEK
+    )
+    ratios = pd.Series(np.where(said, features["act_recent_vs_own"].to_numpy(dtype=np.float64), np.nan))
+    by_group = ratios.groupby(group)
+    size = len(np.bincount(group))
+    median = by_group.median().reindex(range(size)).to_numpy()
+    enough = by_group.count().reindex(range(size)).fillna(0).to_numpy() >= MIN_COHORT
+    out: np.ndarray = np.where(enough[group], median[group], np.nan)
+    return out
 
 
 def _quiet(features: pd.DataFrame, group: np.ndarray) -> Quiet:

@@ -28,6 +28,10 @@ QUIET_TYPICAL_SINCE = "cohort_typical_days_since_last"
 #: Not a feature: in how many of the weeks so far nearly the whole cohort had no activity
 #: (``typical.quiet_weeks``); the regularity sentence says them as the module's.
 QUIET_WEEKS = "cohort_quiet_weeks"
+#: Not a feature: the cohort's typical (median) ratio of recent activity to its own earlier weekly rate
+#: (``cohort.cohort_rates``; NaN where too few to say). Where it is low too (a break over part of the
+#: last 14 days), a student's low ratio is said beside it: the drop is mostly the calendar's.
+COHORT_RATE = "cohort_recent_vs_own"
 Sources = tuple[str, ...]  # labels of the recorded sources a family is built from ("the library", ...)
 Describer = Callable[[Row, Sources], tuple[str, str]]
 #: From this week on, recent activity is compared with the student's own earlier weekly rate; within
@@ -96,9 +100,17 @@ def _recent_activity(row: Row, sources: Sources) -> tuple[str, str]:
             sentence += ", about the same weekly rate as this student's own earlier weeks"
         elif ratio < SAME_RATE[0]:
             sentence += f", about {round(100 * ratio)}% of this student's own earlier weekly rate"
+            sentence += beside_cohort_rate(row.get(COHORT_RATE, math.nan))
         else:
             sentence += f", about {ratio:.1f} times this student's own earlier weekly rate"
     return brief, sentence + "."
+
+
+def beside_cohort_rate(cohort: float) -> str:
+    """'' unless the cohort's own typical ratio is below the same rate too: then what it was."""
+    if math.isnan(cohort) or cohort >= SAME_RATE[0]:
+        return ""
+    return f", when students on this module were typically at about {round(100 * cohort)}% of theirs"
 
 
 def _beside_quiet_cohort(row: Row, share: float) -> str:
