@@ -496,3 +496,22 @@ def test_rows_folded_on_the_way_out_are_said_with_the_rule_that_folded_them(tmp_
     assert "added up into one daily count" in activity.folded
     folded = [t for t in result.coverage.tables.values() if t.rows_out < t.rows_joined]
     assert result.coverage.to_text().count("fewer out:") == len([t for t in folded if t.folded])
+
+
+def test_a_key_shared_by_rows_that_differ_is_named_as_the_export_wrote_it(tmp_path: Path) -> None:
+    """Two enrolment rows for one student, module and presentation with different outcomes: named by
+    the raw student number (not its pseudonym) and both rows of the export, as a duplicate key."""
+    rows = records_rows()
+    twin = list(rows[1])
+    twin[5] = next(r[5] for r in rows if r[5] != rows[1][5])
+    rows.insert(4, twin)  # records.csv row 5, beside row 2
+    src = tmp_path / "export"
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    with pytest.raises(MappingDataError) as caught:
+        _import(tmp_path, src=src)
+    message = str(caught.value)
+    said = next(line for line in message.splitlines() if "duplicate key" in line)
+    assert said.strip().startswith(f"tables.registrations: '{rows[1][0]} ")
+    assert "also records.csv row 5" in said and "first records.csv row 2" in said
+    assert "(2 rows; first records.csv row 2)" in said and "keys shared by rows that differ" in message

@@ -123,7 +123,8 @@ class Coverage:
         lines.append(
             "Every value was mapped."
             if self.ok
-            else f"{len(self.issues)} {'rule' if len(self.issues) == 1 else 'rules'} left values unmapped."
+            else f"{len(self.issues)} {'problem' if len(self.issues) == 1 else 'problems'}: values a rule "
+            "could not convert, or keys shared by rows that differ."
         )
         return "\n".join(lines)
 
@@ -146,20 +147,33 @@ def column_issues(con: duckdb.DuckDBPyConnection, table: str, *, column: str, wh
 
 
 def duplicate_key_issue(con: duckdb.DuckDBPyConnection, table: str) -> list[Issue]:
-    """Keys that still have more than one (different) row, for a table with ``duplicates = "error"``."""
+    """Keys that still have more than one (different) row, for a table with ``duplicates = "error"``.
+
+    Named as the export wrote them: the first such key's values as written (before pseudonymising)
+    and the file and rows of its first two rows, so the engineer can find them.
+    """
     key = TABLES[table].key
     keys = ", ".join(ident(k) for k in key)
-    row = con.execute(
-        f"SELECT count(*), first(concat_ws(' ', {keys})) FROM (SELECT {keys} FROM {ident('wm_out_' + table)} "
-        f"GROUP BY ALL HAVING count(*) > 1)"
-    ).fetchall()[0]
+    shared = f"SELECT {keys} FROM {ident('wm_out_' + table)} GROUP BY ALL HAVING count(*) > 1"
+    staged = ident("wm_m_" + table)
+    on_key = " AND ".join(f"m.{ident(k)} IS NOT DISTINCT FROM d.{ident(k)}" for k in key)
+    row = con.execute(f"SELECT count(*) FROM {staged} m, ({shared}) d WHERE {on_key}").fetchall()[0]
     if not row or not row[0]:
         return []
+    have = {str(r[0]) for r in con.execute(f"DESCRIBE {staged}").fetchall()}
+    written = ", ".join(ident(f"_raw:{k}") if f"_raw:{k}" in have else ident(k) for k in key)
+    first = con.execute(
+        f"WITH d AS ({shared} ORDER BY ALL LIMIT 1) "
+        f"SELECT m._file, m._row, concat_ws(' ', {written}) FROM {staged} m, d "
+        f"WHERE {on_key} ORDER BY m._file, m._row LIMIT 2"
+    ).fetchall()
+    also = f"; also {first[1][0]} row {first[1][1]}" if len(first) > 1 else ""
     reason = (
-        f"has rows that differ for the same {', '.join(key)} "
-        '(set duplicates = "first" or "last", with order_by, to choose one)'
+        f"is the {', '.join(key)} of rows that differ (a duplicate key{also}; set duplicates = "
+        '"first" or "last", with order_by, to choose one, or correct the export)'
     )
-    return [Issue(f"tables.{table}", str(row[1]), reason, int(row[0]), "(the mapped rows)", 0)]
+    file, line, value = first[0] if first else ("(the mapped rows)", 0, "")
+    return [Issue(f"tables.{table}", str(value), reason, int(row[0]), str(file), int(line))]
 
 
 def table_coverage(

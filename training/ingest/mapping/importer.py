@@ -65,7 +65,8 @@ class MappingDataError(Exception):
         self.coverage = coverage
         lines = [i.text() for i in coverage.issues]
         super().__init__(
-            f"{len(lines)} rule(s) of mapping {coverage.mapping} left values unmapped; nothing was written\n"
+            f"{len(lines)} {'problem' if len(lines) == 1 else 'problems'} in mapping {coverage.mapping} "
+            "(values a rule could not convert, or keys shared by rows that differ); nothing was written\n"
             + "\n".join(f"  {line}" for line in lines)
         )
 
