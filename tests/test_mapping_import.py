@@ -515,3 +515,67 @@ def test_a_key_shared_by_rows_that_differ_is_named_as_the_export_wrote_it(tmp_pa
     assert said.strip().startswith(f"tables.registrations: '{rows[1][0]} ")
     assert "also records.csv row 5" in said and "first records.csv row 2" in said
     assert "(2 rows; first records.csv row 2)" in said and "keys shared by rows that differ" in message
+
+
+def test_numbers_with_a_decimal_comma_are_read_and_a_mixed_one_is_refused(tmp_path: Path) -> None:
+    rows = records_rows()
+    for row in rows:
+        row[6] = row[6].replace(".", ",")  # credits as a spreadsheet in Portugal writes them: "30,0"
+    src = tmp_path / "export"
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    comma = MAPPING.replace(
+        'credits = "credits_enrolled"', 'credits = { column = "credits_enrolled", decimal_comma = true }'
+    )
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", comma)), src, tmp_path / "ok")
+    assert sorted(set(load_learning_data(out).students["credits"].astype(int))) == [30, 36]
+    rows[3][6] = "1.030,0"
+    write_records(src, rows)
+    with pytest.raises(
+        MappingDataError, match=r"'1\.030,0' is not a number \(1 row; first records\.csv row 4\)"
+    ):
+        _import_with(load_mapping(write_mapping(tmp_path / "m", comma)), src, tmp_path / "mixed")
+
+
+def test_a_join_can_match_ids_written_in_another_case(tmp_path: Path) -> None:
+    """A second platform names the course in lower case; the records in upper case. Joined to the
+    records, its rows matched nothing until the join was told to ignore case."""
+    src = write_extract(tmp_path / "export", weeks=range(2))
+    write_clicks(src, [[r[0], r[1].lower(), *r[2:]] for r in click_rows(range(2))], name="lower.csv")
+    joined = (
+        MAPPING.replace('[inputs.clicks]\nfiles = ["clicks*.csv"]', '[inputs.clicks]\nfiles = ["lower.csv"]')
+        .replace(
+            "[sources]",
+            """[[tables.activity.join]]
+input = "records"
+on = { user = "student_number", course = "course_code", term = "semester" }
+ignore_case = IGNORE
+
+[sources]""",
+        )
+        .replace(
+            'module_id = "course"\npresentation_id = "term"\nday',
+            'module_id = "course_code"\npresentation_id = "term"\nday',
+        )
+    )
+
+    def dry(ignore: str) -> str:
+        mapping = write_mapping(tmp_path / ignore, joined.replace("IGNORE", ignore))
+        args = [
+            "data",
+            "import",
+            "--mapping",
+            str(mapping),
+            str(src),
+            "--out",
+            str(tmp_path / "o"),
+            "--dry-run",
+        ]
+        result = runner.invoke(app, args)
+        return result.output
+
+    with_case = dry("false")
+    assert "matched nothing in the join" in with_case and "100% of the rows in matched no row" in with_case
+    without_case = dry("true")
+    assert "matched nothing in the join" not in without_case and "activity: " in without_case
+    assert "Every value was mapped." in without_case

@@ -155,7 +155,13 @@ def column_sql(
         checks.append((f"{text} IS NOT NULL AND {value} IS NULL", why))
         counts_days = column.kind is not Kind.DATE
     elif column.kind in {Kind.INT, Kind.FLOAT}:
-        number = f"(TRY_CAST({text} AS DOUBLE){f' * {float(spec.multiply)!r}' if spec.multiply else ''})"
+        written = (
+            f"(CASE WHEN contains(CAST({text} AS VARCHAR), ',') AND contains(CAST({text} AS VARCHAR), '.') "
+            f"THEN NULL ELSE replace(CAST({text} AS VARCHAR), ',', '.') END)"
+            if spec.decimal_comma
+            else text
+        )
+        number = f"(TRY_CAST({written} AS DOUBLE){f' * {float(spec.multiply)!r}' if spec.multiply else ''})"
         checks.append((f"{text} IS NOT NULL AND {number} IS NULL", "is not a number"))
         if column.kind is Kind.INT:
             checks.append((f"{number} <> round({number})", "is not a whole number"))
@@ -201,7 +207,12 @@ def base_sql(spec: TableSpec, columns: dict[str, list[str]]) -> tuple[str, Calla
                 problems.append(f"join[{i}].on.{left}: input {spec.from_} has no column {left!r}")
             if right not in columns[join.input]:
                 problems.append(f"join[{i}].on.{left}: input {join.input} has no column {right!r}")
-            conds.append(f"s.{ident(left)} = {alias}.{ident(right)}")
+            a, b = f"s.{ident(left)}", f"{alias}.{ident(right)}"
+            conds.append(
+                f"lower(CAST({a} AS VARCHAR)) = lower(CAST({b} AS VARCHAR))"
+                if join.ignore_case
+                else f"{a} = {b}"
+            )
         sql += f" JOIN {ident('wm_in_' + join.input)} AS {alias} ON {' AND '.join(conds) or 'TRUE'}"
     return sql, resolver(by_alias, order=list(by_alias), where="columns"), problems
 

@@ -57,6 +57,9 @@ class ColumnSpec(_Strict):
     default: str | None = None  # for a value neither in `values` nor matching `patterns`
     keep_unmapped: bool = False  # an unmatched value passes through unchanged
     multiply: float | None = None
+    # A number written with a decimal comma ("12,5"): read as 12.5; a value with both a comma and a
+    # point ("1.234,5") is refused rather than guessed.
+    decimal_comma: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> ColumnSpec:
@@ -94,6 +97,8 @@ class JoinSpec(_Strict):
 
     input: str
     on: dict[str, str] = Field(min_length=1)  # column of the table's rows -> column of the joined input
+    # Match ids that two systems write in different case ("KV23AB71" and "kv23ab71") as one.
+    ignore_case: bool = False
 
 
 class InputSpec(_Strict):
@@ -273,6 +278,8 @@ def _conversion_problems(col: str, spec: ColumnSpec, *, kind: Kind) -> list[str]
         problems.append("date and timestamp convert only DATE columns and day columns (day, *_day)")
     if spec.multiply is not None and kind not in {Kind.INT, Kind.FLOAT}:
         problems.append("multiply applies to numbers only")
+    if spec.decimal_comma and kind not in {Kind.INT, Kind.FLOAT}:
+        problems.append("decimal_comma applies to numbers only")
     if spec.date is not None and spec.date != "iso" and "%" not in spec.date:
         problems.append(f"date {spec.date!r} is neither 'iso' nor a strptime format such as '%d/%m/%Y'")
     return problems
