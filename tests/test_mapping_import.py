@@ -579,3 +579,25 @@ ignore_case = IGNORE
     without_case = dry("true")
     assert "matched nothing in the join" not in without_case and "activity: " in without_case
     assert "Every value was mapped." in without_case
+
+
+def test_keep_matches_an_empty_cell_with_an_empty_string_and_says_when_it_keeps_nothing(
+    tmp_path: Path,
+) -> None:
+    rows = records_rows()
+    for row in rows[:4]:
+        row[7] = ""  # no admission grade
+    src = tmp_path / "export"
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+
+    def dry(keep: str) -> str:
+        text = MAPPING.replace(
+            'separator = ";"\n', f'separator = ";"\nkeep = {{ admission_grade = {keep} }}\n'
+        )
+        args = ["data", "import", "--mapping", str(write_mapping(tmp_path / keep.strip('[]"') or "e", text))]
+        return runner.invoke(app, [*args, str(src), "--out", str(tmp_path / "o"), "--dry-run"]).output
+
+    assert f"{len(rows)} rows read, 4 kept" in dry('[""]')
+    nothing = dry('["99.0"]')
+    assert f"{len(rows)} rows read, 0 kept" in nothing and "keep kept none of its rows" in nothing

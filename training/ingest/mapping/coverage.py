@@ -92,6 +92,11 @@ class Coverage:
                 f"{stats.rows_read:,} rows read, "
                 f"{stats.rows_kept:,} kept"
             )
+            if stats.rows_read and not stats.rows_kept:
+                lines.append(
+                    "    keep kept none of its rows: check the values it lists against the files' "
+                    '(an empty cell is kept by "")'
+                )
             if self.unused_columns.get(name):
                 lines.append(f"    columns neither used nor ignored: {', '.join(self.unused_columns[name])}")
         lines.append("Tables:")

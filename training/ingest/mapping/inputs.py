@@ -122,9 +122,7 @@ def register_input(
         raise SourceFilesError(
             f"inputs.{name}.keep: no column {', '.join(map(repr, absent))} (the files have: {have})"
         )
-    where = " AND ".join(
-        f"{ident(c)} IN ({', '.join(literal(v) for v in vs)})" for c, vs in spec.keep.items()
-    )
+    where = " AND ".join(_kept(ident(c), vs) for c, vs in spec.keep.items())
     run(
         con,
         f"CREATE OR REPLACE TEMP VIEW {ident('wm_in_' + name)} AS "
@@ -141,3 +139,12 @@ def register_input(
 def _count(con: duckdb.DuckDBPyConnection, view: str) -> int:
     row = con.execute(f"SELECT count(*) FROM {ident(view)}").fetchall()[0]
     return int(row[0]) if row else 0
+
+
+def _kept(column: str, values: list[str]) -> str:
+    """SQL: ``column`` is one of ``values``; "" matches an empty cell (read as no value, NULL)."""
+    listed = [v for v in values if v != ""]
+    parts = [f"{column} IN ({', '.join(literal(v) for v in listed)})"] if listed else []
+    if "" in values:
+        parts.append(f"({column} IS NULL OR CAST({column} AS VARCHAR) = '')")
+    return "(" + " OR ".join(parts) + ")" if parts else "FALSE"
