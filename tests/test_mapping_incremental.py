@@ -140,3 +140,14 @@ def test_an_activity_only_mapping_appends_against_the_folders_presentations(
     data = load_learning_data(loaded)
     assert data.activity["day"].max() >= 21
     assert len(data.registrations) == 24
+
+
+def test_a_table_the_increment_did_not_touch_is_said_to_be_kept() -> None:
+    from waymark.cli.data_import import _changes
+
+    kept = {"added": 0, "replaced": 0, "unchanged": 0, "total": 1_623}
+    assert _changes(kept) == "none in this import: kept as it was"  # not "0 added, 0 replaced, 0 unchanged"
+    assert (
+        _changes({"added": 3, "replaced": 1, "unchanged": 20, "total": 24})
+        == "3 added, 1 replaced, 20 unchanged"
+    )

@@ -90,6 +90,13 @@ def mapping_file(given: Path) -> Path:
     )
 
 
+def _changes(n: dict[str, int]) -> str:
+    """What this import did to a table: its rows added, replaced and unchanged, or that it kept it."""
+    if not (n["added"] or n["replaced"] or n["unchanged"]):
+        return "none in this import: kept as it was" if n["total"] else "none"
+    return f"{n['added']:,} added, {n['replaced']:,} replaced, {n['unchanged']:,} unchanged"
+
+
 def _report(result: ImportResult, *, out_dir: Path, as_json: bool, dry_run: bool) -> None:
     if as_json:
         typer.echo(json.dumps({"coverage": result.coverage.to_dict(), "written": result.written}, indent=2))
@@ -98,9 +105,5 @@ def _report(result: ImportResult, *, out_dir: Path, as_json: bool, dry_run: bool
     if dry_run or result.written is None:
         out.print("Dry run: nothing was written.", highlight=False)
         return
-    lines = [
-        f"  {table}: {n['total']:,} rows ({n['added']:,} added, {n['replaced']:,} replaced, "
-        f"{n['unchanged']:,} unchanged)"
-        for table, n in result.written.items()
-    ]
+    lines = [f"  {table}: {n['total']:,} rows ({_changes(n)})" for table, n in result.written.items()]
     out.print(f"Wrote {out_dir}:\n" + "\n".join(lines), highlight=False, markup=False)
