@@ -665,3 +665,17 @@ def test_a_batch_missing_rows_is_not_published(
     assert _served(fresh_engine) == (published.run_id, expected)
     with transaction(fresh_engine) as session:
         assert session.scalars(select(ScoringRun.status).order_by(ScoringRun.id.desc())).first() == "failed"
+
+
+def test_a_batch_as_of_an_earlier_date_than_the_one_it_replaced_says_so(
+    store: Champion, fresh_engine: Engine, synth_dir: Path
+) -> None:
+    """Week 4 scored after week 8 is published (staff see the older picture): the run says so."""
+    configure(store.settings)
+    later = score(synth_dir, fresh_engine, model_name=store.name, week=8)
+    assert later.replaced_as_of is None and not later.earlier_than_replaced
+    earlier = score(synth_dir, fresh_engine, model_name=store.name, week=4)
+    assert earlier.replaced_as_of == later.as_of and earlier.as_of < later.as_of
+    assert earlier.earlier_than_replaced
+    again = score(synth_dir, fresh_engine, model_name=store.name, week=8)
+    assert again.replaced_as_of == earlier.as_of and not again.earlier_than_replaced

@@ -50,6 +50,12 @@ class ScoringSummary:
     as_of: str
     withdrawn: int = 0  # registrations not scored: withdrawn with no day (cohort.UNDATED_WITHDRAWAL)
     audited_weeks: tuple[int, ...] = ()  # the weeks the champion's fairness audit measured
+    replaced_as_of: str | None = None  # the data date of the batch this one replaced (None: none was served)
+
+    @property
+    def earlier_than_replaced(self) -> bool:
+        """Whether staff now see indicators as of an earlier date than the batch they saw before."""
+        return self.replaced_as_of is not None and self.as_of < self.replaced_as_of
 
     @property
     def beyond_audit(self) -> tuple[int, ...]:
@@ -354,6 +360,7 @@ def _publish(
     say(f"writing run {run_id}")
     publish.write_chunks(engine, run_id, rows=_chunks(records, chunk_rows))
     publish.write_summaries(engine, run_id, summaries=batch.summaries)
+    served = publish.published_run(engine, target)
     # Fewer than produced when an erasure was processed while the run was being written.
     produced = publish.swap(engine, run_id, target=target, produced=list(records["student_id"]))
     weeks = tuple(sorted({int(w) for w in batch.as_of["week"]}))
@@ -365,4 +372,5 @@ def _publish(
         weeks=weeks,
         as_of=as_of,
         withdrawn=batch.withdrawn,
+        replaced_as_of=None if served is None else served.data_as_of,
     )

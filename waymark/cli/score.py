@@ -118,6 +118,12 @@ def publish(
             else ""
         )
         + (
+            f" This batch is as of an earlier date than the one it replaced ({summary.replaced_as_of}): "
+            f"staff now see indicators as of {summary.as_of}."
+            if summary.earlier_than_replaced
+            else ""
+        )
+        + (
             f" The list is ordered by estimates smoothed over runs (weight {smoothing:g})."
             if smoothing
             else ""
