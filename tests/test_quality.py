@@ -193,3 +193,25 @@ def test_activity_dated_over_a_week_before_registration_is_counted_and_explained
     plain = _report(make_folder(tmp_path / "plain"))
     assert plain.consistency["activity_over_a_week_before_registration"] == 0
     assert not any("before the student registered" in n for n in plain.notes)
+
+
+def test_a_presentation_not_started_by_the_data_date_is_left_out_of_the_activity_figures(
+    tmp_path: Path,
+) -> None:
+    """M2 starts on 2025-02-03, after the data date (2025-01-15): its student can have no activity
+    yet, so it is not a registration without activity, nor a week or module without a source."""
+    report = _report(make_folder(tmp_path / "data"))
+    assert [(p["module_id"], p["registrations"]) for p in report.no_activity["by_presentation"]] == [
+        ("M1", 0)
+    ]
+    assert report.no_activity["registrations"] == 0
+    assert [m["module_id"] for m in report.sources_by_module] == ["M1"]
+    assert {c["population"] for c in report.source_coverage_by_week} <= {1, 2, 3}  # M1's three at most
+    # Once M2 has begun by the data date (starting on 2025-01-10 instead), it counts.
+    presentations = [
+        VALID["presentations"][0],
+        VALID["presentations"][1],
+        ["M2", "2025B", "2025-01-10", "90"],
+    ]
+    begun = _report(make_folder(tmp_path / "begun", presentations=presentations))
+    assert ("M2", 1) in [(p["module_id"], p["registrations"]) for p in begun.no_activity["by_presentation"]]

@@ -31,6 +31,9 @@ _REACH = (
     "SELECT max(CAST(p.start_date AS DATE) + CAST(a.day AS INTEGER)) AS d"
     " FROM t_activity a JOIN t_presentations p USING (module_id, presentation_id)"
 )
+# SQL over a presentation ``p``: it had started by the data date (every presentation, without one).
+# One not started yet can have no activity, so it is left out of the activity figures.
+_STARTED = f"coalesce(CAST(p.start_date AS DATE) <= ({_REACH}), TRUE)"
 # Columns whose missing values carry a meaning rather than a gap.
 MEANINGFUL_MISSING = {
     ("registrations", "unregistration_day"): "still registered",
@@ -246,6 +249,7 @@ def _no_activity(con: duckdb.DuckDBPyConnection, registrations: int) -> dict[str
         "SELECT module_id, presentation_id, count(*) FILTER (WHERE a.student_id IS NULL), "
         "count(*) FROM t_registrations r LEFT JOIN (SELECT DISTINCT student_id, module_id, "
         "presentation_id FROM t_activity) a USING (student_id, module_id, presentation_id) "
+        f"JOIN t_presentations p USING (module_id, presentation_id) WHERE {_STARTED} "
         "GROUP BY ALL ORDER BY 1, 2"
     ).fetchall()
     n = sum(int(r[2]) for r in by_pres)
@@ -275,12 +279,15 @@ def _timing(con: duckdb.DuckDBPyConnection, registrations: int) -> dict[str, Any
 
 
 def _coverage(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    rows = con.execute("""
-        WITH pop AS (
+    rows = con.execute(f"""
+        WITH reach AS ({_REACH}),
+        pop AS (
             SELECT r.student_id, r.module_id, r.presentation_id, w.week
             FROM t_registrations r JOIN t_presentations p USING (module_id, presentation_id)
             CROSS JOIN range(1, 60) AS w(week)
             WHERE 7 * (w.week - 1) <= p.length_days
+              AND coalesce(CAST(p.start_date AS DATE) + CAST(7 * (w.week - 1) AS INTEGER)
+                           <= (SELECT d FROM reach), TRUE)
               AND coalesce(r.registration_day, 0) < 7 * w.week
               AND (r.unregistration_day IS NULL OR r.unregistration_day >= 7 * (w.week - 1))),
         sizes AS (SELECT week, count(*) AS n FROM pop GROUP BY week),
@@ -400,8 +407,9 @@ def _names(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 
 def _sources_by_module(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    rows = con.execute("""
-        WITH regs AS (SELECT module_id, count(*) AS n FROM t_registrations GROUP BY 1),
+    rows = con.execute(f"""
+        WITH regs AS (SELECT module_id, count(*) AS n FROM t_registrations
+                      JOIN t_presentations p USING (module_id, presentation_id) WHERE {_STARTED} GROUP BY 1),
         seen AS (SELECT module_id, source, count(DISTINCT (student_id, presentation_id)) AS k
                  FROM t_activity GROUP BY ALL)
         SELECT module_id, source, k, n FROM seen JOIN regs USING (module_id)
