@@ -135,7 +135,8 @@ def group_drift(
             )
             rows.append(row)
             for key, against in (("psi", "the previous run"), ("audit_psi", "the audit")):
-                judged = min(a.size, b.size) if key == "psi" and b is not None else a.size
+                now_n, before_n = students[group]  # judged in students, as the sizes shown
+                judged = min(now_n, before_n) if key == "psi" and b is not None else now_n
                 if row[key] is not None and row[key] >= psi_flag and judged >= min_judged:
                     flags.append(
                         {
