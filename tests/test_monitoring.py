@@ -320,21 +320,29 @@ def test_smoothing_steadies_the_list_and_delays_a_sharp_rise_as_documented() -> 
     }
 
 
-def test_the_monitor_report_flags_a_coverage_drop_and_churn_from_stored_runs(engine: Engine) -> None:
-    cohort = _cohort({"A": 40, "B": 40}, week=6)
-    before = _cohort({"A": 40, "B": 40}, week=5)
+def _two_run_report(
+    engine: Engine, cohort: pd.DataFrame, before: pd.DataFrame, *, off: dict[tuple[str, str], int]
+) -> dict:  # type: ignore[type-arg]
+    """The report of run 2 (week 6, sources ``off`` from a week) against run 1 (week 5), the list reversed."""
     summaries = [
-        _summaries(cohort, _activity(cohort, weeks=6, off={("B", "vle"): 6})),
+        _summaries(cohort, _activity(cohort, weeks=6, off=off)),
         _summaries(before, _activity(before, weeks=5, off={})),
     ]
     runs = [_stored_run(engine, run_id) for run_id in (2, 1)]
+    n = len(cohort)
     first = cohort[["student_id", "module_id", "presentation_id"]].assign(
-        probability=[i / 80 for i in range(80)]
+        probability=[i / n for i in range(n)]
     )
     second = first.assign(probability=first["probability"].to_numpy()[::-1])
-    report = monitoring.build_report(
+    return monitoring.build_report(
         runs, summaries=summaries, estimates=[first, second], policy=POLICY, min_students=MIN
     )
+
+
+def test_the_monitor_report_flags_a_coverage_drop_and_churn_from_stored_runs(engine: Engine) -> None:
+    cohort = _cohort({"A": 40, "B": 40}, week=6)
+    before = _cohort({"A": 40, "B": 40}, week=5)
+    report = _two_run_report(engine, cohort, before, off={("B", "vle"): 6})
     kinds = sorted((f["kind"], f["scope"], f["name"]) for f in report["flags"])
     assert ("coverage", "B/P", "vle") in kinds
     assert ("list turnover", "A/P", "top 10%") in kinds and ("list turnover", "B/P", "top 10%") in kinds
@@ -352,18 +360,7 @@ def test_a_module_below_the_disclosure_minimum_keeps_its_row_but_no_figures_and_
     cohort = _cohort({"A": 40, "B": 8}, week=6)
     before = _cohort({"A": 40, "B": 8}, week=5)
     off = {("A", "vle"): 6, ("B", "vle"): 6}
-    summaries = [
-        _summaries(cohort, _activity(cohort, weeks=6, off=off)),
-        _summaries(before, _activity(before, weeks=5, off={})),
-    ]
-    runs = [_stored_run(engine, run_id) for run_id in (2, 1)]
-    first = cohort[["student_id", "module_id", "presentation_id"]].assign(
-        probability=[i / 48 for i in range(48)]
-    )
-    second = first.assign(probability=first["probability"].to_numpy()[::-1])
-    report = monitoring.build_report(
-        runs, summaries=summaries, estimates=[first, second], policy=POLICY, min_students=MIN
-    )
+    report = _two_run_report(engine, cohort, before, off=off)
     by_scope = {r["scope"]: r for r in report["estimates"]}
     assert by_scope["B/P"]["rows"] == 8 and by_scope["B/P"]["withheld"] == monitoring.WITHHELD
     assert all(by_scope["B/P"][k] is None for k in monitoring.ESTIMATE_FIGURES)
