@@ -219,7 +219,12 @@ def _withheld(row: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
 
 
 def estimate_drift(
-    latest: Summaries, previous: Summaries | None, *, policy: MonitoringPolicy, min_students: int
+    latest: Summaries,
+    previous: Summaries | None,
+    *,
+    policy: MonitoringPolicy,
+    min_students: int,
+    hidden: frozenset[str] = frozenset(),
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The estimates' distribution by module presentation and overall: PSI against training and last run."""
     rows, flags = [], []
@@ -235,7 +240,7 @@ def estimate_drift(
         scopes.append((f"{key[0]}/{key[1]}", [kinds["estimates"]], [earlier] if earlier else []))
     for scope, now, before in scopes:
         row = _estimate_row(scope, now, before=before)
-        small = scope != "all modules" and row["rows"] < min_students
+        small = scope != "all modules" and (row["rows"] < min_students or scope in hidden)
         rows.append(_withheld(row, ESTIMATE_FIGURES) if small else row)
         if small or (sum(s["rows"] for s in now) < policy.min_rows and scope != "all modules"):
             continue
@@ -277,7 +282,12 @@ def _estimate_row(scope: str, now: list[dict[str, Any]], *, before: list[dict[st
 
 
 def coverage_drift(
-    latest: Summaries, previous: Summaries | None, *, policy: MonitoringPolicy, min_students: int
+    latest: Summaries,
+    previous: Summaries | None,
+    *,
+    policy: MonitoringPolicy,
+    min_students: int,
+    hidden: frozenset[str] = frozenset(),
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Share of each module presentation's students active from each source, week by week; drops flagged.
 
@@ -288,7 +298,7 @@ def coverage_drift(
     for (module, pres), kinds in sorted(latest.items()):
         summary = kinds["coverage"]
         registered = max(summary["registered"], 1)
-        small = summary["registered"] < min_students
+        small = summary["registered"] < min_students or f"{module}/{pres}" in hidden
         earlier = (previous or {}).get((module, pres), {}).get("coverage")
         for source, active in sorted(summary["active"].items()):
             shares = [a / registered for a in active]
@@ -322,7 +332,11 @@ def _baseline(shares: list[float], earlier: dict[str, Any] | None, *, source: st
 
 
 def list_stability(
-    runs: list[pd.DataFrame], *, policy: MonitoringPolicy, min_students: int
+    runs: list[pd.DataFrame],
+    *,
+    policy: MonitoringPolicy,
+    min_students: int,
+    hidden: frozenset[str] = frozenset(),
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Turnover of each module presentation's list since the previous run, with and without smoothing.
 
@@ -350,7 +364,7 @@ def list_stability(
                 "turnover": _finite(r["turnover"]),
                 "turnover_smoothed": _finite(s["turnover"]),
             }
-            small = sizes[row["module"]] < min_students
+            small = sizes[row["module"]] < min_students or row["module"] in hidden
             rows.append(_withheld(row, TURNOVER_FIGURES) if small else row)
             judged = not small and share == policy.shares[0] and sizes[row["module"]] >= policy.min_rows
             # with smoothing on, staff see the smoothed order: its turnover is the one judged
@@ -373,6 +387,36 @@ def list_stability(
     return rows, flags
 
 
+def withheld_modules(summaries: list[Summaries], *, min_students: int) -> frozenset[str]:
+    """The module presentations ("module/presentation") whose figures are withheld in the report.
+
+    Those with fewer scored students than ``min_students`` in a run they are in, and then enough
+    beside them that the figures for all modules, less those shown, never give one back: in every
+    run, the withheld modules are none, or at least two holding ``min_students`` together, else the
+    smallest shown one is withheld too (complementary suppression, as ``withheld_groups`` does for
+    groups). A module in one run only is not withheld for that: a run without it does not hold it.
+    """
+    runs = [
+        {
+            f"{m}/{p}": n
+            for (m, p), kinds in run.items()
+            if (n := int(kinds.get("estimates", {}).get("rows", 0)))
+        }
+        for run in summaries
+    ]
+    hidden = {g for run in runs for g, n in run.items() if n < min_students}
+    changed = True
+    while changed:
+        changed = False
+        for run in runs:
+            withheld = [g for g in run if g in hidden]
+            shown = sorted((g for g in run if g not in hidden), key=lambda g: (run[g], g))
+            if withheld and shown and (len(withheld) == 1 or sum(run[g] for g in withheld) < min_students):
+                hidden.add(shown[0])
+                changed = True
+    return frozenset(hidden)
+
+
 def build_report(
     runs: list[ScoringRun],
     *,
@@ -392,9 +436,14 @@ def build_report(
     before = summaries[1] if len(summaries) > 1 else None
     same_model = previous is not None and previous.bundle_sha256 == latest.bundle_sha256
     features, f_flags = feature_drift(summaries[0], before, policy=policy, same_model=same_model)
-    estimates_rows, e_flags = estimate_drift(summaries[0], before, policy=policy, min_students=min_students)
-    coverage, c_flags = coverage_drift(summaries[0], before, policy=policy, min_students=min_students)
-    turnover, t_flags = list_stability(estimates, policy=policy, min_students=min_students)
+    hidden = withheld_modules(summaries, min_students=min_students)
+    estimates_rows, e_flags = estimate_drift(
+        summaries[0], before, policy=policy, min_students=min_students, hidden=hidden
+    )
+    coverage, c_flags = coverage_drift(
+        summaries[0], before, policy=policy, min_students=min_students, hidden=hidden
+    )
+    turnover, t_flags = list_stability(estimates, policy=policy, min_students=min_students, hidden=hidden)
     return {
         "run": _run(latest),
         "previous_run": _run(previous) if previous else None,

@@ -530,11 +530,12 @@ def test_numbers_with_a_decimal_comma_are_read_and_a_mixed_one_is_refused(tmp_pa
     out = _import_with(load_mapping(write_mapping(tmp_path / "m", comma)), src, tmp_path / "ok")
     assert sorted(set(load_learning_data(out).students["credits"].astype(int))) == [30, 36]
     rows[3][6] = "1.030,0"
+    rows[5][6] = "1.030"  # a point in a decimal-comma export separates thousands: not read as 1.03
     write_records(src, rows)
-    with pytest.raises(
-        MappingDataError, match=r"'1\.030,0' is not a number \(1 row; first records\.csv row 4\)"
-    ):
+    with pytest.raises(MappingDataError) as refused:
         _import_with(load_mapping(write_mapping(tmp_path / "m", comma)), src, tmp_path / "mixed")
+    assert "'1.030,0' is not a number (1 row; first records.csv row 4)" in str(refused.value)
+    assert "'1.030' is not a number (1 row; first records.csv row 6)" in str(refused.value)
 
 
 def test_a_join_can_match_ids_written_in_another_case(tmp_path: Path) -> None:

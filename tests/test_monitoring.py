@@ -356,22 +356,39 @@ def test_a_module_below_the_disclosure_minimum_keeps_its_row_but_no_figures_and_
     engine: Engine,
 ) -> None:
     """Eight students on B: its mean estimate, bands, weekly shares and turnover would come close to
-    each student's own, so they are withheld, and the source switched off there is not flagged."""
-    cohort = _cohort({"A": 40, "B": 8}, week=6)
-    before = _cohort({"A": 40, "B": 8}, week=5)
-    off = {("A", "vle"): 6, ("B", "vle"): 6}
+    each student's own, so they are withheld, and the source switched off there is not flagged. So
+    are A's, the smallest module beside it: all modules less C would give B back."""
+    cohort = _cohort({"A": 40, "B": 8, "C": 40}, week=6)
+    before = _cohort({"A": 40, "B": 8, "C": 40}, week=5)
+    off = {("A", "vle"): 6, ("B", "vle"): 6, ("C", "vle"): 6}
     report = _two_run_report(engine, cohort, before, off=off)
     by_scope = {r["scope"]: r for r in report["estimates"]}
     assert by_scope["B/P"]["rows"] == 8 and by_scope["B/P"]["withheld"] == monitoring.WITHHELD
-    assert all(by_scope["B/P"][k] is None for k in monitoring.ESTIMATE_FIGURES)
-    assert by_scope["A/P"]["mean"] is not None and "withheld" not in by_scope["A/P"]
-    assert by_scope["all modules"]["rows"] == 48 and by_scope["all modules"]["shares"]  # B is in the total
-    b_cover = [r for r in report["coverage"] if r["module"] == "B/P"]
-    assert b_cover and all(r["weekly_share"] is None and r["withheld"] for r in b_cover)
-    b_turnover = [r for r in report["stability"] if r.get("module") == "B/P"]
-    assert b_turnover and all(r["turnover"] is None and r["turnover_smoothed"] is None for r in b_turnover)
-    assert {f["scope"] for f in report["flags"]} == {"A/P"}  # A's drop and churn; nothing about B
+    for scope in ("A/P", "B/P"):
+        assert all(by_scope[scope][k] is None for k in monitoring.ESTIMATE_FIGURES), scope
+        cover = [r for r in report["coverage"] if r["module"] == scope]
+        assert cover and all(r["weekly_share"] is None and r["withheld"] for r in cover)
+        turnover = [r for r in report["stability"] if r.get("module") == scope]
+        assert turnover and all(r["turnover"] is None and r["turnover_smoothed"] is None for r in turnover)
+    assert by_scope["C/P"]["mean"] is not None and "withheld" not in by_scope["C/P"]
+    assert by_scope["all modules"]["rows"] == 88 and by_scope["all modules"]["shares"]  # both in the total
+    assert {f["scope"] for f in report["flags"]} == {"C/P"}  # C's drop and churn; nothing about A or B
     assert report["min_students"] == MIN
+
+
+def test_withheld_modules_leave_no_small_one_to_subtraction() -> None:
+    def sizes(*runs: dict[str, int]) -> list[monitoring.Summaries]:
+        return [{(m, "P"): {"estimates": {"rows": n}} for m, n in run.items()} for run in runs]
+
+    assert monitoring.withheld_modules(sizes({"A": 40, "B": 8}), min_students=10) == {"A/P", "B/P"}
+    # Two small ones holding ten together: each alone cannot be worked out.
+    assert monitoring.withheld_modules(sizes({"A": 40, "B": 4, "C": 6}), min_students=10) == {"B/P", "C/P"}
+    # Small in the run before only: withheld now too, with a neighbour in that run.
+    assert monitoring.withheld_modules(
+        sizes({"A": 40, "B": 30, "C": 50}, {"A": 40, "B": 6, "C": 50}), min_students=10
+    ) == {"A/P", "B/P"}
+    # A module new in this run is not withheld for missing from the run before.
+    assert monitoring.withheld_modules(sizes({"A": 40, "N": 50}, {"A": 40}), min_students=10) == set()
 
 
 def test_a_run_of_a_version_rejected_since_is_not_the_run_before(engine: Engine) -> None:

@@ -141,6 +141,11 @@ def test_outreach_is_recorded_with_its_basis_followed_up_and_seen_by_the_team(
     )
     assert free_text.status_code == 422 and free_text.json()["detail"].startswith("body.exemption:")
     assert _records(own, student, "contact_refused") == 2
+    # A channel not on the list is refused before consent is looked at: nothing learnt, nothing recorded.
+    wrong = client.post(
+        f"/v1/students/{student}/contacts", json={**body, "channel": "pigeon"}, headers=headers
+    )
+    assert wrong.status_code == 422 and _records(own, student, "contact_refused") == 2
     with transaction(own.engine) as session:
         assert not session.scalar(
             select(func.count()).select_from(Contact).where(Contact.student_id == student)

@@ -165,7 +165,7 @@ def quality_report(con: duckdb.DuckDBPyConnection) -> QualityReport:
     """
     overview = _overview(con)
     missing = _missing_values(con)
-    no_act = _no_activity(con, overview["registrations"])
+    no_act = _no_activity(con)
     timing = _timing(con, overview["registrations"])
     coverage = _coverage(con)
     by_module = _sources_by_module(con)
@@ -244,7 +244,7 @@ def _missing_values(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return out
 
 
-def _no_activity(con: duckdb.DuckDBPyConnection, registrations: int) -> dict[str, Any]:
+def _no_activity(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     by_pres = con.execute(
         "SELECT module_id, presentation_id, count(*) FILTER (WHERE a.student_id IS NULL), "
         "count(*) FROM t_registrations r LEFT JOIN (SELECT DISTINCT student_id, module_id, "
@@ -252,10 +252,10 @@ def _no_activity(con: duckdb.DuckDBPyConnection, registrations: int) -> dict[str
         f"JOIN t_presentations p USING (module_id, presentation_id) WHERE {_STARTED} "
         "GROUP BY ALL ORDER BY 1, 2"
     ).fetchall()
-    n = sum(int(r[2]) for r in by_pres)
+    n, started = sum(int(r[2]) for r in by_pres), sum(int(r[3]) for r in by_pres)
     return {
         "registrations": n,
-        "percent": 100.0 * n / registrations if registrations else 0.0,
+        "percent": 100.0 * n / started if started else 0.0,  # of the registrations that could have any
         "by_presentation": [
             {
                 "module_id": m,
@@ -411,7 +411,8 @@ def _sources_by_module(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         WITH regs AS (SELECT module_id, count(*) AS n FROM t_registrations
                       JOIN t_presentations p USING (module_id, presentation_id) WHERE {_STARTED} GROUP BY 1),
         seen AS (SELECT module_id, source, count(DISTINCT (student_id, presentation_id)) AS k
-                 FROM t_activity GROUP BY ALL)
+                 FROM t_activity JOIN t_presentations p USING (module_id, presentation_id)
+                 WHERE {_STARTED} GROUP BY ALL)
         SELECT module_id, source, k, n FROM seen JOIN regs USING (module_id)
         ORDER BY 1, 2""").fetchall()
     modules: dict[str, dict[str, float]] = {}

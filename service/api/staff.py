@@ -396,9 +396,12 @@ def _recorded_refusal(
     that kind), so it is recorded like any read; the raised error then rolls back nothing but what
     the refused write had begun, which goes first.
     """
-    access.session.rollback()
-    access.record([student_id], action)
-    access.session.commit()
+    if isinstance(exc, outreach.ConsentNeededError) or exc.field in {"exemption", "exemption_reason"}:
+        # Only these follow the consent check (an exemption is weighed once there is no consent); a
+        # channel or status refused before it tells nothing of the student, and is not said to them.
+        access.session.rollback()
+        access.record([student_id], action)
+        access.session.commit()
     return _refused(exc)
 
 

@@ -289,7 +289,8 @@ def estimates_withdrawn(model_name: Any, model_version: Any) -> ColumnElement[bo
     earlier audit is void once the version is audited again). Such a version's estimates reach no one:
     not as the served batch (``service.decisions``), and not as a past point of a history or the
     previous value a later run's change is measured from, even where they were served while it was
-    approved. A later audit that passes, or a review that sets a failed gate aside, brings them back.
+    approved. For a version withdrawn by a failed audit alone, a later audit that passes, or a review
+    that sets the failed gate aside, brings them back; a rejection stands until an approval follows it.
     ``model_name`` and ``model_version`` are columns of the enclosing query (a run's) or values.
     """
 

@@ -341,7 +341,7 @@ function qualitySection(r) {
   const body = el("tbody");
   for (const w of q.weeks) {
     const tr = el("tr");
-    tr.append(el("th", String(w.week), { scope: "row" }), el("td", String(w.registrations)), el("td", w.min_auc === null ? "none" : String(w.min_auc)),
+    tr.append(el("th", String(w.week), { scope: "row" }), el("td", String(w.registrations ?? w.students)), el("td", w.min_auc === null ? "none" : String(w.min_auc)),
       el("td", qualityFigure(w.candidate, "auc")), el("td", w.max_ece === null ? "none" : String(w.max_ece)), el("td", qualityFigure(w.candidate, "ece")));
     if (q.champion) {
       tr.append(el("td", qualityFigure(w.champion, "auc")), el("td", qualityFigure(w.champion, "ece")),

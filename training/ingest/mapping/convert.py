@@ -156,8 +156,8 @@ def column_sql(
         counts_days = column.kind is not Kind.DATE
     elif column.kind in {Kind.INT, Kind.FLOAT}:
         written = (
-            f"(CASE WHEN contains(CAST({text} AS VARCHAR), ',') AND contains(CAST({text} AS VARCHAR), '.') "
-            f"THEN NULL ELSE replace(CAST({text} AS VARCHAR), ',', '.') END)"
+            f"(CASE WHEN contains(CAST({text} AS VARCHAR), '.') THEN NULL "
+            f"ELSE replace(CAST({text} AS VARCHAR), ',', '.') END)"
             if spec.decimal_comma
             else text
         )

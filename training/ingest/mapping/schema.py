@@ -57,8 +57,8 @@ class ColumnSpec(_Strict):
     default: str | None = None  # for a value neither in `values` nor matching `patterns`
     keep_unmapped: bool = False  # an unmatched value passes through unchanged
     multiply: float | None = None
-    # A number written with a decimal comma ("12,5"): read as 12.5; a value with both a comma and a
-    # point ("1.234,5") is refused rather than guessed.
+    # A number written with a decimal comma ("12,5"): read as 12.5; a value with a point ("1.234,5",
+    # or "1.234", where the point separates thousands) is refused rather than guessed.
     decimal_comma: bool = False
 
     @model_validator(mode="after")
