@@ -180,8 +180,8 @@ def typical_marks(features: pd.DataFrame, group: np.ndarray) -> np.ndarray:
         return middle
     marked = features["asm_has_score"].to_numpy(dtype=np.float64) >= 1
     marks = np.where(marked, features["asm_score_mean"].to_numpy(dtype=np.float64), np.nan)
-    median = pd.Series(marks).groupby(group).median().reindex(range(len(np.bincount(group)))).to_numpy()
-    typical: np.ndarray = np.where(compared_marks(features, group) >= 1, median[group], middle)
+    median, _ = _cohort_median(marks, group)
+    typical: np.ndarray = np.where(compared_marks(features, group) >= 1, median, middle)
     return typical
 
 
@@ -198,13 +198,19 @@ def cohort_rates(features: pd.DataFrame, group: np.ndarray) -> np.ndarray:
     said = (features["act_any"].to_numpy(dtype=np.float64) >= 1) & (
         features["weeks_elapsed"].to_numpy(dtype=np.float64) >= RATE_FROM_WEEK
     )
-    ratios = pd.Series(np.where(said, features["act_recent_vs_own"].to_numpy(dtype=np.float64), np.nan))
-    by_group = ratios.groupby(group)
+    ratios = np.where(said, features["act_recent_vs_own"].to_numpy(dtype=np.float64), np.nan)
+    median, counted = _cohort_median(ratios, group)
+    out: np.ndarray = np.where(counted >= MIN_COHORT, median, np.nan)
+    return out
+
+
+def _cohort_median(values: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the median of its cohort's values (NaN left out), and how many values it was taken over."""
+    by_group = pd.Series(values).groupby(group)
     size = len(np.bincount(group))
     median = by_group.median().reindex(range(size)).to_numpy()
-    enough = by_group.count().reindex(range(size)).fillna(0).to_numpy() >= MIN_COHORT
-    out: np.ndarray = np.where(enough[group], median[group], np.nan)
-    return out
+    counted = by_group.count().reindex(range(size)).fillna(0).to_numpy()
+    return median[group], counted[group]
 
 
 def _quiet(features: pd.DataFrame, group: np.ndarray) -> Quiet:
