@@ -37,6 +37,10 @@ class Issue:
         return f"{self.where}: {self.value!r} {self.reason} ({self.count} {rows}; {first})"
 
 
+#: What an issue can be, as the dry run and a refused import say it.
+PROBLEM_KINDS = "values a rule could not convert, or keys shared by rows that differ"
+
+
 @dataclass(frozen=True)
 class TableCoverage:
     """One table: rows from its input, after its joins, and written."""
@@ -66,6 +70,11 @@ class Coverage:
     def issues(self) -> list[Issue]:
         """Every issue of every table."""
         return [i for t in self.tables.values() for i in t.issues]
+
+    def problems(self) -> str:
+        """How many issues there are, in words ("1 problem", "3 problems")."""
+        n = len(self.issues)
+        return f"{n} {'problem' if n == 1 else 'problems'}"
 
     @property
     def ok(self) -> bool:
@@ -125,12 +134,7 @@ class Coverage:
             lines += [f"    {i.text()}" for i in t.issues]
         if self.unused_files:
             lines.append("Files no input reads: " + ", ".join(self.unused_files))
-        lines.append(
-            "Every value was mapped."
-            if self.ok
-            else f"{len(self.issues)} {'problem' if len(self.issues) == 1 else 'problems'}: values a rule "
-            "could not convert, or keys shared by rows that differ."
-        )
+        lines.append("Every value was mapped." if self.ok else f"{self.problems()}: {PROBLEM_KINDS}.")
         return "\n".join(lines)
 
 

@@ -35,7 +35,7 @@ from waymark.training.ingest.mapping.convert import (
     create_views,
     run,
 )
-from waymark.training.ingest.mapping.coverage import Coverage, table_coverage, unused_columns
+from waymark.training.ingest.mapping.coverage import PROBLEM_KINDS, Coverage, table_coverage, unused_columns
 from waymark.training.ingest.mapping.inputs import (
     InputStats,
     SourceFile,
@@ -65,8 +65,7 @@ class MappingDataError(Exception):
         self.coverage = coverage
         lines = [i.text() for i in coverage.issues]
         super().__init__(
-            f"{len(lines)} {'problem' if len(lines) == 1 else 'problems'} in mapping {coverage.mapping} "
-            "(values a rule could not convert, or keys shared by rows that differ); nothing was written\n"
+            f"{coverage.problems()} in mapping {coverage.mapping} ({PROBLEM_KINDS}); nothing was written\n"
             + "\n".join(f"  {line}" for line in lines)
         )
 
