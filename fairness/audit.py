@@ -12,8 +12,11 @@ them out would hide exactly the students whose data is least complete). Disclosu
 applied here, by the rules of ``fairness.disclosure``: a group with fewer students than the
 policy's minimum is marked suppressed and gets no figures at all; in the other groups, a rate whose
 denominator (students who needed support, who did not, who were selected, ...) is under the
-minimum is withheld, and so are the differences and ratios computed from it. Nothing downstream
-(gate, report, model card) ever holds a withheld value.
+minimum is withheld, and so are the differences and ratios computed from it. Then, as monitoring
+does, complementary suppression (``withheld_groups``): the week's own figures (recall at capacity
+in the model card, a parent group's row for an intersection) less the groups shown would give a
+lone withheld group back, so the smallest shown group beside it is withheld too, group by group
+and rate by rate. Nothing downstream (gate, report, model card) ever holds a withheld value.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from waymark.fairness.disclosure import allowed, enough_students
+from waymark.fairness.disclosure import DENOMINATORS, enough_students, margins_of, withheld_groups
 from waymark.fairness.metrics import (
     METRICS,
     Cohort,
@@ -160,6 +163,7 @@ class _Week:
 def _audit_attribute(week: _Week, attribute: str, *, policy: Policy) -> list[AttributeAudit]:
     rows = week.rows
     codes, names = pd.factorize(week.joined[attribute], sort=True)
+    totals = margins_of(week.joined, attribute)
     label, probability = rows["label"].to_numpy(), rows["probability"].to_numpy()
     chosen = week.chosen
     if not chosen:
@@ -189,7 +193,7 @@ def _audit_attribute(week: _Week, attribute: str, *, policy: Policy) -> list[Att
             label=label, probability=probability, selected=selected, codes=codes, n_groups=len(names)
         )
         counts = _counts(week.students, cohort)
-        shown = _shown(counts, policy.min_group_size)
+        named, shown = _shown(counts, names, totals=totals, min_size=policy.min_group_size)
         values = {
             name: m.compute(at_capacity) if m.uses_selection else ranking[name] for name, m in METRICS.items()
         }
@@ -197,7 +201,7 @@ def _audit_attribute(week: _Week, attribute: str, *, policy: Policy) -> list[Att
             values, names, students=counts["students"], shown=shown, strategy=policy.reference
         )
         intervals = _all_intervals(values, reference, confidence=policy.confidence)
-        frame = _Frame(names, counts, shown, reference, intervals, curves, bins, policy.min_group_size)
+        frame = _Frame(names, counts, named, shown, reference, intervals, curves, bins, policy.min_group_size)
         out.append(
             AttributeAudit(
                 attribute=attribute,
@@ -235,6 +239,7 @@ class _Frame:
 
     names: pd.Index
     counts: dict[str, np.ndarray]
+    named: np.ndarray  # may the group be named at all
     shown: dict[str, np.ndarray]  # metric -> may the group's value be published (disclosure rules)
     reference: dict[str, int | None]
     intervals: dict[str, dict[str, np.ndarray]]
@@ -259,15 +264,29 @@ def _counts(students: np.ndarray, cohort: Cohort) -> dict[str, np.ndarray]:
     return out
 
 
-def _shown(counts: dict[str, np.ndarray], min_size: int) -> dict[str, np.ndarray]:
-    """For every published metric, the groups whose value may be shown (fairness.disclosure)."""
-    named = enough_students(counts["students"], min_size)
-    return {m: named & allowed(m, counts, min_size=min_size) for m in WITHHELD_CAN_BE}
+def _shown(
+    counts: dict[str, np.ndarray], names: pd.Index, *, totals: list[list[str]], min_size: int
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The groups that may be named, and for every published metric those whose value may be shown.
+
+    Each count a figure rests on is one "run" of ``withheld_groups``: a group is withheld where any
+    is under ``min_size`` (``fairness.disclosure.allowed``), and then in every total of ``totals``
+    (``margins_of``) a lone withheld group takes the smallest shown one beside it.
+    """
+    keys = [str(n) for n in names]
+
+    def kept(kinds: tuple[str, ...]) -> np.ndarray:
+        runs = [{k: int(n) for k, n in zip(keys, counts[kind], strict=True)} for kind in kinds]
+        hidden = withheld_groups(runs, totals, min_size=min_size)
+        return np.array([k not in hidden for k in keys], dtype=bool)
+
+    named = kept(("students",))
+    return named, {m: named & kept(DENOMINATORS[m]) for m in WITHHELD_CAN_BE}
 
 
 def _group(g: int, frame: _Frame) -> GroupResult:
     name, counts, shown = str(frame.names[g]), frame.counts, frame.shown
-    if not enough_students(counts["students"][g], frame.min_size):
+    if not frame.named[g]:
         return GroupResult(name, int(counts["students"][g]), True, withheld=WITHHELD_CAN_BE)
     # A difference or ratio is shown only when both the group's and the reference's values are.
     compared = [m for m in METRICS if shown[m][g] and frame.reference[m] is not None]

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from waymark.fairness.audit import group_labels
-from waymark.fairness.disclosure import enough_students, rounded_count
+from waymark.fairness.disclosure import enough_students, margins_of, rounded_count, withheld_groups
 from waymark.fairness.protected import load_protected_characteristics
 from waymark.models import drift
 
@@ -120,7 +120,7 @@ def group_drift(
         sizes = [{g: n for g, (n, _) in students.items()}]
         if before is not None:
             sizes.append({g: n for g, (_, n) in students.items()})
-        hidden = withheld_groups(sizes, _margins(labels, attribute), min_size=min_size)
+        hidden = withheld_groups(sizes, margins_of(labels, attribute), min_size=min_size)
         for group, (a, b) in estimates.items():
             if group in hidden:
                 continue
@@ -149,54 +149,6 @@ def group_drift(
                     )
         withheld[attribute] = len(hidden)
     return {"groups": rows, "withheld": withheld, "min_group_size": min_size, "flags": flags}
-
-
-def withheld_groups(
-    sizes: Sequence[Mapping[str, int]], margins: Sequence[Sequence[str]], *, min_size: int
-) -> set[str]:
-    """The groups not to show: those under ``min_size`` in any run, then enough beside them in every total.
-
-    ``sizes`` holds each run's students per group (0 where a group is not in that run); ``margins``
-    the sets of groups that add up to a total a reader knows or can work out (all students; a parent
-    group of an intersection). In every run and margin, the withheld groups with students must be
-    none, or at least two holding ``min_size`` together: a lone one would be the total less the
-    shown groups, and a few together would be a small group's figures. Otherwise the smallest shown
-    group (ties by name) is withheld as well, until that holds or nothing there is shown. This
-    repeats over every margin until none changes, since withholding a group in one margin can leave
-    it alone in another (the usual rule of complementary suppression; it does not solve every
-    combination of totals a determined reader could form).
-    """
-    names = set().union(*sizes) if sizes else set()
-    hidden = {g for g in names if any(not enough_students(run.get(g, 0), min_size) for run in sizes)}
-    changed = True
-    while changed:
-        changed = False
-        for margin in margins:
-            inside = [g for g in margin if g in names]
-            for run in sizes:
-                while True:
-                    withheld = [g for g in inside if g in hidden and run.get(g, 0) > 0]
-                    held = sum(run.get(g, 0) for g in withheld)
-                    shown = sorted((g for g in inside if g not in hidden), key=lambda g: (run.get(g, 0), g))
-                    if not shown or not withheld or (len(withheld) > 1 and held >= min_size):
-                        break
-                    hidden.add(shown[0])
-                    changed = True
-    return hidden
-
-
-def _margins(labels: pd.DataFrame, attribute: str) -> list[list[str]]:
-    """The totals ``attribute``'s groups add up to: all students, and each parent group of an intersection.
-
-    An intersection column of ``fairness.audit.group_labels`` is named ``"a x b"`` after its parents.
-    """
-    margins = [sorted(set(labels[attribute]))]
-    parents = [p for p in attribute.split(" x ") if p in labels.columns and p != attribute]
-    if len(parents) == 2:
-        for parent in parents:
-            for _, rows in labels.groupby(parent, sort=True):
-                margins.append(sorted(set(rows[attribute])))
-    return margins
 
 
 def _row(

@@ -152,10 +152,16 @@ def test_a_false_negative_rate_resting_on_one_student_is_published_nowhere(misse
     assert threshold_cells.count(TOO_FEW_CELL) == 5  # selected and missed before and after, the cut-offs
     assert "rare: not shown, not assessable (too few students)" in out.html  # the plot's text
 
+    # The week's recall at capacity less the common group's misses would give the rare group's one
+    # student back: the common group's false negative rate is withheld beside it (complementary
+    # suppression), and with it the only group the rare one could be compared with.
+    common = [g for a in out.report["audits"] if a["attribute"] == "club" for g in a["groups"]]
+    assert {g["group"] for g in common} == {"common", "rare"}
+    assert all("false_negative_rate" in g["withheld"] for g in common)
     fnr_check = next(title for title in out.checks if title.startswith("false_negative_rate"))
     assert out.checks[fnr_check] == NOT_ASSESSABLE
     fnr_reasons = next(c for c in out.report["gate"]["checks"] if c["check"] == fnr_check)["reasons"]
-    assert f"week {WEEK}, club = rare: false_negative_rate not assessable (too few students)" in fnr_reasons
+    assert f"week {WEEK}, club: no reference group, not assessable (too few students)" in fnr_reasons
     assert f"- {fnr_check}: not assessable" in out.card
     assert "rare" not in out.card
 
