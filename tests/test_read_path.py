@@ -448,18 +448,31 @@ def test_a_withdrawn_versions_estimates_leave_every_history_and_are_no_runs_star
         with transaction(engine) as session:
             session.get(Publication, target).run_id = earlier_id
         assert publish.previous_estimates(engine, target) == {}
-        if since != "rejected":  # the committee reviews the new audit and sets the failed gate aside
+        if since != "rejected":
+            # A review recorded after the failed audit but given on the earlier one (it was read before
+            # the audit came in) is no review of it: the points stay withdrawn.
             with transaction(engine) as session:
                 session.get(Publication, target).run_id = now_id
-                session.add(_decision(champion.name, "approved", gate=None))
+                audits = session.scalars(
+                    select(ModelDecision.id)
+                    .where(ModelDecision.model_version == "0", ModelDecision.kind == "audit")
+                    .order_by(ModelDecision.id)
+                ).all()
+                session.add(_decision(champion.name, "approved", gate=None, audit_id=audits[0]))
+            assert histories() == ({now_id}, {now_id})
+            # The committee reviews the new audit and sets the failed gate aside: the points come back.
+            with transaction(engine) as session:
+                session.add(_decision(champion.name, "approved", gate=None, audit_id=audits[-1]))
             assert histories() == ({earlier_id, now_id}, {earlier_id, now_id})
     finally:
         engine.dispose()
 
 
-def _decision(name: str, kind: str, *, gate: str | None) -> ModelDecision:
-    """A governance record of version "0" of ``name``, made now (a review's note says why)."""
+def _decision(name: str, kind: str, *, gate: str | None, audit_id: int | None = None) -> ModelDecision:
+    """A governance record of version "0" of ``name``, made now (a review's note says why), a review
+    given on ``audit_id``."""
     return ModelDecision(
+        audit_id=audit_id,
         model_name=name,
         model_version="0",
         kind=kind,

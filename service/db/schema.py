@@ -308,11 +308,16 @@ def estimates_withdrawn(model_name: Any, model_version: Any) -> ColumnElement[bo
         )
 
     review, audit = latest((APPROVED, REJECTED)), latest((AUDIT,))
-    rejected, failed = aliased(ModelDecision), aliased(ModelDecision)
+    rejected, failed, reviewed = aliased(ModelDecision), aliased(ModelDecision), aliased(ModelDecision)
+    # The audit the latest review was given on (its ``audit_id``, as ``service.decisions.blockers``
+    # reads it): a review recorded after an audit but given on an earlier one is no review of it.
+    reviewed_audit = (
+        select(reviewed.audit_id).where(reviewed.id == review).correlate_except(reviewed).scalar_subquery()
+    )
     return or_(
         exists().where(rejected.id == review, rejected.kind == REJECTED).correlate_except(rejected),
         exists()
-        .where(failed.id == audit, failed.gate != GATE_PASS, failed.id > func.coalesce(review, 0))
+        .where(failed.id == audit, failed.gate != GATE_PASS, failed.id != func.coalesce(reviewed_audit, 0))
         .correlate_except(failed),
     )
 
