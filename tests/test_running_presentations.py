@@ -276,9 +276,25 @@ def test_a_chosen_week_past_the_data_date_is_refused_not_read_as_days_without_ac
         ScoringError, match=r"week 9 reads activity up to day 62 of .* \(2026B\).*reaches only"
     ):
         job._on_duckdb(mid_term, model=model, week=WEEK + 1, erased=frozenset(), say=lambda _m: None)
-    batch = job._on_duckdb(mid_term, model=model, week=WEEK, erased=frozenset(), say=lambda _m: None)
+    batch = job._on_duckdb(mid_term, model=model, week=None, erased=frozenset(), say=lambda _m: None)
+    weeks = batch.indicators.groupby("presentation_id")["week"].unique().map(set).to_dict()
+    assert weeks[RUNNING] == {WEEK} and min(weeks["2025J"]) > WEEK
+
+
+def test_a_week_that_is_the_latest_of_some_presentations_and_earlier_of_others_is_refused(
+    mid_term: Path, model: LoadedModel
+) -> None:
+    """Week 8 is where 2026B stands, but 2025J runs on: its week 8 is months old, its students then
+    not its students now. One run would publish both as the current picture: refused, naming both."""
+    with pytest.raises(
+        ScoringError,
+        match=r"week 8 is the latest week of .*\(2026B\).* but an earlier one of .*\(2025J\), at week \d+",
+    ):
+        job._on_duckdb(mid_term, model=model, week=WEEK, erased=frozenset(), say=lambda _m: None)
+    # A week earlier than every presentation's latest is one point in the past for all: scored.
+    batch = job._on_duckdb(mid_term, model=model, week=WEEK - 1, erased=frozenset(), say=lambda _m: None)
     assert set(batch.indicators["presentation_id"]) == {"2025J", RUNNING}
-    assert set(batch.indicators["week"]) == {WEEK}
+    assert set(batch.indicators["week"]) == {WEEK - 1}
 
 
 def test_a_quiet_last_week_on_one_presentation_is_not_taken_for_a_late_extract(
@@ -293,8 +309,9 @@ def test_a_quiet_last_week_on_one_presentation_is_not_taken_for_a_late_extract(
     shutil.rmtree(quiet / "activity")
     (quiet / "activity").mkdir()
     kept.to_parquet(quiet / "activity" / "part-00000.parquet", index=False)
-    batch = job._on_duckdb(quiet, model=model, week=WEEK, erased=frozenset(), say=lambda _m: None)
+    batch = job._on_duckdb(quiet, model=model, week=None, erased=frozenset(), say=lambda _m: None)
     assert set(batch.indicators["presentation_id"]) == {"2025J", RUNNING}
+    assert set(batch.indicators.loc[batch.indicators["presentation_id"] == RUNNING, "week"]) == {WEEK}
 
 
 def test_a_few_presentations_are_dated_by_the_whole_folder_not_by_their_own_activity(mid_term: Path) -> None:

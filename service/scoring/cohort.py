@@ -119,23 +119,67 @@ def scored_weeks(
                 + ", ".join(f"{r.module_id} ({r.presentation_id})" for r in too_short.itertuples())
                 + ": choose an earlier --week"
             )
-        _reached(chosen, week, day=data_day() if data_day else data_date(chosen, last_day()))
+        day = data_day() if data_day else data_date(chosen, last_day())
+        _reached(chosen, week, day=day)
+        if day is not None:
+            _one_point_in_time(chosen, week, latest=_latest_weeks(chosen, day, last=None))
         return chosen.assign(week=week)
     last = last_day().astype({"module_id": str, "presentation_id": str})
     keys = chosen.astype({"module_id": str, "presentation_id": str})
-    out = keys.merge(last, on=PRESENTATION, how="left")
-    last_days = pd.to_numeric(out["last_day"])
     # Each presentation stands where the data date puts it in its own calendar: the extract reaches that
     # date for all of them, so a quiet last day (or no activity yet) does not hold one back a week. The
     # same date a chosen week is held to (``_reached``). Week 1 when nothing dates the data at all.
-    day = data_date(keys, last.dropna())
+    weeks = _latest_weeks(keys, data_date(keys, last.dropna()), last=last)
+    return chosen.assign(week=weeks.to_numpy())
+
+
+def _latest_weeks(chosen: pd.DataFrame, day: date | None, *, last: pd.DataFrame | None) -> pd.Series:
+    """Per presentation: the latest week whose days the data reaches on ``day``, within the presentation.
+
+    Without a data date, the week each one's own last day of activity (``last``'s rows) reaches.
+    """
     if day is not None:
-        since_start = (pd.Timestamp(day) - pd.to_datetime(out["start_date"]).dt.normalize()).dt.days
-        last_days = since_start.astype("float64")
+        reached = (pd.Timestamp(day) - pd.to_datetime(chosen["start_date"]).dt.normalize()).dt.days
+        days = reached.astype("float64").reset_index(drop=True)
+    elif last is not None:
+        out = chosen.astype({"module_id": str, "presentation_id": str}).merge(
+            last, on=PRESENTATION, how="left"
+        )
+        days = pd.to_numeric(out["last_day"]).astype("float64")
+    else:
+        days = pd.Series(0.0, index=range(len(chosen)))
     # Week W reads days up to 7W - 1: the latest week whose days the data reaches, within the presentation.
-    reached = last_days.fillna(0).clip(upper=out["length_days"].astype("float64") - 1)
-    weeks = ((reached + 1) // 7).clip(lower=1)
-    return chosen.assign(week=weeks.astype("int64").to_numpy())
+    lengths = chosen["length_days"].astype("float64").reset_index(drop=True)
+    reached_days = days.fillna(0).clip(upper=lengths - 1)
+    weeks: pd.Series = ((reached_days + 1) // 7).clip(lower=1).astype("int64")
+    return weeks
+
+
+def _one_point_in_time(chosen: pd.DataFrame, week: int, *, latest: pd.Series) -> None:
+    """Refuse a chosen week that is the latest of some presentations and an earlier one of others.
+
+    Such a run would publish, as the current picture, some presentations as they stand and others as
+    they stood weeks or a year ago (a two-year module's week 7, beside a semester's), indicating
+    students who have since left. A week earlier than every presentation's latest (a backtest, a
+    re-run) is one point in the past for all of them and is scored.
+    """
+    behind = latest.to_numpy() > week
+    if not behind.any() or behind.all():
+        return
+    rows = chosen.reset_index(drop=True)
+    earlier = ", ".join(
+        f"{r.module_id} ({r.presentation_id}), at week {int(latest[i])}"
+        for i, r in enumerate(rows.itertuples())
+        if behind[i]
+    )
+    now = ", ".join(
+        f"{r.module_id} ({r.presentation_id})" for i, r in enumerate(rows.itertuples()) if not behind[i]
+    )
+    raise CohortError(
+        f"week {week} is the latest week of {now} but an earlier one of {earlier}: one run would publish "
+        "those as they stood then beside the others as they stand now. Score without --week (each "
+        "presentation at the latest week its data reaches)"
+    )
 
 
 #: Days a chosen week may read past the data date: a weekend with no activity anywhere in the folder.
