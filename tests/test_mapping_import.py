@@ -602,3 +602,31 @@ def test_keep_matches_an_empty_cell_with_an_empty_string_and_says_when_it_keeps_
     assert f"{len(rows)} rows read, 4 kept" in dry('[""]')
     nothing = dry('["99.0"]')
     assert f"{len(rows)} rows read, 0 kept" in nothing and "keep kept none of its rows" in nothing
+
+
+def test_an_empty_cell_in_a_required_column_is_named_by_the_dry_run_and_mapped_by_an_empty_key(
+    tmp_path: Path,
+) -> None:
+    """A platform leaves the tool empty on some rows. The dry run said "Every value was mapped" and the
+    import failed after the mapping, on the contract, naming no row; ``"" = ...`` changed nothing."""
+    rows = click_rows(range(2))
+    for row in rows[:3]:
+        row[4] = ""
+    src = tmp_path / "export"
+    write_records(src)
+    write_clicks(src, rows)
+
+    def dry(values: str) -> str:
+        text = MAPPING.replace(
+            'values = { forum = "forum", quiz = "quiz" }, keep_unmapped = true',
+            f'values = {{ {values} }}, default = "content"',
+        )
+        args = ["data", "import", "--mapping", str(write_mapping(tmp_path / str(len(values)), text))]
+        return runner.invoke(app, [*args, str(src), "--out", str(tmp_path / "o"), "--dry-run"]).output
+
+    refused = dry('forum = "forum", quiz = "quiz"')  # the default is for other values, not empty cells
+    said = "tables.activity.columns.activity_type: an empty cell where activity_type must have a value"
+    assert said in refused and "(3 rows; first clicks.csv row 1)" in refused, refused
+    assert "Every value was mapped." not in refused
+    mapped = dry('"" = "homepage", forum = "forum", quiz = "quiz"')
+    assert "Every value was mapped." in mapped, mapped

@@ -85,13 +85,23 @@ def _target(value: str) -> str:
     return "CAST(NULL AS VARCHAR)" if value == "" else literal(value)
 
 
+#: Why an empty value is refused where the contract requires one.
+EMPTY_REQUIRED = (
+    'where {column} must have a value: give empty cells one with "" = ... in values, or leave '
+    "their rows out with keep"
+)
+
+
 def _value_map(text: str, spec: ColumnSpec) -> tuple[str, str | None]:
     """The mapped value, and the condition under which a value is not mapped."""
     matches = [(f"{text} = {literal(k)}", v) for k, v in spec.values.items()]
     matches += [(f"{text} GLOB {literal(p)}", v) for p, v in spec.patterns.items()]
     cases = " ".join(f"WHEN {cond} THEN {_target(v)}" for cond, v in matches)
     otherwise = text if spec.keep_unmapped else _target(spec.default) if spec.default is not None else "NULL"
-    expr = f"(CASE WHEN {text} IS NULL THEN NULL {cases} ELSE {otherwise} END)"
+    # An empty cell is mapped only by a "" key (never by ``default``: an empty outcome is one still
+    # in progress, not whatever the rest defaults to).
+    empty = _target(spec.values[""]) if "" in spec.values else "NULL"
+    expr = f"(CASE WHEN {text} IS NULL THEN {empty} {cases} ELSE {otherwise} END)"
     if spec.keep_unmapped or spec.default is not None:
         return expr, None
     matched = " OR ".join(cond for cond, _ in matches)
@@ -174,6 +184,8 @@ def column_sql(
     if column.allowed:
         allowed = ", ".join(literal(a) for a in column.allowed)
         checks.append((f"{value} NOT IN ({allowed})", f"is not one of {', '.join(column.allowed)}"))
+    if not column.nullable:  # found here, with the file and row, not by the contract after the import
+        checks.append((f"{value} IS NULL", EMPTY_REQUIRED.format(column=column.name)))
     return ColumnSql(value=value, check=_checks(checks), raw=raw, counts_days=counts_days)
 
 

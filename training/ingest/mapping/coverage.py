@@ -34,7 +34,8 @@ class Issue:
         """One line naming the rule, the value, the count and the first row."""
         rows = "row" if self.count == 1 else "rows"
         first = f"first {self.file} row {self.row}"
-        return f"{self.where}: {self.value!r} {self.reason} ({self.count} {rows}; {first})"
+        value = "an empty cell" if self.value is None else repr(self.value)
+        return f"{self.where}: {value} {self.reason} ({self.count} {rows}; {first})"
 
 
 #: What an issue can be, as the dry run and a refused import say it.
