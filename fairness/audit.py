@@ -45,7 +45,9 @@ from waymark.models.capacity import top_share
 from waymark.models.data import ProtectedFrame
 
 NOT_RECORDED = "not recorded"
-NO_REFERENCE = "none (every group is below the minimum size)"
+NO_REFERENCE = (
+    "none (every group's figure is withheld: too few students in it, or beside a group with too few)"
+)
 Interval = tuple[float, float, float]  # point, low, high
 WITHHELD_CAN_BE = (*METRICS, "abroca", "reliability")  # what disclosure control may withhold
 
