@@ -42,3 +42,28 @@ def copied_with_activity(source: Path, dest: Path, *, from_day: int, later: bool
     (dest / "activity").mkdir()
     pq.write_table(kept, dest / "activity" / "part-00000.parquet")
     return dest
+
+
+def without_presentation(folder: Path, presentation_id: str) -> Path:
+    """``folder`` with every row of presentations ``presentation_id`` (of any module) left out, in place.
+
+    A folder whose activity ends at one week's cut-off in every presentation is a whole extract only
+    when they all started together: with a later intake beside them, the week would be the later
+    intake's latest and an earlier one of the rest, which scoring refuses.
+    """
+    for name in ("presentations", "registrations", "assessments"):
+        path = folder / f"{name}.parquet"
+        table = pq.read_table(path)
+        pq.write_table(table.filter(pc.not_equal(table["presentation_id"], presentation_id)), path)
+    kept_assessments = pq.read_table(folder / "assessments.parquet")["assessment_id"]
+    results = pq.read_table(folder / "assessment_results.parquet")
+    pq.write_table(
+        results.filter(pc.is_in(results["assessment_id"], value_set=kept_assessments)),
+        folder / "assessment_results.parquet",
+    )
+    activity = pq.read_table(folder / "activity")
+    shutil.rmtree(folder / "activity")
+    (folder / "activity").mkdir()
+    kept = activity.filter(pc.not_equal(activity["presentation_id"], presentation_id))
+    pq.write_table(kept, folder / "activity" / "part-00000.parquet")
+    return folder

@@ -21,7 +21,7 @@ from mlflow import MlflowClient
 from sqlalchemy import Engine, func, insert, select, text
 
 from tests.champion import Champion, approve_and_promote, govern, register, settings_in
-from tests.later_activity import LATE_SOURCE, copied_with_activity
+from tests.later_activity import LATE_SOURCE, copied_with_activity, without_presentation
 from tests.service_setup import backends, fresh_database
 from tests.vocabulary import forbidden_words
 from waymark.fairness.governance import DECISION_TAG
@@ -301,7 +301,10 @@ def test_a_chosen_week_is_scored_from_what_a_run_at_that_week_would_have_had(
     week, model = 4, load_champion(engine, store.name)
     got = [
         job._on_duckdb(
-            copied_with_activity(synth_dir, tmp_path / str(later), from_day=7 * week, later=later),
+            without_presentation(
+                copied_with_activity(synth_dir, tmp_path / str(later), from_day=7 * week, later=later),
+                "2026B",
+            ),
             model=model,
             week=week,
             erased=frozenset(),
