@@ -284,6 +284,8 @@ def caseload_body(rows: Sequence[Row[Any]], *, total: int, offset: int, limit: i
             "support_priority": offset + i + 1,
             "estimate": _estimate(r),
             "top_factor": r.top_factor,
+            "week": r.week,
+            "data_as_of": r.as_of,
         }
         for i, r in enumerate(rows)
     ]

@@ -89,7 +89,11 @@ class Estimate(BaseModel):
 
 
 class Provenance(BaseModel):
-    """Where an indicator came from."""
+    """Where an indicator came from.
+
+    For a list: its run, and its first entry's week and data date; each entry carries its own, as
+    presentations in one run can stand at different weeks.
+    """
 
     target: str
     model_name: str
@@ -123,6 +127,8 @@ class CaseloadEntry(BaseModel):
     support_priority: int = Field(description="Position in this caller's caseload (1 = contact first).")
     estimate: Estimate
     top_factor: str | None
+    week: int = Field(description="The week of its presentation the estimate was made at.")
+    data_as_of: str = Field(description="The date the estimate's data runs to.")
 
 
 class Caseload(BaseModel):
@@ -144,6 +150,8 @@ class WorklistRegistration(BaseModel):
     presentation_id: str
     estimate: Estimate
     top_factor: str | None
+    week: int = Field(description="The week of its presentation the estimate was made at.")
+    data_as_of: str = Field(description="The date the estimate's data runs to.")
 
 
 class ContactSummary(BaseModel):

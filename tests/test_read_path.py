@@ -113,6 +113,8 @@ def _reference_caseload(
                 support_priority=offset + i + 1,
                 estimate=estimate(r),
                 top_factor=r.factors[0]["sentence"] if r.factors else None,
+                week=r.week,
+                data_as_of=r.as_of,
             )
             for i, r in enumerate(rows)
         ]

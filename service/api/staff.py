@@ -211,6 +211,8 @@ def _entry(row: worklist.Row) -> WorklistEntry:
                 presentation_id=r.presentation_id,
                 estimate=estimate(r),
                 top_factor=r.factors[0]["sentence"] if r.factors else None,
+                week=r.week,
+                data_as_of=r.as_of,
             )
             for r in row.registrations
         ],

@@ -58,7 +58,8 @@ function registrationsList(regs) {
   const ul = el("ul", null, { class: "plain" });
   for (const r of regs) {
     const li = el("li");
-    li.append(el("strong", `${r.module_id} ${r.presentation_id}`), ` ${estimateText(r.estimate)}; ${changeText(r.estimate)}`);
+    li.append(el("strong", `${r.module_id} ${r.presentation_id}`), ` ${estimateText(r.estimate)}; ${changeText(r.estimate)}`,
+      el("span", ` (week ${r.week}, data to ${day(r.data_as_of)})`, { class: "hint" }));
     ul.append(li);
   }
   return ul;
