@@ -91,7 +91,9 @@ def _generated_rows(n: int, seed: int) -> pd.DataFrame:
         QUIET_WEEKS: pick(0, 0, 1, 3),
         COHORT_RATE: pick(np.nan, 0.5, 0.895, 0.9, 1.3),
         "reg_day_missing": pick(0, 0, 1),
-        "reg_day": pick(-30, -1, -0.4, 0, 0.5, 1, 1.5, 12),
+        # late registrations too: recent activity is compared with their own rate from 3 weeks after
+        # the week they registered in (day 7 is week 1, day 13 still week 1, day 21 week 3)
+        "reg_day": pick(-30, -1, -0.4, 0, 0.5, 1, 1.5, 12, 7, 13, 21),
         "prior_attempts": pick(0, 1, 2),
         "credits_missing": pick(0, 1),
         "credits": pick(30, 60, 120),
@@ -296,7 +298,9 @@ def _sides_of(family: str, row: Any) -> tuple[bool, bool]:
         active = round(row["act_weeks_active_share"] * weeks)
         return active < weeks, active > 0
     if family == "recent_activity":
-        recent, compared = round(row["act_last14"]) > 0, row["weeks_elapsed"] >= 3
+        # compared from 3 weeks after the week registered in (the start's, for a day before it)
+        registered_in = max(row.get("reg_day", 0) // 7, 0)
+        recent, compared = round(row["act_last14"]) > 0, row["weeks_elapsed"] - registered_in >= 3
         ratio = row["act_recent_vs_own"]
         return not (recent and compared and ratio > 1.1), recent and not (compared and ratio < 0.9)
     if family == "cohort_engagement":

@@ -100,7 +100,7 @@ def _recent_activity(cols: Columns, src: Sequence[str]) -> Texts:
     since = whole(np.where(cols["act_any"] >= 1, cols["act_days_since_last"], 0.0))
     ratio = cols["act_recent_vs_own"].tolist()
     cohort = (cols[COHORT_RATE] if COHORT_RATE in cols else np.full(len(ratio), np.nan)).tolist()
-    later = (cols["weeks_elapsed"] >= RATE_FROM_WEEK).tolist()
+    later = compares_own_rates(cols).tolist()
     quiet = _beside_quiet_cohort(cols, ever=ever, since=since)
     briefs, sentences = [], []
     for i, s in enumerate(src):
@@ -122,6 +122,17 @@ def _recent_activity(cols: Columns, src: Sequence[str]) -> Texts:
             brief[0].upper() + brief[1:] + (_own_rate(ratio[i], cohort[i]) if later[i] else "") + "."
         )
     return briefs, sentences
+
+
+def compares_own_rates(cols: Columns) -> np.ndarray:
+    """Per row, ``sentences.compares_own_rate``: from ``RATE_FROM_WEEK`` weeks after the registration's week.
+
+    Rows without ``reg_day`` count from the start.
+    """
+    weeks = np.asarray(cols["weeks_elapsed"], dtype=np.float64)
+    reg_day = np.asarray(cols["reg_day"], dtype=np.float64) if "reg_day" in cols else np.zeros(len(weeks))
+    compared: np.ndarray = weeks - np.maximum(np.floor(reg_day / 7), 0) >= RATE_FROM_WEEK
+    return compared
 
 
 def _beside_quiet_cohort(cols: Columns, *, ever: list[bool], since: list[int]) -> list[str]:

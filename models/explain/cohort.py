@@ -15,6 +15,7 @@ from waymark.models.contributions import Contributions, contributions
 from waymark.models.data import ensure_feature_safe
 from waymark.models.explain.batch_sentences import (
     Taken,
+    compares_own_rates,
     describe_all,
     describe_cohort_all,
     from_phrase,
@@ -29,7 +30,6 @@ from waymark.models.explain.sentences import (
     QUIET_SHARE,
     QUIET_TYPICAL_SINCE,
     QUIET_WEEKS,
-    RATE_FROM_WEEK,
     SAME_RATE,
     counted_channels,
 )
@@ -188,15 +188,16 @@ def typical_marks(features: pd.DataFrame, group: np.ndarray) -> np.ndarray:
 def cohort_rates(features: pd.DataFrame, group: np.ndarray) -> np.ndarray:
     """Per row: its cohort's median ratio of recent activity to each student's own earlier weekly rate.
 
-    Over the students the ratio is said for (from ``RATE_FROM_WEEK``, with earlier activity); NaN
+    Over the students the ratio is said for (``compares_own_rates``, with earlier activity); NaN
     where fewer than ``MIN_COHORT`` of the cohort have one (the median would be a few named
     students' own) or the ratio is not a feature.
     """
     nothing = np.full(len(features), np.nan)
     if not {"act_recent_vs_own", "act_any", "weeks_elapsed"} <= set(features.columns) or not len(features):
         return nothing
-    said = (features["act_any"].to_numpy(dtype=np.float64) >= 1) & (
-        features["weeks_elapsed"].to_numpy(dtype=np.float64) >= RATE_FROM_WEEK
+    timing = [c for c in ("weeks_elapsed", "reg_day") if c in features.columns]
+    said = (features["act_any"].to_numpy(dtype=np.float64) >= 1) & compares_own_rates(
+        {c: features[c].to_numpy(dtype=np.float64) for c in timing}
     )
     ratios = np.where(said, features["act_recent_vs_own"].to_numpy(dtype=np.float64), np.nan)
     median, counted = _cohort_median(ratios, group)
@@ -393,7 +394,8 @@ def _sides(values: _Values, family: str) -> tuple[np.ndarray, np.ndarray]:
     - a family counted by channel: a strength only where the student has any of what it counts;
     - regularity: a strength only with some week active, a factor only with some week without;
     - recent activity: a strength only with activity in the last 14 days not said to be below the
-      student's own earlier rate, a factor only where it is not said to be above it;
+      student's own earlier rate, a factor only where it is not said to be above it (it is said only
+      where the sentence compares them, ``compares_own_rates``);
     - cohort engagement: a strength only with some activity and at least the middle of the cohort, a
       factor only at most the middle;
     - submissions (once any is due): a strength only with something submitted, a factor only with
@@ -414,7 +416,7 @@ def _sides(values: _Values, family: str) -> tuple[np.ndarray, np.ndarray]:
         return active < weeks, active > 0
     if family == "recent_activity":
         recent = np.round(values["act_last14"]) > 0
-        compared, ratio = values["weeks_elapsed"] >= RATE_FROM_WEEK, values["act_recent_vs_own"]
+        compared, ratio = compares_own_rates(values), values["act_recent_vs_own"]
         return ~recent | ~(compared & (ratio > SAME_RATE[1])), recent & ~(compared & (ratio < SAME_RATE[0]))
     if family == "cohort_engagement":
         pct = np.round(100 * values["act_total_pct"])

@@ -34,8 +34,10 @@ QUIET_WEEKS = "cohort_quiet_weeks"
 COHORT_RATE = "cohort_recent_vs_own"
 Sources = tuple[str, ...]  # labels of the recorded sources a family is built from ("the library", ...)
 Describer = Callable[[Row, Sources], tuple[str, str]]
-#: From this week on, recent activity is compared with the student's own earlier weekly rate; within
-#: SAME_RATE it is "about the same", below it a share, above it a multiple.
+#: From this many weeks after the week the student registered in (``registration_week``), recent
+#: activity is compared with the student's own earlier weekly rate: the last 14 days are two of them, so
+#: at least one earlier week since registering is left (``models.features.activity``). Within SAME_RATE
+#: it is "about the same", below it a share, above it a multiple.
 RATE_FROM_WEEK = 3
 SAME_RATE = (0.9, 1.1)
 
@@ -79,6 +81,23 @@ def _channel_counts(row: Row, family: str) -> tuple[int, int]:
     return total, recent
 
 
+def registration_week(reg_day: float) -> int:
+    """The week a registration's own weeks count from: the one its day falls in (days 7k..7k+6).
+
+    0 for a registration before the start or without a recorded day (``reg_day`` is 0 then): its
+    weeks count from the start, as ``models.features.activity.FIRST_WEEK`` counts them.
+    """
+    return max(math.floor(reg_day / 7), 0)
+
+
+def compares_own_rate(row: Row) -> bool:
+    """Whether recent activity is compared with the student's own earlier weekly rate (``RATE_FROM_WEEK``).
+
+    A row without ``reg_day`` counts from the start.
+    """
+    return row["weeks_elapsed"] - registration_week(row.get("reg_day", 0.0)) >= RATE_FROM_WEEK
+
+
 def _recent_activity(row: Row, sources: Sources) -> tuple[str, str]:
     n, days = count(row["act_last14"]), round(row["act_active_days_last14"])
     if n == 0:
@@ -94,7 +113,7 @@ def _recent_activity(row: Row, sources: Sources) -> tuple[str, str]:
     actions, active_days = _times(n, "action", many="actions"), _times(days, "day", many="days")
     brief = f"{actions}{_from(sources)} on {active_days} of the last 14"
     sentence = _upper(brief)
-    if row["weeks_elapsed"] >= RATE_FROM_WEEK:
+    if compares_own_rate(row):
         ratio = row["act_recent_vs_own"]
         if SAME_RATE[0] <= ratio <= SAME_RATE[1]:
             sentence += ", about the same weekly rate as this student's own earlier weeks"

@@ -16,6 +16,12 @@ from waymark.models.features.catalogue import CHANNELS, MIN_COHORT, SOURCES, VLE
 from waymark.models.features.query import Engine, query
 
 FIRST_BUCKET = -5
+#: The week (bucket) a registration's own weeks count from: the one it was registered in, or the first
+#: (0) for a registration before the start or without a recorded day (which keeps every week).
+FIRST_WEEK = "greatest(coalesce(CAST(floor(registration_day / 7) AS BIGINT), 0), 0)"
+#: At week W, how many weeks before the last 14 days count towards the student's own earlier weekly
+#: rate: buckets FIRST_WEEK .. W-3 (``f``: the registration's row of ``firsts``).
+EARLIER_WEEKS = "(p.week - 2 - f.first_week)"
 
 
 def _channel_case() -> str:
@@ -110,9 +116,20 @@ def _at_one_week() -> str:
 
 
 def activity_features(
-    activity: Any, population: Any, *, engine: Engine | None = None, one_week: bool = False
+    activity: Any,
+    population: Any,
+    *,
+    registrations: Any,
+    engine: Engine | None = None,
+    one_week: bool = False,
 ) -> Any:
     """Engagement features per population row (see ``catalogue.FEATURES``).
+
+    A student's own earlier weekly rate (``act_earlier_weekly_rate``, and ``act_recent_vs_own``
+    against it) is over their weeks before the last 14 days counted from the week they registered
+    in (``FIRST_WEEK``): a late registrant missed none of the weeks before. Actions before that week
+    still count in its total, as actions before the start do. The comparison is made only with at
+    least one such week (``EARLIER_WEEKS``); before that the ratio is 1.
 
     Parameters
     ----------
@@ -120,6 +137,8 @@ def activity_features(
         The activity table.
     population
         Output of ``population``.
+    registrations
+        The registrations table (their ``registration_day``).
     engine
         Where to run (``query.Engine``); DuckDB over pandas frames when None.
     one_week
@@ -141,7 +160,7 @@ def activity_features(
         f"CAST(coalesce(s.first_{s} < p.cutoff, false) AS INTEGER) AS src_{s}_recorded" for s in SOURCES
     )
     trend = "(-1.5 * ln(1 + r.p3) - 0.5 * ln(1 + r.p2) + 0.5 * ln(1 + r.p1) + 1.5 * ln(1 + r.c_all)) / 5"
-    earlier = "(r.cum_all - r.c_all - r.p1) / greatest(p.week - 2, 1)"
+    earlier = f"(r.cum_all - r.c_all - r.p1) / greatest({EARLIER_WEEKS}, 1)"
     return query(
         f"""
         WITH act AS (
@@ -160,6 +179,8 @@ def activity_features(
         {_weekly_sums(one_week=one_week)},
         sources AS (SELECT module_id, presentation_id, {src_first}
                     FROM act GROUP BY module_id, presentation_id),
+        firsts AS (SELECT student_id, module_id, presentation_id, {FIRST_WEEK} AS first_week
+                   FROM registrations),
         feats AS (
             SELECT p.student_id, p.module_id, p.presentation_id, p.week,
                    {_log("r.cum_all")} AS act_total,
@@ -170,7 +191,7 @@ def activity_features(
                    {_log("r.c_all")} AS act_last7,
                    {_log("r.c_all + r.p1")} AS act_last14,
                    CAST(r.d_all + r.dp1 AS DOUBLE) AS act_active_days_last14,
-                   CASE WHEN p.week >= 3 THEN ((r.c_all + r.p1) / 2 + 1) / ({earlier} + 1)
+                   CASE WHEN {EARLIER_WEEKS} >= 1 THEN ((r.c_all + r.p1) / 2 + 1) / ({earlier} + 1)
                         ELSE 1.0 END AS act_recent_vs_own,
                    {trend} AS act_trend_4w,
                    CAST(p.cutoff - coalesce(r.last_seen, -36) AS DOUBLE) AS act_days_since_last,
@@ -179,6 +200,8 @@ def activity_features(
             FROM population p
             JOIN run r ON r.student_id = p.student_id AND r.module_id = p.module_id
                       AND r.presentation_id = p.presentation_id AND r.b = p.week - 1
+            JOIN firsts f ON f.student_id = p.student_id AND f.module_id = p.module_id
+                         AND f.presentation_id = p.presentation_id
             LEFT JOIN sources s ON s.module_id = p.module_id AND s.presentation_id = p.presentation_id)
         SELECT *,
                {_small("0.5", "percent_rank() OVER c1")} AS act_total_pct,
@@ -195,4 +218,5 @@ def activity_features(
         engine,
         activity=activity,
         population=population,
+        registrations=registrations,
     )

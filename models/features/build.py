@@ -92,7 +92,13 @@ def feature_table(
     # On DuckDB each family comes back as Arrow, which the join reads as it is.
     inner = engine or DUCKDB_ARROW
     parts = {
-        "act": activity_features(tables["activity"], pop, engine=inner, one_week=one_week),
+        "act": activity_features(
+            tables["activity"],
+            pop,
+            registrations=tables["registrations"],
+            engine=inner,
+            one_week=one_week,
+        ),
         "asm": assessment_features(
             tables["assessments"], tables["assessment_results"], population=pop, engine=inner
         ),

@@ -135,7 +135,11 @@ def _activity_features() -> list[Feature]:
         Feature("act_total", "regularity", "log(1 + actions before the cut-off), all sources"),
         Feature("act_active_days", "regularity", "days with any recorded activity"),
         Feature("act_weeks_active_share", "regularity", "share of weeks so far with any activity"),
-        Feature("act_earlier_weekly_rate", "regularity", "log(1 + weekly actions before the last 14 days)"),
+        Feature(
+            "act_earlier_weekly_rate",
+            "regularity",
+            "log(1 + weekly actions before the last 14 days, since registering)",
+        ),
         Feature("act_pre_start", "regularity", "log(1 + actions before the presentation started)"),
         Feature("act_last7", "recent_activity", "log(1 + actions in the last 7 days)"),
         Feature("act_last14", "recent_activity", "log(1 + actions in the last 14 days)"),

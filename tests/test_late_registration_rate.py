@@ -1,0 +1,130 @@
+"""A late registrant's own earlier weekly rate counts the weeks since they registered, not before.
+
+Found by an adopting institution: a student registered on day 21 with 11 actions on days 21-34 was
+told at week 7 that their 16 actions in the last 14 days were "about 2.8 times this student's own
+earlier weekly rate", the 11 spread over the five weeks since the start. Over the two weeks since
+registering their rate was 5.5 a week: about 1.4 times. A registration before the start, or without a
+recorded day, counts every week from the start, as before.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.contract_folder import VALID, make_folder
+from waymark.models.data import LearningData, load_learning_data
+from waymark.models.explain.batch_sentences import describe_all
+from waymark.models.explain.cohort import _sides, _Values
+from waymark.models.explain.sentences import describe
+from waymark.models.features import build_features
+
+OWN = "this student's own earlier"
+# 11 actions in days 21-34 (the weeks from registering to the last 14 days at week 7), then 16 on
+# 8 days of days 35-48 (the last 14 days at week 7's cut-off, day 49).
+EARLIER = {21: 3, 25: 2, 28: 4, 33: 2}
+RECENT = dict.fromkeys((35, 36, 38, 40, 42, 44, 46, 48), 2)
+
+
+def _late_and_undated(tmp_path: Path) -> LearningData:
+    """The valid folder plus S4, registered on day 21, and S5, with the same activity and no day."""
+    students = [
+        *VALID["students"],
+        ["S4", "P1", "1", "full_time", "0", "120"],
+        ["S5", "P1", "1", "full_time", "0", "120"],
+    ]
+    registrations = [
+        *VALID["registrations"],
+        ["S4", "M1", "2024J", "21", "", "pass"],
+        ["S5", "M1", "2024J", "", "", "pass"],
+    ]
+    activity = [
+        *VALID["activity"],
+        *(
+            [student, "M1", "2024J", str(day), "vle", "resource", str(n)]
+            for student in ("S4", "S5")
+            for day, n in {**EARLIER, **RECENT}.items()
+        ),
+    ]
+    folder = make_folder(tmp_path, students=students, registrations=registrations, activity=activity)
+    return load_learning_data(folder)
+
+
+def _row(features: pd.DataFrame, student: str, week: int) -> pd.Series:
+    found = features[(features["student_id"] == student) & (features["week"] == week)]
+    assert len(found) == 1
+    return found.iloc[0]
+
+
+@pytest.mark.parametrize("weeks", [[7], [4, 5, 6, 7]], ids=["one week", "running totals"])
+def test_a_late_registrants_earlier_rate_counts_the_weeks_since_registering(
+    tmp_path: Path, weeks: list[int]
+) -> None:
+    features = build_features(_late_and_undated(tmp_path), weeks=weeks)
+    late = _row(features, "S4", 7)
+    since = 11 / 2  # days 21-34: the weeks of day 21 and day 28
+    assert late["act_earlier_weekly_rate"] == pytest.approx(math.log1p(since))
+    assert late["act_recent_vs_own"] == pytest.approx((16 / 2 + 1) / (since + 1))
+    # No registration day: every week from the start counts, as it always has (11 over weeks 0-4).
+    undated = _row(features, "S5", 7)
+    assert undated["act_earlier_weekly_rate"] == pytest.approx(math.log1p(11 / 5))
+    assert undated["act_recent_vs_own"] == pytest.approx((16 / 2 + 1) / (11 / 5 + 1))
+    # Registered before the start (day -10): the same, pre-start actions included (days -3 and 1).
+    before = _row(features, "S1", 7)
+    assert before["act_earlier_weekly_rate"] == pytest.approx(math.log1p(5 / 5))
+
+
+def test_a_late_registrants_sentence_says_the_ratio_to_their_rate_since_registering(tmp_path: Path) -> None:
+    features = build_features(_late_and_undated(tmp_path), weeks=[7])
+    rows = features[features["student_id"].isin(["S4", "S5"])].reset_index(drop=True)
+    expected = [
+        "16 actions on 8 days of the last 14, about 1.4 times this student's own earlier weekly rate.",
+        "16 actions on 8 days of the last 14, about 2.8 times this student's own earlier weekly rate.",
+    ]
+    assert [describe("recent_activity", r) for r in rows.to_dict("records")] == expected
+    cols = {name: rows[name].to_numpy() for name in rows.columns if name not in ("student_id", "module_id")}
+    assert describe_all("recent_activity", cols, src=["", ""])[1] == expected
+
+
+def test_no_earlier_week_since_registering_no_comparison_with_own_earlier_weeks(tmp_path: Path) -> None:
+    features = build_features(_late_and_undated(tmp_path), weeks=[4, 5, 6])
+    late = features[features["student_id"] == "S4"].reset_index(drop=True)
+    # Weeks 4 and 5: the last 14 days reach back to the week of registering (day 21), or before it.
+    assert late["act_recent_vs_own"].tolist()[:2] == [1.0, 1.0]
+    said = [describe("recent_activity", r) for r in late.to_dict("records")]
+    assert said[:2] == ["5 actions on 2 days of the last 14.", "11 actions on 4 days of the last 14."]
+    # Week 6: one earlier week since registering (days 21-27, 5 actions) against days 28-41.
+    assert late["act_earlier_weekly_rate"].iloc[2] == pytest.approx(math.log1p(5))
+    assert said[2] == (  # (14 / 2 + 1) / (5 + 1)
+        "14 actions on 6 days of the last 14, about 1.3 times this student's own earlier weekly rate."
+    )
+    cols = {name: late[name].to_numpy() for name in late.columns if name not in ("student_id", "module_id")}
+    assert describe_all("recent_activity", cols, src=[""] * len(late))[1] == said
+
+
+def test_the_sides_of_recent_activity_follow_what_its_sentence_says() -> None:
+    """A ratio not said is neither above nor below the student's own rate: either side may use it."""
+    grid = pd.MultiIndex.from_product(
+        [range(1, 9), [-10.0, 0.0, 6.0, 7.0, 21.0, 30.0], [0.5, 1.0, 2.0]],
+        names=["weeks_elapsed", "reg_day", "act_recent_vs_own"],
+    ).to_frame(index=False)
+    rows = grid.assign(
+        act_last14=np.log1p(12), act_active_days_last14=4.0, act_any=1.0, act_days_since_last=1.0
+    )
+    cols = {name: rows[name].to_numpy(dtype=np.float64) for name in rows.columns}
+    single = [describe("recent_activity", r) for r in rows.to_dict("records")]
+    assert describe_all("recent_activity", cols, src=[""] * len(rows))[1] == single
+    registered_in = np.maximum(rows["reg_day"] // 7, 0)
+    compared = (rows["weeks_elapsed"] - registered_in >= 3).tolist()
+    assert [OWN in s for s in single] == compared
+    assert not any(OWN in s for s, w in zip(single, rows["weeks_elapsed"], strict=True) if w < 3)
+    may_raise, may_lower = _sides(_Values(rows), "recent_activity")
+    assert may_raise.tolist() == [" times " + OWN not in s for s in single]
+    assert may_lower.tolist() == ["% of " + OWN not in s for s in single]
+    # The case found: registered on day 21, at week 5 a high ratio is not said, so it may be a factor.
+    found = (rows["reg_day"] == 21) & (rows["weeks_elapsed"] == 5) & (rows["act_recent_vs_own"] == 2.0)
+    assert may_raise[found.to_numpy()].all()
