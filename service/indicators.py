@@ -26,6 +26,12 @@ READING_NOTE = (
     "An indicator is an estimate from incomplete data, not a judgement of the student: read it with its "
     "interval, its factors and what you know of the student, and use it to start a supportive conversation."
 )
+#: The same, as the student reads their own (the staff note speaks of "the student").
+OWN_READING_NOTE = (
+    "This is an estimate from incomplete data, not a judgement of you: it says nothing of what you can do. "
+    "The factors say what the data showed, and what could change it; your tutor or student support can "
+    "talk it through with you."
+)
 ORDER = (
     list_order(Indicator).desc(),
     Indicator.student_id,

@@ -418,6 +418,10 @@ class OwnIndicator(BaseModel):
     shown: bool
     message: str
     indicators: list[IndicatorView] = []
+    always: bool = Field(
+        default=False,
+        description="The student's saved choice to see it without asking (which a hold may set aside).",
+    )
 
 
 class AccessEntry(BaseModel):

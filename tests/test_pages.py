@@ -62,7 +62,7 @@ def test_a_tutor_works_through_the_caseload_and_opens_a_student(
     first.locator("a").click()
     page.wait_for_selector("article.card")
     student_text = page.inner_text("body")
-    assert "Strengths" in student_text and "Estimate:" in student_text
+    assert "Strengths" in student_text and "Estimated chance of not completing this module:" in student_text
     assert forbidden_words(student_text) == []
     assert errors == []
 

@@ -320,7 +320,12 @@ def test_a_student_chooses_whether_to_see_their_indicator_and_a_wellbeing_hold_y
         headers=auth(served, "personal_tutor", tutor),
     )
     assert hold.status_code == 204
-    assert client.get("/v1/me/indicator", headers=me).json()["shown"] is False
+    held = client.get("/v1/me/indicator", headers=me).json()
+    # The saved choice stands (the page's box stays ticked), and the student is told it is set aside.
+    assert held["shown"] is False and held["always"] is True
+    assert "not shown automatically at the moment, although you chose to see it always" in held["message"]
+    asked_now = client.get("/v1/me/indicator", params={"ask": "true"}, headers=me).json()
+    assert "not a judgement of you" in asked_now["indicators"][0]["reading_note"]
     assert client.get("/v1/me/indicator", params={"ask": "true"}, headers=me).json()["shown"] is True
 
 

@@ -33,7 +33,7 @@ from waymark.service.db.schema import (
     columns,
 )
 from waymark.service.db.upsert import upsert
-from waymark.service.indicators import ORDER, history, view
+from waymark.service.indicators import ORDER, OWN_READING_NOTE, history, view
 from waymark.service.schemas import (
     CONSENT_PURPOSES,
     AccessEntry,
@@ -68,21 +68,39 @@ def own_indicator(
     """Your indicator, if you have chosen to see it (or ask for it now)."""
     me = access.principal.sub
     pref = access.session.get(StudentPreference, me)
-    if not ask and (pref is None or not pref.show_indicator or pref.withheld_for_wellbeing):
+    always = pref is not None and pref.show_indicator
+    if not ask and always and pref is not None and pref.withheld_for_wellbeing:
         return OwnIndicator(
             shown=False,
-            message="Your indicator is not shown unless you choose to see it. Ask for it at any time "
-            "(ask=true), or choose to see it always in your preferences.",
+            always=True,
+            message="Your indicator is not shown automatically at the moment, although you chose to see it "
+            "always. You can ask to see it at any time.",
+        )
+    if not ask and not always:
+        return OwnIndicator(
+            shown=False,
+            message="Your indicator is not shown unless you choose to see it. Ask to see it at any time, or "
+            "choose to see it always.",
         )
     run = access.served_run()
     query = None if run is None else readable(access.principal, run.id).order_by(*ORDER)
     rows = [] if query is None else list(access.session.scalars(query))
     if run is None or not rows:
-        return OwnIndicator(shown=False, message="There is no indicator for you at the moment.")
+        return OwnIndicator(
+            shown=False, always=always, message="There is no indicator for you at the moment."
+        )
     access.record([me], "own_indicator_view")
-    views = [view(r, run, rank=None, past=history(access.session, r, target=run.target)) for r in rows]
+    views = [
+        view(r, run, rank=None, past=history(access.session, r, target=run.target)).model_copy(
+            update={"reading_note": OWN_READING_NOTE}
+        )
+        for r in rows
+    ]
     return OwnIndicator(
-        shown=True, message="This is an estimate from incomplete data, not a judgement.", indicators=views
+        shown=True,
+        always=always,
+        message="This is an estimate from incomplete data, not a judgement.",
+        indicators=views,
     )
 
 

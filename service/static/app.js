@@ -185,11 +185,18 @@ function list(title, items, cls, level = "h3") {
   return section;
 }
 
+// What an estimate is the chance of, by the model's target (never a category of the student).
+const ESTIMATE_OF = {
+  not_completing: "Estimated chance of not completing this module",
+  next_assessment_nonsubmission: "Estimated chance of the next assessment not being submitted by its due day",
+};
+
 function renderIndicator(ind, level = 2) {
   const h = (n) => `h${Math.min(level + n, 6)}`;
   const card = el("article", null, { class: "card" });
   card.append(el(h(0), `${ind.module_id} ${ind.presentation_id}`));
-  card.append(el("p", `Estimate: ${estimateText(ind.estimate)}; ${changeText(ind.estimate)}.`));
+  const of = ESTIMATE_OF[ind.provenance.target] || "Estimate";
+  card.append(el("p", `${of}: ${estimateText(ind.estimate)}; ${changeText(ind.estimate)}.`));
   card.append(el("p", `Data as of ${day(ind.provenance.data_as_of)} (week ${ind.provenance.week}), model version ${ind.provenance.model_version}.`, { class: "hint" }));
   if (ind.support_priority) card.append(el("p", `Support priority of this registration in your caseload: ${ind.support_priority} (1 = contact first)`));
   card.append(list("What moved the estimate up", ind.factors, "factors", h(1)));

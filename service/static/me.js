@@ -114,14 +114,16 @@ pages.me = async () => {
   byId("always").addEventListener("change", async (ev) => {
     try {
       await send("/v1/me/preferences", "PUT", { show_indicator: ev.target.checked });
-      await showIndicator(false);
-      status(ev.target.checked ? "Saved: your indicator is always shown to you." : "Saved: your indicator is shown only when you ask.");
+      const now = await showIndicator(false);
+      status(!ev.target.checked ? "Saved: your indicator is shown only when you ask."
+        : now.shown ? "Saved: your indicator is always shown to you."
+        : `Saved. ${now.message}`);
     } catch (e) { showProblem(e.message); }
   });
   requestForm("rectification", "rectification", true);
   requestForm("erasure", "erasure", false);
   const shown = await showIndicator(false);
-  byId("always").checked = shown.shown;
+  byId("always").checked = shown.always;
   await showConsents();
   await showDirectory();
   await showRequests();
