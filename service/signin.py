@@ -256,7 +256,10 @@ async def _checked(request: Request) -> tuple[sessions.SignedIn | None, dict[str
     form = await _form(request)
     signed = await run_in_threadpool(signed_in, request)
     if signed is None:
-        return None, form, _signed_out(RedirectResponse("/", status_code=303))
+        # A cookie that names no session is cleared. Without one there is nothing to clear: a POST from
+        # another site arrives without the (SameSite=Lax) cookie, and must not sign the browser out.
+        answer = RedirectResponse("/", status_code=303)
+        return None, form, _signed_out(answer) if sessions.COOKIE in request.cookies else answer
     given = form.get(sessions.CSRF_FIELD) or request.headers.get(sessions.CSRF_HEADER)
     if not signed.csrf_matches(given):
         return (

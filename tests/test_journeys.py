@@ -182,6 +182,9 @@ def test_a_tutor_finds_a_student_records_outreach_follows_up_and_closes_it(
     assert "Strengths" in text and "Nobody in the team has recorded a contact" in text
     axe.check(page, "student, loaded")
     screenshot(page, "student")
+    page.set_viewport_size({"width": 320, "height": 800})
+    assert no_sideways_scroll(page)  # the contact form's long exemption list had made it 788 px wide
+    page.set_viewport_size({"width": 1000, "height": 900})
 
     # Wellbeing referral: the student has not consented and no exemption is chosen, so nothing is saved.
     choose(page, "#nc-purpose", "wellbeing_referral")

@@ -223,6 +223,20 @@ def test_signing_out_ends_the_session(served: Served, client: TestClient, ids: d
     assert again.get("/me", follow_redirects=False).headers["location"] == "/login?next=/me"
 
 
+def test_a_post_from_another_site_does_not_sign_the_browser_out(
+    served: Served, client: TestClient, ids: dict[str, str]
+) -> None:
+    """A form on another site posting to /logout arrives without the SameSite=Lax cookie: it is told to
+    go home, and the browser's cookie is left alone (it had been deleted, signing the user out)."""
+    cross = TestClient(client.app, base_url=BASE)  # no cookie, as the browser sends such a POST
+    for path in ("/logout", "/session/role"):
+        out = cross.post(path, data={"csrf": "guessed", "role": "dpo"}, follow_redirects=False)
+        assert out.status_code == 303 and "set-cookie" not in out.headers, (path, out.headers)
+    stale = TestClient(client.app, base_url=BASE, cookies={"waymark_session": "no-such-session"})
+    out = stale.post("/logout", data={"csrf": "x"}, follow_redirects=False)
+    assert out.status_code == 303 and "Max-Age=0" in out.headers["set-cookie"]  # a dead cookie is cleared
+
+
 def test_signing_out_ends_the_providers_session_too_and_comes_back_to_sign_in(
     served: Served, make_client: Callable[..., TestClient], provider: LocalProvider, ids: dict[str, str]
 ) -> None:

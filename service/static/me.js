@@ -16,7 +16,14 @@ const ACTION_TEXT = {
   intervention_write: "recorded support agreed with you", intervention_write_under_exemption: "recorded support under an exemption",
   intervention_refused: "tried to record support for you, refused without your agreement or an exemption",
   engagement_view: "read your engagement over the weeks", wellbeing_hold_write: "changed whether your indicator is withheld for your wellbeing",
+  own_indicator_view: "read your indicator (you)", consent_view: "read your choices about support",
+  consent_write: "changed your choices about support", preferences_write: "changed whether your indicator is shown to you",
+  directory_view: "read your name and contact details", requests_view: "read your requests about your data",
+  access_log_view: "read who has looked at your data", export: "downloaded a copy of your data",
+  erasure_processed: "handled your request to erase your data", rectification_processed: "handled your request to correct your data",
 };
+// Roles as the student reads them.
+const ROLE_TEXT = { dpo: "Data protection officer", student: "You" };
 
 function row(cells) {
   const tr = el("tr");
@@ -72,7 +79,7 @@ async function showAccessLog() {
   const log = await api("/v1/me/access-log");
   const tbody = byId("accesslog").querySelector("tbody");
   tbody.replaceChildren(...log.map((e) => row([
-    ["When", timeEl(e.at, when(e.at))], ["Who", e.actor], ["Role", words(e.role)],
+    ["When", timeEl(e.at, when(e.at))], ["Who", e.actor], ["Role", words(e.role, ROLE_TEXT)],
     ["Purpose", words(e.purpose)], ["What", words(e.action, ACTION_TEXT)],
   ])));
   emptyRow(tbody, 5, "Nobody has looked at your data yet.");

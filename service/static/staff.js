@@ -22,7 +22,8 @@ const PAGE_SIZE = 25;
 function contactText(c) {
   if (!c) return "None yet";
   const state = c.status === "closed" ? `Closed: ${words(c.outcome, OUTCOME_TEXT).toLowerCase()}` : words(c.status, STATUS_TEXT);
-  return `${state}, by ${c.staff_id}, ${when(c.updated_at)}`;
+  // staff_id is who opened it; the last change may be someone else's (the contact's history says whose)
+  return `${state}; opened by ${c.staff_id}, last changed ${when(c.updated_at)}`;
 }
 
 // The worklist's state (filters, page) lives in the address's fragment: the back button works, and a
@@ -80,7 +81,8 @@ function worklistRow(item) {
     cell("Registrations", registrationsList(item.registrations)),
     cell("Latest contact", contactText(item.latest_contact)),
     cell("Follow-up", followUp),
-    cell("Since the last run", item.changed_since_last_run ? "Moved 5 points or more" : "Moved less than 5 points"),
+    cell("Since the last run", item.registrations.every((r) => r.estimate.change_since_last_run === null) ? "First estimate"
+      : item.changed_since_last_run ? "Moved 5 points or more" : "Moved less than 5 points"),
     cell("New since your last visit", fresh),
   );
   if (item.follow_up_due) row.classList.add("due");
