@@ -24,6 +24,7 @@ from tests.polytechnic import (
 from waymark.cli import app
 from waymark.models.data import ContractViolation, load_learning_data, read_manifest, validate_folder
 from waymark.models.features.build import build_features
+from waymark.training.ingest.mapping.coverage import Coverage, TableCoverage
 from waymark.training.ingest.mapping.importer import MappingDataError, import_mapped
 from waymark.training.ingest.mapping.schema import MappingError, load_mapping, parse_mapping
 
@@ -630,3 +631,10 @@ def test_an_empty_cell_in_a_required_column_is_named_by_the_dry_run_and_mapped_b
     assert "Every value was mapped." not in refused
     mapped = dry('"" = "homepage", forum = "forum", quiz = "quiz"')
     assert "Every value was mapped." in mapped, mapped
+
+
+def test_a_small_share_of_unmatched_rows_is_not_said_as_none() -> None:
+    """5,500 of 2.3 million rows unmatched had read "0% of the rows in matched no row"."""
+    table = TableCoverage("activity", 2_300_000, 2_294_500, 2_294_500, rows_matched=2_294_500)
+    text = Coverage("m", {}, {"activity": table}).to_text()
+    assert "5,500 matched nothing in the join" in text and "under 1% of the rows in matched no row" in text

@@ -118,8 +118,9 @@ class Coverage:
             if unmatched > 0:
                 share = unmatched / max(t.rows_in, 1)
                 first = f" (first: {t.first_unmatched})" if t.first_unmatched else ""
+                said = "under 1%" if share < 0.005 else f"{share:.0%}"  # 5,500 of 2.3 million had read "0%"
                 lines.append(
-                    f"    {share:.0%} of the rows in matched no row of a joined input{first}: check that "
+                    f"    {said} of the rows in matched no row of a joined input{first}: check that "
                     "the joined columns hold the same values in both (ids in the same case and format)"
                 )
             if t.rows_out < t.rows_joined and t.folded:
