@@ -582,3 +582,19 @@ def test_out_of_range_identifiers_are_refused_not_crashed_on(served: Served, cli
     # Found by schemathesis: an integer beyond 64 bits reached SQLite and raised OverflowError.
     dpo = auth(served, "dpo", "dpo-1")
     assert client.post("/v1/dpo/erasure/99999999999999999999", headers=dpo).status_code == 422
+
+
+def test_the_dpo_checks_the_whole_access_log_from_the_pages_and_no_one_else_can(
+    served: Served, client: TestClient
+) -> None:
+    """The DPO's page verifies the chain as `waymark access-log verify` does; staff and students cannot."""
+    dpo = auth(served, "dpo", "dpo-1")
+    student = str(served.indicators["student_id"].iloc[0])
+    assert client.get("/v1/dpo/access-log", params={"student_id": student}, headers=dpo).status_code == 200
+    found = client.get("/v1/dpo/access-log/verification", headers=dpo)
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert body["intact"] is True and body["problems"] == [] and body["records"] > 0
+    tutor = str(served.access.loc[served.access.relationship == "personal_tutor", "staff_id"].iloc[0])
+    for role, sub in (("personal_tutor", tutor), ("student", "S-nobody")):
+        assert client.get("/v1/dpo/access-log/verification", headers=auth(served, role, sub)).status_code == 403

@@ -320,3 +320,25 @@ def dpo_access_log(access: Dpo, student_id: Annotated[Identifier, Query()]) -> l
     ]
     access.record([student_id], "access_log_view")
     return entries
+
+
+class LogVerification(BaseModel):
+    """Whether the access log's keyed chain is intact (``waymark access-log verify``), from the pages."""
+
+    records: int
+    intact: bool
+    problems: list[str]  # the first breaks found, at most ``SHOWN_PROBLEMS``
+
+
+SHOWN_PROBLEMS = 20
+
+
+@router.get("/dpo/access-log/verification", response_model=LogVerification)
+def verify_access_log(
+    runtime: RuntimeDep, _principal: Annotated[Principal, Depends(roles(Role.DPO))]
+) -> LogVerification:
+    """Verify the whole access log's chain now, as `waymark access-log verify` does (reads no student)."""
+    found = audit.verify_log(runtime.engine, runtime.audit_key)
+    return LogVerification(
+        records=found.records, intact=not found.problems, problems=found.problems[:SHOWN_PROBLEMS]
+    )

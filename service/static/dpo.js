@@ -81,7 +81,7 @@ async function showRetention() {
   dl.replaceChildren();
   for (const [term, value] of [
     ["Retention period", `${s.retention_days} days`],
-    ["Access log period", `${s.access_log_retention_days} days (archived by the database owner)`],
+    ["Access log period", `${s.access_log_retention_days} days (records past it are counted, and kept whole for now)`],
     ["Last run", s.last_run_at ? when(s.last_run_at) : "Never"],
     ["Removes records older than", when(s.due.cutoff)],
     ["Access log records past their period", String(s.due.access_log_past_period)],
@@ -104,6 +104,35 @@ pages.dpo = async () => {
       byId("retention-result").textContent = `Retention ran: ${removed} records removed (older than ${when(done.cutoff)}).`;
       await showRetention();
       status("Retention ran.");
+    } catch (e) { showProblem(e.message); }
+  });
+  byId("log-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const student = byId("log-student").value.trim();
+    try {
+      const entries = await api(`/v1/dpo/access-log?student_id=${encodeURIComponent(student)}`);
+      const table = byId("log");
+      byId("log-caption").textContent = `Access log of student ${student}: ${entries.length} ${entries.length === 1 ? "record" : "records"}`;
+      const tbody = table.querySelector("tbody");
+      tbody.replaceChildren(...entries.map((e) => {
+        const tr = el("tr");
+        tr.append(cell("When", timeEl(e.at, when(e.at))), cell("Who", e.actor), cell("Role", words(e.role)),
+          cell("Purpose", words(e.purpose)), cell("What", words(e.action)));
+        return tr;
+      }));
+      table.hidden = false;
+      status(`The access log of student ${student} is shown (${entries.length} ${entries.length === 1 ? "record" : "records"}).`);
+    } catch (e) { showProblem(e.message); }
+  });
+  byId("verify-log").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const found = await api("/v1/dpo/access-log/verification");
+      const text = found.intact
+        ? `The access log is intact: ${found.records} records, each chained to the one before.`
+        : `The access log is NOT intact (${found.records} records): ${found.problems.join("; ")}`;
+      byId("verify-result").textContent = text;
+      status(text);
     } catch (e) { showProblem(e.message); }
   });
   await showQueue();
