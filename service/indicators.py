@@ -66,6 +66,43 @@ def student_in_scope(
     return None if found is None else run
 
 
+def latest_run_of(session: Session, *, target: str, student_id: str) -> ScoringRun | None:
+    """The latest complete run of ``target`` that holds an indicator of ``student_id`` (None: none does)."""
+    return session.scalar(
+        select(ScoringRun)
+        .where(
+            ScoringRun.status == "complete",
+            ScoringRun.target == target,
+            ScoringRun.id.in_(select(Indicator.run_id).where(Indicator.student_id == student_id)),
+        )
+        .order_by(ScoringRun.id.desc())
+        .limit(1)
+    )
+
+
+def supports(session: Session, principal: Principal, *, runtime: Runtime, student_id: str) -> bool:
+    """Whether the caller still supports ``student_id``: may read and close the team's contacts with them.
+
+    Contacts are the team's own records, not the model's output, so they stay reachable when no run is
+    served (the model's approval withdrawn) or the student is not in the served run (withdrew from
+    their studies, say). The relationship is decided as for every other read, by
+    ``service.access.readable``, in the latest complete run that holds an indicator of the student:
+    the served run whenever the student is in it (every complete run is published, so the served run
+    is the latest), otherwise the last run they were in. Relationships are the current grants (an
+    import replaces them all), applied to the registrations that run recorded: a personal tutor's
+    grant names the student and covers them in any run; a module, programme or school grant covers
+    them only if their last registrations were in that scope. Whether that run's model is approved
+    does not matter: only its registrations are used, never its estimates. No run holds a student
+    never indicated, so nobody supports them here. Indicators themselves are still read only from the
+    served run (``student_in_scope``).
+    """
+    run = latest_run_of(session, target=runtime.settings.target, student_id=student_id)
+    if run is None:
+        return False
+    query = readable(principal, run.id).where(Indicator.student_id == student_id).limit(1)
+    return session.scalar(query) is not None
+
+
 # Support priority is a position in the caller's whole caseload. Working it out needs the caseload's
 # order, so it is computed once per caller and batch and kept briefly; a relationship change shows
 # up in priorities within RANKS_TTL seconds (who may read whom is never cached).

@@ -3,9 +3,10 @@
 A contact has a channel and a purpose from the institution's lists, and a lawful basis: the student's
 consent to that purpose, or one of the institution's stated exemptions (never free text). Its status
 moves forward only, ``to_contact -> contacted -> in_conversation -> closed``, and a closed contact has
-an outcome. Each change appends a ``ContactEvent``, so when contact happened and what followed can be
-evaluated later (did outreach help, and whom). Who may touch which student is decided by the caller,
-through ``service.access.readable``; these functions assume it was.
+an outcome. A contact made on the student's consent goes no further once that consent is withdrawn:
+it can only be closed (CoP §6). Each change appends a ``ContactEvent``, so when contact happened and
+what followed can be evaluated later (did outreach help, and whom). Who may touch which student is
+decided by the caller, through ``service.access.readable``; these functions assume it was.
 """
 
 from __future__ import annotations
@@ -40,6 +41,19 @@ class OutreachError(ValueError):
 
 class ConsentNeededError(OutreachError):
     """The student has not consented to the purpose and no exemption was given."""
+
+
+class ConsentWithdrawnError(OutreachError):
+    """The contact's basis is the student's consent, since withdrawn: it can be closed, not moved on."""
+
+
+# What the student agreed to, in the words shown to staff (never the purpose's key).
+AGREED_TO = {
+    "outreach_contact": "to be contacted about support",
+    "study_skills_referral": "to be referred to study skills support",
+    "wellbeing_referral": "to be referred to wellbeing services",
+    "personal_intervention": "to agree a personal support plan",
+}
 
 
 @dataclass(frozen=True)
@@ -99,6 +113,12 @@ def _check_state(status: str, outcome: str | None) -> None:
             raise OutreachError("outcome", "an outcome is recorded when the contact is closed")
 
 
+def consented(session: Session, student_id: str, *, purpose: str) -> bool:
+    """Whether the student's consent to ``purpose`` stands now (never given or withdrawn: False)."""
+    consent = session.get(Consent, (student_id, purpose))
+    return consent is not None and consent.granted
+
+
 def basis_for(
     session: Session, student_id: str, *, purpose: str, exemption: str | None, options: OutreachOptions
 ) -> str:
@@ -111,8 +131,7 @@ def basis_for(
     OutreachError
         If the exemption is not one of the institution's.
     """
-    consent = session.get(Consent, (student_id, purpose))
-    if consent is not None and consent.granted:
+    if consented(session, student_id, purpose=purpose):
         return "consent"
     if exemption is None:
         raise ConsentNeededError(
@@ -170,8 +189,17 @@ def open_contact(
 def update_contact(session: Session, contact: Contact, *, staff: Principal, change: Change) -> Contact:
     """Apply ``change`` to an open contact and keep the event.
 
+    A contact whose basis is the student's consent, once that consent is withdrawn, can still be
+    closed (any outcome, a note) or have its follow-up cleared, so the record can be tidied; anything
+    else (a later open status, a new follow-up date, a new note on an open contact) would carry on
+    outreach the student no longer agrees to. Restating what it already holds changes nothing and is
+    allowed (the workspace's form sends the current status and note back).
+
     Raises
     ------
+    ConsentWithdrawnError
+        If the change would carry on a contact whose consent was withdrawn (checked last: the other
+        errors tell nothing about the student).
     OutreachError
         If the contact is closed, the status would move backwards, or the outcome does not fit.
     """
@@ -181,11 +209,25 @@ def update_contact(session: Session, contact: Contact, *, staff: Principal, chan
     if STATUSES.index(status) < STATUSES.index(contact.status):
         raise OutreachError("status", f"a contact moves forward only (it is '{contact.status}')")
     _check_state(status, change.outcome)
+    follow_up_on = None if change.clear_follow_up else (change.follow_up_on or contact.follow_up_on)
+    carries_on = status != "closed" and (
+        status != contact.status
+        or follow_up_on not in (None, contact.follow_up_on)
+        or change.note not in (None, contact.note)
+    )
+    if (
+        carries_on
+        and contact.basis == "consent"
+        and not consented(session, contact.student_id, purpose=contact.purpose)
+    ):
+        agreed = AGREED_TO.get(contact.purpose, "to this kind of support")
+        raise ConsentWithdrawnError(
+            "status",
+            f"The student has withdrawn their agreement {agreed}, so this contact cannot be moved on. "
+            "You can still close it, with its outcome and a note, so that the record is complete.",
+        )
     contact.status, contact.outcome = status, change.outcome
-    if change.clear_follow_up:
-        contact.follow_up_on = None
-    elif change.follow_up_on is not None:
-        contact.follow_up_on = change.follow_up_on
+    contact.follow_up_on = follow_up_on
     if change.note is not None:
         contact.note = change.note
     now = datetime.now(UTC)

@@ -27,6 +27,7 @@ from waymark.service.indicators import (
     estimate,
     provenance,
     student_in_scope,
+    supports,
 )
 from waymark.service.schemas import (
     CONSENT_PURPOSES,
@@ -389,6 +390,15 @@ def _in_scope(access: Access, student_id: str) -> int:
     return run.id
 
 
+def _supported(access: Access, student_id: str) -> None:
+    """404, as for a stranger, unless the caller still supports ``student_id`` (``indicators.supports``).
+
+    For the team's contacts with the student: readable and closable with or without a served run.
+    """
+    if not supports(access.session, access.principal, runtime=access.runtime, student_id=student_id):
+        raise not_found()
+
+
 def _recorded_refusal(
     access: Access, exc: outreach.OutreachError, *, student_id: str, action: str
 ) -> Refused:
@@ -398,7 +408,8 @@ def _recorded_refusal(
     that kind), so it is recorded like any read; the raised error then rolls back nothing but what
     the refused write had begun, which goes first.
     """
-    if isinstance(exc, outreach.ConsentNeededError) or exc.field in {"exemption", "exemption_reason"}:
+    consent = (outreach.ConsentNeededError, outreach.ConsentWithdrawnError)
+    if isinstance(exc, consent) or exc.field in {"exemption", "exemption_reason"}:
         # Only these follow the consent check (an exemption is weighed once there is no consent); a
         # channel or status refused before it tells nothing of the student, and is not said to them.
         access.session.rollback()
@@ -410,13 +421,19 @@ def _recorded_refusal(
 def _refused(exc: outreach.OutreachError) -> Refused:
     if isinstance(exc, outreach.ConsentNeededError):
         return Refused(409, title="Consent needed", detail=str(exc))
+    if isinstance(exc, outreach.ConsentWithdrawnError):
+        return Refused(409, title="Consent withdrawn", detail=str(exc))
     return Refused(422, title="Invalid request", detail=f"body.{exc.field}: {exc}")
 
 
 @router.get("/students/{student_id}/contacts", response_model=list[ContactView])
 def contacts(student_id: Identifier, access: Support) -> list[ContactView]:
-    """Every contact with the student by anyone in the team, newest first, each with its history."""
-    _in_scope(access, student_id)
+    """Every contact with the student by anyone in the team, newest first, each with its history.
+
+    Readable by whoever still supports the student (``indicators.supports``), also when no run is
+    served or the student is not in it.
+    """
+    _supported(access, student_id)
     found = [_contact_view(access, c) for c in outreach.contacts_of(access.session, student_id)]
     access.record([student_id], "contacts_view")
     return found
@@ -456,8 +473,13 @@ def update_contact(
     body: ContactChange,
     access: Support,
 ) -> ContactView:
-    """Move a contact on (status, outcome when closing, follow-up date, note); every change is kept."""
-    _in_scope(access, student_id)
+    """Move a contact on (status, outcome when closing, follow-up date, note); every change is kept.
+
+    Allowed to whoever still supports the student (as ``contacts``). 409, recorded in the access log
+    like a refused contact, when the contact's basis is consent the student has since withdrawn and
+    the change would carry it on rather than close it.
+    """
+    _supported(access, student_id)
     contact = access.session.get(Contact, contact_id)
     if contact is None or contact.student_id != student_id:
         raise not_found()
@@ -471,6 +493,6 @@ def update_contact(
     try:
         outreach.update_contact(access.session, contact, staff=access.principal, change=change)
     except outreach.OutreachError as exc:
-        raise _refused(exc) from exc
+        raise _recorded_refusal(access, exc, student_id=student_id, action="contact_refused") from exc
     access.record([student_id], "contact_update")
     return _contact_view(access, contact)

@@ -1,0 +1,232 @@
+"""Contacts once consent is withdrawn, and once the student has no indicator served (CoP §6, PRODUCT §6).
+
+A contact made on the student's consent is not carried on after they withdraw it, but can be closed.
+The team's contacts stay readable and closable by staff who still support the student when no run is
+served (the model's approval withdrawn) or the student is not in the served run; to anyone else the
+student stays indistinguishable from one that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import delete, func, select
+
+from tests.champion import Champion
+from tests.service_setup import Served, api_client, auth, backends, serve_cohort
+from waymark.service import decisions
+from waymark.service.app import create_app
+from waymark.service.db.engine import transaction
+from waymark.service.db.schema import AuditRecord, Indicator, ModelDecision, Publication, ScoringRun
+
+CONSENT = "outreach_contact"
+
+
+@pytest.fixture(scope="module", params=backends())
+def own(
+    request: pytest.FixtureRequest,
+    champion: Champion,
+    synth_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Served]:
+    served = serve_cohort(
+        champion, synth_dir, request.param, tmp_path_factory.mktemp(f"contacts-scope-{request.param}")
+    )
+    yield served
+    served.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def client(own: Served) -> Iterator[TestClient]:
+    with api_client(own) as client:
+        yield client
+
+
+def _tutored(own: Served, position: int) -> tuple[str, str]:
+    """A personal tutor and their tutee with an indicator, chosen by position (each test its own)."""
+    grants = own.access
+    tutored = grants[
+        (grants.relationship == "personal_tutor") & grants.scope_id.isin(own.indicators.student_id)
+    ]
+    row = tutored.iloc[position]
+    return str(row.staff_id), str(row.scope_id)
+
+
+def _strangers(own: Served, student: str) -> list[tuple[str, str]]:
+    """A personal tutor and a module leader (role, staff id) with no relationship to ``student``."""
+    grants = own.access
+    modules = set(own.indicators[own.indicators.student_id == student].module_id)
+    tutors = grants[grants.relationship == "personal_tutor"]
+    leaders = grants[grants.relationship == "module_leader"]
+    tutor = next(s for s in tutors.staff_id if student not in set(tutors[tutors.staff_id == s].scope_id))
+    leader = next(s for s in leaders.staff_id if not modules & set(leaders[leaders.staff_id == s].scope_id))
+    return [("personal_tutor", str(tutor)), ("module_leader", str(leader))]
+
+
+def _leader_of(own: Served, student: str) -> str:
+    grants = own.access
+    modules = set(own.indicators[own.indicators.student_id == student].module_id)
+    found = grants[(grants.relationship == "module_leader") & grants.scope_id.isin(modules)]
+    return str(found.staff_id.iloc[0])
+
+
+def _records(own: Served, student: str, action: str) -> int:
+    with transaction(own.engine) as session:
+        query = select(func.count()).select_from(AuditRecord)
+        where = query.where(AuditRecord.student_id == student, AuditRecord.action == action)
+        return int(session.scalar(where) or 0)
+
+
+def _contact(own: Served, client: TestClient, tutor: str, student: str) -> str:
+    """A planned contact, under an exemption, with a follow-up; returns its address."""
+    body = {"channel": "email", "purpose": CONSENT, "exemption": "safeguarding", "follow_up_on": "2026-12-14"}
+    made = client.post(
+        f"/v1/students/{student}/contacts", json=body, headers=auth(own, "personal_tutor", tutor)
+    )
+    assert made.status_code == 201, made.text
+    return f"/v1/students/{student}/contacts/{made.json()['id']}"
+
+
+def _reachable_by_supporters_only(
+    own: Served, client: TestClient, tutor: str, student: str, url: str
+) -> None:
+    """The tutor and a leader of the student's last module read it; strangers are told nothing."""
+    headers = auth(own, "personal_tutor", tutor)
+    before = _records(own, student, "contacts_view")
+    seen = client.get(f"/v1/students/{student}/contacts", headers=headers)
+    assert seen.status_code == 200, seen.text
+    assert [f"/v1/students/{student}/contacts/{c['id']}" for c in seen.json()] == [url]
+    team = client.get(
+        f"/v1/students/{student}/contacts", headers=auth(own, "module_leader", _leader_of(own, student))
+    )
+    assert team.status_code == 200, team.text
+    assert _records(own, student, "contacts_view") == before + 2  # every read stays audited
+    for role, stranger in _strangers(own, student):
+        other = auth(own, role, stranger)
+        assert client.get(f"/v1/students/{student}/contacts", headers=other).status_code == 404
+        closing = {"status": "closed", "outcome": "no_action_needed"}
+        assert client.patch(url, json=closing, headers=other).status_code == 404
+    assert _records(own, student, "contacts_view") == before + 2
+    closed = client.patch(
+        url, json={"status": "closed", "outcome": "could_not_reach", "note": "left"}, headers=headers
+    )
+    assert closed.status_code == 200, closed.text
+    assert (closed.json()["status"], closed.json()["outcome"]) == ("closed", "could_not_reach")
+    assert _records(own, student, "contact_update") == 1
+
+
+def test_a_contact_on_withdrawn_consent_is_refused_going_on_and_recorded_but_can_be_closed(
+    own: Served, client: TestClient
+) -> None:
+    tutor, student = _tutored(own, 0)
+    headers, me = auth(own, "personal_tutor", tutor), auth(own, "student", student)
+    given = client.put("/v1/me/consent", json={"purpose": CONSENT, "granted": True}, headers=me)
+    assert given.status_code == 200
+    body = {"channel": "email", "purpose": CONSENT, "follow_up_on": "2026-12-14", "note": "planned"}
+    made = client.post(f"/v1/students/{student}/contacts", json=body, headers=headers)
+    assert made.status_code == 201 and made.json()["basis"] == "consent"
+    url = f"/v1/students/{student}/contacts/{made.json()['id']}"
+    assert (
+        client.put("/v1/me/consent", json={"purpose": CONSENT, "granted": False}, headers=me).status_code
+        == 200
+    )
+
+    refused = client.patch(url, json={"status": "contacted", "note": "called anyway"}, headers=headers)
+    assert refused.status_code == 409, refused.text
+    detail = refused.json()["detail"]
+    assert "withdrawn their agreement to be contacted about support" in detail
+    assert CONSENT not in detail and "_" not in detail  # plain words, no internal keys
+    assert _records(own, student, "contact_refused") == 1  # it tells the caller something: recorded
+    for going_on in ({"follow_up_on": "2026-12-21"}, {"note": "will call"}, {"status": "in_conversation"}):
+        assert client.patch(url, json=going_on, headers=headers).status_code == 409
+    assert _records(own, student, "contact_refused") == 4
+    # A wrong request is refused before consent is looked at: nothing learnt, nothing recorded.
+    assert client.patch(url, json={"status": "closed"}, headers=headers).status_code == 422
+    assert _records(own, student, "contact_refused") == 4
+    unchanged = client.get(f"/v1/students/{student}/contacts", headers=headers).json()[0]
+    assert (unchanged["status"], unchanged["note"], len(unchanged["history"])) == ("to_contact", "planned", 1)
+
+    # Tidying is allowed: the form's resent state with the follow-up cleared, then closing with a note.
+    tidied = client.patch(
+        url, json={"status": "to_contact", "note": "planned", "clear_follow_up": True}, headers=headers
+    )
+    assert tidied.status_code == 200 and tidied.json()["follow_up_on"] is None
+    closed = client.patch(
+        url,
+        json={"status": "closed", "outcome": "no_action_needed", "note": "the student withdrew consent"},
+        headers=headers,
+    )
+    assert closed.status_code == 200, closed.text
+    assert [s["status"] for s in closed.json()["history"]] == ["to_contact", "to_contact", "closed"]
+    assert _records(own, student, "contact_update") == 2
+
+
+def test_a_student_absent_from_the_served_run_keeps_their_contacts_for_those_who_support_them(
+    own: Served, client: TestClient
+) -> None:
+    tutor, student = _tutored(own, 1)
+    url = _contact(own, client, tutor, student)
+    with transaction(own.engine) as session:  # a later run without the student (they withdrew, say)
+        before = session.get(Publication, own.settings.target)
+        assert before is not None
+        served_id = before.run_id
+        now = session.get(ScoringRun, served_id)
+        assert now is not None
+        later = ScoringRun(
+            **{c.name: getattr(now, c.name) for c in ScoringRun.__table__.columns if c.name != "id"}
+        )
+        session.add(later)
+        session.flush()
+        later_id = later.id
+        for row in session.scalars(
+            select(Indicator).where(Indicator.run_id == served_id, Indicator.student_id != student)
+        ):
+            session.add(Indicator(**{**{c.name: getattr(row, c.name) for c in Indicator.__table__.columns},
+                                     "run_id": later_id}))  # fmt: skip
+        before.run_id = later_id
+    try:
+        headers = auth(own, "personal_tutor", tutor)
+        assert client.get(f"/v1/students/{student}/indicator", headers=headers).status_code == 404
+        _reachable_by_supporters_only(own, client, tutor, student, url)
+    finally:
+        with transaction(own.engine) as session:
+            publication = session.get(Publication, own.settings.target)
+            assert publication is not None
+            publication.run_id = served_id
+            session.flush()
+            session.execute(delete(Indicator).where(Indicator.run_id == later_id))
+            session.execute(delete(ScoringRun).where(ScoringRun.id == later_id))
+
+
+def test_contacts_stay_reachable_by_those_who_support_the_student_once_the_model_is_rejected(
+    own: Served,
+) -> None:
+    tutor, student = _tutored(own, 2)
+    settings = own.settings.model_copy(
+        update={"rate_limit_per_minute": 1_000_000, "champion_recheck_seconds": 0.0}
+    )
+    with transaction(own.engine) as session:
+        version = session.scalar(select(ModelDecision.model_version).where(ModelDecision.kind == "promoted"))
+    assert version is not None
+
+    def review(approve: bool) -> None:
+        with transaction(own.engine) as session:
+            decisions.record_review(
+                session, "waymark-not-completing", version=version, approve=approve, reviewer="E2",
+                note="reinstated" if approve else "withdrawn", recorded_by="cli",
+            )  # fmt: skip
+
+    with TestClient(create_app(settings)) as running:
+        url = _contact(own, running, tutor, student)
+        review(False)
+        try:
+            headers = auth(own, "personal_tutor", tutor)
+            assert running.get("/v1/caseload", headers=headers).json()["available"] is False
+            assert running.get(f"/v1/students/{student}/indicator", headers=headers).status_code == 404
+            _reachable_by_supporters_only(own, running, tutor, student, url)
+        finally:
+            review(True)
+        assert running.get("/v1/caseload", headers=auth(own, "personal_tutor", tutor)).json()["available"]
