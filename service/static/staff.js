@@ -336,6 +336,23 @@ function feedbackForm(student, ind, i) {
   return form;
 }
 
+// No indicator of the student is served to the caller (no approved model now, or the student is not
+// in the latest run), but the team's contacts stay readable by whoever still supports them: show
+// those, to be followed up or closed. False when the caller may not read them either.
+async function contactsOnly(student) {
+  let options;
+  try {
+    await api(`/v1/students/${enc(student)}/contacts`);
+    options = await api("/v1/outreach/options");
+  } catch (e) { return false; }
+  showWho(student, null);
+  byId("new-contact").hidden = true;
+  byId("outreach").hidden = false;
+  await showContacts(student, options);
+  status("No indicator of this student is available to you now; the team's contacts with them are below.");
+  return true;
+}
+
 pages.student = async () => {
   const student = studentId();
   window.addEventListener("hashchange", () => location.reload());
@@ -345,6 +362,7 @@ pages.student = async () => {
   try {
     data = await api(`/v1/students/${enc(student)}/indicator`);
   } catch (e) {
+    if (e.status === 404 && await contactsOnly(student)) return;
     showProblem(e.status === 404 ? `${e.detail} Open a student from your worklist.` : e.message);
     return;
   }
