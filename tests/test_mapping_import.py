@@ -638,3 +638,24 @@ def test_a_small_share_of_unmatched_rows_is_not_said_as_none() -> None:
     table = TableCoverage("activity", 2_300_000, 2_294_500, 2_294_500, rows_matched=2_294_500)
     text = Coverage("m", {}, {"activity": table}).to_text()
     assert "5,500 matched nothing in the join" in text and "under 1% of the rows in matched no row" in text
+
+
+def test_a_row_the_contract_refuses_after_mapping_is_named_in_the_export_not_the_staging_file(
+    tmp_path: Path,
+) -> None:
+    """The contract's rules run on the staged folder: its errors had named 'students.parquet row 3'
+    and a pseudonym, a file deleted with the refusal and an id the records team cannot search for."""
+    rows = records_rows()
+    student = rows[4][0]
+    for row in rows:
+        if row[0] == student:
+            row[6] = "-6"  # negative credits: mapped as a number, refused by the contract
+    src = tmp_path / "export"
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    with pytest.raises(ContractViolation) as refused:
+        import_mapped(load_mapping(write_mapping(tmp_path / "m")), [src], out=tmp_path / "out", secret=SECRET)
+    text = str(refused.value)
+    assert "students.credits" in text and f"(student_id={student})" in text, text
+    assert "records.csv row 5" in text and "students.parquet" not in text and "staging" not in text, text
+    assert not (tmp_path / "out").exists()

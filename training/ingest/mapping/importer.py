@@ -13,7 +13,7 @@ import hashlib
 import secrets
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import duckdb
 
 from waymark.models.data import read_manifest, staged_folder, write_manifest
 from waymark.models.data.contract import TABLES
-from waymark.models.data.findings import ContractViolation
+from waymark.models.data.findings import ContractViolation, Example, Finding, ValidationReport
 from waymark.models.data.memo import Validation
 from waymark.models.data.publish import MANIFEST
 from waymark.models.data.sqltext import ident, literal
@@ -427,18 +427,61 @@ def import_mapped(
     # A table the increment leaves as it was keeps its file, byte for byte.
     rewrite = [t for t in tables if t not in old or changes[t]["added"] + changes[t]["replaced"] > 0]
     passed = Validation()
-    with staged_folder(out, passed) as stage:
-        rows = {t: _write_table(con, t, stage=stage, old=old) for t in rewrite}
-        rows |= {t: _count_old(con, t) for t in tables if t not in rewrite}
-        rows |= {t: _write_empty(con, t, stage=stage) for t in empty}
-        if append:
-            _carry_over(out, stage, rewritten={*rewrite, *empty})
-        labels = _merged_labels(_read_labels(out / SOURCES_FILE) if append else {}, mapping)
-        if labels:
-            _write_labels(stage, labels)
-        increment = _increment(mapping, matched, changes=changes, append=append)
-        details = _manifest_details(out, mapping, increment=increment, key=key, append=append, rows=rows)
-        write_manifest(stage, f"mapping:{mapping.name}", details=details)
+    try:
+        with staged_folder(out, passed) as stage:
+            rows = {t: _write_table(con, t, stage=stage, old=old) for t in rewrite}
+            rows |= {t: _count_old(con, t) for t in tables if t not in rewrite}
+            rows |= {t: _write_empty(con, t, stage=stage) for t in empty}
+            if append:
+                _carry_over(out, stage, rewritten={*rewrite, *empty})
+            labels = _merged_labels(_read_labels(out / SOURCES_FILE) if append else {}, mapping)
+            if labels:
+                _write_labels(stage, labels)
+            increment = _increment(mapping, matched, changes=changes, append=append)
+            details = _manifest_details(out, mapping, increment=increment, key=key, append=append, rows=rows)
+            write_manifest(stage, f"mapping:{mapping.name}", details=details)
+    except ContractViolation as exc:  # nothing was published; say where each row came from
+        traced = in_the_exports(con, exc.report, tables=set(rewrite))
+        raise ContractViolation(replace(traced, folder=f"{out} (as this import would write it)")) from None
     passed.remember(out)  # checked before it was published: its first reader need not check it again
     written = {t: {**changes[t], "total": rows[t]} for t in tables}
     return ImportResult(coverage, written)
+
+
+def in_the_exports(
+    con: duckdb.DuckDBPyConnection, report: ValidationReport, *, tables: set[str]
+) -> ValidationReport:
+    """``report`` with each example of a table this import built named as the exports wrote it.
+
+    The contract's rules run on the staged folder, whose rows name a staging file that is gone once
+    the import is refused, and pseudonyms the records team cannot search for. An example whose key
+    matches a mapped row (``wm_m_<table>``) is given that row's export file and row, and its key as
+    written there; one that matches none (a row the folder already held, on an append) is left as
+    it was.
+    """
+
+    def traced(finding: Finding) -> Finding:
+        if finding.table not in tables or not finding.examples:
+            return finding
+        staged = ident("wm_m_" + finding.table)
+        have = {str(r[0]) for r in con.execute(f"DESCRIBE {staged}").fetchall()}
+        examples = []
+        for ex in finding.examples:
+            key = {k: v for k, v in (ex.key or {}).items() if k in have and v is not None}
+            if not key:
+                examples.append(ex)
+                continue
+            match = " AND ".join(f"CAST({ident(k)} AS VARCHAR) = {literal(str(v))}" for k, v in key.items())
+            written = [ident(f"_raw:{k}") if f"_raw:{k}" in have else ident(k) for k in key]
+            found = con.execute(
+                f"SELECT _file, _row, {', '.join(written)} FROM {staged} WHERE {match} "
+                "ORDER BY _file, _row LIMIT 1"
+            ).fetchall()
+            if not found:
+                examples.append(ex)
+                continue
+            file, row, *raw = found[0]
+            examples.append(Example(str(file), int(row), dict(zip(key, raw, strict=True)), ex.value))
+        return replace(finding, examples=tuple(examples))
+
+    return replace(report, findings=tuple(traced(f) for f in report.findings))
