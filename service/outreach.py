@@ -136,8 +136,8 @@ def basis_for(
     if exemption is None:
         raise ConsentNeededError(
             "exemption",
-            f"The student has not consented to '{purpose}'. Ask the student first, or record the "
-            f"exemption that applies (one of: {', '.join(options.exemptions)}; Code of Practice §6).",
+            f"The student has not agreed {AGREED_TO.get(purpose, 'to this')}. Ask the student first, or "
+            "choose the exemption that applies and say why (Code of Practice §6).",
         )
     _one_of("exemption", exemption, allowed=options.exemptions)
     return "exemption"

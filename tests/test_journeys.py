@@ -189,7 +189,7 @@ def test_a_tutor_finds_a_student_records_outreach_follows_up_and_closes_it(
     # Wellbeing referral: the student has not consented and no exemption is chosen, so nothing is saved.
     choose(page, "#nc-purpose", "wellbeing_referral")
     press(page, "#new-contact button[type=submit]")
-    page.wait_for_selector("#nc-exemption-error:has-text('not consented')")
+    page.wait_for_selector("#nc-exemption-error:has-text('has not agreed')")
     assert page.evaluate("document.activeElement.name") == "basis"  # focus goes to the problem
     axe.check(page, "student, contact form refused (consent needed)")
     screenshot(page, "student-consent-needed", at="#new-contact", height=900)

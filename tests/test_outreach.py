@@ -52,7 +52,7 @@ def _open(session: Session, student: str, **overrides: object) -> outreach.Conta
 
 def test_consent_or_one_of_the_institutions_exemptions_is_the_basis(session: Session) -> None:
     assert _open(session, "S1").basis == "consent"
-    with pytest.raises(ConsentNeededError, match="has not consented to 'outreach_contact'"):
+    with pytest.raises(ConsentNeededError, match="has not agreed to be contacted about support"):
         _open(session, "S2")  # withdrawn
     with pytest.raises(ConsentNeededError):
         _open(session, "S3")  # never asked

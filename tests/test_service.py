@@ -382,6 +382,8 @@ def test_erasure_removes_analytics_keeps_the_log_and_excludes_from_training(
     student, neighbour = students[-1], students[-2]
     me = auth(served, "student", student)
     request = client.post("/v1/me/erasure", json={"detail": "please erase"}, headers=me).json()
+    again = client.post("/v1/me/erasure", json={"detail": "did it work?"}, headers=me)
+    assert again.status_code == 409 and "already asked for erasure" in again.json()["detail"]  # one is open
     dpo = auth(served, "dpo", "dpo-1")
     assert client.get("/v1/dpo/requests", headers=dpo).status_code == 200
     assert client.post(f"/v1/dpo/erasure/{request['id']}", headers=dpo).status_code == 200

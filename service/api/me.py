@@ -33,6 +33,7 @@ from waymark.service.db.schema import (
     columns,
 )
 from waymark.service.db.upsert import upsert
+from waymark.service.errors import Refused
 from waymark.service.indicators import ORDER, OWN_READING_NOTE, history, view
 from waymark.service.schemas import (
     CONSENT_PURPOSES,
@@ -240,7 +241,21 @@ def rectification(body: RequestIn, access: Student) -> Recorded:
 
 @router.post("/erasure", response_model=Recorded, status_code=201)
 def erasure(body: RequestIn, access: Student) -> Recorded:
-    """Ask for your data to be erased (statutory records such as grades are kept)."""
+    """Ask for your data to be erased (statutory records such as grades are kept); 409 while one is open."""
+    waiting = access.session.scalar(
+        select(RightsRequest).where(
+            RightsRequest.student_id == access.principal.sub,
+            RightsRequest.kind == "erasure",
+            RightsRequest.status == "open",
+        )
+    )
+    if waiting is not None:
+        raise Refused(
+            409,
+            title="Already asked",
+            detail=f"You already asked for erasure on {waiting.created_at:%d %B %Y}; the data protection "
+            "officer has not handled it yet. Its status is in your requests.",
+        )
     return _request("erasure", body, access=access)
 
 

@@ -435,6 +435,7 @@ function reviewForm(name, version) {
     ev.preventDefault();
     const choice = form.elements.approve.value;
     if (!choice) { showErrors(form, "rv", new ApiError(422, "body.approve: Choose whether to approve or reject this version.")); return; }
+    if (!form.elements.note.value.trim()) { showErrors(form, "rv", new ApiError(422, "body.note: Give the committee's reasons: they are kept with the decision.")); return; }
     const body = { approve: choice === "true", note: form.elements.note.value };
     if (form.elements.override_reason.value.trim()) body.override_reason = form.elements.override_reason.value;
     let recorded;

@@ -49,6 +49,7 @@ function rectificationForm(req, reload) {
     ev.preventDefault();
     const accept = form.elements.accept.value;
     if (!accept) { showErrors(form, prefix, new ApiError(422, "body.accept: Choose accepted or declined.")); return; }
+    if (!form.elements.note.value.trim()) { showErrors(form, prefix, new ApiError(422, "body.note: Write a note to the student: they read it with the outcome.")); return; }
     try {
       await send(`/v1/dpo/rectification/${req.id}`, "POST", { accept: accept === "true", note: form.elements.note.value });
     } catch (e) { showErrors(form, prefix, e); return; }

@@ -325,7 +325,8 @@ function feedbackForm(student, ind, i) {
   form.lastChild.append(el("button", "Send feedback", { type: "submit" }));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const body = { module_id: ind.module_id, presentation_id: ind.presentation_id, value: form.elements.value.value || null, note: form.elements.note.value };
+    if (!form.elements.value.value) { showErrors(form, prefix, new ApiError(422, "body.value: Choose one of the answers.")); return; }
+    const body = { module_id: ind.module_id, presentation_id: ind.presentation_id, value: form.elements.value.value, note: form.elements.note.value };
     try {
       await send(`/v1/students/${enc(student)}/feedback`, "POST", body);
     } catch (e) { showErrors(form, prefix, e); return; }
