@@ -341,3 +341,35 @@ def test_a_few_presentations_are_dated_by_the_whole_folder_not_by_their_own_acti
     assert own is not None and (ends > pd.Timestamp(own)).any() and not (ends > pd.Timestamp(day)).any()
     assert len(unfinished(only))
     assert unfinished(only, as_of=day).empty
+
+
+def test_an_extract_taken_during_a_shared_break_is_scored_at_the_date_stated_for_it(
+    mid_term: Path, model: LoadedModel, tmp_path: Path
+) -> None:
+    """Nobody active in the nine days before the export (a reading week everyone shares): the folder
+    is dated by its last activity and scored a week behind. Stated with --as-of, the extract's own
+    date counts; a date earlier than the activity is a mistyped date, refused."""
+    data = load_learning_data(mid_term)
+    taken = data_date(data.presentations, last_activity_day(data.activity))
+    assert taken is not None
+    quiet = tmp_path / "data"
+    shutil.copytree(mid_term, quiet)
+    activity = pq.read_table(quiet / "activity").to_pandas()
+    starts = data.presentations.set_index(KEYS)["start_date"]
+    on = pd.to_datetime(activity.join(starts, on=KEYS)["start_date"]) + pd.to_timedelta(activity["day"], "D")
+    kept = activity[(on < pd.Timestamp(taken - timedelta(days=8))).to_numpy()]
+    assert 0 < len(kept) < len(activity)
+    shutil.rmtree(quiet / "activity")
+    (quiet / "activity").mkdir()
+    kept.to_parquet(quiet / "activity" / "part-00000.parquet", index=False)
+
+    def weeks(**kw: object) -> set[int]:
+        batch = job._on_duckdb(quiet, model=model, week=None, erased=frozenset(), say=lambda _m: None, **kw)  # type: ignore[arg-type]
+        return set(batch.indicators.loc[batch.indicators["presentation_id"] == RUNNING, "week"])
+
+    assert max(weeks()) < WEEK  # dated by the last activity, before the break
+    assert weeks(as_of=taken) == {WEEK}
+    with pytest.raises(
+        ScoringError, match=r"--as-of .* is earlier than the latest day the folder's activity"
+    ):
+        weeks(as_of=taken - timedelta(days=20))

@@ -42,8 +42,9 @@ def current_presentations(
     *,
     last_days: Callable[[], pd.DataFrame] | None = None,
     open_keys: Callable[[], pd.DataFrame] | None = None,
+    as_of: date | None = None,
 ) -> pd.DataFrame:
-    """The presentations to score.
+    """The presentations to score (``as_of``: the data date stated for the extract, see ``stated``).
 
     Those from the folder's recommended test start when its manifest has one (a backtest, the
     demo). Otherwise those running on the data date (``models.calendar``): however the calendar
@@ -60,7 +61,7 @@ def current_presentations(
     if recommended:
         chosen = pres[pres["start"] >= date.fromisoformat(str(recommended))]
         return chosen if len(chosen) else pres[pres["start"] == max(pres["start"])]
-    day = None if last_days is None else data_date(presentations, last_days())
+    day = as_of if as_of is not None else None if last_days is None else data_date(presentations, last_days())
     if day is not None:
         now: pd.DataFrame = pres[running_on(presentations, day).to_numpy()]
         if len(now) and (open_keys is None or _any_of(now, open_keys())):
@@ -97,8 +98,12 @@ def scored_weeks(
     *,
     last_day: Callable[[], pd.DataFrame],
     data_day: Callable[[], date | None] | None = None,
+    as_of: date | None = None,
 ) -> pd.DataFrame:
     """The week scored per presentation: as asked, or the latest week the data reaches.
+
+    ``as_of``, the data date stated for the extract (``stated``), stands in for the one the
+    activity gives when it is set.
 
     ``last_day`` gives ``LAST_DAY_SQL``'s rows (module_id, presentation_id, last_day) over the
     activity the run reads. ``data_day`` gives the folder's data date (``models.calendar.data_date``
@@ -119,7 +124,7 @@ def scored_weeks(
                 + ", ".join(f"{r.module_id} ({r.presentation_id})" for r in too_short.itertuples())
                 + ": choose an earlier --week"
             )
-        day = data_day() if data_day else data_date(chosen, last_day())
+        day = as_of if as_of is not None else data_day() if data_day else data_date(chosen, last_day())
         _reached(chosen, week, day=day)
         if day is not None:
             _one_point_in_time(chosen, week, latest=_latest_weeks(chosen, day, last=None))
@@ -129,7 +134,7 @@ def scored_weeks(
     # Each presentation stands where the data date puts it in its own calendar: the extract reaches that
     # date for all of them, so a quiet last day (or no activity yet) does not hold one back a week. The
     # same date a chosen week is held to (``_reached``). Week 1 when nothing dates the data at all.
-    weeks = _latest_weeks(keys, data_date(keys, last.dropna()), last=last)
+    weeks = _latest_weeks(keys, as_of if as_of is not None else data_date(keys, last.dropna()), last=last)
     return chosen.assign(week=weeks.to_numpy())
 
 
@@ -207,6 +212,22 @@ def _reached(chosen: pd.DataFrame, week: int, *, day: date | None) -> None:
         )
 
 
+def stated(as_of: date, *, reached: date | None) -> date:
+    """``as_of``, the last day an extract covers as its institution states it, checked against its activity.
+
+    A folder says nothing of the day it was exported, so the data date is otherwise the latest day any
+    activity reaches: an extract taken during a break everyone shares (a reading week, a winter
+    closure) would be dated before the break and scored a week or two behind. Stated, the date counts
+    for every presentation. It cannot be earlier than the activity (``reached``): that is a mistyped date.
+    """
+    if reached is not None and reached > as_of:
+        raise CohortError(
+            f"--as-of {as_of.isoformat()} is earlier than the latest day the folder's activity reaches "
+            f"({reached.isoformat()}): give the last day the extract covers, or leave --as-of out"
+        )
+    return as_of
+
+
 def week_groups(chosen: pd.DataFrame) -> list[pd.DataFrame]:
     """The chosen presentations grouped by their scored week, earliest week first."""
     return [group for _, group in chosen.groupby("week", sort=True)]
@@ -247,7 +268,11 @@ def _subset(data: LearningData, chosen: pd.DataFrame) -> LearningData:
 
 
 def build_cohort(
-    data: LearningData, week: int | None, *, data_day: Callable[[], date | None] | None = None
+    data: LearningData,
+    week: int | None,
+    *,
+    data_day: Callable[[], date | None] | None = None,
+    as_of: date | None = None,
 ) -> Cohort:
     """Features for every registration in the population of ``data``'s presentations at their week.
 
@@ -255,7 +280,11 @@ def build_cohort(
     ``data_day``, the folder's data date, as ``scored_weeks`` takes it.
     """
     chosen = scored_weeks(
-        data.presentations, week, last_day=lambda: last_activity_day(data.activity), data_day=data_day
+        data.presentations,
+        week,
+        last_day=lambda: last_activity_day(data.activity),
+        data_day=data_day,
+        as_of=as_of,
     )
     groups = week_groups(chosen)
     parts = [

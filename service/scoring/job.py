@@ -12,7 +12,7 @@ import functools
 import gc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,13 @@ from waymark.models.stability import smooth_step
 from waymark.service.db.schema import ScoringRun
 from waymark.service.scoring import lock, publish, summaries
 from waymark.service.scoring.champion import audited_weeks, load_champion
-from waymark.service.scoring.cohort import CohortError, activity_cutoff, build_cohort, current_presentations
+from waymark.service.scoring.cohort import (
+    CohortError,
+    activity_cutoff,
+    build_cohort,
+    current_presentations,
+    stated,
+)
 from waymark.service.scoring.errors import ScoringError, ScoringInProgressError
 
 Progress = Callable[[str], None]
@@ -128,8 +134,12 @@ def score(
     smoothing: float = 0.0,
     progress: Progress | None = None,
     spark: Any = None,
+    as_of: date | None = None,
 ) -> ScoringSummary:
     """Score ``folder`` with the champion of ``model_name`` and publish the batch.
+
+    ``as_of`` states the last day the extract covers (``cohort.stated``); without it, the latest day
+    any activity reaches.
 
     ``smoothing`` is the monitoring policy's weight of the past in the list order (``stability.smoothing``;
     0: ordered by this run's estimates). With a ``spark`` session (``pyspark.sql.SparkSession``) the
@@ -171,6 +181,7 @@ def score(
                     smoothing=smoothing,
                     say=say,
                     spark=spark,
+                    as_of=as_of,
                 )
         except BaseException:
             publish.mark_failed(engine, run_id)
@@ -236,21 +247,28 @@ def _score_and_publish(
     smoothing: float,
     say: Progress,
     spark: Any,
+    as_of: date | None,
 ) -> ScoringSummary:
     erased = publish.erased_students(engine)
     if spark is None:
-        batch = _on_duckdb(local_folder(folder), model=model, week=week, erased=erased, say=say)
+        batch = _on_duckdb(local_folder(folder), model=model, week=week, erased=erased, say=say, as_of=as_of)
     else:
         from waymark.service.scoring.on_spark import scored_on_spark
 
-        batch = scored_on_spark(folder, spark, model=model, week=week, erased=erased, say=say)
+        batch = scored_on_spark(folder, spark, model=model, week=week, erased=erased, say=say, as_of=as_of)
     return _publish(
         engine, batch, model=model, run_id=run_id, chunk_rows=chunk_rows, smoothing=smoothing, say=say
     )
 
 
 def _on_duckdb(
-    folder: Path, *, model: LoadedModel, week: int | None, erased: frozenset[str], say: Progress
+    folder: Path,
+    *,
+    model: LoadedModel,
+    week: int | None,
+    erased: frozenset[str],
+    say: Progress,
+    as_of: date | None = None,
 ) -> ScoredBatch:
     """The batch computed on the embedded engine: DuckDB for the features, pandas for the rest."""
     say("validating data")
@@ -263,20 +281,26 @@ def _on_duckdb(
     manifest = read_manifest(folder)
     # The whole folder's, asked for at most once (and remembered with the folder's memo).
     last_days = functools.cache(lambda: _last_days(con, folder=folder, fingerprint=fingerprint))
+    if as_of is not None:
+        try:
+            stated(as_of, reached=data_date(_presentations(con), last_days()))
+        except CohortError as exc:
+            con.close()
+            raise ScoringError(f"cannot score {folder}: {exc}") from exc
     data, labels = load_with_source_labels(
         con,
         choose=lambda pres: current_presentations(
-            pres, manifest, last_days=last_days, open_keys=lambda: _open_keys(con)
+            pres, manifest, last_days=last_days, open_keys=lambda: _open_keys(con), as_of=as_of
         ),
         activity_before=activity_cutoff(week),
     )
     # A chosen week must reach the folder's data date, which the activity read up to its cut-off cannot say.
-    day = None if week is None else data_date(_presentations(con), last_days())
+    day = None if week is None else as_of or data_date(_presentations(con), last_days())
     con.close()
     data = data.without(erased)
     try:
         say("building features")
-        cohort = build_cohort(data, week, data_day=lambda: day)
+        cohort = build_cohort(data, week, data_day=lambda: day, as_of=as_of)
         say(f"scoring and explaining {len(cohort.features):,} registrations")
         sources = SourceCoverage.of(data.activity, labels)
         explained = explain_cohort(model.bundle, cohort.features, sources=sources, progress=say)

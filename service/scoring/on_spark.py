@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from waymark.service.scoring.cohort import (
     as_of_dates,
     current_presentations,
     scored_weeks,
+    stated,
     week_groups,
 )
 from waymark.service.scoring.errors import ScoringError
@@ -97,6 +99,7 @@ def scored_on_spark(
     erased: frozenset[str],
     say: Progress,
     read: Reader | None = None,
+    as_of: date | None = None,
 ) -> ScoredBatch:
     """The batch of ``folder`` computed on the Spark ``session``: the values ``job._on_duckdb`` computes.
 
@@ -119,11 +122,17 @@ def scored_on_spark(
     engine = SparkEngine(session)
     every = collect(tables["presentations"])
     last_days = functools.cache(lambda: collect(last_activity_day(tables["activity"], engine=engine)))
+    if as_of is not None:
+        try:
+            stated(as_of, reached=data_date(every, last_days()))
+        except CohortError as exc:
+            raise ScoringError(f"cannot score {folder}: {exc}") from exc
     chosen = current_presentations(
         every,
         read_manifest(folder, session),
         last_days=last_days,
         open_keys=lambda: collect(open_outcomes(tables["registrations"], engine=engine)),
+        as_of=as_of,
     )
     data = partitions.without(
         partitions.only_presentations(tables, chosen, engine=engine), erased, engine=engine
@@ -140,6 +149,7 @@ def scored_on_spark(
             week,
             last_day=lambda: collect(last_activity_day(activity, engine=engine)),
             data_day=lambda: data_date(every, last_days()),  # the whole folder's, as on DuckDB
+            as_of=as_of,
         )
         say("building features on Spark")
         features, withdrawn = _without_undated_withdrawals(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -46,6 +47,15 @@ def score_cmd(
     ] = None,
     engine: EngineOption = EngineName.DUCKDB,
     spark_master: SparkMasterOption = None,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=["%Y-%m-%d"],
+            help="The last day the extract covers (YYYY-MM-DD), when its activity stops earlier: an extract "
+            "taken during a break everyone shares. Default: the latest day any activity reaches.",
+        ),
+    ] = None,
 ) -> None:
     """Score and explain the cohort with the approved champion, and publish the batch atomically."""
     folder = data_location(data, engine)
@@ -60,6 +70,7 @@ def score_cmd(
         monitoring_policy=monitoring_policy,
         engine=engine,
         spark_master=spark_master,
+        as_of=None if as_of is None else as_of.date(),
     )
 
 
@@ -73,6 +84,7 @@ def publish(
     monitoring_policy: Path | None = None,
     engine: EngineName = EngineName.DUCKDB,
     spark_master: str | None = None,
+    as_of: date | None = None,
 ) -> None:
     """Score ``data`` with the champion of ``name`` and publish the batch (or leave the last one served).
 
@@ -98,6 +110,7 @@ def publish(
             smoothing=smoothing,
             progress=_progress,
             spark=spark_session_for(engine, spark_master),
+            as_of=as_of,
         )
     out.print(
         f"Published run {summary.run_id}: {summary.students:,} indicators from {summary.model} "
