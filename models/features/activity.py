@@ -38,8 +38,14 @@ def _log(expr: str) -> str:
 
 
 def _z(column: str) -> str:
-    """``column`` as a z-score within the module cohort at the same week (0 when all are equal)."""
-    return f"coalesce(({column} - avg({column}) OVER c) / nullif(stddev_pop({column}) OVER c, 0), 0.0)"
+    """``column`` as a z-score within the module cohort at the same week (0 when all are equal).
+
+    Rounded to 6 decimals: the cohort's mean and deviation are sums of floats in whatever order the
+    engine's threads hand the rows over, so they differ in the 16th digit from run to run, and that
+    was enough to change a tree's bins, and a model, between two runs with the same seed.
+    """
+    z = f"coalesce(({column} - avg({column}) OVER c) / nullif(stddev_pop({column}) OVER c, 0), 0.0)"
+    return f"round({z}, 6)"
 
 
 def _small(neutral: str, expr: str) -> str:
