@@ -7,8 +7,16 @@ import time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from waymark.models.roles import RELATIONSHIP_SCOPES
 from waymark.service.access import readable
-from waymark.service.db.schema import Indicator, Publication, ScoringRun, estimates_withdrawn, list_order
+from waymark.service.db.schema import (
+    ContactEvent,
+    Indicator,
+    Publication,
+    ScoringRun,
+    estimates_withdrawn,
+    list_order,
+)
 from waymark.service.runtime import Runtime
 from waymark.service.schemas import (
     Change,
@@ -91,7 +99,9 @@ def supports(session: Session, principal: Principal, *, runtime: Runtime, studen
     is the latest), otherwise the last run they were in. Relationships are the current grants (an
     import replaces them all), applied to the registrations that run recorded: a personal tutor's
     grant names the student and covers them in any run; a module, programme or school grant covers
-    them only if their last registrations were in that scope. Whether that run's model is approved
+    them only if their last registrations were in that scope, and then, outside the served run, only
+    for staff who opened or moved on one of the student's contacts (a grant over a module given after
+    the student left does not reach back to them). Whether that run's model is approved
     does not matter: only its registrations are used, never its estimates. No run holds a student
     never indicated, so nobody supports them here. Indicators themselves are still read only from the
     served run (``student_in_scope``).
@@ -100,7 +110,18 @@ def supports(session: Session, principal: Principal, *, runtime: Runtime, studen
     if run is None:
         return False
     query = readable(principal, run.id).where(Indicator.student_id == student_id).limit(1)
-    return session.scalar(query) is not None
+    if session.scalar(query) is None:
+        return False
+    served = served_run(session, runtime)
+    if (served is not None and served.id == run.id) or RELATIONSHIP_SCOPES.get(principal.role) == "student":
+        return True
+    # A module, programme or school grant given now does not reach back to a student who had left
+    # before it: outside the served run, only staff who already worked on the student's contacts (who
+    # opened or moved one on) may go on reading and closing them.
+    worked = select(ContactEvent.id).where(
+        ContactEvent.student_id == student_id, ContactEvent.staff_id == principal.sub
+    )
+    return session.scalar(worked.limit(1)) is not None
 
 
 # Support priority is a position in the caller's whole caseload. Working it out needs the caseload's

@@ -373,3 +373,5 @@ def test_an_extract_taken_during_a_shared_break_is_scored_at_the_date_stated_for
         ScoringError, match=r"--as-of .* is earlier than the latest day the folder's activity"
     ):
         weeks(as_of=taken - timedelta(days=20))
+    with pytest.raises(ScoringError, match=r"days after the latest day the folder's activity reaches"):
+        weeks(as_of=taken + timedelta(days=40))  # a mistyped year or month: a month of "no activity"

@@ -225,7 +225,22 @@ def stated(as_of: date, *, reached: date | None) -> date:
             f"--as-of {as_of.isoformat()} is earlier than the latest day the folder's activity reaches "
             f"({reached.isoformat()}): give the last day the extract covers, or leave --as-of out"
         )
+    if as_of > date.today():
+        raise CohortError(
+            f"--as-of {as_of.isoformat()} is in the future: give the last day the extract covers"
+        )
+    if reached is not None and (as_of - reached).days > LONGEST_BREAK_DAYS:
+        raise CohortError(
+            f"--as-of {as_of.isoformat()} is {(as_of - reached).days} days after the latest day the folder's "
+            f"activity reaches ({reached.isoformat()}), longer than a break everyone shares in term "
+            f"({LONGEST_BREAK_DAYS} days): the days between would read as days without activity for every "
+            "student. Check the date, or import the latest extract"
+        )
     return as_of
+
+
+#: The most days a stated data date may lie past the latest activity (``stated``): a winter closure.
+LONGEST_BREAK_DAYS = 28
 
 
 def week_groups(chosen: pd.DataFrame) -> list[pd.DataFrame]:
