@@ -659,3 +659,20 @@ def test_a_row_the_contract_refuses_after_mapping_is_named_in_the_export_not_the
     assert "students.credits" in text and f"(student_id={student})" in text, text
     assert "records.csv row 5" in text and "students.parquet" not in text and "staging" not in text, text
     assert not (tmp_path / "out").exists()
+
+
+def test_an_activity_row_the_contract_refuses_is_traced_to_the_export_row_holding_it(
+    tmp_path: Path,
+) -> None:
+    """A registration has many activity rows: the one named is the export row with the refused value."""
+    rows = click_rows(range(2))
+    at = next(i for i, r in enumerate(rows) if r[0] == rows[0][0] and i > 2)
+    rows[at][3] = "2000-01-01T09:30:00Z"  # decades before the semester: a day the contract refuses
+    src = tmp_path / "export"
+    write_records(src)
+    write_clicks(src, rows)
+    with pytest.raises(ContractViolation) as refused:
+        import_mapped(load_mapping(write_mapping(tmp_path / "m")), [src], out=tmp_path / "out", secret=SECRET)
+    text = str(refused.value)
+    assert "activity.day" in text and f"clicks.csv row {at + 1} (student_id={rows[0][0]}" in text, text
+    assert ".parquet" not in text and "staging" not in text, text  # the warnings are traced too

@@ -282,8 +282,8 @@ function contactCard(student, contact, options, reload) {
   return card;
 }
 
-async function showContacts(student, options, focus) {
-  const found = await api(`/v1/students/${enc(student)}/contacts`);
+async function showContacts(student, options, focus, preloaded) {
+  const found = preloaded || await api(`/v1/students/${enc(student)}/contacts`);
   const box = byId("contacts");
   box.replaceChildren(el("h3", "Contacts", { id: "contacts-h" }));
   const reload = async (said, target) => { await showContacts(student, options, target); status(said); };
@@ -341,15 +341,15 @@ function feedbackForm(student, ind, i) {
 // in the latest run), but the team's contacts stay readable by whoever still supports them: show
 // those, to be followed up or closed. False when the caller may not read them either.
 async function contactsOnly(student) {
-  let options;
+  let options, found;
   try {
-    await api(`/v1/students/${enc(student)}/contacts`);
+    found = await api(`/v1/students/${enc(student)}/contacts`);  // one read, one access record
     options = await api("/v1/outreach/options");
   } catch (e) { return false; }
   showWho(student, null);
   byId("new-contact").hidden = true;
   byId("outreach").hidden = false;
-  await showContacts(student, options);
+  await showContacts(student, options, null, found);
   status("No indicator of this student is available to you now; the team's contacts with them are below.");
   return true;
 }

@@ -457,7 +457,9 @@ def in_the_exports(
     the import is refused, and pseudonyms the records team cannot search for. An example whose key
     matches a mapped row (``wm_m_<table>``) is given that row's export file and row, and its key as
     written there; one that matches none (a row the folder already held, on an append) is left as
-    it was.
+    it was. An example with the offending value is traced to the export row holding it (a
+    registration has many activity rows), and one with no key keeps its row in the mapped table,
+    named as such rather than by the staging file.
     """
 
     def traced(finding: Finding) -> Finding:
@@ -467,14 +469,20 @@ def in_the_exports(
         have = {str(r[0]) for r in con.execute(f"DESCRIBE {staged}").fetchall()}
         examples = []
         for ex in finding.examples:
-            key = {k: v for k, v in (ex.key or {}).items() if k in have and v is not None}
-            if not key:
-                examples.append(ex)
+            key = {k: v for k, v in (ex.key or {}).items() if k in have}
+            if not key:  # nothing to trace it by: named as the mapped table, not the staging file
+                examples.append(replace(ex, file=f"{finding.table} as mapped from the exports"))
                 continue
-            match = " AND ".join(f"CAST({ident(k)} AS VARCHAR) = {literal(str(v))}" for k, v in key.items())
+            conditions = [
+                f"{ident(k)} IS NULL" if v is None else f"CAST({ident(k)} AS VARCHAR) = {literal(str(v))}"
+                for k, v in key.items()
+            ]
+            if finding.column in have and finding.column not in key and ex.value is not None:
+                # the offending value too: the registration's rows are many, the one at fault is this
+                conditions.append(f"CAST({ident(finding.column)} AS VARCHAR) = {literal(str(ex.value))}")
             written = [ident(f"_raw:{k}") if f"_raw:{k}" in have else ident(k) for k in key]
             found = con.execute(
-                f"SELECT _file, _row, {', '.join(written)} FROM {staged} WHERE {match} "
+                f"SELECT _file, _row, {', '.join(written)} FROM {staged} WHERE {' AND '.join(conditions)} "
                 "ORDER BY _file, _row LIMIT 1"
             ).fetchall()
             if not found:
@@ -484,4 +492,8 @@ def in_the_exports(
             examples.append(Example(str(file), int(row), dict(zip(key, raw, strict=True)), ex.value))
         return replace(finding, examples=tuple(examples))
 
-    return replace(report, findings=tuple(traced(f) for f in report.findings))
+    return replace(
+        report,
+        findings=tuple(traced(f) for f in report.findings),
+        warnings=tuple(traced(f) for f in report.warnings),
+    )
