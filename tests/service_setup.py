@@ -18,6 +18,7 @@ from waymark.models.settings import Settings
 from waymark.service.app import create_app
 from waymark.service.db.engine import make_engine, upgrade
 from waymark.service.db.schema import Base
+from waymark.service.directory import import_directory
 from waymark.service.grants import import_grants
 from waymark.service.scoring import score
 from waymark.service.security import mint
@@ -109,3 +110,17 @@ def api_client(served: Served) -> Iterator[TestClient]:
     settings = served.settings.model_copy(update={"rate_limit_per_minute": 1_000_000})
     with TestClient(create_app(settings)) as client:
         yield client
+
+
+@contextmanager
+def own_cohort(
+    champion: Champion, folder: Path, backend: str, root: Path, *, directory: bool = False
+) -> Iterator[Served]:
+    """``serve_cohort`` for one test module's own database, its directory imported when asked."""
+    served = serve_cohort(champion, folder, backend, root)
+    if directory:
+        import_directory(served.engine, folder / "directory.csv", known=None)
+    try:
+        yield served
+    finally:
+        served.engine.dispose()

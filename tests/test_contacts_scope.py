@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 
 from tests.champion import Champion
-from tests.service_setup import Served, api_client, auth, backends, serve_cohort
+from tests.service_setup import Served, api_client, auth, backends, own_cohort
 from waymark.service import decisions
 from waymark.service.app import create_app
 from waymark.service.db.engine import transaction
@@ -32,11 +32,9 @@ def own(
     synth_dir: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Served]:
-    served = serve_cohort(
-        champion, synth_dir, request.param, tmp_path_factory.mktemp(f"contacts-scope-{request.param}")
-    )
-    yield served
-    served.engine.dispose()
+    root = tmp_path_factory.mktemp(f"contacts-scope-{request.param}")
+    with own_cohort(champion, synth_dir, request.param, root) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, String, func, select
 
 from tests.champion import Champion, permissive_policy
-from tests.service_setup import Served, api_client, auth, backends, serve_cohort
+from tests.service_setup import Served, api_client, auth, backends, own_cohort
 from waymark.fairness.run import audit_model
 from waymark.models.data import load_learning_data
 from waymark.models.registry import configure
@@ -58,11 +58,9 @@ def own(
     synth_dir: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Served]:
-    served = serve_cohort(
-        champion, synth_dir, request.param, tmp_path_factory.mktemp(f"rights-{request.param}")
-    )
-    yield served
-    served.engine.dispose()
+    root = tmp_path_factory.mktemp(f"rights-{request.param}")
+    with own_cohort(champion, synth_dir, request.param, root) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.champion import Champion
-from tests.service_setup import Served, api_client, auth, backends, serve_cohort
+from tests.service_setup import Served, api_client, auth, backends, own_cohort
 from tests.vocabulary import forbidden_words
 from waymark.models.data import load_learning_data
 from waymark.models.features import build_features
@@ -37,12 +37,9 @@ def own(
     synth_dir: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Served]:
-    served = serve_cohort(
-        champion, synth_dir, request.param, tmp_path_factory.mktemp(f"workspace-{request.param}")
-    )
-    import_directory(served.engine, synth_dir / "directory.csv", known=None)
-    yield served
-    served.engine.dispose()
+    root = tmp_path_factory.mktemp(f"workspace-{request.param}")
+    with own_cohort(champion, synth_dir, request.param, root, directory=True) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
