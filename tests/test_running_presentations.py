@@ -288,7 +288,7 @@ def test_a_week_that_is_the_latest_of_some_presentations_and_earlier_of_others_i
     not its students now. One run would publish both as the current picture: refused, naming both."""
     with pytest.raises(
         ScoringError,
-        match=r"week 8 is the latest week of .*\(2026B\).* but an earlier one of .*\(2025J\), at week \d+",
+        match=r"week 8 is where .*\(2026B\).* stand, but an earlier week of .*\(2025J\), at week \d+",
     ):
         job._on_duckdb(mid_term, model=model, week=WEEK, erased=frozenset(), say=lambda _m: None)
     # A week earlier than every presentation's latest is one point in the past for all: scored.

@@ -181,7 +181,7 @@ def _one_point_in_time(chosen: pd.DataFrame, week: int, *, latest: pd.Series) ->
         f"{r.module_id} ({r.presentation_id})" for i, r in enumerate(rows.itertuples()) if not behind[i]
     )
     raise CohortError(
-        f"week {week} is the latest week of {now} but an earlier one of {earlier}: one run would publish "
+        f"week {week} is where {now} stand, but an earlier week of {earlier}: one run would publish "
         "those as they stood then beside the others as they stand now. Score without --week (each "
         "presentation at the latest week its data reaches)"
     )
