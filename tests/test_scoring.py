@@ -635,7 +635,11 @@ def test_the_lock_is_free_as_soon_as_its_run_ends_and_a_fresh_database_frees_a_s
     assert stale.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": lock.ADVISORY_KEY})
     stale.commit()
     engine = make_engine(fresh_database("postgresql", tmp_path))
-    advisory = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+    # pg_locks is the whole server's: only this database's locks (another worker's tests take their own)
+    advisory = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
     try:
         with lock.exclusive(engine) as held:
             assert held is not None
