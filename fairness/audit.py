@@ -21,6 +21,7 @@ and rate by rate. Nothing downstream (gate, report, model card) ever holds a wit
 
 from __future__ import annotations
 
+import functools
 import itertools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -277,6 +278,7 @@ def _shown(
     """
     keys = [str(n) for n in names]
 
+    @functools.cache  # metrics resting on the same counts (AUC and ABROCA, ...) share one pass
     def kept(kinds: tuple[str, ...]) -> np.ndarray:
         runs = [{k: int(n) for k, n in zip(keys, counts[kind], strict=True)} for kind in kinds]
         hidden = withheld_groups(runs, totals, min_size=min_size)
