@@ -9,6 +9,8 @@ import dataclasses
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, String, func, select
+from sqlalchemy import Engine, String, func, select, text
 
 from tests.champion import Champion, permissive_policy
 from tests.service_setup import Served, api_client, auth, backends, own_cohort
@@ -25,7 +27,7 @@ from waymark.models.data import load_learning_data
 from waymark.models.registry import configure
 from waymark.service import decisions, sessions
 from waymark.service.app import create_app
-from waymark.service.db.engine import transaction
+from waymark.service.db.engine import one_at_a_time, transaction
 from waymark.service.db.schema import (
     AuditRecord,
     Base,
@@ -393,3 +395,71 @@ def test_the_dpo_sees_what_retention_would_remove_before_it_runs(own: Served, cl
     assert (after["due"]["consents"], after["due"]["directory_entries"]) == (0, 0)
     assert after["last_run_at"] is not None
     assert client.get("/v1/dpo/retention", headers=auth(own, "ethics_reviewer", "rev-1")).status_code == 403
+
+
+def _waiting_on_a_lock(engine: Engine) -> bool:
+    """Whether a transaction of this database waits for an advisory lock another one holds."""
+    query = text(
+        "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+        "WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()"
+    )
+    with engine.connect() as connection:
+        return bool(connection.scalar(query))
+
+
+def test_two_erasure_requests_sent_at_once_make_one(own: Served, client: TestClient) -> None:
+    """A double click: the second request waits for the first's transaction and is then refused.
+
+    Before the fix both found no open request under PostgreSQL's READ COMMITTED and both were
+    recorded. SQLite's write transactions already run one at a time.
+    """
+    if own.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's write transactions run one at a time from their start")
+    student = "student-double-click"
+    answers: list[Any] = []
+    second = threading.Thread(
+        target=lambda: answers.append(
+            client.post("/v1/me/erasure", json={"detail": "again"}, headers=auth(own, "student", student))
+        )
+    )
+    with transaction(own.engine) as session:  # the first request, between its check and its commit
+        one_at_a_time(session, "erasure request", student)
+        session.add(
+            RightsRequest(
+                student_id=student, kind="erasure", detail="", status="open", created_at=datetime.now(UTC)
+            )
+        )
+        session.flush()
+        second.start()
+        while second.is_alive() and not _waiting_on_a_lock(own.engine):
+            time.sleep(0.02)
+    second.join()
+    assert answers[0].status_code == 409, answers[0].text
+    with transaction(own.engine) as session:
+        kinds = session.scalars(select(RightsRequest.kind).where(RightsRequest.student_id == student)).all()
+    assert kinds == ["erasure"]
+
+
+def test_processing_an_erasure_closes_the_same_students_other_open_erasure_requests(
+    own: Served, client: TestClient
+) -> None:
+    """Two open requests (recorded before one open request was the rule) are both answered by one erasure."""
+    student = "student-asked-twice"
+    with transaction(own.engine) as session:
+        made = [
+            RightsRequest(
+                student_id=student, kind=kind, detail="x", status="open", created_at=datetime.now(UTC)
+            )
+            for kind in ("erasure", "erasure", "rectification")
+        ]
+        session.add_all(made)
+        session.flush()
+        first, *_ = ids = [r.id for r in made]
+    done = client.post(f"/v1/dpo/erasure/{first}", headers=auth(own, "dpo", "dpo-1"))
+    assert done.status_code == 200, done.text
+    mine = {r["id"]: r for r in client.get("/v1/me/requests", headers=auth(own, "student", student)).json()}
+    assert [(mine[i]["kind"], mine[i]["status"], mine[i]["outcome"]) for i in ids] == [
+        ("erasure", "done", "erased"),
+        ("erasure", "done", "erased"),
+        ("rectification", "open", None),
+    ]

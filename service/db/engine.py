@@ -212,6 +212,19 @@ def _writer_lock(engine: Engine) -> _WriterLock:
 ERASURE_KEY = int.from_bytes(hashlib.sha256(b"waymark-erasure").digest()[:8], "big", signed=True)
 
 
+def one_at_a_time(session: Session, *about: str) -> None:
+    """Order this transaction with every other that names the same ``about``, until it ends.
+
+    For a check that a row does not exist yet followed by its insert (one open erasure request per
+    student): under PostgreSQL's READ COMMITTED two such transactions would both find nothing and
+    both insert. The later one now waits for the earlier to end and then sees its row. SQLite's
+    write transactions already run one at a time from their start.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256("\x1f".join(about).encode()).digest()[:8], "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
 def erasure_barrier(session: Session) -> None:
     """Order this transaction with every erasure, before it reads which students were erased.
 
