@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, String, func, select, text
+from sqlalchemy import Engine, String, delete, func, select, text
 
 from tests.champion import Champion, permissive_policy
 from tests.service_setup import Served, api_client, auth, backends, own_cohort
@@ -27,7 +27,7 @@ from waymark.models.data import load_learning_data
 from waymark.models.registry import configure
 from waymark.service import decisions, sessions
 from waymark.service.app import create_app
-from waymark.service.db.engine import one_at_a_time, transaction
+from waymark.service.db.engine import one_at_a_time, one_student_at_a_time, transaction
 from waymark.service.db.schema import (
     AuditRecord,
     Base,
@@ -438,6 +438,81 @@ def test_two_erasure_requests_sent_at_once_make_one(own: Served, client: TestCli
     with transaction(own.engine) as session:
         kinds = session.scalars(select(RightsRequest.kind).where(RightsRequest.student_id == student)).all()
     assert kinds == ["erasure"]
+
+
+def _tutored(served: Served, back: int) -> tuple[str, str]:
+    """A personal tutor and their student (counted from the end: these tests erase the student)."""
+    tutored = served.access[
+        (served.access.relationship == "personal_tutor")
+        & served.access.scope_id.isin(served.indicators.student_id)
+    ]
+    row = tutored.iloc[-back]
+    return str(row.staff_id), str(row.scope_id)
+
+
+def _until_it_waits(engine: Engine, other: threading.Thread) -> None:
+    """Return once ``other`` waits for an advisory lock this test holds, or has finished without one."""
+    deadline = time.monotonic() + 30  # a wait on anything else (a row lock) must not hang the suite
+    while other.is_alive() and not _waiting_on_a_lock(engine) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_an_erasure_processed_during_a_staff_write_erases_what_it_wrote(
+    own: Served, client: TestClient
+) -> None:
+    """A tutor's write under way when the DPO processes an erasure: the erasure waits, then removes it.
+
+    Before the fix, under PostgreSQL's READ COMMITTED, the erasure deleted what was committed and the
+    write committed after it, leaving an intervention naming an erased student.
+    """
+    if own.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's write transactions run one at a time from their start")
+    tutor, student = _tutored(own, 3)
+    asked = client.post("/v1/me/erasure", json={"detail": ""}, headers=auth(own, "student", student))
+    answers: list[Any] = []
+    dpo = threading.Thread(
+        target=lambda: answers.append(
+            client.post(f"/v1/dpo/erasure/{asked.json()['id']}", headers=auth(own, "dpo", "dpo-1"))
+        )
+    )
+    with transaction(own.engine) as session:  # the tutor's write, between its scope check and its commit
+        one_student_at_a_time(session, student)
+        session.add(Intervention(student_id=student, staff_id=tutor, purpose="outreach_contact",
+                                 description="call", basis="consent", at=datetime.now(UTC)))  # fmt: skip
+        session.flush()
+        dpo.start()
+        _until_it_waits(own.engine, dpo)
+    dpo.join()
+    assert answers[0].status_code == 200, answers[0].text
+    assert _tables_holding(own.engine, student) <= set(STATUTORY)
+
+
+def test_a_staff_write_sent_during_an_erasure_finds_the_student_gone(own: Served, client: TestClient) -> None:
+    """A tutor's write arriving while an erasure is being processed waits for it and is then refused (404).
+
+    Before the fix it read the student's indicator before the erasure committed and wrote a hold after.
+    """
+    if own.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's write transactions run one at a time from their start")
+    tutor, student = _tutored(own, 2)
+    answers: list[Any] = []
+    write = threading.Thread(
+        target=lambda: answers.append(
+            client.put(
+                f"/v1/students/{student}/wellbeing-hold",
+                json={"withheld": True},
+                headers=auth(own, "personal_tutor", tutor),
+            )
+        )
+    )
+    with transaction(own.engine) as session:  # the erasure, between its deletes and its commit
+        one_student_at_a_time(session, student)
+        session.execute(delete(Indicator).where(Indicator.student_id == student))
+        write.start()
+        _until_it_waits(own.engine, write)
+    write.join()
+    assert answers[0].status_code == 404, answers[0].text
+    assert "student_preferences" not in _tables_holding(own.engine, student)
 
 
 def test_processing_an_erasure_closes_the_same_students_other_open_erasure_requests(

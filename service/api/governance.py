@@ -23,7 +23,7 @@ from waymark.service.api.deps import (
     roles,
     unit_of_work,
 )
-from waymark.service.db.engine import erasure_barrier, transaction
+from waymark.service.db.engine import erasure_barrier, one_student_at_a_time, transaction
 from waymark.service.db.schema import (
     AccessGrant,
     Consent,
@@ -244,6 +244,7 @@ def process_erasure(request_id_: RequestNumber, access: Dpo) -> Recorded:
     erasure_barrier(session)  # a scoring run or import publishing now finishes first, or sees this
     req = _open_request(session, request_id_, kind="erasure")
     student = req.student_id
+    one_student_at_a_time(session, student)  # a staff or student write under way commits first, then goes
     erased = (
         Indicator,
         Feedback,

@@ -18,7 +18,7 @@ from waymark.models.roles import Role
 from waymark.service import audit
 from waymark.service.access import readable
 from waymark.service.api.deps import Access, AccessRoute, access_for
-from waymark.service.db.engine import one_at_a_time
+from waymark.service.db.engine import one_at_a_time, one_student_at_a_time
 from waymark.service.db.schema import (
     AuditRecord,
     Consent,
@@ -110,6 +110,7 @@ def own_indicator(
 def preferences(body: PreferencesIn, access: Student) -> None:
     """Choose whether to see your indicator."""
     me = access.principal.sub
+    one_student_at_a_time(access.session, me)  # ordered with an erasure of your records
     values = {"student_id": me, "show_indicator": body.show_indicator, "withheld_for_wellbeing": False}
     upsert(access.session, StudentPreference, values=values, update=["show_indicator"])
     access.record([me], "preferences_write")
@@ -218,6 +219,7 @@ def get_consent(access: Student) -> ConsentOut:
 def put_consent(body: ConsentIn, access: Student) -> ConsentOut:
     """Give or withdraw consent for one purpose."""
     me = access.principal.sub
+    one_student_at_a_time(access.session, me)  # ordered with an erasure of your records
     decision = {"student_id": me, "purpose": body.purpose, "granted": body.granted, "at": _now()}
     upsert(access.session, Consent, values=decision, update=["granted", "at"])
     access.record([me], "consent_write")
@@ -227,6 +229,7 @@ def put_consent(body: ConsentIn, access: Student) -> ConsentOut:
 
 def _request(kind: str, body: RequestIn, *, access: Access) -> Recorded:
     me = access.principal.sub
+    one_student_at_a_time(access.session, me)  # ordered with an erasure of your records
     row = RightsRequest(student_id=me, kind=kind, detail=body.detail, status="open", created_at=_now())
     access.session.add(row)
     access.record([me], f"{kind}_request")

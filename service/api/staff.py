@@ -12,6 +12,7 @@ from waymark.models.roles import SUPPORT_ROLES, Role
 from waymark.service import outreach, reads, worklist
 from waymark.service.access import readable
 from waymark.service.api.deps import Access, AccessRoute, access_for
+from waymark.service.db.engine import one_student_at_a_time
 from waymark.service.db.schema import (
     Contact,
     Feedback,
@@ -274,6 +275,7 @@ def engagement(
 @router.post("/students/{student_id}/feedback", response_model=Recorded, status_code=201)
 def feedback(student_id: Identifier, body: FeedbackIn, *, access: Support) -> Recorded:
     """Record whether an indicator was useful or right (it improves later models and is reviewed)."""
+    one_student_at_a_time(access.session, student_id)  # ordered with an erasure of this student
     run = access.served_run()
     if run is None:
         raise not_found()
@@ -306,6 +308,7 @@ def intervention(student_id: Identifier, body: InterventionIn, *, access: Suppor
 
     As for a contact (``outreach.basis_for``): never free text in place of consent.
     """
+    one_student_at_a_time(access.session, student_id)  # ordered with an erasure of this student
     if (
         student_in_scope(access.session, access.principal, runtime=access.runtime, student_id=student_id)
         is None
@@ -348,6 +351,7 @@ def wellbeing_hold(
     access: Annotated[Access, access_for(Role.PERSONAL_TUTOR, Role.SUPPORT_STAFF)],
 ) -> None:
     """Withhold (or release) the student's own view of their indicator; they still see it if they ask."""
+    one_student_at_a_time(access.session, student_id)  # ordered with an erasure of this student
     if (
         student_in_scope(access.session, access.principal, runtime=access.runtime, student_id=student_id)
         is None
@@ -442,6 +446,7 @@ def contacts(student_id: Identifier, access: Support) -> list[ContactView]:
 @router.post("/students/{student_id}/contacts", response_model=ContactView, status_code=201)
 def open_contact(student_id: Identifier, body: ContactIn, *, access: Support) -> ContactView:
     """Record a contact, planned or made: needs the student's consent to its purpose, or an exemption."""
+    one_student_at_a_time(access.session, student_id)  # ordered with an erasure of this student
     run_id = _in_scope(access, student_id)
     try:
         contact = outreach.open_contact(
@@ -479,6 +484,7 @@ def update_contact(
     like a refused contact, when the contact's basis is consent the student has since withdrawn and
     the change would carry it on rather than close it.
     """
+    one_student_at_a_time(access.session, student_id)  # ordered with an erasure of this student
     _supported(access, student_id)
     contact = access.session.get(Contact, contact_id)
     if contact is None or contact.student_id != student_id:

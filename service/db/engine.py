@@ -225,6 +225,18 @@ def one_at_a_time(session: Session, *about: str) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
+def one_student_at_a_time(session: Session, student_id: str) -> None:
+    """Order this write to ``student_id``'s records with an erasure of that student, until it ends.
+
+    Taken first by every write of a student's own records (a contact, feedback, an intervention, a
+    preference, consent, a request) and by the erasure itself. Under PostgreSQL's READ COMMITTED a
+    staff write that checked its scope just before an erasure committed, or inserted just before the
+    erasure deleted, would leave a row behind it. Now the later of the two waits: an erasure then
+    deletes what the write committed, and a write then finds the student gone from its scope (404).
+    """
+    one_at_a_time(session, "student records", student_id)
+
+
 def erasure_barrier(session: Session) -> None:
     """Order this transaction with every erasure, before it reads which students were erased.
 
