@@ -50,7 +50,8 @@ NO_REFERENCE = (
     "none (every group's figure is withheld: too few students in it, or beside a group with too few)"
 )
 Interval = tuple[float, float, float]  # point, low, high
-WITHHELD_CAN_BE = (*METRICS, "abroca", "reliability")  # what disclosure control may withhold
+# What disclosure control may withhold.
+WITHHELD_CAN_BE = (*METRICS, "abroca", "reliability", "needed_support")
 
 
 @dataclass(frozen=True)
@@ -300,7 +301,7 @@ def _group(g: int, frame: _Frame) -> GroupResult:
         name,
         int(counts["students"][g]),
         False,
-        int(counts["positives"][g]),
+        int(counts["positives"][g]) if shown["needed_support"][g] else None,
         metrics={m: _column(frame.intervals["value"][m], g) for m in METRICS if shown[m][g]},
         differences={m: _column(frame.intervals["difference"][m], g) for m in compared},
         ratios={m: _column(frame.intervals["ratio"][m], g) for m in compared},

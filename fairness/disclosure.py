@@ -45,6 +45,9 @@ DENOMINATORS: dict[str, tuple[str, ...]] = {
     # who did not) in bands: with few of either, that is their indicator. Each band must also
     # hold enough students (``enough_students``).
     "reliability": ("students", "positives", "negatives"),
+    # The count itself: with few students who needed support (or few who did not, the rest of a
+    # published group size), "1 of 12 needed support" is a cell of one student.
+    "needed_support": ("positives", "negatives"),
     # The threshold comparison (fairness.mitigation): per group, then for the whole week's list.
     "selection_before": ("students", "positives", "negatives"),
     "selection_after": ("students", "positives", "negatives"),

@@ -57,6 +57,7 @@ WITHHELD_TEXT = (
     "negative rate when too few in the group needed support, the false positive rate when too few did "
     "not, precision, AUC, ABROCA, the selection rate and the calibration bands when too few of either "
     "(a selection rate of 0 with one student who needed support would say that student was missed), "
+    "the number who needed support when too few did or did not, "
     "and every difference or ratio computed from a withheld figure. A check that meets one is not "
     "assessable (too few students): neither a pass nor a failure."
 )
@@ -84,7 +85,7 @@ def _published_audit(audit: AttributeAudit, step: int) -> dict[str, Any]:
             {
                 "group": g.group,
                 "students": rounded_count(g.students, step),
-                "needed_support": rounded_count(g.positives or 0, step),
+                "needed_support": None if g.positives is None else rounded_count(g.positives, step),
                 "metrics": {m: _triple(v) for m, v in g.metrics.items()},
                 "differences": {m: _triple(v) for m, v in g.differences.items()},
                 "ratios": {m: _triple(v) for m, v in g.ratios.items()},

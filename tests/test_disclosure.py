@@ -138,6 +138,7 @@ def test_a_false_negative_rate_resting_on_one_student_is_published_nowhere(misse
             assert not withheld & figures.keys()
         assert withheld | {"abroca", "reliability"} <= set(g["withheld"])
         assert g["abroca"] is None and g["reliability"] == []
+        assert g["needed_support"] is None  # "1 needed support" is that one student
         assert "calibration_gap" in g["metrics"]  # it rests on the ten students
     threshold_rows = [m for m in out.report["mitigation"] if m["group"] == "rare"]
     assert threshold_rows
@@ -259,6 +260,8 @@ def _check_audit_table(audit: dict[str, Any], scored: pd.DataFrame, protected: p
         rows = _members(protected, audit["attribute"], g["group"])
         counts = _counts(scored, rows, audit["capacity"])
         assert counts["students"] >= k
+        if g["needed_support"] is not None:  # a count of one or two is a person, as is the rest of the group
+            assert min(counts["positives"], counts["negatives"]) >= k, (g["group"], counts)
         _rates_rest_on_enough({**g["metrics"], "abroca": g["abroca"]}, counts, k)
         for metric in g["differences"].keys() | g["ratios"].keys():
             # Both ends of a comparison are published values resting on enough students.

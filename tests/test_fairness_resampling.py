@@ -217,7 +217,9 @@ def test_every_published_point_estimate_equals_the_metricframe_intersections_inc
         assert [g.group for g in audit.groups] == list(frame.index)
         for group in (g for g in audit.groups if not g.suppressed):
             at = frame.loc[group.group]
-            assert (group.students, group.positives) == (at["students"], at["positives"])
+            assert group.students == at["students"]
+            if "needed_support" not in group.withheld:  # withheld beside a small cell, say
+                assert group.positives == at["positives"]
             for metric, (point, _, _) in group.metrics.items():
                 assert point == pytest.approx(at[metric], abs=1e-12), (audit.attribute, group.group, metric)
                 compared += 1

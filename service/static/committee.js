@@ -273,7 +273,8 @@ function groupTable(audit, policy) {
   const body = el("tbody");
   for (const g of audit.groups) {
     const tr = el("tr");
-    tr.append(el("th", g.group, { scope: "row" }), el("td", String(g.students)), el("td", String(g.needed_support)));
+    tr.append(el("th", g.group, { scope: "row" }), el("td", String(g.students)),
+      g.needed_support === null ? el("td", "withheld (too few students)", { class: "withheld" }) : el("td", String(g.needed_support)));
     for (const [key, , where, asPct, interval] of COLUMNS) {
       const text = figure(g[where], key, asPct, interval);
       tr.append(text === null ? el("td", "withheld (too few students)", { class: "withheld" }) : el("td", text));
