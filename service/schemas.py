@@ -25,7 +25,7 @@ VersionNumber = Annotated[str, StringConstraints(min_length=1, max_length=9, pat
 
 
 def is_identifier(text: str) -> bool:
-    """Whether ``text`` would pass as an :data:`Identifier` (for values that arrive outside a schema).
+    r"""Whether ``text`` would pass as an :data:`Identifier` (for values that arrive outside a schema).
 
     Pydantic refuses a lone surrogate (``"\\ud800"`` in a token's JSON decodes to one) as text it
     cannot encode; so does this, before it reaches the database's encoder.
