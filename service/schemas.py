@@ -27,7 +27,7 @@ VersionNumber = Annotated[str, StringConstraints(min_length=1, max_length=9, pat
 def is_identifier(text: str) -> bool:
     r"""Whether ``text`` would pass as an :data:`Identifier` (for values that arrive outside a schema).
 
-    Pydantic refuses a lone surrogate (``"\\ud800"`` in a token's JSON decodes to one) as text it
+    Pydantic refuses a lone surrogate (``"\ud800"`` in a token's JSON decodes to one) as text it
     cannot encode; so does this, before it reaches the database's encoder.
     """
     return len(text) <= ID_MAX and re.fullmatch(NO_CONTROL_CHARACTERS, text) is not None and _encodable(text)
