@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("waymark.service")
 PROBLEM = "application/problem+json"
@@ -52,15 +53,29 @@ def _reasons(exc: RequestValidationError) -> str:
     )
 
 
+_TITLES = {
+    400: "Invalid request",
+    401: "Unauthorised",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+}
+_BODY_UNREADABLE = (
+    "The body could not be read as JSON: it must be UTF-8, not nested too deeply, and hold no number "
+    "of more than 4,300 digits."
+)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers."""
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-        title = getattr(exc, "title", None) or {401: "Unauthorised", 403: "Forbidden", 404: "Not found"}.get(
-            exc.status_code, "Error"
-        )
-        return problem(exc.status_code, title, detail=str(exc.detail), headers=exc.headers)
+    # Starlette's own, which FastAPI's is one of: the router's 404 and 405 and the body reader's 400
+    # (a body that is not UTF-8, nested deeper than the reader goes, a number too long to read).
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title = getattr(exc, "title", None) or _TITLES.get(exc.status_code, "Error")
+        detail = _BODY_UNREADABLE if exc.detail == "There was an error parsing the body" else str(exc.detail)
+        return problem(exc.status_code, title, detail=detail, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

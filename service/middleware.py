@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from waymark.models.settings import Settings
 from waymark.service import sessions
+from waymark.service.errors import Refused
 from waymark.service.security import AuthError, ConfigurationError, Principal, Verifier
 
 REQUESTS = Counter("waymark_http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -262,8 +263,11 @@ class Guard:
             message = await receive()
             if message["type"] == "http.request":
                 received[0] += len(message.get("body", b""))
-                if received[0] > self.max_body:
-                    raise ValueError("request body too large")
+                if received[0] > self.max_body:  # a body sent in chunks, with no length declared
+                    # An HTTP error is the one kind FastAPI's body reader passes on as it is.
+                    raise Refused(
+                        413, title="Request too large", detail=f"Bodies are limited to {self.max_body} bytes."
+                    )
             return message
 
         async def send_with_headers(message: Message) -> None:

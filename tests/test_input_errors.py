@@ -323,3 +323,49 @@ def test_concurrent_first_consent_and_preference_writes_all_succeed(served: Serv
             assert session.scalar(count) == len(students)  # one row each, whoever won
         logged = select(func.count()).select_from(AuditRecord).where(AuditRecord.student_id.in_(students))
         assert session.scalar(logged) == 8 * len(students)  # every write succeeded and was logged once
+
+
+# Bodies the JSON reader cannot take, and requests no route answers ------------------------------------------
+
+
+def _problem(response: Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+    return body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"purpose": "outreach_contact", "granted": true, "x": "\xff\xfe"}', b"[" * 100_000 + b"]" * 100_000,
+     b'{"purpose": ' + b"9" * 5_000 + b"}", b'{"purpose": "outreach_contact", "granted": tru'],
+    ids=["not-utf-8", "nested-deeper-than-the-reader-goes", "a-5000-digit-number", "cut-short"],
+)  # fmt: skip
+def test_a_body_the_json_reader_cannot_take_is_a_problem_not_a_crash(
+    client: TestClient, identities: dict[str, dict[str, str]], body: bytes
+) -> None:
+    headers = {**identities["student"], "content-type": "application/json"}
+    response = client.put("/v1/me/consent", content=body, headers=headers)
+    assert response.status_code in {400, 413, 422}, response.text
+    _problem(response, response.status_code)
+
+
+def test_a_chunked_body_over_the_limit_is_413_like_a_declared_one(
+    served: Served, client: TestClient, identities: dict[str, dict[str, str]]
+) -> None:
+    def chunks() -> Iterator[bytes]:  # no content-length: the size is known only while reading
+        yield b'{"detail": "'
+        for _ in range(served.settings.max_body_bytes // 1024 + 2):
+            yield b"x" * 1024
+        yield b'"}'
+
+    response = client.post("/v1/me/rectification", content=chunks(), headers=identities["student"])
+    assert "too large" in _problem(response, 413)["title"].lower()
+
+
+def test_an_unknown_route_and_an_unknown_method_are_problems(
+    client: TestClient, identities: dict[str, dict[str, str]]
+) -> None:
+    _problem(client.get("/v1/no-such-thing", headers=identities["student"]), 404)
+    _problem(client.delete("/v1/me/consent", headers=identities["student"]), 405)
