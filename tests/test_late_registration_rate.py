@@ -128,3 +128,54 @@ def test_the_sides_of_recent_activity_follow_what_its_sentence_says() -> None:
     # The case found: registered on day 21, at week 5 a high ratio is not said, so it may be a factor.
     found = (rows["reg_day"] == 21) & (rows["weeks_elapsed"] == 5) & (rows["act_recent_vs_own"] == 2.0)
     assert may_raise[found.to_numpy()].all()
+
+
+# Regularity and quiet days count the weeks a student has had, not the weeks since the start -----------------
+#
+# Found by a fourth adopting institution (open entry): a student registered on the data date was
+# "active in 0 of the 5 weeks so far", and one with no activity had been quiet since 36 days before
+# the start, both read by the model as disengagement from weeks they were not yet enrolled for.
+
+
+def _with_a_new_registrant(tmp_path: Path) -> LearningData:
+    """The late and undated students, plus S6, registered on day 40 with no activity yet."""
+    folder = make_folder(
+        tmp_path,
+        students=[*VALID["students"], *(
+            [s, "P1", "1", "full_time", "0", "120"] for s in ("S4", "S5", "S6"))],
+        registrations=[*VALID["registrations"], ["S4", "M1", "2024J", "21", "", "pass"],
+                       ["S5", "M1", "2024J", "", "", "pass"], ["S6", "M1", "2024J", "40", "", "pass"]],
+        activity=[*VALID["activity"], *(
+            [s, "M1", "2024J", str(day), "vle", "resource", str(n)]
+            for s in ("S4", "S5") for day, n in {**EARLIER, **RECENT}.items())],
+    )  # fmt: skip
+    return load_learning_data(folder)
+
+
+@pytest.mark.parametrize("weeks", [[7], [4, 5, 6, 7]], ids=["one week", "running totals"])
+def test_weeks_active_and_quiet_days_count_from_registering(tmp_path: Path, weeks: list[int]) -> None:
+    features = build_features(_with_a_new_registrant(tmp_path), weeks=weeks)
+    # S4 registered on day 21 (week 3): active in each of weeks 3 to 6, its four weeks.
+    assert _row(features, "S4", 7)["act_weeks_active_share"] == pytest.approx(1.0)
+    # S5, the same activity with no registration day: four of the seven weeks since the start.
+    assert _row(features, "S5", 7)["act_weeks_active_share"] == pytest.approx(4 / 7)
+    new = _row(features, "S6", 7)
+    assert new["act_any"] == 0 and new["act_weeks_active_share"] == 0
+    assert new["act_days_since_last"] == 49 - 40  # since registering, not since day -36 (85)
+
+
+def test_the_regularity_sentence_says_the_weeks_since_registering(tmp_path: Path) -> None:
+    features = build_features(_with_a_new_registrant(tmp_path), weeks=[7])
+    rows = features[features["student_id"].isin(["S4", "S5", "S6"])].reset_index(drop=True)
+    expected = [
+        "Activity in 4 of the 4 weeks since registering (12 active days).",
+        "Activity in 4 of the 7 weeks so far (12 active days).",
+        "Activity in 0 of the 2 weeks since registering (0 active days).",  # weeks 5 and 6
+    ]
+    said = [describe("regularity", r) for r in rows.to_dict("records")]
+    assert said == expected
+    cols = {name: rows[name].to_numpy() for name in rows.columns if name not in ("student_id", "module_id")}
+    assert describe_all("regularity", cols, src=[""] * 3)[1] == expected
+    may_raise, may_lower = _sides(_Values(rows), "regularity")
+    assert may_raise.tolist() == [False, True, True]  # active in every one of their weeks: never a factor
+    assert may_lower.tolist() == [True, True, False]

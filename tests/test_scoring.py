@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -199,8 +200,12 @@ def test_factor_sentences_match_the_features_of_their_student(explained) -> None
                 assert (int(found[1]), int(found[2])) == (round(row["asm_submitted"]), round(row["asm_due"]))
                 checked += 1
             if item["family"] == "regularity":
-                weeks = re.search(r"in (\d+) of the (\d+) weeks", item["sentence"])
-                assert weeks and int(weeks[2]) == row["week"]
+                weeks = re.search(r"in (\d+) of the (\d+) weeks (so far|since registering)", item["sentence"])
+                # Counted from the week the student registered in, for a registration after the start.
+                first = max(math.floor(row["reg_day"] / 7), 0)
+                assert weeks and int(weeks[2]) == max(row["week"] - first, 1)
+                assert (weeks[3] == "since registering") == (first > 0)
+                assert int(weeks[1]) == round(row["act_weeks_active_share"] * int(weeks[2]))
                 checked += 1
     assert checked > 50
 

@@ -34,6 +34,7 @@ from waymark.models.explain.sentences import (
     _when_quiet,
     and_list,
     beside_cohort_rate,
+    weeks_so_far,
 )
 
 Columns = Mapping[str, np.ndarray]  # feature name -> float64 values, one per row described
@@ -130,8 +131,7 @@ def compares_own_rates(cols: Columns) -> np.ndarray:
     Rows without ``reg_day`` count from the start.
     """
     weeks = np.asarray(cols["weeks_elapsed"], dtype=np.float64)
-    reg_day = np.asarray(cols["reg_day"], dtype=np.float64) if "reg_day" in cols else np.zeros(len(weeks))
-    compared: np.ndarray = weeks - np.maximum(np.floor(reg_day / 7), 0) >= RATE_FROM_WEEK
+    compared: np.ndarray = weeks - np.maximum(np.floor(_reg_day(cols) / 7), 0) >= RATE_FROM_WEEK
     return compared
 
 
@@ -170,17 +170,29 @@ def _own_rate(ratio: float, cohort: float) -> str:
     return f", about {ratio:.1f} times this student's own earlier weekly rate"
 
 
+def own_weeks(cols: Columns) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, ``sentences.own_weeks`` (as floats) and whether the student registered after the start."""
+    first = np.maximum(np.floor(_reg_day(cols) / 7), 0)
+    weeks: np.ndarray = np.maximum(np.rint(cols["weeks_elapsed"]) - first, 1)
+    return weeks, first > 0
+
+
+def _reg_day(cols: Columns) -> np.ndarray:
+    n = len(cols["weeks_elapsed"])
+    return np.asarray(cols["reg_day"], dtype=np.float64) if "reg_day" in cols else np.zeros(n)
+
+
 def _regularity(cols: Columns, src: Sequence[str]) -> Texts:
-    weeks_f = np.rint(cols["weeks_elapsed"])
+    weeks_f, late = own_weeks(cols)
     weeks = whole(weeks_f)
     active = whole(cols["act_weeks_active_share"] * weeks_f)
     days = whole(cols["act_active_days"])
     quiet = whole(cols[QUIET_WEEKS]) if QUIET_WEEKS in cols else [0] * len(days)
-    briefs = [f"active in {a} of the {w} weeks so far" for a, w in zip(active, weeks, strict=True)]
+    of = [weeks_so_far(w, registered_late=r) for w, r in zip(weeks, late.tolist(), strict=True)]
+    briefs = [f"active in {a} of {o}" for a, o in zip(active, of, strict=True)]
     sentences = [
-        f"Activity{s} in {a} of the {w} weeks so far ({_times(d, 'active day', many='active days')})"
-        f"{_in_quiet_weeks(q, w)}."
-        for s, a, w, d, q in zip(src, active, weeks, days, quiet, strict=True)
+        f"Activity{s} in {a} of {o} ({_times(d, 'active day', many='active days')}){_in_quiet_weeks(q, w)}."
+        for s, a, o, w, d, q in zip(src, active, of, weeks, days, quiet, strict=True)
     ]
     return briefs, sentences
 

@@ -19,6 +19,7 @@ from waymark.models.explain.batch_sentences import (
     describe_all,
     describe_cohort_all,
     from_phrase,
+    own_weeks,
     whole,
 )
 from waymark.models.explain.change import STEPS, smallest_change
@@ -411,7 +412,7 @@ def _sides(values: _Values, family: str) -> tuple[np.ndarray, np.ndarray]:
         done: np.ndarray = np.sum([values[f"ch_{ch}_total"] for ch in channels], axis=0) > 0
         return either, done
     if family == "regularity":
-        weeks = np.round(values["weeks_elapsed"])
+        weeks, _ = own_weeks(values)
         active = np.round(values["act_weeks_active_share"] * weeks)
         return active < weeks, active > 0
     if family == "recent_activity":

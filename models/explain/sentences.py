@@ -90,6 +90,19 @@ def registration_week(reg_day: float) -> int:
     return max(math.floor(reg_day / 7), 0)
 
 
+def own_weeks(row: Row) -> int:
+    """The weeks the student has had so far: from the week they registered in (at least 1).
+
+    ``act_weeks_active_share`` is a share of these (``models.features.activity.OWN_WEEKS``).
+    """
+    return max(round(row["weeks_elapsed"]) - registration_week(row.get("reg_day", 0.0)), 1)
+
+
+def weeks_so_far(weeks: int, *, registered_late: bool) -> str:
+    """'the 8 weeks so far', or for one who registered after the start 'the 2 weeks since registering'."""
+    return f"the {weeks} weeks since registering" if registered_late else f"the {weeks} weeks so far"
+
+
 def compares_own_rate(row: Row) -> bool:
     """Whether recent activity is compared with the student's own earlier weekly rate (``RATE_FROM_WEEK``).
 
@@ -145,13 +158,14 @@ def _beside_quiet_cohort(row: Row, share: float) -> str:
 
 
 def _regularity(row: Row, sources: Sources) -> tuple[str, str]:
-    weeks = round(row["weeks_elapsed"])
+    weeks = own_weeks(row)
     active = round(row["act_weeks_active_share"] * weeks)
     days = round(row["act_active_days"])
-    brief = f"active in {active} of the {weeks} weeks so far"
+    of = weeks_so_far(weeks, registered_late=registration_week(row.get("reg_day", 0.0)) > 0)
+    brief = f"active in {active} of {of}"
     active_days = _times(days, "active day", many="active days")
     quiet = _in_quiet_weeks(round(row.get(QUIET_WEEKS, 0)), weeks)
-    return brief, f"Activity{_from(sources)} in {active} of the {weeks} weeks so far ({active_days}){quiet}."
+    return brief, f"Activity{_from(sources)} in {active} of {of} ({active_days}){quiet}."
 
 
 def _cohort(row: Row, sources: Sources) -> tuple[str, str]:

@@ -144,12 +144,13 @@ def cohort_standing(
 
 
 def quiet_weeks(keys: pd.DataFrame, *, group: np.ndarray, active: pd.DataFrame) -> np.ndarray:
-    """Per row: in how many of its cohort's weeks so far at least ``NEARLY_ALL`` of it had no activity.
+    """Per row: in how many of its own weeks so far at least ``NEARLY_ALL`` of its cohort had no activity.
 
     Parameters
     ----------
     keys
-        module_id, presentation_id and week (W) per row; the weeks so far are 0 to W - 1.
+        module_id, presentation_id, week (W) and, if known, reg_day per row; the student's weeks so
+        far are those from the week they registered in (0 if before the start) to W - 1.
     group
         Cohort code per row (module presentation and week), 0..G-1.
     active
@@ -164,20 +165,29 @@ def quiet_weeks(keys: pd.DataFrame, *, group: np.ndarray, active: pd.DataFrame) 
         (str(m), str(p), int(b)): int(n)
         for m, p, b, n in active[["module_id", "presentation_id", "b", "active"]].itertuples(index=False)
     }
+    week = keys["week"].astype("int64").to_numpy()
+    reg_day = keys["reg_day"].to_numpy(dtype=np.float64) if "reg_day" in keys else np.zeros(len(week))
+    # The student's own weeks start in the week they registered in (as ``sentences.own_weeks``).
+    own_first = np.clip(np.floor(reg_day / 7), 0, week).astype(np.int64)
     first = pd.DataFrame(
         {
             "g": group,
             "m": keys["module_id"].astype(str).to_numpy(),
             "p": keys["presentation_id"].astype(str).to_numpy(),
-            "w": keys["week"].astype("int64").to_numpy(),
+            "w": week,
         }
     ).drop_duplicates("g")
-    found = np.zeros(len(sizes), dtype=np.int64)
+    # Per cohort, how many of weeks b..W-1 were quiet, for every b from 0 to W (a suffix count).
+    quiet_from: dict[int, np.ndarray] = {}
     for g, m, p, w in first.itertuples(index=False):
         size = int(sizes[g])
-        if size >= MIN_COHORT:
-            found[g] = sum((size - counts.get((m, p, b), 0)) / size >= NEARLY_ALL for b in range(w))
-    weeks: np.ndarray = found[group]
+        quiet = [
+            size >= MIN_COHORT and (size - counts.get((m, p, b), 0)) / size >= NEARLY_ALL for b in range(w)
+        ]
+        quiet_from[g] = np.r_[np.cumsum(np.asarray(quiet, dtype=np.int64)[::-1])[::-1], 0]
+    weeks: np.ndarray = np.array(
+        [quiet_from[g][b] for g, b in zip(group.tolist(), own_first.tolist(), strict=True)], dtype=np.int64
+    )
     return weeks
 
 

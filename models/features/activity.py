@@ -22,6 +22,13 @@ FIRST_WEEK = "greatest(coalesce(CAST(floor(registration_day / 7) AS BIGINT), 0),
 #: At week W, how many weeks before the last 14 days count towards the student's own earlier weekly
 #: rate: buckets FIRST_WEEK .. W-3 (``f``: the registration's row of ``firsts``).
 EARLIER_WEEKS = "(p.week - 2 - f.first_week)"
+#: At week W, the weeks a registration has had: FIRST_WEEK .. W-1. A student who registered in week 5
+#: has had 1 week at week 6, not 6, and is active in "1 of 1" if active then (``act_weeks_active_share``).
+OWN_WEEKS = "(p.week - f.first_week)"
+#: Where "days since the last activity" counts from for a student with none: the day they registered,
+#: or 36 days before the start for one who registered earlier (or has no recorded day), as before.
+#: A student who registered two days before the cut-off has been quiet two days, not the whole term.
+REGISTERED_FROM = "greatest(coalesce(registration_day, -36), -36)"
 
 
 def _channel_case() -> str:
@@ -70,7 +77,10 @@ def _running_totals() -> str:
     ch_dense = ", ".join(f"coalesce(c_{c}, 0) AS c_{c}" for c in CHANNELS)
     ch_run = ", ".join(f"sum(c_{c}) OVER w AS cum_{c}, lag(c_{c}, 1, 0) OVER v AS p1_{c}" for c in CHANNELS)
     return f"""
-        regs AS (SELECT DISTINCT student_id, module_id, presentation_id FROM population),
+        regs AS (SELECT DISTINCT p.student_id, p.module_id, p.presentation_id, f.first_week
+                 FROM population p
+                 JOIN firsts f ON f.student_id = p.student_id AND f.module_id = p.module_id
+                              AND f.presentation_id = p.presentation_id),
         grid AS (
             SELECT r.*, g.b FROM regs r
             CROSS JOIN (SELECT unnest(generate_series({FIRST_BUCKET}, (SELECT max(week) FROM population) - 1))
@@ -82,7 +92,7 @@ def _running_totals() -> str:
         run AS (
             SELECT *, sum(c_all) OVER w AS cum_all, sum(d_all) OVER w AS cum_days,
                    sum(c_pre) OVER w AS cum_pre, max(last_day) OVER w AS last_seen,
-                   sum(CASE WHEN c_all > 0 AND b >= 0 THEN 1 ELSE 0 END) OVER w AS weeks_active,
+                   sum(CASE WHEN c_all > 0 AND b >= first_week THEN 1 ELSE 0 END) OVER w AS weeks_active,
                    lag(c_all, 1, 0) OVER v AS p1, lag(c_all, 2, 0) OVER v AS p2,
                    lag(c_all, 3, 0) OVER v AS p3, lag(d_all, 1, 0) OVER v AS dp1, {ch_run}
             FROM dense
@@ -111,14 +121,16 @@ def _at_one_week() -> str:
             SELECT p.student_id, p.module_id, p.presentation_id, p.week - 1 AS b,
                    coalesce(sum(w.c_all), 0) AS cum_all, coalesce(sum(w.d_all), 0) AS cum_days,
                    coalesce(sum(w.c_pre), 0) AS cum_pre, max(w.last_day) AS last_seen,
-                   count(*) FILTER (WHERE w.c_all > 0 AND w.b >= 0) AS weeks_active,
+                   count(*) FILTER (WHERE w.c_all > 0 AND w.b >= f.first_week) AS weeks_active,
                    {back("c_all", 1)} AS c_all, {back("c_all", 2)} AS p1, {back("c_all", 3)} AS p2,
                    {back("c_all", 4)} AS p3, {back("d_all", 1)} AS d_all, {back("d_all", 2)} AS dp1,
                    {ch_run}
             FROM population p
+            JOIN firsts f ON f.student_id = p.student_id AND f.module_id = p.module_id
+                         AND f.presentation_id = p.presentation_id
             LEFT JOIN wk w ON w.student_id = p.student_id AND w.module_id = p.module_id
                           AND w.presentation_id = p.presentation_id AND w.b < p.week
-            GROUP BY p.student_id, p.module_id, p.presentation_id, p.week)"""
+            GROUP BY p.student_id, p.module_id, p.presentation_id, p.week, f.first_week)"""
 
 
 def activity_features(
@@ -177,6 +189,9 @@ def activity_features(
             -- Nothing on or after the latest cut-off can reach any feature; dropping it early
             -- keeps scoring at week W from reading the rest of the presentation.
             WHERE day < (SELECT max(cutoff) FROM population)),
+        firsts AS (SELECT student_id, module_id, presentation_id, {FIRST_WEEK} AS first_week,
+                          {REGISTERED_FROM} AS registered_from
+                   FROM registrations),
         wk AS (
             SELECT student_id, module_id, presentation_id, b, sum(count) AS c_all,
                    count(DISTINCT day) AS d_all, max(day) AS last_day,
@@ -185,13 +200,11 @@ def activity_features(
         {_weekly_sums(one_week=one_week)},
         sources AS (SELECT module_id, presentation_id, {src_first}
                     FROM act GROUP BY module_id, presentation_id),
-        firsts AS (SELECT student_id, module_id, presentation_id, {FIRST_WEEK} AS first_week
-                   FROM registrations),
         feats AS (
             SELECT p.student_id, p.module_id, p.presentation_id, p.week,
                    {_log("r.cum_all")} AS act_total,
                    CAST(r.cum_days AS DOUBLE) AS act_active_days,
-                   r.weeks_active / p.week AS act_weeks_active_share,
+                   r.weeks_active / greatest({OWN_WEEKS}, 1) AS act_weeks_active_share,
                    {_log(earlier)} AS act_earlier_weekly_rate,
                    {_log("r.cum_pre")} AS act_pre_start,
                    {_log("r.c_all")} AS act_last7,
@@ -200,7 +213,8 @@ def activity_features(
                    CASE WHEN {EARLIER_WEEKS} >= 1 THEN ((r.c_all + r.p1) / 2 + 1) / ({earlier} + 1)
                         ELSE 1.0 END AS act_recent_vs_own,
                    {trend} AS act_trend_4w,
-                   CAST(p.cutoff - coalesce(r.last_seen, -36) AS DOUBLE) AS act_days_since_last,
+                   CAST(p.cutoff - coalesce(r.last_seen, least(f.registered_from, p.cutoff - 1)) AS DOUBLE)
+                       AS act_days_since_last,
                    CAST(r.last_seen IS NOT NULL AS INTEGER) AS act_any,
                    {ch_out}, {src_out}
             FROM population p

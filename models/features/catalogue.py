@@ -134,7 +134,9 @@ def _activity_features() -> list[Feature]:
     return [
         Feature("act_total", "regularity", "log(1 + actions before the cut-off), all sources"),
         Feature("act_active_days", "regularity", "days with any recorded activity"),
-        Feature("act_weeks_active_share", "regularity", "share of weeks so far with any activity"),
+        Feature(
+            "act_weeks_active_share", "regularity", "share of the weeks since registering with any activity"
+        ),
         Feature(
             "act_earlier_weekly_rate",
             "regularity",
@@ -146,7 +148,11 @@ def _activity_features() -> list[Feature]:
         Feature("act_active_days_last14", "recent_activity", "active days in the last 14 days"),
         Feature("act_recent_vs_own", "recent_activity", "last-14-day weekly rate against own earlier rate"),
         Feature("act_trend_4w", "recent_activity", "slope of log weekly actions over the last 4 weeks"),
-        Feature("act_days_since_last", "recent_activity", "days since the last recorded activity"),
+        Feature(
+            "act_days_since_last",
+            "recent_activity",
+            "days since the last recorded activity (with none: since registering, or day -36)",
+        ),
         Feature("act_total_pct", "cohort_engagement", "percentile of act_total in the module cohort"),
         Feature("act_last14_pct", "cohort_engagement", "percentile of act_last14 in the module cohort"),
         Feature("act_active_days_pct", "cohort_engagement", "percentile of act_active_days in the cohort"),
