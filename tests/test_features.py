@@ -73,6 +73,29 @@ def test_assessment_features_on_a_hand_made_case(small: LearningData) -> None:
     assert later["asm_days_to_next"] == 120  # only the exam is left
 
 
+def test_a_mid_term_exam_and_self_paced_work_count_as_marked_work(tmp_path: Path) -> None:
+    """Found on an open-entry college's data: its tests are all typed "exam", and much of its work has
+    no due day. Both were dropped, and a student with three marks was told no marked work was recorded.
+    An exam still to come is still not read (at a module's end it stands for the outcome itself).
+    """
+    assessments = [
+        *VALID["assessments"],
+        ["E1", "M1", "2024J", "exam", "25", "30"],  # a mid-term, due before week 6's cut-off (42)
+        ["Q9", "M1", "2024J", "quiz", "", "0"],  # self-paced: no due day
+    ]
+    results = [*VALID["assessment_results"], ["S3", "E1", "24", "64"], ["S3", "Q9", "30", "90"]]
+    data = load_learning_data(make_folder(tmp_path, assessments=assessments, assessment_results=results))
+    s3 = row(build_features(data, weeks=[6]), "S3", 6)
+    assert (s3["asm_due"], s3["asm_submitted"]) == (2, 2)  # A1 and the mid-term; Q9 is never due
+    assert s3["asm_has_score"] == 1
+    # A1's 40 (weight 50), the exam's 64 (weight 30), the quiz's 90 (weight 0 counts as 1), at once
+    assert s3["asm_score_mean"] == pytest.approx((40 * 50 + 64 * 30 + 90 * 1) / 81)
+    assert s3["asm_days_since_submission"] == 42 - 30  # the self-paced quiz was the last
+    assert (s3["asm_remaining"], s3["asm_days_to_next"]) == (0, 120)  # the final exam (day 95) is not read
+    s1 = row(build_features(data, weeks=[6]), "S1", 6)
+    assert (s1["asm_due"], s1["asm_missed"], s1["asm_weight_missed"]) == (2, 1, 30)  # S1 missed the mid-term
+
+
 def _five_on_m1(tmp_path: Path) -> LearningData:
     """The valid folder with two more students on M1: five, the fewest a cohort is compared with."""
     students = [

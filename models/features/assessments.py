@@ -20,6 +20,13 @@ from waymark.models.features.catalogue import MIN_COHORT
 from waymark.models.features.query import Engine, query
 
 MARKING_DELAY_DAYS = 14
+# Which assessments are read. Every one due before the cut-off, exams included: a mid-term exam is
+# marked work like any other, and a college that types all its tests "exam" had no marks at all.
+# One with no due day (self-paced work) counts once submitted, for its mark and the days since the
+# last submission, never as due, missed, late or coming next. What comes next (days to it, its
+# weight, how many remain) is the coursework and quizzes still to come, as the next-assessment target
+# labels them (``models.targets``): an exam still to come is never read, since at the end of a module
+# it stands for the outcome itself.
 NEXT_DUE_CAP = 120
 _FEATS_COLUMNS = (
     "student_id",
@@ -71,14 +78,15 @@ def assessment_features(
     return query(
         f"""
         WITH a AS (SELECT assessment_id, module_id, presentation_id, due_day, weight, type
-                   FROM assessments WHERE type <> 'exam' AND due_day IS NOT NULL),
+                   FROM assessments),
         pa AS (
             SELECT p.student_id, p.module_id, p.presentation_id, p.week, p.cutoff,
                    a.assessment_id, a.due_day, a.weight, a.type,
                    CASE WHEN r.submitted_day < p.cutoff THEN r.submitted_day END AS submitted_day,
                    CASE WHEN r.submitted_day < p.cutoff THEN r.score END AS score
-            FROM population p JOIN a USING (module_id, presentation_id)
-            LEFT JOIN results r ON r.student_id = p.student_id AND r.assessment_id = a.assessment_id),
+            FROM population p JOIN a ON a.module_id = p.module_id AND a.presentation_id = p.presentation_id
+            LEFT JOIN results r ON r.student_id = p.student_id AND r.assessment_id = a.assessment_id
+            WHERE a.type <> 'exam' OR a.due_day < p.cutoff OR a.due_day IS NULL),
         agg AS (
             SELECT student_id, module_id, presentation_id, week,
                 count(*) FILTER (WHERE due_day < cutoff) AS due,
