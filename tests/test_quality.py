@@ -81,6 +81,7 @@ def test_weeks_nobody_on_a_presentation_was_active_in_are_listed_for_the_data_st
             "first_day": 7,
             "last_day": 97,
             "to_data_end": False,
+            "to_its_end": False,
         }
     ]
     assert "  M1 2024J: weeks 2 to 14 (days 7 to 97)" in report.to_text().splitlines()
@@ -99,14 +100,45 @@ def test_activity_features_never_read_does_not_hide_a_quiet_week(tmp_path: Path)
     assert [(q["first_week"], q["last_week"]) for q in report.quiet_weeks] == [(2, 14)]
 
 
-def test_a_presentation_whose_activity_stopped_weeks_before_the_data_date_is_listed(tmp_path: Path) -> None:
-    """M2 runs beside M1 but its activity stops on day 20; M1's goes on to day 100 (2025-01-15), the
-    data date. Scored then, everyone on M2 would show no recent activity: an extract that ends early
-    reads exactly so, and the data steward is told which presentation and from when."""
+def _m2_stopping_on_day_20(tmp_path: Path, length_days: int) -> QualityReport:
     presentations = [
         ["module_id", "presentation_id", "start_date", "length_days"],
         ["M1", "2024J", "2024-10-07", "100"],
-        ["M2", "2025B", "2024-10-07", "90"],
+        ["M2", "2025B", "2024-10-07", str(length_days)],
+    ]
+    activity = [
+        *VALID["activity"],
+        *(["S3", "M2", "2025B", str(day), "vle", "resource", "1"] for day in (0, 8, 20)),
+    ]
+    return _report(make_folder(tmp_path, presentations=presentations, activity=activity))
+
+
+def test_a_presentation_that_had_ended_with_quiet_last_weeks_is_not_said_to_run_to_the_data_date(
+    tmp_path: Path,
+) -> None:
+    """M2 ended on day 89, before the data date (day 100): its quiet last weeks are its own end's,
+    an exam period or an extract that stopped early, not a break still running. Found on a college's
+    data, where presentations long ended were listed "up to the data date" and told to check the
+    extract before scoring them."""
+    report = _m2_stopping_on_day_20(tmp_path, 90)
+    trailing = [q for q in report.quiet_weeks if q["module_id"] == "M2"]
+    assert [(q["first_week"], q["last_week"], q["to_data_end"], q["to_its_end"]) for q in trailing] == [
+        (4, 12, False, True)
+    ]
+    assert "  M2 2025B: weeks 4 to 12 (days 21 to 83), up to its end" in report.to_text().splitlines()
+    assert not [n for n in report.notes if "up to the data date" in n]
+    assert [n for n in report.notes if n.startswith("1 presentation that had ended by the data date")]
+
+
+def test_a_presentation_whose_activity_stopped_weeks_before_the_data_date_is_listed(tmp_path: Path) -> None:
+    """M2 runs beside M1 but its activity stops on day 20; M1's goes on to day 100 (2025-01-15), the
+    data date, and M2 runs on to day 199. Scored then, everyone on M2 would show no recent activity:
+    an extract that ends early reads exactly so, and the data steward is told which presentation and
+    from when."""
+    presentations = [
+        ["module_id", "presentation_id", "start_date", "length_days"],
+        ["M1", "2024J", "2024-10-07", "100"],
+        ["M2", "2025B", "2024-10-07", "200"],
     ]
     activity = [
         *VALID["activity"],
@@ -114,20 +146,21 @@ def test_a_presentation_whose_activity_stopped_weeks_before_the_data_date_is_lis
     ]
     report = _report(make_folder(tmp_path, presentations=presentations, activity=activity))
     trailing = [q for q in report.quiet_weeks if q["to_data_end"]]
-    # Week 3 (days 14 to 20) is M2's last active week; week 12 (days 77 to 83) its last whole week
-    # before its own end (day 89); the data date is past that.
+    # Week 3 (days 14 to 20) is M2's last active week; week 14 (days 91 to 97) the last whole week
+    # before the data date (day 100).
     assert trailing == [
         {
             "module_id": "M2",
             "presentation_id": "2025B",
             "first_week": 4,
-            "last_week": 12,
+            "last_week": 14,
             "first_day": 21,
-            "last_day": 83,
+            "last_day": 97,
             "to_data_end": True,
+            "to_its_end": False,
         }
     ]
-    assert "  M2 2025B: weeks 4 to 12 (days 21 to 83), up to the data date" in report.to_text().splitlines()
+    assert "  M2 2025B: weeks 4 to 14 (days 21 to 97), up to the data date" in report.to_text().splitlines()
     assert [n for n in report.notes if n.startswith("1 presentation has had no activity") and "extract" in n]
     # M1's own gap is still listed as before, and said in its own note.
     assert [q["first_week"] for q in report.quiet_weeks if q["module_id"] == "M1"] == [2]

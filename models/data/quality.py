@@ -124,7 +124,7 @@ class QualityReport:
 def _quiet_line(q: dict[str, Any]) -> str:
     first, last = q["first_week"], q["last_week"]
     weeks = f"week {first}" if first == last else f"weeks {first} to {last}"
-    end = ", up to the data date" if q["to_data_end"] else ""
+    end = ", up to the data date" if q["to_data_end"] else ", up to its end" if q.get("to_its_end") else ""
     return (
         f"  {q['module_id']} {q['presentation_id']}: {weeks} (days {q['first_day']} to {q['last_day']}){end}"
     )
@@ -309,9 +309,11 @@ def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     Activity counts as features read it: from sources that may be used (``notice``) and within the
     presentation's days. Between its first and last active weeks, and after its last active week up
     to the data date (the latest day any presentation's activity reaches,
-    ``models.calendar.data_date``) or its own end, whichever is first: those stretches have
-    ``to_data_end`` set. A presentation whose activity stopped weeks before the others' looks, on
-    the data date, as if nobody on it were working.
+    ``models.calendar.data_date``) or its own end, whichever is first. A stretch up to the data date
+    of a presentation still running then has ``to_data_end`` set: scored now, it looks as if nobody
+    on it were working. One up to the end of a presentation that had ended has ``to_its_end`` set:
+    an exam period reads so, or an extract that stopped early, and trained on, its last weeks read
+    as everyone inactive.
     """
     register_usable_sources(con)
     rows = con.execute(f"""
@@ -323,9 +325,11 @@ def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         span AS (SELECT module_id, presentation_id, min(week) AS lo, max(week) AS hi
                  FROM active GROUP BY ALL),
         known AS (SELECT s.*, least(date_diff('day', CAST(p.start_date AS DATE), (SELECT d FROM reach)),
-                                    CAST(p.length_days AS INTEGER) - 1) AS last_day
+                                    CAST(p.length_days AS INTEGER) - 1) AS last_day,
+                         date_diff('day', CAST(p.start_date AS DATE), (SELECT d FROM reach))
+                             < CAST(p.length_days AS INTEGER) - 1 AS running
                   FROM span s JOIN t_presentations p USING (module_id, presentation_id)),
-        gaps AS (SELECT k.module_id, k.presentation_id, w.week, w.week > k.hi AS to_end
+        gaps AS (SELECT k.module_id, k.presentation_id, w.week, w.week > k.hi AS to_end, k.running
                  FROM known k JOIN range(2, 1000) AS w(week)
                       ON w.week > k.lo AND (w.week < k.hi OR 7 * w.week - 1 <= k.last_day)
                  ANTI JOIN active a ON a.module_id = k.module_id
@@ -333,7 +337,7 @@ def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         runs AS (SELECT *, week - row_number() OVER (
                      PARTITION BY module_id, presentation_id ORDER BY week) AS run FROM gaps)
         SELECT module_id, presentation_id, min(week) AS first_week, max(week) AS last_week,
-               bool_or(to_end) AS to_end
+               bool_or(to_end) AS to_end, bool_or(running) AS running
         FROM runs GROUP BY module_id, presentation_id, run ORDER BY 1, 2, 3""").fetchall()
     return [
         {
@@ -343,9 +347,10 @@ def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
             "last_week": int(b),
             "first_day": 7 * (int(a) - 1),
             "last_day": 7 * int(b) - 1,
-            "to_data_end": bool(e),
+            "to_data_end": bool(e and running),
+            "to_its_end": bool(e and not running),
         }
-        for m, p, a, b, e in rows
+        for m, p, a, b, e, running in rows
     ]
 
 
@@ -380,7 +385,9 @@ def _outcome_notes(overview: dict[str, Any]) -> list[str]:
 
 def _quiet_notes(quiet: list[dict[str, Any]]) -> list[str]:
     notes = []
-    within = len({(q["module_id"], q["presentation_id"]) for q in quiet if not q["to_data_end"]})
+    within = len(
+        {(q["module_id"], q["presentation_id"]) for q in quiet if not (q["to_data_end"] or q["to_its_end"])}
+    )
     if within:
         notes.append(
             f"{within:,} {'presentation has' if within == 1 else 'presentations have'} whole "
@@ -397,6 +404,15 @@ def _quiet_notes(quiet: list[dict[str, Any]]) -> list[str]:
             "data date'), while other presentations' activity goes on. A break still running reads this "
             "way, and so does an activity extract for that module that ends early: scored now, every "
             "student on it would show no recent activity. Check the extract's last date before scoring."
+        )
+    ended = len({(q["module_id"], q["presentation_id"]) for q in quiet if q["to_its_end"]})
+    if ended:
+        notes.append(
+            f"{ended:,} {'presentation' if ended == 1 else 'presentations'} that had ended by the data date "
+            f"{'has' if ended == 1 else 'have'} no activity from any source for anyone in its last whole "
+            "weeks (listed above as 'up to its end'). An exam period with nothing on the learning "
+            "platform reads this way, and so does an activity extract that stopped early; trained on, "
+            "those weeks read as every student inactive. If the extract stopped early, import the rest."
         )
     return notes
 
