@@ -104,6 +104,24 @@ def test_an_unmapped_outcome_is_named_with_its_count_and_nothing_is_written(tmp_
     assert not (tmp_path / "out").exists()
 
 
+def test_values_beyond_those_listed_are_counted_not_dropped(tmp_path: Path) -> None:
+    """24 different unmapped outcomes: the 20 most frequent are listed, and the other 4 are said, not lost."""
+    rows = records_rows()
+    for i, row in enumerate(rows):
+        row[5] = f"Outcome {i:02d}"
+    rows.append([*rows[-1][:5], "Outcome 23", *rows[-1][6:]])  # one of the last values twice
+    rows[-1][0] = "2000999"
+    src = tmp_path / "export"
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    with pytest.raises(MappingDataError) as caught:
+        import_mapped(load_mapping(write_mapping(tmp_path)), [src], out=tmp_path / "out", secret=SECRET)
+    message = str(caught.value)
+    assert message.count("tables.registrations.columns.final_result: 'Outcome") == 20
+    assert "; and 4 more values of this rule in 4 rows, not listed" in message  # Outcome 23 is listed first
+    assert "24 problems" in message
+
+
 def test_an_unparsable_date_names_its_row(tmp_path: Path) -> None:
     rows = records_rows()
     rows[6][4] = "2023-09-01"

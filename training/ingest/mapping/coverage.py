@@ -6,7 +6,7 @@ naming the mapping's rule, the value, how many rows and the first file and row).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import duckdb
@@ -29,13 +29,23 @@ class Issue:
     count: int
     file: str
     row: int
+    # On the last issue listed for a rule: the rule's values not listed (``MAX_VALUES_PER_RULE``).
+    more_values: int = 0
+    more_rows: int = 0
 
     def text(self) -> str:
-        """One line naming the rule, the value, the count and the first row."""
+        """One line naming the rule, the value, the count and the first row (and what was not listed)."""
         rows = "row" if self.count == 1 else "rows"
         first = f"first {self.file} row {self.row}"
         value = "an empty cell" if self.value is None else repr(self.value)
-        return f"{self.where}: {value} {self.reason} ({self.count} {rows}; {first})"
+        more = ""
+        if self.more_values:
+            values = "value" if self.more_values == 1 else "values"
+            more = (
+                f"; and {self.more_values:,} more {values} of this rule in {self.more_rows:,} "
+                f"{'row' if self.more_rows == 1 else 'rows'}, not listed"
+            )
+        return f"{self.where}: {value} {self.reason} ({self.count} {rows}; {first}){more}"
 
 
 #: What an issue can be, as the dry run and a refused import say it.
@@ -74,8 +84,8 @@ class Coverage:
 
     def problems(self) -> str:
         """How many issues there are, in words ("1 problem", "3 problems")."""
-        n = len(self.issues)
-        return f"{n} {'problem' if n == 1 else 'problems'}"
+        n = sum(1 + i.more_values for i in self.issues)
+        return f"{n:,} {'problem' if n == 1 else 'problems'}"
 
     @property
     def ok(self) -> bool:
@@ -149,12 +159,18 @@ def column_issues(con: duckdb.DuckDBPyConnection, table: str, *, column: str, wh
     """Issues of one column of ``wm_m_<table>``, grouped by reason and value, most frequent first."""
     check, raw = ident("_check:" + column), ident("_raw:" + column)
     rows = con.execute(
-        f"SELECT {check}, {raw}, count(*), first(_file ORDER BY _file, _row), "
+        f"SELECT *, count(*) OVER (), sum(n) OVER () FROM ("
+        f"SELECT {check}, {raw}, count(*) AS n, first(_file ORDER BY _file, _row), "
         "first(_row ORDER BY _file, _row) "
-        f"FROM {ident('wm_m_' + table)} WHERE {check} IS NOT NULL GROUP BY ALL "
+        f"FROM {ident('wm_m_' + table)} WHERE {check} IS NOT NULL GROUP BY ALL) "
         f"ORDER BY 3 DESC, 2 LIMIT {MAX_VALUES_PER_RULE}"
     ).fetchall()
-    return [Issue(where, value, reason, int(n), str(f), int(r)) for reason, value, n, f, r in rows]
+    issues = [Issue(where, value, reason, int(n), str(f), int(r)) for reason, value, n, f, r, _, _ in rows]
+    if rows and int(rows[0][5]) > len(rows):  # the rest, said on the last one listed
+        listed = sum(i.count for i in issues)
+        more = {"more_values": int(rows[0][5]) - len(rows), "more_rows": int(rows[0][6]) - listed}
+        issues[-1] = replace(issues[-1], **more)
+    return issues
 
 
 def duplicate_key_issue(con: duckdb.DuckDBPyConnection, table: str) -> list[Issue]:
