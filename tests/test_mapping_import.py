@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -694,3 +695,18 @@ def test_an_activity_row_the_contract_refuses_is_traced_to_the_export_row_holdin
     text = str(refused.value)
     assert "activity.day" in text and f"clicks.csv row {at + 1} (student_id={rows[0][0]}" in text, text
     assert ".parquet" not in text and "staging" not in text, text  # the warnings are traced too
+
+
+def test_rows_of_one_unknown_registration_are_named_as_different_export_rows(tmp_path: Path) -> None:
+    """Found on a college's data: a refused import named the same export row five times, once for each
+    of five activity rows of one registration the records do not hold."""
+    stranger = [["2999999", *r[1:]] for r in click_rows(range(3)) if r[0] == STUDENTS[0]]
+    assert len(stranger) >= 5
+    src = tmp_path / "export"
+    write_records(src)
+    write_clicks(src, [*click_rows(range(2)), *stranger])
+    with pytest.raises(ContractViolation) as refused:
+        import_mapped(load_mapping(write_mapping(tmp_path / "m")), [src], out=tmp_path / "out", secret=SECRET)
+    named = re.findall(r"clicks\.csv row (\d+) \(student_id=2999999", str(refused.value))
+    assert len(named) >= 2, str(refused.value)
+    assert len(set(named)) == len(named), named

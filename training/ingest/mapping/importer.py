@@ -12,6 +12,7 @@ import csv
 import hashlib
 import secrets
 import shutil
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -468,6 +469,9 @@ def in_the_exports(
         staged = ident("wm_m_" + finding.table)
         have = {str(r[0]) for r in con.execute(f"DESCRIBE {staged}").fetchall()}
         examples = []
+        # Examples alike (five activity rows of one unknown registration) are traced to as many
+        # different export rows, not five times to the first: the n-th alike takes the n-th match.
+        alike: Counter[str] = Counter()
         for ex in finding.examples:
             key = {k: v for k, v in (ex.key or {}).items() if k in have}
             if not key:  # nothing to trace it by: named as the mapped table, not the staging file
@@ -481,12 +485,15 @@ def in_the_exports(
                 # the offending value too: the registration's rows are many, the one at fault is this
                 conditions.append(f"CAST({ident(finding.column)} AS VARCHAR) = {literal(str(ex.value))}")
             written = [ident(f"_raw:{k}") if f"_raw:{k}" in have else ident(k) for k in key]
+            where = " AND ".join(conditions)
             found = con.execute(
-                f"SELECT _file, _row, {', '.join(written)} FROM {staged} WHERE {' AND '.join(conditions)} "
-                "ORDER BY _file, _row LIMIT 1"
+                f"SELECT _file, _row, {', '.join(written)} FROM {staged} WHERE {where} "
+                f"ORDER BY _file, _row LIMIT 1 OFFSET {alike[where]}"
             ).fetchall()
+            alike[where] += 1
             if not found:
-                examples.append(ex)
+                if alike[where] == 1:  # matches no mapped row: a row the folder already held
+                    examples.append(ex)
                 continue
             file, row, *raw = found[0]
             examples.append(Example(str(file), int(row), dict(zip(key, raw, strict=True)), ex.value))
