@@ -248,3 +248,16 @@ def test_a_presentation_not_started_by_the_data_date_is_left_out_of_the_activity
     ]
     begun = _report(make_folder(tmp_path / "begun", presentations=presentations))
     assert ("M2", 1) in [(p["module_id"], p["registrations"]) for p in begun.no_activity["by_presentation"]]
+
+
+def test_unregistered_students_with_another_outcome_are_noted(tmp_path: Path) -> None:
+    """Found on a college's data: 71% of registrations had an unregistration day (a last day of
+    attendance, mapped by mistake) and a pass or fail, and nothing said so, though every one of those
+    students leaves the weekly populations from that day."""
+    registrations = [list(r) for r in VALID["registrations"]]
+    registrations[1][4] = "40"  # S1 unregistered on day 40, and passed
+    report = _report(make_folder(tmp_path, registrations=registrations))
+    assert report.consistency["unregistered_but_result_not_withdrawn"] == 1
+    said = [n for n in report.notes if n.startswith("1 registration has an unregistration day")]
+    assert said and "(25% of all registrations)" in said[0] and "registrations.unregistration_day" in said[0]
+    assert not [n for n in _report(make_folder(tmp_path / "valid")).notes if "unregistration day and" in n]

@@ -172,7 +172,13 @@ def quality_report(con: duckdb.DuckDBPyConnection) -> QualityReport:
     consistency = _consistency(con)
     quiet = _quiet_weeks(con)
     notes = _marked_work_notes(overview) + _notes(
-        missing, no_act, timing=timing, by_module=by_module, consistency=consistency, names=_names(con)
+        missing,
+        no_act,
+        timing=timing,
+        by_module=by_module,
+        consistency=consistency,
+        names=_names(con),
+        registrations=overview["registrations"],
     )
     notes += _quiet_notes(quiet) + _outcome_notes(overview)
     notes = notes or ["No gaps large enough to change how indicators should be read."]
@@ -490,6 +496,7 @@ def _notes(
     by_module: list[dict[str, Any]],
     names: dict[str, str],
     consistency: dict[str, int],
+    registrations: int,
 ) -> list[str]:
     notes = []
     if no_act["registrations"]:
@@ -532,5 +539,14 @@ def _notes(
         notes.append(
             "Some withdrawals have no unregistration day: they stay in every weekly "
             "population, which makes the outcome look later than it was."
+        )
+    if left := consistency["unregistered_but_result_not_withdrawn"]:
+        share = f" ({left / registrations:.0%} of all registrations)" if registrations else ""
+        rows = "1 registration has" if left == 1 else f"{left:,} registrations have"
+        notes.append(
+            f"{rows} an unregistration day and an outcome other than withdrawn{share}. A student leaves "
+            "every weekly population from the day they unregistered: they are neither scored nor trained "
+            "on after it. If registrations.unregistration_day was mapped from something else (a last "
+            "day of attendance, say), map it from the day the student left the module, or leave it empty."
         )
     return notes
