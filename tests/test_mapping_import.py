@@ -558,6 +558,34 @@ def test_numbers_with_a_decimal_comma_are_read_and_a_mixed_one_is_refused(tmp_pa
     assert "'1.030' is not a number (1 row; first records.csv row 6)" in str(refused.value)
 
 
+def test_a_number_out_of_another_columns_maximum_is_written_as_a_percentage(tmp_path: Path) -> None:
+    """A gradebook's points out of points possible (here credits out of the admission grade's 150, the
+    one other number the fixture has): 30 of 150 is 20. A row with no usable maximum is named."""
+    rows = records_rows()
+    src = tmp_path / "export"
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    out_of = MAPPING.replace(
+        'credits = "credits_enrolled"',
+        'credits = { column = "credits_enrolled", out_of = "admission_grade" }',
+    )
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", out_of)), src, tmp_path / "ok")
+    credits = load_learning_data(out).students["credits"]
+    assert sorted(set(credits.astype(int))) == [20, 24]  # 30 and 36 of 150
+    rows[3][7], rows[5][7] = "0", ""
+    write_records(src, rows)
+    with pytest.raises(MappingDataError) as refused:
+        _import_with(load_mapping(write_mapping(tmp_path / "m", out_of)), src, tmp_path / "no-maximum")
+    said = str(refused.value)
+    assert "has no maximum to be out of (admission_grade is empty, 0 or not a number)" in said
+    assert "first records.csv row 4" in said and "first records.csv row 6" in said
+    with pytest.raises(MappingError, match="out_of applies to numbers only"):
+        load_mapping(write_mapping(tmp_path / "t", MAPPING.replace(
+            'nationality = "nationality"',
+            'nationality = { column = "nationality", out_of = "admission_grade" }',
+        )))  # fmt: skip
+
+
 def test_a_join_can_match_ids_written_in_another_case(tmp_path: Path) -> None:
     """A second platform names the course in lower case; the records in upper case. Joined to the
     records, its rows matched nothing until the join was told to ignore case."""

@@ -261,3 +261,19 @@ def test_unregistered_students_with_another_outcome_are_noted(tmp_path: Path) ->
     said = [n for n in report.notes if n.startswith("1 registration has an unregistration day")]
     assert said and "(25% of all registrations)" in said[0] and "registrations.unregistration_day" in said[0]
     assert not [n for n in _report(make_folder(tmp_path / "valid")).notes if "unregistration day and" in n]
+
+
+def test_marks_that_look_like_points_are_noted(tmp_path: Path) -> None:
+    """Found on a college's data: quiz points out of 20 passed as percentages, all of them very low."""
+    new = [f"S{i}" for i in range(4, 9)]
+    students = [*VALID["students"], *([s, "P1", "1", "full_time", "0", "120"] for s in new)]
+    registrations = [*VALID["registrations"], *([s, "M1", "2024J", "-3", "", "pass"] for s in new)]
+    results = [*VALID["assessment_results"], *([s, "A1", "18", str(10 + i)] for i, s in enumerate(new))]
+    report = _report(make_folder(tmp_path, students=students, registrations=registrations,
+                                 assessment_results=results))  # fmt: skip
+    assert report.consistency["assessments_scored_at_most_20"] == 0  # S1's 70.5 and S3's 40 are there
+    results = [r for r in results if r[0] not in ("S1", "S3")]
+    report = _report(make_folder(tmp_path / "points", students=students, registrations=registrations,
+                                 assessment_results=results))  # fmt: skip
+    assert report.consistency["assessments_scored_at_most_20"] == 1
+    assert [n for n in report.notes if n.startswith("1 assessment has five or more marks, none above 20")]

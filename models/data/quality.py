@@ -464,6 +464,12 @@ def _consistency(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             "USING (student_id, module_id, presentation_id) WHERE a.day < r.registration_day - 7"
         ),
         "results_without_score": "SELECT count(*) FROM t_assessment_results WHERE score IS NULL",
+        # Scores are percentages (0 to 100): an assessment whose every one of five or more marks is at
+        # most 20 is more often points out of 20 (or 10) than a test nobody passed.
+        "assessments_scored_at_most_20": (
+            "SELECT count(*) FROM (SELECT assessment_id FROM t_assessment_results WHERE score IS NOT NULL "
+            "GROUP BY ALL HAVING count(*) >= 5 AND max(score) <= 20)"
+        ),
         "assessments_without_due_day": "SELECT count(*) FROM t_assessments WHERE due_day IS NULL",
         "submissions_after_presentation_end": (
             "SELECT count(*) FROM t_assessment_results r JOIN t_assessments a "
@@ -539,6 +545,13 @@ def _notes(
         notes.append(
             "Some withdrawals have no unregistration day: they stay in every weekly "
             "population, which makes the outcome look later than it was."
+        )
+    if low := consistency["assessments_scored_at_most_20"]:
+        which = "1 assessment has" if low == 1 else f"{low:,} assessments have"
+        notes.append(
+            f"{which} five or more marks, none above 20. Scores are percentages (0 to 100); points out of "
+            "20 or 10 read as very low marks. If the export gives points, map the score with out_of "
+            "(its points possible), or multiply (docs/mapping.md)."
         )
     if left := consistency["unregistered_but_result_not_withdrawn"]:
         share = f" ({left / registrations:.0%} of all registrations)" if registrations else ""

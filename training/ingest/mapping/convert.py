@@ -173,6 +173,15 @@ def column_sql(
         )
         number = f"(TRY_CAST({written} AS DOUBLE){f' * {float(spec.multiply)!r}' if spec.multiply else ''})"
         checks.append((f"{text} IS NOT NULL AND {number} IS NULL", "is not a number"))
+        if spec.out_of is not None:  # a mark out of another column's maximum, as a percentage
+            most = f"TRY_CAST(nullif(trim({ref(spec.out_of)}), '') AS DOUBLE)"
+            checks.append(
+                (
+                    f"{text} IS NOT NULL AND NOT coalesce({most} > 0, false)",
+                    f"has no maximum to be out of ({spec.out_of} is empty, 0 or not a number)",
+                )
+            )
+            number = f"({number} / {most} * 100)"
         if column.kind is Kind.INT:
             checks.append((f"{number} <> round({number})", "is not a whole number"))
         value = f"CAST(round({number}) AS BIGINT)" if column.kind is Kind.INT else number

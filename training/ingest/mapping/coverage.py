@@ -257,6 +257,7 @@ def unused_columns(mapping: Mapping, inputs: dict[str, InputStats]) -> dict[str,
     for spec in mapping.tables.values():
         named.update(spec.ignore)
         named.update(c.column for c in spec.columns.values() if c.column)
+        named.update(c.out_of for c in spec.columns.values() if c.out_of)
         named.update(part for c in spec.columns.values() for part in c.columns)
         if spec.order_by is not None:
             named.update([spec.order_by.column] if spec.order_by.column else spec.order_by.columns)

@@ -57,6 +57,9 @@ class ColumnSpec(_Strict):
     default: str | None = None  # for a value neither in `values` nor matching `patterns`
     keep_unmapped: bool = False  # an unmatched value passes through unchanged
     multiply: float | None = None
+    # A mark out of a maximum another column holds (a learning platform's points out of points
+    # possible): written as a percentage, value / maximum x 100.
+    out_of: str | None = None
     # A number written with a decimal comma ("12,5"): read as 12.5; a value with a point ("1.234,5",
     # or "1.234", where the point separates thousands) is refused rather than guessed.
     decimal_comma: bool = False
@@ -278,6 +281,10 @@ def _conversion_problems(col: str, spec: ColumnSpec, *, kind: Kind) -> list[str]
         problems.append("date and timestamp convert only DATE columns and day columns (day, *_day)")
     if spec.multiply is not None and kind not in {Kind.INT, Kind.FLOAT}:
         problems.append("multiply applies to numbers only")
+    if spec.out_of is not None and kind not in {Kind.INT, Kind.FLOAT}:
+        problems.append("out_of applies to numbers only")
+    if spec.out_of is not None and spec.column is None:
+        problems.append("out_of divides the number of one source column (give column)")
     if spec.decimal_comma and kind not in {Kind.INT, Kind.FLOAT}:
         problems.append("decimal_comma applies to numbers only")
     if spec.date is not None and spec.date != "iso" and "%" not in spec.date:
