@@ -12,7 +12,7 @@ group below the minimum size, or a rate whose denominator is) is never judged: t
 "not assessable (too few students)", which is neither a pass nor a failure, unless another group
 fails it or is inconclusive. Otherwise the check passes. The gate fails when any check fails: such a
 model cannot be promoted. Inconclusive and not-assessable checks do not block, but the committee
-sees each with its reasons.
+sees each with its reasons; when no check passes at all, the gate itself is inconclusive.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class CheckResult:
     check: Check
     status: str
     reasons: tuple[str, ...]
+    confirmed: int = 0  # group comparisons found within the tolerance (some others may not be)
 
     @property
     def title(self) -> str:
@@ -45,10 +46,18 @@ class CheckResult:
 
 
 def evaluate(audits: list[AttributeAudit], policy: Policy) -> tuple[str, list[CheckResult]]:
-    """Gate status and the result of every check."""
+    """Gate status and the result of every check.
+
+    Fail when any check fails; pass when none fails and at least one passes; otherwise (every check
+    inconclusive or not assessable, as on a test set of a few small late-starting sections)
+    inconclusive: nothing was shown to be wrong, and nothing was shown to be right either, so the
+    committee approves such a model only with an override reason, as it would a failed one.
+    """
     results = [_check(check, audits, breach=policy.breach) for check in policy.checks]
     if any(r.status == FAIL for r in results):
         return FAIL, results
+    if results and not any(r.confirmed for r in results):
+        return INCONCLUSIVE, results
     return PASS, results
 
 
@@ -56,19 +65,24 @@ def _check(check: Check, audits: list[AttributeAudit], *, breach: str) -> CheckR
     relevant = [a for a in audits if a.capacity == check.capacity and not a.is_intersection]
     findings = [f for audit in relevant for f in _assess_audit(audit, check, breach=breach)]
     by_status = {s: tuple(r for v, r in findings if v == s) for s in (FAIL, INCONCLUSIVE, NOT_ASSESSABLE)}
+    confirmed = sum(v == PASS for v, _ in findings)
     if by_status[FAIL]:
-        return CheckResult(check, FAIL, by_status[FAIL])
+        return CheckResult(check, FAIL, by_status[FAIL], confirmed)
     if by_status[INCONCLUSIVE]:
-        return CheckResult(check, INCONCLUSIVE, by_status[INCONCLUSIVE] + by_status[NOT_ASSESSABLE])
+        return CheckResult(
+            check, INCONCLUSIVE, by_status[INCONCLUSIVE] + by_status[NOT_ASSESSABLE], confirmed
+        )
     if by_status[NOT_ASSESSABLE]:
-        return CheckResult(check, NOT_ASSESSABLE, by_status[NOT_ASSESSABLE])
+        return CheckResult(check, NOT_ASSESSABLE, by_status[NOT_ASSESSABLE], confirmed)
     if not relevant:
         return CheckResult(check, INCONCLUSIVE, ("no audited cohort at this capacity",))
-    return CheckResult(check, PASS, ("every reported group is within the tolerance",))
+    if not confirmed:
+        return CheckResult(check, INCONCLUSIVE, ("no group to compare with its reference group",))
+    return CheckResult(check, PASS, ("every reported group is within the tolerance",), confirmed)
 
 
 def _assess_audit(audit: AttributeAudit, check: Check, *, breach: str) -> list[tuple[str, str]]:
-    """(verdict, reason) for every group of one table that does not simply pass."""
+    """(verdict, reason) for every group of one table: a pass too, counted as a confirmed comparison."""
     out = []
     reference = audit.reference[check.metric]
     hidden = sum(g.suppressed for g in audit.groups)
@@ -128,7 +142,7 @@ def _assess_group(
                 f"{where}: {check.kind} {_fmt(point)} {interval}: the interval straddles the tolerance",
             )
         ]
-    return []
+    return [(PASS, where)]
 
 
 def _judge(point: float, *, low: float, high: float, check: Check, breach: str) -> str:

@@ -366,8 +366,10 @@ def _unaudited_card(weeks: list[int]) -> str:
 
 
 def _unconfirmed_card(gate: dict[str, Any]) -> str:
-    """The caveat of a pass whose every check was inconclusive or not assessable ("" otherwise)."""
-    checks = gate.get("checks", [])
-    if gate.get("status") != "pass" or not checks or any(c["status"] == "pass" for c in checks):
+    """What an inconclusive gate means ("" for any other)."""
+    if gate.get("status") != "inconclusive":
         return ""
-    return " No check could be confirmed (every one inconclusive or not assessable): nothing was shown wrong."
+    return (
+        " No check could be confirmed (every one inconclusive or not assessable): nothing was shown wrong,"
+        " nor right, so an approval needs the committee's override reason."
+    )

@@ -239,9 +239,12 @@ def blockers(session: Session, name: str, *, version: str) -> list[str]:
     if review.kind != APPROVED:
         return [f"the ethics committee's decision on {name} version {version} is '{review.kind}'"]
     if audited.gate != PASS and not review.override_reason:
-        return [
-            f"the fairness gate result is '{audited.gate}': a model that breaks a tolerance cannot be served"
-        ]
+        why = (
+            "a model that breaks a tolerance cannot be served"
+            if audited.gate == FAIL
+            else "no check could be confirmed, so it is served only on an approval with an override reason"
+        )
+        return [f"the fairness gate result is '{audited.gate}': {why}"]
     if not review.override_reason:
         return _quality_blockers(session, audited)
     return _report_blockers(session, audited)

@@ -191,12 +191,12 @@ def fairness(model: ModelFacts) -> str:
     counts = {s: model.checks.count(s) for s in dict.fromkeys(model.checks)}
     tally = ", ".join(f"{n} {status}" for status, n in counts.items()) or "no checks"
     compared = [c.replace("_", " ") for c in model.characteristics]
-    if model.gate != "pass":
-        said = "did not pass"
-    elif "pass" in model.checks or not model.checks:  # no checks: the report could not be read
-        said = "passed"
-    else:  # nothing clearly broken, and nothing confirmed either: not said to have passed
+    if model.gate == "inconclusive":  # nothing clearly broken, and nothing confirmed either
         said = "found no clear breach but could confirm none of its checks"
+    elif model.gate != "pass":
+        said = "did not pass"
+    else:
+        said = "passed"
     text = (
         f"The fairness audit {said} ({tally}), "
         f"comparing groups by {and_list(compared) if compared else 'no characteristic'}."

@@ -91,7 +91,9 @@ def test_another_champion_changes_the_model_its_features_accuracy_and_data_sourc
 
 
 def test_a_gate_that_confirmed_no_check_is_not_said_to_have_passed() -> None:
-    unsure = dataclasses.replace(MODEL, gate="pass", checks=("inconclusive", "not assessable"))
+    unsure = dataclasses.replace(
+        MODEL, gate="inconclusive", checks=("inconclusive", "not assessable"), override_reason="a pilot of 40"
+    )
     said = statement(dataclasses.replace(FACTS, model=unsure), WORDING)["fairness"]
     assert "passed" not in said and "could confirm none of its checks" in said
     assert "1 inconclusive, 1 not assessable" in said

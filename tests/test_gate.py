@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from waymark.fairness.audit import audit_cohorts, group_labels
-from waymark.fairness.gate import INCONCLUSIVE, evaluate
+from waymark.fairness.gate import INCONCLUSIVE, PASS, evaluate
 from waymark.fairness.policy import Policy, load_policy
 from waymark.models.data import ProtectedFrame
 
@@ -63,3 +63,22 @@ def test_a_measurable_difference_is_still_judged() -> None:
     scored, protected = _cohort(small_missed=2, small_found=2)
     _status, reasons = _fnr_check(scored, protected)
     assert not any("degenerate" in r for r in reasons)  # the group's interval has width: it is judged
+
+
+def test_a_gate_that_confirmed_no_comparison_is_inconclusive_not_a_pass() -> None:
+    """Found on a college's default test set (a few small late-starting sections): every check was
+    inconclusive or not assessable, and the gate said "pass"."""
+    scored, protected = _cohort(small_missed=4, small_found=0)
+    policy = _policy()
+    audits = audit_cohorts(scored, group_labels(protected, intersections=False), policy=policy)
+    fnr = tuple(c for c in policy.checks if c.metric == "false_negative_rate")
+    gate, checks = evaluate(audits, dataclasses.replace(policy, checks=fnr))
+    assert [(c.status, c.confirmed) for c in checks] == [(INCONCLUSIVE, 0)] and gate == INCONCLUSIVE
+    # The same check with a tolerance B's interval lies inside: one comparison confirmed, a pass.
+    wide = tuple(dataclasses.replace(c, low=0.0, high=100.0) for c in fnr)
+    _, flat = evaluate(audits, dataclasses.replace(policy, checks=wide))
+    assert flat[0].status == INCONCLUSIVE  # a degenerate interval is never judged, however wide
+    scored, protected = _cohort(small_missed=2, small_found=2)
+    audits = audit_cohorts(scored, group_labels(protected, intersections=False), policy=policy)
+    gate, checks = evaluate(audits, dataclasses.replace(policy, checks=wide))
+    assert (gate, checks[0].status, checks[0].confirmed) == (PASS, PASS, 1)

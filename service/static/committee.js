@@ -3,7 +3,7 @@
 // (AUC and ECE by week, and against the champion on the same students) is read from each audit's report.
 "use strict";
 
-const GATE_TEXT = { pass: "Passed", fail: "Failed: cannot be promoted" };
+const GATE_TEXT = { pass: "Passed", fail: "Failed: cannot be promoted", inconclusive: "Inconclusive: no check could be confirmed, so an approval needs an override reason" };
 const QUALITY_TEXT = { pass: "Passed", fail: "Failed: cannot be promoted without an override" };
 const CHECK_TEXT = { pass: "Passed", fail: "Failed", inconclusive: "Inconclusive", "not assessable": "Not assessable (too few students)", skipped: "Skipped (no champion to compare with)" };
 const DECISION_TEXT = { audit: "Audited", approved: "Approved", rejected: "Rejected", promoted: "Promoted (champion)" };
@@ -411,8 +411,8 @@ function renderReport(found) {
     el("p", `Tested on the later presentations ${r.data.test_presentations.join(", ")}; characteristics audited: ${r.data.characteristics.join(", ")}. Bundle sha256 ${r.model.bundle_sha256}.`, { class: "hint" }),
   );
   const checks = r.gate.checks || [];
-  if (found.gate === "pass" && checks.length && !checks.some((c) => c.status === "pass")) {
-    summary.append(el("p", "No check was clearly broken, but none could be confirmed either: every check is inconclusive or could not be assessed, so this pass says only that nothing was shown to be wrong.", { id: "gate-unconfirmed" }));
+  if (found.gate === "inconclusive" && checks.length && !checks.some((c) => c.status === "pass")) {
+    summary.append(el("p", "No check was broken, but none could be confirmed either: every check is inconclusive or could not be assessed. Nothing was shown to be wrong, and nothing to be right, so the committee can approve this model only with a stated override reason.", { id: "gate-unconfirmed" }));
   }
   const unaudited = r.unaudited_weeks || [];
   if (unaudited.length) {
