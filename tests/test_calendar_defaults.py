@@ -132,7 +132,7 @@ def test_a_small_latest_intake_alone_is_not_the_default_test_set() -> None:
     sizes = {("BIO", "23/S1"): 900, ("BIO", "24/S1"): 900, ("BIO", "25/S2"): 300, ("MATH", "25/S2"): 150}
     test_from, basis = default_test_from(presentations, {}, sizes={**sizes, ("FIELD", "25/SU"): 27})
     assert test_from == date(2025, 1, 27)
-    assert "a quarter of a typical start date's registrations (477, against 675" in basis
+    assert "a quarter of a main intake's registrations (477, against 900, the intake of a typical" in basis
     assert "alone hold 27" in basis
     split = temporal_split(presentations, test_from, basis=basis)
     assert set(split.test) == {("BIO", "25/S2"), ("MATH", "25/S2"), ("FIELD", "25/SU")}
@@ -143,6 +143,35 @@ def test_a_small_latest_intake_alone_is_not_the_default_test_set() -> None:
     # Both later starts tiny: the test goes back as far as a full intake, never to the first date.
     tiny = {k: (1000 if k[1] in {"23/S1", "24/S1"} else 1) for k in [*sizes, ("FIELD", "25/SU")]}
     assert default_test_from(presentations, {}, sizes=tiny)[0] == date(2024, 9, 23)
+
+
+def test_late_start_sections_of_a_few_students_each_are_not_the_default_test_set() -> None:
+    """An open-entry college: three main intakes of 400, then six late-start sections of 10. The
+    median over start dates was 10, so the last section alone was the test set (and every gate check
+    not assessable); weighted by registrations the main intake counts, and the test set starts there."""
+    main = {"2023-09-01": 400, "2024-01-15": 400, "2024-09-01": 400}
+    late = ["2024-09-15", "2024-10-01", "2024-10-15", "2024-11-01", "2024-11-15", "2024-12-01"]
+    starts = {**main, **dict.fromkeys(late, 10)}
+    presentations = pd.DataFrame(
+        {"module_id": "ENG", "presentation_id": list(starts), "start_date": list(starts)}
+    )
+    sizes = {("ENG", d): n for d, n in starts.items()}
+    test_from, basis = default_test_from(presentations, {}, sizes=sizes)
+    assert test_from == date(2024, 9, 1), basis
+    assert "(460, against 400" in basis
+
+
+def test_a_short_summer_session_starting_last_in_training_is_not_the_whole_validation_set() -> None:
+    """The validation presentations (which choose the model family) go back as the test set does:
+    a six-week summer session of 20 had been a college's whole validation set."""
+    starts = {"2023-09-01": 400, "2024-01-15": 400, "2024-06-01": 20, "2024-09-01": 400}
+    presentations = pd.DataFrame(
+        {"module_id": "ENG", "presentation_id": list(starts), "start_date": list(starts)}
+    )
+    sizes = {("ENG", d): n for d, n in starts.items()}
+    split = temporal_split(presentations, date(2024, 9, 1), sizes=sizes)
+    assert split.validation == (("ENG", "2024-01-15"), ("ENG", "2024-06-01"))
+    assert temporal_split(presentations, date(2024, 9, 1)).validation == (("ENG", "2024-06-01"),)  # no sizes
 
 
 def test_one_start_date_in_all_the_data_is_refused_with_what_to_do(two_intakes: Path) -> None:

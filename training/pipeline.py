@@ -389,9 +389,9 @@ def _split(
     sizes: dict[tuple[str, str], int] | None = None,
 ) -> TemporalSplit:
     if test_from is not None:
-        return temporal_split(presentations, test_from, basis="set by --test-from")
+        return temporal_split(presentations, test_from, basis="set by --test-from", sizes=sizes)
     default, basis = default_test_from(presentations, manifest, sizes=sizes)
-    return temporal_split(presentations, default, basis=basis)
+    return temporal_split(presentations, default, basis=basis, sizes=sizes)
 
 
 def _quiet(_message: str) -> None:

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-import numpy as np
 import pandas as pd
 
 from waymark.models.data import presentation_name
@@ -65,14 +64,24 @@ def start_dates(presentations: pd.DataFrame) -> dict[Key, date]:
     return dict(zip(keys, starts, strict=True))
 
 
-def temporal_split(presentations: pd.DataFrame, test_from: date, *, basis: str = "") -> TemporalSplit:
+def temporal_split(
+    presentations: pd.DataFrame,
+    test_from: date,
+    *,
+    basis: str = "",
+    sizes: Mapping[Key, int] | None = None,
+) -> TemporalSplit:
     """Split presentations by start date.
 
     Presentations starting on or after ``test_from`` are the test set. Among the others, those
     starting on the latest training start date form the validation set used to choose between
-    model families, so that choice is temporal too and never looks at the test set. When every
-    training presentation starts on the same date there is no validation set (the family is then
-    chosen by grouped cross-validation inside the training period).
+    model families, so that choice is temporal too and never looks at the test set. Given
+    ``sizes`` (registrations per presentation), the validation set goes back, as the default test
+    set does (``latest_holding``), to the latest training start from which the presentations hold a
+    quarter of a main intake: a six-week summer session starting last had been a college's whole
+    validation set. When every training presentation starts on the same date there is no
+    validation set (the family is then chosen by grouped cross-validation inside the training
+    period).
 
     Parameters
     ----------
@@ -108,7 +117,11 @@ def temporal_split(presentations: pd.DataFrame, test_from: date, *, basis: str =
             "Pass a later --test-from, or leave it out to test on the presentations that start last."
         )
     train_starts = sorted({starts[k] for k in train})
-    validation = tuple(k for k in train if starts[k] == train_starts[-1]) if len(train_starts) > 1 else ()
+    validation: tuple[Key, ...] = ()
+    if len(train_starts) > 1:
+        on_date = {d: sum((sizes or {}).get(k, 0) for k in train if starts[k] == d) for d in train_starts}
+        first = latest_holding(on_date)[0]
+        validation = tuple(k for k in train if starts[k] >= first)
     return TemporalSplit(test_from, train, validation, test, starts=starts, basis=basis)
 
 
@@ -132,8 +145,8 @@ def default_test_from(
     The data folder's recommendation (its manifest's ``test_from``) when it has one; else the latest
     start date in the data, so the presentations that start last are the test set. Given ``sizes``
     (registrations per presentation), the latest start date from which the presentations starting
-    then or later hold at least ``MIN_TEST_SHARE`` of a typical start date's registrations (the
-    median over start dates), always leaving an earlier date to train on.
+    then or later hold at least ``MIN_TEST_SHARE`` of a main intake's registrations (``_main_intake``),
+    always leaving an earlier date to train on.
 
     Raises
     ------
@@ -153,21 +166,56 @@ def default_test_from(
             "outcomes) to the data folder, then train again."
         )
     on_date = {d: sum((sizes or {}).get(k, 0) for k, s in starts.items() if s == d) for d in dates}
-    typical = float(np.median(list(on_date.values())))
+    day, held, typical = latest_holding(on_date)
+    if day == dates[-1]:
+        return day, "the latest start date in the data"
+    if held >= MIN_TEST_SHARE * typical:
+        return day, (
+            f"the latest start date from which the presentations hold at least a quarter of a main "
+            f"intake's registrations ({held:,}, against {typical:,.0f}, the intake of a typical "
+            f"registration; those starting on the latest, {dates[-1]}, alone hold "
+            f"{on_date[dates[-1]]:,})"
+        )
+    return day, (
+        "the second start date in the data: the later starts together hold less than a quarter of a "
+        "main intake's registrations, and the earliest is kept to train on"
+    )
+
+
+def latest_holding(on_date: Mapping[date, int]) -> tuple[date, int, float]:
+    """The latest start date from which the presentations hold a quarter of a main intake.
+
+    Of two or more start dates (registrations on each), the latest such that it and the later ones
+    hold at least ``MIN_TEST_SHARE`` of a main intake's registrations (``_main_intake``), never the
+    earliest (something must come before); the second when none does. Without sizes (all 0), the
+    latest. Returns that date, the registrations from it on, and the main intake's.
+    """
+    dates = sorted(on_date)
+    typical = _main_intake(list(on_date.values()))
     if typical <= 0:
-        return dates[-1], "the latest start date in the data"
+        return dates[-1], 0, typical
     held = 0
-    for i, day in enumerate(reversed(dates[1:])):
+    for day in reversed(dates[1:]):
         held += on_date[day]
         if held >= MIN_TEST_SHARE * typical:
-            if i == 0:
-                return day, "the latest start date in the data"
-            return day, (
-                f"the latest start date from which the presentations hold at least a quarter of a "
-                f"typical start date's registrations ({held:,}, against {typical:,.0f}; those starting "
-                f"on the latest, {dates[-1]}, alone hold {on_date[dates[-1]]:,})"
-            )
-    return dates[1], (
-        "the second start date in the data: the later starts together hold less than a quarter of a "
-        "typical start date's registrations, and the earliest is kept to train on"
-    )
+            return day, held, typical
+    return dates[1], held, typical
+
+
+def _main_intake(sizes: list[int]) -> float:
+    """The registrations of the start date a typical registration starts on (a weighted median).
+
+    Not the median over start dates: at an open-entry college most start dates are late-start
+    sections of a few students each, and a quarter of their median was reached by the last two
+    of them, which became the whole test set. Weighted by registrations, the main intakes count.
+    """
+    ordered = sorted(sizes)
+    total = sum(ordered)
+    if total <= 0:
+        return 0.0
+    seen = 0
+    for size in ordered:
+        seen += size
+        if 2 * seen >= total:
+            return float(size)
+    return float(ordered[-1])

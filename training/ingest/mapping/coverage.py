@@ -168,8 +168,8 @@ def column_issues(con: duckdb.DuckDBPyConnection, table: str, *, column: str, wh
     issues = [Issue(where, value, reason, int(n), str(f), int(r)) for reason, value, n, f, r, _, _ in rows]
     if rows and int(rows[0][5]) > len(rows):  # the rest, said on the last one listed
         listed = sum(i.count for i in issues)
-        more = {"more_values": int(rows[0][5]) - len(rows), "more_rows": int(rows[0][6]) - listed}
-        issues[-1] = replace(issues[-1], **more)
+        more_values, more_rows = int(rows[0][5]) - len(rows), int(rows[0][6]) - listed
+        issues[-1] = replace(issues[-1], more_values=more_values, more_rows=more_rows)
     return issues
 
 
