@@ -153,10 +153,10 @@ def _show(outcome: AuditOutcome, out_dir: Path) -> None:
     )
     for check in outcome.checks:
         out.print(f"  {check.status:>12}  {check.title}", highlight=False, markup=False)
-    if outcome.gate == "pass" and not any(c.status == "pass" for c in outcome.checks):
+    if outcome.gate == "inconclusive":
         out.print(
-            "  note: no check was clearly broken, and none could be confirmed (every one inconclusive or "
-            "not assessable): the pass says only that nothing was shown to be wrong",
+            "  note: no check was broken, and none could be confirmed (every one inconclusive or not "
+            "assessable): the committee can approve this model only with an override reason",
             highlight=False,
             markup=False,
         )
