@@ -738,3 +738,25 @@ def test_rows_of_one_unknown_registration_are_named_as_different_export_rows(tmp
     named = re.findall(r"clicks\.csv row (\d+) \(student_id=2999999", str(refused.value))
     assert len(named) >= 2, str(refused.value)
     assert len(set(named)) == len(named), named
+
+
+def test_a_written_imports_warnings_are_named_in_the_exports_too(tmp_path: Path) -> None:
+    """A warning does not refuse the import; it had been said only by a later validation, naming the
+    published parquet file and a pseudonym rather than the export row."""
+    rows = click_rows(range(2))
+    late = [rows[0][0], rows[0][1], "2023S1", "2024-03-01T10:00:00Z", "page", "10.0.0.1"]  # past day 140
+    rows.append(late)
+    src = tmp_path / "export"
+    write_records(src)
+    write_clicks(src, rows)
+    mapping = write_mapping(tmp_path / "m")
+    result = import_mapped(load_mapping(mapping), [src], out=tmp_path / "out", secret=SECRET)
+    after_end = [w for w in result.warnings if w.rule == "day_within_presentation"]
+    assert after_end, result.warnings
+    named = after_end[0].describe()
+    assert f"clicks.csv row {len(rows)} (student_id={late[0]}" in named and ".parquet" not in named, named
+    args = ["--mapping", str(mapping), str(src), "--out", str(tmp_path / "cli")]
+    shown = runner.invoke(app, ["data", "import", *args, "--secret-file", str(write_secret(tmp_path))])
+    assert shown.exit_code == 0, shown.output
+    assert "from the contract (the folder is valid)" in shown.output
+    assert f"clicks.csv row {len(rows)}" in shown.output

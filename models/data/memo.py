@@ -165,6 +165,7 @@ class Validation:
 
     def __init__(self) -> None:
         self.fingerprint: str | None = None
+        self.report: ValidationReport | None = None  # the passing folder's report, its warnings too
 
     def __call__(self, stage: Path) -> None:
         """Validate ``stage``; raises ``ContractViolation`` if any rule is broken."""
@@ -175,6 +176,7 @@ class Validation:
             con.close()
         if not report.ok:
             raise ContractViolation(report)
+        self.report = report
         self.fingerprint = folder_fingerprint(stage)
 
     def remember(self, out: Path) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -98,8 +99,10 @@ def _changes(n: dict[str, int]) -> str:
 
 
 def _report(result: ImportResult, *, out_dir: Path, as_json: bool, dry_run: bool) -> None:
+    warnings = [asdict(w) for w in result.warnings]
     if as_json:
-        typer.echo(json.dumps({"coverage": result.coverage.to_dict(), "written": result.written}, indent=2))
+        body = {"coverage": result.coverage.to_dict(), "written": result.written, "warnings": warnings}
+        typer.echo(json.dumps(body, indent=2, default=str))
         return
     out.print(result.coverage.to_text(), highlight=False, markup=False)
     if dry_run or result.written is None:
@@ -107,3 +110,8 @@ def _report(result: ImportResult, *, out_dir: Path, as_json: bool, dry_run: bool
         return
     lines = [f"  {table}: {n['total']:,} rows ({_changes(n)})" for table, n in result.written.items()]
     out.print(f"Wrote {out_dir}:\n" + "\n".join(lines), highlight=False, markup=False)
+    if result.warnings:
+        said = "1 warning" if len(result.warnings) == 1 else f"{len(result.warnings)} warnings"
+        out.print(f"{said} from the contract (the folder is valid):", highlight=False)
+        for warning in result.warnings:
+            out.print(warning.describe(), highlight=False, markup=False)

@@ -81,6 +81,8 @@ class ImportResult:
 
     coverage: Coverage
     written: dict[str, dict[str, int]] | None = None  # table -> added/replaced/unchanged/total
+    # The contract's warnings on what was written, each example named in the exports (in_the_exports).
+    warnings: tuple[Finding, ...] = ()
 
 
 def table_key(table: str) -> tuple[str, ...]:
@@ -446,7 +448,10 @@ def import_mapped(
         raise ContractViolation(replace(traced, folder=f"{out} (as this import would write it)")) from None
     passed.remember(out)  # checked before it was published: its first reader need not check it again
     written = {t: {**changes[t], "total": rows[t]} for t in tables}
-    return ImportResult(coverage, written)
+    checked = passed.report
+    # Named as the exports wrote them, as a refusal's examples are.
+    warned = in_the_exports(con, checked, tables=set(rewrite)).warnings if checked is not None else ()
+    return ImportResult(coverage, written, warned)
 
 
 def in_the_exports(
