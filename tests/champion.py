@@ -173,5 +173,8 @@ def approve_and_promote(engine: Engine, audited: Audited) -> None:
             reviewer="test-reviewer",
             note="approved by the tests",
             recorded_by="tests",
+            # A small folder's audit confirms no comparison (an inconclusive gate): approved as a
+            # committee would, with its reason, which the report shows.
+            override_reason=None if audited.gate == "pass" else "tests: a cohort too small to assess",
         )
         decisions.record_promotion(session, name, version=version, actor="tests")
