@@ -630,6 +630,32 @@ ignore_case = IGNORE
     assert "Every value was mapped." in without_case
 
 
+def test_a_column_two_joined_inputs_both_have_must_be_named_with_its_input(tmp_path: Path) -> None:
+    """Found on a college's data: a column both inputs of a join had was read from the first,
+    silently. Now it is refused, naming both; ``input.column`` reads the one meant. A column the join
+    matches on by the same name holds the same value in both, and needs no name."""
+    src = write_extract(tmp_path / "export", weeks=range(1))
+    twice = MAPPING.replace(
+        "[inputs.clicks]", '[inputs.records2]\nfiles = ["records*.csv"]\nseparator = ";"\n\n[inputs.clicks]'
+    ).replace(
+        'credits = "credits_enrolled"\n',
+        'credits = "credits_enrolled"\n\n[[tables.students.join]]\ninput = "records2"\n'
+        'on = { student_number = "student_number", semester = "semester" }\n',
+    )
+    with pytest.raises(MappingError) as refused:
+        import_mapped(load_mapping(write_mapping(tmp_path / "a", twice)), [src], out=tmp_path / "a" / "out",
+                      secret=SECRET)  # fmt: skip
+    said = str(refused.value)
+    assert "source column 'credits_enrolled' is in more than one input (records, records2)" in said, said
+    assert "records.credits_enrolled or records2.credits_enrolled" in said
+    assert "'student_number'" not in said  # the join's own key, the same in both
+    named = twice.replace('credits = "credits_enrolled"', 'credits = "records2.credits_enrolled"').replace(
+        'order_by = { column = "semester_start"', 'order_by = { column = "records.semester_start"'
+    )
+    out = _import_with(load_mapping(write_mapping(tmp_path / "b", named)), src, tmp_path / "b")
+    assert sorted(set(load_learning_data(out).students["credits"].astype(int))) == [30, 36]
+
+
 def test_keep_matches_an_empty_cell_with_an_empty_string_and_says_when_it_keeps_nothing(
     tmp_path: Path,
 ) -> None:

@@ -201,13 +201,37 @@ def column_sql(
 # --- one table -----------------------------------------------------------------------------------
 
 
-def resolver(columns: dict[str, list[str]], *, order: list[str], where: str) -> Callable[[str], str]:
-    """SQL for a source column: the first input (alias ``s``, ``j0``, ...) in ``order`` that has it."""
+def resolver(
+    columns: dict[str, list[str]],
+    *,
+    order: list[str],
+    where: str,
+    inputs: dict[str, str] | None = None,
+    equal: frozenset[str] = frozenset(),
+) -> Callable[[str], str]:
+    """SQL for a source column: the one input (alias ``s``, ``j0``, ...) in ``order`` that has it.
+
+    ``inputs`` names each alias's input: ``"courses.title"`` reads ``title`` from input ``courses``.
+    A bare name that more than one input has is refused, naming them (it had been read silently from
+    the first), unless it is in ``equal``: a column the join matches on by the same name in every
+    input that has it, whose values are then the same.
+    """
+    named = inputs or {}
 
     def ref(name: str) -> str:
-        for alias in order:
-            if name in columns[alias]:
-                return f"{alias}.{ident(name)}"
+        prefix, _, bare = name.partition(".")
+        qualified = [a for a in order if named.get(a) == prefix and bare in columns[a]]
+        if bare and name not in (c for a in order for c in columns[a]) and qualified:
+            return f"{qualified[0]}.{ident(bare)}"
+        holders = [a for a in order if name in columns[a]]
+        if len(holders) > 1 and named and name not in equal:
+            which = list(dict.fromkeys(named[a] for a in holders))
+            raise MappingColumnError(
+                f"{where}: source column {name!r} is in more than one input ({', '.join(which)}): "
+                f"name the one to read, {' or '.join(f'{i}.{name}' for i in which)}"
+            )
+        if holders:
+            return f"{holders[0]}.{ident(name)}"
         have = sorted({c for a in order for c in columns[a] if not c.startswith("_")})
         raise MappingColumnError(f"{where}: no source column {name!r} (the inputs have: {', '.join(have)})")
 
@@ -218,10 +242,12 @@ def base_sql(spec: TableSpec, columns: dict[str, list[str]]) -> tuple[str, Calla
     """The FROM clause of a table (its input, inner-joined to its joins), a resolver, and any mistakes."""
     sql = f"{ident('wm_in_' + spec.from_)} AS s"
     by_alias = {"s": columns[spec.from_]}
+    inputs = {"s": spec.from_}
     problems = []
     for i, join in enumerate(spec.join):
         alias = f"j{i}"
         by_alias[alias] = columns[join.input]
+        inputs[alias] = join.input
         conds = []
         for left, right in join.on.items():
             if left not in columns[spec.from_]:
@@ -235,7 +261,15 @@ def base_sql(spec: TableSpec, columns: dict[str, list[str]]) -> tuple[str, Calla
                 else f"{a} = {b}"
             )
         sql += f" JOIN {ident('wm_in_' + join.input)} AS {alias} ON {' AND '.join(conds) or 'TRUE'}"
-    return sql, resolver(by_alias, order=list(by_alias), where="columns"), problems
+    # A join key written the same in both inputs (and matched exactly) holds the same value in each.
+    shared = {c for c in by_alias["s"] if sum(c in cols for cols in by_alias.values()) > 1}
+    equal = frozenset(
+        c
+        for c in shared
+        if all(join.on.get(c) == c and not join.ignore_case for join in spec.join if c in columns[join.input])
+    )
+    ref = resolver(by_alias, order=list(by_alias), where="columns", inputs=inputs, equal=equal)
+    return sql, ref, problems
 
 
 def stage_a_sql(sqls: dict[str, ColumnSql], *, base: str, order: str | None) -> str:
