@@ -666,16 +666,21 @@ def test_keep_matches_an_empty_cell_with_an_empty_string_and_says_when_it_keeps_
     write_records(src, rows)
     write_clicks(src, click_rows(range(2)))
 
-    def dry(keep: str) -> str:
+    def dry(keep: str, rule: str = "keep") -> str:
         text = MAPPING.replace(
-            'separator = ";"\n', f'separator = ";"\nkeep = {{ admission_grade = {keep} }}\n'
+            'separator = ";"\n', f'separator = ";"\n{rule} = {{ admission_grade = {keep} }}\n'
         )
-        args = ["data", "import", "--mapping", str(write_mapping(tmp_path / keep.strip('[]"') or "e", text))]
+        folder = tmp_path / rule / (keep.strip('[]"') or "e")
+        args = ["data", "import", "--mapping", str(write_mapping(folder, text))]
         return runner.invoke(app, [*args, str(src), "--out", str(tmp_path / "o"), "--dry-run"]).output
 
     assert f"{len(rows)} rows read, 4 kept" in dry('[""]')
     nothing = dry('["99.0"]')
-    assert f"{len(rows)} rows read, 0 kept" in nothing and "keep kept none of its rows" in nothing
+    assert f"{len(rows)} rows read, 0 kept" in nothing and "keep and drop left none of its rows" in nothing
+    # The opposite: drop the empty cells, keep every row with a grade (a row with a NULL is not lost
+    # to NOT's three-valued logic: none of the 20 graded rows is dropped).
+    assert f"{len(rows)} rows read, {len(rows) - 4} kept" in dry('[""]', rule="drop")
+    assert f"{len(rows)} rows read, 0 kept" in dry('["150.0", ""]', rule="drop")
 
 
 def test_an_empty_cell_in_a_required_column_is_named_by_the_dry_run_and_mapped_by_an_empty_key(

@@ -114,8 +114,8 @@ class Coverage:
             )
             if stats.rows_read and not stats.rows_kept:
                 lines.append(
-                    "    keep kept none of its rows: check the values it lists against the files' "
-                    '(an empty cell is kept by "")'
+                    "    keep and drop left none of its rows: check the values they list against the "
+                    'files\' (an empty cell is matched by "")'
                 )
             if self.unused_columns.get(name):
                 lines.append(f"    columns neither used nor ignored: {', '.join(self.unused_columns[name])}")
@@ -266,6 +266,7 @@ def unused_columns(mapping: Mapping, inputs: dict[str, InputStats]) -> dict[str,
             named.update(join.on.values())
     for spec_in in mapping.inputs.values():
         named.update(spec_in.keep)
+        named.update(spec_in.drop)
     result = {}
     for name, stats in inputs.items():
         unused = tuple(c for c in stats.columns if c not in named)

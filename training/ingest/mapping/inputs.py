@@ -110,19 +110,26 @@ def register_input(
     Raises
     ------
     SourceFilesError
-        When a file cannot be read, or a ``keep`` column is not in the input.
+        When a file cannot be read, or a ``keep`` or ``drop`` column is not in the input.
     """
     parts = [_file_view(con, f"wm_file_{name}_{i}", spec=spec, file=f) for i, f in enumerate(files)]
     all_rows = ident("wm_all_" + name)
     run(con, f"CREATE OR REPLACE TEMP VIEW {all_rows} AS {' UNION ALL BY NAME '.join(parts)}")
     columns = tuple(r[0] for r in con.execute(f"DESCRIBE {all_rows}").fetchall())
-    absent = [c for c in spec.keep if c not in columns]
-    if absent:
-        have = ", ".join(c for c in columns if not c.startswith("_"))
-        raise SourceFilesError(
-            f"inputs.{name}.keep: no column {', '.join(map(repr, absent))} (the files have: {have})"
-        )
-    where = " AND ".join(_kept(ident(c), vs) for c, vs in spec.keep.items())
+    for rule, filtered in (("keep", spec.keep), ("drop", spec.drop)):
+        absent = [c for c in filtered if c not in columns]
+        if absent:
+            have = ", ".join(c for c in columns if not c.startswith("_"))
+            raise SourceFilesError(
+                f"inputs.{name}.{rule}: no column {', '.join(map(repr, absent))} (the files have: {have})"
+            )
+    # drop = { grade = [""] } keeps the rows whose grade is not empty (NOT of a NULL keeps nothing).
+    where = " AND ".join(
+        [
+            *(_kept(ident(c), vs) for c, vs in spec.keep.items()),
+            *(f"NOT coalesce({_kept(ident(c), vs)}, FALSE)" for c, vs in spec.drop.items()),
+        ]
+    )
     run(
         con,
         f"CREATE OR REPLACE TEMP VIEW {ident('wm_in_' + name)} AS "

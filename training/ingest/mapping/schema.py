@@ -113,6 +113,7 @@ class InputSpec(_Strict):
     encoding: str = "utf-8"
     header: bool = True
     keep: dict[str, list[str]] = Field(default_factory=dict)  # keep rows whose column value is listed
+    drop: dict[str, list[str]] = Field(default_factory=dict)  # then drop rows whose column value is listed
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)  # reader-specific
 
     @field_validator("format")
