@@ -30,7 +30,7 @@ async function versionsOf() {
 function decisionText(v) {
   if (!v.ethics_decision) return "No decision yet";
   const who = v.ethics_reviewer ? ` by ${v.ethics_reviewer}` : "";
-  const override = v.gate_override_reason ? `; gate failure overridden: ${v.gate_override_reason}` : "";
+  const override = v.gate_override_reason ? `; gate overridden (it did not pass): ${v.gate_override_reason}` : "";
   return `${words(v.ethics_decision, DECISION_TEXT)}${who}${override}`;
 }
 
@@ -68,7 +68,7 @@ async function showDecisions(name) {
   const tbody = byId("decisions").querySelector("tbody");
   tbody.replaceChildren();
   for (const d of found) {
-    const note = [d.note, d.override_reason ? `Gate failure overridden: ${d.override_reason}` : ""].filter(Boolean).join(" ");
+    const note = [d.note, d.override_reason ? `Gate overridden (it did not pass): ${d.override_reason}` : ""].filter(Boolean).join(" ");
     const tr = el("tr");
     tr.append(cell("When", timeEl(d.at, when(d.at))), cell("Version", d.version), cell("Decision", words(d.kind, DECISION_TEXT)),
       cell("Gate", d.gate ? words(d.gate, GATE_TEXT) : ""), cell("By", d.actor), cell("Note", note));
