@@ -12,7 +12,8 @@ group below the minimum size, or a rate whose denominator is) is never judged: t
 "not assessable (too few students)", which is neither a pass nor a failure, unless another group
 fails it or is inconclusive. Otherwise the check passes. The gate fails when any check fails: such a
 model cannot be promoted. Inconclusive and not-assessable checks do not block, but the committee
-sees each with its reasons; when no check passes at all, the gate itself is inconclusive.
+sees each with its reasons; when no group comparison of any check was confirmed within its
+tolerance, the gate itself is inconclusive.
 """
 
 from __future__ import annotations

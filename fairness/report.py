@@ -366,10 +366,16 @@ def _unaudited_card(weeks: list[int]) -> str:
 
 
 def _unconfirmed_card(gate: dict[str, Any]) -> str:
-    """What an inconclusive gate means ("" for any other)."""
-    if gate.get("status") != "inconclusive":
+    """What an inconclusive gate means, or a pass with no check passed ("" for any other)."""
+    if gate.get("status") == "inconclusive":
+        return (
+            " No comparison could be confirmed (every check inconclusive or not assessable): nothing was"
+            " shown wrong, nor right, so an approval needs the committee's override reason."
+        )
+    checks = gate.get("checks", [])
+    if gate.get("status") != "pass" or not checks or any(c["status"] == "pass" for c in checks):
         return ""
     return (
-        " No check could be confirmed (every one inconclusive or not assessable): nothing was shown wrong,"
-        " nor right, so an approval needs the committee's override reason."
+        " No check passed whole (each has groups it could not assess or confirm), though some groups'"
+        " comparisons were confirmed within the tolerance."
     )

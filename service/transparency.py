@@ -191,7 +191,8 @@ def fairness(model: ModelFacts) -> str:
     counts = {s: model.checks.count(s) for s in dict.fromkeys(model.checks)}
     tally = ", ".join(f"{n} {status}" for status, n in counts.items()) or "no checks"
     compared = [c.replace("_", " ") for c in model.characteristics]
-    if model.gate == "inconclusive":  # nothing clearly broken, and nothing confirmed either
+    unconfirmed = model.gate == "pass" and model.checks and "pass" not in model.checks
+    if model.gate == "inconclusive" or unconfirmed:  # nothing clearly broken, no check confirmed
         said = "found no clear breach but could confirm none of its checks"
     elif model.gate != "pass":
         said = "did not pass"

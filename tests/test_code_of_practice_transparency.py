@@ -90,9 +90,10 @@ def test_another_champion_changes_the_model_its_features_accuracy_and_data_sourc
     assert none["model"] is None and none["features"] == [] and "No model is in service" in none["fairness"]
 
 
-def test_a_gate_that_confirmed_no_check_is_not_said_to_have_passed() -> None:
+@pytest.mark.parametrize("gate", ["inconclusive", "pass"])
+def test_a_gate_that_confirmed_no_check_is_not_said_to_have_passed(gate: str) -> None:
     unsure = dataclasses.replace(
-        MODEL, gate="inconclusive", checks=("inconclusive", "not assessable"), override_reason="a pilot of 40"
+        MODEL, gate=gate, checks=("inconclusive", "not assessable"), override_reason="a pilot of 40"
     )
     said = statement(dataclasses.replace(FACTS, model=unsure), WORDING)["fairness"]
     assert "passed" not in said and "could confirm none of its checks" in said

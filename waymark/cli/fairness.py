@@ -160,6 +160,13 @@ def _show(outcome: AuditOutcome, out_dir: Path) -> None:
             highlight=False,
             markup=False,
         )
+    elif outcome.gate == "pass" and not any(c.status == "pass" for c in outcome.checks):
+        out.print(
+            "  note: no check passed whole (each has groups it could not assess or confirm), though "
+            "some groups' comparisons were confirmed within the tolerance",
+            highlight=False,
+            markup=False,
+        )
     if outcome.unaudited_weeks:
         out.print(f"  note: {unaudited_text(list(outcome.unaudited_weeks))}", highlight=False, markup=False)
     _show_quality(outcome)
