@@ -76,7 +76,7 @@ def test_assessment_features_on_a_hand_made_case(small: LearningData) -> None:
 def test_a_mid_term_exam_and_self_paced_work_count_as_marked_work(tmp_path: Path) -> None:
     """Found on an open-entry college's data: its tests are all typed "exam", and much of its work has
     no due day. Both were dropped, and a student with three marks was told no marked work was recorded.
-    An exam still to come is still not read (at a module's end it stands for the outcome itself).
+    A final exam is still not read (at a module's end it stands for the outcome itself).
     """
     assessments = [
         *VALID["assessments"],
@@ -94,6 +94,14 @@ def test_a_mid_term_exam_and_self_paced_work_count_as_marked_work(tmp_path: Path
     assert (s3["asm_remaining"], s3["asm_days_to_next"]) == (0, 120)  # the final exam (day 95) is not read
     s1 = row(build_features(data, weeks=[6]), "S1", 6)
     assert (s1["asm_due"], s1["asm_missed"], s1["asm_weight_missed"]) == (2, 1, 30)  # S1 missed the mid-term
+    # The final (A2, the last-due exam, day 95) is never read, even once due: in a module's last
+    # weeks sitting it or not is the outcome itself. Nor is an exam with no due day.
+    undated = [*assessments, ["E9", "M1", "2024J", "exam", "", "10"]]
+    sat = [*results, ["S3", "E9", "30", "10"]]
+    data = load_learning_data(make_folder(tmp_path / "late", assessments=undated, assessment_results=sat))
+    s3 = row(build_features(data, weeks=[6, 14]), "S3", 14)  # cut-off 98, after A2's day 95
+    assert (s3["asm_due"], s3["asm_missed"]) == (2, 0)  # A1 and the mid-term; not A2, not E9
+    assert s3["asm_score_mean"] == pytest.approx((40 * 50 + 64 * 30 + 90 * 1) / 81)  # E9's 10 not read
 
 
 def _five_on_m1(tmp_path: Path) -> LearningData:

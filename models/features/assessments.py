@@ -20,13 +20,14 @@ from waymark.models.features.catalogue import MIN_COHORT
 from waymark.models.features.query import Engine, query
 
 MARKING_DELAY_DAYS = 14
-# Which assessments are read. Every one due before the cut-off, exams included: a mid-term exam is
-# marked work like any other, and a college that types all its tests "exam" had no marks at all.
-# One with no due day (self-paced work) counts once submitted, for its mark and the days since the
+# Which assessments are read. Every one due before the cut-off, exams included, but for each
+# presentation's final exam (its last-due exam, and any exam with no due day): a mid-term exam is
+# marked work like any other, and a college that types all its tests "exam" had no marks at all,
+# while sitting the final or not is, in a module's last weeks, the outcome itself. Coursework or a
+# quiz with no due day (self-paced work) counts once submitted, for its mark and the days since the
 # last submission, never as due, missed, late or coming next. What comes next (days to it, its
 # weight, how many remain) is the coursework and quizzes still to come, as the next-assessment target
-# labels them (``models.targets``): an exam still to come is never read, since at the end of a module
-# it stands for the outcome itself.
+# labels them (``models.targets``): an exam still to come is never read.
 NEXT_DUE_CAP = 120
 _FEATS_COLUMNS = (
     "student_id",
@@ -77,8 +78,12 @@ def assessment_features(
     by_score = "PARTITION BY module_id, presentation_id, week, score_mean IS NULL"
     return query(
         f"""
-        WITH a AS (SELECT assessment_id, module_id, presentation_id, due_day, weight, type
-                   FROM assessments),
+        WITH finals AS (SELECT module_id, presentation_id, max(due_day) AS final_day
+                        FROM assessments WHERE type = 'exam' GROUP BY module_id, presentation_id),
+        a AS (SELECT s.assessment_id, s.module_id, s.presentation_id, s.due_day, s.weight, s.type
+              FROM assessments s LEFT JOIN finals f
+                ON f.module_id = s.module_id AND f.presentation_id = s.presentation_id
+              WHERE s.type <> 'exam' OR s.due_day < f.final_day),
         pa AS (
             SELECT p.student_id, p.module_id, p.presentation_id, p.week, p.cutoff,
                    a.assessment_id, a.due_day, a.weight, a.type,
@@ -86,7 +91,7 @@ def assessment_features(
                    CASE WHEN r.submitted_day < p.cutoff THEN r.score END AS score
             FROM population p JOIN a ON a.module_id = p.module_id AND a.presentation_id = p.presentation_id
             LEFT JOIN results r ON r.student_id = p.student_id AND r.assessment_id = a.assessment_id
-            WHERE a.type <> 'exam' OR a.due_day < p.cutoff OR a.due_day IS NULL),
+            WHERE a.type <> 'exam' OR a.due_day < p.cutoff),
         agg AS (
             SELECT student_id, module_id, presentation_id, week,
                 count(*) FILTER (WHERE due_day < cutoff) AS due,
