@@ -179,3 +179,10 @@ def test_the_regularity_sentence_says_the_weeks_since_registering(tmp_path: Path
     may_raise, may_lower = _sides(_Values(rows), "regularity")
     assert may_raise.tolist() == [False, True, True]  # active in every one of their weeks: never a factor
     assert may_lower.tolist() == [True, True, False]
+    # S6 at week 6 has had one week (the one of day 40): said as one week, not "0 of the 1 weeks".
+    first = build_features(_with_a_new_registrant(tmp_path / "w6"), weeks=[6])
+    s6 = first[first["student_id"] == "S6"].reset_index(drop=True)
+    expected_s6 = ["No activity in the 1 week since registering (0 active days)."]
+    assert [describe("regularity", r) for r in s6.to_dict("records")] == expected_s6
+    cols6 = {name: s6[name].to_numpy() for name in s6.columns if name not in ("student_id", "module_id")}
+    assert describe_all("regularity", cols6, src=[""])[1] == expected_s6

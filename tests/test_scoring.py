@@ -188,6 +188,16 @@ def test_each_factor_carries_the_sign_and_size_of_its_family_contribution(explai
         assert {f["family"] for f in factors + strengths} <= set(FACTOR_FAMILIES)
 
 
+def _weeks_said(sentence: str) -> tuple[int, int, str] | None:
+    """(weeks active, weeks, "so far" or "since registering") as a regularity sentence says them."""
+    since = r"(so far|since registering)"
+    if found := re.search(rf"in (\d+) of the (\d+) weeks {since}", sentence):
+        return int(found[1]), int(found[2]), found[3]
+    if found := re.search(rf"^(No activity|Activity)\b.* in the 1 week {since}", sentence):
+        return int(found[1] == "Activity"), 1, found[2]
+    return None
+
+
 def test_factor_sentences_match_the_features_of_their_student(explained) -> None:  # type: ignore[no-untyped-def]
     features, indicators, _ = explained
     checked = 0
@@ -200,12 +210,13 @@ def test_factor_sentences_match_the_features_of_their_student(explained) -> None
                 assert (int(found[1]), int(found[2])) == (round(row["asm_submitted"]), round(row["asm_due"]))
                 checked += 1
             if item["family"] == "regularity":
-                weeks = re.search(r"in (\d+) of the (\d+) weeks (so far|since registering)", item["sentence"])
+                sentence = item["sentence"]
+                said = _weeks_said(sentence)
                 # Counted from the week the student registered in, for a registration after the start.
                 first = max(math.floor(row["reg_day"] / 7), 0)
-                assert weeks and int(weeks[2]) == max(row["week"] - first, 1)
-                assert (weeks[3] == "since registering") == (first > 0)
-                assert int(weeks[1]) == round(row["act_weeks_active_share"] * int(weeks[2]))
+                assert said and said[1] == max(row["week"] - first, 1), sentence
+                assert (said[2] == "since registering") == (first > 0)
+                assert said[0] == round(row["act_weeks_active_share"] * said[1])
                 checked += 1
     assert checked > 50
 

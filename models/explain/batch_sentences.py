@@ -32,9 +32,9 @@ from waymark.models.explain.sentences import (
     _in_quiet_weeks,
     _upper,
     _when_quiet,
+    active_weeks,
     and_list,
     beside_cohort_rate,
-    weeks_so_far,
 )
 
 Columns = Mapping[str, np.ndarray]  # feature name -> float64 values, one per row described
@@ -188,11 +188,14 @@ def _regularity(cols: Columns, src: Sequence[str]) -> Texts:
     active = whole(cols["act_weeks_active_share"] * weeks_f)
     days = whole(cols["act_active_days"])
     quiet = whole(cols[QUIET_WEEKS]) if QUIET_WEEKS in cols else [0] * len(days)
-    of = [weeks_so_far(w, registered_late=r) for w, r in zip(weeks, late.tolist(), strict=True)]
-    briefs = [f"active in {a} of {o}" for a, o in zip(active, of, strict=True)]
+    said = [
+        active_weeks(s, active=a, weeks=w, registered_late=r)
+        for s, a, w, r in zip(src, active, weeks, late.tolist(), strict=True)
+    ]
+    briefs = [brief for brief, _ in said]
     sentences = [
-        f"Activity{s} in {a} of {o} ({_times(d, 'active day', many='active days')}){_in_quiet_weeks(q, w)}."
-        for s, a, o, w, d, q in zip(src, active, of, weeks, days, quiet, strict=True)
+        f"{lead} ({_times(d, 'active day', many='active days')}){_in_quiet_weeks(q, w)}."
+        for (_, lead), w, d, q in zip(said, weeks, days, quiet, strict=True)
     ]
     return briefs, sentences
 

@@ -98,9 +98,20 @@ def own_weeks(row: Row) -> int:
     return max(round(row["weeks_elapsed"]) - registration_week(row.get("reg_day", 0.0)), 1)
 
 
-def weeks_so_far(weeks: int, *, registered_late: bool) -> str:
-    """'the 8 weeks so far', or for one who registered after the start 'the 2 weeks since registering'."""
-    return f"the {weeks} weeks since registering" if registered_late else f"the {weeks} weeks so far"
+def active_weeks(src: str, *, active: int, weeks: int, registered_late: bool) -> tuple[str, str]:
+    """The regularity brief and the sentence's start, from the student's weeks so far.
+
+    "active in 5 of the 8 weeks so far" / "Activity in 5 of the 8 weeks so far"; for one who
+    registered after the start "... of the 2 weeks since registering"; and with one week, "active in
+    the 1 week so far" or "no activity in the 1 week so far" rather than "1 of the 1 weeks".
+    """
+    since = "since registering" if registered_late else "so far"
+    if weeks == 1:
+        if active:
+            return f"active in the 1 week {since}", f"Activity{src} in the 1 week {since}"
+        return f"no activity in the 1 week {since}", f"No activity{src} in the 1 week {since}"
+    of = f"{active} of the {weeks} weeks {since}"
+    return f"active in {of}", f"Activity{src} in {of}"
 
 
 def compares_own_rate(row: Row) -> bool:
@@ -161,11 +172,11 @@ def _regularity(row: Row, sources: Sources) -> tuple[str, str]:
     weeks = own_weeks(row)
     active = round(row["act_weeks_active_share"] * weeks)
     days = round(row["act_active_days"])
-    of = weeks_so_far(weeks, registered_late=registration_week(row.get("reg_day", 0.0)) > 0)
-    brief = f"active in {active} of {of}"
+    late = registration_week(row.get("reg_day", 0.0)) > 0
+    brief, lead = active_weeks(_from(sources), active=active, weeks=weeks, registered_late=late)
     active_days = _times(days, "active day", many="active days")
     quiet = _in_quiet_weeks(round(row.get(QUIET_WEEKS, 0)), weeks)
-    return brief, f"Activity{_from(sources)} in {active} of {of} ({active_days}){quiet}."
+    return brief, f"{lead} ({active_days}){quiet}."
 
 
 def _cohort(row: Row, sources: Sources) -> tuple[str, str]:
