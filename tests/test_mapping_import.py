@@ -572,6 +572,11 @@ def test_a_number_out_of_another_columns_maximum_is_written_as_a_percentage(tmp_
     out = _import_with(load_mapping(write_mapping(tmp_path / "m", out_of)), src, tmp_path / "ok")
     credits = load_learning_data(out).students["credits"]
     assert sorted(set(credits.astype(int))) == [20, 24]  # 30 and 36 of 150
+    # A whole-number column takes the share rounded: 30 of 140 is 21.4..., written 21.
+    rows_140 = [[*r[:7], "140.0", *r[8:]] for r in rows]
+    write_records(src, rows_140)
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", out_of)), src, tmp_path / "round")
+    assert sorted(set(load_learning_data(out).students["credits"].astype(int))) == [21, 26]
     rows[3][7], rows[5][7] = "0", ""
     write_records(src, rows)
     with pytest.raises(MappingDataError) as refused:

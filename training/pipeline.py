@@ -468,9 +468,9 @@ def _choose(
     fit_mask = train_mask & ~val_mask
     fit_y = y[fit_mask]
     if val_mask.any() and min(int(fit_y.sum()), int((1 - fit_y).sum())) >= MIN_POSITIVES:
-        latest = split.starts[split.validation[0]]
+        first = min(split.starts[k] for k in split.validation)
         say(f"choosing a model family on the validation presentations ({', '.join(config.families)})")
-        detail = f"fitted on the presentations starting before {latest}, compared on those starting then"
+        detail = f"fitted on the presentations starting before {first}, compared on those starting from then"
         validation = rows.loc[val_mask, [*KEYS, "label"]]
         family, table = choose_family(
             config, x[fit_mask], y_fit=fit_y, validation=validation, x_val=x[val_mask]
@@ -483,7 +483,7 @@ def _choose(
     why = (
         f"every training presentation starts on {split.starts[split.train[0]]}"
         if not split.validation
-        else "the presentations before the latest training start hold too few examples to fit on"
+        else "the presentations before the validation presentations hold too few examples to fit on"
     )
     detail = (
         f"{why}, so the families were compared inside the training period, {config.cv_folds} folds "

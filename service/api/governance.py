@@ -283,6 +283,7 @@ def process_rectification(
 ) -> Recorded:
     """Record the outcome of a rectification request (accepted or declined, with a note the student sees)."""
     req = _open_request(access.session, request_id_, kind="rectification")
+    one_student_at_a_time(access.session, req.student_id)  # ordered with an erasure of the student
     recorded = _close(req, "accepted" if body.accept else "declined", note=body.note)
     access.record([req.student_id], "rectification_processed")
     return recorded

@@ -173,6 +173,8 @@ def column_sql(
         )
         number = f"(TRY_CAST({written} AS DOUBLE){f' * {float(spec.multiply)!r}' if spec.multiply else ''})"
         checks.append((f"{text} IS NOT NULL AND {number} IS NULL", "is not a number"))
+        if column.kind is Kind.INT:  # of what the export wrote: a share out of a maximum is rounded
+            checks.append((f"{number} <> round({number})", "is not a whole number"))
         if spec.out_of is not None:  # a mark out of another column's maximum, as a percentage
             most = f"TRY_CAST(nullif(trim({ref(spec.out_of)}), '') AS DOUBLE)"
             checks.append(
@@ -182,8 +184,6 @@ def column_sql(
                 )
             )
             number = f"({number} / {most} * 100)"
-        if column.kind is Kind.INT:
-            checks.append((f"{number} <> round({number})", "is not a whole number"))
         value = f"CAST(round({number}) AS BIGINT)" if column.kind is Kind.INT else number
     elif column.kind is Kind.ID:
         value = f"regexp_replace({text}, '^(-?[0-9]+)\\.0+$', '\\1')"

@@ -496,9 +496,8 @@ def in_the_exports(
                 f"ORDER BY _file, _row LIMIT 1 OFFSET {alike[where]}"
             ).fetchall()
             alike[where] += 1
-            if not found:
-                if alike[where] == 1:  # matches no mapped row: a row the folder already held
-                    examples.append(ex)
+            if not found:  # no (further) mapped row: a row the folder already held, on an append
+                examples.append(ex)
                 continue
             file, row, *raw = found[0]
             examples.append(Example(str(file), int(row), dict(zip(key, raw, strict=True)), ex.value))
