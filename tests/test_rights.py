@@ -27,7 +27,7 @@ from waymark.models.data import load_learning_data
 from waymark.models.registry import configure
 from waymark.service import decisions, sessions
 from waymark.service.app import create_app
-from waymark.service.db.engine import one_at_a_time, one_student_at_a_time, transaction
+from waymark.service.db.engine import one_student_at_a_time, transaction
 from waymark.service.db.schema import (
     AuditRecord,
     Base,
@@ -423,7 +423,7 @@ def test_two_erasure_requests_sent_at_once_make_one(own: Served, client: TestCli
         )
     )
     with transaction(own.engine) as session:  # the first request, between its check and its commit
-        one_at_a_time(session, "erasure request", student)
+        one_student_at_a_time(session, student)
         session.add(
             RightsRequest(
                 student_id=student, kind="erasure", detail="", status="open", created_at=datetime.now(UTC)

@@ -18,7 +18,7 @@ from waymark.models.roles import Role
 from waymark.service import audit
 from waymark.service.access import readable
 from waymark.service.api.deps import Access, AccessRoute, access_for
-from waymark.service.db.engine import one_at_a_time, one_student_at_a_time
+from waymark.service.db.engine import one_student_at_a_time
 from waymark.service.db.schema import (
     AuditRecord,
     Consent,
@@ -246,7 +246,7 @@ def rectification(body: RequestIn, access: Student) -> Recorded:
 @router.post("/erasure", response_model=Recorded, status_code=201)
 def erasure(body: RequestIn, access: Student) -> Recorded:
     """Ask for your data to be erased (statutory records such as grades are kept); 409 while one is open."""
-    one_at_a_time(access.session, "erasure request", access.principal.sub)  # a double click makes one
+    one_student_at_a_time(access.session, access.principal.sub)  # a double click makes one
     waiting = access.session.scalar(
         select(RightsRequest).where(
             RightsRequest.student_id == access.principal.sub,
