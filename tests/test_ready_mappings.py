@@ -33,6 +33,9 @@ SECRET = b"a test secret of more than thirty-two bytes"
 # mapping -> the fixture folder holding its exports
 APPENDED = {
     "attendance": "records",
+    "blackboard-activity": "blackboard",
+    "canvas-submissions": "canvas",
+    "canvas-web-logs": "canvas",
     "moodle-logstore": "moodle_logstore",
     "moodle-logs-report": "moodle_logs_report",
     "moodle-assignments": "moodle_assignments",
@@ -150,6 +153,94 @@ def test_the_logs_report_and_the_log_table_give_the_same_activity(records: Path,
     pd.testing.assert_frame_equal(
         _activity(folders["moodle-logstore"]), _activity(folders["moodle-logs-report"])
     )
+
+
+def _daily(folder: Path) -> pd.DataFrame:
+    activity = load_learning_data(folder).activity
+    keys = ["student_id", "module_id", "presentation_id", "day"]
+    return activity.groupby(keys, as_index=False)["count"].sum().sort_values(keys, ignore_index=True)
+
+
+def test_canvas_and_blackboard_count_the_same_events_on_the_same_days_as_moodle(
+    records: Path, tmp_path: Path
+) -> None:
+    # the fixtures describe one set of events as each platform logs it: Moodle by unix time, Canvas in
+    # UTC with a "Z", Blackboard in the server's local time; each is a day in UK time
+    daily = {}
+    for name in ("moodle-logstore", "canvas-web-logs", "blackboard-activity"):
+        out = tmp_path / name
+        shutil.copytree(records, out)
+        _import(name, APPENDED[name], out, append=True)
+        daily[name] = _daily(out)
+    pd.testing.assert_frame_equal(daily["moodle-logstore"], daily["canvas-web-logs"])
+    pd.testing.assert_frame_equal(daily["moodle-logstore"], daily["blackboard-activity"])
+
+
+def test_canvas_counts_only_students_own_requests_in_mapped_courses(records: Path, tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    shutil.copytree(records, out)
+    _import("canvas-web-logs", "canvas", out, append=True)
+    log = _csv("canvas", "web_logs.csv")
+    enrolled = _csv("canvas", "student_enrolments.csv")
+    pairs = set(zip(enrolled["user_id"], enrolled["course_id"], strict=True))
+    own = log[
+        (log["real_user_id"] == "")
+        & log["course_id"].isin(_csv("canvas", "course_map.csv")["course_id"])
+        & pd.Series(list(zip(log["user_id"], log["course_id"], strict=True)), index=log.index).isin(pairs)
+    ]
+    activity = load_learning_data(out).activity
+    # the teacher, the teacher viewing as a student, the dashboard and an unmapped course are left out
+    assert activity["count"].sum() == len(own) == len(log) - 4
+    assert set(activity["activity_type"]) == {"homepage", "resource", "page", "forum", "quiz", "assignment"}
+    labels = pd.read_csv(out / "sources.csv")
+    assert "the learning platform (Canvas)" in set(labels["label"])
+
+
+def test_canvas_points_become_percentages_on_the_uk_day_submitted(records: Path, tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    shutil.copytree(records, out)
+    _import("canvas-submissions", "canvas", out, append=True)
+    data = load_learning_data(out)
+    quizzes = data.assessments[data.assessments["assessment_id"].str.endswith("-Q1")]
+    assert set(quizzes["type"]) == {"quiz"} and set(quizzes["due_day"]) == {24}
+    results = data.assessment_results[data.assessment_results["assessment_id"].str.endswith("-Q1")]
+    sheet = _csv("canvas", "submissions.csv")
+    assert (sheet["workflow_state"] == "unsubmitted").sum() == 1
+    sheet = sheet[sheet["workflow_state"] != "unsubmitted"]
+    assert len(results) == len(sheet) > 0
+    # points out of points possible; a submission not marked yet is a result without a score
+    expected = sorted(float(v) / 20 * 100 for v in sheet["score"] if v)
+    assert sorted(results["score"].dropna().astype(float)) == pytest.approx(expected)
+    assert results["score"].isna().sum() == (sheet["score"] == "").sum() == 1
+    assert results["submitted_day"].between(19, 24).all()
+    # a submission at 23:30 UTC in October is the next day in the UK (BST): the fixture holds one
+    utc_days = pd.to_datetime(sheet["submitted_at"], utc=True).dt.tz_localize(None).dt.normalize()
+    starts = {"2024-25-S1": pd.Timestamp("2024-09-30"), "2025-26-S1": pd.Timestamp("2025-09-29")}
+    stamps = (
+        pd.to_datetime(sheet["submitted_at"], utc=True).dt.tz_convert("Europe/London").dt.tz_localize(None)
+    )
+    assessment = sheet["assignment_id"].map({"93101": "2024-25-S1", "94101": "2025-26-S1"})
+    assert (stamps.dt.normalize() != utc_days).sum() == 1
+    days = sorted((stamps.dt.normalize() - assessment.map(starts)).dt.days)
+    assert sorted(results["submitted_day"].astype(int)) == days
+
+
+def test_blackboard_counts_course_events_and_reads_discussions_as_forum(
+    records: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "data"
+    shutil.copytree(records, out)
+    _import("blackboard-activity", "blackboard", out, append=True)
+    log = _csv("blackboard", "activity_accumulator.csv")
+    activity = load_learning_data(out).activity
+    assert (
+        activity["count"].sum() == (~log["event_type"].isin(["SESSION_INIT", "LOGOUT"])).sum() == len(log) - 2
+    )
+    forum = log["event_type"].str.startswith("DISCUSSION_") | (
+        log["internal_handle"] == "discussion_board_entry"
+    )
+    assert activity.loc[activity["activity_type"] == "forum", "count"].sum() == forum.sum() > 0
+    assert set(activity["activity_type"]) == {"homepage", "resource", "forum", "assignment"}
 
 
 def test_only_students_participating_events_in_mapped_courses_count(records: Path, tmp_path: Path) -> None:
