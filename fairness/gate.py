@@ -49,15 +49,16 @@ class CheckResult:
 def evaluate(audits: list[AttributeAudit], policy: Policy) -> tuple[str, list[CheckResult]]:
     """Gate status and the result of every check.
 
-    Fail when any check fails; pass when none fails and at least one passes; otherwise (every check
-    inconclusive or not assessable, as on a test set of a few small late-starting sections)
-    inconclusive: nothing was shown to be wrong, and nothing was shown to be right either, so the
-    committee approves such a model only with an override reason, as it would a failed one.
+    Fail when any check fails. Otherwise inconclusive when no group comparison of any check was
+    confirmed within its tolerance (as on a test set of a few small late-starting sections, or under
+    a policy with no checks): nothing was shown to be wrong, and nothing was shown to be right either,
+    so the committee approves such a model only with an override reason, as it would a failed one.
+    Otherwise pass, each check's own status (inconclusive or not assessable ones included) shown with it.
     """
     results = [_check(check, audits, breach=policy.breach) for check in policy.checks]
     if any(r.status == FAIL for r in results):
         return FAIL, results
-    if results and not any(r.confirmed for r in results):
+    if not any(r.confirmed for r in results):
         return INCONCLUSIVE, results
     return PASS, results
 

@@ -88,6 +88,53 @@ class Policy:
     mitigation: MitigationPolicy = MitigationPolicy()
 
 
+#: No policy file may publish a figure about fewer students than this (``audit.min_group_size``).
+MIN_GROUP_FLOOR = 5
+
+
+def differences_from_default(policy: Policy) -> list[str]:
+    """Each setting in which ``policy`` differs from the packaged default, in words (empty: none).
+
+    The committee reads them with the report: a gate passed under tolerances wider than Waymark's,
+    or with smaller groups published, is a decision the committee should know it is taking.
+    """
+    default = load_policy()
+    out = []
+    for name in (
+        "weeks",
+        "capacities",
+        "min_group_size",
+        "count_rounding",
+        "bootstrap_resamples",
+        "confidence",
+        "reference",
+        "intersections",
+        "proxy_auc_warning",
+        "breach",
+    ):
+        mine, theirs = getattr(policy, name), getattr(default, name)
+        if mine != theirs:
+            out.append(f"{name} {_said(mine)} (default {_said(theirs)})")
+    if policy.checks != default.checks:
+        out.append("the gate's checks: " + ("; ".join(_check_said(c) for c in policy.checks) or "none"))
+    if policy.quality != default.quality:
+        out.append("the quality gate's floors or champion tolerances")
+    if policy.mitigation != default.mitigation:
+        out.append(f"the training-time mitigation ({policy.mitigation.method})")
+    return out
+
+
+def _said(value: object) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _check_said(check: Check) -> str:
+    bounds = f"[{check.low:g}, {check.high:g}]"
+    return f"{check.metric} {check.kind} within {bounds} at capacity {check.capacity:g}"
+
+
 def load_policy(path: Path | None = None) -> Policy:
     """Read and check a policy file (the packaged default when None)."""
     path = path or DEFAULT_POLICY
@@ -222,13 +269,24 @@ def _validate_quality(policy: Policy) -> None:
 def _validate(policy: Policy) -> None:
     if policy.breach not in ("interval_outside", "point_outside"):
         raise PolicyError(f"gate.breach {policy.breach!r} must be 'interval_outside' or 'point_outside'")
-    if policy.min_group_size < 1 or policy.bootstrap_resamples < 1:
-        raise PolicyError("audit.min_group_size and audit.bootstrap_resamples must be at least 1")
+    if policy.min_group_size < MIN_GROUP_FLOOR:
+        raise PolicyError(
+            f"audit.min_group_size is {policy.min_group_size}: it must be at least {MIN_GROUP_FLOOR}, the "
+            "smallest group any published figure may describe (Code of Practice §7); a policy cannot "
+            "switch small-cell suppression off"
+        )
+    if policy.bootstrap_resamples < 1:
+        raise PolicyError("audit.bootstrap_resamples must be at least 1")
     if not 0 < policy.confidence < 1:
         raise PolicyError("audit.confidence must be between 0 and 1")
     ref = policy.reference
     if not (ref in ("largest", "best") or ref.startswith("group:")):
         raise PolicyError(f"audit.reference {ref!r} must be 'largest', 'best' or 'group:VALUE'")
+    if not policy.checks:
+        raise PolicyError(
+            "the policy has no [[gate.checks]]: a gate with nothing to check would confirm nothing "
+            "(the default policy's three checks are a starting point)"
+        )
     for check in policy.checks:
         if check.capacity not in policy.capacities:
             raise PolicyError(f"gate check capacity {check.capacity} is not one of audit.capacities")

@@ -27,6 +27,7 @@ from waymark.fairness.audit import AttributeAudit
 from waymark.fairness.disclosure import TOO_FEW, enough_students, rounded_count
 from waymark.fairness.metrics import METRICS
 from waymark.fairness.mitigation import MitigationRow
+from waymark.fairness.policy import differences_from_default
 from waymark.fairness.quality import comparison_table
 from waymark.fairness.quality import published as published_quality
 from waymark.fairness.run import AuditOutcome
@@ -120,6 +121,13 @@ def write_report(outcome: AuditOutcome, out: Path, *, test_metrics: dict[str, fl
     return report
 
 
+def _policy_card(report: dict[str, Any]) -> str:
+    differs = report["policy"].get("differs_from_default") or []
+    if not differs:
+        return ""
+    return f" The policy differs from Waymark's default in: {'; '.join(differs)}."
+
+
 def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[str, Any]:
     """The report as it may be shown: suppression and rounding applied."""
     policy, model = outcome.policy, outcome.model
@@ -164,6 +172,8 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
             m.published(step) for m in mitigation if enough_students(m.students, policy.min_group_size)
         ],
         "policy": {
+            # each setting the committee should know differs from Waymark's default (empty: none)
+            "differs_from_default": differences_from_default(policy),
             "text": policy.text,
             "min_group_size": policy.min_group_size,
             "count_rounding": step,
@@ -288,6 +298,7 @@ def model_card(report: dict[str, Any], test_metrics: dict[str, float]) -> str:
         )
         or "- none computed"
     )
+    policy = _policy_card(report)
     return f"""# Model card: {m["name"]} version {m["version"]}
 
 ## Intended use
@@ -327,7 +338,7 @@ Protected characteristics ({", ".join(d["characteristics"])}) are never features
 {_quality_card(report.get("quality_gate"))}
 
 ## Fairness
-Gate: **{g["status"]}** under the policy copied into report.json.{_unconfirmed_card(g)} Checks:
+Gate: **{g["status"]}** under the policy copied into report.json.{_unconfirmed_card(g)}{policy} Checks:
 {chr(10).join(f"- {c['check']}: {c['status']}" for c in g["checks"])}
 
 Proxy check (how well the model's features predict each characteristic; 0.5 is chance):

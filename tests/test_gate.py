@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from tests.model_stub import StubModel
 from waymark.fairness.audit import audit_cohorts, group_labels
 from waymark.fairness.gate import INCONCLUSIVE, PASS, evaluate
-from waymark.fairness.policy import Policy, load_policy
+from waymark.fairness.policy import DEFAULT_POLICY, Policy, PolicyError, differences_from_default, load_policy
+from waymark.fairness.report import model_card, published, render_html
+from waymark.fairness.run import AuditOutcome
 from waymark.models.data import ProtectedFrame
 
 
@@ -82,3 +87,54 @@ def test_a_gate_that_confirmed_no_comparison_is_inconclusive_not_a_pass() -> Non
     audits = audit_cohorts(scored, group_labels(protected, intersections=False), policy=policy)
     gate, checks = evaluate(audits, dataclasses.replace(policy, checks=wide))
     assert (gate, checks[0].status, checks[0].confirmed) == (PASS, PASS, 1)
+
+
+def _policy_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "policy.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_policy_cannot_switch_small_cell_suppression_off_or_gate_nothing(tmp_path: Path) -> None:
+    """A red team audited with min_group_size = 1 and published groups of one student, and a policy
+    without checks passed a gate that had compared nothing."""
+    default = DEFAULT_POLICY.read_text(encoding="utf-8")
+    assert "min_group_size = 10" in default
+    with pytest.raises(PolicyError, match="at least 5"):
+        load_policy(_policy_file(tmp_path, default.replace("min_group_size = 10", "min_group_size = 1")))
+    assert load_policy(_policy_file(tmp_path, default.replace("min_group_size = 10", "min_group_size = 5")))
+    unchecked = default[: default.index("[[gate.checks]]")] + default[default.index("[quality]") :]
+    with pytest.raises(PolicyError, match=r"no \[\[gate\.checks\]\]"):
+        load_policy(_policy_file(tmp_path, unchecked))
+    # and were a policy to reach the gate without checks, nothing confirmed is no pass
+    scored, protected = _cohort(small_missed=2, small_found=2)
+    policy = _policy()
+    audits = audit_cohorts(scored, group_labels(protected, intersections=False), policy=policy)
+    assert evaluate(audits, dataclasses.replace(policy, checks=())) == (INCONCLUSIVE, [])
+
+
+def test_the_committee_is_told_how_the_policy_differs_from_the_default(tmp_path: Path) -> None:
+    default = DEFAULT_POLICY.read_text(encoding="utf-8")
+    assert differences_from_default(load_policy()) == []
+    lax = default.replace("min_group_size = 10", "min_group_size = 5").replace("max = 1.25", "max = 1000")
+    differs = differences_from_default(load_policy(_policy_file(tmp_path, lax)))
+    assert differs[0] == "min_group_size 5 (default 10)"
+    assert differs[1].startswith("the gate's checks: false_negative_rate ratio within [0.8, 1000]")
+    assert len(differs) == 2
+    outcome = AuditOutcome(
+        model=StubModel(),  # type: ignore[arg-type]
+        run_id="run",
+        test_presentations=("M/P",),
+        data_fingerprint="fp",
+        policy=load_policy(_policy_file(tmp_path, lax)),
+        audits=[],
+        gate="pass",
+        checks=[],
+        proxies=[],
+        attributes=(),
+        mitigation=[],
+    )
+    report = published(outcome, [])
+    assert report["policy"]["differs_from_default"] == differs
+    for shown in (render_html(report, (4,), capacities=(0.1,)), model_card(report, {})):
+        assert "differs from Waymark's default in: min_group_size 5 (default 10)" in " ".join(shown.split())

@@ -515,10 +515,12 @@ def test_a_staff_write_sent_during_an_erasure_finds_the_student_gone(own: Served
     assert "student_preferences" not in _tables_holding(own.engine, student)
 
 
-def test_processing_an_erasure_closes_the_same_students_other_open_erasure_requests(
+def test_processing_an_erasure_closes_the_same_students_other_open_requests(
     own: Served, client: TestClient
 ) -> None:
-    """Two open requests (recorded before one open request was the rule) are both answered by one erasure."""
+    """Two open erasure requests (recorded before one open request was the rule) are both answered by one
+    erasure, and so is an open rectification: its detail is gone with the data, and a red team found it
+    left in the DPO's queue for a student Waymark no longer holds."""
     student = "student-asked-twice"
     with transaction(own.engine) as session:
         made = [
@@ -536,5 +538,5 @@ def test_processing_an_erasure_closes_the_same_students_other_open_erasure_reque
     assert [(mine[i]["kind"], mine[i]["status"], mine[i]["outcome"]) for i in ids] == [
         ("erasure", "done", "erased"),
         ("erasure", "done", "erased"),
-        ("rectification", "open", None),
+        ("rectification", "done", "erased"),
     ]

@@ -270,8 +270,10 @@ def process_erasure(request_id_: RequestNumber, access: Dpo) -> Recorded:
     erased_note = "Your learning analytics data was erased."
     for other in session.scalars(select(RightsRequest).where(RightsRequest.student_id == student)):
         other.detail, other.outcome_note = "", None  # a note to the student may repeat what they wrote
-        if other.kind == "erasure" and other.status == "open" and other.id != req.id:
-            _close(other, "erased", note=erased_note)  # asked twice (before one open request was the rule)
+        # any other open request closes with it: an erasure asked twice (before one open request was the
+        # rule), and a rectification or objection about data that no longer exists here
+        if other.status == "open" and other.id != req.id:
+            _close(other, "erased", note=erased_note)
     recorded = _close(req, "erased", note=erased_note)
     access.record([student], "erasure_processed")
     return recorded

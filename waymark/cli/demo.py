@@ -14,12 +14,13 @@ import typer
 
 from waymark.cli.console import out
 from waymark.cli.data import check, import_cohort, synthesise
-from waymark.cli.errors import BROKEN, fail, handled
+from waymark.cli.errors import BROKEN, REFUSED, fail, handled
 from waymark.cli.fairness import audit
 from waymark.cli.model import promote, review
 from waymark.cli.score import publish
 from waymark.cli.serve import LOOPBACK, PORT, address, local_sign_in, serve
 from waymark.cli.train import run_training
+from waymark.models import registry
 from waymark.models.settings import Settings
 from waymark.models.targets import DEFAULT_NAMES, Target
 from waymark.service.db.engine import up_to_date
@@ -59,13 +60,23 @@ def demo_cmd(
     port: Annotated[int, typer.Option(help="Port the service listens on.")] = PORT,
 ) -> None:
     """Run the whole pipeline (synthetic cohort, or --oulad), then serve."""
+    if (env := os.environ.get("WAYMARK_ENV", "development")) != "development":
+        raise fail(
+            f"waymark demo runs only in development, and WAYMARK_ENV is {env!r} here: it records an "
+            "approval by a demo reviewer, promotes its own model and replaces the staff relationships and "
+            "the directory, which must never happen to a real deployment. Unset WAYMARK_ENV (the demo "
+            "keeps everything in its own folder) or set it to development.",
+            REFUSED,
+        )
     settings = demo_settings(workdir)
     data = workdir / "data"
     access = _cohort(workdir, data, students=students, oulad=oulad)
     check(data)
     name = DEFAULT_NAMES[TARGET]
     run_training(data, TARGET, config=FitConfig(), split_date=None, name=name, settings=settings)
-    candidate = f"models:/{name}@candidate"
+    # the version just registered, named: the committee decides on a version, never on an alias
+    registry.configure(settings)
+    candidate = f"models:/{name}/{registry.resolve(f'models:/{name}@candidate').version}"
     _approve(candidate, data, reports=workdir / "fairness", settings=settings, override=override_reason)
     promote(candidate, settings)
     publish(data, WEEK, name=name, settings=settings)

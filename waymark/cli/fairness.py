@@ -20,7 +20,7 @@ from waymark.cli.engine_options import (
     spark_session_for,
 )
 from waymark.cli.errors import handled
-from waymark.fairness.policy import load_policy
+from waymark.fairness.policy import differences_from_default, load_policy
 from waymark.fairness.report import unaudited_text, write_report
 from waymark.fairness.run import AuditOutcome, audit_model
 from waymark.models import registry
@@ -169,6 +169,12 @@ def _show(outcome: AuditOutcome, out_dir: Path) -> None:
         )
     if outcome.unaudited_weeks:
         out.print(f"  note: {unaudited_text(list(outcome.unaudited_weeks))}", highlight=False, markup=False)
+    if differs := differences_from_default(outcome.policy):
+        out.print(
+            f"  note: the policy differs from Waymark's default in: {'; '.join(differs)}",
+            highlight=False,
+            markup=False,
+        )
     _show_quality(outcome)
     if outcome.training_mitigation:
         out.print(

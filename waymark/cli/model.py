@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from waymark.cli.console import out
-from waymark.cli.errors import handled
+from waymark.cli.errors import REFUSED, fail, handled
 from waymark.models import registry
 from waymark.models.settings import Settings, get_settings
 from waymark.service import decisions
@@ -50,7 +50,21 @@ def review_cmd(
 def review(
     model: str, *, approve: bool, reviewer: str, note: str, settings: Settings, override: str | None = None
 ) -> ModelDecision:
-    """Record ``reviewer``'s decision on the version ``model`` names, and say what was recorded."""
+    """Record ``reviewer``'s decision on the version ``model`` names, and say what was recorded.
+
+    Only in development: the command line cannot tell who is typing, so in production a decision is
+    recorded by a signed-in ethics reviewer on the committee page (or its API route), never under a
+    name an operator types.
+    """
+    if not settings.development:
+        raise fail(
+            "in production the ethics committee's decisions are recorded by a signed-in ethics reviewer "
+            "on the committee page (POST /v1/models/{name}/versions/{version}/review): the command "
+            "line cannot tell who is typing, so it records decisions only in development "
+            "(WAYMARK_ENV=development)",
+            REFUSED,
+        )
+    _named_version(model)
     registry.configure(settings)
     with handled():
         version = registry.resolve(model)
@@ -82,6 +96,7 @@ def promote_cmd(
 
 def promote(model: str, settings: Settings) -> None:
     """Make the version ``model`` names the champion (governance refuses it unless approved)."""
+    _named_version(model)
     registry.configure(settings)
     with handled():
         version = registry.resolve(model)
@@ -90,3 +105,13 @@ def promote(model: str, settings: Settings) -> None:
             engine, load_key(settings), name=version.name, version=version.version, caller=operator()
         )
     out.print(f"{version.name} version {version.version} is now the champion.", highlight=False)
+
+
+def _named_version(model: str) -> None:
+    """Refuse an alias: a decision or a promotion names the version, which an alias may have moved from."""
+    if "@" in model:
+        raise fail(
+            f"{model} names an alias, which anyone with access to MLflow can move to another version: name "
+            "the version the committee read the report of, models:/NAME/VERSION",
+            REFUSED,
+        )

@@ -1,0 +1,71 @@
+"""The command line records no committee decision it cannot attribute, and runs no demo on a real deployment.
+
+A red team recorded "the ethics committee's" approval from the command line under any name in production,
+ran ``waymark demo`` against a production database (a demo reviewer's approval, a promotion, replaced staff
+relationships), and moved an MLflow alias so that a decision landed on another version than the one whose
+report was read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from waymark.cli import app
+from waymark.models.settings import get_settings
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    get_settings.cache_clear()  # each test's environment, not an earlier test's cached settings
+    yield
+    get_settings.cache_clear()
+
+
+def _env(tmp_path: Path, env: str) -> dict[str, str]:
+    return {
+        "WAYMARK_ENV": env,
+        "WAYMARK_DATABASE_URL": f"sqlite:///{tmp_path}/w.db",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db",
+    }
+
+
+def test_the_demo_refuses_to_run_outside_development(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["demo", "--no-serve", "--workdir", str(tmp_path / "demo")], env=_env(tmp_path, "production")
+    )
+    assert result.exit_code == 2, result.output
+    assert "runs only in development" in result.output
+    assert not (tmp_path / "demo").exists() and not (tmp_path / "w.db").exists()
+
+
+def test_a_review_from_the_command_line_is_refused_in_production(tmp_path: Path) -> None:
+    args = ["model", "review", "--model", "models:/m/1", "--approve", "--reviewer", "demo-reviewer"]
+    result = CliRunner().invoke(app, [*args, "--note", "n"], env=_env(tmp_path, "production"))
+    assert result.exit_code == 2, result.output
+    assert "signed-in ethics reviewer" in " ".join(result.output.split())
+    assert not (tmp_path / "w.db").exists() and not (tmp_path / "m.db").exists()
+
+
+def test_a_review_or_a_promotion_must_name_the_version_not_an_alias(tmp_path: Path) -> None:
+    env = _env(tmp_path, "development")
+    review = [
+        "model",
+        "review",
+        "--model",
+        "models:/m@candidate",
+        "--reject",
+        "--reviewer",
+        "r",
+        "--note",
+        "n",
+    ]
+    promote = ["model", "promote", "--model", "models:/m@candidate"]
+    for args in (review, promote):
+        result = CliRunner().invoke(app, args, env=env)
+        assert result.exit_code == 2, result.output
+        assert "names an alias" in result.output and "models:/NAME/VERSION" in result.output
+    assert not (tmp_path / "w.db").exists()
