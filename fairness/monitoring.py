@@ -103,6 +103,12 @@ def group_drift(
         either reached ``psi_flag``.
     """
     rows, flags, withheld = [], [], {}
+    # Two runs in which a handful of students' estimates moved (a rectification scored again, say)
+    # would give back by differencing which group each of those students is in: compared only when at
+    # least min_size students moved.
+    moved = None if previous is None else students_moved(latest, previous)
+    if moved is not None and moved < min_size:
+        previous = None
     now = latest.join(labels, on="student_id", how="inner")
     before = None if previous is None else previous.join(labels, on="student_id", how="inner")
     for attribute in labels.columns:
@@ -148,7 +154,38 @@ def group_drift(
                         }
                     )
         withheld[attribute] = len(hidden)
-    return {"groups": rows, "withheld": withheld, "min_group_size": min_size, "flags": flags}
+    out = {"groups": rows, "withheld": withheld, "min_group_size": min_size, "flags": flags}
+    if moved is not None and previous is None:
+        out["previous_withheld"] = PREVIOUS_WITHHELD.format(min_size=min_size)
+    return out
+
+
+#: Why the groups are not compared with the previous run (``group_drift``).
+PREVIOUS_WITHHELD = (
+    "Not compared with the previous run: fewer than {min_size} students' estimates changed since it, "
+    "and a comparison by group would point at the groups those few students are in."
+)
+#: An estimate that moved less than this between two runs has not moved (``students_moved``).
+UNMOVED = 0.005
+
+
+def students_moved(latest: pd.DataFrame, previous: pd.DataFrame) -> int:
+    """How many students' estimates differ between two runs: moved, or in one run only."""
+    keys = [
+        c
+        for c in ("student_id", "module_id", "presentation_id")
+        if c in latest.columns and c in previous.columns
+    ]
+    both = latest[[*keys, "probability"]].merge(
+        previous[[*keys, "probability"]], on=keys, how="outer", suffixes=("", "_before"), indicator=True
+    )
+    changed = (both["_merge"] != "both") | ~np.isclose(
+        both["probability"].to_numpy(np.float64),
+        both["probability_before"].to_numpy(np.float64),
+        atol=UNMOVED,
+        rtol=0,
+    )
+    return int(both.loc[changed, "student_id"].nunique())
 
 
 def _row(

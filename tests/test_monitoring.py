@@ -198,8 +198,9 @@ def test_no_group_below_the_minimum_can_be_worked_out_from_the_groups_shown() ->
         disability[i] = "Y"
     labels = _labels(["F"] * 150 + ["M"] * 150, disability)
     estimates = pd.DataFrame({"student_id": labels.index, "probability": rng.uniform(0.05, 0.95, size=300)})
+    previous = estimates.assign(probability=rng.uniform(0.05, 0.95, size=300))  # everyone moved: compared
     result = group_drift(
-        estimates, estimates, labels=labels, min_size=10, psi_flag=POLICY.group_psi_flag, rounding=5
+        estimates, previous, labels=labels, min_size=10, psi_flag=POLICY.group_psi_flag, rounding=5
     )
     shown = {(r["characteristic"], r["group"]) for r in result["groups"]}
     assert shown == {("sex", "F"), ("sex", "M")}
@@ -505,3 +506,25 @@ def test_with_smoothing_on_the_flag_judges_the_order_staff_see() -> None:
     )
     assert [f["name"] for f in raw_flags] == ["top 10%"]
     assert smooth_flags == []  # the list staff see turned over by 0.2 or 0.3, under the flag
+
+
+def test_runs_in_which_a_few_students_moved_are_not_compared_by_group() -> None:
+    """A red team rescored after correcting one student's marks: every other estimate was unchanged, and
+    each characteristic's group with the largest change in its mean gave back that student's group."""
+    rng = np.random.default_rng(1)
+    students = [f"s{i:03d}" for i in range(120)]
+    labels = pd.DataFrame(
+        {"disability": ["none"] * 60 + ["declared"] * 60}, index=pd.Index(students, name="student_id")
+    )
+    keys = {"student_id": students, "module_id": "M", "presentation_id": "P"}
+    previous = pd.DataFrame({**keys, "probability": rng.uniform(0.1, 0.9, size=120)})
+    for moved in (1, MIN - 1, MIN):
+        latest = previous.copy()
+        latest.loc[: moved - 1, "probability"] = 0.02  # rectified: these estimates fall
+        result = group_drift(latest, previous, labels=labels, min_size=MIN, psi_flag=POLICY.group_psi_flag)
+        shown = {r["group"]: r for r in result["groups"]}
+        assert set(shown) == {"none", "declared"}
+        compared = moved >= MIN
+        assert all((r["previous_mean"] is not None) == compared for r in shown.values())
+        assert all((r["psi"] is not None) == compared for r in shown.values())
+        assert ("previous_withheld" in result) == (not compared)

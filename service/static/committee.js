@@ -145,7 +145,7 @@ async function showMonitoring() {
   if (!r) return;  // no report yet: the section says how to make one
   const against = r.previous_run ? `run ${r.previous_run.id}` : "no earlier run";
   byId("monitoring-summary").textContent = `Run ${r.run.id} (data as of ${r.run.data_as_of}) compared with the training data and ${against}, on ${when(r.made_at)}: ${counted(r.flags.length, "shift")} beyond the policy's thresholds.` +
-    (r.groups ? ` Groups with fewer than ${r.groups.min_group_size} students are not shown.` : " No group figures in this report.");
+    (r.groups ? ` Groups with fewer than ${r.groups.min_group_size} students are not shown.${r.groups.previous_withheld ? ` ${r.groups.previous_withheld}` : ""}` : " No group figures in this report.");
   const flags = byId("monitoring-flags");
   flags.querySelector("tbody").replaceChildren(...r.flags.map((f) => {
     const tr = el("tr");
