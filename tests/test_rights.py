@@ -178,8 +178,8 @@ def test_an_erasure_processed_during_a_scoring_run_is_not_undone_by_its_publicat
     if when.startswith("before"):  # the job has read who was erased; the erasure lands as it scores
         read = publish.erased_students
 
-        def then_erased(engine: Engine) -> frozenset[str]:
-            found = read(engine)
+        def then_erased(engine: Engine, *, key: str) -> frozenset[str]:
+            found = read(engine, key=key)
             _erase(client, own, student)
             return found
 
@@ -540,3 +540,39 @@ def test_processing_an_erasure_closes_the_same_students_other_open_requests(
         ("erasure", "done", "erased"),
         ("rectification", "done", "erased"),
     ]
+
+
+def test_data_whose_ids_were_made_with_another_key_than_an_erasure_is_refused(
+    own: Served, client: TestClient, tmp_path: Path
+) -> None:
+    """A red team imported the same export with a second secret: the erased student came back under a new
+    pseudonym and was scored without a word. The erasure now records the key of the ids it was made
+    under, and data whose ids were made otherwise is refused by scoring (and training and audits)."""
+    import json
+    import shutil
+
+    from waymark.models.data.publish import MANIFEST
+    from waymark.service.db.schema import TrainingExclusion
+    from waymark.service.scoring import ScoringError
+
+    _, student = _tutored(own, 4)
+    with transaction(own.engine) as session:
+        served_key = session.scalar(
+            select(ScoringRun.pseudonym_key)
+            .where(ScoringRun.status == "complete")
+            .order_by(ScoringRun.id.desc())
+        )
+    _erase(client, own, student)
+    with transaction(own.engine) as session:
+        erasure = session.get(TrainingExclusion, student)
+        assert erasure is not None and erasure.pseudonym_key == served_key == ""  # the synthetic ids
+    again = tmp_path / "data"
+    shutil.copytree(own.folder, again)
+    manifest = json.loads((again / MANIFEST).read_text(encoding="utf-8"))
+    (again / MANIFEST).write_text(json.dumps({**manifest, "pseudonym_key": "0123456789abcdef"}))
+    configure(own.settings)
+    with pytest.raises(ScoringError, match="pseudonym key 0123456789abcdef"):
+        score(again, own.engine, model_name="waymark-not-completing", week=8)
+    with pytest.raises(publish.ErasureKeyError, match="Import the data with the secret"):
+        publish.erased_students(own.engine, key="0123456789abcdef")
+    assert student in publish.erased_students(own.engine, key="")

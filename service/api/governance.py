@@ -34,6 +34,7 @@ from waymark.service.db.schema import (
     Indicator,
     Intervention,
     RightsRequest,
+    ScoringRun,
     StudentPreference,
     TrainingExclusion,
     WebSession,
@@ -245,6 +246,7 @@ def process_erasure(request_id_: RequestNumber, access: Dpo) -> Recorded:
     req = _open_request(session, request_id_, kind="erasure")
     student = req.student_id
     one_student_at_a_time(session, student)  # a staff or student write under way commits first, then goes
+    key = _served_key(session, student)  # read before the student's indicators go
     erased = (
         Indicator,
         Feedback,
@@ -266,7 +268,7 @@ def process_erasure(request_id_: RequestNumber, access: Dpo) -> Recorded:
         if Role.STUDENT.value in signed_in.roles:
             session.delete(signed_in)
     if session.get(TrainingExclusion, student) is None:
-        session.add(TrainingExclusion(student_id=student, at=datetime.now(UTC)))
+        session.add(TrainingExclusion(student_id=student, at=datetime.now(UTC), pseudonym_key=key))
     erased_note = "Your learning analytics data was erased."
     for other in session.scalars(select(RightsRequest).where(RightsRequest.student_id == student)):
         other.detail, other.outcome_note = "", None  # a note to the student may repeat what they wrote
@@ -277,6 +279,23 @@ def process_erasure(request_id_: RequestNumber, access: Dpo) -> Recorded:
     recorded = _close(req, "erased", note=erased_note)
     access.record([student], "erasure_processed")
     return recorded
+
+
+def _served_key(session: Session, student: str) -> str | None:
+    """The key of the ids the student is known by: their latest complete run's, else the latest run's.
+
+    Recorded with the erasure, so that data whose ids were made otherwise is refused rather than
+    read with the student in it under another id (``publish.erased_students``).
+    """
+    complete = select(ScoringRun.pseudonym_key).where(ScoringRun.status == "complete")
+    theirs = complete.where(
+        ScoringRun.id.in_(select(Indicator.run_id).where(Indicator.student_id == student))
+    )
+    for query in (theirs, complete):
+        found = session.execute(query.order_by(ScoringRun.id.desc()).limit(1)).first()
+        if found is not None:
+            return found[0]
+    return None
 
 
 @router.post("/dpo/rectification/{request_id_}", response_model=Recorded)

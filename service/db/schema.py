@@ -64,6 +64,9 @@ class ScoringRun(Base):
     # The monitoring policy's smoothing weight the list order was computed with (revision 0007; None
     # before it: ordered by the estimate).
     smoothing: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The identifier of the key the data folder's ids were made with ("" when they were not
+    # pseudonymised by a Waymark mapping; None before revision 0009: not known).
+    pseudonym_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Publication(Base):
@@ -234,6 +237,9 @@ class TrainingExclusion(Base):
 
     student_id: Mapped[str] = mapped_column(ID, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The key of the ids the student was erased under (ScoringRun.pseudonym_key of the run that served
+    # them); None when no run had recorded one: not checked (``publish.erasures_for``).
+    pseudonym_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class AuditAnchor(Base):

@@ -249,7 +249,11 @@ def _score_and_publish(
     spark: Any,
     as_of: date | None,
 ) -> ScoringSummary:
-    erased = publish.erased_students(engine)
+    key = publish.folder_key(folder, spark=spark)
+    try:
+        erased = publish.erased_students(engine, key=key)
+    except publish.ErasureKeyError as exc:
+        raise ScoringError(f"cannot score {folder}: {exc}") from exc
     if spark is None:
         batch = _on_duckdb(local_folder(folder), model=model, week=week, erased=erased, say=say, as_of=as_of)
     else:
@@ -257,7 +261,14 @@ def _score_and_publish(
 
         batch = scored_on_spark(folder, spark, model=model, week=week, erased=erased, say=say, as_of=as_of)
     return _publish(
-        engine, batch, model=model, run_id=run_id, chunk_rows=chunk_rows, smoothing=smoothing, say=say
+        engine,
+        batch,
+        model=model,
+        run_id=run_id,
+        chunk_rows=chunk_rows,
+        smoothing=smoothing,
+        say=say,
+        key=key,
     )
 
 
@@ -375,11 +386,12 @@ def _publish(
     chunk_rows: int,
     smoothing: float,
     say: Progress,
+    key: str,
 ) -> ScoringSummary:
     """Write the batch aside in chunks, then publish it with the single-pointer swap."""
     target = model.bundle.target
     as_of = str(max(batch.as_of["as_of"]))
-    publish.record_data(engine, run_id, fingerprint=batch.fingerprint, as_of=as_of)
+    publish.record_data(engine, run_id, fingerprint=batch.fingerprint, as_of=as_of, key=key)
     records = _records(batch, previous=publish.previous_estimates(engine, target), smoothing=smoothing)
     say(f"writing run {run_id}")
     publish.write_chunks(engine, run_id, rows=_chunks(records, chunk_rows))

@@ -12,8 +12,10 @@ whose stored rows are exactly the rows it produced.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -21,6 +23,7 @@ from sqlalchemy import JSON, Connection, Engine, delete, func, insert, select, u
 from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
 
+from waymark.models.data.publish import local_folder, read_manifest
 from waymark.service.db.engine import erasure_barrier, transaction
 from waymark.service.db.schema import (
     Indicator,
@@ -73,10 +76,51 @@ def previous_estimates(engine: Engine, target: str) -> dict[tuple[str, str, str]
         return {(s, m, p): (prob, order) for s, m, p, prob, order in rows}
 
 
-def erased_students(engine: Engine) -> frozenset[str]:
-    """Students whose erasure was processed: never scored, trained on or audited again (CoP §12)."""
+class ErasureKeyError(Exception):
+    """Erasures were recorded under ids made with another key than the folder's: they cannot be applied."""
+
+
+def erased_students(engine: Engine, *, key: str) -> frozenset[str]:
+    """Students whose erasure was processed: never scored, trained on or audited again (CoP §12).
+
+    ``key`` identifies how the ids of the folder about to be read were made (``folder_key``). An
+    erasure recorded under ids made with another key names its student differently there, so the
+    student would come back unnoticed: such a folder is refused.
+
+    Raises
+    ------
+    ErasureKeyError
+        When any erasure was recorded under a key other than ``key``.
+    """
     with transaction(engine) as session:
-        return frozenset(session.scalars(select(TrainingExclusion.student_id)))
+        rows = session.execute(select(TrainingExclusion.student_id, TrainingExclusion.pseudonym_key)).all()
+    other = Counter(k for _, k in rows if k is not None and k != key)
+    if other:
+        recorded = "; ".join(f"{n:,} under {_key_said(k)}" for k, n in sorted(other.items()))
+        raise ErasureKeyError(
+            f"erasures were recorded for students identified by ids made otherwise than this data's "
+            f"({recorded}; this data: {_key_said(key)}): in it those students have other ids, so they would "
+            "be read again. Import the data with the secret the erasures were recorded under."
+        )
+    return frozenset(student for student, _ in rows)
+
+
+def folder_key(folder: Path | str, *, spark: Any = None) -> str:
+    """The identifier of the key a data folder's ids were made with ("": not pseudonymised by Waymark).
+
+    ``folder`` is a local path, or with ``spark`` (a Spark session) also a Hadoop URI.
+    """
+    if spark is None:
+        manifest = read_manifest(local_folder(folder))
+    else:
+        from waymark.models.spark.location import read_manifest as read_remote
+
+        manifest = read_remote(folder, spark)
+    return str(manifest.get("pseudonym_key") or "")
+
+
+def _key_said(key: str) -> str:
+    return f"pseudonym key {key}" if key else "ids not pseudonymised by Waymark"
 
 
 def running_run(engine: Engine) -> ScoringRun | None:
@@ -124,13 +168,13 @@ def start_run(engine: Engine, held: ScoringLock, *, meta: dict[str, Any]) -> int
         return run.id
 
 
-def record_data(engine: Engine, run_id: int, *, fingerprint: str, as_of: str) -> None:
-    """Record which data the run scores: the folder's fingerprint and the date it runs to."""
+def record_data(engine: Engine, run_id: int, *, fingerprint: str, as_of: str, key: str) -> None:
+    """Record which data the run scores: the folder's fingerprint, the date it runs to, its ids' key."""
     with transaction(engine) as session:
         session.execute(
             update(ScoringRun)
             .where(ScoringRun.id == run_id)
-            .values(data_fingerprint=fingerprint, data_as_of=as_of)
+            .values(data_fingerprint=fingerprint, data_as_of=as_of, pseudonym_key=key)
         )
 
 

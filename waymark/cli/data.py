@@ -20,8 +20,12 @@ from waymark.cli.engine_options import (
 )
 from waymark.cli.errors import handled
 from waymark.models.data import folder_fingerprint, memo, validate_folder
+from waymark.models.data.erase import erase_from_folder
 from waymark.models.data.quality import quality_report
 from waymark.models.data.validation import DEFAULT_MAX_EXAMPLES, connect
+from waymark.models.settings import get_settings
+from waymark.service.db.engine import up_to_date
+from waymark.service.scoring.publish import erased_students, folder_key
 from waymark.training.ingest.oulad import import_oulad
 from waymark.training.ingest.synthetic import SynthConfig, generate
 from waymark.training.ingest.synthetic_people import Disparity
@@ -98,6 +102,30 @@ def import_cohort(src: Path, out_dir: Path) -> None:
         f"Wrote {out_dir}: "
         + ", ".join(f"{k} {v:,}" for k, v in summary.rows.items())
         + f"; total activity count {summary.total_count:,}",
+        highlight=False,
+    )
+
+
+@app.command("erase")
+def erase_cmd(
+    folder: Annotated[Path, typer.Argument(help="A data folder Waymark wrote (a local folder).")],
+) -> None:
+    """Remove every student whose erasure the DPO processed from a data folder, in every table and file.
+
+    Erased students are already left out of training, audits and scoring; this takes their rows out
+    of the folder itself (run it after each import too: an import writes what the export holds).
+    """
+    settings = get_settings()
+    with handled(contract="the folder without them would break the contract; nothing was changed"):
+        erased = erased_students(up_to_date(settings.database_url), key=folder_key(folder))
+        done = erase_from_folder(folder, erased)
+    if not done.changed:
+        out.print(f"No erased student is in {folder}: nothing was changed.", highlight=False)
+        return
+    rows = ", ".join(f"{name} {n:,}" for name, n in sorted(done.rows.items()))
+    out.print(
+        f"Removed {done.students:,} erased student{'s' if done.students != 1 else ''} from {folder} "
+        f"(rows: {rows}).",
         highlight=False,
     )
 

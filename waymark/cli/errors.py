@@ -37,6 +37,7 @@ KNOWN: frozenset[str] = frozenset(
         "waymark.service.directory.DirectoryRefused",
         "waymark.service.scoring.champion.ChampionUnavailableError",
         "waymark.service.scoring.errors.ScoringError",
+        "waymark.service.scoring.publish.ErasureKeyError",
         "waymark.models.spark.session.SparkUnavailable",
     }
 )

@@ -30,7 +30,7 @@ from waymark.service import decisions
 from waymark.service.audit import operator
 from waymark.service.db.engine import up_to_date
 from waymark.service.scoring.champion import ChampionUnavailableError, load_champion
-from waymark.service.scoring.publish import erased_students
+from waymark.service.scoring.publish import erased_students, folder_key
 
 app = typer.Typer(help="Fairness audits for the ethics committee.", no_args_is_help=True)
 
@@ -90,7 +90,12 @@ def audit(
         with out.status("Auditing"):
             champion = _champion(engine, registry.resolve(model).name)
             outcome = audit_model(
-                model, data, policy=policy, exclude=erased_students(engine), champion=champion, spark=spark
+                model,
+                data,
+                policy=policy,
+                exclude=erased_students(engine, key=folder_key(data, spark=spark)),
+                champion=champion,
+                spark=spark,
             )
             report = write_report(outcome, out_dir, test_metrics=dict(registry.run(outcome.run_id).metrics))
             # Waymark's database holds the gate result; MLflow gets the files and a mirror of the tags.

@@ -34,7 +34,7 @@ from waymark.models.targets import DEFAULT_NAMES, Target
 from waymark.service.db.engine import up_to_date
 from waymark.service.feedback_report import feedback_summary
 from waymark.service.impact import interventions as first_contact_days
-from waymark.service.scoring.publish import erased_students
+from waymark.service.scoring.publish import erased_students, folder_key
 from waymark.training.censoring import POLICIES
 from waymark.training.fitting import FitConfig
 from waymark.training.pipeline import TrainingOutcome, train_folder
@@ -172,7 +172,9 @@ def run_training(
             config=config,
             test_from=split_date,
             progress=lambda m: status.update(f"Training: {m}"),
-            exclude=erased_students(engine := up_to_date(settings.database_url)),
+            exclude=erased_students(
+                engine := up_to_date(settings.database_url), key=folder_key(data, spark=spark)
+            ),
             interventions=_outreach(config, interventions, database_url=settings.database_url),
             spark=spark,
             mitigation=mitigation,

@@ -1,0 +1,137 @@
+"""Take erased students out of a data folder Waymark wrote (``waymark data erase``).
+
+An erasure processed by the DPO removes a student from Waymark's database and keeps them out of every
+later training, audit and scoring run. The data folder an import wrote still holds their rows: a
+pseudonymised copy of the institution's records, with the audit-only protected characteristics
+among them. This rewrites the folder without any row naming those students, in every Parquet table
+(``student_id``) and in the CSV files kept beside them (a directory's ``student_id``, a staff
+relationship file's ``scope_id`` of scope ``student``), and publishes it the way an import does: the
+folder is replaced only when the result passes the contract, so a failure leaves it as it was. The
+manifest counts the students removed and when, never who.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from waymark.models.data.findings import ContractViolation
+from waymark.models.data.publish import MANIFEST, read_manifest, staged_folder
+from waymark.models.data.validation import validate_folder
+
+
+@dataclass(frozen=True)
+class Erased:
+    """What was taken out of the folder: rows per file (relative path), and how many students."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    students: int = 0
+
+    @property
+    def changed(self) -> bool:
+        """Whether any row was removed (the folder is untouched otherwise)."""
+        return any(self.rows.values())
+
+
+def erase_from_folder(folder: Path, students: frozenset[str]) -> Erased:
+    """Rewrite ``folder`` without any row naming one of ``students``; unchanged when none is in it.
+
+    Raises
+    ------
+    ContractViolation
+        When the folder without them breaks the contract (it is then left as it was).
+    """
+    found = _present(folder, students)
+    if not found:
+        return Erased()
+    rows: dict[str, int] = {}
+
+    def valid(stage: Path) -> None:
+        report = validate_folder(stage)
+        if not report.ok:
+            raise ContractViolation(report)
+
+    with staged_folder(folder, check=valid) as stage:
+        for path in sorted(folder.rglob("*")):
+            target = stage / path.relative_to(folder)
+            if path.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+            elif path.name == MANIFEST:
+                continue
+            elif path.suffix == ".parquet":
+                rows[str(path.relative_to(folder))] = _parquet(path, target, students=found)
+            elif path.suffix == ".csv":
+                rows[str(path.relative_to(folder))] = _csv(path, target, students=found)
+            else:
+                shutil.copy2(path, target)
+        manifest = read_manifest(folder)
+        done = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "students": len(found)}
+        manifest["erasures_applied"] = [*manifest.get("erasures_applied", []), done]
+        (stage / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return Erased({k: v for k, v in rows.items() if v}, len(found))
+
+
+def _present(folder: Path, students: frozenset[str]) -> frozenset[str]:
+    """The students of ``students`` that some table or file of the folder names."""
+    if not students:
+        return frozenset()
+    wanted = pa.array(sorted(students), type=pa.string())
+    seen: set[str] = set()
+    for path in folder.rglob("*.parquet"):
+        column = _ids(path)
+        if column is not None:
+            seen.update(pc.filter(column, pc.is_in(column, value_set=wanted)).to_pylist())
+    for path in folder.rglob("*.csv"):
+        seen.update(set(_who(_read_csv(path))) & students)
+    return frozenset(seen)
+
+
+def _ids(path: Path) -> pa.ChunkedArray | None:
+    if "student_id" not in pq.read_schema(path).names:
+        return None
+    return pc.cast(pq.read_table(path, columns=["student_id"])["student_id"], pa.string())
+
+
+def _parquet(path: Path, target: Path, *, students: frozenset[str]) -> int:
+    table = pq.read_table(path)
+    if "student_id" not in table.column_names:
+        shutil.copy2(path, target)
+        return 0
+    wanted = pa.array(sorted(students), type=pa.string())
+    keep = pc.invert(pc.is_in(pc.cast(table["student_id"], pa.string()), value_set=wanted))
+    kept = table.filter(keep)
+    pq.write_table(kept, target)
+    return int(table.num_rows - kept.num_rows)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _who(frame: pd.DataFrame) -> pd.Series:
+    """The student each row names ("" for none): its student id, or a relationship scoped to one student."""
+    who = pd.Series("", index=frame.index, dtype=object)
+    if "student_id" in frame.columns:
+        who = frame["student_id"].str.strip()
+    if {"scope_type", "scope_id"} <= set(frame.columns):
+        scoped = frame["scope_type"].str.strip().eq("student")
+        who = who.where(~scoped, frame["scope_id"].str.strip())
+    return who
+
+
+def _csv(path: Path, target: Path, *, students: frozenset[str]) -> int:
+    frame = _read_csv(path)
+    gone = _who(frame).isin(students)
+    if not gone.any():
+        shutil.copy2(path, target)
+        return 0
+    frame[~gone].to_csv(target, index=False)
+    return int(gone.sum())

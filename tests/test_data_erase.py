@@ -1,0 +1,94 @@
+"""``waymark data erase``: erased students leave the data folder too, not only Waymark's database.
+
+A red team found an erased student's protected characteristics, marks and activity still in the data
+folder an import had written, while the docs said Waymark holds no statutory record of them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from waymark.cli import app
+from waymark.models.data import folder_fingerprint, validate_folder
+from waymark.models.data.publish import MANIFEST
+from waymark.models.settings import get_settings
+from waymark.service.db.engine import make_engine, transaction, upgrade
+from waymark.service.db.schema import TrainingExclusion
+from waymark.training.ingest.synthetic import SynthConfig, generate
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def _everything(folder: Path) -> dict[str, pd.DataFrame]:
+    files = {str(p.relative_to(folder)): pq.read_table(p).to_pandas() for p in folder.rglob("*.parquet")}
+    files.update({str(p.relative_to(folder)): pd.read_csv(p, dtype=str) for p in folder.rglob("*.csv")})
+    return files
+
+
+def _naming(frame: pd.DataFrame, students: set[str]) -> int:
+    named = (
+        frame["student_id"].isin(students) if "student_id" in frame.columns else pd.Series(False, frame.index)
+    )
+    if "scope_id" in frame.columns:
+        named |= (frame["scope_type"] == "student") & frame["scope_id"].isin(students)
+    return int(named.sum())
+
+
+def _erased(url: str, students: list[str], *, key: str | None) -> None:
+    engine = make_engine(url)
+    upgrade(engine)
+    with transaction(engine) as session:
+        for s in students:
+            session.add(TrainingExclusion(student_id=s, at=datetime.now(UTC), pseudonym_key=key))
+    engine.dispose()
+
+
+def test_an_erased_student_leaves_every_table_and_file_of_the_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    generate(folder, SynthConfig(students=300, seed=5))
+    before = _everything(folder)
+    access = before["access.csv"]
+    tutored = access.loc[access["scope_type"] == "student", "scope_id"]
+    gone = [str(tutored.iloc[0]), str(before["students.parquet"]["student_id"].iloc[-1])]
+    assert all(_naming(before[name], set(gone)) for name in ("students.parquet", "directory.csv"))
+    url = f"sqlite:///{tmp_path}/w.db"
+    _erased(url, [*gone, "someone-not-in-this-folder"], key="")
+    result = CliRunner().invoke(app, ["data", "erase", str(folder)], env={"WAYMARK_DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+    assert "Removed 2 erased students" in result.output
+    after = _everything(folder)
+    assert set(after) == set(before)
+    for name, frame in after.items():
+        assert _naming(frame, set(gone)) == 0, name  # protected characteristics, marks, activity, files
+        assert len(frame) == len(before[name]) - _naming(before[name], set(gone)), name  # nobody else
+    assert validate_folder(folder).ok
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    assert [e["students"] for e in manifest["erasures_applied"]] == [2]
+    assert not set(gone) & set(json.dumps(manifest).split('"'))  # counted, never named
+    again = CliRunner().invoke(app, ["data", "erase", str(folder)], env={"WAYMARK_DATABASE_URL": url})
+    assert again.exit_code == 0 and "nothing was changed" in again.output
+
+
+def test_a_folder_whose_ids_were_made_with_another_key_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    generate(folder, SynthConfig(students=100, seed=5))
+    fingerprint = folder_fingerprint(folder)
+    url = f"sqlite:///{tmp_path}/w.db"
+    _erased(url, ["S00000001"], key="0123456789abcdef")  # erased under pseudonyms, this folder has none
+    result = CliRunner().invoke(app, ["data", "erase", str(folder)], env={"WAYMARK_DATABASE_URL": url})
+    assert result.exit_code == 2, result.output
+    assert "Import the data with the secret" in " ".join(result.output.split())
+    assert folder_fingerprint(folder) == fingerprint
