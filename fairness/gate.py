@@ -4,10 +4,11 @@ Each check compares every reported group of every single characteristic with its
 at the check's capacity, in every audited week. A group breaches when its interval lies wholly
 outside the tolerance (or, with ``breach = "point_outside"``, when its point estimate does). A check
 fails when any group breaches; it is inconclusive when none breaches but some interval straddles a
-bound with the point outside (or cannot be computed), or when the group's or the reference group's
-own bootstrap interval for the metric is degenerate: every resample gave the same value (a false
-negative rate of 1.0 on a handful of students, interval [1.0, 1.0]), which says the group is too small
-to measure, not that the rate is certain. A value withheld by disclosure control (a
+bound with the point outside (or cannot be computed). When the group's or the reference group's own
+bootstrap interval for the metric is degenerate (every resample gave the same value: a false negative
+rate of 1.0, interval [1.0, 1.0]), a rate of 0 or 1 is judged on the rule of three's interval for it
+(0 to 3/n, n its denominator), too wide to decide for a handful of students; any other flat value is
+not judged. A value withheld by disclosure control (a
 group below the minimum size, or a rate whose denominator is) is never judged: the check is then
 "not assessable (too few students)", which is neither a pass nor a failure, unless another group
 fails it or is inconclusive. Otherwise the check passes. The gate fails when any check fails: such a
@@ -101,12 +102,93 @@ def _assess_audit(audit: AttributeAudit, check: Check, *, breach: str) -> list[t
     for group in audit.groups:
         if group.group != reference and not group.suppressed:
             where = f"week {audit.week}, {audit.attribute} = {group.group}"
-            flat = [g.group for g in (group, base) if g is not None and _degenerate(g, check.metric)]
-            if flat:
-                out.append((INCONCLUSIVE, _degenerate_reason(where, check.metric, groups=flat)))
-            else:
+            flat = [g for g in (group, base) if g is not None and _degenerate(g, check.metric)]
+            if not flat:
                 out += _assess_group(where, group, reference=reference, check=check, breach=breach)
+            elif base is not None and check.metric in (
+                group.ratios if check.kind == "ratio" else group.differences
+            ):
+                out.append(
+                    _assess_flat(
+                        where, group, base=base, flat=flat, reference=reference, check=check, breach=breach
+                    )
+                )
+            else:
+                out.append(
+                    (INCONCLUSIVE, _degenerate_reason(where, check.metric, groups=[g.group for g in flat]))
+                )
     return out
+
+
+#: The rates a degenerate interval can be widened for: what each is a share of (``_rule_of_three``).
+RATE_OF = {
+    "false_negative_rate": "positives",
+    "false_positive_rate": "negatives",
+    "selection_rate": "students",
+}
+
+
+def _rule_of_three(group: GroupResult, metric: str) -> tuple[float, float] | None:
+    """An interval for a rate every resample gave as 0 (or 1): 0 to 3/n (or 1 - 3/n to 1), n its denominator.
+
+    The "rule of three": with none of n counted, the rate's 95% upper bound is about 3/n. A group of
+    a handful gets an interval too wide to judge; a group of a hundred one that says something. None
+    for a metric that is not a rate of a count, or a flat value strictly between 0 and 1.
+    """
+    of = RATE_OF.get(metric)
+    if of is None or (of != "students" and group.positives is None):
+        return None
+    positives = group.positives or 0
+    n = {"students": group.students, "positives": positives, "negatives": group.students - positives}[of]
+    point = group.metrics[metric][0]
+    if n <= 0 or math.isnan(point):
+        return None
+    if point <= 0:
+        return 0.0, min(1.0, 3 / n)
+    if point >= 1:
+        return max(0.0, 1 - 3 / n), 1.0
+    return None
+
+
+def _assess_flat(
+    where: str,
+    group: GroupResult,
+    *,
+    base: GroupResult,
+    flat: list[GroupResult],
+    reference: str,
+    check: Check,
+    breach: str,
+) -> tuple[str, str]:
+    """A comparison in which a side's resamples all gave one rate: judged on the rule of three's interval.
+
+    Not judged (inconclusive) when that interval cannot be formed, or is too wide to decide.
+    """
+    sides = []
+    for side in (group, base):
+        degenerate = any(side is g for g in flat)
+        widened = _rule_of_three(side, check.metric) if degenerate else side.metrics[check.metric][1:]
+        if widened is None:
+            return INCONCLUSIVE, _degenerate_reason(where, check.metric, groups=[g.group for g in flat])
+        sides.append(widened)
+    (g_low, g_high), (r_low, r_high) = sides
+    point = (group.ratios if check.kind == "ratio" else group.differences)[check.metric][0]
+    if check.kind == "difference":
+        low, high = g_low - r_high, g_high - r_low
+    elif r_low > 0:
+        low, high = g_low / r_high, g_high / r_low
+    else:
+        return INCONCLUSIVE, _degenerate_reason(where, check.metric, groups=[g.group for g in flat])
+    verdict = _judge(point, low=low, high=high, check=check, breach=breach)
+    whose = " and ".join(g.group for g in flat)
+    said = (
+        f"{where}: {check.metric} of {whose} has a degenerate interval (every resample gave the same value); "
+        f"with the rule of three's interval for it, the {check.kind} is {_fmt(point)} (interval {_fmt(low)} "
+        f"to {_fmt(high)}) vs {reference}"
+    )
+    if verdict == INCONCLUSIVE:
+        return INCONCLUSIVE, f"{said}: too few students to decide, not judged"
+    return verdict, said
 
 
 def _degenerate(group: GroupResult, metric: str) -> bool:

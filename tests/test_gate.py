@@ -82,7 +82,9 @@ def test_a_gate_that_confirmed_no_comparison_is_inconclusive_not_a_pass() -> Non
     # The same check with a tolerance B's interval lies inside: one comparison confirmed, a pass.
     wide = tuple(dataclasses.replace(c, low=0.0, high=100.0) for c in fnr)
     _, flat = evaluate(audits, dataclasses.replace(policy, checks=wide))
-    assert flat[0].status == INCONCLUSIVE  # a degenerate interval is never judged, however wide
+    # the flat interval of four students is judged on the rule of three's (0.25 to 1), which a tolerance
+    # this wide contains
+    assert (flat[0].status, flat[0].confirmed) == (PASS, 1)
     scored, protected = _cohort(small_missed=2, small_found=2)
     audits = audit_cohorts(scored, group_labels(protected, intersections=False), policy=policy)
     gate, checks = evaluate(audits, dataclasses.replace(policy, checks=wide))
@@ -138,3 +140,43 @@ def test_the_committee_is_told_how_the_policy_differs_from_the_default(tmp_path:
     assert report["policy"]["differs_from_default"] == differs
     for shown in (render_html(report, (4,), capacities=(0.1,)), model_card(report, {})):
         assert "differs from Waymark's default in: min_group_size 5 (default 10)" in " ".join(shown.split())
+
+
+def _large_cohort(
+    *, group_positives: int, group_size: int, found: int
+) -> tuple[pd.DataFrame, ProtectedFrame]:
+    """400 students in A (about one in eight needing support, most of them found at 10% capacity);
+    group B with ``group_positives`` of ``group_size`` needing support, ``found`` of whom the list finds."""
+    rng = np.random.default_rng(5)
+    a_label = rng.random(400) < 0.12
+    a_probability = np.where(a_label, rng.uniform(0.6, 0.95, 400), rng.uniform(0.01, 0.5, 400))
+    b_label = np.array([1] * group_positives + [0] * (group_size - group_positives))
+    b_probability = np.array(
+        [0.99] * found + [0.02] * (group_positives - found) + [0.05] * (group_size - group_positives)
+    )
+    students = [f"A{i}" for i in range(400)] + [f"B{i}" for i in range(group_size)]
+    scored = pd.DataFrame(
+        {
+            "student_id": students,
+            "week": 4,
+            "label": np.concatenate([a_label.astype(int), b_label]),
+            "probability": np.concatenate([a_probability, b_probability]),
+        }
+    )
+    groups = pd.DataFrame({"student_id": students, "club": ["A"] * 400 + ["B"] * group_size}).astype("string")
+    return scored, ProtectedFrame(groups)
+
+
+def test_a_flat_rate_of_a_group_large_enough_to_say_something_is_judged() -> None:
+    """An institution's audit: 45 students with a disability, 15 of whom needed support, every one of them
+    missed (false negative rate 1.0 in every resample), and the gate called the group too small to measure.
+    With the rule of three's interval for the flat rate (0.8 to 1.0) the ratio to the reference is a
+    clear breach. (Four such students still cannot be judged: the first test of this file.)"""
+    policy = dataclasses.replace(load_policy(), weeks=(4,), bootstrap_resamples=200)
+    fnr = tuple(c for c in policy.checks if c.metric == "false_negative_rate")
+    policy = dataclasses.replace(policy, checks=fnr)
+    scored, protected = _large_cohort(group_positives=15, group_size=45, found=0)
+    audits = audit_cohorts(scored, group_labels(protected, intersections=False), policy=policy)
+    gate, checks = evaluate(audits, policy)
+    assert (gate, checks[0].status) == ("fail", "fail")
+    assert any("club = B" in r and "rule of three" in r for r in checks[0].reasons)
