@@ -23,9 +23,6 @@ from waymark.models.data import folder_fingerprint, memo, validate_folder
 from waymark.models.data.erase import erase_from_folder
 from waymark.models.data.quality import quality_report
 from waymark.models.data.validation import DEFAULT_MAX_EXAMPLES, connect
-from waymark.models.settings import get_settings
-from waymark.service.db.engine import up_to_date
-from waymark.service.scoring.publish import erased_students, folder_key
 from waymark.training.ingest.oulad import import_oulad
 from waymark.training.ingest.synthetic import SynthConfig, generate
 from waymark.training.ingest.synthetic_people import Disparity
@@ -115,6 +112,11 @@ def erase_cmd(
     Erased students are already left out of training, audits and scoring; this takes their rows out
     of the folder itself (run it after each import too: an import writes what the export holds).
     """
+    # here, not at the top: the other data commands load no service or model library (test_cli_errors)
+    from waymark.models.settings import get_settings
+    from waymark.service.db.engine import up_to_date
+    from waymark.service.scoring.publish import erased_students, folder_key
+
     settings = get_settings()
     with handled(contract="the folder without them would break the contract; nothing was changed"):
         erased = erased_students(up_to_date(settings.database_url), key=folder_key(folder))
