@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -224,12 +224,62 @@ def _quality(
     champion: LoadedModel | None,
     policy: Policy,
 ) -> QualityOutcome:
-    """The quality gate on the scored cohort, with the champion scored on the very same rows."""
+    """The quality gate on the scored cohort, with the champion scored on the very same rows.
+
+    Only rows of presentations the champion was not trained on are compared: on its own training
+    presentations the champion would be measured on students it learned from (an institution's
+    re-split was blocked against a champion's inflated AUC that way). The floors use every row.
+    """
     compared, note = _champion_scores(features, loaded=loaded, champion=champion)
-    rows = scored if compared is None else scored.assign(champion_probability=compared)
-    weeks = measure_quality(rows, policy=policy)
+    unseen = None
+    if compared is not None and champion is not None:
+        unseen, note = _unseen_by(champion, features, note=note)
+        if not unseen.any():
+            compared = None
+    if compared is None or unseen is None or unseen.all():
+        rows = scored if compared is None else scored.assign(champion_probability=compared)
+        weeks = measure_quality(rows, policy=policy)
+    else:
+        weeks = measure_quality(scored, policy=policy)
+        paired = measure_quality(scored[unseen].assign(champion_probability=compared[unseen]), policy=policy)
+        by_week = {w.week: w for w in paired}
+        weeks = tuple(
+            replace(w, champion=by_week[w.week].champion, difference=by_week[w.week].difference)
+            if w.week in by_week
+            else w
+            for w in weeks
+        )
     named = None if champion is None or compared is None else f"version {champion.version}"
     return evaluate_quality(weeks, policy, champion=named, champion_note=note)
+
+
+def _unseen_by(champion: LoadedModel, features: pd.DataFrame, *, note: str) -> tuple[np.ndarray, str]:
+    """Per row, whether the champion's training run left its presentation out; and the note, amended."""
+    run_id = registry.resolve(f"models:/{champion.name}/{champion.version}").tags.get("run_id", "")
+    trained_on = registry.params_pairs(registry.run(run_id).params, "train_presentations") if run_id else None
+    if not trained_on:  # an older run, which kept no list: compared on every row, as before
+        return np.ones(len(features), dtype=bool), note
+    seen = _of(features, trained_on).to_numpy()
+    overlap = sorted(
+        {
+            presentation_name(m, p)
+            for m, p in features.loc[seen, ["module_id", "presentation_id"]]
+            .astype(str)
+            .itertuples(index=False)
+        }
+    )
+    if not overlap:
+        return ~seen, note
+    who = f"the champion, {champion.name} version {champion.version}"
+    if seen.all():
+        return ~seen, (
+            f"{who}, was trained on every presentation the candidate is tested on ({', '.join(overlap)}), so "
+            "it cannot be compared on students it learned from: this check is skipped"
+        )
+    return ~seen, (
+        f"{note}, on the presentations it was not trained on only (it was trained on {', '.join(overlap)}, "
+        "left out of the comparison)"
+    )
 
 
 def _champion_scores(

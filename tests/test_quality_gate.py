@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import shutil
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -330,3 +331,24 @@ def test_a_policy_week_no_test_presentation_reaches_is_said_to_be_unaudited(
     assert said in (tmp_path / "model_card.md").read_text(encoding="utf-8")
     # Weeks the presentations reach are all audited.
     assert audit_model(_uri(versions["good"]), synth_dir, policy=policy).unaudited_weeks == ()
+
+
+def test_the_champion_is_compared_only_on_presentations_it_was_not_trained_on(
+    versions: dict[str, str], synth_dir: Path, policy: Policy, mlflow_store: Settings
+) -> None:
+    """An institution re-split its data: the champion had been trained on presentations the new candidate
+    is tested on, was measured there on students it learned from, and blocked the candidate."""
+    configure(mlflow_store)
+    later = train_folder(
+        synth_dir, target=Target.NOT_COMPLETING, config=candidate("logistic", 3), test_from=date(2026, 2, 2)
+    )
+    version = log_and_register(later, NAME, settings=mlflow_store).version
+    assert ("BIO101", "2025J") in later.split.train  # the default candidate's test presentations include it
+    outcome = audit_model(
+        _uri(versions["good"]), synth_dir, policy=policy, champion=load_bundle(_uri(version))
+    )
+    quality = outcome.quality
+    assert quality is not None and quality.champion == f"version {version}"
+    assert "BIO101 (2025J)" in quality.champion_note and "left out of the comparison" in quality.champion_note
+    assert "BIO101 (2026B)" not in quality.champion_note
+    assert all(w.champion is not None for w in quality.weeks if w.week in (4, 8, 16))
