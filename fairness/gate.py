@@ -56,7 +56,9 @@ def evaluate(audits: list[AttributeAudit], policy: Policy) -> tuple[str, list[Ch
     so the committee approves such a model only with an override reason, as it would a failed one.
     Otherwise pass, each check's own status (inconclusive or not assessable ones included) shown with it.
     """
-    results = [_check(check, audits, breach=policy.breach) for check in policy.checks]
+    results = [
+        _check(check, audits, breach=policy.breach, min_size=policy.min_group_size) for check in policy.checks
+    ]
     if any(r.status == FAIL for r in results):
         return FAIL, results
     if not any(r.confirmed for r in results):
@@ -64,9 +66,11 @@ def evaluate(audits: list[AttributeAudit], policy: Policy) -> tuple[str, list[Ch
     return PASS, results
 
 
-def _check(check: Check, audits: list[AttributeAudit], *, breach: str) -> CheckResult:
+def _check(check: Check, audits: list[AttributeAudit], *, breach: str, min_size: int) -> CheckResult:
     relevant = [a for a in audits if a.capacity == check.capacity and not a.is_intersection]
-    findings = [f for audit in relevant for f in _assess_audit(audit, check, breach=breach)]
+    findings = [
+        f for audit in relevant for f in _assess_audit(audit, check, breach=breach, min_size=min_size)
+    ]
     by_status = {s: tuple(r for v, r in findings if v == s) for s in (FAIL, INCONCLUSIVE, NOT_ASSESSABLE)}
     confirmed = sum(v == PASS for v, _ in findings)
     if by_status[FAIL]:
@@ -84,15 +88,23 @@ def _check(check: Check, audits: list[AttributeAudit], *, breach: str) -> CheckR
     return CheckResult(check, PASS, ("every reported group is within the tolerance",), confirmed)
 
 
-def _assess_audit(audit: AttributeAudit, check: Check, *, breach: str) -> list[tuple[str, str]]:
+def _assess_audit(
+    audit: AttributeAudit, check: Check, *, breach: str, min_size: int
+) -> list[tuple[str, str]]:
     """(verdict, reason) for every group of one table: a pass too, counted as a confirmed comparison."""
     out = []
     reference = audit.reference[check.metric]
-    hidden = sum(g.suppressed for g in audit.groups)
-    if hidden:
+    small = sum(g.suppressed and g.students < min_size for g in audit.groups)
+    beside = sum(g.suppressed and g.students >= min_size for g in audit.groups)
+    if small or beside:
         # Never name a suppressed group: even its existence below the minimum size is a small cell.
-        groups = "1 group" if hidden == 1 else f"{hidden} groups"
-        out.append((NOT_ASSESSABLE, f"week {audit.week}, {audit.attribute}: {groups} {TOO_FEW}"))
+        said = f"week {audit.week}, {audit.attribute}: {_groups(small + beside)} {TOO_FEW}"
+        if beside:  # complementary suppression: a large group withheld so the small one is not worked out
+            said += (
+                f": {_groups(small)} below the minimum size, and {_groups(beside)} of more students withheld "
+                "beside it, or subtracting the groups shown from all students would give the small one back"
+            )
+        out.append((NOT_ASSESSABLE, said))
     if reference == NO_REFERENCE:
         return [
             *out,
@@ -189,6 +201,10 @@ def _assess_flat(
     if verdict == INCONCLUSIVE:
         return INCONCLUSIVE, f"{said}: too few students to decide, not judged"
     return verdict, said
+
+
+def _groups(n: int) -> str:
+    return "1 group" if n == 1 else f"{n} groups"
 
 
 def _degenerate(group: GroupResult, metric: str) -> bool:

@@ -180,3 +180,29 @@ def test_a_flat_rate_of_a_group_large_enough_to_say_something_is_judged() -> Non
     gate, checks = evaluate(audits, policy)
     assert (gate, checks[0].status) == ("fail", "fail")
     assert any("club = B" in r and "rule of three" in r for r in checks[0].reasons)
+
+
+def test_a_large_group_withheld_beside_a_small_one_is_not_called_too_small() -> None:
+    """An institution's audit: 272 men, 224 women and 5 students of another gender. Complementary
+    suppression withholds the 224 beside the five, and the gate had said both were too few."""
+    rng = np.random.default_rng(2)
+    sizes = {"M": 272, "V": 224, "X": 5}
+    gender = [g for g, n in sizes.items() for _ in range(n)]
+    label = rng.random(len(gender)) < 0.3
+    scored = pd.DataFrame(
+        {
+            "student_id": [f"s{i}" for i in range(len(gender))],
+            "week": 4,
+            "label": label.astype(int),
+            "probability": np.clip(np.where(label, 0.6, 0.2) + rng.normal(0, 0.2, len(gender)), 0.01, 0.99),
+        }
+    )
+    groups = pd.DataFrame({"student_id": scored["student_id"], "gender": gender}).astype("string")
+    policy = dataclasses.replace(load_policy(), weeks=(4,), bootstrap_resamples=50)
+    audits = audit_cohorts(scored, group_labels(ProtectedFrame(groups), intersections=False), policy=policy)
+    _, checks = evaluate(audits, policy)
+    reasons = " ".join(r for c in checks for r in c.reasons)
+    assert (
+        "2 groups not assessable (too few students): 1 group below the minimum size, and 1 group" in reasons
+    )
+    assert "withheld beside it" in reasons and "224" not in reasons and "V" not in reasons.split()

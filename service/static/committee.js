@@ -262,7 +262,7 @@ function figure(values, key, asPct, interval) {
 function groupTable(audit, policy) {
   const table = el("table");
   const capacity = Math.round(audit.capacity * 100);
-  const hidden = audit.suppressed_groups ? `; ${counted(audit.suppressed_groups, "group")} below ${policy.min_group_size} students not shown` : "";
+  const hidden = audit.suppressed_groups ? `; ${counted(audit.suppressed_groups, "group")} not shown (below ${policy.min_group_size} students, or withheld beside one that is so that it cannot be worked out)` : "";
   table.append(el("caption", `${audit.attribute}, week ${audit.week}, ${capacity}% capacity; reference group for the missed rate: ${audit.reference.false_negative_rate}${hidden}`));
   const head = el("tr");
   head.append(el("th", "Group", { scope: "col" }), el("th", "Students", { scope: "col" }), el("th", "Needed support", { scope: "col" }));
