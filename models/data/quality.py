@@ -532,7 +532,7 @@ def _notes(
         if m["percent"] >= 1.0 and not m["meaning"]:
             notes.append(
                 f"{m['table']}.{m['column']} is missing for {m['percent']:.1f}% of rows; "
-                "features treat it as not recorded rather than guessing a value."
+                "a feature that reads it treats it as not recorded rather than guessing a value."
             )
     if early := consistency["activity_over_a_week_before_registration"]:
         rows = "1 activity row is" if early == 1 else f"{early:,} activity rows are"

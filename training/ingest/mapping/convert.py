@@ -251,7 +251,14 @@ def base_sql(spec: TableSpec, columns: dict[str, list[str]]) -> tuple[str, Calla
         conds = []
         for left, right in join.on.items():
             if left not in columns[spec.from_]:
-                problems.append(f"join[{i}].on.{left}: input {spec.from_} has no column {left!r}")
+                earlier = [j.input for j in spec.join[:i] if left in columns[j.input]]
+                hint = (
+                    f" (input {earlier[0]}, joined before, has it: a join matches on columns of the `from` "
+                    "input only, so join that chain in the export, or carry the column on each row)"
+                    if earlier
+                    else ""
+                )
+                problems.append(f"join[{i}].on.{left}: input {spec.from_} has no column {left!r}{hint}")
             if right not in columns[join.input]:
                 problems.append(f"join[{i}].on.{left}: input {join.input} has no column {right!r}")
             a, b = f"s.{ident(left)}", f"{alias}.{ident(right)}"
