@@ -401,3 +401,25 @@ def test_the_directory_is_loaded_by_student_number_with_the_secret_the_imports_u
     assert stored == {pseudonym(n): f"Student {i}" for i, n in enumerate(numbers)}
     folder_students = set(load_learning_data(records).students["student_id"])
     assert set(stored) <= folder_students and not set(numbers) & set(stored)
+
+
+def test_an_access_file_in_another_case_is_named_as_written_with_the_case_said(tmp_path: Path) -> None:
+    """An institution's tutor file wrote half its student numbers in lower case: 750 students were
+    "not in the data folder (for example p0057a7cfd54df4ca2718)", a pseudonym nobody could trace."""
+    from waymark.cli.access import _as_written, _cased, _in_another_case
+    from waymark.training.ingest.mapping.pseudonyms import id_pseudonymiser
+
+    pseudonym = id_pseudonymiser(SECRET)
+    known = frozenset(pseudonym(n) for n in ("S2300001", "S2300002", "S2300003"))
+    file = tmp_path / "access.csv"
+    file.write_text(
+        "staff_id,relationship,scope_type,scope_id\n"
+        "t1,personal_tutor,student,S2300001\nt1,personal_tutor,student,s2300002\n"
+        "t1,personal_tutor,student,s9999999\nt2,module_leader,module,NU1001\n",
+        encoding="utf-8",
+    )
+    written = _as_written(file, pseudonym)
+    unknown = sorted(p for p in written if p not in known)
+    assert sorted(written[u] for u in unknown) == ["s2300002", "s9999999"]  # as the file writes them
+    assert _in_another_case(unknown, written, pseudonym=pseudonym, known=known) == 1
+    assert _cased("s2300002", pseudonym=pseudonym, known=known) == "S2300002"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from waymark.cli.console import out
@@ -59,7 +61,38 @@ def import_cmd(
     if unknown:
         named = "1 student named is" if len(unknown) == 1 else f"{len(unknown):,} students named are"
         where = "in the data folder" if data else "among the students scored so far"
+        written = _as_written(file, pseudonym) if pseudonym else {}
+        example = written.get(unknown[0], unknown[0])  # as the file writes it, not its pseudonym
         out.print(
-            f"{named} not {where} (for example {unknown[0]}): nothing is shown for them until they are.",
+            f"{named} not {where} (for example {example}): nothing is shown for them until they are.",
             highlight=False,
         )
+        if pseudonym and (cased := _in_another_case(unknown, written, pseudonym=pseudonym, known=known)):
+            out.print(
+                f"{cased:,} of them would be when case is ignored ({example} as "
+                f"{_cased(example, pseudonym=pseudonym, known=known)}): the file writes student numbers in "
+                "another case than the data imports did; write them as the records system does.",
+                highlight=False,
+            )
+
+
+def _as_written(file: Path, pseudonym: Callable[[str], str]) -> dict[str, str]:
+    """Each student relationship's pseudonym, to the student number as the file writes it."""
+    frame = pd.read_csv(file, dtype=str, keep_default_na=False)
+    if not {"scope_type", "scope_id"} <= set(frame.columns):
+        return {}
+    ids = frame.loc[frame["scope_type"].str.strip() == "student", "scope_id"].str.strip()
+    return {pseudonym(v): v for v in ids if v}
+
+
+def _cased(number: str, *, pseudonym: Callable[[str], str], known: frozenset[str]) -> str | None:
+    return next((v for v in (number.upper(), number.lower()) if v != number and pseudonym(v) in known), None)
+
+
+def _in_another_case(
+    unknown: list[str], written: dict[str, str], *, pseudonym: Callable[[str], str], known: frozenset[str]
+) -> int:
+    """How many unknown students a different case of their number would make known."""
+    return sum(
+        _cased(written[u], pseudonym=pseudonym, known=known) is not None for u in unknown if u in written
+    )

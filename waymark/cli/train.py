@@ -87,8 +87,8 @@ def train_cmd(
     policy: Annotated[
         Path | None,
         typer.Option(
-            help="The ethics committee's fairness policy: its \\[mitigation] table, when switched on, is applied "
-            "in training (docs/fairness.md). Default: the packaged policy, which has none."
+            help="The ethics committee's fairness policy: its \\[mitigation] table, when switched on, is "
+            "applied in training (docs/fairness.md). Default: the packaged policy, which has none."
         ),
     ] = None,
     output: Annotated[
