@@ -423,3 +423,15 @@ def test_an_access_file_in_another_case_is_named_as_written_with_the_case_said(t
     assert sorted(written[u] for u in unknown) == ["s2300002", "s9999999"]  # as the file writes them
     assert _in_another_case(unknown, written, pseudonym=pseudonym, known=known) == 1
     assert _cased("s2300002", pseudonym=pseudonym, known=known) == "S2300002"
+
+
+def test_a_session_checked_into_twice_is_attended_once(records: Path, tmp_path: Path) -> None:
+    """An institution's QR check-ins held 3,709 double check-ins, each counted as two attendances."""
+    out = tmp_path / "data"
+    shutil.copytree(records, out)
+    _import("attendance", "records", out, append=True)
+    sheet = _csv("records", "attendance.csv")
+    attended = sheet[sheet["Attended"] == "Y"]
+    assert attended.duplicated().sum() == 1  # the fixture's double check-in
+    activity = load_learning_data(out).activity
+    assert activity["count"].sum() == len(attended.drop_duplicates(["Student ID", "Session ID"]))

@@ -279,7 +279,9 @@ def base_sql(spec: TableSpec, columns: dict[str, list[str]]) -> tuple[str, Calla
     return sql, ref, problems
 
 
-def stage_a_sql(sqls: dict[str, ColumnSql], *, base: str, order: str | None) -> str:
+def stage_a_sql(
+    sqls: dict[str, ColumnSql], *, base: str, order: str | None, distinct: str | None = None
+) -> str:
     """Values, checks and raw text per mapped column, with each row's file and row number."""
     selects = ["s._file AS _file", "s._row AS _row"]
     for col, sql in sqls.items():
@@ -290,6 +292,7 @@ def stage_a_sql(sqls: dict[str, ColumnSql], *, base: str, order: str | None) -> 
             f"{sql.raw} AS {ident('_raw:' + col)}",
         ]
     selects.append(f"{order or 'NULL'} AS _order")
+    selects.append(f"{distinct or 'NULL'} AS _distinct")
     return f"SELECT {', '.join(selects)} FROM {base}"
 
 
@@ -327,7 +330,9 @@ def out_sql(name: str, spec: TableSpec, *, columns: list[str]) -> str:
     m = ident("wm_m_" + name)
     if name == "activity" and spec.aggregate is not None:
         keys = [c for c in ACTIVITY_KEY if c in columns]
-        total = "count(*)" if spec.aggregate == "count" else "sum(count)"
+        total = "sum(count)" if spec.aggregate == "sum" else "count(*)"
+        if spec.count_distinct is not None:  # a check-in counted twice is one attendance
+            total = "count(DISTINCT _distinct)"
         key_sql = ", ".join(f"{typed[c]} AS {ident(c)}" for c in keys)
         return f"SELECT {key_sql}, CAST({total} AS BIGINT) AS count FROM {m} GROUP BY ALL"
     select = ", ".join(f"{typed[c]} AS {ident(c)}" for c in columns)
@@ -375,9 +380,10 @@ def create_views(
         except MappingColumnError as exc:
             problems.append(f"columns.{col}{str(exc).removeprefix('columns')}")
     order = _order_sql(spec, ref, problems=problems)
+    distinct = _distinct_sql(spec, ref, problems=problems)
     if problems:
         raise MappingColumnError("\n".join(f"tables.{name}.{p}" for p in problems))
-    stage_a = stage_a_sql(sqls, base=base, order=order)
+    stage_a = stage_a_sql(sqls, base=base, order=order, distinct=distinct)
     run(con, f"CREATE OR REPLACE TEMP VIEW {ident('wm_a_' + name)} AS {stage_a}")
     has_presentation = name != "presentations" and (
         all(c in spec.columns for c in _PRESENTATION) or name == "assessment_results"
@@ -393,6 +399,19 @@ def create_views(
     run(con, f"CREATE OR REPLACE TEMP VIEW {ident('wm_m_' + name)} AS {m}")
     out = out_sql(name, spec, columns=table_columns(name, spec))
     run(con, f"CREATE OR REPLACE TEMP VIEW {ident('wm_out_' + name)} AS {out}")
+
+
+def _distinct_sql(spec: TableSpec, ref: Callable[[str], str], *, problems: list[str]) -> str | None:
+    if spec.count_distinct is None:
+        return None
+    try:
+        sql = column_sql(
+            spec.count_distinct, Column("count_distinct", Kind.TEXT, ""), ref=ref, pseudonymise=False
+        )
+    except MappingColumnError as exc:
+        problems.append(f"count_distinct{str(exc).removeprefix('columns')}")
+        return None
+    return sql.value
 
 
 def _order_sql(spec: TableSpec, ref: Callable[[str], str], *, problems: list[str]) -> str | None:

@@ -241,6 +241,11 @@ def _matched(con: duckdb.DuckDBPyConnection, table: str, *, source: str) -> tupl
 
 def _folded(table: str, spec: TableSpec) -> str:
     """Why a table's rows out can be fewer than its rows in (``convert.out_sql``)."""
+    if table == "activity" and spec.count_distinct is not None:
+        return (
+            "rows of one student, presentation, day, source and type are counted once for each distinct "
+            "value of count_distinct (a check-in made twice to one session is one)"
+        )
     if table == "activity" and spec.aggregate is not None:
         return "rows of one student, presentation, day, source and type are added up into one daily count"
     if not TABLES[table].key:
@@ -259,8 +264,9 @@ def unused_columns(mapping: Mapping, inputs: dict[str, InputStats]) -> dict[str,
         named.update(c.column for c in spec.columns.values() if c.column)
         named.update(c.out_of for c in spec.columns.values() if c.out_of)
         named.update(part for c in spec.columns.values() for part in c.columns)
-        if spec.order_by is not None:
-            named.update([spec.order_by.column] if spec.order_by.column else spec.order_by.columns)
+        for extra in (spec.order_by, spec.count_distinct):
+            if extra is not None:
+                named.update([extra.column] if extra.column else extra.columns)
         for join in spec.join:
             named.update(join.on)
             named.update(join.on.values())

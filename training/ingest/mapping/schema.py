@@ -134,6 +134,9 @@ class TableSpec(_Strict):
     aggregate: Literal["count", "sum"] | None = None  # activity only
     duplicates: Literal["error", "first", "last"] = "error"  # keyed tables: rows sharing a key
     order_by: ColumnSpec | None = None  # what "first" and "last" follow (else the extract's order)
+    # activity with aggregate = "count": count the distinct values of this (a session id, so that a
+    # student who checks in twice to one session attends it once) rather than the rows
+    count_distinct: ColumnSpec | None = None
     ignore: list[str] = Field(default_factory=list)
     columns: dict[str, ColumnSpec]
 
@@ -144,7 +147,7 @@ class TableSpec(_Strict):
             return {name: _column_spec(spec) for name, spec in value.items()}
         return value
 
-    @field_validator("order_by", mode="before")
+    @field_validator("order_by", "count_distinct", mode="before")
     @classmethod
     def _order_shorthand(cls, value: object) -> object:
         return _column_spec(value)
@@ -230,6 +233,8 @@ def _problems(mapping: Mapping) -> list[str]:
         problems += _column_problems(name, spec, where=where)
         if spec.aggregate is not None and name != "activity":
             problems.append(f"{where}.aggregate: only the activity table is aggregated")
+        if spec.count_distinct is not None and (name != "activity" or spec.aggregate != "count"):
+            problems.append(f'{where}.count_distinct: only with aggregate = "count" on the activity table')
         if spec.duplicates != "error" and not TABLES[name].key:
             problems.append(f"{where}.duplicates: {name} has no key, so rows cannot share one")
     problems += _source_label_problems(mapping)
