@@ -14,6 +14,7 @@ with the student in scope and to the student, and every read is in the access lo
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ class _Row:
     line: int
     values: dict[str, str]
     width_fault: str | None
+    written: str | None = None  # the student number as the file writes it, when replaced by its pseudonym
 
 
 def _read(path: Path) -> list[_Row]:
@@ -103,11 +105,14 @@ def problems(rows: list[_Row], path: Path, *, known: frozenset[str] | None) -> l
         student = row.values["student_id"]
         found = _row_problems(row)
         if student and student in first:
-            found.append(f"student_id {student!r} appears again (first on line {first[student]})")
+            found.append(
+                f"student_id {row.written or student!r} appears again (first on line {first[student]})"
+            )
         elif student:
             first[student] = row.line
         if student and known is not None and student not in known and not found:
-            found.append(f"student_id {student!r} is not a student Waymark knows")
+            # named as the file writes it: a pseudonym cannot be traced back to a line of the export
+            found.append(f"student_id {row.written or student!r} is not a student Waymark knows")
         out += [f"{path.name} line {row.line}: {p}" for p in found]
     return out
 
@@ -142,9 +147,12 @@ def import_directory(
     """
     rows = _read(path)
     if pseudonym is not None:
-        for row in rows:
-            if row.values["student_id"]:
-                row.values["student_id"] = pseudonym(row.values["student_id"])
+        rows = [
+            dataclasses.replace(row, written=number, values={**row.values, "student_id": pseudonym(number)})
+            if (number := row.values["student_id"])
+            else row
+            for row in rows
+        ]
     found = problems(rows, path, known=known)
     if found:
         shown = found[:SHOWN] + ([f"... and {len(found) - SHOWN} more"] if len(found) > SHOWN else [])

@@ -391,6 +391,15 @@ def test_the_directory_is_loaded_by_student_number_with_the_secret_the_imports_u
     env = {"WAYMARK_DATABASE_URL": url}
     raw = CliRunner().invoke(app, args, env=env)  # raw student numbers are nobody in the data folder
     assert raw.exit_code == 2 and "is not a student Waymark knows" in raw.output
+    stranger = tmp_path / "stranger.csv"
+    stranger.write_text(lines[0] + "\n99999999,Nobody,,,n@example.ac.uk\n", encoding="utf-8")
+    unknown = CliRunner().invoke(
+        app,
+        ["directory", "import", str(stranger), "--data", str(records), "--secret-file", str(secret)],
+        env=env,
+    )
+    # named as the file writes it, not by the pseudonym nobody could trace back to a line
+    assert unknown.exit_code == 2 and "student_id '99999999' is not a student Waymark knows" in unknown.output
     loaded = CliRunner().invoke(app, [*args, "--secret-file", str(secret)], env=env)
     assert loaded.exit_code == 0, loaded.output
     engine = make_engine(url)
