@@ -69,3 +69,19 @@ def test_a_review_or_a_promotion_must_name_the_version_not_an_alias(tmp_path: Pa
         assert result.exit_code == 2, result.output
         assert "names an alias" in result.output and "models:/NAME/VERSION" in result.output
     assert not (tmp_path / "w.db").exists()
+
+
+def test_the_demo_keeps_everything_in_its_folder_whatever_the_environment_points_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review found that on a host whose environment names a real database and MLflow store, with
+    WAYMARK_ENV unset, the demo would have written its approval and relationships there."""
+    from waymark.cli.demo import demo_settings
+
+    monkeypatch.delenv("WAYMARK_ENV", raising=False)
+    monkeypatch.setenv("WAYMARK_DATABASE_URL", "postgresql://db.example/waymark")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example")
+    settings = demo_settings(tmp_path / "demo")
+    assert settings.database_url == f"sqlite:///{(tmp_path / 'demo' / 'waymark.db').resolve()}"
+    assert settings.mlflow_tracking_uri == f"sqlite:///{(tmp_path / 'demo' / 'mlflow.db').resolve()}"
+    assert settings.development

@@ -95,7 +95,13 @@ def demo_cmd(
 
 
 def demo_settings(workdir: Path) -> Settings:
-    """Embedded defaults kept inside the demo folder, unless the environment says otherwise."""
+    """Everything kept inside the demo folder, whatever the environment says.
+
+    On a host whose environment points at a real deployment's database and MLflow store (where
+    WAYMARK_ENV may well be unset, which Waymark reads as production), the demo still writes only
+    into its own folder: it records a demo reviewer's approval and replaces staff relationships, which
+    must never reach a real deployment.
+    """
     local = {
         "MLFLOW_TRACKING_URI": f"sqlite:///{(workdir / 'mlflow.db').resolve()}",
         "WAYMARK_MLFLOW_ARTIFACTS": str((workdir / "mlartifacts").resolve()),
@@ -104,7 +110,7 @@ def demo_settings(workdir: Path) -> Settings:
         "WAYMARK_ENV": "development",
         "WAYMARK_DEV_KEY_DIR": str((workdir / "dev-keys").resolve()),
     }
-    return Settings(**{k: os.environ.get(k, v) for k, v in local.items()})  # type: ignore[arg-type]
+    return Settings(**local)  # type: ignore[arg-type]
 
 
 def _cohort(workdir: Path, data: Path, *, students: int, oulad: Path | None) -> Path:
