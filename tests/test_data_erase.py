@@ -92,3 +92,50 @@ def test_a_folder_whose_ids_were_made_with_another_key_is_refused_and_left_as_it
     assert result.exit_code == 2, result.output
     assert "Import the data with the secret" in " ".join(result.output.split())
     assert folder_fingerprint(folder) == fingerprint
+
+
+def test_a_pseudonymised_folder_loses_the_student_from_its_number_files_and_relationship_table(
+    tmp_path: Path,
+) -> None:
+    """A review: in a pseudonymised folder, a directory file holds student numbers as written, which the
+    erasure's pseudonym never matched, and a relationship table kept as Parquet was not read at all."""
+    from waymark.training.ingest.mapping.importer import import_mapped
+    from waymark.training.ingest.mapping.pseudonyms import id_pseudonymiser, key_id
+    from waymark.training.ingest.mapping.schema import load_mapping
+    from waymark.training.ingest.mappings import ready_mappings
+
+    secret = b"a test secret of more than thirty-two bytes"
+    records = Path(__file__).parent / "fixtures" / "byod" / "records"
+    folder = tmp_path / "data"
+    import_mapped(load_mapping(ready_mappings()["student-records"]), [records], out=folder, secret=secret)
+    numbers = pd.read_csv(records / "students.csv", dtype=str)["Student Number"].tolist()[:3]
+    pseudonym = id_pseudonymiser(secret)
+    gone = pseudonym(numbers[0])
+    pd.DataFrame({"student_id": numbers, "display_name": ["A", "B", "C"]}).to_csv(
+        folder / "directory.csv", index=False
+    )
+    access = pd.DataFrame(
+        {
+            "staff_id": ["t1", "t1"],
+            "relationship": ["personal_tutor", "personal_tutor"],
+            "scope_type": ["student", "student"],
+            "scope_id": [gone, pseudonym(numbers[1])],
+        }
+    )
+    access.to_parquet(folder / "access.parquet", index=False)
+    assert validate_folder(folder).ok
+    url = f"sqlite:///{tmp_path}/w.db"
+    _erased(url, [gone], key=key_id(secret))
+    (tmp_path / "secret").write_bytes(secret)
+    env = {"WAYMARK_DATABASE_URL": url}
+    refused = CliRunner().invoke(app, ["data", "erase", str(folder)], env=env)
+    assert refused.exit_code == 2 and "--secret-file" in refused.output
+    done = CliRunner().invoke(
+        app, ["data", "erase", str(folder), "--secret-file", str(tmp_path / "secret")], env=env
+    )
+    assert done.exit_code == 0, done.output
+    assert pd.read_csv(folder / "directory.csv", dtype=str)["student_id"].tolist() == numbers[1:]
+    assert pq.read_table(folder / "access.parquet").to_pandas()["scope_id"].tolist() == [
+        pseudonym(numbers[1])
+    ]
+    assert gone not in set(pq.read_table(folder / "students.parquet").to_pandas()["student_id"])

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from waymark.models.data.findings import ContractViolation
@@ -41,15 +41,21 @@ class Erased:
         return any(self.rows.values())
 
 
-def erase_from_folder(folder: Path, students: frozenset[str]) -> Erased:
+def erase_from_folder(
+    folder: Path, students: frozenset[str], *, pseudonym: Callable[[str], str] | None = None
+) -> Erased:
     """Rewrite ``folder`` without any row naming one of ``students``; unchanged when none is in it.
+
+    ``pseudonym``: the data imports' keyed hash. The CSV files kept beside the tables (a directory, a
+    staff relationship file) hold student numbers as the institution writes them, which this turns
+    into the pseudonyms the tables (and ``students``) use before comparing.
 
     Raises
     ------
     ContractViolation
         When the folder without them breaks the contract (it is then left as it was).
     """
-    found = _present(folder, students)
+    found = _present(folder, students, pseudonym=pseudonym)
     if not found:
         return Erased()
     rows: dict[str, int] = {}
@@ -69,7 +75,7 @@ def erase_from_folder(folder: Path, students: frozenset[str]) -> Erased:
             elif path.suffix == ".parquet":
                 rows[str(path.relative_to(folder))] = _parquet(path, target, students=found)
             elif path.suffix == ".csv":
-                rows[str(path.relative_to(folder))] = _csv(path, target, students=found)
+                rows[str(path.relative_to(folder))] = _csv(path, target, students=found, pseudonym=pseudonym)
             else:
                 shutil.copy2(path, target)
         manifest = read_manifest(folder)
@@ -79,35 +85,39 @@ def erase_from_folder(folder: Path, students: frozenset[str]) -> Erased:
     return Erased({k: v for k, v in rows.items() if v}, len(found))
 
 
-def _present(folder: Path, students: frozenset[str]) -> frozenset[str]:
+def _present(
+    folder: Path, students: frozenset[str], *, pseudonym: Callable[[str], str] | None
+) -> frozenset[str]:
     """The students of ``students`` that some table or file of the folder names."""
     if not students:
         return frozenset()
-    wanted = pa.array(sorted(students), type=pa.string())
     seen: set[str] = set()
     for path in folder.rglob("*.parquet"):
-        column = _ids(path)
-        if column is not None:
-            seen.update(pc.filter(column, pc.is_in(column, value_set=wanted)).to_pylist())
+        names = set(pq.read_schema(path).names)
+        if "student_id" in names or {"scope_type", "scope_id"} <= names:
+            who = _who(pq.read_table(path, columns=sorted(names & WHO_COLUMNS)).to_pandas())
+            seen.update(set(who) & students)
     for path in folder.rglob("*.csv"):
-        seen.update(set(_who(_read_csv(path))) & students)
+        frame = _read_csv(path)
+        seen.update(set(_who(frame)) & students)
+        if pseudonym is not None:
+            seen.update(set(_who(frame, pseudonym=pseudonym)) & students)
     return frozenset(seen)
 
 
-def _ids(path: Path) -> pa.ChunkedArray | None:
-    if "student_id" not in pq.read_schema(path).names:
-        return None
-    return pc.cast(pq.read_table(path, columns=["student_id"])["student_id"], pa.string())
+#: The columns that name a student: a student id, or a relationship scoped to one student.
+WHO_COLUMNS = {"student_id", "scope_type", "scope_id"}
 
 
 def _parquet(path: Path, target: Path, *, students: frozenset[str]) -> int:
     table = pq.read_table(path)
-    if "student_id" not in table.column_names:
+    if not (
+        {"student_id"} <= set(table.column_names) or {"scope_type", "scope_id"} <= set(table.column_names)
+    ):
         shutil.copy2(path, target)
         return 0
-    wanted = pa.array(sorted(students), type=pa.string())
-    keep = pc.invert(pc.is_in(pc.cast(table["student_id"], pa.string()), value_set=wanted))
-    kept = table.filter(keep)
+    who = _who(table.select(sorted(set(table.column_names) & WHO_COLUMNS)).to_pandas())
+    kept = table.filter(pa.array(~who.isin(students).to_numpy()))
     pq.write_table(kept, target)
     return int(table.num_rows - kept.num_rows)
 
@@ -116,20 +126,30 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
-def _who(frame: pd.DataFrame) -> pd.Series:
-    """The student each row names ("" for none): its student id, or a relationship scoped to one student."""
+def _who(frame: pd.DataFrame, *, pseudonym: Callable[[str], str] | None = None) -> pd.Series:
+    """The student each row names ("" for none): its student id, or a relationship scoped to one student.
+
+    With ``pseudonym``, an id is its pseudonym (a file of student numbers as the institution writes them).
+    """
     who = pd.Series("", index=frame.index, dtype=object)
     if "student_id" in frame.columns:
-        who = frame["student_id"].str.strip()
+        who = frame["student_id"].astype("string").fillna("").str.strip()
     if {"scope_type", "scope_id"} <= set(frame.columns):
-        scoped = frame["scope_type"].str.strip().eq("student")
-        who = who.where(~scoped, frame["scope_id"].str.strip())
-    return who
+        scoped = frame["scope_type"].astype("string").fillna("").str.strip().eq("student")
+        who = who.where(~scoped, frame["scope_id"].astype("string").fillna("").str.strip())
+    if pseudonym is not None:
+        who = who.map(lambda v: pseudonym(v) if v else v)
+    return who.astype(object)
 
 
-def _csv(path: Path, target: Path, *, students: frozenset[str]) -> int:
+def _csv(
+    path: Path, target: Path, *, students: frozenset[str], pseudonym: Callable[[str], str] | None
+) -> int:
     frame = _read_csv(path)
+    # a number as the institution writes it, or already a pseudonym: either names the student
     gone = _who(frame).isin(students)
+    if pseudonym is not None:
+        gone |= _who(frame, pseudonym=pseudonym).isin(students)
     if not gone.any():
         shutil.copy2(path, target)
         return 0

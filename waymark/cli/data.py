@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from waymark.cli.console import OutputFormat, out
-from waymark.cli.data_import import import_cmd
+from waymark.cli.data_import import NumbersSecretFile, import_cmd
 from waymark.cli.engine_options import (
     EngineName,
     EngineOption,
@@ -18,7 +18,7 @@ from waymark.cli.engine_options import (
     data_location,
     spark_session_for,
 )
-from waymark.cli.errors import handled
+from waymark.cli.errors import fail, handled
 from waymark.models.data import folder_fingerprint, memo, validate_folder
 from waymark.models.data.erase import erase_from_folder
 from waymark.models.data.quality import quality_report
@@ -106,6 +106,8 @@ def import_cohort(src: Path, out_dir: Path) -> None:
 @app.command("erase")
 def erase_cmd(
     folder: Annotated[Path, typer.Argument(help="A data folder Waymark wrote (a local folder).")],
+    *,
+    secret_file: NumbersSecretFile = None,
 ) -> None:
     """Remove every student whose erasure the DPO processed from a data folder, in every table and file.
 
@@ -116,11 +118,25 @@ def erase_cmd(
     from waymark.models.settings import get_settings
     from waymark.service.db.engine import up_to_date
     from waymark.service.scoring.publish import erased_students, folder_key
+    from waymark.training.ingest.mapping.pseudonyms import SecretError, id_pseudonymiser, read_secret_file
 
+    if not folder.is_dir():
+        raise fail(f"{folder} is not a folder: give the data folder an import wrote")
     settings = get_settings()
-    with handled(contract="the folder without them would break the contract; nothing was changed"):
-        erased = erased_students(up_to_date(settings.database_url), key=folder_key(folder))
-        done = erase_from_folder(folder, erased)
+    with handled(
+        contract="the folder without them would break the contract; nothing was changed", also=(SecretError,)
+    ):
+        key = folder_key(folder)
+        if key and secret_file is None and any(folder.rglob("*.csv")):
+            # its directory or relationship files hold student numbers as the institution writes them
+            raise fail(
+                f"{folder}'s ids are pseudonyms, and its CSV files hold student numbers as the "
+                "institution writes them: give the secret the imports used (--secret-file) so that an "
+                "erased student is found in them too; nothing was changed"
+            )
+        erased = erased_students(up_to_date(settings.database_url), key=key)
+        pseudonym = id_pseudonymiser(read_secret_file(secret_file)) if secret_file else None
+        done = erase_from_folder(folder, erased, pseudonym=pseudonym)
     if not done.changed:
         out.print(f"No erased student is in {folder}: nothing was changed.", highlight=False)
         return
