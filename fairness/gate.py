@@ -6,9 +6,9 @@ outside the tolerance (or, with ``breach = "point_outside"``, when its point est
 fails when any group breaches; it is inconclusive when none breaches but some interval straddles a
 bound with the point outside (or cannot be computed). When the group's or the reference group's own
 bootstrap interval for the metric is degenerate (every resample gave the same value: a false negative
-rate of 1.0, interval [1.0, 1.0]), a rate of 0 or 1 is judged on the rule of three's interval for it
-(0 to 3/n, n its denominator), too wide to decide for a handful of students; any other flat value is
-not judged. A value withheld by disclosure control (a
+rate of 1.0, interval [1.0, 1.0]), a rate of 0 or 1 is judged on its exact interval
+(0 to about 3.7/n at 95%, n its denominator), too wide to decide for a handful of students; any
+other flat value is not judged. A value withheld by disclosure control (a
 group below the minimum size, or a rate whose denominator is) is never judged: the check is then
 "not assessable (too few students)", which is neither a pass nor a failure, unless another group
 fails it or is inconclusive. Otherwise the check passes. The gate fails when any check fails: such a
@@ -57,7 +57,10 @@ def evaluate(audits: list[AttributeAudit], policy: Policy) -> tuple[str, list[Ch
     Otherwise pass, each check's own status (inconclusive or not assessable ones included) shown with it.
     """
     results = [
-        _check(check, audits, breach=policy.breach, min_size=policy.min_group_size) for check in policy.checks
+        _check(
+            check, audits, breach=policy.breach, min_size=policy.min_group_size, confidence=policy.confidence
+        )
+        for check in policy.checks
     ]
     if any(r.status == FAIL for r in results):
         return FAIL, results
@@ -66,10 +69,14 @@ def evaluate(audits: list[AttributeAudit], policy: Policy) -> tuple[str, list[Ch
     return PASS, results
 
 
-def _check(check: Check, audits: list[AttributeAudit], *, breach: str, min_size: int) -> CheckResult:
+def _check(
+    check: Check, audits: list[AttributeAudit], *, breach: str, min_size: int, confidence: float
+) -> CheckResult:
     relevant = [a for a in audits if a.capacity == check.capacity and not a.is_intersection]
     findings = [
-        f for audit in relevant for f in _assess_audit(audit, check, breach=breach, min_size=min_size)
+        f
+        for audit in relevant
+        for f in _assess_audit(audit, check, breach=breach, min_size=min_size, confidence=confidence)
     ]
     by_status = {s: tuple(r for v, r in findings if v == s) for s in (FAIL, INCONCLUSIVE, NOT_ASSESSABLE)}
     confirmed = sum(v == PASS for v, _ in findings)
@@ -89,7 +96,7 @@ def _check(check: Check, audits: list[AttributeAudit], *, breach: str, min_size:
 
 
 def _assess_audit(
-    audit: AttributeAudit, check: Check, *, breach: str, min_size: int
+    audit: AttributeAudit, check: Check, *, breach: str, min_size: int, confidence: float
 ) -> list[tuple[str, str]]:
     """(verdict, reason) for every group of one table: a pass too, counted as a confirmed comparison."""
     out = []
@@ -122,7 +129,14 @@ def _assess_audit(
             ):
                 out.append(
                     _assess_flat(
-                        where, group, base=base, flat=flat, reference=reference, check=check, breach=breach
+                        where,
+                        group,
+                        base=base,
+                        flat=flat,
+                        reference=reference,
+                        check=check,
+                        breach=breach,
+                        confidence=confidence,
                     )
                 )
             else:
@@ -140,10 +154,11 @@ RATE_OF = {
 }
 
 
-def _rule_of_three(group: GroupResult, metric: str) -> tuple[float, float] | None:
-    """An interval for a rate every resample gave as 0 (or 1): 0 to 3/n (or 1 - 3/n to 1), n its denominator.
+def _rule_of_three(group: GroupResult, metric: str, *, confidence: float) -> tuple[float, float] | None:
+    """An interval for a rate every resample gave as 0 (or 1), n its denominator: 0 to b (or 1 - b to 1).
 
-    The "rule of three": with none of n counted, the rate's 95% upper bound is about 3/n. A group of
+    b = 1 - ((1 - confidence) / 2) ** (1 / n), the exact (Clopper-Pearson) bound for none of n counted,
+    at the policy's confidence (about 3.7 / n at 95%, the "rule of three" made two-sided). A group of
     a handful gets an interval too wide to judge; a group of a hundred one that says something. None
     for a metric that is not a rate of a count, or a flat value strictly between 0 and 1.
     """
@@ -155,10 +170,11 @@ def _rule_of_three(group: GroupResult, metric: str) -> tuple[float, float] | Non
     point = group.metrics[metric][0]
     if n <= 0 or math.isnan(point):
         return None
+    bound = 1 - ((1 - confidence) / 2) ** (1 / n)
     if point <= 0:
-        return 0.0, min(1.0, 3 / n)
+        return 0.0, bound
     if point >= 1:
-        return max(0.0, 1 - 3 / n), 1.0
+        return 1 - bound, 1.0
     return None
 
 
@@ -171,15 +187,20 @@ def _assess_flat(
     reference: str,
     check: Check,
     breach: str,
+    confidence: float,
 ) -> tuple[str, str]:
-    """A comparison in which a side's resamples all gave one rate: judged on the rule of three's interval.
+    """A comparison in which a side's resamples all gave one rate: judged on its exact interval.
 
     Not judged (inconclusive) when that interval cannot be formed, or is too wide to decide.
     """
     sides = []
     for side in (group, base):
         degenerate = any(side is g for g in flat)
-        widened = _rule_of_three(side, check.metric) if degenerate else side.metrics[check.metric][1:]
+        widened = (
+            _rule_of_three(side, check.metric, confidence=confidence)
+            if degenerate
+            else side.metrics[check.metric][1:]
+        )
         if widened is None:
             return INCONCLUSIVE, _degenerate_reason(where, check.metric, groups=[g.group for g in flat])
         sides.append(widened)
@@ -195,7 +216,7 @@ def _assess_flat(
     whose = " and ".join(g.group for g in flat)
     said = (
         f"{where}: {check.metric} of {whose} has a degenerate interval (every resample gave the same value); "
-        f"with the rule of three's interval for it, the {check.kind} is {_fmt(point)} (interval {_fmt(low)} "
+        f"with the exact interval for its rate, the {check.kind} is {_fmt(point)} (interval {_fmt(low)} "
         f"to {_fmt(high)}) vs {reference}"
     )
     if verdict == INCONCLUSIVE:

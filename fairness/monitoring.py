@@ -104,11 +104,17 @@ def group_drift(
     """
     rows, flags, withheld = [], [], {}
     # Two runs in which a handful of students' estimates moved (a rectification scored again, say)
-    # would give back by differencing which group each of those students is in: compared only when at
-    # least min_size students moved.
-    moved = None if previous is None else students_moved(latest, previous)
-    if moved is not None and moved < min_size:
-        previous = None
+    # would give back by differencing which group each of those students is in, whether the groups
+    # are set side by side here or this report's beside the previous report's: no group figure is
+    # published unless at least min_size students moved.
+    if previous is not None and students_moved(latest, previous) < min_size:
+        return {
+            "groups": [],
+            "withheld": {},
+            "min_group_size": min_size,
+            "flags": [],
+            "previous_withheld": PREVIOUS_WITHHELD.format(min_size=min_size),
+        }
     now = latest.join(labels, on="student_id", how="inner")
     before = None if previous is None else previous.join(labels, on="student_id", how="inner")
     for attribute in labels.columns:
@@ -154,16 +160,14 @@ def group_drift(
                         }
                     )
         withheld[attribute] = len(hidden)
-    out = {"groups": rows, "withheld": withheld, "min_group_size": min_size, "flags": flags}
-    if moved is not None and previous is None:
-        out["previous_withheld"] = PREVIOUS_WITHHELD.format(min_size=min_size)
-    return out
+    return {"groups": rows, "withheld": withheld, "min_group_size": min_size, "flags": flags}
 
 
 #: Why the groups are not compared with the previous run (``group_drift``).
 PREVIOUS_WITHHELD = (
-    "Not compared with the previous run: fewer than {min_size} students' estimates changed since it, "
-    "and a comparison by group would point at the groups those few students are in."
+    "No group figures in this report: fewer than {min_size} students' estimates changed since the "
+    "previous run, and each group's figures beside the previous report's would point at the groups "
+    "those few students are in."
 )
 #: An estimate that moved less than this between two runs has not moved (``students_moved``).
 UNMOVED = 0.005

@@ -82,7 +82,7 @@ def test_a_gate_that_confirmed_no_comparison_is_inconclusive_not_a_pass() -> Non
     # The same check with a tolerance B's interval lies inside: one comparison confirmed, a pass.
     wide = tuple(dataclasses.replace(c, low=0.0, high=100.0) for c in fnr)
     _, flat = evaluate(audits, dataclasses.replace(policy, checks=wide))
-    # the flat interval of four students is judged on the rule of three's (0.25 to 1), which a tolerance
+    # the flat interval of four students is judged on its exact interval (0.4 to 1), which a tolerance
     # this wide contains
     assert (flat[0].status, flat[0].confirmed) == (PASS, 1)
     scored, protected = _cohort(small_missed=2, small_found=2)
@@ -170,7 +170,7 @@ def _large_cohort(
 def test_a_flat_rate_of_a_group_large_enough_to_say_something_is_judged() -> None:
     """An institution's audit: 45 students with a disability, 15 of whom needed support, every one of them
     missed (false negative rate 1.0 in every resample), and the gate called the group too small to measure.
-    With the rule of three's interval for the flat rate (0.8 to 1.0) the ratio to the reference is a
+    With the exact interval for the flat rate (0.78 to 1.0) the ratio to the reference is a
     clear breach. (Four such students still cannot be judged: the first test of this file.)"""
     policy = dataclasses.replace(load_policy(), weeks=(4,), bootstrap_resamples=200)
     fnr = tuple(c for c in policy.checks if c.metric == "false_negative_rate")
@@ -179,7 +179,7 @@ def test_a_flat_rate_of_a_group_large_enough_to_say_something_is_judged() -> Non
     audits = audit_cohorts(scored, group_labels(protected, intersections=False), policy=policy)
     gate, checks = evaluate(audits, policy)
     assert (gate, checks[0].status) == ("fail", "fail")
-    assert any("club = B" in r and "rule of three" in r for r in checks[0].reasons)
+    assert any("club = B" in r and "exact interval" in r for r in checks[0].reasons)
 
 
 def test_a_large_group_withheld_beside_a_small_one_is_not_called_too_small() -> None:

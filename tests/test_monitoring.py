@@ -523,8 +523,8 @@ def test_runs_in_which_a_few_students_moved_are_not_compared_by_group() -> None:
         latest.loc[: moved - 1, "probability"] = 0.02  # rectified: these estimates fall
         result = group_drift(latest, previous, labels=labels, min_size=MIN, psi_flag=POLICY.group_psi_flag)
         shown = {r["group"]: r for r in result["groups"]}
-        assert set(shown) == {"none", "declared"}
+        # not the groups side by side, nor this report's means beside the previous report's
         compared = moved >= MIN
-        assert all((r["previous_mean"] is not None) == compared for r in shown.values())
-        assert all((r["psi"] is not None) == compared for r in shown.values())
+        assert set(shown) == ({"none", "declared"} if compared else set())
+        assert all(r["previous_mean"] is not None and r["psi"] is not None for r in shown.values())
         assert ("previous_withheld" in result) == (not compared)

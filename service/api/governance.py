@@ -282,7 +282,7 @@ def process_erasure(request_id_: RequestNumber, access: Dpo) -> Recorded:
 
 
 def _served_key(session: Session, student: str) -> str | None:
-    """The key of the ids the student is known by: their latest complete run's, else the latest run's.
+    """The key of the ids the student is known by: their latest complete run's, else any complete run's.
 
     Recorded with the erasure, so that data whose ids were made otherwise is refused rather than
     read with the student in it under another id (``publish.erased_students``).

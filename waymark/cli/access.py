@@ -68,9 +68,14 @@ def import_cmd(
             highlight=False,
         )
         if pseudonym and (cased := _in_another_case(unknown, written, pseudonym=pseudonym, known=known)):
+            shown = next(
+                written[u]
+                for u in unknown
+                if u in written and _cased(written[u], pseudonym=pseudonym, known=known) is not None
+            )
             out.print(
-                f"{cased:,} of them would be when case is ignored ({example} as "
-                f"{_cased(example, pseudonym=pseudonym, known=known)}): the file writes student numbers in "
+                f"{cased:,} of them would be when case is ignored ({shown} as "
+                f"{_cased(shown, pseudonym=pseudonym, known=known)}): the file writes student numbers in "
                 "another case than the data imports did; write them as the records system does.",
                 highlight=False,
             )

@@ -332,7 +332,8 @@ def out_sql(name: str, spec: TableSpec, *, columns: list[str]) -> str:
         keys = [c for c in ACTIVITY_KEY if c in columns]
         total = "sum(count)" if spec.aggregate == "sum" else "count(*)"
         if spec.count_distinct is not None:  # a check-in counted twice is one attendance
-            total = "count(DISTINCT _distinct)"
+            # a row with no value (a check-in entered by hand, say) still counts, as itself
+            total = "count(DISTINCT coalesce(CAST(_distinct AS VARCHAR), '#' || _file || ':' || _row))"
         key_sql = ", ".join(f"{typed[c]} AS {ident(c)}" for c in keys)
         return f"SELECT {key_sql}, CAST({total} AS BIGINT) AS count FROM {m} GROUP BY ALL"
     select = ", ".join(f"{typed[c]} AS {ident(c)}" for c in columns)
