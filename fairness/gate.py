@@ -146,7 +146,7 @@ def _assess_audit(
     return out
 
 
-#: The rates a degenerate interval can be widened for: what each is a share of (``_rule_of_three``).
+#: The rates a degenerate interval can be widened for: what each is a share of (``_exact_interval``).
 RATE_OF = {
     "false_negative_rate": "positives",
     "false_positive_rate": "negatives",
@@ -154,7 +154,7 @@ RATE_OF = {
 }
 
 
-def _rule_of_three(group: GroupResult, metric: str, *, confidence: float) -> tuple[float, float] | None:
+def _exact_interval(group: GroupResult, metric: str, *, confidence: float) -> tuple[float, float] | None:
     """An interval for a rate every resample gave as 0 (or 1), n its denominator: 0 to b (or 1 - b to 1).
 
     b = 1 - ((1 - confidence) / 2) ** (1 / n), the exact (Clopper-Pearson) bound for none of n counted,
@@ -197,7 +197,7 @@ def _assess_flat(
     for side in (group, base):
         degenerate = any(side is g for g in flat)
         widened = (
-            _rule_of_three(side, check.metric, confidence=confidence)
+            _exact_interval(side, check.metric, confidence=confidence)
             if degenerate
             else side.metrics[check.metric][1:]
         )

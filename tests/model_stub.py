@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
+
+from waymark.fairness.policy import Policy
+from waymark.fairness.run import AuditOutcome
 
 
 @dataclasses.dataclass
@@ -21,3 +25,23 @@ class StubModel:
     name: str = "m"
     version: str = "1"
     sha256: str = "x"
+
+
+def stub_outcome(policy: Policy, **fields: Any) -> AuditOutcome:
+    """An audit outcome of the stub model with no audited groups, for tests of what a report shows."""
+    return AuditOutcome(
+        **{
+            "model": StubModel(),
+            "run_id": "run",
+            "test_presentations": ("M/P",),
+            "data_fingerprint": "fp",
+            "policy": policy,
+            "audits": [],
+            "gate": "pass",
+            "checks": [],
+            "proxies": [],
+            "attributes": (),
+            "mitigation": [],
+            **fields,
+        }
+    )

@@ -9,12 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.model_stub import StubModel
+from tests.model_stub import stub_outcome
 from waymark.fairness.audit import audit_cohorts, group_labels
 from waymark.fairness.gate import INCONCLUSIVE, PASS, evaluate
 from waymark.fairness.policy import DEFAULT_POLICY, Policy, PolicyError, differences_from_default, load_policy
 from waymark.fairness.report import model_card, published, render_html
-from waymark.fairness.run import AuditOutcome
 from waymark.models.data import ProtectedFrame
 
 
@@ -123,19 +122,7 @@ def test_the_committee_is_told_how_the_policy_differs_from_the_default(tmp_path:
     assert differs[0] == "min_group_size 5 (default 10)"
     assert differs[1].startswith("the gate's checks: false_negative_rate ratio within [0.8, 1000]")
     assert len(differs) == 2
-    outcome = AuditOutcome(
-        model=StubModel(),  # type: ignore[arg-type]
-        run_id="run",
-        test_presentations=("M/P",),
-        data_fingerprint="fp",
-        policy=load_policy(_policy_file(tmp_path, lax)),
-        audits=[],
-        gate="pass",
-        checks=[],
-        proxies=[],
-        attributes=(),
-        mitigation=[],
-    )
+    outcome = stub_outcome(load_policy(_policy_file(tmp_path, lax)))
     report = published(outcome, [])
     assert report["policy"]["differs_from_default"] == differs
     for shown in (render_html(report, (4,), capacities=(0.1,)), model_card(report, {})):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tests.model_stub import StubModel
+from tests.model_stub import stub_outcome
 from waymark.fairness.policy import load_policy
 from waymark.fairness.report import model_card, published, render_html
-from waymark.fairness.run import AuditOutcome
 from waymark.training.evaluation import leakage_warnings, weekly_metrics
 
 FEATURES = ("active_days", "days_since_withdrawal_recorded")
@@ -45,20 +44,7 @@ def test_an_honest_model_raises_no_warning() -> None:
 def test_the_committee_reads_the_training_warnings_in_the_report_and_the_model_card() -> None:
     policy = load_policy()
     warning = "feature days_since_withdrawal_recorded alone reaches AUC 1.000 on the later cohort (week 4)"
-    outcome = AuditOutcome(
-        model=StubModel(),  # type: ignore[arg-type]
-        run_id="run",
-        test_presentations=("M/P",),
-        data_fingerprint="fp",
-        policy=policy,
-        audits=[],
-        gate="pass",
-        checks=[],
-        proxies=[],
-        attributes=(),
-        mitigation=[],
-        training_warnings=(warning,),
-    )
+    outcome = stub_outcome(policy, training_warnings=(warning,))
     report = published(outcome, [])
     assert report["training_warnings"] == [warning]
     assert warning in render_html(report, policy.weeks, capacities=policy.capacities)
