@@ -113,6 +113,18 @@ class Settings(BaseSettings):
         validation_alias="WAYMARK_OIDC_ROLE_MAPPING_FILE",
         description="Which claim holds a person's roles and what each value means (packaged one when unset).",
     )
+    student_id_claim: str = Field(
+        "sub",
+        validation_alias="WAYMARK_STUDENT_ID_CLAIM",
+        description="The claim of a student's sign-in that holds their student number as the institution's "
+        "exports write it (a top-level claim, or a dotted path into nested claims).",
+    )
+    pseudonym_secret_file: Path | None = Field(
+        None,
+        validation_alias="WAYMARK_PSEUDONYM_SECRET_FILE",
+        description="The imports' pseudonymisation secret: a signed-in student's number is put through it to "
+        "find their records, which the imports named by pseudonym (unset: numbers are used as they are).",
+    )
     session_hours: float = Field(
         8.0, gt=0, validation_alias="WAYMARK_SESSION_HOURS", description="A page session's lifetime."
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 from waymark.models.roles import Role
 from waymark.models.settings import Settings
-from waymark.service.security import ConfigurationError
+from waymark.service.security import ConfigurationError, claim_at
 
 DEFAULT_MAPPING = Path(__file__).parent / "role_mapping.toml"
 TRAINING_CLAIM = "infosec_training_until"  # the same claim bearer tokens carry
@@ -29,17 +29,10 @@ class RoleMapping:
 
     def roles(self, claims: dict[str, Any]) -> list[Role]:
         """The Waymark roles ``claims`` grant, in the order of the one table of roles."""
-        found = _at(claims, self.claim)
+        found = claim_at(claims, self.claim)
         given = [found] if isinstance(found, str) else found if isinstance(found, list) else []
         granted = {role for value in given if isinstance(value, str) for role in self.values.get(value, ())}
         return [role for role in Role if role in granted]
-
-
-def _at(claims: dict[str, Any], path: str) -> Any:
-    found: Any = claims
-    for part in path.split("."):
-        found = found.get(part) if isinstance(found, dict) else None
-    return found
 
 
 def load_mapping(settings: Settings) -> RoleMapping:

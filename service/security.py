@@ -26,6 +26,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from waymark.models.pseudonyms import SecretFileError, id_pseudonymiser, is_pseudonym, secret_in
 from waymark.models.roles import STAFF_ROLES, Role
 from waymark.models.settings import Settings
 
@@ -51,6 +52,52 @@ class Principal:
     sub: str
     role: str
     training_until: float | None  # information-security training attestation in the token, if any
+
+
+def claim_at(claims: dict[str, Any], path: str) -> Any:
+    """The claim a dotted path names (``realm_access.roles``), or None."""
+    found: Any = claims
+    for part in path.split("."):
+        found = found.get(part) if isinstance(found, dict) else None
+    return found
+
+
+class StudentIds:
+    """From a student's sign-in to the id their records carry.
+
+    The identity provider names a person by its own subject; Waymark's records name a student by the
+    number the institution's exports write, or by its pseudonym when the imports pseudonymise. The
+    claim WAYMARK_STUDENT_ID_CLAIM names holds the number; with WAYMARK_PSEUDONYM_SECRET_FILE set, it
+    is put through the imports' secret, as ``waymark access import --secret-file`` does for staff
+    relationships. Without this, a student in a pseudonymised deployment saw no indicator, and their
+    consent, requests and erasure were recorded under an id no record carries.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.claim = settings.student_id_claim
+        self._pseudonym: Callable[[str], str] | None = None
+        if settings.pseudonym_secret_file is not None:
+            try:
+                self._pseudonym = id_pseudonymiser(secret_in(Path(settings.pseudonym_secret_file)))
+            except SecretFileError as exc:
+                raise ConfigurationError(f"WAYMARK_PSEUDONYM_SECRET_FILE: {exc}") from exc
+
+    def of(self, claims: dict[str, Any]) -> str | None:
+        """The student's id, or None when the claim is missing or empty."""
+        value = claim_at(claims, self.claim)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value.strip():
+            return None
+        return self._pseudonym(value) if self._pseudonym is not None else value
+
+    def named(self, value: str) -> str:
+        """The id records carry for a student named by number or by pseudonym (as the DPO may type it)."""
+        return value if self._pseudonym is None or is_pseudonym(value) else self._pseudonym(value)
+
+    def missing(self) -> str:
+        """Why a student could not be named, in words for the refusal."""
+        return f"the sign-in carries no student number in its '{self.claim}' claim (WAYMARK_STUDENT_ID_CLAIM)"
 
 
 def _dev_key(settings: Settings) -> rsa.RSAPrivateKey:
@@ -180,6 +227,7 @@ class Verifier:
     """Checks bearer tokens against the configured keys."""
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        self.students = StudentIds(settings)
         if settings.development:
             self._issuer = self._audience = settings.dev_issuer
             public = _dev_key(settings).public_key()
@@ -242,8 +290,14 @@ class Verifier:
         role = claims.get("role")
         if role not in ROLES or not isinstance(claims["sub"], str) or not claims["sub"]:
             raise AuthError("token lacks a known role or a subject")
+        who: str = claims["sub"]
+        if role == Role.STUDENT:
+            student = self.students.of(claims)
+            if student is None:
+                raise AuthError(f"a student's token must name the student: {self.students.missing()}")
+            who = student
         until = claims.get("infosec_training_until")
-        return Principal(claims["sub"], role, float(until) if isinstance(until, int | float) else None)
+        return Principal(who, role, float(until) if isinstance(until, int | float) else None)
 
 
 MIN_SECRET_BYTES = 32

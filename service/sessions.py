@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete
 
+from waymark.models.roles import Role
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import TrainingAttestation, WebSession
 
@@ -36,6 +37,11 @@ class SignedIn:
     active_role: str
     csrf: str
     expires_at: datetime
+    student_id: str | None = None  # who the person's records name when they act as a student
+
+    def acting_as(self) -> str:
+        """The id the active role acts under: the student's own id as a student, else the subject."""
+        return self.student_id if self.active_role == Role.STUDENT and self.student_id else self.sub
 
     def csrf_matches(self, given: str | None) -> bool:
         """Whether ``given`` is this session's CSRF token (compared in constant time)."""
@@ -58,15 +64,22 @@ def _signed_in(row: WebSession) -> SignedIn:
         active_role=row.active_role,
         csrf=row.csrf,
         expires_at=_aware(row.expires_at),
+        student_id=row.student_id,
     )
 
 
-def start(engine: Engine, *, sub: str, name: str, roles: list[str], hours: float) -> tuple[str, SignedIn]:
-    """A new session for ``sub`` acting in its first role; returns the cookie value and the session."""
+def start(
+    engine: Engine, *, sub: str, name: str, roles: list[str], hours: float, student_id: str | None = None
+) -> tuple[str, SignedIn]:
+    """A new session for ``sub`` acting in its first role; returns the cookie value and the session.
+
+    ``student_id`` is the id the person's records carry as a student (needed for the student role).
+    """
     cookie, now = secrets.token_urlsafe(32), datetime.now(UTC)
     row = WebSession(
         id_hash=_hash(cookie),
         sub=sub,
+        student_id=student_id,
         name=name,
         roles=list(roles),
         active_role=roles[0],

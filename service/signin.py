@@ -14,6 +14,7 @@ and never stored as given: ``next`` must be a path on this site, ``role`` one th
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ FLOW_SECONDS = 600
 _DEV_SECRET = "session-secret"  # noqa: S105  # a file name, not a secret
 _MAX_NEXT = 512
 _UNSAFE_NEXT = re.compile(r"[\x00-\x1f\x7f\\]")
+log = logging.getLogger("waymark.service")
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,6 +186,20 @@ async def callback(request: Request) -> Response:
     claims = dict(token.get("userinfo") or {})
     roles = config.mapping.roles(claims)
     sub = claims.get("sub")
+    students = request.app.state.runtime.verifier.students
+    student = students.of(claims) if Role.STUDENT in roles else None
+    if Role.STUDENT in roles and student is None:
+        log.warning("the student role was left out of a sign-in: %s", students.missing())
+        roles = [role for role in roles if role != Role.STUDENT]
+        if not roles:
+            return message(
+                request,
+                403,
+                title="Your student number did not come with your sign-in",
+                text="You signed in as a student, but your institution's sign-in did not say your student "
+                "number, so Waymark cannot find your records. Nothing was recorded. Tell the Waymark "
+                "administrators or your data protection office.",
+            )
     if not isinstance(sub, str) or not is_identifier(sub) or not roles:
         return message(
             request,
@@ -192,11 +208,17 @@ async def callback(request: Request) -> Response:
             text="You signed in, but your institution has not given your account a role in Waymark. "
             "Ask your data protection office or the Waymark administrators if you need access.",
         )
-    return await _begin(request, config, claims=claims, sub=sub, roles=roles)
+    return await _begin(request, config, claims=claims, sub=sub, roles=roles, student=student)
 
 
 async def _begin(
-    request: Request, config: SignInConfig, *, claims: dict[str, Any], sub: str, roles: list[Role]
+    request: Request,
+    config: SignInConfig,
+    *,
+    claims: dict[str, Any],
+    sub: str,
+    roles: list[Role],
+    student: str | None = None,
 ) -> Response:
     engine = request.app.state.runtime.engine
     earlier = request.cookies.get(sessions.COOKIE)
@@ -207,7 +229,12 @@ async def _begin(
         await run_in_threadpool(lambda: sessions.record_training(engine, sub, until=until))
     cookie, signed = await run_in_threadpool(
         lambda: sessions.start(
-            engine, sub=sub, name=display_name(claims), roles=list(roles), hours=config.settings.session_hours
+            engine,
+            sub=sub,
+            name=display_name(claims),
+            roles=list(roles),
+            hours=config.settings.session_hours,
+            student_id=student,
         )
     )
     target = request.session.pop("next", "") or landing(signed.active_role)

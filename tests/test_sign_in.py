@@ -22,13 +22,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from tests.service_setup import Served
+from waymark.models.pseudonyms import id_pseudonymiser
 from waymark.service.app import create_app
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import AuditRecord, StudentPreference, TrainingAttestation, WebSession
 from waymark.service.dev_provider import LocalProvider, Person, person, running
-from waymark.service.security import ConfigurationError, mint
+from waymark.service.security import AuthError, ConfigurationError, Verifier, mint
 
 BASE = "https://testserver"
+NUMBER = "24100001"  # a student number as the institution's exports and its identity provider write it
 GROUPS = """
 claim = "groups"
 [roles]
@@ -62,6 +64,11 @@ def provider(ids: dict[str, str]) -> Iterator[LocalProvider]:
             "grouped-1", {"groups": ["grp-tutors", "grp-unknown"], "infosec_training_until": 4_102_444_800}
         ),
         Person("keycloak-1", {"realm_access": {"roles": ["waymark-student", "offline_access"]}}),
+        # The provider's own opaque subjects; the student number travels in a claim of its own.
+        Person("opaque-1", {"roles": ["student"], "student_number": ids["student"]}),
+        Person("opaque-2", {"roles": ["student"], "student_number": NUMBER}),
+        Person("opaque-3", {"roles": ["student"]}),
+        Person("opaque-4", {"roles": ["student", "support_staff"], "infosec_training_until": 4_102_444_800}),
     ]
     with running(people, redirect_uris=[f"{BASE}/auth/callback"]) as local:
         yield local
@@ -390,3 +397,72 @@ def test_a_mapping_file_naming_a_role_waymark_does_not_know_refuses_to_start(
     mapping.write_text('claim = "roles"\n[roles]\nadmins = "superuser"\n')
     with pytest.raises(ConfigurationError, match="superuser"):
         create_app(served.settings.model_copy(update={"oidc_role_mapping_file": mapping}))
+
+
+def test_a_student_reads_as_the_number_their_sign_in_carries_not_the_providers_subject(
+    served: Served, make_client: Callable[..., TestClient], ids: dict[str, str]
+) -> None:
+    numbered = make_client(student_id_claim="student_number")
+    assert sign_in(numbered, "opaque-1").status_code == 303
+    (row,) = _rows(served, "opaque-1")
+    assert row.student_id == ids["student"]
+    own = numbered.get("/v1/me/indicator", params={"ask": "true"}).json()
+    assert own["shown"] and {i["student_id"] for i in own["indicators"]} == {ids["student"]}
+
+
+def test_in_a_pseudonymised_deployment_a_student_reads_and_writes_as_their_pseudonym(
+    served: Served, make_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    secret = tmp_path / "pseudonym.secret"
+    secret.write_text("s" * 40)
+    pseudonym = id_pseudonymiser(secret.read_bytes())(NUMBER)
+    numbered = make_client(student_id_claim="student_number", pseudonym_secret_file=secret)
+    assert sign_in(numbered, "opaque-2").status_code == 303
+    (row,) = _rows(served, "opaque-2")
+    assert row.student_id == pseudonym
+    saved = numbered.put(
+        "/v1/me/preferences", json={"show_indicator": True}, headers={"X-CSRF-Token": row.csrf}
+    )
+    assert saved.status_code == 204
+    with transaction(served.engine) as session:
+        assert session.get(StudentPreference, pseudonym) is not None  # what staff and scoring look up
+        assert (
+            session.get(StudentPreference, NUMBER) is None
+            and session.get(StudentPreference, "opaque-2") is None
+        )
+    token = mint(served.settings, "student", sub="opaque-2", student_number=NUMBER)
+    verifier = Verifier(
+        served.settings.model_copy(
+            update={"student_id_claim": "student_number", "pseudonym_secret_file": secret}
+        )
+    )
+    assert verifier.verify(token).sub == pseudonym
+    dpo = mint(served.settings, "dpo", sub="dpo-1")
+    log = numbered.get(  # the DPO types the number; the log is found under the pseudonym
+        "/v1/dpo/access-log", params={"student_id": NUMBER}, headers={"Authorization": f"Bearer {dpo}"}
+    )
+    assert log.status_code == 200 and log.json(), log.text
+
+
+def test_a_student_whose_sign_in_carries_no_number_is_refused_and_staff_keep_their_other_role(
+    served: Served, make_client: Callable[..., TestClient]
+) -> None:
+    numbered = make_client(student_id_claim="student_number")
+    refused = sign_in(numbered, "opaque-3")
+    assert refused.status_code == 403 and "student number" in refused.text
+    assert _rows(served, "opaque-3") == []
+    numbered.cookies.clear()
+    assert sign_in(numbered, "opaque-4").status_code == 303
+    (row,) = _rows(served, "opaque-4")
+    assert row.roles == ["support_staff"] and row.student_id is None
+    token = mint(served.settings, "student", sub="opaque-3")
+    verifier = Verifier(served.settings.model_copy(update={"student_id_claim": "student_number"}))
+    with pytest.raises(AuthError, match="student_number"):
+        verifier.verify(token)
+
+
+def test_a_short_pseudonym_secret_refuses_to_start(served: Served, tmp_path: Path) -> None:
+    short = tmp_path / "short.secret"
+    short.write_text("too short")
+    with pytest.raises(ConfigurationError, match="WAYMARK_PSEUDONYM_SECRET_FILE"):
+        Verifier(served.settings.model_copy(update={"pseudonym_secret_file": short}))

@@ -138,7 +138,7 @@ def _session_principal(request: Request, runtime: Runtime) -> Principal:
             detail=f"A change made with a session cookie needs the session's {sessions.CSRF_HEADER} header; "
             "nothing was changed. Reload the page and try again.",
         )
-    return Principal(signed.sub, signed.active_role, None)  # training: the stored attestation
+    return Principal(signed.acting_as(), signed.active_role, None)  # training: the stored attestation
 
 
 def _trained_by_token(principal: Principal) -> bool:

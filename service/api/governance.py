@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from waymark.models import registry
@@ -264,7 +264,8 @@ def process_erasure(request_id_: RequestNumber, access: Dpo) -> Recorded:
     session.execute(
         delete(AccessGrant).where(AccessGrant.scope_type == "student", AccessGrant.scope_id == student)
     )
-    for signed_in in session.scalars(select(WebSession).where(WebSession.sub == student)):
+    signed = or_(WebSession.sub == student, WebSession.student_id == student)
+    for signed_in in session.scalars(select(WebSession).where(signed)):
         if Role.STUDENT.value in signed_in.roles:
             session.delete(signed_in)
     if session.get(TrainingExclusion, student) is None:
@@ -339,7 +340,12 @@ def run_retention(access: Dpo) -> retention.RetentionResult:
 
 @router.get("/dpo/access-log", response_model=list[AccessEntry])
 def dpo_access_log(access: Dpo, student_id: Annotated[Identifier, Query()]) -> list[AccessEntry]:
-    """The access log for one student (there is deliberately no view by staff member: CoP §2(xvii))."""
+    """The access log for one student (there is deliberately no view by staff member: CoP §2(xvii)).
+
+    The student is named by their number or by their id in the records; in a pseudonymised deployment
+    a number goes through the imports' secret, as a student's sign-in does.
+    """
+    student_id = access.runtime.verifier.students.named(student_id)
     entries = [
         AccessEntry(at=r.at, actor=r.actor, role=r.role, purpose=r.purpose, action=r.action)
         for r in audit.for_student(access.session, student_id)

@@ -418,6 +418,8 @@ class WebSession(Base):
 
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     sub: Mapped[str] = mapped_column(ID, index=True)
+    # The id the person's records carry when they act as a student (their number, or its pseudonym).
+    student_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     roles: Mapped[list[str]] = mapped_column(JSON)
     active_role: Mapped[str] = mapped_column(String(32))

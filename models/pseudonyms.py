@@ -1,0 +1,89 @@
+"""Pseudonyms: an id replaced by a keyed hash, the same in every extract made with the same secret.
+
+HMAC-SHA256 keyed with a secret kept outside the data: without the secret a pseudonym cannot be
+reversed or recomputed from a list of candidate ids (a plain hash of a student number could be, by
+hashing every number). The importer (``training.ingest.mapping``) gives student numbers these
+pseudonyms; the relationship and directory imports, and the service when it signs a student in, put
+a number through the same function so that it names the same student.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+MIN_SECRET_BYTES = 32
+PSEUDONYM_HEX = 20  # 80 bits: collisions are out of reach for any student population
+_PSEUDONYM = re.compile(rf"^p[0-9a-f]{{{PSEUDONYM_HEX}}}$")
+_INTEGRAL = re.compile(r"^(-?[0-9]+)\.0+$")
+
+
+class SecretFileError(ValueError):
+    """The pseudonymisation secret's file cannot be read or holds too short a secret."""
+
+
+def secret_in(path: Path) -> bytes:
+    """The secret in ``path`` (surrounding whitespace removed), at least ``MIN_SECRET_BYTES`` long.
+
+    Raises
+    ------
+    SecretFileError
+        When the file cannot be read or holds too short a secret.
+    """
+    try:
+        secret = path.read_bytes().strip()
+    except OSError as exc:
+        raise SecretFileError(
+            f"the pseudonymisation secret file {path} cannot be read ({exc.strerror})"
+        ) from exc
+    if len(secret) < MIN_SECRET_BYTES:
+        raise SecretFileError(
+            f"the secret in {path} is shorter than {MIN_SECRET_BYTES} bytes "
+            f"(make one with `openssl rand -hex 32 > {path}`)"
+        )
+    return secret
+
+
+def pseudonymiser(secret: bytes) -> Callable[[str | None], str | None]:
+    """A function from an id to its pseudonym (``p`` and the first 20 hex digits of the HMAC)."""
+
+    def pseudonym(value: str | None) -> str | None:
+        if value is None:
+            return None
+        digest = hmac.new(secret, value.encode("utf-8"), hashlib.sha256).hexdigest()
+        return "p" + digest[:PSEUDONYM_HEX]
+
+    return pseudonym
+
+
+def key_id(secret: bytes) -> str:
+    """An identifier of the secret that reveals nothing of it (HMAC of a fixed text)."""
+    return hmac.new(secret, b"waymark pseudonym key identifier", hashlib.sha256).hexdigest()[:16]
+
+
+def normalised_id(value: str) -> str:
+    """An id as the importer reads it before hashing: trimmed, and ``150.0`` written as ``150``.
+
+    Mirrors the importer's SQL (``convert.column_sql``); a test holds the two equal.
+    """
+    return _INTEGRAL.sub(r"\1", value.strip())
+
+
+def id_pseudonymiser(secret: bytes) -> Callable[[str], str]:
+    """From an id as written in any extract to the pseudonym the mapping importer gives it."""
+    pseudonym = pseudonymiser(secret)
+
+    def of(value: str) -> str:
+        found = pseudonym(normalised_id(value))
+        assert found is not None  # noqa: S101  # a str in gives a str out
+        return found
+
+    return of
+
+
+def is_pseudonym(value: str) -> bool:
+    """Whether ``value`` has the form of a pseudonym (``p`` and 20 lowercase hex digits)."""
+    return _PSEUDONYM.match(value) is not None
