@@ -153,6 +153,9 @@ def import_directory(
             else row
             for row in rows
         ]
+    if known is not None:  # an erased student is left out below, not refused as unknown: upstream exports
+        with transaction(engine) as session:  # keep listing them, and erasure took them from ``known``
+            known = known | frozenset(session.scalars(select(TrainingExclusion.student_id)))
     found = problems(rows, path, known=known)
     if found:
         shown = found[:SHOWN] + ([f"... and {len(found) - SHOWN} more"] if len(found) > SHOWN else [])

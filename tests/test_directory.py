@@ -104,6 +104,22 @@ def test_students_whose_erasure_was_processed_are_never_loaded(engine: Engine, t
     assert set(_stored(engine)) == {"S1"}
 
 
+def test_an_export_still_listing_an_erased_student_refreshes_the_directory(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # After the erasure the student is in no batch, relationship or cleaned data folder, so not in
+    # ``known``; the registry's next export still lists them, and everyone else's entry must refresh.
+    with transaction(engine) as session:
+        session.add(TrainingExclusion(student_id="S2", at=datetime.now(UTC)))
+    done = import_directory(
+        engine,
+        _file(tmp_path, "S1,Ada Lovelace,,,ada@example.ac.uk", "S2,Alan Turing,,,alan@example.ac.uk"),
+        known=KNOWN - {"S2"},
+    )
+    assert (done.loaded, done.skipped_erased) == (1, 1)
+    assert set(_stored(engine)) == {"S1"}
+
+
 def test_the_command_loads_a_synthetic_directory_and_names_bad_rows(synth_dir: Path, tmp_path: Path) -> None:
     env = {
         **{k: v for k, v in os.environ.items() if k.startswith(("PATH", "HOME"))},
