@@ -189,7 +189,15 @@ class WorklistEntry(BaseModel):
     )
     registrations: list[WorklistRegistration]
     latest_contact: ContactSummary | None
-    follow_up_due: bool = Field(description="An open contact's follow-up date is today or past.")
+    follow_up_due: bool = Field(
+        description="An open contact's follow-up date is today or past (unless it rests on withdrawn "
+        "consent)."
+    )
+    consent_withdrawn: bool = Field(
+        False,
+        description="An open contact rests on consent the student has since withdrawn: it can only be "
+        "closed.",
+    )
     changed_since_last_run: bool = Field(
         description="An estimate moved by at least 5 points since the last run."
     )

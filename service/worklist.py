@@ -19,7 +19,15 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from waymark.models.explain.change import MATERIAL
 from waymark.service.access import readable
-from waymark.service.db.schema import Contact, DirectoryEntry, Indicator, ScoringRun, StaffVisit, list_order
+from waymark.service.db.schema import (
+    Consent,
+    Contact,
+    DirectoryEntry,
+    Indicator,
+    ScoringRun,
+    StaffVisit,
+    list_order,
+)
 from waymark.service.security import Principal
 
 VISIT_GAP = timedelta(minutes=30)  # reading the worklist again within this continues the same visit
@@ -50,6 +58,7 @@ class Row:
     follow_up_due: bool
     changed: bool
     new_since_last_visit: bool
+    consent_withdrawn: bool = False  # an open contact rests on consent the student has withdrawn
 
 
 @dataclass(frozen=True)
@@ -123,13 +132,29 @@ def _filtered(
     return query
 
 
+def _consent_stands() -> ColumnElement[bool]:
+    """The contact's basis still holds: an exemption, or the student's consent to its purpose, standing."""
+    consented = exists().where(
+        Consent.student_id == Contact.student_id,
+        Consent.purpose == Contact.purpose,
+        Consent.granted.is_(True),
+    )
+    return or_(Contact.basis != "consent", consented)
+
+
 def _due(student: ColumnElement[str] | InstrumentedAttribute[str], today: date) -> ColumnElement[bool]:
+    # A follow-up on consent the student has since withdrawn is not due: the contact can only be closed.
     return and_(
         Contact.student_id == student,
         Contact.status != "closed",
         Contact.follow_up_on.is_not(None),
         Contact.follow_up_on <= today,
+        _consent_stands(),
     )
+
+
+def _withdrawn(student: ColumnElement[str] | InstrumentedAttribute[str]) -> ColumnElement[bool]:
+    return and_(Contact.student_id == student, Contact.status != "closed", ~_consent_stands())
 
 
 def visit(session: Session, principal: Principal, *, now: datetime) -> datetime | None:
@@ -216,6 +241,11 @@ def _rows(
             )
         )
     )
+    withdrawn = set(
+        session.scalars(
+            select(Contact.student_id).where(_withdrawn(Contact.student_id), Contact.student_id.in_(students))
+        )
+    )
     new = _new_students(session, students, target=run.target, since=since)
     return [
         Row(
@@ -230,6 +260,7 @@ def _rows(
                 for r in registrations.get(s, [])
             ),
             new_since_last_visit=s in new,
+            consent_withdrawn=s in withdrawn,
         )
         for s, p in chosen
     ]

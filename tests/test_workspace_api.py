@@ -310,6 +310,32 @@ def test_worklist_filters_narrow_the_list_and_keep_each_students_place(
     }[reached] == "contacted"  # type: ignore[index]
 
 
+def test_a_follow_up_on_withdrawn_consent_is_not_due_and_the_row_says_to_close_it(
+    own: Served, client: TestClient
+) -> None:
+    staff, role = _wide(own)
+    headers = auth(own, role, staff)
+    student = _all(client, headers)[4]["student_id"]
+    mine = auth(own, "student", str(student))
+    agreed = {"purpose": "outreach_contact", "granted": True}
+    assert client.put("/v1/me/consent", json=agreed, headers=mine).status_code == 200
+    body = {
+        "channel": "email",
+        "purpose": "outreach_contact",
+        "status": "to_contact",
+        "follow_up_on": "2020-01-01",
+    }
+    made = client.post(f"/v1/students/{student}/contacts", json=body, headers=headers)
+    assert made.status_code == 201 and made.json()["basis"] == "consent", made.text
+    row = next(r for r in _all(client, headers) if r["student_id"] == student)
+    assert row["follow_up_due"] and not row["consent_withdrawn"]
+    withdrawn = {**agreed, "granted": False}
+    assert client.put("/v1/me/consent", json=withdrawn, headers=mine).status_code == 200
+    assert student not in {r["student_id"] for r in _all(client, headers, follow_up_due=True)}
+    row = next(r for r in _all(client, headers) if r["student_id"] == student)
+    assert not row["follow_up_due"] and row["consent_withdrawn"]
+
+
 def test_changed_and_new_since_the_last_visit(own: Served, client: TestClient) -> None:
     staff, role = _wide(own)
     headers = auth(own, role, staff)

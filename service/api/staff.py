@@ -222,6 +222,7 @@ def _entry(row: worklist.Row) -> WorklistEntry:
         if contact is None
         else ContactSummary.model_validate(contact, from_attributes=True),
         follow_up_due=row.follow_up_due,
+        consent_withdrawn=row.consent_withdrawn,
         changed_since_last_run=row.changed,
         new_since_last_visit=row.new_since_last_visit,
     )
