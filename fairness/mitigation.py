@@ -21,6 +21,7 @@ refuses it): its students keep their place in the capacity's list.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,7 @@ import pandas as pd
 from fairlearn.postprocessing import ThresholdOptimizer
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from waymark.fairness.disclosure import allowed, rounded_count
+from waymark.fairness.disclosure import DENOMINATORS, allowed, rounded_count, withheld_groups
 from waymark.models.capacity import top_share
 
 CONSTRAINT = "false_negative_rate_parity"
@@ -44,6 +45,9 @@ _RULES = {
     "chance_between": "fnr_after",
     "list_share_before": "list_share_after",
 }
+
+#: A group's own figures (the rest are the whole week's, the same on every row).
+_FIGURES = ("selection_before", "selection_after", "fnr_before", "fnr_after", *_RULES)
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,9 @@ class MitigationRow:
     threshold_high: float = math.nan
     chance_between: float = math.nan
     list_share_before: float = math.nan  # the capacity's list, of the whole week's population
+    # False for a group withheld beside a small one (complementary suppression, as the audit's own table
+    # does): its figures and the week's would give the small group's back by subtraction
+    named: bool = True
 
     def published(self, step: int) -> dict[str, Any]:
         """Rounded for the report, without the withheld figures or undefined ones (no cut-offs)."""
@@ -201,6 +208,19 @@ def equalised_fnr(
     }
     recall = float(after[y].mean()) if y.any() else np.nan
     precision = float(after[y].sum() / after.sum()) if after.sum() > 0 else np.nan
+    # Complementary suppression, as the audit's own table does: a figure of a group is withheld too
+    # where, beside a group whose figure is withheld, the week's total would give that one back.
+    names = [str(g) for g in np.unique(labels)]
+    runs = {
+        kind: {g: _distinct(ids, (labels == g) & m) for g in names}
+        for kind, m in (("students", np.ones_like(y)), ("positives", y), ("negatives", ~y))
+    }
+
+    @functools.cache
+    def hidden(kinds: tuple[str, ...]) -> frozenset[str]:
+        grouped = [runs[k] for k in kinds if k in runs]
+        return frozenset(withheld_groups(grouped, [names], min_size=min_size)) if grouped else frozenset()
+
     out = []
     for g in np.unique(labels):
         rows_g = labels == g
@@ -221,6 +241,7 @@ def equalised_fnr(
             threshold_high=rule.high if rule else math.nan,
             chance_between=rule.chance if rule else math.nan,
             list_share_before=float(before.mean()),
+            named=str(g) not in hidden(("students",)),
         )
         counts = {
             **week,
@@ -228,7 +249,8 @@ def equalised_fnr(
             "positives": _distinct(ids, pos),
             "negatives": _distinct(ids, rows_g & ~y),
         }
-        out.append(_withhold(row, counts, min_size=min_size))
+        beside = {k for k in _FIGURES if str(g) in hidden(DENOMINATORS[_RULES.get(k, k)])}
+        out.append(_withhold(row, counts, min_size=min_size, beside=beside))
     return out
 
 
@@ -236,9 +258,16 @@ def _distinct(ids: np.ndarray, mask: np.ndarray) -> int:
     return int(pd.unique(ids[mask.astype(bool)]).size)
 
 
-def _withhold(row: MitigationRow, counts: dict[str, int], *, min_size: int) -> MitigationRow:
-    """The row with every figure that rests on too few students set to NaN (fairness.disclosure)."""
+def _withhold(
+    row: MitigationRow, counts: dict[str, int], *, min_size: int, beside: set[str]
+) -> MitigationRow:
+    """The row with every figure that rests on too few students set to NaN (fairness.disclosure).
+
+    ``beside``: the figures withheld beside another group's (complementary suppression).
+    """
     figures = [k for k, v in row.__dict__.items() if isinstance(v, float)]
-    withheld = tuple(k for k in figures if not allowed(_RULES.get(k, k), counts, min_size=min_size))
+    withheld = tuple(
+        k for k in figures if k in beside or not allowed(_RULES.get(k, k), counts, min_size=min_size)
+    )
     fields: dict[str, Any] = {**row.__dict__, **dict.fromkeys(withheld, math.nan), "withheld": withheld}
     return MitigationRow(**fields)

@@ -169,7 +169,9 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
         # each shown group's share of estimates per bin, by audited week: the monitor's group reference
         "estimate_reference": outcome.estimate_reference,
         "mitigation": [
-            m.published(step) for m in mitigation if enough_students(m.students, policy.min_group_size)
+            m.published(step)
+            for m in mitigation
+            if m.named and enough_students(m.students, policy.min_group_size)
         ],
         "policy": {
             # each setting the committee should know differs from Waymark's default (empty: none)

@@ -286,9 +286,21 @@ def test_every_published_rate_rests_on_enough_students_and_small_groups_are_neve
 
     for audit in out.report["audits"]:
         _check_audit_table(audit, scored, protected, min_size)
+    shown = {(a["attribute"], g["group"]) for a in out.report["audits"] for g in a["groups"]}
     for m in out.report["mitigation"]:
         rows = (protected[m["attribute"]] == m["group"]).to_numpy()
         _rates_rest_on_enough(m, _counts(scored, rows, 0.1), min_size)
+        # a group the audit's table withholds beside a small one (or its rates) is withheld here too
+        assert (m["attribute"], m["group"]) in shown, m
+        withheld_fnr = {
+            g["group"]
+            for a in out.report["audits"]
+            if a["attribute"] == m["attribute"]
+            for g in a["groups"]
+            if "false_negative_rate" in g["withheld"]
+        }
+        if m["group"] in withheld_fnr:
+            assert not {"fnr_before", "fnr_after"} & m.keys(), m
 
     # The plots are pictures: a name could turn up in their base64 text by chance.
     page = re.sub(r"data:image/png;base64,[^\"]+", "", out.html)
