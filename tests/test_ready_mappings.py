@@ -367,6 +367,42 @@ def test_the_command_takes_a_ready_mappings_name_in_place_of_its_path(tmp_path: 
     assert unknown.exit_code != 0 and "no-such-mapping" in unknown.output
 
 
+def test_an_append_counting_days_in_another_time_zone_is_refused_and_timezone_sets_it(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from waymark.cli import app
+
+    secret = tmp_path / "secret"
+    secret.write_bytes(SECRET)
+    out = tmp_path / "data"
+    common = ["--out", str(out), "--secret-file", str(secret)]
+    records = ["data", "import", str(BYOD / "records"), "--mapping", "student-records", *common]
+    made = CliRunner().invoke(app, [*records, "--timezone", "Australia/Sydney"])
+    assert made.exit_code == 0, made.output
+    assert "read as Australia/Sydney time" in made.output
+    assert read_manifest(out)["timezone"] == "Australia/Sydney"
+    moodle = [
+        "data",
+        "import",
+        str(BYOD / "moodle_logstore"),
+        "--mapping",
+        "moodle-logstore",
+        *common,
+        "--append",
+    ]
+    before = read_manifest(out)
+    refused = CliRunner().invoke(app, moodle)  # the ready mapping says Europe/London
+    assert refused.exit_code != 0
+    assert "Australia/Sydney" in refused.output and "Europe/London" in refused.output
+    assert "--timezone Australia/Sydney" in refused.output
+    assert read_manifest(out) == before  # nothing written
+    kept = CliRunner().invoke(app, [*moodle, "--timezone", "Australia/Sydney"])
+    assert kept.exit_code == 0, kept.output
+    assert read_manifest(out)["timezone"] == "Australia/Sydney"
+    wrong = CliRunner().invoke(app, [*moodle, "--timezone", "Sydney"])
+    assert wrong.exit_code != 0 and "'Sydney' is not a time zone" in wrong.output
+
+
 def test_the_directory_is_loaded_by_student_number_with_the_secret_the_imports_used(
     records: Path, tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import available_timezones
 
 import typer
 
@@ -13,7 +14,7 @@ from waymark.cli.console import OutputFormat, err, out
 from waymark.cli.errors import BROKEN, fail, handled
 from waymark.training.ingest.mapping.importer import ImportResult, MappingDataError, import_mapped
 from waymark.training.ingest.mapping.pseudonyms import secret_for
-from waymark.training.ingest.mapping.schema import MappingError, load_mapping
+from waymark.training.ingest.mapping.schema import Mapping, MappingError, load_mapping
 from waymark.training.ingest.mappings import ready_mappings
 
 SECRET_ENV = "WAYMARK_PSEUDONYM_SECRET_FILE"  # noqa: S105 (the name of a variable naming a file)
@@ -54,6 +55,15 @@ def import_cmd(
             "--secret-file", envvar=SECRET_ENV, help="File holding the pseudonymisation secret (>= 32 bytes)."
         ),
     ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            "--timezone",
+            envvar="WAYMARK_TIMEZONE",
+            help="The institution's time zone (an IANA name such as Australia/Sydney): days are counted in "
+            "it. Replaces the mapping's (the ready mappings say Europe/London).",
+        ),
+    ] = None,
     output: Annotated[
         OutputFormat, typer.Option("--format", help="table (for people) or json (for scripts).")
     ] = OutputFormat.TABLE,
@@ -61,7 +71,7 @@ def import_cmd(
     """Import exports into the data contract as a mapping file says (staged, checked, then published)."""
     try:
         with handled(contract="the import broke the contract; nothing was written", also=(MappingError,)):
-            checked = load_mapping(mapping_file(mapping))  # raises MappingError naming the file
+            checked = in_zone(load_mapping(mapping_file(mapping)), timezone)  # MappingError names the file
             # A dry run writes nothing: without a secret it pseudonymises with a throwaway one.
             secret = secret_for(checked, secret_file=secret_file) if secret_file or not dry_run else None
             with out.status(f"Importing with mapping {checked.name}"):
@@ -74,7 +84,17 @@ def import_cmd(
         else:
             err.print(exc.coverage.to_text(), highlight=False, markup=False)
         raise fail(f"values left unmapped: nothing was written to {out_dir}", BROKEN) from exc
-    _report(result, out_dir=out_dir, as_json=output is OutputFormat.JSON, dry_run=dry_run)
+    as_json = output is OutputFormat.JSON
+    _report(result, out_dir=out_dir, as_json=as_json, dry_run=dry_run, zone=checked.timezone)
+
+
+def in_zone(mapping: Mapping, timezone: str | None) -> Mapping:
+    """``mapping`` counting days in ``timezone`` (the one ``--timezone`` gives), else as it says."""
+    if timezone is None:
+        return mapping
+    if timezone not in available_timezones():
+        raise MappingError(f"--timezone {timezone!r} is not a time zone (an IANA name such as Europe/London)")
+    return mapping.model_copy(update={"timezone": timezone})
 
 
 def mapping_file(given: Path) -> Path:
@@ -98,13 +118,19 @@ def _changes(n: dict[str, int]) -> str:
     return f"{n['added']:,} added, {n['replaced']:,} replaced, {n['unchanged']:,} unchanged"
 
 
-def _report(result: ImportResult, *, out_dir: Path, as_json: bool, dry_run: bool) -> None:
+def _report(result: ImportResult, *, out_dir: Path, as_json: bool, dry_run: bool, zone: str) -> None:
     warnings = [asdict(w) for w in result.warnings]
     if as_json:
-        body = {"coverage": result.coverage.to_dict(), "written": result.written, "warnings": warnings}
+        body = {
+            "coverage": result.coverage.to_dict(),
+            "written": result.written,
+            "warnings": warnings,
+            "timezone": zone,
+        }
         typer.echo(json.dumps(body, indent=2, default=str))
         return
     out.print(result.coverage.to_text(), highlight=False, markup=False)
+    out.print(f"Times are read as {zone} time, and days counted in it (--timezone to change).", markup=False)
     if dry_run or result.written is None:
         out.print("Dry run: nothing was written.", highlight=False)
         return

@@ -198,14 +198,22 @@ def analyse(
 
 
 def _open_existing(
-    con: duckdb.DuckDBPyConnection, out: Path, *, key: str | None, check_key: bool
+    con: duckdb.DuckDBPyConnection, out: Path, *, key: str | None, check_key: bool, mapping: Mapping
 ) -> set[str]:
     if not (out / MANIFEST).is_file():
         raise AppendRefused(f"{out} is not a Waymark data folder (no {MANIFEST}); import into it first")
     report = validate_folder(out, con=con)
     if not report.ok:
         raise ContractViolation(report)
-    old_key = read_manifest(out).get("pseudonym_key")
+    manifest = read_manifest(out)
+    old_zone = manifest.get("timezone") if manifest.get("timezone_chosen") else None
+    if old_zone and "timezone" in mapping.model_fields_set and mapping.timezone != old_zone:
+        raise AppendRefused(
+            f"{out} counts days in the time zone {old_zone}; mapping {mapping.name} would count this "
+            f"extract's in {mapping.timezone}, so an evening's activity could fall on another day than "
+            f"the folder's: give --timezone {old_zone} (or set timezone in the mapping)"
+        )
+    old_key = manifest.get("pseudonym_key")
     if check_key and old_key != key:
         raise AppendRefused(
             f"{out} was written with {'pseudonyms from another secret' if old_key and key else 'other ids'}: "
@@ -356,6 +364,7 @@ def _manifest_details(
     rows: dict[str, int],
 ) -> dict[str, Any]:
     previous = read_manifest(out) if append else {}
+    chosen = "timezone" in mapping.model_fields_set
     kept = {
         k: v for k, v in previous.items() if k not in {"contract_version", "source", "created_at", "tables"}
     }
@@ -363,7 +372,13 @@ def _manifest_details(
         **kept,
         "mapping": mapping.name,
         "mapping_description": mapping.description,
-        "timezone": mapping.timezone,
+        # the zone days are counted in, and whether a mapping chose it (appends must then keep it); a
+        # mapping that left it unset (UTC) keeps the zone an earlier mapping chose
+        **(
+            {"timezone": mapping.timezone, "timezone_chosen": chosen}
+            if chosen or not previous.get("timezone_chosen")
+            else {}
+        ),
         "pseudonym_key": key,
         "rows": {**previous.get("rows", {}), **rows},
         "increments": [*previous.get("increments", []), increment],
@@ -418,7 +433,11 @@ def import_mapped(
     else:
         key = key_id(secret) if secret is not None and mapping.pseudonymise is not None else None
     con = _connect(mapping, secret)
-    old = _open_existing(con, out, key=key, check_key=key is not None or not dry_run) if append else set()
+    old = (
+        _open_existing(con, out, key=key, check_key=key is not None or not dry_run, mapping=mapping)
+        if append
+        else set()
+    )
     coverage, matched = analyse(con, mapping, sources=sources, old=old)
     if dry_run:
         return ImportResult(coverage)
