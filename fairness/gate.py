@@ -14,7 +14,9 @@ group below the minimum size, or a rate whose denominator is) is never judged: t
 fails it or is inconclusive. Otherwise the check passes. The gate fails when any check fails: such a
 model cannot be promoted. Inconclusive and not-assessable checks do not block, but the committee
 sees each with its reasons; when no group comparison of any check was confirmed within its
-tolerance, the gate itself is inconclusive.
+tolerance, or none of a characteristic's (its groups all too small to assess, say, as a university's
+Indigenous students were), the gate itself is inconclusive: the model was shown neither fair nor
+unfair to those students, and only the committee's stated override can accept that.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class CheckResult:
     status: str
     reasons: tuple[str, ...]
     confirmed: int = 0  # group comparisons found within the tolerance (some others may not be)
+    confirmed_in: tuple[str, ...] = ()  # the characteristics with at least one of them
 
     @property
     def title(self) -> str:
@@ -54,7 +57,9 @@ def evaluate(audits: list[AttributeAudit], policy: Policy) -> tuple[str, list[Ch
     confirmed within its tolerance (as on a test set of a few small late-starting sections, or under
     a policy with no checks): nothing was shown to be wrong, and nothing was shown to be right either,
     so the committee approves such a model only with an override reason, as it would a failed one.
-    Otherwise pass, each check's own status (inconclusive or not assessable ones included) shown with it.
+    Inconclusive too when a characteristic has no confirmed comparison in any check and week
+    (``unconfirmed_characteristics``). Otherwise pass, each check's own status (inconclusive or not
+    assessable ones included) shown with it.
     """
     results = [
         _check(
@@ -64,35 +69,60 @@ def evaluate(audits: list[AttributeAudit], policy: Policy) -> tuple[str, list[Ch
     ]
     if any(r.status == FAIL for r in results):
         return FAIL, results
-    if not any(r.confirmed for r in results):
+    if not any(r.confirmed for r in results) or unconfirmed_characteristics(audits, results):
         return INCONCLUSIVE, results
     return PASS, results
+
+
+def unconfirmed_characteristics(audits: list[AttributeAudit], results: list[CheckResult]) -> list[str]:
+    """The audited characteristics none of whose group comparisons any check confirmed, in audit order."""
+    confirmed = {a for r in results for a in r.confirmed_in}
+    audited = dict.fromkeys(a.attribute for a in audits if not a.is_intersection)
+    return [a for a in audited if a not in confirmed] if results else []
+
+
+def inconclusive_text(unconfirmed: list[str], *, any_confirmed: bool) -> str:
+    """Why a gate is inconclusive, in the committee's words (one text for the command, report and page)."""
+    if not any_confirmed or not unconfirmed:
+        return (
+            "No check was broken, but none could be confirmed either: every check is inconclusive or could "
+            "not be assessed. Nothing was shown to be wrong, and nothing to be right, so the committee can "
+            "approve this model only with a stated override reason."
+        )
+    return (
+        f"No check was broken, but no comparison of {', '.join(unconfirmed)} could be confirmed within a "
+        "tolerance in any audited week (its groups too small to assess, or their intervals too wide to "
+        "decide): the model was shown neither fair nor unfair to those students, so the committee can "
+        "approve it only with a stated override reason. Where groups are too small alone, the data's own "
+        "categories may be combined in the mapping (docs/fairness.md)."
+    )
 
 
 def _check(
     check: Check, audits: list[AttributeAudit], *, breach: str, min_size: int, confidence: float
 ) -> CheckResult:
     relevant = [a for a in audits if a.capacity == check.capacity and not a.is_intersection]
-    findings = [
-        f
-        for audit in relevant
-        for f in _assess_audit(audit, check, breach=breach, min_size=min_size, confidence=confidence)
+    per_audit = [
+        (a.attribute, _assess_audit(a, check, breach=breach, min_size=min_size, confidence=confidence))
+        for a in relevant
     ]
+    findings = [f for _, found in per_audit for f in found]
     by_status = {s: tuple(r for v, r in findings if v == s) for s in (FAIL, INCONCLUSIVE, NOT_ASSESSABLE)}
     confirmed = sum(v == PASS for v, _ in findings)
+    within = tuple(dict.fromkeys(a for a, found in per_audit if any(v == PASS for v, _ in found)))
     if by_status[FAIL]:
-        return CheckResult(check, FAIL, by_status[FAIL], confirmed)
+        return CheckResult(check, FAIL, by_status[FAIL], confirmed, within)
     if by_status[INCONCLUSIVE]:
         return CheckResult(
-            check, INCONCLUSIVE, by_status[INCONCLUSIVE] + by_status[NOT_ASSESSABLE], confirmed
+            check, INCONCLUSIVE, by_status[INCONCLUSIVE] + by_status[NOT_ASSESSABLE], confirmed, within
         )
     if by_status[NOT_ASSESSABLE]:
-        return CheckResult(check, NOT_ASSESSABLE, by_status[NOT_ASSESSABLE], confirmed)
+        return CheckResult(check, NOT_ASSESSABLE, by_status[NOT_ASSESSABLE], confirmed, within)
     if not relevant:
         return CheckResult(check, INCONCLUSIVE, ("no audited cohort at this capacity",))
     if not confirmed:
         return CheckResult(check, INCONCLUSIVE, ("no group to compare with its reference group",))
-    return CheckResult(check, PASS, ("every reported group is within the tolerance",), confirmed)
+    return CheckResult(check, PASS, ("every reported group is within the tolerance",), confirmed, within)
 
 
 def _assess_audit(

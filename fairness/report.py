@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 
 from waymark.fairness.audit import AttributeAudit
 from waymark.fairness.disclosure import TOO_FEW, enough_students, rounded_count
+from waymark.fairness.gate import INCONCLUSIVE, inconclusive_text, unconfirmed_characteristics
 from waymark.fairness.metrics import METRICS
 from waymark.fairness.mitigation import MitigationRow
 from waymark.fairness.policy import differences_from_default
@@ -132,6 +133,7 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
     """The report as it may be shown: suppression and rounding applied."""
     policy, model = outcome.policy, outcome.model
     step = policy.count_rounding
+    unconfirmed = unconfirmed_characteristics(outcome.audits, outcome.checks)
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": {
@@ -152,6 +154,13 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
         },
         "gate": {
             "status": outcome.gate,
+            # characteristics none of whose comparisons was confirmed (they alone make a gate inconclusive)
+            "unconfirmed_characteristics": unconfirmed,
+            "why_inconclusive": inconclusive_text(
+                unconfirmed, any_confirmed=any(c.confirmed for c in outcome.checks)
+            )
+            if outcome.gate == INCONCLUSIVE
+            else "",
             "checks": [
                 {"check": c.title, "status": c.status, "reasons": list(c.reasons)} for c in outcome.checks
             ],
@@ -383,10 +392,7 @@ def _unaudited_card(weeks: list[int]) -> str:
 def _unconfirmed_card(gate: dict[str, Any]) -> str:
     """What an inconclusive gate means, or a pass with no check passed ("" for any other)."""
     if gate.get("status") == "inconclusive":
-        return (
-            " No comparison could be confirmed (every check inconclusive or not assessable): nothing was"
-            " shown wrong, nor right, so an approval needs the committee's override reason."
-        )
+        return " " + str(gate.get("why_inconclusive") or inconclusive_text([], any_confirmed=False))
     checks = gate.get("checks", [])
     if gate.get("status") != "pass" or not checks or any(c["status"] == "pass" for c in checks):
         return ""

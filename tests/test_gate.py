@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from markupsafe import escape
 
 from tests.model_stub import stub_outcome
 from waymark.fairness.audit import audit_cohorts, group_labels
-from waymark.fairness.gate import INCONCLUSIVE, PASS, evaluate
+from waymark.fairness.gate import INCONCLUSIVE, PASS, evaluate, unconfirmed_characteristics
 from waymark.fairness.policy import DEFAULT_POLICY, Policy, PolicyError, differences_from_default, load_policy
 from waymark.fairness.report import model_card, published, render_html
 from waymark.models.data import ProtectedFrame
@@ -88,6 +89,34 @@ def test_a_gate_that_confirmed_no_comparison_is_inconclusive_not_a_pass() -> Non
     audits = audit_cohorts(scored, group_labels(protected, intersections=False), policy=policy)
     gate, checks = evaluate(audits, dataclasses.replace(policy, checks=wide))
     assert (gate, checks[0].status, checks[0].confirmed) == (PASS, PASS, 1)
+
+
+def test_a_characteristic_no_comparison_of_which_was_confirmed_makes_the_gate_inconclusive() -> None:
+    """Found at an Australian university: its 32 Indigenous students fell into three groups too small
+    to assess, nothing was said of them, and the gate passed on the other characteristics."""
+    scored, _ = _cohort(small_missed=2, small_found=2)
+    policy = _policy()
+    wide = tuple(dataclasses.replace(c, low=-100.0, high=100.0) for c in policy.checks)
+    # the status recorded: eight groups under the minimum size (3) beside one large group
+    status = [f"g{i}" for i, n in enumerate([1] * 4 + [2] * 4) for _ in range(n)] + ["large"] * 400
+    frame = pd.DataFrame(
+        {"student_id": scored.student_id, "club": ["A"] * 400 + ["B"] * 12, "status": status}
+    ).astype("string")
+    labels = group_labels(ProtectedFrame(frame), intersections=False)
+    audits = audit_cohorts(scored, labels, policy=policy)
+    gate, checks = evaluate(audits, dataclasses.replace(policy, checks=wide))
+    assert all(c.status != "fail" for c in checks) and any(c.confirmed for c in checks)
+    assert gate == INCONCLUSIVE
+    assert unconfirmed_characteristics(audits, checks) == ["status"]
+    outcome = stub_outcome(policy, audits=audits, gate=gate, checks=checks, attributes=("club", "status"))
+    report = published(outcome, [])
+    why = report["gate"]["why_inconclusive"]
+    assert report["gate"]["unconfirmed_characteristics"] == ["status"] and "no comparison of status" in why
+    assert str(escape(why)) in render_html(report, policy.weeks, capacities=policy.capacities)
+    assert why in model_card(report, {})
+    # Without the small characteristic, the same audit passes.
+    kept = [a for a in audits if a.attribute != "status"]
+    assert evaluate(kept, dataclasses.replace(policy, checks=wide))[0] == PASS
 
 
 def _policy_file(tmp_path: Path, text: str) -> Path:

@@ -412,7 +412,7 @@ function renderReport(found) {
   );
   const checks = r.gate.checks || [];
   if (found.gate === "inconclusive") {
-    summary.append(el("p", "No check was broken, but none could be confirmed either: every check is inconclusive or could not be assessed. Nothing was shown to be wrong, and nothing to be right, so the committee can approve this model only with a stated override reason.", { id: "gate-unconfirmed" }));
+    summary.append(el("p", r.gate.why_inconclusive || "No check was broken, but none could be confirmed either: every check is inconclusive or could not be assessed. Nothing was shown to be wrong, and nothing to be right, so the committee can approve this model only with a stated override reason.", { id: "gate-unconfirmed" }));
   } else if (found.gate === "pass" && checks.length && !checks.some((c) => c.status === "pass")) {
     summary.append(el("p", "No check was clearly broken, and some groups' comparisons were confirmed within the tolerance, but no check passed whole: each has groups it could not assess or confirm.", { id: "gate-unconfirmed" }));
   }

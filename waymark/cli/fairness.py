@@ -20,6 +20,7 @@ from waymark.cli.engine_options import (
     spark_session_for,
 )
 from waymark.cli.errors import handled
+from waymark.fairness.gate import inconclusive_text, unconfirmed_characteristics
 from waymark.fairness.policy import differences_from_default, load_policy
 from waymark.fairness.report import unaudited_text, write_report
 from waymark.fairness.run import AuditOutcome, audit_model
@@ -159,12 +160,9 @@ def _show(outcome: AuditOutcome, out_dir: Path) -> None:
     for check in outcome.checks:
         out.print(f"  {check.status:>12}  {check.title}", highlight=False, markup=False)
     if outcome.gate == "inconclusive":
-        out.print(
-            "  note: no check was broken, and none could be confirmed (every one inconclusive or not "
-            "assessable): the committee can approve this model only with an override reason",
-            highlight=False,
-            markup=False,
-        )
+        unconfirmed = unconfirmed_characteristics(outcome.audits, outcome.checks)
+        why = inconclusive_text(unconfirmed, any_confirmed=any(c.confirmed for c in outcome.checks))
+        out.print(f"  note: {why}", highlight=False, markup=False)
     elif outcome.gate == "pass" and not any(c.status == "pass" for c in outcome.checks):
         out.print(
             "  note: no check passed whole (each has groups it could not assess or confirm), though "
