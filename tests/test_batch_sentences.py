@@ -34,6 +34,7 @@ from waymark.models.explain.cohort import (
     _Said,
     cohort_rates,
     compared_marks,
+    percent,
     typical_marks,
 )
 from waymark.models.explain.coverage import recorded_sources
@@ -251,7 +252,7 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
                 "family": family,
                 "title": title,
                 "sentence": f"{title}: if this were like that of {STEPS[int(best.step[i])][1]} ({phrase}), "
-                f"the estimate would be about {round(100 * then)}% rather than {round(100 * now)}%.",
+                f"the estimate would be about {percent(then)} rather than {percent(now)}.",
                 "estimate_after": round(then, 4),
             }
         )
@@ -422,3 +423,19 @@ def test_a_drop_the_whole_cohort_shares_is_said_beside_the_cohorts_own() -> None
         "typically at about 55% of theirs."
     )
     assert describe("recent_activity", row | {COHORT_RATE: 0.95}) == alone  # a drop of their own
+
+
+def test_an_estimate_is_never_said_as_a_certainty() -> None:
+    """An institution's student with one mark of 0 read "the estimate would be about 52% rather than
+    100%", and the page "100% (model range 100% to 100%)": a verdict, not an estimate."""
+    assert [percent(p) for p in (0.9995, 0.995, 0.994, 0.5, 0.006, 0.004, 0.0)] == [
+        "over 99%",
+        "over 99%",
+        "99%",
+        "50%",
+        "1%",
+        "under 1%",
+        "under 1%",
+    ]
+    app = (Path(__file__).parents[1] / "service" / "static" / "app.js").read_text(encoding="utf-8")
+    assert "${chance(e.value)} (model range ${chance(e.lower)} to ${chance(e.upper)})" in app

@@ -66,6 +66,11 @@ class ExplainedCohort:
     contributions: Contributions
 
 
+def percent(p: float) -> str:
+    """An estimate in words: never "100%" or "0%", which would read as a certainty, not an estimate."""
+    return "over 99%" if p >= 0.995 else "under 1%" if p < 0.005 else f"{round(100 * p)}%"
+
+
 def explain_cohort(
     bundle: ModelBundle,
     features: pd.DataFrame,
@@ -530,7 +535,7 @@ def _changes(
                 "title": title,
                 "sentence": (
                     f"{title}: if this were like that of {STEPS[int(best.step[i])][1]} ({peer}), "
-                    f"the estimate would be about {round(100 * then)}% rather than {round(100 * now)}%."
+                    f"the estimate would be about {percent(then)} rather than {percent(now)}."
                 ),
                 "estimate_after": round(then, 4),
             }

@@ -8,6 +8,8 @@ const byId = (id) => document.getElementById(id);
 const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
 const status = (text) => { byId("status").textContent = text; };
 const pct = (v) => `${Math.round(100 * v)}%`;
+// An estimate never reads as a certainty: "100%" of an estimate from incomplete data would be a verdict.
+const chance = (v) => (v >= 0.995 ? "over 99%" : v < 0.005 ? "under 1%" : pct(v));
 const enc = encodeURIComponent;
 
 function el(tag, text, attrs = {}) {
@@ -166,7 +168,7 @@ function showErrors(form, prefix, err, extra = {}) {
 }
 
 function estimateText(e) {
-  return `${pct(e.value)} (model range ${pct(e.lower)} to ${pct(e.upper)})`;
+  return `${chance(e.value)} (model range ${chance(e.lower)} to ${chance(e.upper)})`;
 }
 
 function changeText(e) {
@@ -204,7 +206,7 @@ function renderIndicator(ind, level = 2) {
   if (ind.context.length) card.append(list("Background (nothing to act on)", ind.context, "context", h(1)));
   if (ind.what_could_change) card.append(el("p", `What could change this: ${ind.what_could_change.sentence}`, { class: "change" }));
   if (ind.history.length > 1) {
-    const past = ind.history.map((p) => `week ${p.week}: ${pct(p.value)} (${pct(p.lower)} to ${pct(p.upper)})`);
+    const past = ind.history.map((p) => `week ${p.week}: ${chance(p.value)} (${chance(p.lower)} to ${chance(p.upper)})`);
     card.append(el("p", `Over time: ${past.join("; ")}.`));
   }
   const missing = ind.coverage.sources_not_recorded;
