@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,6 +14,7 @@ from waymark.service.db.schema import (
     ContactEvent,
     Indicator,
     Publication,
+    RightsRequest,
     ScoringRun,
     estimates_withdrawn,
     list_order,
@@ -29,6 +31,67 @@ from waymark.service.schemas import (
     Statement,
 )
 from waymark.service.security import Principal
+
+
+def correction_notice(session: Session, student_id: str, *, run_id: int, own: bool) -> str | None:
+    """What staff (or, with ``own``, the student) should know of a correction asked for data behind the run.
+
+    An open rectification request: the data may be wrong, and the DPO has not decided. One accepted
+    after the served run began: its estimates rest on the data before the correction until the next
+    run. None otherwise. (A student's disputed mark once stayed on the worklist's first row, unmarked,
+    after the correction was accepted.)
+    """
+    asked = list(
+        session.execute(
+            select(
+                RightsRequest.status,
+                RightsRequest.outcome,
+                RightsRequest.created_at,
+                RightsRequest.processed_at,
+            )
+            .where(RightsRequest.student_id == student_id, RightsRequest.kind == "rectification")
+            .order_by(RightsRequest.id)
+        )
+    )
+    opened = [r.created_at for r in asked if r.status == "open"]
+    if opened:
+        since = _day(opened[0])
+        return (
+            f"You asked on {since} for data behind this to be corrected; the data protection officer has not "
+            "decided yet."
+            if own
+            else f"The student asked on {since} for data behind these estimates to be corrected, and the "
+            "data protection officer has not decided yet: read them with that in mind, and ask the student."
+        )
+    run = session.get(ScoringRun, run_id)
+    began = None if run is None else _aware(run.started_at)
+    accepted = [
+        _aware(r.processed_at)
+        for r in asked
+        if r.outcome == "accepted"
+        and r.processed_at is not None
+        and began is not None
+        and _aware(r.processed_at) > began
+    ]
+    if not accepted:
+        return None
+    on = _day(accepted[-1])
+    return (
+        f"A correction you asked for was accepted on {on}: this estimate still rests on the data before it, "
+        "until the corrected data is next scored."
+        if own
+        else f"A correction the student asked for was accepted on {on}: these estimates still rest on the "
+        "data before it, until the corrected data is next scored."
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite drops the zone
+
+
+def _day(moment: datetime) -> str:
+    return f"{moment:%d %B %Y}".lstrip("0")
+
 
 READING_NOTE = (
     "An indicator is an estimate from incomplete data, not a judgement of the student: read it with its "

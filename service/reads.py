@@ -30,7 +30,7 @@ from waymark.service.db.schema import (
     estimates_withdrawn,
     list_order,
 )
-from waymark.service.indicators import READING_NOTE, ranks
+from waymark.service.indicators import READING_NOTE, correction_notice, ranks
 from waymark.service.security import Principal
 
 _IND = Indicator.__table__
@@ -177,7 +177,11 @@ def _directory(row: Row[Any]) -> dict[str, Any] | None:
 
 
 def student_body(
-    rows: Sequence[Row[Any]], *, student_id: str, rank: dict[tuple[str, str, str], int]
+    rows: Sequence[Row[Any]],
+    *,
+    student_id: str,
+    rank: dict[tuple[str, str, str], int],
+    correction: str | None = None,
 ) -> bytes:
     """The ``StudentIndicators`` answer for ``rows`` of ``student_statement``, as the bytes sent."""
     views: list[dict[str, Any]] = []
@@ -211,7 +215,12 @@ def student_body(
                 "upper": row.past_upper,
             }
         )
-    body = {"student_id": student_id, "directory": _directory(rows[0]) if rows else None, "indicators": views}
+    body = {
+        "student_id": student_id,
+        "directory": _directory(rows[0]) if rows else None,
+        "indicators": views,
+        "correction": correction,
+    }
     return orjson.dumps(body)
 
 
@@ -225,7 +234,9 @@ def read_student(
     if not rows:
         return None
     run_id = int(rows[0].run_id)
-    return run_id, student_body(rows, student_id=student_id, rank=ranks(session, principal, run_id=run_id))
+    rank = ranks(session, principal, run_id=run_id)
+    correction = correction_notice(session, student_id, run_id=run_id, own=False)
+    return run_id, student_body(rows, student_id=student_id, rank=rank, correction=correction)
 
 
 def caseload_statement(

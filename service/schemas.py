@@ -271,6 +271,11 @@ class StudentIndicators(BaseModel):
     student_id: str
     directory: DirectoryView | None = Field(None, description="None when the directory has no entry.")
     indicators: list[IndicatorView]
+    correction: str | None = Field(
+        default=None,
+        description="A correction the student asked for of data behind these estimates: still open, or "
+        "accepted since the run that made them (None: neither).",
+    )
 
 
 class PlacementView(BaseModel):
@@ -438,6 +443,10 @@ class OwnIndicator(BaseModel):
     shown: bool
     message: str
     indicators: list[IndicatorView] = []
+    correction: str | None = Field(
+        default=None,
+        description="A correction you asked for of data behind it, open or accepted since it was made.",
+    )
     always: bool = Field(
         default=False,
         description="The student's saved choice to see it without asking (which a hold may set aside).",
@@ -519,6 +528,7 @@ class OwnRequest(BaseModel):
 
     id: int
     kind: str
+    detail: str = Field(description="What you asked (a correction's words are kept; an erasure's go).")
     status: str
     created_at: datetime
     processed_at: datetime | None

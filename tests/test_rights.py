@@ -236,10 +236,51 @@ def test_the_dpo_decides_a_rectification_and_the_student_sees_the_outcome(
     assert client.post(f"/v1/dpo/rectification/{made['id']}", json=decision, headers=dpo).status_code == 404
     mine = {r["id"]: r for r in client.get("/v1/me/requests", headers=me).json()}[made["id"]]
     assert (mine["status"], mine["outcome"], mine["outcome_note"]) == ("done", "declined", decision["note"])
+    # What was asked stays beside the outcome: the student and the DPO check a correction against it.
+    assert mine["detail"] == "my study mode is part-time"
     with transaction(own.engine) as session:
         stored = session.get(RightsRequest, made["id"])
-        assert stored is not None and stored.detail == ""
+        assert stored is not None and stored.detail == "my study mode is part-time"
     assert client.post(f"/v1/dpo/rectification/{made['id']}", json=decision, headers=me).status_code == 403
+
+
+def test_estimates_resting_on_data_the_student_disputes_say_so_until_the_next_run(
+    own: Served, client: TestClient
+) -> None:
+    """A red team's finding: an accepted correction of a mark changed nothing that was served, and
+    nothing said the estimate rested on the disputed mark."""
+    tutor = sorted(own.access[own.access.relationship == "personal_tutor"].staff_id)[-1]
+    staff = auth(own, "personal_tutor", tutor)
+    listed = client.get("/v1/worklist", headers=staff).json()["items"]  # a student the tutor reads now
+    student = str(listed[-1]["student_id"])
+    me, dpo = auth(own, "student", student), auth(own, "dpo", "dpo-1")
+
+    def notices() -> tuple[str | None, str | None]:
+        read = client.get(f"/v1/students/{student}/indicator", headers=staff)
+        mine = client.get("/v1/me/indicator", params={"ask": "true"}, headers=me)
+        assert read.status_code == mine.status_code == 200, (read.text, mine.text)
+        return read.json()["correction"], mine.json()["correction"]
+
+    assert notices() == (None, None)
+    made = client.post("/v1/me/rectification", json={"detail": "my A2 mark is 68, not 19"}, headers=me).json()
+    staff_said, own_said = notices()
+    assert staff_said and "has not decided yet" in staff_said and "The student asked on" in staff_said
+    assert own_said and own_said.startswith("You asked on")
+    accepted = {"accept": True, "note": "Registry corrected the mark."}
+    assert client.post(f"/v1/dpo/rectification/{made['id']}", json=accepted, headers=dpo).status_code == 200
+    staff_said, own_said = notices()
+    assert (
+        staff_said
+        and "was accepted on" in staff_said
+        and "until the corrected data is next scored" in staff_said
+    )
+    assert own_said and own_said.startswith("A correction you asked for was accepted on")
+    # Once a run has scored after the decision, the estimates rest on the corrected data: nothing to say.
+    with transaction(own.engine) as session:
+        stored = session.get(RightsRequest, made["id"])
+        assert stored is not None and stored.processed_at is not None
+        stored.processed_at = datetime.now(UTC) - timedelta(days=1)  # before the served run began
+    assert notices() == (None, None)
 
 
 def test_retention_run_applies_the_policy_to_every_kind_and_logs_itself(own: Served, tmp_path: Path) -> None:

@@ -229,8 +229,11 @@ def _open_request(session: Session, request_number: int, *, kind: str) -> Rights
 
 
 def _close(req: RightsRequest, outcome: str, *, note: str) -> Recorded:
-    # The student's own words may hold personal detail: once the request is handled they go.
-    req.detail, req.status, req.outcome, req.outcome_note = "", "done", outcome, note
+    # A correction's words are what the student and the DPO check the correction against, so they stay
+    # (until retention); an erasure's, and everything else of an erased student's, go.
+    if req.kind != "rectification" or outcome == "erased":
+        req.detail = ""
+    req.status, req.outcome, req.outcome_note = "done", outcome, note
     req.processed_at = datetime.now(UTC)
     return Recorded(id=req.id, at=req.processed_at)
 

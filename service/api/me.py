@@ -35,7 +35,7 @@ from waymark.service.db.schema import (
 )
 from waymark.service.db.upsert import upsert
 from waymark.service.errors import Refused
-from waymark.service.indicators import ORDER, OWN_READING_NOTE, history, view
+from waymark.service.indicators import ORDER, OWN_READING_NOTE, correction_notice, history, view
 from waymark.service.schemas import (
     CONSENT_PURPOSES,
     AccessEntry,
@@ -103,6 +103,7 @@ def own_indicator(
         always=always,
         message="This is an estimate from incomplete data, not a judgement.",
         indicators=views,
+        correction=correction_notice(access.session, me, run_id=run.id, own=True),
     )
 
 

@@ -44,6 +44,7 @@ async function showIndicator(ask) {
   byId("indicator-message").textContent = data.message;
   const box = byId("indicators");
   box.replaceChildren(...data.indicators.map((ind) => renderIndicator(ind, 3)));
+  if (data.correction) box.prepend(el("p", data.correction, { class: "correction", id: "correction" }));
   return data;
 }
 
@@ -90,7 +91,7 @@ async function showRequests() {
   const found = await api("/v1/me/requests");
   const tbody = byId("requests").querySelector("tbody");
   tbody.replaceChildren(...found.map((r) => row([
-    ["Request", words(r.kind)], ["Made", timeEl(r.created_at, when(r.created_at))],
+    ["Request", r.detail ? `${words(r.kind)}: "${r.detail}"` : words(r.kind)], ["Made", timeEl(r.created_at, when(r.created_at))],
     ["Status", r.status === "open" ? "Waiting for the data protection officer" : `Handled ${when(r.processed_at)}`],
     ["Outcome", r.outcome ? `${words(r.outcome)}${r.outcome_note ? `: ${r.outcome_note}` : ""}` : "Not decided yet"],
   ])));

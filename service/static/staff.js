@@ -370,6 +370,7 @@ pages.student = async () => {
   }
   showWho(student, data.directory);
   const box = byId("indicators");
+  if (data.correction) box.append(el("p", data.correction, { class: "correction", id: "correction" }));
   data.indicators.forEach((ind, i) => {
     const card = renderIndicator(ind, 3);
     card.append(feedbackForm(student, ind, i));
