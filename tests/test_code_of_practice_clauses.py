@@ -48,7 +48,8 @@ def test_what_could_change_is_always_conditional_never_an_instruction(served: Se
         sentence = change["sentence"]
         assert re.search(
             r": if this were like .+, the estimate would be about (\d+%|over 99%|under 1%) rather than "
-            r"(\d+%|over 99%|under 1%)\.$", sentence
+            r"(\d+%|over 99%|under 1%)\.$",
+            sentence,
         )
         assert not IMPERATIVE.search(sentence.split(":", 1)[1]), sentence
 

@@ -41,6 +41,7 @@ from waymark.service.db.schema import (
     ModelDecision,
     RightsRequest,
     ScoringRun,
+    TrainingExclusion,
 )
 from waymark.service.grants import import_grants
 from waymark.service.scoring import publish, score
@@ -147,6 +148,11 @@ def test_erased_student_is_not_rescored_and_only_statutory_fields_keep_their_id(
         )
     assert rows and mine == 0
     assert "indicators" not in _tables_holding(own.engine, student)
+    # The data folder still holds the student (until `waymark data erase`), and the run says so.
+    with transaction(own.engine) as session:
+        erased = set(session.scalars(select(TrainingExclusion.student_id)))
+    assert student in erased
+    assert again.erased_in_folder == len(erased & set(own.indicators.student_id)) >= 1
 
 
 def _erase(client: TestClient, own: Served, student: str) -> None:
@@ -593,7 +599,6 @@ def test_data_whose_ids_were_made_with_another_key_than_an_erasure_is_refused(
     import shutil
 
     from waymark.models.data.publish import MANIFEST
-    from waymark.service.db.schema import TrainingExclusion
     from waymark.service.scoring import ScoringError
 
     _, student = _tutored(own, 4)

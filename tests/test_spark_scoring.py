@@ -29,6 +29,7 @@ pytestmark = pytest.mark.spark
 ERASED = "erased on request before the run"
 FLOATS = ["probability", "lower", "upper", "previous_probability", "priority"]
 LEFT_OUT: dict[tuple[Path, bool], int] = {}  # (folder, on Spark): registrations left out as withdrawn
+HELD: dict[tuple[Path, bool], int] = {}  # (folder, on Spark): erased students the folder still registers
 
 
 def _served(
@@ -54,6 +55,7 @@ def _served(
     where = folder.as_uri() if spark is not None else folder
     summary = score(where, engine, model_name=champion.name, spark=spark, week=week)
     LEFT_OUT[folder, spark is not None] = summary.withdrawn
+    HELD[folder, spark is not None] = summary.erased_in_folder
     import_grants(engine, folder / "access.csv")
     indicators = _table(engine, "indicators")
     return Served(settings, engine, folder, indicators, pd.read_csv(folder / "access.csv", dtype=str))
@@ -123,6 +125,8 @@ def test_the_erased_student_is_scored_by_neither_engine(synth_dir: Path, both: t
     erased = str(load_learning_data(synth_dir).registrations["student_id"].iloc[0])
     for served in both:
         assert erased not in set(_table(served.engine, "indicators")["student_id"])
+    folder = both[0].folder
+    assert HELD[folder, False] == HELD[folder, True]  # each run says the folder still holds them alike
 
 
 def test_a_withdrawal_recorded_without_a_day_is_scored_by_neither_engine(

@@ -64,6 +64,16 @@ def only_presentations(
     }
 
 
+def students_among(frame: DataFrame, students: frozenset[str], *, engine: SparkEngine) -> int:
+    """How many of ``students`` have a row in ``frame`` (distinct ids)."""
+    if not students:
+        return 0
+    from pyspark.sql import functions as F
+
+    gone = F.broadcast(engine.frame(pd.DataFrame({"student_id": sorted(students)}), "erased"))
+    return int(frame.select("student_id").join(gone, "student_id", "left_semi").distinct().count())
+
+
 def without(
     tables: Mapping[str, DataFrame], students: frozenset[str], *, engine: SparkEngine
 ) -> dict[str, DataFrame]:

@@ -55,6 +55,8 @@ class ScoringSummary:
     weeks: tuple[int, ...]
     as_of: str
     withdrawn: int = 0  # registrations not scored: withdrawn with no day (cohort.UNDATED_WITHDRAWAL)
+    # students whose erasure was processed, left out although the data folder still holds them
+    erased_in_folder: int = 0
     audited_weeks: tuple[int, ...] = ()  # the weeks the champion's fairness audit measured
     replaced_as_of: str | None = None  # the data date of the batch this one replaced (None: none was served)
 
@@ -80,6 +82,7 @@ class ScoredBatch:
     placement: pd.DataFrame  # student_id, programme_id, school_id
     summaries: list[dict[str, Any]]  # the run_summaries rows (``summaries.assemble``)
     withdrawn: int = 0  # registrations left out as recorded withdrawals without a day
+    erased_in_folder: int = 0  # erased students the chosen presentations still register (left out)
 
 
 def _records(
@@ -308,6 +311,7 @@ def _on_duckdb(
     # A chosen week must reach the folder's data date, which the activity read up to its cut-off cannot say.
     day = None if week is None else as_of or data_date(_presentations(con), last_days())
     con.close()
+    held = int(data.registrations.loc[data.registrations.student_id.isin(erased), "student_id"].nunique())
     data = data.without(erased)
     try:
         say("building features")
@@ -321,7 +325,13 @@ def _on_duckdb(
         cohort.features, explained.indicators, activity=data.activity, reference=model.bundle.reference
     )
     return ScoredBatch(
-        fingerprint, explained.indicators, cohort.as_of, cohort.placement, rows, withdrawn=cohort.withdrawn
+        fingerprint,
+        explained.indicators,
+        cohort.as_of,
+        cohort.placement,
+        rows,
+        withdrawn=cohort.withdrawn,
+        erased_in_folder=held,
     )
 
 
@@ -408,5 +418,6 @@ def _publish(
         weeks=weeks,
         as_of=as_of,
         withdrawn=batch.withdrawn,
+        erased_in_folder=batch.erased_in_folder,
         replaced_as_of=None if served is None else served.data_as_of,
     )

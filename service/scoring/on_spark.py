@@ -134,9 +134,9 @@ def scored_on_spark(
         open_keys=lambda: collect(open_outcomes(tables["registrations"], engine=engine)),
         as_of=as_of,
     )
-    data = partitions.without(
-        partitions.only_presentations(tables, chosen, engine=engine), erased, engine=engine
-    )
+    current = partitions.only_presentations(tables, chosen, engine=engine)
+    held = partitions.students_among(current["registrations"], erased, engine=engine)
+    data = partitions.without(current, erased, engine=engine)
     activity = data["activity"]
     if (cutoff := activity_cutoff(week)) is not None:  # as the DuckDB engine reads it
         activity = activity.where(activity["day"] < cutoff)
@@ -168,7 +168,15 @@ def scored_on_spark(
     finally:
         activity.unpersist()
     placement = _placement(data["students"])
-    return ScoredBatch(fingerprint, indicators, as_of_dates(weeks), placement, rows, withdrawn=withdrawn)
+    return ScoredBatch(
+        fingerprint,
+        indicators,
+        as_of_dates(weeks),
+        placement,
+        rows,
+        withdrawn=withdrawn,
+        erased_in_folder=held,
+    )
 
 
 def _without_undated_withdrawals(features: Any, registrations: Any) -> tuple[Any, int]:

@@ -131,6 +131,13 @@ def publish(
             else ""
         )
         + (
+            f" {_students(summary.erased_in_folder)} whose erasure was processed "
+            f"{'is' if summary.erased_in_folder == 1 else 'are'} still in the data folder (left out of this "
+            f"run): remove them there with `waymark data erase {data}`."
+            if summary.erased_in_folder
+            else ""
+        )
+        + (
             f" This batch is as of an earlier date than the one it replaced ({summary.replaced_as_of}): "
             f"staff now see indicators as of {summary.as_of}."
             if summary.earlier_than_replaced
@@ -143,6 +150,10 @@ def publish(
         ),
         highlight=False,
     )
+
+
+def _students(n: int) -> str:
+    return f"{n:,} student{'' if n == 1 else 's'}"
 
 
 def _weeks(weeks: tuple[int, ...]) -> str:
