@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from waymark.models.explain.sentences import to_the_student
 from waymark.models.roles import RELATIONSHIP_SCOPES
 from waymark.service.access import readable
 from waymark.service.db.schema import (
@@ -31,6 +33,24 @@ from waymark.service.schemas import (
     Statement,
 )
 from waymark.service.security import Principal
+
+
+def for_the_student(view: IndicatorView) -> IndicatorView:
+    """``view`` as the student reads it of themself: its sentences addressed to them, its own reading note."""
+
+    def said(items: list[Any]) -> list[Any]:
+        return [item.model_copy(update={"sentence": to_the_student(item.sentence)}) for item in items]
+
+    change = view.what_could_change
+    return view.model_copy(
+        update={
+            "factors": said(view.factors),
+            "strengths": said(view.strengths),
+            "context": said(view.context),
+            "what_could_change": None if change is None else said([change])[0],
+            "reading_note": OWN_READING_NOTE,
+        }
+    )
 
 
 def correction_notice(session: Session, student_id: str, *, run_id: int, own: bool) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from tests.champion import empty_mlflow_store
 from tests.service_setup import Served, api_client, auth
 from tests.vocabulary import forbidden_words
+from waymark.models.explain.sentences import to_the_student
 from waymark.models.settings import Settings
 from waymark.service.app import create_app
 from waymark.service.db.engine import transaction
@@ -327,6 +329,34 @@ def test_a_student_chooses_whether_to_see_their_indicator_and_a_wellbeing_hold_y
     asked_now = client.get("/v1/me/indicator", params={"ask": "true"}, headers=me).json()
     assert "not a judgement of you" in asked_now["indicators"][0]["reading_note"]
     assert client.get("/v1/me/indicator", params={"ask": "true"}, headers=me).json()["shown"] is True
+
+
+THIRD_PERSON = re.compile(r"\b(this|the) student\b", re.IGNORECASE)
+
+
+def test_a_students_own_indicator_speaks_to_them_not_about_them(served: Served, client: TestClient) -> None:
+    """A red team read "about 52% of this student's own earlier weekly rate" on a student's own page."""
+    with transaction(served.engine) as session:
+        stored = session.execute(
+            select(Indicator.student_id, Indicator.factors, Indicator.strengths, Indicator.context)
+        ).all()
+    said = {row.student_id: [i["sentence"] for items in row[1:] for i in items] for row in stored}
+    everything = [s for sentences in said.values() for s in sentences]
+    assert any(THIRD_PERSON.search(s) for s in everything)  # the stored sentences are written for staff
+    assert not [s for s in map(to_the_student, everything) if THIRD_PERSON.search(s)]
+    # Through the API, for a student whose sentences speak of "the student" to staff.
+    student = next(s for s, sentences in said.items() if any(THIRD_PERSON.search(x) for x in sentences))
+    own = client.get(
+        "/v1/me/indicator", params={"ask": "true"}, headers=auth(served, "student", student)
+    ).json()
+    sentences = [
+        i["sentence"]
+        for ind in own["indicators"]
+        for key in ("factors", "strengths", "context")
+        for i in ind[key]
+    ]
+    assert sentences and not [s for s in sentences if THIRD_PERSON.search(s)]
+    assert any(" your " in f" {s} " or s.startswith("You ") or " you" in s for s in sentences)
 
 
 def test_interventions_need_consent_or_a_stated_exemption(served: Served, client: TestClient) -> None:

@@ -392,3 +392,25 @@ def describe_cohort(family: str, row: Row, *, share: float, sources: Sequence[st
         return said.format(who="anyone" if every else part)
     who = "every student" if every else part
     return f"The same for {who} on this module at this point: {brief(family, row, sources=sources)}."
+
+
+#: Each phrase the sentences use of "the student", and how it reads to the student themself. The
+#: sentences are written once, for staff, and stored with the indicator; the student's own page reads
+#: them through ``to_the_student``. A test holds every phrase of a scored cohort to this table.
+TO_THE_STUDENT = (
+    ("this student's own earlier", "your own earlier"),
+    ("none has been recorded yet for this student", "none has been recorded yet for you"),
+    ("this student's last recorded activity was", "your last recorded activity was"),
+    (
+        "No earlier attempt at this module is recorded for the student",
+        "No earlier attempt at this module is recorded for you",
+    ),
+    ("The student has ", "You have "),
+)
+
+
+def to_the_student(sentence: str) -> str:
+    """A sentence written for staff, as the student reads it of themself ("your own earlier weekly rate")."""
+    for staff, student in TO_THE_STUDENT:
+        sentence = sentence.replace(staff, student)
+    return sentence

@@ -35,7 +35,7 @@ from waymark.service.db.schema import (
 )
 from waymark.service.db.upsert import upsert
 from waymark.service.errors import Refused
-from waymark.service.indicators import ORDER, OWN_READING_NOTE, correction_notice, history, view
+from waymark.service.indicators import ORDER, correction_notice, for_the_student, history, view
 from waymark.service.schemas import (
     CONSENT_PURPOSES,
     AccessEntry,
@@ -93,9 +93,7 @@ def own_indicator(
         )
     access.record([me], "own_indicator_view")
     views = [
-        view(r, run, rank=None, past=history(access.session, r, target=run.target)).model_copy(
-            update={"reading_note": OWN_READING_NOTE}
-        )
+        for_the_student(view(r, run, rank=None, past=history(access.session, r, target=run.target)))
         for r in rows
     ]
     return OwnIndicator(
