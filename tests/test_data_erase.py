@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from waymark.cli import app
@@ -139,3 +140,51 @@ def test_a_pseudonymised_folder_loses_the_student_from_its_number_files_and_rela
         pseudonym(numbers[1])
     ]
     assert gone not in set(pq.read_table(folder / "students.parquet").to_pandas()["student_id"])
+
+
+def test_the_dpos_subject_access_copy_holds_the_folders_rows_and_the_databases_but_no_characteristic(
+    tmp_path: Path,
+) -> None:
+    """A red team found the student's export left out the data folder: their marks, activity and
+    records, which a subject access request reaches."""
+    from waymark.service.db.schema import AuditRecord
+    from waymark.service.grants import import_grants
+
+    folder = tmp_path / "data"
+    generate(folder, SynthConfig(students=300, seed=5))
+    access = pd.read_csv(folder / "access.csv", dtype=str)
+    student = str(access.loc[access["scope_type"] == "student", "scope_id"].iloc[0])
+    url = f"sqlite:///{tmp_path}/w.db"
+    engine = make_engine(url)
+    upgrade(engine)
+    import_grants(engine, folder / "access.csv")
+    out = tmp_path / "copy.json"
+    env = {
+        "WAYMARK_DATABASE_URL": url,
+        "WAYMARK_ENV": "development",
+        "WAYMARK_DEV_KEY_DIR": str(tmp_path / "k"),
+    }
+    args = ["data", "subject-access", str(folder), "--student", student, "--out", str(out)]
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    copy = json.loads(out.read_text(encoding="utf-8"))
+    held = copy["data_folder"]
+    everything = _everything(folder)
+    for name, frame in everything.items():
+        if name.startswith("protected_characteristics"):
+            continue
+        assert len(held.get(name, [])) == _naming(frame, {student}), name  # every row, nobody else's
+    assert {"students.parquet", "registrations.parquet", "directory.csv"} <= set(held)
+    assert any(name.startswith("activity") for name in held)  # its partitions
+    assert copy["database"]["relationships"] and all(
+        g["scope_id"] == student for g in copy["database"]["relationships"]
+    )
+    # The audit-only characteristics are named, never copied out.
+    protected = everything["protected_characteristics.parquet"]
+    assert "protected_characteristics.parquet" not in held
+    said = copy["audit_only"]["held"]["protected_characteristics.parquet"]
+    assert said["rows"] == 1 and set(said["columns"]) == set(protected.columns) - {"student_id"}
+    with transaction(engine) as session:
+        logged = session.scalars(select(AuditRecord).where(AuditRecord.student_id == student)).all()
+    assert [r.action for r in logged] == ["subject_access_copy"]
+    engine.dispose()

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -155,3 +156,32 @@ def _csv(
         return 0
     frame[~gone].to_csv(target, index=False)
     return int(gone.sum())
+
+
+def rows_naming(
+    folder: Path, student: str, *, pseudonym: Callable[[str], str] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Every row of the folder's tables and files that names ``student``, by file (relative path).
+
+    Found as ``erase_from_folder`` finds them: a Parquet table's ``student_id`` (or a relationship
+    scoped to the student), and a CSV file's as written or, with ``pseudonym``, as its pseudonym.
+    Values are as JSON holds them (dates as ISO text, missing values as null).
+    """
+    out: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.suffix == ".parquet":
+            frame = pq.read_table(path).to_pandas()
+            if not WHO_COLUMNS & set(frame.columns):
+                continue
+            mine = _who(frame).eq(student)
+        elif path.suffix == ".csv":
+            frame = _read_csv(path)
+            mine = _who(frame).eq(student)
+            if pseudonym is not None:
+                mine |= _who(frame, pseudonym=pseudonym).eq(student)
+        else:
+            continue
+        if mine.any():
+            rows = json.loads(frame[mine.to_numpy()].to_json(orient="records", date_format="iso"))
+            out[str(path.relative_to(folder))] = rows
+    return out

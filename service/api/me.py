@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -20,18 +20,10 @@ from waymark.service.access import readable
 from waymark.service.api.deps import Access, AccessRoute, access_for
 from waymark.service.db.engine import one_student_at_a_time
 from waymark.service.db.schema import (
-    AuditRecord,
     Consent,
-    Contact,
-    ContactEvent,
     DirectoryEntry,
-    Feedback,
-    Indicator,
-    Intervention,
     RightsRequest,
-    ScoringRun,
     StudentPreference,
-    columns,
 )
 from waymark.service.db.upsert import upsert
 from waymark.service.errors import Refused
@@ -48,6 +40,7 @@ from waymark.service.schemas import (
     Recorded,
     RequestIn,
 )
+from waymark.service.subject_access import database_records
 
 router = APIRouter(prefix="/v1/me", tags=["students"], route_class=AccessRoute)
 # A cell starting with one of these may be run as a formula by a spreadsheet; text is prefixed with '.
@@ -115,34 +108,6 @@ def preferences(body: PreferencesIn, access: Student) -> None:
     access.record([me], "preferences_write")
 
 
-def _rows(session: Session, model: Any, *, student_id: str) -> list[dict[str, Any]]:
-    out = []
-    for obj in session.scalars(select(model).where(model.student_id == student_id)):
-        out.append({k: _plain(v) for k, v in columns(obj).items()})
-    return out
-
-
-def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date) else value  # dates and datetimes
-
-
-def _export(session: Session, student_id: str) -> dict[str, list[dict[str, Any]]]:
-    complete = set(session.scalars(select(ScoringRun.id).where(ScoringRun.status == "complete")))
-    indicators = [r for r in _rows(session, Indicator, student_id=student_id) if r["run_id"] in complete]
-    return {
-        "indicators": indicators,
-        "feedback_on_indicators": _rows(session, Feedback, student_id=student_id),
-        "interventions": _rows(session, Intervention, student_id=student_id),
-        "contacts": _rows(session, Contact, student_id=student_id),
-        "contact_history": _rows(session, ContactEvent, student_id=student_id),
-        "directory": _rows(session, DirectoryEntry, student_id=student_id),
-        "consents": _rows(session, Consent, student_id=student_id),
-        "preferences": _rows(session, StudentPreference, student_id=student_id),
-        "requests": _rows(session, RightsRequest, student_id=student_id),
-        "access_log": _rows(session, AuditRecord, student_id=student_id),
-    }
-
-
 def _csv(data: dict[str, list[dict[str, Any]]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -168,7 +133,7 @@ def _cell(value: Any) -> Any:
 def export(access: Student, format: Annotated[Literal["json", "csv"], Query()] = "json") -> Response:
     """Everything Waymark holds about you, as portable JSON or CSV."""
     me = access.principal.sub
-    data = _export(access.session, me)
+    data = database_records(access.session, me)
     access.record([me], "export")
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", me)[:64]  # a header value: no control characters
     name = f"waymark-export-{safe}.{format}"

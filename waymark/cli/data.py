@@ -23,6 +23,7 @@ from waymark.models.data import folder_fingerprint, memo, validate_folder
 from waymark.models.data.erase import erase_from_folder
 from waymark.models.data.quality import quality_report
 from waymark.models.data.validation import DEFAULT_MAX_EXAMPLES, connect
+from waymark.models.pseudonyms import is_pseudonym
 from waymark.training.ingest.oulad import import_oulad
 from waymark.training.ingest.synthetic import SynthConfig, generate
 from waymark.training.ingest.synthetic_people import Disparity
@@ -144,6 +145,60 @@ def erase_cmd(
     out.print(
         f"Removed {done.students:,} erased student{'s' if done.students != 1 else ''} from {folder} "
         f"(rows: {rows}).",
+        highlight=False,
+    )
+
+
+@app.command("subject-access")
+def subject_access_cmd(
+    folder: Annotated[Path, typer.Argument(help="The data folder an import wrote (a local folder).")],
+    *,
+    student: Annotated[
+        str, typer.Option(help="The student, by their number (or by their id in the records).")
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the copy (JSON).")],
+    secret_file: NumbersSecretFile = None,
+) -> None:
+    """The DPO's copy for a subject access request: the database's records and the data folder's rows.
+
+    Protected characteristics are not copied out (they are read only by the fairness audit): the copy
+    names which the folder holds for the student. The copy is recorded in the student's access log.
+    """
+    # here, not at the top: the other data commands load no service or model library (test_cli_errors)
+    from waymark.models.settings import get_settings
+    from waymark.service import audit
+    from waymark.service.db.engine import up_to_date
+    from waymark.service.scoring.publish import folder_key
+    from waymark.service.subject_access import subject_access
+    from waymark.training.ingest.mapping.pseudonyms import SecretError, id_pseudonymiser, read_secret_file
+
+    if not folder.is_dir():
+        raise fail(f"{folder} is not a folder: give the data folder an import wrote")
+    settings = get_settings()
+    with handled(also=(SecretError,)):
+        pseudonym = id_pseudonymiser(read_secret_file(secret_file)) if secret_file else None
+        if folder_key(folder) and pseudonym is None:
+            raise fail(
+                f"{folder}'s ids are pseudonyms: give the secret the imports used (--secret-file), so that "
+                "the student's number finds their rows; nothing was written"
+            )
+        student_id = pseudonym(student) if pseudonym is not None and not is_pseudonym(student) else student
+        copy = subject_access(
+            up_to_date(settings.database_url),
+            audit.load_key(settings),
+            student_id=student_id,
+            folder=folder,
+            pseudonym=pseudonym,
+            caller=audit.operator(),
+        )
+    out_file.write_text(json.dumps(copy, indent=2, default=str) + "\n", encoding="utf-8")
+    found = sum(len(rows) for rows in copy["database"].values()) + sum(
+        len(rows) for rows in copy["data_folder"].values()
+    )
+    out.print(
+        f"Wrote {out_file}: {found:,} records of {student} ({len(copy['data_folder'])} file"
+        f"{'' if len(copy['data_folder']) == 1 else 's'} of the data folder, and the service database); "
+        "the copy is recorded in the student's access log.",
         highlight=False,
     )
 

@@ -1,0 +1,119 @@
+"""Everything Waymark holds about one student: their own export, and the DPO's subject access copy.
+
+A student downloads what the service database holds about them (``GET /v1/me/export``). A subject
+access request (UK GDPR Art. 15) reaches further: the data folder the imports wrote holds a
+pseudonymised copy of the student's records, marks and activity, which the DPO adds with
+``waymark data subject-access``. Protected characteristics are read only in aggregate by the
+fairness audit (PRODUCT §2), never copied out here: the copy says which the folder holds for the
+student and that their values are the records system's, whose own subject access answers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from waymark.models.data.erase import rows_naming
+from waymark.service import audit
+from waymark.service.db.schema import (
+    AccessGrant,
+    AuditRecord,
+    Consent,
+    Contact,
+    ContactEvent,
+    DirectoryEntry,
+    Feedback,
+    Indicator,
+    Intervention,
+    RightsRequest,
+    ScoringRun,
+    StudentPreference,
+    columns,
+)
+from waymark.service.security import Principal
+
+#: The data folder's audit-only tables: named in a copy, their values never read into it.
+AUDIT_ONLY = frozenset({"protected_characteristics"})
+AUDIT_ONLY_NOTE = (
+    "Held for the fairness audit only, which reads it in aggregate with small groups suppressed; never "
+    "a feature, never shown to staff. The values are the records system's, and its own subject access "
+    "answers them."
+)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value  # dates and datetimes
+
+
+def _rows(session: Session, model: Any, *, student_id: str) -> list[dict[str, Any]]:
+    return [
+        {k: _plain(v) for k, v in columns(obj).items()}
+        for obj in session.scalars(select(model).where(model.student_id == student_id))
+    ]
+
+
+def database_records(session: Session, student_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Every record of the service database that names the student, by kind."""
+    complete = set(session.scalars(select(ScoringRun.id).where(ScoringRun.status == "complete")))
+    indicators = [r for r in _rows(session, Indicator, student_id=student_id) if r["run_id"] in complete]
+    grants = select(AccessGrant).where(
+        AccessGrant.scope_type == "student", AccessGrant.scope_id == student_id
+    )
+    return {
+        "indicators": indicators,
+        "feedback_on_indicators": _rows(session, Feedback, student_id=student_id),
+        "interventions": _rows(session, Intervention, student_id=student_id),
+        "contacts": _rows(session, Contact, student_id=student_id),
+        "contact_history": _rows(session, ContactEvent, student_id=student_id),
+        "directory": _rows(session, DirectoryEntry, student_id=student_id),
+        "consents": _rows(session, Consent, student_id=student_id),
+        "preferences": _rows(session, StudentPreference, student_id=student_id),
+        "requests": _rows(session, RightsRequest, student_id=student_id),
+        # the staff who support the student by name of relationship (their personal tutor's, say)
+        "relationships": [{k: _plain(v) for k, v in columns(g).items()} for g in session.scalars(grants)],
+        "access_log": _rows(session, AuditRecord, student_id=student_id),
+    }
+
+
+def subject_access(
+    engine: Engine,
+    key: bytes,
+    *,
+    student_id: str,
+    folder: Path | None,
+    pseudonym: Callable[[str], str] | None,
+    caller: Principal,
+) -> dict[str, Any]:
+    """The DPO's copy for a subject access request; the copy is itself recorded in the access log.
+
+    ``student_id`` is the id the records carry (a pseudonym in a pseudonymised folder); ``pseudonym``
+    matches the folder's CSV files of student numbers to it, as ``waymark data erase`` does.
+    """
+    held = {} if folder is None else rows_naming(folder, student_id, pseudonym=pseudonym)
+    audit_only = {
+        name: {"columns": sorted({c for row in rows for c in row} - {"student_id"}), "rows": len(rows)}
+        for name, rows in held.items()
+        if Path(name).stem in AUDIT_ONLY
+    }
+    with audit.unit(engine, key) as session:
+        copy = {
+            "student_id": student_id,
+            "made_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "database": database_records(session, student_id),
+            "data_folder": {name: rows for name, rows in held.items() if Path(name).stem not in AUDIT_ONLY},
+            "audit_only": {"note": AUDIT_ONLY_NOTE, "held": audit_only},
+        }
+        audit.record(
+            session,
+            caller,
+            purpose="subject_access",
+            students=[student_id],
+            action="subject_access_copy",
+            request=audit.RequestIds.new(),
+        )
+    return copy
