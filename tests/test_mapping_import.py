@@ -591,6 +591,26 @@ def test_a_number_out_of_another_columns_maximum_is_written_as_a_percentage(tmp_
         )))  # fmt: skip
 
 
+def test_a_pass_or_fail_result_mapped_to_a_percentage_is_not_divided_by_a_maximum(tmp_path: Path) -> None:
+    """An institution's hurdles are marked SY or FL, out of a weight of 0: mapped to 100 and 0, they were
+    divided by the weight (and refused where it was 0). A mapped value is already a percentage."""
+    rows = records_rows()
+    rows[3][6], rows[3][7] = "SY", "0"  # a satisfied hurdle worth nothing
+    rows[5][6] = "FL"  # a failed one, beside a maximum of 150
+    src = tmp_path / "export"
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    pass_fail = MAPPING.replace(
+        'credits = "credits_enrolled"',
+        'credits = { column = "credits_enrolled", values = { SY = "100", FL = "0" }, keep_unmapped = true, '
+        'out_of = "admission_grade" }',
+    )
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", pass_fail)), src, tmp_path / "ok")
+    credits = load_learning_data(out).students["credits"].astype(int)
+    # SY 100 and FL 0 as mapped (SY's maximum of 0 refused nothing); 30 and 36 still out of 150
+    assert sorted(set(credits)) == [0, 20, 24, 100]
+
+
 def test_a_join_can_match_ids_written_in_another_case(tmp_path: Path) -> None:
     """A second platform names the course in lower case; the records in upper case. Joined to the
     records, its rows matched nothing until the join was told to ignore case."""

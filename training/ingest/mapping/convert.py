@@ -92,6 +92,13 @@ EMPTY_REQUIRED = (
 )
 
 
+def _matched(text: str, spec: ColumnSpec) -> str:
+    """The condition under which the value map maps ``text`` by one of its values or patterns."""
+    matches = [f"{text} = {literal(k)}" for k in spec.values if k != ""]
+    matches += [f"{text} GLOB {literal(p)}" for p in spec.patterns]
+    return f"({' OR '.join(matches)})" if matches else "FALSE"
+
+
 def _value_map(text: str, spec: ColumnSpec) -> tuple[str, str | None]:
     """The mapped value, and the condition under which a value is not mapped."""
     matches = [(f"{text} = {literal(k)}", v) for k, v in spec.values.items()]
@@ -177,13 +184,15 @@ def column_sql(
             checks.append((f"{number} <> round({number})", "is not a whole number"))
         if spec.out_of is not None:  # a mark out of another column's maximum, as a percentage
             most = f"TRY_CAST(nullif(trim({ref(spec.out_of)}), '') AS DOUBLE)"
+            # A value the value map gives (a pass/fail result: SY = "100") is already a percentage.
+            given = _matched(joined, spec) if spec.maps_values else "FALSE"
             checks.append(
                 (
-                    f"{text} IS NOT NULL AND NOT coalesce({most} > 0, false)",
+                    f"{text} IS NOT NULL AND NOT {given} AND NOT coalesce({most} > 0, false)",
                     f"has no maximum to be out of ({spec.out_of} is empty, 0 or not a number)",
                 )
             )
-            number = f"({number} / {most} * 100)"
+            number = f"(CASE WHEN {given} THEN {number} ELSE {number} / {most} * 100 END)"
         value = f"CAST(round({number}) AS BIGINT)" if column.kind is Kind.INT else number
     elif column.kind is Kind.ID:
         value = f"regexp_replace({text}, '^(-?[0-9]+)\\.0+$', '\\1')"
