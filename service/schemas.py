@@ -523,6 +523,12 @@ class RectificationDecision(Strict):
     note: Annotated[LongNote, Field(min_length=1)]
 
 
+class ErasureRefusal(Strict):
+    """The DPO's lawful reason for not erasing (UK GDPR Art. 17(3)); the student reads it."""
+
+    note: Annotated[LongNote, Field(min_length=1)]
+
+
 class OwnRequest(BaseModel):
     """One of the student's own requests and, once handled, its outcome."""
 

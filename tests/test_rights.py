@@ -250,6 +250,37 @@ def test_the_dpo_decides_a_rectification_and_the_student_sees_the_outcome(
     assert client.post(f"/v1/dpo/rectification/{made['id']}", json=decision, headers=me).status_code == 403
 
 
+def test_a_student_withdraws_an_open_request_and_the_dpo_may_decline_an_erasure_with_a_reason(
+    own: Served, client: TestClient
+) -> None:
+    """A red team found no way for a student to take back a request, nor for the DPO to refuse an
+    erasure the law lets them refuse (a legal claim): the only action on one was to erase."""
+    student = sorted(set(own.indicators.student_id))[1]
+    me, dpo = auth(own, "student", student), auth(own, "dpo", "dpo-1")
+    asked = client.post("/v1/me/erasure", json={"detail": "erase please"}, headers=me).json()
+    other = auth(own, "student", sorted(set(own.indicators.student_id))[2])
+    assert client.delete(f"/v1/me/requests/{asked['id']}", headers=other).status_code == 404  # not theirs
+    assert client.delete(f"/v1/me/requests/{asked['id']}", headers=me).status_code == 200
+    assert client.delete(f"/v1/me/requests/{asked['id']}", headers=me).status_code == 404  # not open now
+    assert asked["id"] not in {r["id"] for r in client.get("/v1/dpo/requests", headers=dpo).json()}
+    mine = {r["id"]: r for r in client.get("/v1/me/requests", headers=me).json()}[asked["id"]]
+    assert (mine["status"], mine["outcome"], mine["detail"]) == ("done", "withdrawn", "")
+    again = client.post("/v1/me/erasure", json={"detail": ""}, headers=me).json()  # may ask anew
+    refused = client.post(f"/v1/dpo/erasure/{again['id']}/refusal", json={"note": ""}, headers=dpo)
+    assert refused.status_code == 422  # a reason is required
+    reason = "Your records are needed for an academic appeal you have open (UK GDPR Art. 17(3)(e))."
+    declined = client.post(f"/v1/dpo/erasure/{again['id']}/refusal", json={"note": reason}, headers=dpo)
+    assert declined.status_code == 200
+    mine = {r["id"]: r for r in client.get("/v1/me/requests", headers=me).json()}[again["id"]]
+    assert (mine["outcome"], mine["outcome_note"]) == ("declined", reason)
+    with transaction(own.engine) as session:
+        assert session.get(TrainingExclusion, student) is None  # nothing was erased
+    read = client.get("/v1/me/indicator", params={"ask": "true"}, headers=me).json()
+    assert read["shown"]
+    log = {e["action"] for e in client.get("/v1/me/access-log", headers=me).json()}
+    assert {"erasure_withdrawn", "erasure_declined"} <= log
+
+
 def test_estimates_resting_on_data_the_student_disputes_say_so_until_the_next_run(
     own: Served, client: TestClient
 ) -> None:

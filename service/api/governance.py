@@ -44,6 +44,7 @@ from waymark.service.errors import Refused
 from waymark.service.schemas import (
     AccessEntry,
     DecisionOut,
+    ErasureRefusal,
     FairnessReport,
     Identifier,
     ImpactReport,
@@ -300,6 +301,16 @@ def _served_key(session: Session, student: str) -> str | None:
         if found is not None:
             return found[0]
     return None
+
+
+@router.post("/dpo/erasure/{request_id_}/refusal", response_model=Recorded)
+def refuse_erasure(request_id_: RequestNumber, body: ErasureRefusal, *, access: Dpo) -> Recorded:
+    """Decline an erasure, with the lawful reason the student reads; nothing is erased."""
+    req = _open_request(access.session, request_id_, kind="erasure")
+    one_student_at_a_time(access.session, req.student_id)  # ordered with the student's own writes
+    recorded = _close(req, "declined", note=body.note)
+    access.record([req.student_id], "erasure_declined")
+    return recorded
 
 
 @router.post("/dpo/rectification/{request_id_}", response_model=Recorded)

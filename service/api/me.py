@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -226,6 +226,22 @@ def erasure(body: RequestIn, access: Student) -> Recorded:
             "officer has not handled it yet. Its status is in your requests.",
         )
     return _request("erasure", body, access=access)
+
+
+@router.delete("/requests/{request_id}", response_model=Recorded)
+def withdraw_request(request_id: Annotated[int, Path(ge=1, le=2**62)], access: Student) -> Recorded:
+    """Withdraw one of your requests the data protection officer has not handled yet."""
+    me = access.principal.sub
+    one_student_at_a_time(access.session, me)  # ordered with the DPO handling it
+    req = access.session.get(RightsRequest, request_id)
+    if req is None or req.student_id != me or req.status != "open":
+        raise Refused(404, title="Not found", detail="You have no open request with that number.")
+    req.status, req.outcome, req.processed_at = "done", "withdrawn", _now()
+    req.outcome_note = "You withdrew this request."
+    if req.kind == "erasure":
+        req.detail = ""
+    access.record([me], f"{req.kind}_withdrawn")
+    return Recorded(id=req.id, at=req.processed_at)
 
 
 @router.get("/requests", response_model=list[OwnRequest])

@@ -28,6 +28,27 @@ function erasureForm(req, reload) {
   return form;
 }
 
+// Declining an erasure (UK GDPR Art. 17(3): a legal claim, a legal obligation), with the reason the student reads.
+function refusalForm(req, reload) {
+  const prefix = `d${req.id}`;
+  const form = el("form", null, { novalidate: "" });
+  const note = el("p", null, { class: "field" });
+  note.append(el("label", "Or decline it: the lawful reason, which the student reads (required)", { for: `${prefix}-note` }),
+    el("textarea", null, { id: `${prefix}-note`, name: "note", rows: "2", maxlength: "4000", "aria-describedby": `${prefix}-note-error` }),
+    el("span", null, { class: "field-error", id: `${prefix}-note-error` }));
+  form.append(note, el("p"));
+  form.lastChild.append(el("button", "Decline the erasure", { type: "submit" }));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!form.elements.note.value.trim()) { showErrors(form, prefix, new ApiError(422, "body.note: Write the reason: the student reads it.")); return; }
+    try {
+      await send(`/v1/dpo/erasure/${req.id}/refusal`, "POST", { note: form.elements.note.value });
+    } catch (e) { showErrors(form, prefix, e); return; }
+    await reload(`Erasure request ${req.id} declined; nothing was erased, and the student sees your reason.`);
+  });
+  return form;
+}
+
 function rectificationForm(req, reload) {
   const prefix = `r${req.id}`;
   const form = el("form", null, { novalidate: "" });
@@ -70,7 +91,8 @@ async function showQueue(said) {
     const made = el("p", "Made ");
     made.append(timeEl(req.created_at, when(req.created_at)), ".");
     card.append(made, el("p", req.detail ? `The student wrote: "${req.detail}"` : "The student wrote nothing more."));
-    card.append(req.kind === "erasure" ? erasureForm(req, reload) : rectificationForm(req, reload));
+    if (req.kind === "erasure") card.append(erasureForm(req, reload), refusalForm(req, reload));
+    else card.append(rectificationForm(req, reload));
     box.append(card);
   }
   if (said) status(said);

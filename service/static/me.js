@@ -22,6 +22,8 @@ const ACTION_TEXT = {
   access_log_view: "read who has looked at your data", export: "downloaded a copy of your data",
   erasure_processed: "handled your request to erase your data", rectification_processed: "handled your request to correct your data",
   erasure_request: "asked for your data to be erased", rectification_request: "asked for your data to be corrected",
+  erasure_withdrawn: "withdrew your request to erase your data", rectification_withdrawn: "withdrew your request to correct your data",
+  erasure_declined: "declined your request to erase your data, with a reason",
 };
 // Roles as the student reads them.
 const ROLE_TEXT = { dpo: "Data protection officer", student: "You" };
@@ -87,13 +89,27 @@ async function showAccessLog() {
   emptyRow(tbody, 5, "Nobody has looked at your data yet.");
 }
 
+function withdrawButton(r) {
+  const box = el("span", "Not decided yet. ");
+  const button = el("button", "Withdraw this request", { type: "button" });
+  button.addEventListener("click", async () => {
+    try {
+      await api(`/v1/me/requests/${r.id}`, { method: "DELETE" });
+    } catch (e) { showProblem(e.message); return; }
+    await showRequests();
+    status(`Request ${r.id} withdrawn.`);
+  });
+  box.append(button);
+  return box;
+}
+
 async function showRequests() {
   const found = await api("/v1/me/requests");
   const tbody = byId("requests").querySelector("tbody");
   tbody.replaceChildren(...found.map((r) => row([
     ["Request", r.detail ? `${words(r.kind)}: "${r.detail}"` : words(r.kind)], ["Made", timeEl(r.created_at, when(r.created_at))],
     ["Status", r.status === "open" ? "Waiting for the data protection officer" : `Handled ${when(r.processed_at)}`],
-    ["Outcome", r.outcome ? `${words(r.outcome)}${r.outcome_note ? `: ${r.outcome_note}` : ""}` : "Not decided yet"],
+    ["Outcome", r.outcome ? `${words(r.outcome)}${r.outcome_note ? `: ${r.outcome_note}` : ""}` : withdrawButton(r)],
   ])));
   emptyRow(tbody, 4, "You have made no requests.");
 }
