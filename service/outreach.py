@@ -12,7 +12,7 @@ decided by the caller, through ``service.access.readable``; these functions assu
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -62,6 +62,8 @@ class OutreachOptions:
 
     channels: dict[str, str]
     exemptions: dict[str, str]
+    # exemption -> the purposes it covers (an exemption not here covers every purpose)
+    purposes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @lru_cache
@@ -83,7 +85,22 @@ def load_options(path: Path | None = None) -> OutreachOptions:
                 name, f'{where}: [{name}] must be a table of key = "text" with at least one entry'
             )
         lists[name] = {str(k): v for k, v in table.items()}
-    return OutreachOptions(channels=lists["channels"], exemptions=lists["exemptions"])
+    covers = raw.get("exemption_purposes", {})
+    if not isinstance(covers, dict):
+        raise OutreachError("exemption_purposes", f"{where}: [exemption_purposes] must be a table")
+    purposes: dict[str, tuple[str, ...]] = {}
+    for exemption, named in covers.items():
+        if exemption not in lists["exemptions"]:
+            raise OutreachError(
+                "exemption_purposes", f"{where}: [exemption_purposes] names {exemption!r}, not an exemption"
+            )
+        if not isinstance(named, list) or not named or any(p not in AGREED_TO for p in named):
+            raise OutreachError(
+                "exemption_purposes",
+                f"{where}: [exemption_purposes] {exemption} must list purposes among: {', '.join(AGREED_TO)}",
+            )
+        purposes[str(exemption)] = tuple(str(p) for p in named)
+    return OutreachOptions(channels=lists["channels"], exemptions=lists["exemptions"], purposes=purposes)
 
 
 def _one_of(field: str, value: str, *, allowed: dict[str, str] | tuple[str, ...]) -> str:
@@ -140,6 +157,13 @@ def basis_for(
             "choose the exemption that applies and say why (Code of Practice §6).",
         )
     _one_of("exemption", exemption, allowed=options.exemptions)
+    covered = options.purposes.get(exemption)
+    if covered is not None and purpose not in covered:
+        raise OutreachError(
+            "exemption",
+            f"the exemption '{exemption}' covers {', '.join(covered)}, not {purpose}: ask the student first, "
+            "or choose an exemption that covers it",
+        )
     return "exemption"
 
 

@@ -65,6 +65,25 @@ def test_consent_or_one_of_the_institutions_exemptions_is_the_basis(session: Ses
     assert (consented.basis, consented.exemption) == ("consent", None)
 
 
+def test_an_exemption_covers_only_the_purposes_the_institution_lists_for_it(
+    session: Session, tmp_path: Path
+) -> None:
+    """A red team recorded a wellbeing referral without the student's agreement under a visa sponsor's
+    duty to follow up attendance."""
+    with pytest.raises(
+        OutreachError, match="'sponsorship_duty' covers outreach_contact, not wellbeing"
+    ) as no:
+        _open(session, "S3", purpose="wellbeing_referral", exemption="sponsorship_duty")
+    assert no.value.field == "exemption"
+    assert _open(session, "S3", exemption="sponsorship_duty").basis == "exemption"  # what it is for
+    assert _open(session, "S3", purpose="wellbeing_referral", exemption="safeguarding").basis == "exemption"
+    own = tmp_path / "outreach.toml"
+    text = (Path(outreach.__file__).parent / "outreach.toml").read_text(encoding="utf-8")
+    own.write_text(text.replace('sponsorship_duty = ["outreach_contact"]', 'sponsorship_duty = ["visa"]'))
+    with pytest.raises(OutreachError, match="sponsorship_duty must list purposes among"):
+        outreach.load_options(own)
+
+
 def test_channels_come_from_the_institutions_list(session: Session) -> None:
     with pytest.raises(OutreachError, match="'carrier_pigeon' is not one of: email") as wrong:
         _open(session, "S1", channel="carrier_pigeon")
