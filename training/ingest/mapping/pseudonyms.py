@@ -39,13 +39,7 @@ class SecretError(MappingError):
 
 
 def read_secret_file(path: Path) -> bytes:
-    """The secret in ``path`` (surrounding whitespace removed), at least ``MIN_SECRET_BYTES`` long.
-
-    Raises
-    ------
-    SecretError
-        When the file cannot be read or holds too short a secret.
-    """
+    """``models.pseudonyms.secret_in``, refusing as a mapping error (``SecretError``) names it."""
     try:
         return secret_in(path)
     except SecretFileError as exc:
