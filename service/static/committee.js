@@ -3,7 +3,7 @@
 // (AUC and ECE by week, and against the champion on the same students) is read from each audit's report.
 "use strict";
 
-const GATE_TEXT = { pass: "Passed", fail: "Failed: cannot be promoted", inconclusive: "Inconclusive: no check could be confirmed, so an approval needs an override reason" };
+const GATE_TEXT = { pass: "Passed", fail: "Failed: cannot be promoted", inconclusive: "Inconclusive: not confirmed within the tolerances for every characteristic audited, so an approval needs an override reason" };
 const QUALITY_TEXT = { pass: "Passed", fail: "Failed: cannot be promoted without an override" };
 const CHECK_TEXT = { pass: "Passed", fail: "Failed", inconclusive: "Inconclusive", "not assessable": "Not assessable (too few students)", skipped: "Skipped (no champion to compare with)" };
 const DECISION_TEXT = { audit: "Audited", approved: "Approved", rejected: "Rejected", promoted: "Promoted (champion)" };
