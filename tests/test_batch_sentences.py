@@ -32,6 +32,8 @@ from waymark.models.explain.cohort import (
     TOP,
     TYPICAL_MARK,
     _Said,
+    _sides,
+    _Values,
     cohort_rates,
     compared_marks,
     percent,
@@ -309,7 +311,8 @@ def _sides_of(family: str, row: Any) -> tuple[bool, bool]:
         return pct <= 50, pct >= 50 and row["act_total"] > 0
     if family == "assessment_submissions":
         due, done, late = round(row["asm_due"]), round(row["asm_submitted"]), round(row["asm_late"])
-        return due <= 0 or done < due or late > 0, due <= 0 or done > 0
+        # missed work that carries weight is never a strength, whatever else was submitted
+        return due <= 0 or done < due or late > 0, due <= 0 or (done > 0 and row["asm_weight_missed"] <= 0)
     if family == "assessment_results":
         marked = row["asm_has_score"] >= 1
         return not (marked and row["asm_score_mean"] > row[TYPICAL_MARK]), (
@@ -439,3 +442,15 @@ def test_an_estimate_is_never_said_as_a_certainty() -> None:
     ]
     app = (Path(__file__).parents[1] / "service" / "static" / "app.js").read_text(encoding="utf-8")
     assert "${chance(e.value)} (model range ${chance(e.lower)} to ${chance(e.upper)})" in app
+
+
+def test_missed_work_that_carries_weight_is_never_a_strength() -> None:
+    """An institution's student who missed a 20% assignment read "2 of the 3 assessments due so far were
+    submitted" as a strength: what they had submitted was a quiz and work worth nothing."""
+    rows = pd.DataFrame(
+        {"asm_due": [3.0, 3.0, 3.0], "asm_submitted": [2.0, 2.0, 3.0], "asm_late": [0.0, 0.0, 0.0],
+         "asm_weight_missed": [20.0, 0.0, 0.0]}
+    )  # fmt: skip
+    may_raise, may_lower = _sides(_Values(rows), "assessment_submissions")
+    assert may_lower.tolist() == [False, True, True]  # the missed hurdle worth nothing leaves it a strength
+    assert may_raise.tolist() == [True, True, False]

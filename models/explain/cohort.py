@@ -404,8 +404,10 @@ def _sides(values: _Values, family: str) -> tuple[np.ndarray, np.ndarray]:
       where the sentence compares them, ``compares_own_rates``);
     - cohort engagement: a strength only with some activity and at least the middle of the cohort, a
       factor only at most the middle;
-    - submissions (once any is due): a strength only with something submitted, a factor only with
-      something not submitted or submitted after its due day;
+    - submissions (once any is due): a strength only with something submitted and no work that carries
+      weight missed (an institution's students who missed a 20% assignment read "2 of the 3 assessments
+      due so far were submitted" as a strength, the two being a quiz and work worth nothing), a factor
+      only with something not submitted or submitted after its due day;
     - results: a strength only with a mark at least the cohort's typical mark (``TYPICAL_MARK``), a
       factor only with no mark or one not above it.
 
@@ -431,7 +433,8 @@ def _sides(values: _Values, family: str) -> tuple[np.ndarray, np.ndarray]:
         due, submitted = np.round(values["asm_due"]), np.round(values["asm_submitted"])
         late = np.round(values["asm_late"])
         none_due = due <= 0
-        return none_due | (submitted < due) | (late > 0), none_due | (submitted > 0)
+        kept_weight = values["asm_weight_missed"] <= 0
+        return none_due | (submitted < due) | (late > 0), none_due | ((submitted > 0) & kept_weight)
     if family == "assessment_results":
         marked = values["asm_has_score"] >= 1
         mark, typical = values["asm_score_mean"], values[TYPICAL_MARK]
