@@ -97,11 +97,11 @@ def correction_notice(session: Session, student_id: str, *, run_id: int, own: bo
         return None
     on = _day(accepted[-1])
     return (
-        f"A correction you asked for was accepted on {on}: this estimate still rests on the data before it, "
-        "until the corrected data is next scored."
+        f"A correction you asked for was accepted on {on}, after this estimate was made: it rests on the "
+        "data before the correction."
         if own
-        else f"A correction the student asked for was accepted on {on}: these estimates still rest on the "
-        "data before it, until the corrected data is next scored."
+        else f"A correction the student asked for was accepted on {on}, after these estimates were made: "
+        "they rest on the data before the correction."
     )
 
 

@@ -26,9 +26,16 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from waymark.models.pseudonyms import SecretFileError, id_pseudonymiser, is_pseudonym, secret_in
+from waymark.models.pseudonyms import (
+    SecretFileError,
+    id_pseudonymiser,
+    is_pseudonym,
+    normalised_id,
+    secret_in,
+)
 from waymark.models.roles import STAFF_ROLES, Role
 from waymark.models.settings import Settings
+from waymark.service.schemas import is_identifier
 
 ALGORITHMS = ["RS256", "ES256"]
 ROLES = tuple(Role)  # the one table: waymark.models.roles
@@ -55,7 +62,13 @@ class Principal:
 
 
 def claim_at(claims: dict[str, Any], path: str) -> Any:
-    """The claim a dotted path names (``realm_access.roles``), or None."""
+    """The claim ``path`` names, or None.
+
+    A top-level claim of that name first (a namespaced one such as ``https://example.edu/student_number``
+    too), else a dotted path into nested claims (``realm_access.roles``).
+    """
+    if path in claims:
+        return claims[path]
     found: Any = claims
     for part in path.split("."):
         found = found.get(part) if isinstance(found, dict) else None
@@ -87,9 +100,9 @@ class StudentIds:
         value = claim_at(claims, self.claim)
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
-        if not isinstance(value, str) or not value.strip():
-            return None
-        return self._pseudonym(value) if self._pseudonym is not None else value
+        if not isinstance(value, str) or not value.strip() or not is_identifier(value.strip()):
+            return None  # an id the records could not carry (too long, control characters) names nobody
+        return self._pseudonym(value) if self._pseudonym is not None else normalised_id(value)
 
     def named(self, value: str) -> str:
         """The id records carry for a student named by number or by pseudonym (as the DPO may type it)."""

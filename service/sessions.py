@@ -41,7 +41,7 @@ class SignedIn:
 
     def acting_as(self) -> str:
         """The id the active role acts under: the student's own id as a student, else the subject."""
-        return self.student_id if self.active_role == Role.STUDENT and self.student_id else self.sub
+        return self.student_id or "" if self.active_role == Role.STUDENT else self.sub
 
     def csrf_matches(self, given: str | None) -> bool:
         """Whether ``given`` is this session's CSRF token (compared in constant time)."""

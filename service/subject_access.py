@@ -46,6 +46,11 @@ AUDIT_ONLY_NOTE = (
 )
 
 
+def _table(name: str) -> str:
+    """The contract table a file of the folder belongs to: ``t.parquet``, or a part ``t/part-0.parquet``."""
+    return Path(Path(name).parts[0]).stem
+
+
 def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value  # dates and datetimes
 
@@ -98,14 +103,14 @@ def subject_access(
     audit_only = {
         name: {"columns": sorted({c for row in rows for c in row} - {"student_id"}), "rows": len(rows)}
         for name, rows in held.items()
-        if Path(name).stem in AUDIT_ONLY
+        if _table(name) in AUDIT_ONLY
     }
     with audit.unit(engine, key) as session:
         copy = {
             "student_id": student_id,
             "made_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "database": database_records(session, student_id),
-            "data_folder": {name: rows for name, rows in held.items() if Path(name).stem not in AUDIT_ONLY},
+            "data_folder": {name: rows for name, rows in held.items() if _table(name) not in AUDIT_ONLY},
             "audit_only": {"note": AUDIT_ONLY_NOTE, "held": audit_only},
         }
         audit.record(

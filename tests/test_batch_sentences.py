@@ -431,12 +431,13 @@ def test_a_drop_the_whole_cohort_shares_is_said_beside_the_cohorts_own() -> None
 def test_an_estimate_is_never_said_as_a_certainty() -> None:
     """An institution's student with one mark of 0 read "the estimate would be about 52% rather than
     100%", and the page "100% (model range 100% to 100%)": a verdict, not an estimate."""
-    assert [percent(p) for p in (0.9995, 0.995, 0.994, 0.5, 0.006, 0.004, 0.0)] == [
+    assert [percent(p) for p in (0.9995, 0.995, 0.994, 0.5, 0.006, 0.005, 0.004, 0.0)] == [
         "over 99%",
         "over 99%",
         "99%",
         "50%",
         "1%",
+        "under 1%",  # rounds to 0
         "under 1%",
         "under 1%",
     ]

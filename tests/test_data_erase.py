@@ -187,4 +187,36 @@ def test_the_dpos_subject_access_copy_holds_the_folders_rows_and_the_databases_b
     with transaction(engine) as session:
         logged = session.scalars(select(AuditRecord).where(AuditRecord.student_id == student)).all()
     assert [r.action for r in logged] == ["subject_access_copy"]
+    # A table may be a folder of parts: the characteristics as parts are named, never copied, too.
+    parts = folder / "protected_characteristics"
+    parts.mkdir()
+    (folder / "protected_characteristics.parquet").rename(parts / "part-0.parquet")
+    assert CliRunner().invoke(app, args, env=env).exit_code == 0
+    copy = json.loads(out.read_text(encoding="utf-8"))
+    assert not any(name.startswith("protected") for name in copy["data_folder"])
+    assert list(copy["audit_only"]["held"]) == ["protected_characteristics/part-0.parquet"]
     engine.dispose()
+
+
+def test_a_subject_access_copy_of_a_pseudonymised_folder_needs_the_folders_own_secret(tmp_path: Path) -> None:
+    """A review: with another secret the number named nobody, and an empty copy was written as done."""
+    from waymark.training.ingest.mapping.importer import import_mapped
+    from waymark.training.ingest.mapping.schema import load_mapping
+    from waymark.training.ingest.mappings import ready_mappings
+
+    secret = b"a test secret of more than thirty-two bytes"
+    records = Path(__file__).parent / "fixtures" / "byod" / "records"
+    folder = tmp_path / "data"
+    import_mapped(load_mapping(ready_mappings()["student-records"]), [records], out=folder, secret=secret)
+    number = pd.read_csv(records / "students.csv", dtype=str)["Student Number"].iloc[0]
+    (tmp_path / "right").write_bytes(secret)
+    (tmp_path / "wrong").write_bytes(b"another secret of more than thirty-two bytes")
+    env = {"WAYMARK_DATABASE_URL": f"sqlite:///{tmp_path}/w.db", "WAYMARK_ENV": "development",
+           "WAYMARK_DEV_KEY_DIR": str(tmp_path / "k")}  # fmt: skip
+    out = tmp_path / "copy.json"
+    args = ["data", "subject-access", str(folder), "--student", number, "--out", str(out), "--secret-file"]
+    wrong = CliRunner().invoke(app, [*args, str(tmp_path / "wrong")], env=env)
+    assert wrong.exit_code != 0 and "not the one" in " ".join(wrong.output.split()) and not out.exists()
+    right = CliRunner().invoke(app, [*args, str(tmp_path / "right")], env=env)
+    assert right.exit_code == 0, right.output
+    assert json.loads(out.read_text(encoding="utf-8"))["data_folder"]["students.parquet"]

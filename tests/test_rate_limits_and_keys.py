@@ -372,8 +372,10 @@ def test_page_sessions_behind_one_address_each_have_their_own_allowance(
 
     engine = limited.app.state.runtime.engine  # type: ignore[attr-defined]
     office = {"X-Forwarded-For": "198.51.100.50"}  # two colleagues behind the university's one address
-    first, _ = sessions.start(engine, sub="s-10", name="First", roles=["student"], hours=1)
-    second, _ = sessions.start(engine, sub="s-11", name="Second", roles=["student"], hours=1)
+    first, _ = sessions.start(engine, sub="s-10", name="First", roles=["student"], hours=1, student_id="s-10")
+    second, _ = sessions.start(
+        engine, sub="s-11", name="Second", roles=["student"], hours=1, student_id="s-11"
+    )
 
     def get(cookie: str) -> int:
         limited.cookies.clear()

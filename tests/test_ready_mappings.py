@@ -381,6 +381,8 @@ def test_an_append_counting_days_in_another_time_zone_is_refused_and_timezone_se
     assert made.exit_code == 0, made.output
     assert "read as Australia/Sydney time" in made.output
     assert read_manifest(out)["timezone"] == "Australia/Sydney"
+    records_only = tmp_path / "records-only"
+    shutil.copytree(out, records_only)
     moodle = [
         "data",
         "import",
@@ -399,6 +401,24 @@ def test_an_append_counting_days_in_another_time_zone_is_refused_and_timezone_se
     kept = CliRunner().invoke(app, [*moodle, "--timezone", "Australia/Sydney"])
     assert kept.exit_code == 0, kept.output
     assert read_manifest(out)["timezone"] == "Australia/Sydney"
+    # A mapping that names no zone is read in the folder's, and the folder keeps it.
+    zoneless = tmp_path / "moodle-no-zone.toml"
+    text = ready_mappings()["moodle-logstore"].read_text(encoding="utf-8")
+    zoneless.write_text(
+        "\n".join(x for x in text.splitlines() if not x.startswith("timezone")), encoding="utf-8"
+    )
+    other = tmp_path / "other"
+    shutil.copytree(records_only, other)
+    plain = ["data", "import", str(BYOD / "moodle_logstore"), "--mapping", str(zoneless), "--out", str(other)]
+    again = CliRunner().invoke(app, [*plain, "--secret-file", str(secret), "--append"])
+    assert again.exit_code == 0, again.output
+    assert "read as Australia/Sydney time" in again.output
+    assert read_manifest(other)["timezone"] == "Australia/Sydney"
+    days = ["student_id", "module_id", "presentation_id", "day", "source", "count"]
+    same = [
+        load_learning_data(f).activity[days].sort_values(days).reset_index(drop=True) for f in (out, other)
+    ]
+    pd.testing.assert_frame_equal(same[0], same[1])
     wrong = CliRunner().invoke(app, [*moodle, "--timezone", "Sydney"])
     assert wrong.exit_code != 0 and "'Sydney' is not a time zone" in wrong.output
 

@@ -309,7 +309,7 @@ def test_estimates_resting_on_data_the_student_disputes_say_so_until_the_next_ru
     assert (
         staff_said
         and "was accepted on" in staff_said
-        and "until the corrected data is next scored" in staff_said
+        and "rest on the data before the correction" in staff_said
     )
     assert own_said and own_said.startswith("A correction you asked for was accepted on")
     # Once a run has scored after the decision, the estimates rest on the corrected data: nothing to say.

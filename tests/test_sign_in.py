@@ -466,3 +466,30 @@ def test_a_short_pseudonym_secret_refuses_to_start(served: Served, tmp_path: Pat
     short.write_text("too short")
     with pytest.raises(ConfigurationError, match="WAYMARK_PSEUDONYM_SECRET_FILE"):
         Verifier(served.settings.model_copy(update={"pseudonym_secret_file": short}))
+
+
+def test_the_student_number_claim_may_be_namespaced_and_is_read_as_the_imports_read_ids(
+    served: Served,
+) -> None:
+    from waymark.service.security import StudentIds
+
+    namespaced = StudentIds(
+        served.settings.model_copy(update={"student_id_claim": "https://example.edu/number"})
+    )
+    assert namespaced.of({"https://example.edu/number": " 24100001.0 "}) == NUMBER
+    nested = StudentIds(served.settings.model_copy(update={"student_id_claim": "ext.number"}))
+    assert nested.of({"ext": {"number": 24100001}}) == NUMBER
+    assert nested.of({"ext": {"number": "x" * 65}}) is None  # longer than any id the records carry
+
+
+def test_a_student_session_from_before_the_upgrade_must_sign_in_again(
+    served: Served, make_client: Callable[..., TestClient], ids: dict[str, str]
+) -> None:
+    from waymark.service import sessions
+
+    client = make_client()
+    cookie, _ = sessions.start(served.engine, sub=ids["student"], name="Old", roles=["student"], hours=1)
+    client.cookies.clear()
+    client.cookies.set(sessions.COOKIE, cookie)
+    answer = client.get("/v1/me/consent")
+    assert answer.status_code == 401 and "Sign in again" in answer.text

@@ -68,7 +68,8 @@ class ExplainedCohort:
 
 def percent(p: float) -> str:
     """An estimate in words: never "100%" or "0%", which would read as a certainty, not an estimate."""
-    return "over 99%" if p >= 0.995 else "under 1%" if p < 0.005 else f"{round(100 * p)}%"
+    shown = round(100 * p)
+    return "over 99%" if shown >= 100 else "under 1%" if shown <= 0 else f"{shown}%"
 
 
 def explain_cohort(

@@ -138,6 +138,15 @@ def _session_principal(request: Request, runtime: Runtime) -> Principal:
             detail=f"A change made with a session cookie needs the session's {sessions.CSRF_HEADER} header; "
             "nothing was changed. Reload the page and try again.",
         )
+    if signed.active_role == Role.STUDENT and not signed.student_id:
+        # A session begun before students were signed in as their records' id (revision 0010) names
+        # the provider's subject, which no record carries: a request made under it would reach nobody.
+        raise Refused(
+            401,
+            title="Unauthorised",
+            detail="Your session began before a change to how students are signed in. Sign in again.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return Principal(signed.acting_as(), signed.active_role, None)  # training: the stored attestation
 
 

@@ -223,7 +223,15 @@ def requests(access: Dpo) -> list[RequestOut]:
 
 
 def _open_request(session: Session, request_number: int, *, kind: str) -> RightsRequest:
+    """The open request, read again once its student's writes are ordered behind this one.
+
+    Read before the lock, a request the student withdrew (or another DPO decided) meanwhile would
+    still look open under READ COMMITTED, and an erasure would run over a withdrawal.
+    """
     req = session.get(RightsRequest, request_number)
+    if req is not None:
+        one_student_at_a_time(session, req.student_id)  # a student or staff write under way commits first
+        session.refresh(req)
     if req is None or req.kind != kind or req.status != "open":
         raise Refused(404, title="Not found", detail=f"No open {kind} request with that id.")
     return req
@@ -247,9 +255,8 @@ def process_erasure(request_id_: RequestNumber, access: Dpo) -> Recorded:
     """Erase a student's analytics, keeping only the statutory fields documented in docs/service.md."""
     session = access.session
     erasure_barrier(session)  # a scoring run or import publishing now finishes first, or sees this
-    req = _open_request(session, request_id_, kind="erasure")
+    req = _open_request(session, request_id_, kind="erasure")  # the student's writes ordered behind it
     student = req.student_id
-    one_student_at_a_time(session, student)  # a staff or student write under way commits first, then goes
     key = _served_key(session, student)  # read before the student's indicators go
     erased = (
         Indicator,
@@ -307,7 +314,6 @@ def _served_key(session: Session, student: str) -> str | None:
 def refuse_erasure(request_id_: RequestNumber, body: ErasureRefusal, *, access: Dpo) -> Recorded:
     """Decline an erasure, with the lawful reason the student reads; nothing is erased."""
     req = _open_request(access.session, request_id_, kind="erasure")
-    one_student_at_a_time(access.session, req.student_id)  # ordered with the student's own writes
     recorded = _close(req, "declined", note=body.note)
     access.record([req.student_id], "erasure_declined")
     return recorded
@@ -319,7 +325,6 @@ def process_rectification(
 ) -> Recorded:
     """Record the outcome of a rectification request (accepted or declined, with a note the student sees)."""
     req = _open_request(access.session, request_id_, kind="rectification")
-    one_student_at_a_time(access.session, req.student_id)  # ordered with an erasure of the student
     recorded = _close(req, "accepted" if body.accept else "declined", note=body.note)
     access.record([req.student_id], "rectification_processed")
     return recorded

@@ -9,7 +9,7 @@ const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content ||
 const status = (text) => { byId("status").textContent = text; };
 const pct = (v) => `${Math.round(100 * v)}%`;
 // An estimate never reads as a certainty: "100%" of an estimate from incomplete data would be a verdict.
-const chance = (v) => (v >= 0.995 ? "over 99%" : v < 0.005 ? "under 1%" : pct(v));
+const chance = (v) => { const shown = Math.round(100 * v); return shown >= 100 ? "over 99%" : shown <= 0 ? "under 1%" : `${shown}%`; };
 const enc = encodeURIComponent;
 
 function el(tag, text, attrs = {}) {

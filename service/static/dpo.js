@@ -23,7 +23,7 @@ function erasureForm(req, reload) {
     try {
       await api(`/v1/dpo/erasure/${req.id}`, { method: "POST" });
     } catch (e) { showErrors(form, prefix, e); return; }
-    await reload(`Erasure request ${req.id} processed: the student's learning analytics data is erased from Waymark's database. Their rows stay in the institution's data folder until it is next cleaned with waymark data erase, which the next scoring run reminds the operators of.`);
+    await reload(`Erasure request ${req.id} processed: the student's learning analytics data is erased from Waymark's database. Their rows stay in the institution's data folder until the operators clean it with waymark data erase (scoring runs name erased students still registered on the presentations they score).`);
   });
   return form;
 }

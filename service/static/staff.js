@@ -72,7 +72,8 @@ function worklistRow(item) {
   const name = item.name || `Student ${item.student_id}`;
   who.append(el("a", name, { href: `/student#${enc(item.student_id)}` }));
   if (item.name) who.append(el("span", ` (${item.student_id})`, { class: "hint" }));
-  const followUp = item.consent_withdrawn ? "The student withdrew their agreement: close the contact"
+  const followUp = item.consent_withdrawn
+    ? `The student withdrew their agreement: close that contact${item.follow_up_due ? "; another follow-up is due" : ""}`
     : item.latest_contact?.follow_up_on
       ? `${day(item.latest_contact.follow_up_on)}${item.follow_up_due ? ": due" : ""}` : "None set";
   const fresh = item.new_since_last_visit ? el("span", "New", { class: "marker" }) : "No";

@@ -23,7 +23,7 @@ from waymark.models.data import folder_fingerprint, memo, validate_folder
 from waymark.models.data.erase import erase_from_folder
 from waymark.models.data.quality import quality_report
 from waymark.models.data.validation import DEFAULT_MAX_EXAMPLES, connect
-from waymark.models.pseudonyms import is_pseudonym
+from waymark.models.pseudonyms import is_pseudonym, key_id
 from waymark.training.ingest.oulad import import_oulad
 from waymark.training.ingest.synthetic import SynthConfig, generate
 from waymark.training.ingest.synthetic_people import Disparity
@@ -176,12 +176,20 @@ def subject_access_cmd(
         raise fail(f"{folder} is not a folder: give the data folder an import wrote")
     settings = get_settings()
     with handled(also=(SecretError,)):
-        pseudonym = id_pseudonymiser(read_secret_file(secret_file)) if secret_file else None
-        if folder_key(folder) and pseudonym is None:
+        key = folder_key(folder)
+        secret = read_secret_file(secret_file) if secret_file and key else None  # none needed without a key
+        if key and secret is None:
             raise fail(
                 f"{folder}'s ids are pseudonyms: give the secret the imports used (--secret-file), so that "
                 "the student's number finds their rows; nothing was written"
             )
+        if secret is not None and key_id(secret) != key:
+            raise fail(
+                f"the secret given is not the one {folder}'s ids were made with (the folder's key is {key}, "
+                f"the secret's {key_id(secret)}): the student's number would find none of their rows; "
+                "nothing was written"
+            )
+        pseudonym = id_pseudonymiser(secret) if secret is not None else None
         student_id = pseudonym(student) if pseudonym is not None and not is_pseudonym(student) else student
         copy = subject_access(
             up_to_date(settings.database_url),

@@ -85,7 +85,7 @@ def import_cmd(
             err.print(exc.coverage.to_text(), highlight=False, markup=False)
         raise fail(f"values left unmapped: nothing was written to {out_dir}", BROKEN) from exc
     as_json = output is OutputFormat.JSON
-    _report(result, out_dir=out_dir, as_json=as_json, dry_run=dry_run, zone=checked.timezone)
+    _report(result, out_dir=out_dir, as_json=as_json, dry_run=dry_run, zone=result.timezone)
 
 
 def in_zone(mapping: Mapping, timezone: str | None) -> Mapping:

@@ -132,8 +132,9 @@ def publish(
         )
         + (
             f" {_students(summary.erased_in_folder)} whose erasure was processed "
-            f"{'is' if summary.erased_in_folder == 1 else 'are'} still in the data folder (left out of this "
-            f"run): remove them there with `waymark data erase {data}`."
+            f"{'is' if summary.erased_in_folder == 1 else 'are'} still registered on the presentations "
+            f"scored in the data folder (left out of this run): remove them there, and any others, with "
+            f"`waymark data erase {data}`."
             if summary.erased_in_folder
             else ""
         )

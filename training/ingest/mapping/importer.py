@@ -83,6 +83,7 @@ class ImportResult:
     written: dict[str, dict[str, int]] | None = None  # table -> added/replaced/unchanged/total
     # The contract's warnings on what was written, each example named in the exports (in_the_exports).
     warnings: tuple[Finding, ...] = ()
+    timezone: str = "UTC"  # the zone times were read in and days counted in
 
 
 def table_key(table: str) -> tuple[str, ...]:
@@ -93,9 +94,9 @@ def table_key(table: str) -> tuple[str, ...]:
 # --- reading and building ----------------------------------------------------------------------
 
 
-def _connect(mapping: Mapping, secret: bytes | None) -> duckdb.DuckDBPyConnection:
+def _connect(mapping: Mapping, secret: bytes | None, *, zone: str) -> duckdb.DuckDBPyConnection:
     con = connect()
-    run(con, f"SET TimeZone = {literal(mapping.timezone)}")
+    run(con, f"SET TimeZone = {literal(zone)}")
     if secret is not None:
         con.create_function(
             PSEUDONYM_FUNCTION, pseudonymiser(secret), ["VARCHAR"], "VARCHAR", side_effects=False
@@ -197,6 +198,24 @@ def analyse(
 # --- the existing folder (append) ---------------------------------------------------------------
 
 
+def _chosen_zone(manifest: dict[str, Any]) -> str | None:
+    """The zone the folder's days were counted in, when a mapping chose it.
+
+    A folder written before the manifest said so (no ``timezone_chosen``) counts as chosen unless UTC,
+    the zone of a mapping that names none.
+    """
+    zone = manifest.get("timezone")
+    chosen = manifest.get("timezone_chosen", zone not in (None, "UTC"))
+    return str(zone) if zone and chosen else None
+
+
+def _zone(mapping: Mapping, *, out: Path, append: bool) -> str:
+    """The zone this import counts days in: the mapping's, or the folder's on an append naming none."""
+    if "timezone" in mapping.model_fields_set or not append or not (out / MANIFEST).is_file():
+        return mapping.timezone
+    return _chosen_zone(read_manifest(out)) or mapping.timezone
+
+
 def _open_existing(
     con: duckdb.DuckDBPyConnection, out: Path, *, key: str | None, check_key: bool, mapping: Mapping
 ) -> set[str]:
@@ -206,7 +225,7 @@ def _open_existing(
     if not report.ok:
         raise ContractViolation(report)
     manifest = read_manifest(out)
-    old_zone = manifest.get("timezone") if manifest.get("timezone_chosen") else None
+    old_zone = _chosen_zone(manifest)
     if old_zone and "timezone" in mapping.model_fields_set and mapping.timezone != old_zone:
         raise AppendRefused(
             f"{out} counts days in the time zone {old_zone}; mapping {mapping.name} would count this "
@@ -364,7 +383,14 @@ def _manifest_details(
     rows: dict[str, int],
 ) -> dict[str, Any]:
     previous = read_manifest(out) if append else {}
-    chosen = "timezone" in mapping.model_fields_set
+    chosen, old = "timezone" in mapping.model_fields_set, _chosen_zone(previous)
+    # the zone days are counted in, and whether a mapping chose it (appends must then keep it); a
+    # mapping that left it unset (UTC) keeps, and was read in, the zone an earlier mapping chose
+    zone = (
+        {"timezone": mapping.timezone, "timezone_chosen": chosen}
+        if chosen or old is None
+        else {"timezone": old, "timezone_chosen": True}
+    )
     kept = {
         k: v for k, v in previous.items() if k not in {"contract_version", "source", "created_at", "tables"}
     }
@@ -372,13 +398,7 @@ def _manifest_details(
         **kept,
         "mapping": mapping.name,
         "mapping_description": mapping.description,
-        # the zone days are counted in, and whether a mapping chose it (appends must then keep it); a
-        # mapping that left it unset (UTC) keeps the zone an earlier mapping chose
-        **(
-            {"timezone": mapping.timezone, "timezone_chosen": chosen}
-            if chosen or not previous.get("timezone_chosen")
-            else {}
-        ),
+        **zone,
         "pseudonym_key": key,
         "rows": {**previous.get("rows", {}), **rows},
         "increments": [*previous.get("increments", []), increment],
@@ -432,7 +452,8 @@ def import_mapped(
         key = None
     else:
         key = key_id(secret) if secret is not None and mapping.pseudonymise is not None else None
-    con = _connect(mapping, secret)
+    zone = _zone(mapping, out=out, append=append)
+    con = _connect(mapping, secret, zone=zone)
     old = (
         _open_existing(con, out, key=key, check_key=key is not None or not dry_run, mapping=mapping)
         if append
@@ -440,7 +461,7 @@ def import_mapped(
     )
     coverage, matched = analyse(con, mapping, sources=sources, old=old)
     if dry_run:
-        return ImportResult(coverage)
+        return ImportResult(coverage, timezone=zone)
     if not coverage.ok:
         raise MappingDataError(coverage)
     tables = [t for t in _BUILD_ORDER if t in mapping.tables]
@@ -470,7 +491,7 @@ def import_mapped(
     checked = passed.report
     # Named as the exports wrote them, as a refusal's examples are.
     warned = in_the_exports(con, checked, tables=set(rewrite)).warnings if checked is not None else ()
-    return ImportResult(coverage, written, warned)
+    return ImportResult(coverage, written, warned, timezone=zone)
 
 
 def in_the_exports(
