@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -18,6 +18,7 @@ from waymark.service.db.schema import (
     Publication,
     RightsRequest,
     ScoringRun,
+    aware,
     estimates_withdrawn,
     list_order,
 )
@@ -84,14 +85,14 @@ def correction_notice(session: Session, student_id: str, *, run_id: int, own: bo
             "data protection officer has not decided yet: read them with that in mind, and ask the student."
         )
     run = session.get(ScoringRun, run_id)
-    began = None if run is None else _aware(run.started_at)
+    began = None if run is None else aware(run.started_at)
     accepted = [
-        _aware(r.processed_at)
+        aware(r.processed_at)
         for r in asked
         if r.outcome == "accepted"
         and r.processed_at is not None
         and began is not None
-        and _aware(r.processed_at) > began
+        and aware(r.processed_at) > began
     ]
     if not accepted:
         return None
@@ -103,10 +104,6 @@ def correction_notice(session: Session, student_id: str, *, run_id: int, own: bo
         else f"A correction the student asked for was accepted on {on}, after these estimates were made: "
         "they rest on the data before the correction."
     )
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite drops the zone
 
 
 def _day(moment: datetime) -> str:

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, delete
 
 from waymark.models.roles import Role
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import TrainingAttestation, WebSession
+from waymark.service.db.schema import TrainingAttestation, WebSession, aware
 
 COOKIE = "waymark_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -52,10 +52,6 @@ def _hash(cookie: str) -> str:
     return hashlib.sha256(cookie.encode()).hexdigest()
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite drops the zone
-
-
 def _signed_in(row: WebSession) -> SignedIn:
     return SignedIn(
         sub=row.sub,
@@ -63,7 +59,7 @@ def _signed_in(row: WebSession) -> SignedIn:
         roles=tuple(row.roles),
         active_role=row.active_role,
         csrf=row.csrf,
-        expires_at=_aware(row.expires_at),
+        expires_at=aware(row.expires_at),
         student_id=row.student_id,
     )
 
@@ -101,7 +97,7 @@ def find(engine: Engine, cookie: str | None) -> SignedIn | None:
         row = session.get(WebSession, _hash(cookie))
         if row is None:
             return None
-        if _aware(row.expires_at) <= datetime.now(UTC):
+        if aware(row.expires_at) <= datetime.now(UTC):
             session.delete(row)
             return None
         return _signed_in(row)
@@ -148,5 +144,5 @@ def record_training(engine: Engine, sub: str, *, until: float) -> None:
         stored = session.get(TrainingAttestation, sub)
         if stored is None:
             session.add(TrainingAttestation(staff_id=sub, expires_at=expires))
-        elif _aware(stored.expires_at) < expires:
+        elif aware(stored.expires_at) < expires:
             stored.expires_at = expires

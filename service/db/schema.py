@@ -6,7 +6,7 @@ No table has a column for a protected characteristic (CoP §4): they are never s
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -35,6 +35,11 @@ ID = String(64)
 
 class Base(DeclarativeBase):
     """Declarative base of the service schema."""
+
+
+def aware(moment: datetime) -> datetime:
+    """A stored time with its zone (SQLite drops it; every time here is stored in UTC)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def columns(row: Base) -> dict[str, Any]:
