@@ -1,12 +1,16 @@
 """Outreach: a contact with a student from planned to closed, with every change kept (CoP §6, §9).
 
 A contact has a channel and a purpose from the institution's lists, and a lawful basis: the student's
-consent to that purpose, or one of the institution's stated exemptions (never free text). Its status
-moves forward only, ``to_contact -> contacted -> in_conversation -> closed``, and a closed contact has
-an outcome. A contact made on the student's consent goes no further once that consent is withdrawn:
-it can only be closed (CoP §6). Each change appends a ``ContactEvent``, so when contact happened and
-what followed can be evaluated later (did outreach help, and whom). Who may touch which student is
-decided by the caller, through ``service.access.readable``; these functions assume it was.
+consent to that purpose; one of the institution's stated exemptions (never free text in its place, and
+a note saying why it applies to this student); or, when the student has not yet answered for that
+purpose, ``asking``: the contact is the offer of support that asks them, as the Code of Practice (§6)
+asks consent "at the point where a specific intervention is proposed". An offer goes no further than
+``contacted`` until the student agrees (on their own page); once they decline, it can only be closed.
+Its status moves forward only, ``to_contact -> contacted -> in_conversation -> closed``, and a closed
+contact has an outcome. A contact made on the student's consent goes no further once that consent is
+withdrawn: it can only be closed (CoP §6). Each change appends a ``ContactEvent``, so when contact
+happened and what followed can be evaluated later (did outreach help, and whom). Who may touch which
+student is decided by the caller, through ``service.access.readable``; these functions assume it was.
 """
 
 from __future__ import annotations
@@ -41,6 +45,10 @@ class OutreachError(ValueError):
 
 class ConsentNeededError(OutreachError):
     """The student has not consented to the purpose and no exemption was given."""
+
+
+class ReasonNeededError(OutreachError):
+    """An exemption without a note saying why it applies to this student (CoP §6: stated and justified)."""
 
 
 class ConsentWithdrawnError(OutreachError):
@@ -130,31 +138,59 @@ def _check_state(status: str, outcome: str | None) -> None:
             raise OutreachError("outcome", "an outcome is recorded when the contact is closed")
 
 
+#: Statuses an offer of support (basis ``asking``) may have before the student agrees.
+ASKING_STATUSES = ("to_contact", "contacted")
+
+
+def answer(session: Session, student_id: str, *, purpose: str) -> bool | None:
+    """The student's answer for ``purpose``: True (agreed), False (declined, withdrawn), None (not asked)."""
+    consent = session.get(Consent, (student_id, purpose))
+    return None if consent is None else bool(consent.granted)
+
+
 def consented(session: Session, student_id: str, *, purpose: str) -> bool:
     """Whether the student's consent to ``purpose`` stands now (never given or withdrawn: False)."""
-    consent = session.get(Consent, (student_id, purpose))
-    return consent is not None and consent.granted
+    return answer(session, student_id, purpose=purpose) is True
 
 
 def basis_for(
-    session: Session, student_id: str, *, purpose: str, exemption: str | None, options: OutreachOptions
+    session: Session,
+    student_id: str,
+    *,
+    purpose: str,
+    exemption: str | None,
+    options: OutreachOptions,
+    may_ask: bool = False,
 ) -> str:
-    """``consent`` when the student consented to ``purpose``; else ``exemption`` if one is given.
+    """The basis of a new contact or intervention for ``purpose``.
+
+    ``consent`` when the student consented to ``purpose``; else ``exemption`` if one is given; else
+    ``asking`` when ``may_ask`` (an offer of support, not yet made or just made) and the student has not
+    answered for this purpose.
 
     Raises
     ------
     ConsentNeededError
-        If there is neither consent nor an exemption.
+        If there is no basis: the student declined, or was not asked and the record is more than an offer.
     OutreachError
         If the exemption is not one of the institution's.
     """
-    if consented(session, student_id, purpose=purpose):
+    said = answer(session, student_id, purpose=purpose)
+    if said is True:
         return "consent"
     if exemption is None:
+        if said is None and may_ask:
+            return "asking"
+        agreed = AGREED_TO.get(purpose, "to this")
         raise ConsentNeededError(
             "exemption",
-            f"The student has not agreed {AGREED_TO.get(purpose, 'to this')}. Ask the student first, or "
-            "choose the exemption that applies and say why (Code of Practice §6).",
+            f"The student has said no {agreed.removeprefix('to ')}: they have withdrawn or declined their "
+            "agreement. Only an exemption that applies can take this further, with a note saying why "
+            "(Code of Practice §6)."
+            if said is False
+            else f"The student has not agreed {agreed}. Record an offer of support that asks them (status "
+            "'to contact' or 'contacted'), or choose the exemption that applies and say why (Code of "
+            "Practice §6).",
         )
     _one_of("exemption", exemption, allowed=options.exemptions)
     covered = options.purposes.get(exemption)
@@ -186,7 +222,20 @@ def open_contact(
     if status == "closed":
         raise OutreachError("status", "a new contact starts open; close it once its outcome is known")
     _check_state(status, None)
-    basis = basis_for(session, student_id, purpose=purpose, exemption=exemption, options=options)
+    basis = basis_for(
+        session,
+        student_id,
+        purpose=purpose,
+        exemption=exemption,
+        options=options,
+        may_ask=status in ASKING_STATUSES,
+    )
+    if basis == "exemption" and not note.strip():
+        raise ReasonNeededError(
+            "note",
+            "say in the note why the exemption applies to this student: the Code of Practice (§6) asks "
+            "that the reason be stated and justified, and the student can read it in their export",
+        )
     now = datetime.now(UTC)
     contact = Contact(
         student_id=student_id,
@@ -239,16 +288,20 @@ def update_contact(session: Session, contact: Contact, *, staff: Principal, chan
         or follow_up_on not in (None, contact.follow_up_on)
         or change.note not in (None, contact.note)
     )
-    if (
-        carries_on
-        and contact.basis == "consent"
-        and not consented(session, contact.student_id, purpose=contact.purpose)
-    ):
-        agreed = AGREED_TO.get(contact.purpose, "to this kind of support")
+    said = answer(session, contact.student_id, purpose=contact.purpose)
+    agreed = AGREED_TO.get(contact.purpose, "to this kind of support")
+    if carries_on and contact.basis in ("consent", "asking") and said is False:
         raise ConsentWithdrawnError(
             "status",
-            f"The student has withdrawn their agreement {agreed}, so this contact cannot be moved on. "
-            "You can still close it, with its outcome and a note, so that the record is complete.",
+            f"The student has withdrawn or declined their agreement {agreed}, so this contact cannot be "
+            "moved on. You can still close it, with its outcome and a note, so that the record is complete.",
+        )
+    if contact.basis == "asking" and status not in (*ASKING_STATUSES, "closed") and said is not True:
+        raise ConsentNeededError(
+            "status",
+            f"This contact offers support and asks the student: it goes further once they have agreed "
+            f"{agreed}, which they record on their own page in Waymark. Until then it can be marked "
+            "contacted, followed up or closed.",
         )
     contact.status, contact.outcome = status, change.outcome
     contact.follow_up_on = follow_up_on

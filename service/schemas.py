@@ -188,7 +188,15 @@ class WorklistEntry(BaseModel):
         description="The student's place in the caller's whole worklist (1 = first)."
     )
     registrations: list[WorklistRegistration]
-    latest_contact: ContactSummary | None
+    latest_contact: ContactSummary | None = Field(
+        description="The contact changed last, whoever changed it (a hand-over note on an older contact "
+        "included)."
+    )
+    next_follow_up_on: date | None = Field(
+        None,
+        description="The earliest follow-up date of the student's open contacts, any colleague's (none "
+        "from a contact resting on withdrawn consent).",
+    )
     follow_up_due: bool = Field(
         description="An open contact's follow-up date is today or past (unless it rests on withdrawn "
         "consent)."

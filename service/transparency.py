@@ -192,8 +192,11 @@ def fairness(model: ModelFacts) -> str:
     tally = ", ".join(f"{n} {status}" for status, n in counts.items()) or "no checks"
     compared = [c.replace("_", " ") for c in model.characteristics]
     unconfirmed = model.gate == "pass" and model.checks and "pass" not in model.checks
-    if model.gate == "inconclusive" or unconfirmed:  # nothing clearly broken, no check confirmed
-        said = "found no clear breach but could confirm none of its checks"
+    if model.gate == "inconclusive" or unconfirmed:  # nothing clearly broken, no check confirmed whole
+        said = (
+            "found no group clearly outside a tolerance, but could not confirm any of its checks for "
+            "every group"
+        )
     elif model.gate != "pass":
         said = "did not pass"
     else:

@@ -54,10 +54,11 @@ class Row:
     support_priority: int
     registrations: list[Indicator]
     name: str | None
-    latest_contact: Contact | None
+    latest_contact: Contact | None  # the contact changed last
     follow_up_due: bool
     changed: bool
     new_since_last_visit: bool
+    next_follow_up: date | None = None  # the earliest follow-up of an open contact (any colleague's)
     consent_withdrawn: bool = False  # an open contact rests on consent the student has withdrawn
 
 
@@ -133,13 +134,19 @@ def _filtered(
 
 
 def _consent_stands() -> ColumnElement[bool]:
-    """The contact's basis still holds: an exemption, or the student's consent to its purpose, standing."""
-    consented = exists().where(
-        Consent.student_id == Contact.student_id,
-        Consent.purpose == Contact.purpose,
-        Consent.granted.is_(True),
+    """The contact's basis still holds.
+
+    An exemption, the student's consent to its purpose standing, or an offer (``asking``) the student
+    has not declined.
+    """
+    answered = exists().where(Consent.student_id == Contact.student_id, Consent.purpose == Contact.purpose)
+    consented = answered.where(Consent.granted.is_(True))
+    declined = answered.where(Consent.granted.is_(False))
+    return or_(
+        Contact.basis == "exemption",
+        and_(Contact.basis == "consent", consented),
+        and_(Contact.basis == "asking", ~declined),
     )
-    return or_(Contact.basis != "consent", consented)
 
 
 def _due(student: ColumnElement[str] | InstrumentedAttribute[str], today: date) -> ColumnElement[bool]:
@@ -234,6 +241,7 @@ def _rows(
         for e in session.scalars(select(DirectoryEntry).where(DirectoryEntry.student_id.in_(students)))
     }
     latest = _latest_contacts(session, students)
+    follow_ups = _next_follow_ups(session, students)
     due = set(
         session.scalars(
             select(Contact.student_id).where(
@@ -254,6 +262,7 @@ def _rows(
             registrations=registrations.get(s, []),
             name=names.get(s),
             latest_contact=latest.get(s),
+            next_follow_up=follow_ups.get(s),
             follow_up_due=s in due,
             changed=any(
                 r.previous_probability is not None and abs(r.probability - r.previous_probability) >= MATERIAL
@@ -267,14 +276,30 @@ def _rows(
 
 
 def _latest_contacts(session: Session, students: list[str]) -> dict[str, Contact]:
-    newest = (
-        select(Contact.student_id, func.max(Contact.id).label("id"))
-        .where(Contact.student_id.in_(students))
-        .group_by(Contact.student_id)
-        .subquery()
+    """Each student's contact changed last (a colleague's hand-over note on an older contact included)."""
+    place = (
+        func.row_number()
+        .over(partition_by=Contact.student_id, order_by=(Contact.updated_at.desc(), Contact.id.desc()))
+        .label("place")
     )
-    query = select(Contact).join(newest, and_(Contact.id == newest.c.id))
+    ranked = select(Contact.id, place).where(Contact.student_id.in_(students)).subquery()
+    query = select(Contact).join(ranked, and_(Contact.id == ranked.c.id, ranked.c.place == 1))
     return {c.student_id: c for c in session.scalars(query)}
+
+
+def _next_follow_ups(session: Session, students: list[str]) -> dict[str, date]:
+    """Each student's earliest follow-up date among open contacts whose basis stands, whoever set it."""
+    query = (
+        select(Contact.student_id, func.min(Contact.follow_up_on))
+        .where(
+            Contact.student_id.in_(students),
+            Contact.status != "closed",
+            Contact.follow_up_on.is_not(None),
+            _consent_stands(),
+        )
+        .group_by(Contact.student_id)
+    )
+    return {student: when for student, when in session.execute(query) if when is not None}
 
 
 def _new_students(session: Session, students: list[str], *, target: str, since: datetime | None) -> set[str]:

@@ -80,7 +80,13 @@ def _records(own: Served, student: str, action: str) -> int:
 
 def _contact(own: Served, client: TestClient, tutor: str, student: str) -> str:
     """A planned contact, under an exemption, with a follow-up; returns its address."""
-    body = {"channel": "email", "purpose": CONSENT, "exemption": "safeguarding", "follow_up_on": "2026-12-14"}
+    body = {
+        "channel": "email",
+        "purpose": CONSENT,
+        "exemption": "safeguarding",
+        "note": "a concern",
+        "follow_up_on": "2026-12-14",
+    }
     made = client.post(
         f"/v1/students/{student}/contacts", json=body, headers=auth(own, "personal_tutor", tutor)
     )
@@ -137,7 +143,7 @@ def test_a_contact_on_withdrawn_consent_is_refused_going_on_and_recorded_but_can
     refused = client.patch(url, json={"status": "contacted", "note": "called anyway"}, headers=headers)
     assert refused.status_code == 409, refused.text
     detail = refused.json()["detail"]
-    assert "withdrawn their agreement to be contacted about support" in detail
+    assert "withdrawn or declined their agreement to be contacted about support" in detail
     assert CONSENT not in detail and "_" not in detail  # plain words, no internal keys
     assert _records(own, student, "contact_refused") == 1  # it tells the caller something: recorded
     for going_on in ({"follow_up_on": "2026-12-21"}, {"note": "will call"}, {"status": "in_conversation"}):

@@ -186,8 +186,10 @@ def test_a_tutor_finds_a_student_records_outreach_follows_up_and_closes_it(
     assert no_sideways_scroll(page)  # the contact form's long exemption list had made it 788 px wide
     page.set_viewport_size({"width": 1000, "height": 900})
 
-    # Wellbeing referral: the student has not consented and no exemption is chosen, so nothing is saved.
+    # A wellbeing referral already in conversation: the student has not agreed (an offer that asks them
+    # could be recorded, a conversation cannot) and no exemption is chosen, so nothing is saved.
     choose(page, "#nc-purpose", "wellbeing_referral")
+    choose(page, "#nc-status", "in_conversation")
     press(page, "#new-contact button[type=submit]")
     page.wait_for_selector("#nc-exemption-error:has-text('has not agreed')")
     assert page.evaluate("document.activeElement.name") == "basis"  # focus goes to the problem

@@ -14,7 +14,13 @@ from tests.service_setup import backends, fresh_database
 from waymark.service import outreach
 from waymark.service.db.engine import make_engine, transaction, upgrade
 from waymark.service.db.schema import Consent
-from waymark.service.outreach import Change, ConsentNeededError, OutreachError
+from waymark.service.outreach import (
+    Change,
+    ConsentNeededError,
+    ConsentWithdrawnError,
+    OutreachError,
+    ReasonNeededError,
+)
 from waymark.service.security import Principal
 
 TUTOR = Principal("tutor-1", "personal_tutor", None)
@@ -50,19 +56,44 @@ def _open(session: Session, student: str, **overrides: object) -> outreach.Conta
     return outreach.open_contact(session, student, **fields)  # type: ignore[arg-type]  # keyword fields
 
 
-def test_consent_or_one_of_the_institutions_exemptions_is_the_basis(session: Session) -> None:
+def test_consent_an_offer_that_asks_or_a_stated_exemption_is_the_basis(session: Session) -> None:
     assert _open(session, "S1").basis == "consent"
+    with pytest.raises(ConsentNeededError, match="has said no"):
+        _open(session, "S2")  # withdrawn: no offer asks again
+    # Never asked: the contact is the offer that asks (CoP §6, "at the point ... proposed"), no more.
+    assert _open(session, "S3").basis == "asking"
+    assert _open(session, "S3", status="contacted").basis == "asking"
     with pytest.raises(ConsentNeededError, match="has not agreed to be contacted about support"):
-        _open(session, "S2")  # withdrawn
-    with pytest.raises(ConsentNeededError):
-        _open(session, "S3")  # never asked
+        _open(session, "S3", status="in_conversation")
     with pytest.raises(OutreachError, match="'because I think so' is not one of") as free_text:
-        _open(session, "S3", exemption="because I think so")
+        _open(session, "S3", exemption="because I think so", note="why")
     assert free_text.value.field == "exemption"
-    exempt = _open(session, "S3", exemption="safeguarding")
+    with pytest.raises(ReasonNeededError, match="why the exemption applies") as unsaid:
+        _open(session, "S2", exemption="safeguarding", note="  ")
+    assert unsaid.value.field == "note"
+    exempt = _open(session, "S2", exemption="safeguarding", note="Reported concern, see case 12")
     assert (exempt.basis, exempt.exemption) == ("exemption", "safeguarding")
     consented = _open(session, "S1", exemption="safeguarding")
     assert (consented.basis, consented.exemption) == ("consent", None)
+
+
+def test_an_offer_goes_further_once_the_student_agrees_and_only_closes_once_they_decline(
+    session: Session,
+) -> None:
+    offer = _open(session, "S3", note="offered a meeting")
+    outreach.update_contact(session, offer, staff=TUTOR, change=Change(status="contacted"))
+    with pytest.raises(ConsentNeededError, match="goes further once they have agreed"):
+        outreach.update_contact(session, offer, staff=TUTOR, change=Change(status="in_conversation"))
+    session.add(Consent(student_id="S3", purpose="outreach_contact", granted=True, at=datetime.now(UTC)))
+    session.flush()
+    outreach.update_contact(session, offer, staff=TUTOR, change=Change(status="in_conversation"))
+    declined = _open(session, "S4")
+    session.add(Consent(student_id="S4", purpose="outreach_contact", granted=False, at=datetime.now(UTC)))
+    session.flush()
+    with pytest.raises(ConsentWithdrawnError, match="withdrawn or declined"):
+        outreach.update_contact(session, declined, staff=TUTOR, change=Change(note="tried again"))
+    closed = Change(status="closed", outcome="no_action_needed")
+    assert outreach.update_contact(session, declined, staff=TUTOR, change=closed).status == "closed"
 
 
 def test_an_exemption_covers_only_the_purposes_the_institution_lists_for_it(
@@ -75,8 +106,9 @@ def test_an_exemption_covers_only_the_purposes_the_institution_lists_for_it(
     ) as no:
         _open(session, "S3", purpose="wellbeing_referral", exemption="sponsorship_duty")
     assert no.value.field == "exemption"
-    assert _open(session, "S3", exemption="sponsorship_duty").basis == "exemption"  # what it is for
-    assert _open(session, "S3", purpose="wellbeing_referral", exemption="safeguarding").basis == "exemption"
+    assert _open(session, "S3", exemption="sponsorship_duty", note="visa").basis == "exemption"  # its use
+    safeguarding = _open(session, "S3", purpose="wellbeing_referral", exemption="safeguarding", note="why")
+    assert safeguarding.basis == "exemption"
     own = tmp_path / "outreach.toml"
     text = (Path(outreach.__file__).parent / "outreach.toml").read_text(encoding="utf-8")
     own.write_text(text.replace('sponsorship_duty = ["outreach_contact"]', 'sponsorship_duty = ["visa"]'))
@@ -126,7 +158,7 @@ def test_a_new_contact_starts_open(session: Session) -> None:
 def test_the_team_sees_every_colleagues_contact_newest_first(session: Session) -> None:
     first = _open(session, "S1")
     second = _open(session, "S1", staff=COLLEAGUE, channel="phone")
-    _open(session, "S3", exemption="safeguarding")
+    _open(session, "S3", exemption="safeguarding", note="a concern")
     assert [c.id for c in outreach.contacts_of(session, "S1")] == [second.id, first.id]
 
 

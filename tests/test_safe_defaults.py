@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import secrets
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,8 +86,28 @@ def development(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[lis
     get_settings.cache_clear()
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def _serve(*args: str) -> Any:
-    return CliRunner().invoke(cli.app, ["serve", *args])
+    port = [] if "--port" in args else ["--port", str(_free_port())]
+    return CliRunner().invoke(cli.app, ["serve", *args, *port])
+
+
+def test_a_port_already_in_use_is_refused_by_name_before_anything_starts(
+    development: list[dict[str, Any]],
+) -> None:
+    """Else the command said it was listening and another server, perhaps another Waymark, answered."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _serve("--port", str(port))
+    assert result.exit_code != 0 and f"127.0.0.1:{port}" in result.output and "--port" in result.output
+    assert development == []
 
 
 def test_development_mode_serves_on_loopback_with_sqlite(development: list[dict[str, Any]]) -> None:

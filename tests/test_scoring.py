@@ -27,6 +27,7 @@ from tests.service_setup import backends, fresh_database
 from tests.vocabulary import forbidden_words
 from waymark.fairness.governance import DECISION_TAG
 from waymark.fairness.policy import load_policy
+from waymark.models.calendar import data_date, days_into, last_activity_day
 from waymark.models.data import (
     ContractViolation,
     ProtectedDataError,
@@ -336,6 +337,46 @@ def test_a_chosen_week_is_scored_from_what_a_run_at_that_week_would_have_had(
     assert LATE_SOURCE not in json.dumps(got[0].summaries)
     pd.testing.assert_frame_equal(got[0].placement, got[1].placement)
     pd.testing.assert_frame_equal(got[0].as_of, got[1].as_of)
+
+
+def test_a_student_recorded_as_leaving_since_the_cut_off_is_not_listed_now_but_is_in_a_past_week(
+    store: Champion, engine: Engine, synth_dir: Path, tmp_path: Path
+) -> None:
+    """The latest week's cut-off lies up to six days (or a presentation's end) before the data date: a
+    student whose day of leaving falls in between has gone by the time the list is read. A chosen earlier
+    week is a point in the past, when they had not left, and scores them as a run then would have."""
+    configure(store.settings)
+    model = load_champion(engine, store.name)
+
+    def batch(folder: Path, week: int | None) -> job.ScoredBatch:
+        return job._on_duckdb(folder, model=model, week=week, erased=frozenset(), say=lambda _m: None)
+
+    live = batch(synth_dir, None)
+    data = load_learning_data(synth_dir)
+    day = data_date(data.presentations, last_activity_day(data.activity))
+    assert day is not None
+    weeks = live.as_of.merge(data.presentations, on=["module_id", "presentation_id"])
+    weeks = weeks.assign(data_day=days_into(weeks, day).to_numpy())
+    gap = weeks[weeks["data_day"] >= 7 * weeks["week"]].iloc[0]
+    keys = ["student_id", "module_id", "presentation_id"]
+    chosen = live.indicators[
+        live.indicators["module_id"].eq(gap["module_id"])
+        & live.indicators["presentation_id"].eq(gap["presentation_id"])
+    ][keys].head(1)
+    changed = tmp_path / "data"
+    shutil.copytree(synth_dir, changed)
+    registrations = pd.read_parquet(changed / "registrations.parquet")
+    left = registrations.merge(chosen, how="left", indicator=True)["_merge"].eq("both").to_numpy()
+    assert left.sum() == 1
+    registrations.loc[left, "unregistration_day"] = int(gap["data_day"])
+    registrations.to_parquet(changed / "registrations.parquet", index=False)
+
+    after = batch(changed, None)
+    assert after.withdrawn == live.withdrawn + 1
+    assert chosen.merge(after.indicators[keys]).empty
+    assert len(after.indicators) == len(live.indicators) - 1
+    earlier = batch(changed, int(weeks["week"].min()) - 1)
+    assert len(chosen.merge(earlier.indicators[keys])) == 1
 
 
 def test_a_withdrawal_recorded_without_a_day_gets_no_indicator_and_no_other_estimate_changes(

@@ -129,7 +129,10 @@ def test_outreach_is_recorded_with_its_basis_followed_up_and_seen_by_the_team(
     assert "email" in [c["key"] for c in options["channels"]]
     assert "safeguarding" in [e["key"] for e in options["exemptions"]]
     body = {"channel": "email", "purpose": "outreach_contact", "follow_up_on": "2026-12-14", "note": "first"}
-    refused = client.post(f"/v1/students/{student}/contacts", json=body, headers=headers)
+    # The student has not answered: a contact can be an offer that asks them, but not a conversation yet.
+    refused = client.post(
+        f"/v1/students/{student}/contacts", json={**body, "status": "in_conversation"}, headers=headers
+    )
     assert refused.status_code == 409 and "exemption" in refused.json()["detail"]
     # The refusal says the student has not agreed: in the access log like a read, and nothing else stays.
     assert _records(own, student, "contact_refused") == 1
@@ -156,6 +159,17 @@ def test_outreach_is_recorded_with_its_basis_followed_up_and_seen_by_the_team(
     assert wrong_channel.status_code == 422 and "body.channel" in wrong_channel.json()["detail"]
     with transaction(own.engine) as session:
         assert session.scalar(select(func.count()).select_from(Contact)) == 0
+    offered = client.post(f"/v1/students/{student}/contacts", json=body, headers=headers)
+    assert offered.status_code == 201 and offered.json()["basis"] == "asking", offered.text
+    url = f"/v1/students/{student}/contacts/{offered.json()['id']}"
+    assert client.patch(url, json={"status": "contacted"}, headers=headers).status_code == 200
+    further = client.patch(url, json={"status": "in_conversation"}, headers=headers)
+    assert further.status_code == 409 and "their own page" in further.json()["detail"]
+    assert (
+        _records(own, student, "contact_refused") == 3 and _records(own, student, "contact_write_asking") == 1
+    )
+    closed_offer = {"status": "closed", "outcome": "could_not_reach"}
+    assert client.patch(url, json=closed_offer, headers=headers).status_code == 200
     me = auth(own, "student", student)
     client.put("/v1/me/consent", json={"purpose": "outreach_contact", "granted": True}, headers=me)
     made = client.post(f"/v1/students/{student}/contacts", json=body, headers=headers)
@@ -171,9 +185,9 @@ def test_outreach_is_recorded_with_its_basis_followed_up_and_seen_by_the_team(
     assert (closed["status"], closed["outcome"], closed["follow_up_on"]) == ("closed", "agreed_action", None)
     assert [s["status"] for s in closed["history"]] == ["to_contact", "contacted", "closed"]
     team = client.get(f"/v1/students/{student}/contacts", headers=auth(own, "module_leader", leader)).json()
-    assert [c["id"] for c in team] == [contact["id"]]
+    assert [c["id"] for c in team] == [contact["id"], offered.json()["id"]]
     assert _records(own, student, "contact_write") == 1
-    assert _records(own, student, "contact_update") == 2
+    assert _records(own, student, "contact_update") == 4
     assert _records(own, student, "contacts_view") == 1
     assert not forbidden_words(json.dumps([options, team]))
 
@@ -187,7 +201,7 @@ def test_outreach_outside_the_callers_scope_is_refused_as_if_the_student_did_not
     outsider = next(
         s for s in sorted(set(own.indicators.student_id)) if s not in {i["student_id"] for i in page["items"]}
     )
-    body = {"channel": "email", "purpose": "outreach_contact", "exemption": "safeguarding"}
+    body = {"channel": "email", "purpose": "outreach_contact", "exemption": "safeguarding", "note": "why"}
     assert client.post(f"/v1/students/{outsider}/contacts", json=body, headers=headers).status_code == 404
     assert client.get(f"/v1/students/{outsider}/contacts", headers=headers).status_code == 404
     assert client.get("/v1/outreach/options", headers=auth(own, "student", outsider)).status_code == 403
@@ -198,7 +212,12 @@ def test_export_holds_and_erasure_removes_the_directory_entry_and_contacts(
 ) -> None:
     tutor, student, _leader = _team(own)
     headers = auth(own, "personal_tutor", tutor)
-    body = {"channel": "phone", "purpose": "study_skills_referral", "exemption": "safeguarding"}
+    body = {
+        "channel": "phone",
+        "purpose": "study_skills_referral",
+        "exemption": "safeguarding",
+        "note": "why",
+    }
     assert client.post(f"/v1/students/{student}/contacts", json=body, headers=headers).status_code == 201
     me = auth(own, "student", student)
     exported = client.get("/v1/me/export", headers=me).json()
@@ -294,7 +313,7 @@ def test_worklist_filters_narrow_the_list_and_keep_each_students_place(
     refused = client.post("/v1/worklist", json={"search": term, "surname": term}, headers=headers)
     assert refused.status_code == 422  # an unknown filter is refused, not ignored
     planned, reached = rows[1]["student_id"], rows[2]["student_id"]
-    body = {"channel": "email", "purpose": "outreach_contact", "exemption": "safeguarding"}
+    body = {"channel": "email", "purpose": "outreach_contact", "exemption": "safeguarding", "note": "why"}
     for student, status, follow_up in ((planned, "to_contact", "2020-01-01"), (reached, "contacted", None)):
         made = client.post(
             f"/v1/students/{student}/contacts",
@@ -334,6 +353,41 @@ def test_a_follow_up_on_withdrawn_consent_is_not_due_and_the_row_says_to_close_i
     assert student not in {r["student_id"] for r in _all(client, headers, follow_up_due=True)}
     row = next(r for r in _all(client, headers) if r["student_id"] == student)
     assert not row["follow_up_due"] and row["consent_withdrawn"]
+
+
+def test_the_row_shows_the_contact_changed_last_and_the_earliest_follow_up_of_any_open_contact(
+    own: Served, client: TestClient
+) -> None:
+    """A colleague's newer contact without a follow-up hides neither an older contact's due follow-up
+    nor a hand-over note written on the older one."""
+    staff, role = _wide(own)
+    headers = auth(own, role, staff)
+    student = _all(client, headers)[6]["student_id"]
+    mine = auth(own, "student", str(student))
+    agreed = {"purpose": "outreach_contact", "granted": True}
+    assert client.put("/v1/me/consent", json=agreed, headers=mine).status_code == 200
+    body = {"channel": "email", "purpose": "outreach_contact", "status": "contacted"}
+    first = client.post(
+        f"/v1/students/{student}/contacts", json={**body, "follow_up_on": "2020-01-01"}, headers=headers
+    )
+    second = client.post(f"/v1/students/{student}/contacts", json=body, headers=headers)
+    assert first.status_code == second.status_code == 201, first.text + second.text
+    row = next(r for r in _all(client, headers) if r["student_id"] == student)
+    assert row["latest_contact"]["id"] == second.json()["id"]
+    assert row["next_follow_up_on"] == "2020-01-01" and row["follow_up_due"]
+    assert student in {r["student_id"] for r in _all(client, headers, follow_up_due=True)}
+    handed = {"status": "in_conversation", "note": "Handed over to the support team"}
+    changed = client.patch(
+        f"/v1/students/{student}/contacts/{first.json()['id']}", json=handed, headers=headers
+    )
+    assert changed.status_code == 200, changed.text
+    row = next(r for r in _all(client, headers) if r["student_id"] == student)
+    assert row["latest_contact"]["id"] == first.json()["id"]
+    closed = {"status": "closed", "outcome": "referred_to_service"}
+    done = client.patch(f"/v1/students/{student}/contacts/{first.json()['id']}", json=closed, headers=headers)
+    assert done.status_code == 200, done.text
+    row = next(r for r in _all(client, headers) if r["student_id"] == student)
+    assert row["next_follow_up_on"] is None and not row["follow_up_due"]
 
 
 def test_changed_and_new_since_the_last_visit(own: Served, client: TestClient) -> None:

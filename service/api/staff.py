@@ -221,6 +221,7 @@ def _entry(row: worklist.Row) -> WorklistEntry:
         latest_contact=None
         if contact is None
         else ContactSummary.model_validate(contact, from_attributes=True),
+        next_follow_up_on=row.next_follow_up,
         follow_up_due=row.follow_up_due,
         consent_withdrawn=row.consent_withdrawn,
         changed_since_last_run=row.changed,
@@ -413,7 +414,8 @@ def _recorded_refusal(
     that kind), so it is recorded like any read; the raised error then rolls back nothing but what
     the refused write had begun, which goes first.
     """
-    consent = (outreach.ConsentNeededError, outreach.ConsentWithdrawnError)
+    # a missing reason follows the consent check too: it says the student has not agreed
+    consent = (outreach.ConsentNeededError, outreach.ConsentWithdrawnError, outreach.ReasonNeededError)
     if isinstance(exc, consent) or exc.field in {"exemption", "exemption_reason"}:
         # Only these follow the consent check (an exemption is weighed once there is no consent); a
         # channel or status refused before it tells nothing of the student, and is not said to them.
@@ -446,7 +448,11 @@ def contacts(student_id: Identifier, access: Support) -> list[ContactView]:
 
 @router.post("/students/{student_id}/contacts", response_model=ContactView, status_code=201)
 def open_contact(student_id: Identifier, body: ContactIn, *, access: Support) -> ContactView:
-    """Record a contact, planned or made: needs the student's consent to its purpose, or an exemption."""
+    """Record a contact, planned or made, on a basis the student's answers allow.
+
+    The student's consent to its purpose; an exemption (with a note saying why); or, when the student
+    has not answered yet, an offer of support that asks them.
+    """
     one_student_at_a_time(access.session, student_id)  # ordered with an erasure of this student
     run_id = _in_scope(access, student_id)
     try:
@@ -465,9 +471,8 @@ def open_contact(student_id: Identifier, body: ContactIn, *, access: Support) ->
         )
     except outreach.OutreachError as exc:
         raise _recorded_refusal(access, exc, student_id=student_id, action="contact_refused") from exc
-    access.record(
-        [student_id], "contact_write" if contact.basis == "consent" else "contact_write_under_exemption"
-    )
+    action = {"consent": "contact_write", "asking": "contact_write_asking"}
+    access.record([student_id], action.get(contact.basis, "contact_write_under_exemption"))
     return _contact_view(access, contact)
 
 

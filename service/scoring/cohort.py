@@ -20,6 +20,11 @@ REGISTRATION = ["student_id", *PRESENTATION]
 #: The population keeps it in every week (it cannot say from when it left), as training does; but an
 #: indicator is served now, and the student has left by the data date: it is not scored.
 UNDATED_WITHDRAWAL = "final_result = 'withdrawn' AND unregistration_day IS NULL"
+#: Registrations that may have left by the data date (SQL over ``registrations``): ``departed`` decides.
+MAY_HAVE_LEFT = "unregistration_day IS NOT NULL OR final_result = 'withdrawn'"
+#: The column ``scored_weeks`` adds: the day of each presentation the data date falls on, when the run
+#: scores the latest week the data reaches (NaN for a chosen week: a point in the past).
+DATA_DAY = "data_day"
 
 
 class CohortError(ValueError):
@@ -33,7 +38,7 @@ class Cohort:
     features: pd.DataFrame  # keys + features
     placement: pd.DataFrame  # student_id -> programme_id, school_id
     as_of: pd.DataFrame  # module_id, presentation_id, week, as_of (ISO date)
-    withdrawn: int = 0  # registrations left out: recorded as withdrawn, with no day (UNDATED_WITHDRAWAL)
+    withdrawn: int = 0  # registrations left out: recorded as having left by the data date (``departed``)
 
 
 def current_presentations(
@@ -128,14 +133,16 @@ def scored_weeks(
         _reached(chosen, week, day=day)
         if day is not None:
             _one_point_in_time(chosen, week, latest=_latest_weeks(chosen, day, last=None))
-        return chosen.assign(week=week)
+        return chosen.assign(week=week, **{DATA_DAY: float("nan")})
     last = last_day().astype({"module_id": str, "presentation_id": str})
     keys = chosen.astype({"module_id": str, "presentation_id": str})
     # Each presentation stands where the data date puts it in its own calendar: the extract reaches that
     # date for all of them, so a quiet last day (or no activity yet) does not hold one back a week. The
     # same date a chosen week is held to (``_reached``). Week 1 when nothing dates the data at all.
-    weeks = _latest_weeks(keys, as_of if as_of is not None else data_date(keys, last.dropna()), last=last)
-    return chosen.assign(week=weeks.to_numpy())
+    day = as_of if as_of is not None else data_date(keys, last.dropna())
+    weeks = _latest_weeks(keys, day, last=last)
+    on_day = days_into(chosen, day) if day is not None else pd.Series(float("nan"), index=chosen.index)
+    return chosen.assign(week=weeks.to_numpy(), **{DATA_DAY: on_day.astype("float64").to_numpy()})
 
 
 def _latest_weeks(chosen: pd.DataFrame, day: date | None, *, last: pd.DataFrame | None) -> pd.Series:
@@ -307,22 +314,37 @@ def build_cohort(
         for group in groups
     ]
     features = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    features, withdrawn = without_undated_withdrawals(features, data.registrations)
+    features, withdrawn = without_departed(features, departed(data.registrations, chosen))
     if features.empty:
         raise CohortError(NOTHING_TO_SCORE)
     placement = data.students.reindex(columns=list(PLACEMENT))
     return Cohort(features, placement, as_of_dates(chosen), withdrawn)
 
 
-def without_undated_withdrawals(
-    features: pd.DataFrame, registrations: pd.DataFrame
-) -> tuple[pd.DataFrame, int]:
-    """``features`` without the rows of registrations recorded as withdrawn with no day, and how many went."""
-    if features.empty:
+def departed(registrations: pd.DataFrame, weeks: pd.DataFrame) -> pd.DataFrame:
+    """The keys of registrations whose students have left by the data date: not scored.
+
+    Those recorded as withdrawn with no day (``UNDATED_WITHDRAWAL``), and, when the run scores the
+    latest week the data reaches (``weeks``' ``DATA_DAY``), those whose day of leaving falls between
+    that week's cut-off and the data date: the records already say they have gone, and a list made now
+    should not send staff to them. A chosen week is a point in the past: who had not left by its
+    cut-off is scored as a run then would have scored them (the population of ``build_features``).
+    """
+    regs = registrations[[*REGISTRATION, "final_result", "unregistration_day"]].astype(
+        {"module_id": str, "presentation_id": str}
+    )
+    undated = regs["final_result"].eq("withdrawn") & regs["unregistration_day"].isna()
+    on = weeks[[*PRESENTATION, DATA_DAY]].astype({"module_id": str, "presentation_id": str})
+    day = regs[PRESENTATION].merge(on, on=PRESENTATION, how="left")[DATA_DAY].to_numpy()
+    left = pd.to_numeric(regs["unregistration_day"]).astype("float64").to_numpy() <= day
+    gone = regs.loc[undated.to_numpy() | left, REGISTRATION].astype(str)
+    return gone.reset_index(drop=True)
+
+
+def without_departed(features: pd.DataFrame, gone: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """``features`` without the rows of the registrations ``gone`` names (``departed``), and how many went."""
+    if features.empty or gone.empty:
         return features, 0
-    gone = registrations["final_result"].eq("withdrawn") & registrations["unregistration_day"].isna()
-    if not gone.any():
-        return features, 0
-    keys = pd.MultiIndex.from_frame(registrations.loc[gone, REGISTRATION].astype(str))
+    keys = pd.MultiIndex.from_frame(gone[REGISTRATION])
     left = pd.MultiIndex.from_frame(features[REGISTRATION].astype(str)).isin(keys)
     return features[~left].reset_index(drop=True), int(left.sum())

@@ -54,7 +54,7 @@ class ScoringSummary:
     students: int
     weeks: tuple[int, ...]
     as_of: str
-    withdrawn: int = 0  # registrations not scored: withdrawn with no day (cohort.UNDATED_WITHDRAWAL)
+    withdrawn: int = 0  # registrations not scored: left by the data date (cohort.departed)
     # students whose erasure was processed, left out although the data folder still holds them
     erased_in_folder: int = 0
     audited_weeks: tuple[int, ...] = ()  # the weeks the champion's fairness audit measured
@@ -81,7 +81,7 @@ class ScoredBatch:
     as_of: pd.DataFrame  # module_id, presentation_id, week, as_of (``cohort.as_of_dates``)
     placement: pd.DataFrame  # student_id, programme_id, school_id
     summaries: list[dict[str, Any]]  # the run_summaries rows (``summaries.assemble``)
-    withdrawn: int = 0  # registrations left out as recorded withdrawals without a day
+    withdrawn: int = 0  # registrations left out as recorded to have left by the data date
     erased_in_folder: int = 0  # erased students the chosen presentations still register (left out)
 
 

@@ -35,15 +35,16 @@ from waymark.models.registry import LoadedModel
 from waymark.models.uncertainty import intervals
 from waymark.service.scoring import summaries
 from waymark.service.scoring.cohort import (
+    MAY_HAVE_LEFT,
     NOTHING_TO_SCORE,
     PLACEMENT,
     PRESENTATION,
     REGISTRATION,
-    UNDATED_WITHDRAWAL,
     CohortError,
     activity_cutoff,
     as_of_dates,
     current_presentations,
+    departed,
     scored_weeks,
     stated,
     week_groups,
@@ -152,8 +153,8 @@ def scored_on_spark(
             as_of=as_of,
         )
         say("building features on Spark")
-        features, withdrawn = _without_undated_withdrawals(
-            _features(data, weeks, engine=engine), data["registrations"]
+        features, withdrawn = _without_departed(
+            _features(data, weeks, engine=engine), data["registrations"], weeks=weeks
         )
         sources = SourceCoverage.from_first_days(
             collect(first_days(activity, engine=engine)),
@@ -179,18 +180,23 @@ def scored_on_spark(
     )
 
 
-def _without_undated_withdrawals(features: Any, registrations: Any) -> tuple[Any, int]:
-    """``cohort.without_undated_withdrawals`` on Spark.
+def _without_departed(features: Any, registrations: Any, *, weeks: pd.DataFrame) -> tuple[Any, int]:
+    """``cohort.without_departed`` on Spark: the registrations that may have left are few, and read here.
 
-    Without any such registration the features' plan is left as it is; with some, the features are
+    Without any registration left out the features' plan is left as it is; with some, the features are
     kept (persisted) so that counting the ones left out does not build them twice.
     """
-    gone = registrations.where(UNDATED_WITHDRAWAL).select(*REGISTRATION)
-    if gone.limit(1).count() == 0:
+    from waymark.models.spark.engine import collect
+
+    columns = [*REGISTRATION, "final_result", "unregistration_day"]
+    may = collect(registrations.where(MAY_HAVE_LEFT).select(*columns))
+    gone = departed(may, weeks)
+    if gone.empty:
         return features, 0
+    keys = features.sparkSession.createDataFrame(gone[REGISTRATION])
     features = features.persist()
-    withdrawn = features.join(gone, on=REGISTRATION, how="left_semi").count()
-    return (features.join(gone, on=REGISTRATION, how="left_anti") if withdrawn else features), withdrawn
+    withdrawn = features.join(keys, on=REGISTRATION, how="left_semi").count()
+    return (features.join(keys, on=REGISTRATION, how="left_anti") if withdrawn else features), withdrawn
 
 
 def _features(data: Tables, weeks: pd.DataFrame, *, engine: Any) -> Any:

@@ -11,6 +11,7 @@ const ACTION_TEXT = {
   worklist_view: "saw you in their worklist", caseload_view: "saw you in their caseload",
   indicator_view: "read your indicator", contacts_view: "read the record of contacts with you",
   contact_write: "recorded a contact with you", contact_write_under_exemption: "recorded a contact under an exemption",
+  contact_write_asking: "recorded an offer of support to you, asking whether you agree",
   contact_update: "updated a contact with you", feedback_write: "gave feedback on your indicator",
   contact_refused: "tried to record a contact with you, refused without your agreement or an exemption",
   intervention_write: "recorded support agreed with you", intervention_write_under_exemption: "recorded support under an exemption",

@@ -74,8 +74,8 @@ function worklistRow(item) {
   if (item.name) who.append(el("span", ` (${item.student_id})`, { class: "hint" }));
   const followUp = item.consent_withdrawn
     ? `The student withdrew their agreement: close that contact${item.follow_up_due ? "; another follow-up is due" : ""}`
-    : item.latest_contact?.follow_up_on
-      ? `${day(item.latest_contact.follow_up_on)}${item.follow_up_due ? ": due" : ""}` : "None set";
+    : item.next_follow_up_on
+      ? `${day(item.next_follow_up_on)}${item.follow_up_due ? ": due" : ""}` : "None set";
   const fresh = item.new_since_last_visit ? el("span", "New", { class: "marker" }) : "No";
   row.append(
     cell("Support priority", String(item.support_priority)),
@@ -268,11 +268,12 @@ function contactCard(student, contact, options, reload) {
   const channel = options.channels.find((c) => c.key === contact.channel)?.text || words(contact.channel);
   card.append(el("h4", `${channel}: ${words(contact.purpose, PURPOSE_TEXT).toLowerCase()}`, { id: `contact-${contact.id}-h` }));
   const basis = contact.basis === "consent" ? "the student's consent"
+    : contact.basis === "asking" ? "an offer of support asking the student (it goes further once they agree)"
     : `an exemption: ${options.exemptions.find((x) => x.key === contact.exemption)?.text || words(contact.exemption)}`;
   const stateText = contact.status === "closed" ? `Closed: ${words(contact.outcome, OUTCOME_TEXT).toLowerCase()}` : words(contact.status, STATUS_TEXT);
   pairs(card.appendChild(el("dl", null, { class: "pairs" })), [
     ["Status", stateText],
-    ["Follow-up", contact.follow_up_on ? day(contact.follow_up_on) : "None set"],
+    ["Follow-up", contact.status === "closed" ? "None: the contact is closed" : contact.follow_up_on ? day(contact.follow_up_on) : "None set"],
     ["Lawful basis", basis],
     ["Opened", `${when(contact.created_at)} by ${contact.staff_id} (${words(contact.role).toLowerCase()})`],
     ["Note", contact.note],

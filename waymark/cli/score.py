@@ -119,7 +119,8 @@ def publish(
         f"data as of {summary.as_of}."
         + (
             f" {summary.withdrawn:,} registration{'s' if summary.withdrawn != 1 else ''} recorded as "
-            "withdrawn without the day the student left got no indicator: they have left by the data date."
+            "left by the data date (withdrawn without a day, or with a day of leaving since the scored "
+            "week's cut-off) got no indicator."
             if summary.withdrawn
             else ""
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -99,6 +100,20 @@ def default_workers(settings: Settings) -> int:
     return 1 if sqlite or settings.development else cores()
 
 
+def _port_free(host: str, port: int) -> None:
+    """Refuse, naming the port, when something already listens there (else another server would answer)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise fail(
+                f"cannot listen on {address(host, port)}: {exc.strerror or exc}. Another program (perhaps "
+                "another Waymark) is using that port: stop it, or choose another with --port."
+            ) from exc
+
+
 def serve(
     settings: Settings,
     host: str = LOOPBACK,
@@ -126,11 +141,12 @@ def serve(
         )
     if workers > 1:
         os.environ.setdefault(POOL_SIZE_ENV, str(pool_size_for(workers)))  # the workers inherit it
+    _port_free(host, port)
     with handled():  # refuse to start here, with the reason, rather than inside uvicorn
         up_to_date(settings.database_url)
         application = create_app(settings)
     processes = "" if workers == 1 else f", {workers} worker processes"
-    out.print(f"Waymark is listening on {address(host, port)} (API docs: /docs, health: /health{processes})")
+    out.print(f"Waymark is starting on {address(host, port)} (API docs: /docs, health: /health{processes})")
     # proxy_headers off: the Guard alone decides which proxies' X-Forwarded-For to believe
     # (WAYMARK_TRUSTED_PROXIES); uvicorn would otherwise rewrite the client address from loopback peers.
     if workers == 1:
