@@ -197,6 +197,11 @@ class WorklistEntry(BaseModel):
         description="The earliest follow-up date of the student's open contacts, any colleague's (none "
         "from a contact resting on withdrawn consent).",
     )
+    correction_pending: bool = Field(
+        False,
+        description="The student asked for data behind these estimates to be corrected: the request is "
+        "open, or was accepted after this run (the student's page says which).",
+    )
     follow_up_due: bool = Field(
         description="An open contact's follow-up date is today or past (unless it rests on withdrawn "
         "consent)."

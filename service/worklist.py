@@ -24,6 +24,7 @@ from waymark.service.db.schema import (
     Contact,
     DirectoryEntry,
     Indicator,
+    RightsRequest,
     ScoringRun,
     StaffVisit,
     list_order,
@@ -59,6 +60,7 @@ class Row:
     changed: bool
     new_since_last_visit: bool
     next_follow_up: date | None = None  # the earliest follow-up of an open contact (any colleague's)
+    correction: bool = False  # the estimates rest on data the student asked to correct (correction_notice)
     consent_withdrawn: bool = False  # an open contact rests on consent the student has withdrawn
 
 
@@ -255,6 +257,7 @@ def _rows(
         )
     )
     new = _new_students(session, students, target=run.target, since=since)
+    disputed = _corrections(session, students, run=run)
     return [
         Row(
             student_id=s,
@@ -270,6 +273,7 @@ def _rows(
             ),
             new_since_last_visit=s in new,
             consent_withdrawn=s in withdrawn,
+            correction=s in disputed,
         )
         for s, p in chosen
     ]
@@ -300,6 +304,20 @@ def _next_follow_ups(session: Session, students: list[str]) -> dict[str, date]:
         .group_by(Contact.student_id)
     )
     return {student: when for student, when in session.execute(query) if when is not None}
+
+
+def _corrections(session: Session, students: list[str], *, run: ScoringRun) -> set[str]:
+    """Students whose estimates in ``run`` rest on data they asked to correct.
+
+    An open rectification, or one accepted after the run began, as ``indicators.correction_notice``
+    tells each student's readers one by one.
+    """
+    asked = and_(RightsRequest.student_id.in_(students), RightsRequest.kind == "rectification")
+    open_or_since = or_(
+        RightsRequest.status == "open",
+        and_(RightsRequest.outcome == "accepted", RightsRequest.processed_at > run.started_at),
+    )
+    return set(session.scalars(select(RightsRequest.student_id).distinct().where(asked, open_or_since)))
 
 
 def _new_students(session: Session, students: list[str], *, target: str, since: datetime | None) -> set[str]:

@@ -104,6 +104,34 @@ def test_a_mid_term_exam_and_self_paced_work_count_as_marked_work(tmp_path: Path
     assert s3["asm_score_mean"] == pytest.approx((40 * 50 + 64 * 30 + 90 * 1) / 81)  # E9's 10 not read
 
 
+def test_work_due_before_a_student_registered_is_not_counted_missed_unless_they_did_it(
+    tmp_path: Path,
+) -> None:
+    """Found on a rolling-start college's data: a student who rejoined a later intake at week 5 was told
+    two units due before they joined were missed. Work due before a registration was never set for
+    that registration; work the student did anyway still counts."""
+    students = [
+        *VALID["students"],
+        ["S6", "P1", "1", "full_time", "0", "120"],
+        ["S7", "P1", "1", "full_time", "0", "120"],
+    ]
+    registrations = [
+        *VALID["registrations"],
+        ["S6", "M1", "2024J", "30", "", "pass"],  # joins on day 30: A1 (due 20) was never theirs
+        ["S7", "M1", "2024J", "30", "", "pass"],  # joins on day 30 but submitted A1 (a continuation)
+    ]
+    results = [*VALID["assessment_results"], ["S7", "A1", "31", "60"]]
+    data = load_learning_data(
+        make_folder(tmp_path, students=students, registrations=registrations, assessment_results=results)
+    )
+    features = build_features(data, weeks=[6])
+    s6, s7, s1 = row(features, "S6", 6), row(features, "S7", 6), row(features, "S1", 6)
+    assert (s6["asm_due"], s6["asm_missed"], s6["asm_weight_missed"]) == (0, 0, 0)
+    assert s6["asm_submitted_share"] == 1  # nothing was due for them
+    assert (s7["asm_due"], s7["asm_submitted"]) == (1, 1)
+    assert s1["asm_due"] == 1  # registered before A1 was due: counted as before
+
+
 def _five_on_m1(tmp_path: Path) -> LearningData:
     """The valid folder with two more students on M1: five, the fewest a cohort is compared with."""
     students = [

@@ -8,7 +8,7 @@ import pandas as pd
 from tests.model_stub import stub_outcome
 from waymark.fairness.policy import load_policy
 from waymark.fairness.report import model_card, published, render_html
-from waymark.training.evaluation import leakage_warnings, weekly_metrics
+from waymark.training.evaluation import leakage_warnings, small_test_warnings, weekly_metrics
 
 FEATURES = ("active_days", "days_since_withdrawal_recorded")
 
@@ -39,6 +39,18 @@ def test_a_feature_that_records_the_outcome_is_named_and_so_is_the_weeks_auc() -
 def test_an_honest_model_raises_no_warning() -> None:
     weekly, features = _test_rows(leak=False)
     assert leakage_warnings(weekly, features, feature_names=FEATURES) == ()
+
+
+def test_weeks_whose_test_cohort_is_too_small_to_judge_are_named_in_one_warning() -> None:
+    weekly, _ = _test_rows(leak=False)  # 300 registrations a week, about 90 with the outcome
+    assert small_test_warnings(weekly) == ()
+    rng = np.random.default_rng(2)
+    week = np.repeat([2, 3, 4, 8], 14)
+    label = (rng.random(week.size) < 0.3).astype(int)
+    tiny = weekly_metrics(pd.DataFrame({"week": week, "label": label, "probability": rng.random(week.size)}))
+    (warning,) = small_test_warnings(tiny)
+    assert warning.startswith("weeks 2 to 4, 8: the test set holds 14 registrations")
+    assert "--test-from" in warning
 
 
 def test_the_committee_reads_the_training_warnings_in_the_report_and_the_model_card() -> None:

@@ -296,6 +296,10 @@ def test_estimates_resting_on_data_the_student_disputes_say_so_until_the_next_ru
         read = client.get(f"/v1/students/{student}/indicator", headers=staff)
         mine = client.get("/v1/me/indicator", params={"ask": "true"}, headers=me)
         assert read.status_code == mine.status_code == 200, (read.text, mine.text)
+        # the worklist's row says so too (a reviewer found the disputed student first there, unmarked)
+        rows = client.get("/v1/worklist", params={"search": student}, headers=staff).json()["items"]
+        row = next(r for r in rows if r["student_id"] == student)
+        assert row["correction_pending"] is (read.json()["correction"] is not None)
         return read.json()["correction"], mine.json()["correction"]
 
     assert notices() == (None, None)

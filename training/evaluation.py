@@ -122,6 +122,49 @@ def _auc_by_column(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return folded
 
 
+#: Below these, a week's test figures say little: one student moves the AUC by several points.
+SMALL_TEST_ROWS, SMALL_TEST_POSITIVES = 50, 10
+
+
+def small_test_warnings(test_weekly: pd.DataFrame) -> tuple[str, ...]:
+    """One warning naming the weeks whose test cohort is too small to judge the model on, if any.
+
+    ``test_weekly`` is ``weekly_metrics``' frame (``n`` and ``positives`` per week). Found on a
+    rolling-start college's data: the default test set was one monthly intake of 14 students, and its
+    AUC of 0.24 at week 2 and 1.000 from week 11 were printed without a word.
+    """
+    small = test_weekly[
+        (test_weekly["n"] < SMALL_TEST_ROWS) | (test_weekly["positives"] < SMALL_TEST_POSITIVES)
+    ]
+    if small.empty:
+        return ()
+    weeks = [int(str(w)) for w in small.index]
+    named = f"week {weeks[0]}" if len(weeks) == 1 else f"weeks {_spans(weeks)}"
+    return (
+        f"{named}: the test set holds {_range(small['n'])} registrations, {_range(small['positives'])} of "
+        f"them with the outcome the model estimates (fewer than {SMALL_TEST_ROWS}, or than "
+        f"{SMALL_TEST_POSITIVES}): "
+        "figures this small say little about the model. Hold more later presentations with an earlier "
+        "--test-from (rolling or monthly intakes need several)",
+    )
+
+
+def _range(values: pd.Series) -> str:
+    low, high = int(values.min()), int(values.max())
+    return f"{low:,}" if low == high else f"{low:,} to {high:,}"
+
+
+def _spans(weeks: list[int]) -> str:
+    """E.g. ``2 to 9, 12``: runs of consecutive weeks."""
+    runs: list[list[int]] = []
+    for w in weeks:
+        if runs and w == runs[-1][-1] + 1:
+            runs[-1].append(w)
+        else:
+            runs.append([w])
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]} to {r[-1]}" for r in runs)
+
+
 def leakage_warnings(
     test_weekly: pd.DataFrame, features: pd.DataFrame, *, feature_names: tuple[str, ...]
 ) -> tuple[str, ...]:

@@ -54,7 +54,7 @@ _FEATS_COLUMNS = (
 
 
 def assessment_features(
-    assessments: Any, results: Any, *, population: Any, engine: Engine | None = None
+    assessments: Any, results: Any, *, population: Any, registrations: Any, engine: Engine | None = None
 ) -> Any:
     """Assessment features per population row (see ``catalogue.FEATURES``).
 
@@ -90,8 +90,12 @@ def assessment_features(
                    CASE WHEN r.submitted_day < p.cutoff THEN r.submitted_day END AS submitted_day,
                    CASE WHEN r.submitted_day < p.cutoff THEN r.score END AS score
             FROM population p JOIN a ON a.module_id = p.module_id AND a.presentation_id = p.presentation_id
+            JOIN registrations g ON g.student_id = p.student_id AND g.module_id = p.module_id
+                                AND g.presentation_id = p.presentation_id
             LEFT JOIN results r ON r.student_id = p.student_id AND r.assessment_id = a.assessment_id
-            WHERE a.type <> 'exam' OR a.due_day < p.cutoff),
+            WHERE (a.type <> 'exam' OR a.due_day < p.cutoff)
+              AND (g.registration_day IS NULL OR a.due_day >= g.registration_day
+                   OR r.submitted_day < p.cutoff)),
         agg AS (
             SELECT student_id, module_id, presentation_id, week,
                 count(*) FILTER (WHERE due_day < cutoff) AS due,
@@ -154,4 +158,5 @@ def assessment_features(
         assessments=assessments,
         results=results,
         population=population,
+        registrations=registrations,
     )

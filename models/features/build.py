@@ -100,7 +100,11 @@ def feature_table(
             one_week=one_week,
         ),
         "asm": assessment_features(
-            tables["assessments"], tables["assessment_results"], population=pop, engine=inner
+            tables["assessments"],
+            tables["assessment_results"],
+            population=pop,
+            registrations=tables["registrations"],
+            engine=inner,
         ),
         "reg": registration_features(
             tables["registrations"],

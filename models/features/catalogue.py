@@ -178,7 +178,12 @@ def _channel_features() -> list[Feature]:
 def _assessment_features() -> list[Feature]:
     sub, res, cal = "assessment_submissions", "assessment_results", "upcoming_assessments"
     return [
-        Feature("asm_due", sub, "assessments due before the cut-off (mid-term exams too, never the final)"),
+        Feature(
+            "asm_due",
+            sub,
+            "assessments due before the cut-off (mid-term exams too, never the final); work due before "
+            "the student registered counts only if they submitted it",
+        ),
         Feature("asm_submitted", sub, "of those, submitted before the cut-off"),
         Feature("asm_missed", sub, "of those, not submitted before the cut-off"),
         Feature("asm_submitted_share", sub, "submitted / due (1 when none were due)"),

@@ -57,7 +57,11 @@ from waymark.service.schemas import (
 
 router = APIRouter(prefix="/v1", tags=["staff"], route_class=AccessRoute)
 Support = Annotated[Access, access_for(*SUPPORT_ROLES)]
-NOT_AVAILABLE = "Indicators are not available: no approved model has published indicators yet."
+NOT_AVAILABLE = (
+    "Indicators are not available: no approved model's indicators are being served (none published yet, "
+    "or the ethics committee's approval was withdrawn). Your team's contacts stay on each student's page, "
+    "reached by the student's id."
+)
 
 
 def _now() -> datetime:
@@ -222,6 +226,7 @@ def _entry(row: worklist.Row) -> WorklistEntry:
         if contact is None
         else ContactSummary.model_validate(contact, from_attributes=True),
         next_follow_up_on=row.next_follow_up,
+        correction_pending=row.correction,
         follow_up_due=row.follow_up_due,
         consent_withdrawn=row.consent_withdrawn,
         changed_since_last_run=row.changed,

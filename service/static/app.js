@@ -69,7 +69,32 @@ function signInAgain() {
   // the session expired while the page was open: sign in, then come back to this page, and to the place
   // within it (kept in this tab, below: the fragment may hold a student id or a search, never sent out)
   rememberPlace();
+  rememberDrafts();
   location.assign(`/login?next=${enc(location.pathname)}`);
+}
+
+// What was typed into a form when the session ended (a note, a correction) is kept in this tab and put
+// back once the page is built again, for the person to check and send: nothing is sent for them.
+const DRAFTS = "waymark:drafts";
+
+function rememberDrafts() {
+  const fields = {};
+  for (const f of document.querySelectorAll("form textarea[id], form input[id][type=text]")) {
+    if (f.value.trim()) fields[f.id] = f.value;
+  }
+  try { sessionStorage.setItem(DRAFTS, JSON.stringify({ place: location.pathname + location.hash, fields })); } catch { /* storage off */ }
+}
+
+function restoreDrafts() {
+  let saved = null;
+  try { saved = JSON.parse(sessionStorage.getItem(DRAFTS) || "null"); sessionStorage.removeItem(DRAFTS); } catch { return; }
+  if (!saved || saved.place !== location.pathname + location.hash) return;
+  let restored = 0;
+  for (const [id, value] of Object.entries(saved.fields || {})) {
+    const f = document.getElementById(id);
+    if (f && !f.value) { f.value = value; restored += 1; }
+  }
+  if (restored) status("Your session had ended: what you had typed is back in the form. Check it, then send it again.");
 }
 
 // The place within a page (which student, which filters) is in the address's fragment, which a
@@ -234,5 +259,5 @@ document.addEventListener("DOMContentLoaded", () => {
   window.addEventListener("hashchange", rememberPlace);
   const page = document.body.dataset.page;
   if (!pages[page]) return;
-  pages[page]().catch((e) => showProblem(e.message));
+  pages[page]().then(restoreDrafts).catch((e) => showProblem(e.message));
 });

@@ -263,7 +263,8 @@ function groupTable(audit, policy) {
   const table = el("table");
   const capacity = Math.round(audit.capacity * 100);
   const hidden = audit.suppressed_groups ? `; ${counted(audit.suppressed_groups, "group")} not shown (below ${policy.min_group_size} students, or withheld beside one that is so that it cannot be worked out)` : "";
-  table.append(el("caption", `${audit.attribute}, week ${audit.week}, ${capacity}% capacity; reference group for the missed rate: ${audit.reference.false_negative_rate}${hidden}`));
+  const cells = `. A figure is withheld when fewer than ${policy.min_group_size} students stand behind it (those selected, or those who needed support), or when it would let a withheld figure be worked out by subtraction`;
+  table.append(el("caption", `${audit.attribute}, week ${audit.week}, ${capacity}% capacity; reference group for the missed rate: ${audit.reference.false_negative_rate}${hidden}${cells}`));
   const head = el("tr");
   head.append(el("th", "Group", { scope: "col" }), el("th", "Students", { scope: "col" }), el("th", "Needed support", { scope: "col" }));
   for (const [, heading] of COLUMNS) head.append(el("th", heading, { scope: "col" }));
@@ -274,12 +275,12 @@ function groupTable(audit, policy) {
   for (const g of audit.groups) {
     const tr = el("tr");
     tr.append(el("th", g.group, { scope: "row" }), el("td", String(g.students)),
-      g.needed_support === null ? el("td", "withheld (too few students)", { class: "withheld" }) : el("td", String(g.needed_support)));
+      g.needed_support === null ? el("td", "withheld", { class: "withheld" }) : el("td", String(g.needed_support)));
     for (const [key, , where, asPct, interval] of COLUMNS) {
       const text = figure(g[where], key, asPct, interval);
-      tr.append(text === null ? el("td", "withheld (too few students)", { class: "withheld" }) : el("td", text));
+      tr.append(text === null ? el("td", "withheld", { class: "withheld" }) : el("td", text));
     }
-    tr.append(g.abroca === null ? el("td", "withheld (too few students)", { class: "withheld" }) : el("td", Number(g.abroca).toFixed(3)));
+    tr.append(g.abroca === null ? el("td", "withheld", { class: "withheld" }) : el("td", Number(g.abroca).toFixed(3)));
     body.append(tr);
   }
   table.append(body);

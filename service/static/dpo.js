@@ -89,7 +89,10 @@ async function showQueue(said) {
     const card = el("article", null, { class: "card request", "aria-labelledby": `r${req.id}-h` });
     card.append(el("h3", `${words(req.kind)} request ${req.id}, student ${req.student_id}`, { id: `r${req.id}-h` }));
     const made = el("p", "Made ");
-    made.append(timeEl(req.created_at, when(req.created_at)), ".");
+    // UK GDPR Article 12(3): an answer within one month of the request (extendable, with reasons).
+    const due = new Date(req.created_at);
+    due.setMonth(due.getMonth() + 1);
+    made.append(timeEl(req.created_at, when(req.created_at)), `; the answer is due within one month, by ${due.toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric" })}.`);
     card.append(made, el("p", req.detail ? `The student wrote: "${req.detail}"` : "The student wrote nothing more."));
     if (req.kind === "erasure") card.append(erasureForm(req, reload), refusalForm(req, reload));
     else card.append(rectificationForm(req, reload));
@@ -135,7 +138,9 @@ pages.dpo = async () => {
     try {
       const entries = await api(`/v1/dpo/access-log?student_id=${encodeURIComponent(student)}`);
       const table = byId("log");
-      byId("log-caption").textContent = `Access log of student ${student}: ${entries.length} ${entries.length === 1 ? "record" : "records"}`;
+      byId("log-caption").textContent = entries.length
+        ? `Access log of student ${student}: ${entries.length} ${entries.length === 1 ? "record" : "records"}`
+        : `No access-log record names student ${student}: check the number (a student nobody has read, or an erased one past the log's period, has none)`;
       const tbody = table.querySelector("tbody");
       tbody.replaceChildren(...entries.map((e) => {
         const tr = el("tr");

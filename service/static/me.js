@@ -82,12 +82,19 @@ async function showDirectory() {
 
 async function showAccessLog() {
   const log = await api("/v1/me/access-log");
+  // Your own reads (every visit to this page makes several) would bury everyone else's: they are
+  // counted below the table, and the full log, yours included, is in the download.
+  const others = log.filter((e) => e.role !== "student");
   const tbody = byId("accesslog").querySelector("tbody");
-  tbody.replaceChildren(...log.map((e) => row([
+  tbody.replaceChildren(...others.map((e) => row([
     ["When", timeEl(e.at, when(e.at))], ["Who", e.actor], ["Role", words(e.role, ROLE_TEXT)],
     ["Purpose", words(e.purpose)], ["What", words(e.action, ACTION_TEXT)],
   ])));
-  emptyRow(tbody, 5, "Nobody has looked at your data yet.");
+  emptyRow(tbody, 5, "Nobody else has looked at your data yet.");
+  const own = log.length - others.length;
+  byId("own-reads").textContent = own
+    ? `Not listed: ${own} record${own === 1 ? "" : "s"} of your own use of this page. The download below holds them all.`
+    : "";
 }
 
 function withdrawButton(r) {

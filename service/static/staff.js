@@ -61,6 +61,7 @@ function registrationsList(regs) {
     const li = el("li");
     li.append(el("strong", `${r.module_id} ${r.presentation_id}`), ` ${estimateText(r.estimate)}; ${changeText(r.estimate)}`,
       el("span", ` (week ${r.week}, data to ${day(r.data_as_of)})`, { class: "hint" }));
+    if (r.top_factor) li.append(el("br"), el("span", `Main factor: ${r.top_factor}`, { class: "hint" }));
     ul.append(li);
   }
   return ul;
@@ -72,6 +73,7 @@ function worklistRow(item) {
   const name = item.name || `Student ${item.student_id}`;
   who.append(el("a", name, { href: `/student#${enc(item.student_id)}` }));
   if (item.name) who.append(el("span", ` (${item.student_id})`, { class: "hint" }));
+  if (item.correction_pending) who.append(el("br"), el("span", "Asked for data behind this to be corrected: read it with that in mind", { class: "marker" }));
   const followUp = item.consent_withdrawn
     ? `The student withdrew their agreement: close that contact${item.follow_up_due ? "; another follow-up is due" : ""}`
     : item.next_follow_up_on
@@ -180,13 +182,14 @@ function pairs(dl, entries) {
   }
 }
 
+// `directory` null: not in the directory; undefined: not read (no indicator of the student is available).
 function showWho(id, directory) {
   const name = directory ? (directory.preferred_name || directory.display_name) : `Student ${id}`;
   document.querySelector("h1").textContent = name;
   document.title = `${name} · Waymark`;
   const email = directory ? el("a", directory.email, { href: `mailto:${directory.email}` }) : null;
   pairs(byId("who"), [
-    ["Name", directory?.display_name || "Not in the directory"],
+    ["Name", directory?.display_name || (directory === undefined ? "Not shown here: the directory is read with an indicator of the student" : "Not in the directory")],
     ["Preferred name", directory?.preferred_name],
     ["Pronouns", directory?.pronouns],
     ["Email", email],
@@ -349,7 +352,7 @@ async function contactsOnly(student) {
     found = await api(`/v1/students/${enc(student)}/contacts`);  // one read, one access record
     options = await api("/v1/outreach/options");
   } catch (e) { return false; }
-  showWho(student, null);
+  showWho(student, undefined);
   byId("new-contact").hidden = true;
   byId("outreach").hidden = false;
   await showContacts(student, options, null, found);
