@@ -357,7 +357,7 @@ Gate: **{g["status"]}** under the policy copied into report.json.{_unconfirmed_c
 Proxy check (how well the model's features predict each characteristic; 0.5 is chance):
 {proxies}
 
-Warnings from training (results on the later cohort too good to trust until explained):
+Warnings from training (results too good to trust, or a test cohort too small to judge, until explained):
 {chr(10).join(f"- {w}" for w in report.get("training_warnings", [])) or "- none"}
 
 ## Limitations

@@ -140,6 +140,9 @@ def _check_state(status: str, outcome: str | None) -> None:
 
 #: Statuses an offer of support (basis ``asking``) may have before the student agrees.
 ASKING_STATUSES = ("to_contact", "contacted")
+#: The purpose an offer itself serves: once a student says no to being contacted about support, no
+#: offer of any kind is made to them (only an exemption reaches them).
+OFFER = "outreach_contact"
 
 
 def answer(session: Session, student_id: str, *, purpose: str) -> bool | None:
@@ -179,8 +182,11 @@ def basis_for(
     if said is True:
         return "consent"
     if exemption is None:
-        if said is None and may_ask:
+        # An offer is itself a contact about support: not once the student has said no to that.
+        if said is None and may_ask and answer(session, student_id, purpose=OFFER) is not False:
             return "asking"
+        if purpose != OFFER and answer(session, student_id, purpose=OFFER) is False:
+            said, purpose = False, OFFER
         agreed = AGREED_TO.get(purpose, "to this")
         raise ConsentNeededError(
             "exemption",
@@ -188,9 +194,9 @@ def basis_for(
             "agreement. Only an exemption that applies can take this further, with a note saying why "
             "(Code of Practice §6)."
             if said is False
-            else f"The student has not agreed {agreed}. Record an offer of support that asks them (status "
-            "'to contact' or 'contacted'), or choose the exemption that applies and say why (Code of "
-            "Practice §6).",
+            else f"The student has not agreed {agreed}. Ask them first (a contact can be recorded as the "
+            "offer that asks, planned or contacted), or choose the exemption that applies and say why "
+            "(Code of Practice §6).",
         )
     _one_of("exemption", exemption, allowed=options.exemptions)
     covered = options.purposes.get(exemption)
@@ -262,17 +268,22 @@ def open_contact(
 def update_contact(session: Session, contact: Contact, *, staff: Principal, change: Change) -> Contact:
     """Apply ``change`` to an open contact and keep the event.
 
-    A contact whose basis is the student's consent, once that consent is withdrawn, can still be
-    closed (any outcome, a note) or have its follow-up cleared, so the record can be tidied; anything
-    else (a later open status, a new follow-up date, a new note on an open contact) would carry on
-    outreach the student no longer agrees to. Restating what it already holds changes nothing and is
-    allowed (the workspace's form sends the current status and note back).
+    A contact whose basis is the student's consent (or an offer), once that consent is withdrawn (or
+    the offer declined), can still be closed (any outcome, a note) or have its follow-up cleared, so
+    the record can be tidied; anything else (a later open status, a new follow-up date, a new note on
+    an open contact) would carry on outreach the student no longer agrees to. An offer moves past
+    ``contacted`` only once the student has agreed. Restating what it already holds changes nothing
+    and is allowed (the workspace's form sends the current status and note back).
 
     Raises
     ------
     ConsentWithdrawnError
         If the change would carry on a contact whose consent was withdrawn (checked last: the other
         errors tell nothing about the student).
+    ConsentNeededError
+        If an offer would move past ``contacted`` before the student agreed.
+    ReasonNeededError
+        If the note of a contact under an exemption would be emptied.
     OutreachError
         If the contact is closed, the status would move backwards, or the outcome does not fit.
     """
@@ -289,6 +300,12 @@ def update_contact(session: Session, contact: Contact, *, staff: Principal, chan
         or change.note not in (None, contact.note)
     )
     said = answer(session, contact.student_id, purpose=contact.purpose)
+    if (
+        contact.basis == "asking"
+        and said is None
+        and answer(session, contact.student_id, purpose=OFFER) is False
+    ):
+        said = False  # they said no to being contacted about support at all
     agreed = AGREED_TO.get(contact.purpose, "to this kind of support")
     if carries_on and contact.basis in ("consent", "asking") and said is False:
         raise ConsentWithdrawnError(
@@ -296,12 +313,19 @@ def update_contact(session: Session, contact: Contact, *, staff: Principal, chan
             f"The student has withdrawn or declined their agreement {agreed}, so this contact cannot be "
             "moved on. You can still close it, with its outcome and a note, so that the record is complete.",
         )
-    if contact.basis == "asking" and status not in (*ASKING_STATUSES, "closed") and said is not True:
+    moves_on = status != contact.status and status not in (*ASKING_STATUSES, "closed")
+    if contact.basis == "asking" and moves_on and said is not True:
         raise ConsentNeededError(
             "status",
             f"This contact offers support and asks the student: it goes further once they have agreed "
             f"{agreed}, which they record on their own page in Waymark. Until then it can be marked "
             "contacted, followed up or closed.",
+        )
+    if contact.basis == "exemption" and change.note is not None and not change.note.strip():
+        raise ReasonNeededError(
+            "note",
+            "a contact under an exemption keeps its note saying why the exemption applies: edit it, "
+            "do not empty it",
         )
     contact.status, contact.outcome = status, change.outcome
     contact.follow_up_on = follow_up_on

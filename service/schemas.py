@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+Answer = Literal["given", "declined", "not answered"]  # a student's answer for a consent purpose
 FeedbackValue = Literal["accepted", "not_applicable", "seems_wrong", "useful", "not_useful"]
 ConsentPurpose = Literal[
     "outreach_contact", "study_skills_referral", "wellbeing_referral", "personal_intervention"
@@ -436,6 +437,12 @@ class ConsentOut(BaseModel):
     """A student's consents."""
 
     consents: dict[str, bool]
+    answers: dict[str, Answer] = Field(
+        default_factory=dict,
+        description="Each purpose's answer: given, declined (or withdrawn), or not answered yet. Staff may "
+        "record an offer of support that asks a student who has not answered; one who declined is not "
+        "asked again (service/outreach.py).",
+    )
 
 
 class PreferencesIn(Strict):

@@ -29,6 +29,7 @@ from waymark.service.db.schema import (
     StaffVisit,
     list_order,
 )
+from waymark.service.outreach import OFFER
 from waymark.service.security import Principal
 
 VISIT_GAP = timedelta(minutes=30)  # reading the worklist again within this continues the same visit
@@ -144,10 +145,14 @@ def _consent_stands() -> ColumnElement[bool]:
     answered = exists().where(Consent.student_id == Contact.student_id, Consent.purpose == Contact.purpose)
     consented = answered.where(Consent.granted.is_(True))
     declined = answered.where(Consent.granted.is_(False))
+    no_offers = exists().where(  # no to being contacted about support at all (outreach.OFFER)
+        Consent.student_id == Contact.student_id, Consent.purpose == OFFER, Consent.granted.is_(False)
+    )
     return or_(
         Contact.basis == "exemption",
         and_(Contact.basis == "consent", consented),
-        and_(Contact.basis == "asking", ~declined),
+        and_(Contact.basis == "asking", consented),
+        and_(Contact.basis == "asking", ~declined, ~no_offers),
     )
 
 

@@ -96,6 +96,42 @@ def test_an_offer_goes_further_once_the_student_agrees_and_only_closes_once_they
     assert outreach.update_contact(session, declined, staff=TUTOR, change=closed).status == "closed"
 
 
+def test_a_student_who_said_no_to_being_contacted_gets_no_offer_of_any_kind(session: Session) -> None:
+    """A reviewer's finding: an offer under another purpose reached a student who had declined to be
+    contacted about support at all."""
+    for purpose in ("wellbeing_referral", "study_skills_referral", "personal_intervention"):
+        with pytest.raises(ConsentNeededError, match="has said no"):
+            _open(session, "S2", purpose=purpose)  # S2 said no to outreach_contact
+    offer = _open(session, "S5", purpose="wellbeing_referral")
+    session.add(Consent(student_id="S5", purpose="outreach_contact", granted=False, at=datetime.now(UTC)))
+    session.flush()
+    with pytest.raises(ConsentWithdrawnError):
+        outreach.update_contact(session, offer, staff=TUTOR, change=Change(status="contacted"))
+
+
+def test_an_offer_agreed_to_then_withdrawn_can_be_tidied_as_a_consented_contact_can(session: Session) -> None:
+    offer = _open(session, "S6", follow_up_on=date(2026, 12, 7), note="offered")
+    session.add(Consent(student_id="S6", purpose="outreach_contact", granted=True, at=datetime.now(UTC)))
+    session.flush()
+    outreach.update_contact(session, offer, staff=TUTOR, change=Change(status="in_conversation"))
+    consent = session.get(Consent, ("S6", "outreach_contact"))
+    assert consent is not None
+    consent.granted = False
+    session.flush()
+    same = Change(status="in_conversation", note="offered")  # the page's form sends these back
+    outreach.update_contact(session, offer, staff=TUTOR, change=same)
+    outreach.update_contact(session, offer, staff=TUTOR, change=Change(clear_follow_up=True))
+    with pytest.raises(ConsentWithdrawnError):
+        outreach.update_contact(session, offer, staff=TUTOR, change=Change(note="carry on"))
+
+
+def test_an_exemptions_note_cannot_be_emptied_later(session: Session) -> None:
+    exempt = _open(session, "S2", exemption="safeguarding", note="Reported concern, case 12")
+    with pytest.raises(ReasonNeededError):
+        outreach.update_contact(session, exempt, staff=TUTOR, change=Change(note=" "))
+    outreach.update_contact(session, exempt, staff=TUTOR, change=Change(note="Case 12: met, plan agreed"))
+
+
 def test_an_exemption_covers_only_the_purposes_the_institution_lists_for_it(
     session: Session, tmp_path: Path
 ) -> None:

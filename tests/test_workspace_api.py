@@ -390,6 +390,30 @@ def test_the_row_shows_the_contact_changed_last_and_the_earliest_follow_up_of_an
     assert row["next_follow_up_on"] is None and not row["follow_up_due"]
 
 
+def test_a_student_can_say_no_before_being_asked_and_is_then_offered_nothing(
+    own: Served, client: TestClient
+) -> None:
+    staff, role = _wide(own)
+    headers = auth(own, role, staff)
+    student = _all(client, headers)[7]["student_id"]
+    mine = auth(own, "student", str(student))
+    answers = client.get("/v1/me/consent", headers=mine).json()["answers"]
+    assert set(answers.values()) == {"not answered"}
+    no = {"purpose": "outreach_contact", "granted": False}
+    assert (
+        client.put("/v1/me/consent", json=no, headers=mine).json()["answers"]["outreach_contact"]
+        == "declined"
+    )
+    body = {"channel": "email", "purpose": "study_skills_referral", "status": "to_contact"}
+    refused = client.post(f"/v1/students/{student}/contacts", json=body, headers=headers)
+    assert refused.status_code == 409 and "said no" in refused.json()["detail"], refused.text
+    unsaid = client.post(
+        f"/v1/students/{student}/contacts", json={**body, "exemption": "safeguarding"}, headers=headers
+    )
+    assert unsaid.status_code == 422 and unsaid.json()["detail"].startswith("body.note:")
+    assert _records(own, student, "contact_refused") == 2  # both tell the caller the student said no
+
+
 def test_changed_and_new_since_the_last_visit(own: Served, client: TestClient) -> None:
     staff, role = _wide(own)
     headers = auth(own, role, staff)

@@ -538,8 +538,10 @@ def _notes(
         rows = "1 activity row is" if early == 1 else f"{early:,} activity rows are"
         notes.append(
             f"{rows} dated more than a week before the student registered. Check that activity.day and "
-            "registrations.registration_day count days from the same start_date: features read the "
-            "activity as it is dated."
+            "registrations.registration_day count days from the same start_date, and that a mapping join "
+            "did not give one person's activity to each of their registrations (a course-wide source "
+            "joined on the person alone reaches every intake they were on): features read the activity as "
+            "it is dated, and count it for the registration it names."
         )
     if consistency["withdrawn_without_unregistration_day"]:
         notes.append(

@@ -31,6 +31,7 @@ from waymark.service.indicators import ORDER, correction_notice, for_the_student
 from waymark.service.schemas import (
     CONSENT_PURPOSES,
     AccessEntry,
+    Answer,
     ConsentIn,
     ConsentOut,
     DirectoryView,
@@ -169,7 +170,10 @@ def _consents(session: Session, student_id: str) -> ConsentOut:
     given = {
         c.purpose: c.granted for c in session.scalars(select(Consent).where(Consent.student_id == student_id))
     }
-    return ConsentOut(consents={p: given.get(p, False) for p in CONSENT_PURPOSES})
+    answers: dict[str, Answer] = {
+        p: "not answered" if p not in given else "given" if given[p] else "declined" for p in CONSENT_PURPOSES
+    }
+    return ConsentOut(consents={p: given.get(p, False) for p in CONSENT_PURPOSES}, answers=answers)
 
 
 @router.get("/consent", response_model=ConsentOut)
@@ -181,7 +185,7 @@ def get_consent(access: Student) -> ConsentOut:
 
 @router.put("/consent", response_model=ConsentOut)
 def put_consent(body: ConsentIn, access: Student) -> ConsentOut:
-    """Give or withdraw consent for one purpose."""
+    """Give, withdraw or decline consent for one purpose (``granted`` false when never given: declined)."""
     me = access.principal.sub
     one_student_at_a_time(access.session, me)  # ordered with an erasure of your records
     decision = {"student_id": me, "purpose": body.purpose, "granted": body.granted, "at": _now()}

@@ -193,7 +193,7 @@ class Intervention(Base):
     staff_id: Mapped[str] = mapped_column(ID)
     purpose: Mapped[str] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(Text)
-    basis: Mapped[str] = mapped_column(String(16))  # consent | exemption
+    basis: Mapped[str] = mapped_column(String(16))  # consent | exemption | asking (an offer)
     exemption_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

@@ -333,11 +333,12 @@ def departed(registrations: pd.DataFrame, weeks: pd.DataFrame) -> pd.DataFrame:
     regs = registrations[[*REGISTRATION, "final_result", "unregistration_day"]].astype(
         {"module_id": str, "presentation_id": str}
     )
-    undated = regs["final_result"].eq("withdrawn") & regs["unregistration_day"].isna()
+    withdrawn = regs["final_result"].eq("withdrawn").fillna(False).to_numpy(dtype=bool)
+    undated = withdrawn & regs["unregistration_day"].isna().to_numpy(dtype=bool)
     on = weeks[[*PRESENTATION, DATA_DAY]].astype({"module_id": str, "presentation_id": str})
-    day = regs[PRESENTATION].merge(on, on=PRESENTATION, how="left")[DATA_DAY].to_numpy()
+    day = regs[PRESENTATION].merge(on, on=PRESENTATION, how="left")[DATA_DAY].to_numpy(dtype="float64")
     left = pd.to_numeric(regs["unregistration_day"]).astype("float64").to_numpy() <= day
-    gone = regs.loc[undated.to_numpy() | left, REGISTRATION].astype(str)
+    gone = regs.loc[undated | left, REGISTRATION].astype(str)
     return gone.reset_index(drop=True)
 
 

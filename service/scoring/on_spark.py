@@ -193,7 +193,8 @@ def _without_departed(features: Any, registrations: Any, *, weeks: pd.DataFrame)
     gone = departed(may, weeks)
     if gone.empty:
         return features, 0
-    keys = features.sparkSession.createDataFrame(gone[REGISTRATION])
+    made = features.sparkSession.createDataFrame(gone[REGISTRATION])  # text, as ``departed`` compares them
+    keys = made.select(*(made[c].cast(features.schema[c].dataType).alias(c) for c in REGISTRATION))
     features = features.persist()
     withdrawn = features.join(keys, on=REGISTRATION, how="left_semi").count()
     return (features.join(keys, on=REGISTRATION, how="left_anti") if withdrawn else features), withdrawn

@@ -74,21 +74,31 @@ function signInAgain() {
 }
 
 // What was typed into a form when the session ended (a note, a correction) is kept in this tab and put
-// back once the page is built again, for the person to check and send: nothing is sent for them.
+// back once the page is built again, for the same person on the same page within half an hour, to
+// check and send: nothing is sent for them. Signing out, or a page that fails to load, forgets it.
 const DRAFTS = "waymark:drafts";
+const DRAFT_MINUTES = 30;
+const signedInAs = () => byId("signed-in-as")?.textContent || "";
 
 function rememberDrafts() {
   const fields = {};
   for (const f of document.querySelectorAll("form textarea[id], form input[id][type=text]")) {
     if (f.value.trim()) fields[f.id] = f.value;
   }
-  try { sessionStorage.setItem(DRAFTS, JSON.stringify({ place: location.pathname + location.hash, fields })); } catch { /* storage off */ }
+  const draft = { place: location.pathname + location.hash, who: signedInAs(), at: Date.now(), fields };
+  try { sessionStorage.setItem(DRAFTS, JSON.stringify(draft)); } catch { /* storage off */ }
+}
+
+function forgetDrafts() {
+  try { sessionStorage.removeItem(DRAFTS); } catch { /* storage off */ }
 }
 
 function restoreDrafts() {
   let saved = null;
-  try { saved = JSON.parse(sessionStorage.getItem(DRAFTS) || "null"); sessionStorage.removeItem(DRAFTS); } catch { return; }
-  if (!saved || saved.place !== location.pathname + location.hash) return;
+  try { saved = JSON.parse(sessionStorage.getItem(DRAFTS) || "null"); } catch { return; }
+  forgetDrafts();
+  if (!saved || saved.place !== location.pathname + location.hash || !saved.who || saved.who !== signedInAs()) return;
+  if (Date.now() - saved.at > DRAFT_MINUTES * 60 * 1000) return;
   let restored = 0;
   for (const [id, value] of Object.entries(saved.fields || {})) {
     const f = document.getElementById(id);
@@ -257,7 +267,8 @@ document.addEventListener("DOMContentLoaded", () => {
   restorePlace();
   rememberPlace();
   window.addEventListener("hashchange", rememberPlace);
+  byId("signout")?.form?.addEventListener("submit", forgetDrafts);
   const page = document.body.dataset.page;
   if (!pages[page]) return;
-  pages[page]().then(restoreDrafts).catch((e) => showProblem(e.message));
+  pages[page]().then(restoreDrafts).catch((e) => { forgetDrafts(); showProblem(e.message); });
 });

@@ -90,8 +90,10 @@ async function showQueue(said) {
     card.append(el("h3", `${words(req.kind)} request ${req.id}, student ${req.student_id}`, { id: `r${req.id}-h` }));
     const made = el("p", "Made ");
     // UK GDPR Article 12(3): an answer within one month of the request (extendable, with reasons).
-    const due = new Date(req.created_at);
-    due.setMonth(due.getMonth() + 1);
+    const asked = new Date(req.created_at);
+    // the same day of the next month, or its last day when it has no such day (31 January: 28 or 29 February)
+    const lastOfNext = new Date(asked.getFullYear(), asked.getMonth() + 2, 0).getDate();
+    const due = new Date(asked.getFullYear(), asked.getMonth() + 1, Math.min(asked.getDate(), lastOfNext));
     made.append(timeEl(req.created_at, when(req.created_at)), `; the answer is due within one month, by ${due.toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric" })}.`);
     card.append(made, el("p", req.detail ? `The student wrote: "${req.detail}"` : "The student wrote nothing more."));
     if (req.kind === "erasure") card.append(erasureForm(req, reload), refusalForm(req, reload));

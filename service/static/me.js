@@ -52,20 +52,28 @@ async function showIndicator(ask) {
 }
 
 async function showConsents(focusPurpose) {
-  const { consents } = await api("/v1/me/consent");
+  const { consents, answers } = await api("/v1/me/consent");
   const tbody = byId("consents").querySelector("tbody");
   tbody.replaceChildren();
+  const ANSWER_TEXT = { given: "Given", declined: "No (staff do not ask you again)", "not answered": "Not answered yet (staff may ask you)" };
   for (const [purpose, granted] of Object.entries(consents)) {
-    const button = el("button", granted ? "Withdraw" : "Give consent", { type: "button", class: granted ? "secondary" : "", id: `consent-${purpose}` });
-    button.append(el("span", ` (${words(purpose).toLowerCase()})`, { class: "visually-hidden" }));
-    button.addEventListener("click", async () => {
-      await send("/v1/me/consent", "PUT", { purpose, granted: !granted });
-      await showConsents(purpose);
-      status(`${granted ? "Consent withdrawn" : "Consent given"}: ${CONSENT_TEXT[purpose] || words(purpose)}.`);
-    });
+    const answer = answers?.[purpose] || (granted ? "given" : "not answered");
+    const choice = (text, value, id, cls) => {
+      const button = el("button", text, { type: "button", class: cls, id });
+      button.append(el("span", ` (${words(purpose).toLowerCase()})`, { class: "visually-hidden" }));
+      button.addEventListener("click", async () => {
+        await send("/v1/me/consent", "PUT", { purpose, granted: value });
+        await showConsents(purpose);
+        status(`${value ? "Consent given" : granted ? "Consent withdrawn" : "You said no"}: ${CONSENT_TEXT[purpose] || words(purpose)}.`);
+      });
+      return button;
+    };
+    const change = el("span");
+    change.append(choice(granted ? "Withdraw" : "Give consent", !granted, `consent-${purpose}`, granted ? "secondary" : ""));
+    if (answer === "not answered") change.append(" ", choice("No, thank you", false, `decline-${purpose}`, "secondary"));
     const what = el("span");
     what.append(el("strong", words(purpose)), el("span", CONSENT_TEXT[purpose] || "", { class: "hint" }));
-    tbody.append(row([["Purpose", what], ["Your decision", granted ? "Given" : "Not given"], ["Change it", button]]));
+    tbody.append(row([["Purpose", what], ["Your decision", ANSWER_TEXT[answer]], ["Change it", change]]));
   }
   if (focusPurpose) byId(`consent-${focusPurpose}`)?.focus();
 }

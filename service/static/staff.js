@@ -75,7 +75,7 @@ function worklistRow(item) {
   if (item.name) who.append(el("span", ` (${item.student_id})`, { class: "hint" }));
   if (item.correction_pending) who.append(el("br"), el("span", "Asked for data behind this to be corrected: read it with that in mind", { class: "marker" }));
   const followUp = item.consent_withdrawn
-    ? `The student withdrew their agreement: close that contact${item.follow_up_due ? "; another follow-up is due" : ""}`
+    ? `The student withdrew or declined their agreement: close that contact${item.follow_up_due ? "; another follow-up is due" : ""}`
     : item.next_follow_up_on
       ? `${day(item.next_follow_up_on)}${item.follow_up_due ? ": due" : ""}` : "None set";
   const fresh = item.new_since_last_visit ? el("span", "New", { class: "marker" }) : "No";

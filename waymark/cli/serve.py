@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 from collections.abc import Iterator
@@ -108,9 +109,15 @@ def _port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
+            taken = exc.errno == errno.EADDRINUSE
             raise fail(
-                f"cannot listen on {address(host, port)}: {exc.strerror or exc}. Another program (perhaps "
-                "another Waymark) is using that port: stop it, or choose another with --port."
+                f"cannot listen on {address(host, port)}: {exc.strerror or exc}."
+                + (
+                    " Another program (perhaps another Waymark) is using that port: stop it, or choose "
+                    "another with --port."
+                    if taken
+                    else " Check --host names an address of this machine."
+                )
             ) from exc
 
 
