@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from waymark.service.db.schema import Consent, Contact, ContactEvent
-from waymark.service.schemas import ContactOutcome, ContactStatus
+from waymark.service.schemas import CONSENT_PURPOSES, Answer, ContactOutcome, ContactStatus
 from waymark.service.security import Principal
 
 DEFAULT_OPTIONS = Path(__file__).with_name("outreach.toml")
@@ -149,6 +149,16 @@ def answer(session: Session, student_id: str, *, purpose: str) -> bool | None:
     """The student's answer for ``purpose``: True (agreed), False (declined, withdrawn), None (not asked)."""
     consent = session.get(Consent, (student_id, purpose))
     return None if consent is None else bool(consent.granted)
+
+
+def answers(session: Session, student_id: str) -> dict[str, Answer]:
+    """The student's answer for every purpose: given, declined (or withdrawn), or not answered."""
+    given = {
+        c.purpose: c.granted for c in session.scalars(select(Consent).where(Consent.student_id == student_id))
+    }
+    return {
+        p: "not answered" if p not in given else "given" if given[p] else "declined" for p in CONSENT_PURPOSES
+    }
 
 
 def consented(session: Session, student_id: str, *, purpose: str) -> bool:

@@ -204,6 +204,7 @@ def test_outreach_outside_the_callers_scope_is_refused_as_if_the_student_did_not
     body = {"channel": "email", "purpose": "outreach_contact", "exemption": "safeguarding", "note": "why"}
     assert client.post(f"/v1/students/{outsider}/contacts", json=body, headers=headers).status_code == 404
     assert client.get(f"/v1/students/{outsider}/contacts", headers=headers).status_code == 404
+    assert client.get(f"/v1/students/{outsider}/consent", headers=headers).status_code == 404
     assert client.get("/v1/outreach/options", headers=auth(own, "student", outsider)).status_code == 403
 
 
@@ -412,6 +413,12 @@ def test_a_student_can_say_no_before_being_asked_and_is_then_offered_nothing(
     )
     assert unsaid.status_code == 422 and unsaid.json()["detail"].startswith("body.note:")
     assert _records(own, student, "contact_refused") == 2  # both tell the caller the student said no
+    # Staff who support the student see the answers before saving anything; the read is recorded.
+    seen = _records(own, student, "consent_view")
+    shown = client.get(f"/v1/students/{student}/consent", headers=headers)
+    assert shown.status_code == 200 and shown.json()["answers"]["outreach_contact"] == "declined"
+    assert shown.json()["answers"]["wellbeing_referral"] == "not answered"
+    assert _records(own, student, "consent_view") == seen + 1
 
 
 def test_changed_and_new_since_the_last_visit(own: Served, client: TestClient) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from waymark.models.roles import Role
-from waymark.service import audit
+from waymark.service import audit, outreach
 from waymark.service.access import readable
 from waymark.service.api.deps import Access, AccessRoute, access_for
 from waymark.service.db.engine import one_student_at_a_time
@@ -29,9 +29,7 @@ from waymark.service.db.upsert import upsert
 from waymark.service.errors import Refused
 from waymark.service.indicators import ORDER, correction_notice, for_the_student, history, view
 from waymark.service.schemas import (
-    CONSENT_PURPOSES,
     AccessEntry,
-    Answer,
     ConsentIn,
     ConsentOut,
     DirectoryView,
@@ -166,14 +164,9 @@ def access_log(access: Student) -> list[AccessEntry]:
 
 
 def _consents(session: Session, student_id: str) -> ConsentOut:
-    """Each purpose with the student's decision (not given unless they gave it)."""
-    given = {
-        c.purpose: c.granted for c in session.scalars(select(Consent).where(Consent.student_id == student_id))
-    }
-    answers: dict[str, Answer] = {
-        p: "not answered" if p not in given else "given" if given[p] else "declined" for p in CONSENT_PURPOSES
-    }
-    return ConsentOut(consents={p: given.get(p, False) for p in CONSENT_PURPOSES}, answers=answers)
+    """Each purpose with the student's decision (not given unless they gave it) and their answer."""
+    said = outreach.answers(session, student_id)
+    return ConsentOut(consents={p: a == "given" for p, a in said.items()}, answers=said)
 
 
 @router.get("/consent", response_model=ConsentOut)

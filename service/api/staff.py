@@ -33,6 +33,7 @@ from waymark.service.indicators import (
 from waymark.service.schemas import (
     CONSENT_PURPOSES,
     Caseload,
+    ConsentOut,
     ContactChange,
     ContactIn,
     ContactStep,
@@ -449,6 +450,18 @@ def contacts(student_id: Identifier, access: Support) -> list[ContactView]:
     found = [_contact_view(access, c) for c in outreach.contacts_of(access.session, student_id)]
     access.record([student_id], "contacts_view")
     return found
+
+
+@router.get("/students/{student_id}/consent", response_model=ConsentOut)
+def consent(student_id: Identifier, access: Support) -> ConsentOut:
+    """The student's answer for each purpose (given, declined, not answered): what staff may propose.
+
+    Readable by whoever still supports the student, as the contacts are; recorded (``consent_view``).
+    """
+    _supported(access, student_id)
+    said = outreach.answers(access.session, student_id)
+    access.record([student_id], "consent_view")
+    return ConsentOut(consents={p: a == "given" for p, a in said.items()}, answers=said)
 
 
 @router.post("/students/{student_id}/contacts", response_model=ContactView, status_code=201)

@@ -235,7 +235,7 @@ function renderIndicator(ind, level = 2) {
   const of = ESTIMATE_OF[ind.provenance.target] || "Estimate";
   card.append(el("p", `${of}: ${estimateText(ind.estimate)}; ${changeText(ind.estimate)}.`));
   card.append(el("p", `Data as of ${day(ind.provenance.data_as_of)} (week ${ind.provenance.week}), model version ${ind.provenance.model_version}.`, { class: "hint" }));
-  if (ind.support_priority) card.append(el("p", `Support priority of this registration in your caseload: ${ind.support_priority} (1 = contact first)`));
+  if (ind.support_priority) card.append(el("p", `Place of this registration among your caseload's registrations: ${ind.support_priority} (1 = contact first; the worklist counts students, each at their highest estimate)`));
   card.append(list("What moved the estimate up", ind.factors, "factors", h(1)));
   card.append(list("Strengths", ind.strengths, "strengths", h(1)));
   if (ind.context.length) card.append(list("Background (nothing to act on)", ind.context, "context", h(1)));

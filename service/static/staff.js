@@ -288,6 +288,15 @@ function contactCard(student, contact, options, reload) {
   return card;
 }
 
+// The student's answers, above the form: what may be proposed, before anyone saves (a reviewer's finding).
+async function showAnswers(student) {
+  const { answers } = await api(`/v1/students/${enc(student)}/consent`);
+  const ANSWER = { given: "agreed", declined: "said no (do not ask again)", "not answered": "not answered yet (an offer may ask)" };
+  const list = el("ul", null, { class: "plain" });
+  for (const [purpose, answer] of Object.entries(answers)) list.append(el("li", `${words(purpose, PURPOSE_TEXT)}: ${ANSWER[answer] || answer}`));
+  byId("nc-answers").replaceChildren(el("p", "The student's answers:", { class: "hint" }), list);
+}
+
 async function showContacts(student, options, focus, preloaded) {
   const found = preloaded || await api(`/v1/students/${enc(student)}/contacts`);
   const box = byId("contacts");
@@ -398,6 +407,7 @@ pages.student = async () => {
     status(`Contact recorded (${words(made.status, STATUS_TEXT).toLowerCase()}).`);
   });
   byId("outreach").hidden = false;
+  await showAnswers(student);
   await showContacts(student, options);
   status("");
 };
