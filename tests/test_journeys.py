@@ -290,7 +290,12 @@ def test_a_student_sees_their_indicator_by_choice_withdraws_a_consent_and_asks_f
     assert "Given" in row.inner_text()
     press(page, "#consent-outreach_contact")
     page.wait_for_selector("text=Consent withdrawn")
-    assert "Not given" in page.locator("#consents tbody tr", has_text="Outreach contact").inner_text()
+    assert (
+        "No (staff do not ask you again)"
+        in page.locator("#consents tbody tr", has_text="Outreach contact").inner_text()
+    )
+    # a purpose never answered offers both answers: agreeing, and saying no before anyone asks
+    assert page.locator("#decline-wellbeing_referral").count() == 1
     assert page.evaluate("document.activeElement.id") == "consent-outreach_contact"
     with transaction(own.engine) as session:
         consent = session.get(Consent, (student, "outreach_contact"))
