@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from tests.champion import Champion, approve_and_promote
 from tests.later_activity import LATE_SOURCE, copied_with_activity
 from tests.service_setup import Served, api_client, auth
+from waymark.models.calendar import data_date, days_into, last_activity_day
 from waymark.models.data import load_learning_data, read_manifest
 from waymark.models.registry import configure
 from waymark.service.db.engine import make_engine, transaction, upgrade
@@ -69,20 +70,43 @@ def _table(engine: Engine, name: str) -> pd.DataFrame:
 KEYS = ["student_id", "module_id", "presentation_id"]
 
 
-def _with_undated_withdrawals(source: Path, dest: Path) -> pd.DataFrame:
-    """``source`` copied with three registrations of its scored presentations now recorded as
-    withdrawn without a day (their keys returned): neither engine scores them."""
+def _with_leavers(source: Path, dest: Path) -> pd.DataFrame:
+    """``source`` copied with registrations of its scored presentations changed, the keys of those no
+    engine should score returned: three recorded as withdrawn without a day, and one recorded as leaving
+    between its presentation's latest week's cut-off and the data date (``cohort.departed``). One more
+    now registers after its presentation's first assessment was due (scored on both engines, which must
+    agree that the work was never set for it)."""
     shutil.copytree(source, dest)
     pres = pd.read_parquet(dest / "presentations.parquet")
     scored = pres[pd.to_datetime(pres["start_date"]) >= pd.Timestamp(str(read_manifest(dest)["test_from"]))]
     registrations = pd.read_parquet(dest / "registrations.parquet")
     open_ = registrations.merge(scored[KEYS[1:]])
-    gone = open_[open_["final_result"] != "withdrawn"].head(3)[KEYS]
-    hit = registrations.merge(gone, how="left", indicator=True)["_merge"].eq("both").to_numpy()
+    staying = open_[(open_["final_result"] != "withdrawn") & open_["unregistration_day"].isna()]
+    undated = staying.head(3)[KEYS]
+    hit = registrations.merge(undated, how="left", indicator=True)["_merge"].eq("both").to_numpy()
     registrations.loc[hit, "final_result"] = "withdrawn"
     registrations.loc[hit, "unregistration_day"] = np.nan
+    # The data date's day in each scored presentation, and the cut-off of the latest week it reaches.
+    data = load_learning_data(source)
+    day = data_date(data.presentations, last_activity_day(data.activity))
+    assert day is not None
+    at = scored.assign(data_day=days_into(scored, day).to_numpy())
+    reached = np.minimum(at["data_day"], at["length_days"] - 1)
+    at = at.assign(cutoff=7 * np.maximum(1, (reached + 1) // 7))
+    gap = at[at["data_day"] >= at["cutoff"]].iloc[0]
+    in_gap = staying.iloc[3:].merge(pd.DataFrame([gap[KEYS[1:]]]))
+    departed = in_gap.head(1)[KEYS]
+    hit = registrations.merge(departed, how="left", indicator=True)["_merge"].eq("both").to_numpy()
+    registrations.loc[hit, "unregistration_day"] = int(gap["cutoff"])
+    # A late registrant on the same presentation: after its first dated assessment was due.
+    assessments = pd.read_parquet(dest / "assessments.parquet").merge(pd.DataFrame([gap[KEYS[1:]]]))
+    first_due = int(pd.to_numeric(assessments["due_day"]).min())
+    assert first_due + 1 < int(gap["cutoff"])
+    late = in_gap.iloc[1:2][KEYS]
+    hit = registrations.merge(late, how="left", indicator=True)["_merge"].eq("both").to_numpy()
+    registrations.loc[hit, "registration_day"] = first_due + 1
     registrations.to_parquet(dest / "registrations.parquet", index=False)
-    return gone
+    return pd.concat([undated, departed], ignore_index=True)
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +115,12 @@ def both(
 ) -> Iterator[tuple[Served, Served]]:
     """The same folder scored on DuckDB and on Spark, one student erased in both databases.
 
-    The folder is the synthetic cohort with three registrations recorded as withdrawn without a day.
+    The folder is the synthetic cohort with four registrations recorded as having left (``_with_leavers``).
     """
     root = tmp_path_factory.mktemp("engines")
     erased = str(load_learning_data(synth_dir).registrations["student_id"].iloc[0])
     folder = root / "data"
-    _with_undated_withdrawals(synth_dir, folder)
+    _with_leavers(synth_dir, folder)
     duck = _served(champion, folder, root / "duckdb", erased=erased)
     other = _served(champion, folder, root / "spark", erased=erased, spark=spark)
     yield duck, other
@@ -129,16 +153,16 @@ def test_the_erased_student_is_scored_by_neither_engine(synth_dir: Path, both: t
     assert HELD[folder, False] == HELD[folder, True]  # each run says the folder still holds them alike
 
 
-def test_a_withdrawal_recorded_without_a_day_is_scored_by_neither_engine(
+def test_a_registration_recorded_as_having_left_is_scored_by_neither_engine(
     synth_dir: Path, both: tuple[Served, Served], tmp_path: Path
 ) -> None:
-    gone = _with_undated_withdrawals(synth_dir, tmp_path / "again")  # the same three registrations
-    assert len(gone) == 3
+    gone = _with_leavers(synth_dir, tmp_path / "again")  # the same four registrations
+    assert len(gone) == 4
     for served in both:
         scored = _table(served.engine, "indicators")[KEYS]
         assert len(scored) > 500 and scored.merge(gone).empty
-    # ... and each run says so: three left out (Spark counts them without building features twice).
-    assert [LEFT_OUT[s.folder, on_spark] for s, on_spark in zip(both, (False, True), strict=True)] == [3, 3]
+    # ... and each run says so: four left out (Spark counts them without building features twice).
+    assert [LEFT_OUT[s.folder, on_spark] for s, on_spark in zip(both, (False, True), strict=True)] == [4, 4]
 
 
 def test_the_runs_keep_the_same_summaries_for_monitoring(both: tuple[Served, Served]) -> None:
