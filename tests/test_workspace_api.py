@@ -248,6 +248,16 @@ def _wide(served: Served) -> tuple[str, str]:
     return str(staff.staff_id.iloc[0]), "support_staff"
 
 
+def _listed_student(
+    own: Served, client: TestClient, place: int
+) -> tuple[dict[str, str], str, dict[str, str]]:
+    """A wide-scope staff member's headers, the student at ``place`` on their worklist, and theirs."""
+    staff, role = _wide(own)
+    headers = auth(own, role, staff)
+    student = str(_all(client, headers)[place]["student_id"])
+    return headers, student, auth(own, "student", student)
+
+
 def _all(client: TestClient, headers: dict[str, str], **params: object) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     while True:
@@ -333,10 +343,7 @@ def test_worklist_filters_narrow_the_list_and_keep_each_students_place(
 def test_a_follow_up_on_withdrawn_consent_is_not_due_and_the_row_says_to_close_it(
     own: Served, client: TestClient
 ) -> None:
-    staff, role = _wide(own)
-    headers = auth(own, role, staff)
-    student = _all(client, headers)[4]["student_id"]
-    mine = auth(own, "student", str(student))
+    headers, student, mine = _listed_student(own, client, 4)
     agreed = {"purpose": "outreach_contact", "granted": True}
     assert client.put("/v1/me/consent", json=agreed, headers=mine).status_code == 200
     body = {
@@ -361,10 +368,7 @@ def test_the_row_shows_the_contact_changed_last_and_the_earliest_follow_up_of_an
 ) -> None:
     """A colleague's newer contact without a follow-up hides neither an older contact's due follow-up
     nor a hand-over note written on the older one."""
-    staff, role = _wide(own)
-    headers = auth(own, role, staff)
-    student = _all(client, headers)[6]["student_id"]
-    mine = auth(own, "student", str(student))
+    headers, student, mine = _listed_student(own, client, 6)
     agreed = {"purpose": "outreach_contact", "granted": True}
     assert client.put("/v1/me/consent", json=agreed, headers=mine).status_code == 200
     body = {"channel": "email", "purpose": "outreach_contact", "status": "contacted"}
@@ -394,10 +398,7 @@ def test_the_row_shows_the_contact_changed_last_and_the_earliest_follow_up_of_an
 def test_a_student_can_say_no_before_being_asked_and_is_then_offered_nothing(
     own: Served, client: TestClient
 ) -> None:
-    staff, role = _wide(own)
-    headers = auth(own, role, staff)
-    student = _all(client, headers)[7]["student_id"]
-    mine = auth(own, "student", str(student))
+    headers, student, mine = _listed_student(own, client, 7)
     answers = client.get("/v1/me/consent", headers=mine).json()["answers"]
     assert set(answers.values()) == {"not answered"}
     no = {"purpose": "outreach_contact", "granted": False}
