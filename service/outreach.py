@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from waymark.service.db.schema import Consent, Contact, ContactEvent
-from waymark.service.schemas import CONSENT_PURPOSES, Answer, ContactOutcome, ContactStatus
+from waymark.service.schemas import CONSENT_PURPOSES, Answer, ConsentOut, ContactOutcome, ContactStatus
 from waymark.service.security import Principal
 
 DEFAULT_OPTIONS = Path(__file__).with_name("outreach.toml")
@@ -159,6 +159,12 @@ def answers(session: Session, student_id: str) -> dict[str, Answer]:
     return {
         p: "not answered" if p not in given else "given" if given[p] else "declined" for p in CONSENT_PURPOSES
     }
+
+
+def consent_view(session: Session, student_id: str) -> ConsentOut:
+    """The student's consents as served: given or not, and each purpose's answer (``answers``)."""
+    said = answers(session, student_id)
+    return ConsentOut(consents={p: a == "given" for p, a in said.items()}, answers=said)
 
 
 def consented(session: Session, student_id: str, *, purpose: str) -> bool:

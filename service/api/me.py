@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from waymark.models.roles import Role
 from waymark.service import audit, outreach
@@ -163,17 +162,11 @@ def access_log(access: Student) -> list[AccessEntry]:
     return entries
 
 
-def _consents(session: Session, student_id: str) -> ConsentOut:
-    """Each purpose with the student's decision (not given unless they gave it) and their answer."""
-    said = outreach.answers(session, student_id)
-    return ConsentOut(consents={p: a == "given" for p, a in said.items()}, answers=said)
-
-
 @router.get("/consent", response_model=ConsentOut)
 def get_consent(access: Student) -> ConsentOut:
     """Your consent for each purpose (not given unless you gave it)."""
     access.record([access.principal.sub], "consent_view")
-    return _consents(access.session, access.principal.sub)
+    return outreach.consent_view(access.session, access.principal.sub)
 
 
 @router.put("/consent", response_model=ConsentOut)
@@ -185,7 +178,7 @@ def put_consent(body: ConsentIn, access: Student) -> ConsentOut:
     upsert(access.session, Consent, values=decision, update=["granted", "at"])
     access.record([me], "consent_write")
     access.session.flush()
-    return _consents(access.session, me)
+    return outreach.consent_view(access.session, me)
 
 
 def _request(kind: str, body: RequestIn, *, access: Access) -> Recorded:

@@ -459,9 +459,9 @@ def consent(student_id: Identifier, access: Support) -> ConsentOut:
     Readable by whoever still supports the student, as the contacts are; recorded (``consent_view``).
     """
     _supported(access, student_id)
-    said = outreach.answers(access.session, student_id)
+    found = outreach.consent_view(access.session, student_id)
     access.record([student_id], "consent_view")
-    return ConsentOut(consents={p: a == "given" for p, a in said.items()}, answers=said)
+    return found
 
 
 @router.post("/students/{student_id}/contacts", response_model=ContactView, status_code=201)

@@ -16,10 +16,6 @@ PRESENTATION = ["module_id", "presentation_id"]
 #: Where each student sits (for scopes): read from ``students``, stored beside each indicator.
 PLACEMENT = ("student_id", "programme_id", "school_id")
 REGISTRATION = ["student_id", *PRESENTATION]
-#: A registration recorded as withdrawn without the day the student left (SQL over ``registrations``).
-#: The population keeps it in every week (it cannot say from when it left), as training does; but an
-#: indicator is served now, and the student has left by the data date: it is not scored.
-UNDATED_WITHDRAWAL = "final_result = 'withdrawn' AND unregistration_day IS NULL"
 #: Registrations that may have left by the data date (SQL over ``registrations``): ``departed`` decides.
 MAY_HAVE_LEFT = "unregistration_day IS NOT NULL OR final_result = 'withdrawn'"
 #: The column ``scored_weeks`` adds: the day of each presentation the data date falls on, when the run
@@ -324,9 +320,10 @@ def build_cohort(
 def departed(registrations: pd.DataFrame, weeks: pd.DataFrame) -> pd.DataFrame:
     """The keys of registrations whose students have left by the data date: not scored.
 
-    Those recorded as withdrawn with no day (``UNDATED_WITHDRAWAL``), and, when the run scores the
-    latest week the data reaches (``weeks``' ``DATA_DAY``), those whose day of leaving falls between
-    that week's cut-off and the data date: the records already say they have gone, and a list made now
+    Those recorded as withdrawn with no day (the population keeps them in every week, as training
+    does, since it cannot say from when they left; by the data date they have gone), and, when the run
+    scores the latest week the data reaches (``weeks``' ``DATA_DAY``), those whose day of leaving falls
+    between that week's cut-off and the data date: the records already say they have gone, and a list made now
     should not send staff to them. A chosen week is a point in the past: who had not left by its
     cut-off is scored as a run then would have scored them (the population of ``build_features``).
     """
