@@ -228,6 +228,43 @@ def test_activity_dated_over_a_week_before_registration_is_counted_and_explained
     assert not any("before the student registered" in n for n in plain.notes)
 
 
+def test_activity_after_leaving_and_a_leaving_day_after_the_data_date_are_counted_and_explained(
+    tmp_path: Path,
+) -> None:
+    """Found on an online college's data: Zoom rows joined by e-mail reached intakes the person had
+    left, and leaving days past the extract's date; the report said nothing of either."""
+    # S2 left M1 on day 30: activity on day 37 is within a week of it, day 38 is not.
+    after = [
+        ["S2", "M1", "2024J", "37", "vle", "resource", "1"],
+        ["S2", "M1", "2024J", "38", "vle", "resource", "1"],
+    ]
+    report = _report(make_folder(tmp_path / "late", activity=[*VALID["activity"], *after]))
+    assert report.consistency["activity_over_a_week_after_unregistration"] == 1
+    assert any(
+        "1 activity row is dated more than a week after the student unregistered" in n for n in report.notes
+    )
+    assert report.consistency["unregistration_after_data_date"] == 0
+    # S1 leaving M1 on day 101, after the data date (M1's day 100, 2025-01-15).
+    registrations = [list(r) for r in VALID["registrations"]]
+    registrations[1][4], registrations[1][5] = "101", "withdrawn"
+    ahead = _report(make_folder(tmp_path / "ahead", registrations=registrations))
+    assert ahead.consistency["unregistration_after_data_date"] == 1
+    assert any(
+        n.startswith("1 registration has an unregistration day after the data date") for n in ahead.notes
+    )
+    registrations[1][4] = "100"
+    assert (
+        _report(make_folder(tmp_path / "on", registrations=registrations)).consistency[
+            "unregistration_after_data_date"
+        ]
+        == 0
+    )
+    plain = _report(make_folder(tmp_path / "plain"))
+    assert plain.consistency["activity_over_a_week_after_unregistration"] == 0
+    assert not any("after the student unregistered" in n or "after the data date" in n for n in plain.notes)
+    assert forbidden_words(report.to_text() + ahead.to_text()) == []
+
+
 def test_a_presentation_not_started_by_the_data_date_is_left_out_of_the_activity_figures(
     tmp_path: Path,
 ) -> None:

@@ -463,6 +463,19 @@ def _consistency(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             "SELECT count(*) FROM t_activity a JOIN t_registrations r "
             "USING (student_id, module_id, presentation_id) WHERE a.day < r.registration_day - 7"
         ),
+        # A day still to come, or days counted from another start: until that day the student is
+        # scored as still registered (a live run leaves out only those gone by the data date).
+        "unregistration_after_data_date": (
+            "SELECT count(*) FROM t_registrations r JOIN t_presentations p USING (module_id, presentation_id) "
+            f"WHERE CAST(p.start_date AS DATE) + CAST(r.unregistration_day AS INTEGER) > ({_REACH})"
+        ),
+        # Activity after a student left is read by no weekly population (they are in none after it), so
+        # it is harmless to features but names a cause: a course-wide source joined on the person alone,
+        # or an unregistration day mapped from something else (a week's grace, as before registering).
+        "activity_over_a_week_after_unregistration": (
+            "SELECT count(*) FROM t_activity a JOIN t_registrations r "
+            "USING (student_id, module_id, presentation_id) WHERE a.day > r.unregistration_day + 7"
+        ),
         "results_without_score": "SELECT count(*) FROM t_assessment_results WHERE score IS NULL",
         # Scores are percentages (0 to 100): an assessment whose every one of five or more marks is at
         # most 20 is more often points out of 20 (or 10) than a test nobody passed.
@@ -542,6 +555,23 @@ def _notes(
             "did not give one person's activity to each of their registrations (a course-wide source "
             "joined on the person alone reaches every intake they were on): features read the activity as "
             "it is dated, and count it for the registration it names."
+        )
+    if late := consistency["activity_over_a_week_after_unregistration"]:
+        rows = "1 activity row is" if late == 1 else f"{late:,} activity rows are"
+        notes.append(
+            f"{rows} dated more than a week after the student unregistered. No week's features read them "
+            "(a student leaves every weekly population from the day they unregistered), but they point to "
+            "a cause worth checking: a mapping join that gave a course-wide source's rows to an intake the "
+            "person had left, or registrations.unregistration_day mapped from something other than the day "
+            "the student left."
+        )
+    if ahead := consistency["unregistration_after_data_date"]:
+        rows = "1 registration has" if ahead == 1 else f"{ahead:,} registrations have"
+        notes.append(
+            f"{rows} an unregistration day after the data date (the latest day any activity reaches). "
+            "Until that day the student is scored as still registered. If the day is one planned ahead, "
+            "that is right; if it counts days from another start than presentations.start_date, map it "
+            "from the same start."
         )
     if consistency["withdrawn_without_unregistration_day"]:
         notes.append(
