@@ -137,6 +137,37 @@ def test_an_unparsable_date_names_its_row(tmp_path: Path) -> None:
     ) in str(caught.value)
 
 
+def test_a_report_with_a_preamble_is_read_from_its_header_with_skip_rows(tmp_path: Path) -> None:
+    """Found on an online college's data: Zoom's attendee report opens with its meeting's details and
+    a blank line, and had to be trimmed by hand before import. Rows are still numbered from the
+    header, as the export's other files are."""
+    rows = records_rows()
+    rows[6][4] = "2023-09-01"
+    src = tmp_path / "export"
+    path = write_records(src, rows)
+    wide = len(RECORDS_HEADER) + 2  # a preamble wider than the data, as Zoom's is: no sniffer skips it
+    preamble = ";".join(f"Field {i}" for i in range(wide)) + "\n" + ";".join(["x"] * wide) + "\n\n"
+    path.write_text(preamble + path.read_text(encoding="utf-8"), encoding="utf-8")
+    write_clicks(src, click_rows(range(2)))
+    skipping = MAPPING.replace('separator = ";"\n', 'separator = ";"\nskip_rows = 3\n', 1)
+    with pytest.raises(MappingDataError) as caught:
+        _import_with(load_mapping(write_mapping(tmp_path / "m", skipping)), src, tmp_path / "bad")
+    assert "(1 row; first records.csv row 7)" in str(caught.value)
+    with pytest.raises((MappingError, MappingDataError)) as plain:  # without it, the preamble is the header
+        _import_with(load_mapping(write_mapping(tmp_path / "m", MAPPING)), src, tmp_path / "plain")
+    assert "give the input skip_rows" in str(plain.value)
+    rows[6][4] = records_rows()[6][4]
+    path = write_records(src, rows)
+    path.write_text(preamble + path.read_text(encoding="utf-8"), encoding="utf-8")
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", skipping)), src, tmp_path / "ok")
+    expected = _import(tmp_path / "trimmed")
+    for table in ("students", "registrations"):
+        got = getattr(load_learning_data(out), table)
+        assert got.equals(getattr(load_learning_data(expected), table)), table
+    with pytest.raises(MappingError, match="skip_rows"):
+        load_mapping(write_mapping(tmp_path / "m", skipping.replace("skip_rows = 3", "skip_rows = -1")))
+
+
 def test_a_row_whose_presentation_is_unknown_is_named(tmp_path: Path) -> None:
     src = tmp_path / "export"
     write_records(src)

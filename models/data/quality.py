@@ -466,7 +466,8 @@ def _consistency(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         # A day still to come, or days counted from another start: until that day the student is
         # scored as still registered (a live run leaves out only those gone by the data date).
         "unregistration_after_data_date": (
-            "SELECT count(*) FROM t_registrations r JOIN t_presentations p USING (module_id, presentation_id) "
+            "SELECT count(*) FROM t_registrations r "
+            "JOIN t_presentations p USING (module_id, presentation_id) "
             f"WHERE CAST(p.start_date AS DATE) + CAST(r.unregistration_day AS INTEGER) > ({_REACH})"
         ),
         # Activity after a student left is read by no weekly population (they are in none after it), so

@@ -98,7 +98,13 @@ def _file_view(con: duckdb.DuckDBPyConnection, name: str, *, spec: InputSpec, fi
         con.execute(f"SELECT count(*) FROM {ident(name)}").fetchall()
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0]
-        raise SourceFilesError(f"{file.shown}: cannot be read as {spec.format} ({first})") from exc
+        hint = ""
+        if spec.format == "csv" and not spec.skip_rows:
+            hint = (
+                "; if the file opens with lines before its header (a report's title or details), give the "
+                "input skip_rows, the number of lines to pass over"
+            )
+        raise SourceFilesError(f"{file.shown}: cannot be read as {spec.format} ({first}){hint}") from exc
     return f"SELECT *, row_number() OVER () AS _row, {literal(file.shown)} AS _file FROM {ident(name)}"
 
 

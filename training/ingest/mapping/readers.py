@@ -82,6 +82,8 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, *, spec: InputSpec) -> 
         "all_varchar = true",
         "null_padding = false",
     ]
+    if spec.skip_rows:
+        options.append(f"skip = {int(spec.skip_rows)}")
     if spec.separator is not None:
         options.append(f"delim = {literal(spec.separator)}")
     if spec.encoding.lower().replace("_", "-") not in {"utf-8", "utf8"}:

@@ -112,6 +112,7 @@ class InputSpec(_Strict):
     separator: str | None = None  # csv: auto-detected when absent
     encoding: str = "utf-8"
     header: bool = True
+    skip_rows: int = Field(default=0, ge=0)  # csv: lines before the header (a preamble), blank ones too
     keep: dict[str, list[str]] = Field(default_factory=dict)  # keep rows whose column value is listed
     drop: dict[str, list[str]] = Field(default_factory=dict)  # then drop rows whose column value is listed
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)  # reader-specific
