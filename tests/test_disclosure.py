@@ -167,6 +167,17 @@ def test_a_false_negative_rate_resting_on_one_student_is_published_nowhere(misse
     assert "rare" not in out.card
 
 
+def test_the_tables_say_what_a_rounded_zero_may_stand_for() -> None:
+    """Counts are rounded to 5, so 1 and 2 read as 0: the page says so beside the tables."""
+    scored, protected = _one_positive_in_ten(False)
+    assert "Counts are rounded to the nearest 5, so a 0 may stand for up to 2." in (
+        _publish(scored, protected, _policy()).html
+    )
+    unrounded = dataclasses.replace(_policy(), count_rounding=1)
+    html = _publish(scored, protected, unrounded).html
+    assert "Counts are exact." in html and "may stand for" not in html
+
+
 def test_a_check_on_a_withheld_value_neither_passes_nor_fails() -> None:
     scored, protected = _one_positive_in_ten(missed=True)
     out = _publish(scored, protected, _policy())
