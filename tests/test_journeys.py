@@ -42,7 +42,14 @@ from tests.vocabulary import forbidden_words
 from waymark.models.registry import configure
 from waymark.service import decisions, monitoring
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import Consent, Contact, DirectoryEntry, RightsRequest, TrainingExclusion
+from waymark.service.db.schema import (
+    Consent,
+    Contact,
+    DirectoryEntry,
+    RightsRequest,
+    StudentPreference,
+    TrainingExclusion,
+)
 from waymark.service.dev_provider import person
 from waymark.service.directory import import_directory
 
@@ -233,6 +240,20 @@ def test_a_tutor_finds_a_student_records_outreach_follows_up_and_closes_it(
     press(page, "form.feedback input[value=useful]", "Space")
     press(page, "form.feedback button[type=submit]")
     page.wait_for_selector("text=your feedback was recorded")
+
+    # The student's own view held back for their wellbeing, then released (it was API only).
+    page.wait_for_selector("#hold-state:has-text('Not held back')")
+    press(page, "#hold-toggle")
+    page.wait_for_selector("#hold-state:has-text('Held back for their wellbeing')")
+    assert page.inner_text("#hold-toggle") == "Release the hold"
+    axe.check(page, "student, own view held back")
+    with transaction(own.engine) as session:
+        held = session.get(StudentPreference, student)
+        assert held is not None and held.withheld_for_wellbeing
+    press(page, "#hold-toggle")
+    page.wait_for_selector("text=The hold is released.")
+    with transaction(own.engine) as session:
+        assert not session.get(StudentPreference, student).withheld_for_wellbeing  # type: ignore[union-attr]
 
     page.goto(f"{base_url}/student#no-such-student")
     page.wait_for_selector("#problem:has-text('Open a student from your worklist')")

@@ -331,6 +331,35 @@ def test_a_student_chooses_whether_to_see_their_indicator_and_a_wellbeing_hold_y
     assert client.get("/v1/me/indicator", params={"ask": "true"}, headers=me).json()["shown"] is True
 
 
+def test_a_tutor_reads_whether_a_hold_is_set_for_their_own_students_only_and_each_read_is_recorded(
+    served: Served, client: TestClient
+) -> None:
+    """The staff page shows the hold's state beside its button, so reading it is a read of the student."""
+    tutor, student = _tutor(served)
+    tutor_headers = auth(served, "personal_tutor", tutor)
+    url = f"/v1/students/{student}/wellbeing-hold"
+    client.put(url, json={"withheld": False}, headers=tutor_headers)
+    before = _audit_count(served)
+    assert client.get(url, headers=tutor_headers).json() == {"withheld": False}
+    assert _audit_count(served) == before + 1
+    assert client.put(url, json={"withheld": True}, headers=tutor_headers).status_code == 204
+    assert client.get(url, headers=tutor_headers).json() == {"withheld": True}
+    with transaction(served.engine) as session:
+        actions = session.scalars(
+            select(AuditRecord.action)
+            .where(AuditRecord.student_id == student)
+            .order_by(AuditRecord.seq.desc())
+        ).all()
+    assert actions[:3] == ["wellbeing_hold_view", "wellbeing_hold_write", "wellbeing_hold_view"]
+    others = sorted(
+        set(served.indicators.student_id) - set(served.access[served.access.staff_id == tutor].scope_id)
+    )
+    assert client.get(f"/v1/students/{others[0]}/wellbeing-hold", headers=tutor_headers).status_code == 404
+    leader = served.access[served.access.relationship == "module_leader"].staff_id.iloc[0]
+    assert client.get(url, headers=auth(served, "module_leader", str(leader))).status_code == 403
+    assert client.put(url, json={"withheld": False}, headers=tutor_headers).status_code == 204
+
+
 THIRD_PERSON = re.compile(r"\b(this|the) student\b", re.IGNORECASE)
 
 

@@ -351,20 +351,32 @@ def intervention(student_id: Identifier, body: InterventionIn, *, access: Suppor
     return Recorded(id=row.id, at=row.at)
 
 
-@router.put("/students/{student_id}/wellbeing-hold", status_code=204)
-def wellbeing_hold(
-    student_id: Identifier,
-    body: HoldIn,
-    *,
-    access: Annotated[Access, access_for(Role.PERSONAL_TUTOR, Role.SUPPORT_STAFF)],
-) -> None:
-    """Withhold (or release) the student's own view of their indicator; they still see it if they ask."""
-    one_student_at_a_time(access.session, student_id)  # ordered with an erasure of this student
+HoldAccess = Annotated[Access, access_for(Role.PERSONAL_TUTOR, Role.SUPPORT_STAFF)]
+
+
+def _holdable(access: Access, student_id: str) -> None:
+    """404 unless the caller supports ``student_id`` in the served run (as for their indicator)."""
     if (
         student_in_scope(access.session, access.principal, runtime=access.runtime, student_id=student_id)
         is None
     ):
         raise not_found()
+
+
+@router.get("/students/{student_id}/wellbeing-hold", response_model=HoldIn)
+def wellbeing_hold_state(student_id: Identifier, access: HoldAccess) -> HoldIn:
+    """Whether the student's own view of their indicator is withheld now (``wellbeing_hold_view``)."""
+    _holdable(access, student_id)
+    pref = access.session.get(StudentPreference, student_id)
+    access.record([student_id], "wellbeing_hold_view")
+    return HoldIn(withheld=bool(pref is not None and pref.withheld_for_wellbeing))
+
+
+@router.put("/students/{student_id}/wellbeing-hold", status_code=204)
+def wellbeing_hold(student_id: Identifier, body: HoldIn, *, access: HoldAccess) -> None:
+    """Withhold (or release) the student's own view of their indicator; they still see it if they ask."""
+    one_student_at_a_time(access.session, student_id)  # ordered with an erasure of this student
+    _holdable(access, student_id)
     hold = {"student_id": student_id, "show_indicator": False, "withheld_for_wellbeing": body.withheld}
     upsert(access.session, StudentPreference, values=hold, update=["withheld_for_wellbeing"])
     access.record([student_id], "wellbeing_hold_write")

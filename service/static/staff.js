@@ -352,6 +352,33 @@ function feedbackForm(student, ind, i) {
   return form;
 }
 
+// Personal tutors and support advisers may hold back a student's own view of their indicator for
+// their wellbeing (the student still sees it if they ask); other roles do not see this section.
+const HOLDERS = ["personal_tutor", "support_staff"];
+
+async function showHold(student) {
+  if (!HOLDERS.includes(document.body.dataset.role)) return;
+  const { withheld } = await api(`/v1/students/${enc(student)}/wellbeing-hold`);
+  const button = byId("hold-toggle");
+  const paint = (held) => {
+    byId("hold-state").textContent = held
+      ? "Held back for their wellbeing: their page does not show it unless they ask."
+      : "Not held back: their page shows it if they have chosen to see it.";
+    button.textContent = held ? "Release the hold" : "Hold back their own view";
+    button.dataset.withheld = String(held);
+  };
+  paint(withheld);
+  button.addEventListener("click", async () => {
+    const held = button.dataset.withheld !== "true";
+    try {
+      await send(`/v1/students/${enc(student)}/wellbeing-hold`, "PUT", { withheld: held });
+    } catch (e) { status(e.message); return; }
+    paint(held);
+    status(held ? "Their own view is held back for their wellbeing." : "The hold is released.");
+  });
+  byId("hold-section").hidden = false;
+}
+
 // No indicator of the student is served to the caller (no approved model now, or the student is not
 // in the latest run), but the team's contacts stay readable by whoever still supports them: show
 // those, to be followed up or closed. False when the caller may not read them either.
@@ -409,5 +436,6 @@ pages.student = async () => {
   byId("outreach").hidden = false;
   await showAnswers(student);
   await showContacts(student, options);
+  await showHold(student);
   status("");
 };
