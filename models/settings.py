@@ -133,6 +133,12 @@ class Settings(BaseSettings):
         validation_alias="WAYMARK_SESSION_SECRET_FILE",
         description="Signs the short-lived sign-in transaction cookie (development: made in the key folder).",
     )
+    metrics_token_file: Path | None = Field(
+        None,
+        validation_alias="WAYMARK_METRICS_TOKEN_FILE",
+        description="A token (at least 32 characters) a metrics scraper sends as a bearer token to read "
+        "/metrics; outside development /metrics is not served without one.",
+    )
     public_url: str = Field(
         "",
         validation_alias="WAYMARK_PUBLIC_URL",

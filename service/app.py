@@ -48,8 +48,13 @@ def _application(settings: Settings, runtime: Runtime) -> FastAPI:
             "Every read of a student's data is recorded in a tamper-evident access log."
         ),
         lifespan=lifespan,
+        # Swagger UI and ReDoc load scripts from a CDN and run without the pages' script policy: on the
+        # origin that holds staff sessions, only in development (/openapi.json describes the API anywhere).
+        docs_url="/docs" if settings.development else None,
+        redoc_url="/redoc" if settings.development else None,
     )
     app.state.runtime = runtime
+    app.state.metrics_token = public.metrics_token(settings)  # an unreadable or short one refuses to start
     errors.install(app)
     for router in (staff.router, me.router, governance.router, public.router, pages.router):
         app.include_router(router)

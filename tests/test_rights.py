@@ -250,6 +250,30 @@ def test_the_dpo_decides_a_rectification_and_the_student_sees_the_outcome(
     assert client.post(f"/v1/dpo/rectification/{made['id']}", json=decision, headers=me).status_code == 403
 
 
+def test_a_student_may_have_five_open_corrections_at_once_so_no_one_buries_the_dpos_queue(
+    own: Served, client: TestClient
+) -> None:
+    """A red team filed 300 correction requests as one student in 2.3 s; each is a statutory request on
+    the DPO's queue. The sixth open one is refused (nothing recorded); a withdrawn one makes room."""
+    student = sorted(set(own.indicators.student_id))[-2]
+    me = auth(own, "student", student)
+    made = [
+        client.post("/v1/me/rectification", json={"detail": f"mark {i} is wrong"}, headers=me)
+        for i in range(6)
+    ]
+    assert [r.status_code for r in made] == [201] * 5 + [409]
+    assert "You have 5 requests for a correction" in made[-1].json()["detail"]
+    with transaction(own.engine) as session:
+        kept = session.scalars(select(RightsRequest.detail).where(RightsRequest.student_id == student)).all()
+    assert sorted(kept) == [f"mark {i} is wrong" for i in range(5)]
+    assert client.delete(f"/v1/me/requests/{made[0].json()['id']}", headers=me).status_code == 200
+    again = client.post("/v1/me/rectification", json={"detail": "marks 0 and 5 are wrong"}, headers=me)
+    assert again.status_code == 201
+    for r in client.get("/v1/me/requests", headers=me).json():
+        if r["status"] == "open":
+            assert client.delete(f"/v1/me/requests/{r['id']}", headers=me).status_code == 200
+
+
 def test_a_student_withdraws_an_open_request_and_the_dpo_may_decline_an_erasure_with_a_reason(
     own: Served, client: TestClient
 ) -> None:

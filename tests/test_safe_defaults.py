@@ -19,7 +19,7 @@ from waymark import cli
 from waymark.models.settings import Settings, get_settings
 from waymark.service.app import create_app
 from waymark.service.pages import templates
-from waymark.service.security import mint
+from waymark.service.security import ConfigurationError, mint
 
 FORMULAS = ['=HYPERLINK("http://evil.example")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
 
@@ -32,8 +32,9 @@ def client(served: Served) -> Iterator[TestClient]:
 
 def test_exported_csv_cells_cannot_run_as_spreadsheet_formulas(served: Served, client: TestClient) -> None:
     auth = {"Authorization": f"Bearer {mint(served.settings, 'student', sub='csv-formula-student')}"}
-    for text in FORMULAS:
-        assert client.post("/v1/me/rectification", json={"detail": text}, headers=auth).status_code == 201
+    for i, text in enumerate(FORMULAS):  # five corrections may be open at once; the sixth asks for erasure
+        kind = "rectification" if i < 5 else "erasure"
+        assert client.post(f"/v1/me/{kind}", json={"detail": text}, headers=auth).status_code == 201
     exported = client.get("/v1/me/export", params={"format": "csv"}, headers=auth).text
     rows = list(csv.DictReader(io.StringIO(exported, newline="")))
     details = [r["value"] for r in rows if r["record_type"] == "requests" and r["field"] == "detail"]
@@ -67,6 +68,20 @@ def test_health_states_the_mode(served: Served, client: TestClient, tmp_path: Pa
     )
     with TestClient(create_app(production)) as live:
         assert live.get("/health").json()["mode"] == "production"
+        # Swagger UI and ReDoc load CDN scripts outside the script policy: not in production. The API's
+        # description stays; metrics are not served without a scraper's token (a red team's findings).
+        assert [live.get(p).status_code for p in ("/docs", "/redoc", "/metrics")] == [404, 404, 404]
+        assert live.get("/openapi.json").status_code == 200
+    token = tmp_path / "metrics.token"
+    token.write_text(secrets.token_hex(32))
+    with TestClient(create_app(production.model_copy(update={"metrics_token_file": token}))) as live:
+        bearer = {"Authorization": f"Bearer {token.read_text()}"}
+        assert "waymark_http_requests_total" in live.get("/metrics", headers=bearer).text
+        assert live.get("/metrics", headers={"Authorization": "Bearer " + "0" * 64}).status_code == 404
+        assert live.get("/metrics").status_code == 404
+    token.write_text("short")
+    with pytest.raises(ConfigurationError, match="WAYMARK_METRICS_TOKEN_FILE"):
+        create_app(production.model_copy(update={"metrics_token_file": token}))
 
 
 # Development mode stays on this machine --------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from waymark.models.roles import Role
 from waymark.service import audit, outreach
@@ -191,9 +191,33 @@ def _request(kind: str, body: RequestIn, *, access: Access) -> Recorded:
     return Recorded(id=row.id, at=row.created_at)
 
 
+#: Open correction requests a student may have at once: each is a statutory request with a deadline on
+#: the DPO's queue, and one student filing hundreds would bury everyone else's (a red team's finding).
+MAX_OPEN_RECTIFICATIONS = 5
+
+
 @router.post("/rectification", response_model=Recorded, status_code=201)
 def rectification(body: RequestIn, access: Student) -> Recorded:
-    """Ask for data about you to be corrected (say what is wrong)."""
+    """Ask for data about you to be corrected (say what is wrong); 409 with five already open."""
+    me = access.principal.sub
+    one_student_at_a_time(access.session, me)  # ordered with your other requests
+    waiting = access.session.scalar(
+        select(func.count())
+        .select_from(RightsRequest)
+        .where(
+            RightsRequest.student_id == me,
+            RightsRequest.kind == "rectification",
+            RightsRequest.status == "open",
+        )
+    )
+    if (waiting or 0) >= MAX_OPEN_RECTIFICATIONS:
+        raise Refused(
+            409,
+            title="Requests waiting",
+            detail=f"You have {waiting} requests for a correction that the data protection officer has not "
+            "handled yet. Withdraw one and ask again with everything in it, or wait for their answer: "
+            "their status is in your requests.",
+        )
     return _request("rectification", body, access=access)
 
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+import hmac
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from sqlalchemy import text
 
+from waymark.models.settings import Settings
 from waymark.service import monitoring, transparency
 from waymark.service.api.deps import RuntimeDep
 from waymark.service.db.engine import transaction
+from waymark.service.errors import Refused
 from waymark.service.runtime import Runtime
+from waymark.service.security import read_secret
 
 router = APIRouter(tags=["public"])
 # From the latest `waymark monitor` report: counts only, by kind of figure (no module, group or person).
@@ -53,9 +57,43 @@ def health(runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if database == "ok" else 503)
 
 
+def metrics_token(settings: Settings) -> bytes | None:
+    """The token a scraper must send to read /metrics (``WAYMARK_METRICS_TOKEN_FILE``); None without one.
+
+    Raises
+    ------
+    ConfigurationError
+        When the file cannot be read or holds fewer than 32 bytes.
+    """
+    if settings.metrics_token_file is None:
+        return None
+    return read_secret(
+        settings,
+        path=settings.metrics_token_file,
+        setting="WAYMARK_METRICS_TOKEN_FILE",
+        dev_name="metrics.token",
+        what="a metrics scraper presents it as a bearer token",
+    )
+
+
 @router.get("/metrics")
-def metrics(runtime: RuntimeDep) -> Response:
-    """Prometheus metrics (requests and latency by route, monitoring flags by kind; nothing by person)."""
+def metrics(
+    request: Request, runtime: RuntimeDep, *, authorization: Annotated[str | None, Header()] = None
+) -> Response:
+    """Prometheus metrics (requests and latency by route, monitoring flags by kind; nothing by person).
+
+    Open in development; otherwise only to a scraper presenting ``WAYMARK_METRICS_TOKEN_FILE``'s token
+    (404 to anyone else, and to everyone without one: route counts say how often students' rights
+    were used).
+    """
+    token: bytes | None = request.app.state.metrics_token
+    scheme, _, given = (authorization or "").partition(" ")
+    if token is None:
+        allowed = runtime.settings.development
+    else:
+        allowed = scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token)
+    if not allowed:
+        raise Refused(404, title="Not found", detail="Nothing is served at this address.")
     _monitoring_gauges(runtime)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
