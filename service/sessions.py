@@ -21,7 +21,7 @@ from waymark.models.roles import Role
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import TrainingAttestation, WebSession, aware
 
-COOKIE = "waymark_session"
+COOKIE = "__Host-waymark_session"  # __Host-: Secure, Path=/, no Domain, so no sibling host can set it
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -37,7 +37,7 @@ from waymark.service.schemas import is_identifier
 from waymark.service.security import read_secret
 
 router = APIRouter(include_in_schema=False)
-FLOW_COOKIE = "waymark_signin"  # Authlib's state, nonce and PKCE verifier for one sign-in
+FLOW_COOKIE = "__Host-waymark_signin"  # Authlib's state, nonce and PKCE verifier for one sign-in
 FLOW_SECONDS = 600
 _DEV_SECRET = "session-secret"  # noqa: S105  # a file name, not a secret
 _MAX_NEXT = 512
@@ -178,8 +178,14 @@ async def callback(request: Request) -> Response:
     try:
         token = await config.client.authorize_access_token(request)
     except OAuthError as exc:  # state mismatch, a denied request, a bad or replayed code, a bad ID token
+        # The error can come from the query string: logged, never shown (a red team put its own words
+        # on the institution's page through it).
+        log.info("a sign-in did not complete: %.200r", exc.error)
         return message(
-            request, 400, title="Sign-in did not complete", text=f"{exc.error or 'refused'}. Sign in again."
+            request,
+            400,
+            title="Sign-in did not complete",
+            text="Your institution's sign-in was refused, cancelled or took too long. Sign in again.",
         )
     except (httpx2.HTTPError, ValueError):
         return _unreachable(request)

@@ -23,10 +23,10 @@ KEY = secrets.token_bytes(32)
 TUTOR = Principal("tutor-7", "personal_tutor", None)
 
 
-def _read(engine: Engine, key: bytes, student: str) -> None:
+def _read(engine: Engine, key: bytes, student: str, who: Principal = TUTOR) -> None:
     with audit.unit(engine, key) as session:
         audit.record(
-            session, TUTOR, purpose="personal_tutoring", students=[student], action="indicator_view",
+            session, who, purpose="personal_tutoring", students=[student], action="indicator_view",
             request=RequestIds.new(),
         )  # fmt: skip
 
@@ -61,11 +61,17 @@ def test_the_command_exports_one_students_log_as_csv(
     get_settings.cache_clear()
     try:
         _read(engine, audit.load_key(get_settings()), "S9")
+        # An identity provider's subject is not the institution's to vet: a spreadsheet opening the
+        # export must not run one as a formula (a red team's finding; the student's export quoted already).
+        _read(engine, audit.load_key(get_settings()), "S9", Principal('=HYPERLINK("http://x")', "dpo", None))
         result = CliRunner().invoke(app, ["access-log", "export", "--student", "S9", "--for", "complaint"])
         refused = CliRunner().invoke(app, ["access-log", "export", "--student", "S9", "--for", "curiosity"])
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert [(r["actor"], r["purpose"]) for r in rows] == [("tutor-7", "personal_tutoring")]
+    assert [(r["actor"], r["purpose"]) for r in rows] == [
+        ("tutor-7", "personal_tutoring"),
+        ('\'=HYPERLINK("http://x")', "personal_tutoring"),
+    ]
     assert refused.exit_code != 0 and "appeal, complaint" in refused.output

@@ -92,7 +92,7 @@ def test_signing_in_from_a_page_returns_to_it_and_signing_out_ends_the_session(
     page.click(f"button[value='{people['personal_tutor']}']")  # the provider's own form
     page.wait_for_selector("#worklist tbody tr")
     assert page.url == f"{base_url}/caseload"
-    (cookie,) = [c for c in page.context.cookies() if c["name"] == "waymark_session"]
+    (cookie,) = [c for c in page.context.cookies() if c["name"] == "__Host-waymark_session"]
     assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Lax"
     assert "Tess Tutor, as Personal tutor" in page.inner_text("#signed-in-as")
     page.select_option("#role-choice", "module_leader")
@@ -101,7 +101,7 @@ def test_signing_in_from_a_page_returns_to_it_and_signing_out_ends_the_session(
     page.click("#signout")
     page.wait_for_selector("#signin")
     assert page.url == f"{base_url}/" and not [
-        c for c in page.context.cookies() if c["name"] == "waymark_session"
+        c for c in page.context.cookies() if c["name"] == "__Host-waymark_session"
     ]
     page.goto(f"{base_url}/me")
     assert "/oauth2/authorize" in page.url  # signed out: the page asks for sign-in again

@@ -150,10 +150,10 @@ def test_signing_in_starts_a_server_side_session_in_a_strict_cookie(
     client.cookies.clear()
     done = sign_in(client, ids["tutor"], next_page="/caseload")
     assert done.status_code == 303 and done.headers["location"] == "/caseload"
-    (header,) = [h for h in done.headers.get_list("set-cookie") if h.startswith("waymark_session=")]
+    (header,) = [h for h in done.headers.get_list("set-cookie") if h.startswith("__Host-waymark_session=")]
     attributes = {part.strip().lower() for part in header.split(";")}
     assert {"httponly", "secure", "samesite=lax", "path=/"} <= attributes
-    cookie = SimpleCookie(header)["waymark_session"].value
+    cookie = SimpleCookie(header)["__Host-waymark_session"].value
     (row,) = _rows(served, ids["tutor"])
     assert row.id_hash == hashlib.sha256(cookie.encode()).hexdigest() and cookie not in row.id_hash
     assert row.roles == ["personal_tutor", "module_leader"] and row.active_role == "personal_tutor"
@@ -197,7 +197,9 @@ def test_an_account_without_a_waymark_role_is_refused_and_gets_no_session(
     client.cookies.clear()
     refused = sign_in(client, "nobody-1")
     assert refused.status_code == 403 and "no Waymark role" in refused.text
-    assert _rows(served, "nobody-1") == [] and "waymark_session" not in refused.headers.get("set-cookie", "")
+    assert _rows(served, "nobody-1") == [] and "__Host-waymark_session" not in refused.headers.get(
+        "set-cookie", ""
+    )
 
 
 def test_a_person_switches_between_their_roles(
@@ -219,13 +221,15 @@ def test_a_person_switches_between_their_roles(
 def test_signing_out_ends_the_session(served: Served, client: TestClient, ids: dict[str, str]) -> None:
     client.cookies.clear()
     sign_in(client, ids["student"])
-    cookie = client.cookies["waymark_session"]
+    cookie = client.cookies["__Host-waymark_session"]
     refused = client.post("/logout")  # no CSRF token: nothing happens
     assert refused.status_code == 403 and len(_rows(served, ids["student"])) == 1
     out = client.post("/logout", data={"csrf": _csrf(served, ids["student"])}, follow_redirects=False)
     assert out.status_code == 303 and _rows(served, ids["student"]) == []
-    assert 'waymark_session=""' in out.headers["set-cookie"] or "Max-Age=0" in out.headers["set-cookie"]
-    again = TestClient(client.app, base_url=BASE, cookies={"waymark_session": cookie})  # a copy kept
+    assert (
+        '__Host-waymark_session=""' in out.headers["set-cookie"] or "Max-Age=0" in out.headers["set-cookie"]
+    )
+    again = TestClient(client.app, base_url=BASE, cookies={"__Host-waymark_session": cookie})  # a copy kept
     assert again.get("/v1/me/indicator").status_code == 401
     assert again.get("/me", follow_redirects=False).headers["location"] == "/login?next=/me"
 
@@ -239,7 +243,7 @@ def test_a_post_from_another_site_does_not_sign_the_browser_out(
     for path in ("/logout", "/session/role"):
         out = cross.post(path, data={"csrf": "guessed", "role": "dpo"}, follow_redirects=False)
         assert out.status_code == 303 and "set-cookie" not in out.headers, (path, out.headers)
-    stale = TestClient(client.app, base_url=BASE, cookies={"waymark_session": "no-such-session"})
+    stale = TestClient(client.app, base_url=BASE, cookies={"__Host-waymark_session": "no-such-session"})
     out = stale.post("/logout", data={"csrf": "x"}, follow_redirects=False)
     assert out.status_code == 303 and "Max-Age=0" in out.headers["set-cookie"]  # a dead cookie is cleared
 
@@ -357,7 +361,10 @@ def test_a_callback_that_is_not_the_answer_to_our_request_is_refused(
     client.cookies.clear()
     refused = client.get("/auth/callback", params={"code": "made-up", "state": "made-up"})
     assert refused.status_code == 400 and "did not complete" in refused.text
-    assert "waymark_session" not in refused.headers.get("set-cookie", "")
+    assert "__Host-waymark_session" not in refused.headers.get("set-cookie", "")
+    # An error from the query string is not shown: it would put anyone's words on the page.
+    said = client.get("/auth/callback", params={"error": "Account locked: call 0800 000 000", "state": "x"})
+    assert said.status_code == 400 and "0800" not in said.text and "Sign in again" in said.text
 
 
 def test_bearer_tokens_work_as_before(served: Served, client: TestClient, ids: dict[str, str]) -> None:
@@ -384,9 +391,9 @@ def test_signing_in_again_replaces_the_browsers_session(
 ) -> None:
     client.cookies.clear()
     sign_in(client, ids["student"])
-    first = client.cookies["waymark_session"]
+    first = client.cookies["__Host-waymark_session"]
     sign_in(client, ids["student"])
-    assert client.cookies["waymark_session"] != first and len(_rows(served, ids["student"])) == 1
+    assert client.cookies["__Host-waymark_session"] != first and len(_rows(served, ids["student"])) == 1
     client.post("/logout", data={"csrf": _csrf(served, ids["student"])})
 
 

@@ -38,11 +38,10 @@ from waymark.service.schemas import (
     Recorded,
     RequestIn,
 )
+from waymark.service.spreadsheet import safe_cell
 from waymark.service.subject_access import database_records
 
 router = APIRouter(prefix="/v1/me", tags=["students"], route_class=AccessRoute)
-# A cell starting with one of these may be run as a formula by a spreadsheet; text is prefixed with '.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 Student = Annotated[Access, access_for(Role.STUDENT)]
 
 
@@ -116,15 +115,8 @@ def _csv(data: dict[str, list[dict[str, Any]]]) -> str:
                 text = (
                     json.dumps(value) if isinstance(value, dict | list) else ("" if value is None else value)
                 )
-                writer.writerow([kind, i, field, _cell(text)])
+                writer.writerow([kind, i, field, safe_cell(text)])
     return buffer.getvalue()
-
-
-def _cell(value: Any) -> Any:
-    """A cell a spreadsheet shows as text, never runs as a formula (OWASP CSV injection guidance)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 @router.get("/export", responses={200: {"content": {"application/json": {}, "text/csv": {}}}})

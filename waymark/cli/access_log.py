@@ -15,6 +15,7 @@ from waymark.cli.errors import BROKEN, fail, handled
 from waymark.models.settings import get_settings
 from waymark.service import audit
 from waymark.service.db.engine import up_to_date
+from waymark.service.spreadsheet import safe_cell
 
 app = typer.Typer(help="The tamper-evident access audit log.", no_args_is_help=True)
 
@@ -83,4 +84,4 @@ def export_cmd(
         return
     writer = csv.DictWriter(sys.stdout, fieldnames=["at", "actor", "role", "purpose", "action", "request_id"])
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: safe_cell(v) for k, v in row.items()} for row in rows)
