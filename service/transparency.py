@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from waymark.models.explain.sentences import and_list
@@ -31,7 +31,8 @@ from waymark.models.roles import ROLES
 from waymark.models.settings import Settings
 from waymark.service import decisions
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import AuditRecord, Indicator, Publication, ScoringRun
+from waymark.service.db.schema import Indicator, ModelDecision, Publication, ScoringRun
+from waymark.service.retention import last_run_at
 from waymark.service.runtime import Champion, Runtime
 
 log = logging.getLogger("waymark.service")
@@ -261,7 +262,7 @@ def gather(runtime: Runtime) -> Facts:
     with transaction(runtime.engine) as session:
         model = None if champion is None else _model(session, settings, champion=champion)
         run = _run(session, settings, served=None if champion is None else champion.version)
-        last = session.scalar(select(func.max(AuditRecord.at)).where(AuditRecord.action == "retention_run"))
+        last = last_run_at(session)
     return Facts(
         model=model,
         run=run,
@@ -272,20 +273,43 @@ def gather(runtime: Runtime) -> Facts:
     )
 
 
+# What the statement reads of an audit's report (its checks' statuses, the characteristics compared),
+# by audit id and report hash. The report is large (hundreds of kB on a real cohort) and hashed to check
+# it is unchanged; read and hashed on every request, it made the public statement cost 15 times a
+# health check (a red team's finding). A report found unchanged once is not read again for the same
+# audit; one missing or changed is looked for again each time.
+_SUMMARIES: dict[tuple[int, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _audit_summary(session: Session, audited: ModelDecision) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    key = (audited.id, audited.report_sha256 or "")
+    if key not in _SUMMARIES:
+        report = decisions.audit_report(session, audited)
+        if report is None:
+            return (), ()
+        gate = report.get("gate", {})
+        if len(_SUMMARIES) >= 64:
+            _SUMMARIES.clear()
+        _SUMMARIES[key] = (
+            tuple(str(c.get("status")) for c in gate.get("checks", [])),
+            tuple(report["data"]["characteristics"]),
+        )
+    return _SUMMARIES[key]
+
+
 def _model(session: Session, settings: Settings, *, champion: Champion) -> ModelFacts:
     name, version = settings.model_name, champion.version
     audited = decisions.latest_audit(session, name, version=version)
     reviewed = decisions.latest_review(session, name, version=version)
-    report = decisions.audit_report(session, audited) if audited else None
-    gate = report.get("gate", {}) if report else {}
+    checks, characteristics = _audit_summary(session, audited) if audited else ((), ())
     return ModelFacts(
         name=name,
         version=version,
         features=champion.features,
         metrics=None if champion.metrics is None else dict(champion.metrics),
         gate=audited.gate if audited else None,
-        checks=tuple(str(c.get("status")) for c in gate.get("checks", [])),
-        characteristics=tuple(report["data"]["characteristics"]) if report else (),
+        checks=checks,
+        characteristics=characteristics,
         override_reason=reviewed.override_reason if reviewed else None,
     )
 

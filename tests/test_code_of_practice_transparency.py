@@ -199,6 +199,34 @@ def test_an_unreadable_registry_is_stated_and_read_again_at_the_next_check(
     assert accuracy and not any("could not be read" in a for a in accuracy)
 
 
+def test_the_audit_report_is_read_once_per_audit_and_the_last_retention_run_through_an_index(
+    deployment: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A red team measured the public statement at 15 times a health check's cost: every request read
+    and hashed the champion's whole audit report and scanned the whole access log."""
+    reads: list[int] = []
+    real = decisions.audit_report
+
+    def counted(session: object, audit: decisions.ModelDecision) -> object:
+        reads.append(audit.id)
+        return real(session, audit)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(decisions, "audit_report", counted)
+    monkeypatch.setattr(transparency, "_SUMMARIES", {})
+    with _client(deployment.settings) as client:
+        first = client.get("/v1/transparency").json()
+        assert first["model"] is not None and "inconclusive" in first["fairness"]  # the report was read
+        assert len(transparency._SUMMARIES) == 1
+        done = len(reads)  # with the champion's own checks at start-up
+        again = [client.get("/v1/transparency").json() for _ in range(2)]
+    assert again == [first, first] and len(reads) == done
+    with deployment.engine.connect() as conn:
+        plan = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT max(at) FROM audit_log WHERE action = 'retention_run'"
+        ).fetchall()
+    assert "ix_audit_retention_runs" in str(plan)
+
+
 def test_when_the_champion_is_no_longer_approved_the_statement_says_so(deployment: Served) -> None:
     name = deployment.settings.model_name
     with _client(deployment.settings) as client:

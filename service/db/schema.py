@@ -25,6 +25,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column
 
@@ -152,7 +153,17 @@ class AuditRecord(Base):
     """One read or write of an individual's data; append-only and hash-chained."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_student", "student_id"),)
+    __table_args__ = (
+        Index("ix_audit_student", "student_id"),
+        # The last retention run, read by the public transparency statement: a scan of the whole log
+        # otherwise. Partial, so no other record's write touches it.
+        Index(
+            "ix_audit_retention_runs",
+            "at",
+            sqlite_where=text("action = 'retention_run'"),
+            postgresql_where=text("action = 'retention_run'"),
+        ),
+    )
 
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at: Mapped[str] = mapped_column(String(32))
