@@ -205,6 +205,9 @@ def _audit_attribute(week: _Week, attribute: str, *, policy: Policy) -> list[Att
             values, names, students=counts["students"], shown=shown, strategy=policy.reference
         )
         intervals = _all_intervals(values, reference, confidence=policy.confidence)
+        _widen_calibration_gaps(
+            intervals, counts, reference=reference["calibration_gap"], confidence=policy.confidence
+        )
         frame = _Frame(names, counts, named, shown, reference, intervals, curves, bins, policy.min_group_size)
         out.append(
             AttributeAudit(
@@ -368,6 +371,38 @@ def _all_intervals(
         out["difference"][m] = _intervals(values[m] - ref, confidence)
         out["ratio"][m] = _intervals(_safe_ratio(values[m], ref), confidence)
     return out
+
+
+def _widen_calibration_gaps(
+    intervals: dict[str, dict[str, np.ndarray]],
+    counts: dict[str, np.ndarray],
+    *,
+    reference: int | None,
+    confidence: float,
+) -> None:
+    """Widen the calibration gap's intervals of groups in which nobody (or everybody) needed support.
+
+    Every resample of such a group observes a rate of 0 (or 1), so its bootstrap interval holds the
+    spread of the estimates alone, as if the outcome could not have been otherwise: 20 students of
+    whom none left read as clearly overestimated (a college's audit failed on two such groups). The
+    observed side is given its exact (Clopper-Pearson) bound instead, b = 1 - ((1 - confidence) / 2)
+    ** (1 / n) for n students, as the gate does for rates (``gate._exact_interval``): a gap can be up
+    to b lower (none observed) or higher (all observed), and so can a difference against the group,
+    or against a reference group, with that outcome.
+    """
+    students = np.maximum(counts["students"], 1)
+    bound = 1 - ((1 - confidence) / 2) ** (1 / students)
+    none = (counts["positives"] == 0) * bound  # the observed rate could have been up to b
+    every = (counts["negatives"] == 0) * bound  # ... or down to 1 - b
+    value, difference = intervals["value"]["calibration_gap"], intervals["difference"]["calibration_gap"]
+    value[1] -= none
+    value[2] += every
+    if reference is None:  # no difference is published
+        return
+    # The difference is the group's gap less the reference's (the reference's own stays as it is).
+    others = np.arange(len(students)) != reference
+    difference[1] -= others * (none + every[reference])
+    difference[2] += others * (every + none[reference])
 
 
 def _intervals(samples: np.ndarray, confidence: float) -> np.ndarray:

@@ -222,3 +222,42 @@ def test_a_large_group_withheld_beside_a_small_one_is_not_called_too_small() -> 
         "2 groups not assessable (too few students): 1 group below the minimum size, and 1 group" in reasons
     )
     assert "withheld beside it" in reasons and "224" not in reasons and "V" not in reasons.split()
+
+
+def _nobody_needed_support(group_size: int) -> tuple[pd.DataFrame, ProtectedFrame]:
+    """400 calibrated students in A; in B, ``group_size`` estimated at 0.12 of whom none needed support."""
+    rng = np.random.default_rng(11)
+    a_probability = rng.uniform(0.05, 0.6, 400)
+    a_label = rng.random(400) < a_probability
+    students = [f"A{i}" for i in range(400)] + [f"B{i}" for i in range(group_size)]
+    scored = pd.DataFrame(
+        {
+            "student_id": students,
+            "week": 4,
+            "label": np.concatenate([a_label.astype(int), np.zeros(group_size, dtype=int)]),
+            "probability": np.concatenate([a_probability, rng.uniform(0.10, 0.14, group_size)]),
+        }
+    )
+    groups = pd.DataFrame({"student_id": students, "club": ["A"] * 400 + ["B"] * group_size}).astype("string")
+    return scored, ProtectedFrame(groups)
+
+
+@pytest.mark.parametrize(("group_size", "expected"), [(20, INCONCLUSIVE), (400, "fail")])
+def test_a_calibration_gap_where_nobody_needed_support_allows_for_the_outcome_that_could_have_been(
+    group_size: int, expected: str
+) -> None:
+    """An art school's audit failed on two groups of 20 in which nobody left: every resample observed
+    a rate of 0, so the gap's interval held the estimates' spread alone (0.07 to 0.14). With the exact
+    bound for none of 20 observed (0.17 at 95%) the gap cannot be told from the tolerance; for none of
+    400 (0.009) an overestimate of 0.12 is still a clear breach."""
+    policy = dataclasses.replace(load_policy(), weeks=(4,), bootstrap_resamples=200)
+    gap = tuple(c for c in policy.checks if c.metric == "calibration_gap")
+    policy = dataclasses.replace(policy, checks=gap)
+    scored, protected = _nobody_needed_support(group_size)
+    audits = audit_cohorts(scored, group_labels(protected, intersections=False), policy=policy)
+    _gate, checks = evaluate(audits, policy)
+    assert checks[0].status == expected, checks[0].reasons
+    b = next(g for g in audits[0].groups if g.group == "B")
+    point, low, high = b.metrics["calibration_gap"]
+    bound = 1 - 0.025 ** (1 / group_size)
+    assert 0.11 < point < 0.13 and low < point - bound + 0.02 and high < point + 0.02
