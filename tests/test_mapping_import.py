@@ -253,6 +253,10 @@ def _base() -> dict[str, object]:
             "inputs.records.format: unknown format 'xml'",
         ),
         (lambda m: m.pop("version"), "version: required"),
+        (  # an art school's trial: a student keyed as deceased was scored and listed for contact
+            lambda m: m["tables"]["registrations"]["columns"]["final_result"]["values"].update(Deceased=""),
+            "tables.registrations.columns.final_result: 'Deceased' is mapped to empty (not known yet)",
+        ),
         (
             lambda m: m["tables"]["activity"]["columns"]["day"].update(value="1"),
             "tables.activity.columns.day: give exactly one of column, columns or value",

@@ -9,6 +9,7 @@ column or value"), all of them at once.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -270,6 +271,8 @@ def _column_problems(table_name: str, spec: TableSpec, *, where: str) -> list[st
             continue
         kind = table.column(col).kind if col in known else Kind.TEXT
         problems += [f"{where}.columns.{col}: {p}" for p in _conversion_problems(col, col_spec, kind=kind)]
+        if (table_name, col) == ("registrations", "final_result"):
+            problems += [f"{where}.columns.{col}: {p}" for p in _death_problems(col_spec)]
     missing = [c.name for c in table.columns if c.required and c.name not in spec.columns]
     if spec.aggregate is not None:
         missing = [c for c in missing if c != "count" or spec.aggregate == "sum"]
@@ -279,6 +282,23 @@ def _column_problems(table_name: str, spec: TableSpec, *, where: str) -> list[st
             'give { value = "" } for a column the extract does not have)'
         )
     return problems
+
+
+# An outcome recording a death. Mapped to empty ("not known yet") it is scored and listed for outreach
+# (an art school's trial put a student keyed as deceased 10th of 137 on a module's list).
+_DEATH = re.compile(r"deceased|death|\bdied\b|\bdead\b", re.IGNORECASE)
+
+
+def _death_problems(spec: ColumnSpec) -> list[str]:
+    """Outcomes naming a death that the value map leaves empty (not known yet): refused."""
+    rules = {**spec.values, **spec.patterns}
+    return [
+        f"{source!r} is mapped to empty (not known yet), so the student would be scored and listed for "
+        'contact: map a death to "withdrawn", with the date in unregistration_day when the export gives '
+        "one (docs/bring-your-own-data.md, Students who have died)"
+        for source, target in rules.items()
+        if _DEATH.search(source) and target == ""
+    ]
 
 
 def _conversion_problems(col: str, spec: ColumnSpec, *, kind: Kind) -> list[str]:
