@@ -448,9 +448,15 @@ def test_a_mapping_declares_a_new_source_with_its_notice_date_and_an_append_keep
     assert relabelled != declared
     more = write_extract(tmp_path / "export2", weeks=range(4, 6))
     mapping = load_mapping(write_mapping(tmp_path / "m2", relabelled))
-    import_mapped(mapping, [more], out=tmp_path / "out", secret=SECRET, append=True)
+    result = import_mapped(mapping, [more], out=tmp_path / "out", secret=SECRET, append=True)
     rows = (tmp_path / "out" / "sources.csv").read_text(encoding="utf-8").splitlines()
     assert rows[1] == "kiosk,the kiosk,2023-09-01,library"
+    # The new name is said, since it names the earlier rows too (an art school's Moodle autumn read
+    # as Canvas once a January extract was appended under the same source and another label).
+    (said,) = result.notes
+    assert said.startswith("Source 'kiosk' was named 'the library kiosk' and is now 'the kiosk'")
+    again = import_mapped(mapping, [more], out=tmp_path / "out", secret=SECRET, append=True)
+    assert again.notes == ()
 
 
 def test_a_mapping_that_names_a_new_source_without_notice_imports_but_its_activity_is_not_used(

@@ -126,6 +126,7 @@ def _report(result: ImportResult, *, out_dir: Path, as_json: bool, dry_run: bool
             "written": result.written,
             "warnings": warnings,
             "timezone": zone,
+            "notes": list(result.notes),
         }
         typer.echo(json.dumps(body, indent=2, default=str))
         return
@@ -136,6 +137,8 @@ def _report(result: ImportResult, *, out_dir: Path, as_json: bool, dry_run: bool
         return
     lines = [f"  {table}: {n['total']:,} rows ({_changes(n)})" for table, n in result.written.items()]
     out.print(f"Wrote {out_dir}:\n" + "\n".join(lines), highlight=False, markup=False)
+    for note in result.notes:
+        out.print(note, highlight=False, markup=False)
     if result.warnings:
         said = "1 warning" if len(result.warnings) == 1 else f"{len(result.warnings)} warnings"
         out.print(f"{said} from the contract (the folder is valid):", highlight=False)

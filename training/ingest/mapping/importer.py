@@ -84,6 +84,7 @@ class ImportResult:
     # The contract's warnings on what was written, each example named in the exports (in_the_exports).
     warnings: tuple[Finding, ...] = ()
     timezone: str = "UTC"  # the zone times were read in and days counted in
+    notes: tuple[str, ...] = ()  # what an append changed that the folder's earlier rows carry (relabelled)
 
 
 def table_key(table: str) -> tuple[str, ...]:
@@ -328,6 +329,28 @@ def _read_labels(path: Path) -> dict[str, dict[str, str]]:
     return {str(s): dict(zip(SOURCE_COLUMNS, map(str, values), strict=True)) for s, *values in rows}
 
 
+def relabelled(old: dict[str, dict[str, str]], mapping: Mapping) -> tuple[str, ...]:
+    """What an append renames: each source the folder already names that the mapping names otherwise.
+
+    The new name applies to the source's earlier rows too. An art school appended Canvas (from
+    January) to a folder of Moodle (the autumn) under one source, and every sentence about the autumn
+    then said "the learning platform (Canvas)": the import says so, with what to do if that is wrong.
+    """
+    notes = []
+    for source, spec in mapping.source_rows().items():
+        before = old.get(source, {}).get("label", "")
+        if before and spec.label and spec.label != before:
+            notes.append(
+                f"Source {source!r} was named {before!r} and is now {spec.label!r}, for its earlier rows "
+                "too. If another system now records this activity (a new platform), import it under a "
+                "source of its own instead (in a copy of the mapping: "
+                f'{source}_new, with counts_as = "{source}" and notice_given_on), so that each is named as '
+                "it is, and note that a student's rate "
+                "against their own earlier weeks then compares the two systems' counts."
+            )
+    return tuple(notes)
+
+
 def _merged_labels(old: dict[str, dict[str, str]], mapping: Mapping) -> dict[str, dict[str, str]]:
     """The mapping's [sources] over the folder's: a value it does not give is kept."""
     out = dict(old)
@@ -477,7 +500,9 @@ def import_mapped(
             rows |= {t: _write_empty(con, t, stage=stage) for t in empty}
             if append:
                 _carry_over(out, stage, rewritten={*rewrite, *empty})
-            labels = _merged_labels(_read_labels(out / SOURCES_FILE) if append else {}, mapping)
+            earlier = _read_labels(out / SOURCES_FILE) if append else {}
+            notes = relabelled(earlier, mapping)
+            labels = _merged_labels(earlier, mapping)
             if labels:
                 _write_labels(stage, labels)
             increment = _increment(mapping, matched, changes=changes, append=append)
@@ -491,7 +516,7 @@ def import_mapped(
     checked = passed.report
     # Named as the exports wrote them, as a refusal's examples are.
     warned = in_the_exports(con, checked, tables=set(rewrite)).warnings if checked is not None else ()
-    return ImportResult(coverage, written, warned, timezone=zone)
+    return ImportResult(coverage, written, warned, timezone=zone, notes=notes)
 
 
 def in_the_exports(
