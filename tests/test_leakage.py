@@ -8,7 +8,7 @@ import pandas as pd
 from tests.model_stub import stub_outcome
 from waymark.fairness.policy import load_policy
 from waymark.fairness.report import model_card, published, render_html
-from waymark.training.evaluation import leakage_warnings, small_test_warnings, weekly_metrics
+from waymark.training.evaluation import chance_warnings, leakage_warnings, small_test_warnings, weekly_metrics
 
 FEATURES = ("active_days", "days_since_withdrawal_recorded")
 
@@ -51,6 +51,20 @@ def test_weeks_whose_test_cohort_is_too_small_to_judge_are_named_in_one_warning(
     (warning,) = small_test_warnings(tiny)
     assert warning.startswith("weeks 2 to 4, 8: the test set holds 14 registrations")
     assert "--test-from" in warning
+
+
+def test_weeks_ranked_no_better_than_chance_are_named_in_one_warning() -> None:
+    """An art school's candidate had test AUC 0.45 to 0.51 at every week, and training said nothing."""
+    weekly, _ = _test_rows(leak=False)
+    assert chance_warnings(weekly) == ()
+    rng = np.random.default_rng(4)
+    week = np.repeat([4, 8, 12], 300)
+    label = (rng.random(week.size) < 0.3).astype(int)
+    noise = weekly_metrics(pd.DataFrame({"week": week, "label": label, "probability": rng.random(week.size)}))
+    (warning,) = chance_warnings(noise)
+    assert warning.startswith("weeks 4, 8, 12: test AUC 0.") and "no better than chance" in warning
+    tiny = noise[noise.index.astype(int) == 4].assign(n=14)  # too small to judge: small_test_warnings says so
+    assert chance_warnings(tiny) == ()
 
 
 def test_the_committee_reads_the_training_warnings_in_the_report_and_the_model_card() -> None:

@@ -149,6 +149,35 @@ def small_test_warnings(test_weekly: pd.DataFrame) -> tuple[str, ...]:
     )
 
 
+#: At or below this on a later cohort large enough to judge, the model ranks no better than chance.
+CHANCE_AUC = 0.55
+
+
+def chance_warnings(test_weekly: pd.DataFrame) -> tuple[str, ...]:
+    """One warning naming the weeks whose test AUC is at chance level on a test cohort large enough.
+
+    Found on an art school's data: a candidate with test AUC 0.45 to 0.51 at every week was trained
+    and registered without a word (the audit's quality gate would stop it later, after the committee's
+    time). Weeks too small to judge are left to ``small_test_warnings``.
+    """
+    judged = test_weekly[
+        (test_weekly["n"] >= SMALL_TEST_ROWS) & (test_weekly["positives"] >= SMALL_TEST_POSITIVES)
+    ]
+    weak = judged[judged["auc"].astype(float) <= CHANCE_AUC]
+    if weak.empty:
+        return ()
+    weeks = [int(str(w)) for w in weak.index]
+    named = f"week {weeks[0]}" if len(weeks) == 1 else f"weeks {_spans(weeks)}"
+    aucs = weak["auc"].astype(float)
+    said = f"{aucs.min():.2f}" if aucs.min() == aucs.max() else f"{aucs.min():.2f} to {aucs.max():.2f}"
+    return (
+        f"{named}: test AUC {said}, no better than chance (at most {CHANCE_AUC}): the model does not "
+        "rank the later students by the outcome. Check the outcome's mapping (a value mapped the wrong "
+        "way round), that the later presentations' activity was imported, and that their ids match "
+        "the training presentations' (the quality gate will refuse such a model)",
+    )
+
+
 def _range(values: pd.Series) -> str:
     low, high = int(values.min()), int(values.max())
     return f"{low:,}" if low == high else f"{low:,} to {high:,}"

@@ -22,7 +22,13 @@ from waymark.models.targets import Target, labels
 from waymark.models.uncertainty import interval_table, scored_coverage
 from waymark.training.censoring import Censoring, censor, contact_days
 from waymark.training.choice import GIVEN, GROUPED_CV, TEMPORAL, FamilyChoice, choose_by_grouped_cv
-from waymark.training.evaluation import lead_time, leakage_warnings, small_test_warnings, weekly_metrics
+from waymark.training.evaluation import (
+    chance_warnings,
+    lead_time,
+    leakage_warnings,
+    small_test_warnings,
+    weekly_metrics,
+)
 from waymark.training.fitting import FitConfig, choose_family, fit, margins, platt, sigmoid, unfitted
 from waymark.training.reweighting import Mitigation, MitigationRecord, Reweighting
 from waymark.training.search import search_gbm
@@ -342,6 +348,7 @@ def train(
         folder=folder,
         manifest=manifest,
         warnings=small_test_warnings(test_weekly)
+        + chance_warnings(test_weekly)
         + leakage_warnings(test_weekly, test_features, feature_names=FEATURE_NAMES),
         choice=choice,
         censoring=censoring,
