@@ -65,6 +65,10 @@ class TableCoverage:
     # With joins: input rows that matched at least once, and the first that matched none ("file row N").
     rows_matched: int | None = None
     first_unmatched: str = ""
+    # The unmatched rows' distinct values of the join's columns (as the export wrote them), and a few.
+    unmatched_on: tuple[str, ...] = ()
+    unmatched_keys: int = 0
+    unmatched_examples: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,16 @@ class Coverage:
                     f"    {said} of the rows in matched no row of a joined input{first}: check that "
                     "the joined columns hold the same values in both (ids in the same case and format)"
                 )
+                if t.unmatched_keys:
+                    on = ", ".join(t.unmatched_on)
+                    more = t.unmatched_keys - len(t.unmatched_examples)
+                    listed = ", ".join(t.unmatched_examples) + (f" and {more:,} more" if more > 0 else "")
+                    lines.append(
+                        f"    they hold {t.unmatched_keys:,} distinct {on} ({listed}): rows expected to "
+                        "drop out (staff, test accounts) and people missing from the joined input (an "
+                        "enrolment list that has not caught up) look alike here, and the second lose "
+                        "their activity, which then reads as a student going quiet"
+                    )
             if t.rows_out < t.rows_joined and t.folded:
                 lines.append(f"    {t.rows_joined - t.rows_out:,} fewer out: {t.folded}")
             if t.rows_joined > matched:
@@ -215,6 +229,8 @@ def table_coverage(
     if TABLES[table].key and spec.duplicates == "error" and not issues:
         issues += duplicate_key_issue(con, table)
     matched, first = _matched(con, table, source=spec.from_) if spec.join else (None, "")
+    on: tuple[str, ...] = tuple(dict.fromkeys(c for j in spec.join for c in j.on))
+    keys, examples = _unmatched_keys(con, table, source=spec.from_, on=on) if matched is not None else (0, ())
     return TableCoverage(
         table=table,
         rows_in=inputs[spec.from_].rows_kept,
@@ -224,6 +240,9 @@ def table_coverage(
         folded=_folded(table, spec),
         rows_matched=matched,
         first_unmatched=first,
+        unmatched_on=on if keys else (),
+        unmatched_keys=keys,
+        unmatched_examples=examples,
     )
 
 
@@ -237,6 +256,28 @@ def _matched(con: duckdb.DuckDBPyConnection, table: str, *, source: str) -> tupl
     ).fetchall()
     first = f"{missing[0][0]} row {missing[0][1]}" if missing else ""
     return int(row[0]), first
+
+
+#: Unmatched join values named in the dry run's report (the rest are counted).
+UNMATCHED_EXAMPLES = 3
+
+
+def _unmatched_keys(
+    con: duckdb.DuckDBPyConnection, table: str, *, source: str, on: tuple[str, ...]
+) -> tuple[int, tuple[str, ...]]:
+    """The distinct values of the join's own columns among the rows no join kept, and the first few."""
+    staged, given = ident("wm_a_" + table), ident("wm_in_" + source)
+    have = {str(r[0]) for r in con.execute(f"DESCRIBE {given}").fetchall()}
+    columns = [c for c in on if c in have]
+    if not columns:
+        return 0, ()
+    value = f"concat_ws(' / ', {', '.join(ident(c) for c in columns)})"
+    rows = con.execute(
+        f"SELECT DISTINCT {value} AS v FROM {given} s WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {staged} a WHERE a._file = s._file AND a._row = s._row)"
+    ).fetchall()
+    values = sorted(str(r[0]) for r in rows)
+    return len(values), tuple(values[:UNMATCHED_EXAMPLES])
 
 
 def _folded(table: str, spec: TableSpec) -> str:
