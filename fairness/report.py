@@ -231,7 +231,7 @@ def _plot(report: dict[str, Any], attribute: str, *, week: int, capacity: float)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
     described = "; ".join(
-        f"{n}: not shown, {TOO_FEW}"
+        f"{n}: {WITHHELD_IN_PLOT}"
         if hidden
         else f"{n}: {p:.2f} (interval {lo:.2f} to {hi:.2f})"
         if not math.isnan(p)
@@ -240,6 +240,13 @@ def _plot(report: dict[str, Any], attribute: str, *, week: int, capacity: float)
     )
     alt = f"False negative rate by {attribute} group at week {week}, {capacity:.0%} capacity. {described}."
     return base64.b64encode(buffer.getvalue()).decode("ascii"), alt
+
+
+# A characteristic the proxy check could not try: fewer than two groups large enough (the audit's minimum).
+PROXY_UNCHECKED = "not checked: fewer than two recorded groups large enough to compare"
+
+# A group of 459 withheld beside a group of 3 had read "too few students" (an art school's audit).
+WITHHELD_IN_PLOT = "not shown (too few students in it, or withheld beside a group with too few)"
 
 
 def render_html(report: dict[str, Any], weeks: tuple[int, ...], *, capacities: tuple[float, ...]) -> str:
@@ -307,6 +314,8 @@ def model_card(report: dict[str, Any], test_metrics: dict[str, float]) -> str:
     proxies = (
         "\n".join(
             f"- {p['characteristic']}: AUC {p['auc']:.2f}{' (warning)' if p['warning'] else ''}"
+            if p["auc"] is not None
+            else f"- {p['characteristic']}: {PROXY_UNCHECKED}"
             for p in report["proxy_check"]
         )
         or "- none computed"

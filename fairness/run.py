@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -393,7 +394,7 @@ def proxy_check(
     week = sorted(features["week"].unique())[len(features["week"].unique()) // 2]
     rows = features[features["week"] == week].drop_duplicates("student_id")
     x = bundle.matrix(rows)
-    tasks = []
+    tasks, unchecked = [], []
     for attribute in groups.columns:
         y = groups[attribute].reindex(rows["student_id"]).fillna(NOT_RECORDED).to_numpy()
         counts = pd.Series(y).value_counts()
@@ -402,6 +403,8 @@ def proxy_check(
         )
         if np.unique(y[keep]).size >= 2:
             tasks.append(_ProxyTask(attribute, x=x[keep], y=y[keep], seed=policy.seed))
+        else:  # said, not left out of the table without a word (an art school's care-experienced students)
+            unchecked.append(ProxyResult(attribute, math.nan, warning=False))
     folds = [(task, f) for task in tasks for f in range(len(task.folds))]
     with threads.capped(1), ThreadPoolExecutor(threads.cores(), initializer=_one_thread_here) as pool:
         fitted = list(pool.map(lambda job: job[0].fold_proba(job[1]), folds))
@@ -410,7 +413,7 @@ def proxy_check(
         auc = task.auc(fitted[start : start + len(task.folds)])
         start += len(task.folds)
         out.append(ProxyResult(task.attribute, auc, auc >= policy.proxy_auc_warning))
-    return out
+    return out + unchecked
 
 
 def _one_thread_here() -> None:

@@ -19,7 +19,7 @@ from waymark.fairness.audit import audit_cohorts, group_labels
 from waymark.fairness.gate import FAIL, NOT_ASSESSABLE, evaluate
 from waymark.fairness.mitigation import MitigationRow, equalised_fnr
 from waymark.fairness.policy import Policy, load_policy
-from waymark.fairness.report import model_card, published, render_html
+from waymark.fairness.report import WITHHELD_IN_PLOT, model_card, published, render_html
 from waymark.fairness.run import AuditOutcome, ProxyResult
 from waymark.models.capacity import top_share
 from waymark.models.data import ProtectedFrame
@@ -151,7 +151,8 @@ def test_a_false_negative_rate_resting_on_one_student_is_published_nowhere(misse
         assert [cells[i] for i in (1, 2, 3, 4, 5, 6, 8)] == [TOO_FEW_CELL] * 7
     threshold_cells = [c for row in _rows_of(out.html, "club") for c in row if "rare" in row[0]]
     assert threshold_cells.count(TOO_FEW_CELL) == 5  # selected and missed before and after, the cut-offs
-    assert "rare: not shown, not assessable (too few students)" in out.html  # the plot's text
+    assert f"rare: {WITHHELD_IN_PLOT}" in out.html  # the plot's text
+    assert f"common: {WITHHELD_IN_PLOT}" in out.html  # 200 students, withheld beside the rare group
 
     # The week's recall at capacity less the common group's misses would give the rare group's one
     # student back: the common group's false negative rate is withheld beside it (complementary

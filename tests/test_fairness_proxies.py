@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import types
 
 import numpy as np
@@ -13,9 +14,11 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from tests.model_stub import stub_outcome
 from waymark.fairness.audit import NOT_RECORDED
 from waymark.fairness.policy import load_policy
-from waymark.fairness.run import proxy_check
+from waymark.fairness.report import PROXY_UNCHECKED, model_card, published, render_html
+from waymark.fairness.run import ProxyResult, proxy_check
 
 FEATURES = ["f0", "f1", "f2", "f3"]
 
@@ -56,10 +59,24 @@ def test_the_proxy_auc_is_cross_val_predicts_on_any_number_of_threads(
     bundle = types.SimpleNamespace(matrix=lambda rows: rows[FEATURES].to_numpy())
     policy = load_policy()
     results = proxy_check(features, groups, bundle=bundle, policy=policy)  # type: ignore[arg-type]
-    assert [r.attribute for r in results] == ["club", "region"]
+    assert [r.attribute for r in results] == ["club", "region", "lonely"]
+    # Too few to check is said (an art school's care-experienced students had left no row at all).
+    assert math.isnan(results[2].auc) and not results[2].warning
     x = features[FEATURES].to_numpy()
-    for result in results:
+    for result in results[:2]:
         y = groups[result.attribute].to_numpy()
         assert result.auc == _cross_val_auc(x, y, policy.seed)
         assert result.warning == (result.auc >= policy.proxy_auc_warning)
     assert results[1].auc > 0.8  # the features do predict the region
+
+
+def test_a_characteristic_the_proxy_check_could_not_try_is_said_in_the_report_and_the_card() -> None:
+    policy = load_policy()
+    outcome = stub_outcome(
+        policy, proxies=[ProxyResult("club", 0.61, False), ProxyResult("care", math.nan, False)]
+    )
+    report = published(outcome, [])
+    assert report["proxy_check"][1] == {"characteristic": "care", "auc": None, "warning": False}
+    html = render_html(report, policy.weeks, capacities=policy.capacities)
+    assert "not checked: fewer than two recorded groups large enough to compare" in html
+    assert f"- care: {PROXY_UNCHECKED}" in model_card(report, {})
