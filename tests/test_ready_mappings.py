@@ -138,6 +138,23 @@ def test_the_records_dry_run_covers_every_value_and_column(tmp_path: Path) -> No
     assert all(not table.issues for table in coverage.tables.values())
 
 
+def test_a_mark_without_a_submission_date_says_to_fill_the_day_it_was_assessed(tmp_path: Path) -> None:
+    """An art school's juried performances had no submission date; the hint said to drop them, and every
+    performance then read as work not submitted."""
+    src = tmp_path / "records"
+    shutil.copytree(BYOD / "records", src)
+    marks = (src / "marks.csv").read_text(encoding="utf-8").splitlines()
+    number, code, _date, mark = marks[1].split(",")
+    marks[1] = ",".join([number, code, "", mark])
+    (src / "marks.csv").write_text("\n".join(marks) + "\n", encoding="utf-8")
+    mapping = load_mapping(ready_mappings()["student-records"])
+    coverage = import_mapped(mapping, [src], out=tmp_path / "data", secret=SECRET, dry_run=True).coverage
+    said = [i.text() for t in coverage.tables.values() for i in t.issues]
+    assert any("submitted_day must have a value" in s and "put the day it was assessed" in s for s in said), (
+        said
+    )
+
+
 def _activity(folder: Path) -> pd.DataFrame:
     activity = load_learning_data(folder).activity
     return activity.sort_values(list(activity.columns[:6])).reset_index(drop=True)

@@ -92,6 +92,17 @@ EMPTY_REQUIRED = (
 )
 
 
+#: What more to say of a column whose empty rows are better filled than left out.
+EMPTY_REQUIRED_MORE = {
+    # An art school's juried performances and group marks had no submission date; dropping them, as
+    # the hint then said, read every performance as work not submitted.
+    "submitted_day": (
+        " (a result left out reads as work not submitted: for work assessed without a submission, a "
+        "performance or a mark given to a whole group, put the day it was assessed in the export)"
+    ),
+}
+
+
 def _matched(text: str, spec: ColumnSpec) -> str:
     """The condition under which the value map maps ``text`` by one of its values or patterns."""
     matches = [f"{text} = {literal(k)}" for k in spec.values if k != ""]
@@ -203,7 +214,8 @@ def column_sql(
         allowed = ", ".join(literal(a) for a in column.allowed)
         checks.append((f"{value} NOT IN ({allowed})", f"is not one of {', '.join(column.allowed)}"))
     if not column.nullable:  # found here, with the file and row, not by the contract after the import
-        checks.append((f"{value} IS NULL", EMPTY_REQUIRED.format(column=column.name)))
+        said = EMPTY_REQUIRED.format(column=column.name) + EMPTY_REQUIRED_MORE.get(column.name, "")
+        checks.append((f"{value} IS NULL", said))
     return ColumnSql(value=value, check=_checks(checks), raw=raw, counts_days=counts_days)
 
 
