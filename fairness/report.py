@@ -150,6 +150,7 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
         "data": {
             "fingerprint": outcome.data_fingerprint,
             "test_presentations": list(outcome.test_presentations),
+            "test_modules": list(outcome.test_modules),
             "characteristics": list(outcome.attributes),
         },
         "gate": {

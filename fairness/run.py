@@ -78,6 +78,7 @@ class AuditOutcome:
     # the fairness policy's training-time mitigation the run applied, in words ("": none)
     training_mitigation: str = ""
     intervention_policy: str = "ignore"  # how training handled registrations outreach reached first
+    test_modules: tuple[str, ...] = ()  # the modules of the test presentations: what scoring can say of
     # week -> characteristic -> group -> share of estimates per bin (shown groups only): the reference
     # the monitor compares a scoring run's groups with (``fairness.monitoring``)
     estimate_reference: dict[str, Any] = field(default_factory=dict)
@@ -151,6 +152,7 @@ def _audit_model(
         model=loaded,
         run_id=run_id,
         test_presentations=tuple(presentation_name(m, p) for m, p in test),
+        test_modules=tuple(sorted({str(m) for m, _ in test})),
         data_fingerprint=fingerprint or folder_fingerprint(local_folder(folder)),
         policy=policy,
         audits=audits,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -307,6 +308,12 @@ def test_a_week_later_than_every_audited_week_is_told_apart(
     assert within.audited_weeks == tuple(load_policy().weeks) and within.beyond_audit == ()
     later = score(synth_dir, engine, model_name=store.name, week=max(load_policy().weeks) + 2)
     assert later.beyond_audit == (max(load_policy().weeks) + 2,)
+    # Every module scored here had a presentation in the audited test set; one that had none is named.
+    assert within.modules and set(within.modules) <= set(within.audited_modules)
+    assert within.unaudited_modules == ()
+    studio = dataclasses.replace(within, modules=(*within.modules, "STUDIO1"))
+    assert studio.unaudited_modules == ("STUDIO1",)
+    assert dataclasses.replace(studio, audited_modules=()).unaudited_modules == ()  # an older report: unsaid
 
 
 def test_a_chosen_week_is_scored_from_what_a_run_at_that_week_would_have_had(

@@ -54,9 +54,13 @@ def load_champion(engine: Engine, name: str, *, store: str | None = None) -> Loa
         raise ChampionUnavailableError(f"{name} version {found.version} is not loaded: {exc}") from exc
 
 
-def audited_weeks(engine: Engine, name: str, *, version: str) -> tuple[int, ...]:
-    """The weeks the version's latest fairness audit measured, from its stored report (() if none)."""
+def audited_scope(engine: Engine, name: str, *, version: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """The weeks and modules the version's latest fairness audit measured, from its stored report.
+
+    () for either when there is no report, or (modules) when it predates their being kept.
+    """
     with transaction(engine) as session:
         audit = decisions.latest_audit(session, name, version=version)
         report = decisions.audit_report(session, audit) if audit is not None else None
-    return tuple(sorted({int(a["week"]) for a in (report or {}).get("audits", [])}))
+    weeks = tuple(sorted({int(a["week"]) for a in (report or {}).get("audits", [])}))
+    return weeks, tuple(str(m) for m in (report or {}).get("data", {}).get("test_modules", []))

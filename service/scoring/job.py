@@ -30,7 +30,7 @@ from waymark.models.registry import LoadedModel
 from waymark.models.stability import smooth_step
 from waymark.service.db.schema import ScoringRun
 from waymark.service.scoring import lock, publish, summaries
-from waymark.service.scoring.champion import audited_weeks, load_champion
+from waymark.service.scoring.champion import audited_scope, load_champion
 from waymark.service.scoring.cohort import (
     CohortError,
     activity_cutoff,
@@ -59,6 +59,19 @@ class ScoringSummary:
     erased_in_folder: int = 0
     audited_weeks: tuple[int, ...] = ()  # the weeks the champion's fairness audit measured
     replaced_as_of: str | None = None  # the data date of the batch this one replaced (None: none was served)
+    modules: tuple[str, ...] = ()  # the modules scored
+    audited_modules: tuple[str, ...] = ()  # the modules of the presentations the audit measured
+
+    @property
+    def unaudited_modules(self) -> tuple[str, ...]:
+        """Scored modules of which no presentation was tested and audited (none if that is not known).
+
+        An art school's studio, portfolio and part-time modules were scored although the test set was
+        three lecture modules: nothing was known of the model's accuracy or fairness on them.
+        """
+        if not self.audited_modules:
+            return ()
+        return tuple(m for m in self.modules if m not in set(self.audited_modules))
 
     @property
     def earlier_than_replaced(self) -> bool:
@@ -189,11 +202,11 @@ def score(
         except BaseException:
             publish.mark_failed(engine, run_id)
             raise
-    try:  # the batch is published: a failed read of the audit's weeks only leaves them unsaid
-        weeks = audited_weeks(engine, model_name, version=model.version)
+    try:  # the batch is published: a failed read of the audit's scope only leaves it unsaid
+        weeks, modules = audited_scope(engine, model_name, version=model.version)
     except SQLAlchemyError:
-        weeks = ()
-    return dataclasses.replace(summary, audited_weeks=weeks)
+        weeks, modules = (), ()
+    return dataclasses.replace(summary, audited_weeks=weeks, audited_modules=modules)
 
 
 @contextlib.contextmanager
@@ -420,4 +433,5 @@ def _publish(
         withdrawn=batch.withdrawn,
         erased_in_folder=batch.erased_in_folder,
         replaced_as_of=None if served is None else served.data_as_of,
+        modules=tuple(sorted({str(m) for m in batch.indicators["module_id"]})),
     )

@@ -132,6 +132,14 @@ def publish(
             else ""
         )
         + (
+            f" {_modules(summary.unaudited_modules)} of the {len(summary.modules):,} modules scored had no "
+            "presentation among those this version was tested and audited on: nothing is known of its "
+            "accuracy or fairness there, so read their estimates with that in mind, or train and audit "
+            "on data that holds such modules."
+            if summary.unaudited_modules
+            else ""
+        )
+        + (
             f" {_students(summary.erased_in_folder)} whose erasure was processed "
             f"{'is' if summary.erased_in_folder == 1 else 'are'} still registered on the presentations "
             f"scored in the data folder (left out of this run): remove them there, and any others, with "
@@ -156,6 +164,14 @@ def publish(
 
 def _students(n: int) -> str:
     return f"{n:,} student{'' if n == 1 else 's'}"
+
+
+def _modules(modules: tuple[str, ...], *, named: int = 5) -> str:
+    """'2 (FA4001, FA5001)' or '9 (FA4001, ... and 4 more)'."""
+    listed = ", ".join(modules[:named]) + (
+        f" and {len(modules) - named:,} more" if len(modules) > named else ""
+    )
+    return f"{len(modules):,} ({listed})"
 
 
 def _weeks(weeks: tuple[int, ...]) -> str:
