@@ -494,6 +494,11 @@ def _consistency(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {k: _scalar(con, sql) for k, sql in checks.items()}
 
 
+def _counted(n: int, one: str, *, many: str) -> str:
+    """'1 activity row is' or '1,234 activity rows are'."""
+    return f"1 {one}" if n == 1 else f"{n:,} {many}"
+
+
 def _marked_work_notes(overview: dict[str, Any]) -> list[str]:
     if overview["assessment_results"]:
         return []
@@ -549,7 +554,7 @@ def _notes(
                 "a feature that reads it treats it as not recorded rather than guessing a value."
             )
     if early := consistency["activity_over_a_week_before_registration"]:
-        rows = "1 activity row is" if early == 1 else f"{early:,} activity rows are"
+        rows = _counted(early, "activity row is", many="activity rows are")
         notes.append(
             f"{rows} dated more than a week before the student registered. Check that activity.day and "
             "registrations.registration_day count days from the same start_date, and that a mapping join "
@@ -558,7 +563,7 @@ def _notes(
             "it is dated, and count it for the registration it names."
         )
     if late := consistency["activity_over_a_week_after_unregistration"]:
-        rows = "1 activity row is" if late == 1 else f"{late:,} activity rows are"
+        rows = _counted(late, "activity row is", many="activity rows are")
         notes.append(
             f"{rows} dated more than a week after the student unregistered. No week's features read them "
             "(a student leaves every weekly population from the day they unregistered), but they point to "
@@ -567,7 +572,7 @@ def _notes(
             "the student left."
         )
     if ahead := consistency["unregistration_after_data_date"]:
-        rows = "1 registration has" if ahead == 1 else f"{ahead:,} registrations have"
+        rows = _counted(ahead, "registration has", many="registrations have")
         notes.append(
             f"{rows} an unregistration day after the data date (the latest day any activity reaches). "
             "Until that day the student is scored as still registered. If the day is one planned ahead, "
@@ -580,7 +585,7 @@ def _notes(
             "population, which makes the outcome look later than it was."
         )
     if low := consistency["assessments_scored_at_most_20"]:
-        which = "1 assessment has" if low == 1 else f"{low:,} assessments have"
+        which = _counted(low, "assessment has", many="assessments have")
         notes.append(
             f"{which} five or more marks, none above 20. Scores are percentages (0 to 100); points out of "
             "20 or 10 read as very low marks. If the export gives points, map the score with out_of "
@@ -588,7 +593,7 @@ def _notes(
         )
     if left := consistency["unregistered_but_result_not_withdrawn"]:
         share = f" ({left / registrations:.0%} of all registrations)" if registrations else ""
-        rows = "1 registration has" if left == 1 else f"{left:,} registrations have"
+        rows = _counted(left, "registration has", many="registrations have")
         notes.append(
             f"{rows} an unregistration day and an outcome other than withdrawn{share}. A student leaves "
             "every weekly population from the day they unregistered: they are neither scored nor trained "
