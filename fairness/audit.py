@@ -403,6 +403,11 @@ def _widen_calibration_gaps(
     others = np.arange(len(students)) != reference
     difference[1] -= others * (none + every[reference])
     difference[2] += others * (every + none[reference])
+    # A ratio of two signed gaps has no such bound: its interval is left undefined where either side's
+    # outcome was the same for everyone (a check on it is then never failed on the estimates alone).
+    ratio = intervals["ratio"]["calibration_gap"]
+    flat = others & ((none + every > 0) | (none[reference] + every[reference] > 0))
+    ratio[1:, flat] = np.nan
 
 
 def _intervals(samples: np.ndarray, confidence: float) -> np.ndarray:

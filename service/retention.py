@@ -177,7 +177,11 @@ def run(
         )
 
 
+# The predicate written as the partial index's (schema.AuditRecord), so PostgreSQL's planner matches
+# it with any plan; a bound parameter would not be known to match when a generic plan is made.
+LAST_RUN = select(func.max(AuditRecord.at)).where(text("action = 'retention_run'"))
+
+
 def last_run_at(session: Session) -> str | None:
     """When the last retention run was made (its access-log record), through the log's partial index."""
-    # The predicate written as the index's, so PostgreSQL's planner matches it with any plan.
-    return session.scalar(select(func.max(AuditRecord.at)).where(text("action = 'retention_run'")))
+    return session.scalar(LAST_RUN)

@@ -277,24 +277,28 @@ def gather(runtime: Runtime) -> Facts:
 # by audit id and report hash. The report is large (hundreds of kB on a real cohort) and hashed to check
 # it is unchanged; read and hashed on every request, it made the public statement cost 15 times a
 # health check (a red team's finding). A report found unchanged once is not read again for the same
-# audit; one missing or changed is looked for again each time.
+# audit; one missing or changed is looked for again each time. A stored report changed after it was
+# read is therefore not noticed here until a restart: the statement keeps the summary of what was
+# audited, and the champion's own checks (``decisions.champion``) read the report afresh.
 _SUMMARIES: dict[tuple[int, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
 
 def _audit_summary(session: Session, audited: ModelDecision) -> tuple[tuple[str, ...], tuple[str, ...]]:
     key = (audited.id, audited.report_sha256 or "")
-    if key not in _SUMMARIES:
+    found = _SUMMARIES.get(key)  # read once: another request may clear the dict meanwhile
+    if found is None:
         report = decisions.audit_report(session, audited)
         if report is None:
             return (), ()
         gate = report.get("gate", {})
-        if len(_SUMMARIES) >= 64:
-            _SUMMARIES.clear()
-        _SUMMARIES[key] = (
+        found = (
             tuple(str(c.get("status")) for c in gate.get("checks", [])),
             tuple(report["data"]["characteristics"]),
         )
-    return _SUMMARIES[key]
+        if len(_SUMMARIES) >= 64:
+            _SUMMARIES.clear()
+        _SUMMARIES[key] = found
+    return found
 
 
 def _model(session: Session, settings: Settings, *, champion: Champion) -> ModelFacts:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from tests.model_stub import StubModel
 from waymark.fairness.audit import audit_cohorts, group_labels
+from waymark.fairness.disclosure import rounded_count
 from waymark.fairness.gate import FAIL, NOT_ASSESSABLE, evaluate
 from waymark.fairness.mitigation import MitigationRow, equalised_fnr
 from waymark.fairness.policy import Policy, load_policy
@@ -174,6 +175,12 @@ def test_the_tables_say_what_a_rounded_zero_may_stand_for() -> None:
     assert "Counts are rounded to the nearest 5, so a 0 may stand for up to 2." in (
         _publish(scored, protected, _policy()).html
     )
+    for step in (2, 4, 10):  # Python rounds a half to the even number: 1, 2 and 5 show as 0
+        assert all(rounded_count(n, step) == 0 for n in range(step // 2 + 1))
+        assert rounded_count(step // 2 + 1, step) == step
+        tens = dataclasses.replace(_policy(), count_rounding=step)
+        said = f"Counts are rounded to the nearest {step}, so a 0 may stand for up to {step // 2}."
+        assert said in _publish(scored, protected, tens).html
     unrounded = dataclasses.replace(_policy(), count_rounding=1)
     html = _publish(scored, protected, unrounded).html
     assert "Counts are exact." in html and "may stand for" not in html

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
@@ -261,3 +262,5 @@ def test_a_calibration_gap_where_nobody_needed_support_allows_for_the_outcome_th
     point, low, high = b.metrics["calibration_gap"]
     bound = 1 - 0.025 ** (1 / group_size)
     assert 0.11 < point < 0.13 and low < point - bound + 0.02 and high < point + 0.02
+    ratio = b.ratios["calibration_gap"]
+    assert math.isnan(ratio[1]) and math.isnan(ratio[2])  # no bound for a ratio of gaps: left undefined

@@ -168,6 +168,23 @@ def test_a_report_with_a_preamble_is_read_from_its_header_with_skip_rows(tmp_pat
         load_mapping(write_mapping(tmp_path / "m", skipping.replace("skip_rows = 3", "skip_rows = -1")))
 
 
+def test_a_death_a_default_would_leave_not_known_yet_is_refused_naming_its_row(tmp_path: Path) -> None:
+    """A value map's default (or a pattern) can empty an outcome the mapping does not list: the rows
+    are checked too, not only the mapping's text (a reviewer's finding)."""
+    rows = records_rows()
+    rows[2][5] = "Deceased"
+    src = tmp_path / "export"
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    defaulted = MAPPING.replace('Enrolled = "" } }', 'Enrolled = "" }, default = "" }')
+    assert defaulted != MAPPING
+    with pytest.raises(MappingDataError) as caught:
+        _import_with(load_mapping(write_mapping(tmp_path / "m", defaulted)), src, tmp_path / "d")
+    said = str(caught.value)
+    assert "tables.registrations.columns.final_result: 'Deceased' is mapped to empty (not known yet)" in said
+    assert "(1 row; first records.csv row 3)" in said
+
+
 def test_a_row_whose_presentation_is_unknown_is_named(tmp_path: Path) -> None:
     src = tmp_path / "export"
     write_records(src)
@@ -448,6 +465,8 @@ def test_a_mapping_declares_a_new_source_with_its_notice_date_and_an_append_keep
     assert relabelled != declared
     more = write_extract(tmp_path / "export2", weeks=range(4, 6))
     mapping = load_mapping(write_mapping(tmp_path / "m2", relabelled))
+    dry = import_mapped(mapping, [more], out=tmp_path / "out", secret=SECRET, append=True, dry_run=True)
+    assert len(dry.notes) == 1  # said before anything is renamed
     result = import_mapped(mapping, [more], out=tmp_path / "out", secret=SECRET, append=True)
     rows = (tmp_path / "out" / "sources.csv").read_text(encoding="utf-8").splitlines()
     assert rows[1] == "kiosk,the kiosk,2023-09-01,library"

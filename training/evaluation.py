@@ -174,7 +174,8 @@ def chance_warnings(test_weekly: pd.DataFrame) -> tuple[str, ...]:
         f"{named}: test AUC {said}, no better than chance (at most {CHANCE_AUC}): the model does not "
         "rank the later students by the outcome. Check the outcome's mapping (a value mapped the wrong "
         "way round), that the later presentations' activity was imported, and that their ids match "
-        "the training presentations' (the quality gate will refuse such a model)",
+        "the training presentations' (the audit's quality gate judges the weeks it audits against its "
+        "floors)",
     )
 
 

@@ -389,7 +389,8 @@ function meaningsSection(r) {
 function groupsSection(r) {
   const s = section("groups-h", "Each group, with its interval");
   const p = r.policy;
-  const zero = p.count_rounding > 2 ? `, so a 0 may stand for up to ${Math.floor((p.count_rounding - 1) / 2)}` : "";
+  // Python's round() takes a half to the even number: at a step of 10, 5 shows as 0.
+  const zero = p.count_rounding > 1 ? `, so a 0 may stand for up to ${Math.floor(p.count_rounding / 2)}` : "";
   const counts = p.count_rounding > 1 ? `Counts are rounded to the nearest ${p.count_rounding}${zero}.` : "Counts are exact.";
   s.append(el("p", `${counts} Groups with fewer than ${p.min_group_size} students are not shown, only their number. Intervals are ${Math.round(p.confidence * 100)}% bootstrap intervals from ${p.bootstrap_resamples} resamples. ${p.withheld_means}`));
   const attributes = [...new Set(r.audits.map((a) => a.attribute))];

@@ -16,7 +16,7 @@ const ACTION_TEXT = {
   contact_refused: "tried to record a contact with you, refused without your agreement or an exemption",
   intervention_write: "recorded support agreed with you", intervention_write_under_exemption: "recorded support under an exemption",
   intervention_refused: "tried to record support for you, refused without your agreement or an exemption",
-  engagement_view: "read your engagement over the weeks", wellbeing_hold_write: "changed whether your indicator is withheld for your wellbeing", wellbeing_hold_view: "checked whether your indicator is withheld for your wellbeing",
+  engagement_view: "read your engagement over the weeks", wellbeing_hold_write: "changed whether your indicator is withheld for your wellbeing", wellbeing_hold_view: "saw, on their page about you, whether your indicator is held back for your wellbeing",
   own_indicator_view: "read your indicator (you)", consent_view: "read your choices about support",
   consent_write: "changed your choices about support", preferences_write: "changed whether your indicator is shown to you",
   directory_view: "read your name and contact details", requests_view: "read your requests about your data",

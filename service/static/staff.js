@@ -358,7 +358,10 @@ const HOLDERS = ["personal_tutor", "support_staff"];
 
 async function showHold(student) {
   if (!HOLDERS.includes(document.body.dataset.role)) return;
-  const { withheld } = await api(`/v1/students/${enc(student)}/wellbeing-hold`);
+  let withheld;
+  try {
+    ({ withheld } = await api(`/v1/students/${enc(student)}/wellbeing-hold`));
+  } catch (e) { return; }  // the section stays hidden; the rest of the page (and any draft) stays
   const button = byId("hold-toggle");
   const paint = (held) => {
     byId("hold-state").textContent = held

@@ -133,6 +133,8 @@ def _report(result: ImportResult, *, out_dir: Path, as_json: bool, dry_run: bool
     out.print(result.coverage.to_text(), highlight=False, markup=False)
     out.print(f"Times are read as {zone} time, and days counted in it (--timezone to change).", markup=False)
     if dry_run or result.written is None:
+        for note in result.notes:
+            out.print(note, highlight=False, markup=False)
         out.print("Dry run: nothing was written.", highlight=False)
         return
     lines = [f"  {table}: {n['total']:,} rows ({_changes(n)})" for table, n in result.written.items()]

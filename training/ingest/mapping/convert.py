@@ -19,7 +19,13 @@ import duckdb
 
 from waymark.models.data.contract import TABLES, Column, Kind, Table
 from waymark.models.data.sqltext import ident, literal
-from waymark.training.ingest.mapping.schema import ColumnSpec, MappingError, TableSpec
+from waymark.training.ingest.mapping.schema import (
+    DEATH_REFUSED,
+    DEATH_WORDS,
+    ColumnSpec,
+    MappingError,
+    TableSpec,
+)
 
 PSEUDONYM_FUNCTION = "waymark_pseudonym"
 ACTIVITY_KEY = ("student_id", "module_id", "presentation_id", "day", "source", "activity_type")
@@ -177,6 +183,9 @@ def column_sql(
         )
     text, unmapped = _value_map(joined, spec) if spec.maps_values else (joined, None)
     checks += [(unmapped, "is not mapped")] if unmapped else []
+    if column.name == "final_result" and spec.maps_values:  # a default or a pattern can empty one too
+        death = f"regexp_matches({joined}, {literal('(?i)(' + DEATH_WORDS + ')')})"
+        checks.append((f"{joined} IS NOT NULL AND {death} AND {text} IS NULL", DEATH_REFUSED))
     counts_days = False
     if spec.converts_time:
         value, why = _parsed_date(text, spec)

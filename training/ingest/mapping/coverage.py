@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 
 from waymark.models.data.contract import TABLES
-from waymark.models.data.sqltext import ident
+from waymark.models.data.sqltext import ident, literal
 from waymark.training.ingest.mapping.inputs import InputStats
 from waymark.training.ingest.mapping.schema import Mapping, TableSpec
 
@@ -230,7 +230,7 @@ def table_coverage(
         issues += duplicate_key_issue(con, table)
     matched, first = _matched(con, table, source=spec.from_) if spec.join else (None, "")
     on: tuple[str, ...] = tuple(dict.fromkeys(c for j in spec.join for c in j.on))
-    keys, examples = _unmatched_keys(con, table, source=spec.from_, on=on) if matched is not None else (0, ())
+    keys, examples = _unmatched_keys(con, table, source=spec.from_, on=on) if first else (0, ())
     return TableCoverage(
         table=table,
         rows_in=inputs[spec.from_].rows_kept,
@@ -258,8 +258,10 @@ def _matched(con: duckdb.DuckDBPyConnection, table: str, *, source: str) -> tupl
     return int(row[0]), first
 
 
-#: Unmatched join values named in the dry run's report (the rest are counted).
+#: Unmatched join values named in the dry run's report (the rest are counted), as the export wrote them:
+#: on the console and in --format json, never in the data folder.
 UNMATCHED_EXAMPLES = 3
+EMPTY_KEY = "(empty)"
 
 
 def _unmatched_keys(
@@ -271,7 +273,8 @@ def _unmatched_keys(
     columns = [c for c in on if c in have]
     if not columns:
         return 0, ()
-    value = f"concat_ws(' / ', {', '.join(ident(c) for c in columns)})"
+    # An empty key (often why a staff row drops) is said as such, not as nothing.
+    value = f"concat_ws(' / ', {', '.join(f'coalesce({ident(c)}, {literal(EMPTY_KEY)})' for c in columns)})"
     rows = con.execute(
         f"SELECT DISTINCT {value} AS v FROM {given} s WHERE NOT EXISTS "
         f"(SELECT 1 FROM {staged} a WHERE a._file = s._file AND a._row = s._row)"

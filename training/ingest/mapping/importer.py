@@ -483,8 +483,10 @@ def import_mapped(
         else set()
     )
     coverage, matched = analyse(con, mapping, sources=sources, old=old)
+    earlier = _read_labels(out / SOURCES_FILE) if append else {}
+    notes = relabelled(earlier, mapping)  # said by the dry run too, while there is time to change course
     if dry_run:
-        return ImportResult(coverage, timezone=zone)
+        return ImportResult(coverage, timezone=zone, notes=notes)
     if not coverage.ok:
         raise MappingDataError(coverage)
     tables = [t for t in _BUILD_ORDER if t in mapping.tables]
@@ -500,8 +502,6 @@ def import_mapped(
             rows |= {t: _write_empty(con, t, stage=stage) for t in empty}
             if append:
                 _carry_over(out, stage, rewritten={*rewrite, *empty})
-            earlier = _read_labels(out / SOURCES_FILE) if append else {}
-            notes = relabelled(earlier, mapping)
             labels = _merged_labels(earlier, mapping)
             if labels:
                 _write_labels(stage, labels)

@@ -286,16 +286,21 @@ def _column_problems(table_name: str, spec: TableSpec, *, where: str) -> list[st
 
 # An outcome recording a death. Mapped to empty ("not known yet") it is scored and listed for outreach
 # (an art school's trial put a student keyed as deceased 10th of 137 on a module's list).
-_DEATH = re.compile(r"deceased|death|\bdied\b|\bdead\b", re.IGNORECASE)
+DEATH_WORDS = r"deceased|death|\bdied\b|\bdead\b|passed away"
+_DEATH = re.compile(DEATH_WORDS, re.IGNORECASE)
+#: Said of an outcome naming a death that a value map leaves empty, by the mapping's check and the rows'.
+DEATH_REFUSED = (
+    "is mapped to empty (not known yet), so the student would be scored and listed for contact: map a "
+    'death to "withdrawn", with the date in unregistration_day when the export gives one '
+    "(docs/bring-your-own-data.md, Students who have died)"
+)
 
 
 def _death_problems(spec: ColumnSpec) -> list[str]:
     """Outcomes naming a death that the value map leaves empty (not known yet): refused."""
     rules = {**spec.values, **spec.patterns}
     return [
-        f"{source!r} is mapped to empty (not known yet), so the student would be scored and listed for "
-        'contact: map a death to "withdrawn", with the date in unregistration_day when the export gives '
-        "one (docs/bring-your-own-data.md, Students who have died)"
+        f"{source!r} {DEATH_REFUSED}"
         for source, target in rules.items()
         if _DEATH.search(source) and target == ""
     ]
