@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import duckdb
@@ -183,6 +184,26 @@ def test_a_death_a_default_would_leave_not_known_yet_is_refused_naming_its_row(t
     said = str(caught.value)
     assert "tables.registrations.columns.final_result: 'Deceased' is mapped to empty (not known yet)" in said
     assert "(1 row; first records.csv row 3)" in said
+
+
+def test_ids_one_system_writes_with_a_prefix_read_as_the_others_with_strip_prefix(tmp_path: Path) -> None:
+    """An art school's Moodle wrote "HS" + the student number, its records the number alone: the log's
+    rows named no registration. With strip_prefix they join, and the folder is the same as without."""
+    plain = _import(tmp_path / "plain")
+    src = tmp_path / "export"
+    write_records(src)
+    rows = click_rows(range(4))
+    write_clicks(src, [[f"HS{r[0]}" if i % 2 else r[0], *r[1:]] for i, r in enumerate(rows)])
+    prefixed = MAPPING.replace(
+        'student_id = "user"', 'student_id = { column = "user", strip_prefix = ["HS"] }'
+    )
+    assert prefixed != MAPPING
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", prefixed)), src, tmp_path / "stripped")
+    assert load_learning_data(out).activity.equals(load_learning_data(plain).activity)
+    with pytest.raises(ContractViolation, match="reference"):  # without it: ids nobody registered
+        _import_with(load_mapping(write_mapping(tmp_path / "m2", MAPPING)), src, tmp_path / "kept")
+    wrong = MAPPING.replace('timestamp = "iso" }', 'timestamp = "iso", strip_prefix = ["HS"] }')
+    assert "tables.activity.columns.day: strip_prefix applies to ids only" in _mistakes(tomllib.loads(wrong))
 
 
 def test_a_row_whose_presentation_is_unknown_is_named(tmp_path: Path) -> None:

@@ -181,6 +181,11 @@ def column_sql(
                 f"has an empty part (needs all of {', '.join(spec.columns)})",
             )
         )
+    for prefix in spec.strip_prefix:  # an id some systems write with a prefix and others without
+        joined = (
+            f"(CASE WHEN starts_with({joined}, {literal(prefix)}) "
+            f"THEN substr({joined}, {len(prefix) + 1}) ELSE {joined} END)"
+        )
     text, unmapped = _value_map(joined, spec) if spec.maps_values else (joined, None)
     checks += [(unmapped, "is not mapped")] if unmapped else []
     if column.name == "final_result" and spec.maps_values:  # a default or a pattern can empty one too

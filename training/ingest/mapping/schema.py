@@ -64,6 +64,9 @@ class ColumnSpec(_Strict):
     # A number written with a decimal comma ("12,5"): read as 12.5; a value with a point ("1.234,5",
     # or "1.234", where the point separates thousands) is refused rather than guessed.
     decimal_comma: bool = False
+    # Prefixes some of the export's ids carry and others do not ("HS2401001" in one system, "2401001"
+    # in another, after a migration): removed where present, before anything else reads the id.
+    strip_prefix: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> ColumnSpec:
@@ -319,6 +322,10 @@ def _conversion_problems(col: str, spec: ColumnSpec, *, kind: Kind) -> list[str]
         problems.append("out_of divides the number of one source column (give column)")
     if spec.decimal_comma and kind not in {Kind.INT, Kind.FLOAT}:
         problems.append("decimal_comma applies to numbers only")
+    if spec.strip_prefix and kind is not Kind.ID:
+        problems.append("strip_prefix applies to ids only")
+    if "" in spec.strip_prefix:
+        problems.append("strip_prefix lists an empty prefix")
     if spec.date is not None and spec.date != "iso" and "%" not in spec.date:
         problems.append(f"date {spec.date!r} is neither 'iso' nor a strptime format such as '%d/%m/%Y'")
     return problems
