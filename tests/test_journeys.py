@@ -272,6 +272,9 @@ def test_a_session_that_ends_on_a_students_page_signs_in_again_and_returns_to_th
     page.goto(f"{base_url}/student#{student}")
     page.wait_for_selector("article.card")
     assert name in page.inner_text("h1")
+    # The page's last read (the wellbeing hold's state) has answered: a read still under way when the
+    # cookies go would meet a 401 and start signing in again itself, racing the reload below.
+    page.wait_for_selector("#hold-section:not([hidden])")
     page.context.clear_cookies()  # the session (and the provider's) is gone, as after expiry
     page.reload()  # the browser sends no fragment: the server sees only /student
     page.wait_for_selector("input[name=sub]")
