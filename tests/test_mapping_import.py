@@ -169,6 +169,42 @@ def test_a_report_with_a_preamble_is_read_from_its_header_with_skip_rows(tmp_pat
         load_mapping(write_mapping(tmp_path / "m", skipping.replace("skip_rows = 3", "skip_rows = -1")))
 
 
+def test_a_windows_1252_export_is_read_with_its_encoding_and_a_wrong_one_is_named_by_line(
+    tmp_path: Path,
+) -> None:
+    """Found on a German university's data: HISinOne writes Windows-1252, which DuckDB's reader cannot
+    decode; latin-1 passed umlauts and refused the first en dash with "File is not latin-1 encoded",
+    and the default said only that the file was not UTF-8, beside a hint about skip_rows."""
+    rows = records_rows()
+    for row in rows:
+        row[1] = row[1] + "-Ü"  # a module code with an umlaut
+        row[7] = "Straße – Grundlagen"  # an ignored column holding an en dash (0x96 in Windows-1252)
+    src = tmp_path / "export"
+    path = write_records(src, rows)
+    path.write_bytes(path.read_text(encoding="utf-8").encode("cp1252"))
+    write_clicks(src, [[r[0], r[1] + "-Ü", *r[2:]] for r in click_rows(range(2))])
+    (src / "clicks.csv").write_bytes((src / "clicks.csv").read_text(encoding="utf-8").encode("cp1252"))
+    with pytest.raises(MappingError) as default:
+        _import_with(load_mapping(write_mapping(tmp_path / "m", MAPPING)), src, tmp_path / "utf8")
+    assert "cannot be read as utf-8" in str(default.value)
+    assert "line 2: byte 0x" in str(default.value) and 'encoding = "cp1252"' in str(default.value)
+    assert "skip_rows" not in str(default.value)
+    latin = MAPPING.replace('separator = ";"\n', 'separator = ";"\nencoding = "latin-1"\n', 1)
+    latin = latin.replace('files = ["clicks*.csv"]\n', 'files = ["clicks*.csv"]\nencoding = "latin-1"\n')
+    with pytest.raises(MappingError) as wrong:
+        _import_with(load_mapping(write_mapping(tmp_path / "m", latin)), src, tmp_path / "latin")
+    assert "records.csv: cannot be read as latin-1: line 2: byte 0x96" in str(wrong.value)
+    assert "Windows-1252" in str(wrong.value)
+    out = _import_with(
+        load_mapping(write_mapping(tmp_path / "m", latin.replace("latin-1", "cp1252"))), src, tmp_path / "ok"
+    )
+    data = load_learning_data(out)
+    assert {m for m in data.registrations["module_id"]} == {c + "-Ü" for c in {r[1] for r in records_rows()}}
+    assert int(data.activity["count"].sum()) == len(click_rows(range(2)))
+    with pytest.raises(MappingError, match="unknown encoding 'cp9999'"):
+        load_mapping(write_mapping(tmp_path / "m", latin.replace("latin-1", "cp9999")))
+
+
 def test_a_death_a_default_would_leave_not_known_yet_is_refused_naming_its_row(tmp_path: Path) -> None:
     """A value map's default (or a pattern) can empty an outcome the mapping does not list: the rows
     are checked too, not only the mapping's text (a reviewer's finding)."""

@@ -17,7 +17,7 @@ import duckdb
 
 from waymark.models.data.sqltext import ident, literal
 from waymark.training.ingest.mapping.convert import run
-from waymark.training.ingest.mapping.readers import READERS
+from waymark.training.ingest.mapping.readers import READERS, UnreadableText, first_bad_utf8
 from waymark.training.ingest.mapping.schema import InputSpec, Mapping, MappingError
 
 
@@ -96,9 +96,16 @@ def _file_view(con: duckdb.DuckDBPyConnection, name: str, *, spec: InputSpec, fi
         relation = READERS[spec.format](con, file.path, spec=spec)
         relation.create_view(name)
         con.execute(f"SELECT count(*) FROM {ident(name)}").fetchall()
+    except UnreadableText as exc:
+        raise SourceFilesError(f"{file.shown}: cannot be read as {spec.encoding}: {exc}") from exc
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0]
         hint = ""
+        if spec.format == "csv" and "not utf-8 encoded" in str(exc):
+            where = first_bad_utf8(file.path)
+            raise SourceFilesError(
+                f"{file.shown}: cannot be read as utf-8, the default encoding: {where or first}"
+            ) from exc
         if spec.format == "csv" and not spec.skip_rows:
             hint = (
                 "; if the file opens with lines before its header (a report's title or details), give the "

@@ -12,8 +12,13 @@ module there is imported when this one is, so a new format needs no edit here.
 
 from __future__ import annotations
 
+import codecs
 import importlib
+import os
 import pkgutil
+import re
+import tempfile
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
@@ -86,9 +91,83 @@ def read_csv(con: duckdb.DuckDBPyConnection, path: Path, *, spec: InputSpec) -> 
         options.append(f"skip = {int(spec.skip_rows)}")
     if spec.separator is not None:
         options.append(f"delim = {literal(spec.separator)}")
-    if spec.encoding.lower().replace("_", "-") not in {"utf-8", "utf8"}:
-        options.append(f"encoding = {literal(spec.encoding)}")
+    if not is_utf8(spec.encoding):
+        path = _utf8_copy(con, path, encoding=spec.encoding)
     return con.sql(f"SELECT * FROM read_csv({literal(path)}, {', '.join(options)})")
+
+
+class UnreadableText(ValueError):
+    """A text file holds bytes its encoding does not allow (the line and the byte named)."""
+
+
+def is_utf8(encoding: str) -> bool:
+    """True for UTF-8, which DuckDB's CSV reader decodes itself (a byte-order mark included)."""
+    return codecs.lookup(encoding).name == "utf-8"
+
+
+#: Windows-1252 and ISO-8859-1 (latin-1) differ only in bytes 0x80 to 0x9F: control characters in
+#: latin-1 that no text holds, and the en dash, curly quotes and euro sign in Windows-1252.
+_C1 = re.compile("[\x80-\x9f]")
+
+
+def _utf8_copy(con: duckdb.DuckDBPyConnection, path: Path, *, encoding: str) -> Path:
+    """A UTF-8 copy of a text file in another encoding, removed when ``con`` is.
+
+    DuckDB's CSV reader decodes UTF-8, latin-1 and UTF-16 only; a Windows export (Windows-1252, as
+    HISinOne and Excel on Windows write) needs another. Python's codecs decode any of them, so every
+    encoding but UTF-8 is decoded here, strictly: a byte the encoding does not allow is an error
+    naming its line, never a character guessed. The copy is private to this user (``mkstemp``).
+    """
+    latin1 = codecs.lookup(encoding).name == "iso8859-1"
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    handle, name = tempfile.mkstemp(prefix="waymark-text-", suffix=".csv")
+    target = Path(name)
+    weakref.finalize(con, target.unlink, missing_ok=True)
+    line = 1
+    with path.open("rb") as source, os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+        for chunk in iter(lambda: source.read(1 << 20), b""):
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                start = max(exc.start, 0)
+                before = chunk[:start].decode(encoding, errors="replace").count("\n")
+                raise UnreadableText(
+                    f"line {line + before}: byte 0x{chunk[start]:02x} is not {encoding}{_guess(chunk[start:])}"
+                ) from exc
+            if latin1 and (c1 := _C1.search(text)):
+                at = line + text[: c1.start()].count("\n")
+                raise UnreadableText(
+                    f"line {at}: byte 0x{ord(c1.group()):02x} is a control character in latin-1, which "
+                    'text never holds: the file is most likely Windows-1252 (give encoding = "cp1252"), '
+                    "as Excel and many Windows systems write"
+                )
+            out.write(text)
+            line += text.count("\n")
+        out.write(decoder.decode(b"", final=True))
+    return target
+
+
+def first_bad_utf8(path: Path) -> str:
+    """Where a file stops being UTF-8: its line and byte, and the likely encoding; "" when it is UTF-8."""
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return f"line {number}: byte 0x{raw[exc.start]:02x} is not utf-8{_guess(raw[exc.start :])}"
+    return ""
+
+
+def _guess(rest: bytes) -> str:
+    """A hint at the file's encoding from the bytes where decoding stopped."""
+    try:
+        shown = rest[:1].decode("cp1252")
+    except UnicodeDecodeError:
+        return ""
+    return (
+        f" (in Windows-1252 it would be {shown!r}: most Windows and Excel exports are Windows-1252, "
+        'give the input encoding = "cp1252")'
+    )
 
 
 @register("parquet")

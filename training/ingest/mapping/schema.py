@@ -9,6 +9,7 @@ column or value"), all of them at once.
 
 from __future__ import annotations
 
+import codecs
 import re
 import tomllib
 from datetime import date
@@ -120,6 +121,18 @@ class InputSpec(_Strict):
     keep: dict[str, list[str]] = Field(default_factory=dict)  # keep rows whose column value is listed
     drop: dict[str, list[str]] = Field(default_factory=dict)  # then drop rows whose column value is listed
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)  # reader-specific
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(
+                f"unknown encoding {value!r} (for example utf-8, cp1252 for Windows and Excel exports, "
+                "latin-1, utf-16)"
+            ) from None
+        return value
 
     @field_validator("format")
     @classmethod
