@@ -178,7 +178,7 @@ def test_a_windows_1252_export_is_read_with_its_encoding_and_a_wrong_one_is_name
     rows = records_rows()
     for row in rows:
         row[1] = row[1] + "-Ü"  # a module code with an umlaut
-        row[7] = "Straße – Grundlagen"  # an ignored column holding an en dash (0x96 in Windows-1252)
+        row[7] = "Straße \u2013 Grundlagen"  # an ignored column holding an en dash (0x96 in Windows-1252)
     src = tmp_path / "export"
     path = write_records(src, rows)
     path.write_bytes(path.read_text(encoding="utf-8").encode("cp1252"))

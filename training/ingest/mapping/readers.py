@@ -131,8 +131,9 @@ def _utf8_copy(con: duckdb.DuckDBPyConnection, path: Path, *, encoding: str) -> 
             except UnicodeDecodeError as exc:
                 start = max(exc.start, 0)
                 before = chunk[:start].decode(encoding, errors="replace").count("\n")
+                at, byte = line + before, chunk[start]
                 raise UnreadableText(
-                    f"line {line + before}: byte 0x{chunk[start]:02x} is not {encoding}{_guess(chunk[start:])}"
+                    f"line {at}: byte 0x{byte:02x} is not {encoding}{_guess(chunk[start:])}"
                 ) from exc
             if latin1 and (c1 := _C1.search(text)):
                 at = line + text[: c1.start()].count("\n")
