@@ -728,6 +728,25 @@ def test_a_pass_or_fail_result_mapped_to_a_percentage_is_not_divided_by_a_maximu
     assert sorted(set(credits)) == [0, 20, 24, 100]
 
 
+def test_multiply_scales_numbers_but_not_a_value_the_value_map_gives(tmp_path: Path) -> None:
+    """Found on a German university's data: a pass/fail "bestanden" mapped to 100 beside grades
+    multiplied by 20 became 2,000 and was refused as above 100. As with out_of, a mapped value is
+    already in the contract's unit."""
+    rows = records_rows()
+    rows[3][6] = "SY"
+    src = tmp_path / "export"
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    scaled = MAPPING.replace(
+        'credits = "credits_enrolled"',
+        'credits = { column = "credits_enrolled", values = { SY = "100" }, keep_unmapped = true, '
+        "multiply = 2 }",
+    )
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", scaled)), src, tmp_path / "ok")
+    credits = load_learning_data(out).students["credits"].astype(int)
+    assert sorted(set(credits)) == [60, 72, 100]  # 30 and 36 doubled; SY as mapped
+
+
 def test_a_join_can_match_ids_written_in_another_case(tmp_path: Path) -> None:
     """A second platform names the course in lower case; the records in upper case. Joined to the
     records, its rows matched nothing until the join was told to ignore case."""

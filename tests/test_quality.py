@@ -314,3 +314,33 @@ def test_marks_that_look_like_points_are_noted(tmp_path: Path) -> None:
                                  assessment_results=results))  # fmt: skip
     assert report.consistency["assessments_scored_at_most_20"] == 1
     assert [n for n in report.notes if n.startswith("1 assessment has five or more marks, none above 20")]
+
+
+def _marked_cohort(tmp_path: Path, *, completed_mark: str, other_mark: str) -> QualityReport:
+    """Twenty registrations that passed and twenty that failed or withdrew, each with one mark of A1."""
+    passed, left = [f"P{i}" for i in range(20)], [f"F{i}" for i in range(20)]
+    students = [*VALID["students"], *([s, "P1", "1", "full_time", "0", "120"] for s in passed + left)]
+    registrations = [
+        *VALID["registrations"],
+        *([s, "M1", "2024J", "-3", "", "pass"] for s in passed),
+        *([s, "M1", "2024J", "-3", "", "fail" if i % 2 else "withdrawn"] for i, s in enumerate(left)),
+    ]
+    results = [
+        *VALID["assessment_results"],
+        *([s, "A1", "18", completed_mark] for s in passed),
+        *([s, "A1", "18", other_mark] for s in left),
+    ]
+    folder = make_folder(tmp_path, students=students, registrations=registrations, assessment_results=results)
+    return _report(folder)
+
+
+def test_marks_that_run_against_outcomes_are_noted(tmp_path: Path) -> None:
+    """Found on a German university's data: grades of 1,0 (the best) to 5,0 (a fail) imported as numbers
+    made the best work the worst mark, and multiplying them by 20, as the points note suggested, kept
+    them reversed with nothing said."""
+    reversed_ = _marked_cohort(tmp_path / "reversed", completed_mark="34", other_mark="92")
+    said = [n for n in reversed_.notes if n.startswith("Marks run against outcomes")]
+    assert said and "a value table" in said[0], said
+    assert "35.7, those that did not 89.5 (21 and 21 registrations with marks)" in said[0], said[0]
+    usual = _marked_cohort(tmp_path / "usual", completed_mark="72", other_mark="31")
+    assert not [n for n in usual.notes if n.startswith("Marks run against outcomes")]

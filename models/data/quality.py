@@ -180,7 +180,7 @@ def quality_report(con: duckdb.DuckDBPyConnection) -> QualityReport:
         names=_names(con),
         registrations=overview["registrations"],
     )
-    notes += _quiet_notes(quiet) + _outcome_notes(overview)
+    notes += _quiet_notes(quiet) + _outcome_notes(overview) + _mark_direction_notes(con)
     notes = notes or ["No gaps large enough to change how indicators should be read."]
     return QualityReport(
         overview=overview,
@@ -494,6 +494,39 @@ def _consistency(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {k: _scalar(con, sql) for k, sql in checks.items()}
 
 
+#: Registrations with marks needed on each side before marks are compared across outcomes.
+MARK_DIRECTION_MIN = 20
+
+
+def _mark_direction_notes(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """A note when students who completed have lower marks on average than students who did not.
+
+    In any institution's data those who pass have the higher marks, so the reverse says the scale runs
+    the other way: a German university's grades (1,0 the best, 5,0 a fail) imported as numbers read a
+    failed exam as a better mark than the best one, and following the marks-at-most-20 note by
+    multiplying kept them reversed. Marks are averaged per registration (one student, one module).
+    """
+    rows = con.execute("""
+        WITH marks AS (
+            SELECT r.student_id, a.module_id, a.presentation_id, avg(r.score) AS mark
+            FROM t_assessment_results r JOIN t_assessments a USING (assessment_id)
+            WHERE r.score IS NOT NULL GROUP BY ALL)
+        SELECT g.final_result IN ('pass', 'distinction') AS completed, count(*), avg(m.mark)
+        FROM marks m JOIN t_registrations g USING (student_id, module_id, presentation_id)
+        WHERE g.final_result IS NOT NULL GROUP BY 1""").fetchall()
+    by = {bool(completed): (int(n), float(mean)) for completed, n, mean in rows}
+    (done, done_mean), (not_done, not_mean) = by.get(True, (0, 0.0)), by.get(False, (0, 0.0))
+    if min(done, not_done) < MARK_DIRECTION_MIN or done_mean >= not_mean:
+        return []
+    return [
+        f"Marks run against outcomes: the registrations that completed have a mean mark of {done_mean:.1f}, "
+        f"those that did not {not_mean:.1f} ({done:,} and {not_done:,} registrations with marks). Scores are "
+        "percentages where higher is better; a scale where lower is better (German grades, 1,0 the best and "
+        "5,0 a fail) read as numbers makes the best work the worst mark, in features and explanations "
+        "alike. Map each grade to a percentage with a value table (docs/mapping.md), never by multiplying."
+    ]
+
+
 def _counted(n: int, one: str, *, many: str) -> str:
     """'1 activity row is' or '1,234 activity rows are'."""
     return f"1 {one}" if n == 1 else f"{n:,} {many}"
@@ -589,7 +622,8 @@ def _notes(
         notes.append(
             f"{which} five or more marks, none above 20. Scores are percentages (0 to 100); points out of "
             "20 or 10 read as very low marks. If the export gives points, map the score with out_of "
-            "(its points possible), or multiply (docs/mapping.md)."
+            "(its points possible), or multiply (docs/mapping.md). If lower is better (a grade scale such as "
+            "1,0 to 5,0), multiplying keeps it reversed: map each grade to a percentage with a value table."
         )
     if left := consistency["unregistered_but_result_not_withdrawn"]:
         share = f" ({left / registrations:.0%} of all registrations)" if registrations else ""

@@ -203,14 +203,17 @@ def column_sql(
             if spec.decimal_comma
             else text
         )
-        number = f"(TRY_CAST({written} AS DOUBLE){f' * {float(spec.multiply)!r}' if spec.multiply else ''})"
+        # A value the value map gives (a pass/fail result: SY = "100") is already in the contract's
+        # unit: neither multiplied nor divided by a maximum.
+        given = _matched(joined, spec) if spec.maps_values else "FALSE"
+        number = f"TRY_CAST({written} AS DOUBLE)"
+        if spec.multiply:
+            number = f"(CASE WHEN {given} THEN {number} ELSE {number} * {float(spec.multiply)!r} END)"
         checks.append((f"{text} IS NOT NULL AND {number} IS NULL", "is not a number"))
         if column.kind is Kind.INT:  # of what the export wrote: a share out of a maximum is rounded
             checks.append((f"{number} <> round({number})", "is not a whole number"))
         if spec.out_of is not None:  # a mark out of another column's maximum, as a percentage
             most = f"TRY_CAST(nullif(trim({ref(spec.out_of)}), '') AS DOUBLE)"
-            # A value the value map gives (a pass/fail result: SY = "100") is already a percentage.
-            given = _matched(joined, spec) if spec.maps_values else "FALSE"
             checks.append(
                 (
                     f"{text} IS NOT NULL AND NOT {given} AND NOT coalesce({most} > 0, false)",
