@@ -747,6 +747,32 @@ def test_multiply_scales_numbers_but_not_a_value_the_value_map_gives(tmp_path: P
     assert sorted(set(credits)) == [60, 72, 100]  # 30 and 36 doubled; SY as mapped
 
 
+def test_a_column_read_only_when_another_holds_given_values(tmp_path: Path) -> None:
+    """Found on a German university's data: HISinOne's one status date is the exam day for a pass or a
+    fail and the leaving day for a withdrawal; mapped whole, 62% of registrations left on their exam
+    day. With `when`, the date is the unregistration day of the withdrawals only."""
+    src = write_extract(tmp_path / "export", weeks=range(2))
+    leaving = MAPPING.replace(
+        'unregistration_day = { value = "" }',
+        'unregistration_day = { column = "enrolment_date", date = "%d/%m/%Y", '
+        'when = { status = ["Dropout"] } }',
+    )
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", leaving)), src, tmp_path / "ok")
+    registrations = load_learning_data(out).registrations
+    withdrawn = registrations["final_result"] == "withdrawn"
+    assert withdrawn.sum() > 0 and (~withdrawn).sum() > 0
+    assert registrations.loc[withdrawn, "unregistration_day"].notna().all()
+    assert registrations.loc[~withdrawn, "unregistration_day"].isna().all()
+    with pytest.raises(MappingError, match="no source column 'state'"):
+        _import_with(
+            load_mapping(write_mapping(tmp_path / "m", leaving.replace("when = { status", "when = { state"))),
+            src,
+            tmp_path / "bad",
+        )
+    with pytest.raises(MappingError, match="when: give each column the values"):
+        load_mapping(write_mapping(tmp_path / "m", leaving.replace('["Dropout"]', "[]")))
+
+
 def test_a_join_can_match_ids_written_in_another_case(tmp_path: Path) -> None:
     """A second platform names the course in lower case; the records in upper case. Joined to the
     records, its rows matched nothing until the join was told to ignore case."""

@@ -87,6 +87,18 @@ def _raw(spec: ColumnSpec, ref: Callable[[str], str]) -> str:
     return "CAST(NULL AS VARCHAR)" if text == "" else literal(text)
 
 
+def when_sql(when: dict[str, list[str]], ref: Callable[[str], str]) -> str:
+    """SQL: every listed source column holds one of its values ("" an empty cell), trimmed as read."""
+    parts = []
+    for name, listed in when.items():
+        cell = f"nullif(trim({ref(name)}), '')"
+        given = [v for v in listed if v != ""]
+        either = [f"{cell} IN ({', '.join(literal(v) for v in given)})"] if given else []
+        either += [f"{cell} IS NULL"] if "" in listed else []
+        parts.append(f"coalesce({' OR '.join(either)}, FALSE)")
+    return " AND ".join(parts)
+
+
 def _target(value: str) -> str:
     return "CAST(NULL AS VARCHAR)" if value == "" else literal(value)
 
@@ -171,6 +183,8 @@ def column_sql(
         Replace the (normalised) id by its keyed hash.
     """
     raw = _raw(spec, ref)
+    if spec.when:  # read only on the rows the condition names; elsewhere the cell counts as empty
+        raw = f"(CASE WHEN {when_sql(spec.when, ref)} THEN {raw} END)"
     joined, checks = raw, []
     if spec.columns:  # every part, or none (an empty value): a part missing is a mistake in the row
         empty = [f"{part} IS NULL" for part in _parts(spec, ref)]

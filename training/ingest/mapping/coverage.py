@@ -307,6 +307,7 @@ def unused_columns(mapping: Mapping, inputs: dict[str, InputStats]) -> dict[str,
         named.update(spec.ignore)
         named.update(c.column for c in spec.columns.values() if c.column)
         named.update(c.out_of for c in spec.columns.values() if c.out_of)
+        named.update(name for c in spec.columns.values() for name in c.when)
         named.update(part for c in spec.columns.values() for part in c.columns)
         for extra in (spec.order_by, spec.count_distinct):
             if extra is not None:

@@ -68,6 +68,10 @@ class ColumnSpec(_Strict):
     # Prefixes some of the export's ids carry and others do not ("HS2401001" in one system, "2401001"
     # in another, after a migration): removed where present, before anything else reads the id.
     strip_prefix: list[str] = Field(default_factory=list)
+    # Read only on rows whose listed source columns hold one of the values given; on other rows the
+    # cell counts as empty. One status-date column that is the leaving day for some statuses and an
+    # exam day for others: unregistration_day from it only when the status is a leaving one.
+    when: dict[str, list[str]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> ColumnSpec:
@@ -83,6 +87,8 @@ class ColumnSpec(_Strict):
             raise ValueError("give at most one of default or keep_unmapped")
         if (self.default is not None or self.keep_unmapped) and not (self.values or self.patterns):
             raise ValueError("default and keep_unmapped need values or patterns")
+        if any(not listed for listed in self.when.values()):
+            raise ValueError("when: give each column the values on which the column is read")
         return self
 
     @property
