@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.polytechnic import (
+    COURSES,
     MAPPING,
     RECORDS_HEADER,
     STUDENTS,
@@ -771,6 +772,34 @@ def test_a_column_read_only_when_another_holds_given_values(tmp_path: Path) -> N
         )
     with pytest.raises(MappingError, match="when: give each column the values"):
         load_mapping(write_mapping(tmp_path / "m", leaving.replace('["Dropout"]', "[]")))
+
+
+def test_activity_on_a_module_the_student_never_took_can_be_left_out_and_counted(tmp_path: Path) -> None:
+    """Found on a German university's data: an ILIAS log keyed by login held 40 of 634,000 rows of
+    students opening a course they had not booked; the contract refused the whole import, and the
+    mapping could not join the log to the enrolments to leave them out (the ids came through joins)."""
+    src = write_extract(tmp_path / "export", weeks=range(2))
+    other = {COURSES[0]: COURSES[1], COURSES[1]: COURSES[0]}
+    browsing = [[r[0], other[r[1]], *r[2:]] for r in click_rows(range(1))[:3]]  # the module they do not take
+    write_clicks(src, browsing, name="clicks_browsing.csv")
+    with pytest.raises(ContractViolation) as refused:
+        _import_with(load_mapping(write_mapping(tmp_path / "m", MAPPING)), src, tmp_path / "strict")
+    assert 'unregistered = "drop"' in str(refused.value)
+    dropping = MAPPING.replace('aggregate = "count"\n', 'aggregate = "count"\nunregistered = "drop"\n', 1)
+    mapping = load_mapping(write_mapping(tmp_path / "m", dropping))
+    result = import_mapped(mapping, [src], out=tmp_path / "ok", secret=SECRET)
+    activity = load_learning_data(tmp_path / "ok").activity
+    assert int(activity["count"].sum()) == len(click_rows(range(2))) and "OTHER" not in set(
+        activity["module_id"]
+    )
+    said = [n for n in result.notes if "left out" in n]
+    assert said and said[0].startswith("3 rows of activity") and "(3 such pairs)" in said[0], result.notes
+    dry = import_mapped(mapping, [src], out=tmp_path / "dry", secret=SECRET, dry_run=True)
+    assert said == [n for n in dry.notes if "left out" in n]
+    with pytest.raises(MappingError, match="only the activity table's rows can be left out"):
+        load_mapping(write_mapping(tmp_path / "m", MAPPING.replace(
+            "[tables.students]\n", '[tables.students]\nunregistered = "drop"\n'
+        )))  # fmt: skip
 
 
 def test_a_join_can_match_ids_written_in_another_case(tmp_path: Path) -> None:

@@ -161,6 +161,10 @@ class TableSpec(_Strict):
     # activity with aggregate = "count": count the distinct values of this (a session id, so that a
     # student who checks in twice to one session attends it once) rather than the rows
     count_distinct: ColumnSpec | None = None
+    # activity only: rows of a student on a module presentation they have no registration on (a log
+    # keyed by login records visits to modules a student browsed but never took) are an error, or,
+    # with "drop", left out and counted
+    unregistered: Literal["error", "drop"] = "error"
     ignore: list[str] = Field(default_factory=list)
     columns: dict[str, ColumnSpec]
 
@@ -257,6 +261,8 @@ def _problems(mapping: Mapping) -> list[str]:
         problems += _column_problems(name, spec, where=where)
         if spec.aggregate is not None and name != "activity":
             problems.append(f"{where}.aggregate: only the activity table is aggregated")
+        if spec.unregistered != "error" and name != "activity":
+            problems.append(f"{where}.unregistered: only the activity table's rows can be left out")
         if spec.count_distinct is not None and (name != "activity" or spec.aggregate != "count"):
             problems.append(f'{where}.count_distinct: only with aggregate = "count" on the activity table')
         if spec.duplicates != "error" and not TABLES[name].key:
