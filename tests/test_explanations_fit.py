@@ -375,3 +375,8 @@ def test_a_sentence_is_never_filed_on_the_side_its_own_words_contradict(
     assert [s for s in strengths if re.search(never_strength, s)] == []
     assert [s for s in factors if re.search(never_factor, s)] == []
     assert strengths or factors  # the rule keeps each sentence on its side; it does not silence the family
+    if family == "regularity":  # a strength is active in at least half the weeks the module was not quiet
+        for sentence in strengths:
+            active, weeks = map(int, re.findall(r" in (\d+) of the (\d+) weeks", sentence)[0])
+            quiet = re.findall(r"; in (\d+) of the \d+, no activity", sentence)
+            assert 2 * active >= weeks - (int(quiet[0]) if quiet else 0), sentence
