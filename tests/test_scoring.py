@@ -419,6 +419,26 @@ def test_a_withdrawal_recorded_without_a_day_gets_no_indicator_and_no_other_esti
         np.testing.assert_allclose(after.indicators[column], expected[column], rtol=0, atol=1e-12)
 
 
+def test_a_champion_of_the_served_target_under_another_name_is_refused_before_anything_is_recorded(
+    store: Champion, engine: Engine, synth_dir: Path
+) -> None:
+    """Found at a German university: `waymark score --name` of a second approved model moved the
+    target's published batch to it, and the service, which serves only WAYMARK_MODEL_NAME's, told staff
+    no approved model's indicators were being served."""
+    configure(store.settings)
+    before = _served(engine)
+    with transaction(engine) as session:
+        runs = session.scalar(select(func.count()).select_from(ScoringRun))
+    with pytest.raises(ScoringError, match="Score with --name waymark-served"):
+        score(synth_dir, engine, model_name=store.name, week=6, served=("waymark-served", "not_completing"))
+    assert _served(engine) == before
+    with transaction(engine) as session:
+        assert session.scalar(select(func.count()).select_from(ScoringRun)) == runs
+    # Another target's model publishes its own batch beside the served one, as before.
+    summary = score(synth_dir, engine, model_name=store.name, week=6, served=("waymark-served", "other"))
+    assert summary.students > 0
+
+
 def test_a_failed_run_leaves_the_previous_batch_served(
     store: Champion, engine: Engine, synth_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

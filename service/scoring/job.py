@@ -151,8 +151,14 @@ def score(
     progress: Progress | None = None,
     spark: Any = None,
     as_of: date | None = None,
+    served: tuple[str, str] | None = None,
 ) -> ScoringSummary:
     """Score ``folder`` with the champion of ``model_name`` and publish the batch.
+
+    ``served`` is the service's (model name, target) (``WAYMARK_MODEL_NAME``, ``WAYMARK_TARGET``): a
+    champion of that target under another name is refused before anything is recorded, since its batch
+    would become the target's published one, which the service serves only from its own model (staff
+    then saw "no approved model's indicators are being served").
 
     ``as_of`` states the last day the extract covers (``cohort.stated``); without it, the latest day
     any activity reaches.
@@ -180,6 +186,13 @@ def score(
     say = progress or (lambda _msg: None)
     say(f"loading the champion of {model_name}")
     model = load_champion(engine, model_name)
+    if served is not None and model.bundle.target == served[1] and model_name != served[0]:
+        raise ScoringError(
+            f"{model_name} predicts {served[1]}, the target the service serves from {served[0]} "
+            "(WAYMARK_MODEL_NAME): publishing its batch would replace the served one with indicators the "
+            f"service does not serve, and staff would see none. Score with --name {served[0]}, or set "
+            f"WAYMARK_MODEL_NAME={model_name} for the service (and restart it) if that model is to serve."
+        )
     with lock.exclusive(engine) as held:
         if held is None:
             raise ScoringInProgressError(_refusal(publish.running_run(engine)))

@@ -111,6 +111,7 @@ def publish(
             progress=_progress,
             spark=spark_session_for(engine, spark_master),
             as_of=as_of,
+            served=(settings.model_name, settings.target),
         )
     out.print(
         f"Published run {summary.run_id}: {summary.students:,} indicators from {summary.model} "
