@@ -802,6 +802,29 @@ def test_activity_on_a_module_the_student_never_took_can_be_left_out_and_counted
         )))  # fmt: skip
 
 
+def test_a_dry_run_runs_the_contracts_rules_and_says_what_the_import_would_refuse(tmp_path: Path) -> None:
+    """Found on a German university's data: the dry run said "Every value was mapped" and exited 0, and
+    the import then failed the contract (an unregistration day before the registration day, activity
+    on modules nobody had booked). The dry run now checks the folder as the import would write it."""
+    src = write_extract(tmp_path / "export", weeks=range(2))
+    other = {COURSES[0]: COURSES[1], COURSES[1]: COURSES[0]}
+    write_clicks(src, [[r[0], other[r[1]], *r[2:]] for r in click_rows(range(1))[:2]], name="clicks_more.csv")
+    mapping = write_mapping(tmp_path / "m", MAPPING)
+    args = ["data", "import", "--mapping", str(mapping), str(src), "--out", str(tmp_path / "o"), "--dry-run"]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code != 0
+    assert "rows read" in refused.output and "reference_registrations" in refused.output
+    assert "the import would break the contract; a dry run writes nothing" in refused.output
+    assert not (tmp_path / "o").exists()
+    as_json = runner.invoke(app, [*args, "--format", "json"])
+    body = json.loads(as_json.stdout[: as_json.stdout.rindex("}") + 1])
+    assert [e["rule"] for e in body["contract_errors"]] == ["reference_registrations"]
+    (src / "clicks_more.csv").unlink()
+    passed = runner.invoke(app, args)
+    assert passed.exit_code == 0, passed.output
+    assert "every mapping rule and the contract's rules ran; nothing was written" in passed.output
+
+
 def test_a_join_can_match_ids_written_in_another_case(tmp_path: Path) -> None:
     """A second platform names the course in lower case; the records in upper case. Joined to the
     records, its rows matched nothing until the join was told to ignore case."""

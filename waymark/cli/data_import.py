@@ -12,6 +12,7 @@ import typer
 
 from waymark.cli.console import OutputFormat, err, out
 from waymark.cli.errors import BROKEN, fail, handled
+from waymark.models.data import ContractViolation
 from waymark.training.ingest.mapping.importer import ImportResult, MappingDataError, import_mapped
 from waymark.training.ingest.mapping.pseudonyms import secret_for
 from waymark.training.ingest.mapping.schema import Mapping, MappingError, load_mapping
@@ -86,6 +87,9 @@ def import_cmd(
         raise fail(f"values left unmapped: nothing was written to {out_dir}", BROKEN) from exc
     as_json = output is OutputFormat.JSON
     _report(result, out_dir=out_dir, as_json=as_json, dry_run=dry_run, zone=result.timezone)
+    if result.refused is not None:  # a dry run: the import would be refused by the contract
+        with handled(contract="the import would break the contract; a dry run writes nothing"):
+            raise ContractViolation(result.refused)
 
 
 def in_zone(mapping: Mapping, timezone: str | None) -> Mapping:
@@ -127,22 +131,25 @@ def _report(result: ImportResult, *, out_dir: Path, as_json: bool, dry_run: bool
             "warnings": warnings,
             "timezone": zone,
             "notes": list(result.notes),
+            "contract_errors": [asdict(f) for f in result.refused.findings] if result.refused else [],
         }
         typer.echo(json.dumps(body, indent=2, default=str))
         return
     out.print(result.coverage.to_text(), highlight=False, markup=False)
     out.print(f"Times are read as {zone} time, and days counted in it (--timezone to change).", markup=False)
-    if dry_run or result.written is None:
-        for note in result.notes:
-            out.print(note, highlight=False, markup=False)
-        out.print("Dry run: nothing was written.", highlight=False)
-        return
-    lines = [f"  {table}: {n['total']:,} rows ({_changes(n)})" for table, n in result.written.items()]
-    out.print(f"Wrote {out_dir}:\n" + "\n".join(lines), highlight=False, markup=False)
+    if not (dry_run or result.written is None):
+        lines = [f"  {table}: {n['total']:,} rows ({_changes(n)})" for table, n in result.written.items()]
+        out.print(f"Wrote {out_dir}:\n" + "\n".join(lines), highlight=False, markup=False)
     for note in result.notes:
         out.print(note, highlight=False, markup=False)
     if result.warnings:
         said = "1 warning" if len(result.warnings) == 1 else f"{len(result.warnings)} warnings"
-        out.print(f"{said} from the contract (the folder is valid):", highlight=False)
+        valid = (
+            "" if result.refused else " (the folder would be valid)" if dry_run else " (the folder is valid)"
+        )
+        out.print(f"{said} from the contract{valid}:", highlight=False)
         for warning in result.warnings:
             out.print(warning.describe(), highlight=False, markup=False)
+    if dry_run or result.written is None:
+        checked = " and the contract's rules" if result.coverage.ok else ""
+        out.print(f"Dry run: every mapping rule{checked} ran; nothing was written.", highlight=False)

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import secrets
 import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -87,6 +88,8 @@ class ImportResult:
     warnings: tuple[Finding, ...] = ()
     timezone: str = "UTC"  # the zone times were read in and days counted in
     notes: tuple[str, ...] = ()  # what an append changed that the folder's earlier rows carry (relabelled)
+    # A dry run's: the contract's refusal of the folder as the import would write it (None: it would pass)
+    refused: ValidationReport | None = None
 
 
 def table_key(table: str) -> tuple[str, ...]:
@@ -365,13 +368,18 @@ def _write_empty(con: duckdb.DuckDBPyConnection, table: str, *, stage: Path) -> 
     return 0
 
 
-def _carry_over(out: Path, stage: Path, *, rewritten: set[str]) -> None:
-    """Copy what the increment does not rewrite: other tables, access.csv, anything else but the manifest."""
+def _carry_over(out: Path, stage: Path, *, rewritten: set[str], link: bool = False) -> None:
+    """Copy what the increment does not rewrite: other tables, access.csv, anything else but the manifest.
+
+    With ``link`` (a dry run's temporary folder, read and removed) each is linked rather than copied.
+    """
     for entry in out.iterdir():
         stem = entry.name.split(".")[0]
         if entry.name == MANIFEST or stem in rewritten or entry.name == SOURCES_FILE:
             continue
-        if entry.is_dir():
+        if link:
+            (stage / entry.name).symlink_to(entry.resolve())
+        elif entry.is_dir():
             shutil.copytree(entry, stage / entry.name)
         else:
             shutil.copy2(entry, stage / entry.name)
@@ -549,7 +557,7 @@ def import_mapped(
     earlier = _read_labels(out / SOURCES_FILE) if append else {}
     notes = relabelled(earlier, mapping)  # said by the dry run too, while there is time to change course
     notes += _drop_unregistered(con, mapping, old=old)
-    if dry_run:
+    if dry_run and not coverage.ok:
         return ImportResult(coverage, timezone=zone, notes=notes)
     if not coverage.ok:
         raise MappingDataError(coverage)
@@ -558,29 +566,76 @@ def import_mapped(
     empty = [t for t in mapping.empty if t not in old]
     # A table the increment leaves as it was keeps its file, byte for byte.
     rewrite = [t for t in tables if t not in old or changes[t]["added"] + changes[t]["replaced"] > 0]
+    staging = _Staging(mapping, out=out, old=old, append=append, key=key, earlier=earlier, matched=matched)
     passed = Validation()
     try:
-        with staged_folder(out, passed) as stage:
-            rows = {t: _write_table(con, t, stage=stage, old=old) for t in rewrite}
-            rows |= {t: _count_old(con, t) for t in tables if t not in rewrite}
-            rows |= {t: _write_empty(con, t, stage=stage) for t in empty}
-            if append:
-                _carry_over(out, stage, rewritten={*rewrite, *empty})
-            labels = _merged_labels(earlier, mapping)
-            if labels:
-                _write_labels(stage, labels)
-            increment = _increment(mapping, matched, changes=changes, append=append)
-            details = _manifest_details(out, mapping, increment=increment, key=key, append=append, rows=rows)
-            write_manifest(stage, f"mapping:{mapping.name}", details=details)
+        if dry_run:  # the contract's rules on the folder as the import would write it, in a private temp
+            with tempfile.TemporaryDirectory(prefix="waymark-dry-run-") as folder:
+                staging.write(
+                    con, Path(folder), tables=tables, rewrite=rewrite, empty=empty, changes=changes, link=True
+                )
+                passed(Path(folder))
+        else:
+            with staged_folder(out, passed) as stage:
+                rows = staging.write(con, stage, tables=tables, rewrite=rewrite, empty=empty, changes=changes)
     except ContractViolation as exc:  # nothing was published; say where each row came from
         traced = _hinted(in_the_exports(con, exc.report, tables=set(rewrite)))
-        raise ContractViolation(replace(traced, folder=f"{out} (as this import would write it)")) from None
-    passed.remember(out)  # checked before it was published: its first reader need not check it again
-    written = {t: {**changes[t], "total": rows[t]} for t in tables}
+        traced = replace(traced, folder=f"{out} (as this import would write it)")
+        if dry_run:
+            return ImportResult(coverage, None, traced.warnings, timezone=zone, notes=notes, refused=traced)
+        raise ContractViolation(traced) from None
     checked = passed.report
     # Named as the exports wrote them, as a refusal's examples are.
     warned = in_the_exports(con, checked, tables=set(rewrite)).warnings if checked is not None else ()
+    if dry_run:
+        return ImportResult(coverage, None, warned, timezone=zone, notes=notes)
+    passed.remember(out)  # checked before it was published: its first reader need not check it again
+    written = {t: {**changes[t], "total": rows[t]} for t in tables}
     return ImportResult(coverage, written, warned, timezone=zone, notes=notes)
+
+
+@dataclass(frozen=True)
+class _Staging:
+    """What writing a staged folder needs besides the connection: the mapping, the folder, the lineage."""
+
+    mapping: Mapping
+    out: Path
+    old: set[str]
+    append: bool
+    key: str | None
+    earlier: dict[str, dict[str, str]]
+    matched: dict[str, list[SourceFile]]
+
+    def write(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        stage: Path,
+        *,
+        tables: list[str],
+        rewrite: list[str],
+        empty: list[str],
+        changes: dict[str, dict[str, int]],
+        link: bool = False,
+    ) -> dict[str, int]:
+        """Write the tables, the labels and the manifest into ``stage``; each table's rows.
+
+        With ``link`` the folder's tables an append leaves as they were are linked, not copied.
+        """
+        mapping, old = self.mapping, self.old
+        rows = {t: _write_table(con, t, stage=stage, old=old) for t in rewrite}
+        rows |= {t: _count_old(con, t) for t in tables if t not in rewrite}
+        rows |= {t: _write_empty(con, t, stage=stage) for t in empty}
+        if self.append:
+            _carry_over(self.out, stage, rewritten={*rewrite, *empty}, link=link)
+        labels = _merged_labels(self.earlier, mapping)
+        if labels:
+            _write_labels(stage, labels)
+        increment = _increment(mapping, self.matched, changes=changes, append=self.append)
+        details = _manifest_details(
+            self.out, mapping, increment=increment, key=self.key, append=self.append, rows=rows
+        )
+        write_manifest(stage, f"mapping:{mapping.name}", details=details)
+        return rows
 
 
 def in_the_exports(
