@@ -154,7 +154,10 @@ def _parsed_date(text: str, spec: ColumnSpec) -> tuple[str, str]:
             f"is not a date in the format {spec.date}",
         )
     if spec.timestamp == "iso":
-        return f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS DATE)", "is not an ISO timestamp"
+        return f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS DATE)", (
+            "is not an ISO timestamp (a local time in another layout, such as 05.11.2025 14:32:10, takes "
+            'date = "%d.%m.%Y %H:%M:%S")'
+        )
     scale = " / 1000.0" if spec.timestamp == "unix_ms" else ""
     number = f"TRY_CAST({text} AS DOUBLE)"
     return f"CAST(to_timestamp({number}{scale}) AS DATE)", f"is not a {spec.timestamp} timestamp"
