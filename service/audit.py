@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from waymark.models.settings import Settings
 from waymark.service.db.engine import sessions, transaction
 from waymark.service.db.schema import AuditAnchor, AuditHead, AuditRecord
-from waymark.service.security import Principal, read_secret
+from waymark.service.security import ConfigurationError, Principal, read_secret
 
 KEY_INFO = "audit_key"  # where a unit of work carries the key (Session.info)
 _LEGACY_FIELDS = ("seq", "at", "actor", "role", "purpose", "student_id", "action", "request_id", "prev_hash")
@@ -128,6 +128,7 @@ def record(
     head = session.connection().execute(_HEAD_LOCKED).one_or_none()
     if head is None:
         raise RuntimeError("the access log has no head: bring the database up to date (migrations)")
+    _check_key(session, key, head_seq=int(head.seq))
     # The time is taken holding the head, so records' times follow their order in the chain. The keyed
     # text of a record is json.dumps of _FIELDS in order.
     at = datetime.now(UTC).isoformat(timespec="microseconds")
@@ -179,6 +180,47 @@ def record_action(
 ) -> None:
     """Append one record of an action that concerns no student (a governance decision, a retention run)."""
     record(session, principal, purpose=purpose, students=[NO_STUDENT], action=action, request=request)
+
+
+class AuditKeyMismatch(ConfigurationError):
+    """The audit key did not write the access log's latest record: nothing may be appended with it."""
+
+
+#: (database, key digest) pairs whose key was found to have written the log's latest record, per process.
+_KEYS_CHECKED: set[tuple[str, str]] = set()
+
+
+def _check_key(session: Session, key: bytes, *, head_seq: int) -> None:
+    """Refuse a key that did not write the latest record: a wrong key would break the chain for good.
+
+    A record keyed with another key fails verification, and so does every record after it under the
+    right one: a staging key mounted in production, or a restore given another secret, cannot be told
+    from tampering afterwards. Checked once per process, database and key (one primary-key read).
+    """
+    url = session.connection().engine.url.render_as_string(hide_password=True)
+    seen = (url, hashlib.sha256(key).hexdigest())
+    if seen in _KEYS_CHECKED:
+        return
+    if head_seq <= _anchor(session).legacy_seq:  # an empty log (any key may start it), or legacy records
+        return
+    latest = session.get(AuditRecord, head_seq)
+    if latest is not None and _mac(key, {f: getattr(latest, f) for f in _FIELDS}) != latest.hash:
+        raise AuditKeyMismatch(
+            f"the audit key (WAYMARK_AUDIT_KEY_FILE) did not write the access log's latest record, "
+            f"record {head_seq}: it is another key (a staging key, or a restore given another secret), or "
+            "that record was altered. Nothing was written: records under another key would break the "
+            "chain for good. Use the key the log was written with (`waymark access-log verify` checks "
+            "every record with it)."
+        )
+    _KEYS_CHECKED.add(seen)
+
+
+def check_key(engine: Engine, key: bytes) -> None:
+    """``_check_key`` in a transaction of its own (at start-up); raises ``AuditKeyMismatch``."""
+    with transaction(engine) as session:
+        head = session.get(AuditHead, 1)
+        if head is not None:
+            _check_key(session, key, head_seq=int(head.seq))
 
 
 def _anchor(session: Session) -> AuditAnchor:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from waymark.models import registry
 from waymark.models.registry import configure
 from waymark.models.settings import Settings
-from waymark.service.audit import load_key
+from waymark.service.audit import check_key, load_key
 from waymark.service.db.engine import make_engine
 from waymark.service.scoring import ChampionUnavailableError, load_champion
 from waymark.service.scoring.champion import approved_champion
@@ -149,7 +149,8 @@ def build_runtime(settings: Settings) -> Runtime:
     reads = make_engine(settings.database_url, reads_only=True) if engine.dialect.name == "sqlite" else engine
     watch = ChampionWatch(settings, engine=reads, every=settings.champion_recheck_seconds)
     try:
+        check_key(engine, key)  # a key that did not write the log's latest record is refused here
         watch.refresh()
-    except DBAPIError:  # start anyway: requests answer 503 until the database is back
-        log.exception("the database could not be read at start-up")
+    except DBAPIError:  # start anyway: requests answer 503 until the database is back (the key is
+        log.exception("the database could not be read at start-up")  # then checked at the first record)
     return Runtime(settings=settings, engine=engine, verifier=verifier, audit_key=key, watch=watch)

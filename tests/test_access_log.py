@@ -64,6 +64,28 @@ def test_an_untouched_log_verifies(engine: Engine) -> None:
     assert _verify(engine, point) == []
 
 
+def test_a_key_that_did_not_write_the_latest_record_is_refused_before_anything_is_written(
+    engine: Engine,
+) -> None:
+    """An operations review restored a database with a new key: a retention run appended under it,
+    exit 0, and from then on the chain failed under either key (67 problems in 68 records). A key that
+    did not write the latest record is refused, at start-up and at the first record."""
+    other = b"another key of forty bytes, not ours...."
+    audit.check_key(engine, other)  # an empty log: any key may start it
+    _write(engine, 3)
+    with pytest.raises(
+        audit.AuditKeyMismatch, match="did not write the access log's latest record, record 3"
+    ):
+        audit.check_key(engine, other)
+    with pytest.raises(audit.AuditKeyMismatch):
+        _write(engine, 1, key=other)
+    with transaction(engine) as session:
+        assert session.scalar(select(func.count()).select_from(AuditRecord)) == 3
+    audit.check_key(engine, KEY)
+    _write(engine, 1)
+    assert _verify(engine) == []
+
+
 def test_one_request_writes_one_record_per_student_however_many_rows_they_have(engine: Engine) -> None:
     tutor = Principal("tutor-1", "personal_tutor", None)
     with audit.unit(engine, KEY) as session:
