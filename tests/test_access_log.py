@@ -18,7 +18,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.exc import ProgrammingError
 
-from tests.service_setup import fresh_database
+from tests.service_setup import backends, fresh_database
 from waymark.service import audit
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import MIGRATIONS, make_engine, transaction, upgrade
@@ -99,6 +99,27 @@ def test_one_request_writes_one_record_per_student_however_many_rows_they_have(e
         )
     with transaction(engine) as session:
         assert session.scalars(select(AuditRecord.student_id).order_by(AuditRecord.seq)).all() == ["S1", "S2"]
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_commands_started_together_on_an_empty_database_migrate_it_once(backend: str, tmp_path: Path) -> None:
+    """An operations review started three commands at once on an empty PostgreSQL database, as the first
+    scheduled job and the service's start meet after an upgrade: two failed on a duplicate type. The
+    migration now holds a lock; the others wait and find nothing left to do."""
+    url = fresh_database(backend, tmp_path)
+    code = "import sys; from waymark.service.db.engine import up_to_date; up_to_date(sys.argv[1])"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    finally:
+        engine.dispose()
 
 
 def test_the_chain_starts_at_a_random_seed_written_by_the_migration(engine: Engine) -> None:

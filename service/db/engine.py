@@ -95,9 +95,18 @@ def make_engine(url: str, *, pool_size: int | None = None, reads_only: bool = Fa
         event.listen(engine, "invalidate", lambda _c, record, _e: _checked_in(None, record))
         return engine
     size = pool_size or int(os.environ.get(POOL_SIZE_ENV) or 0)
+    # A server that accepts a connection and never answers would hold a request (and the health check)
+    # for ever: a connection is given CONNECT_TIMEOUT seconds unless the URL says otherwise.
+    bounded = {} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT}
     if not size:  # a command's or a test's engine: as before
-        return create_engine(url, pool_pre_ping=True, pool_size=DEFAULT_POOL_SIZE, max_overflow=20)
-    return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=size)
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=DEFAULT_POOL_SIZE, max_overflow=20, connect_args=bounded
+        )
+    return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=size, connect_args=bounded)
+
+
+#: Seconds a PostgreSQL connection may take to be made (libpq's ``connect_timeout``).
+CONNECT_TIMEOUT = 10
 
 
 @lru_cache
@@ -258,11 +267,23 @@ def transaction(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+#: The PostgreSQL advisory lock key migrations hold (any fixed number; "waymark" in ASCII).
+MIGRATION_LOCK = 0x7761796D61726B
+
+
 def upgrade(engine: Engine) -> None:
-    """Apply every migration not yet applied."""
+    """Apply every migration not yet applied, one process at a time.
+
+    Every command and the service bring the database up to date when they open it, so after an upgrade
+    the first scheduled job and the service's start meet: on PostgreSQL the migration holds a
+    transaction-level advisory lock (the others wait, then find nothing left to do; three commands at
+    once had failed on a duplicate type), on SQLite the writer lock of ``BEGIN IMMEDIATE``.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
