@@ -191,6 +191,18 @@ class Settings(BaseSettings):
             reasons.append("its database is not a local SQLite file")
         return reasons
 
+    def unset_stores(self) -> list[str]:
+        """The stores left to their defaults outside development (empty in development, or when both are set).
+
+        Without ``WAYMARK_DATABASE_URL`` the service would start on a new SQLite file in its working
+        directory, with an empty access log, and report itself healthy; without ``MLFLOW_TRACKING_URI``
+        on a new model registry. A typing slip in a service's environment file must not do that.
+        """
+        if self.development:
+            return []
+        names = {"WAYMARK_DATABASE_URL": "database_url", "MLFLOW_TRACKING_URI": "mlflow_tracking_uri"}
+        return [f"{name} is not set" for name, field in names.items() if field not in self.model_fields_set]
+
     def oidc_problems(self) -> list[str]:
         """What is missing for production authentication (empty when complete)."""
         names = {

@@ -18,7 +18,7 @@ from waymark.service.audit import check_key, load_key
 from waymark.service.db.engine import make_engine
 from waymark.service.scoring import ChampionUnavailableError, load_champion
 from waymark.service.scoring.champion import approved_champion
-from waymark.service.security import Verifier
+from waymark.service.security import ConfigurationError, Verifier
 
 log = logging.getLogger("waymark.service")
 
@@ -141,6 +141,12 @@ class Runtime:
 
 def build_runtime(settings: Settings) -> Runtime:
     """Verify configuration, connect, and check the approved champion (refuses unsafe configuration)."""
+    if unset := settings.unset_stores():
+        raise ConfigurationError(
+            "outside development mode the service needs its database and model registry named: "
+            + "; ".join(unset)
+            + " (the defaults are new SQLite files in the working directory, for development)"
+        )
     configure(settings)  # one store per process: the governance mirror writes to it (reads name it)
     verifier = Verifier(settings)
     key = load_key(settings)

@@ -55,8 +55,8 @@ def test_page_templates_escape_what_they_show() -> None:
 
 def test_health_states_the_mode(served: Served, client: TestClient, tmp_path: Path) -> None:
     assert client.get("/health").json()["mode"] == "development"
-    key = tmp_path / "audit.key"
-    key.write_text(secrets.token_hex(32))
+    key = tmp_path / "audit.key"  # the key the served log was written with: another is refused
+    key.write_bytes((Path(served.settings.dev_key_dir) / "audit.key").read_bytes())
     production = served.settings.model_copy(
         update={
             "env": "production",
@@ -174,3 +174,40 @@ def test_production_on_postgresql_serves_one_worker_per_core_and_otherwise_one(
         assert default_workers(production) == workers, url
     development = Settings(WAYMARK_ENV="development", WAYMARK_DATABASE_URL="postgresql://db/w")  # type: ignore[call-arg]
     assert default_workers(development) == 1
+
+
+def test_production_refuses_to_start_on_the_default_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operations review left WAYMARK_DATABASE_URL out of a production environment: the service
+    started on a new SQLite file in its working directory, with an empty access log, and /health said
+    ok. Outside development both stores must be named."""
+    for name in ("WAYMARK_DATABASE_URL", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
+    key = tmp_path / "audit.key"
+    key.write_text(secrets.token_hex(32))
+    identity = {
+        "WAYMARK_ENV": "production",
+        "WAYMARK_AUDIT_KEY_FILE": str(key),
+        "WAYMARK_OIDC_ISSUER": "https://idp.example",
+        "WAYMARK_OIDC_AUDIENCE": "waymark",
+        "WAYMARK_OIDC_JWKS_URL": "https://idp.example/jwks",
+    }
+    monkeypatch.chdir(tmp_path)
+    with (
+        pytest.raises(
+            ConfigurationError, match="WAYMARK_DATABASE_URL is not set; MLFLOW_TRACKING_URI is not"
+        ),
+        TestClient(create_app(Settings(**identity))),
+    ):
+        pass
+    assert not (tmp_path / "waymark.db").exists()
+    named = Settings(**identity, WAYMARK_DATABASE_URL=f"sqlite:///{tmp_path}/named.db")
+    with (
+        pytest.raises(
+            ConfigurationError, match="needs its database and model registry named: MLFLOW_TRACKING"
+        ),
+        TestClient(create_app(named)),
+    ):
+        pass
+    assert Settings(WAYMARK_ENV="development").unset_stores() == []
