@@ -57,9 +57,17 @@ class ChampionWatch:
         self._engine.dispose()
 
     def current(self) -> Champion | None:
-        """The champion, re-checked if the last check is older than the interval."""
-        if time.monotonic() - self._checked >= self._every:
-            self.refresh()
+        """The champion, re-checked if the last check is older than the interval.
+
+        One request re-checks; others meanwhile read what the check has so far (``None`` while a new
+        version's files are fetched) rather than queue behind it: a registry that answers slowly holds
+        the one request, never the service.
+        """
+        if time.monotonic() - self._checked >= self._every and self._lock.acquire(blocking=False):
+            try:
+                self._refresh_held()
+            finally:
+                self._lock.release()
         return self._current
 
     def refresh(self) -> None:
@@ -71,19 +79,25 @@ class ChampionWatch:
             If the database cannot be read: nothing is served until it can (the caller answers 503).
         """
         with self._lock:
-            self._checked = time.monotonic()
+            self._refresh_held()
+
+    def _refresh_held(self) -> None:
+        # The champion checked last stays while its decision is read again (one small query); it is
+        # cleared before a new version's files are fetched (``_read``) and on any failure.
+        self._checked = time.monotonic()
+        try:
+            self._current = self._read()
+        except DBAPIError:
             self._current = None
-            try:
-                self._current = self._read()
-            except DBAPIError:
-                self._checked = float("-inf")  # try again on the next request
-                raise
+            self._checked = float("-inf")  # try again on the next request
+            raise
 
     def _read(self) -> Champion | None:
         name = self._settings.model_name
         try:
             approved = approved_champion(self._engine, name)
             if self._verified != (approved.version, approved.bundle_sha256):
+                self._current = None  # not served while the new version's files are fetched and checked
                 self._features = _load_verified(self._settings, self._engine)
                 self._verified = (approved.version, approved.bundle_sha256)
                 self._metrics = None

@@ -210,4 +210,4 @@ def test_production_refuses_to_start_on_the_default_stores(
         TestClient(create_app(named)),
     ):
         pass
-    assert Settings(WAYMARK_ENV="development").unset_stores() == []
+    assert Settings(env="development").unset_stores() == []
