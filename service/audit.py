@@ -270,8 +270,16 @@ def _head_problems(session: Session, last_seq: int, *, last_hash: str) -> list[s
     return []
 
 
+#: The checkpoint's signed fields: from version 2 the record count too (an edited count had verified).
+CHECKPOINT_VERSION = 2
+
+
 def _checkpoint_mac(key: bytes, point: dict[str, Any]) -> str:
-    text = json.dumps([point.get("seq"), point.get("hash"), point.get("at")], separators=(",", ":"))
+    """The checkpoint's signature; a checkpoint made before version 2 signed no count (nor version)."""
+    fields = [point.get("seq"), point.get("hash"), point.get("at")]
+    if point.get("version") is not None:
+        fields += [point.get("version"), point.get("count")]
+    text = json.dumps(fields, separators=(",", ":"))
     return hmac.new(key, b"waymark-access-log-checkpoint:" + text.encode(), hashlib.sha256).hexdigest()
 
 
@@ -283,6 +291,7 @@ def checkpoint(session: Session, key: bytes) -> dict[str, Any]:
         "count": _record_count(session),
         "hash": head.hash if head else _anchor(session).seed,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "version": CHECKPOINT_VERSION,
     }
     return {**point, "mac": _checkpoint_mac(key, point)}
 

@@ -153,14 +153,19 @@ class Runtime:
         self.watch.dispose()
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    """Verify configuration, connect, and check the approved champion (refuses unsafe configuration)."""
+def require_stores(settings: Settings) -> None:
+    """Refuse to run the service outside development on the default stores (``Settings.unset_stores``)."""
     if unset := settings.unset_stores():
         raise ConfigurationError(
             "outside development mode the service needs its database and model registry named: "
             + "; ".join(unset)
             + " (the defaults are new SQLite files in the working directory, for development)"
         )
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Verify configuration, connect, and check the approved champion (refuses unsafe configuration)."""
+    require_stores(settings)
     configure(settings)  # one store per process: the governance mirror writes to it (reads name it)
     verifier = Verifier(settings)
     key = load_key(settings)

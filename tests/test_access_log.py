@@ -176,6 +176,11 @@ def test_a_truncated_log_fails_against_checkpoint_and_a_forged_checkpoint_is_ref
     assert "truncated or wiped" in _verify(engine, point)[0]
     forged = {**point, "seq": 4, "hash": "0" * 64}
     assert "signature does not match" in _verify(engine, forged)[0]
+    # The count is signed too (an operations review edited 59 to 1 and it verified), and so is the
+    # version: taking it out to pass as an earlier checkpoint breaks the signature as well.
+    assert "signature does not match" in _verify(engine, {**point, "count": 1})[0]
+    earlier = {k: v for k, v in point.items() if k != "version"}
+    assert "signature does not match" in _verify(engine, earlier)[0]
 
 
 def test_the_key_is_never_stored_in_the_database(tmp_path: Path) -> None:

@@ -211,3 +211,14 @@ def test_production_refuses_to_start_on_the_default_stores(
     ):
         pass
     assert Settings(env="development").unset_stores() == []
+    # `waymark serve` refuses before anything opens the default database (it had made waymark.db).
+    get_settings.cache_clear()
+    for name, value in identity.items():
+        monkeypatch.setenv(name, value)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = CliRunner().invoke(cli.app, ["serve", "--port", str(port)])
+    get_settings.cache_clear()
+    assert result.exit_code != 0 and "WAYMARK_DATABASE_URL is not set" in result.output
+    assert not (tmp_path / "waymark.db").exists()

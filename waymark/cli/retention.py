@@ -34,6 +34,6 @@ def run_cmd() -> None:
         f"{done.interventions:,} interventions, {done.contacts:,} contacts, "
         f"{done.directory_entries:,} directory entries, {done.consents:,} lapsed consents, "
         f"{done.requests:,} closed requests. Access-log records past their own {log_days}-day period: "
-        f"{done.access_log_past_period:,} (archived by the database owner).",
+        f"{done.access_log_past_period:,} (kept: archiving them is not automated yet, docs/operations.md).",
         highlight=False,
     )

@@ -18,6 +18,7 @@ from waymark.models.threads import cores
 from waymark.service.app import create_app
 from waymark.service.db.engine import POOL_SIZE_ENV, pool_size_for, up_to_date
 from waymark.service.dev_provider import demo_people, running
+from waymark.service.runtime import require_stores
 from waymark.service.security import ROLES, mint
 
 LOOPBACK, PORT = "127.0.0.1", 8000
@@ -150,10 +151,12 @@ def serve(
         os.environ.setdefault(POOL_SIZE_ENV, str(pool_size_for(workers)))  # the workers inherit it
     _port_free(host, port)
     with handled():  # refuse to start here, with the reason, rather than inside uvicorn
+        require_stores(settings)  # before anything makes a database of the default URL
         up_to_date(settings.database_url)
         application = create_app(settings)
     processes = "" if workers == 1 else f", {workers} worker processes"
-    out.print(f"Waymark is starting on {address(host, port)} (API docs: /docs, health: /health{processes})")
+    docs = "API docs: /docs, " if settings.development else ""
+    out.print(f"Waymark is starting on {address(host, port)} ({docs}health: /health{processes})")
     # proxy_headers off: the Guard alone decides which proxies' X-Forwarded-For to believe
     # (WAYMARK_TRUSTED_PROXIES); uvicorn would otherwise rewrite the client address from loopback peers.
     if workers == 1:
