@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,3 +65,30 @@ def test_a_week_before_the_first_is_refused_before_anything_is_read(tmp_path: Pa
     assert result.exit_code == 2
     said = " ".join(result.stderr.replace("│", " ").split())
     assert "--week" in said and "greater than or equal to 1" in said
+
+
+def test_a_database_that_cannot_be_reached_ends_a_command_with_one_line_and_its_own_exit_code(
+    tmp_path: Path,
+) -> None:
+    """An operations review pointed the nightly `access-log verify` at a database that was down: it
+    printed a 148-line traceback and exited 1, the code for a broken access log, so an alert could not
+    tell an outage from tampering."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "WAYMARK_ENV": "development",
+        "WAYMARK_DEV_KEY_DIR": str(tmp_path / "keys"),
+        "WAYMARK_DATABASE_URL": f"postgresql+psycopg://nobody@127.0.0.1:{port}/none",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", "from waymark.cli import main; main()", "access-log", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "the database could not be reached or used" in done.stderr and "Traceback" not in done.stderr

@@ -70,6 +70,20 @@ def __getattr__(name: str) -> Any:
 
 
 def main() -> None:
-    """Console-script entry point: the command asked for alone, or the whole command line."""
+    """Console-script entry point: the command asked for alone, or the whole command line.
+
+    A database that cannot be reached ends any command with one line and exit code 3
+    (``errors.UNAVAILABLE``), not a traceback and 1, which says the data or the access log is broken:
+    a scheduler's alert on a nightly ``access-log verify`` can tell an outage from tampering.
+    """
     asked = sys.argv[1] if len(sys.argv) > 1 else None
-    (_app([asked]) if asked in COMMANDS else __getattr__("app"))()
+    command = _app([asked]) if asked in COMMANDS else __getattr__("app")
+    try:
+        command()
+    except Exception as exc:  # Click handles its own errors and exits; anything else comes here
+        from waymark.cli.errors import UNAVAILABLE, fail, unreachable  # loaded only on the way out
+
+        said = unreachable(exc)
+        if not said:
+            raise
+        sys.exit(fail(said, UNAVAILABLE).exit_code)

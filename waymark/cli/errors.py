@@ -2,7 +2,8 @@
 
 Exit codes: 1 when the data (or the access log) is broken, after a report of how; 2 when a command is
 refused, with the reason (bad input, an unsafe configuration, a governance rule, a missing model or
-store). Any other exception is a bug, and keeps its traceback.
+store); 3 when the database could not be reached or used (``unreachable``, at the entry point). Any
+other exception is a bug, and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -16,7 +17,24 @@ from rich.markup import escape
 from waymark.cli.console import err
 from waymark.models.data import ContractViolation
 
-BROKEN, REFUSED = 1, 2
+BROKEN, REFUSED, UNAVAILABLE = 1, 2, 3
+
+#: Errors that say a database could not be reached or used (named: importing SQLAlchemy here would load
+#: it before every command).
+UNREACHABLE: frozenset[str] = frozenset({"sqlalchemy.exc.OperationalError", "sqlalchemy.exc.InterfaceError"})
+
+
+def unreachable(exc: BaseException) -> str:
+    """What a command says when the database could not be reached or used ("" for any other error)."""
+    if not _is(exc, UNREACHABLE):
+        return ""
+    cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    said = cause[0] if cause else type(exc).__name__
+    return (
+        f"the database could not be reached or used ({said}); nothing was changed by this command. "
+        "Check WAYMARK_DATABASE_URL and that the database server is up, then run it again."
+    )
+
 
 # Raised by the packages with a message written for the person at the terminal. Named, not imported:
 # importing them would load MLflow, scikit-learn and Fairlearn before every command, even ``--help``.
