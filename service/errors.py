@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Mapping
+from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -67,7 +69,8 @@ _BODY_UNREADABLE = (
 
 
 def install(app: FastAPI) -> None:
-    """Register the handlers."""
+    """Register the handlers, and keep the server from logging an answered error's message."""
+    withhold_server_tracebacks()
 
     # Starlette's own, which FastAPI's is one of: the router's 404 and 405 and the body reader's 400
     # (a body that is not UTF-8, nested deeper than the reader goes, a number too long to read).
@@ -114,12 +117,60 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(DBAPIError)
-    async def database_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
         # Any other database error is a fault of ours (a bad query), not an outage: say so honestly.
-        log.error("database error: %s", type(exc).__name__)
+        log.error("database error: %s", located(request, exc))
         return problem(500, "Internal error", detail="Something went wrong; nothing was changed.")
 
     @app.exception_handler(Exception)
-    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.error("unexpected error: %s", type(exc).__name__)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error: %s", located(request, exc))
         return problem(500, "Internal error", detail="Something went wrong; nothing was changed.")
+
+
+class WithheldTraceback(logging.Filter):
+    """Drops the traceback the server logs for an error the service already answered with a 500.
+
+    Starlette hands an unexpected error back to the server after its 500 is sent, so that the server
+    logs it: uvicorn logs the whole traceback, message included, and a message can hold a student's id.
+    The service's own line (``located``) says where instead.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep the record, without its traceback."""
+        if record.exc_info:
+            record.exc_info, record.exc_text = None, None
+            record.msg = (
+                f"{record.msg} (traceback withheld: its message may hold personal data; the line "
+                "'unexpected error: ...' of the waymark.service logger says where it arose)"
+            )
+        return True
+
+
+_WITHHELD = WithheldTraceback()
+
+
+def withhold_server_tracebacks() -> None:
+    """Attach ``WithheldTraceback`` to the server's error logger (once per process)."""
+    server = logging.getLogger("uvicorn.error")
+    if _WITHHELD not in server.filters:
+        server.addFilter(_WITHHELD)
+
+
+def located(request: Request, exc: BaseException) -> str:
+    """An error's class, route, request id and where in the code it arose, never its message.
+
+    A message can hold a student's id or a value they gave (a ``KeyError('S123')``), so the log says
+    where, not what: the route as declared (``/v1/students/{student_id}/indicator``, not the path the
+    caller asked for), the request's id (as its access-log records carry it), and the code's frames.
+    """
+    route = request.scope.get("route")
+    template = getattr(route, "path", None) or "(no route)"
+    request_id = request.scope.get("state", {}).get("request_id", "-")
+    frames = traceback.extract_tb(exc.__traceback__)[-LOGGED_FRAMES:]
+    where = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))
+    return f"{type(exc).__name__} on {request.method} {template} (request {request_id}) at {where or '?'}"
+
+
+#: The innermost frames of an error's traceback a log line names.
+LOGGED_FRAMES = 6

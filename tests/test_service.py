@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +28,7 @@ from waymark.models.settings import Settings
 from waymark.service.app import create_app
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import AuditRecord, Indicator, TrainingExclusion
+from waymark.service.errors import WithheldTraceback
 from waymark.service.grants import import_attestations
 from waymark.service.security import DEV_KID, ConfigurationError, mint
 
@@ -301,6 +304,46 @@ def test_an_answer_is_never_sent_when_its_access_record_cannot_commit(
     assert _audit_count(served) == before
     assert client.get(f"/v1/students/{student}/indicator", headers=headers).status_code == 200
     assert _audit_count(served) == before + 1
+
+
+def test_an_unexpected_error_is_logged_by_route_request_and_code_never_by_its_message(
+    served: Served, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operations review's 500 was logged as "database error: ProgrammingError" alone. The log now
+    says the route as declared, the request id the response carried and where in the code, and still
+    never the message, which may hold a student's id."""
+    tutor, student = _tutor(served)
+
+    def broken(session: Session) -> None:
+        raise KeyError(student)  # a message holding a student's id
+
+    settings = served.settings.model_copy(update={"rate_limit_per_minute": 1_000_000})
+    with (
+        caplog.at_level(logging.ERROR),
+        TestClient(create_app(settings), raise_server_exceptions=False) as quiet,
+    ):
+        event.listen(Session, "before_commit", broken)
+        try:
+            response = quiet.get(
+                f"/v1/students/{student}/indicator", headers=auth(served, "personal_tutor", tutor)
+            )
+        finally:
+            event.remove(Session, "before_commit", broken)
+    assert response.status_code == 500
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("unexpected error")]
+    assert said and "KeyError on GET /v1/students/{student_id}/indicator" in said[0], said
+    assert re.search(r"\(request [0-9a-f]{32}\) at \S+\.py:\d+", said[0]), said[0]
+    assert all(student not in r.getMessage() for r in caplog.records)
+    # What the server logs of the same error keeps its line and loses the traceback with the message.
+    server = logging.LogRecord(
+        "uvicorn.error", logging.ERROR, "x", 1, "Exception in ASGI application", (), None
+    )
+    try:
+        raise KeyError(student)
+    except KeyError:
+        server.exc_info = sys.exc_info()
+    assert WithheldTraceback().filter(server) and server.exc_info is None
+    assert student not in logging.Formatter().format(server)
 
 
 # Students' rights -----------------------------------------------------------------------------------------

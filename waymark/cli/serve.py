@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -102,6 +103,22 @@ def default_workers(settings: Settings) -> int:
     return 1 if sqlite or settings.development else cores()
 
 
+#: How the service's own log lines look (its messages name routes and request ids, never students).
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def log_lines() -> None:
+    """Timestamped, levelled log lines at INFO for Waymark's own loggers, unless logging is configured.
+
+    Uvicorn's access log stays off: request paths hold student ids (``/v1/students/{id}``), and the
+    access log proper, with purpose and role, is the audited one in the database.
+    """
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
+        logging.getLogger("waymark").setLevel(logging.INFO)
+
+
 def _port_free(host: str, port: int) -> None:
     """Refuse, naming the port, when something already listens there (else another server would answer)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -150,6 +167,7 @@ def serve(
     if workers > 1:
         os.environ.setdefault(POOL_SIZE_ENV, str(pool_size_for(workers)))  # the workers inherit it
     _port_free(host, port)
+    log_lines()
     with handled():  # refuse to start here, with the reason, rather than inside uvicorn
         require_stores(settings)  # before anything makes a database of the default URL
         up_to_date(settings.database_url)
