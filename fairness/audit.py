@@ -16,9 +16,7 @@ minimum is withheld, and so are the differences and ratios computed from it. The
 does, complementary suppression (``withheld_groups``): the week's own figures (recall at capacity
 in the model card, a parent group's row for an intersection) less the groups shown would give a
 lone withheld group back, so the smallest shown group beside it is withheld too, group by group
-and rate by rate. Nothing downstream (gate, report, model card) ever holds a withheld value: of a
-comparison withheld beside a smaller group, the gate gets only its check's verdict, a word, and only
-where the word cannot give the small group back (``_sealed_verdicts``).
+and rate by rate. Nothing downstream (gate, report, model card) ever holds a withheld value.
 """
 
 from __future__ import annotations
@@ -41,7 +39,7 @@ from waymark.fairness.metrics import (
     reliability_by_group,
     roc_on_grid,
 )
-from waymark.fairness.policy import INCONCLUSIVE, Check, Policy
+from waymark.fairness.policy import Policy
 from waymark.fairness.resampling import resampled_sums
 from waymark.models import threads
 from waymark.models.capacity import top_share
@@ -74,9 +72,6 @@ class GroupResult:
     abroca: float | None = None
     reliability: list[tuple[float, float, int]] = field(default_factory=list)
     withheld: tuple[str, ...] = ()
-    # (metric, kind) -> the verdict of the policy's check at this capacity on a comparison whose
-    # figures are withheld beside a smaller group's only (``_sealed_verdicts``): a word, no figure
-    judged: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -214,7 +209,6 @@ def _audit_attribute(week: _Week, attribute: str, *, policy: Policy) -> list[Att
             intervals, counts, reference=reference["calibration_gap"], confidence=policy.confidence
         )
         frame = _Frame(names, counts, named, shown, reference, intervals, curves, bins, policy.min_group_size)
-        checks = () if " x " in attribute else tuple(c for c in policy.checks if c.capacity == capacity)
         out.append(
             AttributeAudit(
                 attribute=attribute,
@@ -222,10 +216,7 @@ def _audit_attribute(week: _Week, attribute: str, *, policy: Policy) -> list[Att
                 capacity=capacity,
                 # A reference is always a group whose figure is shown; without one there is none.
                 reference={m: NO_REFERENCE if i is None else str(names[i]) for m, i in reference.items()},
-                groups=tuple(
-                    _group(g, frame, judged=_sealed_verdicts(g, frame, checks=checks, breach=policy.breach))
-                    for g in range(len(names))
-                ),
+                groups=tuple(_group(g, frame) for g in range(len(names))),
             )
         )
     return out
@@ -301,46 +292,10 @@ def _shown(
     return named, {m: named & kept(DENOMINATORS[m]) for m in WITHHELD_CAN_BE}
 
 
-def _sealed_verdicts(
-    g: int, frame: _Frame, *, checks: tuple[Check, ...], breach: str
-) -> dict[tuple[str, str], str]:
-    """The checks' verdicts on group ``g``'s comparisons withheld only beside a smaller group's figures.
-
-    Complementary suppression withholds a large group so that a small one cannot be worked out from
-    the total: a university's 13 students recorded "divers" withheld its 1,143 men, and with them
-    every comparison of gender the gate could confirm. The gate may still judge such a comparison,
-    in a word and without a figure, when the word cannot give the small groups back: a verdict
-    places the group's value within (or beyond) the check's tolerance of the reference's, and worked
-    back through the total that leaves the small groups' value uncertain by the tolerance times the
-    group's count over theirs. It is given only when that is at least 1, the whole range of a rate
-    (a group of ``n`` beside small groups of ``k`` students in all, at a tolerance ``t``: ``t * n >= k``;
-    0.05 x 1,143 is 57 against 13). Flat intervals (every resample one value) are not judged.
-    """
-    out: dict[tuple[str, str], str] = {}
-    counts, shown = frame.counts, frame.shown
-    for check in checks:
-        m, ref = check.metric, frame.reference[check.metric]
-        own = min(int(counts[c][g]) for c in DENOMINATORS[m])
-        if shown[m][g] or ref is None or own < frame.min_size:
-            continue  # shown, nothing to compare with, or withheld for its own few students
-        small = [
-            i for i in range(len(frame.names)) if min(counts[c][i] for c in DENOMINATORS[m]) < frame.min_size
-        ]
-        protected = int(sum(counts["students"][i] for i in small))
-        value = frame.intervals["value"][m]
-        point, low, high = (float(x) for x in frame.intervals[check.kind][m][:, g])
-        half = check.half_width(float(value[0, ref]))
-        if not small or not half * own >= protected:
-            continue
-        flat = any(value[1, i] == value[2, i] for i in (g, ref))
-        out[(m, check.kind)] = INCONCLUSIVE if flat else check.judge(point, low=low, high=high, breach=breach)
-    return out
-
-
-def _group(g: int, frame: _Frame, *, judged: dict[tuple[str, str], str]) -> GroupResult:
+def _group(g: int, frame: _Frame) -> GroupResult:
     name, counts, shown = str(frame.names[g]), frame.counts, frame.shown
     if not frame.named[g]:
-        return GroupResult(name, int(counts["students"][g]), True, withheld=WITHHELD_CAN_BE, judged=judged)
+        return GroupResult(name, int(counts["students"][g]), True, withheld=WITHHELD_CAN_BE)
     # A difference or ratio is shown only when both the group's and the reference's values are.
     compared = [m for m in METRICS if shown[m][g] and frame.reference[m] is not None]
     ref_auc = frame.reference["auc"]
@@ -356,7 +311,6 @@ def _group(g: int, frame: _Frame, *, judged: dict[tuple[str, str], str]) -> Grou
         abroca=frame.curves.abroca(g, reference=ref_auc) if with_abroca and ref_auc is not None else None,
         reliability=_reliability(frame, g),
         withheld=tuple(m for m in WITHHELD_CAN_BE if not shown[m][g]),
-        judged=judged,
     )
 
 

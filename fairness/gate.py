@@ -26,18 +26,9 @@ from dataclasses import dataclass
 
 from waymark.fairness.audit import NO_REFERENCE, AttributeAudit, GroupResult
 from waymark.fairness.disclosure import TOO_FEW
-from waymark.fairness.policy import FAIL, INCONCLUSIVE, PASS, Check, Policy
+from waymark.fairness.policy import Check, Policy
 
-__all__ = [
-    "FAIL",
-    "INCONCLUSIVE",
-    "NOT_ASSESSABLE",
-    "PASS",
-    "CheckResult",
-    "evaluate",
-    "inconclusive_text",
-    "unconfirmed_characteristics",
-]
+PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 # A check that met a value withheld by disclosure control: neither a pass nor a failure.
 NOT_ASSESSABLE = "not assessable"
 
@@ -150,8 +141,6 @@ def _assess_audit(
                 f": {_groups(small)} below the minimum size, and {_groups(beside)} of more students withheld "
                 "beside it, or subtracting the groups shown from all students would give the small one back"
             )
-            if any((check.metric, check.kind) in g.judged for g in audit.groups if g.suppressed):
-                said += " (a comparison of a larger one is judged below without its figures)"
         out.append((NOT_ASSESSABLE, said))
     if reference == NO_REFERENCE:
         return [
@@ -160,9 +149,6 @@ def _assess_audit(
         ]
     base = next((g for g in audit.groups if g.group == reference), None)
     for group in audit.groups:
-        if group.group != reference and group.suppressed and (check.metric, check.kind) in group.judged:
-            where = f"week {audit.week}, {audit.attribute} = {group.group}"
-            out.append(_assess_sealed(where, group, reference=reference, check=check))
         if group.group != reference and not group.suppressed:
             where = f"week {audit.week}, {audit.attribute} = {group.group}"
             flat = [g for g in (group, base) if g is not None and _degenerate(g, check.metric)]
@@ -256,7 +242,7 @@ def _assess_flat(
         low, high = g_low / r_high, g_high / r_low
     else:
         return INCONCLUSIVE, _degenerate_reason(where, check.metric, groups=[g.group for g in flat])
-    verdict = check.judge(point, low=low, high=high, breach=breach)
+    verdict = _judge(point, low=low, high=high, check=check, breach=breach)
     whose = " and ".join(g.group for g in flat)
     said = (
         f"{where}: {check.metric} of {whose} has a degenerate interval (every resample gave the same value); "
@@ -290,13 +276,11 @@ def _assess_group(
     where: str, group: GroupResult, *, reference: str, check: Check, breach: str
 ) -> list[tuple[str, str]]:
     compared = group.ratios if check.kind == "ratio" else group.differences
-    if check.metric not in compared and (check.metric, check.kind) in group.judged:
-        return [_assess_sealed(where, group, reference=reference, check=check)]
     if check.metric not in compared:
         # Disclosure control withheld the value: it is neither a pass nor a breach.
         return [(NOT_ASSESSABLE, f"{where}: {check.metric} {TOO_FEW}")]
     point, low, high = compared[check.metric]
-    verdict = check.judge(point, low=low, high=high, breach=breach)
+    verdict = _judge(point, low=low, high=high, check=check, breach=breach)
     if verdict == FAIL:
         return [
             (FAIL, f"{where}: {check.kind} {point:.2f} (interval {low:.2f} to {high:.2f}) vs {reference}")
@@ -312,19 +296,17 @@ def _assess_group(
     return [(PASS, where)]
 
 
-#: Said of a comparison judged without its figures (``fairness.audit._sealed_verdicts``).
-SEALED = "its figures are withheld beside a smaller group's, and judged without being shown"
-
-
-def _assess_sealed(where: str, group: GroupResult, *, reference: str, check: Check) -> tuple[str, str]:
-    """The audit's verdict on a comparison withheld beside a small group: a word, never a figure."""
-    verdict = group.judged[(check.metric, check.kind)]
-    said = f"{where}: {check.metric} {check.kind} vs {reference} ({SEALED})"
-    if verdict == FAIL:
-        return FAIL, f"{said}: its interval lies outside the tolerance"
-    if verdict == INCONCLUSIVE:
-        return INCONCLUSIVE, f"{said}: its interval straddles the tolerance, or cannot be formed"
-    return PASS, said
+def _judge(point: float, *, low: float, high: float, check: Check, breach: str) -> str:
+    if math.isnan(point):
+        return INCONCLUSIVE
+    inside = check.low <= point <= check.high
+    if breach == "point_outside":
+        return PASS if inside else FAIL
+    if math.isnan(low) or math.isnan(high):
+        return PASS if inside else INCONCLUSIVE
+    if high < check.low or low > check.high:
+        return FAIL
+    return PASS if inside else INCONCLUSIVE
 
 
 def _fmt(value: float) -> str:

@@ -8,7 +8,6 @@ minimum AUC per audited week, maximum ECE, and how far a candidate may fall behi
 
 from __future__ import annotations
 
-import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +22,6 @@ class PolicyError(ValueError):
     """The policy file is not valid; the message names the setting."""
 
 
-#: A check's verdict on one group comparison (``Check.judge``).
-PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
-
-
 @dataclass(frozen=True)
 class Check:
     """One gated comparison with the reference group."""
@@ -36,29 +31,6 @@ class Check:
     low: float
     high: float
     capacity: float
-
-    def judge(self, point: float, *, low: float, high: float, breach: str) -> str:
-        """The verdict on one comparison: its point and interval against the tolerance, by ``breach``."""
-        if math.isnan(point):
-            return INCONCLUSIVE
-        inside = self.low <= point <= self.high
-        if breach == "point_outside":
-            return PASS if inside else FAIL
-        if math.isnan(low) or math.isnan(high):
-            return PASS if inside else INCONCLUSIVE
-        if high < self.low or low > self.high:
-            return FAIL
-        return PASS if inside else INCONCLUSIVE
-
-    def half_width(self, reference: float) -> float:
-        """The least distance from an equal figure to a bound, in the metric's own units.
-
-        A difference's tolerance as it stands; a ratio's times the reference's value (a ratio within
-        0.8 to 1.25 of a rate of 0.30 holds the group's rate within 0.06 of it at the nearer bound).
-        """
-        if self.kind == "difference":
-            return min(-self.low, self.high)
-        return reference * min(1 - self.low, self.high - 1) if math.isfinite(reference) else math.nan
 
 
 @dataclass(frozen=True)
