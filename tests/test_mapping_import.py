@@ -796,6 +796,20 @@ def test_activity_on_a_module_the_student_never_took_can_be_left_out_and_counted
     assert said and said[0].startswith("3 rows of activity") and "(3 such pairs)" in said[0], result.notes
     dry = import_mapped(mapping, [src], out=tmp_path / "dry", secret=SECRET, dry_run=True)
     assert said == [n for n in dry.notes if "left out" in n]
+    # An append's dry run without the secret cannot match this extract's ids with the folder's: it
+    # says so rather than refusing (or dropping) every row a reviewer saw it refuse.
+    more = tmp_path / "more"
+    write_records(more)
+    write_clicks(more, click_rows(range(2, 3)))
+    blind = import_mapped(mapping, [more], out=tmp_path / "ok", dry_run=True, append=True)
+    assert blind.refused is None and any("no secret was given" in n for n in blind.notes), blind.notes
+    assert not [n for n in blind.notes if "left out" in n]
+    # A join that matches nothing would leave out every row: refused, not a note.
+    nowhere = tmp_path / "nowhere"
+    write_records(nowhere)
+    write_clicks(nowhere, [[r[0], other[r[1]], *r[2:]] for r in click_rows(range(1))])
+    with pytest.raises(MappingError, match="would leave out every activity row"):
+        import_mapped(mapping, [nowhere], out=tmp_path / "none", secret=SECRET)
     with pytest.raises(MappingError, match="only the activity table's rows can be left out"):
         load_mapping(write_mapping(tmp_path / "m", MAPPING.replace(
             "[tables.students]\n", '[tables.students]\nunregistered = "drop"\n'

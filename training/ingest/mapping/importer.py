@@ -217,21 +217,32 @@ def _drop_unregistered(con: duckdb.DuckDBPyConnection, mapping: Mapping, *, old:
     parts += [f"SELECT {keys} FROM t_registrations"] if "registrations" in old else []
     if not parts:
         return ()
-    every = out_sql("activity", spec, columns=table_columns("activity", spec))
-    run(con, f"CREATE OR REPLACE TEMP VIEW wm_every_activity AS {every}")
+    mapped = out_sql("activity", spec, columns=table_columns("activity", spec))
+    run(con, f"CREATE OR REPLACE TEMP VIEW wm_every_activity AS {mapped}")
     run(con, f"CREATE OR REPLACE TEMP VIEW wm_registered AS {' UNION '.join(parts)}")
+    # A row with an empty key is kept for the contract to refuse: that is a broken rule, not browsing.
+    keyed = "a.student_id IS NOT NULL AND a.module_id IS NOT NULL AND a.presentation_id IS NOT NULL"
     run(
         con,
         "CREATE OR REPLACE TEMP VIEW wm_out_activity AS SELECT a.* FROM wm_every_activity a "
-        "SEMI JOIN wm_registered r USING (student_id, module_id, presentation_id)",
+        f"WHERE NOT ({keyed}) OR EXISTS (SELECT 1 FROM wm_registered r WHERE r.student_id = a.student_id "
+        "AND r.module_id = a.module_id AND r.presentation_id = a.presentation_id)",
     )
     row = con.execute(
-        "SELECT count(*), count(DISTINCT (student_id, module_id, presentation_id)) "
-        "FROM wm_every_activity a ANTI JOIN wm_registered r USING (student_id, module_id, presentation_id)"
+        "SELECT count(*), count(DISTINCT (student_id, module_id, presentation_id)), "
+        "(SELECT count(*) FROM wm_every_activity) "
+        f"FROM wm_every_activity a ANTI JOIN wm_registered r USING (student_id, module_id, presentation_id) "
+        f"WHERE {keyed}"
     ).fetchall()[0]
-    rows, registrations = int(row[0]), int(row[1])
+    rows, registrations, every = int(row[0]), int(row[1]), int(row[2])
     if not rows:
         return ()
+    if rows == every:
+        raise MappingError(
+            f'tables.activity.unregistered = "drop" would leave out every activity row ({rows:,}): none '
+            "names a student on a module presentation they are registered on. Check the join that gives "
+            "activity its student, module and presentation (ids written as the registrations write them)."
+        )
     return (
         f"{_counted_rows(rows)} of activity named a student on a module presentation they have no "
         f"registration on ({registrations:,} such pairs) and {'was' if rows == 1 else 'were'} left out "
@@ -239,6 +250,12 @@ def _drop_unregistered(con: duckdb.DuckDBPyConnection, mapping: Mapping, *, old:
         "gives activity its student, module and presentation.",
     )
 
+
+#: Said by an append's dry run that pseudonymises without the secret.
+BLIND_DRY_RUN = (
+    "The contract's rules were not run: this append pseudonymises ids and no secret was given, so this "
+    "extract's ids cannot be matched with the folder's (give the secret file to check them too)."
+)
 
 #: Said with the contract's refusal of activity that names no registration.
 UNREGISTERED_HINT = (
@@ -556,9 +573,13 @@ def import_mapped(
     coverage, matched = analyse(con, mapping, sources=sources, old=old)
     earlier = _read_labels(out / SOURCES_FILE) if append else {}
     notes = relabelled(earlier, mapping)  # said by the dry run too, while there is time to change course
-    notes += _drop_unregistered(con, mapping, old=old)
-    if dry_run and not coverage.ok:
-        return ImportResult(coverage, timezone=zone, notes=notes)
+    # A dry run without the secret hashes ids with a throwaway key: the folder's rows, hashed with the
+    # real one, match none of this extract's, so nothing that joins the two can be checked.
+    blind = append and mapping.pseudonymise is not None and key is None
+    notes += _drop_unregistered(con, mapping, old=set() if blind else old)
+    if dry_run and (blind or not coverage.ok):
+        said = (BLIND_DRY_RUN,) if blind and coverage.ok else ()
+        return ImportResult(coverage, timezone=zone, notes=notes + said)
     if not coverage.ok:
         raise MappingDataError(coverage)
     tables = [t for t in _BUILD_ORDER if t in mapping.tables]
