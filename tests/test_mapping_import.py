@@ -204,6 +204,16 @@ def test_a_windows_1252_export_is_read_with_its_encoding_and_a_wrong_one_is_name
     assert int(data.activity["count"].sum()) == len(click_rows(range(2)))
     with pytest.raises(MappingError, match="unknown encoding 'cp9999'"):
         load_mapping(write_mapping(tmp_path / "m", latin.replace("latin-1", "cp9999")))
+    with pytest.raises(MappingError, match="unknown encoding 'rot13'"):  # a codec, but not of text
+        load_mapping(write_mapping(tmp_path / "m", latin.replace("latin-1", "rot13")))
+    # Excel's "Unicode text" is UTF-16 with a byte-order mark: named as such, and read when given.
+    for name in ("records.csv", "clicks.csv"):
+        (src / name).write_bytes((src / name).read_bytes().decode("cp1252").encode("utf-16"))
+    with pytest.raises(MappingError, match='byte-order mark: give the input encoding = "utf-16"'):
+        _import_with(load_mapping(write_mapping(tmp_path / "m", MAPPING)), src, tmp_path / "u16")
+    wide = latin.replace("latin-1", "utf-16")
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", wide)), src, tmp_path / "u16ok")
+    assert set(load_learning_data(out).registrations["module_id"]) == {c + "-Ü" for c in COURSES}
 
 
 def test_a_death_a_default_would_leave_not_known_yet_is_refused_naming_its_row(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import duckdb
 
 from waymark.models.data.sqltext import ident, literal
 from waymark.training.ingest.mapping.convert import run
-from waymark.training.ingest.mapping.readers import READERS, UnreadableText, first_bad_utf8
+from waymark.training.ingest.mapping.readers import READERS, UnreadableText, first_bad_utf8, is_utf8
 from waymark.training.ingest.mapping.schema import InputSpec, Mapping, MappingError
 
 
@@ -101,10 +101,11 @@ def _file_view(con: duckdb.DuckDBPyConnection, name: str, *, spec: InputSpec, fi
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0]
         hint = ""
-        if spec.format == "csv" and "not utf-8 encoded" in str(exc):
-            where = first_bad_utf8(file.path)
+        # a file that is not UTF-8 can fail anywhere (a sniffer's error, say): its bytes are checked
+        where = first_bad_utf8(file.path) if spec.format == "csv" and is_utf8(spec.encoding) else ""
+        if where:
             raise SourceFilesError(
-                f"{file.shown}: cannot be read as utf-8, the default encoding: {where or first}"
+                f"{file.shown}: cannot be read as utf-8, the default encoding: {where}"
             ) from exc
         if spec.format == "csv" and not spec.skip_rows:
             hint = (

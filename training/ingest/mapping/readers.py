@@ -128,13 +128,8 @@ def _utf8_copy(con: duckdb.DuckDBPyConnection, path: Path, *, encoding: str) -> 
         for chunk in iter(lambda: source.read(1 << 20), b""):
             try:
                 text = decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                start = max(exc.start, 0)
-                before = chunk[:start].decode(encoding, errors="replace").count("\n")
-                at, byte = line + before, chunk[start]
-                raise UnreadableText(
-                    f"line {at}: byte 0x{byte:02x} is not {encoding}{_guess(chunk[start:])}"
-                ) from exc
+            except UnicodeDecodeError as exc:  # positions are in exc.object: bytes carried over, then chunk
+                raise _unreadable(exc, line=line, encoding=encoding) from exc
             if latin1 and (c1 := _C1.search(text)):
                 at = line + text[: c1.start()].count("\n")
                 raise UnreadableText(
@@ -144,13 +139,27 @@ def _utf8_copy(con: duckdb.DuckDBPyConnection, path: Path, *, encoding: str) -> 
                 )
             out.write(text)
             line += text.count("\n")
-        out.write(decoder.decode(b"", final=True))
+        try:
+            out.write(decoder.decode(b"", final=True))
+        except UnicodeDecodeError as exc:  # the file ends inside a character
+            raise _unreadable(exc, line=line, encoding=encoding) from exc
     return target
+
+
+def _unreadable(exc: UnicodeDecodeError, *, line: int, encoding: str) -> UnreadableText:
+    start, data = max(exc.start, 0), bytes(exc.object)
+    at = line + data[:start].decode(encoding, errors="replace").count("\n")
+    if start >= len(data):
+        return UnreadableText(f"line {at}: the file ends inside a character, which is not {encoding}")
+    return UnreadableText(f"line {at}: byte 0x{data[start]:02x} is not {encoding}{_guess(data[start:])}")
 
 
 def first_bad_utf8(path: Path) -> str:
     """Where a file stops being UTF-8: its line and byte, and the likely encoding; "" when it is UTF-8."""
     with path.open("rb") as fh:
+        if fh.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):  # Excel's "Unicode text"
+            return 'line 1: the file begins with a UTF-16 byte-order mark: give the input encoding = "utf-16"'
+        fh.seek(0)
         for number, raw in enumerate(fh, start=1):
             try:
                 raw.decode("utf-8")

@@ -132,7 +132,8 @@ class InputSpec(_Strict):
     @classmethod
     def _known_encoding(cls, value: str) -> str:
         try:
-            codecs.lookup(value)
+            if not getattr(codecs.lookup(value), "_is_text_encoding", True):  # rot13, hex: not text
+                raise LookupError(value)
         except LookupError:
             raise ValueError(
                 f"unknown encoding {value!r} (for example utf-8, cp1252 for Windows and Excel exports, "
