@@ -16,9 +16,12 @@ FROM python:3.11-slim AS runtime
 # LightGBM needs the OpenMP runtime.
 RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 && rm -rf /var/lib/apt/lists/*
 # A fixed uid and gid, so that a secret file mounted from the host can be given to this user alone
-# (compose's file secrets keep the host file's owner and mode: chown 10001 audit.key; chmod 400 audit.key).
+# (compose's file secrets keep the host file's owner and mode: chmod 400 audit.key; sudo chown 10001 audit.key).
 RUN groupadd --system --gid 10001 waymark && useradd --system --uid 10001 --gid waymark \
-        --home-dir /srv/waymark --create-home waymark
+        --home-dir /srv/waymark --create-home waymark \
+    && mkdir /data && chown waymark:waymark /data
+# /data holds data folders (a volume in compose.yaml): import into a folder inside it, /data/current,
+# since an import stages beside the folder it replaces.
 COPY --from=build /opt/waymark /opt/waymark
 ENV PATH=/opt/waymark/bin:$PATH PYTHONUNBUFFERED=1 WAYMARK_ENV=production \
     NUMBA_CACHE_DIR=/tmp/numba-cache

@@ -31,8 +31,9 @@ def unreachable(exc: BaseException) -> str:
     cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     said = cause[0] if cause else type(exc).__name__
     return (
-        f"the database could not be reached or used ({said}); nothing was changed by this command. "
-        "Check WAYMARK_DATABASE_URL and that the database server is up, then run it again."
+        f"the database could not be reached or used ({said}); the command stopped, and its unfinished "
+        "transaction was not written (a scoring run it had begun is cleared by the next). Check "
+        "WAYMARK_DATABASE_URL, that the database server is up and has room, then run it again."
     )
 
 

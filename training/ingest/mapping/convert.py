@@ -192,9 +192,10 @@ def column_sql(
     if spec.columns:  # every part, or none (an empty value): a part missing is a mistake in the row
         empty = [f"{part} IS NULL" for part in _parts(spec, ref)]
         joined = f"(CASE WHEN {' OR '.join(empty)} THEN NULL ELSE {raw} END)"
+        read = f"{when_sql(spec.when, ref)} AND " if spec.when else ""  # a row `when` passes over is empty
         checks.append(
             (
-                f"({' OR '.join(empty)}) AND NOT ({' AND '.join(empty)})",
+                f"{read}({' OR '.join(empty)}) AND NOT ({' AND '.join(empty)})",
                 f"has an empty part (needs all of {', '.join(spec.columns)})",
             )
         )
@@ -220,9 +221,16 @@ def column_sql(
             if spec.decimal_comma
             else text
         )
-        # A value the value map gives (a pass/fail result: SY = "100") is already in the contract's
-        # unit: neither multiplied nor divided by a maximum.
-        given = _matched(joined, spec) if spec.maps_values else "FALSE"
+        # A value the value map gives (a pass/fail result: SY = "100", a default, an empty cell's "" key)
+        # is already in the contract's unit: neither multiplied nor divided by a maximum. Only a value
+        # passed through unmapped (keep_unmapped), or any value without a map, is the export's number.
+        given = (
+            "FALSE"
+            if not spec.maps_values
+            else f"NOT coalesce({joined} IS NOT NULL AND NOT {_matched(joined, spec)}, FALSE)"
+            if spec.keep_unmapped
+            else "TRUE"
+        )
         number = f"TRY_CAST({written} AS DOUBLE)"
         if spec.multiply:
             number = f"(CASE WHEN {given} THEN {number} ELSE {number} * {float(spec.multiply)!r} END)"
