@@ -92,3 +92,23 @@ def test_a_database_that_cannot_be_reached_ends_a_command_with_one_line_and_its_
     )
     assert done.returncode == 3, done.stderr
     assert "the database could not be reached or used" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_outside_development_a_command_refuses_a_database_it_was_not_given(tmp_path: Path) -> None:
+    """An operations review found that the service refused to start without WAYMARK_DATABASE_URL but
+    the nightly `access-log verify` made a new SQLite file in its working directory and reported the
+    empty log intact."""
+    env = {k: v for k, v in os.environ.items() if k not in {"WAYMARK_DATABASE_URL", "WAYMARK_ENV"}}
+    env["WAYMARK_AUDIT_KEY_FILE"] = str(tmp_path / "audit.key")
+    (tmp_path / "audit.key").write_text("k" * 64)
+    done = subprocess.run(
+        [sys.executable, "-c", "from waymark.cli import main; main()", "access-log", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "WAYMARK_DATABASE_URL is not set" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "waymark.db").exists()

@@ -20,6 +20,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from waymark.models.settings import Settings
+
 try:
     import fcntl
 except ImportError:  # not on Windows: threads of one process are still queued
@@ -286,6 +288,25 @@ def upgrade(engine: Engine) -> None:
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+class DatabaseNotNamed(RuntimeError):
+    """Outside development, a command was about to open the default database (``opened``)."""
+
+
+def opened(settings: Settings) -> Engine:
+    """The database ``settings`` name, every migration applied: how commands open it.
+
+    Outside development an unset ``WAYMARK_DATABASE_URL`` is refused before anything is opened: its
+    default is a new SQLite file in the working directory, on which a nightly ``access-log verify``
+    would report an empty log as intact.
+    """
+    if "database_url" not in settings.model_fields_set and not settings.development:
+        raise DatabaseNotNamed(
+            "WAYMARK_DATABASE_URL is not set: outside development mode a command opens the database it "
+            "names (the default is a new SQLite file in the working directory, for development)"
+        )
+    return up_to_date(settings.database_url)
 
 
 def up_to_date(url: str) -> Engine:

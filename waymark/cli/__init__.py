@@ -81,9 +81,10 @@ def main() -> None:
     try:
         command()
     except Exception as exc:  # Click handles its own errors and exits; anything else comes here
-        from waymark.cli.errors import UNAVAILABLE, fail, unreachable  # loaded only on the way out
+        from waymark.cli.errors import KNOWN, REFUSED, UNAVAILABLE, fail, is_known, unreachable
 
-        said = unreachable(exc)
-        if not said:
-            raise
-        sys.exit(fail(said, UNAVAILABLE).exit_code)
+        if said := unreachable(exc):
+            sys.exit(fail(said, UNAVAILABLE).exit_code)
+        if is_known(exc, KNOWN):  # a known refusal raised outside a command's own handler
+            sys.exit(fail(str(exc), REFUSED).exit_code)
+        raise

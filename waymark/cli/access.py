@@ -14,7 +14,7 @@ from waymark.cli.data_import import NumbersSecretFile
 from waymark.cli.errors import handled
 from waymark.models.data import load_learning_data
 from waymark.models.settings import get_settings
-from waymark.service.db.engine import up_to_date
+from waymark.service.db.engine import opened
 from waymark.service.grants import import_attestations, import_grants, scored_students, unknown_tutees
 from waymark.training.ingest.mapping.pseudonyms import SecretError, id_pseudonymiser, read_secret_file
 
@@ -43,7 +43,7 @@ def import_cmd(
     With --data, a file none of whose student relationships names a student of the folder is refused;
     otherwise students not held yet are loaded and counted (a student not scored yet, or one who left).
     """
-    engine = up_to_date(get_settings().database_url)
+    engine = opened(get_settings())
     with handled(contract="the data folder breaks the contract; nothing was imported", also=(SecretError,)):
         pseudonym = id_pseudonymiser(read_secret_file(secret_file)) if secret_file else None
         known = (

@@ -14,7 +14,7 @@ from waymark.cli.console import err, out
 from waymark.cli.errors import BROKEN, fail, handled
 from waymark.models.settings import get_settings
 from waymark.service import audit
-from waymark.service.db.engine import up_to_date
+from waymark.service.db.engine import opened
 from waymark.service.spreadsheet import safe_cell
 
 app = typer.Typer(help="The tamper-evident access audit log.", no_args_is_help=True)
@@ -32,7 +32,7 @@ def verify_cmd(
     with handled():
         key = audit.load_key(settings)
     point = _read(checkpoint) if checkpoint else None
-    found = audit.verify_log(up_to_date(settings.database_url), key, checkpoint=point)
+    found = audit.verify_log(opened(settings), key, checkpoint=point)
     records, problems = found.records, found.problems
     if problems:
         for problem in problems:
@@ -56,7 +56,7 @@ def checkpoint_cmd() -> None:
     settings = get_settings()
     with handled():
         key = audit.load_key(settings)
-    typer.echo(json.dumps(audit.checkpoint_log(up_to_date(settings.database_url), key)))
+    typer.echo(json.dumps(audit.checkpoint_log(opened(settings), key)))
 
 
 @app.command("export")
@@ -77,7 +77,7 @@ def export_cmd(
     with handled():
         key = audit.load_key(settings)
     rows = audit.export_for_student(
-        up_to_date(settings.database_url), key, student_id=student, purpose=purpose, caller=audit.operator()
+        opened(settings), key, student_id=student, purpose=purpose, caller=audit.operator()
     )
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2))

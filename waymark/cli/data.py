@@ -117,7 +117,7 @@ def erase_cmd(
     """
     # here, not at the top: the other data commands load no service or model library (test_cli_errors)
     from waymark.models.settings import get_settings
-    from waymark.service.db.engine import up_to_date
+    from waymark.service.db.engine import opened
     from waymark.service.scoring.publish import erased_students, folder_key
     from waymark.training.ingest.mapping.pseudonyms import SecretError, id_pseudonymiser, read_secret_file
 
@@ -135,7 +135,7 @@ def erase_cmd(
                 "institution writes them: give the secret the imports used (--secret-file) so that an "
                 "erased student is found in them too; nothing was changed"
             )
-        erased = erased_students(up_to_date(settings.database_url), key=key)
+        erased = erased_students(opened(settings), key=key)
         pseudonym = id_pseudonymiser(read_secret_file(secret_file)) if secret_file else None
         done = erase_from_folder(folder, erased, pseudonym=pseudonym)
     if not done.changed:
@@ -167,7 +167,7 @@ def subject_access_cmd(
     # here, not at the top: the other data commands load no service or model library (test_cli_errors)
     from waymark.models.settings import get_settings
     from waymark.service import audit
-    from waymark.service.db.engine import up_to_date
+    from waymark.service.db.engine import opened
     from waymark.service.scoring.publish import folder_key
     from waymark.service.subject_access import subject_access
     from waymark.training.ingest.mapping.pseudonyms import SecretError, id_pseudonymiser, read_secret_file
@@ -192,7 +192,7 @@ def subject_access_cmd(
         pseudonym = id_pseudonymiser(secret) if secret is not None else None
         student_id = pseudonym(student) if pseudonym is not None and not is_pseudonym(student) else student
         copy = subject_access(
-            up_to_date(settings.database_url),
+            opened(settings),
             audit.load_key(settings),
             student_id=student_id,
             folder=folder,

@@ -23,7 +23,7 @@ from waymark.cli.train import run_training
 from waymark.models import registry
 from waymark.models.settings import Settings
 from waymark.models.targets import DEFAULT_NAMES, Target
-from waymark.service.db.engine import up_to_date
+from waymark.service.db.engine import opened
 from waymark.service.dev_provider import demo_people
 from waymark.service.directory import import_directory
 from waymark.service.grants import import_grants
@@ -147,7 +147,7 @@ def _approve(candidate: str, data: Path, *, reports: Path, settings: Settings, o
 
 def _load_relationships(access: Path, settings: Settings) -> None:
     with handled():
-        loaded = import_grants(up_to_date(settings.database_url), access)
+        loaded = import_grants(opened(settings), access)
     out.print(f"Loaded {loaded:,} staff relationships from {access}.", highlight=False)
 
 
@@ -158,13 +158,13 @@ def _load_directory(data: Path, settings: Settings) -> None:
         out.print("No student directory for this cohort: students are shown by identifier.", highlight=False)
         return
     with handled():
-        done = import_directory(up_to_date(settings.database_url), directory, known=None)
+        done = import_directory(opened(settings), directory, known=None)
     out.print(f"Loaded {done.loaded:,} directory entries from {directory}.", highlight=False)
 
 
 def _token_help(workdir: Path, settings: Settings) -> None:
     """For a demo that is not served here: how to serve it, and bearer tokens for the API."""
-    people = demo_people(up_to_date(settings.database_url))
+    people = demo_people(opened(settings))
     exports = " ".join(f"{k}={v}" for k, v in _environment(workdir, settings).items())
     out.print(f"\nIn another shell: export {exports}", highlight=False)
     out.print(

@@ -12,7 +12,7 @@ from waymark.cli.data_import import NumbersSecretFile
 from waymark.cli.errors import handled
 from waymark.models.data import load_learning_data
 from waymark.models.settings import get_settings
-from waymark.service.db.engine import up_to_date
+from waymark.service.db.engine import opened
 from waymark.service.directory import import_directory, known_students
 from waymark.training.ingest.mapping.pseudonyms import SecretError, id_pseudonymiser, read_secret_file
 
@@ -34,7 +34,7 @@ def import_cmd(
     secret_file: NumbersSecretFile = None,
 ) -> None:
     """Replace the student directory with FILE (all or nothing; every bad row is named)."""
-    engine = up_to_date(get_settings().database_url)
+    engine = opened(get_settings())
     with handled(contract="the data folder breaks the contract; nothing was imported", also=(SecretError,)):
         pseudonym = id_pseudonymiser(read_secret_file(secret_file)) if secret_file else None
         known = frozenset(load_learning_data(data).students["student_id"]) if data else known_students(engine)

@@ -58,10 +58,16 @@ KNOWN: frozenset[str] = frozenset(
         "waymark.service.scoring.errors.ScoringError",
         "waymark.service.scoring.publish.ErasureKeyError",
         "waymark.models.spark.session.SparkUnavailable",
+        "waymark.service.db.engine.DatabaseNotNamed",
     }
 )
 # Known errors whose message already says what the command left as it was.
 SAYS_WHAT_IS_UNCHANGED: frozenset[str] = frozenset({"waymark.service.scoring.errors.ScoringInProgressError"})
+
+
+def is_known(exc: BaseException, names: frozenset[str]) -> bool:
+    """True when ``exc`` is an instance of a class named in ``names`` (its class or any base)."""
+    return _is(exc, names)
 
 
 def _is(exc: BaseException, names: frozenset[str]) -> bool:

@@ -23,7 +23,7 @@ from waymark.fairness.impact_report import evaluate_impact, headline, render_htm
 from waymark.fairness.policy import load_policy
 from waymark.models import registry
 from waymark.models.settings import get_settings
-from waymark.service.db.engine import up_to_date
+from waymark.service.db.engine import opened
 from waymark.service.impact import EXPERIMENT, REPORT_FILE, first_contacts, indicators_since, interventions
 
 app = typer.Typer(help="Evaluations of what outreach did.", no_args_is_help=True)
@@ -60,7 +60,7 @@ def impact_cmd(
     settings = get_settings()
     start = _since(since)
     with handled(contract="the data breaks the contract; nothing was evaluated"), out.status("Evaluating"):
-        engine = up_to_date(settings.database_url)
+        engine = opened(settings)
         report = evaluate_impact(
             indicators_since(engine, start),
             first_contacts(engine),
@@ -105,7 +105,7 @@ def export_cmd(
 ) -> None:
     """Write when each student was first reached, for ``waymark train --interventions``."""
     with handled():
-        frame = interventions(up_to_date(get_settings().database_url))
+        frame = interventions(opened(get_settings()))
         out_file.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=out_file.parent, delete=False, suffix=".tmp") as tmp:
             frame.to_csv(tmp, index=False)

@@ -29,7 +29,7 @@ from waymark.models.registry import LoadedModel
 from waymark.models.settings import Settings, get_settings
 from waymark.service import decisions
 from waymark.service.audit import operator
-from waymark.service.db.engine import up_to_date
+from waymark.service.db.engine import opened
 from waymark.service.scoring.champion import ChampionUnavailableError, load_champion
 from waymark.service.scoring.publish import erased_students, folder_key
 
@@ -85,7 +85,7 @@ def audit(
     ``data`` may be a Hadoop URI.
     """
     registry.configure(settings)
-    engine = up_to_date(settings.database_url)
+    engine = opened(settings)
     with handled(contract="the data breaks the contract; nothing was audited"):
         policy = load_policy(policy_file)
         with out.status("Auditing"):

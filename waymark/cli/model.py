@@ -12,7 +12,7 @@ from waymark.models import registry
 from waymark.models.settings import Settings, get_settings
 from waymark.service import decisions
 from waymark.service.audit import load_key, operator
-from waymark.service.db.engine import up_to_date
+from waymark.service.db.engine import opened
 from waymark.service.db.schema import ModelDecision
 
 app = typer.Typer(help="Ethics review and promotion of model versions.", no_args_is_help=True)
@@ -68,7 +68,7 @@ def review(
     registry.configure(settings)
     with handled():
         version = registry.resolve(model)
-        engine = up_to_date(settings.database_url)
+        engine = opened(settings)
         key = load_key(settings)
         row = decisions.commit_review(
             engine,
@@ -100,7 +100,7 @@ def promote(model: str, settings: Settings) -> None:
     registry.configure(settings)
     with handled():
         version = registry.resolve(model)
-        engine = up_to_date(settings.database_url)
+        engine = opened(settings)
         decisions.commit_promotion(
             engine, load_key(settings), name=version.name, version=version.version, caller=operator()
         )

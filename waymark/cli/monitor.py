@@ -20,7 +20,7 @@ from waymark.fairness.policy import load_policy as load_fairness_policy
 from waymark.models.settings import get_settings
 from waymark.models.targets import Target
 from waymark.service import monitoring
-from waymark.service.db.engine import up_to_date
+from waymark.service.db.engine import opened
 from waymark.service.feedback_report import feedback_summary
 
 app = typer.Typer(
@@ -55,7 +55,7 @@ def monitor_cmd(
     """Compare the served run with training and the run before; store the report for the committee."""
     if ctx.invoked_subcommand is not None:
         return
-    engine = up_to_date(get_settings().database_url)
+    engine = opened(get_settings())
     with handled(also=(monitoring.MonitoringError,)):
         chosen = monitoring.load_policy(policy)
         disclosure = load_fairness_policy(fairness_policy).min_group_size
@@ -137,7 +137,7 @@ def feedback_cmd(
         start = datetime.fromisoformat(since) if since else None
     except ValueError:
         raise fail(f"--since {since!r} is not a date like 2025-01-31") from None
-    summary = feedback_summary(up_to_date(get_settings().database_url), since=start)
+    summary = feedback_summary(opened(get_settings()), since=start)
     if output is OutputFormat.JSON:
         typer.echo(json.dumps(summary, indent=2))
         return

@@ -9,7 +9,7 @@ from waymark.cli.errors import handled
 from waymark.models.settings import get_settings
 from waymark.service import audit, retention
 from waymark.service.audit import operator
-from waymark.service.db.engine import up_to_date
+from waymark.service.db.engine import opened
 
 app = typer.Typer(help="The retention policy (CoP §12).", no_args_is_help=True)
 
@@ -22,7 +22,7 @@ def run_cmd() -> None:
         key = audit.load_key(settings)
     days, log_days = settings.retention_days, settings.access_log_retention_days
     done = retention.run(
-        up_to_date(settings.database_url),
+        opened(settings),
         key,
         caller=operator(),
         retention_days=days,

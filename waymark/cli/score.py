@@ -21,7 +21,7 @@ from waymark.cli.errors import handled
 from waymark.models.registry import configure
 from waymark.models.settings import Settings, get_settings
 from waymark.models.targets import DEFAULT_NAMES, Target
-from waymark.service.db.engine import up_to_date
+from waymark.service.db.engine import opened
 from waymark.service.monitoring import MonitoringError, load_policy
 from waymark.service.scoring import score
 from waymark.service.scoring.job import DEFAULT_CHUNK_ROWS
@@ -93,7 +93,7 @@ def publish(
     the same way.
     """
     configure(settings)
-    database = up_to_date(settings.database_url)
+    database = opened(settings)
     with handled(
         unchanged="Nothing was published; the previous batch is still served.",
         also=(MonitoringError,),

@@ -17,7 +17,7 @@ from waymark.cli.errors import fail, handled
 from waymark.models.settings import Settings, get_settings
 from waymark.models.threads import cores
 from waymark.service.app import create_app
-from waymark.service.db.engine import POOL_SIZE_ENV, pool_size_for, up_to_date
+from waymark.service.db.engine import POOL_SIZE_ENV, opened, pool_size_for
 from waymark.service.dev_provider import demo_people, running
 from waymark.service.runtime import require_stores
 from waymark.service.security import ROLES, mint
@@ -77,7 +77,7 @@ def address(host: str, port: int) -> str:
 def local_sign_in(settings: Settings, host: str, *, port: int) -> Iterator[Settings]:
     """Development: a local identity provider with one person per role; yields settings that use it."""
     with handled():
-        people = demo_people(up_to_date(settings.database_url))
+        people = demo_people(opened(settings))
     hosts = {host, *({"127.0.0.1", "localhost"} if host in {"127.0.0.1", "localhost"} else set())}
     callbacks = sorted(f"{address(h, port)}/auth/callback" for h in hosts)
     with running([p for _, p in people], redirect_uris=callbacks) as provider:
@@ -170,7 +170,7 @@ def serve(
     log_lines()
     with handled():  # refuse to start here, with the reason, rather than inside uvicorn
         require_stores(settings)  # before anything makes a database of the default URL
-        up_to_date(settings.database_url)
+        opened(settings)
         application = create_app(settings)
     processes = "" if workers == 1 else f", {workers} worker processes"
     docs = "API docs: /docs, " if settings.development else ""

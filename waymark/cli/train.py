@@ -31,7 +31,7 @@ from waymark.models.estimators import FAMILIES
 from waymark.models.registry import keep_text
 from waymark.models.settings import Settings, get_settings
 from waymark.models.targets import DEFAULT_NAMES, Target
-from waymark.service.db.engine import up_to_date
+from waymark.service.db.engine import opened, up_to_date
 from waymark.service.feedback_report import feedback_summary
 from waymark.service.impact import interventions as first_contact_days
 from waymark.service.scoring.publish import erased_students, folder_key
@@ -172,9 +172,7 @@ def run_training(
             config=config,
             test_from=split_date,
             progress=lambda m: status.update(f"Training: {m}"),
-            exclude=erased_students(
-                engine := up_to_date(settings.database_url), key=folder_key(data, spark=spark)
-            ),
+            exclude=erased_students(engine := opened(settings), key=folder_key(data, spark=spark)),
             interventions=_outreach(config, interventions, database_url=settings.database_url),
             spark=spark,
             mitigation=mitigation,
