@@ -82,14 +82,7 @@ def test_a_database_that_cannot_be_reached_ends_a_command_with_one_line_and_its_
         "WAYMARK_DEV_KEY_DIR": str(tmp_path / "keys"),
         "WAYMARK_DATABASE_URL": f"postgresql+psycopg://nobody@127.0.0.1:{port}/none",
     }
-    done = subprocess.run(
-        [sys.executable, "-c", "from waymark.cli import main; main()", "access-log", "verify"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    done = _verify_in(tmp_path, env=env)
     assert done.returncode == 3, done.stderr
     assert "the database could not be reached or used" in done.stderr and "Traceback" not in done.stderr
 
@@ -101,14 +94,19 @@ def test_outside_development_a_command_refuses_a_database_it_was_not_given(tmp_p
     env = {k: v for k, v in os.environ.items() if k not in {"WAYMARK_DATABASE_URL", "WAYMARK_ENV"}}
     env["WAYMARK_AUDIT_KEY_FILE"] = str(tmp_path / "audit.key")
     (tmp_path / "audit.key").write_text("k" * 64)
-    done = subprocess.run(
+    done = _verify_in(tmp_path, env=env)
+    assert done.returncode == 2, done.stderr
+    assert "WAYMARK_DATABASE_URL is not set" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "waymark.db").exists()
+
+
+def _verify_in(folder: Path, *, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`waymark access-log verify` through the console entry point, in ``folder``."""
+    return subprocess.run(
         [sys.executable, "-c", "from waymark.cli import main; main()", "access-log", "verify"],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=tmp_path,
+        cwd=folder,
     )
-    assert done.returncode == 2, done.stderr
-    assert "WAYMARK_DATABASE_URL is not set" in done.stderr and "Traceback" not in done.stderr
-    assert not (tmp_path / "waymark.db").exists()

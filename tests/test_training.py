@@ -273,6 +273,8 @@ def test_cli_trains_and_registers(
 ) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store.mlflow_tracking_uri)
     monkeypatch.setenv("WAYMARK_MLFLOW_ARTIFACTS", mlflow_store.mlflow_artifacts)
+    # training reads the database's erasures: outside development it must be named (else refused)
+    monkeypatch.setenv("WAYMARK_DATABASE_URL", mlflow_store.database_url)
     get_settings.cache_clear()
     try:
         result = CliRunner().invoke(
