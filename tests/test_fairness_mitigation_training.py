@@ -310,6 +310,7 @@ def test_a_characteristic_the_data_lacks_is_refused_before_training(cohort: Path
 def _cli(args: list[str], store: Settings, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store.mlflow_tracking_uri)
     monkeypatch.setenv("WAYMARK_MLFLOW_ARTIFACTS", store.mlflow_artifacts)
+    monkeypatch.setenv("WAYMARK_DATABASE_URL", store.database_url)  # training reads erasures there
     get_settings.cache_clear()
     try:
         return CliRunner().invoke(app, args)

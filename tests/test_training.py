@@ -316,6 +316,7 @@ def test_cli_output_says_what_happened_in_full_and_never_nan(
 ) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store.mlflow_tracking_uri)
     monkeypatch.setenv("WAYMARK_MLFLOW_ARTIFACTS", mlflow_store.mlflow_artifacts)
+    monkeypatch.setenv("WAYMARK_DATABASE_URL", mlflow_store.database_url)  # training reads erasures there
     args = ["train", "--data", str(synth_dir), "--family", "logistic", "--name", "cli-output"]
     get_settings.cache_clear()
     try:
