@@ -72,7 +72,9 @@ def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]
     """A throwaway MLflow tracking store and registry for one test module."""
     root = tmp_path_factory.mktemp("mlflow")
     settings = Settings(
-        MLFLOW_TRACKING_URI=empty_mlflow_store(root), WAYMARK_MLFLOW_ARTIFACTS=str(root / "artifacts")
+        MLFLOW_TRACKING_URI=empty_mlflow_store(root),
+        WAYMARK_MLFLOW_ARTIFACTS=str(root / "artifacts"),
+        WAYMARK_DATABASE_URL=f"sqlite:///{root}/waymark.db",  # never a file in the working directory
     )
     previous = mlflow.get_tracking_uri()
     configure(settings)
