@@ -191,7 +191,9 @@ class Settings(BaseSettings):
             reasons.append("its database is not a local SQLite file")
         return reasons
 
-    def unset_stores(self) -> list[str]:
+    def unset_stores(
+        self, names: tuple[str, ...] = ("WAYMARK_DATABASE_URL", "MLFLOW_TRACKING_URI")
+    ) -> list[str]:
         """The stores left to their defaults outside development (empty in development, or when both are set).
 
         Without ``WAYMARK_DATABASE_URL`` the service would start on a new SQLite file in its working
@@ -200,8 +202,8 @@ class Settings(BaseSettings):
         """
         if self.development:
             return []
-        names = {"WAYMARK_DATABASE_URL": "database_url", "MLFLOW_TRACKING_URI": "mlflow_tracking_uri"}
-        return [f"{name} is not set" for name, field in names.items() if field not in self.model_fields_set]
+        fields = {"WAYMARK_DATABASE_URL": "database_url", "MLFLOW_TRACKING_URI": "mlflow_tracking_uri"}
+        return [f"{name} is not set" for name in names if fields[name] not in self.model_fields_set]
 
     def oidc_problems(self) -> list[str]:
         """What is missing for production authentication (empty when complete)."""

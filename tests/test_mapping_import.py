@@ -725,18 +725,23 @@ def test_a_pass_or_fail_result_mapped_to_a_percentage_is_not_divided_by_a_maximu
     rows = records_rows()
     rows[3][6], rows[3][7] = "SY", "0"  # a satisfied hurdle worth nothing
     rows[5][6] = "FL"  # a failed one, beside a maximum of 150
+    credits = _credits_mapped(
+        tmp_path, rows, 'values = { SY = "100", FL = "0" }, keep_unmapped = true, out_of = "admission_grade"'
+    )
+    # SY 100 and FL 0 as mapped (SY's maximum of 0 refused nothing); 30 and 36 still out of 150
+    assert sorted(set(credits)) == [0, 20, 24, 100]
+
+
+def _credits_mapped(tmp_path: Path, rows: list[list[str]], spec: str) -> list[int]:
+    """The students' credits as imported from ``rows`` with ``credits = { column = ..., <spec> }``."""
     src = tmp_path / "export"
     write_records(src, rows)
     write_clicks(src, click_rows(range(2)))
-    pass_fail = MAPPING.replace(
-        'credits = "credits_enrolled"',
-        'credits = { column = "credits_enrolled", values = { SY = "100", FL = "0" }, keep_unmapped = true, '
-        'out_of = "admission_grade" }',
+    text = MAPPING.replace(
+        'credits = "credits_enrolled"', f'credits = {{ column = "credits_enrolled", {spec} }}'
     )
-    out = _import_with(load_mapping(write_mapping(tmp_path / "m", pass_fail)), src, tmp_path / "ok")
-    credits = load_learning_data(out).students["credits"].astype(int)
-    # SY 100 and FL 0 as mapped (SY's maximum of 0 refused nothing); 30 and 36 still out of 150
-    assert sorted(set(credits)) == [0, 20, 24, 100]
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", text)), src, tmp_path / "ok")
+    return [int(c) for c in load_learning_data(out).students["credits"]]
 
 
 def test_multiply_scales_numbers_but_not_a_value_the_value_map_gives(tmp_path: Path) -> None:
@@ -745,16 +750,7 @@ def test_multiply_scales_numbers_but_not_a_value_the_value_map_gives(tmp_path: P
     already in the contract's unit."""
     rows = records_rows()
     rows[3][6] = "SY"
-    src = tmp_path / "export"
-    write_records(src, rows)
-    write_clicks(src, click_rows(range(2)))
-    scaled = MAPPING.replace(
-        'credits = "credits_enrolled"',
-        'credits = { column = "credits_enrolled", values = { SY = "100" }, keep_unmapped = true, '
-        "multiply = 2 }",
-    )
-    out = _import_with(load_mapping(write_mapping(tmp_path / "m", scaled)), src, tmp_path / "ok")
-    credits = load_learning_data(out).students["credits"].astype(int)
+    credits = _credits_mapped(tmp_path, rows, 'values = { SY = "100" }, keep_unmapped = true, multiply = 2')
     assert sorted(set(credits)) == [60, 72, 100]  # 30 and 36 doubled; SY as mapped
 
 

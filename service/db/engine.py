@@ -301,10 +301,10 @@ def opened(settings: Settings) -> Engine:
     default is a new SQLite file in the working directory, on which a nightly ``access-log verify``
     would report an empty log as intact.
     """
-    if "database_url" not in settings.model_fields_set and not settings.development:
+    if unset := settings.unset_stores(("WAYMARK_DATABASE_URL",)):
         raise DatabaseNotNamed(
-            "WAYMARK_DATABASE_URL is not set: outside development mode a command opens the database it "
-            "names (the default is a new SQLite file in the working directory, for development)"
+            f"{unset[0]}: outside development mode a command opens the database it names (the default "
+            "is a new SQLite file in the working directory, for development)"
         )
     return up_to_date(settings.database_url)
 
