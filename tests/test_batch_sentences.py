@@ -9,6 +9,7 @@ compared, field by field, with the per-row builder it replaced (kept here as the
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from waymark.models.explain.cohort import (
     THRESHOLD,
     TOP,
     TYPICAL_MARK,
+    _beyond_cohort,
     _Said,
     _sides,
     _Values,
@@ -187,7 +189,10 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
     own = family_sums(contrib, cols, own={f: standing[f].own for f in cols})
     described = [f for f in (*FACTOR_FAMILIES, *CONTEXT_FAMILIES) if f in sums]
     factors, strengths, context = [], [], []
+    members = [np.flatnonzero(group == g) for g in range(group.max() + 1)]
     for i, row in enumerate(rows):
+        peers = members[group[i]]
+        compared = len(peers) >= MIN_COHORT
         vals, labels, fixed, facts, pending = {}, {}, [], [], []
         for f in described:
             named, v, whole_family = said.labels(i, f), float(own[f][i]), float(sums[f][i])
@@ -197,7 +202,17 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
             apart, shared = bool(standing[f].apart[i]), float(standing[f].shared[i])
             says = abs(v) >= THRESHOLD and np.sign(v) == np.sign(whole_family)
             if apart and says and FAMILIES[f].actionable:
-                may_raise, may_lower = _sides_of(f, row)
+                theirs = own[f][peers]
+                one_way = compared and max(np.mean(theirs > 0), np.mean(theirs < 0)) >= 0.95
+                if one_way and np.sign(v) * (v - np.median(theirs)) < THRESHOLD:
+                    way = "up" if v > 0 else "down"
+                    fixed.append(
+                        _ctx(f, "Not listed as the student's own: it moves nearly every estimate on this "
+                             f"module {way} alike ({brief(f, row, sources=labels[f])}).")
+                    )  # fmt: skip
+                    continue
+                counts = [_count_of(f, rows[p]) for p in peers] if compared else None
+                may_raise, may_lower = _sides_of(f, row, counts)
                 if (v > 0 and may_raise) or (v < 0 and may_lower):
                     vals[f] = v
             elif apart and says:
@@ -285,7 +300,12 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
     }
 
 
-def _sides_of(family: str, row: Any) -> tuple[bool, bool]:
+def _count_of(family: str, row: Any) -> int:
+    """What a family counted by channel says the student has so far, summed over its channels."""
+    return sum(round(math.expm1(row[f"ch_{ch}_total"])) for ch in counted_channels(family))
+
+
+def _sides_of(family: str, row: Any, cohort_counts: list[int] | None = None) -> tuple[bool, bool]:
     """One row's (may be a factor, may be a strength), said in words: what the sentence says decides.
 
     A strength is something the student did (no count of none, no week or day without, nothing below
@@ -293,9 +313,13 @@ def _sides_of(family: str, row: Any) -> tuple[bool, bool]:
     less (not every week, not above their own rate, not above the middle, something missed or late, a
     mark not above the typical one).
     """
-    counted = counted_channels(family)
-    if counted:
-        return True, sum(row[f"ch_{ch}_total"] for ch in counted) > 0
+    if counted_channels(family):
+        # at most the cohort's median count a factor, at least it a strength (a cohort of 5 or more)
+        total = _count_of(family, row)
+        if cohort_counts is None:
+            return True, total > 0
+        median = float(np.median(cohort_counts))
+        return total <= median, total > 0 and total >= median
     if family == "regularity":
         weeks = round(row["weeks_elapsed"])
         active = round(row["act_weeks_active_share"] * weeks)
@@ -312,7 +336,11 @@ def _sides_of(family: str, row: Any) -> tuple[bool, bool]:
     if family == "assessment_submissions":
         due, done, late = round(row["asm_due"]), round(row["asm_submitted"]), round(row["asm_late"])
         # missed work that carries weight is never a strength, whatever else was submitted
-        return due <= 0 or done < due or late > 0, due <= 0 or (done > 0 and row["asm_weight_missed"] <= 0)
+        early = round(row["asm_early_submissions"]) > 0
+        # nothing due yet is never a factor; a strength only with work already submitted early
+        return due > 0 and (done < due or late > 0), (due <= 0 and early) or (
+            due > 0 and done > 0 and row["asm_weight_missed"] <= 0
+        )
     if family == "assessment_results":
         marked = row["asm_has_score"] >= 1
         return not (marked and row["asm_score_mean"] > row[TYPICAL_MARK]), (
@@ -449,9 +477,62 @@ def test_missed_work_that_carries_weight_is_never_a_strength() -> None:
     """An institution's student who missed a 20% assignment read "2 of the 3 assessments due so far were
     submitted" as a strength: what they had submitted was a quiz and work worth nothing."""
     rows = pd.DataFrame(
-        {"asm_due": [3.0, 3.0, 3.0], "asm_submitted": [2.0, 2.0, 3.0], "asm_late": [0.0, 0.0, 0.0],
-         "asm_weight_missed": [20.0, 0.0, 0.0]}
+        {"asm_due": [3.0, 3.0, 3.0, 0.0, 0.0], "asm_submitted": [2.0, 2.0, 3.0, 0.0, 0.0],
+         "asm_late": [0.0, 0.0, 0.0, 0.0, 0.0], "asm_weight_missed": [20.0, 0.0, 0.0, 0.0, 0.0],
+         "asm_early_submissions": [0.0, 0.0, 0.0, 0.0, 2.0]}
     )  # fmt: skip
-    may_raise, may_lower = _sides(_Values(rows), "assessment_submissions")
-    assert may_lower.tolist() == [False, True, True]  # the missed hurdle worth nothing leaves it a strength
-    assert may_raise.tolist() == [True, True, False]
+    may_raise, may_lower = _sides(_Values(rows), "assessment_submissions", group=np.arange(len(rows)))
+    # The missed hurdle worth nothing leaves it a strength; with nothing due yet, only work submitted
+    # early is (a medical school's week-1 students read "No assessment has been due yet." as raising).
+    assert may_lower.tolist() == [False, True, True, False, True]
+    assert may_raise.tolist() == [True, True, False, False, False]
+
+
+def test_what_moves_nearly_every_estimate_of_a_cohort_alike_is_the_students_own_only_beyond_its_median() -> (
+    None
+):
+    """A medical school's clinical placements: "1031 practice quiz actions so far" raised 29 of 30
+    students' estimates on every placement, the model having learned from pre-clinical years that
+    practised far less; listed as each student's factor it read as if it were about them."""
+    one_way = np.r_[np.linspace(0.60, 0.70, 19), 0.95]  # 20 students, every one raised
+    mixed = np.r_[np.linspace(-0.3, 0.3, 19), 0.95]  # 20 students, raised and lowered
+    few = np.array([0.6, 0.65, 0.7])  # fewer than MIN_COHORT: no median to weigh against
+    value = np.r_[one_way, mixed, few][:, None]
+    group = np.repeat([0, 1, 2], [20, 20, 3])
+    own = _beyond_cohort(value, group)[:, 0]
+    median = np.median(one_way)
+    assert own[:20].tolist() == [bool(v - median >= THRESHOLD) for v in one_way]
+    assert own[19] and not own[9]  # the one raised far beyond the others is theirs, the middle is not
+    assert own[20:].all()  # a family moving the cohort both ways is each student's, as before
+    assert own[40:].all()
+
+
+def test_a_count_is_a_factor_only_at_most_the_cohorts_median_and_a_strength_only_at_least_it() -> None:
+    """The words of a count as a concern read as too little: more than most of the cohort is not that."""
+    first, *others = counted_channels("practice")
+    counts = np.array([0, 10, 20, 30, 40, 50, 60, 2, 9])  # a cohort of 7, then one of 2
+    rows = pd.DataFrame(
+        {f"ch_{first}_total": np.log1p(counts).astype(float), **{f"ch_{ch}_total": 0.0 for ch in others}}
+    )
+    may_raise, may_lower = _sides(_Values(rows), "practice", group=np.repeat([0, 1], [7, 2]))
+    assert may_raise.tolist() == [True, True, True, True, False, False, False, True, True]
+    assert may_lower.tolist() == [False, False, False, True, True, True, True, True, True]
+
+
+def test_a_mark_above_every_other_is_among_the_highest_not_higher_than_100_percent_of_them() -> None:
+    """A medical school's best students read "higher than about 100% of marks", as if above their own."""
+    rows = pd.DataFrame(
+        {
+            "asm_has_score": 1.0,
+            "asm_score_mean": [91.0, 70.0],
+            "asm_score_pct": [0.998, 0.62],
+            COMPARED_MARKS: 1.0,
+        }
+    )
+    said = [describe("assessment_results", r) for r in rows.to_dict("records")]
+    assert said == [
+        "Average mark on marked work so far: 91 (among the highest marks on this module).",
+        "Average mark on marked work so far: 70 (higher than about 62% of marks on this module).",
+    ]
+    cols = {name: rows[name].to_numpy(dtype=np.float64) for name in rows.columns}
+    assert describe_all("assessment_results", cols, src=["", ""])[1] == said

@@ -122,7 +122,7 @@ def test_the_sides_of_recent_activity_follow_what_its_sentence_says() -> None:
     compared = (rows["weeks_elapsed"] - registered_in >= 3).tolist()
     assert [OWN in s for s in single] == compared
     assert not any(OWN in s for s, w in zip(single, rows["weeks_elapsed"], strict=True) if w < 3)
-    may_raise, may_lower = _sides(_Values(rows), "recent_activity")
+    may_raise, may_lower = _sides(_Values(rows), "recent_activity", group=np.arange(len(rows)))
     assert may_raise.tolist() == [" times " + OWN not in s for s in single]
     assert may_lower.tolist() == ["% of " + OWN not in s for s in single]
     # The case found: registered on day 21, at week 5 a high ratio is not said, so it may be a factor.
@@ -176,7 +176,7 @@ def test_the_regularity_sentence_says_the_weeks_since_registering(tmp_path: Path
     assert said == expected
     cols = {name: rows[name].to_numpy() for name in rows.columns if name not in ("student_id", "module_id")}
     assert describe_all("regularity", cols, src=[""] * 3)[1] == expected
-    may_raise, may_lower = _sides(_Values(rows), "regularity")
+    may_raise, may_lower = _sides(_Values(rows), "regularity", group=np.arange(len(rows)))
     assert may_raise.tolist() == [False, True, True]  # active in every one of their weeks: never a factor
     assert may_lower.tolist() == [True, True, False]
     # S6 at week 6 has had one week (the one of day 40): said as one week, not "0 of the 1 weeks".

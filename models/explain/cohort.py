@@ -35,6 +35,7 @@ from waymark.models.explain.sentences import (
     counted_channels,
 )
 from waymark.models.explain.typical import (
+    NEARLY_ALL,
     Quiet,
     Standing,
     cohort_standing,
@@ -126,7 +127,9 @@ def explain_cohort(
     said = _Said(sources or SourceCoverage(), recorded_sources(features, sources))
     standing = cohort_standing(x, group=group, columns=cols, quiet=quiet)
     own = family_sums(contrib.values, cols, own={f: standing[f].own for f in cols})
-    factors, strengths, context = _statements(values, sums, own=own, standing=standing, said=said)
+    factors, strengths, context = _statements(
+        values, sums, own=own, standing=standing, said=said, group=group
+    )
     # In a quiet stretch a typical peer is quiet too: the only change recent activity could show is the
     # number of days since the student last worked, which is past and not something to act on.
     untried = {"recent_activity": quiet.quiet}
@@ -322,6 +325,7 @@ def _statements(
     own: dict[str, np.ndarray],
     standing: dict[str, Standing],
     said: _Said,
+    group: np.ndarray,
 ) -> tuple[list[list[dict[str, Any]]], list[list[dict[str, Any]]], list[list[dict[str, Any]]]]:
     """Each row's factors, strengths and context, decided and worded a family at a time for all rows.
 
@@ -333,6 +337,8 @@ def _statements(
     one is context. A family the row shares with nearly all its cohort, whose contribution (``sums``)
     is at least ``THRESHOLD``, is a cohort-wide fact, said once (and where the row is apart in a
     family that is shared, a quiet stretch, the fact is said unless the row's own sentence is).
+    Where a family moves nearly every estimate of a cohort the same way, only what it adds beyond the
+    cohort's typical contribution is the row's (``_beyond_cohort``).
     """
     described = [f for f in (*FACTOR_FAMILIES, *CONTEXT_FAMILIES) if f in sums]
     n = values.rows
@@ -348,11 +354,13 @@ def _statements(
     speaks = heard & ~(np.abs(value) < THRESHOLD) & (np.sign(value) == np.sign(whole_family))
     apart = np.column_stack([standing[f].apart for f in described]) if described else speaks
     actionable = np.array([FAMILIES[f].actionable for f in described], dtype=bool)
-    candidate = speaks & apart & actionable
+    own_part = _beyond_cohort(value, group)
+    candidate = speaks & apart & actionable & own_part
+    alike = speaks & apart & actionable & ~own_part  # moves nearly every estimate of the cohort so
     # A strength is something the student did: no count of none ("0 uses of study resources so far"),
     # no mark below the cohort's typical one ("Average mark on marked work so far: 19."), and no mark
     # above it is a factor (``_sides``).
-    sides = [_sides(values, f) for f in described]
+    sides = [_sides(values, f, group=group) for f in described]
     raises = np.column_stack([r for r, _ in sides]) if described else speaks
     lowers = np.column_stack([w for _, w in sides]) if described else speaks
     up = _top(np.where(candidate & raises & (value > 0), -value, np.inf))
@@ -376,6 +384,17 @@ def _statements(
     for j, f in enumerate(described):
         for i in np.flatnonzero(fixed[:, j]).tolist():
             context[i].append(_context(f, sentence[j][i]))
+        rows = np.flatnonzero(alike[:, j])
+        briefs = describe_all(f, values.at(rows), src=phrase[f][rows].tolist())[0] if rows.size else []
+        for i, brief in zip(rows.tolist(), briefs, strict=True):
+            way = "up" if value[i, j] > 0 else "down"
+            context[i].append(
+                _context(
+                    f,
+                    f"Not listed as the student's own: it moves nearly every estimate on this "
+                    f"module {way} alike ({brief}).",
+                )
+            )
     cohort_facts: dict[int, list[dict[str, Any]]] = {}
     for j, f in enumerate(described):
         rows = np.flatnonzero(facts[:, j])
@@ -388,7 +407,32 @@ def _statements(
     return factors, strengths, context
 
 
-def _sides(values: _Values, family: str) -> tuple[np.ndarray, np.ndarray]:
+def _beyond_cohort(value: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Per row and family: whether the contribution is the row's own rather than its cohort's.
+
+    A contribution weighs the student against the students the model was trained on. Where a family
+    moves at least ``NEARLY_ALL`` of a cohort's estimates the same way (a medical school's clinical
+    placements, where everybody practised far more than the pre-clinical years the model also learned
+    from: "1031 practice quiz actions so far" raised 29 of 30 students' estimates on every placement),
+    it speaks of the cohort, not of each student: there a row's family is its own only where it moves
+    the estimate at least ``THRESHOLD`` further than the cohort's median contribution does, the same
+    way. Elsewhere, and in a cohort of fewer than ``MIN_COHORT``, every contribution is the row's. A
+    family left out so is said as context, with the way it moves the cohort's estimates.
+    """
+    if not value.size:
+        return np.ones(value.shape, dtype=bool)
+    frame = pd.DataFrame(value)
+    size = len(np.bincount(group))
+    median = frame.groupby(group).median().reindex(range(size)).to_numpy()[group]
+    raised = frame.gt(0).groupby(group).mean().reindex(range(size)).to_numpy()[group]
+    lowered = frame.lt(0).groupby(group).mean().reindex(range(size)).to_numpy()[group]
+    one_way = np.maximum(raised, lowered) >= NEARLY_ALL
+    beyond = np.sign(value) * (value - median) >= THRESHOLD
+    out: np.ndarray = in_small_cohort(group)[:, None] | ~one_way | beyond
+    return out
+
+
+def _sides(values: _Values, family: str, *, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row: whether ``family`` may be said as a factor, and whether as a strength.
 
     A model's contribution can fall on the side the sentence's own words contradict: "0 uses of study
@@ -398,7 +442,10 @@ def _sides(values: _Values, family: str) -> tuple[np.ndarray, np.ndarray]:
     something the student did, and a factor only where they leave room for less than that, judged on
     the values the sentence says (rounded as it rounds them):
 
-    - a family counted by channel: a strength only where the student has any of what it counts;
+    - a family counted by channel: a strength only where the student has any of what it counts and,
+      in a cohort of at least ``MIN_COHORT``, at least the cohort's median count, a factor only at most
+      that median (a count as a concern reads as too little: a medical school's students with more
+      practice quiz actions than most of their placement read theirs as raising the estimate);
     - regularity: a strength only with at least half the weeks the module was not quiet in active
       (a university's student "active in 5 of the 13 weeks" was listed as a strength at 97%), a factor
       only with some week without;
@@ -407,10 +454,13 @@ def _sides(values: _Values, family: str) -> tuple[np.ndarray, np.ndarray]:
       where the sentence compares them, ``compares_own_rates``);
     - cohort engagement: a strength only with some activity and at least the middle of the cohort, a
       factor only at most the middle;
-    - submissions (once any is due): a strength only with something submitted and no work that carries
-      weight missed (an institution's students who missed a 20% assignment read "2 of the 3 assessments
-      due so far were submitted" as a strength, the two being a quiz and work worth nothing), a factor
-      only with something not submitted or submitted after its due day;
+    - submissions: before any is due, a strength only with work already submitted early, never a
+      factor ("No assessment has been due yet." says nothing of the student: a medical school's
+      week-1 placement students read it as raising their estimates); once any is due, a strength only
+      with something submitted and no work that carries weight missed (an institution's students who
+      missed a 20% assignment read "2 of the 3 assessments due so far were submitted" as a strength,
+      the two being a quiz and work worth nothing), a factor only with something not submitted or
+      submitted after its due day;
     - results: a strength only with a mark at least the cohort's typical mark (``TYPICAL_MARK``), a
       factor only with no mark or one not above it.
 
@@ -419,8 +469,10 @@ def _sides(values: _Values, family: str) -> tuple[np.ndarray, np.ndarray]:
     either = np.ones(values.rows, dtype=bool)
     channels = counted_channels(family)
     if channels:
-        done: np.ndarray = np.sum([values[f"ch_{ch}_total"] for ch in channels], axis=0) > 0
-        return either, done
+        total = np.sum([np.round(np.expm1(values[f"ch_{ch}_total"])) for ch in channels], axis=0)
+        median, counted = _cohort_median(total, group)
+        compared = counted >= MIN_COHORT
+        return ~compared | (total <= median), (total > 0) & (~compared | (total >= median))
     if family == "regularity":
         weeks, _ = own_weeks(values)
         active = np.round(values["act_weeks_active_share"] * weeks)
@@ -437,8 +489,10 @@ def _sides(values: _Values, family: str) -> tuple[np.ndarray, np.ndarray]:
         due, submitted = np.round(values["asm_due"]), np.round(values["asm_submitted"])
         late = np.round(values["asm_late"])
         none_due = due <= 0
+        early = np.round(values["asm_early_submissions"]) > 0
         kept_weight = values["asm_weight_missed"] <= 0
-        return none_due | (submitted < due) | (late > 0), none_due | ((submitted > 0) & kept_weight)
+        some_due = ~none_due & ((submitted < due) | (late > 0))
+        return some_due, (none_due & early) | (~none_due & (submitted > 0) & kept_weight)
     if family == "assessment_results":
         marked = values["asm_has_score"] >= 1
         mark, typical = values["asm_score_mean"], values[TYPICAL_MARK]
