@@ -35,6 +35,7 @@ from waymark.models.explain.sentences import (
     active_weeks,
     and_list,
     beside_cohort_rate,
+    higher_than,
 )
 
 Columns = Mapping[str, np.ndarray]  # feature name -> float64 values, one per row described
@@ -265,7 +266,7 @@ def _results(cols: Columns, src: Sequence[str]) -> Texts:
             sentences.append("No marked work is recorded so far.")
             continue
         briefs.append(f"an average mark of {mark} on marked work")
-        higher = f" (higher than about {p}% of marks on this module)" if p >= 5 else ""
+        higher = f" ({higher_than(p)} marks on this module)" if p >= 5 else ""
         sentences.append(f"Average mark on marked work so far: {mark}{higher}.")
     return briefs, sentences
 

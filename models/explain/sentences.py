@@ -296,8 +296,16 @@ def _results(row: Row, _sources: Sources) -> tuple[str, str]:
     brief = f"an average mark of {mark} on marked work"
     sentence = f"Average mark on marked work so far: {mark}"
     if pct >= 5 and row.get(COMPARED_MARKS, 0.0) >= 1:
-        sentence += f" (higher than about {pct}% of marks on this module)"
+        sentence += f" ({higher_than(pct)} marks on this module)"
     return brief, sentence + "."
+
+
+def higher_than(pct: int) -> str:
+    """'higher than about N% of', or 'among the highest' where N rounds to 100.
+
+    A medical school's best students read "higher than about 100% of marks", as if above their own.
+    """
+    return "among the highest" if pct >= 100 else f"higher than about {pct}% of"
 
 
 def _registration(row: Row, _sources: Sources) -> tuple[str, str]:
