@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -216,6 +217,34 @@ def test_training_tests_on_the_latest_ended_intake_and_learns_nothing_half_known
     # The outcome keeps what was left out, for the command's summary and its JSON.
     assert outcome.running and {p for _, p in outcome.running} <= {RUNNING, NEXT}
     assert RUNNING in {p for _, p in outcome.running}
+
+
+def test_presentations_nobody_is_registered_on_are_neither_tested_on_nor_set_the_test_date(
+    mid_term: Path, tmp_path: Path
+) -> None:
+    """A medical school's placement blocks not yet started, with no registration, were listed as its
+    test set and set the default test date."""
+    folder = shutil.copytree(mid_term, tmp_path / "data")
+    pres = pd.read_parquet(folder / "presentations.parquet")
+    later = pres.iloc[[0]].assign(
+        presentation_id="2099A",
+        start_date=str((pd.to_datetime(pres["start_date"]).max() + timedelta(days=400)).date()),
+    )
+    schema = pq.read_schema(folder / "presentations.parquet")
+    added = pa.Table.from_pandas(
+        pd.concat([pres, later], ignore_index=True), schema=schema, preserve_index=False
+    )
+    pq.write_table(added, folder / "presentations.parquet")
+    said: list[str] = []
+    outcome = train_folder(
+        folder,
+        target=Target.NOT_COMPLETING,
+        config=FitConfig(families=("logistic",), seed=1),
+        progress=said.append,
+    )
+    assert outcome.split.test_from == _started(pres, "2025J")  # as without it
+    assert {p for _, p in outcome.split.test} == {"2025J"}
+    assert any("1 presentation with no registration" in line and "2099A" in line for line in said)
 
 
 def test_a_folder_of_past_presentations_scores_its_last_intake_staggered_starts_included() -> None:

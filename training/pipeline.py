@@ -257,9 +257,21 @@ def train(
     module_ids, presentation_ids = (counts.index.get_level_values(i).astype(str) for i in (0, 1))
     keys = zip(module_ids, presentation_ids, strict=True)
     sizes = dict(zip(keys, counts.astype(int).tolist(), strict=True))
+    # A presentation nobody is registered on gives nothing to learn or test on; kept, a medical school's
+    # blocks not yet started were listed as its test set and set the default test date.
+    held = pd.MultiIndex.from_frame(data.presentations[["module_id", "presentation_id"]].astype(str)).isin(
+        list(sizes)
+    )
+    if not held.all():
+        empty = data.presentations.loc[~held, ["module_id", "presentation_id"]].to_numpy()
+        named = ", ".join(presentation_name(m, p) for m, p in empty[:12]) + (
+            ", ..." if len(empty) > 12 else ""
+        )
+        kind = "presentation" if len(empty) == 1 else "presentations"
+        say(f"leaving out {len(empty)} {kind} with no registration: {named}")
     try:
         split = _split(
-            without(data.presentations, running), test_from=test_from, manifest=manifest, sizes=sizes
+            without(data.presentations[held], running), test_from=test_from, manifest=manifest, sizes=sizes
         )
     except SplitError as exc:
         if not len(running):
