@@ -189,7 +189,7 @@ def _audit_attribute(week: _Week, attribute: str, *, policy: Policy) -> list[Att
         codes=codes,
         n_groups=len(names),
     )
-    bins = reliability_by_group(base)
+    bins = reliability_by_group(base, students=week.students)
     curves = _Curves(base)
     out = []
     for (capacity, selected), at_capacity in zip(chosen.items(), sums, strict=True):

@@ -212,8 +212,15 @@ def auc_by_group(cohort: Cohort, weights: np.ndarray) -> np.ndarray:
     return _auc(weighted_sums(cohort, weights))
 
 
-def reliability_by_group(cohort: Cohort, bins: int = ECE_BINS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Point estimates per group and bin: mean predicted, observed rate, size (for plots)."""
+def reliability_by_group(
+    cohort: Cohort, bins: int = ECE_BINS, *, students: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Point estimates per group and bin: mean predicted, observed rate, size (for plots).
+
+    The size counts rows, or, given ``students`` (each row's student, 0..n-1), distinct students: a
+    medical school's students on five placement blocks a year made a band of 12 registrations a band
+    of a few students, and its published size said "students".
+    """
     cell = cohort.codes * bins + indicator_bins(cohort.probability, bins)
     ones = np.ones((1, len(cell)))
     n_cells = cohort.n_groups * bins
@@ -222,6 +229,10 @@ def reliability_by_group(cohort: Cohort, bins: int = ECE_BINS) -> tuple[np.ndarr
     observed = _ratio(
         grouped_sums(ones, cell, values=cohort.label.astype(np.float64), n_codes=n_cells)[0], size
     )
+    if students is not None:
+        n_students = max(int(students.max(initial=-1)) + 1, 1)
+        pairs = np.unique(cell.astype(np.int64) * n_students + students)
+        size = np.bincount(pairs // n_students, minlength=n_cells).astype(np.float64)
     shape = (cohort.n_groups, bins)
     return predicted.reshape(shape), observed.reshape(shape), size.reshape(shape)
 

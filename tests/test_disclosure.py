@@ -335,3 +335,36 @@ def test_every_published_rate_rests_on_enough_students_and_small_groups_are_neve
 
 def _pairs(protected: pd.DataFrame) -> np.ndarray:
     return ("club=" + protected["club"] + " & campus=" + protected["campus"]).unique()
+
+
+def test_a_reliability_band_counts_students_not_their_registrations() -> None:
+    """A medical school's students sit five placement blocks a year: a band of 12 registrations could be
+    three students, published as "students" and judged against the minimum group size as 12."""
+    rng = np.random.default_rng(3)
+    students = [f"S{i}" for i in range(120)]
+    probability = np.repeat(rng.uniform(0.05, 0.95, 120), 3)  # each student's three rows in one band
+    scored = pd.DataFrame(
+        {
+            "student_id": np.repeat(students, 3),
+            "week": WEEK,
+            "label": (rng.random(360) < probability).astype(int),
+            "probability": probability,
+        }
+    )
+    protected = pd.DataFrame({"student_id": students, "club": ["a", "b"] * 60, "campus": "north"})
+    policy = dataclasses.replace(_policy(5), count_rounding=1)
+    report = _publish(scored, protected, policy).report
+    band = np.digitize(probability, BINS)
+    checked = 0
+    for audit in report["audits"]:
+        if audit["attribute"] != "club":
+            continue
+        for g in audit["groups"]:
+            rows = (
+                protected.set_index("student_id").loc[scored["student_id"], "club"].to_numpy() == g["group"]
+            )
+            for entry in g["reliability"]:
+                here = rows & (band == np.digitize(entry["predicted"], BINS))
+                assert entry["students"] == scored.loc[here, "student_id"].nunique() == here.sum() // 3
+                checked += 1
+    assert checked >= 10
