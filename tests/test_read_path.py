@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 from sqlalchemy.exc import StatementError
 
@@ -294,6 +295,20 @@ def _server(served: Served, *, workers: int, log: Path, threads: int | None = No
         output.close()
 
 
+def _indicator_reads(exposition: str) -> int:
+    """Successful indicator reads as /metrics counts them."""
+    return round(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(exposition)
+            for sample in family.samples
+            if sample.name == "waymark_http_requests_total"
+            and sample.labels.get("route") == "/v1/students/{student_id}/indicator"
+            and sample.labels.get("status") == "200"
+        )
+    )
+
+
 @pytest.mark.slow
 def test_concurrent_audited_reads_across_worker_processes_write_one_verifying_chain(
     served: Served, tmp_path: Path
@@ -322,7 +337,10 @@ def test_concurrent_audited_reads_across_worker_processes_write_one_verifying_ch
 
         with ThreadPoolExecutor(max_workers=16) as pool:
             succeeded = sum(pool.map(read, range(16)))
+        # /metrics counts every worker's requests, whichever worker the scrape reaches
+        scraped = [_indicator_reads(httpx.get(f"{base}/metrics", timeout=30).text) for _ in range(4)]
     assert succeeded == 16 * 25  # none refused, none lost to a locked database
+    assert scraped == [succeeded] * 4
     assert _records(served) - before == succeeded
     checked = verify_log(served.engine, load_key(served.settings))
     assert checked.problems == []

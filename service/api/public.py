@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hmac
+import os
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Gauge, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import text
 
 from waymark.models.settings import Settings
@@ -20,10 +22,21 @@ from waymark.service.security import read_secret
 
 router = APIRouter(tags=["public"])
 # From the latest `waymark monitor` report: counts only, by kind of figure (no module, group or person).
+# Across worker processes the latest value set wins (each scrape sets them from the database).
 MONITORING_FLAGS = Gauge(
-    "waymark_monitoring_flags", "Shifts flagged by the latest monitoring report, by kind", ["kind"]
+    "waymark_monitoring_flags",
+    "Shifts flagged by the latest monitoring report, by kind",
+    ["kind"],
+    multiprocess_mode="mostrecent",
 )
-MONITORING_RUN = Gauge("waymark_monitoring_run", "Scoring run compared by the latest monitoring report")
+MONITORING_RUN = Gauge(
+    "waymark_monitoring_run",
+    "Scoring run compared by the latest monitoring report",
+    multiprocess_mode="mostrecent",
+)
+#: Set (by ``waymark serve --workers N``, or by whoever runs several processes) to a folder every worker
+#: writes its counts to: a scrape then reads all of them, not the one process it reached.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def current_statement(runtime: Runtime) -> dict[str, Any]:
@@ -94,7 +107,16 @@ def metrics(request: Request, runtime: RuntimeDep) -> Response:
     if not allowed:
         raise Refused(404, title="Not found", detail="Nothing is served at this address.")
     _monitoring_gauges(runtime)
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
+
+
+def _registry() -> CollectorRegistry:
+    """The metrics of this process, or with ``PROMETHEUS_MULTIPROC_DIR`` set of every worker, summed."""
+    if not os.environ.get(MULTIPROCESS_DIR):
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
 
 
 def _monitoring_gauges(runtime: Runtime) -> None:

@@ -6,6 +6,7 @@ import errno
 import logging
 import os
 import socket
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -16,6 +17,7 @@ from waymark.cli.console import out
 from waymark.cli.errors import fail, handled
 from waymark.models.settings import Settings, get_settings
 from waymark.models.threads import cores
+from waymark.service.api.public import MULTIPROCESS_DIR
 from waymark.service.app import create_app
 from waymark.service.db.engine import POOL_SIZE_ENV, opened, pool_size_for
 from waymark.service.dev_provider import demo_people, running
@@ -181,15 +183,34 @@ def serve(
         uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=False)
         return
     application.state.runtime.close()  # built only to refuse a bad configuration here
-    uvicorn.run(
-        f"{create_app.__module__}:{create_app.__name__}",
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_level="warning",
-        proxy_headers=False,
-    )
+    with shared_metrics():
+        uvicorn.run(
+            f"{create_app.__module__}:{create_app.__name__}",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="warning",
+            proxy_headers=False,
+        )
+
+
+@contextmanager
+def shared_metrics() -> Iterator[None]:
+    """Every worker's /metrics counts in one folder, so that a scrape reaching any worker reads them all.
+
+    Unless ``PROMETHEUS_MULTIPROC_DIR`` names one already, a new private folder, removed when the
+    service stops (its counts start from zero at each start, as one process's do).
+    """
+    if os.environ.get(MULTIPROCESS_DIR):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="waymark-metrics-") as folder:
+        os.environ[MULTIPROCESS_DIR] = folder  # the workers, started after this, inherit it
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROCESS_DIR]
 
 
 def token_cmd(
