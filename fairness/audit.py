@@ -262,7 +262,13 @@ def _counts(students: np.ndarray, cohort: Cohort) -> dict[str, np.ndarray]:
     the week counts once in a group.
     """
     y, s = cohort.label.astype(bool), cohort.selected.astype(bool)
-    masks = {"students": np.ones(len(y), dtype=bool), "positives": y, "negatives": ~y, "selected": s}
+    masks = {
+        "students": np.ones(len(y), dtype=bool),
+        "positives": y,
+        "negatives": ~y,
+        "selected": s,
+        "unselected": ~s,
+    }
     n_students = int(students.max(initial=-1)) + 1
     out = {}
     for name, mask in masks.items():

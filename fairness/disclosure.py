@@ -29,8 +29,12 @@ DENOMINATORS: dict[str, tuple[str, ...]] = {
     # false negative (or false positive) rate rule withholds. Ten students, one who needed support,
     # nobody selected: that student was missed.
     "selection_rate": ("students", "positives", "negatives"),
-    "false_negative_rate": ("positives",),
-    "false_positive_rate": ("negatives",),
+    # A miss rate counts those not selected among the students who needed support, and its
+    # complement those selected: with few selected (or few not), the rate gives back whether those few
+    # needed support, and staff know who was on the list (one student of 40 selected, 15 needing
+    # support: a false negative rate of 14/15 said that one did).
+    "false_negative_rate": ("positives", "selected", "unselected"),
+    "false_positive_rate": ("negatives", "selected", "unselected"),
     # Precision's own denominator is the selected students; but its numerator counts students who
     # needed support and its complement those who did not, so with few of either it would give
     # back, times the selected count, the very cell that the FNR or FPR rule withholds.
@@ -51,8 +55,10 @@ DENOMINATORS: dict[str, tuple[str, ...]] = {
     # The threshold comparison (fairness.mitigation): per group, then for the whole week's list.
     "selection_before": ("students", "positives", "negatives"),
     "selection_after": ("students", "positives", "negatives"),
-    "fnr_before": ("positives",),
-    "fnr_after": ("positives",),
+    "fnr_before": ("positives", "selected", "unselected"),
+    # After: the students who may be selected, and who may not, under the randomised cut-offs; and the
+    # list before, or the rate after would stand beside the one withheld before.
+    "fnr_after": ("positives", "selected", "unselected", "selected_after", "unselected_after"),
     "list_share_after": ("week_students",),
     "recall_after": ("week_positives",),
     "precision_after": ("week_selected_after", "week_positives", "week_negatives"),

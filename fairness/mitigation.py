@@ -213,7 +213,15 @@ def equalised_fnr(
     names = [str(g) for g in np.unique(labels)]
     runs = {
         kind: {g: _distinct(ids, (labels == g) & m) for g in names}
-        for kind, m in (("students", np.ones_like(y)), ("positives", y), ("negatives", ~y))
+        for kind, m in (
+            ("students", np.ones_like(y)),
+            ("positives", y),
+            ("negatives", ~y),
+            ("selected", before),
+            ("unselected", ~before),
+            ("selected_after", after > 0),
+            ("unselected_after", after < 1),
+        )
     }
 
     @functools.cache
@@ -248,6 +256,10 @@ def equalised_fnr(
             "students": row.students,
             "positives": _distinct(ids, pos),
             "negatives": _distinct(ids, rows_g & ~y),
+            "selected": _distinct(ids, rows_g & before),
+            "unselected": _distinct(ids, rows_g & ~before),
+            "selected_after": _distinct(ids, rows_g & (after > 0)),
+            "unselected_after": _distinct(ids, rows_g & (after < 1)),
         }
         beside = {k for k in _FIGURES if str(g) in hidden(DENOMINATORS[_RULES.get(k, k)])}
         out.append(_withhold(row, counts, min_size=min_size, beside=beside))

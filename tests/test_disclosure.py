@@ -201,8 +201,8 @@ TOKEN = st.text(alphabet="qwxzjk", min_size=8, max_size=8)
 # Independently of fairness.disclosure: the counts each published rate divides by.
 DIVIDES_BY = {
     "selection_rate": ("students",),
-    "false_negative_rate": ("positives",),
-    "false_positive_rate": ("negatives",),
+    "false_negative_rate": ("positives", "selected", "unselected"),
+    "false_positive_rate": ("negatives", "selected", "unselected"),
     "precision": ("selected",),
     "auc": ("positives", "negatives"),
     "abroca": ("positives", "negatives"),
@@ -210,7 +210,7 @@ DIVIDES_BY = {
     "calibration_gap": ("students",),
     "selection_before": ("students",),
     "selection_after": ("students",),
-    "fnr_before": ("positives",),
+    "fnr_before": ("positives", "selected", "unselected"),
     "fnr_after": ("positives",),
 }
 
@@ -254,6 +254,7 @@ def _counts(scored: pd.DataFrame, rows: np.ndarray, capacity: float) -> dict[str
         "positives": int((rows & y).sum()),
         "negatives": int((rows & ~y).sum()),
         "selected": int((rows & selected).sum()),
+        "unselected": int((rows & ~selected).sum()),
     }
 
 
@@ -314,7 +315,7 @@ def test_every_published_rate_rests_on_enough_students_and_small_groups_are_neve
         withheld_fnr = {
             g["group"]
             for a in out.report["audits"]
-            if a["attribute"] == m["attribute"]
+            if a["attribute"] == m["attribute"] and a["capacity"] == _policy().capacities[0]
             for g in a["groups"]
             if "false_negative_rate" in g["withheld"]
         }
@@ -368,3 +369,38 @@ def test_a_reliability_band_counts_students_not_their_registrations() -> None:
                 assert entry["students"] == scored.loc[here, "student_id"].nunique() == here.sum() // 3
                 checked += 1
     assert checked >= 10
+
+
+@pytest.mark.parametrize("needed", [True, False], ids=["needed", "did-not"])
+def test_a_miss_rate_of_a_group_with_one_student_on_the_list_is_withheld(needed: bool) -> None:
+    """A statistician's review: 40 students, 15 who needed support, one on the 10% list. Precision was
+    withheld (one selected), but the published false negative rate, 14/15 or 15/15, said whether that
+    student, whom staff know from the list, needed support."""
+    rng = np.random.default_rng(7)
+    n = 2140
+    probability = 1 / (1 + np.exp(-rng.normal(-0.5, 1.3, n)))
+    label = (rng.random(n) < probability).astype(int)
+    probability[-40:], label[-40:] = 0.2, 0
+    probability[-40] = 0.99  # the one student of the group on the list
+    label[-39:-25] = 1
+    label[-40] = int(needed)
+    label[-25] = int(not needed)  # 15 who needed support either way
+    students = [f"S{i}" for i in range(n)]
+    scored = pd.DataFrame({"student_id": students, "week": WEEK, "label": label, "probability": probability})
+    protected = pd.DataFrame(
+        {"student_id": students, "club": ["a"] * 1000 + ["b"] * 1100 + ["x"] * 40, "campus": "north"}
+    )
+    report = _publish(scored, protected, _policy(10)).report
+    (x,) = [
+        g
+        for a in report["audits"]
+        if a["attribute"] == "club" and a["capacity"] == 0.1
+        for g in a["groups"]
+        if g["group"] == "x"
+    ]
+    assert x["students"] == 40 and "selection_rate" in x["metrics"]
+    assert {"false_negative_rate", "false_positive_rate", "precision"} <= set(x["withheld"])
+    assert not {"false_negative_rate", "false_positive_rate"} & x["metrics"].keys()
+    for m in report["mitigation"]:
+        if m["group"] == "x":
+            assert "fnr_before" not in m, m
