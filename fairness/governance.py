@@ -96,9 +96,40 @@ def mirror_audit(
         "quality_gate": quality.get("status"),
         "quality_checks": quality.get("checks", []),
     }
-    detail = json.dumps(summary | {"checks": report["gate"]["checks"]})[:6000]
+    detail = _fitted(summary | {"checks": report["gate"]["checks"]})
     record_event("fairness_audit", version, actor="waymark fairness audit", detail=detail)
     return version
+
+
+#: MLflow keeps a parameter of at most this many characters.
+DETAIL_LIMIT = 6000
+
+
+def _fitted(summary: dict[str, Any]) -> str:
+    """``summary`` as JSON within ``DETAIL_LIMIT``: the checks' reasons shortened, then left out.
+
+    Cut at the limit, the JSON could not be read back (a quality gate failing on every week did not
+    fit); the reasons are all in the audit's files kept with the model's run.
+    """
+    text = json.dumps(summary)
+    for keep in (3, 1, 0):
+        if len(text) <= DETAIL_LIMIT:
+            break
+        shorter = {
+            key: [_with_reasons(c, keep) for c in value] if key in {"checks", "quality_checks"} else value
+            for key, value in summary.items()
+        }
+        text = json.dumps(shorter)
+    if len(text) > DETAIL_LIMIT:
+        text = json.dumps({k: summary.get(k) for k in ("gate", "quality_gate")})
+    return text
+
+
+def _with_reasons(check: Any, keep: int) -> Any:
+    if not isinstance(check, dict) or len(check.get("reasons", [])) <= keep:
+        return check
+    left = len(check["reasons"]) - keep
+    return check | {"reasons": [*check["reasons"][:keep], f"and {left} more (in the audit's files)"]}
 
 
 def mirror_review(
