@@ -96,8 +96,12 @@ class Estimate(BaseModel):
     """An estimate with its uncertainty: never a category."""
 
     value: float = Field(description="Estimated probability of the target outcome (0 to 1).")
-    lower: float = Field(description="Lower end of the 90% interval.")
-    upper: float = Field(description="Upper end of the 90% interval.")
+    lower: float = Field(
+        description="Lower end of the model range: how far the estimate would move with other training "
+        "students (nominally 90%; it does not cover the model's own bias, and its measured coverage is "
+        "in the model card)."
+    )
+    upper: float = Field(description="Upper end of the model range (as lower).")
     change_since_last_run: float | None = Field(description="Difference from the previous run, if any.")
 
 

@@ -96,21 +96,40 @@ def test_a_bundle_from_before_the_interval_table_loads_and_refuses_intervals_by_
 
 
 def test_grouped_coverage_counts_a_group_covered_only_when_its_observed_rate_is_inside() -> None:
-    week = np.repeat([4, 8], 4)
+    week = np.repeat([4, 8], 400)
     scored = pd.DataFrame(
         {
             "week": week,
-            "label": [0, 1, 0, 1, 1, 1, 1, 1],
-            "probability": [0.5] * 8,
-            "lower": [0.4] * 8,
-            "upper": [0.6] * 8,
+            "label": np.r_[np.tile([0, 1], 200), np.ones(400, dtype=int)],
+            "probability": 0.5,
+            "lower": 0.4,
+            "upper": 0.6,
         }
     )
-    table = grouped_coverage(scored, rows=4)
+    table = grouped_coverage(scored, rows=400)
     assert table.loc[4, "coverage"] == 1.0  # observed 0.5 inside 0.4 to 0.6
-    assert table.loc[8, "coverage"] == 0.0  # observed 1.0 outside
+    assert table.loc[8, "coverage"] == 0.0  # observed 1.0 outside, beyond its chance variation (0.04)
     assert table.loc[4, "mean_width"] == pytest.approx(0.2)
     assert list(table["groups"]) == [1, 1]
+
+
+def test_intervals_that_hold_every_true_chance_are_not_scored_low_for_the_outcomes_chance() -> None:
+    """A statistician's review: intervals 0.02 wide holding every student's true chance scored 0.71, the
+    observed rates' own chance variation being counted against them."""
+    rng = np.random.default_rng(11)
+    truth = rng.uniform(0.05, 0.6, 20_000)
+    scored = pd.DataFrame(
+        {
+            "week": 4,
+            "label": (rng.random(truth.size) < truth).astype(int),
+            "probability": truth,
+            "lower": truth - 0.01,
+            "upper": truth + 0.01,
+        }
+    )
+    table = grouped_coverage(scored, rows=200)
+    assert table.loc[4, "groups"] == 100
+    assert table.loc[4, "coverage"] >= NOMINAL - 0.05
 
 
 def test_scored_coverage_reports_each_week_beside_the_nominal_level() -> None:
