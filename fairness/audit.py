@@ -29,7 +29,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from waymark.fairness.disclosure import DENOMINATORS, enough_students, margins_of, withheld_groups
+from waymark.fairness.disclosure import (
+    DENOMINATORS,
+    NONE_IS_SAFE,
+    enough_students,
+    margins_of,
+    withheld_groups,
+)
 from waymark.fairness.metrics import (
     METRICS,
     Cohort,
@@ -267,7 +273,8 @@ def _counts(students: np.ndarray, cohort: Cohort) -> dict[str, np.ndarray]:
         "positives": y,
         "negatives": ~y,
         "selected": s,
-        "unselected": ~s,
+        "listed": s,
+        "unlisted": ~s,
     }
     n_students = int(students.max(initial=-1)) + 1
     out = {}
@@ -291,7 +298,8 @@ def _shown(
     @functools.cache  # metrics resting on the same counts (AUC and ABROCA, ...) share one pass
     def kept(kinds: tuple[str, ...]) -> np.ndarray:
         runs = [{k: int(n) for k, n in zip(keys, counts[kind], strict=True)} for kind in kinds]
-        hidden = withheld_groups(runs, totals, min_size=min_size)
+        safe = [kind in NONE_IS_SAFE for kind in kinds]
+        hidden = withheld_groups(runs, totals, min_size=min_size, none_is_safe=safe)
         return np.array([k not in hidden for k in keys], dtype=bool)
 
     named = kept(("students",))

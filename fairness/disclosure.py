@@ -33,8 +33,8 @@ DENOMINATORS: dict[str, tuple[str, ...]] = {
     # complement those selected: with few selected (or few not), the rate gives back whether those few
     # needed support, and staff know who was on the list (one student of 40 selected, 15 needing
     # support: a false negative rate of 14/15 said that one did).
-    "false_negative_rate": ("positives", "selected", "unselected"),
-    "false_positive_rate": ("negatives", "selected", "unselected"),
+    "false_negative_rate": ("positives", "listed", "unlisted"),
+    "false_positive_rate": ("negatives", "listed", "unlisted"),
     # Precision's own denominator is the selected students; but its numerator counts students who
     # needed support and its complement those who did not, so with few of either it would give
     # back, times the selected count, the very cell that the FNR or FPR rule withholds.
@@ -55,14 +55,19 @@ DENOMINATORS: dict[str, tuple[str, ...]] = {
     # The threshold comparison (fairness.mitigation): per group, then for the whole week's list.
     "selection_before": ("students", "positives", "negatives"),
     "selection_after": ("students", "positives", "negatives"),
-    "fnr_before": ("positives", "selected", "unselected"),
+    "fnr_before": ("positives", "listed", "unlisted"),
     # After: the students who may be selected, and who may not, under the randomised cut-offs; and the
     # list before, or the rate after would stand beside the one withheld before.
-    "fnr_after": ("positives", "selected", "unselected", "selected_after", "unselected_after"),
+    "fnr_after": ("positives", "listed", "unlisted", "listed_after", "unlisted_after"),
     "list_share_after": ("week_students",),
     "recall_after": ("week_positives",),
     "precision_after": ("week_selected_after", "week_positives", "week_negatives"),
 }
+
+#: Counts of the list (who was on it, who was not) whose zero gives nobody away: with none of a group
+#: on the list, a miss rate of 1 says only what the published selection rate of 0 already does.
+#: (The same students as ``selected``, whose zero precision cannot divide by.)
+NONE_IS_SAFE = frozenset({"listed", "unlisted", "listed_after", "unlisted_after"})
 
 Counts = Mapping[str, np.ndarray] | Mapping[str, int]
 
@@ -83,9 +88,15 @@ def allowed(metric: str, counts: Counts, *, min_size: int) -> np.ndarray:
     Returns
     -------
     numpy.ndarray of bool
-        True where every count the metric rests on is at least ``min_size``.
+        True where every count the metric rests on is at least ``min_size`` (or, for a count of
+        ``NONE_IS_SAFE``, none).
     """
-    out: np.ndarray = np.logical_and.reduce([np.asarray(counts[c]) >= min_size for c in DENOMINATORS[metric]])
+    out: np.ndarray = np.logical_and.reduce(
+        [
+            (np.asarray(counts[c]) >= min_size) | ((np.asarray(counts[c]) == 0) & (c in NONE_IS_SAFE))
+            for c in DENOMINATORS[metric]
+        ]
+    )
     return out
 
 
@@ -100,7 +111,11 @@ def rounded_count(n: int, step: int) -> int:
 
 
 def withheld_groups(
-    sizes: Sequence[Mapping[str, int]], margins: Sequence[Sequence[str]], *, min_size: int
+    sizes: Sequence[Mapping[str, int]],
+    margins: Sequence[Sequence[str]],
+    *,
+    min_size: int,
+    none_is_safe: Sequence[bool] = (),
 ) -> set[str]:
     """The groups not to show: those under ``min_size`` in any run, then enough beside them in every total.
 
@@ -112,10 +127,17 @@ def withheld_groups(
     group (ties by name) is withheld as well, until that holds or nothing there is shown. This
     repeats over every margin until none changes, since withholding a group in one margin can leave
     it alone in another (the usual rule of complementary suppression; it does not solve every
-    combination of totals a determined reader could form).
+    combination of totals a determined reader could form). A run flagged in ``none_is_safe`` (a count
+    of ``NONE_IS_SAFE``) withholds no group for having none.
     """
     names = set().union(*sizes) if sizes else set()
-    hidden = {g for g in names if any(not enough_students(run.get(g, 0), min_size) for run in sizes)}
+    safe = list(none_is_safe) + [False] * (len(sizes) - len(none_is_safe))
+    hidden = {
+        g
+        for g in names
+        for run, zero_ok in zip(sizes, safe, strict=True)
+        if not enough_students(run.get(g, 0), min_size) and not (zero_ok and run.get(g, 0) == 0)
+    }
     changed = True
     while changed:
         changed = False

@@ -90,7 +90,7 @@ def inconclusive_text(unconfirmed: list[str], *, any_confirmed: bool) -> str:
             "approve this model only with a stated override reason."
         )
     return (
-        f"No check was broken, but no comparison of {', '.join(unconfirmed)} could be confirmed within a "
+        f"No check was broken, but no comparison of {', '.join(unconfirmed)} had its estimate within a "
         "tolerance in any audited week (its groups too small to assess, or their intervals too wide to "
         "decide): the model was shown neither fair nor unfair to those students, so the committee can "
         "approve it only with a stated override reason. Where groups are too small alone, the data's own "

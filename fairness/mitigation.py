@@ -31,7 +31,7 @@ import pandas as pd
 from fairlearn.postprocessing import ThresholdOptimizer
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from waymark.fairness.disclosure import DENOMINATORS, allowed, rounded_count, withheld_groups
+from waymark.fairness.disclosure import DENOMINATORS, NONE_IS_SAFE, allowed, rounded_count, withheld_groups
 from waymark.models.capacity import top_share
 
 CONSTRAINT = "false_negative_rate_parity"
@@ -217,17 +217,21 @@ def equalised_fnr(
             ("students", np.ones_like(y)),
             ("positives", y),
             ("negatives", ~y),
-            ("selected", before),
-            ("unselected", ~before),
-            ("selected_after", after > 0),
-            ("unselected_after", after < 1),
+            ("listed", before),
+            ("unlisted", ~before),
+            ("listed_after", after > 0),
+            ("unlisted_after", after < 1),
         )
     }
 
     @functools.cache
     def hidden(kinds: tuple[str, ...]) -> frozenset[str]:
-        grouped = [runs[k] for k in kinds if k in runs]
-        return frozenset(withheld_groups(grouped, [names], min_size=min_size)) if grouped else frozenset()
+        present = [k for k in kinds if k in runs]
+        grouped = [runs[k] for k in present]
+        safe = [k in NONE_IS_SAFE for k in present]
+        if not grouped:
+            return frozenset()
+        return frozenset(withheld_groups(grouped, [names], min_size=min_size, none_is_safe=safe))
 
     out = []
     for g in np.unique(labels):
@@ -256,10 +260,10 @@ def equalised_fnr(
             "students": row.students,
             "positives": _distinct(ids, pos),
             "negatives": _distinct(ids, rows_g & ~y),
-            "selected": _distinct(ids, rows_g & before),
-            "unselected": _distinct(ids, rows_g & ~before),
-            "selected_after": _distinct(ids, rows_g & (after > 0)),
-            "unselected_after": _distinct(ids, rows_g & (after < 1)),
+            "listed": _distinct(ids, rows_g & before),
+            "unlisted": _distinct(ids, rows_g & ~before),
+            "listed_after": _distinct(ids, rows_g & (after > 0)),
+            "unlisted_after": _distinct(ids, rows_g & (after < 1)),
         }
         beside = {k for k in _FIGURES if str(g) in hidden(DENOMINATORS[_RULES.get(k, k)])}
         out.append(_withhold(row, counts, min_size=min_size, beside=beside))

@@ -408,5 +408,5 @@ def _unconfirmed_card(gate: dict[str, Any]) -> str:
         return ""
     return (
         " No check passed whole (each has groups it could not assess or confirm), though some groups'"
-        " comparisons were confirmed within the tolerance."
+        " comparisons had their estimate within the tolerance."
     )

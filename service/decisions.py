@@ -242,8 +242,8 @@ def blockers(session: Session, name: str, *, version: str) -> list[str]:
         why = (
             "a model that breaks a tolerance cannot be served"
             if audited.gate == FAIL
-            else "it was not confirmed within the policy's tolerances (for some characteristic, or at "
-            "all), so it is served only on an approval with an override reason"
+            else "no comparison had its estimate within the policy's tolerances (for some characteristic, "
+            "or at all), so it is served only on an approval with an override reason"
         )
         return [f"the fairness gate result is '{audited.gate}': {why}"]
     if not review.override_reason:

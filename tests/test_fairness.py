@@ -157,8 +157,11 @@ def test_the_injected_disparity_is_found_with_the_right_sign_and_size(skewed: Au
         y = _group(skewed, "disability", "Y", week)
         gap, _low, high = y.differences["calibration_gap"]
         assert gap < -0.15 and high < 0, (week, gap, high)
-    fnr_ratio = _group(skewed, "disability", "Y", 16).ratios["false_negative_rate"]
-    assert fnr_ratio[0] > 1.05 and fnr_ratio[1] > 1.0
+    # So few disability = Y students are on the list that their miss rate, which would say which of those
+    # few needed support, is withheld (fairness.disclosure); the list's reach shows it instead.
+    y, n = (_group(skewed, "disability", g, 16) for g in ("Y", "N"))
+    assert "false_negative_rate" in y.withheld
+    assert y.metrics["selection_rate"][0] < n.metrics["selection_rate"][0]
     failed = [c for c in skewed.checks if c.status == FAIL]
     assert skewed.gate == FAIL and failed
     assert all("disability = Y" in r for c in failed for r in c.reasons)

@@ -86,7 +86,8 @@ def test_a_gate_that_confirmed_no_comparison_is_inconclusive_not_a_pass() -> Non
     # the flat interval of four students is judged on its exact interval (0.4 to 1), which a tolerance
     # this wide contains
     assert (flat[0].status, flat[0].confirmed) == (PASS, 1)
-    scored, protected = _cohort(small_missed=2, small_found=2)
+    # (three of B on the list: with two, B's miss rate would say whether both needed support)
+    scored, protected = _cohort(small_missed=2, small_found=3)
     audits = audit_cohorts(scored, group_labels(protected, intersections=False), policy=policy)
     gate, checks = evaluate(audits, dataclasses.replace(policy, checks=wide))
     assert (gate, checks[0].status, checks[0].confirmed) == (PASS, PASS, 1)
@@ -115,9 +116,17 @@ def test_a_characteristic_no_comparison_of_which_was_confirmed_makes_the_gate_in
     assert report["gate"]["unconfirmed_characteristics"] == ["status"] and "no comparison of status" in why
     assert str(escape(why)) in render_html(report, policy.weeks, capacities=policy.capacities)
     assert why in model_card(report, {})
-    # Without the small characteristic, the same audit passes.
+    # Without the small characteristic, the same audit passes; a pass is said to be no clear breach found,
+    # not fairness shown (a statistician's review: a gap of 0.08 for 300 students passed half the time).
     kept = [a for a in audits if a.attribute != "status"]
-    assert evaluate(kept, dataclasses.replace(policy, checks=wide))[0] == PASS
+    passed, kept_checks = evaluate(kept, dataclasses.replace(policy, checks=wide))
+    assert passed == PASS
+    means = "A pass means no clear breach was found, not that the model was shown to be fair"
+    assert means not in " ".join(render_html(report, policy.weeks, capacities=policy.capacities).split())
+    passing = published(
+        stub_outcome(policy, audits=kept, gate=passed, checks=kept_checks, attributes=("club",)), []
+    )
+    assert means in " ".join(render_html(passing, policy.weeks, capacities=policy.capacities).split())
 
 
 def _policy_file(tmp_path: Path, text: str) -> Path:

@@ -3,7 +3,7 @@
 // (AUC and ECE by week, and against the champion on the same students) is read from each audit's report.
 "use strict";
 
-const GATE_TEXT = { pass: "Passed", fail: "Failed: cannot be promoted", inconclusive: "Inconclusive: not confirmed within the tolerances for every characteristic audited, so an approval needs an override reason" };
+const GATE_TEXT = { pass: "Passed", fail: "Failed: cannot be promoted", inconclusive: "Inconclusive: for some characteristic audited, no comparison had its estimate within the tolerances, so an approval needs an override reason" };
 const QUALITY_TEXT = { pass: "Passed", fail: "Failed: cannot be promoted without an override" };
 const CHECK_TEXT = { pass: "Passed", fail: "Failed", inconclusive: "Inconclusive", "not assessable": "Not assessable (too few students)", skipped: "Skipped (no champion to compare with)" };
 const DECISION_TEXT = { audit: "Audited", approved: "Approved", rejected: "Rejected", promoted: "Promoted (champion)" };
@@ -418,7 +418,10 @@ function renderReport(found) {
   if (found.gate === "inconclusive") {
     summary.append(el("p", r.gate.why_inconclusive || "No check was broken, but none could be confirmed either: every check is inconclusive or could not be assessed. Nothing was shown to be wrong, and nothing to be right, so the committee can approve this model only with a stated override reason.", { id: "gate-unconfirmed" }));
   } else if (found.gate === "pass" && checks.length && !checks.some((c) => c.status === "pass")) {
-    summary.append(el("p", "No check was clearly broken, and some groups' comparisons were confirmed within the tolerance, but no check passed whole: each has groups it could not assess or confirm.", { id: "gate-unconfirmed" }));
+    summary.append(el("p", "No check was clearly broken, and some groups' comparisons had their estimate within the tolerance, but no check passed whole: each has groups it could not assess or confirm.", { id: "gate-unconfirmed" }));
+  }
+  if (found.gate === "pass") {
+    summary.append(el("p", "A pass means no clear breach was found, not that the model was shown to be fair: a comparison whose estimate lies outside its tolerance while its interval reaches back inside is inconclusive and does not block, so read the inconclusive checks.", { id: "gate-pass-means" }));
   }
   const unaudited = r.unaudited_weeks || [];
   if (unaudited.length) {

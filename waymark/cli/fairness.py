@@ -166,7 +166,7 @@ def _show(outcome: AuditOutcome, out_dir: Path) -> None:
     elif outcome.gate == "pass" and not any(c.status == "pass" for c in outcome.checks):
         out.print(
             "  note: no check passed whole (each has groups it could not assess or confirm), though "
-            "some groups' comparisons were confirmed within the tolerance",
+            "some groups' comparisons had their estimate within the tolerance",
             highlight=False,
             markup=False,
         )
