@@ -147,7 +147,11 @@ def withheld_groups(
                 while True:
                     withheld = [g for g in inside if g in hidden and run.get(g, 0) > 0]
                     held = sum(run.get(g, 0) for g in withheld)
-                    shown = sorted((g for g in inside if g not in hidden), key=lambda g: (run.get(g, 0), g))
+                    # a group with none in this run (safe in a ``none_is_safe`` one) hides nothing beside it
+                    shown = sorted(
+                        (g for g in inside if g not in hidden and run.get(g, 0) > 0),
+                        key=lambda g: (run.get(g, 0), g),
+                    )
                     if not shown or not withheld or (len(withheld) > 1 and held >= min_size):
                         break
                     hidden.add(shown[0])

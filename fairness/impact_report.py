@@ -78,8 +78,11 @@ def build_units(
     start = pd.Timestamp(since).tz_convert(UTC)
     first = contacts.groupby("student_id")["contacted_at"].min()
     reached = set(first.index[first >= start])
-    first_contact = indicators["student_id"].map(first)
-    before = indicators[first_contact.isna() | (indicators["run_at"] <= first_contact)]
+    # merged rather than mapped: with no contact recorded, the empty times cannot be mapped as times
+    first_contact = indicators[["student_id"]].merge(
+        first.rename("first_contact"), left_on="student_id", right_index=True, how="left"
+    )["first_contact"]
+    before = indicators[first_contact.isna().to_numpy() | (indicators["run_at"] <= first_contact).to_numpy()]
     at_contact = before["student_id"].isin(reached) & (
         before["run_at"] == before.groupby("student_id")["run_at"].transform("max")
     )

@@ -41,10 +41,12 @@ and mean upper ends of its rows' intervals, each widened by the observed rate's 
 (``NOMINAL``'s normal quantile times its standard error, sqrt(sum p(1 - p)) / n over the group's
 estimates). Without that widening the check measured the outcomes' chance rather than the intervals:
 intervals holding every student's true chance, 0.02 wide, scored 0.71 (a statistician's review). It
-is a check, not the per-student coverage: if the intervals hold the true chances, the grouped share
-is about the level or above; well below it means the intervals are too narrow or the model is biased
-on the later presentations. It rests on few groups (a week's rows over ``GROUP_ROWS``): one group
-more or less covered moves it a lot.
+is a check of bias at the level of groups, not of the per-student coverage: if the intervals hold the
+true chances, the grouped share is about the level or above; well below it means the model is biased
+on the later presentations by more than its intervals allow. It cannot show intervals too narrow
+(outcomes say nothing of a single student's chance: intervals of no width around unbiased estimates
+pass it), and it rests on few groups (a week's rows over ``GROUP_ROWS``): one group more or less
+covered moves it a lot.
 
 Venn-ABERS predictors were considered: their pair (p0, p1) has a finite-sample validity (one of the
 two is calibrated) but no level to measure coverage against, its width shrinks like 1/n whatever the

@@ -411,3 +411,14 @@ def test_a_miss_rate_of_a_group_with_one_student_on_the_list_is_withheld(needed:
     for m in report["mitigation"]:
         if m["group"] == "x":
             assert "fnr_before" not in m, m
+
+
+def test_a_group_with_none_on_the_list_is_not_withheld_beside_a_small_one() -> None:
+    """The review of this change: a group with none listed (safe) was taken as the complement of a group
+    with two listed, protecting nothing, and the next group was withheld too."""
+    from waymark.fairness.disclosure import withheld_groups
+
+    listed = {"A": 2, "B": 0, "C": 30, "D": 40}
+    assert withheld_groups([listed], [["A", "B", "C", "D"]], min_size=10, none_is_safe=[True]) == {"A", "C"}
+    # judged as any other count, B's none is withheld, and C beside the lone A
+    assert withheld_groups([listed], [["A", "B", "C", "D"]], min_size=10) == {"A", "B", "C"}

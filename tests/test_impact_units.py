@@ -104,3 +104,21 @@ def test_outreach_that_does_nothing_is_not_found_to_harm_when_chances_drift_over
     for point, low, high in (matched.effect, at_cut.effect):
         assert low <= 0 <= high and abs(point) < 0.1, (point, low, high)
     assert matched.naive[0] < -0.3  # the plain difference still reads the list's order as harm
+
+
+def test_with_no_contact_recorded_every_run_is_comparisons_alone() -> None:
+    """The review of this change: with no contact ever recorded, the empty times could not be mapped and
+    `waymark evaluate impact` ended in a traceback (it had said the estimate was withheld)."""
+    indicators = pd.DataFrame(
+        {"run_id": "r1", "run_at": [_run(1)] * 2, "student_id": ["a", "b"], "module_id": "M",
+         "presentation_id": "P", "week": 1, "probability": 0.3}
+    )  # fmt: skip
+    contacts = pd.DataFrame(
+        {"student_id": pd.Series([], dtype=str), "contacted_at": pd.Series([], dtype=str)}
+    )
+    contacts["contacted_at"] = pd.to_datetime(contacts["contacted_at"], utc=True)
+    outcomes = pd.DataFrame(
+        {"student_id": ["a", "b"], "module_id": "M", "presentation_id": "P", "completed": 1}
+    )
+    units, unmatched = build_units(indicators, contacts, since=START, outcomes=outcomes)
+    assert units["contacted"].tolist() == [False, False] and unmatched == 0

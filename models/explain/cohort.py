@@ -373,7 +373,7 @@ def _statements(
             chosen[rows, top[rows, k]] = True
     # A row apart in a shared family (a quiet stretch it is quiet in) hears the fact unless it says its own.
     shared = np.column_stack([standing[f].shared for f in described]) if described else value
-    facts = heard & ~(np.abs(whole_family) < THRESHOLD) & (shared > 0) & ~chosen
+    facts = heard & ~(np.abs(whole_family) < THRESHOLD) & (shared > 0) & ~chosen & ~alike
     sentence = [
         _sentences(values, f, rows=np.flatnonzero(chosen[:, j]), phrase=phrase[f])
         for j, f in enumerate(described)

@@ -112,8 +112,16 @@ def metrics(request: Request, runtime: RuntimeDep) -> Response:
 
 def _registry() -> CollectorRegistry:
     """The metrics of this process, or with ``PROMETHEUS_MULTIPROC_DIR`` set of every worker, summed."""
-    if not os.environ.get(MULTIPROCESS_DIR):
+    folder = os.environ.get(MULTIPROCESS_DIR)
+    if not folder:
         return REGISTRY
+    if not os.path.isdir(folder):  # removed under the running service (a temporary-files cleaner, say)
+        raise Refused(
+            503,
+            title="Metrics unavailable",
+            detail=f"The folder the workers keep their metrics in ({MULTIPROCESS_DIR}) is gone: restart "
+            "the service, and keep that folder out of any temporary-files cleaning.",
+        )
     registry = CollectorRegistry()
     MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return registry
