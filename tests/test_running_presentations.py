@@ -28,7 +28,7 @@ from waymark.models.targets import Target
 from waymark.service.scoring import ScoringError, job
 from waymark.service.scoring.cohort import current_presentations, scored_weeks
 from waymark.training.fitting import FitConfig
-from waymark.training.pipeline import train_folder
+from waymark.training.pipeline import TrainingOutcome, train_folder
 
 RUNNING, NEXT, WEEK = "2026B", "2026J", 8
 KEYS = ["module_id", "presentation_id"]
@@ -199,14 +199,15 @@ def test_a_running_presentation_whose_extract_holds_only_its_withdrawals_gives_n
     assert not {k for k in found if k[1] == "2025B"}
 
 
-def test_training_tests_on_the_latest_ended_intake_and_learns_nothing_half_known(mid_term: Path) -> None:
+def _trained(folder: Path) -> tuple[TrainingOutcome, list[str]]:
+    """A logistic candidate trained on ``folder``, and what training said as it went."""
     said: list[str] = []
-    outcome = train_folder(
-        mid_term,
-        target=Target.NOT_COMPLETING,
-        config=FitConfig(families=("logistic",), seed=1),
-        progress=said.append,
-    )
+    config = FitConfig(families=("logistic",), seed=1)
+    return train_folder(folder, target=Target.NOT_COMPLETING, config=config, progress=said.append), said
+
+
+def test_training_tests_on_the_latest_ended_intake_and_learns_nothing_half_known(mid_term: Path) -> None:
+    outcome, said = _trained(mid_term)
     pres = pd.read_parquet(mid_term / "presentations.parquet")
     assert outcome.split.test_from == _started(pres, "2025J")
     assert {p for _, p in outcome.split.test} == {"2025J"}
@@ -235,13 +236,7 @@ def test_presentations_nobody_is_registered_on_are_neither_tested_on_nor_set_the
         pd.concat([pres, later], ignore_index=True), schema=schema, preserve_index=False
     )
     pq.write_table(added, folder / "presentations.parquet")
-    said: list[str] = []
-    outcome = train_folder(
-        folder,
-        target=Target.NOT_COMPLETING,
-        config=FitConfig(families=("logistic",), seed=1),
-        progress=said.append,
-    )
+    outcome, said = _trained(folder)
     assert outcome.split.test_from == _started(pres, "2025J")  # as without it
     assert {p for _, p in outcome.split.test} == {"2025J"}
     assert any("1 presentation with no registration" in line and "2099A" in line for line in said)
