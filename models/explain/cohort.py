@@ -356,7 +356,7 @@ def _statements(
     actionable = np.array([FAMILIES[f].actionable for f in described], dtype=bool)
     own_part = _beyond_cohort(value, group)
     candidate = speaks & apart & actionable & own_part
-    alike = speaks & apart & actionable & ~own_part  # moves nearly every estimate of the cohort so
+    alike = speaks & apart & actionable & ~own_part  # the cohort's, not the row's: said as context
     # A strength is something the student did: no count of none ("0 uses of study resources so far"),
     # no mark below the cohort's typical one ("Average mark on marked work so far: 19."), and no mark
     # above it is a factor (``_sides``).
