@@ -90,13 +90,21 @@ def weighted_auc(score: np.ndarray, positive: np.ndarray, *, weights: np.ndarray
     return auc
 
 
+def _bands(probability: np.ndarray) -> np.ndarray:
+    """The band (0 to ``ECE_BANDS`` - 1) of each estimate: equal widths over 0 to 1."""
+    out: np.ndarray = np.clip(
+        np.digitize(probability, np.linspace(0.0, 1.0, ECE_BANDS + 1)[1:-1]), 0, ECE_BANDS - 1
+    )
+    return out
+
+
 def weighted_ece(probability: np.ndarray, positive: np.ndarray, *, weights: np.ndarray) -> np.ndarray:
     """Expected calibration error under each row of ``weights`` (10 equal-width bands).
 
     With unit weights this is ``training.evaluation.expected_calibration_error``: the share-weighted
     mean gap between the mean estimate and the observed rate in each band.
     """
-    band = np.clip(np.digitize(probability, np.linspace(0.0, 1.0, ECE_BANDS + 1)[1:-1]), 0, ECE_BANDS - 1)
+    band = _bands(probability)
     gaps = np.zeros((probability.size, ECE_BANDS))
     gaps[np.arange(probability.size), band] = probability - positive
     ece: np.ndarray = np.abs(weights @ gaps).sum(axis=1) / weights.sum(axis=1)
@@ -114,7 +122,7 @@ def ece_beyond_chance(probability: np.ndarray, positive: np.ndarray, *, weights:
     rows, weighted, over the square of its size) before its root is taken (clipped at 0): a
     calibration error well beyond chance keeps nearly all its size; one within it comes out near 0.
     """
-    band = np.clip(np.digitize(probability, np.linspace(0.0, 1.0, ECE_BANDS + 1)[1:-1]), 0, ECE_BANDS - 1)
+    band = _bands(probability)
     rows = np.arange(probability.size)
     members, gaps, spread = (np.zeros((probability.size, ECE_BANDS)) for _ in range(3))
     members[rows, band] = 1.0
