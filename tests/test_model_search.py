@@ -7,11 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.metrics import roc_auc_score
 
 from waymark.models.estimators import GBM_PARAMS, MONOTONE_DIRECTIONS
 from waymark.models.features import FEATURE_NAMES, FEATURES
 from waymark.models.targets import Target
+from waymark.training import search
 from waymark.training.ablation import ALL, family_ablation
 from waymark.training.fitting import FitConfig, fit, margins
 from waymark.training.pipeline import train_folder
@@ -102,8 +104,11 @@ def test_the_ablation_removes_each_family_and_shows_which_carries_the_signal() -
 
 
 def test_a_searched_run_carries_its_settings_and_still_chooses_the_family_on_validation(
-    synth_dir: Path,
+    synth_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Two points, neither the default (15 leaves), not the whole grid (searched above): the run's
+    # wiring is tested here, not the search.
+    monkeypatch.setattr(search, "GRID", {"num_leaves": [7, 31]})
     outcome = train_folder(synth_dir, target=Target.NOT_COMPLETING, config=replace(FAST, search=True))
-    assert all(value in GRID[name] for name, value in outcome.config.gbm_params)
+    assert dict(outcome.config.gbm_params)["num_leaves"] in {7, 31}
     assert set(outcome.validation["family"]) == set(FAST.families)

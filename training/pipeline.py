@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold
 
+from waymark.models import threads
 from waymark.models.bundle import ModelBundle, from_pipeline
 from waymark.models.calendar import last_activity_day, unfinished, without
 from waymark.models.data import LearningData, load_learning_data, presentation_name, read_manifest
@@ -167,19 +168,20 @@ def train_folder(
         # says which presentations had not ended, is read from it on Spark.
         last_days = collect(last_activity_day(tables["activity"], engine=engine))
         manifest = location.read_manifest(folder, spark)
-    outcome = train(
-        data,
-        target=target,
-        folder=folder,
-        manifest=manifest,
-        config=config,
-        test_from=test_from,
-        progress=progress,
-        interventions=interventions,
-        features=features,
-        mitigation=mitigation,
-        last_days=last_days,
-    )
+    with threads.capped():  # BLAS and OpenMP get the usable cores, as DuckDB and LightGBM do
+        outcome = train(
+            data,
+            target=target,
+            folder=folder,
+            manifest=manifest,
+            config=config,
+            test_from=test_from,
+            progress=progress,
+            interventions=interventions,
+            features=features,
+            mitigation=mitigation,
+            last_days=last_days,
+        )
     return outcome if fingerprint is None else replace(outcome, fingerprint=fingerprint)
 
 
