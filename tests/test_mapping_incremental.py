@@ -6,10 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.polytechnic import STUDENTS, click_rows, write_clicks, write_extract, write_mapping, write_records
+from tests.polytechnic import (
+    STUDENTS,
+    click_rows,
+    records_rows,
+    write_clicks,
+    write_extract,
+    write_mapping,
+    write_records,
+)
 from waymark.models.data import folder_fingerprint, load_learning_data, memo, read_manifest
 from waymark.training.ingest.mapping.importer import AppendRefused, MappingDataError, import_mapped
-from waymark.training.ingest.mapping.schema import Mapping, load_mapping
+from waymark.training.ingest.mapping.schema import Mapping, MappingError, load_mapping
 
 SECRET = b"s" * 40
 
@@ -42,7 +50,14 @@ def test_a_new_week_adds_only_its_rows(tmp_path: Path, mapping: Mapping, loaded:
     assert len(after) == len(before) + new
     assert result.written is not None
     assert result.written["activity"]["added"] == new
-    assert result.written["registrations"] == {"added": 0, "replaced": 0, "unchanged": 24, "total": 24}
+    assert result.written["registrations"] == {
+        "added": 0,
+        "replaced": 0,
+        "unchanged": 24,
+        "absent": 0,
+        "retired": 0,
+        "total": 24,
+    }
 
 
 def test_re_running_the_same_extract_changes_nothing(tmp_path: Path, mapping: Mapping, loaded: Path) -> None:
@@ -151,3 +166,87 @@ def test_a_table_the_increment_did_not_touch_is_said_to_be_kept() -> None:
         _changes({"added": 3, "replaced": 1, "unchanged": 20, "total": 24})
         == "3 added, 1 replaced, 20 unchanged"
     )
+
+
+# --- rows a later extract no longer holds, and a folder an import would replace -------------------------
+
+GONE = (STUDENTS[0], "2024S2")  # a registration deleted in the records system before its term began
+
+
+def _but_gone(rows: list[list[str]]) -> list[list[str]]:
+    return [r for r in rows if (r[0], r[2]) != GONE]
+
+
+def _folder_without_clicks_of_the_gone(tmp_path: Path, mapping: Mapping) -> Path:
+    src, out = tmp_path / "first", tmp_path / "data"
+    write_records(src)
+    write_clicks(src, _but_gone(click_rows(range(2))))
+    import_mapped(mapping, [src], out=out, secret=SECRET)
+    return out
+
+
+def _later(tmp_path: Path) -> Path:
+    src = tmp_path / "later"  # this term's registrations only, the deleted one gone
+    write_records(src, [r for r in _but_gone(records_rows()) if r[2] == "2024S2"])
+    write_clicks(src, _but_gone(click_rows(range(2, 3))))
+    return src
+
+
+def test_a_registration_the_later_extract_no_longer_lists_is_counted_and_kept_unless_retired(
+    tmp_path: Path, mapping: Mapping
+) -> None:
+    from waymark.cli.data_import import _changes
+
+    out = _folder_without_clicks_of_the_gone(tmp_path, mapping)
+    kept = import_mapped(mapping, [_later(tmp_path)], out=out, secret=SECRET, append=True)
+    assert kept.written is not None and kept.written["registrations"]["absent"] == 1
+    assert len(load_learning_data(out).registrations) == 24
+    assert "1 of the presentations it lists that it no longer holds, kept" in _changes(
+        kept.written["registrations"]
+    )
+    retired = import_mapped(
+        mapping,
+        [_later(tmp_path)],
+        out=out,
+        secret=SECRET,
+        append=True,
+        retire=frozenset({"registrations"}),
+    )
+    assert retired.written is not None and retired.written["registrations"]["retired"] == 1
+    registrations = load_learning_data(out).registrations
+    # Only the deleted one: the earlier semester, which this extract does not list, is kept whole.
+    assert len(registrations) == 23
+    assert (registrations["presentation_id"] == "2023S1").sum() == 12
+    assert read_manifest(out)["increments"][-1]["rows"]["registrations"]["retired"] == 1
+
+
+def test_only_an_append_retires_and_only_tables_an_extract_lists_whole(
+    tmp_path: Path, mapping: Mapping, loaded: Path
+) -> None:
+    src = _week_extract(tmp_path / "w2", range(2, 3))
+    with pytest.raises(MappingError, match="give --append"):
+        import_mapped(mapping, [src], out=loaded, secret=SECRET, retire=frozenset({"registrations"}))
+    with pytest.raises(MappingError, match="--retire-missing activity: only registrations and assessments"):
+        import_mapped(mapping, [src], out=loaded, secret=SECRET, append=True, retire=frozenset({"activity"}))
+
+
+def test_an_import_that_would_replace_appended_extracts_is_refused_unless_asked(
+    tmp_path: Path, mapping: Mapping, loaded: Path
+) -> None:
+    import_mapped(
+        mapping, [_week_extract(tmp_path / "w2", range(2, 3))], out=loaded, secret=SECRET, append=True
+    )
+    fingerprint = folder_fingerprint(loaded)
+    again = write_extract(tmp_path / "again", weeks=range(1))
+    with pytest.raises(AppendRefused, match=r"1 earlier increment\(s\) from polytechnic \(append, "):
+        import_mapped(mapping, [again], out=loaded, secret=SECRET)
+    assert folder_fingerprint(loaded) == fingerprint
+    import_mapped(mapping, [again], out=loaded, secret=SECRET, replace_folder=True)
+    assert [i["mode"] for i in read_manifest(loaded)["increments"]] == ["import"]
+
+
+def test_importing_again_with_the_mapping_that_made_the_folder_refreshes_it(
+    tmp_path: Path, mapping: Mapping, loaded: Path
+) -> None:
+    import_mapped(mapping, [write_extract(tmp_path / "again", weeks=range(1))], out=loaded, secret=SECRET)
+    assert len(read_manifest(loaded)["increments"]) == 1

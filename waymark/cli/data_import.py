@@ -50,6 +50,22 @@ def import_cmd(
     append: Annotated[
         bool, typer.Option("--append", help="Add this extract to the existing folder (rows replace by key).")
     ] = False,
+    retire_missing: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--retire-missing",
+            help="With --append: remove the folder's rows of TABLE (registrations or assessments) of each "
+            "presentation this extract lists that it no longer holds (deleted in the source system). "
+            "Repeatable. Without it they are kept, and counted.",
+        ),
+    ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Replace a folder that appended extracts or other mappings filled with this import alone.",
+        ),
+    ] = False,
     secret_file: Annotated[
         Path | None,
         typer.Option(
@@ -77,7 +93,14 @@ def import_cmd(
             secret = secret_for(checked, secret_file=secret_file) if secret_file or not dry_run else None
             with out.status(f"Importing with mapping {checked.name}"):
                 result = import_mapped(
-                    checked, sources, out=out_dir, secret=secret, dry_run=dry_run, append=append
+                    checked,
+                    sources,
+                    out=out_dir,
+                    secret=secret,
+                    dry_run=dry_run,
+                    append=append,
+                    retire=frozenset(retire_missing or ()),
+                    replace_folder=replace,
                 )
     except MappingDataError as exc:
         if output is OutputFormat.JSON:
@@ -119,7 +142,15 @@ def _changes(n: dict[str, int]) -> str:
     """What this import did to a table: its rows added, replaced and unchanged, or that it kept it."""
     if not (n["added"] or n["replaced"] or n["unchanged"]):
         return "none in this import: kept as it was" if n["total"] else "none"
-    return f"{n['added']:,} added, {n['replaced']:,} replaced, {n['unchanged']:,} unchanged"
+    said = f"{n['added']:,} added, {n['replaced']:,} replaced, {n['unchanged']:,} unchanged"
+    if n.get("retired"):
+        return f"{said}; {n['retired']:,} of the presentations it lists that it no longer holds, retired"
+    if n.get("absent"):
+        return (
+            f"{said}; {n['absent']:,} of the presentations it lists that it no longer holds, kept "
+            "(--retire-missing removes them)"
+        )
+    return said
 
 
 def _report(result: ImportResult, *, out_dir: Path, as_json: bool, dry_run: bool, zone: str) -> None:

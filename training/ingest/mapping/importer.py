@@ -326,22 +326,64 @@ def _open_existing(
     return set(report.tables_present)
 
 
+def _refuse_to_lose(out: Path, mapping: Mapping) -> None:
+    """Refuse an import (not an append) that would replace what other imports wrote into ``out``.
+
+    Importing again with the mapping that made a folder refreshes it; replacing a folder that later
+    appends, or other mappings, filled (a platform's log added to the records) would lose them unseen.
+    """
+    if not (out / MANIFEST).is_file():
+        return
+    increments = read_manifest(out).get("increments", [])
+    others = [
+        i for i in increments if i.get("mode") == "append" or i.get("mapping") not in {None, mapping.name}
+    ]
+    if not others:
+        return
+    made = sorted({f"{i.get('mapping')} ({i.get('mode')}, {str(i.get('at', ''))[:10]})" for i in others})
+    raise AppendRefused(
+        f"{out} holds what this import would replace and not write again: {len(others)} earlier "
+        f"increment(s) from {'; '.join(made)}. Give --append to add this extract to the folder (with "
+        "--retire-missing registrations to remove registrations it no longer lists), or --replace to "
+        "replace the folder with this import alone"
+    )
+
+
 # --- writing ------------------------------------------------------------------------------------
 
 
-def _merged_sql(table: str, *, old: set[str]) -> str:
+#: Tables an extract can list whole for each presentation it holds (a records system's registrations,
+#: the assessments set), whose earlier rows of those presentations an append may retire.
+RETIRABLE = ("registrations", "assessments")
+_LISTED = (
+    "EXISTS (SELECT 1 FROM {new} p WHERE p.module_id IS NOT DISTINCT FROM o.module_id "
+    "AND p.presentation_id IS NOT DISTINCT FROM o.presentation_id)"
+)
+
+
+def _absent(table: str) -> str:
+    """SQL: an earlier row (``o``) of a presentation this extract lists, which the extract does not hold."""
+    new = ident("wm_out_" + table)
+    match = " AND ".join(f"n.{ident(k)} IS NOT DISTINCT FROM o.{ident(k)}" for k in table_key(table))
+    return f"{_LISTED.format(new=new)} AND NOT EXISTS (SELECT 1 FROM {new} n WHERE {match})"
+
+
+def _merged_sql(table: str, *, old: set[str], retire: frozenset[str] = frozenset()) -> str:
     new = ident("wm_out_" + table)
     if table not in old:
         return f"SELECT * FROM {new}"
     match = " AND ".join(f"n.{ident(k)} IS NOT DISTINCT FROM o.{ident(k)}" for k in table_key(table))
     old_columns = "o.* EXCLUDE (_file, _row)"
+    retired = f" AND NOT ({_absent(table)})" if table in retire else ""
     return (
         f"SELECT * FROM {new} UNION ALL BY NAME SELECT {old_columns} FROM {ident('t_' + table)} o "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {new} n WHERE {match})"
+        f"WHERE NOT EXISTS (SELECT 1 FROM {new} n WHERE {match}){retired}"
     )
 
 
-def _changes(con: duckdb.DuckDBPyConnection, table: str, *, old: set[str]) -> dict[str, int]:
+def _changes(
+    con: duckdb.DuckDBPyConnection, table: str, *, old: set[str], retire: frozenset[str] = frozenset()
+) -> dict[str, int]:
     new = ident("wm_out_" + table)
     total = con.execute(f"SELECT count(*) FROM {new}").fetchall()[0]
     if table not in old:
@@ -360,12 +402,20 @@ def _changes(con: duckdb.DuckDBPyConnection, table: str, *, old: set[str]) -> di
         f"EXISTS (SELECT 1 FROM {ident('t_' + table)} o WHERE {same}) AS same FROM {new} n)"
     ).fetchall()[0]
     added, replaced, unchanged = (int(v) for v in row) if row else (0, 0, 0)
-    return {"added": added, "replaced": replaced, "unchanged": unchanged}
+    out = {"added": added, "replaced": replaced, "unchanged": unchanged}
+    if table in RETIRABLE:  # earlier rows of the presentations listed here that it no longer holds
+        absent = con.execute(f"SELECT count(*) FROM {ident('t_' + table)} o WHERE {_absent(table)}")
+        out["absent"] = int(absent.fetchall()[0][0])
+        out["retired"] = out["absent"] if table in retire else 0
+    return out
 
 
-def _write_table(con: duckdb.DuckDBPyConnection, table: str, *, stage: Path, old: set[str]) -> int:
+def _write_table(
+    con: duckdb.DuckDBPyConnection, table: str, *, stage: Path, old: set[str], retire: frozenset[str]
+) -> int:
     target = stage / f"{table}.parquet"
-    run(con, f"COPY ({_merged_sql(table, old=old)} ORDER BY ALL) TO {literal(target)} (FORMAT parquet)")
+    merged = _merged_sql(table, old=old, retire=retire)
+    run(con, f"COPY ({merged} ORDER BY ALL) TO {literal(target)} (FORMAT parquet)")
     row = con.execute(f"SELECT count(*) FROM read_parquet({literal(target)})").fetchall()[0]
     return int(row[0]) if row else 0
 
@@ -524,6 +574,8 @@ def import_mapped(
     secret: bytes | None = None,
     dry_run: bool = False,
     append: bool = False,
+    retire: frozenset[str] = frozenset(),
+    replace_folder: bool = False,
 ) -> ImportResult:
     """Import exports into a data folder as ``mapping`` says.
 
@@ -541,6 +593,13 @@ def import_mapped(
         Measure coverage only; write nothing.
     append
         Merge into the existing folder instead of replacing it.
+    retire
+        On an append, the tables (of ``RETIRABLE``) whose earlier rows of a presentation this extract
+        lists, and which it no longer holds, are removed: a registration deleted in the records system.
+        Otherwise they are kept, and counted as ``absent``.
+    replace_folder
+        Without ``append``, replace a folder holding what this mapping did not write there (appended
+        extracts, other mappings' imports); refused otherwise.
 
     Returns
     -------
@@ -563,6 +622,15 @@ def import_mapped(
         key = None
     else:
         key = key_id(secret) if secret is not None and mapping.pseudonymise is not None else None
+    if retire and not append:
+        raise MappingError("--retire-missing retires rows an append's extract no longer holds: give --append")
+    if unknown := sorted(retire - set(RETIRABLE)):
+        raise MappingError(
+            f"--retire-missing {', '.join(unknown)}: only {' and '.join(RETIRABLE)} can be retired (an "
+            "extract lists them whole for each presentation it holds)"
+        )
+    if not append and not dry_run and not replace_folder:
+        _refuse_to_lose(out, mapping)
     zone = _zone(mapping, out=out, append=append)
     con = _connect(mapping, secret, zone=zone)
     old = (
@@ -583,11 +651,17 @@ def import_mapped(
     if not coverage.ok:
         raise MappingDataError(coverage)
     tables = [t for t in _BUILD_ORDER if t in mapping.tables]
-    changes = {t: _changes(con, t, old=old) for t in tables}
+    changes = {t: _changes(con, t, old=old, retire=retire) for t in tables}
     empty = [t for t in mapping.empty if t not in old]
     # A table the increment leaves as it was keeps its file, byte for byte.
-    rewrite = [t for t in tables if t not in old or changes[t]["added"] + changes[t]["replaced"] > 0]
-    staging = _Staging(mapping, out=out, old=old, append=append, key=key, earlier=earlier, matched=matched)
+    rewrite = [
+        t
+        for t in tables
+        if t not in old or changes[t]["added"] + changes[t]["replaced"] + changes[t].get("retired", 0) > 0
+    ]
+    staging = _Staging(
+        mapping, out=out, old=old, append=append, key=key, earlier=earlier, matched=matched, retire=retire
+    )
     passed = Validation()
     try:
         if dry_run:  # the contract's rules on the folder as the import would write it, in a private temp
@@ -626,6 +700,7 @@ class _Staging:
     key: str | None
     earlier: dict[str, dict[str, str]]
     matched: dict[str, list[SourceFile]]
+    retire: frozenset[str] = frozenset()
 
     def write(
         self,
@@ -643,7 +718,7 @@ class _Staging:
         With ``link`` the folder's tables an append leaves as they were are linked, not copied.
         """
         mapping, old = self.mapping, self.old
-        rows = {t: _write_table(con, t, stage=stage, old=old) for t in rewrite}
+        rows = {t: _write_table(con, t, stage=stage, old=old, retire=self.retire) for t in rewrite}
         rows |= {t: _count_old(con, t) for t in tables if t not in rewrite}
         rows |= {t: _write_empty(con, t, stage=stage) for t in empty}
         if self.append:
