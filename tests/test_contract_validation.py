@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -317,3 +318,23 @@ def test_repeated_header_column_is_refused(tmp_path: Path, header: str) -> None:
     folder = make_folder(tmp_path)
     (folder / "students.csv").write_text(header + "\nS1,S1,P1\n", encoding="utf-8")
     assert only(validate_folder(folder), "duplicate_column").table == "students"
+
+
+def test_a_characteristic_that_identifies_students_is_refused_without_showing_its_values(
+    synth_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "data"
+    shutil.copytree(synth_dir, folder)
+    path = folder / "protected_characteristics.parquet"
+    frame = pd.read_parquet(path)
+    numbers = [f"{10_000_000_000 + 7_919 * i}" for i in range(len(frame))]  # an 11-digit identity number
+    frame = frame.assign(
+        national_id=numbers, birth_decade=[f"19{80 + 10 * (i % 3)}s" for i in range(len(frame))]
+    )
+    frame.to_parquet(path, index=False)
+    report = validate_folder(folder)
+    finding = only(report, "groups_students")
+    assert (finding.table, finding.column) == ("protected_characteristics", "national_id")
+    assert finding.count == len(frame)
+    assert [f.rule for f in report.findings] == ["groups_students"]  # birth_decade groups them: kept
+    assert not any(n in report.to_text() for n in numbers)  # the refusal never prints an identity number

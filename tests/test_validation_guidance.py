@@ -8,6 +8,7 @@ no protected characteristics, no assessments.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -350,3 +351,23 @@ def test_ids_that_differ_only_by_leading_zeros_are_named_beside_the_reference_er
     assert sorted(e.key["student_id"] for e in hint.examples) == ["1", "2"]
     clean = validate_folder(make_folder(tmp_path / "clean"))
     assert not [w for w in clean.warnings if w.rule.endswith("_leading_zeros")]
+
+
+def test_work_due_long_before_the_data_ends_with_no_result_for_anyone_is_warned_of(
+    synth_dir: Path, tmp_path: Path
+) -> None:
+    """A records system that exports marked work only: nobody's submission of the last assignment shows."""
+    folder = tmp_path / "data"
+    shutil.copytree(synth_dir, folder)
+    assessments = pd.read_parquet(folder / "assessments.parquet")
+    results = pd.read_parquet(folder / "assessment_results.parquet")
+    first = assessments.sort_values("due_day").iloc[0]
+    results[results["assessment_id"] != first["assessment_id"]].to_parquet(
+        folder / "assessment_results.parquet", index=False
+    )
+    report = validate_folder(folder)
+    assert report.ok, report.to_text()
+    [warned] = [w for w in report.warnings if w.rule == "due_without_results"]
+    assert [e.key for e in warned.examples] == [{"assessment_id": first["assessment_id"]}]
+    assert "not having submitted it" in warned.message
+    assert not [w for w in validate_folder(synth_dir).warnings if w.rule == "due_without_results"]

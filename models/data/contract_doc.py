@@ -33,7 +33,12 @@ def table_markdown(table: Table) -> str:
     for ref in table.references:
         lines += [f"References: ({', '.join(ref.columns)}) -> `{ref.target}`.", ""]
     if table.extra_columns_allowed:
-        lines += ["More columns are allowed (each one characteristic, as text).", ""]
+        lines += [
+            "More columns are allowed (each one characteristic, as text). Each must group students: one "
+            "where more than half of the students with a value hold a value no other student holds (an "
+            "identity number, a date of birth) is refused (`groups_students`, from 20 students).",
+            "",
+        ]
     lines += ["| column | presence | missing values | type and rules | meaning |", "|---|---|---|---|---|"]
     for col in table.columns:
         presence = "required" if col.required else "optional"

@@ -341,7 +341,40 @@ def contract_rules(opened: dict[str, OpenedTable], typed: set[str]) -> Iterator[
                     )
         if name == "sources" and "counts_as" in table_open.types:
             yield _built_in_kind_rule()
+        if name == "protected_characteristics":
+            yield from (_groups_students_rule(c) for c in table_open.types if c != "student_id")
     yield from _cross_table_rules(typed)
+
+
+#: A characteristic is refused when more than this share of its students hold a value no other student
+#: holds (with at least ``_UNIQUE_MIN_STUDENTS`` students): it identifies rather than groups.
+_UNIQUE_SHARE = 0.5
+_UNIQUE_MIN_STUDENTS = 20
+
+
+def _groups_students_rule(column: str) -> Rule:
+    """A protected characteristic groups students; a value held by one student alone identifies them.
+
+    An identity number or a date of birth beside each pseudonym would undo it, and the audit could
+    compare no group of it.
+    """
+    c = ident(column)
+    return Rule(
+        "protected_characteristics",
+        column,
+        "groups_students",
+        f"more than {_UNIQUE_SHARE:.0%} of the students with a value of {column!r} hold a value no other "
+        "student holds: a protected characteristic groups students (an age band, not a date of birth or an "
+        "identity number), and a value that identifies a student undoes the pseudonym beside it. Band or "
+        "group it in the mapping, or leave the column out",
+        f"WITH v AS (SELECT _file, _row, CAST({c} AS VARCHAR) AS value FROM raw_protected_characteristics "
+        f"WHERE {c} IS NOT NULL AND trim(CAST({c} AS VARCHAR)) <> ''), "
+        "n AS (SELECT value, count(*) AS held FROM v GROUP BY value), "
+        "u AS (SELECT count(*) FILTER (WHERE held = 1) AS alone, sum(held) AS students FROM n) "
+        "SELECT v._file, v._row, '(held by this student alone)' AS value FROM v JOIN n USING (value), u "
+        f"WHERE n.held = 1 AND u.students >= {_UNIQUE_MIN_STUDENTS} "
+        f"AND u.alone > {_UNIQUE_SHARE} * u.students",
+    )
 
 
 def _built_in_kind_rule() -> Rule:
@@ -640,6 +673,8 @@ def _cross_table_rules(typed: set[str]) -> Iterator[Rule]:
             "AND a.presentation_id = g.presentation_id",
             ("student_id", "assessment_id"),
         )
+    if {"assessments", "assessment_results", "activity", "registrations"} <= typed:
+        yield _due_without_results_rule()
     if "registrations" in typed:
         yield _withdrawn_without_day_rule()
         yield Rule(
@@ -664,6 +699,40 @@ def _cross_table_rules(typed: set[str]) -> Iterator[Rule]:
             f"SELECT _file, _row, relationship || '/' || scope_type AS value FROM t_access "
             f"WHERE scope_type <> (CASE relationship {cases} END)",
         )
+
+
+#: Days after an assessment's due day by which its presentation's activity must run for an assessment no
+#: student has a result for to be warned of, and the registrations its presentation must have.
+DUE_WITHOUT_RESULTS_DAYS = 7
+DUE_WITHOUT_RESULTS_STUDENTS = 5
+
+
+def _due_without_results_rule() -> Rule:
+    """A warning when work was due a week or more before the data ends and nobody has a result for it."""
+    msg = (
+        f"due at least {DUE_WITHOUT_RESULTS_DAYS} days before its presentation's last day of activity, "
+        "and no student has a result or a submission for it: if its results are not in this extract yet "
+        "(a records system that exports work once it is marked), every student reads as not having "
+        "submitted it, in features and in explanations. Export each submission when it is made "
+        "(submitted_day, with the score empty until marked), or leave the assessment out until its "
+        "results come"
+    )
+    return Rule(
+        "assessments",
+        "due_day",
+        "due_without_results",
+        msg,
+        "SELECT a._file, a._row, a.due_day AS value, a.assessment_id AS key_assessment_id "
+        "FROM t_assessments a JOIN (SELECT module_id, presentation_id, max(day) AS last_day FROM t_activity "
+        "GROUP BY module_id, presentation_id) d ON a.module_id = d.module_id "
+        "AND a.presentation_id = d.presentation_id "
+        f"WHERE a.due_day IS NOT NULL AND a.due_day + {DUE_WITHOUT_RESULTS_DAYS} <= d.last_day "
+        "AND NOT EXISTS (SELECT 1 FROM t_assessment_results r WHERE r.assessment_id = a.assessment_id) "
+        "AND (SELECT count(*) FROM t_registrations g WHERE g.module_id = a.module_id "
+        f"AND g.presentation_id = a.presentation_id) >= {DUE_WITHOUT_RESULTS_STUDENTS}",
+        ("assessment_id",),
+        severity="warning",
+    )
 
 
 #: The share of withdrawn registrations without an unregistration day from which validation warns
