@@ -301,7 +301,11 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
 
 
 def _count_of(family: str, row: Any) -> int:
-    """What a family counted by channel says the student has so far, summed over its channels."""
+    """What a family counted by channel says the student has so far, summed over its channels; for
+    regularity, the weeks without activity."""
+    if family == "regularity":
+        weeks = round(row["weeks_elapsed"])
+        return weeks - round(row["act_weeks_active_share"] * weeks)
     return sum(round(math.expm1(row[f"ch_{ch}_total"])) for ch in counted_channels(family))
 
 
@@ -321,9 +325,12 @@ def _sides_of(family: str, row: Any, cohort_counts: list[int] | None = None) -> 
         median = float(np.median(cohort_counts))
         return total <= median, total > 0 and total >= median
     if family == "regularity":
+        # some week without activity a factor, and in a cohort of 5 or more more such weeks than its median
         weeks = round(row["weeks_elapsed"])
         active = round(row["act_weeks_active_share"] * weeks)
-        return active < weeks, active > 0
+        missed = weeks - active
+        beyond = cohort_counts is None or missed > float(np.median(cohort_counts))
+        return active < weeks and beyond, active > 0
     if family == "recent_activity":
         # compared from 3 weeks after the week registered in (the start's, for a day before it)
         registered_in = max(row.get("reg_day", 0) // 7, 0)
@@ -517,6 +524,18 @@ def test_a_count_is_a_factor_only_at_most_the_cohorts_median_and_a_strength_only
     may_raise, may_lower = _sides(_Values(rows), "practice", group=np.repeat([0, 1], [7, 2]))
     assert may_raise.tolist() == [True, True, True, True, False, False, False, True, True]
     assert may_lower.tolist() == [False, False, False, True, True, True, True, True, True]
+
+
+def test_weeks_most_of_the_cohort_spent_away_are_not_a_students_own_concern() -> None:
+    """A college's three-week Christmas break, which a few students spent active on the platform."""
+    weeks = np.array([23] * 8 + [4, 4])  # a cohort of 8 at week 23, then one of 2 at week 4
+    active = np.array([20, 20, 20, 21, 23, 19, 20, 17, 3, 4])
+    rows = pd.DataFrame(
+        {"weeks_elapsed": weeks.astype(float), "act_weeks_active_share": active / weeks, "reg_day": 0.0}
+    )
+    may_raise, _ = _sides(_Values(rows), "regularity", group=np.repeat([0, 1], [8, 2]))
+    # Three weeks without, as most of the module: not theirs; four or six, more than most: theirs.
+    assert may_raise.tolist() == [False, False, False, False, False, True, False, True, True, False]
 
 
 def test_a_mark_above_every_other_is_among_the_highest_not_higher_than_100_percent_of_them() -> None:

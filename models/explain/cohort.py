@@ -448,7 +448,9 @@ def _sides(values: _Values, family: str, *, group: np.ndarray) -> tuple[np.ndarr
       practice quiz actions than most of their placement read theirs as raising the estimate);
     - regularity: a strength only with at least half the weeks the module was not quiet in active
       (a university's student "active in 5 of the 13 weeks" was listed as a strength at 97%), a factor
-      only with some week without;
+      only with some week without and, in a cohort of at least ``MIN_COHORT``, more weeks without
+      activity than the cohort's median (a college's students "active in 20 of the 23 weeks" read the
+      three weeks of a Christmas break most of their module also spent away as raising the estimate);
     - recent activity: a strength only with activity in the last 14 days not said to be below the
       student's own earlier rate, a factor only where it is not said to be above it (it is said only
       where the sentence compares them, ``compares_own_rates``);
@@ -477,7 +479,10 @@ def _sides(values: _Values, family: str, *, group: np.ndarray) -> tuple[np.ndarr
         weeks, _ = own_weeks(values)
         active = np.round(values["act_weeks_active_share"] * weeks)
         open_weeks = weeks - np.round(values[QUIET_WEEKS]) if QUIET_WEEKS in values else weeks
-        return active < weeks, (active > 0) & (2 * active >= open_weeks)
+        missed = weeks - active
+        median, counted = _cohort_median(missed, group)
+        beyond = (counted < MIN_COHORT) | (missed > median)
+        return (active < weeks) & beyond, (active > 0) & (2 * active >= open_weeks)
     if family == "recent_activity":
         recent = np.round(values["act_last14"]) > 0
         compared, ratio = compares_own_rates(values), values["act_recent_vs_own"]
