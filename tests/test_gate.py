@@ -12,6 +12,7 @@ import pytest
 from markupsafe import escape
 
 from tests.model_stub import stub_outcome
+from waymark.cli.fairness import _show
 from waymark.fairness.audit import audit_cohorts, group_labels
 from waymark.fairness.gate import INCONCLUSIVE, PASS, evaluate, unconfirmed_characteristics
 from waymark.fairness.policy import DEFAULT_POLICY, Policy, PolicyError, differences_from_default, load_policy
@@ -93,7 +94,9 @@ def test_a_gate_that_confirmed_no_comparison_is_inconclusive_not_a_pass() -> Non
     assert (gate, checks[0].status, checks[0].confirmed) == (PASS, PASS, 1)
 
 
-def test_a_characteristic_no_comparison_of_which_was_confirmed_makes_the_gate_inconclusive() -> None:
+def test_a_characteristic_no_comparison_of_which_was_confirmed_makes_the_gate_inconclusive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Found at an Australian university: its 32 Indigenous students fell into three groups too small
     to assess, nothing was said of them, and the gate passed on the other characteristics."""
     scored, _ = _cohort(small_missed=2, small_found=2)
@@ -123,10 +126,12 @@ def test_a_characteristic_no_comparison_of_which_was_confirmed_makes_the_gate_in
     assert passed == PASS
     means = "A pass means no clear breach was found, not that the model was shown to be fair"
     assert means not in " ".join(render_html(report, policy.weeks, capacities=policy.capacities).split())
-    passing = published(
-        stub_outcome(policy, audits=kept, gate=passed, checks=kept_checks, attributes=("club",)), []
-    )
+    passed_outcome = stub_outcome(policy, audits=kept, gate=passed, checks=kept_checks, attributes=("club",))
+    passing = published(passed_outcome, [])
     assert means in " ".join(render_html(passing, policy.weeks, capacities=policy.capacities).split())
+    _show(passed_outcome, tmp_path)  # the command's headline says it too
+    headline = capsys.readouterr().out.splitlines()[0]
+    assert headline.endswith(": PASS (no clear breach found; not a finding that the model is fair)")
 
 
 def _policy_file(tmp_path: Path, text: str) -> Path:

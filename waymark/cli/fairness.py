@@ -153,8 +153,11 @@ def _summary(outcome: AuditOutcome, out_dir: Path) -> dict[str, Any]:
 
 
 def _show(outcome: AuditOutcome, out_dir: Path) -> None:
+    # A pass is no clear breach found, never fairness shown (a college read a bare PASS as the latter).
+    said = " (no clear breach found; not a finding that the model is fair)" if outcome.gate == "pass" else ""
     out.print(
-        f"Fairness gate for {outcome.model.name} version {outcome.model.version}: {outcome.gate.upper()}",
+        f"Fairness gate for {outcome.model.name} version {outcome.model.version}: "
+        f"{outcome.gate.upper()}{said}",
         highlight=False,
     )
     for check in outcome.checks:
