@@ -259,8 +259,10 @@ BLIND_DRY_RUN = (
 
 #: Said with the contract's refusal of activity that names no registration.
 UNREGISTERED_HINT = (
-    "; a platform's log keyed by login also records modules a student opened but never took: if these "
-    'are such visits, give tables.activity unregistered = "drop" to leave them out, counted'
+    "; if these students registered after the folder's records were imported, append the newer records "
+    "first (dropping their activity would lose it). A platform's log keyed by login also records "
+    "modules a student opened but never took: if these are such visits, give tables.activity "
+    'unregistered = "drop" to leave them out, counted'
 )
 
 
