@@ -555,3 +555,16 @@ def test_a_mark_above_every_other_is_among_the_highest_not_higher_than_100_perce
     ]
     cols = {name: rows[name].to_numpy(dtype=np.float64) for name in rows.columns}
     assert describe_all("assessment_results", cols, src=["", ""])[1] == said
+
+
+def test_credits_in_parts_are_said_as_studied_not_rounded() -> None:
+    """A Norwegian college's 7.5-credit courses (ECTS) had been refused by the contract as not whole."""
+    rows = pd.DataFrame({"prior_attempts": 0.0, "credits_missing": 0.0, "credits": [7.5, 60.0, 22.25]})
+    said = [describe("study_history", r) for r in rows.to_dict("records")]
+    assert [s.split("; ")[1] for s in said] == [
+        "7.5 credits are being studied.",
+        "60 credits are being studied.",
+        "22.2 credits are being studied.",
+    ]
+    cols = {name: rows[name].to_numpy(dtype=np.float64) for name in rows.columns}
+    assert describe_all("study_history", cols, src=["", "", ""])[1] == said

@@ -68,6 +68,13 @@ def test_a_fraction_is_not_a_whole_number(tmp_path: Path) -> None:
     assert finding.examples[0].row == 2
 
 
+def test_credits_may_come_in_parts(tmp_path: Path) -> None:
+    """European courses are often 7.5 credits (ECTS): a college's records were refused as not whole."""
+    folder = make_folder(tmp_path, students=with_cell("students", 2, "credits", "7.5"))
+    assert validate_folder(folder).ok
+    assert 7.5 in load_learning_data(folder).students["credits"].tolist()
+
+
 def test_required_value_missing(tmp_path: Path) -> None:
     rows = with_cell("students", 2, "student_id", "")
     finding = only(validate_folder(make_folder(tmp_path, students=rows)), "required")

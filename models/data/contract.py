@@ -195,8 +195,8 @@ STUDENTS = Table(
         ),
         Column(
             "credits",
-            Kind.INT,
-            "Credits being studied.",
+            Kind.FLOAT,
+            "Credits being studied (parts allowed: 7.5 ECTS).",
             required=False,
             nullable=True,
             minimum=0,

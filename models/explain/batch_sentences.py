@@ -35,6 +35,7 @@ from waymark.models.explain.sentences import (
     active_weeks,
     and_list,
     beside_cohort_rate,
+    credits_text,
     higher_than,
 )
 
@@ -292,7 +293,7 @@ def _registration(cols: Columns, src: Sequence[str]) -> Texts:
 def _history(cols: Columns, src: Sequence[str]) -> Texts:
     attempts = whole(cols["prior_attempts"])
     studying = (cols["credits_missing"] < 1).tolist()
-    credits = whole(np.where(cols["credits_missing"] < 1, cols["credits"], 0.0))
+    credits = [credits_text(c) for c in np.where(cols["credits_missing"] < 1, cols["credits"], 0.0).tolist()]
     briefs, sentences = [], []
     for n, known, c in zip(attempts, studying, credits, strict=True):
         first = (

@@ -300,6 +300,11 @@ def _results(row: Row, _sources: Sources) -> tuple[str, str]:
     return brief, sentence + "."
 
 
+def credits_text(value: float) -> str:
+    """Credits as studied: whole ones as such, half and other parts to one decimal (7.5 ECTS, not 8)."""
+    return f"{round(float(value), 1):g}"
+
+
 def higher_than(pct: int) -> str:
     """'higher than about N% of', or 'among the highest' where N rounds to 100.
 
@@ -334,7 +339,7 @@ def _history(row: Row, _sources: Sources) -> tuple[str, str]:
         else f"The student has {first} at this module"
     )
     if row["credits_missing"] < 1:
-        sentence += f"; {round(row['credits'])} credits are being studied"
+        sentence += f"; {credits_text(row['credits'])} credits are being studied"
     return first, sentence + "."
 
 
