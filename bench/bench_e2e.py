@@ -82,14 +82,17 @@ def stages(oulad: Path, workdir: Path, *, week: int, override_gate: bool) -> dic
     timed_run("train", ["train", "--data", str(data)])
     audit = ["fairness", "audit", "--model", MODEL, "--data", str(data), "--out", str(workdir / "fairness")]
     (report,) = timed_run("audit", [*audit, "--format", "json"])
-    gate = json.loads(report)["gate"]
+    audited = json.loads(report)
+    gate = audited["gate"]
+    # The committee reviews the version whose report it read, never an alias someone could move.
+    version = f"models:/{audited['model']['name']}/{audited['model']['version']}"
     if gate != "pass" and not override_gate:
         sys.exit(
             f"the candidate's fairness gate is {gate!r}, so nothing is approved (--override-gate to go on)"
         )
     override = [] if gate == "pass" else ["--override-reason", OVERRIDE]
-    review = ["model", "review", "--model", MODEL, "--reviewer", REVIEWER, "--note", NOTE, "--approve"]
-    timed_run("review and promote", [*review, *override], ["model", "promote", "--model", MODEL])
+    review = ["model", "review", "--model", version, "--reviewer", REVIEWER, "--note", NOTE, "--approve"]
+    timed_run("review and promote", [*review, *override], ["model", "promote", "--model", version])
     timed_run(f"score week {week}", ["score", "--data", str(data), "--week", str(week)])
     return timed
 
