@@ -201,8 +201,8 @@ def test_a_registration_the_later_extract_no_longer_lists_is_counted_and_kept_un
     kept = import_mapped(mapping, [_later(tmp_path)], out=out, secret=SECRET, append=True)
     assert kept.written is not None and kept.written["registrations"]["absent"] == 1
     assert len(load_learning_data(out).registrations) == 24
-    assert "1 of the presentations it lists that it no longer holds, kept" in _changes(
-        kept.written["registrations"]
+    assert _changes(kept.written["registrations"]).endswith(
+        "; 1 earlier row of presentations it lists is no longer in it: kept (--retire-missing removes them)"
     )
     retired = import_mapped(
         mapping,
@@ -213,11 +213,33 @@ def test_a_registration_the_later_extract_no_longer_lists_is_counted_and_kept_un
         retire=frozenset({"registrations"}),
     )
     assert retired.written is not None and retired.written["registrations"]["retired"] == 1
+    assert _changes(retired.written["registrations"]).endswith(": 1 retired")
     registrations = load_learning_data(out).registrations
     # Only the deleted one: the earlier semester, which this extract does not list, is kept whole.
     assert len(registrations) == 23
     assert (registrations["presentation_id"] == "2023S1").sum() == 12
     assert read_manifest(out)["increments"][-1]["rows"]["registrations"]["retired"] == 1
+
+
+def test_a_registration_activity_or_results_still_name_is_kept_and_said_so(
+    tmp_path: Path, mapping: Mapping, loaded: Path
+) -> None:
+    """Retired, the registration of a student who had opened the module would have refused the append."""
+    from waymark.cli.data_import import _changes
+
+    result = import_mapped(
+        mapping,
+        [_later(tmp_path)],
+        out=loaded,
+        secret=SECRET,
+        append=True,
+        retire=frozenset({"registrations"}),
+    )
+    assert result.written is not None
+    counts = result.written["registrations"]
+    assert (counts["absent"], counts["retired"], counts["held"]) == (1, 0, 1)
+    assert len(load_learning_data(loaded).registrations) == 24
+    assert _changes(counts).endswith(": 0 retired, 1 kept because activity or results name them")
 
 
 def test_only_an_append_retires_and_only_tables_an_extract_lists_whole(
@@ -228,6 +250,12 @@ def test_only_an_append_retires_and_only_tables_an_extract_lists_whole(
         import_mapped(mapping, [src], out=loaded, secret=SECRET, retire=frozenset({"registrations"}))
     with pytest.raises(MappingError, match="--retire-missing activity: only registrations and assessments"):
         import_mapped(mapping, [src], out=loaded, secret=SECRET, append=True, retire=frozenset({"activity"}))
+    with pytest.raises(MappingError, match="mapping polytechnic does not build it"):
+        import_mapped(
+            mapping, [src], out=loaded, secret=SECRET, append=True, retire=frozenset({"assessments"})
+        )
+    with pytest.raises(MappingError, match="give one of them"):
+        import_mapped(mapping, [src], out=loaded, secret=SECRET, append=True, replace_folder=True)
 
 
 def test_an_import_that_would_replace_appended_extracts_is_refused_unless_asked(
@@ -240,6 +268,8 @@ def test_an_import_that_would_replace_appended_extracts_is_refused_unless_asked(
     again = write_extract(tmp_path / "again", weeks=range(1))
     with pytest.raises(AppendRefused, match=r"1 earlier increment\(s\) from polytechnic \(append, "):
         import_mapped(mapping, [again], out=loaded, secret=SECRET)
+    with pytest.raises(AppendRefused, match="--replace"):  # the dry run says so first
+        import_mapped(mapping, [again], out=loaded, secret=SECRET, dry_run=True)
     assert folder_fingerprint(loaded) == fingerprint
     import_mapped(mapping, [again], out=loaded, secret=SECRET, replace_folder=True)
     assert [i["mode"] for i in read_manifest(loaded)["increments"]] == ["import"]

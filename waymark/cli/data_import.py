@@ -143,14 +143,14 @@ def _changes(n: dict[str, int]) -> str:
     if not (n["added"] or n["replaced"] or n["unchanged"]):
         return "none in this import: kept as it was" if n["total"] else "none"
     said = f"{n['added']:,} added, {n['replaced']:,} replaced, {n['unchanged']:,} unchanged"
-    if n.get("retired"):
-        return f"{said}; {n['retired']:,} of the presentations it lists that it no longer holds, retired"
-    if n.get("absent"):
-        return (
-            f"{said}; {n['absent']:,} of the presentations it lists that it no longer holds, kept "
-            "(--retire-missing removes them)"
-        )
-    return said
+    if not n.get("absent"):
+        return said
+    rows, are = ("row", "is") if n["absent"] == 1 else ("rows", "are")
+    gone = f"{said}; {n['absent']:,} earlier {rows} of presentations it lists {are} no longer in it"
+    if "held" not in n:  # not asked to retire them
+        return f"{gone}: kept (--retire-missing removes them)"
+    kept = f", {n['held']:,} kept because activity or results name them" if n["held"] else ""
+    return f"{gone}: {n['retired']:,} retired{kept}"
 
 
 def _report(result: ImportResult, *, out_dir: Path, as_json: bool, dry_run: bool, zone: str) -> None:

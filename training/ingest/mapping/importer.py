@@ -3,7 +3,8 @@
 Nothing is written unless every value was mapped and the result passes the contract: the tables are
 built in a staging folder beside the destination and swapped into place only then. An append merges
 the new extract into the existing folder (a row replaces the row with the same key; nothing is
-deleted) and records the increment in the manifest's lineage.
+deleted, but for registrations and assessments of presentations the extract lists that it no longer
+holds and nothing names, when asked: ``retire``) and records the increment in the manifest's lineage.
 """
 
 from __future__ import annotations
@@ -357,26 +358,73 @@ def _refuse_to_lose(out: Path, mapping: Mapping) -> None:
 #: Tables an extract can list whole for each presentation it holds (a records system's registrations,
 #: the assessments set), whose earlier rows of those presentations an append may retire.
 RETIRABLE = ("registrations", "assessments")
-_LISTED = (
-    "EXISTS (SELECT 1 FROM {new} p WHERE p.module_id IS NOT DISTINCT FROM o.module_id "
-    "AND p.presentation_id IS NOT DISTINCT FROM o.presentation_id)"
-)
 
 
-def _absent(table: str) -> str:
-    """SQL: an earlier row (``o``) of a presentation this extract lists, which the extract does not hold."""
-    new = ident("wm_out_" + table)
-    match = " AND ".join(f"n.{ident(k)} IS NOT DISTINCT FROM o.{ident(k)}" for k in table_key(table))
-    return f"{_LISTED.format(new=new)} AND NOT EXISTS (SELECT 1 FROM {new} n WHERE {match})"
+@dataclass(frozen=True)
+class _Retiring:
+    """Which tables an append retires rows of, and what the folder and the extract hold besides."""
+
+    tables: frozenset[str] = frozenset()
+    old: frozenset[str] = frozenset()  # the folder's tables
+    built: frozenset[str] = frozenset()  # the tables this extract builds
+
+    def listed(self, table: str) -> str:
+        """SQL: the earlier row ``o`` is of a presentation this extract lists.
+
+        Listed by its presentations table when it builds one: a presentation none of whose
+        registrations are left is still listed.
+        """
+        source = "presentations" if "presentations" in self.built else table
+        return (
+            f"EXISTS (SELECT 1 FROM {ident('wm_out_' + source)} p WHERE p.module_id IS NOT DISTINCT FROM "
+            "o.module_id AND p.presentation_id IS NOT DISTINCT FROM o.presentation_id)"
+        )
+
+    def absent(self, table: str) -> str:
+        """SQL: the earlier row ``o`` is of a presentation this extract lists, and the extract lacks it."""
+        new = ident("wm_out_" + table)
+        match = " AND ".join(f"n.{ident(k)} IS NOT DISTINCT FROM o.{ident(k)}" for k in table_key(table))
+        return f"{self.listed(table)} AND NOT EXISTS (SELECT 1 FROM {new} n WHERE {match})"
+
+    def depended_on(self, table: str) -> str:
+        """SQL: activity or results in the folder or this extract still name the earlier row ``o``."""
+        parts = []
+        if table == "registrations":
+            parts += [
+                f"EXISTS (SELECT 1 FROM {activity} a WHERE a.student_id = o.student_id "
+                "AND a.module_id = o.module_id AND a.presentation_id = o.presentation_id)"
+                for activity in self._views("activity")
+            ]
+        on = (
+            "r.assessment_id = o.assessment_id"
+            if table == "assessments"
+            else "r.student_id = o.student_id AND EXISTS (SELECT 1 FROM wm_assessment_presentations x "
+            "WHERE x.assessment_id = r.assessment_id AND x.module_id = o.module_id "
+            "AND x.presentation_id = o.presentation_id)"
+        )
+        parts += [f"EXISTS (SELECT 1 FROM {r} r WHERE {on})" for r in self._views("assessment_results")]
+        return " OR ".join(parts) or "FALSE"
+
+    def _views(self, table: str) -> list[str]:
+        """The views holding ``table``'s rows: the folder's, and this extract's."""
+        return [
+            prefix + table for prefix, held in (("t_", self.old), ("wm_out_", self.built)) if table in held
+        ]
+
+    def retired(self, table: str) -> str:
+        """SQL: the earlier row ``o`` is retired (absent, and nothing still names it)."""
+        if table not in self.tables:
+            return "FALSE"
+        return f"{self.absent(table)} AND NOT ({self.depended_on(table)})"
 
 
-def _merged_sql(table: str, *, old: set[str], retire: frozenset[str] = frozenset()) -> str:
+def _merged_sql(table: str, *, old: set[str], retiring: _Retiring | None = None) -> str:
     new = ident("wm_out_" + table)
     if table not in old:
         return f"SELECT * FROM {new}"
     match = " AND ".join(f"n.{ident(k)} IS NOT DISTINCT FROM o.{ident(k)}" for k in table_key(table))
     old_columns = "o.* EXCLUDE (_file, _row)"
-    retired = f" AND NOT ({_absent(table)})" if table in retire else ""
+    retired = f" AND NOT ({retiring.retired(table)})" if retiring and table in retiring.tables else ""
     return (
         f"SELECT * FROM {new} UNION ALL BY NAME SELECT {old_columns} FROM {ident('t_' + table)} o "
         f"WHERE NOT EXISTS (SELECT 1 FROM {new} n WHERE {match}){retired}"
@@ -384,7 +432,7 @@ def _merged_sql(table: str, *, old: set[str], retire: frozenset[str] = frozenset
 
 
 def _changes(
-    con: duckdb.DuckDBPyConnection, table: str, *, old: set[str], retire: frozenset[str] = frozenset()
+    con: duckdb.DuckDBPyConnection, table: str, *, old: set[str], retiring: _Retiring | None = None
 ) -> dict[str, int]:
     new = ident("wm_out_" + table)
     total = con.execute(f"SELECT count(*) FROM {new}").fetchall()[0]
@@ -406,17 +454,22 @@ def _changes(
     added, replaced, unchanged = (int(v) for v in row) if row else (0, 0, 0)
     out = {"added": added, "replaced": replaced, "unchanged": unchanged}
     if table in RETIRABLE:  # earlier rows of the presentations listed here that it no longer holds
-        absent = con.execute(f"SELECT count(*) FROM {ident('t_' + table)} o WHERE {_absent(table)}")
-        out["absent"] = int(absent.fetchall()[0][0])
-        out["retired"] = out["absent"] if table in retire else 0
+        retiring = retiring or _Retiring()
+        counted = con.execute(
+            f"SELECT count(*) FILTER (WHERE {retiring.absent(table)}), "
+            f"count(*) FILTER (WHERE {retiring.retired(table)}) FROM {ident('t_' + table)} o"
+        ).fetchall()[0]
+        out["absent"], out["retired"] = int(counted[0]), int(counted[1])
+        if table in retiring.tables:  # absent rows kept because activity or results still name them
+            out["held"] = out["absent"] - out["retired"]
     return out
 
 
 def _write_table(
-    con: duckdb.DuckDBPyConnection, table: str, *, stage: Path, old: set[str], retire: frozenset[str]
+    con: duckdb.DuckDBPyConnection, table: str, *, stage: Path, old: set[str], retiring: _Retiring
 ) -> int:
     target = stage / f"{table}.parquet"
-    merged = _merged_sql(table, old=old, retire=retire)
+    merged = _merged_sql(table, old=old, retiring=retiring)
     run(con, f"COPY ({merged} ORDER BY ALL) TO {literal(target)} (FORMAT parquet)")
     row = con.execute(f"SELECT count(*) FROM read_parquet({literal(target)})").fetchall()[0]
     return int(row[0]) if row else 0
@@ -626,12 +679,19 @@ def import_mapped(
         key = key_id(secret) if secret is not None and mapping.pseudonymise is not None else None
     if retire and not append:
         raise MappingError("--retire-missing retires rows an append's extract no longer holds: give --append")
+    if append and replace_folder:
+        raise MappingError("--replace replaces the folder and --append adds to it: give one of them")
+    if unbuilt := sorted(retire - set(mapping.tables)):
+        raise MappingError(
+            f"--retire-missing {', '.join(unbuilt)}: mapping {mapping.name} does not build "
+            f"{'it' if len(unbuilt) == 1 else 'them'}, so this extract lists none of its rows"
+        )
     if unknown := sorted(retire - set(RETIRABLE)):
         raise MappingError(
             f"--retire-missing {', '.join(unknown)}: only {' and '.join(RETIRABLE)} can be retired (an "
             "extract lists them whole for each presentation it holds)"
         )
-    if not append and not dry_run and not replace_folder:
+    if not append and not replace_folder:  # a dry run says so too, before anyone relies on it
         _refuse_to_lose(out, mapping)
     zone = _zone(mapping, out=out, append=append)
     con = _connect(mapping, secret, zone=zone)
@@ -653,7 +713,8 @@ def import_mapped(
     if not coverage.ok:
         raise MappingDataError(coverage)
     tables = [t for t in _BUILD_ORDER if t in mapping.tables]
-    changes = {t: _changes(con, t, old=old, retire=retire) for t in tables}
+    retiring = _Retiring(retire, frozenset(old), frozenset(mapping.tables))
+    changes = {t: _changes(con, t, old=old, retiring=retiring) for t in tables}
     empty = [t for t in mapping.empty if t not in old]
     # A table the increment leaves as it was keeps its file, byte for byte.
     rewrite = [
@@ -662,7 +723,7 @@ def import_mapped(
         if t not in old or changes[t]["added"] + changes[t]["replaced"] + changes[t].get("retired", 0) > 0
     ]
     staging = _Staging(
-        mapping, out=out, old=old, append=append, key=key, earlier=earlier, matched=matched, retire=retire
+        mapping, out=out, old=old, append=append, key=key, earlier=earlier, matched=matched, retiring=retiring
     )
     passed = Validation()
     try:
@@ -702,7 +763,7 @@ class _Staging:
     key: str | None
     earlier: dict[str, dict[str, str]]
     matched: dict[str, list[SourceFile]]
-    retire: frozenset[str] = frozenset()
+    retiring: _Retiring = _Retiring()
 
     def write(
         self,
@@ -720,7 +781,7 @@ class _Staging:
         With ``link`` the folder's tables an append leaves as they were are linked, not copied.
         """
         mapping, old = self.mapping, self.old
-        rows = {t: _write_table(con, t, stage=stage, old=old, retire=self.retire) for t in rewrite}
+        rows = {t: _write_table(con, t, stage=stage, old=old, retiring=self.retiring) for t in rewrite}
         rows |= {t: _count_old(con, t) for t in tables if t not in rewrite}
         rows |= {t: _write_empty(con, t, stage=stage) for t in empty}
         if self.append:
