@@ -345,3 +345,9 @@ def test_a_characteristic_that_identifies_students_is_refused_without_showing_it
     assert finding.count == len(frame)
     assert [f.rule for f in report.findings] == ["groups_students"]  # birth_decade groups them: kept
     assert not any(n in report.to_text() for n in numbers)  # the refusal never prints an identity number
+    # A date of birth shared by many students of a large cohort still identifies beside other facts.
+    dates = [f"{1 + i % 28:02d}.0{1 + i % 9}.200{i % 4}" for i in range(len(frame))]
+    frame.drop(columns="national_id").assign(born=dates).to_parquet(path, index=False)
+    dated = only(validate_folder(folder), "groups_students")
+    assert (dated.column, dated.count) == ("born", len(frame))
+    assert {e.value for e in dated.examples} == {"(a date)"}

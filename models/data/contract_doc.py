@@ -36,7 +36,8 @@ def table_markdown(table: Table) -> str:
         lines += [
             "More columns are allowed (each one characteristic, as text). Each must group students: one "
             "where more than half of the students with a value hold a value no other student holds (an "
-            "identity number, a date of birth) is refused (`groups_students`, from 20 students).",
+            "identity number), or more than half of whose values are dates (a date of birth), is refused "
+            "(`groups_students`, from 20 students).",
             "",
         ]
     lines += ["| column | presence | missing values | type and rules | meaning |", "|---|---|---|---|---|"]

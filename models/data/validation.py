@@ -352,28 +352,38 @@ _UNIQUE_SHARE = 0.5
 _UNIQUE_MIN_STUDENTS = 20
 
 
+#: A value written as a calendar date (2004-03-17, 17.03.2004, 3/17/04), with or without a time.
+_DATE_SHAPED = r"\d{1,4}[-./]\d{1,2}[-./]\d{1,4}([ T].*)?"
+
+
 def _groups_students_rule(column: str) -> Rule:
     """A protected characteristic groups students; a value held by one student alone identifies them.
 
-    An identity number or a date of birth beside each pseudonym would undo it, and the audit could
-    compare no group of it.
+    Refused when more than half of its students hold a value no other holds (an identity number, or a
+    date of birth in a small cohort), or more than half its values are dates (a date of birth in a
+    large one, where many students share each date): beside each pseudonym it would undo it.
     """
     c = ident(column)
+    dated = f"regexp_full_match(v.value, {literal(_DATE_SHAPED)})"
     return Rule(
         "protected_characteristics",
         column,
         "groups_students",
-        f"more than {_UNIQUE_SHARE:.0%} of the students with a value of {column!r} hold a value no other "
-        "student holds: a protected characteristic groups students (an age band, not a date of birth or an "
-        "identity number), and a value that identifies a student undoes the pseudonym beside it. Band or "
-        "group it in the mapping, or leave the column out",
-        f"WITH v AS (SELECT _file, _row, CAST({c} AS VARCHAR) AS value FROM raw_protected_characteristics "
-        f"WHERE {c} IS NOT NULL AND trim(CAST({c} AS VARCHAR)) <> ''), "
+        f"{column!r} identifies rather than groups students: more than {_UNIQUE_SHARE:.0%} of the students "
+        "with a value hold a value no other student holds, or more than half its values are dates. A "
+        "protected characteristic groups students (an age band, not a date of birth or an identity "
+        "number), and a value that identifies a student undoes the pseudonym beside it. Band or group it "
+        "in the mapping, or leave the column out",
+        f"WITH v AS (SELECT _file, _row, trim(CAST({c} AS VARCHAR)) AS value "
+        f"FROM raw_protected_characteristics WHERE {c} IS NOT NULL AND trim(CAST({c} AS VARCHAR)) <> ''), "
         "n AS (SELECT value, count(*) AS held FROM v GROUP BY value), "
-        "u AS (SELECT count(*) FILTER (WHERE held = 1) AS alone, sum(held) AS students FROM n) "
-        "SELECT v._file, v._row, '(held by this student alone)' AS value FROM v JOIN n USING (value), u "
-        f"WHERE n.held = 1 AND u.students >= {_UNIQUE_MIN_STUDENTS} "
-        f"AND u.alone > {_UNIQUE_SHARE} * u.students",
+        "u AS (SELECT count(*) FILTER (WHERE held = 1) AS alone, sum(held) AS students FROM n), "
+        f"d AS (SELECT count(*) FILTER (WHERE {dated}) AS dates FROM v) "
+        f"SELECT v._file, v._row, CASE WHEN {dated} THEN '(a date)' ELSE '(held by this student alone)' END "
+        "AS value FROM v JOIN n ON n.value = v.value CROSS JOIN u CROSS JOIN d "
+        f"WHERE u.students >= {_UNIQUE_MIN_STUDENTS} "
+        f"AND ((n.held = 1 AND u.alone > {_UNIQUE_SHARE} * u.students) "
+        f"OR (d.dates > {_UNIQUE_SHARE} * u.students AND {dated}))",
     )
 
 
