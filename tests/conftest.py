@@ -38,6 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
         share = max(1, cores() // workers)
         os.environ["WAYMARK_THREADS"] = str(share)
+        os.environ.setdefault("OMP_NUM_THREADS", str(share))  # an OpenMP runtime loaded later reads it
         threadpool_limits(limits=share)
 
 

@@ -54,6 +54,7 @@ from waymark.models.explain.sentences import (
     counted_channels,
     describe,
     describe_cohort,
+    own_weeks,
 )
 from waymark.models.explain.typical import cohort_standing, quiet_stretch, quiet_weeks
 from waymark.models.features import build_features
@@ -304,7 +305,7 @@ def _count_of(family: str, row: Any) -> int:
     """What a family counted by channel says the student has so far, summed over its channels; for
     regularity, the weeks without activity."""
     if family == "regularity":
-        weeks = round(row["weeks_elapsed"])
+        weeks = own_weeks(row)  # from the week registered in, as the share is
         return weeks - round(row["act_weeks_active_share"] * weeks)
     return sum(round(math.expm1(row[f"ch_{ch}_total"])) for ch in counted_channels(family))
 
@@ -326,7 +327,7 @@ def _sides_of(family: str, row: Any, cohort_counts: list[int] | None = None) -> 
         return total <= median, total > 0 and total >= median
     if family == "regularity":
         # some week without activity a factor, and in a cohort of 5 or more more such weeks than its median
-        weeks = round(row["weeks_elapsed"])
+        weeks = own_weeks(row)
         active = round(row["act_weeks_active_share"] * weeks)
         missed = weeks - active
         beyond = cohort_counts is None or missed > float(np.median(cohort_counts))
