@@ -355,6 +355,11 @@ def _refuse_to_lose(out: Path, mapping: Mapping) -> None:
 # --- writing ------------------------------------------------------------------------------------
 
 
+def _same_key(table: str) -> str:
+    """SQL: the new row ``n`` and the earlier row ``o`` have the same key (as an increment merges them)."""
+    return " AND ".join(f"n.{ident(k)} IS NOT DISTINCT FROM o.{ident(k)}" for k in table_key(table))
+
+
 #: Tables an extract can list whole for each presentation it holds (a records system's registrations,
 #: the assessments set), whose earlier rows of those presentations an append may retire.
 RETIRABLE = ("registrations", "assessments")
@@ -383,7 +388,7 @@ class _Retiring:
     def absent(self, table: str) -> str:
         """SQL: the earlier row ``o`` is of a presentation this extract lists, and the extract lacks it."""
         new = ident("wm_out_" + table)
-        match = " AND ".join(f"n.{ident(k)} IS NOT DISTINCT FROM o.{ident(k)}" for k in table_key(table))
+        match = _same_key(table)
         return f"{self.listed(table)} AND NOT EXISTS (SELECT 1 FROM {new} n WHERE {match})"
 
     def depended_on(self, table: str) -> str:
@@ -422,7 +427,7 @@ def _merged_sql(table: str, *, old: set[str], retiring: _Retiring | None = None)
     new = ident("wm_out_" + table)
     if table not in old:
         return f"SELECT * FROM {new}"
-    match = " AND ".join(f"n.{ident(k)} IS NOT DISTINCT FROM o.{ident(k)}" for k in table_key(table))
+    match = _same_key(table)
     old_columns = "o.* EXCLUDE (_file, _row)"
     retired = f" AND NOT ({retiring.retired(table)})" if retiring and table in retiring.tables else ""
     return (
@@ -440,7 +445,7 @@ def _changes(
         return {"added": int(total[0]) if total else 0, "replaced": 0, "unchanged": 0}
     columns = [r[0] for r in con.execute(f"DESCRIBE {new}").fetchall()]
     old_columns = {r[0] for r in con.execute(f"DESCRIBE {ident('t_' + table)}").fetchall()}
-    key = " AND ".join(f"n.{ident(k)} IS NOT DISTINCT FROM o.{ident(k)}" for k in table_key(table))
+    key = _same_key(table)
     same = " AND ".join(
         f"n.{ident(c)} IS NOT DISTINCT FROM o.{ident(c)}" if c in old_columns else f"n.{ident(c)} IS NULL"
         for c in columns
