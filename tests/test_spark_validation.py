@@ -210,11 +210,21 @@ def test_the_translated_sql_reads_text_as_duckdb_does(spark: Any) -> None:
     assert [json.loads(j) for j in other["j"]] == [json.loads(j) for j in duck["j"]]
 
 
-def test_load_tables_gives_the_tables_and_features_of_duckdb(synth_dir: Path, spark: Any) -> None:
+def test_load_tables_gives_the_tables_and_features_of_duckdb(
+    synth_dir: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from waymark.models.spark import validation
     from waymark.models.spark.engine import collect
     from waymark.models.spark.features import spark_features
     from waymark.models.spark.reading import load_tables
 
+    def one_by_one(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a rule ran in a Spark job of its own: the rules' single query failed")
+
+    # A valid folder's rules run as one query: the rule-by-rule fallback (a Spark job per rule, a scan of
+    # the data each) ran on every folder with two protected characteristics, whose rules' WITH names
+    # clashed once Spark's SQL lifted them to the top.
+    monkeypatch.setattr(validation, "_run_one", one_by_one)
     tables = load_tables(synth_dir, spark)
     assert set(tables) == set(FEATURE_TABLES)
     data = load_learning_data(synth_dir)

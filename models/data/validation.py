@@ -342,7 +342,8 @@ def contract_rules(opened: dict[str, OpenedTable], typed: set[str]) -> Iterator[
         if name == "sources" and "counts_as" in table_open.types:
             yield _built_in_kind_rule()
         if name == "protected_characteristics":
-            yield from (_groups_students_rule(c) for c in table_open.types if c != "student_id")
+            characteristics = [c for c in table_open.types if c != "student_id"]
+            yield from (_groups_students_rule(c, i) for i, c in enumerate(characteristics))
     yield from _cross_table_rules(typed)
 
 
@@ -356,15 +357,20 @@ _UNIQUE_MIN_STUDENTS = 20
 _DATE_SHAPED = r"\d{1,4}[-./]\d{1,2}[-./]\d{1,4}([ T].*)?"
 
 
-def _groups_students_rule(column: str) -> Rule:
+def _groups_students_rule(column: str, n: int) -> Rule:
     """A protected characteristic groups students; a value held by one student alone identifies them.
 
     Refused when more than half of its students hold a value no other holds (an identity number, or a
     date of birth in a small cohort), or more than half its values are dates (a date of birth in a
     large one, where many students share each date): beside each pseudonym it would undo it.
+
+    Its names are the ``n``-th characteristic's own: the rules run as one query, and Spark's SQL (as
+    sqlglot writes it) lifts every ``WITH`` to the top, where two columns' ``v`` would clash and the
+    whole validation would fall back to a Spark job per rule.
     """
     c = ident(column)
-    dated = f"regexp_full_match(v.value, {literal(_DATE_SHAPED)})"
+    v, held, unique, dates = (f"gs{n}_{name}" for name in ("v", "n", "u", "d"))
+    dated = f"regexp_full_match({v}.value, {literal(_DATE_SHAPED)})"
     return Rule(
         "protected_characteristics",
         column,
@@ -374,16 +380,17 @@ def _groups_students_rule(column: str) -> Rule:
         "protected characteristic groups students (an age band, not a date of birth or an identity "
         "number), and a value that identifies a student undoes the pseudonym beside it. Band or group it "
         "in the mapping, or leave the column out",
-        f"WITH v AS (SELECT _file, _row, trim(CAST({c} AS VARCHAR)) AS value "
+        f"WITH {v} AS (SELECT _file, _row, trim(CAST({c} AS VARCHAR)) AS value "
         f"FROM raw_protected_characteristics WHERE {c} IS NOT NULL AND trim(CAST({c} AS VARCHAR)) <> ''), "
-        "n AS (SELECT value, count(*) AS held FROM v GROUP BY value), "
-        "u AS (SELECT count(*) FILTER (WHERE held = 1) AS alone, sum(held) AS students FROM n), "
-        f"d AS (SELECT count(*) FILTER (WHERE {dated}) AS dates FROM v) "
-        f"SELECT v._file, v._row, CASE WHEN {dated} THEN '(a date)' ELSE '(held by this student alone)' END "
-        "AS value FROM v JOIN n ON n.value = v.value CROSS JOIN u CROSS JOIN d "
-        f"WHERE u.students >= {_UNIQUE_MIN_STUDENTS} "
-        f"AND ((n.held = 1 AND u.alone > {_UNIQUE_SHARE} * u.students) "
-        f"OR (d.dates > {_UNIQUE_SHARE} * u.students AND {dated}))",
+        f"{held} AS (SELECT value, count(*) AS held FROM {v} GROUP BY value), "
+        f"{unique} AS (SELECT count(*) FILTER (WHERE held = 1) AS alone, sum(held) AS students FROM {held}), "
+        f"{dates} AS (SELECT count(*) FILTER (WHERE {dated}) AS dates FROM {v}) "
+        f"SELECT {v}._file, {v}._row, CASE WHEN {dated} THEN '(a date)' "
+        f"ELSE '(held by this student alone)' END AS value "
+        f"FROM {v} JOIN {held} ON {held}.value = {v}.value CROSS JOIN {unique} CROSS JOIN {dates} "
+        f"WHERE {unique}.students >= {_UNIQUE_MIN_STUDENTS} "
+        f"AND (({held}.held = 1 AND {unique}.alone > {_UNIQUE_SHARE} * {unique}.students) "
+        f"OR ({dates}.dates > {_UNIQUE_SHARE} * {unique}.students AND {dated}))",
     )
 
 
