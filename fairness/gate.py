@@ -16,7 +16,10 @@ model cannot be promoted. Inconclusive and not-assessable checks do not block, b
 sees each with its reasons; when no group comparison of any check was confirmed within its
 tolerance, or none of a characteristic's (its groups all too small to assess, say, as a university's
 Indigenous students were), the gate itself is inconclusive: the model was shown neither fair nor
-unfair to those students, and only the committee's stated override can accept that.
+unfair to those students, and only the committee's stated override can accept that. A comparison of
+the students with no record of a characteristic ("not recorded") counts as confirmed, but not as
+confirming the characteristic: at an Australian institute, "Not stated" against "Neither" had stood
+in for Indigenous students none of whose groups could be assessed.
 """
 
 from __future__ import annotations
@@ -24,13 +27,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from waymark.fairness.audit import NO_REFERENCE, AttributeAudit, GroupResult
-from waymark.fairness.disclosure import TOO_FEW
+from waymark.fairness.audit import NO_REFERENCE, NOT_RECORDED, AttributeAudit, GroupResult
+from waymark.fairness.disclosure import DENOMINATORS, TOO_FEW
 from waymark.fairness.policy import Check, Policy
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 # A check that met a value withheld by disclosure control: neither a pass nor a failure.
 NOT_ASSESSABLE = "not assessable"
+# A comparison of the students with no record of a characteristic, found within the tolerance: a confirmed
+# comparison, but not one that says anything of the characteristic's own groups.
+WITHIN_NOT_RECORDED = "within (not recorded)"
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,10 @@ def evaluate(audits: list[AttributeAudit], policy: Policy) -> tuple[str, list[Ch
 
 
 def unconfirmed_characteristics(audits: list[AttributeAudit], results: list[CheckResult]) -> list[str]:
-    """The audited characteristics none of whose group comparisons any check confirmed, in audit order."""
+    """The audited characteristics none of whose group comparisons any check confirmed, in audit order.
+
+    A comparison of the "not recorded" group does not confirm its characteristic (``WITHIN_NOT_RECORDED``).
+    """
     confirmed = {a for r in results for a in r.confirmed_in}
     audited = dict.fromkeys(a.attribute for a in audits if not a.is_intersection)
     return [a for a in audited if a not in confirmed] if results else []
@@ -92,8 +101,9 @@ def inconclusive_text(unconfirmed: list[str], *, any_confirmed: bool) -> str:
     return (
         f"No check was broken, but no comparison of {', '.join(unconfirmed)} had its estimate within a "
         "tolerance in any audited week (its groups too small to assess, or their intervals too wide to "
-        "decide): the model was shown neither fair nor unfair to those students, so the committee can "
-        "approve it only with a stated override reason. Where groups are too small alone, the data's own "
+        "decide; its students with nothing recorded are not its groups): the model was shown neither "
+        "fair nor unfair to those students, so the committee can approve it only with a stated override "
+        "reason. Where groups are too small alone, the data's own "
         "categories may be combined in the mapping (docs/fairness.md)."
     )
 
@@ -108,7 +118,7 @@ def _check(
     ]
     findings = [f for _, found in per_audit for f in found]
     by_status = {s: tuple(r for v, r in findings if v == s) for s in (FAIL, INCONCLUSIVE, NOT_ASSESSABLE)}
-    confirmed = sum(v == PASS for v, _ in findings)
+    confirmed = sum(v in (PASS, WITHIN_NOT_RECORDED) for v, _ in findings)
     within = tuple(dict.fromkeys(a for a, found in per_audit if any(v == PASS for v, _ in found)))
     if by_status[FAIL]:
         return CheckResult(check, FAIL, by_status[FAIL], confirmed, within)
@@ -143,37 +153,64 @@ def _assess_audit(
             )
         out.append((NOT_ASSESSABLE, said))
     if reference == NO_REFERENCE:
-        return [
-            *out,
-            (NOT_ASSESSABLE, f"week {audit.week}, {audit.attribute}: no reference group, {TOO_FEW}"),
-        ]
+        return [*out, (NOT_ASSESSABLE, _no_reference_reason(audit, check.metric, min_size=min_size))]
     base = next((g for g in audit.groups if g.group == reference), None)
     for group in audit.groups:
-        if group.group != reference and not group.suppressed:
-            where = f"week {audit.week}, {audit.attribute} = {group.group}"
-            flat = [g for g in (group, base) if g is not None and _degenerate(g, check.metric)]
-            if not flat:
-                out += _assess_group(where, group, reference=reference, check=check, breach=breach)
-            elif base is not None and check.metric in (
-                group.ratios if check.kind == "ratio" else group.differences
-            ):
-                out.append(
-                    _assess_flat(
-                        where,
-                        group,
-                        base=base,
-                        flat=flat,
-                        reference=reference,
-                        check=check,
-                        breach=breach,
-                        confidence=confidence,
-                    )
+        if group.group == reference or group.suppressed:
+            continue
+        where = f"week {audit.week}, {audit.attribute} = {group.group}"
+        flat = [g for g in (group, base) if g is not None and _degenerate(g, check.metric)]
+        if not flat:
+            found = _assess_group(where, group, reference=reference, check=check, breach=breach)
+        elif base is not None and check.metric in (
+            group.ratios if check.kind == "ratio" else group.differences
+        ):
+            found = [
+                _assess_flat(
+                    where,
+                    group,
+                    base=base,
+                    flat=flat,
+                    reference=reference,
+                    check=check,
+                    breach=breach,
+                    confidence=confidence,
                 )
-            else:
-                out.append(
-                    (INCONCLUSIVE, _degenerate_reason(where, check.metric, groups=[g.group for g in flat]))
-                )
+            ]
+        else:
+            found = [(INCONCLUSIVE, _degenerate_reason(where, check.metric, groups=[g.group for g in flat]))]
+        if group.group == NOT_RECORDED:  # says nothing of the characteristic's own groups
+            found = [(WITHIN_NOT_RECORDED if v == PASS else v, r) for v, r in found]
+        out += found
     return out
+
+
+#: The counts a rate rests on (``disclosure.DENOMINATORS``), in the committee's words.
+_COUNTED = {
+    "students": "students",
+    "positives": "students who needed support",
+    "negatives": "students who did not",
+    "listed": "students on the list",
+    "unlisted": "students not on it",
+    "selected": "students on the list",
+}
+
+
+def _no_reference_reason(audit: AttributeAudit, metric: str, *, min_size: int) -> str:
+    """Why no group of ``audit`` could be a reference for ``metric``, however large its groups are.
+
+    An institute's committee read "too few students" of a characteristic whose groups held 375 and 34
+    students: the 34 held too few who needed support for their miss rate to be shown, and the 375's was
+    withheld beside it, so that the week's recall less theirs would not give it back.
+    """
+    counts = list(dict.fromkeys(_COUNTED[c] for c in DENOMINATORS.get(metric, ("students",))))
+    rests_on = ", ".join(counts[:-1]) + f" or {counts[-1]}" if len(counts) > 1 else counts[0]
+    return (
+        f"week {audit.week}, {audit.attribute}: no group's {metric} can be shown, so there is no reference "
+        f"group to compare with: {TOO_FEW} (a group with fewer than {min_size} {rests_on} has it "
+        "withheld, and so does the smallest group beside it, or the week's overall figure less the groups "
+        "shown would give it back)"
+    )
 
 
 #: The rates a degenerate interval can be widened for: what each is a share of (``_exact_interval``).

@@ -351,3 +351,23 @@ def test_a_characteristic_that_identifies_students_is_refused_without_showing_it
     dated = only(validate_folder(folder), "groups_students")
     assert (dated.column, dated.count) == ("born", len(frame))
     assert {e.value for e in dated.examples} == {"(a date)"}
+
+
+def test_a_characteristic_value_saying_nothing_is_recorded_is_warned_of(
+    synth_dir: Path, tmp_path: Path
+) -> None:
+    """An institute's "Not stated" Indigenous status was audited as a group whose comparison stood in for
+    the characteristic at the gate: validation says so, and how to make it "not recorded"."""
+    folder = tmp_path / "data"
+    shutil.copytree(synth_dir, folder)
+    path = folder / "protected_characteristics.parquet"
+    frame = pd.read_parquet(path)
+    status = ["Neither", " Not Stated", "Aboriginal", "Prefer not to say", "X"] * (len(frame) // 5 + 1)
+    frame.assign(indigenous=status[: len(frame)]).to_parquet(path, index=False)
+    report = validate_folder(folder)
+    assert not report.findings  # a warning, not a refusal
+    [finding] = [w for w in report.warnings if w.rule == "says_not_recorded"]
+    assert (finding.severity, finding.column) == ("warning", "indigenous")
+    assert {v for v, _ in finding.values} == {"Not Stated", "Prefer not to say"}
+    assert 'values = { "Not stated" = "" }' in finding.message
+    assert [w.column for w in report.warnings if w.rule == "says_not_recorded"] == ["indigenous"]

@@ -94,6 +94,42 @@ def test_a_gate_that_confirmed_no_comparison_is_inconclusive_not_a_pass() -> Non
     assert (gate, checks[0].status, checks[0].confirmed) == (PASS, PASS, 1)
 
 
+def test_a_comparison_of_students_with_no_record_does_not_confirm_their_characteristic() -> None:
+    """Found at an Australian institute: its Aboriginal and Torres Strait Islander students were too few
+    to assess, but "Not stated" against "Neither" was within the tolerance, and the gate counted the
+    characteristic as confirmed. Mapped to empty ("not recorded"), such a group still counts as a
+    comparison, never as one of its characteristic."""
+    scored, _ = _cohort(small_missed=2, small_found=2)
+    policy = _policy()
+    wide = dataclasses.replace(
+        policy, checks=tuple(dataclasses.replace(c, low=-100.0, high=100.0) for c in policy.checks)
+    )
+    # 396 of the characteristic's largest group, two groups of two (under the minimum size, 3), and the
+    # twelve students of club B with nothing recorded; or, for comparison, with a group of their own.
+    status = ["large"] * 396 + ["g0"] * 2 + ["g1"] * 2
+    outcomes = {}
+    for twelve in (None, "stated"):
+        frame = pd.DataFrame(
+            {
+                "student_id": scored.student_id,
+                "club": ["A"] * 400 + ["B"] * 12,
+                "status": status + [twelve] * 12,
+            }
+        ).astype("string")
+        audits = audit_cohorts(
+            scored, group_labels(ProtectedFrame(frame), intersections=False), policy=policy
+        )
+        gate, checks = evaluate(audits, wide)
+        table = next(a for a in audits if a.attribute == "status")
+        shown = {g.group for g in table.groups if not g.suppressed}
+        assert shown == {"large", twelve or "not recorded"}  # the twelve are compared with the large group
+        outcomes[twelve] = gate, unconfirmed_characteristics(audits, checks), sum(c.confirmed for c in checks)
+    (gate, unconfirmed, confirmed), (stated_gate, stated_unconfirmed, stated_confirmed) = outcomes.values()
+    assert (stated_gate, stated_unconfirmed) == (PASS, [])
+    assert (gate, unconfirmed) == (INCONCLUSIVE, ["status"])
+    assert confirmed == stated_confirmed  # the comparison still counts as one made and confirmed
+
+
 def test_a_characteristic_no_comparison_of_which_was_confirmed_makes_the_gate_inconclusive(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

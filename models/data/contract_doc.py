@@ -37,7 +37,9 @@ def table_markdown(table: Table) -> str:
             "More columns are allowed (each one characteristic, as text). Each must group students: one "
             "where more than half of the students with a value hold a value no other student holds (an "
             "identity number), or more than half of whose values are dates (a date of birth), is refused "
-            "(`groups_students`, from 20 students).",
+            '(`groups_students`, from 20 students). A value saying nothing is recorded ("Not stated", '
+            '"Prefer not to say", "Unknown") is warned of (`says_not_recorded`): leave such a value '
+            'empty, so that the audit holds those students in its "not recorded" group.',
             "",
         ]
     lines += ["| column | presence | missing values | type and rules | meaning |", "|---|---|---|---|---|"]

@@ -344,6 +344,7 @@ def contract_rules(opened: dict[str, OpenedTable], typed: set[str]) -> Iterator[
         if name == "protected_characteristics":
             characteristics = [c for c in table_open.types if c != "student_id"]
             yield from (_groups_students_rule(c, i) for i, c in enumerate(characteristics))
+            yield from (_says_not_recorded_rule(c) for c in characteristics)
     yield from _cross_table_rules(typed)
 
 
@@ -391,6 +392,57 @@ def _groups_students_rule(column: str, n: int) -> Rule:
         f"WHERE {unique}.students >= {_UNIQUE_MIN_STUDENTS} "
         f"AND (({held}.held = 1 AND {unique}.alone > {_UNIQUE_SHARE} * {unique}.students) "
         f"OR ({dates}.dates > {_UNIQUE_SHARE} * {unique}.students AND {dated}))",
+    )
+
+
+#: Values of a characteristic that say nothing is known of it (compared lower-cased, trimmed). Not "x",
+#: "u" or "none": a gender, a code or a disability status of their own in some records systems.
+SAYS_NOT_RECORDED = (
+    "not stated",
+    "not known",
+    "unknown",
+    "prefer not to say",
+    "prefer not to answer",
+    "prefer not to disclose",
+    "information refused",
+    "refused",
+    "not disclosed",
+    "undisclosed",
+    "declined",
+    "declined to answer",
+    "declined to state",
+    "not provided",
+    "not given",
+    "not recorded",
+    "not specified",
+    "unspecified",
+    "not available",
+    "not collected",
+    "no response",
+    "withheld",
+    "n/a",
+    "missing",
+)
+
+
+def _says_not_recorded_rule(column: str) -> Rule:
+    """A warning when a characteristic's value says it was not recorded ("Not stated", "Unknown")."""
+    c = ident(column)
+    words = ", ".join(literal(w) for w in SAYS_NOT_RECORDED)
+    return Rule(
+        "protected_characteristics",
+        column,
+        "says_not_recorded",
+        f"{column!r} holds a value saying that nothing is recorded: the fairness audit reads it as a group "
+        "of its own, and a comparison of that group can stand in at the gate for the groups the "
+        "characteristic is about (an institute's Indigenous students, too few to assess, were counted as "
+        'assessed through "Not stated"). Map it to empty in the mapping (values = { "Not stated" = "" }): '
+        'those students are then the audit\'s "not recorded" group, which is still audited but never '
+        "counts as assessing the characteristic",
+        f"SELECT _file, _row, trim(CAST({c} AS VARCHAR)) AS value FROM raw_protected_characteristics "
+        f"WHERE lower(trim(CAST({c} AS VARCHAR))) IN ({words})",
+        severity="warning",
+        values=True,
     )
 
 
