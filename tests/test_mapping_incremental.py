@@ -100,8 +100,27 @@ def test_a_corrected_count_replaces_the_old_row(tmp_path: Path, mapping: Mapping
     )
     assert result.written is not None
     assert result.written["activity"]["replaced"] == 1
+    assert result.written["activity"]["lowered"] == 0  # a later log adds to a day
     activity = load_learning_data(loaded).activity
     assert activity["count"].max() == 2
+
+
+def test_an_extract_that_lowers_an_earlier_days_count_is_said_to(
+    tmp_path: Path, mapping: Mapping, loaded: Path
+) -> None:
+    """An institute's platform export kept each item's latest visit only: every extract rewrote earlier
+    days with lower counts, and the append said only "2,551 replaced"."""
+    from waymark.cli.data_import import _changes
+
+    first_click = click_rows(range(1))[0]
+    twice = _week_extract_rows(tmp_path / "twice", [first_click, first_click])
+    import_mapped(mapping, [twice], out=loaded, secret=SECRET, append=True)
+    once = _week_extract_rows(tmp_path / "once", [first_click])
+    result = import_mapped(mapping, [once], out=loaded, secret=SECRET, append=True)
+    assert result.written is not None
+    assert (result.written["activity"]["replaced"], result.written["activity"]["lowered"]) == (1, 1)
+    said = _changes({**result.written["activity"], "total": 1})
+    assert "1 of the replaced with fewer actions on their day than the folder held" in said
 
 
 def test_each_increment_is_recorded_in_the_lineage(tmp_path: Path, mapping: Mapping, loaded: Path) -> None:

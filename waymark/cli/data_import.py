@@ -143,6 +143,12 @@ def _changes(n: dict[str, int]) -> str:
     if not (n["added"] or n["replaced"] or n["unchanged"]):
         return "none in this import: kept as it was" if n["total"] else "none"
     said = f"{n['added']:,} added, {n['replaced']:,} replaced, {n['unchanged']:,} unchanged"
+    if n.get("lowered"):
+        said += (
+            f" ({n['lowered']:,} of the replaced with fewer actions on their day than the folder held: an "
+            "export that keeps only each item's latest visit rewrites earlier days on every extract, "
+            "docs/mapping.md)"
+        )
     if not n.get("absent"):
         return said
     rows, are = ("row", "is") if n["absent"] == 1 else ("rows", "are")

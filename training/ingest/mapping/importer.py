@@ -458,6 +458,12 @@ def _changes(
     ).fetchall()[0]
     added, replaced, unchanged = (int(v) for v in row) if row else (0, 0, 0)
     out = {"added": added, "replaced": replaced, "unchanged": unchanged}
+    if table == "activity" and replaced:  # a day's actions are only ever added to by a later log
+        lowered = con.execute(
+            f"SELECT count(*) FROM {new} n WHERE EXISTS (SELECT 1 FROM {ident('t_activity')} o "
+            f"WHERE {key} AND n.count < o.count)"
+        ).fetchall()[0]
+        out["lowered"] = int(lowered[0])
     if table in RETIRABLE:  # earlier rows of the presentations listed here that it no longer holds
         retiring = retiring or _Retiring()
         counted = con.execute(
