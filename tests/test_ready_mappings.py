@@ -487,24 +487,29 @@ def test_the_directory_is_loaded_by_student_number_with_the_secret_the_imports_u
 
 def test_an_access_file_in_another_case_is_named_as_written_with_the_case_said(tmp_path: Path) -> None:
     """An institution's tutor file wrote half its student numbers in lower case: 750 students were
-    "not in the data folder (for example p0057a7cfd54df4ca2718)", a pseudonym nobody could trace."""
-    from waymark.cli.access import _as_written, _cased, _in_another_case
+    "not in the data folder (for example p0057a7cfd54df4ca2718)", a pseudonym nobody could trace. An
+    institute's lost its leading zeros in a spreadsheet (98765 for 0098765)."""
+    from waymark.cli.access import _as_imported, _as_written, _written_otherwise
     from waymark.training.ingest.mapping.pseudonyms import id_pseudonymiser
 
     pseudonym = id_pseudonymiser(SECRET)
-    known = frozenset(pseudonym(n) for n in ("S2300001", "S2300002", "S2300003"))
+    known = frozenset(pseudonym(n) for n in ("S2300001", "S2300002", "S2300003", "0098765", "4321"))
     file = tmp_path / "access.csv"
     file.write_text(
         "staff_id,relationship,scope_type,scope_id\n"
         "t1,personal_tutor,student,S2300001\nt1,personal_tutor,student,s2300002\n"
-        "t1,personal_tutor,student,s9999999\nt2,module_leader,module,NU1001\n",
+        "t1,personal_tutor,student,s9999999\nt2,module_leader,module,NU1001\n"
+        "t3,personal_tutor,student,98765\nt3,personal_tutor,student,004321\n",
         encoding="utf-8",
     )
     written = _as_written(file, pseudonym)
     unknown = sorted(p for p in written if p not in known)
-    assert sorted(written[u] for u in unknown) == ["s2300002", "s9999999"]  # as the file writes them
-    assert _in_another_case(unknown, written, pseudonym=pseudonym, known=known) == 1
-    assert _cased("s2300002", pseudonym=pseudonym, known=known) == "S2300002"
+    assert sorted(written[u] for u in unknown) == ["004321", "98765", "s2300002", "s9999999"]  # as written
+    assert _written_otherwise(unknown, written, pseudonym=pseudonym, known=known) == 3
+    assert _as_imported("s2300002", pseudonym=pseudonym, known=known) == "S2300002"
+    assert _as_imported("98765", pseudonym=pseudonym, known=known) == "0098765"
+    assert _as_imported("004321", pseudonym=pseudonym, known=known) == "4321"
+    assert _as_imported("s9999999", pseudonym=pseudonym, known=known) is None
 
 
 def test_a_session_checked_into_twice_is_attended_once(records: Path, tmp_path: Path) -> None:

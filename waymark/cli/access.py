@@ -67,16 +67,17 @@ def import_cmd(
             f"{named} not {where} (for example {example}): nothing is shown for them until they are.",
             highlight=False,
         )
-        if pseudonym and (cased := _in_another_case(unknown, written, pseudonym=pseudonym, known=known)):
+        otherwise = _written_otherwise(unknown, written, pseudonym=pseudonym, known=known) if pseudonym else 0
+        if pseudonym and otherwise:
             shown = next(
                 written[u]
                 for u in unknown
-                if u in written and _cased(written[u], pseudonym=pseudonym, known=known) is not None
+                if u in written and _as_imported(written[u], pseudonym=pseudonym, known=known) is not None
             )
             out.print(
-                f"{cased:,} of them would be when case is ignored ({shown} as "
-                f"{_cased(shown, pseudonym=pseudonym, known=known)}): the file writes student numbers in "
-                "another case than the data imports did; write them as the records system does.",
+                f"{otherwise:,} of them would be when case or leading zeros are ignored ({shown} as "
+                f"{_as_imported(shown, pseudonym=pseudonym, known=known)}): the file writes student numbers "
+                "otherwise than the data imports did; write them as the records system does.",
                 highlight=False,
             )
 
@@ -90,14 +91,24 @@ def _as_written(file: Path, pseudonym: Callable[[str], str]) -> dict[str, str]:
     return {pseudonym(v): v for v in ids if v}
 
 
-def _cased(number: str, *, pseudonym: Callable[[str], str], known: frozenset[str]) -> str | None:
-    return next((v for v in (number.upper(), number.lower()) if v != number and pseudonym(v) in known), None)
+#: The widest student number whose leading zeros a spreadsheet may have dropped.
+_PADDED_TO = 12
 
 
-def _in_another_case(
+def _as_imported(number: str, *, pseudonym: Callable[[str], str], known: frozenset[str]) -> str | None:
+    """The number as the data imports wrote it, when only its case or leading zeros differ (else None).
+
+    A spreadsheet drops the leading zeros of a student number (0098765 read as 98765); an export may
+    write letters in another case. Tried by pseudonym, since the folder holds no student number.
+    """
+    padded = (number.rjust(width, "0") for width in range(len(number) + 1, _PADDED_TO + 1))
+    variants = (number.upper(), number.lower(), number.lstrip("0"), *padded)
+    return next((v for v in variants if v and v != number and pseudonym(v) in known), None)
+
+
+def _written_otherwise(
     unknown: list[str], written: dict[str, str], *, pseudonym: Callable[[str], str], known: frozenset[str]
 ) -> int:
-    """How many unknown students a different case of their number would make known."""
-    return sum(
-        _cased(written[u], pseudonym=pseudonym, known=known) is not None for u in unknown if u in written
-    )
+    """How many unknown students their number in another case, or with its leading zeros, would make known."""
+    numbers = (written[u] for u in unknown if u in written)
+    return sum(_as_imported(n, pseudonym=pseudonym, known=known) is not None for n in numbers)
