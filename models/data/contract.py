@@ -118,6 +118,8 @@ PROTECTED_COLUMN_NAMES = frozenset(
         "deprivation",
         "region",
         "nationality",
+        "citizenship",
+        "country_of_birth",
         "health",
         "trade_union",
         "political_opinion",
