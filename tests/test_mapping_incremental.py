@@ -240,6 +240,32 @@ def test_a_registration_the_later_extract_no_longer_lists_is_counted_and_kept_un
     assert read_manifest(out)["increments"][-1]["rows"]["registrations"]["retired"] == 1
 
 
+def test_a_table_another_mapping_built_too_is_neither_retired_nor_counted_absent(
+    tmp_path: Path, mapping: Mapping
+) -> None:
+    """A university's weekly records append, retiring assessments, removed 21 platform tests another
+    mapping had added: the records never listed them. Each append also counted them "no longer in it"."""
+    out = _folder_without_clicks_of_the_gone(tmp_path, mapping)
+    platform = mapping.model_copy(update={"name": "platform-enrolments"})
+    import_mapped(platform, [_later(tmp_path)], out=out, secret=SECRET, append=True)
+    before = folder_fingerprint(out)
+    for dry_run in (True, False):
+        with pytest.raises(AppendRefused, match="registrations also come from platform-enrolments"):
+            import_mapped(
+                mapping,
+                [_later(tmp_path)],
+                out=out,
+                secret=SECRET,
+                append=True,
+                retire=frozenset({"registrations"}),
+                dry_run=dry_run,
+            )
+    assert folder_fingerprint(out) == before
+    kept = import_mapped(mapping, [_later(tmp_path)], out=out, secret=SECRET, append=True)
+    assert kept.written is not None and "absent" not in kept.written["registrations"]
+    assert len(load_learning_data(out).registrations) == 24
+
+
 def test_a_registration_activity_or_results_still_name_is_kept_and_said_so(
     tmp_path: Path, mapping: Mapping, loaded: Path
 ) -> None:

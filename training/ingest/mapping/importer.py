@@ -352,6 +352,40 @@ def _refuse_to_lose(out: Path, mapping: Mapping) -> None:
     )
 
 
+def _builders(out: Path, table: str) -> set[str]:
+    """The mappings whose imports and appends wrote rows of ``table`` into ``out``.
+
+    A folder made without a mapping (the OULAD import, the synthetic cohort) names its source instead.
+    """
+    manifest = read_manifest(out)
+    increments = manifest.get("increments", [])
+    if not increments:
+        return {f"its first import ({manifest.get('source', 'no mapping')})"}
+    return {str(i.get("mapping")) for i in increments if table in i.get("rows", {})}
+
+
+def _shared(out: Path, mapping: Mapping, *, old: set[str]) -> frozenset[str]:
+    """The retirable tables of the folder whose rows other mappings than ``mapping`` built too."""
+    if not old or not (out / MANIFEST).is_file():
+        return frozenset()
+    return frozenset(t for t in RETIRABLE if t in old and _builders(out, t) - {mapping.name})
+
+
+def _refuse_to_retire_others(out: Path, mapping: Mapping, *, retire: frozenset[str]) -> None:
+    """Refuse to retire a table whose rows other mappings built too: this extract never lists those.
+
+    A university's weekly records append, asked to retire assessments, removed 21 platform tests
+    another mapping had added (not due yet, so no result named them): the records never held them.
+    """
+    for table in sorted(retire):
+        if others := sorted(_builders(out, table) - {mapping.name}):
+            raise AppendRefused(
+                f"--retire-missing {table}: {out}'s {table} also come from {', '.join(others)}, whose rows "
+                f"this extract of mapping {mapping.name} never lists, so retiring would remove them: "
+                "--retire-missing retires only a table one mapping builds. Append without it"
+            )
+
+
 # --- writing ------------------------------------------------------------------------------------
 
 
@@ -372,6 +406,7 @@ class _Retiring:
     tables: frozenset[str] = frozenset()
     old: frozenset[str] = frozenset()  # the folder's tables
     built: frozenset[str] = frozenset()  # the tables this extract builds
+    shared: frozenset[str] = frozenset()  # tables whose earlier rows other mappings built too: never absent
 
     def listed(self, table: str) -> str:
         """SQL: the earlier row ``o`` is of a presentation this extract lists.
@@ -464,8 +499,8 @@ def _changes(
             f"WHERE {key} AND n.count < o.count)"
         ).fetchall()[0]
         out["lowered"] = int(lowered[0])
-    if table in RETIRABLE:  # earlier rows of the presentations listed here that it no longer holds
-        retiring = retiring or _Retiring()
+    retiring = retiring or _Retiring()
+    if table in RETIRABLE and table not in retiring.shared:  # earlier rows of its presentations it lacks
         counted = con.execute(
             f"SELECT count(*) FILTER (WHERE {retiring.absent(table)}), "
             f"count(*) FILTER (WHERE {retiring.retired(table)}) FROM {ident('t_' + table)} o"
@@ -704,6 +739,8 @@ def import_mapped(
         )
     if not append and not replace_folder:  # a dry run says so too, before anyone relies on it
         _refuse_to_lose(out, mapping)
+    if retire and (out / MANIFEST).is_file():
+        _refuse_to_retire_others(out, mapping, retire=retire)
     zone = _zone(mapping, out=out, append=append)
     con = _connect(mapping, secret, zone=zone)
     old = (
@@ -724,7 +761,7 @@ def import_mapped(
     if not coverage.ok:
         raise MappingDataError(coverage)
     tables = [t for t in _BUILD_ORDER if t in mapping.tables]
-    retiring = _Retiring(retire, frozenset(old), frozenset(mapping.tables))
+    retiring = _Retiring(retire, frozenset(old), frozenset(mapping.tables), _shared(out, mapping, old=old))
     changes = {t: _changes(con, t, old=old, retiring=retiring) for t in tables}
     empty = [t for t in mapping.empty if t not in old]
     # A table the increment leaves as it was keeps its file, byte for byte.
