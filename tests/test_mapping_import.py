@@ -706,6 +706,11 @@ def test_a_number_out_of_another_columns_maximum_is_written_as_a_percentage(tmp_
     out = _import_with(load_mapping(write_mapping(tmp_path / "m", out_of)), src, tmp_path / "round")
     shares = sorted(set(load_learning_data(out).students["credits"].round(2)))
     assert shares == [21.43, 25.71]
+    # With decimal commas, the maximum is read as the mark is ("18,0" out of "20,0" had no maximum).
+    write_records(src, [[*r[:6], r[6].replace(".", ","), r[7].replace(".", ","), *r[8:]] for r in rows_140])
+    commas = out_of.replace('out_of = "admission_grade"', 'out_of = "admission_grade", decimal_comma = true')
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", commas)), src, tmp_path / "commas")
+    assert sorted(set(load_learning_data(out).students["credits"].round(2))) == [21.43, 25.71]
     rows[3][7], rows[5][7] = "0", ""
     write_records(src, rows)
     with pytest.raises(MappingDataError) as refused:

@@ -238,7 +238,13 @@ def column_sql(
         if column.kind is Kind.INT:  # of what the export wrote: a share out of a maximum is rounded
             checks.append((f"{number} <> round({number})", "is not a whole number"))
         if spec.out_of is not None:  # a mark out of another column's maximum, as a percentage
-            most = f"TRY_CAST(nullif(trim({ref(spec.out_of)}), '') AS DOUBLE)"
+            # The maximum is written as the mark is: "20,0" is twenty where marks have decimal commas.
+            maximum = f"nullif(trim({ref(spec.out_of)}), '')"
+            if spec.decimal_comma:
+                maximum = (
+                    f"(CASE WHEN contains({maximum}, '.') THEN NULL ELSE replace({maximum}, ',', '.') END)"
+                )
+            most = f"TRY_CAST({maximum} AS DOUBLE)"
             checks.append(
                 (
                     f"{text} IS NOT NULL AND NOT {given} AND NOT coalesce({most} > 0, false)",
