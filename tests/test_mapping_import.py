@@ -416,7 +416,7 @@ def test_dry_run_writes_nothing_and_reports_coverage(tmp_path: Path) -> None:
             "json",
         ],
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # as the import would: a script can test with it
     coverage = json.loads(result.stdout)["coverage"]
     assert not (tmp_path / "out").exists()
     assert coverage["ok"] is False
@@ -442,7 +442,12 @@ def test_the_command_refuses_a_bad_mapping_and_broken_data_with_nothing_written(
     result = runner.invoke(app, ["data", "import", "--mapping", str(good), *args])
     assert result.exit_code == 1
     assert "'Transferred' is not mapped" in result.output
+    assert "the exports do not fit the mapping" in result.output
     assert not (tmp_path / "out").exists()
+    # A dry run exits as the import would (an institution's script read 0 as fit to import).
+    dry = runner.invoke(app, ["data", "import", "--mapping", str(good), *args, "--dry-run"])
+    assert dry.exit_code == 1 and "'Transferred' is not mapped" in dry.output
+    assert "a dry run writes nothing" in dry.output and not (tmp_path / "out").exists()
     write_records(src)
     result = runner.invoke(app, ["data", "import", "--mapping", str(good), *args])
     assert result.exit_code == 0, result.output

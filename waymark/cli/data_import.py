@@ -13,7 +13,12 @@ import typer
 from waymark.cli.console import OutputFormat, err, out
 from waymark.cli.errors import BROKEN, fail, handled
 from waymark.models.data import ContractViolation
-from waymark.training.ingest.mapping.importer import ImportResult, MappingDataError, import_mapped
+from waymark.training.ingest.mapping.importer import (
+    BLIND_DRY_RUN,
+    ImportResult,
+    MappingDataError,
+    import_mapped,
+)
 from waymark.training.ingest.mapping.pseudonyms import secret_for
 from waymark.training.ingest.mapping.schema import Mapping, MappingError, load_mapping
 from waymark.training.ingest.mappings import ready_mappings
@@ -107,9 +112,13 @@ def import_cmd(
             typer.echo(json.dumps(exc.coverage.to_dict(), indent=2))
         else:
             err.print(exc.coverage.to_text(), highlight=False, markup=False)
-        raise fail(f"values left unmapped: nothing was written to {out_dir}", BROKEN) from exc
+        raise fail(
+            f"the exports do not fit the mapping (above): nothing was written to {out_dir}", BROKEN
+        ) from exc
     as_json = output is OutputFormat.JSON
     _report(result, out_dir=out_dir, as_json=as_json, dry_run=dry_run, zone=result.timezone)
+    if not result.coverage.ok:  # a dry run: the import would be refused for the same problems
+        raise fail("the exports do not fit the mapping (above): a dry run writes nothing", BROKEN)
     if result.refused is not None:  # a dry run: the import would be refused by the contract
         with handled(contract="the import would break the contract; a dry run writes nothing"):
             raise ContractViolation(result.refused)
@@ -188,5 +197,7 @@ def _report(result: ImportResult, *, out_dir: Path, as_json: bool, dry_run: bool
         for warning in result.warnings:
             out.print(warning.describe(), highlight=False, markup=False)
     if dry_run or result.written is None:
-        checked = " and the contract's rules" if result.coverage.ok else ""
+        checked = (
+            " and the contract's rules" if result.coverage.ok and BLIND_DRY_RUN not in result.notes else ""
+        )
         out.print(f"Dry run: every mapping rule{checked} ran; nothing was written.", highlight=False)
