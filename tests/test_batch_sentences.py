@@ -205,16 +205,18 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
             if apart and says and FAMILIES[f].actionable:
                 theirs = own[f][peers]
                 one_way = compared and max(np.mean(theirs > 0), np.mean(theirs < 0)) >= 0.95
-                if one_way and np.sign(v) * (v - np.median(theirs)) < THRESHOLD:
-                    way = "up" if v > 0 else "down"
-                    fixed.append(
-                        _ctx(f, "Not listed as the student's own: it moves nearly every estimate on this "
-                             f"module {way} alike ({brief(f, row, sources=labels[f])}).")
-                    )  # fmt: skip
-                    continue
                 counts = [_count_of(f, rows[p]) for p in peers] if compared else None
                 may_raise, may_lower = _sides_of(f, row, counts)
-                if (v > 0 and may_raise) or (v < 0 and may_lower):
+                allowed = (v > 0 and may_raise) or (v < 0 and may_lower)
+                if one_way and np.sign(v) * (v - np.median(theirs)) < THRESHOLD:
+                    if allowed:  # on a side its words allow, as a factor's
+                        way = "up" if v > 0 else "down"
+                        fixed.append(
+                            _ctx(f, "Not listed as the student's own: it moves nearly every estimate on this "
+                                 f"module {way} alike ({brief(f, row, sources=labels[f])}).")
+                        )  # fmt: skip
+                        continue
+                elif allowed:
                     vals[f] = v
             elif apart and says:
                 fixed.append(_ctx(f, describe(f, row, sources=labels[f])))

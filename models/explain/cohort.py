@@ -356,13 +356,15 @@ def _statements(
     actionable = np.array([FAMILIES[f].actionable for f in described], dtype=bool)
     own_part = _beyond_cohort(value, group)
     candidate = speaks & apart & actionable & own_part
-    alike = speaks & apart & actionable & ~own_part  # the cohort's, not the row's: said as context
     # A strength is something the student did: no count of none ("0 uses of study resources so far"),
     # no mark below the cohort's typical one ("Average mark on marked work so far: 19."), and no mark
     # above it is a factor (``_sides``).
     sides = [_sides(values, f, group=group) for f in described]
     raises = np.column_stack([r for r, _ in sides]) if described else speaks
     lowers = np.column_stack([w for _, w in sides]) if described else speaks
+    # The cohort's, not the row's: said as context, on a side its words allow as a factor's are ("active
+    # in 5 of the 5 weeks" was said to move a German university's estimates up).
+    alike = speaks & apart & actionable & ~own_part & np.where(value > 0, raises, lowers)
     up = _top(np.where(candidate & raises & (value > 0), -value, np.inf))
     down = _top(np.where(candidate & lowers & (value < 0), value, np.inf))
     fixed = speaks & apart & ~actionable

@@ -419,6 +419,7 @@ TO_THE_STUDENT = (
         "No earlier attempt at this module is recorded for you",
     ),
     ("The student has ", "You have "),
+    ("Not listed as the student's own:", "Not listed as your own:"),
 )
 
 
