@@ -353,7 +353,7 @@ def _sides_of(family: str, row: Any, cohort_counts: list[int] | None = None) -> 
         )
     if family == "assessment_results":
         marked = row["asm_has_score"] >= 1
-        return not (marked and row["asm_score_mean"] > row[TYPICAL_MARK]), (
+        return marked and row["asm_score_mean"] <= row[TYPICAL_MARK], (
             marked and row["asm_score_mean"] >= row[TYPICAL_MARK]
         )
     return True, True

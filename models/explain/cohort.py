@@ -466,7 +466,10 @@ def _sides(values: _Values, family: str, *, group: np.ndarray) -> tuple[np.ndarr
       the two being a quiz and work worth nothing), a factor only with something not submitted or
       submitted after its due day;
     - results: a strength only with a mark at least the cohort's typical mark (``TYPICAL_MARK``), a
-      factor only with no mark or one not above it.
+      factor only with a mark not above it. "No marked work is recorded so far" is never a factor: with
+      nothing due it says nothing of the student, with work submitted and not marked yet neither, and
+      with work not submitted the submissions family says it (a university's students who had missed
+      their one quiz read both as two of their three factors).
 
     Every other family may be said on either side.
     """
@@ -503,7 +506,7 @@ def _sides(values: _Values, family: str, *, group: np.ndarray) -> tuple[np.ndarr
     if family == "assessment_results":
         marked = values["asm_has_score"] >= 1
         mark, typical = values["asm_score_mean"], values[TYPICAL_MARK]
-        return ~(marked & (mark > typical)), marked & (mark >= typical)
+        return marked & (mark <= typical), marked & (mark >= typical)
     return either, either
 
 
