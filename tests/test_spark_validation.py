@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -211,8 +212,9 @@ def test_the_translated_sql_reads_text_as_duckdb_does(spark: Any) -> None:
 
 
 def test_load_tables_gives_the_tables_and_features_of_duckdb(
-    synth_dir: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
+    synth_dir: Path, spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from waymark.models.data import folder_fingerprint, memo
     from waymark.models.spark import validation
     from waymark.models.spark.engine import collect
     from waymark.models.spark.features import spark_features
@@ -225,7 +227,10 @@ def test_load_tables_gives_the_tables_and_features_of_duckdb(
     # the data each) ran on every folder with two protected characteristics, whose rules' WITH names
     # clashed once Spark's SQL lifted them to the top.
     monkeypatch.setattr(validation, "_run_one", one_by_one)
-    tables = load_tables(synth_dir, spark)
+    folder = tmp_path / "data"  # a copy: no memo of an earlier check beside it
+    shutil.copytree(synth_dir, folder)
+    assert not memo.remembered(folder, fingerprint=folder_fingerprint(folder))
+    tables = load_tables(folder, spark)
     assert set(tables) == set(FEATURE_TABLES)
     data = load_learning_data(synth_dir)
     for name, frame in data.tables().items():
@@ -233,6 +238,18 @@ def test_load_tables_gives_the_tables_and_features_of_duckdb(
     weeks = [1, 4, 8, 16]
     other = collect(spark_features(tables, spark, weeks=weeks)).sort_values(list(KEYS), ignore_index=True)
     assert_same_features(build_features(data, weeks), other)
+
+    # Checked, the folder is remembered as passed: read again unchanged, its rules are not run again (a
+    # training run and the audit after it read the same bytes), as on DuckDB.
+    assert memo.remembered(folder, fingerprint=folder_fingerprint(folder))
+    ran: list[int] = []
+    monkeypatch.setattr(validation, "_run_all", lambda views, rules, **kw: ran.append(len(rules)) or [])
+    again = load_tables(folder, spark)
+    assert ran == [] and set(again) == set(FEATURE_TABLES)
+    # Changed, it is checked again.
+    (folder / "notes.txt").write_text("a file added", encoding="utf-8")
+    load_tables(folder, spark)
+    assert len(ran) == 1 and ran[0] > 100
 
 
 def test_load_tables_leaves_out_unannounced_sources_and_refuses_a_broken_folder(
