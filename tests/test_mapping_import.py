@@ -691,6 +691,20 @@ def test_numbers_with_a_decimal_comma_are_read_and_a_mixed_one_is_refused(tmp_pa
     assert "'1.030' is not a number (1 row; first records.csv row 6)" in str(refused.value)
 
 
+def test_a_separator_ending_every_line_is_named_as_the_cause_of_its_unnamed_column(tmp_path: Path) -> None:
+    """A university's cp1252 exports ended every row with ';': "columns neither used nor ignored: column16"
+    was said of every table without saying where it came from."""
+    src = write_extract(tmp_path / "export")
+    records = src / "records.csv"
+    records.write_text(
+        "".join(line + ";\n" for line in records.read_text(encoding="utf-8").splitlines()), encoding="utf-8"
+    )
+    args = ["data", "import", "--mapping", str(write_mapping(tmp_path / "m")), str(src)]
+    said = runner.invoke(app, [*args, "--out", str(tmp_path / "o"), "--dry-run"]).output
+    assert "columns neither used nor ignored: column9" in said
+    assert "a separator at the end of every line makes one; list it under ignore" in said
+
+
 def test_a_number_out_of_another_columns_maximum_is_written_as_a_percentage(tmp_path: Path) -> None:
     """A gradebook's points out of points possible (here credits out of the admission grade's 150, the
     one other number the fixture has): 30 of 150 is 20. A row with no usable maximum is named."""

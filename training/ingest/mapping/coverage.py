@@ -6,6 +6,7 @@ naming the mapping's rule, the value, how many rows and the first file and row).
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -122,7 +123,13 @@ class Coverage:
                     'files\' (an empty cell is matched by "")'
                 )
             if self.unused_columns.get(name):
-                lines.append(f"    columns neither used nor ignored: {', '.join(self.unused_columns[name])}")
+                unused = self.unused_columns[name]
+                lines.append(f"    columns neither used nor ignored: {', '.join(unused)}")
+                if any(re.fullmatch(r"column\d+", c) for c in unused):
+                    lines.append(
+                        "    (a column named like column16 has no name in the header: a separator at the end "
+                        "of every line makes one; list it under ignore)"
+                    )
         lines.append("Tables:")
         for t in self.tables.values():
             matched = t.rows_in if t.rows_matched is None else t.rows_matched  # no join: every row
