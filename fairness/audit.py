@@ -348,10 +348,16 @@ def _reference(
     shown: dict[str, np.ndarray],
     strategy: str,
 ) -> dict[str, int | None]:
-    """The reference group of each metric, always one whose value of that metric is shown."""
+    """The reference group of each metric, always one whose value of that metric is shown.
+
+    Never the students with nothing recorded while another group is shown: compared with them, a group
+    is compared with no group of the characteristic (where most of a characteristic is not recorded,
+    "Neither" against "not recorded" had confirmed it at the gate).
+    """
     out: dict[str, int | None] = {}
+    named = np.array([str(n) != NOT_RECORDED for n in names], dtype=bool)
     for m in METRICS:
-        ok = shown[m]
+        ok = shown[m] & named if (shown[m] & named).any() else shown[m]
         largest = int(np.argmax(np.where(ok, students, -1))) if ok.any() else None
         if largest is None:
             out[m] = None

@@ -101,9 +101,9 @@ def inconclusive_text(unconfirmed: list[str], *, any_confirmed: bool) -> str:
     return (
         f"No check was broken, but no comparison of {', '.join(unconfirmed)} had its estimate within a "
         "tolerance in any audited week (its groups too small to assess, or their intervals too wide to "
-        "decide; its students with nothing recorded are not its groups): the model was shown neither "
-        "fair nor unfair to those students, so the committee can approve it only with a stated override "
-        "reason. Where groups are too small alone, the data's own "
+        "decide; students with nothing recorded do not count as one of its groups): the model was shown "
+        "neither fair nor unfair to those students, so the committee can approve it only with a stated "
+        "override reason. Where groups are too small alone, the data's own "
         "categories may be combined in the mapping (docs/fairness.md)."
     )
 
@@ -179,7 +179,7 @@ def _assess_audit(
             ]
         else:
             found = [(INCONCLUSIVE, _degenerate_reason(where, check.metric, groups=[g.group for g in flat]))]
-        if group.group == NOT_RECORDED:  # says nothing of the characteristic's own groups
+        if NOT_RECORDED in (group.group, reference):  # says nothing of the characteristic's own groups
             found = [(WITHIN_NOT_RECORDED if v == PASS else v, r) for v, r in found]
         out += found
     return out

@@ -483,6 +483,19 @@ def test_an_estimate_is_never_said_as_a_certainty() -> None:
     assert "${chance(e.value)} (model range ${chance(e.lower)} to ${chance(e.upper)})" in app
 
 
+def test_no_mark_is_never_a_factor_of_its_own() -> None:
+    """A university's students who had missed their one quiz read "not submitted" and "No marked work is
+    recorded so far" as two of their three factors; with nothing due, or work awaiting marks, "no marked
+    work" says nothing of the student at all."""
+    rows = pd.DataFrame(
+        {"asm_has_score": [0.0, 0.0, 1.0, 1.0, 1.0], "asm_score_mean": [0.0, 0.0, 40.0, 60.0, 50.0],
+         TYPICAL_MARK: [50.0] * 5}
+    )  # fmt: skip
+    may_raise, may_lower = _sides(_Values(rows), "assessment_results", group=np.arange(len(rows)))
+    assert may_raise.tolist() == [False, False, True, False, True]
+    assert may_lower.tolist() == [False, False, False, True, True]
+
+
 def test_missed_work_that_carries_weight_is_never_a_strength() -> None:
     """An institution's student who missed a 20% assignment read "2 of the 3 assessments due so far were
     submitted" as a strength: what they had submitted was a quiz and work worth nothing."""

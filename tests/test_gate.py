@@ -128,6 +128,15 @@ def test_a_comparison_of_students_with_no_record_does_not_confirm_their_characte
     assert (stated_gate, stated_unconfirmed) == (PASS, [])
     assert (gate, unconfirmed) == (INCONCLUSIVE, ["status"])
     assert confirmed == stated_confirmed  # the comparison still counts as one made and confirmed
+    # Where most students have nothing recorded, the reference is still a group of the characteristic:
+    # "named" against "not recorded" would otherwise have confirmed it from the other side.
+    mostly = ["named"] * 112 + [None] * 296 + ["g0"] * 2 + ["g1"] * 2
+    frame = pd.DataFrame({"student_id": scored.student_id, "status": mostly}).astype("string")
+    audits = audit_cohorts(scored, group_labels(ProtectedFrame(frame), intersections=False), policy=policy)
+    table = next(a for a in audits if a.attribute == "status")
+    assert set(table.reference.values()) == {"named"}
+    gate, checks = evaluate(audits, wide)
+    assert (gate, unconfirmed_characteristics(audits, checks)) == (INCONCLUSIVE, ["status"])
 
 
 def test_a_characteristic_no_comparison_of_which_was_confirmed_makes_the_gate_inconclusive(

@@ -266,6 +266,28 @@ def test_a_table_another_mapping_built_too_is_neither_retired_nor_counted_absent
     assert len(load_learning_data(out).registrations) == 24
 
 
+def test_a_folder_made_by_no_mapping_keeps_its_first_import_as_a_builder_after_appends(
+    tmp_path: Path,
+) -> None:
+    """The OULAD import and the synthetic cohort record no increment: after one append, their rows had
+    no builder left, and a second append could retire them."""
+    import json
+
+    from waymark.training.ingest.mapping.importer import _builders
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    manifest = folder / "waymark-data.json"
+    manifest.write_text(json.dumps({"source": "oulad"}), encoding="utf-8")
+    assert _builders(folder, "registrations") == {"its first import (by no mapping)"}
+    appended = {"mapping": "records", "mode": "append", "rows": {"registrations": {"added": 3}}}
+    manifest.write_text(json.dumps({"source": "mapping:records", "increments": [appended]}), encoding="utf-8")
+    assert _builders(folder, "registrations") == {"records", "its first import (by no mapping)"}
+    imported = {**appended, "mode": "import"}
+    manifest.write_text(json.dumps({"increments": [imported, appended]}), encoding="utf-8")
+    assert _builders(folder, "registrations") == {"records"}
+
+
 def test_a_registration_activity_or_results_still_name_is_kept_and_said_so(
     tmp_path: Path, mapping: Mapping, loaded: Path
 ) -> None:

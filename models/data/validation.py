@@ -436,7 +436,8 @@ def _says_not_recorded_rule(column: str) -> Rule:
         f"{column!r} holds a value saying that nothing is recorded: the fairness audit reads it as a group "
         "of its own, and a comparison of that group can stand in at the gate for the groups the "
         "characteristic is about (an institute's Indigenous students, too few to assess, were counted as "
-        'assessed through "Not stated"). Map it to empty in the mapping (values = { "Not stated" = "" }): '
+        'assessed through "Not stated"). Map it to empty in the mapping (values = { "Not stated" = "" }, '
+        "keep_unmapped = true): "
         'those students are then the audit\'s "not recorded" group, which is still audited but never '
         "counts as assessing the characteristic",
         f"SELECT _file, _row, trim(CAST({c} AS VARCHAR)) AS value FROM raw_protected_characteristics "

@@ -69,17 +69,17 @@ def validated(folder: str | Path, session: SparkSession) -> Iterator[SparkViews]
     ContractViolation
         If any contract rule is broken.
     """
-    # A local folder that passed the contract before, unchanged since, is not checked again, as on DuckDB
-    # (``models.data.memo``): an import publishes its folder checked, and an audit after a training run
-    # read the same bytes. A Hadoop URI (a cluster's store) is checked every time.
+    # A local folder that passed DuckDB's check of the contract, unchanged since, is not checked again
+    # (``models.data.memo``): an import publishes its folder checked. Spark's own check is never
+    # remembered, since the memo's rules digest covers DuckDB's rules and not their translation for
+    # Spark. A Hadoop URI (a cluster's store) is checked every time.
     local = None if is_uri(folder) else Path(folder)
-    fingerprint = folder_fingerprint(local) if local is not None and local.is_dir() else None
-    passed = fingerprint is not None and local is not None and memo.remembered(local, fingerprint=fingerprint)
+    passed = (
+        local is not None and local.is_dir() and memo.remembered(local, fingerprint=folder_fingerprint(local))
+    )
     with checked_views(folder, session, rules=not passed) as (report, views):
         if not report.ok:
             raise ContractViolation(report)
-        if not passed and local is not None and fingerprint == folder_fingerprint(local):
-            memo.remember(local, fingerprint=fingerprint)
         register_usable_sources(views)
         yield views
 

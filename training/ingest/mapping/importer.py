@@ -355,13 +355,13 @@ def _refuse_to_lose(out: Path, mapping: Mapping) -> None:
 def _builders(out: Path, table: str) -> set[str]:
     """The mappings whose imports and appends wrote rows of ``table`` into ``out``.
 
-    A folder made without a mapping (the OULAD import, the synthetic cohort) names its source instead.
+    A folder made without a mapping (the OULAD import, the synthetic cohort) names its first import too.
     """
-    manifest = read_manifest(out)
-    increments = manifest.get("increments", [])
-    if not increments:
-        return {f"its first import ({manifest.get('source', 'no mapping')})"}
-    return {str(i.get("mapping")) for i in increments if table in i.get("rows", {})}
+    increments = read_manifest(out).get("increments", [])
+    made = {str(i.get("mapping")) for i in increments if table in i.get("rows", {})}
+    if not increments or increments[0].get("mode") == "append":  # made by no mapping, then appended to
+        made.add("its first import (by no mapping)")
+    return made
 
 
 def _shared(out: Path, mapping: Mapping, *, old: set[str]) -> frozenset[str]:
@@ -739,8 +739,6 @@ def import_mapped(
         )
     if not append and not replace_folder:  # a dry run says so too, before anyone relies on it
         _refuse_to_lose(out, mapping)
-    if retire and (out / MANIFEST).is_file():
-        _refuse_to_retire_others(out, mapping, retire=retire)
     zone = _zone(mapping, out=out, append=append)
     con = _connect(mapping, secret, zone=zone)
     old = (
@@ -748,6 +746,8 @@ def import_mapped(
         if append
         else set()
     )
+    if retire and old:
+        _refuse_to_retire_others(out, mapping, retire=retire & old)
     coverage, matched = analyse(con, mapping, sources=sources, old=old)
     earlier = _read_labels(out / SOURCES_FILE) if append else {}
     notes = relabelled(earlier, mapping)  # said by the dry run too, while there is time to change course
