@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,12 @@ from tests.polytechnic import (
     write_records,
 )
 from waymark.models.data import folder_fingerprint, load_learning_data, memo, read_manifest
-from waymark.training.ingest.mapping.importer import AppendRefused, MappingDataError, import_mapped
+from waymark.training.ingest.mapping.importer import (
+    AppendRefused,
+    ImportResult,
+    MappingDataError,
+    import_mapped,
+)
 from waymark.training.ingest.mapping.schema import Mapping, MappingError, load_mapping
 
 SECRET = b"s" * 40
@@ -211,26 +217,24 @@ def _later(tmp_path: Path) -> Path:
     return src
 
 
+def _append_later(mapping: Mapping, tmp_path: Path, out: Path, **options: Any) -> ImportResult:
+    """The later extract (``_later``) appended to ``out`` with ``mapping``, and any other options."""
+    return import_mapped(mapping, [_later(tmp_path)], out=out, secret=SECRET, append=True, **options)
+
+
 def test_a_registration_the_later_extract_no_longer_lists_is_counted_and_kept_unless_retired(
     tmp_path: Path, mapping: Mapping
 ) -> None:
     from waymark.cli.data_import import _changes
 
     out = _folder_without_clicks_of_the_gone(tmp_path, mapping)
-    kept = import_mapped(mapping, [_later(tmp_path)], out=out, secret=SECRET, append=True)
+    kept = _append_later(mapping, tmp_path, out)
     assert kept.written is not None and kept.written["registrations"]["absent"] == 1
     assert len(load_learning_data(out).registrations) == 24
     assert _changes(kept.written["registrations"]).endswith(
         "; 1 earlier row of presentations it lists is no longer in it: kept (--retire-missing removes them)"
     )
-    retired = import_mapped(
-        mapping,
-        [_later(tmp_path)],
-        out=out,
-        secret=SECRET,
-        append=True,
-        retire=frozenset({"registrations"}),
-    )
+    retired = _append_later(mapping, tmp_path, out, retire=frozenset({"registrations"}))
     assert retired.written is not None and retired.written["registrations"]["retired"] == 1
     assert _changes(retired.written["registrations"]).endswith(": 1 retired")
     registrations = load_learning_data(out).registrations
@@ -247,21 +251,13 @@ def test_a_table_another_mapping_built_too_is_neither_retired_nor_counted_absent
     mapping had added: the records never listed them. Each append also counted them "no longer in it"."""
     out = _folder_without_clicks_of_the_gone(tmp_path, mapping)
     platform = mapping.model_copy(update={"name": "platform-enrolments"})
-    import_mapped(platform, [_later(tmp_path)], out=out, secret=SECRET, append=True)
+    _append_later(platform, tmp_path, out)
     before = folder_fingerprint(out)
     for dry_run in (True, False):
         with pytest.raises(AppendRefused, match="registrations also come from platform-enrolments"):
-            import_mapped(
-                mapping,
-                [_later(tmp_path)],
-                out=out,
-                secret=SECRET,
-                append=True,
-                retire=frozenset({"registrations"}),
-                dry_run=dry_run,
-            )
+            _append_later(mapping, tmp_path, out, retire=frozenset({"registrations"}), dry_run=dry_run)
     assert folder_fingerprint(out) == before
-    kept = import_mapped(mapping, [_later(tmp_path)], out=out, secret=SECRET, append=True)
+    kept = _append_later(mapping, tmp_path, out)
     assert kept.written is not None and "absent" not in kept.written["registrations"]
     assert len(load_learning_data(out).registrations) == 24
 
@@ -294,14 +290,7 @@ def test_a_registration_activity_or_results_still_name_is_kept_and_said_so(
     """Retired, the registration of a student who had opened the module would have refused the append."""
     from waymark.cli.data_import import _changes
 
-    result = import_mapped(
-        mapping,
-        [_later(tmp_path)],
-        out=loaded,
-        secret=SECRET,
-        append=True,
-        retire=frozenset({"registrations"}),
-    )
+    result = _append_later(mapping, tmp_path, loaded, retire=frozenset({"registrations"}))
     assert result.written is not None
     counts = result.written["registrations"]
     assert (counts["absent"], counts["retired"], counts["held"]) == (1, 0, 1)
