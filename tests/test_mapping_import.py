@@ -361,7 +361,8 @@ def _base() -> dict[str, object]:
         (lambda m: m["tables"].update(grades=m["tables"]["students"]), "tables.grades: not a contract table"),
         (
             lambda m: m["tables"]["students"]["columns"].update(credits={"column": "c", "date": "%d/%m/%Y"}),
-            "tables.students.columns.credits: date and timestamp convert only DATE columns and day columns",
+            "tables.students.columns.credits: date and timestamp convert only DATE columns, day columns "
+            "(day, *_day) and length_days",
         ),
         (
             lambda m: m["tables"]["students"]["columns"].update(student_id={"columns": ["student_number"]}),
@@ -703,6 +704,32 @@ def test_a_separator_ending_every_line_is_named_as_the_cause_of_its_unnamed_colu
     said = runner.invoke(app, [*args, "--out", str(tmp_path / "o"), "--dry-run"]).output
     assert "columns neither used nor ignored: column9" in said
     assert "a separator at the end of every line makes one; list it under ignore" in said
+
+
+def test_a_presentations_length_is_counted_from_its_last_day(tmp_path: Path) -> None:
+    """Two institutions' records gave each teaching period's start and end dates, not its length:
+    `length_days = { column = ..., date = ... }` counts it from start_date, both days included."""
+    from datetime import timedelta
+
+    import pandas as pd
+
+    src = write_extract(tmp_path / "export")
+    records = pd.read_csv(src / "records.csv", sep=";", dtype=str)
+    start = pd.to_datetime(records["semester_start"], format="%d/%m/%Y")
+    end = start + timedelta(days=139)  # a 140-day semester, as the constant the mapping gave before
+    end = end.where(records["course_code"] != "INF101", start + timedelta(days=109))
+    records.assign(semester_end=end.dt.strftime("%d/%m/%Y")).to_csv(src / "records.csv", sep=";", index=False)
+    ended = MAPPING.replace(
+        "length_days = { value = 140 }", 'length_days = { column = "semester_end", date = "%d/%m/%Y" }'
+    )
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", ended)), src, tmp_path / "ok")
+    lengths = load_learning_data(out).presentations.set_index("module_id")["length_days"]
+    assert set(lengths.drop("INF101")) == {140} and set(lengths.loc[["INF101"]]) == {110}
+    # Another number column still takes no date.
+    with pytest.raises(MappingError, match="date and timestamp convert only DATE columns"):
+        load_mapping(write_mapping(tmp_path / "c", MAPPING.replace(
+            'credits = "credits_enrolled"', 'credits = { column = "credits_enrolled", date = "%d/%m/%Y" }'
+        )))  # fmt: skip
 
 
 def test_a_number_out_of_another_columns_maximum_is_written_as_a_percentage(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from waymark.models.data.sqltext import ident, literal
 from waymark.training.ingest.mapping.schema import (
     DEATH_REFUSED,
     DEATH_WORDS,
+    LENGTH_FROM_END,
     ColumnSpec,
     MappingError,
     TableSpec,
@@ -460,6 +461,8 @@ def create_views(
     )
     if has_presentation:
         m = stage_m_sql(name, sqls=sqls)
+    elif name == "presentations" and LENGTH_FROM_END in sqls and sqls[LENGTH_FROM_END].counts_days:
+        m = _length_from_end_sql()
     else:
         none = "CAST(NULL AS VARCHAR)"
         m = (
@@ -469,6 +472,21 @@ def create_views(
     run(con, f"CREATE OR REPLACE TEMP VIEW {ident('wm_m_' + name)} AS {m}")
     out = out_sql(name, spec, columns=table_columns(name, spec))
     run(con, f"CREATE OR REPLACE TEMP VIEW {ident('wm_out_' + name)} AS {out}")
+
+
+def _length_from_end_sql() -> str:
+    """Stage m of presentations whose length is given by their last day: counted from the start, inclusive.
+
+    Institutions' records give a teaching period's start and end dates, not its length (a trimester
+    from 24/02/2026 to 13/06/2026 is 110 days long).
+    """
+    end, start = ident("_date:" + LENGTH_FROM_END), "TRY_CAST(a.start_date AS DATE)"
+    none = "CAST(NULL AS VARCHAR)"
+    return (
+        f"SELECT a.* EXCLUDE ({end}), date_diff('day', {start}, a.{end}) + 1 AS {ident(LENGTH_FROM_END)}, "
+        f"{none} AS {ident('_check:(presentation)')}, {none} AS {ident('_raw:(presentation)')} "
+        f"FROM {ident('wm_a_presentations')} AS a"
+    )
 
 
 def _distinct_sql(spec: TableSpec, ref: Callable[[str], str], *, problems: list[str]) -> str | None:

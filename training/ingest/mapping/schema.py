@@ -335,11 +335,19 @@ def _death_problems(spec: ColumnSpec) -> list[str]:
     ]
 
 
+#: The one column other than a day column a date converts: a presentation's length, from its last day.
+LENGTH_FROM_END = "length_days"
+
+
 def _conversion_problems(col: str, spec: ColumnSpec, *, kind: Kind) -> list[str]:
     problems = []
-    is_day = kind is Kind.INT and (col == "day" or col.endswith("_day"))
+    # length_days from a date: the presentation's last day, counted from its start_date inclusively
+    is_day = kind is Kind.INT and (col == "day" or col.endswith("_day") or col == LENGTH_FROM_END)
     if spec.converts_time and kind is not Kind.DATE and not is_day:
-        problems.append("date and timestamp convert only DATE columns and day columns (day, *_day)")
+        problems.append(
+            "date and timestamp convert only DATE columns, day columns (day, *_day) and length_days (from "
+            "the presentation's last day)"
+        )
     if spec.multiply is not None and kind not in {Kind.INT, Kind.FLOAT}:
         problems.append("multiply applies to numbers only")
     if spec.out_of is not None and kind not in {Kind.INT, Kind.FLOAT}:
