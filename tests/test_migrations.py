@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, text
+from typer.testing import CliRunner
 
-from waymark.service.db.engine import MIGRATIONS, make_engine, transaction, upgrade
+from tests.service_setup import fresh_database
+from waymark.cli import app
+from waymark.models.settings import get_settings
+from waymark.service.db.engine import (
+    MIGRATIONS,
+    MigrationRefused,
+    make_engine,
+    revisions,
+    transaction,
+    upgrade,
+)
 from waymark.service.db.schema import Feedback, ScoringRun
+
+
+@pytest.fixture
+def fresh_settings() -> Iterator[None]:
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 def _to(engine: Engine, revision: str) -> None:
@@ -75,3 +95,79 @@ def test_erasures_recorded_before_their_key_was_kept_are_still_applied_and_not_c
         assert session.scalar(select(TrainingExclusion.pseudonym_key)) is None
     # the key it was recorded under is not known: left out of any data, whatever its ids' key
     assert erased_students(engine, key="0123456789abcdef") == erased_students(engine, key="") == {"S1"}
+
+
+def test_db_status_and_upgrade_say_where_the_schema_stands_and_status_changes_nothing(
+    tmp_path: Path, fresh_settings: None, disposing: Callable[[Engine], Engine]
+) -> None:
+    url = f"sqlite:///{tmp_path}/w.db"
+    env = {"WAYMARK_DATABASE_URL": url}
+    engine = disposing(make_engine(url))
+    _to(engine, "0009")
+    status = CliRunner().invoke(app, ["db", "status"], env=env)
+    assert status.exit_code == 1, status.output
+    assert "at revision 0009" in status.output and "0010 (" in status.output and "0011 (" in status.output
+    assert revisions(engine).current == "0009"  # status applied nothing
+
+    upgraded = CliRunner().invoke(app, ["db", "upgrade"], env=env)
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "was at revision 0009; applied 2 migration(s)" in upgraded.output
+    assert revisions(engine).up_to_date
+    again = CliRunner().invoke(app, ["db", "status"], env=env)
+    assert again.exit_code == 0 and "up to date" in again.output
+
+
+def test_a_database_a_newer_release_migrated_is_refused_by_name_and_left_as_it_was(
+    tmp_path: Path, fresh_settings: None, disposing: Callable[[Engine], Engine]
+) -> None:
+    url = f"sqlite:///{tmp_path}/w.db"
+    engine = disposing(make_engine(url))
+    upgrade(engine)
+    head = revisions(engine).head
+    newer = f"{int(head) + 1:04d}"
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": newer})
+    with pytest.raises(MigrationRefused, match=f"at revision {newer}, which this release does not hold"):
+        upgrade(engine)
+    for command_ in (["db", "upgrade"], ["db", "status"]):
+        refused = CliRunner().invoke(app, command_, env={"WAYMARK_DATABASE_URL": url})
+        assert refused.exit_code == 2 and "a newer release" in refused.output, (command_, refused.output)
+    assert revisions(engine).current == newer
+
+
+def test_db_grants_prints_the_grant_script_of_the_service_role() -> None:
+    printed = CliRunner().invoke(app, ["db", "grants"])
+    assert printed.exit_code == 0
+    assert printed.output == (MIGRATIONS.parent / "grants.sql").read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(
+    not os.environ.get("WAYMARK_TEST_POSTGRES_URL"), reason="needs PostgreSQL (WAYMARK_TEST_POSTGRES_URL)"
+)
+def test_the_service_role_cannot_migrate_and_is_told_to_ask_the_owner_and_nothing_changes(
+    tmp_path: Path,
+) -> None:
+    owner = make_engine(fresh_database("postgresql", tmp_path))
+    role = "waymark_app_upgrade"  # its own role: the access-log test drops what waymark_app owns
+    try:
+        _to(owner, "0010")  # the release before 0011, then the new release installed
+        with owner.begin() as connection:
+            if connection.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}):
+                connection.execute(text(f"DROP OWNED BY {role}"))
+            else:
+                connection.execute(text(f"CREATE ROLE {role} LOGIN"))
+            grants = (MIGRATIONS.parent / "grants.sql").read_text(encoding="utf-8")
+            connection.exec_driver_sql(grants.replace("waymark_app", role))
+        service = make_engine(owner.url.set(username=role).render_as_string(hide_password=False))
+        with pytest.raises(MigrationRefused) as refused:
+            upgrade(service)
+        said = str(refused.value)
+        assert "at revision 0010" in said and "0011 (A partial index" in said
+        assert "may not apply them" in said and "waymark db upgrade" in said
+        assert revisions(owner).current == "0010"  # nothing was changed
+        assert [described.split()[0] for described in upgrade(owner).pending] == ["0011"]
+        assert revisions(service).up_to_date
+        assert upgrade(service).up_to_date  # once the owner has migrated, the service role opens it
+        service.dispose()
+    finally:
+        owner.dispose()

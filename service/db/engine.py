@@ -10,14 +10,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import Script, ScriptDirectory
+from alembic.script.revision import RevisionError
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from waymark.models.settings import Settings
@@ -271,23 +275,104 @@ def transaction(engine: Engine) -> Iterator[Session]:
 
 #: The PostgreSQL advisory lock key migrations hold (any fixed number; "waymark" in ASCII).
 MIGRATION_LOCK = 0x7761796D61726B
+#: PostgreSQL's SQLSTATE for "permission denied" and "must be owner of".
+INSUFFICIENT_PRIVILEGE = "42501"
 
 
-def upgrade(engine: Engine) -> None:
-    """Apply every migration not yet applied, one process at a time.
+class MigrationRefused(RuntimeError):
+    """The database could not be brought up to date: named revisions, and what to do (``upgrade``)."""
+
+
+@dataclass(frozen=True)
+class Revisions:
+    """Where a database's schema stands against this release's migrations (``revisions``)."""
+
+    current: str | None  # the revision applied last; None for a database no migration has touched
+    head: str  # the newest revision this release holds
+    pending: tuple[str, ...]  # the migrations not yet applied, oldest first, as "0011 (its summary)"
+    known: bool = True  # False: the database is at a revision this release does not hold (a newer one's)
+
+    @property
+    def up_to_date(self) -> bool:
+        """Whether nothing is left to apply."""
+        return self.known and not self.pending
+
+
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _described(script: Script) -> str:
+    summary = (script.doc or "").strip().splitlines()
+    if not summary:
+        return str(script.revision)
+    return f"{script.revision} ({summary[0].rstrip('.').replace('``', '')})"
+
+
+def revisions(engine: Engine) -> Revisions:
+    """The database's revision beside this release's newest, and what is left to apply (reads only)."""
+    scripts = ScriptDirectory.from_config(_config())
+    head = str(scripts.get_current_head())  # one head: the migrations are a single line
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    try:
+        between = list(scripts.iterate_revisions(head, current or "base"))
+    except RevisionError:  # a revision this release does not hold
+        return Revisions(current=current, head=head, pending=(), known=False)
+    return Revisions(current=current, head=head, pending=tuple(_described(s) for s in reversed(between)))
+
+
+def upgrade(engine: Engine) -> Revisions:
+    """Apply every migration not yet applied, one process at a time; returns where the database stood.
 
     Every command and the service bring the database up to date when they open it, so after an upgrade
     the first scheduled job and the service's start meet: on PostgreSQL the migration holds a
     transaction-level advisory lock (the others wait, then find nothing left to do; three commands at
     once had failed on a duplicate type), on SQLite the writer lock of ``BEGIN IMMEDIATE``.
+
+    Raises
+    ------
+    MigrationRefused
+        When the database is at a revision this release does not hold (a newer release migrated it),
+        or when the role connected may not apply a pending migration (the service's own role, which
+        ``grants.sql`` keeps from changing the schema). Nothing is changed: a migration runs in the
+        transaction it would have committed.
     """
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    before = revisions(engine)
+    if not before.known:
+        raise MigrationRefused(
+            f"the database is at revision {before.current}, which this release does not hold (its newest "
+            f"is {before.head}): a newer release of Waymark migrated it. Run that release, or restore the "
+            "backup taken before the upgrade and reinstall this one (docs/operations.md, Upgrading)."
+        )
+    if before.up_to_date:
+        return before
+    config = _config()
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+            raise
+        at = f"at revision {before.current}" if before.current else "empty (no migration applied)"
+        needs = (
+            ", ".join(before.pending)
+            if len(before.pending) <= 3
+            else f"{before.pending[0].split()[0]} to {before.pending[-1].split()[0]}"
+        )
+        raise MigrationRefused(
+            f"the database is {at} and this release needs {len(before.pending)} migration(s), "
+            f"{needs}, but the role connected may not apply them "
+            f"({str(exc.orig).strip().splitlines()[0]}). Nothing was changed. Migrate as the database "
+            "owner (WAYMARK_DATABASE_URL=<owner url> waymark db upgrade), apply the grants again "
+            "(waymark db grants | psql ...), then run this again (docs/operations.md, Upgrading)."
+        ) from exc
+    return before
 
 
 class DatabaseNotNamed(RuntimeError):
@@ -301,12 +386,17 @@ def opened(settings: Settings) -> Engine:
     default is a new SQLite file in the working directory, on which a nightly ``access-log verify``
     would report an empty log as intact.
     """
+    return up_to_date(named_url(settings))
+
+
+def named_url(settings: Settings) -> str:
+    """The database URL ``settings`` name; outside development an unset one is refused (``opened``)."""
     if unset := settings.unset_stores(("WAYMARK_DATABASE_URL",)):
         raise DatabaseNotNamed(
             f"{unset[0]}: outside development mode a command opens the database it names (the default "
             "is a new SQLite file in the working directory, for development)"
         )
-    return up_to_date(settings.database_url)
+    return settings.database_url
 
 
 def up_to_date(url: str) -> Engine:

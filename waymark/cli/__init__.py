@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "access": ("access", "group", "app"),
     "directory": ("directory", "group", "app"),
     "access-log": ("access_log", "group", "app"),
+    "db": ("db", "group", "app"),
     "retention": ("retention", "group", "app"),
     "monitor": ("monitor", "group", "app"),
     "evaluate": ("evaluate", "group", "app"),

@@ -59,6 +59,7 @@ KNOWN: frozenset[str] = frozenset(
         "waymark.service.scoring.publish.ErasureKeyError",
         "waymark.models.spark.session.SparkUnavailable",
         "waymark.service.db.engine.DatabaseNotNamed",
+        "waymark.service.db.engine.MigrationRefused",
     }
 )
 # Known errors whose message already says what the command left as it was.
