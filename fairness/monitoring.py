@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from waymark.fairness.audit import group_labels
-from waymark.fairness.disclosure import enough_students, margins_of, rounded_count, withheld_groups
+from waymark.fairness.disclosure import margins_of, rounded_count, withheld_groups
 from waymark.fairness.protected import load_protected_characteristics
 from waymark.models import drift
 
@@ -40,16 +40,24 @@ def group_estimate_shares(
     ``labels`` is ``fairness.audit.group_labels``'s table. The shares come from each bin's count
     rounded to ``rounding`` (the policy's count rounding), as the audit's counts are published, so one
     group's shares taken from another's (an intersection from its parent) tell no exact count; each
-    share rests on the whole group, at least ``min_size`` students, as the audit's rates do. Only
-    shares leave: no student.
+    share rests on the whole group, at least ``min_size`` students, as the audit's rates do, and the
+    groups left out are those the audit withholds (``withheld_groups``: a small group, and the
+    smallest beside it where it would be alone). Only shares leave: no student.
     """
     joined = scored[["student_id", "probability"]].join(labels, on="student_id", how="inner")
     out: dict[str, dict[str, list[float]]] = {}
     for attribute in labels.columns:
         out[attribute] = {}
+        # The groups the audit names at this week: none under min_size students (people, not
+        # registrations), and none left alone beside them in a total (complementary suppression): a
+        # large group's shares beside the whole cohort's would give a small one's back.
+        sizes = joined.groupby(attribute, sort=True)["student_id"].nunique()
+        hidden = withheld_groups(
+            [{g: int(n) for g, n in sizes.items()}], margins_of(joined, attribute), min_size=min_size
+        )
         for group, rows in joined.groupby(attribute, sort=True):
             values = rows["probability"].to_numpy(dtype=np.float64)
-            if not enough_students(rows["student_id"].nunique(), min_size):  # students, not registrations
+            if group in hidden:
                 continue
             counts = np.asarray(drift.counts(values, drift.ESTIMATE_EDGES), dtype=np.float64)
             counts = rounding * np.round(counts / rounding) if rounding > 1 else counts

@@ -19,6 +19,7 @@ from waymark.fairness.audit import audit_cohorts, group_labels
 from waymark.fairness.disclosure import rounded_count
 from waymark.fairness.gate import FAIL, NOT_ASSESSABLE, evaluate
 from waymark.fairness.mitigation import MitigationRow, equalised_fnr
+from waymark.fairness.monitoring import group_estimate_shares
 from waymark.fairness.policy import Policy, load_policy
 from waymark.fairness.report import WITHHELD_IN_PLOT, model_card, published, render_html
 from waymark.fairness.run import AuditOutcome, ProxyResult
@@ -70,6 +71,11 @@ def _publish(scored: pd.DataFrame, protected: pd.DataFrame, policy: Policy) -> P
         [ProxyResult(a, 0.5, False) for a in frame.attributes],
         frame.attributes,
         mitigation,
+        estimate_reference={  # as fairness.run keeps it, for monitoring
+            str(WEEK): group_estimate_shares(
+                scored, labels, min_size=policy.min_group_size, rounding=policy.count_rounding
+            )
+        },
     )
     report = published(outcome, mitigation)
     return Published(
@@ -332,6 +338,11 @@ def test_every_published_rate_rests_on_enough_students_and_small_groups_are_neve
         }
         if m["group"] in withheld_fnr:
             assert not {"fnr_before", "fnr_after"} & m.keys(), m
+
+    # Monitoring's reference of each group's estimates names the groups the tables name, no more: a
+    # large group's shares beside the whole cohort's would give back the small group withheld beside it.
+    for attribute, groups in out.report["estimate_reference"][str(WEEK)].items():
+        assert set(groups) <= {g for a, g in shown if a == attribute}, (attribute, set(groups))
 
     # The plots are pictures: a name could turn up in their base64 text by chance.
     page = re.sub(r"data:image/png;base64,[^\"]+", "", out.html)
