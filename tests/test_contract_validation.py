@@ -353,6 +353,34 @@ def test_a_characteristic_that_identifies_students_is_refused_without_showing_it
     assert {e.value for e in dated.examples} == {"(a date)"}
 
 
+def test_a_date_of_birth_is_refused_in_the_forms_records_systems_write_it(
+    synth_dir: Path, tmp_path: Path
+) -> None:
+    """A Japanese university's 平成18年6月9日 and 2006年4月10日 passed as groups; so would 9 June 2006."""
+    folder = tmp_path / "data"
+    shutil.copytree(synth_dir, folder)
+    path = folder / "protected_characteristics.parquet"
+    frame = pd.read_parquet(path)
+    forms = (
+        "平成{e}年{m}月{d}日",
+        "{y}年{m}月{d}日",
+        "{y}년 {m}월 {d}일",
+        "{d} June {y}",
+        "June {d}, {y}",
+        "{d}-Jun-{y}",
+        "{y}06{d:02d}",
+        "H{e}.{m}.{d}",
+    )
+    born = [
+        forms[i % len(forms)].format(e=18 + i % 3, y=2004 + i % 3, m=1 + i % 12, d=1 + i % 28)
+        for i in range(len(frame))
+    ]
+    bands = ["22以上" if i % 2 else "18-21" for i in range(len(frame))]
+    frame.assign(born=born, age_band=bands).to_parquet(path, index=False)
+    dated = only(validate_folder(folder), "groups_students")
+    assert (dated.column, dated.count) == ("born", len(frame))  # the age bands group them: kept
+
+
 def test_a_characteristic_value_saying_nothing_is_recorded_is_warned_of(
     synth_dir: Path, tmp_path: Path
 ) -> None:

@@ -354,8 +354,20 @@ _UNIQUE_SHARE = 0.5
 _UNIQUE_MIN_STUDENTS = 20
 
 
-#: A value written as a calendar date (2004-03-17, 17.03.2004, 3/17/04), with or without a time.
-_DATE_SHAPED = r"\d{1,4}[-./]\d{1,2}[-./]\d{1,4}([ T].*)?"
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*[.]?"
+#: A value written as a calendar date, with or without a time or a day of the week after it: 2004-03-17,
+#: 17.03.2004, 3/17/04, 20040317, 17 March 2004, 17-Mar-04, March 17, 2004, 2004年3月17日, an era's
+#: 平成16年3月17日 or H16.3.17, 2004년 3월 17일. Every form a records system writes a date of birth in.
+_DATE_SHAPED = (
+    r"(?i)("
+    r"\d{1,4}[-./]\d{1,2}[-./]\d{1,4}"
+    r"|[mtshr]\d{1,2}[-./]\d{1,2}[-./]\d{1,2}"
+    r"|\D{0,4}(\d{1,4}|元)\s*[年년]\s*\d{1,2}\s*[月월]\s*\d{1,2}\s*[日일]?"
+    r"|(1[89]|20)\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])"
+    rf"|\d{{1,2}}(st|nd|rd|th)?[ -]?{_MONTH}[ ,-]*\d{{2,4}}"
+    rf"|{_MONTH}\s*\d{{1,2}}(st|nd|rd|th)?,?\s+\d{{2,4}}"
+    ")([ T(\uff08].*)?"  # a time, or a day of the week in (full-width) brackets
+)
 
 
 def _groups_students_rule(column: str, n: int) -> Rule:
