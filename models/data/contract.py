@@ -150,7 +150,8 @@ PRESENTATIONS = Table(
         Column(
             "length_days",
             Kind.INT,
-            "Length in days; day numbers run 0..length_days.",
+            "The last day's number: day numbers run 0 (start_date) to length_days (a 20-week "
+            "presentation's last day is 139; OULAD's module_presentation_length).",
             minimum=1,
             maximum=1000,
         ),
