@@ -399,3 +399,14 @@ def test_a_characteristic_value_saying_nothing_is_recorded_is_warned_of(
     assert {v for v, _ in finding.values} == {"Not Stated", "Prefer not to say"}
     assert 'values = { "Not stated" = "" }' in finding.message
     assert [w.column for w in report.warnings if w.rule == "says_not_recorded"] == ["indigenous"]
+    # in the language the records system writes: a Japanese university's 回答しない and 不明
+    frame.assign(
+        indigenous=status[: len(frame)],
+        gender=(["男", "女", "回答しない", "不明"] * len(frame))[: len(frame)],
+    ).to_parquet(path, index=False)
+    said = {
+        w.column: {v for v, _ in w.values}
+        for w in validate_folder(folder).warnings
+        if w.rule == "says_not_recorded"
+    }
+    assert said == {"indigenous": {"Not Stated", "Prefer not to say"}, "gender": {"回答しない", "不明"}}

@@ -434,6 +434,57 @@ SAYS_NOT_RECORDED = (
     "withheld",
     "n/a",
     "missing",
+    # The same in the languages of institutions that have tried Waymark, and their neighbours' (records
+    # systems export the words their forms show).
+    "回答しない",  # Japanese: "no answer", "unknown", "prefer not to answer", "not filled in"
+    "無回答",
+    "未回答",
+    "不明",
+    "答えたくない",
+    "回答拒否",
+    "未記入",
+    "不详",  # Chinese: "unknown", "not willing to disclose"
+    "未知",
+    "不愿透露",
+    "모름",  # Korean: "unknown", "no answer", "refused"
+    "무응답",
+    "응답 거부",
+    "미상",
+    "keine angabe",  # German
+    "keine angaben",
+    "k.a.",
+    "unbekannt",
+    "nicht angegeben",
+    "möchte ich nicht angeben",
+    "non renseigné",  # French
+    "non communiqué",
+    "non déclaré",
+    "inconnu",
+    "ne souhaite pas répondre",
+    "refus de répondre",
+    "no consta",  # Spanish, Portuguese, Italian
+    "desconocido",
+    "prefiero no decirlo",
+    "prefiere no decirlo",
+    "ns/nc",
+    "não informado",
+    "não declarado",
+    "desconhecido",
+    "prefiro não dizer",
+    "non dichiarato",
+    "non noto",
+    "preferisco non rispondere",
+    "onbekend",  # Dutch, Norwegian, Danish, Swedish
+    "wil ik niet zeggen",
+    "zeg ik liever niet",
+    "niet opgegeven",
+    "ukjent",
+    "vil ikke oppgi",
+    "ønsker ikke å oppgi",
+    "uoplyst",
+    "okänt",
+    "vill ej uppge",
+    "ej angivet",
 )
 
 
