@@ -216,6 +216,29 @@ def test_a_windows_1252_export_is_read_with_its_encoding_and_a_wrong_one_is_name
     assert set(load_learning_data(out).registrations["module_id"]) == {c + "-Ü" for c in COURSES}
 
 
+def test_a_japanese_export_is_named_cp932_whatever_encoding_was_tried_first(tmp_path: Path) -> None:
+    """A Japanese university's Shift_JIS records were said to be Windows-1252 ("byte 0x89 ... it would
+    be '‰'"), then, given shift_jis, to fail on a kanji of a family name that only cp932 has."""
+    rows = records_rows()
+    for row in rows:
+        row[7] = "髙橋、回答しない"  # ignored: a name only cp932 writes, the comma 0x81 41 (not cp1252), kana
+    src = tmp_path / "export"
+    path = write_records(src, rows)
+    path.write_bytes(path.read_text(encoding="utf-8").encode("cp932"))
+    write_clicks(src, click_rows(range(2)))
+    said = {}
+    for encoding in ("utf-8", "cp1252", "shift_jis"):
+        given = MAPPING.replace('separator = ";"\n', f'separator = ";"\nencoding = "{encoding}"\n', 1)
+        with pytest.raises(MappingError) as refused:
+            _import_with(load_mapping(write_mapping(tmp_path / "m", given)), src, tmp_path / encoding)
+        said[encoding] = str(refused.value)
+    assert all('give the input encoding = "cp932"' in message for message in said.values()), said
+    assert "Windows-1252" not in said["utf-8"] + said["cp1252"]
+    given = MAPPING.replace('separator = ";"\n', 'separator = ";"\nencoding = "cp932"\n', 1)
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", given)), src, tmp_path / "ok")
+    assert int(load_learning_data(out).activity["count"].sum()) == len(click_rows(range(2)))
+
+
 def test_a_death_a_default_would_leave_not_known_yet_is_refused_naming_its_row(tmp_path: Path) -> None:
     """A value map's default (or a pattern) can empty an outcome the mapping does not list: the rows
     are checked too, not only the mapping's text (a reviewer's finding)."""

@@ -151,7 +151,8 @@ def _unreadable(exc: UnicodeDecodeError, *, line: int, encoding: str) -> Unreada
     at = line + data[:start].decode(encoding, errors="replace").count("\n")
     if start >= len(data):
         return UnreadableText(f"line {at}: the file ends inside a character, which is not {encoding}")
-    return UnreadableText(f"line {at}: byte 0x{data[start]:02x} is not {encoding}{_guess(data[start:])}")
+    hint = _guess(data[start:], encoding=encoding)
+    return UnreadableText(f"line {at}: byte 0x{data[start]:02x} is not {encoding}{hint}")
 
 
 def first_bad_utf8(path: Path) -> str:
@@ -168,8 +169,19 @@ def first_bad_utf8(path: Path) -> str:
     return ""
 
 
-def _guess(rest: bytes) -> str:
-    """A hint at the file's encoding from the bytes where decoding stopped."""
+def _guess(rest: bytes, *, encoding: str = "utf-8") -> str:
+    """A hint at the file's encoding from the bytes where decoding stopped (and the encoding tried).
+
+    A run of bytes above 0x7F is text of a double-byte encoding (``_double_byte``); a lone one among
+    ASCII letters is a European letter, most often of Windows-1252.
+    """
+    if codecs.lookup(encoding).name in {"shift_jis", "shift_jisx0213", "shift_jis_2004"}:
+        return (
+            ' (give the input encoding = "cp932": Windows\' Shift_JIS, which Japanese exports are, has '
+            "characters of names that plain shift_jis lacks, such as the 髙 of 髙橋)"
+        )
+    if double := _double_byte(rest[:16]):
+        return f" ({double})"
     try:
         shown = rest[:1].decode("cp1252")
     except UnicodeDecodeError:
@@ -177,6 +189,25 @@ def _guess(rest: bytes) -> str:
     return (
         f" (in Windows-1252 it would be {shown!r}: most Windows and Excel exports are Windows-1252, "
         'give the input encoding = "cp1252")'
+    )
+
+
+def _double_byte(window: bytes) -> str:
+    """What a run of high bytes is, with the encodings to try; "" for a European letter among ASCII.
+
+    Kana are Japanese alone, so cp932 is named when they are there. Korean, Chinese and kanji-only
+    Japanese bytes overlap (each decodes as the other's script), so those are named together.
+    """
+    if sum(b > 0x7F for b in window[:8]) < 6:  # é, ß or ø stand alone among ASCII letters
+        return ""
+    for start in (0, 1):  # decoding may have stopped on a character's second byte
+        text = codecs.getincrementaldecoder("cp932")("replace").decode(window[start:])
+        wide = [c for c in text if ord(c) > 0x7F and c != "\ufffd"]
+        if len(wide) >= 2 and sum("\u3040" <= c <= "\u30ff" for c in wide) >= len(wide) / 4:
+            return 'Japanese text (kana): give the input encoding = "cp932", Windows\' Shift_JIS'
+    return (
+        "East Asian text in a double-byte encoding: give the input encoding its system writes, "
+        '"cp932" for Japanese, "cp949" for Korean, "gb18030" for Chinese, "big5" for traditional Chinese'
     )
 
 
