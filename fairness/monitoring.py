@@ -53,11 +53,11 @@ def group_estimate_shares(
         # large group's shares beside the whole cohort's would give a small one's back.
         sizes = joined.groupby(attribute, sort=True)["student_id"].nunique()
         hidden = withheld_groups(
-            [{g: int(n) for g, n in sizes.items()}], margins_of(joined, attribute), min_size=min_size
+            [{str(g): int(n) for g, n in sizes.items()}], margins_of(joined, attribute), min_size=min_size
         )
         for group, rows in joined.groupby(attribute, sort=True):
             values = rows["probability"].to_numpy(dtype=np.float64)
-            if group in hidden:
+            if str(group) in hidden:
                 continue
             counts = np.asarray(drift.counts(values, drift.ESTIMATE_EDGES), dtype=np.float64)
             counts = rounding * np.round(counts / rounding) if rounding > 1 else counts
