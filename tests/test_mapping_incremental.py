@@ -296,6 +296,7 @@ def test_a_registration_activity_or_results_still_name_is_kept_and_said_so(
     assert (counts["absent"], counts["retired"], counts["held"]) == (1, 0, 1)
     assert len(load_learning_data(loaded).registrations) == 24
     assert _changes(counts).endswith(": 0 retired, 1 kept because activity or results name them")
+    assert "(and still scored, as nothing says they ended" in _changes(counts, "registrations")
 
 
 def test_only_an_append_retires_and_only_tables_an_extract_lists_whole(

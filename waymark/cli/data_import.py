@@ -147,7 +147,7 @@ def mapping_file(given: Path) -> Path:
     )
 
 
-def _changes(n: dict[str, int]) -> str:
+def _changes(n: dict[str, int], table: str = "") -> str:
     """What this import did to a table: its rows added, replaced and unchanged, or that it kept it."""
     if not (n["added"] or n["replaced"] or n["unchanged"]):
         return "none in this import: kept as it was" if n["total"] else "none"
@@ -165,6 +165,11 @@ def _changes(n: dict[str, int]) -> str:
     if "held" not in n:  # not asked to retire them
         return f"{gone}: kept (--retire-missing removes them)"
     kept = f", {n['held']:,} kept because activity or results name them" if n["held"] else ""
+    if kept and table == "registrations":
+        kept += (
+            " (and still scored, as nothing says they ended: a student moved to another intake is "
+            "exported as withdrawn from this one, with the day, docs/mapping.md)"
+        )
     return f"{gone}: {n['retired']:,} retired{kept}"
 
 
@@ -184,7 +189,9 @@ def _report(result: ImportResult, *, out_dir: Path, as_json: bool, dry_run: bool
     out.print(result.coverage.to_text(), highlight=False, markup=False)
     out.print(f"Times are read as {zone} time, and days counted in it (--timezone to change).", markup=False)
     if not (dry_run or result.written is None):
-        lines = [f"  {table}: {n['total']:,} rows ({_changes(n)})" for table, n in result.written.items()]
+        lines = [
+            f"  {table}: {n['total']:,} rows ({_changes(n, table)})" for table, n in result.written.items()
+        ]
         out.print(f"Wrote {out_dir}:\n" + "\n".join(lines), highlight=False, markup=False)
     for note in result.notes:
         out.print(note, highlight=False, markup=False)

@@ -122,6 +122,13 @@ EMPTY_REQUIRED_MORE = {
 }
 
 
+#: Why a date is too far from its presentation's start for the contract (``stage_m_sql``).
+DAY_TOO_FAR = (
+    ", too far from its presentation's start for the contract: check the date format (%y reads 6 as "
+    "2006; a Japanese era's year, 令和6, is converted to the Western year in the export)"
+)
+
+
 def _matched(text: str, spec: ColumnSpec) -> str:
     """The condition under which the value map maps ``text`` by one of its values or patterns."""
     matches = [f"{text} = {literal(k)}" for k in spec.values if k != ""]
@@ -370,8 +377,26 @@ def stage_m_sql(name: str, *, sqls: dict[str, ColumnSql]) -> str:
     """Day numbers from each row's presentation start; a row whose presentation is unknown is a check."""
     a = ident("wm_a_" + name)
     days = [c for c, s in sqls.items() if s.counts_days]
-    selects = [f"a.* EXCLUDE ({', '.join(ident('_date:' + d) for d in days)})" if days else "a.*"]
-    selects += [f"date_diff('day', st.start_date, a.{ident('_date:' + d)}) AS {ident(d)}" for d in days]
+    dropped = [ident(f"{part}:{d}") for d in days for part in ("_date", "_check")]
+    selects = [f"a.* EXCLUDE ({', '.join(dropped)})" if days else "a.*"]
+    for d in days:
+        date, diff = f"a.{ident('_date:' + d)}", f"date_diff('day', st.start_date, a.{ident('_date:' + d)})"
+        selects.append(f"{diff} AS {ident(d)}")
+        # A date read in the wrong century (a two-digit year, an era's year) is named with its cell and
+        # the date it was read as, not left to the contract's "value is below -1000".
+        column = contract_column(TABLES[name], d)
+        far = " OR ".join(
+            f"{diff} {op} {bound}"
+            for op, bound in (("<", column.minimum), (">", column.maximum))
+            if bound is not None
+        )
+        said = (
+            f"'was read as ' || strftime({date}, '%Y-%m-%d') || {literal(DAY_TOO_FAR)}"
+            if far
+            else "CAST(NULL AS VARCHAR)"
+        )
+        check = f"coalesce(a.{ident('_check:' + d)}, CASE WHEN {far or 'FALSE'} THEN {said} END)"
+        selects.append(f"{check} AS {ident('_check:' + d)}")
     if name == "assessment_results":
         joins = (
             "LEFT JOIN wm_assessment_presentations ax ON ax.assessment_id = a.assessment_id "
