@@ -12,6 +12,7 @@ published form, never from the raw audit.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import math
@@ -21,6 +22,7 @@ from typing import Any
 
 import jinja2
 import numpy as np
+from matplotlib import font_manager, rc_context
 from matplotlib.figure import Figure
 
 from waymark.fairness.audit import AttributeAudit
@@ -217,20 +219,22 @@ def _plot(report: dict[str, Any], attribute: str, *, week: int, capacity: float)
     points = np.array([f["point"] if f["point"] is not None else np.nan for f in fnr])
     low = np.array([f["low"] if f["low"] is not None else np.nan for f in fnr])
     high = np.array([f["high"] if f["high"] is not None else np.nan for f in fnr])
-    # A Figure of its own, not pyplot's global registry: nothing is left open if drawing fails.
-    fig = Figure(figsize=(6, 0.5 + 0.45 * len(names)))
-    ax = fig.subplots()
-    # A percentile bootstrap interval need not contain its point estimate (small, lumpy groups):
-    # draw the bar to the interval's ends without asking matplotlib for a negative length.
-    below, above = np.clip(points - low, 0, None), np.clip(high - points, 0, None)
-    ax.errorbar(points, range(len(names)), xerr=[below, above], fmt="o", capsize=4, color="black")
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("false negative rate (share of students who needed support and were missed)")
-    ax.set_title(f"{attribute}, week {week}, {capacity:.0%} capacity")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
+    # A Figure of its own, not pyplot's global registry: nothing is left open if drawing fails; group
+    # names in any script (``_font_families``).
+    with rc_context({"font.family": _font_families()}):
+        fig = Figure(figsize=(6, 0.5 + 0.45 * len(names)))
+        ax = fig.subplots()
+        # A percentile bootstrap interval need not contain its point estimate (small, lumpy groups):
+        # draw the bar to the interval's ends without asking matplotlib for a negative length.
+        below, above = np.clip(points - low, 0, None), np.clip(high - points, 0, None)
+        ax.errorbar(points, range(len(names)), xerr=[below, above], fmt="o", capsize=4, color="black")
+        ax.set_yticks(range(len(names)), names)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("false negative rate (share of students who needed support and were missed)")
+        ax.set_title(f"{attribute}, week {week}, {capacity:.0%} capacity")
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=90)
     described = "; ".join(
         f"{n}: {WITHHELD_IN_PLOT}"
         if hidden
@@ -241,6 +245,25 @@ def _plot(report: dict[str, Any], attribute: str, *, week: int, capacity: float)
     )
     alt = f"False negative rate by {attribute} group at week {week}, {capacity:.0%} capacity. {described}."
     return base64.b64encode(buffer.getvalue()).decode("ascii"), alt
+
+
+#: Fonts with Chinese, Japanese and Korean characters, tried after matplotlib's own for group names it
+#: lacks (a Japanese university's 22以上 drew as boxes): those installed (Debian's fonts-noto-cjk,
+#: fonts-ipafont, fonts-wqy-zenhei) are used; without any, the alt text and the tables still name them.
+CJK_FONTS = ("Noto Sans CJK JP", "Noto Sans CJK SC", "IPAexGothic", "IPAGothic", "WenQuanYi Zen Hei")
+CJK_FONT_FILES = ("NotoSansCJK-Regular.ttc", "ipaexg.ttf", "ipag.ttf", "wqy-zenhei.ttc")
+
+
+@functools.cache
+def _font_families() -> list[str]:
+    manager = font_manager.fontManager
+    if not {f.name for f in manager.ttflist} & set(CJK_FONTS):
+        # Installed after matplotlib's font cache was written (it never looks again): found by file.
+        for path in font_manager.findSystemFonts():
+            if Path(path).name in CJK_FONT_FILES:
+                manager.addfont(path)
+    installed = {f.name for f in manager.ttflist}
+    return ["DejaVu Sans", *(name for name in CJK_FONTS if name in installed)]
 
 
 # A characteristic the proxy check could not try: fewer than two groups large enough (the audit's minimum).

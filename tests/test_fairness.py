@@ -507,3 +507,25 @@ def test_scoring_never_reads_the_threshold_comparison() -> None:
                 optimizers.add(path.relative_to(root).as_posix())
     assert readers == {"fairness/run.py", "fairness/report.py"}
     assert optimizers == {"fairness/mitigation.py"}
+
+
+@pytest.mark.slow  # .ci/run installs a Japanese font for it, beside Chromium
+def test_group_names_in_any_script_are_drawn_in_the_reports_plot_when_a_font_has_them() -> None:
+    """A Japanese university's 22以上 drew as 22□□: group names fall back to an installed CJK font."""
+    import warnings
+
+    from waymark.fairness.report import CJK_FONTS, _font_families, _plot
+
+    if not set(_font_families()) & set(CJK_FONTS):
+        pytest.skip("no CJK font installed (Debian: fonts-ipafont-gothic or fonts-noto-cjk)")
+    interval = {"point": 0.3, "low": 0.2, "high": 0.4}
+    groups = [
+        {"group": name, "metrics": {"false_negative_rate": interval}, "withheld": []}
+        for name in ("18-21", "22以上", "回答しない")
+    ]
+    report = {"audits": [{"attribute": "年齢", "week": 4, "capacity": 0.1, "groups": groups}]}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        drawn = _plot(report, "年齢", week=4, capacity=0.1)
+    assert drawn is not None and "22以上: 0.30" in drawn[1]
+    assert not [w for w in caught if "Glyph" in str(w.message)], [str(w.message) for w in caught]
