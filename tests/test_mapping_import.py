@@ -855,6 +855,40 @@ def test_a_column_read_only_when_another_holds_given_values(tmp_path: Path) -> N
         load_mapping(write_mapping(tmp_path / "m", leaving.replace('["Dropout"]', "[]")))
 
 
+def test_a_day_read_from_one_column_otherwise_from_another(tmp_path: Path) -> None:
+    """Found on an online college's data: a withdrawal's day is in one column, a break in learning's in
+    another; `otherwise` reads the second where the first rule gives nothing."""
+    import pandas as pd
+
+    rows = records_rows()
+    paused = {i for i, row in enumerate(rows) if row[5] == "Graduate"}
+    for i in paused:
+        rows[i][5] = "Break"
+    src = tmp_path / "export"
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    both = MAPPING.replace(
+        'unregistration_day = { value = "" }',
+        'unregistration_day = { column = "enrolment_date", date = "%d/%m/%Y", '
+        'when = { status = ["Dropout"] }, '
+        'otherwise = { column = "semester_start", date = "%d/%m/%Y", when = { status = ["Break"] } } }',
+    ).replace('Dropout = "withdrawn",', 'Dropout = "withdrawn", Break = "withdrawn",')
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", both)), src, tmp_path / "ok")
+    # each row's registration day (its enrolment, 10 + i days before the start) tells the rows apart
+    got = load_learning_data(out).registrations.set_index(["registration_day", "presentation_id"])
+    for i, row in enumerate(rows):
+        day = got.loc[(-(10 + STUDENTS.index(row[0])), row[2]), "unregistration_day"]
+        if row[5] == "Dropout":  # the first rule: the enrolment date
+            assert day == -(10 + STUDENTS.index(row[0])), (row, day)
+        elif i in paused:  # otherwise: the semester's start, day 0
+            assert day == 0, (row, day)
+        else:
+            assert day is pd.NA, (row, day)  # no leaving day
+    undated = both.replace('"semester_start", date = "%d/%m/%Y",', '"semester_start",')
+    with pytest.raises(MappingError, match="both a date, or neither"):
+        load_mapping(write_mapping(tmp_path / "m", undated))
+
+
 def test_activity_on_a_module_the_student_never_took_can_be_left_out_and_counted(tmp_path: Path) -> None:
     """Found on a German university's data: an ILIAS log keyed by login held 40 of 634,000 rows of
     students opening a course they had not booked; the contract refused the whole import, and the

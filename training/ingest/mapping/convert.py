@@ -12,6 +12,7 @@ Names and values from the mapping reach SQL only through ``ident`` and ``literal
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -193,6 +194,20 @@ def column_sql(
     pseudonymise
         Replace the (normalised) id by its keyed hash.
     """
+    if spec.otherwise is not None:  # the first rule that gives a value; its checks, or the next one's
+        first = column_sql(
+            spec.model_copy(update={"otherwise": None}),
+            dataclasses.replace(column, nullable=True),
+            ref=ref,
+            pseudonymise=pseudonymise,
+        )
+        rest = column_sql(spec.otherwise, column, ref=ref, pseudonymise=pseudonymise)
+        return ColumnSql(
+            value=f"coalesce({first.value}, {rest.value})",
+            check=f"coalesce({first.check}, CASE WHEN {first.value} IS NULL THEN {rest.check} END)",
+            raw=f"coalesce({first.raw}, {rest.raw})",
+            counts_days=first.counts_days,
+        )
     raw = _raw(spec, ref)
     if spec.when:  # read only on the rows the condition names; elsewhere the cell counts as empty
         raw = f"(CASE WHEN {when_sql(spec.when, ref)} THEN {raw} END)"

@@ -312,10 +312,11 @@ def unused_columns(mapping: Mapping, inputs: dict[str, InputStats]) -> dict[str,
     named: set[str] = set()
     for spec in mapping.tables.values():
         named.update(spec.ignore)
-        named.update(c.column for c in spec.columns.values() if c.column)
-        named.update(c.out_of for c in spec.columns.values() if c.out_of)
-        named.update(name for c in spec.columns.values() for name in c.when)
-        named.update(part for c in spec.columns.values() for part in c.columns)
+        rules = [rule for c in spec.columns.values() for rule in c.chain()]
+        named.update(c.column for c in rules if c.column)
+        named.update(c.out_of for c in rules if c.out_of)
+        named.update(name for c in rules for name in c.when)
+        named.update(part for c in rules for part in c.columns)
         for extra in (spec.order_by, spec.count_distinct):
             if extra is not None:
                 named.update([extra.column] if extra.column else extra.columns)

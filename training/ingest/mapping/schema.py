@@ -72,6 +72,14 @@ class ColumnSpec(_Strict):
     # cell counts as empty. One status-date column that is the leaving day for some statuses and an
     # exam day for others: unregistration_day from it only when the status is a leaving one.
     when: dict[str, list[str]] = Field(default_factory=dict)
+    # Read where this rule gives nothing (an empty cell, a row ``when`` passes over): a leaving day in
+    # one column for a withdrawal and in another for a break in learning.
+    otherwise: ColumnSpec | None = None
+
+    @field_validator("otherwise", mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        return _column_spec(value) if value is not None else None
 
     @model_validator(mode="after")
     def _consistent(self) -> ColumnSpec:
@@ -89,7 +97,15 @@ class ColumnSpec(_Strict):
             raise ValueError("default and keep_unmapped need values or patterns")
         if any(not listed for listed in self.when.values()):
             raise ValueError("when: give each column the values on which the column is read")
+        if self.otherwise is not None and self.value is not None:
+            raise ValueError("otherwise is read where a column gives nothing; a value always gives one")
+        if self.otherwise is not None and self.otherwise.converts_time != self.converts_time:
+            raise ValueError("otherwise gives what the rule before it gives: both a date, or neither")
         return self
+
+    def chain(self) -> list[ColumnSpec]:
+        """The rule and each ``otherwise`` after it, in the order they are read."""
+        return [self, *(self.otherwise.chain() if self.otherwise is not None else [])]
 
     @property
     def converts_time(self) -> bool:
@@ -299,7 +315,9 @@ def _column_problems(table_name: str, spec: TableSpec, *, where: str) -> list[st
             )
             continue
         kind = table.column(col).kind if col in known else Kind.TEXT
-        problems += [f"{where}.columns.{col}: {p}" for p in _conversion_problems(col, col_spec, kind=kind)]
+        for depth, rule in enumerate(col_spec.chain()):
+            at = f"{where}.columns.{col}" + ".otherwise" * depth
+            problems += [f"{at}: {p}" for p in _conversion_problems(col, rule, kind=kind)]
         if (table_name, col) == ("registrations", "final_result"):
             problems += [f"{where}.columns.{col}: {p}" for p in _death_problems(col_spec)]
     missing = [c.name for c in table.columns if c.required and c.name not in spec.columns]
