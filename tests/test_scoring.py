@@ -37,6 +37,7 @@ from waymark.models.data import (
     read_manifest,
 )
 from waymark.models.data.contract import PROTECTED_COLUMN_NAMES
+from waymark.models.data.publish import MANIFEST
 from waymark.models.explain import brief, describe, explain_cohort
 from waymark.models.explain.batch_sentences import describe_all, from_phrase
 from waymark.models.explain.change import MATERIAL
@@ -384,6 +385,15 @@ def test_a_student_recorded_as_leaving_since_the_cut_off_is_not_listed_now_but_i
     assert len(after.indicators) == len(live.indicators) - 1
     earlier = batch(changed, int(weeks["week"].min()) - 1)
     assert len(chosen.merge(earlier.indicators[keys])) == 1
+    # That is the backtest's (the folder's manifest recommends a test start). An institution's folder
+    # scored at a chosen week is published now: who has left by the data date is not listed either.
+    manifest = json.loads((changed / MANIFEST).read_text(encoding="utf-8"))
+    del manifest["test_from"]
+    (changed / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    now = batch(changed, int(weeks["week"].min()) - 1)
+    same = now.indicators[["module_id", "presentation_id"]].drop_duplicates()
+    assert len(chosen[["module_id", "presentation_id"]].merge(same)) == 1  # its presentation is scored
+    assert chosen.merge(now.indicators[keys]).empty and now.withdrawn > earlier.withdrawn
 
 
 def test_a_withdrawal_recorded_without_a_day_gets_no_indicator_and_no_other_estimate_changes(

@@ -100,11 +100,15 @@ def scored_weeks(
     last_day: Callable[[], pd.DataFrame],
     data_day: Callable[[], date | None] | None = None,
     as_of: date | None = None,
+    backtest: bool = False,
 ) -> pd.DataFrame:
     """The week scored per presentation: as asked, or the latest week the data reaches.
 
     ``as_of``, the data date stated for the extract (``stated``), stands in for the one the
-    activity gives when it is set.
+    activity gives when it is set. A chosen week is scored as of its cut-off, but published now: its
+    ``DATA_DAY`` is the data date's, so that who has left by then is not listed (``departed``), unless
+    the run is a ``backtest`` (a folder whose manifest recommends a test start: the demo, a past
+    cohort scored as if at that week).
 
     ``last_day`` gives ``LAST_DAY_SQL``'s rows (module_id, presentation_id, last_day) over the
     activity the run reads. ``data_day`` gives the folder's data date (``models.calendar.data_date``
@@ -129,7 +133,8 @@ def scored_weeks(
         _reached(chosen, week, day=day)
         if day is not None:
             _one_point_in_time(chosen, week, latest=_latest_weeks(chosen, day, last=None))
-        return chosen.assign(week=week, **{DATA_DAY: float("nan")})
+        now = float("nan") if backtest or day is None else days_into(chosen, day).astype("float64").to_numpy()
+        return chosen.assign(week=week, **{DATA_DAY: now})
     last = last_day().astype({"module_id": str, "presentation_id": str})
     keys = chosen.astype({"module_id": str, "presentation_id": str})
     # Each presentation stands where the data date puts it in its own calendar: the extract reaches that
@@ -291,11 +296,12 @@ def build_cohort(
     *,
     data_day: Callable[[], date | None] | None = None,
     as_of: date | None = None,
+    backtest: bool = False,
 ) -> Cohort:
     """Features for every registration in the population of ``data``'s presentations at their week.
 
     ``data`` holds the presentations to score only (see ``load_learning_data(choose=...)``);
-    ``data_day``, the folder's data date, as ``scored_weeks`` takes it.
+    ``data_day``, the folder's data date, and ``backtest``, as ``scored_weeks`` takes them.
     """
     chosen = scored_weeks(
         data.presentations,
@@ -303,6 +309,7 @@ def build_cohort(
         last_day=lambda: last_activity_day(data.activity),
         data_day=data_day,
         as_of=as_of,
+        backtest=backtest,
     )
     groups = week_groups(chosen)
     parts = [
@@ -322,10 +329,11 @@ def departed(registrations: pd.DataFrame, weeks: pd.DataFrame) -> pd.DataFrame:
 
     Those recorded as withdrawn with no day (the population keeps them in every week, as training
     does, since it cannot say from when they left; by the data date they have gone), and, when the run
-    scores the latest week the data reaches (``weeks``' ``DATA_DAY``), those whose day of leaving falls
-    between that week's cut-off and the data date: the records already say they have gone, and a list made now
-    should not send staff to them. A chosen week is a point in the past: who had not left by its
-    cut-off is scored as a run then would have scored them (the population of ``build_features``).
+    scores a week (``weeks``' ``DATA_DAY``), those whose day of leaving falls between that week's
+    cut-off and the data date: the records already say they have gone, and a list made now should not
+    send staff to them (a chosen week's list too: a university's re-run of week 6 at week 10 listed 25
+    students who had locked their enrolment since, 9 in the top 5 of their class). Only a backtest's
+    chosen week (``scored_weeks``) scores who had not left by its cut-off, as a run then would have.
     """
     regs = registrations[[*REGISTRATION, "final_result", "unregistration_day"]].astype(
         {"module_id": str, "presentation_id": str}

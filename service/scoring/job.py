@@ -341,7 +341,9 @@ def _on_duckdb(
     data = data.without(erased)
     try:
         say("building features")
-        cohort = build_cohort(data, week, data_day=lambda: day, as_of=as_of)
+        cohort = build_cohort(
+            data, week, data_day=lambda: day, as_of=as_of, backtest=bool(manifest.get("test_from"))
+        )
         say(f"scoring and explaining {len(cohort.features):,} registrations")
         sources = SourceCoverage.of(data.activity, labels)
         explained = explain_cohort(model.bundle, cohort.features, sources=sources, progress=say)

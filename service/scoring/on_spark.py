@@ -128,9 +128,10 @@ def scored_on_spark(
             stated(as_of, reached=data_date(every, last_days()))
         except CohortError as exc:
             raise ScoringError(f"cannot score {folder}: {exc}") from exc
+    manifest = read_manifest(folder, session)
     chosen = current_presentations(
         every,
-        read_manifest(folder, session),
+        manifest,
         last_days=last_days,
         open_keys=lambda: collect(open_outcomes(tables["registrations"], engine=engine)),
         as_of=as_of,
@@ -151,6 +152,7 @@ def scored_on_spark(
             last_day=lambda: collect(last_activity_day(activity, engine=engine)),
             data_day=lambda: data_date(every, last_days()),  # the whole folder's, as on DuckDB
             as_of=as_of,
+            backtest=bool(manifest.get("test_from")),
         )
         say("building features on Spark")
         features, withdrawn = _without_departed(
