@@ -104,6 +104,21 @@ def test_a_mid_term_exam_and_self_paced_work_count_as_marked_work(tmp_path: Path
     assert s3["asm_score_mean"] == pytest.approx((40 * 50 + 64 * 30 + 90 * 1) / 81)  # E9's 10 not read
 
 
+def test_a_mid_term_exam_is_read_when_the_final_was_left_out_of_the_assessments(tmp_path: Path) -> None:
+    """Found on a university's data: with its finals left out of the assessments (they are the outcome
+    itself, as the docs advise), each module's semester test, typed "exam" and due mid-semester, was
+    taken for the final and never read. A final is the last-due exam of a presentation's last quarter."""
+    assessments = [
+        *(a for a in VALID["assessments"] if a[0] != "A2"),  # the final (day 95 of 100) left out
+        ["E1", "M1", "2024J", "exam", "25", "30"],  # the semester test, a quarter of the way in
+    ]
+    results = [*(r for r in VALID["assessment_results"] if r[1] != "A2"), ["S3", "E1", "24", "64"]]
+    data = load_learning_data(make_folder(tmp_path, assessments=assessments, assessment_results=results))
+    s1, s3 = (row(build_features(data, weeks=[6]), s, 6) for s in ("S1", "S3"))
+    assert (s3["asm_due"], s3["asm_submitted"]) == (2, 2)  # A1 and the semester test
+    assert (s1["asm_due"], s1["asm_missed"], s1["asm_weight_missed"]) == (2, 1, 30)
+
+
 def test_work_due_before_a_student_registered_is_not_counted_missed_unless_they_did_it(
     tmp_path: Path,
 ) -> None:

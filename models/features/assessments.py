@@ -21,13 +21,18 @@ from waymark.models.features.query import Engine, query
 
 MARKING_DELAY_DAYS = 14
 # Which assessments are read. Every one due before the cut-off, exams included, but for each
-# presentation's final exam (its last-due exam, and any exam with no due day): a mid-term exam is
-# marked work like any other, and a college that types all its tests "exam" had no marks at all,
-# while sitting the final or not is, in a module's last weeks, the outcome itself. Coursework or a
+# presentation's final exam (its last-due exam in its last quarter, ``FINAL_FROM``, and any exam with
+# no due day): a mid-term exam is marked work like any other, and a college that types all its tests
+# "exam" had no marks at all, while sitting the final or not is, in a module's last weeks, the
+# outcome itself. Coursework or a
 # quiz with no due day (self-paced work) counts once submitted, for its mark and the days since the
 # last submission, never as due, missed, late or coming next. What comes next (days to it, its
 # weight, how many remain) is the coursework and quizzes still to come, as the next-assessment target
 # labels them (``models.targets``): an exam still to come is never read.
+# A final exam is due in its presentation's last quarter: a university that left its finals out of
+# the assessments, as the outcome itself, had each module's Saturday semester test (weight 20, due
+# in week 8 of 16) read as its final and never counted.
+FINAL_FROM = 0.75
 NEXT_DUE_CAP = 120
 _FEATS_COLUMNS = (
     "student_id",
@@ -78,12 +83,16 @@ def assessment_features(
     by_score = "PARTITION BY module_id, presentation_id, week, score_mean IS NULL"
     return query(
         f"""
-        WITH finals AS (SELECT module_id, presentation_id, max(due_day) AS final_day
-                        FROM assessments WHERE type = 'exam' GROUP BY module_id, presentation_id),
+        WITH lengths AS (SELECT DISTINCT module_id, presentation_id, length_days FROM population),
+        finals AS (SELECT s.module_id, s.presentation_id, max(s.due_day) AS final_day
+                   FROM assessments s JOIN lengths l USING (module_id, presentation_id)
+                   WHERE s.type = 'exam' AND s.due_day >= {FINAL_FROM} * l.length_days
+                   GROUP BY s.module_id, s.presentation_id),
         a AS (SELECT s.assessment_id, s.module_id, s.presentation_id, s.due_day, s.weight, s.type
               FROM assessments s LEFT JOIN finals f
                 ON f.module_id = s.module_id AND f.presentation_id = s.presentation_id
-              WHERE s.type <> 'exam' OR s.due_day < f.final_day),
+              WHERE s.type <> 'exam'
+                 OR (s.due_day IS NOT NULL AND (f.final_day IS NULL OR s.due_day < f.final_day))),
         pa AS (
             SELECT p.student_id, p.module_id, p.presentation_id, p.week, p.cutoff,
                    a.assessment_id, a.due_day, a.weight, a.type,
