@@ -493,6 +493,12 @@ SAYS_NOT_RECORDED = (
     "okänt",
     "vill ej uppge",
     "ej angivet",
+    "prefiro não declarar",  # Brazil's Census of Higher Education and its registrars
+    "prefiro não informar",
+    "não quis declarar",
+    "não dispõe",
+    "não dispõe da informação",
+    "sem informação",
 )
 
 
