@@ -889,6 +889,30 @@ def test_a_day_read_from_one_column_otherwise_from_another(tmp_path: Path) -> No
         load_mapping(write_mapping(tmp_path / "m", undated))
 
 
+def test_a_module_and_a_term_are_extracted_from_one_course_id(tmp_path: Path) -> None:
+    """Found on a university's Blackboard export: course ids such as MATH101-2024-S1 hold the module
+    and the term, which the records keep apart; mapped with a glob per module and per term (18 for six
+    modules), where `extract` takes each part by a regular expression's group."""
+    src = tmp_path / "export"
+    write_records(src)
+    rows = click_rows(range(2))
+    write_clicks(src, [[r[0], f"{r[1]}-{r[2]}", "ignored", *r[3:]] for r in rows])
+    combined = MAPPING.replace(
+        'module_id = "course"\npresentation_id = "term"',
+        'module_id = { column = "course", extract = "^(.+)-[^-]+$" }\n'
+        'presentation_id = { column = "course", extract = "-([^-]+)$" }',
+    ).replace('ignore = ["ip_address"]', 'ignore = ["ip_address", "term"]')
+    assert combined != MAPPING
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", combined)), src, tmp_path / "ok")
+    assert int(load_learning_data(out).activity["count"].sum()) == len(rows)
+    odd = [[r[0], r[1], "ignored", *r[3:]] for r in rows[:1]]  # a course id without its term
+    write_clicks(src, [*odd, *([r[0], f"{r[1]}-{r[2]}", "ignored", *r[3:]] for r in rows[1:])])
+    with pytest.raises(MappingDataError, match=r"does not match extract -\(\[\^-\]\+\)\$"):
+        _import_with(load_mapping(write_mapping(tmp_path / "m", combined)), src, tmp_path / "odd")
+    with pytest.raises(MappingError, match="has no group"):
+        load_mapping(write_mapping(tmp_path / "m", combined.replace('"-([^-]+)$"', '"-[^-]+$"')))
+
+
 def test_activity_on_a_module_the_student_never_took_can_be_left_out_and_counted(tmp_path: Path) -> None:
     """Found on a German university's data: an ILIAS log keyed by login held 40 of 634,000 rows of
     students opening a course they had not booked; the contract refused the whole import, and the

@@ -227,6 +227,10 @@ def column_sql(
             f"(CASE WHEN starts_with({joined}, {literal(prefix)}) "
             f"THEN substr({joined}, {len(prefix) + 1}) ELSE {joined} END)"
         )
+    if spec.extract is not None:  # the part its first group matches; a cell it does not match is named
+        part = f"nullif(regexp_extract({joined}, {literal(spec.extract)}, 1), '')"
+        checks.append((f"{joined} IS NOT NULL AND {part} IS NULL", f"does not match extract {spec.extract}"))
+        joined = part
     text, unmapped = _value_map(joined, spec) if spec.maps_values else (joined, None)
     checks += [(unmapped, "is not mapped")] if unmapped else []
     if column.name == "final_result" and spec.maps_values:  # a default or a pattern can empty one too

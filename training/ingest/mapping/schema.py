@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import available_timezones
 
+import duckdb
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -68,6 +69,9 @@ class ColumnSpec(_Strict):
     # Prefixes some of the export's ids carry and others do not ("HS2401001" in one system, "2401001"
     # in another, after a migration): removed where present, before anything else reads the id.
     strip_prefix: list[str] = Field(default_factory=list)
+    # The part of a value a regular expression's first group matches: a module code and a term out of
+    # one course id ("MATH101-2024-S1"), which a learning platform writes where records keep two columns.
+    extract: str | None = None
     # Read only on rows whose listed source columns hold one of the values given; on other rows the
     # cell counts as empty. One status-date column that is the leaving day for some statuses and an
     # exam day for others: unregistration_day from it only when the status is a leaving one.
@@ -357,6 +361,20 @@ def _death_problems(spec: ColumnSpec) -> list[str]:
 LENGTH_FROM_END = "length_days"
 
 
+def _extract_problems(pattern: str) -> list[str]:
+    """Why ``extract`` cannot be used: not a regular expression DuckDB (RE2) reads, or no group."""
+    try:
+        groups = re.compile(pattern).groups
+        duckdb.execute("SELECT regexp_extract('', $p, 1)", {"p": pattern}).fetchall()
+    except (re.error, duckdb.Error) as exc:
+        return [f"extract {pattern!r} is not a regular expression this reads ({str(exc).splitlines()[0]})"]
+    if groups < 1:
+        return [
+            f"extract {pattern!r} has no group: put the part to keep in brackets, as in '^([A-Z]+[0-9]+)-'"
+        ]
+    return []
+
+
 def _conversion_problems(col: str, spec: ColumnSpec, *, kind: Kind) -> list[str]:
     problems = []
     # length_days from a date: the presentation's last day, counted from its start_date inclusively
@@ -378,6 +396,8 @@ def _conversion_problems(col: str, spec: ColumnSpec, *, kind: Kind) -> list[str]
         problems.append("strip_prefix applies to ids only")
     if "" in spec.strip_prefix:
         problems.append("strip_prefix lists an empty prefix")
+    if spec.extract is not None:
+        problems += _extract_problems(spec.extract)
     if spec.date is not None and spec.date != "iso" and "%" not in spec.date:
         problems.append(f"date {spec.date!r} is neither 'iso' nor a strptime format such as '%d/%m/%Y'")
     return problems
