@@ -82,6 +82,7 @@ def test_weeks_nobody_on_a_presentation_was_active_in_are_listed_for_the_data_st
             "last_day": 97,
             "to_data_end": False,
             "to_its_end": False,
+            "from_start": False,
         }
     ]
     assert "  M1 2024J: weeks 2 to 14 (days 7 to 97)" in report.to_text().splitlines()
@@ -130,6 +131,31 @@ def test_a_presentation_that_had_ended_with_quiet_last_weeks_is_not_said_to_run_
     assert [n for n in report.notes if n.startswith("1 presentation that had ended by the data date")]
 
 
+def test_a_presentation_nobody_was_active_on_for_its_first_weeks_is_listed(tmp_path: Path) -> None:
+    """A strike moved two sections' classes six weeks later than the official calendar their records
+    gave as start_date: every week was counted from the wrong day, and nothing said which sections."""
+    presentations = [
+        ["module_id", "presentation_id", "start_date", "length_days"],
+        ["M1", "2024J", "2024-10-07", "100"],
+        ["M2", "2025B", "2024-10-07", "200"],
+    ]
+    activity = [
+        *VALID["activity"],
+        *(["S3", "M2", "2025B", str(day), "vle", "resource", "1"] for day in range(42, 100, 3)),
+    ]
+    report = _report(make_folder(tmp_path, presentations=presentations, activity=activity))
+    late = [q for q in report.quiet_weeks if q["from_start"]]
+    assert [(q["module_id"], q["first_week"], q["last_week"]) for q in late] == [("M2", 1, 6)]
+    assert "  M2 2025B: weeks 1 to 6 (days 0 to 41), from its start" in report.to_text().splitlines()
+    assert any("official calendar" in note for note in report.notes)
+    # two quiet weeks at the start (a slow first week, a reading week) are not listed
+    early = [r for r in activity if not (r[1] == "M2" and int(r[3]) < 56)] + [
+        ["S3", "M2", "2025B", "14", "vle", "resource", "1"]
+    ]
+    report = _report(make_folder(tmp_path / "b", presentations=presentations, activity=early))
+    assert not [q for q in report.quiet_weeks if q["from_start"]]
+
+
 def test_a_presentation_whose_activity_stopped_weeks_before_the_data_date_is_listed(tmp_path: Path) -> None:
     """M2 runs beside M1 but its activity stops on day 20; M1's goes on to day 100 (2025-01-15), the
     data date, and M2 runs on to day 199. Scored then, everyone on M2 would show no recent activity:
@@ -158,6 +184,7 @@ def test_a_presentation_whose_activity_stopped_weeks_before_the_data_date_is_lis
             "last_day": 97,
             "to_data_end": True,
             "to_its_end": False,
+            "from_start": False,
         }
     ]
     assert "  M2 2025B: weeks 4 to 14 (days 21 to 97), up to the data date" in report.to_text().splitlines()

@@ -18,6 +18,8 @@ from waymark.models.data.sqltext import ident
 
 SHOWN_WEEKS = (1, 2, 4, 8, 12, 16, 20, 24, 30, 36)
 QUIET_WEEKS_SHOWN = 10
+# A presentation with no activity for anyone in more than its first this many weeks is listed.
+QUIET_START_WEEKS = 2
 # A registration without an outcome, on a presentation still running on the data date (the latest day
 # the activity reaches, as ``models.calendar.data_date``), and on one that had ended by then.
 NOT_YET_KNOWN = "not yet known (presentation running)"
@@ -125,6 +127,7 @@ def _quiet_line(q: dict[str, Any]) -> str:
     first, last = q["first_week"], q["last_week"]
     weeks = f"week {first}" if first == last else f"weeks {first} to {last}"
     end = ", up to the data date" if q["to_data_end"] else ", up to its end" if q.get("to_its_end") else ""
+    end = ", from its start" if q.get("from_start") else end
     return (
         f"  {q['module_id']} {q['presentation_id']}: {weeks} (days {q['first_day']} to {q['last_day']}){end}"
     )
@@ -313,7 +316,10 @@ def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Stretches of whole weeks (days 7(w-1) to 7w-1) with no activity row on a presentation at all.
 
     Activity counts as features read it: from sources that may be used (``notice``) and within the
-    presentation's days. Between its first and last active weeks, and after its last active week up
+    presentation's days. Before its first active week when that is later than week
+    ``QUIET_START_WEEKS`` (``from_start``: a start date the official calendar's, not the one the
+    presentation ran on, as after a strike; or an extract that begins late). Between its first and last
+    active weeks, and after its last active week up
     to the data date (the latest day any presentation's activity reaches,
     ``models.calendar.data_date``) or its own end, whichever is first. A stretch up to the data date
     of a presentation still running then has ``to_data_end`` set: scored now, it looks as if nobody
@@ -335,15 +341,17 @@ def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
                          date_diff('day', CAST(p.start_date AS DATE), (SELECT d FROM reach))
                              < CAST(p.length_days AS INTEGER) - 1 AS running
                   FROM span s JOIN t_presentations p USING (module_id, presentation_id)),
-        gaps AS (SELECT k.module_id, k.presentation_id, w.week, w.week > k.hi AS to_end, k.running
-                 FROM known k JOIN range(2, 1000) AS w(week)
-                      ON w.week > k.lo AND (w.week < k.hi OR 7 * w.week - 1 <= k.last_day)
+        gaps AS (SELECT k.module_id, k.presentation_id, w.week, w.week > k.hi AS to_end, k.running,
+                        w.week < k.lo AS from_start
+                 FROM known k JOIN range(1, 1000) AS w(week)
+                      ON (w.week > k.lo AND (w.week < k.hi OR 7 * w.week - 1 <= k.last_day))
+                      OR (k.lo - 1 > {QUIET_START_WEEKS} AND w.week < k.lo)
                  ANTI JOIN active a ON a.module_id = k.module_id
                       AND a.presentation_id = k.presentation_id AND a.week = w.week),
         runs AS (SELECT *, week - row_number() OVER (
                      PARTITION BY module_id, presentation_id ORDER BY week) AS run FROM gaps)
         SELECT module_id, presentation_id, min(week) AS first_week, max(week) AS last_week,
-               bool_or(to_end) AS to_end, bool_or(running) AS running
+               bool_or(to_end) AS to_end, bool_or(running) AS running, bool_or(from_start) AS from_start
         FROM runs GROUP BY module_id, presentation_id, run ORDER BY 1, 2, 3""").fetchall()
     return [
         {
@@ -355,8 +363,9 @@ def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
             "last_day": 7 * int(b) - 1,
             "to_data_end": bool(e and running),
             "to_its_end": bool(e and not running),
+            "from_start": bool(start),
         }
-        for m, p, a, b, e, running in rows
+        for m, p, a, b, e, running, start in rows
     ]
 
 
@@ -391,8 +400,22 @@ def _outcome_notes(overview: dict[str, Any]) -> list[str]:
 
 def _quiet_notes(quiet: list[dict[str, Any]]) -> list[str]:
     notes = []
+    late = len({(q["module_id"], q["presentation_id"]) for q in quiet if q.get("from_start")})
+    if late:
+        notes.append(
+            f"{late:,} {'presentation has' if late == 1 else 'presentations have'} no activity from any "
+            f"source for anyone in more than its first {QUIET_START_WEEKS} weeks (listed above as 'from "
+            "its start'). A start_date that is the official calendar's rather than the day teaching began "
+            "(a strike or a late start moves it) reads this way, and every week is then counted from the "
+            "wrong day: give the presentation the day it began. An activity extract that starts late "
+            "reads so too."
+        )
     within = len(
-        {(q["module_id"], q["presentation_id"]) for q in quiet if not (q["to_data_end"] or q["to_its_end"])}
+        {
+            (q["module_id"], q["presentation_id"])
+            for q in quiet
+            if not (q["to_data_end"] or q["to_its_end"] or q.get("from_start"))
+        }
     )
     if within:
         notes.append(
