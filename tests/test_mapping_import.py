@@ -911,6 +911,14 @@ def test_a_module_and_a_term_are_extracted_from_one_course_id(tmp_path: Path) ->
         _import_with(load_mapping(write_mapping(tmp_path / "m", combined)), src, tmp_path / "odd")
     with pytest.raises(MappingError, match="has no group"):
         load_mapping(write_mapping(tmp_path / "m", combined.replace('"-([^-]+)$"', '"-[^-]+$"')))
+    # A row the contract refuses names the course id as written, and the module and term read from it.
+    stray = [STUDENTS[0], f"{COURSES[1]}-{rows[0][2]}", "ignored", *rows[0][3:]]  # not their module
+    write_clicks(src, [*([r[0], f"{r[1]}-{r[2]}", "ignored", *r[3:]] for r in rows), stray])
+    with pytest.raises(ContractViolation) as refused:
+        _import_with(load_mapping(write_mapping(tmp_path / "m", combined)), src, tmp_path / "stray")
+    said = str(refused.value)
+    assert f"module_id={COURSES[1]}-{rows[0][2]} (read as {COURSES[1]})" in said, said
+    assert f"presentation_id={COURSES[1]}-{rows[0][2]} (read as {rows[0][2]})" in said, said
 
 
 def test_activity_on_a_module_the_student_never_took_can_be_left_out_and_counted(tmp_path: Path) -> None:

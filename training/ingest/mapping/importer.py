@@ -845,6 +845,10 @@ class _Staging:
         return rows
 
 
+#: Ids a traced row shows as read beside as written, where they differ (never a student's: the pseudonym).
+READ_AS_SHOWN = frozenset({"module_id", "presentation_id", "assessment_id"})
+
+
 def in_the_exports(
     con: duckdb.DuckDBPyConnection, report: ValidationReport, *, tables: set[str]
 ) -> ValidationReport:
@@ -880,7 +884,17 @@ def in_the_exports(
             if finding.column in have and finding.column not in key and ex.value is not None:
                 # the offending value too: the registration's rows are many, the one at fault is this
                 conditions.append(f"CAST({ident(finding.column)} AS VARCHAR) = {literal(str(ex.value))}")
-            written = [ident(f"_raw:{k}") if f"_raw:{k}" in have else ident(k) for k in key]
+            # As the export wrote each id; a module or presentation read from it otherwise (a part of a
+            # course id, a pattern's value) with what it was read as. A student's id only as written.
+            written = [
+                f"{ident(f'_raw:{k}')} || CASE WHEN {ident(k)} IS DISTINCT FROM {ident(f'_raw:{k}')} "
+                f"THEN ' (read as ' || coalesce(CAST({ident(k)} AS VARCHAR), 'nothing') || ')' ELSE '' END"
+                if f"_raw:{k}" in have and k in READ_AS_SHOWN
+                else ident(f"_raw:{k}")
+                if f"_raw:{k}" in have
+                else ident(k)
+                for k in key
+            ]
             where = " AND ".join(conditions)
             found = con.execute(
                 f"SELECT _file, _row, {', '.join(written)} FROM {staged} WHERE {where} "
