@@ -731,7 +731,7 @@ def test_a_separator_ending_every_line_is_named_as_the_cause_of_its_unnamed_colu
 
 def test_a_presentations_length_is_counted_from_its_last_day(tmp_path: Path) -> None:
     """Two institutions' records gave each teaching period's start and end dates, not its length:
-    `length_days = { column = ..., date = ... }` is the last day's number, start_date being day 0."""
+    `length_days = { column = ..., date = ... }` counts it from start_date, both days included."""
     from datetime import timedelta
 
     import pandas as pd
@@ -739,8 +739,8 @@ def test_a_presentations_length_is_counted_from_its_last_day(tmp_path: Path) -> 
     src = write_extract(tmp_path / "export")
     records = pd.read_csv(src / "records.csv", sep=";", dtype=str)
     start = pd.to_datetime(records["semester_start"], format="%d/%m/%Y")
-    end = start + timedelta(days=140)  # day numbers 0..140, as the constant the mapping gave before
-    end = end.where(records["course_code"] != "INF101", start + timedelta(days=110))
+    end = start + timedelta(days=139)  # a 140-day semester, as the constant the mapping gave before
+    end = end.where(records["course_code"] != "INF101", start + timedelta(days=109))
     records.assign(semester_end=end.dt.strftime("%d/%m/%Y")).to_csv(src / "records.csv", sep=";", index=False)
     ended = MAPPING.replace(
         "length_days = { value = 140 }", 'length_days = { column = "semester_end", date = "%d/%m/%Y" }'

@@ -150,8 +150,7 @@ PRESENTATIONS = Table(
         Column(
             "length_days",
             Kind.INT,
-            "The last day's number: day numbers run 0 (start_date) to length_days (a 20-week "
-            "presentation's last day is 139; OULAD's module_presentation_length).",
+            "Length in days; day numbers run 0..length_days.",
             minimum=1,
             maximum=1000,
         ),

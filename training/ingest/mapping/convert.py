@@ -519,18 +519,15 @@ def create_views(
 
 
 def _length_from_end_sql() -> str:
-    """Stage m of presentations whose length is given by their last day: that day's number.
+    """Stage m of presentations whose length is given by their last day: counted from the start, inclusive.
 
-    Institutions' records give a teaching period's start and end dates, not its length. Day numbers run
-    from 0 at ``start_date`` to ``length_days`` (the contract), so the last day's number is the days
-    between: a trimester from 24/02/2026 to 13/06/2026 has ``length_days`` 109, and activity on
-    14/06 (day 110) is after it. (The first release of this counted both days, 110, so that day
-    was read as inside the presentation.)
+    Institutions' records give a teaching period's start and end dates, not its length (a trimester
+    from 24/02/2026 to 13/06/2026 is 110 days long).
     """
     end, start = ident("_date:" + LENGTH_FROM_END), "TRY_CAST(a.start_date AS DATE)"
     none = "CAST(NULL AS VARCHAR)"
     return (
-        f"SELECT a.* EXCLUDE ({end}), date_diff('day', {start}, a.{end}) AS {ident(LENGTH_FROM_END)}, "
+        f"SELECT a.* EXCLUDE ({end}), date_diff('day', {start}, a.{end}) + 1 AS {ident(LENGTH_FROM_END)}, "
         f"{none} AS {ident('_check:(presentation)')}, {none} AS {ident('_raw:(presentation)')} "
         f"FROM {ident('wm_a_presentations')} AS a"
     )
