@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from waymark.fairness.audit import group_labels
+from waymark.fairness.audit import NOT_RECORDED, group_labels
 from waymark.fairness.disclosure import margins_of, rounded_count, withheld_groups
 from waymark.fairness.protected import load_protected_characteristics
 from waymark.models import drift
@@ -44,7 +44,10 @@ def group_estimate_shares(
     groups left out are those the audit withholds (``withheld_groups``: a small group, and the
     smallest beside it where it would be alone). Only shares leave: no student.
     """
-    joined = scored[["student_id", "probability"]].join(labels, on="student_id", how="inner")
+    # Every scored student, as the audit counts them: one with no row in the protected table is in the
+    # "not recorded" group (left out, the groups' sizes and so what is withheld would differ).
+    groups = labels.reindex(scored["student_id"]).fillna(NOT_RECORDED).reset_index(drop=True)
+    joined = pd.concat([scored[["student_id", "probability"]].reset_index(drop=True), groups], axis=1)
     out: dict[str, dict[str, list[float]]] = {}
     for attribute in labels.columns:
         out[attribute] = {}

@@ -353,6 +353,9 @@ def test_a_characteristic_that_identifies_students_is_refused_without_showing_it
     assert {e.value for e in dated.examples} == {"(a date)"}
 
 
+FULL_WIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + i) for i in range(10)))
+
+
 def test_a_date_of_birth_is_refused_in_the_forms_records_systems_write_it(
     synth_dir: Path, tmp_path: Path
 ) -> None:
@@ -370,11 +373,15 @@ def test_a_date_of_birth_is_refused_in_the_forms_records_systems_write_it(
         "{d}-Jun-{y}",
         "{y}06{d:02d}",
         "H{e}.{m}.{d}",
+        "FW{y}年{m}月{d}日",  # in full-width digits, as Japanese forms often write them
+        "{d} de março de {y}",
+        "{d}. März {y}",
     )
-    born = [
+    written = [
         forms[i % len(forms)].format(e=18 + i % 3, y=2004 + i % 3, m=1 + i % 12, d=1 + i % 28)
         for i in range(len(frame))
     ]
+    born = [w[2:].translate(FULL_WIDTH) if w.startswith("FW") else w for w in written]
     bands = ["22以上" if i % 2 else "18-21" for i in range(len(frame))]
     frame.assign(born=born, age_band=bands).to_parquet(path, index=False)
     dated = only(validate_folder(folder), "groups_students")

@@ -510,8 +510,9 @@ def test_scoring_never_reads_the_threshold_comparison() -> None:
 
 
 @pytest.mark.slow  # .ci/run installs a Japanese font for it, beside Chromium
-def test_group_names_in_any_script_are_drawn_in_the_reports_plot_when_a_font_has_them() -> None:
-    """A Japanese university's 22以上 drew as 22□□: group names fall back to an installed CJK font."""
+def test_chinese_japanese_or_korean_group_names_are_drawn_when_a_font_has_them() -> None:
+    """A Japanese university's 22以上 drew as 22□□: group names fall back to an installed CJK font
+    (other scripts, Arabic, Thai or Devanagari, need a font added to ``CJK_FONTS``' kind of list)."""
     import warnings
 
     from waymark.fairness.report import CJK_FONTS, _font_families, _plot

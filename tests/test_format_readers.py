@@ -175,3 +175,27 @@ def test_the_fixture_statements_all_name_a_learner_verb_and_course() -> None:
     lines = (BYOD / "xapi" / "statements.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(rows) == len(lines) - 2  # one voided statement and the statement voiding it
     assert all(r["actor"] and r["verb"] and r["course_id"] and r["timestamp"] for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("text", "written", "read", "hint"),
+    [
+        ("回答しない,男,2024/04/08", "cp932", "utf-8", 'encoding = "cp932"'),
+        ("髙橋 一郎,x", "cp932", "shift_jis", 'encoding = "cp932"'),  # a kanji only cp932 has
+        ("回答しない,男", "utf-8", "cp932", "the text is UTF-8"),
+        ("Привет мир, студент", "cp1251", "utf-8", '"cp1251" (Cyrillic)'),
+        ("Straße \u2013 Grundlagen", "cp1252", "utf-8", 'encoding = "cp1252"'),
+        ("Änderung \u2013 Müller", "cp1252", "shift_jis", 'encoding = "cp1252"'),  # not cp932
+    ],
+)
+def test_an_unreadable_byte_is_named_with_the_encoding_the_text_is_likely_in(
+    text: str, written: str, read: str, hint: str
+) -> None:
+    """A review found UTF-8 read as cp932 sent to East Asian encodings, and Cyrillic called East Asian."""
+    from waymark.training.ingest.mapping.readers import _guess
+
+    data = text.encode(written)
+    with pytest.raises(UnicodeDecodeError) as failed:
+        data.decode(read)
+    said = _guess(data[failed.value.start :], encoding=read)
+    assert hint in said, said

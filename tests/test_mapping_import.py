@@ -1146,7 +1146,7 @@ def test_a_row_the_contract_refuses_after_mapping_is_named_in_the_export_not_the
     assert not (tmp_path / "out").exists()
 
 
-def test_an_activity_row_the_contract_refuses_is_traced_to_the_export_row_holding_it(
+def test_an_activity_day_out_of_the_contracts_range_is_named_by_its_export_row_and_date_read(
     tmp_path: Path,
 ) -> None:
     """A registration has many activity rows: the one named is the export row with the refused value

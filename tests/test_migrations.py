@@ -135,6 +135,15 @@ def test_a_database_a_newer_release_migrated_is_refused_by_name_and_left_as_it_w
     assert revisions(engine).current == newer
 
 
+def test_db_status_makes_no_database_where_there_is_none(tmp_path: Path, fresh_settings: None) -> None:
+    """A mistyped SQLite path would have been created (and switched to WAL) by a command that changes
+    nothing."""
+    url = f"sqlite:///{tmp_path}/typo.db"
+    said = CliRunner().invoke(app, ["db", "status"], env={"WAYMARK_DATABASE_URL": url})
+    assert said.exit_code == 2 and "there is no database at" in said.output
+    assert not (tmp_path / "typo.db").exists()
+
+
 def test_db_grants_prints_the_grant_script_of_the_service_role() -> None:
     printed = CliRunner().invoke(app, ["db", "grants"])
     assert printed.exit_code == 0

@@ -237,6 +237,21 @@ def test_a_group_in_one_run_only_is_not_given_back_by_that_runs_total() -> None:
     assert "new" not in shown and len(shown) <= 1 and result["withheld"]["disability"] >= 2
 
 
+def test_the_audits_reference_counts_students_without_a_protected_row_as_the_audit_does() -> None:
+    """25 scored students have no row in the protected table: the audit counts them "not recorded"
+    (30 with the 5 recorded so), withholding C (5) and B (12) beside it; the reference had left them
+    out and published B's shares."""
+    sizes = {"A": 100, "B": 12, "C": 5, "not recorded": 5}
+    labelled = [f"s{i:03d}" for i in range(sum(sizes.values()))]
+    labels = pd.DataFrame(
+        {"ethnicity": [g for g, n in sizes.items() for _ in range(n)]},
+        index=pd.Index(labelled, name="student_id"),
+    )
+    scored = pd.DataFrame({"student_id": [*labelled, *(f"u{i:02d}" for i in range(25))]})
+    scored = scored.assign(probability=np.linspace(0.05, 0.95, len(scored)))
+    assert set(group_estimate_shares(scored, labels, min_size=10)["ethnicity"]) == {"A", "not recorded"}
+
+
 def test_groups_are_compared_with_the_audits_reference_even_without_an_earlier_run() -> None:
     rng = np.random.default_rng(1)
     students = [f"s{i:03d}" for i in range(100)]

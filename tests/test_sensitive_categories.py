@@ -49,9 +49,14 @@ def _activity(*rows: tuple[str, str, int]) -> list[list[str]]:
         ("saude_mental", "saude*"),
         ("atendimento_psicologico", "psicolog*"),
         ("nucleo_acessibilidade_deficiencia", "deficien*"),
-        ("coletivo_negro_neabi", "negro"),
+        ("coletivo_negro_neabi", "coletivo negro"),
         ("beratung_schwangerschaft", "schwanger*"),
         ("aumonerie_etudiante", "aumonerie"),
+        # as written on screen, accents and all (words lose their accents before they are compared)
+        ("Saúde Mental", "saude*"),
+        ("Atendimento Psicológico", "psicolog*"),
+        ("Aumônerie", "aumonerie"),
+        ("Église", "eglise"),
     ],
 )
 def test_a_category_naming_a_special_category_topic_is_found(name: str, term: str) -> None:
@@ -66,6 +71,16 @@ def test_a_category_naming_a_special_category_topic_is_found(name: str, term: st
         # Every activity type of the OULAD import and the ready mappings, and common words that contain
         # a term's letters without being that word.
         "resource",
+        # Portuguese, Spanish and French words a prefix of a term would catch
+        "quadro_negro",
+        "politica_de_privacidade",
+        "politique_de_confidentialite",
+        "gravidade",
+        "syndicate_forum",
+        "rss_syndication",
+        "sindicacion_rss",
+        "genero_literario",
+        "acessibilidade_da_pagina",
         "oucontent",
         "forumng",
         "oucollaborate",

@@ -150,7 +150,8 @@ PRESENTATIONS = Table(
         Column(
             "length_days",
             Kind.INT,
-            "Length in days; day numbers run 0..length_days.",
+            "Length in days: start_date is day 0, the last day is length_days - 1 (a 20-week "
+            "presentation: 140).",
             minimum=1,
             maximum=1000,
         ),

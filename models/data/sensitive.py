@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -57,8 +58,12 @@ def _word_matches(pattern: str, word: str) -> bool:
 
 
 def words_of(name: str) -> tuple[str, ...]:
-    """The lower-case words of a category name: split on _, -, spaces and lower-to-upper case changes."""
-    return tuple(w.lower() for w in _WORD_BREAK.split(name.strip()) if w)
+    """The lower-case words of a category name: split on _, -, spaces and lower-to-upper case changes.
+
+    Accents are dropped (Saúde as saude, Église as eglise), in names and in terms alike.
+    """
+    bare = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    return tuple(w.lower() for w in _WORD_BREAK.split(bare.strip()) if w)
 
 
 def parse_terms(texts: list[str]) -> tuple[Term, ...]:

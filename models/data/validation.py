@@ -354,18 +354,25 @@ _UNIQUE_SHARE = 0.5
 _UNIQUE_MIN_STUDENTS = 20
 
 
-_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*[.]?"
+#: ASCII and full-width digits (Japanese forms often write the latter).
+_DIGIT = "[0-9\uff10-\uff19]"
+_MONTH = (
+    r"(jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sept?(ember)?|oct(ober)?"
+    r"|nov(ember)?|dec(ember)?)[.]?"
+)
 #: A value written as a calendar date, with or without a time or a day of the week after it: 2004-03-17,
-#: 17.03.2004, 3/17/04, 20040317, 17 March 2004, 17-Mar-04, March 17, 2004, 2004年3月17日, an era's
-#: 平成16年3月17日 or H16.3.17, 2004년 3월 17일. Every form a records system writes a date of birth in.
+#: 17.03.2004, 3/17/04, 20040317, 17 March 2004, 17-Mar-04, March 17, 2004, 2004年3月17日 (in ASCII or
+#: full-width digits), an era's 平成16年3月17日 or H16.3.17, 2004년 3월 17일, 17 de março de 2004, 17. März
+#: 2004: the forms records systems write a date of birth in that this has met.
 _DATE_SHAPED = (
-    r"(?i)("
-    r"\d{1,4}[-./]\d{1,2}[-./]\d{1,4}"
-    r"|[mtshr]\d{1,2}[-./]\d{1,2}[-./]\d{1,2}"
-    r"|\D{0,4}(\d{1,4}|元)\s*[年년]\s*\d{1,2}\s*[月월]\s*\d{1,2}\s*[日일]?"
-    r"|(1[89]|20)\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])"
-    rf"|\d{{1,2}}(st|nd|rd|th)?[ -]?{_MONTH}[ ,-]*\d{{2,4}}"
-    rf"|{_MONTH}\s*\d{{1,2}}(st|nd|rd|th)?,?\s+\d{{2,4}}"
+    "(?i)("
+    f"{_DIGIT}{{1,4}}[-./]{_DIGIT}{{1,2}}[-./]{_DIGIT}{{1,4}}"
+    f"|[mtshr]{_DIGIT}{{1,2}}[-./]{_DIGIT}{{1,2}}[-./]{_DIGIT}{{1,2}}"
+    f"|\\D{{0,4}}({_DIGIT}{{1,4}}|元)\\s*[年년]\\s*{_DIGIT}{{1,2}}\\s*[月월]\\s*{_DIGIT}{{1,2}}\\s*[日일]?"
+    "|(1[89]|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])"
+    f"|[0-9]{{1,2}}(st|nd|rd|th)?[ -]?{_MONTH}[ ,-]*[0-9]{{2,4}}"
+    f"|{_MONTH}\\s*[0-9]{{1,2}}(st|nd|rd|th)?,?\\s+[0-9]{{2,4}}"
+    "|[0-9]{1,2}[.\u00ba]?\\s+(de\\s+)?[a-z\u00e0-\u00ff]{3,10}[.]?,?\\s+(de\\s+)?[0-9]{4}"
     ")([ T(\uff08].*)?"  # a time, or a day of the week in (full-width) brackets
 )
 

@@ -20,7 +20,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from alembic.script.revision import RevisionError
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
@@ -313,10 +313,14 @@ def _described(script: Script) -> str:
 
 def revisions(engine: Engine) -> Revisions:
     """The database's revision beside this release's newest, and what is left to apply (reads only)."""
+    with engine.connect() as connection:
+        return _revisions(connection)
+
+
+def _revisions(connection: Connection) -> Revisions:
     scripts = ScriptDirectory.from_config(_config())
     head = str(scripts.get_current_head())  # one head: the migrations are a single line
-    with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
+    current = MigrationContext.configure(connection).get_current_revision()
     try:
         between = list(scripts.iterate_revisions(head, current or "base"))
     except RevisionError:  # a revision this release does not hold
@@ -354,6 +358,7 @@ def upgrade(engine: Engine) -> Revisions:
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+            before = _revisions(connection)  # as it stands now: another process may have gone first
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except ProgrammingError as exc:

@@ -172,16 +172,22 @@ def first_bad_utf8(path: Path) -> str:
 def _guess(rest: bytes, *, encoding: str = "utf-8") -> str:
     """A hint at the file's encoding from the bytes where decoding stopped (and the encoding tried).
 
-    A run of bytes above 0x7F is text of a double-byte encoding (``_double_byte``); a lone one among
-    ASCII letters is a European letter, most often of Windows-1252.
+    UTF-8 read as another encoding is named first. A run of bytes above 0x7F is text in a script other
+    than Latin (``_other_script``); a lone one among ASCII letters is a European letter, most often
+    of Windows-1252. A character plain shift_jis lacks but Windows' cp932 has (the 髙 of 髙橋) asks
+    for cp932.
     """
-    if codecs.lookup(encoding).name in {"shift_jis", "shift_jisx0213", "shift_jis_2004"}:
+    if codecs.lookup(encoding).name != "utf-8" and _utf8(rest[:24]):
+        return ' (the text is UTF-8: leave encoding out, or give encoding = "utf-8")'
+    if codecs.lookup(encoding).name in {"shift_jis", "shift_jisx0213", "shift_jis_2004"} and _decodes(
+        rest[:2], "cp932"
+    ):
         return (
             ' (give the input encoding = "cp932": Windows\' Shift_JIS, which Japanese exports are, has '
             "characters of names that plain shift_jis lacks, such as the 髙 of 髙橋)"
         )
-    if double := _double_byte(rest[:16]):
-        return f" ({double})"
+    if other := _other_script(rest[:16]):
+        return f" ({other})"
     try:
         shown = rest[:1].decode("cp1252")
     except UnicodeDecodeError:
@@ -192,11 +198,32 @@ def _guess(rest: bytes, *, encoding: str = "utf-8") -> str:
     )
 
 
-def _double_byte(window: bytes) -> str:
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _utf8(window: bytes) -> bool:
+    """Whether the bytes are UTF-8 with characters beyond ASCII (decoding may have stopped inside one)."""
+    for start in range(4):
+        try:
+            text = codecs.getincrementaldecoder("utf-8")("strict").decode(window[start:])
+        except UnicodeDecodeError:
+            continue
+        if any(ord(c) > 0x7F for c in text):
+            return True
+    return False
+
+
+def _other_script(window: bytes) -> str:
     """What a run of high bytes is, with the encodings to try; "" for a European letter among ASCII.
 
-    Kana are Japanese alone, so cp932 is named when they are there. Korean, Chinese and kanji-only
-    Japanese bytes overlap (each decodes as the other's script), so those are named together.
+    Kana are Japanese alone, so cp932 is named when they are there. Otherwise the bytes could be
+    Cyrillic, Greek or Arabic in a Windows code page, or Korean, Chinese or kanji-only Japanese in a
+    double-byte one (each decodes as another's script), so those are named together.
     """
     if sum(b > 0x7F for b in window[:8]) < 6:  # é, ß or ø stand alone among ASCII letters
         return ""
@@ -206,8 +233,9 @@ def _double_byte(window: bytes) -> str:
         if len(wide) >= 2 and sum("\u3040" <= c <= "\u30ff" for c in wide) >= len(wide) / 4:
             return 'Japanese text (kana): give the input encoding = "cp932", Windows\' Shift_JIS'
     return (
-        "East Asian text in a double-byte encoding: give the input encoding its system writes, "
-        '"cp932" for Japanese, "cp949" for Korean, "gb18030" for Chinese, "big5" for traditional Chinese'
+        "text in a script other than Latin: give the input encoding its system writes, such as "
+        '"cp1251" (Cyrillic), "cp1253" (Greek), "cp1256" (Arabic), "cp932" (Japanese), "cp949" '
+        '(Korean), "gb18030" (Chinese) or "big5" (traditional Chinese)'
     )
 
 

@@ -323,7 +323,9 @@ def _column_problems(table_name: str, spec: TableSpec, *, where: str) -> list[st
             at = f"{where}.columns.{col}" + ".otherwise" * depth
             problems += [f"{at}: {p}" for p in _conversion_problems(col, rule, kind=kind)]
         if (table_name, col) == ("registrations", "final_result"):
-            problems += [f"{where}.columns.{col}: {p}" for p in _death_problems(col_spec)]
+            for depth, rule in enumerate(col_spec.chain()):
+                at = f"{where}.columns.{col}" + ".otherwise" * depth
+                problems += [f"{at}: {p}" for p in _death_problems(rule)]
     missing = [c.name for c in table.columns if c.required and c.name not in spec.columns]
     if spec.aggregate is not None:
         missing = [c for c in missing if c != "count" or spec.aggregate == "sum"]
