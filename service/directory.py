@@ -57,7 +57,9 @@ class _Row:
 
 def _read(path: Path) -> list[_Row]:
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
+        # utf-8-sig: Excel's "CSV UTF-8" begins with a byte-order mark, which read as utf-8 became part
+        # of the first column's name ("missing column(s) student_id; unknown column(s) \ufeffstudent_id")
+        with path.open(encoding="utf-8-sig", newline="") as handle:
             lines = list(csv.reader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DirectoryRefused(f"{path}: cannot be read as CSV ({exc}); nothing was imported") from exc

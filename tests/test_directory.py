@@ -48,6 +48,15 @@ def test_a_valid_file_replaces_the_whole_directory(engine: Engine, tmp_path: Pat
     assert _stored(engine) == {"S3": ("Grace Hopper", None, None, "grace@example.ac.uk")}
 
 
+def test_a_file_excel_saved_as_csv_utf8_loads_names_in_any_script(engine: Engine, tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8" begins with a byte-order mark: an Indian university's file was refused as
+    missing student_id beside an "unknown column" that printed the mark inside its name."""
+    path = _file(tmp_path, "S1,अदिति शर्मा,Aditi,she/her,aditi@example.ac.in")
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert import_directory(engine, path, known=KNOWN).loaded == 1
+    assert _stored(engine)["S1"][0] == "अदिति शर्मा"
+
+
 def test_every_bad_row_is_named_and_nothing_is_loaded(engine: Engine, tmp_path: Path) -> None:
     import_directory(engine, _file(tmp_path, "S1,Ada Lovelace,,,ada@example.ac.uk"), known=KNOWN)
     bad = _file(
