@@ -889,6 +889,28 @@ def test_a_day_read_from_one_column_otherwise_from_another(tmp_path: Path) -> No
         load_mapping(write_mapping(tmp_path / "m", undated))
 
 
+def test_ids_one_system_writes_in_lower_case_match_the_records_with_case(tmp_path: Path) -> None:
+    """Found on an Indian university's data: its Moodle log wrote roll numbers in lower case (21bcs0457)
+    and its records in upper (21BCS0457); no rule could write them alike, and every row was refused."""
+    src = tmp_path / "export"
+    rows = records_rows()
+    for row in rows:
+        row[0] = f"21BCS{row[0]}"
+    write_records(src, rows)
+    clicks = click_rows(range(2))
+    write_clicks(src, [[f"21bcs{r[0]}", *r[1:]] for r in clicks])
+    with pytest.raises(ContractViolation, match="Ids are compared as written"):
+        _import_with(load_mapping(write_mapping(tmp_path / "m", MAPPING)), src, tmp_path / "as-is")
+    upper = MAPPING.replace('student_id = "user"', 'student_id = { column = "user", case = "upper" }')
+    assert upper != MAPPING
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", upper)), src, tmp_path / "ok")
+    assert int(load_learning_data(out).activity["count"].sum()) == len(clicks)
+    with pytest.raises(MappingError, match="case applies to ids and text only"):
+        load_mapping(write_mapping(tmp_path / "m", upper.replace(
+            'credits = "credits_enrolled"', 'credits = { column = "credits_enrolled", case = "upper" }'
+        )))  # fmt: skip
+
+
 def test_a_module_and_a_term_are_extracted_from_one_course_id(tmp_path: Path) -> None:
     """Found on a university's Blackboard export: course ids such as MATH101-2024-S1 hold the module
     and the term, which the records keep apart; mapped with a glob per module and per term (18 for six

@@ -440,6 +440,9 @@ SAYS_NOT_RECORDED = (
     "no response",
     "withheld",
     "n/a",
+    "na",  # "NA" in an Indian university's first-generation column (a warning: Namibia's code too)
+    "n.a.",
+    "n/k",
     "missing",
     # The same in the languages of institutions that have tried Waymark, and their neighbours' (records
     # systems export the words their forms show).
@@ -506,6 +509,9 @@ SAYS_NOT_RECORDED = (
     "não dispõe",
     "não dispõe da informação",
     "sem informação",
+    "अज्ञात",  # Hindi: "unknown", "not available", "do not wish to say"
+    "उपलब्ध नहीं",
+    "बताना नहीं चाहते",
 )
 
 

@@ -227,6 +227,8 @@ def column_sql(
             f"(CASE WHEN starts_with({joined}, {literal(prefix)}) "
             f"THEN substr({joined}, {len(prefix) + 1}) ELSE {joined} END)"
         )
+    if spec.case is not None:  # one system's 21bcs0457 is another's 21BCS0457
+        joined = f"{spec.case}({joined})"
     if spec.extract is not None:  # the part its first group matches; a cell it does not match is named
         part = f"nullif(regexp_extract({joined}, {literal(spec.extract)}, 1), '')"
         checks.append((f"{joined} IS NOT NULL AND {part} IS NULL", f"does not match extract {spec.extract}"))

@@ -242,7 +242,8 @@ def _drop_unregistered(con: duckdb.DuckDBPyConnection, mapping: Mapping, *, old:
         raise MappingError(
             f'tables.activity.unregistered = "drop" would leave out every activity row ({rows:,}): none '
             "names a student on a module presentation they are registered on. Check the join that gives "
-            "activity its student, module and presentation (ids written as the registrations write them)."
+            "activity its student, module and presentation (ids written as the registrations write them, "
+            'in the same case: case = "upper" on a column writes 21bcs0457 as the records\' 21BCS0457).'
         )
     return (
         f"{_counted_rows(rows)} of activity named a student on a module presentation they have no "
@@ -263,7 +264,8 @@ UNREGISTERED_HINT = (
     "; if these students registered after the folder's records were imported, append the newer records "
     "first (dropping their activity would lose it). A platform's log keyed by login also records "
     "modules a student opened but never took: if these are such visits, give tables.activity "
-    'unregistered = "drop" to leave them out, counted'
+    'unregistered = "drop" to leave them out, counted. Ids are compared as written: a log that writes '
+    '21bcs0457 where the records write 21BCS0457 matches none of them (case = "upper" on its column)'
 )
 
 

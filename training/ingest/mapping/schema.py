@@ -72,6 +72,9 @@ class ColumnSpec(_Strict):
     # The part of a value a regular expression's first group matches: a module code and a term out of
     # one course id ("MATH101-2024-S1"), which a learning platform writes where records keep two columns.
     extract: str | None = None
+    # Ids one system writes in lower case and another in upper ("21bcs0457", "21BCS0457"): written in one
+    # case before anything else reads them (pseudonyms of the two would differ).
+    case: Literal["upper", "lower"] | None = None
     # Read only on rows whose listed source columns hold one of the values given; on other rows the
     # cell counts as empty. One status-date column that is the leaving day for some statuses and an
     # exam day for others: unregistration_day from it only when the status is a leaving one.
@@ -400,6 +403,8 @@ def _conversion_problems(col: str, spec: ColumnSpec, *, kind: Kind) -> list[str]
         problems.append("strip_prefix lists an empty prefix")
     if spec.extract is not None:
         problems += _extract_problems(spec.extract)
+    if spec.case is not None and kind not in {Kind.ID, Kind.TEXT}:
+        problems.append("case applies to ids and text only")
     if spec.date is not None and spec.date != "iso" and "%" not in spec.date:
         problems.append(f"date {spec.date!r} is neither 'iso' nor a strptime format such as '%d/%m/%Y'")
     return problems
