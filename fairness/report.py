@@ -222,7 +222,7 @@ def _plot(report: dict[str, Any], attribute: str, *, week: int, capacity: float)
     # A Figure of its own, not pyplot's global registry: nothing is left open if drawing fails; group
     # names in any script (``_font_families``).
     with rc_context({"font.family": _font_families()}):
-        fig = Figure(figsize=(6, 0.5 + 0.45 * len(names)))
+        fig = Figure(figsize=(7.5, 0.5 + 0.45 * len(names)))  # wide enough for the axis label
         ax = fig.subplots()
         # A percentile bootstrap interval need not contain its point estimate (small, lumpy groups):
         # draw the bar to the interval's ends without asking matplotlib for a negative length.
@@ -250,8 +250,24 @@ def _plot(report: dict[str, Any], attribute: str, *, week: int, capacity: float)
 #: Fonts with Chinese, Japanese and Korean characters, tried after matplotlib's own for group names it
 #: lacks (a Japanese university's 22以上 drew as boxes): those installed (Debian's fonts-noto-cjk,
 #: fonts-ipafont, fonts-wqy-zenhei) are used; without any, the alt text and the tables still name them.
-CJK_FONTS = ("Noto Sans CJK JP", "Noto Sans CJK SC", "IPAexGothic", "IPAGothic", "WenQuanYi Zen Hei")
-CJK_FONT_FILES = ("NotoSansCJK-Regular.ttc", "ipaexg.ttf", "ipag.ttf", "wqy-zenhei.ttc")
+CJK_FONTS = (
+    "Noto Sans CJK JP",  # Noto's CJK fonts hold kana, Hangul and Chinese characters alike
+    "Noto Sans CJK KR",
+    "Noto Sans CJK SC",
+    "NanumGothic",  # Hangul (a Korean university's 대한민국 drew as boxes beside IPAGothic alone)
+    "UnDotum",
+    "IPAexGothic",
+    "IPAGothic",
+    "WenQuanYi Zen Hei",
+)
+CJK_FONT_FILES = (
+    "NotoSansCJK-Regular.ttc",
+    "NanumGothic.ttf",
+    "UnDotum.ttf",
+    "ipaexg.ttf",
+    "ipag.ttf",
+    "wqy-zenhei.ttc",
+)
 
 
 @functools.cache

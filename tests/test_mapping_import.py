@@ -1223,3 +1223,15 @@ def test_a_written_imports_warnings_are_named_in_the_exports_too(tmp_path: Path)
     assert shown.exit_code == 0, shown.output
     assert "from the contract (the folder is valid)" in shown.output
     assert f"clicks.csv row {len(rows)}" in shown.output
+
+
+def test_a_table_no_mapping_builds_is_refused_with_the_mapping_key_that_writes_it(tmp_path: Path) -> None:
+    """A Korean university's records-only mapping was told to write activity.csv by hand inside an
+    import, where the mapping's `empty` writes it."""
+    src = write_extract(tmp_path / "export", weeks=range(1))
+    records_only = MAPPING[: MAPPING.index("[tables.activity]")].replace(
+        '[inputs.clicks]\nfiles = ["clicks*.csv"]\n', ""
+    )
+    assert "[inputs.clicks]" not in records_only
+    with pytest.raises(ContractViolation, match=r'give the mapping empty = \["activity"\]'):
+        _import_with(load_mapping(write_mapping(tmp_path / "m", records_only)), src, tmp_path / "out")

@@ -337,3 +337,49 @@ def test_importing_again_with_the_mapping_that_made_the_folder_refreshes_it(
 ) -> None:
     import_mapped(mapping, [write_extract(tmp_path / "again", weeks=range(1))], out=loaded, secret=SECRET)
     assert len(read_manifest(loaded)["increments"]) == 1
+
+
+SCHOLARSHIP = """\
+version = 1
+name = "scholarship"
+description = "The scholarship office's list of recipients: one characteristic, for some students"
+timezone = "Europe/Lisbon"
+
+[pseudonymise]
+columns = ["student_id"]
+
+[inputs.records]
+files = ["records*.csv"]
+separator = ";"
+keep = { status = ["Graduate"] }
+
+[tables.protected_characteristics]
+from = "records"
+duplicates = "last"
+ignore = ["course_code", "semester", "semester_start", "enrolment_date", "status", "credits_enrolled",
+          "admission_grade", "nationality"]
+[tables.protected_characteristics.columns]
+student_id = "student_number"
+means_tested_support = { value = "Y" }
+"""
+
+
+def test_an_append_that_would_empty_columns_of_the_rows_it_replaces_is_refused(
+    tmp_path: Path, loaded: Path
+) -> None:
+    """A university's scholarship mapping gave one characteristic for 60 recipients: the append replaced
+    their rows whole, emptying gender, nationality and disability, and the audit's "not recorded"
+    gender group became exactly the means-tested students."""
+    scholarship = load_mapping(write_mapping(tmp_path / "s", SCHOLARSHIP))
+    before = folder_fingerprint(loaded)
+    for dry_run in (True, False):
+        with pytest.raises(AppendRefused, match=r"but not nationality, which .* holds for \d+ of the rows"):
+            import_mapped(
+                scholarship,
+                [_week_extract(tmp_path / "s-export", range(1))],
+                out=loaded,
+                secret=SECRET,
+                append=True,
+                dry_run=dry_run,
+            )
+    assert folder_fingerprint(loaded) == before

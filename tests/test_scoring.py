@@ -635,7 +635,7 @@ def _registrations(folder: Path, week: int) -> int:
     """How many registrations a run at ``week`` scores: every registration of the current presentations."""
     manifest = read_manifest(folder)
     data = load_learning_data(folder, choose=lambda pres: current_presentations(pres, manifest))
-    return len(build_cohort(data, week).features)
+    return len(build_cohort(data, week, backtest=bool(manifest.get("test_from"))).features)  # as the job does
 
 
 def _stop_between_writes(engine: Engine, proc: subprocess.Popen[bytes]) -> None:

@@ -459,6 +459,10 @@ SAYS_NOT_RECORDED = (
     "모름",  # Korean: "unknown", "no answer", "refused"
     "무응답",
     "응답 거부",
+    "응답거부",
+    "미응답",
+    "미기재",
+    "알 수 없음",
     "미상",
     "keine angabe",  # German
     "keine angaben",

@@ -20,7 +20,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from alembic.script.revision import RevisionError
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
@@ -392,6 +392,15 @@ def opened(settings: Settings) -> Engine:
     would report an empty log as intact.
     """
     return up_to_date(named_url(settings))
+
+
+def missing_file(url: str) -> str:
+    """The path of a SQLite database file that does not exist ("" otherwise): a check never makes one."""
+    parsed = make_url(url)
+    path = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or path in ("", ":memory:") or Path(path).exists():
+        return ""
+    return path
 
 
 def named_url(settings: Settings) -> str:

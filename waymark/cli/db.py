@@ -8,26 +8,15 @@ grants of the service's own role, which may not migrate (docs/operations.md, Upg
 from __future__ import annotations
 
 from importlib.resources import files
-from pathlib import Path
 
 import typer
-from sqlalchemy import make_url
 
 from waymark.cli.console import out
 from waymark.cli.errors import BROKEN, fail, handled
 from waymark.models.settings import get_settings
-from waymark.service.db.engine import Revisions, engine_for, named_url, revisions, upgrade
+from waymark.service.db.engine import Revisions, engine_for, missing_file, named_url, revisions, upgrade
 
 app = typer.Typer(help="The service database's schema: migrations and grants.", no_args_is_help=True)
-
-
-def _missing_file(url: str) -> str:
-    """The path of a SQLite database file that does not exist ("" otherwise): status never makes one."""
-    parsed = make_url(url)
-    path = parsed.database or ""
-    if parsed.get_backend_name() != "sqlite" or path in ("", ":memory:") or Path(path).exists():
-        return ""
-    return path
 
 
 def _at(found: Revisions) -> str:
@@ -56,7 +45,7 @@ def status_cmd() -> None:
     """Say where the schema stands against this release, changing nothing; exit 1 while some are pending."""
     with handled():
         url = named_url(get_settings())
-        if missing := _missing_file(url):
+        if missing := missing_file(url):
             raise fail(f"there is no database at {missing} (WAYMARK_DATABASE_URL): nothing to report")
         found = revisions(engine_for(url))
     if not found.known:

@@ -275,6 +275,12 @@ def _hinted(report: ValidationReport) -> ValidationReport:
     def hinted(finding: Finding) -> Finding:
         if finding.table == "activity" and finding.rule == "reference_registrations":
             return replace(finding, message=finding.message + UNREGISTERED_HINT)
+        if finding.rule == "missing_file":  # the mapping writes the file: it says so with `empty`
+            return replace(
+                finding,
+                message=f"{finding.message} (in a mapping that builds no {finding.table}, give the mapping "
+                f'empty = ["{finding.table}"] and it writes that file)',
+            )
         return finding
 
     return replace(report, findings=tuple(hinted(f) for f in report.findings))
@@ -385,6 +391,43 @@ def _refuse_to_retire_others(out: Path, mapping: Mapping, *, retire: frozenset[s
                 f"--retire-missing {table}: {out}'s {table} also come from {', '.join(others)}, whose rows "
                 f"this extract of mapping {mapping.name} never lists, so retiring would remove them: "
                 "--retire-missing retires only a table one mapping builds. Append without it"
+            )
+
+
+def _refuse_to_empty_columns(
+    con: duckdb.DuckDBPyConnection, mapping: Mapping, *, out: Path, tables: list[str]
+) -> None:
+    """Refuse an append that would replace rows whole without columns the folder holds for them.
+
+    An append replaces a keyed row whole: a university's scholarship mapping, giving one protected
+    characteristic for 60 recipients, emptied their gender, nationality and disability, and the
+    audit's "not recorded" gender group became exactly the means-tested students.
+    """
+    for table in tables:
+        key = table_key(table)
+        if not key:
+            continue
+        given = {str(r[0]) for r in con.execute(f"DESCRIBE {ident('wm_out_' + table)}").fetchall()}
+        held = [
+            str(r[0])
+            for r in con.execute(f"DESCRIBE {ident('t_' + table)}").fetchall()
+            if not str(r[0]).startswith("_") and str(r[0]) not in given
+        ]
+        if not held:
+            continue
+        holding = " OR ".join(f"o.{ident(c)} IS NOT NULL" for c in held)
+        replaced = con.execute(
+            f"SELECT count(*) FROM {ident('wm_out_' + table)} n JOIN {ident('t_' + table)} o "
+            f"ON {_same_key(table)} WHERE {holding}"
+        ).fetchall()[0][0]
+        if replaced:
+            raise AppendRefused(
+                f"{table}: mapping {mapping.name} gives {', '.join(sorted(given - set(key))) or 'no column'} "
+                f"but not {', '.join(held)}, which {out}'s {table} holds for {replaced:,} of the rows this "
+                "append would replace: an append replaces a row whole, so those values would be emptied. "
+                f"Give every column of {table} in one mapping (join its inputs there, or in the export), "
+                f"or leave {table} out of this one. A column given for some students only reads the others "
+                "as not recorded: export it for every student"
             )
 
 
@@ -763,6 +806,8 @@ def import_mapped(
     if not coverage.ok:
         raise MappingDataError(coverage)
     tables = [t for t in _BUILD_ORDER if t in mapping.tables]
+    if not blind:
+        _refuse_to_empty_columns(con, mapping, out=out, tables=[t for t in tables if t in old])
     retiring = _Retiring(retire, frozenset(old), frozenset(mapping.tables), _shared(out, mapping, old=old))
     changes = {t: _changes(con, t, old=old, retiring=retiring) for t in tables}
     empty = [t for t in mapping.empty if t not in old]
