@@ -184,6 +184,7 @@ def quality_report(con: duckdb.DuckDBPyConnection) -> QualityReport:
         registrations=overview["registrations"],
     )
     notes += _quiet_notes(quiet) + _outcome_notes(overview) + _mark_direction_notes(con)
+    notes += _leavers_activity_notes(con)
     notes = notes or ["No gaps large enough to change how indicators should be read."]
     return QualityReport(
         overview=overview,
@@ -547,6 +548,54 @@ def _mark_direction_notes(con: duckdb.DuckDBPyConnection) -> list[str]:
         "percentages where higher is better; a scale where lower is better (German grades, 1,0 the best and "
         "5,0 a fail) read as numbers makes the best work the worst mark, in features and explanations "
         "alike. Map each grade to a percentage with a value table (docs/mapping.md), never by multiplying."
+    ]
+
+
+#: Registrations that left after this day are expected to have some activity from a source their
+#: presentation's students use; fewer than this many such registrations are not judged.
+LEFT_AFTER_DAY, LEAVERS_MIN = 14, 10
+
+
+def _leavers_activity_notes(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """A note per source far rarer among registrations that left after two weeks than among the rest.
+
+    A student who left in week five worked in the weeks before, as the others did. An export or a join
+    that keeps only current students' activity (a Canvas enrolment list without the enrolments a
+    records feed deleted on withdrawal) loses exactly theirs: a Korean university's withdrawn students
+    had none, the model learned that leaving students were active to the end and then vanished, and
+    week-4 AUC read 0.953 against 0.900 with their activity kept. Per source, over the presentations
+    where it has activity at all.
+    """
+    if not _has(con, "t_activity") or not _has(con, "t_registrations"):
+        return []
+    register_usable_sources(con)
+    rows = con.execute(f"""
+        WITH act AS (SELECT DISTINCT student_id, module_id, presentation_id, source FROM t_activity
+                     WHERE count > 0 AND {USED_ACTIVITY}),
+        used AS (SELECT DISTINCT module_id, presentation_id, source FROM act),
+        regs AS (SELECT student_id, module_id, presentation_id,
+                        CASE WHEN unregistration_day > {LEFT_AFTER_DAY} THEN 'left'
+                             WHEN unregistration_day IS NULL AND final_result IS DISTINCT FROM 'withdrawn'
+                             THEN 'stayed' END AS kind
+                 FROM t_registrations),
+        pairs AS (SELECT r.kind, u.source, a.student_id IS NOT NULL AS has
+                  FROM regs r JOIN used u USING (module_id, presentation_id)
+                  LEFT JOIN act a ON a.student_id = r.student_id AND a.module_id = r.module_id
+                       AND a.presentation_id = r.presentation_id AND a.source = u.source
+                  WHERE r.kind IS NOT NULL)
+        SELECT source, count(*) FILTER (WHERE kind = 'left'),
+               avg(CAST(has AS INTEGER)) FILTER (WHERE kind = 'left'),
+               avg(CAST(has AS INTEGER)) FILTER (WHERE kind = 'stayed')
+        FROM pairs GROUP BY source ORDER BY source""").fetchall()
+    return [
+        f"Activity from {source} is rare among registrations that left after day {LEFT_AFTER_DAY}: "
+        f"{left:.0%} of {n:,} have any, against {stayed:.0%} of those still registered. Students who "
+        "left worked before they left, as the others did; an export or a join that keeps only current "
+        "students' activity (an enrolment list without the enrolments withdrawal deleted) reads so, and "
+        "the model then learns that leaving students were active to the end. Check that the activity "
+        "export keeps withdrawn students' history."
+        for source, n, left, stayed in rows
+        if n >= LEAVERS_MIN and stayed is not None and stayed >= 0.5 and left < stayed / 2
     ]
 
 
