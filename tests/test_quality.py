@@ -393,3 +393,23 @@ def test_a_source_missing_for_students_who_left_is_said(synth_dir: Path, tmp_pat
     said = [n for n in _report(folder).notes if "rare among registrations that left" in n]
     assert said and all("0% of" in n for n in said), said
     assert "keeps withdrawn students' history" in said[0]
+
+
+def test_registrations_still_open_with_activity_after_their_presentation_ended_are_said(
+    tmp_path: Path,
+) -> None:
+    """An online college's students on an extension worked on after their intake's last day: they had
+    no indicator in their last weeks, and the quality report said only "not recorded (presentation
+    ended)"."""
+    registrations = [
+        *VALID["registrations"][:3],
+        ["S3", "M1", "2024J", "2", "", ""],
+        VALID["registrations"][4],
+    ]
+    activity = [*VALID["activity"], ["S3", "M1", "2024J", "112", "vle", "resource", "4"]]  # M1 ends at 100
+    report = _report(make_folder(tmp_path, registrations=registrations, activity=activity))
+    said = [n for n in report.notes if "extension" in n]
+    assert len(said) == 1 and said[0].startswith("1 registration of presentations that had ended"), said
+    closed = [*VALID["registrations"]]  # S3's M1 registration has its outcome: nothing to say
+    report = _report(make_folder(tmp_path / "b", registrations=closed, activity=activity))
+    assert not [n for n in report.notes if "extension" in n]

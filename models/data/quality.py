@@ -184,7 +184,7 @@ def quality_report(con: duckdb.DuckDBPyConnection) -> QualityReport:
         registrations=overview["registrations"],
     )
     notes += _quiet_notes(quiet) + _outcome_notes(overview) + _mark_direction_notes(con)
-    notes += _leavers_activity_notes(con)
+    notes += _leavers_activity_notes(con) + _past_the_end_notes(con)
     notes = notes or ["No gaps large enough to change how indicators should be read."]
     return QualityReport(
         overview=overview,
@@ -548,6 +548,35 @@ def _mark_direction_notes(con: duckdb.DuckDBPyConnection) -> list[str]:
         "percentages where higher is better; a scale where lower is better (German grades, 1,0 the best and "
         "5,0 a fail) read as numbers makes the best work the worst mark, in features and explanations "
         "alike. Map each grade to a percentage with a value table (docs/mapping.md), never by multiplying."
+    ]
+
+
+def _past_the_end_notes(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """A note on registrations still open, with activity after their presentation ended: not scored.
+
+    An online college's students on an extension, or back from a break that moved their own end date,
+    worked on after the intake's last day; the contract has one last day per presentation, so they
+    had no indicator in their last weeks and nothing said so.
+    """
+    if not _has(con, "t_activity"):
+        return []
+    (n,) = con.execute(f"""
+        WITH reach AS ({_REACH}),
+        ended AS (SELECT module_id, presentation_id, length_days FROM t_presentations p
+                  WHERE CAST(p.start_date AS DATE) + CAST(p.length_days AS INTEGER) <= (SELECT d FROM reach)),
+        late AS (SELECT DISTINCT a.student_id, a.module_id, a.presentation_id
+                 FROM t_activity a JOIN ended e USING (module_id, presentation_id)
+                 WHERE a.day > e.length_days AND a.count > 0)
+        SELECT count(*) FROM late JOIN t_registrations r USING (student_id, module_id, presentation_id)
+        WHERE r.final_result IS NULL AND r.unregistration_day IS NULL""").fetchall()[0]
+    if not n:
+        return []
+    return [
+        f"{_counted(int(n), 'registration', many='registrations')} of presentations that had ended by the "
+        "data date have no outcome yet and activity after their presentation's last day: students on an "
+        "extension, or back from a break that moved their own end, read so. A presentation is scored "
+        "only while it runs, so they have no indicator now; their tutors follow them as before "
+        "(docs/bring-your-own-data.md, Extensions and breaks within an enrolment)."
     ]
 
 
