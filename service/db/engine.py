@@ -297,6 +297,19 @@ class Revisions:
         """Whether nothing is left to apply."""
         return self.known and not self.pending
 
+    @property
+    def where(self) -> str:
+        """Where the database stands, as a sentence says it: "at revision 0010", or empty."""
+        return f"at revision {self.current}" if self.current else "empty (no migration applied)"
+
+    def newer_release(self) -> str:
+        """What a database a newer release migrated is, and what to do (``known`` False)."""
+        return (
+            f"the database is at revision {self.current}, which this release does not hold (its newest "
+            f"is {self.head}): a newer release of Waymark migrated it. Run that release, or restore the "
+            "backup taken before the upgrade and reinstall this one (docs/operations.md, Upgrading)."
+        )
+
 
 def _config() -> Config:
     config = Config()
@@ -346,11 +359,7 @@ def upgrade(engine: Engine) -> Revisions:
     """
     before = revisions(engine)
     if not before.known:
-        raise MigrationRefused(
-            f"the database is at revision {before.current}, which this release does not hold (its newest "
-            f"is {before.head}): a newer release of Waymark migrated it. Run that release, or restore the "
-            "backup taken before the upgrade and reinstall this one (docs/operations.md, Upgrading)."
-        )
+        raise MigrationRefused(before.newer_release())
     if before.up_to_date:
         return before
     config = _config()
@@ -364,14 +373,13 @@ def upgrade(engine: Engine) -> Revisions:
     except ProgrammingError as exc:
         if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
             raise
-        at = f"at revision {before.current}" if before.current else "empty (no migration applied)"
         needs = (
             ", ".join(before.pending)
             if len(before.pending) <= 3
             else f"{before.pending[0].split()[0]} to {before.pending[-1].split()[0]}"
         )
         raise MigrationRefused(
-            f"the database is {at} and this release needs {len(before.pending)} migration(s), "
+            f"the database is {before.where} and this release needs {len(before.pending)} migration(s), "
             f"{needs}, but the role connected may not apply them "
             f"({str(exc.orig).strip().splitlines()[0]}). Nothing was changed. Migrate as the database "
             "owner (WAYMARK_DATABASE_URL=<owner url> waymark db upgrade), apply the grants again "

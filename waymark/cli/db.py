@@ -14,13 +14,9 @@ import typer
 from waymark.cli.console import out
 from waymark.cli.errors import BROKEN, fail, handled
 from waymark.models.settings import get_settings
-from waymark.service.db.engine import Revisions, engine_for, missing_file, named_url, revisions, upgrade
+from waymark.service.db.engine import engine_for, missing_file, named_url, revisions, upgrade
 
 app = typer.Typer(help="The service database's schema: migrations and grants.", no_args_is_help=True)
-
-
-def _at(found: Revisions) -> str:
-    return f"at revision {found.current}" if found.current else "empty (no migration applied)"
 
 
 @app.command("upgrade")
@@ -34,7 +30,7 @@ def upgrade_cmd() -> None:
         return
     applied = "\n".join(f"  {described}" for described in before.pending)
     out.print(
-        f"The database was {_at(before)}; applied {len(before.pending)} migration(s), now at revision "
+        f"The database was {before.where}; applied {len(before.pending)} migration(s), now at revision "
         f"{before.head}:\n{applied}\nOn PostgreSQL, apply the grants again: waymark db grants | psql ...",
         highlight=False,
     )
@@ -49,16 +45,13 @@ def status_cmd() -> None:
             raise fail(f"there is no database at {missing} (WAYMARK_DATABASE_URL): nothing to report")
         found = revisions(engine_for(url))
     if not found.known:
-        raise fail(
-            f"the database is at revision {found.current}, which this release does not hold (its newest is "
-            f"{found.head}): a newer release migrated it"
-        )
+        raise fail(found.newer_release())
     if found.up_to_date:
         out.print(f"The database is up to date at revision {found.head}.", highlight=False)
         return
     pending = "\n".join(f"  {described}" for described in found.pending)
     out.print(
-        f"The database is {_at(found)}; this release holds {len(found.pending)} migration(s) it lacks "
+        f"The database is {found.where}; this release holds {len(found.pending)} migration(s) it lacks "
         f"(`waymark db upgrade` as the owner applies them):\n{pending}",
         highlight=False,
     )
