@@ -48,7 +48,7 @@ VALID: dict[str, list[list[str]]] = {
         ["S1", "M1", "2024J", "-3", "vle", "resource", "3"],
         ["S1", "M1", "2024J", "1", "vle", "forum", "2"],
         ["S2", "M1", "2024J", "5", "library", "loan", "1"],
-        ["S3", "M1", "2024J", "100", "attendance", "present", "1"],
+        ["S3", "M1", "2024J", "99", "attendance", "present", "1"],
     ],
     "protected_characteristics": [
         ["student_id", "gender", "disability"],

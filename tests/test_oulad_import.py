@@ -37,6 +37,17 @@ def test_the_import_is_valid_and_keeps_every_row(imported: Path, oulad_subset: P
     assert len(data.presentations) == len(_csv(oulad_subset, "courses"))
 
 
+def test_oulads_last_day_is_inside_its_presentation(imported: Path, oulad_subset: Path) -> None:
+    """OULAD counts day ``module_presentation_length`` as its last (activity falls on it), the contract
+    counts days 0 to length_days - 1: one more day, and no warning for activity on OULAD's last day."""
+    courses = _csv(oulad_subset, "courses").set_index(["code_module", "code_presentation"])
+    lengths = load_learning_data(imported).presentations.set_index(["module_id", "presentation_id"])
+    assert (lengths["length_days"] == courses["module_presentation_length"] + 1).all()
+    vle = _csv(oulad_subset, "studentVle").join(courses, on=["code_module", "code_presentation"])
+    assert (vle["date"] == vle["module_presentation_length"]).any(), "the fixture must hold a last day"
+    assert not [w for w in validate_folder(imported).warnings if w.rule == "day_within_presentation"]
+
+
 def test_question_marks_become_missing_values(imported: Path, oulad_subset: Path) -> None:
     data = load_learning_data(imported)
     raw = _csv(oulad_subset, "studentRegistration")

@@ -70,7 +70,7 @@ def test_optional_source_columns_left_empty_are_not_reported_as_gaps(tmp_path: P
 def test_weeks_nobody_on_a_presentation_was_active_in_are_listed_for_the_data_steward(
     tmp_path: Path, synth_dir: Path
 ) -> None:
-    # M1 2024J has activity on days -3, 1, 5 and 100 (weeks 1 and 15): weeks 2 to 14 are empty.
+    # M1 2024J has activity on days -3, 1, 5 and 99 (weeks 1 and 15): weeks 2 to 14 are empty.
     report = _report(make_folder(tmp_path))
     assert report.quiet_weeks == [
         {
@@ -117,7 +117,7 @@ def _m2_stopping_on_day_20(tmp_path: Path, length_days: int) -> QualityReport:
 def test_a_presentation_that_had_ended_with_quiet_last_weeks_is_not_said_to_run_to_the_data_date(
     tmp_path: Path,
 ) -> None:
-    """M2 ended on day 89, before the data date (day 100): its quiet last weeks are its own end's,
+    """M2 ended on day 89, before the data date (day 99): its quiet last weeks are its own end's,
     an exam period or an extract that stopped early, not a break still running. Found on a college's
     data, where presentations long ended were listed "up to the data date" and told to check the
     extract before scoring them."""
@@ -157,7 +157,7 @@ def test_a_presentation_nobody_was_active_on_for_its_first_weeks_is_listed(tmp_p
 
 
 def test_a_presentation_whose_activity_stopped_weeks_before_the_data_date_is_listed(tmp_path: Path) -> None:
-    """M2 runs beside M1 but its activity stops on day 20; M1's goes on to day 100 (2025-01-15), the
+    """M2 runs beside M1 but its activity stops on day 20; M1's goes on to day 99 (2025-01-14), the
     data date, and M2 runs on to day 199. Scored then, everyone on M2 would show no recent activity:
     an extract that ends early reads exactly so, and the data steward is told which presentation and
     from when."""
@@ -173,7 +173,7 @@ def test_a_presentation_whose_activity_stopped_weeks_before_the_data_date_is_lis
     report = _report(make_folder(tmp_path, presentations=presentations, activity=activity))
     trailing = [q for q in report.quiet_weeks if q["to_data_end"]]
     # Week 3 (days 14 to 20) is M2's last active week; week 14 (days 91 to 97) the last whole week
-    # before the data date (day 100).
+    # before the data date (day 99).
     assert trailing == [
         {
             "module_id": "M2",
@@ -198,7 +198,7 @@ def test_a_presentation_whose_activity_stopped_weeks_before_the_data_date_is_lis
 def test_an_outcome_missing_on_a_presentation_that_had_ended_is_told_apart_from_one_not_known_yet(
     tmp_path: Path,
 ) -> None:
-    # S3 on M2 2025B has no outcome. The activity reaches 2025-01-15 (M1 2024J, day 100).
+    # S3 on M2 2025B has no outcome. The activity reaches 2025-01-14 (M1 2024J, day 99).
     running = _report(make_folder(tmp_path / "running"))
     assert running.overview["final_results"]["not yet known (presentation running)"] == 1
     assert not [n for n in running.notes if "left out of training" in n]
@@ -271,15 +271,15 @@ def test_activity_after_leaving_and_a_leaving_day_after_the_data_date_are_counte
         "1 activity row is dated more than a week after the student unregistered" in n for n in report.notes
     )
     assert report.consistency["unregistration_after_data_date"] == 0
-    # S1 leaving M1 on day 101, after the data date (M1's day 100, 2025-01-15).
+    # S1 leaving M1 on day 100, after the data date (M1's day 99, 2025-01-14).
     registrations = [list(r) for r in VALID["registrations"]]
-    registrations[1][4], registrations[1][5] = "101", "withdrawn"
+    registrations[1][4], registrations[1][5] = "100", "withdrawn"
     ahead = _report(make_folder(tmp_path / "ahead", registrations=registrations))
     assert ahead.consistency["unregistration_after_data_date"] == 1
     assert any(
         n.startswith("1 registration has an unregistration day after the data date") for n in ahead.notes
     )
-    registrations[1][4] = "100"
+    registrations[1][4] = "99"
     assert (
         _report(make_folder(tmp_path / "on", registrations=registrations)).consistency[
             "unregistration_after_data_date"
@@ -295,7 +295,7 @@ def test_activity_after_leaving_and_a_leaving_day_after_the_data_date_are_counte
 def test_a_presentation_not_started_by_the_data_date_is_left_out_of_the_activity_figures(
     tmp_path: Path,
 ) -> None:
-    """M2 starts on 2025-02-03, after the data date (2025-01-15): its student can have no activity
+    """M2 starts on 2025-02-03, after the data date (2025-01-14): its student can have no activity
     yet, so it is not a registration without activity, nor a week or module without a source."""
     report = _report(make_folder(tmp_path / "data"))
     assert [(p["module_id"], p["registrations"]) for p in report.no_activity["by_presentation"]] == [

@@ -64,7 +64,7 @@ def contact_days(
     -------
     pandas.DataFrame
         ``student_id, module_id, presentation_id, contact_day`` for each registration running on the
-        day of a contact (day 0 to its length), its first contact only.
+        day of a contact (day 0 to its last, ``length_days - 1``), its first contact only.
     """
     joined = (
         interventions.assign(contacted_on=pd.to_datetime(interventions["contacted_on"]))
@@ -72,7 +72,7 @@ def contact_days(
         .merge(presentations, on=["module_id", "presentation_id"])
     )
     day = (joined["contacted_on"] - pd.to_datetime(joined["start_date"])).dt.days
-    running = (day >= 0) & (day <= joined["length_days"])
+    running = (day >= 0) & (day < joined["length_days"])
     found = joined.loc[running, REGISTRATION].assign(contact_day=day[running].astype(int))
     return found.groupby(REGISTRATION, as_index=False).agg(contact_day=("contact_day", "min"))
 

@@ -306,7 +306,8 @@ ACTIVITY = Table(
         Column(
             "day",
             Kind.INT,
-            "Day of the activity; one after the presentation's length_days is kept with a warning, unread.",
+            "Day of the activity; one after the presentation's last day (day >= length_days) is kept "
+            "with a warning, unread.",
             minimum=-1000,
             maximum=1000,
         ),

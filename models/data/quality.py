@@ -295,7 +295,7 @@ def _coverage(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
             SELECT r.student_id, r.module_id, r.presentation_id, w.week
             FROM t_registrations r JOIN t_presentations p USING (module_id, presentation_id)
             CROSS JOIN range(1, 60) AS w(week)
-            WHERE 7 * (w.week - 1) <= p.length_days
+            WHERE 7 * (w.week - 1) < p.length_days
               AND coalesce(CAST(p.start_date AS DATE) + CAST(7 * (w.week - 1) AS INTEGER)
                            <= (SELECT d FROM reach), TRUE)
               AND coalesce(r.registration_day, 0) < 7 * w.week
@@ -333,7 +333,7 @@ def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         WITH active AS (SELECT DISTINCT t_activity.module_id, t_activity.presentation_id,
                                CAST(floor(t_activity.day / 7) AS BIGINT) + 1 AS week
                         FROM t_activity JOIN t_presentations pr USING (module_id, presentation_id)
-                        WHERE t_activity.day >= 0 AND t_activity.day <= pr.length_days AND {USED_ACTIVITY}),
+                        WHERE t_activity.day >= 0 AND t_activity.day < pr.length_days AND {USED_ACTIVITY}),
         reach AS ({_REACH}),
         span AS (SELECT module_id, presentation_id, min(week) AS lo, max(week) AS hi
                  FROM active GROUP BY ALL),
@@ -479,7 +479,7 @@ def _consistency(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         ),
         "unregistration_after_presentation_end": (
             "SELECT count(*) FROM t_registrations r JOIN t_presentations p "
-            "USING (module_id, presentation_id) WHERE r.unregistration_day > p.length_days"
+            "USING (module_id, presentation_id) WHERE r.unregistration_day >= p.length_days"
         ),
         # A student active well before registering is more often two calendars than keenness: day
         # numbers counted from different start dates in two exports (a week's grace for pre-reading).
@@ -512,7 +512,7 @@ def _consistency(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         "submissions_after_presentation_end": (
             "SELECT count(*) FROM t_assessment_results r JOIN t_assessments a "
             "USING (assessment_id) JOIN t_presentations p USING (module_id, presentation_id) "
-            "WHERE r.submitted_day > p.length_days"
+            "WHERE r.submitted_day >= p.length_days"
         ),
     }
     return {k: _scalar(con, sql) for k, sql in checks.items()}
@@ -566,7 +566,7 @@ def _past_the_end_notes(con: duckdb.DuckDBPyConnection) -> list[str]:
                   WHERE CAST(p.start_date AS DATE) + CAST(p.length_days AS INTEGER) <= (SELECT d FROM reach)),
         late AS (SELECT DISTINCT a.student_id, a.module_id, a.presentation_id
                  FROM t_activity a JOIN ended e USING (module_id, presentation_id)
-                 WHERE a.day > e.length_days AND a.count > 0)
+                 WHERE a.day >= e.length_days AND a.count > 0)
         SELECT count(*) FROM late JOIN t_registrations r USING (student_id, module_id, presentation_id)
         WHERE r.final_result IS NULL AND r.unregistration_day IS NULL""").fetchall()[0]
     if not n:

@@ -116,13 +116,16 @@ _ORDER = (
     "+ CASE WHEN right(code_presentation, 1) = 'J' THEN 1 ELSE 0 END"
 )
 
+# OULAD's last day is day ``module_presentation_length`` itself (4,374 activity rows fall on it, and
+# DDD's exams are due on it), so its presentations run one day longer than that number in the contract's
+# counting (days 0 to length_days - 1).
 _QUERIES: dict[str, str] = {
     "presentations": f"""
         SELECT code_module AS module_id, code_presentation AS presentation_id,
                make_date(CAST(substr(code_presentation, 1, 4) AS INTEGER),
                          CASE right(code_presentation, 1) WHEN 'B' THEN 2 ELSE 10 END, 1)
                    AS start_date,
-               {_int("module_presentation_length")} AS length_days
+               {_int("module_presentation_length")} + 1 AS length_days
         FROM src_courses ORDER BY 1, 2""",
     "students": f"""
         SELECT {_student()} AS student_id, highest_education,

@@ -125,7 +125,11 @@ def draw_activity(
         n_events = rng.poisson(RATES[source] * regs.engagement * totals / ref)
         if n_events.sum() == 0:
             continue
-        out.append((source, *_sample(rng, source, w=w, totals=totals, n_events=n_events)))
+        reg, day_idx, kind, count = _sample(rng, source, w=w, totals=totals, n_events=n_events)
+        # Day length_days is the first after the presentation (its days are 0 to length_days - 1), which
+        # no feature reads: its rows are dropped after drawing, leaving every other draw as it was.
+        inside = profiles.days[day_idx] < lengths[regs.pres[reg]]
+        out.append((source, reg[inside], day_idx[inside], kind[inside], count[inside]))
     return out
 
 
