@@ -123,11 +123,14 @@ def test_negative_counts_are_refused(tmp_path: Path) -> None:
 def test_days_beyond_the_presentation_length_are_kept_with_a_warning(tmp_path: Path) -> None:
     # Revision and exam-period activity after the last teaching day is common: not a reason to refuse
     # the whole extract (features never read past the presentation's last week).
-    rows = with_cell("activity", 4, "day", "101")  # M1 2024J is 100 days long
+    # M1 2024J is 100 days long: days 0 to 99, so day 100 is the first day after it.
+    last = validate_folder(make_folder(tmp_path / "last", activity=with_cell("activity", 4, "day", "99")))
+    assert not [w for w in last.warnings if w.rule == "day_within_presentation"], last.to_text()
+    rows = with_cell("activity", 4, "day", "100")
     report = validate_folder(make_folder(tmp_path, activity=rows))
     assert report.ok, report.to_text()
     (finding,) = [w for w in report.warnings if w.rule == "day_within_presentation"]
-    assert (finding.column, finding.examples[0].row) == ("day", 4)
+    assert (finding.column, finding.examples[0].row, finding.examples[0].value) == ("day", 4, "100")
     # Every week's features are the same with and without a busy day past the end.
     after = with_row("activity", ["S1", "M1", "2024J", "101", "vle", "resource", "40"])
     features = [
@@ -409,11 +412,14 @@ def test_a_characteristic_value_saying_nothing_is_recorded_is_warned_of(
     # in the language the records system writes: a Japanese university's 回答しない and 不明
     frame.assign(
         indigenous=status[: len(frame)],
-        gender=(["男", "女", "回答しない", "不明"] * len(frame))[: len(frame)],
+        gender=(["男", "女", "回答しない", "不明", "No especificado", "未填写"] * len(frame))[: len(frame)],
     ).to_parquet(path, index=False)
     said = {
         w.column: {v for v, _ in w.values}
         for w in validate_folder(folder).warnings
         if w.rule == "says_not_recorded"
     }
-    assert said == {"indigenous": {"Not Stated", "Prefer not to say"}, "gender": {"回答しない", "不明"}}
+    assert said == {
+        "indigenous": {"Not Stated", "Prefer not to say"},
+        "gender": {"回答しない", "不明", "No especificado", "未填写"},
+    }

@@ -456,6 +456,11 @@ SAYS_NOT_RECORDED = (
     "不详",  # Chinese: "unknown", "not willing to disclose"
     "未知",
     "不愿透露",
+    "未填写",
+    "未填",
+    "غير محدد",  # Arabic: "not specified", "unknown", "prefer not to say"
+    "غير معروف",
+    "أفضل عدم الإجابة",
     "모름",  # Korean: "unknown", "no answer", "refused"
     "무응답",
     "응답 거부",
@@ -477,6 +482,13 @@ SAYS_NOT_RECORDED = (
     "ne souhaite pas répondre",
     "refus de répondre",
     "no consta",  # Spanish, Portuguese, Italian
+    "no especificado",  # Mexico's forms
+    "no especificada",
+    "prefiero no responder",
+    "préfère ne pas répondre",  # Québec
+    "je préfère ne pas répondre",
+    "préfère ne pas le dire",
+    "ne souhaite pas répondre",
     "desconocido",
     "prefiero no decirlo",
     "prefiere no decirlo",
@@ -803,13 +815,14 @@ def _cross_table_rules(typed: set[str]) -> Iterator[Rule]:
             "activity",
             "day",
             "day_within_presentation",
-            "day is after the end of the presentation (day > length_days): revision or exam-period "
-            "activity is common and is kept, but no feature reads past the presentation's last week; "
-            "if these days should be inside it, check length_days or how days were counted",
+            "day is after the presentation's last day (day >= length_days; its days are 0 to "
+            "length_days - 1): revision or exam-period activity is common and is kept, but no feature "
+            "reads past the presentation's last week; if these days should be inside it, check "
+            "length_days (a count of days, both the first and the last included) or how days were counted",
             "SELECT a._file, a._row, a.day AS value, a.student_id AS key_student_id, "
             "a.module_id AS key_module_id, a.presentation_id AS key_presentation_id "
             "FROM t_activity a JOIN t_presentations p USING (module_id, presentation_id) "
-            "WHERE a.day > p.length_days",
+            "WHERE a.day >= p.length_days",
             ("student_id", "module_id", "presentation_id"),
             "warning",
         )
