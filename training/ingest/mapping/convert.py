@@ -74,15 +74,20 @@ def run(con: duckdb.DuckDBPyConnection, sql: str) -> None:
 
 # --- one column ----------------------------------------------------------------------------------
 
+#: What a cell is trimmed of: every character Python's ``str.strip`` removes (``pseudonyms.normalised_id``
+#: strips so), not only the space DuckDB's ``trim`` does. A tab an LMS export put before each student
+#: number had made every id differ from the records'.
+SPACE = literal("".join(c for c in map(chr, range(0x3001)) if c.isspace()))
+
 
 def _parts(spec: ColumnSpec, ref: Callable[[str], str]) -> list[str]:
-    return [f"nullif(trim({ref(c)}), '')" for c in spec.columns]
+    return [f"nullif(trim({ref(c)}, {SPACE}), '')" for c in spec.columns]
 
 
 def _raw(spec: ColumnSpec, ref: Callable[[str], str]) -> str:
     """The source text (for messages): a column's, the parts of ``columns`` there are, or the constant."""
     if spec.column is not None:
-        return f"nullif(trim({ref(spec.column)}), '')"
+        return f"nullif(trim({ref(spec.column)}, {SPACE}), '')"
     if spec.columns:
         return f"nullif(concat_ws({literal(spec.joined_with)}, {', '.join(_parts(spec, ref))}), '')"
     text = str(spec.value)
@@ -93,7 +98,7 @@ def when_sql(when: dict[str, list[str]], ref: Callable[[str], str]) -> str:
     """SQL: every listed source column holds one of its values ("" an empty cell), trimmed as read."""
     parts = []
     for name, listed in when.items():
-        cell = f"nullif(trim({ref(name)}), '')"
+        cell = f"nullif(trim({ref(name)}, {SPACE}), '')"
         given = [v for v in listed if v != ""]
         either = [f"{cell} IN ({', '.join(literal(v) for v in given)})"] if given else []
         either += [f"{cell} IS NULL"] if "" in listed else []
@@ -227,8 +232,13 @@ def column_sql(
             f"(CASE WHEN starts_with({joined}, {literal(prefix)}) "
             f"THEN substr({joined}, {len(prefix) + 1}) ELSE {joined} END)"
         )
+    for old, new in spec.replace.items():  # one system's ENG-2019-045 is the records' ENG/2019/045
+        joined = f"replace({joined}, {literal(old)}, {literal(new)})"
     if spec.case is not None:  # one system's 21bcs0457 is another's 21BCS0457
         joined = f"{spec.case}({joined})"
+    if spec.pad is not None:  # a spreadsheet's 23000374 is the records' 0023000374 (lpad alone would cut)
+        short = f"length({joined}) < {spec.pad}"
+        joined = f"(CASE WHEN {short} THEN lpad({joined}, {spec.pad}, '0') ELSE {joined} END)"
     if spec.extract is not None:  # the part its first group matches; a cell it does not match is named
         part = f"nullif(regexp_extract({joined}, {literal(spec.extract)}, 1), '')"
         checks.append((f"{joined} IS NOT NULL AND {part} IS NULL", f"does not match extract {spec.extract}"))
@@ -268,7 +278,7 @@ def column_sql(
             checks.append((f"{number} <> round({number})", "is not a whole number"))
         if spec.out_of is not None:  # a mark out of another column's maximum, as a percentage
             # The maximum is written as the mark is: "20,0" is twenty where marks have decimal commas.
-            maximum = f"nullif(trim({ref(spec.out_of)}), '')"
+            maximum = f"nullif(trim({ref(spec.out_of)}, {SPACE}), '')"
             if spec.decimal_comma:
                 maximum = (
                     f"(CASE WHEN contains({maximum}, '.') THEN NULL ELSE replace({maximum}, ',', '.') END)"

@@ -69,6 +69,13 @@ class ColumnSpec(_Strict):
     # Prefixes some of the export's ids carry and others do not ("HS2401001" in one system, "2401001"
     # in another, after a migration): removed where present, before anything else reads the id.
     strip_prefix: list[str] = Field(default_factory=list)
+    # Text replaced wherever it occurs, in the order given: one system's "ENG-2019-045" for the records'
+    # "ENG/2019/045" ({ "-" = "/" }).
+    replace: dict[str, str] = Field(default_factory=dict)
+    # Zeros added on the left of a shorter value up to this many characters: an id a spreadsheet read
+    # as a number ("23000374" for "0023000374"). Bring every export to the records system's form,
+    # which sign-in's student number also has, rather than strip the zeros from the others.
+    pad: int | None = Field(default=None, ge=2, le=64)
     # The part of a value a regular expression's first group matches: a module code and a term out of
     # one course id ("MATH101-2024-S1"), which a learning platform writes where records keep two columns.
     extract: str | None = None
@@ -342,7 +349,15 @@ def _column_problems(table_name: str, spec: TableSpec, *, where: str) -> list[st
 
 # An outcome recording a death. Mapped to empty ("not known yet") it is scored and listed for outreach
 # (an art school's trial put a student keyed as deceased 10th of 137 on a module's list).
-DEATH_WORDS = r"deceased|death|\bdied\b|\bdead\b|passed away"
+DEATH_WORDS = (
+    r"deceased|death|\bdied\b|\bdead\b|passed away"
+    # The same in the languages of institutions that have tried Waymark (an Arabic export's متوفى was
+    # mapped to empty unwarned), with and without accents: French, Spanish, Portuguese, Italian, German,
+    # Dutch, Scandinavian, Polish, Turkish, Indonesian, Afrikaans, Arabic, Chinese, Japanese, Korean, Hindi.
+    r"|d[ée]c[ée]d|d[ée]c[èe]s\b|fallecid|falecid|[óo]bito|defunci|\bmuert[oa]\b|\bmort[eo]?\b|decedut"
+    r"|verstorben|gestorben|overleden|avliden|\bd[øö]d\b|zmar[łl]|vefat|meninggal|oorlede"
+    r"|متوف|وفاة|توفي|死亡|去世|逝世|逝去|死去|사망|मृत्यु|निधन"
+)
 _DEATH = re.compile(DEATH_WORDS, re.IGNORECASE)
 #: Said of an outcome naming a death that a value map leaves empty, by the mapping's check and the rows'.
 DEATH_REFUSED = (
@@ -405,6 +420,10 @@ def _conversion_problems(col: str, spec: ColumnSpec, *, kind: Kind) -> list[str]
         problems += _extract_problems(spec.extract)
     if spec.case is not None and kind not in {Kind.ID, Kind.TEXT}:
         problems.append("case applies to ids and text only")
+    if spec.pad is not None and kind not in {Kind.ID, Kind.TEXT}:
+        problems.append("pad applies to ids and text only")
+    if "" in spec.replace:
+        problems.append("replace lists an empty text to replace")
     if spec.date is not None and spec.date != "iso" and "%" not in spec.date:
         problems.append(f"date {spec.date!r} is neither 'iso' nor a strptime format such as '%d/%m/%Y'")
     return problems
