@@ -89,11 +89,19 @@ def import_grants(
         shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
         raise ImportRefused("nothing was imported:\n" + "\n".join(shown))
     if strict and known and tutees.any() and not frame.loc[tutees, "scope_id"].isin(known).any():
+        first = written.iloc[0] if pseudonym is not None else frame.loc[tutees, "scope_id"].iloc[0]
+        why = (
+            "The secret was given: if it is the data imports' own, the file and the data imports write "
+            "student numbers in different forms (leading zeros, case, separators). Bring the data mapping's "
+            "exports to the records system's form, which sign-in gives too (pad, case, replace: "
+            "docs/bring-your-own-data.md, One form for every student number), and import the data again"
+            if pseudonym is not None
+            else "If the data imports pseudonymised student numbers, give the same secret (--secret-file) "
+            "so that these are replaced by the same pseudonyms"
+        )
         raise ImportRefused(
             f"nothing was imported: no student relationship in {path.name} ({int(tutees.sum()):,} in all) "
-            f"names a student Waymark holds (for example {frame.loc[tutees, 'scope_id'].iloc[0]!r}). If "
-            "the data imports pseudonymised student numbers, give the same secret (--secret-file) so "
-            "that these are replaced by the same pseudonyms"
+            f"names a student Waymark holds (for example {first!r}, as the file writes it). {why}"
         )
     with transaction(engine) as session:
         erasure_barrier(session)  # an erasure processed meanwhile is seen here, not undone

@@ -239,6 +239,24 @@ def test_a_japanese_export_is_named_cp932_whatever_encoding_was_tried_first(tmp_
     assert int(load_learning_data(out).activity["count"].sum()) == len(click_rows(range(2)))
 
 
+def test_a_chinese_export_with_a_name_gbk_lacks_is_named_gb18030(tmp_path: Path) -> None:
+    """A Chinese university's records, declared gbk, held a family name written in GB18030's four bytes
+    (the \u36c3 of \u738b\u36c3): it was said to be Windows-1252."""
+    rows = records_rows()
+    for row in rows:
+        row[7] = "\u738b\u36c3"  # ignored column: a name gbk cannot write
+    src = tmp_path / "export"
+    path = write_records(src, rows)
+    path.write_bytes(path.read_text(encoding="utf-8").encode("gb18030"))
+    write_clicks(src, click_rows(range(2)))
+    given = MAPPING.replace('separator = ";"\n', 'separator = ";"\nencoding = "gbk"\n', 1)
+    with pytest.raises(MappingError, match='give the input encoding = "gb18030"'):
+        _import_with(load_mapping(write_mapping(tmp_path / "m", given)), src, tmp_path / "gbk")
+    given = MAPPING.replace('separator = ";"\n', 'separator = ";"\nencoding = "gb18030"\n', 1)
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", given)), src, tmp_path / "ok")
+    assert int(load_learning_data(out).activity["count"].sum()) == len(click_rows(range(2)))
+
+
 def test_a_death_a_default_would_leave_not_known_yet_is_refused_naming_its_row(tmp_path: Path) -> None:
     """A value map's default (or a pattern) can empty an outcome the mapping does not list: the rows
     are checked too, not only the mapping's text (a reviewer's finding)."""
@@ -364,6 +382,12 @@ def _base() -> dict[str, object]:
         (  # an art school's trial: a student keyed as deceased was scored and listed for contact
             lambda m: m["tables"]["registrations"]["columns"]["final_result"]["values"].update(Deceased=""),
             "tables.registrations.columns.final_result: 'Deceased' is mapped to empty (not known yet)",
+        ),
+        (  # a Gulf university's records write a death in Arabic, a Québec one's in French
+            lambda m: m["tables"]["registrations"]["columns"]["final_result"]["values"].update(
+                {"\u0645\u062a\u0648\u0641\u0649": "", "D\u00e9c\u00e9d\u00e9": "withdrawn"}
+            ),
+            "final_result: '\u0645\u062a\u0648\u0641\u0649' is mapped to empty (not known yet)",
         ),
         (
             lambda m: m["tables"]["activity"]["columns"]["day"].update(value="1"),
@@ -911,6 +935,39 @@ def test_ids_one_system_writes_in_lower_case_match_the_records_with_case(tmp_pat
         )))  # fmt: skip
 
 
+def test_ids_a_spreadsheet_or_a_platform_wrote_otherwise_are_brought_to_the_records_form(
+    tmp_path: Path,
+) -> None:
+    """Found on a Mexican university's data (matrículas whose leading zeros a spreadsheet dropped) and a
+    Nigerian one's (a platform writing ENG-2019-045 for the records' ENG/2019/045): stripping the zeros
+    from every export joined the files but left a student signing in as 0023000374 with no record.
+    ``pad`` and ``replace`` bring the other export to the records' form instead."""
+    src = tmp_path / "export"
+    rows = records_rows()
+    for row in rows:
+        row[0] = f"00{row[0]}/A"
+    write_records(src, rows)
+    clicks = click_rows(range(2))
+    width = len(rows[0][0])
+    write_clicks(src, [[f"{r[0]}-A", *r[1:]] for r in clicks])  # zeros dropped, "-" for "/"
+    with pytest.raises(ContractViolation, match="Ids are compared as written"):
+        _import_with(load_mapping(write_mapping(tmp_path / "m", MAPPING)), src, tmp_path / "as-is")
+    fixed = MAPPING.replace(
+        'student_id = "user"', f'student_id = {{ column = "user", replace = {{ "-" = "/" }}, pad = {width} }}'
+    )
+    assert fixed != MAPPING
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", fixed)), src, tmp_path / "ok")
+    data = load_learning_data(out)
+    assert int(data.activity["count"].sum()) == len(clicks)
+    assert set(data.activity["student_id"]) <= set(data.registrations["student_id"])
+    with pytest.raises(MappingError, match="pad applies to ids and text only"):
+        load_mapping(write_mapping(tmp_path / "m", fixed.replace(
+            'credits = "credits_enrolled"', 'credits = { column = "credits_enrolled", pad = 4 }'
+        )))  # fmt: skip
+    with pytest.raises(MappingError, match="replace lists an empty text"):
+        load_mapping(write_mapping(tmp_path / "m", fixed.replace('{ "-" = "/" }', '{ "" = "/" }')))
+
+
 def test_a_module_and_a_term_are_extracted_from_one_course_id(tmp_path: Path) -> None:
     """Found on a university's Blackboard export: course ids such as MATH101-2024-S1 hold the module
     and the term, which the records keep apart; mapped with a glob per module and per term (18 for six
@@ -1049,6 +1106,11 @@ ignore_case = IGNORE
 
     with_case = dry("false")
     assert "matched nothing in the join" in with_case and "100% of the rows in matched no row" in with_case
+    # A join that keeps no row is refused (it had written an empty table and recorded the source as used).
+    rows = len(click_rows(range(2)))
+    assert f"matched no row of the joined input: none of the {rows:,} rows would be written" in with_case
+    assert "join[0] user = records.student_number, course = records.course_code" in with_case, with_case
+    assert "1 problem" in with_case, with_case
     # Which people and courses dropped out, as the export wrote them (an art school's students missing
     # from a Canvas enrolment list read as lumped in with its staff's requests).
     people = {(r[0], r[1].lower(), r[2]) for r in click_rows(range(2))}

@@ -238,9 +238,12 @@ def table_coverage(
     matched, first = _matched(con, table, source=spec.from_) if spec.join else (None, "")
     on: tuple[str, ...] = tuple(dict.fromkeys(c for j in spec.join for c in j.on))
     keys, examples = _unmatched_keys(con, table, source=spec.from_, on=on) if first else (0, ())
+    rows_in = inputs[spec.from_].rows_kept
+    if matched == 0 and rows_in > 0:  # every row dropped: a join on ids written two ways, not a filter
+        issues.append(_nothing_joined(spec, table=table, rows=rows_in, first=first, examples=examples))
     return TableCoverage(
         table=table,
-        rows_in=inputs[spec.from_].rows_kept,
+        rows_in=rows_in,
         rows_joined=_count(con, "wm_a_" + table),
         rows_out=_count(con, "wm_out_" + table),
         issues=tuple(issues),
@@ -250,6 +253,33 @@ def table_coverage(
         unmatched_on=on if keys else (),
         unmatched_keys=keys,
         unmatched_examples=examples,
+    )
+
+
+def _nothing_joined(
+    spec: TableSpec, *, table: str, rows: int, first: str, examples: tuple[str, ...]
+) -> Issue:
+    """A table none of whose rows any join kept: refused, as a rule nothing converted is.
+
+    Written, it would have been an empty table (or an append adding nothing) and a source recorded as in
+    use: every student's activity from it missing, read as each one going quiet. A filter meant to drop
+    every row is ``keep``/``drop`` on the input, not a join.
+    """
+    ons = "; ".join(
+        f"join[{i}] {', '.join(f'{mine} = {j.input}.{theirs}' for mine, theirs in j.on.items())}"
+        for i, j in enumerate(spec.join)
+    )
+    file, _, line = first.rpartition(" row ")
+    return Issue(
+        f"tables.{table}.join",
+        examples[0] if examples else None,
+        f"matched no row of the joined input: none of the {rows:,} rows would be written ({ons}). Compare "
+        "the two columns' values as the files write them: leading zeros one system drops (pad), case "
+        "(case), separators (replace), thousands separators in a number written as text, or a prefix "
+        "(strip_prefix)",
+        rows,
+        file or "(the input)",
+        int(line) if line.isdigit() else 0,
     )
 
 

@@ -243,13 +243,19 @@ def _drop_unregistered(con: duckdb.DuckDBPyConnection, mapping: Mapping, *, old:
             f'tables.activity.unregistered = "drop" would leave out every activity row ({rows:,}): none '
             "names a student on a module presentation they are registered on. Check the join that gives "
             "activity its student, module and presentation (ids written as the registrations write them, "
-            'in the same case: case = "upper" on a column writes 21bcs0457 as the records\' 21BCS0457).'
+            "in the same form: " + ID_FORMS + ")."
         )
+    share = rows / every
     return (
-        f"{_counted_rows(rows)} of activity named a student on a module presentation they have no "
-        f"registration on ({registrations:,} such pairs) and {'was' if rows == 1 else 'were'} left out "
-        '(tables.activity.unregistered = "drop"). If that is more than browsing, check the join that '
-        "gives activity its student, module and presentation.",
+        f"{_counted_rows(rows)} of activity ({share:.0%} of it) named a student on a module presentation "
+        f"they have no registration on ({registrations:,} such pairs) and {'was' if rows == 1 else 'were'} "
+        'left out (tables.activity.unregistered = "drop"). If that is more than browsing, check the join '
+        "that gives activity its student, module and presentation"
+        + (
+            f"; so large a share is more often ids written in another form: {ID_FORMS}."
+            if share >= 0.1
+            else "."
+        ),
     )
 
 
@@ -259,13 +265,19 @@ BLIND_DRY_RUN = (
     "extract's ids cannot be matched with the folder's (give the secret file to check them too)."
 )
 
+#: How one export's ids are brought to the records' form (docs/mapping.md), said where ids did not match.
+ID_FORMS = (
+    "case = \"upper\" on a column writes 21bcs0457 as the records' 21BCS0457, pad = 10 a spreadsheet's "
+    '23000374 as 0023000374, replace = { "-" = "/" } ENG-2019-045 as ENG/2019/045'
+)
+
 #: Said with the contract's refusal of activity that names no registration.
 UNREGISTERED_HINT = (
     "; if these students registered after the folder's records were imported, append the newer records "
     "first (dropping their activity would lose it). A platform's log keyed by login also records "
     "modules a student opened but never took: if these are such visits, give tables.activity "
-    'unregistered = "drop" to leave them out, counted. Ids are compared as written: a log that writes '
-    '21bcs0457 where the records write 21BCS0457 matches none of them (case = "upper" on its column)'
+    'unregistered = "drop" to leave them out, counted. Ids are compared as written, so a log writing '
+    "them otherwise than the records matches none of them: " + ID_FORMS
 )
 
 

@@ -186,6 +186,11 @@ def _guess(rest: bytes, *, encoding: str = "utf-8") -> str:
             ' (give the input encoding = "cp932": Windows\' Shift_JIS, which Japanese exports are, has '
             "characters of names that plain shift_jis lacks, such as the 髙 of 髙橋)"
         )
+    if codecs.lookup(encoding).name in {"gbk", "gb2312"} and _decodes(rest[:4], "gb18030"):
+        return (
+            ' (give the input encoding = "gb18030", which holds every character gbk does and the rarer '
+            "characters of names gbk lacks, written in four bytes)"
+        )
     if other := _other_script(rest[:16]):
         return f" ({other})"
     try:
