@@ -78,6 +78,7 @@ def _generated_rows(n: int, seed: int) -> pd.DataFrame:
         "act_any": pick(0, 1),
         "act_days_since_last": pick(0, 3, 12.5, 30),
         "act_recent_vs_own": pick(0.0, 0.42, 0.9, 1.0, 1.1, 1.105, 2.25, 3.0),
+        "act_earlier_weekly_rate": pick(0, 0.7, 2.1),
         "weeks_elapsed": pick(1, 2, 3, 8, 12),
         "act_weeks_active_share": pick(0, 0.25, 0.5, 0.625, 1),
         "act_active_days": pick(0, 1, 2, 7, 20.5),
@@ -88,6 +89,7 @@ def _generated_rows(n: int, seed: int) -> pd.DataFrame:
         "asm_late": pick(0, 1, 2),
         "asm_early_submissions": pick(0, 1, 2),
         "asm_next_submitted": pick(0, 1),
+        "asm_remaining": pick(0, 1, 4),
         "asm_has_score": pick(0, 1),
         "asm_score_mean": pick(19, 23, 62.5, 63.5, 80.2),
         "asm_score_pct": pick(0, 0.04, 0.045, 0.05, 0.5, 0.985),
@@ -131,6 +133,11 @@ def test_every_family_is_worded_as_the_per_student_describer_words_it(labels: tu
         "The 1 assessment due so far was submitted after its due day",
         "1 of the 3 assessments due so far was submitted, after its due day",
         "were submitted, 1 after the due day",
+        # A first week's actions beside none earlier had read as "about 1.5 times" a rate of nothing;
+        # a presentation with no assessment in the data as "No assessment has been due yet".
+        "on 2 days of the last 14, where this student's own earlier weeks had none",
+        "No assessment of this module is in the data Waymark reads.",
+        "No mark counts yet (quiz marks count at once, others 14 days after the work is handed in).",
     ):
         assert any(part in s for s in said), part
 

@@ -22,6 +22,7 @@ from waymark.models.data.contract import DEFAULT_SOURCE_LABELS
 from waymark.models.explain import SourceCoverage, describe_cohort, explain_cohort
 from waymark.models.explain.cohort import THRESHOLD
 from waymark.models.explain.families import family_columns, family_sums
+from waymark.models.explain.sentences import MARKS_COUNT
 from waymark.models.explain.typical import MIN_COHORT, cohort_standing
 from waymark.models.features import FEATURE_NAMES, build_features
 from waymark.models.features.catalogue import (
@@ -165,7 +166,7 @@ def test_no_marks_for_anyone_is_context_said_once_never_a_students_factor(scored
     assert not [s for s in statements if s["family"] == "assessment_results"]
     for context in indicators.loc[in_b, "context"]:
         said = [c["sentence"] for c in context if c["family"] == "assessment_results"]
-        assert said == ["No marked work is recorded so far for anyone on this module."]
+        assert said == [f"No mark counts yet for anyone on this module{MARKS_COUNT}."]
     # Where most students have marks, having none still sets a student apart: it stays theirs.
     assert not any("for anyone" in s for s in _sentences(indicators, "A"))
 
@@ -254,7 +255,7 @@ def test_a_fact_nearly_the_whole_cohort_shares_is_context_for_those_who_share_it
     assert standing.shared[0] == 0.0
     assert standing.shared[1:] == pytest.approx(39 / 40)
     said = describe_cohort("assessment_results", {"asm_has_score": 0.0}, share=39 / 40)
-    assert said == "No marked work is recorded so far for 97% of students on this module."
+    assert said == f"No mark counts yet for 97% of students on this module{MARKS_COUNT}."
 
 
 def test_in_a_cohort_too_small_for_a_median_only_what_differs_sets_a_student_apart() -> None:

@@ -22,6 +22,13 @@ from waymark.models.explain.sentences import (
     CHANNEL_FAMILIES,
     COHORT_RATE,
     COMPARED_MARKS,
+    EARLIER_RATE,
+    MARKS_COUNT,
+    NO_ASSESSMENT,
+    NO_ASSESSMENT_BRIEF,
+    NO_MARK,
+    NO_MARK_BRIEF,
+    NONE_EARLIER,
     QUIET_SHARE,
     QUIET_TYPICAL_SINCE,
     QUIET_WEEKS,
@@ -104,6 +111,9 @@ def _recent_activity(cols: Columns, src: Sequence[str]) -> Texts:
     ratio = cols["act_recent_vs_own"].tolist()
     cohort = (cols[COHORT_RATE] if COHORT_RATE in cols else np.full(len(ratio), np.nan)).tolist()
     later = compares_own_rates(cols).tolist()
+    # The ratio is smoothed: with nothing before, a first week's few actions had read as "1.5 times".
+    earlier = cols[EARLIER_RATE] if EARLIER_RATE in cols else np.ones(len(ratio))
+    none_before = ((earlier <= 0) & (cols["act_recent_vs_own"] > SAME_RATE[1])).tolist()
     quiet = _beside_quiet_cohort(cols, ever=ever, since=since)
     briefs, sentences = [], []
     for i, s in enumerate(src):
@@ -121,9 +131,8 @@ def _recent_activity(cols: Columns, src: Sequence[str]) -> Texts:
         actions, active = _times(n[i], "action", many="actions"), _times(days[i], "day", many="days")
         brief = f"{actions}{s} on {active} of the last 14"
         briefs.append(brief)
-        sentences.append(
-            brief[0].upper() + brief[1:] + (_own_rate(ratio[i], cohort[i]) if later[i] else "") + "."
-        )
+        own = (NONE_EARLIER if none_before[i] else _own_rate(ratio[i], cohort[i])) if later[i] else ""
+        sentences.append(brief[0].upper() + brief[1:] + own + ".")
     return briefs, sentences
 
 
@@ -232,7 +241,12 @@ def _submissions(cols: Columns, src: Sequence[str]) -> Texts:
     early = whole(np.where(np.rint(cols["asm_due"]) == 0, cols["asm_early_submissions"], 0.0))
     next_done = (cols["asm_next_submitted"] >= 1).tolist()
     briefs, sentences = [], []
+    nothing = _no_assessment(cols, rows=len(src))
     for i in range(len(src)):
+        if due[i] == 0 and nothing[i]:  # none in the data at all, not "none due yet"
+            briefs.append(NO_ASSESSMENT_BRIEF)
+            sentences.append(NO_ASSESSMENT)
+            continue
         if due[i] == 0:
             tail = (
                 f"; {_times(early[i], 'assessment', many='assessments')} already submitted early"
@@ -255,6 +269,13 @@ def _submissions(cols: Columns, src: Sequence[str]) -> Texts:
     return briefs, sentences
 
 
+def _no_assessment(cols: Columns, *, rows: int) -> list[bool]:
+    """Per row, whether none of the presentation's assessments is in the data (none due, none to come)."""
+    if "asm_remaining" not in cols:
+        return [False] * rows
+    return _flags((cols["asm_due"] <= 0) & (cols["asm_remaining"] <= 0))
+
+
 def _results(cols: Columns, src: Sequence[str]) -> Texts:
     scored = (cols["asm_has_score"] >= 1).tolist()
     marks = whole(np.where(cols["asm_has_score"] >= 1, cols["asm_score_mean"], 0.0))
@@ -263,8 +284,8 @@ def _results(cols: Columns, src: Sequence[str]) -> Texts:
     briefs, sentences = [], []
     for ok, mark, p in zip(scored, marks, pct, strict=True):
         if not ok:
-            briefs.append("no marked work so far")
-            sentences.append("No marked work is recorded so far.")
+            briefs.append(NO_MARK_BRIEF)
+            sentences.append(NO_MARK + MARKS_COUNT + ".")
             continue
         briefs.append(f"an average mark of {mark} on marked work")
         higher = f" ({higher_than(p)} marks on this module)" if p >= 5 else ""
@@ -337,13 +358,16 @@ def describe_cohort_all(family: str, cols: Columns, *, src: Sequence[str], share
     present = np.flatnonzero(~np.asarray(absent, dtype=bool))
     said = describe_all(family, Taken(cols, present), src=[src[i] for i in present.tolist()])[0]
     briefs = dict(zip(present.tolist(), said, strict=True))
+    nothing = (
+        _no_assessment(cols, rows=len(src)) if family == "assessment_submissions" else [False] * len(src)
+    )
     out = []
     for i, s in enumerate(src):
         every = share[i] >= 1
         part = f"{math.floor(100 * share[i])}% of students"
         if absent[i]:
             who = "anyone" if every else part
-            out.append(_absence(family, s, who=who))
+            out.append(_absence(family, s, who=who, nothing=nothing[i]))
         else:
             who = "every student" if every else part
             out.append(f"The same for {who} on this module at this point: {briefs[i]}.")
@@ -369,7 +393,7 @@ def _flags(values: np.ndarray) -> list[bool]:
     return cast(list[bool], values.tolist())
 
 
-def _absence(family: str, src: str, *, who: str) -> str:
+def _absence(family: str, src: str, *, who: str, nothing: bool) -> str:
     if family in {"regularity", "cohort_engagement"}:
         return f"No activity{src} has been recorded yet for {who} on this module."
     if family == "recent_activity":
@@ -377,5 +401,5 @@ def _absence(family: str, src: str, *, who: str) -> str:
     if family in _CHANNEL_WHAT:
         return f"No {_CHANNEL_WHAT[family]}{src} recorded yet for {who} on this module."
     if family == "assessment_results":
-        return f"No marked work is recorded so far for {who} on this module."
-    return "No assessment has been due yet on this module."
+        return f"{NO_MARK} for {who} on this module{MARKS_COUNT}."
+    return NO_ASSESSMENT if nothing else "No assessment has been due yet on this module."

@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 
 from waymark.models.explain.typical import NEARLY_ALL
+from waymark.models.features.assessments import MARKING_DELAY_DAYS
 from waymark.models.features.catalogue import CHANNEL_FAMILY
 
 Row = Mapping[str, float]
@@ -114,6 +115,21 @@ def active_weeks(src: str, *, active: int, weeks: int, registered_late: bool) ->
     return f"active in {of}", f"Activity{src} in {of}"
 
 
+#: Said of recent activity when the student's own earlier weeks had none (``act_recent_vs_own`` is
+#: smoothed, so a first week's few actions had read as "about 1.5 times" a rate of nothing).
+NONE_EARLIER = ", where this student's own earlier weeks had none"
+EARLIER_RATE = "act_earlier_weekly_rate"
+#: No mark is read yet: quiz marks count at once, others ``MARKING_DELAY_DAYS`` after submission (when a
+#: tutor's mark would be back), so "no marked work is recorded" was untrue of work handed in last week.
+NO_MARK = "No mark counts yet"
+NO_MARK_BRIEF = "no mark counted yet"
+MARKS_COUNT = f" (quiz marks count at once, others {MARKING_DELAY_DAYS} days after the work is handed in)"
+#: A presentation with no assessment in the data at all (none due, none to come): the data's absence,
+#: not a fact about the module ("No assessment has been due yet" read as one).
+NO_ASSESSMENT = "No assessment of this module is in the data Waymark reads."
+NO_ASSESSMENT_BRIEF = "no assessment in the data"
+
+
 def compares_own_rate(row: Row) -> bool:
     """Whether recent activity is compared with the student's own earlier weekly rate (``RATE_FROM_WEEK``).
 
@@ -144,6 +160,8 @@ def _recent_activity(row: Row, sources: Sources) -> tuple[str, str]:
         elif ratio < SAME_RATE[0]:
             sentence += f", about {round(100 * ratio)}% of this student's own earlier weekly rate"
             sentence += beside_cohort_rate(row.get(COHORT_RATE, math.nan))
+        elif row.get(EARLIER_RATE, 1.0) <= 0:  # the ratio is smoothed: nothing before reads as 1
+            sentence += NONE_EARLIER
         else:
             sentence += f", about {ratio:.1f} times this student's own earlier weekly rate"
     return brief, sentence + "."
@@ -258,6 +276,8 @@ def _when_quiet(share: float) -> str:
 
 def _submissions(row: Row, _sources: Sources) -> tuple[str, str]:
     due, done, late = round(row["asm_due"]), round(row["asm_submitted"]), round(row["asm_late"])
+    if due == 0 and row.get("asm_remaining", 1.0) <= 0:  # none in the data at all, not "none due yet"
+        return NO_ASSESSMENT_BRIEF, NO_ASSESSMENT
     if due == 0:
         early = round(row["asm_early_submissions"])
         brief = "no assessment due yet"
@@ -291,7 +311,7 @@ def _after_due(done: int, late: int, *, one: bool) -> str:
 
 def _results(row: Row, _sources: Sources) -> tuple[str, str]:
     if row["asm_has_score"] < 1:
-        return "no marked work so far", "No marked work is recorded so far."
+        return NO_MARK_BRIEF, NO_MARK + MARKS_COUNT + "."
     mark, pct = round(row["asm_score_mean"]), round(100 * row["asm_score_pct"])
     brief = f"an average mark of {mark} on marked work"
     sentence = f"Average mark on marked work so far: {mark}"
@@ -378,9 +398,10 @@ def _nothing_yet(family: str, row: Row, *, sources: Sources) -> str | None:
     if family in _CHANNEL_WHAT and _channel_counts(row, family)[0] == 0:
         return f"No {_CHANNEL_WHAT[family]}{src} recorded yet for {{who}} on this module."
     if family == "assessment_results" and row["asm_has_score"] < 1:
-        return "No marked work is recorded so far for {who} on this module."
+        return NO_MARK + " for {who} on this module" + MARKS_COUNT + "."
     if family == "assessment_submissions" and row["asm_due"] <= 0:
-        return "No assessment has been due yet on this module."
+        none = row.get("asm_remaining", 1.0) <= 0
+        return NO_ASSESSMENT if none else "No assessment has been due yet on this module."
     return None
 
 
