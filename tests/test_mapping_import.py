@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+import unicodedata
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -966,6 +968,50 @@ def test_ids_a_spreadsheet_or_a_platform_wrote_otherwise_are_brought_to_the_reco
         )))  # fmt: skip
     with pytest.raises(MappingError, match="replace lists an empty text"):
         load_mapping(write_mapping(tmp_path / "m", fixed.replace('{ "-" = "/" }', '{ "" = "/" }')))
+
+
+def test_dates_and_numbers_in_arabic_indic_digits_are_read_as_written_in_ascii(tmp_path: Path) -> None:
+    """Found on a Gulf university's records: dates and credits written in Arabic-Indic digits were
+    refused ("is not a date"), and a date with a French month name gave no hint that %b is English."""
+    arabic = str.maketrans("0123456789", "".join(chr(0x0660 + i) for i in range(10)))
+    src = tmp_path / "export"
+    rows = records_rows()
+    for row in rows:
+        row[4], row[6] = row[4].translate(arabic), row[6].translate(arabic)  # enrolment_date, credits
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", MAPPING)), src, tmp_path / "ok")
+    written = _import_with(
+        load_mapping(write_mapping(tmp_path / "m", MAPPING)),
+        write_extract(tmp_path / "plain"),
+        tmp_path / "plain",
+    )
+    for table in ("registrations", "students"):
+        pd.testing.assert_frame_equal(
+            getattr(load_learning_data(out), table), getattr(load_learning_data(written), table)
+        )
+    french = MAPPING.replace(
+        'registration_day = { column = "enrolment_date", date = "%d/%m/%Y" }',
+        'registration_day = { column = "enrolment_date", date = "%d %b %Y" }',
+    )
+    with pytest.raises(MappingDataError, match="%b and %B read English month names"):
+        _import_with(load_mapping(write_mapping(tmp_path / "f", french)), src, tmp_path / "f")
+
+
+def test_a_header_saved_with_decomposed_accents_is_found_by_its_name(tmp_path: Path) -> None:
+    """Found on a Québec university's export saved by a macOS tool: the header's "é" was "e" and a
+    combining accent (NFD), and the refusal said "no source column 'Numéro étudiant'" beside itself."""
+    name = unicodedata.normalize("NFC", "num\u00e9ro_\u00e9tudiant")
+    src = tmp_path / "export"
+    path = write_records(src)
+    header, rest = path.read_text(encoding="utf-8").split("\n", 1)
+    path.write_text(
+        header.replace("student_number", unicodedata.normalize("NFD", name)) + "\n" + rest, encoding="utf-8"
+    )
+    write_clicks(src, click_rows(range(2)))
+    accented = MAPPING.replace('student_id = "student_number"', f'student_id = "{name}"')
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", accented)), src, tmp_path / "ok")
+    assert len(load_learning_data(out).registrations) == len(records_rows())
 
 
 def test_a_module_and_a_term_are_extracted_from_one_course_id(tmp_path: Path) -> None:

@@ -74,6 +74,12 @@ def run(con: duckdb.DuckDBPyConnection, sql: str) -> None:
 
 # --- one column ----------------------------------------------------------------------------------
 
+#: Digits of other scripts a number or a date may be written in, read as 0 to 9: Arabic-Indic (an
+#: Arabic records system's \u0661\u0664/\u0660\u0669/\u0662\u0660\u0662\u0665), Eastern Arabic-Indic
+#: (Persian, Urdu) and full-width (Japanese, Chinese).
+OTHER_DIGITS = "".join(chr(start + i) for start in (0x0660, 0x06F0, 0xFF10) for i in range(10))
+ASCII_DIGITS = "0123456789" * 3
+
 #: What a cell is trimmed of: every character Python's ``str.strip`` removes (``pseudonyms.normalised_id``
 #: strips so), not only the space DuckDB's ``trim`` does. A tab an LMS export put before each student
 #: number had made every id differ from the records'.
@@ -163,9 +169,15 @@ def _parsed_date(text: str, spec: ColumnSpec) -> tuple[str, str]:
     if spec.date == "iso":
         return f"TRY_CAST({text} AS DATE)", "is not an ISO date (YYYY-MM-DD)"
     if spec.date is not None:
+        months = (
+            " (%b and %B read English month names: another language's take replace, e.g. "
+            'replace = { "sept." = "Sep", "janv." = "Jan" })'
+            if "%b" in spec.date or "%B" in spec.date
+            else ""
+        )
         return (
             f"CAST(try_strptime({text}, {literal(spec.date)}) AS DATE)",
-            f"is not a date in the format {spec.date}",
+            f"is not a date in the format {spec.date}{months}",
         )
     if spec.timestamp == "iso":
         return f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS DATE)", (
@@ -249,6 +261,8 @@ def column_sql(
         death = f"regexp_matches({joined}, {literal('(?i)(' + DEATH_WORDS + ')')})"
         checks.append((f"{joined} IS NOT NULL AND {death} AND {text} IS NULL", DEATH_REFUSED))
     counts_days = False
+    if spec.converts_time or column.kind in {Kind.INT, Kind.FLOAT}:  # digits of other scripts read as 0-9
+        text = f"translate(CAST({text} AS VARCHAR), {literal(OTHER_DIGITS)}, {literal(ASCII_DIGITS)})"
     if spec.converts_time:
         value, why = _parsed_date(text, spec)
         checks.append((f"{text} IS NOT NULL AND {value} IS NULL", why))

@@ -9,6 +9,7 @@ input's ``keep`` filter.
 from __future__ import annotations
 
 import fnmatch
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,14 @@ def register_input(
     all_rows = ident("wm_all_" + name)
     run(con, f"CREATE OR REPLACE TEMP VIEW {all_rows} AS {' UNION ALL BY NAME '.join(parts)}")
     columns = tuple(r[0] for r in con.execute(f"DESCRIBE {all_rows}").fetchall())
+    # A header with its accents as separate characters (Unicode NFD, as macOS tools save) is named as the
+    # mapping writes it (NFC): "Numéro étudiant" had been "no source column" beside itself.
+    composed = {c: unicodedata.normalize("NFC", c) for c in columns}
+    if any(c != n for c, n in composed.items()) and len(set(composed.values())) == len(columns):
+        renamed = ", ".join(f"{ident(c)} AS {ident(n)}" for c, n in composed.items())
+        union = " UNION ALL BY NAME ".join(parts)
+        run(con, f"CREATE OR REPLACE TEMP VIEW {all_rows} AS SELECT {renamed} FROM ({union})")
+        columns = tuple(composed.values())
     for rule, filtered in (("keep", spec.keep), ("drop", spec.drop)):
         absent = [c for c in filtered if c not in columns]
         if absent:
