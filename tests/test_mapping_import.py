@@ -970,6 +970,22 @@ def test_ids_a_spreadsheet_or_a_platform_wrote_otherwise_are_brought_to_the_reco
         load_mapping(write_mapping(tmp_path / "m", fixed.replace('{ "-" = "/" }', '{ "" = "/" }')))
 
 
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [("23000374", "0023000374"), ("23000374.0", "0023000374"), ("2300037.0", "0002300037"),
+     ("0023000374", "0023000374"), ("12345678901", "12345678901")],
+)  # fmt: skip
+def test_pad_reads_a_spreadsheets_number_as_the_records_id(written: str, read: str) -> None:
+    """A spreadsheet writes 0023000374 as 23000374, or 23000374.0: both are padded (the ".0" first)."""
+    from waymark.models.data.contract import TABLES
+    from waymark.training.ingest.mapping.convert import column_sql
+    from waymark.training.ingest.mapping.schema import ColumnSpec
+
+    column = next(c for c in TABLES["students"].columns if c.name == "student_id")
+    sql = column_sql(ColumnSpec(column="x", pad=10), column, ref=lambda n: f'"{n}"', pseudonymise=False)
+    assert duckdb.sql(f"SELECT {sql.value} FROM (SELECT '{written}' AS x)").fetchall() == [(read,)]
+
+
 def test_dates_and_numbers_in_arabic_indic_digits_are_read_as_written_in_ascii(tmp_path: Path) -> None:
     """Found on a Gulf university's records: dates and credits written in Arabic-Indic digits were
     refused ("is not a date"), and a date with a French month name gave no hint that %b is English."""
@@ -1155,7 +1171,10 @@ ignore_case = IGNORE
     # A join that keeps no row is refused (it had written an empty table and recorded the source as used).
     rows = len(click_rows(range(2)))
     assert f"matched no row of the joined input: none of the {rows:,} rows would be written" in with_case
-    assert "join[0] user = records.student_number, course = records.course_code" in with_case, with_case
+    assert "(user = records.student_number, course = records.course_code, term = records.semester)" in (
+        " ".join(with_case.split())
+    ), with_case
+    assert f"where {rows:,} of them would match with case" in " ".join(with_case.split()), with_case
     assert "1 problem" in with_case, with_case
     # Which people and courses dropped out, as the export wrote them (an art school's students missing
     # from a Canvas enrolment list read as lumped in with its staff's requests).
@@ -1165,6 +1184,11 @@ ignore_case = IGNORE
     without_case = dry("true")
     assert "matched nothing in the join" not in without_case and "activity: " in without_case
     assert "Every value was mapped." in without_case
+    # A join used as a filter keeping nothing of a quiet extract (courses the records do not hold) is no
+    # mistake in how ids are written: reported, not refused.
+    write_clicks(src, [[r[0], "zzz999", *r[2:]] for r in click_rows(range(2))], name="lower.csv")
+    filtered = dry("false")
+    assert "100% of the rows in matched no row" in filtered and "Every value was mapped." in filtered
 
 
 def test_a_column_two_joined_inputs_both_have_must_be_named_with_its_input(tmp_path: Path) -> None:

@@ -399,35 +399,3 @@ def test_an_extract_taken_during_a_shared_break_is_scored_at_the_date_stated_for
         weeks(as_of=taken - timedelta(days=20))
     with pytest.raises(ScoringError, match=r"days after the latest day the folder's activity reaches"):
         weeks(as_of=taken + timedelta(days=40))  # a mistyped year or month: a month of "no activity"
-
-
-def test_a_last_intake_taught_on_long_past_its_end_is_refused_not_scored_as_of_its_end() -> None:
-    """Found on a Nigerian university's data: a strike suspended a 105-day semester for eight months and
-    teaching resumed on the real calendar. Nothing ran on the data date, so the struck semester was
-    scored as the last intake at its last week, as of its official end: every student read as inactive
-    through the strike. Revision and an exam period a little past the end are still scored."""
-    pres = pd.DataFrame(
-        {
-            "module_id": ["ENG101", "ENG102"],
-            "presentation_id": ["2024H", "2024H"],
-            "start_date": pd.to_datetime(["2024-10-07", "2024-10-07"]),
-            "length_days": [105, 105],
-        }
-    )
-    open_keys = pres[KEYS]
-
-    def last(days: list[int]) -> pd.DataFrame:
-        return pd.DataFrame(
-            {"module_id": ["ENG101", "ENG102"], "presentation_id": ["2024H"] * 2, "last_day": days}
-        )
-
-    with pytest.raises(ValueError, match=r"ENG101 \(2024H\): last day 104, activity to day 280") as refused:
-        current_presentations(pres, {}, last_days=lambda: last([280, 110]), open_keys=lambda: open_keys)
-    assert "ENG102" not in str(refused.value) and "real start_date and length_days" in str(refused.value)
-    # An exam period three weeks past the end: the last intake, as before.
-    chosen = current_presentations(pres, {}, last_days=lambda: last([125, 110]), open_keys=lambda: open_keys)
-    assert list(chosen["module_id"]) == ["ENG101", "ENG102"]
-    # Every outcome known (a folder of past presentations): scored as the last intake, as before.
-    none_open = pd.DataFrame(columns=KEYS)
-    chosen = current_presentations(pres, {}, last_days=lambda: last([280, 110]), open_keys=lambda: none_open)
-    assert list(chosen["module_id"]) == ["ENG101", "ENG102"]

@@ -488,7 +488,6 @@ SAYS_NOT_RECORDED = (
     "préfère ne pas répondre",  # Québec
     "je préfère ne pas répondre",
     "préfère ne pas le dire",
-    "ne souhaite pas répondre",
     "desconocido",
     "prefiero no decirlo",
     "prefiere no decirlo",

@@ -24,8 +24,7 @@ from waymark.models.explain.sentences import (
     COMPARED_MARKS,
     EARLIER_RATE,
     MARKS_COUNT,
-    NO_ASSESSMENT,
-    NO_ASSESSMENT_BRIEF,
+    NO_DUE,
     NO_MARK,
     NO_MARK_BRIEF,
     NONE_EARLIER,
@@ -241,12 +240,7 @@ def _submissions(cols: Columns, src: Sequence[str]) -> Texts:
     early = whole(np.where(np.rint(cols["asm_due"]) == 0, cols["asm_early_submissions"], 0.0))
     next_done = (cols["asm_next_submitted"] >= 1).tolist()
     briefs, sentences = [], []
-    nothing = _no_assessment(cols, rows=len(src))
     for i in range(len(src)):
-        if due[i] == 0 and nothing[i]:  # none in the data at all, not "none due yet"
-            briefs.append(NO_ASSESSMENT_BRIEF)
-            sentences.append(NO_ASSESSMENT)
-            continue
         if due[i] == 0:
             tail = (
                 f"; {_times(early[i], 'assessment', many='assessments')} already submitted early"
@@ -254,7 +248,7 @@ def _submissions(cols: Columns, src: Sequence[str]) -> Texts:
                 else ""
             )
             briefs.append("no assessment due yet")
-            sentences.append("No assessment has been due yet" + tail + ".")
+            sentences.append(NO_DUE + tail + ".")
             continue
         if due[i] == 1:
             said = "submitted" if done[i] else "not submitted"
@@ -267,13 +261,6 @@ def _submissions(cols: Columns, src: Sequence[str]) -> Texts:
         sentence += _after_due(done[i], late[i], one=due[i] == 1)
         sentences.append(sentence + ("; the next one is already submitted" if next_done[i] else "") + ".")
     return briefs, sentences
-
-
-def _no_assessment(cols: Columns, *, rows: int) -> list[bool]:
-    """Per row, whether none of the presentation's assessments is in the data (none due, none to come)."""
-    if "asm_remaining" not in cols:
-        return [False] * rows
-    return _flags((cols["asm_due"] <= 0) & (cols["asm_remaining"] <= 0))
 
 
 def _results(cols: Columns, src: Sequence[str]) -> Texts:
@@ -358,16 +345,13 @@ def describe_cohort_all(family: str, cols: Columns, *, src: Sequence[str], share
     present = np.flatnonzero(~np.asarray(absent, dtype=bool))
     said = describe_all(family, Taken(cols, present), src=[src[i] for i in present.tolist()])[0]
     briefs = dict(zip(present.tolist(), said, strict=True))
-    nothing = (
-        _no_assessment(cols, rows=len(src)) if family == "assessment_submissions" else [False] * len(src)
-    )
     out = []
     for i, s in enumerate(src):
         every = share[i] >= 1
         part = f"{math.floor(100 * share[i])}% of students"
         if absent[i]:
             who = "anyone" if every else part
-            out.append(_absence(family, s, who=who, nothing=nothing[i]))
+            out.append(_absence(family, s, who=who))
         else:
             who = "every student" if every else part
             out.append(f"The same for {who} on this module at this point: {briefs[i]}.")
@@ -393,7 +377,7 @@ def _flags(values: np.ndarray) -> list[bool]:
     return cast(list[bool], values.tolist())
 
 
-def _absence(family: str, src: str, *, who: str, nothing: bool) -> str:
+def _absence(family: str, src: str, *, who: str) -> str:
     if family in {"regularity", "cohort_engagement"}:
         return f"No activity{src} has been recorded yet for {who} on this module."
     if family == "recent_activity":
@@ -402,4 +386,4 @@ def _absence(family: str, src: str, *, who: str, nothing: bool) -> str:
         return f"No {_CHANNEL_WHAT[family]}{src} recorded yet for {who} on this module."
     if family == "assessment_results":
         return f"{NO_MARK} for {who} on this module{MARKS_COUNT}."
-    return NO_ASSESSMENT if nothing else "No assessment has been due yet on this module."
+    return NO_DUE + "."

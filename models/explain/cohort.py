@@ -459,14 +459,14 @@ def _sides(values: _Values, family: str, *, group: np.ndarray) -> tuple[np.ndarr
     - cohort engagement: a strength only with some activity and at least the middle of the cohort, a
       factor only at most the middle;
     - submissions: before any is due, a strength only with work already submitted early, never a
-      factor ("No assessment has been due yet." says nothing of the student: a medical school's
-      week-1 placement students read it as raising their estimates); once any is due, a strength only
-      with something submitted and no work that carries weight missed (an institution's students who
-      missed a 20% assignment read "2 of the 3 assessments due so far were submitted" as a strength,
-      the two being a quiz and work worth nothing), a factor only with something not submitted or
-      submitted after its due day;
+      factor ("No assessment recorded for this module has been due yet." says nothing of the student: a
+      medical school's week-1 placement students read it as raising their estimates); once any is due, a
+      strength only with something submitted and no work that carries weight missed (an institution's
+      students who missed a 20% assignment read "2 of the 3 assessments due so far were submitted" as a
+      strength, the two being a quiz and work worth nothing), a factor only with something not
+      submitted or submitted after its due day;
     - results: a strength only with a mark at least the cohort's typical mark (``TYPICAL_MARK``), a
-      factor only with a mark not above it. "No marked work is recorded so far" is never a factor: with
+      factor only with a mark not above it. "No mark counts yet" is never a factor: with
       nothing due it says nothing of the student, with work submitted and not marked yet neither, and
       with work not submitted the submissions family says it (a university's students who had missed
       their one quiz read both as two of their three factors).

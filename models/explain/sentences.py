@@ -5,7 +5,7 @@ sentence says exactly what the model saw. Wording is factual and carries no cate
 it describes activity, never the person. Activity is named by the labels of the sources it was
 recorded from ("12 actions from the learning platform and the library ..."), never by a source the
 module does not record. ``describe_cohort`` words a fact nearly the whole module cohort shares, once,
-as context ("No marked work is recorded so far for anyone on this module.").
+as context ("No mark counts yet for anyone on this module (...)").
 """
 
 from __future__ import annotations
@@ -124,10 +124,9 @@ EARLIER_RATE = "act_earlier_weekly_rate"
 NO_MARK = "No mark counts yet"
 NO_MARK_BRIEF = "no mark counted yet"
 MARKS_COUNT = f" (quiz marks count at once, others {MARKING_DELAY_DAYS} days after the work is handed in)"
-#: A presentation with no assessment in the data at all (none due, none to come): the data's absence,
-#: not a fact about the module ("No assessment has been due yet" read as one).
-NO_ASSESSMENT = "No assessment of this module is in the data Waymark reads."
-NO_ASSESSMENT_BRIEF = "no assessment in the data"
+#: No assessment due: said of those in the data (a presentation whose assessments were not exported had
+#: read "No assessment has been due yet", a fact about the module that was untrue).
+NO_DUE = "No assessment recorded for this module has been due yet"
 
 
 def compares_own_rate(row: Row) -> bool:
@@ -276,13 +275,11 @@ def _when_quiet(share: float) -> str:
 
 def _submissions(row: Row, _sources: Sources) -> tuple[str, str]:
     due, done, late = round(row["asm_due"]), round(row["asm_submitted"]), round(row["asm_late"])
-    if due == 0 and row.get("asm_remaining", 1.0) <= 0:  # none in the data at all, not "none due yet"
-        return NO_ASSESSMENT_BRIEF, NO_ASSESSMENT
     if due == 0:
         early = round(row["asm_early_submissions"])
         brief = "no assessment due yet"
         tail = f"; {_times(early, 'assessment', many='assessments')} already submitted early" if early else ""
-        return brief, "No assessment has been due yet" + tail + "."
+        return brief, NO_DUE + tail + "."
     if due == 1:
         brief = "the 1 assessment due so far " + ("submitted" if done else "not submitted")
         sentence = "The 1 assessment due so far was " + ("submitted" if done else "not submitted")
@@ -400,8 +397,7 @@ def _nothing_yet(family: str, row: Row, *, sources: Sources) -> str | None:
     if family == "assessment_results" and row["asm_has_score"] < 1:
         return NO_MARK + " for {who} on this module" + MARKS_COUNT + "."
     if family == "assessment_submissions" and row["asm_due"] <= 0:
-        none = row.get("asm_remaining", 1.0) <= 0
-        return NO_ASSESSMENT if none else "No assessment has been due yet on this module."
+        return NO_DUE + "."
     return None
 
 

@@ -68,61 +68,7 @@ def current_presentations(
         if len(now) and (open_keys is None or _any_of(now, open_keys())):
             return now
     last_intake: pd.DataFrame = pres[running_on(presentations, max(pres["start"])).to_numpy()]
-    if day is not None and last_days is not None and open_keys is not None:
-        _taught_past_its_end(last_intake, day=day, last=last_days(), open_keys=open_keys())
     return last_intake
-
-
-#: Days past a presentation's last day its own activity and the data date may reach before scoring it as
-#: the last intake is refused: more than revision and an exam period after teaching.
-TAUGHT_ON_DAYS = 28
-
-
-def _taught_past_its_end(
-    last_intake: pd.DataFrame, *, day: date, last: pd.DataFrame, open_keys: pd.DataFrame
-) -> None:
-    """Refuse the last intake as the presentations to score when teaching went on well past their end.
-
-    Found on a Nigerian university's data: a strike suspended a semester for eight months; teaching
-    resumed on the real calendar, past the records' length, so nothing ran on the data date and the
-    struck semester was scored as the last intake, as of its official last day: every student read as
-    inactive through the strike, in a run dated months before the data. A presentation with outcomes
-    still open whose own activity and the data date both reach ``TAUGHT_ON_DAYS`` past its last day
-    is refused, naming it, with what to change.
-    """
-    as_text = {"module_id": str, "presentation_id": str}
-    rows = (
-        last_intake.astype(as_text)
-        .merge(open_keys.astype(as_text), on=PRESENTATION)
-        .merge(last.astype(as_text).dropna(), on=PRESENTATION)
-    )
-    if rows.empty:
-        return
-    length = pd.to_numeric(rows["length_days"])
-    on_day = days_into(rows, day).to_numpy()
-    taught_on = rows[
-        (pd.to_numeric(rows["last_day"]) >= length - 1 + TAUGHT_ON_DAYS)
-        & (on_day >= length - 1 + TAUGHT_ON_DAYS)
-    ]
-    if taught_on.empty:
-        return
-    named = ", ".join(
-        f"{m} ({p}): last day {int(n) - 1}, activity to day {int(d)}"
-        for m, p, n, d in zip(
-            taught_on["module_id"],
-            taught_on["presentation_id"],
-            pd.to_numeric(taught_on["length_days"]).tolist(),
-            pd.to_numeric(taught_on["last_day"]).tolist(),
-            strict=True,
-        )
-    )
-    raise CohortError(
-        f"no presentation runs on the data date ({day.isoformat()}), and the latest ones' activity goes on "
-        f"well past their last day while their outcomes are still open: {named}. Scored, they would be "
-        "read as they stood on that last day, in a run dated then. If teaching was suspended and resumed "
-        "(a strike, a closure), give these presentations their real start_date and length_days; if "
-        "their outcomes are known, import them"
-    )
 
 
 def _any_of(presentations: pd.DataFrame, keys: pd.DataFrame) -> bool:

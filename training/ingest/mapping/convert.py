@@ -249,6 +249,8 @@ def column_sql(
     if spec.case is not None:  # one system's 21bcs0457 is another's 21BCS0457
         joined = f"{spec.case}({joined})"
     if spec.pad is not None:  # a spreadsheet's 23000374 is the records' 0023000374 (lpad alone would cut)
+        if column.kind is Kind.ID:  # and its 23000374.0 too: the id's ".0" goes first (as below)
+            joined = f"regexp_replace({joined}, '^(-?[0-9]+)\\.0+$', '\\1')"
         short = f"length({joined}) < {spec.pad}"
         joined = f"(CASE WHEN {short} THEN lpad({joined}, {spec.pad}, '0') ELSE {joined} END)"
     if spec.extract is not None:  # the part its first group matches; a cell it does not match is named

@@ -50,7 +50,10 @@ class Issue:
 
 
 #: What an issue can be, as the dry run and a refused import say it.
-PROBLEM_KINDS = "values a rule could not convert, or keys shared by rows that differ"
+PROBLEM_KINDS = (
+    "values a rule could not convert, keys shared by rows that differ, or a join matching no row where "
+    "ids written otherwise would"
+)
 
 
 @dataclass(frozen=True)
@@ -239,8 +242,8 @@ def table_coverage(
     on: tuple[str, ...] = tuple(dict.fromkeys(c for j in spec.join for c in j.on))
     keys, examples = _unmatched_keys(con, table, source=spec.from_, on=on) if first else (0, ())
     rows_in = inputs[spec.from_].rows_kept
-    if matched == 0 and rows_in > 0:  # every row dropped: a join on ids written two ways, not a filter
-        issues.append(_nothing_joined(spec, table=table, rows=rows_in, first=first, examples=examples))
+    if matched == 0 and rows_in > 0:  # every row dropped: a join on ids written two ways, or a filter
+        issues += _nothing_joined(con, spec, table=table, rows=rows_in, first=first, examples=examples)
     return TableCoverage(
         table=table,
         rows_in=rows_in,
@@ -256,31 +259,62 @@ def table_coverage(
     )
 
 
-def _nothing_joined(
-    spec: TableSpec, *, table: str, rows: int, first: str, examples: tuple[str, ...]
-) -> Issue:
-    """A table none of whose rows any join kept: refused, as a rule nothing converted is.
+def _loose(value: str) -> str:
+    """SQL: an id as a comparison that ignores case, whitespace, separators and leading zeros."""
+    letters = f"regexp_replace(lower(CAST({value} AS VARCHAR)), '[^\\pL\\pN]', '', 'g')"
+    return f"ltrim({letters}, '0')"
 
-    Written, it would have been an empty table (or an append adding nothing) and a source recorded as in
-    use: every student's activity from it missing, read as each one going quiet. A filter meant to drop
-    every row is ``keep``/``drop`` on the input, not a join.
+
+#: Rows of an input tried against a join's input with ``_loose`` keys (a sample is enough to tell).
+LOOSE_SAMPLE = 100_000
+
+
+def _nothing_joined(
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    *,
+    table: str,
+    rows: int,
+    first: str,
+    examples: tuple[str, ...],
+) -> list[Issue]:
+    """A table none of whose rows a join kept, where ids written otherwise would have matched: refused.
+
+    Written, it had been an empty table (or an append adding nothing) with the source recorded as in
+    use: every student's activity from it missing, read as each one going quiet (user ids a spreadsheet
+    wrote "1,001", numbers without their leading zeros). A join used as a filter (a course list) that
+    keeps nothing of a quiet extract is not refused: no row would match however the ids were written.
     """
-    ons = "; ".join(
-        f"join[{i}] {', '.join(f'{mine} = {j.input}.{theirs}' for mine, theirs in j.on.items())}"
-        for i, j in enumerate(spec.join)
-    )
-    file, _, line = first.rpartition(" row ")
-    return Issue(
-        f"tables.{table}.join",
-        examples[0] if examples else None,
-        f"matched no row of the joined input: none of the {rows:,} rows would be written ({ons}). Compare "
-        "the two columns' values as the files write them: leading zeros one system drops (pad), case "
-        "(case), separators (replace), thousands separators in a number written as text, or a prefix "
-        "(strip_prefix)",
-        rows,
-        file or "(the input)",
-        int(line) if line.isdigit() else 0,
-    )
+    have = {str(r[0]) for r in con.execute(f"DESCRIBE {ident('wm_in_' + spec.from_)}").fetchall()}
+    for i, join in enumerate(spec.join):
+        pairs = [(mine, theirs) for mine, theirs in join.on.items() if mine in have]
+        if len(pairs) < len(join.on):  # a key an earlier join brings: not comparable on its own
+            continue
+        same = " AND ".join(f"{_loose('s.' + ident(m))} = {_loose('j.' + ident(t))}" for m, t in pairs)
+        filled = " AND ".join(f"{_loose('s.' + ident(m))} <> ''" for m, _ in pairs)
+        (loose,) = con.execute(
+            f"SELECT count(*) FROM (SELECT * FROM {ident('wm_in_' + spec.from_)} LIMIT {LOOSE_SAMPLE}) s "
+            f"WHERE {filled} AND EXISTS (SELECT 1 FROM {ident('wm_in_' + join.input)} j WHERE {same})"
+        ).fetchall()[0]
+        if not loose:
+            continue
+        on = ", ".join(f"{mine} = {join.input}.{theirs}" for mine, theirs in join.on.items())
+        file, _, line = first.rpartition(" row ")
+        return [
+            Issue(
+                f"tables.{table}.join[{i}]",
+                examples[0] if examples else None,
+                f"matched no row of the joined input: none of the {rows:,} rows would be written ({on}), "
+                f"where {int(loose):,} of them would match with case, whitespace, separators and leading "
+                "zeros ignored. A join compares the values as the files write them (ignore_case = true "
+                "for case); a column's rules (pad, replace, case, strip_prefix) do not apply to join "
+                "keys: correct the export that writes them otherwise, or join on another column",
+                rows,
+                file or "(the input)",
+                int(line) if line.isdigit() else 0,
+            )
+        ]
+    return []
 
 
 def _matched(con: duckdb.DuckDBPyConnection, table: str, *, source: str) -> tuple[int, str]:

@@ -246,8 +246,9 @@ def _drop_unregistered(con: duckdb.DuckDBPyConnection, mapping: Mapping, *, old:
             "in the same form: " + ID_FORMS + ")."
         )
     share = rows / every
+    said = "under 1%" if share < 0.005 else f"{share:.0%}"  # 40 of 634,000 had read "0%"
     return (
-        f"{_counted_rows(rows)} of activity ({share:.0%} of it) named a student on a module presentation "
+        f"{_counted_rows(rows)} of activity ({said} of it) named a student on a module presentation "
         f"they have no registration on ({registrations:,} such pairs) and {'was' if rows == 1 else 'were'} "
         'left out (tables.activity.unregistered = "drop"). If that is more than browsing, check the join '
         "that gives activity its student, module and presentation"
