@@ -986,6 +986,20 @@ def test_pad_reads_a_spreadsheets_number_as_the_records_id(written: str, read: s
     assert duckdb.sql(f"SELECT {sql.value} FROM (SELECT '{written}' AS x)").fetchall() == [(read,)]
 
 
+@pytest.mark.parametrize(("week", "day"), [("1", 0), ("15", 98), ("3.0", 14)])
+def test_a_week_numbered_from_one_is_its_first_day_with_multiply_and_add(week: str, day: int) -> None:
+    """A Nigerian university's paper register, typed in by teaching week: multiply = 7 alone put week 1
+    on day 7 (the first of week 2) and week 15 after a 105-day presentation."""
+    from waymark.models.data.contract import TABLES
+    from waymark.training.ingest.mapping.convert import column_sql
+    from waymark.training.ingest.mapping.schema import ColumnSpec
+
+    column = next(c for c in TABLES["activity"].columns if c.name == "day")
+    spec = ColumnSpec(column="w", multiply=7, add=-7)
+    sql = column_sql(spec, column, ref=lambda n: f'"{n}"', pseudonymise=False)
+    assert duckdb.sql(f"SELECT {sql.value} FROM (SELECT '{week}' AS w)").fetchall() == [(day,)]
+
+
 def test_dates_and_numbers_in_arabic_indic_digits_are_read_as_written_in_ascii(tmp_path: Path) -> None:
     """Found on a Gulf university's records: dates and credits written in Arabic-Indic digits were
     refused ("is not a date"), and a date with a French month name gave no hint that %b is English."""
@@ -1012,6 +1026,21 @@ def test_dates_and_numbers_in_arabic_indic_digits_are_read_as_written_in_ascii(t
     )
     with pytest.raises(MappingDataError, match="%b and %B read English month names"):
         _import_with(load_mapping(write_mapping(tmp_path / "f", french)), src, tmp_path / "f")
+
+
+def test_a_file_whose_lines_end_in_two_ways_is_named_with_the_first_line_that_differs(tmp_path: Path) -> None:
+    """Found on a Gulf university's attendance export: Windows lines, then a week appended on Linux; the
+    refusal was DuckDB's "Error when sniffing file" and a hint to skip lines before the header."""
+    src = tmp_path / "export"
+    write_records(src)
+    path = write_clicks(src, click_rows(range(2)))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_bytes(("\r\n".join(lines[:-3]) + "\r\n" + "\n".join(lines[-3:]) + "\n").encode("utf-8"))
+    with pytest.raises(MappingError) as refused:
+        _import_with(load_mapping(write_mapping(tmp_path / "m", MAPPING)), src, tmp_path / "out")
+    said = str(refused.value)
+    assert f"its lines end in two ways: Windows (CRLF) at first, Unix (LF) from line {len(lines) - 2}" in said
+    assert "skip_rows" not in said
 
 
 def test_a_header_saved_with_decomposed_accents_is_found_by_its_name(tmp_path: Path) -> None:

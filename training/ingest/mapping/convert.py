@@ -289,6 +289,8 @@ def column_sql(
         number = f"TRY_CAST({written} AS DOUBLE)"
         if spec.multiply:
             number = f"(CASE WHEN {given} THEN {number} ELSE {number} * {float(spec.multiply)!r} END)"
+        if spec.add:
+            number = f"(CASE WHEN {given} THEN {number} ELSE {number} + {float(spec.add)!r} END)"
         checks.append((f"{text} IS NOT NULL AND {number} IS NULL", "is not a number"))
         if column.kind is Kind.INT:  # of what the export wrote: a share out of a maximum is rounded
             checks.append((f"{number} <> round({number})", "is not a whole number"))

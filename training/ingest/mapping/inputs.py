@@ -108,6 +108,9 @@ def _file_view(con: duckdb.DuckDBPyConnection, name: str, *, spec: InputSpec, fi
             raise SourceFilesError(
                 f"{file.shown}: cannot be read as utf-8, the default encoding: {where}"
             ) from exc
+        mixed = _mixed_line_endings(file.path) if spec.format == "csv" else ""
+        if mixed:
+            raise SourceFilesError(f"{file.shown}: cannot be read as csv ({first}): {mixed}") from exc
         if spec.format == "csv" and not spec.skip_rows:
             hint = (
                 "; if the file opens with lines before its header (a report's title or details), give the "
@@ -115,6 +118,30 @@ def _file_view(con: duckdb.DuckDBPyConnection, name: str, *, spec: InputSpec, fi
             )
         raise SourceFilesError(f"{file.shown}: cannot be read as {spec.format} ({first}){hint}") from exc
     return f"SELECT *, row_number() OVER () AS _row, {literal(file.shown)} AS _file FROM {ident(name)}"
+
+
+#: Bytes of a file looked at for line endings of two kinds.
+ENDINGS_READ = 64 * 1024 * 1024
+
+
+def _mixed_line_endings(path: Path) -> str:
+    """Why a CSV whose lines end in two ways cannot be read, naming the first line that differs; or ''.
+
+    A Windows export (CRLF) with lines appended on Linux (LF), as a weekly extract concatenated there
+    is, failed DuckDB's sniffer with a hint to skip lines before the header, which was no help.
+    """
+    with path.open("rb") as handle:
+        data = handle.read(ENDINGS_READ)
+    lines = data.split(b"\n")[:-1]  # the last piece has no ending (or is the rest past the limit)
+    crlf = [line.endswith(b"\r") for line in lines]
+    if len(set(crlf)) < 2:
+        return ""
+    line = crlf.index(not crlf[0]) + 1
+    kinds = ("Windows (CRLF)", "Unix (LF)") if crlf[0] else ("Unix (LF)", "Windows (CRLF)")
+    return (
+        f"its lines end in two ways: {kinds[0]} at first, {kinds[1]} from line {line}; write the file "
+        "with one kind of line ending (a file appended to on another system often has two)"
+    )
 
 
 def register_input(

@@ -60,6 +60,9 @@ class ColumnSpec(_Strict):
     default: str | None = None  # for a value neither in `values` nor matching `patterns`
     keep_unmapped: bool = False  # an unmatched value passes through unchanged
     multiply: float | None = None
+    # Added after multiply: a teaching week numbered from 1 is its first day with multiply = 7, add = -7
+    # (multiply alone put week 1 on day 7, the first day of week 2).
+    add: float | None = None
     # A mark out of a maximum another column holds (a learning platform's points out of points
     # possible): written as a percentage, value / maximum x 100.
     out_of: str | None = None
@@ -406,6 +409,8 @@ def _conversion_problems(col: str, spec: ColumnSpec, *, kind: Kind) -> list[str]
         )
     if spec.multiply is not None and kind not in {Kind.INT, Kind.FLOAT}:
         problems.append("multiply applies to numbers only")
+    if spec.add is not None and kind not in {Kind.INT, Kind.FLOAT}:
+        problems.append("add applies to numbers only")
     if spec.out_of is not None and kind not in {Kind.INT, Kind.FLOAT}:
         problems.append("out_of applies to numbers only")
     if spec.out_of is not None and spec.column is None:
