@@ -1000,6 +1000,41 @@ def test_a_week_numbered_from_one_is_its_first_day_with_multiply_and_add(week: s
     assert duckdb.sql(f"SELECT {sql.value} FROM (SELECT '{week}' AS w)").fetchall() == [(day,)]
 
 
+def test_within_presentation_leaves_out_activity_dated_outside_its_presentation(tmp_path: Path) -> None:
+    """Found on a Chinese university's library turnstile log, joined to registrations on the student
+    alone: each visit was copied to every registration of every term, and a visit two months before a
+    term read as that term's pre-start activity (902 of 2,480 estimates moved by more than 10 points)."""
+    from datetime import datetime, timedelta
+
+    from tests.polytechnic import STARTS
+
+    src = tmp_path / "export"
+    write_records(src)
+    rows = click_rows(range(2))
+    student, course = STUDENTS[0], COURSES[0]
+    start = datetime.combine(STARTS["2024S2"], datetime.min.time()) + timedelta(hours=10)
+    stray = [  # 60 days before the term (last term's visit, copied), 10 before (pre-reading), day 139, 140
+        [student, course, "2024S2", (start + timedelta(days=d)).isoformat() + "Z", "page", "10.0.0.1"]
+        for d in (-60, -10, 139, 140)
+    ]
+    write_clicks(src, rows + stray)
+    within = MAPPING.replace('aggregate = "count"\n', 'aggregate = "count"\nwithin_presentation = true\n', 1)
+    assert within != MAPPING
+    days = {}
+    for name, mapping in (("all", MAPPING), ("within", within)):
+        out = _import_with(load_mapping(write_mapping(tmp_path / name, mapping)), src, tmp_path / name)
+        activity = load_learning_data(out).activity
+        days[name] = sorted(activity.loc[activity["presentation_id"] == "2024S2", "day"].tolist())
+    assert {-60, -10, 139, 140} <= set(days["all"])
+    assert -10 in days["within"] and 139 in days["within"]
+    assert -60 not in days["within"] and 140 not in days["within"]
+    assert len(days["all"]) - len(days["within"]) == 2
+    with pytest.raises(MappingError, match="within_presentation: only the activity table"):
+        load_mapping(write_mapping(tmp_path / "r", within.replace(
+            "[tables.students]\nfrom", "[tables.students]\nwithin_presentation = true\nfrom"
+        )))  # fmt: skip
+
+
 def test_dates_and_numbers_in_arabic_indic_digits_are_read_as_written_in_ascii(tmp_path: Path) -> None:
     """Found on a Gulf university's records: dates and credits written in Arabic-Indic digits were
     refused ("is not a date"), and a date with a French month name gave no hint that %b is English."""

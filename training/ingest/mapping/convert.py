@@ -422,8 +422,16 @@ def stage_a_sql(
     return f"SELECT {', '.join(selects)} FROM {base}"
 
 
-def stage_m_sql(name: str, *, sqls: dict[str, ColumnSql]) -> str:
-    """Day numbers from each row's presentation start; a row whose presentation is unknown is a check."""
+#: Days before its presentation's start an activity row is kept with ``within_presentation`` (pre-reading).
+WITHIN_BEFORE_DAYS = 14
+
+
+def stage_m_sql(name: str, *, sqls: dict[str, ColumnSql], within: bool = False) -> str:
+    """Day numbers from each row's presentation start; a row whose presentation is unknown is a check.
+
+    ``within`` (activity's ``within_presentation``): rows dated outside their presentation, from
+    ``WITHIN_BEFORE_DAYS`` before its start to its last day, are left out.
+    """
     a = ident("wm_a_" + name)
     days = [c for c, s in sqls.items() if s.counts_days]
     dropped = [ident(f"{part}:{d}") for d in days for part in ("_date", "_check")]
@@ -464,7 +472,16 @@ def stage_m_sql(name: str, *, sqls: dict[str, ColumnSql]) -> str:
         raw = "concat_ws(' ', a.module_id, a.presentation_id)"
     selects.append(f"CASE WHEN NOT ({known}) THEN {literal(reason)} END AS {ident('_check:(presentation)')}")
     selects.append(f"{raw} AS {ident('_raw:(presentation)')}")
-    return f"SELECT {', '.join(selects)} FROM {a} AS a {joins}"
+    where = ""
+    if within and "day" in sqls:  # a row whose day or presentation is unknown stays, to be named
+        day = (
+            f"date_diff('day', st.start_date, a.{ident('_date:day')})"
+            if "day" in days
+            else "TRY_CAST(a.day AS BIGINT)"
+        )
+        inside = f"{day} BETWEEN -{WITHIN_BEFORE_DAYS} AND CAST(st.length_days AS BIGINT) - 1"
+        where = f" WHERE coalesce({inside}, TRUE)"
+    return f"SELECT {', '.join(selects)} FROM {a} AS a {joins}{where}"
 
 
 def out_sql(name: str, spec: TableSpec, *, columns: list[str]) -> str:
@@ -534,7 +551,7 @@ def create_views(
         all(c in spec.columns for c in _PRESENTATION) or name == "assessment_results"
     )
     if has_presentation:
-        m = stage_m_sql(name, sqls=sqls)
+        m = stage_m_sql(name, sqls=sqls, within=spec.within_presentation)
     elif name == "presentations" and LENGTH_FROM_END in sqls and sqls[LENGTH_FROM_END].counts_days:
         m = _length_from_end_sql()
     else:

@@ -165,7 +165,9 @@ class Coverage:
                     f"({t.rows_joined / max(matched, 1):.1f} per row): a row matched several rows of a "
                     "joined input, and each copy is counted. A source recorded per student (library "
                     "loans, say) joined to enrolments repeats every row for each module the student "
-                    "takes; join on something that names one module presentation, or leave it out"
+                    "takes, in every term; join on something that names one module presentation, or "
+                    "give the table within_presentation = true (rows dated outside their presentation "
+                    "left out), or leave it out"
                 )
             lines += [f"    {i.text()}" for i in t.issues]
         if self.unused_files:

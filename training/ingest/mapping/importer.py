@@ -114,10 +114,11 @@ def _connect(mapping: Mapping, secret: bytes | None, *, zone: str) -> duckdb.Duc
 def _starts_view(con: duckdb.DuckDBPyConnection, *, built: set[str], old: set[str]) -> None:
     parts = []
     if "presentations" in built:
-        parts.append("SELECT module_id, presentation_id, start_date FROM wm_out_presentations")
+        parts.append("SELECT module_id, presentation_id, start_date, length_days FROM wm_out_presentations")
     if "presentations" in old:
         parts.append(
-            "SELECT module_id, presentation_id, start_date FROM t_presentations o WHERE NOT EXISTS "
+            "SELECT module_id, presentation_id, start_date, length_days FROM t_presentations o "
+            "WHERE NOT EXISTS "
             "(SELECT 1 FROM wm_new_presentation_keys n WHERE n.module_id = o.module_id "
             "AND n.presentation_id = o.presentation_id)"
         )
@@ -128,8 +129,8 @@ def _starts_view(con: duckdb.DuckDBPyConnection, *, built: set[str], old: set[st
         )
         run(con, f"CREATE OR REPLACE TEMP VIEW wm_new_presentation_keys AS {keys}")
     empty = (
-        "SELECT NULL::VARCHAR AS module_id, NULL::VARCHAR AS presentation_id, NULL::DATE AS start_date "
-        "WHERE FALSE"
+        "SELECT NULL::VARCHAR AS module_id, NULL::VARCHAR AS presentation_id, NULL::DATE AS start_date, "
+        "NULL::BIGINT AS length_days WHERE FALSE"
     )
     run(con, f"CREATE OR REPLACE TEMP VIEW wm_starts AS {' UNION ALL '.join(parts) or empty}")
 

@@ -199,6 +199,12 @@ class TableSpec(_Strict):
     # keyed by login records visits to modules a student browsed but never took) are an error, or,
     # with "drop", left out and counted
     unregistered: Literal["error", "drop"] = "error"
+    # activity only: rows dated outside their presentation (from WITHIN_BEFORE_DAYS before its start to
+    # its last day) are left out. A source recorded per person (a library's turnstile, a campus card)
+    # joined to registrations copies each visit to every registration of every term: a Chinese
+    # university's library log put 333,660 of 730,252 rows before a later term's start, read as
+    # pre-start activity, and moved 902 of 2,480 estimates by more than 10 points.
+    within_presentation: bool = False
     ignore: list[str] = Field(default_factory=list)
     columns: dict[str, ColumnSpec]
 
@@ -297,6 +303,8 @@ def _problems(mapping: Mapping) -> list[str]:
             problems.append(f"{where}.aggregate: only the activity table is aggregated")
         if spec.unregistered != "error" and name != "activity":
             problems.append(f"{where}.unregistered: only the activity table's rows can be left out")
+        if spec.within_presentation and name != "activity":
+            problems.append(f"{where}.within_presentation: only the activity table's rows are dated")
         if spec.count_distinct is not None and (name != "activity" or spec.aggregate != "count"):
             problems.append(f'{where}.count_distinct: only with aggregate = "count" on the activity table')
         if spec.duplicates != "error" and not TABLES[name].key:
