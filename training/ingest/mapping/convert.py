@@ -86,14 +86,26 @@ ASCII_DIGITS = "0123456789" * 3
 SPACE = literal("".join(c for c in map(chr, range(0x3001)) if c.isspace()))
 
 
+def _trimmed(cell: str) -> str:
+    """SQL: ``cell`` trimmed of ``SPACE``, empty as NULL.
+
+    DuckDB's ``trim`` of a set of characters is about 17 times slower than of spaces (3.9 s against
+    0.23 s for 5 million cells), so it is used only where the space-trimmed value starts or ends with a
+    character outside ``!`` to U+0084 (a tab, a no-break space, a CJK letter): 0.82 s.
+    """
+    spaced = f"trim({cell})"
+    odd = f"ascii({spaced}) NOT BETWEEN 33 AND 132 OR ascii(right({spaced}, 1)) NOT BETWEEN 33 AND 132"
+    return f"nullif(CASE WHEN {odd} THEN trim({cell}, {SPACE}) ELSE {spaced} END, '')"
+
+
 def _parts(spec: ColumnSpec, ref: Callable[[str], str]) -> list[str]:
-    return [f"nullif(trim({ref(c)}, {SPACE}), '')" for c in spec.columns]
+    return [_trimmed(ref(c)) for c in spec.columns]
 
 
 def _raw(spec: ColumnSpec, ref: Callable[[str], str]) -> str:
     """The source text (for messages): a column's, the parts of ``columns`` there are, or the constant."""
     if spec.column is not None:
-        return f"nullif(trim({ref(spec.column)}, {SPACE}), '')"
+        return _trimmed(ref(spec.column))
     if spec.columns:
         return f"nullif(concat_ws({literal(spec.joined_with)}, {', '.join(_parts(spec, ref))}), '')"
     text = str(spec.value)
@@ -104,7 +116,7 @@ def when_sql(when: dict[str, list[str]], ref: Callable[[str], str]) -> str:
     """SQL: every listed source column holds one of its values ("" an empty cell), trimmed as read."""
     parts = []
     for name, listed in when.items():
-        cell = f"nullif(trim({ref(name)}, {SPACE}), '')"
+        cell = _trimmed(ref(name))
         given = [v for v in listed if v != ""]
         either = [f"{cell} IN ({', '.join(literal(v) for v in given)})"] if given else []
         either += [f"{cell} IS NULL"] if "" in listed else []
@@ -264,7 +276,10 @@ def column_sql(
         checks.append((f"{joined} IS NOT NULL AND {death} AND {text} IS NULL", DEATH_REFUSED))
     counts_days = False
     if spec.converts_time or column.kind in {Kind.INT, Kind.FLOAT}:  # digits of other scripts read as 0-9
-        text = f"translate(CAST({text} AS VARCHAR), {literal(OTHER_DIGITS)}, {literal(ASCII_DIGITS)})"
+        # translate costs 2.6 s per 5 million cells: only where a value has a character beyond ASCII
+        written = f"CAST({text} AS VARCHAR)"
+        folded = f"translate({written}, {literal(OTHER_DIGITS)}, {literal(ASCII_DIGITS)})"
+        text = f"(CASE WHEN strlen({written}) = length({written}) THEN {written} ELSE {folded} END)"
     if spec.converts_time:
         value, why = _parsed_date(text, spec)
         checks.append((f"{text} IS NOT NULL AND {value} IS NULL", why))
@@ -296,7 +311,7 @@ def column_sql(
             checks.append((f"{number} <> round({number})", "is not a whole number"))
         if spec.out_of is not None:  # a mark out of another column's maximum, as a percentage
             # The maximum is written as the mark is: "20,0" is twenty where marks have decimal commas.
-            maximum = f"nullif(trim({ref(spec.out_of)}, {SPACE}), '')"
+            maximum = _trimmed(ref(spec.out_of))
             if spec.decimal_comma:
                 maximum = (
                     f"(CASE WHEN contains({maximum}, '.') THEN NULL ELSE replace({maximum}, ',', '.') END)"
