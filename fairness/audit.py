@@ -32,6 +32,7 @@ import pandas as pd
 from waymark.fairness.disclosure import (
     DENOMINATORS,
     NONE_IS_SAFE,
+    SELECTION_COUNTS,
     enough_students,
     margins_of,
     withheld_groups,
@@ -298,11 +299,13 @@ def _shown(
     @functools.cache  # metrics resting on the same counts (AUC and ABROCA, ...) share one pass
     def kept(kinds: tuple[str, ...]) -> np.ndarray:
         runs = [{k: int(n) for k, n in zip(keys, counts[kind], strict=True)} for kind in kinds]
-        safe = [kind in NONE_IS_SAFE for kind in kinds]
+        # none on the list is safe only beside a published selection rate (fairness.disclosure)
+        safe = [selecting if kind in NONE_IS_SAFE else frozenset() for kind in kinds]
         hidden = withheld_groups(runs, totals, min_size=min_size, none_is_safe=safe)
         return np.array([k not in hidden for k in keys], dtype=bool)
 
     named = kept(("students",))
+    selecting = frozenset(k for k, ok in zip(keys, named & kept(SELECTION_COUNTS), strict=True) if ok)
     return named, {m: named & kept(DENOMINATORS[m]) for m in WITHHELD_CAN_BE}
 
 

@@ -15,6 +15,7 @@ the model card never hold a withheld value and cannot show or judge one by mista
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 import pandas as pd
@@ -66,8 +67,13 @@ DENOMINATORS: dict[str, tuple[str, ...]] = {
 
 #: Counts of the list (who was on it, who was not) whose zero gives nobody away: with none of a group
 #: on the list, a miss rate of 1 says only what the published selection rate of 0 already does.
-#: (The same students as ``selected``, whose zero precision cannot divide by.)
+#: (The same students as ``selected``, whose zero precision cannot divide by.) Only where that
+#: selection rate is published, that is where the group's ``SELECTION_COUNTS`` all reach the minimum:
+#: a rate of none, beside a withheld selection rate, gives back the cell the selection rule withholds
+#: (a conservatoire's review: a false positive rate of 0 published for a group of 20 with fewer than
+#: ten who needed support said nobody of the group was on the list, so each of those few was missed).
 NONE_IS_SAFE = frozenset({"listed", "unlisted", "listed_after", "unlisted_after"})
+SELECTION_COUNTS = DENOMINATORS["selection_rate"]
 
 Counts = Mapping[str, np.ndarray] | Mapping[str, int]
 
@@ -89,14 +95,24 @@ def allowed(metric: str, counts: Counts, *, min_size: int) -> np.ndarray:
     -------
     numpy.ndarray of bool
         True where every count the metric rests on is at least ``min_size`` (or, for a count of
-        ``NONE_IS_SAFE``, none).
+        ``NONE_IS_SAFE``, none, where the selection rate beside it is published: ``selection_shown``).
     """
+    selection = selection_shown(counts, min_size=min_size)
     out: np.ndarray = np.logical_and.reduce(
         [
-            (np.asarray(counts[c]) >= min_size) | ((np.asarray(counts[c]) == 0) & (c in NONE_IS_SAFE))
+            (np.asarray(counts[c]) >= min_size)
+            | ((np.asarray(counts[c]) == 0) & (c in NONE_IS_SAFE) & selection)
             for c in DENOMINATORS[metric]
         ]
     )
+    return out
+
+
+def selection_shown(counts: Counts, *, min_size: int) -> np.ndarray:
+    """Whether each group's selection rate may be published (where a count of none on the list is safe)."""
+    if not all(c in counts for c in SELECTION_COUNTS):
+        return np.asarray(False)
+    out: np.ndarray = np.logical_and.reduce([np.asarray(counts[c]) >= min_size for c in SELECTION_COUNTS])
     return out
 
 
@@ -115,7 +131,7 @@ def withheld_groups(
     margins: Sequence[Sequence[str]],
     *,
     min_size: int,
-    none_is_safe: Sequence[bool] = (),
+    none_is_safe: Sequence[AbstractSet[str]] = (),
 ) -> set[str]:
     """The groups not to show: those under ``min_size`` in any run, then enough beside them in every total.
 
@@ -128,15 +144,16 @@ def withheld_groups(
     repeats over every margin until none changes, since withholding a group in one margin can leave
     it alone in another (the usual rule of complementary suppression; it does not solve every
     combination of totals a determined reader could form). A run flagged in ``none_is_safe`` (a count
-    of ``NONE_IS_SAFE``) withholds no group for having none.
+    of ``NONE_IS_SAFE``) names the groups whose selection rate is published: none of them is withheld
+    for having none in that run.
     """
     names = set().union(*sizes) if sizes else set()
-    safe = list(none_is_safe) + [False] * (len(sizes) - len(none_is_safe))
+    safe = list(none_is_safe) + [frozenset()] * (len(sizes) - len(none_is_safe))
     hidden = {
         g
         for g in names
         for run, zero_ok in zip(sizes, safe, strict=True)
-        if not enough_students(run.get(g, 0), min_size) and not (zero_ok and run.get(g, 0) == 0)
+        if not enough_students(run.get(g, 0), min_size) and not (g in zero_ok and run.get(g, 0) == 0)
     }
     changed = True
     while changed:

@@ -178,7 +178,14 @@ def _assess_audit(
                 )
             ]
         else:
-            found = [(INCONCLUSIVE, _degenerate_reason(where, check.metric, groups=[g.group for g in flat]))]
+            found = [
+                (
+                    INCONCLUSIVE,
+                    _degenerate_reason(
+                        where, check.metric, groups=[g.group for g in flat], reference=reference
+                    ),
+                )
+            ]
         if NOT_RECORDED in (group.group, reference):  # says nothing of the characteristic's own groups
             found = [(WITHIN_NOT_RECORDED if v == PASS else v, r) for v, r in found]
         out += found
@@ -269,7 +276,9 @@ def _assess_flat(
             else side.metrics[check.metric][1:]
         )
         if widened is None:
-            return INCONCLUSIVE, _degenerate_reason(where, check.metric, groups=[g.group for g in flat])
+            return INCONCLUSIVE, _degenerate_reason(
+                where, check.metric, groups=[g.group for g in flat], reference=reference
+            )
         sides.append(widened)
     (g_low, g_high), (r_low, r_high) = sides
     point = (group.ratios if check.kind == "ratio" else group.differences)[check.metric][0]
@@ -278,9 +287,11 @@ def _assess_flat(
     elif r_low > 0:
         low, high = g_low / r_high, g_high / r_low
     else:
-        return INCONCLUSIVE, _degenerate_reason(where, check.metric, groups=[g.group for g in flat])
+        return INCONCLUSIVE, _degenerate_reason(
+            where, check.metric, groups=[g.group for g in flat], reference=reference
+        )
     verdict = _judge(point, low=low, high=high, check=check, breach=breach)
-    whose = " and ".join(g.group for g in flat)
+    whose = _whose([g.group for g in flat], reference=reference)
     said = (
         f"{where}: {check.metric} of {whose} has a degenerate interval (every resample gave the same value); "
         f"with the exact interval for its rate, the {check.kind} is {_fmt(point)} (interval {_fmt(low)} "
@@ -301,11 +312,21 @@ def _degenerate(group: GroupResult, metric: str) -> bool:
     return value is not None and not math.isnan(value[1]) and value[1] == value[2]
 
 
-def _degenerate_reason(where: str, metric: str, *, groups: list[str]) -> str:
-    whose = " and ".join(groups)
+def _whose(groups: list[str], *, reference: str) -> str:
+    return " and ".join(f"the reference group {g}" if g == reference else g for g in groups)
+
+
+def _degenerate_reason(where: str, metric: str, *, groups: list[str], reference: str) -> str:
+    """Why a comparison is not judged, naming which side's interval is degenerate.
+
+    A conservatoire's committee read "ethnicity = 10: ... of 31 has a degenerate interval ..., so the
+    group is too small" of its 170 students, when group 31 was the reference.
+    """
+    whose = _whose(groups, reference=reference)
+    which = "that group is" if len(groups) == 1 else "those groups are"
     return (
         f"{where}: {metric} of {whose} has a degenerate interval (every resample gave the same value), "
-        "so the group is too small to measure this: not judged"
+        f"so {which} too small to measure this: not judged"
     )
 
 

@@ -31,7 +31,14 @@ import pandas as pd
 from fairlearn.postprocessing import ThresholdOptimizer
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from waymark.fairness.disclosure import DENOMINATORS, NONE_IS_SAFE, allowed, rounded_count, withheld_groups
+from waymark.fairness.disclosure import (
+    DENOMINATORS,
+    NONE_IS_SAFE,
+    SELECTION_COUNTS,
+    allowed,
+    rounded_count,
+    withheld_groups,
+)
 from waymark.models.capacity import top_share
 
 CONSTRAINT = "false_negative_rate_parity"
@@ -228,10 +235,14 @@ def equalised_fnr(
     def hidden(kinds: tuple[str, ...]) -> frozenset[str]:
         present = [k for k in kinds if k in runs]
         grouped = [runs[k] for k in present]
-        safe = [k in NONE_IS_SAFE for k in present]
+        # none on the list is safe only beside a published selection rate (fairness.disclosure)
+        safe = [selecting() if k in NONE_IS_SAFE else frozenset() for k in present]
         if not grouped:
             return frozenset()
         return frozenset(withheld_groups(grouped, [names], min_size=min_size, none_is_safe=safe))
+
+    def selecting() -> frozenset[str]:
+        return frozenset(str(g) for g in names) - hidden(("students",)) - hidden(SELECTION_COUNTS)
 
     out = []
     for g in np.unique(labels):

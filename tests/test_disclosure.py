@@ -434,6 +434,43 @@ def test_a_group_with_none_on_the_list_is_not_withheld_beside_a_small_one() -> N
     from waymark.fairness.disclosure import withheld_groups
 
     listed = {"A": 2, "B": 0, "C": 30, "D": 40}
-    assert withheld_groups([listed], [["A", "B", "C", "D"]], min_size=10, none_is_safe=[True]) == {"A", "C"}
+    every = [set(listed)]  # every group's selection rate published
+    assert withheld_groups([listed], [["A", "B", "C", "D"]], min_size=10, none_is_safe=every) == {"A", "C"}
     # judged as any other count, B's none is withheld, and C beside the lone A
     assert withheld_groups([listed], [["A", "B", "C", "D"]], min_size=10) == {"A", "B", "C"}
+
+
+@pytest.mark.parametrize("positives", [5, 12], ids=["selection-withheld", "selection-shown"])
+def test_none_on_the_list_is_safe_only_beside_a_published_selection_rate(positives: int) -> None:
+    """A conservatoire's review: 20 students of a group, fewer than ten who needed support, none on the
+    list. Its selection rate was withheld, but a false positive rate of 0 was published under the
+    "none on the list" waiver, and that said the selection rate was 0: every one of the few who needed
+    support was missed. With the selection rate published beside it (enough of both), the 0 says
+    nothing more and is shown."""
+    rng = np.random.default_rng(3)
+    n, size = 2000, positives + 15
+    probability = 1 / (1 + np.exp(-rng.normal(-0.5, 1.3, n)))
+    label = (rng.random(n) < probability).astype(int)
+    probability[-size:], label[-size:] = 0.01, 0  # the group's students: none near the top 10%
+    label[-positives:] = 1
+    students = [f"S{i}" for i in range(n)]
+    scored = pd.DataFrame({"student_id": students, "week": WEEK, "label": label, "probability": probability})
+    clubs = ["a"] * 900 + ["b"] * (n - 900 - size) + ["x"] * size
+    protected = pd.DataFrame({"student_id": students, "club": clubs, "campus": "north"})
+    report = _publish(scored, protected, _policy(10)).report
+    (x,) = [
+        g
+        for a in report["audits"]
+        if a["attribute"] == "club" and a["capacity"] == 0.1
+        for g in a["groups"]
+        if g["group"] == "x"
+    ]
+    if positives < 10:
+        assert "selection_rate" in x["withheld"]
+        assert {"false_positive_rate", "false_negative_rate"} <= set(x["withheld"])
+        assert not {"selection_rate", "false_positive_rate", "false_negative_rate"} & x["metrics"].keys()
+        assert all("fnr_before" not in m for m in report["mitigation"] if m["group"] == "x")
+    else:
+        assert x["metrics"]["selection_rate"]["point"] == 0
+        assert x["metrics"]["false_positive_rate"]["point"] == 0
+        assert x["metrics"]["false_negative_rate"]["point"] == 1

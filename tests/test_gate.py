@@ -323,3 +323,15 @@ def test_a_calibration_gap_where_nobody_needed_support_allows_for_the_outcome_th
     assert 0.11 < point < 0.13 and low < point - bound + 0.02 and high < point + 0.02
     ratio = b.ratios["calibration_gap"]
     assert math.isnan(ratio[1]) and math.isnan(ratio[2])  # no bound for a ratio of gaps: left undefined
+
+
+def test_a_degenerate_reference_is_named_as_the_reference() -> None:
+    """A conservatoire's committee read that its group of 170 was "too small to measure" when the
+    degenerate interval was the reference group's."""
+    from waymark.fairness.gate import _degenerate_reason
+
+    said = _degenerate_reason("week 3, ethnicity = 10", "false_positive_rate", groups=["31"], reference="31")
+    assert "false_positive_rate of the reference group 31 has a degenerate interval" in said
+    assert "so that group is too small" in said
+    both = _degenerate_reason("week 3, club = B", "auc", groups=["B", "A"], reference="A")
+    assert "auc of B and the reference group A has" in both and "those groups are too small" in both
