@@ -93,7 +93,7 @@ def import_grants(
         why = (
             "The secret was given: if it is the data imports' own, the file and the data imports write "
             "student numbers in different forms (leading zeros, case, separators). Bring the data mapping's "
-            "exports to the records system's form, which sign-in gives too (pad, case, replace: "
+            "exports to the records system's form, which sign-in gives too (pad, case, prefix, replace: "
             "docs/bring-your-own-data.md, One form for every student number), and import the data again"
             if pseudonym is not None
             else "If the data imports pseudonymised student numbers, give the same secret (--secret-file) "

@@ -296,6 +296,33 @@ def test_ids_one_system_writes_with_a_prefix_read_as_the_others_with_strip_prefi
     assert "tables.activity.columns.day: strip_prefix applies to ids only" in _mistakes(tomllib.loads(wrong))
 
 
+def test_a_prefix_another_system_drops_is_put_back_and_case_comes_first(tmp_path: Path) -> None:
+    """A Scottish university's records write s2012345, its VLE's tools S2012345 or 2012345: no rule could
+    add the "s" (sign-in gives s2012345), and case, documented as first, ran after strip_prefix."""
+    src, written = tmp_path / "export", tmp_path / "as-records"
+    records = records_rows()
+    write_records(written, [[f"s{r[0]}", *r[1:]] for r in records])
+    write_clicks(written, [[f"s{r[0]}", *r[1:]] for r in click_rows(range(4))])
+    as_records = _import_with(load_mapping(write_mapping(tmp_path / "m0", MAPPING)), written, tmp_path / "o0")
+    write_records(src)
+    write_clicks(src, [[f"S{r[0]}" if i % 2 else r[0], *r[1:]] for i, r in enumerate(click_rows(range(4)))])
+    brought = MAPPING.replace(
+        'student_id = "student_number"', 'student_id = { column = "student_number", prefix = "s" }'
+    ).replace('student_id = "user"', 'student_id = { column = "user", case = "lower", prefix = "s" }')
+    assert brought.count('prefix = "s"') == 4
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", brought)), src, tmp_path / "o")
+    for table in ("students", "registrations", "activity"):
+        assert getattr(load_learning_data(out), table).equals(getattr(load_learning_data(as_records), table))
+    # case first: an upper-case prefix is stripped as the lower-case one it was made
+    stripped = MAPPING.replace(
+        'student_id = "user"', 'student_id = { column = "user", case = "lower", strip_prefix = ["s"] }'
+    )
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m2", stripped)), src, tmp_path / "o2")
+    assert load_learning_data(out).activity.equals(load_learning_data(_import(tmp_path / "plain")).activity)
+    wrong = MAPPING.replace('timestamp = "iso" }', 'timestamp = "iso", prefix = "s" }')
+    assert "tables.activity.columns.day: prefix applies to ids only" in _mistakes(tomllib.loads(wrong))
+
+
 def test_a_row_whose_presentation_is_unknown_is_named(tmp_path: Path) -> None:
     src = tmp_path / "export"
     write_records(src)
@@ -1250,9 +1277,17 @@ ignore_case = IGNORE
     assert "Every value was mapped." in without_case
     # A join used as a filter keeping nothing of a quiet extract (courses the records do not hold) is no
     # mistake in how ids are written: reported, not refused.
-    write_clicks(src, [[r[0], "zzz999", *r[2:]] for r in click_rows(range(2))], name="lower.csv")
-    filtered = dry("false")
-    assert "100% of the rows in matched no row" in filtered and "Every value was mapped." in filtered
+    for other in ("zzz999", "ENG101"):  # ENG101 shares its digits with INF101, and is another course
+        write_clicks(src, [[r[0], other, *r[2:]] for r in click_rows(range(2))], name="lower.csv")
+        filtered = dry("false")
+        assert "100% of the rows in matched no row" in filtered and "Every value was mapped." in filtered
+    # A conservatoire's booking system wrote its logins hc + the student number: refused as ids written
+    # otherwise, not read as a quiet source (a course code sharing only digits, above, is not).
+    write_clicks(src, [[f"hc{r[0]}", *r[1:]] for r in click_rows(range(2))], name="lower.csv")
+    prefixed = " ".join(dry("true").split())
+    assert f"where {rows:,} of them would match with case, whitespace, separators, a prefix of letters" in (
+        prefixed
+    ), prefixed
 
 
 def test_a_column_two_joined_inputs_both_have_must_be_named_with_its_input(tmp_path: Path) -> None:

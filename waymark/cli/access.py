@@ -78,9 +78,9 @@ def import_cmd(
                 f"{otherwise:,} of them would be when case or leading zeros are ignored ({shown} as "
                 f"{_as_imported(shown, pseudonym=pseudonym, known=known)}): the file writes student numbers "
                 "otherwise than the data imports did. If the file writes them as the records system does "
-                "(as sign-in gives them), bring the data mapping to that form instead (pad, case, replace: "
-                "docs/bring-your-own-data.md, One form for every student number) and import the data "
-                "again: until then those students find no record of their own when they sign in.",
+                "(as sign-in gives them), bring the data mapping to that form instead (pad, case, prefix, "
+                "replace: docs/bring-your-own-data.md, One form for every student number) and import the "
+                "data again: until then those students find no record of their own when they sign in.",
                 highlight=False,
             )
 

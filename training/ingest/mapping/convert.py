@@ -251,6 +251,8 @@ def column_sql(
                 f"has an empty part (needs all of {', '.join(spec.columns)})",
             )
         )
+    if spec.case is not None:  # one system's 21bcs0457 is another's 21BCS0457: first, as documented
+        joined = f"{spec.case}({joined})"
     for prefix in spec.strip_prefix:  # an id some systems write with a prefix and others without
         joined = (
             f"(CASE WHEN starts_with({joined}, {literal(prefix)}) "
@@ -258,13 +260,16 @@ def column_sql(
         )
     for old, new in spec.replace.items():  # one system's ENG-2019-045 is the records' ENG/2019/045
         joined = f"replace({joined}, {literal(old)}, {literal(new)})"
-    if spec.case is not None:  # one system's 21bcs0457 is another's 21BCS0457
-        joined = f"{spec.case}({joined})"
     if spec.pad is not None:  # a spreadsheet's 23000374 is the records' 0023000374 (lpad alone would cut)
         if column.kind is Kind.ID:  # and its 23000374.0 too: the id's ".0" goes first (as below)
             joined = f"regexp_replace({joined}, '^(-?[0-9]+)\\.0+$', '\\1')"
         short = f"length({joined}) < {spec.pad}"
         joined = f"(CASE WHEN {short} THEN lpad({joined}, {spec.pad}, '0') ELSE {joined} END)"
+    if spec.prefix is not None:  # a platform's 2012345 is the records' s2012345
+        joined = (
+            f"(CASE WHEN starts_with({joined}, {literal(spec.prefix)}) THEN {joined} "
+            f"ELSE {literal(spec.prefix)} || {joined} END)"
+        )
     if spec.extract is not None:  # the part its first group matches; a cell it does not match is named
         part = f"nullif(regexp_extract({joined}, {literal(spec.extract)}, 1), '')"
         checks.append((f"{joined} IS NOT NULL AND {part} IS NULL", f"does not match extract {spec.extract}"))

@@ -261,9 +261,15 @@ def table_coverage(
     )
 
 
-def _loose(value: str) -> str:
-    """SQL: an id as a comparison that ignores case, whitespace, separators and leading zeros."""
+def _loose(value: str, *, letters_before: bool = False) -> str:
+    """SQL: an id as a comparison that ignores case, whitespace, separators and leading zeros.
+
+    With ``letters_before``, letters before its digits too: a booking system's hc02300407 is the
+    records' 02300407 (compared only with an id that starts with a digit: PHY101 is not ENG101).
+    """
     letters = f"regexp_replace(lower(CAST({value} AS VARCHAR)), '[^\\pL\\pN]', '', 'g')"
+    if letters_before:
+        letters = f"regexp_replace({letters}, '^\\pL+(\\pN)', '\\1')"
     return f"ltrim({letters}, '0')"
 
 
@@ -292,11 +298,22 @@ def _nothing_joined(
         pairs = [(mine, theirs) for mine, theirs in join.on.items() if mine in have]
         if len(pairs) < len(join.on):  # a key an earlier join brings: not comparable on its own
             continue
-        same = " AND ".join(f"{_loose('s.' + ident(m))} = {_loose('j.' + ident(t))}" for m, t in pairs)
         filled = " AND ".join(f"{_loose('s.' + ident(m))} <> ''" for m, _ in pairs)
+        # Each key alike, or alike with the letters before the digits of one side left out (an equal
+        # join on the keys without them, so a hash join; then which side had none).
+        alike = []
+        for m, t in pairs:
+            mine, theirs = _loose("s." + ident(m)), _loose("j." + ident(t))
+            mine_bare = _loose("s." + ident(m), letters_before=True)
+            theirs_bare = _loose("j." + ident(t), letters_before=True)
+            alike += [
+                f"{mine_bare} = {theirs_bare}",
+                f"({mine} = {theirs} OR {mine} = {mine_bare} OR {theirs} = {theirs_bare})",
+            ]
         (loose,) = con.execute(
             f"SELECT count(*) FROM (SELECT * FROM {ident('wm_in_' + spec.from_)} LIMIT {LOOSE_SAMPLE}) s "
-            f"WHERE {filled} AND EXISTS (SELECT 1 FROM {ident('wm_in_' + join.input)} j WHERE {same})"
+            f"WHERE {filled} AND EXISTS (SELECT 1 FROM {ident('wm_in_' + join.input)} j "
+            f"WHERE {' AND '.join(alike)})"
         ).fetchall()[0]
         if not loose:
             continue
@@ -307,10 +324,11 @@ def _nothing_joined(
                 f"tables.{table}.join[{i}]",
                 examples[0] if examples else None,
                 f"matched no row of the joined input: none of the {rows:,} rows would be written ({on}), "
-                f"where {int(loose):,} of them would match with case, whitespace, separators and leading "
-                "zeros ignored. A join compares the values as the files write them (ignore_case = true "
-                "for case); a column's rules (pad, replace, case, strip_prefix) do not apply to join "
-                "keys: correct the export that writes them otherwise, or join on another column",
+                f"where {int(loose):,} of them would match with case, whitespace, separators, a prefix of "
+                "letters and leading zeros ignored. A join compares the values as the files write them "
+                "(ignore_case = true for case); a column's rules (case, strip_prefix, replace, pad, prefix) "
+                "do not apply to join keys: correct the export that writes them otherwise, or join on "
+                "another column",
                 rows,
                 file or "(the input)",
                 int(line) if line.isdigit() else 0,

@@ -270,7 +270,8 @@ BLIND_DRY_RUN = (
 #: How one export's ids are brought to the records' form (docs/mapping.md), said where ids did not match.
 ID_FORMS = (
     "case = \"upper\" on a column writes 21bcs0457 as the records' 21BCS0457, pad = 10 a spreadsheet's "
-    '23000374 as 0023000374, replace = { "-" = "/" } ENG-2019-045 as ENG/2019/045'
+    '23000374 as 0023000374, replace = { "-" = "/" } ENG-2019-045 as ENG/2019/045, case = "lower" with '
+    "prefix = \"s\" a platform's 2012345 and S2012345 as the records' s2012345"
 )
 
 #: Said with the contract's refusal of activity that names no registration.

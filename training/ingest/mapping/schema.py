@@ -79,11 +79,16 @@ class ColumnSpec(_Strict):
     # as a number ("23000374" for "0023000374"). Bring every export to the records system's form,
     # which sign-in's student number also has, rather than strip the zeros from the others.
     pad: int | None = Field(default=None, ge=2, le=64)
+    # Text put before an id that does not already start with it (after case, strip_prefix, replace and
+    # pad): the records' matriculation number "s2012345", which a learning platform's tools write
+    # "2012345" or "S2012345" ({ case = "lower", prefix = "s" }).
+    prefix: str | None = Field(default=None, min_length=1, max_length=32)
     # The part of a value a regular expression's first group matches: a module code and a term out of
     # one course id ("MATH101-2024-S1"), which a learning platform writes where records keep two columns.
     extract: str | None = None
     # Ids one system writes in lower case and another in upper ("21bcs0457", "21BCS0457"): written in one
-    # case before anything else reads them (pseudonyms of the two would differ).
+    # case before anything else reads them, strip_prefix and replace included (pseudonyms of the two
+    # would differ).
     case: Literal["upper", "lower"] | None = None
     # Read only on rows whose listed source columns hold one of the values given; on other rows the
     # cell counts as empty. One status-date column that is the leaving day for some statuses and an
@@ -429,6 +434,8 @@ def _conversion_problems(col: str, spec: ColumnSpec, *, kind: Kind) -> list[str]
         problems.append("strip_prefix applies to ids only")
     if "" in spec.strip_prefix:
         problems.append("strip_prefix lists an empty prefix")
+    if spec.prefix is not None and kind is not Kind.ID:
+        problems.append("prefix applies to ids only")
     if spec.extract is not None:
         problems += _extract_problems(spec.extract)
     if spec.case is not None and kind not in {Kind.ID, Kind.TEXT}:
