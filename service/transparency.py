@@ -50,7 +50,7 @@ _FAMILY_OF = {f.name: f.family for f in FEATURES}
 # The student-record data each family of features is built from (activity families name their sources).
 RECORD_DATA = {
     "registration_timing": "Module registrations and their dates.",
-    "study_history": "The student record: earlier attempts at the module and the credits being studied.",
+    "study_history": "The student record: earlier registrations on the module and the credits being studied.",
     "assessment_submissions": "Assessments: due dates and whether and when work was submitted.",
     "assessment_results": "Assessments: marks of submitted work.",
     "upcoming_assessments": (

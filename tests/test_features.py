@@ -119,6 +119,24 @@ def test_a_mid_term_exam_is_read_when_the_final_was_left_out_of_the_assessments(
     assert (s1["asm_due"], s1["asm_missed"], s1["asm_weight_missed"]) == (2, 1, 30)
 
 
+def test_work_nobody_has_submitted_yet_is_not_read_as_missed_by_everyone(tmp_path: Path) -> None:
+    """A Scottish university's records write a result once the work is marked, three weeks on: at week
+    11 its second coursework had no row for anyone, and 185 of 625 indicators said "1 of the 2
+    assessments due so far was submitted". Work nobody in the presentation submitted before the cut-off
+    is not read as due; once one student's submission is known, it is due for all."""
+    assessments = [*VALID["assessments"], ["C2", "M1", "2024J", "coursework", "30", "40"]]
+    data = load_learning_data(make_folder(tmp_path, assessments=assessments))
+    s1 = row(build_features(data, weeks=[6]), "S1", 6)  # cut-off 42: A1 (day 20) and C2 (day 30) due
+    assert (s1["asm_due"], s1["asm_submitted"], s1["asm_missed"], s1["asm_weight_missed"]) == (1, 1, 0, 0)
+    results = [*VALID["assessment_results"], ["S3", "C2", "29", "55"]]
+    one = make_folder(tmp_path / "one", assessments=assessments, assessment_results=results)
+    features = build_features(load_learning_data(one), weeks=[4, 6])
+    s1 = row(features, "S1", 6)
+    assert (s1["asm_due"], s1["asm_submitted"], s1["asm_missed"], s1["asm_weight_missed"]) == (2, 1, 1, 40)
+    # at week 4 (cut-off 28) C2 is not yet due and S3's submission on day 29 not yet known
+    assert row(features, "S1", 4)["asm_due"] == 1
+
+
 def test_work_due_before_a_student_registered_is_not_counted_missed_unless_they_did_it(
     tmp_path: Path,
 ) -> None:

@@ -152,7 +152,7 @@ def test_recent_activity_sentence_reads_counts_back_from_their_logs() -> None:
 
 def test_fixed_facts_are_described_neutrally() -> None:
     assert describe("study_history", _row(prior_attempts=1, credits=60)) == (
-        "The student has 1 earlier attempt at this module; 60 credits are being studied."
+        "The student has 1 earlier registration on this module; 60 credits are being studied."
     )
     assert (
         describe("registration_timing", _row(reg_day=-12)) == "Registered 12 days before the module started."

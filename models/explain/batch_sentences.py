@@ -305,12 +305,14 @@ def _history(cols: Columns, src: Sequence[str]) -> Texts:
     briefs, sentences = [], []
     for n, known, c in zip(attempts, studying, credits, strict=True):
         first = (
-            "no earlier attempt recorded" if n == 0 else _times(n, "earlier attempt", many="earlier attempts")
+            "no earlier registration recorded"
+            if n == 0
+            else _times(n, "earlier registration", many="earlier registrations")
         )
         said = (
-            "No earlier attempt at this module is recorded for the student"
+            "No earlier registration on this module is recorded for the student"
             if n == 0
-            else f"The student has {first} at this module"
+            else f"The student has {first} on this module"
         )
         briefs.append(first)
         sentences.append(said + (f"; {c} credits are being studied" if known else "") + ".")

@@ -126,7 +126,7 @@ NO_MARK_BRIEF = "no mark counted yet"
 MARKS_COUNT = f" (quiz marks count at once, others {MARKING_DELAY_DAYS} days after the work is handed in)"
 #: No assessment due: said of those in the data (a presentation whose assessments were not exported had
 #: read "No assessment has been due yet", a fact about the module that was untrue).
-NO_DUE = "No assessment recorded for this module has been due yet"
+NO_DUE = "No assessment with submissions recorded for this module has been due yet"
 
 
 def compares_own_rate(row: Row) -> bool:
@@ -344,16 +344,19 @@ def _registration(row: Row, _sources: Sources) -> tuple[str, str]:
 def _history(row: Row, _sources: Sources) -> tuple[str, str]:
     attempts = round(row["prior_attempts"])
     # Nothing recorded is not the same as a first attempt: an institution may not export earlier
-    # attempts (num_prev_attempts is optional), so none is said as none recorded.
+    # attempts (num_prev_attempts is optional), so none is said as none recorded. Said as registrations,
+    # whatever their outcome: an interruption, an exam deregistration or a termly part of a year-long
+    # module is one, and "3 earlier attempts" of them was untrue (a conservatoire, a German and a
+    # Scottish university's reviews, where an attempt is an exam attempt with rules of its own).
     first = (
-        "no earlier attempt recorded"
+        "no earlier registration recorded"
         if attempts == 0
-        else _times(attempts, "earlier attempt", many="earlier attempts")
+        else _times(attempts, "earlier registration", many="earlier registrations")
     )
     sentence = (
-        "No earlier attempt at this module is recorded for the student"
+        "No earlier registration on this module is recorded for the student"
         if attempts == 0
-        else f"The student has {first} at this module"
+        else f"The student has {first} on this module"
     )
     if row["credits_missing"] < 1:
         sentence += f"; {credits_text(row['credits'])} credits are being studied"
@@ -432,8 +435,8 @@ TO_THE_STUDENT = (
     ("none has been recorded yet for this student", "none has been recorded yet for you"),
     ("this student's last recorded activity was", "your last recorded activity was"),
     (
-        "No earlier attempt at this module is recorded for the student",
-        "No earlier attempt at this module is recorded for you",
+        "No earlier registration on this module is recorded for the student",
+        "No earlier registration on this module is recorded for you",
     ),
     ("The student has ", "You have "),
     ("Not listed as the student's own:", "Not listed as your own:"),

@@ -29,6 +29,11 @@ MARKING_DELAY_DAYS = 14
 # last submission, never as due, missed, late or coming next. What comes next (days to it, its
 # weight, how many remain) is the coursework and quizzes still to come, as the next-assessment target
 # labels them (``models.targets``): an exam still to come is never read.
+# Work due before the cut-off that nobody in its presentation has a submission of yet is not read as
+# due: its results are not exported yet (a records system writing a row once the work is marked, three
+# weeks on), and every student read as having missed it was untrue (a Scottish university's week 11:
+# "1 of the 2 assessments due so far was submitted" in 185 of 625 indicators). Nobody's submission
+# before the cut-off: known at the cut-off, so no leak.
 # A final exam is due in its presentation's last quarter: a university that left its finals out of
 # the assessments, as the outcome itself, had each module's Saturday semester test (weight 20, due
 # in week 8 of 16) read as its final and never counted.
@@ -93,6 +98,13 @@ def assessment_features(
                 ON f.module_id = s.module_id AND f.presentation_id = s.presentation_id
               WHERE s.type <> 'exam'
                  OR (s.due_day IS NOT NULL AND (f.final_day IS NULL OR s.due_day < f.final_day))),
+        cutoffs AS (SELECT DISTINCT module_id, presentation_id, cutoff FROM population),
+        recorded AS (
+            SELECT c.module_id, c.presentation_id, c.cutoff, a.assessment_id
+            FROM cutoffs c JOIN a ON a.module_id = c.module_id AND a.presentation_id = c.presentation_id
+            JOIN results r ON r.assessment_id = a.assessment_id
+            WHERE r.submitted_day < c.cutoff
+            GROUP BY c.module_id, c.presentation_id, c.cutoff, a.assessment_id),
         pa AS (
             SELECT p.student_id, p.module_id, p.presentation_id, p.week, p.cutoff,
                    a.assessment_id, a.due_day, a.weight, a.type,
@@ -102,7 +114,10 @@ def assessment_features(
             JOIN registrations g ON g.student_id = p.student_id AND g.module_id = p.module_id
                                 AND g.presentation_id = p.presentation_id
             LEFT JOIN results r ON r.student_id = p.student_id AND r.assessment_id = a.assessment_id
+            LEFT JOIN recorded k ON k.module_id = p.module_id AND k.presentation_id = p.presentation_id
+                                AND k.cutoff = p.cutoff AND k.assessment_id = a.assessment_id
             WHERE (a.type <> 'exam' OR a.due_day < p.cutoff)
+              AND (a.due_day IS NULL OR a.due_day >= p.cutoff OR k.assessment_id IS NOT NULL)
               AND (g.registration_day IS NULL OR a.due_day >= g.registration_day
                    OR r.submitted_day < p.cutoff)),
         agg AS (

@@ -181,8 +181,9 @@ def _assessment_features() -> list[Feature]:
         Feature(
             "asm_due",
             sub,
-            "assessments due before the cut-off (mid-term exams too, never the final); work due before "
-            "the student registered counts only if they submitted it",
+            "assessments due before the cut-off (mid-term exams too, never the final) that someone in the "
+            "presentation has submitted (results not yet exported are not read as missed by all); work "
+            "due before the student registered counts only if they submitted it",
         ),
         Feature("asm_submitted", sub, "of those, submitted before the cut-off"),
         Feature("asm_missed", sub, "of those, not submitted before the cut-off"),
@@ -220,7 +221,12 @@ def _registration_features() -> list[Feature]:
         Feature("reg_day", "registration_timing", "registration day relative to the start"),
         Feature("reg_late", "registration_timing", "1 if registered after the start"),
         Feature("reg_day_missing", "registration_timing", "1 if the registration day is not recorded"),
-        Feature("prior_attempts", "study_history", "earlier attempts at this module"),
+        Feature(
+            "prior_attempts",
+            "study_history",
+            "earlier registrations on this module, whatever their outcome (the records' earlier attempts "
+            "plus earlier presentations in the data)",
+        ),
         Feature("credits", "study_history", "credits being studied"),
         Feature("credits_missing", "study_history", "1 if credits are not recorded"),
         Feature("weeks_elapsed", "calendar", "prediction week W (the cut-off is day 7 x W)"),
