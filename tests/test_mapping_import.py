@@ -135,10 +135,26 @@ def test_an_unparsable_date_names_its_row(tmp_path: Path) -> None:
     write_clicks(src, click_rows(range(2)))
     with pytest.raises(MappingDataError) as caught:
         _import(tmp_path, src=src)
-    assert (
-        "tables.registrations.columns.registration_day: '2023-09-01' is not a date in the format %d/%m/%Y "
-        "(1 row; first records.csv row 7)"
-    ) in str(caught.value)
+    said = " ".join(str(caught.value).split())
+    column = "tables.registrations.columns.registration_day"
+    assert f"{column}: '2023-09-01' is not a date in the format %d/%m/%Y" in said
+    assert "(1 row; first records.csv row 7)" in said
+
+
+def test_a_two_digit_year_under_percent_y_is_refused_not_read_as_the_year_25(tmp_path: Path) -> None:
+    """A German university's review: an export re-saved by a spreadsheet as 01.04.25 was read under %Y
+    as 1 April of the year 25, imported as valid, and the errors blamed the rows dated against it."""
+    rows = records_rows()
+    rows[6][3] = rows[6][3][:-4] + rows[6][3][-2:]  # the semester's start, 15/09/23
+    src = tmp_path / "export"
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    with pytest.raises(MappingDataError) as caught:
+        _import(tmp_path, src=src)
+    said = " ".join(str(caught.value).split())
+    assert f"'{rows[6][3]}' is not a date in the format %d/%m/%Y" in said, said
+    assert "one written with two, such as 25, takes %y, or is read as the year 25" in said
+    assert "first records.csv row 7" in said
 
 
 def test_a_report_with_a_preamble_is_read_from_its_header_with_skip_rows(tmp_path: Path) -> None:

@@ -176,6 +176,10 @@ def _value_map(text: str, spec: ColumnSpec) -> tuple[str, str | None]:
     return expr, f"{text} IS NOT NULL AND NOT ({matched})"
 
 
+#: A date read before this year is a mistake in reading it (a two-digit year under %Y), not a date.
+EARLIEST_YEAR = 1900
+
+
 def _parsed_date(text: str, spec: ColumnSpec) -> tuple[str, str]:
     """The DATE a date or timestamp text stands for (timestamps in the session's time zone), and why not."""
     if spec.date == "iso":
@@ -187,9 +191,16 @@ def _parsed_date(text: str, spec: ColumnSpec) -> tuple[str, str]:
             if "%b" in spec.date or "%B" in spec.date
             else ""
         )
+        parsed = f"CAST(try_strptime({text}, {literal(spec.date)}) AS DATE)"
+        if "%Y" not in spec.date:
+            return parsed, f"is not a date in the format {spec.date}{months}"
+        # %Y reads 01.04.25 as the year 25 (a spreadsheet re-saved with two-digit years): refused, not
+        # read 2,000 years early and blamed on the rows dated against it (a German university's review).
         return (
-            f"CAST(try_strptime({text}, {literal(spec.date)}) AS DATE)",
-            f"is not a date in the format {spec.date}{months}",
+            f"(CASE WHEN year({parsed}) >= {EARLIEST_YEAR} THEN {parsed} END)",
+            f"is not a date in the format {spec.date}{months} (%Y reads a year of four digits: one written "
+            f"with two, such as 25, takes %y, or is read as the year 25; a year before {EARLIEST_YEAR} is "
+            "refused)",
         )
     if spec.timestamp == "iso":
         return f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS DATE)", (
