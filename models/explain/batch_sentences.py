@@ -146,7 +146,7 @@ def compares_own_rates(cols: Columns) -> np.ndarray:
 
 
 def _beside_quiet_cohort(cols: Columns, *, ever: list[bool], since: list[int]) -> list[str]:
-    """Per row, ``sentences._beside_quiet_cohort`` where its cohort is in a quiet stretch, else ''."""
+    """Per row, ``sentences._beside_quiet_cohort`` where half its cohort or more is quiet, else ''."""
     if QUIET_SHARE not in cols:
         return [""] * len(ever)
     share = cols[QUIET_SHARE]

@@ -21,9 +21,10 @@ Row = Mapping[str, float]
 #: Not a feature: 1 where the student's marks were compared with enough of their cohort's
 #: (``cohort.compared_marks``); below that, or when absent, a mark is said without a comparison.
 COMPARED_MARKS = "marks_compared_with_cohort"
-#: Not features: where the student's cohort is in a quiet stretch (``typical.quiet_stretch``), the
-#: share of it with no activity in the last 14 days and its median days since the last activity.
-#: A student whose recent activity is still theirs there is described beside the cohort's.
+#: Not features: where at least half the student's cohort has no activity in the last 14 days
+#: (``typical.SAID_FROM``; a quiet stretch from 95%, ``typical.quiet_stretch``), that share and its
+#: median days since the last activity. A student whose recent activity is still theirs there is
+#: described beside the cohort's.
 QUIET_SHARE = "cohort_quiet_share"
 QUIET_TYPICAL_SINCE = "cohort_typical_days_since_last"
 #: Not a feature: in how many of the weeks so far nearly the whole cohort had no activity
@@ -261,7 +262,7 @@ def _in_quiet_weeks(weeks: int, of: int) -> str:
 
 
 def _when_quiet(share: float) -> str:
-    """', when N% of students on this module had no activity' in a quiet stretch, else ''.
+    """', when N% of students on this module had no activity' from half a cohort quiet, else ''.
 
     A fortnight with nothing recorded is the module's (a break, whatever the calendar calls it), not
     something that sets this student apart.

@@ -42,6 +42,11 @@ import pandas as pd
 from waymark.models.features.catalogue import COMPARED_WITH_COHORT, MIN_COHORT
 
 NEARLY_ALL = 0.95
+#: From this share of a cohort with no activity in the last 14 days, a sentence of none says so beside
+#: the student's own (weighed as theirs unless in a stretch): a distance university's first week after
+#: Christmas, 54% to 74% of every module quiet, read "the last recorded activity was 19 days ago" as the
+#: student's own reason with no word of the others (a German university's review).
+SAID_FROM = 0.5
 #: In a quiet stretch, a last activity this many days or more before the cohort's typical one is the
 #: student's own: two weeks, the span of the recent-activity window.
 LONG_BEFORE = 14
@@ -62,7 +67,7 @@ class Standing:
 class Quiet:
     """Per row: its cohort's quiet stretch, if it is in one (``quiet_stretch``)."""
 
-    share: np.ndarray  # the share of the cohort with no activity in the last 14 days; 0 outside a stretch
+    share: np.ndarray  # the share of the cohort with no activity in the last 14 days; 0 under SAID_FROM
     typical_since: np.ndarray  # the cohort's median days since the last activity (of those with any); nan
     quiet: np.ndarray  # bool: in a stretch, with no activity in the last 14 days
     alike: np.ndarray  # bool: quiet as the cohort is (active before, not stopped long before the others)
@@ -91,15 +96,17 @@ def quiet_stretch(*, last14: np.ndarray, ever: np.ndarray, since: np.ndarray, gr
     sizes = np.bincount(group)
     quiet = last14 <= 0
     share = (np.bincount(group, weights=quiet, minlength=len(sizes)) / np.maximum(sizes, 1))[group]
-    stretch = (share >= NEARLY_ALL) & ~in_small_cohort(group)
-    if not stretch.any():
+    large = ~in_small_cohort(group)
+    said = (share >= SAID_FROM) & large
+    stretch = (share >= NEARLY_ALL) & large
+    if not said.any():
         return Quiet.none(len(group))
     counted = quiet & ever.astype(bool)
     typical = pd.Series(np.where(counted, since, np.nan)).groupby(group).median()
-    typical_since = np.where(stretch, typical.reindex(range(len(sizes))).to_numpy()[group], np.nan)
+    typical_since = np.where(said, typical.reindex(range(len(sizes))).to_numpy()[group], np.nan)
     with np.errstate(invalid="ignore"):
         alike = stretch & counted & (since < typical_since + LONG_BEFORE)
-    return Quiet(np.where(stretch, share, 0.0), typical_since, stretch & quiet, alike)
+    return Quiet(np.where(said, share, 0.0), typical_since, stretch & quiet, alike)
 
 
 def cohort_standing(
