@@ -14,9 +14,11 @@ group below the minimum size, or a rate whose denominator is) is never judged: t
 fails it or is inconclusive. Otherwise the check passes. The gate fails when any check fails: such a
 model cannot be promoted. Inconclusive and not-assessable checks do not block, but the committee
 sees each with its reasons; when no group comparison of any check was confirmed within its
-tolerance, or none of a characteristic's (its groups all too small to assess, say, as a university's
-Indigenous students were), the gate itself is inconclusive: the model was shown neither fair nor
-unfair to those students, and only the committee's stated override can accept that. A comparison of
+tolerance (its interval no wider than the policy's ``confirm_width`` times the tolerance's:
+``CONFIRMED``), or none of a characteristic's (its groups
+all too small to assess, say, as a university's Indigenous students were), the gate itself is
+inconclusive: the model was shown neither fair nor unfair to those students, and only the committee's
+stated override can accept that. A comparison of
 the students with no record of a characteristic ("not recorded") counts as confirmed, but not as
 confirming the characteristic: at an Australian institute, "Not stated" against "Neither" had stood
 in for Indigenous students none of whose groups could be assessed.
@@ -32,6 +34,11 @@ from waymark.fairness.disclosure import DENOMINATORS, TOO_FEW
 from waymark.fairness.policy import Check, Policy
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+# A comparison within the tolerance whose interval is narrow enough to say so (``_judge``): confirmed.
+# A point inside with a wide interval is no breach, but confirms nothing: a conservatoire's PASS had
+# rested on calibration gaps of -0.26 to 0.08 against +-0.05, a German university's on a "divers"
+# group's interval three times the tolerance's width.
+CONFIRMED = "confirmed"
 # A check that met a value withheld by disclosure control: neither a pass nor a failure.
 NOT_ASSESSABLE = "not assessable"
 # A comparison of the students with no record of a characteristic, found within the tolerance: a confirmed
@@ -69,7 +76,12 @@ def evaluate(audits: list[AttributeAudit], policy: Policy) -> tuple[str, list[Ch
     """
     results = [
         _check(
-            check, audits, breach=policy.breach, min_size=policy.min_group_size, confidence=policy.confidence
+            check,
+            audits,
+            breach=policy.breach,
+            width=policy.confirm_width,
+            min_size=policy.min_group_size,
+            confidence=policy.confidence,
         )
         for check in policy.checks
     ]
@@ -99,7 +111,7 @@ def inconclusive_text(unconfirmed: list[str], *, any_confirmed: bool) -> str:
             "approve this model only with a stated override reason."
         )
     return (
-        f"No check was broken, but no comparison of {', '.join(unconfirmed)} had its estimate within a "
+        f"No check was broken, but no comparison of {', '.join(unconfirmed)} had its interval within a "
         "tolerance in any audited week (its groups too small to assess, or their intervals too wide to "
         "decide; students with nothing recorded do not count as one of its groups): the model was shown "
         "neither fair nor unfair to those students, so the committee can approve it only with a stated "
@@ -109,17 +121,20 @@ def inconclusive_text(unconfirmed: list[str], *, any_confirmed: bool) -> str:
 
 
 def _check(
-    check: Check, audits: list[AttributeAudit], *, breach: str, min_size: int, confidence: float
+    check: Check, audits: list[AttributeAudit], *, breach: str, width: float, min_size: int, confidence: float
 ) -> CheckResult:
     relevant = [a for a in audits if a.capacity == check.capacity and not a.is_intersection]
     per_audit = [
-        (a.attribute, _assess_audit(a, check, breach=breach, min_size=min_size, confidence=confidence))
+        (
+            a.attribute,
+            _assess_audit(a, check, breach=breach, width=width, min_size=min_size, confidence=confidence),
+        )
         for a in relevant
     ]
     findings = [f for _, found in per_audit for f in found]
     by_status = {s: tuple(r for v, r in findings if v == s) for s in (FAIL, INCONCLUSIVE, NOT_ASSESSABLE)}
-    confirmed = sum(v in (PASS, WITHIN_NOT_RECORDED) for v, _ in findings)
-    within = tuple(dict.fromkeys(a for a, found in per_audit if any(v == PASS for v, _ in found)))
+    confirmed = sum(v in (CONFIRMED, WITHIN_NOT_RECORDED) for v, _ in findings)
+    within = tuple(dict.fromkeys(a for a, found in per_audit if any(v == CONFIRMED for v, _ in found)))
     if by_status[FAIL]:
         return CheckResult(check, FAIL, by_status[FAIL], confirmed, within)
     if by_status[INCONCLUSIVE]:
@@ -130,13 +145,16 @@ def _check(
         return CheckResult(check, NOT_ASSESSABLE, by_status[NOT_ASSESSABLE], confirmed, within)
     if not relevant:
         return CheckResult(check, INCONCLUSIVE, ("no audited cohort at this capacity",))
+    if not confirmed and findings:
+        why = "each compared group is within the tolerance, but every interval is too wide to confirm it"
+        return CheckResult(check, INCONCLUSIVE, (why,))
     if not confirmed:
         return CheckResult(check, INCONCLUSIVE, ("no group to compare with its reference group",))
     return CheckResult(check, PASS, ("every reported group is within the tolerance",), confirmed, within)
 
 
 def _assess_audit(
-    audit: AttributeAudit, check: Check, *, breach: str, min_size: int, confidence: float
+    audit: AttributeAudit, check: Check, *, breach: str, width: float, min_size: int, confidence: float
 ) -> list[tuple[str, str]]:
     """(verdict, reason) for every group of one table: a pass too, counted as a confirmed comparison."""
     out = []
@@ -161,7 +179,7 @@ def _assess_audit(
         where = f"week {audit.week}, {audit.attribute} = {group.group}"
         flat = [g for g in (group, base) if g is not None and _degenerate(g, check.metric)]
         if not flat:
-            found = _assess_group(where, group, reference=reference, check=check, breach=breach)
+            found = _assess_group(where, group, reference=reference, check=check, breach=breach, width=width)
         elif base is not None and check.metric in (
             group.ratios if check.kind == "ratio" else group.differences
         ):
@@ -174,6 +192,7 @@ def _assess_audit(
                     reference=reference,
                     check=check,
                     breach=breach,
+                    width=width,
                     confidence=confidence,
                 )
             ]
@@ -187,7 +206,7 @@ def _assess_audit(
                 )
             ]
         if NOT_RECORDED in (group.group, reference):  # says nothing of the characteristic's own groups
-            found = [(WITHIN_NOT_RECORDED if v == PASS else v, r) for v, r in found]
+            found = [(WITHIN_NOT_RECORDED if v == CONFIRMED else v, r) for v, r in found]
         out += found
     return out
 
@@ -261,6 +280,7 @@ def _assess_flat(
     reference: str,
     check: Check,
     breach: str,
+    width: float,
     confidence: float,
 ) -> tuple[str, str]:
     """A comparison in which a side's resamples all gave one rate: judged on its exact interval.
@@ -290,7 +310,7 @@ def _assess_flat(
         return INCONCLUSIVE, _degenerate_reason(
             where, check.metric, groups=[g.group for g in flat], reference=reference
         )
-    verdict = _judge(point, low=low, high=high, check=check, breach=breach)
+    verdict = _judge(point, low=low, high=high, check=check, breach=breach, width=width)
     whose = _whose([g.group for g in flat], reference=reference)
     said = (
         f"{where}: {check.metric} of {whose} has a degenerate interval (every resample gave the same value); "
@@ -331,14 +351,14 @@ def _degenerate_reason(where: str, metric: str, *, groups: list[str], reference:
 
 
 def _assess_group(
-    where: str, group: GroupResult, *, reference: str, check: Check, breach: str
+    where: str, group: GroupResult, *, reference: str, check: Check, breach: str, width: float
 ) -> list[tuple[str, str]]:
     compared = group.ratios if check.kind == "ratio" else group.differences
     if check.metric not in compared:
         # Disclosure control withheld the value: it is neither a pass nor a breach.
         return [(NOT_ASSESSABLE, f"{where}: {check.metric} {TOO_FEW}")]
     point, low, high = compared[check.metric]
-    verdict = _judge(point, low=low, high=high, check=check, breach=breach)
+    verdict = _judge(point, low=low, high=high, check=check, breach=breach, width=width)
     if verdict == FAIL:
         return [
             (FAIL, f"{where}: {check.kind} {point:.2f} (interval {low:.2f} to {high:.2f}) vs {reference}")
@@ -351,20 +371,29 @@ def _assess_group(
                 f"{where}: {check.kind} {_fmt(point)} {interval}: the interval straddles the tolerance",
             )
         ]
-    return [(PASS, where)]
+    return [(verdict, where)]
 
 
-def _judge(point: float, *, low: float, high: float, check: Check, breach: str) -> str:
+def _judge(point: float, *, low: float, high: float, check: Check, breach: str, width: float) -> str:
+    """FAIL, INCONCLUSIVE, PASS (within, confirming nothing) or CONFIRMED for one comparison.
+
+    Confirmed: the point inside the tolerance and the interval no wider than ``width`` times the
+    tolerance's own width (the policy's ``gate.confirm_width``): narrow enough that the point says
+    something. Wider, the point inside is no breach but no evidence either.
+    """
     if math.isnan(point):
         return INCONCLUSIVE
     inside = check.low <= point <= check.high
+    precise = not (math.isnan(low) or math.isnan(high)) and high - low <= width * (check.high - check.low)
     if breach == "point_outside":
-        return PASS if inside else FAIL
+        return FAIL if not inside else CONFIRMED if precise else PASS
     if math.isnan(low) or math.isnan(high):
         return PASS if inside else INCONCLUSIVE
     if high < check.low or low > check.high:
         return FAIL
-    return PASS if inside else INCONCLUSIVE
+    if not inside:
+        return INCONCLUSIVE
+    return CONFIRMED if precise else PASS
 
 
 def _fmt(value: float) -> str:

@@ -86,6 +86,9 @@ class Policy:
     quality: QualityPolicy
     text: str  # the file as written, copied into every report
     mitigation: MitigationPolicy = MitigationPolicy()
+    # A comparison within its tolerance confirms it only with an interval at most this many times as
+    # wide as the tolerance (gate.confirm_width; 1 asks the interval to be as narrow as the tolerance).
+    confirm_width: float = 2.0
 
 
 #: No policy file may publish a figure about fewer students than this (``audit.min_group_size``).
@@ -111,6 +114,7 @@ def differences_from_default(policy: Policy) -> list[str]:
         "intersections",
         "proxy_auc_warning",
         "breach",
+        "confirm_width",
     ):
         mine, theirs = getattr(policy, name), getattr(default, name)
         if mine != theirs:
@@ -161,6 +165,7 @@ def load_policy(path: Path | None = None) -> Policy:
         quality=_quality(_table(raw, "quality") if "quality" in raw else _packaged_quality()),
         text=text,
         mitigation=_mitigation(_table(raw, "mitigation")) if "mitigation" in raw else MitigationPolicy(),
+        confirm_width=float(gate.get("confirm_width", 2.0)),
     )
     _validate(policy)
     return policy
@@ -269,6 +274,8 @@ def _validate_quality(policy: Policy) -> None:
 def _validate(policy: Policy) -> None:
     if policy.breach not in ("interval_outside", "point_outside"):
         raise PolicyError(f"gate.breach {policy.breach!r} must be 'interval_outside' or 'point_outside'")
+    if not 1 <= policy.confirm_width <= 10:
+        raise PolicyError(f"gate.confirm_width is {policy.confirm_width:g}: it must be between 1 and 10")
     if policy.min_group_size < MIN_GROUP_FLOOR:
         raise PolicyError(
             f"audit.min_group_size is {policy.min_group_size}: it must be at least {MIN_GROUP_FLOOR}, the "
