@@ -413,6 +413,7 @@ def test_a_characteristic_value_saying_nothing_is_recorded_is_warned_of(
     frame.assign(
         indigenous=status[: len(frame)],
         gender=(["男", "女", "回答しない", "不明", "No especificado", "未填写"] * len(frame))[: len(frame)],
+        ethnicity=(["White", "Race and ethnicity unknown", "Two or more races"] * len(frame))[: len(frame)],
     ).to_parquet(path, index=False)
     said = {
         w.column: {v for v, _ in w.values}
@@ -422,4 +423,5 @@ def test_a_characteristic_value_saying_nothing_is_recorded_is_warned_of(
     assert said == {
         "indigenous": {"Not Stated", "Prefer not to say"},
         "gender": {"回答しない", "不明", "No especificado", "未填写"},
+        "ethnicity": {"Race and ethnicity unknown"},  # IPEDS, a US community college's
     }

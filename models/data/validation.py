@@ -444,6 +444,18 @@ SAYS_NOT_RECORDED = (
     "n.a.",
     "n/k",
     "missing",
+    # IPEDS and US records systems (a community college's review: its "Race and ethnicity unknown" group
+    # of 15 students was compared as an ethnicity of its own)
+    "race and ethnicity unknown",
+    "race/ethnicity unknown",
+    "unknown race/ethnicity",
+    "unknown race",
+    "not reported",
+    "did not respond",
+    "decline to state",
+    "decline to answer",
+    "choose not to disclose",
+    "prefer not to respond",
     # The same in the languages of institutions that have tried Waymark, and their neighbours' (records
     # systems export the words their forms show).
     "回答しない",  # Japanese: "no answer", "unknown", "prefer not to answer", "not filled in"
