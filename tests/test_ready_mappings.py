@@ -522,3 +522,28 @@ def test_a_session_checked_into_twice_is_attended_once(records: Path, tmp_path: 
     assert attended.duplicated().sum() == 1  # the fixture's double check-in
     activity = load_learning_data(out).activity
     assert activity["count"].sum() == len(attended.drop_duplicates(["Student ID", "Session ID"]))
+
+
+def test_a_scope_naming_nothing_in_the_data_is_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A conservatoire's second-programme leader loaded with "Loaded 15 staff relationships." and saw
+    no student: its joint students were kept under their first programme. A misspelt module code did
+    the same. Both are said (and loaded all the same)."""
+    from tests.contract_folder import make_folder
+    from waymark.cli.access import _scopes_naming_nothing
+    from waymark.models.data import load_learning_data
+
+    folder = load_learning_data(make_folder(tmp_path / "data"))
+    file = tmp_path / "access.csv"
+    file.write_text(
+        "staff_id,relationship,scope_type,scope_id\n"
+        "t1,module_leader,module,M1\nt2,module_leader,module,m1 \nt3,programme_leader,programme,P1\n"
+        "t4,programme_leader,programme,BA Musical Theatre\nt5,personal_tutor,student,S1\n",
+        encoding="utf-8",
+    )
+    _scopes_naming_nothing(file, folder)
+    said = " ".join(capsys.readouterr().out.split())
+    assert "1 module scope names no module of the data folder (m1)" in said, said
+    assert "1 programme scope names no programme of the data folder (BA Musical Theatre)" in said, said
+    assert "student's second programme" in said and "S1" not in said

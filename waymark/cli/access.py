@@ -12,7 +12,7 @@ import typer
 from waymark.cli.console import out
 from waymark.cli.data_import import NumbersSecretFile
 from waymark.cli.errors import handled
-from waymark.models.data import load_learning_data
+from waymark.models.data import LearningData, load_learning_data
 from waymark.models.settings import get_settings
 from waymark.service.db.engine import opened
 from waymark.service.grants import import_attestations, import_grants, scored_students, unknown_tutees
@@ -46,9 +46,8 @@ def import_cmd(
     engine = opened(get_settings())
     with handled(contract="the data folder breaks the contract; nothing was imported", also=(SecretError,)):
         pseudonym = id_pseudonymiser(read_secret_file(secret_file)) if secret_file else None
-        known = (
-            frozenset(load_learning_data(data).students["student_id"]) if data else scored_students(engine)
-        )
+        folder = load_learning_data(data) if data else None
+        known = frozenset(folder.students["student_id"]) if folder is not None else scored_students(engine)
         # Checked strictly against a data folder; against the students scored so far (a new intake
         # is not scored yet) the unmatched are only counted.
         loaded = import_grants(engine, file, pseudonym=pseudonym, known=known, strict=data is not None)
@@ -57,6 +56,8 @@ def import_cmd(
         f"Loaded {loaded:,} staff relationships"
         + (f" and {trained:,} attestations." if attestations else ".")
     )
+    if folder is not None:
+        _scopes_naming_nothing(file, folder)
     unknown = unknown_tutees(engine, known) if known else []
     if unknown:
         named = "1 student named is" if len(unknown) == 1 else f"{len(unknown):,} students named are"
@@ -81,6 +82,34 @@ def import_cmd(
                 "(as sign-in gives them), bring the data mapping to that form instead (pad, case, prefix, "
                 "replace: docs/bring-your-own-data.md, One form for every student number) and import the "
                 "data again: until then those students find no record of their own when they sign in.",
+                highlight=False,
+            )
+
+
+def _scopes_naming_nothing(file: Path, folder: LearningData) -> None:
+    """Say which module, programme or school scopes name nothing in the folder (loaded all the same).
+
+    A conservatoire's programme leader for its second programme saw no student, its joint students
+    kept under their first: the grant loaded without a word. A misspelt module code does the same.
+    """
+    frame = pd.read_csv(file, dtype=str, keep_default_na=False)
+    if not {"scope_type", "scope_id"} <= set(frame.columns):
+        return
+    held = {
+        "module": set(folder.registrations["module_id"].astype(str)),
+        "programme": set(folder.students.get("programme_id", pd.Series(dtype=str)).dropna().astype(str)),
+        "school": set(folder.students.get("school_id", pd.Series(dtype=str)).dropna().astype(str)),
+    }
+    for scope, ids in held.items():
+        named = frame.loc[frame["scope_type"].str.strip() == scope, "scope_id"].str.strip()
+        missing = sorted(set(named) - ids - {""})
+        if missing:
+            some = ", ".join(missing[:3]) + (f" and {len(missing) - 3:,} more" if len(missing) > 3 else "")
+            scopes = f"{len(missing):,} {scope} scopes name" if len(missing) > 1 else f"1 {scope} scope names"
+            out.print(
+                f"{scopes} no {scope} of the data folder ({some}): staff holding only these see no "
+                "student until it does (a code written otherwise than the data's, or a student's second "
+                "programme, which the data keeps one of).",
                 highlight=False,
             )
 
