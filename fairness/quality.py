@@ -276,12 +276,32 @@ def _check(title: str, findings: list[tuple[str, str]], *, passed: str) -> Quali
     return QualityCheck(title, PASS, (passed,))
 
 
+def too_few(w: WeekQuality, policy: Policy) -> bool:
+    """Whether a week holds too few students who needed support, or who did not, to judge or publish.
+
+    A conservatoire's test week of 12 registrations, 2 who needed support, passed the AUC floor on an
+    interval of [1.0, 1.0], published beside "needed_support: 0" (2 rounded); the fairness audit's
+    minimum group size applies to the whole week's figures too.
+    """
+    return min(w.needed_support, w.students - w.needed_support) < policy.min_group_size
+
+
+def _too_few_said(w: WeekQuality, policy: Policy) -> tuple[str, str]:
+    return (
+        INCONCLUSIVE,
+        f"week {w.week}: fewer than {policy.min_group_size} registrations who needed support, or who did "
+        "not, to judge (not assessable)",
+    )
+
+
 def _floor_check(weeks: tuple[WeekQuality, ...], policy: Policy) -> QualityCheck:
     findings = []
     for w in weeks:
         bound = policy.quality.min_auc[w.week]
         verdict = judge(w.candidate["auc"], bound=bound, floor=True, breach=policy.breach)
-        if math.isnan(w.candidate["auc"][0]):
+        if too_few(w, policy):
+            findings.append(_too_few_said(w, policy))
+        elif math.isnan(w.candidate["auc"][0]):
             findings.append((verdict, f"week {w.week}: AUC not measurable (one outcome only that week)"))
         elif verdict != PASS:
             text = f"week {w.week}: AUC {_figure(w.candidate['auc'])} is below the minimum {bound:g}"
@@ -297,7 +317,9 @@ def _ece_check(weeks: tuple[WeekQuality, ...], policy: Policy) -> QualityCheck:
         bound = policy.quality.max_ece[w.week]
         beyond = w.candidate["ece_beyond_chance"]
         verdict = judge(beyond, bound=bound, floor=False, breach=policy.breach)
-        if verdict != PASS:
+        if too_few(w, policy):
+            findings.append(_too_few_said(w, policy))
+        elif verdict != PASS:
             text = (
                 f"week {w.week}: ECE {_figure(w.candidate['ece'])}, beyond what chance alone gives on "
                 f"{w.students:,} registrations {_figure(beyond)}, is above the maximum {bound:g}"
@@ -323,6 +345,10 @@ def _champion_checks(
     auc, ece = [], []
     for w in weeks:
         assert w.difference is not None and w.champion is not None  # noqa: S101  (checked above)
+        if too_few(w, policy):
+            auc.append(_too_few_said(w, policy))
+            ece.append(_too_few_said(w, policy))
+            continue
         verdict = judge(
             w.difference["auc"], bound=-q.champion_auc_tolerance, floor=True, breach=policy.breach
         )
@@ -352,13 +378,18 @@ def _behind(w: WeekQuality, metric: str, *, tolerance: float) -> str:
 def evaluate(
     weeks: tuple[WeekQuality, ...], policy: Policy, *, champion: str | None, champion_note: str
 ) -> QualityOutcome:
-    """The quality gate: FAIL when any check fails (inconclusive and skipped checks do not block)."""
+    """The quality gate: FAIL when any check fails (inconclusive and skipped checks do not block).
+
+    Inconclusive, shown and not blocking, when no audited week holds enough students to judge
+    (``too_few``): a PASS had been printed over weeks of 12 registrations.
+    """
     checks = (
         _floor_check(weeks, policy),
         _ece_check(weeks, policy),
         *_champion_checks(weeks, policy, champion_note=champion_note),
     )
-    status = FAIL if any(c.status == FAIL for c in checks) else PASS
+    judged = any(not too_few(w, policy) for w in weeks)
+    status = FAIL if any(c.status == FAIL for c in checks) else PASS if judged else INCONCLUSIVE
     return QualityOutcome(status, checks, weeks, champion=champion, champion_note=champion_note)
 
 
@@ -390,19 +421,22 @@ def published(outcome: QualityOutcome, policy: Policy) -> dict[str, Any]:
             "champion_auc_tolerance": q.champion_auc_tolerance,
             "champion_ece_tolerance": q.champion_ece_tolerance,
         },
-        "weeks": [
-            {
-                "week": w.week,
-                "registrations": rounded_count(w.students, policy.count_rounding),  # a row each
-                "needed_support": rounded_count(w.needed_support, policy.count_rounding),
-                "min_auc": q.min_auc.get(w.week),
-                "max_ece": q.max_ece.get(w.week),
-                "candidate": _triples(w.candidate),
-                "champion": _triples(w.champion),
-                "difference": _triples(w.difference),
-            }
-            for w in outcome.weeks
-        ],
+        "weeks": [_week_published(w, policy) for w in outcome.weeks],
+    }
+
+
+def _week_published(w: WeekQuality, policy: Policy) -> dict[str, Any]:
+    """One week's row; a week too small to judge (``too_few``) publishes no figure and no count of it."""
+    withheld = too_few(w, policy)
+    return {
+        "week": w.week,
+        "registrations": rounded_count(w.students, policy.count_rounding),  # a row each
+        "needed_support": None if withheld else rounded_count(w.needed_support, policy.count_rounding),
+        "min_auc": policy.quality.min_auc.get(w.week),
+        "max_ece": policy.quality.max_ece.get(w.week),
+        "candidate": None if withheld else _triples(w.candidate),
+        "champion": None if withheld else _triples(w.champion),
+        "difference": None if withheld else _triples(w.difference),
     }
 
 

@@ -36,6 +36,19 @@ def test_a_feature_that_records_the_outcome_is_named_and_so_is_the_weeks_auc() -
     assert not any("active_days" in w for w in warnings)
 
 
+def test_a_week_too_small_to_judge_raises_no_leakage_warning() -> None:
+    """A conservatoire's 12 test registrations with 2 outcomes reached AUC 1.000 by chance, and 19
+    warnings blamed the target's mapping: the small-test warning says what is wrong instead."""
+    _, features = _test_rows(leak=True)
+    few = features[(features["week"] == 4) & ((features["label"] == 0) | (features.index < 20))]
+    small = weekly_metrics(
+        pd.DataFrame({"week": 4, "label": few["label"], "probability": 1 / (1 + np.exp(-few[FEATURES[1]]))})
+    )
+    assert int(small.loc[4, "positives"]) < 10
+    assert leakage_warnings(small, few, feature_names=FEATURES) == ()
+    assert small_test_warnings(small)
+
+
 def test_an_honest_model_raises_no_warning() -> None:
     weekly, features = _test_rows(leak=False)
     assert leakage_warnings(weekly, features, feature_names=FEATURES) == ()

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from tests.champion import candidate, register
 from tests.champion import trained as completion
 from tests.vocabulary import forbidden_words
-from waymark.fairness.gate import FAIL, PASS
+from waymark.fairness.gate import FAIL, INCONCLUSIVE, PASS
 from waymark.fairness.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
 from waymark.fairness.quality import SKIPPED, weighted_auc, weighted_ece
 from waymark.fairness.report import render_html, write_report
@@ -277,7 +277,7 @@ def test_the_ece_check_names_no_single_bound_when_the_weeks_differ() -> None:
     for bound in set(policy.quality.max_ece.values()):
         assert f"{bound:g}" not in ece.title
     empty = evaluate((), policy, champion=None, champion_note="none")  # no week audited: no crash
-    assert empty.status == PASS
+    assert empty.status == INCONCLUSIVE  # and nothing judged is no pass
 
 
 def test_the_next_assessment_target_is_audited_on_its_own_outcomes_and_gated_by_the_floors(
@@ -412,3 +412,28 @@ def test_a_long_audit_summary_is_kept_in_the_governance_record_as_json_that_read
     assert kept["quality_gate"] == FAIL and kept["quality_checks"][0]["reasons"][-1].startswith("and ")
     small = {"gate": PASS, "quality_gate": PASS, "quality_checks": [], "checks": []}
     assert json.loads(_fitted(small)) == small
+
+
+def test_a_week_too_small_to_judge_is_not_judged_and_publishes_no_figure() -> None:
+    """A conservatoire's test week of 12 registrations, 2 who needed support, passed the AUC floor on an
+    interval of [1.0, 1.0], published beside "needed_support: 0" (2 rounded), and the gate said PASS."""
+    from waymark.fairness.quality import evaluate, measure, published
+
+    policy = dataclasses.replace(load_policy(), weeks=(4,), bootstrap_resamples=20)
+    scored = pd.DataFrame(
+        {
+            "student_id": [f"S{i}" for i in range(12)],
+            "week": 4,
+            "label": [1, 1] + [0] * 10,
+            "probability": [0.9, 0.8] + [0.1] * 10,
+        }
+    )
+    weeks = measure(scored, policy=policy)
+    assert weeks[0].candidate["auc"][0] == 1.0  # measured, by chance
+    outcome = evaluate(weeks, policy, champion=None, champion_note="no champion")
+    assert outcome.status == INCONCLUSIVE
+    floor = outcome.checks[0]
+    assert floor.status == INCONCLUSIVE
+    assert "fewer than 10 registrations who needed support" in floor.reasons[0]
+    (row,) = published(outcome, policy)["weeks"]
+    assert row["candidate"] is None and row["needed_support"] is None and row["registrations"] == 10
