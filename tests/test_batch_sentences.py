@@ -572,8 +572,8 @@ def test_a_mark_above_every_other_is_among_the_highest_not_higher_than_100_perce
     )
     said = [describe("assessment_results", r) for r in rows.to_dict("records")]
     assert said == [
-        "Average mark on marked work so far: 91 (among the highest marks on this module).",
-        "Average mark on marked work so far: 70 (higher than about 62% of marks on this module).",
+        "Average mark on marked work so far: 91 out of 100 (among the highest marks on this module).",
+        "Average mark on marked work so far: 70 out of 100 (higher than about 62% of marks on this module).",
     ]
     cols = {name: rows[name].to_numpy(dtype=np.float64) for name in rows.columns}
     assert describe_all("assessment_results", cols, src=["", ""])[1] == said

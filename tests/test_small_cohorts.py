@@ -99,5 +99,5 @@ def test_in_a_cohort_too_small_to_compare_marks_a_mark_is_weighed_against_the_mi
             assert mark is not None and mark >= 50, sentence
         else:
             assert mark is None or mark <= 50, sentence
-    assert ("strengths", "Average mark on marked work so far: 70.") in {(c, s) for c, _, s in said}
-    assert ("factors", "Average mark on marked work so far: 40.") in {(c, s) for c, _, s in said}
+    assert ("strengths", "Average mark on marked work so far: 70 out of 100.") in {(c, s) for c, _, s in said}
+    assert ("factors", "Average mark on marked work so far: 40 out of 100.") in {(c, s) for c, _, s in said}

@@ -274,9 +274,9 @@ def _results(cols: Columns, src: Sequence[str]) -> Texts:
             briefs.append(NO_MARK_BRIEF)
             sentences.append(NO_MARK + MARKS_COUNT + ".")
             continue
-        briefs.append(f"an average mark of {mark} on marked work")
+        briefs.append(f"an average mark of {mark} out of 100 on marked work")
         higher = f" ({higher_than(p)} marks on this module)" if p >= 5 else ""
-        sentences.append(f"Average mark on marked work so far: {mark}{higher}.")
+        sentences.append(f"Average mark on marked work so far: {mark} out of 100{higher}.")
     return briefs, sentences
 
 

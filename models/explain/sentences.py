@@ -311,8 +311,8 @@ def _results(row: Row, _sources: Sources) -> tuple[str, str]:
     if row["asm_has_score"] < 1:
         return NO_MARK_BRIEF, NO_MARK + MARKS_COUNT + "."
     mark, pct = round(row["asm_score_mean"]), round(100 * row["asm_score_pct"])
-    brief = f"an average mark of {mark} on marked work"
-    sentence = f"Average mark on marked work so far: {mark}"
+    brief = f"an average mark of {mark} out of 100 on marked work"
+    sentence = f"Average mark on marked work so far: {mark} out of 100"
     if pct >= 5 and row.get(COMPARED_MARKS, 0.0) >= 1:
         sentence += f" ({higher_than(pct)} marks on this module)"
     return brief, sentence + "."
