@@ -339,6 +339,34 @@ def test_a_prefix_another_system_drops_is_put_back_and_case_comes_first(tmp_path
     assert "tables.activity.columns.day: prefix applies to ids only" in _mistakes(tomllib.loads(wrong))
 
 
+def test_rows_a_when_chain_passes_over_and_leaves_empty_are_named(tmp_path: Path) -> None:
+    """A Scottish university read leavers' outcomes from the status (when) and others' from the grade
+    (otherwise): a status written WITHDRAWN, in no when list, fell to the grade, empty, and its
+    withdrawals became "not known yet" with exit 0. The report names such rows by the when column."""
+    rows = records_rows()
+    dropouts = [i for i, r in enumerate(rows) if r[5] == "Dropout"]
+    rows[dropouts[0]][5] = "DROPOUT"
+    src = tmp_path / "export"
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    plain = 'final_result = { column = "status", values = { Graduate = "pass", Dropout = "withdrawn", '
+    chain = (
+        'final_result = { column = "status", values = { Dropout = "withdrawn" }, when = { status = '
+        '["Dropout"] }, otherwise = { column = "status", values = { Graduate = "pass", Enrolled = "" }, '
+        'when = { status = ["Graduate", "Enrolled"] } } }'
+    )
+    chained = MAPPING.replace(plain + 'Enrolled = "" } }', chain)
+    assert chained != MAPPING
+    mapping = str(write_mapping(tmp_path / "m", chained))
+    args = ["data", "import", "--mapping", mapping, str(src), "--out", str(tmp_path / "o"), "--dry-run"]
+    result = CliRunner().invoke(app, args)
+    said = " ".join(result.output.split())
+    assert "final_result: left empty on rows no when of its rule names, by status: DROPOUT (1 row)" in said, (
+        said
+    )
+    assert "Enrolled (" not in said  # named by a when, and left empty on purpose
+
+
 def test_a_row_whose_presentation_is_unknown_is_named(tmp_path: Path) -> None:
     src = tmp_path / "export"
     write_records(src)

@@ -14,8 +14,9 @@ import duckdb
 
 from waymark.models.data.contract import TABLES
 from waymark.models.data.sqltext import ident, literal
+from waymark.training.ingest.mapping.convert import trimmed, when_sql
 from waymark.training.ingest.mapping.inputs import InputStats
-from waymark.training.ingest.mapping.schema import Mapping, TableSpec
+from waymark.training.ingest.mapping.schema import ColumnSpec, Mapping, TableSpec
 
 MAX_VALUES_PER_RULE = 20
 
@@ -73,6 +74,8 @@ class TableCoverage:
     unmatched_on: tuple[str, ...] = ()
     unmatched_keys: int = 0
     unmatched_examples: tuple[str, ...] = ()
+    # Columns read under ``when``: the rows no ``when`` of the rule names that it left empty (a note).
+    passed_over: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,7 @@ class Coverage:
                     "left out), or leave it out"
                 )
             lines += [f"    {i.text()}" for i in t.issues]
+            lines += [f"    {note}" for note in t.passed_over]
         if self.unused_files:
             lines.append("Files no input reads: " + ", ".join(self.unused_files))
         lines.append("Every value was mapped." if self.ok else f"{self.problems()}: {PROBLEM_KINDS}.")
@@ -247,6 +251,7 @@ def table_coverage(
     if matched == 0 and rows_in > 0:  # every row dropped: a join on ids written two ways, or a filter
         issues += _nothing_joined(con, spec, table=table, rows=rows_in, first=first, examples=examples)
     return TableCoverage(
+        passed_over=_passed_over(con, spec),
         table=table,
         rows_in=rows_in,
         rows_joined=_count(con, "wm_a_" + table),
@@ -259,6 +264,59 @@ def table_coverage(
         unmatched_keys=keys,
         unmatched_examples=examples,
     )
+
+
+#: Values listed for each column left empty on rows no ``when`` names.
+PASSED_OVER_SHOWN = 5
+
+
+def _passed_over(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[str, ...]:
+    """Each column read under ``when``: its when columns' values on rows it leaves empty and no when names.
+
+    Most rows first; a note, never an issue. A Scottish university took the outcome from the status
+    for the leaving ones (``when``) and from the grade otherwise: a status written WITHDRAWN, not in the
+    list, fell to the grade, empty, and 30 withdrawals became "not known yet" without a word (the same
+    value without ``when`` is an error). Only rules reading columns of the table's own input are read.
+    """
+    have = {str(r[0]) for r in con.execute(f"DESCRIBE {ident('wm_in_' + spec.from_)}").fetchall()}
+    out = []
+    for name, first in spec.columns.items():
+        chain: list[ColumnSpec] = []
+        rule: ColumnSpec | None = first
+        while rule is not None:
+            chain.append(rule)
+            rule = rule.otherwise
+        whens = [r.when for r in chain if r.when]
+        named = sorted({c for w in whens for c in w})
+        if not whens or any(r.column is None or r.column not in have for r in chain) or set(named) - have:
+            continue
+
+        def ref(column: str) -> str:
+            return f"s.{ident(column)}"
+
+        read = [
+            f"(CASE WHEN {when_sql(r.when, ref)} THEN {trimmed(ref(str(r.column)))} END)"
+            if r.when
+            else trimmed(ref(str(r.column)))
+            for r in chain
+        ]
+        values = " || ' / ' || ".join(f"coalesce({trimmed(ref(c))}, '(empty)')" for c in named)
+        rows = con.execute(
+            f"SELECT {values}, count(*) FROM {ident('wm_in_' + spec.from_)} s "
+            f"WHERE NOT ({' OR '.join(when_sql(w, ref) for w in whens)}) "
+            f"AND coalesce({', '.join(read)}) IS NULL "
+            f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {PASSED_OVER_SHOWN + 1}"
+        ).fetchall()
+        if rows:
+            listed = ", ".join(
+                f"{v} ({int(n):,} row{'' if n == 1 else 's'})" for v, n in rows[:PASSED_OVER_SHOWN]
+            )
+            more = " and more" if len(rows) > PASSED_OVER_SHOWN else ""
+            out.append(
+                f"{name}: left empty on rows no when of its rule names, by {' / '.join(named)}: {listed}"
+                f"{more} (a value written otherwise than the when lists falls through to the next rule too)"
+            )
+    return tuple(out)
 
 
 def _loose(value: str, *, letters_before: bool = False) -> str:
