@@ -393,6 +393,18 @@ def test_a_reliability_band_counts_students_not_their_registrations() -> None:
     assert checked >= 10
 
 
+def _club_x(report: dict[str, Any]) -> dict[str, Any]:
+    """Group x of the club at 10% capacity (the one group of the week audited)."""
+    (x,) = [
+        g
+        for a in report["audits"]
+        if a["attribute"] == "club" and a["capacity"] == 0.1
+        for g in a["groups"]
+        if g["group"] == "x"
+    ]
+    return x
+
+
 @pytest.mark.parametrize("needed", [True, False], ids=["needed", "did-not"])
 def test_a_miss_rate_of_a_group_with_one_student_on_the_list_is_withheld(needed: bool) -> None:
     """A statistician's review: 40 students, 15 who needed support, one on the 10% list. Precision was
@@ -413,13 +425,7 @@ def test_a_miss_rate_of_a_group_with_one_student_on_the_list_is_withheld(needed:
         {"student_id": students, "club": ["a"] * 1000 + ["b"] * 1100 + ["x"] * 40, "campus": "north"}
     )
     report = _publish(scored, protected, _policy(10)).report
-    (x,) = [
-        g
-        for a in report["audits"]
-        if a["attribute"] == "club" and a["capacity"] == 0.1
-        for g in a["groups"]
-        if g["group"] == "x"
-    ]
+    x = _club_x(report)
     assert x["students"] == 40 and "selection_rate" in x["metrics"]
     assert {"false_negative_rate", "false_positive_rate", "precision"} <= set(x["withheld"])
     assert not {"false_negative_rate", "false_positive_rate"} & x["metrics"].keys()
@@ -458,13 +464,7 @@ def test_none_on_the_list_is_safe_only_beside_a_published_selection_rate(positiv
     clubs = ["a"] * 900 + ["b"] * (n - 900 - size) + ["x"] * size
     protected = pd.DataFrame({"student_id": students, "club": clubs, "campus": "north"})
     report = _publish(scored, protected, _policy(10)).report
-    (x,) = [
-        g
-        for a in report["audits"]
-        if a["attribute"] == "club" and a["capacity"] == 0.1
-        for g in a["groups"]
-        if g["group"] == "x"
-    ]
+    x = _club_x(report)
     if positives < 10:
         assert "selection_rate" in x["withheld"]
         assert {"false_positive_rate", "false_negative_rate"} <= set(x["withheld"])

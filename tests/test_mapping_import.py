@@ -127,15 +127,20 @@ def test_values_beyond_those_listed_are_counted_not_dropped(tmp_path: Path) -> N
     assert "24 problems" in message
 
 
-def test_an_unparsable_date_names_its_row(tmp_path: Path) -> None:
+def _refused_with_a_cell(tmp_path: Path, *, column: int, value: str) -> str:
+    """The import's refusal, whitespace folded, of the records with row 7's ``column`` written ``value``."""
     rows = records_rows()
-    rows[6][4] = "2023-09-01"
+    rows[6][column] = value
     src = tmp_path / "export"
     write_records(src, rows)
     write_clicks(src, click_rows(range(2)))
     with pytest.raises(MappingDataError) as caught:
         _import(tmp_path, src=src)
-    said = " ".join(str(caught.value).split())
+    return " ".join(str(caught.value).split())
+
+
+def test_an_unparsable_date_names_its_row(tmp_path: Path) -> None:
+    said = _refused_with_a_cell(tmp_path, column=4, value="2023-09-01")
     column = "tables.registrations.columns.registration_day"
     assert f"{column}: '2023-09-01' is not a date in the format %d/%m/%Y" in said
     assert "(1 row; first records.csv row 7)" in said
@@ -144,15 +149,10 @@ def test_an_unparsable_date_names_its_row(tmp_path: Path) -> None:
 def test_a_two_digit_year_under_percent_y_is_refused_not_read_as_the_year_25(tmp_path: Path) -> None:
     """A German university's review: an export re-saved by a spreadsheet as 01.04.25 was read under %Y
     as 1 April of the year 25, imported as valid, and the errors blamed the rows dated against it."""
-    rows = records_rows()
-    rows[6][3] = rows[6][3][:-4] + rows[6][3][-2:]  # the semester's start, 15/09/23
-    src = tmp_path / "export"
-    write_records(src, rows)
-    write_clicks(src, click_rows(range(2)))
-    with pytest.raises(MappingDataError) as caught:
-        _import(tmp_path, src=src)
-    said = " ".join(str(caught.value).split())
-    assert f"'{rows[6][3]}' is not a date in the format %d/%m/%Y" in said, said
+    start = records_rows()[6][3]
+    short = start[:-4] + start[-2:]  # the semester's start, 15/09/23
+    said = _refused_with_a_cell(tmp_path, column=3, value=short)
+    assert f"'{short}' is not a date in the format %d/%m/%Y" in said, said
     assert "one written with two, such as 25, takes %y, or is read as the year 25" in said
     assert "first records.csv row 7" in said
 
