@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from waymark.service.db.engine import erasure_barrier, transaction
 from waymark.service.db.schema import AccessGrant, DirectoryEntry, Indicator, TrainingExclusion
+from waymark.service.spreadsheet import separator_said
 
 COLUMNS = ("student_id", "display_name", "preferred_name", "pronouns", "email")
 REQUIRED = ("student_id", "display_name", "email")
@@ -72,7 +73,7 @@ def _read(path: Path) -> list[_Row]:
         )
         raise DirectoryRefused(
             f"{path}: {'; '.join(faults) or 'a column is named twice'}; expected {','.join(COLUMNS)} "
-            "(preferred_name and pronouns may be left out); nothing was imported"
+            f"(preferred_name and pronouns may be left out){separator_said(header)}; nothing was imported"
         )
     rows = []
     for line, fields in enumerate(lines[1:], start=2):

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, delete, insert, select
 from waymark.models.roles import RELATIONSHIP_SCOPES, Role
 from waymark.service.db.engine import erasure_barrier, transaction
 from waymark.service.db.schema import AccessGrant, Indicator, TrainingAttestation, TrainingExclusion
+from waymark.service.spreadsheet import separator_said
 
 COLUMNS = ("staff_id", "relationship", "scope_type", "scope_id")
 
@@ -32,7 +33,10 @@ def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
         raise ImportRefused(f"{path}: cannot be read as CSV ({exc})") from exc
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ImportRefused(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(columns)}")
+        raise ImportRefused(
+            f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(columns)}"
+            + separator_said([str(c) for c in frame.columns])
+        )
     out: pd.DataFrame = frame[list(columns)].apply(lambda s: s.str.strip())
     return out
 

@@ -329,6 +329,13 @@ def test_access_import_names_each_broken_row_and_changes_nothing(engine: Engine,
     assert "line 3" in message and "head_of_everything" in message and "line 4" in message
     with transaction(engine) as session:
         assert session.scalars(select(AccessGrant.staff_id)).all() == ["t1"]
+    # a German university's spreadsheet saved the file with semicolons: said, not only "missing"
+    semicolons = tmp_path / "excel.csv"
+    semicolons.write_text(
+        "\ufeffstaff_id;relationship;scope_type;scope_id\r\nt1;personal_tutor;student;S1\r\n"
+    )
+    with pytest.raises(ImportRefused, match="the file is separated by semicolons"):
+        import_grants(engine, semicolons)
 
 
 def test_relationships_that_match_no_student_are_refused_and_a_secret_maps_student_numbers(

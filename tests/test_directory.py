@@ -91,6 +91,8 @@ def test_every_bad_row_is_named_and_nothing_is_loaded(engine: Engine, tmp_path: 
     [
         ("student_id,display_name", "missing column(s) email"),
         ("student_id,display_name,email,date_of_birth", "unknown column(s) date_of_birth"),
+        # a German university's spreadsheet saved the file with semicolons
+        ("student_id;display_name;email", "the file is separated by semicolons"),
     ],
 )
 def test_a_wrong_header_is_refused_by_name(
