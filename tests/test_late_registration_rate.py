@@ -186,3 +186,15 @@ def test_the_regularity_sentence_says_the_weeks_since_registering(tmp_path: Path
     assert [describe("regularity", r) for r in s6.to_dict("records")] == expected_s6
     cols6 = {name: s6[name].to_numpy() for name in s6.columns if name not in ("student_id", "module_id")}
     assert describe_all("regularity", cols6, src=[""])[1] == expected_s6
+
+
+def test_active_days_before_the_start_are_said_as_such(tmp_path: Path) -> None:
+    """A German university's review: "in 7 of the 9 weeks so far (19 active days)" counted 5 days of
+    pre-reading before the module started, which the weeks do not."""
+    features = build_features(_with_a_new_registrant(tmp_path), weeks=[7])
+    rows = features[features["student_id"] == "S5"].reset_index(drop=True)
+    rows["act_pre_start"] = np.log1p(3.0)  # three actions before the start
+    expected = ["Activity in 4 of the 7 weeks so far (12 active days, some before the module started)."]
+    assert [describe("regularity", r) for r in rows.to_dict("records")] == expected
+    cols = {name: rows[name].to_numpy() for name in rows.columns if name not in ("student_id", "module_id")}
+    assert describe_all("regularity", cols, src=[""])[1] == expected

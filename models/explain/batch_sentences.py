@@ -40,6 +40,7 @@ from waymark.models.explain.sentences import (
     _when_quiet,
     active_weeks,
     and_list,
+    before_start,
     beside_cohort_rate,
     credits_text,
     higher_than,
@@ -198,14 +199,15 @@ def _regularity(cols: Columns, src: Sequence[str]) -> Texts:
     active = whole(cols["act_weeks_active_share"] * weeks_f)
     days = whole(cols["act_active_days"])
     quiet = whole(cols[QUIET_WEEKS]) if QUIET_WEEKS in cols else [0] * len(days)
+    pre = (cols["act_pre_start"] if "act_pre_start" in cols else np.zeros(len(days))).tolist()
     said = [
         active_weeks(s, active=a, weeks=w, registered_late=r)
         for s, a, w, r in zip(src, active, weeks, late.tolist(), strict=True)
     ]
     briefs = [brief for brief, _ in said]
     sentences = [
-        f"{lead} ({_times(d, 'active day', many='active days')}){_in_quiet_weeks(q, w)}."
-        for (_, lead), w, d, q in zip(said, weeks, days, quiet, strict=True)
+        f"{lead} ({_times(d, 'active day', many='active days')}{before_start(p)}){_in_quiet_weeks(q, w)}."
+        for (_, lead), w, d, q, p in zip(said, weeks, days, quiet, pre, strict=True)
     ]
     return briefs, sentences
 

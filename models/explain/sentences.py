@@ -192,9 +192,18 @@ def _regularity(row: Row, sources: Sources) -> tuple[str, str]:
     days = round(row["act_active_days"])
     late = registration_week(row.get("reg_day", 0.0)) > 0
     brief, lead = active_weeks(_from(sources), active=active, weeks=weeks, registered_late=late)
-    active_days = _times(days, "active day", many="active days")
+    active_days = _times(days, "active day", many="active days") + before_start(row.get("act_pre_start", 0.0))
     quiet = _in_quiet_weeks(round(row.get(QUIET_WEEKS, 0)), weeks)
     return brief, f"{lead} ({active_days}){quiet}."
+
+
+def before_start(pre_start: float) -> str:
+    """', some before the module started' where the active days count days before its start.
+
+    A German university's review: "in 7 of the 9 weeks so far (19 active days)" counted 5 days of
+    pre-reading the weeks do not.
+    """
+    return ", some before the module started" if pre_start > 0 else ""
 
 
 def _cohort(row: Row, sources: Sources) -> tuple[str, str]:
