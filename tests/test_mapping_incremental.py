@@ -127,6 +127,31 @@ def test_an_extract_that_lowers_an_earlier_days_count_is_said_to(
     assert (result.written["activity"]["replaced"], result.written["activity"]["lowered"]) == (1, 1)
     said = _changes({**result.written["activity"], "total": 1})
     assert "1 of the replaced with fewer actions on their day than the folder held" in said
+    # its one day is the first the increment holds: read as an increment cut part-way through a day
+    assert "starts part-way through a local day" in said and "latest visit" not in said
+
+
+def test_an_increment_lowering_days_after_its_first_is_read_as_a_latest_visit_export(
+    tmp_path: Path, mapping: Mapping, loaded: Path
+) -> None:
+    """A US college's weekly extract cut at midnight UTC replaced its first local day with that day's
+    evening, and the append blamed an export keeping only each item's latest visit. That cause is kept
+    for lowered days after the increment's first."""
+    from waymark.cli.data_import import _changes
+
+    rows = click_rows(range(2))
+    first = rows[0]
+    later = next(r for r in rows if r[:3] == first[:3] and r[3] != first[3])  # a week on
+    import_mapped(
+        mapping, [_week_extract_rows(tmp_path / "a", [later, later])], out=loaded, secret=SECRET, append=True
+    )
+    result = import_mapped(
+        mapping, [_week_extract_rows(tmp_path / "b", [first, later])], out=loaded, secret=SECRET, append=True
+    )
+    assert result.written is not None
+    assert (result.written["activity"]["lowered"], result.written["activity"]["lowered_first"]) == (1, 0)
+    said = _changes({**result.written["activity"], "total": 1})
+    assert "latest visit" in said and "part-way" not in said
 
 
 def test_each_increment_is_recorded_in_the_lineage(tmp_path: Path, mapping: Mapping, loaded: Path) -> None:

@@ -152,7 +152,14 @@ def _changes(n: dict[str, int], table: str = "") -> str:
     if not (n["added"] or n["replaced"] or n["unchanged"]):
         return "none in this import: kept as it was" if n["total"] else "none"
     said = f"{n['added']:,} added, {n['replaced']:,} replaced, {n['unchanged']:,} unchanged"
-    if n.get("lowered"):
+    if n.get("lowered") and n.get("lowered_first") == n["lowered"]:
+        said += (
+            f" ({n['lowered']:,} of the replaced with fewer actions on their day than the folder held, all "
+            "on the first day this import holds of their presentation: an increment that starts part-way "
+            "through a local day, cut at midnight UTC say, replaces the folder's whole day with its part; "
+            "start each increment at local midnight, docs/mapping.md)"
+        )
+    elif n.get("lowered"):
         said += (
             f" ({n['lowered']:,} of the replaced with fewer actions on their day than the folder held: an "
             "export that keeps only each item's latest visit rewrites earlier days on every extract, "

@@ -554,11 +554,17 @@ def _changes(
     added, replaced, unchanged = (int(v) for v in row) if row else (0, 0, 0)
     out = {"added": added, "replaced": replaced, "unchanged": unchanged}
     if table == "activity" and replaced:  # a day's actions are only ever added to by a later log
+        # and how many of them fall on the first day the import holds of their presentation: an
+        # increment cut part-way through a local day (at midnight UTC, 18:00 in Chicago) lowers that day
+        first = (
+            f"(SELECT min(x.day) FROM {new} x WHERE x.module_id = n.module_id "
+            "AND x.presentation_id = n.presentation_id)"
+        )
         lowered = con.execute(
-            f"SELECT count(*) FROM {new} n WHERE EXISTS (SELECT 1 FROM {ident('t_activity')} o "
-            f"WHERE {key} AND n.count < o.count)"
+            f"SELECT count(*), count(*) FILTER (WHERE n.day = {first}) FROM {new} n "
+            f"WHERE EXISTS (SELECT 1 FROM {ident('t_activity')} o WHERE {key} AND n.count < o.count)"
         ).fetchall()[0]
-        out["lowered"] = int(lowered[0])
+        out["lowered"], out["lowered_first"] = int(lowered[0]), int(lowered[1])
     retiring = retiring or _Retiring()
     if table in RETIRABLE and table not in retiring.shared:  # earlier rows of its presentations it lacks
         counted = con.execute(
