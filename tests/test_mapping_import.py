@@ -1221,6 +1221,13 @@ def test_activity_on_a_module_the_student_never_took_can_be_left_out_and_counted
     assert said and said[0].startswith("3 rows of activity") and "(3 such pairs)" in said[0], result.notes
     dry = import_mapped(mapping, [src], out=tmp_path / "dry", secret=SECRET, dry_run=True)
     assert said == [n for n in dry.notes if "left out" in n]
+    assert "among them" not in said[0]  # no kind of activity left out whole
+    # A kind of activity left out whole is named (a Scottish VLE wrote ids another way in its
+    # submission events only: 17% of activity, and no submission left in the folder).
+    wiki = [[r[0], other[r[1]], r[2], r[3], "wiki", r[5]] for r in click_rows(range(1))[:3]]
+    write_clicks(src, wiki, name="clicks_browsing.csv")
+    noted = import_mapped(mapping, [src], out=tmp_path / "wiki", secret=SECRET, dry_run=True).notes
+    assert "; among them every row of wiki (3)" in " ".join(n for n in noted if "left out" in n), noted
     # An append's dry run without the secret cannot match this extract's ids with the folder's: it
     # says so rather than refusing (or dropping) every row a reviewer saw it refuse.
     more = tmp_path / "more"
