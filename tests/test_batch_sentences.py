@@ -38,6 +38,7 @@ from waymark.models.explain.cohort import (
     _Values,
     cohort_rates,
     compared_marks,
+    lendable,
     percent,
     typical_marks,
 )
@@ -262,6 +263,7 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
         sums=[sums[f] for f in tried],
         columns=[cols[f] for f in tried],
         candidate=candidate,
+        eligible=lendable(tried, marked=np.array([r["asm_has_score"] >= 1 for r in rows])),
     )
     changes: list[dict[str, Any] | None] = []
     for i in range(len(rows)):
@@ -590,3 +592,16 @@ def test_credits_in_parts_are_said_as_studied_not_rounded() -> None:
     ]
     cols = {name: rows[name].to_numpy(dtype=np.float64) for name in rows.columns}
     assert describe_all("study_history", cols, src=["", "", ""])[1] == said
+
+
+def test_what_could_change_borrows_marks_only_from_a_student_with_a_mark() -> None:
+    """A student with a low mark was offered "if this were like that of a typical student on this module
+    (no mark counted yet)": the typical peer by contribution had no mark, which nobody can act to have."""
+    from waymark.models.explain.change import _peers
+
+    sums = np.array([0.5, 0.1, 0.3, 0.2, 0.9])
+    group = np.array([0, 0, 0, 0, 1])
+    assert _peers(sums, group, q=0.5).tolist() == [3, 3, 3, 3, 4]  # the median of all four, and itself
+    marked = np.array([True, False, True, False, False])
+    assert _peers(sums, group, q=0.5, eligible=marked).tolist() == [2, 2, 2, 2, -1]  # none marked in group 1
+    assert lendable(["recent_activity", "assessment_results"], marked=marked)[0] is None

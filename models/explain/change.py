@@ -33,16 +33,25 @@ class Change:
     probability: np.ndarray  # estimate after the change
 
 
-def _peers(sums: np.ndarray, group: np.ndarray, *, q: float) -> np.ndarray:
-    """For each row, the row at quantile ``q`` of ``sums`` within its group."""
-    order = np.lexsort((sums, group))
-    sorted_groups = group[order]
-    starts = np.searchsorted(sorted_groups, sorted_groups, side="left")
-    ends = np.searchsorted(sorted_groups, sorted_groups, side="right")
-    pick = starts + np.floor(q * (ends - starts - 1)).astype(np.int64)
-    peer_of_sorted = order[pick]
-    out = np.empty_like(order)
-    out[order] = peer_of_sorted
+def _peers(
+    sums: np.ndarray, group: np.ndarray, *, q: float, eligible: np.ndarray | None = None
+) -> np.ndarray:
+    """For each row, the row at quantile ``q`` of ``sums`` within its group (-1 where it has none).
+
+    With ``eligible``, only those rows are peers: a student with a low mark was offered the marks of a
+    typical peer with no mark yet ("no mark counted yet"), which nobody can act to have.
+    """
+    n = len(sums)
+    among = np.arange(n) if eligible is None else np.flatnonzero(eligible)
+    out = np.full(n, -1, dtype=np.int64)
+    if not len(among):
+        return out
+    order = np.lexsort((sums[among], group[among]))
+    groups, starts, sizes = np.unique(group[among][order], return_index=True, return_counts=True)
+    pick = among[order[starts + np.floor(q * (sizes - 1)).astype(np.int64)]]
+    at = np.minimum(np.searchsorted(groups, group), len(groups) - 1)
+    found = groups[at] == group
+    out[found] = pick[at[found]]
     return out
 
 
@@ -55,16 +64,21 @@ def smallest_change(
     sums: list[np.ndarray],
     columns: list[np.ndarray],
     candidate: np.ndarray,
+    eligible: list[np.ndarray | None] | None = None,
 ) -> Change:
-    """Search the steps and families; ``candidate[i, f]`` says whether family f may be tried for row i."""
+    """Search the steps and families; ``candidate[i, f]`` says whether family f may be tried for row i.
+
+    ``eligible[f]``, when given and not None, says which rows may lend family f's values (``_peers``).
+    """
     n = len(x)
     best = Change(np.full(n, -1), np.zeros(n, np.int64), np.zeros(n, np.int64), probability.copy())
     undecided = np.ones(n, dtype=bool)
     for s, (q, _) in enumerate(STEPS):
         gain = np.zeros(n)
         for f, (fam_sums, cols) in enumerate(zip(sums, columns, strict=True)):
-            peer = _peers(fam_sums, group, q=q)
-            rows = np.flatnonzero(undecided & candidate[:, f] & (fam_sums > fam_sums[peer] + 1e-9))
+            peer = _peers(fam_sums, group, q=q, eligible=eligible[f] if eligible else None)
+            lent = np.where(peer >= 0, fam_sums[np.maximum(peer, 0)], np.inf)
+            rows = np.flatnonzero(undecided & candidate[:, f] & (fam_sums > lent + 1e-9))
             if len(rows) == 0:
                 continue
             changed = x[rows].copy()

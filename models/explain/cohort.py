@@ -589,6 +589,7 @@ def _changes(
         sums=[sums[f] for f in tried],
         columns=[cols[f] for f in tried],
         candidate=candidate,
+        eligible=lendable(tried, marked=values["asm_has_score"] >= 1),
     )
     out: list[dict[str, Any] | None] = [None] * values.rows
     for f, family in enumerate(tried):
@@ -611,6 +612,15 @@ def _changes(
                 "estimate_after": round(then, 4),
             }
     return out
+
+
+def lendable(tried: list[str], *, marked: np.ndarray) -> list[np.ndarray | None]:
+    """Per family tried, the rows whose values what could change may borrow (None: any row).
+
+    Marks only from students with a mark: "if this were like that of a typical student on this module
+    (no mark counted yet)" was offered to a student with a low one.
+    """
+    return [marked if family == "assessment_results" else None for family in tried]
 
 
 def _coverage(values: _Values, said: _Said) -> list[dict[str, Any]]:
