@@ -239,26 +239,38 @@ def _parse_header(first: str, delimiter: str = ",") -> list[str]:
     return [c.strip().lstrip("\ufeff") for c in row]
 
 
+def other_separator(first: str) -> tuple[str, str, list[str]] | None:
+    """The separator, its name and the columns, where a header line splits more on ';', a tab or '|'.
+
+    None when commas split it best.
+    """
+    by_comma = len(_parse_header(first))
+    for sep, name in _OTHER_SEPARATORS.items():
+        columns = _parse_header(first, sep)
+        if len(columns) > max(by_comma, 1):
+            return sep, name, columns
+    return None
+
+
 def _separator_problem(source: Source, first: str) -> Finding | None:
     """A finding when the header splits into more columns on ';', a tab or '|' than on commas.
 
     Without it a ';'-separated file reads as one column named ``student_id;module_id;...``, and
     the report lists every contract column as missing: true, but no help.
     """
-    by_comma = len(_parse_header(first))
-    for sep, name in _OTHER_SEPARATORS.items():
-        columns = _parse_header(first, sep)
-        if len(columns) > max(by_comma, 1):
-            shown = ", ".join(columns[:4]) + (", ..." if len(columns) > 4 else "")
-            msg = (
-                f"{source.display()} appears to be separated by {name}, not commas: its header "
-                f"splits into {len(columns)} columns on {name} ({shown}) but {by_comma} on commas. "
-                "Re-export it as comma-separated CSV (UTF-8), or convert it with "
-                f'`waymark data import --mapping FILE.toml` and separator = "{_SEPARATOR_IN_TOML[sep]}" '
-                "in the mapping"
-            )
-            return _finding(source.table, "separator", message=msg)
-    return None
+    found = other_separator(first)
+    if found is None:
+        return None
+    sep, name, columns = found
+    shown = ", ".join(columns[:4]) + (", ..." if len(columns) > 4 else "")
+    msg = (
+        f"{source.display()} appears to be separated by {name}, not commas: its header "
+        f"splits into {len(columns)} columns on {name} ({shown}) but {len(_parse_header(first))} on "
+        "commas. Re-export it as comma-separated CSV (UTF-8), or convert it with "
+        f'`waymark data import --mapping FILE.toml` and separator = "{_SEPARATOR_IN_TOML[sep]}" '
+        "in the mapping"
+    )
+    return _finding(source.table, "separator", message=msg)
 
 
 def _csv_structural_rejects(source: Source, header: list[str]) -> list[Finding]:
