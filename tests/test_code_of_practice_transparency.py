@@ -90,6 +90,17 @@ def test_another_champion_changes_the_model_its_features_accuracy_and_data_sourc
     assert none["model"] is None and none["features"] == [] and "No model is in service" in none["fairness"]
 
 
+def test_accuracy_is_stated_week_by_week_not_as_a_mean_led_by_the_last_weeks() -> None:
+    weekly = dataclasses.replace(
+        MODEL,
+        metrics={"test_auc_mean": 0.9, "test_auc_w8": 0.99, "test_auc_w4": 0.845, "test_ece_w4": 0.021},
+    )
+    said = statement(dataclasses.replace(FACTS, model=weekly), WORDING)["accuracy"]
+    assert said[0].endswith(": 0.84 at week 4, 0.99 at week 8.") and not any("0.90" in a for a in said)
+    assert said[1] == "Calibration (how far an estimate is off, on average): 2.1% at week 4."
+    assert len(said) == 2  # no recall recorded: not stated
+
+
 @pytest.mark.parametrize("gate", ["inconclusive", "pass"])
 def test_a_gate_that_confirmed_no_check_is_not_said_to_have_passed(gate: str) -> None:
     unsure = dataclasses.replace(
@@ -163,7 +174,9 @@ def test_the_served_statement_states_this_deployments_facts(
     assert body["model"] == {"name": champion.name, "version": champion.version}
     run_id = registry.version(champion.name, champion.version, store=settings.mlflow_tracking_uri).run_id
     metrics = registry.run(run_id, store=settings.mlflow_tracking_uri).metrics
-    assert any(f"{metrics['test_auc_mean']:.2f}" in a for a in body["accuracy"])
+    weeks = sorted(int(k.rsplit("_w", 1)[1]) for k in metrics if k.startswith("test_auc_w"))
+    ranking = next(a for a in body["accuracy"] if a.startswith("Ranking (AUC"))
+    assert weeks and all(f"{metrics[f'test_auc_w{w}']:.2f} at week {w}" in ranking for w in weeks)
     bundle = load_champion(deployment.engine, champion.name, store=settings.mlflow_tracking_uri).bundle
     used = transparency.families(bundle.used_features())
     assert body["features"] == [FAMILIES[f].title for f in used]
