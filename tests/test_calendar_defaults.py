@@ -34,7 +34,7 @@ from waymark.training.choice import GROUPED_CV, cv_groups
 from waymark.training.fitting import FitConfig
 from waymark.training.ingest.synthetic import SynthConfig, generate
 from waymark.training.pipeline import TrainingOutcome, train_folder
-from waymark.training.split import SplitError, default_test_from, temporal_split
+from waymark.training.split import SplitError, default_test_from, few_of_a_year, temporal_split
 from waymark.training.tracking import Registered
 
 # Intakes in September and March, years far from any academic year the code could assume.
@@ -109,7 +109,10 @@ def _train(stores: Settings, folder: Path, *args: str) -> Any:
 def test_without_a_recommendation_the_latest_start_date_is_the_test(two_intakes: Path) -> None:
     presentations = pd.read_parquet(two_intakes / "presentations.parquet")
     test_from, basis = default_test_from(presentations, read_manifest(two_intakes))
-    assert test_from == date(2033, 3, 14) and basis == "the latest start date in the data"
+    assert (
+        test_from == date(2033, 3, 14)
+        and basis == "the latest start date of a presentation whose outcomes are known"
+    )
     split = temporal_split(presentations, test_from, basis=basis)
     assert {p for _, p in split.test} == {"2026B"} and {p for _, p in split.validation} == {"2025J"}
     line = split.describe()
@@ -161,6 +164,36 @@ def test_late_start_sections_of_a_few_students_each_are_not_the_default_test_set
     assert "(460, against 400" in basis
 
 
+def test_one_month_of_rolling_starts_as_the_test_set_is_said_with_what_to_pass() -> None:
+    """An online university starting each module every month: a main intake is one month, and the
+    default test set was the latest month alone (330 of a year's 1,660 registrations; every fairness
+    comparison withheld). The default stays; training says how few of a year it holds."""
+    months = [date(2025 + (m - 1) // 12, (m - 1) % 12 + 1, 1) for m in range(1, 22)]  # Jan 2025 - Sep 2026
+    sizes = {("DAT", str(d)): (330 if d.month in {1, 9} else 100) for d in months}
+    presentations = pd.DataFrame(
+        {
+            "module_id": "DAT",
+            "presentation_id": [str(d) for d in months],
+            "start_date": [str(d) for d in months],
+        }
+    )
+    test_from = default_test_from(presentations, {}, sizes=sizes)[0]
+    assert test_from == date(2026, 9, 1)
+    note = few_of_a_year(temporal_split(presentations, test_from, sizes=sizes), sizes)
+    assert (
+        note is not None
+        and "hold 330 registrations, 20% of the 1,660 starting in the year to 2026-09-01" in note
+    )
+    assert "an earlier --test-from holds several intakes" in note
+    wider = temporal_split(presentations, date(2026, 4, 1), sizes=sizes)  # six months: 830
+    assert few_of_a_year(wider, sizes) is None
+    # One intake a year: the latest is the year's, and nothing is said.
+    yearly = {("DAT", f"{y}-10-01"): 900 for y in (2023, 2024, 2025)}
+    frame = pd.DataFrame({"module_id": "DAT", "presentation_id": [k[1] for k in yearly]})
+    frame["start_date"] = frame["presentation_id"]
+    assert few_of_a_year(temporal_split(frame, date(2025, 10, 1), sizes=yearly), yearly) is None
+
+
 def test_a_short_summer_session_starting_last_in_training_is_not_the_whole_validation_set() -> None:
     """The validation presentations (which choose the model family) go back as the test set does:
     a six-week summer session of 20 had been a college's whole validation set."""
@@ -197,7 +230,7 @@ def test_folds_are_grouped_by_student_when_there_are_fewer_presentations_than_fo
 @pytest.mark.slow  # a whole `waymark train`: fit, MLflow run, plots, registration
 def test_train_works_on_a_march_and_september_calendar(stores: Settings, two_intakes: Path) -> None:
     text = _train(stores, two_intakes).stdout
-    assert "(test from 2033-03-14, the latest start date in the data)" in text
+    assert "(test from 2033-03-14, the latest start date of a presentation whose outcomes are known)" in text
     assert "test [2033-03-14: BIO101 (2026B), CMP103 (2026B), ECO107 (2026B), PSY108 (2026B)]" in text
     assert "2032-03-08: BIO101 (2025B), CMP103 (2025B), ECO107 (2025B), PSY108 (2025B)" in text
     assert "chosen by temporal validation from logistic, gbm" in text
@@ -214,7 +247,7 @@ def test_one_training_start_date_chooses_by_grouped_cross_validation_and_says_so
     )
     text = _train(stores, folder).stdout
     assert (
-        "test from 2032-09-13, the latest start date in the data" in text
+        "test from 2032-09-13, the latest start date of a presentation whose outcomes are known" in text
         and "of which validation" not in text
     )
     assert "chosen by grouped cross-validation from logistic, gbm" in text
@@ -257,7 +290,10 @@ def test_a_forced_family_is_said_to_be_set_not_chosen(stores: Settings, two_inta
     summary = _no_nan(_train(stores, two_intakes, "--family", "logistic", "--format", "json").stdout)
     assert summary["family"] == "logistic" and summary["family_choice"]["method"] == "set by --family"
     assert summary["family_choice"]["description"] == "set by --family, the only family asked for"
-    assert summary["split"]["test_from_basis"] == "the latest start date in the data"
+    assert (
+        summary["split"]["test_from_basis"]
+        == "the latest start date of a presentation whose outcomes are known"
+    )
     assert ["BIO101", "2025B", "2032-03-08"] in summary["split"]["start_dates"]
     assert summary["lead_time"]["withdrawals"] > 0
     run = MlflowClient().get_run(summary["registered"]["run_id"]).data

@@ -33,7 +33,13 @@ from waymark.training.evaluation import (
 from waymark.training.fitting import FitConfig, choose_family, fit, margins, platt, sigmoid, unfitted
 from waymark.training.reweighting import Mitigation, MitigationRecord, Reweighting
 from waymark.training.search import search_gbm
-from waymark.training.split import SplitError, TemporalSplit, default_test_from, temporal_split
+from waymark.training.split import (
+    SplitError,
+    TemporalSplit,
+    default_test_from,
+    few_of_a_year,
+    temporal_split,
+)
 
 MIN_POSITIVES = 20
 Progress = Callable[[str], None]
@@ -215,7 +221,7 @@ def train(
         Seed, families and sizes; defaults when None.
     test_from
         First start date of the test presentations; when None, the manifest's recommendation, else
-        the latest start date in the data.
+        ``default_test_from``.
     progress
         Called with a short description as each stage starts.
     interventions
@@ -279,6 +285,10 @@ def train(
         if not len(running):
             raise
         raise SplitError(f"{exc} Left out of training and testing: {left_out}.") from exc
+    # The default test set only (--test-from and the manifest's are chosen): a note when it holds few of
+    # a year's registrations.
+    defaulted = test_from is None and not isinstance(manifest.get("test_from"), str)
+    few = tuple(filter(None, [few_of_a_year(split, sizes) if defaulted else None]))
     say("building weekly features")
     # One population of every week, shared by the features and the labels; the rows are then built once
     # and shared by the family choice, the fit, the calibration and the evaluation.
@@ -362,6 +372,7 @@ def train(
         folder=folder,
         manifest=manifest,
         warnings=small_test_warnings(test_weekly)
+        + few
         + chance_warnings(test_weekly)
         + leakage_warnings(test_weekly, test_features, feature_names=FEATURE_NAMES),
         choice=choice,

@@ -56,7 +56,8 @@ def train_cmd(
         str | None,
         typer.Option(
             help="First start date (YYYY-MM-DD) of the test presentations; default: the data "
-            "folder's recommendation, else the latest start date in the data."
+            "folder's recommendation, else the latest start date with outcomes known (going back to hold "
+            "a quarter of a main intake or of a year of intakes)."
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
