@@ -147,6 +147,13 @@ def load_policy(path: Path | None = None) -> Policy:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{path} is not valid TOML: {exc}") from exc
+    try:
+        return _read(raw, text)
+    except PolicyError as exc:  # every refusal names the file it is about
+        raise PolicyError(f"{path}: {exc}") from exc
+
+
+def _read(raw: dict[str, Any], text: str) -> Policy:
     audit, gate = _table(raw, "audit"), _table(raw, "gate")
     checks = tuple(_check(c, audit) for c in gate.get("checks", []))
     policy = Policy(
@@ -262,7 +269,10 @@ def _validate_quality(policy: Policy) -> None:
     for name, table in (("min_auc", quality.min_auc), ("max_ece", quality.max_ece)):
         missing = ", ".join(str(w) for w in policy.weeks if w not in table)
         if missing:
-            raise PolicyError(f"quality.{name} gives no value for audited week(s) {missing}")
+            raise PolicyError(
+                f"quality.{name} gives no value for audited week(s) {missing}: each week of audit.weeks "
+                "needs a value in both quality.min_auc and quality.max_ece"
+            )
     if not all(0.5 <= v <= 1 for v in quality.min_auc.values()):
         raise PolicyError("quality.min_auc values must be between 0.5 (chance) and 1")
     if not all(0 < v <= 1 for v in quality.max_ece.values()):

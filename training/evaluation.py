@@ -205,6 +205,10 @@ def leakage_warnings(
     outcome into the data (a withdrawal date that stops activity, a mark recorded only for finishers).
     A week too small to judge (``small_test_warnings`` names it) is not read: a conservatoire's test
     cohort of 12 with 2 outcomes reached AUC 1.000 by chance, and 19 warnings blamed the mapping.
+    Nor is a week that, for most test registrations, comes after their presentation's last day (an
+    ``ended`` column in ``features``): there the whole run is seen and the outcome is all but
+    settled (an online university's 8-week modules at week 8, AUC 0.993, and a warning telling the
+    team to fix a mapping that was right); one note names such weeks instead.
     """
     small = {
         int(str(w))
@@ -212,6 +216,11 @@ def leakage_warnings(
             (test_weekly["n"] < SMALL_TEST_ROWS) | (test_weekly["positives"] < SMALL_TEST_POSITIVES)
         ]
     }
+    late: list[int] = []
+    if "ended" in features:
+        ended = features.groupby("week")["ended"].mean()
+        late = sorted(int(str(w)) for w, share in ended.items() if share >= 0.5 and int(str(w)) not in small)
+        small |= set(late)
     out = [
         f"week {int(str(week))}: test AUC {float(auc):.3f} is above {SUSPICIOUS_AUC}; check that the "
         "target's mapping does not let the outcome into the features"
@@ -231,4 +240,11 @@ def leakage_warnings(
         "records after the outcome is known"
         for name, (auc, week) in sorted(worst.items())
     ]
+    if late:
+        named = f"week {late[0]}" if len(late) == 1 else f"weeks {_spans(late)}"
+        out.append(
+            f"{named}: most test registrations' presentations have ended by the cut-off, so their outcome "
+            "is all but known and the figures say little about early warning (not checked for leakage); "
+            "read the earlier weeks"
+        )
     return tuple(out)

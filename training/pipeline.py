@@ -357,7 +357,9 @@ def train(
                 after=scored["probability"].to_numpy(),
             ),
         )
-    test_features = rows.loc[test_mask, ["week", "label", *FEATURE_NAMES]]
+    test_features = rows.loc[test_mask, ["week", "label", *FEATURE_NAMES]].assign(
+        ended=_ended(rows.loc[test_mask], data.presentations)
+    )
     return TrainingOutcome(
         target=target,
         family=family,
@@ -425,6 +427,16 @@ def _split(
         return temporal_split(presentations, test_from, basis="set by --test-from", sizes=sizes)
     default, basis = default_test_from(presentations, manifest, sizes=sizes)
     return temporal_split(presentations, default, basis=basis, sizes=sizes)
+
+
+def _ended(rows: pd.DataFrame, presentations: pd.DataFrame) -> np.ndarray:
+    """Whether each row's cut-off falls at or after its presentation's last day (the whole run seen)."""
+    length = presentations.assign(
+        module_id=presentations["module_id"].astype(str),
+        presentation_id=presentations["presentation_id"].astype(str),
+    ).set_index(["module_id", "presentation_id"])["length_days"]
+    keys = pd.MultiIndex.from_arrays([rows["module_id"].astype(str), rows["presentation_id"].astype(str)])
+    return (7 * rows["week"].to_numpy() >= length.reindex(keys).to_numpy()).astype(bool)
 
 
 def _quiet(_message: str) -> None:
