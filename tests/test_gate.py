@@ -177,6 +177,19 @@ def test_a_characteristic_no_comparison_of_which_was_confirmed_makes_the_gate_in
     _show(passed_outcome, tmp_path)  # the command's headline says it too
     headline = capsys.readouterr().out.splitlines()[0]
     assert headline.endswith(": PASS (no clear breach found; not a finding that the model is fair)")
+    # A pass's inconclusive check says what it found under it (a university's PASS hid a group's
+    # calibration gap of -0.07, its interval -0.10 to -0.03), the first few, and how many more.
+    straddles = [
+        f"week {w}, club = C: difference -0.07 (interval -0.10 to -0.03): straddles" for w in (4, 8, 12, 16)
+    ]
+    unsure = dataclasses.replace(kept_checks[0], status="inconclusive", reasons=tuple(straddles))
+    _show(dataclasses.replace(passed_outcome, checks=[unsure, *kept_checks[1:]]), tmp_path)
+    lines = capsys.readouterr().out.splitlines()
+    under = lines.index(next(line for line in lines if line.strip().startswith("inconclusive")))
+    assert [line.strip() for line in lines[under + 1 : under + 5]] == [
+        *straddles[:3],
+        "... and 1 more in the report",
+    ]
 
 
 def _policy_file(tmp_path: Path, text: str) -> Path:

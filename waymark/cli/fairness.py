@@ -152,6 +152,10 @@ def _summary(outcome: AuditOutcome, out_dir: Path) -> dict[str, Any]:
     }
 
 
+#: Reasons of a failed or inconclusive check printed under it (the report has all).
+SHOWN_REASONS = 3
+
+
 def _show(outcome: AuditOutcome, out_dir: Path) -> None:
     # A pass is no clear breach found, never fairness shown (a college read a bare PASS as the latter).
     said = " (no clear breach found; not a finding that the model is fair)" if outcome.gate == "pass" else ""
@@ -162,6 +166,15 @@ def _show(outcome: AuditOutcome, out_dir: Path) -> None:
     )
     for check in outcome.checks:
         out.print(f"  {check.status:>12}  {check.title}", highlight=False, markup=False)
+        # What a failed or inconclusive check found, first (a university's PASS hid that one group's
+        # calibration gap was -0.07 at two weeks, its interval reaching back inside the tolerance).
+        if check.status in ("fail", "inconclusive"):
+            for reason in check.reasons[:SHOWN_REASONS]:
+                out.print(f"{'':16}{reason}", highlight=False, markup=False)
+            if len(check.reasons) > SHOWN_REASONS:
+                out.print(
+                    f"{'':16}... and {len(check.reasons) - SHOWN_REASONS} more in the report", highlight=False
+                )
     if outcome.gate == "inconclusive":
         unconfirmed = unconfirmed_characteristics(outcome.audits, outcome.checks)
         why = inconclusive_text(unconfirmed, any_confirmed=any(c.confirmed for c in outcome.checks))
