@@ -12,12 +12,13 @@ import pytest
 from markupsafe import escape
 
 from tests.model_stub import stub_outcome
-from waymark.cli.fairness import _show
+from waymark.cli.fairness import _show, voided_note
 from waymark.fairness.audit import audit_cohorts, group_labels
 from waymark.fairness.gate import INCONCLUSIVE, PASS, evaluate, unconfirmed_characteristics
 from waymark.fairness.policy import DEFAULT_POLICY, Policy, PolicyError, differences_from_default, load_policy
 from waymark.fairness.report import model_card, published, render_html
 from waymark.models.data import ProtectedFrame
+from waymark.models.registry import LoadedModel
 
 
 def _cohort(*, small_missed: int, small_found: int) -> tuple[pd.DataFrame, ProtectedFrame]:
@@ -348,3 +349,14 @@ def test_a_degenerate_reference_is_named_as_the_reference() -> None:
     assert "so that group is too small" in said
     both = _degenerate_reason("week 3, club = B", "auc", groups=["B", "A"], reference="A")
     assert "auc of B and the reference group A has" in both and "those groups are too small" in both
+
+
+def test_auditing_the_served_champion_again_says_it_voids_its_approval() -> None:
+    served = LoadedModel(bundle=None, name="waymark-not-completing", version="3", sha256="a" * 64)  # type: ignore[arg-type]
+    note = voided_note(served, audited="3")
+    assert (
+        note is not None
+        and "voids the committee's approval" in note
+        and "models:/waymark-not-completing/3" in note
+    )
+    assert voided_note(served, audited="4") is None and voided_note(None, audited="3") is None

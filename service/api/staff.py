@@ -60,8 +60,8 @@ router = APIRouter(prefix="/v1", tags=["staff"], route_class=AccessRoute)
 Support = Annotated[Access, access_for(*SUPPORT_ROLES)]
 NOT_AVAILABLE = (
     "Indicators are not available: no approved model's indicators are being served (none published yet, "
-    "or the ethics committee's approval was withdrawn). Your team's contacts stay on each student's page, "
-    "reached by the student's id."
+    "the model re-audited and awaiting the ethics committee's review, or its approval withdrawn). Your "
+    "team's contacts stay on each student's page, reached by the student's id."
 )
 
 

@@ -107,7 +107,24 @@ def audit(
         typer.echo(json.dumps(_summary(outcome, out_dir), indent=2))
     else:
         _show(outcome, out_dir)
+    if note := voided_note(champion, audited=outcome.model.version):
+        typer.echo(note, err=True)  # on stderr whatever the format
     return outcome.gate
+
+
+def voided_note(champion: LoadedModel | None, *, audited: str) -> str | None:
+    """What auditing the served champion again does, said; None for any other version.
+
+    A university's diagnostic re-audit of its champion took every indicator offline without a word,
+    and staff were told the approval had been withdrawn.
+    """
+    if champion is None or champion.version != audited:
+        return None
+    return (
+        f"note: version {champion.version} is the champion being served: this audit voids the "
+        "committee's approval of it, and the service stops serving its indicators until the committee "
+        f"reviews this audit (waymark model review --model models:/{champion.name}/{champion.version})"
+    )
 
 
 def _champion(engine: Any, name: str) -> LoadedModel | None:
