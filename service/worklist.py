@@ -28,6 +28,7 @@ from waymark.service.db.schema import (
     ScoringRun,
     StaffVisit,
     list_order,
+    search_key,
 )
 from waymark.service.outreach import OFFER
 from waymark.service.security import Principal
@@ -44,8 +45,9 @@ class Filters:
     not_contacted: bool = False
     changed: bool = False
     follow_up_due: bool = False
-    search: str | None = None
+    search: str | None = None  # in a name (``search_key``) or the student id as stored
     new_since_visit: bool = False
+    student: str | None = None  # the search read as a student number: the id records carry for it
 
 
 @dataclass(frozen=True)
@@ -124,15 +126,15 @@ def _filtered(
     if filters.new_since_visit:
         query = query.where(student.in_(_first_indicated_after(run.target, since)))
     if filters.search:
-        pattern = f"%{filters.search.strip().lower()}%"
+        typed = filters.search.strip()
         named = exists().where(
             DirectoryEntry.student_id == student,
-            or_(
-                func.lower(DirectoryEntry.display_name).like(pattern),
-                func.lower(DirectoryEntry.preferred_name).like(pattern),
-            ),
+            DirectoryEntry.search_name.contains(search_key(typed), autoescape=True),
         )
-        query = query.where(or_(named, func.lower(student).like(pattern)))
+        found = or_(named, func.lower(student).contains(typed.lower(), autoescape=True))
+        if filters.student is not None:  # the typed text as a student number, put through the imports' secret
+            found = or_(found, student == filters.student)
+        query = query.where(found)
     return query
 
 

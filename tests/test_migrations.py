@@ -97,6 +97,25 @@ def test_erasures_recorded_before_their_key_was_kept_are_still_applied_and_not_c
     assert erased_students(engine, key="0123456789abcdef") == erased_students(engine, key="") == {"S1"}
 
 
+def test_directory_names_written_before_the_search_key_are_folded_by_the_upgrade(
+    tmp_path: Path, disposing: Callable[[Engine], Engine]
+) -> None:
+    engine = disposing(make_engine(f"sqlite:///{tmp_path}/w.db"))
+    _to(engine, "0011")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO student_directory"
+                " (student_id, display_name, preferred_name, email, imported_at) "
+                "VALUES ('S1', 'İbrahim Özdemir', 'IŞIK', 's1@example.ac.uk', '2027-01-01')"
+            )
+        )
+    upgrade(engine)
+    with engine.connect() as connection:
+        folded = connection.scalar(text("SELECT search_name FROM student_directory"))
+    assert folded == "ibrahim ozdemir isik"
+
+
 def test_db_status_and_upgrade_say_where_the_schema_stands_and_status_changes_nothing(
     tmp_path: Path, fresh_settings: None, disposing: Callable[[Engine], Engine]
 ) -> None:
@@ -111,7 +130,7 @@ def test_db_status_and_upgrade_say_where_the_schema_stands_and_status_changes_no
 
     upgraded = CliRunner().invoke(app, ["db", "upgrade"], env=env)
     assert upgraded.exit_code == 0, upgraded.output
-    assert "was at revision 0009; applied 2 migration(s)" in upgraded.output
+    assert "was at revision 0009; applied 3 migration(s)" in upgraded.output
     assert revisions(engine).up_to_date
     again = CliRunner().invoke(app, ["db", "status"], env=env)
     assert again.exit_code == 0 and "up to date" in again.output
@@ -159,7 +178,7 @@ def test_the_service_role_cannot_migrate_and_is_told_to_ask_the_owner_and_nothin
     owner = make_engine(fresh_database("postgresql", tmp_path))
     role = "waymark_app_upgrade"  # its own role: the access-log test drops what waymark_app owns
     try:
-        _to(owner, "0010")  # the release before 0011, then the new release installed
+        _to(owner, "0011")  # the release before 0012, then the new release installed
         with owner.begin() as connection:
             if connection.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}):
                 connection.execute(text(f"DROP OWNED BY {role}"))
@@ -171,10 +190,10 @@ def test_the_service_role_cannot_migrate_and_is_told_to_ask_the_owner_and_nothin
         with pytest.raises(MigrationRefused) as refused:
             upgrade(service)
         said = str(refused.value)
-        assert "at revision 0010" in said and "0011 (A partial index" in said
+        assert "at revision 0011" in said and "0012 (Students' names as a search" in said
         assert "may not apply them" in said and "waymark db upgrade" in said
-        assert revisions(owner).current == "0010"  # nothing was changed
-        assert [described.split()[0] for described in upgrade(owner).pending] == ["0011"]
+        assert revisions(owner).current == "0011"  # nothing was changed
+        assert [described.split()[0] for described in upgrade(owner).pending] == ["0012"]
         assert revisions(service).up_to_date
         assert upgrade(service).up_to_date  # once the owner has migrated, the service role opens it
         service.dispose()

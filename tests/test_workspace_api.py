@@ -16,6 +16,7 @@ from tests.service_setup import Served, api_client, auth, backends, own_cohort
 from tests.vocabulary import forbidden_words
 from waymark.models.data import load_learning_data
 from waymark.models.features import build_features
+from waymark.service import worklist
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import (
     AuditRecord,
@@ -24,10 +25,13 @@ from waymark.service.db.schema import (
     ContactEvent,
     DirectoryEntry,
     Indicator,
+    Publication,
+    ScoringRun,
     StaffVisit,
     TrainingExclusion,
 )
 from waymark.service.directory import import_directory
+from waymark.service.security import Principal
 
 
 @pytest.fixture(scope="module", params=backends())
@@ -514,3 +518,56 @@ def test_the_committee_reads_the_report_exactly_as_audited_and_the_decisions(
         headers=reviewer,
     )
     assert again.status_code == 200 and again.json()["champion"] is True  # a review answers the truth
+
+
+def test_a_name_is_found_whatever_its_accents_case_or_dotted_i_and_a_number_by_the_id_it_carries(
+    own: Served, client: TestClient
+) -> None:
+    """A Turkish university's staff typed "Şahin", "Özge" or "İbrahim" exactly as the directory wrote
+    them and found nobody (SQLite's lower() folds ASCII only); a tutor typing their tutee's number found
+    nobody either where ids are pseudonyms."""
+    staff, role = _wide(own)
+    headers = auth(own, role, staff)
+    rows = _all(client, headers)
+    student = str(rows[-1]["student_id"])
+    with transaction(own.engine) as session:
+        entry = session.get(DirectoryEntry, student)
+        assert entry is not None
+        kept = (entry.display_name, entry.preferred_name, entry.search_name)
+        session.delete(entry)
+        session.flush()
+        session.add(
+            DirectoryEntry(
+                student_id=student,
+                display_name="İbrahim Şahin Özdemir",
+                preferred_name="I\u015f\u0131k",  # with s-cedilla and the dotless i
+                pronouns=None,
+                email=entry.email,
+                imported_at=entry.imported_at,
+            )
+        )
+    try:
+        for typed in ("Şahin", "şahin", "SAHIN", "İbrahim", "ibrahim", "IBRAHIM", "Özdemir", "IŞIK", "isik"):
+            found = [r["student_id"] for r in _all(client, headers, search=typed)]
+            assert found == [student], typed
+        assert _all(client, headers, search="Şahinx") == []
+        # The number, as the imports' secret would turn it into the id records carry (worklist.Filters).
+        with transaction(own.engine) as session:
+            run = session.scalar(select(ScoringRun).join(Publication, Publication.run_id == ScoringRun.id))
+            assert run is not None
+            listed = worklist.page(
+                session,
+                Principal(sub=staff, role=role, training_until=None),
+                run=run,
+                filters=worklist.Filters(search="250201001", student=student),
+                offset=0,
+                limit=10,
+                previous_visit=None,
+                today=datetime.now(UTC).date(),
+            )
+        assert [r.student_id for r in listed.rows] == [student]
+    finally:
+        with transaction(own.engine) as session:
+            entry = session.get(DirectoryEntry, student)
+            assert entry is not None
+            entry.display_name, entry.preferred_name, entry.search_name = kept

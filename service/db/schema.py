@@ -6,6 +6,7 @@ No table has a column for a protected characteristic (CoP §4): they are never s
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -367,6 +368,24 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+def search_key(*names: str | None) -> str:
+    """Names as a search compares them: without case or accents, dotted and dotless i alike.
+
+    A database's ``lower()`` was no help: SQLite's folds ASCII only, so "Şahin", "Özge" or "İbrahim"
+    typed exactly as a directory wrote them found nobody (a Turkish university's staff); and
+    Python's ``"İ".lower()`` is "i" with a combining dot. Here both sides are decomposed, stripped of
+    combining marks and case-folded, with the dotless i (U+0131) read as i: "IŞIK" and "Isik" meet.
+    """
+    text = " ".join(n for n in names if n)
+    bare = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return bare.casefold().replace("\u0131", "i")
+
+
+def _search_key(context: Any) -> str:
+    row = context.get_current_parameters()
+    return search_key(row.get("display_name"), row.get("preferred_name"))
+
+
 class DirectoryEntry(Base):
     """How to address and reach a student: for outreach only (CoP §4: contractual data, not a feature).
 
@@ -382,6 +401,9 @@ class DirectoryEntry(Base):
     pronouns: Mapped[str | None] = mapped_column(String(64), nullable=True)
     email: Mapped[str] = mapped_column(String(254))
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The names as a search compares them (``search_key``), set from them when the entry is written (the
+    # directory import replaces entries whole; nothing updates a name in place).
+    search_name: Mapped[str | None] = mapped_column(String(401), nullable=True, default=_search_key)
 
 
 class Contact(Base):
