@@ -412,7 +412,10 @@ def test_a_characteristic_value_saying_nothing_is_recorded_is_warned_of(
     # in the language the records system writes: a Japanese university's 回答しない and 不明
     frame.assign(
         indigenous=status[: len(frame)],
-        gender=(["男", "女", "回答しない", "不明", "No especificado", "未填写"] * len(frame))[: len(frame)],
+        gender=(
+            ["男", "女", "回答しない", "不明", "No especificado", "未填写", "BELİRTİLMEMİŞ", "Erkek"]
+            * len(frame)
+        )[: len(frame)],
         ethnicity=(["White", "Race and ethnicity unknown", "Two or more races"] * len(frame))[: len(frame)],
     ).to_parquet(path, index=False)
     said = {
@@ -422,6 +425,6 @@ def test_a_characteristic_value_saying_nothing_is_recorded_is_warned_of(
     }
     assert said == {
         "indigenous": {"Not Stated", "Prefer not to say"},
-        "gender": {"回答しない", "不明", "No especificado", "未填写"},
+        "gender": {"回答しない", "不明", "No especificado", "未填写", "BELİRTİLMEMİŞ"},  # a Turkish OBS's too
         "ethnicity": {"Race and ethnicity unknown"},  # IPEDS, a US community college's
     }

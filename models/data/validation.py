@@ -536,6 +536,18 @@ SAYS_NOT_RECORDED = (
     "não dispõe",
     "não dispõe da informação",
     "sem informação",
+    "belirtilmemiş",  # Turkish: "not stated", "unknown", "did not declare", "prefer not to say"
+    "belirtilmedi",
+    "bilinmiyor",
+    "bilinmeyen",
+    "beyan edilmedi",
+    "beyan etmek istemiyorum",
+    "belirtmek istemiyorum",
+    "cevap yok",
+    "no contesta",  # Spain's forms
+    "no indica",
+    "prefiere no contestar",
+    "desconegut",  # Catalan and Valencian
     "अज्ञात",  # Hindi: "unknown", "not available", "do not wish to say"
     "उपलब्ध नहीं",
     "बताना नहीं चाहते",
