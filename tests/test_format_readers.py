@@ -186,6 +186,7 @@ def test_the_fixture_statements_all_name_a_learner_verb_and_course() -> None:
         ("Привет мир, студент", "cp1251", "utf-8", '"cp1251" (Cyrillic)'),
         ("Straße \u2013 Grundlagen", "cp1252", "utf-8", 'encoding = "cp1252"'),
         ("Änderung \u2013 Müller", "cp1252", "shift_jis", 'encoding = "cp1252"'),  # not cp932
+        ("Öğrenci No;Ders Kodu", "cp1254", "utf-8", 'or "cp1254" if the text is Turkish'),  # shares the Ö
     ],
 )
 def test_an_unreadable_byte_is_named_with_the_encoding_the_text_is_likely_in(
@@ -199,3 +200,13 @@ def test_an_unreadable_byte_is_named_with_the_encoding_the_text_is_likely_in(
         data.decode(read)
     said = _guess(data[failed.value.start :], encoding=read)
     assert hint in said, said
+
+
+def test_a_column_written_in_one_encoding_and_read_as_another_is_named_with_the_encoding() -> None:
+    """A Turkish Windows-1254 file read as Windows-1252 had "Öðrenci No" for the mapping's "Öğrenci No"."""
+    from waymark.training.ingest.mapping.convert import misread
+
+    said = misread("Öğrenci No", ["Ders Kodu", "Öðrenci No"])
+    assert said.endswith('written in cp1254 and read as cp1252: give the input encoding = "cp1254"')
+    assert 'give the input encoding = "utf-8"' in misread("Numéro", ["NumÃ©ro"])
+    assert misread("Name", ["name", "Nom"]) == ""

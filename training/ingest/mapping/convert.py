@@ -390,9 +390,40 @@ def resolver(
         if holders:
             return f"{holders[0]}.{ident(name)}"
         have = sorted({c for a in order for c in columns[a] if not c.startswith("_")})
-        raise MappingColumnError(f"{where}: no source column {name!r} (the inputs have: {', '.join(have)})")
+        raise MappingColumnError(
+            f"{where}: no source column {name!r} (the inputs have: {', '.join(have)}){misread(name, have)}"
+        )
 
     return ref
+
+
+#: Encodings an export may be written in and read as, for ``misread``: UTF-8 and the Windows code pages
+#: of Central European, Cyrillic, Western, Greek, Turkish and Baltic text.
+_CODE_PAGES = ("utf-8", "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1257")
+
+
+def misread(name: str, have: list[str]) -> str:
+    """A hint when a column the mapping names is there, written in one encoding and read as another.
+
+    A Turkish records system's Windows-1254 file, read as Windows-1252 on the import's advice (the two
+    share the Ö it stopped at), had "Öðrenci No" where the mapping said "Öğrenci No", and nothing said
+    why; "" when no such reading explains a column.
+    """
+    present = set(have)
+    for written in _CODE_PAGES:
+        for read in _CODE_PAGES:
+            if written == read:
+                continue
+            try:
+                seen = name.encode(written).decode(read)
+            except (UnicodeEncodeError, UnicodeDecodeError):
+                continue
+            if seen != name and seen in present:
+                return (
+                    f"; {seen!r} is {name!r} written in {written} and read as {read}: give the input "
+                    f'encoding = "{written}"'
+                )
+    return ""
 
 
 def base_sql(spec: TableSpec, columns: dict[str, list[str]]) -> tuple[str, Callable[[str], str], list[str]]:

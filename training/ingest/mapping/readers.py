@@ -197,10 +197,22 @@ def _guess(rest: bytes, *, encoding: str = "utf-8") -> str:
         shown = rest[:1].decode("cp1252")
     except UnicodeDecodeError:
         return ""
+    # Turkish's g-breve, dotless i and s-cedilla are bytes Windows-1252 reads as Icelandic letters.
+    turkish = any(b in _TURKISH_IN_1252 for b in rest[:200])
     return (
         f" (in Windows-1252 it would be {shown!r}: most Windows and Excel exports are Windows-1252, "
-        'give the input encoding = "cp1252")'
+        'give the input encoding = "cp1252"'
+        + (
+            '; or "cp1254" if the text is Turkish, whose ğ, ş and dotless i Windows-1252 reads as ð, þ and ý)'
+            if turkish
+            else ")"
+        )
     )
+
+
+#: Bytes of Turkish letters in Windows-1254 (g-breve, dotless i, s-cedilla, capitals: ğ ş Ğ İ Ş) that
+#: Windows-1252 reads as ð, ý, þ, Ð, Ý, Þ.
+_TURKISH_IN_1252 = frozenset(b"\xf0\xfd\xfe\xd0\xdd\xde")
 
 
 def _decodes(data: bytes, encoding: str) -> bool:
