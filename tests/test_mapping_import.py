@@ -1008,6 +1008,30 @@ def test_ids_one_system_writes_in_lower_case_match_the_records_with_case(tmp_pat
         )))  # fmt: skip
 
 
+def test_a_turkish_module_code_a_platform_lowercases_is_matched_with_turkish_case(tmp_path: Path) -> None:
+    """Found on a Turkish university's data: the records' FİZ101 is fiz101 in its Moodle, which
+    case = "upper" wrote FIZ101, naming no presentation; the refusal now names FİZ101 and the rule."""
+    src = tmp_path / "export"
+    rows = records_rows()
+    for row in rows:
+        row[1] = row[1].replace("INF", "F\u0130Z")  # FİZ101
+    write_records(src, rows)
+    write_clicks(src, [[r[0], r[1].replace("INF", "fiz"), *r[2:]] for r in click_rows(range(2))])
+    upper = MAPPING.replace('module_id = "course"', 'module_id = { column = "course", case = "upper" }')
+    assert upper != MAPPING
+    with pytest.raises(MappingDataError) as refused:
+        _import_with(load_mapping(write_mapping(tmp_path / "m", upper)), src, tmp_path / "upper")
+    said = str(refused.value)
+    assert (
+        "'FIZ101 2023S1' names no presentation in the presentations table ('F\u0130Z101 2023S1' is there"
+        in said
+    )
+    assert 'case = "turkish-upper"' in said
+    turkish = upper.replace('case = "upper"', 'case = "turkish-upper"')
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", turkish)), src, tmp_path / "ok")
+    assert set(load_learning_data(out).activity["module_id"]) == {"F\u0130Z101", "MAT102"}
+
+
 def test_ids_a_spreadsheet_or_a_platform_wrote_otherwise_are_brought_to_the_records_form(
     tmp_path: Path,
 ) -> None:

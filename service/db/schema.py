@@ -6,7 +6,6 @@ No table has a column for a protected characteristic (CoP §4): they are never s
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -31,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column
 
 from waymark.fairness.gate import PASS as GATE_PASS
+from waymark.models.folding import folded
 
 ID = String(64)
 
@@ -369,16 +369,12 @@ class AuditHead(Base):
 
 
 def search_key(*names: str | None) -> str:
-    """Names as a search compares them: without case or accents, dotted and dotless i alike.
+    """Names as a search compares them (``folding.folded``: no case or accents, dotted and dotless i alike).
 
     A database's ``lower()`` was no help: SQLite's folds ASCII only, so "Şahin", "Özge" or "İbrahim"
-    typed exactly as a directory wrote them found nobody (a Turkish university's staff); and
-    Python's ``"İ".lower()`` is "i" with a combining dot. Here both sides are decomposed, stripped of
-    combining marks and case-folded, with the dotless i (U+0131) read as i: "IŞIK" and "Isik" meet.
+    typed exactly as a directory wrote them found nobody (a Turkish university's staff).
     """
-    text = " ".join(n for n in names if n)
-    bare = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return bare.casefold().replace("\u0131", "i")
+    return folded(" ".join(n for n in names if n))
 
 
 def _search_key(context: Any) -> str:

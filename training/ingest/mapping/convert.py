@@ -263,7 +263,7 @@ def column_sql(
             )
         )
     if spec.case is not None:  # one system's 21bcs0457 is another's 21BCS0457: first, as documented
-        joined = f"{spec.case}({joined})"
+        joined = _cased(joined, spec.case)
     for prefix in spec.strip_prefix:  # an id some systems write with a prefix and others without
         joined = (
             f"(CASE WHEN starts_with({joined}, {literal(prefix)}) "
@@ -400,6 +400,15 @@ def resolver(
 #: Encodings an export may be written in and read as, for ``misread``: UTF-8 and the Windows code pages
 #: of Central European, Cyrillic, Western, Greek, Turkish and Baltic text.
 _CODE_PAGES = ("utf-8", "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1257")
+
+
+def _cased(sql: str, case: str) -> str:
+    """``sql`` in upper or lower case; with Turkish's pairs where asked: dotted i and İ, dotless i and I."""
+    if case == "turkish-upper":
+        return f"upper(replace({sql}, 'i', '\u0130'))"  # the dotless i becomes I, as in upper()
+    if case == "turkish-lower":
+        return f"lower(replace(replace({sql}, 'I', '\u0131'), '\u0130', 'i'))"
+    return f"{case}({sql})"
 
 
 def misread(name: str, have: list[str]) -> str:

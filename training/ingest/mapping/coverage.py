@@ -14,6 +14,7 @@ import duckdb
 
 from waymark.models.data.contract import TABLES
 from waymark.models.data.sqltext import ident, literal
+from waymark.models.folding import folded
 from waymark.training.ingest.mapping.convert import trimmed, when_sql
 from waymark.training.ingest.mapping.inputs import InputStats
 from waymark.training.ingest.mapping.schema import ColumnSpec, Mapping, TableSpec
@@ -233,6 +234,48 @@ def duplicate_key_issue(con: duckdb.DuckDBPyConnection, table: str) -> list[Issu
     return [Issue(f"tables.{table}", str(value), reason, int(row[0]), str(file), int(line))]
 
 
+def _spelled_otherwise(con: duckdb.DuckDBPyConnection, *, table: str, issues: list[Issue]) -> list[Issue]:
+    """Issues of values naming no presentation (or assessment), with one spelled otherwise if any.
+
+    Otherwise only in case or accents (``folding.folded``).
+
+    A Turkish Moodle writes "fiz101" for the records' "FİZ101"; ``case = "upper"`` gave "FIZ101", which
+    named no presentation, and nothing said how near it was.
+    """
+    if not issues:
+        return issues
+    known_sql = (
+        "SELECT DISTINCT assessment_id FROM wm_assessment_presentations"
+        if table == "assessment_results"
+        else "SELECT DISTINCT concat_ws(' ', module_id, presentation_id) FROM wm_starts"
+    )
+    known: dict[str, str] = {}
+    for (value,) in con.execute(known_sql).fetchall():
+        known.setdefault(folded(str(value)), str(value))
+    out = []
+    for issue in issues:
+        near = known.get(folded(issue.value))
+        if near is not None and near != issue.value:
+            turkish = any(c in near + issue.value for c in TURKISH_I)
+            how = (
+                'case = "turkish-upper" or "turkish-lower" on the id columns (Turkish pairs dotted i with '
+                "İ, and the dotless one with I)"
+                if turkish
+                else 'case = "upper" or "lower" on the id columns'
+            )
+            issue = replace(
+                issue,
+                reason=f"{issue.reason} ({near!r} is there, spelled otherwise only in case or accents: "
+                f"{how})",
+            )
+        out.append(issue)
+    return out
+
+
+#: The Turkish letters a plain change of case turns into another letter: capital dotted I, dotless i.
+TURKISH_I = ("\u0130", "\u0131")
+
+
 def table_coverage(
     con: duckdb.DuckDBPyConnection, mapping: Mapping, *, table: str, inputs: dict[str, InputStats]
 ) -> TableCoverage:
@@ -241,7 +284,8 @@ def table_coverage(
     issues: list[Issue] = []
     for column in [*spec.columns, "(presentation)"]:
         where = f"tables.{table}.columns.{column}" if column in spec.columns else f"tables.{table}"
-        issues += column_issues(con, table, column=column, where=where)
+        found = column_issues(con, table, column=column, where=where)
+        issues += _spelled_otherwise(con, table=table, issues=found) if column == "(presentation)" else found
     if TABLES[table].key and spec.duplicates == "error" and not issues:
         issues += duplicate_key_issue(con, table)
     matched, first = _matched(con, table, source=spec.from_) if spec.join else (None, "")

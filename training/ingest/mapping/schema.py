@@ -88,8 +88,9 @@ class ColumnSpec(_Strict):
     extract: str | None = None
     # Ids one system writes in lower case and another in upper ("21bcs0457", "21BCS0457"): written in one
     # case before anything else reads them, strip_prefix and replace included (pseudonyms of the two
-    # would differ).
-    case: Literal["upper", "lower"] | None = None
+    # would differ). Turkish pairs its i differently (dotted i and İ, dotless i and I): a Moodle's
+    # "fiz101" is the records' "FİZ101" with "turkish-upper", never "FIZ101".
+    case: Literal["upper", "lower", "turkish-upper", "turkish-lower"] | None = None
     # Read only on rows whose listed source columns hold one of the values given; on other rows the
     # cell counts as empty. One status-date column that is the leaving day for some statuses and an
     # exam day for others: unregistration_day from it only when the status is a leaving one.
