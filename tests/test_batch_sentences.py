@@ -346,8 +346,11 @@ def _sides_of(family: str, row: Any, cohort_counts: list[int] | None = None) -> 
         # compared from 3 weeks after the week registered in (the start's, for a day before it)
         registered_in = max(row.get("reg_day", 0) // 7, 0)
         recent, compared = round(row["act_last14"]) > 0, row["weeks_elapsed"] - registered_in >= 3
-        ratio = row["act_recent_vs_own"]
-        return not (recent and compared and ratio > 1.1), recent and not (compared and ratio < 0.9)
+        ratio, cohort = row["act_recent_vs_own"], row.get(COHORT_RATE, math.nan)
+        # at least the cohort's own share of its earlier rate, said beside it, is no concern
+        beside = ratio < 0.9 and cohort < 0.9 and round(100 * ratio) >= round(100 * cohort)
+        concern = not (recent and compared and (ratio > 1.1 or beside))
+        return concern, recent and not (compared and ratio < 0.9)
     if family == "cohort_engagement":
         pct = round(100 * row["act_total_pct"])
         return pct <= 50, pct >= 50 and row["act_total"] > 0
@@ -357,7 +360,7 @@ def _sides_of(family: str, row: Any, cohort_counts: list[int] | None = None) -> 
         early = round(row["asm_early_submissions"]) > 0
         # nothing due yet is never a factor; a strength only with work already submitted early
         return due > 0 and (done < due or late > 0), (due <= 0 and early) or (
-            due > 0 and done > 0 and row["asm_weight_missed"] <= 0
+            due > 0 and done > 0 and done >= due and row["asm_weight_missed"] <= 0
         )
     if family == "assessment_results":
         marked = row["asm_has_score"] >= 1
@@ -472,6 +475,11 @@ def test_a_drop_the_whole_cohort_shares_is_said_beside_the_cohorts_own() -> None
         "typically at about 55% of theirs."
     )
     assert describe("recent_activity", row | {COHORT_RATE: 0.95}) == alone  # a drop of their own
+    # A drop no deeper than the cohort's typical one, said beside it, is no concern of the student's (a
+    # nursing school's placement weeks: "about 71% ..., when students ... were typically at about 12%").
+    frame = pd.DataFrame([row | {COHORT_RATE: c} for c in (0.55, 0.51, 0.50, 0.95)])
+    may_raise, may_lower = _sides(_Values(frame), "recent_activity", group=np.arange(4))
+    assert may_raise.tolist() == [True, False, False, True] and not may_lower.any()
 
 
 def test_an_estimate_is_never_said_as_a_certainty() -> None:
@@ -513,9 +521,10 @@ def test_missed_work_that_carries_weight_is_never_a_strength() -> None:
          "asm_early_submissions": [0.0, 0.0, 0.0, 0.0, 2.0]}
     )  # fmt: skip
     may_raise, may_lower = _sides(_Values(rows), "assessment_submissions", group=np.arange(len(rows)))
-    # The missed hurdle worth nothing leaves it a strength; with nothing due yet, only work submitted
-    # early is (a medical school's week-1 students read "No assessment has been due yet." as raising).
-    assert may_lower.tolist() == [False, True, True, False, True]
+    # Nor is a missed must-pass test worth nothing (a nursing school's "1 of the 2 ... was submitted"); with
+    # nothing due yet, only work submitted early is (a medical school's week-1 students read "No
+    # assessment has been due yet." as raising).
+    assert may_lower.tolist() == [False, False, True, False, True]
     assert may_raise.tolist() == [True, True, False, False, False]
 
 

@@ -454,17 +454,18 @@ def _sides(values: _Values, family: str, *, group: np.ndarray) -> tuple[np.ndarr
       activity than the cohort's median (a college's students "active in 20 of the 23 weeks" read the
       three weeks of a Christmas break most of their module also spent away as raising the estimate);
     - recent activity: a strength only with activity in the last 14 days not said to be below the
-      student's own earlier rate, a factor only where it is not said to be above it (it is said only
-      where the sentence compares them, ``compares_own_rates``);
+      student's own earlier rate, a factor only where it is not said to be above it, nor to be at least
+      the cohort's own typical share of its earlier rate (said only where the sentence compares them,
+      ``compares_own_rates``, ``beside_cohort_rate``);
     - cohort engagement: a strength only with some activity and at least the middle of the cohort, a
       factor only at most the middle;
     - submissions: before any is due, a strength only with work already submitted early, never a
       factor ("No assessment recorded for this module has been due yet." says nothing of the student: a
       medical school's week-1 placement students read it as raising their estimates); once any is due, a
-      strength only with something submitted and no work that carries weight missed (an institution's
-      students who missed a 20% assignment read "2 of the 3 assessments due so far were submitted" as a
-      strength, the two being a quiz and work worth nothing), a factor only with something not
-      submitted or submitted after its due day;
+      strength only with everything due submitted (an institution's students who missed a 20% assignment
+      read "2 of the 3 assessments due so far were submitted" as a strength, the two being a quiz and
+      work worth nothing; a nursing school's who missed a must-pass test of weight 0 read "1 of the 2"),
+      a factor only with something not submitted or submitted after its due day;
     - results: a strength only with a mark at least the cohort's typical mark (``TYPICAL_MARK``), a
       factor only with a mark not above it. "No mark counts yet" is never a factor: with
       nothing due it says nothing of the student, with work submitted and not marked yet neither, and
@@ -491,7 +492,16 @@ def _sides(values: _Values, family: str, *, group: np.ndarray) -> tuple[np.ndarr
     if family == "recent_activity":
         recent = np.round(values["act_last14"]) > 0
         compared, ratio = compares_own_rates(values), values["act_recent_vs_own"]
-        return ~recent | ~(compared & (ratio > SAME_RATE[1])), recent & ~(compared & (ratio < SAME_RATE[0]))
+        # "about 71% of this student's own earlier weekly rate, when students on this module were typically
+        # at about 12% of theirs" is no concern of the student's (a nursing school's placement weeks).
+        cohort = values[COHORT_RATE] if COHORT_RATE in values else np.full(values.rows, np.nan)
+        beside = (
+            (ratio < SAME_RATE[0])
+            & (cohort < SAME_RATE[0])
+            & (np.round(100 * ratio) >= np.round(100 * cohort))
+        )
+        concern = ~recent | ~(compared & ((ratio > SAME_RATE[1]) | beside))
+        return concern, recent & ~(compared & (ratio < SAME_RATE[0]))
     if family == "cohort_engagement":
         pct = np.round(100 * values["act_total_pct"])
         return pct <= MIDDLE_RANK, (pct >= MIDDLE_RANK) & (values["act_total"] > 0)
@@ -500,9 +510,11 @@ def _sides(values: _Values, family: str, *, group: np.ndarray) -> tuple[np.ndarr
         late = np.round(values["asm_late"])
         none_due = due <= 0
         early = np.round(values["asm_early_submissions"]) > 0
-        kept_weight = values["asm_weight_missed"] <= 0
+        # Nothing due missed, whatever its weight: "1 of the 2 assessments due so far was submitted" read as
+        # a strength where the one missed was a must-pass test of weight 0 (a nursing school's).
+        none_missed = (submitted >= due) & (values["asm_weight_missed"] <= 0)
         some_due = ~none_due & ((submitted < due) | (late > 0))
-        return some_due, (none_due & early) | (~none_due & (submitted > 0) & kept_weight)
+        return some_due, (none_due & early) | (~none_due & (submitted > 0) & none_missed)
     if family == "assessment_results":
         marked = values["asm_has_score"] >= 1
         mark, typical = values["asm_score_mean"], values[TYPICAL_MARK]
