@@ -547,7 +547,17 @@ SAYS_NOT_RECORDED = (
     "no contesta",  # Spain's forms
     "no indica",
     "prefiere no contestar",
+    "desconocida",
+    "no informado",
+    "no informada",
+    "sin datos",
+    "no facilitado",
+    "no disponible",
     "desconegut",  # Catalan and Valencian
+    "desconeguda",
+    "no informat",
+    "prefereixo no respondre",
+    "sense informació",
     "अज्ञात",  # Hindi: "unknown", "not available", "do not wish to say"
     "उपलब्ध नहीं",
     "बताना नहीं चाहते",
