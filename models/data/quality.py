@@ -660,10 +660,12 @@ def _notes(
     notes = []
     if no_act["registrations"]:
         notes.append(
-            f"{no_act['percent']:.1f}% of registrations have no activity records at all. Their "
-            "indicators rest on assessment and registration data only and are less certain; "
-            "features record which sources were present, so missing data is not read as "
-            "disengagement."
+            f"{no_act['percent']:.1f}% of registrations have no activity records at all. On a module "
+            "whose sources record other students' activity, each of them reads as having done nothing "
+            "(it is said so, as their own): check they are not students an import left out, such as ids "
+            "missing from a crosswalk the activity was joined through (the import names the rows its "
+            "joins matched nothing for). Only a source a module records for nobody is read as not "
+            "recorded rather than as no activity."
         )
     all_sources = sorted({s for m in by_module for s in m["sources"]})
     for m in by_module:
