@@ -24,16 +24,17 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from tests.champion import settings_in
+from tests.contract_folder import VALID, make_folder
 from waymark.cli import app
 from waymark.cli import train as train_cli
 from waymark.fairness.policy import DEFAULT_POLICY
-from waymark.models.data import read_manifest
+from waymark.models.data import load_learning_data, read_manifest
 from waymark.models.settings import Settings, get_settings
 from waymark.models.targets import Target
 from waymark.training.choice import GROUPED_CV, cv_groups
 from waymark.training.fitting import FitConfig
 from waymark.training.ingest.synthetic import SynthConfig, generate
-from waymark.training.pipeline import TrainingOutcome, train_folder
+from waymark.training.pipeline import TrainingOutcome, _unlabelled, train_folder
 from waymark.training.split import SplitError, default_test_from, few_of_a_year, temporal_split
 from waymark.training.tracking import Registered
 
@@ -329,3 +330,19 @@ def test_a_week_that_cannot_be_measured_is_said_so_and_null_in_json(forced: Trai
     measured.print(train_cli._evaluation_table(forced))
     assert forced.test_weekly[["auc", "pr_auc", "recall_at_10pct"]].notna().all().all()
     assert "not measurable" not in measured.export_text()
+
+
+def test_many_ended_registrations_without_an_outcome_are_warned_of(tmp_path: Path) -> None:
+    """A Spanish university mapped "No presentado" (did not sit) to empty: 52% of its non-completions
+    left training and testing without a word, and the measured AUC rose."""
+    ended = pd.DataFrame(columns=["module_id", "presentation_id"])
+    data = load_learning_data(make_folder(tmp_path / "one"))  # M1's three have outcomes; M2's one not
+    said = _unlabelled(data, ended)
+    assert said is not None and said.startswith("1 of the 4 registrations on ended presentations (25%)")
+    assert "map them to fail" in said
+    running = pd.DataFrame({"module_id": ["M2"], "presentation_id": ["2025B"]})
+    assert _unlabelled(data, running) is None  # M2 still running: its empty outcome is not known yet
+    labelled = [r if r[-1] else [*r[:-1], "pass"] for r in VALID["registrations"]]
+    assert (
+        _unlabelled(load_learning_data(make_folder(tmp_path / "two", registrations=labelled)), ended) is None
+    )

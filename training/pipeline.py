@@ -286,9 +286,11 @@ def train(
             raise
         raise SplitError(f"{exc} Left out of training and testing: {left_out}.") from exc
     # The default test set only (--test-from and the manifest's are chosen): a note when it holds few of
-    # a year's registrations.
+    # a year's registrations; and one when many ended registrations have no outcome.
     defaulted = test_from is None and not isinstance(manifest.get("test_from"), str)
-    few = tuple(filter(None, [few_of_a_year(split, sizes) if defaulted else None]))
+    data_warnings = tuple(
+        filter(None, [few_of_a_year(split, sizes) if defaulted else None, _unlabelled(data, running)])
+    )
     say("building weekly features")
     # One population of every week, shared by the features and the labels; the rows are then built once
     # and shared by the family choice, the fit, the calibration and the evaluation.
@@ -374,7 +376,7 @@ def train(
         folder=folder,
         manifest=manifest,
         warnings=small_test_warnings(test_weekly)
-        + few
+        + data_warnings
         + chance_warnings(test_weekly)
         + leakage_warnings(test_weekly, test_features, feature_names=FEATURE_NAMES),
         choice=choice,
@@ -427,6 +429,40 @@ def _split(
         return temporal_split(presentations, test_from, basis="set by --test-from", sizes=sizes)
     default, basis = default_test_from(presentations, manifest, sizes=sizes)
     return temporal_split(presentations, default, basis=basis, sizes=sizes)
+
+
+#: At or above this share of the registrations of ended presentations without an outcome, training warns.
+UNLABELLED_WARNING = 0.05
+
+
+def _unlabelled(data: LearningData, running: pd.DataFrame) -> str | None:
+    """A warning when many registrations of ended presentations have no outcome, else None.
+
+    They are left out of training and testing, never guessed. A Spanish university that mapped "No
+    presentado" (did not sit the exam, its commonest way of not completing) to empty left out 52% of
+    its non-completions without a word, and the measured AUC rose as the students it exists to find
+    left the test set.
+    """
+    registrations = data.registrations
+    keys = pd.MultiIndex.from_frame(registrations[["module_id", "presentation_id"]].astype(str))
+    still = (
+        pd.MultiIndex.from_frame(running[["module_id", "presentation_id"]].astype(str))
+        if len(running)
+        else None
+    )
+    ended = registrations[~keys.isin(still)] if still is not None else registrations
+    if ended.empty:
+        return None
+    empty = int(ended["final_result"].isna().sum())
+    if empty < UNLABELLED_WARNING * len(ended):
+        return None
+    return (
+        f"{empty:,} of the {len(ended):,} registrations on ended presentations "
+        f"({empty / len(ended):.0%}) have no outcome and are left out of training and testing: if some "
+        'are students who did not sit or did not finish (a "did not sit" or "no presentado" mapped to '
+        "empty), map them to fail, or the model never learns from them and the test set no longer "
+        "holds them"
+    )
 
 
 def _ended(rows: pd.DataFrame, presentations: pd.DataFrame) -> np.ndarray:
