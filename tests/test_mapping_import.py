@@ -746,6 +746,32 @@ def test_a_join_that_drops_most_rows_and_repeats_the_rest_says_both() -> None:
     assert "the join made 6 rows of the 2 rows that matched (3.0 per row)" in text
 
 
+def test_a_row_with_no_order_by_value_beside_rows_with_one_is_refused_not_silently_lost(
+    tmp_path: Path,
+) -> None:
+    """A Spanish university kept the last sitting by its act date: July's results, graded but not yet
+    dated, lost to January's fail, and 647 passes became fails without a word."""
+    src = tmp_path / "export"
+    rows = records_rows()
+    later = next(i for i, r in enumerate(rows) if r[2] == "2024S2")  # a student's second row
+    rows[later][7] = ""  # its admission_grade, the order_by below, left empty
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    ordered = MAPPING.replace(
+        'order_by = { column = "semester_start", date = "%d/%m/%Y" }', 'order_by = "admission_grade"'
+    )
+    assert ordered != MAPPING
+    with pytest.raises(MappingDataError) as refused:
+        _import_with(load_mapping(write_mapping(tmp_path / "m", ordered)), src, tmp_path / "out")
+    said = str(refused.value)
+    assert f"tables.students: '{rows[later][0]}' is the student_id of rows some of which have no " in said
+    assert "'admission_grade' to order them by: which is last cannot be told" in said
+    assert "records.csv row" in said
+    rows[later][7] = "150.0"  # every row ordered: imported as before
+    write_records(src, rows)
+    _import_with(load_mapping(write_mapping(tmp_path / "m", ordered)), src, tmp_path / "ok")
+
+
 def test_rows_folded_on_the_way_out_are_said_with_the_rule_that_folded_them(tmp_path: Path) -> None:
     # Resubmissions kept once by duplicates = "last": 41,147 rows in, 39,887 out, and why.
     from waymark.training.ingest.mapping.coverage import Coverage, TableCoverage

@@ -234,6 +234,36 @@ def duplicate_key_issue(con: duckdb.DuckDBPyConnection, table: str) -> list[Issu
     return [Issue(f"tables.{table}", str(value), reason, int(row[0]), str(file), int(line))]
 
 
+def unordered_issue(con: duckdb.DuckDBPyConnection, table: str, *, spec: TableSpec) -> list[Issue]:
+    """Rows with an empty ``order_by`` sharing their key with rows that have one (``duplicates`` first/last).
+
+    Such a row is never kept while another has a value, whichever is meant: a Spanish university's July
+    resit results, graded but not yet dated, lost to January's fail, and 647 passes became fails
+    without a word. Which comes first or last cannot be told, so the import is refused.
+    """
+    key = TABLES[table].key
+    keys = ", ".join(ident(k) for k in key)
+    staged = ident("wm_m_" + table)
+    have = {str(r[0]) for r in con.execute(f"DESCRIBE {staged}").fetchall()}
+    written = ", ".join(ident(f"_raw:{k}") if f"_raw:{k}" in have else ident(k) for k in key)
+    rows = con.execute(
+        f"SELECT count(*) OVER (), _file, _row, concat_ws(' ', {written}) FROM ("
+        f"SELECT *, count(*) OVER (PARTITION BY {keys}) AS wm_n, "
+        f"count(_order) OVER (PARTITION BY {keys}) AS wm_o FROM {staged}) "
+        "WHERE wm_n > 1 AND _order IS NULL AND wm_o > 0 ORDER BY _file, _row LIMIT 1"
+    ).fetchall()
+    if not rows:
+        return []
+    n, file, line, value = rows[0]
+    order = spec.order_by.column if spec.order_by is not None and spec.order_by.column else "order_by"
+    reason = (
+        f"is the {', '.join(key)} of rows some of which have no {order!r} to order them by: which is "
+        f"{spec.duplicates} cannot be told (a row with none is never kept while another has one). Fill it "
+        "in the export, drop such rows, or order by a column every row has"
+    )
+    return [Issue(f"tables.{table}", str(value), reason, int(n), str(file), int(line))]
+
+
 def _spelled_otherwise(con: duckdb.DuckDBPyConnection, *, table: str, issues: list[Issue]) -> list[Issue]:
     """Issues of values naming no presentation (or assessment), with one spelled otherwise if any.
 
@@ -288,6 +318,8 @@ def table_coverage(
         issues += _spelled_otherwise(con, table=table, issues=found) if column == "(presentation)" else found
     if TABLES[table].key and spec.duplicates == "error" and not issues:
         issues += duplicate_key_issue(con, table)
+    if TABLES[table].key and spec.duplicates != "error" and spec.order_by is not None and not issues:
+        issues += unordered_issue(con, table, spec=spec)
     matched, first = _matched(con, table, source=spec.from_) if spec.join else (None, "")
     on: tuple[str, ...] = tuple(dict.fromkeys(c for j in spec.join for c in j.on))
     keys, examples = _unmatched_keys(con, table, source=spec.from_, on=on) if first else (0, ())
