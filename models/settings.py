@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -118,6 +119,19 @@ class Settings(BaseSettings):
         validation_alias="WAYMARK_STUDENT_ID_CLAIM",
         description="The claim of a student's sign-in that holds their student number as the institution's "
         "exports write it (a top-level claim, or a dotted path into nested claims).",
+    )
+    student_id_extract: str | None = Field(
+        None,
+        validation_alias="WAYMARK_STUDENT_ID_EXTRACT",
+        description="A regular expression whose first group is the student number within the claim's "
+        "value (a federation's urn:schac:personalUniqueID:es:DNI:12345678Z); a value it does not match "
+        "is used whole.",
+    )
+    student_id_case: Literal["upper", "lower", "turkish-upper", "turkish-lower"] | None = Field(
+        None,
+        validation_alias="WAYMARK_STUDENT_ID_CASE",
+        description="The case the exports write student numbers in, as the mappings' `case` rule gives it: "
+        "a sign-in writing 42654350e or an upper-case UUID for the records' 42654350E or lower-case one.",
     )
     pseudonym_secret_file: Path | None = Field(
         None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import secrets
 import threading
 import time
@@ -75,6 +76,19 @@ def claim_at(claims: dict[str, Any], path: str) -> Any:
     return found
 
 
+def in_case(value: str, case: str | None) -> str:
+    """``value`` in a mapping's ``case`` (Turkish pairs the dotted i with İ and the dotless one with I)."""
+    if case == "upper":
+        return value.upper()
+    if case == "lower":
+        return value.lower()
+    if case == "turkish-upper":
+        return value.replace("i", "\u0130").upper()
+    if case == "turkish-lower":
+        return value.replace("I", "\u0131").replace("\u0130", "i").lower()
+    return value
+
+
 class StudentIds:
     """From a student's sign-in to the id their records carry.
 
@@ -88,6 +102,19 @@ class StudentIds:
 
     def __init__(self, settings: Settings) -> None:
         self.claim = settings.student_id_claim
+        self.case = settings.student_id_case
+        self.extract: re.Pattern[str] | None = None
+        if settings.student_id_extract is not None:
+            try:
+                self.extract = re.compile(settings.student_id_extract)
+            except re.error as exc:
+                raise ConfigurationError(
+                    f"WAYMARK_STUDENT_ID_EXTRACT is not a regular expression: {exc}"
+                ) from exc
+            if self.extract.groups < 1:
+                raise ConfigurationError(
+                    "WAYMARK_STUDENT_ID_EXTRACT needs a group, in brackets, around the student number"
+                )
         self._pseudonym: Callable[[str], str] | None = None
         if settings.pseudonym_secret_file is not None:
             try:
@@ -100,13 +127,30 @@ class StudentIds:
         value = claim_at(claims, self.claim)
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
-        if not isinstance(value, str) or not value.strip() or not is_identifier(value.strip()):
+        if not isinstance(value, str) or not value.strip():
+            return None
+        value = self.written(value)
+        if not value.strip() or not is_identifier(value.strip()):
             return None  # an id the records could not carry (too long, control characters) names nobody
         return self._pseudonym(value) if self._pseudonym is not None else normalised_id(value)
 
     def named(self, value: str) -> str:
         """The id records carry for a student named by number or by pseudonym (as the DPO may type it)."""
-        return value if self._pseudonym is None or is_pseudonym(value) else self._pseudonym(value)
+        if self._pseudonym is not None and is_pseudonym(value):
+            return value
+        value = self.written(value)
+        return value if self._pseudonym is None else self._pseudonym(value)
+
+    def written(self, value: str) -> str:
+        """A number as the exports write it: the part WAYMARK_STUDENT_ID_EXTRACT finds, in its case.
+
+        A Spanish federation's ``urn:schac:personalUniqueID:es:DNI:...`` and an online university's
+        upper-case UUIDs for the records' lower-case ones found no record.
+        """
+        found = self.extract.search(value) if self.extract is not None else None
+        if found is not None and found.group(1):
+            value = found.group(1)
+        return in_case(value.strip(), self.case)
 
     def missing(self) -> str:
         """Why a student could not be named, in words for the refusal."""

@@ -451,6 +451,31 @@ def test_in_a_pseudonymised_deployment_a_student_reads_and_writes_as_their_pseud
     assert log.status_code == 200 and log.json(), log.text
 
 
+def test_a_number_the_sign_in_writes_otherwise_is_read_as_the_exports_write_it(served: Served) -> None:
+    """A Spanish university's federation gives urn:schac:personalUniqueID:es:DNI:42654350e for the
+    records' 42654350E, and an online university's provider upper-case UUIDs for lower-case ones: each
+    student was told there was no indicator for them, and their requests filed under no record."""
+    settings = served.settings.model_copy(
+        update={
+            "student_id_claim": "schacPersonalUniqueID",
+            "student_id_extract": r"^urn:schac:personalUniqueID:es:DNI:(.+)$",
+            "student_id_case": "upper",
+        }
+    )
+    verifier = Verifier(settings)
+    for written in ("urn:schac:personalUniqueID:es:DNI:42654350e", "42654350e", " 42654350E "):
+        token = mint(served.settings, "student", sub="opaque-5", schacPersonalUniqueID=written)
+        assert verifier.verify(token).sub == "42654350E", written
+    assert verifier.students.named("42654350e") == "42654350E"  # as the DPO or a tutor types it
+    uuid = Verifier(served.settings.model_copy(update={"student_id_case": "lower"}))
+    token = mint(served.settings, "student", sub="0B81DC42-44C2-4F6B-AF4B-288CD9E5BA08")
+    assert uuid.verify(token).sub == "0b81dc42-44c2-4f6b-af4b-288cd9e5ba08"
+    turkish = Verifier(served.settings.model_copy(update={"student_id_case": "turkish-upper"}))
+    assert turkish.verify(mint(served.settings, "student", sub="o220201034i")).sub == "O220201034\u0130"
+    with pytest.raises(ConfigurationError, match="needs a group"):
+        Verifier(served.settings.model_copy(update={"student_id_extract": "^urn:.*$"}))
+
+
 def test_a_student_whose_sign_in_carries_no_number_is_refused_and_staff_keep_their_other_role(
     served: Served, make_client: Callable[..., TestClient]
 ) -> None:
