@@ -548,7 +548,7 @@ class RectificationDecision(Strict):
 
 
 class ErasureRefusal(Strict):
-    """The DPO's lawful reason for not erasing (UK GDPR Art. 17(3)); the student reads it."""
+    """The DPO's lawful reason for not erasing (GDPR Art. 17(3)); the student reads it."""
 
     note: Annotated[LongNote, Field(min_length=1)]
 

@@ -1,7 +1,7 @@
 """Everything Waymark holds about one student: their own export, and the DPO's subject access copy.
 
 A student downloads what the service database holds about them (``GET /v1/me/export``). A subject
-access request (UK GDPR Art. 15) reaches further: the data folder the imports wrote holds a
+access request (GDPR Art. 15) reaches further: the data folder the imports wrote holds a
 pseudonymised copy of the student's records, marks and activity, which the DPO adds with
 ``waymark data subject-access``. Protected characteristics are read only in aggregate by the
 fairness audit (PRODUCT §2), never copied out here: the copy says which the folder holds for the

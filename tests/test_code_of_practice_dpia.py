@@ -34,6 +34,9 @@ def test_the_dpia_draft_states_the_deployments_facts_and_leaves_the_judgements_t
     ):
         assert fact in text
     assert "2031-03-02 09:30 UTC" in text
+    # The law and its authority too: an Irish and a Spanish institution's drafts cited UK GDPR and the ICO.
+    assert "the supervisory authority and national law that apply" in " ".join(text.split())
+    assert "(UK GDPR Article" not in text
     for part in ("Screening decision", "Lawful basis", "Who was consulted", "Measures approved by"):
         line = next(line for line in text.splitlines() if part in line)
         assert TO_COMPLETE in line
