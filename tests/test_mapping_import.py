@@ -1290,8 +1290,23 @@ def test_activity_on_a_module_the_student_never_took_can_be_left_out_and_counted
     nowhere = tmp_path / "nowhere"
     write_records(nowhere)
     write_clicks(nowhere, [[r[0], other[r[1]], *r[2:]] for r in click_rows(range(1))])
-    with pytest.raises(MappingError, match="would leave out every activity row"):
+    with pytest.raises(MappingError, match="would leave out every activity row") as swapped:
         import_mapped(mapping, [nowhere], out=tmp_path / "none", secret=SECRET)
+    # It says which key matches alone: here each student's module is the other one.
+    assert "all name a registered student, all a module some registration is on" in str(swapped.value)
+    # A teaching group in the records' module ids that the platform's course does not carry (a Spanish
+    # university's "34500-A" beside its course "34500"): the module ids are named, with examples.
+    grouped = tmp_path / "grouped"
+    write_records(grouped, [[r[0], f"{r[1]}-A", *r[2:]] for r in records_rows()])
+    write_clicks(grouped, click_rows(range(1)))
+    with pytest.raises(MappingError, match="would leave out every activity row") as refused:
+        import_mapped(mapping, [grouped], out=tmp_path / "grouped-out", secret=SECRET)
+    said = str(refused.value)
+    assert "all name a registered student, none a module some registration is on" in said
+    assert (
+        "the activity's module_id values are like 'INF101', 'MAT102'; the registrations' like 'INF101-A'"
+        in said
+    )
     with pytest.raises(MappingError, match="only the activity table's rows can be left out"):
         load_mapping(write_mapping(tmp_path / "m", MAPPING.replace(
             "[tables.students]\n", '[tables.students]\nunregistered = "drop"\n'

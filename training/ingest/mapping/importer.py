@@ -244,7 +244,7 @@ def _drop_unregistered(con: duckdb.DuckDBPyConnection, mapping: Mapping, *, old:
             f'tables.activity.unregistered = "drop" would leave out every activity row ({rows:,}): none '
             "names a student on a module presentation they are registered on. Check the join that gives "
             "activity its student, module and presentation (ids written as the registrations write them, "
-            "in the same form: " + ID_FORMS + ")."
+            "in the same form: " + ID_FORMS + ")" + _which_keys(con, keyed=keyed) + "."
         )
     share = rows / every
     said = "under 1%" if share < 0.005 else f"{share:.0%}"  # 40 of 634,000 had read "0%"
@@ -260,6 +260,54 @@ def _drop_unregistered(con: duckdb.DuckDBPyConnection, mapping: Mapping, *, old:
             else "."
         ),
     )
+
+
+def _which_keys(con: duckdb.DuckDBPyConnection, *, keyed: str) -> str:
+    """Which of student, module and presentation match the registrations on their own, and examples.
+
+    A Spanish university put each teaching group in its module ids ("34500-A") while its learning
+    platform's course served every group ("34500"); the refusal spoke of student id forms only.
+    """
+    n, students, modules, presentations = con.execute(
+        "SELECT count(*), "
+        "count(*) FILTER (WHERE student_id IN (SELECT student_id FROM wm_registered)), "
+        "count(*) FILTER (WHERE module_id IN (SELECT module_id FROM wm_registered)), "
+        "count(*) FILTER (WHERE (module_id, presentation_id) IN "
+        "(SELECT (module_id, presentation_id) FROM wm_registered)) "
+        f"FROM wm_every_activity a WHERE {keyed}"
+    ).fetchall()[0]
+    if not n:
+        return ""
+    said = [
+        f"{share} {what}"
+        for count, what in (
+            (students, "name a registered student"),
+            (modules, "a module some registration is on"),
+            (presentations, "a module presentation some registration is on"),
+        )
+        for share in [f"{count / n:.0%}" if count not in (0, n) else ("all" if count else "none")]
+    ]
+    out = f"; of the activity rows, {', '.join(said)}"
+    for column, count in (("module_id", modules), ("presentation_id", presentations)):
+        if count == 0:
+            theirs = [
+                str(r[0])
+                for r in con.execute(
+                    f"SELECT DISTINCT {column} FROM wm_every_activity a WHERE {keyed} ORDER BY 1 LIMIT 3"
+                ).fetchall()
+            ]
+            ours = [
+                str(r[0])
+                for r in con.execute(
+                    f"SELECT DISTINCT {column} FROM wm_registered ORDER BY 1 LIMIT 3"
+                ).fetchall()
+            ]
+            out += (
+                f" (the activity's {column} values are like {', '.join(map(repr, theirs))}; the "
+                f"registrations' like {', '.join(map(repr, ours))})"
+            )
+            break
+    return out
 
 
 #: A kind of activity this share of whose rows were left out is named by the drop's note.
