@@ -218,9 +218,14 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
                 if one_way and np.sign(v) * (v - np.median(theirs)) < THRESHOLD:
                     if allowed:  # on a side its words allow, as a factor's
                         way = "up" if v > 0 else "down"
+                        # beside the module's typical count, for a family counted by channel
+                        beside = ""
+                        if counted_channels(f) and counts:
+                            typical = float(np.round(np.median(counts)))
+                            beside = f"; a typical student on this module: {typical:,.0f} so far"
                         fixed.append(
                             _ctx(f, "Not listed as the student's own: it moves nearly every estimate on this "
-                                 f"module {way} alike ({brief(f, row, sources=labels[f])}).")
+                                 f"module {way} alike ({brief(f, row, sources=labels[f])}{beside}).")
                         )  # fmt: skip
                         continue
                 elif allowed:
@@ -400,6 +405,13 @@ def test_a_cohorts_explanations_are_those_of_the_per_row_builder(champion: Champ
     expected = _reference(bundle, features, sources)
     for field, values in expected.items():
         assert got[field].tolist() == values, field
+    # A count said as the module's, alike for nearly all, is said beside the module's typical count.
+    alike = [s for r in got["context"] for s in r if s["sentence"].startswith("Not listed")]
+    assert all(
+        "; a typical student on this module: " in s["sentence"]
+        for s in alike
+        if counted_channels(s["family"])
+    )
     # A strength is something the student did: never a count of none ("0 attendances so far, ...").
     counted_strengths = [s for r in got["strengths"] for s in r if counted_channels(s["family"])]
     assert counted_strengths and not any(s["sentence"].startswith("0 ") for s in counted_strengths)

@@ -215,6 +215,16 @@ def cohort_rates(features: pd.DataFrame, group: np.ndarray) -> np.ndarray:
     return out
 
 
+def _typical_count(values: _Values, family: str, *, group: np.ndarray) -> np.ndarray:
+    """Per row: the median count of its cohort for a family counted by channel (NaN if not, or too few)."""
+    channels = counted_channels(family)
+    if not channels:
+        return np.full(values.rows, np.nan)
+    total = np.sum([np.round(np.expm1(values[f"ch_{ch}_total"])) for ch in channels], axis=0)
+    median, counted = _cohort_median(total, group)
+    return np.where(counted >= MIN_COHORT, np.round(median), np.nan)
+
+
 def _cohort_median(values: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the median of its cohort's values (NaN left out), and how many values it was taken over."""
     by_group = pd.Series(values).groupby(group)
@@ -388,13 +398,22 @@ def _statements(
             context[i].append(_context(f, sentence[j][i]))
         rows = np.flatnonzero(alike[:, j])
         briefs = describe_all(f, values.at(rows), src=phrase[f][rows].tolist())[0] if rows.size else []
+        typical = _typical_count(values, f, group=group) if rows.size else np.zeros(0)
         for i, brief in zip(rows.tolist(), briefs, strict=True):
             way = "up" if value[i, j] > 0 else "down"
+            # Beside the module's typical count, the student's own stays readable: a Turkish university's
+            # holiday week moved every attendance estimate up alike, and a student three sessions from
+            # failing on attendance read only "3 attendances so far, 0 in the last 14 days".
+            beside = (
+                ""
+                if np.isnan(typical[i])
+                else f"; a typical student on this module: {typical[i]:,.0f} so far"
+            )
             context[i].append(
                 _context(
                     f,
                     f"Not listed as the student's own: it moves nearly every estimate on this "
-                    f"module {way} alike ({brief}).",
+                    f"module {way} alike ({brief}{beside}).",
                 )
             )
     cohort_facts: dict[int, list[dict[str, Any]]] = {}
