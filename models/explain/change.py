@@ -17,8 +17,11 @@ import numpy as np
 from waymark.models.bundle import ModelBundle
 
 MATERIAL = 0.05  # a change of at least 5 percentage points
+# The median peer by contribution is not said to be typical: its values can be anything but (an online
+# university's cohort of 16 read "a typical student on this module at this point (more activity so far
+# than about 38% of students on the module)"); its values, said beside it, show what it did.
 STEPS = (
-    (0.5, "a typical student on this module at this point"),
+    (0.5, "another student on this module at this point"),
     (0.25, "one of the module's more engaged students at this point"),
 )
 
