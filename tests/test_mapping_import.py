@@ -1058,6 +1058,39 @@ def test_a_turkish_module_code_a_platform_lowercases_is_matched_with_turkish_cas
     assert set(load_learning_data(out).activity["module_id"]) == {"F\u0130Z101", "MAT102"}
 
 
+def test_a_timestamps_day_is_counted_in_the_rows_own_zone_where_one_is_given(tmp_path: Path) -> None:
+    """An online university's students in many zones: a submission at 22:25 on the due day in Los
+    Angeles is 06:25 the next day in UTC, and the one zone a mapping had read it as a day late."""
+    src = tmp_path / "export"
+    write_records(src)
+    student, course = STUDENTS[0], COURSES[0]
+    lines = [
+        "user,course,term,time,tool,ip_address,tz",
+        f"{student},{course},2023S1,2023-09-26T05:30:00Z,forum,10.0.0.1,America/Los_Angeles",  # 25th there
+        f"{student},{course},2023S1,2023-09-26T05:30:00Z,quiz,10.0.0.1,",  # no zone: the mapping's
+        f"{student},{course},2023S1,2023-09-26T05:30:00Z,page,10.0.0.1,Asia/Tokyo",  # 26th there
+    ]
+    (src / "clicks.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    zoned = MAPPING.replace(
+        'day = { column = "time", timestamp = "iso" }',
+        'day = { column = "time", timestamp = "iso", zone = "tz" }',
+    )
+    assert zoned != MAPPING
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", zoned)), src, tmp_path / "out")
+    days = load_learning_data(out).activity.set_index("activity_type")["day"]
+    start = 7  # 2023S1 starts on 2023-09-18: the 25th is day 7, the 26th day 8
+    assert (days["forum"], days["quiz"], days["page"]) == (start, start + 1, start + 1)
+    (src / "clicks.csv").write_text(
+        "\n".join([*lines[:2], lines[1].replace(",\n", "") + "Mars/Olympus"]) + "\n"
+    )
+    with pytest.raises(MappingDataError, match="is not a zone name such as Europe/Madrid"):
+        _import_with(load_mapping(write_mapping(tmp_path / "m", zoned)), src, tmp_path / "bad")
+    with pytest.raises(MappingError, match="zone gives the time zone a timestamp"):
+        load_mapping(
+            write_mapping(tmp_path / "m", zoned.replace('timestamp = "iso", zone', 'date = "iso", zone'))
+        )
+
+
 def test_ids_a_spreadsheet_or_a_platform_wrote_otherwise_are_brought_to_the_records_form(
     tmp_path: Path,
 ) -> None:

@@ -180,8 +180,12 @@ def _value_map(text: str, spec: ColumnSpec) -> tuple[str, str | None]:
 EARLIEST_YEAR = 1900
 
 
-def _parsed_date(text: str, spec: ColumnSpec) -> tuple[str, str]:
-    """The DATE a date or timestamp text stands for (timestamps in the session's time zone), and why not."""
+def _parsed_date(text: str, spec: ColumnSpec, *, zone: str | None = None) -> tuple[str, str]:
+    """The DATE a date or timestamp text stands for, and why not.
+
+    A timestamp's day is counted in the session's time zone (the mapping's), or in ``zone`` (SQL for the
+    row's own zone, ``ColumnSpec.zone``) where it names one.
+    """
     if spec.date == "iso":
         return f"TRY_CAST({text} AS DATE)", "is not an ISO date (YYYY-MM-DD)"
     if spec.date is not None:
@@ -203,13 +207,21 @@ def _parsed_date(text: str, spec: ColumnSpec) -> tuple[str, str]:
             "refused)",
         )
     if spec.timestamp == "iso":
-        return f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS DATE)", (
+        return _in_zone(f"TRY_CAST({text} AS TIMESTAMPTZ)", zone), (
             "is not an ISO timestamp (a local time in another layout, such as 05.11.2025 14:32:10, takes "
             'date = "%d.%m.%Y %H:%M:%S")'
         )
     scale = " / 1000.0" if spec.timestamp == "unix_ms" else ""
     number = f"TRY_CAST({text} AS DOUBLE)"
-    return f"CAST(to_timestamp({number}{scale}) AS DATE)", f"is not a {spec.timestamp} timestamp"
+    return _in_zone(f"to_timestamp({number}{scale})", zone), f"is not a {spec.timestamp} timestamp"
+
+
+def _in_zone(moment: str, zone: str | None) -> str:
+    """The DATE of a TIMESTAMPTZ in the session's zone, or in the row's ``zone`` where it gives one."""
+    if zone is None:
+        return f"CAST({moment} AS DATE)"
+    local = f"CAST(timezone({zone}, {moment}) AS DATE)"
+    return f"(CASE WHEN {zone} IS NULL THEN CAST({moment} AS DATE) ELSE {local} END)"
 
 
 def _checks(pairs: list[tuple[str, str]]) -> str:
@@ -297,7 +309,18 @@ def column_sql(
         folded = f"translate({written}, {literal(OTHER_DIGITS)}, {literal(ASCII_DIGITS)})"
         text = f"(CASE WHEN strlen({written}) = length({written}) THEN {written} ELSE {folded} END)"
     if spec.converts_time:
-        value, why = _parsed_date(text, spec)
+        zone = None
+        if spec.zone is not None:  # a name DuckDB does not know would stop the import: a check instead
+            written_zone = trimmed(ref(spec.zone))
+            known = f"{written_zone} IN (SELECT name FROM pg_timezone_names())"
+            zone = f"(CASE WHEN {known} THEN {written_zone} END)"
+            checks.append(
+                (
+                    f"{written_zone} IS NOT NULL AND {zone} IS NULL",
+                    f"has a time zone ({spec.zone}) that is not a zone name such as Europe/Madrid",
+                )
+            )
+        value, why = _parsed_date(text, spec, zone=zone)
         checks.append((f"{text} IS NOT NULL AND {value} IS NULL", why))
         counts_days = column.kind is not Kind.DATE
     elif column.kind in {Kind.INT, Kind.FLOAT}:

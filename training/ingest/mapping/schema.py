@@ -66,6 +66,11 @@ class ColumnSpec(_Strict):
     # A mark out of a maximum another column holds (a learning platform's points out of points
     # possible): written as a percentage, value / maximum x 100.
     out_of: str | None = None
+    # The source column holding each row's time zone (an IANA name, "America/Los_Angeles"), in which a
+    # timestamp's day is counted; the mapping's timezone where it is empty. Students in many zones: an
+    # online university's Americas students submitting on the evening of the due day, their time,
+    # read as a day late in the one zone a mapping had.
+    zone: str | None = None
     # A number written with a decimal comma ("12,5"): read as 12.5; a value with a point ("1.234,5",
     # or "1.234", where the point separates thousands) is refused rather than guessed.
     decimal_comma: bool = False
@@ -114,6 +119,11 @@ class ColumnSpec(_Strict):
             raise ValueError("columns builds an id or a text; a date or timestamp comes from one column")
         if self.date is not None and self.timestamp is not None:
             raise ValueError("give at most one of date or timestamp")
+        if self.zone is not None and self.timestamp is None:
+            raise ValueError(
+                "zone gives the time zone a timestamp's day is counted in (a date, or a local time read "
+                "with date, is already a day)"
+            )
         if self.default is not None and self.keep_unmapped:
             raise ValueError("give at most one of default or keep_unmapped")
         if (self.default is not None or self.keep_unmapped) and not (self.values or self.patterns):
