@@ -102,6 +102,31 @@ def unconfirmed_characteristics(audits: list[AttributeAudit], results: list[Chec
     return [a for a in audited if a not in confirmed] if results else []
 
 
+def partly_confirmed_text(audits: list[AttributeAudit], results: list[CheckResult]) -> str:
+    """Which checks confirmed each characteristic some but not all of them confirmed; "" when none.
+
+    A nursing school's gate passed with its 97 men's miss rate and false positive rate withheld at
+    every week: gender counted as confirmed on one calibration comparison, and nothing said so.
+    """
+    audited = dict.fromkeys(a.attribute for a in audits if not a.is_intersection)
+    said = []
+    for attribute in audited:
+        by = [r.check.metric for r in results if attribute in r.confirmed_in]
+        not_by = [r.check.metric for r in results if attribute not in r.confirmed_in]
+        if by and not_by:
+            said.append(
+                f"{attribute} by {' and '.join(dict.fromkeys(by))} only, not by "
+                f"{' or '.join(dict.fromkeys(not_by))}"
+            )
+    if not said:
+        return ""
+    return (
+        f"Confirmed in part: {'; '.join(said)} (no comparison of its groups in those checks was within "
+        "the tolerance with an interval narrow enough: withheld, inconclusive or too wide). Read those "
+        "checks' reasons before relying on the pass for those students."
+    )
+
+
 def inconclusive_text(unconfirmed: list[str], *, any_confirmed: bool) -> str:
     """Why a gate is inconclusive, in the committee's words (one text for the command, report and page)."""
     if not any_confirmed or not unconfirmed:

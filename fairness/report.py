@@ -27,7 +27,12 @@ from matplotlib.figure import Figure
 
 from waymark.fairness.audit import AttributeAudit
 from waymark.fairness.disclosure import TOO_FEW, enough_students, rounded_count
-from waymark.fairness.gate import INCONCLUSIVE, inconclusive_text, unconfirmed_characteristics
+from waymark.fairness.gate import (
+    INCONCLUSIVE,
+    inconclusive_text,
+    partly_confirmed_text,
+    unconfirmed_characteristics,
+)
 from waymark.fairness.metrics import METRICS
 from waymark.fairness.mitigation import MitigationRow
 from waymark.fairness.policy import differences_from_default
@@ -159,6 +164,7 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
             "status": outcome.gate,
             # characteristics none of whose comparisons was confirmed (they alone make a gate inconclusive)
             "unconfirmed_characteristics": unconfirmed,
+            "partly_confirmed": partly_confirmed_text(outcome.audits, outcome.checks),
             "why_inconclusive": inconclusive_text(
                 unconfirmed, any_confirmed=any(c.confirmed for c in outcome.checks)
             )

@@ -360,3 +360,30 @@ def test_auditing_the_served_champion_again_says_it_voids_its_approval() -> None
         and "models:/waymark-not-completing/3" in note
     )
     assert voided_note(served, audited="4") is None and voided_note(None, audited="3") is None
+
+
+def test_a_characteristic_some_checks_confirmed_and_others_did_not_is_said_so() -> None:
+    """A nursing school's gate passed with its 97 men's miss rate and false positive rate withheld at
+    every week: gender counted as confirmed on one calibration comparison, and nothing said so."""
+    from types import SimpleNamespace
+
+    from waymark.fairness.gate import CheckResult, partly_confirmed_text
+
+    policy = load_policy()
+    audits = [SimpleNamespace(attribute=a, is_intersection=False) for a in ("gender", "disability")]
+    checks = [
+        CheckResult(
+            check,
+            "pass",
+            (),
+            3,
+            ("gender", "disability") if check.metric == "calibration_gap" else ("disability",),
+        )
+        for check in policy.checks
+    ]
+    said = partly_confirmed_text(audits, checks)  # type: ignore[arg-type]
+    others = [c.metric for c in policy.checks if c.metric != "calibration_gap"]
+    assert said.startswith(f"Confirmed in part: gender by calibration_gap only, not by {' or '.join(others)}")
+    assert "disability" not in said
+    every = [dataclasses.replace(c, confirmed_in=("gender", "disability")) for c in checks]
+    assert partly_confirmed_text(audits, every) == ""  # type: ignore[arg-type]

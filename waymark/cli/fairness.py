@@ -20,7 +20,7 @@ from waymark.cli.engine_options import (
     spark_session_for,
 )
 from waymark.cli.errors import handled
-from waymark.fairness.gate import inconclusive_text, unconfirmed_characteristics
+from waymark.fairness.gate import inconclusive_text, partly_confirmed_text, unconfirmed_characteristics
 from waymark.fairness.policy import differences_from_default, load_policy
 from waymark.fairness.report import unaudited_text, write_report
 from waymark.fairness.run import AuditOutcome, audit_model
@@ -203,6 +203,8 @@ def _show(outcome: AuditOutcome, out_dir: Path) -> None:
             highlight=False,
             markup=False,
         )
+    if outcome.gate == "pass" and (partly := partly_confirmed_text(outcome.audits, outcome.checks)):
+        out.print(f"  note: {partly}", highlight=False, markup=False)
     if outcome.unaudited_weeks:
         out.print(f"  note: {unaudited_text(list(outcome.unaudited_weeks))}", highlight=False, markup=False)
     if differs := differences_from_default(outcome.policy):
