@@ -61,6 +61,18 @@ def test_an_extract_imports_to_a_valid_folder_that_loads(tmp_path: Path) -> None
     manifest = read_manifest(out)
     assert manifest["source"] == "mapping:polytechnic"
     assert manifest["increments"][0]["rows"]["registrations"]["added"] == 24
+    # What the mapping said is recorded, not only its name: the same name with other rules differs.
+    said = manifest["increments"][0]["mapping_sha256"]
+    assert len(said) == 64
+    relabelled = MAPPING.replace('Dropout = "withdrawn"', 'Dropout = "fail"')
+    assert relabelled != MAPPING
+    import_mapped(
+        load_mapping(write_mapping(tmp_path / "other", relabelled)),
+        [tmp_path / "export"],
+        out=tmp_path / "again",
+        secret=SECRET,
+    )
+    assert read_manifest(tmp_path / "again")["increments"][0]["mapping_sha256"] != said
 
 
 def test_days_count_from_each_presentations_start_in_the_mappings_time_zone(tmp_path: Path) -> None:

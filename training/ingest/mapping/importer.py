@@ -768,6 +768,9 @@ def _increment(
     return {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "mapping": mapping.name,
+        # what the mapping said, not only its name: a Spanish university relabelled 2,777 outcomes
+        # with a changed mapping of the same name, and nothing recorded it
+        "mapping_sha256": hashlib.sha256(mapping.model_dump_json().encode("utf-8")).hexdigest(),
         "mode": "append" if append else "import",
         "files": {f.shown: _sha256(f.path) for files in matched.values() for f in files},
         "rows": changes,
