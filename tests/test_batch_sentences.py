@@ -487,6 +487,22 @@ def test_a_drop_the_whole_cohort_shares_is_said_beside_the_cohorts_own() -> None
         "typically at about 55% of theirs."
     )
     assert describe("recent_activity", row | {COHORT_RATE: 0.95}) == alone  # a drop of their own
+    # A count's recent part beside a module that slowed as a whole (a Turkish university's one-week
+    # holiday, in a different teaching week each year: "8 attendances so far, 0 in the last 14 days").
+    first, *others = counted_channels("attendance")
+    counts = {f"ch_{first}_total": float(np.log1p(8)), f"ch_{first}_last14": 0.0} | {
+        f"ch_{ch}_{part}": 0.0 for ch in others for part in ("total", "last14")
+    }
+    plain = describe("attendance", counts)
+    assert plain == "8 attendances so far, 0 in the last 14 days."
+    slowed = describe("attendance", counts | {COHORT_RATE: 0.5})
+    assert slowed == (
+        "8 attendances so far, 0 in the last 14 days, when students on this module were typically at "
+        "about 50% of their earlier weekly rate."
+    )
+    assert describe("attendance", counts | {COHORT_RATE: 0.8}) == plain  # not slowed as a whole
+    frame = pd.DataFrame([counts | {COHORT_RATE: c} for c in (0.5, 0.8, np.nan)])
+    assert describe_all("attendance", frame, src=["", "", ""])[1] == [slowed, plain, plain]
     # A drop no deeper than the cohort's typical one, said beside it, is no concern of the student's (a
     # nursing school's placement weeks: "about 71% ..., when students ... were typically at about 12%").
     frame = pd.DataFrame([row | {COHORT_RATE: c} for c in (0.55, 0.51, 0.50, 0.95)])

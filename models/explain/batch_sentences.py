@@ -44,6 +44,7 @@ from waymark.models.explain.sentences import (
     beside_cohort_rate,
     credits_text,
     higher_than,
+    module_slowed,
 )
 
 Columns = Mapping[str, np.ndarray]  # feature name -> float64 values, one per row described
@@ -228,9 +229,10 @@ def _channels(family: str, what: tuple[str, str]) -> BatchDescriber:
         counted = [_times(t, what[0], many=what[1]) for t in total]
         briefs = [f"{c} so far, {r} in the last 14 days" for c, r in zip(counted, recent, strict=True)]
         share = cols[QUIET_SHARE].tolist() if QUIET_SHARE in cols else [0.0] * len(total)
+        rates = (cols[COHORT_RATE] if COHORT_RATE in cols else np.full(len(total), np.nan)).tolist()
         sentences = [
-            f"{c}{s} so far, {r} in the last 14 days{_when_quiet(q if r == 0 else 0.0)}."
-            for s, c, r, q in zip(src, counted, recent, share, strict=True)
+            f"{c}{s} so far, {r} in the last 14 days{_when_quiet(q if r == 0 else 0.0) or module_slowed(m)}."
+            for s, c, r, q, m in zip(src, counted, recent, share, rates, strict=True)
         ]
         return briefs, sentences
 

@@ -247,12 +247,29 @@ def _channels(family: str, what: tuple[str, str]) -> Describer:
         counted = _times(total, what[0], many=what[1])
         brief = f"{counted} so far, {recent} in the last 14 days"
         quiet = row.get(QUIET_SHARE, 0.0) if recent == 0 else 0.0
-        return (
-            brief,
-            f"{counted}{_from(sources)} so far, {recent} in the last 14 days{_when_quiet(quiet)}.",
-        )
+        beside = _when_quiet(quiet) or module_slowed(row.get(COHORT_RATE, math.nan))
+        return brief, f"{counted}{_from(sources)} so far, {recent} in the last 14 days{beside}."
 
     return describe
+
+
+#: A module whose students typically kept at most this share of their earlier weekly rate in the last 14
+#: days has slowed as a whole (a one-week holiday halves a fortnight), and a count's recent part is said
+#: beside it.
+MODULE_SLOWED = 0.75
+
+
+def module_slowed(cohort: float) -> str:
+    """', when students on this module were typically at about N% of their earlier weekly rate', or ''.
+
+    A Turkish university's one-week religious holiday, in a different teaching week each year: "8
+    attendances so far, 0 in the last 14 days" read as the student's own, with no word that one of
+    the two weeks had no classes for anyone.
+    """
+    if math.isnan(cohort) or cohort > MODULE_SLOWED:
+        return ""
+    share = round(100 * cohort)
+    return f", when students on this module were typically at about {share}% of their earlier weekly rate"
 
 
 def _in_quiet_weeks(weeks: int, of: int) -> str:
