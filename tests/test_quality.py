@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -413,3 +414,31 @@ def test_registrations_still_open_with_activity_after_their_presentation_ended_a
     closed = [*VALID["registrations"]]  # S3's M1 registration has its outcome: nothing to say
     report = _report(make_folder(tmp_path / "b", registrations=closed, activity=activity))
     assert not [n for n in report.notes if "extension" in n]
+
+
+def test_weeks_a_programmes_students_were_away_while_others_worked_are_noted(
+    tmp_path: Path, synth_dir: Path
+) -> None:
+    """A nursing school's programmes go on placement at different weeks of one whole-year presentation:
+    those away read as each student's own drop, and nothing in the report said a programme was away."""
+    assert not [n for n in _report(synth_dir).notes if "students of a programme" in n]  # none away
+    folder = tmp_path / "data"
+    shutil.copytree(synth_dir, folder)
+    data = load_learning_data(folder)
+    programmes = data.students.set_index("student_id")["programme_id"]
+    counts = data.registrations.assign(programme=data.registrations["student_id"].map(programmes))
+    busiest = counts.groupby(["module_id", "presentation_id", "programme"]).size().sort_values()
+    (module, presentation, programme) = busiest.index[-1]
+    away = set(counts.loc[counts["programme"] == programme, "student_id"])
+    activity = data.activity
+    on_placement = (
+        activity["student_id"].isin(away)
+        & (activity["module_id"] == module)
+        & (activity["presentation_id"] == presentation)
+        & activity["day"].between(21, 41)  # weeks 4 to 6
+    )
+    shutil.rmtree(folder / "activity")  # written partitioned; a single file reads the same
+    activity[~on_placement].to_parquet(folder / "activity.parquet", index=False)
+    [note] = [n for n in _report(folder).notes if "students of a programme" in n]
+    assert f"programme {programme} (" in note and "weeks 4 to 6" in note
+    assert "Placement blocks inside one presentation" in note

@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 
 from waymark.models.data.contract import DEFAULT_SOURCE_LABELS, OUTCOMES_PENDING_SHARE, TABLES
+from waymark.models.data.dataset import presentation_name
 from waymark.models.data.notice import USED_ACTIVITY, declared, register_usable_sources, source_use
 from waymark.models.data.sqltext import ident
 
@@ -184,7 +185,7 @@ def quality_report(con: duckdb.DuckDBPyConnection) -> QualityReport:
         registrations=overview["registrations"],
     )
     notes += _quiet_notes(quiet) + _outcome_notes(overview) + _mark_direction_notes(con)
-    notes += _leavers_activity_notes(con) + _past_the_end_notes(con)
+    notes += _leavers_activity_notes(con) + _past_the_end_notes(con) + _programme_quiet_notes(con)
     notes = notes or ["No gaps large enough to change how indicators should be read."]
     return QualityReport(
         overview=overview,
@@ -201,6 +202,68 @@ def quality_report(con: duckdb.DuckDBPyConnection) -> QualityReport:
         ],
         quiet_weeks=quiet,
     )
+
+
+#: A programme's students on a presentation count as away in a week when at most this share of them has
+#: activity while at least ``OTHERS_ACTIVE`` of the presentation's other students has; stretches of at
+#: least ``AWAY_WEEKS`` such weeks, of programmes of at least ``AWAY_MIN_STUDENTS``, are noted.
+AWAY_ACTIVE = 0.05
+OTHERS_ACTIVE = 0.5
+AWAY_WEEKS = 2
+AWAY_MIN_STUDENTS = 5
+AWAY_SHOWN = 5
+
+
+def _programme_quiet_notes(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """A note naming weeks a programme's students on a presentation were away while the others worked.
+
+    Placements staggered by programme inside one presentation, say.
+
+    Explanations compare a student with the whole presentation: a nursing school's psychiatric and
+    midwifery students, on placement for six weeks while the general-nursing students carried on, read
+    "about 11% of your own earlier weekly rate, when students on this module were typically at about 87%
+    of theirs", and nothing in the report said a programme had been away.
+    """
+    register_usable_sources(con)
+    rows = con.execute(f"""
+        WITH reg AS (SELECT r.student_id, r.module_id, r.presentation_id, s.programme_id
+                     FROM t_registrations r JOIN t_students s USING (student_id)
+                     WHERE s.programme_id IS NOT NULL),
+        sizes AS (SELECT module_id, presentation_id, programme_id, count(*) AS n FROM reg GROUP BY ALL),
+        whole AS (SELECT module_id, presentation_id, count(*) AS n FROM reg GROUP BY ALL),
+        act AS (SELECT DISTINCT t_activity.student_id, t_activity.module_id, t_activity.presentation_id,
+                       CAST(floor(t_activity.day / 7) AS BIGINT) + 1 AS week
+                FROM t_activity JOIN t_presentations pr USING (module_id, presentation_id)
+                WHERE t_activity.day >= 0 AND t_activity.day < pr.length_days AND {USED_ACTIVITY}),
+        weekly AS (SELECT reg.module_id, reg.presentation_id, reg.programme_id, act.week, count(*) AS active
+                   FROM act JOIN reg USING (student_id, module_id, presentation_id) GROUP BY ALL),
+        totals AS (SELECT module_id, presentation_id, week, sum(active) AS active FROM weekly GROUP BY ALL),
+        away AS (SELECT s.module_id, s.presentation_id, s.programme_id, s.n, t.week
+                 FROM sizes s JOIN whole w USING (module_id, presentation_id)
+                 JOIN totals t USING (module_id, presentation_id)
+                 LEFT JOIN weekly k ON k.module_id = s.module_id AND k.presentation_id = s.presentation_id
+                      AND k.programme_id = s.programme_id AND k.week = t.week
+                 WHERE s.n >= {AWAY_MIN_STUDENTS} AND s.n < w.n
+                   AND coalesce(k.active, 0) <= {AWAY_ACTIVE} * s.n
+                   AND t.active - coalesce(k.active, 0) >= {OTHERS_ACTIVE} * (w.n - s.n)),
+        runs AS (SELECT *, week - row_number() OVER (
+                     PARTITION BY module_id, presentation_id, programme_id ORDER BY week) AS run FROM away)
+        SELECT module_id, presentation_id, programme_id, any_value(n), min(week), max(week)
+        FROM runs GROUP BY module_id, presentation_id, programme_id, run
+        HAVING count(*) >= {AWAY_WEEKS} ORDER BY 1, 2, 5, 3""").fetchall()
+    if not rows:
+        return []
+    named = [
+        f"{presentation_name(str(m), str(p))}, programme {g} ({int(n)} students): weeks {int(a)} to {int(b)}"
+        for m, p, g, n, a, b in rows[:AWAY_SHOWN]
+    ]
+    more = f", and {len(rows) - AWAY_SHOWN} more" if len(rows) > AWAY_SHOWN else ""
+    return [
+        "The students of a programme on a presentation had nearly no activity for whole weeks while the "
+        f"others worked (placements, say): {'; '.join(named)}{more}. Explanations compare a student with "
+        "the whole presentation, so such weeks read as each of those students' own drop; see "
+        'docs/bring-your-own-data.md, "Placement blocks inside one presentation".'
+    ]
 
 
 def _overview(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
