@@ -284,8 +284,8 @@ def _spelled_otherwise(con: duckdb.DuckDBPyConnection, *, table: str, issues: li
         known.setdefault(folded(str(value)), str(value))
     out = []
     for issue in issues:
-        near = known.get(folded(issue.value))
-        if near is not None and near != issue.value:
+        near = known.get(folded(issue.value)) if issue.value is not None else None
+        if near is not None and issue.value is not None and near != issue.value:
             turkish = any(c in near + issue.value for c in TURKISH_I)
             how = (
                 'case = "turkish-upper" or "turkish-lower" on the id columns (Turkish pairs dotted i with '
