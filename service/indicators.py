@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from waymark.models.explain.change import without_peer
 from waymark.models.explain.sentences import to_the_student
 from waymark.models.roles import RELATIONSHIP_SCOPES
 from waymark.service.access import readable
@@ -43,6 +44,8 @@ def for_the_student(view: IndicatorView) -> IndicatorView:
         return [item.model_copy(update={"sentence": to_the_student(item.sentence)}) for item in items]
 
     change = view.what_could_change
+    if change is not None:  # the peer's values are a classmate's own: not shown to the student
+        change = change.model_copy(update={"sentence": without_peer(change.sentence)})
     return view.model_copy(
         update={
             "factors": said(view.factors),

@@ -642,3 +642,18 @@ def test_what_could_change_borrows_marks_only_from_a_student_with_a_mark() -> No
     marked = np.array([True, False, True, False, False])
     assert _peers(sums, group, q=0.5, eligible=marked).tolist() == [2, 2, 2, 2, -1]  # none marked in group 1
     assert lendable(["recent_activity", "assessment_results"], marked=marked)[0] is None
+
+
+def test_a_student_reads_what_could_change_without_a_classmates_values() -> None:
+    """The bracketed values are one real peer's own (their counts, their average mark): staff who read
+    the module may see them, a student reading their own indicator does not."""
+    from waymark.models.explain.change import STEPS, without_peer
+
+    tail = ", the estimate would be about 31% rather than 48%."
+    peer = "120 uses of study resources from the learning platform (Moodle) so far, 30 in the last 14 days"
+    for _, who in STEPS:
+        staff = f"Study resources: if this were like that of {who} ({peer}){tail}"
+        assert without_peer(staff) == f"Study resources: if this were like that of {who}{tail}"
+    assert without_peer("No change in one family would move the estimate.") == (
+        "No change in one family would move the estimate."
+    )

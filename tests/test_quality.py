@@ -442,3 +442,8 @@ def test_weeks_a_programmes_students_were_away_while_others_worked_are_noted(
     [note] = [n for n in _report(folder).notes if "students of a programme" in n]
     assert f"programme {programme} (" in note and "weeks 4 to 6" in note
     assert "Placement blocks inside one presentation" in note
+    # A students table without programmes (an optional column; OULAD's have none) has no such note.
+    students = [[c for i, c in enumerate(r) if i != 1] for r in VALID["students"]]
+    assert students[0][:2] == ["student_id", "year_of_study"]
+    plain = _report(make_folder(tmp_path / "plain", students=students))
+    assert not [n for n in plain.notes if "students of a programme" in n]

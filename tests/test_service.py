@@ -357,6 +357,9 @@ def test_a_student_chooses_whether_to_see_their_indicator_and_a_wellbeing_hold_y
     assert client.get("/v1/me/indicator", headers=me).json()["shown"] is False
     asked = client.get("/v1/me/indicator", params={"ask": "true"}, headers=me).json()
     assert asked["shown"] is True and asked["indicators"][0]["student_id"] == student
+    # What could change never shows the student a classmate's values (the peer's, in brackets for staff).
+    changes = [i["what_could_change"] for i in asked["indicators"] if i["what_could_change"]]
+    assert all("at this point (" not in c["sentence"] for c in changes)
     assert client.put("/v1/me/preferences", json={"show_indicator": True}, headers=me).status_code == 204
     assert client.get("/v1/me/indicator", headers=me).json()["shown"] is True
     hold = client.put(

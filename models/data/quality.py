@@ -224,6 +224,8 @@ def _programme_quiet_notes(con: duckdb.DuckDBPyConnection) -> list[str]:
     "about 11% of your own earlier weekly rate, when students on this module were typically at about 87%
     of theirs", and nothing in the report said a programme had been away.
     """
+    if "programme_id" not in {str(r[0]) for r in con.execute("DESCRIBE t_students").fetchall()}:
+        return []  # an optional column (OULAD's students have none)
     register_usable_sources(con)
     rows = con.execute(f"""
         WITH reg AS (SELECT r.student_id, r.module_id, r.presentation_id, s.programme_id

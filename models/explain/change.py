@@ -26,6 +26,21 @@ STEPS = (
 )
 
 
+def without_peer(sentence: str) -> str:
+    """A what-could-change sentence without the peer's values in brackets, for the student's own view.
+
+    The values are one real classmate's (their counts, their average mark): staff who read the module's
+    students may see them; a student reading their own indicator does not (in a cohort of five, a
+    friend's average mark could be told).
+    """
+    end = sentence.rfind("), the estimate would be")
+    for _, who in STEPS:
+        start = sentence.find(f"that of {who} (")
+        if 0 <= start < end:
+            return sentence[: start + len(f"that of {who}")] + sentence[end + 1 :]
+    return sentence
+
+
 @dataclass(frozen=True)
 class Change:
     """Best single-family change for each row (family -1 where none is material)."""
