@@ -111,8 +111,8 @@ def partly_confirmed_text(audits: list[AttributeAudit], results: list[CheckResul
     audited = dict.fromkeys(a.attribute for a in audits if not a.is_intersection)
     said = []
     for attribute in audited:
-        by = [r.check.metric for r in results if attribute in r.confirmed_in]
-        not_by = [r.check.metric for r in results if attribute not in r.confirmed_in]
+        by = list(dict.fromkeys(r.check.metric for r in results if attribute in r.confirmed_in))
+        not_by = [m for m in dict.fromkeys(r.check.metric for r in results) if m not in by]
         if by and not_by:
             said.append(
                 f"{attribute} by {' and '.join(dict.fromkeys(by))} only, not by "

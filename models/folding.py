@@ -13,7 +13,11 @@ import unicodedata
 DOTLESS_I = "\u0131"
 
 
+def bare(text: str) -> str:
+    """``text`` decomposed (NFKD) without its combining marks: Saúde as Saude, Église as Eglise."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
 def folded(text: str) -> str:
     """``text`` without case or accents, dotted and dotless i alike."""
-    bare = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return bare.casefold().replace(DOTLESS_I, "i")
+    return bare(text).casefold().replace(DOTLESS_I, "i")

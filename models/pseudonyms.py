@@ -72,6 +72,33 @@ def normalised_id(value: str) -> str:
     return _INTEGRAL.sub(r"\1", value.strip())
 
 
+#: Where DuckDB's per-letter case mapping differs from Python's whole-string one: Python writes "ß" in
+#: upper case as "SS" and "İ" in lower case as "i" with a combining dot.
+_ONE_LETTER = {("\u00df", True): "\u1e9e", ("\u0130", False): "i"}
+
+
+def in_case(value: str, case: str | None) -> str:
+    """``value`` in a mapping's ``case``, letter by letter as the importer's SQL writes it.
+
+    Mirrors ``convert._cased`` (DuckDB's ``upper`` and ``lower``; Turkish pairs the dotted i with İ and
+    the dotless one with I); a test holds the two equal. For a sign-in's number, so that it meets the
+    records' (``WAYMARK_STUDENT_ID_CASE``).
+    """
+    if case is None:
+        return value
+    upper = case in ("upper", "turkish-upper")
+    if case == "turkish-upper":
+        value = value.replace("i", "\u0130")
+    elif case == "turkish-lower":
+        value = value.replace("I", "\u0131").replace("\u0130", "i")
+    return "".join(_letter(c, upper=upper) for c in value)
+
+
+def _letter(c: str, *, upper: bool) -> str:
+    mapped = c.upper() if upper else c.lower()
+    return mapped if len(mapped) == 1 else _ONE_LETTER.get((c, upper), c)
+
+
 def id_pseudonymiser(secret: bytes) -> Callable[[str], str]:
     """From an id as written in any extract to the pseudonym the mapping importer gives it."""
     pseudonym = pseudonymiser(secret)

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from waymark.models.pseudonyms import (
     SecretFileError,
     id_pseudonymiser,
+    in_case,
     is_pseudonym,
     normalised_id,
     secret_in,
@@ -74,19 +75,6 @@ def claim_at(claims: dict[str, Any], path: str) -> Any:
     for part in path.split("."):
         found = found.get(part) if isinstance(found, dict) else None
     return found
-
-
-def in_case(value: str, case: str | None) -> str:
-    """``value`` in a mapping's ``case`` (Turkish pairs the dotted i with İ and the dotless one with I)."""
-    if case == "upper":
-        return value.upper()
-    if case == "lower":
-        return value.lower()
-    if case == "turkish-upper":
-        return value.replace("i", "\u0130").upper()
-    if case == "turkish-lower":
-        return value.replace("I", "\u0131").replace("\u0130", "i").lower()
-    return value
 
 
 class StudentIds:

@@ -497,8 +497,8 @@ def test_a_drop_the_whole_cohort_shares_is_said_beside_the_cohorts_own() -> None
     assert plain == "8 attendances so far, 0 in the last 14 days."
     slowed = describe("attendance", counts | {COHORT_RATE: 0.5})
     assert slowed == (
-        "8 attendances so far, 0 in the last 14 days, when students on this module were typically at "
-        "about 50% of their earlier weekly rate."
+        "8 attendances so far, 0 in the last 14 days, when students' activity on this module was typically "
+        "at about 50% of their earlier weekly rate."
     )
     assert describe("attendance", counts | {COHORT_RATE: 0.8}) == plain  # not slowed as a whole
     frame = pd.DataFrame([counts | {COHORT_RATE: c} for c in (0.5, 0.8, np.nan)])

@@ -102,12 +102,18 @@ def test_a_mid_term_exam_and_self_paced_work_count_as_marked_work(tmp_path: Path
     s3 = row(build_features(data, weeks=[6, 14]), "S3", 14)  # cut-off 98, after A2's day 95
     assert (s3["asm_due"], s3["asm_missed"]) == (2, 0)  # A1 and the mid-term; not A2, not E9
     assert s3["asm_score_mean"] == pytest.approx((40 * 50 + 64 * 30 + 90 * 1) / 81)  # E9's 10 not read
-    # A resit sitting due after the presentation's last day (a Spanish university's July exam) is not
-    # taken for the final: A2 still is, and is not read.
+    # A resit sitting due long after the presentation's last day (a Spanish university's July exam) is
+    # not taken for the final: A2 still is, and is not read.
     resit = [*assessments, ["R1", "M1", "2024J", "exam", "200", "0"]]
     data = load_learning_data(make_folder(tmp_path / "resit", assessments=resit, assessment_results=results))
     s3 = row(build_features(data, weeks=[14]), "S3", 14)
     assert (s3["asm_due"], s3["asm_missed"]) == (2, 0)  # A1 and the mid-term; not A2, not R1
+    # A final a few days after a length that ends with teaching is still the final: A2, an exam of the
+    # last quarter before it, is then read as marked work (it had been taken for the final).
+    after = [*assessments, ["F1", "M1", "2024J", "exam", "105", "40"]]
+    data = load_learning_data(make_folder(tmp_path / "after", assessments=after, assessment_results=results))
+    s3 = row(build_features(data, weeks=[14]), "S3", 14)
+    assert (s3["asm_due"], s3["asm_missed"]) == (3, 1)  # A1, the mid-term and A2 (not sat by S3)
 
 
 def test_a_mid_term_exam_is_read_when_the_final_was_left_out_of_the_assessments(tmp_path: Path) -> None:

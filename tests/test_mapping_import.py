@@ -1627,3 +1627,20 @@ def test_a_table_no_mapping_builds_is_refused_with_the_mapping_key_that_writes_i
     assert "[inputs.clicks]" not in records_only
     with pytest.raises(ContractViolation, match=r'give the mapping empty = \["activity"\]'):
         _import_with(load_mapping(write_mapping(tmp_path / "m", records_only)), src, tmp_path / "out")
+
+
+@pytest.mark.parametrize("case", ["upper", "lower", "turkish-upper", "turkish-lower"])
+def test_a_sign_ins_number_is_cased_as_the_importer_cases_the_records(case: str) -> None:
+    """The service puts a signed-in number in WAYMARK_STUDENT_ID_CASE's case in Python, the importer in
+    DuckDB's SQL: Python writes "İ" in lower case as "i" with a combining dot and "ß" in upper case as
+    "SS", DuckDB letter by letter, and a student whose number held one found no record."""
+    import duckdb
+
+    from waymark.models.pseudonyms import in_case
+    from waymark.training.ingest.mapping.convert import _cased
+
+    written = ["21bcs0457", "İSTANBUL", "straße", "\u0131i", "Iİ", "ﬁ", "Ǆǅǆ", "0b81dc42-44C2", "Øresund"]
+    con = duckdb.connect()
+    for value in written:
+        sql = con.execute(f"SELECT {_cased('CAST(? AS VARCHAR)', case)}", [value]).fetchall()[0][0]
+        assert in_case(value, case) == sql, (value, case)

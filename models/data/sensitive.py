@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import tomllib
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +23,7 @@ import duckdb
 
 from waymark.models.data.findings import Example, Finding
 from waymark.models.data.sqltext import ident
+from waymark.models.folding import bare
 from waymark.models.settings import Settings
 
 PACKAGED_TERMS = Path(__file__).resolve().parent / "sensitive_terms.toml"
@@ -62,8 +62,7 @@ def words_of(name: str) -> tuple[str, ...]:
 
     Accents are dropped (Saúde as saude, Église as eglise), in names and in terms alike.
     """
-    bare = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
-    return tuple(w.lower() for w in _WORD_BREAK.split(bare.strip()) if w)
+    return tuple(w.lower() for w in _WORD_BREAK.split(bare(name).strip()) if w)
 
 
 def parse_terms(texts: list[str]) -> tuple[Term, ...]:

@@ -269,7 +269,10 @@ def module_slowed(cohort: float) -> str:
     if math.isnan(cohort) or cohort > MODULE_SLOWED:
         return ""
     share = round(100 * cohort)
-    return f", when students on this module were typically at about {share}% of their earlier weekly rate"
+    return (
+        f", when students' activity on this module was typically at about {share}% of their earlier "
+        "weekly rate"
+    )
 
 
 def _in_quiet_weeks(weeks: int, of: int) -> str:

@@ -36,10 +36,14 @@ MARKING_DELAY_DAYS = 14
 # before the cut-off: known at the cut-off, so no leak.
 # A final exam is due in its presentation's last quarter: a university that left its finals out of
 # the assessments, as the outcome itself, had each module's Saturday semester test (weight 20, due
-# in week 8 of 16) read as its final and never counted. And within the presentation: a Spanish
-# university's July resit sitting, due months after the end, was read as the final, so the January
-# final (the outcome for most) was read as marked work; exams due after the final are not read either.
+# in week 8 of 16) read as its final and never counted. And no later than ``FINAL_GRACE_DAYS`` after
+# the presentation's last day: a Spanish university's July resit sitting, due months after the end,
+# was read as the final, so the January final (the outcome for most) was read as marked work. Exams
+# due after the final are not read either (where there is one).
 FINAL_FROM = 0.75
+# An exam due up to this many days after the presentation's last day can still be its final (a length
+# that ends with teaching, the exams a week later); one later than that is a resit sitting.
+FINAL_GRACE_DAYS = 28
 NEXT_DUE_CAP = 120
 _FEATS_COLUMNS = (
     "student_id",
@@ -94,7 +98,7 @@ def assessment_features(
         finals AS (SELECT s.module_id, s.presentation_id, max(s.due_day) AS final_day
                    FROM assessments s JOIN lengths l USING (module_id, presentation_id)
                    WHERE s.type = 'exam' AND s.due_day >= {FINAL_FROM} * l.length_days
-                     AND s.due_day < l.length_days
+                     AND s.due_day < l.length_days + {FINAL_GRACE_DAYS}
                    GROUP BY s.module_id, s.presentation_id),
         a AS (SELECT s.assessment_id, s.module_id, s.presentation_id, s.due_day, s.weight, s.type
               FROM assessments s LEFT JOIN finals f

@@ -57,7 +57,8 @@ def train_cmd(
         typer.Option(
             help="First start date (YYYY-MM-DD) of the test presentations; default: the data "
             "folder's recommendation, else the latest start date with outcomes known (going back to hold "
-            "a quarter of a main intake or of a year of intakes)."
+            "a quarter of a main intake; training warns when that is under a quarter of a year's "
+            "registrations)."
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,

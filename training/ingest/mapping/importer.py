@@ -262,6 +262,14 @@ def _drop_unregistered(con: duckdb.DuckDBPyConnection, mapping: Mapping, *, old:
     )
 
 
+def _share(count: int, n: int) -> str:
+    """'all', 'none', or a percentage never rounded to either (40 of 634,000 had read "0%")."""
+    if count in (0, n):
+        return "all" if count else "none"
+    share = count / n
+    return "under 1%" if share < 0.005 else "over 99%" if share > 0.995 else f"{share:.0%}"
+
+
 def _which_keys(con: duckdb.DuckDBPyConnection, *, keyed: str) -> str:
     """Which of student, module and presentation match the registrations on their own, and examples.
 
@@ -285,7 +293,7 @@ def _which_keys(con: duckdb.DuckDBPyConnection, *, keyed: str) -> str:
             (modules, "a module some registration is on"),
             (presentations, "a module presentation some registration is on"),
         )
-        for share in [f"{count / n:.0%}" if count not in (0, n) else ("all" if count else "none")]
+        for share in [_share(count, n)]
     ]
     out = f"; of the activity rows, {', '.join(said)}"
     for column, count in (("module_id", modules), ("presentation_id", presentations)):
