@@ -127,7 +127,7 @@ class StudentIds:
         if self._pseudonym is not None and is_pseudonym(value):
             return value
         value = self.written(value)
-        return value if self._pseudonym is None else self._pseudonym(value)
+        return normalised_id(value) if self._pseudonym is None else self._pseudonym(value)
 
     def written(self, value: str) -> str:
         """A number as the exports write it: the part WAYMARK_STUDENT_ID_EXTRACT finds, in its case.

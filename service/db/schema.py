@@ -399,7 +399,8 @@ class DirectoryEntry(Base):
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # The names as a search compares them (``search_key``), set from them when the entry is written (the
     # directory import replaces entries whole; nothing updates a name in place).
-    search_name: Mapped[str | None] = mapped_column(String(401), nullable=True, default=_search_key)
+    # Text: decomposing and case folding can lengthen names (a Hangul syllable is three jamo, ß is ss).
+    search_name: Mapped[str | None] = mapped_column(Text, nullable=True, default=_search_key)
 
 
 class Contact(Base):

@@ -27,7 +27,7 @@ depends_on = None
 def upgrade() -> None:
     """Apply."""
     with op.batch_alter_table("student_directory") as batch:
-        batch.add_column(sa.Column("search_name", sa.String(401), nullable=True))
+        batch.add_column(sa.Column("search_name", sa.Text(), nullable=True))
     directory = sa.table(
         "student_directory",
         sa.column("student_id", sa.String),
