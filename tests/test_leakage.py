@@ -105,3 +105,21 @@ def test_a_week_after_most_presentations_ended_is_noted_not_blamed_on_the_mappin
     assert any(
         w.startswith("week 8: test AUC 1.000") for w in leakage_warnings(weekly, some, feature_names=FEATURES)
     )
+
+
+def test_a_not_recorded_flag_that_tells_the_outcome_is_named_well_below_the_leak_threshold() -> None:
+    """A French school's resit rows, kept as the last, carried no registration date: "registration day
+    not recorded" was true of every student who failed the first session, AUC 0.915 alone, and the
+    model's week 2 AUC was 0.920 against 0.711 with the date; below 0.98 nothing was said."""
+    weekly, features = _test_rows(leak=False)
+    rng = np.random.default_rng(3)
+    told = ((features["label"] == 1) & (rng.random(len(features)) < 0.85)).astype(float)
+    flagged = features.assign(
+        reg_day_missing=told, credits_missing=(rng.random(len(features)) < 0.1).astype(float)
+    )
+    names = (*FEATURES, "reg_day_missing", "credits_missing")
+    warnings = leakage_warnings(weekly, flagged, feature_names=names)
+    [said] = [w for w in warnings if "reg_day_missing" in w]
+    assert said.startswith("feature reg_day_missing (a value not recorded) alone reaches AUC 0.9")
+    assert "whether a value was recorded should not tell the outcome" in said
+    assert not any("credits_missing" in w for w in warnings)  # missing at random: nothing said

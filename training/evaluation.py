@@ -195,6 +195,40 @@ def _spans(weeks: list[int]) -> str:
     return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]} to {r[-1]}" for r in runs)
 
 
+#: A flag of a value not recorded that alone ranks the later cohort this well says more of the mapping
+#: than of the students: whether a registration's day was recorded should not tell its outcome.
+MISSING_AUC = 0.75
+
+
+def _missing_warnings(
+    features: pd.DataFrame, *, feature_names: tuple[str, ...], skipped: set[int]
+) -> list[str]:
+    """Warnings for a not-recorded flag (``*_missing``) that alone ranks a week's test cohort well.
+
+    A French school followed the resit recipe, and its rattrapage rows, kept as the last, carried no
+    registration date: "registration day not recorded" was true of every student who failed the first
+    session and reached AUC 0.915 alone, the model's week 2 AUC 0.920 against 0.711 with the date read
+    from the first row; below 0.98, nothing was said.
+    """
+    flags = [n for n in feature_names if n.endswith("_missing")]
+    worst: dict[str, tuple[float, int]] = {}
+    for week, rows in features.groupby("week", sort=True):
+        if int(str(week)) in skipped or not flags:
+            continue
+        aucs = _auc_by_column(rows[flags].to_numpy(dtype=np.float64), rows["label"].to_numpy())
+        for name, auc in zip(flags, aucs, strict=True):
+            if not math.isnan(auc) and auc > MISSING_AUC and auc > worst.get(name, (0.0, 0))[0]:
+                worst[name] = (float(auc), int(str(week)))
+    return [
+        f"feature {name} (a value not recorded) alone reaches AUC {auc:.3f} on the later cohort (week "
+        f"{week}): whether a value was recorded should not tell the outcome. Check the mapping leaves it "
+        "empty only where the records do, not on rows the outcome made (a resit's row kept as the last, "
+        "without the enrolment date)"
+        for name, (auc, week) in sorted(worst.items())
+        if auc <= SUSPICIOUS_AUC  # above it, the warning before names it
+    ]
+
+
 def leakage_warnings(
     test_weekly: pd.DataFrame, features: pd.DataFrame, *, feature_names: tuple[str, ...]
 ) -> tuple[str, ...]:
@@ -240,6 +274,7 @@ def leakage_warnings(
         "records after the outcome is known"
         for name, (auc, week) in sorted(worst.items())
     ]
+    out += _missing_warnings(features, feature_names=feature_names, skipped=small)
     if late:
         named = f"week {late[0]}" if len(late) == 1 else f"weeks {_spans(late)}"
         out.append(
