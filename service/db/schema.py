@@ -6,6 +6,7 @@ No table has a column for a protected characteristic (CoP §4): they are never s
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -368,13 +369,17 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+_WORDS = re.compile(r"[^\W_]+")
+
+
 def search_key(*names: str | None) -> str:
     """Names as a search compares them (``folding.folded``: no case or accents, dotted and dotless i alike).
 
     A database's ``lower()`` was no help: SQLite's folds ASCII only, so "Şahin", "Özge" or "İbrahim"
     typed exactly as a directory wrote them found nobody (a Turkish university's staff).
     """
-    return folded(" ".join(n for n in names if n))
+    # Punctuation as a space: "lefevre durand" finds Lefèvre-Durand (a French school's staff found nobody).
+    return " ".join(_WORDS.findall(folded(" ".join(n for n in names if n))))
 
 
 def _search_key(context: Any) -> str:
