@@ -377,6 +377,17 @@ def test_rows_a_when_chain_passes_over_and_leaves_empty_are_named(tmp_path: Path
         said
     )
     assert "Enrolled (" not in said  # named by a when, and left empty on purpose
+    # Columns written with their input's name (needed once a join brings the same columns) are the same.
+    qualified = chained.replace('column = "status"', 'column = "records.status"').replace(
+        "when = { status =", 'when = { "records.status" ='
+    )
+    assert qualified.count("records.status") == 4
+    mapping = str(write_mapping(tmp_path / "q", qualified))
+    args = ["data", "import", "--mapping", mapping, str(src), "--out", str(tmp_path / "q-out"), "--dry-run"]
+    said = " ".join(CliRunner().invoke(app, args).output.split())
+    assert "final_result: left empty on rows no when of its rule names, by status: DROPOUT (1 row)" in said, (
+        said
+    )
 
 
 def test_a_row_whose_presentation_is_unknown_is_named(tmp_path: Path) -> None:

@@ -355,12 +355,26 @@ def _passed_over(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[str, 
     value without ``when`` is an error). Only rules reading columns of the table's own input are read.
     """
     have = {str(r[0]) for r in con.execute(f"DESCRIBE {ident('wm_in_' + spec.from_)}").fetchall()}
+    prefix = f"{spec.from_}."
+
+    def own(column: str | None) -> str | None:  # "resultats.Session" is the own input's Session
+        if column is not None and column.startswith(prefix) and column[len(prefix) :] in have:
+            return column[len(prefix) :]
+        return column
+
     out = []
     for name, first in spec.columns.items():
         chain: list[ColumnSpec] = []
         rule: ColumnSpec | None = first
         while rule is not None:
-            chain.append(rule)
+            chain.append(
+                rule.model_copy(
+                    update={
+                        "column": own(rule.column),
+                        "when": {str(own(k)): v for k, v in rule.when.items()},
+                    }
+                )
+            )
             rule = rule.otherwise
         whens = [r.when for r in chain if r.when]
         named = sorted({c for w in whens for c in w})
