@@ -30,6 +30,7 @@ from waymark.models.explain.sentences import and_list
 from waymark.models.features.catalogue import FAMILIES, FEATURES
 from waymark.models.roles import ROLES
 from waymark.models.settings import Settings
+from waymark.models.vocabulary import labelling_words
 from waymark.service import decisions
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import Indicator, ModelDecision, Publication, ScoringRun
@@ -155,6 +156,14 @@ def load_wording(path: Path | None = None) -> dict[str, Any]:
     missing = [k for k in WORDING_KEYS if k not in raw]
     if missing:
         raise WordingError(f"transparency wording {where} lacks {', '.join(missing)}")
+    # Read by the public as it is: never a word Waymark never shows of a student.
+    found = {k: labelling_words(str(raw[k])) for k in WORDING_KEYS}
+    if said := {k: w for k, w in found.items() if w}:
+        named = "; ".join(f"{k}: {', '.join(dict.fromkeys(w))}" for k, w in said.items())
+        raise WordingError(
+            f"transparency wording {where} holds words Waymark never shows of a student ({named}): "
+            "say what the service does without them"
+        )
     return {k: raw[k] for k in WORDING_KEYS}
 
 

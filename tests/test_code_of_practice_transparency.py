@@ -137,6 +137,20 @@ def test_the_wording_file_must_hold_every_part(tmp_path: Path) -> None:
     partial.write_text('purposes = ["x"]\n', encoding="utf-8")
     with pytest.raises(transparency.WordingError, match="lacks not_purposes"):
         load_wording(partial)
+    # Read by the public as it is: a labelling word is refused, naming where it is.
+    packaged = (Path(transparency.__file__).parent / "transparency.toml").read_text(encoding="utf-8")
+    labelled = tmp_path / "labelled.toml"
+    labelled.write_text(packaged + '\nextra = "unused"\n', encoding="utf-8")
+    assert load_wording(labelled)  # the packaged words hold none
+    labelled = tmp_path / "labelled-2.toml"  # another file: wording is read once per file
+    labelled.write_text(
+        packaged.replace("purposes = [", 'purposes = [\n  "Find students at risk of dropout early",', 1),
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        transparency.WordingError, match=r"never shows of a student \(purposes: at risk, dropout\)"
+    ):
+        load_wording(labelled)
 
 
 # The served deployment: the statement reads the registry, the governance record and the batch.

@@ -1092,6 +1092,7 @@ def test_a_timestamps_day_is_counted_in_the_rows_own_zone_where_one_is_given(tmp
         f"{student},{course},2023S1,2023-09-26T05:30:00Z,forum,10.0.0.1,America/Los_Angeles",  # 25th there
         f"{student},{course},2023S1,2023-09-26T05:30:00Z,quiz,10.0.0.1,",  # no zone: the mapping's
         f"{student},{course},2023S1,2023-09-26T05:30:00Z,page,10.0.0.1,Asia/Tokyo",  # 26th there
+        f"{student},{course},2023S1,2023-09-26T05:30:00Z,wiki,10.0.0.1,99",  # Moodle's site zone
     ]
     (src / "clicks.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     zoned = MAPPING.replace(
@@ -1102,11 +1103,16 @@ def test_a_timestamps_day_is_counted_in_the_rows_own_zone_where_one_is_given(tmp
     out = _import_with(load_mapping(write_mapping(tmp_path / "m", zoned)), src, tmp_path / "out")
     days = load_learning_data(out).activity.set_index("activity_type")["day"]
     start = 7  # 2023S1 starts on 2023-09-18: the 25th is day 7, the 26th day 8
-    assert (days["forum"], days["quiz"], days["page"]) == (start, start + 1, start + 1)
+    assert (days["forum"], days["quiz"], days["page"], days["wiki"]) == (
+        start,
+        start + 1,
+        start + 1,
+        start + 1,
+    )
     (src / "clicks.csv").write_text(
         "\n".join([*lines[:2], lines[1].rsplit(",", 1)[0] + ",Mars/Olympus"]) + "\n"
     )
-    with pytest.raises(MappingDataError, match="is not a zone name such as Europe/Madrid"):
+    with pytest.raises(MappingDataError, match="holds no zone name such as Europe/Madrid"):
         _import_with(load_mapping(write_mapping(tmp_path / "m", zoned)), src, tmp_path / "bad")
     with pytest.raises(MappingError, match="zone gives the time zone a timestamp"):
         load_mapping(

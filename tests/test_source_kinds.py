@@ -131,3 +131,19 @@ def test_a_sentence_lists_the_sources_a_joined_label_was_made_of_one_by_one(tmp_
     assert phrase[i].count(" and ") == 1 and phrase[i].endswith(" and " + named[-1])
     # The coverage lists name a source once, by its whole label.
     assert "attendance records and door swipes at teaching rooms" in said.coverage(i)[0]
+
+
+def test_a_source_label_holding_a_labelling_word_is_refused_by_validation(tmp_path: Path) -> None:
+    """A source's label is read in sentences as it is: an Indonesian university's attendance source
+    labelled "... a dropout risk" reached students' own indicators and the public statement."""
+    labelled = [HEADER, ["library", "the library (a dropout risk sign)", "", ""]]
+    refused = validate_folder(_folder(tmp_path / "bad", sources=labelled))
+    [finding] = [f for f in refused.findings if f.column == "label"]
+    assert (
+        finding.rule == "no_labelling_words"
+        and finding.examples[0].value == "the library (a dropout risk sign)"
+    )
+    named = [HEADER, ["library", "the Green Library", "", ""]]  # a name, not a band
+    assert not [
+        f for f in validate_folder(_folder(tmp_path / "ok", sources=named)).findings if f.column == "label"
+    ]

@@ -4,27 +4,11 @@ from __future__ import annotations
 
 import re
 
-FORBIDDEN = (
-    "at risk",
-    "at-risk",
-    "high risk",
-    "medium risk",
-    "low risk",
-    "risk level",
-    "risk band",
-    "red",
-    "amber",
-    "green",
-    "traffic light",
-    "failing",
-    "will fail",
-    "likely to fail",
-    "dropout",
-    "drop out",
-    "weak student",
-    "struggling student",
-    "poor student",
-)
+from waymark.models.vocabulary import LABELLING_WORDS
+
+# Waymark's words are held to the product's list and to the colour words of traffic lights too (an
+# institution's own text may name a Green Library; Waymark's never says green).
+FORBIDDEN = (*LABELLING_WORDS, "red", "amber", "green")
 _PATTERN = re.compile(r"\b(" + "|".join(re.escape(w) for w in FORBIDDEN) + r")\b", re.IGNORECASE)
 
 

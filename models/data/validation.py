@@ -32,6 +32,7 @@ from waymark.models.data.sensitive import Term, configured_terms, sensitive_cate
 from waymark.models.data.sqltext import ident, literal
 from waymark.models.roles import RELATIONSHIP_SCOPES
 from waymark.models.threads import duckdb_connect
+from waymark.models.vocabulary import labelling_sql
 
 DEFAULT_MAX_EXAMPLES = 100
 _INT_TYPES = (
@@ -341,6 +342,8 @@ def contract_rules(opened: dict[str, OpenedTable], typed: set[str]) -> Iterator[
                     )
         if name == "sources" and "counts_as" in table_open.types:
             yield _built_in_kind_rule()
+        if name == "sources" and "label" in table_open.types:
+            yield _labelling_label_rule()
         if name == "protected_characteristics":
             characteristics = [c for c in table_open.types if c != "student_id"]
             yield from (_groups_students_rule(c, i) for i, c in enumerate(characteristics))
@@ -536,6 +539,15 @@ SAYS_NOT_RECORDED = (
     "não dispõe",
     "não dispõe da informação",
     "sem informação",
+    "tidak diketahui",  # Indonesian and Malay: "unknown", "not stated", "not filled in"
+    "tidak tahu",
+    "tidak disebutkan",
+    "tidak dinyatakan",
+    "tidak diisi",
+    "belum diisi",
+    "tidak ada data",
+    "tidak ingin menyebutkan",
+    "tiada maklumat",
     "belirtilmemiş",  # Turkish: "not stated", "unknown", "did not declare", "prefer not to say"
     "belirtilmedi",
     "bilinmiyor",
@@ -597,6 +609,18 @@ def _built_in_kind_rule() -> Rule:
         "counts_as empty on its row (counts_as is for the institution's own sources)",
         f"SELECT _file, _row, source || ' -> ' || counts_as AS value FROM t_sources "
         f"WHERE source IN ({built_in}) AND counts_as IS NOT NULL AND counts_as <> source",
+    )
+
+
+def _labelling_label_rule() -> Rule:
+    """A source's label, read in sentences to staff and students, holds no labelling word (``vocabulary``)."""
+    return Rule(
+        "sources",
+        "label",
+        "no_labelling_words",
+        "a source's label is read as it is in sentences to staff and students, and holds a word Waymark "
+        "never shows of a student (such as 'at risk' or 'dropout'): name the source by what it records",
+        f"SELECT _file, _row, label AS value FROM t_sources WHERE {labelling_sql('label')}",
     )
 
 

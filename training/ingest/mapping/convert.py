@@ -313,11 +313,13 @@ def column_sql(
         if spec.zone is not None:  # a name DuckDB does not know would stop the import: a check instead
             written_zone = trimmed(ref(spec.zone))
             known = f"{written_zone} IN (SELECT name FROM pg_timezone_names())"
+            # Moodle's 99 is "the site's zone": the mapping's, as an empty one is.
             zone = f"(CASE WHEN {known} THEN {written_zone} END)"
             checks.append(
                 (
-                    f"{written_zone} IS NOT NULL AND {zone} IS NULL",
-                    f"has a time zone ({spec.zone}) that is not a zone name such as Europe/Madrid",
+                    f"{written_zone} IS NOT NULL AND {written_zone} <> '99' AND {zone} IS NULL",
+                    f"is a timestamp whose row's time zone column ({spec.zone}) holds no zone name such as "
+                    "Europe/Madrid (an empty one, or Moodle's 99, reads as the mapping's)",
                 )
             )
         value, why = _parsed_date(text, spec, zone=zone)

@@ -561,7 +561,7 @@ def unused_columns(mapping: Mapping, inputs: dict[str, InputStats]) -> dict[str,
         named.update(spec_in.drop)
     result = {}
     for name, stats in inputs.items():
-        unused = tuple(c for c in stats.columns if c not in named)
+        unused = tuple(c for c in stats.columns if c not in named and f"{name}.{c}" not in named)
         if unused:
             result[name] = unused
     return result

@@ -352,7 +352,8 @@ BLIND_DRY_RUN = (
 ID_FORMS = (
     "case = \"upper\" on a column writes 21bcs0457 as the records' 21BCS0457, pad = 10 a spreadsheet's "
     '23000374 as 0023000374, replace = { "-" = "/" } ENG-2019-045 as ENG/2019/045, case = "lower" with '
-    "prefix = \"s\" a platform's 2012345 and S2012345 as the records' s2012345"
+    'prefix = "s" a platform\'s 2012345 and S2012345 as the records\' s2012345, strip_prefix = ["\'"] an '
+    "Excel export's '2202310017 as 2202310017"
 )
 
 #: Said with the contract's refusal of activity that names no registration.

@@ -1,0 +1,42 @@
+"""Words Waymark never shows a user (PRODUCT §2): the labels it exists not to put on a student.
+
+Waymark's own words are held to them by the tests (``tests/vocabulary.py`` adds the colour words of
+traffic lights). Text an institution writes that reaches staff and students as it is (a source's
+label, read in sentences; its transparency wording) is refused when it holds one: an Indonesian
+university's attendance source labelled "... a dropout risk" reached students' own indicators.
+"""
+
+from __future__ import annotations
+
+import re
+
+LABELLING_WORDS = (
+    "at risk",
+    "at-risk",
+    "high risk",
+    "medium risk",
+    "low risk",
+    "risk level",
+    "risk band",
+    "traffic light",
+    "failing",
+    "will fail",
+    "likely to fail",
+    "dropout",
+    "drop out",
+    "weak student",
+    "struggling student",
+    "poor student",
+)
+_PATTERN = re.compile(r"\b(" + "|".join(re.escape(w) for w in LABELLING_WORDS) + r")\b", re.IGNORECASE)
+
+
+def labelling_words(text: str) -> list[str]:
+    """Every labelling word or phrase in ``text``, as written."""
+    return [m.group(0) for m in _PATTERN.finditer(text)]
+
+
+def labelling_sql(column: str) -> str:
+    """SQL: whether ``column`` (text) holds a labelling word (DuckDB's regular expressions)."""
+    words = "|".join(re.escape(w) for w in LABELLING_WORDS)
+    return f"regexp_matches(CAST({column} AS VARCHAR), '(?i)\\b({words})\\b')"
