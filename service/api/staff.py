@@ -161,7 +161,7 @@ def _as_number(access: Access, search: str | None) -> str | None:
 
     Put through the imports' secret when one is set: a tutor typing their tutee's number found nobody.
     """
-    typed = (search or "").strip()
+    typed = (search or "").strip().strip("'\"")  # a number pasted from a spreadsheet's '2202310017
     if not typed or not is_identifier(typed):
         return None
     return access.runtime.verifier.students.named(typed)
