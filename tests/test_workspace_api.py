@@ -572,3 +572,10 @@ def test_a_name_is_found_whatever_its_accents_case_or_dotted_i_and_a_number_by_t
             entry = session.get(DirectoryEntry, student)
             assert entry is not None
             entry.display_name, entry.preferred_name, entry.search_name = kept
+
+
+def test_a_number_pasted_with_a_spreadsheets_quote_is_searched_without_it() -> None:
+    from waymark.service.api.staff import typed_number
+
+    assert typed_number("'2202310017") == typed_number(" 2202310017 ") == "2202310017"
+    assert typed_number(" '' ") is None and typed_number(None) is None and typed_number("a\tb") is None

@@ -161,10 +161,17 @@ def _as_number(access: Access, search: str | None) -> str | None:
 
     Put through the imports' secret when one is set: a tutor typing their tutee's number found nobody.
     """
-    typed = (search or "").strip().strip("'\"")  # a number pasted from a spreadsheet's '2202310017
-    if not typed or not is_identifier(typed):
-        return None
-    return access.runtime.verifier.students.named(typed)
+    typed = typed_number(search)
+    return None if typed is None else access.runtime.verifier.students.named(typed)
+
+
+def typed_number(search: str | None) -> str | None:
+    """A search as a student number could be written (trimmed, without a spreadsheet's quotes), or None.
+
+    '2202310017 pasted from a CSV found nobody.
+    """
+    typed = (search or "").strip().strip("'\"")
+    return typed if typed and is_identifier(typed) else None
 
 
 def _worklist(access: Access, asked: WorklistQuery) -> Worklist:
