@@ -218,8 +218,7 @@ def duplicate_key_issue(con: duckdb.DuckDBPyConnection, table: str) -> list[Issu
     row = con.execute(f"SELECT count(*) FROM {staged} m, ({shared}) d WHERE {on_key}").fetchall()[0]
     if not row or not row[0]:
         return []
-    have = {str(r[0]) for r in con.execute(f"DESCRIBE {staged}").fetchall()}
-    written = ", ".join(ident(f"_raw:{k}") if f"_raw:{k}" in have else ident(k) for k in key)
+    written = _written_key(con, staged, key=key)
     first = con.execute(
         f"WITH d AS ({shared} ORDER BY ALL LIMIT 1) "
         f"SELECT m._file, m._row, concat_ws(' ', {written}) FROM {staged} m, d "
@@ -234,6 +233,12 @@ def duplicate_key_issue(con: duckdb.DuckDBPyConnection, table: str) -> list[Issu
     return [Issue(f"tables.{table}", str(value), reason, int(row[0]), str(file), int(line))]
 
 
+def _written_key(con: duckdb.DuckDBPyConnection, staged: str, *, key: tuple[str, ...]) -> str:
+    """SQL for a key's columns as the export wrote them (before pseudonymising), where kept."""
+    have = {str(r[0]) for r in con.execute(f"DESCRIBE {staged}").fetchall()}
+    return ", ".join(ident(f"_raw:{k}") if f"_raw:{k}" in have else ident(k) for k in key)
+
+
 def unordered_issue(con: duckdb.DuckDBPyConnection, table: str, *, spec: TableSpec) -> list[Issue]:
     """Rows with an empty ``order_by`` sharing their key with rows that have one (``duplicates`` first/last).
 
@@ -244,8 +249,7 @@ def unordered_issue(con: duckdb.DuckDBPyConnection, table: str, *, spec: TableSp
     key = TABLES[table].key
     keys = ", ".join(ident(k) for k in key)
     staged = ident("wm_m_" + table)
-    have = {str(r[0]) for r in con.execute(f"DESCRIBE {staged}").fetchall()}
-    written = ", ".join(ident(f"_raw:{k}") if f"_raw:{k}" in have else ident(k) for k in key)
+    written = _written_key(con, staged, key=key)
     rows = con.execute(
         f"SELECT count(*) OVER (), _file, _row, concat_ws(' ', {written}) FROM ("
         f"SELECT *, count(*) OVER (PARTITION BY {keys}) AS wm_n, "
