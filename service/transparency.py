@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from waymark.models.explain.sentences import and_list
 from waymark.models.features.catalogue import FAMILIES, FEATURES
+from waymark.models.measured import ENDED_SHARE, SMALL_TEST_POSITIVES, SMALL_TEST_ROWS
 from waymark.models.roles import ROLES
 from waymark.models.settings import Settings
 from waymark.models.vocabulary import labelling_words
@@ -201,6 +202,9 @@ def accuracy(model: ModelFacts) -> list[str]:
         found = _WEEK_METRIC.fullmatch(key)
         if found and found["metric"] in ACCURACY:
             weekly.setdefault(found["metric"], {})[int(found["week"])] = value
+    left_out = _weeks_left_out(model.metrics)
+    weekly = {m: {w: v for w, v in by.items() if w not in left_out} for m, by in weekly.items()}
+    weekly = {m: by for m, by in weekly.items() if by}
     lines = []
     for metric, text in ACCURACY.items():
         shown = _FORMAT[metric]
@@ -211,7 +215,30 @@ def accuracy(model: ModelFacts) -> list[str]:
         else:
             continue
         lines.append(text.format(said=said))
+    if lines and left_out:
+        weeks = ", ".join(str(w) for w in sorted(left_out))
+        lines.append(
+            f"Not stated for week{'s' if len(left_out) > 1 else ''} {weeks}: too few students to measure, or "
+            "after most of the test presentations had ended, when the outcome is all but known."
+        )
     return lines or ["No accuracy was recorded for this model's training run."]
+
+
+def _weeks_left_out(metrics: Mapping[str, float]) -> set[int]:
+    """Weeks whose figures say little, where the run recorded what decides it (``models.measured``)."""
+    out = set()
+    for key, value in metrics.items():
+        found = _WEEK_METRIC.fullmatch(key)
+        if found is None:
+            continue
+        metric, week = found["metric"], int(found["week"])
+        if (
+            (metric == "n" and value < SMALL_TEST_ROWS)
+            or (metric == "positives" and value < SMALL_TEST_POSITIVES)
+            or (metric == "ended_share" and value >= ENDED_SHARE)
+        ):
+            out.add(week)
+    return out
 
 
 def fairness(model: ModelFacts) -> str:

@@ -99,6 +99,18 @@ def test_accuracy_is_stated_week_by_week_not_as_a_mean_led_by_the_last_weeks() -
     assert said[0].endswith(": 0.84 at week 4, 0.99 at week 8.") and not any("0.90" in a for a in said)
     assert said[1] == "Calibration (how far an estimate is off, on average): 2.1% at week 4."
     assert len(said) == 2  # no recall recorded: not stated
+    # A week after most test presentations had ended, or of too few students, is not stated, and said so.
+    counted = {
+        "test_n_w4": 900,
+        "test_positives_w4": 200,
+        "test_ended_share_w4": 0.0,
+        "test_ended_share_w8": 0.9,
+    }
+    late = dataclasses.replace(
+        weekly, metrics={**dict(weekly.metrics or {}), **counted, "test_n_w2": 30, "test_auc_w2": 0.6}
+    )
+    told = statement(dataclasses.replace(FACTS, model=late), WORDING)["accuracy"]
+    assert told[0].endswith(": 0.84 at week 4.") and told[-1].startswith("Not stated for weeks 2, 8: too few")
 
 
 @pytest.mark.parametrize("gate", ["inconclusive", "pass"])

@@ -132,8 +132,12 @@ def test_the_run_records_params_metrics_lineage_and_artifacts(registered: Regist
         "test_recall_at_10pct_w4",
         "test_precision_at_10pct_w4",
         "test_auc_w16",
+        "test_n_w4",  # what a reader needs to weigh the week's figures (the transparency statement)
+        "test_positives_w4",
+        "test_ended_share_w4",
     ):
         assert metric in run.data.metrics, metric
+    assert run.data.metrics["test_ended_share_w4"] == 0.0  # the synthetic presentations run far longer
     contexts = {i.tags[0].value for i in run.inputs.dataset_inputs}
     assert contexts == {"training", "testing"}
     names = {a.path for a in MlflowClient().list_artifacts(registered.run_id, "evaluation")}

@@ -15,6 +15,7 @@ from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from waymark.models.capacity import top_share
+from waymark.models.measured import ENDED_SHARE, SMALL_TEST_POSITIVES, SMALL_TEST_ROWS
 
 CAPACITIES = (0.10, 0.20)
 ECE_BINS = 10
@@ -120,10 +121,6 @@ def _auc_by_column(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     auc = (ranks[y == 1].sum(axis=0) - positives * (positives + 1) / 2) / (positives * negatives)
     folded: np.ndarray = np.maximum(auc, 1 - auc)
     return folded
-
-
-#: Below these, a week's test figures say little: one student moves the AUC by several points.
-SMALL_TEST_ROWS, SMALL_TEST_POSITIVES = 50, 10
 
 
 def small_test_warnings(test_weekly: pd.DataFrame) -> tuple[str, ...]:
@@ -253,7 +250,9 @@ def leakage_warnings(
     late: list[int] = []
     if "ended" in features:
         ended = features.groupby("week")["ended"].mean()
-        late = sorted(int(str(w)) for w, share in ended.items() if share >= 0.5 and int(str(w)) not in small)
+        late = sorted(
+            int(str(w)) for w, share in ended.items() if share >= ENDED_SHARE and int(str(w)) not in small
+        )
         small |= set(late)
     out = [
         f"week {int(str(week))}: test AUC {float(auc):.3f} is above {SUSPICIOUS_AUC}; check that the "

@@ -362,6 +362,10 @@ def train(
     test_features = rows.loc[test_mask, ["week", "label", *FEATURE_NAMES]].assign(
         ended=_ended(rows.loc[test_mask], data.presentations)
     )
+    # The share of each week's test rows whose presentation had ended: logged, so that what is said of
+    # the model's accuracy can leave those weeks out (``service.transparency.accuracy``).
+    ended_share = test_features.groupby("week")["ended"].mean()
+    test_weekly = test_weekly.assign(ended_share=ended_share.reindex(test_weekly.index).fillna(0.0))
     return TrainingOutcome(
         target=target,
         family=family,

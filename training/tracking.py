@@ -55,6 +55,11 @@ _METRIC_NAMES = {
     "precision_at_10pct": "precision_at_10pct",
     "recall_at_20pct": "recall_at_20pct",
     "precision_at_20pct": "precision_at_20pct",
+    # What a reader of the figures needs to weigh them: each week's test rows, those with the outcome,
+    # and the share whose presentation had ended by the cut-off.
+    "n": "n",
+    "positives": "positives",
+    "ended_share": "ended_share",
 }
 
 # The pip requirements MLflow would infer for the served model, named so it need not infer them (it loads
@@ -96,6 +101,8 @@ def week_metrics(outcome: TrainingOutcome) -> dict[str, float]:
     out = {}
     for week, row in outcome.test_weekly.iterrows():
         for column, name in _METRIC_NAMES.items():
+            if column not in row:  # ended_share: a frame built elsewhere may not hold it
+                continue
             value = float(row[column])
             if not math.isnan(value):
                 out[f"test_{name}_w{week}"] = value
