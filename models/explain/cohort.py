@@ -217,12 +217,18 @@ def cohort_rates(features: pd.DataFrame, group: np.ndarray) -> np.ndarray:
 
 def _typical_count(values: _Values, family: str, *, group: np.ndarray) -> np.ndarray:
     """Per row: the median count of its cohort for a family counted by channel (NaN if not, or too few)."""
-    channels = counted_channels(family)
-    if not channels:
+    if not counted_channels(family):
         return np.full(values.rows, np.nan)
-    total = np.sum([np.round(np.expm1(values[f"ch_{ch}_total"])) for ch in channels], axis=0)
-    median, counted = _cohort_median(total, group)
+    median, counted = _cohort_median(_channel_total(values, family), group)
     return np.where(counted >= MIN_COHORT, np.round(median), np.nan)
+
+
+def _channel_total(values: _Values, family: str) -> np.ndarray:
+    """Per row: the count a family counted by channel says, summed over its channels (as its sentence)."""
+    total: np.ndarray = np.sum(
+        [np.round(np.expm1(values[f"ch_{ch}_total"])) for ch in counted_channels(family)], axis=0
+    )
+    return total
 
 
 def _cohort_median(values: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -494,9 +500,8 @@ def _sides(values: _Values, family: str, *, group: np.ndarray) -> tuple[np.ndarr
     Every other family may be said on either side.
     """
     either = np.ones(values.rows, dtype=bool)
-    channels = counted_channels(family)
-    if channels:
-        total = np.sum([np.round(np.expm1(values[f"ch_{ch}_total"])) for ch in channels], axis=0)
+    if counted_channels(family):
+        total = _channel_total(values, family)
         median, counted = _cohort_median(total, group)
         compared = counted >= MIN_COHORT
         return ~compared | (total <= median), (total > 0) & (~compared | (total >= median))
