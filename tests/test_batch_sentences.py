@@ -280,6 +280,9 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
         now, then = float(probability[i]), float(best.probability[i])
         title = FAMILIES[family].title
         phrase = brief(family, peer, sources=said.labels(i, family) or ())
+        if phrase == brief(family, rows[i], sources=said.labels(i, family) or ()):
+            changes.append(None)  # a peer whose values read as the student's own offers nothing
+            continue
         changes.append(
             {
                 "family": family,

@@ -261,3 +261,20 @@ def test_the_weeks_of_the_break_are_said_as_the_modules_beside_a_students_regula
     bare = explain_cohort(bundle, features).indicators
     assert not any("no activity was recorded" in s["sentence"] for r in bare["factors"] for s in r)
     assert forbidden_words(" ".join(said.values())) == []
+
+
+def test_what_could_change_never_offers_a_peer_whose_values_read_as_the_students_own(
+    scored: tuple[pd.DataFrame, SourceCoverage],
+) -> None:
+    """Regularity is said by weeks active, but its family also holds the total count: a model weighing
+    only the count offered "if this were like that of another student on this module at this point
+    (active in 5 of the 8 weeks so far)" to students active in 5 of the 8 weeks (a review's M7)."""
+    features, sources = scored
+    result = explain_cohort(_bundle(features, only={"act_total": -0.3}), features, sources=sources)
+    offered = [(i, c) for i, c in enumerate(result.indicators["what_could_change"]) if c]
+    assert offered and all(c["family"] == "regularity" for _, c in offered)
+    for i, change in offered:
+        found = re.search(r"\(active in (\d+) of the 8 weeks so far\)", change["sentence"])
+        assert found is not None, change["sentence"]
+        own = round(float(features.at[i, "act_weeks_active_share"]) * WEEK)
+        assert int(found.group(1)) != own, change["sentence"]

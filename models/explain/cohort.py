@@ -635,8 +635,14 @@ def _changes(
         # The peer's values, named by the sources this student's module records.
         _, phrase = said.phrases(family)
         peers = describe_all(family, values.at(best.peer[rows]), src=phrase[rows].tolist())[0]
+        # A peer whose values read as the student's own offers no change anyone could make ("if this were
+        # like that of another student (active in 3 of the 8 weeks)" to a student active in 3 of 8): the
+        # model weighed values the words do not say, so nothing is offered.
+        own = describe_all(family, values.at(rows), src=phrase[rows].tolist())[0]
         title = FAMILIES[family].title
-        for i, peer in zip(rows.tolist(), peers, strict=True):
+        for i, peer, mine in zip(rows.tolist(), peers, own, strict=True):
+            if peer == mine:
+                continue
             now, then = float(probability[i]), float(best.probability[i])
             out[i] = {
                 "family": family,
