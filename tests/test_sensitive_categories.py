@@ -57,6 +57,11 @@ def _activity(*rows: tuple[str, str, int]) -> list[list[str]]:
         ("Atendimento Psicológico", "psicolog*"),
         ("Aumônerie", "aumonerie"),
         ("Église", "eglise"),
+        # North American disability services and Indigenous student centres (a polytechnic's review)
+        ("accommodated_test_sitting", "accommodated test*"),
+        ("AccessibilityServicesBooking", "accessibility service*"),
+        ("first_nations_student_centre", "first nations"),
+        ("IndigenousStudentCentre", "indigenous"),
     ],
 )
 def test_a_category_naming_a_special_category_topic_is_found(name: str, term: str) -> None:
@@ -100,6 +105,8 @@ def test_a_category_naming_a_special_category_topic_is_found(name: str, term: st
         "grace_period",
         "transfer_request",
         "students_union",
+        "accessibility_statement",
+        "accommodation_office",
     ],
 )
 def test_a_neutral_category_is_not_refused(name: str) -> None:

@@ -147,3 +147,18 @@ def test_a_source_label_holding_a_labelling_word_is_refused_by_validation(tmp_pa
     assert not [
         f for f in validate_folder(_folder(tmp_path / "ok", sources=named)).findings if f.column == "label"
     ]
+
+
+def test_a_source_label_naming_a_special_category_is_refused_by_validation(tmp_path: Path) -> None:
+    """A polytechnic's testing centre for students with accommodations, a neutral source `tc` with
+    activity type `sitting`, was labelled "the Accommodated Testing Centre": every count of it said to
+    staff, and every feature built from it, told who is registered with the disability service."""
+    for label in ("the Accommodated Testing Centre", "the disability and mental health counselling centre"):
+        refused = validate_folder(_folder(tmp_path / "bad", sources=[HEADER, ["library", label, "", ""]]))
+        [finding] = [f for f in refused.findings if f.column == "label"]
+        assert finding.rule == "sensitive_category" and finding.table == "sources", label
+        assert finding.examples[0].value == label and "Leave the source's rows out" in finding.describe()
+    named = [HEADER, ["library", "the accessibility statement's page", "", ""]]  # a web page's, not a service
+    assert not [
+        f for f in validate_folder(_folder(tmp_path / "ok", sources=named)).findings if f.column == "label"
+    ]

@@ -85,6 +85,8 @@ def broken_everywhere(folder: Path) -> Path:
         assessment_results=results,
         activity=_activity_rows(),
         access=with_row("access", ["tutor-2", "personal_tutor", "school", "sci"]),
+        # a label naming a special category (a polytechnic's "Accommodated Testing Centre")
+        sources=[["source", "label"], ["vle", "the learning platform"], ["library", "the Accessibility Centre"]],
     )
     (folder / "notes.txt").write_text("not a table\n", encoding="utf-8")
     return folder
@@ -133,6 +135,7 @@ def test_spark_finds_what_duckdb_finds_in_csv(broken: Path, spark: Any) -> None:
         ("activity", "unread_platform_type"),
         ("access", "scope_matches_relationship"),
         ("(folder)", "unrecognised_file"),
+        ("sources", "sensitive_category"),
     } <= rules, duck.to_text()
     assert_same_report(duck, _validate_on_spark(broken, spark))
 

@@ -123,7 +123,21 @@ def sensitive_category_findings(con: duckdb.DuckDBPyConnection, terms: tuple[Ter
     out = []
     for column in CHECKED_COLUMNS:
         out += category_findings(column, con.execute(category_sql(column)).fetchall(), terms=terms)
+    labelled = con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = 't_sources' AND column_name = 'label'"
+    ).fetchall()
+    if labelled and int(labelled[0][0]):
+        out += category_findings("label", con.execute(LABEL_SQL).fetchall(), terms=terms)
     return out
+
+
+# A source's label is read as it is in sentences, the coverage and the transparency statement, and it
+# names what the source records: "the Accommodated Testing Centre" beside a neutral source `tc` and
+# activity type `sitting` made every count of it a disability flag (a polytechnic's review).
+LABEL_SQL = (
+    "SELECT label, count(*), arg_min(_file, (_file, _row)), arg_min(_row, (_file, _row)) "
+    "FROM t_sources WHERE label IS NOT NULL AND trim(label) <> '' GROUP BY label ORDER BY label"
+)
 
 
 def category_sql(column: str) -> str:
@@ -149,6 +163,8 @@ def category_findings(
 
 
 def _finding(column: str, value: str, *, term: Term, count: int, first: tuple[str, int]) -> Finding:
+    if column == "label":
+        return _label_finding(value, term=term, first=first)
     kind = "source" if column == "source" else "activity type"
     message = (
         f"the {kind} {value!r} names a special category of personal data (it contains {term.text!r}), "
@@ -159,3 +175,16 @@ def _finding(column: str, value: str, *, term: Term, count: int, first: tuple[st
     )
     example = Example(file=first[0], row=first[1], value=value)
     return Finding("activity", "sensitive_category", message, column=column, count=count, examples=(example,))
+
+
+def _label_finding(value: str, *, term: Term, first: tuple[str, int]) -> Finding:
+    message = (
+        f"the source label {value!r} names a special category of personal data (it contains "
+        f"{term.text!r}): a count of visits to such a service tells who uses it, so its activity could "
+        "reveal a student's health, disability, beliefs, sexuality, ethnicity, union membership or "
+        "politics (CoP §4). Leave the source's rows out of the activity (renaming the label would hide "
+        "what its counts reveal, not remove it); if the source records something neutral, label it by "
+        "that. The terms checked are the packaged list or the file WAYMARK_SENSITIVE_TERMS_FILE names"
+    )
+    example = Example(file=first[0], row=first[1], value=value)
+    return Finding("sources", "sensitive_category", message, column="label", count=1, examples=(example,))

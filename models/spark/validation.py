@@ -34,6 +34,7 @@ from waymark.models.data.platform import platform_sources, platform_type_finding
 from waymark.models.data.reading import OpenedTable
 from waymark.models.data.sensitive import (
     CHECKED_COLUMNS,
+    LABEL_SQL,
     Term,
     category_findings,
     category_sql,
@@ -268,6 +269,9 @@ def _sensitive_findings(views: SparkViews, terms: tuple[Term, ...]) -> list[Find
     for column in CHECKED_COLUMNS:
         rows = [tuple(r) for r in views.sql(category_sql(column)).collect()]
         out += category_findings(column, sorted(rows, key=lambda r: str(r[0])), terms=terms)
+    if "t_sources" in views.names and "label" in views.columns("t_sources"):
+        rows = [tuple(r) for r in views.sql(LABEL_SQL).collect()]
+        out += category_findings("label", sorted(rows, key=lambda r: str(r[0])), terms=terms)
     return out
 
 
