@@ -86,7 +86,11 @@ def broken_everywhere(folder: Path) -> Path:
         activity=_activity_rows(),
         access=with_row("access", ["tutor-2", "personal_tutor", "school", "sci"]),
         # a label naming a special category (a polytechnic's "Accommodated Testing Centre")
-        sources=[["source", "label"], ["vle", "the learning platform"], ["library", "the Accessibility Centre"]],
+        sources=[
+            ["source", "label"],
+            ["vle", "the learning platform"],
+            ["library", "the Accessibility Centre"],
+        ],
     )
     (folder / "notes.txt").write_text("not a table\n", encoding="utf-8")
     return folder
