@@ -204,7 +204,9 @@ def _assess_audit(
         where = f"week {audit.week}, {audit.attribute} = {group.group}"
         flat = [g for g in (group, base) if g is not None and _degenerate(g, check.metric)]
         if not flat:
-            found = _assess_group(where, group, reference=reference, check=check, breach=breach, width=width)
+            found = _assess_group(
+                where, group, base=base, check=check, breach=breach, width=width, min_size=min_size
+            )
         elif base is not None and check.metric in (
             group.ratios if check.kind == "ratio" else group.differences
         ):
@@ -376,12 +378,22 @@ def _degenerate_reason(where: str, metric: str, *, groups: list[str], reference:
 
 
 def _assess_group(
-    where: str, group: GroupResult, *, reference: str, check: Check, breach: str, width: float
+    where: str,
+    group: GroupResult,
+    *,
+    base: GroupResult | None,
+    check: Check,
+    breach: str,
+    width: float,
+    min_size: int,
 ) -> list[tuple[str, str]]:
+    reference = base.group if base is not None else "the reference group"
     compared = group.ratios if check.kind == "ratio" else group.differences
     if check.metric not in compared:
         # Disclosure control withheld the value: it is neither a pass nor a breach.
-        return [(NOT_ASSESSABLE, f"{where}: {check.metric} {TOO_FEW}")]
+        return [
+            (NOT_ASSESSABLE, _withheld_reason(where, check.metric, group=group, base=base, min_size=min_size))
+        ]
     point, low, high = compared[check.metric]
     verdict = _judge(point, low=low, high=high, check=check, breach=breach, width=width)
     if verdict == FAIL:
@@ -397,6 +409,55 @@ def _assess_group(
             )
         ]
     return [(verdict, where)]
+
+
+def _withheld_reason(
+    where: str, metric: str, *, group: GroupResult, base: GroupResult | None, min_size: int
+) -> str:
+    """Why one group's comparison is not shown, as far as its own published counts tell.
+
+    A polytechnic's committee read "gender = Woman: false_negative_rate not assessable (too few
+    students)" of 800 students, 400 of whom needed support: her miss rate was withheld beside the
+    non-binary group of 20, so that the week's figure less the groups shown would not give theirs back.
+    """
+    if metric not in group.withheld and base is not None and metric in base.withheld:
+        return f"{where}: {metric} not assessable (the reference group {base.group}'s is withheld)"
+    counts = _known_counts(group)
+    needs = DENOMINATORS.get(metric, ("students",))
+    if any(counts.get(c, min_size) < min_size for c in needs):
+        return f"{where}: {metric} {TOO_FEW}"
+    beside = (
+        "beside a smaller group, or the week's figure less the groups shown would give the smaller one's back"
+    )
+    if all(c in counts for c in needs):
+        return (
+            f"{where}: {metric} not assessable: withheld, though the group has {group.students} students, "
+            + beside
+        )
+    held = f"{group.students} students" + (
+        f", {group.positives} of whom needed support" if group.positives is not None else ""
+    )
+    unknown = list(dict.fromkeys(_COUNTED[c] for c in needs if c not in counts))
+    which = ", ".join(unknown[:-1]) + f" or {unknown[-1]}" if len(unknown) > 1 else unknown[0]
+    return (
+        f"{where}: {metric} not assessable: withheld, though the group has {held}: either it has fewer "
+        f"than {min_size} {which}, or the figure is held back {beside}"
+    )
+
+
+def _known_counts(group: GroupResult) -> dict[str, int]:
+    """The counts a group's published figures give.
+
+    Students, those who needed support and those who did not, and those on the list and off it where
+    the group's selection rate is shown.
+    """
+    out = {"students": group.students}
+    if group.positives is not None:
+        out |= {"positives": group.positives, "negatives": group.students - group.positives}
+    if "selection_rate" in group.metrics:
+        listed = round(group.metrics["selection_rate"][0] * group.students)
+        out |= {"listed": listed, "unlisted": group.students - listed, "selected": listed}
+    return out
 
 
 def _judge(point: float, *, low: float, high: float, check: Check, breach: str, width: float) -> str:

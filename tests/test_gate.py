@@ -387,3 +387,39 @@ def test_a_characteristic_some_checks_confirmed_and_others_did_not_is_said_so() 
     assert "disability" not in said
     every = [dataclasses.replace(c, confirmed_in=("gender", "disability")) for c in checks]
     assert partly_confirmed_text(audits, every) == ""  # type: ignore[arg-type]
+
+
+def test_a_large_groups_rate_withheld_beside_a_small_one_is_not_called_too_few_students() -> None:
+    """A polytechnic's committee read "gender = Woman: false_negative_rate not assessable (too few
+    students)" of 800 students, 400 of whom needed support: her miss rate was withheld beside a group of
+    20 with few who needed support, so that the week's figure less the groups shown would not give it."""
+    rng = np.random.default_rng(4)
+    gender = ["M"] * 600 + ["W"] * 400 + ["X"] * 30
+    label = np.concatenate([rng.random(1000) < 0.4, np.arange(30) < 3])
+    scored = pd.DataFrame(
+        {
+            "student_id": [f"s{i}" for i in range(len(gender))],
+            "week": 4,
+            "label": label.astype(int),
+            "probability": np.clip(np.where(label, 0.6, 0.2) + rng.normal(0, 0.2, len(gender)), 0.01, 0.99),
+        }
+    )
+    groups = pd.DataFrame({"student_id": scored["student_id"], "gender": gender}).astype("string")
+    policy = dataclasses.replace(load_policy(), weeks=(4,), bootstrap_resamples=50)
+    fnr = tuple(c for c in policy.checks if c.metric == "false_negative_rate")
+    audits = audit_cohorts(
+        scored,
+        group_labels(ProtectedFrame(groups), intersections=False),
+        policy=dataclasses.replace(policy, checks=fnr),
+    )
+    (audit,) = [a for a in audits if a.attribute == "gender" and a.capacity == fnr[0].capacity]
+    held = {g.group for g in audit.groups if "false_negative_rate" in g.withheld and not g.suppressed}
+    assert {"X", "W"} <= held | {audit.reference["false_negative_rate"]}, held  # W withheld beside X
+    _, checks = evaluate(audits, dataclasses.replace(policy, checks=fnr))
+    reasons = [r for c in checks for r in c.reasons]
+    said = {g: [r for r in reasons if f"gender = {g}:" in r] for g in ("W", "X")}
+    # X's count of students who needed support is itself withheld: both causes are said.
+    assert said["X"] and all("fewer than 10 students who needed support" in r for r in said["X"]), reasons
+    for reason in said["W"]:
+        assert "too few students" not in reason, reason
+        assert "has 400 students" in reason and "held back beside a smaller group" in reason, reason
