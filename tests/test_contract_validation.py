@@ -428,3 +428,35 @@ def test_a_characteristic_value_saying_nothing_is_recorded_is_warned_of(
         "gender": {"回答しない", "不明", "No especificado", "未填写", "BELİRTİLMEMİŞ"},  # a Turkish OBS's too
         "ethnicity": {"Race and ethnicity unknown"},  # IPEDS, a US community college's
     }
+
+
+def test_a_characteristic_recording_one_group_only_is_warned_of(synth_dir: Path, tmp_path: Path) -> None:
+    """A polytechnic's accessibility register, Y/N, had N mapped to empty: disability recorded one group,
+    and the gate blamed groups too small or intervals too wide for the comparison it could never make."""
+    folder = tmp_path / "data"
+    shutil.copytree(synth_dir, folder)
+    path = folder / "protected_characteristics.parquet"
+    frame = pd.read_parquet(path)
+    registered = (["Y", None, None, None, None, " Y"] * len(frame))[: len(frame)]
+    frame.assign(disability=registered).to_parquet(path, index=False)
+    report = validate_folder(folder)
+    assert not report.findings  # a warning, not a refusal
+    [finding] = [w for w in report.warnings if w.rule == "one_group"]
+    assert finding.column == "disability" and {v for v, _ in finding.values} == {"Y"}
+    assert 'values = { "N" = "Not registered" }' in finding.message
+    frame.assign(disability=(["Y", "N", None] * len(frame))[: len(frame)]).to_parquet(path, index=False)
+    assert not [w for w in validate_folder(folder).warnings if w.rule == "one_group"]
+
+
+def test_a_presentation_whose_work_has_no_due_day_is_warned_of(tmp_path: Path) -> None:
+    """A Swedish records system holds examination dates, not due days: with every due day empty no work
+    was ever read as missed, and staff read that nothing had been due beside 202 submissions."""
+    assert not [w for w in validate_folder(make_folder(tmp_path / "ok")).warnings if w.rule == "no_due_days"]
+    undated = with_cell("assessments", 1, "due_day", "")
+    undated[2][undated[0].index("due_day")] = ""  # the exam too
+    report = validate_folder(make_folder(tmp_path / "undated", assessments=undated))
+    assert not report.findings  # a warning, not a refusal
+    [finding] = [w for w in report.warnings if w.rule == "no_due_days"]
+    assert (finding.table, finding.column) == ("assessments", "due_day")
+    assert {v for v, _ in finding.values} == {"M1 2024J"}  # M2's undated quiz has no work handed in
+    assert "no work is ever read as due, missed or late" in finding.message

@@ -348,6 +348,7 @@ def contract_rules(opened: dict[str, OpenedTable], typed: set[str]) -> Iterator[
             characteristics = [c for c in table_open.types if c != "student_id"]
             yield from (_groups_students_rule(c, i) for i, c in enumerate(characteristics))
             yield from (_says_not_recorded_rule(c) for c in characteristics)
+            yield from (_one_group_rule(c, i) for i, c in enumerate(characteristics))
     yield from _cross_table_rules(typed)
 
 
@@ -574,6 +575,32 @@ SAYS_NOT_RECORDED = (
     "उपलब्ध नहीं",
     "बताना नहीं चाहते",
 )
+
+
+def _one_group_rule(column: str, n: int) -> Rule:
+    """A warning when a characteristic records one group only: the audit has nothing to compare it with.
+
+    A polytechnic's accessibility register, exported Y/N, had N mapped to empty: every student not
+    registered became "not recorded", and the gate blamed groups too small or intervals too wide.
+    Names are the ``n``-th characteristic's own (``_groups_students_rule`` says why).
+    """
+    c = ident(column)
+    v, groups = f"og{n}_v", f"og{n}_g"
+    return Rule(
+        "protected_characteristics",
+        column,
+        "one_group",
+        f"{column!r} records one group only: every other student is the audit's \"not recorded\", so no "
+        "two of its groups can be compared and the gate cannot assess it. If the other answer was written "
+        "as empty (an N or a No for not registered), map it to a value of its own "
+        '(values = { "N" = "Not registered" }); empty is for students of whom nothing is known',
+        f"WITH {v} AS (SELECT _file, _row, trim(CAST({c} AS VARCHAR)) AS value "
+        f"FROM raw_protected_characteristics WHERE {c} IS NOT NULL AND trim(CAST({c} AS VARCHAR)) <> ''), "
+        f"{groups} AS (SELECT count(DISTINCT value) AS n FROM {v}) "
+        f"SELECT {v}._file, {v}._row, {v}.value FROM {v} CROSS JOIN {groups} WHERE {groups}.n = 1",
+        severity="warning",
+        values=True,
+    )
 
 
 def _says_not_recorded_rule(column: str) -> Rule:
@@ -866,6 +893,31 @@ def _unpadded(column: str) -> str:
     return f"regexp_replace({column}, '^0+', '')"
 
 
+def _no_due_days_rule() -> Rule:
+    """A warning, per presentation, when work was handed in but none of its assessments has a due day.
+
+    A Swedish records system holds examination dates, not due days: the mapping left every due day
+    empty, so no work was ever read as missed or late, and the generic "due_day is missing for 100.0%"
+    line said nothing of it. One row per presentation (its first assessment) names it.
+    """
+    return Rule(
+        "assessments",
+        "due_day",
+        "no_due_days",
+        "no assessment of this presentation has a due day, though work was handed in: submissions and "
+        "marks still count, but no work is ever read as due, missed or late, and explanations can say "
+        "only that no due day was recorded. Take due days from the learning platform's assignments (their "
+        "due dates), or from the timetable of examinations, in the export or the mapping",
+        "SELECT arg_min(a._file, (a._file, a._row)) AS _file, arg_min(a._row, (a._file, a._row)) AS _row, "
+        "a.module_id || ' ' || a.presentation_id AS value FROM t_assessments a "
+        "WHERE a.assessment_id IN (SELECT assessment_id FROM t_assessment_results) "
+        "GROUP BY a.module_id, a.presentation_id "
+        "HAVING count(a.due_day) = 0 AND count(*) FILTER (WHERE a.type <> 'exam') > 0",
+        severity="warning",
+        values=True,
+    )
+
+
 def _cross_table_rules(typed: set[str]) -> Iterator[Rule]:
     if {"activity", "presentations"} <= typed:
         yield Rule(
@@ -894,6 +946,8 @@ def _cross_table_rules(typed: set[str]) -> Iterator[Rule]:
                 f"WHERE {col} IS NOT NULL AND NOT regexp_full_match({col}, "
                 f"{literal(_IDENTIFIER)})",
             )
+    if {"assessment_results", "assessments"} <= typed:
+        yield _no_due_days_rule()
     if {"assessment_results", "assessments", "registrations"} <= typed:
         yield Rule(
             "assessment_results",

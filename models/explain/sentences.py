@@ -126,8 +126,9 @@ NO_MARK = "No mark counts yet"
 NO_MARK_BRIEF = "no mark counted yet"
 MARKS_COUNT = f" (quiz marks count at once, others {MARKING_DELAY_DAYS} days after the work is handed in)"
 #: No assessment due: said of those in the data (a presentation whose assessments were not exported had
-#: read "No assessment has been due yet", a fact about the module that was untrue).
-NO_DUE = "No assessment with submissions recorded for this module has been due yet"
+#: read "No assessment has been due yet", a fact about the module that was untrue), and of their due
+#: days (a Swedish records system holds none: "has been due yet" was read beside 202 submissions).
+NO_DUE = "No assessment with submissions recorded for this module had a due day before this point"
 
 
 def compares_own_rate(row: Row) -> bool:
