@@ -590,7 +590,7 @@ def _one_group_rule(column: str, n: int) -> Rule:
         "protected_characteristics",
         column,
         "one_group",
-        f"{column!r} records one group only: every other student is the audit's \"not recorded\", so no "
+        f'{column!r} records one group only: every other student is the audit\'s "not recorded", so no '
         "two of its groups can be compared and the gate cannot assess it. If the other answer was written "
         "as empty (an N or a No for not registered), map it to a value of its own "
         '(values = { "N" = "Not registered" }); empty is for students of whom nothing is known',

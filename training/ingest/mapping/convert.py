@@ -489,7 +489,8 @@ def base_sql(spec: TableSpec, columns: dict[str, list[str]]) -> tuple[str, Calla
                 if join.ignore_case
                 else f"{a} = {b}"
             )
-        sql += f" JOIN {ident('wm_in_' + join.input)} AS {alias} ON {' AND '.join(conds) or 'TRUE'}"
+        kind = "LEFT JOIN" if join.keep_unmatched else "JOIN"
+        sql += f" {kind} {ident('wm_in_' + join.input)} AS {alias} ON {' AND '.join(conds) or 'TRUE'}"
     # A join key written the same in both inputs (and matched exactly) holds the same value in each.
     shared = {c for c in by_alias["s"] if sum(c in cols for cols in by_alias.values()) > 1}
     equal = frozenset(

@@ -77,6 +77,8 @@ class TableCoverage:
     unmatched_examples: tuple[str, ...] = ()
     # Columns read under ``when``: the rows no ``when`` of the rule names that it left empty (a note).
     passed_over: tuple[str, ...] = ()
+    # Joins that keep unmatched rows: (joined input, rows of the table's input that found a match).
+    kept_unmatched: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,11 @@ class Coverage:
                     "give the table within_presentation = true (rows dated outside their presentation "
                     "left out), or leave it out"
                 )
+            lines += [
+                f"    {found:,} of the {t.rows_in:,} rows in matched a row of {joined} (keep_unmatched: the "
+                "others are kept, its columns empty)"
+                for joined, found in t.kept_unmatched
+            ]
             lines += [f"    {i.text()}" for i in t.issues]
             lines += [f"    {note}" for note in t.passed_over]
         if self.unused_files:
@@ -330,6 +337,13 @@ def table_coverage(
     rows_in = inputs[spec.from_].rows_kept
     if matched == 0 and rows_in > 0:  # every row dropped: a join on ids written two ways, or a filter
         issues += _nothing_joined(con, spec, table=table, rows=rows_in, first=first, examples=examples)
+    kept = _kept_unmatched(con, spec)
+    for i, (_, hits) in enumerate(kept):
+        if hits == 0 and rows_in > 0 and not issues:  # every row kept, none with the joined columns
+            optional = [n for n, j in enumerate(spec.join) if j.keep_unmatched][i]
+            issues += _nothing_joined(
+                con, spec, table=table, rows=rows_in, first="", examples=(), only=optional
+            )
     return TableCoverage(
         passed_over=_passed_over(con, spec),
         table=table,
@@ -343,7 +357,29 @@ def table_coverage(
         unmatched_on=on if keys else (),
         unmatched_keys=keys,
         unmatched_examples=examples,
+        kept_unmatched=kept,
     )
+
+
+def _kept_unmatched(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[tuple[str, int], ...]:
+    """For each join keeping unmatched rows, how many rows of the table's input matched a row of it."""
+    have = {str(r[0]) for r in con.execute(f"DESCRIBE {ident('wm_in_' + spec.from_)}").fetchall()}
+    out = []
+    for join in spec.join:
+        if not join.keep_unmatched or not set(join.on) <= have:
+            continue
+        conds = " AND ".join(
+            f"lower(CAST(s.{ident(m)} AS VARCHAR)) = lower(CAST(j.{ident(t)} AS VARCHAR))"
+            if join.ignore_case
+            else f"s.{ident(m)} = j.{ident(t)}"
+            for m, t in join.on.items()
+        )
+        (found,) = con.execute(
+            f"SELECT count(*) FROM {ident('wm_in_' + spec.from_)} s "
+            f"WHERE EXISTS (SELECT 1 FROM {ident('wm_in_' + join.input)} j WHERE {conds})"
+        ).fetchall()[0]
+        out.append((join.input, int(found)))
+    return tuple(out)
 
 
 #: Values listed for each column left empty on rows no ``when`` names.
@@ -437,6 +473,7 @@ def _nothing_joined(
     rows: int,
     first: str,
     examples: tuple[str, ...],
+    only: int | None = None,
 ) -> list[Issue]:
     """A table none of whose rows a join kept, where ids written otherwise would have matched: refused.
 
@@ -447,6 +484,8 @@ def _nothing_joined(
     """
     have = {str(r[0]) for r in con.execute(f"DESCRIBE {ident('wm_in_' + spec.from_)}").fetchall()}
     for i, join in enumerate(spec.join):
+        if only is not None and i != only:
+            continue
         pairs = [(mine, theirs) for mine, theirs in join.on.items() if mine in have]
         if len(pairs) < len(join.on):  # a key an earlier join brings: not comparable on its own
             continue
@@ -475,8 +514,13 @@ def _nothing_joined(
             Issue(
                 f"tables.{table}.join[{i}]",
                 examples[0] if examples else None,
-                f"matched no row of the joined input: none of the {rows:,} rows would be written ({on}), "
-                f"where {int(loose):,} of them would match with case, whitespace, separators, a prefix of "
+                "matched no row of the joined input: "
+                + (
+                    f"every one of the {rows:,} rows would be written with its columns empty ({on}), "
+                    if join.keep_unmatched
+                    else f"none of the {rows:,} rows would be written ({on}), "
+                )
+                + f"where {int(loose):,} of them would match with case, whitespace, separators, a prefix of "
                 "letters and leading zeros ignored. A join compares the values as the files write them "
                 "(ignore_case = true for case); a column's rules (case, strip_prefix, replace, pad, prefix) "
                 "do not apply to join keys: correct the export that writes them otherwise, or join on "
