@@ -494,7 +494,12 @@ class ReviewIn(Strict):
     note: Annotated[LongNote, Field(min_length=1)]
     override_reason: Annotated[
         LongNote | None,
-        Field(description="Needed to approve a version whose fairness gate failed; shown with the model."),
+        Field(
+            description=(
+                "Needed to approve a version whose fairness or quality gate failed; published word for word "
+                "in the public transparency statement, so it holds no figure of a group the audit withheld."
+            )
+        ),
     ] = None
 
 

@@ -30,7 +30,10 @@ def review_cmd(
     override_reason: Annotated[
         str | None,
         typer.Option(
-            help="Approve although the fairness or quality gate failed, for this reason (shown with it)."
+            help=(
+                "Approve although the fairness or quality gate failed, for this reason: published word for "
+                "word in the public transparency statement (write no figure of a group the audit withheld)."
+            )
         ),
     ] = None,
 ) -> None:
