@@ -130,7 +130,16 @@ def locations(settings: Settings) -> tuple[str, ...]:
         "The service database": settings.database_url,
         "The model registry": settings.mlflow_tracking_uri,
     }
-    return tuple(f"{what}: {_host(url)}." for what, url in stores.items())
+    return (
+        *(f"{what}: {_host(url)}." for what, url in stores.items()),
+        # A Swedish DPO asked what Waymark stores of disability support and background: the folder that
+        # holds them for the audit had gone unsaid, and the retention run does not reach it.
+        "The data folder (the records each import writes, and the characteristics only the fairness "
+        "audit reads): on the machine that runs the imports, training and scoring. It holds what the "
+        "latest imports wrote, outside the retention run: an import replaces it (an append adds to it), "
+        "and an erasure reaches "
+        "it through `waymark data erase`.",
+    )
 
 
 def _host(url: str) -> str:

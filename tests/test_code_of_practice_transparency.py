@@ -135,6 +135,9 @@ def test_the_processing_locations_come_from_the_settings() -> None:
         remote["processing_locations"][0] == "The service database: on the server db.eu-west.example.ac.uk."
     )
     assert "secret" not in json.dumps(remote)
+    # The folder of the characteristics the audit reads is said too, and that retention does not reach it.
+    (folder,) = [p for p in local["processing_locations"] if p.startswith("The data folder")]
+    assert "characteristics only the fairness audit reads" in folder and "outside the retention run" in folder
 
 
 def test_every_family_title_and_every_role_can_be_stated() -> None:
