@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from waymark.fairness.disclosure import (
     DENOMINATORS,
@@ -213,7 +214,11 @@ def _audit_attribute(week: _Week, attribute: str, *, policy: Policy) -> list[Att
         )
         intervals = _all_intervals(values, reference, confidence=policy.confidence)
         _widen_calibration_gaps(
-            intervals, counts, reference=reference["calibration_gap"], confidence=policy.confidence
+            intervals,
+            counts,
+            reference=reference["calibration_gap"],
+            confidence=policy.confidence,
+            min_size=policy.min_group_size,
         )
         frame = _Frame(names, counts, named, shown, reference, intervals, curves, bins, policy.min_group_size)
         out.append(
@@ -402,35 +407,43 @@ def _widen_calibration_gaps(
     *,
     reference: int | None,
     confidence: float,
+    min_size: int,
 ) -> None:
-    """Widen the calibration gap's intervals of groups in which nobody (or everybody) needed support.
+    """Widen the calibration gap's intervals of groups with few students who needed support (or few not).
 
-    Every resample of such a group observes a rate of 0 (or 1), so its bootstrap interval holds the
-    spread of the estimates alone, as if the outcome could not have been otherwise: 20 students of
-    whom none left read as clearly overestimated (a college's audit failed on two such groups). The
-    observed side is given its exact (Clopper-Pearson) bound instead, b = 1 - ((1 - confidence) / 2)
-    ** (1 / n) for n students, as the gate does for rates (``gate._exact_interval``): a gap can be up
-    to b lower (none observed) or higher (all observed), and so can a difference against the group,
-    or against a reference group, with that outcome.
+    Every resample of a group in which nobody (or everybody) needed support observes a rate of 0 (or 1),
+    so its bootstrap interval holds the spread of the estimates alone, as if the outcome could not have
+    been otherwise: 20 students of whom none left read as clearly overestimated (a college's audit
+    failed on two such groups). With one or a few, the resamples hold only as many outcomes as were
+    seen: 12 Aboriginal students with one non-completion in 18 enrolments read as a gap of 0.12
+    (interval 0.06 to 0.20) and failed an Australian university's gate. Where either count is under the
+    policy's minimum group size, the observed rate k / n is given its exact (Clopper-Pearson) interval
+    instead, as the gate does for flat rates (``gate._exact_interval``): the gap (estimate less observed)
+    can be lower by as much as the rate could be higher, and higher by as much as it could be lower, and
+    so can a difference against the group, or against a reference group with few.
     """
-    students = np.maximum(counts["students"], 1)
-    bound = 1 - ((1 - confidence) / 2) ** (1 / students)
-    none = (counts["positives"] == 0) * bound  # the observed rate could have been up to b
-    every = (counts["negatives"] == 0) * bound  # ... or down to 1 - b
+    n = np.maximum(counts["students"], 1).astype(float)
+    k = np.clip(counts["positives"].astype(float), 0, n)
+    tail = (1 - confidence) / 2
+    upper = np.where(k >= n, 1.0, stats.beta.ppf(1 - tail, k + 1, np.maximum(n - k, 1e-9)))
+    lower = np.where(k <= 0, 0.0, stats.beta.ppf(tail, np.maximum(k, 1e-9), n - k + 1))
+    few = (counts["positives"] < min_size) | (counts["negatives"] < min_size)
+    rate = k / n
+    down = np.where(few, upper - rate, 0.0)  # the observed rate could have been this much higher
+    up = np.where(few, rate - lower, 0.0)  # ... or this much lower
     value, difference = intervals["value"]["calibration_gap"], intervals["difference"]["calibration_gap"]
-    value[1] -= none
-    value[2] += every
+    value[1] -= down
+    value[2] += up
     if reference is None:  # no difference is published
         return
     # The difference is the group's gap less the reference's (the reference's own stays as it is).
-    others = np.arange(len(students)) != reference
-    difference[1] -= others * (none + every[reference])
-    difference[2] += others * (every + none[reference])
-    # A ratio of two signed gaps has no such bound: its interval is left undefined where either side's
-    # outcome was the same for everyone (a check on it is then never failed on the estimates alone).
+    others = np.arange(len(n)) != reference
+    difference[1] -= others * (down + up[reference])
+    difference[2] += others * (up + down[reference])
+    # A ratio of two signed gaps has no such bound: its interval is left undefined where either side
+    # was widened (a check on it is then never failed on the estimates alone).
     ratio = intervals["ratio"]["calibration_gap"]
-    flat = others & ((none + every > 0) | (none[reference] + every[reference] > 0))
-    ratio[1:, flat] = np.nan
+    ratio[1:, others & (few | few[reference])] = np.nan
 
 
 def _intervals(samples: np.ndarray, confidence: float) -> np.ndarray:

@@ -423,3 +423,35 @@ def test_a_large_groups_rate_withheld_beside_a_small_one_is_not_called_too_few_s
     for reason in said["W"]:
         assert "too few students" not in reason, reason
         assert "has 400 students" in reason and "held back beside a smaller group" in reason, reason
+
+
+def test_a_calibration_gap_of_a_group_with_one_who_needed_support_allows_for_the_outcome_seen_once() -> None:
+    """An Australian university's gate failed on 12 Aboriginal students with one non-completion: "difference
+    0.12 (interval 0.06 to 0.20)". The resamples held only the outcomes seen, zero to a few copies of the
+    one; the exact interval of one of 12 (0.2% to 38%) leaves the gap undecided."""
+    rng = np.random.default_rng(11)
+    a_probability = rng.uniform(0.05, 0.6, 400)
+    a_label = rng.random(400) < a_probability
+    students = [f"A{i}" for i in range(400)] + [f"B{i}" for i in range(12)]
+    scored = pd.DataFrame(
+        {
+            "student_id": students,
+            "week": 4,
+            "label": np.concatenate([a_label.astype(int), [1] + [0] * 11]),
+            "probability": np.concatenate([a_probability, rng.uniform(0.18, 0.24, 12)]),
+        }
+    )
+    groups = pd.DataFrame({"student_id": students, "club": ["A"] * 400 + ["B"] * 12}).astype("string")
+    policy = dataclasses.replace(load_policy(), weeks=(4,), bootstrap_resamples=200)
+    policy = dataclasses.replace(
+        policy, checks=tuple(c for c in policy.checks if c.metric == "calibration_gap")
+    )
+    audits = audit_cohorts(scored, group_labels(ProtectedFrame(groups), intersections=False), policy=policy)
+    _gate, checks = evaluate(audits, policy)
+    assert checks[0].status != "fail", checks[0].reasons
+    b = next(g for g in audits[0].groups if g.group == "B")
+    point, low, _high = b.metrics["calibration_gap"]
+    assert 0.08 < point < 0.16 and low < point - 0.25  # the rate of one in 12 could have been up to 38%
+    # A group of 400 with many of each outcome is left to its resamples.
+    a = next(g for g in audits[0].groups if g.group == "A")
+    assert a.metrics["calibration_gap"][1] > a.metrics["calibration_gap"][0] - 0.1
