@@ -460,3 +460,11 @@ def test_a_presentation_whose_work_has_no_due_day_is_warned_of(tmp_path: Path) -
     assert (finding.table, finding.column) == ("assessments", "due_day")
     assert {v for v, _ in finding.values} == {"M1 2024J"}  # M2's undated quiz has no work handed in
     assert "no work is ever read as due, missed or late" in finding.message
+
+
+def test_an_extension_of_a_student_not_on_the_assessments_presentation_is_refused(tmp_path: Path) -> None:
+    extended = [["student_id", "assessment_id", "due_day"], ["S1", "A1", "25"], ["S2", "A3", "40"]]
+    report = validate_folder(make_folder(tmp_path, extensions=extended))
+    refused = [(f.table, f.rule) for f in report.findings]
+    assert refused == [("extensions", "reference_registrations")], report.to_text()  # S2 is not on M2 2025B
+    assert validate_folder(make_folder(tmp_path / "ok", extensions=extended[:2])).ok

@@ -378,3 +378,21 @@ def test_features_of_chosen_presentations_equal_the_whole_folders_earlier_attemp
     alone = build_features(replace(later, attempts=None), [4, 8])
     assert (alone["prior_attempts"] < chosen["prior_attempts"]).any()
     assert not (alone["prior_attempts"] > chosen["prior_attempts"]).any()
+
+
+def test_a_students_own_due_day_replaces_the_assessments_for_them_alone(tmp_path: Path) -> None:
+    """A UK evening university's students on an extension read "1 of the 2 assessments due so far was
+    submitted" of work not yet due for them (228 of 256 in the week after a deadline)."""
+    extended = [["student_id", "assessment_id", "due_day"], ["S3", "A1", "25"]]
+    data = load_learning_data(make_folder(tmp_path, extensions=extended))
+    assert data.extensions is not None and len(data.extensions) == 1
+    features = build_features(data, weeks=[3, 4])
+    s1, s3 = row(features, "S1", 3), row(features, "S3", 3)  # cut-off 21; A1 is due on day 20
+    assert (s1["asm_due"], s1["asm_submitted"]) == (1, 1)  # the assessment's own due day
+    assert (s3["asm_due"], s3["asm_missed"], s3["asm_weight_missed"]) == (0, 0, 0)  # not yet due for S3
+    assert (s3["asm_remaining"], s3["asm_days_to_next"]) == (1, 25 - 21)
+    later = row(features, "S3", 4)  # cut-off 28: handed in on day 22, before their own day 25
+    assert (later["asm_due"], later["asm_submitted"], later["asm_late"]) == (1, 1, 0)
+    # Without the table, S3 had missed A1 at week 3 (handed in on day 22, after the cut-off).
+    plain = row(build_features(load_learning_data(make_folder(tmp_path / "plain")), weeks=[3]), "S3", 3)
+    assert (plain["asm_due"], plain["asm_missed"]) == (1, 1)

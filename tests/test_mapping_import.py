@@ -1700,3 +1700,66 @@ def test_a_join_keeping_unmatched_rows_brings_an_interruption_to_the_few_who_hav
     assert len(registrations) == len(records_rows())  # nobody dropped
     assert registrations["student_id"].notna().all()
     assert sorted(registrations["unregistration_day"].dropna().tolist()) == [30]
+
+
+def test_an_extensions_table_maps_a_students_own_due_date_to_a_day_of_the_assessments_presentation(
+    tmp_path: Path,
+) -> None:
+    """A UK evening university's records keep extensions per student (a new due date each): mapped to the
+    contract's extensions table, the date counts from the start of the assessment's presentation."""
+    src = write_extract(tmp_path / "export")
+    import_mapped(
+        load_mapping(write_mapping(tmp_path / "m1", MAPPING)), [src], out=tmp_path / "out", secret=SECRET
+    )
+    student, course, semester = records_rows()[-1][:3]
+    start = STARTS[semester]
+    work = tmp_path / "work"
+    work.mkdir()
+    due, extended = (
+        (start + timedelta(days=20)).isoformat(),
+        (start + timedelta(days=34)).strftime("%d/%m/%Y"),
+    )
+    (work / "assignments.csv").write_text(
+        f"assessment_id,course,term,due\nESSAY1,{course},{semester},{due}\n", encoding="utf-8"
+    )
+    (work / "extensions.csv").write_text(
+        f"student,assessment_id,new_due\n{student},ESSAY1,{extended}\n", encoding="utf-8"
+    )
+    text = """
+version = 1
+name = "extensions"
+timezone = "Europe/Lisbon"
+[pseudonymise]
+columns = ["student_id"]
+[inputs.assignments]
+files = ["assignments.csv"]
+[inputs.extensions]
+files = ["extensions.csv"]
+[tables.assessments]
+from = "assignments"
+[tables.assessments.columns]
+assessment_id = "assessment_id"
+module_id = "course"
+presentation_id = "term"
+type = { value = "coursework" }
+due_day = { column = "due", date = "iso" }
+weight = { value = 50 }
+[tables.extensions]
+from = "extensions"
+[tables.extensions.columns]
+student_id = "student"
+assessment_id = "assessment_id"
+due_day = { column = "new_due", date = "%d/%m/%Y" }
+"""
+    import_mapped(
+        load_mapping(write_mapping(tmp_path / "m2", text)),
+        [work],
+        out=tmp_path / "out",
+        secret=SECRET,
+        append=True,
+    )
+    data = load_learning_data(tmp_path / "out")
+    assert data.extensions is not None
+    assert data.extensions[["assessment_id", "due_day"]].values.tolist() == [["ESSAY1", 34]]
+    assert data.extensions["student_id"].iloc[0] != student  # pseudonymised as every other table's
+    assert data.extensions["student_id"].iloc[0] in set(data.registrations["student_id"])

@@ -296,6 +296,28 @@ ASSESSMENT_RESULTS = Table(
     required=False,  # absent: read as no rows
 )
 
+EXTENSIONS = Table(
+    name="extensions",
+    description=(
+        "A student's own due day for an assessment (an extension, mitigating circumstances, a reasonable "
+        "adjustment), replacing the assessment's due_day for that student alone."
+    ),
+    columns=(
+        _id("student_id", "Student."),
+        _id("assessment_id", "Assessment."),
+        Column(
+            "due_day",
+            Kind.INT,
+            "The student's own due day (days from the presentation's start, as the assessment's).",
+            minimum=-1000,
+            maximum=1000,
+        ),
+    ),
+    key=("student_id", "assessment_id"),
+    references=(Reference(("assessment_id",), "assessments", ("assessment_id",)),),
+    required=False,  # absent: every student has the assessment's due day
+)
+
 ACTIVITY = Table(
     name="activity",
     description="Daily counts of activity by source and type. Never titles or content (CoP §4).",
@@ -423,6 +445,7 @@ TABLES: dict[str, Table] = {
         REGISTRATIONS,
         ASSESSMENTS,
         ASSESSMENT_RESULTS,
+        EXTENSIONS,
         ACTIVITY,
         PROTECTED_CHARACTERISTICS,
         ACCESS,

@@ -1,6 +1,6 @@
 """Validated learning data: the only way model features get student data.
 
-``LearningData`` holds the six feature-safe tables and nothing else. It has no field for
+``LearningData`` holds the feature-safe tables and nothing else. It has no field for
 protected characteristics and refuses, at construction, any frame that carries a protected
 column or is a ``ProtectedFrame``. Protected characteristics are read by
 ``fairness.protected.load_protected_characteristics`` alone, as a ``ProtectedFrame``, a type that is
@@ -111,7 +111,7 @@ def ensure_feature_safe(frame: _Frame, what: str = "data") -> _Frame:
 
 @dataclass(frozen=True, eq=False)
 class LearningData:
-    """The six feature-safe contract tables, typed and validated.
+    """The feature-safe contract tables, typed and validated.
 
     When the tables hold some presentations only (``load_learning_data(choose=...)``), ``attempts``
     holds every registration of their students in the whole folder (``attempts_of``), so that an
@@ -126,6 +126,8 @@ class LearningData:
     assessment_results: pd.DataFrame
     activity: pd.DataFrame
     attempts: pd.DataFrame | None = None
+    # Students' own due days (``contract.EXTENSIONS``); None: nobody has one.
+    extensions: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         for name, frame in self.tables().items():
@@ -269,6 +271,7 @@ _ONLY_WANTED = {
     "assessments": _IN_WANTED,
     "activity": _IN_WANTED,
     "assessment_results": f"assessment_id IN (SELECT assessment_id FROM t_assessments WHERE {_IN_WANTED})",
+    "extensions": f"assessment_id IN (SELECT assessment_id FROM t_assessments WHERE {_IN_WANTED})",
     "students": f"student_id IN (SELECT student_id FROM t_registrations WHERE {_IN_WANTED})",
 }
 

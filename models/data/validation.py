@@ -948,19 +948,20 @@ def _cross_table_rules(typed: set[str]) -> Iterator[Rule]:
             )
     if {"assessment_results", "assessments"} <= typed:
         yield _no_due_days_rule()
-    if {"assessment_results", "assessments", "registrations"} <= typed:
-        yield Rule(
-            "assessment_results",
-            "student_id",
-            "reference_registrations",
-            "student is not registered on the assessment's module presentation",
-            "SELECT r._file, r._row, NULL AS value, r.student_id AS key_student_id, "
-            "r.assessment_id AS key_assessment_id FROM t_assessment_results r "
-            "JOIN t_assessments a USING (assessment_id) ANTI JOIN t_registrations g "
-            "ON r.student_id = g.student_id AND a.module_id = g.module_id "
-            "AND a.presentation_id = g.presentation_id",
-            ("student_id", "assessment_id"),
-        )
+    for by_student in ("assessment_results", "extensions"):
+        if {by_student, "assessments", "registrations"} <= typed:
+            yield Rule(
+                by_student,
+                "student_id",
+                "reference_registrations",
+                "student is not registered on the assessment's module presentation",
+                "SELECT r._file, r._row, NULL AS value, r.student_id AS key_student_id, "
+                f"r.assessment_id AS key_assessment_id FROM t_{by_student} r "
+                "JOIN t_assessments a USING (assessment_id) ANTI JOIN t_registrations g "
+                "ON r.student_id = g.student_id AND a.module_id = g.module_id "
+                "AND a.presentation_id = g.presentation_id",
+                ("student_id", "assessment_id"),
+            )
     if {"assessments", "assessment_results", "activity", "registrations"} <= typed:
         yield _due_without_results_rule()
     if "registrations" in typed:

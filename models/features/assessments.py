@@ -70,7 +70,13 @@ _FEATS_COLUMNS = (
 
 
 def assessment_features(
-    assessments: Any, results: Any, *, population: Any, registrations: Any, engine: Engine | None = None
+    assessments: Any,
+    results: Any,
+    *,
+    population: Any,
+    registrations: Any,
+    extensions: Any | None = None,
+    engine: Engine | None = None,
 ) -> Any:
     """Assessment features per population row (see ``catalogue.FEATURES``).
 
@@ -80,6 +86,10 @@ def assessment_features(
         The assessments and assessment_results tables.
     population
         Output of ``population``.
+    extensions
+        Students' own due days (the extensions table), or None when nobody has one. A student's own
+        due day replaces the assessment's for them alone: a UK evening university's students on an
+        extension read "1 of the 2 assessments due so far was submitted" of work not yet due for them.
     engine
         Where to run (``query.Engine``); DuckDB over pandas frames when None.
 
@@ -89,6 +99,10 @@ def assessment_features(
         Keys plus the asm_* features.
     """
     marked = f"(type = 'quiz' OR submitted_day + {MARKING_DELAY_DAYS} < cutoff) AND score IS NOT NULL"
+    own, due, tables = "", "a.due_day", {}
+    if extensions is not None:
+        own = "LEFT JOIN extensions x ON x.student_id = p.student_id AND x.assessment_id = a.assessment_id"
+        due, tables = "coalesce(x.due_day, a.due_day)", {"extensions": extensions}
     # The students compared: those with something due, and those with a mark (each within the cohort).
     by_due = "PARTITION BY module_id, presentation_id, week, asm_due = 0"
     by_score = "PARTITION BY module_id, presentation_id, week, score_mean IS NULL"
@@ -114,18 +128,19 @@ def assessment_features(
             GROUP BY c.module_id, c.presentation_id, c.cutoff, a.assessment_id),
         pa AS (
             SELECT p.student_id, p.module_id, p.presentation_id, p.week, p.cutoff,
-                   a.assessment_id, a.due_day, a.weight, a.type,
+                   a.assessment_id, {due} AS due_day, a.weight, a.type,
                    CASE WHEN r.submitted_day < p.cutoff THEN r.submitted_day END AS submitted_day,
                    CASE WHEN r.submitted_day < p.cutoff THEN r.score END AS score
             FROM population p JOIN a ON a.module_id = p.module_id AND a.presentation_id = p.presentation_id
             JOIN registrations g ON g.student_id = p.student_id AND g.module_id = p.module_id
                                 AND g.presentation_id = p.presentation_id
             LEFT JOIN results r ON r.student_id = p.student_id AND r.assessment_id = a.assessment_id
+            {own}
             LEFT JOIN recorded k ON k.module_id = p.module_id AND k.presentation_id = p.presentation_id
                                 AND k.cutoff = p.cutoff AND k.assessment_id = a.assessment_id
-            WHERE (a.type <> 'exam' OR a.due_day < p.cutoff)
-              AND (a.due_day IS NULL OR a.due_day >= p.cutoff OR k.assessment_id IS NOT NULL)
-              AND (g.registration_day IS NULL OR a.due_day >= g.registration_day
+            WHERE (a.type <> 'exam' OR {due} < p.cutoff)
+              AND ({due} IS NULL OR {due} >= p.cutoff OR k.assessment_id IS NOT NULL)
+              AND (g.registration_day IS NULL OR {due} >= g.registration_day
                    OR r.submitted_day < p.cutoff)),
         agg AS (
             SELECT student_id, module_id, presentation_id, week,
@@ -190,4 +205,5 @@ def assessment_features(
         results=results,
         population=population,
         registrations=registrations,
+        **tables,
     )

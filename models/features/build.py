@@ -83,7 +83,7 @@ def feature_table(
 ) -> Any:
     """Every feature family joined on the population's keys, on ``engine`` (DuckDB when None).
 
-    ``tables`` holds the six feature-safe contract tables by name, of the engine's table type, and
+    ``tables`` holds the feature-safe contract tables by name, of the engine's table type, and
     ``attempts`` when they hold some presentations only (``models.data.attempts_of``);
     ``build_features`` (pandas) and ``models.spark.features`` (Spark) both come through here.
     ``one_week`` says the population holds one week only (see ``one_week``), which some families
@@ -104,6 +104,7 @@ def feature_table(
             tables["assessment_results"],
             population=pop,
             registrations=tables["registrations"],
+            extensions=tables.get("extensions"),
             engine=inner,
         ),
         "reg": registration_features(

@@ -283,6 +283,9 @@ def _subset(data: LearningData, chosen: pd.DataFrame) -> LearningData:
         assessments=assessments,
         assessment_results=results,
         activity=keep(data.activity),
+        extensions=None
+        if data.extensions is None
+        else data.extensions[data.extensions["assessment_id"].isin(assessments["assessment_id"])],
         # a student's earlier attempts count whichever presentations are scored together
         attempts=data.attempts
         if data.attempts is not None

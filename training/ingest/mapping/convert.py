@@ -39,6 +39,8 @@ SQL_TYPES = {
     Kind.DATE: "DATE",
 }
 _PRESENTATION = ("module_id", "presentation_id")
+#: Tables whose rows name an assessment, not a presentation: their days count from its presentation's start.
+BY_ASSESSMENT = ("assessment_results", "extensions")
 
 
 class MappingColumnError(MappingError):
@@ -551,7 +553,7 @@ def stage_m_sql(name: str, *, sqls: dict[str, ColumnSql], within: bool = False) 
         )
         check = f"coalesce(a.{ident('_check:' + d)}, CASE WHEN {far or 'FALSE'} THEN {said} END)"
         selects.append(f"{check} AS {ident('_check:' + d)}")
-    if name == "assessment_results":
+    if name in BY_ASSESSMENT:
         joins = (
             "LEFT JOIN wm_assessment_presentations ax ON ax.assessment_id = a.assessment_id "
             "LEFT JOIN wm_starts st ON st.module_id = ax.module_id "
@@ -645,7 +647,7 @@ def create_views(
     stage_a = stage_a_sql(sqls, base=base, order=order, distinct=distinct)
     run(con, f"CREATE OR REPLACE TEMP VIEW {ident('wm_a_' + name)} AS {stage_a}")
     has_presentation = name != "presentations" and (
-        all(c in spec.columns for c in _PRESENTATION) or name == "assessment_results"
+        all(c in spec.columns for c in _PRESENTATION) or name in BY_ASSESSMENT
     )
     if has_presentation:
         m = stage_m_sql(name, sqls=sqls, within=spec.within_presentation)

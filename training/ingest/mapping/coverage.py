@@ -15,7 +15,7 @@ import duckdb
 from waymark.models.data.contract import TABLES
 from waymark.models.data.sqltext import ident, literal
 from waymark.models.folding import folded
-from waymark.training.ingest.mapping.convert import trimmed, when_sql
+from waymark.training.ingest.mapping.convert import BY_ASSESSMENT, trimmed, when_sql
 from waymark.training.ingest.mapping.inputs import InputStats
 from waymark.training.ingest.mapping.schema import ColumnSpec, Mapping, TableSpec
 
@@ -287,7 +287,7 @@ def _spelled_otherwise(con: duckdb.DuckDBPyConnection, *, table: str, issues: li
         return issues
     known_sql = (
         "SELECT DISTINCT assessment_id FROM wm_assessment_presentations"
-        if table == "assessment_results"
+        if table in BY_ASSESSMENT
         else "SELECT DISTINCT concat_ws(' ', module_id, presentation_id) FROM wm_starts"
     )
     known: dict[str, str] = {}
