@@ -127,9 +127,15 @@ def _filtered(
         query = query.where(student.in_(_first_indicated_after(run.target, since)))
     if filters.search:
         typed = filters.search.strip()
+        # Also with spaces ignored on both sides: "zhangwei" finds Zhang Wei (a Chinese university's staff
+        # typed pinyin as one word, as it is often written).
+        whole = search_key(typed).replace(" ", "")
         named = exists().where(
             DirectoryEntry.student_id == student,
-            DirectoryEntry.search_name.contains(search_key(typed), autoescape=True),
+            or_(
+                DirectoryEntry.search_name.contains(search_key(typed), autoescape=True),
+                func.replace(DirectoryEntry.search_name, " ", "").contains(whole, autoescape=True),
+            ),
         )
         found = or_(named, func.lower(student).contains(typed.lower(), autoescape=True))
         if filters.student is not None:  # the typed text as a student number, put through the imports' secret
