@@ -198,3 +198,16 @@ def test_active_days_before_the_start_are_said_as_such(tmp_path: Path) -> None:
     assert [describe("regularity", r) for r in rows.to_dict("records")] == expected
     cols = {name: rows[name].to_numpy() for name in rows.columns if name not in ("student_id", "module_id")}
     assert describe_all("regularity", cols, src=[""])[1] == expected
+
+
+def test_active_days_all_before_the_start_are_said_so(tmp_path: Path) -> None:
+    """A polytechnic's 8-week block in its first week: "No activity ... in the 1 week so far (1 active day,
+    some before the module started)" of a day wholly before the block began."""
+    features = build_features(_with_a_new_registrant(tmp_path), weeks=[7])
+    rows = features[features["student_id"] == "S5"].reset_index(drop=True)
+    rows["act_pre_start"] = np.log1p(3.0)
+    rows["act_weeks_active_share"] = 0.0  # no week of the presentation active: every active day was before it
+    said = [describe("regularity", r) for r in rows.to_dict("records")]
+    assert said == ["Activity in 0 of the 7 weeks so far (12 active days, before the module started)."]
+    cols = {name: rows[name].to_numpy() for name in rows.columns if name not in ("student_id", "module_id")}
+    assert describe_all("regularity", cols, src=[""])[1] == said

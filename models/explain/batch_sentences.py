@@ -207,8 +207,11 @@ def _regularity(cols: Columns, src: Sequence[str]) -> Texts:
     ]
     briefs = [brief for brief, _ in said]
     sentences = [
-        f"{lead} ({_times(d, 'active day', many='active days')}{before_start(p)}){_in_quiet_weeks(q, w)}."
-        for (_, lead), w, d, q, p in zip(said, weeks, days, quiet, pre, strict=True)
+        f"{lead} ({_times(d, 'active day', many='active days')}{before_start(p, all_before=not a and not r)})"
+        f"{_in_quiet_weeks(q, w)}."
+        for (_, lead), w, d, q, p, a, r in zip(
+            said, weeks, days, quiet, pre, active, late.tolist(), strict=True
+        )
     ]
     return briefs, sentences
 

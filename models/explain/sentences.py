@@ -193,18 +193,24 @@ def _regularity(row: Row, sources: Sources) -> tuple[str, str]:
     days = round(row["act_active_days"])
     late = registration_week(row.get("reg_day", 0.0)) > 0
     brief, lead = active_weeks(_from(sources), active=active, weeks=weeks, registered_late=late)
-    active_days = _times(days, "active day", many="active days") + before_start(row.get("act_pre_start", 0.0))
+    active_days = _times(days, "active day", many="active days") + before_start(
+        row.get("act_pre_start", 0.0), all_before=active == 0 and not late
+    )
     quiet = _in_quiet_weeks(round(row.get(QUIET_WEEKS, 0)), weeks)
     return brief, f"{lead} ({active_days}){quiet}."
 
 
-def before_start(pre_start: float) -> str:
+def before_start(pre_start: float, *, all_before: bool = False) -> str:
     """', some before the module started' where the active days count days before its start.
 
     A German university's review: "in 7 of the 9 weeks so far (19 active days)" counted 5 days of
-    pre-reading the weeks do not.
+    pre-reading the weeks do not. With ``all_before`` (no week so far active, the student registered
+    from the start), every one of them was: a polytechnic's block in its first week read "in the 1 week
+    so far (1 active day, some before the module started)" of a day wholly before it.
     """
-    return ", some before the module started" if pre_start > 0 else ""
+    if pre_start <= 0:
+        return ""
+    return ", before the module started" if all_before else ", some before the module started"
 
 
 def _cohort(row: Row, sources: Sources) -> tuple[str, str]:
