@@ -346,3 +346,22 @@ def test_many_ended_registrations_without_an_outcome_are_warned_of(tmp_path: Pat
     assert (
         _unlabelled(load_learning_data(make_folder(tmp_path / "two", registrations=labelled)), ended) is None
     )
+
+
+def test_the_evaluation_table_shows_every_week_of_short_presentations(forced: TrainingOutcome) -> None:
+    """A Swedish university's 5-week courses showed weeks 2 and 4 only, and the warning under the
+    table named week 5; a long presentation's weeks are still shown at the usual few."""
+
+    def weeks_shown(outcome: TrainingOutcome) -> list[int]:
+        console = Console(record=True, width=240)
+        console.print(train_cli._evaluation_table(outcome))
+        return [
+            int(line.split("│")[1])
+            for line in console.export_text().splitlines()
+            if line.count("│") > 5 and line.split("│")[1].strip().isdigit()
+        ]
+
+    short = forced.test_weekly[forced.test_weekly.index <= 5]
+    assert weeks_shown(dataclasses.replace(forced, test_weekly=short)) == [1, 2, 3, 4, 5]
+    assert forced.test_weekly.index.max() > train_cli.EVERY_WEEK_UP_TO
+    assert weeks_shown(forced) == [w for w in train_cli.EVALUATION_WEEKS if w in forced.test_weekly.index]

@@ -42,6 +42,9 @@ from waymark.training.reweighting import MitigationRecord
 from waymark.training.tracking import Registered, log_and_register
 
 EVALUATION_WEEKS = (2, 4, 8, 12, 16, 20, 24, 30)
+#: Test presentations of at most this many weeks are shown every week: a Swedish university's 5-week
+#: courses showed weeks 2 and 4 only, and the warning under the table named week 5.
+EVERY_WEEK_UP_TO = 12
 NOT_MEASURABLE = "—"
 
 
@@ -332,9 +335,10 @@ def _show(outcome: TrainingOutcome, registered: Registered) -> None:
 def _evaluation_table(outcome: TrainingOutcome) -> Table:
     weekly = outcome.test_weekly
     shown = ("auc", "pr_auc", "brier", "ece", "recall_at_10pct", "precision_at_10pct", "recall_at_20pct")
-    rows = [
-        (week, weekly.loc[int(week)].to_dict()) for week in [w for w in EVALUATION_WEEKS if w in weekly.index]
-    ]
+    weeks = sorted(int(w) for w in weekly.index)
+    if not weeks or weeks[-1] > EVERY_WEEK_UP_TO:
+        weeks = [w for w in EVALUATION_WEEKS if w in weekly.index]
+    rows = [(week, weekly.loc[week].to_dict()) for week in weeks]
     cells = [[str(w), f"{int(r['n']):,}", *(_number(float(r[k]), ".3f") for k in shown)] for w, r in rows]
     unmeasured = any(NOT_MEASURABLE in row for row in cells)  # the legend only where a cell needs it
     table = Table(
