@@ -1763,3 +1763,18 @@ due_day = { column = "new_due", date = "%d/%m/%Y" }
     assert data.extensions[["assessment_id", "due_day"]].values.tolist() == [["ESSAY1", 34]]
     assert data.extensions["student_id"].iloc[0] != student  # pseudonymised as every other table's
     assert data.extensions["student_id"].iloc[0] in set(data.registrations["student_id"])
+
+
+def test_a_key_with_letters_outside_a_to_z_unquoted_is_named_with_the_remedy(tmp_path: Path) -> None:
+    """A Swedish university's `type = { Inlämningsuppgift = "coursework" }` read only "Expected '='
+    after a key in a key/value pair"."""
+    text = MAPPING.replace(
+        'values = { forum = "forum", quiz = "quiz" }', 'values = { forum = "forum", Inlämning = "quiz" }'
+    )
+    assert text != MAPPING
+    with pytest.raises(MappingError) as caught:
+        load_mapping(write_mapping(tmp_path, text))
+    said = str(caught.value)
+    assert "not valid TOML" in said and "'ä' is not a letter a key may hold unquoted" in said
+    quoted = text.replace("Inlämning =", '"Inlämning" =')
+    load_mapping(write_mapping(tmp_path / "ok", quoted))  # parses

@@ -527,6 +527,27 @@ def _report(origin: str, messages: list[str]) -> str:
     return "\n".join([head, *(f"  {m}" for m in messages)])
 
 
+def _bare_key_hint(text: str, error: str) -> str:
+    """A hint where the parser stopped at a letter outside A to Z: TOML's bare keys are ASCII only.
+
+    A Swedish university's `type = { Inlämningsuppgift = "coursework" }` read only "Expected '=' after
+    a key in a key/value pair".
+    """
+    found = re.search(r"at line (\d+), column (\d+)", error)
+    if found is None:
+        return ""
+    lines = text.splitlines()
+    line, column = int(found.group(1)), int(found.group(2))
+    if not 0 < line <= len(lines) or not 0 < column <= len(lines[line - 1]):
+        return ""
+    if lines[line - 1][column - 1].isascii():
+        return ""
+    return (
+        f": {lines[line - 1][column - 1]!r} is not a letter a key may hold unquoted (A to Z, digits, _ and - "
+        'only): write a key with other letters in quotes ("Inlämningsuppgift" = "coursework")'
+    )
+
+
 def load_mapping(path: Path) -> Mapping:
     """Read and check a mapping file.
 
@@ -546,11 +567,12 @@ def load_mapping(path: Path) -> Mapping:
         When the file cannot be read, is not TOML, or breaks the schema (every mistake named).
     """
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except OSError as exc:
         raise MappingError(f"{path}: cannot read the mapping file ({exc.strerror})") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"{path}: not valid TOML ({exc})") from exc
+        raise MappingError(f"{path}: not valid TOML ({exc}){_bare_key_hint(text, str(exc))}") from exc
     mapping = parse_mapping(data, origin=str(path))
     mapping._path = path
     return mapping
