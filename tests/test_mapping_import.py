@@ -1778,3 +1778,19 @@ def test_a_key_with_letters_outside_a_to_z_unquoted_is_named_with_the_remedy(tmp
     assert "not valid TOML" in said and "'ä' is not a letter a key may hold unquoted" in said
     quoted = text.replace("Inlämning =", '"Inlämning" =')
     load_mapping(write_mapping(tmp_path / "ok", quoted))  # parses
+
+
+def test_a_mapping_that_writes_student_numbers_as_given_says_so(tmp_path: Path) -> None:
+    """A Swedish university's ids are personnummer (a birth date, a digit for legal gender): a mapping
+    without [pseudonymise] wrote them into the folder, and on into the database and the access log,
+    without a word."""
+    plain = MAPPING.replace('[pseudonymise]\ncolumns = ["student_id"]\n', "")
+    assert plain != MAPPING
+    src = write_extract(tmp_path / "export")
+    result = import_mapped(load_mapping(write_mapping(tmp_path / "m", plain)), [src], out=tmp_path / "out")
+    (said,) = [n for n in result.notes if "does not pseudonymise student_id" in n]
+    assert '[pseudonymise] columns = ["student_id"]' in said
+    kept = import_mapped(
+        load_mapping(write_mapping(tmp_path / "m2", MAPPING)), [src], out=tmp_path / "out2", secret=SECRET
+    )
+    assert not [n for n in kept.notes if "pseudonymise" in n]

@@ -342,6 +342,25 @@ def _types_gone(con: duckdb.DuckDBPyConnection, *, keyed: str) -> str:
     return f"; among them {', '.join(named[:5])}" if named else ""
 
 
+def _unpseudonymised(mapping: Mapping) -> tuple[str, ...]:
+    """A note when a mapping writes student ids as the exports give them.
+
+    A Swedish university's Ladok ids are personnummer, a birth date with a digit for legal gender: a
+    mapping without ``[pseudonymise]`` wrote them into the folder, and so into the service database,
+    the access log and MLflow, without a word.
+    """
+    if mapping.pseudonymise is not None and "student_id" in mapping.pseudonymise.columns:
+        return ()
+    if not any("student_id" in spec.columns for spec in mapping.tables.values()):
+        return ()
+    return (
+        f"Mapping {mapping.name} does not pseudonymise student_id: student numbers are written as the "
+        "exports give them, into the data folder and from there into the service database, the access "
+        "log and MLflow. Where they are identity numbers, or carry a birth date or anything else about "
+        'the student, add [pseudonymise] columns = ["student_id"] (docs/mapping.md).',
+    )
+
+
 #: Said by an append's dry run that pseudonymises without the secret.
 BLIND_DRY_RUN = (
     "The contract's rules were not run: this append pseudonymises ids and no secret was given, so this "
@@ -902,6 +921,7 @@ def import_mapped(
     coverage, matched = analyse(con, mapping, sources=sources, old=old)
     earlier = _read_labels(out / SOURCES_FILE) if append else {}
     notes = relabelled(earlier, mapping)  # said by the dry run too, while there is time to change course
+    notes += _unpseudonymised(mapping)
     # A dry run without the secret hashes ids with a throwaway key: the folder's rows, hashed with the
     # real one, match none of this extract's, so nothing that joins the two can be checked.
     blind = append and mapping.pseudonymise is not None and key is None
