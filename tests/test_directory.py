@@ -155,3 +155,25 @@ def test_the_command_loads_a_synthetic_directory_and_names_bad_rows(synth_dir: P
     engine = make_engine(env["WAYMARK_DATABASE_URL"])
     assert len(_stored(engine)) == students  # the earlier directory is untouched
     engine.dispose()
+
+
+def test_a_number_known_without_its_separators_is_named_so(engine: Engine, tmp_path: Path) -> None:
+    """A Swedish university's directory wrote Ladok's personnummer `000108-6131` where the data imports
+    wrote the ten digits: every row was refused, and nothing said how near they were."""
+    known = frozenset({"0001086131"})
+    with pytest.raises(DirectoryRefused) as refused:
+        import_directory(engine, _file(tmp_path, "000108-6131,Östen Ek,,,osten@example.se"), known=known)
+    assert "(written '0001086131', without its separators, it is" in str(refused.value)
+    # Through the imports' secret too, as the pseudonyms the records carry.
+    pseudonyms = frozenset({f"p-{n}" for n in known})
+    with pytest.raises(DirectoryRefused) as hashed:
+        import_directory(
+            engine,
+            _file(tmp_path, "000108-6131,Östen Ek,,,osten@example.se"),
+            known=pseudonyms,
+            pseudonym=lambda n: f"p-{n}",
+        )
+    assert "'000108-6131' is not a student Waymark knows (written '0001086131'" in str(hashed.value)
+    with pytest.raises(DirectoryRefused) as far:
+        import_directory(engine, _file(tmp_path, "999999-0000,Nobody,,,n@example.se"), known=known)
+    assert "without its separators" not in str(far.value)
