@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from tests.polytechnic import (
@@ -319,9 +320,18 @@ def test_a_registration_activity_or_results_still_name_is_kept_and_said_so(
     assert result.written is not None
     counts = result.written["registrations"]
     assert (counts["absent"], counts["retired"], counts["held"]) == (1, 0, 1)
-    assert len(load_learning_data(loaded).registrations) == 24
+    data = load_learning_data(loaded)
+    assert len(data.registrations) == 24
     assert _changes(counts).endswith(": 0 retired, 1 kept because activity or results name them")
-    assert "(and still scored, as nothing says they ended" in _changes(counts, "registrations")
+    assert "(each ended the day after its last activity or submission" in _changes(counts, "registrations")
+    # An Australian university's records delete an enrolment withdrawn before the census date while the
+    # platform keeps its activity: it had stayed on worklists. Held, it ends after its last activity.
+    regs, act = data.registrations, data.activity
+    ended = regs[regs["unregistration_day"].notna() & (regs["presentation_id"] == GONE[1])]
+    assert len(ended) == 1 and pd.isna(ended["final_result"].iloc[0])
+    (student,) = ended["student_id"]
+    mine = act[(act["student_id"] == student) & (act["presentation_id"] == GONE[1])]
+    assert int(ended["unregistration_day"].iloc[0]) == int(mine["day"].max()) + 1
 
 
 def test_only_an_append_retires_and_only_tables_an_extract_lists_whole(

@@ -174,8 +174,8 @@ def _changes(n: dict[str, int], table: str = "") -> str:
     kept = f", {n['held']:,} kept because activity or results name them" if n["held"] else ""
     if kept and table == "registrations":
         kept += (
-            " (and still scored, as nothing says they ended: a student moved to another intake is "
-            "exported as withdrawn from this one, with the day, docs/mapping.md)"
+            " (each ended the day after its last activity or submission, unless the folder gave it a "
+            "day: not scored after it, and not learnt from without an outcome, docs/mapping.md)"
         )
     return f"{gone}: {n['retired']:,} retired{kept}"
 

@@ -618,6 +618,35 @@ class _Retiring:
             return "FALSE"
         return f"{self.absent(table)} AND NOT ({self.depended_on(table)})"
 
+    def ended(self) -> str:
+        """SQL: the unregistration day of the earlier registration ``o``, ended where it is held.
+
+        A held registration (absent from the extract, its activity or results kept) ends the day after
+        the last of them, unless the folder already gives it a day: an Australian university's records
+        delete an enrolment withdrawn before the census date, while the platform keeps its activity, and
+        12 of 24 such students stayed on worklists, ranked 2nd of 86 and 3rd of 70.
+        """
+        if "registrations" not in self.tables:
+            return "o.unregistration_day"
+        days = [
+            f"SELECT a.day AS d FROM {activity} a WHERE a.student_id = o.student_id "
+            "AND a.module_id = o.module_id AND a.presentation_id = o.presentation_id"
+            for activity in self._views("activity")
+        ] + [
+            f"SELECT r.submitted_day AS d FROM {results} r JOIN wm_assessment_presentations x "
+            "ON x.assessment_id = r.assessment_id WHERE r.student_id = o.student_id "
+            "AND x.module_id = o.module_id AND x.presentation_id = o.presentation_id"
+            for results in self._views("assessment_results")
+        ]
+        if not days:
+            return "o.unregistration_day"
+        last = f"(SELECT max(d) FROM ({' UNION ALL '.join(days)}))"
+        held = f"{self.absent('registrations')} AND ({self.depended_on('registrations')})"
+        return (
+            f"CASE WHEN o.unregistration_day IS NULL AND {held} "
+            f"THEN CAST(greatest({last} + 1, o.registration_day) AS BIGINT) ELSE o.unregistration_day END"
+        )
+
 
 def _merged_sql(table: str, *, old: set[str], retiring: _Retiring | None = None) -> str:
     new = ident("wm_out_" + table)
@@ -625,6 +654,8 @@ def _merged_sql(table: str, *, old: set[str], retiring: _Retiring | None = None)
         return f"SELECT * FROM {new}"
     match = _same_key(table)
     old_columns = "o.* EXCLUDE (_file, _row)"
+    if retiring and table == "registrations" and table in retiring.tables:
+        old_columns = f"o.* EXCLUDE (_file, _row) REPLACE ({retiring.ended()} AS unregistration_day)"
     retired = f" AND NOT ({retiring.retired(table)})" if retiring and table in retiring.tables else ""
     return (
         f"SELECT * FROM {new} UNION ALL BY NAME SELECT {old_columns} FROM {ident('t_' + table)} o "
@@ -675,6 +706,12 @@ def _changes(
         out["absent"], out["retired"] = int(counted[0]), int(counted[1])
         if table in retiring.tables:  # absent rows kept because activity or results still name them
             out["held"] = out["absent"] - out["retired"]
+        if table == "registrations" and table in retiring.tables and out["held"]:  # ended by this append
+            (ended,) = con.execute(
+                f"SELECT count(*) FILTER (WHERE o.unregistration_day IS NULL AND {retiring.absent(table)} "
+                f"AND ({retiring.depended_on(table)})) FROM {ident('t_' + table)} o"
+            ).fetchall()[0]
+            out["ended"] = int(ended)
     return out
 
 
@@ -941,7 +978,12 @@ def import_mapped(
     rewrite = [
         t
         for t in tables
-        if t not in old or changes[t]["added"] + changes[t]["replaced"] + changes[t].get("retired", 0) > 0
+        if t not in old
+        or changes[t]["added"]
+        + changes[t]["replaced"]
+        + changes[t].get("retired", 0)
+        + changes[t].get("ended", 0)
+        > 0
     ]
     staging = _Staging(
         mapping, out=out, old=old, append=append, key=key, earlier=earlier, matched=matched, retiring=retiring
