@@ -101,12 +101,17 @@ def feature_views(folder: Path) -> Any:
     from waymark.models.data import FEATURE_TABLES, TABLES, memo
     from waymark.models.data.notice import USED_ACTIVITY, register_usable_sources
     from waymark.models.data.publish import folder_fingerprint
+    from waymark.models.data.validation import null_columns
 
     con, _ = memo.open_valid(folder, fingerprint=folder_fingerprint(folder))
     register_usable_sources(con)  # activity from a source students were not told of is left out
     for name in FEATURE_TABLES:
         present = {row[0] for row in con.execute(f"DESCRIBE t_{name}").fetchall()}
-        columns = ", ".join(f'"{c}"' for c in TABLES[name].column_names if c in present)
+        columns = (
+            ", ".join(  # an optional column the folder lacks is read as empty, as load_learning_data does
+                f'"{c.name}"' if c.name in present else null_columns([c]) for c in TABLES[name].columns
+            )
+        )
         where = USED_ACTIVITY if name == "activity" else "TRUE"
         con.execute(f"CREATE TEMP VIEW b_{name} AS SELECT {columns} FROM t_{name} WHERE {where}")
     return con
@@ -155,6 +160,8 @@ def duckdb_chunked(folder: Path, out: Path) -> tuple[float, int]:
         "activity": f"SELECT * FROM b_activity WHERE {one}",
         "students": "SELECT * FROM b_students WHERE student_id IN (SELECT student_id FROM c_registrations)",
         "assessment_results": "SELECT * FROM b_assessment_results "
+        "WHERE assessment_id IN (SELECT assessment_id FROM c_assessments)",
+        "extensions": "SELECT * FROM b_extensions "
         "WHERE assessment_id IN (SELECT assessment_id FROM c_assessments)",
         # the chunk's students' registrations in every presentation: earlier attempts still count
         "attempts": "SELECT r.student_id, r.module_id, p.start_date FROM b_registrations r "

@@ -446,17 +446,14 @@ def _withheld_reason(
 
 
 def _known_counts(group: GroupResult) -> dict[str, int]:
-    """The counts a group's published figures give.
+    """The counts a group's published figures give exactly: its students, and those who needed support.
 
-    Students, those who needed support and those who did not, and those on the list and off it where
-    the group's selection rate is shown.
+    Not those who did not, nor those on the list: a student with two registrations can be on both sides
+    of either, so neither follows from the others (and the selection rate is over registrations).
     """
     out = {"students": group.students}
     if group.positives is not None:
-        out |= {"positives": group.positives, "negatives": group.students - group.positives}
-    if "selection_rate" in group.metrics:
-        listed = round(group.metrics["selection_rate"][0] * group.students)
-        out |= {"listed": listed, "unlisted": group.students - listed, "selected": listed}
+        out["positives"] = group.positives
     return out
 
 

@@ -48,27 +48,54 @@ def not_completing(population: pd.DataFrame, registrations: pd.DataFrame) -> pd.
     )
 
 
+#: No student has a due day of their own (the contract's optional extensions table is absent).
+NO_EXTENSIONS = pd.DataFrame(
+    {
+        "student_id": pd.Series(dtype="string"),
+        "assessment_id": pd.Series(dtype="string"),
+        "due_day": pd.Series(dtype="Int64"),
+        "granted_day": pd.Series(dtype="Int64"),
+    }
+)
+
+
 def next_assessment_nonsubmission(
-    population: pd.DataFrame, assessments: pd.DataFrame, *, results: pd.DataFrame
+    population: pd.DataFrame,
+    assessments: pd.DataFrame,
+    *,
+    results: pd.DataFrame,
+    extensions: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Label 1 when the next non-exam assessment due from the cut-off on is not submitted by its due day."""
+    """Label 1 when the next non-exam assessment due from the cut-off on is not submitted by its due day.
+
+    A student's own due day (``extensions``) counts as the features read it: the next assessment is
+    chosen by the due day known at the cut-off, and whether it was submitted in time is judged by the
+    student's own due day, granted when it may. A student on an extension who handed in after the
+    assessment's day but before their own was labelled as not submitting.
+    """
     return DUCKDB.query(
         """WITH nxt AS (
                SELECT p.student_id, p.module_id, p.presentation_id, p.week,
-                      arg_min(a.assessment_id, struct_pack(d := a.due_day, w := -a.weight,
-                              q := a.type = 'quiz', i := a.assessment_id)) AS assessment_id,
-                      min(a.due_day) AS due_day
+                      arg_min(a.assessment_id,
+                              struct_pack(d := coalesce(x.due_day, a.due_day), w := -a.weight,
+                                          q := a.type = 'quiz', i := a.assessment_id)) AS assessment_id,
+                      min(coalesce(x.due_day, a.due_day)) AS due_day
                FROM population p JOIN assessments a USING (module_id, presentation_id)
-               WHERE a.type <> 'exam' AND a.due_day >= p.cutoff
+               LEFT JOIN extensions x ON x.student_id = p.student_id AND x.assessment_id = a.assessment_id
+                                     AND (x.granted_day IS NULL OR x.granted_day < p.cutoff)
+               WHERE a.type <> 'exam' AND coalesce(x.due_day, a.due_day) >= p.cutoff
                GROUP BY p.student_id, p.module_id, p.presentation_id, p.week)
            SELECT n.student_id, n.module_id, n.presentation_id, n.week,
-                  CAST(r.submitted_day IS NULL OR r.submitted_day > n.due_day AS INTEGER) AS label,
-                  n.due_day AS outcome_day
+                  CAST(r.submitted_day IS NULL OR r.submitted_day > coalesce(y.due_day, n.due_day)
+                       AS INTEGER) AS label,
+                  coalesce(y.due_day, n.due_day) AS outcome_day
            FROM nxt n LEFT JOIN results r
-             ON r.student_id = n.student_id AND r.assessment_id = n.assessment_id""",
+             ON r.student_id = n.student_id AND r.assessment_id = n.assessment_id
+           LEFT JOIN extensions y ON y.student_id = n.student_id AND y.assessment_id = n.assessment_id""",
         population=population,
         assessments=assessments,
         results=results,
+        extensions=NO_EXTENSIONS if extensions is None else extensions,
     )
 
 
@@ -88,5 +115,8 @@ def labels(
     if target is Target.NOT_COMPLETING:
         return not_completing(population, tables["registrations"])
     return next_assessment_nonsubmission(
-        population, tables["assessments"], results=tables["assessment_results"]
+        population,
+        tables["assessments"],
+        results=tables["assessment_results"],
+        extensions=tables.get("extensions"),
     )

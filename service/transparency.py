@@ -54,7 +54,10 @@ _FAMILY_OF = {f.name: f.family for f in FEATURES}
 RECORD_DATA = {
     "registration_timing": "Module registrations and their dates.",
     "study_history": "The student record: earlier registrations on the module and the credits being studied.",
-    "assessment_submissions": "Assessments: due dates and whether and when work was submitted.",
+    "assessment_submissions": (
+        "Assessments: due dates (a student's own, where an extension is recorded) and whether and when "
+        "work was submitted."
+    ),
     "assessment_results": "Assessments: marks of submitted work.",
     "upcoming_assessments": (
         "Assessments: when the next piece of work is due, its weight, whether it is a quiz and how many "
@@ -135,7 +138,8 @@ def locations(settings: Settings) -> tuple[str, ...]:
         # A Swedish DPO asked what Waymark stores of disability support and background: the folder that
         # holds them for the audit had gone unsaid, and the retention run does not reach it.
         "The data folder (the records each import writes, and the characteristics only the fairness "
-        "audit reads): on the machine that runs the imports, training and scoring. It holds what the "
+        "audit reads): where the deployment keeps it (on the machine that runs the imports, training and "
+        "scoring, or the store a Spark deployment names). It holds what the "
         "latest imports wrote, outside the retention run: an import replaces it (an append adds to it), "
         "and an erasure reaches "
         "it through `waymark data erase`.",

@@ -136,7 +136,8 @@ def test_every_family_is_worded_as_the_per_student_describer_words_it(labels: tu
         # A first week's actions beside none earlier had read as "about 1.5 times" a rate of nothing;
         # a presentation whose assessments were not exported as "No assessment has been due yet".
         "on 2 days of the last 14, where this student's own earlier weeks had none",
-        "No assessment with submissions recorded for this module had a due day before this point.",
+        "No assessment with submissions recorded for this module had a due day for this student before this "
+        "point.",
         "No mark counts yet (quiz marks count at once, others 14 days after the work is handed in).",
     ):
         assert any(part in s for s in said), part

@@ -396,3 +396,33 @@ def test_a_students_own_due_day_replaces_the_assessments_for_them_alone(tmp_path
     # Without the table, S3 had missed A1 at week 3 (handed in on day 22, after the cut-off).
     plain = row(build_features(load_learning_data(make_folder(tmp_path / "plain")), weeks=[3]), "S3", 3)
     assert (plain["asm_due"], plain["asm_missed"]) == (1, 1)
+
+
+def test_an_extension_counts_from_the_week_after_it_was_granted(tmp_path: Path) -> None:
+    """Read from the start, an extension granted after a missed deadline hid, in the earlier weeks of past
+    years, a miss that was there to see: the model learnt from what it could not have known (a review)."""
+    extended = [["student_id", "assessment_id", "due_day", "granted_day"], ["S3", "A1", "25", "24"]]
+    features = build_features(load_learning_data(make_folder(tmp_path, extensions=extended)), weeks=[3, 4])
+    before, after = row(features, "S3", 3), row(features, "S3", 4)  # cut-offs 21 and 28
+    assert (before["asm_due"], before["asm_missed"]) == (1, 1)  # not granted yet: the assessment's day 20
+    assert (after["asm_due"], after["asm_submitted"], after["asm_late"]) == (1, 1, 0)  # own day 25
+
+
+def test_the_next_assessment_target_judges_a_submission_by_the_students_own_due_day(tmp_path: Path) -> None:
+    """S3 handed in on day 22, after the assessment's day 20 and before their own 25: labelled as not
+    submitting, the students on extensions (mostly disabled students and carers) were learnt as such."""
+    from waymark.models.targets import next_assessment_nonsubmission
+
+    extended = [["student_id", "assessment_id", "due_day"], ["S3", "A1", "25"]]
+    for folder, rows, expected in (("plain", None, 1), ("own", extended, 0)):
+        data = load_learning_data(make_folder(tmp_path / folder, extensions=rows))
+        pop = population(data.registrations, data.presentations)
+        labelled = next_assessment_nonsubmission(
+            pop[pop["week"] == 2],
+            data.assessments,
+            results=data.assessment_results,
+            extensions=data.extensions,
+        )
+        s3 = labelled[(labelled["student_id"] == "S3") & (labelled["module_id"] == "M1")]
+        assert s3["label"].tolist() == [expected], folder
+        assert s3["outcome_day"].tolist() == [25 if rows else 20]

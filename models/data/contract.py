@@ -312,6 +312,16 @@ EXTENSIONS = Table(
             minimum=-1000,
             maximum=1000,
         ),
+        Column(
+            "granted_day",
+            Kind.INT,
+            "Day the extension was granted or recorded; a week whose cut-off is after it reads the "
+            "student's own due day, an earlier one the assessment's. Empty: known from the start.",
+            required=False,
+            nullable=True,
+            minimum=-1000,
+            maximum=2000,
+        ),
     ),
     key=("student_id", "assessment_id"),
     references=(Reference(("assessment_id",), "assessments", ("assessment_id",)),),

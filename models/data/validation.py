@@ -590,8 +590,9 @@ def _one_group_rule(column: str, n: int) -> Rule:
         "protected_characteristics",
         column,
         "one_group",
-        f'{column!r} records one group only: every other student is the audit\'s "not recorded", so no '
-        "two of its groups can be compared and the gate cannot assess it. If the other answer was written "
+        f"{column!r} records one group only (every student with a value holds the same one; any without "
+        'are the audit\'s "not recorded"), so no two of its groups can be compared and the gate cannot '
+        "assess it. If the other answer was written "
         "as empty (an N or a No for not registered), map it to a value of its own "
         '(values = { "N" = "Not registered" }); empty is for students of whom nothing is known',
         f"WITH {v} AS (SELECT _file, _row, trim(CAST({c} AS VARCHAR)) AS value "
@@ -910,9 +911,11 @@ def _no_due_days_rule() -> Rule:
         "due dates), or from the timetable of examinations, in the export or the mapping",
         "SELECT arg_min(a._file, (a._file, a._row)) AS _file, arg_min(a._row, (a._file, a._row)) AS _row, "
         "a.module_id || ' ' || a.presentation_id AS value FROM t_assessments a "
-        "WHERE a.assessment_id IN (SELECT assessment_id FROM t_assessment_results) "
+        "LEFT JOIN (SELECT DISTINCT assessment_id AS handed FROM t_assessment_results) h "
+        "ON h.handed = a.assessment_id "
         "GROUP BY a.module_id, a.presentation_id "
-        "HAVING count(a.due_day) = 0 AND count(*) FILTER (WHERE a.type <> 'exam') > 0",
+        "HAVING count(a.due_day) = 0 AND count(h.handed) > 0 "
+        "AND count(*) FILTER (WHERE a.type <> 'exam') > 0",
         severity="warning",
         values=True,
     )

@@ -25,6 +25,7 @@ from waymark.models.explain.sentences import (
     EARLIER_RATE,
     MARKS_COUNT,
     NO_DUE,
+    NO_DUE_OWN,
     NO_MARK,
     NO_MARK_BRIEF,
     NONE_EARLIER,
@@ -255,7 +256,7 @@ def _submissions(cols: Columns, src: Sequence[str]) -> Texts:
                 else ""
             )
             briefs.append("no assessment due yet")
-            sentences.append(NO_DUE + tail + ".")
+            sentences.append(NO_DUE_OWN + tail + ".")
             continue
         if due[i] == 1:
             said = "submitted" if done[i] else "not submitted"

@@ -129,6 +129,11 @@ MARKS_COUNT = f" (quiz marks count at once, others {MARKING_DELAY_DAYS} days aft
 #: read "No assessment has been due yet", a fact about the module that was untrue), and of their due
 #: days (a Swedish records system holds none: "has been due yet" was read beside 202 submissions).
 NO_DUE = "No assessment with submissions recorded for this module had a due day before this point"
+#: The same of one student, whose own due day may be later (an extension): said of the module, it was
+#: untrue beside the assessment's day that had passed.
+NO_DUE_OWN = (
+    "No assessment with submissions recorded for this module had a due day for this student before this point"
+)
 
 
 def compares_own_rate(row: Row) -> bool:
@@ -316,7 +321,7 @@ def _submissions(row: Row, _sources: Sources) -> tuple[str, str]:
         early = round(row["asm_early_submissions"])
         brief = "no assessment due yet"
         tail = f"; {_times(early, 'assessment', many='assessments')} already submitted early" if early else ""
-        return brief, NO_DUE + tail + "."
+        return brief, NO_DUE_OWN + tail + "."
     if due == 1:
         brief = "the 1 assessment due so far " + ("submitted" if done else "not submitted")
         sentence = "The 1 assessment due so far was " + ("submitted" if done else "not submitted")

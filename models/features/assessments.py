@@ -101,7 +101,12 @@ def assessment_features(
     marked = f"(type = 'quiz' OR submitted_day + {MARKING_DELAY_DAYS} < cutoff) AND score IS NOT NULL"
     own, due, tables = "", "a.due_day", {}
     if extensions is not None:
-        own = "LEFT JOIN extensions x ON x.student_id = p.student_id AND x.assessment_id = a.assessment_id"
+        # Known from the week after it was granted: one granted after a missed deadline would otherwise
+        # hide, in the earlier weeks of past years, a miss that was there to see (leakage).
+        own = (
+            "LEFT JOIN extensions x ON x.student_id = p.student_id AND x.assessment_id = a.assessment_id "
+            "AND (x.granted_day IS NULL OR x.granted_day < p.cutoff)"
+        )
         due, tables = "coalesce(x.due_day, a.due_day)", {"extensions": extensions}
     # The students compared: those with something due, and those with a mark (each within the cohort).
     by_due = "PARTITION BY module_id, presentation_id, week, asm_due = 0"

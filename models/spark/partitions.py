@@ -59,6 +59,11 @@ def only_presentations(
     return {
         **kept,
         "assessment_results": tables["assessment_results"].join(by_assessment, "assessment_id", "left_semi"),
+        **(
+            {"extensions": tables["extensions"].join(by_assessment, "assessment_id", "left_semi")}
+            if "extensions" in tables
+            else {}
+        ),
         "students": tables["students"].join(by_student, "student_id", "left_semi"),
         "attempts": attempts.join(by_student, "student_id", "left_semi"),
     }

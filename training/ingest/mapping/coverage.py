@@ -338,12 +338,9 @@ def table_coverage(
     if matched == 0 and rows_in > 0:  # every row dropped: a join on ids written two ways, or a filter
         issues += _nothing_joined(con, spec, table=table, rows=rows_in, first=first, examples=examples)
     kept = _kept_unmatched(con, spec)
-    for i, (_, hits) in enumerate(kept):
+    for at, _, hits in kept:
         if hits == 0 and rows_in > 0 and not issues:  # every row kept, none with the joined columns
-            optional = [n for n, j in enumerate(spec.join) if j.keep_unmatched][i]
-            issues += _nothing_joined(
-                con, spec, table=table, rows=rows_in, first="", examples=(), only=optional
-            )
+            issues += _nothing_joined(con, spec, table=table, rows=rows_in, first="", examples=(), only=at)
     return TableCoverage(
         passed_over=_passed_over(con, spec),
         table=table,
@@ -357,15 +354,15 @@ def table_coverage(
         unmatched_on=on if keys else (),
         unmatched_keys=keys,
         unmatched_examples=examples,
-        kept_unmatched=kept,
+        kept_unmatched=tuple((joined, hits) for _, joined, hits in kept),
     )
 
 
-def _kept_unmatched(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[tuple[str, int], ...]:
-    """For each join keeping unmatched rows, how many rows of the table's input matched a row of it."""
+def _kept_unmatched(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[tuple[int, str, int], ...]:
+    """For each join keeping unmatched rows: its place, its input, and the input rows that matched it."""
     have = {str(r[0]) for r in con.execute(f"DESCRIBE {ident('wm_in_' + spec.from_)}").fetchall()}
     out = []
-    for join in spec.join:
+    for at, join in enumerate(spec.join):
         if not join.keep_unmatched or not set(join.on) <= have:
             continue
         conds = " AND ".join(
@@ -378,7 +375,7 @@ def _kept_unmatched(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[tu
             f"SELECT count(*) FROM {ident('wm_in_' + spec.from_)} s "
             f"WHERE EXISTS (SELECT 1 FROM {ident('wm_in_' + join.input)} j WHERE {conds})"
         ).fetchall()[0]
-        out.append((join.input, int(found)))
+        out.append((at, join.input, int(found)))
     return tuple(out)
 
 

@@ -603,7 +603,11 @@ class _Retiring:
             "WHERE x.assessment_id = r.assessment_id AND x.module_id = o.module_id "
             "AND x.presentation_id = o.presentation_id)"
         )
-        parts += [f"EXISTS (SELECT 1 FROM {r} r WHERE {on})" for r in self._views("assessment_results")]
+        parts += [
+            f"EXISTS (SELECT 1 FROM {r} r WHERE {on})"
+            for by_assessment in ("assessment_results", "extensions")
+            for r in self._views(by_assessment)
+        ]
         return " OR ".join(parts) or "FALSE"
 
     def _views(self, table: str) -> list[str]:
