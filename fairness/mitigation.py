@@ -293,8 +293,12 @@ def _withhold(
     ``beside``: the figures withheld beside another group's (complementary suppression).
     """
     figures = [k for k, v in row.__dict__.items() if isinstance(v, float)]
-    withheld = tuple(
-        k for k in figures if k in beside or not allowed(_RULES.get(k, k), counts, min_size=min_size)
-    )
+    held = {k for k in figures if k in beside or not allowed(_RULES.get(k, k), counts, min_size=min_size)}
+    if "fnr_before" in held:
+        # The miss rate after stands beside the one before: where that is withheld, so is this (the
+        # audit's table had withheld a group's miss rate beside a small one, and this table, whose
+        # wider counts hid another small group, showed the rate after; found by the property test).
+        held |= {"fnr_after", *(k for k, rate in _RULES.items() if rate == "fnr_after")}
+    withheld = tuple(k for k in figures if k in held)
     fields: dict[str, Any] = {**row.__dict__, **dict.fromkeys(withheld, math.nan), "withheld": withheld}
     return MitigationRow(**fields)

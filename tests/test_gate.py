@@ -278,7 +278,21 @@ def test_a_large_group_withheld_beside_a_small_one_is_not_called_too_small() -> 
     rng = np.random.default_rng(2)
     sizes = {"M": 272, "V": 224, "X": 5}
     gender = [g for g, n in sizes.items() for _ in range(n)]
-    label = rng.random(len(gender)) < 0.3
+    scored, protected = _by_gender(gender, rng.random(len(gender)) < 0.3, rng)
+    policy = dataclasses.replace(load_policy(), weeks=(4,), bootstrap_resamples=50)
+    audits = audit_cohorts(scored, group_labels(protected, intersections=False), policy=policy)
+    _, checks = evaluate(audits, policy)
+    reasons = " ".join(r for c in checks for r in c.reasons)
+    assert (
+        "2 groups not assessable (too few students): 1 group below the minimum size, and 1 group" in reasons
+    )
+    assert "withheld beside it" in reasons and "224" not in reasons and "V" not in reasons.split()
+
+
+def _by_gender(
+    gender: list[str], label: np.ndarray, rng: np.random.Generator
+) -> tuple[pd.DataFrame, ProtectedFrame]:
+    """Week-4 estimates near 0.6 for those who needed support and 0.2 for the rest, with some noise."""
     scored = pd.DataFrame(
         {
             "student_id": [f"s{i}" for i in range(len(gender))],
@@ -288,14 +302,7 @@ def test_a_large_group_withheld_beside_a_small_one_is_not_called_too_small() -> 
         }
     )
     groups = pd.DataFrame({"student_id": scored["student_id"], "gender": gender}).astype("string")
-    policy = dataclasses.replace(load_policy(), weeks=(4,), bootstrap_resamples=50)
-    audits = audit_cohorts(scored, group_labels(ProtectedFrame(groups), intersections=False), policy=policy)
-    _, checks = evaluate(audits, policy)
-    reasons = " ".join(r for c in checks for r in c.reasons)
-    assert (
-        "2 groups not assessable (too few students): 1 group below the minimum size, and 1 group" in reasons
-    )
-    assert "withheld beside it" in reasons and "224" not in reasons and "V" not in reasons.split()
+    return scored, ProtectedFrame(groups)
 
 
 def _nobody_needed_support(group_size: int) -> tuple[pd.DataFrame, ProtectedFrame]:
@@ -395,21 +402,12 @@ def test_a_large_groups_rate_withheld_beside_a_small_one_is_not_called_too_few_s
     20 with few who needed support, so that the week's figure less the groups shown would not give it."""
     rng = np.random.default_rng(4)
     gender = ["M"] * 600 + ["W"] * 400 + ["X"] * 30
-    label = np.concatenate([rng.random(1000) < 0.4, np.arange(30) < 3])
-    scored = pd.DataFrame(
-        {
-            "student_id": [f"s{i}" for i in range(len(gender))],
-            "week": 4,
-            "label": label.astype(int),
-            "probability": np.clip(np.where(label, 0.6, 0.2) + rng.normal(0, 0.2, len(gender)), 0.01, 0.99),
-        }
-    )
-    groups = pd.DataFrame({"student_id": scored["student_id"], "gender": gender}).astype("string")
+    scored, protected = _by_gender(gender, np.concatenate([rng.random(1000) < 0.4, np.arange(30) < 3]), rng)
     policy = dataclasses.replace(load_policy(), weeks=(4,), bootstrap_resamples=50)
     fnr = tuple(c for c in policy.checks if c.metric == "false_negative_rate")
     audits = audit_cohorts(
         scored,
-        group_labels(ProtectedFrame(groups), intersections=False),
+        group_labels(protected, intersections=False),
         policy=dataclasses.replace(policy, checks=fnr),
     )
     (audit,) = [a for a in audits if a.attribute == "gender" and a.capacity == fnr[0].capacity]
