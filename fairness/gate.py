@@ -242,7 +242,7 @@ def _assess_audit(
 _COUNTED = {
     "students": "students",
     "positives": "students who needed support",
-    "negatives": "students who did not",
+    "negatives": "students who did not need support",
     "listed": "students on the list",
     "unlisted": "students not on it",
     "selected": "students on the list",
@@ -427,7 +427,8 @@ def _withheld_reason(
     if any(counts.get(c, min_size) < min_size for c in needs):
         return f"{where}: {metric} {TOO_FEW}"
     beside = (
-        "beside a smaller group, or the week's figure less the groups shown would give the smaller one's back"
+        "beside a smaller group (so that the week's figure less the groups shown does not give the smaller "
+        "one's back)"
     )
     if all(c in counts for c in needs):
         return (
