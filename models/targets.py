@@ -19,6 +19,7 @@ from enum import StrEnum
 import pandas as pd
 
 from waymark.models.calendar import unfinished, without
+from waymark.models.features.assessments import OWN_DUE, OWN_DUE_JOIN
 from waymark.models.features.query import DUCKDB
 
 
@@ -74,16 +75,15 @@ def next_assessment_nonsubmission(
     assessment's day but before their own was labelled as not submitting.
     """
     return DUCKDB.query(
-        """WITH nxt AS (
+        f"""WITH nxt AS (
                SELECT p.student_id, p.module_id, p.presentation_id, p.week,
                       arg_min(a.assessment_id,
-                              struct_pack(d := coalesce(x.due_day, a.due_day), w := -a.weight,
+                              struct_pack(d := {OWN_DUE}, w := -a.weight,
                                           q := a.type = 'quiz', i := a.assessment_id)) AS assessment_id,
-                      min(coalesce(x.due_day, a.due_day)) AS due_day
+                      min({OWN_DUE}) AS due_day
                FROM population p JOIN assessments a USING (module_id, presentation_id)
-               LEFT JOIN extensions x ON x.student_id = p.student_id AND x.assessment_id = a.assessment_id
-                                     AND (x.granted_day IS NULL OR x.granted_day < p.cutoff)
-               WHERE a.type <> 'exam' AND coalesce(x.due_day, a.due_day) >= p.cutoff
+               {OWN_DUE_JOIN}
+               WHERE a.type <> 'exam' AND {OWN_DUE} >= p.cutoff
                GROUP BY p.student_id, p.module_id, p.presentation_id, p.week)
            SELECT n.student_id, n.module_id, n.presentation_id, n.week,
                   CAST(r.submitted_day IS NULL OR r.submitted_day > coalesce(y.due_day, n.due_day)

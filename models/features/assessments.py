@@ -69,6 +69,17 @@ _FEATS_COLUMNS = (
 )
 
 
+#: A student's own due day (``extensions`` as ``x``) for population row ``p`` and assessment ``a``,
+#: known from the week after it was granted: one granted after a missed deadline would otherwise hide,
+#: in the earlier weeks of past years, a miss that was there to see (leakage). The features and the
+#: next-assessment target (``models.targets``) read it alike.
+OWN_DUE_JOIN = (
+    "LEFT JOIN extensions x ON x.student_id = p.student_id AND x.assessment_id = a.assessment_id "
+    "AND (x.granted_day IS NULL OR x.granted_day < p.cutoff)"
+)
+OWN_DUE = "coalesce(x.due_day, a.due_day)"
+
+
 def assessment_features(
     assessments: Any,
     results: Any,
@@ -101,13 +112,7 @@ def assessment_features(
     marked = f"(type = 'quiz' OR submitted_day + {MARKING_DELAY_DAYS} < cutoff) AND score IS NOT NULL"
     own, due, tables = "", "a.due_day", {}
     if extensions is not None:
-        # Known from the week after it was granted: one granted after a missed deadline would otherwise
-        # hide, in the earlier weeks of past years, a miss that was there to see (leakage).
-        own = (
-            "LEFT JOIN extensions x ON x.student_id = p.student_id AND x.assessment_id = a.assessment_id "
-            "AND (x.granted_day IS NULL OR x.granted_day < p.cutoff)"
-        )
-        due, tables = "coalesce(x.due_day, a.due_day)", {"extensions": extensions}
+        own, due, tables = OWN_DUE_JOIN, OWN_DUE, {"extensions": extensions}
     # The students compared: those with something due, and those with a mark (each within the cohort).
     by_due = "PARTITION BY module_id, presentation_id, week, asm_due = 0"
     by_score = "PARTITION BY module_id, presentation_id, week, score_mean IS NULL"

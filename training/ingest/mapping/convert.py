@@ -25,6 +25,7 @@ from waymark.training.ingest.mapping.schema import (
     DEATH_WORDS,
     LENGTH_FROM_END,
     ColumnSpec,
+    JoinSpec,
     MappingError,
     TableSpec,
 )
@@ -485,12 +486,7 @@ def base_sql(spec: TableSpec, columns: dict[str, list[str]]) -> tuple[str, Calla
                 problems.append(f"join[{i}].on.{left}: input {spec.from_} has no column {left!r}{hint}")
             if right not in columns[join.input]:
                 problems.append(f"join[{i}].on.{left}: input {join.input} has no column {right!r}")
-            a, b = f"s.{ident(left)}", f"{alias}.{ident(right)}"
-            conds.append(
-                f"lower(CAST({a} AS VARCHAR)) = lower(CAST({b} AS VARCHAR))"
-                if join.ignore_case
-                else f"{a} = {b}"
-            )
+            conds.append(join_match(f"s.{ident(left)}", f"{alias}.{ident(right)}", join=join))
         kind = "LEFT JOIN" if join.keep_unmatched else "JOIN"
         sql += f" {kind} {ident('wm_in_' + join.input)} AS {alias} ON {' AND '.join(conds) or 'TRUE'}"
     # A join key written the same in both inputs (and matched exactly) holds the same value in each.
@@ -502,6 +498,13 @@ def base_sql(spec: TableSpec, columns: dict[str, list[str]]) -> tuple[str, Calla
     )
     ref = resolver(by_alias, order=list(by_alias), where="columns", inputs=inputs, equal=equal)
     return sql, ref, problems
+
+
+def join_match(mine: str, theirs: str, *, join: JoinSpec) -> str:
+    """SQL: one key of ``join`` matches (``ignore_case``: whatever the case either side writes)."""
+    if join.ignore_case:
+        return f"lower(CAST({mine} AS VARCHAR)) = lower(CAST({theirs} AS VARCHAR))"
+    return f"{mine} = {theirs}"
 
 
 def stage_a_sql(

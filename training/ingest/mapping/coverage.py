@@ -15,7 +15,7 @@ import duckdb
 from waymark.models.data.contract import TABLES
 from waymark.models.data.sqltext import ident, literal
 from waymark.models.folding import folded
-from waymark.training.ingest.mapping.convert import BY_ASSESSMENT, trimmed, when_sql
+from waymark.training.ingest.mapping.convert import BY_ASSESSMENT, join_match, trimmed, when_sql
 from waymark.training.ingest.mapping.inputs import InputStats
 from waymark.training.ingest.mapping.schema import ColumnSpec, Mapping, TableSpec
 
@@ -366,10 +366,7 @@ def _kept_unmatched(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[tu
         if not join.keep_unmatched or not set(join.on) <= have:
             continue
         conds = " AND ".join(
-            f"lower(CAST(s.{ident(m)} AS VARCHAR)) = lower(CAST(j.{ident(t)} AS VARCHAR))"
-            if join.ignore_case
-            else f"s.{ident(m)} = j.{ident(t)}"
-            for m, t in join.on.items()
+            join_match(f"s.{ident(m)}", f"j.{ident(t)}", join=join) for m, t in join.on.items()
         )
         (found,) = con.execute(
             f"SELECT count(*) FROM {ident('wm_in_' + spec.from_)} s "
