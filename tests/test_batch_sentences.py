@@ -270,6 +270,14 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
         columns=[cols[f] for f in tried],
         candidate=candidate,
         eligible=lendable(tried, marked=np.array([r["asm_has_score"] >= 1 for r in rows])),
+        differs=lambda f, at, *, peers: np.array(
+            [
+                brief(tried[f], rows[p], sources=said.labels(i, tried[f]) or ())
+                != brief(tried[f], rows[i], sources=said.labels(i, tried[f]) or ())
+                for i, p in zip(at.tolist(), peers.tolist(), strict=True)
+            ],
+            dtype=bool,
+        ),
     )
     changes: list[dict[str, Any] | None] = []
     for i in range(len(rows)):
@@ -281,9 +289,6 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
         now, then = float(probability[i]), float(best.probability[i])
         title = FAMILIES[family].title
         phrase = brief(family, peer, sources=said.labels(i, family) or ())
-        if phrase == brief(family, rows[i], sources=said.labels(i, family) or ()):
-            changes.append(None)  # a peer whose values read as the student's own offers nothing
-            continue
         changes.append(
             {
                 "family": family,

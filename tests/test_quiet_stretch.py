@@ -19,9 +19,10 @@ import pytest
 from tests.contract_folder import VALID, make_folder
 from tests.unfitted import unfitted_model
 from tests.vocabulary import forbidden_words
-from waymark.models.bundle import ModelBundle
+from waymark.models.bundle import LinearParams, ModelBundle
 from waymark.models.data import load_with_source_labels
 from waymark.models.explain import SourceCoverage, explain_cohort
+from waymark.models.explain.change import MATERIAL, Change, Differs, smallest_change
 from waymark.models.explain.cohort import THRESHOLD
 from waymark.models.explain.families import family_columns, family_sums
 from waymark.models.explain.sentences import own_weeks
@@ -278,3 +279,32 @@ def test_what_could_change_never_offers_a_peer_whose_values_read_as_the_students
         assert found is not None, change["sentence"]
         own = round(float(features.at[i, "act_weeks_active_share"]) * WEEK)
         assert int(found.group(1)) != own, change["sentence"]
+
+
+def test_a_peer_said_in_the_students_own_words_is_passed_over_for_the_next_best() -> None:
+    """Where the best change's peer would read as the student's own, the next best is offered, not
+    nothing (students were left with no change although another family moved their estimate)."""
+    linear = LinearParams(mean=(0.0, 0.0), scale=(1.0, 1.0), coef=(-1.0, -0.5), intercept=0.0)
+    bundle = ModelBundle("not_completing", "logistic", ("a", "b"), calibration=(1.0, 0.0), linear=linear)
+    x = np.repeat(np.arange(5.0)[:, None], 2, axis=1)  # one module of five, each more active than the last
+    probability = bundle.probability(x)
+
+    def search(differs: Differs | None = None) -> Change:
+        return smallest_change(
+            bundle,
+            x,
+            probability=probability,
+            group=np.zeros(5, dtype=np.int64),
+            sums=[-x[:, 0], -0.5 * x[:, 1]],
+            columns=[np.array([0]), np.array([1])],
+            candidate=np.ones((5, 2), dtype=bool),
+            differs=differs,
+        )
+
+    first = search()
+    assert first.family[0] == 0 and first.peer[0] == 2  # family a moves the first row most
+    passed_over = search(lambda f, rows, *, peers: np.full(len(rows), f != 0))  # a's peer reads as own
+    assert passed_over.family[0] == 1 and passed_over.peer[0] == 2
+    assert passed_over.probability[0] == pytest.approx(1 / (1 + np.exp(1.0)))  # b lent: margin -1
+    assert probability[0] - passed_over.probability[0] >= MATERIAL
+    assert (search(lambda f, rows, *, peers: np.zeros(len(rows), dtype=bool)).family == -1).all()

@@ -4,13 +4,17 @@ For each family a student could act on, the student's values of that family's fe
 by those of a real peer on the same module at the same week: first a typical peer (the median of the
 cohort's contributions from that family), then one from the more engaged quarter. The model scores the
 changed row exactly. The first step at which some family lowers the estimate by at least
-``MATERIAL`` wins; within it, the family that lowers it most. Only families that raise this student's
+``MATERIAL`` wins; within it, the family that lowers it most. A peer whose values would be said in the
+same words as the student's own is passed over for the next best (the model weighed values the words do
+not say: "if this were like that of another student (active in 3 of the 8 weeks)" to a student active
+in 3 of 8 offers no change anyone could make). Only families that raise this student's
 indicator are tried, and never a characteristic of the person: only actionable families exist here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -51,6 +55,14 @@ class Change:
     probability: np.ndarray  # estimate after the change
 
 
+class Differs(Protocol):
+    """Which lent values would be said otherwise than a row's own."""
+
+    def __call__(self, f: int, rows: np.ndarray, *, peers: np.ndarray) -> np.ndarray:
+        """Per row of ``rows``, whether its peer's values of family ``f`` read otherwise than its own."""
+        ...
+
+
 def _peers(
     sums: np.ndarray, group: np.ndarray, *, q: float, eligible: np.ndarray | None = None
 ) -> np.ndarray:
@@ -83,10 +95,12 @@ def smallest_change(
     columns: list[np.ndarray],
     candidate: np.ndarray,
     eligible: list[np.ndarray | None] | None = None,
+    differs: Differs | None = None,
 ) -> Change:
     """Search the steps and families; ``candidate[i, f]`` says whether family f may be tried for row i.
 
-    ``eligible[f]``, when given and not None, says which rows may lend family f's values (``_peers``).
+    ``eligible[f]``, when given and not None, says which rows may lend family f's values (``_peers``);
+    ``differs``, when given, which lent values would be said otherwise than the row's own.
     """
     n = len(x)
     best = Change(np.full(n, -1), np.zeros(n, np.int64), np.zeros(n, np.int64), probability.copy())
@@ -103,9 +117,12 @@ def smallest_change(
             changed[:, cols] = x[peer[rows]][:, cols]
             after = bundle.probability(changed)
             better = (probability[rows] - after >= MATERIAL) & (probability[rows] - after > gain[rows])
-            hit = rows[better]
-            gain[hit] = probability[hit] - after[better]
+            hit, after = rows[better], after[better]
+            if differs is not None and len(hit):
+                said_otherwise = differs(f, hit, peers=peer[hit])
+                hit, after = hit[said_otherwise], after[said_otherwise]
+            gain[hit] = probability[hit] - after
             best.family[hit], best.step[hit], best.peer[hit] = f, s, peer[hit]
-            best.probability[hit] = after[better]
+            best.probability[hit] = after
         undecided &= gain == 0
     return best

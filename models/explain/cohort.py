@@ -617,6 +617,17 @@ def _changes(
     # module (an average mark of 48)"): in a cohort of fewer than MIN_COHORT they would be one of a few
     # named students' own, so nothing is said there.
     candidate[in_small_cohort(group)] = False
+
+    def differs(f: int, rows: np.ndarray, *, peers: np.ndarray) -> np.ndarray:
+        # A peer whose values read as the student's own offers no change anyone could make ("if this
+        # were like that of another student (active in 3 of the 8 weeks)" to a student active in 3 of
+        # 8): the model weighed values the words do not say, so the next best is looked for.
+        family = tried[f]
+        src = said.phrases(family)[1][rows].tolist()
+        theirs = describe_all(family, values.at(peers), src=src)[0]
+        mine = describe_all(family, values.at(rows), src=src)[0]
+        return np.array([a != b for a, b in zip(theirs, mine, strict=True)], dtype=bool)
+
     best = smallest_change(
         bundle,
         x,
@@ -626,6 +637,7 @@ def _changes(
         columns=[cols[f] for f in tried],
         candidate=candidate,
         eligible=lendable(tried, marked=values["asm_has_score"] >= 1),
+        differs=differs,
     )
     out: list[dict[str, Any] | None] = [None] * values.rows
     for f, family in enumerate(tried):
@@ -635,14 +647,8 @@ def _changes(
         # The peer's values, named by the sources this student's module records.
         _, phrase = said.phrases(family)
         peers = describe_all(family, values.at(best.peer[rows]), src=phrase[rows].tolist())[0]
-        # A peer whose values read as the student's own offers no change anyone could make ("if this were
-        # like that of another student (active in 3 of the 8 weeks)" to a student active in 3 of 8): the
-        # model weighed values the words do not say, so nothing is offered.
-        own = describe_all(family, values.at(rows), src=phrase[rows].tolist())[0]
         title = FAMILIES[family].title
-        for i, peer, mine in zip(rows.tolist(), peers, own, strict=True):
-            if peer == mine:
-                continue
+        for i, peer in zip(rows.tolist(), peers, strict=True):
             now, then = float(probability[i]), float(best.probability[i])
             out[i] = {
                 "family": family,
