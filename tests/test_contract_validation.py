@@ -468,3 +468,36 @@ def test_an_extension_of_a_student_not_on_the_assessments_presentation_is_refuse
     refused = [(f.table, f.rule) for f in report.findings]
     assert refused == [("extensions", "reference_registrations")], report.to_text()  # S2 is not on M2 2025B
     assert validate_folder(make_folder(tmp_path / "ok", extensions=extended[:2])).ok
+
+
+def test_a_presentation_whose_sections_each_set_their_own_work_is_warned_of(
+    synth_dir: Path, tmp_path: Path
+) -> None:
+    """A Chinese university's teaching classes each set their own homework under one course and term:
+    students read "1 of the 30 assessments due so far was submitted" of work never set for them, and
+    validation said nothing."""
+    assert not [w for w in validate_folder(synth_dir).warnings if w.rule == "work_set_for_some"]
+    folder = tmp_path / "data"
+    shutil.copytree(synth_dir, folder)
+    assessments = pd.read_parquet(folder / "assessments.parquet")
+    results = pd.read_parquet(folder / "assessment_results.parquet")
+    first = assessments.iloc[0]
+    own = assessments[
+        (assessments.module_id == first.module_id)
+        & (assessments.presentation_id == first.presentation_id)
+        & (assessments.type != "exam")
+    ]
+    # Three sections, each setting its own copy of every piece; a student hands in their section's.
+    copies = pd.concat([own.assign(assessment_id=own.assessment_id + f"-s{k}") for k in range(3)])
+    section = results.student_id.map(lambda s: f"-s{sum(map(ord, s)) % 3}")
+    mine = results.assessment_id.isin(own.assessment_id)
+    results.loc[mine, "assessment_id"] = results.assessment_id[mine] + section[mine]
+    pd.concat([assessments[~assessments.assessment_id.isin(own.assessment_id)], copies]).to_parquet(
+        folder / "assessments.parquet", index=False
+    )
+    results.to_parquet(folder / "assessment_results.parquet", index=False)
+    report = validate_folder(folder)
+    assert not report.findings  # a warning, not a refusal
+    [finding] = [w for w in report.warnings if w.rule == "work_set_for_some"]
+    assert {v for v, _ in finding.values} == {f"{first.module_id} {first.presentation_id}"}
+    assert "Sections that set their own work" in finding.message

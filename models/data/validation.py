@@ -921,6 +921,52 @@ def _no_due_days_rule() -> Rule:
     )
 
 
+#: A presentation's work is read as set for some students only when this many students handed some in
+#: and no piece but its exams was handed in by at least ``SET_FOR_SOME_SHARE`` of them.
+SET_FOR_SOME_MIN_STUDENTS = 20
+SET_FOR_SOME_SHARE = 0.5
+
+
+def _work_set_for_some_rule() -> Rule:
+    """A warning, per presentation, when each piece of its work was handed in by a few of its students.
+
+    Nothing in the contract says which students a piece of work was set for: every assessment is read
+    as due for every student registered on its presentation. A Chinese university's teaching classes
+    each set their own homework under one course and term, and students read "1 of the 30 assessments
+    due so far was submitted" of work never set for them; validation said nothing (644 assessments, no
+    problem reported). On full OULAD the lowest share of a presentation's submitters handing in its
+    most handed piece is 0.95; where sections each set their own, it is about one in the number of
+    sections. Exams are left out: a final every section sits would hide the sections' own work.
+    """
+    handed = (
+        "SELECT a.module_id, a.presentation_id, r.assessment_id, r.student_id FROM t_assessment_results r "
+        "JOIN t_assessments a USING (assessment_id) WHERE a.type <> 'exam'"
+    )
+    return Rule(
+        "assessments",
+        "assessment_id",
+        "work_set_for_some",
+        f"every piece of this presentation's work but its exams was handed in by fewer than "
+        f"{SET_FOR_SOME_SHARE:.0%} of the students who handed any in: where sections or groups set their "
+        "own work, or students choose among pieces, each piece is still read as due for every student on "
+        "the presentation, and students read of work never set for them as not submitted. Map each "
+        "section as its own presentation, or map only work every student is set, with each student's "
+        'own due day in extensions (docs/bring-your-own-data.md, "Sections that set their own work")',
+        "SELECT arg_min(a._file, (a._file, a._row)) AS _file, arg_min(a._row, (a._file, a._row)) AS _row, "
+        "a.module_id || ' ' || a.presentation_id AS value FROM t_assessments a "
+        f"JOIN (SELECT assessment_id, count(DISTINCT student_id) AS n FROM ({handed}) x "
+        "GROUP BY assessment_id) h USING (assessment_id) "
+        f"JOIN (SELECT module_id, presentation_id, count(DISTINCT student_id) AS n FROM ({handed}) y "
+        "GROUP BY module_id, presentation_id) p "
+        "ON p.module_id = a.module_id AND p.presentation_id = a.presentation_id "
+        "GROUP BY a.module_id, a.presentation_id "
+        f"HAVING max(p.n) >= {SET_FOR_SOME_MIN_STUDENTS} AND count(*) >= 2 "
+        f"AND max(h.n) < {SET_FOR_SOME_SHARE} * max(p.n)",
+        severity="warning",
+        values=True,
+    )
+
+
 def _cross_table_rules(typed: set[str]) -> Iterator[Rule]:
     if {"activity", "presentations"} <= typed:
         yield Rule(
@@ -951,6 +997,7 @@ def _cross_table_rules(typed: set[str]) -> Iterator[Rule]:
             )
     if {"assessment_results", "assessments"} <= typed:
         yield _no_due_days_rule()
+        yield _work_set_for_some_rule()
     for by_student in ("assessment_results", "extensions"):
         if {by_student, "assessments", "registrations"} <= typed:
             yield Rule(
