@@ -205,7 +205,10 @@ def _audit_attribute(week: _Week, attribute: str, *, policy: Policy) -> list[Att
             label=label, probability=probability, selected=selected, codes=codes, n_groups=len(names)
         )
         counts = _counts(week.students, cohort)
-        named, shown = _shown(counts, names, totals=totals, min_size=policy.min_group_size)
+        inherited = _withheld_in_parents(week, attribute, selected=selected, min_size=policy.min_group_size)
+        named, shown = _shown(
+            counts, names, totals=totals, min_size=policy.min_group_size, inherited=inherited
+        )
         values = {
             name: m.compute(at_capacity) if m.uses_selection else ranking[name] for name, m in METRICS.items()
         }
@@ -291,27 +294,72 @@ def _counts(students: np.ndarray, cohort: Cohort) -> dict[str, np.ndarray]:
 
 
 def _shown(
-    counts: dict[str, np.ndarray], names: pd.Index, *, totals: list[list[str]], min_size: int
+    counts: dict[str, np.ndarray],
+    names: pd.Index,
+    *,
+    totals: list[list[str]],
+    min_size: int,
+    inherited: dict[str, frozenset[str]] | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The groups that may be named, and for every published metric those whose value may be shown.
 
     Each count a figure rests on is one "run" of ``withheld_groups``: a group is withheld where any
     is under ``min_size`` (``fairness.disclosure.allowed``), and then in every total of ``totals``
-    (``margins_of``) a lone withheld group takes the smallest shown one beside it.
+    (``margins_of``) a lone withheld group takes the smallest shown one beside it. ``inherited``
+    names, per metric, groups withheld from the start (``_withheld_in_parents``).
     """
     keys = [str(n) for n in names]
 
     @functools.cache  # metrics resting on the same counts (AUC and ABROCA, ...) share one pass
-    def kept(kinds: tuple[str, ...]) -> np.ndarray:
+    def kept(kinds: tuple[str, ...], already: frozenset[str] = frozenset()) -> np.ndarray:
         runs = [{k: int(n) for k, n in zip(keys, counts[kind], strict=True)} for kind in kinds]
         # none on the list is safe only beside a published selection rate (fairness.disclosure)
         safe = [selecting if kind in NONE_IS_SAFE else frozenset() for kind in kinds]
-        hidden = withheld_groups(runs, totals, min_size=min_size, none_is_safe=safe)
+        hidden = withheld_groups(runs, totals, min_size=min_size, none_is_safe=safe, already=already)
         return np.array([k not in hidden for k in keys], dtype=bool)
 
     named = kept(("students",))
-    selecting = frozenset(k for k, ok in zip(keys, named & kept(SELECTION_COUNTS), strict=True) if ok)
-    return named, {m: named & kept(DENOMINATORS[m]) for m in WITHHELD_CAN_BE}
+    given = inherited or {}
+    selecting = frozenset(
+        k
+        for k, ok in zip(
+            keys, named & kept(SELECTION_COUNTS, given.get("selection_rate", frozenset())), strict=True
+        )
+        if ok
+    )
+    return named, {m: named & kept(DENOMINATORS[m], given.get(m, frozenset())) for m in WITHHELD_CAN_BE}
+
+
+def _withheld_in_parents(
+    week: _Week, attribute: str, *, selected: np.ndarray, min_size: int
+) -> dict[str, frozenset[str]]:
+    """Per metric, the groups of an intersection whose parent group's figure its own table withholds.
+
+    An intersection's groups within a parent group add up to that group: where the parent's table
+    withholds a figure (a group too small, or the complement beside one), its groups here showing it
+    would give it back. All exchange students of a Korean university had no recorded disability, so
+    "exchange & none" published the selection rate the admission-track table withheld as the complement
+    of a rural-admission group of about 50, whose count then followed by subtraction. Such a figure is
+    withheld in every group of that parent here, and complementary suppression goes on from there.
+    """
+    parents = [p for p in attribute.split(" x ") if p != attribute and p in week.joined.columns]
+    if len(parents) != 2:
+        return {}
+    label, probability = week.rows["label"].to_numpy(), week.rows["probability"].to_numpy()
+    pairs = week.joined[[attribute, *parents]].drop_duplicates()
+    out: dict[str, set[str]] = {m: set() for m in WITHHELD_CAN_BE}
+    for parent in parents:
+        codes, names = pd.factorize(week.joined[parent], sort=True)
+        cohort = Cohort(
+            label=label, probability=probability, selected=selected, codes=codes, n_groups=len(names)
+        )
+        named, shown = _shown(
+            _counts(week.students, cohort), names, totals=margins_of(week.joined, parent), min_size=min_size
+        )
+        for metric, ok in shown.items():
+            withheld = {str(n) for n, keep in zip(names, ok & named, strict=True) if not keep}
+            out[metric].update(pairs.loc[pairs[parent].isin(withheld), attribute].astype(str))
+    return {m: frozenset(groups) for m, groups in out.items()}
 
 
 def _group(g: int, frame: _Frame) -> GroupResult:

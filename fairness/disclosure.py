@@ -132,6 +132,7 @@ def withheld_groups(
     *,
     min_size: int,
     none_is_safe: Sequence[AbstractSet[str]] = (),
+    already: AbstractSet[str] = frozenset(),
 ) -> set[str]:
     """The groups not to show: those under ``min_size`` in any run, then enough beside them in every total.
 
@@ -145,11 +146,12 @@ def withheld_groups(
     it alone in another (the usual rule of complementary suppression; it does not solve every
     combination of totals a determined reader could form). A run flagged in ``none_is_safe`` (a count
     of ``NONE_IS_SAFE``) names the groups whose selection rate is published: none of them is withheld
-    for having none in that run.
+    for having none in that run. Groups in ``already`` are withheld from the start (a figure another
+    table withholds that these groups add up to).
     """
     names = set().union(*sizes) if sizes else set()
     safe = list(none_is_safe) + [frozenset()] * (len(sizes) - len(none_is_safe))
-    hidden = {
+    hidden = set(already) & names | {
         g
         for g in names
         for run, zero_ok in zip(sizes, safe, strict=True)

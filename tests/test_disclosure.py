@@ -323,6 +323,7 @@ def test_every_published_rate_rests_on_enough_students_and_small_groups_are_neve
 
     for audit in out.report["audits"]:
         _check_audit_table(audit, scored, protected, min_size)
+    _intersections_give_back_nothing_their_parents_withhold(out.report, protected)
     shown = {(a["attribute"], g["group"]) for a in out.report["audits"] for g in a["groups"]}
     for m in out.report["mitigation"]:
         rows = (protected[m["attribute"]] == m["group"]).to_numpy()
@@ -354,6 +355,53 @@ def test_every_published_rate_rests_on_enough_students_and_small_groups_are_neve
             for published_form in (text, page, out.card):
                 named = name in published_form or html.escape(name) in published_form
                 assert not (small and named), (attribute, name)
+
+
+def _intersections_give_back_nothing_their_parents_withhold(
+    report: dict[str, Any], protected: pd.DataFrame
+) -> None:
+    """An intersection's groups within a parent group add up to it: none publishes a figure of a parent
+    group that the parent's own table withholds (a group too small, or the complement beside one)."""
+    tables = {(a["attribute"], a["week"], a["capacity"]): a for a in report["audits"]}
+    for (attribute, week, capacity), audit in tables.items():
+        if " x " not in attribute:
+            continue
+        for g in audit["groups"]:
+            rows = _members(protected, attribute, g["group"])
+            for parent in attribute.split(" x "):
+                [value] = protected.loc[rows, parent].unique()
+                # a group too small to name has no intersection with enough students to be named
+                [theirs] = [p for p in tables[(parent, week, capacity)]["groups"] if p["group"] == value]
+                given_back = set(g["metrics"]) & set(theirs["withheld"])
+                for figure in ("needed_support", "abroca"):
+                    if g[figure] is not None and figure in theirs["withheld"]:
+                        given_back.add(figure)
+                assert not given_back, (g["group"], value, given_back)
+
+
+def test_an_intersection_that_is_a_whole_group_keeps_what_that_groups_table_withholds() -> None:
+    """All exchange students of a Korean university had no recorded disability: "exchange & none"
+    published the selection rate the admission-track table withheld as the complement of a rural
+    group of about 50 with few on the list, whose count then followed by subtraction."""
+    rng = np.random.default_rng(3)
+    track = np.repeat(["general", "exchange", "rural"], [300, 60, 50])
+    n = track.size
+    label = (rng.random(n) < 0.3).astype(int)
+    label[track == "rural"] = np.arange(50) < 4  # four of them needed support
+    probability = np.clip(0.3 * label + 0.5 * rng.random(n), 0, 1)
+    students = [f"S{i}" for i in range(n)]
+    scored = pd.DataFrame({"student_id": students, "week": WEEK, "label": label, "probability": probability})
+    disability = np.where(track == "exchange", "none", rng.choice(["none", "dyslexia"], size=n, p=[0.7, 0.3]))
+    protected = pd.DataFrame({"student_id": students, "track": track, "disability": disability})
+    report = _publish(scored, protected, _policy(10)).report
+    first = report["audits"][0]["capacity"]
+    tables = {a["attribute"]: a for a in report["audits"] if a["capacity"] == first}
+    by_track = {g["group"]: g for g in tables["track"]["groups"]}
+    assert "selection_rate" in by_track["rural"]["withheld"]  # four who needed support
+    assert "selection_rate" in by_track["exchange"]["withheld"]  # its complement
+    [cell] = [g for g in tables["track x disability"]["groups"] if g["group"].startswith("track=exchange")]
+    assert cell["students"] == 60 and "selection_rate" in cell["withheld"]
+    _intersections_give_back_nothing_their_parents_withhold(report, protected)
 
 
 def _pairs(protected: pd.DataFrame) -> np.ndarray:
