@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass
 
 from waymark.fairness.audit import NO_REFERENCE, NOT_RECORDED, AttributeAudit, GroupResult
-from waymark.fairness.disclosure import DENOMINATORS, TOO_FEW
+from waymark.fairness.disclosure import DENOMINATORS, TOO_FEW, rounded_count
 from waymark.fairness.policy import Check, Policy
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
@@ -82,6 +82,7 @@ def evaluate(audits: list[AttributeAudit], policy: Policy) -> tuple[str, list[Ch
             width=policy.confirm_width,
             min_size=policy.min_group_size,
             confidence=policy.confidence,
+            step=policy.count_rounding,
         )
         for check in policy.checks
     ]
@@ -146,13 +147,22 @@ def inconclusive_text(unconfirmed: list[str], *, any_confirmed: bool) -> str:
 
 
 def _check(
-    check: Check, audits: list[AttributeAudit], *, breach: str, width: float, min_size: int, confidence: float
+    check: Check,
+    audits: list[AttributeAudit],
+    *,
+    breach: str,
+    width: float,
+    min_size: int,
+    confidence: float,
+    step: int = 1,
 ) -> CheckResult:
     relevant = [a for a in audits if a.capacity == check.capacity and not a.is_intersection]
     per_audit = [
         (
             a.attribute,
-            _assess_audit(a, check, breach=breach, width=width, min_size=min_size, confidence=confidence),
+            _assess_audit(
+                a, check, breach=breach, width=width, min_size=min_size, confidence=confidence, step=step
+            ),
         )
         for a in relevant
     ]
@@ -179,7 +189,14 @@ def _check(
 
 
 def _assess_audit(
-    audit: AttributeAudit, check: Check, *, breach: str, width: float, min_size: int, confidence: float
+    audit: AttributeAudit,
+    check: Check,
+    *,
+    breach: str,
+    width: float,
+    min_size: int,
+    confidence: float,
+    step: int = 1,
 ) -> list[tuple[str, str]]:
     """(verdict, reason) for every group of one table: a pass too, counted as a confirmed comparison."""
     out = []
@@ -203,13 +220,14 @@ def _assess_audit(
             continue
         where = f"week {audit.week}, {audit.attribute} = {group.group}"
         flat = [g for g in (group, base) if g is not None and _degenerate(g, check.metric)]
-        if not flat:
+        compared = group.ratios if check.kind == "ratio" else group.differences
+        # A withheld comparison is said to be withheld, flat or not: a Dutch committee read that the
+        # reference group of 555 students was too small to measure a rate withheld beside a group of 70.
+        if not flat or check.metric not in compared:
             found = _assess_group(
-                where, group, base=base, check=check, breach=breach, width=width, min_size=min_size
+                where, group, base=base, check=check, breach=breach, width=width, min_size=min_size, step=step
             )
-        elif base is not None and check.metric in (
-            group.ratios if check.kind == "ratio" else group.differences
-        ):
+        elif base is not None:
             found = [
                 _assess_flat(
                     where,
@@ -386,13 +404,17 @@ def _assess_group(
     breach: str,
     width: float,
     min_size: int,
+    step: int = 1,
 ) -> list[tuple[str, str]]:
     reference = base.group if base is not None else "the reference group"
     compared = group.ratios if check.kind == "ratio" else group.differences
     if check.metric not in compared:
         # Disclosure control withheld the value: it is neither a pass nor a breach.
         return [
-            (NOT_ASSESSABLE, _withheld_reason(where, check.metric, group=group, base=base, min_size=min_size))
+            (
+                NOT_ASSESSABLE,
+                _withheld_reason(where, check.metric, group=group, base=base, min_size=min_size, step=step),
+            )
         ]
     point, low, high = compared[check.metric]
     verdict = _judge(point, low=low, high=high, check=check, breach=breach, width=width)
@@ -412,13 +434,16 @@ def _assess_group(
 
 
 def _withheld_reason(
-    where: str, metric: str, *, group: GroupResult, base: GroupResult | None, min_size: int
+    where: str, metric: str, *, group: GroupResult, base: GroupResult | None, min_size: int, step: int = 1
 ) -> str:
     """Why one group's comparison is not shown, as far as its own published counts tell.
 
     A polytechnic's committee read "gender = Woman: false_negative_rate not assessable (too few
     students)" of 800 students, 400 of whom needed support: her miss rate was withheld beside the
     non-binary group of 20, so that the week's figure less the groups shown would not give theirs back.
+    Counts are said as the tables publish them, rounded to the policy's ``step``: an art school's exact
+    "24 students" beside the tables' 25, then 23 at the next week, told that one student who left was
+    autistic.
     """
     if metric not in group.withheld and base is not None and metric in base.withheld:
         return f"{where}: {metric} not assessable (the reference group {base.group}'s is withheld)"
@@ -432,11 +457,11 @@ def _withheld_reason(
     )
     if all(c in counts for c in needs):
         return (
-            f"{where}: {metric} not assessable: withheld, though the group has {group.students} students, "
-            + beside
+            f"{where}: {metric} not assessable: withheld, though the group has "
+            f"{_about(group.students, step)} students, " + beside
         )
-    held = f"{group.students} students" + (
-        f", {group.positives} of whom needed support" if group.positives is not None else ""
+    held = f"{_about(group.students, step)} students" + (
+        f", {_about(group.positives, step)} of whom needed support" if group.positives is not None else ""
     )
     unknown = list(dict.fromkeys(_COUNTED[c] for c in needs if c not in counts))
     which = ", ".join(unknown[:-1]) + f" or {unknown[-1]}" if len(unknown) > 1 else unknown[0]
@@ -444,6 +469,11 @@ def _withheld_reason(
         f"{where}: {metric} not assessable: withheld, though the group has {held}: either it has fewer "
         f"than {min_size} {which}, or the figure is held back {beside}"
     )
+
+
+def _about(n: int, step: int) -> str:
+    """A count as the tables publish it: rounded to ``step``, and said to be so."""
+    return str(n) if step <= 1 else f"about {rounded_count(n, step)}"
 
 
 def _known_counts(group: GroupResult) -> dict[str, int]:
