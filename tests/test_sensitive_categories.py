@@ -62,6 +62,13 @@ def _activity(*rows: tuple[str, str, int]) -> list[list[str]]:
         ("AccessibilityServicesBooking", "accessibility service*"),
         ("first_nations_student_centre", "first nations"),
         ("IndigenousStudentCentre", "indigenous"),
+        # a Korean university's excused menstrual leave; an Indian college's caste-based schemes
+        ("excused_menstrual_leave", "menstrua*"),
+        ("sc_st_cell", "sc st"),
+        ("remedial_coaching_sc_st_obc", "sc st"),
+        ("obc_cell_meeting", "obc"),
+        ("caste_certificate_upload", "caste"),
+        ("divyangjan_support", "divyang*"),
     ],
 )
 def test_a_category_naming_a_special_category_topic_is_found(name: str, term: str) -> None:
@@ -107,6 +114,8 @@ def test_a_category_naming_a_special_category_topic_is_found(name: str, term: st
         "students_union",
         "accessibility_statement",
         "accommodation_office",
+        "castellano_basico",
+        "broadcast_lecture",
     ],
 )
 def test_a_neutral_category_is_not_refused(name: str) -> None:

@@ -184,7 +184,8 @@ def _label_finding(value: str, *, term: Term, first: tuple[str, int]) -> Finding
         "reveal a student's health, disability, beliefs, sexuality, ethnicity, union membership or "
         "politics (CoP §4). Leave the source's rows out of the activity (renaming the label would hide "
         "what its counts reveal, not remove it); if the source records something neutral, label it by "
-        "that. The terms checked are the packaged list or the file WAYMARK_SENSITIVE_TERMS_FILE names"
+        "what it records, not how (attendance taken by a fingerprint reader is attendance). The terms "
+        "checked are the packaged list or the file WAYMARK_SENSITIVE_TERMS_FILE names"
     )
     example = Example(file=first[0], row=first[1], value=value)
     return Finding("sources", "sensitive_category", message, column="label", count=1, examples=(example,))
