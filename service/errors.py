@@ -165,7 +165,7 @@ def located(request: Request, exc: BaseException) -> str:
     caller asked for), the request's id (as its access-log records carry it), and the code's frames.
     """
     route = request.scope.get("route")
-    template = getattr(route, "path", None) or "(no route)"
+    template = getattr(route, "path_format", None) or getattr(route, "path", None) or "(no route)"
     request_id = request.scope.get("state", {}).get("request_id", "-")
     frames = traceback.extract_tb(exc.__traceback__)[-LOGGED_FRAMES:]
     where = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))

@@ -287,5 +287,6 @@ class Guard:
 
 
 def _route(scope: Scope) -> str:
+    """The route as declared, without its converters (``{student_id}``, not ``{student_id:path}``)."""
     route = scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
+    return str(getattr(route, "path_format", None) or getattr(route, "path", "unmatched"))

@@ -255,7 +255,9 @@ def _entry(row: worklist.Row) -> WorklistEntry:
     )
 
 
-@router.get("/students/{student_id}/indicator", response_model=StudentIndicators)
+# ``:path``: a student number may hold slashes (CSC/2019/045, 21/BCA/045) where the imports keep numbers
+# as they are; sent raw or encoded (%2F, as the pages send it), it arrives decoded and must still match.
+@router.get("/students/{student_id:path}/indicator", response_model=StudentIndicators)
 def student_indicator(student_id: Identifier, access: Support) -> Response:
     """A student's explained indicators (one per module presentation in the caller's scope)."""
     served = access.served()
@@ -272,7 +274,7 @@ def student_indicator(student_id: Identifier, access: Support) -> Response:
     return Response(found[1], media_type=reads.MEDIA_TYPE)
 
 
-@router.get("/students/{student_id}/engagement", response_model=PlacementView)
+@router.get("/students/{student_id:path}/engagement", response_model=PlacementView)
 def engagement(
     student_id: Identifier, access: Annotated[Access, access_for(Role.PLACEMENT_SUPERVISOR)]
 ) -> PlacementView:
@@ -300,7 +302,7 @@ def engagement(
     )
 
 
-@router.post("/students/{student_id}/feedback", response_model=Recorded, status_code=201)
+@router.post("/students/{student_id:path}/feedback", response_model=Recorded, status_code=201)
 def feedback(student_id: Identifier, body: FeedbackIn, *, access: Support) -> Recorded:
     """Record whether an indicator was useful or right (it improves later models and is reviewed)."""
     one_student_at_a_time(access.session, student_id)  # ordered with an erasure of this student
@@ -330,7 +332,7 @@ def feedback(student_id: Identifier, body: FeedbackIn, *, access: Support) -> Re
     return Recorded(id=row.id, at=row.at)
 
 
-@router.post("/students/{student_id}/interventions", response_model=Recorded, status_code=201)
+@router.post("/students/{student_id:path}/interventions", response_model=Recorded, status_code=201)
 def intervention(student_id: Identifier, body: InterventionIn, *, access: Support) -> Recorded:
     """Record an intervention: needs the student's consent for its purpose, or an institution's exemption.
 
@@ -383,7 +385,7 @@ def _holdable(access: Access, student_id: str) -> None:
         raise not_found()
 
 
-@router.get("/students/{student_id}/wellbeing-hold", response_model=HoldIn)
+@router.get("/students/{student_id:path}/wellbeing-hold", response_model=HoldIn)
 def wellbeing_hold_state(student_id: Identifier, access: HoldAccess) -> HoldIn:
     """Whether the student's own view of their indicator is withheld now (``wellbeing_hold_view``)."""
     _holdable(access, student_id)
@@ -392,7 +394,7 @@ def wellbeing_hold_state(student_id: Identifier, access: HoldAccess) -> HoldIn:
     return HoldIn(withheld=bool(pref is not None and pref.withheld_for_wellbeing))
 
 
-@router.put("/students/{student_id}/wellbeing-hold", status_code=204)
+@router.put("/students/{student_id:path}/wellbeing-hold", status_code=204)
 def wellbeing_hold(student_id: Identifier, body: HoldIn, *, access: HoldAccess) -> None:
     """Withhold (or release) the student's own view of their indicator; they still see it if they ask."""
     one_student_at_a_time(access.session, student_id)  # ordered with an erasure of this student
@@ -471,7 +473,7 @@ def _refused(exc: outreach.OutreachError) -> Refused:
     return Refused(422, title="Invalid request", detail=f"body.{exc.field}: {exc}")
 
 
-@router.get("/students/{student_id}/contacts", response_model=list[ContactView])
+@router.get("/students/{student_id:path}/contacts", response_model=list[ContactView])
 def contacts(student_id: Identifier, access: Support) -> list[ContactView]:
     """Every contact with the student by anyone in the team, newest first, each with its history.
 
@@ -484,7 +486,7 @@ def contacts(student_id: Identifier, access: Support) -> list[ContactView]:
     return found
 
 
-@router.get("/students/{student_id}/consent", response_model=ConsentOut)
+@router.get("/students/{student_id:path}/consent", response_model=ConsentOut)
 def consent(student_id: Identifier, access: Support) -> ConsentOut:
     """The student's answer for each purpose (given, declined, not answered): what staff may propose.
 
@@ -496,7 +498,7 @@ def consent(student_id: Identifier, access: Support) -> ConsentOut:
     return found
 
 
-@router.post("/students/{student_id}/contacts", response_model=ContactView, status_code=201)
+@router.post("/students/{student_id:path}/contacts", response_model=ContactView, status_code=201)
 def open_contact(student_id: Identifier, body: ContactIn, *, access: Support) -> ContactView:
     """Record a contact, planned or made, on a basis the student's answers allow.
 
@@ -526,7 +528,7 @@ def open_contact(student_id: Identifier, body: ContactIn, *, access: Support) ->
     return _contact_view(access, contact)
 
 
-@router.patch("/students/{student_id}/contacts/{contact_id}", response_model=ContactView)
+@router.patch("/students/{student_id:path}/contacts/{contact_id}", response_model=ContactView)
 def update_contact(
     student_id: Identifier,
     contact_id: Annotated[int, Path(ge=1, le=2**62)],
