@@ -364,7 +364,9 @@ def _sides_of(family: str, row: Any, cohort_counts: list[int] | None = None) -> 
         # at least the cohort's own share of its earlier rate, said beside it, is no concern
         beside = ratio < 0.9 and cohort < 0.9 and round(100 * ratio) >= round(100 * cohort)
         concern = not (recent and compared and (ratio > 1.1 or beside))
-        return concern, recent and not (compared and ratio < 0.9)
+        # a rise no greater than the cohort's own typical rise, said beside it, is no strength
+        risen_alike = ratio > 1.1 and cohort > 1.1 and round(ratio, 1) <= round(cohort, 1)
+        return concern, recent and not (compared and (ratio < 0.9 or risen_alike))
     if family == "cohort_engagement":
         pct = round(100 * row["act_total_pct"])
         return pct <= 50, pct >= 50 and row["act_total"] > 0
@@ -510,6 +512,36 @@ def test_a_drop_the_whole_cohort_shares_is_said_beside_the_cohorts_own() -> None
     frame = pd.DataFrame([row | {COHORT_RATE: c} for c in (0.55, 0.51, 0.50, 0.95)])
     may_raise, may_lower = _sides(_Values(frame), "recent_activity", group=np.arange(4))
     assert may_raise.tolist() == [True, False, False, True] and not may_lower.any()
+
+
+def test_a_rise_the_whole_cohort_shares_is_said_beside_the_cohorts_own_and_is_no_strength() -> None:
+    """After a strike of eight months (a Nigerian university's), a student's earlier weekly rate counted
+    the weeks nobody studied: 1,873 students back at their own pace read "about 2.4 times this student's
+    own earlier weekly rate" as a strength, the calendar's rise and not theirs."""
+    row = {
+        "act_last14": float(np.log1p(18)),
+        "act_active_days_last14": 7.0,
+        "act_any": 1.0,
+        "weeks_elapsed": 42.0,
+        "act_recent_vs_own": 2.4,
+        "act_days_since_last": 1.0,
+    }
+    alone = describe("recent_activity", row)
+    assert alone.endswith("about 2.4 times this student's own earlier weekly rate.")
+    beside = describe("recent_activity", row | {COHORT_RATE: 2.3})
+    assert beside == alone[:-1] + ", when students on this module were typically at about 2.3 times theirs."
+    assert describe("recent_activity", row | {COHORT_RATE: 1.05}) == alone  # a rise of their own
+    frame = pd.DataFrame([row | {COHORT_RATE: c} for c in (2.3, 2.4, 2.5, 1.05, np.nan)])
+    assert describe_all("recent_activity", frame, src=[""] * 5)[1] == [
+        beside,
+        alone[:-1] + ", when students on this module were typically at about 2.4 times theirs.",
+        alone[:-1] + ", when students on this module were typically at about 2.5 times theirs.",
+        alone,
+        alone,
+    ]
+    # A strength only where the rise is more than the cohort's typical one.
+    _, may_lower = _sides(_Values(frame), "recent_activity", group=np.arange(5))
+    assert may_lower.tolist() == [True, False, False, True, True]
 
 
 def test_an_estimate_is_never_said_as_a_certainty() -> None:

@@ -43,6 +43,7 @@ from waymark.models.explain.sentences import (
     and_list,
     before_start,
     beside_cohort_rate,
+    beside_cohort_rise,
     credits_text,
     higher_than,
     module_slowed,
@@ -180,7 +181,7 @@ def _own_rate(ratio: float, cohort: float) -> str:
             f", about {round(100 * ratio)}% of this student's own earlier weekly rate"
             + beside_cohort_rate(cohort)
         )
-    return f", about {ratio:.1f} times this student's own earlier weekly rate"
+    return f", about {ratio:.1f} times this student's own earlier weekly rate" + beside_cohort_rise(cohort)
 
 
 def own_weeks(cols: Columns) -> tuple[np.ndarray, np.ndarray]:

@@ -479,9 +479,10 @@ def _sides(values: _Values, family: str, *, group: np.ndarray) -> tuple[np.ndarr
       activity than the cohort's median (a college's students "active in 20 of the 23 weeks" read the
       three weeks of a Christmas break most of their module also spent away as raising the estimate);
     - recent activity: a strength only with activity in the last 14 days not said to be below the
-      student's own earlier rate, a factor only where it is not said to be above it, nor to be at least
-      the cohort's own typical share of its earlier rate (said only where the sentence compares them,
-      ``compares_own_rates``, ``beside_cohort_rate``);
+      student's own earlier rate, nor above it by no more than the cohort's own typical rise, a factor
+      only where it is not said to be above it, nor to be at least the cohort's own typical share of its
+      earlier rate (said only where the sentence compares them, ``compares_own_rates``,
+      ``beside_cohort_rate``, ``beside_cohort_rise``);
     - cohort engagement: a strength only with some activity and at least the middle of the cohort, a
       factor only at most the middle;
     - submissions: before any is due, a strength only with work already submitted early, never a
@@ -525,7 +526,12 @@ def _sides(values: _Values, family: str, *, group: np.ndarray) -> tuple[np.ndarr
             & (np.round(100 * ratio) >= np.round(100 * cohort))
         )
         concern = ~recent | ~(compared & ((ratio > SAME_RATE[1]) | beside))
-        return concern, recent & ~(compared & (ratio < SAME_RATE[0]))
+        # "about 2.4 times this student's own earlier weekly rate, when students on this module were
+        # typically at about 2.4 times theirs" (weeks of a strike in the earlier rate) is not the student's
+        risen_alike = (
+            (ratio > SAME_RATE[1]) & (cohort > SAME_RATE[1]) & (np.round(ratio, 1) <= np.round(cohort, 1))
+        )
+        return concern, recent & ~(compared & ((ratio < SAME_RATE[0]) | risen_alike))
     if family == "cohort_engagement":
         pct = np.round(100 * values["act_total_pct"])
         return pct <= MIDDLE_RANK, (pct >= MIDDLE_RANK) & (values["act_total"] > 0)

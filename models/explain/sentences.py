@@ -170,6 +170,7 @@ def _recent_activity(row: Row, sources: Sources) -> tuple[str, str]:
             sentence += NONE_EARLIER
         else:
             sentence += f", about {ratio:.1f} times this student's own earlier weekly rate"
+            sentence += beside_cohort_rise(row.get(COHORT_RATE, math.nan))
     return brief, sentence + "."
 
 
@@ -178,6 +179,18 @@ def beside_cohort_rate(cohort: float) -> str:
     if math.isnan(cohort) or cohort >= SAME_RATE[0]:
         return ""
     return f", when students on this module were typically at about {round(100 * cohort)}% of theirs"
+
+
+def beside_cohort_rise(cohort: float) -> str:
+    """'' unless the cohort's own typical ratio is above the same rate too: then what it was.
+
+    After a strike of eight months (a Nigerian university's), a student's earlier weekly rate counts
+    the weeks nobody on the module studied: students back at their own pace read "about 2.4 times this
+    student's own earlier weekly rate", the calendar's rise and not theirs.
+    """
+    if math.isnan(cohort) or cohort <= SAME_RATE[1]:
+        return ""
+    return f", when students on this module were typically at about {cohort:.1f} times theirs"
 
 
 def _beside_quiet_cohort(row: Row, share: float) -> str:
