@@ -182,6 +182,7 @@ def test_the_fixture_statements_all_name_a_learner_verb_and_course() -> None:
     [
         ("回答しない,男,2024/04/08", "cp932", "utf-8", 'encoding = "cp932"'),
         ("髙橋 一郎,x", "cp932", "shift_jis", 'encoding = "cp932"'),  # a kanji only cp932 has
+        ("김똠이,x", "cp949", "euc-kr", 'encoding = "cp949"'),  # a syllable only cp949 has
         ("回答しない,男", "utf-8", "cp932", "the text is UTF-8"),
         ("Привет мир, студент", "cp1251", "utf-8", '"cp1251" (Cyrillic)'),
         ("Straße \u2013 Grundlagen", "cp1252", "utf-8", 'encoding = "cp1252"'),

@@ -175,7 +175,7 @@ def _guess(rest: bytes, *, encoding: str = "utf-8") -> str:
     UTF-8 read as another encoding is named first. A run of bytes above 0x7F is text in a script other
     than Latin (``_other_script``); a lone one among ASCII letters is a European letter, most often
     of Windows-1252. A character plain shift_jis lacks but Windows' cp932 has (the 髙 of 髙橋) asks
-    for cp932.
+    for cp932, and a syllable plain euc-kr lacks but cp949 has (the 똠 of 김똠이) for cp949.
     """
     if codecs.lookup(encoding).name != "utf-8" and _utf8(rest[:24]):
         return ' (the text is UTF-8: leave encoding out, or give encoding = "utf-8")'
@@ -185,6 +185,11 @@ def _guess(rest: bytes, *, encoding: str = "utf-8") -> str:
         return (
             ' (give the input encoding = "cp932": Windows\' Shift_JIS, which Japanese exports are, has '
             "characters of names that plain shift_jis lacks, such as the 髙 of 髙橋)"
+        )
+    if codecs.lookup(encoding).name == "euc_kr" and _decodes(rest[:2], "cp949"):
+        return (
+            ' (give the input encoding = "cp949": Windows\' Korean encoding, which exports labelled EUC-KR '
+            "are, has syllables of names that plain euc-kr lacks, such as the 똠 of 김똠이)"
         )
     if codecs.lookup(encoding).name in {"gbk", "gb2312"} and _decodes(rest[:4], "gb18030"):
         return (
