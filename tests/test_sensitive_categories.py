@@ -69,6 +69,13 @@ def _activity(*rows: tuple[str, str, int]) -> list[list[str]]:
         ("obc_cell_meeting", "obc"),
         ("caste_certificate_upload", "caste"),
         ("divyangjan_support", "divyang*"),
+        # a Nigerian university's chapel register and religious fellowships
+        ("chapel_attendance", "chapel"),
+        ("bible_study", "bible*"),
+        ("quran_recitation", "quran*"),
+        ("catholic_mass", "catholic*"),
+        ("ramadan_tafsir", "ramadan"),
+        ("jummah_lecture", "jummah"),
     ],
 )
 def test_a_category_naming_a_special_category_topic_is_found(name: str, term: str) -> None:
@@ -115,6 +122,8 @@ def test_a_category_naming_a_special_category_topic_is_found(name: str, term: st
         "accessibility_statement",
         "accommodation_office",
         "castellano_basico",
+        "bibliography",
+        "method_statement",
         "broadcast_lecture",
     ],
 )
