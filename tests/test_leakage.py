@@ -8,7 +8,13 @@ import pandas as pd
 from tests.model_stub import stub_outcome
 from waymark.fairness.policy import load_policy
 from waymark.fairness.report import model_card, published, render_html
-from waymark.training.evaluation import chance_warnings, leakage_warnings, small_test_warnings, weekly_metrics
+from waymark.training.evaluation import (
+    chance_warnings,
+    leakage_warnings,
+    long_presentation_warnings,
+    small_test_warnings,
+    weekly_metrics,
+)
 
 FEATURES = ("active_days", "days_since_withdrawal_recorded")
 
@@ -123,3 +129,27 @@ def test_a_not_recorded_flag_that_tells_the_outcome_is_named_well_below_the_leak
     assert said.startswith("feature reg_day_missing (a value not recorded) alone reaches AUC 0.9")
     assert "whether a value was recorded should not tell the outcome" in said
     assert not any("credits_missing" in w for w in warnings)  # missing at random: nothing said
+
+
+def test_a_presentation_far_longer_than_the_others_and_much_of_the_rows_is_named() -> None:
+    """A Nigerian university's semester that a strike extended to 48 weeks, against 16 or 17 for every
+    other, made 47% of the training rows, and training said nothing."""
+
+    def rows(weeks: dict[str, int], students: int = 10) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                {"module_id": "CSC101", "presentation_id": p, "week": w}
+                for p, last in weeks.items()
+                for w in range(1, last + 1)
+                for _ in range(students)
+            ]
+        )
+
+    usual = {"2019/1": 16, "2019/2": 17, "2020/1": 16, "2020/2": 17}
+    assert long_presentation_warnings(rows(usual)) == ()
+    [said] = long_presentation_warnings(rows({**usual, "2021/1": 48}))
+    assert said.startswith("CSC101 2021/1: 48 weeks against a typical presentation's 17, and 42% of the")
+    assert "its weeks 18 to 48 are in no other presentation trained on" in said
+    # A long one making little of the rows (many presentations beside it) is not named.
+    many = {f"{y}/{s}": 16 for y in range(2000, 2020) for s in (1, 2)}
+    assert long_presentation_warnings(rows({**many, "2021/1": 48})) == ()

@@ -146,6 +146,41 @@ def small_test_warnings(test_weekly: pd.DataFrame) -> tuple[str, ...]:
     )
 
 
+#: A training presentation with more than this many times the typical presentation's weeks, and at
+#: least ``LONG_SHARE`` of the training rows, is named (``long_presentation_warnings``).
+LONG_FACTOR = 2.0
+LONG_SHARE = 0.2
+
+
+def long_presentation_warnings(trained: pd.DataFrame) -> tuple[str, ...]:
+    """A warning per training presentation far longer than the typical one that makes much of the rows.
+
+    ``trained``: the training rows' keys (module_id, presentation_id, week). A Nigerian university's
+    semester that a strike extended to 48 weeks, against 16 or 17 for every other, made 47% of the
+    training rows, and its weeks after the 17th were in no other presentation; training said nothing.
+    """
+    if trained.empty:
+        return ()
+    by = trained.groupby(["module_id", "presentation_id"], sort=True)["week"]
+    keys = [f"{m} {p}" for m, p in by.max().index.to_list()]
+    last, rows = by.max().to_numpy(dtype=np.int64), by.size().to_numpy()
+    typical = float(np.median(last))
+    out = []
+    for k, (name, weeks) in enumerate(zip(keys, last.tolist(), strict=True)):
+        share = rows[k] / len(trained)
+        if weeks <= LONG_FACTOR * typical or share < LONG_SHARE:
+            continue
+        beyond = int(np.delete(last, k).max()) if len(last) > 1 else int(typical)
+        out.append(
+            f"{name}: {weeks} weeks against a typical presentation's {typical:.0f}, and {share:.0%} of the "
+            f"training rows; its weeks {beyond + 1} to {weeks} are in no other presentation trained on. "
+            "If its calendar was extended by a pause (a strike, a closure), its weeks are counted through "
+            "it and the model learns mostly from that one presentation: tell the committee "
+            '(docs/bring-your-own-data.md, "A semester suspended and resumed")'
+        )
+    return tuple(out)
+
+
 #: At or below this on a later cohort large enough to judge, the model ranks no better than chance.
 CHANCE_AUC = 0.55
 

@@ -27,6 +27,7 @@ from waymark.training.evaluation import (
     chance_warnings,
     lead_time,
     leakage_warnings,
+    long_presentation_warnings,
     small_test_warnings,
     weekly_metrics,
 )
@@ -381,6 +382,7 @@ def train(
         manifest=manifest,
         warnings=small_test_warnings(test_weekly)
         + data_warnings
+        + long_presentation_warnings(rows.loc[train_mask, ["module_id", "presentation_id", "week"]])
         + chance_warnings(test_weekly)
         + leakage_warnings(test_weekly, test_features, feature_names=FEATURE_NAMES),
         choice=choice,
