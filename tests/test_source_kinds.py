@@ -162,3 +162,42 @@ def test_a_source_label_naming_a_special_category_is_refused_by_validation(tmp_p
     assert not [
         f for f in validate_folder(_folder(tmp_path / "ok", sources=named)).findings if f.column == "label"
     ]
+
+
+def test_each_module_is_told_only_of_the_sources_of_a_kind_it_records(tmp_path: Path) -> None:
+    """A Korean university declared its lecture videos and its attendance app both as attendance: all
+    2,127 indicators read "electronic attendance check-ins and online lecture videos watched", on
+    classroom courses without videos and online ones without the app."""
+    from waymark.models.explain.cohort import _Said
+    from waymark.models.explain.coverage import kind_parts
+
+    activity = [
+        *[r for r in VALID["activity"] if r[4] != "attendance"],
+        ["S1", "M1", "2024J", "2", "attendance", "present", "1"],  # M1 takes a register
+        ["S3", "M2", "2025B", "3", "swipe_cards", "entry", "1"],  # M2 has door swipes only
+    ]
+    folder = make_folder(tmp_path, activity=activity, sources=_declared("attendance"))
+    data = load_learning_data(folder)
+    labels = source_labels(folder)
+    assert labels["attendance"] == "attendance records and door swipes at teaching rooms"  # the folder's
+    coverage = SourceCoverage.of(data.activity, labels)
+    features = build_features(data, [4])
+    said = _Said(coverage, recorded_sources(features, coverage), kind_parts(features, coverage))
+    named = {}
+    for i, module in enumerate(features["module_id"]):
+        assert "attendance" in recorded_sources(features, coverage)[i]
+        named[module] = (said.coverage(i)[0], said.labels(i, "attendance"))
+    assert named["M1"] == (
+        ["the learning platform", "the library", "attendance records"],
+        ("attendance records",),
+    )
+    assert named["M2"] == (["door swipes at teaching rooms"], ("door swipes at teaching rooms",))
+    # A module recording both is named by the whole label, as before.
+    both = [*activity, ["S3", "M2", "2025B", "5", "attendance", "present", "1"]]
+    folder = make_folder(tmp_path / "both", activity=both, sources=_declared("attendance"))
+    data = load_learning_data(folder)
+    coverage = SourceCoverage.of(data.activity, source_labels(folder))
+    features = build_features(data, [4])
+    said = _Said(coverage, recorded_sources(features, coverage), kind_parts(features, coverage))
+    i = int((features["module_id"] == "M2").to_numpy().argmax())
+    assert said.coverage(i)[0] == ["attendance records and door swipes at teaching rooms"]

@@ -143,13 +143,51 @@ class Labels(dict[str, str]):
     A built-in source that other sources are read as (``kinds``) may be named by several: "attendance
     records and door swipes". Where a sentence lists a family's sources, it lists those names one by
     one (``parts_of``), so that list reads "A, B and C", never "A and B and C".
+
+    ``part_of`` names each source a joined label was made of (the built-in itself, or one read as it)
+    by its part; ``seen`` holds, per module presentation, the first day of each such source
+    (``SEEN_SQL``): a module records only some of them (a university's classroom courses an attendance
+    app, its online ones lecture videos), and its students read only those (``parts_on``).
     """
 
     def __init__(
-        self, names: Mapping[str, str] | None = None, parts: Mapping[str, tuple[str, ...]] | None = None
+        self,
+        names: Mapping[str, str] | None = None,
+        parts: Mapping[str, tuple[str, ...]] | None = None,
+        *,
+        part_of: Mapping[str, str] | None = None,
+        seen: pd.DataFrame | None = None,
     ) -> None:
         super().__init__(names or {})
         self.parts: dict[str, tuple[str, ...]] = dict(parts or {})
+        self.part_of: dict[str, str] = dict(part_of or {})
+        self.seen = seen
+
+
+#: The first day of each source in ``sources`` on each module presentation (``Labels.seen``), on
+#: DuckDB or (translated) Spark.
+SEEN_SQL = (
+    "SELECT module_id, presentation_id, source, min(day) AS first_day FROM t_activity "
+    "WHERE module_id IS NOT NULL AND presentation_id IS NOT NULL AND source IN ({sources}) "
+    "GROUP BY module_id, presentation_id, source"
+)
+
+
+def joined_sources(found: Mapping[str, Declared]) -> list[str]:
+    """The sources whose labels a kind's label may join (``labels``): each kind and those read as it.
+
+    Empty where no kind is joined from more than one, and no module could record only some of them.
+    """
+    read_as = kinds(found)
+    by_kind: dict[str, list[str]] = {}
+    for source, kind in sorted(read_as.items()):
+        by_kind.setdefault(kind, [kind]).append(source)
+    return sorted({s for sources in by_kind.values() for s in sources}) if by_kind else []
+
+
+def seen_sql(sources: Collection[str]) -> str:
+    """``SEEN_SQL`` for ``sources`` (``joined_sources``)."""
+    return SEEN_SQL.format(sources=", ".join(literal(s) for s in sorted(sources)))
 
 
 def parts_of(names: Mapping[str, str], source: str) -> tuple[str, ...]:
@@ -158,25 +196,44 @@ def parts_of(names: Mapping[str, str], source: str) -> tuple[str, ...]:
     return parts or (source_label(names, source),)
 
 
-def labels(found: Mapping[str, Declared], present: Collection[str] = ()) -> Labels:
+def labels(
+    found: Mapping[str, Declared], present: Collection[str] = (), *, seen: pd.DataFrame | None = None
+) -> Labels:
     """How explanations name each usable source: the built-in names, then the ``sources`` table's.
 
     A source read as a built-in one (``kinds``) is named under that one: the built-in's name becomes
     the source's label, joined with the built-in's own when the activity holds the built-in source
     itself too (``present``: the built-in sources the activity holds), and the names joined are kept
-    (``Labels.parts``). A source that may not be used is never named, not even as not recorded.
+    (``Labels.parts``, each source's in ``Labels.part_of``). A source that may not be used is never
+    named, not even as not recorded. ``seen``: ``SEEN_SQL``'s rows, where a module records which.
     """
     named = dict(DEFAULT_SOURCE_LABELS) | {s: d.label for s, d in found.items() if d.label}
     use = usable(notices_of(found))
     out = {s: label for s, label in named.items() if s in use}
     read_as = kinds(found)
     parts: dict[str, tuple[str, ...]] = {}
+    part_of: dict[str, str] = {}
     for kind in dict.fromkeys(sorted(read_as.values())):
-        theirs = [source_label(out, s) for s, k in sorted(read_as.items()) if k == kind]
-        own = [out[kind]] if kind in present and kind in out else []
-        parts[kind] = tuple(dict.fromkeys([*own, *theirs]))
+        theirs = {s: source_label(out, s) for s, k in sorted(read_as.items()) if k == kind}
+        own = {kind: out[kind]} if kind in present and kind in out else {}
+        part_of |= own | theirs
+        parts[kind] = tuple(dict.fromkeys([*own.values(), *theirs.values()]))
         out[kind] = " and ".join(parts[kind])
-    return Labels({s: label for s, label in out.items() if s not in read_as}, parts)
+    return Labels(
+        {s: label for s, label in out.items() if s not in read_as}, parts, part_of=part_of, seen=seen
+    )
+
+
+def parts_on(names: Mapping[str, str], seen: Collection[str], *, kind: str) -> tuple[str, ...] | None:
+    """The parts of ``kind``'s label for a module presentation whose activity holds ``seen`` sources.
+
+    None where the label is not joined, or the module records every part or none it names.
+    """
+    if not isinstance(names, Labels) or len(names.parts.get(kind, ())) < 2:
+        return None
+    mine = {names.part_of[s] for s in seen if s in names.part_of}
+    here = tuple(p for p in names.parts[kind] if p in mine)
+    return here if here and here != names.parts[kind] else None
 
 
 def source_label(names: Mapping[str, str], source: str) -> str:

@@ -23,7 +23,13 @@ from waymark.models.explain.batch_sentences import (
     whole,
 )
 from waymark.models.explain.change import STEPS, smallest_change
-from waymark.models.explain.coverage import SourceCoverage, family_sources, recorded_sources
+from waymark.models.explain.coverage import (
+    KindParts,
+    SourceCoverage,
+    family_sources,
+    kind_parts,
+    recorded_sources,
+)
 from waymark.models.explain.families import CONTEXT_FAMILIES, FACTOR_FAMILIES, family_columns, family_sums
 from waymark.models.explain.sentences import (
     COHORT_RATE,
@@ -124,7 +130,9 @@ def explain_cohort(
             }
         )
     )
-    said = _Said(sources or SourceCoverage(), recorded_sources(features, sources))
+    said = _Said(
+        sources or SourceCoverage(), recorded_sources(features, sources), kind_parts(features, sources)
+    )
     standing = cohort_standing(x, group=group, columns=cols, quiet=quiet)
     own = family_sums(contrib.values, cols, own={f: standing[f].own for f in cols})
     factors, strengths, context = _statements(
@@ -288,30 +296,50 @@ class _Said:
 
     sources: SourceCoverage
     recorded: list[tuple[str, ...]]
-    _labels: dict[tuple[tuple[str, ...], str], tuple[str, ...] | None] = field(default_factory=dict)
-    _coverage: dict[tuple[str, ...], tuple[list[str], list[str]]] = field(default_factory=dict)
+    #: per row, the parts of a joined label its module records (``coverage.kind_parts``); none: all
+    parts: list[KindParts] | None = None
+    _labels: dict[tuple[tuple[str, ...], KindParts, str], tuple[str, ...] | None] = field(
+        default_factory=dict
+    )
+    _coverage: dict[tuple[tuple[str, ...], KindParts], tuple[list[str], list[str]]] = field(
+        default_factory=dict
+    )
+
+    def _parts(self, i: int) -> KindParts:
+        return self.parts[i] if self.parts else ()
+
+    def names(self, i: int, source: str) -> tuple[str, ...]:
+        """How row ``i``'s sentences name ``source``: by the parts of its label its module records."""
+        return dict(self._parts(i)).get(source) or self.sources.names(source)
+
+    def label(self, i: int, source: str) -> str:
+        """How row ``i``'s coverage names ``source`` (``names``, joined)."""
+        here = dict(self._parts(i)).get(source)
+        return " and ".join(here) if here else self.sources.label(source)
 
     def labels(self, i: int, family: str) -> tuple[str, ...] | None:
         """Labels of the recorded sources ``family`` is built from; None when it is not built from any.
 
         An empty tuple means the module records none of its sources: the family says nothing.
         """
-        key = (self.recorded[i], family)
+        key = (self.recorded[i], self._parts(i), family)
         if key not in self._labels:
             fed = family_sources(family, self.recorded[i])
             self._labels[key] = (
-                None if fed is None else tuple(dict.fromkeys(n for s in fed for n in self.sources.names(s)))
+                None if fed is None else tuple(dict.fromkeys(n for s in fed for n in self.names(i, s)))
             )
         return self._labels[key]
 
     @cached_property
     def codes(self) -> tuple[np.ndarray, list[tuple[str, ...]]]:
-        """A code per row for the sources its module records, and the recorded sources of each code."""
-        kinds: dict[tuple[str, ...], int] = {}
+        """A code per row for the sources its module records (and the parts named), and each code's row."""
+        kinds: dict[tuple[tuple[str, ...], KindParts], int] = {}
         code = np.fromiter(
-            (kinds.setdefault(r, len(kinds)) for r in self.recorded), np.int64, len(self.recorded)
+            (kinds.setdefault((r, self._parts(i)), len(kinds)) for i, r in enumerate(self.recorded)),
+            np.int64,
+            len(self.recorded),
         )
-        return code, list(kinds)
+        return code, [r for r, _ in kinds]
 
     def phrases(self, family: str) -> tuple[np.ndarray, np.ndarray]:
         """Per row: whether ``family`` says nothing (none of its sources recorded), and its from-phrase."""
@@ -325,13 +353,14 @@ class _Said:
     def coverage(self, i: int) -> tuple[list[str], list[str]]:
         """Labels of the sources recorded for row ``i``'s module, and of those that are not."""
         recorded = self.recorded[i]
-        if recorded not in self._coverage:
+        key = (recorded, self._parts(i))
+        if key not in self._coverage:
             missing = [s for s in self.sources.known if s not in recorded]
-            self._coverage[recorded] = (
-                [self.sources.label(s) for s in recorded],
+            self._coverage[key] = (
+                [self.label(i, s) for s in recorded],
                 [self.sources.label(s) for s in missing],
             )
-        return self._coverage[recorded]
+        return self._coverage[key]
 
 
 def _statements(

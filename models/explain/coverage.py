@@ -17,7 +17,7 @@ import pandas as pd
 
 from waymark.models.data import source_label
 from waymark.models.data.contract import DEFAULT_SOURCE_LABELS
-from waymark.models.data.notice import Labels, parts_of
+from waymark.models.data.notice import Labels, parts_of, parts_on
 from waymark.models.features.catalogue import (
     ALL_SOURCES_FAMILIES,
     CHANNEL_FAMILY,
@@ -140,6 +140,35 @@ def recorded_sources(features: pd.DataFrame, coverage: SourceCoverage | None) ->
         found = [s for s, day in by_group.get((str(module), str(pres)), []) if day < 7 * int(week)]
         recorded.append(tuple(sorted(found, key=lambda s: order.get(s, len(order)))))
     return [recorded[g] for g in group.tolist()]
+
+
+#: Per row, each joined source label's parts its module presentation records: ((kind, parts), ...).
+KindParts = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def kind_parts(features: pd.DataFrame, coverage: SourceCoverage | None) -> list[KindParts]:
+    """For each row, the parts of each joined label (``Labels.parts``) its module records before the cut-off.
+
+    A university declared its lecture videos and its attendance app both as attendance: every student
+    read "electronic attendance check-ins and online lecture videos watched" of classroom courses with
+    no videos, and of online courses with no app. Empty where the module records every part (or the
+    labels do not say which module records which: ``Labels.seen``).
+    """
+    labels = None if coverage is None else coverage.labels
+    if not isinstance(labels, Labels) or labels.seen is None or labels.seen.empty:
+        return [()] * len(features)
+    seen = labels.seen
+    by_group: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    for module, pres, source, day in seen[[*PRESENTATION, "source", "first_day"]].to_numpy():
+        by_group.setdefault((str(module), str(pres)), []).append((str(source), int(day)))
+    keys = features[[*PRESENTATION, "week"]]
+    group = keys.groupby([*PRESENTATION, "week"], sort=False).ngroup().to_numpy()
+    out: list[KindParts] = []
+    for module, pres, week in keys.drop_duplicates().itertuples(index=False):
+        here = [s for s, day in by_group.get((str(module), str(pres)), []) if day < 7 * int(week)]
+        found = ((kind, parts_on(labels, here, kind=kind)) for kind in sorted(labels.parts))
+        out.append(tuple((kind, parts) for kind, parts in found if parts is not None))
+    return [out[g] for g in group.tolist()]
 
 
 def _from_features(features: pd.DataFrame) -> list[tuple[str, ...]]:

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING
 from waymark.models.data import memo
 from waymark.models.data.contract import FEATURE_TABLES, TABLES, Column
 from waymark.models.data.findings import ContractViolation
-from waymark.models.data.notice import USED_ACTIVITY, Labels, kinds, labels, source_as_kind_sql
+from waymark.models.data.notice import (
+    USED_ACTIVITY,
+    Labels,
+    joined_sources,
+    kinds,
+    labels,
+    seen_sql,
+    source_as_kind_sql,
+)
 from waymark.models.data.publish import folder_fingerprint, is_uri
 from waymark.models.data.sqltext import ident, literal
 from waymark.models.data.validation import null_columns
@@ -103,7 +111,9 @@ def source_labels(views: SparkViews) -> Labels:
         among = ", ".join(literal(k) for k in read_as)
         rows = views.sql(f"SELECT DISTINCT source FROM t_activity WHERE source IN ({among})").collect()
         present = [str(r[0]) for r in rows]
-    return labels(found, present)
+    joined = joined_sources(found)
+    seen = views.sql(seen_sql(joined)).toPandas() if joined else None
+    return labels(found, present, seen=seen)
 
 
 def _typed(views: SparkViews, name: str, *, source: str = "source") -> DataFrame:
