@@ -318,8 +318,8 @@ def _shown(
         hidden = withheld_groups(runs, totals, min_size=min_size, none_is_safe=safe, already=already)
         return np.array([k not in hidden for k in keys], dtype=bool)
 
-    named = kept(("students",))
     given = inherited or {}
+    named = kept(("students",), given.get("students", frozenset()))
     selecting = frozenset(
         k
         for k, ok in zip(
@@ -333,7 +333,7 @@ def _shown(
 def _withheld_in_parents(
     week: _Week, attribute: str, *, selected: np.ndarray, min_size: int
 ) -> dict[str, frozenset[str]]:
-    """Per metric, the groups of an intersection whose parent group's figure its own table withholds.
+    """Per metric (and ``students``: not named), an intersection's groups whose parent's table withholds it.
 
     An intersection's groups within a parent group add up to that group: where the parent's table
     withholds a figure (a group too small, or the complement beside one), its groups here showing it
@@ -347,7 +347,7 @@ def _withheld_in_parents(
         return {}
     label, probability = week.rows["label"].to_numpy(), week.rows["probability"].to_numpy()
     pairs = week.joined[[attribute, *parents]].drop_duplicates()
-    out: dict[str, set[str]] = {m: set() for m in WITHHELD_CAN_BE}
+    out: dict[str, set[str]] = {m: set() for m in ("students", *WITHHELD_CAN_BE)}
     for parent in parents:
         codes, names = pd.factorize(week.joined[parent], sort=True)
         cohort = Cohort(
@@ -356,7 +356,9 @@ def _withheld_in_parents(
         named, shown = _shown(
             _counts(week.students, cohort), names, totals=margins_of(week.joined, parent), min_size=min_size
         )
-        for metric, ok in shown.items():
+        # a parent group not named at all (its size withheld beside a small one) names no group here:
+        # its groups' sizes would add up to it
+        for metric, ok in {"students": named, **shown}.items():
             withheld = {str(n) for n, keep in zip(names, ok & named, strict=True) if not keep}
             out[metric].update(pairs.loc[pairs[parent].isin(withheld), attribute].astype(str))
     return {m: frozenset(groups) for m, groups in out.items()}

@@ -190,3 +190,33 @@ def margins_of(labels: pd.DataFrame, attribute: str) -> list[list[str]]:
             for _, rows in labels.groupby(parent, sort=True):
                 totals.append(sorted(set(rows[attribute])))
     return totals
+
+
+def unnamed_groups(
+    runs: Sequence[pd.DataFrame], attribute: str, *, labels: pd.DataFrame, min_size: int
+) -> set[str]:
+    """The groups of ``attribute`` not named at all, by their distinct students in each run.
+
+    ``runs``: frames of ``student_id`` and the group columns (one run, or a run and the one before it,
+    as monitoring compares them); ``labels``: every student's groups, whose totals the groups add up
+    to (``margins_of``). ``withheld_groups`` over each run's sizes; for an intersection, its groups
+    within a parent group that the parent's own table does not name are withheld from the start, as
+    the audit does (``fairness.audit._withheld_in_parents``): their sizes would add up to the parent's.
+    """
+
+    def sizes(column: str) -> list[dict[str, int]]:
+        return [
+            {str(g): int(n) for g, n in run.groupby(column, sort=True)["student_id"].nunique().items()}
+            for run in runs
+        ]
+
+    already: set[str] = set()
+    parents = [p for p in attribute.split(" x ") if p != attribute and p in labels.columns]
+    if len(parents) == 2:
+        pairs = labels[[attribute, *parents]].drop_duplicates()
+        for parent in parents:
+            hidden = withheld_groups(sizes(parent), margins_of(labels, parent), min_size=min_size)
+            already |= set(pairs.loc[pairs[parent].astype(str).isin(hidden), attribute].astype(str))
+    return withheld_groups(
+        sizes(attribute), margins_of(labels, attribute), min_size=min_size, already=already
+    )

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from waymark.fairness.audit import NOT_RECORDED, group_labels
-from waymark.fairness.disclosure import margins_of, rounded_count, withheld_groups
+from waymark.fairness.disclosure import rounded_count, unnamed_groups
 from waymark.fairness.protected import load_protected_characteristics
 from waymark.models import drift
 
@@ -54,10 +54,7 @@ def group_estimate_shares(
         # The groups the audit names at this week: none under min_size students (people, not
         # registrations), and none left alone beside them in a total (complementary suppression): a
         # large group's shares beside the whole cohort's would give a small one's back.
-        sizes = joined.groupby(attribute, sort=True)["student_id"].nunique()
-        hidden = withheld_groups(
-            [{str(g): int(n) for g, n in sizes.items()}], margins_of(joined, attribute), min_size=min_size
-        )
+        hidden = unnamed_groups([joined], attribute, labels=joined, min_size=min_size)
         for group, rows in joined.groupby(attribute, sort=True):
             values = rows["probability"].to_numpy(dtype=np.float64)
             if str(group) in hidden:
@@ -140,10 +137,8 @@ def group_drift(
             students[group] = (mine["student_id"].nunique(), 0 if b is None else b["student_id"].nunique())
         # Each run's sizes, in students (a student on two modules is one person, two rows): a group in
         # one run only is withheld, and the run it is in must not give it back.
-        sizes = [{g: n for g, (n, _) in students.items()}]
-        if before is not None:
-            sizes.append({g: n for g, (_, n) in students.items()})
-        hidden = withheld_groups(sizes, margins_of(labels, attribute), min_size=min_size)
+        runs = [now] if before is None else [now, before]
+        hidden = unnamed_groups(runs, attribute, labels=labels, min_size=min_size)
         for group, (a, b) in estimates.items():
             if group in hidden:
                 continue

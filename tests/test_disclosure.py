@@ -370,8 +370,10 @@ def _intersections_give_back_nothing_their_parents_withhold(
             rows = _members(protected, attribute, g["group"])
             for parent in attribute.split(" x "):
                 [value] = protected.loc[rows, parent].unique()
-                # a group too small to name has no intersection with enough students to be named
-                [theirs] = [p for p in tables[(parent, week, capacity)]["groups"] if p["group"] == value]
+                # a parent group not named (too small, or withheld beside a small one) names no group here
+                found = [p for p in tables[(parent, week, capacity)]["groups"] if p["group"] == value]
+                assert found, (g["group"], f"named, though its {parent} group {value} is not")
+                [theirs] = found
                 given_back = set(g["metrics"]) & set(theirs["withheld"])
                 for figure in ("needed_support", "abroca"):
                     if g[figure] is not None and figure in theirs["withheld"]:
@@ -401,6 +403,30 @@ def test_an_intersection_that_is_a_whole_group_keeps_what_that_groups_table_with
     assert "selection_rate" in by_track["exchange"]["withheld"]  # its complement
     [cell] = [g for g in tables["track x disability"]["groups"] if g["group"].startswith("track=exchange")]
     assert cell["students"] == 60 and "selection_rate" in cell["withheld"]
+    _intersections_give_back_nothing_their_parents_withhold(report, protected)
+
+
+def test_an_intersection_names_no_group_of_a_parent_group_its_table_does_not_name() -> None:
+    """A review's case: a group of 40 withheld whole beside one of 6 in its characteristic's table, while
+    the intersection named its two halves of 20 each, so that the total less the groups shown gave the
+    six back."""
+    cells = {("small", "b1"): 3, ("small", "b2"): 3, ("mid", "b1"): 20, ("mid", "b2"): 20,
+             ("big1", "b1"): 15, ("big1", "b2"): 185, ("big2", "b1"): 150, ("big2", "b2"): 150}  # fmt: skip
+    a = [k[0] for k, n in cells.items() for _ in range(n)]
+    b = [k[1] for k, n in cells.items() for _ in range(n)]
+    rng = np.random.default_rng(0)
+    label = (rng.random(len(a)) < 0.35).astype(int)
+    students = [f"S{i}" for i in range(len(a))]
+    scored = pd.DataFrame(
+        {"student_id": students, "week": WEEK, "label": label,
+         "probability": np.clip(0.3 * label + 0.6 * rng.random(len(a)), 0, 1)}
+    )  # fmt: skip
+    protected = pd.DataFrame({"student_id": students, "club": a, "campus": b})
+    report = _publish(scored, protected, _policy(10)).report
+    clubs = {g["group"] for t in report["audits"] if t["attribute"] == "club" for g in t["groups"]}
+    assert "mid" not in clubs  # withheld beside the group of six
+    named = {g["group"] for t in report["audits"] if t["attribute"] == "club x campus" for g in t["groups"]}
+    assert not {n for n in named if n.startswith("club=mid")}, named
     _intersections_give_back_nothing_their_parents_withhold(report, protected)
 
 
