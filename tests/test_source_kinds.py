@@ -201,3 +201,20 @@ def test_each_module_is_told_only_of_the_sources_of_a_kind_it_records(tmp_path: 
     said = _Said(coverage, recorded_sources(features, coverage), kind_parts(features, coverage))
     i = int((features["module_id"] == "M2").to_numpy().argmax())
     assert said.coverage(i)[0] == ["attendance records and door swipes at teaching rooms"]
+
+
+def test_spark_scoring_reads_the_labels_of_a_folder_validated_before(tmp_path: Path) -> None:
+    """Scoring on Spark reads a local folder's labels on DuckDB through its validation memo; with the
+    sources table alone, a folder with a source read as attendance had no activity to ask which
+    sources its modules record (a review found "Table with name t_activity does not exist")."""
+    from waymark.models.data.memo import open_valid
+    from waymark.models.data.publish import folder_fingerprint
+    from waymark.service.scoring.on_spark import _labels_on_duckdb
+
+    folder = _folder(tmp_path, sources=_declared("attendance"))
+    con, report = open_valid(folder, fingerprint=folder_fingerprint(folder))
+    con.close()
+    assert report is not None and report.ok  # validated now, and remembered
+    labels = _labels_on_duckdb(folder)  # the memo is used: only the tables it names are opened
+    assert labels == source_labels(folder)
+    assert labels["attendance"] == "attendance records and door swipes at teaching rooms"

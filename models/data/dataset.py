@@ -219,7 +219,7 @@ def source_labels(where: Path | duckdb.DuckDBPyConnection) -> notice.Labels:
         among = ", ".join(literal(k) for k in sorted(kinds))
         sql = f"SELECT DISTINCT source FROM t_activity WHERE source IN ({among})"
         present = [r[0] for r in con.execute(sql).fetchall()]
-    joined = notice.joined_sources(found)
+    joined = notice.joined_sources(found, present)
     seen = con.execute(notice.seen_sql(joined)).df() if joined else None
     return notice.labels(found, present, seen=seen)
 

@@ -173,16 +173,16 @@ SEEN_SQL = (
 )
 
 
-def joined_sources(found: Mapping[str, Declared]) -> list[str]:
-    """The sources whose labels a kind's label may join (``labels``): each kind and those read as it.
+def joined_sources(found: Mapping[str, Declared], present: Collection[str] = ()) -> list[str]:
+    """The sources a kind's label is joined from (``labels``), for kinds whose label joins two or more.
 
-    Empty where no kind is joined from more than one, and no module could record only some of them.
+    A kind's parts are the built-in source itself where the activity holds it (``present``) and each
+    source read as it. Empty where no label joins two: no module could record only some of a label.
     """
-    read_as = kinds(found)
     by_kind: dict[str, list[str]] = {}
-    for source, kind in sorted(read_as.items()):
-        by_kind.setdefault(kind, [kind]).append(source)
-    return sorted({s for sources in by_kind.values() for s in sources}) if by_kind else []
+    for source, kind in sorted(kinds(found).items()):
+        by_kind.setdefault(kind, [kind] if kind in present else []).append(source)
+    return sorted({s for parts in by_kind.values() if len(parts) >= 2 for s in parts})
 
 
 def seen_sql(sources: Collection[str]) -> str:

@@ -111,7 +111,7 @@ def source_labels(views: SparkViews) -> Labels:
         among = ", ".join(literal(k) for k in read_as)
         rows = views.sql(f"SELECT DISTINCT source FROM t_activity WHERE source IN ({among})").collect()
         present = [str(r[0]) for r in rows]
-    joined = joined_sources(found)
+    joined = joined_sources(found, present)
     seen = views.sql(seen_sql(joined)).toPandas() if joined else None
     return labels(found, present, seen=seen)
 

@@ -84,7 +84,9 @@ def _labels_on_duckdb(folder: Path) -> dict[str, str]:
     from waymark.models.data import source_labels
     from waymark.models.data.memo import open_valid
 
-    con, _ = open_valid(folder, fingerprint=folder_fingerprint(folder), tables=("sources",))
+    # activity too: whether a built-in source others are read as is itself recorded, and where each is
+    # (``source_labels``); with sources alone a folder validated before had no t_activity to ask.
+    con, _ = open_valid(folder, fingerprint=folder_fingerprint(folder), tables=("sources", "activity"))
     try:
         return source_labels(con)
     finally:
