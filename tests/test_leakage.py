@@ -148,8 +148,13 @@ def test_a_presentation_far_longer_than_the_others_and_much_of_the_rows_is_named
     usual = {"2019/1": 16, "2019/2": 17, "2020/1": 16, "2020/2": 17}
     assert long_presentation_warnings(rows(usual)) == ()
     [said] = long_presentation_warnings(rows({**usual, "2021/1": 48}))
-    assert said.startswith("CSC101 2021/1: 48 weeks against a typical presentation's 17, and 42% of the")
+    assert said.startswith("CSC101 2021/1: 48 weeks against a median of 16.5 for the others, and 42% of")
     assert "its weeks 18 to 48 are in no other presentation trained on" in said
+    # Two trained on (a review's case), and two long ones: each named, and no week range said of either.
+    [two] = long_presentation_warnings(rows({"2019/1": 16, "2021/1": 48}))
+    assert two.startswith("CSC101 2021/1: 48 weeks against a median of 16 for the others, and 75% of")
+    both = long_presentation_warnings(rows({**usual, "2021/1": 48, "2022/1": 48}))
+    assert len(both) == 2 and not any("are in no other presentation" in w for w in both), both
     # A long one making little of the rows (many presentations beside it) is not named.
     many = {f"{y}/{s}": 16 for y in range(2000, 2020) for s in (1, 2)}
     assert long_presentation_warnings(rows({**many, "2021/1": 48})) == ()

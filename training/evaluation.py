@@ -146,7 +146,7 @@ def small_test_warnings(test_weekly: pd.DataFrame) -> tuple[str, ...]:
     )
 
 
-#: A training presentation with more than this many times the typical presentation's weeks, and at
+#: A training presentation with more than this many times the median weeks of the others, and at
 #: least ``LONG_SHARE`` of the training rows, is named (``long_presentation_warnings``).
 LONG_FACTOR = 2.0
 LONG_SHARE = 0.2
@@ -164,19 +164,24 @@ def long_presentation_warnings(trained: pd.DataFrame) -> tuple[str, ...]:
     by = trained.groupby(["module_id", "presentation_id"], sort=True)["week"]
     keys = [f"{m} {p}" for m, p in by.max().index.to_list()]
     last, rows = by.max().to_numpy(dtype=np.int64), by.size().to_numpy()
-    typical = float(np.median(last))
     out = []
     for k, (name, weeks) in enumerate(zip(keys, last.tolist(), strict=True)):
+        others = np.delete(last, k)
         share = rows[k] / len(trained)
-        if weeks <= LONG_FACTOR * typical or share < LONG_SHARE:
+        if not len(others) or weeks <= LONG_FACTOR * float(np.median(others)) or share < LONG_SHARE:
             continue
-        beyond = int(np.delete(last, k).max()) if len(last) > 1 else int(typical)
+        beyond = int(others.max())
+        unique = (
+            f"; its weeks {beyond + 1} to {weeks} are in no other presentation trained on"
+            if beyond < weeks
+            else ""
+        )
         out.append(
-            f"{name}: {weeks} weeks against a typical presentation's {typical:.0f}, and {share:.0%} of the "
-            f"training rows; its weeks {beyond + 1} to {weeks} are in no other presentation trained on. "
-            "If its calendar was extended by a pause (a strike, a closure), its weeks are counted through "
-            "it and the model learns mostly from that one presentation: tell the committee "
-            '(docs/bring-your-own-data.md, "A semester suspended and resumed")'
+            f"{name}: {weeks} weeks against a median of {float(np.median(others)):g} for the others, and "
+            f"{share:.0%} of the training rows{unique}. If its calendar was extended by a pause (a strike, a "
+            "closure), its weeks are counted through it and the model learns mostly from that one "
+            'presentation: tell the committee (docs/bring-your-own-data.md, "A semester suspended and '
+            'resumed")'
         )
     return tuple(out)
 
