@@ -365,7 +365,8 @@ def _sides_of(family: str, row: Any, cohort_counts: list[int] | None = None) -> 
         beside = ratio < 0.9 and cohort < 0.9 and round(100 * ratio) >= round(100 * cohort)
         concern = not (recent and compared and (ratio > 1.1 or beside))
         # a rise no greater than the cohort's own typical rise, said beside it, is no strength
-        risen_alike = ratio > 1.1 and cohort > 1.1 and round(ratio, 1) <= round(cohort, 1)
+        said = float(f"{cohort:.1f}")  # as the sentence says them, in tenths
+        risen_alike = ratio > 1.1 and said > 1.1 and float(f"{ratio:.1f}") <= said
         return concern, recent and not (compared and (ratio < 0.9 or risen_alike))
     if family == "cohort_engagement":
         pct = round(100 * row["act_total_pct"])
@@ -531,6 +532,15 @@ def test_a_rise_the_whole_cohort_shares_is_said_beside_the_cohorts_own_and_is_no
     beside = describe("recent_activity", row | {COHORT_RATE: 2.3})
     assert beside == alone[:-1] + ", when students on this module were typically at about 2.3 times theirs."
     assert describe("recent_activity", row | {COHORT_RATE: 1.05}) == alone  # a rise of their own
+    # "about 1.1 times theirs" is about the same (a review: 166 of 294 such clauses on an ordinary cohort)
+    assert describe("recent_activity", row | {COHORT_RATE: 1.12}) == alone
+    # the decision compares the figures the sentence says: 2.85 is said "2.9", as the student's 2.9
+    tied = pd.DataFrame([row | {"act_recent_vs_own": 2.9, COHORT_RATE: 2.85}])
+    assert describe_all("recent_activity", tied, src=[""])[1][0].endswith(
+        "about 2.9 times this student's own earlier weekly rate, when students on this module were "
+        "typically at about 2.9 times theirs."
+    )
+    assert not _sides(_Values(tied), "recent_activity", group=np.arange(1))[1].any()
     frame = pd.DataFrame([row | {COHORT_RATE: c} for c in (2.3, 2.4, 2.5, 1.05, np.nan)])
     assert describe_all("recent_activity", frame, src=[""] * 5)[1] == [
         beside,

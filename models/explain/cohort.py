@@ -39,6 +39,7 @@ from waymark.models.explain.sentences import (
     QUIET_WEEKS,
     SAME_RATE,
     counted_channels,
+    tenths,
 )
 from waymark.models.explain.typical import (
     NEARLY_ALL,
@@ -557,9 +558,8 @@ def _sides(values: _Values, family: str, *, group: np.ndarray) -> tuple[np.ndarr
         concern = ~recent | ~(compared & ((ratio > SAME_RATE[1]) | beside))
         # "about 2.4 times this student's own earlier weekly rate, when students on this module were
         # typically at about 2.4 times theirs" (weeks of a strike in the earlier rate) is not the student's
-        risen_alike = (
-            (ratio > SAME_RATE[1]) & (cohort > SAME_RATE[1]) & (np.round(ratio, 1) <= np.round(cohort, 1))
-        )
+        said_ratio, said_cohort = (np.array([tenths(v) for v in x.tolist()]) for x in (ratio, cohort))
+        risen_alike = (ratio > SAME_RATE[1]) & (said_cohort > SAME_RATE[1]) & (said_ratio <= said_cohort)
         return concern, recent & ~(compared & ((ratio < SAME_RATE[0]) | risen_alike))
     if family == "cohort_engagement":
         pct = np.round(100 * values["act_total_pct"])

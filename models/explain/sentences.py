@@ -188,9 +188,14 @@ def beside_cohort_rise(cohort: float) -> str:
     the weeks nobody on the module studied: students back at their own pace read "about 2.4 times this
     student's own earlier weekly rate", the calendar's rise and not theirs.
     """
-    if math.isnan(cohort) or cohort <= SAME_RATE[1]:
+    if math.isnan(cohort) or tenths(cohort) <= SAME_RATE[1]:  # "about 1.1 times" is about the same
         return ""
     return f", when students on this module were typically at about {cohort:.1f} times theirs"
+
+
+def tenths(x: float) -> float:
+    """``x`` as a sentence says it, in tenths ("about 2.9 times"): the value a decision on it compares."""
+    return float(f"{x:.1f}")
 
 
 def _beside_quiet_cohort(row: Row, share: float) -> str:
