@@ -57,6 +57,11 @@ def test_a_tutor_opens_and_records_outreach_for_a_student_whose_number_has_slash
             assert read.json()["student_id"] == student and read.json()["indicators"]
             assert client.get(f"/v1/students/{sent}/contacts", headers=headers).status_code == 200
             assert client.get(f"/v1/students/{sent}/consent", headers=headers).status_code == 200
+        # Writes too: feedback on the student's indicator, recorded under the whole number.
+        row = slashed.indicators[slashed.indicators.student_id == student].iloc[0]
+        body = {"module_id": row.module_id, "presentation_id": row.presentation_id, "value": "useful"}
+        written = client.post(f"/v1/students/{quote(student, safe='')}/feedback", json=body, headers=headers)
+        assert written.status_code == 201, written.text
         # Another student's number with the same prefix is refused as any student out of scope is.
         mine = set(slashed.access.scope_id[slashed.access.staff_id == grant.staff_id])
         other = next(s for s in slashed.indicators.student_id if s not in mine)
