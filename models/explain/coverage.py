@@ -127,19 +127,14 @@ def recorded_sources(features: pd.DataFrame, coverage: SourceCoverage | None) ->
     """
     if coverage is None:
         return _from_features(features)
-    first = coverage.first_day
-    by_group: dict[tuple[str, str], list[tuple[str, int]]] = {}
-    for module, pres, source, day in first[[*PRESENTATION, "source", "first_day"]].to_numpy():
-        by_group.setdefault((str(module), str(pres)), []).append((str(source), int(day)))
     order = {s: i for i, s in enumerate(coverage.known)}
-    keys = features[[*PRESENTATION, "week"]]
-    # Worked out once per module presentation and week, then given to each of its rows.
-    group = keys.groupby([*PRESENTATION, "week"], sort=False).ngroup().to_numpy()
-    recorded = []
-    for module, pres, week in keys.drop_duplicates().itertuples(index=False):
-        found = [s for s, day in by_group.get((str(module), str(pres)), []) if day < 7 * int(week)]
-        recorded.append(tuple(sorted(found, key=lambda s: order.get(s, len(order)))))
-    return [recorded[g] for g in group.tolist()]
+    ordered: dict[int, tuple[str, ...]] = {}  # rows of one module and week share one list: sorted once
+    out = []
+    for found in _seen_before_cutoff(features, coverage.first_day):
+        if id(found) not in ordered:
+            ordered[id(found)] = tuple(sorted(found, key=lambda s: order.get(s, len(order))))
+        out.append(ordered[id(found)])
+    return out
 
 
 #: Per row, each joined source label's parts its module presentation records: ((kind, parts), ...).
@@ -157,18 +152,31 @@ def kind_parts(features: pd.DataFrame, coverage: SourceCoverage | None) -> list[
     labels = None if coverage is None else coverage.labels
     if not isinstance(labels, Labels) or labels.seen is None or labels.seen.empty:
         return [()] * len(features)
-    seen = labels.seen
+    named: dict[int, KindParts] = {}  # once per module and week, as above
+    out = []
+    for here in _seen_before_cutoff(features, labels.seen):
+        if id(here) not in named:
+            found = ((kind, parts_on(labels, here, kind=kind)) for kind in sorted(labels.parts))
+            named[id(here)] = tuple((kind, parts) for kind, parts in found if parts is not None)
+        out.append(named[id(here)])
+    return out
+
+
+def _seen_before_cutoff(features: pd.DataFrame, first: pd.DataFrame) -> list[list[str]]:
+    """For each row, the sources ``first`` (keys, source, first_day) holds on its module before its cut-off.
+
+    Worked out once per module presentation and week; each of its rows gets the same list object.
+    """
     by_group: dict[tuple[str, str], list[tuple[str, int]]] = {}
-    for module, pres, source, day in seen[[*PRESENTATION, "source", "first_day"]].to_numpy():
+    for module, pres, source, day in first[[*PRESENTATION, "source", "first_day"]].to_numpy():
         by_group.setdefault((str(module), str(pres)), []).append((str(source), int(day)))
     keys = features[[*PRESENTATION, "week"]]
     group = keys.groupby([*PRESENTATION, "week"], sort=False).ngroup().to_numpy()
-    out: list[KindParts] = []
-    for module, pres, week in keys.drop_duplicates().itertuples(index=False):
-        here = [s for s, day in by_group.get((str(module), str(pres)), []) if day < 7 * int(week)]
-        found = ((kind, parts_on(labels, here, kind=kind)) for kind in sorted(labels.parts))
-        out.append(tuple((kind, parts) for kind, parts in found if parts is not None))
-    return [out[g] for g in group.tolist()]
+    found = [
+        [s for s, day in by_group.get((str(module), str(pres)), []) if day < 7 * int(week)]
+        for module, pres, week in keys.drop_duplicates().itertuples(index=False)
+    ]
+    return [found[g] for g in group.tolist()]
 
 
 def _from_features(features: pd.DataFrame) -> list[tuple[str, ...]]:
