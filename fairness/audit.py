@@ -35,7 +35,9 @@ from waymark.fairness.disclosure import (
     NONE_IS_SAFE,
     SELECTION_COUNTS,
     enough_students,
+    groups_within,
     margins_of,
+    parents_of,
     withheld_groups,
 )
 from waymark.fairness.metrics import (
@@ -342,8 +344,8 @@ def _withheld_in_parents(
     of a rural-admission group of about 50, whose count then followed by subtraction. Such a figure is
     withheld in every group of that parent here, and complementary suppression goes on from there.
     """
-    parents = [p for p in attribute.split(" x ") if p != attribute and p in week.joined.columns]
-    if len(parents) != 2:
+    parents = parents_of(week.joined, attribute)
+    if not parents:
         return {}
     label, probability = week.rows["label"].to_numpy(), week.rows["probability"].to_numpy()
     pairs = week.joined[[attribute, *parents]].drop_duplicates()
@@ -360,7 +362,7 @@ def _withheld_in_parents(
         # its groups' sizes would add up to it
         for metric, ok in {"students": named, **shown}.items():
             withheld = {str(n) for n, keep in zip(names, ok & named, strict=True) if not keep}
-            out[metric].update(pairs.loc[pairs[parent].isin(withheld), attribute].astype(str))
+            out[metric] |= groups_within(pairs, attribute, parent=parent, groups=withheld)
     return {m: frozenset(groups) for m, groups in out.items()}
 
 

@@ -211,12 +211,25 @@ def unnamed_groups(
         ]
 
     already: set[str] = set()
-    parents = [p for p in attribute.split(" x ") if p != attribute and p in labels.columns]
-    if len(parents) == 2:
-        pairs = labels[[attribute, *parents]].drop_duplicates()
-        for parent in parents:
-            hidden = withheld_groups(sizes(parent), margins_of(labels, parent), min_size=min_size)
-            already |= set(pairs.loc[pairs[parent].astype(str).isin(hidden), attribute].astype(str))
+    parents = parents_of(labels, attribute)
+    pairs = labels[[attribute, *parents]].drop_duplicates()
+    for parent in parents:
+        hidden = withheld_groups(sizes(parent), margins_of(labels, parent), min_size=min_size)
+        already |= groups_within(pairs, attribute, parent=parent, groups=hidden)
     return withheld_groups(
         sizes(attribute), margins_of(labels, attribute), min_size=min_size, already=already
     )
+
+
+def parents_of(labels: pd.DataFrame, attribute: str) -> list[str]:
+    """The two characteristics an intersection column ``"a x b"`` is made of; none for a characteristic."""
+    parents = [p for p in attribute.split(" x ") if p != attribute and p in labels.columns]
+    return parents if len(parents) == 2 else []
+
+
+def groups_within(pairs: pd.DataFrame, attribute: str, *, parent: str, groups: AbstractSet[str]) -> set[str]:
+    """The groups of the intersection ``attribute`` that lie within ``groups`` of its ``parent``.
+
+    ``pairs``: the distinct rows of the intersection and its parents (taken once by the caller).
+    """
+    return set(pairs.loc[pairs[parent].astype(str).isin(groups), attribute].astype(str))
