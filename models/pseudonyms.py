@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,11 +66,11 @@ def key_id(secret: bytes) -> str:
 
 
 def normalised_id(value: str) -> str:
-    """An id as the importer reads it before hashing: trimmed, and ``150.0`` written as ``150``.
+    """An id as the importer reads it before hashing: trimmed, composed (NFC), ``150.0`` as ``150``.
 
     Mirrors the importer's SQL (``convert.column_sql``); a test holds the two equal.
     """
-    return _INTEGRAL.sub(r"\1", value.strip())
+    return _INTEGRAL.sub(r"\1", unicodedata.normalize("NFC", value.strip()))
 
 
 #: Where DuckDB's per-letter case mapping differs from Python's whole-string one: Python writes "ß" in

@@ -1171,6 +1171,50 @@ def test_pad_reads_a_spreadsheets_number_as_the_records_id(written: str, read: s
     assert duckdb.sql(f"SELECT {sql.value} FROM (SELECT '{written}' AS x)").fetchall() == [(read,)]
 
 
+@pytest.mark.parametrize(
+    "written",
+    [
+        "\tMÜL-2024",
+        "Mu\u0308l-2024 ",
+        "M\u00fcl-2024",
+        "23000374.0",
+        "Jose\u0301\u00a0",
+        "\u00c5se",
+        "A\u030ase",
+    ],
+)
+def test_an_id_in_either_unicode_form_reads_as_the_composed_one_in_sql_and_at_sign_in(written: str) -> None:
+    """A macOS tool's export writes "ü" as "u" and a combining diaeresis (NFD), the records system as one
+    letter (NFC): the two were different ids, and a student signing in with either form matched one of
+    them. The importer's SQL and the service's reading of a signed-in number compose it alike."""
+    from waymark.models.data.contract import TABLES
+    from waymark.models.pseudonyms import normalised_id
+    from waymark.training.ingest.mapping.convert import column_sql
+    from waymark.training.ingest.mapping.schema import ColumnSpec
+
+    column = next(c for c in TABLES["students"].columns if c.name == "student_id")
+    sql = column_sql(ColumnSpec(column="x"), column, ref=lambda n: f'"{n}"', pseudonymise=False)
+    read = duckdb.execute(f"SELECT {sql.value} FROM (SELECT CAST(? AS VARCHAR) AS x)", [written]).fetchall()
+    assert read == [(normalised_id(written),)]
+    assert read[0][0] == unicodedata.normalize("NFC", read[0][0]).strip()
+
+
+def test_an_outcome_written_decomposed_is_read_by_the_mappings_composed_value() -> None:
+    """A Québec university's "Décédé", saved decomposed, was refused as an outcome the mapping did not
+    name, beside the composed "Décédé" the mapping names."""
+    from waymark.models.data.contract import TABLES
+    from waymark.training.ingest.mapping.convert import column_sql
+    from waymark.training.ingest.mapping.schema import ColumnSpec
+
+    column = next(c for c in TABLES["registrations"].columns if c.name == "final_result")
+    spec = ColumnSpec(column="r", values={"D\u00e9c\u00e9d\u00e9": "withdrawn", "R\u00e9ussi": "pass"})
+    sql = column_sql(spec, column, ref=lambda n: f'"{n}"', pseudonymise=False)
+    decomposed = unicodedata.normalize("NFD", "D\u00e9c\u00e9d\u00e9")
+    assert decomposed != "D\u00e9c\u00e9d\u00e9"
+    query = f"SELECT {sql.value}, {sql.check} FROM (SELECT CAST(? AS VARCHAR) AS r)"
+    assert duckdb.execute(query, [decomposed]).fetchall() == [("withdrawn", None)]
+
+
 @pytest.mark.parametrize(("week", "day"), [("1", 0), ("15", 98), ("3.0", 14)])
 def test_a_week_numbered_from_one_is_its_first_day_with_multiply_and_add(week: str, day: int) -> None:
     """A Nigerian university's paper register, typed in by teaching week: multiply = 7 alone put week 1
