@@ -1215,6 +1215,31 @@ def test_an_outcome_written_decomposed_is_read_by_the_mappings_composed_value() 
     assert duckdb.execute(query, [decomposed]).fetchall() == [("withdrawn", None)]
 
 
+def test_an_empty_key_maps_an_empty_cell_a_when_reads_not_a_row_it_passes_over() -> None:
+    """An Italian university read outcomes only for ended years, no sitting (an empty cell) as "fail":
+    the running year's rows, which the `when` passes over, were all "fail" too. They stay empty, for an
+    `otherwise` to read."""
+    from waymark.models.data.contract import TABLES
+    from waymark.training.ingest.mapping.convert import column_sql
+    from waymark.training.ingest.mapping.schema import ColumnSpec
+
+    column = next(c for c in TABLES["registrations"].columns if c.name == "final_result")
+    values = {"Superato": "pass", "Respinto": "fail", "": "fail"}
+    spec = ColumnSpec(column="esito", values=values, when={"anno": ["2024/25", "2025/26"]})
+    sql = column_sql(spec, column, ref=lambda n: f'"{n}"', pseudonymise=False)
+    rows = [("Superato", "2025/26"), (None, "2025/26"), (None, "2026/27"), ("Superato", "2026/27")]
+    table = " UNION ALL ".join(f"SELECT {repr(e) if e else 'NULL'} AS esito, '{a}' AS anno" for e, a in rows)
+    read = duckdb.sql(f"SELECT {sql.value}, {sql.check} FROM ({table})").fetchall()
+    assert read == [("pass", None), ("fail", None), (None, None), (None, None)]
+    chained = ColumnSpec(
+        column="esito", values=values, when={"anno": ["2024/25", "2025/26"]}, otherwise=ColumnSpec(value="")
+    )
+    sql = column_sql(chained, column, ref=lambda n: f'"{n}"', pseudonymise=False)
+    assert [v for v, _ in duckdb.sql(f"SELECT {sql.value}, {sql.check} FROM ({table})").fetchall()] == [
+        "pass", "fail", None, None
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(("week", "day"), [("1", 0), ("15", 98), ("3.0", 14)])
 def test_a_week_numbered_from_one_is_its_first_day_with_multiply_and_add(week: str, day: int) -> None:
     """A Nigerian university's paper register, typed in by teaching week: multiply = 7 alone put week 1

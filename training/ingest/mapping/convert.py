@@ -307,6 +307,9 @@ def column_sql(
         checks.append((f"{joined} IS NOT NULL AND {part} IS NULL", f"does not match extract {spec.extract}"))
         joined = part
     text, unmapped = _value_map(joined, spec) if spec.maps_values else (joined, None)
+    if spec.when and spec.maps_values:  # a `""` key maps an empty cell, not a row `when` passes over: an
+        # Italian university's running year, read only for ended years with "" = "fail", was all "fail"
+        text = f"(CASE WHEN {when_sql(spec.when, ref)} THEN {text} END)"
     checks += [(unmapped, "is not mapped")] if unmapped else []
     if column.name == "final_result" and spec.maps_values:  # a default or a pattern can empty one too
         death = f"regexp_matches({joined}, {literal('(?i)(' + DEATH_WORDS + ')')})"
