@@ -355,7 +355,9 @@ def _sides_of(family: str, row: Any, cohort_counts: list[int] | None = None) -> 
         active = round(row["act_weeks_active_share"] * weeks)
         missed = weeks - active
         beyond = cohort_counts is None or missed > float(np.median(cohort_counts))
-        return active < weeks and beyond, active > 0
+        # and a strength only with no more such weeks than that median
+        within = cohort_counts is None or missed <= float(np.median(cohort_counts))
+        return active < weeks and beyond, active > 0 and within
     if family == "recent_activity":
         # compared from 3 weeks after the week registered in (the start's, for a day before it)
         registered_in = max(row.get("reg_day", 0) // 7, 0)
@@ -641,6 +643,20 @@ def test_weeks_most_of_the_cohort_spent_away_are_not_a_students_own_concern() ->
     may_raise, _ = _sides(_Values(rows), "regularity", group=np.repeat([0, 1], [8, 2]))
     # Three weeks without, as most of the module: not theirs; four or six, more than most: theirs.
     assert may_raise.tolist() == [False, False, False, False, False, True, False, True, True, False]
+
+
+def test_fewer_active_weeks_than_most_of_the_cohort_are_never_a_strength() -> None:
+    """An Israeli university's student back from reserve duty read "in 6 of the 11 weeks so far" as a
+    strength where most of the module were active in 10: half the weeks is not enough beside a cohort."""
+    weeks = np.array([11] * 8 + [11, 11])  # a cohort of 8, then one of 2 (too few to compare with)
+    active = np.array([10, 10, 10, 11, 10, 6, 9, 8, 6, 6])
+    rows = pd.DataFrame(
+        {"weeks_elapsed": weeks.astype(float), "act_weeks_active_share": active / weeks, "reg_day": 0.0}
+    )
+    may_raise, may_lower = _sides(_Values(rows), "regularity", group=np.repeat([0, 1], [8, 2]))
+    # The cohort's median is 1 week without: 6 (5 without), 9 and 8 are factors, never strengths.
+    assert may_lower.tolist() == [True, True, True, True, True, False, False, False, True, True]
+    assert may_raise.tolist() == [False, False, False, False, False, True, True, True, True, True]
 
 
 def test_a_mark_above_every_other_is_among_the_highest_not_higher_than_100_percent_of_them() -> None:

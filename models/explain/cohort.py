@@ -504,7 +504,10 @@ def _sides(values: _Values, family: str, *, group: np.ndarray) -> tuple[np.ndarr
       that median (a count as a concern reads as too little: a medical school's students with more
       practice quiz actions than most of their placement read theirs as raising the estimate);
     - regularity: a strength only with at least half the weeks the module was not quiet in active
-      (a university's student "active in 5 of the 13 weeks" was listed as a strength at 97%), a factor
+      (a university's student "active in 5 of the 13 weeks" was listed as a strength at 97%) and, in a
+      cohort of at least ``MIN_COHORT``, no more weeks without activity than the cohort's median (an
+      Israeli university's student back from reserve duty read "in 6 of the 11 weeks" as a strength
+      where most of the module were active in 10), a factor
       only with some week without and, in a cohort of at least ``MIN_COHORT``, more weeks without
       activity than the cohort's median (a college's students "active in 20 of the 23 weeks" read the
       three weeks of a Christmas break most of their module also spent away as raising the estimate);
@@ -543,7 +546,8 @@ def _sides(values: _Values, family: str, *, group: np.ndarray) -> tuple[np.ndarr
         missed = weeks - active
         median, counted = _cohort_median(missed, group)
         beyond = (counted < MIN_COHORT) | (missed > median)
-        return (active < weeks) & beyond, (active > 0) & (2 * active >= open_weeks)
+        within = (counted < MIN_COHORT) | (missed <= median)
+        return (active < weeks) & beyond, (active > 0) & (2 * active >= open_weeks) & within
     if family == "recent_activity":
         recent = np.round(values["act_last14"]) > 0
         compared, ratio = compares_own_rates(values), values["act_recent_vs_own"]
