@@ -29,6 +29,7 @@ from waymark.models.explain.batch_sentences import (
 )
 from waymark.models.explain.change import STEPS, smallest_change
 from waymark.models.explain.cohort import (
+    MIDDLE_MARK,
     THRESHOLD,
     TOP,
     TYPICAL_MARK,
@@ -657,6 +658,19 @@ def test_fewer_active_weeks_than_most_of_the_cohort_are_never_a_strength() -> No
     # The cohort's median is 1 week without: 6 (5 without), 9 and 8 are factors, never strengths.
     assert may_lower.tolist() == [True, True, True, True, True, False, False, False, True, True]
     assert may_raise.tolist() == [False, False, False, False, False, True, True, True, True, True]
+
+
+def test_a_small_sections_marks_are_weighed_against_the_runs_typical_mark_not_the_scales_middle() -> None:
+    """A Philippine university's grades converted to percentages run from 65 (5.00, a fail) to 98: in a
+    section of three, weighed against 50, a failed mid-term could never be a concern."""
+    marks = np.array([65.0, 80.0, 90.0, 85.0, 88.0, 90.0, 92.0, 95.0, 75.0])  # a section of 3, one of 6
+    features = pd.DataFrame({"asm_has_score": 1.0, "asm_score_mean": marks})
+    group = np.repeat([0, 1], [3, 6])
+    typical = typical_marks(features, group)
+    assert typical[:3].tolist() == [float(np.median(marks))] * 3  # the run's, 88
+    assert typical[3:].tolist() == [float(np.median(marks[3:]))] * 6  # the section's own
+    few = typical_marks(features.iloc[:3], group[:3])
+    assert few.tolist() == [MIDDLE_MARK] * 3  # fewer than five marks in the whole run: the scale's middle
 
 
 def test_a_mark_above_every_other_is_among_the_highest_not_higher_than_100_percent_of_them() -> None:

@@ -59,7 +59,8 @@ TOP = 3
 #: explanation it may be said on (``typical_marks``).
 TYPICAL_MARK = "cohort_typical_mark"
 #: The middle of the mark scale (scores are 0 to 100 by the data contract): what a mark is weighed
-#: against where too few of the cohort have one to compare with. Not a pass mark: institutions differ.
+#: against where too few of the cohort, and of the whole run, have one to compare with. Not a pass
+#: mark: institutions differ.
 MIDDLE_MARK = 50.0
 #: The cohort comparison's middle ("more activity than about 50% of students"): strengths at or
 #: above it, factors at or below it (``_sides``).
@@ -191,14 +192,18 @@ def typical_marks(features: pd.DataFrame, group: np.ndarray) -> np.ndarray:
     """Per row: its cohort's typical mark, the median of the average marks of those with one.
 
     Where fewer than ``MIN_COHORT`` of the cohort have a mark (``compared_marks``), marks are not
-    compared with it (the median would be one of a few named students' own): the middle of the mark
-    scale, ``MIDDLE_MARK``, stands in.
+    compared with it (the median would be one of a few named students' own): the median of every
+    average mark in the run stands in, where at least ``MIN_COHORT`` students have one, else the middle
+    of the mark scale, ``MIDDLE_MARK``. A Philippine university's grades, converted to percentages from
+    65 (a 5.00, a fail) up, were never below 50, so a failed mid-term in a small section was never a
+    concern.
     """
-    middle = np.full(len(features), MIDDLE_MARK)
     if not {"asm_has_score", "asm_score_mean"} <= set(features.columns) or not len(features):
-        return middle
+        return np.full(len(features), MIDDLE_MARK)
     marked = features["asm_has_score"].to_numpy(dtype=np.float64) >= 1
     marks = np.where(marked, features["asm_score_mean"].to_numpy(dtype=np.float64), np.nan)
+    run_wide = float(np.nanmedian(marks)) if marked.sum() >= MIN_COHORT else MIDDLE_MARK
+    middle = np.full(len(features), run_wide)
     median, _ = _cohort_median(marks, group)
     typical: np.ndarray = np.where(compared_marks(features, group) >= 1, median, middle)
     return typical
