@@ -742,6 +742,14 @@ def test_a_join_that_repeats_rows_is_said_with_its_likely_cause() -> None:
     text = Coverage("library.toml", inputs={}, tables={"activity": repeated}).to_text()
     assert "the join made 580,722 rows of the 69,891 rows that matched (8.3 per row)" in text
     assert "repeats every row for each module" in text and "matched nothing" not in text
+    assert "within_presentation = true" in text
+    # An option of activity only is not offered for another table (an Israeli university's leaves joined
+    # to the enrolments of every term were told to give registrations within_presentation).
+    leaves = TableCoverage(
+        "registrations", rows_in=9_000, rows_joined=11_274, rows_out=11_274, rows_matched=9_000
+    )
+    said = Coverage("records.toml", inputs={}, tables={"registrations": leaves}).to_text()
+    assert "within_presentation" not in said and "export it per term and join on the term too" in said
     plain = TableCoverage("activity", rows_in=100, rows_joined=90, rows_out=90, rows_matched=90)
     said = Coverage("m.toml", inputs={}, tables={"activity": plain}).to_text()
     assert "10 matched nothing in the join and were dropped" in said and "the join made" not in said

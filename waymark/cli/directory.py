@@ -9,11 +9,12 @@ import typer
 
 from waymark.cli.console import out
 from waymark.cli.data_import import NumbersSecretFile
-from waymark.cli.errors import handled
+from waymark.cli.errors import fail, handled
 from waymark.models.data import load_learning_data
 from waymark.models.settings import get_settings
 from waymark.service.db.engine import opened
 from waymark.service.directory import import_directory, known_students
+from waymark.service.scoring.publish import folder_key
 from waymark.training.ingest.mapping.pseudonyms import SecretError, id_pseudonymiser, read_secret_file
 
 app = typer.Typer(help="The student directory: names and contacts for outreach.", no_args_is_help=True)
@@ -35,6 +36,12 @@ def import_cmd(
 ) -> None:
     """Replace the student directory with FILE (all or nothing; every bad row is named)."""
     engine = opened(get_settings())
+    if data is not None and secret_file is None and data.is_dir() and folder_key(data):
+        # every row would be refused as unknown: the file's numbers against the folder's pseudonyms
+        raise fail(
+            f"{data}'s ids are pseudonyms: give the secret the imports used (--secret-file), so that each "
+            "entry's student number finds its student; nothing was imported"
+        )
     with handled(contract="the data folder breaks the contract; nothing was imported", also=(SecretError,)):
         pseudonym = id_pseudonymiser(read_secret_file(secret_file)) if secret_file else None
         known = frozenset(load_learning_data(data).students["student_id"]) if data else known_students(engine)

@@ -171,9 +171,13 @@ class Coverage:
                     f"({t.rows_joined / max(matched, 1):.1f} per row): a row matched several rows of a "
                     "joined input, and each copy is counted. A source recorded per student (library "
                     "loans, say) joined to enrolments repeats every row for each module the student "
-                    "takes, in every term; join on something that names one module presentation, or "
-                    "give the table within_presentation = true (rows dated outside their presentation "
-                    "left out), or leave it out"
+                    "takes, in every term; join on something that names one module presentation, "
+                    + (
+                        "or give the table within_presentation = true (rows dated outside their "
+                        "presentation left out), or leave it out"
+                        if t.table == "activity"
+                        else "or export it per term and join on the term too"
+                    )
                 )
             lines += [
                 f"    {found:,} of the {t.rows_in:,} rows in matched a row of {joined} (keep_unmatched: the "

@@ -256,8 +256,8 @@ def _other_script(window: bytes) -> str:
             return 'Japanese text (kana): give the input encoding = "cp932", Windows\' Shift_JIS'
     return (
         "text in a script other than Latin: give the input encoding its system writes, such as "
-        '"cp1251" (Cyrillic), "cp1253" (Greek), "cp1256" (Arabic), "cp932" (Japanese), "cp949" '
-        '(Korean), "gb18030" (Chinese) or "big5" (traditional Chinese)'
+        '"cp1251" (Cyrillic), "cp1253" (Greek), "cp1255" (Hebrew), "cp1256" (Arabic), "cp932" '
+        '(Japanese), "cp949" (Korean), "gb18030" (Chinese) or "big5" (traditional Chinese)'
     )
 
 
