@@ -417,6 +417,7 @@ def test_a_characteristic_value_saying_nothing_is_recorded_is_warned_of(
             * len(frame)
         )[: len(frame)],
         ethnicity=(["White", "Race and ethnicity unknown", "Two or more races"] * len(frame))[: len(frame)],
+        region=(["Toscana", "N.D.", "Sconosciuto", "לא ידוע", "Lazio"] * len(frame))[: len(frame)],
     ).to_parquet(path, index=False)
     said = {
         w.column: {v for v, _ in w.values}
@@ -427,6 +428,7 @@ def test_a_characteristic_value_saying_nothing_is_recorded_is_warned_of(
         "indigenous": {"Not Stated", "Prefer not to say"},
         "gender": {"回答しない", "不明", "No especificado", "未填写", "BELİRTİLMEMİŞ"},  # a Turkish OBS's too
         "ethnicity": {"Race and ethnicity unknown"},  # IPEDS, a US community college's
+        "region": {"N.D.", "Sconosciuto", "לא ידוע"},  # an Italian and an Israeli university's
     }
 
 

@@ -76,6 +76,12 @@ def _activity(*rows: tuple[str, str, int]) -> list[list[str]]:
         ("catholic_mass", "catholic*"),
         ("ramadan_tafsir", "ramadan"),
         ("jummah_lecture", "jummah"),
+        # an Italian university's learning-disorder desk, mental health pages and prayer room
+        ("sportello_dsa", "sportello dsa"),
+        ("salute_mentale", "salute"),
+        ("dislessia_risorse", "dislessi*"),
+        ("sala_preghiera", "preghiera"),
+        ("gravidanza_supporto", "gravidanza"),
     ],
 )
 def test_a_category_naming_a_special_category_topic_is_found(name: str, term: str) -> None:
@@ -98,6 +104,7 @@ def test_a_category_naming_a_special_category_topic_is_found(name: str, term: st
         "syndicate_forum",
         "rss_syndication",
         "sindicacion_rss",
+        "dsa_lab_exercise",  # a data structures and algorithms course's
         "genero_literario",
         "acessibilidade_da_pagina",
         "oucontent",

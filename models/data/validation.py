@@ -523,6 +523,24 @@ SAYS_NOT_RECORDED = (
     "non dichiarato",
     "non noto",
     "preferisco non rispondere",
+    "non disponibile",  # an Italian university's ESSE3 export
+    "n.d.",
+    "sconosciuto",
+    "sconosciuta",
+    "non specificato",
+    "non specificata",
+    "non indicato",
+    "non indicata",
+    "לא ידוע",  # Hebrew: "unknown", "not specified", "prefers not to answer"
+    "לא צוין",
+    "לא צוינה",
+    "מעדיף לא לענות",
+    "מעדיפה לא לענות",
+    "מסרב לענות",
+    "ei tiedossa",  # Finnish: "not known", "unknown", "does not want to say", "not reported"
+    "tuntematon",
+    "ei halua kertoa",
+    "ei ilmoitettu",
     "onbekend",  # Dutch, Norwegian, Danish, Swedish
     "wil ik niet zeggen",
     "zeg ik liever niet",
