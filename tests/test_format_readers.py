@@ -211,3 +211,27 @@ def test_a_column_written_in_one_encoding_and_read_as_another_is_named_with_the_
     assert said.endswith('written in cp1254 and read as cp1252: give the input encoding = "cp1254"')
     assert 'give the input encoding = "utf-8"' in misread("Numéro", ["NumÃ©ro"])
     assert misread("Name", ["name", "Nom"]) == ""
+
+
+def test_a_logs_report_downloaded_in_another_language_is_refused_by_the_command_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """A Finnish university's Logs report, downloaded with Finnish headers: the reader's refusal reached
+    the user as a Python traceback."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from waymark.cli import app
+
+    exports = tmp_path / "exports"
+    shutil.copytree(BYOD / "moodle_logs_report", exports)
+    finnish = "Aika,Käyttäjän koko nimi,Asianomainen käyttäjä,Tapahtuman konteksti,Komponentti"
+    for path in exports.glob("logs_*.csv"):
+        text = path.read_text(encoding="utf-8-sig")
+        _write(path, text.replace("Time,User full name,Affected user,Event context,Component", finnish, 1))
+    args = ["data", "import", "--mapping", "moodle-logs-report", str(exports), "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(app, [*args, "--dry-run"])
+    assert result.exit_code == 2, result.output
+    assert "not a Moodle Logs report download: no column 'Time'" in " ".join(result.output.split())
+    assert isinstance(result.exception, SystemExit), result.exception

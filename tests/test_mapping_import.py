@@ -755,6 +755,33 @@ def test_a_join_that_repeats_rows_is_said_with_its_likely_cause() -> None:
     assert "10 matched nothing in the join and were dropped" in said and "the join made" not in said
 
 
+def test_a_join_emptied_by_its_filter_is_blamed_not_the_join_that_matches_as_written() -> None:
+    """A Finnish university's participants list, kept by role "Student" where its Moodle wrote
+    "Opiskelija", kept nobody: the course map, which matched every row as written, was blamed, with
+    1,463 rows said to match "with case ... ignored"."""
+    from waymark.training.ingest.mapping.coverage import _nothing_joined
+    from waymark.training.ingest.mapping.schema import JoinSpec, TableSpec
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE wm_in_logs AS SELECT 'FYSI1001' AS course, 'Aino Heikkinen' AS person FROM range(3)"
+    )
+    con.execute("CREATE TABLE wm_in_courses AS SELECT 'FYSI1001' AS course, '2024-I' AS term")
+    con.execute("CREATE TABLE wm_in_people AS SELECT 'Aino Heikkinen' AS person, '0681609' AS number LIMIT 0")
+    joins = [
+        JoinSpec(input="courses", on={"course": "course"}),
+        JoinSpec(input="people", on={"person": "person"}),
+    ]
+    spec = TableSpec.model_validate({"from": "logs", "join": joins, "columns": {}})
+    [issue] = _nothing_joined(con, spec, table="activity", rows=3, first="logs.csv row 2", examples=())
+    assert issue.where == "tables.activity.join[1]", issue
+    assert "people has no rows left to match (check its keep and drop" in issue.text(), issue.text()
+    # With people listed, the join that matches as written is never blamed, whatever the other does.
+    con.execute("INSERT INTO wm_in_people VALUES ('AINO HEIKKINEN', '0681609')")
+    [loose] = _nothing_joined(con, spec, table="activity", rows=3, first="logs.csv row 2", examples=())
+    assert loose.where == "tables.activity.join[1]" and "would match with case" in loose.text()
+
+
 def test_a_join_that_drops_most_rows_and_repeats_the_rest_says_both() -> None:
     """Another institution's loans: ids in upper case in one system, mixed in the other. 80% matched
     nobody and the rest were copied about three times, so fewer rows came out than went in and the

@@ -13,6 +13,7 @@ import typer
 from waymark.cli.console import OutputFormat, err, out
 from waymark.cli.errors import BROKEN, fail, handled
 from waymark.models.data import ContractViolation
+from waymark.training.ingest.mapping.formats.export_errors import ExportFormatError
 from waymark.training.ingest.mapping.importer import (
     BLIND_DRY_RUN,
     ImportResult,
@@ -92,7 +93,10 @@ def import_cmd(
 ) -> None:
     """Import exports into the data contract as a mapping file says (staged, checked, then published)."""
     try:
-        with handled(contract="the import broke the contract; nothing was written", also=(MappingError,)):
+        with handled(
+            contract="the import broke the contract; nothing was written",
+            also=(MappingError, ExportFormatError),
+        ):
             checked = in_zone(load_mapping(mapping_file(mapping)), timezone)  # MappingError names the file
             # A dry run writes nothing: without a secret it pseudonymises with a throwaway one.
             secret = secret_for(checked, secret_file=secret_file) if secret_file or not dry_run else None

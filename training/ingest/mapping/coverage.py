@@ -487,6 +487,27 @@ def _nothing_joined(
         pairs = [(mine, theirs) for mine, theirs in join.on.items() if mine in have]
         if len(pairs) < len(join.on):  # a key an earlier join brings: not comparable on its own
             continue
+        sample = f"(SELECT * FROM {ident('wm_in_' + spec.from_)} LIMIT {LOOSE_SAMPLE}) s"
+        joined = ident("wm_in_" + join.input)
+        (given,) = con.execute(f"SELECT count(*) FROM {joined}").fetchall()[0]
+        if not given:  # nothing to match: its keep or drop left none (a translated role, say)
+            return [
+                Issue(
+                    f"tables.{table}.join[{i}]",
+                    None,
+                    f"matched no row of the joined input: {join.input} has no rows left to match (check "
+                    "its keep and drop against the values its files write)",
+                    rows,
+                    first.rpartition(" row ")[0] or "(the input)",
+                    0,
+                )
+            ]
+        exact = " AND ".join(join_match(f"s.{ident(m)}", f"j.{ident(t)}", join=join) for m, t in pairs)
+        (kept,) = con.execute(
+            f"SELECT count(*) FROM {sample} WHERE EXISTS (SELECT 1 FROM {joined} j WHERE {exact})"
+        ).fetchall()[0]
+        if kept:  # this join keeps rows as written: another one dropped them (a Finnish university's
+            continue  # course map was blamed for the participants list a role filter had emptied)
         filled = " AND ".join(f"{_loose('s.' + ident(m))} <> ''" for m, _ in pairs)
         # Each key alike, or alike with the letters before the digits of one side left out (an equal
         # join on the keys without them, so a hash join; then which side had none).
@@ -500,9 +521,8 @@ def _nothing_joined(
                 f"({mine} = {theirs} OR {mine} = {mine_bare} OR {theirs} = {theirs_bare})",
             ]
         (loose,) = con.execute(
-            f"SELECT count(*) FROM (SELECT * FROM {ident('wm_in_' + spec.from_)} LIMIT {LOOSE_SAMPLE}) s "
-            f"WHERE {filled} AND EXISTS (SELECT 1 FROM {ident('wm_in_' + join.input)} j "
-            f"WHERE {' AND '.join(alike)})"
+            f"SELECT count(*) FROM {sample} "
+            f"WHERE {filled} AND EXISTS (SELECT 1 FROM {joined} j WHERE {' AND '.join(alike)})"
         ).fetchall()[0]
         if not loose:
             continue
