@@ -24,7 +24,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from tests.champion import settings_in
-from tests.contract_folder import VALID, make_folder
+from tests.contract_folder import VALID, make_folder, with_row
 from waymark.cli import app
 from waymark.cli import train as train_cli
 from waymark.fairness.policy import DEFAULT_POLICY
@@ -334,18 +334,25 @@ def test_a_week_that_cannot_be_measured_is_said_so_and_null_in_json(forced: Trai
 
 def test_many_ended_registrations_without_an_outcome_are_warned_of(tmp_path: Path) -> None:
     """A Spanish university mapped "No presentado" (did not sit) to empty: 52% of its non-completions
-    left training and testing without a word, and the measured AUC rose."""
-    ended = pd.DataFrame(columns=["module_id", "presentation_id"])
-    data = load_learning_data(make_folder(tmp_path / "one"))  # M1's three have outcomes; M2's one not
-    said = _unlabelled(data, ended)
-    assert said is not None and said.startswith("1 of the 4 registrations on ended presentations (25%)")
-    assert "map them to fail" in said
-    running = pd.DataFrame({"module_id": ["M2"], "presentation_id": ["2025B"]})
-    assert _unlabelled(data, running) is None  # M2 still running: its empty outcome is not known yet
+    left training and testing without a word, and the measured AUC rose. An Italian university's
+    semesters that had ended long before, held out whole for their empty outcomes, were neither counted
+    nor said to have ended."""
+    held = pd.DataFrame({"module_id": ["M2"], "presentation_id": ["2025B"]})
+    # M1's three have outcomes; M2's one not, and M2 has ended by the data's last date (its day 95)
+    after = with_row("activity", ["S3", "M2", "2025B", "95", "vle", "resource", "1"])
+    data = load_learning_data(make_folder(tmp_path / "one", activity=after))
+    said = _unlabelled(data, held, last_days=None)
+    assert said is not None and said.startswith(
+        "1 of the 4 registrations on presentations that had ended by the data's last date (25%) have no "
+        "outcome (1 of them on 1 presentation held out whole, with more than 25% of their outcomes empty)"
+    ), said
+    assert "map them to fail" in said and "results can still come" in said
+    # Without that day M2 is still running when the data end: its empty outcome is not known yet.
+    running = load_learning_data(make_folder(tmp_path / "running"))
+    assert _unlabelled(running, held, last_days=None) is None
     labelled = [r if r[-1] else [*r[:-1], "pass"] for r in VALID["registrations"]]
-    assert (
-        _unlabelled(load_learning_data(make_folder(tmp_path / "two", registrations=labelled)), ended) is None
-    )
+    labelled_data = load_learning_data(make_folder(tmp_path / "two", registrations=labelled, activity=after))
+    assert _unlabelled(labelled_data, held.iloc[:0], last_days=None) is None
 
 
 def test_the_evaluation_table_shows_every_week_of_short_presentations(forced: TrainingOutcome) -> None:
