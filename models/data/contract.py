@@ -89,6 +89,12 @@ FINAL_RESULTS = ("pass", "distinction", "fail", "withdrawn")
 #: while outcomes not yet entered leave most of a presentation empty.
 OUTCOMES_PENDING_SHARE = 0.25
 ASSESSMENT_TYPES = ("coursework", "quiz", "exam")
+#: A presentation's final exam is its last-due exam from this share of its length on (its last quarter),
+#: and no later than ``FINAL_GRACE_DAYS`` after its last day (one later is a resit sitting): sitting it
+#: or not is, in a module's last weeks, the outcome itself, so features never read it
+#: (``models.features.assessments``) and validation does not ask for its results.
+FINAL_FROM = 0.75
+FINAL_GRACE_DAYS = 28
 STUDY_MODES = ("full_time", "part_time")
 # The relationships staff hold over students, and the scope each may be given (checked by
 # validation as a cross-field rule), come from the one table of roles.

@@ -17,6 +17,8 @@ import duckdb
 from waymark.models.data.contract import (
     DEFAULT_SOURCE_LABELS,
     FEATURE_TABLES,
+    FINAL_FROM,
+    FINAL_GRACE_DAYS,
     PROTECTED_COLUMN_NAMES,
     TABLES,
     Column,
@@ -1065,14 +1067,22 @@ DUE_WITHOUT_RESULTS_STUDENTS = 5
 
 
 def _due_without_results_rule() -> Rule:
-    """A warning when work was due a week or more before the data ends and nobody has a result for it."""
+    """A warning when work was due a week or more before the data ends and nobody has a result for it.
+
+    A presentation's final exam (``FINAL_FROM``) is left out: features never read it, sitting it being
+    the outcome (a Kenyan university's 80 main exams were each said to read as missed by every student).
+    """
     msg = (
         f"due at least {DUE_WITHOUT_RESULTS_DAYS} days before its presentation's last day of activity, "
-        "and no student has a result or a submission for it: if its results are not in this extract yet "
-        "(a records system that exports work once it is marked), every student reads as not having "
-        "submitted it, in features and in explanations. Export each submission when it is made "
-        "(submitted_day, with the score empty until marked), or leave the assessment out until its "
-        "results come"
+        "and no student has a result or a submission for it: features and explanations read it as due "
+        "only once someone's submission of it is recorded, so until its results are in an extract (a "
+        "records system that exports work once it is marked) a student who missed it reads as having "
+        "missed nothing, and one who handed it in gets no credit for it. Export each submission when it "
+        "is made (submitted_day, with the score empty until marked)"
+    )
+    final = (
+        f"a.type = 'exam' AND a.due_day >= {FINAL_FROM} * p.length_days "
+        f"AND a.due_day < p.length_days + {FINAL_GRACE_DAYS}"
     )
     return Rule(
         "assessments",
@@ -1083,7 +1093,9 @@ def _due_without_results_rule() -> Rule:
         "FROM t_assessments a JOIN (SELECT module_id, presentation_id, max(day) AS last_day FROM t_activity "
         "GROUP BY module_id, presentation_id) d ON a.module_id = d.module_id "
         "AND a.presentation_id = d.presentation_id "
+        "JOIN t_presentations p ON p.module_id = a.module_id AND p.presentation_id = a.presentation_id "
         f"WHERE a.due_day IS NOT NULL AND a.due_day + {DUE_WITHOUT_RESULTS_DAYS} <= d.last_day "
+        f"AND NOT ({final}) "
         "AND NOT EXISTS (SELECT 1 FROM t_assessment_results r WHERE r.assessment_id = a.assessment_id) "
         "AND (SELECT count(*) FROM t_registrations g WHERE g.module_id = a.module_id "
         f"AND g.presentation_id = a.presentation_id) >= {DUE_WITHOUT_RESULTS_STUDENTS}",

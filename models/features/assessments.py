@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from waymark.models.data.contract import FINAL_FROM, FINAL_GRACE_DAYS
 from waymark.models.features.catalogue import MIN_COHORT
 from waymark.models.features.query import Engine, query
 
@@ -40,10 +41,9 @@ MARKING_DELAY_DAYS = 14
 # the presentation's last day: a Spanish university's July resit sitting, due months after the end,
 # was read as the final, so the January final (the outcome for most) was read as marked work. Exams
 # due after the final are not read either (where there is one).
-FINAL_FROM = 0.75
-# An exam due up to this many days after the presentation's last day can still be its final (a length
-# that ends with teaching, the exams a week later); one later than that is a resit sitting.
-FINAL_GRACE_DAYS = 28
+# (``FINAL_FROM`` and ``FINAL_GRACE_DAYS`` are the contract's: an exam due up to 28 days after the
+# presentation's last day can still be its final, a length that ends with teaching and the exams a week
+# later; one later than that is a resit sitting.)
 NEXT_DUE_CAP = 120
 _FEATS_COLUMNS = (
     "student_id",
