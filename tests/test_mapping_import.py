@@ -1275,6 +1275,28 @@ def test_an_empty_key_maps_an_empty_cell_a_when_reads_not_a_row_it_passes_over()
     ]  # fmt: skip
 
 
+def test_a_mark_out_of_a_maximum_every_row_shares_is_a_percentage() -> None:
+    """A Kenyan university's CATs, all out of 15: multiplying by 100/15 made 15 out of 15 a little over
+    100, refused, and the maximum had to be a column the export did not have."""
+    from waymark.models.data.contract import TABLES
+    from waymark.training.ingest.mapping.convert import column_sql
+    from waymark.training.ingest.mapping.schema import ColumnSpec
+
+    column = next(c for c in TABLES["assessment_results"].columns if c.name == "score")
+    spec = ColumnSpec.model_validate({"column": "cat", "out_of": 15})
+    assert spec.out_of == 15.0
+    sql = column_sql(spec, column, ref=lambda n: f'"{n}"', pseudonymise=False)
+    marks = " UNION ALL ".join(f"SELECT '{m}' AS cat" for m in ("15", "12", "0", "7.5"))
+    assert [v for (v,) in duckdb.sql(f"SELECT {sql.value} FROM ({marks})").fetchall()] == [
+        100.0,
+        80.0,
+        0.0,
+        50.0,
+    ]
+    named = ColumnSpec.model_validate({"column": "cat", "out_of": "max_marks"})
+    assert named.out_of == "max_marks"  # a text names the column holding each row's maximum
+
+
 @pytest.mark.parametrize(("week", "day"), [("1", 0), ("15", 98), ("3.0", 14)])
 def test_a_week_numbered_from_one_is_its_first_day_with_multiply_and_add(week: str, day: int) -> None:
     """A Nigerian university's paper register, typed in by teaching week: multiply = 7 alone put week 1

@@ -362,7 +362,9 @@ def column_sql(
         checks.append((f"{text} IS NOT NULL AND {number} IS NULL", "is not a number"))
         if column.kind is Kind.INT:  # of what the export wrote: a share out of a maximum is rounded
             checks.append((f"{number} <> round({number})", "is not a whole number"))
-        if spec.out_of is not None:  # a mark out of another column's maximum, as a percentage
+        if isinstance(spec.out_of, float):  # a mark out of a maximum every row shares
+            number = f"(CASE WHEN {given} THEN {number} ELSE {number} / {spec.out_of!r} * 100 END)"
+        elif spec.out_of is not None:  # a mark out of another column's maximum, as a percentage
             # The maximum is written as the mark is: "20,0" is twenty where marks have decimal commas.
             maximum = trimmed(ref(spec.out_of))
             if spec.decimal_comma:

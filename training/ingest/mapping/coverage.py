@@ -612,7 +612,7 @@ def unused_columns(mapping: Mapping, inputs: dict[str, InputStats]) -> dict[str,
         named.update(spec.ignore)
         rules = [rule for c in spec.columns.values() for rule in c.chain()]
         named.update(c.column for c in rules if c.column)
-        named.update(c.out_of for c in rules if c.out_of)
+        named.update(c.out_of for c in rules if isinstance(c.out_of, str))
         named.update(c.zone for c in rules if c.zone)
         named.update(name for c in rules for name in c.when)
         named.update(part for c in rules for part in c.columns)

@@ -64,8 +64,9 @@ class ColumnSpec(_Strict):
     # (multiply alone put week 1 on day 7, the first day of week 2).
     add: float | None = None
     # A mark out of a maximum another column holds (a learning platform's points out of points
-    # possible): written as a percentage, value / maximum x 100.
-    out_of: str | None = None
+    # possible), or out of a number every row shares (a Kenyan university's CATs out of 15): written as
+    # a percentage, value / maximum x 100. A text names the column; a number is the maximum.
+    out_of: str | float | None = None
     # The source column holding each row's time zone (an IANA name, "America/Los_Angeles"), in which a
     # timestamp's day is counted; the mapping's timezone where it is empty. Students in many zones: an
     # online university's Americas students submitting on the evening of the due day, their time,
@@ -446,6 +447,8 @@ def _conversion_problems(col: str, spec: ColumnSpec, *, kind: Kind) -> list[str]
         problems.append("out_of applies to numbers only")
     if spec.out_of is not None and spec.column is None:
         problems.append("out_of divides the number of one source column (give column)")
+    if isinstance(spec.out_of, float) and not spec.out_of > 0:
+        problems.append("out_of as a number is the maximum every mark is out of, above 0")
     if spec.decimal_comma and kind not in {Kind.INT, Kind.FLOAT}:
         problems.append("decimal_comma applies to numbers only")
     if spec.strip_prefix and kind is not Kind.ID:
