@@ -133,6 +133,13 @@ class Settings(BaseSettings):
         description="The case the exports write student numbers in, as the mappings' `case` rule gives it: "
         "a sign-in writing 42654350e or an upper-case UUID for the records' 42654350E or lower-case one.",
     )
+    student_id_remove: str = Field(
+        "",
+        validation_alias="WAYMARK_STUDENT_ID_REMOVE",
+        description="Characters the imports take out of student numbers (a mapping's replace = "
+        '{ "-" = "" }), taken out of a signed-in or typed number too: a sign-in giving 2022-00011-MN-3 '
+        "where the records hold 202200011MN3 found no record.",
+    )
     pseudonym_secret_file: Path | None = Field(
         None,
         validation_alias="WAYMARK_PSEUDONYM_SECRET_FILE",

@@ -91,6 +91,7 @@ class StudentIds:
     def __init__(self, settings: Settings) -> None:
         self.claim = settings.student_id_claim
         self.case = settings.student_id_case
+        self.removed = str.maketrans("", "", settings.student_id_remove)
         self.extract: re.Pattern[str] | None = None
         if settings.student_id_extract is not None:
             try:
@@ -130,15 +131,17 @@ class StudentIds:
         return normalised_id(value) if self._pseudonym is None else self._pseudonym(value)
 
     def written(self, value: str) -> str:
-        """A number as the exports write it: the part WAYMARK_STUDENT_ID_EXTRACT finds, in its case.
+        """A number as the exports write it: WAYMARK_STUDENT_ID_EXTRACT's part, cased, less some characters.
 
-        A Spanish federation's ``urn:schac:personalUniqueID:es:DNI:...`` and an online university's
-        upper-case UUIDs for the records' lower-case ones found no record.
+        WAYMARK_STUDENT_ID_REMOVE names the characters: a Philippine university's 2022-00011-MN-3, which
+        its learning platform and so the imports write 202200011MN3. A Spanish federation's
+        ``urn:schac:personalUniqueID:es:DNI:...`` and an online university's upper-case UUIDs for the
+        records' lower-case ones found no record.
         """
         found = self.extract.search(value) if self.extract is not None else None
         if found is not None and found.group(1):
             value = found.group(1)
-        return in_case(value.strip(), self.case)
+        return in_case(value.strip(), self.case).translate(self.removed)
 
     def missing(self) -> str:
         """Why a student could not be named, in words for the refusal."""

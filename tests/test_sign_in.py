@@ -514,6 +514,22 @@ def test_the_student_number_claim_may_be_namespaced_and_is_read_as_the_imports_r
     assert nested.of({"ext": {"number": "x" * 65}}) is None  # longer than any id the records carry
 
 
+def test_a_signed_in_number_loses_the_characters_the_imports_took_out(served: Served) -> None:
+    """A Philippine university's identity provider gives 2022-00011-MN-3, its learning platform (and so
+    the imports, with replace = { "-" = "" }) 202200011MN3: its students found no record."""
+    from waymark.service.security import StudentIds
+
+    plain = StudentIds(served.settings)
+    assert plain.of({"sub": "2022-00011-MN-3"}) == "2022-00011-MN-3"  # as written, unless told
+    removed = StudentIds(served.settings.model_copy(update={"student_id_remove": "- "}))
+    assert removed.of({"sub": " 2022-00011-MN-3 "}) == "202200011MN3"
+    assert removed.written("2022 00011 mn 3") == "202200011mn3"  # a number staff type, as the imports do
+    cased = StudentIds(
+        served.settings.model_copy(update={"student_id_remove": "-", "student_id_case": "upper"})
+    )
+    assert cased.of({"sub": "2022-00011-mn-3"}) == "202200011MN3"
+
+
 def test_a_student_session_from_before_the_upgrade_must_sign_in_again(
     served: Served, make_client: Callable[..., TestClient], ids: dict[str, str]
 ) -> None:
