@@ -215,15 +215,23 @@ _ranks: dict[tuple[str, str, int], tuple[float, dict[tuple[str, str, str], int]]
 
 
 def ranks(session: Session, principal: Principal, *, run_id: int) -> dict[tuple[str, str, str], int]:
-    """Each registration's position in the caller's caseload of run ``run_id`` (1 = contact first)."""
+    """Each registration's position in the caller's caseload of run ``run_id`` (1 = contact first).
+
+    Registrations with the same estimate share the first one's position (as the caseload's ``rank``).
+    """
     key = (principal.sub, principal.role, run_id)
     cached = _ranks.get(key)
     if cached is None or time.monotonic() - cached[0] > RANKS_TTL:
         mine = readable(principal, run_id).with_only_columns(
-            Indicator.student_id, Indicator.module_id, Indicator.presentation_id
+            Indicator.student_id, Indicator.module_id, Indicator.presentation_id, list_order(Indicator)
         )
         order = session.execute(mine.order_by(*ORDER)).all()
-        cached = (time.monotonic(), {(s, m, p): i for i, (s, m, p) in enumerate(order, start=1)})
+        places: dict[tuple[str, str, str], int] = {}
+        place, last = 0, None
+        for i, (s, m, p, value) in enumerate(order, start=1):
+            place, last = (place, last) if value == last else (i, value)  # ties share the first's place
+            places[(s, m, p)] = place
+        cached = (time.monotonic(), places)
         if len(_ranks) > 10_000:
             _ranks.clear()
         _ranks[key] = cached
@@ -231,7 +239,7 @@ def ranks(session: Session, principal: Principal, *, run_id: int) -> dict[tuple[
 
 
 def priority(session: Session, principal: Principal, *, run: ScoringRun, row: Indicator) -> int:
-    """Position of ``row`` in the caller's caseload (1 = contact first; ties broken by identifiers)."""
+    """Position of ``row`` in the caller's caseload (1 = contact first; ties share a position)."""
     found = ranks(session, principal, run_id=run.id)
     return found.get((row.student_id, row.module_id, row.presentation_id), len(found) + 1)
 

@@ -266,6 +266,8 @@ def caseload_statement(
                 "name"
             ),
             func.count().over().label("total"),
+            # ties share a priority: their order among themselves is only the list's (``ranks``)
+            func.rank().over(order_by=list_order(cur.c).desc()).label("priority"),
         )
         .select_from(source)
         .where(scope)
@@ -292,7 +294,7 @@ def caseload_body(rows: Sequence[Row[Any]], *, total: int, offset: int, limit: i
             "name": r.name,
             "module_id": r.module_id,
             "presentation_id": r.presentation_id,
-            "support_priority": offset + i + 1,
+            "support_priority": int(r.priority),
             "estimate": _estimate(r),
             "top_factor": r.top_factor,
             "week": r.week,

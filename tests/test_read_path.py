@@ -94,6 +94,11 @@ def _reference_student(served: Served, principal: Principal, student: str) -> di
     return found.model_dump(mode="json")
 
 
+def _order(row: Indicator) -> float:
+    """What a list is ordered by (``list_order``): the smoothed order value, else the estimate."""
+    return row.probability if row.priority is None else row.priority
+
+
 def _reference_caseload(
     served: Served, principal: Principal, *, offset: int, limit: int
 ) -> dict[str, object]:
@@ -102,6 +107,7 @@ def _reference_caseload(
         query = readable(principal, run.id)
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = list(session.scalars(query.order_by(*ORDER).offset(offset).limit(limit)))
+        order = [_order(r) for r in session.scalars(query.order_by(*ORDER))]
         names = directory.entries(session, [r.student_id for r in rows])
         items = [
             CaseloadEntry(
@@ -111,7 +117,7 @@ def _reference_caseload(
                 else names[r.student_id].preferred_name or names[r.student_id].display_name,
                 module_id=r.module_id,
                 presentation_id=r.presentation_id,
-                support_priority=offset + i + 1,
+                support_priority=order.index(_order(r)) + 1,  # ties share the first one's place
                 estimate=estimate(r),
                 top_factor=r.factors[0]["sentence"] if r.factors else None,
                 week=r.week,
