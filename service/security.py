@@ -17,6 +17,7 @@ import re
 import secrets
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,6 +92,12 @@ class StudentIds:
     def __init__(self, settings: Settings) -> None:
         self.claim = settings.student_id_claim
         self.case = settings.student_id_case
+        if any(c.isalnum() for c in settings.student_id_remove):
+            raise ConfigurationError(
+                "WAYMARK_STUDENT_ID_REMOVE names separators to take out of a student number (- / . or a "
+                "space), never letters or digits: each character is removed wherever it is, so one "
+                "student's number could become another's"
+            )
         self.removed = str.maketrans("", "", settings.student_id_remove)
         self.extract: re.Pattern[str] | None = None
         if settings.student_id_extract is not None:
@@ -141,7 +148,7 @@ class StudentIds:
         found = self.extract.search(value) if self.extract is not None else None
         if found is not None and found.group(1):
             value = found.group(1)
-        return in_case(value.strip(), self.case).translate(self.removed)
+        return in_case(unicodedata.normalize("NFC", value.strip()), self.case).translate(self.removed)
 
     def missing(self) -> str:
         """Why a student could not be named, in words for the refusal."""

@@ -91,9 +91,7 @@ def order_note(smoothing: float | None) -> str:
 
 
 #: Said of ties, which share a support priority: their order is only the list's.
-SHARED = (
-    "Students with the same estimate share a support priority; their order among themselves means nothing."
-)
+SHARED = "Students placed equal share a support priority; their order among themselves means nothing."
 
 
 def _ranked(principal: Principal, run_id: int) -> Select[tuple[str, float, int]]:

@@ -775,7 +775,13 @@ def test_a_join_emptied_by_its_filter_is_blamed_not_the_join_that_matches_as_wri
     spec = TableSpec.model_validate({"from": "logs", "join": joins, "columns": {}})
     [issue] = _nothing_joined(con, spec, table="activity", rows=3, first="logs.csv row 2", examples=())
     assert issue.where == "tables.activity.join[1]", issue
-    assert "people has no rows left to match (check its keep and drop" in issue.text(), issue.text()
+    assert "people has no rows to match (its files hold none, or its keep and drop left none" in (
+        " ".join(issue.text().split())
+    ), issue.text()
+    # A join keeping unmatched rows to an input with none this time (no interruption this term) is fine.
+    optional = JoinSpec(input="people", on={"person": "person"}, keep_unmatched=True)
+    kept = TableSpec.model_validate({"from": "logs", "join": [joins[0], optional], "columns": {}})
+    assert _nothing_joined(con, kept, table="activity", rows=3, first="", examples=(), only=1) == []
     # With people listed, the join that matches as written is never blamed, whatever the other does.
     con.execute("INSERT INTO wm_in_people VALUES ('AINO HEIKKINEN', '0681609')")
     [loose] = _nothing_joined(con, spec, table="activity", rows=3, first="logs.csv row 2", examples=())
@@ -1248,6 +1254,14 @@ def test_an_outcome_written_decomposed_is_read_by_the_mappings_composed_value() 
     assert decomposed != "D\u00e9c\u00e9d\u00e9"
     query = f"SELECT {sql.value}, {sql.check} FROM (SELECT CAST(? AS VARCHAR) AS r)"
     assert duckdb.execute(query, [decomposed]).fetchall() == [("withdrawn", None)]
+    # A mapping typed with the value decomposed names the composed cell too; file names stay as written.
+    from waymark.training.ingest.mapping.schema import _composed
+
+    typed = {"files": [decomposed + ".csv"], "final_result": {"values": {decomposed: "withdrawn"}}}
+    assert _composed(typed) == {
+        "files": [decomposed + ".csv"],
+        "final_result": {"values": {"D\u00e9c\u00e9d\u00e9": "withdrawn"}},
+    }
 
 
 def test_an_empty_key_maps_an_empty_cell_a_when_reads_not_a_row_it_passes_over() -> None:
@@ -1293,6 +1307,10 @@ def test_a_mark_out_of_a_maximum_every_row_shares_is_a_percentage() -> None:
         0.0,
         50.0,
     ]
+    for wrong in ("0", "-15", "inf"):  # a maximum above 0 that is a number
+        rule = f'credits = {{ column = "credits_enrolled", out_of = {wrong} }}'
+        with pytest.raises(MappingError, match="out_of as a number is the maximum"):
+            parse_mapping(tomllib.loads(MAPPING.replace('credits = "credits_enrolled"', rule)))
     named = ColumnSpec.model_validate({"column": "cat", "out_of": "max_marks"})
     assert named.out_of == "max_marks"  # a text names the column holding each row's maximum
 

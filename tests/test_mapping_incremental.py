@@ -57,6 +57,7 @@ def test_a_new_week_adds_only_its_rows(tmp_path: Path, mapping: Mapping, loaded:
     assert len(after) == len(before) + new
     assert result.written is not None
     assert result.written["activity"]["added"] == new
+    assert result.written["activity"]["late"] == 0  # a later week's days: none the folder had reached
     assert result.written["registrations"] == {
         "added": 0,
         "replaced": 0,
@@ -82,12 +83,19 @@ def test_a_late_row_within_the_presentation_is_accepted(
 ) -> None:
     # A click from day 3 arrives in week 5's extract, with a tool the first extract never saw that day.
     late = [[STUDENTS[0], "INF101", "2023S1", "2023-09-21T10:00:00Z", "wiki", "x"]]
-    import_mapped(
+    result = import_mapped(
         mapping, [_week_extract_rows(tmp_path / "late", late)], out=loaded, secret=SECRET, append=True
     )
     activity = load_learning_data(loaded).activity
     row = activity[(activity["activity_type"] == "wiki")]
     assert row[["day", "count"]].to_numpy().tolist() == [[3, 1]]
+    # Said as late: a Kenyan university's Moodle app synced offline actions days after a run had been
+    # scored, and the append said only "12,213 added".
+    from waymark.cli.data_import import _changes
+
+    assert result.written is not None and result.written["activity"]["late"] == 1
+    said = _changes({**result.written["activity"], "total": 1})
+    assert "1 of the added on days the folder's activity had already reached" in said
 
 
 def _week_extract_rows(folder: Path, rows: list[list[str]]) -> Path:

@@ -528,6 +528,9 @@ def test_a_signed_in_number_loses_the_characters_the_imports_took_out(served: Se
         served.settings.model_copy(update={"student_id_remove": "-", "student_id_case": "upper"})
     )
     assert cased.of({"sub": "2022-00011-mn-3"}) == "202200011MN3"
+    # each character goes wherever it is: a letter or a digit could make one student's number another's
+    with pytest.raises(ConfigurationError, match="never letters or digits"):
+        StudentIds(served.settings.model_copy(update={"student_id_remove": "-MN"}))
 
 
 def test_a_student_session_from_before_the_upgrade_must_sign_in_again(

@@ -474,10 +474,10 @@ def _unlabelled(data: LearningData, running: pd.DataFrame, *, last_days: pd.Data
     empty = int(ended["final_result"].isna().sum())
     if empty < UNLABELLED_WARNING * len(ended):
         return None
-    whole = ended[held[ended_mask]]
+    whole = ended[held[ended_mask] & ended["final_result"].isna().to_numpy()]  # the empty ones held out
     kept_out = len(whole[["module_id", "presentation_id"]].drop_duplicates())
     held_out = (
-        f" ({int(whole['final_result'].isna().sum()):,} of them on {kept_out} "
+        f" ({len(whole):,} of them on {kept_out} "
         f"{'presentation' if kept_out == 1 else 'presentations'} held out whole, "
         f"with more than {OUTCOMES_PENDING_SHARE:.0%} of their outcomes empty)"
         if len(whole)

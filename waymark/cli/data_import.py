@@ -169,6 +169,12 @@ def _changes(n: dict[str, int], table: str = "") -> str:
             "export that keeps only each item's latest visit rewrites earlier days on every extract, "
             "docs/mapping.md)"
         )
+    if n.get("late"):
+        said += (
+            f" ({n['late']:,} of the added on days the folder's activity had already reached: actions "
+            "recorded late, an app syncing what it stored offline say; a run scored before them counted "
+            "the last 14 days without them, so score that week again, docs/ready-mappings.md)"
+        )
     if not n.get("absent"):
         return said
     rows, are = ("row", "is") if n["absent"] == 1 else ("rows", "are")

@@ -490,13 +490,16 @@ def _nothing_joined(
         sample = f"(SELECT * FROM {ident('wm_in_' + spec.from_)} LIMIT {LOOSE_SAMPLE}) s"
         joined = ident("wm_in_" + join.input)
         (given,) = con.execute(f"SELECT count(*) FROM {joined}").fetchall()[0]
-        if not given:  # nothing to match: its keep or drop left none (a translated role, say)
+        if not given and join.keep_unmatched:  # none this time (no interruption this term): every row kept
+            continue
+        if not given:  # nothing to match: its files hold no rows, or its keep or drop left none
             return [
                 Issue(
                     f"tables.{table}.join[{i}]",
                     None,
-                    f"matched no row of the joined input: {join.input} has no rows left to match (check "
-                    "its keep and drop against the values its files write)",
+                    f"matched no row of the joined input: {join.input} has no rows to match (its files "
+                    "hold none, or its keep and drop left none: check them against the values its files "
+                    "write)",
                     rows,
                     first.rpartition(" row ")[0] or "(the input)",
                     0,

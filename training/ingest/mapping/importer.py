@@ -667,6 +667,25 @@ def _merged_sql(table: str, *, old: set[str], retiring: _Retiring | None = None)
     )
 
 
+def _late_rows(con: duckdb.DuckDBPyConnection, *, key: str) -> int:
+    """Activity rows this append adds on days no later than the last date the folder's activity reached.
+
+    A Moodle app syncing offline actions days after they were made: 915 of a Kenyan university's
+    rows arrived dated on or before a run already published, whose "last 14 days" had counted without
+    them. Days are each presentation's own, dated from its start.
+    """
+    dated = (
+        "SELECT a.*, CAST(p.start_date AS DATE) + CAST(a.day AS INTEGER) AS on_date FROM {} a "
+        "JOIN {} p ON p.module_id = a.module_id AND p.presentation_id = a.presentation_id"
+    )
+    reached = f"(SELECT max(on_date) FROM ({dated.format('t_activity', 't_presentations')}))"
+    (late,) = con.execute(
+        f"SELECT count(*) FROM ({dated.format(ident('wm_out_activity'), 'wm_starts')}) n "
+        f"WHERE n.on_date <= {reached} AND NOT EXISTS (SELECT 1 FROM t_activity o WHERE {key})"
+    ).fetchall()[0]
+    return int(late)
+
+
 def _changes(
     con: duckdb.DuckDBPyConnection, table: str, *, old: set[str], retiring: _Retiring | None = None
 ) -> dict[str, int]:
@@ -701,6 +720,8 @@ def _changes(
             f"WHERE EXISTS (SELECT 1 FROM {ident('t_activity')} o WHERE {key} AND n.count < o.count)"
         ).fetchall()[0]
         out["lowered"], out["lowered_first"] = int(lowered[0]), int(lowered[1])
+    if table == "activity" and added:  # new days on or before the date the folder already reached
+        out["late"] = _late_rows(con, key=key)
     retiring = retiring or _Retiring()
     if table in RETIRABLE and table not in retiring.shared:  # earlier rows of its presentations it lacks
         counted = con.execute(

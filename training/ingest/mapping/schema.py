@@ -10,8 +10,10 @@ column or value"), all of them at once.
 from __future__ import annotations
 
 import codecs
+import math
 import re
 import tomllib
+import unicodedata
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -447,7 +449,7 @@ def _conversion_problems(col: str, spec: ColumnSpec, *, kind: Kind) -> list[str]
         problems.append("out_of applies to numbers only")
     if spec.out_of is not None and spec.column is None:
         problems.append("out_of divides the number of one source column (give column)")
-    if isinstance(spec.out_of, float) and not spec.out_of > 0:
+    if isinstance(spec.out_of, float) and not (math.isfinite(spec.out_of) and spec.out_of > 0):
         problems.append("out_of as a number is the maximum every mark is out of, above 0")
     if spec.decimal_comma and kind not in {Kind.INT, Kind.FLOAT}:
         problems.append("decimal_comma applies to numbers only")
@@ -515,13 +517,30 @@ def parse_mapping(data: dict[str, Any], *, origin: str = "mapping") -> Mapping:
         Naming every mistake with its TOML path.
     """
     try:
-        mapping = Mapping.model_validate(data)
+        mapping = Mapping.model_validate(_composed(data))
     except ValidationError as exc:
         raise MappingError(_report(origin, _schema_messages(exc))) from exc
     problems = _problems(mapping)
     if problems:
         raise MappingError(_report(origin, problems))
     return mapping
+
+
+def _composed(value: Any, *, key: str = "") -> Any:
+    """``value`` with every text, key or value, in Unicode's composed form (NFC), as cells are read.
+
+    A mapping typed where "é" is written decomposed named values no cell, composed on reading, could
+    match. File names (``files``) are left as written: they are matched against the disk's names.
+    """
+    if key == "files":
+        return value
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, dict):
+        return {_composed(k): _composed(v, key=str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_composed(v, key=key) for v in value]
+    return value
 
 
 def _report(origin: str, messages: list[str]) -> str:
