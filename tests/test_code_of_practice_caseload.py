@@ -65,6 +65,14 @@ def test_caseload_support_priority_is_estimate_order_with_ties_broken_by_student
     assert estimates == sorted(estimates, reverse=True)
     top = [i["student_id"] for i in got if i["estimate"]["value"] == 0.97]
     assert len(set(top)) == 3 and top == sorted(top)  # the tie, in student-id order
+    # each of them reads the same shared place on their own page as on the list
+    with api_client(served) as client:
+        for item in (i for i in got if i["estimate"]["value"] == 0.97):
+            page = client.get(
+                f"/v1/students/{item['student_id']}/indicator", headers=auth(served, "personal_tutor", tutor)
+            ).json()
+            [view] = [v for v in page["indicators"] if v["module_id"] == item["module_id"]]
+            assert view["support_priority"] == item["support_priority"] == 1
 
 
 def test_worklist_support_priority_is_each_students_highest_estimate_with_ties_by_student_id(

@@ -95,6 +95,23 @@ ASSESSMENT_TYPES = ("coursework", "quiz", "exam")
 #: (``models.features.assessments``) and validation does not ask for its results.
 FINAL_FROM = 0.75
 FINAL_GRACE_DAYS = 28
+
+
+def final_exams_sql(assessments: str, lengths: str) -> str:
+    """SQL: module_id, presentation_id and ``final_day`` of each presentation's final exam.
+
+    ``assessments`` and ``lengths`` (module_id, presentation_id, length_days) are relations' names.
+    An exam due on or after it is never read by features (the final, or a resit after it), and
+    validation asks for no results of one (one rule for both: ``models.features.assessments``).
+    """
+    return (
+        f"SELECT s.module_id, s.presentation_id, max(s.due_day) AS final_day FROM {assessments} s "
+        f"JOIN {lengths} l ON l.module_id = s.module_id AND l.presentation_id = s.presentation_id "
+        f"WHERE s.type = 'exam' AND s.due_day >= {FINAL_FROM} * l.length_days "
+        f"AND s.due_day < l.length_days + {FINAL_GRACE_DAYS} GROUP BY s.module_id, s.presentation_id"
+    )
+
+
 STUDY_MODES = ("full_time", "part_time")
 # The relationships staff hold over students, and the scope each may be given (checked by
 # validation as a cross-field rule), come from the one table of roles.

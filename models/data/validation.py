@@ -17,13 +17,12 @@ import duckdb
 from waymark.models.data.contract import (
     DEFAULT_SOURCE_LABELS,
     FEATURE_TABLES,
-    FINAL_FROM,
-    FINAL_GRACE_DAYS,
     PROTECTED_COLUMN_NAMES,
     TABLES,
     Column,
     Kind,
     Table,
+    final_exams_sql,
 )
 from waymark.models.data.findings import ContractViolation, Example, Finding, Severity, ValidationReport
 from waymark.models.data.guidance import folder_warnings
@@ -1080,10 +1079,8 @@ def _due_without_results_rule() -> Rule:
         "missed nothing, and one who handed it in gets no credit for it. Export each submission when it "
         "is made (submitted_day, with the score empty until marked)"
     )
-    final = (
-        f"a.type = 'exam' AND a.due_day >= {FINAL_FROM} * p.length_days "
-        f"AND a.due_day < p.length_days + {FINAL_GRACE_DAYS}"
-    )
+    # an exam features never read: the final, or a resit due after it
+    final = "a.type = 'exam' AND f.final_day IS NOT NULL AND a.due_day >= f.final_day"
     return Rule(
         "assessments",
         "due_day",
@@ -1093,7 +1090,8 @@ def _due_without_results_rule() -> Rule:
         "FROM t_assessments a JOIN (SELECT module_id, presentation_id, max(day) AS last_day FROM t_activity "
         "GROUP BY module_id, presentation_id) d ON a.module_id = d.module_id "
         "AND a.presentation_id = d.presentation_id "
-        "JOIN t_presentations p ON p.module_id = a.module_id AND p.presentation_id = a.presentation_id "
+        f"LEFT JOIN ({final_exams_sql('t_assessments', 't_presentations')}) f "
+        "ON f.module_id = a.module_id AND f.presentation_id = a.presentation_id "
         f"WHERE a.due_day IS NOT NULL AND a.due_day + {DUE_WITHOUT_RESULTS_DAYS} <= d.last_day "
         f"AND NOT ({final}) "
         "AND NOT EXISTS (SELECT 1 FROM t_assessment_results r WHERE r.assessment_id = a.assessment_id) "

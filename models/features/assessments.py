@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from waymark.models.data.contract import FINAL_FROM, FINAL_GRACE_DAYS
+from waymark.models.data.contract import final_exams_sql
 from waymark.models.features.catalogue import MIN_COHORT
 from waymark.models.features.query import Engine, query
 
@@ -119,11 +119,7 @@ def assessment_features(
     return query(
         f"""
         WITH lengths AS (SELECT DISTINCT module_id, presentation_id, length_days FROM population),
-        finals AS (SELECT s.module_id, s.presentation_id, max(s.due_day) AS final_day
-                   FROM assessments s JOIN lengths l USING (module_id, presentation_id)
-                   WHERE s.type = 'exam' AND s.due_day >= {FINAL_FROM} * l.length_days
-                     AND s.due_day < l.length_days + {FINAL_GRACE_DAYS}
-                   GROUP BY s.module_id, s.presentation_id),
+        finals AS ({final_exams_sql("assessments", "lengths")}),
         a AS (SELECT s.assessment_id, s.module_id, s.presentation_id, s.due_day, s.weight, s.type
               FROM assessments s LEFT JOIN finals f
                 ON f.module_id = s.module_id AND f.presentation_id = s.presentation_id

@@ -9,6 +9,10 @@ with the bundle shipped in its stored form). What comes back, one row per regist
 summary per presentation, goes to the DuckDB engine's publisher (``job._publish``): chunked writes,
 then the single-pointer swap.
 
+The one figure taken across presentations, the typical mark that stands in where a presentation has
+fewer than five marks (``cohort.typical_marks``), is each partition's here, the whole run's there
+(docs/scale-out.md).
+
 Spark is imported only inside the functions that run it: the default install has no PySpark.
 """
 
