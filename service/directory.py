@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -80,7 +81,8 @@ def _read(path: Path) -> list[_Row]:
         if not any(f.strip() for f in fields):
             continue  # a blank line
         fault = None if len(fields) == len(header) else f"has {len(fields)} fields, the header {len(header)}"
-        values = dict(zip(header, (f.strip() for f in fields), strict=False))
+        # composed (NFC), as the importer reads every cell
+        values = dict(zip(header, (unicodedata.normalize("NFC", f.strip()) for f in fields), strict=False))
         rows.append(_Row(line, {c: values.get(c, "") for c in COLUMNS}, fault))
     return rows
 

@@ -37,7 +37,8 @@ def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
             f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(columns)}"
             + separator_said([str(c) for c in frame.columns])
         )
-    out: pd.DataFrame = frame[list(columns)].apply(lambda s: s.str.strip())
+    # composed (NFC), as the importer reads every cell: a module code saved decomposed matched nothing
+    out: pd.DataFrame = frame[list(columns)].apply(lambda s: s.str.strip().str.normalize("NFC"))
     return out
 
 
