@@ -14,7 +14,6 @@ from waymark.models.data import load_learning_data
 from waymark.models.settings import get_settings
 from waymark.service.db.engine import opened
 from waymark.service.directory import import_directory, known_students
-from waymark.service.scoring.publish import folder_key
 from waymark.training.ingest.mapping.pseudonyms import SecretError, id_pseudonymiser, read_secret_file
 
 app = typer.Typer(help="The student directory: names and contacts for outreach.", no_args_is_help=True)
@@ -35,6 +34,8 @@ def import_cmd(
     secret_file: NumbersSecretFile = None,
 ) -> None:
     """Replace the student directory with FILE (all or nothing; every bad row is named)."""
+    from waymark.service.scoring.publish import folder_key  # here: it loads the model's libraries
+
     engine = opened(get_settings())
     if data is not None and secret_file is None and data.is_dir() and folder_key(data):
         # every row would be refused as unknown: the file's numbers against the folder's pseudonyms
