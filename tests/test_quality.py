@@ -313,6 +313,22 @@ def test_a_presentation_not_started_by_the_data_date_is_left_out_of_the_activity
     ]
     begun = _report(make_folder(tmp_path / "begun", presentations=presentations))
     assert ("M2", 1) in [(p["module_id"], p["registrations"]) for p in begun.no_activity["by_presentation"]]
+    # A module recording no source at all is listed, and said; with no assessment either, what that
+    # means for its estimates (an Italian university's seven such modules were left out of the list).
+    assert [(m["module_id"], m["sources"]) for m in begun.sources_by_module][1] == ("M2", {})
+    assert "  M2: no source recorded" in begun.to_text()
+    [said] = [
+        n
+        for n in begun.notes
+        if "record no activity from any source" in n or "records no activity from any" in n
+    ]
+    assert (
+        said.startswith("1 module records no activity from any source (M2)") and "same estimate" not in said
+    )
+    unassessed = [r for r in VALID["assessments"] if r[1] != "M2"]
+    blank = _report(make_folder(tmp_path / "blank", presentations=presentations, assessments=unassessed))
+    [said] = [n for n in blank.notes if "records no activity from any" in n]
+    assert "1 of them has no assessment either (M2): every student there gets the same estimate" in said
 
 
 def test_unregistered_students_with_another_outcome_are_noted(tmp_path: Path) -> None:

@@ -104,7 +104,7 @@ class QualityReport:
         lines += _coverage_lines(self.source_coverage_by_week)
         lines += ["", "Sources recorded per module (share of its registrations with any record)"]
         for row in self.sources_by_module:
-            shares = ", ".join(f"{s} {v:.0%}" for s, v in row["sources"].items())
+            shares = ", ".join(f"{s} {v:.0%}" for s, v in row["sources"].items()) or "no source recorded"
             lines.append(f"  {row['module_id']}: {shares}")
         lines += ["", "Activity sources and their use for features"]
         lines += [f"  {u['source']}: {u['rows']:,} rows; {u['status']}" for u in self.source_use] or [
@@ -524,12 +524,17 @@ def _sources_by_module(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         seen AS (SELECT module_id, source, count(DISTINCT (student_id, presentation_id)) AS k
                  FROM t_activity JOIN t_presentations p USING (module_id, presentation_id)
                  WHERE {_STARTED} GROUP BY ALL)
-        SELECT module_id, source, k, n FROM seen JOIN regs USING (module_id)
+        SELECT module_id, source, k, n FROM regs LEFT JOIN seen USING (module_id)
         ORDER BY 1, 2""").fetchall()
+    # A module recording no source at all is listed too (an Italian university's seven were left out,
+    # four of them with no marked work either, where every student got the same estimate).
     modules: dict[str, dict[str, float]] = {}
     for module, source, k, n in rows:
-        modules.setdefault(str(module), {})[str(source)] = int(k) / int(n)
-    return [{"module_id": m, "sources": s} for m, s in modules.items()]
+        shares = modules.setdefault(str(module), {})
+        if source is not None:
+            shares[str(source)] = int(k) / int(n)
+    assessed = {str(m) for (m,) in con.execute("SELECT DISTINCT module_id FROM t_assessments").fetchall()}
+    return [{"module_id": m, "sources": s, "assessed": m in assessed} for m, s in modules.items()]
 
 
 def _consistency(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -733,7 +738,27 @@ def _notes(
             "recorded rather than as no activity."
         )
     all_sources = sorted({s for m in by_module for s in m["sources"]})
+    unrecorded = [m["module_id"] for m in by_module if not m["sources"]]
+    if unrecorded:
+        blank = [m["module_id"] for m in by_module if not m["sources"] and not m.get("assessed", True)]
+        listed = ", ".join(unrecorded[:10]) + (
+            f" and {len(unrecorded) - 10:,} more" if len(unrecorded) > 10 else ""
+        )
+        notes.append(
+            f"{_counted(len(unrecorded), 'module records', many='modules record')} no activity from any "
+            f"source ({listed}): their students' indicators rest on their registrations and marked work "
+            "alone."
+            + (
+                f" {_counted(len(blank), 'of them has', many='of them have')} no assessment either "
+                f"({', '.join(blank[:10])}): every student there gets the same estimate, students placed "
+                "equal share a support priority, and their order among themselves means nothing."
+                if blank
+                else ""
+            )
+        )
     for m in by_module:
+        if not m["sources"]:
+            continue
         absent = [s for s in all_sources if s not in m["sources"]]
         if absent:
             named = [names.get(a) or f"'{a}' records" for a in absent]
