@@ -668,20 +668,17 @@ def _merged_sql(table: str, *, old: set[str], retiring: _Retiring | None = None)
 
 
 def _late_rows(con: duckdb.DuckDBPyConnection, *, key: str) -> int:
-    """Activity rows this append adds on days no later than the last date the folder's activity reached.
+    """Activity rows this append adds on days its presentation's activity in the folder had reached.
 
-    A Moodle app syncing offline actions days after they were made: 915 of a Kenyan university's
-    rows arrived dated on or before a run already published, whose "last 14 days" had counted without
-    them. Days are each presentation's own, dated from its start.
+    A Moodle app syncing offline actions days after they were made: 915 of a Kenyan university's rows
+    arrived dated on or before a run already published, whose "last 14 days" had counted without them.
+    Each presentation against its own last day (a later week of an earlier term is not late).
     """
-    dated = (
-        "SELECT a.*, CAST(p.start_date AS DATE) + CAST(a.day AS INTEGER) AS on_date FROM {} a "
-        "JOIN {} p ON p.module_id = a.module_id AND p.presentation_id = a.presentation_id"
-    )
-    reached = f"(SELECT max(on_date) FROM ({dated.format('t_activity', 't_presentations')}))"
     (late,) = con.execute(
-        f"SELECT count(*) FROM ({dated.format(ident('wm_out_activity'), 'wm_starts')}) n "
-        f"WHERE n.on_date <= {reached} AND NOT EXISTS (SELECT 1 FROM t_activity o WHERE {key})"
+        "SELECT count(*) FROM wm_out_activity n JOIN (SELECT module_id, presentation_id, max(day) AS reached "
+        "FROM t_activity GROUP BY module_id, presentation_id) r "
+        "ON r.module_id = n.module_id AND r.presentation_id = n.presentation_id "
+        f"WHERE n.day <= r.reached AND NOT EXISTS (SELECT 1 FROM t_activity o WHERE {key})"
     ).fetchall()[0]
     return int(late)
 
