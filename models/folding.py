@@ -2,8 +2,11 @@
 
 One system writes "Şahin", "FİZ101" or "İbrahim" where another writes "SAHIN", "fiz101" or "Ibrahim".
 Decomposed (NFKD), stripped of combining marks and case-folded, with the dotless i (U+0131) read as i,
-each pair meets. Python's ``"İ".lower()`` is "i" with a combining dot, and SQLite's ``lower()`` folds
-ASCII only, so neither is used. For comparing and hinting only: values written out keep their spelling.
+each pair meets. Letters Unicode does not decompose are written as their base letters first: a Polish
+"Łukasz" or "niepełnosprawny", a Danish "Søren", a Vietnamese "Đặng" and an Icelandic "Þór" meet
+"Lukasz", "niepelnosprawny", "Soren", "Dang" and "Thor" only so. Python's ``"İ".lower()`` is "i" with
+a combining dot, and SQLite's ``lower()`` folds ASCII only, so neither is used. For comparing and
+hinting only: values written out keep their spelling.
 """
 
 from __future__ import annotations
@@ -12,10 +15,19 @@ import unicodedata
 
 DOTLESS_I = "\u0131"
 
+# Letters with a stroke or ligatures, which NFKD leaves whole, as people write them without the letter.
+_UNDECOMPOSED = str.maketrans(
+    {
+        "ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ħ": "h", "Ħ": "H", "ŧ": "t", "Ŧ": "T",
+        "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th",
+    }
+)  # fmt: skip
+
 
 def bare(text: str) -> str:
-    """``text`` decomposed (NFKD) without its combining marks: Saúde as Saude, Église as Eglise."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    """``text`` decomposed (NFKD) without its combining marks: Saúde as Saude, Łódź as Lodz."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSED))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def folded(text: str) -> str:

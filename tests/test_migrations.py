@@ -116,6 +116,27 @@ def test_directory_names_written_before_the_search_key_are_folded_by_the_upgrade
     assert folded == "ibrahim ozdemir isik"
 
 
+def test_directory_names_folded_with_their_stroked_letters_kept_are_folded_again(
+    tmp_path: Path, disposing: Callable[[Engine], Engine]
+) -> None:
+    """0012 folded "Łukasz" to "łukasz", which "lukasz" typed by staff never found (a Polish university)."""
+    engine = disposing(make_engine(f"sqlite:///{tmp_path}/w.db"))
+    _to(engine, "0012")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO student_directory"
+                " (student_id, display_name, preferred_name, email, imported_at, search_name) VALUES"
+                " ('S1', 'Łukasz Wróbel', NULL, 's1@example.ac.uk', '2027-01-01', 'łukasz wrobel'),"
+                " ('S2', 'Anna Nowak', NULL, 's2@example.ac.uk', '2027-01-01', 'anna nowak')"
+            )
+        )
+    upgrade(engine)
+    with engine.connect() as connection:
+        folded = dict(connection.execute(text("SELECT student_id, search_name FROM student_directory")).all())
+    assert folded == {"S1": "lukasz wrobel", "S2": "anna nowak"}
+
+
 def test_db_status_and_upgrade_say_where_the_schema_stands_and_status_changes_nothing(
     tmp_path: Path, fresh_settings: None, disposing: Callable[[Engine], Engine]
 ) -> None:
@@ -130,7 +151,7 @@ def test_db_status_and_upgrade_say_where_the_schema_stands_and_status_changes_no
 
     upgraded = CliRunner().invoke(app, ["db", "upgrade"], env=env)
     assert upgraded.exit_code == 0, upgraded.output
-    assert "was at revision 0009; applied 3 migration(s)" in upgraded.output
+    assert "was at revision 0009; applied 4 migration(s)" in upgraded.output
     assert revisions(engine).up_to_date
     again = CliRunner().invoke(app, ["db", "status"], env=env)
     assert again.exit_code == 0 and "up to date" in again.output
@@ -193,7 +214,7 @@ def test_the_service_role_cannot_migrate_and_is_told_to_ask_the_owner_and_nothin
         assert "at revision 0011" in said and "0012 (Students' names as a search" in said
         assert "may not apply them" in said and "waymark db upgrade" in said
         assert revisions(owner).current == "0011"  # nothing was changed
-        assert [described.split()[0] for described in upgrade(owner).pending] == ["0012"]
+        assert [described.split()[0] for described in upgrade(owner).pending] == ["0012", "0013"]
         assert revisions(service).up_to_date
         assert upgrade(service).up_to_date  # once the owner has migrated, the service role opens it
         service.dispose()
