@@ -82,6 +82,18 @@ def _activity(*rows: tuple[str, str, int]) -> list[list[str]]:
         ("dislessia_risorse", "dislessi*"),
         ("sala_preghiera", "preghiera"),
         ("gravidanza_supporto", "gravidanza"),
+        # a Polish university's disability office (ł folded to l), mental health pages and chaplaincy
+        ("biuro_osob_niepelnosprawnych", "niepelnosprawn*"),
+        ("konsultacje w Biurze ds. Osób Niepełnosprawnych", "niepelnosprawn*"),
+        ("zdrowie_psychiczne", "zdrowie psychiczne"),
+        ("pomoc_psychologiczna", "pomoc psychologiczn*"),
+        ("duszpasterstwo_akademickie", "duszpasterstw*"),
+        ("urlop_zdrowotny_ciąża", "ciaza"),
+        # a prison programme's tablet content (criminal-offence data, GDPR art. 10)
+        ("offending_behaviour_programme", "offending behav*"),
+        ("probation_appointment", "probation*"),
+        ("parole_board_report", "parole*"),
+        ("health_clinic_booking", "health*"),
     ],
 )
 def test_a_category_naming_a_special_category_topic_is_found(name: str, term: str) -> None:
@@ -132,6 +144,11 @@ def test_a_category_naming_a_special_category_topic_is_found(name: str, term: st
         "bibliography",
         "method_statement",
         "broadcast_lecture",
+        "psychologia_rozwoju",  # a Polish psychology course's pages
+        "kolokwium_zaliczeniowe",
+        "law_clinic",  # a law school's, as maths and writing clinics are study support
+        "maths_clinic",
+        "writing_clinic_session",
     ],
 )
 def test_a_neutral_category_is_not_refused(name: str) -> None:
