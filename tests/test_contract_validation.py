@@ -417,7 +417,9 @@ def test_a_characteristic_value_saying_nothing_is_recorded_is_warned_of(
             * len(frame)
         )[: len(frame)],
         ethnicity=(["White", "Race and ethnicity unknown", "Two or more races"] * len(frame))[: len(frame)],
-        region=(["Toscana", "N.D.", "Sconosciuto", "לא ידוע", "Lazio"] * len(frame))[: len(frame)],
+        region=(["Toscana", "N.D.", "Sconosciuto", "לא ידוע", "Lazio", "brak danych", "Không rõ"] * 999)[
+            : len(frame)
+        ],
     ).to_parquet(path, index=False)
     said = {
         w.column: {v for v, _ in w.values}
@@ -428,8 +430,45 @@ def test_a_characteristic_value_saying_nothing_is_recorded_is_warned_of(
         "indigenous": {"Not Stated", "Prefer not to say"},
         "gender": {"回答しない", "不明", "No especificado", "未填写", "BELİRTİLMEMİŞ"},  # a Turkish OBS's too
         "ethnicity": {"Race and ethnicity unknown"},  # IPEDS, a US community college's
-        "region": {"N.D.", "Sconosciuto", "לא ידוע"},  # an Italian and an Israeli university's
+        # an Italian, an Israeli, a Polish and a Vietnamese university's
+        "region": {"N.D.", "Sconosciuto", "לא ידוע", "brak danych", "Không rõ"},
     }
+
+
+def test_a_characteristic_naming_criminal_offence_data_is_refused(synth_dir: Path, tmp_path: Path) -> None:
+    """A prison programme's offence group and sentence length, and a law school's fitness-to-practise
+    disclosures, were audited as characteristics: their groups ("Caution 2019 (spent), possession")
+    went to the committee, their names to the model card and the public transparency statement."""
+    folder = tmp_path / "data"
+    shutil.copytree(synth_dir, folder)
+    path = folder / "protected_characteristics.parquet"
+    frame = pd.read_parquet(path)
+    groups = (["Violence", "Acquisitive", "Drugs"] * len(frame))[: len(frame)]
+    frame.assign(offence_group=groups, care_experienced="no").to_parquet(path, index=False)
+    report = validate_folder(folder)
+    finding = only(report, "criminal_offence_data")
+    assert (finding.column, finding.count) == ("offence_group", len(frame))
+    assert "GDPR article 10" in finding.message and "Violence" not in report.to_text()
+    assert [f.rule for f in report.findings] == ["criminal_offence_data"]  # care_experienced is kept
+
+
+def test_one_group_written_two_ways_is_warned_of_with_the_map_that_joins_them(
+    synth_dir: Path, tmp_path: Path
+) -> None:
+    """A Vietnamese university's "Thanh Hóa" and "Thanh Hoá" (the tone mark placed the old way and the
+    new) were audited as two provinces, the smaller one withheld."""
+    folder = tmp_path / "data"
+    shutil.copytree(synth_dir, folder)
+    path = folder / "protected_characteristics.parquet"
+    frame = pd.read_parquet(path)
+    provinces = (["Thanh Hóa", "Thanh Hóa", "Thanh Hoá", "Hà Nội", "THANH HÓA"] * len(frame))[: len(frame)]
+    frame.assign(province=provinces).to_parquet(path, index=False)
+    report = validate_folder(folder)
+    assert not report.findings
+    [finding] = [w for w in report.warnings if w.rule == "spelled_two_ways"]
+    assert finding.column == "province"
+    assert [v for v, _ in finding.values] == ["Thanh Hóa", "THANH HÓA", "Thanh Hoá"]
+    assert '"THANH HÓA" = "Thanh Hóa", "Thanh Hoá" = "Thanh Hóa"' in finding.message
 
 
 def test_a_characteristic_recording_one_group_only_is_warned_of(synth_dir: Path, tmp_path: Path) -> None:

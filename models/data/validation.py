@@ -29,7 +29,14 @@ from waymark.models.data.guidance import folder_warnings
 from waymark.models.data.notice import declared, kinds, source_use, source_use_warnings
 from waymark.models.data.platform import platform_sources, platform_type_findings, platform_types_sql
 from waymark.models.data.reading import OpenedTable, locate, open_table
-from waymark.models.data.sensitive import Term, configured_terms, sensitive_category_findings
+from waymark.models.data.sensitive import (
+    Term,
+    configured_terms,
+    parse_terms,
+    sensitive_category_findings,
+    sensitive_term,
+)
+from waymark.models.data.spelling import spelled_two_ways, written_values_sql
 from waymark.models.data.sqltext import ident, literal
 from waymark.models.roles import RELATIONSHIP_SCOPES
 from waymark.models.threads import duckdb_connect
@@ -109,6 +116,8 @@ def validate_folder(
     counts = {n: _count(con, n) for n in typed}
     findings += _run_all(con, list(contract_rules(opened, typed)), max_examples=max_examples)
     findings += row_count_findings(counts)
+    for column in characteristics(opened):
+        findings += spelled_two_ways(column, con.execute(written_values_sql(column)).fetchall())
     if "activity" in opened:
         findings += sensitive_category_findings(con, sensitive_terms or configured_terms())
         platform = platform_sources(kinds(declared(con)))
@@ -119,6 +128,12 @@ def validate_folder(
         warnings += source_use_warnings(source_use(con))
     errors = tuple(f for f in findings if f.severity == "error")
     return ValidationReport(str(folder), errors, counts, tuple(opened), warnings=tuple(warnings))
+
+
+def characteristics(opened: dict[str, OpenedTable]) -> list[str]:
+    """The characteristics of the folder's protected_characteristics table (none if not opened)."""
+    table = opened.get("protected_characteristics")
+    return [] if table is None else [c for c in table.types if c != "student_id"]
 
 
 def open_views(folder: Path, *, con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> bool:
@@ -350,7 +365,43 @@ def contract_rules(opened: dict[str, OpenedTable], typed: set[str]) -> Iterator[
             yield from (_groups_students_rule(c, i) for i, c in enumerate(characteristics))
             yield from (_says_not_recorded_rule(c) for c in characteristics)
             yield from (_one_group_rule(c, i) for i, c in enumerate(characteristics))
+            yield from (_criminal_offence_rule(c) for c in characteristics if names_criminal_offences(c))
     yield from _cross_table_rules(typed)
+
+
+#: Names of criminal-offence data (GDPR art. 10), matched as ``sensitive.Term``s are: a law school's
+#: fitness-to-practise disclosures and a prison programme's offence group and sentence length had been
+#: audited as characteristics, their groups ("Caution 2019 (spent), possession") published to the
+#: committee and their names in the model card and the public transparency statement.
+CRIMINAL_OFFENCE_TERMS = parse_terms(
+    [
+        "criminal*", "conviction*", "convicted", "offence*", "offense*", "offending", "offender*",
+        "sentence length", "sentenced", "custodial", "custody", "prison*", "probation*", "parole*",
+        "caution*", "dbs", "disclosure and barring", "fitness to practi*", "ftp disclosure*",
+        "police record*", "arrest*", "incarcerat*",
+    ]
+)  # fmt: skip
+
+
+def names_criminal_offences(column: str) -> bool:
+    """Whether a characteristic's name names criminal-offence data."""
+    return sensitive_term(column, CRIMINAL_OFFENCE_TERMS) is not None
+
+
+def _criminal_offence_rule(column: str) -> Rule:
+    """A characteristic named after criminal-offence data is refused (GDPR art. 10; CoP §4)."""
+    c = ident(column)
+    return Rule(
+        "protected_characteristics",
+        column,
+        "criminal_offence_data",
+        f"{column!r} names criminal-offence data (convictions, offences, sentences, custody, cautions, "
+        "fitness-to-practise disclosures: GDPR article 10). It is never a characteristic to audit: the "
+        "fairness report would publish its groups to the committee, and its name would be in the model "
+        "card and the public transparency statement. Leave the column out of the mapping (ignore it)",
+        f"SELECT _file, _row, '(criminal-offence data)' AS value FROM raw_protected_characteristics "
+        f"WHERE {c} IS NOT NULL AND trim(CAST({c} AS VARCHAR)) <> ''",
+    )
 
 
 #: A characteristic is refused when more than this share of its students hold a value no other student
@@ -553,6 +604,24 @@ SAYS_NOT_RECORDED = (
     "okänt",
     "vill ej uppge",
     "ej angivet",
+    "brak danych",  # Polish: "no data", "not given", "refused to give", "unknown", "rather not say"
+    "nie podano",
+    "nie podała",
+    "nie podał",
+    "odmowa podania",
+    "odmowa odpowiedzi",
+    "nieznane",
+    "nieznany",
+    "nieznana",
+    "nie wiem",
+    "wolę nie podawać",
+    "wolę nie odpowiadać",
+    "nie dotyczy",
+    "không rõ",  # Vietnamese: "unclear", "undetermined", "not declared", "not updated"
+    "không xác định",
+    "không khai báo",
+    "chưa cập nhật",
+    "không muốn trả lời",
     "prefiro não declarar",  # Brazil's Census of Higher Education and its registrars
     "prefiro não informar",
     "não quis declarar",
@@ -638,8 +707,11 @@ def _says_not_recorded_rule(column: str) -> Rule:
         "keep_unmapped = true): "
         'those students are then the audit\'s "not recorded" group, which is still audited but never '
         "counts as assessing the characteristic",
-        f"SELECT _file, _row, trim(CAST({c} AS VARCHAR)) AS value FROM raw_protected_characteristics "
-        f"WHERE lower(trim(CAST({c} AS VARCHAR))) IN ({words})",
+        # keyed, so that an import names each example by its export's file and row (a US university's
+        # "Decline to State" on rows 3 and 40 had been named as rows 2 and 56 of the mapped table)
+        f"SELECT _file, _row, trim(CAST({c} AS VARCHAR)) AS value, student_id AS key_student_id "
+        f"FROM raw_protected_characteristics WHERE lower(trim(CAST({c} AS VARCHAR))) IN ({words})",
+        key_columns=("student_id",),
         severity="warning",
         values=True,
     )

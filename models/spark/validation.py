@@ -40,10 +40,12 @@ from waymark.models.data.sensitive import (
     category_sql,
     configured_terms,
 )
+from waymark.models.data.spelling import spelled_two_ways, written_values_sql
 from waymark.models.data.sqltext import ident, literal
 from waymark.models.data.validation import (
     DEFAULT_MAX_EXAMPLES,
     Rule,
+    characteristics,
     contract_rules,
     empty_view_sql,
     findings_of,
@@ -182,6 +184,9 @@ def _validate(
     if rules:
         findings += _run_all(views, list(contract_rules(opened, typed)), max_examples=max_examples)
     findings += row_count_findings(counts)
+    for column in characteristics(opened) if rules else []:
+        written = [tuple(r) for r in views.sql(written_values_sql(column)).collect()]
+        findings += spelled_two_ways(column, written)
     if "activity" in opened and rules:
         findings += _sensitive_findings(views, terms or configured_terms())
         platform = platform_sources(kinds(declared_sources(views)))
