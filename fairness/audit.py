@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -320,16 +321,54 @@ def _shown(
         hidden = withheld_groups(runs, totals, min_size=min_size, none_is_safe=safe, already=already)
         return np.array([k not in hidden for k in keys], dtype=bool)
 
-    given = inherited or {}
-    named = kept(("students",), given.get("students", frozenset()))
+    given = {m: set(groups) for m, groups in (inherited or {}).items()}
+    named = kept(("students",), frozenset(given.get("students", ())))
     selecting = frozenset(
         k
         for k, ok in zip(
-            keys, named & kept(SELECTION_COUNTS, given.get("selection_rate", frozenset())), strict=True
+            keys, named & kept(SELECTION_COUNTS, frozenset(given.get("selection_rate", ()))), strict=True
         )
         if ok
     )
-    return named, {m: named & kept(DENOMINATORS[m], given.get(m, frozenset())) for m in WITHHELD_CAN_BE}
+    while True:
+        shown = {m: named & kept(DENOMINATORS[m], frozenset(given.get(m, ()))) for m in WITHHELD_CAN_BE}
+        more = _given_back(shown, keys, named=named, counts=counts)
+        if not more:
+            return named, shown
+        for metric, groups in more.items():
+            given[metric] = given.get(metric, set()) | groups
+
+
+#: A group's confusion matrix has three degrees of freedom, so any three of these rates give the rest:
+#: a selection rate withheld beside a small group was worked back exactly (0.1887) from the false
+#: negative and false positive rates and the precision published for the same group (a US university's
+#: veterans not recorded, withheld beside 25 on active duty). Where any is withheld, two at most are
+#: shown: the first in this order.
+LINKED_RATES = ("false_negative_rate", "selection_rate", "false_positive_rate", "precision", "needed_support")
+
+
+#: The count a linked rate divides by: with none, the rate has no value to give back.
+_DIVIDES_BY = {
+    "false_negative_rate": "positives",
+    "false_positive_rate": "negatives",
+    "precision": "selected",
+}
+
+
+def _given_back(
+    shown: dict[str, np.ndarray], keys: list[str], *, named: np.ndarray, counts: dict[str, np.ndarray]
+) -> dict[str, set[str]]:
+    """Per metric, the named groups whose shown linked rates would give back one withheld beside them."""
+    more: dict[str, set[str]] = {}
+    for i, key in enumerate(keys):
+        showing = [m for m in LINKED_RATES if shown[m][i]]
+        withheld = [
+            m for m in LINKED_RATES if not shown[m][i] and (m not in _DIVIDES_BY or counts[_DIVIDES_BY[m]][i])
+        ]
+        if named[i] and withheld and len(showing) > 2:
+            for metric in showing[2:]:
+                more.setdefault(metric, set()).add(key)
+    return more
 
 
 def _withheld_in_parents(
@@ -367,9 +406,15 @@ def _withheld_in_parents(
 
 
 def _group(g: int, frame: _Frame) -> GroupResult:
-    name, counts, shown = str(frame.names[g]), frame.counts, frame.shown
+    name, counts = str(frame.names[g]), frame.counts
     if not frame.named[g]:
         return GroupResult(name, int(counts["students"][g]), True, withheld=WITHHELD_CAN_BE)
+    # A precision of a group nobody of which was selected has nothing to divide by: not shown, though
+    # its none, beside the published selection rate of 0, withholds nothing beside it (NONE_IS_SAFE).
+    shown = {**frame.shown}
+    if "precision" in shown and math.isnan(frame.intervals["value"]["precision"][0, g]):
+        shown["precision"] = shown["precision"].copy()
+        shown["precision"][g] = False
     # A difference or ratio is shown only when both the group's and the reference's values are.
     compared = [m for m in METRICS if shown[m][g] and frame.reference[m] is not None]
     ref_auc = frame.reference["auc"]

@@ -67,12 +67,15 @@ DENOMINATORS: dict[str, tuple[str, ...]] = {
 
 #: Counts of the list (who was on it, who was not) whose zero gives nobody away: with none of a group
 #: on the list, a miss rate of 1 says only what the published selection rate of 0 already does.
-#: (The same students as ``selected``, whose zero precision cannot divide by.) Only where that
+#: ``selected`` too (the listed students): a precision of none selected is not shown (nothing to divide
+#: by), but its none withholds no other group's precision beside it, whose total it leaves unchanged (a
+#: gate had called a group of 45, all 15 who needed support missed, too small to judge once the linked
+#: rates of ``fairness.audit`` followed such a withheld precision). Only where that
 #: selection rate is published, that is where the group's ``SELECTION_COUNTS`` all reach the minimum:
 #: a rate of none, beside a withheld selection rate, gives back the cell the selection rule withholds
 #: (a conservatoire's review: a false positive rate of 0 published for a group of 20 with fewer than
 #: ten who needed support said nobody of the group was on the list, so each of those few was missed).
-NONE_IS_SAFE = frozenset({"listed", "unlisted", "listed_after", "unlisted_after"})
+NONE_IS_SAFE = frozenset({"listed", "unlisted", "selected", "listed_after", "unlisted_after"})
 SELECTION_COUNTS = DENOMINATORS["selection_rate"]
 
 Counts = Mapping[str, np.ndarray] | Mapping[str, int]
@@ -136,18 +139,20 @@ def withheld_groups(
 ) -> set[str]:
     """The groups not to show: those under ``min_size`` in any run, then enough beside them in every total.
 
-    ``sizes`` holds each run's students per group (0 where a group is not in that run); ``margins``
-    the sets of groups that add up to a total a reader knows or can work out (all students; a parent
-    group of an intersection). In every run and margin, the withheld groups with students must be
-    none, or at least two holding ``min_size`` together: a lone one would be the total less the
-    shown groups, and a few together would be a small group's figures. Otherwise the smallest shown
-    group (ties by name) is withheld as well, until that holds or nothing there is shown. This
-    repeats over every margin until none changes, since withholding a group in one margin can leave
-    it alone in another (the usual rule of complementary suppression; it does not solve every
-    combination of totals a determined reader could form). A run flagged in ``none_is_safe`` (a count
-    of ``NONE_IS_SAFE``) names the groups whose selection rate is published: none of them is withheld
-    for having none in that run. Groups in ``already`` are withheld from the start (a figure another
-    table withholds that these groups add up to).
+    ``sizes`` holds each run's students per group (0 where a group is not in that run); ``margins`` the
+    sets of groups that add up to a total a reader knows or can work out (all students first, then each
+    parent group of an intersection: ``margins_of``). In every run and margin, the withheld groups with
+    students must be none, or at least two holding ``min_size`` together: a lone one would be the total
+    less the shown groups, and a few together would be a small group's figures. Otherwise the smallest
+    shown group (ties by name) is withheld as well, until that holds or nothing there is shown. A parent
+    group's margin of one group is withheld whole: its one group is the parent, and would say what every
+    student of the parent is in the other characteristic. This repeats over every margin until none
+    changes, since withholding a group in one margin can leave it alone in another (the usual rule of
+    complementary suppression; it does not solve every combination of totals a determined reader could
+    form). A run flagged in ``none_is_safe`` (a count of ``NONE_IS_SAFE``) names the groups whose
+    selection rate is published: none of them is withheld for having none in that run. Groups in
+    ``already`` are withheld from the start (a figure another table withholds that these groups add up
+    to).
     """
     names = set().union(*sizes) if sizes else set()
     safe = list(none_is_safe) + [frozenset()] * (len(sizes) - len(none_is_safe))
@@ -157,6 +162,13 @@ def withheld_groups(
         for run, zero_ok in zip(sizes, safe, strict=True)
         if not enough_students(run.get(g, 0), min_size) and not (g in zero_ok and run.get(g, 0) == 0)
     }
+    # A total of one group is that group: an intersection that is the whole of its parent group says
+    # what every student of the parent is in the other characteristic (a Vietnamese university's ten
+    # students from Điện Biên, all of them Thái, named beside the province: the province a class list
+    # shows gave each one's ethnicity).
+    # (Not all students' total, the first: a characteristic whose students were all of one group in a
+    # run says nothing of anyone that the run's own list of groups does not.)
+    hidden |= {margin[0] for margin in margins[1:] if len(margin) == 1 and margin[0] in names}
     changed = True
     while changed:
         changed = False
