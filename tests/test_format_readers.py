@@ -188,6 +188,8 @@ def test_the_fixture_statements_all_name_a_learner_verb_and_course() -> None:
         ("Straße \u2013 Grundlagen", "cp1252", "utf-8", 'encoding = "cp1252"'),
         ("Änderung \u2013 Müller", "cp1252", "shift_jis", 'encoding = "cp1252"'),  # not cp932
         ("Öğrenci No;Ders Kodu", "cp1254", "utf-8", 'or "cp1254" if the text is Turkish'),  # shares the Ö
+        # a Polish USOS export: ń stops UTF-8 and is ñ in cp1252; the ł after it is ³ there
+        ("ukraińskie;białoruskie", "cp1250", "utf-8", 'or "cp1250" if the text is Polish'),
     ],
 )
 def test_an_unreadable_byte_is_named_with_the_encoding_the_text_is_likely_in(

@@ -838,6 +838,29 @@ def test_a_row_with_no_order_by_value_beside_rows_with_one_is_refused_not_silent
     _import_with(load_mapping(write_mapping(tmp_path / "m", ordered)), src, tmp_path / "ok")
 
 
+def test_rows_that_differ_but_share_their_order_by_value_are_refused_not_chosen_by_file_order(
+    tmp_path: Path,
+) -> None:
+    """A US university's lecture and lab rows of one registration, registered the same day: kept "last"
+    by registration date, the extract's order chose the lab row without its grade for 384 of a
+    course's 822 students."""
+    src = tmp_path / "export"
+    rows = records_rows()
+    first = rows[0]
+    rows.append([*first[:6], "99.0", *first[7:]])  # the same student and semester, other credits
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    with pytest.raises(MappingDataError) as refused:
+        _import_with(load_mapping(write_mapping(tmp_path / "m")), src, tmp_path / "out")
+    said = str(refused.value)
+    assert f"tables.students: '{first[0]}' is the student_id of rows that differ but share their " in said
+    assert "'semester_start': which is last cannot be told" in said and "the input's drop" in said
+    # the rows that are not the record left out: imported
+    dropping = MAPPING.replace('separator = ";"', 'separator = ";"\ndrop = { credits_enrolled = ["99.0"] }')
+    assert dropping != MAPPING
+    _import_with(load_mapping(write_mapping(tmp_path / "m2", dropping)), src, tmp_path / "ok")
+
+
 def test_rows_folded_on_the_way_out_are_said_with_the_rule_that_folded_them(tmp_path: Path) -> None:
     # Resubmissions kept once by duplicates = "last": 41,147 rows in, 39,887 out, and why.
     from waymark.training.ingest.mapping.coverage import Coverage, TableCoverage
@@ -1196,6 +1219,33 @@ def test_ids_a_spreadsheet_or_a_platform_wrote_otherwise_are_brought_to_the_reco
         load_mapping(write_mapping(tmp_path / "m", fixed.replace('{ "-" = "/" }', '{ "" = "/" }')))
 
 
+def test_ids_a_spreadsheet_took_the_zeros_of_are_named_so_when_ids_are_pseudonymised(tmp_path: Path) -> None:
+    """A US university's demographics file, saved through a spreadsheet (1684918 for 001684918), was
+    refused whole with no word of why: validation compares pseudonyms, which have no zeros to ignore."""
+    src = tmp_path / "export"
+    rows = records_rows()
+    for row in rows:
+        row[0] = f"00{row[0]}"
+    write_records(src, rows)
+    write_clicks(src, [[f"00{r[0]}", *r[1:]] for r in click_rows(range(2))])
+    people = sorted({r[0] for r in rows})
+    (src / "demographics.csv").write_text(
+        "student_number,nationality\n" + "".join(f"{p.lstrip('0')},PT\n" for p in people), encoding="utf-8"
+    )
+    apart = MAPPING.replace(
+        "[inputs.clicks]", '[inputs.demographics]\nfiles = ["demographics.csv"]\n\n[inputs.clicks]'
+    ).replace(
+        '[tables.protected_characteristics]\nfrom = "records"',
+        '[tables.protected_characteristics]\nfrom = "demographics"',
+    )
+    assert apart.count("demographics") == 3
+    with pytest.raises(ContractViolation) as refused:
+        _import_with(load_mapping(write_mapping(tmp_path / "m", apart)), src, tmp_path / "out")
+    said = str(refused.value)
+    assert f"{len(people)} rows of them match a student once leading zeros are ignored" in said
+    assert "give the id column pad = its width" in said
+
+
 @pytest.mark.parametrize(
     ("written", "read"),
     [("23000374", "0023000374"), ("23000374.0", "0023000374"), ("2300037.0", "0002300037"),
@@ -1421,6 +1471,25 @@ def test_a_header_saved_with_decomposed_accents_is_found_by_its_name(tmp_path: P
     accented = MAPPING.replace('student_id = "student_number"', f'student_id = "{name}"')
     out = _import_with(load_mapping(write_mapping(tmp_path / "m", accented)), src, tmp_path / "ok")
     assert len(load_learning_data(out).registrations) == len(records_rows())
+
+
+def test_files_of_one_input_saved_with_decomposed_and_composed_headers_are_read_alike(tmp_path: Path) -> None:
+    """Found on a Vietnamese university's grade sheets, some saved on a Mac (NFD), some on Windows: each
+    accented header was two columns, and the Mac files' outcomes were read as empty (students who had
+    withdrawn would have been scored as current)."""
+    name = unicodedata.normalize("NFC", "situa\u00e7\u00e3o")
+    src = tmp_path / "export"
+    rows = records_rows()
+    for part, form, chosen in (("a", "NFD", rows[::2]), ("b", "NFC", rows[1::2])):
+        path = write_records(src, chosen, name=f"records_{part}.csv")
+        header, rest = path.read_text(encoding="utf-8").split("\n", 1)
+        path.write_text(header.replace("status", unicodedata.normalize(form, name)) + "\n" + rest, "utf-8")
+    write_clicks(src, click_rows(range(2)))
+    accented = MAPPING.replace('column = "status"', f'column = "{name}"')
+    assert accented != MAPPING
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", accented)), src, tmp_path / "ok")
+    results = load_learning_data(out).registrations["final_result"]
+    assert results.notna().sum() == sum(r[5] != "Enrolled" for r in rows)  # none of either file lost
 
 
 def test_a_module_and_a_term_are_extracted_from_one_course_id(tmp_path: Path) -> None:
@@ -1780,6 +1849,23 @@ def test_a_written_imports_warnings_are_named_in_the_exports_too(tmp_path: Path)
     assert f"clicks.csv row {len(rows)}" in shown.output
 
 
+def test_a_value_saying_nothing_is_recorded_is_named_by_its_export_row(tmp_path: Path) -> None:
+    """A US university's "Decline to State" on rows 3 and 40 of its export was named as rows 2 and 56 of
+    the mapped table, and as other rows on the next run."""
+    records = records_rows()
+    records[5][8] = "Not stated"  # a nationality saying nothing is recorded, on the sixth row
+    src = tmp_path / "export"
+    write_records(src, records)
+    write_clicks(src, click_rows(range(2)))
+    result = import_mapped(
+        load_mapping(write_mapping(tmp_path / "m")), [src], out=tmp_path / "out", secret=SECRET
+    )
+    [warning] = [w for w in result.warnings if w.rule == "says_not_recorded"]
+    assert [(e.file, e.row, e.key) for e in warning.examples] == [
+        ("records.csv", 6, {"student_id": records[5][0]})
+    ], warning.examples
+
+
 def test_a_table_no_mapping_builds_is_refused_with_the_mapping_key_that_writes_it(tmp_path: Path) -> None:
     """A Korean university's records-only mapping was told to write activity.csv by hand inside an
     import, where the mapping's `empty` writes it."""
@@ -1816,7 +1902,8 @@ def test_a_join_keeping_unmatched_rows_brings_an_interruption_to_the_few_who_hav
     first = records_rows()[-1]  # a registration of the running semester, no outcome yet
     interrupted = (STARTS[first[2]] + timedelta(days=30)).strftime("%d/%m/%Y")
     (src / "interruptions.csv").write_text(
-        f"student_number,course_code,semester,interrupted\n{first[0]},{first[1]},{first[2]},{interrupted}\n",
+        f"student_number,course_code,semester,interrupted\n{first[0]},{first[1]},{first[2]},{interrupted}\n"
+        f"0{first[0]},{first[1]},{first[2]},{interrupted}\n",  # written otherwise: matches nobody
         encoding="utf-8",
     )
     keys = 'on = { student_number = "student_number", course_code = "course_code", semester = "semester" }'
@@ -1839,6 +1926,9 @@ def test_a_join_keeping_unmatched_rows_brings_an_interruption_to_the_few_who_hav
     said = dry.coverage.to_text()
     assert f"1 of the {len(records_rows())} rows in matched a row of interruptions (keep_unmatched" in said
     assert "matched nothing in the join" not in said
+    # a joined row reaching nobody is said (a Polish university's disability list, keyed by a number
+    # whose leading zeros a spreadsheet dropped, recorded six disabled students as not disabled)
+    assert "1 of the 2 rows of interruptions matched no row in: what they hold reaches nobody" in said
     import_mapped(mapping, [src], out=tmp_path / "out", secret=SECRET)
     registrations = load_learning_data(tmp_path / "out").registrations
     assert len(registrations) == len(records_rows())  # nobody dropped

@@ -104,6 +104,28 @@ def _week_extract_rows(folder: Path, rows: list[list[str]]) -> Path:
     return folder
 
 
+def test_a_source_the_folder_did_not_hold_is_never_late(tmp_path: Path, loaded: Path) -> None:
+    """A Vietnamese university appending its Moodle after its QR attendance, as the docs order them,
+    was told 616,139 of the new rows were "recorded late": they were a new source, over days only the
+    other source had reached."""
+    from tests.polytechnic import MAPPING
+
+    library = MAPPING.replace('source = { value = "vle" }', 'source = { value = "library" }').replace(
+        "[sources]\n", '[sources]\nlibrary = "the library\'s sign-ins"\n'
+    )
+    assert library.count("library") == 3
+    earlier = click_rows(range(2))[:5]  # days the folder's vle activity had reached
+    result = import_mapped(
+        load_mapping(write_mapping(tmp_path / "library", library)),
+        [_week_extract_rows(tmp_path / "signins", earlier)],
+        out=loaded,
+        secret=SECRET,
+        append=True,
+    )
+    assert result.written is not None
+    assert result.written["activity"]["added"] == 5 and result.written["activity"]["late"] == 0
+
+
 def test_a_corrected_count_replaces_the_old_row(tmp_path: Path, mapping: Mapping, loaded: Path) -> None:
     first_click = click_rows(range(1))[0]
     result = import_mapped(

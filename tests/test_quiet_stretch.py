@@ -175,9 +175,13 @@ def test_a_quiet_stretch_needs_nearly_the_whole_of_a_cohort_large_enough_to_comp
     assert stretch.share.tolist() == [1.0] * 40 and stretch.typical_since[0] == 22.0
     assert not stretch.alike[0] and stretch.alike[1:].all()
     last14[:3] = 1.0  # 37 of 40 quiet: under 95%, no stretch, but said beside the student's (SAID_FROM)
+    since[3:6] = 23.0  # three who stopped a day before the typical quiet student
     most = quiet_stretch(last14=last14, ever=np.ones(40, bool), since=since, group=group)
-    assert not most.quiet.any() and not most.alike.any()
-    assert most.share.tolist() == [37 / 40] * 40 and most.typical_since[5] == 22.0
+    assert most.share.tolist() == [37 / 40] * 40 and most.typical_since[10] == 22.0
+    # quiet as most are where they stopped no earlier than the typical quiet student (a Polish
+    # university's Christmas fortnight); the active three and those who stopped earlier stay their own
+    assert np.flatnonzero(most.alike).tolist() == list(range(6, 40))
+    assert np.array_equal(most.quiet, most.alike)
     last14[:21] = 1.0  # 19 of 40: under half, nothing said
     assert not quiet_stretch(last14=last14, ever=np.ones(40, bool), since=since, group=group).share.any()
     small = np.zeros(MIN_COHORT - 1, dtype=np.int64)

@@ -77,8 +77,9 @@ class TableCoverage:
     unmatched_examples: tuple[str, ...] = ()
     # Columns read under ``when``: the rows no ``when`` of the rule names that it left empty (a note).
     passed_over: tuple[str, ...] = ()
-    # Joins that keep unmatched rows: (joined input, rows of the table's input that found a match).
-    kept_unmatched: tuple[tuple[str, int], ...] = ()
+    # Joins that keep unmatched rows: (joined input, rows of the table's input that found a match, rows
+    # of the joined input, and how many of those matched no row of the table's input).
+    kept_unmatched: tuple[tuple[str, int, int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,11 +158,18 @@ class Coverage:
                     on = ", ".join(t.unmatched_on)
                     more = t.unmatched_keys - len(t.unmatched_examples)
                     listed = ", ".join(t.unmatched_examples) + (f" and {more:,} more" if more > 0 else "")
+                    # A law school's exam results keyed by candidate numbers, some missing from the
+                    # exams office's lookup: marks were lost, and this had spoken only of activity.
+                    lost = (
+                        "their activity, which then reads as a student going quiet"
+                        if t.table == "activity"
+                        else f"their {t.table} rows (a result missing from a lookup of candidate numbers "
+                        "reads as work not submitted)"
+                    )
                     lines.append(
                         f"    they hold {t.unmatched_keys:,} distinct {on} ({listed}): rows expected to "
                         "drop out (staff, test accounts) and people missing from the joined input (an "
-                        "enrolment list that has not caught up) look alike here, and the second lose "
-                        "their activity, which then reads as a student going quiet"
+                        f"enrolment list that has not caught up) look alike here, and the second lose {lost}"
                     )
             if t.rows_out < t.rows_joined and t.folded:
                 lines.append(f"    {t.rows_joined - t.rows_out:,} fewer out: {t.folded}")
@@ -179,11 +187,19 @@ class Coverage:
                         else "or export it per term and join on the term too"
                     )
                 )
-            lines += [
-                f"    {found:,} of the {t.rows_in:,} rows in matched a row of {joined} (keep_unmatched: the "
-                "others are kept, its columns empty)"
-                for joined, found in t.kept_unmatched
-            ]
+            for joined, found, rows, orphans in t.kept_unmatched:
+                lines.append(
+                    f"    {found:,} of the {t.rows_in:,} rows in matched a row of {joined} (keep_unmatched: "
+                    "the others are kept, its columns empty)"
+                )
+                if orphans:
+                    # A disability office's list keyed by a national number an Excel save had taken the
+                    # leading zeros of: 6 of its 8 students were recorded as not disabled, silently.
+                    lines.append(
+                        f"    {orphans:,} of the {rows:,} rows of {joined} matched no row in: what they hold "
+                        "reaches nobody. Check that the joined columns are written the same way in both "
+                        "(leading zeros a spreadsheet dropped, case, separators)"
+                    )
             lines += [f"    {i.text()}" for i in t.issues]
             lines += [f"    {note}" for note in t.passed_over]
         if self.unused_files:
@@ -197,14 +213,30 @@ def _count(con: duckdb.DuckDBPyConnection, view: str) -> int:
     return int(row[0]) if row else 0
 
 
-def column_issues(con: duckdb.DuckDBPyConnection, table: str, *, column: str, where: str) -> list[Issue]:
-    """Issues of one column of ``wm_m_<table>``, grouped by reason and value, most frequent first."""
+def flagged_rows(con: duckdb.DuckDBPyConnection, table: str, *, columns: list[str]) -> str:
+    """A temporary table of the rows of ``wm_m_<table>`` with an issue in any of ``columns``; its name.
+
+    Read once: each column's issues had been a query of its own over the whole mapping (the exports
+    read, joined and converted again), a second of every small import's three.
+    """
+    picked = ", ".join(f"{ident('_check:' + c)}, {ident('_raw:' + c)}" for c in columns)
+    flagged = ident("wm_flagged_" + table)
+    any_issue = " OR ".join(f"{ident('_check:' + c)} IS NOT NULL" for c in columns)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {flagged} AS SELECT {picked}, _file, _row "
+        f"FROM {ident('wm_m_' + table)} WHERE {any_issue}"
+    )
+    return flagged
+
+
+def column_issues(con: duckdb.DuckDBPyConnection, flagged: str, *, column: str, where: str) -> list[Issue]:
+    """Issues of one column of the ``flagged`` rows, grouped by reason and value, most frequent first."""
     check, raw = ident("_check:" + column), ident("_raw:" + column)
     rows = con.execute(
         f"SELECT *, count(*) OVER (), sum(n) OVER () FROM ("
         f"SELECT {check}, {raw}, count(*) AS n, first(_file ORDER BY _file, _row), "
         "first(_row ORDER BY _file, _row) "
-        f"FROM {ident('wm_m_' + table)} WHERE {check} IS NOT NULL GROUP BY ALL) "
+        f"FROM {flagged} WHERE {check} IS NOT NULL GROUP BY ALL) "
         f"ORDER BY 3 DESC, 2 LIMIT {MAX_VALUES_PER_RULE}"
     ).fetchall()
     issues = [Issue(where, value, reason, int(n), str(f), int(r)) for reason, value, n, f, r, _, _ in rows]
@@ -267,14 +299,47 @@ def unordered_issue(con: duckdb.DuckDBPyConnection, table: str, *, spec: TableSp
         f"count(_order) OVER (PARTITION BY {keys}) AS wm_o FROM {staged}) "
         "WHERE wm_n > 1 AND _order IS NULL AND wm_o > 0 ORDER BY _file, _row LIMIT 1"
     ).fetchall()
-    if not rows:
-        return []
-    n, file, line, value = rows[0]
     order = spec.order_by.column if spec.order_by is not None and spec.order_by.column else "order_by"
+    if not rows:
+        return _tied_issue(con, table, spec=spec, order=order)
+    n, file, line, value = rows[0]
     reason = (
         f"is the {', '.join(key)} of rows some of which have no {order!r} to order them by: which is "
         f"{spec.duplicates} cannot be told (a row with none is never kept while another has one). Fill it "
         "in the export, drop such rows, or order by a column every row has"
+    )
+    return [Issue(f"tables.{table}", str(value), reason, int(n), str(file), int(line))]
+
+
+def _tied_issue(con: duckdb.DuckDBPyConnection, table: str, *, spec: TableSpec, order: str) -> list[Issue]:
+    """Rows sharing their key and their ``order_by`` value that differ once mapped (``duplicates``).
+
+    Which of them is first or last cannot be told, and the extract's order chose: a US university's
+    lecture and lab rows of one registration, registered the same day, kept the lab row, without a
+    grade, for 384 of a course's 822 students.
+    """
+    key = TABLES[table].key
+    keys = ", ".join(ident(k) for k in key)
+    staged = ident("wm_m_" + table)
+    mapped = [c for c in spec.columns if c not in key]
+    if not mapped:
+        return []
+    content = "concat_ws(chr(31), " + ", ".join(
+        f"coalesce(CAST({ident(c)} AS VARCHAR), chr(30))" for c in mapped
+    )
+    rows = con.execute(
+        f"SELECT count(*) OVER (), _file, _row, concat_ws(' ', {_written_key(con, staged, key=key)}) FROM ("
+        f"SELECT *, count(DISTINCT {content})) OVER (PARTITION BY {keys}, _order) AS wm_d FROM {staged} "
+        "WHERE _order IS NOT NULL) WHERE wm_d > 1 ORDER BY _file, _row LIMIT 1"
+    ).fetchall()
+    if not rows:
+        return []
+    n, file, line, value = rows[0]
+    reason = (
+        f"is the {', '.join(key)} of rows that differ but share their {order!r}: which is {spec.duplicates} "
+        "cannot be told, and the extract's order would choose. If some rows are not the record (a lab "
+        "section beside its lecture, say), leave them out with the input's drop; otherwise order by a "
+        "column that tells them apart"
     )
     return [Issue(f"tables.{table}", str(value), reason, int(n), str(file), int(line))]
 
@@ -327,10 +392,17 @@ def table_coverage(
     """Rows and issues of one built table."""
     spec = mapping.tables[table]
     issues: list[Issue] = []
-    for column in [*spec.columns, "(presentation)"]:
-        where = f"tables.{table}.columns.{column}" if column in spec.columns else f"tables.{table}"
-        found = column_issues(con, table, column=column, where=where)
-        issues += _spelled_otherwise(con, table=table, issues=found) if column == "(presentation)" else found
+    columns = [*spec.columns, "(presentation)"]
+    flagged = flagged_rows(con, table, columns=columns)
+    try:
+        for column in columns:
+            where = f"tables.{table}.columns.{column}" if column in spec.columns else f"tables.{table}"
+            found = column_issues(con, flagged, column=column, where=where)
+            if column == "(presentation)":
+                found = _spelled_otherwise(con, table=table, issues=found)
+            issues += found
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {flagged}")
     if TABLES[table].key and spec.duplicates == "error" and not issues:
         issues += duplicate_key_issue(con, table)
     if TABLES[table].key and spec.duplicates != "error" and spec.order_by is not None and not issues:
@@ -342,7 +414,7 @@ def table_coverage(
     if matched == 0 and rows_in > 0:  # every row dropped: a join on ids written two ways, or a filter
         issues += _nothing_joined(con, spec, table=table, rows=rows_in, first=first, examples=examples)
     kept = _kept_unmatched(con, spec)
-    for at, _, hits in kept:
+    for at, _, hits, _, _ in kept:
         if hits == 0 and rows_in > 0 and not issues:  # every row kept, none with the joined columns
             issues += _nothing_joined(con, spec, table=table, rows=rows_in, first="", examples=(), only=at)
     return TableCoverage(
@@ -358,12 +430,17 @@ def table_coverage(
         unmatched_on=on if keys else (),
         unmatched_keys=keys,
         unmatched_examples=examples,
-        kept_unmatched=tuple((joined, hits) for _, joined, hits in kept),
+        kept_unmatched=tuple((joined, hits, rows, orphans) for _, joined, hits, rows, orphans in kept),
     )
 
 
-def _kept_unmatched(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[tuple[int, str, int], ...]:
-    """For each join keeping unmatched rows: its place, its input, and the input rows that matched it."""
+def _kept_unmatched(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec
+) -> tuple[tuple[int, str, int, int, int], ...]:
+    """For each join keeping unmatched rows: its place, its input and the input rows that matched it.
+
+    And the joined input's rows, and how many of them matched no row of the table's input.
+    """
     have = {str(r[0]) for r in con.execute(f"DESCRIBE {ident('wm_in_' + spec.from_)}").fetchall()}
     out = []
     for at, join in enumerate(spec.join):
@@ -376,7 +453,12 @@ def _kept_unmatched(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[tu
             f"SELECT count(*) FROM {ident('wm_in_' + spec.from_)} s "
             f"WHERE EXISTS (SELECT 1 FROM {ident('wm_in_' + join.input)} j WHERE {conds})"
         ).fetchall()[0]
-        out.append((at, join.input, int(found)))
+        source = ident("wm_in_" + spec.from_)
+        rows, orphans = con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {source} s WHERE {conds})) "
+            f"FROM {ident('wm_in_' + join.input)} j"
+        ).fetchall()[0]
+        out.append((at, join.input, int(found), int(rows), int(orphans)))
     return tuple(out)
 
 

@@ -385,12 +385,21 @@ UNREGISTERED_HINT = (
 )
 
 
-def _hinted(report: ValidationReport) -> ValidationReport:
+def _hinted(con: duckdb.DuckDBPyConnection, report: ValidationReport, *, built: set[str]) -> ValidationReport:
     """The refusal, with what to do about activity of students not registered on the module."""
 
     def hinted(finding: Finding) -> Finding:
         if finding.table == "activity" and finding.rule == "reference_registrations":
             return replace(finding, message=finding.message + UNREGISTERED_HINT)
+        if finding.rule == "reference_students" and {finding.table, "students"} <= built:
+            zeros = _zeros_dropped(con, finding.table)
+            if zeros:
+                return replace(
+                    finding,
+                    message=f"{finding.message}; {_counted_rows(zeros)} of them match a student once "
+                    "leading zeros are ignored, as the exports wrote the ids (1684918 for 001684918: a "
+                    "column a spreadsheet saved as a number): give the id column pad = its width",
+                )
         if finding.rule == "missing_file":  # the mapping writes the file: it says so with `empty`
             return replace(
                 finding,
@@ -400,6 +409,26 @@ def _hinted(report: ValidationReport) -> ValidationReport:
         return finding
 
     return replace(report, findings=tuple(hinted(f) for f in report.findings))
+
+
+def _zeros_dropped(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """Rows of ``table`` whose student id, as the export wrote it, matches a student only without zeros.
+
+    Validation compares pseudonyms, where no leading zero is left to ignore: a US university's
+    demographics file, its ids saved by a spreadsheet without their zeros, was refused whole with no
+    word of why under a mapping that pseudonymises, as every ready mapping does.
+    """
+    raw = ident("_raw:student_id")
+    mapped, students = ident("wm_m_" + table), ident("wm_m_students")
+    for view in (mapped, students):
+        if "_raw:student_id" not in {str(r[0]) for r in con.execute(f"DESCRIBE {view}").fetchall()}:
+            return 0
+    (n,) = con.execute(
+        f"SELECT count(*) FROM {mapped} a WHERE a.{raw} IS NOT NULL "
+        f"AND NOT EXISTS (SELECT 1 FROM {students} b WHERE b.{raw} = a.{raw}) "
+        f"AND regexp_replace(a.{raw}, '^0+', '') IN (SELECT regexp_replace({raw}, '^0+', '') FROM {students})"
+    ).fetchall()[0]
+    return int(n)
 
 
 def _counted_rows(n: int) -> str:
@@ -672,12 +701,14 @@ def _late_rows(con: duckdb.DuckDBPyConnection, *, key: str) -> int:
 
     A Moodle app syncing offline actions days after they were made: 915 of a Kenyan university's rows
     arrived dated on or before a run already published, whose "last 14 days" had counted without them.
-    Each presentation against its own last day (a later week of an earlier term is not late).
+    Each presentation and source against its own last day: a later week of an earlier term is not
+    late, nor is a source the folder did not hold yet (a Vietnamese university's Moodle appended after
+    its QR attendance had 616,139 of its rows called late).
     """
     (late,) = con.execute(
-        "SELECT count(*) FROM wm_out_activity n JOIN (SELECT module_id, presentation_id, max(day) AS reached "
-        "FROM t_activity GROUP BY module_id, presentation_id) r "
-        "ON r.module_id = n.module_id AND r.presentation_id = n.presentation_id "
+        "SELECT count(*) FROM wm_out_activity n JOIN (SELECT module_id, presentation_id, source, "
+        "max(day) AS reached FROM t_activity GROUP BY module_id, presentation_id, source) r "
+        "ON r.module_id = n.module_id AND r.presentation_id = n.presentation_id AND r.source = n.source "
         f"WHERE n.day <= r.reached AND NOT EXISTS (SELECT 1 FROM t_activity o WHERE {key})"
     ).fetchall()[0]
     return int(late)
@@ -1022,7 +1053,7 @@ def import_mapped(
             with staged_folder(out, passed) as stage:
                 rows = staging.write(con, stage, tables=tables, rewrite=rewrite, empty=empty, changes=changes)
     except ContractViolation as exc:  # nothing was published; say where each row came from
-        traced = _hinted(in_the_exports(con, exc.report, tables=set(rewrite)))
+        traced = _hinted(con, in_the_exports(con, exc.report, tables=set(rewrite)), built=set(rewrite))
         traced = replace(traced, folder=f"{out} (as this import would write it)")
         if dry_run:
             return ImportResult(coverage, None, traced.warnings, timezone=zone, notes=notes, refused=traced)

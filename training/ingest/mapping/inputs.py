@@ -117,7 +117,18 @@ def _file_view(con: duckdb.DuckDBPyConnection, name: str, *, spec: InputSpec, fi
                 "input skip_rows, the number of lines to pass over"
             )
         raise SourceFilesError(f"{file.shown}: cannot be read as {spec.format} ({first}){hint}") from exc
-    return f"SELECT *, row_number() OVER () AS _row, {literal(file.shown)} AS _file FROM {ident(name)}"
+    # A header with its accents as separate characters (Unicode NFD, as macOS tools save) is named as the
+    # mapping writes it (NFC): "Numéro étudiant" had been "no source column" beside itself. Each file's
+    # own, before the files are put together: a Vietnamese university's grade sheets saved on a Mac
+    # beside others saved on Windows made two columns of each accented header, and the Mac files' notes
+    # and withdrawal days were read as empty.
+    columns = [str(r[0]) for r in con.execute(f"DESCRIBE {ident(name)}").fetchall()]
+    composed = {c: unicodedata.normalize("NFC", c) for c in columns}
+    selected = "*"
+    if any(c != n for c, n in composed.items()) and len(set(composed.values())) == len(columns):
+        selected = ", ".join(f"{ident(c)} AS {ident(n)}" for c, n in composed.items())
+    numbered = f"row_number() OVER () AS _row, {literal(file.shown)} AS _file"
+    return f"SELECT {selected}, {numbered} FROM {ident(name)}"
 
 
 #: Bytes of a file looked at for line endings of two kinds.
@@ -158,14 +169,6 @@ def register_input(
     all_rows = ident("wm_all_" + name)
     run(con, f"CREATE OR REPLACE TEMP VIEW {all_rows} AS {' UNION ALL BY NAME '.join(parts)}")
     columns = tuple(r[0] for r in con.execute(f"DESCRIBE {all_rows}").fetchall())
-    # A header with its accents as separate characters (Unicode NFD, as macOS tools save) is named as the
-    # mapping writes it (NFC): "Numéro étudiant" had been "no source column" beside itself.
-    composed = {c: unicodedata.normalize("NFC", c) for c in columns}
-    if any(c != n for c, n in composed.items()) and len(set(composed.values())) == len(columns):
-        renamed = ", ".join(f"{ident(c)} AS {ident(n)}" for c, n in composed.items())
-        union = " UNION ALL BY NAME ".join(parts)
-        run(con, f"CREATE OR REPLACE TEMP VIEW {all_rows} AS SELECT {renamed} FROM ({union})")
-        columns = tuple(composed.values())
     for rule, filtered in (("keep", spec.keep), ("drop", spec.drop)):
         absent = [c for c in filtered if c not in columns]
         if absent:

@@ -202,22 +202,32 @@ def _guess(rest: bytes, *, encoding: str = "utf-8") -> str:
         shown = rest[:1].decode("cp1252")
     except UnicodeDecodeError:
         return ""
-    # Turkish's g-breve, dotless i and s-cedilla are bytes Windows-1252 reads as Icelandic letters.
-    turkish = any(b in _TURKISH_IN_1252 for b in rest[:200])
+    # Turkish's g-breve, dotless i and s-cedilla are bytes Windows-1252 reads as Icelandic letters;
+    # Polish, Czech or Hungarian letters are bytes it reads as symbols (ł as ³, ż as ¿, ą as ¹).
+    window = rest[:200]
+    others = []
+    if any(b in _TURKISH_IN_1252 for b in window):
+        others.append(
+            '"cp1254" if the text is Turkish, whose ğ, ş and dotless i Windows-1252 reads as ð, þ and ý'
+        )
+    if any(b in _CENTRAL_EUROPEAN_IN_1252 for b in window):
+        others.append(
+            '"cp1250" if the text is Polish, Czech, Slovak, Hungarian, Slovene, Croatian or Romanian, '
+            "whose ł, ą, ż and ś Windows-1252 reads as ³, ¹, ¿ and œ"
+        )
     return (
         f" (in Windows-1252 it would be {shown!r}: most Windows and Excel exports are Windows-1252, "
-        'give the input encoding = "cp1252"'
-        + (
-            '; or "cp1254" if the text is Turkish, whose ğ, ş and dotless i Windows-1252 reads as ð, þ and ý)'
-            if turkish
-            else ")"
-        )
+        'give the input encoding = "cp1252"' + "".join(f"; or {other}" for other in others) + ")"
     )
 
 
 #: Bytes of Turkish letters in Windows-1254 (g-breve, dotless i, s-cedilla, capitals: ğ ş Ğ İ Ş) that
 #: Windows-1252 reads as ð, ý, þ, Ð, Ý, Þ.
 _TURKISH_IN_1252 = frozenset(b"\xf0\xfd\xfe\xd0\xdd\xde")
+
+#: Bytes of Central European letters in Windows-1250 (ł ą ś ż ź Ą Ś Ż) that Windows-1252 reads as symbols
+#: or rare letters (³ ¹ œ ¿ Ÿ ¥ Œ ¯); not Ł, which is the £ of British text.
+_CENTRAL_EUROPEAN_IN_1252 = frozenset(b"\xb3\xb9\x9c\xbf\x9f\xa5\x8c\xaf")
 
 
 def _decodes(data: bytes, encoding: str) -> bool:
