@@ -29,7 +29,9 @@ last worked before the break, and would set every one of them apart; for a stude
 before it, and whose last activity is less than ``LONG_BEFORE`` days earlier than the cohort's
 typical one, recent activity is the cohort's, said once as context. A student whose activity stopped
 well before the others', or never started, keeps it as theirs, said beside the cohort's
-(``sentences.QUIET_SHARE``).
+(``sentences.QUIET_SHARE``). Where at least ``SAID_FROM`` but fewer than ``NEARLY_ALL`` are quiet,
+a quiet student whose last activity is no earlier than the typical quiet student's is quiet as most of
+the cohort is: their recent activity is context too; the others' is theirs, said beside the cohort's.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ class Quiet:
 
     share: np.ndarray  # the share of the cohort with no activity in the last 14 days; 0 under SAID_FROM
     typical_since: np.ndarray  # the cohort's median days since the last activity (of those with any); nan
-    quiet: np.ndarray  # bool: in a stretch, with no activity in the last 14 days
+    quiet: np.ndarray  # bool: in a stretch with no activity in the last 14 days, or quiet as most are (alike)
     alike: np.ndarray  # bool: quiet as the cohort is (active before, not stopped long before the others)
 
     @classmethod
@@ -105,8 +107,14 @@ def quiet_stretch(*, last14: np.ndarray, ever: np.ndarray, since: np.ndarray, gr
     typical = pd.Series(np.where(counted, since, np.nan)).groupby(group).median()
     typical_since = np.where(said, typical.reindex(range(len(sizes))).to_numpy()[group], np.nan)
     with np.errstate(invalid="ignore"):
-        alike = stretch & counted & (since < typical_since + LONG_BEFORE)
-    return Quiet(np.where(said, share, 0.0), typical_since, stretch & quiet, alike)
+        # Where most of the cohort is quiet but not nearly all, a quiet student who last worked no
+        # earlier than the typical quiet student is quiet as the most are (a Polish university's
+        # Christmas fortnight, 80% of each module quiet, gave students who worked later into it than
+        # the typical one "No activity ... in the last 14 days" as their top factor).
+        alike = counted & (
+            (stretch & (since < typical_since + LONG_BEFORE)) | (said & ~stretch & (since <= typical_since))
+        )
+    return Quiet(np.where(said, share, 0.0), typical_since, (stretch & quiet) | alike, alike)
 
 
 def cohort_standing(
