@@ -227,7 +227,8 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
                             beside = f"; a typical student on this module: {typical:,.0f} so far"
                         fixed.append(
                             _ctx(f, "Not listed as the student's own: it moves nearly every estimate on this "
-                                 f"module {way} alike ({brief(f, row, sources=labels[f])}{beside}).")
+                                 f"module {way} alike, by about as much whatever each student did "
+                                 f"({brief(f, row, sources=labels[f])}{beside}).")
                         )  # fmt: skip
                         continue
                 elif allowed:
@@ -378,9 +379,10 @@ def _sides_of(family: str, row: Any, cohort_counts: list[int] | None = None) -> 
         due, done, late = round(row["asm_due"]), round(row["asm_submitted"]), round(row["asm_late"])
         # missed work that carries weight is never a strength, whatever else was submitted
         early = round(row["asm_early_submissions"]) > 0
-        # nothing due yet is never a factor; a strength only with work already submitted early
+        # nothing due yet is never a factor; a strength only with work already submitted early; work
+        # handed in after its due day never a strength (a law school's "submitted after its due day")
         return due > 0 and (done < due or late > 0), (due <= 0 and early) or (
-            due > 0 and done > 0 and done >= due and row["asm_weight_missed"] <= 0
+            due > 0 and done > 0 and done >= due and row["asm_weight_missed"] <= 0 and late <= 0
         )
     if family == "assessment_results":
         marked = row["asm_has_score"] >= 1
