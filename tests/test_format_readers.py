@@ -80,6 +80,18 @@ def test_participants_get_a_full_name_and_a_shared_name_is_left_out(tmp_path: Pa
     ]
 
 
+def test_a_site_showing_the_family_name_first_gets_its_full_names_in_that_order(tmp_path: Path) -> None:
+    """A Vietnamese university's site wrote "Nguyễn Văn An" in its Logs report: no row had joined."""
+    path = _write(
+        tmp_path / "participants_INT1313.csv",
+        "First name,Last name,ID number,Roles\nVăn An,Nguyễn,B21DCCN123,Student\n",
+    )
+    rows = _read("moodle_participants", path, full_name="last first")
+    assert [r["full_name"] for r in rows] == ["Nguyễn Văn An"]
+    with pytest.raises(ExportFormatError, match=r'options.full_name is "first last" or "last first"'):
+        _read("moodle_participants", path, full_name="surname first")
+
+
 def test_a_participants_file_must_name_its_course(tmp_path: Path) -> None:
     path = _write(tmp_path / "courseid_101_participants.csv", "First name,Last name\nAna,Reyes\n")
     with pytest.raises(ExportFormatError, match=r"participants_<course short name>.csv"):

@@ -41,6 +41,8 @@ LOGS_TIME_FORMATS = ("%d/%m/%y, %H:%M:%S", "%d/%m/%y, %H:%M")
 # report/log: clean_filename('logs_' . course shortname . '_' . userdate(time(), backupnameformat))
 _LOGS_FILE = re.compile(r"^logs_(?P<course>.+)_\d{8}-\d{4}$")
 _PARTICIPANTS_FILE = re.compile(r"^participants_(?P<course>.+)$")
+#: The participants' full name in the order the site's name display (``fullnamedisplay``) writes it.
+FULL_NAME_ORDERS = {"first last": '"First name", "Last name"', "last first": '"Last name", "First name"'}
 WORKSHEET_COLUMNS = ("Full name", "Status", "Grade", "Maximum grade", "Last modified (submission)")
 # userdate() with strftimedaydatetime ('%A, %d %B %Y, %I:%M %p'); DuckDB reads unpadded day and hour too
 WORKSHEET_TIME_FORMAT = "%A, %d %B %Y, %I:%M %p"
@@ -118,7 +120,9 @@ def read_participants(
 
     Adds ``course_shortname`` (from that name, so that a name is matched within its own course and a
     student on two courses is not counted twice) and ``full_name`` ("First name Last name", as
-    Moodle's default full name display writes it in the Logs report). Two participants of a course
+    Moodle's default full name display writes it in the Logs report; "Last name First name" with the
+    input's ``options.full_name = "last first"``, for a site showing the family name first, as a
+    Vietnamese university's did: no row of its report had joined). Two participants of a course
     sharing a full name cannot be told apart in the report, so both are left out (their rows then
     count as unmatched in the join) rather than guessed.
     """
@@ -129,6 +133,11 @@ def read_participants(
             "save each course's participants download as participants_<course short name>.csv (the "
             "short name its Logs report download carries), so names are matched within their course",
         )
+    order = str(spec.options.get("full_name", "first last"))
+    if order not in FULL_NAME_ORDERS:
+        raise ExportFormatError(
+            path, f'options.full_name is "first last" or "last first" (the site\'s name display): {order!r}'
+        )
     raw = _csv(con, path, spec=spec)
     if "full name" in {c.casefold() for c in raw.columns}:
         name = 'trim("Full name")'
@@ -136,7 +145,7 @@ def read_participants(
         require_columns(
             path, raw.columns, needed=("First name", "Last name"), export="a Moodle participants download"
         )
-        name = """trim(concat_ws(' ', "First name", "Last name"))"""
+        name = f"trim(concat_ws(' ', {FULL_NAME_ORDERS[order]}))"
     return (
         raw.project(
             f"*, {literal(match['course'])} AS course_shortname, {name} AS full_name, "
