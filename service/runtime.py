@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 
 from waymark.models import registry
@@ -16,6 +16,7 @@ from waymark.models.registry import configure
 from waymark.models.settings import Settings
 from waymark.service.audit import check_key, load_key
 from waymark.service.db.engine import make_engine
+from waymark.service.db.schema import ScoringRun
 from waymark.service.scoring import ChampionUnavailableError, load_champion
 from waymark.service.scoring.champion import approved_champion
 from waymark.service.security import ConfigurationError, Verifier
@@ -163,6 +164,32 @@ def require_stores(settings: Settings) -> None:
         )
 
 
+def warn_without_secret(settings: Settings, engine: Engine) -> str | None:
+    """Warn (and return the warning) when the served ids are pseudonyms and no secret is configured.
+
+    A law school served its pseudonymised batches without ``WAYMARK_PSEUDONYM_SECRET_FILE``: every
+    student signing in with their number was told there was no indicator for them, and nothing said why.
+    """
+    if settings.pseudonym_secret_file is not None:
+        return None
+    with engine.connect() as connection:
+        latest = connection.execute(
+            select(ScoringRun.pseudonym_key)
+            .where(ScoringRun.status == "complete")
+            .order_by(ScoringRun.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+    if not latest:
+        return None
+    said = (
+        f"the published indicators carry pseudonyms (key {latest}) and WAYMARK_PSEUDONYM_SECRET_FILE is not "
+        "set: students signing in with their number, and staff typing one, will find no record. Give the "
+        "imports' secret"
+    )
+    log.warning("%s", said)
+    return said
+
+
 def build_runtime(settings: Settings) -> Runtime:
     """Verify configuration, connect, and check the approved champion (refuses unsafe configuration)."""
     require_stores(settings)
@@ -176,6 +203,7 @@ def build_runtime(settings: Settings) -> Runtime:
     try:
         check_key(engine, key)  # a key that did not write the log's latest record is refused here
         watch.refresh()
+        warn_without_secret(settings, engine)
     except DBAPIError:  # start anyway: requests answer 503 until the database is back (the key is
         log.exception("the database could not be read at start-up")  # then checked at the first record)
     return Runtime(settings=settings, engine=engine, verifier=verifier, audit_key=key, watch=watch)

@@ -222,3 +222,33 @@ def test_production_refuses_to_start_on_the_default_stores(
     get_settings.cache_clear()
     assert result.exit_code != 0 and "WAYMARK_DATABASE_URL is not set" in result.output
     assert not (tmp_path / "waymark.db").exists()
+
+
+def test_serving_pseudonyms_without_the_secret_is_said_at_start_up(engine: Any, tmp_path: Path) -> None:
+    """A law school served its pseudonymised batches without the imports' secret: every student signing
+    in with their number read "There is no indicator for you at the moment", and nothing said why."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from waymark.service.db.engine import transaction
+    from waymark.service.db.schema import ScoringRun
+    from waymark.service.runtime import warn_without_secret
+
+    settings = Settings(WAYMARK_ENV="development")  # type: ignore[call-arg]
+    assert warn_without_secret(settings, engine) is None  # nothing published yet
+    with transaction(engine) as session:
+        session.execute(
+            insert(ScoringRun).values(
+                target="not_completing", model_name="m", model_version="1", bundle_sha256="a" * 64,
+                data_fingerprint="b" * 64, data_as_of="2026-11-30", status="complete", students=0,
+                started_at=datetime.now(UTC), pseudonym_key="0123456789abcdef",
+            )
+        )  # fmt: skip
+    said = warn_without_secret(settings, engine)
+    assert said is not None and "WAYMARK_PSEUDONYM_SECRET_FILE is not set" in said
+    secret = tmp_path / "secret.key"
+    secret.write_text("s" * 64, encoding="utf-8")
+    secret.chmod(0o600)
+    with_secret = Settings(WAYMARK_ENV="development", WAYMARK_PSEUDONYM_SECRET_FILE=str(secret))  # type: ignore[call-arg]
+    assert warn_without_secret(with_secret, engine) is None
