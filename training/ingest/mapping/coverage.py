@@ -173,11 +173,21 @@ class Coverage:
                     )
             if t.rows_out < t.rows_joined and t.folded:
                 lines.append(f"    {t.rows_joined - t.rows_out:,} fewer out: {t.folded}")
-            if t.rows_joined > matched:
+            if t.rows_joined > matched and t.rows_out <= matched and t.folded:
+                # A Polish university's one row per sitting (Termin 1 and 2) joined to enrolments, as the
+                # resits recipe does, and folded back to one a registration: said as copies to avoid.
                 lines.append(
-                    f"    the join made {t.rows_joined:,} rows of the {matched:,} rows that matched "
+                    f"    the join made {t.rows_joined:,} rows of the {matched:,} rows it kept (a row "
+                    "matched several rows of a joined input, a sitting each, say), and the table's "
+                    "duplicates rule kept one of each"
+                )
+            elif t.rows_joined > matched:
+                lines.append(
+                    f"    the join made {t.rows_joined:,} rows of the {matched:,} rows it kept "
                     f"({t.rows_joined / max(matched, 1):.1f} per row): a row matched several rows of a "
-                    "joined input, and each copy is counted. A source recorded per student (library "
+                    "joined input, and each copy is counted. A joined export with a row per section (a "
+                    "course's lecture and lab) repeats each student: select its rows DISTINCT on the "
+                    "columns the mapping reads. A source recorded per student (library "
                     "loans, say) joined to enrolments repeats every row for each module the student "
                     "takes, in every term; join on something that names one module presentation, "
                     + (
