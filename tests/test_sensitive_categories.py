@@ -89,6 +89,11 @@ def _activity(*rows: tuple[str, str, int]) -> list[list[str]]:
         ("pomoc_psychologiczna", "pomoc psychologiczn*"),
         ("duszpasterstwo_akademickie", "duszpasterstw*"),
         ("urlop_zdrowotny_ciąża", "ciaza"),
+        # a Vietnamese university's counselling, mental health and disability support pages
+        ("tu_van_tam_ly", "tu van tam ly"),
+        ("suc_khoe_tam_than", "suc khoe"),
+        ("ho_tro_sinh_vien_khuyet_tat", "khuyet tat"),
+        ("clb_đồng_tính", "dong tinh"),
         # a prison programme's tablet content (criminal-offence data, GDPR art. 10)
         ("offending_behaviour_programme", "offending behav*"),
         ("probation_appointment", "probation*"),
@@ -146,6 +151,7 @@ def test_a_category_naming_a_special_category_topic_is_found(name: str, term: st
         "broadcast_lecture",
         "psychologia_rozwoju",  # a Polish psychology course's pages
         "kolokwium_zaliczeniowe",
+        "tam_ly_hoc_dai_cuong",  # a Vietnamese psychology course's pages
         "law_clinic",  # a law school's, as maths and writing clinics are study support
         "maths_clinic",
         "writing_clinic_session",
