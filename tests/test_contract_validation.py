@@ -444,7 +444,10 @@ def test_a_characteristic_naming_criminal_offence_data_is_refused(synth_dir: Pat
     path = folder / "protected_characteristics.parquet"
     frame = pd.read_parquet(path)
     groups = (["Violence", "Acquisitive", "Drugs"] * len(frame))[: len(frame)]
-    frame.assign(offence_group=groups, care_experienced="no").to_parquet(path, index=False)
+    # a religious conviction is a belief, an academic probation an academic standing: kept
+    frame.assign(
+        offence_group=groups, care_experienced="no", religious_conviction="none", academic_probation="no"
+    ).to_parquet(path, index=False)
     report = validate_folder(folder)
     finding = only(report, "criminal_offence_data")
     assert (finding.column, finding.count) == ("offence_group", len(frame))

@@ -182,6 +182,16 @@ def test_a_quiet_stretch_needs_nearly_the_whole_of_a_cohort_large_enough_to_comp
     # university's Christmas fortnight); the active three and those who stopped earlier stay their own
     assert np.flatnonzero(most.alike).tolist() == list(range(6, 40))
     assert np.array_equal(most.quiet, most.alike)
+    # not where the quiet students stopped at all sorts of times (each one's own going quiet), nor where
+    # barely more than half are quiet
+    scattered = quiet_stretch(
+        last14=last14, ever=np.ones(40, bool), since=np.linspace(15, 60, 40), group=group
+    )
+    assert scattered.share[0] == 37 / 40 and not scattered.alike.any()
+    last14[:18] = 1.0  # 22 of 40 quiet
+    assert not quiet_stretch(last14=last14, ever=np.ones(40, bool), since=since, group=group).alike.any()
+    last14[:3] = 1.0
+    last14[3:18] = 0.0
     last14[:21] = 1.0  # 19 of 40: under half, nothing said
     assert not quiet_stretch(last14=last14, ever=np.ones(40, bool), since=since, group=group).share.any()
     small = np.zeros(MIN_COHORT - 1, dtype=np.int64)

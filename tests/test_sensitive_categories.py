@@ -96,9 +96,11 @@ def _activity(*rows: tuple[str, str, int]) -> list[list[str]]:
         ("clb_đồng_tính", "dong tinh"),
         # a prison programme's tablet content (criminal-offence data, GDPR art. 10)
         ("offending_behaviour_programme", "offending behav*"),
-        ("probation_appointment", "probation*"),
+        ("probation_appointment", "probation appointment*"),
         ("parole_board_report", "parole*"),
         ("health_clinic_booking", "health*"),
+        ("clinic_visit", "clinic visit*"),
+        ("student_clinic_booking", "clinic booking*"),
     ],
 )
 def test_a_category_naming_a_special_category_topic_is_found(name: str, term: str) -> None:
@@ -154,6 +156,7 @@ def test_a_category_naming_a_special_category_topic_is_found(name: str, term: st
         "tam_ly_hoc_dai_cuong",  # a Vietnamese psychology course's pages
         "law_clinic",  # a law school's, as maths and writing clinics are study support
         "maths_clinic",
+        "academic_probation_meeting",  # a US university's academic standing, not a court's
         "writing_clinic_session",
     ],
 )

@@ -9,6 +9,7 @@ named together, with the value map that makes them one.
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -37,11 +38,17 @@ def spelled_two_ways(column: str, counted: Iterable[Sequence[object]]) -> list[F
     alike.sort(key=lambda group: (-sum(n for _, n in group), group[0][0]))
     first = alike[0]
     mapped = ", ".join(f'"{v}" = "{first[0][0]}"' for v, _ in first[1:])
+    fix = f"map them to one spelling (values = {{ {mapped} }}, keep_unmapped = true)"
+    if len({unicodedata.normalize("NFC", v) for v, _ in first}) == 1:  # one text, its accents stored two ways
+        fix = (
+            "they are one text with its accents stored two ways (Unicode's composed and decomposed forms, "
+            "as files saved on a Mac are): import the files through a mapping, which reads every cell "
+            "composed"
+        )
     message = (
         f"{column!r} holds values written two ways that differ only in case or accents: the fairness "
         "audit reads each spelling as a group of its own, splitting one group in two (and a half may "
-        "then be too small to show). If they are one group, map them to one spelling "
-        f"(values = {{ {mapped} }}, keep_unmapped = true)"
+        f"then be too small to show). If they are one group, {fix}"
     )
     listed = tuple((v, n) for group in alike for v, n in group)
     return [

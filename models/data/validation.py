@@ -117,7 +117,8 @@ def validate_folder(
     findings += _run_all(con, list(contract_rules(opened, typed)), max_examples=max_examples)
     findings += row_count_findings(counts)
     for column in characteristics(opened):
-        findings += spelled_two_ways(column, con.execute(written_values_sql(column)).fetchall())
+        if not names_criminal_offences(column):  # refused without its values
+            findings += spelled_two_ways(column, con.execute(written_values_sql(column)).fetchall())
     if "activity" in opened:
         findings += sensitive_category_findings(con, sensitive_terms or configured_terms())
         platform = platform_sources(kinds(declared(con)))
@@ -375,16 +376,22 @@ def contract_rules(opened: dict[str, OpenedTable], typed: set[str]) -> Iterator[
 #: committee and their names in the model card and the public transparency statement.
 CRIMINAL_OFFENCE_TERMS = parse_terms(
     [
-        "criminal*", "conviction*", "convicted", "offence*", "offense*", "offending", "offender*",
-        "sentence length", "sentenced", "custodial", "custody", "prison*", "probation*", "parole*",
-        "caution*", "dbs", "disclosure and barring", "fitness to practi*", "ftp disclosure*",
-        "police record*", "arrest*", "incarcerat*",
+        "criminal*", "criminal conviction*", "spent conviction*", "unspent conviction*",
+        "previous conviction*", "conviction record*", "convicted", "offence*", "offense*", "offending",
+        "offender*", "sentence length", "sentenced", "custodial", "custody", "prison*",
+        "probation officer*", "probation service*", "probation order*", "parole*", "caution*", "dbs",
+        "disclosure and barring", "fitness to practi*", "ftp disclosure*", "police record*", "arrest*",
+        "incarcerat*", "adjudication*",
     ]
 )  # fmt: skip
 
 
 def names_criminal_offences(column: str) -> bool:
-    """Whether a characteristic's name names criminal-offence data."""
+    """Whether a characteristic's name names criminal-offence data.
+
+    Not a religious conviction, nor an academic probation: "conviction" and "probation" alone are not
+    terms.
+    """
     return sensitive_term(column, CRIMINAL_OFFENCE_TERMS) is not None
 
 
@@ -616,7 +623,6 @@ SAYS_NOT_RECORDED = (
     "nie wiem",
     "wolę nie podawać",
     "wolę nie odpowiadać",
-    "nie dotyczy",
     "không rõ",  # Vietnamese: "unclear", "undetermined", "not declared", "not updated"
     "không xác định",
     "không khai báo",

@@ -29,9 +29,10 @@ last worked before the break, and would set every one of them apart; for a stude
 before it, and whose last activity is less than ``LONG_BEFORE`` days earlier than the cohort's
 typical one, recent activity is the cohort's, said once as context. A student whose activity stopped
 well before the others', or never started, keeps it as theirs, said beside the cohort's
-(``sentences.QUIET_SHARE``). Where at least ``SAID_FROM`` but fewer than ``NEARLY_ALL`` are quiet,
-a quiet student whose last activity is no earlier than the typical quiet student's is quiet as most of
-the cohort is: their recent activity is context too; the others' is theirs, said beside the cohort's.
+(``sentences.QUIET_SHARE``). Where at least ``MOST_QUIET`` but fewer than ``NEARLY_ALL`` are quiet
+and the quiet students stopped together (a break most observe), a quiet student whose last activity is
+no earlier than the typical quiet student's is quiet as most of the cohort is: their recent activity is
+context too; the others' is theirs, said beside the cohort's.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ SAID_FROM = 0.5
 #: In a quiet stretch, a last activity this many days or more before the cohort's typical one is the
 #: student's own: two weeks, the span of the recent-activity window.
 LONG_BEFORE = 14
+#: From this share quiet, and with the quiet students' last activity within ``TOGETHER_DAYS`` of each
+#: other for the middle half of them, a cohort is read as in a break most of it observes.
+MOST_QUIET = 0.75
+TOGETHER_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -104,15 +109,21 @@ def quiet_stretch(*, last14: np.ndarray, ever: np.ndarray, since: np.ndarray, gr
     if not said.any():
         return Quiet.none(len(group))
     counted = quiet & ever.astype(bool)
-    typical = pd.Series(np.where(counted, since, np.nan)).groupby(group).median()
-    typical_since = np.where(said, typical.reindex(range(len(sizes))).to_numpy()[group], np.nan)
+    by_group = pd.Series(np.where(counted, since, np.nan)).groupby(group)
+    typical = by_group.median().reindex(range(len(sizes))).to_numpy()
+    typical_since = np.where(said, typical[group], np.nan)
+    # The quiet students stopped together (a break) where half of them stopped within a week of each other.
+    spread = (by_group.quantile(0.75) - by_group.quantile(0.25)).reindex(range(len(sizes))).to_numpy()[group]
+    together = (share >= MOST_QUIET) & large & (spread <= TOGETHER_DAYS)
     with np.errstate(invalid="ignore"):
-        # Where most of the cohort is quiet but not nearly all, a quiet student who last worked no
-        # earlier than the typical quiet student is quiet as the most are (a Polish university's
+        # Where most of the cohort stopped together but not nearly all, a quiet student who last worked
+        # no earlier than the typical quiet student is quiet as the most are (a Polish university's
         # Christmas fortnight, 80% of each module quiet, gave students who worked later into it than
-        # the typical one "No activity ... in the last 14 days" as their top factor).
+        # the typical one "No activity ... in the last 14 days" as their top factor). Not where quiet
+        # students stopped at all sorts of times: that is each one's own going quiet.
         alike = counted & (
-            (stretch & (since < typical_since + LONG_BEFORE)) | (said & ~stretch & (since <= typical_since))
+            (stretch & (since < typical_since + LONG_BEFORE))
+            | (~stretch & together & (since <= typical_since))
         )
     return Quiet(np.where(said, share, 0.0), typical_since, (stretch & quiet) | alike, alike)
 

@@ -77,6 +77,8 @@ class TableCoverage:
     unmatched_examples: tuple[str, ...] = ()
     # Columns read under ``when``: the rows no ``when`` of the rule names that it left empty (a note).
     passed_over: tuple[str, ...] = ()
+    # Rows sharing a key and their order_by value that differ: the extract's order chose ("" if none).
+    tied: str = ""
     # Joins that keep unmatched rows: (joined input, rows of the table's input that found a match, rows
     # of the joined input, and how many of those matched no row of the table's input).
     kept_unmatched: tuple[tuple[str, int, int, int], ...] = ()
@@ -214,6 +216,8 @@ class Coverage:
                     )
             lines += [f"    {i.text()}" for i in t.issues]
             lines += [f"    {note}" for note in t.passed_over]
+            if t.tied:
+                lines.append(f"    {t.tied}")
         if self.unused_files:
             lines.append("Files no input reads: " + ", ".join(self.unused_files))
         lines.append("Every value was mapped." if self.ok else f"{self.problems()}: {PROBLEM_KINDS}.")
@@ -226,30 +230,34 @@ def _count(con: duckdb.DuckDBPyConnection, view: str) -> int:
 
 
 def flagged_rows(con: duckdb.DuckDBPyConnection, table: str, *, columns: list[str]) -> str:
-    """A temporary table of the rows of ``wm_m_<table>`` with an issue in any of ``columns``; its name.
+    """A temporary table of the issues of ``wm_m_<table>``'s ``columns``, grouped; its name.
 
-    Read once: each column's issues had been a query of its own over the whole mapping (the exports
-    read, joined and converted again), a second of every small import's three.
+    One row per column (``k``, its place in ``columns``), reason and value: its rows and the first of
+    them. Read in one pass: each column's issues had been a query of its own over the whole mapping
+    (the exports read, joined and converted again), a second of every small import's three. Grouped
+    as it is read, so a column wrong on every row of a large export holds its distinct values only.
     """
-    picked = ", ".join(f"{ident('_check:' + c)}, {ident('_raw:' + c)}" for c in columns)
+    issues = ", ".join(
+        f"{{'k': {k}, 'chk': CAST({ident('_check:' + c)} AS VARCHAR), "
+        f"'raw': CAST({ident('_raw:' + c)} AS VARCHAR)}}"
+        for k, c in enumerate(columns)
+    )
     flagged = ident("wm_flagged_" + table)
     any_issue = " OR ".join(f"{ident('_check:' + c)} IS NOT NULL" for c in columns)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {flagged} AS SELECT {picked}, _file, _row "
-        f"FROM {ident('wm_m_' + table)} WHERE {any_issue}"
+        f"CREATE OR REPLACE TEMP TABLE {flagged} AS SELECT i.k AS k, i.chk AS chk, i.raw AS raw, "
+        "count(*) AS n, first(_file ORDER BY _file, _row) AS f, first(_row ORDER BY _file, _row) AS r "
+        f"FROM (SELECT unnest([{issues}]) AS i, _file, _row FROM {ident('wm_m_' + table)} WHERE {any_issue}) "
+        "WHERE i.chk IS NOT NULL GROUP BY ALL"
     )
     return flagged
 
 
-def column_issues(con: duckdb.DuckDBPyConnection, flagged: str, *, column: str, where: str) -> list[Issue]:
-    """Issues of one column of the ``flagged`` rows, grouped by reason and value, most frequent first."""
-    check, raw = ident("_check:" + column), ident("_raw:" + column)
+def column_issues(con: duckdb.DuckDBPyConnection, flagged: str, *, k: int, where: str) -> list[Issue]:
+    """Issues of the ``k``-th column of ``flagged`` (``flagged_rows``), by reason and value, most first."""
     rows = con.execute(
-        f"SELECT *, count(*) OVER (), sum(n) OVER () FROM ("
-        f"SELECT {check}, {raw}, count(*) AS n, first(_file ORDER BY _file, _row), "
-        "first(_row ORDER BY _file, _row) "
-        f"FROM {flagged} WHERE {check} IS NOT NULL GROUP BY ALL) "
-        f"ORDER BY 3 DESC, 2 LIMIT {MAX_VALUES_PER_RULE}"
+        f"SELECT chk, raw, n, f, r, count(*) OVER (), sum(n) OVER () FROM {flagged} WHERE k = {int(k)} "
+        f"ORDER BY n DESC, raw LIMIT {MAX_VALUES_PER_RULE}"
     ).fetchall()
     issues = [Issue(where, value, reason, int(n), str(f), int(r)) for reason, value, n, f, r, _, _ in rows]
     if rows and int(rows[0][5]) > len(rows):  # the rest, said on the last one listed
@@ -311,9 +319,9 @@ def unordered_issue(con: duckdb.DuckDBPyConnection, table: str, *, spec: TableSp
         f"count(_order) OVER (PARTITION BY {keys}) AS wm_o FROM {staged}) "
         "WHERE wm_n > 1 AND _order IS NULL AND wm_o > 0 ORDER BY _file, _row LIMIT 1"
     ).fetchall()
-    order = spec.order_by.column if spec.order_by is not None and spec.order_by.column else "order_by"
     if not rows:
-        return _tied_issue(con, table, spec=spec, order=order)
+        return []
+    order = _order_name(spec)
     n, file, line, value = rows[0]
     reason = (
         f"is the {', '.join(key)} of rows some of which have no {order!r} to order them by: which is "
@@ -323,19 +331,24 @@ def unordered_issue(con: duckdb.DuckDBPyConnection, table: str, *, spec: TableSp
     return [Issue(f"tables.{table}", str(value), reason, int(n), str(file), int(line))]
 
 
-def _tied_issue(con: duckdb.DuckDBPyConnection, table: str, *, spec: TableSpec, order: str) -> list[Issue]:
-    """Rows sharing their key and their ``order_by`` value that differ once mapped (``duplicates``).
+def _order_name(spec: TableSpec) -> str:
+    return spec.order_by.column if spec.order_by is not None and spec.order_by.column else "order_by"
 
-    Which of them is first or last cannot be told, and the extract's order chose: a US university's
-    lecture and lab rows of one registration, registered the same day, kept the lab row, without a
-    grade, for 384 of a course's 822 students.
+
+def tied_note(con: duckdb.DuckDBPyConnection, table: str, *, spec: TableSpec) -> str:
+    """A note of rows sharing their key and their ``order_by`` value that differ once mapped; or "".
+
+    Which of them is first or last the extract's order chooses: a US university's lecture and lab rows
+    of one registration, registered the same day, kept the lab row, without a grade, for 384 of a
+    course's 822 students, in silence. Said, not refused: same-day attempts in the order an export
+    writes them are a choice an institution may mean.
     """
     key = TABLES[table].key
     keys = ", ".join(ident(k) for k in key)
     staged = ident("wm_m_" + table)
     mapped = [c for c in spec.columns if c not in key]
     if not mapped:
-        return []
+        return ""
     content = "concat_ws(chr(31), " + ", ".join(
         f"coalesce(CAST({ident(c)} AS VARCHAR), chr(30))" for c in mapped
     )
@@ -345,15 +358,14 @@ def _tied_issue(con: duckdb.DuckDBPyConnection, table: str, *, spec: TableSpec, 
         "WHERE _order IS NOT NULL) WHERE wm_d > 1 ORDER BY _file, _row LIMIT 1"
     ).fetchall()
     if not rows:
-        return []
+        return ""
     n, file, line, value = rows[0]
-    reason = (
-        f"is the {', '.join(key)} of rows that differ but share their {order!r}: which is {spec.duplicates} "
-        "cannot be told, and the extract's order would choose. If some rows are not the record (a lab "
-        "section beside its lecture, say), leave them out with the input's drop; otherwise order by a "
-        "column that tells them apart"
+    return (
+        f"{n:,} rows share their {', '.join(key)} and their {_order_name(spec)!r} with a row that differs "
+        f"(first: {value!r}, {file} row {line}): the {spec.duplicates} in the extract's order is kept. If "
+        "some rows are not the record (a lab section beside its lecture, say), leave them out with the "
+        "input's drop; otherwise order by a column that tells them apart"
     )
-    return [Issue(f"tables.{table}", str(value), reason, int(n), str(file), int(line))]
 
 
 def _spelled_otherwise(con: duckdb.DuckDBPyConnection, *, table: str, issues: list[Issue]) -> list[Issue]:
@@ -407,9 +419,9 @@ def table_coverage(
     columns = [*spec.columns, "(presentation)"]
     flagged = flagged_rows(con, table, columns=columns)
     try:
-        for column in columns:
+        for k, column in enumerate(columns):
             where = f"tables.{table}.columns.{column}" if column in spec.columns else f"tables.{table}"
-            found = column_issues(con, flagged, column=column, where=where)
+            found = column_issues(con, flagged, k=k, where=where)
             if column == "(presentation)":
                 found = _spelled_otherwise(con, table=table, issues=found)
             issues += found
@@ -417,8 +429,10 @@ def table_coverage(
         con.execute(f"DROP TABLE IF EXISTS {flagged}")
     if TABLES[table].key and spec.duplicates == "error" and not issues:
         issues += duplicate_key_issue(con, table)
+    tied = ""
     if TABLES[table].key and spec.duplicates != "error" and spec.order_by is not None and not issues:
         issues += unordered_issue(con, table, spec=spec)
+        tied = "" if issues else tied_note(con, table, spec=spec)
     matched, first = _matched(con, table, source=spec.from_) if spec.join else (None, "")
     on: tuple[str, ...] = tuple(dict.fromkeys(c for j in spec.join for c in j.on))
     keys, examples = _unmatched_keys(con, table, source=spec.from_, on=on) if first else (0, ())
@@ -431,6 +445,7 @@ def table_coverage(
             issues += _nothing_joined(con, spec, table=table, rows=rows_in, first="", examples=(), only=at)
     return TableCoverage(
         passed_over=_passed_over(con, spec),
+        tied=tied,
         table=table,
         rows_in=rows_in,
         rows_joined=_count(con, "wm_a_" + table),
