@@ -210,9 +210,9 @@ class Coverage:
                     # A disability office's list keyed by a national number an Excel save had taken the
                     # leading zeros of: 6 of its 8 students were recorded as not disabled, silently.
                     lines.append(
-                        f"    {orphans:,} of the {rows:,} rows of {joined} matched no row in: what they hold "
-                        "reaches nobody. Check that the joined columns are written the same way in both "
-                        "(leading zeros a spreadsheet dropped, case, separators)"
+                        f"    {orphans:,} of the {rows:,} rows of {joined} matched no row in, and would with "
+                        "leading zeros and case ignored: what they hold reaches nobody. Write the joined "
+                        "columns the same way in both (a spreadsheet drops leading zeros)"
                     )
             lines += [f"    {i.text()}" for i in t.issues]
             lines += [f"    {note}" for note in t.passed_over]
@@ -466,7 +466,9 @@ def _kept_unmatched(
 ) -> tuple[tuple[int, str, int, int, int], ...]:
     """For each join keeping unmatched rows: its place, its input and the input rows that matched it.
 
-    And the joined input's rows, and how many of them matched no row of the table's input.
+    And the joined input's rows, and how many of them matched no row of the table's input as written
+    but would with leading zeros and case ignored (a list of other years' students matching nobody is
+    no news; one keyed by numbers a spreadsheet took the zeros of is).
     """
     have = {str(r[0]) for r in con.execute(f"DESCRIBE {ident('wm_in_' + spec.from_)}").fetchall()}
     out = []
@@ -481,9 +483,14 @@ def _kept_unmatched(
             f"WHERE EXISTS (SELECT 1 FROM {ident('wm_in_' + join.input)} j WHERE {conds})"
         ).fetchall()[0]
         source = ident("wm_in_" + spec.from_)
+
+        def bare(column: str) -> str:
+            return f"lower(regexp_replace(trim(CAST({column} AS VARCHAR)), '^0+', ''))"
+
+        near = " AND ".join(f"{bare('s.' + ident(m))} = {bare('j.' + ident(t))}" for m, t in join.on.items())
         rows, orphans = con.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {source} s WHERE {conds})) "
-            f"FROM {ident('wm_in_' + join.input)} j"
+            f"SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {source} s WHERE {conds}) "
+            f"AND EXISTS (SELECT 1 FROM {source} s WHERE {near})) FROM {ident('wm_in_' + join.input)} j"
         ).fetchall()[0]
         out.append((at, join.input, int(found), int(rows), int(orphans)))
     return tuple(out)
