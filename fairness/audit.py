@@ -339,7 +339,8 @@ def _shown(
             given[metric] = given.get(metric, set()) | groups
 
 
-#: A group's confusion matrix has three degrees of freedom, so any three of these rates give the rest:
+#: A group's confusion matrix has three degrees of freedom, so any three of these rates give the rest
+#: exactly (the calibration gap and reliability bands give the share who needed support roughly):
 #: a selection rate withheld beside a small group was worked back exactly (0.1887) from the false
 #: negative and false positive rates and the precision published for the same group (a US university's
 #: veterans not recorded, withheld beside 25 on active duty). Where any is withheld, two at most are
