@@ -123,8 +123,8 @@ def read_participants(
     Moodle's default full name display writes it in the Logs report; "Last name First name" with the
     input's ``options.full_name = "last first"``, for a site showing the family name first, as a
     Vietnamese university's did: no row of its report had joined). Two participants of a course
-    sharing a full name cannot be told apart in the report, so both are left out (their rows then
-    count as unmatched in the join) rather than guessed.
+    sharing a full name cannot be told apart in the report, so neither has a full name to match (their
+    rows then count as unmatched in the join) rather than one guessed.
     """
     match = _PARTICIPANTS_FILE.match(path.stem)
     if match is None:
@@ -146,13 +146,11 @@ def read_participants(
             path, raw.columns, needed=("First name", "Last name"), export="a Moodle participants download"
         )
         name = f"trim(concat_ws(' ', {FULL_NAME_ORDERS[order]}))"
-    return (
-        raw.project(
-            f"*, {literal(match['course'])} AS course_shortname, {name} AS full_name, "
-            f"count(*) OVER (PARTITION BY {name}) AS _sharing"
-        )
-        .filter("_sharing = 1")
-        .project("* EXCLUDE (_sharing)")
+    # Kept, with no full name to match: the input's count of rows read is the file's (a Vietnamese
+    # university's "453 rows read" of 600 had hidden the 147 students sharing a name with a classmate).
+    return raw.project(
+        f"*, {literal(match['course'])} AS course_shortname, "
+        f"CASE WHEN count(*) OVER (PARTITION BY {name}) = 1 THEN {name} END AS full_name"
     )
 
 
