@@ -211,8 +211,8 @@ class Coverage:
                     # leading zeros of: 6 of its 8 students were recorded as not disabled, silently.
                     lines.append(
                         f"    {orphans:,} of the {rows:,} rows of {joined} matched no row in, and would with "
-                        "leading zeros and case ignored: what they hold reaches nobody. Write the joined "
-                        "columns the same way in both (a spreadsheet drops leading zeros)"
+                        "leading zeros, case and separators ignored: what they hold reaches nobody. Write "
+                        "the joined columns the same way in both (a spreadsheet drops leading zeros)"
                     )
             lines += [f"    {i.text()}" for i in t.issues]
             lines += [f"    {note}" for note in t.passed_over]
@@ -467,8 +467,8 @@ def _kept_unmatched(
     """For each join keeping unmatched rows: its place, its input and the input rows that matched it.
 
     And the joined input's rows, and how many of them matched no row of the table's input as written
-    but would with leading zeros and case ignored (a list of other years' students matching nobody is
-    no news; one keyed by numbers a spreadsheet took the zeros of is).
+    but would with leading zeros, case and separators ignored (``_loose``; a list of other years'
+    students matching nobody is no news; one keyed by numbers a spreadsheet took the zeros of is).
     """
     have = {str(r[0]) for r in con.execute(f"DESCRIBE {ident('wm_in_' + spec.from_)}").fetchall()}
     out = []
@@ -483,11 +483,9 @@ def _kept_unmatched(
             f"WHERE EXISTS (SELECT 1 FROM {ident('wm_in_' + join.input)} j WHERE {conds})"
         ).fetchall()[0]
         source = ident("wm_in_" + spec.from_)
-
-        def bare(column: str) -> str:
-            return f"lower(regexp_replace(trim(CAST({column} AS VARCHAR)), '^0+', ''))"
-
-        near = " AND ".join(f"{bare('s.' + ident(m))} = {bare('j.' + ident(t))}" for m, t in join.on.items())
+        near = " AND ".join(
+            f"{_loose('s.' + ident(m))} = {_loose('j.' + ident(t))}" for m, t in join.on.items()
+        )
         rows, orphans = con.execute(
             f"SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {source} s WHERE {conds}) "
             f"AND EXISTS (SELECT 1 FROM {source} s WHERE {near})) FROM {ident('wm_in_' + join.input)} j"
