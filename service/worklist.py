@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from waymark.models.explain.change import MATERIAL
@@ -47,7 +47,7 @@ class Filters:
     follow_up_due: bool = False
     search: str | None = None  # in a name (``search_key``) or the student id as stored
     new_since_visit: bool = False
-    student: str | None = None  # the search read as a student number: the id records carry for it
+    students: tuple[str, ...] = ()  # the search read as a student number: the ids records would carry for it
 
 
 @dataclass(frozen=True)
@@ -136,16 +136,19 @@ def _filtered(
         # Also with spaces ignored on both sides: "zhangwei" finds Zhang Wei (a Chinese university's staff
         # typed pinyin as one word, as it is often written).
         whole = search_key(typed).replace(" ", "")
+        # And each word wherever it stands: "Wei Zhang" finds Zhang Wei, "Garcia Ana" Ana García López (a
+        # directory that writes the family name first, or staff who do).
+        words = [DirectoryEntry.search_name.contains(w, autoescape=True) for w in search_key(typed).split()]
         named = exists().where(
             DirectoryEntry.student_id == student,
             or_(
-                DirectoryEntry.search_name.contains(search_key(typed), autoescape=True),
+                and_(*words) if words else true(),
                 func.replace(DirectoryEntry.search_name, " ", "").contains(whole, autoescape=True),
             ),
         )
         found = or_(named, func.lower(student).contains(typed.lower(), autoescape=True))
-        if filters.student is not None:  # the typed text as a student number, put through the imports' secret
-            found = or_(found, student == filters.student)
+        if filters.students:  # the typed text as a student number, put through the imports' secret
+            found = or_(found, student.in_(filters.students))
         query = query.where(found)
     return query
 

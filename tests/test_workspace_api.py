@@ -552,10 +552,12 @@ def test_a_name_is_found_whatever_its_accents_case_or_dotted_i_and_a_number_by_t
         typed_forms = ("Şahin", "şahin", "SAHIN", "İbrahim", "ibrahim", "IBRAHIM", "Özdemir", "IŞIK", "isik")
         typed_forms += ("Łaski", "łaski", "laski", "LASKI")
         # punctuation and spaces alike, and spaces left out ("zhangwei" for Zhang Wei)
+        typed_forms += ("Şahin İbrahim", "laski ibrahim", "ozdemir-lask sahin")  # words in any order
         for typed in (*typed_forms, "sahin-ozdemir", "ibrahim  sahin", "ibrahimsahin", "SahinOzdemir"):
             found = [r["student_id"] for r in _all(client, headers, search=typed)]
             assert found == [student], typed
         assert _all(client, headers, search="Şahinx") == []
+        assert _all(client, headers, search="ibrahim sahinx") == []  # every word, not any
         # The number, as the imports' secret would turn it into the id records carry (worklist.Filters).
         with transaction(own.engine) as session:
             run = session.scalar(select(ScoringRun).join(Publication, Publication.run_id == ScoringRun.id))
@@ -564,7 +566,7 @@ def test_a_name_is_found_whatever_its_accents_case_or_dotted_i_and_a_number_by_t
                 session,
                 Principal(sub=staff, role=role, training_until=None),
                 run=run,
-                filters=worklist.Filters(search="250201001", student=student),
+                filters=worklist.Filters(search="250201001", students=(student,)),
                 offset=0,
                 limit=10,
                 previous_visit=None,
@@ -576,6 +578,15 @@ def test_a_name_is_found_whatever_its_accents_case_or_dotted_i_and_a_number_by_t
             entry = session.get(DirectoryEntry, student)
             assert entry is not None
             entry.display_name, entry.preferred_name, entry.search_name = kept
+
+
+def test_a_number_typed_without_its_leading_zeros_or_with_them_is_tried_both_ways() -> None:
+    from waymark.service.api.staff import number_forms
+
+    assert number_forms("43692839") == ("43692839", "043692839", "0043692839", "00043692839")
+    assert number_forms("043692839") == ("043692839", "43692839", "0043692839", "00043692839")
+    assert number_forms("G00123456") == ("G00123456",)  # not a number: as typed only
+    assert number_forms("000") == ("000", "0", "00", "0000")
 
 
 def test_a_number_pasted_with_a_spreadsheets_quote_is_searched_without_it() -> None:

@@ -156,13 +156,31 @@ def worklist_search(body: WorklistQuery, access: Support) -> Worklist:
     return _worklist(access, body)
 
 
-def _as_number(access: Access, search: str | None) -> str | None:
-    """The id records carry for a search typed as a student number, or None.
+def _as_number(access: Access, search: str | None) -> tuple[str, ...]:
+    """The ids records could carry for a search typed as a student number (none if it cannot be one).
 
     Put through the imports' secret when one is set: a tutor typing their tutee's number found nobody.
     """
     typed = typed_number(search)
-    return None if typed is None else access.runtime.verifier.students.named(typed)
+    if typed is None:
+        return ()
+    named = access.runtime.verifier.students.named
+    return tuple(dict.fromkeys(named(form) for form in number_forms(typed)))
+
+
+PADDED = 3  # leading zeros a typed number is tried with: ids padded by the imports, typed without them
+
+
+def number_forms(typed: str) -> tuple[str, ...]:
+    """A typed student number, and where it is digits, without its leading zeros and with up to three.
+
+    An Israeli college's imports padded the platform's ids to nine digits: a tutor typing 43692839 for
+    043692839 found nobody where ids are pseudonyms (a substring of a pseudonym is nothing).
+    """
+    if not typed.isdecimal():
+        return (typed,)
+    bare = typed.lstrip("0") or "0"
+    return tuple(dict.fromkeys((typed, bare, *("0" * k + bare for k in range(1, PADDED + 1)))))
 
 
 def typed_number(search: str | None) -> str | None:
@@ -182,7 +200,7 @@ def _worklist(access: Access, asked: WorklistQuery) -> Worklist:
         follow_up_due=asked.follow_up_due,
         search=asked.search,
         new_since_visit=asked.new,
-        student=_as_number(access, asked.search),
+        students=_as_number(access, asked.search),
     )
     offset, limit = asked.offset, min(asked.limit, access.runtime.settings.max_page_size)
     now = _now()
