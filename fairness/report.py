@@ -136,6 +136,30 @@ def _policy_card(report: dict[str, Any]) -> str:
     return f" The policy differs from Waymark's default in: {'; '.join(differs)}."
 
 
+NOT_COMPLETING_VALUES = ("fail", "withdrawn")
+COMPLETING_VALUES = ("pass", "distinction")
+
+
+def outcome_meaning(target: str, words: dict[str, list[str]]) -> str:
+    """What the outcome the model estimates was in the institution's own records, in a sentence ("" unknown).
+
+    The committee read "not completing the module" whatever the import had mapped to fail and
+    withdrawn (a deferral, a resit allowed to continue): it is the committee's to check.
+    """
+    if target != "not_completing" or not words:
+        return ""
+
+    def said(values: tuple[str, ...]) -> str:
+        parts = [f"{', '.join(f'“{w}”' for w in words[v])} ({v})" for v in values if words.get(v)]
+        return "; ".join(parts) or "nothing the mapping named"
+
+    return (
+        "In the records this model learnt from, not completing is an outcome written "
+        f"{said(NOT_COMPLETING_VALUES)}, and completing {said(COMPLETING_VALUES)}. The committee should "
+        "check that this is the outcome a support conversation is meant to help with."
+    )
+
+
 def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[str, Any]:
     """The report as it may be shown: suppression and rounding applied."""
     policy, model = outcome.policy, outcome.model
@@ -150,6 +174,7 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
             "family": model.bundle.family,
             "family_choice": outcome.family_choice or None,
             "intervention_policy": outcome.intervention_policy,
+            "outcome_meaning": outcome_meaning(model.bundle.target, outcome.outcome_words),
             "training_mitigation": outcome.training_mitigation or None,
             "bundle_sha256": model.sha256,
             "training_run": outcome.run_id,
@@ -375,7 +400,9 @@ Estimates, week by week, the probability that a student will {
         if m["target"] == "not_completing"
         else "not submit the next assessment by its due day"
     }, so that a student support team can
-decide whom to contact first and what to talk about. The output is an indicator with its uncertainty, never a
+decide whom to contact first and what to talk about.{
+        " " + m["outcome_meaning"] if m.get("outcome_meaning") else ""
+    } The output is an indicator with its uncertainty, never a
 category. It is one input to a conversation with the student, not a decision (Code of Practice §10, §11).
 
 ## Users

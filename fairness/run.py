@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -78,6 +79,8 @@ class AuditOutcome:
     # the fairness policy's training-time mitigation the run applied, in words ("": none)
     training_mitigation: str = ""
     intervention_policy: str = "ignore"  # how training handled registrations outreach reached first
+    # the export's own words each outcome was mapped from ({} where the import did not say)
+    outcome_words: dict[str, list[str]] = field(default_factory=dict)
     test_modules: tuple[str, ...] = ()  # the modules of the test presentations: what scoring can say of
     # week -> characteristic -> group -> share of estimates per bin (shown groups only): the reference
     # the monitor compares a scoring run's groups with (``fairness.monitoring``)
@@ -165,6 +168,7 @@ def _audit_model(
         family_choice=training.tags.get(registry.FAMILY_CHOICE_TAG, ""),
         training_mitigation=training.tags.get(registry.MITIGATION_TAG, ""),
         intervention_policy=training.params.get("config_intervention_policy", "ignore"),
+        outcome_words=_outcome_words(training.tags.get(registry.OUTCOME_WORDS_TAG, "")),
         estimate_reference={
             str(week): group_estimate_shares(
                 scored[scored["week"] == week],
@@ -180,6 +184,17 @@ def _audit_model(
         ),
         unaudited_weeks=tuple(w for w in policy.weeks if w not in set(scored["week"].astype(int))),
     )
+
+
+def _outcome_words(tag: str) -> dict[str, list[str]]:
+    """The training run's ``OUTCOME_WORDS_TAG`` read back ({} when absent or not what it should be)."""
+    try:
+        read = json.loads(tag) if tag else {}
+    except ValueError:
+        return {}
+    if not isinstance(read, dict):
+        return {}
+    return {str(k): [str(w) for w in v] for k, v in read.items() if isinstance(v, list)}
 
 
 def _test_presentations(params: Mapping[str, str]) -> tuple[tuple[str, str], ...]:

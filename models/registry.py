@@ -37,6 +37,8 @@ SHA_TAG = "bundle_sha256"
 WARNINGS_TAG = "training_warnings"  # a training run's suspiciously good results, one per line
 FAMILY_CHOICE_TAG = "family_choice"  # how a training run settled its model family, in words
 MITIGATION_TAG = "mitigation"  # the fairness policy's training-time mitigation, in words (absent: none)
+# the export's own words each outcome was mapped from, as JSON {"fail": [...], ...} (absent: not known)
+OUTCOME_WORDS_TAG = "outcome_words"
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
 
 

@@ -96,6 +96,20 @@ def test_the_committee_reads_the_training_warnings_in_the_report_and_the_model_c
     assert warning in model_card(report, {})
 
 
+def test_the_committee_reads_what_not_completing_was_in_the_institutions_own_words() -> None:
+    """A Chilean university's "Postergación" and a French one's "AJAC" were mapped to fail; the model
+    card and report still said "not completing the module", and the committee could not check it."""
+    policy = load_policy()
+    words = {"fail": ["Reprobado", "Postergación"], "withdrawn": ["Retiro definitivo"], "pass": ["Aprobado"]}
+    report = published(stub_outcome(policy, outcome_words=words), [])
+    meaning = report["model"]["outcome_meaning"]
+    assert "“Reprobado”, “Postergación” (fail); “Retiro definitivo” (withdrawn)" in meaning
+    assert "completing “Aprobado” (pass)" in meaning
+    assert meaning in render_html(report, policy.weeks, capacities=policy.capacities).replace("&#34;", '"')
+    assert meaning in model_card(report, {})
+    assert published(stub_outcome(policy), [])["model"]["outcome_meaning"] == ""  # not known: not said
+
+
 def test_a_week_after_most_presentations_ended_is_noted_not_blamed_on_the_mapping() -> None:
     """An online university's 8-week modules at week 8: AUC 0.993 is the whole run seen, and the
     warning told the team to fix a mapping that was right. Such a week is named once, unchecked."""

@@ -75,6 +75,9 @@ def test_an_extract_imports_to_a_valid_folder_that_loads(tmp_path: Path) -> None
         secret=SECRET,
     )
     assert read_manifest(tmp_path / "again")["increments"][0]["mapping_sha256"] != said
+    # And the export's own words for each outcome, for the model card and the committee
+    assert manifest["outcome_words"] == {"pass": ["Graduate"], "withdrawn": ["Dropout"]}
+    assert read_manifest(tmp_path / "again")["outcome_words"] == {"pass": ["Graduate"], "fail": ["Dropout"]}
 
 
 def test_days_count_from_each_presentations_start_in_the_mappings_time_zone(tmp_path: Path) -> None:
@@ -2061,3 +2064,22 @@ def test_a_mapping_that_writes_student_numbers_as_given_says_so(tmp_path: Path) 
         load_mapping(write_mapping(tmp_path / "m2", MAPPING)), [src], out=tmp_path / "out2", secret=SECRET
     )
     assert not [n for n in kept.notes if "pseudonymise" in n]
+
+
+def test_the_outcome_words_are_read_from_every_rule_of_the_final_result() -> None:
+    from waymark.training.ingest.mapping.importer import outcome_words
+
+    rule = (
+        'final_result = { column = "status", values = { Graduate = "pass", Dropout = "withdrawn", '
+        'Enrolled = "", "" = "fail" }, patterns = { "Reprob*" = "fail" }, default = "withdrawn", '
+        'otherwise = { column = "other", values = { AJAC = "fail", Graduate = "pass" } } }'
+    )
+    old = 'final_result = { column = "status", values = { Graduate = "pass", Dropout = "withdrawn", Enrolled = "" } }'
+    assert old in MAPPING
+    mapping = parse_mapping(tomllib.loads(MAPPING.replace(old, rule)))
+    assert outcome_words(mapping) == {
+        "pass": ["Graduate"],
+        "withdrawn": ["Dropout", "(any other value)"],
+        "fail": ["(an empty cell)", "Reprob*", "AJAC"],
+    }
+    assert outcome_words(parse_mapping(tomllib.loads(MAPPING.replace(old, 'final_result = "status"')))) == {}

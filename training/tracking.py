@@ -36,6 +36,7 @@ from waymark.models.features import FEATURES
 from waymark.models.registry import (
     FAMILY_CHOICE_TAG,
     MITIGATION_TAG,
+    OUTCOME_WORDS_TAG,
     SHA_TAG,
     WARNINGS_TAG,
     configure,
@@ -152,6 +153,8 @@ def log_and_register(outcome: TrainingOutcome, name: str, *, settings: Settings)
         mlflow.set_tag(FAMILY_CHOICE_TAG, outcome.choice.describe()[:5000])  # the model card reads it
         if outcome.mitigation is not None:  # so does the model card (fairness.report)
             mlflow.set_tag(MITIGATION_TAG, outcome.mitigation.description[:5000])
+        if words := outcome.manifest.get("outcome_words"):  # what "not completing" means there (model card)
+            mlflow.set_tag(OUTCOME_WORDS_TAG, json.dumps(words, ensure_ascii=False))
         if outcome.warnings:  # the committee's report reads them from this tag (fairness.run)
             mlflow.set_tag(WARNINGS_TAG, "\n".join(outcome.warnings)[:5000])
             mlflow.log_text("\n".join(outcome.warnings) + "\n", "evaluation/warnings.txt")

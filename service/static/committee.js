@@ -411,7 +411,7 @@ function renderReport(found) {
   const target = r.model.target === "not_completing" ? "not completing the module" : "not submitting the next assessment";
   summary.append(
     el("p", `Fairness gate: ${words(found.gate, GATE_TEXT)}. Quality gate: ${r.quality_gate ? words(r.quality_gate.status, QUALITY_TEXT) : "not assessed"}. Audited ${when(found.audited_at)}; the report was generated ${when(r.generated_at)}.`, { id: "gate" }),
-    el("p", `The model (${r.model.family}) estimates each week the chance of ${target}. The audit asks, for each group of students, whom the outreach list would miss who needed support, and whom it would contact who did not.`),
+    el("p", `The model (${r.model.family}) estimates each week the chance of ${target}.${r.model.outcome_meaning ? " " + r.model.outcome_meaning : ""} The audit asks, for each group of students, whom the outreach list would miss who needed support, and whom it would contact who did not.`),
     el("p", `Tested on the later presentations ${r.data.test_presentations.join(", ")}; characteristics audited: ${r.data.characteristics.join(", ")}. Bundle sha256 ${r.model.bundle_sha256}.`, { class: "hint" }),
   );
   const checks = r.gate.checks || [];

@@ -945,14 +945,45 @@ def _manifest_details(
     kept = {
         k: v for k, v in previous.items() if k not in {"contract_version", "source", "created_at", "tables"}
     }
+    words = outcome_words(mapping)
     return {
         **kept,
         "mapping": mapping.name,
         "mapping_description": mapping.description,
+        **({"outcome_words": words} if words else {}),
         **zone,
         "pseudonym_key": key,
         "rows": {**previous.get("rows", {}), **rows},
         "increments": [*previous.get("increments", []), increment],
+    }
+
+
+OUTCOME_WORDS_SHOWN = 12  # an export's words per outcome the committee is shown
+WORD_SHOWN = 60  # characters of each
+
+
+def outcome_words(mapping: Mapping) -> dict[str, list[str]]:
+    """The export's own words each outcome was mapped from, by ``final_result`` value ({} if none).
+
+    What "not completing" means at an institution is what it mapped to fail and withdrawn: the model
+    card and committee report said "not completing the module" whatever that was (a Chilean
+    university's "Postergación", a French one's "AJAC"). Read from the mapping's value maps and globs
+    (``*`` for a ``default``), each rule of ``otherwise`` in turn; a mapping that passes its outcomes
+    through (``keep_unmapped``) or reads them without a map gives none.
+    """
+    table = mapping.tables.get("registrations")
+    rule = table.columns.get("final_result") if table is not None else None
+    words: dict[str, list[str]] = {}
+    for step in rule.chain() if rule is not None else []:
+        pairs = [*step.values.items(), *step.patterns.items()]
+        pairs += [("(any other value)", step.default)] if step.default else []
+        for word, outcome in pairs:
+            shown = word[:WORD_SHOWN] or "(an empty cell)"
+            if outcome and shown not in words.setdefault(outcome, []):
+                words[outcome].append(shown)
+    return {
+        k: v[:OUTCOME_WORDS_SHOWN] + (["..."] if len(v) > OUTCOME_WORDS_SHOWN else [])
+        for k, v in words.items()
     }
 
 
