@@ -2074,7 +2074,10 @@ def test_the_outcome_words_are_read_from_every_rule_of_the_final_result() -> Non
         'Enrolled = "", "" = "fail" }, patterns = { "Reprob*" = "fail" }, default = "withdrawn", '
         'otherwise = { column = "other", values = { AJAC = "fail", Graduate = "pass" } } }'
     )
-    old = 'final_result = { column = "status", values = { Graduate = "pass", Dropout = "withdrawn", Enrolled = "" } }'
+    old = (
+        'final_result = { column = "status", values = { Graduate = "pass", Dropout = "withdrawn", '
+        'Enrolled = "" } }'
+    )
     assert old in MAPPING
     mapping = parse_mapping(tomllib.loads(MAPPING.replace(old, rule)))
     assert outcome_words(mapping) == {
@@ -2083,3 +2086,55 @@ def test_the_outcome_words_are_read_from_every_rule_of_the_final_result() -> Non
         "fail": ["(an empty cell)", "Reprob*", "AJAC"],
     }
     assert outcome_words(parse_mapping(tomllib.loads(MAPPING.replace(old, 'final_result = "status"')))) == {}
+
+
+def test_a_day_can_start_after_midnight_for_timestamps_and_local_times(tmp_path: Path) -> None:
+    """A London evening university: a quarter of the platform's events fell between midnight and 3 am,
+    so a Sunday-night session was Monday's, in the next teaching week. ``day_starts_at`` moves it back,
+    in wall-clock time, in the mapping's zone or the row's own."""
+    src = tmp_path / "export"
+    write_records(src)
+    student, course = STUDENTS[0], COURSES[0]
+    lines = [
+        "user,course,term,time,tool,ip_address,tz",
+        f"{student},{course},2023S1,2023-09-26T01:30:00Z,forum,10.0.0.1,",  # 02:30 in Lisbon: the 25th's
+        f"{student},{course},2023S1,2023-09-26T02:30:00Z,quiz,10.0.0.1,",  # 03:30 in Lisbon: the 26th
+        f"{student},{course},2023S1,2023-09-25T17:00:00Z,page,10.0.0.1,Asia/Tokyo",  # 02:00 on the 26th there
+        f"{student},{course},2023S1,2023-09-25T22:00:00Z,wiki,10.0.0.1,",  # 23:00 on the 25th: unchanged
+    ]
+    (src / "clicks.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rule = 'day = { column = "time", timestamp = "iso" }'
+    assert rule in MAPPING
+    late = MAPPING.replace(
+        rule, 'day = { column = "time", timestamp = "iso", zone = "tz", day_starts_at = "03:00" }'
+    )
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", late)), src, tmp_path / "out")
+    days = load_learning_data(out).activity.set_index("activity_type")["day"]
+    assert (days["forum"], days["quiz"], days["page"], days["wiki"]) == (7, 8, 7, 7)  # the 25th is day 7
+    # without it, each moment's own calendar day
+    plain = MAPPING.replace(rule, 'day = { column = "time", timestamp = "iso", zone = "tz" }')
+    out = _import_with(load_mapping(write_mapping(tmp_path / "p", plain)), src, tmp_path / "plain")
+    days = load_learning_data(out).activity.set_index("activity_type")["day"]
+    assert (days["forum"], days["quiz"], days["page"], days["wiki"]) == (8, 8, 8, 7)
+    # a local time read with a date format that has an hour
+    local = [lines[0], f"{student},{course},2023S1,26/09/2023 02:59,forum,10.0.0.1,"]
+    (src / "clicks.csv").write_text("\n".join(local) + "\n", encoding="utf-8")
+    written = MAPPING.replace(
+        rule, 'day = { column = "time", date = "%d/%m/%Y %H:%M", day_starts_at = "03:00" }'
+    )
+    out = _import_with(load_mapping(write_mapping(tmp_path / "w", written)), src, tmp_path / "written")
+    assert load_learning_data(out).activity["day"].tolist() == [7]
+    with pytest.raises(MappingError, match="day_starts_at moves the day of a moment"):
+        load_mapping(
+            write_mapping(
+                tmp_path / "d",
+                MAPPING.replace(rule, 'day = { column = "time", date = "iso", day_starts_at = "03:00" }'),
+            )
+        )
+    with pytest.raises(MappingError, match="day_starts_at"):
+        load_mapping(
+            write_mapping(
+                tmp_path / "e",
+                MAPPING.replace(rule, 'day = { column = "time", timestamp = "iso", day_starts_at = "3am" }'),
+            )
+        )

@@ -204,7 +204,7 @@ def _parsed_date(text: str, spec: ColumnSpec, *, zone: str | None = None) -> tup
             if "%b" in spec.date or "%B" in spec.date
             else ""
         )
-        parsed = f"CAST(try_strptime({text}, {literal(spec.date)}) AS DATE)"
+        parsed = f"CAST(try_strptime({text}, {literal(spec.date)}){_earlier(spec)} AS DATE)"
         if "%Y" not in spec.date:
             return parsed, f"is not a date in the format {spec.date}{months}"
         # %Y reads 01.04.25 as the year 25 (a spreadsheet re-saved with two-digit years): refused, not
@@ -216,21 +216,35 @@ def _parsed_date(text: str, spec: ColumnSpec, *, zone: str | None = None) -> tup
             "refused)",
         )
     if spec.timestamp == "iso":
-        return _in_zone(f"TRY_CAST({text} AS TIMESTAMPTZ)", zone), (
+        return _in_zone(f"TRY_CAST({text} AS TIMESTAMPTZ)", zone, spec=spec), (
             "is not an ISO timestamp (a local time in another layout, such as 05.11.2025 14:32:10, takes "
             'date = "%d.%m.%Y %H:%M:%S")'
         )
     scale = " / 1000.0" if spec.timestamp == "unix_ms" else ""
     number = f"TRY_CAST({text} AS DOUBLE)"
-    return _in_zone(f"to_timestamp({number}{scale})", zone), f"is not a {spec.timestamp} timestamp"
+    return _in_zone(f"to_timestamp({number}{scale})", zone, spec=spec), f"is not a {spec.timestamp} timestamp"
 
 
-def _in_zone(moment: str, zone: str | None) -> str:
-    """The DATE of a TIMESTAMPTZ in the session's zone, or in the row's ``zone`` where it gives one."""
+def _in_zone(moment: str, zone: str | None, *, spec: ColumnSpec) -> str:
+    """The DATE of a TIMESTAMPTZ in the session's zone, or in the row's ``zone`` where it gives one.
+
+    Its local time, less ``day_starts_at`` (wall-clock time, so a day that starts at 03:00 does so on
+    the nights clocks change too).
+    """
+    earlier = _earlier(spec)
+    session = f"CAST(CAST({moment} AS TIMESTAMP){earlier} AS DATE)" if earlier else f"CAST({moment} AS DATE)"
     if zone is None:
-        return f"CAST({moment} AS DATE)"
-    local = f"CAST(timezone({zone}, {moment}) AS DATE)"
-    return f"(CASE WHEN {zone} IS NULL THEN CAST({moment} AS DATE) ELSE {local} END)"
+        return session
+    local = f"CAST(timezone({zone}, {moment}){earlier} AS DATE)"
+    return f"(CASE WHEN {zone} IS NULL THEN {session} ELSE {local} END)"
+
+
+def _earlier(spec: ColumnSpec) -> str:
+    """SQL taking ``day_starts_at`` off a local time ("" when a day starts at midnight)."""
+    if spec.day_starts_at is None:
+        return ""
+    hours, minutes = (int(part) for part in spec.day_starts_at.split(":"))
+    return f" - INTERVAL {60 * hours + minutes} MINUTE"
 
 
 def _checks(pairs: list[tuple[str, str]]) -> str:

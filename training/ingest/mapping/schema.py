@@ -74,6 +74,10 @@ class ColumnSpec(_Strict):
     # online university's Americas students submitting on the evening of the due day, their time,
     # read as a day late in the one zone a mapping had.
     zone: str | None = None
+    # The local time a day starts at for a timestamp or a local time ("03:00"): a moment before it counts
+    # on the day before. An evening university's students work past midnight; at midnight a Sunday
+    # session was Monday's, in the next teaching week, and a submission at 00:20 a day late.
+    day_starts_at: str | None = Field(default=None, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
     # A number written with a decimal comma ("12,5"): read as 12.5; a value with a point ("1.234,5",
     # or "1.234", where the point separates thousands) is refused rather than guessed.
     decimal_comma: bool = False
@@ -126,6 +130,11 @@ class ColumnSpec(_Strict):
             raise ValueError(
                 "zone gives the time zone a timestamp's day is counted in (a date, or a local time read "
                 "with date, is already a day)"
+            )
+        if self.day_starts_at is not None and not (self.timestamp or (self.date and "%H" in self.date)):
+            raise ValueError(
+                "day_starts_at moves the day of a moment: give it with timestamp, or with a date format "
+                "that reads an hour (%H); a date alone is already a day"
             )
         if self.default is not None and self.keep_unmapped:
             raise ValueError("give at most one of default or keep_unmapped")
