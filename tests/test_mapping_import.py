@@ -769,6 +769,100 @@ def test_a_join_that_repeats_rows_is_said_with_its_likely_cause() -> None:
     assert "10 matched nothing in the join and were dropped" in said and "the join made" not in said
 
 
+MERGED_SHELL = """\
+version = 1
+name = "merged"
+timezone = "America/New_York"
+empty = ["assessments", "assessment_results"]
+[inputs.pres]
+files = ["pres.csv"]
+[inputs.regs]
+files = ["regs.csv"]
+[inputs.log]
+files = ["log.csv"]
+[inputs.users]
+files = ["users.csv"]
+[inputs.courses]
+files = ["course_map.csv"]
+[tables.presentations]
+from = "pres"
+[tables.presentations.columns]
+module_id = "module_id"
+presentation_id = "presentation_id"
+start_date = { column = "start_date", date = "iso" }
+length_days = { column = "end", date = "iso" }
+[tables.students]
+from = "regs"
+ignore = ["module_id", "presentation_id"]
+[tables.students.columns]
+student_id = "sid"
+[tables.registrations]
+from = "regs"
+[tables.registrations.columns]
+student_id = "sid"
+module_id = "module_id"
+presentation_id = "presentation_id"
+registration_day = { value = "" }
+unregistration_day = { value = "" }
+final_result = { value = "" }
+[tables.activity]
+from = "log"
+join = [{ input = "users", on = { user_pk1 = "pk1" } }, { input = "courses", on = { course_pk1 = "course_pk1" } }]
+aggregate = "AGGREGATE"
+ignore = ["user_pk1", "course_pk1", "crn"]
+[tables.activity.columns]
+student_id = "student_id"
+module_id = "module_id"
+presentation_id = "presentation_id"
+day = { column = "timestamp", timestamp = "iso" }
+source = { value = "vle" }
+activity_type = { value = "resource" }
+"""
+
+
+@pytest.mark.parametrize("aggregate", ["count", "sum"])
+def test_an_event_a_merged_course_shell_copies_to_each_section_counts_once(
+    tmp_path: Path, aggregate: str
+) -> None:
+    """A US university's Blackboard shell merged for three sections (CRNs), joined to a crosswalk with a row
+    per section: each event was counted three times (BIOL 1010's 57,746 events imported as 166,728), and
+    the report said the copies had been folded back. Copies on the same key count once; copies onto
+    different modules (a library visit to each module taken) still count on each."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "pres.csv").write_text(
+        "module_id,presentation_id,start_date,end\nBIOL1010,F25,2025-08-25,2025-12-14\n"
+        "CHEM1110,F25,2025-08-25,2025-12-14\n"
+    )
+    (src / "regs.csv").write_text(
+        "sid,module_id,presentation_id\nG1,BIOL1010,F25\nG2,BIOL1010,F25\nG1,CHEM1110,F25\n"
+    )
+    (src / "log.csv").write_text(
+        "user_pk1,course_pk1,timestamp,count\n9001,501,2025-09-01 10:00:00,1\n9001,501,2025-09-01 11:00:00,1\n"
+        "9002,501,2025-09-02 10:00:00,1\n9001,777,2025-09-03 10:00:00,1\n"
+    )
+    (src / "users.csv").write_text("pk1,student_id\n9001,G1\n9002,G2\n")
+    (src / "course_map.csv").write_text(
+        "course_pk1,crn,module_id,presentation_id\n501,10001,BIOL1010,F25\n501,10002,BIOL1010,F25\n"
+        "501,10003,BIOL1010,F25\n777,1,BIOL1010,F25\n777,2,CHEM1110,F25\n"
+    )
+    text = MERGED_SHELL.replace("AGGREGATE", aggregate)
+    if aggregate == "sum":  # the log's own count column, added up
+        text = text.replace('value = "resource" }', 'value = "resource" }\ncount = "count"')
+    else:
+        text = text.replace('"crn"]', '"crn", "count"]')
+    mapping = load_mapping(write_mapping(tmp_path / "m", text))
+    result = import_mapped(mapping, [src], out=tmp_path / "out", secret=None)
+    activity = load_learning_data(tmp_path / "out").activity
+    counts = activity.groupby(["student_id", "module_id", "day"])["count"].sum().to_dict()
+    assert counts == {("G1", "BIOL1010", 7): 2, ("G2", "BIOL1010", 8): 1, ("G1", "BIOL1010", 9): 1,
+                      ("G1", "CHEM1110", 9): 1}  # fmt: skip
+    said = result.coverage.to_text()
+    assert "6 copies the join made of a row on the same student, presentation, day" in said, said
+    assert "the join made 5 rows of the 4 rows it kept (1.2 per row besides those)" in said, said
+    assert "duplicates rule kept one" not in said
+
+
 def test_a_join_emptied_by_its_filter_is_blamed_not_the_join_that_matches_as_written() -> None:
     """A Finnish university's participants list, kept by role "Student" where its Moodle wrote
     "Opiskelija", kept nobody: the course map, which matched every row as written, was blamed, with

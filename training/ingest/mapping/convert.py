@@ -623,7 +623,8 @@ def out_sql(name: str, spec: TableSpec, *, columns: list[str]) -> str:
             # a row with no value (a check-in entered by hand, say) still counts, as itself
             total = "count(DISTINCT coalesce(CAST(_distinct AS VARCHAR), '#' || _file || ':' || _row))"
         key_sql = ", ".join(f"{typed[c]} AS {ident(c)}" for c in keys)
-        return f"SELECT {key_sql}, CAST({total} AS BIGINT) AS count FROM {m} GROUP BY ALL"
+        rows = f"(SELECT * FROM {m} {once_per_key(keys)})" if spec.join else m
+        return f"SELECT {key_sql}, CAST({total} AS BIGINT) AS count FROM {rows} GROUP BY ALL"
     select = ", ".join(f"{typed[c]} AS {ident(c)}" for c in columns)
     if not table.key or spec.duplicates == "error":
         return f"SELECT {'DISTINCT ' if table.key else ''}{select} FROM {m}"
@@ -631,6 +632,17 @@ def out_sql(name: str, spec: TableSpec, *, columns: list[str]) -> str:
     key = ", ".join(ident(k) for k in table.key)
     window = f"PARTITION BY {key} ORDER BY _order {direction} NULLS LAST, _file {direction}, _row {direction}"
     return f"SELECT {select} FROM {m} QUALIFY row_number() OVER ({window}) = 1"
+
+
+def once_per_key(keys: list[str]) -> str:
+    """SQL keeping one copy of an input row per activity key (``_file`` and ``_row`` name the row).
+
+    A join copies a row once per joined row it matches; copies that land on the same student,
+    presentation, day, source and type are one event. A Blackboard shell merged for several
+    sections, mapped once per section, counted each event two to four times, and the report said the
+    copies had been folded back.
+    """
+    return f"QUALIFY row_number() OVER (PARTITION BY _file, _row, {', '.join(ident(k) for k in keys)}) = 1"
 
 
 def table_columns(name: str, spec: TableSpec) -> list[str]:

@@ -15,7 +15,7 @@ import duckdb
 from waymark.models.data.contract import TABLES
 from waymark.models.data.sqltext import ident, literal
 from waymark.models.folding import folded
-from waymark.training.ingest.mapping.convert import BY_ASSESSMENT, join_match, trimmed, when_sql
+from waymark.training.ingest.mapping.convert import ACTIVITY_KEY, BY_ASSESSMENT, join_match, trimmed, when_sql
 from waymark.training.ingest.mapping.inputs import InputStats
 from waymark.training.ingest.mapping.schema import ColumnSpec, Mapping, TableSpec
 
@@ -82,6 +82,10 @@ class TableCoverage:
     # Joins that keep unmatched rows: (joined input, rows of the table's input that found a match, rows
     # of the joined input, and how many of those matched no row of the table's input).
     kept_unmatched: tuple[tuple[str, int, int, int], ...] = ()
+    aggregated: bool = False  # activity added up into daily counts (a fold that is not a duplicates rule)
+    # Aggregated activity with joins: copies of one input row on the same key, counted once
+    # (``convert.once_per_key``)
+    same_key_copies: int = 0
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,13 @@ class Coverage:
                     )
             if t.rows_out < t.rows_joined and t.folded:
                 lines.append(f"    {t.rows_joined - t.rows_out:,} fewer out: {t.folded}")
-            if t.rows_joined > matched and t.rows_out <= matched and t.folded:
+            if t.same_key_copies:
+                lines.append(
+                    f"    {t.same_key_copies:,} copies the join made of a row on the same student, "
+                    "presentation, day, source and type are counted once (a course shell merged for "
+                    "several sections, mapped once per section, repeats each event on the same course)"
+                )
+            if t.rows_joined > matched and t.rows_out <= matched and t.folded and not t.aggregated:
                 # A Polish university's one row per sitting (Termin 1 and 2) joined to enrolments, as the
                 # resits recipe does, and folded back to one a registration: said as copies to avoid.
                 lines.append(
@@ -183,10 +193,11 @@ class Coverage:
                     "matched several rows of a joined input, a sitting each, say), and the table's "
                     "duplicates rule kept one of each"
                 )
-            elif t.rows_joined > matched:
+            elif (made := t.rows_joined - t.same_key_copies) > matched:
                 lines.append(
-                    f"    the join made {t.rows_joined:,} rows of the {matched:,} rows it kept "
-                    f"({t.rows_joined / max(matched, 1):.1f} per row): a row matched several rows of a "
+                    f"    the join made {made:,} rows of the {matched:,} rows it kept "
+                    f"({made / max(matched, 1):.1f} per row{' besides those' if t.same_key_copies else ''}): "
+                    "a row matched several rows of a "
                     "joined input, and each copy is counted. A joined export with a row per section (a "
                     "course's lecture and lab) repeats each student: select its rows DISTINCT on the "
                     "columns the mapping reads. A source recorded per student (library "
@@ -443,6 +454,7 @@ def table_coverage(
     for at, _, hits, _, _ in kept:
         if hits == 0 and rows_in > 0 and not issues:  # every row kept, none with the joined columns
             issues += _nothing_joined(con, spec, table=table, rows=rows_in, first="", examples=(), only=at)
+    aggregated = table == "activity" and spec.aggregate is not None
     return TableCoverage(
         passed_over=_passed_over(con, spec),
         tied=tied,
@@ -458,7 +470,18 @@ def table_coverage(
         unmatched_keys=keys,
         unmatched_examples=examples,
         kept_unmatched=tuple((joined, hits, rows, orphans) for _, joined, hits, rows, orphans in kept),
+        aggregated=aggregated,
+        same_key_copies=_same_key_copies(con, spec) if aggregated and spec.join else 0,
     )
+
+
+def _same_key_copies(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
+    """Rows of joined activity that copy an input row onto a key it already has (counted once)."""
+    keys = [ident(c) for c in ACTIVITY_KEY if c in spec.columns]
+    row = con.execute(
+        f"SELECT count(*) - count(DISTINCT ({', '.join(['_file', '_row', *keys])})) FROM wm_m_activity"
+    ).fetchall()
+    return int(row[0][0]) if row else 0
 
 
 def _kept_unmatched(
