@@ -109,7 +109,8 @@ def unfinished(
     ``as_of``, the data date when ``tables`` hold some presentations only (the whole folder's date,
     ``data_date``; theirs alone could be earlier).
 
-    Such a presentation had not ended on the data date and has registrations with no
+    Such a presentation had not ended on the data date (its last day after it: a term whose platform
+    closes on its last day, the data's last, has ended) and has registrations with no
     ``final_result``, or none but withdrawals (an extract that leaves out those still studying); or
     it has more than ``OUTCOMES_PENDING_SHARE`` of them without one, ended or not (outcomes entered
     after an exam board). Its known outcomes are then mostly its early withdrawals, so it gives no
@@ -129,8 +130,8 @@ def unfinished(
     day = as_of or data_date(
         presentations, last_activity_day(tables["activity"]) if last_days is None else last_days
     )
-    if day is not None:
-        left_out |= (_ends(candidates) > pd.Timestamp(day)).to_numpy()
+    if day is not None:  # a presentation whose last day the data reaches has ended (its last day included)
+        left_out |= (_ends(candidates) > pd.Timestamp(day) + pd.Timedelta(days=1)).to_numpy()
     return candidates.loc[left_out, PRESENTATION].reset_index(drop=True)
 
 

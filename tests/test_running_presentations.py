@@ -399,3 +399,30 @@ def test_an_extract_taken_during_a_shared_break_is_scored_at_the_date_stated_for
         weeks(as_of=taken - timedelta(days=20))
     with pytest.raises(ScoringError, match=r"days after the latest day the folder's activity reaches"):
         weeks(as_of=taken + timedelta(days=40))  # a mistyped year or month: a month of "no activity"
+
+
+def test_a_presentation_whose_last_day_the_data_reaches_has_ended() -> None:
+    """A US university's Blackboard shells close on the term's last day, so the data's last date was that
+    day: fall 2025, every grade in but I and NR (7%), was "not ended" and could not be the test set."""
+    presentations = pd.DataFrame(
+        {"module_id": ["BIOL"], "presentation_id": ["F25"], "start_date": ["2025-08-25"], "length_days": [112]}
+    )
+    registrations = pd.DataFrame(
+        {
+            "student_id": [f"s{i}" for i in range(20)],
+            "module_id": "BIOL",
+            "presentation_id": "F25",
+            "final_result": ["pass"] * 18 + [None, None],  # an incomplete and a grade not reported
+        }
+    )
+
+    def left_out(last_day: int) -> bool:
+        activity = pd.DataFrame(
+            {"student_id": ["s0"], "module_id": ["BIOL"], "presentation_id": ["F25"], "day": [last_day]}
+        )
+        tables = {"presentations": presentations, "registrations": registrations, "activity": activity}
+        return not unfinished(tables).empty
+
+    assert left_out(110)  # the day before its last: still running
+    assert not left_out(111)  # its last day (day 111 of 112)
+    assert not left_out(125)

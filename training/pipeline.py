@@ -253,10 +253,13 @@ def train(
             "a fairness mitigation weighs the training rows itself, so it cannot be combined with "
             "intervention_policy 'weight'; use 'exclude_after_contact' or 'ignore'"
         )
+    last_days = last_activity_day(data.activity) if last_days is None else last_days
     running = unfinished(data.tables(), last_days=last_days)
+    dated = data_date(data.presentations, last_days)
     left_out = (
         f"{len(running)} {'presentation' if len(running) == 1 else 'presentations'} with outcomes not "
-        "known yet (not ended on the data's last date, or "
+        f"known yet (not ended on the data's last date, {dated or 'unknown: there is no activity'}, "
+        "the latest day any activity reaches, or "
         f"ended with more than {OUTCOMES_PENDING_SHARE:.0%} of their outcomes still empty): "
         + ", ".join(presentation_name(m, p) for m, p in running[["module_id", "presentation_id"]].to_numpy())
     )
