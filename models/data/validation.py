@@ -512,6 +512,7 @@ SAYS_NOT_RECORDED = (
     "race and ethnicity unknown",
     "race/ethnicity unknown",
     "unknown race/ethnicity",
+    "unknown race and ethnicity",  # IPEDS's wording since 2023
     "unknown race",
     "not reported",
     "did not respond",
