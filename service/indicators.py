@@ -6,7 +6,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from waymark.models.explain.change import without_peer
@@ -61,9 +61,10 @@ def correction_notice(session: Session, student_id: str, *, run_id: int, own: bo
     """What staff (or, with ``own``, the student) should know of a correction asked for data behind the run.
 
     An open rectification request: the data may be wrong, and the DPO has not decided. One accepted
-    after the served run began: its estimates rest on the data before the correction until the next
-    run. None otherwise. (A student's disputed mark once stayed on the worklist's first row, unmarked,
-    after the correction was accepted.)
+    after the served run's data was first scored (``data_unchanged_since``): its estimates rest on the
+    data before the correction until a run reads changed data. None otherwise. (A student's disputed
+    mark once stayed on the worklist's first row, unmarked, after the correction was accepted; and a
+    weekly run on the same, uncorrected folder took the notice away.)
     """
     asked = list(
         session.execute(
@@ -88,7 +89,7 @@ def correction_notice(session: Session, student_id: str, *, run_id: int, own: bo
             "data protection officer has not decided yet: read them with that in mind, and ask the student."
         )
     run = session.get(ScoringRun, run_id)
-    began = None if run is None else aware(run.started_at)
+    began = None if run is None else aware(data_unchanged_since(session, run))
     accepted = [
         aware(r.processed_at)
         for r in asked
@@ -101,12 +102,23 @@ def correction_notice(session: Session, student_id: str, *, run_id: int, own: bo
         return None
     on = _day(accepted[-1])
     return (
-        f"A correction you asked for was accepted on {on}, after this estimate was made: it rests on the "
-        "data before the correction."
+        f"A correction you asked for was accepted on {on}, and the data behind this estimate has not changed "
+        "since: it rests on the data before the correction."
         if own
-        else f"A correction the student asked for was accepted on {on}, after these estimates were made: "
-        "they rest on the data before the correction."
+        else f"A correction the student asked for was accepted on {on}, and the data behind these estimates "
+        "has not changed since: they rest on the data before the correction."
     )
+
+
+def data_unchanged_since(session: Session, run: ScoringRun) -> datetime:
+    """When the first run on ``run``'s data began: its earliest run with the same data fingerprint.
+
+    A correction accepted after it has not reached the data ``run`` read, however many runs since.
+    """
+    first = session.scalar(
+        select(func.min(ScoringRun.started_at)).where(ScoringRun.data_fingerprint == run.data_fingerprint)
+    )
+    return first or run.started_at
 
 
 def _day(moment: datetime) -> str:

@@ -39,6 +39,7 @@ from waymark.service.db.schema import (
     Indicator,
     Intervention,
     ModelDecision,
+    Publication,
     RightsRequest,
     ScoringRun,
     TrainingExclusion,
@@ -340,11 +341,41 @@ def test_estimates_resting_on_data_the_student_disputes_say_so_until_the_next_ru
         and "rest on the data before the correction" in staff_said
     )
     assert own_said and own_said.startswith("A correction you asked for was accepted on")
-    # Once a run has scored after the decision, the estimates rest on the corrected data: nothing to say.
+    # A later run on the same data (its fingerprint unchanged) still rests on the data before the
+    # correction: a red team's weekly rescoring of an untouched folder had taken the notice away.
     with transaction(own.engine) as session:
         stored = session.get(RightsRequest, made["id"])
         assert stored is not None and stored.processed_at is not None
-        stored.processed_at = datetime.now(UTC) - timedelta(days=1)  # before the served run began
+        run = session.scalar(
+            select(ScoringRun)
+            .join(Publication, Publication.run_id == ScoringRun.id)
+            .where(ScoringRun.id.in_(select(Indicator.run_id).where(Indicator.student_id == student)))
+        )
+        assert run is not None
+        kept = (run.id, run.started_at, run.data_fingerprint)
+        earlier = {c.key: getattr(run, c.key) for c in ScoringRun.__table__.columns if c.key != "id"}
+        session.add(ScoringRun(**{**earlier, "status": "failed", "started_at": run.started_at}))
+        run.started_at = datetime.now(UTC) + timedelta(days=7)  # the next week's run, after the decision
+    try:
+        said = notices()[0]
+        assert said is not None and "has not changed since" in said, said
+        # That run on changed data: its estimates rest on the corrected data.
+        with transaction(own.engine) as session:
+            served = session.get(ScoringRun, kept[0])
+            assert served is not None
+            served.data_fingerprint = "0" * 12
+        assert notices() == (None, None)
+    finally:
+        with transaction(own.engine) as session:
+            served = session.get(ScoringRun, kept[0])
+            assert served is not None
+            served.started_at, served.data_fingerprint = kept[1], kept[2]
+            session.execute(delete(ScoringRun).where(ScoringRun.status == "failed", ScoringRun.id > kept[0]))
+    # Decided before the data's first run: nothing to say.
+    with transaction(own.engine) as session:
+        stored = session.get(RightsRequest, made["id"])
+        assert stored is not None
+        stored.processed_at = datetime.now(UTC) - timedelta(days=3650)
     assert notices() == (None, None)
 
 
