@@ -539,6 +539,8 @@ class DecisionOut(BaseModel):
     kind: str
     gate: str | None
     actor: str
+    # who entered it: the signed-in caller, or the operator at a command line (shown where not the actor)
+    recorded_by: str
     note: str
     override_reason: str | None
     audit_id: int | None

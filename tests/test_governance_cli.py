@@ -85,3 +85,32 @@ def test_the_demo_keeps_everything_in_its_folder_whatever_the_environment_points
     assert settings.database_url == f"sqlite:///{(tmp_path / 'demo' / 'waymark.db').resolve()}"
     assert settings.mlflow_tracking_uri == f"sqlite:///{(tmp_path / 'demo' / 'mlflow.db').resolve()}"
     assert settings.development
+
+
+def test_a_review_from_the_command_line_is_refused_on_a_database_used_in_production(tmp_path: Path) -> None:
+    """A red team set WAYMARK_ENV=development for one command against the production database and
+    recorded an approval, with a gate override, under a name they typed: the environment alone decided."""
+    from sqlalchemy import select
+
+    from waymark.service.db.engine import engine_for
+    from waymark.service.db.schema import DeploymentMark, ModelDecision
+
+    upgraded = CliRunner().invoke(app, ["db", "upgrade"], env=_env(tmp_path, "production"))
+    assert upgraded.exit_code == 0, upgraded.output
+    get_settings.cache_clear()
+    args = ["model", "review", "--model", "models:/m/1", "--approve", "--reviewer", "Prof. A. Chair"]
+    result = CliRunner().invoke(app, [*args, "--note", "n"], env=_env(tmp_path, "development"))
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert "has been used in production (since" in said and "whatever WAYMARK_ENV says" in said
+    engine = engine_for(f"sqlite:///{tmp_path}/w.db")
+    with engine.connect() as connection:
+        assert connection.scalars(select(DeploymentMark.mode)).all() == ["production"]
+        assert connection.scalars(select(ModelDecision.id)).all() == []
+    # A development database is not marked by development commands, and the check lets them through
+    # to the model's own checks (no such model here).
+    other = tmp_path / "dev"
+    other.mkdir()
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, [*args, "--note", "n"], env=_env(other, "development"))
+    assert "used in production" not in result.output

@@ -807,7 +807,10 @@ unregistration_day = { value = "" }
 final_result = { value = "" }
 [tables.activity]
 from = "log"
-join = [{ input = "users", on = { user_pk1 = "pk1" } }, { input = "courses", on = { course_pk1 = "course_pk1" } }]
+join = [
+  { input = "users", on = { user_pk1 = "pk1" } },
+  { input = "courses", on = { course_pk1 = "course_pk1" } },
+]
 aggregate = "AGGREGATE"
 ignore = ["user_pk1", "course_pk1", "crn"]
 [tables.activity.columns]
@@ -838,8 +841,8 @@ def test_an_event_a_merged_course_shell_copies_to_each_section_counts_once(
         "sid,module_id,presentation_id\nG1,BIOL1010,F25\nG2,BIOL1010,F25\nG1,CHEM1110,F25\n"
     )
     (src / "log.csv").write_text(
-        "user_pk1,course_pk1,timestamp,count\n9001,501,2025-09-01 10:00:00,1\n9001,501,2025-09-01 11:00:00,1\n"
-        "9002,501,2025-09-02 10:00:00,1\n9001,777,2025-09-03 10:00:00,1\n"
+        "user_pk1,course_pk1,timestamp,count\n9001,501,2025-09-01 10:00:00,1\n"
+        "9001,501,2025-09-01 11:00:00,1\n9002,501,2025-09-02 10:00:00,1\n9001,777,2025-09-03 10:00:00,1\n"
     )
     (src / "users.csv").write_text("pk1,student_id\n9001,G1\n9002,G2\n")
     (src / "course_map.csv").write_text(

@@ -405,8 +405,8 @@ def test_a_presentation_whose_last_day_the_data_reaches_has_ended() -> None:
     """A US university's Blackboard shells close on the term's last day, so the data's last date was that
     day: fall 2025, every grade in but I and NR (7%), was "not ended" and could not be the test set."""
     presentations = pd.DataFrame(
-        {"module_id": ["BIOL"], "presentation_id": ["F25"], "start_date": ["2025-08-25"], "length_days": [112]}
-    )
+        {"module_id": ["BIOL"], "presentation_id": ["F25"], "start_date": ["2025-08-25"]}
+    ).assign(length_days=112)
     registrations = pd.DataFrame(
         {
             "student_id": [f"s{i}" for i in range(20)],

@@ -501,6 +501,7 @@ def test_the_committee_reads_the_report_exactly_as_audited_and_the_decisions(
     history = client.get(f"/v1/models/{served['name']}/decisions", headers=reviewer).json()
     assert [d["kind"] for d in history][:3] == ["audit", "approved", "promoted"]
     assert history[1]["audit_id"] == history[0]["id"]
+    assert all(d["recorded_by"] for d in history)  # who entered each, beside whose decision it was
     with transaction(own.engine) as session:
         stored = session.get(AuditReport, history[0]["id"])
         assert stored is not None

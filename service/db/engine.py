@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import math
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,11 +23,12 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from alembic.script.revision import RevisionError
-from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy import Connection, Engine, create_engine, event, insert, make_url, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from waymark.models.settings import Settings
+from waymark.service.db.schema import DeploymentMark
 
 try:
     import fcntl
@@ -112,6 +116,8 @@ def make_engine(url: str, *, pool_size: int | None = None, reads_only: bool = Fa
 
 
 #: Seconds a PostgreSQL connection may take to be made (libpq's ``connect_timeout``).
+log = logging.getLogger(__name__)
+
 CONNECT_TIMEOUT = 10
 
 
@@ -398,8 +404,50 @@ def opened(settings: Settings) -> Engine:
     Outside development an unset ``WAYMARK_DATABASE_URL`` is refused before anything is opened: its
     default is a new SQLite file in the working directory, on which a nightly ``access-log verify``
     would report an empty log as intact.
+
+    Outside development the database is marked as a production one (``DeploymentMark``), once.
     """
-    return up_to_date(named_url(settings))
+    engine = up_to_date(named_url(settings))
+    if not settings.development:
+        mark_production(engine)
+    return engine
+
+
+PRODUCTION = "production"
+
+
+def mark_production(engine: Engine) -> None:
+    """Record, once, that the database was opened in production (a race between processes is harmless).
+
+    A service role without the grants on ``deployment_marks`` (not applied again after the migration)
+    is told so in the log and goes on: the mark is a guard against development commands, and a
+    database that cannot be read for it refuses them anyway (``production_since`` raises).
+    """
+    try:
+        with engine.begin() as connection:
+            if connection.scalar(select(DeploymentMark.mode).where(DeploymentMark.mode == PRODUCTION)):
+                return
+    except ProgrammingError as exc:
+        log.warning(
+            "could not read deployment_marks (%s): apply the grants again (waymark db grants | psql ...)",
+            str(exc.orig).strip().splitlines()[0],
+        )
+        return
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                insert(DeploymentMark).values(
+                    mode=PRODUCTION, first_at=datetime.now(UTC), host=socket.gethostname()[:255]
+                )
+            )
+    except IntegrityError:  # another process marked it first
+        pass
+
+
+def production_since(engine: Engine) -> datetime | None:
+    """When the database was first opened in production (None: never)."""
+    with engine.connect() as connection:
+        return connection.scalar(select(DeploymentMark.first_at).where(DeploymentMark.mode == PRODUCTION))
 
 
 def missing_file(url: str) -> str:

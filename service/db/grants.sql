@@ -7,6 +7,8 @@
 GRANT USAGE ON SCHEMA public TO waymark_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO waymark_app;
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, model_decisions, audit_reports FROM waymark_app;
+-- That the database was opened in production is recorded once and never taken back.
+REVOKE UPDATE, DELETE, TRUNCATE ON deployment_marks FROM waymark_app;
 -- A contact's history is only ever added to (erasure and retention may still remove it).
 REVOKE UPDATE ON contact_events FROM waymark_app;
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON audit_anchor, alembic_version FROM waymark_app;

@@ -274,6 +274,20 @@ class AuditAnchor(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class DeploymentMark(Base):
+    """That a process opened the database in production, and when first (``engine.opened``; never removed).
+
+    A decision recorded from the command line, which only development allows, is refused on a
+    database so marked, whatever the environment of the command says.
+    """
+
+    __tablename__ = "deployment_marks"
+
+    mode: Mapped[str] = mapped_column(String(16), primary_key=True)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    host: Mapped[str] = mapped_column(String(255))
+
+
 #: The kinds of governance event (``ModelDecision.kind``).
 AUDIT, APPROVED, REJECTED, PROMOTED = "audit", "approved", "rejected", "promoted"
 

@@ -71,7 +71,7 @@ async function showDecisions(name) {
     const note = [d.note, d.override_reason ? `Gate overridden (it did not pass): ${d.override_reason}` : ""].filter(Boolean).join(" ");
     const tr = el("tr");
     tr.append(cell("When", timeEl(d.at, when(d.at))), cell("Version", d.version), cell("Decision", words(d.kind, DECISION_TEXT)),
-      cell("Gate", d.gate ? words(d.gate, GATE_TEXT) : ""), cell("By", d.actor), cell("Note", note));
+      cell("Gate", d.gate ? words(d.gate, GATE_TEXT) : ""), cell("By", d.recorded_by && d.recorded_by !== d.actor ? `${d.actor} (entered by ${d.recorded_by})` : d.actor), cell("Note", note));
     tbody.append(tr);
   }
   if (!found.length) tbody.append(el("tr")), tbody.lastChild.append(el("td", "Nothing has been decided yet.", { colspan: "6" }));

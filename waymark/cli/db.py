@@ -14,7 +14,14 @@ import typer
 from waymark.cli.console import out
 from waymark.cli.errors import BROKEN, fail, handled
 from waymark.models.settings import get_settings
-from waymark.service.db.engine import engine_for, missing_file, named_url, revisions, upgrade
+from waymark.service.db.engine import (
+    engine_for,
+    mark_production,
+    missing_file,
+    named_url,
+    revisions,
+    upgrade,
+)
 
 app = typer.Typer(help="The service database's schema: migrations and grants.", no_args_is_help=True)
 
@@ -22,9 +29,12 @@ app = typer.Typer(help="The service database's schema: migrations and grants.", 
 @app.command("upgrade")
 def upgrade_cmd() -> None:
     """Apply the migrations this release holds and the database lacks (run as the database's owner)."""
+    settings = get_settings()
     with handled():
-        engine = engine_for(named_url(get_settings()))
+        engine = engine_for(named_url(settings))
         before = upgrade(engine)
+        if not settings.development:
+            mark_production(engine)
     if before.up_to_date:
         out.print(f"The database is up to date at revision {before.head}; nothing to apply.", highlight=False)
         return
