@@ -949,6 +949,24 @@ def test_a_row_with_no_order_by_value_beside_rows_with_one_is_refused_not_silent
     _import_with(load_mapping(write_mapping(tmp_path / "m", ordered)), src, tmp_path / "ok")
 
 
+def test_an_order_by_holding_numbers_is_compared_as_numbers(tmp_path: Path) -> None:
+    """A US university's grade history kept "last" by its sequence number as text: "10" sorted before
+    "9", and an older grade was kept for every student with ten changes or more."""
+    src = tmp_path / "export"
+    rows = [r for r in records_rows() if r[0] == STUDENTS[0]]
+    assert len(rows) == 2
+    rows[0][6], rows[0][7] = "30.0", "10"  # credits 30 on the row whose order is 10 (the later)
+    rows[1][6], rows[1][7] = "36.0", "9"
+    write_records(src, rows + [r for r in records_rows() if r[0] != STUDENTS[0]])
+    write_clicks(src, click_rows(range(2)))
+    ordered = MAPPING.replace(
+        'order_by = { column = "semester_start", date = "%d/%m/%Y" }', 'order_by = "admission_grade"'
+    ).replace('[pseudonymise]\ncolumns = ["student_id"]\n', "")
+    import_mapped(load_mapping(write_mapping(tmp_path / "m", ordered)), [src], out=tmp_path / "out")
+    credits = load_learning_data(tmp_path / "out").students.set_index("student_id")["credits"]
+    assert credits[STUDENTS[0]] == 30  # the row ordered 10, after 9
+
+
 def test_rows_that_differ_but_share_their_order_by_value_are_said_to_be_chosen_by_file_order(
     tmp_path: Path,
 ) -> None:

@@ -630,7 +630,17 @@ def out_sql(name: str, spec: TableSpec, *, columns: list[str]) -> str:
         return f"SELECT {'DISTINCT ' if table.key else ''}{select} FROM {m}"
     direction = "ASC" if spec.duplicates == "first" else "DESC"
     key = ", ".join(ident(k) for k in table.key)
-    window = f"PARTITION BY {key} ORDER BY _order {direction} NULLS LAST, _file {direction}, _row {direction}"
+    # A text order_by that holds numbers is compared as numbers: a grade history's sequence "10" had
+    # sorted before "9" and kept an older grade (a US university's SHRTCKG_SEQ_NO).
+    numbers = (
+        f"TRY_CAST(_order AS DOUBLE) {direction} NULLS LAST, "
+        if spec.order_by is not None and not spec.order_by.converts_time
+        else ""
+    )
+    window = (
+        f"PARTITION BY {key} ORDER BY {numbers}_order {direction} NULLS LAST, _file {direction}, "
+        f"_row {direction}"
+    )
     return f"SELECT {select} FROM {m} QUALIFY row_number() OVER ({window}) = 1"
 
 
