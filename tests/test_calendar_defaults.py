@@ -344,9 +344,15 @@ def test_many_ended_registrations_without_an_outcome_are_warned_of(tmp_path: Pat
     said = _unlabelled(data, held, last_days=None)
     assert said is not None and said.startswith(
         "1 of the 4 registrations on presentations that had ended by the data's last date (25%) have no "
-        "outcome (1 of them on 1 presentation held out whole, with more than 25% of their outcomes empty)"
+        "outcome and no leaving day (1 of them on 1 presentation held out whole, with more than 25% of "
+        "their outcomes empty)"
     ), said
     assert "map them to fail" in said and "results can still come" in said
+    # With a leaving day (a US university's drops before the census date, left without an outcome as its
+    # docs say), it is left out as mapped: not counted, and never told to be a fail.
+    regs = [r if r[:3] != ["S3", "M2", "2025B"] else [*r[:4], "20", ""] for r in VALID["registrations"]]
+    dropped = load_learning_data(make_folder(tmp_path / "dropped", registrations=regs, activity=after))
+    assert _unlabelled(dropped, held, last_days=None) is None
     # Without that day M2 is still running when the data end: its empty outcome is not known yet.
     running = load_learning_data(make_folder(tmp_path / "running"))
     assert _unlabelled(running, held, last_days=None) is None

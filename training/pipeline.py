@@ -474,10 +474,20 @@ def _unlabelled(data: LearningData, running: pd.DataFrame, *, last_days: pd.Data
     ended = registrations[ended_mask]
     if ended.empty:
         return None
-    empty = int(ended["final_result"].isna().sum())
+    # An empty outcome with a leaving day is a leave, a deferral or a drop before a census date, left
+    # without a label on purpose: a US university's 809 pre-census drops had been told to map to fail.
+    unlabelled = (ended["final_result"].isna() & ended["unregistration_day"].isna()).to_numpy()
+    empty = int(unlabelled.sum())
     if empty < UNLABELLED_WARNING * len(ended):
         return None
-    whole = ended[held[ended_mask] & ended["final_result"].isna().to_numpy()]  # the empty ones held out
+    left = int(ended["final_result"].isna().sum()) - empty
+    gone = (
+        f"; {left:,} more with a leaving day and no outcome (a leave, a deferral, a drop before a census "
+        "date) are left out as mapped and not counted here"
+        if left
+        else ""
+    )
+    whole = ended[held[ended_mask] & unlabelled]  # the empty ones held out
     kept_out = len(whole[["module_id", "presentation_id"]].drop_duplicates())
     held_out = (
         f" ({len(whole):,} of them on {kept_out} "
@@ -488,12 +498,12 @@ def _unlabelled(data: LearningData, running: pd.DataFrame, *, last_days: pd.Data
     )
     return (
         f"{empty:,} of the {len(ended):,} registrations on presentations that had ended by the data's last "
-        f"date ({empty / len(ended):.0%}) have no outcome{held_out} and are left out of training and "
-        'testing: if some are students who did not sit or did not finish (a "did not sit" or "no '
+        f"date ({empty / len(ended):.0%}) have no outcome and no leaving day{held_out} and are left out of "
+        'training and testing: if some are students who did not sit or did not finish (a "did not sit" or "no '
         'presentado" mapped to empty), map them to fail, or the model never learns from them and the test '
         "set no longer holds them; if their results can still come (an exam sat at a later sitting, "
         "results withheld for a reason that is not the student's study), leave them empty and tell the "
-        "committee what the outcome means"
+        f"committee what the outcome means{gone}"
     )
 
 
