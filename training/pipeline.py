@@ -499,11 +499,11 @@ def _unlabelled(data: LearningData, running: pd.DataFrame, *, last_days: pd.Data
     return (
         f"{empty:,} of the {len(ended):,} registrations on presentations that had ended by the data's last "
         f"date ({empty / len(ended):.0%}) have no outcome and no leaving day{held_out} and are left out of "
-        'training and testing: if some are students who did not sit or did not finish (a "did not sit" or "no '
-        'presentado" mapped to empty), map them to fail, or the model never learns from them and the test '
-        "set no longer holds them; if their results can still come (an exam sat at a later sitting, "
-        "results withheld for a reason that is not the student's study), leave them empty and tell the "
-        f"committee what the outcome means{gone}"
+        "training and testing: if some are students who did not sit or did not finish "
+        '(a "did not sit" or "no presentado" mapped to empty), map them to fail, or the model never '
+        "learns from them and the test set no longer holds them; if their results can still come (an exam "
+        "sat at a later sitting, results withheld for a reason that is not the student's study), leave "
+        f"them empty and tell the committee what the outcome means{gone}"
     )
 
 
