@@ -206,7 +206,7 @@ def basis_for(
         agreed = AGREED_TO.get(purpose, "to this")
         raise ConsentNeededError(
             "exemption",
-            f"The student has said no {agreed.removeprefix('to ')}: they have withdrawn or declined their "
+            f"The student has said no: they do not agree {agreed}, having withdrawn or declined their "
             "agreement. Only an exemption that applies can take this further, with a note saying why "
             "(Code of Practice §6)."
             if said is False

@@ -13,7 +13,7 @@ from waymark.models.data import ContractViolation, validate_folder
 from waymark.service.decisions import GovernanceError
 from waymark.service.scoring import ScoringError, ScoringInProgressError
 
-UNCHANGED = "Nothing was published; the previous batch is still served."
+UNCHANGED = "Nothing was published; what is served now, if anything, is unchanged."
 
 
 def _violation(tmp_path: Path) -> ContractViolation:

@@ -160,6 +160,11 @@ def test_signing_in_starts_a_server_side_session_in_a_strict_cookie(
     assert row.name == "Tess Tutor" and len(row.csrf) >= 32
     page = client.get("/caseload")
     assert page.status_code == 200 and "Tess Tutor" in page.text and row.csrf in page.text
+    # A page its script fills says so without JavaScript (a DPO's queue had looked empty); one that is
+    # whole without it does not; and the home page is not "Waymark · Waymark".
+    assert "<noscript>" in page.text and "This page needs JavaScript" in page.text
+    home = client.get("/").text
+    assert "<noscript>" not in home and "<title>Waymark</title>" in home
     assert client.get("/v1/caseload").status_code == 200  # the API reads the cookie, no token needed
     with transaction(served.engine) as session:  # the provider's training claim, kept for the session
         assert session.get(TrainingAttestation, ids["tutor"]) is not None

@@ -186,7 +186,8 @@ function pairs(dl, entries) {
 function showWho(id, directory) {
   const name = directory ? (directory.preferred_name || directory.display_name) : `Student ${id}`;
   document.querySelector("h1").textContent = name;
-  document.title = `${name} · Waymark`;
+  // not the name: browser history keeps titles beside the address (whose #id stays out of server logs)
+  document.title = "Student · Waymark";
   const email = directory ? el("a", directory.email, { href: `mailto:${directory.email}` }) : null;
   pairs(byId("who"), [
     ["Name", directory?.display_name || (directory === undefined ? "Not shown here: the directory is read with an indicator of the student" : "Not in the directory")],

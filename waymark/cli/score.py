@@ -95,7 +95,8 @@ def publish(
     configure(settings)
     database = opened(settings)
     with handled(
-        unchanged="Nothing was published; the previous batch is still served.",
+        # not "the previous batch is still served": after a rejection nothing is (a red team's finding)
+        unchanged="Nothing was published; what is served now, if anything, is unchanged.",
         also=(MonitoringError,),
     ):
         smoothing = load_policy(monitoring_policy).smoothing
