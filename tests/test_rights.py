@@ -290,7 +290,8 @@ def test_a_student_withdraws_an_open_request_and_the_dpo_may_decline_an_erasure_
     assert asked["id"] not in {r["id"] for r in client.get("/v1/dpo/requests", headers=dpo).json()}
     mine = {r["id"]: r for r in client.get("/v1/me/requests", headers=me).json()}[asked["id"]]
     assert (mine["status"], mine["outcome"], mine["detail"]) == ("done", "withdrawn", "")
-    again = client.post("/v1/me/erasure", json={"detail": ""}, headers=me).json()  # may ask anew
+    words = "erase it: I am appealing my marks"
+    again = client.post("/v1/me/erasure", json={"detail": words}, headers=me).json()  # may ask anew
     refused = client.post(f"/v1/dpo/erasure/{again['id']}/refusal", json={"note": ""}, headers=dpo)
     assert refused.status_code == 422  # a reason is required
     reason = "Your records are needed for an academic appeal you have open (UK GDPR Art. 17(3)(e))."
@@ -298,6 +299,7 @@ def test_a_student_withdraws_an_open_request_and_the_dpo_may_decline_an_erasure_
     assert declined.status_code == 200
     mine = {r["id"]: r for r in client.get("/v1/me/requests", headers=me).json()}[again["id"]]
     assert (mine["outcome"], mine["outcome_note"]) == ("declined", reason)
+    assert mine["detail"] == words  # nothing was erased: the student keeps what they asked
     with transaction(own.engine) as session:
         assert session.get(TrainingExclusion, student) is None  # nothing was erased
     read = client.get("/v1/me/indicator", params={"ask": "true"}, headers=me).json()

@@ -239,8 +239,9 @@ def _open_request(session: Session, request_number: int, *, kind: str) -> Rights
 
 def _close(req: RightsRequest, outcome: str, *, note: str) -> Recorded:
     # A correction's words are what the student and the DPO check the correction against, so they stay
-    # (until retention); an erasure's, and everything else of an erased student's, go.
-    if req.kind != "rectification" or outcome == "erased":
+    # (until retention); an erasure's, and everything else of an erased student's, go. A declined
+    # erasure's stay too: nothing was erased, and the student may need what they asked (a complaint).
+    if outcome == "erased" or (req.kind != "rectification" and outcome != "declined"):
         req.detail = ""
     req.status, req.outcome, req.outcome_note = "done", outcome, note
     req.processed_at = datetime.now(UTC)
@@ -281,7 +282,12 @@ def process_erasure(request_id_: RequestNumber, access: Dpo) -> Recorded:
             session.delete(signed_in)
     if session.get(TrainingExclusion, student) is None:
         session.add(TrainingExclusion(student_id=student, at=datetime.now(UTC), pseudonym_key=key))
-    erased_note = "Your learning analytics data was erased."
+    # said as it is: the data folder's copy goes at the data team's next erasure step, not now
+    erased_note = (
+        "Your learning analytics data was erased from the service (indicators, contacts, notes and "
+        "consents), and no later training or scoring includes you. The copy of your records in the "
+        "analytics data folder is removed at the data team's next erasure step (waymark data erase)."
+    )
     for other in session.scalars(select(RightsRequest).where(RightsRequest.student_id == student)):
         other.detail, other.outcome_note = "", None  # a note to the student may repeat what they wrote
         # any other open request closes with it: an erasure asked twice (before one open request was the
