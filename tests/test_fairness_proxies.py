@@ -65,9 +65,35 @@ def test_the_proxy_auc_is_cross_val_predicts_on_any_number_of_threads(
     x = features[FEATURES].to_numpy()
     for result in results[:2]:
         y = groups[result.attribute].to_numpy()
-        assert result.auc == _cross_val_auc(x, y, policy.seed)
-        assert result.warning == (result.auc >= policy.proxy_auc_warning)
+        assert result.auc == pytest.approx(_cross_val_auc(x, y, policy.seed), abs=1e-12)
+        assert result.warning == (max(result.auc, result.group_auc) >= policy.proxy_auc_warning)
     assert results[1].auc > 0.8  # the features do predict the region
+    assert results[0].group is None and math.isnan(results[0].group_auc)  # two groups: their AUC alone
+    assert (
+        results[1].group in {"north", "south", "east", "islands"} and results[1].group_auc >= results[1].auc
+    )
+
+
+def test_a_feature_only_one_group_has_is_a_proxy_however_the_others_average() -> None:
+    """A Chilean university's weekly sessions of one admission route's students (PACE), recorded as
+    attendance: one-vs-rest AUC 0.997 for them, 0.693 averaged over the four routes, under the 0.70
+    warning, and the committee was told nothing."""
+    rng = np.random.default_rng(7)
+    n = 1200
+    ids = [f"S{i}" for i in range(n)]
+    route = rng.choice(["regular", "equity", "special", "pace"], size=n, p=[0.5, 0.2, 0.2, 0.1])
+    x = rng.normal(size=(n, len(FEATURES)))
+    x[:, 3] = (route == "pace") * 3.0 + rng.normal(0, 0.2, n)  # their sessions, nobody else's
+    features = pd.DataFrame(x, columns=FEATURES).assign(student_id=ids, week=8)
+    groups = pd.DataFrame({"route": route}, index=pd.Index(ids, name="student_id"))
+    bundle = types.SimpleNamespace(matrix=lambda rows: rows[FEATURES].to_numpy())
+    policy = load_policy()
+    (result,) = proxy_check(features, groups, bundle=bundle, policy=policy)  # type: ignore[arg-type]
+    assert result.auc < policy.proxy_auc_warning  # the average alone would not have warned
+    assert result.group == "pace" and result.group_auc > 0.99 and result.warning
+    report = published(stub_outcome(policy, proxies=[result]), [])
+    card = model_card(report, {})
+    assert "for pace against the rest (warning)" in card, card
 
 
 def test_a_characteristic_the_proxy_check_could_not_try_is_said_in_the_report_and_the_card() -> None:
@@ -76,7 +102,13 @@ def test_a_characteristic_the_proxy_check_could_not_try_is_said_in_the_report_an
         policy, proxies=[ProxyResult("club", 0.61, False), ProxyResult("care", math.nan, False)]
     )
     report = published(outcome, [])
-    assert report["proxy_check"][1] == {"characteristic": "care", "auc": None, "warning": False}
+    assert report["proxy_check"][1] == {
+        "characteristic": "care",
+        "auc": None,
+        "warning": False,
+        "group": None,
+        "group_auc": None,
+    }
     html = render_html(report, policy.weeks, capacities=policy.capacities)
     assert "not checked: fewer than two recorded groups large enough to compare" in html
     assert f"- care: {PROXY_UNCHECKED}" in model_card(report, {})

@@ -370,7 +370,7 @@ function proxySection(r) {
   const body = el("tbody");
   for (const p of r.proxy_check) {
     const tr = el("tr");
-    tr.append(el("th", p.characteristic, { scope: "row" }), el("td", p.auc === null ? "—" : Number(p.auc).toFixed(2)), el("td", p.auc === null ? "Not checked: fewer than two recorded groups large enough to compare" : p.warning ? "Yes: review" : "No"));
+    tr.append(el("th", p.characteristic, { scope: "row" }), el("td", p.auc === null ? "—" : Number(p.auc).toFixed(2) + (p.group != null && p.group_auc != null ? ` on average over its groups; ${Number(p.group_auc).toFixed(2)} for ${p.group} against the rest` : "")), el("td", p.auc === null ? "Not checked: fewer than two recorded groups large enough to compare" : p.warning ? "Yes: review" : "No"));
     body.append(tr);
   }
   table.append(body);
