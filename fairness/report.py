@@ -130,7 +130,7 @@ def write_report(outcome: AuditOutcome, out: Path, *, test_metrics: dict[str, fl
 
 
 def _best_told(proxy: dict[str, Any]) -> str:
-    """ ", and 0.99 for GROUP against the rest" where a characteristic of three groups or more has one."""
+    """The best told group's AUC against the rest, where a characteristic of three groups or more has one."""
     if proxy.get("group") is None or proxy.get("group_auc") is None:
         return ""
     return f" on average over its groups, {proxy['group_auc']:.2f} for {proxy['group']} against the rest"

@@ -378,3 +378,30 @@ def test_the_evaluation_table_shows_every_week_of_short_presentations(forced: Tr
     assert weeks_shown(dataclasses.replace(forced, test_weekly=short)) == [1, 2, 3, 4, 5]
     assert forced.test_weekly.index.max() > train_cli.EVERY_WEEK_UP_TO
     assert weeks_shown(forced) == [w for w in train_cli.EVALUATION_WEEKS if w in forced.test_weekly.index]
+
+
+def test_a_test_set_of_the_training_students_again_is_said_to_be_so() -> None:
+    """A French university's one ended year split into its semesters: every test student had been
+    trained on, and the model card spoke of a later cohort."""
+    from waymark.training.split import TemporalSplit, same_students
+
+    split = TemporalSplit(
+        test_from=date(2025, 1, 20),
+        train=(("UE1", "S1"), ("UE2", "S1")),
+        validation=(),
+        test=(("UE3", "S2"),),
+    )
+    students = [f"s{i}" for i in range(40)]
+    registrations = pd.DataFrame(
+        {
+            "student_id": students * 2 + students,
+            "module_id": ["UE1"] * 40 + ["UE2"] * 40 + ["UE3"] * 40,
+            "presentation_id": ["S1"] * 80 + ["S2"] * 40,
+        }
+    )
+    said = same_students(split, registrations)
+    assert said is not None and said.startswith("40 of the test presentations' 40 students (100%)"), said
+    assert "not of a later cohort" in said
+    # A later intake that shares a third of its students with training (second and third years) is not
+    newer = registrations.assign(student_id=students * 2 + [f"n{i}" if i % 3 else f"s{i}" for i in range(40)])
+    assert same_students(split, newer) is None

@@ -39,6 +39,7 @@ from waymark.training.split import (
     TemporalSplit,
     default_test_from,
     few_of_a_year,
+    same_students,
     temporal_split,
 )
 
@@ -297,6 +298,7 @@ def train(
             None,
             [
                 few_of_a_year(split, sizes) if defaulted else None,
+                same_students(split, data.registrations),
                 _unlabelled(data, running, last_days=last_days),
             ],
         )

@@ -208,6 +208,33 @@ def few_of_a_year(split: TemporalSplit, sizes: Mapping[Key, int]) -> str | None:
     )
 
 
+#: The share of the test presentations' students also in training above which the test is said to be of
+#: the same students (a university's later years share some; a semester after the first, nearly all).
+SAME_STUDENTS_SHARE = 0.9
+
+
+def same_students(split: TemporalSplit, registrations: pd.DataFrame) -> str | None:
+    """A note when nearly every student of the test presentations is in the training ones, else None.
+
+    A French university's one ended year, split by default into its first semester for training and
+    its second for testing: all 1,240 test students had been trained on, and the model card said the
+    figures were measured on a later cohort. They are of later presentations of the same people,
+    which says less of how the model does for students it has never seen.
+    """
+    keys = pd.MultiIndex.from_frame(registrations[["module_id", "presentation_id"]].astype(str))
+    trained = set(registrations.loc[keys.isin(list(split.train)), "student_id"].astype(str))
+    tested = set(registrations.loc[keys.isin(list(split.test)), "student_id"].astype(str))
+    if not tested or len(tested & trained) < SAME_STUDENTS_SHARE * len(tested):
+        return None
+    return (
+        f"{len(tested & trained):,} of the test presentations' {len(tested):,} students "
+        f"({len(tested & trained) / len(tested):.0%}) are in the training presentations too: the test "
+        "figures are of later presentations of the same students, not of a later cohort, and say less of "
+        "how the model does for students it has never seen. Test on a later intake when the data holds one "
+        "(--test-from)"
+    )
+
+
 def latest_holding(on_date: Mapping[date, int]) -> tuple[date, int, float]:
     """The latest start date from which the presentations hold a quarter of a main intake.
 
