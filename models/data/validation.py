@@ -576,6 +576,15 @@ SAYS_NOT_RECORDED = (
     "no declarado",
     "no declarada",
     "sin información",
+    "sin informacion",
+    # Chile's forms (DEMRE, the ministry's SIES): a Chilean university's "No informa" and "Prefiere no
+    # informar" were compared as a gender and as an indigenous people of their own
+    "no informa",
+    "prefiere no informar",
+    "prefiero no informar",
+    "sin dato",
+    "no responde",
+    "no sabe / no responde",
     "non déclarée",
     "non renseignée",
     "desconhecido",
