@@ -372,7 +372,8 @@ ID_FORMS = (
     "case = \"upper\" on a column writes 21bcs0457 as the records' 21BCS0457, pad = 10 a spreadsheet's "
     '23000374 as 0023000374, replace = { "-" = "/" } ENG-2019-045 as ENG/2019/045, case = "lower" with '
     'prefix = "s" a platform\'s 2012345 and S2012345 as the records\' s2012345, strip_prefix = ["\'"] an '
-    "Excel export's '2202310017 as 2202310017"
+    "Excel export's '2202310017 as 2202310017, and extract = '^0*(.+)$' an attendance system's zero-padded "
+    "08871970K as the records' 8871970K"
 )
 
 #: Said with the contract's refusal of activity that names no registration.
