@@ -63,7 +63,15 @@ def _read(path: Path) -> list[_Row]:
         # of the first column's name ("missing column(s) student_id; unknown column(s) \ufeffstudent_id")
         with path.open(encoding="utf-8-sig", newline="") as handle:
             lines = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError as exc:
+        # A French university's ISO-8859-15 export had met a codec's traceback-like message alone.
+        raise DirectoryRefused(
+            f"{path}: is not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start:,}), which the "
+            "directory is read as; nothing was imported. Save it as UTF-8, or convert it: iconv -f "
+            "CP1252 -t UTF-8 (most Windows and Excel exports), -f ISO-8859-15 (French Apogée exports), "
+            "-f CP1250 (Central European)"
+        ) from exc
+    except (OSError, csv.Error) as exc:
         raise DirectoryRefused(f"{path}: cannot be read as CSV ({exc}); nothing was imported") from exc
     header = [h.strip() for h in lines[0]] if lines else []
     missing = [c for c in REQUIRED if c not in header]

@@ -57,6 +57,17 @@ def test_a_file_excel_saved_as_csv_utf8_loads_names_in_any_script(engine: Engine
     assert _stored(engine)["S1"][0] == "अदिति शर्मा"
 
 
+def test_a_file_not_in_utf8_is_refused_with_how_to_convert_it(engine: Engine, tmp_path: Path) -> None:
+    """A French university's ISO-8859-15 directory met a bare codec error; converted as cp1252, its
+    staff read "L½titia Dub½uf"."""
+    path = tmp_path / "directory.csv"
+    path.write_bytes(f"{HEADER}\nS1,Lætitia Dubœuf,,,l@example.fr\n".encode("iso-8859-15"))
+    with pytest.raises(DirectoryRefused, match="is not UTF-8") as refused:
+        import_directory(engine, path, known=KNOWN)
+    assert "iconv" in str(refused.value) and "ISO-8859-15" in str(refused.value)
+    assert _stored(engine) == {}
+
+
 def test_every_bad_row_is_named_and_nothing_is_loaded(engine: Engine, tmp_path: Path) -> None:
     import_directory(engine, _file(tmp_path, "S1,Ada Lovelace,,,ada@example.ac.uk"), known=KNOWN)
     bad = _file(

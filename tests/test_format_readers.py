@@ -204,6 +204,8 @@ def test_the_fixture_statements_all_name_a_learner_verb_and_course() -> None:
         ("Öğrenci No;Ders Kodu", "cp1254", "utf-8", 'or "cp1254" if the text is Turkish'),  # shares the Ö
         # a Polish USOS export: ń stops UTF-8 and is ñ in cp1252; the ł after it is ³ there
         ("ukraińskie;białoruskie", "cp1250", "utf-8", 'or "cp1250" if the text is Polish'),
+        # a French Apogée export in ISO-8859-15: é stops UTF-8; the œ after it is ½ in cp1252
+        ("Frédéric;Lætitia Dubœuf;10,5 €", "iso-8859-15", "utf-8", 'or "iso-8859-15" if the text is French'),
     ],
 )
 def test_an_unreadable_byte_is_named_with_the_encoding_the_text_is_likely_in(

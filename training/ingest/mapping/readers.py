@@ -215,6 +215,11 @@ def _guess(rest: bytes, *, encoding: str = "utf-8") -> str:
             '"cp1250" if the text is Polish, Czech, Slovak, Hungarian, Slovene, Croatian or Romanian, '
             "whose ł, ą, ż and ś Windows-1252 reads as ³, ¹, ¿ and œ"
         )
+    if any(b in _LATIN9_IN_1252 for b in window):
+        others.append(
+            '"iso-8859-15" if the text is French (as Apogée exports are) or Finnish, whose œ, Œ, € and š '
+            "Windows-1252 reads as ½, ¼, ¤ and ¨"
+        )
     return (
         f" (in Windows-1252 it would be {shown!r}: most Windows and Excel exports are Windows-1252, "
         'give the input encoding = "cp1252"' + "".join(f"; or {other}" for other in others) + ")"
@@ -228,6 +233,11 @@ _TURKISH_IN_1252 = frozenset(b"\xf0\xfd\xfe\xd0\xdd\xde")
 #: Bytes of Central European letters in Windows-1250 (ł ą ś ż ź Ą Ś Ż) that Windows-1252 reads as symbols
 #: or rare letters (³ ¹ œ ¿ Ÿ ¥ Œ ¯); not Ł, which is the £ of British text.
 _CENTRAL_EUROPEAN_IN_1252 = frozenset(b"\xb3\xb9\x9c\xbf\x9f\xa5\x8c\xaf")
+
+#: Bytes of ISO-8859-15's letters and euro sign (€ Š š Ž ž Œ œ Ÿ) that Windows-1252 reads as the
+#: symbols ¤ ¦ ¨ ¼ ½ ¾ and two accents alone: a French university's "Lætitia Dubœuf" had read
+#: "L½titia Dub½uf".
+_LATIN9_IN_1252 = frozenset(b"\xa4\xa6\xa8\xb4\xb8\xbc\xbd\xbe")
 
 
 def _decodes(data: bytes, encoding: str) -> bool:
