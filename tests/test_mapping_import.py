@@ -1055,6 +1055,9 @@ def test_numbers_with_a_decimal_comma_are_read_and_a_mixed_one_is_refused(tmp_pa
     )
     out = _import_with(load_mapping(write_mapping(tmp_path / "m", comma)), src, tmp_path / "ok")
     assert sorted(set(load_learning_data(out).students["credits"].astype(int))) == [30, 36]
+    # without the rule, the refusal names it (a Chilean university's grades of 5,5)
+    with pytest.raises(MappingDataError, match="written with a decimal comma: give the rule decimal_comma"):
+        _import_with(load_mapping(write_mapping(tmp_path / "m", MAPPING)), src, tmp_path / "plain")
     rows[3][6] = "1.030,0"
     rows[5][6] = "1.030"  # a point in a decimal-comma export separates thousands: not read as 1.03
     write_records(src, rows)

@@ -373,6 +373,14 @@ def column_sql(
             number = f"(CASE WHEN {given} THEN {number} ELSE {number} * {float(spec.multiply)!r} END)"
         if spec.add:
             number = f"(CASE WHEN {given} THEN {number} ELSE {number} + {float(spec.add)!r} END)"
+        if not spec.decimal_comma:  # a Chilean grade sheet's 5,5 had been refused without the rule to read it
+            comma = f"regexp_full_match(trim(CAST({text} AS VARCHAR)), '-?[0-9]*,[0-9]+')"
+            checks.append(
+                (
+                    f"{text} IS NOT NULL AND {number} IS NULL AND {comma}",
+                    "is not a number (written with a decimal comma: give the rule decimal_comma = true)",
+                )
+            )
         checks.append((f"{text} IS NOT NULL AND {number} IS NULL", "is not a number"))
         if column.kind is Kind.INT:  # of what the export wrote: a share out of a maximum is rounded
             checks.append((f"{number} <> round({number})", "is not a whole number"))
