@@ -19,13 +19,21 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx2
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from tests.service_setup import Served
 from waymark.models.pseudonyms import id_pseudonymiser
 from waymark.service.app import create_app
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import AuditRecord, StudentPreference, TrainingAttestation, WebSession
+from waymark.service.db.schema import (
+    AccessGrant,
+    AuditRecord,
+    Indicator,
+    Publication,
+    StudentPreference,
+    TrainingAttestation,
+    WebSession,
+)
 from waymark.service.dev_provider import LocalProvider, Person, person, running
 from waymark.service.security import AuthError, ConfigurationError, Verifier, mint
 
@@ -454,6 +462,31 @@ def test_in_a_pseudonymised_deployment_a_student_reads_and_writes_as_their_pseud
         "/v1/dpo/access-log", params={"student_id": NUMBER}, headers={"Authorization": f"Bearer {dpo}"}
     )
     assert log.status_code == 200 and log.json(), log.text
+    # A school mentor, who has no list to pick from, types the trainee's number (it had answered 404).
+    mentor = "mentor-of-" + NUMBER
+    with transaction(served.engine) as session:
+        session.add(
+            AccessGrant(
+                staff_id=mentor, relationship="placement_supervisor", scope_type="student", scope_id=pseudonym
+            )
+        )
+        served_run = session.scalar(select(Publication.run_id))
+        model = session.scalar(select(Indicator).where(Indicator.run_id == served_run).limit(1))
+        assert model is not None
+        copied = {c.key: getattr(model, c.key) for c in Indicator.__table__.columns if c.key != "id"}
+        session.add(Indicator(**{**copied, "student_id": pseudonym}))  # the trainee's, under their pseudonym
+    numbered.cookies.clear()  # the student's session: the mentor's token speaks alone
+    try:
+        read = numbered.get(
+            f"/v1/students/{NUMBER}/engagement",
+            headers={"Authorization": f"Bearer {mint(served.settings, 'placement_supervisor', sub=mentor)}"},
+        )
+        assert read.status_code == 200, read.text
+        assert read.json()["student_id"] == pseudonym
+    finally:
+        with transaction(served.engine) as session:
+            session.execute(delete(AccessGrant).where(AccessGrant.staff_id == mentor))
+            session.execute(delete(Indicator).where(Indicator.student_id == pseudonym))
 
 
 def test_a_number_the_sign_in_writes_otherwise_is_read_as_the_exports_write_it(served: Served) -> None:
