@@ -216,6 +216,11 @@ class WorklistEntry(BaseModel):
         description="An open contact rests on consent the student has since withdrawn: it can only be "
         "closed.",
     )
+    declined_contact: bool = Field(
+        False,
+        description="The student said no to being contacted about support (or withdrew their agreement): "
+        "only an exemption that applies lets staff contact them.",
+    )
     changed_since_last_run: bool = Field(
         description="An estimate moved by at least 5 points since the last run."
     )

@@ -66,6 +66,7 @@ class Row:
     next_follow_up: date | None = None  # the earliest follow-up of an open contact (any colleague's)
     correction: bool = False  # the estimates rest on data the student asked to correct (correction_notice)
     consent_withdrawn: bool = False  # an open contact rests on consent the student has withdrawn
+    declined_contact: bool = False  # the student said no to being contacted about support at all
 
 
 @dataclass(frozen=True)
@@ -281,6 +282,15 @@ def _rows(
     )
     new = _new_students(session, students, target=run.target, since=since)
     disputed = _corrections(session, students, run=run)
+    # said on the row: a red team's student who declined every purpose stayed at priority 5, unmarked,
+    # and the tutor found out only when an offer was refused
+    declined = set(
+        session.scalars(
+            select(Consent.student_id).where(
+                Consent.student_id.in_(students), Consent.purpose == OFFER, Consent.granted.is_(False)
+            )
+        )
+    )
     return [
         Row(
             student_id=s,
@@ -296,6 +306,7 @@ def _rows(
             ),
             new_since_last_visit=s in new,
             consent_withdrawn=s in withdrawn,
+            declined_contact=s in declined,
             correction=s in disputed,
         )
         for s, p in chosen

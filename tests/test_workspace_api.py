@@ -360,12 +360,15 @@ def test_a_follow_up_on_withdrawn_consent_is_not_due_and_the_row_says_to_close_i
     made = client.post(f"/v1/students/{student}/contacts", json=body, headers=headers)
     assert made.status_code == 201 and made.json()["basis"] == "consent", made.text
     row = next(r for r in _all(client, headers) if r["student_id"] == student)
-    assert row["follow_up_due"] and not row["consent_withdrawn"]
+    assert row["follow_up_due"] and not row["consent_withdrawn"] and not row["declined_contact"]
     withdrawn = {**agreed, "granted": False}
     assert client.put("/v1/me/consent", json=withdrawn, headers=mine).status_code == 200
     assert student not in {r["student_id"] for r in _all(client, headers, follow_up_due=True)}
     row = next(r for r in _all(client, headers) if r["student_id"] == student)
     assert not row["follow_up_due"] and row["consent_withdrawn"]
+    # and the row says the student said no, whatever their contacts (a red team's student who declined
+    # everything stayed at the top of the list, unmarked)
+    assert row["declined_contact"]
 
 
 def test_the_row_shows_the_contact_changed_last_and_the_earliest_follow_up_of_any_open_contact(

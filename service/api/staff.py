@@ -268,6 +268,7 @@ def _entry(row: worklist.Row) -> WorklistEntry:
         correction_pending=row.correction,
         follow_up_due=row.follow_up_due,
         consent_withdrawn=row.consent_withdrawn,
+        declined_contact=row.declined_contact,
         changed_since_last_run=row.changed,
         new_since_last_visit=row.new_since_last_visit,
     )
