@@ -304,9 +304,7 @@ def engagement(
     """
     run = access.served_run()
     ids = {student_id, access.runtime.verifier.students.named(student_id)}
-    query = (
-        None if run is None else readable(access.principal, run.id).where(Indicator.student_id.in_(ids))
-    )
+    query = None if run is None else readable(access.principal, run.id).where(Indicator.student_id.in_(ids))
     rows = [] if query is None else list(access.session.scalars(query))
     if not rows:
         raise not_found()

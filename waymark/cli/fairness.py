@@ -222,8 +222,16 @@ def _show(outcome: AuditOutcome, out_dir: Path) -> None:
         out.print(f"  warning from training: {escape(warning)}", highlight=False)
     for proxy in outcome.proxies:
         if proxy.warning:
+            best = (
+                f" on average over its groups, and tell {proxy.group} apart from the rest with AUC "
+                f"{proxy.group_auc:.2f}"
+                if proxy.group is not None
+                else ""
+            )
             out.print(
-                f"  warning: the features predict {proxy.attribute} with AUC {proxy.auc:.2f}", highlight=False
+                f"  warning: the features predict {proxy.attribute} with AUC {proxy.auc:.2f}{best}",
+                highlight=False,
+                markup=False,
             )
     out.print(
         f"Report: {out_dir / 'report.html'} (also report.json, model_card.md; logged to MLflow)",
@@ -235,11 +243,12 @@ def _show_quality(outcome: AuditOutcome) -> None:
     quality = outcome.quality
     if quality is None:
         return
-    out.print(
-        f"Quality gate: {quality.status.upper()} ({quality.champion_note})", highlight=False, markup=False
-    )
+    # the note on its own line: "FAIL (there is no approved champion ...: this check is skipped)" was read
+    # as the reason for the failure, which was the ECE ceiling two lines down (a Chilean university)
+    out.print(f"Quality gate: {quality.status.upper()}", highlight=False, markup=False)
     for check in quality.checks:
         out.print(f"  {check.status:>12}  {check.title}", highlight=False, markup=False)
         if check.status not in ("pass", "skipped"):
             for reason in check.reasons:
                 out.print(f"                {reason}", highlight=False, markup=False)
+    out.print(f"  champion comparison: {quality.champion_note}", highlight=False, markup=False)
