@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from waymark.models.data.erase import rows_naming
@@ -62,15 +62,51 @@ def _rows(session: Session, model: Any, *, student_id: str) -> list[dict[str, An
     ]
 
 
+def _readers(session: Session, indicators: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Who may read the student's indicators through a module, programme or school: kinds and counts.
+
+    The relationships naming the student alone had listed their personal tutor, not the module leaders
+    or support staff who may read them too (GDPR Art. 15(1)(c): the recipients, by category).
+    """
+    out = []
+    for scope_type, column in (
+        ("module", "module_id"),
+        ("programme", "programme_id"),
+        ("school", "school_id"),
+    ):
+        scopes = sorted({str(r[column]) for r in indicators if r.get(column)})
+        if not scopes:
+            continue
+        counted = session.execute(
+            select(
+                AccessGrant.relationship, AccessGrant.scope_id, func.count(AccessGrant.staff_id.distinct())
+            )
+            .where(AccessGrant.scope_type == scope_type, AccessGrant.scope_id.in_(scopes))
+            .group_by(AccessGrant.relationship, AccessGrant.scope_id)
+            .order_by(AccessGrant.relationship, AccessGrant.scope_id)
+        )
+        out += [
+            {"relationship": rel, "scope_type": scope_type, "scope_id": scope, "staff": int(n)}
+            for rel, scope, n in counted
+        ]
+    return out
+
+
 def database_records(session: Session, student_id: str) -> dict[str, list[dict[str, Any]]]:
     """Every record of the service database that names the student, by kind."""
-    complete = set(session.scalars(select(ScoringRun.id).where(ScoringRun.status == "complete")))
-    indicators = [r for r in _rows(session, Indicator, student_id=student_id) if r["run_id"] in complete]
+    runs = {r.id: r for r in session.scalars(select(ScoringRun).where(ScoringRun.status == "complete"))}
+    # each with the model version that made it, as the student's page says (a red team's finding)
+    indicators = [
+        {**r, "model_name": runs[r["run_id"]].model_name, "model_version": runs[r["run_id"]].model_version}
+        for r in _rows(session, Indicator, student_id=student_id)
+        if r["run_id"] in runs
+    ]
     grants = select(AccessGrant).where(
         AccessGrant.scope_type == "student", AccessGrant.scope_id == student_id
     )
     return {
         "indicators": indicators,
+        "readers": _readers(session, indicators),
         "feedback_on_indicators": _rows(session, Feedback, student_id=student_id),
         "interventions": _rows(session, Intervention, student_id=student_id),
         "contacts": _rows(session, Contact, student_id=student_id),

@@ -475,7 +475,14 @@ def test_export_holds_the_students_data_as_json_and_csv(served: Served, client: 
     me = auth(served, "student", student)
     data = client.get("/v1/me/export", headers=me).json()
     assert {r["student_id"] for r in data["indicators"]} == {student}
+    assert all(r["model_name"] and r["model_version"] for r in data["indicators"])
     assert data["access_log"] and all(r["student_id"] == student for r in data["access_log"])
+    # who may read them through their modules, programme or school, by kind and count (no names)
+    modules = {r["module_id"] for r in data["indicators"]}
+    assert data["readers"] and all(
+        set(r) == {"relationship", "scope_type", "scope_id", "staff"} for r in data["readers"]
+    )
+    assert {r["scope_id"] for r in data["readers"] if r["scope_type"] == "module"} <= modules
     csv_text = client.get("/v1/me/export", params={"format": "csv"}, headers=me).text
     assert csv_text.splitlines()[0] == "record_type,record,field,value" and "indicators" in csv_text
 
