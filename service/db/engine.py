@@ -442,6 +442,12 @@ def mark_production(engine: Engine) -> None:
             )
     except IntegrityError:  # another process marked it first
         pass
+    except ProgrammingError as exc:  # a role that may read but not insert: said, and the command goes on
+        log.error(
+            "could not mark the database as a production one (%s): apply the grants again "
+            "(waymark db grants | psql ...)",
+            str(exc.orig).strip().splitlines()[0],
+        )
 
 
 def production_since(engine: Engine) -> datetime | None:

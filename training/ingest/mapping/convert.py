@@ -374,7 +374,9 @@ def column_sql(
         if spec.add:
             number = f"(CASE WHEN {given} THEN {number} ELSE {number} + {float(spec.add)!r} END)"
         if not spec.decimal_comma:  # a Chilean grade sheet's 5,5 had been refused without the rule to read it
-            comma = f"regexp_full_match(trim(CAST({text} AS VARCHAR)), '-?[0-9]*,[0-9]+')"
+            # one or two digits after the comma: 1,234 may be a thousands separator, which decimal_comma
+            # would read as 1.234
+            comma = f"regexp_full_match(trim(CAST({text} AS VARCHAR)), '-?[0-9]*,[0-9]{{1,2}}')"
             checks.append(
                 (
                     f"{text} IS NOT NULL AND {number} IS NULL AND {comma}",

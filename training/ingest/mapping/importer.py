@@ -946,7 +946,10 @@ def _manifest_details(
     kept = {
         k: v for k, v in previous.items() if k not in {"contract_version", "source", "created_at", "tables"}
     }
-    words = outcome_words(mapping)
+    # an append adds its mapping's words to the folder's (a second registrations mapping had replaced them)
+    words = dict(previous.get("outcome_words", {}))
+    for outcome, said in outcome_words(mapping).items():
+        words[outcome] = list(dict.fromkeys([*words.get(outcome, []), *said]))
     return {
         **kept,
         "mapping": mapping.name,
