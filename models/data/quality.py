@@ -276,7 +276,8 @@ def _overview(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             FROM t_registrations GROUP BY ALL)
         SELECT CASE WHEN r.final_result IS NOT NULL THEN r.final_result
                     WHEN (SELECT d FROM reach) IS NULL THEN '{NOT_DATED}'
-                    WHEN CAST(p.start_date AS DATE) + CAST(p.length_days AS INTEGER) > (SELECT d FROM reach)
+                    WHEN CAST(p.start_date AS DATE) + CAST(p.length_days AS INTEGER) - 1
+                         > (SELECT d FROM reach)
                     THEN '{NOT_YET_KNOWN}'
                     WHEN s.pending > {OUTCOMES_PENDING_SHARE} THEN '{NOT_ENTERED}'
                     ELSE '{NOT_RECORDED}' END, count(*)
