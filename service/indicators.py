@@ -6,7 +6,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from waymark.models.explain.change import without_peer
@@ -60,11 +60,12 @@ def for_the_student(view: IndicatorView) -> IndicatorView:
 def correction_notice(session: Session, student_id: str, *, run_id: int, own: bool) -> str | None:
     """What staff (or, with ``own``, the student) should know of a correction asked for data behind the run.
 
-    An open rectification request: the data may be wrong, and the DPO has not decided. One accepted
-    after the served run's data was first scored (``data_unchanged_since``): its estimates rest on the
-    data before the correction until a run reads changed data. None otherwise. (A student's disputed
-    mark once stayed on the worklist's first row, unmarked, after the correction was accepted; and a
-    weekly run on the same, uncorrected folder took the notice away.)
+    An open rectification request: the data may be wrong, and the DPO has not decided. One accepted and
+    not yet recorded as reaching the data (``applied_at``): the estimates may rest on the data before
+    it, however many runs since. One that reached the data after the served run began: its estimates
+    rest on the data before it. None otherwise. (A student's disputed mark once stayed on the
+    worklist's first row, unmarked, after the correction was accepted; and the next weekly run, on data
+    not yet corrected, took the notice away.)
     """
     asked = list(
         session.execute(
@@ -73,6 +74,7 @@ def correction_notice(session: Session, student_id: str, *, run_id: int, own: bo
                 RightsRequest.outcome,
                 RightsRequest.created_at,
                 RightsRequest.processed_at,
+                RightsRequest.applied_at,
             )
             .where(RightsRequest.student_id == student_id, RightsRequest.kind == "rectification")
             .order_by(RightsRequest.id)
@@ -89,36 +91,33 @@ def correction_notice(session: Session, student_id: str, *, run_id: int, own: bo
             "data protection officer has not decided yet: read them with that in mind, and ask the student."
         )
     run = session.get(ScoringRun, run_id)
-    began = None if run is None else aware(data_unchanged_since(session, run))
-    accepted = [
-        aware(r.processed_at)
-        for r in asked
-        if r.outcome == "accepted"
-        and r.processed_at is not None
-        and began is not None
-        and aware(r.processed_at) > began
+    began = None if run is None else aware(run.started_at)
+    accepted = [r for r in asked if r.outcome == "accepted" and r.processed_at is not None]
+    waiting = [r for r in accepted if r.applied_at is None]
+    if waiting:  # made in the records system, not yet recorded as reaching the data read here
+        on = _day(aware(waiting[-1].processed_at))
+        return (
+            f"A correction you asked for was accepted on {on}; until it reaches the data this estimate is "
+            "made from, the estimate may rest on the data before it."
+            if own
+            else f"A correction the student asked for was accepted on {on}, and has not yet been recorded "
+            "as reaching the data these estimates are made from: read them with that in mind."
+        )
+    arrived = [
+        aware(r.applied_at)
+        for r in accepted
+        if r.applied_at is not None and began is not None and aware(r.applied_at) > began
     ]
-    if not accepted:
+    if not arrived:
         return None
-    on = _day(accepted[-1])
+    on = _day(arrived[-1])
     return (
-        f"A correction you asked for was accepted on {on}, and the data behind this estimate has not changed "
-        "since: it rests on the data before the correction."
+        f"A correction you asked for reached the data on {on}, after this estimate was made: it rests on "
+        "the data before the correction."
         if own
-        else f"A correction the student asked for was accepted on {on}, and the data behind these estimates "
-        "has not changed since: they rest on the data before the correction."
+        else f"A correction the student asked for reached the data on {on}, after these estimates were "
+        "made: they rest on the data before the correction."
     )
-
-
-def data_unchanged_since(session: Session, run: ScoringRun) -> datetime:
-    """When the first run on ``run``'s data began: its earliest run with the same data fingerprint.
-
-    A correction accepted after it has not reached the data ``run`` read, however many runs since.
-    """
-    first = session.scalar(
-        select(func.min(ScoringRun.started_at)).where(ScoringRun.data_fingerprint == run.data_fingerprint)
-    )
-    return first or run.started_at
 
 
 def _day(moment: datetime) -> str:

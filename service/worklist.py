@@ -30,7 +30,6 @@ from waymark.service.db.schema import (
     list_order,
     search_key,
 )
-from waymark.service.indicators import data_unchanged_since
 from waymark.service.outreach import OFFER
 from waymark.service.security import Principal
 
@@ -343,14 +342,16 @@ def _next_follow_ups(session: Session, students: list[str]) -> dict[str, date]:
 def _corrections(session: Session, students: list[str], *, run: ScoringRun) -> set[str]:
     """Students whose estimates in ``run`` rest on data they asked to correct.
 
-    An open rectification, or one accepted after the run's data was first scored, as
-    ``indicators.correction_notice`` tells each student's readers one by one.
+    An open rectification, one accepted and not yet recorded as reaching the data, or one that reached
+    it after the run began, as ``indicators.correction_notice`` tells each student's readers one by one.
     """
     asked = and_(RightsRequest.student_id.in_(students), RightsRequest.kind == "rectification")
-    since = data_unchanged_since(session, run)
     open_or_since = or_(
         RightsRequest.status == "open",
-        and_(RightsRequest.outcome == "accepted", RightsRequest.processed_at > since),
+        and_(
+            RightsRequest.outcome == "accepted",
+            or_(RightsRequest.applied_at.is_(None), RightsRequest.applied_at > run.started_at),
+        ),
     )
     return set(session.scalars(select(RightsRequest.student_id).distinct().where(asked, open_or_since)))
 

@@ -39,7 +39,6 @@ from waymark.service.db.schema import (
     Indicator,
     Intervention,
     ModelDecision,
-    Publication,
     RightsRequest,
     ScoringRun,
     TrainingExclusion,
@@ -337,48 +336,33 @@ def test_estimates_resting_on_data_the_student_disputes_say_so_until_the_next_ru
     accepted = {"accept": True, "note": "Registry corrected the mark."}
     assert client.post(f"/v1/dpo/rectification/{made['id']}", json=accepted, headers=dpo).status_code == 200
     staff_said, own_said = notices()
-    assert (
-        staff_said
-        and "was accepted on" in staff_said
-        and "rest on the data before the correction" in staff_said
-    )
+    # Accepted: made in the records system, not yet in the data the estimates are made from, however
+    # many runs since (a weekly run on data not yet corrected had taken the notice away).
+    assert staff_said and "was accepted on" in staff_said and "has not yet been recorded" in staff_said
     assert own_said and own_said.startswith("A correction you asked for was accepted on")
-    # A later run on the same data (its fingerprint unchanged) still rests on the data before the
-    # correction: a red team's weekly rescoring of an untouched folder had taken the notice away.
+    waiting = {r["id"]: r for r in client.get("/v1/dpo/requests", headers=dpo).json()}
+    assert waiting[made["id"]]["outcome"] == "accepted"  # on the DPO's queue until recorded as applied
     with transaction(own.engine) as session:
         stored = session.get(RightsRequest, made["id"])
         assert stored is not None and stored.processed_at is not None
-        run = session.scalar(
-            select(ScoringRun)
-            .join(Publication, Publication.run_id == ScoringRun.id)
-            .where(ScoringRun.id.in_(select(Indicator.run_id).where(Indicator.student_id == student)))
-        )
-        assert run is not None
-        kept = (run.id, run.started_at, run.data_fingerprint)
-        earlier = {c.key: getattr(run, c.key) for c in ScoringRun.__table__.columns if c.key != "id"}
-        session.add(ScoringRun(**{**earlier, "status": "failed", "started_at": run.started_at}))
-        run.started_at = datetime.now(UTC) + timedelta(days=7)  # the next week's run, after the decision
-    try:
-        said = notices()[0]
-        assert said is not None and "has not changed since" in said, said
-        # That run on changed data: its estimates rest on the corrected data.
-        with transaction(own.engine) as session:
-            served = session.get(ScoringRun, kept[0])
-            assert served is not None
-            served.data_fingerprint = "0" * 12
-        assert notices() == (None, None)
-    finally:
-        with transaction(own.engine) as session:
-            served = session.get(ScoringRun, kept[0])
-            assert served is not None
-            served.started_at, served.data_fingerprint = kept[1], kept[2]
-            session.execute(delete(ScoringRun).where(ScoringRun.status == "failed", ScoringRun.id > kept[0]))
-    # Decided before the data's first run: nothing to say.
+        stored.processed_at = datetime.now(UTC) - timedelta(days=30)  # long before the served run
+    assert notices()[0] is not None
+    # The DPO records that it reached the data: the estimates made before that rest on the old data.
+    applied = client.post(f"/v1/dpo/rectification/{made['id']}/applied", headers=dpo)
+    assert applied.status_code == 200, applied.text
+    assert client.post(f"/v1/dpo/rectification/{made['id']}/applied", headers=dpo).status_code == 404
+    assert made["id"] not in {r["id"] for r in client.get("/v1/dpo/requests", headers=dpo).json()}
+    staff_said, own_said = notices()
+    assert staff_said and "reached the data on" in staff_said and "rest on the data before" in staff_said
+    assert own_said and own_said.startswith("A correction you asked for reached the data on")
+    # Once a run has scored after that, the estimates rest on the corrected data: nothing to say.
     with transaction(own.engine) as session:
         stored = session.get(RightsRequest, made["id"])
         assert stored is not None
-        stored.processed_at = datetime.now(UTC) - timedelta(days=1)  # before the runs of this data began
+        stored.applied_at = datetime.now(UTC) - timedelta(days=1)  # before the served run began
     assert notices() == (None, None)
+    log = {e["action"] for e in client.get("/v1/me/access-log", headers=me).json()}
+    assert "correction_applied" in log
 
 
 def test_retention_run_applies_the_policy_to_every_kind_and_logs_itself(own: Served, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import delete, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from waymark.models import registry
@@ -211,12 +211,21 @@ class RequestOut(BaseModel):
     detail: str
     status: str
     created_at: datetime
+    outcome: str | None = None  # "accepted": a correction waiting to be recorded as reaching the data
+    processed_at: datetime | None = None
 
 
 @router.get("/dpo/requests", response_model=list[RequestOut])
 def requests(access: Dpo) -> list[RequestOut]:
-    """Open rectification and erasure requests."""
-    query = select(RightsRequest).where(RightsRequest.status == "open").order_by(RightsRequest.id)
+    """Open rectification and erasure requests, and accepted corrections not yet recorded as applied."""
+    waiting = and_(
+        RightsRequest.kind == "rectification",
+        RightsRequest.outcome == "accepted",
+        RightsRequest.applied_at.is_(None),
+    )
+    query = (
+        select(RightsRequest).where(or_(RightsRequest.status == "open", waiting)).order_by(RightsRequest.id)
+    )
     rows = list(access.session.scalars(query))
     access.record(sorted({r.student_id for r in rows}), "requests_view")
     return [RequestOut.model_validate(r, from_attributes=True) for r in rows]
@@ -334,6 +343,24 @@ def process_rectification(
     recorded = _close(req, "accepted" if body.accept else "declined", note=body.note)
     access.record([req.student_id], "rectification_processed")
     return recorded
+
+
+@router.post("/dpo/rectification/{request_id_}/applied", response_model=Recorded)
+def correction_applied(request_id_: RequestNumber, access: Dpo) -> Recorded:
+    """Record that an accepted correction has reached the data Waymark reads.
+
+    Until then the estimates say they may rest on the data before it; after it, until a run made
+    after this moment (``indicators.correction_notice``).
+    """
+    req = access.session.get(RightsRequest, request_id_)
+    if req is not None:
+        one_student_at_a_time(access.session, req.student_id)
+        access.session.refresh(req)
+    if req is None or req.kind != "rectification" or req.outcome != "accepted" or req.applied_at is not None:
+        raise Refused(404, title="Not found", detail="No accepted correction waiting with that id.")
+    req.applied_at = datetime.now(UTC)
+    access.record([req.student_id], "correction_applied")
+    return Recorded(id=req.id, at=req.applied_at)
 
 
 @router.get("/dpo/retention", response_model=retention.RetentionStatus)

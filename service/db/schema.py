@@ -246,6 +246,8 @@ class RightsRequest(Base):
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)  # accepted | declined | erased
     outcome_note: Mapped[str | None] = mapped_column(Text, nullable=True)  # the DPO's note to the student
+    # an accepted correction: when the DPO recorded it reaching the data Waymark reads (revision 0015)
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class TrainingExclusion(Base):

@@ -79,6 +79,21 @@ function rectificationForm(req, reload) {
   return form;
 }
 
+function appliedForm(req, reload) {
+  const form = el("form", null, { novalidate: "" });
+  form.append(el("p", "Accepted. Once the records system is corrected and the corrected data has been imported, record it: until then staff and the student read that the estimates may rest on the data before the correction."));
+  form.append(el("p"));
+  form.lastChild.append(el("button", "The correction has reached the data", { type: "submit" }));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      await send(`/v1/dpo/rectification/${req.id}/applied`, "POST");
+    } catch (e) { status(e.message); return; }
+    await reload(`Rectification request ${req.id}: the correction is recorded as reaching the data; the next scoring run's estimates rest on it.`);
+  });
+  return form;
+}
+
 async function showQueue(said) {
   const found = await api("/v1/dpo/requests");
   const box = byId("queue");
@@ -97,6 +112,7 @@ async function showQueue(said) {
     made.append(timeEl(req.created_at, when(req.created_at)), `; the answer is due within one month, by ${due.toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric" })}.`);
     card.append(made, el("p", req.detail ? `The student wrote: "${req.detail}"` : "The student wrote nothing more."));
     if (req.kind === "erasure") card.append(erasureForm(req, reload), refusalForm(req, reload));
+    else if (req.outcome === "accepted") card.append(appliedForm(req, reload));
     else card.append(rectificationForm(req, reload));
     box.append(card);
   }

@@ -22,6 +22,7 @@ const ACTION_TEXT = {
   directory_view: "read your name and contact details", requests_view: "read your requests about your data",
   access_log_view: "read who has looked at your data", export: "downloaded a copy of your data",
   erasure_processed: "handled your request to erase your data", rectification_processed: "handled your request to correct your data",
+  correction_applied: "recorded that the correction you asked for reached the data",
   erasure_request: "asked for your data to be erased", rectification_request: "asked for your data to be corrected",
   erasure_withdrawn: "withdrew your request to erase your data", rectification_withdrawn: "withdrew your request to correct your data",
   erasure_declined: "declined your request to erase your data, with a reason",
