@@ -621,8 +621,29 @@ def stage_m_sql(name: str, *, sqls: dict[str, ColumnSql], within: bool = False) 
     return f"SELECT {', '.join(selects)} FROM {a} AS a {joins}{where}"
 
 
-def out_sql(name: str, spec: TableSpec, *, columns: list[str]) -> str:
-    """The contract's columns and types: activity aggregated, keyed tables one row per key."""
+def joins_copy(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> bool:
+    """Whether a join of ``spec`` can copy a row: a joined input holds a key of its ``on`` columns twice.
+
+    Read on the joined inputs, which are small (course maps, people), so that the activity, which can be
+    millions of rows, is deduplicated (``once_per_key``) only where a copy can be.
+    """
+    for join in spec.join:
+        keys = [
+            f"lower(CAST({ident(c)} AS VARCHAR))" if join.ignore_case else ident(c) for c in join.on.values()
+        ]
+        row = con.execute(
+            f"SELECT count(*) > count(DISTINCT ({', '.join(keys)})) FROM {ident('wm_in_' + join.input)}"
+        ).fetchall()
+        if row and row[0][0]:
+            return True
+    return False
+
+
+def out_sql(name: str, spec: TableSpec, *, columns: list[str], copies: bool = False) -> str:
+    """The contract's columns and types: activity aggregated, keyed tables one row per key.
+
+    ``copies``: a join may copy activity rows (``joins_copy``): copies on one key count once.
+    """
     table = TABLES[name]
     typed = {c: f"CAST({ident(c)} AS {SQL_TYPES[contract_column(table, c).kind]})" for c in columns}
     m = ident("wm_m_" + name)
@@ -633,7 +654,7 @@ def out_sql(name: str, spec: TableSpec, *, columns: list[str]) -> str:
             # a row with no value (a check-in entered by hand, say) still counts, as itself
             total = "count(DISTINCT coalesce(CAST(_distinct AS VARCHAR), '#' || _file || ':' || _row))"
         key_sql = ", ".join(f"{typed[c]} AS {ident(c)}" for c in keys)
-        rows = f"(SELECT * FROM {m} {once_per_key(keys)})" if spec.join else m
+        rows = f"(SELECT * FROM {m} {once_per_key(keys)})" if copies else m
         return f"SELECT {key_sql}, CAST({total} AS BIGINT) AS count FROM {rows} GROUP BY ALL"
     select = ", ".join(f"{typed[c]} AS {ident(c)}" for c in columns)
     if not table.key or spec.duplicates == "error":
@@ -720,7 +741,8 @@ def create_views(
             f"FROM {ident('wm_a_' + name)}"
         )
     run(con, f"CREATE OR REPLACE TEMP VIEW {ident('wm_m_' + name)} AS {m}")
-    out = out_sql(name, spec, columns=table_columns(name, spec))
+    copies = name == "activity" and spec.aggregate is not None and bool(spec.join) and joins_copy(con, spec)
+    out = out_sql(name, spec, columns=table_columns(name, spec), copies=copies)
     run(con, f"CREATE OR REPLACE TEMP VIEW {ident('wm_out_' + name)} AS {out}")
 
 

@@ -15,7 +15,14 @@ import duckdb
 from waymark.models.data.contract import TABLES
 from waymark.models.data.sqltext import ident, literal
 from waymark.models.folding import folded
-from waymark.training.ingest.mapping.convert import ACTIVITY_KEY, BY_ASSESSMENT, join_match, trimmed, when_sql
+from waymark.training.ingest.mapping.convert import (
+    ACTIVITY_KEY,
+    BY_ASSESSMENT,
+    join_match,
+    joins_copy,
+    trimmed,
+    when_sql,
+)
 from waymark.training.ingest.mapping.inputs import InputStats
 from waymark.training.ingest.mapping.schema import ColumnSpec, Mapping, TableSpec
 
@@ -474,7 +481,9 @@ def table_coverage(
         unmatched_examples=examples,
         kept_unmatched=tuple((joined, hits, rows, orphans) for _, joined, hits, rows, orphans in kept),
         aggregated=aggregated,
-        same_key_copies=_same_key_copies(con, spec) if aggregated and spec.join else 0,
+        same_key_copies=_same_key_copies(con, spec)
+        if aggregated and spec.join and joins_copy(con, spec)
+        else 0,
     )
 
 
