@@ -2256,3 +2256,26 @@ def test_a_day_can_start_after_midnight_for_timestamps_and_local_times(tmp_path:
                 MAPPING.replace(rule, 'day = { column = "time", timestamp = "iso", day_starts_at = "3am" }'),
             )
         )
+
+
+def test_a_day_that_starts_after_midnight_does_so_by_the_local_clock_on_the_night_clocks_change(
+    tmp_path: Path,
+) -> None:
+    """A reviewer's point: the hours come off the local time, not the moment, so 03:00 is 03:00 on the
+    night summer time ends (Lisbon, 29 October 2023, 02:00 back to 01:00)."""
+    src = tmp_path / "export"
+    write_records(src)
+    student, course = STUDENTS[0], COURSES[0]
+    lines = [
+        "user,course,term,time,tool,ip_address",
+        f"{student},{course},2023S1,2023-10-29T00:30:00Z,forum,10.0.0.1",  # 01:30 summer time: the 28th's
+        f"{student},{course},2023S1,2023-10-29T01:30:00Z,quiz,10.0.0.1",  # 01:30 winter time: the 28th's
+        f"{student},{course},2023S1,2023-10-29T02:30:00Z,page,10.0.0.1",  # 02:30: the 28th's
+        f"{student},{course},2023S1,2023-10-29T03:10:00Z,wiki,10.0.0.1",  # 03:10: the 29th
+    ]
+    (src / "clicks.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rule = 'day = { column = "time", timestamp = "iso" }'
+    late = MAPPING.replace(rule, 'day = { column = "time", timestamp = "iso", day_starts_at = "03:00" }')
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", late)), src, tmp_path / "out")
+    days = load_learning_data(out).activity.set_index("activity_type")["day"]
+    assert (days["forum"], days["quiz"], days["page"], days["wiki"]) == (40, 40, 40, 41)  # the 29th is day 41
