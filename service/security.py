@@ -130,6 +130,11 @@ class StudentIds:
             return None  # an id the records could not carry (too long, control characters) names nobody
         return self._pseudonym(value) if self._pseudonym is not None else normalised_id(value)
 
+    @property
+    def pseudonymised(self) -> bool:
+        """Whether the records carry pseudonyms of the numbers (``WAYMARK_PSEUDONYM_SECRET_FILE``)."""
+        return self._pseudonym is not None
+
     def named(self, value: str) -> str:
         """The id records carry for a student named by number or by pseudonym (as the DPO may type it)."""
         if self._pseudonym is not None and is_pseudonym(value):

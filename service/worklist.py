@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from waymark.models.explain.change import MATERIAL
@@ -48,6 +48,9 @@ class Filters:
     search: str | None = None  # in a name (``search_key``) or the student id as stored
     new_since_visit: bool = False
     students: tuple[str, ...] = ()  # the search read as a student number: the ids records would carry for it
+    # ids are pseudonyms: a typed text matches one whole (``students``), never as a part (a few digits
+    # of a roll number listed students whose pseudonyms happened to hold them)
+    pseudonyms: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,17 +140,25 @@ def _filtered(
         # Also with spaces ignored on both sides: "zhangwei" finds Zhang Wei (a Chinese university's staff
         # typed pinyin as one word, as it is often written).
         whole = search_key(typed).replace(" ", "")
-        # And each word wherever it stands: "Wei Zhang" finds Zhang Wei, "Garcia Ana" Ana García López (a
-        # directory that writes the family name first, or staff who do).
-        words = [DirectoryEntry.search_name.contains(w, autoescape=True) for w in search_key(typed).split()]
+        # And, of two words or more, each at the start of a word of the name wherever it stands: "Wei
+        # Zhang" finds Zhang Wei, "Garcia Ana" Ana García López (a directory that writes the family name
+        # first, or staff who do); at a word's start, or "Muhammad Ali" listed Muhammad Malik first.
+        typed_words = search_key(typed).split()
+        spaced = literal(" ").concat(DirectoryEntry.search_name)  # ||: SQLite before 3.44 has no concat()
+        words = [spaced.contains(" " + w, autoescape=True) for w in typed_words]
         named = exists().where(
             DirectoryEntry.student_id == student,
             or_(
-                and_(*words) if words else true(),
+                DirectoryEntry.search_name.contains(search_key(typed), autoescape=True),
+                and_(*words) if len(words) > 1 else false(),
                 func.replace(DirectoryEntry.search_name, " ", "").contains(whole, autoescape=True),
             ),
         )
-        found = or_(named, func.lower(student).contains(typed.lower(), autoescape=True))
+        found = (
+            named
+            if filters.pseudonyms
+            else or_(named, func.lower(student).contains(typed.lower(), autoescape=True))
+        )
         if filters.students:  # the typed text as a student number, put through the imports' secret
             found = or_(found, student.in_(filters.students))
         query = query.where(found)

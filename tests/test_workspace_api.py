@@ -562,6 +562,8 @@ def test_a_name_is_found_whatever_its_accents_case_or_dotted_i_and_a_number_by_t
             assert found == [student], typed
         assert _all(client, headers, search="Şahinx") == []
         assert _all(client, headers, search="ibrahim sahinx") == []  # every word, not any
+        # each word at the start of a word of the name: "Muhammad Ali" had listed Muhammad Malik first
+        assert _all(client, headers, search="ibrahim ahin") == []
         # The number, as the imports' secret would turn it into the id records carry (worklist.Filters).
         with transaction(own.engine) as session:
             run = session.scalar(select(ScoringRun).join(Publication, Publication.run_id == ScoringRun.id))
@@ -577,6 +579,25 @@ def test_a_name_is_found_whatever_its_accents_case_or_dotted_i_and_a_number_by_t
                 today=datetime.now(UTC).date(),
             )
         assert [r.student_id for r in listed.rows] == [student]
+        # A part of a pseudonym names nobody: a few digits of a roll number had listed students whose
+        # pseudonyms happened to hold them.
+        with transaction(own.engine) as session:
+
+            def found(**given: object) -> list[str]:
+                rows = worklist.page(
+                    session,
+                    Principal(sub=staff, role=role, training_until=None),
+                    run=run,
+                    filters=worklist.Filters(search=student[-5:], **given),  # type: ignore[arg-type]
+                    offset=0,
+                    limit=1000,
+                    previous_visit=None,
+                    today=datetime.now(UTC).date(),
+                ).rows
+                return [r.student_id for r in rows]
+
+            assert student in found()  # ids as written: a part of one is a fair search
+            assert student not in found(pseudonyms=True)
     finally:
         with transaction(own.engine) as session:
             entry = session.get(DirectoryEntry, student)

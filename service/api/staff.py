@@ -201,6 +201,7 @@ def _worklist(access: Access, asked: WorklistQuery) -> Worklist:
         search=asked.search,
         new_since_visit=asked.new,
         students=_as_number(access, asked.search),
+        pseudonyms=access.runtime.verifier.students.pseudonymised,
     )
     offset, limit = asked.offset, min(asked.limit, access.runtime.settings.max_page_size)
     now = _now()
