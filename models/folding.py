@@ -20,6 +20,11 @@ _UNDECOMPOSED = str.maketrans(
     {
         "ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ħ": "h", "Ħ": "H", "ŧ": "t", "Ŧ": "T",
         "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th",
+        # Arabic letters written either way (an Egyptian university's فاطمه found none of 14 فاطمة, and
+        # مصطفى and مصطفي each found a different ten): teh marbuta as heh, alef maksura as yeh, tatweel
+        # dropped; the Persian and Urdu yeh and keheh, as Arabic keyboards type them (hamza forms
+        # decompose on their own)
+        "\u0629": "\u0647", "\u0649": "\u064a", "\u0640": "", "\u06cc": "\u064a", "\u06a9": "\u0643",
     }
 )  # fmt: skip
 

@@ -619,3 +619,15 @@ def test_a_number_pasted_with_a_spreadsheets_quote_is_searched_without_it() -> N
 
     assert typed_number("'2202310017") == typed_number(" 2202310017 ") == "2202310017"
     assert typed_number(" '' ") is None and typed_number(None) is None and typed_number("a\tb") is None
+
+
+def test_arabic_names_written_two_ways_fold_alike_for_search() -> None:
+    """An Egyptian university's فاطمه found none of its 14 فاطمة; مصطفى and مصطفي each found a different ten."""
+    from waymark.service.db.schema import search_key
+
+    assert search_key("فاطمة") == search_key("فاطمه")
+    assert search_key("مصطفى") == search_key("مصطفي")
+    assert search_key("أسامة") == search_key("اسامه")  # hamza forms already met
+    assert search_key("محـمد") == search_key("محمد")  # tatweel
+    assert search_key("علی") == search_key("علي")  # the Persian and Urdu yeh
+    assert search_key("فاطمة") != search_key("فاطم")

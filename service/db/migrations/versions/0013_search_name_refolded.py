@@ -12,10 +12,9 @@ Create Date: 2027-04-20 10:00:00
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
 
-from waymark.service.db.schema import search_key
+from waymark.service.db.refold import refold_search_names
 
 revision = "0013"
 down_revision = "0012"
@@ -25,32 +24,7 @@ depends_on = None
 
 def upgrade() -> None:
     """Apply."""
-    directory = sa.table(
-        "student_directory",
-        sa.column("student_id", sa.String),
-        sa.column("display_name", sa.String),
-        sa.column("preferred_name", sa.String),
-        sa.column("search_name", sa.String),
-    )
-    bind = op.get_bind()
-    rows = bind.execute(
-        sa.select(
-            directory.c.student_id,
-            directory.c.display_name,
-            directory.c.preferred_name,
-            directory.c.search_name,
-        )
-    )
-    changed = [
-        {"key": s, "refolded": folded} for s, d, p, before in rows if (folded := search_key(d, p)) != before
-    ]
-    if changed:
-        bind.execute(
-            directory.update()
-            .where(directory.c.student_id == sa.bindparam("key"))
-            .values(search_name=sa.bindparam("refolded")),
-            changed,
-        )
+    refold_search_names(op.get_bind())
 
 
 def downgrade() -> None:
