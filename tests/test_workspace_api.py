@@ -622,7 +622,8 @@ def test_a_number_pasted_with_a_spreadsheets_quote_is_searched_without_it() -> N
 
 
 def test_arabic_names_written_two_ways_fold_alike_for_search() -> None:
-    """An Egyptian university's فاطمه found none of its 14 فاطمة; مصطفى and مصطفي each found a different ten."""
+    """An Egyptian university's فاطمه found none of its 14 فاطمة; مصطفى and مصطفي each found a
+    different ten."""
     from waymark.service.db.schema import search_key
 
     assert search_key("فاطمة") == search_key("فاطمه")
