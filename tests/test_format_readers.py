@@ -229,6 +229,10 @@ def test_a_column_written_in_one_encoding_and_read_as_another_is_named_with_the_
     assert said.endswith('written in cp1254 and read as cp1252: give the input encoding = "cp1254"')
     assert 'give the input encoding = "utf-8"' in misread("Numéro", ["NumÃ©ro"])
     assert misread("Name", ["name", "Nom"]) == ""
+    # an Egyptian university's Windows-1256 headers read as Windows-1252 had met no hint
+    arabic = "رقم الطالب"
+    said = misread(arabic, ["x", arabic.encode("cp1256").decode("cp1252")])
+    assert said.endswith('give the input encoding = "cp1256"'), said
 
 
 def test_a_logs_report_downloaded_in_another_language_is_refused_by_the_command_without_a_traceback(

@@ -537,6 +537,17 @@ SAYS_NOT_RECORDED = (
     "غير محدد",  # Arabic: "not specified", "unknown", "prefer not to say"
     "غير معروف",
     "أفضل عدم الإجابة",
+    # an Egyptian university's feminine forms and spellings without hamza had been audited as groups
+    # ("لا يوجد" is not here: in a disability column it means "none")
+    "غير محددة",
+    "غير معروفة",
+    "غير معلوم",
+    "غير معلومة",
+    "غير مسجل",
+    "غير مسجلة",
+    "لم يحدد",
+    "لم تحدد",
+    "افضل عدم الاجابة",
     "모름",  # Korean: "unknown", "no answer", "refused"
     "무응답",
     "응답 거부",

@@ -462,7 +462,7 @@ def resolver(
 
 #: Encodings an export may be written in and read as, for ``misread``: UTF-8 and the Windows code pages
 #: of Central European, Cyrillic, Western, Greek, Turkish and Baltic text.
-_CODE_PAGES = ("utf-8", "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1257")
+_CODE_PAGES = ("utf-8", "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257")
 
 
 def _cased(sql: str, case: str) -> str:
