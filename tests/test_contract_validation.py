@@ -356,6 +356,23 @@ def test_a_characteristic_that_identifies_students_is_refused_without_showing_it
     assert {e.value for e in dated.examples} == {"(a date)"}
 
 
+def test_a_programme_that_identifies_students_is_refused(synth_dir: Path, tmp_path: Path) -> None:
+    """An Egyptian university's 14-digit national id (date of birth, governorate and sex in its digits),
+    mapped to programme_id, was published unhashed beside each pseudonym: the characteristics' own
+    check never read the students table."""
+    folder = tmp_path / "data"
+    shutil.copytree(synth_dir, folder)
+    path = folder / "students.parquet"
+    frame = pd.read_parquet(path)
+    numbers = [f"{29_901_011_234_567 + 7_919 * i}" for i in range(len(frame))]
+    frame.assign(programme_id=numbers).to_parquet(path, index=False)
+    report = validate_folder(folder)
+    finding = only(report, "groups_students")
+    assert (finding.table, finding.column) == ("students", "programme_id")
+    assert "a programme or a school, not an identity number" in finding.message
+    assert not any(n in report.to_text() for n in numbers)
+
+
 FULL_WIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + i) for i in range(10)))
 
 

@@ -361,6 +361,9 @@ def contract_rules(opened: dict[str, OpenedTable], typed: set[str]) -> Iterator[
             yield _built_in_kind_rule()
         if name == "sources" and "label" in table_open.types:
             yield _labelling_label_rule()
+        if name == "students":  # a national id mapped to programme_id was published beside each pseudonym
+            grouping = [c for c in GROUPING_STUDENT_COLUMNS if c in table_open.types]
+            yield from (_groups_students_rule(c, i, table="students") for i, c in enumerate(grouping))
         if name == "protected_characteristics":
             characteristics = [c for c in table_open.types if c != "student_id"]
             yield from (_groups_students_rule(c, i) for i, c in enumerate(characteristics))
@@ -440,7 +443,13 @@ _DATE_SHAPED = (
 )
 
 
-def _groups_students_rule(column: str, n: int) -> Rule:
+#: Columns of ``students`` that group students (shown to staff beside the student's id): one a student
+#: holds alone identifies them. An Egyptian university's national id (date of birth, governorate and sex
+#: in its digits) mapped to programme_id was published, unhashed, beside each pseudonym.
+GROUPING_STUDENT_COLUMNS = ("programme_id", "school_id", "highest_education")
+
+
+def _groups_students_rule(column: str, n: int, *, table: str = "protected_characteristics") -> Rule:
     """A protected characteristic groups students; a value held by one student alone identifies them.
 
     Refused when more than half of its students hold a value no other holds (an identity number, or a
@@ -452,19 +461,24 @@ def _groups_students_rule(column: str, n: int) -> Rule:
     whole validation would fall back to a Spark job per rule.
     """
     c = ident(column)
-    v, held, unique, dates = (f"gs{n}_{name}" for name in ("v", "n", "u", "d"))
+    prefix = "gs" if table == "protected_characteristics" else "gt"
+    v, held, unique, dates = (f"{prefix}{n}_{name}" for name in ("v", "n", "u", "d"))
     dated = f"regexp_full_match({v}.value, {literal(_DATE_SHAPED)})"
+    what = (
+        "A protected characteristic groups students (an age band, not a date of birth or an identity number)"
+        if table == "protected_characteristics"
+        else f"{column} groups students (a programme or a school, not an identity number or a date of birth)"
+    )
     return Rule(
-        "protected_characteristics",
+        table,
         column,
         "groups_students",
         f"{column!r} identifies rather than groups students: more than {_UNIQUE_SHARE:.0%} of the students "
-        "with a value hold a value no other student holds, or more than half its values are dates. A "
-        "protected characteristic groups students (an age band, not a date of birth or an identity "
-        "number), and a value that identifies a student undoes the pseudonym beside it. Band or group it "
+        f"with a value hold a value no other student holds, or more than half its values are dates. {what}, "
+        "and a value that identifies a student undoes the pseudonym beside it. Band or group it "
         "in the mapping, or leave the column out",
         f"WITH {v} AS (SELECT _file, _row, trim(CAST({c} AS VARCHAR)) AS value "
-        f"FROM raw_protected_characteristics WHERE {c} IS NOT NULL AND trim(CAST({c} AS VARCHAR)) <> ''), "
+        f"FROM raw_{table} WHERE {c} IS NOT NULL AND trim(CAST({c} AS VARCHAR)) <> ''), "
         f"{held} AS (SELECT value, count(*) AS held FROM {v} GROUP BY value), "
         f"{unique} AS (SELECT count(*) FILTER (WHERE held = 1) AS alone, sum(held) AS students FROM {held}), "
         f"{dates} AS (SELECT count(*) FILTER (WHERE {dated}) AS dates FROM {v}) "
