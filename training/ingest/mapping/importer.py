@@ -36,6 +36,7 @@ from waymark.training.ingest.mapping.convert import (
     PSEUDONYM_FUNCTION,
     SQL_TYPES,
     create_views,
+    joins_copy,
     out_sql,
     run,
     table_columns,
@@ -219,7 +220,9 @@ def _drop_unregistered(con: duckdb.DuckDBPyConnection, mapping: Mapping, *, old:
     parts += [f"SELECT {keys} FROM t_registrations"] if "registrations" in old else []
     if not parts:
         return ()
-    mapped = out_sql("activity", spec, columns=table_columns("activity", spec))
+    # copies on one key counted once, as create_views has it
+    copies = spec.aggregate is not None and bool(spec.join) and joins_copy(con, spec)
+    mapped = out_sql("activity", spec, columns=table_columns("activity", spec), copies=copies)
     run(con, f"CREATE OR REPLACE TEMP VIEW wm_every_activity AS {mapped}")
     run(con, f"CREATE OR REPLACE TEMP VIEW wm_registered AS {' UNION '.join(parts)}")
     # A row with an empty key is kept for the contract to refuse: that is a broken rule, not browsing.
