@@ -552,6 +552,26 @@ def test_a_run_killed_part_way_leaves_the_previous_batch_served(
         )
 
 
+def test_an_earlier_week_scored_after_a_later_one_has_no_change_since_it(
+    store: Champion, engine: Engine, synth_dir: Path
+) -> None:
+    """A Ghanaian university scored week 8, then week 2 (the last before a strike, as the docs advise):
+    students read rises of 18 to 23 points, "changed", that were time running backwards."""
+    configure(store.settings)
+    later = score(synth_dir, engine, model_name=store.name, week=8)
+    earlier = score(synth_dir, engine, model_name=store.name, week=4)
+    again = score(synth_dir, engine, model_name=store.name, week=8)
+    with transaction(engine) as session:
+
+        def previous(run_id: int) -> list[float | None]:
+            return list(
+                session.scalars(select(Indicator.previous_probability).where(Indicator.run_id == run_id))
+            )
+
+        assert later.students and all(p is None for p in previous(earlier.run_id))
+        assert any(p is not None for p in previous(again.run_id))  # week 4 is before week 8: a change
+
+
 @pytest.mark.slow  # an integration run of a minute or so: in .ci/run's heavier suite
 def test_history_is_kept_across_model_versions(
     store: Champion, engine: Engine, synth_dir: Path, tmp_path: Path

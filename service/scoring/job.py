@@ -101,20 +101,25 @@ class ScoredBatch:
 def _records(
     batch: ScoredBatch,
     *,
-    previous: dict[tuple[str, str, str], tuple[float, float]],
+    previous: dict[tuple[str, str, str], tuple[float, float, int]],
     smoothing: float,
 ) -> dict[str, list[Any]]:
     """The indicator rows column by column (name -> one plain Python value per row), as they are stored.
 
     Each row's ``priority`` (its place in the list) is its estimate smoothed with the previous run's
-    value at weight ``smoothing`` (``models.stability.smooth_step``; the estimate itself at 0).
+    value at weight ``smoothing`` (``models.stability.smooth_step``; the estimate itself at 0). A
+    previous value of a later week is no one's earlier estimate: an earlier week scored
+    after a later one (the last week before a strike) had shown rises of 18 to 23 points, "changed",
+    that were time running backwards.
     """
     frame = batch.indicators.merge(
         batch.as_of, on=["module_id", "presentation_id", "week"], how="left"
     ).merge(batch.placement, on="student_id", how="left")
     columns = {name: _plain(frame[name], name) for name in frame.columns}
     keys = zip(columns["student_id"], columns["module_id"], columns["presentation_id"], strict=True)
-    before = [previous.get(key) for key in keys]
+    weeks = columns["week"]
+    found = [previous.get(key) for key in keys]
+    before = [b if b is not None and b[2] <= week else None for b, week in zip(found, weeks, strict=True)]
     columns["previous_probability"] = [None if b is None else b[0] for b in before]
     prior = np.array([np.nan if b is None else b[1] for b in before], dtype=np.float64)
     current = np.asarray(columns["probability"], dtype=np.float64)

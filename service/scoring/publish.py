@@ -52,8 +52,8 @@ def published_run(engine: Engine, target: str) -> ScoringRun | None:
         )
 
 
-def previous_estimates(engine: Engine, target: str) -> dict[tuple[str, str, str], tuple[float, float]]:
-    """Each registration's estimate and list-order value in the run served (its change, its smoothing).
+def previous_estimates(engine: Engine, target: str) -> dict[tuple[str, str, str], tuple[float, float, int]]:
+    """Each registration's estimate, list-order value and week in the run served (its change, its smoothing).
 
     The order value of a run from before revision 0007 is its estimate (it was ordered by it). Empty
     when the run's model was rejected since: its estimates are no one's starting point.
@@ -71,9 +71,10 @@ def previous_estimates(engine: Engine, target: str) -> dict[tuple[str, str, str]
                 Indicator.presentation_id,
                 Indicator.probability,
                 func.coalesce(Indicator.priority, Indicator.probability),
+                Indicator.week,
             ).where(Indicator.run_id == run.id)
         )
-        return {(s, m, p): (prob, order) for s, m, p, prob, order in rows}
+        return {(s, m, p): (prob, order, int(week)) for s, m, p, prob, order, week in rows}
 
 
 class ErasureKeyError(Exception):
