@@ -88,6 +88,14 @@ def running_on(presentations: pd.DataFrame, day: date) -> pd.Series:
     return (_starts(presentations) <= when) & (when < _ends(presentations))
 
 
+def ended_by(presentations: pd.DataFrame, day: date) -> pd.Series:
+    """Per presentation: whether ``day`` reaches its last day.
+
+    A term whose platform closes on its last day, the data's last, has ended.
+    """
+    return _ends(presentations) <= pd.Timestamp(day) + pd.Timedelta(days=1)
+
+
 def without(frame: pd.DataFrame, presentations: pd.DataFrame) -> pd.DataFrame:
     """The rows of ``frame`` outside ``presentations`` (module_id, presentation_id), compared as text."""
     if presentations.empty:
@@ -130,8 +138,8 @@ def unfinished(
     day = as_of or data_date(
         presentations, last_activity_day(tables["activity"]) if last_days is None else last_days
     )
-    if day is not None:  # a presentation whose last day the data reaches has ended (its last day included)
-        left_out |= (_ends(candidates) > pd.Timestamp(day) + pd.Timedelta(days=1)).to_numpy()
+    if day is not None:
+        left_out |= (~ended_by(candidates, day)).to_numpy()
     return candidates.loc[left_out, PRESENTATION].reset_index(drop=True)
 
 

@@ -14,7 +14,7 @@ from sklearn.model_selection import GroupKFold
 
 from waymark.models import threads
 from waymark.models.bundle import ModelBundle, from_pipeline
-from waymark.models.calendar import data_date, days_into, last_activity_day, unfinished, without
+from waymark.models.calendar import data_date, days_into, ended_by, last_activity_day, unfinished, without
 from waymark.models.data import LearningData, load_learning_data, presentation_name, read_manifest
 from waymark.models.data.contract import OUTCOMES_PENDING_SHARE
 from waymark.models.data.publish import is_uri, local_folder
@@ -471,11 +471,7 @@ def _unlabelled(data: LearningData, running: pd.DataFrame, *, last_days: pd.Data
         ended_mask = ~held
     else:
         presentations = data.presentations
-        # ended once the data reaches its last day, as models.calendar.unfinished has it
-        last = pd.to_numeric(presentations["length_days"]) - 1
-        over = presentations.loc[
-            (days_into(presentations, day) >= last) & (days_into(presentations, day) > 0)
-        ]
+        over = presentations.loc[ended_by(presentations, day) & (days_into(presentations, day) > 0)]
         ended_mask = keys.isin(pd.MultiIndex.from_frame(over[["module_id", "presentation_id"]].astype(str)))
     ended = registrations[ended_mask]
     if ended.empty:

@@ -237,12 +237,18 @@ def _open_request(session: Session, request_number: int, *, kind: str) -> Rights
     Read before the lock, a request the student withdrew (or another DPO decided) meanwhile would
     still look open under READ COMMITTED, and an erasure would run over a withdrawal.
     """
+    req = _locked_request(session, request_number)
+    if req is None or req.kind != kind or req.status != "open":
+        raise Refused(404, title="Not found", detail=f"No open {kind} request with that id.")
+    return req
+
+
+def _locked_request(session: Session, request_number: int) -> RightsRequest | None:
+    """The request, read again once its student's writes are ordered behind this one (None: no such)."""
     req = session.get(RightsRequest, request_number)
     if req is not None:
         one_student_at_a_time(session, req.student_id)  # a student or staff write under way commits first
         session.refresh(req)
-    if req is None or req.kind != kind or req.status != "open":
-        raise Refused(404, title="Not found", detail=f"No open {kind} request with that id.")
     return req
 
 
@@ -352,10 +358,7 @@ def correction_applied(request_id_: RequestNumber, access: Dpo) -> Recorded:
     Until then the estimates say they may rest on the data before it; after it, until a run made
     after this moment (``indicators.correction_notice``).
     """
-    req = access.session.get(RightsRequest, request_id_)
-    if req is not None:
-        one_student_at_a_time(access.session, req.student_id)
-        access.session.refresh(req)
+    req = _locked_request(access.session, request_id_)
     if req is None or req.kind != "rectification" or req.outcome != "accepted" or req.applied_at is not None:
         raise Refused(404, title="Not found", detail="No accepted correction waiting with that id.")
     req.applied_at = datetime.now(UTC)

@@ -115,9 +115,9 @@ def make_engine(url: str, *, pool_size: int | None = None, reads_only: bool = Fa
     return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=size, connect_args=bounded)
 
 
-#: Seconds a PostgreSQL connection may take to be made (libpq's ``connect_timeout``).
 log = logging.getLogger(__name__)
 
+#: Seconds a PostgreSQL connection may take to be made (libpq's ``connect_timeout``).
 CONNECT_TIMEOUT = 10
 
 
@@ -424,9 +424,8 @@ def mark_production(engine: Engine) -> None:
     database that cannot be read for it refuses them anyway (``production_since`` raises).
     """
     try:
-        with engine.begin() as connection:
-            if connection.scalar(select(DeploymentMark.mode).where(DeploymentMark.mode == PRODUCTION)):
-                return
+        if production_since(engine) is not None:
+            return
     except ProgrammingError as exc:
         log.warning(
             "could not read deployment_marks (%s): apply the grants again (waymark db grants | psql ...)",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from waymark.service.db.schema import search_key
+from waymark.service.db.refold import refold_search_names
 
 revision = "0012"
 down_revision = "0011"
@@ -28,23 +28,7 @@ def upgrade() -> None:
     """Apply."""
     with op.batch_alter_table("student_directory") as batch:
         batch.add_column(sa.Column("search_name", sa.Text(), nullable=True))
-    directory = sa.table(
-        "student_directory",
-        sa.column("student_id", sa.String),
-        sa.column("display_name", sa.String),
-        sa.column("preferred_name", sa.String),
-        sa.column("search_name", sa.String),
-    )
-    bind = op.get_bind()
-    rows = bind.execute(
-        sa.select(directory.c.student_id, directory.c.display_name, directory.c.preferred_name)
-    )
-    folded = [{"key": s, "search_name": search_key(d, p)} for s, d, p in rows]
-    if folded:
-        bind.execute(
-            directory.update().where(directory.c.student_id == sa.bindparam("key")),
-            folded,
-        )
+    refold_search_names(op.get_bind())  # every entry: search_name is empty until now
 
 
 def downgrade() -> None:
