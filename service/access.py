@@ -3,18 +3,20 @@
 A staff member reads a student only through a relationship held in ``access_grants`` that matches
 the role in their token (a module leader's grants do not work for a personal-tutor token). A
 student reads only themselves. Every other role reads no individual's indicator (PRODUCT §6).
-A student outside the caller's scope is indistinguishable from one that does not exist.
+A student outside the caller's scope is indistinguishable from one that does not exist, and so, to
+every staff member, is a student who objected to being scored and listed (``ProcessingRestriction``):
+their stored indicators are kept, and only they read them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from waymark.models.roles import RELATIONSHIP_SCOPES, Role
-from waymark.service.db.schema import AccessGrant, Indicator
+from waymark.service.db.schema import AccessGrant, Indicator, ProcessingRestriction
 from waymark.service.security import Principal
 
 # scope type of a relationship (waymark.models.roles) -> the indicator column it applies to
@@ -51,4 +53,5 @@ def may_read(principal: Principal, indicators: Any) -> ColumnElement[bool]:
         AccessGrant.relationship == principal.role,
         AccessGrant.scope_type == scope_type,
     )
-    return indicators.c[SCOPE_COLUMNS[scope_type].key].in_(granted)  # type: ignore[no-any-return]
+    objected = exists().where(ProcessingRestriction.student_id == indicators.c.student_id)
+    return and_(indicators.c[SCOPE_COLUMNS[scope_type].key].in_(granted), ~objected)

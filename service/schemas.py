@@ -461,7 +461,7 @@ class PreferencesIn(Strict):
 
 
 class RequestIn(Strict):
-    """A rectification or erasure request."""
+    """A rectification, erasure or objection request (an objection's words: the student's situation)."""
 
     detail: LongNote = ""
 
@@ -556,6 +556,17 @@ class RectificationDecision(Strict):
     """The DPO's answer to a rectification request; the student sees it."""
 
     accept: bool
+    note: Annotated[LongNote, Field(min_length=1)]
+
+
+class ObjectionDecision(Strict):
+    """The DPO's answer to an objection (GDPR Art. 21(1)); the student reads the note.
+
+    Upheld, the student stays left out; declined, the note gives the institution's compelling
+    legitimate grounds for going on, and the student is scored and read again from the next run.
+    """
+
+    uphold: bool
     note: Annotated[LongNote, Field(min_length=1)]
 
 

@@ -30,6 +30,7 @@ from waymark.service.db.schema import (
     Feedback,
     Indicator,
     Intervention,
+    ProcessingRestriction,
     RightsRequest,
     ScoringRun,
     StudentPreference,
@@ -104,9 +105,11 @@ def database_records(session: Session, student_id: str) -> dict[str, list[dict[s
     grants = select(AccessGrant).where(
         AccessGrant.scope_type == "student", AccessGrant.scope_id == student_id
     )
+    restriction = _rows(session, ProcessingRestriction, student_id=student_id)
     return {
         "indicators": indicators,
-        "readers": _readers(session, indicators),
+        # while an objection stands no staff member reads them (access.may_read)
+        "readers": [] if restriction else _readers(session, indicators),
         "feedback_on_indicators": _rows(session, Feedback, student_id=student_id),
         "interventions": _rows(session, Intervention, student_id=student_id),
         "contacts": _rows(session, Contact, student_id=student_id),
@@ -115,6 +118,7 @@ def database_records(session: Session, student_id: str) -> dict[str, list[dict[s
         "consents": _rows(session, Consent, student_id=student_id),
         "preferences": _rows(session, StudentPreference, student_id=student_id),
         "requests": _rows(session, RightsRequest, student_id=student_id),
+        "objection": restriction,
         # the staff who support the student by name of relationship (their personal tutor's, say)
         "relationships": [{k: _plain(v) for k, v in columns(g).items()} for g in session.scalars(grants)],
         "access_log": _rows(session, AuditRecord, student_id=student_id),

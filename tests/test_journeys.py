@@ -46,6 +46,7 @@ from waymark.service.db.schema import (
     Consent,
     Contact,
     DirectoryEntry,
+    ProcessingRestriction,
     RightsRequest,
     StudentPreference,
     TrainingExclusion,
@@ -336,6 +337,12 @@ def test_a_student_sees_their_indicator_by_choice_withdraws_a_consent_and_asks_f
     page.wait_for_selector("#requests td:has-text('Waiting for the data protection officer')")
     axe.check(page, "me, erasure requested")
     screenshot(page, "me-requests", at="#rights", height=900)
+    type_into(page, "#object-detail", "Lists of names upset me.")
+    press(page, "#objection button[type=submit]")
+    page.wait_for_selector("#requests td:has-text('Objection')")
+    with transaction(own.engine) as session:  # left out from this moment, before the DPO decides
+        assert session.get(ProcessingRestriction, student) is not None
+    axe.check(page, "me, objection made")
     assert errors == []
 
 
@@ -452,6 +459,15 @@ def test_the_dpo_processes_the_erasure_and_runs_retention(
                     student_id=student, kind="erasure", detail="", status="open", created_at=datetime.now(UTC)
                 )
             )
+        if session.get(ProcessingRestriction, student) is None:
+            objected = RightsRequest(
+                student_id=student, kind="objection", detail="", status="open", created_at=datetime.now(UTC)
+            )
+            session.add(objected)
+            session.flush()
+            session.add(
+                ProcessingRestriction(student_id=student, request_id=objected.id, since=datetime.now(UTC))
+            )
     page, errors = sign_in(browser, base_url, people["dpo"])
     press(page, "header nav a[href='/dpo']")
     page.wait_for_selector("article.request")
@@ -459,6 +475,17 @@ def test_the_dpo_processes_the_erasure_and_runs_retention(
     _seen(page)
     axe.check(page, "dpo, queue and retention")
     screenshot(page, "dpo")
+    # the objection first: declined, with the grounds the student reads; the restriction ends
+    objection = page.locator("article.request", has_text=f"student {student}").filter(has_text="Objection")
+    prefix = objection.get_attribute("aria-labelledby").removesuffix("-h")
+    press(page, f"#{prefix}-h ~ form button[type=submit]")
+    page.wait_for_selector(f"#o{prefix[1:]}-uphold-error:has-text('Choose upheld or declined')")
+    page.check(f"#{prefix}-h ~ form input[name=uphold][value=false]")
+    type_into(page, f"#o{prefix[1:]}-note", "Your course's accrediting body requires engagement monitoring.")
+    press(page, f"#{prefix}-h ~ form button[type=submit]")
+    page.wait_for_selector(f"text=Objection {prefix[1:]}: outcome recorded")
+    with transaction(own.engine) as session:
+        assert session.get(ProcessingRestriction, student) is None
     request = page.locator("article.request", has_text=f"student {student}").first
     prefix = request.get_attribute("aria-labelledby").removesuffix("-h")
     press(page, f"#{prefix}-h ~ form button[type=submit]")

@@ -698,3 +698,97 @@ def test_data_whose_ids_were_made_with_another_key_than_an_erasure_is_refused(
     with pytest.raises(publish.ErasureKeyError, match="Import the data with the secret"):
         publish.erased_students(own.engine, key="0123456789abcdef")
     assert student in publish.erased_students(own.engine, key="")
+
+
+def test_a_student_who_objects_is_left_out_at_once_and_stays_out_once_the_objection_is_upheld(
+    own: Served, client: TestClient
+) -> None:
+    """Erasure was the only way out of the list (docs/reviews.md). An objection (GDPR Art. 21) leaves
+    the student out from the moment it is made: no staff member reads them, no run scores them, no
+    training or audit reads them; upheld, their estimates go; withdrawn, they are scored again."""
+    tutor, student = _tutored(own, -5)
+    staff, me, dpo = (
+        auth(own, "personal_tutor", tutor),
+        auth(own, "student", student),
+        auth(own, "dpo", "dpo-1"),
+    )
+    assert client.get(f"/v1/students/{student}/indicator", headers=staff).status_code == 200
+    made = client.post(
+        "/v1/me/objection", json={"detail": "I care for my mother; lists add to it"}, headers=me
+    )
+    assert made.status_code == 201, made.text
+    assert client.post("/v1/me/objection", json={"detail": ""}, headers=me).status_code == 409  # one stands
+    # at once, and before the DPO has decided: the tutor reads nothing of them, and no list holds them
+    assert client.get(f"/v1/students/{student}/indicator", headers=staff).status_code == 404
+    rows = client.get("/v1/worklist", params={"search": student}, headers=staff).json()["items"]
+    assert student not in {r["student_id"] for r in rows}
+    assert client.get("/v1/me/indicator", params={"ask": "true"}, headers=me).json()["shown"]  # they still do
+    export = client.get("/v1/me/export", headers=me).json()
+    assert export["readers"] == [] and export["objection"][0]["upheld"] is False
+    key = publish.folder_key(own.folder)
+    assert student in publish.left_out_students(own.engine, key=key)  # training and the audit read this
+    assert student not in publish.erased_students(own.engine, key=key)  # `waymark data erase` removes nothing
+    configure(own.settings)
+    run = score(own.folder, own.engine, model_name="waymark-not-completing", week=8)
+    with transaction(own.engine) as session:
+        published = set(session.scalars(select(Indicator.student_id).where(Indicator.run_id == run.run_id)))
+    assert student not in published and run.objecting == 1 and len(published) > 500
+    # the DPO upholds it, with a note; the estimates made of them go, and they stay out
+    queue = {r["id"]: r for r in client.get("/v1/dpo/requests", headers=dpo).json()}
+    assert queue[made.json()["id"]]["kind"] == "objection"
+    number = made.json()["id"]
+    decided = {"uphold": True, "note": ""}
+    assert client.post(f"/v1/dpo/objection/{number}", json=decided, headers=dpo).status_code == 422
+    decided["note"] = "Upheld: you will not be scored or listed while it stands."
+    assert client.post(f"/v1/dpo/objection/{number}", json=decided, headers=dpo).status_code == 200
+    with transaction(own.engine) as session:
+        kept = session.scalar(
+            select(func.count()).select_from(Indicator).where(Indicator.student_id == student)
+        )
+    assert kept == 0
+    mine = {r["id"]: r for r in client.get("/v1/me/requests", headers=me).json()}[number]
+    assert (mine["outcome"], mine["outcome_note"]) == ("accepted", decided["note"])
+    assert client.post("/v1/me/objection", json={"detail": ""}, headers=me).status_code == 409
+    # they withdraw it: the next run scores them, and their tutor reads them again
+    assert client.delete(f"/v1/me/requests/{number}", headers=me).status_code == 200
+    assert student not in publish.left_out_students(own.engine, key=key)
+    again = score(own.folder, own.engine, model_name="waymark-not-completing", week=8)
+    assert again.objecting == 0
+    assert client.get(f"/v1/students/{student}/indicator", headers=staff).status_code == 200
+    log = {e["action"] for e in client.get("/v1/me/access-log", headers=me).json()}
+    assert {"objection_request", "objection_processed", "objection_withdrawn"} <= log
+
+
+def test_the_dpo_may_decline_an_objection_with_the_grounds_the_student_reads(
+    own: Served, client: TestClient
+) -> None:
+    """Declined, the restriction ends at once: the tutor reads the stored estimate again."""
+    tutor, student = _tutored(own, -6)
+    staff, me, dpo = (
+        auth(own, "personal_tutor", tutor),
+        auth(own, "student", student),
+        auth(own, "dpo", "dpo-1"),
+    )
+    number = client.post("/v1/me/objection", json={"detail": ""}, headers=me).json()["id"]
+    assert client.get(f"/v1/students/{student}/indicator", headers=staff).status_code == 404
+    assert (
+        client.post(
+            f"/v1/dpo/objection/{number}", json={"uphold": False, "note": "x"}, headers=me
+        ).status_code
+        == 403
+    )
+    grounds = "Declined: your course's accrediting body requires the University to monitor engagement."
+    declined = client.post(
+        f"/v1/dpo/objection/{number}", json={"uphold": False, "note": grounds}, headers=dpo
+    )
+    assert declined.status_code == 200
+    assert (
+        client.post(
+            f"/v1/dpo/objection/{number}", json={"uphold": False, "note": grounds}, headers=dpo
+        ).status_code
+        == 404
+    )
+    assert client.get(f"/v1/students/{student}/indicator", headers=staff).status_code == 200
+    mine = {r["id"]: r for r in client.get("/v1/me/requests", headers=me).json()}[number]
+    assert (mine["outcome"], mine["outcome_note"]) == ("declined", grounds)
+    assert client.delete(f"/v1/me/requests/{number}", headers=me).status_code == 404  # nothing stands

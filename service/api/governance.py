@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from waymark.models import registry
 from waymark.models.roles import Role
-from waymark.service import audit, decisions, impact, monitoring, retention
+from waymark.service import audit, decisions, impact, monitoring, objections, retention
 from waymark.service.api.deps import (
     Access,
     AccessRoute,
@@ -33,8 +33,8 @@ from waymark.service.db.schema import (
     Feedback,
     Indicator,
     Intervention,
+    ProcessingRestriction,
     RightsRequest,
-    ScoringRun,
     StudentPreference,
     TrainingExclusion,
     WebSession,
@@ -51,6 +51,7 @@ from waymark.service.schemas import (
     LatestImpact,
     ModelName,
     ModelReport,
+    ObjectionDecision,
     Recorded,
     RectificationDecision,
     ReviewIn,
@@ -217,7 +218,7 @@ class RequestOut(BaseModel):
 
 @router.get("/dpo/requests", response_model=list[RequestOut])
 def requests(access: Dpo) -> list[RequestOut]:
-    """Open rectification and erasure requests, and accepted corrections not yet recorded as applied."""
+    """Open rectification, erasure and objection requests, and accepted corrections not yet applied."""
     waiting = and_(
         RightsRequest.kind == "rectification",
         RightsRequest.outcome == "accepted",
@@ -273,7 +274,7 @@ def process_erasure(request_id_: RequestNumber, access: Dpo) -> Recorded:
     erasure_barrier(session)  # a scoring run or import publishing now finishes first, or sees this
     req = _open_request(session, request_id_, kind="erasure")  # the student's writes ordered behind it
     student = req.student_id
-    key = _served_key(session, student)  # read before the student's indicators go
+    key = objections.served_key(session, student)  # read before the student's indicators go
     erased = (
         Indicator,
         Feedback,
@@ -283,6 +284,7 @@ def process_erasure(request_id_: RequestNumber, access: Dpo) -> Recorded:
         Consent,
         StudentPreference,
         DirectoryEntry,
+        ProcessingRestriction,
     )
     for model in erased:
         session.execute(delete(model).where(model.student_id == student))
@@ -314,21 +316,23 @@ def process_erasure(request_id_: RequestNumber, access: Dpo) -> Recorded:
     return recorded
 
 
-def _served_key(session: Session, student: str) -> str | None:
-    """The key of the ids the student is known by: their latest complete run's, else any complete run's.
+@router.post("/dpo/objection/{request_id_}", response_model=Recorded)
+def process_objection(request_id_: RequestNumber, body: ObjectionDecision, *, access: Dpo) -> Recorded:
+    """Uphold an objection (the student stays left out, their indicators go) or decline it with grounds.
 
-    Recorded with the erasure, so that data whose ids were made otherwise is refused rather than
-    read with the student in it under another id (``publish.erased_students``).
+    The student has been left out since they objected (``service.objections``); a declined objection
+    ends that, and the note, which the student reads, states the institution's compelling grounds.
     """
-    complete = select(ScoringRun.pseudonym_key).where(ScoringRun.status == "complete")
-    theirs = complete.where(
-        ScoringRun.id.in_(select(Indicator.run_id).where(Indicator.student_id == student))
-    )
-    for query in (theirs, complete):
-        found = session.execute(query.order_by(ScoringRun.id.desc()).limit(1)).first()
-        if found is not None:
-            return found[0]
-    return None
+    session = access.session
+    erasure_barrier(session)  # a run publishing now finishes first, or sees this
+    req = _open_request(session, request_id_, kind="objection")
+    if body.uphold:
+        objections.uphold(session, req.student_id)
+    else:
+        objections.lift(session, req.student_id)
+    recorded = _close(req, "accepted" if body.uphold else "declined", note=body.note)
+    access.record([req.student_id], "objection_processed")
+    return recorded
 
 
 @router.post("/dpo/erasure/{request_id_}/refusal", response_model=Recorded)

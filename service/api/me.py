@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from sqlalchemy import func, select
 
 from waymark.models.roles import Role
-from waymark.service import audit, outreach
+from waymark.service import audit, objections, outreach
 from waymark.service.access import readable
 from waymark.service.api.deps import Access, AccessRoute, access_for
 from waymark.service.db.engine import one_student_at_a_time
@@ -174,13 +174,18 @@ def put_consent(body: ConsentIn, access: Student) -> ConsentOut:
 
 
 def _request(kind: str, body: RequestIn, *, access: Access) -> Recorded:
+    row = _requested(kind, body, access=access)
+    return Recorded(id=row.id, at=row.created_at)
+
+
+def _requested(kind: str, body: RequestIn, *, access: Access) -> RightsRequest:
     me = access.principal.sub
     one_student_at_a_time(access.session, me)  # ordered with an erasure of your records
     row = RightsRequest(student_id=me, kind=kind, detail=body.detail, status="open", created_at=_now())
     access.session.add(row)
     access.record([me], f"{kind}_request")
     access.session.flush()
-    return Recorded(id=row.id, at=row.created_at)
+    return row
 
 
 #: Open correction requests a student may have at once: each is a statutory request with a deadline on
@@ -234,17 +239,46 @@ def erasure(body: RequestIn, access: Student) -> Recorded:
     return _request("erasure", body, access=access)
 
 
+@router.post("/objection", response_model=Recorded, status_code=201)
+def objection(body: RequestIn, access: Student) -> Recorded:
+    """Object to being scored and listed (GDPR Art. 21); 409 while an objection of yours stands.
+
+    From now on you are left out: not scored, and no staff member sees an estimate or a list place
+    of yours, while the data protection officer weighs your objection and after they uphold it. Say
+    what about your situation makes you object (``detail``). You may withdraw it at any time.
+    """
+    me = access.principal.sub
+    one_student_at_a_time(access.session, me)  # a double click makes one
+    standing = objections.restriction(access.session, me)
+    if standing is not None:
+        raise Refused(
+            409,
+            title="Already objected",
+            detail=f"Your objection of {standing.since:%d %B %Y} stands: you are left out already. Its "
+            "status is in your requests.",
+        )
+    req = _requested("objection", body, access=access)
+    objections.restrict(access.session, req)
+    return Recorded(id=req.id, at=req.created_at)
+
+
 @router.delete("/requests/{request_id}", response_model=Recorded)
 def withdraw_request(request_id: Annotated[int, Path(ge=1, le=2**62)], access: Student) -> Recorded:
-    """Withdraw one of your requests the data protection officer has not handled yet."""
+    """Withdraw a request not handled yet, or an objection of yours that was upheld."""
     me = access.principal.sub
     one_student_at_a_time(access.session, me)  # ordered with the DPO handling it
     req = access.session.get(RightsRequest, request_id)
-    if req is None or req.student_id != me or req.status != "open":
+    upheld = req is not None and req.kind == "objection" and req.outcome == "accepted"
+    standing = upheld and objections.restriction(access.session, me) is not None
+    if req is None or req.student_id != me or not (req.status == "open" or standing):
         raise Refused(404, title="Not found", detail="You have no open request with that number.")
     req.status, req.outcome, req.processed_at = "done", "withdrawn", _now()
-    req.outcome_note = "You withdrew this request."
-    if req.kind == "erasure":
+    if req.kind == "objection":
+        objections.lift(access.session, me)
+        req.outcome_note = "You withdrew your objection: you are scored and listed again from the next run."
+    else:
+        req.outcome_note = "You withdrew this request."
+    if req.kind != "rectification":
         req.detail = ""
     access.record([me], f"{req.kind}_withdrawn")
     return Recorded(id=req.id, at=req.processed_at)
@@ -252,7 +286,7 @@ def withdraw_request(request_id: Annotated[int, Path(ge=1, le=2**62)], access: S
 
 @router.get("/requests", response_model=list[OwnRequest])
 def own_requests(access: Student) -> list[OwnRequest]:
-    """Your rectification and erasure requests, and what was decided."""
+    """Your rectification, erasure and objection requests, and what was decided."""
     me = access.principal.sub
     rows = access.session.scalars(
         select(RightsRequest).where(RightsRequest.student_id == me).order_by(RightsRequest.id)

@@ -233,18 +233,19 @@ class StudentPreference(Base):
 
 
 class RightsRequest(Base):
-    """A student's rectification or erasure request and how it was handled."""
+    """A student's rectification, erasure or objection request and how it was handled."""
 
     __tablename__ = "rights_requests"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     student_id: Mapped[str] = mapped_column(ID, index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # rectification | erasure
+    kind: Mapped[str] = mapped_column(String(16))  # rectification | erasure | objection
     detail: Mapped[str] = mapped_column(Text, default="")  # the student's words; emptied once processed
     status: Mapped[str] = mapped_column(String(16))  # open | done
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)  # accepted | declined | erased
+    # accepted (an objection: upheld) | declined | erased | withdrawn
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
     outcome_note: Mapped[str | None] = mapped_column(Text, nullable=True)  # the DPO's note to the student
     # an accepted correction: when the DPO recorded it reaching the data Waymark reads (revision 0015)
     applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -259,6 +260,25 @@ class TrainingExclusion(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # The key of the ids the student was erased under (ScoringRun.pseudonym_key of the run that served
     # them); None when no run had recorded one: not checked (``publish.erasures_for``).
+    pseudonym_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class ProcessingRestriction(Base):
+    """A student who objected to being scored and listed (GDPR Art. 21): left out while this row stands.
+
+    Written when the objection is made: processing is restricted while the DPO weighs it (Art.
+    18(1)(d)), so the student is not scored, trained on or audited, and no staff member reads them
+    (``access.may_read``). ``upheld`` once the DPO upholds it; the row goes when the DPO declines it
+    with the institution's grounds, when the student withdraws it, or with their erasure.
+    """
+
+    __tablename__ = "processing_restrictions"
+
+    student_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    request_id: Mapped[int] = mapped_column(Integer)
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    upheld: Mapped[bool] = mapped_column(default=False)
+    # The key of the ids the student objected under, as for an erasure (``publish.erased_students``).
     pseudonym_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 

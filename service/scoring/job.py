@@ -57,6 +57,7 @@ class ScoringSummary:
     withdrawn: int = 0  # registrations not scored: left by the data date (cohort.departed)
     # students whose erasure was processed, left out although the data folder still holds them
     erased_in_folder: int = 0
+    objecting: int = 0  # students left out because they objected to being scored (ProcessingRestriction)
     audited_weeks: tuple[int, ...] = ()  # the weeks the champion's fairness audit measured
     replaced_as_of: str | None = None  # the data date of the batch this one replaced (None: none was served)
     modules: tuple[str, ...] = ()  # the modules scored
@@ -96,6 +97,7 @@ class ScoredBatch:
     summaries: list[dict[str, Any]]  # the run_summaries rows (``summaries.assemble``)
     withdrawn: int = 0  # registrations left out as recorded to have left by the data date
     erased_in_folder: int = 0  # erased students the chosen presentations still register (left out)
+    objecting: int = 0  # students of the chosen presentations left out because they objected
 
 
 def _records(
@@ -286,14 +288,25 @@ def _score_and_publish(
     key = publish.folder_key(folder, spark=spark)
     try:
         erased = publish.erased_students(engine, key=key)
+        objecting = publish.objecting_students(engine, key=key)
     except publish.ErasureKeyError as exc:
         raise ScoringError(f"cannot score {folder}: {exc}") from exc
     if spark is None:
-        batch = _on_duckdb(local_folder(folder), model=model, week=week, erased=erased, say=say, as_of=as_of)
+        batch = _on_duckdb(
+            local_folder(folder),
+            model=model,
+            week=week,
+            erased=erased,
+            objecting=objecting,
+            say=say,
+            as_of=as_of,
+        )
     else:
         from waymark.service.scoring.on_spark import scored_on_spark
 
-        batch = scored_on_spark(folder, spark, model=model, week=week, erased=erased, say=say, as_of=as_of)
+        batch = scored_on_spark(
+            folder, spark, model=model, week=week, erased=erased, objecting=objecting, say=say, as_of=as_of
+        )
     return _publish(
         engine,
         batch,
@@ -314,8 +327,13 @@ def _on_duckdb(
     erased: frozenset[str],
     say: Progress,
     as_of: date | None = None,
+    objecting: frozenset[str] = frozenset(),
 ) -> ScoredBatch:
-    """The batch computed on the embedded engine: DuckDB for the features, pandas for the rest."""
+    """The batch computed on the embedded engine: DuckDB for the features, pandas for the rest.
+
+    Neither the ``erased`` nor the ``objecting`` students are read (the first are counted as still in
+    the folder, the second as left out on their objection).
+    """
     say("validating data")
     fingerprint = folder_fingerprint(folder)
     con, report = memo.open_valid(folder, fingerprint=fingerprint)
@@ -342,8 +360,10 @@ def _on_duckdb(
     # A chosen week must reach the folder's data date, which the activity read up to its cut-off cannot say.
     day = None if week is None else as_of or data_date(_presentations(con), last_days())
     con.close()
-    held = int(data.registrations.loc[data.registrations.student_id.isin(erased), "student_id"].nunique())
-    data = data.without(erased)
+    registered = data.registrations.student_id
+    held = int(registered[registered.isin(erased)].nunique())
+    objected = int(registered[registered.isin(objecting)].nunique())
+    data = data.without(erased | objecting)
     try:
         say("building features")
         cohort = build_cohort(
@@ -365,6 +385,7 @@ def _on_duckdb(
         rows,
         withdrawn=cohort.withdrawn,
         erased_in_folder=held,
+        objecting=objected,
     )
 
 
@@ -452,6 +473,7 @@ def _publish(
         as_of=as_of,
         withdrawn=batch.withdrawn,
         erased_in_folder=batch.erased_in_folder,
+        objecting=batch.objecting,
         replaced_as_of=None if served is None else served.data_as_of,
         modules=tuple(sorted({str(m) for m in batch.indicators["module_id"]})),
     )

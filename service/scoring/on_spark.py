@@ -107,6 +107,7 @@ def scored_on_spark(
     say: Progress,
     read: Reader | None = None,
     as_of: date | None = None,
+    objecting: frozenset[str] = frozenset(),
 ) -> ScoredBatch:
     """The batch of ``folder`` computed on the Spark ``session``: the values ``job._on_duckdb`` computes.
 
@@ -144,7 +145,8 @@ def scored_on_spark(
     )
     current = partitions.only_presentations(tables, chosen, engine=engine)
     held = partitions.students_among(current["registrations"], erased, engine=engine)
-    data = partitions.without(current, erased, engine=engine)
+    objected = partitions.students_among(current["registrations"], objecting, engine=engine)
+    data = partitions.without(current, erased | objecting, engine=engine)
     activity = data["activity"]
     if (cutoff := activity_cutoff(week)) is not None:  # as the DuckDB engine reads it
         activity = activity.where(activity["day"] < cutoff)
@@ -185,6 +187,7 @@ def scored_on_spark(
         rows,
         withdrawn=withdrawn,
         erased_in_folder=held,
+        objecting=objected,
     )
 
 

@@ -27,6 +27,7 @@ from waymark.models.data.publish import local_folder, read_manifest
 from waymark.service.db.engine import erasure_barrier, transaction
 from waymark.service.db.schema import (
     Indicator,
+    ProcessingRestriction,
     Publication,
     RunSummary,
     ScoringRun,
@@ -93,15 +94,34 @@ def erased_students(engine: Engine, *, key: str) -> frozenset[str]:
     ErasureKeyError
         When any erasure was recorded under a key other than ``key``.
     """
+    return _recorded(engine, TrainingExclusion, key=key, what="erasures")
+
+
+def objecting_students(engine: Engine, *, key: str) -> frozenset[str]:
+    """Students who objected to being scored and listed, while the objection stands (weighed or upheld).
+
+    Checked against ``key`` as erasures are (``erased_students``; the same error).
+    """
+    return _recorded(engine, ProcessingRestriction, key=key, what="objections")
+
+
+def left_out_students(engine: Engine, *, key: str) -> frozenset[str]:
+    """Students no training, audit or scoring reads: erased, or objecting (``erased_students`` raises)."""
+    return erased_students(engine, key=key) | objecting_students(engine, key=key)
+
+
+def _recorded(
+    engine: Engine, table: type[TrainingExclusion] | type[ProcessingRestriction], *, key: str, what: str
+) -> frozenset[str]:
     with transaction(engine) as session:
-        rows = session.execute(select(TrainingExclusion.student_id, TrainingExclusion.pseudonym_key)).all()
+        rows = session.execute(select(table.student_id, table.pseudonym_key)).all()
     other = Counter(k for _, k in rows if k is not None and k != key)
     if other:
         recorded = "; ".join(f"{n:,} under {_key_said(k)}" for k, n in sorted(other.items()))
         raise ErasureKeyError(
-            f"erasures were recorded for students identified by ids made otherwise than this data's "
+            f"{what} were recorded for students identified by ids made otherwise than this data's "
             f"({recorded}; this data: {_key_said(key)}): in it those students have other ids, so they would "
-            "be read again. Import the data with the secret the erasures were recorded under."
+            f"be read again. Import the data with the secret the {what} were recorded under."
         )
     return frozenset(student for student, _ in rows)
 
@@ -254,8 +274,8 @@ def swap(engine: Engine, run_id: int, *, target: str, produced: Sequence[str]) -
 
     ``produced`` holds the student of each row the run wrote. A student whose erasure was processed
     while the run was being written (after it read the erased students) is not published: their rows
-    go here, and an erasure that comes later removes them from the published run itself. Returns the
-    number of rows published.
+    go here, and an erasure that comes later removes them from the published run itself. So with a
+    student who objected to being scored meanwhile. Returns the number of rows published.
 
     Raises
     ------
@@ -268,8 +288,11 @@ def swap(engine: Engine, run_id: int, *, target: str, produced: Sequence[str]) -
         # The row lock makes a concurrent clear_unfinished (possible only if our lock was lost with
         # its connection) wait for this check, or this check see its result.
         status = session.scalar(select(ScoringRun.status).where(ScoringRun.id == run_id).with_for_update())
-        erased = set(session.scalars(select(TrainingExclusion.student_id))).intersection(produced)
-        if erased:  # written after their erasure was processed (the erasure deletes those before it)
+        # written after their erasure was processed (the erasure deletes those before it), or their
+        # objection was made (their stored indicators stay, but none is added while it stands)
+        gone = select(TrainingExclusion.student_id).union(select(ProcessingRestriction.student_id))
+        erased = set(session.scalars(gone)).intersection(produced)
+        if erased:
             session.execute(
                 delete(Indicator).where(Indicator.run_id == run_id, Indicator.student_id.in_(sorted(erased)))
             )

@@ -1,4 +1,4 @@
-// The data protection officer's pages: the request queue (erasure, rectification) and retention.
+// The data protection officer's pages: the request queue (erasure, rectification, objection) and retention.
 "use strict";
 
 const KIND_TEXT = {
@@ -79,6 +79,39 @@ function rectificationForm(req, reload) {
   return form;
 }
 
+// An objection (UK GDPR Art. 21(1)): the student is left out while it is weighed. Upheld, they stay out;
+// declined, the note states the University's compelling grounds, and they are scored again.
+function objectionForm(req, reload) {
+  const prefix = `o${req.id}`;
+  const form = el("form", null, { novalidate: "" });
+  form.append(el("p", "The student has been left out of scoring, training and every staff view since they objected."));
+  const set = el("fieldset", null, { "aria-describedby": `${prefix}-uphold-error` });
+  set.append(el("legend", "Outcome"));
+  for (const [value, text] of [["true", "Upheld: they stay left out, and their estimates are deleted"], ["false", "Declined: the University's compelling grounds outweigh it"]]) {
+    const label = el("label");
+    label.append(el("input", null, { type: "radio", name: "uphold", value }), ` ${text}`);
+    set.append(label);
+  }
+  set.append(el("span", null, { class: "field-error", id: `${prefix}-uphold-error` }));
+  const note = el("p", null, { class: "field" });
+  note.append(el("label", "Note to the student, with the grounds if you decline (required)", { for: `${prefix}-note` }),
+    el("textarea", null, { id: `${prefix}-note`, name: "note", rows: "2", maxlength: "4000", "aria-describedby": `${prefix}-note-error` }),
+    el("span", null, { class: "field-error", id: `${prefix}-note-error` }));
+  form.append(set, note, el("p"));
+  form.lastChild.append(el("button", "Record the outcome", { type: "submit" }));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const uphold = form.elements.uphold.value;
+    if (!uphold) { showErrors(form, prefix, new ApiError(422, "body.uphold: Choose upheld or declined.")); return; }
+    if (!form.elements.note.value.trim()) { showErrors(form, prefix, new ApiError(422, "body.note: Write a note to the student: they read it with the outcome.")); return; }
+    try {
+      await send(`/v1/dpo/objection/${req.id}`, "POST", { uphold: uphold === "true", note: form.elements.note.value });
+    } catch (e) { showErrors(form, prefix, e); return; }
+    await reload(`Objection ${req.id}: outcome recorded; the student sees it with your note.`);
+  });
+  return form;
+}
+
 function appliedForm(req, reload) {
   const form = el("form", null, { novalidate: "" });
   form.append(el("p", "Accepted. Once the records system is corrected and the corrected data has been imported, record it: until then staff and the student read that the estimates may rest on the data before the correction."));
@@ -112,6 +145,7 @@ async function showQueue(said) {
     made.append(timeEl(req.created_at, when(req.created_at)), `; the answer is due within one month, by ${due.toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric" })}.`);
     card.append(made, el("p", req.detail ? `The student wrote: "${req.detail}"` : "The student wrote nothing more."));
     if (req.kind === "erasure") card.append(erasureForm(req, reload), refusalForm(req, reload));
+    else if (req.kind === "objection") card.append(objectionForm(req, reload));
     else if (req.outcome === "accepted") card.append(appliedForm(req, reload));
     else card.append(rectificationForm(req, reload));
     box.append(card);

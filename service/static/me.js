@@ -26,6 +26,8 @@ const ACTION_TEXT = {
   erasure_request: "asked for your data to be erased", rectification_request: "asked for your data to be corrected",
   erasure_withdrawn: "withdrew your request to erase your data", rectification_withdrawn: "withdrew your request to correct your data",
   erasure_declined: "declined your request to erase your data, with a reason",
+  objection_request: "objected to being scored and listed", objection_withdrawn: "withdrew your objection to being scored and listed",
+  objection_processed: "decided on your objection to being scored and listed",
 };
 // Roles as the student reads them.
 const ROLE_TEXT = { dpo: "Data protection officer", student: "You" };
@@ -106,9 +108,9 @@ async function showAccessLog() {
     : "";
 }
 
-function withdrawButton(r) {
-  const box = el("span", "Not decided yet. ");
-  const button = el("button", "Withdraw this request", { type: "button" });
+function withdrawButton(r, upheld = false) {
+  const box = el("span", upheld ? "" : "Not decided yet. ");
+  const button = el("button", upheld ? "Withdraw my objection" : "Withdraw this request", { type: "button" });
   button.addEventListener("click", async () => {
     try {
       await api(`/v1/me/requests/${r.id}`, { method: "DELETE" });
@@ -120,20 +122,29 @@ function withdrawButton(r) {
   return box;
 }
 
+// An upheld objection stands until the student withdraws it, so it keeps its button.
+function outcome(r) {
+  const said = `${r.kind === "objection" && r.outcome === "accepted" ? "Upheld" : words(r.outcome)}${r.outcome_note ? `: ${r.outcome_note}` : ""}`;
+  if (r.kind !== "objection" || r.outcome !== "accepted") return said;
+  const box = el("span", `${said} `);
+  box.append(withdrawButton(r, true));
+  return box;
+}
+
 async function showRequests() {
   const found = await api("/v1/me/requests");
   const tbody = byId("requests").querySelector("tbody");
   tbody.replaceChildren(...found.map((r) => row([
     ["Request", r.detail ? `${words(r.kind)}: "${r.detail}"` : words(r.kind)], ["Made", timeEl(r.created_at, when(r.created_at))],
     ["Status", r.status === "open" ? "Waiting for the data protection officer" : `Handled ${when(r.processed_at)}`],
-    ["Outcome", r.outcome ? `${words(r.outcome)}${r.outcome_note ? `: ${r.outcome_note}` : ""}` : withdrawButton(r)],
+    ["Outcome", r.outcome ? outcome(r) : withdrawButton(r)],
   ])));
   emptyRow(tbody, 4, "You have made no requests.");
 }
 
 function requestForm(id, kind, needsDetail) {
   const form = byId(id);
-  const prefix = id === "rectification" ? "rect" : "erase";
+  const prefix = { rectification: "rect", erasure: "erase", objection: "object" }[id];
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const detail = form.elements.detail.value.trim();
@@ -164,6 +175,7 @@ pages.me = async () => {
   });
   requestForm("rectification", "rectification", true);
   requestForm("erasure", "erasure", false);
+  requestForm("objection", "objection", false);
   const shown = await showIndicator(false);
   byId("always").checked = shown.always;
   await showConsents();

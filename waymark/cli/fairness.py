@@ -31,7 +31,7 @@ from waymark.service import decisions
 from waymark.service.audit import operator
 from waymark.service.db.engine import opened
 from waymark.service.scoring.champion import ChampionUnavailableError, load_champion
-from waymark.service.scoring.publish import erased_students, folder_key
+from waymark.service.scoring.publish import folder_key, left_out_students
 
 app = typer.Typer(help="Fairness audits for the ethics committee.", no_args_is_help=True)
 
@@ -79,7 +79,7 @@ def audit(
     output: OutputFormat = OutputFormat.TABLE,
     spark: Any = None,
 ) -> str:
-    """Audit ``model`` on ``data`` (erased students left out), record the gate, and return it.
+    """Audit ``model`` on ``data`` (erased and objecting students left out); record the gate, return it.
 
     With ``spark`` (a Spark session) the data is validated and the features built on Spark, and
     ``data`` may be a Hadoop URI.
@@ -94,7 +94,7 @@ def audit(
                 model,
                 data,
                 policy=policy,
-                exclude=erased_students(engine, key=folder_key(data, spark=spark)),
+                exclude=left_out_students(engine, key=folder_key(data, spark=spark)),
                 champion=champion,
                 spark=spark,
             )

@@ -150,6 +150,12 @@ def publish(
             else ""
         )
         + (
+            f" {_students(summary.objecting)} who objected to being scored and listed "
+            f"{'was' if summary.objecting == 1 else 'were'} left out while the objection stands."
+            if summary.objecting
+            else ""
+        )
+        + (
             f" This batch is as of an earlier date than the one it replaced ({summary.replaced_as_of}): "
             f"staff now see indicators as of {summary.as_of}."
             if summary.earlier_than_replaced

@@ -34,7 +34,7 @@ from waymark.models.targets import DEFAULT_NAMES, Target
 from waymark.service.db.engine import opened, up_to_date
 from waymark.service.feedback_report import feedback_summary
 from waymark.service.impact import interventions as first_contact_days
-from waymark.service.scoring.publish import erased_students, folder_key
+from waymark.service.scoring.publish import folder_key, left_out_students
 from waymark.training.censoring import POLICIES
 from waymark.training.fitting import FitConfig
 from waymark.training.pipeline import TrainingOutcome, train_folder
@@ -160,7 +160,7 @@ def run_training(
     spark: Any = None,
     policy_file: Path | None = None,
 ) -> None:
-    """Train on ``data`` (leaving erased students out), register the result as ``name``, and report.
+    """Train on ``data`` (erased and objecting students left out), register it as ``name``, and report.
 
     With ``spark`` (a Spark session) the data is validated and the features built on Spark, and
     ``data`` may be a Hadoop URI. The fairness policy's ``[mitigation]`` (``policy_file``, else the
@@ -177,7 +177,7 @@ def run_training(
             config=config,
             test_from=split_date,
             progress=lambda m: status.update(f"Training: {m}"),
-            exclude=erased_students(engine := opened(settings), key=folder_key(data, spark=spark)),
+            exclude=left_out_students(engine := opened(settings), key=folder_key(data, spark=spark)),
             interventions=_outreach(config, interventions, database_url=settings.database_url),
             spark=spark,
             mitigation=mitigation,
