@@ -89,6 +89,9 @@ class Policy:
     # A comparison within its tolerance confirms it only with an interval at most this many times as
     # wide as the tolerance (gate.confirm_width; 1 asks the interval to be as narrow as the tolerance).
     confirm_width: float = 2.0
+    # How many different ethics reviewers must approve an audit before its version may be served
+    # ([review] approvals; recorded with each audit, ``ModelDecision.approvals_required``).
+    approvals: int = 1
 
 
 #: No policy file may publish a figure about fewer students than this (``audit.min_group_size``).
@@ -115,6 +118,7 @@ def differences_from_default(policy: Policy) -> list[str]:
         "proxy_auc_warning",
         "breach",
         "confirm_width",
+        "approvals",
     ):
         mine, theirs = getattr(policy, name), getattr(default, name)
         if mine != theirs:
@@ -173,9 +177,27 @@ def _read(raw: dict[str, Any], text: str) -> Policy:
         text=text,
         mitigation=_mitigation(_table(raw, "mitigation")) if "mitigation" in raw else MitigationPolicy(),
         confirm_width=float(gate.get("confirm_width", 2.0)),
+        approvals=_approvals(_table(raw, "review") if "review" in raw else {}),
     )
     _validate(policy)
     return policy
+
+
+#: The most approvals a policy may ask for (a committee larger than this decides before recording).
+MAX_APPROVALS = 12
+
+
+def _approvals(raw: dict[str, Any]) -> int:
+    unknown = sorted(set(raw) - {"approvals"})
+    if unknown:
+        raise PolicyError(f"review.{unknown[0]} is not a setting of [review]; it has approvals")
+    value = raw.get("approvals", 1)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_APPROVALS:
+        raise PolicyError(
+            f"review.approvals is {value!r}: it must be a whole number from 1 to {MAX_APPROVALS}, the number "
+            "of different ethics reviewers who must approve an audit before its version may be served"
+        )
+    return value
 
 
 def _packaged_quality() -> dict[str, Any]:

@@ -111,6 +111,7 @@ def record_audit(
         actor=actor,
         recorded_by=actor,
         note="",
+        approvals_required=policy.approvals,
     )
     session.add(AuditReport(decision_id=row.id, report=json.loads(json.dumps(report, default=str))))
     return row
@@ -197,6 +198,11 @@ def record_review(
         failures = _report_blockers(session, audited)
     else:
         failures = _gate_failures(session, audited) if approve else []
+    if approve and reviewer in approvers(session, audited) and (audited.approvals_required or 1) > 1:
+        raise GovernanceError(
+            f"{reviewer} has already approved this audit, and an approval counts once: the policy asks for "
+            f"{audited.approvals_required} approvals by different ethics reviewers"
+        )
     if failures and override is not None:
         raise GovernanceError("; ".join(failures))
     if failures:
@@ -238,6 +244,13 @@ def blockers(session: Session, name: str, *, version: str) -> list[str]:
         ]
     if review.kind != APPROVED:
         return [f"the ethics committee's decision on {name} version {version} is '{review.kind}'"]
+    needed, given = audited.approvals_required or 1, approvers(session, audited)
+    if len(given) < needed:
+        return [
+            f"the policy asks for {needed} approvals of {name} version {version} by different ethics "
+            f"reviewers on its latest audit, and {len(given)} {'is' if len(given) == 1 else 'are'} "
+            f"recorded ({', '.join(given)})"
+        ]
     if audited.gate != PASS and not review.override_reason:
         why = (
             "a model that breaks a tolerance cannot be served"
@@ -249,6 +262,25 @@ def blockers(session: Session, name: str, *, version: str) -> list[str]:
     if not review.override_reason:
         return _quality_blockers(session, audited)
     return _report_blockers(session, audited)
+
+
+def approvers(session: Session, audited: ModelDecision) -> list[str]:
+    """The different reviewers whose approval of ``audited`` counts: those since its latest rejection.
+
+    A rejection by any reviewer sets the count back to none (the committee's latest word was no).
+    """
+    reviews = session.execute(
+        select(ModelDecision.kind, ModelDecision.actor)
+        .where(ModelDecision.audit_id == audited.id, ModelDecision.kind.in_((APPROVED, REJECTED)))
+        .order_by(ModelDecision.id)
+    ).all()
+    given: list[str] = []
+    for kind, actor in reviews:
+        if kind == REJECTED:
+            given = []
+        elif actor not in given:
+            given.append(actor)
+    return given
 
 
 def _report_blockers(session: Session, audited: ModelDecision) -> list[str]:

@@ -517,6 +517,10 @@ class ModelReport(BaseModel):
     ethics_decision: str | None
     ethics_reviewer: str | None
     gate_override_reason: str | None = None
+    approvals: int = Field(0, description="Different reviewers' approvals of the latest audit that count.")
+    approvals_required: int | None = Field(
+        None, description="How many the policy it was audited under asks for (None before any audit)."
+    )
     champion: bool
     report_path: str | None = Field(
         description="Where MLflow keeps the report's files (for browsing MLflow)."

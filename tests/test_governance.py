@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from sqlalchemy import Engine, select
 
 from tests.champion import Champion, approve_and_promote, govern, register, settings_in
 from waymark.fairness.governance import CHAMPION, DECISION_TAG, GATE_SHA_TAG, GATE_TAG
-from waymark.fairness.policy import load_policy
+from waymark.fairness.policy import PolicyError, differences_from_default, load_policy
 from waymark.models.bundle import bundle_sha256
 from waymark.models.registry import SHA_TAG, configure
 from waymark.service import audit, decisions
@@ -146,6 +147,65 @@ def test_a_review_without_the_reviewer_or_a_note_is_refused(engine: Engine) -> N
         decisions.record_review(
             session, NAME, version="1", approve=True, reviewer=" ", note="reasons", recorded_by="clerk"
         )
+
+
+def test_a_policy_may_ask_for_several_reviewers_approvals_and_a_rejection_sets_the_count_back(
+    engine: Engine,
+) -> None:
+    """One reviewer's account decided for the committee, an override included (docs/reviews.md)."""
+    two = dataclasses.replace(load_policy(), approvals=2)
+    assert "approvals 2 (default 1)" in differences_from_default(two)
+    with transaction(engine) as session:
+        decisions.record_audit(
+            session,
+            NAME,
+            version="1",
+            bundle_sha256="a" * 64,
+            gate="fail",
+            report=REPORT,
+            policy=two,
+            actor="a",
+        )
+
+    def review(reviewer: str, *, approve: bool = True) -> None:
+        with audit.unit(engine, KEY) as session:
+            decisions.review(
+                session,
+                NAME,
+                version="1",
+                approve=approve,
+                note="the committee's reasons",
+                caller=Principal(reviewer, "ethics_reviewer", None),
+                request=RequestIds("r-q"),
+                override_reason="a two-week pilot the committee watches" if approve else None,
+            )
+
+    review("reviewer-a")
+    with pytest.raises(GovernanceError, match=r"asks for 2 approvals .* 1 is recorded \(reviewer-a\)"):
+        _promote(engine, "1")
+    with pytest.raises(GovernanceError, match="already approved this audit"):
+        review("reviewer-a")  # the same person twice is one approval
+    review("reviewer-b")
+    _promote(engine, "1")
+    assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)
+    review("reviewer-c", approve=False)  # any reviewer's rejection: nothing is served
+    assert _champion(engine) is None
+    review("reviewer-a")  # the count starts again after the rejection
+    with transaction(engine) as session:
+        assert "1 is recorded (reviewer-a)" in decisions.blockers(session, NAME, version="1")[0]
+    review("reviewer-c")
+    assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)
+
+
+@pytest.mark.parametrize("written", ["approvals = 0", "approvals = true", "approvals = 2.5", "quorum = 2"])
+def test_a_review_setting_that_is_not_a_whole_number_of_reviewers_is_refused(
+    tmp_path: Path, written: str
+) -> None:
+    default = (Path(__file__).parents[1] / "fairness" / "default_policy.toml").read_text(encoding="utf-8")
+    path = tmp_path / "policy.toml"
+    path.write_text(default.replace("approvals = 1", written), encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"review\."):
+        load_policy(path)
 
 
 # Against a real MLflow registry: what the tags say changes nothing.

@@ -78,6 +78,8 @@ def _report(session: Session, version: registry.Version, *, champion: str | None
         ethics_decision=(reviewed.kind if current else "voided by a later audit") if reviewed else None,
         ethics_reviewer=reviewed.actor if reviewed else None,
         gate_override_reason=reviewed.override_reason if reviewed and current else None,
+        approvals=len(decisions.approvers(session, audited)) if audited else 0,
+        approvals_required=(audited.approvals_required or 1) if audited else None,
         champion=champion == number,
         report_path=f"runs:/{version.run_id}/fairness",
         report_url=f"/v1/fairness/reports/{name}/versions/{number}" if audited else None,

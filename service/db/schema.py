@@ -339,6 +339,9 @@ class ModelDecision(Base):
     recorded_by: Mapped[str] = mapped_column(String(200))  # the signed-in caller or the CLI operator
     note: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # an audit's: how many different reviewers must approve it (the policy's [review] approvals;
+    # None, recorded before revision 0018: one)
+    approvals_required: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 def estimates_withdrawn(model_name: Any, model_version: Any) -> ColumnElement[bool]:

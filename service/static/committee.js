@@ -31,7 +31,9 @@ function decisionText(v) {
   if (!v.ethics_decision) return "No decision yet";
   const who = v.ethics_reviewer ? ` by ${v.ethics_reviewer}` : "";
   const override = v.gate_override_reason ? `; gate overridden (it did not pass): ${v.gate_override_reason}` : "";
-  return `${words(v.ethics_decision, DECISION_TEXT)}${who}${override}`;
+  // a policy asking for several reviewers' approvals: how many of them count so far
+  const count = v.approvals_required > 1 ? `; ${v.approvals} of the ${v.approvals_required} approvals by different reviewers the policy asks for` : "";
+  return `${words(v.ethics_decision, DECISION_TEXT)}${who}${override}${count}`;
 }
 
 // The quality gate of each audited version, from its report as audited (versions audited before the
