@@ -2279,3 +2279,27 @@ def test_a_day_that_starts_after_midnight_does_so_by_the_local_clock_on_the_nigh
     out = _import_with(load_mapping(write_mapping(tmp_path / "m", late)), src, tmp_path / "out")
     days = load_learning_data(out).activity.set_index("activity_type")["day"]
     assert (days["forum"], days["quiz"], days["page"], days["wiki"]) == (40, 40, 40, 41)  # the 29th is day 41
+
+
+def test_a_value_a_rule_maps_to_not_known_yet_does_not_fall_through_to_its_otherwise(tmp_path: Path) -> None:
+    """A Kazakh university's FX (may resit the exam) = "" under a `when`, with an `otherwise` mapping the
+    status "не зачтено" to fail: the "" fell through, and 455 resits were trained on as failures."""
+    src = tmp_path / "export"
+    rows = records_rows()
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    old = (
+        'final_result = { column = "status", values = { Graduate = "pass", Dropout = "withdrawn", '
+        'Enrolled = "" } }'
+    )
+    chain = (
+        'final_result = { column = "status", values = { Enrolled = "" }, when = { status = ["Enrolled"] }, '
+        'otherwise = { column = "status", values = { Graduate = "pass", Dropout = "withdrawn", '
+        'Enrolled = "fail" } } }'
+    )
+    assert old in MAPPING
+    mapping = load_mapping(write_mapping(tmp_path / "m", MAPPING.replace(old, chain)))
+    import_mapped(mapping, [src], out=tmp_path / "o", secret=SECRET)
+    outcomes = pd.read_parquet(tmp_path / "o" / "registrations.parquet").final_result
+    enrolled = sum(1 for r in rows if r[5] == "Enrolled")
+    assert enrolled and int(outcomes.isna().sum()) == enrolled and "fail" not in set(outcomes.dropna())

@@ -277,9 +277,13 @@ def column_sql(
             pseudonymise=pseudonymise,
         )
         rest = column_sql(spec.otherwise, column, ref=ref, pseudonymise=pseudonymise)
+        # A rule gives nothing on an empty cell or a row its `when` passes over; a value it maps to ""
+        # ("not known yet") is its answer. A Kazakh university's FX (may resit) = "" had fallen through
+        # to the next rule's "не зачтено" = "fail": 455 registrations trained on as failures.
+        said = f"({first.value} IS NOT NULL OR {first.raw} IS NOT NULL)"
         return ColumnSql(
-            value=f"coalesce({first.value}, {rest.value})",
-            check=f"coalesce({first.check}, CASE WHEN {first.value} IS NULL THEN {rest.check} END)",
+            value=f"(CASE WHEN {said} THEN {first.value} ELSE {rest.value} END)",
+            check=f"coalesce({first.check}, CASE WHEN NOT {said} THEN {rest.check} END)",
             raw=f"coalesce({first.raw}, {rest.raw})",
             counts_days=first.counts_days,
         )
