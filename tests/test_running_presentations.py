@@ -26,7 +26,7 @@ from waymark.models.data.contract import OUTCOMES_PENDING_SHARE
 from waymark.models.registry import LoadedModel, configure, load_bundle
 from waymark.models.targets import Target
 from waymark.service.scoring import ScoringError, job
-from waymark.service.scoring.cohort import current_presentations, scored_weeks
+from waymark.service.scoring.cohort import DATA_DAY, current_presentations, departed, scored_weeks
 from waymark.training.fitting import FitConfig
 from waymark.training.pipeline import TrainingOutcome, train_folder
 
@@ -283,7 +283,20 @@ def test_a_mid_term_folder_scores_the_running_presentations_not_next_terms(
 ) -> None:
     batch = job._on_duckdb(mid_term, model=model, week=None, erased=frozenset(), say=lambda _m: None)
     scored = set(batch.indicators["presentation_id"])
-    assert scored == {"2025J", RUNNING}  # both under way on the export's date; 2026J not begun
+    # Both 2025J (a year long) and RUNNING are under way on the export's date; 2026J has not begun.
+    # This folder keeps 2025J's outcomes, all recorded: a pass or fail leaves nothing to estimate, so
+    # only withdrawals dated after the export are scored there (cohort.departed), and the run counts
+    # the rest.
+    assert scored == {"2025J", RUNNING}
+    regs = pd.read_parquet(mid_term / "registrations.parquet")
+    year = batch.indicators[batch.indicators["presentation_id"] == "2025J"][["student_id", *KEYS]]
+    outcomes = year.astype(str).merge(regs.astype({"student_id": str}), on=["student_id", *KEYS])[
+        "final_result"
+    ]
+    assert len(outcomes) and set(outcomes) == {"withdrawn"}
+    assert batch.withdrawn >= int(
+        ((regs["presentation_id"] == "2025J") & (regs["final_result"] != "withdrawn")).sum()
+    )
     pres = pd.read_parquet(mid_term / "presentations.parquet")
     as_of = batch.as_of.set_index("presentation_id")["as_of"]
     exported = _started(pres, RUNNING) + timedelta(days=7 * WEEK - 1)
@@ -426,3 +439,22 @@ def test_a_presentation_whose_last_day_the_data_reaches_has_ended() -> None:
     assert left_out(110)  # the day before its last: still running
     assert not left_out(111)  # its last day (day 111 of 112)
     assert not left_out(125)
+
+
+def test_an_outcome_recorded_while_the_presentation_runs_leaves_nothing_to_estimate() -> None:
+    """A Saudi university's students barred for absence (محروم, mapped to fail, no day) on day 40 were
+    scored on day 56, and one read 12% beside the course they had been barred from. A backtest, which
+    scores a past week of ended presentations, keeps them (as a run then would have)."""
+    regs = pd.DataFrame(
+        {
+            "student_id": ["s1", "s2", "s3", "s4"],
+            "module_id": ["M"] * 4,
+            "presentation_id": ["p"] * 4,
+            "final_result": [None, "fail", "pass", "withdrawn"],
+            "unregistration_day": [np.nan, np.nan, np.nan, 70.0],
+        }
+    )
+    now = pd.DataFrame({"module_id": ["M"], "presentation_id": ["p"], DATA_DAY: [56.0]})
+    assert set(departed(regs, now)["student_id"]) == {"s2", "s3"}  # s4 leaves on day 70, after the data date
+    past = now.assign(**{DATA_DAY: np.nan})
+    assert departed(regs, past).empty

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from waymark.models.calendar import data_date, days_into, last_activity_day, running_on
@@ -17,7 +18,7 @@ PRESENTATION = ["module_id", "presentation_id"]
 PLACEMENT = ("student_id", "programme_id", "school_id")
 REGISTRATION = ["student_id", *PRESENTATION]
 #: Registrations that may have left by the data date (SQL over ``registrations``): ``departed`` decides.
-MAY_HAVE_LEFT = "unregistration_day IS NOT NULL OR final_result = 'withdrawn'"
+MAY_HAVE_LEFT = "unregistration_day IS NOT NULL OR final_result IS NOT NULL"
 #: The column ``scored_weeks`` adds: the day of each presentation the data date falls on, when the run
 #: scores the latest week the data reaches (NaN for a chosen week: a point in the past).
 DATA_DAY = "data_day"
@@ -337,6 +338,11 @@ def departed(registrations: pd.DataFrame, weeks: pd.DataFrame) -> pd.DataFrame:
     send staff to them (a chosen week's list too: a university's re-run of week 6 at week 10 listed 25
     students who had locked their enrolment since, 9 in the top 5 of their class). Only a backtest's
     chosen week (``scored_weeks``) scores who had not left by its cut-off, as a run then would have.
+
+    Outside a backtest, so are registrations whose outcome is already recorded while their presentation
+    runs: an outcome decided before the end (a Saudi university's students barred for absence, محروم,
+    on day 40) leaves nothing to estimate, and the barred student had read 12% beside the course they
+    had been barred from.
     """
     regs = registrations[[*REGISTRATION, "final_result", "unregistration_day"]].astype(
         {"module_id": str, "presentation_id": str}
@@ -346,7 +352,9 @@ def departed(registrations: pd.DataFrame, weeks: pd.DataFrame) -> pd.DataFrame:
     on = weeks[[*PRESENTATION, DATA_DAY]].astype({"module_id": str, "presentation_id": str})
     day = regs[PRESENTATION].merge(on, on=PRESENTATION, how="left")[DATA_DAY].to_numpy(dtype="float64")
     left = pd.to_numeric(regs["unregistration_day"]).astype("float64").to_numpy() <= day
-    gone = regs.loc[undated | left, REGISTRATION].astype(str)
+    # (a withdrawal is decided by its day, above: one recorded ahead of its day is not yet gone)
+    decided = regs["final_result"].notna().to_numpy(dtype=bool) & ~withdrawn & ~np.isnan(day)
+    gone = regs.loc[undated | left | decided, REGISTRATION].astype(str)
     return gone.reset_index(drop=True)
 
 

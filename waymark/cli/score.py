@@ -122,7 +122,7 @@ def publish(
         + (
             f" {summary.withdrawn:,} registration{'s' if summary.withdrawn != 1 else ''} recorded as "
             "left by the data date (withdrawn without a day, or with a day of leaving since the scored "
-            "week's cut-off) got no indicator."
+            "week's cut-off), or with an outcome already recorded, got no indicator."
             if summary.withdrawn
             else ""
         )
