@@ -27,8 +27,43 @@ LABELLING_WORDS = (
     "weak student",
     "struggling student",
     "poor student",
+    # in the languages of institutions Waymark has been tried with: an Argentine university's source
+    # labelled "alumnos en riesgo de abandono" reached staff's and students' sentences
+    "en riesgo",
+    "alto riesgo",
+    "riesgo alto",
+    "riesgo medio",
+    "riesgo bajo",
+    "semáforo",
+    "desertor",
+    "desertores",
+    "deserción",
+    "em risco",
+    "evasão",
+    "à risque",
+    "en danger",
+    "décrocheur",
+    "décrocheurs",
+    "décrochage",
+    "feu tricolore",
+    "gefährdet",
+    "abbrecher",
+    "studienabbrecher",
+    "risikogruppe",
+    "a rischio",
+    "группа риска",
+    "зона риска",
+    "зоне риска",
+    "отстающий",
+    "отстающие",
+    "متعثر",
+    "متعثرين",
+    "معرض للخطر",
 )
 _PATTERN = re.compile(r"\b(" + "|".join(re.escape(w) for w in LABELLING_WORDS) + r")\b", re.IGNORECASE)
+# RE2's \b knows ASCII letters only, so a word starting or ending with another letter (à, é, a
+# Cyrillic or Arabic one) is bounded by "not a letter or digit" instead.
+_BEFORE, _AFTER = "(^|[^\\pL\\pN_])", "($|[^\\pL\\pN_])"
 
 
 def labelling_words(text: str) -> list[str]:
@@ -38,5 +73,5 @@ def labelling_words(text: str) -> list[str]:
 
 def labelling_sql(column: str) -> str:
     """SQL: whether ``column`` (text) holds a labelling word (DuckDB's regular expressions)."""
-    words = "|".join(re.escape(w) for w in LABELLING_WORDS)
-    return f"regexp_matches(CAST({column} AS VARCHAR), '(?i)\\b({words})\\b')"
+    words = "|".join(re.escape(w).replace("'", "''") for w in LABELLING_WORDS)
+    return f"regexp_matches(CAST({column} AS VARCHAR), '(?i){_BEFORE}({words}){_AFTER}')"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tests.contract_folder import VALID, make_folder
 from waymark.models.data import load_learning_data, source_labels, validate_folder
@@ -18,6 +19,7 @@ from waymark.models.data.validation import connect
 from waymark.models.explain import SourceCoverage
 from waymark.models.explain.coverage import family_sources, recorded_sources
 from waymark.models.features import build_features
+from waymark.models.vocabulary import labelling_words
 
 HEADER = ["source", "label", "notice_given_on", "counts_as"]
 # M1 starts on 2024-10-07 (day 0); the notice is given before any of these rows.
@@ -218,3 +220,24 @@ def test_spark_scoring_reads_the_labels_of_a_folder_validated_before(tmp_path: P
     labels = _labels_on_duckdb(folder)  # the memo is used: only the tables it names are opened
     assert labels == source_labels(folder)
     assert labels["attendance"] == "attendance records and door swipes at teaching rooms"
+
+
+@pytest.mark.parametrize(
+    ("label", "refused"),
+    [
+        ("alumnos en riesgo de abandono", True),  # an Argentine university's source label
+        ("Desertores 2025", True),
+        ("élèves décrocheurs", True),
+        ("À risque", True),
+        ("Группа риска", True),
+        ("طلاب متعثرين", True),
+        ("Riesgos laborales (curso)", False),  # a course on occupational risks names no student
+        ("Biblioteca Central", False),
+    ],
+)
+def test_labelling_words_in_other_languages_are_refused_as_the_english_ones_are(
+    tmp_path: Path, label: str, refused: bool
+) -> None:
+    assert bool(labelling_words(label)) is refused
+    found = validate_folder(_folder(tmp_path, sources=[HEADER, ["library", label, "", ""]])).findings
+    assert bool([f for f in found if f.column == "label" and f.rule == "no_labelling_words"]) is refused
