@@ -2303,3 +2303,75 @@ def test_a_value_a_rule_maps_to_not_known_yet_does_not_fall_through_to_its_other
     outcomes = pd.read_parquet(tmp_path / "o" / "registrations.parquet").final_result
     enrolled = sum(1 for r in rows if r[5] == "Enrolled")
     assert enrolled and int(outcomes.isna().sum()) == enrolled and "fail" not in set(outcomes.dropna())
+
+
+ROTATIONS = """version = 1
+name = "rotations"
+empty = ["assessments", "assessment_results"]
+[inputs.pres]
+files = ["pres.csv"]
+[inputs.regs]
+files = ["regs.csv"]
+[inputs.log]
+files = ["log.csv"]
+[tables.presentations]
+from = "pres"
+[tables.presentations.columns]
+module_id = "module_id"
+presentation_id = "presentation_id"
+start_date = { column = "start_date", date = "iso" }
+length_days = { column = "end", date = "iso" }
+[tables.students]
+from = "regs"
+ignore = ["module_id", "presentation_id"]
+[tables.students.columns]
+student_id = "sid"
+[tables.registrations]
+from = "regs"
+[tables.registrations.columns]
+student_id = "sid"
+module_id = "module_id"
+presentation_id = "presentation_id"
+registration_day = { value = "" }
+unregistration_day = { value = "" }
+final_result = { value = "" }
+[tables.activity]
+from = "log"
+join = [{ input = "regs", on = { sid = "sid" } }]
+aggregate = "count"
+within_presentation = true
+[tables.activity.columns]
+student_id = "log.sid"
+module_id = "module_id"
+presentation_id = "presentation_id"
+day = { column = "timestamp", timestamp = "iso" }
+source = { value = "eportfolio" }
+activity_type = { value = "case_log" }
+"""
+
+
+def test_an_entry_inside_one_rotation_is_not_also_the_next_rotations_pre_reading(tmp_path: Path) -> None:
+    """A medical school's e-portfolio, joined to block enrolments on the student: an entry in the last
+    week of one six-week rotation fell in the next block's 14 days before its start too, and 34% of
+    entries were counted in two blocks. A student with no earlier block keeps their pre-reading."""
+    src = tmp_path / "export"
+    src.mkdir()
+    (src / "pres.csv").write_text(
+        "module_id,presentation_id,start_date,end\nROT,B1,2025-01-06,2025-02-16\nROT,B2,2025-02-17,2025-03-30\n",
+        encoding="utf-8",
+    )
+    (src / "regs.csv").write_text(
+        "sid,module_id,presentation_id\nS1,ROT,B1\nS1,ROT,B2\nS2,ROT,B2\n", encoding="utf-8"
+    )
+    (src / "log.csv").write_text(
+        "sid,timestamp\n"
+        "S1,2025-02-10T10:00:00Z\n"  # B1's day 35, B2's day -7
+        "S2,2025-02-10T10:00:00Z\n"  # B2's day -7, and S2 was in no block then: pre-reading
+        "S1,2025-02-20T10:00:00Z\n",  # B2's day 3
+        encoding="utf-8",
+    )
+    mapping = load_mapping(write_mapping(tmp_path / "m", ROTATIONS))
+    import_mapped(mapping, [src], out=tmp_path / "out")
+    activity = pd.read_parquet(tmp_path / "out" / "activity.parquet")
+    counted = sorted(zip(activity["student_id"], activity["presentation_id"], activity["day"], strict=True))
+    assert counted == [("S1", "B1", 35), ("S1", "B2", 3), ("S2", "B2", -7)]

@@ -567,11 +567,15 @@ def stage_a_sql(
 WITHIN_BEFORE_DAYS = 14
 
 
-def stage_m_sql(name: str, *, sqls: dict[str, ColumnSql], within: bool = False) -> str:
+def stage_m_sql(name: str, *, sqls: dict[str, ColumnSql], within: bool = False, joined: bool = False) -> str:
     """Day numbers from each row's presentation start; a row whose presentation is unknown is a check.
 
     ``within`` (activity's ``within_presentation``): rows dated outside their presentation, from
-    ``WITHIN_BEFORE_DAYS`` before its start to its last day, are left out.
+    ``WITHIN_BEFORE_DAYS`` before its start to its last day, are left out. With ``joined`` (a join
+    can give one input row to several presentations), a copy dated in the days before its
+    presentation's start is kept only where no copy of the row falls inside its own presentation: a
+    medical school's rotations follow one another, and 34% of e-portfolio entries, the end of each
+    block, had been counted in the next block's pre-reading too.
     """
     a = ident("wm_a_" + name)
     days = [c for c, s in sqls.items() if s.counts_days]
@@ -620,8 +624,13 @@ def stage_m_sql(name: str, *, sqls: dict[str, ColumnSql], within: bool = False) 
             if "day" in days
             else "TRY_CAST(a.day AS BIGINT)"
         )
-        inside = f"{day} BETWEEN -{WITHIN_BEFORE_DAYS} AND CAST(st.length_days AS BIGINT) - 1"
+        last = "CAST(st.length_days AS BIGINT) - 1"
+        inside = f"{day} BETWEEN -{WITHIN_BEFORE_DAYS} AND {last}"
         where = f" WHERE coalesce({inside}, TRUE)"
+        if joined:
+            proper = f"({day} BETWEEN 0 AND {last})"
+            elsewhere = f"max(CAST(coalesce({proper}, FALSE) AS INTEGER)) OVER (PARTITION BY a._file, a._row)"
+            where += f" QUALIFY {proper} IS NOT FALSE OR {elsewhere} = 0"
     return f"SELECT {', '.join(selects)} FROM {a} AS a {joins}{where}"
 
 
@@ -735,7 +744,7 @@ def create_views(
         all(c in spec.columns for c in _PRESENTATION) or name in BY_ASSESSMENT
     )
     if has_presentation:
-        m = stage_m_sql(name, sqls=sqls, within=spec.within_presentation)
+        m = stage_m_sql(name, sqls=sqls, within=spec.within_presentation, joined=bool(spec.join))
     elif name == "presentations" and LENGTH_FROM_END in sqls and sqls[LENGTH_FROM_END].counts_days:
         m = _length_from_end_sql()
     else:
