@@ -1,7 +1,8 @@
 """Who may read which students: the ONE function every student query starts from.
 
 A staff member reads a student only through a relationship held in ``access_grants`` that matches
-the role in their token (a module leader's grants do not work for a personal-tutor token). A
+the role in their token (a module leader's grants do not work for a personal-tutor token), on the
+days it holds (``valid_from`` to ``valid_until``, where the file gives them). A
 student reads only themselves. Every other role reads no individual's indicator (PRODUCT §6).
 A student outside the caller's scope is indistinguishable from one that does not exist, and so, to
 every staff member, is a student who objected to being scored and listed (``ProcessingRestriction``):
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from waymark.models.roles import RELATIONSHIP_SCOPES, Role
@@ -48,10 +49,13 @@ def may_read(principal: Principal, indicators: Any) -> ColumnElement[bool]:
     scope_type = RELATIONSHIP_SCOPES.get(principal.role)
     if scope_type is None:
         return false()
+    today = func.current_date()  # the database's, at each execution (a statement may be kept)
     granted = select(AccessGrant.scope_id).where(
         AccessGrant.staff_id == principal.sub,
         AccessGrant.relationship == principal.role,
         AccessGrant.scope_type == scope_type,
+        or_(AccessGrant.valid_from.is_(None), AccessGrant.valid_from <= today),
+        or_(AccessGrant.valid_until.is_(None), AccessGrant.valid_until >= today),
     )
     objected = exists().where(ProcessingRestriction.student_id == indicators.c.student_id)
     return and_(indicators.c[SCOPE_COLUMNS[scope_type].key].in_(granted), ~objected)

@@ -20,13 +20,15 @@ from waymark.service.db.schema import AccessGrant, Indicator, TrainingAttestatio
 from waymark.service.spreadsheet import separator_said
 
 COLUMNS = ("staff_id", "relationship", "scope_type", "scope_id")
+#: Optional: the days a relationship holds, both included, written YYYY-MM-DD (empty: no bound).
+DAYS = ("valid_from", "valid_until")
 
 
 class ImportRefused(ValueError):
     """The file breaks a rule; nothing was changed."""
 
 
-def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+def _read(path: Path, columns: tuple[str, ...], *, optional: tuple[str, ...] = ()) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -37,8 +39,11 @@ def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
             f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(columns)}"
             + separator_said([str(c) for c in frame.columns])
         )
+    for name in optional:  # absent: empty, no bound
+        if name not in frame.columns:
+            frame[name] = ""
     # composed (NFC), as the importer reads every cell: a module code saved decomposed matched nothing
-    out: pd.DataFrame = frame[list(columns)].apply(lambda s: s.str.strip().str.normalize("NFC"))
+    out: pd.DataFrame = frame[[*columns, *optional]].apply(lambda s: s.str.strip().str.normalize("NFC"))
     return out
 
 
@@ -46,11 +51,27 @@ def _records(frame: pd.DataFrame) -> list[dict[str, str]]:
     return cast(list[dict[str, str]], frame.to_dict("records"))
 
 
+def _day(written: str) -> date | None:
+    """A day written YYYY-MM-DD (None when empty); ValueError otherwise."""
+    if not written:
+        return None
+    if len(written) != len("2026-01-31"):
+        raise ValueError(written)
+    return date.fromisoformat(written)
+
+
 def _problems(frame: pd.DataFrame, path: Path) -> list[str]:
     out = []
     for line, row in enumerate(_records(frame), start=2):
         where, rel = f"{path.name} line {line}", row["relationship"]
-        if any(not v or len(v) > 64 for v in row.values()):
+        try:
+            days = [_day(row[name]) for name in DAYS]
+        except ValueError:
+            out.append(f"{where}: valid_from and valid_until are days written YYYY-MM-DD, or empty")
+            continue
+        if days[0] and days[1] and days[0] > days[1]:
+            out.append(f"{where}: valid_from {days[0]} is after valid_until {days[1]}")
+        elif any(not row[c] or len(row[c]) > 64 for c in COLUMNS):
             out.append(f"{where}: every field needs a value of at most 64 characters")
         elif rel not in RELATIONSHIP_SCOPES:
             out.append(f"{where}: relationship {rel!r} is not one of {', '.join(RELATIONSHIP_SCOPES)}")
@@ -80,7 +101,7 @@ def import_grants(
     empty or None: not checked) and ``strict``, a file none of whose student relationships names a
     known student is refused: it would load and match nobody.
     """
-    frame = _read(path, COLUMNS)
+    frame = _read(path, COLUMNS, optional=DAYS)
     tutees = frame["scope_type"] == "student"
     if pseudonym is not None:
         written = frame.loc[tutees, "scope_id"]
@@ -90,6 +111,14 @@ def import_grants(
     frame = frame.drop_duplicates()
     tutees = frame["scope_type"] == "student"
     problems = _problems(frame, path)
+    twice = frame[frame.duplicated(list(COLUMNS), keep=False)]
+    if len(twice):  # one relationship, two periods: which one would hold is not for the import to guess
+        first = twice.iloc[0]
+        problems.append(
+            f"{path.name}: the relationship {first['relationship']} of {first['staff_id']} to "
+            f"{first['scope_type']} {first['scope_id']} is listed more than once with different days: "
+            "give it once, with the days it holds"
+        )
     if problems:
         shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
         raise ImportRefused("nothing was imported:\n" + "\n".join(shown))
@@ -114,7 +143,8 @@ def import_grants(
         frame = frame[~((frame["scope_type"] == "student") & frame["scope_id"].isin(erased))]
         session.execute(delete(AccessGrant))
         if len(frame):
-            session.execute(insert(AccessGrant), _records(frame))
+            rows = [{**r, **{d: _day(r[d]) for d in DAYS}} for r in _records(frame)]
+            session.execute(insert(AccessGrant), rows)
     return len(frame)
 
 

@@ -43,7 +43,7 @@ from waymark.service.db.schema import (
     ScoringRun,
     TrainingExclusion,
 )
-from waymark.service.grants import import_grants
+from waymark.service.grants import ImportRefused, import_grants
 from waymark.service.scoring import publish, score
 
 # Where a processed erasure may leave the student's id, and why (docs/service.md lists the same).
@@ -792,3 +792,44 @@ def test_the_dpo_may_decline_an_objection_with_the_grounds_the_student_reads(
     mine = {r["id"]: r for r in client.get("/v1/me/requests", headers=me).json()}[number]
     assert (mine["outcome"], mine["outcome_note"]) == ("declined", grounds)
     assert client.delete(f"/v1/me/requests/{number}", headers=me).status_code == 404  # nothing stands
+
+
+def test_a_relationship_reads_only_on_the_days_the_file_gives_it(
+    own: Served, client: TestClient, tmp_path: Path
+) -> None:
+    """A medical school's clinical supervisors were named on the year's rota with no dates: one whose
+    block had ended in October, and one whose block starts in April, both read the student now."""
+    tutor, student = _tutored(own, -7)
+    staff = auth(own, "personal_tutor", tutor)
+    today = datetime.now(UTC).date()
+    header = "staff_id,relationship,scope_type,scope_id,valid_from,valid_until\n"
+
+    def read_with(valid_from: object, valid_until: object) -> int:
+        path = tmp_path / "access.csv"
+        path.write_text(
+            f"{header}{tutor},personal_tutor,student,{student},{valid_from},{valid_until}\n", encoding="utf-8"
+        )
+        import_grants(own.engine, path)
+        return client.get(f"/v1/students/{student}/indicator", headers=staff).status_code
+
+    try:
+        assert read_with(today - timedelta(days=60), today - timedelta(days=1)) == 404  # ended
+        assert read_with(today + timedelta(days=1), "") == 404  # not begun
+        assert read_with(today, today) == 200  # both days included
+        assert read_with("", "") == 200  # no bound: until further notice
+        bad = tmp_path / "bad.csv"
+        bad.write_text(f"{header}{tutor},personal_tutor,student,{student},06/12/2026,\n", encoding="utf-8")
+        with pytest.raises(ImportRefused, match="YYYY-MM-DD"):
+            import_grants(own.engine, bad)
+        bad.write_text(
+            f"{header}{tutor},personal_tutor,student,{student},{today},{today - timedelta(days=1)}\n"
+        )
+        with pytest.raises(ImportRefused, match="is after valid_until"):
+            import_grants(own.engine, bad)
+        twice = f"{tutor},personal_tutor,student,{student}"
+        bad.write_text(f"{header}{twice},{today},{today}\n{twice},,\n", encoding="utf-8")
+        with pytest.raises(ImportRefused, match="more than once with different days"):
+            import_grants(own.engine, bad)
+        assert client.get(f"/v1/students/{student}/indicator", headers=staff).status_code == 200  # unchanged
+    finally:
+        import_grants(own.engine, own.folder / "access.csv")

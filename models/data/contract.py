@@ -394,6 +394,20 @@ ACCESS = Table(
             "scope_type", Kind.TEXT, "What scope_id names.", allowed=SCOPE_TYPES, mapping_hint=_ACCESS_HINT
         ),
         _id("scope_id", "A student, module, programme or school identifier."),
+        Column(
+            "valid_from",
+            Kind.DATE,
+            "First day the relationship holds (empty: from always); a rotation's or placement's first day.",
+            required=False,
+            nullable=True,
+        ),
+        Column(
+            "valid_until",
+            Kind.DATE,
+            "Last day the relationship holds, included (empty: until further notice).",
+            required=False,
+            nullable=True,
+        ),
     ),
     key=("staff_id", "relationship", "scope_type", "scope_id"),
     required=False,

@@ -140,6 +140,10 @@ class AccessGrant(Base):
     relationship: Mapped[str] = mapped_column(String(32), primary_key=True)
     scope_type: Mapped[str] = mapped_column(String(16), primary_key=True)
     scope_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    # The days it holds, both included (None: from always, until further notice): a clinical supervisor's
+    # rotation, a placement mentor's placement (revision 0019). ``access.may_read`` applies them.
+    valid_from: Mapped[date | None] = mapped_column(Date, nullable=True)
+    valid_until: Mapped[date | None] = mapped_column(Date, nullable=True)
 
 
 class TrainingAttestation(Base):

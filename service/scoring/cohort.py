@@ -354,7 +354,7 @@ def departed(registrations: pd.DataFrame, weeks: pd.DataFrame) -> pd.DataFrame:
     left = pd.to_numeric(regs["unregistration_day"]).astype("float64").to_numpy() <= day
     # (a withdrawal is decided by its day, above: one recorded ahead of its day is not yet gone)
     decided = regs["final_result"].notna().to_numpy(dtype=bool) & ~withdrawn & ~np.isnan(day)
-    gone = regs.loc[undated | left | decided, REGISTRATION].astype(str)
+    gone: pd.DataFrame = regs.loc[undated | left | decided, REGISTRATION].astype(str)
     return gone.reset_index(drop=True)
 
 
