@@ -15,6 +15,13 @@ import unicodedata
 
 DOTLESS_I = "\u0131"
 
+#: Digits of other scripts an id, a number or a date may be written in, read as 0 to 9: Arabic-Indic (an
+#: Arabic records system's \u0661\u0664/\u0660\u0669/\u0662\u0660\u0662\u0665), Eastern Arabic-Indic
+#: (Persian, Urdu) and full-width (Japanese, Chinese).
+OTHER_DIGITS = "".join(chr(start + i) for start in (0x0660, 0x06F0, 0xFF10) for i in range(10))
+ASCII_DIGITS = "0123456789" * 3
+_DIGITS = str.maketrans(OTHER_DIGITS, ASCII_DIGITS)
+
 # Letters with a stroke or ligatures, which NFKD leaves whole, as people write them without the letter.
 _UNDECOMPOSED = str.maketrans(
     {
@@ -38,3 +45,8 @@ def bare(text: str) -> str:
 def folded(text: str) -> str:
     """``text`` without case or accents, dotted and dotless i alike."""
     return bare(text).casefold().replace(DOTLESS_I, "i")
+
+
+def ascii_digits(text: str) -> str:
+    """``text`` with the digits of other scripts (``OTHER_DIGITS``) written as 0 to 9."""
+    return text.translate(_DIGITS)

@@ -1412,6 +1412,8 @@ def test_pad_reads_a_spreadsheets_number_as_the_records_id(written: str, read: s
         "Jose\u0301\u00a0",
         "\u00c5se",
         "A\u030ase",
+        "\u0664\u0664\u0661\u0660\u0660\u0660\u0661\u0660\u0661",  # a Saudi id in Arabic-Indic digits
+        "\uff12\uff13\uff10\uff10",  # full-width
     ],
 )
 def test_an_id_in_either_unicode_form_reads_as_the_composed_one_in_sql_and_at_sign_in(written: str) -> None:
@@ -2375,3 +2377,16 @@ def test_an_entry_inside_one_rotation_is_not_also_the_next_rotations_pre_reading
     activity = pd.read_parquet(tmp_path / "out" / "activity.parquet")
     counted = sorted(zip(activity["student_id"], activity["presentation_id"], activity["day"], strict=True))
     assert counted == [("S1", "B1", 35), ("S1", "B2", 3), ("S2", "B2", -7)]
+
+
+def test_a_mark_with_the_arabic_decimal_separator_is_read_as_a_number() -> None:
+    """A Saudi university's marks wrote 85.5 as Arabic-Indic digits around U+066B; they were refused."""
+    from waymark.models.data.contract import TABLES
+    from waymark.training.ingest.mapping.convert import column_sql
+    from waymark.training.ingest.mapping.schema import ColumnSpec
+
+    column = next(c for c in TABLES["assessment_results"].columns if c.name == "score")
+    sql = column_sql(ColumnSpec(column="x"), column, ref=lambda n: f'"{n}"', pseudonymise=False)
+    written = "\u0668\u0665\u066b\u0665"
+    read = duckdb.execute(f"SELECT {sql.value}, {sql.check} FROM (SELECT CAST(? AS VARCHAR) AS x)", [written])
+    assert read.fetchall() == [(85.5, None)]

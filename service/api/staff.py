@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import func, select
 
+from waymark.models.folding import ascii_digits
 from waymark.models.roles import SUPPORT_ROLES, Role
 from waymark.service import outreach, reads, worklist
 from waymark.service.access import readable
@@ -186,9 +187,10 @@ def number_forms(typed: str) -> tuple[str, ...]:
 def typed_number(search: str | None) -> str | None:
     """A search as a student number could be written (trimmed, without a spreadsheet's quotes), or None.
 
-    '2202310017 pasted from a CSV found nobody.
+    '2202310017 pasted from a CSV found nobody; a Saudi university's staff typed numbers in Arabic-Indic
+    digits, read as 0 to 9.
     """
-    typed = (search or "").strip().strip("'\"")
+    typed = ascii_digits((search or "").strip().strip("'\""))
     return typed if typed and is_identifier(typed) else None
 
 

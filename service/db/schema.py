@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column
 
 from waymark.fairness.gate import PASS as GATE_PASS
-from waymark.models.folding import folded
+from waymark.models.folding import ascii_digits, folded
 
 ID = String(64)
 
@@ -413,16 +413,33 @@ class AuditHead(Base):
 
 
 _WORDS = re.compile(r"[^\W_]+")
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+# Kazakh letters as a Russian keyboard types them (and the Platonus export's Windows-1251 writes them):
+# a Kazakh university's staff typing "Нурлан Кайратов" found 22 of 96 students ("Нұрлан Қайратов").
+# Ukrainian and Kazakh i (U+0456) as the Russian letter, the Russian spelling of the same names.
+_KAZAKH = str.maketrans(
+    "\u04d9\u0493\u049b\u04a3\u04e9\u04b1\u04af\u04bb\u0456",
+    "\u0430\u0433\u043a\u043d\u043e\u0443\u0443\u0445\u0438",
+)
+# Latin letters that look like Cyrillic ones, typed in a Cyrillic word (a Latin i for U+0456 missed 17 of 96).
+_LOOKALIKE = str.maketrans("aceiopxyk", "\u0430\u0441\u0435\u0438\u043e\u0440\u0445\u0443\u043a")
+
+
+def _cyrillic_word(word: str) -> str:
+    return word.translate(_LOOKALIKE).translate(_KAZAKH) if _CYRILLIC.search(word) else word
 
 
 def search_key(*names: str | None) -> str:
     """Names as a search compares them (``folding.folded``: no case or accents, dotted and dotless i alike).
 
     A database's ``lower()`` was no help: SQLite's folds ASCII only, so "Şahin", "Özge" or "İbrahim"
-    typed exactly as a directory wrote them found nobody (a Turkish university's staff).
+    typed exactly as a directory wrote them found nobody (a Turkish university's staff). Digits of
+    other scripts are read as 0 to 9, and a Cyrillic word's Kazakh letters and Latin look-alikes as
+    the Russian letters they are typed as (``_KAZAKH``, ``_LOOKALIKE``).
     """
     # Punctuation as a space: "lefevre durand" finds Lefèvre-Durand (a French school's staff found nobody).
-    return " ".join(_WORDS.findall(folded(" ".join(n for n in names if n))))
+    words = _WORDS.findall(ascii_digits(folded(" ".join(n for n in names if n))))
+    return " ".join(_cyrillic_word(w) for w in words)
 
 
 def _search_key(context: Any) -> str:

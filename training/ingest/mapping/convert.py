@@ -20,6 +20,7 @@ import duckdb
 
 from waymark.models.data.contract import TABLES, Column, Kind, Table
 from waymark.models.data.sqltext import ident, literal
+from waymark.models.folding import ASCII_DIGITS, OTHER_DIGITS
 from waymark.training.ingest.mapping.schema import (
     DEATH_REFUSED,
     DEATH_WORDS,
@@ -77,11 +78,8 @@ def run(con: duckdb.DuckDBPyConnection, sql: str) -> None:
 
 # --- one column ----------------------------------------------------------------------------------
 
-#: Digits of other scripts a number or a date may be written in, read as 0 to 9: Arabic-Indic (an
-#: Arabic records system's \u0661\u0664/\u0660\u0669/\u0662\u0660\u0662\u0665), Eastern Arabic-Indic
-#: (Persian, Urdu) and full-width (Japanese, Chinese).
-OTHER_DIGITS = "".join(chr(start + i) for start in (0x0660, 0x06F0, 0xFF10) for i in range(10))
-ASCII_DIGITS = "0123456789" * 3
+#: The Arabic decimal separator (U+066B), read as "." in a number (a Saudi university's marks wrote 85.5 so).
+ARABIC_DECIMAL = "\u066b"
 
 #: What a cell is trimmed of: every character Python's ``str.strip`` removes (``pseudonyms.normalised_id``
 #: strips so), not only the space DuckDB's ``trim`` does. A tab an LMS export put before each student
@@ -333,10 +331,15 @@ def column_sql(
         death = f"regexp_matches({joined}, {literal('(?i)(' + DEATH_WORDS + ')')})"
         checks.append((f"{joined} IS NOT NULL AND {death} AND {text} IS NULL", DEATH_REFUSED))
     counts_days = False
-    if spec.converts_time or column.kind in {Kind.INT, Kind.FLOAT}:  # digits of other scripts read as 0-9
-        # translate costs 2.6 s per 5 million cells: only where a value has a character beyond ASCII
+    if spec.converts_time or column.kind in {Kind.INT, Kind.FLOAT, Kind.ID}:  # other scripts' digits as 0-9
+        # translate costs 2.6 s per 5 million cells: only where a value has a character beyond ASCII.
+        # Ids too (a Saudi university's ids in Arabic-Indic digits in one export, ASCII in another):
+        # ``pseudonyms.normalised_id`` reads them so as well.
         written = f"CAST({text} AS VARCHAR)"
-        folded = f"translate({written}, {literal(OTHER_DIGITS)}, {literal(ASCII_DIGITS)})"
+        other, ascii_ = OTHER_DIGITS, ASCII_DIGITS
+        if column.kind in {Kind.INT, Kind.FLOAT}:
+            other, ascii_ = other + ARABIC_DECIMAL, ascii_ + "."
+        folded = f"translate({written}, {literal(other)}, {literal(ascii_)})"
         text = f"(CASE WHEN strlen({written}) = length({written}) THEN {written} ELSE {folded} END)"
     if spec.converts_time:
         zone = None
