@@ -2390,3 +2390,34 @@ def test_a_mark_with_the_arabic_decimal_separator_is_read_as_a_number() -> None:
     written = "\u0668\u0665\u066b\u0665"
     read = duckdb.execute(f"SELECT {sql.value}, {sql.check} FROM (SELECT CAST(? AS VARCHAR) AS x)", [written])
     assert read.fetchall() == [(85.5, None)]
+
+
+def test_times_written_without_an_offset_are_read_in_the_zone_the_mapping_says_they_are_in() -> None:
+    """A Saudi university's Blackboard wrote UTC times without a Z; read in Asia/Riyadh, a third of
+    Ramadan's night-time events moved to the day before. ``written_in`` says which zone they are in."""
+    from waymark.models.data.contract import TABLES
+    from waymark.training.ingest.mapping.convert import column_sql
+    from waymark.training.ingest.mapping.schema import ColumnSpec
+
+    column = next(c for c in TABLES["activity"].columns if c.name == "day")
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'Asia/Riyadh'")  # the mapping's zone, as the importer sets it
+
+    def day(written: str, **rule: str) -> object:
+        sql = column_sql(
+            ColumnSpec(column="x", timestamp="iso", **rule),
+            column,
+            ref=lambda n: f'"{n}"',
+            pseudonymise=False,
+        )
+        return con.execute(f"SELECT {sql.value} FROM (SELECT CAST(? AS VARCHAR) AS x)", [written]).fetchone()[
+            0
+        ]
+
+    assert str(day("2025-03-10T22:30:00")) == "2025-03-10"  # read in Riyadh: 22:30 there
+    assert str(day("2025-03-10T22:30:00", written_in="UTC")) == "2025-03-11"  # 01:30 in Riyadh
+    assert str(day("2025-03-10T22:30:00+03:00", written_in="UTC")) == "2025-03-10"  # an offset stands
+    with pytest.raises(ValueError, match='give it with timestamp = "iso"'):
+        ColumnSpec(column="x", date="%d/%m/%Y", written_in="UTC")
+    with pytest.raises(ValueError, match="unknown time zone"):
+        ColumnSpec(column="x", timestamp="iso", written_in="Riyadh")

@@ -156,7 +156,8 @@ EMPTY_REQUIRED_MORE = {
 #: Why a date is too far from its presentation's start for the contract (``stage_m_sql``).
 DAY_TOO_FAR = (
     ", too far from its presentation's start for the contract: check the date format (%y reads 6 as "
-    "2006; a Japanese era's year, 令和6, is converted to the Western year in the export)"
+    "2006; a Japanese era's year, 令和6, is converted to the Western year in the export; a year from "
+    "1300 to 1500 is likely a Hijri one, such as 1446/07/07: export the Gregorian date beside it)"
 )
 
 
@@ -214,7 +215,12 @@ def _parsed_date(text: str, spec: ColumnSpec, *, zone: str | None = None) -> tup
             "refused)",
         )
     if spec.timestamp == "iso":
-        return _in_zone(f"TRY_CAST({text} AS TIMESTAMPTZ)", zone, spec=spec), (
+        moment = f"TRY_CAST({text} AS TIMESTAMPTZ)"
+        if spec.written_in is not None:  # without an offset, a time in that zone, not the mapping's
+            offset = f"regexp_matches({text}, '(Z|z|[+-][0-9][0-9](:?[0-9][0-9])?)$')"
+            naive = f"timezone({literal(spec.written_in)}, TRY_CAST({text} AS TIMESTAMP))"
+            moment = f"(CASE WHEN {offset} THEN {moment} ELSE {naive} END)"
+        return _in_zone(moment, zone, spec=spec), (
             "is not an ISO timestamp (a local time in another layout, such as 05.11.2025 14:32:10, takes "
             'date = "%d.%m.%Y %H:%M:%S")'
         )

@@ -78,6 +78,10 @@ class ColumnSpec(_Strict):
     # on the day before. An evening university's students work past midnight; at midnight a Sunday
     # session was Monday's, in the next teaching week, and a submission at 00:20 a day late.
     day_starts_at: str | None = Field(default=None, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    # The zone an ISO timestamp written without an offset is in ("UTC"), where it is not the mapping's:
+    # a Saudi university's Blackboard wrote UTC times without a Z, read in Asia/Riyadh, and a third of
+    # Ramadan's night-time events moved to the day before.
+    written_in: str | None = None
     # A number written with a decimal comma ("12,5"): read as 12.5; a value with a point ("1.234,5",
     # or "1.234", where the point separates thousands) is refused rather than guessed.
     decimal_comma: bool = False
@@ -131,6 +135,13 @@ class ColumnSpec(_Strict):
                 "zone gives the time zone a timestamp's day is counted in (a date, or a local time read "
                 "with date, is already a day)"
             )
+        if self.written_in is not None and self.timestamp != "iso":
+            raise ValueError(
+                "written_in names the zone of ISO timestamps written without an offset: give it with "
+                'timestamp = "iso"'
+            )
+        if self.written_in is not None and self.written_in not in available_timezones():
+            raise ValueError(f"written_in: unknown time zone {self.written_in!r} (an IANA name such as UTC)")
         if self.day_starts_at is not None and not (self.timestamp or (self.date and "%H" in self.date)):
             raise ValueError(
                 "day_starts_at moves the day of a moment: give it with timestamp, or with a date format "
