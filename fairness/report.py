@@ -136,6 +136,14 @@ def _best_told(proxy: dict[str, Any]) -> str:
     return f" on average over its groups, {proxy['group_auc']:.2f} for {proxy['group']} against the rest"
 
 
+def _telling(proxy: dict[str, Any]) -> str:
+    """The features that alone tell a warned characteristic apart best, where the report names them."""
+    named = proxy.get("features") or []
+    if not named:
+        return ""
+    return "; told apart most by " + ", ".join(f"{f['feature']} ({f['auc']:.2f})" for f in named)
+
+
 def _policy_card(report: dict[str, Any]) -> str:
     differs = report["policy"].get("differs_from_default") or []
     if not differs:
@@ -217,6 +225,8 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
                 "warning": p.warning,
                 "group": p.group,  # of at least the minimum group size, as every group the audit shows
                 "group_auc": _num(p.group_auc),
+                # with a warning: the features that alone tell it apart best (their own AUC)
+                "features": [{"feature": f, "auc": a} for f, a in p.features],
             }
             for p in outcome.proxies
         ],
@@ -400,6 +410,7 @@ def model_card(report: dict[str, Any], test_metrics: dict[str, float]) -> str:
         "\n".join(
             f"- {p['characteristic']}: AUC {p['auc']:.2f}{_best_told(p)}"
             + (" (warning)" if p["warning"] else "")
+            + _telling(p)
             if p["auc"] is not None
             else f"- {p['characteristic']}: {PROXY_UNCHECKED}"
             for p in report["proxy_check"]

@@ -62,6 +62,10 @@ class ProxyResult:
     # alone had a weekly session: 0.997 for them, 0.693 on average, under the warning).
     group: str | None = None
     group_auc: float = math.nan
+    # With a warning: the features that tell the characteristic (or its group named above) apart best,
+    # each with its own AUC read either way. A Saudi university's report said only "1.00" for sex:
+    # card readers on the women's campus alone were the cause, and nothing named them.
+    features: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -435,7 +439,10 @@ def proxy_check(
         auc, group, group_auc = task.auc(fitted[start : start + len(task.folds)])
         start += len(task.folds)
         warning = auc >= policy.proxy_auc_warning or group_auc >= policy.proxy_auc_warning
-        out.append(ProxyResult(task.attribute, auc, warning, group=group, group_auc=group_auc))
+        telling = task.telling(bundle.feature_names, group=group) if warning else ()
+        out.append(
+            ProxyResult(task.attribute, auc, warning, group=group, group_auc=group_auc, features=telling)
+        )
     return out + unchecked
 
 
@@ -446,6 +453,9 @@ def _one_thread_here() -> None:
 
 #: The fewest students of a group the proxy check names as the one the features tell apart best.
 PROXY_GROUP_MIN = 50
+#: How many of the features that tell a warned characteristic apart best the report names, and from
+#: which AUC (read either way) one is named.
+PROXY_FEATURES, PROXY_FEATURE_MIN = 3, 0.6
 
 
 class _ProxyTask:
@@ -468,6 +478,23 @@ class _ProxyTask:
         out = np.zeros((test.size, self.classes.size))
         out[:, np.searchsorted(self.classes, model.classes_)] = model.predict_proba(self.x[test])
         return out
+
+    def telling(self, names: tuple[str, ...], *, group: str | None) -> tuple[tuple[str, float], ...]:
+        """The features that alone tell the characteristic apart best: at most ``PROXY_FEATURES``.
+
+        Each feature's AUC for the named ``group`` against the rest (else the second of two classes, or
+        the last of more), read either way (0.2 tells apart as well as 0.8), from ``PROXY_FEATURE_MIN``.
+        """
+        target = self.y == (group if group is not None else self.classes[-1])
+        found = []
+        for j, name in enumerate(names):
+            column = self.x[:, j]
+            if np.nanmin(column) == np.nanmax(column):
+                continue
+            score = float(roc_auc_score(target, np.nan_to_num(column)))
+            found.append((name, max(score, 1 - score)))
+        found.sort(key=lambda f: -f[1])
+        return tuple((n, round(a, 3)) for n, a in found[:PROXY_FEATURES] if a >= PROXY_FEATURE_MIN)
 
     def auc(self, fold_probas: list[np.ndarray]) -> tuple[float, str | None, float]:
         """ROC AUC of the out-of-fold probabilities, and with more classes the best told apart.

@@ -56,7 +56,9 @@ def test_the_proxy_auc_is_cross_val_predicts_on_any_number_of_threads(
 ) -> None:
     monkeypatch.setenv("WAYMARK_THREADS", cores)
     features, groups = _features_and_groups()
-    bundle = types.SimpleNamespace(matrix=lambda rows: rows[FEATURES].to_numpy())
+    bundle = types.SimpleNamespace(
+        matrix=lambda rows: rows[FEATURES].to_numpy(), feature_names=tuple(FEATURES)
+    )
     policy = load_policy()
     results = proxy_check(features, groups, bundle=bundle, policy=policy)  # type: ignore[arg-type]
     assert [r.attribute for r in results] == ["club", "region", "lonely"]
@@ -86,14 +88,20 @@ def test_a_feature_only_one_group_has_is_a_proxy_however_the_others_average() ->
     x[:, 3] = (route == "pace") * 3.0 + rng.normal(0, 0.2, n)  # their sessions, nobody else's
     features = pd.DataFrame(x, columns=FEATURES).assign(student_id=ids, week=8)
     groups = pd.DataFrame({"route": route}, index=pd.Index(ids, name="student_id"))
-    bundle = types.SimpleNamespace(matrix=lambda rows: rows[FEATURES].to_numpy())
+    bundle = types.SimpleNamespace(
+        matrix=lambda rows: rows[FEATURES].to_numpy(), feature_names=tuple(FEATURES)
+    )
     policy = load_policy()
     (result,) = proxy_check(features, groups, bundle=bundle, policy=policy)  # type: ignore[arg-type]
     assert result.auc < policy.proxy_auc_warning  # the average alone would not have warned
     assert result.group == "pace" and result.group_auc > 0.99 and result.warning
+    # and what does it: a Saudi university's report said "1.00" for sex and nothing of the women's
+    # campus's card readers that caused it
+    assert [f for f, _ in result.features] == ["f3"] and result.features[0][1] > 0.99
     report = published(stub_outcome(policy, proxies=[result]), [])
     card = model_card(report, {})
-    assert "for pace against the rest (warning)" in card, card
+    assert "for pace against the rest (warning); told apart most by f3 (1.00)" in card, card
+    assert "told apart most by f3 (1.00)" in render_html(report, policy.weeks, capacities=policy.capacities)
 
 
 def test_a_characteristic_the_proxy_check_could_not_try_is_said_in_the_report_and_the_card() -> None:
@@ -108,6 +116,7 @@ def test_a_characteristic_the_proxy_check_could_not_try_is_said_in_the_report_an
         "warning": False,
         "group": None,
         "group_auc": None,
+        "features": [],
     }
     html = render_html(report, policy.weeks, capacities=policy.capacities)
     assert "not checked: fewer than two recorded groups large enough to compare" in html

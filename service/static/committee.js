@@ -372,7 +372,9 @@ function proxySection(r) {
   const body = el("tbody");
   for (const p of r.proxy_check) {
     const tr = el("tr");
-    tr.append(el("th", p.characteristic, { scope: "row" }), el("td", p.auc === null ? "—" : Number(p.auc).toFixed(2) + (p.group != null && p.group_auc != null ? ` on average over its groups; ${Number(p.group_auc).toFixed(2)} for ${p.group} against the rest` : "")), el("td", p.auc === null ? "Not checked: fewer than two recorded groups large enough to compare" : p.warning ? "Yes: review" : "No"));
+    // with a warning, the features that alone tell it apart best (older reports have none)
+    const telling = (p.features || []).length ? `; told apart most by ${p.features.map((f) => `${f.feature} (${Number(f.auc).toFixed(2)})`).join(", ")}` : "";
+    tr.append(el("th", p.characteristic, { scope: "row" }), el("td", p.auc === null ? "—" : Number(p.auc).toFixed(2) + (p.group != null && p.group_auc != null ? ` on average over its groups; ${Number(p.group_auc).toFixed(2)} for ${p.group} against the rest` : "") + telling), el("td", p.auc === null ? "Not checked: fewer than two recorded groups large enough to compare" : p.warning ? "Yes: review" : "No"));
     body.append(tr);
   }
   table.append(body);
