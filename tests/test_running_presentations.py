@@ -458,3 +458,4 @@ def test_an_outcome_recorded_while_the_presentation_runs_leaves_nothing_to_estim
     assert set(departed(regs, now)["student_id"]) == {"s2", "s3"}  # s4 leaves on day 70, after the data date
     past = now.assign(**{DATA_DAY: np.nan})
     assert departed(regs, past).empty
+    assert set(departed(regs, now, backtest=True)["student_id"]) == set()  # its latest week, as it stood

@@ -79,8 +79,8 @@ def _any_of(presentations: pd.DataFrame, keys: pd.DataFrame) -> bool:
 
 
 NOTHING_TO_SCORE = (
-    "no registration is in the population at the chosen week (every student has left or "
-    "registered later): nothing to score"
+    "no registration is in the population at the chosen week (every student has left, registered "
+    "later, or has a pass or fail recorded already): nothing to score"
 )
 
 
@@ -321,14 +321,14 @@ def build_cohort(
         for group in groups
     ]
     features = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    features, withdrawn = without_departed(features, departed(data.registrations, chosen))
+    features, withdrawn = without_departed(features, departed(data.registrations, chosen, backtest=backtest))
     if features.empty:
         raise CohortError(NOTHING_TO_SCORE)
     placement = data.students.reindex(columns=list(PLACEMENT))
     return Cohort(features, placement, as_of_dates(chosen), withdrawn)
 
 
-def departed(registrations: pd.DataFrame, weeks: pd.DataFrame) -> pd.DataFrame:
+def departed(registrations: pd.DataFrame, weeks: pd.DataFrame, *, backtest: bool = False) -> pd.DataFrame:
     """The keys of registrations whose students have left by the data date: not scored.
 
     Those recorded as withdrawn with no day (the population keeps them in every week, as training
@@ -339,10 +339,11 @@ def departed(registrations: pd.DataFrame, weeks: pd.DataFrame) -> pd.DataFrame:
     students who had locked their enrolment since, 9 in the top 5 of their class). Only a backtest's
     chosen week (``scored_weeks``) scores who had not left by its cut-off, as a run then would have.
 
-    Outside a backtest, so are registrations whose outcome is already recorded while their presentation
-    runs: an outcome decided before the end (a Saudi university's students barred for absence, محروم,
-    on day 40) leaves nothing to estimate, and the barred student had read 12% beside the course they
-    had been barred from.
+    Outside a ``backtest`` (whose presentations have ended, their outcomes known, and are scored as
+    they stood), so are registrations whose outcome is already recorded while their presentation
+    runs: an outcome decided before the end (a Saudi university's students barred for absence,
+    محروم, on day 40) leaves nothing to estimate, and the barred student had read 12% beside the
+    course they had been barred from.
     """
     regs = registrations[[*REGISTRATION, "final_result", "unregistration_day"]].astype(
         {"module_id": str, "presentation_id": str}
@@ -353,7 +354,7 @@ def departed(registrations: pd.DataFrame, weeks: pd.DataFrame) -> pd.DataFrame:
     day = regs[PRESENTATION].merge(on, on=PRESENTATION, how="left")[DATA_DAY].to_numpy(dtype="float64")
     left = pd.to_numeric(regs["unregistration_day"]).astype("float64").to_numpy() <= day
     # (a withdrawal is decided by its day, above: one recorded ahead of its day is not yet gone)
-    decided = regs["final_result"].notna().to_numpy(dtype=bool) & ~withdrawn & ~np.isnan(day)
+    decided = regs["final_result"].notna().to_numpy(dtype=bool) & ~withdrawn & ~np.isnan(day) & (not backtest)
     gone: pd.DataFrame = regs.loc[undated | left | decided, REGISTRATION].astype(str)
     return gone.reset_index(drop=True)
 

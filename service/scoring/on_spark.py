@@ -164,7 +164,10 @@ def scored_on_spark(
         )
         say("building features on Spark")
         features, withdrawn = _without_departed(
-            _features(data, weeks, engine=engine), data["registrations"], weeks=weeks
+            _features(data, weeks, engine=engine),
+            data["registrations"],
+            weeks=weeks,
+            backtest=bool(manifest.get("test_from")),
         )
         sources = SourceCoverage.from_first_days(
             collect(first_days(activity, engine=engine)),
@@ -191,7 +194,9 @@ def scored_on_spark(
     )
 
 
-def _without_departed(features: Any, registrations: Any, *, weeks: pd.DataFrame) -> tuple[Any, int]:
+def _without_departed(
+    features: Any, registrations: Any, *, weeks: pd.DataFrame, backtest: bool = False
+) -> tuple[Any, int]:
     """``cohort.without_departed`` on Spark: the registrations that may have left are few, and read here.
 
     Without any registration left out the features' plan is left as it is; with some, the features are
@@ -201,7 +206,7 @@ def _without_departed(features: Any, registrations: Any, *, weeks: pd.DataFrame)
 
     columns = [*REGISTRATION, "final_result", "unregistration_day"]
     may = collect(registrations.where(MAY_HAVE_LEFT).select(*columns))
-    gone = departed(may, weeks)
+    gone = departed(may, weeks, backtest=backtest)
     if gone.empty:
         return features, 0
     made = features.sparkSession.createDataFrame(gone[REGISTRATION])  # text, as ``departed`` compares them
