@@ -439,7 +439,9 @@ def proxy_check(
         auc, group, group_auc = task.auc(fitted[start : start + len(task.folds)])
         start += len(task.folds)
         warning = auc >= policy.proxy_auc_warning or group_auc >= policy.proxy_auc_warning
-        telling = task.telling(bundle.feature_names, group=group) if warning else ()
+        # of two classes, or the named group (with more and none named, no one group to tell apart)
+        named = warning and (group is not None or task.classes.size == 2)
+        telling = task.telling(bundle.feature_names, group=group) if named else ()
         out.append(
             ProxyResult(task.attribute, auc, warning, group=group, group_auc=group_auc, features=telling)
         )

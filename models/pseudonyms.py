@@ -16,8 +16,6 @@ import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
-from waymark.models.folding import ascii_digits
-
 MIN_SECRET_BYTES = 32
 PSEUDONYM_HEX = 20  # 80 bits: collisions are out of reach for any student population
 _PSEUDONYM = re.compile(rf"^p[0-9a-f]{{{PSEUDONYM_HEX}}}$")
@@ -70,11 +68,12 @@ def key_id(secret: bytes) -> str:
 def normalised_id(value: str) -> str:
     """An id as the importer reads it before hashing: trimmed, composed (NFC), ``150.0`` as ``150``.
 
-    Digits of other scripts are read as 0 to 9 (``folding.ascii_digits``): a Saudi university's ids
-    were written in Arabic-Indic digits in one export and in ASCII in another. Mirrors the importer's
-    SQL (``convert.column_sql``); a test holds the two equal.
+    Mirrors the importer's SQL (``convert.column_sql``); a test holds the two equal. Digits of other
+    scripts are kept as written: reading them as 0 to 9 would give every student already imported
+    with such an id another one (and another pseudonym), past their erasure or objection (a
+    reviewer's finding); a mapping's ``replace`` brings one export's digits to another's.
     """
-    return _INTEGRAL.sub(r"\1", ascii_digits(unicodedata.normalize("NFC", value.strip())))
+    return _INTEGRAL.sub(r"\1", unicodedata.normalize("NFC", value.strip()))
 
 
 #: Where DuckDB's per-letter case mapping differs from Python's whole-string one: Python writes "ß" in

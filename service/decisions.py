@@ -198,10 +198,11 @@ def record_review(
         failures = _report_blockers(session, audited)
     else:
         failures = _gate_failures(session, audited) if approve else []
-    if approve and reviewer in approvers(session, audited) and (audited.approvals_required or 1) > 1:
+    needed = approvals_required(session, audited)
+    if approve and reviewer in approvers(session, audited) and needed > 1:
         raise GovernanceError(
-            f"{reviewer} has already approved this audit, and an approval counts once: the policy asks for "
-            f"{audited.approvals_required} approvals by different ethics reviewers"
+            f"{reviewer} has already approved this audit, and an approval counts once: {needed} approvals "
+            "by different ethics reviewers are needed"
         )
     if failures and override is not None:
         raise GovernanceError("; ".join(failures))
@@ -244,12 +245,12 @@ def blockers(session: Session, name: str, *, version: str) -> list[str]:
         ]
     if review.kind != APPROVED:
         return [f"the ethics committee's decision on {name} version {version} is '{review.kind}'"]
-    needed, given = audited.approvals_required or 1, approvers(session, audited)
+    needed, given = approvals_required(session, audited), approvers(session, audited)
     if len(given) < needed:
         return [
-            f"the policy asks for {needed} approvals of {name} version {version} by different ethics "
-            f"reviewers on its latest audit, and {len(given)} {'is' if len(given) == 1 else 'are'} "
-            f"recorded ({', '.join(given)})"
+            f"{needed} approvals of {name} version {version} by different ethics reviewers are needed on "
+            f"its latest audit, and {len(given)} {'is' if len(given) == 1 else 'are'} recorded "
+            f"({', '.join(given)})"
         ]
     if audited.gate != PASS and not review.override_reason:
         why = (
@@ -262,6 +263,25 @@ def blockers(session: Session, name: str, *, version: str) -> list[str]:
     if not review.override_reason:
         return _quality_blockers(session, audited)
     return _report_blockers(session, audited)
+
+
+def approvals_required(session: Session, audited: ModelDecision) -> int:
+    """How many different reviewers must approve ``audited``: at least as many as the champion's audit.
+
+    Its policy's number, and never fewer than the one the last promoted version's audit asked for. The
+    number comes from the policy file of whoever runs the audit: re-audited under the default, a
+    committee's three would have become one (a reviewer's finding). Fewer takes the approval of as
+    many as are in force; once that version is promoted, its number is.
+    """
+    own = audited.approvals_required or 1
+    promoted = session.scalar(
+        select(ModelDecision.audit_id)
+        .where(ModelDecision.model_name == audited.model_name, ModelDecision.kind == PROMOTED)
+        .order_by(ModelDecision.id.desc())
+        .limit(1)
+    )
+    in_force = session.get(ModelDecision, promoted) if promoted is not None else None
+    return max(own, (in_force.approvals_required or 1) if in_force is not None else 1)
 
 
 def approvers(session: Session, audited: ModelDecision) -> list[str]:

@@ -27,7 +27,13 @@ from sqlalchemy import Engine, delete, insert, select, union
 from sqlalchemy.orm import Session
 
 from waymark.service.db.engine import erasure_barrier, transaction
-from waymark.service.db.schema import AccessGrant, DirectoryEntry, Indicator, TrainingExclusion
+from waymark.service.db.schema import (
+    AccessGrant,
+    DirectoryEntry,
+    Indicator,
+    ProcessingRestriction,
+    TrainingExclusion,
+)
 from waymark.service.spreadsheet import separator_said
 
 COLUMNS = ("student_id", "display_name", "preferred_name", "pronouns", "email")
@@ -155,10 +161,15 @@ def _written_otherwise(number: str, *, known: frozenset[str], pseudonym: Callabl
 
 
 def known_students(engine: Engine) -> frozenset[str]:
-    """Students the service database knows: in any scored batch or any student-scope relationship."""
+    """Students the service database knows: in any scored batch or any student-scope relationship.
+
+    And those who objected to being scored: an upheld objection removes their indicators, and the
+    next directory import had been refused whole for naming them (a reviewer's finding).
+    """
     query = union(
         select(Indicator.student_id).distinct(),
         select(AccessGrant.scope_id).where(AccessGrant.scope_type == "student"),
+        select(ProcessingRestriction.student_id),
     )
     with transaction(engine) as session:
         return frozenset(str(s) for s in session.scalars(query))

@@ -16,7 +16,13 @@ from sqlalchemy import Engine, delete, insert, select
 
 from waymark.models.roles import RELATIONSHIP_SCOPES, Role
 from waymark.service.db.engine import erasure_barrier, transaction
-from waymark.service.db.schema import AccessGrant, Indicator, TrainingAttestation, TrainingExclusion
+from waymark.service.db.schema import (
+    AccessGrant,
+    Indicator,
+    ProcessingRestriction,
+    TrainingAttestation,
+    TrainingExclusion,
+)
 from waymark.service.spreadsheet import separator_said
 
 COLUMNS = ("staff_id", "relationship", "scope_type", "scope_id")
@@ -149,9 +155,10 @@ def import_grants(
 
 
 def scored_students(engine: Engine) -> frozenset[str]:
-    """Students of any scored batch: the students relationships can name."""
+    """Students of any scored batch, and those whose objection stands: the students relationships can name."""
+    query = select(Indicator.student_id).union(select(ProcessingRestriction.student_id))
     with transaction(engine) as session:
-        return frozenset(str(s) for s in session.scalars(select(Indicator.student_id).distinct()))
+        return frozenset(str(s) for s in session.scalars(query))
 
 
 def unknown_tutees(engine: Engine, known: frozenset[str]) -> list[str]:

@@ -16,6 +16,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from waymark.models import registry
+from waymark.service import objections
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import ContactEvent, Indicator, ScoringRun, list_order
 
@@ -28,7 +29,7 @@ def first_contacts(engine: Engine) -> pd.DataFrame:
     """When each student was first reached: ``student_id, contacted_at`` (UTC)."""
     query = (
         select(ContactEvent.student_id, func.min(ContactEvent.at).label("contacted_at"))
-        .where(ContactEvent.status.in_(MADE))
+        .where(ContactEvent.status.in_(MADE), objections.not_objecting(ContactEvent.student_id))
         .group_by(ContactEvent.student_id)
     )
     with transaction(engine) as session:
@@ -58,7 +59,11 @@ def indicators_since(engine: Engine, since: datetime) -> pd.DataFrame:
             list_order(Indicator).label("priority"),
         )
         .join(ScoringRun, ScoringRun.id == Indicator.run_id)
-        .where(ScoringRun.status == "complete", ScoringRun.started_at >= since)
+        .where(
+            ScoringRun.status == "complete",
+            ScoringRun.started_at >= since,
+            objections.not_objecting(Indicator.student_id),
+        )
     )
     with transaction(engine) as session:
         rows = session.execute(query).all()

@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, or_, select
 
 from waymark.models import drift, stability
-from waymark.service import decisions
+from waymark.service import decisions, objections
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import (
     Indicator,
@@ -130,7 +130,7 @@ def estimates_of(engine: Engine, run_id: int) -> pd.DataFrame:
         rows = session.execute(
             select(
                 Indicator.student_id, Indicator.module_id, Indicator.presentation_id, Indicator.probability
-            ).where(Indicator.run_id == run_id)
+            ).where(Indicator.run_id == run_id, objections.not_objecting(Indicator.student_id))
         ).all()
     return pd.DataFrame(rows, columns=[*stability.KEY, "probability"])
 

@@ -10,8 +10,9 @@ which the student reads, or when the student withdraws it; their erasure removes
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, exists, select
 from sqlalchemy.orm import Session
 
 from waymark.service.db.schema import Indicator, ProcessingRestriction, RightsRequest, ScoringRun
@@ -32,6 +33,16 @@ def served_key(session: Session, student: str) -> str | None:
         if found is not None:
             return found[0]
     return None
+
+
+def not_objecting(student_id: Any) -> ColumnElement[bool]:
+    """The condition that ``student_id`` (a column) names no student whose objection stands.
+
+    Every aggregate over students' estimates or contacts applies it too (the impact evaluation, the
+    monitoring's group figures): a restricted student's data is stored, not processed (a reviewer's
+    finding).
+    """
+    return ~exists().where(ProcessingRestriction.student_id == student_id)
 
 
 def restriction(session: Session, student: str) -> ProcessingRestriction | None:

@@ -18,7 +18,6 @@ from sqlalchemy import ColumnElement, Select, and_, exists, false, func, literal
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from waymark.models.explain.change import MATERIAL
-from waymark.models.folding import ascii_digits
 from waymark.service.access import readable
 from waymark.service.db.schema import (
     Consent,
@@ -137,7 +136,7 @@ def _filtered(
     if filters.new_since_visit:
         query = query.where(student.in_(_first_indicated_after(run.target, since)))
     if filters.search:
-        typed = ascii_digits(filters.search.strip())  # a number typed in Arabic-Indic digits too
+        typed = filters.search.strip()
         # Also with spaces ignored on both sides: "zhangwei" finds Zhang Wei (a Chinese university's staff
         # typed pinyin as one word, as it is often written).
         whole = search_key(typed).replace(" ", "")

@@ -181,7 +181,7 @@ def test_a_policy_may_ask_for_several_reviewers_approvals_and_a_rejection_sets_t
             )
 
     review("reviewer-a")
-    with pytest.raises(GovernanceError, match=r"asks for 2 approvals .* 1 is recorded \(reviewer-a\)"):
+    with pytest.raises(GovernanceError, match=r"2 approvals .* 1 is recorded \(reviewer-a\)"):
         _promote(engine, "1")
     with pytest.raises(GovernanceError, match="already approved this audit"):
         review("reviewer-a")  # the same person twice is one approval
@@ -301,3 +301,34 @@ def test_an_override_is_shown_with_the_model_in_mlflow(
     assert "gate failed and was overridden" in text and "does not reach" in text
     decisions.mirror(_review(engine, version, False))
     assert OVERRIDE_TAG not in client.get_model_version(NAME, version).tags
+
+
+def test_a_later_audit_under_a_policy_asking_fewer_approvals_still_needs_the_quorum_in_force(
+    engine: Engine,
+) -> None:
+    """The number came from the policy file of whoever ran the audit: re-audited under the default, a
+    committee's two approvals would have become one (a reviewer's finding)."""
+    two = dataclasses.replace(load_policy(), approvals=2)
+    for version, policy in (("1", two), ("2", load_policy())):
+        with transaction(engine) as session:
+            decisions.record_audit(
+                session, NAME, version=version, bundle_sha256=version * 64, gate="pass", report=REPORT,
+                policy=policy, actor="a",
+            )  # fmt: skip
+
+    def approve(version: str, reviewer: str) -> None:
+        with audit.unit(engine, KEY) as session:
+            decisions.review(
+                session, NAME, version=version, approve=True, note="reasons",
+                caller=Principal(reviewer, "ethics_reviewer", None), request=RequestIds("r-q"),
+            )  # fmt: skip
+
+    approve("1", "reviewer-a")
+    approve("1", "reviewer-b")
+    _promote(engine, "1")
+    approve("2", "reviewer-a")  # the default policy's one approval: not enough while version 1 serves
+    with pytest.raises(GovernanceError, match="2 approvals"):
+        _promote(engine, "2")
+    approve("2", "reviewer-b")
+    _promote(engine, "2")
+    assert _champion(engine) == decisions.Champion(NAME, "2", "2" * 64)

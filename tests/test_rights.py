@@ -752,6 +752,8 @@ def test_a_student_who_objects_is_left_out_at_once_and_stays_out_once_the_object
     # they withdraw it: the next run scores them, and their tutor reads them again
     assert client.delete(f"/v1/me/requests/{number}", headers=me).status_code == 200
     assert student not in publish.left_out_students(own.engine, key=key)
+    withdrawn = {r["id"]: r for r in client.get("/v1/me/requests", headers=me).json()}[number]
+    assert withdrawn["outcome"] == "withdrawn" and decided["note"] in withdrawn["outcome_note"]  # kept
     again = score(own.folder, own.engine, model_name="waymark-not-completing", week=8)
     assert again.objecting == 0
     assert client.get(f"/v1/students/{student}/indicator", headers=staff).status_code == 200

@@ -470,6 +470,11 @@ def test_in_a_pseudonymised_deployment_a_student_reads_and_writes_as_their_pseud
                 staff_id=mentor, relationship="placement_supervisor", scope_type="student", scope_id=pseudonym
             )
         )
+        session.add(
+            AccessGrant(
+                staff_id=mentor, relationship="personal_tutor", scope_type="student", scope_id=pseudonym
+            )
+        )
         served_run = session.scalar(select(Publication.run_id))
         model = session.scalar(select(Indicator).where(Indicator.run_id == served_run).limit(1))
         assert model is not None
@@ -483,6 +488,11 @@ def test_in_a_pseudonymised_deployment_a_student_reads_and_writes_as_their_pseud
         )
         assert read.status_code == 200, read.text
         assert read.json()["student_id"] == pseudonym
+        # and a personal tutor typing the number reads the indicator (a medical school's had been told no)
+        tutor = {"Authorization": f"Bearer {mint(served.settings, 'personal_tutor', sub=mentor)}"}
+        indicator = numbered.get(f"/v1/students/{NUMBER}/indicator", headers=tutor)
+        assert indicator.status_code == 200, indicator.text
+        assert indicator.json()["student_id"] == pseudonym
     finally:
         with transaction(served.engine) as session:
             session.execute(delete(AccessGrant).where(AccessGrant.staff_id == mentor))

@@ -228,7 +228,9 @@ def test_spark_scoring_reads_the_labels_of_a_folder_validated_before(tmp_path: P
         ("alumnos en riesgo de abandono", True),  # an Argentine university's source label
         ("Desertores 2025", True),
         ("élèves décrocheurs", True),
-        ("À risque", True),
+        ("Étudiants à risque", True),
+        ("poner en riesgo sus datos", False),  # privacy wording, not a student
+        ("myfyrwyr mewn perygl", True),  # a Welsh university's
         ("Группа риска", True),
         ("طلاب متعثرين", True),
         ("Riesgos laborales (curso)", False),  # a course on occupational risks names no student

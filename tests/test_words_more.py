@@ -34,8 +34,8 @@ TERMS = load_terms(PACKAGED_TERMS)
         ("student_support_referral", "support referral*"),
         ("reasonable_adjustments_plan", "reasonable adjustment*"),
         ("yellow_card", "yellow card*"),
-        ("academic_misconduct_hearing", "misconduct*"),
-        ("misconduct", "misconduct*"),
+        ("academic_misconduct_hearing", "misconduct hearing*"),
+        ("misconduct_case", "misconduct case*"),
         ("immunisation_status", "immunis* status"),
         ("vaccination_record", "vaccin* record*"),
         ("bbv_clearance", "bbv clearance*"),
@@ -192,3 +192,45 @@ def test_russian_and_kazakh_not_recorded_values_are_warned_of(tmp_path: Path, va
 def test_a_russian_or_kazakh_answer_of_no_is_a_value(tmp_path: Path, value: str) -> None:
     """ "Нет" and "Жоқ" are "no" (none, in a disability column): a group, not a missing answer."""
     assert _said(tmp_path, value) == set()
+
+
+@pytest.mark.parametrize(
+    ("name", "term"),
+    [
+        ("sesiwn_gwnsela", "gwnsela*"),  # mutated: cwnsela after sesiwn
+        ("ystafell_weddi", "weddi*"),
+        ("ymweliad_chaplan", "chaplan*"),
+        ("ei_hiechyd", "ei hiechyd"),
+        ("iechyd_meddwl", "iechyd meddwl"),
+        ("cymorth_anabledd", "anabledd*"),
+        ("dyslecsia", "dyslecsia"),
+        ("grwp_lhdt", "lhdt*"),
+    ],
+)
+def test_welsh_special_category_names_and_their_mutations_are_refused(name: str, term: str) -> None:
+    """A Welsh university's cwnsela, gweddi and iechyd meddwl passed, and mutated forms would have even
+    with the dictionary forms listed (the matcher compares a word's start)."""
+    found = sensitive_term(name, TERMS)
+    assert found is not None and found.text == term
+
+
+@pytest.mark.parametrize(
+    "name", ["darlith", "seminar", "gwaith_cwrs", "arholiad", "llyfrgell", "Capel_Curig_trip"]
+)
+def test_welsh_study_activity_passes(name: str) -> None:
+    assert sensitive_term(name, TERMS) is None
+
+
+@pytest.mark.parametrize("value", ["Anhysbys", "Gwell gennyf beidio â dweud", "heb ei nodi"])
+def test_welsh_not_recorded_values_are_warned_of(tmp_path: Path, value: str) -> None:
+    """A Welsh university's "Anhysbys" (unknown) was compared in the gate as a group of its own."""
+    assert _said(tmp_path, value) == {value.strip()}
+
+
+@pytest.mark.parametrize("value", ["Bu farw", "Wedi marw", "Ymadawedig"])
+def test_a_welsh_word_for_a_death_is_caught_as_the_others_are(value: str) -> None:
+    import re
+
+    from waymark.training.ingest.mapping.schema import DEATH_WORDS
+
+    assert re.search(DEATH_WORDS, value, re.IGNORECASE)

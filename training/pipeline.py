@@ -101,11 +101,18 @@ def _check(rows: pd.DataFrame, mask: np.ndarray, *, where: str, target: Target) 
         f"(at least {MIN_POSITIVES} of each needed)"
     )
     if positives + negatives > 0 and min(positives, negatives) == 0:
+        # which presentations: a Finnish college's default test set was one Monday's 11 starts over
+        # Christmas, and the refusal named none of them nor --test-from
+        keys = rows.loc[mask, ["module_id", "presentation_id"]].drop_duplicates()
+        named = ", ".join(presentation_name(m, p) for m, p in keys.head(5).itertuples(index=False))
+        more = f" and {len(keys) - 5:,} more" if len(keys) > 5 else ""
         raise TrainingConfigError(
-            f"every row to {where} has the same outcome: {counts}. A model needs both outcomes: "
+            f"every row to {where} has the same outcome: {counts}, from {len(keys):,} presentation"
+            f"{'s' if len(keys) != 1 else ''} ({named}{more}). A model needs both outcomes: "
             "check how the outcomes were mapped (registrations.final_result; a mapping that sends "
             "withdrawals and fails to pass, say), whether the presentations to test on had ended by "
-            "the data's last date (their `presentations.length_days`), or choose the other target"
+            "the data's last date (their `presentations.length_days`), choose the presentations to test "
+            "on with --test-from YYYY-MM-DD (those starting on or after it), or choose the other target"
         )
     raise TrainingConfigError(
         f"too few examples to {where}: {counts}. Use more students, a different --test-from, or "

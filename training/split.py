@@ -22,6 +22,10 @@ class SplitError(ValueError):
     """The data cannot be split in time as asked."""
 
 
+#: Presentations a side of the split printed by ``summary`` names one by one.
+SHOWN_PER_SIDE = 12
+
+
 @dataclass(frozen=True)
 class TemporalSplit:
     """Which presentations train, which validate the choice of model, and which test."""
@@ -39,6 +43,28 @@ class TemporalSplit:
         basis = f", {self.basis}" if self.basis else ""
         test = f"test [{self._by_start(self.test)}] (test from {self.test_from}{basis})"
         return f"train [{self._by_start(self.train)}]{validation} -> {test}"
+
+    def summary(self, *, shown: int = SHOWN_PER_SIDE) -> str:
+        """``describe``, with a side of more than ``shown`` presentations as a count and its starts.
+
+        A rolling intake's split, one presentation per student's module, had printed as one line of
+        30,000 characters (a Finnish college; a medical school's, 9,000).
+        """
+        validation = (
+            f", of which validation [{self._counted(self.validation, shown)}]" if self.validation else ""
+        )
+        basis = f", {self.basis}" if self.basis else ""
+        test = f"test [{self._counted(self.test, shown)}] (test from {self.test_from}{basis})"
+        return f"train [{self._counted(self.train, shown)}]{validation} -> {test}"
+
+    def _counted(self, presentations: tuple[Key, ...], shown: int) -> str:
+        if len(presentations) <= shown:
+            return self._by_start(presentations)
+        said = f"{len(presentations):,} presentations"
+        if not self.starts:
+            return said
+        dates = sorted({self.starts[k] for k in presentations})
+        return f"{said} starting {dates[0]}" + (f" to {dates[-1]}" if dates[-1] != dates[0] else "")
 
     def start_rows(self) -> list[list[str]]:
         """Each presentation's start for JSON: ``[module_id, presentation_id, "YYYY-MM-DD"]``.

@@ -725,6 +725,12 @@ SAYS_NOT_RECORDED = (
     "мәлімет жоқ",
     "мәліметтер жоқ",
     "жауап бергім келмейді",
+    "anhysbys",  # Welsh: "unknown", "prefer not to say", "not stated" (a Welsh university's)
+    "gwell gennyf beidio â dweud",
+    "gwell gennyf beidio a dweud",
+    "gwell gen i beidio â dweud",
+    "heb ei nodi",
+    "heb ei ddatgan",
 )
 
 
@@ -1174,7 +1180,9 @@ def _cross_table_rules(typed: set[str]) -> Iterator[Rule]:
             "registrations",
             "unregistration_day",
             "unregistration_after_registration",
-            "unregistration_day is before registration_day",
+            "unregistration_day is before registration_day (a medical school's leaving date for the "
+            "year was copied to blocks the student would have started later: give each registration its "
+            "own leaving day, and leave out registrations on blocks begun after the student left)",
             "SELECT _file, _row, unregistration_day AS value, student_id AS key_student_id, "
             "module_id AS key_module_id, presentation_id AS key_presentation_id "
             "FROM t_registrations WHERE unregistration_day < registration_day",

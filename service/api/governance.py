@@ -79,7 +79,7 @@ def _report(session: Session, version: registry.Version, *, champion: str | None
         ethics_reviewer=reviewed.actor if reviewed else None,
         gate_override_reason=reviewed.override_reason if reviewed and current else None,
         approvals=len(decisions.approvers(session, audited)) if audited else 0,
-        approvals_required=(audited.approvals_required or 1) if audited else None,
+        approvals_required=decisions.approvals_required(session, audited) if audited else None,
         champion=champion == number,
         report_path=f"runs:/{version.run_id}/fairness",
         report_url=f"/v1/fairness/reports/{name}/versions/{number}" if audited else None,

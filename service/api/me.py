@@ -272,10 +272,15 @@ def withdraw_request(request_id: Annotated[int, Path(ge=1, le=2**62)], access: S
     standing = upheld and objections.restriction(access.session, me) is not None
     if req is None or req.student_id != me or not (req.status == "open" or standing):
         raise Refused(404, title="Not found", detail="You have no open request with that number.")
+    decided = (
+        f"Upheld on {req.processed_at:%d %B %Y}: {req.outcome_note} " if upheld and req.processed_at else ""
+    )
     req.status, req.outcome, req.processed_at = "done", "withdrawn", _now()
-    if req.kind == "objection":
+    if req.kind == "objection":  # an upheld one keeps what the DPO decided, before the withdrawal
         objections.lift(access.session, me)
-        req.outcome_note = "You withdrew your objection: you are scored and listed again from the next run."
+        req.outcome_note = (
+            f"{decided}You withdrew your objection: you are scored and listed again from the next run."
+        )
     else:
         req.outcome_note = "You withdrew this request."
     if req.kind != "rectification":

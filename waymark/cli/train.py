@@ -302,7 +302,9 @@ def _summary(outcome: TrainingOutcome, registered: Registered) -> dict[str, Any]
 
 
 def _show(outcome: TrainingOutcome, registered: Registered) -> None:
-    out.print(f"Split: {outcome.split.describe()}", highlight=False, markup=False)
+    split = outcome.split
+    every = " (each presentation: --format json)" if split.summary() != split.describe() else ""
+    out.print(f"Split: {split.summary()}{every}", highlight=False, markup=False)
     if outcome.running:
         named = ", ".join(presentation_name(m, p) for m, p in outcome.running)
         out.print(

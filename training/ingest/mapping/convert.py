@@ -337,10 +337,9 @@ def column_sql(
         death = f"regexp_matches({joined}, {literal('(?i)(' + DEATH_WORDS + ')')})"
         checks.append((f"{joined} IS NOT NULL AND {death} AND {text} IS NULL", DEATH_REFUSED))
     counts_days = False
-    if spec.converts_time or column.kind in {Kind.INT, Kind.FLOAT, Kind.ID}:  # other scripts' digits as 0-9
+    if spec.converts_time or column.kind in {Kind.INT, Kind.FLOAT}:  # other scripts' digits as 0-9
         # translate costs 2.6 s per 5 million cells: only where a value has a character beyond ASCII.
-        # Ids too (a Saudi university's ids in Arabic-Indic digits in one export, ASCII in another):
-        # ``pseudonyms.normalised_id`` reads them so as well.
+        # Not ids: one imported so already would become another student (``pseudonyms.normalised_id``).
         written = f"CAST({text} AS VARCHAR)"
         other, ascii_ = OTHER_DIGITS, ASCII_DIGITS
         if column.kind in {Kind.INT, Kind.FLOAT}:

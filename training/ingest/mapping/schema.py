@@ -414,6 +414,8 @@ DEATH_WORDS = (
     r"|d[ée]c[ée]d|d[ée]c[èe]s\b|fallecid|falecid|[óo]bito|defunci|\bmuert[oa]\b|\bmort[eo]?\b|decedut"
     r"|verstorben|gestorben|overleden|avliden|\bd[øö]d\b|zmar[łl]|vefat|meninggal|oorlede"
     r"|متوف|وفاة|توفي|死亡|去世|逝世|逝去|死去|사망|मृत्यु|निधन"
+    # Welsh (a Welsh university's): died, has died, deceased, death
+    r"|\bbu farw\b|\bwedi marw\b|ymadawedig|marwolaeth"
 )
 _DEATH = re.compile(DEATH_WORDS, re.IGNORECASE)
 #: Said of an outcome naming a death that a value map leaves empty, by the mapping's check and the rows'.
