@@ -407,8 +407,18 @@ def review(
     request: RequestIds,
     reviewer: str | None = None,
     override_reason: str | None = None,
+    read_audit: int | None = None,
 ) -> ModelDecision:
-    """Record a review (by ``reviewer``, default the caller) and its access-log record, together."""
+    """Record a review (by ``reviewer``, default the caller) and its access-log record, together.
+
+    ``read_audit``: the audit whose report the reviewer read; refused when it is not the latest.
+    """
+    latest = _latest(session, name, version=version, kinds=(AUDIT,))
+    if read_audit is not None and latest is not None and latest.id != read_audit:
+        raise GovernanceError(
+            f"{name} version {version} was audited again ({latest.at:%Y-%m-%d %H:%M}) after the report you "
+            "read: read the new report and decide on it"
+        )
     row = record_review(
         session,
         name,

@@ -6,6 +6,7 @@ row breaks a rule, changes nothing and names each broken row.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -28,6 +29,8 @@ from waymark.service.spreadsheet import separator_said
 COLUMNS = ("staff_id", "relationship", "scope_type", "scope_id")
 #: Optional: the days a relationship holds, both included, written YYYY-MM-DD (empty: no bound).
 DAYS = ("valid_from", "valid_until")
+_DAY_WORDS = ("valid", "until", "from", "start", "end_", "_end", "expir", "date")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class ImportRefused(ValueError):
@@ -45,6 +48,18 @@ def _read(path: Path, columns: tuple[str, ...], *, optional: tuple[str, ...] = (
             f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(columns)}"
             + separator_said([str(c) for c in frame.columns])
         )
+    # A day column headed otherwise (valid_to, Valid_Until) had been ignored, and every relationship
+    # loaded with no end (a red team's finding): a column that looks like one is refused, named.
+    looks = [
+        str(c)
+        for c in frame.columns
+        if c not in (*columns, *optional) and any(w in str(c).lower() for w in _DAY_WORDS)
+    ]
+    if optional and looks:
+        raise ImportRefused(
+            f"{path}: column(s) {', '.join(looks)} look like the days a relationship holds, which are "
+            f"headed {' and '.join(optional)} (YYYY-MM-DD): rename them, or remove them; nothing was changed"
+        )
     for name in optional:  # absent: empty, no bound
         if name not in frame.columns:
             frame[name] = ""
@@ -61,7 +76,7 @@ def _day(written: str) -> date | None:
     """A day written YYYY-MM-DD (None when empty); ValueError otherwise."""
     if not written:
         return None
-    if len(written) != len("2026-01-31"):
+    if not _DAY.fullmatch(written):  # 2026-W49-7 is an ISO day too, which the data contract refuses
         raise ValueError(written)
     return date.fromisoformat(written)
 

@@ -497,6 +497,11 @@ class ReviewIn(Strict):
 
     approve: bool
     note: Annotated[LongNote, Field(min_length=1)]
+    audit_id: int | None = Field(
+        None,
+        description="The audit whose report was read (FairnessReport.audit_id): refused when a newer audit "
+        "has been recorded since, so that no decision lands on a report nobody read.",
+    )
     override_reason: Annotated[
         LongNote | None,
         Field(
@@ -537,6 +542,7 @@ class FairnessReport(BaseModel):
     version: str
     gate: str
     audited_at: datetime
+    audit_id: int = Field(description="The audit this report was published with; a review names it.")
     report: dict[str, Any]
 
 

@@ -332,3 +332,28 @@ def test_a_later_audit_under_a_policy_asking_fewer_approvals_still_needs_the_quo
     approve("2", "reviewer-b")
     _promote(engine, "2")
     assert _champion(engine) == decisions.Champion(NAME, "2", "2" * 64)
+
+
+def test_a_review_naming_the_audit_it_read_is_refused_once_a_newer_audit_is_recorded(engine: Engine) -> None:
+    """A red team re-audited a version under another policy between a reviewer's reading of the report
+    and their approval, which then landed on the new audit, never read."""
+    _audit(engine, "1", "pass")
+    with transaction(engine) as session:
+        read = decisions.latest_audit(session, NAME, version="1")
+        assert read is not None
+        read_id = read.id
+    _audit(engine, "1", "pass")
+    with audit.unit(engine, KEY) as session, pytest.raises(GovernanceError, match="audited again"):
+        decisions.review(
+            session, NAME, version="1", approve=True, note="reasons", caller=CLERK,
+            request=RequestIds("r-a"), read_audit=read_id,
+        )  # fmt: skip
+    with transaction(engine) as session:
+        latest = decisions.latest_audit(session, NAME, version="1")
+        assert latest is not None
+        latest_id = latest.id
+    with audit.unit(engine, KEY) as session:
+        decisions.review(
+            session, NAME, version="1", approve=True, note="reasons", caller=CLERK,
+            request=RequestIds("r-b"), read_audit=latest_id,
+        )  # fmt: skip

@@ -828,6 +828,13 @@ def test_a_relationship_reads_only_on_the_days_the_file_gives_it(
         )
         with pytest.raises(ImportRefused, match="is after valid_until"):
             import_grants(own.engine, bad)
+        bad.write_text(f"{header}{tutor},personal_tutor,student,{student},2026-W49-7,\n", encoding="utf-8")
+        with pytest.raises(ImportRefused, match="YYYY-MM-DD"):  # an ISO week day, which the contract refuses
+            import_grants(own.engine, bad)
+        misspelt = header.replace("valid_until", "valid_to")
+        bad.write_text(f"{misspelt}{tutor},personal_tutor,student,{student},,{today}\n", encoding="utf-8")
+        with pytest.raises(ImportRefused, match="valid_to look like the days"):  # not ignored, unbounded
+            import_grants(own.engine, bad)
         twice = f"{tutor},personal_tutor,student,{student}"
         bad.write_text(f"{header}{twice},{today},{today}\n{twice},,\n", encoding="utf-8")
         with pytest.raises(ImportRefused, match="more than once with different days"):

@@ -454,8 +454,10 @@ def test_an_outcome_recorded_while_the_presentation_runs_leaves_nothing_to_estim
             "unregistration_day": [np.nan, np.nan, np.nan, 70.0],
         }
     )
-    now = pd.DataFrame({"module_id": ["M"], "presentation_id": ["p"], DATA_DAY: [56.0]})
+    now = pd.DataFrame({"module_id": ["M"], "presentation_id": ["p"], DATA_DAY: [56.0], "length_days": [100]})
     assert set(departed(regs, now)["student_id"]) == {"s2", "s3"}  # s4 leaves on day 70, after the data date
     past = now.assign(**{DATA_DAY: np.nan})
     assert departed(regs, past).empty
     assert set(departed(regs, now, backtest=True)["student_id"]) == set()  # its latest week, as it stood
+    ended = now.assign(**{DATA_DAY: 130.0})  # a folder of past presentations: scored as they stood
+    assert set(departed(regs, ended)["student_id"]) == {"s4"}

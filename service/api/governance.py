@@ -152,7 +152,12 @@ def fairness_report(
                 "audit the version again.",
             )
         return FairnessReport(
-            name=name, version=version, gate=audited.gate, audited_at=audited.at, report=report
+            name=name,
+            version=version,
+            gate=audited.gate,
+            audited_at=audited.at,
+            audit_id=audited.id,
+            report=report,
         )
 
 
@@ -192,6 +197,7 @@ def review(
                 caller=principal,
                 request=request_id,
                 override_reason=body.override_reason,
+                read_audit=body.audit_id,
             )
     except decisions.GovernanceError as exc:
         raise Refused(409, title="Decision refused", detail=str(exc)) from exc

@@ -23,6 +23,7 @@ from waymark.service.db.schema import (
     DirectoryEntry,
     RightsRequest,
     StudentPreference,
+    TrainingExclusion,
 )
 from waymark.service.db.upsert import upsert
 from waymark.service.errors import Refused
@@ -249,6 +250,12 @@ def objection(body: RequestIn, access: Student) -> Recorded:
     """
     me = access.principal.sub
     one_student_at_a_time(access.session, me)  # a double click makes one
+    if access.session.get(TrainingExclusion, me) is not None:  # nothing of theirs is processed already
+        raise Refused(
+            409,
+            title="Erased",
+            detail="Your learning analytics data was erased: you are left out of every later run already.",
+        )
     standing = objections.restriction(access.session, me)
     if standing is not None:
         raise Refused(
@@ -279,7 +286,10 @@ def withdraw_request(request_id: Annotated[int, Path(ge=1, le=2**62)], access: S
     if req.kind == "objection":  # an upheld one keeps what the DPO decided, before the withdrawal
         objections.lift(access.session, me)
         req.outcome_note = (
-            f"{decided}You withdrew your objection: you are scored and listed again from the next run."
+            f"{decided}You withdrew your objection: the staff who support you see your stored estimates "
+            "again now, and you are scored again from the next run."
+            if not decided
+            else f"{decided}You withdrew your objection: you are scored and listed again from the next run."
         )
     else:
         req.outcome_note = "You withdrew this request."

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-import numpy as np
 import pandas as pd
 
 from waymark.models.calendar import data_date, days_into, last_activity_day, running_on
@@ -350,11 +349,14 @@ def departed(registrations: pd.DataFrame, weeks: pd.DataFrame, *, backtest: bool
     )
     withdrawn = regs["final_result"].eq("withdrawn").fillna(False).to_numpy(dtype=bool)
     undated = withdrawn & regs["unregistration_day"].isna().to_numpy(dtype=bool)
-    on = weeks[[*PRESENTATION, DATA_DAY]].astype({"module_id": str, "presentation_id": str})
-    day = regs[PRESENTATION].merge(on, on=PRESENTATION, how="left")[DATA_DAY].to_numpy(dtype="float64")
+    on = weeks[[*PRESENTATION, DATA_DAY, "length_days"]].astype({"module_id": str, "presentation_id": str})
+    placed = regs[PRESENTATION].merge(on, on=PRESENTATION, how="left")
+    day = placed[DATA_DAY].to_numpy(dtype="float64")
+    # running on the data date: an ended presentation is scored as it stood (a folder of past ones)
+    runs = day < pd.to_numeric(placed["length_days"]).astype("float64").to_numpy()
     left = pd.to_numeric(regs["unregistration_day"]).astype("float64").to_numpy() <= day
     # (a withdrawal is decided by its day, above: one recorded ahead of its day is not yet gone)
-    decided = regs["final_result"].notna().to_numpy(dtype=bool) & ~withdrawn & ~np.isnan(day) & (not backtest)
+    decided = regs["final_result"].notna().to_numpy(dtype=bool) & ~withdrawn & runs & (not backtest)
     gone: pd.DataFrame = regs.loc[undated | left | decided, REGISTRATION].astype(str)
     return gone.reset_index(drop=True)
 

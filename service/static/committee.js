@@ -443,14 +443,16 @@ function renderReport(found) {
   box.replaceChildren(summary, checksSection(r), qualitySection(r), proxySection(r), meaningsSection(r), groupsSection(r), clauses, policy);
 }
 
-function reviewForm(name, version) {
+// The decision names the audit whose report was read: a newer one recorded meanwhile is refused, not
+// approved unread (a red team re-audited under another policy between the reading and the approval).
+function reviewForm(name, version, auditId) {
   const form = byId("review");
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const choice = form.elements.approve.value;
     if (!choice) { showErrors(form, "rv", new ApiError(422, "body.approve: Choose whether to approve or reject this version.")); return; }
     if (!form.elements.note.value.trim()) { showErrors(form, "rv", new ApiError(422, "body.note: Give the committee's reasons: they are kept with the decision.")); return; }
-    const body = { approve: choice === "true", note: form.elements.note.value };
+    const body = { approve: choice === "true", note: form.elements.note.value, audit_id: auditId };
     if (form.elements.override_reason.value.trim()) body.override_reason = form.elements.override_reason.value;
     let recorded;
     try {
@@ -480,6 +482,6 @@ pages.report = async () => {
   byId("review-section").hidden = false;
   if (document.body.dataset.role === "ethics_reviewer") {
     byId("review").hidden = false;
-    reviewForm(name, version);
+    reviewForm(name, version, found.audit_id);
   } else byId("review-readonly").hidden = false;
 };
