@@ -49,67 +49,56 @@ function refusalForm(req, reload) {
   return form;
 }
 
-function rectificationForm(req, reload) {
-  const prefix = `r${req.id}`;
+// A decision with two outcomes and a note the student reads: a rectification's, an objection's.
+function outcomeForm({ prefix, field, choices, noteLabel, missing, url, said, intro }, reload) {
   const form = el("form", null, { novalidate: "" });
-  const set = el("fieldset", null, { "aria-describedby": `${prefix}-accept-error` });
+  if (intro) form.append(el("p", intro));
+  const set = el("fieldset", null, { "aria-describedby": `${prefix}-${field}-error` });
   set.append(el("legend", "Outcome"));
-  for (const [value, text] of [["true", "Accepted: the source system is corrected"], ["false", "Declined"]]) {
+  for (const [value, text] of choices) {
     const label = el("label");
-    label.append(el("input", null, { type: "radio", name: "accept", value }), ` ${text}`);
+    label.append(el("input", null, { type: "radio", name: field, value }), ` ${text}`);
     set.append(label);
   }
-  set.append(el("span", null, { class: "field-error", id: `${prefix}-accept-error` }));
+  set.append(el("span", null, { class: "field-error", id: `${prefix}-${field}-error` }));
   const note = el("p", null, { class: "field" });
-  note.append(el("label", "Note to the student (required)", { for: `${prefix}-note` }),
+  note.append(el("label", noteLabel, { for: `${prefix}-note` }),
     el("textarea", null, { id: `${prefix}-note`, name: "note", rows: "2", maxlength: "4000", "aria-describedby": `${prefix}-note-error` }),
     el("span", null, { class: "field-error", id: `${prefix}-note-error` }));
   form.append(set, note, el("p"));
   form.lastChild.append(el("button", "Record the outcome", { type: "submit" }));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const accept = form.elements.accept.value;
-    if (!accept) { showErrors(form, prefix, new ApiError(422, "body.accept: Choose accepted or declined.")); return; }
+    const chosen = form.elements[field].value;
+    if (!chosen) { showErrors(form, prefix, new ApiError(422, `body.${field}: ${missing}`)); return; }
     if (!form.elements.note.value.trim()) { showErrors(form, prefix, new ApiError(422, "body.note: Write a note to the student: they read it with the outcome.")); return; }
     try {
-      await send(`/v1/dpo/rectification/${req.id}`, "POST", { accept: accept === "true", note: form.elements.note.value });
+      await send(url, "POST", { [field]: chosen === "true", note: form.elements.note.value });
     } catch (e) { showErrors(form, prefix, e); return; }
-    await reload(`Rectification request ${req.id}: outcome recorded; the student sees it with your note.`);
+    await reload(said);
   });
   return form;
+}
+
+function rectificationForm(req, reload) {
+  return outcomeForm({
+    prefix: `r${req.id}`, field: "accept", missing: "Choose accepted or declined.",
+    choices: [["true", "Accepted: the source system is corrected"], ["false", "Declined"]],
+    noteLabel: "Note to the student (required)", url: `/v1/dpo/rectification/${req.id}`,
+    said: `Rectification request ${req.id}: outcome recorded; the student sees it with your note.`,
+  }, reload);
 }
 
 // An objection (UK GDPR Art. 21(1)): the student is left out while it is weighed. Upheld, they stay out;
 // declined, the note states the University's compelling grounds, and they are scored again.
 function objectionForm(req, reload) {
-  const prefix = `o${req.id}`;
-  const form = el("form", null, { novalidate: "" });
-  form.append(el("p", "The student has been left out of scoring, training and every staff view since they objected."));
-  const set = el("fieldset", null, { "aria-describedby": `${prefix}-uphold-error` });
-  set.append(el("legend", "Outcome"));
-  for (const [value, text] of [["true", "Upheld: they stay left out, and their estimates are deleted"], ["false", "Declined: the University's compelling grounds outweigh it"]]) {
-    const label = el("label");
-    label.append(el("input", null, { type: "radio", name: "uphold", value }), ` ${text}`);
-    set.append(label);
-  }
-  set.append(el("span", null, { class: "field-error", id: `${prefix}-uphold-error` }));
-  const note = el("p", null, { class: "field" });
-  note.append(el("label", "Note to the student, with the grounds if you decline (required)", { for: `${prefix}-note` }),
-    el("textarea", null, { id: `${prefix}-note`, name: "note", rows: "2", maxlength: "4000", "aria-describedby": `${prefix}-note-error` }),
-    el("span", null, { class: "field-error", id: `${prefix}-note-error` }));
-  form.append(set, note, el("p"));
-  form.lastChild.append(el("button", "Record the outcome", { type: "submit" }));
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const uphold = form.elements.uphold.value;
-    if (!uphold) { showErrors(form, prefix, new ApiError(422, "body.uphold: Choose upheld or declined.")); return; }
-    if (!form.elements.note.value.trim()) { showErrors(form, prefix, new ApiError(422, "body.note: Write a note to the student: they read it with the outcome.")); return; }
-    try {
-      await send(`/v1/dpo/objection/${req.id}`, "POST", { uphold: uphold === "true", note: form.elements.note.value });
-    } catch (e) { showErrors(form, prefix, e); return; }
-    await reload(`Objection ${req.id}: outcome recorded; the student sees it with your note.`);
-  });
-  return form;
+  return outcomeForm({
+    prefix: `o${req.id}`, field: "uphold", missing: "Choose upheld or declined.",
+    intro: "The student has been left out of scoring, training and every staff view since they objected.",
+    choices: [["true", "Upheld: they stay left out, and their estimates are deleted"], ["false", "Declined: the University's compelling grounds outweigh it"]],
+    noteLabel: "Note to the student, with the grounds if you decline (required)", url: `/v1/dpo/objection/${req.id}`,
+    said: `Objection ${req.id}: outcome recorded; the student sees it with your note.`,
+  }, reload);
 }
 
 function appliedForm(req, reload) {
