@@ -409,19 +409,20 @@ def test_a_test_set_of_the_training_students_again_is_said_to_be_so() -> None:
 
 def test_a_split_of_many_presentations_is_summed_up_on_the_console() -> None:
     """A Finnish college's rolling intake, one presentation per student's module, printed its split as
-    one line of 30,000 characters; a side of more than a dozen is now a count and its starts."""
-    starts = pd.date_range("2024-01-01", periods=40, freq="7D")
+    one line of 30,000 characters; a side of more than forty is now a count and its starts."""
+    starts = pd.date_range("2024-01-01", periods=100, freq="7D")
     presentations = pd.DataFrame(
         {
             "module_id": "OSA1",
-            "presentation_id": [f"H{i:03d}" for i in range(40)],
+            "presentation_id": [f"H{i:03d}" for i in range(100)],
             "start_date": starts.strftime("%Y-%m-%d"),
             "length_days": 120,
         }
     )
-    split = temporal_split(presentations, date(2024, 9, 2), basis="chosen")
+    split = temporal_split(presentations, date(2025, 6, 2), basis="chosen")
     short = split.summary()
-    assert "presentations starting 2024-01-01 to" in short and len(short) < 300
+    assert "train [74 presentations starting 2024-01-01 to 2025-05-26]" in short
+    assert len(short) < len(split.describe()) / 2
     assert "OSA1 (H000)" in split.describe() and "OSA1 (H000)" not in short
     few = temporal_split(presentations.head(6), date(2024, 2, 5), basis="chosen")
     assert few.summary() == few.describe()

@@ -23,7 +23,7 @@ class SplitError(ValueError):
 
 
 #: Presentations a side of the split printed by ``summary`` names one by one.
-SHOWN_PER_SIDE = 12
+SHOWN_PER_SIDE = 40
 
 
 @dataclass(frozen=True)
