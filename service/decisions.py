@@ -173,8 +173,11 @@ def record_review(
     note: str,
     recorded_by: str,
     override_reason: str | None = None,
+    read_audit: int | None = None,
 ) -> ModelDecision:
     """Record the committee's decision on the version's latest audit (refused without one).
+
+    ``read_audit``, the audit whose report the reviewer read, is refused when it is not the latest.
 
     Raises
     ------
@@ -188,6 +191,11 @@ def record_review(
     if audited is None:
         raise GovernanceError(
             f"no fairness audit is recorded for {name} version {version}: run `waymark fairness audit` first"
+        )
+    if read_audit is not None and read_audit != audited.id:
+        raise GovernanceError(
+            f"{name} version {version} was audited again ({audited.at:%Y-%m-%d %H:%M}) after the report you "
+            "read: read the new report and decide on it"
         )
     override = (override_reason or "").strip() or None
     if approve and override is not None and not _gate_failures(session, audited):
@@ -409,16 +417,7 @@ def review(
     override_reason: str | None = None,
     read_audit: int | None = None,
 ) -> ModelDecision:
-    """Record a review (by ``reviewer``, default the caller) and its access-log record, together.
-
-    ``read_audit``: the audit whose report the reviewer read; refused when it is not the latest.
-    """
-    latest = _latest(session, name, version=version, kinds=(AUDIT,))
-    if read_audit is not None and latest is not None and latest.id != read_audit:
-        raise GovernanceError(
-            f"{name} version {version} was audited again ({latest.at:%Y-%m-%d %H:%M}) after the report you "
-            "read: read the new report and decide on it"
-        )
+    """Record a review (by ``reviewer``, default the caller) and its access-log record, together."""
     row = record_review(
         session,
         name,
@@ -428,6 +427,7 @@ def review(
         note=note,
         recorded_by=caller.sub,
         override_reason=override_reason,
+        read_audit=read_audit,
     )
     audit.record_action(
         session, caller, purpose=PURPOSE, action=f"model_{row.kind}:{row.id}", request=request

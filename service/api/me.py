@@ -279,20 +279,21 @@ def withdraw_request(request_id: Annotated[int, Path(ge=1, le=2**62)], access: S
     standing = upheld and objections.restriction(access.session, me) is not None
     if req is None or req.student_id != me or not (req.status == "open" or standing):
         raise Refused(404, title="Not found", detail="You have no open request with that number.")
-    decided = (
-        f"Upheld on {req.processed_at:%d %B %Y}: {req.outcome_note} " if upheld and req.processed_at else ""
-    )
-    req.status, req.outcome, req.processed_at = "done", "withdrawn", _now()
-    if req.kind == "objection":  # an upheld one keeps what the DPO decided, before the withdrawal
-        objections.lift(access.session, me)
-        req.outcome_note = (
-            f"{decided}You withdrew your objection: the staff who support you see your stored estimates "
-            "again now, and you are scored again from the next run."
-            if not decided
-            else f"{decided}You withdrew your objection: you are scored and listed again from the next run."
+    if upheld:  # keeps what the DPO decided, before the withdrawal; the estimates made of them went
+        note = (
+            f"Upheld on {req.processed_at:%d %B %Y}: {req.outcome_note} You withdrew your objection: you "
+            "are scored and listed again from the next run."
+        )
+    elif req.kind == "objection":  # the stored estimates were only hidden
+        note = (
+            "You withdrew your objection: the staff who support you see your stored estimates again now, "
+            "and you are scored again from the next run."
         )
     else:
-        req.outcome_note = "You withdrew this request."
+        note = "You withdrew this request."
+    if req.kind == "objection":
+        objections.lift(access.session, me)
+    req.status, req.outcome, req.processed_at, req.outcome_note = "done", "withdrawn", _now(), note
     if req.kind != "rectification":
         req.detail = ""
     access.record([me], f"{req.kind}_withdrawn")

@@ -290,12 +290,11 @@ def student_indicator(student_id: Identifier, access: Support) -> Response:
         if served is None
         else reads.read_student(access.session, access.principal, served=served, student_id=student_id)
     )
-    named = (
-        access.runtime.verifier.students.named(student_id) if served is not None and found is None else None
-    )
-    if named is not None and named != student_id and served is not None:
-        found = reads.read_student(access.session, access.principal, served=served, student_id=named)
-        student_id = named if found is not None else student_id
+    if found is None and served is not None:  # the student's number, as the records carry it
+        named = access.runtime.verifier.students.named(student_id)
+        if named != student_id:
+            found = reads.read_student(access.session, access.principal, served=served, student_id=named)
+            student_id = named if found is not None else student_id
     if found is None:
         if access.served_run() is None:
             raise Refused(404, title="Not available", detail=NOT_AVAILABLE)
