@@ -17,9 +17,11 @@ DOTLESS_I = "\u0131"
 
 #: Digits of other scripts an id, a number or a date may be written in, read as 0 to 9: Arabic-Indic (an
 #: Arabic records system's \u0661\u0664/\u0660\u0669/\u0662\u0660\u0662\u0665), Eastern Arabic-Indic
-#: (Persian, Urdu) and full-width (Japanese, Chinese).
-OTHER_DIGITS = "".join(chr(start + i) for start in (0x0660, 0x06F0, 0xFF10) for i in range(10))
-ASCII_DIGITS = "0123456789" * 3
+#: (Persian, Urdu), Devanagari (Hindi, Nepali, Marathi), Bengali, Thai, Myanmar, Khmer and full-width
+#: (Japanese, Chinese).
+_ZEROS = (0x0660, 0x06F0, 0x0966, 0x09E6, 0x0E50, 0x1040, 0x17E0, 0xFF10)
+OTHER_DIGITS = "".join(chr(start + i) for start in _ZEROS for i in range(10))
+ASCII_DIGITS = "0123456789" * len(_ZEROS)
 _DIGITS = str.maketrans(OTHER_DIGITS, ASCII_DIGITS)
 
 # Letters with a stroke or ligatures, which NFKD leaves whole, as people write them without the letter.

@@ -31,7 +31,7 @@ from tests.polytechnic import (
 from waymark.cli import app
 from waymark.models.data import ContractViolation, load_learning_data, read_manifest, validate_folder
 from waymark.models.features.build import build_features
-from waymark.training.ingest.mapping.coverage import Coverage, TableCoverage
+from waymark.training.ingest.mapping.coverage import Coverage, TableCoverage, shape
 from waymark.training.ingest.mapping.importer import MappingDataError, import_mapped
 from waymark.training.ingest.mapping.schema import MappingError, load_mapping, parse_mapping
 
@@ -124,6 +124,40 @@ def test_an_unmapped_outcome_is_named_with_its_count_and_nothing_is_written(tmp_
     expected = "'Transferred' is not mapped (3 rows; first records.csv row 1)"
     assert f"tables.registrations.columns.final_result: {expected}" in message
     assert not (tmp_path / "out").exists()
+
+
+def test_a_value_patterns_do_not_read_is_named_by_its_shape_where_it_may_be_an_identity_number(
+    tmp_path: Path,
+) -> None:
+    """A Finnish college read the legal sex from the henkilötunnus with patterns; a malformed one was
+    printed whole in the refusal, a student's birth date and number in the console and its logs. A
+    value with few digits (a word a pattern missed) is still named as written."""
+    rows = records_rows()
+    rows[0][5] = "020103A002"  # a henkilötunnus missing its check character
+    rows[1][5] = "Transferred"
+    src = tmp_path / "export"
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    old = 'values = { Graduate = "pass", Dropout = "withdrawn", Enrolled = "" } }'
+    assert old in MAPPING
+    patterned = MAPPING.replace(
+        old, 'values = { Graduate = "pass", Enrolled = "" }, patterns = { "Drop*" = "withdrawn" } }'
+    )
+    with pytest.raises(MappingDataError) as caught:
+        import_mapped(
+            load_mapping(write_mapping(tmp_path, patterned)), [src], out=tmp_path / "out", secret=SECRET
+        )
+    message = " ".join(str(caught.value).split())
+    assert "020103" not in message and "'999999A999' is not mapped (shown by its shape" in message
+    assert (
+        "a digit written 9 and a letter A: a value read by patterns or extract may be an identity number) "
+        "(1 row;" in message
+    )
+    assert "'Transferred' is not mapped (1 row; first records.csv row 2)" in message
+    # Without patterns the value is the export's own word, named as written.
+    with pytest.raises(MappingDataError) as plain:
+        import_mapped(load_mapping(write_mapping(tmp_path / "p")), [src], out=tmp_path / "out", secret=SECRET)
+    assert "'020103A002' is not mapped" in str(plain.value)
 
 
 def test_values_beyond_those_listed_are_counted_not_dropped(tmp_path: Path) -> None:
@@ -941,7 +975,10 @@ def test_a_row_with_no_order_by_value_beside_rows_with_one_is_refused_not_silent
     with pytest.raises(MappingDataError) as refused:
         _import_with(load_mapping(write_mapping(tmp_path / "m", ordered)), src, tmp_path / "out")
     said = str(refused.value)
-    assert f"tables.students: '{rows[later][0]}' is the student_id of rows some of which have no " in said
+    # by its shape: a pseudonymised id is never printed (a Colombian university's national id numbers)
+    written = shape(rows[later][0])
+    assert f"tables.students: '{written}' is the student_id of rows some of which have no " in said
+    assert rows[later][0] not in said
     assert "'admission_grade' to order them by: which is last cannot be told" in said
     assert "records.csv row" in said
     rows[later][7] = "150.0"  # every row ordered: imported as before
@@ -984,7 +1021,7 @@ def test_rows_that_differ_but_share_their_order_by_value_are_said_to_be_chosen_b
     )
     said = dry.coverage.to_text()
     assert "2 rows share their student_id and their 'semester_start' with a row that differs" in said
-    assert f"(first: '{first[0]}', records.csv row 1)" in said and "the input's drop" in said
+    assert f"(first: '{shape(first[0])}', records.csv row 1)" in said and "the input's drop" in said
     # the rows that are not the record left out: nothing said
     dropping = MAPPING.replace('separator = ";"', 'separator = ";"\ndrop = { credits_enrolled = ["99.0"] }')
     assert dropping != MAPPING
@@ -1038,7 +1075,7 @@ def test_a_key_shared_by_rows_that_differ_is_named_as_the_export_wrote_it(tmp_pa
         _import(tmp_path, src=src)
     message = str(caught.value)
     said = next(line for line in message.splitlines() if "duplicate key" in line)
-    assert said.strip().startswith(f"tables.registrations: '{rows[1][0]} ")
+    assert said.strip().startswith(f"tables.registrations: '{shape(rows[1][0])} ")  # pseudonymised: its shape
     assert "also records.csv row 5" in said and "first records.csv row 2" in said
     assert "(2 rows; first records.csv row 2)" in said and "keys shared by rows that differ" in message
 
@@ -1817,8 +1854,10 @@ ignore_case = IGNORE
     # Which people and courses dropped out, as the export wrote them (an art school's students missing
     # from a Canvas enrolment list read as lumped in with its staff's requests).
     people = {(r[0], r[1].lower(), r[2]) for r in click_rows(range(2))}
-    first = " / ".join(sorted(" / ".join(p) for p in people)[0].split(" / "))
-    assert f"they hold {len(people):,} distinct user, course, term ({first}, " in with_case, with_case
+    first = sorted(people)[0]
+    first = (shape(first[0]), *first[1:])  # the user, pseudonymised by the mapping, by its shape only
+    held = f"they hold {len(people):,} distinct user, course, term ({' / '.join(first)}, "
+    assert held in with_case, with_case
     without_case = dry("true")
     assert "matched nothing in the join" not in without_case and "activity: " in without_case
     assert "Every value was mapped." in without_case
@@ -1835,6 +1874,16 @@ ignore_case = IGNORE
     assert f"where {rows:,} of them would match with case, whitespace, separators, a prefix of letters" in (
         prefixed
     ), prefixed
+    # A UK enrolment extract keyed by SITS's SPR code (the student code and "/1", the route): refused as
+    # ids written otherwise, not imported as no activity with exit 0 (a Welsh university's finding).
+    write_clicks(src, [[f"{r[0]}/1", *r[1:]] for r in click_rows(range(2))], name="lower.csv")
+    routed = " ".join(dry("true").split())
+    assert f'where {rows:,} of them would match with case, separators and a numbered suffix such as "/1"' in (
+        routed
+    ), routed
+    # A suffix that is a different code, not a number, is no such match: a quiet filter, reported.
+    write_clicks(src, [[f"{r[0]}/X", *r[1:]] for r in click_rows(range(2))], name="lower.csv")
+    assert "Every value was mapped." in dry("true")
 
 
 def test_a_column_two_joined_inputs_both_have_must_be_named_with_its_input(tmp_path: Path) -> None:
@@ -1941,7 +1990,8 @@ def test_a_row_the_contract_refuses_after_mapping_is_named_in_the_export_not_the
     with pytest.raises(ContractViolation) as refused:
         import_mapped(load_mapping(write_mapping(tmp_path / "m")), [src], out=tmp_path / "out", secret=SECRET)
     text = str(refused.value)
-    assert "students.credits" in text and f"(student_id={student})" in text, text
+    assert "students.credits" in text and f"(student_id={shape(student)})" in text, text
+    assert student not in text, text  # a pseudonymised id is named by its shape only
     assert "records.csv row 5" in text and "students.parquet" not in text and "staging" not in text, text
     assert not (tmp_path / "out").exists()
 
@@ -1976,7 +2026,7 @@ def test_rows_of_one_unknown_registration_are_named_as_different_export_rows(tmp
     write_clicks(src, [*click_rows(range(2)), *stranger])
     with pytest.raises(ContractViolation) as refused:
         import_mapped(load_mapping(write_mapping(tmp_path / "m")), [src], out=tmp_path / "out", secret=SECRET)
-    named = re.findall(r"clicks\.csv row (\d+) \(student_id=2999999", str(refused.value))
+    named = re.findall(r"clicks\.csv row (\d+) \(student_id=9999999", str(refused.value))
     assert len(named) >= 2, str(refused.value)
     assert len(set(named)) == len(named), named
 
@@ -1995,7 +2045,8 @@ def test_a_written_imports_warnings_are_named_in_the_exports_too(tmp_path: Path)
     after_end = [w for w in result.warnings if w.rule == "day_within_presentation"]
     assert after_end, result.warnings
     named = after_end[0].describe()
-    assert f"clicks.csv row {len(rows)} (student_id={late[0]}" in named and ".parquet" not in named, named
+    assert f"clicks.csv row {len(rows)} (student_id={shape(late[0])}" in named, named
+    assert ".parquet" not in named, named
     args = ["--mapping", str(mapping), str(src), "--out", str(tmp_path / "cli")]
     shown = runner.invoke(app, ["data", "import", *args, "--secret-file", str(write_secret(tmp_path))])
     assert shown.exit_code == 0, shown.output
@@ -2016,7 +2067,7 @@ def test_a_value_saying_nothing_is_recorded_is_named_by_its_export_row(tmp_path:
     )
     [warning] = [w for w in result.warnings if w.rule == "says_not_recorded"]
     assert [(e.file, e.row, e.key) for e in warning.examples] == [
-        ("records.csv", 6, {"student_id": records[5][0]})
+        ("records.csv", 6, {"student_id": shape(records[5][0])})
     ], warning.examples
 
 

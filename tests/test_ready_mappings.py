@@ -446,6 +446,7 @@ def test_the_directory_is_loaded_by_student_number_with_the_secret_the_imports_u
     from typer.testing import CliRunner
 
     from waymark.cli import app
+    from waymark.models.settings import get_settings
     from waymark.service.db.engine import transaction
     from waymark.service.db.schema import DirectoryEntry
     from waymark.training.ingest.mapping.pseudonyms import id_pseudonymiser
@@ -464,6 +465,7 @@ def test_the_directory_is_loaded_by_student_number_with_the_secret_the_imports_u
     env = {"WAYMARK_DATABASE_URL": url}
     # Without the secret, raw student numbers are nobody in a folder of pseudonyms: said once, not per row
     # (an Israeli university's 1,600 rows were each "not a student Waymark knows").
+    get_settings.cache_clear()  # read from ``env`` below, whatever an earlier test's settings were
     raw = CliRunner().invoke(app, args, env=env)
     assert raw.exit_code == 2 and "ids are pseudonyms: give the secret the imports used" in raw.output
     assert "is not a student Waymark knows" not in raw.output
@@ -477,6 +479,7 @@ def test_the_directory_is_loaded_by_student_number_with_the_secret_the_imports_u
     # named as the file writes it, not by the pseudonym nobody could trace back to a line
     assert unknown.exit_code == 2 and "student_id '99999999' is not a student Waymark knows" in unknown.output
     loaded = CliRunner().invoke(app, [*args, "--secret-file", str(secret)], env=env)
+    get_settings.cache_clear()  # not left to a later test
     assert loaded.exit_code == 0, loaded.output
     engine = make_engine(url)
     with transaction(engine) as session:

@@ -20,7 +20,7 @@ import duckdb
 
 from waymark.models.data.contract import TABLES, Column, Kind, Table
 from waymark.models.data.sqltext import ident, literal
-from waymark.models.folding import ASCII_DIGITS, OTHER_DIGITS
+from waymark.models.folding import ASCII_DIGITS, OTHER_DIGITS, ascii_digits
 from waymark.training.ingest.mapping.schema import (
     DEATH_REFUSED,
     DEATH_WORDS,
@@ -161,17 +161,35 @@ DAY_TOO_FAR = (
 )
 
 
-def _matched(text: str, spec: ColumnSpec) -> str:
-    """The condition under which the value map maps ``text`` by one of its values or patterns."""
-    matches = [f"{text} = {literal(k)}" for k in spec.values if k != ""]
-    matches += [f"{text} GLOB {literal(p)}" for p in spec.patterns]
+def _ascii_digits_sql(text: str, *, decimal: bool = False) -> str:
+    """SQL: ``text`` with other scripts' digits as 0-9 (and, with ``decimal``, the Arabic decimal point).
+
+    translate costs 2.6 s per 5 million cells: only where a value has a character beyond ASCII.
+    """
+    written = f"CAST({text} AS VARCHAR)"
+    other, ascii_ = OTHER_DIGITS, ASCII_DIGITS
+    if decimal:
+        other, ascii_ = other + ARABIC_DECIMAL, ascii_ + "."
+    folded = f"translate({written}, {literal(other)}, {literal(ascii_)})"
+    return f"(CASE WHEN strlen({written}) = length({written}) THEN {written} ELSE {folded} END)"
+
+
+def _matched(text: str, spec: ColumnSpec, *, digits: bool = False) -> str:
+    """The condition under which the value map maps ``text`` by one of its values or patterns.
+
+    With ``digits``, ``text`` has its digits as 0-9 (``_ascii_digits_sql``), and so have the keys.
+    """
+    key = ascii_digits if digits else str
+    matches = [f"{text} = {literal(key(k))}" for k in spec.values if k != ""]
+    matches += [f"{text} GLOB {literal(key(p))}" for p in spec.patterns]
     return f"({' OR '.join(matches)})" if matches else "FALSE"
 
 
-def _value_map(text: str, spec: ColumnSpec) -> tuple[str, str | None]:
-    """The mapped value, and the condition under which a value is not mapped."""
-    matches = [(f"{text} = {literal(k)}", v) for k, v in spec.values.items()]
-    matches += [(f"{text} GLOB {literal(p)}", v) for p, v in spec.patterns.items()]
+def _value_map(text: str, spec: ColumnSpec, *, digits: bool = False) -> tuple[str, str | None]:
+    """The mapped value, and the condition under which a value is not mapped (``digits``: ``_matched``)."""
+    key = ascii_digits if digits else str
+    matches = [(f"{text} = {literal(key(k))}", v) for k, v in spec.values.items()]
+    matches += [(f"{text} GLOB {literal(key(p))}", v) for p, v in spec.patterns.items()]
     cases = " ".join(f"WHEN {cond} THEN {_target(v)}" for cond, v in matches)
     otherwise = text if spec.keep_unmapped else _target(spec.default) if spec.default is not None else "NULL"
     # An empty cell is mapped only by a "" key (never by ``default``: an empty outcome is one still
@@ -328,7 +346,12 @@ def column_sql(
         part = f"nullif(regexp_extract({joined}, {literal(spec.extract)}, 1), '')"
         checks.append((f"{joined} IS NOT NULL AND {part} IS NULL", f"does not match extract {spec.extract}"))
         joined = part
-    text, unmapped = _value_map(joined, spec) if spec.maps_values else (joined, None)
+    # A value map compares digits as 0-9 whatever script wrote them, as numbers and dates read them: a
+    # Jordanian faculty's marks written \u0667\u0665 matched no pass-mark pattern, and 1,650 passes fell to
+    # `default = "fail"`. Not ids: they keep their digits as written (``pseudonyms.normalised_id``).
+    digits = column.kind is not Kind.ID
+    compared = _ascii_digits_sql(joined) if digits else joined
+    text, unmapped = _value_map(compared, spec, digits=digits) if spec.maps_values else (joined, None)
     if spec.when and spec.maps_values:  # a `""` key maps an empty cell, not a row `when` passes over: an
         # Italian university's running year, read only for ended years with "" = "fail", was all "fail"
         text = f"(CASE WHEN {when_sql(spec.when, ref)} THEN {text} END)"
@@ -338,14 +361,8 @@ def column_sql(
         checks.append((f"{joined} IS NOT NULL AND {death} AND {text} IS NULL", DEATH_REFUSED))
     counts_days = False
     if spec.converts_time or column.kind in {Kind.INT, Kind.FLOAT}:  # other scripts' digits as 0-9
-        # translate costs 2.6 s per 5 million cells: only where a value has a character beyond ASCII.
         # Not ids: one imported so already would become another student (``pseudonyms.normalised_id``).
-        written = f"CAST({text} AS VARCHAR)"
-        other, ascii_ = OTHER_DIGITS, ASCII_DIGITS
-        if column.kind in {Kind.INT, Kind.FLOAT}:
-            other, ascii_ = other + ARABIC_DECIMAL, ascii_ + "."
-        folded = f"translate({written}, {literal(other)}, {literal(ascii_)})"
-        text = f"(CASE WHEN strlen({written}) = length({written}) THEN {written} ELSE {folded} END)"
+        text = _ascii_digits_sql(text, decimal=column.kind in {Kind.INT, Kind.FLOAT})
     if spec.converts_time:
         zone = None
         if spec.zone is not None:  # a name DuckDB does not know would stop the import: a check instead
@@ -376,7 +393,8 @@ def column_sql(
         given = (
             "FALSE"
             if not spec.maps_values
-            else f"NOT coalesce({joined} IS NOT NULL AND NOT {_matched(joined, spec)}, FALSE)"
+            else f"NOT coalesce({joined} IS NOT NULL AND NOT {_matched(compared, spec, digits=digits)}, "
+            "FALSE)"
             if spec.keep_unmapped
             else "TRUE"
         )

@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from waymark.models.data.contract import TABLES
-from waymark.models.data.sqltext import ident, literal
+from waymark.models.data.sqltext import ident
 from waymark.models.folding import folded
 from waymark.training.ingest.mapping.convert import (
     ACTIVITY_KEY,
@@ -288,11 +288,14 @@ def column_issues(con: duckdb.DuckDBPyConnection, flagged: str, *, k: int, where
     return issues
 
 
-def duplicate_key_issue(con: duckdb.DuckDBPyConnection, table: str) -> list[Issue]:
+def duplicate_key_issue(
+    con: duckdb.DuckDBPyConnection, table: str, *, masked: frozenset[str] = frozenset()
+) -> list[Issue]:
     """Keys that still have more than one (different) row, for a table with ``duplicates = "error"``.
 
-    Named as the export wrote them: the first such key's values as written (before pseudonymising)
-    and the file and rows of its first two rows, so the engineer can find them.
+    Named as the export wrote them: the first such key's values as written (before pseudonymising;
+    ``masked`` ids by their shape) and the file and rows of its first two rows, so the engineer can
+    find them.
     """
     key = TABLES[table].key
     keys = ", ".join(ident(k) for k in key)
@@ -302,7 +305,7 @@ def duplicate_key_issue(con: duckdb.DuckDBPyConnection, table: str) -> list[Issu
     row = con.execute(f"SELECT count(*) FROM {staged} m, ({shared}) d WHERE {on_key}").fetchall()[0]
     if not row or not row[0]:
         return []
-    written = _written_key(con, staged, key=key)
+    written = _written_key(con, staged, key=key, masked=masked)
     first = con.execute(
         f"WITH d AS ({shared} ORDER BY ALL LIMIT 1) "
         f"SELECT m._file, m._row, concat_ws(' ', {written}) FROM {staged} m, d "
@@ -317,13 +320,37 @@ def duplicate_key_issue(con: duckdb.DuckDBPyConnection, table: str) -> list[Issu
     return [Issue(f"tables.{table}", str(value), reason, int(row[0]), str(file), int(line))]
 
 
-def _written_key(con: duckdb.DuckDBPyConnection, staged: str, *, key: tuple[str, ...]) -> str:
-    """SQL for a key's columns as the export wrote them (before pseudonymising), where kept."""
+def _written_key(
+    con: duckdb.DuckDBPyConnection, staged: str, *, key: tuple[str, ...], masked: frozenset[str] = frozenset()
+) -> str:
+    """SQL for a key's columns as the export wrote them (before pseudonymising), where kept.
+
+    A column in ``masked`` (one the mapping pseudonymises) by its shape only (``shape_sql``).
+    """
     have = {str(r[0]) for r in con.execute(f"DESCRIBE {staged}").fetchall()}
-    return ", ".join(ident(f"_raw:{k}") if f"_raw:{k}" in have else ident(k) for k in key)
+    written = [(k, ident(f"_raw:{k}") if f"_raw:{k}" in have else ident(k)) for k in key]
+    return ", ".join(shape_sql(sql) if k in masked else sql for k, sql in written)
 
 
-def unordered_issue(con: duckdb.DuckDBPyConnection, table: str, *, spec: TableSpec) -> list[Issue]:
+def shape_sql(value: str) -> str:
+    """SQL: ``value`` as its shape (``shape``): each digit 9, each letter A."""
+    digits = f"regexp_replace(CAST({value} AS VARCHAR), '\\pN', '9', 'g')"
+    return f"regexp_replace({digits}, '\\pL', 'A', 'g')"
+
+
+def pseudonymised(mapping: Mapping) -> frozenset[str]:
+    """The contract columns ``mapping`` pseudonymises: their values are never printed, only their shape.
+
+    A Colombian university keyed students by their national identity number (CC, TI): its duplicate
+    keys, contract refusals and the dry run's join report printed the numbers on the console, in the
+    output people paste into tickets. The row is named by its file and line; the shape says the form.
+    """
+    return frozenset(mapping.pseudonymise.columns) if mapping.pseudonymise is not None else frozenset()
+
+
+def unordered_issue(
+    con: duckdb.DuckDBPyConnection, table: str, *, spec: TableSpec, masked: frozenset[str] = frozenset()
+) -> list[Issue]:
     """Rows with an empty ``order_by`` sharing their key with rows that have one (``duplicates`` first/last).
 
     Such a row is never kept while another has a value, whichever is meant: a Spanish university's July
@@ -333,7 +360,7 @@ def unordered_issue(con: duckdb.DuckDBPyConnection, table: str, *, spec: TableSp
     key = TABLES[table].key
     keys = ", ".join(ident(k) for k in key)
     staged = ident("wm_m_" + table)
-    written = _written_key(con, staged, key=key)
+    written = _written_key(con, staged, key=key, masked=masked)
     rows = con.execute(
         f"SELECT count(*) OVER (), _file, _row, concat_ws(' ', {written}) FROM ("
         f"SELECT *, count(*) OVER (PARTITION BY {keys}) AS wm_n, "
@@ -356,7 +383,9 @@ def _order_name(spec: TableSpec) -> str:
     return spec.order_by.column if spec.order_by is not None and spec.order_by.column else "order_by"
 
 
-def tied_note(con: duckdb.DuckDBPyConnection, table: str, *, spec: TableSpec) -> str:
+def tied_note(
+    con: duckdb.DuckDBPyConnection, table: str, *, spec: TableSpec, masked: frozenset[str] = frozenset()
+) -> str:
     """A note of rows sharing their key and their ``order_by`` value that differ once mapped; or "".
 
     Which of them is first or last the extract's order chooses: a US university's lecture and lab rows
@@ -373,8 +402,9 @@ def tied_note(con: duckdb.DuckDBPyConnection, table: str, *, spec: TableSpec) ->
     content = "concat_ws(chr(31), " + ", ".join(
         f"coalesce(CAST({ident(c)} AS VARCHAR), chr(30))" for c in mapped
     )
+    written = _written_key(con, staged, key=key, masked=masked)
     rows = con.execute(
-        f"SELECT count(*) OVER (), _file, _row, concat_ws(' ', {_written_key(con, staged, key=key)}) FROM ("
+        f"SELECT count(*) OVER (), _file, _row, concat_ws(' ', {written}) FROM ("
         f"SELECT *, count(DISTINCT {content})) OVER (PARTITION BY {keys}, _order) AS wm_d FROM {staged} "
         "WHERE _order IS NOT NULL) WHERE wm_d > 1 ORDER BY _file, _row LIMIT 1"
     ).fetchall()
@@ -427,6 +457,62 @@ def _spelled_otherwise(con: duckdb.DuckDBPyConnection, *, table: str, issues: li
     return out
 
 
+def shape(value: str) -> str:
+    """A value with each digit written 9 and each letter A: its length and form, not what it says."""
+    return "".join("9" if c.isdigit() else "A" if c.isalpha() else c for c in value)
+
+
+#: Digits from which a value a pattern did not read is taken for an identity number (a course code
+#: has three or four; a henkilötunnus nine, a Norwegian fødselsnummer eleven).
+ID_DIGITS = 6
+
+
+def looks_like_an_id(value: str) -> bool:
+    """Whether ``value`` may be an identity number: printed only by its shape where a rule names it.
+
+    Six digits or more (a henkilötunnus, a national number, a CC), or a code of ten or more letters
+    and digits, two of them digits, with no lower case and no space (an Italian codice fiscale, whose
+    duplicates trade digits for letters, and one cut short). A word (an activity name, an outcome
+    such as "Transferred" or "RETAKE") is not.
+    """
+    digits = sum(c.isdigit() for c in value)
+    if digits >= ID_DIGITS:
+        return True
+    alnum = sum(c.isalnum() for c in value)
+    return digits >= 2 and alnum >= 10 and not any(c.islower() or c.isspace() for c in value)
+
+
+def _id_sources(spec: TableSpec, masked: frozenset[str]) -> set[str]:
+    """The source columns of ``spec``'s contract columns in ``masked`` (a pseudonymised id's)."""
+    sources: set[str] = set()
+    for name in masked & set(spec.columns):
+        rule = spec.columns[name]
+        sources |= {rule.column} if isinstance(rule.column, str) else set()
+        sources |= set(rule.columns)
+    return sources
+
+
+def _by_shape(issue: Issue, *, always: bool = False) -> Issue:
+    """An issue of a column read by ``patterns``, its value named by its shape where it may be an id.
+
+    Patterns read a characteristic out of a code (the legal sex in a henkilötunnus's second-to-last
+    digit), and a code that fits none is most often an identity number written otherwise: printed
+    whole, a Finnish college's refusal put a student's birth date and number in its console and logs.
+    """
+    if issue.value is None or (not always and not looks_like_an_id(issue.value)):
+        return issue  # an activity name ("mod_forum_viewed") a pattern did not catch, named as written
+    why = (
+        "an id the mapping pseudonymises"
+        if always
+        else "a value read by patterns or extract may be an identity number"
+    )
+    return replace(
+        issue,
+        value=shape(issue.value),
+        reason=f"{issue.reason} (shown by its shape, a digit written 9 and a letter A: {why})",
+    )
+
+
 #: The Turkish letters a plain change of case turns into another letter: capital dotted I, dotless i.
 TURKISH_I = ("\u0130", "\u0131")
 
@@ -436,6 +522,7 @@ def table_coverage(
 ) -> TableCoverage:
     """Rows and issues of one built table."""
     spec = mapping.tables[table]
+    masked = pseudonymised(mapping)
     issues: list[Issue] = []
     columns = [*spec.columns, "(presentation)"]
     flagged = flagged_rows(con, table, columns=columns)
@@ -443,20 +530,27 @@ def table_coverage(
         for k, column in enumerate(columns):
             where = f"tables.{table}.columns.{column}" if column in spec.columns else f"tables.{table}"
             found = column_issues(con, flagged, k=k, where=where)
+            if column in masked:  # an id the mapping pseudonymises: never printed
+                found = [_by_shape(i, always=True) for i in found]
+            elif column in spec.columns and (spec.columns[column].patterns or spec.columns[column].extract):
+                found = [_by_shape(i) for i in found]
             if column == "(presentation)":
                 found = _spelled_otherwise(con, table=table, issues=found)
             issues += found
     finally:
         con.execute(f"DROP TABLE IF EXISTS {flagged}")
     if TABLES[table].key and spec.duplicates == "error" and not issues:
-        issues += duplicate_key_issue(con, table)
+        issues += duplicate_key_issue(con, table, masked=masked)
     tied = ""
     if TABLES[table].key and spec.duplicates != "error" and spec.order_by is not None and not issues:
-        issues += unordered_issue(con, table, spec=spec)
-        tied = "" if issues else tied_note(con, table, spec=spec)
+        issues += unordered_issue(con, table, spec=spec, masked=masked)
+        tied = "" if issues else tied_note(con, table, spec=spec, masked=masked)
     matched, first = _matched(con, table, source=spec.from_) if spec.join else (None, "")
     on: tuple[str, ...] = tuple(dict.fromkeys(c for j in spec.join for c in j.on))
-    keys, examples = _unmatched_keys(con, table, source=spec.from_, on=on) if first else (0, ())
+    hidden = _id_sources(spec, masked)
+    hidden |= {mine for j in spec.join for mine, theirs in j.on.items() if theirs in hidden}
+    unmatched = _unmatched_keys(con, table, source=spec.from_, on=on, hidden=hidden) if first else (0, ())
+    keys, examples = unmatched
     rows_in = inputs[spec.from_].rows_kept
     if matched == 0 and rows_in > 0:  # every row dropped: a join on ids written two ways, or a filter
         issues += _nothing_joined(con, spec, table=table, rows=rows_in, first=first, examples=examples)
@@ -596,13 +690,18 @@ def _passed_over(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[str, 
     return tuple(out)
 
 
-def _loose(value: str, *, letters_before: bool = False) -> str:
+def _loose(value: str, *, letters_before: bool = False, suffix: bool = False) -> str:
     """SQL: an id as a comparison that ignores case, whitespace, separators and leading zeros.
 
     With ``letters_before``, letters before its digits too: a booking system's hc02300407 is the
     records' 02300407 (compared only with an id that starts with a digit: PHY101 is not ENG101).
+    With ``suffix``, one or two digits after a last separator too: a UK record system's SPR code
+    12345678/1 is the student 12345678 (its "/1" numbers the student's programme route).
     """
-    letters = f"regexp_replace(lower(CAST({value} AS VARCHAR)), '[^\\pL\\pN]', '', 'g')"
+    text = f"lower(CAST({value} AS VARCHAR))"
+    if suffix:
+        text = f"regexp_replace({text}, '[/.:_ -]\\pN{{1,2}}$', '')"
+    letters = f"regexp_replace({text}, '[^\\pL\\pN]', '', 'g')"
     if letters_before:
         letters = f"regexp_replace({letters}, '^\\pL+(\\pN)', '\\1')"
     return f"ltrim({letters}, '0')"
@@ -676,6 +775,20 @@ def _nothing_joined(
             f"SELECT count(*) FROM {sample} "
             f"WHERE {filled} AND EXISTS (SELECT 1 FROM {joined} j WHERE {' AND '.join(alike)})"
         ).fetchall()[0]
+        ignored = "case, whitespace, separators, a prefix of letters and leading zeros ignored"
+        if not loose:  # alike once a numbered suffix is left out of either side (SITS's "/1"), of a
+            # student number (six digits or more: CS101-1 and CS101-2 are two presentations)
+            stems = [
+                f"(CASE WHEN regexp_matches(CAST(s.{ident(m)} AS VARCHAR), '\\pN{{6}}') "
+                f"THEN {_loose('s.' + ident(m), suffix=True)} = {_loose('j.' + ident(t), suffix=True)} "
+                f"ELSE {_loose('s.' + ident(m))} = {_loose('j.' + ident(t))} END)"
+                for m, t in pairs
+            ]
+            (loose,) = con.execute(
+                f"SELECT count(*) FROM {sample} "
+                f"WHERE {filled} AND EXISTS (SELECT 1 FROM {joined} j WHERE {' AND '.join(stems)})"
+            ).fetchall()[0]
+            ignored = 'case, separators and a numbered suffix such as "/1" ignored'
         if not loose:
             continue
         on = ", ".join(f"{mine} = {join.input}.{theirs}" for mine, theirs in join.on.items())
@@ -690,11 +803,10 @@ def _nothing_joined(
                     if join.keep_unmatched
                     else f"none of the {rows:,} rows would be written ({on}), "
                 )
-                + f"where {int(loose):,} of them would match with case, whitespace, separators, a prefix of "
-                "letters and leading zeros ignored. A join compares the values as the files write them "
-                "(ignore_case = true for case); a column's rules (case, strip_prefix, replace, pad, prefix) "
-                "do not apply to join keys: correct the export that writes them otherwise, or join on "
-                "another column",
+                + f"where {int(loose):,} of them would match with {ignored}. A join compares the values as "
+                "the files write them (ignore_case = true for case); a column's rules (case, strip_prefix, "
+                "replace, pad, prefix) do not apply to join keys: correct the export that writes them "
+                "otherwise, or join on another column",
                 rows,
                 file or "(the input)",
                 int(line) if line.isdigit() else 0,
@@ -722,22 +834,42 @@ EMPTY_KEY = "(empty)"
 
 
 def _unmatched_keys(
-    con: duckdb.DuckDBPyConnection, table: str, *, source: str, on: tuple[str, ...]
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    *,
+    source: str,
+    on: tuple[str, ...],
+    hidden: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[int, tuple[str, ...]]:
-    """The distinct values of the join's own columns among the rows no join kept, and the first few."""
+    """The distinct values of the join's own columns among the rows no join kept, and the first few.
+
+    A column in ``hidden`` (the source of an id the mapping pseudonymises) is given by its shape.
+    """
     staged, given = ident("wm_a_" + table), ident("wm_in_" + source)
     have = {str(r[0]) for r in con.execute(f"DESCRIBE {given}").fetchall()}
     columns = [c for c in on if c in have]
     if not columns:
         return 0, ()
     # An empty key (often why a staff row drops) is said as such, not as nothing.
-    value = f"concat_ws(' / ', {', '.join(f'coalesce({ident(c)}, {literal(EMPTY_KEY)})' for c in columns)})"
+    parts = ", ".join(f"CAST({ident(c)} AS VARCHAR)" for c in columns)
     rows = con.execute(
-        f"SELECT DISTINCT {value} AS v FROM {given} s WHERE NOT EXISTS "
+        f"SELECT DISTINCT {parts} FROM {given} s WHERE NOT EXISTS "
         f"(SELECT 1 FROM {staged} a WHERE a._file = s._file AND a._row = s._row)"
     ).fetchall()
-    values = sorted(str(r[0]) for r in rows)
-    return len(values), tuple(values[:UNMATCHED_EXAMPLES])
+
+    def said(column: str, value: object) -> str:
+        if value is None:
+            return EMPTY_KEY
+        text = str(value)
+        return shape(text) if column in hidden or looks_like_an_id(text) else text
+
+    # counted as written, named by their shape where they are a pseudonymised id or look like one
+    values = sorted(tuple("" if v is None else str(v) for v in row) for row in rows)
+    named = [
+        " / ".join(said(c, v or None) for c, v in zip(columns, row, strict=True))
+        for row in values[:UNMATCHED_EXAMPLES]
+    ]
+    return len(values), tuple(named)
 
 
 def _folded(table: str, spec: TableSpec) -> str:

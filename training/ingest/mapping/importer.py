@@ -41,7 +41,15 @@ from waymark.training.ingest.mapping.convert import (
     run,
     table_columns,
 )
-from waymark.training.ingest.mapping.coverage import PROBLEM_KINDS, Coverage, table_coverage, unused_columns
+from waymark.training.ingest.mapping.coverage import (
+    PROBLEM_KINDS,
+    Coverage,
+    pseudonymised,
+    shape,
+    shape_sql,
+    table_coverage,
+    unused_columns,
+)
 from waymark.training.ingest.mapping.inputs import (
     InputStats,
     SourceFile,
@@ -1120,14 +1128,19 @@ def import_mapped(
             with staged_folder(out, passed) as stage:
                 rows = staging.write(con, stage, tables=tables, rewrite=rewrite, empty=empty, changes=changes)
     except ContractViolation as exc:  # nothing was published; say where each row came from
-        traced = _hinted(con, in_the_exports(con, exc.report, tables=set(rewrite)), built=set(rewrite))
+        named = in_the_exports(con, exc.report, tables=set(rewrite), masked=pseudonymised(mapping))
+        traced = _hinted(con, named, built=set(rewrite))
         traced = replace(traced, folder=f"{out} (as this import would write it)")
         if dry_run:
             return ImportResult(coverage, None, traced.warnings, timezone=zone, notes=notes, refused=traced)
         raise ContractViolation(traced) from None
     checked = passed.report
     # Named as the exports wrote them, as a refusal's examples are.
-    warned = in_the_exports(con, checked, tables=set(rewrite)).warnings if checked is not None else ()
+    warned = (
+        in_the_exports(con, checked, tables=set(rewrite), masked=pseudonymised(mapping)).warnings
+        if checked is not None
+        else ()
+    )
     if dry_run:
         return ImportResult(coverage, None, warned, timezone=zone, notes=notes)
     passed.remember(out)  # checked before it was published: its first reader need not check it again
@@ -1185,7 +1198,11 @@ READ_AS_SHOWN = frozenset({"module_id", "presentation_id", "assessment_id"})
 
 
 def in_the_exports(
-    con: duckdb.DuckDBPyConnection, report: ValidationReport, *, tables: set[str]
+    con: duckdb.DuckDBPyConnection,
+    report: ValidationReport,
+    *,
+    tables: set[str],
+    masked: frozenset[str] = frozenset(),
 ) -> ValidationReport:
     """``report`` with each example of a table this import built named as the exports wrote it.
 
@@ -1222,7 +1239,9 @@ def in_the_exports(
             # As the export wrote each id; a module or presentation read from it otherwise (a part of a
             # course id, a pattern's value) with what it was read as. A student's id only as written.
             written = [
-                f"{ident(f'_raw:{k}')} || CASE WHEN {ident(k)} IS DISTINCT FROM {ident(f'_raw:{k}')} "
+                shape_sql(ident(f"_raw:{k}") if f"_raw:{k}" in have else ident(k))
+                if k in masked  # an id the mapping pseudonymises: by its shape (coverage.pseudonymised)
+                else f"{ident(f'_raw:{k}')} || CASE WHEN {ident(k)} IS DISTINCT FROM {ident(f'_raw:{k}')} "
                 f"THEN ' (read as ' || coalesce(CAST({ident(k)} AS VARCHAR), 'nothing') || ')' ELSE '' END"
                 if f"_raw:{k}" in have and k in READ_AS_SHOWN
                 else ident(f"_raw:{k}")
@@ -1240,7 +1259,8 @@ def in_the_exports(
                 examples.append(ex)
                 continue
             file, row, *raw = found[0]
-            examples.append(Example(str(file), int(row), dict(zip(key, raw, strict=True)), ex.value))
+            value = shape(str(ex.value)) if finding.column in masked and ex.value is not None else ex.value
+            examples.append(Example(str(file), int(row), dict(zip(key, raw, strict=True)), value))
         return replace(finding, examples=tuple(examples))
 
     return replace(
