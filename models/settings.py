@@ -6,8 +6,9 @@ import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -72,6 +73,11 @@ class Settings(BaseSettings):
         validation_alias="WAYMARK_ACCESS_LOG_RETENTION_DAYS",
         description="How long the access log is kept (a separate period: it is the record of who read what).",
     )
+    timezone: str = Field(
+        "UTC",
+        validation_alias="WAYMARK_TIMEZONE",
+        description="The institution's IANA time zone, in which a staff relationship's days begin and end.",
+    )
     audit_key_file: Path | None = Field(
         None,
         validation_alias="WAYMARK_AUDIT_KEY_FILE",
@@ -91,6 +97,11 @@ class Settings(BaseSettings):
         None,
         validation_alias="WAYMARK_SENSITIVE_TERMS_FILE",
         description="Words activity source and type names may not contain (CoP §4); packaged when unset.",
+    )
+    labelling_words_file: Path | None = Field(
+        None,
+        validation_alias="WAYMARK_LABELLING_WORDS_FILE",
+        description="The institution's own labelling words (TOML list `words`), refused beside the packaged.",
     )
     oidc_client_id: str = Field(
         "",
@@ -181,6 +192,15 @@ class Settings(BaseSettings):
         validation_alias="WAYMARK_CHAMPION_RECHECK_SECONDS",
         description="How often the service re-reads the champion's decision (also on every review).",
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone (such as Europe/London)") from exc
+        return value
 
     @property
     def development(self) -> bool:

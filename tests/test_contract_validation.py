@@ -120,6 +120,49 @@ def test_negative_counts_are_refused(tmp_path: Path) -> None:
     assert (finding.column, finding.examples[0].row, finding.examples[0].value) == ("count", 1, "-4")
 
 
+def test_an_activity_type_naming_an_absence_is_warned_of(tmp_path: Path) -> None:
+    """A Bangladeshi university's biometric P/A rows mapped to present and absent: every absence was
+    counted as an attendance, and nothing warned."""
+    for kept in ("absent", "no_show", "missed_class", "ausencia_registrada", "not_present", "fravar"):
+        rows = with_cell("activity", 2, "activity_type", kept)
+        report = validate_folder(make_folder(tmp_path / kept, activity=rows))
+        (finding,) = [w for w in report.warnings if w.rule == "non_event_activity"]
+        assert finding.values == ((kept, 1),) and "keep = " in finding.message
+    for fine in (
+        "missed_lecture_recording_view",
+        "presence",
+        "absolute_value_quiz",
+        "resource",
+        "absence_request_form",
+    ):
+        rows = with_cell("activity", 2, "activity_type", fine)
+        report = validate_folder(make_folder(tmp_path / fine, activity=rows))
+        assert not [w for w in report.warnings if w.rule == "non_event_activity"], fine
+
+
+def test_a_registration_made_after_the_presentations_last_whole_week_is_warned_of(tmp_path: Path) -> None:
+    """A Norwegian university's August resit rows kept their own sign-up date: registrations past the
+    end, in no week, so 39% of a module's fails were neither trained nor tested on, and validation
+    said nothing. M1 2024J is 100 days long: its 14 whole weeks end on day 97, so a registration from
+    day 98 is in no week (a reviewer: warned only from day 100, it had missed those)."""
+
+    def registered_on(day: str) -> list[Finding]:
+        rows = with_cell("registrations", 3, "registration_day", day)
+        report = validate_folder(make_folder(tmp_path / day, registrations=rows))
+        assert report.ok, report.to_text()
+        return [w for w in report.warnings if w.rule == "registered_after_the_end"]
+
+    assert registered_on("97") == []
+    for day in ("98", "100"):
+        (finding,) = registered_on(day)
+        assert (finding.column, finding.examples[0].row, finding.examples[0].value) == (
+            "registration_day",
+            3,
+            day,
+        )
+        assert "read registration_day from the first sitting" in finding.message
+
+
 def test_days_beyond_the_presentation_length_are_kept_with_a_warning(tmp_path: Path) -> None:
     # Revision and exam-period activity after the last teaching day is common: not a reason to refuse
     # the whole extract (features never read past the presentation's last week).

@@ -151,6 +151,42 @@ def test_a_source_label_holding_a_labelling_word_is_refused_by_validation(tmp_pa
     ]
 
 
+def test_an_institution_adds_its_own_labelling_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Welsh university could not add its own language's labelling words as it could sensitive terms:
+    a file of words now adds to the packaged ones (never replacing them), in validation and in the
+    transparency wording alike."""
+    from waymark.models.vocabulary import LabellingWordsError, labelling_words, load_words
+    from waymark.service import transparency
+
+    labelled = [HEADER, ["library", "the library (myfyrwyr gwan)", "", ""]]
+    assert not [
+        f
+        for f in validate_folder(_folder(tmp_path / "before", sources=labelled)).findings
+        if f.column == "label"
+    ]
+    own = tmp_path / "words.toml"
+    own.write_text('words = ["myfyrwyr  gwan", "Kellokas"]\n', encoding="utf-8")
+    monkeypatch.setenv("WAYMARK_LABELLING_WORDS_FILE", str(own))
+    [finding] = [
+        f
+        for f in validate_folder(_folder(tmp_path / "after", sources=labelled)).findings
+        if f.column == "label"
+    ]
+    assert finding.rule == "no_labelling_words"
+    assert labelling_words("KELLOKAS opiskelija; at risk") == ["KELLOKAS", "at risk"]  # packaged kept
+    assert labelling_words("kellokasvi") == []  # a whole word, not a part of one
+    packaged = (Path(transparency.__file__).parent / "transparency.toml").read_text(encoding="utf-8")
+    wording = tmp_path / "wording.toml"
+    wording.write_text(packaged.replace("purposes = [", 'purposes = [\n  "Reach kellokas students",', 1))
+    with pytest.raises(transparency.WordingError, match=r"\(purposes: kellokas\)"):
+        transparency.load_wording(wording)
+    for text in ("words = []\n", "words = [1]\n", "words = \n"):
+        bad = tmp_path / f"bad{len(text)}.toml"
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(LabellingWordsError, match=str(bad)):
+            load_words(bad)
+
+
 def test_a_source_label_naming_a_special_category_is_refused_by_validation(tmp_path: Path) -> None:
     """A polytechnic's testing centre for students with accommodations, a neutral source `tc` with
     activity type `sitting`, was labelled "the Accommodated Testing Centre": every count of it said to
@@ -233,6 +269,17 @@ def test_spark_scoring_reads_the_labels_of_a_folder_validated_before(tmp_path: P
         ("myfyrwyr mewn perygl", True),  # a Welsh university's
         ("Группа риска", True),
         ("طلاب متعثرين", True),
+        # a Jordanian university's, with the article and endings Arabic joins to the word
+        ("منصة مودل (نشاط الطلبة المتعثرين)", True),
+        ("منصة مودل للطلبة المعرضين للخطر", True),
+        ("طلبة في خطر الرسوب", True),
+        ("بياناتك في خطر", False),  # "your data at risk": privacy wording, not a student
+        ("منصة مودل", False),
+        ("انذار اكاديمي", True),  # typed without hamza
+        ("طلبه في خطر", True),  # taa marbuta typed as haa
+        ("طالب متعـثر", True),  # with a tatweel
+        ("إدارة المشاريع المتعثرة", False),  # troubled projects, not students
+        ("خطر تسرب البيانات", False),  # a data leak
         ("Riesgos laborales (curso)", False),  # a course on occupational risks names no student
         ("Biblioteca Central", False),
     ],

@@ -15,7 +15,7 @@ from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from waymark.models.capacity import top_share
-from waymark.models.measured import ENDED_SHARE, SMALL_TEST_POSITIVES, SMALL_TEST_ROWS
+from waymark.models.measured import ENDED_SHARE, PARTLY_ENDED_SHARE, SMALL_TEST_POSITIVES, SMALL_TEST_ROWS
 
 CAPACITIES = (0.10, 0.20)
 ECE_BINS = 10
@@ -288,11 +288,17 @@ def leakage_warnings(
         ]
     }
     late: list[int] = []
+    partly: dict[int, float] = {}
     if "ended" in features:
         ended = features.groupby("week")["ended"].mean()
         late = sorted(
             int(str(w)) for w, share in ended.items() if share >= ENDED_SHARE and int(str(w)) not in small
         )
+        partly = {
+            int(str(w)): float(share)
+            for w, share in ended.items()
+            if PARTLY_ENDED_SHARE <= share < ENDED_SHARE and int(str(w)) not in small
+        }
         small |= set(late)
     out = [
         f"week {int(str(week))}: test AUC {float(auc):.3f} is above {SUSPICIOUS_AUC}; check that the "
@@ -321,4 +327,10 @@ def leakage_warnings(
             "is all but known and the figures say little about early warning (not checked for leakage); "
             "read the earlier weeks"
         )
+    out += [
+        f"week {week}: {share:.0%} of test registrations' presentations have ended by the cut-off (short "
+        "sessions at their last week, say): their outcome is all but known, so this week's figures are "
+        "higher than early warning alone would reach"
+        for week, share in sorted(partly.items())
+    ]
     return tuple(out)

@@ -41,6 +41,8 @@ class Term:
 
     text: str
     words: tuple[str, ...]
+    # "special": a special category (CoP §4); "circumstance": a student's money, a socio-economic proxy
+    kind: str = "special"
 
     def found_in(self, words: tuple[str, ...]) -> bool:
         """True when the term's words occur consecutively among ``words``."""
@@ -65,9 +67,9 @@ def words_of(name: str) -> tuple[str, ...]:
     return tuple(w.lower() for w in _WORD_BREAK.split(bare(name).strip()) if w)
 
 
-def parse_terms(texts: list[str]) -> tuple[Term, ...]:
+def parse_terms(texts: list[str], *, kind: str = "special") -> tuple[Term, ...]:
     """Terms from their written form ("mental health", "counsel*")."""
-    return tuple(Term(t, words_of(t)) for t in texts if words_of(t))
+    return tuple(Term(t, words_of(t), kind) for t in texts if words_of(t))
 
 
 @lru_cache(maxsize=4)
@@ -87,7 +89,10 @@ def load_terms(path: Path | None = None) -> tuple[Term, ...]:
     texts = raw.get("terms")
     if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
         raise SensitiveTermsError(f"sensitive terms {where}: expected a non-empty list `terms` of text")
-    return parse_terms(texts)
+    money = raw.get("circumstances", [])
+    if not isinstance(money, list) or not all(isinstance(t, str) for t in money):
+        raise SensitiveTermsError(f"sensitive terms {where}: `circumstances` must be a list of text")
+    return parse_terms(texts) + parse_terms(money, kind="circumstance")
 
 
 def configured_terms() -> tuple[Term, ...]:
@@ -166,6 +171,17 @@ def _finding(column: str, value: str, *, term: Term, count: int, first: tuple[st
     if column == "label":
         return _label_finding(value, term=term, first=first)
     kind = "source" if column == "source" else "activity type"
+    if term.kind == "circumstance":
+        message = (
+            f"the {kind} {value!r} names a student's financial circumstances (it contains {term.text!r}): "
+            "a proxy of socio-economic background, which only the fairness audit reads, in aggregate, and "
+            "never a feature (its counts would tell who is in arrears or in hardship). Leave its rows "
+            "out; the terms checked are the packaged list or the file WAYMARK_SENSITIVE_TERMS_FILE names"
+        )
+        example = Example(file=first[0], row=first[1], value=value)
+        return Finding(
+            "activity", "sensitive_category", message, column=column, count=count, examples=(example,)
+        )
     message = (
         f"the {kind} {value!r} names a special category of personal data (it contains {term.text!r}), "
         "so activity in it could reveal a student's health, beliefs, sexuality, ethnicity, union "
@@ -178,6 +194,15 @@ def _finding(column: str, value: str, *, term: Term, count: int, first: tuple[st
 
 
 def _label_finding(value: str, *, term: Term, first: tuple[str, int]) -> Finding:
+    if term.kind == "circumstance":
+        message = (
+            f"the source label {value!r} names a student's financial circumstances (it contains "
+            f"{term.text!r}): a count of visits to it tells who is in arrears or in hardship, a proxy of "
+            "socio-economic background only the fairness audit reads. Leave the source's rows out of the "
+            "activity; the terms checked are the packaged list or the file WAYMARK_SENSITIVE_TERMS_FILE names"
+        )
+        example = Example(file=first[0], row=first[1], value=value)
+        return Finding("sources", "sensitive_category", message, column="label", count=1, examples=(example,))
     message = (
         f"the source label {value!r} names a special category of personal data (it contains "
         f"{term.text!r}): a count of visits to such a service tells who uses it, so its activity could "

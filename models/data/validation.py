@@ -1127,6 +1127,40 @@ def _work_set_for_some_rule() -> Rule:
     )
 
 
+#: Activity types that name something that did not happen: every activity row counts as an action.
+NON_EVENT_TYPES = (
+    "(^|_)(absent|absence|absences|absentee|no_?show|not_attended|did_not_attend|unattended|not_present|"
+    "unexcused|non_?attendance|ausente|ausencia|ausencias|abwesend|abwesenheit|assente|assenza|afwezig|"
+    "fravaer|fravar|franvaro|poissa|poissaolo|nieobecn[a-z]*)(_|$)|"
+    "^(missed|skipped)(_(session|class|lecture|lab|seminar))?$"
+)
+#: What a student does about an absence is activity: asking for one, filling its form in.
+NOT_A_NON_EVENT = "(^|_)(request|requested|form|application|apply)(_|$)"
+
+
+def _non_event_rule() -> Rule:
+    """A warning when an activity type names an absence: each row of it is counted as an action.
+
+    A Bangladeshi university's biometric export had a row per class with P or A; mapped to the types
+    present and absent, every absence counted as an attendance (a student who stopped coming read as
+    attending, 162 of 1,552 estimates moved by more than 5 points), and nothing warned.
+    """
+    return Rule(
+        "activity",
+        "activity_type",
+        "non_event_activity",
+        "this activity type names an absence, and every activity row counts as something the student "
+        "did: an absence read as an attendance makes a student who stopped coming look engaged. Leave "
+        'such rows out in the mapping (keep = { Status = ["P"] } on the attendance input, say); only '
+        "what happened is activity",
+        "SELECT _file, _row, activity_type AS value FROM t_activity "
+        f"WHERE regexp_matches(lower(activity_type), {literal(NON_EVENT_TYPES)}) "
+        f"AND NOT regexp_matches(lower(activity_type), {literal(NOT_A_NON_EVENT)})",
+        severity="warning",
+        values=True,
+    )
+
+
 def _cross_table_rules(typed: set[str]) -> Iterator[Rule]:
     if {"activity", "presentations"} <= typed:
         yield Rule(
@@ -1145,6 +1179,7 @@ def _cross_table_rules(typed: set[str]) -> Iterator[Rule]:
             "warning",
         )
     if "activity" in typed:
+        yield _non_event_rule()
         for col in ("source", "activity_type"):
             yield Rule(
                 "activity",
@@ -1174,6 +1209,24 @@ def _cross_table_rules(typed: set[str]) -> Iterator[Rule]:
             )
     if {"assessments", "assessment_results", "activity", "registrations"} <= typed:
         yield _due_without_results_rule()
+    if {"registrations", "presentations"} <= typed:
+        yield Rule(
+            "registrations",
+            "registration_day",
+            "registered_after_the_end",
+            "registration_day is on or after the day the presentation's whole weeks end (7 x its whole "
+            "weeks, length_days // 7; or after its end): the registration is in no week, so it is "
+            "neither trained on, tested nor scored, whatever its outcome. A resit sitting's own sign-up "
+            'date kept by duplicates = "last" does this (a Norwegian university\'s August kont rows took '
+            "39% of a module's fails out of training and testing): read registration_day from the first "
+            "sitting",
+            "SELECT r._file, r._row, r.registration_day AS value, r.student_id AS key_student_id, "
+            "r.module_id AS key_module_id, r.presentation_id AS key_presentation_id "
+            "FROM t_registrations r JOIN t_presentations p USING (module_id, presentation_id) "
+            "WHERE r.registration_day >= 7 * (p.length_days // 7)",
+            ("student_id", "module_id", "presentation_id"),
+            "warning",
+        )
     if "registrations" in typed:
         yield _withdrawn_without_day_rule()
         yield Rule(

@@ -59,6 +59,9 @@ KNOWN: frozenset[str] = frozenset(
         "waymark.service.scoring.publish.ErasureKeyError",
         "waymark.models.spark.session.SparkUnavailable",
         "waymark.service.db.engine.DatabaseNotNamed",
+        "waymark.service.db.engine.ProductionDatabase",
+        "waymark.models.vocabulary.LabellingWordsError",
+        "waymark.models.data.sensitive.SensitiveTermsError",
         "waymark.service.db.engine.MigrationRefused",
     }
 )
