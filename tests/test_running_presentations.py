@@ -26,7 +26,13 @@ from waymark.models.data.contract import OUTCOMES_PENDING_SHARE
 from waymark.models.registry import LoadedModel, configure, load_bundle
 from waymark.models.targets import Target
 from waymark.service.scoring import ScoringError, job
-from waymark.service.scoring.cohort import DATA_DAY, current_presentations, departed, scored_weeks
+from waymark.service.scoring.cohort import (
+    DATA_DAY,
+    CohortError,
+    current_presentations,
+    departed,
+    scored_weeks,
+)
 from waymark.training.fitting import FitConfig
 from waymark.training.pipeline import TrainingOutcome, train_folder
 
@@ -111,6 +117,31 @@ def test_the_latest_week_is_the_last_one_whose_days_the_data_reaches() -> None:
     # reaches it: week 2 as for A. C started a day later: its day 12, week 1. D's activity runs past its
     # 40 days (revision, say): its last whole week is 5 (days 0 to 34).
     assert dict(zip(weeks["module_id"], weeks["week"], strict=True)) == {"A": 2, "B": 2, "C": 1, "D": 5}
+
+
+def test_a_presentation_in_its_first_days_is_not_scored_until_its_first_week_is_whole() -> None:
+    """A US university's second 8-week session, five days in on the data date, was scored as week 1 (which
+    reads seven days) and published "as of" a day the data never reached."""
+    pres = pd.DataFrame(
+        {
+            "module_id": ["FULL", "B8"],
+            "presentation_id": ["202410", "202410B"],
+            "start_date": pd.to_datetime(["2024-08-19", "2024-10-14"]),
+            "length_days": [112, 56],
+        }
+    )
+    last = pd.DataFrame(
+        {"module_id": ["FULL", "B8"], "presentation_id": ["202410", "202410B"], "last_day": [60, 5]}
+    )
+    weeks = scored_weeks(pres, None, last_day=lambda: last, as_of=date(2024, 10, 19))
+    assert dict(zip(weeks["module_id"], weeks["week"], strict=True)) == {"FULL": 8}
+    whole = scored_weeks(pres, None, last_day=lambda: last, as_of=date(2024, 10, 20))  # day 6: week 1 whole
+    assert dict(zip(whole["module_id"], whole["week"], strict=True)) == {"FULL": 9, "B8": 1}
+    with pytest.raises(CohortError, match="first days"):
+        scored_weeks(pres.iloc[1:], None, last_day=lambda: last.iloc[1:], as_of=date(2024, 10, 19))
+    # One not begun on the data date is not scored either (it had been week 1, reading nothing).
+    later = scored_weeks(pres, None, last_day=lambda: last, as_of=date(2024, 10, 10))
+    assert dict(zip(later["module_id"], later["week"], strict=True)) == {"FULL": 7}
 
 
 def test_every_presentation_under_way_is_scored_and_none_not_begun_or_ended() -> None:

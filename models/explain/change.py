@@ -2,8 +2,8 @@
 
 For each family a student could act on, the student's values of that family's features are replaced
 by those of a real peer on the same module at the same week: first a typical peer (the median of the
-cohort's contributions from that family), then one from the more engaged quarter. The model scores the
-changed row exactly. The first step at which some family lowers the estimate by at least
+cohort's contributions from that family), then one from the quarter it weighs most favourably. The
+model scores the changed row exactly. The first step at which some family lowers the estimate by at least
 ``MATERIAL`` wins; within it, the family that lowers it most. A peer whose values would be said in the
 same words as the student's own is passed over for the next best (the model weighed values the words do
 not say: "if this were like that of another student (active in 3 of the 8 weeks)" to a student active
@@ -24,9 +24,12 @@ MATERIAL = 0.05  # a change of at least 5 percentage points
 # The median peer by contribution is not said to be typical: its values can be anything but (an online
 # university's cohort of 16 read "a typical student on this module at this point (more activity so far
 # than about 38% of students on the module)"); its values, said beside it, show what it did.
+# Nor is the lower quarter said to be "more engaged": a peer is chosen by what the model makes of the
+# family's values together, and a Jordanian university's staff read "one of the module's more engaged
+# students (more activity so far than about 14% of students)" beside the student's own 47%.
 STEPS = (
     (0.5, "another student on this module at this point"),
-    (0.25, "one of the module's more engaged students at this point"),
+    (0.25, "a student on this module whose values the model weighs more favourably at this point"),
 )
 
 

@@ -83,6 +83,12 @@ NOTHING_TO_SCORE = (
 )
 
 
+FIRST_WEEK = (
+    "no presentation chosen has a whole first week on {day} (in its first days, or not begun; week 1 "
+    "reads seven days): nothing to score until one has"
+)
+
+
 def activity_cutoff(week: int | None) -> int | None:
     """The first day of the presentations' calendar a run at ``week`` never reads (None: the latest week).
 
@@ -143,7 +149,17 @@ def scored_weeks(
     day = as_of if as_of is not None else data_date(keys, last.dropna())
     weeks = _latest_weeks(keys, day, last=last)
     on_day = days_into(chosen, day) if day is not None else pd.Series(float("nan"), index=chosen.index)
-    return chosen.assign(week=weeks.to_numpy(), **{DATA_DAY: on_day.astype("float64").to_numpy()})
+    scored = chosen.assign(week=weeks.to_numpy(), **{DATA_DAY: on_day.astype("float64").to_numpy()})
+    if day is None:
+        return scored
+    # A presentation in its first days is not scored until its first week is whole: week 1 reads seven
+    # days, and a US university's second 8-week session, five days in, was scored as week 1 and published
+    # "as of" a day the data never reached, its students reading as quieter than any the model had seen.
+    # One not begun at all reads nothing either (a reviewer: it was week 1 before, and now 0).
+    begun = weeks.to_numpy() >= 1
+    if not begun.any():
+        raise CohortError(FIRST_WEEK.format(day=day))
+    return scored[begun]
 
 
 def _latest_weeks(chosen: pd.DataFrame, day: date | None, *, last: pd.DataFrame | None) -> pd.Series:
@@ -164,7 +180,8 @@ def _latest_weeks(chosen: pd.DataFrame, day: date | None, *, last: pd.DataFrame 
     # Week W reads days up to 7W - 1: the latest week whose days the data reaches, within the presentation.
     lengths = chosen["length_days"].astype("float64").reset_index(drop=True)
     reached_days = days.fillna(0).clip(upper=lengths - 1)
-    weeks: pd.Series = ((reached_days + 1) // 7).clip(lower=1).astype("int64")
+    # Week 1 when nothing dates the data; with a data date, 0 for one in its first six days.
+    weeks: pd.Series = ((reached_days + 1) // 7).clip(lower=0 if day is not None else 1).astype("int64")
     return weeks
 
 
@@ -315,8 +332,9 @@ def build_cohort(
         backtest=backtest,
     )
     groups = week_groups(chosen)
+    whole = len(groups) == 1 and len(chosen) == len(data.presentations)  # none left for its first days
     parts = [
-        build_features(data if len(groups) == 1 else _subset(data, group), [int(group["week"].iloc[0])])
+        build_features(data if whole else _subset(data, group), [int(group["week"].iloc[0])])
         for group in groups
     ]
     features = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

@@ -164,7 +164,7 @@ def scored_on_spark(
         )
         say("building features on Spark")
         features, withdrawn = _without_departed(
-            _features(data, weeks, engine=engine),
+            _features(data, weeks, engine=engine, whole=len(weeks) == len(chosen)),
             data["registrations"],
             weeks=weeks,
             backtest=bool(manifest.get("test_from")),
@@ -216,15 +216,18 @@ def _without_departed(
     return (features.join(keys, on=REGISTRATION, how="left_anti") if withdrawn else features), withdrawn
 
 
-def _features(data: Tables, weeks: pd.DataFrame, *, engine: Any) -> Any:
-    """``build_cohort``'s features on Spark: with several scored weeks, each from its own presentations."""
+def _features(data: Tables, weeks: pd.DataFrame, *, engine: Any, whole: bool = True) -> Any:
+    """``build_cohort``'s features on Spark: with several scored weeks, each from its own presentations.
+
+    ``whole``: ``weeks`` holds every presentation of ``data`` (none left out for its first days).
+    """
     from waymark.models.spark.features import spark_features
     from waymark.models.spark.partitions import only_presentations
 
     groups = week_groups(weeks)
     parts = [
         spark_features(
-            data if len(groups) == 1 else only_presentations(data, group, engine=engine),
+            data if len(groups) == 1 and whole else only_presentations(data, group, engine=engine),
             engine.session,
             weeks=[int(group["week"].iloc[0])],
         )
