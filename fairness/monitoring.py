@@ -175,6 +175,12 @@ PREVIOUS_WITHHELD = (
     "previous run, and each group's figures beside the previous report's would point at the groups "
     "those few students are in."
 )
+#: Why a run's group figures are not published: students left it after it was scored.
+LEFT_OUT_WITHHELD = (
+    "No group figures in this report: {which} has fewer students than when it was scored (an objection "
+    "or an erasure since), and its group figures beside an earlier report's would point at the groups "
+    "those students are in. They return with {when}."
+)
 #: An estimate that moved less than this between two runs has not moved (``students_moved``).
 UNMOVED = 0.005
 

@@ -92,6 +92,9 @@ class Policy:
     # How many different ethics reviewers must approve an audit before its version may be served
     # ([review] approvals; recorded with each audit, ``ModelDecision.approvals_required``).
     approvals: int = 1
+    # The number in force this policy knowingly lowers (``[review] lower_from``): the audit still needs
+    # that many approvals, and once its version is promoted, ``approvals`` is in force.
+    lower_from: int | None = None
 
 
 #: No policy file may publish a figure about fewer students than this (``audit.min_group_size``).
@@ -119,6 +122,7 @@ def differences_from_default(policy: Policy) -> list[str]:
         "breach",
         "confirm_width",
         "approvals",
+        "lower_from",
     ):
         mine, theirs = getattr(policy, name), getattr(default, name)
         if mine != theirs:
@@ -177,7 +181,7 @@ def _read(raw: dict[str, Any], text: str) -> Policy:
         text=text,
         mitigation=_mitigation(_table(raw, "mitigation")) if "mitigation" in raw else MitigationPolicy(),
         confirm_width=float(gate.get("confirm_width", 2.0)),
-        approvals=_approvals(_table(raw, "review") if "review" in raw else {}),
+        **_review(_table(raw, "review") if "review" in raw else {}),
     )
     _validate(policy)
     return policy
@@ -187,17 +191,25 @@ def _read(raw: dict[str, Any], text: str) -> Policy:
 MAX_APPROVALS = 12
 
 
-def _approvals(raw: dict[str, Any]) -> int:
-    unknown = sorted(set(raw) - {"approvals"})
+def _review(raw: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(raw) - {"approvals", "lower_from"})
     if unknown:
-        raise PolicyError(f"review.{unknown[0]} is not a setting of [review]; it has approvals")
+        raise PolicyError(f"review.{unknown[0]} is not a setting of [review] (approvals, lower_from)")
     value = raw.get("approvals", 1)
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_APPROVALS:
         raise PolicyError(
             f"review.approvals is {value!r}: it must be a whole number from 1 to {MAX_APPROVALS}, the number "
             "of different ethics reviewers who must approve an audit before its version may be served"
         )
-    return value
+    lower = raw.get("lower_from")
+    if lower is not None and (
+        not isinstance(lower, int) or isinstance(lower, bool) or not value < lower <= MAX_APPROVALS
+    ):
+        raise PolicyError(
+            f"review.lower_from is {lower!r}: it names the number of approvals in force that this policy "
+            f"lowers to approvals ({value}), so a whole number above it, at most {MAX_APPROVALS}"
+        )
+    return {"approvals": value, "lower_from": lower}
 
 
 def _packaged_quality() -> dict[str, Any]:

@@ -249,6 +249,9 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
             "confidence": policy.confidence,
             "bootstrap_resamples": policy.bootstrap_resamples,
             "withheld_means": WITHHELD_TEXT,
+            # the quorum asked, and the one in force it knowingly lowers (``decisions.record_promotion``)
+            "approvals": policy.approvals,
+            "lower_from": policy.lower_from,
         },
         "metric_meanings": {name: m.meaning for name, m in METRICS.items()},
         "code_of_practice": [{"clause": c, "how": h} for c, h in CODE_OF_PRACTICE],

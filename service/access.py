@@ -2,7 +2,8 @@
 
 A staff member reads a student only through a relationship held in ``access_grants`` that matches
 the role in their token (a module leader's grants do not work for a personal-tutor token), on the
-days it holds (``valid_from`` to ``valid_until``, where the file gives them). A
+days it holds (``valid_from`` to ``valid_until``, where the file gives them, both included, as days in
+the institution's zone, ``WAYMARK_TIMEZONE``). A
 student reads only themselves. Every other role reads no individual's indicator (PRODUCT §6).
 A student outside the caller's scope is indistinguishable from one that does not exist, and so, to
 every staff member, is a student who objected to being scored and listed (``ProcessingRestriction``):
@@ -11,12 +12,15 @@ their stored indicators are kept, and only they read them.
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, Date, Select, and_, bindparam, exists, false, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from waymark.models.roles import RELATIONSHIP_SCOPES, Role
+from waymark.models.settings import get_settings
 from waymark.service.db.schema import AccessGrant, Indicator, ProcessingRestriction
 from waymark.service.security import Principal
 
@@ -49,7 +53,10 @@ def may_read(principal: Principal, indicators: Any) -> ColumnElement[bool]:
     scope_type = RELATIONSHIP_SCOPES.get(principal.role)
     if scope_type is None:
         return false()
-    today = func.current_date()  # the database's, at each execution (a statement may be kept)
+    # Read at each execution (a statement may be kept), in the institution's zone: the database's own
+    # date is UTC's on SQLite and the server's on PostgreSQL, a day early or late for a university
+    # far from either (a Welsh university's rota ended at 01:00 in summer).
+    today = bindparam("wm_today", callable_=institution_today, type_=Date)
     granted = select(AccessGrant.scope_id).where(
         AccessGrant.staff_id == principal.sub,
         AccessGrant.relationship == principal.role,
@@ -59,3 +66,8 @@ def may_read(principal: Principal, indicators: Any) -> ColumnElement[bool]:
     )
     objected = exists().where(ProcessingRestriction.student_id == indicators.c.student_id)
     return and_(indicators.c[SCOPE_COLUMNS[scope_type].key].in_(granted), ~objected)
+
+
+def institution_today() -> date:
+    """Today's date where the institution is (``WAYMARK_TIMEZONE``), the day grants are read in."""
+    return datetime.now(ZoneInfo(get_settings().timezone)).date()

@@ -201,7 +201,15 @@ def _check_key(session: Session, key: bytes, *, head_seq: int) -> None:
     seen = (url, hashlib.sha256(key).hexdigest())
     if seen in _KEYS_CHECKED:
         return
-    if head_seq <= _anchor(session).legacy_seq:  # an empty log (any key may start it), or legacy records
+    anchor = _anchor(session)
+    if problem := _anchor_problem(anchor, key):
+        raise AuditKeyMismatch(
+            f"{problem}. Nothing was written. Compare the log with a checkpoint kept outside the database "
+            "(`waymark access-log verify --checkpoint FILE`) and restore it from a backup; a log written "
+            "before its chain was keyed (revision 0003) is sealed by its owner with `waymark access-log "
+            "seal`."
+        )
+    if head_seq <= anchor.legacy_seq:  # an empty log (any key may start it), or legacy records
         return
     latest = session.get(AuditRecord, head_seq)
     if latest is not None and _mac(key, {f: getattr(latest, f) for f in _FIELDS}) != latest.hash:
@@ -213,6 +221,82 @@ def _check_key(session: Session, key: bytes, *, head_seq: int) -> None:
             "every record with it)."
         )
     _KEYS_CHECKED.add(seen)
+
+
+def _anchor_seal(key: bytes, anchor: AuditAnchor) -> str:
+    """The anchor's seal: its seed and where its keyed records begin, under the audit key."""
+    text = json.dumps([anchor.seed, int(anchor.legacy_seq)], separators=(",", ":"))
+    return hmac.new(key, b"waymark-access-log-anchor:" + text.encode(), hashlib.sha256).hexdigest()
+
+
+def _anchor_problem(anchor: AuditAnchor, key: bytes) -> str | None:
+    """Why the anchor cannot be trusted with ``key`` (None when it can).
+
+    A red team with write access to the database and no key rewrote every record with the unkeyed
+    digest, moved ``legacy_seq`` to the end, and the chain verified. Records are read as unkeyed only
+    under a seal of ``legacy_seq`` made with the key, which an operator gives a log begun before the
+    chain was keyed (``seal_unkeyed``); a log begun keyed has ``legacy_seq`` 0 and needs none.
+    """
+    if anchor.seal is not None:
+        if hmac.compare_digest(anchor.seal, _anchor_seal(key, anchor)):
+            return None
+        return (
+            "the access log's anchor (where its keyed records begin) was altered, or its seal was made "
+            "with another key"
+        )
+    if anchor.legacy_seq:
+        return (
+            f"the access log claims its records 1 to {anchor.legacy_seq} were written before its chain was "
+            "keyed, and its anchor carries no seal"
+        )
+    return None
+
+
+def seal_unkeyed(
+    engine: Engine, key: bytes, *, records: int, checkpoint: dict[str, Any] | None = None
+) -> None:
+    """Seal the anchor of a log whose records 1 to ``records`` were written before the chain was keyed.
+
+    For an operator who knows it (a log begun before revision 0003), connected as the database's owner
+    (``grants.sql`` keeps the anchor read-only to the service). Refused unless ``records`` is the
+    anchor's own count, the anchor has no seal yet, and either the record after them is keyed with
+    this key and follows the last of them (which a forger without the key cannot make), or the log
+    verifies against ``checkpoint``, a signed head kept outside the database (a reviewer: copying the
+    number a forged log's refusal names had sealed the forgery).
+
+    Raises
+    ------
+    AuditKeyMismatch
+        If any of those does not hold; nothing is sealed.
+    """
+    with transaction(engine) as session:
+        anchor = _anchor(session)
+        if anchor.seal is not None:
+            raise AuditKeyMismatch("the access log's anchor is sealed already: nothing to do")
+        if int(anchor.legacy_seq) != records or records <= 0:
+            raise AuditKeyMismatch(
+                f"the access log's anchor counts {anchor.legacy_seq} records written before the key, not "
+                f"{records}: nothing was sealed"
+            )
+        if checkpoint is not None:
+            anchor.seal = _anchor_seal(key, anchor)  # verified as sealed, or nothing is kept
+            problems = verify(session, key, checkpoint=checkpoint)
+            if problems:  # the transaction is rolled back: no seal
+                raise AuditKeyMismatch(
+                    "the access log does not verify against the checkpoint: nothing was sealed ("
+                    + "; ".join(problems[:3])
+                    + ")"
+                )
+            return
+        last, after = session.get(AuditRecord, records), session.get(AuditRecord, records + 1)
+        keyed = after is not None and _mac(key, {f: getattr(after, f) for f in _FIELDS}) == after.hash
+        if last is None or not keyed or after is None or after.prev_hash != last.hash:
+            raise AuditKeyMismatch(
+                f"no record after record {records} is keyed with this key and follows it, which is how a "
+                "log rewritten without the key looks too: nothing was sealed. Give a checkpoint taken "
+                "before (--checkpoint FILE), or restore the log from a backup"
+            )
+        anchor.seal = _anchor_seal(key, anchor)
 
 
 def check_key(engine: Engine, key: bytes) -> None:
@@ -234,6 +318,8 @@ def verify(session: Session, key: bytes, *, checkpoint: dict[str, Any] | None = 
     """Every break in the chain, and against ``checkpoint`` if given (empty when the log is intact)."""
     anchor = _anchor(session)
     problems: list[str] = []
+    problem = _anchor_problem(anchor, key)  # unsealed with no unkeyed records: not written to yet
+    problems += [problem] if problem else []
     # Records from before the key (legacy) start at the old all-zero genesis; a new log at the seed.
     prev, at_checkpoint = ("0" * 64 if anchor.legacy_seq else anchor.seed), None
     expected_seq = 1

@@ -111,7 +111,7 @@ def record_audit(
         actor=actor,
         recorded_by=actor,
         note="",
-        approvals_required=policy.approvals,
+        approvals_required=max(policy.approvals, _in_force(session, name)),  # never below the one in force
     )
     session.add(AuditReport(decision_id=row.id, report=json.loads(json.dumps(report, default=str))))
     return row
@@ -278,18 +278,31 @@ def approvals_required(session: Session, audited: ModelDecision) -> int:
 
     Its policy's number, and never fewer than the one the last promoted version's audit asked for. The
     number comes from the policy file of whoever runs the audit: re-audited under the default, a
-    committee's three would have become one (a reviewer's finding). Fewer takes the approval of as
-    many as are in force; once that version is promoted, its number is.
+    committee's three would have become one (a reviewer's finding). A promotion records the number
+    it was given under, so the number in force carries forward from promotion to promotion.
     """
-    own = audited.approvals_required or 1
-    promoted = session.scalar(
-        select(ModelDecision.audit_id)
-        .where(ModelDecision.model_name == audited.model_name, ModelDecision.kind == PROMOTED)
+    return max(audited.approvals_required or 1, _in_force(session, audited.model_name))
+
+
+def _in_force(session: Session, name: str) -> int:
+    """The approvals ``name``'s last promotion was given under (1 before any promotion).
+
+    Recorded with the promotion (one recorded before this was kept: its audit's number instead):
+    stored as each audit's own policy's, a committee's three lasted one promotion, and audits run
+    under the default brought it to one (a red team's finding).
+    """
+    promoted = session.execute(
+        select(ModelDecision.approvals_required, ModelDecision.audit_id)
+        .where(ModelDecision.model_name == name, ModelDecision.kind == PROMOTED)
         .order_by(ModelDecision.id.desc())
         .limit(1)
-    )
-    in_force = session.get(ModelDecision, promoted) if promoted is not None else None
-    return max(own, (in_force.approvals_required or 1) if in_force is not None else 1)
+    ).first()
+    if promoted is None:
+        return 1
+    if promoted.approvals_required is not None:
+        return int(promoted.approvals_required)
+    audited = session.get(ModelDecision, promoted.audit_id) if promoted.audit_id is not None else None
+    return (audited.approvals_required or 1) if audited is not None else 1
 
 
 def approvers(session: Session, audited: ModelDecision) -> list[str]:
@@ -297,18 +310,33 @@ def approvers(session: Session, audited: ModelDecision) -> list[str]:
 
     A rejection by any reviewer sets the count back to none (the committee's latest word was no).
     """
-    reviews = session.execute(
-        select(ModelDecision.kind, ModelDecision.actor)
+    return [a.actor for a in approvals(session, audited)]
+
+
+def approvals(session: Session, audited: ModelDecision) -> list[ModelDecision]:
+    """The approvals of ``audited`` that count, one per reviewer (their latest), in the order given."""
+    reviews = session.scalars(
+        select(ModelDecision)
         .where(ModelDecision.audit_id == audited.id, ModelDecision.kind.in_((APPROVED, REJECTED)))
         .order_by(ModelDecision.id)
     ).all()
-    given: list[str] = []
-    for kind, actor in reviews:
-        if kind == REJECTED:
-            given = []
-        elif actor not in given:
-            given.append(actor)
-    return given
+    given: dict[str, ModelDecision] = {}
+    for review in reviews:
+        if review.kind == REJECTED:
+            given = {}
+        else:
+            given.pop(review.actor, None)
+            given[review.actor] = review
+    return list(given.values())
+
+
+def override_reasons(session: Session, audited: ModelDecision) -> list[str]:
+    """Every counted approver's stated reason for setting ``audited``'s failed gate aside, in order.
+
+    With a quorum each approval of a failed gate carries its own reason; the committee page and the
+    transparency statement had published only the last approver's.
+    """
+    return [a.override_reason for a in approvals(session, audited) if a.override_reason]
 
 
 def _report_blockers(session: Session, audited: ModelDecision) -> list[str]:
@@ -357,7 +385,23 @@ def record_promotion(session: Session, name: str, *, version: str, actor: str) -
         actor=actor,
         recorded_by=actor,
         note="",
+        approvals_required=_in_force_after(session, audited),
     )
+
+
+def _in_force_after(session: Session, audited: ModelDecision) -> int:
+    """The approvals in force once ``audited``'s version is promoted: those it was approved under.
+
+    Lower only where its policy says, in ``[review] lower_from``, that it lowers exactly the number in
+    force, and so was approved by that many reviewers knowing it (a reviewer: with a number that could
+    only rise, a committee that shrank could never promote again).
+    """
+    enforced = approvals_required(session, audited)
+    policy = (audit_report(session, audited) or {}).get("policy") or {}
+    lowered, asked = policy.get("lower_from"), policy.get("approvals")
+    if isinstance(lowered, int) and isinstance(asked, int) and lowered == enforced and asked < lowered:
+        return asked
+    return enforced
 
 
 def _last_promoted(session: Session, name: str) -> str | None:

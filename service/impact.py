@@ -16,9 +16,10 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from waymark.models import registry
-from waymark.service import objections
+from waymark.service import audit, objections
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import ContactEvent, Indicator, ScoringRun, list_order
+from waymark.service.security import Principal
 
 MADE = ("contacted", "in_conversation", "closed")  # the statuses that mean the student was reached
 EXPERIMENT = "waymark-impact"  # MLflow experiment that keeps each evaluation (``waymark evaluate impact``)
@@ -43,6 +44,26 @@ def interventions(engine: Engine) -> pd.DataFrame:
     """The record training reads (``training.censoring``): ``student_id, contacted_on`` (a date)."""
     first = first_contacts(engine)
     return pd.DataFrame({"student_id": first["student_id"], "contacted_on": first["contacted_at"].dt.date})
+
+
+def exported_interventions(engine: Engine, key: bytes, *, caller: Principal) -> pd.DataFrame:
+    """``interventions``, with one access-log record per student it names (``waymark outreach export``).
+
+    The file says who was reached and when: a read of each student's data, recorded as the subject
+    access copy is (a red team found the export written with no record, and missing from each
+    student's own access log).
+    """
+    frame = interventions(engine)
+    with audit.unit(engine, key) as session:
+        audit.record(
+            session,
+            caller,
+            purpose="model_training",
+            students=[str(s) for s in frame["student_id"]],
+            action="outreach_export",
+            request=audit.RequestIds.new(),
+        )
+    return frame
 
 
 def indicators_since(engine: Engine, since: datetime) -> pd.DataFrame:

@@ -135,6 +135,24 @@ def estimates_of(engine: Engine, run_id: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*stability.KEY, "probability"])
 
 
+def left_out_since_scored(engine: Engine, run_id: int) -> bool:
+    """Whether students of run ``run_id`` were left out after it was scored (objection, erasure).
+
+    Its group figures then differ from an earlier report's of the same run only by those students, and
+    two reports side by side give back every characteristic of one who objected (a red team's
+    finding): such a run's group figures are not published (``waymark monitor``). A run's indicators
+    are never added to once it is complete, so fewer readable than it stored means someone left.
+    """
+    with transaction(engine) as session:
+        stored = session.scalar(select(ScoringRun.students).where(ScoringRun.id == run_id)) or 0
+        readable = session.scalar(
+            select(func.count())
+            .select_from(Indicator)
+            .where(Indicator.run_id == run_id, objections.not_objecting(Indicator.student_id))
+        )
+    return int(readable or 0) < int(stored)
+
+
 def audit_reference(engine: Engine, run_id: int) -> dict[str, Any] | None:
     """The group reference of the run's model: its latest audit's shares at the run's week (or nearest).
 
@@ -488,9 +506,26 @@ def monitor(engine: Engine, *, target: str, policy: MonitoringPolicy, min_studen
     if len(compared) > 1 and not compared[1]:
         compared = compared[:1]
         runs = runs[:1]
-    history = [estimates_of(engine, r.id) for r in reversed(runs[: policy.history_runs])]
+    read = runs[: policy.history_runs]
+    # The list's figures are recomputed from the runs' estimates at each report: with a student left
+    # out since (an objection, an erasure), two reports of one run would give back their module and
+    # whether they were listed (a reviewer's finding, beside the red team's on group figures).
+    left = [r.id for r in read if left_out_since_scored(engine, r.id)]
+    history = [] if left else [estimates_of(engine, r.id) for r in reversed(read)]
     kept = [h for h in history if len(h)]
-    return build_report(runs, summaries=compared, estimates=kept, policy=policy, min_students=min_students)
+    report = build_report(runs, summaries=compared, estimates=kept, policy=policy, min_students=min_students)
+    if left:
+        report["stability_withheld"] = STABILITY_WITHHELD.format(runs=", ".join(str(r) for r in left))
+    return report
+
+
+#: Why a report has no figures of the list's stability (``monitor``).
+STABILITY_WITHHELD = (
+    "No figures of the outreach list's stability in this report: students were left out of run {runs} "
+    "after it was scored (an objection or an erasure), and the list's figures beside an earlier "
+    "report's would say which module they are on and whether they were listed. They return once no "
+    "run the figures read has changed since it was scored."
+)
 
 
 def store(engine: Engine, report: dict[str, Any], *, target: str) -> int:

@@ -15,7 +15,7 @@ from waymark.models import registry
 from waymark.models.registry import configure
 from waymark.models.settings import Settings
 from waymark.service.audit import check_key, load_key
-from waymark.service.db.engine import make_engine
+from waymark.service.db.engine import make_engine, refuse_development_on_production
 from waymark.service.db.schema import ScoringRun
 from waymark.service.scoring import ChampionUnavailableError, load_champion
 from waymark.service.scoring.champion import approved_champion
@@ -133,6 +133,28 @@ def _training_metrics(settings: Settings, *, version: str) -> Mapping[str, float
         return None
 
 
+class DevelopmentGuard:
+    """Whether this development-mode process has read that its database was never used in production.
+
+    Development signs anyone in with a key on this machine: no caller is accepted until the mark is
+    read (``refuse_development_on_production``), at start-up or, if the database could not be read
+    then (a reviewer: a lock held through the start had let it serve a production database), at the
+    first request.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine, self._confirmed, self._lock = engine, False, threading.Lock()
+
+    def confirm(self) -> None:
+        """Read the mark once; raises ``ProductionDatabase``, or the database's error while unreadable."""
+        if self._confirmed:
+            return
+        with self._lock:
+            if not self._confirmed:
+                refuse_development_on_production(self._engine)
+                self._confirmed = True
+
+
 @dataclass(frozen=True, eq=False)
 class Runtime:
     """Built once at start-up (FastAPI lifespan)."""
@@ -142,6 +164,7 @@ class Runtime:
     verifier: Verifier
     audit_key: bytes
     watch: ChampionWatch = field(repr=False)
+    development: DevelopmentGuard | None = field(default=None, repr=False)  # development mode only
 
     @property
     def champion(self) -> Champion | None:
@@ -200,10 +223,15 @@ def build_runtime(settings: Settings) -> Runtime:
     # On SQLite the watch reads beside the writer (it may look while the same thread's request holds it).
     reads = make_engine(settings.database_url, reads_only=True) if engine.dialect.name == "sqlite" else engine
     watch = ChampionWatch(settings, engine=reads, every=settings.champion_recheck_seconds)
+    guard = DevelopmentGuard(engine) if settings.development else None
     try:
+        if guard is not None:  # a production database refuses the start; an unreadable one, each caller
+            guard.confirm()
         check_key(engine, key)  # a key that did not write the log's latest record is refused here
         watch.refresh()
         warn_without_secret(settings, engine)
     except DBAPIError:  # start anyway: requests answer 503 until the database is back (the key is
         log.exception("the database could not be read at start-up")  # then checked at the first record)
-    return Runtime(settings=settings, engine=engine, verifier=verifier, audit_key=key, watch=watch)
+    return Runtime(
+        settings=settings, engine=engine, verifier=verifier, audit_key=key, watch=watch, development=guard
+    )

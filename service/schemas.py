@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Answer = Literal["given", "declined", "not answered"]  # a student's answer for a consent purpose
 FeedbackValue = Literal["accepted", "not_applicable", "seems_wrong", "useful", "not_useful"]
@@ -433,6 +433,9 @@ class Recorded(BaseModel):
 
     id: int
     at: datetime
+    note: str | None = Field(
+        default=None, description="What the person should know about what was recorded (None: nothing more)."
+    )
 
 
 class ConsentIn(Strict):
@@ -499,8 +502,9 @@ class ReviewIn(Strict):
     note: Annotated[LongNote, Field(min_length=1)]
     audit_id: int | None = Field(
         None,
-        description="The audit whose report was read (FairnessReport.audit_id): refused when a newer audit "
-        "has been recorded since, so that no decision lands on a report nobody read.",
+        description="The audit whose report was read (FairnessReport.audit_id), needed to approve: refused "
+        "when a newer audit has been recorded since, so that no approval lands on a report nobody read. "
+        "A rejection may leave it out (it rejects the latest audit).",
     )
     override_reason: Annotated[
         LongNote | None,
@@ -512,6 +516,15 @@ class ReviewIn(Strict):
         ),
     ] = None
 
+    @model_validator(mode="after")
+    def _approval_names_its_audit(self) -> ReviewIn:
+        # A red team's API approval without it landed on whichever audit was newest, read or not.
+        if self.approve and self.audit_id is None:
+            raise ValueError(
+                "an approval names the audit whose report was read (audit_id, from the fairness report)"
+            )
+        return self
+
 
 class ModelReport(BaseModel):
     """Aggregate governance state of one model version."""
@@ -521,7 +534,13 @@ class ModelReport(BaseModel):
     fairness_gate: str | None
     ethics_decision: str | None
     ethics_reviewer: str | None
-    gate_override_reason: str | None = None
+    gate_override_reason: str | None = Field(
+        None, description="The latest counted approval's override reason."
+    )
+    gate_override_reasons: list[str] = Field(
+        default_factory=list,
+        description="Every counted approval's override reason, in the order given (a quorum gives several).",
+    )
     approvals: int = Field(0, description="Different reviewers' approvals of the latest audit that count.")
     approvals_required: int | None = Field(
         None, description="How many the policy it was audited under asks for (None before any audit)."

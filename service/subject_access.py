@@ -162,3 +162,25 @@ def subject_access(
             request=audit.RequestIds.new(),
         )
     return copy
+
+
+def holds_records(session: Session, student: str) -> bool:
+    """Whether Waymark holds anything under ``student`` (each an indexed lookup).
+
+    An indicator, a directory entry, a relationship naming them, or an upheld objection. An
+    objection or an erasure asked under an id that names none of these would be answered "you are
+    left out" or "erased" and change nothing: a red team's student, signed in as ``s00000091`` where
+    the records write ``S00000091``, was told so while their tutor still read them.
+    """
+    lookups = (
+        select(Indicator.student_id).where(Indicator.student_id == student),
+        select(DirectoryEntry.student_id).where(DirectoryEntry.student_id == student),
+        select(AccessGrant.scope_id).where(
+            AccessGrant.scope_type == "student", AccessGrant.scope_id == student
+        ),
+        # an upheld objection (its indicators gone), not one still weighed: that may be the request itself
+        select(ProcessingRestriction.student_id).where(
+            ProcessingRestriction.student_id == student, ProcessingRestriction.upheld.is_(True)
+        ),
+    )
+    return any(session.execute(query.limit(1)).first() is not None for query in lookups)

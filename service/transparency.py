@@ -99,7 +99,7 @@ class ModelFacts:
     gate: str | None
     checks: tuple[str, ...]  # each check's status: pass | fail | not assessable
     characteristics: tuple[str, ...]
-    override_reason: str | None
+    override_reasons: tuple[str, ...]  # one per approving reviewer who set a failed gate aside
 
 
 @dataclass(frozen=True)
@@ -275,8 +275,12 @@ def fairness(model: ModelFacts) -> str:
         f"The fairness audit {said} ({tally}), "
         f"comparing groups by {and_list(compared) if compared else 'no characteristic'}."
     )
-    if model.override_reason:
-        text += f" The ethics committee approved it with this stated reason: {model.override_reason}"
+    if len(model.override_reasons) == 1:
+        text += f" The ethics committee approved it with this stated reason: {model.override_reasons[0]}"
+    elif model.override_reasons:
+        reasons = " ".join(f"({i}) {r}" for i, r in enumerate(model.override_reasons, 1))
+        text += " The ethics committee approved it with these stated reasons, one per approving reviewer: "
+        text += reasons
     return text
 
 
@@ -373,7 +377,6 @@ def _audit_summary(session: Session, audited: ModelDecision) -> tuple[tuple[str,
 def _model(session: Session, settings: Settings, *, champion: Champion) -> ModelFacts:
     name, version = settings.model_name, champion.version
     audited = decisions.latest_audit(session, name, version=version)
-    reviewed = decisions.latest_review(session, name, version=version)
     checks, characteristics = _audit_summary(session, audited) if audited else ((), ())
     return ModelFacts(
         name=name,
@@ -383,7 +386,7 @@ def _model(session: Session, settings: Settings, *, champion: Champion) -> Model
         gate=audited.gate if audited else None,
         checks=checks,
         characteristics=characteristics,
-        override_reason=reviewed.override_reason if reviewed else None,
+        override_reasons=tuple(decisions.override_reasons(session, audited)) if audited else (),
     )
 
 

@@ -148,6 +148,41 @@ def test_a_chain_recomputed_without_the_key_is_found(engine: Engine) -> None:
     assert _verify(engine, key=b"another key of forty bytes, not ours....") != []
 
 
+@pytest.mark.parametrize("seal", ["none", "kept"])
+def test_a_log_rewritten_with_the_unkeyed_digest_and_its_boundary_moved_is_found(
+    engine: Engine, seal: str
+) -> None:
+    """A red team with write access and no key rewrote every record with the unkeyed digest of a log
+    begun before the key, set legacy_seq to the end, and `access-log verify` said intact; the service
+    went on appending to the forgery."""
+    _write(engine, 5)
+    with transaction(engine) as session:
+        session.execute(delete(AuditRecord).where(AuditRecord.seq == 3))  # a staff read removed
+        prev, seq = "0" * 64, 0
+        for rec in session.scalars(select(AuditRecord).order_by(AuditRecord.seq)):
+            seq += 1
+            rec.seq, rec.prev_hash = seq, prev
+            fields = [rec.seq, rec.at, rec.actor, rec.role, rec.purpose, rec.student_id, rec.action,
+                      rec.request_id, prev]  # fmt: skip
+            rec.hash = prev = hashlib.sha256(json.dumps(fields, separators=(",", ":")).encode()).hexdigest()
+        anchor, head = session.get(AuditAnchor, 1), session.get(AuditHead, 1)
+        assert anchor is not None and head is not None
+        if seal == "kept":  # a seal another log's owner made, or one made before the boundary moved
+            anchor.seal = "f" * 64
+        anchor.legacy_seq, head.seq, head.hash = seq, seq, prev
+    problems = _verify(engine)
+    assert len(problems) == 1, problems
+    assert (
+        "carries no seal" if seal == "none" else "anchor (where its keyed records begin) was altered"
+    ) in (problems[0])
+    audit._KEYS_CHECKED.clear()  # a process started after the forgery appends nothing to it
+    with pytest.raises(audit.AuditKeyMismatch, match="Nothing was written"):
+        _write(engine, 1)
+    if seal == "none":  # nor can an operator seal it by the number its refusal names
+        with pytest.raises(audit.AuditKeyMismatch, match="nothing was sealed"):
+            audit.seal_unkeyed(engine, KEY, records=4)
+
+
 def test_wiped_log_fails_verification_against_checkpoint(engine: Engine) -> None:
     _write(engine, 5)
     with audit.unit(engine, KEY) as session:
@@ -194,9 +229,8 @@ def test_the_key_is_never_stored_in_the_database(tmp_path: Path) -> None:
     )
 
 
-def test_records_from_before_the_key_still_verify_after_the_migration(
-    tmp_path: Path, disposing: Callable[[Engine], Engine]
-) -> None:
+def _legacy_log(tmp_path: Path, disposing: Callable[[Engine], Engine]) -> Engine:
+    """A log of three records as the unkeyed chain wrote them, brought up to date."""
     url = f"sqlite:///{tmp_path}/old.db"
     engine = disposing(make_engine(url))
     config = Config()
@@ -217,12 +251,56 @@ def test_records_from_before_the_key_still_verify_after_the_migration(
             prev = digest
         conn.execute(insert(AuditHead.__table__).values(id=1, seq=3, hash=prev))
     upgrade(engine)
+    return engine
+
+
+def test_records_from_before_the_key_still_verify_after_the_migration(
+    tmp_path: Path, disposing: Callable[[Engine], Engine]
+) -> None:
+    engine = _legacy_log(tmp_path, disposing)
+    # Unkeyed records are read as such only once the owner seals where they end (as a forgery would
+    # claim them): until then nothing is appended, and verification says why.
+    with pytest.raises(audit.AuditKeyMismatch, match="records 1 to 3 were written before"):
+        _write(engine, 1)
+    assert "carries no seal" in _verify(engine)[0]
+    with pytest.raises(audit.AuditKeyMismatch, match="counts 3 records"):
+        audit.seal_unkeyed(engine, KEY, records=4)
+    # Nothing keyed follows them yet, as in a forgery: sealed only against a checkpoint kept before.
+    with pytest.raises(audit.AuditKeyMismatch, match="Give a checkpoint"):
+        audit.seal_unkeyed(engine, KEY, records=3)
+    with transaction(engine) as session:
+        kept = audit.checkpoint(session, KEY)
+    audit.seal_unkeyed(engine, KEY, records=3, checkpoint=kept)
+    with pytest.raises(audit.AuditKeyMismatch, match="sealed already"):
+        audit.seal_unkeyed(engine, KEY, records=3)
     _write(engine, 2)
     assert _verify(engine) == []
     with transaction(engine) as session:
         assert session.scalar(select(func.count()).select_from(AuditRecord)) == 5
         session.execute(update(AuditRecord).where(AuditRecord.seq == 2).values(purpose="curiosity"))
     assert "record 2" in _verify(engine)[0]
+
+
+def test_a_log_written_to_since_its_chain_was_keyed_is_sealed_by_the_record_that_follows(
+    tmp_path: Path, disposing: Callable[[Engine], Engine]
+) -> None:
+    """A log begun before the key and written to between revisions 0003 and 0021: its first keyed
+    record follows the unkeyed ones, which a forger without the key cannot make, so the owner seals it
+    without a checkpoint."""
+    engine = _legacy_log(tmp_path, disposing)
+    url = engine.url.render_as_string(hide_password=True)
+    audit._KEYS_CHECKED.add((url, hashlib.sha256(KEY).hexdigest()))  # a process that checked before 0021
+    try:
+        _write(engine, 2)
+    finally:
+        audit._KEYS_CHECKED.discard((url, hashlib.sha256(KEY).hexdigest()))
+    assert "carries no seal" in _verify(engine)[0]
+    with pytest.raises(audit.AuditKeyMismatch, match="nothing was sealed"):
+        audit.seal_unkeyed(engine, b"another key of forty bytes, not ours....", records=3)
+    audit.seal_unkeyed(engine, KEY, records=3)
+    assert _verify(engine) == []
+    _write(engine, 1)
+    assert _verify(engine) == []
 
 
 @pytest.mark.skipif(

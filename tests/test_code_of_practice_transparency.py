@@ -36,7 +36,7 @@ MODEL = ModelFacts(
     gate="pass",
     checks=("pass", "pass", "not assessable"),
     characteristics=("sex", "disability"),
-    override_reason=None,
+    override_reasons=(),
 )
 RUN = RunFacts(
     run_id=7,
@@ -78,7 +78,7 @@ def test_another_champion_changes_the_model_its_features_accuracy_and_data_sourc
         features=("asm_score_mean", "prior_attempts"),  # no activity at all
         metrics={"test_auc_mean": 0.7},
         gate="fail",
-        override_reason="the breach is in a group this pilot does not reach",
+        override_reasons=("the breach is in a group this pilot does not reach",),
     )
     second = statement(dataclasses.replace(FACTS, model=other), WORDING)
     assert second["model"]["version"] == "4"
@@ -86,6 +86,11 @@ def test_another_champion_changes_the_model_its_features_accuracy_and_data_sourc
     assert not any("Activity" in d for d in second["data_sources"])
     assert any("0.70" in a for a in second["accuracy"])
     assert "did not pass" in second["fairness"] and "this pilot does not reach" in second["fairness"]
+    quorum = dataclasses.replace(other, override_reasons=("a pilot of 40", "reviewed again in March"))
+    both = statement(dataclasses.replace(FACTS, model=quorum), WORDING)["fairness"]
+    assert both.endswith(
+        "these stated reasons, one per approving reviewer: (1) a pilot of 40 (2) reviewed again in March"
+    )
     none = statement(dataclasses.replace(FACTS, model=None), WORDING)
     assert none["model"] is None and none["features"] == [] and "No model is in service" in none["fairness"]
 
@@ -116,7 +121,7 @@ def test_accuracy_is_stated_week_by_week_not_as_a_mean_led_by_the_last_weeks() -
 @pytest.mark.parametrize("gate", ["inconclusive", "pass"])
 def test_a_gate_that_confirmed_no_check_is_not_said_to_have_passed(gate: str) -> None:
     unsure = dataclasses.replace(
-        MODEL, gate=gate, checks=("inconclusive", "not assessable"), override_reason="a pilot of 40"
+        MODEL, gate=gate, checks=("inconclusive", "not assessable"), override_reasons=("a pilot of 40",)
     )
     said = statement(dataclasses.replace(FACTS, model=unsure), WORDING)["fairness"]
     assert "passed" not in said and "could not confirm any of its checks for every group" in said

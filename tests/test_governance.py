@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 
 from tests.champion import Champion, approve_and_promote, govern, register, settings_in
 from waymark.fairness.governance import CHAMPION, DECISION_TAG, GATE_SHA_TAG, GATE_TAG
-from waymark.fairness.policy import PolicyError, differences_from_default, load_policy
+from waymark.fairness.policy import Policy, PolicyError, differences_from_default, load_policy
 from waymark.models.bundle import bundle_sha256
 from waymark.models.registry import SHA_TAG, configure
 from waymark.service import audit, decisions
@@ -177,7 +177,7 @@ def test_a_policy_may_ask_for_several_reviewers_approvals_and_a_rejection_sets_t
                 note="the committee's reasons",
                 caller=Principal(reviewer, "ethics_reviewer", None),
                 request=RequestIds("r-q"),
-                override_reason="a two-week pilot the committee watches" if approve else None,
+                override_reason=f"{reviewer}: a two-week pilot the committee watches" if approve else None,
             )
 
     review("reviewer-a")
@@ -195,9 +195,58 @@ def test_a_policy_may_ask_for_several_reviewers_approvals_and_a_rejection_sets_t
         assert "1 is recorded (reviewer-a)" in decisions.blockers(session, NAME, version="1")[0]
     review("reviewer-c")
     assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)
+    # Each approver's reason is published, not only the last one's (the rejected round's are gone).
+    with transaction(engine) as session:
+        audited = decisions.latest_audit(session, NAME, version="1")
+        assert audited is not None
+        assert decisions.override_reasons(session, audited) == [
+            "reviewer-a: a two-week pilot the committee watches",
+            "reviewer-c: a two-week pilot the committee watches",
+        ]
 
 
-@pytest.mark.parametrize("written", ["approvals = 0", "approvals = true", "approvals = 2.5", "quorum = 2"])
+def test_a_committee_lowers_its_quorum_only_by_approving_an_audit_that_says_so(engine: Engine) -> None:
+    """With the number in force carried forward, a committee that had shrunk could never promote again
+    (a reviewer): a policy lowering it names the number it lowers (``lower_from``), its audit still
+    needs that many approvals, and once its version is promoted the lower number is in force."""
+    two = dataclasses.replace(load_policy(), approvals=2)
+    lowering = dataclasses.replace(load_policy(), approvals=1, lower_from=2)
+
+    def audited(version: str, policy: Policy) -> None:
+        with transaction(engine) as session:
+            decisions.record_audit(
+                session, NAME, version=version, bundle_sha256=version * 64, gate="pass", policy=policy,
+                report={**REPORT, "policy": {"approvals": policy.approvals, "lower_from": policy.lower_from}},
+                actor="a",
+            )  # fmt: skip
+
+    def approve(version: str, reviewer: str) -> None:
+        with audit.unit(engine, KEY) as session:
+            decisions.review(
+                session, NAME, version=version, approve=True, note="reasons",
+                caller=Principal(reviewer, "ethics_reviewer", None), request=RequestIds("r-l"),
+            )  # fmt: skip
+
+    audited("1", two)
+    approve("1", "reviewer-a")
+    approve("1", "reviewer-b")
+    _promote(engine, "1")
+    audited("2", lowering)  # says it lowers two to one: still needs the two in force
+    approve("2", "reviewer-a")
+    with pytest.raises(GovernanceError, match="2 approvals"):
+        _promote(engine, "2")
+    approve("2", "reviewer-b")
+    _promote(engine, "2")
+    audited("3", load_policy())  # one is in force now
+    approve("3", "reviewer-a")
+    _promote(engine, "3")
+    assert _champion(engine) == decisions.Champion(NAME, "3", "3" * 64)
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["approvals = 0", "approvals = true", "approvals = 2.5", "quorum = 2", "approvals = 2\nlower_from = 2"],
+)
 def test_a_review_setting_that_is_not_a_whole_number_of_reviewers_is_refused(
     tmp_path: Path, written: str
 ) -> None:
@@ -332,6 +381,16 @@ def test_a_later_audit_under_a_policy_asking_fewer_approvals_still_needs_the_quo
     approve("2", "reviewer-b")
     _promote(engine, "2")
     assert _champion(engine) == decisions.Champion(NAME, "2", "2" * 64)
+    # And the next generation: version 2's audit, under the default, records the two in force, so a
+    # third version audited under the default still needs two (a red team's: 3, then 1, then 1).
+    with transaction(engine) as session:
+        decisions.record_audit(
+            session, NAME, version="3", bundle_sha256="3" * 64, gate="pass", report=REPORT,
+            policy=load_policy(), actor="a",
+        )  # fmt: skip
+    approve("3", "reviewer-a")
+    with pytest.raises(GovernanceError, match="2 approvals"):
+        _promote(engine, "3")
 
 
 def test_a_review_naming_the_audit_it_read_is_refused_once_a_newer_audit_is_recorded(engine: Engine) -> None:

@@ -91,9 +91,12 @@ def test_a_review_from_the_command_line_is_refused_on_a_database_used_in_product
     """A red team set WAYMARK_ENV=development for one command against the production database and
     recorded an approval, with a gate override, under a name they typed: the environment alone decided."""
     from sqlalchemy import select
+    from sqlalchemy.exc import OperationalError
 
-    from waymark.service.db.engine import engine_for
+    from waymark.models.settings import Settings
+    from waymark.service.db.engine import ProductionDatabase, engine_for
     from waymark.service.db.schema import DeploymentMark, ModelDecision
+    from waymark.service.runtime import build_runtime
 
     upgraded = CliRunner().invoke(app, ["db", "upgrade"], env=_env(tmp_path, "production"))
     assert upgraded.exit_code == 0, upgraded.output
@@ -103,6 +106,34 @@ def test_a_review_from_the_command_line_is_refused_on_a_database_used_in_product
     assert result.exit_code == 2, result.output
     said = " ".join(result.output.split())
     assert "has been used in production (since" in said and "whatever WAYMARK_ENV says" in said
+    # Nor may the service, or any other command, open it in development mode, which signs anyone in with
+    # a key on this machine (a red team served it so, and read and decided as anyone).
+    get_settings.cache_clear()
+    verify = CliRunner().invoke(app, ["access-log", "verify"], env=_env(tmp_path, "development"))
+    assert isinstance(verify.exception, ProductionDatabase), verify.output  # `waymark` says it, exit 2
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in {**_env(tmp_path, "development"), "WAYMARK_DEV_KEY_DIR": str(tmp_path)}.items():
+            env.setenv(name, value)
+        with pytest.raises(ProductionDatabase, match="has been used in production"):
+            build_runtime(Settings())  # type: ignore[call-arg]
+
+        # A mark that cannot be read at the start (a lock held through it, grants not applied): the
+        # service starts, as when its database is down, but signs no one in until the mark is read
+        # (a reviewer: it had been logged, and the service served in development mode).
+        def unreadable(_engine: object) -> None:
+            raise OperationalError("SELECT first_at", {}, Exception("database is locked"))
+
+        env.setattr("waymark.service.db.engine.production_since", unreadable)
+        runtime = build_runtime(Settings())  # type: ignore[call-arg]
+        try:
+            assert runtime.development is not None
+            with pytest.raises(OperationalError, match="locked"):
+                runtime.development.confirm()
+            env.undo()
+            with pytest.raises(ProductionDatabase, match="has been used in production"):
+                runtime.development.confirm()  # once readable, refused for every caller
+        finally:
+            runtime.close()
     engine = engine_for(f"sqlite:///{tmp_path}/w.db")
     with engine.connect() as connection:
         assert connection.scalars(select(DeploymentMark.mode)).all() == ["production"]

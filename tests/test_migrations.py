@@ -161,7 +161,7 @@ def test_db_status_and_upgrade_say_where_the_schema_stands_and_status_changes_no
 
     upgraded = CliRunner().invoke(app, ["db", "upgrade"], env=env)
     assert upgraded.exit_code == 0, upgraded.output
-    assert "was at revision 0009; applied 11 migration(s)" in upgraded.output
+    assert "was at revision 0009; applied 12 migration(s)" in upgraded.output
     assert revisions(engine).up_to_date
     again = CliRunner().invoke(app, ["db", "status"], env=env)
     assert again.exit_code == 0 and "up to date" in again.output
@@ -225,11 +225,11 @@ def test_the_service_role_cannot_migrate_and_is_told_to_ask_the_owner_and_nothin
                 upgrade(service)
             said = str(refused.value)
             # the pending ones named, or their range when there are many ("0012 to 0015")
-            assert "at revision 0011" in said and "9 migration(s), 0012 to 0020" in said, said
+            assert "at revision 0011" in said and "10 migration(s), 0012 to 0021" in said, said
             assert "may not apply them" in said and "waymark db upgrade" in said
             assert revisions(owner).current == "0011"  # nothing was changed
             pending = [described.split()[0] for described in upgrade(owner).pending]
-            assert pending == ["0012", "0013", "0014", "0015", "0016", "0017", "0018", "0019", "0020"]
+            assert pending == ["0012", "0013", "0014", "0015", "0016", "0017", "0018", "0019", "0020", "0021"]
             assert revisions(service).up_to_date
             assert upgrade(service).up_to_date  # once the owner has migrated, the service role opens it
         finally:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import delete, select
 from typer.testing import CliRunner
 
 from tests.champion import Champion
@@ -16,6 +19,8 @@ from tests.vocabulary import forbidden_words
 from waymark.cli import app
 from waymark.models.registry import configure
 from waymark.models.settings import get_settings
+from waymark.service.db.engine import transaction
+from waymark.service.db.schema import Indicator, ProcessingRestriction
 from waymark.service.scoring import score
 
 pytestmark = pytest.mark.slow
@@ -37,6 +42,7 @@ def two_runs(
 def report(two_runs: Served) -> dict[str, object]:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("WAYMARK_DATABASE_URL", two_runs.settings.database_url)
+        env.setenv("WAYMARK_ENV", "development")  # a production command would mark it as one
         get_settings.cache_clear()
         try:
             table = CliRunner().invoke(app, ["monitor"])
@@ -100,3 +106,48 @@ def test_the_committee_and_metrics_read_the_stored_report(two_runs: Served, repo
     coverage = sum(f["kind"] == "coverage" for f in report["flags"])
     assert f'waymark_monitoring_flags{{kind="coverage"}} {float(coverage)}' in metrics
     assert not forbidden_words(json.dumps(report))
+
+
+def test_a_run_students_left_after_scoring_publishes_no_group_figures(two_runs: Served, report: dict) -> None:  # type: ignore[type-arg]
+    """Two reports of the same run either side of one student's objection differed only in that
+    student's groups, and gave back all five of their characteristics (a red team's finding)."""
+    with transaction(two_runs.engine) as session:
+        latest, before = report["run"]["id"], report["previous_run"]["id"]
+        student = session.scalar(select(Indicator.student_id).where(Indicator.run_id == latest).limit(1))
+        assert student is not None
+        session.add(ProcessingRestriction(student_id=student, request_id=1, since=datetime.now(UTC)))
+
+    def monitored() -> dict[str, Any]:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("WAYMARK_DATABASE_URL", two_runs.settings.database_url)
+            env.setenv("WAYMARK_ENV", "development")
+            get_settings.cache_clear()
+            try:
+                result = CliRunner().invoke(
+                    app, ["monitor", "--data", str(two_runs.folder), "--format", "json"]
+                )
+            finally:
+                get_settings.cache_clear()
+        assert result.exit_code == 0, result.output
+        whole: dict[str, Any] = json.loads(result.stdout)
+        return whole
+
+    objecting = monitored()
+    groups = objecting["groups"]
+    assert groups["groups"] == [] and "fewer students than when it was scored" in groups["previous_withheld"]
+    # nor the list's figures, which would give back their module and whether they were listed
+    assert objecting["stability"] == [] and "left out of run" in objecting["stability_withheld"]
+    with transaction(two_runs.engine) as session:  # withdrawn: the same figures as before it
+        session.execute(delete(ProcessingRestriction).where(ProcessingRestriction.student_id == student))
+    again = monitored()
+    assert (
+        again["groups"]["groups"] == report["groups"]["groups"] and again["stability"] == report["stability"]
+    )
+    assert "stability_withheld" not in again
+    # Erased from the run before only (as a run scored after an erasure is): this run's own groups and
+    # the audit's reference are shown, not the comparison with the run before.
+    with transaction(two_runs.engine) as session:
+        session.execute(delete(Indicator).where(Indicator.run_id == before, Indicator.student_id == student))
+    erased = monitored()["groups"]
+    assert erased["groups"] and all(g["previous_mean"] is None for g in erased["groups"])
+    assert erased["previous_withheld"].startswith("Not compared with the run before")

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -25,6 +26,7 @@ from tests.service_setup import Served, api_client, auth, backends, own_cohort
 from waymark.fairness.run import audit_model
 from waymark.models.data import load_learning_data
 from waymark.models.registry import configure
+from waymark.models.settings import Settings, get_settings
 from waymark.service import decisions, sessions
 from waymark.service.app import create_app
 from waymark.service.db.engine import one_student_at_a_time, transaction
@@ -457,7 +459,11 @@ def test_a_rejected_champion_stops_being_served_without_a_restart(own: Served, c
     assert rejected.status_code == 200 and rejected.json()["ethics_decision"] == "rejected"
     assert client.get("/v1/caseload", headers=staff).json()["available"] is False
     assert client.get(f"/v1/students/{student}/indicator", headers=staff).status_code == 404
-    restored = client.post(path, json={"approve": True, "note": "reinstated after review"}, headers=reviewer)
+    read = client.get(f"/v1/fairness/reports/waymark-not-completing/versions/{version}", headers=reviewer)
+    unnamed = client.post(path, json={"approve": True, "note": "reinstated after review"}, headers=reviewer)
+    assert unnamed.status_code == 422 and "audit_id" in unnamed.text  # an approval names what was read
+    body = {"approve": True, "note": "reinstated after review", "audit_id": read.json()["audit_id"]}
+    restored = client.post(path, json=body, headers=reviewer)
     assert restored.status_code == 200 and restored.json()["champion"] is True
     assert client.get("/v1/caseload", headers=staff).json()["available"] is True
     with transaction(own.engine) as session:
@@ -700,6 +706,40 @@ def test_data_whose_ids_were_made_with_another_key_than_an_erasure_is_refused(
     assert student in publish.erased_students(own.engine, key="")
 
 
+def test_an_objection_or_erasure_under_an_id_waymark_holds_nothing_under_is_recorded_and_flagged(
+    own: Served, client: TestClient
+) -> None:
+    """A red team's student signed in as s00000091 where the records write S00000091: their objection
+    and erasure were answered as done while their tutor still read them. Refused, a student not scored
+    yet could not object (a reviewer): recorded, said plainly, and flagged on the DPO's list."""
+    tutor, student = _tutored(own, -8)
+    written_otherwise = auth(own, "student", student.lower() if student != student.lower() else f"x{student}")
+    dpo = auth(own, "dpo", "dpo-1")
+    for asked in ("objection", "erasure"):
+        made = client.post(f"/v1/me/{asked}", json={"detail": ""}, headers=written_otherwise)
+        assert made.status_code == 201, made.text
+        assert "holds nothing under the student number your sign-in gives" in made.json()["note"]
+        assert f"before deciding your {asked}" in made.json()["note"]
+        flagged = {r["kind"]: r["held"] for r in client.get("/v1/dpo/requests", headers=dpo).json()
+                   if r["id"] == made.json()["id"]}  # fmt: skip
+        assert flagged == {asked: False}
+    assert (
+        client.get(
+            f"/v1/students/{student}/indicator", headers=auth(own, "personal_tutor", tutor)
+        ).status_code
+        == 200
+    )
+    # A student the service holds gets no such note, and the DPO's list says so.
+    mine = auth(own, "student", student)
+    asked = client.post("/v1/me/rectification", json={"detail": "my postcode"}, headers=mine).json()
+    assert asked.get("note") is None
+    listed = {r["id"]: r["held"] for r in client.get("/v1/dpo/requests", headers=dpo).json()}
+    assert listed[asked["id"]] is True
+    for r in client.get("/v1/me/requests", headers=written_otherwise).json():  # left as they were
+        client.delete(f"/v1/me/requests/{r['id']}", headers=written_otherwise)
+    client.delete(f"/v1/me/requests/{asked['id']}", headers=mine)
+
+
 def test_a_student_who_objects_is_left_out_at_once_and_stays_out_once_the_objection_is_upheld(
     own: Served, client: TestClient
 ) -> None:
@@ -797,7 +837,7 @@ def test_the_dpo_may_decline_an_objection_with_the_grounds_the_student_reads(
 
 
 def test_a_relationship_reads_only_on_the_days_the_file_gives_it(
-    own: Served, client: TestClient, tmp_path: Path
+    own: Served, client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A medical school's clinical supervisors were named on the year's rota with no dates: one whose
     block had ended in October, and one whose block starts in April, both read the student now."""
@@ -840,5 +880,19 @@ def test_a_relationship_reads_only_on_the_days_the_file_gives_it(
         with pytest.raises(ImportRefused, match="more than once with different days"):
             import_grants(own.engine, bad)
         assert client.get(f"/v1/students/{student}/indicator", headers=staff).status_code == 200  # unchanged
+        # The days are the institution's (WAYMARK_TIMEZONE), not the database's (UTC on SQLite): a
+        # relationship beginning on the day it already is at UTC+14 holds there and not yet at UTC-12,
+        # read by the same kept statement.
+        begins = datetime.now(ZoneInfo("Etc/GMT-14")).date()
+        assert read_with(begins, "") == (200 if begins <= today else 404)  # the default zone is UTC
+        for zone, status in (("Etc/GMT-14", 200), ("Etc/GMT+12", 404), ("Etc/GMT-14", 200)):
+            monkeypatch.setenv("WAYMARK_TIMEZONE", zone)
+            get_settings.cache_clear()
+            assert client.get(f"/v1/students/{student}/indicator", headers=staff).status_code == status, zone
+        monkeypatch.setenv("WAYMARK_TIMEZONE", "Europe/Cardif")
+        with pytest.raises(ValueError, match="'Europe/Cardif' is not an IANA time zone"):
+            Settings()  # type: ignore[call-arg]
     finally:
+        monkeypatch.delenv("WAYMARK_TIMEZONE", raising=False)
+        get_settings.cache_clear()
         import_grants(own.engine, own.folder / "access.csv")

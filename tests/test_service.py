@@ -619,15 +619,16 @@ def test_ethics_reviewers_read_reports_and_record_decisions_others_cannot(
         client.get("/v1/fairness/reports", headers=auth(served, "personal_tutor", tutor)).status_code == 403
     )
     version = reports[0]["version"]
+    read = client.get(reports[0]["report_url"], headers=reviewer).json()
     decision = client.post(
         f"/v1/models/{reports[0]['name']}/versions/{version}/review",
-        json={"approve": True, "note": "reviewed again by the committee"},
+        json={"approve": True, "note": "reviewed again by the committee", "audit_id": read["audit_id"]},
         headers=reviewer,
     )
     assert decision.status_code == 200 and decision.json()["ethics_reviewer"] == "rev-1"
     refused = client.post(
         f"/v1/models/{reports[0]['name']}/versions/{version}/review",
-        json={"approve": True, "note": "n"},
+        json={"approve": True, "note": "n", "audit_id": read["audit_id"]},
         headers=auth(served, "personal_tutor", tutor),
     )
     assert refused.status_code == 403

@@ -17,6 +17,7 @@ from tests.vocabulary import forbidden_words
 from waymark.models.data import load_learning_data
 from waymark.models.features import build_features
 from waymark.service import worklist
+from waymark.service.audit import load_key, operator
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import (
     AuditRecord,
@@ -31,6 +32,7 @@ from waymark.service.db.schema import (
     TrainingExclusion,
 )
 from waymark.service.directory import import_directory
+from waymark.service.impact import exported_interventions
 from waymark.service.security import Principal
 
 
@@ -194,6 +196,10 @@ def test_outreach_is_recorded_with_its_basis_followed_up_and_seen_by_the_team(
     assert _records(own, student, "contact_update") == 4
     assert _records(own, student, "contacts_view") == 1
     assert not forbidden_words(json.dumps([options, team]))
+    # The export of who was reached, for training, is a read of each student it names: recorded (a red
+    # team found `waymark outreach export` wrote the file and nothing in any student's access log).
+    exported = exported_interventions(own.engine, load_key(own.settings), caller=operator())
+    assert student in set(exported["student_id"]) and _records(own, student, "outreach_export") == 1
 
 
 def test_outreach_outside_the_callers_scope_is_refused_as_if_the_student_did_not_exist(
@@ -516,10 +522,11 @@ def test_the_committee_reads_the_report_exactly_as_audited_and_the_decisions(
         restored = session.get(AuditReport, history[0]["id"])
         assert restored is not None
         restored.report = original
-    assert client.get(served["report_url"], headers=reviewer).status_code == 200
+    reread = client.get(served["report_url"], headers=reviewer)
+    assert reread.status_code == 200
     again = client.post(
         f"/v1/models/{served['name']}/versions/{served['version']}/review",
-        json={"approve": True, "note": "read the report again"},
+        json={"approve": True, "note": "read the report again", "audit_id": reread.json()["audit_id"]},
         headers=reviewer,
     )
     assert again.status_code == 200 and again.json()["champion"] is True  # a review answers the truth

@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 from waymark.models.roles import ROLES, STAFF_ROLES, Role
 from waymark.service import audit, sessions
 from waymark.service.audit import RequestIds
-from waymark.service.db.engine import transaction
+from waymark.service.db.engine import ProductionDatabase, transaction
 from waymark.service.db.schema import ScoringRun, TrainingAttestation
 from waymark.service.errors import Refused
 from waymark.service.indicators import served_run
 from waymark.service.middleware import verified
 from waymark.service.reads import Served
-from waymark.service.runtime import Runtime
+from waymark.service.runtime import DevelopmentGuard, Runtime
 from waymark.service.schemas import is_identifier
 from waymark.service.security import AuthError, Principal
 
@@ -80,6 +80,8 @@ async def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     """The verified caller: a bearer token, or else a page session (401 for neither, or an invalid one)."""
+    if runtime.development is not None:  # no one signed in by development keys until the mark is read
+        await run_in_threadpool(_confirm_development, runtime.development)
     if credentials is None and request.cookies.get(sessions.COOKIE):
         principal = await run_in_threadpool(_session_principal, request, runtime)
     elif credentials is None or credentials.scheme.lower() != "bearer":
@@ -94,6 +96,13 @@ async def current_principal(
     if principal.role in STAFF_ROLES and not _trained_by_token(principal):
         await run_in_threadpool(_require_training, runtime, principal)
     return principal
+
+
+def _confirm_development(guard: DevelopmentGuard) -> None:
+    try:
+        guard.confirm()
+    except ProductionDatabase as exc:
+        raise Refused(503, title="Development mode refused", detail=str(exc)) from exc
 
 
 FETCH_SITE_HEADER = "Sec-Fetch-Site"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
@@ -58,6 +58,7 @@ from waymark.service.schemas import (
     VersionNumber,
 )
 from waymark.service.security import Principal
+from waymark.service.subject_access import holds_records
 
 log = logging.getLogger("waymark.service")
 router = APIRouter(prefix="/v1", tags=["governance"], route_class=AccessRoute)
@@ -78,6 +79,7 @@ def _report(session: Session, version: registry.Version, *, champion: str | None
         ethics_decision=(reviewed.kind if current else "voided by a later audit") if reviewed else None,
         ethics_reviewer=reviewed.actor if reviewed else None,
         gate_override_reason=reviewed.override_reason if reviewed and current else None,
+        gate_override_reasons=decisions.override_reasons(session, audited) if audited and current else [],
         approvals=len(decisions.approvers(session, audited)) if audited else 0,
         approvals_required=decisions.approvals_required(session, audited) if audited else None,
         champion=champion == number,
@@ -222,6 +224,12 @@ class RequestOut(BaseModel):
     created_at: datetime
     outcome: str | None = None  # "accepted": a correction waiting to be recorded as reaching the data
     processed_at: datetime | None = None
+    held: bool = Field(
+        True,
+        description="Whether the service holds anything under the student's id (an indicator, a directory "
+        "entry, a relationship, a standing objection). False: check the id before deciding; the sign-in "
+        "may write the student number otherwise than the records (its case, a prefix).",
+    )
 
 
 @router.get("/dpo/requests", response_model=list[RequestOut])
@@ -237,7 +245,11 @@ def requests(access: Dpo) -> list[RequestOut]:
     )
     rows = list(access.session.scalars(query))
     access.record(sorted({r.student_id for r in rows}), "requests_view")
-    return [RequestOut.model_validate(r, from_attributes=True) for r in rows]
+    held = {s: holds_records(access.session, s) for s in {r.student_id for r in rows}}
+    return [
+        RequestOut.model_validate(r, from_attributes=True).model_copy(update={"held": held[r.student_id]})
+        for r in rows
+    ]
 
 
 def _open_request(session: Session, request_number: int, *, kind: str) -> RightsRequest:

@@ -40,7 +40,7 @@ from waymark.service.schemas import (
     RequestIn,
 )
 from waymark.service.spreadsheet import safe_cell
-from waymark.service.subject_access import database_records
+from waymark.service.subject_access import database_records, holds_records
 
 router = APIRouter(prefix="/v1/me", tags=["students"], route_class=AccessRoute)
 Student = Annotated[Access, access_for(Role.STUDENT)]
@@ -237,7 +237,39 @@ def erasure(body: RequestIn, access: Student) -> Recorded:
             detail=f"You already asked for erasure on {waiting.created_at:%d %B %Y}; the data protection "
             "officer has not handled it yet. Its status is in your requests.",
         )
-    return _request("erasure", body, access=access)
+    _refuse_erased(access)
+    note = _unheld_note(access, asked="erasure")
+    row = _requested("erasure", body, access=access)
+    return Recorded(id=row.id, at=row.created_at, note=note)
+
+
+def _refuse_erased(access: Access) -> None:
+    """409 for a student whose data was erased: nothing of theirs is held, or processed, any more."""
+    if access.session.get(TrainingExclusion, access.principal.sub) is not None:
+        raise Refused(
+            409,
+            title="Erased",
+            detail="Your learning analytics data was erased: Waymark holds none of it, and leaves you out of "
+            "every later run already.",
+        )
+
+
+def _unheld_note(access: Access, *, asked: str) -> str | None:
+    """What to tell a student under whose id the service holds nothing (None when it holds something).
+
+    The request is recorded all the same (a student not scored yet may object, and data may be held in
+    training folders only), and the DPO's list flags it (``RequestOut.held``): a red team's student
+    signed in as ``s00000091`` where the records write ``S00000091`` had been told "left out" and
+    "erased" while their tutor still read them.
+    """
+    if holds_records(access.session, access.principal.sub):
+        return None
+    return (
+        f"Recorded. Waymark's service holds nothing under the student number your sign-in gives "
+        f"({access.principal.sub}) at the moment, so the data protection officer will check that number "
+        f"against the student records before deciding your {asked}. If your number is written otherwise "
+        "there (its case, a prefix), tell them."
+    )
 
 
 @router.post("/objection", response_model=Recorded, status_code=201)
@@ -264,9 +296,10 @@ def objection(body: RequestIn, access: Student) -> Recorded:
             detail=f"Your objection of {standing.since:%d %B %Y} stands: you are left out already. Its "
             "status is in your requests.",
         )
+    note = _unheld_note(access, asked="objection")
     req = _requested("objection", body, access=access)
-    objections.restrict(access.session, req)
-    return Recorded(id=req.id, at=req.created_at)
+    objections.restrict(access.session, req)  # left out under this id from now on, whatever is found
+    return Recorded(id=req.id, at=req.created_at, note=note)
 
 
 @router.delete("/requests/{request_id}", response_model=Recorded)

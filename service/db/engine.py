@@ -398,6 +398,31 @@ class DatabaseNotNamed(RuntimeError):
     """Outside development, a command was about to open the default database (``opened``)."""
 
 
+class ProductionDatabase(RuntimeError):
+    """In development, a command or the service was about to open a database used in production."""
+
+
+def refuse_development_on_production(engine: Engine) -> None:
+    """Refuse development mode on a database marked as used in production (``DeploymentMark``).
+
+    Development signs anyone in with a key on this machine: a red team with a shell served the
+    production database with WAYMARK_ENV=development, recorded an ethics approval under a made-up
+    reviewer, read a student as their tutor and withdrew a student's objection in their name.
+
+    Raises
+    ------
+    ProductionDatabase
+        If the database has been opened in production.
+    """
+    if since := production_since(engine):
+        raise ProductionDatabase(
+            f"this database has been used in production (since {since:%Y-%m-%d}): development mode "
+            "(WAYMARK_ENV=development), which signs anyone in with a key on this machine, is refused on "
+            "it whatever WAYMARK_ENV says for this command; in production the committee's decisions are "
+            "recorded by a signed-in ethics reviewer on the committee page"
+        )
+
+
 def opened(settings: Settings) -> Engine:
     """The database ``settings`` name, every migration applied: how commands open it.
 
@@ -408,7 +433,9 @@ def opened(settings: Settings) -> Engine:
     Outside development the database is marked as a production one (``DeploymentMark``), once.
     """
     engine = up_to_date(named_url(settings))
-    if not settings.development:
+    if settings.development:
+        refuse_development_on_production(engine)
+    else:
         mark_production(engine)
     return engine
 
@@ -420,8 +447,9 @@ def mark_production(engine: Engine) -> None:
     """Record, once, that the database was opened in production (a race between processes is harmless).
 
     A service role without the grants on ``deployment_marks`` (not applied again after the migration)
-    is told so in the log and goes on: the mark is a guard against development commands, and a
-    database that cannot be read for it refuses them anyway (``production_since`` raises).
+    is told so in the log and goes on: the mark is a guard against development mode, and a database
+    that cannot be read for it refuses development commands and the service anyway
+    (``refuse_development_on_production`` lets ``production_since``'s error stop them).
     """
     try:
         if production_since(engine) is not None:

@@ -287,7 +287,7 @@ class ProcessingRestriction(Base):
 
 
 class AuditAnchor(Base):
-    """Where the keyed chain starts: a random seed written once by the migration (never updated).
+    """Where the keyed chain starts: a random seed written once by the migration (never updated), sealed.
 
     ``legacy_seq`` counts records written before the chain was keyed; they keep their unkeyed digest.
     """
@@ -298,6 +298,9 @@ class AuditAnchor(Base):
     seed: Mapped[str] = mapped_column(String(64))
     legacy_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # An HMAC of seed and legacy_seq under the audit key (revision 0021), which the owner writes for a log
+    # begun before the chain was keyed: unkeyed records are read as such only under it (``audit.verify``).
+    seal: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class DeploymentMark(Base):

@@ -30,7 +30,8 @@ async function versionsOf() {
 function decisionText(v) {
   if (!v.ethics_decision) return "No decision yet";
   const who = v.ethics_reviewer ? ` by ${v.ethics_reviewer}` : "";
-  const override = v.gate_override_reason ? `; gate overridden (it did not pass): ${v.gate_override_reason}` : "";
+  const reasons = v.gate_override_reasons || [];
+  const override = reasons.length ? `; gate overridden (it did not pass): ${reasons.join(" / ")}` : "";
   // a policy asking for several reviewers' approvals: how many of them count so far
   const count = v.approvals_required > 1 ? `; ${v.approvals} of the ${v.approvals_required} approvals by different reviewers the policy asks for` : "";
   return `${words(v.ethics_decision, DECISION_TEXT)}${who}${override}${count}`;
@@ -166,6 +167,7 @@ async function showMonitoring() {
     return tr;
   }));
   turnover.hidden = !rows.length;
+  if (r.stability_withheld) byId("monitoring-summary").textContent += ` ${r.stability_withheld}`;
 }
 
 // Does outreach help? (waymark evaluate impact) -------------------------------------------------------

@@ -28,6 +28,9 @@ const ACTION_TEXT = {
   erasure_declined: "declined your request to erase your data, with a reason",
   objection_request: "objected to being scored and listed", objection_withdrawn: "withdrew your objection to being scored and listed",
   objection_processed: "decided on your objection to being scored and listed",
+  subject_access_copy: "made a copy of everything held about you, for a subject access request",
+  access_log_export: "exported the record of who looked at your data, for an appeal or a complaint",
+  outreach_export: "exported when you were first contacted, for training a model that takes support given into account",
 };
 // Roles as the student reads them.
 const ROLE_TEXT = { dpo: "Data protection officer", student: "You" };
@@ -152,13 +155,16 @@ function requestForm(id, kind, needsDetail) {
       showErrors(form, prefix, new ApiError(422, "body.detail: Say what is wrong, so that it can be corrected."));
       return;
     }
+    let recorded;
     try {
-      await send(`/v1/me/${kind}`, "POST", { detail });
+      recorded = await send(`/v1/me/${kind}`, "POST", { detail });
     } catch (e) { showErrors(form, prefix, e); return; }
     clearErrors(form);
     form.reset();
     await showRequests();
-    status(`Your ${kind} request was sent to the data protection officer. Its status is below.`);
+    // A request under a number the service holds nothing under is recorded and said so, not "done".
+    status(recorded && recorded.note ? recorded.note
+      : `Your ${kind} request was sent to the data protection officer. Its status is below.`);
   });
 }
 

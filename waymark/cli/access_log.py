@@ -59,6 +59,31 @@ def checkpoint_cmd() -> None:
     typer.echo(json.dumps(audit.checkpoint_log(opened(settings), key)))
 
 
+@app.command("seal")
+def seal_cmd(
+    unkeyed_records: Annotated[
+        int,
+        typer.Option(help="How many records, from the first, were written before the chain was keyed."),
+    ],
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="A file from `waymark access-log checkpoint` the log must still verify against."),
+    ] = None,
+) -> None:
+    """Seal the anchor of a log begun before its chain was keyed (revision 0003), as the database's owner.
+
+    Only for such a log: the service refuses to write to one whose anchor claims unkeyed records
+    without a seal, since that is also how a forged log looks. Sealed only when a record after them
+    is keyed with the key and follows them, or the log verifies against --checkpoint.
+    """
+    settings = get_settings()
+    point = _read(checkpoint) if checkpoint else None
+    with handled():
+        key = audit.load_key(settings)
+        audit.seal_unkeyed(opened(settings), key, records=unkeyed_records, checkpoint=point)
+    out.print(f"Sealed: records 1 to {unkeyed_records:,} are read as unkeyed.", highlight=False)
+
+
 @app.command("export")
 def export_cmd(
     *,

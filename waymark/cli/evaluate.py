@@ -23,8 +23,15 @@ from waymark.fairness.impact_report import evaluate_impact, headline, render_htm
 from waymark.fairness.policy import load_policy
 from waymark.models import registry
 from waymark.models.settings import get_settings
+from waymark.service.audit import load_key, operator
 from waymark.service.db.engine import opened
-from waymark.service.impact import EXPERIMENT, REPORT_FILE, first_contacts, indicators_since, interventions
+from waymark.service.impact import (
+    EXPERIMENT,
+    REPORT_FILE,
+    exported_interventions,
+    first_contacts,
+    indicators_since,
+)
 
 app = typer.Typer(help="Evaluations of what outreach did.", no_args_is_help=True)
 outreach_app = typer.Typer(help="The record of outreach.", no_args_is_help=True)
@@ -103,9 +110,10 @@ def _line(report: dict[str, Any]) -> str:
 def export_cmd(
     out_file: Annotated[Path, typer.Option("--out", help="CSV to write: student_id, contacted_on.")],
 ) -> None:
-    """Write when each student was first reached, for ``waymark train --interventions``."""
+    """Write when each student was first reached, for ``waymark train --interventions`` (audited)."""
+    settings = get_settings()
     with handled():
-        frame = interventions(opened(get_settings()))
+        frame = exported_interventions(opened(settings), load_key(settings), caller=operator())
         out_file.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=out_file.parent, delete=False, suffix=".tmp") as tmp:
             frame.to_csv(tmp, index=False)

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from waymark.cli.console import OutputFormat, out
 from waymark.cli.errors import fail, handled
-from waymark.fairness.monitoring import group_drift_of_folder
+from waymark.fairness.monitoring import LEFT_OUT_WITHHELD, group_drift_of_folder
 from waymark.fairness.policy import load_policy as load_fairness_policy
 from waymark.models.settings import get_settings
 from waymark.models.targets import Target
@@ -84,7 +84,20 @@ def _groups(
     if previous is None and reference is None:
         return None
     rules = load_fairness_policy(fairness_policy)
-    return group_drift_of_folder(
+    # A run students left after it was scored (an objection, an erasure) publishes no group figure:
+    # beside an earlier report of the same run, its groups would give back theirs (a red team's finding).
+    if monitoring.left_out_since_scored(engine, report["run"]["id"]):
+        said = LEFT_OUT_WITHHELD.format(which="the run scored last", when="the next run")
+        return _no_groups(rules.min_group_size, said)
+    note = None
+    if previous is not None and monitoring.left_out_since_scored(engine, previous["id"]):
+        note = LEFT_OUT_WITHHELD.format(which="the run before", when="the run after next").replace(
+            "No group figures in this report", "Not compared with the run before"
+        )
+        previous = None
+        if reference is None:
+            return _no_groups(rules.min_group_size, note)
+    drift = group_drift_of_folder(
         monitoring.estimates_of(engine, report["run"]["id"]),
         None if previous is None else monitoring.estimates_of(engine, previous["id"]),
         folder=data,
@@ -95,6 +108,13 @@ def _groups(
         reference=reference,
         rounding=rules.count_rounding,
     )
+    if drift is not None and note is not None:
+        drift["previous_withheld"] = note
+    return drift
+
+
+def _no_groups(min_size: int, why: str) -> dict[str, Any]:
+    return {"groups": [], "withheld": {}, "min_group_size": min_size, "flags": [], "previous_withheld": why}
 
 
 def _show(report: dict[str, Any], report_id: int) -> None:
@@ -120,6 +140,8 @@ def _show(report: dict[str, Any], report_id: int) -> None:
                 _share(row["turnover_smoothed"]),
             )
     out.print(turnover)
+    if withheld := report.get("stability_withheld"):
+        out.print(withheld, highlight=False)
 
 
 def _share(value: float | None) -> str:

@@ -31,9 +31,10 @@ from waymark.models.estimators import FAMILIES
 from waymark.models.registry import keep_text
 from waymark.models.settings import Settings, get_settings
 from waymark.models.targets import DEFAULT_NAMES, Target
+from waymark.service.audit import load_key, operator
 from waymark.service.db.engine import opened, up_to_date
 from waymark.service.feedback_report import feedback_summary
-from waymark.service.impact import interventions as first_contact_days
+from waymark.service.impact import exported_interventions
 from waymark.service.scoring.publish import folder_key, left_out_students
 from waymark.training.censoring import POLICIES
 from waymark.training.fitting import FitConfig
@@ -178,7 +179,7 @@ def run_training(
             test_from=split_date,
             progress=lambda m: status.update(f"Training: {m}"),
             exclude=left_out_students(engine := opened(settings), key=folder_key(data, spark=spark)),
-            interventions=_outreach(config, interventions, database_url=settings.database_url),
+            interventions=_outreach(config, interventions, settings=settings),
             spark=spark,
             mitigation=mitigation,
         )
@@ -217,13 +218,17 @@ def _mitigation(policy_file: Path | None, data: Path | str, *, spark: Any) -> Gr
     return mitigation_for(policy, local_folder(data))
 
 
-def _outreach(config: FitConfig, path: Path | None, *, database_url: str) -> pd.DataFrame | None:
-    """The record of outreach the intervention policy needs: the file given, else the service's."""
+def _outreach(config: FitConfig, path: Path | None, *, settings: Settings) -> pd.DataFrame | None:
+    """The record of outreach the intervention policy needs: the file given, else the service's.
+
+    Read from the service, it is a read of each student it names, recorded in their access log as
+    ``waymark outreach export``'s is.
+    """
     if config.intervention_policy == "ignore":
         return None
     if path is not None:
         return pd.read_csv(path, dtype={"student_id": str})
-    return first_contact_days(up_to_date(database_url))
+    return exported_interventions(up_to_date(settings.database_url), load_key(settings), caller=operator())
 
 
 def _family_line(outcome: TrainingOutcome) -> str:
