@@ -6,7 +6,7 @@ import json
 import re
 import tomllib
 import unicodedata
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -204,8 +204,36 @@ def test_a_two_digit_year_under_percent_y_is_refused_not_read_as_the_year_25(tmp
     short = start[:-4] + start[-2:]  # the semester's start, 15/09/23
     said = _refused_with_a_cell(tmp_path, column=3, value=short)
     assert f"'{short}' is not a date in the format %d/%m/%Y" in said, said
-    assert "one written with two, such as 25, takes %y, or is read as the year 25" in said
+    assert "one written with two, such as 25, takes %y (a column written both ways takes both formats" in said
     assert "first records.csv row 7" in said
+
+
+def test_a_date_written_two_ways_in_one_column_takes_both_formats_tried_in_order(tmp_path: Path) -> None:
+    """A Bangladeshi registry wrote 12/01/2024 and 12-Jan-24 in one column; the hint for %y broke the
+    other 85% of rows, and only a replace per month read both."""
+    rows = records_rows()
+    written = rows[6][4]  # an enrolment date, dd/mm/yyyy
+    day = date(int(written[6:]), int(written[3:5]), int(written[:2]))
+    rows[6][4] = day.strftime("%d-%b-%y")
+    src = tmp_path / "export"
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    rule = 'registration_day = { column = "enrolment_date", date = "%d/%m/%Y" }'
+    assert rule in MAPPING
+    both = MAPPING.replace(
+        rule, 'registration_day = { column = "enrolment_date", date = ["%d/%m/%Y", "%d-%b-%y"] }'
+    )
+    out = _import_with(load_mapping(write_mapping(tmp_path / "m", both)), src, tmp_path)
+    plain = _import_with(
+        load_mapping(write_mapping(tmp_path / "p")), write_extract(tmp_path / "e"), tmp_path / "x"
+    )
+    read = load_learning_data(out).registrations["registration_day"].tolist()
+    assert read == load_learning_data(plain).registrations["registration_day"].tolist()  # the same days
+    refused = MAPPING.replace(
+        rule, 'registration_day = { column = "enrolment_date", date = ["iso", "%d/%m/%Y"] }'
+    )
+    with pytest.raises(MappingError, match="'iso' only alone"):
+        load_mapping(write_mapping(tmp_path / "r", refused))
 
 
 def test_a_report_with_a_preamble_is_read_from_its_header_with_skip_rows(tmp_path: Path) -> None:

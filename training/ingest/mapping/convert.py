@@ -212,25 +212,32 @@ def _parsed_date(text: str, spec: ColumnSpec, *, zone: str | None = None) -> tup
     A timestamp's day is counted in the session's time zone (the mapping's), or in ``zone`` (SQL for the
     row's own zone, ``ColumnSpec.zone``) where it names one.
     """
-    if spec.date == "iso":
+    formats = spec.date_formats
+    if formats == ("iso",):
         return f"TRY_CAST({text} AS DATE)", "is not an ISO date (YYYY-MM-DD)"
-    if spec.date is not None:
+    if formats:
         months = (
             " (%b and %B read English month names: another language's take replace, e.g. "
             'replace = { "sept." = "Sep", "janv." = "Jan" })'
-            if "%b" in spec.date or "%B" in spec.date
+            if any("%b" in f or "%B" in f for f in formats)
             else ""
         )
-        parsed = f"CAST(try_strptime({text}, {literal(spec.date)}){_earlier(spec)} AS DATE)"
-        if "%Y" not in spec.date:
-            return parsed, f"is not a date in the format {spec.date}{months}"
+        # Several formats are tried in order, the first that reads the value winning (a Bangladeshi
+        # registry wrote 12/01/2024 and 12-Jan-24 in one column, and a hint for %y broke the rest).
+        given = literal(formats[0]) if len(formats) == 1 else f"[{', '.join(literal(f) for f in formats)}]"
+        said = formats[0] if len(formats) == 1 else f"of the formats {', '.join(formats)}"
+        written = f"the format {said}" if len(formats) == 1 else f"any {said}"
+        parsed = f"CAST(try_strptime({text}, {given}){_earlier(spec)} AS DATE)"
+        if not any("%Y" in f for f in formats):
+            return parsed, f"is not a date in {written}{months}"
         # %Y reads 01.04.25 as the year 25 (a spreadsheet re-saved with two-digit years): refused, not
         # read 2,000 years early and blamed on the rows dated against it (a German university's review).
         return (
             f"(CASE WHEN year({parsed}) >= {EARLIEST_YEAR} THEN {parsed} END)",
-            f"is not a date in the format {spec.date}{months} (%Y reads a year of four digits: one written "
-            f"with two, such as 25, takes %y, or is read as the year 25; a year before {EARLIEST_YEAR} is "
-            "refused)",
+            f"is not a date in {written}{months} (%Y reads a year of four digits: one written "
+            f"with two, such as 25, takes %y (a column written both ways takes both formats, %y first: "
+            f'date = ["%d/%m/%y", "%d/%m/%Y"]), or is read as the year 25; a year before {EARLIEST_YEAR} '
+            "is refused)",
         )
     if spec.timestamp == "iso":
         moment = f"TRY_CAST({text} AS TIMESTAMPTZ)"

@@ -55,7 +55,8 @@ class ColumnSpec(_Strict):
     columns: list[str] = Field(default_factory=list)
     joined_with: str = "-"
     value: str | int | float | None = None
-    date: str | None = None  # strptime format, or "iso"
+    # strptime format, or "iso"; or several formats, tried in order (one column written two ways)
+    date: str | list[str] | None = None
     timestamp: Literal["unix", "unix_ms", "iso"] | None = None
     values: dict[str, str] = Field(default_factory=dict)
     patterns: dict[str, str] = Field(default_factory=dict)  # fnmatch-style globs, tried in order
@@ -142,7 +143,9 @@ class ColumnSpec(_Strict):
             )
         if self.written_in is not None and self.written_in not in available_timezones():
             raise ValueError(f"written_in: unknown time zone {self.written_in!r} (an IANA name such as UTC)")
-        if self.day_starts_at is not None and not (self.timestamp or (self.date and "%H" in self.date)):
+        if self.day_starts_at is not None and not (
+            self.timestamp or any("%H" in f for f in self.date_formats)
+        ):
             raise ValueError(
                 "day_starts_at moves the day of a moment: give it with timestamp, or with a date format "
                 "that reads an hour (%H); a date alone is already a day"
@@ -162,6 +165,13 @@ class ColumnSpec(_Strict):
     def chain(self) -> list[ColumnSpec]:
         """The rule and each ``otherwise`` after it, in the order they are read."""
         return [self, *(self.otherwise.chain() if self.otherwise is not None else [])]
+
+    @property
+    def date_formats(self) -> tuple[str, ...]:
+        """The ``date`` formats, in the order tried (none without ``date``)."""
+        if self.date is None:
+            return ()
+        return (self.date,) if isinstance(self.date, str) else tuple(self.date)
 
     @property
     def converts_time(self) -> bool:
@@ -489,8 +499,12 @@ def _conversion_problems(col: str, spec: ColumnSpec, *, kind: Kind) -> list[str]
         problems.append("pad applies to ids and text only")
     if "" in spec.replace:
         problems.append("replace lists an empty text to replace")
-    if spec.date is not None and spec.date != "iso" and "%" not in spec.date:
-        problems.append(f"date {spec.date!r} is neither 'iso' nor a strptime format such as '%d/%m/%Y'")
+    formats = spec.date_formats
+    if isinstance(spec.date, list) and (not formats or "iso" in formats):
+        problems.append("date lists strptime formats tried in order (at least one; 'iso' only alone)")
+    for form in formats:
+        if form != "iso" and "%" not in form:
+            problems.append(f"date {form!r} is neither 'iso' nor a strptime format such as '%d/%m/%Y'")
     return problems
 
 
