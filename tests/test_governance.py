@@ -64,6 +64,15 @@ def _promote(engine: Engine, version: str) -> None:
         decisions.promote(session, NAME, version=version, caller=CLERK, request=RequestIds("r-2"))
 
 
+def _approve(engine: Engine, version: str, reviewer: str) -> None:
+    """One ethics reviewer's approval of ``version``'s latest audit, in their own name."""
+    with audit.unit(engine, KEY) as session:
+        decisions.review(
+            session, NAME, version=version, approve=True, note="reasons",
+            caller=Principal(reviewer, "ethics_reviewer", None), request=RequestIds("r-q"),
+        )  # fmt: skip
+
+
 def _champion(engine: Engine) -> decisions.Champion | None:
     with transaction(engine) as session:
         return decisions.champion(session, NAME)
@@ -221,11 +230,7 @@ def test_a_committee_lowers_its_quorum_only_by_approving_an_audit_that_says_so(e
             )  # fmt: skip
 
     def approve(version: str, reviewer: str) -> None:
-        with audit.unit(engine, KEY) as session:
-            decisions.review(
-                session, NAME, version=version, approve=True, note="reasons",
-                caller=Principal(reviewer, "ethics_reviewer", None), request=RequestIds("r-l"),
-            )  # fmt: skip
+        _approve(engine, version, reviewer)
 
     audited("1", two)
     approve("1", "reviewer-a")
@@ -366,11 +371,7 @@ def test_a_later_audit_under_a_policy_asking_fewer_approvals_still_needs_the_quo
             )  # fmt: skip
 
     def approve(version: str, reviewer: str) -> None:
-        with audit.unit(engine, KEY) as session:
-            decisions.review(
-                session, NAME, version=version, approve=True, note="reasons",
-                caller=Principal(reviewer, "ethics_reviewer", None), request=RequestIds("r-q"),
-            )  # fmt: skip
+        _approve(engine, version, reviewer)
 
     approve("1", "reviewer-a")
     approve("1", "reviewer-b")
