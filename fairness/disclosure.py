@@ -129,6 +129,47 @@ def rounded_count(n: int, step: int) -> int:
     return int(step * round(n / step)) if step > 1 else int(n)
 
 
+#: The step a published share of students is given to, by the fewest students it rests on. A share
+#: given to four decimals beside counts rounded to 5 gave the exact counts back (9 of 37 is 0.2432, and
+#: no other count of 35 to 39 students makes it), and with them a small cell by subtraction of two
+#: tables. On a step at least one student's worth of its count, no share of 10 to 400 students
+#: rounded to 5 pins its counts down (``tests/test_disclosure.py`` tries them all).
+SHARE_STEPS: tuple[tuple[int, float], ...] = ((100, 0.01), (50, 0.02), (20, 0.05), (0, 0.1))
+
+#: Published metrics that are shares of counted students (or of pairs of them: AUC, ABROCA), and so
+#: could give back a count. ECE and the calibration gap mix in the model's estimates, which are not
+#: counts: they keep four decimals.
+SHARES_OF_STUDENTS = frozenset(
+    {"selection_rate", "false_negative_rate", "false_positive_rate", "precision", "auc", "abroca"}
+)
+
+
+def share_step(students: int) -> float:
+    """The step of a share resting on ``students`` (the fewest of its published, rounded counts)."""
+    return next(step for least, step in SHARE_STEPS if students >= least)
+
+
+def published_share(value: float | None, *, students: int, step: int) -> float | None:
+    """A share of students as published: on ``share_step``'s step where counts are rounded (``step`` > 1).
+
+    A policy that publishes exact counts (``count_rounding = 1``) gives shares to four decimals: they
+    tell nothing its counts do not. Differences and ratios of shares take the same step, from the
+    fewer students of the two groups compared. None (and NaN) stay None.
+    """
+    if value is None or not np.isfinite(value):
+        return None
+    if step <= 1:
+        return round(float(value), 4)
+    grid = share_step(students)
+    return round(round(float(value) / grid) * grid, 4)
+
+
+def fewest(students: int, positives: int | None, *, step: int) -> int:
+    """The fewest of a group's published counts: its students, and those who needed support and not."""
+    counts = [students] if positives is None else [students, positives, students - positives]
+    return min(rounded_count(c, step) for c in counts)
+
+
 def withheld_groups(
     sizes: Sequence[Mapping[str, int]],
     margins: Sequence[Sequence[str]],

@@ -30,7 +30,14 @@ import math
 from dataclasses import dataclass
 
 from waymark.fairness.audit import NO_REFERENCE, NOT_RECORDED, AttributeAudit, GroupResult
-from waymark.fairness.disclosure import DENOMINATORS, TOO_FEW, rounded_count
+from waymark.fairness.disclosure import (
+    DENOMINATORS,
+    SHARES_OF_STUDENTS,
+    TOO_FEW,
+    fewest,
+    published_share,
+    rounded_count,
+)
 from waymark.fairness.policy import Check, Policy
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
@@ -239,6 +246,7 @@ def _assess_audit(
                     breach=breach,
                     width=width,
                     confidence=confidence,
+                    step=step,
                 )
             ]
         else:
@@ -327,6 +335,7 @@ def _assess_flat(
     breach: str,
     width: float,
     confidence: float,
+    step: int = 1,
 ) -> tuple[str, str]:
     """A comparison in which a side's resamples all gave one rate: judged on its exact interval.
 
@@ -356,6 +365,7 @@ def _assess_flat(
             where, check.metric, groups=[g.group for g in flat], reference=reference
         )
     verdict = _judge(point, low=low, high=high, check=check, breach=breach, width=width)
+    point, low, high = _as_published((point, low, high), check=check, group=group, base=base, step=step)
     whose = _whose([g.group for g in flat], reference=reference)
     said = (
         f"{where}: {check.metric} of {whose} has a degenerate interval (every resample gave the same value); "
@@ -418,6 +428,8 @@ def _assess_group(
         ]
     point, low, high = compared[check.metric]
     verdict = _judge(point, low=low, high=high, check=check, breach=breach, width=width)
+    if verdict in {FAIL, INCONCLUSIVE}:
+        point, low, high = _as_published((point, low, high), check=check, group=group, base=base, step=step)
     if verdict == FAIL:
         return [
             (FAIL, f"{where}: {check.kind} {point:.2f} (interval {low:.2f} to {high:.2f}) vs {reference}")
@@ -508,6 +520,32 @@ def _judge(point: float, *, low: float, high: float, check: Check, breach: str, 
     if not inside:
         return INCONCLUSIVE
     return CONFIRMED if precise else PASS
+
+
+def _as_published(
+    values: tuple[float, float, float],
+    *,
+    check: Check,
+    group: GroupResult,
+    base: GroupResult | None,
+    step: int,
+) -> tuple[float, float, float]:
+    """A comparison judged on its measured figures, said as the report publishes them.
+
+    A share of students is given to no finer a step than its rounded counts allow
+    (``fairness.disclosure.published_share``), in the gate's reasons as in the report.
+    """
+    if check.metric not in SHARES_OF_STUDENTS:
+        return values
+    students = fewest(group.students, group.positives, step=step)
+    if base is not None:
+        students = min(students, fewest(base.students, base.positives, step=step))
+    shown = [published_share(v, students=students, step=step) for v in values]
+    return (
+        math.nan if shown[0] is None else shown[0],
+        math.nan if shown[1] is None else shown[1],
+        math.nan if shown[2] is None else shown[2],
+    )
 
 
 def _fmt(value: float) -> str:

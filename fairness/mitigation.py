@@ -36,6 +36,7 @@ from waymark.fairness.disclosure import (
     NONE_IS_SAFE,
     SELECTION_COUNTS,
     allowed,
+    published_share,
     rounded_count,
     withheld_groups,
 )
@@ -55,6 +56,13 @@ _RULES = {
 
 #: A group's own figures (the rest are the whole week's, the same on every row).
 _FIGURES = ("selection_before", "selection_after", "fnr_before", "fnr_after", *_RULES)
+
+
+#: A row's figures that are shares of the group's students (the rest are cut-offs, a chance, or shares
+#: of the whole week's population).
+GROUP_SHARES = frozenset(
+    {"selection_before", "selection_after", "fnr_before", "fnr_after", "recall_after", "precision_after"}
+)
 
 
 @dataclass(frozen=True)
@@ -81,15 +89,24 @@ class MitigationRow:
     threshold_high: float = math.nan
     chance_between: float = math.nan
     list_share_before: float = math.nan  # the capacity's list, of the whole week's population
+    # the group's rows who needed support and who did not: the counts its shares rest on
+    needed_support: int = 0
+    not_needing: int = 0
     # False for a group withheld beside a small one (complementary suppression, as the audit's own table
     # does): its figures and the week's would give the small group's back by subtraction
     named: bool = True
 
     def published(self, step: int) -> dict[str, Any]:
-        """Rounded for the report, without the withheld figures or undefined ones (no cut-offs)."""
+        """Rounded for the report, without the withheld figures or undefined ones (no cut-offs).
+
+        A share of the group's students is given to the step its fewest counts allow
+        (``fairness.disclosure.published_share``); the cut-offs, the chance between them and the
+        list's share of the whole week keep four decimals.
+        """
         rounded = rounded_count(self.students, step)
+        least = min(rounded, rounded_count(self.needed_support, step), rounded_count(self.not_needing, step))
         values = {
-            k: round(float(v), 4)
+            k: published_share(v, students=least, step=step) if k in GROUP_SHARES else round(float(v), 4)
             for k, v in self.__dict__.items()
             if isinstance(v, float) and k not in self.withheld and not math.isnan(v)
         }
@@ -264,6 +281,8 @@ def equalised_fnr(
             threshold_high=rule.high if rule else math.nan,
             chance_between=rule.chance if rule else math.nan,
             list_share_before=float(before.mean()),
+            needed_support=int(pos.sum()),
+            not_needing=int((rows_g & ~y).sum()),
             named=str(g) not in hidden(("students",)),
         )
         counts = {

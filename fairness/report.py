@@ -25,8 +25,15 @@ import numpy as np
 from matplotlib import font_manager, rc_context
 from matplotlib.figure import Figure
 
-from waymark.fairness.audit import AttributeAudit
-from waymark.fairness.disclosure import TOO_FEW, enough_students, rounded_count
+from waymark.fairness.audit import AttributeAudit, GroupResult, Interval
+from waymark.fairness.disclosure import (
+    SHARES_OF_STUDENTS,
+    TOO_FEW,
+    enough_students,
+    fewest,
+    published_share,
+    rounded_count,
+)
 from waymark.fairness.gate import (
     INCONCLUSIVE,
     inconclusive_text,
@@ -84,6 +91,23 @@ def _triple(t: tuple[float, float, float]) -> dict[str, float | None]:
 
 def _published_audit(audit: AttributeAudit, step: int) -> dict[str, Any]:
     shown = [g for g in audit.groups if not g.suppressed]
+    least = {g.group: fewest(g.students, g.positives, step=step) for g in shown}
+
+    def figures(g: GroupResult, values: dict[str, Interval], *, compared: bool) -> dict[str, Any]:
+        out = {}
+        for metric, triple in values.items():
+            if metric not in SHARES_OF_STUDENTS:
+                out[metric] = _triple(triple)
+                continue
+            students = least[g.group]
+            if compared:  # a comparison rests on the group and its reference group: the fewer of the two
+                students = min(students, least.get(audit.reference.get(metric, ""), students))
+            out[metric] = {
+                k: published_share(v, students=students, step=step)
+                for k, v in zip(("point", "low", "high"), triple, strict=True)
+            }
+        return out
+
     return {
         "attribute": audit.attribute,
         "week": audit.week,
@@ -95,13 +119,17 @@ def _published_audit(audit: AttributeAudit, step: int) -> dict[str, Any]:
                 "group": g.group,
                 "students": rounded_count(g.students, step),
                 "needed_support": None if g.positives is None else rounded_count(g.positives, step),
-                "metrics": {m: _triple(v) for m, v in g.metrics.items()},
-                "differences": {m: _triple(v) for m, v in g.differences.items()},
-                "ratios": {m: _triple(v) for m, v in g.ratios.items()},
-                "abroca": _num(g.abroca if g.abroca is not None else math.nan),
+                "metrics": figures(g, g.metrics, compared=False),
+                "differences": figures(g, g.differences, compared=True),
+                "ratios": figures(g, g.ratios, compared=True),
+                "abroca": published_share(g.abroca, students=least[g.group], step=step),
                 "withheld": list(g.withheld),
                 "reliability": [
-                    {"predicted": _num(p), "observed": _num(o), "students": rounded_count(n, step)}
+                    {
+                        "predicted": _num(p),  # the mean of the model's estimates: not a count
+                        "observed": published_share(o, students=rounded_count(n, step), step=step),
+                        "students": rounded_count(n, step),
+                    }
                     for p, o, n in g.reliability
                 ],
             }

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from tests.model_stub import StubModel
 from waymark.fairness.audit import audit_cohorts, group_labels
-from waymark.fairness.disclosure import rounded_count
+from waymark.fairness.disclosure import SHARES_OF_STUDENTS, published_share, rounded_count, share_step
 from waymark.fairness.gate import FAIL, NOT_ASSESSABLE, evaluate
-from waymark.fairness.mitigation import MitigationRow, equalised_fnr
+from waymark.fairness.mitigation import GROUP_SHARES, MitigationRow, equalised_fnr
 from waymark.fairness.monitoring import group_estimate_shares
 from waymark.fairness.policy import Policy, load_policy
 from waymark.fairness.report import WITHHELD_IN_PLOT, model_card, published, render_html
@@ -564,3 +564,105 @@ def test_none_on_the_list_is_safe_only_beside_a_published_selection_rate(positiv
         assert x["metrics"]["selection_rate"]["point"] == 0
         assert x["metrics"]["false_positive_rate"]["point"] == 0
         assert x["metrics"]["false_negative_rate"]["point"] == 1
+
+
+# --- shares of students beside rounded counts ------------------------------------------------------
+
+
+def test_no_published_share_of_10_to_400_students_gives_its_counts_back() -> None:
+    """A share of k in n students published beside n rounded to 5: some other count fits it too.
+
+    Given to four decimals, 9 of 37 students (0.2432) was the only count of 35 to 39 students to
+    give that share, and the count, rounded to hide it, was back.
+    """
+    step = 5
+    for shown_n in range(10, 401, step):
+        fits: dict[float | None, int] = {}
+        candidates = [
+            n for n in range(shown_n - 2, shown_n + 3) if n >= 10 and rounded_count(n, step) == shown_n
+        ]
+        for n in candidates:
+            for k in range(n + 1):
+                share = published_share(k / n, students=shown_n, step=step)
+                fits[share] = fits.get(share, 0) + 1
+        alone = [share for share, count in fits.items() if count == 1]
+        assert not alone, (shown_n, alone)
+    # the counterexample of four decimals, for the record
+    assert round(9 / 37, 4) not in {round(k / n, 4) for n in (35, 36, 38, 39) for k in range(n + 1)}
+    # exact counts published (no rounding): the share says nothing more, and keeps four decimals
+    assert published_share(9 / 37, students=37, step=1) == 0.2432
+
+
+def test_the_report_gives_a_small_groups_shares_to_the_step_its_rounded_counts_allow() -> None:
+    """37 students of a rare group, 12 of whom needed support: each share of them on a step of 0.1."""
+    rng = np.random.default_rng(11)
+    n_common, n_rare = 400, 37
+    labels = np.r_[(np.arange(n_common) % 3 == 0).astype(int), (np.arange(n_rare) < 12).astype(int)]
+    probability = np.clip(0.3 + 0.4 * labels + 0.3 * (rng.random(labels.size) - 0.5), 0.01, 0.99)
+    students = [f"S{i}" for i in range(labels.size)]
+    scored = pd.DataFrame({"student_id": students, "week": WEEK, "label": labels, "probability": probability})
+    protected = pd.DataFrame({"student_id": students, "club": ["common"] * n_common + ["rare"] * n_rare})
+    out = _publish(scored, protected, dataclasses.replace(_policy(), intersections=False))
+
+    def on_step(value: float | None, step: float) -> bool:
+        return value is None or abs(value / step - round(value / step)) < 1e-6
+
+    seen = 0
+    for audit in out.report["audits"]:
+        for group in audit["groups"]:
+            # rare: 35 students, 10 needed support, 25 did not (rounded): the fewest is 10, a step of 0.1;
+            # common: 400, 135 and 265, a step of 0.01. A comparison takes the coarser of the two groups
+            # it compares (common against itself compares nothing: a difference of 0, a ratio of 1).
+            own = 0.1 if group["group"] == "rare" else 0.01
+            for table in ("metrics", "differences", "ratios"):
+                wanted = own if table == "metrics" else 0.1
+                for metric, triple in group[table].items():
+                    if metric in SHARES_OF_STUDENTS:
+                        assert all(on_step(v, wanted) for v in triple.values()), (
+                            group["group"],
+                            metric,
+                            triple,
+                        )
+                        seen += group["group"] == "rare"
+            for band in group["reliability"]:
+                assert on_step(band["observed"], share_step(band["students"])), band
+    assert seen  # the rare group's shares were published, and checked
+    for row in out.report["mitigation"]:
+        own = 0.1 if row["group"] == "rare" else 0.01
+        assert all(on_step(row[k], own) for k in row.keys() & GROUP_SHARES), row
+
+
+def test_the_gates_reasons_give_a_comparison_as_the_report_publishes_it() -> None:
+    """Judged on the measured figures; said, in a reason the committee reads, on the report's step."""
+    rng = np.random.default_rng(3)
+    labels, probability, club = [], [], []
+    for name, n in {"common": 400, "mid": 200, "rare": 61}.items():
+        label = (np.arange(n) % 3 == 0).astype(int) if name != "rare" else (np.arange(n) < 27).astype(int)
+        lift = 0.15 if name == "rare" else 0.5
+        labels.append(label)
+        probability.append(np.clip(0.3 + lift * label + 0.2 * (rng.random(n) - 0.5), 0.01, 0.99))
+        club += [name] * n
+    students = [f"S{i}" for i in range(len(club))]
+    scored = pd.DataFrame(
+        {
+            "student_id": students,
+            "week": WEEK,
+            "label": np.concatenate(labels),
+            "probability": np.concatenate(probability),
+        }
+    )
+    policy = _policy()
+    policy = dataclasses.replace(
+        policy,
+        intersections=False,
+        capacities=(0.3,),
+        checks=tuple(dataclasses.replace(c, capacity=0.3) for c in policy.checks),
+    )
+    out = _publish(scored, pd.DataFrame({"student_id": students, "club": club}), policy)
+
+    (mid,) = [g for a in out.report["audits"] for g in a["groups"] if g["group"] == "mid"]
+    ratio = mid["ratios"]["false_negative_rate"]  # on a step of 0.02: mid's fewest count is 65
+    said = f"ratio {ratio['point']:.2f} (interval {ratio['low']:.2f} to {ratio['high']:.2f})"
+    reasons = [r for c in out.report["gate"]["checks"] for r in c["reasons"] if "club = mid" in r]
+    assert any(said in r for r in reasons), (said, reasons)
+    assert all(round(v / 0.02, 6) == round(v / 0.02) for v in ratio.values()), ratio
