@@ -14,6 +14,7 @@ the model card never hold a withheld value and cannot show or judge one by mista
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 
@@ -136,11 +137,21 @@ def rounded_count(n: int, step: int) -> int:
 #: rounded to 5 pins its counts down (``tests/test_disclosure.py`` tries them all).
 SHARE_STEPS: tuple[tuple[int, float], ...] = ((100, 0.01), (50, 0.02), (20, 0.05), (0, 0.1))
 
-#: Published metrics that are shares of counted students (or of pairs of them: AUC, ABROCA), and so
-#: could give back a count. ECE and the calibration gap mix in the model's estimates, which are not
-#: counts: they keep four decimals.
-SHARES_OF_STUDENTS = frozenset(
-    {"selection_rate", "false_negative_rate", "false_positive_rate", "precision", "auc", "abroca"}
+#: Published metrics given on that step: shares of counted students (or of pairs of them: AUC,
+#: ABROCA), which could give back a count; and the ECE and the calibration gap, which mix in the
+#: model's estimates but, where few of a group needed support, are widened by exact bounds that rest on
+#: the counts alone (the width of a rare group's interval had given back its 3 of 40, a count withheld).
+STEPPED = frozenset(
+    {
+        "selection_rate",
+        "false_negative_rate",
+        "false_positive_rate",
+        "precision",
+        "auc",
+        "abroca",
+        "ece",
+        "calibration_gap",
+    }
 )
 
 
@@ -161,12 +172,18 @@ def published_share(value: float | None, *, students: int, step: int) -> float |
     if step <= 1:
         return round(float(value), 4)
     grid = share_step(students)
-    return round(round(float(value) / grid) * grid, 4)
+    return round(math.floor(float(value) / grid + 0.5) * grid, 4)  # half up: 0.25 on 0.1 is 0.3
 
 
 def fewest(students: int, positives: int | None, *, step: int) -> int:
-    """The fewest of a group's published counts: its students, and those who needed support and not."""
-    counts = [students] if positives is None else [students, positives, students - positives]
+    """The fewest of a group's published counts: its students, and those who needed support and not.
+
+    A count of those who needed support that is withheld (None: too few, or beside too few) counts as
+    none: its shares take the coarsest step.
+    """
+    if positives is None:
+        return 0
+    counts = [students, positives, students - positives]
     return min(rounded_count(c, step) for c in counts)
 
 

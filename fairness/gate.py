@@ -32,11 +32,12 @@ from dataclasses import dataclass
 from waymark.fairness.audit import NO_REFERENCE, NOT_RECORDED, AttributeAudit, GroupResult
 from waymark.fairness.disclosure import (
     DENOMINATORS,
-    SHARES_OF_STUDENTS,
+    STEPPED,
     TOO_FEW,
     fewest,
     published_share,
     rounded_count,
+    share_step,
 )
 from waymark.fairness.policy import Check, Policy
 
@@ -365,12 +366,14 @@ def _assess_flat(
             where, check.metric, groups=[g.group for g in flat], reference=reference
         )
     verdict = _judge(point, low=low, high=high, check=check, breach=breach, width=width)
-    point, low, high = _as_published((point, low, high), check=check, group=group, base=base, step=step)
+    (point, low, high), note = _as_published(
+        (point, low, high), check=check, group=group, base=base, step=step
+    )
     whose = _whose([g.group for g in flat], reference=reference)
     said = (
         f"{where}: {check.metric} of {whose} has a degenerate interval (every resample gave the same value); "
         f"with the exact interval for its rate, the {check.kind} is {_fmt(point)} (interval {_fmt(low)} "
-        f"to {_fmt(high)}) vs {reference}"
+        f"to {_fmt(high)}) vs {reference}{note}"
     )
     if verdict == INCONCLUSIVE:
         return INCONCLUSIVE, f"{said}: too few students to decide, not judged"
@@ -428,18 +431,22 @@ def _assess_group(
         ]
     point, low, high = compared[check.metric]
     verdict = _judge(point, low=low, high=high, check=check, breach=breach, width=width)
-    if verdict in {FAIL, INCONCLUSIVE}:
-        point, low, high = _as_published((point, low, high), check=check, group=group, base=base, step=step)
+    (point, low, high), note = _as_published(
+        (point, low, high), check=check, group=group, base=base, step=step
+    )
     if verdict == FAIL:
         return [
-            (FAIL, f"{where}: {check.kind} {point:.2f} (interval {low:.2f} to {high:.2f}) vs {reference}")
+            (
+                FAIL,
+                f"{where}: {check.kind} {point:.2f} (interval {low:.2f} to {high:.2f}) vs {reference}{note}",
+            )
         ]
     if verdict == INCONCLUSIVE:
         interval = f"(interval {_fmt(low)} to {_fmt(high)})"
         return [
             (
                 INCONCLUSIVE,
-                f"{where}: {check.kind} {_fmt(point)} {interval}: the interval straddles the tolerance",
+                f"{where}: {check.kind} {_fmt(point)} {interval}: the interval straddles the tolerance{note}",
             )
         ]
     return [(verdict, where)]
@@ -529,23 +536,32 @@ def _as_published(
     group: GroupResult,
     base: GroupResult | None,
     step: int,
-) -> tuple[float, float, float]:
-    """A comparison judged on its measured figures, said as the report publishes them.
+) -> tuple[tuple[float, float, float], str]:
+    """A comparison judged on its measured figures, said as the report publishes them; and a note.
 
     A share of students is given to no finer a step than its rounded counts allow
-    (``fairness.disclosure.published_share``), in the gate's reasons as in the report.
+    (``fairness.disclosure.published_share``), in the gate's reasons as in the report. Where that
+    step is coarser than the two decimals the reason prints, the note says so: a difference published
+    as 0.05 can have failed a tolerance of 0.05.
     """
-    if check.metric not in SHARES_OF_STUDENTS:
-        return values
+    if check.metric not in STEPPED or step <= 1:
+        return values, ""
     students = fewest(group.students, group.positives, step=step)
     if base is not None:
         students = min(students, fewest(base.students, base.positives, step=step))
     shown = [published_share(v, students=students, step=step) for v in values]
+    grid = share_step(students)
+    note = (
+        f" (as the report publishes it, on a step of {grid:g} for few students; judged on the measured "
+        "figures)"
+        if grid > 0.01
+        else ""
+    )
     return (
         math.nan if shown[0] is None else shown[0],
         math.nan if shown[1] is None else shown[1],
         math.nan if shown[2] is None else shown[2],
-    )
+    ), note
 
 
 def _fmt(value: float) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from waymark.fairness.audit import group_labels
-from waymark.fairness.disclosure import TOO_FEW, enough_students, rounded_count
+from waymark.fairness.disclosure import TOO_FEW, enough_students, published_share, rounded_count
 from waymark.fairness.discontinuity import DiscontinuitySettings, discontinuity
 from waymark.fairness.impact import Estimate, ImpactSettings, estimate
 from waymark.fairness.policy import Policy
@@ -137,14 +137,22 @@ def _counts_allow(units: pd.DataFrame, min_size: int) -> bool:
 
 
 def _published(result: Estimate, step: int) -> dict[str, Any]:
+    # Completion rates are shares of counted students: on the step their rounded counts allow
+    # (fairness.disclosure.published_share); four decimals beside counts rounded to 5 gave them back.
+    matched = rounded_count(result.matched, step)
+    contacted = rounded_count(result.contacted, step)
+
+    def share(value: float, students: int) -> float | None:
+        return None if math.isnan(value) else published_share(value, students=students, step=step)
+
     return {
-        "effect": [_number(v) for v in result.effect],
-        "naive": [_number(v) for v in result.naive],
-        "contacted": rounded_count(result.contacted, step),
-        "matched": rounded_count(result.matched, step),
+        "effect": [share(v, matched) for v in result.effect],
+        "naive": [share(v, contacted) for v in result.naive],
+        "contacted": contacted,
+        "matched": matched,
         "comparison": rounded_count(result.comparison, step),
-        "completed_contacted": _number(result.completed_contacted),
-        "completed_comparison": _number(result.completed_comparison),
+        "completed_contacted": share(result.completed_contacted, matched),
+        "completed_comparison": share(result.completed_comparison, matched),
         "balance": {k: [_number(b), _number(a)] for k, (b, a) in result.balance.items()},
     }
 

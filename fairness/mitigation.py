@@ -36,6 +36,7 @@ from waymark.fairness.disclosure import (
     NONE_IS_SAFE,
     SELECTION_COUNTS,
     allowed,
+    fewest,
     published_share,
     rounded_count,
     withheld_groups,
@@ -89,9 +90,8 @@ class MitigationRow:
     threshold_high: float = math.nan
     chance_between: float = math.nan
     list_share_before: float = math.nan  # the capacity's list, of the whole week's population
-    # the group's rows who needed support and who did not: the counts its shares rest on
+    # the group's students who needed support: with ``students``, the counts its shares' step rests on
     needed_support: int = 0
-    not_needing: int = 0
     # False for a group withheld beside a small one (complementary suppression, as the audit's own table
     # does): its figures and the week's would give the small group's back by subtraction
     named: bool = True
@@ -104,7 +104,7 @@ class MitigationRow:
         list's share of the whole week keep four decimals.
         """
         rounded = rounded_count(self.students, step)
-        least = min(rounded, rounded_count(self.needed_support, step), rounded_count(self.not_needing, step))
+        least = fewest(self.students, self.needed_support, step=step)
         values = {
             k: published_share(v, students=least, step=step) if k in GROUP_SHARES else round(float(v), 4)
             for k, v in self.__dict__.items()
@@ -281,8 +281,8 @@ def equalised_fnr(
             threshold_high=rule.high if rule else math.nan,
             chance_between=rule.chance if rule else math.nan,
             list_share_before=float(before.mean()),
-            needed_support=int(pos.sum()),
-            not_needing=int((rows_g & ~y).sum()),
+            # distinct students, as the audit's own counts (its shares' step is then the audit's)
+            needed_support=_distinct(ids, pos),
             named=str(g) not in hidden(("students",)),
         )
         counts = {

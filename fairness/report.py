@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 
 from waymark.fairness.audit import AttributeAudit, GroupResult, Interval
 from waymark.fairness.disclosure import (
-    SHARES_OF_STUDENTS,
+    STEPPED,
     TOO_FEW,
     enough_students,
     fewest,
@@ -96,7 +96,7 @@ def _published_audit(audit: AttributeAudit, step: int) -> dict[str, Any]:
     def figures(g: GroupResult, values: dict[str, Interval], *, compared: bool) -> dict[str, Any]:
         out = {}
         for metric, triple in values.items():
-            if metric not in SHARES_OF_STUDENTS:
+            if metric not in STEPPED:
                 out[metric] = _triple(triple)
                 continue
             students = least[g.group]

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tests.model_stub import StubModel
 from waymark.fairness.audit import audit_cohorts, group_labels
-from waymark.fairness.disclosure import SHARES_OF_STUDENTS, published_share, rounded_count, share_step
+from waymark.fairness.disclosure import STEPPED, published_share, rounded_count, share_step
 from waymark.fairness.gate import FAIL, NOT_ASSESSABLE, evaluate
 from waymark.fairness.mitigation import GROUP_SHARES, MitigationRow, equalised_fnr
 from waymark.fairness.monitoring import group_estimate_shares
@@ -617,7 +617,7 @@ def test_the_report_gives_a_small_groups_shares_to_the_step_its_rounded_counts_a
             for table in ("metrics", "differences", "ratios"):
                 wanted = own if table == "metrics" else 0.1
                 for metric, triple in group[table].items():
-                    if metric in SHARES_OF_STUDENTS:
+                    if metric in STEPPED:
                         assert all(on_step(v, wanted) for v in triple.values()), (
                             group["group"],
                             metric,
@@ -666,3 +666,24 @@ def test_the_gates_reasons_give_a_comparison_as_the_report_publishes_it() -> Non
     reasons = [r for c in out.report["gate"]["checks"] for r in c["reasons"] if "club = mid" in r]
     assert any(said in r for r in reasons), (said, reasons)
     assert all(round(v / 0.02, 6) == round(v / 0.02) for v in ratio.values()), ratio
+
+
+def test_a_calibration_gap_widened_for_few_who_needed_support_does_not_give_their_count_back() -> None:
+    """40 students of a rare group, 3 of whom needed support (a count withheld): the gap's interval,
+    widened by exact bounds that rest on the counts alone, had been published to four decimals, and its
+    width fitted 3 of 40 and nothing else (the reviewer's brute force)."""
+    rng = np.random.default_rng(0)
+    labels = np.r_[(np.arange(400) < 133).astype(int), (np.arange(40) < 3).astype(int)]
+    probability = np.clip(0.3 + 0.4 * labels + 0.3 * (rng.random(labels.size) - 0.5), 0.01, 0.99)
+    students = [f"S{i}" for i in range(labels.size)]
+    scored = pd.DataFrame({"student_id": students, "week": WEEK, "label": labels, "probability": probability})
+    protected = pd.DataFrame({"student_id": students, "club": ["common"] * 400 + ["rare"] * 40})
+    out = _publish(scored, protected, dataclasses.replace(_policy(), intersections=False))
+
+    rare = [g for a in out.report["audits"] for g in a["groups"] if g["group"] == "rare"]
+    assert rare and all(g["needed_support"] is None for g in rare)  # withheld: 3 is under the minimum
+    for group in rare:
+        for table in ("metrics", "differences"):
+            gap = group[table]["calibration_gap"]
+            # a count withheld takes the coarsest step, 0.1: the interval's width says tenths, not 3 of 40
+            assert all(abs(v * 10 - round(v * 10)) < 1e-6 for v in gap.values()), (table, gap)
