@@ -31,7 +31,7 @@ from tests.polytechnic import (
 from waymark.cli import app
 from waymark.models.data import ContractViolation, load_learning_data, read_manifest, validate_folder
 from waymark.models.features.build import build_features
-from waymark.training.ingest.mapping.coverage import Coverage, TableCoverage, shape
+from waymark.training.ingest.mapping.coverage import Coverage, TableCoverage, shape, shape_sql
 from waymark.training.ingest.mapping.importer import MappingDataError, import_mapped
 from waymark.training.ingest.mapping.schema import MappingError, load_mapping, parse_mapping
 
@@ -2498,3 +2498,57 @@ def test_times_written_without_an_offset_are_read_in_the_zone_the_mapping_says_t
         ColumnSpec(column="x", date="%d/%m/%Y", written_in="UTC")
     with pytest.raises(ValueError, match="unknown time zone"):
         ColumnSpec(column="x", timestamp="iso", written_in="Riyadh")
+
+
+def test_a_value_map_whose_default_takes_most_values_is_said_to(tmp_path: Path) -> None:
+    """Moodle's log exported in Spanish fell to `default = "other"` whole, and read as activity of no kind."""
+    defaulting = MAPPING.replace(
+        'activity_type = { column = "tool", values = { forum = "forum", quiz = "quiz" }, '
+        "keep_unmapped = true }",
+        'activity_type = { column = "tool", values = { forum = "forum", quiz = "quiz" }, default = "other" }',
+    )
+    assert defaulting != MAPPING
+    mapping = str(write_mapping(tmp_path / "mapping", defaulting))
+
+    def dry(src: Path) -> str:
+        args = ["data", "import", "--mapping", mapping, str(src), "--out", str(tmp_path / "o"), "--dry-run"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    # In English a page, a third of the clicks at most, takes the default: nothing to say.
+    assert "took its default" not in dry(write_extract(tmp_path / "english"))
+    spanish = write_extract(tmp_path / "spanish")
+    words = {"forum": "foro", "quiz": "cuestionario", "page": "página"}
+    write_clicks(spanish, [[*r[:4], words[r[4]], r[5]] for r in click_rows(range(4))])
+    said = dry(spanish)
+    assert re.search(
+        r"activity_type: ([\d,]+) of the \1 rows with a value \(100%\) matched no value", said
+    ), said
+    assert "'foro' (" in said and "'cuestionario' (" in said
+
+
+def test_dates_of_another_calendar_read_as_years_ahead_are_refused_naming_the_calendar(
+    tmp_path: Path,
+) -> None:
+    """A Nepali university's records write Bikram Sambat dates: 18/09/2080 is a Gregorian day too, 57
+    years on, and the presentations had imported clean with their weeks in another century."""
+    src = tmp_path / "export"
+    rows = [[*r[:3], r[3][:6] + str(int(r[3][6:]) + 57), *r[4:]] for r in records_rows()]
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    mapping = str(write_mapping(tmp_path / "mapping"))
+    args = ["data", "import", "--mapping", mapping, str(src), "--out", str(tmp_path / "o"), "--dry-run"]
+    said = runner.invoke(app, args).output
+    assert "tables.presentations.columns.start_date" in said, said
+    assert "more than 10 years from now" in said and "Bikram Sambat" in said, said
+    assert "18/09/2080" in said, said
+
+
+def test_a_shape_keeps_the_script_its_digits_are_written_in() -> None:
+    """A Nepali office wrote student numbers in Devanagari digits, the student file in 0-9: refused as
+    9-9-99 against 9-9-99, the two forms could not be told apart."""
+    written = "\u096d-\u0968-\u096a\u0969-A1"  # ७-२-४३-A1
+    assert shape(written) == "\u096f-\u096f-\u096f\u096f-A9"
+    assert shape("7-2-43-A1") == "9-9-99-A9"
+    assert duckdb.sql(f"SELECT {shape_sql(repr(written))}").fetchall() == [(shape(written),)]

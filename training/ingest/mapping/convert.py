@@ -4,9 +4,10 @@ Every column becomes two expressions: its converted value, and a check that is N
 converted cleanly and otherwise says why not ("not mapped", "not a date in the format %d/%m/%Y").
 The checks are what the dry run counts and what makes a real import fail, naming the rows.
 
-Views, per table T: ``wm_a_T`` (values, checks, raw text and, for day columns, the parsed date),
-``wm_m_T`` (day numbers counted from the presentation's start; unknown presentations checked) and
-``wm_out_T`` (the contract's columns and types; activity aggregated, keyed tables one row per key).
+Per table T: ``wm_a_T``, a temporary table (values, checks, raw text, for day columns the parsed date,
+and where a value map has a default whether it gave the value), converted once; the views ``wm_m_T``
+(day numbers counted from the presentation's start; unknown presentations checked) and ``wm_out_T``
+(the contract's columns and types; activity aggregated, keyed tables one row per key).
 Names and values from the mapping reach SQL only through ``ident`` and ``literal``.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 import duckdb
 
@@ -57,6 +59,8 @@ class ColumnSql:
     check: str  # NULL when the value converted cleanly, else the reason
     raw: str  # the source text, for messages
     counts_days: bool = False
+    # where the value map's ``default`` gave the value (a value no key or pattern names); None: no default
+    defaulted: str | None = None
 
 
 def is_day_column(column: Column) -> bool:
@@ -157,7 +161,8 @@ EMPTY_REQUIRED_MORE = {
 DAY_TOO_FAR = (
     ", too far from its presentation's start for the contract: check the date format (%y reads 6 as "
     "2006; a Japanese era's year, 令和6, is converted to the Western year in the export; a year from "
-    "1300 to 1500 is likely a Hijri one, such as 1446/07/07: export the Gregorian date beside it)"
+    "1300 to 1500 is likely a Hijri one, such as 1446/07/07, and one some 56 years ahead a Bikram Sambat "
+    "one, such as 2081-08-20: export the Gregorian date beside it)"
 )
 
 
@@ -204,6 +209,17 @@ def _value_map(text: str, spec: ColumnSpec, *, digits: bool = False) -> tuple[st
 
 #: A date read before this year is a mistake in reading it (a two-digit year under %Y), not a date.
 EARLIEST_YEAR = 1900
+
+#: A date read more than this many years after today is a date of another calendar, not a date. A Nepali
+#: university's records write Bikram Sambat dates (2081-08-20 BS is 5 December 2024): each one a
+#: Gregorian calendar also has was read as that day, 56 years on, and the records imported clean.
+YEARS_AHEAD = 10
+FAR_AHEAD = (
+    f"is a date more than {YEARS_AHEAD} years from now: a date of another calendar? (a Bikram Sambat year "
+    "such as 2081 is 2024-25 in the Gregorian calendar, a Thai Buddhist year such as 2567 is 2024): "
+    "export the Gregorian date beside it and map that column (a placeholder such as 9999-12-31 for no "
+    'date yet is mapped to empty: values = { "9999-12-31" = "" })'
+)
 
 
 def _parsed_date(text: str, spec: ColumnSpec, *, zone: str | None = None) -> tuple[str, str]:
@@ -315,6 +331,8 @@ def column_sql(
             check=f"coalesce({first.check}, CASE WHEN NOT {said} THEN {rest.check} END)",
             raw=f"coalesce({first.raw}, {rest.raw})",
             counts_days=first.counts_days,
+            defaulted=first.defaulted
+            or (None if rest.defaulted is None else f"(NOT {said} AND {rest.defaulted})"),
         )
     raw = _raw(spec, ref)
     if spec.when:  # read only on the rows the condition names; elsewhere the cell counts as empty
@@ -363,6 +381,11 @@ def column_sql(
         # Italian university's running year, read only for ended years with "" = "fail", was all "fail"
         text = f"(CASE WHEN {when_sql(spec.when, ref)} THEN {text} END)"
     checks += [(unmapped, "is not mapped")] if unmapped else []
+    defaulted = None
+    if spec.maps_values and spec.default is not None and not spec.keep_unmapped:
+        defaulted = f"({compared} IS NOT NULL AND NOT {_matched(compared, spec, digits=digits)})"
+        if spec.when:
+            defaulted = f"({when_sql(spec.when, ref)} AND {defaulted})"
     if column.name == "final_result" and spec.maps_values:  # a default or a pattern can empty one too
         death = f"regexp_matches({joined}, {literal('(?i)(' + DEATH_WORDS + ')')})"
         checks.append((f"{joined} IS NOT NULL AND {death} AND {text} IS NULL", DEATH_REFUSED))
@@ -386,6 +409,7 @@ def column_sql(
             )
         value, why = _parsed_date(text, spec, zone=zone)
         checks.append((f"{text} IS NOT NULL AND {value} IS NULL", why))
+        checks.append((f"year({value}) > {date.today().year + YEARS_AHEAD}", FAR_AHEAD))
         counts_days = column.kind is not Kind.DATE
     elif column.kind in {Kind.INT, Kind.FLOAT}:
         written = (
@@ -452,7 +476,9 @@ def column_sql(
     if not column.nullable:  # found here, with the file and row, not by the contract after the import
         said = EMPTY_REQUIRED.format(column=column.name) + EMPTY_REQUIRED_MORE.get(column.name, "")
         checks.append((f"{value} IS NULL", said))
-    return ColumnSql(value=value, check=_checks(checks), raw=raw, counts_days=counts_days)
+    return ColumnSql(
+        value=value, check=_checks(checks), raw=raw, counts_days=counts_days, defaulted=defaulted
+    )
 
 
 # --- one table -----------------------------------------------------------------------------------
@@ -591,6 +617,8 @@ def stage_a_sql(
             f"{sql.check} AS {ident('_check:' + col)}",
             f"{sql.raw} AS {ident('_raw:' + col)}",
         ]
+        if sql.defaulted is not None:  # for the coverage's note (``coverage.defaulted_note``)
+            selects.append(f"coalesce({sql.defaulted}, FALSE) AS {ident('_default:' + col)}")
     selects.append(f"{order or 'NULL'} AS _order")
     selects.append(f"{distinct or 'NULL'} AS _distinct")
     return f"SELECT {', '.join(selects)} FROM {base}"
@@ -750,7 +778,7 @@ def create_views(
     input_columns: dict[str, list[str]],
     pseudonymised: frozenset[str],
 ) -> None:
-    """Register ``wm_a_``, ``wm_m_`` and ``wm_out_`` views for table ``name``.
+    """Build ``name``'s converted rows (``wm_a_``, a temporary table) and its ``wm_m_`` and ``wm_out_`` views.
 
     Raises
     ------

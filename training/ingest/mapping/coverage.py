@@ -13,8 +13,8 @@ from typing import Any
 import duckdb
 
 from waymark.models.data.contract import TABLES
-from waymark.models.data.sqltext import ident
-from waymark.models.folding import folded
+from waymark.models.data.sqltext import ident, literal
+from waymark.models.folding import OTHER_DIGITS, folded
 from waymark.training.ingest.mapping.convert import (
     ACTIVITY_KEY,
     BY_ASSESSMENT,
@@ -86,6 +86,8 @@ class TableCoverage:
     passed_over: tuple[str, ...] = ()
     # Rows sharing a key and their order_by value that differ: the extract's order chose ("" if none).
     tied: str = ""
+    # Columns whose value map's ``default`` gave at least half their values (a note each; ``_defaulted``).
+    defaulted: tuple[str, ...] = ()
     # Joins that keep unmatched rows: (joined input, rows of the table's input that found a match, rows
     # of the joined input, and how many of those matched no row of the table's input).
     kept_unmatched: tuple[tuple[str, int, int, int], ...] = ()
@@ -237,6 +239,7 @@ class Coverage:
                     )
             lines += [f"    {i.text()}" for i in t.issues]
             lines += [f"    {note}" for note in t.passed_over]
+            lines += [f"    {note}" for note in t.defaulted]
             if t.tied:
                 lines.append(f"    {t.tied}")
         if self.unused_files:
@@ -333,8 +336,9 @@ def _written_key(
 
 
 def shape_sql(value: str) -> str:
-    """SQL: ``value`` as its shape (``shape``): each digit 9, each letter A."""
-    digits = f"regexp_replace(CAST({value} AS VARCHAR), '\\pN', '9', 'g')"
+    """SQL: ``value`` as its shape (``shape``): each digit 9 (in its own script), each letter A."""
+    nines = f"translate(CAST({value} AS VARCHAR), {literal(OTHER_DIGITS)}, {literal(_OTHER_NINES)})"
+    digits = f"regexp_replace({nines}, '[0-9]', '9', 'g')"
     return f"regexp_replace({digits}, '\\pL', 'A', 'g')"
 
 
@@ -457,9 +461,22 @@ def _spelled_otherwise(con: duckdb.DuckDBPyConnection, *, table: str, issues: li
     return out
 
 
+#: Each other script's digits' nine, in ``OTHER_DIGITS``' order: a shape keeps the script its digits
+#: are written in (a Nepali office's \u096d-\u0968-\u096a\u0969 is not the student file's 7-2-43, and
+#: both had read 9-9-99).
+_OTHER_NINES = "".join(chr(ord(c) - int(c) + 9) for c in OTHER_DIGITS)
+
+
 def shape(value: str) -> str:
-    """A value with each digit written 9 and each letter A: its length and form, not what it says."""
-    return "".join("9" if c.isdigit() else "A" if c.isalpha() else c for c in value)
+    """A value with each digit written 9 (in its own script) and each letter A: its form, not what it says."""
+    return "".join(
+        ("9" if c in "0123456789" else chr(ord(c) - int(c) + 9) if c in OTHER_DIGITS else "9")
+        if c.isdigit()
+        else "A"
+        if c.isalpha()
+        else c
+        for c in value
+    )
 
 
 #: Digits from which a value a pattern did not read is taken for an identity number (a course code
@@ -561,6 +578,7 @@ def table_coverage(
     aggregated = table == "activity" and spec.aggregate is not None
     return TableCoverage(
         passed_over=_passed_over(con, spec),
+        defaulted=_defaulted(con, table, masked=masked),
         tied=tied,
         table=table,
         rows_in=rows_in,
@@ -579,6 +597,59 @@ def table_coverage(
         if aggregated and spec.join and joins_copy(con, spec)
         else 0,
     )
+
+
+#: Values listed in a note of values given a value map's default.
+DEFAULTED_SHOWN = 5
+
+
+def _defaulted(con: duckdb.DuckDBPyConnection, table: str, *, masked: frozenset[str]) -> tuple[str, ...]:
+    """A note for each column whose value map's ``default`` gave at least half its non-empty values.
+
+    In the whole import, or in one presentation of it. A ready mapping's ``default = "other"`` takes
+    the activity types no key names, a few of a platform's hundred; an export in another language, or
+    a platform upgrade that renamed its events, falls to the default whole: an Argentine university's
+    Moodle view, in Spanish from 2025, had made every action of that year's presentations activity of no
+    kind without a word, beside earlier years read as forums and quizzes. A person's id (and any
+    column the mapping pseudonymises) is not listed.
+    """
+    staged = ident("wm_a_" + table)
+    have = [str(r[0]) for r in con.execute(f"DESCRIBE {staged}").fetchall()]
+    notes = []
+    for flag in (c for c in have if c.startswith("_default:")):
+        column = flag.removeprefix("_default:")
+        if column in masked or column in {"student_id", "staff_id"}:
+            continue
+        raw, given_sql = ident("_raw:" + column), f"count(*) FILTER (WHERE {ident(flag)})"
+        given, written = con.execute(f"SELECT {given_sql}, count({raw}) FROM {staged}").fetchall()[0]
+        most = []
+        if "presentation_id" in have and "module_id" in have:
+            most = con.execute(
+                f"SELECT concat_ws(' ', module_id, presentation_id), {given_sql} AS g, count({raw}) AS w "
+                f"FROM {staged} GROUP BY 1 HAVING g > 0 AND 2 * g >= w ORDER BY g DESC, 1"
+            ).fetchall()
+        if given == 0 or (2 * given < written and not most):
+            continue
+        top = con.execute(
+            f"SELECT {raw}, count(*) FROM {staged} WHERE {ident(flag)} GROUP BY 1 ORDER BY 2 DESC, 1 "
+            f"LIMIT {DEFAULTED_SHOWN}"
+        ).fetchall()
+        listed = ", ".join(f"{v!r} ({int(n):,})" for v, n in top)
+        where = (
+            f", at least half in {len(most)} presentation{'s' if len(most) > 1 else ''} ("
+            + "; ".join(f"{p}: {int(g):,} of {int(w):,}" for p, g, w in most[:DEFAULTED_SHOWN])
+            + ("; ..." if len(most) > DEFAULTED_SHOWN else "")
+            + ")"
+            if most and 2 * given < written
+            else ""
+        )
+        notes.append(
+            f"{column}: {int(given):,} of the {int(written):,} rows with a value ({given / written:.0%}) "
+            f"matched no value or pattern of its map and took its default{where}; most: {listed}. An "
+            "export in another language, or a platform that renamed its values, reads so: add them to the "
+            "map if they are not what the default means"
+        )
+    return tuple(notes)
 
 
 def _same_key_copies(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
