@@ -549,7 +549,7 @@ def _as_published(
     students = fewest(group.students, group.positives, step=step)
     if base is not None:
         students = min(students, fewest(base.students, base.positives, step=step))
-    shown = [published_share(v, students=students, step=step) for v in values]
+    point, low, high = (published_share(v, students=students, step=step) for v in values)
     grid = share_step(students)
     note = (
         f" (as the report publishes it, on a step of {grid:g} for few students; judged on the measured "
@@ -557,11 +557,11 @@ def _as_published(
         if grid > 0.01
         else ""
     )
-    return (
-        math.nan if shown[0] is None else shown[0],
-        math.nan if shown[1] is None else shown[1],
-        math.nan if shown[2] is None else shown[2],
-    ), note
+    return (_or_nan(point), _or_nan(low), _or_nan(high)), note
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 def _fmt(value: float) -> str:

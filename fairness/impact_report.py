@@ -141,18 +141,14 @@ def _published(result: Estimate, step: int) -> dict[str, Any]:
     # (fairness.disclosure.published_share); four decimals beside counts rounded to 5 gave them back.
     matched = rounded_count(result.matched, step)
     contacted = rounded_count(result.contacted, step)
-
-    def share(value: float, students: int) -> float | None:
-        return None if math.isnan(value) else published_share(value, students=students, step=step)
-
     return {
-        "effect": [share(v, matched) for v in result.effect],
-        "naive": [share(v, contacted) for v in result.naive],
+        "effect": [published_share(v, students=matched, step=step) for v in result.effect],
+        "naive": [published_share(v, students=contacted, step=step) for v in result.naive],
         "contacted": contacted,
         "matched": matched,
         "comparison": rounded_count(result.comparison, step),
-        "completed_contacted": share(result.completed_contacted, matched),
-        "completed_comparison": share(result.completed_comparison, matched),
+        "completed_contacted": published_share(result.completed_contacted, students=matched, step=step),
+        "completed_comparison": published_share(result.completed_comparison, students=matched, step=step),
         "balance": {k: [_number(b), _number(a)] for k, (b, a) in result.balance.items()},
     }
 
