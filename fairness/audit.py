@@ -77,6 +77,7 @@ class GroupResult:
     students: int
     suppressed: bool
     positives: int | None = None
+    selected: int | None = None  # students on the list: never published, it sets precision's step
     metrics: dict[str, Interval] = field(default_factory=dict)
     differences: dict[str, Interval] = field(default_factory=dict)
     ratios: dict[str, Interval] = field(default_factory=dict)
@@ -425,6 +426,7 @@ def _group(g: int, frame: _Frame) -> GroupResult:
         int(counts["students"][g]),
         False,
         int(counts["positives"][g]) if shown["needed_support"][g] else None,
+        int(counts["selected"][g]),
         metrics={m: _column(frame.intervals["value"][m], g) for m in METRICS if shown[m][g]},
         differences={m: _column(frame.intervals["difference"][m], g) for m in compared},
         ratios={m: _column(frame.intervals["ratio"][m], g) for m in compared},

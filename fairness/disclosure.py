@@ -164,15 +164,98 @@ def published_share(value: float | None, *, students: int, step: int) -> float |
     """A share of students as published: on ``share_step``'s step where counts are rounded (``step`` > 1).
 
     A policy that publishes exact counts (``count_rounding = 1``) gives shares to four decimals: they
-    tell nothing its counts do not. Differences and ratios of shares take the same step, from the
-    fewer students of the two groups compared. None (and NaN) stay None.
+    tell nothing its counts do not. Differences and ratios of shares take ``published_comparison``'s
+    step. None (and NaN) stay None.
+    """
+    return on_grid(value, share_step(students) if step > 1 else None)
+
+
+def on_grid(value: float | None, grid: float | None) -> float | None:
+    """``value`` on ``grid``: its nearest multiple, half up (0.25 on 0.1 is 0.3).
+
+    Four decimals when ``grid`` is None. None (and NaN) stay None.
     """
     if value is None or not np.isfinite(value):
         return None
-    if step <= 1:
+    if grid is None:
         return round(float(value), 4)
-    grid = share_step(students)
-    return round(math.floor(float(value) / grid + 0.5) * grid, 4)  # half up: 0.25 on 0.1 is 0.3
+    return round(math.floor(float(value) / grid + 0.5) * grid, 4)
+
+
+#: The steps a ratio of two shares may be published on, finest first.
+RATIO_STEPS: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0)
+
+
+def ratio_step(group: float, reference: float, *, group_step: float, reference_step: float) -> float | None:
+    """The step of a ratio of two published shares, ``group`` / ``reference``, each on its own step.
+
+    A ratio on its shares' step, times the reference group's published share, placed the group's share
+    more finely than its own step (a ratio of 1.35 beside a reference of 0.20 puts a small group's
+    rate, published as 0.25 on a step of 0.05, between 0.265 and 0.28). The first of ``RATIO_STEPS``
+    on which every ratio the two published shares allow, times the reference's share, spans at least
+    the group's own step, and divided into the group's share spans at least the reference's; None when
+    none does (a reference published as 0, or so small beside its step that even a step of 5 would say
+    more).
+    """
+    if reference == 0:
+        return None
+    a, b = abs(group), abs(reference)
+    return next((s for s in RATIO_STEPS if _spans(a, b, steps=(group_step, reference_step), step=s)), None)
+
+
+def _spans(group: float, reference: float, *, steps: tuple[float, float], step: float) -> bool:
+    """Whether each ratio on ``step`` that the published shares allow says no more than they do.
+
+    ``steps`` are the shares' own; a share lies between 0 and 1.
+    """
+    a_lo, a_hi = max(group - steps[0] / 2, 0.0), min(group + steps[0] / 2, 1.0)
+    b_lo, b_hi = reference - steps[1] / 2, min(reference + steps[1] / 2, 1.0)
+    ratio = math.floor(a_lo / b_hi / step + 0.5) * step
+    while ratio <= a_hi / b_lo + step / 2:
+        lo, hi = max(ratio - step / 2, 0.0), ratio + step / 2
+        if hi * b_hi - lo * b_lo < a_hi - a_lo - 1e-9:
+            return False
+        if lo > 0 and a_hi / lo - a_lo / hi < b_hi - b_lo - 1e-9:
+            return False
+        ratio += step
+    return True
+
+
+def published_comparison(
+    kind: str,
+    values: Sequence[float],
+    *,
+    group: tuple[float, int],
+    reference: tuple[float, int],
+    step: int,
+) -> tuple[list[float | None], float | None]:
+    """A group's difference or ratio with its reference group's share, as published, and its step.
+
+    ``group`` and ``reference`` are each side's measured share and the fewest of its published counts
+    (``fewest``); ``values`` the comparison's point and interval bounds. A difference takes the step
+    of the fewer students of the two: each side's share stands on its own step, and a difference on the
+    coarser of the two places neither more finely. A ratio takes ``ratio_step`` of the two shares as
+    published; it is withheld (None) where there is none. The step is None where counts are exact
+    (``step`` <= 1: four decimals, as ``published_share``).
+    """
+    if step <= 1:
+        return [on_grid(v, None) for v in values], None
+    grid: float | None
+    if kind == "difference":
+        grid = share_step(min(group[1], reference[1]))
+    else:
+        mine = published_share(group[0], students=group[1], step=step)
+        theirs = published_share(reference[0], students=reference[1], step=step)
+        grid = (
+            None
+            if mine is None or theirs is None
+            else ratio_step(
+                mine, theirs, group_step=share_step(group[1]), reference_step=share_step(reference[1])
+            )
+        )
+        if grid is None:
+            return [None for _ in values], None
+    return [on_grid(v, grid) for v in values], grid
 
 
 def fewest(students: int, positives: int | None, *, step: int) -> int:
@@ -185,6 +268,18 @@ def fewest(students: int, positives: int | None, *, step: int) -> int:
         return 0
     counts = [students, positives, students - positives]
     return min(rounded_count(c, step) for c in counts)
+
+
+def rests_on(metric: str, *, students: int, positives: int | None, selected: int | None, step: int) -> int:
+    """The fewest published counts a group's share ``metric`` rests on, which set its step.
+
+    ``fewest``; and for precision, whose denominator is the students on the list, the list's count
+    too (a count not given counts as none).
+    """
+    least = fewest(students, positives, step=step)
+    if metric == "precision":
+        least = min(least, rounded_count(selected or 0, step))
+    return least
 
 
 def withheld_groups(

@@ -34,10 +34,9 @@ from waymark.fairness.disclosure import (
     DENOMINATORS,
     STEPPED,
     TOO_FEW,
-    fewest,
-    published_share,
+    published_comparison,
+    rests_on,
     rounded_count,
-    share_step,
 )
 from waymark.fairness.policy import Check, Policy
 
@@ -540,24 +539,34 @@ def _as_published(
     """A comparison judged on its measured figures, said as the report publishes them; and a note.
 
     A share of students is given to no finer a step than its rounded counts allow
-    (``fairness.disclosure.published_share``), in the gate's reasons as in the report. Where that
+    (``fairness.disclosure.published_comparison``), in the gate's reasons as in the report. Where that
     step is coarser than the two decimals the reason prints, the note says so: a difference published
     as 0.05 can have failed a tolerance of 0.05.
     """
     if check.metric not in STEPPED or step <= 1:
         return values, ""
-    students = fewest(group.students, group.positives, step=step)
-    if base is not None:
-        students = min(students, fewest(base.students, base.positives, step=step))
-    point, low, high = (published_share(v, students=students, step=step) for v in values)
-    grid = share_step(students)
-    note = (
-        f" (as the report publishes it, on a step of {grid:g} for few students; judged on the measured "
-        "figures)"
-        if grid > 0.01
-        else ""
+
+    def side(g: GroupResult) -> tuple[float, int]:
+        value = g.metrics[check.metric][0] if check.metric in g.metrics else math.nan
+        return value, rests_on(
+            check.metric, students=g.students, positives=g.positives, selected=g.selected, step=step
+        )
+
+    mine = side(group)
+    published, grid = published_comparison(
+        check.kind, values, group=mine, reference=mine if base is None else side(base), step=step
     )
-    return (_or_nan(point), _or_nan(low), _or_nan(high)), note
+    point, low, high = (_or_nan(v) for v in published)
+    if grid is None:
+        note = " (not published: the reference group's rate is too small to give a ratio of it safely)"
+    elif grid > 0.01:
+        note = (
+            f" (as the report publishes it, on a step of {grid:g} for few students; judged on the measured "
+            "figures)"
+        )
+    else:
+        note = ""
+    return (point, low, high), note
 
 
 def _or_nan(value: float | None) -> float:

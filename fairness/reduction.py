@@ -20,8 +20,10 @@ The comparison a run reports (``compare``) is measured on its later presentation
 AUC and recall at the policy's first outreach capacity with and without the mitigation (the cost),
 and the constraint's largest difference between groups at that capacity (the gain). Only groups with
 at least the policy's minimum number of students, of students who needed support and of students
-who did not are compared, and only the difference is published, never a group's own figures. The
-full audit of the mitigated candidate is the committee's evidence; this is the run's summary.
+who did not are compared, and only the difference is published, never a group's own figures: on
+the step the audit gives a share resting on the fewest counts of those groups
+(``fairness.disclosure``), in the run's metrics and files as in the report. The full audit of the
+mitigated candidate is the committee's evidence; this is the run's summary.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from sklearn.metrics import roc_auc_score, zero_one_loss
 from sklearn.pipeline import Pipeline
 
 from waymark.fairness.audit import NOT_RECORDED, group_labels
-from waymark.fairness.disclosure import allowed
+from waymark.fairness.disclosure import allowed, fewest, published_share
 from waymark.fairness.policy import MitigationPolicy, Policy
 from waymark.fairness.protected import load_protected_characteristics
 from waymark.models.capacity import top_share
@@ -109,6 +111,7 @@ class GridSearchMitigation:
     protected: ProtectedFrame
     min_group_size: int
     capacity: float
+    count_rounding: int = 5
 
     def describe(self) -> str:
         """One sentence for the console, the run and the model card."""
@@ -231,22 +234,27 @@ class GridSearchMitigation:
             y = rows["label"].to_numpy()[idx].astype(int)
             g = groups.to_numpy()[idx]
             record: dict[str, float] = {"week": float(weeks[idx[0]])}
-            eligible = self._eligible(y, groups=g, students=rows["student_id"].to_numpy()[idx])
+            eligible, least = self._eligible(y, groups=g, students=rows["student_id"].to_numpy()[idx])
             for name, scores in (("before", before[idx]), ("after", after[idx])):
                 chosen = top_share(np.asarray(scores, dtype=np.float64), self.capacity).astype(int)
                 both = 0 < y.sum() < len(y)
                 record[f"auc_{name}"] = float(roc_auc_score(y, scores)) if both else np.nan
                 record[f"recall_{name}"] = float(chosen[y == 1].mean()) if y.any() else np.nan
-                record[f"disparity_{name}"] = self._disparity(y, chosen=chosen, groups=g, eligible=eligible)
+                # a difference of two groups' shares: on the step of the fewest counts of the groups
+                # compared, as the audit publishes it (fairness.disclosure), in the run as in the report
+                disparity = self._disparity(y, chosen=chosen, groups=g, eligible=eligible)
+                shown = published_share(disparity, students=least, step=self.count_rounding)
+                record[f"disparity_{name}"] = np.nan if shown is None else shown
             record["groups_compared"] = float(len(eligible))
             out.append(record)
         table = pd.DataFrame(out)
         return table.astype({"week": int, "groups_compared": int}) if len(table) else table
 
-    def _eligible(self, y: np.ndarray, *, groups: np.ndarray, students: np.ndarray) -> list[str]:
-        """Groups with enough distinct students, students who needed support and students who did not.
+    def _eligible(self, y: np.ndarray, *, groups: np.ndarray, students: np.ndarray) -> tuple[list[str], int]:
+        """The groups to compare, and the fewest of their counts as the audit publishes counts.
 
-        A student with two registrations in the week counts once, as in the audit.
+        Groups with enough distinct students, students who needed support and students who did not. A
+        student with two registrations in the week counts once, as in the audit.
         """
         frame = pd.DataFrame({"group": groups, "student": students, "label": y})
         counts = {
@@ -257,7 +265,11 @@ class GridSearchMitigation:
         names = counts["students"].index
         aligned = {k: v.reindex(names, fill_value=0).to_numpy() for k, v in counts.items()}
         ok = allowed("selection_rate", aligned, min_size=self.min_group_size)
-        return [str(n) for n, keep in zip(names, ok, strict=True) if keep]
+        least = [
+            fewest(int(aligned["students"][i]), int(aligned["positives"][i]), step=self.count_rounding)
+            for i in np.flatnonzero(ok)
+        ]
+        return [str(n) for n, keep in zip(names, ok, strict=True) if keep], min(least, default=0)
 
     def _disparity(
         self, y: np.ndarray, *, chosen: np.ndarray, groups: np.ndarray, eligible: list[str]
@@ -303,5 +315,9 @@ def mitigation_for(policy: Policy, folder: Path) -> GridSearchMitigation | None:
             "change mitigation.attributes in the policy"
         )
     return GridSearchMitigation(
-        policy.mitigation, protected, min_group_size=policy.min_group_size, capacity=policy.capacities[0]
+        policy.mitigation,
+        protected,
+        min_group_size=policy.min_group_size,
+        capacity=policy.capacities[0],
+        count_rounding=policy.count_rounding,
     )

@@ -25,13 +25,14 @@ import numpy as np
 from matplotlib import font_manager, rc_context
 from matplotlib.figure import Figure
 
-from waymark.fairness.audit import AttributeAudit, GroupResult, Interval
+from waymark.fairness.audit import AttributeAudit, GroupResult
 from waymark.fairness.disclosure import (
     STEPPED,
     TOO_FEW,
     enough_students,
-    fewest,
+    published_comparison,
     published_share,
+    rests_on,
     rounded_count,
 )
 from waymark.fairness.gate import (
@@ -85,28 +86,52 @@ def _num(value: float) -> float | None:
     )
 
 
+POINTS = ("point", "low", "high")
+
+
 def _triple(t: tuple[float, float, float]) -> dict[str, float | None]:
-    return {"point": _num(t[0]), "low": _num(t[1]), "high": _num(t[2])}
+    return dict(zip(POINTS, (_num(v) for v in t), strict=True))
 
 
 def _published_audit(audit: AttributeAudit, step: int) -> dict[str, Any]:
     shown = [g for g in audit.groups if not g.suppressed]
-    least = {g.group: fewest(g.students, g.positives, step=step) for g in shown}
+    by_name = {g.group: g for g in shown}
 
-    def figures(g: GroupResult, values: dict[str, Interval], *, compared: bool) -> dict[str, Any]:
+    def least(g: GroupResult, metric: str) -> int:
+        return rests_on(metric, students=g.students, positives=g.positives, selected=g.selected, step=step)
+
+    def own(g: GroupResult) -> dict[str, Any]:
         out = {}
-        for metric, triple in values.items():
+        for metric, triple in g.metrics.items():
+            values = (published_share(v, students=least(g, metric), step=step) for v in triple)
+            out[metric] = dict(zip(POINTS, values, strict=True)) if metric in STEPPED else _triple(triple)
+        return out
+
+    def compared(g: GroupResult, kind: str) -> dict[str, Any]:
+        out = {}
+        for metric, triple in (g.ratios if kind == "ratio" else g.differences).items():
             if metric not in STEPPED:
                 out[metric] = _triple(triple)
                 continue
-            students = least[g.group]
-            if compared:  # a comparison rests on the group and its reference group: the fewer of the two
-                students = min(students, least.get(audit.reference.get(metric, ""), students))
-            out[metric] = {
-                k: published_share(v, students=students, step=step)
-                for k, v in zip(("point", "low", "high"), triple, strict=True)
-            }
+            ref = by_name.get(audit.reference.get(metric, ""))
+            if ref is None or metric not in ref.metrics:  # the audit shows a comparison only beside both
+                out[metric] = dict.fromkeys(POINTS)
+                continue
+            values, _ = published_comparison(
+                kind,
+                triple,
+                group=(g.metrics[metric][0], least(g, metric)),
+                reference=(ref.metrics[metric][0], least(ref, metric)),
+                step=step,
+            )
+            out[metric] = dict(zip(POINTS, values, strict=True))
         return out
+
+    def abroca(g: GroupResult) -> float | None:
+        # the area between two groups' ROC curves rests on both groups' counts
+        ref = by_name.get(audit.reference.get("auc", ""))
+        students = least(g, "abroca") if ref is None else min(least(g, "abroca"), least(ref, "abroca"))
+        return published_share(g.abroca, students=students, step=step)
 
     return {
         "attribute": audit.attribute,
@@ -119,10 +144,10 @@ def _published_audit(audit: AttributeAudit, step: int) -> dict[str, Any]:
                 "group": g.group,
                 "students": rounded_count(g.students, step),
                 "needed_support": None if g.positives is None else rounded_count(g.positives, step),
-                "metrics": figures(g, g.metrics, compared=False),
-                "differences": figures(g, g.differences, compared=True),
-                "ratios": figures(g, g.ratios, compared=True),
-                "abroca": published_share(g.abroca, students=least[g.group], step=step),
+                "metrics": own(g),
+                "differences": compared(g, "difference"),
+                "ratios": compared(g, "ratio"),
+                "abroca": abroca(g),
                 "withheld": list(g.withheld),
                 "reliability": [
                     {

@@ -16,7 +16,15 @@ from hypothesis import strategies as st
 
 from tests.model_stub import StubModel
 from waymark.fairness.audit import audit_cohorts, group_labels
-from waymark.fairness.disclosure import STEPPED, published_share, rounded_count, share_step
+from waymark.fairness.disclosure import (
+    STEPPED,
+    on_grid,
+    published_comparison,
+    published_share,
+    ratio_step,
+    rounded_count,
+    share_step,
+)
 from waymark.fairness.gate import FAIL, NOT_ASSESSABLE, evaluate
 from waymark.fairness.mitigation import GROUP_SHARES, MitigationRow, equalised_fnr
 from waymark.fairness.monitoring import group_estimate_shares
@@ -611,12 +619,21 @@ def test_the_report_gives_a_small_groups_shares_to_the_step_its_rounded_counts_a
     for audit in out.report["audits"]:
         for group in audit["groups"]:
             # rare: 35 students, 10 needed support, 25 did not (rounded): the fewest is 10, a step of 0.1;
-            # common: 400, 135 and 265, a step of 0.01. A comparison takes the coarser of the two groups
-            # it compares (common against itself compares nothing: a difference of 0, a ratio of 1).
+            # common: 400, 135 and 265, a step of 0.01. A difference takes the coarser of the two groups
+            # it compares, a ratio ``ratio_step`` (common against itself compares nothing: a difference
+            # of 0, a ratio of 1).
             own = 0.1 if group["group"] == "rare" else 0.01
+            common = next(g for g in audit["groups"] if g["group"] == "common")
             for table in ("metrics", "differences", "ratios"):
-                wanted = own if table == "metrics" else 0.1
                 for metric, triple in group[table].items():
+                    wanted = own if table == "metrics" else 0.1
+                    if table == "ratios":  # so that, times common's share, it places rare's no more finely
+                        mine, theirs = group["metrics"][metric]["point"], common["metrics"][metric]["point"]
+                        grid = ratio_step(mine, theirs, group_step=own, reference_step=0.01)
+                        if grid is None:  # common's share published as 0: no ratio of it is
+                            assert all(v is None for v in triple.values()), (metric, triple)
+                            continue
+                        wanted = grid
                     if metric in STEPPED:
                         assert all(on_step(v, wanted) for v in triple.values()), (
                             group["group"],
@@ -660,12 +677,102 @@ def test_the_gates_reasons_give_a_comparison_as_the_report_publishes_it() -> Non
     )
     out = _publish(scored, pd.DataFrame({"student_id": students, "club": club}), policy)
 
-    (mid,) = [g for a in out.report["audits"] for g in a["groups"] if g["group"] == "mid"]
-    ratio = mid["ratios"]["false_negative_rate"]  # on a step of 0.02: mid's fewest count is 65
+    (audit,) = [a for a in out.report["audits"] if a["capacity"] == 0.3]
+    mid, common = (next(g for g in audit["groups"] if g["group"] == name) for name in ("mid", "common"))
+    ratio = mid["ratios"]["false_negative_rate"]
+    # mid's fewest count is 65 (its shares on a step of 0.02), common's 135 (0.01): the ratio's step is
+    # the one on which, times common's rate, it places mid's no more finely than 0.02
+    mine, theirs = (g["metrics"]["false_negative_rate"]["point"] for g in (mid, common))
+    grid = ratio_step(mine, theirs, group_step=0.02, reference_step=0.01)
+    assert grid is not None and grid >= 0.02 / theirs
     said = f"ratio {ratio['point']:.2f} (interval {ratio['low']:.2f} to {ratio['high']:.2f})"
     reasons = [r for c in out.report["gate"]["checks"] for r in c["reasons"] if "club = mid" in r]
     assert any(said in r for r in reasons), (said, reasons)
-    assert all(round(v / 0.02, 6) == round(v / 0.02) for v in ratio.values()), ratio
+    assert all(round(v / grid, 6) == round(v / grid) for v in ratio.values()), (ratio, grid)
+
+
+@pytest.mark.parametrize("own", [0.01, 0.02, 0.05, 0.1])
+@pytest.mark.parametrize("reference_step", [0.01, 0.02, 0.05, 0.1])
+def test_a_ratio_times_its_reference_places_neither_share_more_finely_than_its_own_step(
+    own: float, reference_step: float
+) -> None:
+    """A ratio on its shares' step, times its reference's published share, had placed a small group's
+    share more finely than its own step: a ratio of 1.35 beside a reference of 0.20 put a share published
+    as 0.25, on a step of 0.05, between 0.265 and 0.28 (the reviewer of disclosure)."""
+    assert (1.35 + 0.025) * 0.205 - (1.35 - 0.025) * 0.195 < 0.05  # the reviewer's case, as it was
+    for a in np.arange(0, 1 + own / 2, own):
+        for b in np.arange(reference_step, 1 + reference_step / 2, reference_step):
+            grid = ratio_step(a, b, group_step=own, reference_step=reference_step)
+            if grid is None:  # withheld: no ratio step on offer says little enough, beside a small share
+                assert b <= 0.1, (a, b)
+                continue
+            # the true shares anywhere in their published steps; the ratio published on its grid
+            for true_a in (a - own / 2, a, a + own / 2 - 1e-9):
+                for true_b in (b - reference_step / 2 + 1e-9, b, b + reference_step / 2 - 1e-9):
+                    if not 0 <= true_a <= 1 or not 0 < true_b <= 1:
+                        continue
+                    r = on_grid(true_a / true_b, grid)
+                    assert r is not None
+                    lo_r, hi_r = max(r - grid / 2, 0), r + grid / 2
+                    own_lo, own_hi = max(a - own / 2, 0), min(a + own / 2, 1)
+                    ref_lo, ref_hi = b - reference_step / 2, min(b + reference_step / 2, 1)
+                    # what the ratio and the reference's published share say of the group's share spans
+                    # at least what its own step says (and the converse)
+                    assert hi_r * ref_hi - lo_r * ref_lo >= own_hi - own_lo - 1e-9, (a, b, grid)
+                    if lo_r > 0:
+                        assert own_hi / lo_r - own_lo / hi_r >= ref_hi - ref_lo - 1e-9, (a, b, grid)
+    # the report's comparison: the reviewer's case now on a step of 0.2, the values on it
+    values, grid = published_comparison(
+        "ratio", [1.3, 1.1, 1.6], group=(0.26, 40), reference=(0.2, 400), step=5
+    )
+    assert grid == 0.2 and values == [1.4, 1.2, 1.6]
+    assert published_comparison("ratio", [3.0], group=(0.3, 40), reference=(0.0, 400), step=5) == (
+        [None],
+        None,
+    )
+    # a difference keeps the coarser of the two steps; exact counts keep four decimals
+    assert published_comparison("difference", [0.061], group=(0.26, 40), reference=(0.2, 400), step=5) == (
+        [0.05],
+        0.05,
+    )
+    assert published_comparison("ratio", [1.2345678], group=(0.26, 40), reference=(0.2, 400), step=1) == (
+        [1.2346],
+        None,
+    )
+
+
+def test_precision_takes_the_step_of_the_students_on_the_list() -> None:
+    """240 students of a group, 120 of whom needed support, but 22 on the list: its precision is a share
+    of those 22 (about 20 published), on a step of 0.05, not the 0.01 of its 120 and 120."""
+    rng = np.random.default_rng(5)
+    common_label = (np.arange(400) % 3 == 0).astype(int)
+    common_prob = np.where(common_label == 1, 0.6, 0.2) + 0.3 * rng.random(400)
+    # the list's 22 first: 15 needed support, 7 did not (a precision of 0.6818); then 105 and 113
+    late_label = np.r_[np.ones(15), np.zeros(7), (np.arange(218) < 105)].astype(int)
+    late_prob = 0.05 + 0.1 * rng.random(240)
+    late_prob[:22] = 0.97 + 0.02 * rng.random(22)
+    students = [f"S{i}" for i in range(640)]
+    scored = pd.DataFrame(
+        {
+            "student_id": students,
+            "week": WEEK,
+            "label": np.r_[common_label, late_label],
+            "probability": np.r_[common_prob, late_prob],
+        }
+    )
+    protected = pd.DataFrame({"student_id": students, "entry": ["usual"] * 400 + ["late"] * 240})
+    out = _publish(scored, protected, dataclasses.replace(_policy(), intersections=False))
+    (late,) = [
+        g for a in out.report["audits"] if a["capacity"] == 0.1 for g in a["groups"] if g["group"] == "late"
+    ]
+    assert late["students"] == 240 and late["needed_support"] == 120
+    selected = round(late["metrics"]["selection_rate"]["point"] * 240)
+    assert 18 <= selected <= 26  # the list holds about 22 of them
+    precision = late["metrics"]["precision"]
+    assert precision["point"] == 0.7  # 15 of 22 on a step of 0.05 (on 0.01 it was 0.68)
+    assert all(abs(v / 0.05 - round(v / 0.05)) < 1e-6 for v in precision.values()), precision
+    # the group's other shares rest on its 240, 120 and 120 alone: on a step of 0.01
+    assert late["metrics"]["false_negative_rate"]["point"] == round(105 / 120, 2)
 
 
 def test_a_calibration_gap_widened_for_few_who_needed_support_does_not_give_their_count_back() -> None:
