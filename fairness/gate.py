@@ -437,7 +437,8 @@ def _assess_group(
         return [
             (
                 FAIL,
-                f"{where}: {check.kind} {point:.2f} (interval {low:.2f} to {high:.2f}) vs {reference}{note}",
+                f"{where}: {check.kind} {_fmt(point)} (interval {_fmt(low)} to {_fmt(high)}) "
+                f"vs {reference}{note}",
             )
         ]
     if verdict == INCONCLUSIVE:
@@ -560,10 +561,8 @@ def _as_published(
     if grid is None:
         note = " (not published: the reference group's rate is too small to give a ratio of it safely)"
     elif grid > 0.01:
-        note = (
-            f" (as the report publishes it, on a step of {grid:g} for few students; judged on the measured "
-            "figures)"
-        )
+        why = "for few students" if check.kind == "difference" else "beside the reference group's rate"
+        note = f" (as the report publishes it, on a step of {grid:g} {why}; judged on the measured figures)"
     else:
         note = ""
     return (point, low, high), note

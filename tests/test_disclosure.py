@@ -751,15 +751,9 @@ def test_precision_takes_the_step_of_the_students_on_the_list() -> None:
     late_label = np.r_[np.ones(15), np.zeros(7), (np.arange(218) < 105)].astype(int)
     late_prob = 0.05 + 0.1 * rng.random(240)
     late_prob[:22] = 0.97 + 0.02 * rng.random(22)
+    labels, probability = np.r_[common_label, late_label], np.r_[common_prob, late_prob]
     students = [f"S{i}" for i in range(640)]
-    scored = pd.DataFrame(
-        {
-            "student_id": students,
-            "week": WEEK,
-            "label": np.r_[common_label, late_label],
-            "probability": np.r_[common_prob, late_prob],
-        }
-    )
+    scored = pd.DataFrame({"student_id": students, "week": WEEK, "label": labels, "probability": probability})
     protected = pd.DataFrame({"student_id": students, "entry": ["usual"] * 400 + ["late"] * 240})
     out = _publish(scored, protected, dataclasses.replace(_policy(), intersections=False))
     (late,) = [
