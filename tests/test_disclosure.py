@@ -644,6 +644,7 @@ def test_the_report_gives_a_small_groups_shares_to_the_step_its_rounded_counts_a
             for band in group["reliability"]:
                 assert on_step(band["observed"], share_step(band["students"])), band
     assert seen  # the rare group's shares were published, and checked
+    assert "A share is given to no finer a step than the counts it rests on allow" in out.html  # and said
     for row in out.report["mitigation"]:
         own = 0.1 if row["group"] == "rare" else 0.01
         assert all(on_step(row[k], own) for k in row.keys() & GROUP_SHARES), row
