@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from waymark.fairness.disclosure import fewest, rounded_count, share_step
+from waymark.fairness.disclosure import rests_on, rounded_count, share_step
 
 ROUNDING, MIN_SIZE = 5, 10
 GROUPS = [(40, 15), (60, 20), (100, 30), (150, 50), (300, 100)]
@@ -50,9 +50,12 @@ def published(coarser: int, shares: tuple[str, ...]) -> Rule:
     def rule(
         n: np.ndarray, p: np.ndarray, s: np.ndarray, t: np.ndarray, shown_n: int, shown_p: int
     ) -> Figures:
-        least = fewest(shown_n, shown_p, step=ROUNDING)
-        step = share_step(least)
-        listed = np.array([share_step(min(least, rounded_count(int(x), ROUNDING))) for x in s])
+        def step_of(metric: str, selected: int = 0) -> float:  # as the report steps it
+            least = rests_on(metric, students=shown_n, positives=shown_p, selected=selected, step=ROUNDING)
+            return share_step(least)
+
+        step = step_of("selection_rate")
+        listed = np.array([step_of("precision", int(x)) for x in s])
         for _ in range(coarser):
             step = COARSER[step]
             listed = np.array([COARSER[round(x, 2)] for x in listed])

@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 
 from waymark.fairness.audit import AttributeAudit, GroupResult
 from waymark.fairness.disclosure import (
+    SHARE_STEPS,
     STEPPED,
     TOO_FEW,
     enough_students,
@@ -415,6 +416,10 @@ def render_html(report: dict[str, Any], weeks: tuple[int, ...], *, capacities: t
     env.filters["pct"] = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"
     env.filters["num"] = lambda v: "n/a" if v is None else f"{v:.2f}"
     env.globals["unaudited"] = lambda weeks: unaudited_text(list(weeks))
+    env.globals["share_steps"] = ", ".join(
+        f"{100 * step:g}% from {least} students" if least else f"{100 * step:g}% below"
+        for least, step in SHARE_STEPS
+    )
     return env.get_template("report.html.j2").render(
         report=report, plots=plots, plot_week=week, plot_capacity=capacities[0]
     )
