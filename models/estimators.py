@@ -85,6 +85,7 @@ def make_gbm(
     *,
     params: dict[str, float | int] | None = None,
     monotone: Sequence[int] = (),
+    threads: int | None = None,
     **_: object,
 ) -> Pipeline:
     """Gradient-boosted trees (LightGBM), deterministic: fixed threads, row-wise histograms.
@@ -99,6 +100,9 @@ def make_gbm(
         Settings that replace those of ``GBM_PARAMS`` (a search's choice, ``training.search``).
     monotone
         ``monotone_constraints`` per feature (``monotone_constraints``); empty: none.
+    threads
+        LightGBM's threads; None: the usable cores (``models.threads.cores``). The trees do not depend
+        on it (``deterministic``, row-wise histograms).
 
     Returns
     -------
@@ -115,7 +119,7 @@ def make_gbm(
         max_depth=GBM_MAX_DEPTH,
         subsample_freq=1,
         random_state=seed,
-        n_jobs=cores(),  # the usable cores, never the host's (models.threads)
+        n_jobs=threads or cores(),  # the usable cores, never the host's (models.threads)
         deterministic=True,
         force_row_wise=True,
         verbose=-1,
@@ -124,3 +128,15 @@ def make_gbm(
 
 
 FAMILIES: dict[str, Callable[..., Pipeline]] = {"logistic": make_logistic, "gbm": make_gbm}
+#: Families whose fit takes a number of threads (``threads``): several of their fits can share the cores
+#: side by side (``training.fitting.fit_subsets``). A logistic fit's BLAS takes the cores itself.
+THREADED_FAMILIES: frozenset[str] = frozenset({"gbm"})
+
+
+def on_usable_cores(pipeline: Pipeline) -> Pipeline:
+    """A ``THREADED_FAMILIES`` pipeline fitted on fewer threads, set to predict on the usable cores again.
+
+    LightGBM predicts, and explains, on the threads it was given: a model fitted on one thread beside
+    another fit would otherwise score on one.
+    """
+    return pipeline.set_params(model__n_jobs=cores())

@@ -18,7 +18,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from waymark.models.features import KEYS
 from waymark.training.evaluation import weekly_metrics
-from waymark.training.fitting import FitConfig, best_family, fit, margins, sigmoid
+from waymark.training.fitting import FitConfig, best_family, fit_subsets, margins, sigmoid
 
 GIVEN = "set by --family"
 TEMPORAL = "temporal validation"
@@ -74,8 +74,9 @@ def choose_by_grouped_cv(
     tables = []
     for family in config.families:
         held_out = np.empty(len(y))
-        for fit_idx, held_idx in folds:
-            held_out[held_idx] = margins(fit(family, config, x=x[fit_idx], y=y[fit_idx]), x[held_idx])
+        fits = fit_subsets(family, config, x=x, y=y, subsets=[fit_idx for fit_idx, _ in folds])
+        for fitted, (_, held_idx) in zip(fits, folds, strict=True):
+            held_out[held_idx] = margins(fitted, x[held_idx])
         scored = rows[[*KEYS, "label"]].assign(probability=sigmoid(held_out))
         tables.append(weekly_metrics(scored).assign(family=family))
     family, table = best_family(config, tables)

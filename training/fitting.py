@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,8 +12,9 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from waymark.models.estimators import FAMILIES, monotone_constraints
+from waymark.models.estimators import FAMILIES, THREADED_FAMILIES, monotone_constraints, on_usable_cores
 from waymark.models.features import FEATURE_NAMES
+from waymark.models.threads import cores
 from waymark.training.evaluation import weekly_metrics
 
 
@@ -37,23 +40,68 @@ class FitConfig:
     intervention_policy: str = "ignore"
 
 
-def unfitted(family: str, config: FitConfig) -> Pipeline:
-    """One family's pipeline with the run's settings, not yet fitted."""
+def unfitted(family: str, config: FitConfig, *, threads: int | None = None) -> Pipeline:
+    """One family's pipeline with the run's settings, not yet fitted (``threads``: see ``fit``)."""
     return FAMILIES[family](
         config.seed,
         n_estimators=config.gbm_estimators,
         params=dict(config.gbm_params),
         monotone=monotone_constraints(FEATURE_NAMES) if config.monotone else (),
+        threads=threads,
     )
 
 
 def fit(
-    family: str, config: FitConfig, *, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None
+    family: str,
+    config: FitConfig,
+    *,
+    x: np.ndarray,
+    y: np.ndarray,
+    weight: np.ndarray | None = None,
+    threads: int | None = None,
 ) -> Pipeline:
-    """Fit one family's pipeline (each row weighted by ``weight`` when given)."""
-    pipeline = unfitted(family, config)
+    """Fit one family's pipeline (each row weighted by ``weight`` when given).
+
+    ``threads`` is what a family in ``THREADED_FAMILIES`` may use (None: the usable cores); it does not
+    change the fitted model.
+    """
+    pipeline = unfitted(family, config, threads=threads)
     pipeline.fit(x, y, **({} if weight is None else {"model__sample_weight": weight}))
     return pipeline
+
+
+def fit_subsets(
+    family: str,
+    config: FitConfig,
+    *,
+    x: np.ndarray,
+    y: np.ndarray,
+    subsets: Sequence[np.ndarray | None],
+    weight: np.ndarray | None = None,
+) -> list[Pipeline]:
+    """``fit`` on each subset of the rows (an index array; None: every row), in the order given.
+
+    The fits are independent, so a family in ``THREADED_FAMILIES`` runs them side by side, each with
+    its share of the usable cores: LightGBM uses two threads poorly on a few hundred thousand rows
+    (each round's histograms are small), and on OULAD's 390,532 training rows the final fit and three
+    calibration folds took 47.9 s as two at a time with a thread each, against 63.0 s one after the
+    other with two; the trees are the same, and each is returned set to predict on the usable cores.
+    Other families, or one core, fit one after the other. A fit that fails stops the rest and raises.
+    """
+
+    def one(rows: np.ndarray | None, threads: int) -> Pipeline:
+        if rows is None:
+            return fit(family, config, x=x, y=y, weight=weight, threads=threads)
+        w = None if weight is None else weight[rows]
+        return fit(family, config, x=x[rows], y=y[rows], weight=w, threads=threads)
+
+    usable = cores()
+    side_by_side = min(usable, len(subsets)) if family in THREADED_FAMILIES else 1
+    if side_by_side <= 1:
+        return [one(rows, usable) for rows in subsets]
+    with ThreadPoolExecutor(side_by_side, thread_name_prefix="waymark-fit") as pool:
+        fitted = list(pool.map(lambda rows: one(rows, usable // side_by_side), subsets))
+    return [on_usable_cores(pipeline) for pipeline in fitted]
 
 
 def margins(pipeline: Pipeline, x: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import Pipeline
 
 from waymark.models import threads
 from waymark.models.bundle import ModelBundle, from_pipeline
@@ -31,7 +32,16 @@ from waymark.training.evaluation import (
     small_test_warnings,
     weekly_metrics,
 )
-from waymark.training.fitting import FitConfig, choose_family, fit, margins, platt, sigmoid, unfitted
+from waymark.training.fitting import (
+    FitConfig,
+    choose_family,
+    fit,
+    fit_subsets,
+    margins,
+    platt,
+    sigmoid,
+    unfitted,
+)
 from waymark.training.reweighting import Mitigation, MitigationRecord, Reweighting
 from waymark.training.search import search_gbm
 from waymark.training.split import (
@@ -549,8 +559,12 @@ def _calibrated(
     y = rows["label"].to_numpy(dtype=np.int64)
     students = rows["student_id"].to_numpy()
     fit_y, fit_w = (y, weight) if fit_on is None else (fit_on.labels, fit_on.weights)
-    pipeline = fit(family, config, x=x, y=fit_y, weight=fit_w)
-    folded, oof = _fold_margins(family, config, x=x, y=fit_y, groups=students, weight=fit_w)
+    # The final fit and the fold fits are independent: fitted side by side (training.fitting.fit_subsets).
+    folds = list(GroupKFold(n_splits=config.cv_folds).split(x, fit_y, students))
+    pipeline, *fold_fits = fit_subsets(
+        family, config, x=x, y=fit_y, weight=fit_w, subsets=[None, *(train_idx for train_idx, _ in folds)]
+    )
+    folded, oof = _fold_margins(fold_fits, [held_idx for _, held_idx in folds], x=x)
     a, b = platt(oof, y, weight=weight)
     table = interval_table(sigmoid(a * oof + b), folded, slope=a)
     return from_pipeline(
@@ -564,21 +578,13 @@ def _calibrated(
 
 
 def _fold_margins(
-    family: str,
-    config: FitConfig,
-    *,
-    x: np.ndarray,
-    y: np.ndarray,
-    groups: np.ndarray,
-    weight: np.ndarray | None,
+    fold_fits: list[Pipeline], held_out: list[np.ndarray], *, x: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every fold fit's margins for every row, and each row's out-of-fold margin (no student in both)."""
-    folds = list(GroupKFold(n_splits=config.cv_folds).split(x, y, groups))
-    folded = np.empty((len(y), len(folds)))
-    oof = np.empty(len(y))
-    for k, (train_idx, held_idx) in enumerate(folds):
-        w = None if weight is None else weight[train_idx]
-        folded[:, k] = margins(fit(family, config, x=x[train_idx], y=y[train_idx], weight=w), x)
+    folded = np.empty((len(x), len(fold_fits)))
+    oof = np.empty(len(x))
+    for k, (fold_fit, held_idx) in enumerate(zip(fold_fits, held_out, strict=True)):
+        folded[:, k] = margins(fold_fit, x)
         oof[held_idx] = folded[held_idx, k]
     return folded, oof
 
