@@ -492,3 +492,49 @@ def test_an_outcome_recorded_while_the_presentation_runs_leaves_nothing_to_estim
     assert set(departed(regs, now, backtest=True)["student_id"]) == set()  # its latest week, as it stood
     ended = now.assign(**{DATA_DAY: 130.0})  # a folder of past presentations: scored as they stood
     assert set(departed(regs, ended)["student_id"]) == {"s4"}
+
+
+def test_days_the_data_hold_past_the_latest_whole_week_are_said_with_how_to_score_them(
+    mid_term: Path, model: LoadedModel, tmp_path: Path
+) -> None:
+    """An extract taken three days before its week ends (a Friday of a Monday-to-Sunday week) is scored
+    at the week before; the run says how far the data reach, and --as-of the week's last day scores it."""
+    from waymark.cli.score import _days_past
+
+    pres = pd.read_parquet(mid_term / "presentations.parquet")
+    week_ends = _started(pres, RUNNING) + timedelta(days=7 * WEEK - 1)
+    early = tmp_path / "data"
+    shutil.copytree(mid_term, early)
+    activity = pq.read_table(early / "activity").to_pandas()
+    starts = activity.merge(pres.assign(start=pd.to_datetime(pres["start_date"]))[[*KEYS, "start"]], on=KEYS)
+    on = starts["start"] + pd.to_timedelta(activity["day"], unit="D")
+    shutil.rmtree(early / "activity")
+    (early / "activity").mkdir()
+    activity[(on <= pd.Timestamp(week_ends - timedelta(days=3))).to_numpy()].to_parquet(
+        early / "activity" / "part-00000.parquet", index=False
+    )
+    data = load_learning_data(early)
+    reaches = data_date(data.presentations, last_activity_day(data.activity))
+    assert reaches == week_ends - timedelta(days=3)
+
+    def summary(folder: Path, **kw: object) -> job.ScoringSummary:
+        batch = job._on_duckdb(folder, model=model, erased=frozenset(), say=lambda _m: None, **kw)  # type: ignore[arg-type]
+        return job.ScoringSummary(
+            run_id=1,
+            model="waymark-mid-term",
+            version="1",
+            students=len(batch.indicators),
+            weeks=tuple(sorted({int(w) for w in batch.as_of["week"]})),
+            as_of=str(max(batch.as_of["as_of"])),
+            data_reaches=None if batch.data_reaches is None else batch.data_reaches.isoformat(),
+        )
+
+    behind = summary(early, week=None)
+    assert WEEK - 1 in behind.weeks and WEEK not in behind.weeks
+    assert behind.data_reaches == reaches.isoformat() and behind.days_past_scored == 4
+    said = _days_past(behind)
+    assert f"The data reach {reaches.isoformat()}, 4 days past the end of the latest week scored" in said
+    assert "--as-of" in said
+    stated = summary(early, week=None, as_of=week_ends)  # the extract holds the whole week
+    assert WEEK in stated.weeks and stated.days_past_scored == 0 and _days_past(stated) == ""
+    assert summary(mid_term, week=None).days_past_scored == 0  # exported on the week's last day

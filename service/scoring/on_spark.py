@@ -191,6 +191,7 @@ def scored_on_spark(
         withdrawn=withdrawn,
         erased_in_folder=held,
         objecting=objected,
+        data_reaches=None if week is not None else as_of or data_date(every, last_days()),
     )
 
 

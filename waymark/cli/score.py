@@ -23,7 +23,7 @@ from waymark.models.settings import Settings, get_settings
 from waymark.models.targets import DEFAULT_NAMES, Target
 from waymark.service.db.engine import opened
 from waymark.service.monitoring import MonitoringError, load_policy
-from waymark.service.scoring import score
+from waymark.service.scoring import ScoringSummary, score
 from waymark.service.scoring.job import DEFAULT_CHUNK_ROWS
 
 
@@ -155,6 +155,7 @@ def publish(
             if summary.objecting
             else ""
         )
+        + _days_past(summary)
         + (
             f" This batch is as of an earlier date than the one it replaced ({summary.replaced_as_of}): "
             f"staff now see indicators as of {summary.as_of}."
@@ -167,6 +168,19 @@ def publish(
             else ""
         ),
         highlight=False,
+    )
+
+
+def _days_past(summary: ScoringSummary) -> str:
+    """What the data hold past the latest week scored, and how to score them when the week is whole."""
+    days = summary.days_past_scored
+    if not days:
+        return ""
+    return (
+        f" The data reach {summary.data_reaches}, {days} day{'s' if days != 1 else ''} past the end of the "
+        "latest week scored: a week is scored once the data reach its last day, so those days count in a "
+        "later run. If the extract was taken after that week ended and nobody was active on its remaining "
+        "days, score it with --as-of and the week's last day."
     )
 
 
