@@ -136,7 +136,8 @@ THREADED_FAMILIES: frozenset[str] = frozenset({"gbm"})
 def on_usable_cores(pipeline: Pipeline) -> Pipeline:
     """A ``THREADED_FAMILIES`` pipeline fitted on fewer threads, set to predict on the usable cores again.
 
-    LightGBM predicts, and explains, on the threads it was given: a model fitted on one thread beside
-    another fit would otherwise score on one.
+    LightGBM's scikit-learn model predicts on the threads it was given: the training run's own
+    predictions from a fit made on one thread beside another (the calibration folds' margins) would
+    otherwise run on one. The saved bundle's booster takes OpenMP's threads; its text records the fit's.
     """
     return pipeline.set_params(model__n_jobs=cores())

@@ -29,8 +29,10 @@ from waymark.service.scoring import ScoringError, job
 from waymark.service.scoring.cohort import (
     DATA_DAY,
     CohortError,
+    PastWeek,
     current_presentations,
     departed,
+    past_week,
     scored_weeks,
 )
 from waymark.training.fitting import FitConfig
@@ -494,11 +496,37 @@ def test_an_outcome_recorded_while_the_presentation_runs_leaves_nothing_to_estim
     assert set(departed(regs, ended)["student_id"]) == {"s4"}
 
 
-def test_days_the_data_hold_past_the_latest_whole_week_are_said_with_how_to_score_them(
+def test_days_past_a_scored_week_are_found_per_presentation_and_never_past_its_last_whole_week() -> None:
+    """Two calendars (Monday and Thursday starts) and one in its last part-week, on a Wednesday's data."""
+    pres = pd.DataFrame(
+        {
+            "module_id": ["MON", "THU", "END"],
+            "presentation_id": ["p", "p", "p"],
+            "start_date": pd.to_datetime(["2031-01-06", "2031-01-09", "2030-06-02"]),
+            "length_days": [100, 100, 234],  # END: 33 whole weeks (days 0 to 230), then days 231 to 233
+        }
+    )
+    last = pd.DataFrame(
+        {"module_id": ["MON", "THU", "END"], "presentation_id": ["p"] * 3, "last_day": [0] * 3}
+    )
+    wednesday = date(2031, 1, 22)  # MON's day 16 (week 2 ends on day 13), THU's day 13 (its week 2's last)
+    weeks = scored_weeks(pres.iloc[:2], None, last_day=lambda: last, as_of=wednesday)
+    assert dict(zip(weeks["module_id"], weeks["week"], strict=True)) == {"MON": 2, "THU": 2}
+    assert past_week(weeks) == PastWeek(
+        reaches=wednesday, days=3, ends=date(2031, 1, 26), presentations=("MON (p)",)
+    )
+    # END's data reach its day 233: past its last whole week, but no later week will ever be scored
+    ended = scored_weeks(pres.iloc[2:], None, last_day=lambda: last, as_of=date(2031, 1, 21))
+    assert ended["week"].tolist() == [33] and past_week(ended) is None
+    # nothing dates the data: nothing said
+    assert past_week(scored_weeks(pres.iloc[:2], None, last_day=lambda: last.iloc[:0])) is None
+
+
+def test_an_extract_taken_before_its_week_ends_is_scored_a_week_behind_and_says_how_far_it_reaches(
     mid_term: Path, model: LoadedModel, tmp_path: Path
 ) -> None:
-    """An extract taken three days before its week ends (a Friday of a Monday-to-Sunday week) is scored
-    at the week before; the run says how far the data reach, and --as-of the week's last day scores it."""
+    """Exported three days before week 8 ends (a Thursday of a Monday-to-Sunday week): scored at week 7,
+    and the run says so with the date to give --as-of; stated, week 8 is scored and nothing is said."""
     from waymark.cli.score import _days_past
 
     pres = pd.read_parquet(mid_term / "presentations.parquet")
@@ -513,28 +541,24 @@ def test_days_the_data_hold_past_the_latest_whole_week_are_said_with_how_to_scor
     activity[(on <= pd.Timestamp(week_ends - timedelta(days=3))).to_numpy()].to_parquet(
         early / "activity" / "part-00000.parquet", index=False
     )
-    data = load_learning_data(early)
-    reaches = data_date(data.presentations, last_activity_day(data.activity))
-    assert reaches == week_ends - timedelta(days=3)
 
-    def summary(folder: Path, **kw: object) -> job.ScoringSummary:
-        batch = job._on_duckdb(folder, model=model, erased=frozenset(), say=lambda _m: None, **kw)  # type: ignore[arg-type]
-        return job.ScoringSummary(
-            run_id=1,
-            model="waymark-mid-term",
-            version="1",
-            students=len(batch.indicators),
-            weeks=tuple(sorted({int(w) for w in batch.as_of["week"]})),
-            as_of=str(max(batch.as_of["as_of"])),
-            data_reaches=None if batch.data_reaches is None else batch.data_reaches.isoformat(),
+    def scored(folder: Path, **kw: object) -> job.ScoredBatch:
+        return job._on_duckdb(folder, model=model, week=None, erased=frozenset(), say=lambda _m: None, **kw)  # type: ignore[arg-type]
+
+    behind = scored(early)
+    assert set(behind.as_of.loc[behind.as_of["presentation_id"] == RUNNING, "week"]) == {WEEK - 1}
+    past = behind.past_week
+    assert past is not None and past.reaches == week_ends - timedelta(days=3)
+    assert past.days == 4 and past.ends == week_ends
+    assert {p.split(" (")[1].rstrip(")") for p in past.presentations} == {RUNNING, "2025J"}
+    said = _days_past(
+        job.ScoringSummary(
+            run_id=1, model="m", version="1", students=1, weeks=(WEEK - 1,), as_of="", past_week=past
         )
-
-    behind = summary(early, week=None)
-    assert WEEK - 1 in behind.weeks and WEEK not in behind.weeks
-    assert behind.data_reaches == reaches.isoformat() and behind.days_past_scored == 4
-    said = _days_past(behind)
-    assert f"The data reach {reaches.isoformat()}, 4 days past the end of the latest week scored" in said
-    assert "--as-of" in said
-    stated = summary(early, week=None, as_of=week_ends)  # the extract holds the whole week
-    assert WEEK in stated.weeks and stated.days_past_scored == 0 and _days_past(stated) == ""
-    assert summary(mid_term, week=None).days_past_scored == 0  # exported on the week's last day
+    )
+    assert f"The data reach {past.reaches.isoformat()}, up to 4 days past the end of the week scored" in said
+    assert said.endswith(f"score it with --as-of {week_ends.isoformat()}.")
+    stated = scored(early, as_of=week_ends)  # the extract holds the whole week
+    running = stated.as_of[stated.as_of["presentation_id"] == RUNNING]
+    assert set(running["week"]) == {WEEK} and stated.past_week is None
+    assert scored(mid_term).past_week is None  # exported on the week's last day

@@ -31,6 +31,7 @@ ERASED = "erased on request before the run"
 FLOATS = ["probability", "lower", "upper", "previous_probability", "priority"]
 LEFT_OUT: dict[tuple[Path, bool], int] = {}  # (folder, on Spark): registrations left out as withdrawn
 HELD: dict[tuple[Path, bool], int] = {}  # (folder, on Spark): erased students the folder still registers
+PAST: dict[tuple[Path, bool], object] = {}  # (folder, on Spark): what the run said of days past its weeks
 
 
 def _served(
@@ -57,6 +58,7 @@ def _served(
     summary = score(where, engine, model_name=champion.name, spark=spark, week=week)
     LEFT_OUT[folder, spark is not None] = summary.withdrawn
     HELD[folder, spark is not None] = summary.erased_in_folder
+    PAST[folder, spark is not None] = summary.past_week
     import_grants(engine, folder / "access.csv")
     indicators = _table(engine, "indicators")
     return Served(settings, engine, folder, indicators, pd.read_csv(folder / "access.csv", dtype=str))
@@ -151,6 +153,7 @@ def test_the_erased_student_is_scored_by_neither_engine(synth_dir: Path, both: t
         assert erased not in set(_table(served.engine, "indicators")["student_id"])
     folder = both[0].folder
     assert HELD[folder, False] == HELD[folder, True]  # each run says the folder still holds them alike
+    assert PAST[folder, False] == PAST[folder, True]  # and the same of days past the weeks scored
 
 
 def test_a_registration_recorded_as_having_left_is_scored_by_neither_engine(

@@ -35,6 +35,47 @@ class Cohort:
     placement: pd.DataFrame  # student_id -> programme_id, school_id
     as_of: pd.DataFrame  # module_id, presentation_id, week, as_of (ISO date)
     withdrawn: int = 0  # registrations left out: recorded as having left by the data date (``departed``)
+    past_week: PastWeek | None = None  # days the data hold past a scored week, not yet scored
+
+
+@dataclass(frozen=True)
+class PastWeek:
+    """Days the data hold past the end of the week a run scored, in a later week not yet whole.
+
+    An extract taken on a Friday of a Monday-to-Sunday calendar is scored at the week before, and
+    nothing had said that five days more were in it (a reviewer's finding).
+    """
+
+    reaches: date  # the data date the weeks were chosen by
+    days: int  # the most days past a scored week's last day, over ``presentations``
+    ends: date  # the soonest last day of such a later week: the date ``--as-of`` would state
+    presentations: tuple[str, ...]  # "module (presentation)" of each with such days
+
+
+def past_week(chosen: pd.DataFrame) -> PastWeek | None:
+    """The days the data reach past each presentation's scored week (``scored_weeks`` without a week).
+
+    Only where the presentation has a later whole week to score: the days after a presentation's last
+    whole week are never scored, and a run of ended presentations would otherwise be told to wait for
+    a week that never comes. None where no presentation has such days, or nothing dates the data.
+    """
+    into = pd.to_numeric(chosen[DATA_DAY]).to_numpy(dtype="float64")
+    weeks = chosen["week"].to_numpy(dtype="int64")
+    past = into - (7 * weeks - 1)
+    later = 7 * (weeks + 1) <= chosen["length_days"].to_numpy(dtype="int64")
+    found = (past >= 1) & later  # NaN (no data date) compares False
+    if not found.any():
+        return None
+    rows = chosen[found]
+    starts = pd.to_datetime(rows["start_date"]).dt.normalize()
+    reached = starts + pd.to_timedelta(past[found] + 7 * weeks[found] - 1, unit="D")
+    ends = starts + pd.to_timedelta(7 * (weeks[found] + 1) - 1, unit="D")
+    return PastWeek(
+        reaches=reached.max().date(),
+        days=int(past[found].max()),
+        ends=ends.min().date(),
+        presentations=tuple(f"{r.module_id} ({r.presentation_id})" for r in rows.itertuples()),
+    )
 
 
 def current_presentations(
@@ -342,7 +383,13 @@ def build_cohort(
     if features.empty:
         raise CohortError(NOTHING_TO_SCORE)
     placement = data.students.reindex(columns=list(PLACEMENT))
-    return Cohort(features, placement, as_of_dates(chosen), withdrawn)
+    return Cohort(
+        features,
+        placement,
+        as_of_dates(chosen),
+        withdrawn,
+        past_week=past_week(chosen) if week is None else None,
+    )
 
 
 def departed(registrations: pd.DataFrame, weeks: pd.DataFrame, *, backtest: bool = False) -> pd.DataFrame:

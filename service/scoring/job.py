@@ -33,6 +33,7 @@ from waymark.service.scoring import lock, publish, summaries
 from waymark.service.scoring.champion import audited_scope, load_champion
 from waymark.service.scoring.cohort import (
     CohortError,
+    PastWeek,
     activity_cutoff,
     build_cohort,
     current_presentations,
@@ -62,19 +63,7 @@ class ScoringSummary:
     replaced_as_of: str | None = None  # the data date of the batch this one replaced (None: none was served)
     modules: tuple[str, ...] = ()  # the modules scored
     audited_modules: tuple[str, ...] = ()  # the modules of the presentations the audit measured
-    # the data date the run chose its weeks by (no week asked for): stated with --as-of, else the folder's
-    data_reaches: str | None = None
-
-    @property
-    def days_past_scored(self) -> int:
-        """Days the data reach past the end of the latest week scored: counted once their week is whole.
-
-        An extract taken on a Friday of a Monday-to-Sunday calendar was scored at the week before, and
-        nothing said that five days more were in it (a reviewer's finding).
-        """
-        if self.data_reaches is None:
-            return 0
-        return max(0, (date.fromisoformat(self.data_reaches) - date.fromisoformat(self.as_of)).days)
+    past_week: PastWeek | None = None  # days the data hold past a scored week, not yet scored
 
     @property
     def unaudited_modules(self) -> tuple[str, ...]:
@@ -111,7 +100,7 @@ class ScoredBatch:
     withdrawn: int = 0  # registrations left out as recorded to have left by the data date
     erased_in_folder: int = 0  # erased students the chosen presentations still register (left out)
     objecting: int = 0  # students of the chosen presentations left out because they objected
-    data_reaches: date | None = None  # the data date the weeks were chosen by (None: a week was asked for)
+    past_week: PastWeek | None = None  # days the data hold past a scored week (``cohort.past_week``)
 
 
 def _records(
@@ -372,7 +361,7 @@ def _on_duckdb(
         activity_before=activity_cutoff(week),
     )
     # A chosen week must reach the folder's data date, which the activity read up to its cut-off cannot say.
-    day = as_of or data_date(_presentations(con), last_days())
+    day = None if week is None else as_of or data_date(_presentations(con), last_days())
     con.close()
     registered = data.registrations.student_id
     held = int(registered[registered.isin(erased)].nunique())
@@ -400,7 +389,7 @@ def _on_duckdb(
         withdrawn=cohort.withdrawn,
         erased_in_folder=held,
         objecting=objected,
-        data_reaches=day if week is None else None,
+        past_week=cohort.past_week,
     )
 
 
@@ -491,5 +480,5 @@ def _publish(
         objecting=batch.objecting,
         replaced_as_of=None if served is None else served.data_as_of,
         modules=tuple(sorted({str(m) for m in batch.indicators["module_id"]})),
-        data_reaches=None if batch.data_reaches is None else batch.data_reaches.isoformat(),
+        past_week=batch.past_week,
     )

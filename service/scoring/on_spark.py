@@ -49,6 +49,7 @@ from waymark.service.scoring.cohort import (
     as_of_dates,
     current_presentations,
     departed,
+    past_week,
     scored_weeks,
     stated,
     week_groups,
@@ -191,7 +192,7 @@ def scored_on_spark(
         withdrawn=withdrawn,
         erased_in_folder=held,
         objecting=objected,
-        data_reaches=None if week is not None else as_of or data_date(every, last_days()),
+        past_week=past_week(weeks) if week is None else None,
     )
 
 

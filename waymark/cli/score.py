@@ -172,15 +172,18 @@ def publish(
 
 
 def _days_past(summary: ScoringSummary) -> str:
-    """What the data hold past the latest week scored, and how to score them when the week is whole."""
-    days = summary.days_past_scored
-    if not days:
+    """What the data hold past a scored week, and how to score those days once their week has ended."""
+    past = summary.past_week
+    if past is None:
         return ""
+    shown = ", ".join(past.presentations[:3]) + (", ..." if len(past.presentations) > 3 else "")
+    kind = "presentation" if len(past.presentations) == 1 else "presentations"
     return (
-        f" The data reach {summary.data_reaches}, {days} day{'s' if days != 1 else ''} past the end of the "
-        "latest week scored: a week is scored once the data reach its last day, so those days count in a "
-        "later run. If the extract was taken after that week ended and nobody was active on its remaining "
-        "days, score it with --as-of and the week's last day."
+        f" The data reach {past.reaches.isoformat()}, up to {past.days} day{'s' if past.days != 1 else ''} "
+        f"past the end of the week scored of {len(past.presentations):,} {kind} ({shown}): a week is "
+        "scored once the data reach its last day, so those days count in a later run. If the extract "
+        f"was taken on or after {past.ends.isoformat()}, with nobody active after "
+        f"{past.reaches.isoformat()}, score it with --as-of {past.ends.isoformat()}."
     )
 
 
