@@ -134,7 +134,7 @@ def publish(
             else ""
         )
         + (
-            f" {_modules(summary.unaudited_modules)} of the {len(summary.modules):,} modules scored had no "
+            f" {_counted(summary.unaudited_modules)} of the {len(summary.modules):,} modules scored had no "
             "presentation among those this version was tested and audited on: nothing is known of its "
             "accuracy or fairness there, so read their estimates with that in mind, or train and audit "
             "on data that holds such modules."
@@ -176,11 +176,11 @@ def _days_past(summary: ScoringSummary) -> str:
     past = summary.past_week
     if past is None:
         return ""
-    shown = ", ".join(past.presentations[:3]) + (", ..." if len(past.presentations) > 3 else "")
     kind = "presentation" if len(past.presentations) == 1 else "presentations"
+    named = _counted(past.presentations, named=3, kind=kind)
     return (
         f" The data reach {past.reaches.isoformat()}, up to {past.days} day{'s' if past.days != 1 else ''} "
-        f"past the end of the week scored of {len(past.presentations):,} {kind} ({shown}): a week is "
+        f"past the end of the week scored of {named}: a week is "
         "scored once the data reach its last day, so those days count in a later run. If the extract "
         f"was taken on or after {past.ends.isoformat()}, with nobody active after "
         f"{past.reaches.isoformat()}, score it with --as-of {past.ends.isoformat()}."
@@ -191,12 +191,10 @@ def _students(n: int) -> str:
     return f"{n:,} student{'' if n == 1 else 's'}"
 
 
-def _modules(modules: tuple[str, ...], *, named: int = 5) -> str:
-    """'2 (FA4001, FA5001)' or '9 (FA4001, ... and 4 more)'."""
-    listed = ", ".join(modules[:named]) + (
-        f" and {len(modules) - named:,} more" if len(modules) > named else ""
-    )
-    return f"{len(modules):,} ({listed})"
+def _counted(names: tuple[str, ...], *, named: int = 5, kind: str = "") -> str:
+    """'2 (FA4001, FA5001)' or '9 (FA4001, ... and 4 more)'; with ``kind``, '2 modules (...)'."""
+    listed = ", ".join(names[:named]) + (f" and {len(names) - named:,} more" if len(names) > named else "")
+    return f"{len(names):,}{' ' + kind if kind else ''} ({listed})"
 
 
 def _weeks(weeks: tuple[int, ...]) -> str:
