@@ -6,8 +6,9 @@ days it holds (``valid_from`` to ``valid_until``, where the file gives them, bot
 the institution's zone, ``WAYMARK_TIMEZONE``). A
 student reads only themselves. Every other role reads no individual's indicator (PRODUCT §6).
 A student outside the caller's scope is indistinguishable from one that does not exist, and so, to
-every staff member, is a student who objected to being scored and listed (``ProcessingRestriction``):
-their stored indicators are kept, and only they read them.
+every staff member, is a student whose processing is restricted at their request (an objection to
+being scored and listed, or a correction being weighed: ``ProcessingRestriction``): their stored
+indicators are kept, and only they read them.
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ def may_read(principal: Principal, indicators: Any) -> ColumnElement[bool]:
         or_(AccessGrant.valid_from.is_(None), AccessGrant.valid_from <= today),
         or_(AccessGrant.valid_until.is_(None), AccessGrant.valid_until >= today),
     )
-    objected = exists().where(ProcessingRestriction.student_id == indicators.c.student_id)
-    return and_(indicators.c[SCOPE_COLUMNS[scope_type].key].in_(granted), ~objected)
+    restricted = exists().where(ProcessingRestriction.student_id == indicators.c.student_id)
+    return and_(indicators.c[SCOPE_COLUMNS[scope_type].key].in_(granted), ~restricted)
 
 
 def institution_today() -> date:

@@ -163,8 +163,9 @@ def _written_otherwise(number: str, *, known: frozenset[str], pseudonym: Callabl
 def known_students(engine: Engine) -> frozenset[str]:
     """Students the service database knows: in any scored batch or any student-scope relationship.
 
-    And those who objected to being scored: an upheld objection removes their indicators, and the
-    next directory import had been refused whole for naming them (a reviewer's finding).
+    And those who asked for their processing to be restricted: an upheld objection removes their
+    indicators, and the next directory import had been refused whole for naming them (a reviewer's
+    finding).
     """
     query = union(
         select(Indicator.student_id).distinct(),

@@ -30,7 +30,7 @@ def first_contacts(engine: Engine) -> pd.DataFrame:
     """When each student was first reached: ``student_id, contacted_at`` (UTC)."""
     query = (
         select(ContactEvent.student_id, func.min(ContactEvent.at).label("contacted_at"))
-        .where(ContactEvent.status.in_(MADE), objections.not_objecting(ContactEvent.student_id))
+        .where(ContactEvent.status.in_(MADE), objections.not_restricted(ContactEvent.student_id))
         .group_by(ContactEvent.student_id)
     )
     with transaction(engine) as session:
@@ -83,7 +83,7 @@ def indicators_since(engine: Engine, since: datetime) -> pd.DataFrame:
         .where(
             ScoringRun.status == "complete",
             ScoringRun.started_at >= since,
-            objections.not_objecting(Indicator.student_id),
+            objections.not_restricted(Indicator.student_id),
         )
     )
     with transaction(engine) as session:

@@ -130,13 +130,13 @@ def estimates_of(engine: Engine, run_id: int) -> pd.DataFrame:
         rows = session.execute(
             select(
                 Indicator.student_id, Indicator.module_id, Indicator.presentation_id, Indicator.probability
-            ).where(Indicator.run_id == run_id, objections.not_objecting(Indicator.student_id))
+            ).where(Indicator.run_id == run_id, objections.not_restricted(Indicator.student_id))
         ).all()
     return pd.DataFrame(rows, columns=[*stability.KEY, "probability"])
 
 
 def left_out_since_scored(engine: Engine, run_id: int) -> bool:
-    """Whether students of run ``run_id`` were left out after it was scored (objection, erasure).
+    """Whether students of run ``run_id`` were left out after it was scored (a restriction, an erasure).
 
     Its group figures then differ from an earlier report's of the same run only by those students, and
     two reports side by side give back every characteristic of one who objected (a red team's
@@ -148,7 +148,7 @@ def left_out_since_scored(engine: Engine, run_id: int) -> bool:
         readable = session.scalar(
             select(func.count())
             .select_from(Indicator)
-            .where(Indicator.run_id == run_id, objections.not_objecting(Indicator.student_id))
+            .where(Indicator.run_id == run_id, objections.not_restricted(Indicator.student_id))
         )
     return int(readable or 0) < int(stored)
 

@@ -1,10 +1,17 @@
-"""A student's objection to being scored and listed (GDPR Art. 21), and the restriction it brings.
+"""Restrictions of processing a student asks for (GDPR Art. 18): an objection's, and a correction's.
 
-From the moment a student objects they are left out: no scoring, training or audit reads them
-(``publish.objecting_students``) and no staff member reads them (``access.may_read``), while the
-DPO weighs the objection (a restriction of processing, Art. 18(1)(d)) and after it is upheld. The
-restriction ends when the DPO declines the objection with the institution's compelling grounds,
-which the student reads, or when the student withdraws it; their erasure removes it with the rest.
+From the moment a student objects to being scored and listed (Art. 21) they are left out: no
+scoring, training or audit reads them (``publish.restricted_students``) and no staff member reads them
+(``access.may_read``), while the DPO weighs the objection (Art. 18(1)(d)) and after it is upheld.
+That restriction ends when the DPO declines the objection with the institution's compelling grounds,
+which the student reads, or when the student withdraws it.
+
+A student who contests the accuracy of their data in a correction request may ask to be left out the
+same way while the DPO checks it (Art. 18(1)(a), ground ``accuracy``). It ends when the DPO declines
+the correction, which the student reads, or when the student withdraws the request. An accepted
+correction keeps it until the corrected data is recorded as reaching the folder Waymark reads: until
+then the student's estimates would rest on data found to be wrong. Their erasure removes every
+restriction with the rest.
 """
 
 from __future__ import annotations
@@ -35,8 +42,12 @@ def served_key(session: Session, student: str) -> str | None:
     return None
 
 
-def not_objecting(student_id: Any) -> ColumnElement[bool]:
-    """The condition that ``student_id`` (a column) names no student whose objection stands.
+#: The grounds of a restriction, by the kind of request that asked for it.
+GROUNDS = {"objection": "objection", "rectification": "accuracy"}
+
+
+def not_restricted(student_id: Any) -> ColumnElement[bool]:
+    """The condition that ``student_id`` (a column) names no student whose processing is restricted.
 
     Every aggregate over students' estimates or contacts applies it too (the impact evaluation, the
     monitoring's group figures): a restricted student's data is stored, not processed (a reviewer's
@@ -47,11 +58,21 @@ def not_objecting(student_id: Any) -> ColumnElement[bool]:
 
 def restriction(session: Session, student: str) -> ProcessingRestriction | None:
     """The student's standing objection (weighed or upheld), if any."""
-    return session.get(ProcessingRestriction, student)
+    return session.scalar(
+        select(ProcessingRestriction).where(
+            ProcessingRestriction.student_id == student, ProcessingRestriction.ground == "objection"
+        )
+    )
+
+
+def restricted_by(session: Session, requests: list[int]) -> set[int]:
+    """Which of ``requests`` (ids) hold a restriction of processing now."""
+    query = select(ProcessingRestriction.request_id).where(ProcessingRestriction.request_id.in_(requests))
+    return set(session.scalars(query))
 
 
 def restrict(session: Session, request: RightsRequest) -> None:
-    """Leave the student of ``request`` (an objection just made) out from now on, while it is weighed."""
+    """Leave the student of ``request`` (an objection, or a correction) out from now on."""
     key = served_key(session, request.student_id)  # read before anything of theirs changes
     session.add(
         ProcessingRestriction(
@@ -60,23 +81,40 @@ def restrict(session: Session, request: RightsRequest) -> None:
             since=datetime.now(UTC),
             upheld=False,
             pseudonym_key=key,
+            ground=GROUNDS[request.kind],
         )
     )
 
 
-def uphold(session: Session, student: str) -> int:
-    """Keep the student left out, and remove the indicators made of them; returns how many went.
+def uphold(session: Session, request: RightsRequest) -> int:
+    """Keep the student of ``request`` (an objection) left out, and remove the indicators made of them.
 
-    Their contacts, notes and consents stay (they are the support team's records, not the scoring
-    the student objected to; erasure is the way to remove those).
+    Returns how many indicators went. Their contacts, notes and consents stay (they are the support
+    team's records, not the scoring the student objected to; erasure is the way to remove those).
     """
-    standing = restriction(session, student)
+    standing = session.get(ProcessingRestriction, (request.student_id, request.id))
     if standing is not None:
         standing.upheld = True
-    gone = session.execute(delete(Indicator).where(Indicator.student_id == student))
+    gone = session.execute(delete(Indicator).where(Indicator.student_id == request.student_id))
     return int(getattr(gone, "rowcount", 0) or 0)
 
 
-def lift(session: Session, student: str) -> None:
-    """End the restriction: the student is scored again from the next run and read as before."""
-    session.execute(delete(ProcessingRestriction).where(ProcessingRestriction.student_id == student))
+def lift(session: Session, request: RightsRequest) -> bool:
+    """End the restriction ``request`` holds, if any (True: it held one).
+
+    The student is scored again from the next run and read as before, unless another of their
+    requests holds one too (``still_restricted``).
+    """
+    gone = session.execute(
+        delete(ProcessingRestriction).where(
+            ProcessingRestriction.student_id == request.student_id,
+            ProcessingRestriction.request_id == request.id,
+        )
+    )
+    return bool(getattr(gone, "rowcount", 0))
+
+
+def still_restricted(session: Session, student: str) -> bool:
+    """Whether any restriction of the student's processing stands."""
+    query = select(ProcessingRestriction.request_id).where(ProcessingRestriction.student_id == student)
+    return session.execute(query.limit(1)).first() is not None

@@ -469,6 +469,17 @@ class RequestIn(Strict):
     detail: LongNote = ""
 
 
+class RectificationIn(RequestIn):
+    """A correction request, and whether to be left out while it is weighed (GDPR Art. 18(1)(a))."""
+
+    restrict: bool = Field(
+        default=False,
+        description="Leave me out while this is checked: no estimate is worked out for me, no later model "
+        "is trained on me, and no staff member sees me in Waymark, until the data protection officer "
+        "declines the correction or the corrected data reaches Waymark (or I withdraw the request).",
+    )
+
+
 class OwnIndicator(BaseModel):
     """The student's own indicator, or why it is not shown."""
 
@@ -616,6 +627,11 @@ class OwnRequest(BaseModel):
     processed_at: datetime | None
     outcome: str | None
     outcome_note: str | None
+    restricted: bool = Field(
+        default=False,
+        description="Whether this request keeps you left out now (an objection; a correction you asked "
+        "to be left out for while it is weighed): not scored, and not seen by staff in Waymark.",
+    )
 
 
 Interval = tuple[float | None, float | None, float | None]

@@ -118,7 +118,7 @@ def database_records(session: Session, student_id: str) -> dict[str, list[dict[s
         "consents": _rows(session, Consent, student_id=student_id),
         "preferences": _rows(session, StudentPreference, student_id=student_id),
         "requests": _rows(session, RightsRequest, student_id=student_id),
-        "objection": restriction,
+        "restrictions": restriction,  # an objection, a correction being weighed (GDPR Art. 18)
         # the staff who support the student by name of relationship (their personal tutor's, say)
         "relationships": [{k: _plain(v) for k, v in columns(g).items()} for g in session.scalars(grants)],
         "access_log": _rows(session, AuditRecord, student_id=student_id),

@@ -40,7 +40,7 @@ from tests.impact_sample import keep_report, sample_report
 from tests.service_setup import Served, serve_cohort
 from tests.vocabulary import forbidden_words
 from waymark.models.registry import configure
-from waymark.service import decisions, monitoring
+from waymark.service import decisions, monitoring, objections
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import (
     Consent,
@@ -332,6 +332,16 @@ def test_a_student_sees_their_indicator_by_choice_withdraws_a_consent_and_asks_f
     press(page, "#rectification button[type=submit]")  # nothing said: refused beside the field
     page.wait_for_selector("#rect-detail-error:has-text('Say what is wrong')")
     axe.check(page, "me, correction form with an error")
+    # a correction, asking to be left out while it is checked (GDPR Art. 18(1)(a))
+    type_into(page, "#rect-detail", "The logins counted in week 3 were not mine.")
+    press(page, "#rect-restrict", "Space")
+    press(page, "#rectification button[type=submit]")
+    page.wait_for_selector("#requests td:has-text('you are left out meanwhile')")
+    with transaction(own.engine) as session:
+        grounds = session.scalars(
+            select(ProcessingRestriction.ground).where(ProcessingRestriction.student_id == student)
+        )
+        assert list(grounds) == ["accuracy"]
     type_into(page, "#erase-detail", "I am leaving the course.")
     press(page, "#erasure button[type=submit]")
     page.wait_for_selector("#requests td:has-text('Waiting for the data protection officer')")
@@ -341,7 +351,7 @@ def test_a_student_sees_their_indicator_by_choice_withdraws_a_consent_and_asks_f
     press(page, "#objection button[type=submit]")
     page.wait_for_selector("#requests td:has-text('Objection')")
     with transaction(own.engine) as session:  # left out from this moment, before the DPO decides
-        assert session.get(ProcessingRestriction, student) is not None
+        assert objections.restriction(session, student) is not None
     axe.check(page, "me, objection made")
     assert errors == []
 
@@ -459,7 +469,25 @@ def test_the_dpo_processes_the_erasure_and_runs_retention(
                     student_id=student, kind="erasure", detail="", status="open", created_at=datetime.now(UTC)
                 )
             )
-        if session.get(ProcessingRestriction, student) is None:
+        contested = select(ProcessingRestriction).where(
+            ProcessingRestriction.student_id == student, ProcessingRestriction.ground == "accuracy"
+        )
+        if session.scalars(contested).first() is None:
+            asked = RightsRequest(
+                student_id=student,
+                kind="rectification",
+                detail="The logins counted in week 3 were not mine.",
+                status="open",
+                created_at=datetime.now(UTC),
+            )
+            session.add(asked)
+            session.flush()
+            session.add(
+                ProcessingRestriction(
+                    student_id=student, request_id=asked.id, since=datetime.now(UTC), ground="accuracy"
+                )
+            )
+        if objections.restriction(session, student) is None:
             objected = RightsRequest(
                 student_id=student, kind="objection", detail="", status="open", created_at=datetime.now(UTC)
             )
@@ -485,7 +513,18 @@ def test_the_dpo_processes_the_erasure_and_runs_retention(
     press(page, f"#{prefix}-h ~ form button[type=submit]")
     page.wait_for_selector(f"text=Objection {prefix[1:]}: outcome recorded")
     with transaction(own.engine) as session:
-        assert session.get(ProcessingRestriction, student) is None
+        assert objections.restriction(session, student) is None
+    # the correction they asked to be left out for: declined, they are read again
+    card = page.locator("article.request", has_text=f"student {student}").filter(has_text="Rectification")
+    assert "asked to be left out while this is checked" in card.inner_text()
+    prefix = card.get_attribute("aria-labelledby").removesuffix("-h")
+    page.check(f"#{prefix}-h ~ form input[name=accept][value=false]")
+    type_into(page, f"#{prefix}-note", "The login records show your own device in week 3.")
+    press(page, f"#{prefix}-h ~ form button[type=submit]")
+    page.wait_for_selector(f"text=Rectification request {prefix[1:]}: outcome recorded")
+    with transaction(own.engine) as session:
+        left_out = select(ProcessingRestriction).where(ProcessingRestriction.student_id == student)
+        assert session.scalars(left_out).first() is None
     request = page.locator("article.request", has_text=f"student {student}").first
     prefix = request.get_attribute("aria-labelledby").removesuffix("-h")
     press(page, f"#{prefix}-h ~ form button[type=submit]")

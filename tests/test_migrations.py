@@ -97,6 +97,34 @@ def test_erasures_recorded_before_their_key_was_kept_are_still_applied_and_not_c
     assert erased_students(engine, key="0123456789abcdef") == erased_students(engine, key="") == {"S1"}
 
 
+def test_a_restriction_written_before_its_grounds_is_read_as_the_objection_it_was(
+    tmp_path: Path, disposing: Callable[[Engine], Engine]
+) -> None:
+    """Revision 0022 keys restrictions by request (a correction's beside an objection's)."""
+    from waymark.service import objections
+    from waymark.service.db.schema import ProcessingRestriction
+    from waymark.service.scoring.publish import restricted_students
+
+    engine = disposing(make_engine(f"sqlite:///{tmp_path}/old.db"))
+    _to(engine, "0021")  # as the release before 0022 left it
+    with transaction(engine) as session:
+        session.execute(
+            text(
+                "INSERT INTO processing_restrictions (student_id, request_id, since, upheld) "
+                "VALUES ('S1', 7, '2026-01-01 00:00:00', 1)"
+            )
+        )
+    upgrade(engine)
+    with transaction(engine) as session:
+        standing = objections.restriction(session, "S1")
+        assert standing is not None and (standing.request_id, standing.upheld) == (7, True)
+        # a second restriction of the same student, for a correction, is its own row now
+        session.add(
+            ProcessingRestriction(student_id="S1", request_id=9, since=datetime.now(UTC), ground="accuracy")
+        )
+    assert restricted_students(engine, key="") == {"S1"}
+
+
 def test_directory_names_written_before_the_search_key_are_folded_by_the_upgrade(
     tmp_path: Path, disposing: Callable[[Engine], Engine]
 ) -> None:
@@ -161,7 +189,7 @@ def test_db_status_and_upgrade_say_where_the_schema_stands_and_status_changes_no
 
     upgraded = CliRunner().invoke(app, ["db", "upgrade"], env=env)
     assert upgraded.exit_code == 0, upgraded.output
-    assert "was at revision 0009; applied 12 migration(s)" in upgraded.output
+    assert "was at revision 0009; applied 13 migration(s)" in upgraded.output
     assert revisions(engine).up_to_date
     again = CliRunner().invoke(app, ["db", "status"], env=env)
     assert again.exit_code == 0 and "up to date" in again.output
@@ -225,11 +253,23 @@ def test_the_service_role_cannot_migrate_and_is_told_to_ask_the_owner_and_nothin
                 upgrade(service)
             said = str(refused.value)
             # the pending ones named, or their range when there are many ("0012 to 0015")
-            assert "at revision 0011" in said and "10 migration(s), 0012 to 0021" in said, said
+            assert "at revision 0011" in said and "11 migration(s), 0012 to 0022" in said, said
             assert "may not apply them" in said and "waymark db upgrade" in said
             assert revisions(owner).current == "0011"  # nothing was changed
             pending = [described.split()[0] for described in upgrade(owner).pending]
-            assert pending == ["0012", "0013", "0014", "0015", "0016", "0017", "0018", "0019", "0020", "0021"]
+            assert pending == [
+                "0012",
+                "0013",
+                "0014",
+                "0015",
+                "0016",
+                "0017",
+                "0018",
+                "0019",
+                "0020",
+                "0021",
+                "0022",
+            ]
             assert revisions(service).up_to_date
             assert upgrade(service).up_to_date  # once the owner has migrated, the service role opens it
         finally:

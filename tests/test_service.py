@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import re
@@ -471,8 +473,12 @@ def test_feedback_is_recorded_only_for_an_indicator_in_scope(served: Served, cli
 
 
 def test_export_holds_the_students_data_as_json_and_csv(served: Served, client: TestClient) -> None:
-    _, student = _tutor(served)
+    tutor, student = _tutor(served)
     me = auth(served, "student", student)
+    # their tutor's read is recorded: the log holds it, whichever test ran before
+    assert client.get(
+        f"/v1/students/{student}/indicator", headers=auth(served, "personal_tutor", tutor)
+    ).is_success
     data = client.get("/v1/me/export", headers=me).json()
     assert {r["student_id"] for r in data["indicators"]} == {student}
     assert all(r["model_name"] and r["model_version"] for r in data["indicators"])
@@ -485,6 +491,21 @@ def test_export_holds_the_students_data_as_json_and_csv(served: Served, client: 
     assert {r["scope_id"] for r in data["readers"] if r["scope_type"] == "module"} <= modules
     csv_text = client.get("/v1/me/export", params={"format": "csv"}, headers=me).text
     assert csv_text.splitlines()[0] == "record_type,record,field,value" and "indicators" in csv_text
+    # one value per cell, nested ones named by their path (factors had been JSON inside one cell)
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    assert not [r for r in rows if r["value"].startswith(("[", "{"))]
+    first = data["indicators"][0]
+    cells = {r["field"]: r["value"] for r in rows if (r["record_type"], r["record"]) == ("indicators", "1")}
+    said = lambda v: "" if v is None else str(v)  # noqa: E731
+    nested = {"factors", "strengths", "context", "coverage", "engagement"}
+    for field in nested:  # lists of mappings (the factors), and mappings (the coverage)
+        items = first[field] if isinstance(first[field], list) else [first[field]]
+        for i, item in enumerate(items, start=1):
+            place = f"{field}.{i}" if isinstance(first[field], list) else field
+            for key, value in item.items():
+                if not isinstance(value, dict | list):
+                    assert cells[f"{place}.{key}"] == said(value), (place, key)
+    assert any(first[field] for field in nested)
 
 
 def test_erasure_removes_analytics_keeps_the_log_and_excludes_from_training(

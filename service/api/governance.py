@@ -230,6 +230,11 @@ class RequestOut(BaseModel):
         "entry, a relationship, a standing objection). False: check the id before deciding; the sign-in "
         "may write the student number otherwise than the records (its case, a prefix).",
     )
+    restricted: bool = Field(
+        False,
+        description="Whether the request keeps the student left out now (an objection; a correction they "
+        "asked to be left out for until it is declined or reaches the data): decide it promptly.",
+    )
 
 
 @router.get("/dpo/requests", response_model=list[RequestOut])
@@ -246,8 +251,11 @@ def requests(access: Dpo) -> list[RequestOut]:
     rows = list(access.session.scalars(query))
     access.record(sorted({r.student_id for r in rows}), "requests_view")
     held = {s: holds_records(access.session, s) for s in {r.student_id for r in rows}}
+    restricted = objections.restricted_by(access.session, [r.id for r in rows])
     return [
-        RequestOut.model_validate(r, from_attributes=True).model_copy(update={"held": held[r.student_id]})
+        RequestOut.model_validate(r, from_attributes=True).model_copy(
+            update={"held": held[r.student_id], "restricted": r.id in restricted}
+        )
         for r in rows
     ]
 
@@ -347,9 +355,9 @@ def process_objection(request_id_: RequestNumber, body: ObjectionDecision, *, ac
     erasure_barrier(session)  # a run publishing now finishes first, or sees this
     req = _open_request(session, request_id_, kind="objection")
     if body.uphold:
-        objections.uphold(session, req.student_id)
+        objections.uphold(session, req)
     else:
-        objections.lift(session, req.student_id)
+        objections.lift(session, req)
     recorded = _close(req, "accepted" if body.uphold else "declined", note=body.note)
     access.record([req.student_id], "objection_processed")
     return recorded
@@ -368,8 +376,15 @@ def refuse_erasure(request_id_: RequestNumber, body: ErasureRefusal, *, access: 
 def process_rectification(
     request_id_: RequestNumber, body: RectificationDecision, *, access: Dpo
 ) -> Recorded:
-    """Record the outcome of a rectification request (accepted or declined, with a note the student sees)."""
-    req = _open_request(access.session, request_id_, kind="rectification")
+    """Record the outcome of a rectification request (accepted or declined, with a note the student sees).
+
+    Declined, the restriction the student asked for while it was weighed ends (Art. 18(1)(a)): they are
+    read and scored again. Accepted, it stands until the correction is recorded as reaching the data.
+    """
+    session = access.session
+    req = _open_request(session, request_id_, kind="rectification")
+    if not body.accept:
+        objections.lift(session, req)
     recorded = _close(req, "accepted" if body.accept else "declined", note=body.note)
     access.record([req.student_id], "rectification_processed")
     return recorded
@@ -386,6 +401,7 @@ def correction_applied(request_id_: RequestNumber, access: Dpo) -> Recorded:
     if req is None or req.kind != "rectification" or req.outcome != "accepted" or req.applied_at is not None:
         raise Refused(404, title="Not found", detail="No accepted correction waiting with that id.")
     req.applied_at = datetime.now(UTC)
+    objections.lift(access.session, req)  # the corrected data is there to be read: no longer restricted
     access.record([req.student_id], "correction_applied")
     return Recorded(id=req.id, at=req.applied_at)
 

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -37,6 +38,7 @@ from waymark.service.schemas import (
     OwnRequest,
     PreferencesIn,
     Recorded,
+    RectificationIn,
     RequestIn,
 )
 from waymark.service.spreadsheet import safe_cell
@@ -106,6 +108,24 @@ def preferences(body: PreferencesIn, access: Student) -> None:
     access.record([me], "preferences_write")
 
 
+def _leaves(field: str, value: Any) -> Iterator[tuple[str, Any]]:
+    """A value's plain leaves, each named by its path: ``factors.2.sentence``, lists counted from 1.
+
+    A spreadsheet reads each as a cell of its own; nested values had been JSON inside one cell. An
+    empty list or mapping is one empty cell, so that its field is still there.
+    """
+    if isinstance(value, dict | list) and not value:
+        yield field, ""
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _leaves(f"{field}.{key}", inner)
+    elif isinstance(value, list):
+        for i, inner in enumerate(value, start=1):
+            yield from _leaves(f"{field}.{i}", inner)
+    else:
+        yield field, "" if value is None else value
+
+
 def _csv(data: dict[str, list[dict[str, Any]]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -113,10 +133,8 @@ def _csv(data: dict[str, list[dict[str, Any]]]) -> str:
     for kind, records in data.items():
         for i, record in enumerate(records, start=1):
             for field, value in record.items():
-                text = (
-                    json.dumps(value) if isinstance(value, dict | list) else ("" if value is None else value)
-                )
-                writer.writerow([kind, i, field, safe_cell(text)])
+                for path, leaf in _leaves(field, value):
+                    writer.writerow([kind, i, path, safe_cell(leaf)])
     return buffer.getvalue()
 
 
@@ -195,8 +213,13 @@ MAX_OPEN_RECTIFICATIONS = 5
 
 
 @router.post("/rectification", response_model=Recorded, status_code=201)
-def rectification(body: RequestIn, access: Student) -> Recorded:
-    """Ask for data about you to be corrected (say what is wrong); 409 with five already open."""
+def rectification(body: RectificationIn, access: Student) -> Recorded:
+    """Ask for data about you to be corrected (say what is wrong); 409 with five already open.
+
+    With ``restrict`` you are left out while it is checked (GDPR Art. 18(1)(a)): not scored, trained on
+    or audited, and no staff member reads you, from now until the data protection officer declines the
+    correction, or records that the corrected data has reached Waymark, or you withdraw the request.
+    """
     me = access.principal.sub
     one_student_at_a_time(access.session, me)  # ordered with your other requests
     waiting = access.session.scalar(
@@ -216,7 +239,25 @@ def rectification(body: RequestIn, access: Student) -> Recorded:
             "handled yet. Withdraw one and ask again with everything in it, or wait for their answer: "
             "their status is in your requests.",
         )
-    return _request("rectification", body, access=access)
+    req = _requested("rectification", body, access=access)
+    if not body.restrict:
+        return Recorded(id=req.id, at=req.created_at)
+    if access.session.get(TrainingExclusion, me) is not None:  # nothing of theirs is processed already
+        return Recorded(
+            id=req.id,
+            at=req.created_at,
+            note="Recorded. Your learning analytics data was erased: you are left out of every later run "
+            "already.",
+        )
+    objections.restrict(access.session, req)  # left out under this id from now on, whatever is found
+    return Recorded(
+        id=req.id,
+        at=req.created_at,
+        note=_unheld_note(access, asked="correction")
+        or "Recorded. Until the data protection officer declines it or the corrected data reaches Waymark, "
+        "you are left out: no estimate is worked out for you, and the staff who support you do not see you "
+        "in Waymark (support outside Waymark goes on as before). Withdrawing the request ends this too.",
+    )
 
 
 @router.post("/erasure", response_model=Recorded, status_code=201)
@@ -304,29 +345,47 @@ def objection(body: RequestIn, access: Student) -> Recorded:
 
 @router.delete("/requests/{request_id}", response_model=Recorded)
 def withdraw_request(request_id: Annotated[int, Path(ge=1, le=2**62)], access: Student) -> Recorded:
-    """Withdraw a request not handled yet, or an objection of yours that was upheld."""
+    """Withdraw a request not handled yet, or the restriction a handled one keeps.
+
+    An upheld objection is withdrawn whole; an accepted correction you asked to be left out for stays
+    accepted (the data protection officer still sees it reaches the data), and you are no longer left
+    out meanwhile.
+    """
     me = access.principal.sub
-    one_student_at_a_time(access.session, me)  # ordered with the DPO handling it
-    req = access.session.get(RightsRequest, request_id)
-    upheld = req is not None and req.kind == "objection" and req.outcome == "accepted"
-    standing = upheld and objections.restriction(access.session, me) is not None
+    session = access.session
+    one_student_at_a_time(session, me)  # ordered with the DPO handling it
+    req = session.get(RightsRequest, request_id)
+    standing = req is not None and bool(objections.restricted_by(session, [req.id]))
     if req is None or req.student_id != me or not (req.status == "open" or standing):
         raise Refused(404, title="Not found", detail="You have no open request with that number.")
-    if upheld:  # keeps what the DPO decided, before the withdrawal; the estimates made of them went
+    lifted = objections.lift(session, req)
+    again = (
+        " Another request of yours still keeps you left out; its status is in your requests."
+        if lifted and objections.still_restricted(session, me)
+        else ""
+    )
+    if req.kind == "rectification" and req.status != "open":  # accepted, waiting to reach the data
+        access.record([me], "restriction_withdrawn")
+        return Recorded(
+            id=req.id,
+            at=_now(),
+            note="You are no longer left out while your accepted correction reaches the data: the staff who "
+            f"support you see your stored estimates again now, and you are scored from the next run.{again}",
+        )
+    if req.status != "open":  # an upheld objection: keeps what the DPO decided; the estimates went
         note = (
             f"Upheld on {req.processed_at:%d %B %Y}: {req.outcome_note} You withdrew your objection: you "
             "are scored and listed again from the next run."
         )
-    elif req.kind == "objection":  # the stored estimates were only hidden
+    elif lifted:  # the stored estimates were only hidden
+        withdrew = "your objection" if req.kind == "objection" else "this request"
         note = (
-            "You withdrew your objection: the staff who support you see your stored estimates again now, "
+            f"You withdrew {withdrew}: the staff who support you see your stored estimates again now, "
             "and you are scored again from the next run."
         )
     else:
         note = "You withdrew this request."
-    if req.kind == "objection":
-        objections.lift(access.session, me)
-    req.status, req.outcome, req.processed_at, req.outcome_note = "done", "withdrawn", _now(), note
+    req.status, req.outcome, req.processed_at, req.outcome_note = "done", "withdrawn", _now(), note + again
     if req.kind != "rectification":
         req.detail = ""
     access.record([me], f"{req.kind}_withdrawn")
@@ -340,6 +399,13 @@ def own_requests(access: Student) -> list[OwnRequest]:
     rows = access.session.scalars(
         select(RightsRequest).where(RightsRequest.student_id == me).order_by(RightsRequest.id)
     )
-    out = [OwnRequest.model_validate(r, from_attributes=True) for r in rows]
+    found = list(rows)
+    restricted = objections.restricted_by(access.session, [r.id for r in found])
+    out = [
+        OwnRequest.model_validate(r, from_attributes=True).model_copy(
+            update={"restricted": r.id in restricted}
+        )
+        for r in found
+    ]
     access.record([me], "requests_view")
     return out

@@ -268,22 +268,31 @@ class TrainingExclusion(Base):
 
 
 class ProcessingRestriction(Base):
-    """A student who objected to being scored and listed (GDPR Art. 21): left out while this row stands.
+    """A restriction of processing a student asked for (GDPR Art. 18): left out while any of theirs stands.
 
-    Written when the objection is made: processing is restricted while the DPO weighs it (Art.
-    18(1)(d)), so the student is not scored, trained on or audited, and no staff member reads them
-    (``access.may_read``). ``upheld`` once the DPO upholds it; the row goes when the DPO declines it
-    with the institution's grounds, when the student withdraws it, or with their erasure.
+    Written when the request is made, so the student is not scored, trained on or audited, and no staff
+    member reads them (``access.may_read``), from that moment. Two grounds (``service.objections``):
+
+    - ``objection``: the student objected to being scored and listed (Art. 21); restricted while the
+      DPO weighs it (Art. 18(1)(d)) and, ``upheld``, after. The row goes when the DPO declines it
+      with the institution's grounds or the student withdraws it.
+    - ``accuracy``: the student contested the accuracy of their data in a correction request and
+      asked to be left out meanwhile (Art. 18(1)(a)). The row goes when the DPO declines the
+      correction, when an accepted correction is recorded as reaching the data, or when the student
+      withdraws the request.
+
+    One row per request; all of a student's go with their erasure.
     """
 
     __tablename__ = "processing_restrictions"
 
     student_id: Mapped[str] = mapped_column(ID, primary_key=True)
-    request_id: Mapped[int] = mapped_column(Integer)
+    request_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     upheld: Mapped[bool] = mapped_column(default=False)
-    # The key of the ids the student objected under, as for an erasure (``publish.erased_students``).
+    # The key of the ids the student asked under, as for an erasure (``publish.erased_students``).
     pseudonym_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ground: Mapped[str] = mapped_column(String(16), default="objection", server_default="objection")
 
 
 class AuditAnchor(Base):

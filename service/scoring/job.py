@@ -58,7 +58,7 @@ class ScoringSummary:
     withdrawn: int = 0  # registrations not scored: left by the data date (cohort.departed)
     # students whose erasure was processed, left out although the data folder still holds them
     erased_in_folder: int = 0
-    objecting: int = 0  # students left out because they objected to being scored (ProcessingRestriction)
+    restricted: int = 0  # left out at their request (ProcessingRestriction): an objection, a correction
     audited_weeks: tuple[int, ...] = ()  # the weeks the champion's fairness audit measured
     replaced_as_of: str | None = None  # the data date of the batch this one replaced (None: none was served)
     modules: tuple[str, ...] = ()  # the modules scored
@@ -99,7 +99,7 @@ class ScoredBatch:
     summaries: list[dict[str, Any]]  # the run_summaries rows (``summaries.assemble``)
     withdrawn: int = 0  # registrations left out as recorded to have left by the data date
     erased_in_folder: int = 0  # erased students the chosen presentations still register (left out)
-    objecting: int = 0  # students of the chosen presentations left out because they objected
+    restricted: int = 0  # students of the chosen presentations left out at their own request
     past_week: PastWeek | None = None  # days the data hold past a scored week (``cohort.past_week``)
 
 
@@ -291,7 +291,7 @@ def _score_and_publish(
     key = publish.folder_key(folder, spark=spark)
     try:
         erased = publish.erased_students(engine, key=key)
-        objecting = publish.objecting_students(engine, key=key)
+        restricted = publish.restricted_students(engine, key=key)
     except publish.ErasureKeyError as exc:
         raise ScoringError(f"cannot score {folder}: {exc}") from exc
     if spark is None:
@@ -300,7 +300,7 @@ def _score_and_publish(
             model=model,
             week=week,
             erased=erased,
-            objecting=objecting,
+            restricted=restricted,
             say=say,
             as_of=as_of,
         )
@@ -308,7 +308,7 @@ def _score_and_publish(
         from waymark.service.scoring.on_spark import scored_on_spark
 
         batch = scored_on_spark(
-            folder, spark, model=model, week=week, erased=erased, objecting=objecting, say=say, as_of=as_of
+            folder, spark, model=model, week=week, erased=erased, restricted=restricted, say=say, as_of=as_of
         )
     return _publish(
         engine,
@@ -330,12 +330,12 @@ def _on_duckdb(
     erased: frozenset[str],
     say: Progress,
     as_of: date | None = None,
-    objecting: frozenset[str] = frozenset(),
+    restricted: frozenset[str] = frozenset(),
 ) -> ScoredBatch:
     """The batch computed on the embedded engine: DuckDB for the features, pandas for the rest.
 
-    Neither the ``erased`` nor the ``objecting`` students are read (the first are counted as still in
-    the folder, the second as left out on their objection).
+    Neither the ``erased`` nor the ``restricted`` students are read (the first are counted as still in
+    the folder, the second as left out at their request).
     """
     say("validating data")
     fingerprint = folder_fingerprint(folder)
@@ -365,8 +365,8 @@ def _on_duckdb(
     con.close()
     registered = data.registrations.student_id
     held = int(registered[registered.isin(erased)].nunique())
-    objected = int(registered[registered.isin(objecting)].nunique())
-    data = data.without(erased | objecting)
+    held_back = int(registered[registered.isin(restricted)].nunique())
+    data = data.without(erased | restricted)
     try:
         say("building features")
         cohort = build_cohort(
@@ -388,7 +388,7 @@ def _on_duckdb(
         rows,
         withdrawn=cohort.withdrawn,
         erased_in_folder=held,
-        objecting=objected,
+        restricted=held_back,
         past_week=cohort.past_week,
     )
 
@@ -477,7 +477,7 @@ def _publish(
         as_of=as_of,
         withdrawn=batch.withdrawn,
         erased_in_folder=batch.erased_in_folder,
-        objecting=batch.objecting,
+        restricted=batch.restricted,
         replaced_as_of=None if served is None else served.data_as_of,
         modules=tuple(sorted({str(m) for m in batch.indicators["module_id"]})),
         past_week=batch.past_week,

@@ -108,7 +108,7 @@ def scored_on_spark(
     say: Progress,
     read: Reader | None = None,
     as_of: date | None = None,
-    objecting: frozenset[str] = frozenset(),
+    restricted: frozenset[str] = frozenset(),
 ) -> ScoredBatch:
     """The batch of ``folder`` computed on the Spark ``session``: the values ``job._on_duckdb`` computes.
 
@@ -146,8 +146,8 @@ def scored_on_spark(
     )
     current = partitions.only_presentations(tables, chosen, engine=engine)
     held = partitions.students_among(current["registrations"], erased, engine=engine)
-    objected = partitions.students_among(current["registrations"], objecting, engine=engine)
-    data = partitions.without(current, erased | objecting, engine=engine)
+    held_back = partitions.students_among(current["registrations"], restricted, engine=engine)
+    data = partitions.without(current, erased | restricted, engine=engine)
     activity = data["activity"]
     if (cutoff := activity_cutoff(week)) is not None:  # as the DuckDB engine reads it
         activity = activity.where(activity["day"] < cutoff)
@@ -191,7 +191,7 @@ def scored_on_spark(
         rows,
         withdrawn=withdrawn,
         erased_in_folder=held,
-        objecting=objected,
+        restricted=held_back,
         past_week=past_week(weeks) if week is None else None,
     )
 

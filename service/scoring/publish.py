@@ -97,17 +97,17 @@ def erased_students(engine: Engine, *, key: str) -> frozenset[str]:
     return _recorded(engine, TrainingExclusion, key=key, what="erasures")
 
 
-def objecting_students(engine: Engine, *, key: str) -> frozenset[str]:
-    """Students who objected to being scored and listed, while the objection stands (weighed or upheld).
+def restricted_students(engine: Engine, *, key: str) -> frozenset[str]:
+    """Students whose processing is restricted at their request: an objection, a correction being weighed.
 
     Checked against ``key`` as erasures are (``erased_students``; the same error).
     """
-    return _recorded(engine, ProcessingRestriction, key=key, what="objections")
+    return _recorded(engine, ProcessingRestriction, key=key, what="restrictions of processing")
 
 
 def left_out_students(engine: Engine, *, key: str) -> frozenset[str]:
-    """Students no training, audit or scoring reads: erased, or objecting (``erased_students`` raises)."""
-    return erased_students(engine, key=key) | objecting_students(engine, key=key)
+    """Students no training, audit or scoring reads: erased, or restricted (``erased_students`` raises)."""
+    return erased_students(engine, key=key) | restricted_students(engine, key=key)
 
 
 def _recorded(
@@ -275,7 +275,8 @@ def swap(engine: Engine, run_id: int, *, target: str, produced: Sequence[str]) -
     ``produced`` holds the student of each row the run wrote. A student whose erasure was processed
     while the run was being written (after it read the erased students) is not published: their rows
     go here, and an erasure that comes later removes them from the published run itself. So with a
-    student who objected to being scored meanwhile. Returns the number of rows published.
+    student whose processing was restricted meanwhile (an objection, a correction being weighed).
+    Returns the number of rows published.
 
     Raises
     ------

@@ -28,6 +28,7 @@ const ACTION_TEXT = {
   erasure_declined: "declined your request to erase your data, with a reason",
   objection_request: "objected to being scored and listed", objection_withdrawn: "withdrew your objection to being scored and listed",
   objection_processed: "decided on your objection to being scored and listed",
+  restriction_withdrawn: "asked to be seen again while your accepted correction reaches the data",
   subject_access_copy: "made a copy of everything held about you, for a subject access request",
   access_log_export: "exported the record of who looked at your data, for an appeal or a complaint",
   outreach_export: "exported when you were first contacted, for training a model that takes support given into account",
@@ -111,26 +112,32 @@ async function showAccessLog() {
     : "";
 }
 
-function withdrawButton(r, upheld = false) {
-  const box = el("span", upheld ? "" : "Not decided yet. ");
-  const button = el("button", upheld ? "Withdraw my objection" : "Withdraw this request", { type: "button" });
+// "open": not decided yet; "upheld": an upheld objection; "accepted": an accepted correction the
+// student is left out for until it reaches the data (ending that leaves the correction accepted).
+const WITHDRAW_TEXT = { open: "Withdraw this request", upheld: "Withdraw my objection", accepted: "Stop leaving me out" };
+
+function withdrawButton(r, state = "open") {
+  const box = el("span", state !== "open" ? "" : r.restricted ? "Not decided yet; you are left out meanwhile. " : "Not decided yet. ");
+  const button = el("button", WITHDRAW_TEXT[state], { type: "button" });
   button.addEventListener("click", async () => {
+    let done;
     try {
-      await api(`/v1/me/requests/${r.id}`, { method: "DELETE" });
+      done = await api(`/v1/me/requests/${r.id}`, { method: "DELETE" });
     } catch (e) { showProblem(e.message); return; }
     await showRequests();
-    status(`Request ${r.id} withdrawn.`);
+    status(state === "accepted" && done && done.note ? done.note : `Request ${r.id} withdrawn.`);
   });
   box.append(button);
   return box;
 }
 
-// An upheld objection stands until the student withdraws it, so it keeps its button.
+// An upheld objection stands until the student withdraws it, and an accepted correction they are left
+// out for until it reaches the data, so both keep a button.
 function outcome(r) {
   const said = `${r.kind === "objection" && r.outcome === "accepted" ? "Upheld" : words(r.outcome)}${r.outcome_note ? `: ${r.outcome_note}` : ""}`;
-  if (r.kind !== "objection" || r.outcome !== "accepted") return said;
-  const box = el("span", `${said} `);
-  box.append(withdrawButton(r, true));
+  if (!r.restricted || r.outcome !== "accepted") return said;
+  const box = el("span", `${said} ${r.kind === "objection" ? "" : "You are left out until the correction reaches the data. "}`);
+  box.append(withdrawButton(r, r.kind === "objection" ? "upheld" : "accepted"));
   return box;
 }
 
@@ -155,9 +162,10 @@ function requestForm(id, kind, needsDetail) {
       showErrors(form, prefix, new ApiError(422, "body.detail: Say what is wrong, so that it can be corrected."));
       return;
     }
+    const body = form.elements.restrict ? { detail, restrict: form.elements.restrict.checked } : { detail };
     let recorded;
     try {
-      recorded = await send(`/v1/me/${kind}`, "POST", { detail });
+      recorded = await send(`/v1/me/${kind}`, "POST", body);
     } catch (e) { showErrors(form, prefix, e); return; }
     clearErrors(form);
     form.reset();

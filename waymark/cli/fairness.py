@@ -79,7 +79,7 @@ def audit(
     output: OutputFormat = OutputFormat.TABLE,
     spark: Any = None,
 ) -> str:
-    """Audit ``model`` on ``data`` (erased and objecting students left out); record the gate, return it.
+    """Audit ``model`` on ``data`` (erased and restricted students left out); record the gate, return it.
 
     With ``spark`` (a Spark session) the data is validated and the features built on Spark, and
     ``data`` may be a Hadoop URI.

@@ -150,9 +150,10 @@ def publish(
             else ""
         )
         + (
-            f" {_students(summary.objecting)} who objected to being scored and listed "
-            f"{'was' if summary.objecting == 1 else 'were'} left out while the objection stands."
-            if summary.objecting
+            f" {_students(summary.restricted)} who asked for their processing to be restricted (an "
+            "objection to being scored, or a correction being weighed) "
+            f"{'was' if summary.restricted == 1 else 'were'} left out while the restriction stands."
+            if summary.restricted
             else ""
         )
         + _days_past(summary)

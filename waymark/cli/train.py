@@ -161,7 +161,7 @@ def run_training(
     spark: Any = None,
     policy_file: Path | None = None,
 ) -> None:
-    """Train on ``data`` (erased and objecting students left out), register it as ``name``, and report.
+    """Train on ``data`` (erased and restricted students left out), register it as ``name``, and report.
 
     With ``spark`` (a Spark session) the data is validated and the features built on Spark, and
     ``data`` may be a Hadoop URI. The fairness policy's ``[mitigation]`` (``policy_file``, else the
