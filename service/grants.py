@@ -6,11 +6,12 @@ row breaks a rule, changes nothing and names each broken row.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pandas as pd
 from sqlalchemy import Engine, delete, insert, select
@@ -83,7 +84,8 @@ def _day(written: str) -> date | None:
 
 def _problems(frame: pd.DataFrame, path: Path) -> list[str]:
     out = []
-    for line, row in enumerate(_records(frame), start=2):
+    # the file's own line: a row after a duplicate dropped keeps its place (its index, from 0)
+    for line, row in zip(frame.index + 2, _records(frame), strict=True):
         where, rel = f"{path.name} line {line}", row["relationship"]
         try:
             days = [_day(row[name]) for name in DAYS]
@@ -132,14 +134,8 @@ def import_grants(
     frame = frame.drop_duplicates()
     tutees = frame["scope_type"] == "student"
     problems = _problems(frame, path)
-    twice = frame[frame.duplicated(list(COLUMNS), keep=False)]
-    if len(twice):  # one relationship, two periods: which one would hold is not for the import to guess
-        first = twice.iloc[0]
-        problems.append(
-            f"{path.name}: the relationship {first['relationship']} of {first['staff_id']} to "
-            f"{first['scope_type']} {first['scope_id']} is listed more than once with different days: "
-            "give it once, with the days it holds"
-        )
+    if not problems:
+        problems = _overlapping(frame, path)
     if problems:
         shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
         raise ImportRefused("nothing was imported:\n" + "\n".join(shown))
@@ -164,9 +160,48 @@ def import_grants(
         frame = frame[~((frame["scope_type"] == "student") & frame["scope_id"].isin(erased))]
         session.execute(delete(AccessGrant))
         if len(frame):
-            rows = [{**r, **{d: _day(r[d]) for d in DAYS}} for r in _records(frame)]
+            rows = [{**r, **{d: _day(r[d]) for d in DAYS}} for r in _records(_periods(frame))]
             session.execute(insert(AccessGrant), rows)
     return len(frame)
+
+
+def _spans(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows with their days as dates, an open bound as the earliest or latest day there is."""
+    first = frame["valid_from"].map(lambda d: _day(d) or date.min)
+    last = frame["valid_until"].map(lambda d: _day(d) or date.max)
+    return frame.assign(_first=first, _last=last).sort_values([*COLUMNS, "_first"], kind="stable")
+
+
+def _overlapping(frame: pd.DataFrame, path: Path) -> list[str]:
+    """A relationship listed for days that overlap (its days valid): which would hold is not ours to guess.
+
+    A relationship may hold several periods (a clinical supervisor with the same student in an autumn
+    and a spring block), one row each; a period with no days holds always, so it overlaps any other.
+    """
+    spans = _spans(frame)
+    rows = cast(list[dict[str, Any]], spans.to_dict("records"))
+    for (line, earlier), (later_line, later) in itertools.pairwise(zip(spans.index + 2, rows, strict=True)):
+        same = all(earlier[c] == later[c] for c in COLUMNS)
+        if same and later["_first"] <= earlier["_last"]:
+            lines = sorted((line, later_line))
+            return [
+                f"{path.name} lines {lines[0]} and {lines[1]}: the relationship {later['relationship']} of "
+                f"{later['staff_id']} to {later['scope_type']} {later['scope_id']} is listed for days that "
+                f"overlap ({_said(earlier)}; {_said(later)}): give each period it holds once, without overlap"
+            ]
+    return []
+
+
+def _said(row: dict[str, Any]) -> str:
+    start = f"from {row['valid_from']}" if row["valid_from"] else "from always"
+    end = f"until {row['valid_until']}" if row["valid_until"] else "until further notice"
+    return f"{start} {end}"
+
+
+def _periods(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows numbered by ``period``, from 0 in order of their first day within each relationship."""
+    spans = _spans(frame)
+    return spans.assign(period=spans.groupby(list(COLUMNS)).cumcount()).drop(columns=["_first", "_last"])
 
 
 def scored_students(engine: Engine) -> frozenset[str]:

@@ -89,6 +89,20 @@ def test_duplicate_key_names_the_repeated_row(tmp_path: Path) -> None:
     assert "row 2" in str(finding.examples[0].value)
 
 
+def test_a_relationship_may_hold_several_periods_but_not_two_from_the_same_day(tmp_path: Path) -> None:
+    """A clinical supervisor with the same student in two blocks is two rows (``valid_from`` is part of
+    the key); a file without the days keeps one row per relationship."""
+    header = ["staff_id", "relationship", "scope_type", "scope_id", "valid_from", "valid_until"]
+    block = ["T1", "placement_supervisor", "student", "S1"]
+    two = [header, [*block, "2026-09-01", "2026-10-31"], [*block, "2027-03-01", "2027-04-30"]]
+    assert validate_folder(make_folder(tmp_path / "two", access=two)).ok
+    same_day = [*two, [*block, "2026-09-01", "2026-09-30"]]
+    finding = only(validate_folder(make_folder(tmp_path / "same", access=same_day)), "unique_key")
+    assert finding.examples[0].row == 3 and finding.examples[0].key["valid_from"] == "2026-09-01"
+    undated = [header[:4], block, block]
+    assert only(validate_folder(make_folder(tmp_path / "undated", access=undated)), "unique_key")
+
+
 def test_activity_for_unknown_registration_is_refused(tmp_path: Path) -> None:
     rows = with_row("activity", ["S1", "M2", "2025B", "3", "vle", "resource", "1"])
     finding = only(validate_folder(make_folder(tmp_path, activity=rows)), "reference_registrations")

@@ -125,6 +125,36 @@ def test_a_restriction_written_before_its_grounds_is_read_as_the_objection_it_wa
     assert restricted_students(engine, key="") == {"S1"}
 
 
+def test_a_relationship_written_before_its_periods_is_its_first_and_only_period(
+    tmp_path: Path, disposing: Callable[[Engine], Engine]
+) -> None:
+    """Revision 0023 lets a relationship hold several periods, one row each, numbered from 0."""
+    from waymark.service.db.schema import AccessGrant
+
+    engine = disposing(make_engine(f"sqlite:///{tmp_path}/old.db"))
+    _to(engine, "0022")  # as the release before 0023 left it
+    with transaction(engine) as session:
+        session.execute(
+            text(
+                "INSERT INTO access_grants (staff_id, relationship, scope_type, scope_id, valid_from) "
+                "VALUES ('T1', 'placement_supervisor', 'student', 'S1', '2026-09-01')"
+            )
+        )
+    upgrade(engine)
+    with transaction(engine) as session:
+        grant = session.scalar(select(AccessGrant))
+        assert grant is not None and (grant.period, str(grant.valid_from)) == (0, "2026-09-01")
+        session.add(
+            AccessGrant(
+                staff_id="T1",
+                relationship="placement_supervisor",
+                scope_type="student",
+                scope_id="S1",
+                period=1,
+            )
+        )
+
+
 def test_directory_names_written_before_the_search_key_are_folded_by_the_upgrade(
     tmp_path: Path, disposing: Callable[[Engine], Engine]
 ) -> None:
@@ -189,7 +219,7 @@ def test_db_status_and_upgrade_say_where_the_schema_stands_and_status_changes_no
 
     upgraded = CliRunner().invoke(app, ["db", "upgrade"], env=env)
     assert upgraded.exit_code == 0, upgraded.output
-    assert "was at revision 0009; applied 13 migration(s)" in upgraded.output
+    assert "was at revision 0009; applied 14 migration(s)" in upgraded.output
     assert revisions(engine).up_to_date
     again = CliRunner().invoke(app, ["db", "status"], env=env)
     assert again.exit_code == 0 and "up to date" in again.output
@@ -253,7 +283,7 @@ def test_the_service_role_cannot_migrate_and_is_told_to_ask_the_owner_and_nothin
                 upgrade(service)
             said = str(refused.value)
             # the pending ones named, or their range when there are many ("0012 to 0015")
-            assert "at revision 0011" in said and "11 migration(s), 0012 to 0022" in said, said
+            assert "at revision 0011" in said and "12 migration(s), 0012 to 0023" in said, said
             assert "may not apply them" in said and "waymark db upgrade" in said
             assert revisions(owner).current == "0011"  # nothing was changed
             pending = [described.split()[0] for described in upgrade(owner).pending]
@@ -269,6 +299,7 @@ def test_the_service_role_cannot_migrate_and_is_told_to_ask_the_owner_and_nothin
                 "0020",
                 "0021",
                 "0022",
+                "0023",
             ]
             assert revisions(service).up_to_date
             assert upgrade(service).up_to_date  # once the owner has migrated, the service role opens it

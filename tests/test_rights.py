@@ -31,6 +31,7 @@ from waymark.service import decisions, sessions
 from waymark.service.app import create_app
 from waymark.service.db.engine import one_student_at_a_time, transaction
 from waymark.service.db.schema import (
+    AccessGrant,
     AuditRecord,
     Base,
     Consent,
@@ -974,9 +975,33 @@ def test_a_relationship_reads_only_on_the_days_the_file_gives_it(
             import_grants(own.engine, bad)
         twice = f"{tutor},personal_tutor,student,{student}"
         bad.write_text(f"{header}{twice},{today},{today}\n{twice},,\n", encoding="utf-8")
-        with pytest.raises(ImportRefused, match="more than once with different days"):
-            import_grants(own.engine, bad)
+        with pytest.raises(ImportRefused, match=r"lines 2 and 3: .* listed for days that overlap"):
+            import_grants(own.engine, bad)  # a period with no days holds always: which would hold?
         assert client.get(f"/v1/students/{student}/indicator", headers=staff).status_code == 200  # unchanged
+        # Two blocks with the same student: read in each, not in the months between (it had been one
+        # span across both), whichever order the rota lists them in.
+        autumn = f"{twice},{today - timedelta(days=90)},{today - timedelta(days=30)}"
+        spring = f"{twice},{today + timedelta(days=30)},{today + timedelta(days=90)}"
+        path = tmp_path / "access.csv"
+        path.write_text(f"{header}{spring}\n{autumn}\n", encoding="utf-8")
+        assert import_grants(own.engine, path) == 2
+        assert client.get(f"/v1/students/{student}/indicator", headers=staff).status_code == 404
+        with transaction(own.engine) as session:
+            periods = session.execute(
+                select(AccessGrant.period, AccessGrant.valid_from)
+                .where(AccessGrant.staff_id == tutor, AccessGrant.scope_id == student)
+                .order_by(AccessGrant.period)
+            ).all()
+        assert [p for p, _ in periods] == [0, 1] and periods[0][1] < periods[1][1]  # numbered by first day
+        now = f"{twice},{today},{today + timedelta(days=10)}"
+        assert read_with(today - timedelta(days=90), today - timedelta(days=30)) == 404
+        path.write_text(f"{header}{autumn}\n{now}\n", encoding="utf-8")
+        import_grants(own.engine, path)
+        assert client.get(f"/v1/students/{student}/indicator", headers=staff).status_code == 200
+        touching = f"{twice},{today - timedelta(days=30)},{today}"  # shares the autumn block's last day
+        bad.write_text(f"{header}{autumn}\n{touching}\n", encoding="utf-8")
+        with pytest.raises(ImportRefused, match="overlap"):
+            import_grants(own.engine, bad)
         # The days are the institution's (WAYMARK_TIMEZONE), not the database's (UTC on SQLite): a
         # relationship beginning on the day it already is at UTC+14 holds there and not yet at UTC-12,
         # read by the same kept statement.

@@ -409,7 +409,8 @@ ACCESS = Table(
             nullable=True,
         ),
     ),
-    key=("staff_id", "relationship", "scope_type", "scope_id"),
+    # a relationship may hold several periods, one row each (a supervisor's two blocks with one student)
+    key=("staff_id", "relationship", "scope_type", "scope_id", "valid_from"),
     required=False,
     feature_safe=False,
 )

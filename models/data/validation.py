@@ -348,8 +348,9 @@ def contract_rules(opened: dict[str, OpenedTable], typed: set[str]) -> Iterator[
             yield from _column_rules(
                 table, column, raw_type=table_open.types[column.name], raw_columns=set(table_open.types)
             )
-        if table.key and all(k in table_open.types for k in table.key):
-            yield _key_rule(table)
+        # a key column the contract makes optional (access's valid_from) counts where the file has it
+        if table.key and all(k in table_open.types or not table.column(k).required for k in table.key):
+            yield _key_rule(table, present=set(table_open.types))
         for ref in table.references:
             if ref.target in typed and all(c in table_open.types for c in ref.columns):
                 yield _reference_rule(table, ref.columns, target=ref.target, target_cols=ref.target_columns)
@@ -822,7 +823,8 @@ def _column_rules(
     table: Table, column: Column, *, raw_type: str, raw_columns: set[str] | None = None
 ) -> Iterator[Rule]:
     raw, t, c = ident("raw_" + table.name), ident("t_" + table.name), ident(column.name)
-    key = tuple(k for k in _key_of(table) if k != column.name)
+    # an optional key column the file lacks (a relationship's valid_from) names no row
+    key = tuple(k for k in _key_of(table) if k != column.name and (raw_columns is None or k in raw_columns))
     # The raw rows' key values as written (the typed ones where a rule reads the typed view), so that a
     # row can be found in the institution's own export, not only by a file and row of a staged copy.
     raw_key = tuple(k for k in key if raw_columns is not None and k in raw_columns)
@@ -991,19 +993,21 @@ def _keys(key: tuple[str, ...], alias: str = "") -> str:
     return "".join(f", {prefix}{ident(k)} AS {ident('key_' + k)}" for k in key)
 
 
-def _key_rule(table: Table) -> Rule:
+def _key_rule(table: Table, *, present: set[str]) -> Rule:
+    """Each key once; a key column that may be empty (a relationship's first day) is compared empty too."""
+    key = tuple(k for k in table.key if k in present)
     t = ident("t_" + table.name)
-    cols = ", ".join(ident(k) for k in table.key)
-    not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in table.key)
+    cols = ", ".join(ident(k) for k in key)
+    not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in key if not table.column(k).nullable) or "TRUE"
     sql = (
         f"SELECT _file, _row, 'duplicate of row ' || CAST(first_row AS VARCHAR) AS value"
-        f"{_keys(table.key)} FROM (SELECT _file, _row, {cols}, "
+        f"{_keys(key)} FROM (SELECT _file, _row, {cols}, "
         f"min(_row) OVER (PARTITION BY {cols}) AS first_row, "
         f"count(*) OVER (PARTITION BY {cols}) AS n FROM {t} WHERE {not_null}) "
         f"WHERE n > 1 AND _row > first_row"
     )
-    msg = f"duplicate key ({', '.join(table.key)}): each key may appear once"
-    return Rule(table.name, ", ".join(table.key), "unique_key", msg, sql, table.key)
+    msg = f"duplicate key ({', '.join(key)}): each key may appear once"
+    return Rule(table.name, ", ".join(key), "unique_key", msg, sql, key)
 
 
 def _reference_rule(

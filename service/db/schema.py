@@ -144,6 +144,9 @@ class AccessGrant(Base):
     # rotation, a placement mentor's placement (revision 0019). ``access.may_read`` applies them.
     valid_from: Mapped[date | None] = mapped_column(Date, nullable=True)
     valid_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # Which of the relationship's periods, from 0 in order of their first day: a supervisor with the same
+    # student in two separate blocks holds two rows, which never overlap (revision 0023).
+    period: Mapped[int] = mapped_column(Integer, primary_key=True, default=0, server_default="0")
 
 
 class TrainingAttestation(Base):

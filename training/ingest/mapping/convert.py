@@ -734,7 +734,7 @@ def out_sql(name: str, spec: TableSpec, *, columns: list[str], copies: bool = Fa
     if not table.key or spec.duplicates == "error":
         return f"SELECT {'DISTINCT ' if table.key else ''}{select} FROM {m}"
     direction = "ASC" if spec.duplicates == "first" else "DESC"
-    key = ", ".join(ident(k) for k in table.key)
+    key = ", ".join(ident(k) for k in table.key if k in columns)  # an optional key column mapped or not
     # A text order_by that holds numbers is compared as numbers: a grade history's sequence "10" had
     # sorted before "9" and kept an older grade (a US university's SHRTCKG_SEQ_NO).
     numbers = (
