@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, select
 
 from waymark.models.features.catalogue import FAMILIES
+from waymark.service import objections
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import Feedback, Indicator
 
@@ -69,9 +70,12 @@ def _rows(engine: Engine, *, since: datetime | None) -> list[tuple[str, str, str
         Indicator.module_id == Feedback.module_id,
         Indicator.presentation_id == Feedback.presentation_id,
     )
-    query = select(
-        Feedback.value, Feedback.note, Feedback.module_id, Feedback.presentation_id, Indicator.factors
-    ).outerjoin(Indicator, joined)
+    # a restricted student's feedback is stored, not processed (``objections.not_restricted``)
+    query = (
+        select(Feedback.value, Feedback.note, Feedback.module_id, Feedback.presentation_id, Indicator.factors)
+        .outerjoin(Indicator, joined)
+        .where(objections.not_restricted(Feedback.student_id))
+    )
     if since is not None:
         query = query.where(Feedback.at >= since)
     with transaction(engine) as session:

@@ -65,10 +65,13 @@ def restriction(session: Session, student: str) -> ProcessingRestriction | None:
     )
 
 
-def restricted_by(session: Session, requests: list[int]) -> set[int]:
-    """Which of ``requests`` (ids) hold a restriction of processing now."""
-    query = select(ProcessingRestriction.request_id).where(ProcessingRestriction.request_id.in_(requests))
-    return set(session.scalars(query))
+def restricted_by(session: Session, requests: list[RightsRequest]) -> set[int]:
+    """The ids of those of ``requests`` that hold a restriction of their student's processing now."""
+    held = select(ProcessingRestriction.student_id, ProcessingRestriction.request_id).where(
+        ProcessingRestriction.request_id.in_([r.id for r in requests])
+    )
+    mine = {(r.student_id, r.id) for r in requests}
+    return {request for student, request in session.execute(held) if (student, request) in mine}
 
 
 def restrict(session: Session, request: RightsRequest) -> None:

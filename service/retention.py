@@ -4,7 +4,9 @@ One function, called by ``waymark retention run`` (for a scheduler) and by the D
 removes indicators of runs that are no longer served, staff feedback, recorded interventions,
 contacts (with their history) not changed within the period, directory entries no import has
 refreshed within it, consents (a consent older than the period lapses: it is asked for again) and
-closed students' requests older than ``WAYMARK_RETENTION_DAYS``, and writes its own access-log
+closed students' requests older than ``WAYMARK_RETENTION_DAYS`` (not one that still keeps its student
+left out, nor an accepted correction not yet recorded as reaching the data: both still have a step
+to come, which names the request), and writes its own access-log
 record. The access log has its own, longer period (``WAYMARK_ACCESS_LOG_RETENTION_DAYS``): it is
 the record of who read what, the application's database role cannot delete from it, and archiving
 it is the database owner's job (docs/operations.md); the run only counts the records past that period.
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, delete, func, select, text
+from sqlalchemy import ColumnElement, Engine, and_, delete, exists, func, select, text
 from sqlalchemy.orm import Session
 
 from waymark.service import audit
@@ -30,6 +32,7 @@ from waymark.service.db.schema import (
     Feedback,
     Indicator,
     Intervention,
+    ProcessingRestriction,
     Publication,
     RightsRequest,
     ScoringRun,
@@ -73,7 +76,12 @@ def _expired(
         "consents": (Consent, Consent.at < cutoff),
         "requests": (
             RightsRequest,
-            and_(RightsRequest.status == "done", RightsRequest.processed_at < cutoff),
+            and_(
+                RightsRequest.status == "done",
+                RightsRequest.processed_at < cutoff,
+                ~exists().where(ProcessingRestriction.request_id == RightsRequest.id),
+                ~and_(RightsRequest.outcome == "accepted", RightsRequest.applied_at.is_(None)).self_group(),
+            ),
         ),
     }
 

@@ -101,6 +101,11 @@ def test_a_relationship_may_hold_several_periods_but_not_two_from_the_same_day(t
     assert finding.examples[0].row == 3 and finding.examples[0].key["valid_from"] == "2026-09-01"
     undated = [header[:4], block, block]
     assert only(validate_folder(make_folder(tmp_path / "undated", access=undated)), "unique_key")
+    # days that overlap from different first days, as the import refuses them (listed in any order)
+    for name, later in (("inside", ["2026-10-01", "2026-10-15"]), ("open", ["", "2026-09-01"])):
+        rows = [*two, [*block, *later]]
+        finding = only(validate_folder(make_folder(tmp_path / name, access=rows)), "periods_overlap")
+        assert finding.examples[0].value.startswith("overlaps the days of row"), name
 
 
 def test_activity_for_unknown_registration_is_refused(tmp_path: Path) -> None:

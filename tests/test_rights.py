@@ -370,7 +370,8 @@ def test_retention_run_applies_the_policy_to_every_kind_and_logs_itself(own: Ser
                                      description="call", basis="consent", at=at))  # fmt: skip
             session.add(Consent(student_id=f"{who}1", purpose="outreach_contact", granted=True, at=at))
             session.add(RightsRequest(student_id=f"{who}1", kind="rectification", detail="", status="done",
-                                      created_at=at, processed_at=at, outcome="accepted"))  # fmt: skip
+                                      created_at=at, processed_at=at, outcome="accepted",
+                                      applied_at=at))  # fmt: skip
             contact = Contact(student_id=f"{who}1", staff_id="t", role="personal_tutor", run_id=None,
                               channel="email", purpose="outreach_contact", basis="consent", exemption=None,
                               status="closed", outcome="agreed_action", follow_up_on=None, note="",
@@ -922,6 +923,7 @@ def test_a_student_may_end_the_restriction_of_an_accepted_correction_and_it_stay
     accepted = {"accept": True, "note": "Registry will move you to the right module."}
     assert client.post(f"/v1/dpo/rectification/{number}", json=accepted, headers=dpo).status_code == 200
     assert client.get(f"/v1/students/{student}/indicator", headers=staff).status_code == 404
+    assert number not in _past_retention(own)  # it keeps its student out: retention leaves it
     ended = client.delete(f"/v1/me/requests/{number}", headers=me)
     assert ended.status_code == 200 and "no longer left out" in ended.json()["note"]
     assert client.get(f"/v1/students/{student}/indicator", headers=staff).status_code == 200
@@ -932,6 +934,19 @@ def test_a_student_may_end_the_restriction_of_an_accepted_correction_and_it_stay
     assert client.delete(f"/v1/me/requests/{number}", headers=me).status_code == 404  # nothing left to end
     log = [e["action"] for e in client.get("/v1/me/access-log", headers=me).json()]
     assert "restriction_withdrawn" in log
+    assert number not in _past_retention(own)  # still to be recorded as reaching the data
+    assert client.post(f"/v1/dpo/rectification/{number}/applied", headers=dpo).status_code == 200
+    assert number in _past_retention(own)
+
+
+def _past_retention(served: Served) -> set[int]:
+    """The requests a retention run with a period ending tomorrow would remove."""
+    from waymark.service import retention
+
+    with transaction(served.engine) as session:
+        _, expired = retention._expired(session, datetime.now(UTC) + timedelta(days=1))
+        _, rows = expired["requests"]
+        return set(session.scalars(select(RightsRequest.id).where(rows)))
 
 
 def test_a_relationship_reads_only_on_the_days_the_file_gives_it(

@@ -84,7 +84,14 @@ def broken_everywhere(folder: Path) -> Path:
         assessments=assessments,
         assessment_results=results,
         activity=_activity_rows(),
-        access=with_row("access", ["tutor-2", "personal_tutor", "school", "sci"]),
+        access=[
+            [*VALID["access"][0], "valid_from", "valid_until"],
+            *([*row, "", ""] for row in VALID["access"][1:]),
+            ["tutor-2", "personal_tutor", "school", "sci", "", ""],
+            # a supervisor's two blocks that overlap by a month
+            ["tutor-9", "placement_supervisor", "student", "S1", "2024-09-01", "2024-12-31"],
+            ["tutor-9", "placement_supervisor", "student", "S1", "2024-12-01", ""],
+        ],
         # a label naming a special category (a polytechnic's "Accommodated Testing Centre")
         sources=[
             ["source", "label"],
@@ -138,6 +145,7 @@ def test_spark_finds_what_duckdb_finds_in_csv(broken: Path, spark: Any) -> None:
         ("activity", "source_not_used"),
         ("activity", "unread_platform_type"),
         ("access", "scope_matches_relationship"),
+        ("access", "periods_overlap"),
         ("(folder)", "unrecognised_file"),
         ("sources", "sensitive_category"),
     } <= rules, duck.to_text()

@@ -358,6 +358,8 @@ def contract_rules(opened: dict[str, OpenedTable], typed: set[str]) -> Iterator[
                     yield _leading_zeros_rule(
                         table, ref.columns, target=ref.target, target_cols=ref.target_columns
                     )
+        if name == "access" and "valid_from" in table_open.types:
+            yield _overlapping_periods_rule(until="valid_until" in table_open.types)
         if name == "sources" and "counts_as" in table_open.types:
             yield _built_in_kind_rule()
         if name == "sources" and "label" in table_open.types:
@@ -810,6 +812,35 @@ def _labelling_label_rule() -> Rule:
         "a source's label is read as it is in sentences to staff and students, and holds a word Waymark "
         "never shows of a student (such as 'at risk' or 'dropout'): name the source by what it records",
         f"SELECT _file, _row, label AS value FROM t_sources WHERE {labelling_sql('label')}",
+    )
+
+
+def _overlapping_periods_rule(*, until: bool) -> Rule:
+    """Periods of one staff relationship whose days overlap, as ``waymark access import`` refuses them.
+
+    Rows from the same first day are the key rule's (a duplicate key); a period without days holds
+    always, so it overlaps any other.
+    """
+    who = "staff_id, relationship, scope_type, scope_id"
+    first = "coalesce(valid_from, DATE '0001-01-01')"
+    last = "coalesce(valid_until, DATE '9999-12-31')" if until else "DATE '9999-12-31'"
+    order = f"OVER (PARTITION BY {who} ORDER BY {first}, _row)"
+    sql = (
+        "SELECT _file, _row, 'overlaps the days of row ' || CAST(previous_row AS VARCHAR) AS value"
+        f"{_keys(('staff_id', 'relationship', 'scope_type', 'scope_id', 'valid_from'))} "
+        f"FROM (SELECT _file, _row, {who}, valid_from, {first} AS first_day, "
+        f"lag({first}) {order} AS previous_first, lag({last}) {order} AS previous_last, "
+        f"lag(_row) {order} AS previous_row FROM t_access) "
+        "WHERE first_day <= previous_last AND first_day <> previous_first"
+    )
+    return Rule(
+        "access",
+        "valid_from",
+        "periods_overlap",
+        "a relationship is listed for days that overlap another of its periods: give each period it holds "
+        "once, without overlap (a row without days holds always)",
+        sql,
+        ("staff_id", "relationship", "scope_type", "scope_id", "valid_from"),
     )
 
 

@@ -251,7 +251,7 @@ def requests(access: Dpo) -> list[RequestOut]:
     rows = list(access.session.scalars(query))
     access.record(sorted({r.student_id for r in rows}), "requests_view")
     held = {s: holds_records(access.session, s) for s in {r.student_id for r in rows}}
-    restricted = objections.restricted_by(access.session, [r.id for r in rows])
+    restricted = objections.restricted_by(access.session, rows)
     return [
         RequestOut.model_validate(r, from_attributes=True).model_copy(
             update={"held": held[r.student_id], "restricted": r.id in restricted}
@@ -401,7 +401,11 @@ def correction_applied(request_id_: RequestNumber, access: Dpo) -> Recorded:
     if req is None or req.kind != "rectification" or req.outcome != "accepted" or req.applied_at is not None:
         raise Refused(404, title="Not found", detail="No accepted correction waiting with that id.")
     req.applied_at = datetime.now(UTC)
-    objections.lift(access.session, req)  # the corrected data is there to be read: no longer restricted
+    if objections.lift(access.session, req):  # the corrected data is there to be read: said with the outcome
+        req.outcome_note = (
+            f"{req.outcome_note} On {req.applied_at:%d %B %Y} the corrected data reached Waymark, and you "
+            "are no longer left out for this correction: you are scored again from the next run."
+        )
     access.record([req.student_id], "correction_applied")
     return Recorded(id=req.id, at=req.applied_at)
 

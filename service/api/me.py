@@ -18,10 +18,11 @@ from waymark.models.roles import Role
 from waymark.service import audit, objections, outreach
 from waymark.service.access import readable
 from waymark.service.api.deps import Access, AccessRoute, access_for
-from waymark.service.db.engine import one_student_at_a_time
+from waymark.service.db.engine import erasure_barrier, one_student_at_a_time
 from waymark.service.db.schema import (
     Consent,
     DirectoryEntry,
+    Indicator,
     RightsRequest,
     StudentPreference,
     TrainingExclusion,
@@ -221,6 +222,8 @@ def rectification(body: RectificationIn, access: Student) -> Recorded:
     correction, or records that the corrected data has reached Waymark, or you withdraw the request.
     """
     me = access.principal.sub
+    if body.restrict:  # a run publishing now finishes first, or sees the restriction (taken before the
+        erasure_barrier(access.session)  # student's lock, in the order an erasure takes them)
     one_student_at_a_time(access.session, me)  # ordered with your other requests
     waiting = access.session.scalar(
         select(func.count())
@@ -322,6 +325,7 @@ def objection(body: RequestIn, access: Student) -> Recorded:
     what about your situation makes you object (``detail``). You may withdraw it at any time.
     """
     me = access.principal.sub
+    erasure_barrier(access.session)  # a run publishing now finishes first, or sees the restriction
     one_student_at_a_time(access.session, me)  # a double click makes one
     if access.session.get(TrainingExclusion, me) is not None:  # nothing of theirs is processed already
         raise Refused(
@@ -355,41 +359,51 @@ def withdraw_request(request_id: Annotated[int, Path(ge=1, le=2**62)], access: S
     session = access.session
     one_student_at_a_time(session, me)  # ordered with the DPO handling it
     req = session.get(RightsRequest, request_id)
-    standing = req is not None and bool(objections.restricted_by(session, [req.id]))
+    standing = req is not None and bool(objections.restricted_by(session, [req]))
     if req is None or req.student_id != me or not (req.status == "open" or standing):
         raise Refused(404, title="Not found", detail="You have no open request with that number.")
     lifted = objections.lift(session, req)
-    again = (
-        " Another request of yours still keeps you left out; its status is in your requests."
-        if lifted and objections.still_restricted(session, me)
-        else ""
-    )
+    after = _seen_again(access) if lifted else ""
     if req.kind == "rectification" and req.status != "open":  # accepted, waiting to reach the data
         access.record([me], "restriction_withdrawn")
         return Recorded(
             id=req.id,
             at=_now(),
-            note="You are no longer left out while your accepted correction reaches the data: the staff who "
-            f"support you see your stored estimates again now, and you are scored from the next run.{again}",
+            note="You are no longer left out for your accepted correction while it reaches the data. "
+            + after,
         )
     if req.status != "open":  # an upheld objection: keeps what the DPO decided; the estimates went
-        note = (
-            f"Upheld on {req.processed_at:%d %B %Y}: {req.outcome_note} You withdrew your objection: you "
-            "are scored and listed again from the next run."
-        )
-    elif lifted:  # the stored estimates were only hidden
+        upheld = f"Upheld on {req.processed_at:%d %B %Y}: {req.outcome_note}"
+        note = f"{upheld} You withdrew your objection. {after}"
+    elif lifted:
         withdrew = "your objection" if req.kind == "objection" else "this request"
-        note = (
-            f"You withdrew {withdrew}: the staff who support you see your stored estimates again now, "
-            "and you are scored again from the next run."
-        )
+        note = f"You withdrew {withdrew}. {after}"
     else:
         note = "You withdrew this request."
-    req.status, req.outcome, req.processed_at, req.outcome_note = "done", "withdrawn", _now(), note + again
+    req.status, req.outcome, req.processed_at, req.outcome_note = "done", "withdrawn", _now(), note
     if req.kind != "rectification":
         req.detail = ""
     access.record([me], f"{req.kind}_withdrawn")
     return Recorded(id=req.id, at=req.processed_at)
+
+
+def _seen_again(access: Access) -> str:
+    """What a student whose restriction just ended is told of being scored and read again, as it is."""
+    me = access.principal.sub
+    if objections.still_restricted(access.session, me):
+        return "Another request of yours still keeps you left out; its status is in your requests."
+    run = access.served_run()
+    stored = run is not None and access.session.scalar(
+        select(Indicator.student_id).where(Indicator.run_id == run.id, Indicator.student_id == me).limit(1)
+    )
+    if stored:
+        return (
+            "The staff who support you see your current estimate again now, and you are scored again from "
+            "the next run."
+        )
+    return (
+        "You are scored again from the next run, and the staff who support you see you in Waymark from then."
+    )
 
 
 @router.get("/requests", response_model=list[OwnRequest])
@@ -400,7 +414,7 @@ def own_requests(access: Student) -> list[OwnRequest]:
         select(RightsRequest).where(RightsRequest.student_id == me).order_by(RightsRequest.id)
     )
     found = list(rows)
-    restricted = objections.restricted_by(access.session, [r.id for r in found])
+    restricted = objections.restricted_by(access.session, found)
     out = [
         OwnRequest.model_validate(r, from_attributes=True).model_copy(
             update={"restricted": r.id in restricted}

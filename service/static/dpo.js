@@ -81,13 +81,13 @@ function outcomeForm({ prefix, field, choices, noteLabel, missing, url, said, in
 }
 
 // A correction the student asked to be left out for while it is checked (UK GDPR Art. 18(1)(a)).
-const LEFT_OUT = "The student asked to be left out while this is checked: they are not scored, and no staff member sees them, until you decline it or record that the correction has reached the data.";
+const LEFT_OUT = "The student asked to be left out while this is checked: this request keeps them out of scoring and every staff view until you decline it or record that the correction has reached the data.";
 
 function rectificationForm(req, reload) {
   return outcomeForm({
     prefix: `r${req.id}`, field: "accept", missing: "Choose accepted or declined.",
     intro: req.restricted ? LEFT_OUT : null,
-    choices: [["true", "Accepted: the source system is corrected"], ["false", req.restricted ? "Declined: they are read and scored again" : "Declined"]],
+    choices: [["true", "Accepted: the source system is corrected"], ["false", req.restricted ? "Declined: this request no longer keeps them left out" : "Declined"]],
     noteLabel: "Note to the student (required)", url: `/v1/dpo/rectification/${req.id}`,
     said: `Rectification request ${req.id}: outcome recorded; the student sees it with your note.`,
   }, reload);
@@ -108,7 +108,7 @@ function objectionForm(req, reload) {
 function appliedForm(req, reload) {
   const form = el("form", null, { novalidate: "" });
   form.append(el("p", "Accepted. Once the records system is corrected and the corrected data has been imported, record it: until then staff and the student read that the estimates may rest on the data before the correction."));
-  if (req.restricted) form.append(el("p", "The student is left out until you record it, as they asked."));
+  if (req.restricted) form.append(el("p", "This request keeps the student left out until you record it, as they asked."));
   form.append(el("p"));
   form.lastChild.append(el("button", "The correction has reached the data", { type: "submit" }));
   form.addEventListener("submit", async (ev) => {

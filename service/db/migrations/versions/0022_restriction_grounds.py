@@ -57,24 +57,19 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Revert: one row per student, their objection's where they have one.
+    """Revert, where nothing would be misread: refused while a correction keeps a student left out.
 
-    A student left out only for a correction being weighed keeps one such row, which the earlier
-    release reads as an objection: they stay left out rather than being read again unasked.
+    The earlier release reads every row as an objection, which neither the correction's decline nor its
+    withdrawal would lift, and which would refuse the student's own objection as already made. Decide
+    or withdraw those corrections first (or end their restriction): nothing is changed meanwhile.
     """
     bind = op.get_bind()
-    rows = bind.execute(
-        sa.text(f"SELECT student_id, request_id, ground FROM {TABLE} ORDER BY student_id, request_id")
-    ).all()
-    kept: dict[str, int] = {}
-    for student, request, ground in rows:
-        if student not in kept or ground == "objection":
-            kept[student] = request
-    drop = [(s, r) for s, r, _ in rows if kept[s] != r]
-    for student, request in drop:
-        bind.execute(
-            sa.text(f"DELETE FROM {TABLE} WHERE student_id = :s AND request_id = :r"),
-            {"s": student, "r": request},
+    held = bind.execute(sa.text(f"SELECT count(*) FROM {TABLE} WHERE ground <> 'objection'")).scalar()
+    if held:
+        raise RuntimeError(
+            f"cannot go back before revision 0022: {held} restriction(s) of processing are held for a "
+            "correction being weighed, which the earlier release would read as objections nobody could "
+            "lift. Decide those corrections (or record them as reaching the data) first; nothing changed."
         )
     _primary_key(["student_id"])
     with op.batch_alter_table(TABLE) as batch:

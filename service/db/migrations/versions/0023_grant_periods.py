@@ -61,27 +61,19 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Revert: one row per relationship, from the first day of its first period to the last of its last.
+    """Revert, where no access would widen: refused while a relationship holds several periods.
 
-    The earlier release reads one span: the months between periods are read again, as they were.
+    The earlier release holds one span per relationship, which would let the staff member read the
+    student in the months between periods. Load the relationships with one period each first
+    (``waymark access import``); nothing is changed meanwhile.
     """
     bind = op.get_bind()
-    keys = ", ".join(RELATIONSHIP)
-    spans = bind.execute(
-        sa.text(
-            f"SELECT {keys}, MIN(valid_from), MAX(valid_until), "
-            "SUM(CASE WHEN valid_from IS NULL THEN 1 ELSE 0 END), "
-            "SUM(CASE WHEN valid_until IS NULL THEN 1 ELSE 0 END) "
-            f"FROM {TABLE} GROUP BY {keys} HAVING COUNT(*) > 1"
-        )
-    ).all()
-    match = " AND ".join(f"{k} = :{k}" for k in RELATIONSHIP)
-    for *key, first, last, open_start, open_end in spans:
-        values = dict(zip(RELATIONSHIP, key, strict=True))
-        bind.execute(sa.text(f"DELETE FROM {TABLE} WHERE {match} AND period > 0"), values)
-        bind.execute(
-            sa.text(f"UPDATE {TABLE} SET valid_from = :first, valid_until = :last WHERE {match}"),
-            {**values, "first": None if open_start else first, "last": None if open_end else last},
+    held = bind.execute(sa.text(f"SELECT count(*) FROM {TABLE} WHERE period > 0")).scalar()
+    if held:
+        raise RuntimeError(
+            f"cannot go back before revision 0023: {held} staff relationship period(s) follow an earlier "
+            "period of the same relationship, and the earlier release would read one span across them. "
+            "Import the relationships with one period each first; nothing changed."
         )
     _primary_key(RELATIONSHIP)
     with op.batch_alter_table(TABLE) as batch:
