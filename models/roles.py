@@ -36,6 +36,9 @@ class RoleSpec:
     scope_type
         For a relationship staff hold over students (``access.csv``), the scope it is given on:
         ``student``, ``module``, ``programme`` or ``school``; None for roles without one.
+    also
+        Other scopes the relationship may be given on: support staff on named students as well as on
+        a school (a targeted support team assigned its students, not the whole school).
     purposes
         The access-log purposes the role may record; the first is its default.
     supports_students
@@ -48,6 +51,12 @@ class RoleSpec:
     purposes: tuple[str, ...]
     supports_students: bool
     sees: str
+    also: tuple[str, ...] = ()
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """Every scope the relationship may be given on, its usual one first."""
+        return () if self.scope_type is None else (self.scope_type, *self.also)
 
 
 ROLES: dict[Role, RoleSpec] = {
@@ -62,7 +71,11 @@ ROLES: dict[Role, RoleSpec] = {
         "programme", ("student_support", "module_review"), True, "students on their programmes"
     ),
     Role.SUPPORT_STAFF: RoleSpec(
-        "school", ("student_support",), True, "students in the school or faculty they support"
+        "school",
+        ("student_support",),
+        True,
+        "students in the school or faculty they support, or the students a targeted team is assigned",
+        also=("student",),
     ),
     Role.PLACEMENT_SUPERVISOR: RoleSpec(
         "student", ("placement_support",), False, "a minimal engagement summary for assigned students"
@@ -81,6 +94,7 @@ ROLES: dict[Role, RoleSpec] = {
     ),
 }
 STAFF_ROLES = frozenset(ROLES) - {Role.STUDENT}
-# Which scope each relationship may be given (the contract checks it as a cross-field rule).
-RELATIONSHIP_SCOPES: dict[str, str] = {r.value: s.scope_type for r, s in ROLES.items() if s.scope_type}
+# Which scopes each relationship may be given, its usual one first (the contract checks it as a
+# cross-field rule).
+RELATIONSHIP_SCOPES: dict[str, tuple[str, ...]] = {r.value: s.scopes for r, s in ROLES.items() if s.scopes}
 SUPPORT_ROLES = tuple(r for r, s in ROLES.items() if s.supports_students)

@@ -51,22 +51,34 @@ def may_read(principal: Principal, indicators: Any) -> ColumnElement[bool]:
     """
     if principal.role == Role.STUDENT:
         return indicators.c.student_id == principal.sub  # type: ignore[no-any-return]
-    scope_type = RELATIONSHIP_SCOPES.get(principal.role)
-    if scope_type is None:
+    scope_types = RELATIONSHIP_SCOPES.get(principal.role)
+    if not scope_types:
         return false()
+    # a relationship on several kinds of scope (support staff: a school, or named students) reads each
+    in_scope = or_(
+        *(
+            indicators.c[SCOPE_COLUMNS[t].key].in_(
+                select(AccessGrant.scope_id).where(holding(principal), AccessGrant.scope_type == t)
+            )
+            for t in scope_types
+        )
+    )
+    restricted = exists().where(ProcessingRestriction.student_id == indicators.c.student_id)
+    return and_(in_scope, ~restricted)
+
+
+def holding(principal: Principal) -> ColumnElement[bool]:
+    """The condition that a row of ``access_grants`` is the caller's relationship, on one of its days."""
     # Read at each execution (a statement may be kept), in the institution's zone: the database's own
     # date is UTC's on SQLite and the server's on PostgreSQL, a day early or late for a university
     # far from either (a Welsh university's rota ended at 01:00 in summer).
     today = bindparam("wm_today", callable_=institution_today, type_=Date)
-    granted = select(AccessGrant.scope_id).where(
+    return and_(
         AccessGrant.staff_id == principal.sub,
         AccessGrant.relationship == principal.role,
-        AccessGrant.scope_type == scope_type,
         or_(AccessGrant.valid_from.is_(None), AccessGrant.valid_from <= today),
         or_(AccessGrant.valid_until.is_(None), AccessGrant.valid_until >= today),
     )
-    restricted = exists().where(ProcessingRestriction.student_id == indicators.c.student_id)
-    return and_(indicators.c[SCOPE_COLUMNS[scope_type].key].in_(granted), ~restricted)
 
 
 def institution_today() -> date:

@@ -98,10 +98,10 @@ def _problems(frame: pd.DataFrame, path: Path) -> list[str]:
             out.append(f"{where}: every field needs a value of at most 64 characters")
         elif rel not in RELATIONSHIP_SCOPES:
             out.append(f"{where}: relationship {rel!r} is not one of {', '.join(RELATIONSHIP_SCOPES)}")
-        elif RELATIONSHIP_SCOPES[rel] != row["scope_type"]:
+        elif row["scope_type"] not in RELATIONSHIP_SCOPES[rel]:
             out.append(
-                f"{where}: a {rel} relationship has scope_type {RELATIONSHIP_SCOPES[rel]!r}, "
-                f"not {row['scope_type']!r}"
+                f"{where}: a {rel} relationship has scope_type "
+                f"{' or '.join(repr(t) for t in RELATIONSHIP_SCOPES[rel])}, not {row['scope_type']!r}"
             )
     return out
 

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from waymark.models.explain.change import without_peer
 from waymark.models.explain.sentences import to_the_student
-from waymark.models.roles import RELATIONSHIP_SCOPES
-from waymark.service.access import readable
+from waymark.service.access import holding, readable
 from waymark.service.db.schema import (
+    AccessGrant,
     ContactEvent,
     Indicator,
     Publication,
@@ -207,7 +207,13 @@ def supports(session: Session, principal: Principal, *, runtime: Runtime, studen
     if session.scalar(query) is None:
         return False
     served = served_run(session, runtime)
-    if (served is not None and served.id == run.id) or RELATIONSHIP_SCOPES.get(principal.role) == "student":
+    if served is not None and served.id == run.id:
+        return True
+    # a grant that names the student (a personal tutor's, a targeted support team's) covers them in any run
+    named = select(AccessGrant.scope_id).where(
+        holding(principal), AccessGrant.scope_type == "student", AccessGrant.scope_id == student_id
+    )
+    if session.scalar(named.limit(1)) is not None:
         return True
     # A module, programme or school grant given now does not reach back to a student who had left
     # before it: outside the served run, only staff who already worked on the student's contacts (who

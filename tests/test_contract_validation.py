@@ -234,6 +234,13 @@ def test_access_scope_must_fit_the_relationship(tmp_path: Path) -> None:
     rows = with_row("access", ["tutor-2", "personal_tutor", "school", "sci"])
     finding = only(validate_folder(make_folder(tmp_path, access=rows)), "scope_matches_relationship")
     assert finding.examples[0].row == 3
+    assert "support_staff: school or student" in finding.message
+    # support staff on named students (a targeted team), not on a module
+    assigned = with_row("access", ["wp-1", "support_staff", "student", "S1"])
+    assert validate_folder(make_folder(tmp_path / "assigned", access=assigned)).ok
+    module = with_row("access", ["wp-1", "support_staff", "module", "M1"])
+    refused = validate_folder(make_folder(tmp_path / "module", access=module))
+    assert only(refused, "scope_matches_relationship")
 
 
 def test_non_utf8_text_is_refused_with_its_line(tmp_path: Path) -> None:

@@ -29,6 +29,8 @@ def test_every_relationship_has_a_scope_the_contract_and_the_scope_function_know
     assert set(RELATIONSHIPS) == set(RELATIONSHIP_SCOPES) == {
         "personal_tutor", "module_leader", "programme_leader", "support_staff", "placement_supervisor"
     }  # fmt: skip
-    assert set(RELATIONSHIP_SCOPES.values()) <= set(SCOPE_TYPES) == set(SCOPE_COLUMNS)
+    given = {t for scopes in RELATIONSHIP_SCOPES.values() for t in scopes}
+    assert given <= set(SCOPE_TYPES) == set(SCOPE_COLUMNS)
+    assert RELATIONSHIP_SCOPES["support_staff"] == ("school", "student")  # a school, or named students
     caseload = {Role.PERSONAL_TUTOR, Role.MODULE_LEADER, Role.PROGRAMME_LEADER, Role.SUPPORT_STAFF}
     assert set(SUPPORT_ROLES) == caseload

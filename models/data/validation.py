@@ -1277,16 +1277,18 @@ def _cross_table_rules(typed: set[str]) -> Iterator[Rule]:
             ("student_id", "module_id", "presentation_id"),
         )
     if "access" in typed:
-        cases = " ".join(f"WHEN {literal(r)} THEN {literal(s)}" for r, s in RELATIONSHIP_SCOPES.items())
+        cases = " ".join(
+            f"WHEN {literal(r)} THEN scope_type IN ({', '.join(literal(t) for t in s)})"
+            for r, s in RELATIONSHIP_SCOPES.items()
+        )
+        fits = "; ".join(f"{r}: {' or '.join(s)}" for r, s in RELATIONSHIP_SCOPES.items())
         yield Rule(
             "access",
             "scope_type",
             "scope_matches_relationship",
-            "scope_type does not fit the relationship (personal_tutor and "
-            "placement_supervisor: student; module_leader: module; programme_leader: "
-            "programme; support_staff: school)",
+            f"scope_type does not fit the relationship ({fits})",
             f"SELECT _file, _row, relationship || '/' || scope_type AS value FROM t_access "
-            f"WHERE scope_type <> (CASE relationship {cases} END)",
+            f"WHERE NOT (CASE relationship {cases} ELSE TRUE END)",
         )
 
 
