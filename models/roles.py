@@ -34,8 +34,8 @@ class RoleSpec:
     Attributes
     ----------
     scope_type
-        For a relationship staff hold over students (``access.csv``), the scope it is given on:
-        ``student``, ``module``, ``programme`` or ``school``; None for roles without one.
+        For a relationship staff hold over students (``access.csv``), the scope it is usually given
+        on: ``student``, ``module``, ``programme`` or ``school``; None for roles without one.
     also
         Other scopes the relationship may be given on: support staff on named students as well as on
         a school (a targeted support team assigned its students, not the whole school).

@@ -13,11 +13,12 @@ indicators are kept, and only they read them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Date, Select, and_, bindparam, exists, false, or_, select
+from sqlalchemy import ColumnElement, Date, Engine, Select, and_, bindparam, exists, false, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from waymark.models.roles import RELATIONSHIP_SCOPES, Role
@@ -51,7 +52,11 @@ def may_read(principal: Principal, indicators: Any) -> ColumnElement[bool]:
     """
     if principal.role == Role.STUDENT:
         return indicators.c.student_id == principal.sub  # type: ignore[no-any-return]
-    scope_types = RELATIONSHIP_SCOPES.get(principal.role)
+    scope_types = tuple(
+        t
+        for t in RELATIONSHIP_SCOPES.get(principal.role, ())
+        if principal.scopes is None or t in principal.scopes
+    )
     if not scope_types:
         return false()
     # a relationship on several kinds of scope (support staff: a school, or named students) reads each
@@ -65,6 +70,22 @@ def may_read(principal: Principal, indicators: Any) -> ColumnElement[bool]:
     )
     restricted = exists().where(ProcessingRestriction.student_id == indicators.c.student_id)
     return and_(in_scope, ~restricted)
+
+
+def narrowed(engine: Engine, principal: Principal) -> Principal:
+    """The caller with the kinds of scope they hold now, where their role takes several.
+
+    A read over two kinds (a school's students or named ones) is an OR that neither kind's index
+    serves: every row of the run was read for a school's support staff (a reviewer's finding). Looked
+    up once per request, so a school's support staff read through the school's index as before; a
+    relationship imported meanwhile counts from the next request.
+    """
+    kinds = RELATIONSHIP_SCOPES.get(principal.role, ())
+    if len(kinds) < 2:
+        return principal
+    with engine.connect() as connection:
+        held = set(connection.scalars(select(AccessGrant.scope_type).where(holding(principal)).distinct()))
+    return replace(principal, scopes=tuple(k for k in kinds if k in held))
 
 
 def holding(principal: Principal) -> ColumnElement[bool]:

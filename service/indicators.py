@@ -191,8 +191,9 @@ def supports(session: Session, principal: Principal, *, runtime: Runtime, studen
     ``service.access.readable``, in the latest complete run that holds an indicator of the student:
     the served run whenever the student is in it (every complete run is published, so the served run
     is the latest), otherwise the last run they were in. Relationships are the current grants (an
-    import replaces them all), applied to the registrations that run recorded: a personal tutor's
-    grant names the student and covers them in any run; a module, programme or school grant covers
+    import replaces them all), applied to the registrations that run recorded: a grant that names the
+    student (a personal tutor's, a targeted support team's) covers them in any run, so a team list
+    not pruned of leavers keeps their contacts readable; a module, programme or school grant covers
     them only if their last registrations were in that scope, and then, outside the served run, only
     for staff who opened or moved on one of the student's contacts (a grant over a module given after
     the student left does not reach back to them). Whether that run's model is approved

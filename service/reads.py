@@ -82,15 +82,16 @@ def student_statement(principal: Principal, served: Served) -> Select[Any]:
 
     The student is the parameter ``student_id``, which has no value of its own: a statement executed
     without one fails rather than reading anyone. Built once per caller and served model
-    (``_student_statement``); the caller's identity and role are part of it, never a parameter, so a
-    statement kept for one caller can never be executed as another's.
+    (``_student_statement``); the caller's identity, role and scopes are part of it, never a
+    parameter, so a statement kept for one caller can never be executed as another's.
     """
-    return _student_statement((principal.sub, principal.role), served)
+    return _student_statement((principal.sub, principal.role, principal.scopes), served)
 
 
 @lru_cache(maxsize=STATEMENTS_KEPT)
-def _student_statement(caller: tuple[str, str], served: Served) -> Select[Any]:
-    principal = Principal(*caller, None)  # may_read looks at the identity and role alone
+def _student_statement(caller: tuple[str, str, tuple[str, ...] | None], served: Served) -> Select[Any]:
+    sub, role, scopes = caller
+    principal = Principal(sub, role, None, scopes)  # may_read looks at the identity, role and scopes
     cur, run, past, past_run = _CUR, _RUN, _PAST, _PAST_RUN
     source, scope = _readable_from(principal, served, ind=cur, run=run)
     source = source.join(

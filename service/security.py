@@ -62,6 +62,10 @@ class Principal:
     sub: str
     role: str
     training_until: float | None  # information-security training attestation in the token, if any
+    # The kinds of scope the caller's relationships are given on now, where their role takes several
+    # (support staff: a school, named students); None: not looked up, every kind the role takes
+    # (``access.narrowed``). A read then names only these, so each keeps its index.
+    scopes: tuple[str, ...] | None = None
 
 
 def claim_at(claims: dict[str, Any], path: str) -> Any:

@@ -28,6 +28,7 @@ from waymark.models.data import load_learning_data
 from waymark.models.registry import configure
 from waymark.models.settings import Settings, get_settings
 from waymark.service import decisions, sessions
+from waymark.service.access import narrowed, readable
 from waymark.service.app import create_app
 from waymark.service.db.engine import one_student_at_a_time, transaction
 from waymark.service.db.schema import (
@@ -48,6 +49,7 @@ from waymark.service.db.schema import (
 )
 from waymark.service.grants import ImportRefused, import_grants
 from waymark.service.scoring import publish, score
+from waymark.service.security import Principal
 
 # Where a processed erasure may leave the student's id, and why (docs/service.md lists the same).
 STATUTORY = {
@@ -968,11 +970,30 @@ def test_a_targeted_support_team_reads_only_the_students_it_is_assigned(
         assert client.get(f"/v1/students/{other}/indicator", headers=staff).status_code == 404  # same school
         listed = client.get("/v1/worklist", headers=staff).json()["items"]
         assert {r["student_id"] for r in listed} == {student}
+        assert narrowed(own.engine, Principal("wp-1", "support_staff", None)).scopes == ("student",)
         path.write_text(f"staff_id,relationship,scope_type,scope_id\nwp-1,support_staff,module,{school}\n")
         with pytest.raises(ImportRefused, match="has scope_type 'school' or 'student', not 'module'"):
             import_grants(own.engine, path)
     finally:
         import_grants(own.engine, own.folder / "access.csv")
+
+
+def test_a_schools_support_staff_still_read_through_the_schools_index(own: Served) -> None:
+    """Read over a school or named students, the scope was an OR that no index served: every row of
+    the run was read for a school's support staff (a reviewer's finding). Each request now names only
+    the kinds of scope the caller holds."""
+    held = own.access[own.access.relationship == "support_staff"]
+    caller = narrowed(own.engine, Principal(str(held.staff_id.iloc[0]), "support_staff", None))
+    assert caller.scopes == ("school",)
+    assert narrowed(own.engine, Principal("nobody", "support_staff", None)).scopes == ()  # reads no one
+    if own.engine.dialect.name != "sqlite":
+        return
+    with transaction(own.engine) as session:
+        run = session.scalar(select(ScoringRun.id).where(ScoringRun.status == "complete"))
+    with own.engine.connect() as conn:
+        sent = str(readable(caller, run).compile(conn, compile_kwargs={"literal_binds": True}))
+        plan = str(conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sent}").fetchall())
+    assert "ix_indicators_run_school (run_id=? AND school_id=?)" in plan, plan  # not the whole run
 
 
 def test_a_relationship_reads_only_on_the_days_the_file_gives_it(

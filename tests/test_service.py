@@ -34,12 +34,13 @@ from waymark.service.errors import WithheldTraceback
 from waymark.service.grants import import_attestations
 from waymark.service.security import DEV_KID, ConfigurationError, mint
 
+# The indicator column each kind of scope names (a relationship may be given on several kinds: support
+# staff on a school, or on named students).
 SCOPE_COLUMN = {
-    "personal_tutor": "student_id",
-    "placement_supervisor": "student_id",
-    "module_leader": "module_id",
-    "programme_leader": "programme_id",
-    "support_staff": "school_id",
+    "student": "student_id",
+    "module": "module_id",
+    "programme": "programme_id",
+    "school": "school_id",
 }
 
 
@@ -51,7 +52,10 @@ def client(served: Served) -> Iterator[TestClient]:
 
 def expected_rows(served: Served, staff: str, relationship: str) -> set[tuple[str, str, str]]:
     grants = served.access[(served.access.staff_id == staff) & (served.access.relationship == relationship)]
-    rows = served.indicators[served.indicators[SCOPE_COLUMN[relationship]].isin(grants.scope_id)]
+    covered = pd.Series(False, index=served.indicators.index)
+    for scope_type, given in grants.groupby("scope_type"):
+        covered |= served.indicators[SCOPE_COLUMN[str(scope_type)]].isin(given.scope_id)
+    rows = served.indicators[covered]
     return set(zip(rows.student_id, rows.module_id, rows.presentation_id, strict=True))
 
 

@@ -18,8 +18,9 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from waymark.models.roles import ROLES, STAFF_ROLES, Role
+from waymark.models.roles import RELATIONSHIP_SCOPES, ROLES, STAFF_ROLES, Role
 from waymark.service import audit, sessions
+from waymark.service.access import narrowed
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import ProductionDatabase, transaction
 from waymark.service.db.schema import ScoringRun, TrainingAttestation
@@ -95,6 +96,8 @@ async def current_principal(
         raise _unauthorised("The token's subject is not a valid identifier (at most 64 characters).")
     if principal.role in STAFF_ROLES and not _trained_by_token(principal):
         await run_in_threadpool(_require_training, runtime, principal)
+    if len(RELATIONSHIP_SCOPES.get(principal.role, ())) > 1:  # which kinds of scope they hold now
+        principal = await run_in_threadpool(narrowed, runtime.engine, principal)
     return principal
 
 
