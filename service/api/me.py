@@ -193,11 +193,6 @@ def put_consent(body: ConsentIn, access: Student) -> ConsentOut:
     return outreach.consent_view(access.session, me)
 
 
-def _request(kind: str, body: RequestIn, *, access: Access) -> Recorded:
-    row = _requested(kind, body, access=access)
-    return Recorded(id=row.id, at=row.created_at)
-
-
 def _requested(kind: str, body: RequestIn, *, access: Access) -> RightsRequest:
     me = access.principal.sub
     one_student_at_a_time(access.session, me)  # ordered with an erasure of your records
@@ -222,8 +217,8 @@ def rectification(body: RectificationIn, access: Student) -> Recorded:
     correction, or records that the corrected data has reached Waymark, or you withdraw the request.
     """
     me = access.principal.sub
-    if body.restrict:  # a run publishing now finishes first, or sees the restriction (taken before the
-        erasure_barrier(access.session)  # student's lock, in the order an erasure takes them)
+    if body.restrict:  # a run publishing now finishes first, or sees the restriction
+        erasure_barrier(access.session)  # before the student's lock, the order an erasure takes them in
     one_student_at_a_time(access.session, me)  # ordered with your other requests
     waiting = access.session.scalar(
         select(func.count())
