@@ -190,7 +190,8 @@ class WorklistEntry(BaseModel):
         description="Preferred name, else display name (None without a directory entry)."
     )
     support_priority: int = Field(
-        description="The student's place in the caller's whole worklist (1 = first)."
+        description="The student's place in the caller's whole worklist (1 = first); a student left off it "
+        "(``not_listed``) and found by a search shows the place they would take."
     )
     registrations: list[WorklistRegistration]
     latest_contact: ContactSummary | None = Field(
@@ -240,6 +241,11 @@ class Worklist(BaseModel):
     )
     modules: list[str] = Field(
         default_factory=list, description="Every module of the caller's students (for the module filter)."
+    )
+    not_listed: int = Field(
+        default=0,
+        description="Students the filters would leave who said no to being contacted about support and "
+        "have no contact open on a basis that still holds: left off the list (a search finds them).",
     )
     items: list[WorklistEntry]
     provenance: Provenance | None

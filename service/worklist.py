@@ -5,8 +5,11 @@ the list is set by their highest list-order value (the estimate, or its smoothed
 policy smooths the list: ``schema.list_order``; ``support_priority`` counts students, not registrations,
 and is the place in the whole list, whatever filter is applied). Filters narrow the list: a module,
 students not yet contacted (no contact past ``to_contact``), whose estimate changed materially since
-the last run, whose follow-up is due, or whose name or identifier matches a search. Everything starts
-from ``service.access.readable``.
+the last run, whose follow-up is due, or whose name or identifier matches a search. A student who said
+no to being contacted about support is left off the list, unless a contact of theirs stands open on a
+basis that still holds (an exemption such as safeguarding): the list is of whom to reach, and they asked
+not to be reached (Code of Practice §6). A search still finds them, marked, and the page says how many
+were left off. Everything starts from ``service.access.readable``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, exists, false, func, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from waymark.models.explain.change import MATERIAL
@@ -80,6 +83,7 @@ class Page:
     previous_visit: datetime | None
     new_total: int  # students the filters leave who are new since the previous visit (whole list)
     modules: list[str]  # every module the caller's list covers, for the module filter
+    not_listed: int = 0  # students the filters would leave who said no to contact, left off (``_listed``)
 
 
 def order_note(smoothing: float | None) -> str:
@@ -98,24 +102,54 @@ def order_note(smoothing: float | None) -> str:
 SHARED = "Students placed equal share a support priority; their order among themselves means nothing."
 
 
-def _ranked(principal: Principal, run_id: int) -> Select[tuple[str, float, int]]:
+def _said_no(student: ColumnElement[str]) -> ColumnElement[bool]:
+    """The student said no to being contacted about support at all (``outreach.OFFER`` declined)."""
+    return exists().where(Consent.student_id == student, Consent.purpose == OFFER, Consent.granted.is_(False))
+
+
+def _listed(student: ColumnElement[str]) -> ColumnElement[bool]:
+    """The student belongs on a list of whom to reach.
+
+    Not one who said no to being contacted about support, unless a contact of theirs is open on a basis
+    that still holds (an exemption that applies, or their consent to its purpose): its follow-up must
+    not drop out of sight.
+    """
+    reached = exists().where(Contact.student_id == student, Contact.status != "closed", _consent_stands())
+    return or_(~_said_no(student), reached)
+
+
+def _ranked(principal: Principal, run_id: int) -> Select[tuple[str, float, int, int]]:
     rows = readable(principal, run_id).subquery()
-    top = func.max(list_order(rows.c))
+    grouped = (
+        select(
+            rows.c.student_id,
+            func.max(list_order(rows.c)).label("top"),
+            case((_listed(rows.c.student_id), 0), else_=1).label("left_off"),
+        )
+        .group_by(rows.c.student_id)
+        .subquery()
+    )
+    top, left_off = grouped.c.top, grouped.c.left_off
+    # A student left off takes no place: the place is the rank among everyone less those left off above
+    # (a student left off, found by a search, shows the place they would take, beside the next one's).
+    above = func.sum(left_off).over(order_by=top.desc()) - func.sum(left_off).over(partition_by=top)
     return select(
-        rows.c.student_id,
-        top.label("top"),
+        grouped.c.student_id,
+        top,
         # Students with the same estimate share a priority (an Italian university's 222 students of
         # modules with nothing recorded, all at 0.4214, had been numbered 1 to 222 in pseudonym order).
-        func.rank().over(order_by=top.desc()).label("priority"),
-    ).group_by(rows.c.student_id)
+        (func.rank().over(order_by=top.desc()) - above).label("priority"),
+        left_off,
+    )
 
 
 def _filtered(
     principal: Principal, run: ScoringRun, *, filters: Filters, today: date, since: datetime | None
-) -> Select[tuple[str, float, int]]:
+) -> Select[tuple[str, float, int, int]]:
+    """The students ``filters`` leave, those left off the list (``left_off``) among them."""
     run_id = run.id
     ranked = _ranked(principal, run_id).subquery()
-    query = select(ranked.c.student_id, ranked.c.top, ranked.c.priority)
+    query = select(ranked.c.student_id, ranked.c.top, ranked.c.priority, ranked.c.left_off)
     student = ranked.c.student_id
     if filters.module_id is not None:
         on_module = readable(principal, run_id).where(
@@ -225,9 +259,15 @@ def page(
     previous_visit: datetime | None,
     today: date,
 ) -> Page:
-    """One page of the caller's worklist under ``filters``."""
-    query = _filtered(principal, run, filters=filters, today=today, since=previous_visit).subquery()
-    total = session.scalar(select(func.count()).select_from(query)) or 0
+    """One page of the caller's worklist under ``filters``.
+
+    A search lists the students it finds, those left off the list too: the person may be in the room.
+    """
+    every = _filtered(principal, run, filters=filters, today=today, since=previous_visit).subquery()
+    counted = session.execute(select(func.count(), func.sum(every.c.left_off)).select_from(every)).one()
+    not_listed = 0 if filters.search else int(counted[1] or 0)
+    total = int(counted[0] or 0) - not_listed
+    query = every if filters.search else select(every).where(every.c.left_off == 0).subquery()
     new_total = session.scalar(
         select(func.count())
         .select_from(query)
@@ -246,6 +286,7 @@ def page(
         previous_visit=previous_visit,
         new_total=new_total or 0,
         modules=modules(session, principal, run_id=run.id),
+        not_listed=not_listed,
     )
 
 

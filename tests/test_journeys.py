@@ -108,14 +108,21 @@ def own(champion: Champion, synth_dir: Path, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture(scope="module")
 def people(own: Served) -> dict[str, str]:
-    """A personal tutor (also a module leader) and one of their students, with consents to outreach."""
+    """A personal tutor (also a module leader) and one of their students, with consents to outreach.
+
+    Another of the tutor's students said no to being contacted about support.
+    """
     tutors = own.access[
         (own.access.relationship == "personal_tutor") & own.access.scope_id.isin(own.indicators.student_id)
     ]
-    student = str(tutors.scope_id.iloc[0])
+    student, tutor = str(tutors.scope_id.iloc[0]), tutors.staff_id.iloc[0]
+    # another of the tutor's students said no to being contacted about support: off the worklist
+    other = next(s for s in tutors[tutors.staff_id == tutor].scope_id if s != student)
     with transaction(own.engine) as session:
         for purpose in ("outreach_contact", "study_skills_referral"):
             session.add(Consent(student_id=student, purpose=purpose, granted=True, at=datetime.now(UTC)))
+        no = Consent(student_id=other, purpose="outreach_contact", granted=False, at=datetime.now(UTC))
+        session.add(no)
     return {
         "personal_tutor": str(tutors.staff_id.iloc[0]),
         "student": student,
@@ -166,6 +173,7 @@ def test_a_tutor_finds_a_student_records_outreach_follows_up_and_closes_it(
     page.wait_for_selector("#worklist tbody tr td[data-label='Support priority']")
     text = _seen(page)
     assert "model range" in text and "first visit" in text
+    assert "1 student of yours said no to being contacted about support and is not listed" in text
     # a name or a module's ids in a right-to-left script never carry the estimate after them into theirs
     for held in ("#worklist a", "#worklist strong"):
         assert page.evaluate(f"getComputedStyle(document.querySelector('{held}')).unicodeBidi") == "isolate"

@@ -22,6 +22,7 @@ from waymark.service.db.engine import transaction
 from waymark.service.db.schema import (
     AuditRecord,
     AuditReport,
+    Consent,
     Contact,
     ContactEvent,
     DirectoryEntry,
@@ -288,6 +289,7 @@ def test_the_worklist_has_one_row_per_student_in_priority_order(own: Served, cli
     schools = set(own.access[(own.access.staff_id == staff) & (own.access.relationship == role)].scope_id)
     with transaction(own.engine) as session:
         erased = set(session.scalars(select(TrainingExclusion.student_id)))  # by the test above
+    erased |= _said_no_unreached(own)  # left off the list (by other tests)
     mine = own.indicators[own.indicators.school_id.isin(schools) & ~own.indicators.student_id.isin(erased)]
     assert [r["student_id"] for r in rows] == sorted(
         set(mine.student_id), key=lambda s: (-max(_values(rows, s)), s)
@@ -370,7 +372,9 @@ def test_a_follow_up_on_withdrawn_consent_is_not_due_and_the_row_says_to_close_i
     withdrawn = {**agreed, "granted": False}
     assert client.put("/v1/me/consent", json=withdrawn, headers=mine).status_code == 200
     assert student not in {r["student_id"] for r in _all(client, headers, follow_up_due=True)}
-    row = next(r for r in _all(client, headers) if r["student_id"] == student)
+    # they said no to being contacted about support, and the only contact open rests on that: off the list
+    assert student not in {r["student_id"] for r in _all(client, headers)}
+    row = _found(client, headers, student)
     assert not row["follow_up_due"] and row["consent_withdrawn"]
     # and the row says the student said no, whatever their contacts (a red team's student who declined
     # everything stayed at the top of the list, unmarked)
@@ -434,6 +438,80 @@ def test_a_student_can_say_no_before_being_asked_and_is_then_offered_nothing(
     assert shown.status_code == 200 and shown.json()["answers"]["outreach_contact"] == "declined"
     assert shown.json()["answers"]["wellbeing_referral"] == "not answered"
     assert _records(own, student, "consent_view") == seen + 1
+
+
+def _found(client: TestClient, headers: dict[str, str], student: str) -> dict[str, object]:
+    """The student's row as a search by their id finds it."""
+    return next(r for r in _all(client, headers, search=student) if r["student_id"] == student)
+
+
+def _said_no_unreached(served: Served) -> set[str]:
+    """Students who said no to being contacted about support, with no contact open on a basis that holds."""
+    with transaction(served.engine) as session:
+        answers = {(c.student_id, c.purpose): c.granted for c in session.scalars(select(Consent))}
+        contacts = session.scalars(select(Contact).where(Contact.status != "closed")).all()
+    reached = {
+        c.student_id
+        for c in contacts
+        if c.basis == "exemption" or answers.get((c.student_id, c.purpose)) is True
+    }
+    said_no = {s for (s, p), granted in answers.items() if p == "outreach_contact" and not granted}
+    return said_no - reached
+
+
+def test_a_student_who_said_no_to_contact_leaves_the_worklist_unless_an_exemption_keeps_a_contact_open(
+    own: Served, client: TestClient
+) -> None:
+    """Code of Practice §6: the worklist is of whom to reach, and the student asked not to be reached.
+
+    The list closes up behind them; a search still finds them, marked, at the place they would take;
+    a contact opened under an exemption (a safeguarding concern) keeps them listed until it is closed.
+    """
+    staff, role = _wide(own)
+    headers = auth(own, role, staff)
+    with transaction(own.engine) as session:  # one no other test has touched, whatever the order
+        touched = set(session.scalars(select(Contact.student_id))) | set(
+            session.scalars(select(Consent.student_id))
+        )
+    student = next(str(r["student_id"]) for r in _all(client, headers)[1:] if r["student_id"] not in touched)
+    mine = auth(own, "student", student)
+    before = client.get("/v1/worklist", headers=headers, params={"limit": 1}).json()
+    rows = _all(client, headers)
+    at = next(i for i, r in enumerate(rows) if r["student_id"] == student)
+    no = {"purpose": "outreach_contact", "granted": False}
+    assert client.put("/v1/me/consent", json=no, headers=mine).status_code == 200
+    after = client.get("/v1/worklist", headers=headers, params={"limit": 1}).json()
+    assert after["total"] == before["total"] - 1
+    assert after["not_listed"] == before["not_listed"] + 1
+    left = _all(client, headers)
+    assert [r["student_id"] for r in left] == [r["student_id"] for r in rows if r["student_id"] != student]
+    tops = [max(_values(left, str(r["student_id"]))) for r in left]
+    assert [r["support_priority"] for r in left] == [tops.index(t) + 1 for t in tops]  # no gap left
+    found = _found(client, headers, student)
+    assert found["declined_contact"] and found["support_priority"] == rows[at]["support_priority"]
+    # A safeguarding concern: staff open a contact under the exemption, with their reason.
+    body = {
+        "channel": "phone",
+        "purpose": "wellbeing_referral",
+        "status": "contacted",
+        "exemption": "safeguarding",
+        "note": "A welfare concern raised by a flatmate",
+        "follow_up_on": "2020-01-01",
+    }
+    made = client.post(f"/v1/students/{student}/contacts", json=body, headers=headers)
+    assert made.status_code == 201 and made.json()["basis"] == "exemption", made.text
+    listed = next(r for r in _all(client, headers) if r["student_id"] == student)
+    assert listed["declined_contact"] and listed["follow_up_due"]
+    assert student in {r["student_id"] for r in _all(client, headers, follow_up_due=True)}
+    closed = {"status": "closed", "outcome": "referred_to_service", "note": "Referred to the wellbeing team"}
+    shut = client.patch(f"/v1/students/{student}/contacts/{made.json()['id']}", json=closed, headers=headers)
+    assert shut.status_code == 200, shut.text
+    assert student not in {r["student_id"] for r in _all(client, headers)}
+    # Changing their mind puts them back, at their place.
+    yes = {"purpose": "outreach_contact", "granted": True}
+    assert client.put("/v1/me/consent", json=yes, headers=mine).status_code == 200
+    back = {r["student_id"]: r["support_priority"] for r in _all(client, headers)}
+    assert back[student] == rows[at]["support_priority"]
 
 
 def test_changed_and_new_since_the_last_visit(own: Served, client: TestClient) -> None:

@@ -238,6 +238,7 @@ def _worklist(access: Access, asked: WorklistQuery) -> Worklist:
         previous_visit=previous,
         new_since_last_visit=found.new_total,
         modules=found.modules,
+        not_listed=found.not_listed,
         items=[_entry(r) for r in found.rows],
         provenance=provenance(first, run) if first else None,
         reading_note=READING_NOTE,

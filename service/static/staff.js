@@ -130,6 +130,11 @@ async function loadWorklist() {
   }
   byId("note").textContent = page.reading_note;
   byId("order").textContent = page.order_note || "";
+  const away = page.not_listed || 0;
+  byId("not-listed").hidden = !away;
+  byId("not-listed").textContent = away
+    ? `${away} ${away === 1 ? "student" : "students"} of yours said no to being contacted about support and ${away === 1 ? "is" : "are"} not listed. Searching by name or student id finds them; only an exemption that applies lets you contact them.`
+    : "";
   const fresh = page.new_since_last_visit;
   byId("visit").textContent = page.previous_visit
     ? `Your previous visit ended ${when(page.previous_visit)}. ${fresh} of the ${page.total} ${page.total === 1 ? "student" : "students"} in this list ${fresh === 1 ? "is" : "are"} new since then (marked "New"; tick "new since my last visit" to see only them).`
