@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from waymark.models.marks import MarkScale
+
 
 class Settings(BaseSettings):
     """Waymark's configuration (PRODUCT §7); every field is documented in docs/configuration.md."""
@@ -77,6 +79,12 @@ class Settings(BaseSettings):
         "UTC",
         validation_alias="WAYMARK_TIMEZONE",
         description="The institution's IANA time zone, in which a staff relationship's days begin and end.",
+    )
+    mark_scale: str = Field(
+        "0-100",
+        validation_alias="WAYMARK_MARK_SCALE",
+        description="The scale marks are shown on, lowest-highest (0-20, 1-7): the marks the imports "
+        "put at 0 and 100 (`out_of`, `add`), as explanations say them to staff and students.",
     )
     audit_key_file: Path | None = Field(
         None,
@@ -201,6 +209,17 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"{value!r} is not an IANA time zone (such as Europe/London)") from exc
         return value
+
+    @field_validator("mark_scale")
+    @classmethod
+    def _a_scale(cls, value: str) -> str:
+        MarkScale.parse(value)
+        return value
+
+    @property
+    def marks(self) -> MarkScale:
+        """The scale marks are shown on (``mark_scale``)."""
+        return MarkScale.parse(self.mark_scale)
 
     @property
     def development(self) -> bool:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from tests.champion import Champion
 from waymark.models.contributions import contributions
@@ -49,6 +51,8 @@ from waymark.models.explain.sentences import (
     COHORT_RATE,
     COMPARED_MARKS,
     DESCRIBE,
+    MARK_HIGHEST,
+    MARK_LOWEST,
     QUIET_SHARE,
     QUIET_TYPICAL_SINCE,
     QUIET_WEEKS,
@@ -61,7 +65,9 @@ from waymark.models.explain.sentences import (
 from waymark.models.explain.typical import cohort_standing, quiet_stretch, quiet_weeks
 from waymark.models.features import build_features
 from waymark.models.features.catalogue import CHANNELS, FAMILIES, MIN_COHORT
+from waymark.models.marks import MarkScale
 from waymark.models.registry import configure, load_bundle
+from waymark.models.settings import Settings
 
 LABELS = [(), ("the library",), ("the learning platform", "lecture recordings", "the library")]
 
@@ -110,6 +116,9 @@ def _generated_rows(n: int, seed: int) -> pd.DataFrame:
     for ch in CHANNELS:
         frame[f"ch_{ch}_total"] = np.log1p(pick(*counts))
         frame[f"ch_{ch}_last14"] = np.log1p(pick(0, 1, 5))
+    scales = np.array([(0, 100), (0, 20), (1, 7), (0, 10), (0.5, 4.5)], dtype=np.float64)
+    scale = scales[rng.integers(0, len(scales), n)]  # the institution's (WAYMARK_MARK_SCALE)
+    frame[MARK_LOWEST], frame[MARK_HIGHEST] = scale[:, 0], scale[:, 1]
     return pd.DataFrame(frame)
 
 
@@ -692,6 +701,47 @@ def test_a_mark_above_every_other_is_among_the_highest_not_higher_than_100_perce
     ]
     cols = {name: rows[name].to_numpy(dtype=np.float64) for name in rows.columns}
     assert describe_all("assessment_results", cols, src=["", ""])[1] == said
+
+
+def test_marks_are_said_on_the_scale_the_institution_gives_them_on() -> None:
+    """A Chilean 4,0 pass (kept as 50 from 1 to 7) read "50 out of 100"; a French 11,5/20 read 58."""
+    rows = pd.DataFrame(
+        {
+            "asm_has_score": 1.0,
+            "asm_score_mean": [50.0, 57.5, 57.5, 62.5, 100.0],
+            "asm_score_pct": 0.62,
+            COMPARED_MARKS: [0.0, 0.0, 0.0, 1.0, 0.0],
+            MARK_LOWEST: [1.0, 0.0, 0.0, 0.0, 0.0],
+            MARK_HIGHEST: [7.0, 20.0, 100.0, 10.0, 100.0],
+        }
+    )
+    said = [describe("assessment_results", r) for r in rows.to_dict("records")]
+    assert said == [
+        "Average mark on marked work so far: 4.0 on a scale of 1 to 7.",
+        "Average mark on marked work so far: 11.5 out of 20.",
+        "Average mark on marked work so far: 58 out of 100.",  # as before: 57.5 to the even 58
+        "Average mark on marked work so far: 6.2 out of 10 (higher than about 62% of marks on this module).",
+        "Average mark on marked work so far: 100 out of 100.",
+    ]
+    assert brief("assessment_results", rows.iloc[0].to_dict()) == (
+        "an average mark on marked work of 4.0 on a scale of 1 to 7"
+    )
+    cols = {name: rows[name].to_numpy(dtype=np.float64) for name in rows.columns}
+    assert describe_all("assessment_results", cols, src=[""] * len(rows))[1] == said
+
+
+@pytest.mark.parametrize("text", ["7-1", "0", "a-b", "0-0", "-1-7", "1-7-9", "0-inf"])
+def test_a_mark_scale_that_is_not_one_is_refused_naming_it(text: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(repr(text))):
+        MarkScale.parse(text)
+
+
+def test_a_mark_scale_is_read_from_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAYMARK_MARK_SCALE", "1,0 to 7,0")
+    assert Settings().marks == MarkScale(1.0, 7.0)  # type: ignore[call-arg]
+    monkeypatch.setenv("WAYMARK_MARK_SCALE", "20-0")
+    with pytest.raises(ValidationError, match="the lowest mark must be at least 0 and below the highest"):
+        Settings()  # type: ignore[call-arg]
 
 
 def test_credits_in_parts_are_said_as_studied_not_rounded() -> None:

@@ -87,6 +87,24 @@ def test_a_database_that_cannot_be_reached_ends_a_command_with_one_line_and_its_
     assert "the database could not be reached or used" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "rule"),
+    [
+        ("WAYMARK_TIMEZONE", "Europe/Londres", "is not an IANA time zone"),
+        ("WAYMARK_MARK_SCALE", "20-0", "the lowest mark must be at least 0 and below the highest"),
+    ],
+)
+def test_a_setting_that_is_not_valid_is_named_with_its_rule_not_a_traceback(
+    tmp_path: Path, name: str, value: str, rule: str
+) -> None:
+    """A mistyped setting ended every command in pydantic's traceback and exit code 1 (broken data)."""
+    env = {**os.environ, "WAYMARK_ENV": "development", name: value}
+    done = _verify_in(tmp_path, env=env)
+    assert done.returncode == 2, done.stderr
+    said = " ".join(done.stderr.split())
+    assert f"{name}: '{value}'" in said and rule in said and "Traceback" not in said
+
+
 def test_outside_development_a_command_refuses_a_database_it_was_not_given(tmp_path: Path) -> None:
     """An operations review found that the service refused to start without WAYMARK_DATABASE_URL but
     the nightly `access-log verify` made a new SQLite file in its working directory and reported the

@@ -301,6 +301,50 @@ def test_score_publishes_every_registration_of_the_current_presentations(
     assert summary.students > 500 and summary.weeks == (6,)
 
 
+def test_waymark_score_says_marks_on_the_institutions_scale(
+    store: Champion, engine: Engine, synth_dir: Path, tmp_path: Path
+) -> None:
+    """``WAYMARK_MARK_SCALE`` reaches the stored sentences through the command staff run.
+
+    A Chilean 4,0 pass kept as 50 read "50 out of 100", which staff who say a grade times ten read as
+    a fail; a French 10/20 read 50.
+    """
+    configure(store.settings)
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": store.settings.mlflow_tracking_uri,
+        "WAYMARK_DATABASE_URL": store.settings.database_url,
+        "WAYMARK_MARK_SCALE": "0-20",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "waymark", "score", "--data", str(synth_dir), "--week", "9"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    run_id, _ = _served(engine)
+    with transaction(engine) as session:
+        stored = session.scalars(select(Indicator).where(Indicator.run_id == run_id)).all()
+        said = [s["sentence"] for r in stored for s in (*r.factors, *r.strengths, *r.context)]
+        changes = [json.dumps(r.what_could_change) for r in stored if r.what_could_change]
+    marks = [s for s in said if s.startswith("Average mark on marked work so far")]
+    assert marks and all(re.search(r": \d+\.\d out of 20\b", s) for s in marks), marks[:3]
+    assert not any("out of 100" in s for s in [*said, *changes])
+    refused = subprocess.run(
+        [sys.executable, "-m", "waymark", "score", "--data", str(synth_dir), "--week", "9"],
+        env={**env, "WAYMARK_MARK_SCALE": "7-1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode != 0 and "the lowest mark must be at least 0 and below the highest" in (
+        refused.stdout + refused.stderr
+    )
+    assert _served(engine) == (run_id, len(stored))  # the refused run changed nothing
+
+
 def test_a_week_later_than_every_audited_week_is_told_apart(
     store: Champion, engine: Engine, synth_dir: Path
 ) -> None:

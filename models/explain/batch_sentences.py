@@ -23,6 +23,8 @@ from waymark.models.explain.sentences import (
     COHORT_RATE,
     COMPARED_MARKS,
     EARLIER_RATE,
+    MARK_HIGHEST,
+    MARK_LOWEST,
     MARKS_COUNT,
     NO_DUE,
     NO_DUE_OWN,
@@ -46,8 +48,10 @@ from waymark.models.explain.sentences import (
     beside_cohort_rise,
     credits_text,
     higher_than,
+    mark_texts,
     module_slowed,
 )
+from waymark.models.marks import MarkScale
 
 Columns = Mapping[str, np.ndarray]  # feature name -> float64 values, one per row described
 Texts = tuple[list[str], list[str]]  # (briefs, sentences), one each per row
@@ -274,18 +278,22 @@ def _submissions(cols: Columns, src: Sequence[str]) -> Texts:
 
 def _results(cols: Columns, src: Sequence[str]) -> Texts:
     scored = (cols["asm_has_score"] >= 1).tolist()
-    marks = whole(np.where(cols["asm_has_score"] >= 1, cols["asm_score_mean"], 0.0))
-    compared = cols[COMPARED_MARKS] >= 1 if COMPARED_MARKS in cols else np.zeros(len(marks), dtype=bool)
+    marks = cols["asm_score_mean"].tolist()
+    rows = len(marks)
+    compared = cols[COMPARED_MARKS] >= 1 if COMPARED_MARKS in cols else np.zeros(rows, dtype=bool)
     pct = whole(np.where((cols["asm_has_score"] >= 1) & compared, 100 * cols["asm_score_pct"], 0.0))
+    lowest = cols[MARK_LOWEST].tolist() if MARK_LOWEST in cols else [0.0] * rows
+    highest = cols[MARK_HIGHEST].tolist() if MARK_HIGHEST in cols else [100.0] * rows
     briefs, sentences = [], []
-    for ok, mark, p in zip(scored, marks, pct, strict=True):
+    for ok, mark, p, low, high in zip(scored, marks, pct, lowest, highest, strict=True):
         if not ok:
             briefs.append(NO_MARK_BRIEF)
             sentences.append(NO_MARK + MARKS_COUNT + ".")
             continue
-        briefs.append(f"an average mark of {mark} out of 100 on marked work")
+        brief, sentence = mark_texts(MarkScale(low, high), mark)
         higher = f" ({higher_than(p)} marks on this module)" if p >= 5 else ""
-        sentences.append(f"Average mark on marked work so far: {mark} out of 100{higher}.")
+        briefs.append(brief)
+        sentences.append(f"{sentence}{higher}.")
     return briefs, sentences
 
 

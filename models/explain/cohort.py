@@ -34,6 +34,8 @@ from waymark.models.explain.families import CONTEXT_FAMILIES, FACTOR_FAMILIES, f
 from waymark.models.explain.sentences import (
     COHORT_RATE,
     COMPARED_MARKS,
+    MARK_HIGHEST,
+    MARK_LOWEST,
     QUIET_SHARE,
     QUIET_TYPICAL_SINCE,
     QUIET_WEEKS,
@@ -51,6 +53,7 @@ from waymark.models.explain.typical import (
     quiet_weeks,
 )
 from waymark.models.features.catalogue import FAMILIES, KEYS, MIN_COHORT
+from waymark.models.marks import MarkScale
 from waymark.models.uncertainty import intervals
 
 THRESHOLD = 0.05  # contributions (log-odds) smaller than this are not worth a sentence
@@ -86,6 +89,7 @@ def explain_cohort(
     features: pd.DataFrame,
     *,
     sources: SourceCoverage | None = None,
+    marks: MarkScale | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ExplainedCohort:
     """Score and explain every row of ``features`` (keys plus the model's features).
@@ -99,6 +103,8 @@ def explain_cohort(
     sources
         Which sources each module presentation records and their labels (``SourceCoverage.of``);
         without it, the built-in sources' flags in ``features`` and their built-in names.
+    marks
+        The scale marks are said on (``WAYMARK_MARK_SCALE``); 0 to 100 without it.
     progress
         Told when the scores and contributions are done and factors, sentences and what could
         change begin (the scoring job's stages).
@@ -129,6 +135,8 @@ def explain_cohort(
                 QUIET_TYPICAL_SINCE: quiet.typical_since,
                 QUIET_WEEKS: _quiet_weeks(features, group=group, sources=sources),
                 COHORT_RATE: cohort_rates(features, group),
+                MARK_LOWEST: np.full(len(features), (marks or MarkScale()).lowest),
+                MARK_HIGHEST: np.full(len(features), (marks or MarkScale()).highest),
             }
         )
     )

@@ -16,11 +16,16 @@ from collections.abc import Callable, Mapping, Sequence
 from waymark.models.explain.typical import NEARLY_ALL
 from waymark.models.features.assessments import MARKING_DELAY_DAYS
 from waymark.models.features.catalogue import CHANNEL_FAMILY
+from waymark.models.marks import MarkScale
 
 Row = Mapping[str, float]
 #: Not a feature: 1 where the student's marks were compared with enough of their cohort's
 #: (``cohort.compared_marks``); below that, or when absent, a mark is said without a comparison.
 COMPARED_MARKS = "marks_compared_with_cohort"
+#: Not features: the lowest and highest mark of the scale marks are shown on (``MarkScale``); marks are
+#: kept 0 to 100 (the data contract), and read 0 to 100 when these are absent.
+MARK_LOWEST = "mark_scale_lowest"
+MARK_HIGHEST = "mark_scale_highest"
 #: Not features: where at least half the student's cohort has no activity in the last 14 days
 #: (``typical.SAID_FROM``; a quiet stretch from 95%, ``typical.quiet_stretch``), that share and its
 #: median days since the last activity. A student whose recent activity is still theirs there is
@@ -366,12 +371,24 @@ def _after_due(done: int, late: int, *, one: bool) -> str:
     return f", {late} after the due day"
 
 
+def scale_of(row: Row) -> MarkScale:
+    """The scale a row's ``MARK_LOWEST`` and ``MARK_HIGHEST`` give (0 to 100 without them)."""
+    return MarkScale(float(row.get(MARK_LOWEST, 0.0)), float(row.get(MARK_HIGHEST, 100.0)))
+
+
+def mark_texts(scale: MarkScale, mark: float) -> tuple[str, str]:
+    """The brief and the start of the sentence saying an average mark on ``scale``."""
+    said = scale.text(mark)
+    if scale.lowest == 0:
+        return f"an average mark of {said} on marked work", f"Average mark on marked work so far: {said}"
+    return f"an average mark on marked work of {said}", f"Average mark on marked work so far: {said}"
+
+
 def _results(row: Row, _sources: Sources) -> tuple[str, str]:
     if row["asm_has_score"] < 1:
         return NO_MARK_BRIEF, NO_MARK + MARKS_COUNT + "."
-    mark, pct = round(row["asm_score_mean"]), round(100 * row["asm_score_pct"])
-    brief = f"an average mark of {mark} out of 100 on marked work"
-    sentence = f"Average mark on marked work so far: {mark} out of 100"
+    pct = round(100 * row["asm_score_pct"])
+    brief, sentence = mark_texts(scale_of(row), row["asm_score_mean"])
     if pct >= 5 and row.get(COMPARED_MARKS, 0.0) >= 1:
         sentence += f" ({higher_than(pct)} marks on this module)"
     return brief, sentence + "."

@@ -26,6 +26,7 @@ from waymark.models.calendar import OPEN_OUTCOMES_SQL, TYPED_LAST_DAY_SQL, data_
 from waymark.models.data import folder_fingerprint, load_with_source_labels, memo, read_manifest
 from waymark.models.data.publish import local_folder
 from waymark.models.explain import SourceCoverage, explain_cohort
+from waymark.models.marks import MarkScale
 from waymark.models.registry import LoadedModel
 from waymark.models.stability import smooth_step
 from waymark.service.db.schema import ScoringRun
@@ -162,6 +163,7 @@ def score(
     spark: Any = None,
     as_of: date | None = None,
     served: tuple[str, str] | None = None,
+    marks: MarkScale | None = None,
 ) -> ScoringSummary:
     """Score ``folder`` with the champion of ``model_name`` and publish the batch.
 
@@ -172,6 +174,8 @@ def score(
 
     ``as_of`` states the last day the extract covers (``cohort.stated``); without it, the latest day
     any activity reaches.
+
+    ``marks`` is the scale explanations say marks on (``WAYMARK_MARK_SCALE``; 0 to 100 without it).
 
     ``smoothing`` is the monitoring policy's weight of the past in the list order (``stability.smoothing``;
     0: ordered by this run's estimates). With a ``spark`` session (``pyspark.sql.SparkSession``) the
@@ -221,6 +225,7 @@ def score(
                     say=say,
                     spark=spark,
                     as_of=as_of,
+                    marks=marks,
                 )
         except BaseException:
             publish.mark_failed(engine, run_id)
@@ -287,6 +292,7 @@ def _score_and_publish(
     say: Progress,
     spark: Any,
     as_of: date | None,
+    marks: MarkScale | None = None,
 ) -> ScoringSummary:
     key = publish.folder_key(folder, spark=spark)
     try:
@@ -303,12 +309,21 @@ def _score_and_publish(
             restricted=restricted,
             say=say,
             as_of=as_of,
+            marks=marks,
         )
     else:
         from waymark.service.scoring.on_spark import scored_on_spark
 
         batch = scored_on_spark(
-            folder, spark, model=model, week=week, erased=erased, restricted=restricted, say=say, as_of=as_of
+            folder,
+            spark,
+            model=model,
+            week=week,
+            erased=erased,
+            restricted=restricted,
+            say=say,
+            as_of=as_of,
+            marks=marks,
         )
     return _publish(
         engine,
@@ -331,6 +346,7 @@ def _on_duckdb(
     say: Progress,
     as_of: date | None = None,
     restricted: frozenset[str] = frozenset(),
+    marks: MarkScale | None = None,
 ) -> ScoredBatch:
     """The batch computed on the embedded engine: DuckDB for the features, pandas for the rest.
 
@@ -374,7 +390,7 @@ def _on_duckdb(
         )
         say(f"scoring and explaining {len(cohort.features):,} registrations")
         sources = SourceCoverage.of(data.activity, labels)
-        explained = explain_cohort(model.bundle, cohort.features, sources=sources, progress=say)
+        explained = explain_cohort(model.bundle, cohort.features, sources=sources, marks=marks, progress=say)
     except (CohortError, ValueError) as exc:
         raise ScoringError(f"cannot score {folder}: {exc}") from exc
     rows = summaries.summarise(

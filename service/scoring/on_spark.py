@@ -35,6 +35,7 @@ from waymark.models.data.publish import is_uri
 from waymark.models.explain import SourceCoverage, explain_cohort
 from waymark.models.explain.coverage import active_by_week, first_days
 from waymark.models.features.catalogue import KEYS
+from waymark.models.marks import MarkScale
 from waymark.models.registry import LoadedModel
 from waymark.models.uncertainty import intervals
 from waymark.service.scoring import summaries
@@ -109,6 +110,7 @@ def scored_on_spark(
     read: Reader | None = None,
     as_of: date | None = None,
     restricted: frozenset[str] = frozenset(),
+    marks: MarkScale | None = None,
 ) -> ScoredBatch:
     """The batch of ``folder`` computed on the Spark ``session``: the values ``job._on_duckdb`` computes.
 
@@ -176,7 +178,14 @@ def scored_on_spark(
             active=collect(active_by_week(activity, engine=engine)),
         )
         indicators, rows = _explained(
-            features, activity, engine=engine, model=model, sources=sources, presentations=len(weeks), say=say
+            features,
+            activity,
+            engine=engine,
+            model=model,
+            sources=sources,
+            presentations=len(weeks),
+            say=say,
+            marks=marks,
         )
     except (CohortError, ValueError) as exc:
         raise ScoringError(f"cannot score {folder}: {exc}") from exc
@@ -259,6 +268,7 @@ def _explained(
     sources: SourceCoverage,
     presentations: int,
     say: Progress,
+    marks: MarkScale | None = None,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Indicators (in the DuckDB engine's row order) and run summaries, from each presentation's partition."""
     from waymark.models.spark import partitions
@@ -269,7 +279,7 @@ def _explained(
     try:
         say("scoring and explaining on Spark, whole module presentations per partition")
         found = partitions.map_presentations(
-            partitioned, _explain, schema=INDICATOR_SCHEMA, shipped=shipped, sources=sources
+            partitioned, _explain, schema=INDICATOR_SCHEMA, shipped=shipped, sources=sources, marks=marks
         )
         if found.empty:
             raise CohortError(NOTHING_TO_SCORE)
@@ -317,9 +327,11 @@ def _encoded(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
 # --- on the executors (module-level: they are imported there by name) ------------------------------
 
 
-def _explain(features: pd.DataFrame, bundle: ModelBundle, *, sources: SourceCoverage) -> pd.DataFrame:
+def _explain(
+    features: pd.DataFrame, bundle: ModelBundle, *, sources: SourceCoverage, marks: MarkScale | None = None
+) -> pd.DataFrame:
     """Score and explain a partition's registrations, the JSON columns as text for Arrow."""
-    return _encoded(explain_cohort(bundle, features, sources=sources).indicators, JSON_COLUMNS)
+    return _encoded(explain_cohort(bundle, features, sources=sources, marks=marks).indicators, JSON_COLUMNS)
 
 
 def _summarise(features: pd.DataFrame, bundle: ModelBundle) -> pd.DataFrame:

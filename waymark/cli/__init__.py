@@ -75,17 +75,20 @@ def main() -> None:
 
     A database that cannot be reached ends any command with one line and exit code 3
     (``errors.UNAVAILABLE``), not a traceback and 1, which says the data or the access log is broken:
-    a scheduler's alert on a nightly ``access-log verify`` can tell an outage from tampering.
+    a scheduler's alert on a nightly ``access-log verify`` can tell an outage from tampering. A setting
+    that is not valid ends it with its name and rule and exit code 2 (``errors.bad_settings``).
     """
     asked = sys.argv[1] if len(sys.argv) > 1 else None
     command = _app([asked]) if asked in COMMANDS else __getattr__("app")
     try:
         command()
     except Exception as exc:  # Click handles its own errors and exits; anything else comes here
-        from waymark.cli.errors import KNOWN, REFUSED, UNAVAILABLE, fail, is_known, unreachable
+        from waymark.cli.errors import KNOWN, REFUSED, UNAVAILABLE, bad_settings, fail, is_known, unreachable
 
         if said := unreachable(exc):
             sys.exit(fail(said, UNAVAILABLE).exit_code)
+        if said := bad_settings(exc):
+            sys.exit(fail(said, REFUSED).exit_code)
         if is_known(exc, KNOWN):  # a known refusal raised outside a command's own handler
             sys.exit(fail(str(exc), REFUSED).exit_code)
         raise

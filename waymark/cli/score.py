@@ -113,6 +113,7 @@ def publish(
             spark=spark_session_for(engine, spark_master),
             as_of=as_of,
             served=(settings.model_name, settings.target),
+            marks=settings.marks,
         )
     out.print(
         f"Published run {summary.run_id}: {summary.students:,} indicators from {summary.model} "
