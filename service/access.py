@@ -1,7 +1,8 @@
 """Who may read which students: the ONE function every student query starts from.
 
 A staff member reads a student only through a relationship held in ``access_grants`` that matches
-the role in their token (a module leader's grants do not work for a personal-tutor token), on the
+the role in their token (a module leader's grants do not work for a personal-tutor token; a module's
+may hold one presentation of it), on the
 days it holds (``valid_from`` to ``valid_until``, where the file gives them, both included, as days in
 the institution's zone, ``WAYMARK_TIMEZONE``). A
 student reads only themselves. Every other role reads no individual's indicator (PRODUCT §6).
@@ -18,7 +19,19 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Date, Engine, Select, and_, bindparam, exists, false, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Engine,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    false,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import InstrumentedAttribute
 
 from waymark.models.roles import RELATIONSHIP_SCOPES, Role
@@ -60,16 +73,28 @@ def may_read(principal: Principal, indicators: Any) -> ColumnElement[bool]:
     if not scope_types:
         return false()
     # a relationship on several kinds of scope (support staff: a school, or named students) reads each
-    in_scope = or_(
-        *(
-            indicators.c[SCOPE_COLUMNS[t].key].in_(
-                select(AccessGrant.scope_id).where(holding(principal), AccessGrant.scope_type == t)
-            )
-            for t in scope_types
-        )
-    )
+    in_scope = or_(*(_in(principal, indicators, scope_type=t) for t in scope_types))
     restricted = exists().where(ProcessingRestriction.student_id == indicators.c.student_id)
     return and_(in_scope, ~restricted)
+
+
+def _in(principal: Principal, indicators: Any, *, scope_type: str) -> ColumnElement[bool]:
+    """Rows of ``indicators`` in a scope of ``scope_type`` the caller's relationships give."""
+    column = indicators.c[SCOPE_COLUMNS[scope_type].key]
+    granted = select(AccessGrant.scope_id).where(holding(principal), AccessGrant.scope_type == scope_type)
+    if scope_type != "module":
+        return column.in_(granted)  # type: ignore[no-any-return]
+    # A module relationship may hold one presentation of the module (a US course's 8-week section beside
+    # its full-term one, each its own instructor's). The module's index still serves the read: the
+    # presentation narrows the rows it finds.
+    every = granted.where(AccessGrant.presentation_id == "")
+    one = select(AccessGrant.scope_id, AccessGrant.presentation_id).where(
+        holding(principal), AccessGrant.scope_type == scope_type, AccessGrant.presentation_id != ""
+    )
+    return and_(
+        column.in_(granted),
+        or_(column.in_(every), tuple_(column, indicators.c.presentation_id).in_(one)),
+    )
 
 
 def narrowed(engine: Engine, principal: Principal) -> Principal:

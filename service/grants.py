@@ -30,7 +30,23 @@ from waymark.service.spreadsheet import separator_said
 COLUMNS = ("staff_id", "relationship", "scope_type", "scope_id")
 #: Optional: the days a relationship holds, both included, written YYYY-MM-DD (empty: no bound).
 DAYS = ("valid_from", "valid_until")
+#: Optional: the one presentation of a module a module relationship holds (empty: every presentation).
+PRESENTATION = "presentation_id"
+#: What tells one relationship from another: a module relationship's presentation is part of it.
+RELATIONSHIP = (*COLUMNS, PRESENTATION)
 _DAY_WORDS = ("valid", "until", "from", "start", "end_", "_end", "expir", "date")
+_PRESENTATION_WORDS = ("present", "section", "semester", "term", "session", "cohort")
+
+
+def _days_like(name: str) -> bool:
+    return any(w in name for w in _DAY_WORDS)
+
+
+def _presentation_like(name: str) -> bool:
+    """A heading with a word beginning as a presentation's might (Section, term_code; not determined_by)."""
+    return any(part.startswith(_PRESENTATION_WORDS) for part in re.split(r"[^a-z]+", name))
+
+
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -51,16 +67,18 @@ def _read(path: Path, columns: tuple[str, ...], *, optional: tuple[str, ...] = (
         )
     # A day column headed otherwise (valid_to, Valid_Until) had been ignored, and every relationship
     # loaded with no end (a red team's finding): a column that looks like one is refused, named.
-    looks = [
-        str(c)
-        for c in frame.columns
-        if c not in (*columns, *optional) and any(w in str(c).lower() for w in _DAY_WORDS)
-    ]
-    if optional and looks:
-        raise ImportRefused(
-            f"{path}: column(s) {', '.join(looks)} look like the days a relationship holds, which are "
-            f"headed {' and '.join(optional)} (YYYY-MM-DD): rename them, or remove them; nothing was changed"
-        )
+    # So is one that looks like a module relationship's presentation (Section, presentation): the
+    # instructor of one section would have read every section's students.
+    for like, what, headed in (
+        (_days_like, "the days a relationship holds", " and ".join(DAYS) + " (YYYY-MM-DD)"),
+        (_presentation_like, "the presentation a module relationship holds", PRESENTATION),
+    ):
+        looks = [str(c) for c in frame.columns if c not in (*columns, *optional) and like(str(c).lower())]
+        if optional and looks:
+            raise ImportRefused(
+                f"{path}: column(s) {', '.join(looks)} look like {what} (headed {headed}): rename them, "
+                "or remove them; nothing was changed"
+            )
     for name in optional:  # absent: empty, no bound
         if name not in frame.columns:
             frame[name] = ""
@@ -94,8 +112,13 @@ def _problems(frame: pd.DataFrame, path: Path) -> list[str]:
             continue
         if days[0] and days[1] and days[0] > days[1]:
             out.append(f"{where}: valid_from {days[0]} is after valid_until {days[1]}")
-        elif any(not row[c] or len(row[c]) > 64 for c in COLUMNS):
+        elif any(not row[c] or len(row[c]) > 64 for c in COLUMNS) or len(row[PRESENTATION]) > 64:
             out.append(f"{where}: every field needs a value of at most 64 characters")
+        elif row[PRESENTATION] and row["scope_type"] != "module":
+            out.append(
+                f"{where}: presentation_id narrows a module relationship to one presentation of it; a "
+                f"{row['scope_type']} relationship holds none (leave it empty)"
+            )
         elif rel not in RELATIONSHIP_SCOPES:
             out.append(f"{where}: relationship {rel!r} is not one of {', '.join(RELATIONSHIP_SCOPES)}")
         elif row["scope_type"] not in RELATIONSHIP_SCOPES[rel]:
@@ -124,7 +147,7 @@ def import_grants(
     empty or None: not checked) and ``strict``, a file none of whose student relationships names a
     known student is refused: it would load and match nobody.
     """
-    frame = _read(path, COLUMNS, optional=DAYS)
+    frame = _read(path, COLUMNS, optional=(*DAYS, PRESENTATION))
     tutees = frame["scope_type"] == "student"
     if pseudonym is not None:
         written = frame.loc[tutees, "scope_id"]
@@ -169,7 +192,7 @@ def _spans(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows with their days as dates, an open bound as the earliest or latest day there is."""
     first = frame["valid_from"].map(lambda d: _day(d) or date.min)
     last = frame["valid_until"].map(lambda d: _day(d) or date.max)
-    return frame.assign(_first=first, _last=last).sort_values([*COLUMNS, "_first"], kind="stable")
+    return frame.assign(_first=first, _last=last).sort_values([*RELATIONSHIP, "_first"], kind="stable")
 
 
 def _overlapping(frame: pd.DataFrame, path: Path) -> list[str]:
@@ -181,15 +204,20 @@ def _overlapping(frame: pd.DataFrame, path: Path) -> list[str]:
     spans = _spans(frame)
     rows = cast(list[dict[str, Any]], spans.to_dict("records"))
     for (line, earlier), (later_line, later) in itertools.pairwise(zip(spans.index + 2, rows, strict=True)):
-        same = all(earlier[c] == later[c] for c in COLUMNS)
+        same = all(earlier[c] == later[c] for c in RELATIONSHIP)
         if same and later["_first"] <= earlier["_last"]:
             lines = sorted((line, later_line))
             return [
                 f"{path.name} lines {lines[0]} and {lines[1]}: the relationship {later['relationship']} of "
-                f"{later['staff_id']} to {later['scope_type']} {later['scope_id']} is listed for days that "
+                f"{later['staff_id']} to {later['scope_type']} {later['scope_id']}{_of(later)} is listed for "
+                "days that "
                 f"overlap ({_said(earlier)}; {_said(later)}): give each period it holds once, without overlap"
             ]
     return []
+
+
+def _of(row: dict[str, Any]) -> str:
+    return f" (presentation {row[PRESENTATION]})" if row[PRESENTATION] else ""
 
 
 def _said(row: dict[str, Any]) -> str:
@@ -201,7 +229,7 @@ def _said(row: dict[str, Any]) -> str:
 def _periods(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows numbered by ``period``, from 0 in order of their first day within each relationship."""
     spans = _spans(frame)
-    return spans.assign(period=spans.groupby(list(COLUMNS)).cumcount()).drop(columns=["_first", "_last"])
+    return spans.assign(period=spans.groupby(list(RELATIONSHIP)).cumcount()).drop(columns=["_first", "_last"])
 
 
 def scored_students(engine: Engine) -> frozenset[str]:

@@ -108,6 +108,31 @@ def test_a_relationship_may_hold_several_periods_but_not_two_from_the_same_day(t
         assert finding.examples[0].value.startswith("overlaps the days of row"), name
 
 
+def test_a_module_relationship_may_hold_one_presentation_and_no_other_relationship_one(
+    tmp_path: Path,
+) -> None:
+    """A US course's full-term and 8-week sections, each its own instructor's: one instructor may hold
+    both (the presentation is part of the key), and periods overlap only within one presentation."""
+    header = ["staff_id", "relationship", "scope_type", "scope_id", "presentation_id", "valid_from"]
+    rows = [
+        header,
+        ["L1", "module_leader", "module", "M1", "2025B", ""],
+        ["L1", "module_leader", "module", "M1", "2025B-8W", ""],
+        ["L2", "module_leader", "module", "M1", "", "2026-01-01"],
+        ["L2", "module_leader", "module", "M1", "", "2026-09-01"],  # overlaps its January period
+    ]
+    report = validate_folder(make_folder(tmp_path / "sections", access=rows))
+    finding = only(report, "periods_overlap")
+    assert finding.examples[0].row == 4 and finding.examples[0].key["presentation_id"] is None
+    on_a_tutee = [header, ["T1", "personal_tutor", "student", "S1", "2025B", ""]]
+    finding = only(
+        validate_folder(make_folder(tmp_path / "tutee", access=on_a_tutee)), "presentation_outside_module"
+    )
+    assert finding.examples[0].value == "student 2025B" and "leave it empty" in finding.message
+    twice = [*rows[:2], rows[1]]
+    assert only(validate_folder(make_folder(tmp_path / "twice", access=twice)), "unique_key")
+
+
 def test_activity_for_unknown_registration_is_refused(tmp_path: Path) -> None:
     rows = with_row("activity", ["S1", "M2", "2025B", "3", "vle", "resource", "1"])
     finding = only(validate_folder(make_folder(tmp_path, activity=rows)), "reference_registrations")

@@ -11,6 +11,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import inspect as sa_inspect
 from typer.testing import CliRunner
 
 from tests.service_setup import fresh_database
@@ -155,6 +156,47 @@ def test_a_relationship_written_before_its_periods_is_its_first_and_only_period(
         )
 
 
+def test_a_module_relationship_on_one_presentation_keeps_its_key_and_is_not_widened_by_a_downgrade(
+    tmp_path: Path, disposing: Callable[[Engine], Engine]
+) -> None:
+    """Revision 0024 narrows a module relationship to one presentation ("" for every one, as before)."""
+    from waymark.service.db.schema import AccessGrant
+
+    engine = disposing(make_engine(f"sqlite:///{tmp_path}/old.db"))
+    _to(engine, "0023")  # as the release before 0024 left it
+    with transaction(engine) as session:
+        session.execute(
+            text(
+                "INSERT INTO access_grants (staff_id, relationship, scope_type, scope_id, period) "
+                "VALUES ('L1', 'module_leader', 'module', 'M1', 0)"
+            )
+        )
+    upgrade(engine)
+    section = {"staff_id": "L1", "relationship": "module_leader", "scope_type": "module", "scope_id": "M1"}
+    with transaction(engine) as session:
+        grant = session.scalar(select(AccessGrant))
+        assert grant is not None and grant.presentation_id == ""  # every presentation, as it was
+        session.add(AccessGrant(**section, presentation_id="2026B-8W"))  # a second section: its own key
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    refused = pytest.raises(RuntimeError, match="cannot go back before revision 0024: 1 staff relationship")
+    with refused, engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0023")
+    assert revisions(engine).current == "0024"  # nothing changed
+    with transaction(engine) as session:
+        session.execute(text("DELETE FROM access_grants WHERE presentation_id <> ''"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0023")
+    with engine.connect() as connection:
+        columns = {c["name"] for c in sa_inspect(connection).get_columns("access_grants")}
+        assert (
+            "presentation_id" not in columns
+            and connection.scalar(text("SELECT count(*) FROM access_grants")) == 1
+        )
+
+
 def test_directory_names_written_before_the_search_key_are_folded_by_the_upgrade(
     tmp_path: Path, disposing: Callable[[Engine], Engine]
 ) -> None:
@@ -219,7 +261,7 @@ def test_db_status_and_upgrade_say_where_the_schema_stands_and_status_changes_no
 
     upgraded = CliRunner().invoke(app, ["db", "upgrade"], env=env)
     assert upgraded.exit_code == 0, upgraded.output
-    assert "was at revision 0009; applied 14 migration(s)" in upgraded.output
+    assert "was at revision 0009; applied 15 migration(s)" in upgraded.output
     assert revisions(engine).up_to_date
     again = CliRunner().invoke(app, ["db", "status"], env=env)
     assert again.exit_code == 0 and "up to date" in again.output
@@ -283,7 +325,7 @@ def test_the_service_role_cannot_migrate_and_is_told_to_ask_the_owner_and_nothin
                 upgrade(service)
             said = str(refused.value)
             # the pending ones named, or their range when there are many ("0012 to 0015")
-            assert "at revision 0011" in said and "12 migration(s), 0012 to 0023" in said, said
+            assert "at revision 0011" in said and "13 migration(s), 0012 to 0024" in said, said
             assert "may not apply them" in said and "waymark db upgrade" in said
             assert revisions(owner).current == "0011"  # nothing was changed
             pending = [described.split()[0] for described in upgrade(owner).pending]
@@ -300,6 +342,7 @@ def test_the_service_role_cannot_migrate_and_is_told_to_ask_the_owner_and_nothin
                 "0021",
                 "0022",
                 "0023",
+                "0024",
             ]
             assert revisions(service).up_to_date
             assert upgrade(service).up_to_date  # once the owner has migrated, the service role opens it

@@ -996,6 +996,63 @@ def test_a_schools_support_staff_still_read_through_the_schools_index(own: Serve
     assert "ix_indicators_run_school (run_id=? AND school_id=?)" in plan, plan  # not the whole run
 
 
+def test_a_module_relationship_on_one_presentation_reads_only_that_presentations_students(
+    own: Served, client: TestClient, tmp_path: Path
+) -> None:
+    """A US course's full-term and 8-week sections run in one term, each its own instructor's: a module
+    leader's grant covered every presentation of the module, so each read the other's students."""
+    indicators = own.indicators
+    module = str(indicators.groupby("module_id").presentation_id.nunique().idxmax())
+    on_module = indicators[indicators.module_id == module]
+    presentations = sorted(set(on_module.presentation_id))
+    staff = auth(own, "module_leader", "lead-9")
+    header = "staff_id,relationship,scope_type,scope_id,presentation_id\n"
+    path = tmp_path / "access.csv"
+
+    def listed(*held: str) -> set[str]:
+        path.write_text(header + "".join(f"lead-9,module_leader,module,{module},{p}\n" for p in held))
+        import_grants(own.engine, path)
+        found: set[str] = set()
+        while True:
+            got = client.get("/v1/worklist", headers=staff, params={"offset": len(found), "limit": 100})
+            assert got.status_code == 200, got.text
+            items = got.json()["items"]
+            found |= {str(r["student_id"]) for r in items}
+            if not items:
+                return found
+
+    try:
+        students = {p: set(on_module[on_module.presentation_id == p].student_id) for p in presentations}
+        everyone = listed("")  # empty: every presentation, as before (less any another test left out)
+        assert everyone and everyone <= set(on_module.student_id)
+        for presentation, theirs in students.items():
+            assert listed(presentation) == everyone & theirs
+        assert listed("ANOTHER-SECTION") == set()
+        assert listed(*presentations) == everyone  # one instructor of both sections
+        one = next(iter(everyone & students[presentations[0]]))
+        path.write_text(header + f"lead-9,module_leader,module,{module},NOT-{presentations[0]}\n")
+        import_grants(own.engine, path)
+        assert client.get(f"/v1/students/{one}/indicator", headers=staff).status_code == 404
+        if own.engine.dialect.name == "sqlite":  # the module's index still finds the rows
+            with transaction(own.engine) as session:
+                run = session.scalar(select(ScoringRun.id).where(ScoringRun.status == "complete"))
+            with own.engine.connect() as conn:
+                sent = readable(Principal("lead-9", "module_leader", None), run)
+                compiled = str(sent.compile(conn, compile_kwargs={"literal_binds": True}))
+                plan = str(conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}").fetchall())
+            assert "ix_indicators_run_module (run_id=? AND module_id=?)" in plan, plan
+        path.write_text(header + f"tutor-1,personal_tutor,student,{one},{presentations[0]}\n")
+        with pytest.raises(ImportRefused, match="a student relationship holds none"):
+            import_grants(own.engine, path)
+        path.write_text(
+            header.replace("presentation_id", "section") + f"lead-9,module_leader,module,{module},A\n"
+        )
+        with pytest.raises(ImportRefused, match="section look like the presentation"):  # not ignored, wider
+            import_grants(own.engine, path)
+    finally:
+        import_grants(own.engine, own.folder / "access.csv")
+
+
 def test_a_relationship_reads_only_on_the_days_the_file_gives_it(
     own: Served, client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

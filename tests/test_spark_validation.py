@@ -85,12 +85,14 @@ def broken_everywhere(folder: Path) -> Path:
         assessment_results=results,
         activity=_activity_rows(),
         access=[
-            [*VALID["access"][0], "valid_from", "valid_until"],
-            *([*row, "", ""] for row in VALID["access"][1:]),
-            ["tutor-2", "personal_tutor", "school", "sci", "", ""],
+            [*VALID["access"][0], "valid_from", "valid_until", "presentation_id"],
+            *([*row, "", "", ""] for row in VALID["access"][1:]),
+            ["tutor-2", "personal_tutor", "school", "sci", "", "", ""],
             # a supervisor's two blocks that overlap by a month
-            ["tutor-9", "placement_supervisor", "student", "S1", "2024-09-01", "2024-12-31"],
-            ["tutor-9", "placement_supervisor", "student", "S1", "2024-12-01", ""],
+            ["tutor-9", "placement_supervisor", "student", "S1", "2024-09-01", "2024-12-31", ""],
+            ["tutor-9", "placement_supervisor", "student", "S1", "2024-12-01", "", ""],
+            # a presentation given to a tutee, not a module
+            ["tutor-3", "personal_tutor", "student", "S2", "", "", "2025B"],
         ],
         # a label naming a special category (a polytechnic's "Accommodated Testing Centre")
         sources=[
@@ -146,6 +148,7 @@ def test_spark_finds_what_duckdb_finds_in_csv(broken: Path, spark: Any) -> None:
         ("activity", "unread_platform_type"),
         ("access", "scope_matches_relationship"),
         ("access", "periods_overlap"),
+        ("access", "presentation_outside_module"),
         ("(folder)", "unrecognised_file"),
         ("sources", "sensitive_category"),
     } <= rules, duck.to_text()

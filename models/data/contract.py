@@ -394,6 +394,13 @@ ACCESS = Table(
             "scope_type", Kind.TEXT, "What scope_id names.", allowed=SCOPE_TYPES, mapping_hint=_ACCESS_HINT
         ),
         _id("scope_id", "A student, module, programme or school identifier."),
+        _id(
+            "presentation_id",
+            "For a module relationship, the one presentation of the module it holds (empty: every "
+            "presentation); a section's instructor beside another section's.",
+            required=False,
+            nullable=True,
+        ),
         Column(
             "valid_from",
             Kind.DATE,
@@ -410,7 +417,7 @@ ACCESS = Table(
         ),
     ),
     # a relationship may hold several periods, one row each (a supervisor's two blocks with one student)
-    key=("staff_id", "relationship", "scope_type", "scope_id", "valid_from"),
+    key=("staff_id", "relationship", "scope_type", "scope_id", "presentation_id", "valid_from"),
     required=False,
     feature_safe=False,
 )

@@ -359,7 +359,11 @@ def contract_rules(opened: dict[str, OpenedTable], typed: set[str]) -> Iterator[
                         table, ref.columns, target=ref.target, target_cols=ref.target_columns
                     )
         if name == "access" and "valid_from" in table_open.types:
-            yield _overlapping_periods_rule(until="valid_until" in table_open.types)
+            yield _overlapping_periods_rule(
+                until="valid_until" in table_open.types, presentation="presentation_id" in table_open.types
+            )
+        if name == "access" and "presentation_id" in table_open.types:
+            yield _presentation_outside_module_rule()
         if name == "sources" and "counts_as" in table_open.types:
             yield _built_in_kind_rule()
         if name == "sources" and "label" in table_open.types:
@@ -815,19 +819,22 @@ def _labelling_label_rule() -> Rule:
     )
 
 
-def _overlapping_periods_rule(*, until: bool) -> Rule:
+def _overlapping_periods_rule(*, until: bool, presentation: bool = False) -> Rule:
     """Periods of one staff relationship whose days overlap, as ``waymark access import`` refuses them.
 
     Rows from the same first day are the key rule's (a duplicate key); a period without days holds
-    always, so it overlaps any other.
+    always, so it overlaps any other. A module relationship on one presentation (``presentation_id``)
+    is a relationship of its own.
     """
-    who = "staff_id, relationship, scope_type, scope_id"
+    one = ("presentation_id",) if presentation else ()
+    parts = ("staff_id", "relationship", "scope_type", "scope_id", *one)
+    who = ", ".join(parts)
     first = "coalesce(valid_from, DATE '0001-01-01')"
     last = "coalesce(valid_until, DATE '9999-12-31')" if until else "DATE '9999-12-31'"
     order = f"OVER (PARTITION BY {who} ORDER BY {first}, _row)"
     sql = (
         "SELECT _file, _row, 'overlaps the days of row ' || CAST(previous_row AS VARCHAR) AS value"
-        f"{_keys(('staff_id', 'relationship', 'scope_type', 'scope_id', 'valid_from'))} "
+        f"{_keys((*parts, 'valid_from'))} "
         f"FROM (SELECT _file, _row, {who}, valid_from, {first} AS first_day, "
         f"lag({first}) {order} AS previous_first, lag({last}) {order} AS previous_last, "
         f"lag(_row) {order} AS previous_row FROM t_access) "
@@ -840,7 +847,20 @@ def _overlapping_periods_rule(*, until: bool) -> Rule:
         "a relationship is listed for days that overlap another of its periods: give each period it holds "
         "once, without overlap (a row without days holds always)",
         sql,
-        ("staff_id", "relationship", "scope_type", "scope_id", "valid_from"),
+        (*parts, "valid_from"),
+    )
+
+
+def _presentation_outside_module_rule() -> Rule:
+    """A presentation given to a relationship not a module's, as ``waymark access import`` refuses it."""
+    return Rule(
+        "access",
+        "presentation_id",
+        "presentation_outside_module",
+        "presentation_id narrows a module relationship to one presentation of it; a student, programme or "
+        "school relationship holds none (leave it empty)",
+        "SELECT _file, _row, scope_type || ' ' || presentation_id AS value FROM t_access "
+        "WHERE presentation_id IS NOT NULL AND presentation_id <> '' AND scope_type <> 'module'",
     )
 
 

@@ -147,6 +147,9 @@ class AccessGrant(Base):
     # Which of the relationship's periods, from 0 in order of their first day: a supervisor with the same
     # student in two separate blocks holds two rows, which never overlap (revision 0023).
     period: Mapped[int] = mapped_column(Integer, primary_key=True, default=0, server_default="0")
+    # A module relationship on one presentation of the module ("": on every presentation): a US
+    # course's 8-week section beside its full-term one, each with its own instructor (revision 0024).
+    presentation_id: Mapped[str] = mapped_column(ID, primary_key=True, default="", server_default="")
 
 
 class TrainingAttestation(Base):
