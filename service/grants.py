@@ -35,7 +35,36 @@ PRESENTATION = "presentation_id"
 #: What tells one relationship from another: a module relationship's presentation is part of it.
 RELATIONSHIP = (*COLUMNS, PRESENTATION)
 _DAY_WORDS = ("valid", "until", "from", "start", "end_", "_end", "expir", "date")
-_PRESENTATION_WORDS = ("present", "section", "semester", "term", "session", "cohort")
+#: Headings a presentation goes by in records systems (compared without case, spaces or punctuation):
+#: Banner's term code and CRN, PeopleSoft's STRM and class number, UK occurrences and intakes.
+_PRESENTATION_HEADINGS = frozenset(
+    {
+        "presentation",
+        "presentationcode",
+        "presentationid",
+        "section",
+        "sectionid",
+        "sectionnumber",
+        "sectioncode",
+        "term",
+        "termcode",
+        "termid",
+        "semester",
+        "session",
+        "sessioncode",
+        "occurrence",
+        "occurrencecode",
+        "offering",
+        "offeringid",
+        "intake",
+        "cohort",
+        "strm",
+        "crn",
+        "classnbr",
+        "classnumber",
+        "academicperiod",
+    }
+)
 
 
 def _days_like(name: str) -> bool:
@@ -43,8 +72,8 @@ def _days_like(name: str) -> bool:
 
 
 def _presentation_like(name: str) -> bool:
-    """A heading with a word beginning as a presentation's might (Section, term_code; not determined_by)."""
-    return any(part.startswith(_PRESENTATION_WORDS) for part in re.split(r"[^a-z]+", name))
+    """A heading a presentation goes by (Section, term_code, STRM; not terminated or term_time_only)."""
+    return re.sub(r"[^a-z]+", "", name) in _PRESENTATION_HEADINGS
 
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -158,7 +187,7 @@ def import_grants(
     tutees = frame["scope_type"] == "student"
     problems = _problems(frame, path)
     if not problems:
-        problems = _overlapping(frame, path)
+        problems = _overlapping(frame, path) or _whole_and_one(frame, path)
     if problems:
         shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
         raise ImportRefused("nothing was imported:\n" + "\n".join(shown))
@@ -212,6 +241,26 @@ def _overlapping(frame: pd.DataFrame, path: Path) -> list[str]:
                 f"{later['staff_id']} to {later['scope_type']} {later['scope_id']}{_of(later)} is listed for "
                 "days that "
                 f"overlap ({_said(earlier)}; {_said(later)}): give each period it holds once, without overlap"
+            ]
+    return []
+
+
+def _whole_and_one(frame: pd.DataFrame, path: Path) -> list[str]:
+    """A module relationship listed both on every presentation and on one: the one would mean nothing.
+
+    Rows naming presentations added to an older file that gives the module alone would load, and the
+    instructor would read every section still.
+    """
+    modules = frame[frame["scope_type"] == "module"]
+    for (staff, rel, module), rows in modules.groupby(["staff_id", "relationship", "scope_id"], sort=True):
+        whole, one = rows[rows[PRESENTATION] == ""], rows[rows[PRESENTATION] != ""]
+        if len(whole) and len(one):
+            lines = (int(whole.index[0]) + 2, int(one.index[0]) + 2)
+            return [
+                f"{path.name} lines {min(lines)} and {max(lines)}: the {rel} relationship of {staff} to "
+                f"module {module} is listed on every presentation of it and on presentation "
+                f"{one[PRESENTATION].iloc[0]}: list the presentations it holds one by one, or the module "
+                "alone"
             ]
     return []
 

@@ -18,11 +18,12 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Row, Select, Text, and_, bindparam, case, cast, func, select
+from sqlalchemy import ColumnElement, Row, Select, Text, and_, bindparam, case, cast, exists, func, select
 from sqlalchemy.orm import Session
 
 from waymark.service.access import may_read
 from waymark.service.db.schema import (
+    Consent,
     DirectoryEntry,
     Indicator,
     Publication,
@@ -31,6 +32,7 @@ from waymark.service.db.schema import (
     list_order,
 )
 from waymark.service.indicators import READING_NOTE, correction_notice, ranks
+from waymark.service.outreach import OFFER
 from waymark.service.security import Principal
 
 _IND = Indicator.__table__
@@ -267,6 +269,15 @@ def caseload_statement(
                 "name"
             ),
             func.count().over().label("total"),
+            # said on each item: a system driving outreach from the caseload must not reach them (the
+            # worklist leaves them off; the caseload keeps every registration in its order)
+            exists()
+            .where(
+                Consent.student_id == cur.c.student_id,
+                Consent.purpose == OFFER,
+                Consent.granted.is_(False),
+            )
+            .label("declined_contact"),
             # ties share a priority: their order among themselves is only the list's (``ranks``)
             func.rank().over(order_by=list_order(cur.c).desc()).label("priority"),
         )
@@ -300,6 +311,7 @@ def caseload_body(rows: Sequence[Row[Any]], *, total: int, offset: int, limit: i
             "top_factor": r.top_factor,
             "week": r.week,
             "data_as_of": r.as_of,
+            "declined_contact": bool(r.declined_contact),
         }
         for i, r in enumerate(rows)
     ]

@@ -146,6 +146,11 @@ class CaseloadEntry(BaseModel):
     top_factor: str | None
     week: int = Field(description="The week of its presentation the estimate was made at.")
     data_as_of: str = Field(description="The date the estimate's data runs to.")
+    declined_contact: bool = Field(
+        False,
+        description="The student said no to being contacted about support: only their agreement to a "
+        "purpose, or an exemption that applies, lets staff contact them (the worklist leaves them off).",
+    )
 
 
 class Caseload(BaseModel):

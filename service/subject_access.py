@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from waymark.models.data.erase import rows_naming
@@ -78,11 +78,21 @@ def _readers(session: Session, indicators: list[dict[str, Any]]) -> list[dict[st
         scopes = sorted({str(r[column]) for r in indicators if r.get(column)})
         if not scopes:
             continue
+        held = and_(AccessGrant.scope_type == scope_type, AccessGrant.scope_id.in_(scopes))
+        if scope_type == "module":  # a module's grant on another presentation of it does not read them
+            theirs = sorted({(str(r["module_id"]), str(r["presentation_id"])) for r in indicators})
+            held = and_(
+                held,
+                or_(
+                    AccessGrant.presentation_id == "",
+                    tuple_(AccessGrant.scope_id, AccessGrant.presentation_id).in_(theirs),
+                ),
+            )
         counted = session.execute(
             select(
                 AccessGrant.relationship, AccessGrant.scope_id, func.count(AccessGrant.staff_id.distinct())
             )
-            .where(AccessGrant.scope_type == scope_type, AccessGrant.scope_id.in_(scopes))
+            .where(held)
             .group_by(AccessGrant.relationship, AccessGrant.scope_id)
             .order_by(AccessGrant.relationship, AccessGrant.scope_id)
         )

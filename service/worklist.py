@@ -6,10 +6,10 @@ policy smooths the list: ``schema.list_order``; ``support_priority`` counts stud
 and is the place in the whole list, whatever filter is applied). Filters narrow the list: a module,
 students not yet contacted (no contact past ``to_contact``), whose estimate changed materially since
 the last run, whose follow-up is due, or whose name or identifier matches a search. A student who said
-no to being contacted about support is left off the list, unless a contact of theirs stands open on a
-basis that still holds (an exemption such as safeguarding): the list is of whom to reach, and they asked
-not to be reached (Code of Practice §6). A search still finds them, marked, and the page says how many
-were left off. Everything starts from ``service.access.readable``.
+no to being contacted about support is left off the list while no contact of theirs is open (one under
+an exemption such as safeguarding, or one to close now that they withdrew): the list is of whom to
+reach, and they asked not to be reached (Code of Practice §6). A search still finds them, marked, and
+the page says how many were left off. Everything starts from ``service.access.readable``.
 """
 
 from __future__ import annotations
@@ -110,12 +110,12 @@ def _said_no(student: ColumnElement[str]) -> ColumnElement[bool]:
 def _listed(student: ColumnElement[str]) -> ColumnElement[bool]:
     """The student belongs on a list of whom to reach.
 
-    Not one who said no to being contacted about support, unless a contact of theirs is open on a basis
-    that still holds (an exemption that applies, or their consent to its purpose): its follow-up must
-    not drop out of sight.
+    Not one who said no to being contacted about support, unless a contact of theirs is still open:
+    one on a basis that holds (an exemption that applies, or their consent to its purpose) has a
+    follow-up that must not drop out of sight, and one whose basis they withdrew is to be closed, which
+    the row says (a reviewer's finding: it had dropped off the list with nothing left showing it).
     """
-    reached = exists().where(Contact.student_id == student, Contact.status != "closed", _consent_stands())
-    return or_(~_said_no(student), reached)
+    return or_(~_said_no(student), exists().where(Contact.student_id == student, Contact.status != "closed"))
 
 
 def _ranked(principal: Principal, run_id: int) -> Select[tuple[str, float, int, int]]:

@@ -131,6 +131,12 @@ def test_a_module_relationship_may_hold_one_presentation_and_no_other_relationsh
     assert finding.examples[0].value == "student 2025B" and "leave it empty" in finding.message
     twice = [*rows[:2], rows[1]]
     assert only(validate_folder(make_folder(tmp_path / "twice", access=twice)), "unique_key")
+    # listed on the whole module and on one presentation: the one would mean nothing
+    both = [*rows[:3], ["L1", "module_leader", "module", "M1", "", ""]]
+    finding = only(
+        validate_folder(make_folder(tmp_path / "both", access=both)), "module_whole_and_presentation"
+    )
+    assert sorted(e.row for e in finding.examples) == [1, 2]
 
 
 def test_activity_for_unknown_registration_is_refused(tmp_path: Path) -> None:

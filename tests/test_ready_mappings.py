@@ -553,3 +553,13 @@ def test_a_scope_naming_nothing_in_the_data_is_said(
     assert "1 module scope names no module of the data folder (m1)" in said, said
     assert "1 programme scope names no programme of the data folder (BA Musical Theatre)" in said, said
     assert "student's second programme" in said and "S1" not in said
+    # a section's presentation written otherwise than the data's (M1 2024J is the data's)
+    file.write_text(
+        "staff_id,relationship,scope_type,scope_id,presentation_id\n"
+        "t1,module_leader,module,M1,2024J\nt2,module_leader,module,M1,2024-J\n",
+        encoding="utf-8",
+    )
+    _scopes_naming_nothing(file, folder)
+    said = " ".join(capsys.readouterr().out.split())
+    assert "1 module relationship names a presentation no registration of the data folder is on" in said
+    assert "(M1 2024-J)" in said and "M1 2024J" not in said

@@ -1033,6 +1033,16 @@ def test_a_module_relationship_on_one_presentation_reads_only_that_presentations
         path.write_text(header + f"lead-9,module_leader,module,{module},NOT-{presentations[0]}\n")
         import_grants(own.engine, path)
         assert client.get(f"/v1/students/{one}/indicator", headers=staff).status_code == 404
+
+        def leaders() -> list[object]:  # who may read them, as the student's own copy of their data says
+            export = client.get("/v1/me/export", headers=auth(own, "student", one))
+            assert export.status_code == 200, export.text
+            return [r["staff"] for r in export.json()["readers"] if r["relationship"] == "module_leader"]
+
+        assert leaders() == []  # a grant on another presentation of the module is no recipient
+        path.write_text(header + f"lead-9,module_leader,module,{module},{presentations[0]}\n")
+        import_grants(own.engine, path)
+        assert leaders() == [1]
         if own.engine.dialect.name == "sqlite":  # the module's index still finds the rows
             with transaction(own.engine) as session:
                 run = session.scalar(select(ScoringRun.id).where(ScoringRun.status == "complete"))
@@ -1049,6 +1059,14 @@ def test_a_module_relationship_on_one_presentation_reads_only_that_presentations
         )
         with pytest.raises(ImportRefused, match="section look like the presentation"):  # not ignored, wider
             import_grants(own.engine, path)
+        grant = f"lead-9,module_leader,module,{module},"
+        path.write_text(f"{header}{grant}{presentations[0]}\n{grant}\n")
+        with pytest.raises(ImportRefused, match=r"lines 2 and 3: .* on every presentation of it and on"):
+            import_grants(own.engine, path)  # the one row would mean nothing beside the whole module
+        path.write_text(
+            header.replace("\n", ",term_time_only\n") + f"lead-9,module_leader,module,{module},,Y\n"
+        )
+        assert import_grants(own.engine, path) == 1  # a staff column that is no presentation is not refused
     finally:
         import_grants(own.engine, own.folder / "access.csv")
 

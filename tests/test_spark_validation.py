@@ -93,6 +93,9 @@ def broken_everywhere(folder: Path) -> Path:
             ["tutor-9", "placement_supervisor", "student", "S1", "2024-12-01", "", ""],
             # a presentation given to a tutee, not a module
             ["tutor-3", "personal_tutor", "student", "S2", "", "", "2025B"],
+            # a module listed whole and on one of its presentations
+            ["lead-7", "module_leader", "module", "M1", "", "", ""],
+            ["lead-7", "module_leader", "module", "M1", "", "", "2025B"],
         ],
         # a label naming a special category (a polytechnic's "Accommodated Testing Centre")
         sources=[
@@ -149,6 +152,7 @@ def test_spark_finds_what_duckdb_finds_in_csv(broken: Path, spark: Any) -> None:
         ("access", "scope_matches_relationship"),
         ("access", "periods_overlap"),
         ("access", "presentation_outside_module"),
+        ("access", "module_whole_and_presentation"),
         ("(folder)", "unrecognised_file"),
         ("sources", "sensitive_category"),
     } <= rules, duck.to_text()

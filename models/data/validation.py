@@ -364,6 +364,7 @@ def contract_rules(opened: dict[str, OpenedTable], typed: set[str]) -> Iterator[
             )
         if name == "access" and "presentation_id" in table_open.types:
             yield _presentation_outside_module_rule()
+            yield _whole_module_and_presentation_rule()
         if name == "sources" and "counts_as" in table_open.types:
             yield _built_in_kind_rule()
         if name == "sources" and "label" in table_open.types:
@@ -848,6 +849,21 @@ def _overlapping_periods_rule(*, until: bool, presentation: bool = False) -> Rul
         "once, without overlap (a row without days holds always)",
         sql,
         (*parts, "valid_from"),
+    )
+
+
+def _whole_module_and_presentation_rule() -> Rule:
+    """A module relationship on every presentation and on one, as ``waymark access import`` refuses it."""
+    whole = "count(CASE WHEN presentation_id IS NULL OR presentation_id = '' THEN 1 END)"
+    return Rule(
+        "access",
+        "presentation_id",
+        "module_whole_and_presentation",
+        "a module relationship is listed on every presentation of the module (presentation_id empty) and on "
+        "one of them: list the presentations it holds one by one, or the module alone",
+        "SELECT _file, _row, presentation_id AS value FROM (SELECT _file, _row, scope_type, presentation_id, "
+        f"{whole} OVER (PARTITION BY staff_id, relationship, scope_type, scope_id) AS whole FROM t_access) "
+        "WHERE scope_type = 'module' AND presentation_id IS NOT NULL AND presentation_id <> '' AND whole > 0",
     )
 
 

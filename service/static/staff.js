@@ -74,7 +74,7 @@ function worklistRow(item) {
   who.append(el("a", name, { href: `/student#${enc(item.student_id)}` }));
   if (item.name) who.append(el("span", ` (${item.student_id})`, { class: "hint" }));
   if (item.correction_pending) who.append(el("br"), el("span", "Asked for data behind this to be corrected: read it with that in mind", { class: "marker" }));
-  if (item.declined_contact) who.append(el("br"), el("span", "Said no to being contacted about support: only an exemption that applies lets you contact them", { class: "marker" }));
+  if (item.declined_contact) who.append(el("br"), el("span", "Said no to being contacted about support: only their agreement to a purpose, or an exemption that applies, lets you contact them", { class: "marker" }));
   const followUp = item.consent_withdrawn
     ? `The student withdrew or declined their agreement: close that contact${item.follow_up_due ? "; another follow-up is due" : ""}`
     : item.next_follow_up_on
@@ -133,7 +133,7 @@ async function loadWorklist() {
   const away = page.not_listed || 0;
   byId("not-listed").hidden = !away;
   byId("not-listed").textContent = away
-    ? `${away} ${away === 1 ? "student" : "students"} of yours said no to being contacted about support and ${away === 1 ? "is" : "are"} not listed. Searching by name or student id finds them; only an exemption that applies lets you contact them.`
+    ? `${away} ${away === 1 ? "student" : "students"} of yours said no to being contacted about support and ${away === 1 ? "is" : "are"} not listed. Searching by name or student id finds them; only their agreement to a purpose, or an exemption that applies, lets you contact them. A student with a contact still open stays listed.`
     : "";
   const fresh = page.new_since_last_visit;
   byId("visit").textContent = page.previous_visit

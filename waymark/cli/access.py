@@ -112,6 +112,29 @@ def _scopes_naming_nothing(file: Path, folder: LearningData) -> None:
                 "programme, which the data keeps one of).",
                 highlight=False,
             )
+    if "presentation_id" in frame.columns:
+        _presentations_naming_nothing(frame, folder)
+
+
+def _presentations_naming_nothing(frame: pd.DataFrame, folder: LearningData) -> None:
+    """Say which module relationships name a presentation no registration is on (loaded all the same)."""
+    module = frame["scope_type"].str.strip() == "module"
+    given = frame[module & (frame["presentation_id"].str.strip() != "")]
+    pairs = set(zip(given["scope_id"].str.strip(), given["presentation_id"].str.strip(), strict=True))
+    held = folder.registrations[["module_id", "presentation_id"]].astype(str)
+    unknown = sorted(pairs - set(zip(held["module_id"], held["presentation_id"], strict=True)))
+    if not unknown:
+        return
+    some = ", ".join(f"{m} {p}" for m, p in unknown[:3])
+    some += f" and {len(unknown) - 3:,} more" if len(unknown) > 3 else ""
+    which = (
+        "1 module relationship names" if len(unknown) == 1 else f"{len(unknown):,} module relationships name"
+    )
+    out.print(
+        f"{which} a presentation no registration of the data folder is on ({some}): staff holding only "
+        "these see no student until it is (a presentation code written otherwise than the data's).",
+        highlight=False,
+    )
 
 
 def _as_written(file: Path, pseudonym: Callable[[str], str]) -> dict[str, str]:
