@@ -321,6 +321,9 @@ def _check_audit_table(audit: dict[str, Any], scored: pd.DataFrame, protected: p
         if valued - shown:
             assert len(shown) <= 2, (g["group"], shown)
         for metric in g["differences"].keys() | g["ratios"].keys():
+            said = [*(g["differences"].get(metric) or {}).values(), *(g["ratios"].get(metric) or {}).values()]
+            if all(v is None for v in said):
+                continue  # not shown: the reference's own rate is withheld (no one selected, say)
             # Both ends of a comparison are published values resting on enough students.
             reference = by_name[audit["reference"][metric]]
             assert metric in g["metrics"] and metric in reference["metrics"]
