@@ -270,11 +270,17 @@ def _listed_student(
 
 
 def _all(client: TestClient, headers: dict[str, str], **params: object) -> list[dict[str, object]]:
+    return _paged(client, headers, "/v1/worklist", **params)
+
+
+Items = list[dict[str, object]]
+
+
+def _paged(client: TestClient, headers: dict[str, str], path: str, **params: object) -> Items:
+    """Every item of a paged list (the worklist, the caseload), page by page."""
     out: list[dict[str, object]] = []
     while True:
-        page = client.get(
-            "/v1/worklist", params={**params, "offset": len(out), "limit": 100}, headers=headers
-        )
+        page = client.get(path, params={**params, "offset": len(out), "limit": 100}, headers=headers)
         assert page.status_code == 200, page.text
         items = page.json()["items"]
         out += items
@@ -445,17 +451,6 @@ def _found(client: TestClient, headers: dict[str, str], student: str) -> dict[st
     return next(r for r in _all(client, headers, search=student) if r["student_id"] == student)
 
 
-def _caseload(client: TestClient, headers: dict[str, str]) -> list[dict[str, object]]:
-    out: list[dict[str, object]] = []
-    while True:
-        page = client.get("/v1/caseload", params={"offset": len(out), "limit": 100}, headers=headers)
-        assert page.status_code == 200, page.text
-        items = page.json()["items"]
-        out += items
-        if not items:
-            return out
-
-
 def _said_no_unreached(served: Served) -> set[str]:
     """Students who said no to being contacted about support, with no contact open."""
     with transaction(served.engine) as session:
@@ -497,7 +492,7 @@ def test_a_student_who_said_no_to_contact_leaves_the_worklist_unless_an_exemptio
     assert found["declined_contact"] and found["support_priority"] == rows[at]["support_priority"]
     # the caseload keeps every registration in its order, and says so on each (a system driving outreach
     # from it must not reach them)
-    flagged = {str(i["student_id"]) for i in _caseload(client, headers) if i["declined_contact"]}
+    flagged = {str(i["student_id"]) for i in _paged(client, headers, "/v1/caseload") if i["declined_contact"]}
     with transaction(own.engine) as session:
         declined = set(
             session.scalars(
