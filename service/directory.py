@@ -1,7 +1,8 @@
 """The student directory: how to address and reach a student, for outreach only.
 
-``waymark directory import FILE`` loads a CSV ``student_id,display_name,preferred_name,pronouns,email``
-(the last three of which may be empty except email). The file is the whole directory: the import
+``waymark directory import FILE`` loads a CSV ``student_id,display_name,preferred_name,pronouns,email``,
+with ``other_name`` (the name in a second script) if the records hold one; ``preferred_name``,
+``pronouns`` and ``other_name`` may be left out or empty. The file is the whole directory: the import
 replaces every entry in one transaction or, when any row breaks a rule, changes nothing and names
 every broken row. Students whose erasure was processed are left out (CoP §12), however often an
 upstream export lists them.
@@ -36,9 +37,16 @@ from waymark.service.db.schema import (
 )
 from waymark.service.spreadsheet import separator_said
 
-COLUMNS = ("student_id", "display_name", "preferred_name", "pronouns", "email")
+COLUMNS = ("student_id", "display_name", "preferred_name", "pronouns", "email", "other_name")
 REQUIRED = ("student_id", "display_name", "email")
-WIDTHS = {"student_id": 64, "display_name": 200, "preferred_name": 200, "pronouns": 64, "email": 254}
+WIDTHS = {
+    "student_id": 64,
+    "display_name": 200,
+    "preferred_name": 200,
+    "pronouns": 64,
+    "email": 254,
+    "other_name": 200,
+}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 SHOWN = 20
 
@@ -88,7 +96,8 @@ def _read(path: Path) -> list[_Row]:
         )
         raise DirectoryRefused(
             f"{path}: {'; '.join(faults) or 'a column is named twice'}; expected {','.join(COLUMNS)} "
-            f"(preferred_name and pronouns may be left out){separator_said(header)}; nothing was imported"
+            f"(preferred_name, pronouns and other_name may be left out){separator_said(header)}; nothing was "
+            "imported"
         )
     rows = []
     for line, fields in enumerate(lines[1:], start=2):

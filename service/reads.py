@@ -140,6 +140,7 @@ def _student_statement(caller: tuple[str, str, tuple[str, ...] | None], served: 
         _DIRECTORY.c.preferred_name,
         _DIRECTORY.c.pronouns,
         _DIRECTORY.c.email,
+        _DIRECTORY.c.other_name,
     ).select_from(source)
     return query.where(scope, cur.c.student_id == bindparam("student_id", required=True)).order_by(
         cur.c.probability.desc(), cur.c.module_id, cur.c.presentation_id, past_run.c.id
@@ -176,6 +177,7 @@ def _directory(row: Row[Any]) -> dict[str, Any] | None:
         "preferred_name": row.preferred_name,
         "pronouns": row.pronouns,
         "email": row.email,
+        "other_name": row.other_name,
     }
 
 

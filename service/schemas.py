@@ -297,6 +297,9 @@ class DirectoryView(BaseModel):
     preferred_name: str | None
     pronouns: str | None
     email: str
+    other_name: str | None = Field(
+        None, description="The name in a second script, where the records hold one (found by search too)."
+    )
 
 
 class StudentIndicators(BaseModel):

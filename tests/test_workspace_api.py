@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -32,7 +33,7 @@ from waymark.service.db.schema import (
     StaffVisit,
     TrainingExclusion,
 )
-from waymark.service.directory import import_directory
+from waymark.service.directory import DirectoryRefused, import_directory
 from waymark.service.impact import exported_interventions
 from waymark.service.security import Principal
 
@@ -87,6 +88,7 @@ def _entry(served: Served, student: str) -> dict[str, str | None]:
             "preferred_name": entry.preferred_name,
             "pronouns": entry.pronouns,
             "email": entry.email,
+            "other_name": entry.other_name,
         }
 
 
@@ -248,6 +250,40 @@ def test_export_holds_and_erasure_removes_the_directory_entry_and_contacts(
     assert again.skipped_erased == 1
     with transaction(own.engine) as session:
         assert session.get(DirectoryEntry, student) is None
+
+
+def test_a_name_in_a_second_script_is_imported_shown_and_found(
+    own: Served, client: TestClient, tmp_path: Path
+) -> None:
+    """A Jordanian university's records hold each name in Arabic and in Latin letters: the directory kept
+    one, so staff typing the other found nobody, and students of one name were told apart by id alone."""
+    staff, role = _wide(own)
+    headers = auth(own, role, staff)
+    student = str(_all(client, headers)[3]["student_id"])
+    original = own.folder / "directory.csv"
+    frame = pd.read_csv(original, dtype=str, keep_default_na=False)
+    frame["other_name"] = ""
+    frame.loc[frame.student_id == student, "other_name"] = "محمد العلي"
+    path = tmp_path / "directory.csv"
+    frame.to_csv(path, index=False)
+    try:
+        import_directory(own.engine, path, known=None)
+        for typed in ("محمد العلي", "العلي محمد", "العلي"):
+            assert [r["student_id"] for r in _all(client, headers, search=typed)] == [student], typed
+        shown = client.get(f"/v1/students/{student}/indicator", headers=headers).json()["directory"]
+        assert (
+            shown["other_name"] == "محمد العلي"
+            and shown["display_name"] == _entry(own, student)["display_name"]
+        )
+        mine = client.get("/v1/me/directory", headers=auth(own, "student", student)).json()
+        assert mine["other_name"] == "محمد العلي"
+        frame.loc[frame.student_id == student, "other_name"] = "x" * 201
+        frame.to_csv(path, index=False)
+        with pytest.raises(DirectoryRefused, match="other_name is longer than 200 characters"):
+            import_directory(own.engine, path, known=None)
+    finally:
+        import_directory(own.engine, original, known=None)
+    assert _all(client, headers, search="محمد العلي") == []  # the file without it: gone again
 
 
 # The worklist ----------------------------------------------------------------------------------------

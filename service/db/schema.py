@@ -462,7 +462,7 @@ def search_key(*names: str | None) -> str:
 
 def _search_key(context: Any) -> str:
     row = context.get_current_parameters()
-    return search_key(row.get("display_name"), row.get("preferred_name"))
+    return search_key(row.get("display_name"), row.get("preferred_name"), row.get("other_name"))
 
 
 class DirectoryEntry(Base):
@@ -479,6 +479,9 @@ class DirectoryEntry(Base):
     preferred_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     pronouns: Mapped[str | None] = mapped_column(String(64), nullable=True)
     email: Mapped[str] = mapped_column(String(254))
+    # The name in a second script, where the records hold one (محمد العلي beside Mohammed Al-Ali, 张伟
+    # beside Zhang Wei): shown beside the others and found by search (revision 0025).
+    other_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # The names as a search compares them (``search_key``), set from them when the entry is written (the
     # directory import replaces entries whole; nothing updates a name in place).

@@ -90,7 +90,8 @@ async function showDirectory() {
   const dl = byId("directory");
   if (!entry) { dl.replaceWith(el("p", "The directory has no entry for you.", { id: "directory" })); return; }
   dl.replaceChildren();
-  for (const [term, value] of [["Name", entry.display_name], ["Preferred name", entry.preferred_name], ["Pronouns", entry.pronouns], ["Email", entry.email]]) {
+  const other = entry.other_name ? [["Name in another script", entry.other_name]] : [];  // most have none
+  for (const [term, value] of [["Name", entry.display_name], ["Preferred name", entry.preferred_name], ...other, ["Pronouns", entry.pronouns], ["Email", entry.email]]) {
     dl.append(el("dt", term), el("dd", value || "Not given"));
   }
 }

@@ -198,6 +198,7 @@ function showWho(id, directory) {
   pairs(byId("who"), [
     ["Name", directory?.display_name || (directory === undefined ? "Not shown here: the directory is read with an indicator of the student" : "Not in the directory")],
     ["Preferred name", directory?.preferred_name],
+    ["Name in another script", directory?.other_name],
     ["Pronouns", directory?.pronouns],
     ["Email", email],
     ["Student id", id],

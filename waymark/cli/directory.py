@@ -21,7 +21,9 @@ app = typer.Typer(help="The student directory: names and contacts for outreach."
 
 @app.command("import")
 def import_cmd(
-    file: Annotated[Path, typer.Argument(help="CSV: student_id,display_name,preferred_name,pronouns,email.")],
+    file: Annotated[
+        Path, typer.Argument(help="CSV: student_id,display_name,preferred_name,pronouns,email[,other_name].")
+    ],
     data: Annotated[
         Path | None,
         typer.Option(
