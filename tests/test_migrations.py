@@ -179,11 +179,12 @@ def test_a_module_relationship_on_one_presentation_keeps_its_key_and_is_not_wide
         session.add(AccessGrant(**section, presentation_id="2026B-8W"))  # a second section: its own key
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    head = revisions(engine).current
     refused = pytest.raises(RuntimeError, match="cannot go back before revision 0024: 1 staff relationship")
     with refused, engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, "0023")
-    assert revisions(engine).current == "0024"  # nothing changed
+    assert revisions(engine).current == head  # nothing changed
     with transaction(engine) as session:
         session.execute(text("DELETE FROM access_grants WHERE presentation_id <> ''"))
     with engine.begin() as connection:
@@ -195,6 +196,40 @@ def test_a_module_relationship_on_one_presentation_keeps_its_key_and_is_not_wide
             "presentation_id" not in columns
             and connection.scalar(text("SELECT count(*) FROM access_grants")) == 1
         )
+
+
+def test_a_name_in_a_second_script_stays_in_the_search_key_when_names_are_folded_again(
+    tmp_path: Path, disposing: Callable[[Engine], Engine]
+) -> None:
+    """Revision 0025 adds ``other_name``; a later refold (as 0013, 0016 and 0020 did) must keep it."""
+    from waymark.service.db.refold import refold_search_names
+    from waymark.service.db.schema import DirectoryEntry
+
+    engine = disposing(make_engine(f"sqlite:///{tmp_path}/w.db"))
+    upgrade(engine)
+    with transaction(engine) as session:
+        session.add(
+            DirectoryEntry(
+                student_id="S1",
+                display_name="Mohammed Al-Ali",
+                email="s1@example.ac.uk",
+                other_name="محمد العلي",
+                imported_at=datetime.now(UTC),
+            )
+        )
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE student_directory SET search_name = 'stale'"))
+        refold_search_names(connection)
+    with engine.connect() as connection:
+        key = connection.scalar(text("SELECT search_name FROM student_directory"))
+    assert key is not None and key.startswith("mohammed al ali ") and "العلي" in key
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:  # going back takes it out of the key too
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0024")
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT search_name FROM student_directory")) == "mohammed al ali"
 
 
 def test_directory_names_written_before_the_search_key_are_folded_by_the_upgrade(

@@ -92,7 +92,7 @@ async function showDirectory() {
   dl.replaceChildren();
   const other = entry.other_name ? [["Name in another script", entry.other_name]] : [];  // most have none
   for (const [term, value] of [["Name", entry.display_name], ["Preferred name", entry.preferred_name], ...other, ["Pronouns", entry.pronouns], ["Email", entry.email]]) {
-    dl.append(el("dt", term), el("dd", value || "Not given"));
+    dl.append(el("dt", term), el("dd", value || "Not given", { dir: "auto" }));
   }
 }
 

@@ -182,7 +182,7 @@ function pairs(dl, entries) {
   for (const [term, value] of entries) {
     if (value === null || value === undefined || value === "") continue;
     dl.append(el("dt", term));
-    const dd = el("dd");
+    const dd = el("dd", null, { dir: "auto" });  // a name in a right-to-left script keeps its order
     if (value instanceof Node) dd.append(value); else dd.textContent = value;
     dl.append(dd);
   }

@@ -16,6 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from waymark.service.db.refold import refold_search_names
+
 revision = "0025"
 down_revision = "0024"
 branch_labels = None
@@ -29,6 +31,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Revert (the names in a second script go; the next import of the earlier release rewrites keys)."""
+    """Revert: the names in a second script go, from the search keys too."""
     with op.batch_alter_table("student_directory") as batch:
         batch.drop_column("other_name")
+    refold_search_names(op.get_bind())
