@@ -239,8 +239,8 @@ def _overlapping(frame: pd.DataFrame, path: Path) -> list[str]:
             return [
                 f"{path.name} lines {lines[0]} and {lines[1]}: the relationship {later['relationship']} of "
                 f"{later['staff_id']} to {later['scope_type']} {later['scope_id']}{_of(later)} is listed for "
-                "days that "
-                f"overlap ({_said(earlier)}; {_said(later)}): give each period it holds once, without overlap"
+                f"days that overlap ({_said(earlier)}; {_said(later)}): give each period it holds once, "
+                "without overlap"
             ]
     return []
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
 from waymark.service.db.schema import Consent, Contact, ContactEvent
@@ -143,6 +143,11 @@ ASKING_STATUSES = ("to_contact", "contacted")
 #: The purpose an offer itself serves: once a student says no to being contacted about support, no
 #: offer of any kind is made to them (only an exemption reaches them).
 OFFER = "outreach_contact"
+
+
+def said_no(student: Any) -> ColumnElement[bool]:
+    """The condition that ``student`` (a column) said no to being contacted about support at all."""
+    return exists().where(Consent.student_id == student, Consent.purpose == OFFER, Consent.granted.is_(False))
 
 
 def answer(session: Session, student_id: str, *, purpose: str) -> bool | None:

@@ -18,12 +18,11 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Row, Select, Text, and_, bindparam, case, cast, exists, func, select
+from sqlalchemy import ColumnElement, Row, Select, Text, and_, bindparam, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from waymark.service.access import may_read
 from waymark.service.db.schema import (
-    Consent,
     DirectoryEntry,
     Indicator,
     Publication,
@@ -32,7 +31,7 @@ from waymark.service.db.schema import (
     list_order,
 )
 from waymark.service.indicators import READING_NOTE, correction_notice, ranks
-from waymark.service.outreach import OFFER
+from waymark.service.outreach import said_no
 from waymark.service.security import Principal
 
 _IND = Indicator.__table__
@@ -273,13 +272,7 @@ def caseload_statement(
             func.count().over().label("total"),
             # said on each item: a system driving outreach from the caseload must not reach them (the
             # worklist leaves them off; the caseload keeps every registration in its order)
-            exists()
-            .where(
-                Consent.student_id == cur.c.student_id,
-                Consent.purpose == OFFER,
-                Consent.granted.is_(False),
-            )
-            .label("declined_contact"),
+            said_no(cur.c.student_id).label("declined_contact"),
             # ties share a priority: their order among themselves is only the list's (``ranks``)
             func.rank().over(order_by=list_order(cur.c).desc()).label("priority"),
         )

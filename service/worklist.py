@@ -33,7 +33,7 @@ from waymark.service.db.schema import (
     list_order,
     search_key,
 )
-from waymark.service.outreach import OFFER
+from waymark.service.outreach import OFFER, said_no
 from waymark.service.security import Principal
 
 VISIT_GAP = timedelta(minutes=30)  # reading the worklist again within this continues the same visit
@@ -102,11 +102,6 @@ def order_note(smoothing: float | None) -> str:
 SHARED = "Students placed equal share a support priority; their order among themselves means nothing."
 
 
-def _said_no(student: ColumnElement[str]) -> ColumnElement[bool]:
-    """The student said no to being contacted about support at all (``outreach.OFFER`` declined)."""
-    return exists().where(Consent.student_id == student, Consent.purpose == OFFER, Consent.granted.is_(False))
-
-
 def _listed(student: ColumnElement[str]) -> ColumnElement[bool]:
     """The student belongs on a list of whom to reach.
 
@@ -115,7 +110,7 @@ def _listed(student: ColumnElement[str]) -> ColumnElement[bool]:
     follow-up that must not drop out of sight, and one whose basis they withdrew is to be closed, which
     the row says (a reviewer's finding: it had dropped off the list with nothing left showing it).
     """
-    return or_(~_said_no(student), exists().where(Contact.student_id == student, Contact.status != "closed"))
+    return or_(~said_no(student), exists().where(Contact.student_id == student, Contact.status != "closed"))
 
 
 def _ranked(principal: Principal, run_id: int) -> Select[tuple[str, float, int, int]]:
@@ -208,9 +203,7 @@ def _consent_stands() -> ColumnElement[bool]:
     answered = exists().where(Consent.student_id == Contact.student_id, Consent.purpose == Contact.purpose)
     consented = answered.where(Consent.granted.is_(True))
     declined = answered.where(Consent.granted.is_(False))
-    no_offers = exists().where(  # no to being contacted about support at all (outreach.OFFER)
-        Consent.student_id == Contact.student_id, Consent.purpose == OFFER, Consent.granted.is_(False)
-    )
+    no_offers = said_no(Contact.student_id)
     return or_(
         Contact.basis == "exemption",
         and_(Contact.basis == "consent", consented),

@@ -282,8 +282,8 @@ def _results(cols: Columns, src: Sequence[str]) -> Texts:
     rows = len(marks)
     compared = cols[COMPARED_MARKS] >= 1 if COMPARED_MARKS in cols else np.zeros(rows, dtype=bool)
     pct = whole(np.where((cols["asm_has_score"] >= 1) & compared, 100 * cols["asm_score_pct"], 0.0))
-    lowest = cols[MARK_LOWEST].tolist() if MARK_LOWEST in cols else [0.0] * rows
-    highest = cols[MARK_HIGHEST].tolist() if MARK_HIGHEST in cols else [100.0] * rows
+    lowest = cols[MARK_LOWEST].tolist() if MARK_LOWEST in cols else [MarkScale.lowest] * rows
+    highest = cols[MARK_HIGHEST].tolist() if MARK_HIGHEST in cols else [MarkScale.highest] * rows
     briefs, sentences = [], []
     for ok, mark, p, low, high in zip(scored, marks, pct, lowest, highest, strict=True):
         if not ok:

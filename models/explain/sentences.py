@@ -373,15 +373,21 @@ def _after_due(done: int, late: int, *, one: bool) -> str:
 
 def scale_of(row: Row) -> MarkScale:
     """The scale a row's ``MARK_LOWEST`` and ``MARK_HIGHEST`` give (0 to 100 without them)."""
-    return MarkScale(float(row.get(MARK_LOWEST, 0.0)), float(row.get(MARK_HIGHEST, 100.0)))
+    return MarkScale(
+        float(row.get(MARK_LOWEST, MarkScale.lowest)), float(row.get(MARK_HIGHEST, MarkScale.highest))
+    )
 
 
 def mark_texts(scale: MarkScale, mark: float) -> tuple[str, str]:
     """The brief and the start of the sentence saying an average mark on ``scale``."""
     said = scale.text(mark)
-    if scale.lowest == 0:
-        return f"an average mark of {said} on marked work", f"Average mark on marked work so far: {said}"
-    return f"an average mark on marked work of {said}", f"Average mark on marked work so far: {said}"
+    # "of 4.0 on a scale of 1 to 7 on marked work" would say "on" twice
+    brief = (
+        f"an average mark of {said} on marked work"
+        if scale.lowest == 0
+        else f"an average mark on marked work of {said}"
+    )
+    return brief, f"Average mark on marked work so far: {said}"
 
 
 def _results(row: Row, _sources: Sources) -> tuple[str, str]:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
+from pydantic import ValidationError
 from rich.markup import escape
 
 from waymark.cli.console import err
@@ -37,28 +38,24 @@ def unreachable(exc: BaseException) -> str:
     )
 
 
-# Raised by the packages with a message written for the person at the terminal. Named, not imported:
-# importing them would load MLflow, scikit-learn and Fairlearn before every command, even ``--help``.
-#: The error pydantic raises for values that break a model's rules (the settings' among them).
-INVALID: frozenset[str] = frozenset({"pydantic_core._pydantic_core.ValidationError"})
-
-
 def bad_settings(exc: BaseException) -> str:
     """What a command says when a setting in the environment is not valid ("" for any other error).
 
     A mistyped ``WAYMARK_TIMEZONE`` or ``WAYMARK_MARK_SCALE`` had ended every command in pydantic's
     traceback; it is bad input, named with its rule.
     """
-    errors = getattr(exc, "errors", None)
-    if not _is(exc, INVALID) or getattr(exc, "title", "") != "Settings":
+    if not isinstance(exc, ValidationError) or exc.title != "Settings":
         return ""
-    named = []
-    for found in errors() if callable(errors) else ():
-        where = ".".join(str(part) for part in found.get("loc", ())) or "a setting"
-        named.append(f"{where}: {str(found.get('msg', '')).removeprefix('Value error, ')}")
+    named = (
+        f"{'.'.join(str(part) for part in found['loc']) or 'a setting'}: "
+        + found["msg"].removeprefix("Value error, ")
+        for found in exc.errors()
+    )
     return "a setting is not valid: " + "; ".join(named) + ". Nothing was done; correct it and run again."
 
 
+# Raised by the packages with a message written for the person at the terminal. Named, not imported:
+# importing them would load MLflow, scikit-learn and Fairlearn before every command, even ``--help``.
 KNOWN: frozenset[str] = frozenset(
     {
         "waymark.models.data.publish.OutputFolderError",
