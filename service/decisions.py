@@ -26,10 +26,10 @@ from sqlalchemy.orm import Session
 from waymark.fairness.gate import FAIL, PASS
 from waymark.fairness.governance import mirror_audit, mirror_promotion, mirror_refusal, mirror_review
 from waymark.fairness.policy import Policy
-from waymark.service import audit
+from waymark.service import audit, roles_held
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import APPROVED, AUDIT, PROMOTED, REJECTED, AuditReport, ModelDecision
+from waymark.service.db.schema import APPROVED, AUDIT, PROMOTED, REJECTED, AuditReport, ModelDecision, aware
 from waymark.service.security import Principal
 
 if TYPE_CHECKING:  # the audit's pipeline (features, models) is not needed to record a decision
@@ -206,6 +206,14 @@ def record_review(
         failures = _report_blockers(session, audited)
     else:
         failures = _gate_failures(session, audited) if approve else []
+    builder = roles_held.builds_models(session, reviewer) if approve else None
+    if builder is not None:
+        raise GovernanceError(
+            f"{reviewer} has held the data scientist's role (last seen in it {aware(builder):%Y-%m-%d}): "
+            "an approval must come from an ethics reviewer who does not build the models the committee "
+            "reviews, so it was not recorded (a rejection is); if they no longer hold that role, the "
+            "database owner removes it from role_holdings"
+        )
     needed = approvals_required(session, audited)
     if approve and reviewer in approvers(session, audited) and needed > 1:
         raise GovernanceError(

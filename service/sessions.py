@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, delete
 
 from waymark.models.roles import Role
+from waymark.service import roles_held
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import TrainingAttestation, WebSession, aware
 
@@ -69,6 +70,8 @@ def start(
 ) -> tuple[str, SignedIn]:
     """A new session for ``sub`` acting in its first role; returns the cookie value and the session.
 
+    Every staff role the sign-in gives is recorded as held (``service.roles_held``).
+
     ``student_id`` is the id the person's records carry as a student (needed for the student role).
     """
     cookie, now = secrets.token_urlsafe(32), datetime.now(UTC)
@@ -86,6 +89,7 @@ def start(
     with transaction(engine) as session:
         session.execute(delete(WebSession).where(WebSession.expires_at < now))  # tidy as we go
         session.add(row)
+        roles_held.seen(session, sub, roles=roles)  # the committee's approvals read them
         return cookie, _signed_in(row)
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.exc import ProgrammingError
 
 from tests.service_setup import backends, fresh_database
-from waymark.service import audit
+from waymark.service import audit, sessions
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import MIGRATIONS, make_engine, transaction, upgrade
 from waymark.service.db.schema import AccessGrant, AuditAnchor, AuditHead, AuditRecord, Base
@@ -322,8 +322,12 @@ def test_the_application_role_can_append_to_the_access_log_but_never_change_it(t
     try:
         _write(app, 3)
         assert _verify(app) == []
+        # A sign-in records its roles, twice over (an update), but no holding can be taken back.
+        for _ in range(2):
+            sessions.start(app, sub="ds-1", name="D", roles=["data_scientist"], hours=1)
         for statement in ("DELETE FROM audit_log", "UPDATE audit_log SET actor = 'x'", "TRUNCATE audit_log",
-                          "DELETE FROM model_decisions", "UPDATE audit_anchor SET seed = 'x'"):  # fmt: skip
+                          "DELETE FROM model_decisions", "UPDATE audit_anchor SET seed = 'x'",
+                          "DELETE FROM role_holdings"):  # fmt: skip
             with pytest.raises(ProgrammingError, match="permission denied"), app.begin() as conn:
                 conn.execute(text(statement))
     finally:

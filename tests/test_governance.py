@@ -18,10 +18,10 @@ from waymark.fairness.governance import CHAMPION, DECISION_TAG, GATE_SHA_TAG, GA
 from waymark.fairness.policy import Policy, PolicyError, differences_from_default, load_policy
 from waymark.models.bundle import bundle_sha256
 from waymark.models.registry import SHA_TAG, configure
-from waymark.service import audit, decisions
+from waymark.service import audit, decisions, sessions
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import make_engine, transaction, upgrade
-from waymark.service.db.schema import AuditRecord, AuditReport, ModelDecision
+from waymark.service.db.schema import AuditRecord, AuditReport, ModelDecision, RoleHolding
 from waymark.service.decisions import GovernanceError
 from waymark.service.scoring import ChampionUnavailableError, load_champion
 from waymark.service.security import Principal
@@ -212,6 +212,40 @@ def test_a_policy_may_ask_for_several_reviewers_approvals_and_a_rejection_sets_t
             "reviewer-a: a two-week pilot the committee watches",
             "reviewer-c: a two-week pilot the committee watches",
         ]
+
+
+def test_a_person_who_holds_the_data_scientists_role_cannot_approve_but_may_reject(engine: Engine) -> None:
+    """One person given both roles had approved the models they built (docs/reviews.md)."""
+    _audit(engine, "1", "pass")
+    # Signing in with both roles records both; a data scientist's own sign-in records theirs.
+    sessions.start(engine, sub="both-1", name="Both", roles=["ethics_reviewer", "data_scientist"], hours=1)
+    sessions.start(engine, sub="rev-only", name="Reviewer", roles=["ethics_reviewer", "student"], hours=1)
+    with transaction(engine) as session:
+        held = session.execute(select(RoleHolding.staff_id, RoleHolding.role)).all()
+    assert sorted(held) == [
+        ("both-1", "data_scientist"),
+        ("both-1", "ethics_reviewer"),
+        ("rev-only", "ethics_reviewer"),
+    ]
+    with pytest.raises(GovernanceError, match="has held the data scientist's role") as refused:
+        _approve(engine, "1", "both-1")
+    assert "removes it from role_holdings" in str(refused.value)
+    with transaction(engine) as session:
+        assert decisions.latest_review(session, NAME, version="1") is None  # nothing was recorded
+        # The CLI's typed reviewer is read the same way.
+        with pytest.raises(GovernanceError, match="data scientist's role"):
+            decisions.record_review(
+                session, NAME, version="1", approve=True, reviewer="both-1", note="n", recorded_by="clerk"
+            )
+    with audit.unit(engine, KEY) as session:  # a rejection only ever keeps a model from staff
+        rejected = decisions.review(
+            session, NAME, version="1", approve=False, note="not yet",
+            caller=Principal("both-1", "ethics_reviewer", None), request=RequestIds("r-b"),
+        )  # fmt: skip
+    assert rejected.kind == "rejected"
+    _approve(engine, "1", "rev-only")
+    _promote(engine, "1")
+    assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)
 
 
 def test_a_committee_lowers_its_quorum_only_by_approving_an_audit_that_says_so(engine: Engine) -> None:

@@ -659,6 +659,24 @@ def test_ethics_reviewers_read_reports_and_record_decisions_others_cannot(
     assert refused.status_code == 403
 
 
+def test_a_reviewer_whose_token_was_used_as_a_data_scientists_cannot_approve(
+    served: Served, client: TestClient
+) -> None:
+    """A bearer token names one role: a person holding two is seen as both where each is used."""
+    reports = client.get("/v1/fairness/reports", headers=auth(served, "data_scientist", "both-1")).json()
+    name, version = reports[0]["name"], reports[0]["version"]
+    reviewer = auth(served, "ethics_reviewer", "both-1")
+    read = client.get(reports[0]["report_url"], headers=reviewer).json()
+    refused = client.post(
+        f"/v1/models/{name}/versions/{version}/review",
+        json={"approve": True, "note": "my own model", "audit_id": read["audit_id"]},
+        headers=reviewer,
+    )
+    assert refused.status_code == 409 and "data scientist's role" in refused.json()["detail"]
+    history = client.get(f"/v1/models/{name}/decisions", headers=reviewer).json()
+    assert history and all(d["actor"] != "both-1" for d in history)
+
+
 def test_transparency_statement_is_public_and_names_who_sees_what(client: TestClient) -> None:
     body = client.get("/v1/transparency").json()
     assert body["who_sees_what"]["dpo"].endswith("not indicators")

@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from waymark.models import registry
 from waymark.models.roles import Role
-from waymark.service import audit, decisions, impact, monitoring, objections, retention
+from waymark.service import audit, decisions, impact, monitoring, objections, retention, roles_held
 from waymark.service.api.deps import (
     Access,
     AccessRoute,
@@ -64,7 +65,28 @@ log = logging.getLogger("waymark.service")
 router = APIRouter(prefix="/v1", tags=["governance"], route_class=AccessRoute)
 Reviewer = Annotated[Principal, Depends(roles(Role.ETHICS_REVIEWER))]
 Dpo = Annotated[Access, access_for(Role.DPO)]
-Aggregate = Annotated[Principal, Depends(roles(Role.ETHICS_REVIEWER, Role.DATA_SCIENTIST))]
+
+
+async def _aggregate(
+    principal: Annotated[Principal, Depends(roles(Role.ETHICS_REVIEWER, Role.DATA_SCIENTIST))],
+    runtime: RuntimeDep,
+) -> Principal:
+    """A reader of aggregate reports; a data scientist's holding of their role is recorded.
+
+    A bearer token names one role, so a person given both the data scientist's and the ethics
+    reviewer's is seen as both only where each is used (``service.roles_held``).
+    """
+    if principal.role == Role.DATA_SCIENTIST:
+
+        def record() -> None:
+            with transaction(runtime.engine) as session:
+                roles_held.seen(session, principal.sub, roles=[principal.role])
+
+        await run_in_threadpool(record)
+    return principal
+
+
+Aggregate = Annotated[Principal, Depends(_aggregate)]
 
 
 def _report(session: Session, version: registry.Version, *, champion: str | None) -> ModelReport:

@@ -161,6 +161,21 @@ class TrainingAttestation(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class RoleHolding(Base):
+    """A staff role a person has been seen holding: at each sign-in, and as a data scientist on the API.
+
+    The ethics committee's approvals read it: a person seen holding the data scientist's role may not
+    approve a model version (revision 0026). ``last_seen_at`` is the latest sign-in or request in it.
+    """
+
+    __tablename__ = "role_holdings"
+
+    staff_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class AuditRecord(Base):
     """One read or write of an individual's data; append-only and hash-chained."""
 
