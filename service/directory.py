@@ -48,6 +48,10 @@ WIDTHS = {
     "other_name": 200,
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Embeddings, overrides and isolates reorder the text after them as it is shown: "Ali" followed by a
+# right-to-left override reads as another name on a page or in a search result. The marks (U+200E,
+# U+200F, U+061C) and the joiners Persian names need are not among them.
+_DIRECTION = re.compile("[\u202a-\u202e\u2066-\u2069]")
 SHOWN = 20
 
 
@@ -117,6 +121,12 @@ def _row_problems(row: _Row) -> list[str]:
     out = [f"{c} is empty" for c in REQUIRED if not values[c]]
     out += [f"{c} is longer than {w} characters" for c, w in WIDTHS.items() if len(values[c]) > w]
     out += [f"{c} holds a control character" for c in COLUMNS if _CONTROL.search(values[c])]
+    out += [
+        f"{c} holds an invisible direction control (U+{ord(found[0]):04X} {unicodedata.name(found[0])}), "
+        "which can make it read as other text: remove it (the pages set each name's direction themselves)"
+        for c in COLUMNS
+        if (found := _DIRECTION.findall(values[c]))
+    ]
     if values["email"] and not out:
         try:
             validate_email(values["email"], check_deliverability=False)

@@ -194,6 +194,11 @@ class WorklistEntry(BaseModel):
     name: str | None = Field(
         description="Preferred name, else display name (None without a directory entry)."
     )
+    other_name: str | None = Field(
+        None,
+        description="The student's name in a second script, where the directory holds one: students sharing "
+        "a name in one script are told apart by the other as well as by their id.",
+    )
     support_priority: int = Field(
         description="The student's place in the caller's whole worklist (1 = first); a student left off it "
         "(``not_listed``) and found by a search shows the place they would take."

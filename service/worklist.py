@@ -72,6 +72,7 @@ class Row:
     correction: bool = False  # the estimates rest on data the student asked to correct (correction_notice)
     consent_withdrawn: bool = False  # an open contact rests on consent the student has withdrawn
     declined_contact: bool = False  # the student said no to being contacted about support at all
+    other_name: str | None = None  # their name in a second script, where the directory holds one
 
 
 @dataclass(frozen=True)
@@ -307,7 +308,7 @@ def _rows(
     for row in session.scalars(scope.order_by(list_order(Indicator).desc(), Indicator.module_id)):
         registrations.setdefault(row.student_id, []).append(row)
     names = {
-        e.student_id: e.preferred_name or e.display_name
+        e.student_id: (e.preferred_name or e.display_name, e.other_name)
         for e in session.scalars(select(DirectoryEntry).where(DirectoryEntry.student_id.in_(students)))
     }
     latest = _latest_contacts(session, students)
@@ -340,7 +341,8 @@ def _rows(
             student_id=s,
             support_priority=int(p),
             registrations=registrations.get(s, []),
-            name=names.get(s),
+            name=names.get(s, (None, None))[0],
+            other_name=names.get(s, (None, None))[1],
             latest_contact=latest.get(s),
             next_follow_up=follow_ups.get(s),
             follow_up_due=s in due,

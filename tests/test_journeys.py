@@ -27,6 +27,7 @@ from tests.browser_support import (
     axe,
     choose,
     chromium,
+    new_page,
     no_sideways_scroll,
     press,
     screenshot,
@@ -56,6 +57,8 @@ from waymark.service.directory import import_directory
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 __all__ = ["axe"]  # the module's axe-core log (a fixture)
+BOTH = "both-1"  # given the data scientist's and the ethics reviewer's roles
+OTHER_NAME = "سام الطالب"  # the tutee's name in a second script
 
 
 def _second_version(own: Served, champion: Champion, root: Path) -> str:
@@ -110,7 +113,8 @@ def own(champion: Champion, synth_dir: Path, tmp_path_factory: pytest.TempPathFa
 def people(own: Served) -> dict[str, str]:
     """A personal tutor (also a module leader) and one of their students, with consents to outreach.
 
-    Another of the tutor's students said no to being contacted about support.
+    Another of the tutor's students said no to being contacted about support; the first has a name in a
+    second script.
     """
     tutors = own.access[
         (own.access.relationship == "personal_tutor") & own.access.scope_id.isin(own.indicators.student_id)
@@ -123,6 +127,9 @@ def people(own: Served) -> dict[str, str]:
             session.add(Consent(student_id=student, purpose=purpose, granted=True, at=datetime.now(UTC)))
         no = Consent(student_id=other, purpose="outreach_contact", granted=False, at=datetime.now(UTC))
         session.add(no)
+        entry = session.get(DirectoryEntry, student)
+        assert entry is not None
+        entry.other_name = OTHER_NAME
     return {
         "personal_tutor": str(tutors.staff_id.iloc[0]),
         "student": student,
@@ -140,6 +147,7 @@ def base_url(own: Served, people: dict[str, str]) -> Iterator[str]:
         person(people["ethics_reviewer"], ["ethics_reviewer"], name="Erin Reviewer"),
         person(people["data_scientist"], ["data_scientist"], name="Dana Scientist"),
         person(people["dpo"], ["dpo"], name="Devi Officer"),
+        person(BOTH, ["data_scientist", "ethics_reviewer"], name="Blair Both"),
     ]
     with serving(own.settings, local, list(people.items())) as base:
         yield base
@@ -192,6 +200,9 @@ def test_a_tutor_finds_a_student_records_outreach_follows_up_and_closes_it(
     type_into(page, "#search", name)
     page.keyboard.press("Enter")
     page.wait_for_selector(f"#worklist a[href='/student#{student}']")
+    # their name in a second script beside the first, isolated from the text around it
+    shown = page.locator(f"#worklist tr:has(a[href='/student#{student}']) bdi.other-name")
+    assert shown.inner_text() == OTHER_NAME
     press(page, f"#worklist a[href='/student#{student}']")
 
     page.wait_for_selector("#contacts h3")
@@ -461,6 +472,32 @@ def test_a_data_scientist_reads_the_reports_but_records_no_decision(
     page.wait_for_selector("#checks li")
     assert page.locator("#review").is_hidden() and page.locator("#review-readonly").is_visible()
     axe.check(page, "report, read only")
+    assert errors == []
+
+
+def test_a_reviewer_who_also_builds_the_models_may_reject_but_not_approve(
+    base_url: str, browser: Any, axe: AxeLog
+) -> None:
+    page, errors = new_page(browser, base_url)
+    page.goto(f"{base_url}/login?login_hint={BOTH}")  # not offered as one click: signed in by name
+    page.wait_for_selector("#signed-in-as")
+    assert "as Data scientist" in page.inner_text("#signed-in-as")
+    choose(page, "#role-choice", "ethics_reviewer")
+    press(page, "form[action='/session/role'] button[type=submit]")
+    page.wait_for_selector("#signed-in-as:has-text('as Ethics reviewer')")
+    page.goto(f"{base_url}/committee")
+    page.wait_for_selector("#versions a[href$='/1']")
+    page.click("#versions a[href$='/1']")
+    page.wait_for_selector("#checks li")
+    assert page.locator("#review").is_visible() and page.locator("#review-builder").is_visible()
+    press(page, "#review input[value=true]", "Space")
+    type_into(page, "#rv-note", "My own model, approved by me.")
+    press(page, "#review button[type=submit]")
+    page.wait_for_selector('#review .form-error:has-text("data scientist\'s role")')
+    axe.check(page, "report, an approval refused to a reviewer who builds the models")
+    page.goto(f"{base_url}/committee")
+    page.wait_for_selector("#decisions tbody tr")
+    assert "Blair" not in page.inner_text("#decisions") and BOTH not in page.inner_text("#decisions")
     assert errors == []
 
 

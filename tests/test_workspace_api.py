@@ -38,6 +38,9 @@ from waymark.service.directory import DirectoryRefused, import_directory
 from waymark.service.impact import exported_interventions
 from waymark.service.security import Principal
 
+# Mehrdadzadeh in Persian, a zero-width non-joiner between its parts
+PERSIAN = "\u0645\u0647\u0631\u062f\u0627\u062f\u200c\u0632\u0627\u062f\u0647"
+
 
 @pytest.fixture(scope="module", params=backends())
 def own(
@@ -271,6 +274,8 @@ def test_a_name_in_a_second_script_is_imported_shown_and_found(
         import_directory(own.engine, path, known=None)
         for typed in ("محمد العلي", "العلي محمد", "العلي"):
             assert [r["student_id"] for r in _all(client, headers, search=typed)] == [student], typed
+        listed = {r["student_id"]: r["other_name"] for r in _all(client, headers)}  # shown on the list too
+        assert listed[student] == "محمد العلي" and {n for s, n in listed.items() if s != student} == {None}
         shown = client.get(f"/v1/students/{student}/indicator", headers=headers).json()["directory"]
         assert (
             shown["other_name"] == "محمد العلي"
@@ -282,6 +287,21 @@ def test_a_name_in_a_second_script_is_imported_shown_and_found(
         frame.to_csv(path, index=False)
         with pytest.raises(DirectoryRefused, match="other_name is longer than 200 characters"):
             import_directory(own.engine, path, known=None)
+        # an override turns the name after it around as shown: refused, naming the character
+        frame.loc[frame.student_id == student, "other_name"] = "Ali \u202eilA"
+        frame.loc[frame.student_id == student, "display_name"] = "Mohammed\u2067 Al-Ali"
+        frame.to_csv(path, index=False)
+        with pytest.raises(DirectoryRefused) as refused:
+            import_directory(own.engine, path, known=None)
+        said = str(refused.value)
+        assert "display_name holds an invisible direction control (U+2067 RIGHT-TO-LEFT ISOLATE)" in said
+        assert "other_name holds an invisible direction control (U+202E RIGHT-TO-LEFT OVERRIDE)" in said
+        assert "nothing was imported" in said and _all(client, headers, search="محمد العلي") != []
+        frame.loc[frame.student_id == student, "display_name"] = "علي\u200f (Ali)"  # a mark is kept
+        frame.loc[frame.student_id == student, "other_name"] = PERSIAN  # a Persian non-joiner too
+        frame.to_csv(path, index=False)
+        import_directory(own.engine, path, known=None)
+        assert _entry(own, student)["other_name"] == PERSIAN
     finally:
         import_directory(own.engine, original, known=None)
     assert _all(client, headers, search="محمد العلي") == []  # the file without it: gone again

@@ -251,6 +251,7 @@ def _entry(row: worklist.Row) -> WorklistEntry:
     return WorklistEntry(
         student_id=row.student_id,
         name=row.name,
+        other_name=row.other_name,
         support_priority=row.support_priority,
         registrations=[
             WorklistRegistration(

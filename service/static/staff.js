@@ -72,6 +72,7 @@ function worklistRow(item) {
   const who = el("span");
   const name = item.name || `Student ${item.student_id}`;
   who.append(el("a", name, { href: `/student#${enc(item.student_id)}` }));
+  if (item.other_name) who.append(" ", el("bdi", item.other_name, { class: "other-name" }));
   if (item.name) who.append(el("span", ` (${item.student_id})`, { class: "hint" }));
   if (item.correction_pending) who.append(el("br"), el("span", "Asked for data behind this to be corrected: read it with that in mind", { class: "marker" }));
   if (item.declined_contact) who.append(el("br"), el("span", "Said no to being contacted about support: only their agreement to a purpose, or an exemption that applies, lets you contact them", { class: "marker" }));
