@@ -14,8 +14,10 @@ from waymark.models.explain.sentences import to_the_student
 from waymark.service.access import holding, readable
 from waymark.service.db.schema import (
     AccessGrant,
+    Contact,
     ContactEvent,
     Indicator,
+    ProcessingRestriction,
     Publication,
     RightsRequest,
     ScoringRun,
@@ -23,6 +25,7 @@ from waymark.service.db.schema import (
     estimates_withdrawn,
     list_order,
 )
+from waymark.service.outreach import under_exemption
 from waymark.service.runtime import Runtime
 from waymark.service.schemas import (
     Change,
@@ -223,6 +226,31 @@ def supports(session: Session, principal: Principal, *, runtime: Runtime, studen
         ContactEvent.student_id == student_id, ContactEvent.staff_id == principal.sub
     )
     return session.scalar(worked.limit(1)) is not None
+
+
+def follows_up(session: Session, principal: Principal, *, student_id: str) -> bool:
+    """Whether the caller may read and move on the student's open contacts under an exemption, and only those.
+
+    For a student left out at their request (``ProcessingRestriction``), whom nobody ``supports``: the
+    restriction covers being scored and listed, and a safeguarding follow-up had left its tutor's
+    worklist, unreadable and unclosable (a red team's finding). It stays with the staff who opened or
+    moved on one of those contacts, and with a relationship that names the student (a personal
+    tutor's, a targeted support team's); the student's indicators, answers and other contacts stay
+    out of reach, and no new contact is opened in Waymark while the restriction stands.
+    """
+    left_out = select(ProcessingRestriction.student_id).where(ProcessingRestriction.student_id == student_id)
+    if session.scalar(left_out.limit(1)) is None:
+        return False
+    contacts = select(Contact.id).where(Contact.student_id == student_id, under_exemption(Contact))
+    worked = select(ContactEvent.id).where(
+        ContactEvent.contact_id.in_(contacts), ContactEvent.staff_id == principal.sub
+    )
+    if session.scalar(worked.limit(1)) is not None:
+        return True
+    named = select(AccessGrant.scope_id).where(
+        holding(principal), AccessGrant.scope_type == "student", AccessGrant.scope_id == student_id
+    )
+    return session.scalar(contacts.limit(1)) is not None and session.scalar(named.limit(1)) is not None
 
 
 # Support priority is a position in the caller's whole caseload. Working it out needs the caseload's

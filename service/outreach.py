@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, get_args
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, and_, exists, select
 from sqlalchemy.orm import Session
 
 from waymark.service.db.schema import Consent, Contact, ContactEvent
@@ -377,6 +377,26 @@ def _append_event(session: Session, contact: Contact, *, staff: Principal, at: d
 def contacts_of(session: Session, student_id: str) -> list[Contact]:
     """Every contact with ``student_id`` by any member of staff, newest first (the team view)."""
     query = select(Contact).where(Contact.student_id == student_id).order_by(Contact.id.desc())
+    return list(session.scalars(query))
+
+
+def under_exemption(contact: Any) -> ColumnElement[bool]:
+    """The condition that a contact (``Contact`` or an alias) is open and rests on an exemption.
+
+    Such a contact (a safeguarding concern) stays with the staff following it up while the student is
+    left out at their request (``indicators.follows_up``): the restriction covers being scored and
+    listed, not the institution's duty of care.
+    """
+    return and_(contact.basis == "exemption", contact.status != "closed")
+
+
+def open_under_exemption(session: Session, student_id: str) -> list[Contact]:
+    """The student's open contacts resting on an exemption, newest first."""
+    query = (
+        select(Contact)
+        .where(Contact.student_id == student_id, under_exemption(Contact))
+        .order_by(Contact.id.desc())
+    )
     return list(session.scalars(query))
 
 

@@ -238,6 +238,20 @@ class WorklistEntry(BaseModel):
     new_since_last_visit: bool = Field(description="First indicated after the caller's previous visit.")
 
 
+class LeftOutFollowUp(BaseModel):
+    """An open contact under an exemption with a student left out at their request, who is on no list."""
+
+    student_id: str
+    name: str | None = Field(
+        description="Preferred name, else display name (None without a directory entry)."
+    )
+    contact_id: int
+    purpose: str
+    exemption: str | None
+    status: str
+    follow_up_on: date | None
+
+
 class Worklist(BaseModel):
     """A page of the caller's worklist (one row per student)."""
 
@@ -258,6 +272,12 @@ class Worklist(BaseModel):
         "have no contact open on a basis that still holds: left off the list (a search finds them).",
     )
     items: list[WorklistEntry]
+    left_out_follow_ups: list[LeftOutFollowUp] = Field(
+        default_factory=list,
+        description="The caller's open contacts under an exemption (a safeguarding concern) with students "
+        "left out of Waymark at their request, so on no list: to be followed up and closed. Each page "
+        "gives them all, soonest follow-up first.",
+    )
     provenance: Provenance | None
     reading_note: str
     order_note: str = Field(

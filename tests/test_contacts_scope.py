@@ -3,7 +3,8 @@
 A contact made on the student's consent is not carried on after they withdraw it, but can be closed.
 The team's contacts stay readable and closable by staff who still support the student when no run is
 served (the model's approval withdrawn) or the student is not in the served run; to anyone else the
-student stays indistinguishable from one that does not exist.
+student stays indistinguishable from one that does not exist. A student left out at their request is
+read by nobody, but an open contact under an exemption stays with the staff following it up.
 """
 
 from __future__ import annotations
@@ -236,3 +237,73 @@ def test_contacts_stay_reachable_by_those_who_support_the_student_once_the_model
         finally:
             review(True)
         assert running.get("/v1/caseload", headers=auth(own, "personal_tutor", tutor)).json()["available"]
+
+
+def test_a_contact_under_an_exemption_stays_with_those_following_it_up_while_the_student_is_left_out(
+    own: Served, client: TestClient
+) -> None:
+    """A safeguarding follow-up had left its tutor's worklist, unreadable and unclosable, once the student
+    objected (docs/reviews.md): the restriction covers being scored and listed, not the duty of care."""
+    tutor, student = _tutored(own, 3)
+    headers, me = auth(own, "personal_tutor", tutor), auth(own, "student", student)
+    contacts = f"/v1/students/{student}/contacts"
+    assert (
+        client.put("/v1/me/consent", json={"purpose": CONSENT, "granted": True}, headers=me).status_code
+        == 200
+    )
+    agreed = client.post(
+        contacts, json={"channel": "email", "purpose": CONSENT, "note": "n"}, headers=headers
+    )
+    assert agreed.status_code == 201 and agreed.json()["basis"] == "consent"
+    concern = {
+        "channel": "phone",
+        "purpose": "wellbeing_referral",  # not agreed to: an exemption takes it
+        "exemption": "safeguarding",
+        "note": "a concern for their safety",
+        "follow_up_on": "2026-12-14",
+    }
+    made = client.post(contacts, json=concern, headers=headers)
+    assert made.status_code == 201 and made.json()["basis"] == "exemption", made.text
+    url = f"{contacts}/{made.json()['id']}"
+    objected = client.post("/v1/me/objection", json={"detail": "lists add to my worries"}, headers=me)
+    assert objected.status_code == 201, objected.text
+    try:
+        assert client.get(f"/v1/students/{student}/indicator", headers=headers).status_code == 404
+        page = client.get("/v1/worklist", headers=headers).json()
+        assert student not in {r["student_id"] for r in page["items"]}  # on no list
+        held = [
+            (h["student_id"], h["exemption"], h["status"], h["follow_up_on"])
+            for h in page["left_out_follow_ups"]
+        ]
+        assert held == [(student, "safeguarding", "to_contact", "2026-12-14")]
+        assert page["left_out_follow_ups"][0]["contact_id"] == int(url.rsplit("/", 1)[1])
+        # only the contact under the exemption: not the one on their agreement, nor their answers
+        seen = client.get(contacts, headers=headers)
+        assert seen.status_code == 200 and [c["id"] for c in seen.json()] == [int(url.rsplit("/", 1)[1])]
+        assert client.get(f"/v1/students/{student}/consent", headers=headers).status_code == 404
+        moved = client.patch(f"{contacts}/{agreed.json()['id']}", json={"note": "x"}, headers=headers)
+        assert moved.status_code == 404
+        body = {"channel": "phone", "purpose": CONSENT, "exemption": "safeguarding", "note": "again"}
+        assert client.post(contacts, json=body, headers=headers).status_code == 404  # none opened meanwhile
+        # a leader of their module who never worked on it, and strangers, are told nothing
+        leader = auth(own, "module_leader", _leader_of(own, student))
+        assert client.get(contacts, headers=leader).status_code == 404
+        listed = client.get("/v1/worklist", headers=leader).json()["left_out_follow_ups"]
+        assert student not in {h["student_id"] for h in listed}
+        for role, stranger in _strangers(own, student):
+            other = auth(own, role, stranger)
+            assert client.get(contacts, headers=other).status_code == 404
+            assert client.patch(url, json={"note": "x"}, headers=other).status_code == 404
+        assert _records(own, student, "contacts_view_under_exemption") == 1
+        assert _records(own, student, "follow_up_listed") == 1
+        # the tutor follows it up and closes it; then nothing of the student is in reach
+        followed = client.patch(url, json={"status": "contacted", "note": "spoke to them"}, headers=headers)
+        assert followed.status_code == 200, followed.text
+        closing = {"status": "closed", "outcome": "referred_to_service", "note": "with the safeguarding lead"}
+        assert client.patch(url, json=closing, headers=headers).status_code == 200
+        assert client.get(contacts, headers=headers).status_code == 404
+        assert client.get("/v1/worklist", headers=headers).json()["left_out_follow_ups"] == []
+        said = {e["action"] for e in client.get("/v1/me/access-log", headers=me).json()}
+        assert {"contacts_view_under_exemption", "follow_up_listed", "contact_update"} <= said
+    finally:
+        assert client.delete(f"/v1/me/requests/{objected.json()['id']}", headers=me).status_code == 200

@@ -13,7 +13,7 @@ import copy
 import re
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,19 +41,21 @@ from tests.impact_sample import keep_report, sample_report
 from tests.service_setup import Served, serve_cohort
 from tests.vocabulary import forbidden_words
 from waymark.models.registry import configure
-from waymark.service import decisions, monitoring, objections
+from waymark.service import decisions, monitoring, objections, outreach
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import (
     Consent,
     Contact,
     DirectoryEntry,
     ProcessingRestriction,
+    Publication,
     RightsRequest,
     StudentPreference,
     TrainingExclusion,
 )
 from waymark.service.dev_provider import person
 from waymark.service.directory import import_directory
+from waymark.service.security import Principal
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 __all__ = ["axe"]  # the module's axe-core log (a fixture)
@@ -586,4 +588,61 @@ def test_the_dpo_processes_the_erasure_and_runs_retention(
     press(page, "#run-retention button")
     page.wait_for_selector("text=Retention ran:")
     axe.check(page, "dpo, retention ran")
+    assert errors == []
+
+
+def test_a_tutor_follows_up_a_safeguarding_contact_with_a_student_left_out_at_their_request(
+    own: Served, people: dict[str, str], base_url: str, browser: Any, axe: AxeLog
+) -> None:
+    """A safeguarding follow-up had left its tutor's worklist, unreadable and unclosable, once the student
+    objected to being scored and listed (docs/reviews.md)."""
+    tutor = people["personal_tutor"]
+    grants = own.access
+    mine = grants[(grants.relationship == "personal_tutor") & (grants.staff_id == tutor)]
+    with transaction(own.engine) as session:
+        said_no = set(session.scalars(select(Consent.student_id).where(Consent.granted.is_(False))))
+        gone = set(session.scalars(select(TrainingExclusion.student_id)))
+        student = next(
+            str(s)
+            for s in mine.scope_id
+            if s in set(own.indicators.student_id) and s not in said_no | gone | {people["student"]}
+        )
+        run = session.scalar(select(Publication.run_id).where(Publication.target == own.settings.target))
+        made = outreach.open_contact(
+            session, student, staff=Principal(tutor, "personal_tutor", None), run_id=run,
+            channel="phone", purpose="wellbeing_referral", exemption="safeguarding", status="contacted",
+            follow_up_on=date(2030, 1, 14), note="A concern for their safety; see them again.",
+            options=outreach.load_options(own.settings.outreach_file),
+        )  # fmt: skip
+        asked = RightsRequest(
+            student_id=student, kind="objection", detail="", status="open", created_at=datetime.now(UTC)
+        )
+        session.add(asked)
+        session.flush()
+        session.add(ProcessingRestriction(student_id=student, request_id=asked.id, since=datetime.now(UTC)))
+        contact_id = made.id
+    name = _name(own, student)
+    page, errors = sign_in(browser, base_url, tutor)
+    page.wait_for_selector("#left-out:not([hidden]) li")
+    item = page.inner_text("#left-out-list")
+    assert name in item and "under an exemption (safeguarding)" in item and "14 January 2030" in item
+    assert page.locator(f"#worklist a[href='/student#{student}']").count() == 0  # on no list
+    axe.check(page, "worklist, a follow-up with a student left out")
+    press(page, f"#left-out a[href='/student#{student}']")
+    page.wait_for_selector("article.contact")
+    assert "the contacts you follow up under an exemption are below" in _seen(page)
+    assert page.locator("#indicators-section").is_hidden() and page.locator("#new-contact").is_hidden()
+    prefix = f"c{contact_id}"
+    choose(page, f"#{prefix}-status", "closed")
+    choose(page, f"#{prefix}-outcome", "referred_to_service")
+    press(page, "article.contact form button[type=submit]")
+    page.wait_for_selector("text=Closed: referred to a service")
+    assert "the contact leaves your worklist" in page.inner_text("#status")
+    axe.check(page, "student left out, the follow-up closed")
+    page.goto(f"{base_url}/caseload")
+    page.wait_for_selector("#worklist tbody tr")
+    assert page.locator("#left-out").is_hidden()
+    with transaction(own.engine) as session:
+        closed = session.get(Contact, contact_id)
+        assert closed is not None and (closed.status, closed.outcome) == ("closed", "referred_to_service")
     assert errors == []

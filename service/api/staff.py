@@ -26,6 +26,7 @@ from waymark.service.errors import Refused, not_found
 from waymark.service.indicators import (
     READING_NOTE,
     estimate,
+    follows_up,
     provenance,
     student_in_scope,
     supports,
@@ -44,6 +45,7 @@ from waymark.service.schemas import (
     HoldIn,
     Identifier,
     InterventionIn,
+    LeftOutFollowUp,
     Option,
     OutreachOptions,
     PlacementView,
@@ -206,6 +208,7 @@ def _worklist(access: Access, asked: WorklistQuery) -> Worklist:
     offset, limit = asked.offset, min(asked.limit, access.runtime.settings.max_page_size)
     now = _now()
     previous = worklist.visit(access.session, access.principal, now=now)
+    held = _left_out_follow_ups(access)
     run = access.served_run()
     if run is None:
         return Worklist(
@@ -215,6 +218,7 @@ def _worklist(access: Access, asked: WorklistQuery) -> Worklist:
             limit=limit,
             previous_visit=previous,
             items=[],
+            left_out_follow_ups=held,
             provenance=None,
             reading_note=NOT_AVAILABLE,
         )
@@ -240,10 +244,28 @@ def _worklist(access: Access, asked: WorklistQuery) -> Worklist:
         modules=found.modules,
         not_listed=found.not_listed,
         items=[_entry(r) for r in found.rows],
+        left_out_follow_ups=held,
         provenance=provenance(first, run) if first else None,
         reading_note=READING_NOTE,
         order_note=worklist.order_note(run.smoothing),
     )
+
+
+def _left_out_follow_ups(access: Access) -> list[LeftOutFollowUp]:
+    found = worklist.left_out_follow_ups(access.session, access.principal)
+    access.record(sorted({c.student_id for c, _ in found}), "follow_up_listed")
+    return [
+        LeftOutFollowUp(
+            student_id=c.student_id,
+            name=name,
+            contact_id=c.id,
+            purpose=c.purpose,
+            exemption=c.exemption,
+            status=c.status,
+            follow_up_on=c.follow_up_on,
+        )
+        for c, name in found
+    ]
 
 
 def _entry(row: worklist.Row) -> WorklistEntry:
@@ -480,6 +502,18 @@ def _supported(access: Access, student_id: str) -> None:
         raise not_found()
 
 
+def _supported_or_following_up(access: Access, student_id: str) -> bool:
+    """True if the caller supports ``student_id``; False if they only follow up a contact under an exemption.
+
+    404, as for a stranger, when neither (``indicators.supports``, ``indicators.follows_up``).
+    """
+    if supports(access.session, access.principal, runtime=access.runtime, student_id=student_id):
+        return True
+    if follows_up(access.session, access.principal, student_id=student_id):
+        return False
+    raise not_found()
+
+
 def _recorded_refusal(
     access: Access, exc: outreach.OutreachError, *, student_id: str, action: str
 ) -> Refused:
@@ -513,11 +547,15 @@ def contacts(student_id: Identifier, access: Support) -> list[ContactView]:
     """Every contact with the student by anyone in the team, newest first, each with its history.
 
     Readable by whoever still supports the student (``indicators.supports``), also when no run is
-    served or the student is not in it.
+    served or the student is not in it. Of a student left out at their request, only the open
+    contacts under an exemption, to those following them up (``indicators.follows_up``).
     """
-    _supported(access, student_id)
-    found = [_contact_view(access, c) for c in outreach.contacts_of(access.session, student_id)]
-    access.record([student_id], "contacts_view")
+    if _supported_or_following_up(access, student_id):
+        found = [_contact_view(access, c) for c in outreach.contacts_of(access.session, student_id)]
+        access.record([student_id], "contacts_view")
+    else:  # left out at their request: only the open contacts under an exemption
+        found = [_contact_view(access, c) for c in outreach.open_under_exemption(access.session, student_id)]
+        access.record([student_id], "contacts_view_under_exemption")
     return found
 
 
@@ -578,10 +616,12 @@ def update_contact(
     the change would carry it on rather than close it.
     """
     one_student_at_a_time(access.session, student_id)  # ordered with an erasure of this student
-    _supported(access, student_id)
+    supported = _supported_or_following_up(access, student_id)
     contact = access.session.get(Contact, contact_id)
     if contact is None or contact.student_id != student_id:
         raise not_found()
+    if not supported and (contact.basis != "exemption" or contact.status == "closed"):
+        raise not_found()  # left out at their request: only an open contact under an exemption moves on
     change = outreach.Change(
         status=body.status,
         outcome=body.outcome,

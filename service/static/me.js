@@ -10,6 +10,8 @@ const CONSENT_TEXT = {
 const ACTION_TEXT = {
   worklist_view: "saw you in their worklist", caseload_view: "saw you in their caseload",
   indicator_view: "read your indicator", contacts_view: "read the record of contacts with you",
+  contacts_view_under_exemption: "read the contact they follow up under an exemption while you are left out",
+  follow_up_listed: "saw, in their worklist, the contact they follow up under an exemption while you are left out",
   contact_write: "recorded a contact with you", contact_write_under_exemption: "recorded a contact under an exemption",
   contact_write_asking: "recorded an offer of support to you, asking whether you agree",
   contact_update: "updated a contact with you", feedback_write: "gave feedback on your indicator",

@@ -103,6 +103,20 @@ function pagerLink(link, state, offset, show) {
   link.href = stateHash(next);
 }
 
+// Open contacts under an exemption with students left out at their request (on no list): a
+// safeguarding follow-up stays in sight until it is closed.
+function leftOut(items) {
+  byId("left-out").hidden = !items.length;
+  byId("left-out-list").replaceChildren(...items.map((c) => {
+    const item = el("li");
+    item.append(el("a", c.name || `Student ${c.student_id}`, { href: `/student#${enc(c.student_id)}` }));
+    if (c.name) item.append(el("span", ` (${c.student_id})`, { class: "hint" }));
+    const follow = c.follow_up_on ? `; follow-up ${day(c.follow_up_on)}` : "";
+    item.append(`: ${words(c.purpose, PURPOSE_TEXT)} under an exemption (${c.exemption}), ${words(c.status, STATUS_TEXT).toLowerCase()}${follow}`);
+    return item;
+  }));
+}
+
 async function loadWorklist() {
   const form = byId("filters");
   const state = worklistState();
@@ -136,6 +150,7 @@ async function loadWorklist() {
   byId("not-listed").textContent = away
     ? `${away} ${away === 1 ? "student" : "students"} of yours said no to being contacted about support and ${away === 1 ? "is" : "are"} not listed. Searching by name or student id finds them; only their agreement to a purpose, or an exemption that applies, lets you contact them. A student with a contact still open stays listed.`
     : "";
+  leftOut(page.left_out_follow_ups || []);
   const fresh = page.new_since_last_visit;
   byId("visit").textContent = page.previous_visit
     ? `Your previous visit ended ${when(page.previous_visit)}. ${fresh} of the ${page.total} ${page.total === 1 ? "student" : "students"} in this list ${fresh === 1 ? "is" : "are"} new since then (marked "New"; tick "new since my last visit" to see only them).`
@@ -267,10 +282,11 @@ function updateForm(student, contact, options, reload) {
     if (form.elements.outcome.value) body.outcome = form.elements.outcome.value;
     if (box.checked) body.clear_follow_up = true;
     else if (follow.value) body.follow_up_on = follow.value;
+    let changed;
     try {
-      await send(`/v1/students/${enc(student)}/contacts/${contact.id}`, "PATCH", body);
+      changed = await send(`/v1/students/${enc(student)}/contacts/${contact.id}`, "PATCH", body);
     } catch (e) { showErrors(form, prefix, e); return; }
-    await reload(`Contact updated: ${words(body.status, STATUS_TEXT).toLowerCase()}.`, `contact-${contact.id}`);
+    await reload(`Contact updated: ${words(body.status, STATUS_TEXT).toLowerCase()}.`, `contact-${contact.id}`, changed);
   });
   return form;
 }
@@ -310,7 +326,18 @@ async function showContacts(student, options, focus, preloaded) {
   const found = preloaded || await api(`/v1/students/${enc(student)}/contacts`);
   const box = byId("contacts");
   box.replaceChildren(el("h3", "Contacts", { id: "contacts-h" }));
-  const reload = async (said, target) => { await showContacts(student, options, target); status(said); };
+  const reload = async (said, target, changed) => {
+    try {
+      await showContacts(student, options, target);
+    } catch (e) {
+      // The last open contact under an exemption with a student left out at their request is closed:
+      // nothing of theirs is in reach now, so the contact is shown as the change left it.
+      if (e.status !== 404 || !changed) throw e;
+      await showContacts(student, options, target, [changed]);
+      said += " Nothing else of this student is shown in Waymark now, and the contact leaves your worklist.";
+    }
+    status(said);
+  };
   if (!found.length) box.append(el("p", "Nobody in the team has recorded a contact with this student yet."));
   for (const c of found) box.append(contactCard(student, c, options, reload));
   if (focus) byId(focus)?.focus();
@@ -404,7 +431,10 @@ async function contactsOnly(student) {
   byId("new-contact").hidden = true;
   byId("outreach").hidden = false;
   await showContacts(student, options, null, found);
-  status("No indicator of this student is available to you now; the team's contacts with them are below.");
+  const only = found.length && found.every((c) => c.basis === "exemption" && c.status !== "closed");
+  status(only
+    ? "No indicator of this student is available to you now; the contacts you follow up under an exemption are below."
+    : "No indicator of this student is available to you now; the team's contacts with them are below.");
   return true;
 }
 
