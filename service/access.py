@@ -48,20 +48,23 @@ SCOPE_COLUMNS: dict[str, InstrumentedAttribute[str | None]] = {
 }
 
 
-def readable(principal: Principal, run_id: int) -> Select[Indicator]:
+def readable(principal: Principal, run_id: int, *, left_out: bool = False) -> Select[Indicator]:
     """The indicators of run ``run_id`` that ``principal`` may read (one per student and presentation).
 
     The caller passes the run it resolved once for the request (the published, approved one), so
     every statement of a request reads the same batch even if a new one is published meanwhile.
+    ``left_out``: students whose processing is restricted too, only to decide who follows up a contact
+    that outlives the restriction (``indicators.follows_up``), never to read an indicator.
     """
-    return select(Indicator).where(Indicator.run_id == run_id, may_read(principal, Indicator.__table__))
+    condition = may_read(principal, Indicator.__table__, left_out=left_out)
+    return select(Indicator).where(Indicator.run_id == run_id, condition)
 
 
-def may_read(principal: Principal, indicators: Any) -> ColumnElement[bool]:
+def may_read(principal: Principal, indicators: Any, *, left_out: bool = False) -> ColumnElement[bool]:
     """The condition that limits rows of ``indicators`` (the table or an alias of it) to ``principal``'s.
 
     Every statement that reads students' indicators applies it: ``readable`` above, and the one-query
-    reads of ``service.reads``, which name the table under an alias.
+    reads of ``service.reads``, which name the table under an alias. ``left_out`` as in ``readable``.
     """
     if principal.role == Role.STUDENT:
         return indicators.c.student_id == principal.sub  # type: ignore[no-any-return]
@@ -74,6 +77,8 @@ def may_read(principal: Principal, indicators: Any) -> ColumnElement[bool]:
         return false()
     # a relationship on several kinds of scope (support staff: a school, or named students) reads each
     in_scope = or_(*(_in(principal, indicators, scope_type=t) for t in scope_types))
+    if left_out:
+        return in_scope
     restricted = exists().where(ProcessingRestriction.student_id == indicators.c.student_id)
     return and_(in_scope, ~restricted)
 

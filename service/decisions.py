@@ -29,7 +29,7 @@ from waymark.fairness.policy import Policy
 from waymark.service import audit, roles_held
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import APPROVED, AUDIT, PROMOTED, REJECTED, AuditReport, ModelDecision, aware
+from waymark.service.db.schema import APPROVED, AUDIT, PROMOTED, REJECTED, AuditReport, ModelDecision
 from waymark.service.security import Principal
 
 if TYPE_CHECKING:  # the audit's pipeline (features, models) is not needed to record a decision
@@ -206,10 +206,9 @@ def record_review(
         failures = _report_blockers(session, audited)
     else:
         failures = _gate_failures(session, audited) if approve else []
-    builder = roles_held.builds_models(session, reviewer) if approve else None
-    if builder is not None:
+    if approve and (builder := roles_held.builders(session, [reviewer])):
         raise GovernanceError(
-            f"{reviewer} has held the data scientist's role (last seen in it {aware(builder):%Y-%m-%d}): "
+            f"{reviewer} has held the data scientist's role (last seen in it {builder[reviewer]:%Y-%m-%d}): "
             "an approval must come from an ethics reviewer who does not build the models the committee "
             "reviews, so it was not recorded (a rejection is); if they no longer hold that role, the "
             "database owner removes it from role_holdings"
@@ -263,10 +262,16 @@ def blockers(session: Session, name: str, *, version: str) -> list[str]:
         return [f"the ethics committee's decision on {name} version {version} is '{review.kind}'"]
     needed, given = approvals_required(session, audited), approvers(session, audited)
     if len(given) < needed:
+        void = builder_approvals(session, audited)
+        uncounted = (
+            f"; the approval of {', '.join(void)} does not count: seen holding the data scientist's role"
+            if void
+            else ""
+        )
         return [
             f"{needed} approvals of {name} version {version} by different ethics reviewers are needed on "
             f"its latest audit, and {len(given)} {'is' if len(given) == 1 else 'are'} recorded "
-            f"({', '.join(given)})"
+            f"({', '.join(given)}){uncounted}"
         ]
     if audited.gate != PASS and not review.override_reason:
         why = (
@@ -322,7 +327,23 @@ def approvers(session: Session, audited: ModelDecision) -> list[str]:
 
 
 def approvals(session: Session, audited: ModelDecision) -> list[ModelDecision]:
-    """The approvals of ``audited`` that count, one per reviewer (their latest), in the order given."""
+    """The approvals of ``audited`` that count, one per reviewer (their latest), in the order given.
+
+    An approval by a reviewer seen holding the data scientist's role does not count, however it was
+    recorded (before revision 0026, or before they were first seen in that role).
+    """
+    standing = _standing(session, audited)
+    builders = roles_held.builders(session, standing)
+    return [review for actor, review in standing.items() if actor not in builders]
+
+
+def builder_approvals(session: Session, audited: ModelDecision) -> list[str]:
+    """Reviewers whose approval of ``audited`` stands uncounted: they held the data scientist's role."""
+    return sorted(roles_held.builders(session, _standing(session, audited)))
+
+
+def _standing(session: Session, audited: ModelDecision) -> dict[str, ModelDecision]:
+    """Each reviewer's latest approval of ``audited`` since its latest rejection, in the order given."""
     reviews = session.scalars(
         select(ModelDecision)
         .where(ModelDecision.audit_id == audited.id, ModelDecision.kind.in_((APPROVED, REJECTED)))
@@ -335,7 +356,7 @@ def approvals(session: Session, audited: ModelDecision) -> list[ModelDecision]:
         else:
             given.pop(review.actor, None)
             given[review.actor] = review
-    return list(given.values())
+    return given
 
 
 def override_reasons(session: Session, audited: ModelDecision) -> list[str]:

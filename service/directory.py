@@ -48,10 +48,24 @@ WIDTHS = {
     "other_name": 200,
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# Embeddings, overrides and isolates reorder the text after them as it is shown: "Ali" followed by a
-# right-to-left override reads as another name on a page or in a search result. The marks (U+200E,
-# U+200F, U+061C) and the joiners Persian names need are not among them.
-_DIRECTION = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# Embeddings and isolates (U+202A to U+202C, U+2066 to U+2069) are layout hints that office software
+# and records exports put around right-to-left text; the pages isolate each name themselves, so they
+# are removed (and counted). An override (U+202D, U+202E) turns the letters after it around as shown,
+# so that "Ali" reads as another name: refused, as is any other invisible format character or line
+# separator (zero-width space, tag characters, U+2028). Kept: the direction marks (U+200E, U+200F,
+# U+061C), the joiners Persian and Indic names need (U+200C, U+200D) and the soft hyphen.
+_LAYOUT = re.compile("[\u202a-\u202c\u2066-\u2069]")
+_KEPT_FORMAT = frozenset("\u200c\u200d\u200e\u200f\u061c\u00ad")
+
+
+def _invisible(value: str) -> str | None:
+    """The first invisible character ``value`` may not hold (None when it holds none)."""
+    return next(
+        (c for c in value if unicodedata.category(c) in {"Cf", "Zl", "Zp"} and c not in _KEPT_FORMAT),
+        None,
+    )
+
+
 SHOWN = 20
 
 
@@ -65,6 +79,11 @@ class DirectoryImport:
 
     loaded: int
     skipped_erased: int
+    layout_removed: int = 0  # fields whose embedding or isolate controls were removed
+
+
+def _without_layout(value: str) -> str:
+    return _LAYOUT.sub("", value)
 
 
 @dataclass(frozen=True)
@@ -73,6 +92,7 @@ class _Row:
     values: dict[str, str]
     width_fault: str | None
     written: str | None = None  # the student number as the file writes it, when replaced by its pseudonym
+    layout: int = 0  # fields that held embedding or isolate controls, removed
 
 
 def _read(path: Path) -> list[_Row]:
@@ -109,8 +129,15 @@ def _read(path: Path) -> list[_Row]:
             continue  # a blank line
         fault = None if len(fields) == len(header) else f"has {len(fields)} fields, the header {len(header)}"
         # composed (NFC), as the importer reads every cell
-        values = dict(zip(header, (unicodedata.normalize("NFC", f.strip()) for f in fields), strict=False))
-        rows.append(_Row(line, {c: values.get(c, "") for c in COLUMNS}, fault))
+        values = dict(
+            zip(
+                header,
+                (unicodedata.normalize("NFC", _without_layout(f).strip()) for f in fields),
+                strict=False,
+            )
+        )
+        layout = sum(1 for f in fields if _LAYOUT.search(f))
+        rows.append(_Row(line, {c: values.get(c, "") for c in COLUMNS}, fault, layout=layout))
     return rows
 
 
@@ -122,10 +149,10 @@ def _row_problems(row: _Row) -> list[str]:
     out += [f"{c} is longer than {w} characters" for c, w in WIDTHS.items() if len(values[c]) > w]
     out += [f"{c} holds a control character" for c in COLUMNS if _CONTROL.search(values[c])]
     out += [
-        f"{c} holds an invisible direction control (U+{ord(found[0]):04X} {unicodedata.name(found[0])}), "
-        "which can make it read as other text: remove it (the pages set each name's direction themselves)"
+        f"{c} holds an invisible character (U+{ord(found):04X} {unicodedata.name(found, 'unnamed')}), which "
+        "can make it read as other text: remove it (the pages set each name's direction themselves)"
         for c in COLUMNS
-        if (found := _DIRECTION.findall(values[c]))
+        if (found := _invisible(values[c]))
     ]
     if values["email"] and not out:
         try:
@@ -240,7 +267,9 @@ def import_directory(
         session.execute(delete(DirectoryEntry))
         if kept:
             session.execute(insert(DirectoryEntry), kept)
-    return DirectoryImport(loaded=len(kept), skipped_erased=len(rows) - len(kept))
+    return DirectoryImport(
+        loaded=len(kept), skipped_erased=len(rows) - len(kept), layout_removed=sum(r.layout for r in rows)
+    )
 
 
 def entries(session: Session, students: list[str]) -> dict[str, DirectoryEntry]:

@@ -25,7 +25,7 @@ from waymark.service.db.schema import (
     estimates_withdrawn,
     list_order,
 )
-from waymark.service.outreach import under_exemption
+from waymark.service.outreach import outlives
 from waymark.service.runtime import Runtime
 from waymark.service.schemas import (
     Change,
@@ -204,19 +204,27 @@ def supports(session: Session, principal: Principal, *, runtime: Runtime, studen
     never indicated, so nobody supports them here. Indicators themselves are still read only from the
     served run (``student_in_scope``).
     """
+    return _supports(session, principal, runtime=runtime, student_id=student_id, left_out=False)
+
+
+def _supports(
+    session: Session, principal: Principal, *, runtime: Runtime, student_id: str, left_out: bool
+) -> bool:
+    """``supports``; with ``left_out``, as if the student's processing were not restricted."""
     run = latest_run_of(session, target=runtime.settings.target, student_id=student_id)
+    # a grant that names the student (a personal tutor's, a targeted support team's) covers them in any
+    # run, and without one: the indicators of a student whose objection was upheld are deleted
+    named = select(AccessGrant.scope_id).where(
+        holding(principal), AccessGrant.scope_type == "student", AccessGrant.scope_id == student_id
+    )
     if run is None:
-        return False
-    query = readable(principal, run.id).where(Indicator.student_id == student_id).limit(1)
-    if session.scalar(query) is None:
+        return left_out and session.scalar(named.limit(1)) is not None
+    query = readable(principal, run.id, left_out=left_out).where(Indicator.student_id == student_id)
+    if session.scalar(query.limit(1)) is None:
         return False
     served = served_run(session, runtime)
     if served is not None and served.id == run.id:
         return True
-    # a grant that names the student (a personal tutor's, a targeted support team's) covers them in any run
-    named = select(AccessGrant.scope_id).where(
-        holding(principal), AccessGrant.scope_type == "student", AccessGrant.scope_id == student_id
-    )
     if session.scalar(named.limit(1)) is not None:
         return True
     # A module, programme or school grant given now does not reach back to a student who had left
@@ -228,29 +236,27 @@ def supports(session: Session, principal: Principal, *, runtime: Runtime, studen
     return session.scalar(worked.limit(1)) is not None
 
 
-def follows_up(session: Session, principal: Principal, *, student_id: str) -> bool:
-    """Whether the caller may read and move on the student's open contacts under an exemption, and only those.
+def follows_up(
+    session: Session, principal: Principal, *, runtime: Runtime, student_id: str, kept: tuple[str, ...]
+) -> bool:
+    """Whether the caller may read and move on the student's open contacts that outlive a restriction.
 
     For a student left out at their request (``ProcessingRestriction``), whom nobody ``supports``: the
     restriction covers being scored and listed, and a safeguarding follow-up had left its tutor's
-    worklist, unreadable and unclosable (a red team's finding). It stays with the staff who opened or
-    moved on one of those contacts, and with a relationship that names the student (a personal
-    tutor's, a targeted support team's); the student's indicators, answers and other contacts stay
-    out of reach, and no new contact is opened in Waymark while the restriction stands.
+    worklist, unreadable and unclosable (a red team's finding). ``kept`` names the exemptions whose
+    contacts outlive it (the outreach file's ``[restriction] kept``, safeguarding by default). While
+    one of the student's contacts under them is open, those who would support the student without
+    the restriction (the same relationship, in the caller's role, on its days) read and move on those
+    contacts alone; the student's indicators, answers and other contacts stay out of reach, and no
+    new contact is opened in Waymark.
     """
     left_out = select(ProcessingRestriction.student_id).where(ProcessingRestriction.student_id == student_id)
-    if session.scalar(left_out.limit(1)) is None:
+    if not kept or session.scalar(left_out.limit(1)) is None:
         return False
-    contacts = select(Contact.id).where(Contact.student_id == student_id, under_exemption(Contact))
-    worked = select(ContactEvent.id).where(
-        ContactEvent.contact_id.in_(contacts), ContactEvent.staff_id == principal.sub
-    )
-    if session.scalar(worked.limit(1)) is not None:
-        return True
-    named = select(AccessGrant.scope_id).where(
-        holding(principal), AccessGrant.scope_type == "student", AccessGrant.scope_id == student_id
-    )
-    return session.scalar(contacts.limit(1)) is not None and session.scalar(named.limit(1)) is not None
+    contacts = select(Contact.id).where(Contact.student_id == student_id, outlives(Contact, kept=kept))
+    if session.scalar(contacts.limit(1)) is None:
+        return False
+    return _supports(session, principal, runtime=runtime, student_id=student_id, left_out=True)
 
 
 # Support priority is a position in the caller's whole caseload. Working it out needs the caseload's

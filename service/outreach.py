@@ -72,6 +72,8 @@ class OutreachOptions:
     exemptions: dict[str, str]
     # exemption -> the purposes it covers (an exemption not here covers every purpose)
     purposes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # the exemptions whose open contacts outlive a restriction of processing ([restriction] kept)
+    kept: tuple[str, ...] = ()
 
 
 @lru_cache
@@ -108,7 +110,21 @@ def load_options(path: Path | None = None) -> OutreachOptions:
                 f"{where}: [exemption_purposes] {exemption} must list purposes among: {', '.join(AGREED_TO)}",
             )
         purposes[str(exemption)] = tuple(str(p) for p in named)
-    return OutreachOptions(channels=lists["channels"], exemptions=lists["exemptions"], purposes=purposes)
+    restriction = raw.get("restriction", {})
+    named = restriction.get("kept") if isinstance(restriction, dict) else None
+    if named is None:  # a file without the table: a safeguarding exemption, where it has one
+        named = [e for e in ("safeguarding",) if e in lists["exemptions"]]
+    if not isinstance(named, list) or any(e not in lists["exemptions"] for e in named):
+        raise OutreachError(
+            "restriction",
+            f"{where}: [restriction] kept must list exemptions among: {', '.join(lists['exemptions'])}",
+        )
+    return OutreachOptions(
+        channels=lists["channels"],
+        exemptions=lists["exemptions"],
+        purposes=purposes,
+        kept=tuple(str(e) for e in named),
+    )
 
 
 def _one_of(field: str, value: str, *, allowed: dict[str, str] | tuple[str, ...]) -> str:
@@ -380,21 +396,21 @@ def contacts_of(session: Session, student_id: str) -> list[Contact]:
     return list(session.scalars(query))
 
 
-def under_exemption(contact: Any) -> ColumnElement[bool]:
-    """The condition that a contact (``Contact`` or an alias) is open and rests on an exemption.
+def outlives(contact: Any, *, kept: tuple[str, ...]) -> ColumnElement[bool]:
+    """The condition that a contact (``Contact`` or an alias) is open under one of the ``kept`` exemptions.
 
-    Such a contact (a safeguarding concern) stays with the staff following it up while the student is
-    left out at their request (``indicators.follows_up``): the restriction covers being scored and
-    listed, not the institution's duty of care.
+    Such a contact (a safeguarding concern, by default) stays with the staff following it up while the
+    student is left out at their request (``indicators.follows_up``): the restriction covers being
+    scored and listed, not a duty the institution has judged goes on (``OutreachOptions.kept``).
     """
-    return and_(contact.basis == "exemption", contact.status != "closed")
+    return and_(contact.basis == "exemption", contact.exemption.in_(kept), contact.status != "closed")
 
 
-def open_under_exemption(session: Session, student_id: str) -> list[Contact]:
-    """The student's open contacts resting on an exemption, newest first."""
+def open_outliving(session: Session, student_id: str, *, kept: tuple[str, ...]) -> list[Contact]:
+    """The student's open contacts under the ``kept`` exemptions, newest first."""
     query = (
         select(Contact)
-        .where(Contact.student_id == student_id, under_exemption(Contact))
+        .where(Contact.student_id == student_id, outlives(Contact, kept=kept))
         .order_by(Contact.id.desc())
     )
     return list(session.scalars(query))

@@ -20,9 +20,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from waymark.models.roles import SUPPORT_ROLES, Role
-from waymark.service import sessions
+from waymark.service import roles_held, sessions
 from waymark.service.api.deps import runtime_of
 from waymark.service.api.public import current_statement
+from waymark.service.db.engine import transaction
 
 HERE = Path(__file__).parent
 # Escape everything: the default only escapes files ending in .html, and ours end in .html.j2.
@@ -83,7 +84,7 @@ def message(request: Request, status: int, *, title: str, text: str) -> HTMLResp
     return _page(request, "message", title=title, signed=None, status=status, text=text)
 
 
-def _signed_page(request: Request, page: str, *, title: str, roles: frozenset[str]) -> Response:
+def _signed_page(request: Request, page: str, *, title: str, roles: frozenset[str], **extra: Any) -> Response:
     signed = signed_in(request)
     if signed is None:  # not signed in, or the session expired: sign in, then come back here
         return RedirectResponse(f"/login?next={quote(request.url.path, safe='/')}", status_code=303)
@@ -93,7 +94,7 @@ def _signed_page(request: Request, page: str, *, title: str, roles: frozenset[st
         return _page(
             request, "message", title="Not a page for your role", signed=signed, status=403, text=text
         )
-    return _page(request, page, title=title, signed=signed)
+    return _page(request, page, title=title, signed=signed, **extra)
 
 
 def dev_identities(request: Request) -> list[tuple[str, str]]:
@@ -139,8 +140,17 @@ def committee_page(request: Request) -> Response:
 
 @router.get("/committee/report", response_class=HTMLResponse)
 def report_page(request: Request) -> Response:
-    """One version's fairness report, as audited, and the committee's decision on it."""
-    return _signed_page(request, "report", title="Fairness report", roles=_COMMITTEE)
+    """One version's fairness report, as audited, and the committee's decision on it.
+
+    A reviewer who has held the data scientist's role is told, before deciding, that only a rejection
+    of theirs is recorded (``service.roles_held``, as the decision reads it).
+    """
+    signed = signed_in(request)
+    builds = False
+    if signed is not None and signed.active_role == Role.ETHICS_REVIEWER:
+        with transaction(runtime_of(request).engine) as session:
+            builds = bool(roles_held.builders(session, [signed.sub]))
+    return _signed_page(request, "report", title="Fairness report", roles=_COMMITTEE, builds_models=builds)
 
 
 @router.get("/dpo", response_class=HTMLResponse)

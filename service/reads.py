@@ -269,6 +269,7 @@ def caseload_statement(
             func.coalesce(func.nullif(_DIRECTORY.c.preferred_name, ""), _DIRECTORY.c.display_name).label(
                 "name"
             ),
+            _DIRECTORY.c.other_name,
             func.count().over().label("total"),
             # said on each item: a system driving outreach from the caseload must not reach them (the
             # worklist leaves them off; the caseload keeps every registration in its order)
@@ -299,6 +300,7 @@ def caseload_body(rows: Sequence[Row[Any]], *, total: int, offset: int, limit: i
         {
             "student_id": r.student_id,
             "name": r.name,
+            "other_name": r.other_name,
             "module_id": r.module_id,
             "presentation_id": r.presentation_id,
             "support_priority": int(r.priority),

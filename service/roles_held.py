@@ -1,41 +1,85 @@
-"""Which staff roles each person has been seen holding: the committee kept apart from the model's builders.
+"""Who has held the data scientist's role: the ethics committee kept apart from the model's builders.
 
 An identity provider may give one person several Waymark roles, and a bearer token names only the
-one it was issued for, so no single sign-in shows that a reviewer also builds the models they
-approve. Each sign-in records every staff role it gives, and each read of the committee's reports
-by a data scientist's token records that role; ``service.decisions`` refuses an approval by anyone
-recorded holding the data scientist's role.
+one it was issued for, so no single request shows that a reviewer also builds the models they
+approve. Each sign-in that gives the data scientist's role records it, and so does a data scientist's
+read of the committee's reports (at most every few hours: the row is refreshed, not rewritten at every
+read); ``service.decisions`` refuses an approval by anyone recorded holding it, and stops counting an
+approval given before they were. Only that role is recorded: nothing else about staff is kept here.
+Ids are compared without case, so a refusal never turns on how an id was typed.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from waymark.models.roles import STAFF_ROLES, Role
-from waymark.service.db.schema import RoleHolding
+from waymark.models.roles import Role
+from waymark.service.db.schema import RoleHolding, aware
 from waymark.service.db.upsert import upsert
+
+log = logging.getLogger("waymark.service")
+BUILDS = Role.DATA_SCIENTIST.value  # the one role recorded
+REFRESH = timedelta(hours=12)  # a holding seen more recently than this is not written again
 
 
 def seen(session: Session, staff_id: str, *, roles: Iterable[str]) -> None:
-    """Record that ``staff_id`` holds ``roles`` now (a student's role is not recorded)."""
+    """Record that ``staff_id`` holds the data scientist's role now, if ``roles`` holds it.
+
+    Written in a savepoint of the caller's transaction: a service role not yet granted the table
+    (``grants.sql`` not applied again after an upgrade) logs an error and the sign-in goes on, while
+    approvals, which read the table, are refused until it is.
+    """
+    if BUILDS not in {str(r) for r in roles}:
+        return
     now = datetime.now(UTC)
-    for role in sorted(set(roles) & set(STAFF_ROLES)):
-        upsert(
-            session,
-            RoleHolding,
-            values={"staff_id": staff_id, "role": str(role), "first_seen_at": now, "last_seen_at": now},
-            update=("last_seen_at",),
+    try:
+        with session.begin_nested():
+            if recent(session.connection(), staff_id, now=now):
+                return
+            upsert(
+                session,
+                RoleHolding,
+                values={"staff_id": staff_id, "role": BUILDS, "first_seen_at": now, "last_seen_at": now},
+                update=("last_seen_at",),
+            )
+    except DBAPIError:
+        log.error(
+            "could not record that %s holds the data scientist's role: apply service/db/grants.sql again "
+            "after the upgrade (the committee's approvals are refused until it is)",
+            staff_id,
+            exc_info=True,
         )
 
 
-def builds_models(session: Session, staff_id: str) -> datetime | None:
-    """When ``staff_id`` was last seen holding the data scientist's role (None: never)."""
-    return session.scalar(
-        select(RoleHolding.last_seen_at).where(
-            RoleHolding.staff_id == staff_id, RoleHolding.role == Role.DATA_SCIENTIST.value
-        )
+def recent(connection: Connection, staff_id: str, *, now: datetime) -> bool:
+    """Whether ``staff_id`` was recorded holding the data scientist's role within ``REFRESH`` of ``now``.
+
+    A reader checks this on a plain connection before opening a write transaction (on SQLite a write
+    transaction takes the database's one writer's lock).
+    """
+    last = connection.scalar(
+        select(RoleHolding.last_seen_at).where(RoleHolding.staff_id == staff_id, RoleHolding.role == BUILDS)
     )
+    return last is not None and aware(last) > now - REFRESH
+
+
+def builders(session: Session, staff_ids: Iterable[str]) -> dict[str, datetime]:
+    """Of ``staff_ids``, those recorded holding the data scientist's role, each with when last seen.
+
+    Keyed by the id as given; ids are matched without case.
+    """
+    given = {s.strip().lower(): s for s in staff_ids}
+    if not given:
+        return {}
+    found = session.execute(
+        select(func.lower(RoleHolding.staff_id), func.max(RoleHolding.last_seen_at))
+        .where(func.lower(RoleHolding.staff_id).in_(list(given)), RoleHolding.role == BUILDS)
+        .group_by(func.lower(RoleHolding.staff_id))
+    )
+    return {given[key]: aware(at) for key, at in found if key in given}

@@ -139,6 +139,9 @@ class CaseloadEntry(BaseModel):
     name: str | None = Field(
         None, description="How the student likes to be addressed (preferred name, else display name)."
     )
+    other_name: str | None = Field(
+        None, description="The student's name in a second script, where the directory holds one."
+    )
     module_id: str
     presentation_id: str
     support_priority: int = Field(description="Position in this caller's caseload (1 = contact first).")

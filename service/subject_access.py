@@ -118,8 +118,8 @@ def database_records(session: Session, student_id: str) -> dict[str, list[dict[s
     restriction = _rows(session, ProcessingRestriction, student_id=student_id)
     return {
         "indicators": indicators,
-        # while an objection stands no staff member reads them (access.may_read); an open contact under
-        # an exemption is read by those following it up, whom its history below names
+        # while an objection stands no staff member reads their indicators (access.may_read); an open
+        # contact kept under a restriction is read by those who support them (indicators.follows_up)
         "readers": [] if restriction else _readers(session, indicators),
         "feedback_on_indicators": _rows(session, Feedback, student_id=student_id),
         "interventions": _rows(session, Intervention, student_id=student_id),

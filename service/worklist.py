@@ -35,7 +35,8 @@ from waymark.service.db.schema import (
     search_key,
 )
 from waymark.service.indicators import follows_up
-from waymark.service.outreach import OFFER, said_no, under_exemption
+from waymark.service.outreach import OFFER, outlives, said_no
+from waymark.service.runtime import Runtime
 from waymark.service.security import Principal
 
 VISIT_GAP = timedelta(minutes=30)  # reading the worklist again within this continues the same visit
@@ -361,21 +362,24 @@ def _rows(
     ]
 
 
-def left_out_follow_ups(session: Session, principal: Principal) -> list[tuple[Contact, str | None]]:
-    """The caller's open contacts under an exemption with students left out at their request, and names.
+def left_out_follow_ups(
+    session: Session, principal: Principal, *, runtime: Runtime, kept: tuple[str, ...]
+) -> list[tuple[Contact, str | None]]:
+    """The open contacts that outlive a restriction with students left out at their request, and names.
 
     Those students are on no worklist (the restriction), but a safeguarding follow-up must not be lost
     with them (``indicators.follows_up`` says who follows one up). Soonest follow-up first.
     """
     found = session.scalars(
         select(Contact)
-        .where(
-            under_exemption(Contact),
-            Contact.student_id.in_(select(ProcessingRestriction.student_id)),
-        )
+        .where(outlives(Contact, kept=kept), Contact.student_id.in_(select(ProcessingRestriction.student_id)))
         .order_by(Contact.follow_up_on.is_(None), Contact.follow_up_on, Contact.id)
     ).all()
-    mine = {s for s in {c.student_id for c in found} if follows_up(session, principal, student_id=s)}
+    mine = {
+        s
+        for s in {c.student_id for c in found}
+        if follows_up(session, principal, runtime=runtime, student_id=s, kept=kept)
+    }
     names = {
         e.student_id: e.preferred_name or e.display_name
         for e in session.scalars(select(DirectoryEntry).where(DirectoryEntry.student_id.in_(mine)))

@@ -322,12 +322,19 @@ def test_the_application_role_can_append_to_the_access_log_but_never_change_it(t
     try:
         _write(app, 3)
         assert _verify(app) == []
-        # A sign-in records its roles, twice over (an update), but no holding can be taken back.
-        for _ in range(2):
-            sessions.start(app, sub="ds-1", name="D", roles=["data_scientist"], hours=1)
+        # A sign-in records the data scientist's role and, a day later, refreshes when it was last seen;
+        # no holding can be changed or taken back.
+        sessions.start(app, sub="ds-1", name="D", roles=["data_scientist"], hours=1)
+        with owner.begin() as conn:
+            conn.execute(text("UPDATE role_holdings SET last_seen_at = last_seen_at - interval '1 day'"))
+        sessions.start(app, sub="ds-1", name="D", roles=["data_scientist"], hours=1)
+        with app.connect() as conn:
+            first, last = conn.execute(text("SELECT first_seen_at, last_seen_at FROM role_holdings")).one()
+        assert last > first
         for statement in ("DELETE FROM audit_log", "UPDATE audit_log SET actor = 'x'", "TRUNCATE audit_log",
                           "DELETE FROM model_decisions", "UPDATE audit_anchor SET seed = 'x'",
-                          "DELETE FROM role_holdings"):  # fmt: skip
+                          "DELETE FROM role_holdings", "UPDATE role_holdings SET staff_id = 'x'",
+                          "TRUNCATE role_holdings"):  # fmt: skip
             with pytest.raises(ProgrammingError, match="permission denied"), app.begin() as conn:
                 conn.execute(text(statement))
     finally:

@@ -10,18 +10,26 @@ read by nobody, but an open contact under an exemption stays with the staff foll
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from tests.champion import Champion
 from tests.service_setup import Served, api_client, auth, backends, own_cohort
 from waymark.service import decisions
 from waymark.service.app import create_app
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import AuditRecord, Indicator, ModelDecision, Publication, ScoringRun
+from waymark.service.db.schema import (
+    AccessGrant,
+    AuditRecord,
+    Indicator,
+    ModelDecision,
+    Publication,
+    ScoringRun,
+)
 
 CONSENT = "outreach_contact"
 
@@ -239,13 +247,14 @@ def test_contacts_stay_reachable_by_those_who_support_the_student_once_the_model
         assert running.get("/v1/caseload", headers=auth(own, "personal_tutor", tutor)).json()["available"]
 
 
-def test_a_contact_under_an_exemption_stays_with_those_following_it_up_while_the_student_is_left_out(
+def test_a_safeguarding_contact_stays_with_those_who_support_the_student_while_they_are_left_out(
     own: Served, client: TestClient
 ) -> None:
     """A safeguarding follow-up had left its tutor's worklist, unreadable and unclosable, once the student
     objected (docs/reviews.md): the restriction covers being scored and listed, not the duty of care."""
     tutor, student = _tutored(own, 3)
     headers, me = auth(own, "personal_tutor", tutor), auth(own, "student", student)
+    leader = auth(own, "module_leader", _leader_of(own, student))
     contacts = f"/v1/students/{student}/contacts"
     assert (
         client.put("/v1/me/consent", json={"purpose": CONSENT, "granted": True}, headers=me).status_code
@@ -255,53 +264,80 @@ def test_a_contact_under_an_exemption_stays_with_those_following_it_up_while_the
         contacts, json={"channel": "email", "purpose": CONSENT, "note": "n"}, headers=headers
     )
     assert agreed.status_code == 201 and agreed.json()["basis"] == "consent"
-    concern = {
-        "channel": "phone",
-        "purpose": "wellbeing_referral",  # not agreed to: an exemption takes it
-        "exemption": "safeguarding",
-        "note": "a concern for their safety",
-        "follow_up_on": "2026-12-14",
-    }
-    made = client.post(contacts, json=concern, headers=headers)
-    assert made.status_code == 201 and made.json()["basis"] == "exemption", made.text
-    url = f"{contacts}/{made.json()['id']}"
+
+    def under(exemption: str, note: str) -> int:
+        body = {
+            "channel": "phone",
+            "purpose": "outreach_contact" if exemption == "sponsorship_duty" else "wellbeing_referral",
+            "exemption": exemption,
+            "note": note,
+            "follow_up_on": "2026-12-14",
+        }
+        made = client.post(contacts, json=body, headers=headers)
+        assert made.status_code == 201 and made.json()["basis"] == "exemption", made.text
+        return int(made.json()["id"])
+
+    # consent to outreach was given above: a visa sponsor's follow-up is on it, so the student withdraws
+    # it first (a contact under sponsorship_duty must be an exemption's)
+    client.put("/v1/me/consent", json={"purpose": CONSENT, "granted": False}, headers=me)
+    visa = under("sponsorship_duty", "attendance follow-up for the sponsor")
+    kept = under("safeguarding", "a concern for their safety")
+    url = f"{contacts}/{kept}"
     objected = client.post("/v1/me/objection", json={"detail": "lists add to my worries"}, headers=me)
     assert objected.status_code == 201, objected.text
     try:
         assert client.get(f"/v1/students/{student}/indicator", headers=headers).status_code == 404
         page = client.get("/v1/worklist", headers=headers).json()
         assert student not in {r["student_id"] for r in page["items"]}  # on no list
-        held = [
-            (h["student_id"], h["exemption"], h["status"], h["follow_up_on"])
-            for h in page["left_out_follow_ups"]
-        ]
-        assert held == [(student, "safeguarding", "to_contact", "2026-12-14")]
-        assert page["left_out_follow_ups"][0]["contact_id"] == int(url.rsplit("/", 1)[1])
-        # only the contact under the exemption: not the one on their agreement, nor their answers
-        seen = client.get(contacts, headers=headers)
-        assert seen.status_code == 200 and [c["id"] for c in seen.json()] == [int(url.rsplit("/", 1)[1])]
+        held = [(h["student_id"], h["contact_id"], h["exemption"]) for h in page["left_out_follow_ups"]]
+        assert held == [(student, kept, "safeguarding")]  # the sponsor's follow-up is not kept
+        # only that contact: not the sponsor's, not the one on their agreement, nor their answers
+        for reader in (headers, leader):  # whoever supports the student, as for any contact
+            seen = client.get(contacts, headers=reader)
+            assert seen.status_code == 200 and [c["id"] for c in seen.json()] == [kept]
         assert client.get(f"/v1/students/{student}/consent", headers=headers).status_code == 404
-        moved = client.patch(f"{contacts}/{agreed.json()['id']}", json={"note": "x"}, headers=headers)
-        assert moved.status_code == 404
+        for other in (agreed.json()["id"], visa):
+            assert client.patch(f"{contacts}/{other}", json={"note": "x"}, headers=headers).status_code == 404
         body = {"channel": "phone", "purpose": CONSENT, "exemption": "safeguarding", "note": "again"}
         assert client.post(contacts, json=body, headers=headers).status_code == 404  # none opened meanwhile
-        # a leader of their module who never worked on it, and strangers, are told nothing
-        leader = auth(own, "module_leader", _leader_of(own, student))
-        assert client.get(contacts, headers=leader).status_code == 404
-        listed = client.get("/v1/worklist", headers=leader).json()["left_out_follow_ups"]
-        assert student not in {h["student_id"] for h in listed}
+        # the same person in a role without the relationship, and strangers, are told nothing
+        assert client.get(contacts, headers=auth(own, "support_staff", tutor)).status_code == 404
         for role, stranger in _strangers(own, student):
             other = auth(own, role, stranger)
             assert client.get(contacts, headers=other).status_code == 404
             assert client.patch(url, json={"note": "x"}, headers=other).status_code == 404
-        assert _records(own, student, "contacts_view_under_exemption") == 1
+            assert client.get("/v1/worklist", headers=other).json()["left_out_follow_ups"] == []
+        assert _records(own, student, "contacts_view_under_exemption") == 2
         assert _records(own, student, "follow_up_listed") == 1
-        # the tutor follows it up and closes it; then nothing of the student is in reach
+        # upheld, the estimates made of them go: only a relationship naming the student still reaches it
+        dpo = auth(own, "dpo", "dpo-1")
+        decided = {"uphold": True, "note": "Upheld."}
+        assert (
+            client.post(f"/v1/dpo/objection/{objected.json()['id']}", json=decided, headers=dpo).status_code
+            == 200
+        )
+        assert client.get(contacts, headers=leader).status_code == 404
         followed = client.patch(url, json={"status": "contacted", "note": "spoke to them"}, headers=headers)
         assert followed.status_code == 200, followed.text
+        # a relationship that has ended reaches nothing, whoever opened the contact
+        with transaction(own.engine) as session:
+            session.execute(
+                update(AccessGrant)
+                .where(AccessGrant.staff_id == tutor, AccessGrant.scope_id == student)
+                .values(valid_until=date(2020, 1, 1))
+            )
+        try:
+            assert client.get(contacts, headers=headers).status_code == 404
+        finally:
+            with transaction(own.engine) as session:
+                session.execute(
+                    update(AccessGrant)
+                    .where(AccessGrant.staff_id == tutor, AccessGrant.scope_id == student)
+                    .values(valid_until=None)
+                )
         closing = {"status": "closed", "outcome": "referred_to_service", "note": "with the safeguarding lead"}
         assert client.patch(url, json=closing, headers=headers).status_code == 200
-        assert client.get(contacts, headers=headers).status_code == 404
+        assert client.get(contacts, headers=headers).status_code == 404  # nothing of theirs in reach now
         assert client.get("/v1/worklist", headers=headers).json()["left_out_follow_ups"] == []
         said = {e["action"] for e in client.get("/v1/me/access-log", headers=me).json()}
         assert {"contacts_view_under_exemption", "follow_up_listed", "contact_update"} <= said

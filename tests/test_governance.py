@@ -222,11 +222,7 @@ def test_a_person_who_holds_the_data_scientists_role_cannot_approve_but_may_reje
     sessions.start(engine, sub="rev-only", name="Reviewer", roles=["ethics_reviewer", "student"], hours=1)
     with transaction(engine) as session:
         held = session.execute(select(RoleHolding.staff_id, RoleHolding.role)).all()
-    assert sorted(held) == [
-        ("both-1", "data_scientist"),
-        ("both-1", "ethics_reviewer"),
-        ("rev-only", "ethics_reviewer"),
-    ]
+    assert held == [("both-1", "data_scientist")]  # only the role the rule reads is kept
     with pytest.raises(GovernanceError, match="has held the data scientist's role") as refused:
         _approve(engine, "1", "both-1")
     assert "removes it from role_holdings" in str(refused.value)
@@ -245,6 +241,24 @@ def test_a_person_who_holds_the_data_scientists_role_cannot_approve_but_may_reje
     assert rejected.kind == "rejected"
     _approve(engine, "1", "rev-only")
     _promote(engine, "1")
+    assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)
+
+
+def test_an_approval_stops_counting_once_its_reviewer_is_seen_building_models(engine: Engine) -> None:
+    """Approving first and being seen as a data scientist after (a token each) had kept the approval
+    counting, and promotion went ahead on it (a reviewer's finding)."""
+    _audit(engine, "1", "pass")
+    _approve(engine, "1", "rev-late")
+    _promote(engine, "1")
+    assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)
+    sessions.start(engine, sub="REV-Late", name="", roles=["data_scientist"], hours=1)  # ids without case
+    assert _champion(engine) is None  # nothing served on it any more
+    with transaction(engine) as session:
+        said = decisions.blockers(session, NAME, version="1")
+    assert "0 are recorded" in said[0] and "the approval of rev-late does not count" in said[0]
+    with pytest.raises(GovernanceError, match="does not count"):
+        _promote(engine, "1")
+    _approve(engine, "1", "rev-other")  # another reviewer's approval: served again
     assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)
 
 

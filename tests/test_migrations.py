@@ -232,6 +232,32 @@ def test_a_name_in_a_second_script_stays_in_the_search_key_when_names_are_folded
         assert connection.scalar(text("SELECT search_name FROM student_directory")) == "mohammed al ali"
 
 
+def test_people_signed_in_as_data_scientists_before_0026_are_recorded_holding_the_role(
+    tmp_path: Path, disposing: Callable[[Engine], Engine]
+) -> None:
+    """A session begun before revision 0026 recorded nothing, and its reviewer's page said "you may not
+    approve" while the approval would have been recorded (a reviewer's finding)."""
+    engine = disposing(make_engine(f"sqlite:///{tmp_path}/w.db"))
+    _to(engine, "0025")
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        for sub, roles in (
+            ("both-1", '["data_scientist", "ethics_reviewer"]'),
+            ("tutor-1", '["personal_tutor"]'),
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO web_sessions (id_hash, sub, name, roles, active_role, csrf, created_at, "
+                    "expires_at) VALUES (:h, :s, '', :r, 'x', 'c', :at, :at)"
+                ),
+                {"h": sub, "s": sub, "r": roles, "at": now},
+            )
+    upgrade(engine)
+    with engine.connect() as connection:
+        held = connection.execute(text("SELECT staff_id, role FROM role_holdings")).all()
+    assert [tuple(r) for r in held] == [("both-1", "data_scientist")]
+
+
 def test_directory_names_written_before_the_search_key_are_folded_by_the_upgrade(
     tmp_path: Path, disposing: Callable[[Engine], Engine]
 ) -> None:

@@ -203,3 +203,26 @@ def test_an_options_file_without_exemptions_is_refused(tmp_path: Path) -> None:
     path.write_text('[channels]\nemail = "Email"\n', encoding="utf-8")
     with pytest.raises(OutreachError, match=r"\[exemptions\] must be a table"):
         outreach.load_options(path)
+
+
+def test_the_exemptions_kept_under_a_restriction_are_the_institutions_and_must_be_its_exemptions(
+    tmp_path: Path,
+) -> None:
+    assert OPTIONS.kept == ("safeguarding",)
+    text = (Path(outreach.__file__).parent / "outreach.toml").read_text(encoding="utf-8")
+
+    def options(name: str, kept: str) -> outreach.OutreachOptions:  # a file each: the options are cached
+        path = tmp_path / f"{name}.toml"
+        path.write_text(text.replace('kept = ["safeguarding"]', kept), encoding="utf-8")
+        return outreach.load_options(path)
+
+    assert options("two", 'kept = ["safeguarding", "legal_obligation"]').kept == (
+        "safeguarding",
+        "legal_obligation",
+    )
+    assert options("none", "kept = []").kept == ()  # none: every contact goes out of reach with the rest
+    with pytest.raises(OutreachError, match="kept must list exemptions among: safeguarding"):
+        options("unknown", 'kept = ["welfare"]')
+    without = tmp_path / "without.toml"  # an older file: its safeguarding exemption is kept
+    without.write_text(text[: text.index("\n# The exemptions whose open contacts stay")], encoding="utf-8")
+    assert outreach.load_options(without).kept == ("safeguarding",)

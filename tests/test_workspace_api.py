@@ -276,6 +276,8 @@ def test_a_name_in_a_second_script_is_imported_shown_and_found(
             assert [r["student_id"] for r in _all(client, headers, search=typed)] == [student], typed
         listed = {r["student_id"]: r["other_name"] for r in _all(client, headers)}  # shown on the list too
         assert listed[student] == "محمد العلي" and {n for s, n in listed.items() if s != student} == {None}
+        caseload = client.get("/v1/caseload", params={"limit": 100}, headers=headers).json()["items"]
+        assert {i["other_name"] for i in caseload if i["student_id"] == student} == {"محمد العلي"}
         shown = client.get(f"/v1/students/{student}/indicator", headers=headers).json()["directory"]
         assert (
             shown["other_name"] == "محمد العلي"
@@ -287,21 +289,30 @@ def test_a_name_in_a_second_script_is_imported_shown_and_found(
         frame.to_csv(path, index=False)
         with pytest.raises(DirectoryRefused, match="other_name is longer than 200 characters"):
             import_directory(own.engine, path, known=None)
-        # an override turns the name after it around as shown: refused, naming the character
+        # an override turns the name after it around as shown; a line separator or a zero-width space
+        # hides in it: refused, naming the character
         frame.loc[frame.student_id == student, "other_name"] = "Ali \u202eilA"
-        frame.loc[frame.student_id == student, "display_name"] = "Mohammed\u2067 Al-Ali"
+        frame.loc[frame.student_id == student, "display_name"] = "Mohammed\u2028Al-Ali"
+        frame.loc[frame.student_id == student, "preferred_name"] = "Mo\u200bhammed"
         frame.to_csv(path, index=False)
         with pytest.raises(DirectoryRefused) as refused:
             import_directory(own.engine, path, known=None)
         said = str(refused.value)
-        assert "display_name holds an invisible direction control (U+2067 RIGHT-TO-LEFT ISOLATE)" in said
-        assert "other_name holds an invisible direction control (U+202E RIGHT-TO-LEFT OVERRIDE)" in said
+        assert "other_name holds an invisible character (U+202E RIGHT-TO-LEFT OVERRIDE)" in said
+        assert "display_name holds an invisible character (U+2028 LINE SEPARATOR)" in said
+        assert "preferred_name holds an invisible character (U+200B ZERO WIDTH SPACE)" in said
         assert "nothing was imported" in said and _all(client, headers, search="محمد العلي") != []
-        frame.loc[frame.student_id == student, "display_name"] = "علي\u200f (Ali)"  # a mark is kept
-        frame.loc[frame.student_id == student, "other_name"] = PERSIAN  # a Persian non-joiner too
+        # embeddings an office export put around right-to-left text are removed and counted; the
+        # direction marks and a Persian non-joiner are kept
+        frame.loc[frame.student_id == student, "display_name"] = "\u202bعلي\u200f (Ali)\u202c"
+        frame.loc[frame.student_id == student, "preferred_name"] = "\u2067علي\u2069"
+        frame.loc[frame.student_id == student, "other_name"] = PERSIAN
         frame.to_csv(path, index=False)
-        import_directory(own.engine, path, known=None)
-        assert _entry(own, student)["other_name"] == PERSIAN
+        done = import_directory(own.engine, path, known=None)
+        assert done.layout_removed == 2
+        entry = _entry(own, student)
+        assert (entry["display_name"], entry["preferred_name"]) == ("علي\u200f (Ali)", "علي")
+        assert entry["other_name"] == PERSIAN
     finally:
         import_directory(own.engine, original, known=None)
     assert _all(client, headers, search="محمد العلي") == []  # the file without it: gone again

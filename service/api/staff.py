@@ -211,6 +211,7 @@ def _worklist(access: Access, asked: WorklistQuery) -> Worklist:
     held = _left_out_follow_ups(access)
     run = access.served_run()
     if run is None:
+        _record_follow_ups(access, held)
         return Worklist(
             available=False,
             total=0,
@@ -233,6 +234,7 @@ def _worklist(access: Access, asked: WorklistQuery) -> Worklist:
         today=now.date(),
     )
     access.record((r.student_id for r in found.rows), "worklist_view")
+    _record_follow_ups(access, held)  # the access log's lock is taken by the first record: after the reads
     first = next((r.registrations[0] for r in found.rows if r.registrations), None)
     return Worklist(
         available=True,
@@ -251,9 +253,13 @@ def _worklist(access: Access, asked: WorklistQuery) -> Worklist:
     )
 
 
+def _record_follow_ups(access: Access, held: list[LeftOutFollowUp]) -> None:
+    access.record(sorted({h.student_id for h in held}), "follow_up_listed")
+
+
 def _left_out_follow_ups(access: Access) -> list[LeftOutFollowUp]:
-    found = worklist.left_out_follow_ups(access.session, access.principal)
-    access.record(sorted({c.student_id for c, _ in found}), "follow_up_listed")
+    kept = outreach.load_options(access.runtime.settings.outreach_file).kept
+    found = worklist.left_out_follow_ups(access.session, access.principal, runtime=access.runtime, kept=kept)
     return [
         LeftOutFollowUp(
             student_id=c.student_id,
@@ -509,7 +515,8 @@ def _supported_or_following_up(access: Access, student_id: str) -> bool:
     """
     if supports(access.session, access.principal, runtime=access.runtime, student_id=student_id):
         return True
-    if follows_up(access.session, access.principal, student_id=student_id):
+    kept = outreach.load_options(access.runtime.settings.outreach_file).kept
+    if follows_up(access.session, access.principal, runtime=access.runtime, student_id=student_id, kept=kept):
         return False
     raise not_found()
 
@@ -553,8 +560,11 @@ def contacts(student_id: Identifier, access: Support) -> list[ContactView]:
     if _supported_or_following_up(access, student_id):
         found = [_contact_view(access, c) for c in outreach.contacts_of(access.session, student_id)]
         access.record([student_id], "contacts_view")
-    else:  # left out at their request: only the open contacts under an exemption
-        found = [_contact_view(access, c) for c in outreach.open_under_exemption(access.session, student_id)]
+    else:  # left out at their request: only the open contacts that outlive it
+        kept = outreach.load_options(access.runtime.settings.outreach_file).kept
+        found = [
+            _contact_view(access, c) for c in outreach.open_outliving(access.session, student_id, kept=kept)
+        ]
         access.record([student_id], "contacts_view_under_exemption")
     return found
 
@@ -620,8 +630,11 @@ def update_contact(
     contact = access.session.get(Contact, contact_id)
     if contact is None or contact.student_id != student_id:
         raise not_found()
-    if not supported and (contact.basis != "exemption" or contact.status == "closed"):
-        raise not_found()  # left out at their request: only an open contact under an exemption moves on
+    kept = outreach.load_options(access.runtime.settings.outreach_file).kept
+    if not supported and (
+        contact.basis != "exemption" or contact.exemption not in kept or contact.status == "closed"
+    ):
+        raise not_found()  # left out at their request: only an open contact that outlives it moves on
     change = outreach.Change(
         status=body.status,
         outcome=body.outcome,

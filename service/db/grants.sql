@@ -11,7 +11,9 @@ REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, model_decisions, audit_reports FRO
 REVOKE UPDATE, DELETE, TRUNCATE ON deployment_marks FROM waymark_app;
 -- A contact's history is only ever added to (erasure and retention may still remove it).
 REVOKE UPDATE ON contact_events FROM waymark_app;
--- The roles a person was seen holding are kept: the committee's approvals read them (revision 0026).
-REVOKE DELETE, TRUNCATE ON role_holdings FROM waymark_app;
+-- Who has held the data scientist's role is kept: the committee's approvals read it (revision 0026).
+-- The application records a holding and refreshes when it was last seen, never changes or removes one.
+REVOKE UPDATE, DELETE, TRUNCATE ON role_holdings FROM waymark_app;
+GRANT UPDATE (last_seen_at) ON role_holdings TO waymark_app;
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON audit_anchor, alembic_version FROM waymark_app;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO waymark_app;

@@ -71,7 +71,7 @@ function worklistRow(item) {
   const row = el("tr");
   const who = el("span");
   const name = item.name || `Student ${item.student_id}`;
-  who.append(el("a", name, { href: `/student#${enc(item.student_id)}` }));
+  who.append(el("a", name, { href: `/student#${enc(item.student_id)}`, dir: "auto" }));
   if (item.other_name) who.append(" ", el("bdi", item.other_name, { class: "other-name" }));
   if (item.name) who.append(el("span", ` (${item.student_id})`, { class: "hint" }));
   if (item.correction_pending) who.append(el("br"), el("span", "Asked for data behind this to be corrected: read it with that in mind", { class: "marker" }));
@@ -109,7 +109,7 @@ function leftOut(items) {
   byId("left-out").hidden = !items.length;
   byId("left-out-list").replaceChildren(...items.map((c) => {
     const item = el("li");
-    item.append(el("a", c.name || `Student ${c.student_id}`, { href: `/student#${enc(c.student_id)}` }));
+    item.append(el("a", c.name || `Student ${c.student_id}`, { href: `/student#${enc(c.student_id)}`, dir: "auto" }));
     if (c.name) item.append(el("span", ` (${c.student_id})`, { class: "hint" }));
     const follow = c.follow_up_on ? `; follow-up ${day(c.follow_up_on)}` : "";
     item.append(`: ${words(c.purpose, PURPOSE_TEXT)} under an exemption (${c.exemption}), ${words(c.status, STATUS_TEXT).toLowerCase()}${follow}`);
@@ -207,7 +207,9 @@ function pairs(dl, entries) {
 // `directory` null: not in the directory; undefined: not read (no indicator of the student is available).
 function showWho(id, directory) {
   const name = directory ? (directory.preferred_name || directory.display_name) : `Student ${id}`;
-  document.querySelector("h1").textContent = name;
+  const heading = document.querySelector("h1");
+  heading.textContent = name;
+  heading.dir = "auto";  // a right-to-left name reads in its own direction
   // not the name: browser history keeps titles beside the address (whose #id stays out of server logs)
   document.title = "Student · Waymark";
   const email = directory ? el("a", directory.email, { href: `mailto:${directory.email}` }) : null;

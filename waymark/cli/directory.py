@@ -50,4 +50,9 @@ def import_cmd(
         known = frozenset(load_learning_data(data).students["student_id"]) if data else known_students(engine)
         done = import_directory(engine, file, known=known, pseudonym=pseudonym)
     skipped = f"; {done.skipped_erased:,} erased students left out" if done.skipped_erased else ""
+    if done.layout_removed:
+        skipped += (
+            f"; invisible direction controls (embeddings, isolates) removed from {done.layout_removed:,} "
+            "field(s): the pages set each name's direction themselves"
+        )
     out.print(f"Loaded {done.loaded:,} directory entries{skipped}.")
