@@ -42,7 +42,8 @@ def not_found() -> Refused:
 
 
 _FRIENDLY = {
-    "string_pattern_mismatch": "contains a character that is not allowed here (control characters never are)",
+    "string_pattern_mismatch": "contains a character that is not allowed here (control characters never "
+    "are, nor an invisible direction override, which turns the text after it around as shown)",
     "string_unicode": "is not valid text",
 }
 

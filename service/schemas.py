@@ -18,10 +18,16 @@ CONSENT_PURPOSES: tuple[str, ...] = get_args(ConsentPurpose)
 # Input is refused here, before any query: PostgreSQL rejects NUL bytes and over-long values with a
 # database error, and a control character in an identifier is never legitimate (and would corrupt logs).
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f-\x9f]+$"
-TEXT_CHARACTERS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # free text keeps tabs and line breaks
+# An identifier holds no direction control either (embeddings, overrides, isolates): shown as the actor
+# of a decision or in a student's access log, one would turn the text after it around. Free text may
+# hold the embeddings right-to-left writing brings with it, but not an override (U+202D, U+202E), which
+# turns letters around as shown: a note, or an override reason published on the transparency statement,
+# could read otherwise than it was written.
+PLAIN_ID = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]+$"
+TEXT_CHARACTERS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202d\u202e]*$"  # tabs and line breaks kept
 ID_MAX = 64  # the width of identifier columns (service/db/schema.py: ID)
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX, pattern=NO_CONTROL_CHARACTERS)]
-ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS)]
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX, pattern=PLAIN_ID)]
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=PLAIN_ID)]
 VersionNumber = Annotated[str, StringConstraints(min_length=1, max_length=9, pattern=r"^[0-9]+$")]
 
 
@@ -31,7 +37,7 @@ def is_identifier(text: str) -> bool:
     Pydantic refuses a lone surrogate (``"\ud800"`` in a token's JSON decodes to one) as text it
     cannot encode; so does this, before it reaches the database's encoder.
     """
-    return len(text) <= ID_MAX and re.fullmatch(NO_CONTROL_CHARACTERS, text) is not None and _encodable(text)
+    return len(text) <= ID_MAX and re.fullmatch(PLAIN_ID, text) is not None and _encodable(text)
 
 
 def _encodable(text: str) -> bool:
@@ -373,7 +379,7 @@ class InterventionIn(Strict):
 
 ContactStatus = Literal["to_contact", "contacted", "in_conversation", "closed"]
 ContactOutcome = Literal["agreed_action", "referred_to_service", "no_action_needed", "could_not_reach"]
-Choice = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_CONTROL_CHARACTERS)]
+Choice = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PLAIN_ID)]
 ShortNote = Annotated[str, StringConstraints(max_length=1000, pattern=TEXT_CHARACTERS)]
 SearchText = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NO_CONTROL_CHARACTERS)]
 

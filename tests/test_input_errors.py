@@ -15,12 +15,14 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from httpx import Response
+from pydantic import TypeAdapter
 from sqlalchemy import func, select
 
 from tests.service_setup import Served
 from waymark.service.app import create_app
 from waymark.service.db.engine import transaction
 from waymark.service.db.schema import AuditRecord, Consent, StudentPreference, TrainingAttestation
+from waymark.service.schemas import LongNote, is_identifier
 from waymark.service.security import ROLES, mint
 
 NUL = "a\x00b"
@@ -205,6 +207,26 @@ def test_a_token_whose_subject_could_not_be_stored_is_refused(served: Served, cl
         token = mint(served.settings, "student", sub=sub)
         response = client.get("/v1/me/consent", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401
+
+
+def test_a_direction_override_is_refused_in_an_id_and_in_free_text(
+    served: Served, client: TestClient, identities: dict[str, dict[str, str]]
+) -> None:
+    """Shown as a decision's actor, in a student's access log or, for an override reason, on the public
+    transparency statement, an override turns the text after it around (a reviewer's finding)."""
+    tutor = identities["personal_tutor"]
+    turned = quote("S1\u202e9")
+    response = client.get(f"/v1/students/{turned}/indicator", headers=tutor)
+    assert response.status_code == 422 and "direction override" in response.json()["detail"]
+    for sub in ("tutor\u202e1", "tutor\u20671"):  # an identity provider's subject, as the actor
+        token = mint(served.settings, "personal_tutor", sub=sub)
+        assert client.get("/v1/caseload", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    body = {"detail": "please correct my name: \u202eilA"}
+    refused = client.post("/v1/me/rectification", json=body, headers=identities["student"])
+    assert refused.status_code == 422 and "direction override" in refused.json()["detail"]
+    # the embeddings right-to-left writing brings with it stay allowed in free text, not in an id
+    assert TypeAdapter(LongNote).validate_python("\u202bعلي\u202c") == "\u202bعلي\u202c"
+    assert not is_identifier("S\u202b1")
 
 
 # Database errors --------------------------------------------------------------------------------------------
