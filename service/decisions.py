@@ -490,7 +490,17 @@ def review(
     override_reason: str | None = None,
     read_audit: int | None = None,
 ) -> ModelDecision:
-    """Record a review (by ``reviewer``, default the caller) and its access-log record, together."""
+    """Record a review (by ``reviewer``, default the caller) and its access-log record, together.
+
+    A caller whose token or session says they also hold the data scientist's role may not approve,
+    whether or not that role was ever seen in use (``service.roles_held``).
+    """
+    if approve and reviewer in (None, caller.sub) and roles_held.BUILDS in caller.holds:
+        raise GovernanceError(
+            f"{caller.sub} also holds the data scientist's role, as their sign-in says: an approval must "
+            "come from an ethics reviewer who does not build the models the committee reviews, so it was "
+            "not recorded (a rejection is)"
+        )
     row = record_review(
         session,
         name,

@@ -15,6 +15,7 @@ from waymark.models import registry
 from waymark.models.registry import configure
 from waymark.models.settings import Settings
 from waymark.service.audit import check_key, load_key
+from waymark.service.claims import load_mapping
 from waymark.service.db.engine import make_engine, refuse_development_on_production
 from waymark.service.db.schema import ScoringRun
 from waymark.service.scoring import ChampionUnavailableError, load_champion
@@ -217,7 +218,8 @@ def build_runtime(settings: Settings) -> Runtime:
     """Verify configuration, connect, and check the approved champion (refuses unsafe configuration)."""
     require_stores(settings)
     configure(settings)  # one store per process: the governance mirror writes to it (reads name it)
-    verifier = Verifier(settings)
+    # a token's other roles, through the mapping the sign-in uses (the committee's approvals read them)
+    verifier = Verifier(settings, held=load_mapping(settings).roles)
     key = load_key(settings)
     engine = make_engine(settings.database_url)
     # On SQLite the watch reads beside the writer (it may look while the same thread's request holds it).

@@ -19,7 +19,7 @@ import threading
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,9 @@ class Principal:
     # (support staff: a school, named students); None: not looked up, every kind the role takes
     # (``access.narrowed``). A read then names only these, so each keeps its index.
     scopes: tuple[str, ...] | None = None
+    # Every Waymark role the person holds, where the token or session says (the role mapping's claim
+    # in a bearer token; a session's roles): the committee's approvals refuse a data scientist's.
+    holds: tuple[str, ...] = ()
 
 
 def claim_at(claims: dict[str, Any], path: str) -> Any:
@@ -290,8 +293,16 @@ class IdentityProviderKeys:
 class Verifier:
     """Checks bearer tokens against the configured keys."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        held: Callable[[dict[str, Any]], Iterable[str]] | None = None,
+    ) -> None:
         self.students = StudentIds(settings)
+        # the roles a token's claims grant through the institution's role mapping, beside the one it is for
+        self._held = held
         if settings.development:
             self._issuer = self._audience = settings.dev_issuer
             public = _dev_key(settings).public_key()
@@ -361,7 +372,8 @@ class Verifier:
                 raise AuthError(f"a student's token must name the student: {self.students.missing()}")
             who = student
         until = claims.get("infosec_training_until")
-        return Principal(who, role, float(until) if isinstance(until, int | float) else None)
+        holds = tuple(sorted({str(r) for r in self._held(claims)} | {role})) if self._held else ()
+        return Principal(who, role, float(until) if isinstance(until, int | float) else None, holds=holds)
 
 
 MIN_SECRET_BYTES = 32

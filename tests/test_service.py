@@ -677,6 +677,26 @@ def test_a_reviewer_whose_token_was_used_as_a_data_scientists_cannot_approve(
     assert history and all(d["actor"] != "both-1" for d in history)
 
 
+def test_a_reviewer_whose_token_lists_the_data_scientists_role_too_cannot_approve(
+    served: Served, client: TestClient
+) -> None:
+    """Identity providers put every role a person holds in the token (Entra ID's ``roles``): read through
+    the institution's role mapping, it refuses the approval before that role is ever used."""
+    both = ["ethics_reviewer", "data_scientist"]
+    token = mint(served.settings, "ethics_reviewer", sub="both-2", roles=both)
+    reviewer = {"Authorization": f"Bearer {token}"}
+    reports = client.get("/v1/fairness/reports", headers=reviewer).json()
+    name, version = reports[0]["name"], reports[0]["version"]
+    read = client.get(reports[0]["report_url"], headers=reviewer).json()
+    body = {"approve": True, "note": "my own model", "audit_id": read["audit_id"]}
+    refused = client.post(f"/v1/models/{name}/versions/{version}/review", json=body, headers=reviewer)
+    assert refused.status_code == 409 and "as their sign-in says" in refused.json()["detail"]
+    alone = {"Authorization": f"Bearer {mint(served.settings, 'ethics_reviewer', sub='both-2')}"}
+    again = client.post(f"/v1/models/{name}/versions/{version}/review", json=body, headers=alone)
+    assert again.status_code == 409  # reading the reports with it recorded the role: refused without it too
+    assert "has held the data scientist's role" in again.json()["detail"]
+
+
 def test_transparency_statement_is_public_and_names_who_sees_what(client: TestClient) -> None:
     body = client.get("/v1/transparency").json()
     assert body["who_sees_what"]["dpo"].endswith("not indicators")

@@ -159,7 +159,8 @@ def _session_principal(request: Request, runtime: Runtime) -> Principal:
             detail="Your session began before a change to how students are signed in. Sign in again.",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return Principal(signed.acting_as(), signed.active_role, None)  # training: the stored attestation
+    # training: the stored attestation; the roles the sign-in gave, for the committee's approvals
+    return Principal(signed.acting_as(), signed.active_role, None, holds=tuple(signed.roles))
 
 
 def _trained_by_token(principal: Principal) -> bool:

@@ -76,14 +76,14 @@ async def _aggregate(
     A bearer token names one role, so a person given both the data scientist's and the ethics
     reviewer's is seen as both only where each is used (``service.roles_held``).
     """
-    if principal.role == Role.DATA_SCIENTIST:
+    if Role.DATA_SCIENTIST in (principal.role, *principal.holds):
 
         def record() -> None:
             with runtime.engine.connect() as connection:  # written at most every few hours
                 if roles_held.recent(connection, principal.sub, now=datetime.now(UTC)):
                     return
             with transaction(runtime.engine) as session:
-                roles_held.seen(session, principal.sub, roles=[principal.role])
+                roles_held.seen(session, principal.sub, roles=[Role.DATA_SCIENTIST])
 
         await run_in_threadpool(record)
     return principal
