@@ -311,6 +311,8 @@ def test_a_safeguarding_contact_stays_with_those_who_support_the_student_while_t
         assert _records(own, student, "follow_up_listed") == 1
         # upheld, the estimates made of them go: only a relationship naming the student still reaches it
         dpo = auth(own, "dpo", "dpo-1")
+        queue = {r["id"]: r for r in client.get("/v1/dpo/requests", headers=dpo).json()}
+        assert queue[objected.json()["id"]]["kept_contacts"] == 1  # the DPO sees what stays in reach
         decided = {"uphold": True, "note": "Upheld."}
         assert (
             client.post(f"/v1/dpo/objection/{objected.json()['id']}", json=decided, headers=dpo).status_code

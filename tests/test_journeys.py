@@ -625,6 +625,12 @@ def test_a_tutor_follows_up_a_safeguarding_contact_with_a_student_left_out_at_th
         contact_id = made.id
     name = _name(own, student)
     try:
+        dpo, dpo_errors = sign_in(browser, base_url, people["dpo"])  # the DPO sees what stays in reach
+        dpo.wait_for_selector(f"article.request:has-text('student {student}') p.kept")
+        said = dpo.locator("article.request", has_text=f"student {student}").inner_text()
+        assert "1 open contact under a safeguarding exemption" in said
+        axe.check(dpo, "dpo, an objection whose student keeps a safeguarding contact")
+        assert dpo_errors == []
         _follow_up_and_close(
             base_url, browser, axe, tutor=tutor, student=student, name=name, contact=contact_id
         )

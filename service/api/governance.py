@@ -9,12 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from waymark.models import registry
 from waymark.models.roles import Role
-from waymark.service import audit, decisions, impact, monitoring, objections, retention, roles_held
+from waymark.service import audit, decisions, impact, monitoring, objections, outreach, retention, roles_held
 from waymark.service.api.deps import (
     Access,
     AccessRoute,
@@ -262,6 +262,12 @@ class RequestOut(BaseModel):
         description="Whether the request keeps the student left out now (an objection; a correction they "
         "asked to be left out for until it is declined or reaches the data): decide it promptly.",
     )
+    kept_contacts: int = Field(
+        0,
+        description="Open contacts with the student under an exemption that outlasts a restriction (a "
+        "safeguarding concern, the outreach file's [restriction] kept): while the student is left out, "
+        "the staff who support them keep these, and only these, until they are closed.",
+    )
 
 
 @router.get("/dpo/requests", response_model=list[RequestOut])
@@ -279,9 +285,20 @@ def requests(access: Dpo) -> list[RequestOut]:
     access.record(sorted({r.student_id for r in rows}), "requests_view")
     held = {s: holds_records(access.session, s) for s in {r.student_id for r in rows}}
     restricted = objections.restricted_by(access.session, rows)
+    kept = outreach.load_options(access.runtime.settings.outreach_file).kept
+    counted = access.session.execute(
+        select(Contact.student_id, func.count())
+        .where(Contact.student_id.in_(list(held)), outreach.outlives(Contact, kept=kept))
+        .group_by(Contact.student_id)
+    )
+    outlasting = {student: int(n) for student, n in counted}
     return [
         RequestOut.model_validate(r, from_attributes=True).model_copy(
-            update={"held": held[r.student_id], "restricted": r.id in restricted}
+            update={
+                "held": held[r.student_id],
+                "restricted": r.id in restricted,
+                "kept_contacts": outlasting.get(r.student_id, 0),
+            }
         )
         for r in rows
     ]
