@@ -7,6 +7,7 @@ anything it does not list is ignored, so a new group at the identity provider gr
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,12 +61,21 @@ def _roles(path: Path, value: str, *, named: object) -> tuple[Role, ...]:
     return tuple(Role(str(n)) for n in names)
 
 
+# Control characters and direction controls (embeddings, overrides, isolates) in a name the identity
+# provider gives: the header shows "{name}, as {role}", which an override would turn around.
+_UNSHOWN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def display_name(claims: dict[str, Any]) -> str:
-    """What the pages call the person: ``name``, else ``preferred_username``, else the subject."""
+    """What the pages call the person: ``name``, else ``preferred_username``, else the subject.
+
+    Without control or direction characters, which a page would act on.
+    """
     for key in ("name", "preferred_username", "sub"):
         value = claims.get(key)
-        if isinstance(value, str) and value.strip():
-            return value.strip()[:200]
+        shown = _UNSHOWN.sub("", value).strip() if isinstance(value, str) else ""
+        if shown:
+            return shown[:200]
     return ""
 
 

@@ -592,3 +592,12 @@ def test_a_student_session_from_before_the_upgrade_must_sign_in_again(
     client.cookies.set(sessions.COOKIE, cookie)
     answer = client.get("/v1/me/consent")
     assert answer.status_code == 401 and "Sign in again" in answer.text
+
+
+def test_the_name_an_identity_provider_gives_is_shown_without_control_or_direction_characters() -> None:
+    """The header shows "{name}, as {role}": an override in the name would turn the role around."""
+    from waymark.service.claims import display_name
+
+    assert display_name({"name": "Erin\u202e Reviewer\u0007"}) == "Erin Reviewer"
+    assert display_name({"name": "\u2067\u2069", "preferred_username": "erin"}) == "erin"  # nothing left
+    assert display_name({"name": "\u0639\u0644\u064a \u200fAli"}) == "\u0639\u0644\u064a \u200fAli"  # a mark
