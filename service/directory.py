@@ -52,10 +52,11 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # and records exports put around right-to-left text; the pages isolate each name themselves, so they
 # are removed (and counted). An override (U+202D, U+202E) turns the letters after it around as shown,
 # so that "Ali" reads as another name: refused, as is any other invisible format character or line
-# separator (zero-width space, tag characters, U+2028). Kept: the direction marks (U+200E, U+200F,
+# separator (a word joiner, tag characters, U+2028). Kept: the direction marks (U+200E, U+200F,
 # U+061C), the joiners Persian and Indic names need (U+200C, U+200D) and the soft hyphen.
-_LAYOUT = re.compile("[\u202a-\u202c\u2066-\u2069]")
-_KEPT_FORMAT = frozenset("\u200c\u200d\u200e\u200f\u061c\u00ad")
+_LAYOUT = re.compile("[\u202a-\u202c\u2066-\u2069\ufeff]")  # and a byte-order mark inside a field
+# the zero-width space separates words in Thai, Khmer, Lao and Burmese; U+180E is Mongolian spelling
+_KEPT_FORMAT = frozenset("\u200b\u200c\u200d\u200e\u200f\u061c\u00ad\u180e")
 
 
 def _invisible(value: str) -> str | None:

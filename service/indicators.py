@@ -246,7 +246,8 @@ def follows_up(
     worklist, unreadable and unclosable (a red team's finding). ``kept`` names the exemptions whose
     contacts outlive it (the outreach file's ``[restriction] kept``, safeguarding by default). While
     one of the student's contacts under them is open, those who would support the student without
-    the restriction (the same relationship, in the caller's role, on its days) read and move on those
+    the restriction (the same relationship, in the caller's role, on its days) and who opened or moved
+    one of those contacts on, or whose relationship names the student, read and move on those
     contacts alone; the student's indicators, answers and other contacts stay out of reach, and no
     new contact is opened in Waymark.
     """
@@ -256,7 +257,17 @@ def follows_up(
     contacts = select(Contact.id).where(Contact.student_id == student_id, outlives(Contact, kept=kept))
     if session.scalar(contacts.limit(1)) is None:
         return False
-    return _supports(session, principal, runtime=runtime, student_id=student_id, left_out=True)
+    if not _supports(session, principal, runtime=runtime, student_id=student_id, left_out=True):
+        return False
+    # and only those closest to it: who opened or moved one of those contacts on, or a relationship
+    # naming the student (their personal tutor's); not every leader of a module they are on
+    worked = select(ContactEvent.id).where(
+        ContactEvent.contact_id.in_(contacts), ContactEvent.staff_id == principal.sub
+    )
+    named = select(AccessGrant.scope_id).where(
+        holding(principal), AccessGrant.scope_type == "student", AccessGrant.scope_id == student_id
+    )
+    return session.scalar(worked.limit(1)) is not None or session.scalar(named.limit(1)) is not None
 
 
 # Support priority is a position in the caller's whole caseload. Working it out needs the caseload's

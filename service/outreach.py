@@ -111,7 +111,9 @@ def load_options(path: Path | None = None) -> OutreachOptions:
             )
         purposes[str(exemption)] = tuple(str(p) for p in named)
     restriction = raw.get("restriction", {})
-    named = restriction.get("kept") if isinstance(restriction, dict) else None
+    if not isinstance(restriction, dict):
+        raise OutreachError("restriction", f'{where}: [restriction] must be a table, kept = ["..."]')
+    named = restriction.get("kept")
     if named is None:  # a file without the table: a safeguarding exemption, where it has one
         named = [e for e in ("safeguarding",) if e in lists["exemptions"]]
     if not isinstance(named, list) or any(e not in lists["exemptions"] for e in named):
@@ -235,6 +237,12 @@ def basis_for(
             "offer that asks, planned or contacted), or choose the exemption that applies and say why "
             "(Code of Practice §6).",
         )
+    _check_exemption(exemption, purpose=purpose, options=options)
+    return "exemption"
+
+
+def _check_exemption(exemption: str, *, purpose: str, options: OutreachOptions) -> None:
+    """Refuse an exemption not on the institution's list, or one that does not cover ``purpose``."""
     _one_of("exemption", exemption, allowed=options.exemptions)
     covered = options.purposes.get(exemption)
     if covered is not None and purpose not in covered:
@@ -243,7 +251,6 @@ def basis_for(
             f"the exemption '{exemption}' covers {', '.join(covered)}, not {purpose}: ask the student first, "
             "or choose an exemption that covers it",
         )
-    return "exemption"
 
 
 def open_contact(
@@ -273,6 +280,10 @@ def open_contact(
         options=options,
         may_ask=status in ASKING_STATUSES,
     )
+    if basis == "consent" and exemption is not None:
+        # The student agreed, and staff also named the exemption that applies (a safeguarding concern):
+        # kept with the contact, so that it outlasts the student's objection as one made under it would.
+        _check_exemption(exemption, purpose=purpose, options=options)
     if basis == "exemption" and not note.strip():
         raise ReasonNeededError(
             "note",
@@ -288,7 +299,7 @@ def open_contact(
         channel=channel,
         purpose=purpose,
         basis=basis,
-        exemption=exemption if basis == "exemption" else None,
+        exemption=exemption if basis in ("exemption", "consent") else None,
         status=status,
         outcome=None,
         follow_up_on=follow_up_on,
@@ -401,9 +412,10 @@ def outlives(contact: Any, *, kept: tuple[str, ...]) -> ColumnElement[bool]:
 
     Such a contact (a safeguarding concern, by default) stays with the staff following it up while the
     student is left out at their request (``indicators.follows_up``): the restriction covers being
-    scored and listed, not a duty the institution has judged goes on (``OutreachOptions.kept``).
+    scored and listed, not a duty the institution has judged goes on (``OutreachOptions.kept``). A
+    contact the student had agreed to counts too when its exemption was named (``open_contact``).
     """
-    return and_(contact.basis == "exemption", contact.exemption.in_(kept), contact.status != "closed")
+    return and_(contact.exemption.in_(kept), contact.status != "closed")
 
 
 def open_outliving(session: Session, student_id: str, *, kept: tuple[str, ...]) -> list[Contact]:

@@ -12,14 +12,16 @@ Ids are compared without case, so a refusal never turns on how an id was typed.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, func, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, select
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
 from waymark.models.roles import Role
+from waymark.service.db.engine import INSUFFICIENT_PRIVILEGE
 from waymark.service.db.schema import RoleHolding, aware
 from waymark.service.db.upsert import upsert
 
@@ -38,6 +40,7 @@ def seen(session: Session, staff_id: str, *, roles: Iterable[str]) -> None:
     if BUILDS not in {str(r) for r in roles}:
         return
     now = datetime.now(UTC)
+    session.flush()  # the caller's own writes first: their failure is theirs, not the grants'
     try:
         with session.begin_nested():
             if recent(session.connection(), staff_id, now=now):
@@ -48,7 +51,9 @@ def seen(session: Session, staff_id: str, *, roles: Iterable[str]) -> None:
                 values={"staff_id": staff_id, "role": BUILDS, "first_seen_at": now, "last_seen_at": now},
                 update=("last_seen_at",),
             )
-    except DBAPIError:
+    except ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+            raise
         log.error(
             "could not record that %s holds the data scientist's role: apply service/db/grants.sql again "
             "after the upgrade (the committee's approvals are refused until it is)",
@@ -60,8 +65,8 @@ def seen(session: Session, staff_id: str, *, roles: Iterable[str]) -> None:
 def recent(connection: Connection, staff_id: str, *, now: datetime) -> bool:
     """Whether ``staff_id`` was recorded holding the data scientist's role within ``REFRESH`` of ``now``.
 
-    A reader checks this on a plain connection before opening a write transaction (on SQLite a write
-    transaction takes the database's one writer's lock).
+    A reader checks this before opening a transaction to write, so that a holding seen lately is not
+    written again.
     """
     last = connection.scalar(
         select(RoleHolding.last_seen_at).where(RoleHolding.staff_id == staff_id, RoleHolding.role == BUILDS)
@@ -69,17 +74,27 @@ def recent(connection: Connection, staff_id: str, *, now: datetime) -> bool:
     return last is not None and aware(last) > now - REFRESH
 
 
+def _folded(staff_id: str) -> str:
+    """An id as compared here: composed, without surrounding spaces, case folded.
+
+    In Python, whatever the database's own ``lower`` folds (SQLite's folds ASCII only).
+    """
+    return unicodedata.normalize("NFC", staff_id.strip()).casefold()
+
+
 def builders(session: Session, staff_ids: Iterable[str]) -> dict[str, datetime]:
     """Of ``staff_ids``, those recorded holding the data scientist's role, each with when last seen.
 
-    Keyed by the id as given; ids are matched without case.
+    Keyed by the id as given; ids are matched without case. The table holds data scientists only, a
+    few rows, so it is read whole and compared here.
     """
-    given = {s.strip().lower(): s for s in staff_ids}
-    if not given:
+    wanted = {s: _folded(s) for s in staff_ids}
+    if not wanted:
         return {}
-    found = session.execute(
-        select(func.lower(RoleHolding.staff_id), func.max(RoleHolding.last_seen_at))
-        .where(func.lower(RoleHolding.staff_id).in_(list(given)), RoleHolding.role == BUILDS)
-        .group_by(func.lower(RoleHolding.staff_id))
-    )
-    return {given[key]: aware(at) for key, at in found if key in given}
+    seen_at: dict[str, datetime] = {}
+    for staff_id, at in session.execute(
+        select(RoleHolding.staff_id, RoleHolding.last_seen_at).where(RoleHolding.role == BUILDS)
+    ):
+        key = _folded(staff_id)
+        seen_at[key] = max(seen_at.get(key, aware(at)), aware(at))
+    return {given: seen_at[key] for given, key in wanted.items() if key in seen_at}

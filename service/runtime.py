@@ -18,6 +18,7 @@ from waymark.service.audit import check_key, load_key
 from waymark.service.claims import load_mapping
 from waymark.service.db.engine import make_engine, refuse_development_on_production
 from waymark.service.db.schema import ScoringRun
+from waymark.service.outreach import OutreachError, load_options
 from waymark.service.scoring import ChampionUnavailableError, load_champion
 from waymark.service.scoring.champion import approved_champion
 from waymark.service.security import ConfigurationError, Verifier
@@ -220,6 +221,10 @@ def build_runtime(settings: Settings) -> Runtime:
     configure(settings)  # one store per process: the governance mirror writes to it (reads name it)
     # a token's other roles, through the mapping the sign-in uses (the committee's approvals read them)
     verifier = Verifier(settings, held=load_mapping(settings).roles)
+    try:  # read by every worklist and contact: a broken file refuses the start, not each request
+        load_options(settings.outreach_file)
+    except OutreachError as exc:
+        raise ConfigurationError(f"WAYMARK_OUTREACH_FILE: {exc}") from exc
     key = load_key(settings)
     engine = make_engine(settings.database_url)
     # On SQLite the watch reads beside the writer (it may look while the same thread's request holds it).

@@ -601,6 +601,11 @@ class ModelReport(BaseModel):
         description="Every counted approval's override reason, in the order given (a quorum gives several).",
     )
     approvals: int = Field(0, description="Different reviewers' approvals of the latest audit that count.")
+    uncounted_approvals: list[str] = Field(
+        default_factory=list,
+        description="Reviewers whose approval of the latest audit stands but does not count: they have held "
+        "the data scientist's role.",
+    )
     approvals_required: int | None = Field(
         None, description="How many the policy it was audited under asks for (None before any audit)."
     )

@@ -70,7 +70,7 @@ def start(
 ) -> tuple[str, SignedIn]:
     """A new session for ``sub`` acting in its first role; returns the cookie value and the session.
 
-    Every staff role the sign-in gives is recorded as held (``service.roles_held``).
+    A sign-in that gives the data scientist's role records it (``service.roles_held``).
 
     ``student_id`` is the id the person's records carry as a student (needed for the student role).
     """
@@ -89,7 +89,7 @@ def start(
     with transaction(engine) as session:
         session.execute(delete(WebSession).where(WebSession.expires_at < now))  # tidy as we go
         session.add(row)
-        roles_held.seen(session, sub, roles=roles)  # the committee's approvals read them
+        roles_held.seen(session, sub, roles=roles)  # the committee's approvals read it
         return cookie, _signed_in(row)
 
 

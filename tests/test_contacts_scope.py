@@ -264,6 +264,12 @@ def test_a_safeguarding_contact_stays_with_those_who_support_the_student_while_t
         contacts, json={"channel": "email", "purpose": CONSENT, "note": "n"}, headers=headers
     )
     assert agreed.status_code == 201 and agreed.json()["basis"] == "consent"
+    # agreed to, with the safeguarding exemption named as well: kept with it, so it outlasts the objection
+    concern = {"channel": "phone", "purpose": CONSENT, "exemption": "safeguarding", "note": "a worry"}
+    agreed_concern = client.post(contacts, json=concern, headers=headers)
+    assert agreed_concern.status_code == 201, agreed_concern.text
+    assert (agreed_concern.json()["basis"], agreed_concern.json()["exemption"]) == ("consent", "safeguarding")
+    both_kept = [int(agreed_concern.json()["id"])]
 
     def under(exemption: str, note: str) -> int:
         body = {
@@ -282,6 +288,7 @@ def test_a_safeguarding_contact_stays_with_those_who_support_the_student_while_t
     client.put("/v1/me/consent", json={"purpose": CONSENT, "granted": False}, headers=me)
     visa = under("sponsorship_duty", "attendance follow-up for the sponsor")
     kept = under("safeguarding", "a concern for their safety")
+    both_kept.insert(0, kept)  # newest first
     url = f"{contacts}/{kept}"
     objected = client.post("/v1/me/objection", json={"detail": "lists add to my worries"}, headers=me)
     assert objected.status_code == 201, objected.text
@@ -290,11 +297,14 @@ def test_a_safeguarding_contact_stays_with_those_who_support_the_student_while_t
         page = client.get("/v1/worklist", headers=headers).json()
         assert student not in {r["student_id"] for r in page["items"]}  # on no list
         held = [(h["student_id"], h["contact_id"], h["exemption"]) for h in page["left_out_follow_ups"]]
-        assert held == [(student, kept, "safeguarding")]  # the sponsor's follow-up is not kept
-        # only that contact: not the sponsor's, not the one on their agreement, nor their answers
-        for reader in (headers, leader):  # whoever supports the student, as for any contact
-            seen = client.get(contacts, headers=reader)
-            assert seen.status_code == 200 and [c["id"] for c in seen.json()] == [kept]
+        # soonest follow-up first; the sponsor's follow-up is not kept
+        assert held == [(student, kept, "safeguarding"), (student, both_kept[1], "safeguarding")]
+        # only those contacts: not the sponsor's, not the one on their agreement alone, nor their answers
+        seen = client.get(contacts, headers=headers)
+        assert seen.status_code == 200 and [c["id"] for c in seen.json()] == both_kept
+        # a leader of their module who never worked on them: not theirs to follow up
+        assert client.get(contacts, headers=leader).status_code == 404
+        assert client.get("/v1/worklist", headers=leader).json()["left_out_follow_ups"] == []
         assert client.get(f"/v1/students/{student}/consent", headers=headers).status_code == 404
         for other in (agreed.json()["id"], visa):
             assert client.patch(f"{contacts}/{other}", json={"note": "x"}, headers=headers).status_code == 404
@@ -307,12 +317,12 @@ def test_a_safeguarding_contact_stays_with_those_who_support_the_student_while_t
             assert client.get(contacts, headers=other).status_code == 404
             assert client.patch(url, json={"note": "x"}, headers=other).status_code == 404
             assert client.get("/v1/worklist", headers=other).json()["left_out_follow_ups"] == []
-        assert _records(own, student, "contacts_view_under_exemption") == 2
+        assert _records(own, student, "contacts_view_under_exemption") == 1
         assert _records(own, student, "follow_up_listed") == 1
         # upheld, the estimates made of them go: only a relationship naming the student still reaches it
         dpo = auth(own, "dpo", "dpo-1")
         queue = {r["id"]: r for r in client.get("/v1/dpo/requests", headers=dpo).json()}
-        assert queue[objected.json()["id"]]["kept_contacts"] == 1  # the DPO sees what stays in reach
+        assert queue[objected.json()["id"]]["kept_contacts"] == 2  # the DPO sees what stays in reach
         decided = {"uphold": True, "note": "Upheld."}
         assert (
             client.post(f"/v1/dpo/objection/{objected.json()['id']}", json=decided, headers=dpo).status_code
@@ -339,6 +349,9 @@ def test_a_safeguarding_contact_stays_with_those_who_support_the_student_while_t
                 )
         closing = {"status": "closed", "outcome": "referred_to_service", "note": "with the safeguarding lead"}
         assert client.patch(url, json=closing, headers=headers).status_code == 200
+        assert client.get(contacts, headers=headers).status_code == 200  # one is still open
+        done = client.patch(f"{contacts}/{both_kept[1]}", json=closing, headers=headers)
+        assert done.status_code == 200, done.text
         assert client.get(contacts, headers=headers).status_code == 404  # nothing of theirs in reach now
         assert client.get("/v1/worklist", headers=headers).json()["left_out_follow_ups"] == []
         said = {e["action"] for e in client.get("/v1/me/access-log", headers=me).json()}

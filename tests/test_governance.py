@@ -18,7 +18,7 @@ from waymark.fairness.governance import CHAMPION, DECISION_TAG, GATE_SHA_TAG, GA
 from waymark.fairness.policy import Policy, PolicyError, differences_from_default, load_policy
 from waymark.models.bundle import bundle_sha256
 from waymark.models.registry import SHA_TAG, configure
-from waymark.service import audit, decisions, sessions
+from waymark.service import audit, decisions, roles_held, sessions
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import make_engine, transaction, upgrade
 from waymark.service.db.schema import AuditRecord, AuditReport, ModelDecision, RoleHolding
@@ -252,10 +252,16 @@ def test_an_approval_stops_counting_once_its_reviewer_is_seen_building_models(en
     _promote(engine, "1")
     assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)
     sessions.start(engine, sub="REV-Late", name="", roles=["data_scientist"], hours=1)  # ids without case
+    sessions.start(engine, sub="Élodie", name="", roles=["data_scientist"], hours=1)  # beyond ASCII too
+    with transaction(engine) as session:
+        assert set(roles_held.builders(session, ["élodie", "ÉLODIE", "elodie"])) == {"élodie", "ÉLODIE"}
     assert _champion(engine) is None  # nothing served on it any more
     with transaction(engine) as session:
         said = decisions.blockers(session, NAME, version="1")
     assert "0 are recorded" in said[0] and "the approval of rev-late does not count" in said[0]
+    with transaction(engine) as session:
+        audited = decisions.latest_audit(session, NAME, version="1")
+        assert audited is not None and decisions.builder_approvals(session, audited) == ["rev-late"]
     with pytest.raises(GovernanceError, match="does not count"):
         _promote(engine, "1")
     _approve(engine, "1", "rev-other")  # another reviewer's approval: served again

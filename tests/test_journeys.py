@@ -665,5 +665,5 @@ def _follow_up_and_close(
     axe.check(page, "student left out, the follow-up closed")
     page.goto(f"{base_url}/caseload")
     page.wait_for_selector("#worklist tbody tr")
-    assert page.locator("#left-out").is_hidden()
+    assert page.locator("#left-out").is_hidden() and page.locator("#left-out-list li").count() == 0
     assert errors == []

@@ -73,8 +73,13 @@ def test_consent_an_offer_that_asks_or_a_stated_exemption_is_the_basis(session: 
     assert unsaid.value.field == "note"
     exempt = _open(session, "S2", exemption="safeguarding", note="Reported concern, see case 12")
     assert (exempt.basis, exempt.exemption) == ("exemption", "safeguarding")
+    # consent is the basis; the exemption named beside it is kept, so that the contact outlasts the
+    # student's objection as a safeguarding contact (a reviewer's finding)
     consented = _open(session, "S1", exemption="safeguarding")
-    assert (consented.basis, consented.exemption) == ("consent", None)
+    assert (consented.basis, consented.exemption) == ("consent", "safeguarding")
+    with pytest.raises(OutreachError, match="is not one of"):  # named, it must be one of the list's
+        _open(session, "S1", exemption="because I think so")
+    assert _open(session, "S1").exemption is None
 
 
 def test_an_offer_goes_further_once_the_student_agrees_and_only_closes_once_they_decline(

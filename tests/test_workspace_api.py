@@ -289,23 +289,24 @@ def test_a_name_in_a_second_script_is_imported_shown_and_found(
         frame.to_csv(path, index=False)
         with pytest.raises(DirectoryRefused, match="other_name is longer than 200 characters"):
             import_directory(own.engine, path, known=None)
-        # an override turns the name after it around as shown; a line separator or a zero-width space
-        # hides in it: refused, naming the character
+        # an override turns the name after it around as shown; a line separator or an invisible
+        # separator hides in it: refused, naming the character
         frame.loc[frame.student_id == student, "other_name"] = "Ali \u202eilA"
         frame.loc[frame.student_id == student, "display_name"] = "Mohammed\u2028Al-Ali"
-        frame.loc[frame.student_id == student, "preferred_name"] = "Mo\u200bhammed"
+        frame.loc[frame.student_id == student, "preferred_name"] = "Mo\u2063hammed"
         frame.to_csv(path, index=False)
         with pytest.raises(DirectoryRefused) as refused:
             import_directory(own.engine, path, known=None)
         said = str(refused.value)
         assert "other_name holds an invisible character (U+202E RIGHT-TO-LEFT OVERRIDE)" in said
         assert "display_name holds an invisible character (U+2028 LINE SEPARATOR)" in said
-        assert "preferred_name holds an invisible character (U+200B ZERO WIDTH SPACE)" in said
+        assert "preferred_name holds an invisible character (U+2063 INVISIBLE SEPARATOR)" in said
         assert "nothing was imported" in said and _all(client, headers, search="محمد العلي") != []
         # embeddings an office export put around right-to-left text are removed and counted; the
         # direction marks and a Persian non-joiner are kept
         frame.loc[frame.student_id == student, "display_name"] = "\u202bعلي\u200f (Ali)\u202c"
         frame.loc[frame.student_id == student, "preferred_name"] = "\u2067علي\u2069"
+        frame.loc[frame.student_id == student, "pronouns"] = "\u0e40\u0e02\u0e32\u200b"  # Thai: kept
         frame.loc[frame.student_id == student, "other_name"] = PERSIAN
         frame.to_csv(path, index=False)
         done = import_directory(own.engine, path, known=None)

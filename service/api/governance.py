@@ -106,6 +106,7 @@ def _report(session: Session, version: registry.Version, *, champion: str | None
         gate_override_reason=reviewed.override_reason if reviewed and current else None,
         gate_override_reasons=decisions.override_reasons(session, audited) if audited and current else [],
         approvals=len(decisions.approvers(session, audited)) if audited else 0,
+        uncounted_approvals=decisions.builder_approvals(session, audited) if audited and current else [],
         approvals_required=decisions.approvals_required(session, audited) if audited else None,
         champion=champion == number,
         report_path=f"runs:/{version.run_id}/fairness",
@@ -227,8 +228,9 @@ def review(
                 read_audit=body.audit_id,
             )
     except decisions.GovernanceError as exc:
-        # kept for whoever watches governance: a reviewer who builds the models trying to approve one
-        log.warning("a review of %s version %s by %s was refused: %s", name, version, principal.sub, exc)
+        # kept for whoever watches governance (no staff id: the access log names who, for each student)
+        why = " (a reviewer who builds models)" if "data scientist's role" in str(exc) else ""
+        log.warning("a review of %s version %s was refused%s", name, version, why)
         raise Refused(409, title="Decision refused", detail=str(exc)) from exc
     runtime.watch.refresh()  # a rejected champion stops being served now, not at the next check
     try:

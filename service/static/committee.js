@@ -33,8 +33,10 @@ function decisionText(v) {
   const reasons = v.gate_override_reasons || [];
   const override = reasons.length ? `; gate overridden (it did not pass): ${reasons.join(" / ")}` : "";
   // a policy asking for several reviewers' approvals: how many of them count so far
-  const count = v.approvals_required > 1 ? `; ${v.approvals} of the ${v.approvals_required} approvals by different reviewers the policy asks for` : "";
-  return `${words(v.ethics_decision, DECISION_TEXT)}${who}${override}${count}`;
+  const uncounted = v.uncounted_approvals || [];
+  const count = v.approvals_required > 1 || uncounted.length ? `; ${v.approvals} of the ${v.approvals_required} ${v.approvals_required === 1 ? "approval" : "approvals by different reviewers"} the policy asks for` : "";
+  const builders = uncounted.length ? `; not counted: the approval of ${uncounted.join(", ")}, who ${uncounted.length === 1 ? "has" : "have"} held the data scientist's role` : "";
+  return `${words(v.ethics_decision, DECISION_TEXT)}${who}${override}${count}${builders}`;
 }
 
 // The quality gate of each audited version, from its report as audited (versions audited before the

@@ -42,7 +42,7 @@ def upgrade() -> None:
     subs = {
         sub
         for sub, roles in bind.execute(sa.select(sessions.c.sub, sa.cast(sessions.c.roles, sa.Text)))
-        if "data_scientist" in (json.loads(roles) if isinstance(roles, str) else roles or [])
+        if "data_scientist" in ((json.loads(roles) if isinstance(roles, str) else roles) or [])
     }
     now = datetime.now(UTC)
     holdings = sa.table(
