@@ -68,6 +68,11 @@ NOT_AVAILABLE = (
 )
 
 
+def _options(access: Access) -> outreach.OutreachOptions:
+    """The institution's outreach lists (the file was checked at start-up; read once, then cached)."""
+    return outreach.load_options(access.runtime.settings.outreach_file)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -258,7 +263,7 @@ def _record_follow_ups(access: Access, held: list[LeftOutFollowUp]) -> None:
 
 
 def _left_out_follow_ups(access: Access) -> list[LeftOutFollowUp]:
-    kept = outreach.load_options(access.runtime.settings.outreach_file).kept
+    kept = _options(access).kept
     found = worklist.left_out_follow_ups(access.session, access.principal, runtime=access.runtime, kept=kept)
     return [
         LeftOutFollowUp(
@@ -414,7 +419,7 @@ def intervention(student_id: Identifier, body: InterventionIn, *, access: Suppor
             student_id,
             purpose=body.purpose,
             exemption=reason,
-            options=outreach.load_options(access.runtime.settings.outreach_file),
+            options=_options(access),
         )
     except outreach.OutreachError as exc:
         exc.field = "exemption_reason"  # this endpoint's name for the exemption
@@ -473,7 +478,7 @@ def wellbeing_hold(student_id: Identifier, body: HoldIn, *, access: HoldAccess) 
 @router.get("/outreach/options", response_model=OutreachOptions)
 def outreach_options(access: Support) -> OutreachOptions:
     """The institution's lists a contact is recorded from (no student data)."""
-    options = outreach.load_options(access.runtime.settings.outreach_file)
+    options = _options(access)
     return OutreachOptions(
         channels=[Option(key=k, text=v) for k, v in options.channels.items()],
         purposes=list(CONSENT_PURPOSES),
@@ -515,7 +520,7 @@ def _supported_or_following_up(access: Access, student_id: str) -> bool:
     """
     if supports(access.session, access.principal, runtime=access.runtime, student_id=student_id):
         return True
-    kept = outreach.load_options(access.runtime.settings.outreach_file).kept
+    kept = _options(access).kept
     if follows_up(access.session, access.principal, runtime=access.runtime, student_id=student_id, kept=kept):
         return False
     raise not_found()
@@ -561,7 +566,7 @@ def contacts(student_id: Identifier, access: Support) -> list[ContactView]:
         found = [_contact_view(access, c) for c in outreach.contacts_of(access.session, student_id)]
         access.record([student_id], "contacts_view")
     else:  # left out at their request: only the open contacts that outlive it
-        kept = outreach.load_options(access.runtime.settings.outreach_file).kept
+        kept = _options(access).kept
         found = [
             _contact_view(access, c) for c in outreach.open_outliving(access.session, student_id, kept=kept)
         ]
@@ -602,7 +607,7 @@ def open_contact(student_id: Identifier, body: ContactIn, *, access: Support) ->
             status=body.status,
             follow_up_on=body.follow_up_on,
             note=body.note,
-            options=outreach.load_options(access.runtime.settings.outreach_file),
+            options=_options(access),
         )
     except outreach.OutreachError as exc:
         raise _recorded_refusal(access, exc, student_id=student_id, action="contact_refused") from exc
@@ -630,7 +635,7 @@ def update_contact(
     contact = access.session.get(Contact, contact_id)
     if contact is None or contact.student_id != student_id:
         raise not_found()
-    kept = outreach.load_options(access.runtime.settings.outreach_file).kept
+    kept = _options(access).kept
     if not supported and (contact.exemption not in kept or contact.status == "closed"):
         raise not_found()  # left out at their request: only an open contact that outlives it moves on
     change = outreach.Change(
