@@ -257,6 +257,9 @@ class LeftOutFollowUp(BaseModel):
     contact_id: int
     purpose: str
     exemption: str | None
+    exemption_text: str | None = Field(
+        None, description="The exemption as the institution's outreach file states it."
+    )
     status: str
     follow_up_on: date | None
 

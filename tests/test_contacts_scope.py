@@ -299,6 +299,7 @@ def test_a_safeguarding_contact_stays_with_those_who_support_the_student_while_t
         held = [(h["student_id"], h["contact_id"], h["exemption"]) for h in page["left_out_follow_ups"]]
         # soonest follow-up first; the sponsor's follow-up is not kept
         assert held == [(student, kept, "safeguarding"), (student, both_kept[1], "safeguarding")]
+        assert page["left_out_follow_ups"][0]["exemption_text"].startswith("A safeguarding concern")
         # only those contacts: not the sponsor's, not the one on their agreement alone, nor their answers
         seen = client.get(contacts, headers=headers)
         assert seen.status_code == 200 and [c["id"] for c in seen.json()] == both_kept

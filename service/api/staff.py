@@ -263,8 +263,10 @@ def _record_follow_ups(access: Access, held: list[LeftOutFollowUp]) -> None:
 
 
 def _left_out_follow_ups(access: Access) -> list[LeftOutFollowUp]:
-    kept = _options(access).kept
-    found = worklist.left_out_follow_ups(access.session, access.principal, runtime=access.runtime, kept=kept)
+    options = _options(access)
+    found = worklist.left_out_follow_ups(
+        access.session, access.principal, runtime=access.runtime, kept=options.kept
+    )
     return [
         LeftOutFollowUp(
             student_id=c.student_id,
@@ -272,6 +274,7 @@ def _left_out_follow_ups(access: Access) -> list[LeftOutFollowUp]:
             contact_id=c.id,
             purpose=c.purpose,
             exemption=c.exemption,
+            exemption_text=options.exemptions.get(c.exemption or ""),
             status=c.status,
             follow_up_on=c.follow_up_on,
         )

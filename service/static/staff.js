@@ -112,7 +112,7 @@ function leftOut(items) {
     item.append(el("a", c.name || `Student ${c.student_id}`, { href: `/student#${enc(c.student_id)}`, dir: "auto" }));
     if (c.name) item.append(el("span", ` (${c.student_id})`, { class: "hint" }));
     const follow = c.follow_up_on ? `; follow-up ${day(c.follow_up_on)}` : "";
-    item.append(`: ${words(c.purpose, PURPOSE_TEXT)} under an exemption (${c.exemption}), ${words(c.status, STATUS_TEXT).toLowerCase()}${follow}`);
+    item.append(`: ${words(c.purpose, PURPOSE_TEXT)}, ${words(c.status, STATUS_TEXT).toLowerCase()}${follow}. Exemption: ${c.exemption_text || c.exemption}`);
     return item;
   }));
 }
