@@ -214,18 +214,15 @@ def _supports(
     run = latest_run_of(session, target=runtime.settings.target, student_id=student_id)
     # a grant that names the student (a personal tutor's, a targeted support team's) covers them in any
     # run, and without one: the indicators of a student whose objection was upheld are deleted
-    named = select(AccessGrant.scope_id).where(
-        holding(principal), AccessGrant.scope_type == "student", AccessGrant.scope_id == student_id
-    )
     if run is None:
-        return left_out and session.scalar(named.limit(1)) is not None
+        return left_out and _names_student(session, principal, student_id=student_id)
     query = readable(principal, run.id, left_out=left_out).where(Indicator.student_id == student_id)
     if session.scalar(query.limit(1)) is None:
         return False
     served = served_run(session, runtime)
     if served is not None and served.id == run.id:
         return True
-    if session.scalar(named.limit(1)) is not None:
+    if _names_student(session, principal, student_id=student_id):
         return True
     # A module, programme or school grant given now does not reach back to a student who had left
     # before it: outside the served run, only staff who already worked on the student's contacts (who
@@ -264,10 +261,17 @@ def follows_up(
     worked = select(ContactEvent.id).where(
         ContactEvent.contact_id.in_(contacts), ContactEvent.staff_id == principal.sub
     )
+    if session.scalar(worked.limit(1)) is not None:
+        return True
+    return _names_student(session, principal, student_id=student_id)
+
+
+def _names_student(session: Session, principal: Principal, *, student_id: str) -> bool:
+    """Whether one of the caller's relationships, on its days, names ``student_id`` itself."""
     named = select(AccessGrant.scope_id).where(
         holding(principal), AccessGrant.scope_type == "student", AccessGrant.scope_id == student_id
     )
-    return session.scalar(worked.limit(1)) is not None or session.scalar(named.limit(1)) is not None
+    return session.scalar(named.limit(1)) is not None
 
 
 # Support priority is a position in the caller's whole caseload. Working it out needs the caseload's

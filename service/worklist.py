@@ -310,10 +310,7 @@ def _rows(
     registrations: dict[str, list[Indicator]] = {}
     for row in session.scalars(scope.order_by(list_order(Indicator).desc(), Indicator.module_id)):
         registrations.setdefault(row.student_id, []).append(row)
-    names = {
-        e.student_id: (e.preferred_name or e.display_name, e.other_name)
-        for e in session.scalars(select(DirectoryEntry).where(DirectoryEntry.student_id.in_(students)))
-    }
+    names = _names(session, students)
     latest = _latest_contacts(session, students)
     follow_ups = _next_follow_ups(session, students)
     due = set(
@@ -380,11 +377,16 @@ def left_out_follow_ups(
         for s in {c.student_id for c in found}
         if follows_up(session, principal, runtime=runtime, student_id=s, kept=kept)
     }
-    names = {
-        e.student_id: e.preferred_name or e.display_name
-        for e in session.scalars(select(DirectoryEntry).where(DirectoryEntry.student_id.in_(mine)))
+    names = _names(session, list(mine))
+    return [(c, names.get(c.student_id, (None, None))[0]) for c in found if c.student_id in mine]
+
+
+def _names(session: Session, students: list[str]) -> dict[str, tuple[str, str | None]]:
+    """Each student's name as staff address them (preferred, else display), and in a second script."""
+    return {
+        e.student_id: (e.preferred_name or e.display_name, e.other_name)
+        for e in session.scalars(select(DirectoryEntry).where(DirectoryEntry.student_id.in_(students)))
     }
-    return [(c, names.get(c.student_id)) for c in found if c.student_id in mine]
 
 
 def _latest_contacts(session: Session, students: list[str]) -> dict[str, Contact]:
