@@ -83,8 +83,10 @@ class Settings(BaseSettings):
     mark_scale: str = Field(
         "0-100",
         validation_alias="WAYMARK_MARK_SCALE",
-        description="The scale marks are shown on, lowest-highest (0-20, 1-7): the marks the imports "
-        "put at 0 and 100 (`out_of`, `add`), as explanations say them to staff and students.",
+        description="The scale marks are shown on: lowest-highest (0-20, 1-7), with reversed after it "
+        "where the lowest is the best (1-5 reversed), or grades with the mark each is imported as "
+        "(A=100, B=80, ..., F=0): as the imports put marks at 0 to 100, 100 the best, and as "
+        "explanations say them to staff and students.",
     )
     audit_key_file: Path | None = Field(
         None,

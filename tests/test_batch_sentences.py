@@ -51,8 +51,6 @@ from waymark.models.explain.sentences import (
     COHORT_RATE,
     COMPARED_MARKS,
     DESCRIBE,
-    MARK_HIGHEST,
-    MARK_LOWEST,
     QUIET_SHARE,
     QUIET_TYPICAL_SINCE,
     QUIET_WEEKS,
@@ -65,7 +63,7 @@ from waymark.models.explain.sentences import (
 from waymark.models.explain.typical import cohort_standing, quiet_stretch, quiet_weeks
 from waymark.models.features import build_features
 from waymark.models.features.catalogue import CHANNELS, FAMILIES, MIN_COHORT
-from waymark.models.marks import MarkScale
+from waymark.models.marks import PERCENT, MarkScale
 from waymark.models.registry import configure, load_bundle
 from waymark.models.settings import Settings
 
@@ -116,10 +114,22 @@ def _generated_rows(n: int, seed: int) -> pd.DataFrame:
     for ch in CHANNELS:
         frame[f"ch_{ch}_total"] = np.log1p(pick(*counts))
         frame[f"ch_{ch}_last14"] = np.log1p(pick(0, 1, 5))
-    scales = np.array([(0, 100), (0, 20), (1, 7), (0, 10), (0.5, 4.5)], dtype=np.float64)
-    scale = scales[rng.integers(0, len(scales), n)]  # the institution's (WAYMARK_MARK_SCALE)
-    frame[MARK_LOWEST], frame[MARK_HIGHEST] = scale[:, 0], scale[:, 1]
     return pd.DataFrame(frame)
+
+
+#: Institutions' scales (WAYMARK_MARK_SCALE): a range, from 0, from 1, of halves, reversed, and letters.
+SCALES = [
+    MarkScale.parse(text)
+    for text in (
+        "0-100",
+        "0-20",
+        "1-7",
+        "0-10",
+        "0.5-4.5",
+        "1-5 reversed",
+        "A=100, B=80, C=60, D=40, E=20, F=0",
+    )
+]
 
 
 @pytest.mark.parametrize("labels", LABELS)
@@ -133,6 +143,10 @@ def test_every_family_is_worded_as_the_per_student_describer_words_it(labels: tu
         expected = [one(row, labels) for row in records]
         assert briefs == [b for b, _ in expected], family
         assert sentences == [s for _, s in expected], family
+    for marks in SCALES:
+        briefs, sentences = describe_all("assessment_results", cols, src=[""] * len(rows), marks=marks)
+        assert briefs == [brief("assessment_results", row, marks=marks) for row in records], marks
+        assert sentences == [describe("assessment_results", row, marks=marks) for row in records], marks
     said = {s for fam in DESCRIBE for s in describe_all(fam, cols, src=[""] * len(rows))[1]}
     assert len(said) > 200
     # The branches of the extremes of the cohort comparison and of a single submission after its due day.
@@ -175,7 +189,9 @@ def test_a_value_that_is_not_a_number_is_refused_as_round_refuses_it() -> None:
 # --- a scored cohort: the batch path against the per-row builder it replaced -----------------------
 
 
-def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> dict[str, list[Any]]:
+def _reference(
+    bundle: Any, features: pd.DataFrame, sources: SourceCoverage, marks: MarkScale
+) -> dict[str, list[Any]]:
     """The explanations as the per-row builder made them (``explain_cohort`` before the batch path)."""
     features = features.reset_index(drop=True)
     x = bundle.matrix(features)
@@ -190,10 +206,10 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
         since=features["act_days_since_last"].to_numpy(dtype=float),
         group=group,
     )
-    marks = compared_marks(features, group)
+    compared = compared_marks(features, group)
     rows = features.assign(
         **{
-            COMPARED_MARKS: marks,
+            COMPARED_MARKS: compared,
             TYPICAL_MARK: typical_marks(features, group),
             QUIET_SHARE: quiet.share,
             QUIET_TYPICAL_SINCE: quiet.typical_since,
@@ -237,23 +253,28 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
                         fixed.append(
                             _ctx(f, "Not listed as the student's own: it moves nearly every estimate on this "
                                  f"module {way} alike, by about as much whatever each student did "
-                                 f"({brief(f, row, sources=labels[f])}{beside}).")
+                                 f"({brief(f, row, sources=labels[f], marks=marks)}{beside}).")
                         )  # fmt: skip
                         continue
                 elif allowed:
                     vals[f] = v
             elif apart and says:
-                fixed.append(_ctx(f, describe(f, row, sources=labels[f])))
+                fixed.append(_ctx(f, describe(f, row, sources=labels[f], marks=marks)))
                 continue
             if shared > 0 and abs(whole_family) >= THRESHOLD:
-                pending.append((f, _ctx(f, describe_cohort(f, row, share=shared, sources=labels[f]))))
+                pending.append(
+                    (f, _ctx(f, describe_cohort(f, row, share=shared, sources=labels[f], marks=marks)))
+                )
         up = sorted((f for f, v in vals.items() if v > 0), key=lambda f: -vals[f])[:TOP]
         down = sorted((f for f, v in vals.items() if v < 0), key=lambda f: vals[f])[:TOP]
         facts = [fact for f, fact in pending if f not in up + down]
 
         said_of = [
             [
-                {**_ctx(f, describe(f, row, sources=labels[f])), "contribution": round(vals[f], 4)}
+                {
+                    **_ctx(f, describe(f, row, sources=labels[f], marks=marks)),
+                    "contribution": round(vals[f], 4),
+                }
                 for f in chosen
             ]
             for chosen in (up, down)
@@ -283,8 +304,8 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
         eligible=lendable(tried, marked=np.array([r["asm_has_score"] >= 1 for r in rows])),
         differs=lambda f, at, *, peers: np.array(
             [
-                brief(tried[f], rows[p], sources=said.labels(i, tried[f]) or ())
-                != brief(tried[f], rows[i], sources=said.labels(i, tried[f]) or ())
+                brief(tried[f], rows[p], sources=said.labels(i, tried[f]) or (), marks=marks)
+                != brief(tried[f], rows[i], sources=said.labels(i, tried[f]) or (), marks=marks)
                 for i, p in zip(at.tolist(), peers.tolist(), strict=True)
             ],
             dtype=bool,
@@ -299,7 +320,7 @@ def _reference(bundle: Any, features: pd.DataFrame, sources: SourceCoverage) -> 
         family, peer = tried[f], rows[int(best.peer[i])]
         now, then = float(probability[i]), float(best.probability[i])
         title = FAMILIES[family].title
-        phrase = brief(family, peer, sources=said.labels(i, family) or ())
+        phrase = brief(family, peer, sources=said.labels(i, family) or (), marks=marks)
         changes.append(
             {
                 "family": family,
@@ -405,7 +426,14 @@ def _ctx(family: str, sentence: str) -> dict[str, Any]:
     return {"family": family, "title": FAMILIES[family].title, "sentence": sentence}
 
 
-def test_a_cohorts_explanations_are_those_of_the_per_row_builder(champion: Champion, synth_dir: Path) -> None:
+@pytest.mark.parametrize(
+    ("marks", "scale"),
+    [(PERCENT, " out of 100"), (SCALES[-1], " on a scale of A to F, A the best")],
+    ids=["percent", "letters"],
+)
+def test_a_cohorts_explanations_are_those_of_the_per_row_builder(
+    champion: Champion, synth_dir: Path, marks: MarkScale, scale: str
+) -> None:
     configure(champion.settings)
     bundle = load_bundle(f"models:/{champion.name}/{champion.version}").bundle
     data, labels = load_with_source_labels(synth_dir)
@@ -426,9 +454,9 @@ def test_a_cohorts_explanations_are_those_of_the_per_row_builder(champion: Champ
     counted = quiet_weeks(features, group=group, active=sources.active_by_week)
     at_break = ((features["module_id"] == second) & (features["week"] == 8)).to_numpy()
     assert (counted[at_break] >= 3).all() and (counted[~at_break] < 3).any()
-    explained = explain_cohort(bundle, features, sources=sources)
+    explained = explain_cohort(bundle, features, sources=sources, marks=marks)
     got = explained.indicators
-    expected = _reference(bundle, features, sources)
+    expected = _reference(bundle, features, sources, marks)
     for field, values in expected.items():
         assert got[field].tolist() == values, field
     # A strength is something the student did: never a count of none ("0 attendances so far, ...").
@@ -443,6 +471,7 @@ def test_a_cohorts_explanations_are_those_of_the_per_row_builder(champion: Champ
         assert fits[rows].all(), column
     said = {s["sentence"] for column in ("factors", "strengths", "context") for r in got[column] for s in r}
     assert len(said) > 100 and any("for anyone on this module" in s or "% of students" in s for s in said)
+    assert any(s.startswith("Average mark on marked work so far: ") and scale in s for s in said)
     at_second = ((got["module_id"] == second) & (got["week"] == 8)).to_numpy()
     on_second = got[at_second]
     said_there = [
@@ -711,11 +740,11 @@ def test_marks_are_said_on_the_scale_the_institution_gives_them_on() -> None:
             "asm_score_mean": [50.0, 57.5, 57.5, 62.5, 100.0],
             "asm_score_pct": 0.62,
             COMPARED_MARKS: [0.0, 0.0, 0.0, 1.0, 0.0],
-            MARK_LOWEST: [1.0, 0.0, 0.0, 0.0, 0.0],
-            MARK_HIGHEST: [7.0, 20.0, 100.0, 10.0, 100.0],
         }
     )
-    said = [describe("assessment_results", r) for r in rows.to_dict("records")]
+    scales = [MarkScale.parse(text) for text in ("1-7", "0-20", "0-100", "0-10", "0-100")]
+    records = rows.to_dict("records")
+    said = [describe("assessment_results", r, marks=m) for r, m in zip(records, scales, strict=True)]
     assert said == [
         "Average mark on marked work so far: 4.0 on a scale of 1 to 7.",
         "Average mark on marked work so far: 11.5 out of 20.",
@@ -723,22 +752,103 @@ def test_marks_are_said_on_the_scale_the_institution_gives_them_on() -> None:
         "Average mark on marked work so far: 6.2 out of 10 (higher than about 62% of marks on this module).",
         "Average mark on marked work so far: 100 out of 100.",
     ]
-    assert brief("assessment_results", rows.iloc[0].to_dict()) == (
+    assert brief("assessment_results", records[0], marks=scales[0]) == (
         "an average mark on marked work of 4.0 on a scale of 1 to 7"
     )
     cols = {name: rows[name].to_numpy(dtype=np.float64) for name in rows.columns}
-    assert describe_all("assessment_results", cols, src=[""] * len(rows))[1] == said
+    for i, marks in enumerate(scales):
+        one = {name: values[i : i + 1] for name, values in cols.items()}
+        assert describe_all("assessment_results", one, src=[""], marks=marks)[1] == [said[i]]
 
 
-@pytest.mark.parametrize("text", ["7-1", "0", "a-b", "0-0", "-1-7", "1-7-9", "0-inf"])
-def test_a_mark_scale_that_is_not_one_is_refused_naming_it(text: str) -> None:
-    with pytest.raises(ValueError, match=re.escape(repr(text))):
+def test_a_scale_whose_best_mark_is_its_lowest_number_says_marks_as_given() -> None:
+    """A German 2,3 (1,0 the best, 5,0 the worst), imported as (5 - grade) / 4 x 100 = 67.5, had been said
+    as "67.5" or, on a scale of 1 to 5, as "3.7", a worse grade than the student's."""
+    german = MarkScale.parse("1-5 reversed")
+    assert (german.worst, german.best) == (5.0, 1.0)
+    row = {"asm_has_score": 1.0, "asm_score_mean": 67.5, "asm_score_pct": 0.5, COMPARED_MARKS: 0.0}
+    assert describe("assessment_results", row, marks=german) == (
+        "Average mark on marked work so far: 2.3 on a scale of 1 to 5, 1 the best."
+    )
+    assert german.text(100) == "1.0 on a scale of 1 to 5, 1 the best"
+    assert german.text(0) == "5.0 on a scale of 1 to 5, 1 the best"
+    assert german.text(25) == "4.0 on a scale of 1 to 5, 1 the best"  # the pass mark
+    # A Slovak or Czech scale from 1 to 4 with 1 the best, and one that starts at 0: said on the scale,
+    # never "out of" its worst mark.
+    assert MarkScale.parse("0 to 6 reversed").text(50) == "3.0 on a scale of 0 to 6, 0 the best"
+
+
+def test_letter_grades_say_the_grade_an_average_is_or_lies_between() -> None:
+    """A Norwegian B (kept as 80) read "80 out of 100"; an average of a B and a C is neither."""
+    norway = MarkScale.parse("A=100, B=80, C=60, D=40, E=20, F=0")
+    assert [name for name, _ in norway.grades] == ["A", "B", "C", "D", "E", "F"]
+    said = {mark: norway.text(mark) for mark in (100, 80, 84, 85, 70, 75, 76, 1, 0)}
+    assert said == {
+        100: "A on a scale of A to F, A the best",
+        80: "B on a scale of A to F, A the best",
+        84: "about B on a scale of A to F, A the best",
+        85: "about B on a scale of A to F, A the best",  # a quarter of the way to A
+        70: "between B and C on a scale of A to F, A the best",
+        75: "about B on a scale of A to F, A the best",
+        76: "about B on a scale of A to F, A the best",
+        1: "about F on a scale of A to F, A the best",
+        0: "F on a scale of A to F, A the best",
+    }
+    # Grades in any order, unevenly spaced, with signs; a mark no grade reaches is said as the nearest.
+    us = MarkScale.parse("B+=87; A=95; B=83; A-=90; C=73")
+    assert [name for name, _ in us.grades] == ["A", "A-", "B+", "B", "C"]
+    assert us.text(88.5) == "between A- and B+ on a scale of A to C, A the best"
+    assert us.text(40) == "about C on a scale of A to C, A the best"
+    assert us.text(99) == "about A on a scale of A to C, A the best"
+    # Grades that are numbers, mapped by a value table: a German table written with decimal commas (so
+    # separated by semicolons), and a Philippine transmutation table (1.00 = 98 ... 3.00 = 75, 5.00 = 65).
+    german = MarkScale.parse("1,0=100; 1,3=95; 1,7=90; 2,0=85; 2,3=80; 2,7=75; 3,0=70; 3,7=60; 4,0=50; 5,0=0")
+    assert german.text(80) == "2,3 on a scale of 1,0 to 5,0, 1,0 the best"
+    assert german.text(54) == "between 3,7 and 4,0 on a scale of 1,0 to 5,0, 1,0 the best"
+    philippine = MarkScale.parse("1.00=98, 1.50=92, 2.00=86, 2.50=80, 3.00=75, 5.00=65")
+    assert philippine.text(65) == "5.00 on a scale of 1.00 to 5.00, 1.00 the best"
+    assert philippine.text(85) == "about 2.00 on a scale of 1.00 to 5.00, 1.00 the best"
+    row = {"asm_has_score": 1.0, "asm_score_mean": 70.0, "asm_score_pct": 0.5, COMPARED_MARKS: 0.0}
+    assert brief("assessment_results", row, marks=norway) == (
+        "an average mark on marked work of between B and C on a scale of A to F, A the best"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("7-1", "the lowest mark must be at least 0 and below the highest"),
+        ("5-1 reversed", "the lowest mark must be at least 0 and below the highest"),
+        ("0", "is not a mark scale"),
+        ("a-b", "is not a mark scale"),
+        ("0-0", "the lowest mark must be"),
+        ("-1-7", "is not a mark scale"),
+        ("1-7-9", "is not a mark scale"),
+        ("0-inf", "the lowest mark must be"),
+        ("1-5 backwards", "is not a mark scale"),
+        ("A=100", "at least two grades"),
+        ("A=100, B=100", "each with a mark of its own"),
+        ("A=100, a=80", "each once"),
+        ("A=100, B=120", "with a mark from 0 to 100"),
+        ("A=100, B", "is not a grade with the mark"),
+        ("A=100, =80", "is not a grade with the mark"),
+        ("A=100, B=eighty", "is not a grade with the mark"),
+        ("A=100, B=nan", "is not a grade with the mark"),
+        ("A=100, <b>=80", "is not a grade with the mark"),
+        ("1,0=100; 2,0=80, 3,0=60", "is not a grade with the mark"),
+    ],
+)
+def test_a_mark_scale_that_is_not_one_is_refused_naming_it(text: str, rule: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(repr(text))) as refused:
         MarkScale.parse(text)
+    assert rule in str(refused.value)
 
 
 def test_a_mark_scale_is_read_from_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WAYMARK_MARK_SCALE", "1,0 to 7,0")
     assert Settings().marks == MarkScale(1.0, 7.0)  # type: ignore[call-arg]
+    monkeypatch.setenv("WAYMARK_MARK_SCALE", "1,0 to 5,0 reversed")
+    assert Settings().marks == MarkScale(5.0, 1.0)  # type: ignore[call-arg]
     monkeypatch.setenv("WAYMARK_MARK_SCALE", "20-0")
     with pytest.raises(ValidationError, match="the lowest mark must be at least 0 and below the highest"):
         Settings()  # type: ignore[call-arg]

@@ -23,14 +23,13 @@ from waymark.models.explain.sentences import (
     COHORT_RATE,
     COMPARED_MARKS,
     EARLIER_RATE,
-    MARK_HIGHEST,
-    MARK_LOWEST,
     MARKS_COUNT,
     NO_DUE,
     NO_DUE_OWN,
     NO_MARK,
     NO_MARK_BRIEF,
     NONE_EARLIER,
+    ON_THE_SCALE,
     QUIET_SHARE,
     QUIET_TYPICAL_SINCE,
     QUIET_WEEKS,
@@ -51,7 +50,7 @@ from waymark.models.explain.sentences import (
     mark_texts,
     module_slowed,
 )
-from waymark.models.marks import MarkScale
+from waymark.models.marks import PERCENT, MarkScale
 
 Columns = Mapping[str, np.ndarray]  # feature name -> float64 values, one per row described
 Texts = tuple[list[str], list[str]]  # (briefs, sentences), one each per row
@@ -276,21 +275,19 @@ def _submissions(cols: Columns, src: Sequence[str]) -> Texts:
     return briefs, sentences
 
 
-def _results(cols: Columns, src: Sequence[str]) -> Texts:
+def _results(cols: Columns, src: Sequence[str], *, marks: MarkScale = PERCENT) -> Texts:
     scored = (cols["asm_has_score"] >= 1).tolist()
-    marks = cols["asm_score_mean"].tolist()
-    rows = len(marks)
+    means = cols["asm_score_mean"].tolist()
+    rows = len(means)
     compared = cols[COMPARED_MARKS] >= 1 if COMPARED_MARKS in cols else np.zeros(rows, dtype=bool)
     pct = whole(np.where((cols["asm_has_score"] >= 1) & compared, 100 * cols["asm_score_pct"], 0.0))
-    lowest = cols[MARK_LOWEST].tolist() if MARK_LOWEST in cols else [MarkScale.lowest] * rows
-    highest = cols[MARK_HIGHEST].tolist() if MARK_HIGHEST in cols else [MarkScale.highest] * rows
     briefs, sentences = [], []
-    for ok, mark, p, low, high in zip(scored, marks, pct, lowest, highest, strict=True):
+    for ok, mark, p in zip(scored, means, pct, strict=True):
         if not ok:
             briefs.append(NO_MARK_BRIEF)
             sentences.append(NO_MARK + MARKS_COUNT + ".")
             continue
-        brief, sentence = mark_texts(MarkScale(low, high), mark)
+        brief, sentence = mark_texts(marks, mark)
         higher = f" ({higher_than(p)} marks on this module)" if p >= 5 else ""
         briefs.append(brief)
         sentences.append(f"{sentence}{higher}.")
@@ -349,20 +346,27 @@ DESCRIBE_ALL: dict[str, BatchDescriber] = {
 }
 
 
-def describe_all(family: str, cols: Columns, *, src: Sequence[str]) -> Texts:
-    """Briefs and sentences of ``family`` for every row of ``cols`` (``src``: each row's from-phrase)."""
+def describe_all(family: str, cols: Columns, *, src: Sequence[str], marks: MarkScale = PERCENT) -> Texts:
+    """Briefs and sentences of ``family`` for every row of ``cols`` (``src``: each row's from-phrase).
+
+    Marks are said on ``marks``, the institution's scale (0 to 100 without it).
+    """
     if not len(src):
         return [], []
+    if family == ON_THE_SCALE:
+        return _results(cols, src, marks=marks)
     return DESCRIBE_ALL[family](cols, src)
 
 
-def describe_cohort_all(family: str, cols: Columns, *, src: Sequence[str], share: np.ndarray) -> list[str]:
+def describe_cohort_all(
+    family: str, cols: Columns, *, src: Sequence[str], share: np.ndarray, marks: MarkScale = PERCENT
+) -> list[str]:
     """``sentences.describe_cohort`` for every row of ``cols``, each with its cohort's ``share``."""
     if not len(src):
         return []
     absent = _nothing_yet(family, cols, rows=len(src))
     present = np.flatnonzero(~np.asarray(absent, dtype=bool))
-    said = describe_all(family, Taken(cols, present), src=[src[i] for i in present.tolist()])[0]
+    said = describe_all(family, Taken(cols, present), src=[src[i] for i in present.tolist()], marks=marks)[0]
     briefs = dict(zip(present.tolist(), said, strict=True))
     out = []
     for i, s in enumerate(src):

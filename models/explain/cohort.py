@@ -34,8 +34,6 @@ from waymark.models.explain.families import CONTEXT_FAMILIES, FACTOR_FAMILIES, f
 from waymark.models.explain.sentences import (
     COHORT_RATE,
     COMPARED_MARKS,
-    MARK_HIGHEST,
-    MARK_LOWEST,
     QUIET_SHARE,
     QUIET_TYPICAL_SINCE,
     QUIET_WEEKS,
@@ -53,7 +51,7 @@ from waymark.models.explain.typical import (
     quiet_weeks,
 )
 from waymark.models.features.catalogue import FAMILIES, KEYS, MIN_COHORT
-from waymark.models.marks import MarkScale
+from waymark.models.marks import PERCENT, MarkScale
 from waymark.models.uncertainty import intervals
 
 THRESHOLD = 0.05  # contributions (log-odds) smaller than this are not worth a sentence
@@ -135,10 +133,9 @@ def explain_cohort(
                 QUIET_TYPICAL_SINCE: quiet.typical_since,
                 QUIET_WEEKS: _quiet_weeks(features, group=group, sources=sources),
                 COHORT_RATE: cohort_rates(features, group),
-                MARK_LOWEST: np.full(len(features), (marks or MarkScale()).lowest),
-                MARK_HIGHEST: np.full(len(features), (marks or MarkScale()).highest),
             }
-        )
+        ),
+        marks=marks or PERCENT,
     )
     said = _Said(
         sources or SourceCoverage(), recorded_sources(features, sources), kind_parts(features, sources)
@@ -277,8 +274,10 @@ def _quiet(features: pd.DataFrame, group: np.ndarray) -> Quiet:
 class _Values(Mapping[str, np.ndarray]):
     """The features of every row as float64 columns, each read once when first asked for."""
 
-    def __init__(self, features: pd.DataFrame) -> None:
+    def __init__(self, features: pd.DataFrame, *, marks: MarkScale = PERCENT) -> None:
         self._features = features
+        #: the scale marks are said on (``WAYMARK_MARK_SCALE``)
+        self.marks = marks
         self._columns: dict[str, np.ndarray] = {}
         self.rows = len(features)
 
@@ -446,7 +445,11 @@ def _statements(
         for i in np.flatnonzero(fixed[:, j]).tolist():
             context[i].append(_context(f, sentence[j][i]))
         rows = np.flatnonzero(alike[:, j])
-        briefs = describe_all(f, values.at(rows), src=phrase[f][rows].tolist())[0] if rows.size else []
+        briefs = (
+            describe_all(f, values.at(rows), src=phrase[f][rows].tolist(), marks=values.marks)[0]
+            if rows.size
+            else []
+        )
         typical = _typical_count(values, f, group=group) if rows.size else np.zeros(0)
         for i, brief in zip(rows.tolist(), briefs, strict=True):
             way = "up" if value[i, j] > 0 else "down"
@@ -469,7 +472,9 @@ def _statements(
     for j, f in enumerate(described):
         rows = np.flatnonzero(facts[:, j])
         share = standing[f].shared[rows]
-        texts = describe_cohort_all(f, values.at(rows), src=phrase[f][rows].tolist(), share=share)
+        texts = describe_cohort_all(
+            f, values.at(rows), src=phrase[f][rows].tolist(), share=share, marks=values.marks
+        )
         for i, text in zip(rows.tolist(), texts, strict=True):
             cohort_facts.setdefault(i, []).append(_context(f, text))
     for i, found in cohort_facts.items():
@@ -609,7 +614,7 @@ def _top(keys: np.ndarray) -> np.ndarray:
 
 def _sentences(values: _Values, family: str, *, rows: np.ndarray, phrase: np.ndarray) -> dict[int, str]:
     """The sentence of ``family`` for each of ``rows``, by row."""
-    said = describe_all(family, values.at(rows), src=phrase[rows].tolist())[1]
+    said = describe_all(family, values.at(rows), src=phrase[rows].tolist(), marks=values.marks)[1]
     return dict(zip(rows.tolist(), said, strict=True))
 
 
@@ -679,8 +684,8 @@ def _changes(
         # 8): the model weighed values the words do not say, so the next best is looked for.
         family = tried[f]
         src = said.phrases(family)[1][rows].tolist()
-        theirs = describe_all(family, values.at(peers), src=src)[0]
-        mine = describe_all(family, values.at(rows), src=src)[0]
+        theirs = describe_all(family, values.at(peers), src=src, marks=values.marks)[0]
+        mine = describe_all(family, values.at(rows), src=src, marks=values.marks)[0]
         return np.array([a != b for a, b in zip(theirs, mine, strict=True)], dtype=bool)
 
     best = smallest_change(
@@ -701,7 +706,9 @@ def _changes(
             continue
         # The peer's values, named by the sources this student's module records.
         _, phrase = said.phrases(family)
-        peers = describe_all(family, values.at(best.peer[rows]), src=phrase[rows].tolist())[0]
+        peers = describe_all(
+            family, values.at(best.peer[rows]), src=phrase[rows].tolist(), marks=values.marks
+        )[0]
         title = FAMILIES[family].title
         for i, peer in zip(rows.tolist(), peers, strict=True):
             now, then = float(probability[i]), float(best.probability[i])

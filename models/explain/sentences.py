@@ -16,16 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from waymark.models.explain.typical import NEARLY_ALL
 from waymark.models.features.assessments import MARKING_DELAY_DAYS
 from waymark.models.features.catalogue import CHANNEL_FAMILY
-from waymark.models.marks import MarkScale
+from waymark.models.marks import PERCENT, MarkScale
 
 Row = Mapping[str, float]
 #: Not a feature: 1 where the student's marks were compared with enough of their cohort's
 #: (``cohort.compared_marks``); below that, or when absent, a mark is said without a comparison.
 COMPARED_MARKS = "marks_compared_with_cohort"
-#: Not features: the lowest and highest mark of the scale marks are shown on (``MarkScale``); marks are
-#: kept 0 to 100 (the data contract), and read 0 to 100 when these are absent.
-MARK_LOWEST = "mark_scale_lowest"
-MARK_HIGHEST = "mark_scale_highest"
 #: Not features: where at least half the student's cohort has no activity in the last 14 days
 #: (``typical.SAID_FROM``; a quiet stretch from 95%, ``typical.quiet_stretch``), that share and its
 #: median days since the last activity. A student whose recent activity is still theirs there is
@@ -371,30 +367,23 @@ def _after_due(done: int, late: int, *, one: bool) -> str:
     return f", {late} after the due day"
 
 
-def scale_of(row: Row) -> MarkScale:
-    """The scale a row's ``MARK_LOWEST`` and ``MARK_HIGHEST`` give (0 to 100 without them)."""
-    return MarkScale(
-        float(row.get(MARK_LOWEST, MarkScale.lowest)), float(row.get(MARK_HIGHEST, MarkScale.highest))
-    )
-
-
 def mark_texts(scale: MarkScale, mark: float) -> tuple[str, str]:
     """The brief and the start of the sentence saying an average mark on ``scale``."""
     said = scale.text(mark)
     # "of 4.0 on a scale of 1 to 7 on marked work" would say "on" twice
     brief = (
         f"an average mark of {said} on marked work"
-        if scale.lowest == 0
+        if scale.out_of
         else f"an average mark on marked work of {said}"
     )
     return brief, f"Average mark on marked work so far: {said}"
 
 
-def _results(row: Row, _sources: Sources) -> tuple[str, str]:
+def _results(row: Row, _sources: Sources, *, marks: MarkScale = PERCENT) -> tuple[str, str]:
     if row["asm_has_score"] < 1:
         return NO_MARK_BRIEF, NO_MARK + MARKS_COUNT + "."
     pct = round(100 * row["asm_score_pct"])
-    brief, sentence = mark_texts(scale_of(row), row["asm_score_mean"])
+    brief, sentence = mark_texts(marks, row["asm_score_mean"])
     if pct >= 5 and row.get(COMPARED_MARKS, 0.0) >= 1:
         sentence += f" ({higher_than(pct)} marks on this module)"
     return brief, sentence + "."
@@ -461,14 +450,28 @@ DESCRIBE: dict[str, Describer] = {
 }
 
 
-def describe(family: str, row: Row, *, sources: Sequence[str] = ()) -> str:
-    """The sentence for ``family`` from the student's values, naming the ``sources`` it was recorded from."""
-    return DESCRIBE[family](row, tuple(sources))[1]
+#: The one family said on the institution's scale of marks (``WAYMARK_MARK_SCALE``): its describer also
+#: takes the scale.
+ON_THE_SCALE = "assessment_results"
 
 
-def brief(family: str, row: Row, *, sources: Sequence[str] = ()) -> str:
+def _said(family: str, row: Row, *, sources: Sequence[str], marks: MarkScale) -> tuple[str, str]:
+    if family == ON_THE_SCALE:
+        return _results(row, tuple(sources), marks=marks)
+    return DESCRIBE[family](row, tuple(sources))
+
+
+def describe(family: str, row: Row, *, sources: Sequence[str] = (), marks: MarkScale = PERCENT) -> str:
+    """The sentence for ``family`` from the student's values, naming the ``sources`` it was recorded from.
+
+    Marks are said on ``marks``, the institution's scale (0 to 100 without it).
+    """
+    return _said(family, row, sources=sources, marks=marks)[1]
+
+
+def brief(family: str, row: Row, *, sources: Sequence[str] = (), marks: MarkScale = PERCENT) -> str:
     """A short phrase for ``family`` (used to describe a comparison)."""
-    return DESCRIBE[family](row, tuple(sources))[0]
+    return _said(family, row, sources=sources, marks=marks)[0]
 
 
 def _nothing_yet(family: str, row: Row, *, sources: Sources) -> str | None:
@@ -495,7 +498,9 @@ _CHANNEL_WHAT = {
 }
 
 
-def describe_cohort(family: str, row: Row, *, share: float, sources: Sequence[str] = ()) -> str:
+def describe_cohort(
+    family: str, row: Row, *, share: float, sources: Sequence[str] = (), marks: MarkScale = PERCENT
+) -> str:
     """A fact about the module cohort at this point that ``share`` of it (nearly all) have in common.
 
     ``row`` is a student who is typical of it: their values of ``family`` are the cohort's.
@@ -507,7 +512,8 @@ def describe_cohort(family: str, row: Row, *, share: float, sources: Sequence[st
     if said is not None:
         return said.format(who="anyone" if every else part)
     who = "every student" if every else part
-    return f"The same for {who} on this module at this point: {brief(family, row, sources=sources)}."
+    said_briefly = brief(family, row, sources=sources, marks=marks)
+    return f"The same for {who} on this module at this point: {said_briefly}."
 
 
 #: Each phrase the sentences use of "the student", and how it reads to the student themself. The
