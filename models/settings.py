@@ -75,6 +75,15 @@ class Settings(BaseSettings):
         validation_alias="WAYMARK_ACCESS_LOG_RETENTION_DAYS",
         description="How long the access log is kept (a separate period: it is the record of who read what).",
     )
+    restriction_notice_days: int = Field(
+        7,
+        ge=0,
+        le=90,
+        validation_alias="WAYMARK_RESTRICTION_NOTICE_DAYS",
+        description="How long a student left out at their request stays out after the DPO decides "
+        "their objection or correction, told that it ends and when (GDPR Art. 18(3): told before a "
+        "restriction is lifted). 0 lifts it with the decision.",
+    )
     timezone: str = Field(
         "UTC",
         validation_alias="WAYMARK_TIMEZONE",

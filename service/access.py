@@ -26,7 +26,6 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
-    exists,
     false,
     or_,
     select,
@@ -36,7 +35,8 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from waymark.models.roles import RELATIONSHIP_SCOPES, Role
 from waymark.models.settings import get_settings
-from waymark.service.db.schema import AccessGrant, Indicator, ProcessingRestriction
+from waymark.service.db.schema import AccessGrant, Indicator
+from waymark.service.objections import not_restricted
 from waymark.service.security import Principal
 
 # scope type of a relationship (waymark.models.roles) -> the indicator column it applies to
@@ -79,8 +79,7 @@ def may_read(principal: Principal, indicators: Any, *, left_out: bool = False) -
     in_scope = or_(*(_in(principal, indicators, scope_type=t) for t in scope_types))
     if left_out:
         return in_scope
-    restricted = exists().where(ProcessingRestriction.student_id == indicators.c.student_id)
-    return and_(in_scope, ~restricted)
+    return and_(in_scope, not_restricted(indicators.c.student_id))
 
 
 def _in(principal: Principal, indicators: Any, *, scope_type: str) -> ColumnElement[bool]:

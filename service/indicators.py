@@ -17,7 +17,6 @@ from waymark.service.db.schema import (
     Contact,
     ContactEvent,
     Indicator,
-    ProcessingRestriction,
     Publication,
     RightsRequest,
     ScoringRun,
@@ -25,6 +24,7 @@ from waymark.service.db.schema import (
     estimates_withdrawn,
     list_order,
 )
+from waymark.service.objections import still_restricted
 from waymark.service.outreach import outlives
 from waymark.service.runtime import Runtime
 from waymark.service.schemas import (
@@ -248,8 +248,7 @@ def follows_up(
     contacts alone; the student's indicators, answers and other contacts stay out of reach, and no
     new contact is opened in Waymark.
     """
-    left_out = select(ProcessingRestriction.student_id).where(ProcessingRestriction.student_id == student_id)
-    if not kept or session.scalar(left_out.limit(1)) is None:
+    if not kept or not still_restricted(session, student_id):
         return False
     contacts = select(Contact.id).where(Contact.student_id == student_id, outlives(Contact, kept=kept))
     if session.scalar(contacts.limit(1)) is None:

@@ -12,14 +12,19 @@ the correction, which the student reads, or when the student withdraws the reque
 correction keeps it until the corrected data is recorded as reaching the folder Waymark reads: until
 then the student's estimates would rest on data found to be wrong. Their erasure removes every
 restriction with the rest.
+
+The student is told before a restriction the DPO ends is lifted (Art. 18(3)): the decision gives
+notice (``WAYMARK_RESTRICTION_NOTICE_DAYS``, ``end_after_notice``), and the restriction stands until
+it runs out. Every reader asks ``standing`` rather than whether a row exists. A student who ends their
+own restriction (withdrawing the request) is not given notice of their own choice: it ends at once.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, select
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from waymark.service.db.schema import Indicator, ProcessingRestriction, RightsRequest, ScoringRun
@@ -46,6 +51,24 @@ def served_key(session: Session, student: str) -> str | None:
 GROUNDS = {"objection": "objection", "rectification": "accuracy"}
 
 
+def standing(now: datetime | None = None) -> ColumnElement[bool]:
+    """The condition that a ``ProcessingRestriction`` row keeps its student out at ``now``.
+
+    Until decided it does; once the DPO's decision ends it, until the notice given with the decision
+    runs out (``lifts_at``). A row past its notice counts for nothing, in every reader, until retention
+    removes it. Without ``now``, the database's clock at the statement's transaction: the service keeps
+    built statements (``reads``), and a moment bound when one was built would keep a student out, or
+    let them be read, after it.
+    """
+    at = func.current_timestamp() if now is None else now
+    return or_(ProcessingRestriction.lifts_at.is_(None), ProcessingRestriction.lifts_at > at)
+
+
+def left_out() -> Any:
+    """The students left out now at their request (a subquery of ``student_id``)."""
+    return select(ProcessingRestriction.student_id).where(standing())
+
+
 def not_restricted(student_id: Any) -> ColumnElement[bool]:
     """The condition that ``student_id`` (a column) names no student whose processing is restricted.
 
@@ -53,25 +76,44 @@ def not_restricted(student_id: Any) -> ColumnElement[bool]:
     monitoring's group figures): a restricted student's data is stored, not processed (a reviewer's
     finding).
     """
-    return ~exists().where(ProcessingRestriction.student_id == student_id)
+    return ~exists().where(ProcessingRestriction.student_id == student_id, standing())
 
 
 def restriction(session: Session, student: str) -> ProcessingRestriction | None:
-    """The student's standing objection (weighed or upheld), if any."""
+    """The student's standing objection (weighed or upheld), if any: not one declined and in its notice.
+
+    A student told that a declined objection ends on a day may object again meanwhile.
+    """
     return session.scalar(
         select(ProcessingRestriction).where(
-            ProcessingRestriction.student_id == student, ProcessingRestriction.ground == "objection"
+            ProcessingRestriction.student_id == student,
+            ProcessingRestriction.ground == "objection",
+            ProcessingRestriction.lifts_at.is_(None),
         )
     )
 
 
-def restricted_by(session: Session, requests: list[RightsRequest]) -> set[int]:
-    """The ids of those of ``requests`` that hold a restriction of their student's processing now."""
-    held = select(ProcessingRestriction.student_id, ProcessingRestriction.request_id).where(
-        ProcessingRestriction.request_id.in_([r.id for r in requests])
-    )
+def restricted_by(session: Session, requests: list[RightsRequest]) -> dict[int, datetime | None]:
+    """Those of ``requests`` that keep their student out now, by id, each with when it ends.
+
+    The end is the close of the notice given with the DPO's decision (``lifts_at``); None: until decided.
+    """
+    held = select(
+        ProcessingRestriction.student_id, ProcessingRestriction.request_id, ProcessingRestriction.lifts_at
+    ).where(ProcessingRestriction.request_id.in_([r.id for r in requests]), standing())
     mine = {(r.student_id, r.id) for r in requests}
-    return {request for student, request in session.execute(held) if (student, request) in mine}
+    return {
+        request: _aware(lifts)
+        for student, request, lifts in session.execute(held)
+        if (student, request) in mine
+    }
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A stored moment in UTC (SQLite gives it back without its zone)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def restrict(session: Session, request: RightsRequest) -> None:
@@ -103,21 +145,55 @@ def uphold(session: Session, request: RightsRequest) -> int:
 
 
 def lift(session: Session, request: RightsRequest) -> bool:
-    """End the restriction ``request`` holds, if any (True: it held one).
+    """End the restriction ``request`` holds now, if it still stands (True: it did).
 
-    The student is scored again from the next run and read as before, unless another of their
-    requests holds one too (``still_restricted``).
+    For the student's own withdrawal (and ``end_after_notice`` without notice). The student is scored
+    again from the next run and read as before, unless another of their requests holds one too
+    (``still_restricted``). A row past its notice goes too, but counts as nothing lifted.
     """
-    gone = session.execute(
-        delete(ProcessingRestriction).where(
+    mine = (
+        ProcessingRestriction.student_id == request.student_id,
+        ProcessingRestriction.request_id == request.id,
+    )
+    stood = session.execute(select(ProcessingRestriction.request_id).where(*mine, standing())).first()
+    session.execute(delete(ProcessingRestriction).where(*mine))
+    return stood is not None
+
+
+def end_after_notice(session: Session, request: RightsRequest, *, days: int) -> datetime | None:
+    """End the restriction ``request`` holds once the student has had ``days`` of notice (Art. 18(3)).
+
+    Returns the moment it stops keeping the student out (now, without notice), or None where the
+    request held none. The DPO's decision gives the notice: the student reads it, with the day, in the
+    outcome (``notice_text``). Until then they stay left out; they may end it sooner themselves.
+    """
+    if not days:
+        return datetime.now(UTC) if lift(session, request) else None
+    row = session.scalar(
+        select(ProcessingRestriction).where(
             ProcessingRestriction.student_id == request.student_id,
             ProcessingRestriction.request_id == request.id,
+            standing(),
         )
     )
-    return bool(getattr(gone, "rowcount", 0))
+    if row is None:
+        return None
+    row.lifts_at = datetime.now(UTC) + timedelta(days=days)
+    return row.lifts_at
+
+
+def notice_text(lifts_at: datetime) -> str:
+    """What the student is told of a restriction the DPO's decision ends, and when it ends."""
+    return (
+        f"You stay left out until {lifts_at:%d %B %Y, %H:%M} UTC, so that you hear of this before it ends "
+        "(UK GDPR Art. 18(3)). From then you are scored again and the staff who support you see you in "
+        "Waymark, unless another request of yours keeps you out; you may end it sooner in your requests."
+    )
 
 
 def still_restricted(session: Session, student: str) -> bool:
     """Whether any restriction of the student's processing stands."""
-    query = select(ProcessingRestriction.request_id).where(ProcessingRestriction.student_id == student)
+    query = select(ProcessingRestriction.request_id).where(
+        ProcessingRestriction.student_id == student, standing()
+    )
     return session.execute(query.limit(1)).first() is not None

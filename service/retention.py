@@ -37,6 +37,7 @@ from waymark.service.db.schema import (
     RightsRequest,
     ScoringRun,
 )
+from waymark.service.objections import standing
 from waymark.service.security import Principal
 
 PURPOSE = "data_protection"
@@ -59,14 +60,20 @@ class RetentionResult:
 
 
 def _expired(
-    session: Session, cutoff: datetime
+    session: Session, cutoff: datetime, *, now: datetime | None = None
 ) -> tuple[list[int], dict[str, tuple[Any, ColumnElement[bool]]]]:
-    """The runs no longer served before ``cutoff``, and what the policy removes: kind -> (table, rows)."""
+    """The runs no longer served before ``cutoff``, and what the policy removes: kind -> (table, rows).
+
+    Restrictions past the notice their ending gave (``objections.standing``) keep nobody out: they go
+    first, and the requests that held them then age as any other.
+    """
+    now = now or datetime.now(UTC)
     published = set(session.scalars(select(Publication.run_id)))
     expired = select(ScoringRun.id).where(ScoringRun.started_at < cutoff)
     old = [i for i in session.scalars(expired) if i not in published]  # the served batch always stays
     stale = select(Contact.id).where(Contact.updated_at < cutoff)
     return old, {
+        "restrictions_ended": (ProcessingRestriction, ~standing(now)),
         "indicators": (Indicator, Indicator.run_id.in_(old)),
         "feedback": (Feedback, Feedback.at < cutoff),
         "interventions": (Intervention, Intervention.at < cutoff),
@@ -79,7 +86,7 @@ def _expired(
             and_(
                 RightsRequest.status == "done",
                 RightsRequest.processed_at < cutoff,
-                ~exists().where(ProcessingRestriction.request_id == RightsRequest.id),
+                ~exists().where(ProcessingRestriction.request_id == RightsRequest.id, standing(now)),
                 ~and_(RightsRequest.outcome == "accepted", RightsRequest.applied_at.is_(None)).self_group(),
             ),
         ),
@@ -119,7 +126,7 @@ def apply(
     """Apply the policy in the caller's transaction and record that it ran."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=retention_days)
-    old, expired = _expired(session, cutoff)
+    old, expired = _expired(session, cutoff, now=now)
     counts = {
         kind: int(getattr(session.execute(delete(table).where(rows)), "rowcount", 0) or 0)
         for kind, (table, rows) in expired.items()
@@ -147,7 +154,7 @@ def status(session: Session, *, retention_days: int, access_log_days: int) -> Re
     """The policy's state for the DPO: its periods, its last run, and what is due now."""
     now = datetime.now(UTC)
     cutoff = now - timedelta(days=retention_days)
-    old, expired = _expired(session, cutoff)
+    old, expired = _expired(session, cutoff, now=now)
     counts = {
         kind: int(session.scalar(select(func.count()).select_from(table).where(rows)) or 0)
         for kind, (table, rows) in expired.items()

@@ -688,6 +688,11 @@ class OwnRequest(BaseModel):
         description="Whether this request keeps you left out now (an objection; a correction you asked "
         "to be left out for while it is weighed): not scored, and not seen by staff in Waymark.",
     )
+    restricted_until: datetime | None = Field(
+        default=None,
+        description="When this request stops keeping you left out, where the data protection officer's "
+        "decision ends it: you are told before it does (GDPR Art. 18(3)). None: until it is decided.",
+    )
 
 
 Interval = tuple[float | None, float | None, float | None]

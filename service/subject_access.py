@@ -36,6 +36,7 @@ from waymark.service.db.schema import (
     StudentPreference,
     columns,
 )
+from waymark.service.objections import still_restricted
 from waymark.service.security import Principal
 
 #: The data folder's audit-only tables: named in a copy, their values never read into it.
@@ -120,7 +121,7 @@ def database_records(session: Session, student_id: str) -> dict[str, list[dict[s
         "indicators": indicators,
         # while an objection stands no staff member reads their indicators (access.may_read); an open
         # contact kept under a restriction is read by those who support them (indicators.follows_up)
-        "readers": [] if restriction else _readers(session, indicators),
+        "readers": [] if still_restricted(session, student_id) else _readers(session, indicators),
         "feedback_on_indicators": _rows(session, Feedback, student_id=student_id),
         "interventions": _rows(session, Intervention, student_id=student_id),
         "contacts": _rows(session, Contact, student_id=student_id),

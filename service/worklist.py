@@ -27,7 +27,6 @@ from waymark.service.db.schema import (
     Contact,
     DirectoryEntry,
     Indicator,
-    ProcessingRestriction,
     RightsRequest,
     ScoringRun,
     StaffVisit,
@@ -35,6 +34,7 @@ from waymark.service.db.schema import (
     search_key,
 )
 from waymark.service.indicators import follows_up
+from waymark.service.objections import left_out
 from waymark.service.outreach import OFFER, outlives, said_no
 from waymark.service.runtime import Runtime
 from waymark.service.security import Principal
@@ -369,7 +369,7 @@ def left_out_follow_ups(
     """
     found = session.scalars(
         select(Contact)
-        .where(outlives(Contact, kept=kept), Contact.student_id.in_(select(ProcessingRestriction.student_id)))
+        .where(outlives(Contact, kept=kept), Contact.student_id.in_(left_out()))
         .order_by(Contact.follow_up_on.is_(None), Contact.follow_up_on, Contact.id)
     ).all()
     mine = {

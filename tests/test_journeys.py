@@ -552,7 +552,8 @@ def test_the_dpo_processes_the_erasure_and_runs_retention(
     _seen(page)
     axe.check(page, "dpo, queue and retention")
     screenshot(page, "dpo")
-    # the objection first: declined, with the grounds the student reads; the restriction ends
+    # the objection first: declined, with the grounds the student reads; the restriction ends once they
+    # have had notice of it (GDPR Art. 18(3)), which the DPO reads too
     objection = page.locator("article.request", has_text=f"student {student}").filter(has_text="Objection")
     prefix = objection.get_attribute("aria-labelledby").removesuffix("-h")
     press(page, f"#{prefix}-h ~ form button[type=submit]")
@@ -561,9 +562,10 @@ def test_the_dpo_processes_the_erasure_and_runs_retention(
     type_into(page, f"#o{prefix[1:]}-note", "Your course's accrediting body requires engagement monitoring.")
     press(page, f"#{prefix}-h ~ form button[type=submit]")
     page.wait_for_selector(f"text=Objection {prefix[1:]}: outcome recorded")
+    assert "The student reads: You stay left out until" in page.locator("#status").inner_text()
     with transaction(own.engine) as session:
-        assert objections.restriction(session, student) is None
-    # the correction they asked to be left out for: declined, they are read again
+        assert objections.restriction(session, student) is None  # in its notice: they may object again
+    # the correction they asked to be left out for: declined, they are read again after the notice
     card = page.locator("article.request", has_text=f"student {student}").filter(has_text="Rectification")
     assert "asked to be left out while this is checked" in card.inner_text()
     prefix = card.get_attribute("aria-labelledby").removesuffix("-h")
@@ -573,7 +575,21 @@ def test_the_dpo_processes_the_erasure_and_runs_retention(
     page.wait_for_selector(f"text=Rectification request {prefix[1:]}: outcome recorded")
     with transaction(own.engine) as session:
         left_out = select(ProcessingRestriction).where(ProcessingRestriction.student_id == student)
-        assert session.scalars(left_out).first() is None
+        assert all(r.lifts_at is not None for r in session.scalars(left_out))  # each in its notice
+        assert objections.still_restricted(session, student)
+    # the student reads, before it comes, the day each ends, and may end one sooner
+    theirs, their_errors = sign_in(browser, base_url, student)
+    theirs.wait_for_selector("#requests td:has-text('You stay left out until')")
+    axe.check(theirs, "me, left out for the notice of a decision")
+    ending = theirs.locator("#requests tr", has_text="Rectification").locator("button", has_text="now")
+    assert ending.count() == 1
+    ending.focus()
+    theirs.keyboard.press("Enter")
+    theirs.wait_for_selector("#status:has-text('no longer left out for this request')")
+    with transaction(own.engine) as session:  # the objection's notice still runs
+        assert [r.ground for r in session.scalars(left_out)] == ["objection"]
+    assert their_errors == []
+    theirs.context.close()
     request = page.locator("article.request", has_text=f"student {student}").first
     prefix = request.get_attribute("aria-labelledby").removesuffix("-h")
     press(page, f"#{prefix}-h ~ form button[type=submit]")

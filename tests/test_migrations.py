@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -258,6 +258,42 @@ def test_people_signed_in_as_data_scientists_before_0026_are_recorded_holding_th
     assert [tuple(r) for r in held] == [("both-1", "data_scientist")]
 
 
+def test_restrictions_written_before_0027_stand_until_decided_and_a_downgrade_lifts_those_in_notice(
+    tmp_path: Path, disposing: Callable[[Engine], Engine]
+) -> None:
+    """Revision 0027 gives an ended restriction a notice (Art. 18(3)); the release before knew none."""
+    from waymark.service import objections
+    from waymark.service.scoring.publish import restricted_students
+
+    engine = disposing(make_engine(f"sqlite:///{tmp_path}/n.db"))
+    _to(engine, "0026")
+    with transaction(engine) as session:
+        for student, request in (("S1", 1), ("S2", 2)):
+            session.execute(
+                text(
+                    "INSERT INTO processing_restrictions (student_id, request_id, since, upheld, ground) "
+                    "VALUES (:s, :r, '2026-01-01 00:00:00', 0, 'objection')"
+                ),
+                {"s": student, "r": request},
+            )
+    upgrade(engine)
+    assert restricted_students(engine, key="") == {"S1", "S2"}  # standing until decided, as they were
+    with transaction(engine) as session:
+        session.execute(
+            text("UPDATE processing_restrictions SET lifts_at = :at WHERE student_id = 'S2'"),
+            {"at": datetime.now(UTC) + timedelta(days=7)},
+        )
+        assert objections.still_restricted(session, "S2")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0026")
+    with engine.connect() as connection:
+        left = connection.execute(text("SELECT student_id FROM processing_restrictions")).scalars().all()
+    assert left == ["S1"]
+
+
 def test_directory_names_written_before_the_search_key_are_folded_by_the_upgrade(
     tmp_path: Path, disposing: Callable[[Engine], Engine]
 ) -> None:
@@ -322,7 +358,7 @@ def test_db_status_and_upgrade_say_where_the_schema_stands_and_status_changes_no
 
     upgraded = CliRunner().invoke(app, ["db", "upgrade"], env=env)
     assert upgraded.exit_code == 0, upgraded.output
-    assert "was at revision 0009; applied 17 migration(s)" in upgraded.output
+    assert "was at revision 0009; applied 18 migration(s)" in upgraded.output
     assert revisions(engine).up_to_date
     again = CliRunner().invoke(app, ["db", "status"], env=env)
     assert again.exit_code == 0 and "up to date" in again.output
@@ -387,7 +423,7 @@ def test_the_service_role_cannot_migrate_and_is_told_to_ask_the_owner_and_nothin
                 upgrade(service)
             said = str(refused.value)
             # the pending ones named, or their range when there are many ("0012 to 0015")
-            assert "at revision 0011" in said and "15 migration(s), 0012 to 0026" in said, said
+            assert "at revision 0011" in said and "16 migration(s), 0012 to 0027" in said, said
             assert "may not apply them" in said and "waymark db upgrade" in said
             assert revisions(owner).current == "0011"  # nothing was changed
             pending = [described.split()[0] for described in upgrade(owner).pending]
@@ -407,6 +443,7 @@ def test_the_service_role_cannot_migrate_and_is_told_to_ask_the_owner_and_nothin
                 "0024",
                 "0025",
                 "0026",
+                "0027",
             ]
             assert revisions(service).up_to_date
             assert upgrade(service).up_to_date  # once the owner has migrated, the service role opens it

@@ -43,6 +43,7 @@ from waymark.service.db.schema import (
     Indicator,
     Intervention,
     ModelDecision,
+    ProcessingRestriction,
     RightsRequest,
     ScoringRun,
     TrainingExclusion,
@@ -799,7 +800,8 @@ def test_a_student_who_objects_is_left_out_at_once_and_stays_out_once_the_object
 def test_the_dpo_may_decline_an_objection_with_the_grounds_the_student_reads(
     own: Served, client: TestClient
 ) -> None:
-    """Declined, the restriction ends at once: the tutor reads the stored estimate again."""
+    """Declined, the restriction ends once the student has had notice (GDPR Art. 18(3): told before a
+    restriction is lifted; it had ended with the decision): the tutor then reads the stored estimate."""
     tutor, student = _tutored(own, -6)
     staff, me, dpo = (
         auth(own, "personal_tutor", tutor),
@@ -819,16 +821,42 @@ def test_the_dpo_may_decline_an_objection_with_the_grounds_the_student_reads(
         f"/v1/dpo/objection/{number}", json={"uphold": False, "note": grounds}, headers=dpo
     )
     assert declined.status_code == 200
+    assert declined.json()["note"].startswith("The student reads: You stay left out until ")  # the DPO too
     assert (
         client.post(
             f"/v1/dpo/objection/{number}", json={"uphold": False, "note": grounds}, headers=dpo
         ).status_code
         == 404
     )
+    # told before it ends: left out for the notice given with the decision, which says until when
+    assert client.get(f"/v1/students/{student}/indicator", headers=staff).status_code == 404
+    mine = {r["id"]: r for r in client.get("/v1/me/requests", headers=me).json()}[number]
+    assert mine["outcome"] == "declined" and mine["outcome_note"].startswith(
+        f"{grounds} You stay left out until "
+    )
+    until = datetime.fromisoformat(mine["restricted_until"])
+    until = until if until.tzinfo else until.replace(tzinfo=UTC)
+    assert mine["restricted"] and timedelta(days=6.9) < until - datetime.now(UTC) <= timedelta(days=7)
+    assert f"{until:%d %B %Y, %H:%M} UTC" in mine["outcome_note"]
+    # the student may object again meanwhile: a new request, left out under it from now on
+    again = client.post("/v1/me/objection", json={"detail": "new grounds"}, headers=me)
+    assert again.status_code == 201, again.text
+    assert client.delete(f"/v1/me/requests/{again.json()['id']}", headers=me).status_code == 200
+    _notice_runs_out(own, number)
     assert client.get(f"/v1/students/{student}/indicator", headers=staff).status_code == 200
     mine = {r["id"]: r for r in client.get("/v1/me/requests", headers=me).json()}[number]
-    assert (mine["outcome"], mine["outcome_note"]) == ("declined", grounds)
+    assert (mine["restricted"], mine["restricted_until"]) == (False, None)
     assert client.delete(f"/v1/me/requests/{number}", headers=me).status_code == 404  # nothing stands
+
+
+def _notice_runs_out(served: Served, request: int) -> None:
+    """Move the end of the notice a decision gave for ``request`` into the past, as time would."""
+    with transaction(served.engine) as session:
+        found = session.scalar(
+            select(ProcessingRestriction).where(ProcessingRestriction.request_id == request)
+        )
+        assert found is not None and found.lifts_at is not None
+        found.lifts_at = datetime.now(UTC) - timedelta(seconds=1)
 
 
 def test_a_student_who_contests_their_data_is_left_out_while_it_is_weighed_if_they_ask(
@@ -836,8 +864,9 @@ def test_a_student_who_contests_their_data_is_left_out_while_it_is_weighed_if_th
 ) -> None:
     """GDPR Art. 18(1)(a): a student contesting the accuracy of their data may have its processing
     restricted while the DPO checks it. Only an objection restricted it ("Not yet fixed" in
-    docs/reviews.md). Asked for, the student is left out at once; declined, they are read again at once;
-    accepted, they stay out until the corrected data is recorded as reaching Waymark."""
+    docs/reviews.md). Asked for, the student is left out at once; declined, they are read again once
+    they have had notice; accepted, they stay out until the corrected data is recorded as reaching
+    Waymark, and for the notice then given."""
     tutor, student = _tutored(own, -9)
     staff, me, dpo = (
         auth(own, "personal_tutor", tutor),
@@ -882,24 +911,35 @@ def test_a_student_who_contests_their_data_is_left_out_while_it_is_weighed_if_th
     accepted = {"accept": True, "note": "Registry confirms the week 3 logins were a shared machine."}
     assert client.post(f"/v1/dpo/rectification/{number}", json=accepted, headers=dpo).status_code == 200
     assert read() == 404 and flags(me, "/v1/me/requests")[number] is True
-    assert client.post(f"/v1/dpo/rectification/{number}/applied", headers=dpo).status_code == 200
+    applied = client.post(f"/v1/dpo/rectification/{number}/applied", headers=dpo)
+    assert applied.status_code == 200 and applied.json()["note"].startswith("The student reads: You stay")
+    assert student in publish.left_out_students(own.engine, key=key)  # told first: the notice runs
+    mine = {r["id"]: r for r in client.get("/v1/me/requests", headers=me).json()}[number]
+    assert "the corrected data reached Waymark. You stay left out until " in mine["outcome_note"]
+    _notice_runs_out(own, number)
     assert student not in publish.left_out_students(own.engine, key=key)
     assert flags(me, "/v1/me/requests")[number] is False
     # the run made while they were left out holds nothing of them: the next scores them again
     assert read() == 404
     assert score(own.folder, own.engine, model_name="waymark-not-completing", week=8).restricted == 0
     assert read() == 200
-    # declined: read again at once
+    # declined: left out for the notice; the student may end it sooner, the outcome staying declined
     second = client.post("/v1/me/rectification", json={"detail": "x", "restrict": True}, headers=me).json()
     assert read() == 404
     declined = {"accept": False, "note": "The records show the submission on time."}
     assert client.post(f"/v1/dpo/rectification/{second['id']}", json=declined, headers=dpo).status_code == 200
+    assert read() == 404 and flags(me, "/v1/me/requests")[second["id"]] is True
+    ended = client.delete(f"/v1/me/requests/{second['id']}", headers=me)
+    assert ended.status_code == 200 and "no longer left out for this request" in ended.json()["note"]
     assert read() == 200
+    mine = {r["id"]: r for r in client.get("/v1/me/requests", headers=me).json()}[second["id"]]
+    assert (mine["outcome"], mine["restricted"]) == ("declined", False)
     # an objection and a correction each restrict: declining one leaves the other standing
     third = client.post("/v1/me/rectification", json={"detail": "y", "restrict": True}, headers=me).json()
     objected = client.post("/v1/me/objection", json={"detail": ""}, headers=me).json()
     grounds = {"uphold": False, "note": "The accrediting body requires engagement monitoring."}
     assert client.post(f"/v1/dpo/objection/{objected['id']}", json=grounds, headers=dpo).status_code == 200
+    _notice_runs_out(own, objected["id"])
     assert read() == 404
     withdrawn = client.delete(f"/v1/me/requests/{third['id']}", headers=me)
     assert withdrawn.status_code == 200 and read() == 200
@@ -939,6 +979,59 @@ def test_a_student_may_end_the_restriction_of_an_accepted_correction_and_it_stay
     assert number not in _past_retention(own)  # still to be recorded as reaching the data
     assert client.post(f"/v1/dpo/rectification/{number}/applied", headers=dpo).status_code == 200
     assert number in _past_retention(own)
+
+
+def test_a_restriction_ends_after_its_notice_in_every_reader_and_retention_then_removes_it(
+    own: Served, client: TestClient
+) -> None:
+    """GDPR Art. 18(3): the notice a decision gives keeps the student out until it runs out, counted by
+    the database's clock in every reader; then the restriction keeps nobody out, retention removes it,
+    and the request ages as any other. Without notice (``WAYMARK_RESTRICTION_NOTICE_DAYS=0``) it ends
+    with the decision."""
+    from waymark.service import objections
+
+    student = "S-NOTICE-1"
+    key = publish.folder_key(own.folder)
+    with transaction(own.engine) as session:
+        asked = [
+            RightsRequest(
+                student_id=student, kind=kind, detail="", status="open", created_at=datetime.now(UTC)
+            )
+            for kind in ("objection", "rectification")
+        ]
+        session.add_all(asked)
+        session.flush()
+        for req in asked:
+            objections.restrict(session, req)
+        numbers = [req.id for req in asked]
+    with transaction(own.engine) as session:
+        objection, correction = (session.get(RightsRequest, n) for n in numbers)
+        assert objection is not None and correction is not None
+        assert objections.end_after_notice(session, correction, days=0) is not None  # ends now: the row goes
+        until = objections.end_after_notice(session, objection, days=3)
+        assert until is not None and timedelta(days=2.9) < until - datetime.now(UTC) <= timedelta(days=3)
+        assert objections.end_after_notice(session, correction, days=3) is None  # it held none
+        for req in (objection, correction):
+            req.status, req.outcome, req.processed_at = (
+                "done",
+                "declined",
+                datetime.now(UTC) - timedelta(days=9),
+            )
+    with transaction(own.engine) as session:
+        assert objections.still_restricted(session, student)
+        assert set(objections.restricted_by(session, [objection, correction])) == {numbers[0]}
+        assert objections.restriction(session, student) is None  # in its notice: they may object again
+    assert student in publish.left_out_students(own.engine, key=key)
+    assert numbers[0] not in _past_retention(own) and numbers[1] in _past_retention(own)
+    _notice_runs_out(own, numbers[0])
+    with transaction(own.engine) as session:
+        assert not objections.still_restricted(session, student)
+    assert student not in publish.left_out_students(own.engine, key=key)
+    assert numbers[0] in _past_retention(own)
+    assert client.post("/v1/dpo/retention", headers=auth(own, "dpo", "dpo-1")).status_code == 200
+    with transaction(own.engine) as session:
+        left = select(ProcessingRestriction).where(ProcessingRestriction.student_id == student)
+        assert session.scalars(left).first() is None  # the requests stay until their own period ends
 
 
 def _past_retention(served: Served) -> set[int]:

@@ -264,6 +264,11 @@ class RequestOut(BaseModel):
         description="Whether the request keeps the student left out now (an objection; a correction they "
         "asked to be left out for until it is declined or reaches the data): decide it promptly.",
     )
+    restricted_until: datetime | None = Field(
+        None,
+        description="When the request stops keeping the student left out, where your decision ended it: "
+        "the student has notice until then (WAYMARK_RESTRICTION_NOTICE_DAYS; GDPR Art. 18(3)).",
+    )
     kept_contacts: int = Field(
         0,
         description="Open contacts with the student under an exemption that outlasts a restriction (a "
@@ -299,6 +304,7 @@ def requests(access: Dpo) -> list[RequestOut]:
             update={
                 "held": held[r.student_id],
                 "restricted": r.id in restricted,
+                "restricted_until": restricted.get(r.id),
                 "kept_contacts": outlasting.get(r.student_id, 0),
             }
         )
@@ -395,18 +401,40 @@ def process_objection(request_id_: RequestNumber, body: ObjectionDecision, *, ac
     """Uphold an objection (the student stays left out, their indicators go) or decline it with grounds.
 
     The student has been left out since they objected (``service.objections``); a declined objection
-    ends that, and the note, which the student reads, states the institution's compelling grounds.
+    ends that once the student has had notice of it (``WAYMARK_RESTRICTION_NOTICE_DAYS``, Art. 18(3)),
+    and the note, which the student reads, states the institution's compelling grounds and the day.
     """
     session = access.session
     erasure_barrier(session)  # a run publishing now finishes first, or sees this
     req = _open_request(session, request_id_, kind="objection")
-    if body.uphold:
-        objections.uphold(session, req)
-    else:
-        objections.lift(session, req)
-    recorded = _close(req, "accepted" if body.uphold else "declined", note=body.note)
+    if not body.uphold:
+        return _ending(req, "declined", note=body.note, access=access)
+    objections.uphold(session, req)
+    recorded = _close(req, "accepted", note=body.note)
     access.record([req.student_id], "objection_processed")
     return recorded
+
+
+def _notice(req: RightsRequest, access: Access) -> tuple[datetime | None, str | None]:
+    """End the restriction ``req`` holds once the student has had notice.
+
+    Returns when it ends (None: it held none) and what the student is told of it (None: it ended now,
+    without notice, as ``WAYMARK_RESTRICTION_NOTICE_DAYS=0`` asks).
+    """
+    days = access.runtime.settings.restriction_notice_days
+    until = objections.end_after_notice(access.session, req, days=days)
+    return until, objections.notice_text(until) if until is not None and days else None
+
+
+def _ending(req: RightsRequest, outcome: str, *, note: str, access: Access) -> Recorded:
+    """Close ``req`` with an outcome that ends the restriction it holds, once the student has notice.
+
+    The DPO is told what the student reads of it.
+    """
+    _, notice = _notice(req, access)
+    recorded = _close(req, outcome, note=f"{note} {notice}" if notice else note)
+    access.record([req.student_id], f"{req.kind}_processed")
+    return recorded.model_copy(update={"note": f"The student reads: {notice}" if notice else None})
 
 
 @router.post("/dpo/erasure/{request_id_}/refusal", response_model=Recorded)
@@ -424,14 +452,14 @@ def process_rectification(
 ) -> Recorded:
     """Record the outcome of a rectification request (accepted or declined, with a note the student sees).
 
-    Declined, the restriction the student asked for while it was weighed ends (Art. 18(1)(a)): they are
-    read and scored again. Accepted, it stands until the correction is recorded as reaching the data.
+    Declined, the restriction the student asked for while it was weighed ends (Art. 18(1)(a)) once they
+    have had notice of it (Art. 18(3)): they are read and scored again from then. Accepted, it stands
+    until the correction is recorded as reaching the data.
     """
-    session = access.session
-    req = _open_request(session, request_id_, kind="rectification")
+    req = _open_request(access.session, request_id_, kind="rectification")
     if not body.accept:
-        objections.lift(session, req)
-    recorded = _close(req, "accepted" if body.accept else "declined", note=body.note)
+        return _ending(req, "declined", note=body.note, access=access)
+    recorded = _close(req, "accepted", note=body.note)
     access.record([req.student_id], "rectification_processed")
     return recorded
 
@@ -447,13 +475,17 @@ def correction_applied(request_id_: RequestNumber, access: Dpo) -> Recorded:
     if req is None or req.kind != "rectification" or req.outcome != "accepted" or req.applied_at is not None:
         raise Refused(404, title="Not found", detail="No accepted correction waiting with that id.")
     req.applied_at = datetime.now(UTC)
-    if objections.lift(access.session, req):  # the corrected data is there to be read: said with the outcome
+    reached = f"{req.outcome_note} On {req.applied_at:%d %B %Y} the corrected data reached Waymark"
+    until, notice = _notice(req, access)  # the corrected data is there to be read: the restriction ends
+    if notice:
+        req.outcome_note = f"{reached}. {notice}"
+    elif until is not None:
         req.outcome_note = (
-            f"{req.outcome_note} On {req.applied_at:%d %B %Y} the corrected data reached Waymark, and you "
-            "are no longer left out for this correction: you are scored again from the next run."
+            f"{reached}, and you are no longer left out for this correction: you are scored again from "
+            "the next run."
         )
     access.record([req.student_id], "correction_applied")
-    return Recorded(id=req.id, at=req.applied_at)
+    return Recorded(id=req.id, at=req.applied_at, note=f"The student reads: {notice}" if notice else None)
 
 
 @router.get("/dpo/retention", response_model=retention.RetentionStatus)

@@ -359,6 +359,10 @@ def withdraw_request(request_id: Annotated[int, Path(ge=1, le=2**62)], access: S
         raise Refused(404, title="Not found", detail="You have no open request with that number.")
     lifted = objections.lift(session, req)
     after = _seen_again(access) if lifted else ""
+    if req.status != "open" and (req.outcome == "declined" or req.applied_at is not None):
+        # decided, and in the notice its ending gave: ended sooner, as the student asks; the outcome stays
+        access.record([me], "restriction_withdrawn")
+        return Recorded(id=req.id, at=_now(), note=f"You are no longer left out for this request. {after}")
     if req.kind == "rectification" and req.status != "open":  # accepted, waiting to reach the data
         access.record([me], "restriction_withdrawn")
         return Recorded(
@@ -412,7 +416,7 @@ def own_requests(access: Student) -> list[OwnRequest]:
     restricted = objections.restricted_by(access.session, found)
     out = [
         OwnRequest.model_validate(r, from_attributes=True).model_copy(
-            update={"restricted": r.id in restricted}
+            update={"restricted": r.id in restricted, "restricted_until": restricted.get(r.id)}
         )
         for r in found
     ]

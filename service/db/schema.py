@@ -295,14 +295,17 @@ class ProcessingRestriction(Base):
     member reads them (``access.may_read``), from that moment. Two grounds (``service.objections``):
 
     - ``objection``: the student objected to being scored and listed (Art. 21); restricted while the
-      DPO weighs it (Art. 18(1)(d)) and, ``upheld``, after. The row goes when the DPO declines it
-      with the institution's grounds or the student withdraws it.
+      DPO weighs it (Art. 18(1)(d)) and, ``upheld``, after. It ends when the DPO declines it with the
+      institution's grounds or the student withdraws it.
     - ``accuracy``: the student contested the accuracy of their data in a correction request and
-      asked to be left out meanwhile (Art. 18(1)(a)). The row goes when the DPO declines the
-      correction, when an accepted correction is recorded as reaching the data, or when the student
-      withdraws the request.
+      asked to be left out meanwhile (Art. 18(1)(a)). It ends when the DPO declines the correction,
+      when an accepted correction is recorded as reaching the data, or when the student withdraws the
+      request.
 
-    One row per request; all of a student's go with their erasure.
+    The student is told before the DPO's ending lifts it (Art. 18(3)): it stands until ``lifts_at``,
+    the end of the notice given with the decision (``objections.end_after_notice``), and counts for
+    nothing after it (``objections.standing``); retention removes it then. A student's withdrawal
+    removes it at once. One row per request; all of a student's go with their erasure.
     """
 
     __tablename__ = "processing_restrictions"
@@ -314,6 +317,8 @@ class ProcessingRestriction(Base):
     # The key of the ids the student asked under, as for an erasure (``publish.erased_students``).
     pseudonym_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     ground: Mapped[str] = mapped_column(String(16), default="objection", server_default="objection")
+    # The end of the notice the student was given that the DPO's decision lifts it; None: until decided.
+    lifts_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class AuditAnchor(Base):

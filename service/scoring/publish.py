@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import JSON, ColumnElement, Connection, Engine, delete, func, insert, select, update
 from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
 
@@ -34,6 +34,7 @@ from waymark.service.db.schema import (
     TrainingExclusion,
     estimates_withdrawn,
 )
+from waymark.service.objections import left_out, standing
 from waymark.service.scoring.errors import IncompleteBatchError
 from waymark.service.scoring.lock import ScoringLock
 
@@ -100,9 +101,12 @@ def erased_students(engine: Engine, *, key: str) -> frozenset[str]:
 def restricted_students(engine: Engine, *, key: str) -> frozenset[str]:
     """Students whose processing is restricted at their request: an objection, a correction being weighed.
 
-    Checked against ``key`` as erasures are (``erased_students``; the same error).
+    Checked against ``key`` as erasures are (``erased_students``; the same error). A restriction past the
+    notice its ending gave (``objections.standing``) keeps nobody out.
     """
-    return _recorded(engine, ProcessingRestriction, key=key, what="restrictions of processing")
+    return _recorded(
+        engine, ProcessingRestriction, key=key, what="restrictions of processing", where=standing()
+    )
 
 
 def left_out_students(engine: Engine, *, key: str) -> frozenset[str]:
@@ -111,10 +115,16 @@ def left_out_students(engine: Engine, *, key: str) -> frozenset[str]:
 
 
 def _recorded(
-    engine: Engine, table: type[TrainingExclusion] | type[ProcessingRestriction], *, key: str, what: str
+    engine: Engine,
+    table: type[TrainingExclusion] | type[ProcessingRestriction],
+    *,
+    key: str,
+    what: str,
+    where: ColumnElement[bool] | None = None,
 ) -> frozenset[str]:
+    query = select(table.student_id, table.pseudonym_key)
     with transaction(engine) as session:
-        rows = session.execute(select(table.student_id, table.pseudonym_key)).all()
+        rows = session.execute(query if where is None else query.where(where)).all()
     other = Counter(k for _, k in rows if k is not None and k != key)
     if other:
         recorded = "; ".join(f"{n:,} under {_key_said(k)}" for k, n in sorted(other.items()))
@@ -291,7 +301,7 @@ def swap(engine: Engine, run_id: int, *, target: str, produced: Sequence[str]) -
         status = session.scalar(select(ScoringRun.status).where(ScoringRun.id == run_id).with_for_update())
         # written after their erasure was processed (the erasure deletes those before it), or their
         # objection was made (their stored indicators stay, but none is added while it stands)
-        gone = select(TrainingExclusion.student_id).union(select(ProcessingRestriction.student_id))
+        gone = select(TrainingExclusion.student_id).union(left_out())
         erased = set(session.scalars(gone)).intersection(produced)
         if erased:
             session.execute(

@@ -72,22 +72,24 @@ function outcomeForm({ prefix, field, choices, noteLabel, missing, url, said, in
     const chosen = form.elements[field].value;
     if (!chosen) { showErrors(form, prefix, new ApiError(422, `body.${field}: ${missing}`)); return; }
     if (!form.elements.note.value.trim()) { showErrors(form, prefix, new ApiError(422, "body.note: Write a note to the student: they read it with the outcome.")); return; }
+    let done;
     try {
-      await send(url, "POST", { [field]: chosen === "true", note: form.elements.note.value });
+      done = await send(url, "POST", { [field]: chosen === "true", note: form.elements.note.value });
     } catch (e) { showErrors(form, prefix, e); return; }
-    await reload(said);
+    // a decision that ends a restriction gives the student notice first (UK GDPR Art. 18(3)): what they read
+    await reload(done && done.note ? `${said} ${done.note}` : said);
   });
   return form;
 }
 
 // A correction the student asked to be left out for while it is checked (UK GDPR Art. 18(1)(a)).
-const LEFT_OUT = "The student asked to be left out while this is checked: this request keeps them out of scoring and every staff view until you decline it or record that the correction has reached the data.";
+const LEFT_OUT = "The student asked to be left out while this is checked: this request keeps them out of scoring and every staff view until you decline it or record that the correction has reached the data, and for the notice they are given of that.";
 
 function rectificationForm(req, reload) {
   return outcomeForm({
     prefix: `r${req.id}`, field: "accept", missing: "Choose accepted or declined.",
     intro: req.restricted ? LEFT_OUT : null,
-    choices: [["true", "Accepted: the source system is corrected"], ["false", req.restricted ? "Declined: this request no longer keeps them left out" : "Declined"]],
+    choices: [["true", "Accepted: the source system is corrected"], ["false", req.restricted ? "Declined: this request stops keeping them left out once they have had notice" : "Declined"]],
     noteLabel: "Note to the student (required)", url: `/v1/dpo/rectification/${req.id}`,
     said: `Rectification request ${req.id}: outcome recorded; the student sees it with your note.`,
   }, reload);
@@ -108,15 +110,17 @@ function objectionForm(req, reload) {
 function appliedForm(req, reload) {
   const form = el("form", null, { novalidate: "" });
   form.append(el("p", "Accepted. Once the records system is corrected and the corrected data has been imported, record it: until then staff and the student read that the estimates may rest on the data before the correction."));
-  if (req.restricted) form.append(el("p", "This request keeps the student left out until you record it, as they asked."));
+  if (req.restricted) form.append(el("p", "This request keeps the student left out until you record it, as they asked, and for the notice they are given of that."));
   form.append(el("p"));
   form.lastChild.append(el("button", "The correction has reached the data", { type: "submit" }));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    let done;
     try {
-      await send(`/v1/dpo/rectification/${req.id}/applied`, "POST");
+      done = await send(`/v1/dpo/rectification/${req.id}/applied`, "POST");
     } catch (e) { status(e.message); return; }
-    await reload(`Rectification request ${req.id}: the correction is recorded as reaching the data; the next scoring run's estimates rest on it.`);
+    const said = `Rectification request ${req.id}: the correction is recorded as reaching the data; the next scoring run's estimates rest on it.`;
+    await reload(done && done.note ? `${said} ${done.note}` : said);
   });
   return form;
 }

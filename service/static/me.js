@@ -117,7 +117,8 @@ async function showAccessLog() {
 
 // "open": not decided yet; "upheld": an upheld objection; "accepted": an accepted correction the
 // student is left out for until it reaches the data (ending that leaves the correction accepted).
-const WITHDRAW_TEXT = { open: "Withdraw this request", upheld: "Withdraw my objection", accepted: "Stop leaving me out" };
+// "notice": decided, and the student left out for the notice they are given before it ends (Art. 18(3)).
+const WITHDRAW_TEXT = { open: "Withdraw this request", upheld: "Withdraw my objection", accepted: "Stop leaving me out", notice: "Stop leaving me out now" };
 
 function withdrawButton(r, state = "open") {
   const box = el("span", state !== "open" ? "" : r.restricted ? "Not decided yet; you are left out meanwhile. " : "Not decided yet. ");
@@ -128,7 +129,7 @@ function withdrawButton(r, state = "open") {
       done = await api(`/v1/me/requests/${r.id}`, { method: "DELETE" });
     } catch (e) { showProblem(e.message); return; }
     await showRequests();
-    status(state === "accepted" && done && done.note ? done.note : `Request ${r.id} withdrawn.`);
+    status(state !== "open" && done && done.note ? done.note : `Request ${r.id} withdrawn.`);
   });
   box.append(button);
   return box;
@@ -138,6 +139,11 @@ function withdrawButton(r, state = "open") {
 // out for until it reaches the data, so both keep a button.
 function outcome(r) {
   const said = `${r.kind === "objection" && r.outcome === "accepted" ? "Upheld" : words(r.outcome)}${r.outcome_note ? `: ${r.outcome_note}` : ""}`;
+  if (r.restricted && r.restricted_until) {  // its outcome says until when
+    const box = el("span", `${said} `);
+    box.append(withdrawButton(r, "notice"));
+    return box;
+  }
   if (!r.restricted || r.outcome !== "accepted") return said;
   const box = el("span", `${said} ${r.kind === "objection" ? "" : "You are left out until the correction reaches the data. "}`);
   box.append(withdrawButton(r, r.kind === "objection" ? "upheld" : "accepted"));
