@@ -568,6 +568,8 @@ def test_the_dpo_processes_the_erasure_and_runs_retention(
     # the correction they asked to be left out for: declined, they are read again after the notice
     card = page.locator("article.request", has_text=f"student {student}").filter(has_text="Rectification")
     assert "asked to be left out while this is checked" in card.inner_text()
+    # what the student wrote is set apart in its own direction (a note in Arabic keeps its order)
+    assert card.locator("bdi", has_text="The logins counted in week 3 were not mine.").count() == 1
     prefix = card.get_attribute("aria-labelledby").removesuffix("-h")
     page.check(f"#{prefix}-h ~ form input[name=accept][value=false]")
     type_into(page, f"#{prefix}-note", "The login records show your own device in week 3.")
@@ -580,6 +582,7 @@ def test_the_dpo_processes_the_erasure_and_runs_retention(
     # the student reads, before it comes, the day each ends, and may end one sooner
     theirs, their_errors = sign_in(browser, base_url, student)
     theirs.wait_for_selector("#requests td:has-text('You stay left out until')")
+    assert theirs.locator("#requests td bdi", has_text="The login records show your own device").count() == 1
     axe.check(theirs, "me, left out for the notice of a decision")
     ending = theirs.locator("#requests tr", has_text="Rectification").locator("button", has_text="now")
     assert ending.count() == 1

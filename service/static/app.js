@@ -19,6 +19,20 @@ function el(tag, text, attrs = {}) {
   return node;
 }
 
+// Words a person wrote (a note, a request, a reason), set apart in their own direction: a note in a
+// right-to-left script, or one carrying direction characters, neither reorders the words around it
+// nor is reordered by them (<bdi> takes its direction from its own first strong letter).
+function written(text) {
+  return el("bdi", text);
+}
+
+// "label: "words"", the words a person wrote quoted and set apart (``written``).
+function quoted(label, text) {
+  const span = el("span");
+  span.append(`${label}"`, written(text), "\"");
+  return span;
+}
+
 // "1 group", "2 groups": a count with its noun (plural given when it is not the noun and an s).
 function counted(n, one, many = `${one}s`) {
   return `${n} ${n === 1 ? one : many}`;

@@ -73,7 +73,9 @@ async function showDecisions(name) {
   const tbody = byId("decisions").querySelector("tbody");
   tbody.replaceChildren();
   for (const d of found) {
-    const note = [d.note, d.override_reason ? `Gate overridden (it did not pass): ${d.override_reason}` : ""].filter(Boolean).join(" ");
+    const note = el("span");
+    if (d.note) note.append(written(d.note));
+    if (d.override_reason) note.append(d.note ? " " : "", "Gate overridden (it did not pass): ", written(d.override_reason));
     const tr = el("tr");
     tr.append(cell("When", timeEl(d.at, when(d.at))), cell("Version", d.version), cell("Decision", words(d.kind, DECISION_TEXT)),
       cell("Gate", d.gate ? words(d.gate, GATE_TEXT) : ""), cell("By", d.recorded_by && d.recorded_by !== d.actor ? `${d.actor} (entered by ${d.recorded_by})` : d.actor), cell("Note", note));

@@ -141,7 +141,9 @@ async function showQueue(said) {
     const lastOfNext = new Date(asked.getFullYear(), asked.getMonth() + 2, 0).getDate();
     const due = new Date(asked.getFullYear(), asked.getMonth() + 1, Math.min(asked.getDate(), lastOfNext));
     made.append(timeEl(req.created_at, when(req.created_at)), `; the answer is due within one month, by ${due.toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric" })}.`);
-    card.append(made, el("p", req.detail ? `The student wrote: "${req.detail}"` : "The student wrote nothing more."));
+    const wrote = el("p");
+    wrote.append(req.detail ? quoted("The student wrote: ", req.detail) : "The student wrote nothing more.");
+    card.append(made, wrote);
     if (req.restricted && req.kept_contacts) {
       card.append(el("p", `${counted(req.kept_contacts, "open contact")} under a safeguarding exemption (or another your outreach file keeps) ${req.kept_contacts === 1 ? "stays" : "stay"} with the staff who support the student while they are left out, until closed.`, { class: "kept" }));
     }

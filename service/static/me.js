@@ -138,14 +138,16 @@ function withdrawButton(r, state = "open") {
 // An upheld objection stands until the student withdraws it, and an accepted correction they are left
 // out for until it reaches the data, so both keep a button.
 function outcome(r) {
-  const said = `${r.kind === "objection" && r.outcome === "accepted" ? "Upheld" : words(r.outcome)}${r.outcome_note ? `: ${r.outcome_note}` : ""}`;
+  const decided = r.kind === "objection" && r.outcome === "accepted" ? "Upheld" : words(r.outcome);
+  const said = el("span", decided);
+  if (r.outcome_note) said.append(": ", written(r.outcome_note));
   if (r.restricted && r.restricted_until) {  // its outcome says until when
-    const box = el("span", `${said} `);
-    box.append(withdrawButton(r, "notice"));
-    return box;
+    said.append(" ", withdrawButton(r, "notice"));
+    return said;
   }
   if (!r.restricted || r.outcome !== "accepted") return said;
-  const box = el("span", `${said} ${r.kind === "objection" ? "" : "You are left out until the correction reaches the data. "}`);
+  const box = el("span");
+  box.append(said, ` ${r.kind === "objection" ? "" : "You are left out until the correction reaches the data. "}`);
   box.append(withdrawButton(r, r.kind === "objection" ? "upheld" : "accepted"));
   return box;
 }
@@ -154,7 +156,7 @@ async function showRequests() {
   const found = await api("/v1/me/requests");
   const tbody = byId("requests").querySelector("tbody");
   tbody.replaceChildren(...found.map((r) => row([
-    ["Request", r.detail ? `${words(r.kind)}: "${r.detail}"` : words(r.kind)], ["Made", timeEl(r.created_at, when(r.created_at))],
+    ["Request", r.detail ? quoted(`${words(r.kind)}: `, r.detail) : words(r.kind)], ["Made", timeEl(r.created_at, when(r.created_at))],
     ["Status", r.status === "open" ? "Waiting for the data protection officer" : `Handled ${when(r.processed_at)}`],
     ["Outcome", r.outcome ? outcome(r) : withdrawButton(r)],
   ])));

@@ -249,7 +249,7 @@ function historyList(steps) {
     const li = el("li");
     li.append(timeEl(s.at, when(s.at)), `: ${words(s.status, STATUS_TEXT)}${s.outcome ? ` (${words(s.outcome, OUTCOME_TEXT).toLowerCase()})` : ""}, by ${s.staff_id}`);
     if (s.follow_up_on) li.append(`; follow-up ${day(s.follow_up_on)}`);
-    if (s.note) li.append(`; note: "${s.note}"`);
+    if (s.note) li.append(quoted("; note: ", s.note));
     ol.append(li);
   }
   return ol;
