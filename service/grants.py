@@ -129,6 +129,11 @@ def _day(written: str) -> date | None:
     return date.fromisoformat(written)
 
 
+#: What no id holds: the service refuses them in every id it is given (``schemas.PLAIN_ID``), so a
+#: relationship naming one would name nobody who can sign in (``validation.UNSEEN_IN_IDS`` in the data).
+_UNSEEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def _problems(frame: pd.DataFrame, path: Path) -> list[str]:
     out = []
     # the file's own line: a row after a duplicate dropped keeps its place (its index, from 0)
@@ -143,6 +148,11 @@ def _problems(frame: pd.DataFrame, path: Path) -> list[str]:
             out.append(f"{where}: valid_from {days[0]} is after valid_until {days[1]}")
         elif any(not row[c] or len(row[c]) > 64 for c in COLUMNS) or len(row[PRESENTATION]) > 64:
             out.append(f"{where}: every field needs a value of at most 64 characters")
+        elif any(_UNSEEN.search(row[c]) for c in (*COLUMNS, PRESENTATION)):
+            out.append(
+                f"{where}: an id holds a control character or an invisible direction control (U+202A to "
+                "U+202E, U+2066 to U+2069), which no sign-in carries: remove it from the file"
+            )
         elif row[PRESENTATION] and row["scope_type"] != "module":
             out.append(
                 f"{where}: presentation_id narrows a module relationship to one presentation of it; a "

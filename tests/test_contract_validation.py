@@ -108,6 +108,24 @@ def test_a_relationship_may_hold_several_periods_but_not_two_from_the_same_day(t
         assert finding.examples[0].value.startswith("overlaps the days of row"), name
 
 
+def test_an_id_with_a_control_character_or_an_invisible_direction_control_is_refused(tmp_path: Path) -> None:
+    """The service refuses them in every id it is given (a token's subject, a path, a relationship), so
+    a staff member or module whose records carried one could be neither signed in as nor granted; the
+    data had accepted them. Right-to-left letters, and the joiners some scripts need, stay ids."""
+    header = ["staff_id", "relationship", "scope_type", "scope_id"]
+    rows = [
+        header,
+        ["tutor-\u202e4", "personal_tutor", "school", "sci"],  # an override: reads as "4-rotut"
+        ["tutor-\u20665\u2069", "personal_tutor", "school", "sci"],  # an isolate around a digit
+        ["tutor\t6", "personal_tutor", "school", "sci"],
+        ["\u05de\u05d5\u05e8\u05d4-7", "personal_tutor", "school", "sci"],  # Hebrew letters
+        ["\u0645\u0639\u0644\u200c\u0645-8", "personal_tutor", "school", "sci"],  # a zero-width non-joiner
+    ]
+    finding = only(validate_folder(make_folder(tmp_path / "ids", access=rows)), "unseen_in_identifier")
+    assert [e.row for e in finding.examples] == [1, 2, 3] and finding.column == "staff_id"
+    assert "U+202A to U+202E" in finding.message and "replace" in finding.message
+
+
 def test_a_module_relationship_may_hold_one_presentation_and_no_other_relationship_one(
     tmp_path: Path,
 ) -> None:

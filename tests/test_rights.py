@@ -1160,6 +1160,10 @@ def test_a_module_relationship_on_one_presentation_reads_only_that_presentations
             header.replace("\n", ",term_time_only\n") + f"lead-9,module_leader,module,{module},,Y\n"
         )
         assert import_grants(own.engine, path) == 1  # a staff column that is no presentation is not refused
+        # an id no sign-in carries (an invisible override an office export of Arabic text added)
+        path.write_text(f"{header}lead-\u202e9,module_leader,module,{module},\n", encoding="utf-8")
+        with pytest.raises(ImportRefused, match="line 2: an id holds a control character or an invisible"):
+            import_grants(own.engine, path)
     finally:
         import_grants(own.engine, own.folder / "access.csv")
 

@@ -1017,6 +1017,7 @@ def _guidance_rules(
         yield Rule(table.name, column.name, "date_not_day", msg, sql, raw_key)
     if column.kind == Kind.ID and raw_type == "VARCHAR":
         yield _decimal_identifier_rule(table, column)
+        yield _unseen_in_identifier_rule(table, column, raw_key=raw_key)
     if column.kind != Kind.INT:
         return
     if raw_type == "VARCHAR":
@@ -1053,6 +1054,34 @@ def _decimal_identifier_rule(table: Table, column: Column) -> Rule:
     )
     sql = f"SELECT _file, _row, {c} AS value FROM {raw} WHERE {_integral_decimal(c)}"
     return Rule(table.name, column.name, "decimal_identifier", msg, sql, severity="warning")
+
+
+#: Characters never in an identifier, as the service refuses them in every id it is given
+#: (``service.schemas.PLAIN_ID``): control characters, and the invisible direction controls
+#: (embeddings, overrides, isolates: U+202A to U+202E, U+2066 to U+2069) that make an id read as
+#: another. In RE2's and Java's syntax alike (the rule runs on DuckDB and, translated, on Spark).
+UNSEEN_IN_IDS = r"[\x{00}-\x{1f}\x{7f}-\x{9f}\x{202a}-\x{202e}\x{2066}-\x{2069}]"
+
+
+def _unseen_in_identifier_rule(table: Table, column: Column, *, raw_key: tuple[str, ...]) -> Rule:
+    """An id holding a control character or an invisible direction control.
+
+    The service refuses such an id wherever it is given one (a token's subject, a path, a relationship),
+    so a student or module whose records carry one could be neither signed in as nor granted, and two
+    ids that read alike would be two students. A spreadsheet of right-to-left text may add them.
+    """
+    raw, c = ident("raw_" + table.name), ident(column.name)
+    msg = (
+        "identifier holds a control character or an invisible direction control (U+202A to U+202E, "
+        "U+2066 to U+2069, as office exports of right-to-left text add), which the service refuses in "
+        "every id: remove them in the export, or with the mapping's replace = { \"\\u202b\" = \"\" } "
+        "(one entry per character; docs/mapping.md)"
+    )
+    sql = (
+        f"SELECT _file, _row, {c} AS value{_keys(raw_key)} FROM {raw} "
+        f"WHERE {c} IS NOT NULL AND regexp_matches({c}, {literal(UNSEEN_IN_IDS)})"
+    )
+    return Rule(table.name, column.name, "unseen_in_identifier", msg, sql, raw_key)
 
 
 def _keys(key: tuple[str, ...], alias: str = "") -> str:
