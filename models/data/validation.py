@@ -1074,7 +1074,7 @@ def _unseen_in_identifier_rule(table: Table, column: Column, *, raw_key: tuple[s
     msg = (
         "identifier holds a control character or an invisible direction control (U+202A to U+202E, "
         "U+2066 to U+2069, as office exports of right-to-left text add), which the service refuses in "
-        "every id: remove them in the export, or with the mapping's replace = { \"\\u202b\" = \"\" } "
+        'every id: remove them in the export, or with the mapping\'s replace = { "\\u202b" = "" } '
         "(one entry per character; docs/mapping.md)"
     )
     sql = (
