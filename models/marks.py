@@ -13,9 +13,9 @@ import math
 import re
 from dataclasses import dataclass
 
-#: A grade's name: letters, digits, ``+``, ``-``, and points, commas and spaces inside ("A+", "B-", "MB",
-#: "1st", a German "2,3", a Philippine "1.25").
-_GRADE = re.compile(r"\w(?:[\w+\-., ]{0,14}[\w+\-])?")
+#: A grade's name: letters, digits, ``+``, ``-``, ``*``, and points, commas, colons, slashes and spaces
+#: inside ("A+", "B-", "A*", "MB", "1st", "2:1", a German "2,3", a Philippine "1.25", "Matrícula de Honor").
+_GRADE = re.compile(r"\w(?:[\w+\-*.,:/ ]{0,30}[\w+\-*])?")
 #: Where between two grades an average is said as the nearer one ("about B") rather than between them.
 _NEAR = 0.25
 
@@ -73,22 +73,26 @@ class MarkScale:
     @classmethod
     def _letters(cls, text: str) -> MarkScale:
         grades: list[tuple[str, float]] = []
-        # Grades written with a decimal comma ("1,0=100; 1,3=95") are separated by semicolons.
-        for item in text.split(";" if ";" in text else ","):
+        # Grades written with a decimal comma ("1,0=100; 1,3=95") are separated by semicolons, and their
+        # marks may have one too ("B=82,5; C=67,5").
+        semicolons = ";" in text
+        for item in text.split(";" if semicolons else ","):
+            if not item.strip():  # a separator at the end
+                continue
             name, _, mark = (part.strip() for part in item.partition("="))
             try:
-                value = float(mark)
+                value = float(mark.replace(",", ".") if semicolons else mark)
             except ValueError:
                 value = math.nan
             if not _GRADE.fullmatch(name) or not (math.isfinite(value) and 0 <= value <= 100):
                 raise ValueError(
                     f"{text!r}: {item.strip()!r} is not a grade with the mark it is imported as: write each "
-                    "grade (letters, digits, + or -) with a mark from 0 to 100, as A=100, B=80 (grades "
+                    "grade (letters, digits, + - * : /) with a mark from 0 to 100, as A=100, B=80 (grades "
                     "written with a decimal comma separated by semicolons: 1,0=100; 1,3=95)"
                 )
             grades.append((name, value))
         names = [name.casefold() for name, _ in grades]
-        marks = [value for _, value in grades]
+        marks = [round(value, 1) for _, value in grades]  # told apart as an average is (``_grade``)
         if len(grades) < 2 or len(set(names)) < len(names) or len(set(marks)) < len(marks):
             raise ValueError(
                 f"{text!r}: give at least two grades, each once and each with a mark of its own (the mark "
@@ -104,6 +108,7 @@ class MarkScale:
 
     def text(self, mark: float) -> str:
         """A mark kept 0 to 100 as said on this scale ("11.5 out of 20", "4.0 on a scale of 1 to 7")."""
+        mark = min(max(mark, 0.0), 100.0)  # a weighted mean of 100s can be 100.00000000000001
         if self.grades:
             best, worst = self.grades[0][0], self.grades[-1][0]
             return f"{self._grade(mark)} on a scale of {best} to {worst}, {best} the best"
@@ -113,7 +118,7 @@ class MarkScale:
             if (self.worst, self.best) == (0.0, 100.0)
             else self.worst + mark * (self.best - self.worst) / 100
         )
-        value = f"{round(shown, 1):.1f}" if span <= 20 else str(round(shown))
+        value = f"{round(shown, 1) + 0.0:.1f}" if span <= 20 else str(round(shown))  # + 0.0: never "-0.0"
         if self.out_of:
             return f"{value} out of {_number(self.best)}"
         lowest, highest = sorted((self.worst, self.best))
@@ -121,14 +126,22 @@ class MarkScale:
         return scale if self.best > self.worst else f"{scale}, {_number(self.best)} the best"
 
     def _grade(self, mark: float) -> str:
-        """The grade an average mark is ("B"), is near ("about B") or lies between ("between B and C")."""
+        """The grade an average mark is ("B"), is near ("about B") or lies between ("between B and C").
+
+        Beyond the worst grade's mark by more than a quarter of the gap to the next, it is "below" it (a
+        scale whose worst grade is kept as 65 would otherwise say an average of 20 as "about" that grade).
+        """
         exact = [name for name, value in self.grades if round(mark, 1) == round(value, 1)]
         if exact:
             return exact[0]
         above = [grade for grade in self.grades if grade[1] > mark]
         below = [grade for grade in self.grades if grade[1] < mark]
-        if not above or not below:  # outside the grades' marks: the nearest end
-            return f"about {(above or below)[-1 if above else 0][0]}"
+        if not below:  # under the worst grade's mark
+            (worst, low), (_, next_up) = self.grades[-1], self.grades[-2]
+            return f"about {worst}" if low - mark <= _NEAR * (next_up - low) else f"below {worst}"
+        if not above:  # over the best grade's mark
+            (best, high), (_, next_down) = self.grades[0], self.grades[1]
+            return f"about {best}" if mark - high <= _NEAR * (high - next_down) else f"above {best}"
         (better, high), (worse, low) = above[-1], below[0]
         where = (mark - low) / (high - low)
         if where <= _NEAR:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from waymark.models.marks import MarkScale
@@ -226,6 +226,23 @@ class Settings(BaseSettings):
     def _a_scale(cls, value: str) -> str:
         MarkScale.parse(value)
         return value
+
+    @model_validator(mode="after")
+    def _grades_label_nobody(self) -> Settings:
+        """A grade's name reaches every student's sentences: never a label ("Failing", "at risk")."""
+        grades = MarkScale.parse(self.mark_scale).grades
+        if grades:
+            from waymark.models.vocabulary import labelling_words, load_words  # it reads these settings
+
+            words = load_words(self.labelling_words_file)
+            for name, _ in grades:
+                found = labelling_words(name, words)
+                if found:
+                    raise ValueError(
+                        f"WAYMARK_MARK_SCALE: the grade {name!r} says {found[0]!r}, which labels a student "
+                        "in the sentences staff and students read (PRODUCT §2): name the grade otherwise"
+                    )
+        return self
 
     @property
     def marks(self) -> MarkScale:

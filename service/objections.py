@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
@@ -182,12 +183,18 @@ def end_after_notice(session: Session, request: RightsRequest, *, days: int) -> 
     return row.lifts_at
 
 
-def notice_text(lifts_at: datetime) -> str:
-    """What the student is told of a restriction the DPO's decision ends, and when it ends."""
+def notice_text(lifts_at: datetime, *, zone: str = "UTC") -> str:
+    """What the student is told of a restriction the DPO's decision ends, and when it ends.
+
+    The moment is said in the institution's time zone (``WAYMARK_TIMEZONE``), named. Staff see the
+    student again only once a run made after it has scored them (a run inside the notice leaves them out).
+    """
+    local = lifts_at.astimezone(ZoneInfo(zone))
     return (
-        f"You stay left out until {lifts_at:%d %B %Y, %H:%M} UTC, so that you hear of this before it ends "
-        "(UK GDPR Art. 18(3)). From then you are scored again and the staff who support you see you in "
-        "Waymark, unless another request of yours keeps you out; you may end it sooner in your requests."
+        f"You stay left out until {local:%d %B %Y, %H:%M} ({zone} time), so that you hear of this before "
+        "it ends (GDPR Art. 18(3)). After that you are scored again at the next run, and the staff who "
+        "support you see you in Waymark once it has run, unless another request of yours keeps you out. "
+        "You may end it sooner in your requests."
     )
 
 

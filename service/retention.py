@@ -57,6 +57,7 @@ class RetentionResult:
     consents: int
     requests: int
     access_log_past_period: int
+    restrictions_ended: int  # past the notice their ending gave: they kept nobody out
 
 
 def _expired(
@@ -111,6 +112,7 @@ def _result(cutoff: datetime, *, runs: int, counts: dict[str, int], past: int) -
         consents=counts["consents"],
         requests=counts["requests"],
         access_log_past_period=past,
+        restrictions_ended=counts["restrictions_ended"],
     )
 
 

@@ -776,6 +776,11 @@ def test_a_scale_whose_best_mark_is_its_lowest_number_says_marks_as_given() -> N
     # A Slovak or Czech scale from 1 to 4 with 1 the best, and one that starts at 0: said on the scale,
     # never "out of" its worst mark.
     assert MarkScale.parse("0 to 6 reversed").text(50) == "3.0 on a scale of 0 to 6, 0 the best"
+    # a weighted mean of full marks can be a hair over 100, and of none a hair under 0: never "-0.0"
+    assert (
+        MarkScale.parse("0 to 6 reversed").text(100.00000000000001) == "0.0 on a scale of 0 to 6, 0 the best"
+    )
+    assert MarkScale.parse("0-20").text(-1e-13) == "0.0 out of 20"
 
 
 def test_letter_grades_say_the_grade_an_average_is_or_lies_between() -> None:
@@ -794,12 +799,20 @@ def test_letter_grades_say_the_grade_an_average_is_or_lies_between() -> None:
         1: "about F on a scale of A to F, A the best",
         0: "F on a scale of A to F, A the best",
     }
-    # Grades in any order, unevenly spaced, with signs; a mark no grade reaches is said as the nearest.
+    # Grades in any order, unevenly spaced, with signs; past the worst or best grade's mark by more than
+    # a quarter of the gap to the next, "below" or "above" it: an average of 40 where the worst grade is
+    # kept as 73 is no C (it had read "about C").
     us = MarkScale.parse("B+=87; A=95; B=83; A-=90; C=73")
     assert [name for name, _ in us.grades] == ["A", "A-", "B+", "B", "C"]
     assert us.text(88.5) == "between A- and B+ on a scale of A to C, A the best"
-    assert us.text(40) == "about C on a scale of A to C, A the best"
-    assert us.text(99) == "about A on a scale of A to C, A the best"
+    assert us.text(71) == "about C on a scale of A to C, A the best"
+    assert us.text(40) == "below C on a scale of A to C, A the best"
+    assert us.text(96) == "about A on a scale of A to C, A the best"
+    assert us.text(99) == "above A on a scale of A to C, A the best"
+    # UK degree classes and A-level grades, marks with a decimal comma, a separator at the end
+    uk = MarkScale.parse("First=75; 2:1=65; 2:2=55; Third=45; A*=90,5;")
+    assert uk.text(65) == "2:1 on a scale of A* to Third, A* the best"
+    assert uk.grades[0] == ("A*", 90.5)
     # Grades that are numbers, mapped by a value table: a German table written with decimal commas (so
     # separated by semicolons), and a Philippine transmutation table (1.00 = 98 ... 3.00 = 75, 5.00 = 65).
     german = MarkScale.parse("1,0=100; 1,3=95; 1,7=90; 2,0=85; 2,3=80; 2,7=75; 3,0=70; 3,7=60; 4,0=50; 5,0=0")
@@ -836,6 +849,7 @@ def test_letter_grades_say_the_grade_an_average_is_or_lies_between() -> None:
         ("A=100, B=nan", "is not a grade with the mark"),
         ("A=100, <b>=80", "is not a grade with the mark"),
         ("1,0=100; 2,0=80, 3,0=60", "is not a grade with the mark"),
+        ("B=80.01, C=80.02", "each with a mark of its own"),  # one average's mark, to a tenth
     ],
 )
 def test_a_mark_scale_that_is_not_one_is_refused_naming_it(text: str, rule: str) -> None:
@@ -851,6 +865,10 @@ def test_a_mark_scale_is_read_from_the_setting(monkeypatch: pytest.MonkeyPatch) 
     assert Settings().marks == MarkScale(5.0, 1.0)  # type: ignore[call-arg]
     monkeypatch.setenv("WAYMARK_MARK_SCALE", "20-0")
     with pytest.raises(ValidationError, match="the lowest mark must be at least 0 and below the highest"):
+        Settings()  # type: ignore[call-arg]
+    # a grade's name is read by every student it is said of: never a label
+    monkeypatch.setenv("WAYMARK_MARK_SCALE", "Excellent=100, Good=70, Failing=0")
+    with pytest.raises(ValidationError, match="the grade 'Failing' says 'Failing', which labels a student"):
         Settings()  # type: ignore[call-arg]
 
 

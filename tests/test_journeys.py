@@ -562,7 +562,10 @@ def test_the_dpo_processes_the_erasure_and_runs_retention(
     type_into(page, f"#o{prefix[1:]}-note", "Your course's accrediting body requires engagement monitoring.")
     press(page, f"#{prefix}-h ~ form button[type=submit]")
     page.wait_for_selector(f"text=Objection {prefix[1:]}: outcome recorded")
-    assert "The student reads: You stay left out until" in page.locator("#status").inner_text()
+    assert (
+        "who reads it in their requests in Waymark when they look: You stay left out until"
+        in page.locator("#status").inner_text()
+    )
     with transaction(own.engine) as session:
         assert objections.restriction(session, student) is None  # in its notice: they may object again
     # the correction they asked to be left out for: declined, they are read again after the notice

@@ -281,7 +281,9 @@ def test_restrictions_written_before_0027_stand_until_decided_and_a_downgrade_li
     with transaction(engine) as session:
         session.execute(
             text("UPDATE processing_restrictions SET lifts_at = :at WHERE student_id = 'S2'"),
-            {"at": datetime.now(UTC) + timedelta(days=7)},
+            {
+                "at": f"{datetime.now(UTC) + timedelta(days=7):%Y-%m-%d %H:%M:%S.%f}"
+            },  # as SQLAlchemy writes it
         )
         assert objections.still_restricted(session, "S2")
     config = Config()

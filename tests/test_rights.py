@@ -821,7 +821,9 @@ def test_the_dpo_may_decline_an_objection_with_the_grounds_the_student_reads(
         f"/v1/dpo/objection/{number}", json={"uphold": False, "note": grounds}, headers=dpo
     )
     assert declined.status_code == 200
-    assert declined.json()["note"].startswith("The student reads: You stay left out until ")  # the DPO too
+    assert declined.json()["note"].startswith(
+        "Tell the student, who reads it in their requests in Waymark when they look: You stay left out until "
+    )  # the DPO too
     assert (
         client.post(
             f"/v1/dpo/objection/{number}", json={"uphold": False, "note": grounds}, headers=dpo
@@ -837,7 +839,8 @@ def test_the_dpo_may_decline_an_objection_with_the_grounds_the_student_reads(
     until = datetime.fromisoformat(mine["restricted_until"])
     until = until if until.tzinfo else until.replace(tzinfo=UTC)
     assert mine["restricted"] and timedelta(days=6.9) < until - datetime.now(UTC) <= timedelta(days=7)
-    assert f"{until:%d %B %Y, %H:%M} UTC" in mine["outcome_note"]
+    zone = own.settings.timezone  # said in the institution's time, the zone named
+    assert f"{until.astimezone(ZoneInfo(zone)):%d %B %Y, %H:%M} ({zone} time)" in mine["outcome_note"]
     # the student may object again meanwhile: a new request, left out under it from now on
     again = client.post("/v1/me/objection", json={"detail": "new grounds"}, headers=me)
     assert again.status_code == 201, again.text
@@ -847,6 +850,34 @@ def test_the_dpo_may_decline_an_objection_with_the_grounds_the_student_reads(
     mine = {r["id"]: r for r in client.get("/v1/me/requests", headers=me).json()}[number]
     assert (mine["restricted"], mine["restricted_until"]) == (False, None)
     assert client.delete(f"/v1/me/requests/{number}", headers=me).status_code == 404  # nothing stands
+
+
+def test_the_notice_is_counted_by_the_databases_clock_and_may_be_none(
+    own: Served, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service keeps built statements for each caller (``service.reads``): a moment bound into one
+    when it was built would keep a student out, or let them be read, after it. ``standing`` asks the
+    database's clock. With ``WAYMARK_RESTRICTION_NOTICE_DAYS=0`` a decision lifts the restriction at
+    once, as before the notice, and the student is told with it."""
+    from waymark.service import objections
+
+    compiled = objections.standing().compile(own.engine)
+    assert "CURRENT_TIMESTAMP" in str(compiled) and not compiled.params
+    tutor, student = _tutored(own, -12)
+    staff, me, dpo = (
+        auth(own, "personal_tutor", tutor),
+        auth(own, "student", student),
+        auth(own, "dpo", "dpo-1"),
+    )
+    monkeypatch.setattr(client.app.state.runtime.settings, "restriction_notice_days", 0)
+    number = client.post("/v1/me/objection", json={"detail": ""}, headers=me).json()["id"]
+    assert client.get(f"/v1/students/{student}/indicator", headers=staff).status_code == 404
+    grounds = {"uphold": False, "note": "The accrediting body requires engagement monitoring."}
+    declined = client.post(f"/v1/dpo/objection/{number}", json=grounds, headers=dpo)
+    assert declined.status_code == 200 and declined.json()["note"] is None  # no notice to pass on
+    assert client.get(f"/v1/students/{student}/indicator", headers=staff).status_code == 200
+    mine = {r["id"]: r for r in client.get("/v1/me/requests", headers=me).json()}[number]
+    assert (mine["outcome_note"], mine["restricted"]) == (grounds["note"], False)
 
 
 def _notice_runs_out(served: Served, request: int) -> None:
@@ -912,7 +943,7 @@ def test_a_student_who_contests_their_data_is_left_out_while_it_is_weighed_if_th
     assert client.post(f"/v1/dpo/rectification/{number}", json=accepted, headers=dpo).status_code == 200
     assert read() == 404 and flags(me, "/v1/me/requests")[number] is True
     applied = client.post(f"/v1/dpo/rectification/{number}/applied", headers=dpo)
-    assert applied.status_code == 200 and applied.json()["note"].startswith("The student reads: You stay")
+    assert applied.status_code == 200 and applied.json()["note"].startswith("Tell the student, who reads it")
     assert student in publish.left_out_students(own.engine, key=key)  # told first: the notice runs
     mine = {r["id"]: r for r in client.get("/v1/me/requests", headers=me).json()}[number]
     assert "the corrected data reached Waymark. You stay left out until " in mine["outcome_note"]
@@ -934,6 +965,7 @@ def test_a_student_who_contests_their_data_is_left_out_while_it_is_weighed_if_th
     assert read() == 200
     mine = {r["id"]: r for r in client.get("/v1/me/requests", headers=me).json()}[second["id"]]
     assert (mine["outcome"], mine["restricted"]) == ("declined", False)
+    assert mine["outcome_note"].endswith(f"You ended the time left out on {datetime.now(UTC):%d %B %Y}.")
     # an objection and a correction each restrict: declining one leaves the other standing
     third = client.post("/v1/me/rectification", json={"detail": "y", "restrict": True}, headers=me).json()
     objected = client.post("/v1/me/objection", json={"detail": ""}, headers=me).json()
@@ -1028,7 +1060,8 @@ def test_a_restriction_ends_after_its_notice_in_every_reader_and_retention_then_
         assert not objections.still_restricted(session, student)
     assert student not in publish.left_out_students(own.engine, key=key)
     assert numbers[0] in _past_retention(own)
-    assert client.post("/v1/dpo/retention", headers=auth(own, "dpo", "dpo-1")).status_code == 200
+    ran = client.post("/v1/dpo/retention", headers=auth(own, "dpo", "dpo-1"))
+    assert ran.status_code == 200 and ran.json()["restrictions_ended"] >= 1
     with transaction(own.engine) as session:
         left = select(ProcessingRestriction).where(ProcessingRestriction.student_id == student)
         assert session.scalars(left).first() is None  # the requests stay until their own period ends

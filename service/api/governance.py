@@ -264,11 +264,6 @@ class RequestOut(BaseModel):
         description="Whether the request keeps the student left out now (an objection; a correction they "
         "asked to be left out for until it is declined or reaches the data): decide it promptly.",
     )
-    restricted_until: datetime | None = Field(
-        None,
-        description="When the request stops keeping the student left out, where your decision ended it: "
-        "the student has notice until then (WAYMARK_RESTRICTION_NOTICE_DAYS; GDPR Art. 18(3)).",
-    )
     kept_contacts: int = Field(
         0,
         description="Open contacts with the student under an exemption that outlasts a restriction (a "
@@ -304,7 +299,6 @@ def requests(access: Dpo) -> list[RequestOut]:
             update={
                 "held": held[r.student_id],
                 "restricted": r.id in restricted,
-                "restricted_until": restricted.get(r.id),
                 "kept_contacts": outlasting.get(r.student_id, 0),
             }
         )
@@ -421,9 +415,11 @@ def _notice(req: RightsRequest, access: Access) -> tuple[datetime | None, str | 
     Returns when it ends (None: it held none) and what the student is told of it (None: it ended now,
     without notice, as ``WAYMARK_RESTRICTION_NOTICE_DAYS=0`` asks).
     """
-    days = access.runtime.settings.restriction_notice_days
+    settings = access.runtime.settings
+    days = settings.restriction_notice_days
     until = objections.end_after_notice(access.session, req, days=days)
-    return until, objections.notice_text(until) if until is not None and days else None
+    told = objections.notice_text(until, zone=settings.timezone) if until is not None and days else None
+    return until, told
 
 
 def _ending(req: RightsRequest, outcome: str, *, note: str, access: Access) -> Recorded:
@@ -434,7 +430,14 @@ def _ending(req: RightsRequest, outcome: str, *, note: str, access: Access) -> R
     _, notice = _notice(req, access)
     recorded = _close(req, outcome, note=f"{note} {notice}" if notice else note)
     access.record([req.student_id], f"{req.kind}_processed")
-    return recorded.model_copy(update={"note": f"The student reads: {notice}" if notice else None})
+    return recorded.model_copy(update={"note": _told(notice)})
+
+
+def _told(notice: str | None) -> str | None:
+    """What the DPO is told of a notice given: Waymark sends nothing; the student reads it when they look."""
+    if not notice:
+        return None
+    return f"Tell the student, who reads it in their requests in Waymark when they look: {notice}"
 
 
 @router.post("/dpo/erasure/{request_id_}/refusal", response_model=Recorded)
@@ -485,7 +488,7 @@ def correction_applied(request_id_: RequestNumber, access: Dpo) -> Recorded:
             "the next run."
         )
     access.record([req.student_id], "correction_applied")
-    return Recorded(id=req.id, at=req.applied_at, note=f"The student reads: {notice}" if notice else None)
+    return Recorded(id=req.id, at=req.applied_at, note=_told(notice))
 
 
 @router.get("/dpo/retention", response_model=retention.RetentionStatus)

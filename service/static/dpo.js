@@ -5,6 +5,7 @@ const KIND_TEXT = {
   runs: "Scoring runs no longer served", indicators: "Indicators of those runs", feedback: "Feedback on indicators",
   interventions: "Interventions", contacts: "Contacts (with their history)", directory_entries: "Directory entries not refreshed",
   consents: "Consents (lapse; asked for again)", requests: "Closed requests",
+  restrictions_ended: "Restrictions past their notice (they keep nobody out)",
 };
 
 function erasureForm(req, reload) {
@@ -96,12 +97,12 @@ function rectificationForm(req, reload) {
 }
 
 // An objection (UK GDPR Art. 21(1)): the student is left out while it is weighed. Upheld, they stay out;
-// declined, the note states the University's compelling grounds, and they are scored again.
+// declined, the note states the University's compelling grounds, and they are scored again once the notice they are given has run.
 function objectionForm(req, reload) {
   return outcomeForm({
     prefix: `o${req.id}`, field: "uphold", missing: "Choose upheld or declined.",
     intro: "The student has been left out of scoring, training and every staff view since they objected.",
-    choices: [["true", "Upheld: they stay left out, and their estimates are deleted"], ["false", "Declined: the University's compelling grounds outweigh it"]],
+    choices: [["true", "Upheld: they stay left out, and their estimates are deleted"], ["false", "Declined: the University's compelling grounds outweigh it (they stay left out for the notice they are given first)"]],
     noteLabel: "Note to the student, with the grounds if you decline (required)", url: `/v1/dpo/objection/${req.id}`,
     said: `Objection ${req.id}: outcome recorded; the student sees it with your note.`,
   }, reload);

@@ -30,7 +30,7 @@ const ACTION_TEXT = {
   erasure_declined: "declined your request to erase your data, with a reason",
   objection_request: "objected to being scored and listed", objection_withdrawn: "withdrew your objection to being scored and listed",
   objection_processed: "decided on your objection to being scored and listed",
-  restriction_withdrawn: "asked to be seen again while your accepted correction reaches the data",
+  restriction_withdrawn: "asked to be seen again, ending the time a request of yours kept you left out",
   subject_access_copy: "made a copy of everything held about you, for a subject access request",
   access_log_export: "exported the record of who looked at your data, for an appeal or a complaint",
   outreach_export: "exported when you were first contacted, for training a model that takes support given into account",

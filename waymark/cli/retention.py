@@ -33,7 +33,8 @@ def run_cmd() -> None:
         f"{done.indicators:,} indicators of {done.runs:,} unserved runs, {done.feedback:,} feedback notes, "
         f"{done.interventions:,} interventions, {done.contacts:,} contacts, "
         f"{done.directory_entries:,} directory entries, {done.consents:,} lapsed consents, "
-        f"{done.requests:,} closed requests. Access-log records past their own {log_days}-day period: "
+        f"{done.requests:,} closed requests, {done.restrictions_ended:,} restrictions past their notice. "
+        f"Access-log records past their own {log_days}-day period: "
         f"{done.access_log_past_period:,} (kept: archiving them is not automated yet, docs/operations.md).",
         highlight=False,
     )
