@@ -39,6 +39,8 @@ FAMILY_CHOICE_TAG = "family_choice"  # how a training run settled its model fami
 MITIGATION_TAG = "mitigation"  # the fairness policy's training-time mitigation, in words (absent: none)
 # the export's own words each outcome was mapped from, as JSON {"fail": [...], ...} (absent: not known)
 OUTCOME_WORDS_TAG = "outcome_words"
+# the staff id of the person who trained the run (WAYMARK_OPERATOR; absent: not named)
+TRAINED_BY_TAG = "trained_by"
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
 
 

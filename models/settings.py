@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -195,6 +196,15 @@ class Settings(BaseSettings):
         validation_alias="WAYMARK_PUBLIC_URL",
         description="The address people use (https://waymark.example.ac.uk); the request's when empty.",
     )
+    operator: str | None = Field(
+        None,
+        max_length=64,
+        validation_alias="WAYMARK_OPERATOR",
+        description="The staff id (as the identity provider names them) of the person running commands "
+        "here: the access log names them, and `waymark train` and `waymark fairness audit` record them "
+        "as holding the data scientist's role, so that they cannot approve the models they build. "
+        "Unset: the machine's user@host, which no sign-in names.",
+    )
     dev_sign_in: str = Field(
         "",
         validation_alias="WAYMARK_DEV_SIGN_IN",
@@ -219,6 +229,18 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"{value!r} is not an IANA time zone (such as Europe/London)") from exc
+        return value
+
+    @field_validator("operator")
+    @classmethod
+    def _a_staff_id(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if _UNSEEN_IN_IDS.search(value) or value != value.strip():
+            raise ValueError(
+                f"{value!r}: a staff id holds no control character, invisible direction control or space at "
+                "either end"
+            )
         return value
 
     @field_validator("mark_scale")
@@ -310,6 +332,10 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:  # another host name: it may resolve to anything
         return False
+
+
+#: What no id holds (as ``service.schemas.PLAIN_ID`` refuses): control characters and direction controls.
+_UNSEEN_IN_IDS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 @lru_cache

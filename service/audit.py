@@ -27,7 +27,7 @@ from typing import Any, cast
 from sqlalchemy import Engine, Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from waymark.models.settings import Settings
+from waymark.models.settings import Settings, get_settings
 from waymark.service.db.engine import sessions, transaction
 from waymark.service.db.schema import AuditAnchor, AuditHead, AuditRecord
 from waymark.service.security import ConfigurationError, Principal, read_secret
@@ -52,9 +52,14 @@ class RequestIds:
         return cls(uuid.uuid4().hex)
 
 
-def operator() -> Principal:
-    """The person running a command on this machine, as the access log names them."""
-    return Principal(f"{getpass.getuser()}@{socket.gethostname()}"[:64], "operator", None)
+def operator(settings: Settings | None = None) -> Principal:
+    """The person running a command on this machine, as the access log names them.
+
+    ``WAYMARK_OPERATOR`` (their staff id, as the identity provider names them) where it is set, else
+    the machine's ``user@host``, which no sign-in names.
+    """
+    named = (settings or get_settings()).operator
+    return Principal(named or f"{getpass.getuser()}@{socket.gethostname()}"[:64], "operator", None)
 
 
 def load_key(settings: Settings) -> bytes:

@@ -16,12 +16,13 @@ import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
 from waymark.models.roles import Role
-from waymark.service.db.engine import INSUFFICIENT_PRIVILEGE
+from waymark.models.settings import Settings
+from waymark.service.db.engine import INSUFFICIENT_PRIVILEGE, transaction
 from waymark.service.db.schema import RoleHolding, aware
 from waymark.service.db.upsert import upsert
 
@@ -60,6 +61,20 @@ def seen(session: Session, staff_id: str, *, roles: Iterable[str]) -> None:
             staff_id,
             exc_info=True,
         )
+
+
+def operator_builds(engine: Engine, settings: Settings) -> str | None:
+    """Record that the person running a command that builds a model holds the data scientist's role.
+
+    For ``waymark train`` and ``waymark fairness audit``: the person named by ``WAYMARK_OPERATOR``
+    (their staff id) is then refused as the approver of any model, as a data scientist signed in is.
+    Returns who was recorded (None: ``WAYMARK_OPERATOR`` is not set, and nobody could be).
+    """
+    if not settings.operator:
+        return None
+    with transaction(engine) as session:
+        seen(session, settings.operator, roles=[BUILDS])
+    return settings.operator
 
 
 def recent(connection: Connection, staff_id: str, *, now: datetime) -> bool:

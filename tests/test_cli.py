@@ -92,6 +92,7 @@ def test_a_database_that_cannot_be_reached_ends_a_command_with_one_line_and_its_
     [
         ("WAYMARK_TIMEZONE", "Europe/Londres", "is not an IANA time zone"),
         ("WAYMARK_MARK_SCALE", "20-0", "the lowest mark must be at least 0 and below the highest"),
+        ("WAYMARK_OPERATOR", "ana\u202e-1", "a staff id holds no control character"),
     ],
 )
 def test_a_setting_that_is_not_valid_is_named_with_its_rule_not_a_traceback(
@@ -102,7 +103,7 @@ def test_a_setting_that_is_not_valid_is_named_with_its_rule_not_a_traceback(
     done = _verify_in(tmp_path, env=env)
     assert done.returncode == 2, done.stderr
     said = " ".join(done.stderr.split())
-    assert f"{name}: '{value}'" in said and rule in said and "Traceback" not in said
+    assert f"{name}: {value!r}" in said and rule in said and "Traceback" not in said  # an override escaped
 
 
 def test_outside_development_a_command_refuses_a_database_it_was_not_given(tmp_path: Path) -> None:

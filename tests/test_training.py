@@ -279,6 +279,8 @@ def test_cli_trains_and_registers(
     monkeypatch.setenv("WAYMARK_MLFLOW_ARTIFACTS", mlflow_store.mlflow_artifacts)
     # training reads the database's erasures: outside development it must be named (else refused)
     monkeypatch.setenv("WAYMARK_DATABASE_URL", mlflow_store.database_url)
+    # the person training, by the staff id sign-in names them by: refused as an approver from now on
+    monkeypatch.setenv("WAYMARK_OPERATOR", "DS-Ana")
     get_settings.cache_clear()
     try:
         result = CliRunner().invoke(
@@ -299,7 +301,19 @@ def test_cli_trains_and_registers(
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert "Registered models:/cli-next/1 (alias candidate)" in result.stdout
-    assert str(MlflowClient().get_model_version_by_alias("cli-next", "candidate").version) == "1"
+    version = MlflowClient().get_model_version_by_alias("cli-next", "candidate")
+    assert str(version.version) == "1"
+    assert "Recorded DS-Ana (WAYMARK_OPERATOR) as holding the data scientist's role" in result.stdout
+    assert MlflowClient().get_run(str(version.run_id)).data.tags["trained_by"] == "DS-Ana"
+    from waymark.service import roles_held
+    from waymark.service.db.engine import make_engine, transaction
+
+    engine = make_engine(mlflow_store.database_url)
+    try:
+        with transaction(engine) as session:
+            assert set(roles_held.builders(session, ["ds-ana"])) == {"ds-ana"}  # whatever its case
+    finally:
+        engine.dispose()
 
 
 def test_erased_students_are_left_out_of_training(synth_dir: Path) -> None:
@@ -334,6 +348,8 @@ def test_cli_output_says_what_happened_in_full_and_never_nan(
     assert "of which validation [" in text and "-> test [" in text
     assert "precision@10%" in text and "recall@20%" in text  # piped, the table keeps every column
     assert "nan" not in text.lower()
+    # outside development, nobody named as the person training: said, as the committee's check is blind
+    assert "WAYMARK_OPERATOR is not set: the committee's check cannot tell who built this model" in text
     summary = json.loads(as_json.stdout, parse_constant=lambda c: pytest.fail(f"{c} in --format json"))
     assert summary["family"] == "logistic" and summary["families_considered"] == ["logistic"]
     assert summary["split"]["test"] and summary["evaluation"]

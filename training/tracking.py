@@ -38,6 +38,7 @@ from waymark.models.registry import (
     MITIGATION_TAG,
     OUTCOME_WORDS_TAG,
     SHA_TAG,
+    TRAINED_BY_TAG,
     WARNINGS_TAG,
     configure,
     pairs_params,
@@ -151,6 +152,8 @@ def log_and_register(outcome: TrainingOutcome, name: str, *, settings: Settings)
         )
         _log_lineage(outcome, fingerprint)
         mlflow.set_tag(FAMILY_CHOICE_TAG, outcome.choice.describe()[:5000])  # the model card reads it
+        if settings.operator:  # who trained it, by the staff id sign-in names them by (WAYMARK_OPERATOR)
+            mlflow.set_tag(TRAINED_BY_TAG, settings.operator)
         if outcome.mitigation is not None:  # so does the model card (fairness.report)
             mlflow.set_tag(MITIGATION_TAG, outcome.mitigation.description[:5000])
         if words := outcome.manifest.get("outcome_words"):  # what "not completing" means there (model card)

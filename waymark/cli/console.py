@@ -18,3 +18,18 @@ class OutputFormat(StrEnum):
 
     TABLE = "table"
     JSON = "json"
+
+
+def builder_line(builder: str | None, *, development: bool) -> str:
+    """What a command that builds a model says of who ran it: the committee's check reads it."""
+    if builder:
+        return (
+            f"Recorded {builder} (WAYMARK_OPERATOR) as holding the data scientist's role: an approval of "
+            "theirs is refused."
+        )
+    if development:
+        return ""
+    return (
+        "WAYMARK_OPERATOR is not set: the committee's check cannot tell who built this model. Set it to "
+        "your staff id, as the identity provider names you (docs/configuration.md)."
+    )

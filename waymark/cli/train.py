@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from waymark.cli.console import OutputFormat, err, out
+from waymark.cli.console import OutputFormat, builder_line, err, out
 from waymark.cli.engine_options import (
     URI_HELP,
     EngineName,
@@ -31,6 +31,7 @@ from waymark.models.estimators import FAMILIES
 from waymark.models.registry import keep_text
 from waymark.models.settings import Settings, get_settings
 from waymark.models.targets import DEFAULT_NAMES, Target
+from waymark.service import roles_held
 from waymark.service.audit import load_key, operator
 from waymark.service.db.engine import opened, up_to_date
 from waymark.service.feedback_report import feedback_summary
@@ -185,14 +186,18 @@ def run_training(
         )
         status.update("Training: logging to MLflow and registering")
         registered = log_and_register(outcome, name, settings=settings)
+        builder = roles_held.operator_builds(engine, settings)  # refused as the approver of any model
         # Staff feedback on the indicators so far, kept beside the model it can inform (docs/monitoring.md).
         feedback = feedback_summary(engine)
         keep_text(registered.run_id, json.dumps(feedback, indent=2), artifact_file="feedback/summary.json")
     if output is OutputFormat.JSON:
-        typer.echo(json.dumps({**_summary(outcome, registered), "feedback": feedback}, indent=2))
+        summary = {**_summary(outcome, registered), "feedback": feedback, "recorded_builder": builder}
+        typer.echo(json.dumps(summary, indent=2))
         return
     _show(outcome, registered)
     out.print(_feedback_line(feedback), highlight=False)
+    if said := builder_line(builder, development=settings.development):
+        out.print(said, highlight=False)
 
 
 def _feedback_line(feedback: dict[str, Any]) -> str:
