@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from waymark.models.roles import SUPPORT_ROLES, Role
-from waymark.service import roles_held, sessions
+from waymark.service import outreach, roles_held, sessions
 from waymark.service.api.deps import runtime_of
 from waymark.service.api.public import current_statement
 from waymark.service.db.engine import transaction
@@ -128,8 +128,15 @@ def student_page(request: Request) -> Response:
 
 @router.get("/me", response_class=HTMLResponse)
 def me_page(request: Request) -> Response:
-    """A student's own page."""
-    return _signed_page(request, "me", title="My data", roles=frozenset({Role.STUDENT.value}))
+    """A student's own page.
+
+    What stays in reach while they are left out is said from the institution's outreach file (its
+    ``[restriction] kept`` exemptions, in its own words): it had been worded for safeguarding whatever
+    the file kept.
+    """
+    options = outreach.load_options(runtime_of(request).settings.outreach_file)
+    kept = [options.exemptions.get(key, key).strip().rstrip(".") for key in options.kept]
+    return _signed_page(request, "me", title="My data", roles=frozenset({Role.STUDENT.value}), kept=kept)
 
 
 @router.get("/committee", response_class=HTMLResponse)

@@ -352,6 +352,8 @@ def test_a_student_sees_their_indicator_by_choice_withdraws_a_consent_and_asks_f
         consent = session.get(Consent, (student, "outreach_contact"))
         assert consent is not None and not consent.granted
 
+    # what stays while they are left out, in the words of the institution's outreach file
+    assert "an exemption the University keeps open while you are left out (A safeguarding concern" in text
     press(page, "#rectification button[type=submit]")  # nothing said: refused beside the field
     page.wait_for_selector("#rect-detail-error:has-text('Say what is wrong')")
     axe.check(page, "me, correction form with an error")

@@ -252,3 +252,17 @@ def test_serving_pseudonyms_without_the_secret_is_said_at_start_up(engine: Any, 
     secret.chmod(0o600)
     with_secret = Settings(WAYMARK_ENV="development", WAYMARK_PSEUDONYM_SECRET_FILE=str(secret))  # type: ignore[call-arg]
     assert warn_without_secret(with_secret, engine) is None
+
+
+def test_the_students_page_says_what_stays_while_they_are_left_out_in_the_institutions_words() -> None:
+    """The page had promised a safeguarding contact whatever the outreach file's [restriction] kept."""
+    kept = ["A safeguarding concern: the University must act", "A <b>visa</b> duty"]
+    page = templates.get_template("me.html.j2").render(title="t", page="me", kept=kept)
+    said = (
+        "One thing stays: an open contact under exemptions the University keeps open while you are left out "
+        "(A safeguarding concern: the University must act; A &lt;b&gt;visa&lt;/b&gt; duty)"
+    )
+    assert page.count(said) == 2  # beside the correction's box and the objection
+    none = templates.get_template("me.html.j2").render(title="t", page="me", kept=[])
+    assert none.count("No record of contact stays with staff in Waymark meanwhile.") == 2
+    assert "One thing stays" not in none
