@@ -128,8 +128,10 @@ class MarkScale:
     def _grade(self, mark: float) -> str:
         """The grade an average mark is ("B"), is near ("about B") or lies between ("between B and C").
 
-        Beyond the worst grade's mark by more than a quarter of the gap to the next, it is "below" it (a
-        scale whose worst grade is kept as 65 would otherwise say an average of 20 as "about" that grade).
+        Beyond the worst grade's mark by more than a quarter of the gap to the next, it is "worse than" it
+        (a scale whose worst grade is kept as 65 would otherwise say an average of 20 as "about" that
+        grade), and beyond the best's "better than" it: "below 5.00" would read as better on a scale
+        whose best grade is its lowest number.
         """
         exact = [name for name, value in self.grades if round(mark, 1) == round(value, 1)]
         if exact:
@@ -138,10 +140,10 @@ class MarkScale:
         below = [grade for grade in self.grades if grade[1] < mark]
         if not below:  # under the worst grade's mark
             (worst, low), (_, next_up) = self.grades[-1], self.grades[-2]
-            return f"about {worst}" if low - mark <= _NEAR * (next_up - low) else f"below {worst}"
+            return f"about {worst}" if low - mark <= _NEAR * (next_up - low) else f"worse than {worst}"
         if not above:  # over the best grade's mark
             (best, high), (_, next_down) = self.grades[0], self.grades[1]
-            return f"about {best}" if mark - high <= _NEAR * (high - next_down) else f"above {best}"
+            return f"about {best}" if mark - high <= _NEAR * (high - next_down) else f"better than {best}"
         (better, high), (worse, low) = above[-1], below[0]
         where = (mark - low) / (high - low)
         if where <= _NEAR:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -12,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from waymark.models.ids import unseen_in
 from waymark.models.marks import MarkScale
 
 
@@ -236,7 +236,7 @@ class Settings(BaseSettings):
     def _a_staff_id(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        if _UNSEEN_IN_IDS.search(value) or value != value.strip():
+        if unseen_in(value) or value != value.strip():
             raise ValueError(
                 f"{value!r}: a staff id holds no control character, invisible direction control or space at "
                 "either end"
@@ -332,10 +332,6 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:  # another host name: it may resolve to anything
         return False
-
-
-#: What no id holds (as ``service.schemas.PLAIN_ID`` refuses): control characters and direction controls.
-_UNSEEN_IN_IDS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 @lru_cache

@@ -16,6 +16,7 @@ from typing import Any, cast
 import pandas as pd
 from sqlalchemy import Engine, delete, insert, select
 
+from waymark.models.ids import UNSEEN_SAID, unseen_in
 from waymark.models.roles import RELATIONSHIP_SCOPES, Role
 from waymark.service.db.engine import erasure_barrier, transaction
 from waymark.service.db.schema import (
@@ -129,9 +130,17 @@ def _day(written: str) -> date | None:
     return date.fromisoformat(written)
 
 
-#: What no id holds: the service refuses them in every id it is given (``schemas.PLAIN_ID``), so a
-#: relationship naming one would name nobody who can sign in (``validation.UNSEEN_IN_IDS`` in the data).
-_UNSEEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+def _unseen(frame: pd.DataFrame, path: Path) -> list[str]:
+    """Lines whose ids hold a character no id holds (``models.ids``), read before any pseudonym hides it.
+
+    A tutee's student number with an invisible direction mark became a pseudonym no sign-in makes.
+    """
+    out = []
+    for line, row in zip(frame.index + 2, _records(frame), strict=True):
+        found = next((f for c in (*COLUMNS, PRESENTATION) if (f := unseen_in(row[c]))), None)
+        if found:
+            out.append(f"{path.name} line {line}: {UNSEEN_SAID.format(found=found)}")
+    return out
 
 
 def _problems(frame: pd.DataFrame, path: Path) -> list[str]:
@@ -148,11 +157,6 @@ def _problems(frame: pd.DataFrame, path: Path) -> list[str]:
             out.append(f"{where}: valid_from {days[0]} is after valid_until {days[1]}")
         elif any(not row[c] or len(row[c]) > 64 for c in COLUMNS) or len(row[PRESENTATION]) > 64:
             out.append(f"{where}: every field needs a value of at most 64 characters")
-        elif any(_UNSEEN.search(row[c]) for c in (*COLUMNS, PRESENTATION)):
-            out.append(
-                f"{where}: an id holds a control character or an invisible direction control (U+202A to "
-                "U+202E, U+2066 to U+2069), which no sign-in carries: remove it from the file"
-            )
         elif row[PRESENTATION] and row["scope_type"] != "module":
             out.append(
                 f"{where}: presentation_id narrows a module relationship to one presentation of it; a "
@@ -187,6 +191,8 @@ def import_grants(
     known student is refused: it would load and match nobody.
     """
     frame = _read(path, COLUMNS, optional=(*DAYS, PRESENTATION))
+    if unseen := _unseen(frame, path):
+        raise ImportRefused("nothing was imported:\n" + "\n".join(unseen[:20]))
     tutees = frame["scope_type"] == "student"
     if pseudonym is not None:
         written = frame.loc[tutees, "scope_id"]

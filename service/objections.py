@@ -186,15 +186,17 @@ def end_after_notice(session: Session, request: RightsRequest, *, days: int) -> 
 def notice_text(lifts_at: datetime, *, zone: str = "UTC") -> str:
     """What the student is told of a restriction the DPO's decision ends, and when it ends.
 
-    The moment is said in the institution's time zone (``WAYMARK_TIMEZONE``), named. Staff see the
-    student again only once a run made after it has scored them (a run inside the notice leaves them out).
+    The moment is said in the institution's time zone (``WAYMARK_TIMEZONE``), named. After it, staff
+    may read the student again at once, with an estimate made before they were left out where the served
+    run still holds one (a run inside the notice holds none of them), and the next run scores them.
     """
     local = lifts_at.astimezone(ZoneInfo(zone))
     return (
         f"You stay left out until {local:%d %B %Y, %H:%M} ({zone} time), so that you hear of this before "
-        "it ends (GDPR Art. 18(3)). After that you are scored again at the next run, and the staff who "
-        "support you see you in Waymark once it has run, unless another request of yours keeps you out. "
-        "You may end it sooner in your requests."
+        "it ends (GDPR Art. 18(3)). After that, unless another request of yours keeps you out, the staff "
+        "who support you may see you in Waymark again (with an estimate made before you were left out, "
+        "until a new one replaces it), and you are scored again at the next run. You may end it sooner "
+        "in your requests."
     )
 
 

@@ -25,6 +25,7 @@ from typing import Any, get_args
 from sqlalchemy import ColumnElement, and_, exists, select
 from sqlalchemy.orm import Session
 
+from waymark.models.vocabulary import labelling_words
 from waymark.service.db.schema import Consent, Contact, ContactEvent
 from waymark.service.schemas import CONSENT_PURPOSES, Answer, ConsentOut, ContactOutcome, ContactStatus
 from waymark.service.security import Principal
@@ -95,6 +96,14 @@ def load_options(path: Path | None = None) -> OutreachOptions:
                 name, f'{where}: [{name}] must be a table of key = "text" with at least one entry'
             )
         lists[name] = {str(k): v for k, v in table.items()}
+        # staff read them, and students read the exemptions kept while they are left out (PRODUCT §2)
+        for key, text in lists[name].items():
+            if found := labelling_words(text):
+                raise OutreachError(
+                    name,
+                    f"{where}: [{name}] {key} says {found[0]!r}, which labels a student in what staff and "
+                    "students read: word it otherwise",
+                )
     covers = raw.get("exemption_purposes", {})
     if not isinstance(covers, dict):
         raise OutreachError("exemption_purposes", f"{where}: [exemption_purposes] must be a table")

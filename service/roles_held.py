@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from waymark.models.roles import Role
 from waymark.models.settings import Settings
 from waymark.service.db.engine import INSUFFICIENT_PRIVILEGE, transaction
-from waymark.service.db.schema import RoleHolding, aware
+from waymark.service.db.schema import APPROVED, ModelDecision, RoleHolding, aware
 from waymark.service.db.upsert import upsert
 
 log = logging.getLogger("waymark.service")
@@ -31,21 +31,22 @@ BUILDS = Role.DATA_SCIENTIST.value  # the one role recorded
 REFRESH = timedelta(hours=12)  # a holding seen more recently than this is not written again
 
 
-def seen(session: Session, staff_id: str, *, roles: Iterable[str]) -> None:
+def seen(session: Session, staff_id: str, *, roles: Iterable[str]) -> bool:
     """Record that ``staff_id`` holds the data scientist's role now, if ``roles`` holds it.
 
     Written in a savepoint of the caller's transaction: a service role not yet granted the table
     (``grants.sql`` not applied again after an upgrade) logs an error and the sign-in goes on, while
-    approvals, which read the table, are refused until it is.
+    approvals, which read the table, are refused until it is. Returns whether the holding is on record
+    (False: ``roles`` does not hold the role, or it could not be written).
     """
     if BUILDS not in {str(r) for r in roles}:
-        return
+        return False
     now = datetime.now(UTC)
     session.flush()  # the caller's own writes first: their failure is theirs, not the grants'
     try:
         with session.begin_nested():
             if recent(session.connection(), staff_id, now=now):
-                return
+                return True
             upsert(
                 session,
                 RoleHolding,
@@ -61,20 +62,52 @@ def seen(session: Session, staff_id: str, *, roles: Iterable[str]) -> None:
             staff_id,
             exc_info=True,
         )
+        return False
+    return True
 
 
-def operator_builds(engine: Engine, settings: Settings) -> str | None:
-    """Record that the person running a command that builds a model holds the data scientist's role.
+def approvals_given(session: Session, staff_id: str) -> int:
+    """How many approvals ``staff_id`` has given as an ethics reviewer (ids matched without case)."""
+    wanted = _folded(staff_id)
+    actors = session.scalars(select(ModelDecision.actor).where(ModelDecision.kind == APPROVED))
+    return sum(1 for actor in actors if _folded(actor) == wanted)
 
-    For ``waymark train`` and ``waymark fairness audit``: the person named by ``WAYMARK_OPERATOR``
-    (their staff id) is then refused as the approver of any model, as a data scientist signed in is.
-    Returns who was recorded (None: ``WAYMARK_OPERATOR`` is not set, and nobody could be).
+
+def operator_may_build(engine: Engine, settings: Settings) -> str | None:
+    """Before a training: why the person ``WAYMARK_OPERATOR`` names may not be recorded as building it.
+
+    A reviewer's approvals stop counting once they are recorded holding the data scientist's role, the
+    served model's with them where it rests on one, and only the database owner clears a holding: an
+    environment naming the wrong person would take the served model away from every member of staff.
+    Returns the reason (None: nobody is named, or the person named has approved nothing).
     """
     if not settings.operator:
         return None
     with transaction(engine) as session:
-        seen(session, settings.operator, roles=[BUILDS])
-    return settings.operator
+        given = approvals_given(session, settings.operator)
+    if not given:
+        return None
+    return (
+        f"WAYMARK_OPERATOR names {settings.operator}, who has approved {given} model version(s) as an "
+        "ethics reviewer: recording them as building models would stop those approvals counting, and the "
+        "served model with them where it rests on one. If they are not the person training, correct "
+        "WAYMARK_OPERATOR; if they now build models, the committee first has another ethics reviewer "
+        "approve in their place. Nothing was trained."
+    )
+
+
+def operator_builds(engine: Engine, settings: Settings) -> tuple[str | None, bool]:
+    """Record that the person running ``waymark train`` holds the data scientist's role.
+
+    The person named by ``WAYMARK_OPERATOR`` (their staff id) is then refused as the approver of any
+    model, as a data scientist signed in is. Returns who (None: ``WAYMARK_OPERATOR`` is not set) and
+    whether it is recorded (False: the database role may not write it; ``grants.sql`` not applied).
+    """
+    if not settings.operator:
+        return None, False
+    with transaction(engine) as session:
+        recorded = seen(session, settings.operator, roles=[BUILDS])
+    return settings.operator, recorded
 
 
 def recent(connection: Connection, staff_id: str, *, now: datetime) -> bool:

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from waymark.models.ids import UNSEEN_CLASS
+
 Answer = Literal["given", "declined", "not answered"]  # a student's answer for a consent purpose
 FeedbackValue = Literal["accepted", "not_applicable", "seems_wrong", "useful", "not_useful"]
 ConsentPurpose = Literal[
@@ -23,7 +25,7 @@ NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f-\x9f]+$"
 # hold the embeddings right-to-left writing brings with it, but not an override (U+202D, U+202E), which
 # turns letters around as shown: a note, or an override reason published on the transparency statement,
 # could read otherwise than it was written.
-PLAIN_ID = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]+$"
+PLAIN_ID = f"^[^{UNSEEN_CLASS}]+$"  # models/ids.py: the direction marks and the byte-order mark too
 TEXT_CHARACTERS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202d\u202e]*$"  # tabs and line breaks kept
 ID_MAX = 64  # the width of identifier columns (service/db/schema.py: ID)
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX, pattern=PLAIN_ID)]

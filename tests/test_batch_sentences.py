@@ -800,15 +800,15 @@ def test_letter_grades_say_the_grade_an_average_is_or_lies_between() -> None:
         0: "F on a scale of A to F, A the best",
     }
     # Grades in any order, unevenly spaced, with signs; past the worst or best grade's mark by more than
-    # a quarter of the gap to the next, "below" or "above" it: an average of 40 where the worst grade is
-    # kept as 73 is no C (it had read "about C").
+    # a quarter of the gap to the next, "worse than" or "better than" it: an average of 40 where the worst
+    # grade is kept as 73 is no C (it had read "about C").
     us = MarkScale.parse("B+=87; A=95; B=83; A-=90; C=73")
     assert [name for name, _ in us.grades] == ["A", "A-", "B+", "B", "C"]
     assert us.text(88.5) == "between A- and B+ on a scale of A to C, A the best"
     assert us.text(71) == "about C on a scale of A to C, A the best"
-    assert us.text(40) == "below C on a scale of A to C, A the best"
+    assert us.text(40) == "worse than C on a scale of A to C, A the best"
     assert us.text(96) == "about A on a scale of A to C, A the best"
-    assert us.text(99) == "above A on a scale of A to C, A the best"
+    assert us.text(99) == "better than A on a scale of A to C, A the best"
     # UK degree classes and A-level grades, marks with a decimal comma, a separator at the end
     uk = MarkScale.parse("First=75; 2:1=65; 2:2=55; Third=45; A*=90,5;")
     assert uk.text(65) == "2:1 on a scale of A* to Third, A* the best"
@@ -821,6 +821,10 @@ def test_letter_grades_say_the_grade_an_average_is_or_lies_between() -> None:
     philippine = MarkScale.parse("1.00=98, 1.50=92, 2.00=86, 2.50=80, 3.00=75, 5.00=65")
     assert philippine.text(65) == "5.00 on a scale of 1.00 to 5.00, 1.00 the best"
     assert philippine.text(85) == "about 2.00 on a scale of 1.00 to 5.00, 1.00 the best"
+    # on a scale whose best grade is its lowest number, "below 5.00" would read as better: said as worse
+    assert philippine.text(20) == "worse than 5.00 on a scale of 1.00 to 5.00, 1.00 the best"
+    assert philippine.text(99) == "about 1.00 on a scale of 1.00 to 5.00, 1.00 the best"
+    assert philippine.text(100) == "better than 1.00 on a scale of 1.00 to 5.00, 1.00 the best"
     row = {"asm_has_score": 1.0, "asm_score_mean": 70.0, "asm_score_pct": 0.5, COMPARED_MARKS: 0.0}
     assert brief("assessment_results", row, marks=norway) == (
         "an average mark on marked work of between B and C on a scale of A to F, A the best"

@@ -371,6 +371,23 @@ def test_a_death_a_default_would_leave_not_known_yet_is_refused_naming_its_row(t
     assert "(1 row; first records.csv row 3)" in said
 
 
+def test_a_student_number_with_an_invisible_direction_mark_is_refused_before_it_becomes_a_pseudonym(
+    tmp_path: Path,
+) -> None:
+    """A student number an office export wrote with a right-to-left mark (U+200F) became a pseudonym no
+    sign-in makes, and the contract's check of ids saw only the pseudonym (a reviewer's finding)."""
+    rows = records_rows()
+    rows[2][0] = rows[2][0] + "\u200f"
+    src = tmp_path / "export"
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    with pytest.raises(MappingDataError) as caught:
+        _import_with(load_mapping(write_mapping(tmp_path / "m", MAPPING)), src, tmp_path / "d")
+    said = str(caught.value)
+    assert "holds a control character or an invisible direction character" in said and "records.csv" in said
+    assert rows[2][0] not in said  # a pseudonymised id is named by its shape, never as written
+
+
 def test_ids_one_system_writes_with_a_prefix_read_as_the_others_with_strip_prefix(tmp_path: Path) -> None:
     """An art school's Moodle wrote "HS" + the student number, its records the number alone: the log's
     rows named no registration. With strip_prefix they join, and the folder is the same as without."""

@@ -210,6 +210,17 @@ def test_an_options_file_without_exemptions_is_refused(tmp_path: Path) -> None:
         outreach.load_options(path)
 
 
+def test_an_exemption_worded_as_a_label_is_refused(tmp_path: Path) -> None:
+    """The student's page says the kept exemptions in the file's words, and staff choose them by them."""
+    path = tmp_path / "labelled.toml"
+    path.write_text(
+        '[channels]\nemail = "Email"\n[exemptions]\nsafeguarding = "Students at risk of harm"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(OutreachError, match="safeguarding says 'at risk', which labels a student"):
+        outreach.load_options(path)
+
+
 def test_the_exemptions_kept_under_a_restriction_are_the_institutions_and_must_be_its_exemptions(
     tmp_path: Path,
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import warnings
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import mlflow
@@ -303,17 +303,40 @@ def test_cli_trains_and_registers(
     assert "Registered models:/cli-next/1 (alias candidate)" in result.stdout
     version = MlflowClient().get_model_version_by_alias("cli-next", "candidate")
     assert str(version.version) == "1"
-    assert "Recorded DS-Ana (WAYMARK_OPERATOR) as holding the data scientist's role" in result.stdout
+    assert "Recorded DS-Ana (WAYMARK_OPERATOR) as holding the data scientist's role" in result.stderr
     assert MlflowClient().get_run(str(version.run_id)).data.tags["trained_by"] == "DS-Ana"
     from waymark.service import roles_held
     from waymark.service.db.engine import make_engine, transaction
+    from waymark.service.db.schema import ModelDecision
 
     engine = make_engine(mlflow_store.database_url)
     try:
         with transaction(engine) as session:
             assert set(roles_held.builders(session, ["ds-ana"])) == {"ds-ana"}  # whatever its case
+            # an ethics reviewer's approval on record: an environment naming them trains nothing, since
+            # recording them as a builder would stop their approvals counting (the served model's too)
+            session.add(
+                ModelDecision(
+                    model_name="cli-next",
+                    model_version="1",
+                    kind="approved",
+                    bundle_sha256="0" * 64,
+                    actor="rev-1",
+                    recorded_by="rev-1",
+                    note="fine",
+                    at=datetime.now(UTC),
+                )
+            )
+        monkeypatch.setenv("WAYMARK_OPERATOR", "Rev-1")
+        get_settings.cache_clear()
+        refused = CliRunner().invoke(app, ["train", "--data", str(synth_dir), "--name", "cli-next"])
+        assert refused.exit_code != 0 and "who has approved 1 model version(s)" in refused.stderr
+        with transaction(engine) as session:
+            assert roles_held.builders(session, ["rev-1"]) == {}
     finally:
+        get_settings.cache_clear()
         engine.dispose()
+    assert [str(v.version) for v in MlflowClient().search_model_versions("name='cli-next'")] == ["1"]
 
 
 def test_erased_students_are_left_out_of_training(synth_dir: Path) -> None:
@@ -335,6 +358,7 @@ def test_cli_output_says_what_happened_in_full_and_never_nan(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store.mlflow_tracking_uri)
     monkeypatch.setenv("WAYMARK_MLFLOW_ARTIFACTS", mlflow_store.mlflow_artifacts)
     monkeypatch.setenv("WAYMARK_DATABASE_URL", mlflow_store.database_url)  # training reads erasures there
+    monkeypatch.delenv("WAYMARK_OPERATOR", raising=False)  # as a data scientist's own shell may set it
     args = ["train", "--data", str(synth_dir), "--family", "logistic", "--name", "cli-output"]
     get_settings.cache_clear()
     try:
@@ -349,7 +373,8 @@ def test_cli_output_says_what_happened_in_full_and_never_nan(
     assert "precision@10%" in text and "recall@20%" in text  # piped, the table keeps every column
     assert "nan" not in text.lower()
     # outside development, nobody named as the person training: said, as the committee's check is blind
-    assert "WAYMARK_OPERATOR is not set: the committee's check cannot tell who built this model" in text
+    unnamed = "WAYMARK_OPERATOR is not set: the committee's check cannot tell who built this model"
+    assert unnamed in table.stderr and unnamed in as_json.stderr  # on stderr whatever the format
     summary = json.loads(as_json.stdout, parse_constant=lambda c: pytest.fail(f"{c} in --format json"))
     assert summary["family"] == "logistic" and summary["families_considered"] == ["logistic"]
     assert summary["split"]["test"] and summary["evaluation"]

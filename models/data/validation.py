@@ -38,6 +38,7 @@ from waymark.models.data.sensitive import (
 )
 from waymark.models.data.spelling import spelled_two_ways, written_values_sql
 from waymark.models.data.sqltext import ident, literal
+from waymark.models.ids import UNSEEN_CLASS_RE2
 from waymark.models.roles import RELATIONSHIP_SCOPES
 from waymark.models.threads import duckdb_connect
 from waymark.models.vocabulary import labelling_sql
@@ -1056,11 +1057,9 @@ def _decimal_identifier_rule(table: Table, column: Column) -> Rule:
     return Rule(table.name, column.name, "decimal_identifier", msg, sql, severity="warning")
 
 
-#: Characters never in an identifier, as the service refuses them in every id it is given
-#: (``service.schemas.PLAIN_ID``): control characters, and the invisible direction controls
-#: (embeddings, overrides, isolates: U+202A to U+202E, U+2066 to U+2069) that make an id read as
-#: another. In RE2's and Java's syntax alike (the rule runs on DuckDB and, translated, on Spark).
-UNSEEN_IN_IDS = r"[\x{00}-\x{1f}\x{7f}-\x{9f}\x{202a}-\x{202e}\x{2066}-\x{2069}]"
+#: Characters never in an identifier (``models.ids``), as the service refuses them in every id it is
+#: given. In RE2's and Java's syntax alike (the rule runs on DuckDB and, translated, on Spark).
+UNSEEN_IN_IDS = f"[{UNSEEN_CLASS_RE2}]"
 
 
 def _unseen_in_identifier_rule(table: Table, column: Column, *, raw_key: tuple[str, ...]) -> Rule:
@@ -1072,8 +1071,9 @@ def _unseen_in_identifier_rule(table: Table, column: Column, *, raw_key: tuple[s
     """
     raw, c = ident("raw_" + table.name), ident(column.name)
     msg = (
-        "identifier holds a control character or an invisible direction control (U+202A to U+202E, "
-        "U+2066 to U+2069, as office exports of right-to-left text add), which the service refuses in "
+        "identifier holds a control character or an invisible direction character (U+200E, U+200F, "
+        "U+061C, U+202A to U+202E, U+2066 to U+2069, U+FEFF, as office exports of right-to-left text "
+        "add), which the service refuses in "
         'every id: remove them in the export, or with the mapping\'s replace = { "\\u202b" = "" } '
         "(one entry per character; docs/mapping.md)"
     )

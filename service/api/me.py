@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
@@ -362,7 +363,10 @@ def withdraw_request(request_id: Annotated[int, Path(ge=1, le=2**62)], access: S
     if req.status != "open" and (req.outcome == "declined" or req.applied_at is not None):
         # decided, and in the notice its ending gave: ended sooner, as the student asks; the outcome stays,
         # and says so (it had still said "You stay left out until ...")
-        req.outcome_note = f"{req.outcome_note} You ended the time left out on {_now():%d %B %Y}."
+        zone = ZoneInfo(access.runtime.settings.timezone)  # as the notice beside it says its day
+        req.outcome_note = (
+            f"{req.outcome_note} You ended the time left out on {_now().astimezone(zone):%d %B %Y}."
+        )
         access.record([me], "restriction_withdrawn")
         return Recorded(id=req.id, at=_now(), note=f"You are no longer left out for this request. {after}")
     if req.kind == "rectification" and req.status != "open":  # accepted, waiting to reach the data

@@ -20,12 +20,17 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
-def builder_line(builder: str | None, *, development: bool) -> str:
-    """What a command that builds a model says of who ran it: the committee's check reads it."""
-    if builder:
+def builder_line(builder: str | None, *, recorded: bool, development: bool) -> str:
+    """What ``waymark train`` says of who ran it: the committee's check reads it."""
+    if builder and recorded:
         return (
             f"Recorded {builder} (WAYMARK_OPERATOR) as holding the data scientist's role: an approval of "
             "theirs is refused."
+        )
+    if builder:
+        return (
+            f"Could not record {builder} (WAYMARK_OPERATOR) as holding the data scientist's role: the "
+            "database role may not write it. Apply service/db/grants.sql again (docs/operations.md)."
         )
     if development:
         return ""

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from waymark.cli.console import OutputFormat, builder_line, out
+from waymark.cli.console import OutputFormat, out
 from waymark.cli.engine_options import (
     URI_HELP,
     EngineName,
@@ -27,7 +27,7 @@ from waymark.fairness.run import AuditOutcome, audit_model
 from waymark.models import registry
 from waymark.models.registry import LoadedModel
 from waymark.models.settings import Settings, get_settings
-from waymark.service import decisions, roles_held
+from waymark.service import decisions
 from waymark.service.audit import operator
 from waymark.service.db.engine import opened
 from waymark.service.scoring.champion import ChampionUnavailableError, load_champion
@@ -103,13 +103,10 @@ def audit(
             decisions.commit_audit(
                 engine, model, outcome=outcome, report=report, folder=out_dir, actor=operator(settings).sub
             )
-            builder = roles_held.operator_builds(engine, settings)  # refused as the approver of any model
     if output is OutputFormat.JSON:
         typer.echo(json.dumps(_summary(outcome, out_dir), indent=2))
     else:
         _show(outcome, out_dir)
-        if said := builder_line(builder, development=settings.development):
-            out.print(said, highlight=False)
     if note := voided_note(champion, audited=outcome.model.version):
         typer.echo(note, err=True)  # on stderr whatever the format
     return outcome.gate

@@ -172,6 +172,8 @@ def run_training(
         handled(contract="the data breaks the contract; nothing was trained"),
         out.status("Training") as status,
     ):
+        if refused := roles_held.operator_may_build(engine := opened(settings), settings):
+            raise fail(refused)
         mitigation = _mitigation(policy_file, data, spark=spark)
         outcome = train_folder(
             data,
@@ -179,25 +181,27 @@ def run_training(
             config=config,
             test_from=split_date,
             progress=lambda m: status.update(f"Training: {m}"),
-            exclude=left_out_students(engine := opened(settings), key=folder_key(data, spark=spark)),
+            exclude=left_out_students(engine, key=folder_key(data, spark=spark)),
             interventions=_outreach(config, interventions, settings=settings),
             spark=spark,
             mitigation=mitigation,
         )
         status.update("Training: logging to MLflow and registering")
         registered = log_and_register(outcome, name, settings=settings)
-        builder = roles_held.operator_builds(engine, settings)  # refused as the approver of any model
+        builder, recorded = roles_held.operator_builds(engine, settings)  # refused as any model's approver
         # Staff feedback on the indicators so far, kept beside the model it can inform (docs/monitoring.md).
         feedback = feedback_summary(engine)
         keep_text(registered.run_id, json.dumps(feedback, indent=2), artifact_file="feedback/summary.json")
     if output is OutputFormat.JSON:
-        summary = {**_summary(outcome, registered), "feedback": feedback, "recorded_builder": builder}
-        typer.echo(json.dumps(summary, indent=2))
+        summary = {**_summary(outcome, registered), "feedback": feedback}
+        typer.echo(json.dumps({**summary, "recorded_builder": builder if recorded else None}, indent=2))
+        if said := builder_line(builder, recorded=recorded, development=settings.development):
+            err.print(said, highlight=False)  # on stderr whatever the format
         return
     _show(outcome, registered)
     out.print(_feedback_line(feedback), highlight=False)
-    if said := builder_line(builder, development=settings.development):
-        out.print(said, highlight=False)
+    if said := builder_line(builder, recorded=recorded, development=settings.development):
+        err.print(said, highlight=False)  # on stderr whatever the format
 
 
 def _feedback_line(feedback: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ import duckdb
 from waymark.models.data.contract import TABLES, Column, Kind, Table
 from waymark.models.data.sqltext import ident, literal
 from waymark.models.folding import ASCII_DIGITS, OTHER_DIGITS, ascii_digits
+from waymark.models.ids import UNSEEN_CLASS_RE2
 from waymark.training.ingest.mapping.schema import (
     DEATH_REFUSED,
     DEATH_WORDS,
@@ -88,6 +89,12 @@ ARABIC_DECIMAL = "\u066b"
 #: What a cell is trimmed of: every character Python's ``str.strip`` removes (``pseudonyms.normalised_id``
 #: strips so), not only the space DuckDB's ``trim`` does. A tab an LMS export put before each student
 #: number had made every id differ from the records'.
+#: Why an id is refused that holds a character no id holds (``models.ids``).
+UNSEEN_IN_ID = (
+    "holds a control character or an invisible direction character (U+200E, U+200F, U+061C, U+202A to "
+    'U+202E, U+2066 to U+2069, U+FEFF), which no sign-in carries: remove it with replace = { "\\u200f" = '
+    '"" } (one entry per character; docs/mapping.md) or in the export'
+)
 SPACE = literal("".join(c for c in map(chr, range(0x3001)) if c.isspace()))
 
 
@@ -466,6 +473,9 @@ def column_sql(
             number = f"(CASE WHEN {given} THEN {number} ELSE {number} / {most} * 100 END)"
         value = f"CAST(round({number}) AS BIGINT)" if column.kind is Kind.INT else number
     elif column.kind is Kind.ID:
+        # Found before a pseudonym hides it: a student number with an invisible direction mark became a
+        # pseudonym no sign-in makes, and the contract's check (``unseen_in_identifier``) sees only that.
+        checks.append((f"regexp_matches({text}, {literal(f'[{UNSEEN_CLASS_RE2}]')})", UNSEEN_IN_ID))
         value = f"regexp_replace({text}, '^(-?[0-9]+)\\.0+$', '\\1')"
         value = f"{PSEUDONYM_FUNCTION}({value})" if pseudonymise else value
     else:
