@@ -598,7 +598,10 @@ def test_the_dpo_processes_the_erasure_and_runs_retention(
         assert [r.ground for r in session.scalars(left_out)] == ["objection"]
     assert their_errors == []
     theirs.context.close()
-    request = page.locator("article.request", has_text=f"student {student}").first
+    # the decided requests stay listed while the student's notice runs, with the day, and no form
+    in_notice = page.locator("article.request", has_text=f"student {student}").filter(has_text="Objection")
+    assert "stays left out until" in in_notice.inner_text() and in_notice.locator("form").count() == 0
+    request = page.locator("article.request", has_text=f"student {student}").filter(has_text="Erasure")
     prefix = request.get_attribute("aria-labelledby").removesuffix("-h")
     press(page, f"#{prefix}-h ~ form button[type=submit]")
     page.wait_for_selector(f"#{prefix}-confirm-error:has-text('cannot be undone')")

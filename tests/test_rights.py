@@ -838,6 +838,13 @@ def test_the_dpo_may_decline_an_objection_with_the_grounds_the_student_reads(
     )
     until = datetime.fromisoformat(mine["restricted_until"])
     until = until if until.tzinfo else until.replace(tzinfo=UTC)
+    # the DPO's list keeps it, with the day and nothing to decide, until the notice runs out
+    listed = {r["id"]: r for r in client.get("/v1/dpo/requests", headers=dpo).json()}[number]
+    assert (listed["status"], listed["restricted"], listed["restricted_until"]) == (
+        "done",
+        True,
+        mine["restricted_until"],
+    )
     assert mine["restricted"] and timedelta(days=6.9) < until - datetime.now(UTC) <= timedelta(days=7)
     zone = own.settings.timezone  # said in the institution's time, the zone named
     assert f"{until.astimezone(ZoneInfo(zone)):%d %B %Y, %H:%M} ({zone} time)" in mine["outcome_note"]
@@ -849,6 +856,7 @@ def test_the_dpo_may_decline_an_objection_with_the_grounds_the_student_reads(
     assert client.get(f"/v1/students/{student}/indicator", headers=staff).status_code == 200
     mine = {r["id"]: r for r in client.get("/v1/me/requests", headers=me).json()}[number]
     assert (mine["restricted"], mine["restricted_until"]) == (False, None)
+    assert number not in {r["id"] for r in client.get("/v1/dpo/requests", headers=dpo).json()}
     assert client.delete(f"/v1/me/requests/{number}", headers=me).status_code == 404  # nothing stands
 
 

@@ -253,6 +253,7 @@ class RequestOut(BaseModel):
     created_at: datetime
     outcome: str | None = None  # "accepted": a correction waiting to be recorded as reaching the data
     processed_at: datetime | None = None
+    applied_at: datetime | None = None  # when an accepted correction was recorded as reaching the data
     held: bool = Field(
         True,
         description="Whether the service holds anything under the student's id (an indicator, a directory "
@@ -264,6 +265,12 @@ class RequestOut(BaseModel):
         description="Whether the request keeps the student left out now (an objection; a correction they "
         "asked to be left out for until it is declined or reaches the data): decide it promptly.",
     )
+    restricted_until: datetime | None = Field(
+        None,
+        description="Where your decision ended the restriction the request holds, when the student stops "
+        "being left out: they were told the day with the outcome (WAYMARK_RESTRICTION_NOTICE_DAYS, GDPR "
+        "Art. 18(3)). Such a request is listed until then, with nothing left to decide.",
+    )
     kept_contacts: int = Field(
         0,
         description="Open contacts with the student under an exemption that outlasts a restriction (a "
@@ -274,14 +281,25 @@ class RequestOut(BaseModel):
 
 @router.get("/dpo/requests", response_model=list[RequestOut])
 def requests(access: Dpo) -> list[RequestOut]:
-    """Open rectification, erasure and objection requests, and accepted corrections not yet applied."""
+    """Open requests, accepted corrections not yet applied, and requests in their notice.
+
+    A decided request whose student is still left out for the notice the decision gave (Art. 18(3))
+    is listed until it runs out, with the day, and nothing left to decide.
+    """
     waiting = and_(
         RightsRequest.kind == "rectification",
         RightsRequest.outcome == "accepted",
         RightsRequest.applied_at.is_(None),
     )
+    in_notice = RightsRequest.id.in_(
+        select(ProcessingRestriction.request_id).where(
+            ProcessingRestriction.lifts_at.is_not(None), objections.standing()
+        )
+    )
     query = (
-        select(RightsRequest).where(or_(RightsRequest.status == "open", waiting)).order_by(RightsRequest.id)
+        select(RightsRequest)
+        .where(or_(RightsRequest.status == "open", waiting, in_notice))
+        .order_by(RightsRequest.id)
     )
     rows = list(access.session.scalars(query))
     access.record(sorted({r.student_id for r in rows}), "requests_view")
@@ -299,6 +317,7 @@ def requests(access: Dpo) -> list[RequestOut]:
             update={
                 "held": held[r.student_id],
                 "restricted": r.id in restricted,
+                "restricted_until": restricted.get(r.id),
                 "kept_contacts": outlasting.get(r.student_id, 0),
             }
         )

@@ -126,6 +126,15 @@ function appliedForm(req, reload) {
   return form;
 }
 
+// A decided request whose student stays left out for the notice its decision gave (UK GDPR Art. 18(3)).
+function noticeOf(req) {
+  const decided = req.kind === "objection" && req.outcome === "accepted" ? "Upheld" : words(req.outcome);
+  const p = el("p", `${decided} `, { class: "notice" });
+  p.append(timeEl(req.processed_at, when(req.processed_at)), `${req.applied_at ? "; the correction reached the data" : ""}. The student stays left out until `,
+    timeEl(req.restricted_until, when(req.restricted_until)), ", as they were told with the outcome; then they are read again. Nothing is left to decide.");
+  return p;
+}
+
 async function showQueue(said) {
   const found = await api("/v1/dpo/requests");
   const box = byId("queue");
@@ -135,6 +144,11 @@ async function showQueue(said) {
   for (const req of found) {
     const card = el("article", null, { class: "card request", "aria-labelledby": `r${req.id}-h` });
     card.append(el("h3", `${words(req.kind)} request ${req.id}, student ${req.student_id}`, { id: `r${req.id}-h` }));
+    if (req.status !== "open" && req.restricted_until) {  // decided; the student has notice (Art. 18(3))
+      card.append(noticeOf(req));
+      box.append(card);
+      continue;
+    }
     const made = el("p", "Made ");
     // UK GDPR Article 12(3): an answer within one month of the request (extendable, with reasons).
     const asked = new Date(req.created_at);
