@@ -117,7 +117,7 @@ def index(request: Request) -> HTMLResponse:
 @router.get("/caseload", response_class=HTMLResponse)
 def caseload_page(request: Request) -> Response:
     """Staff worklist: one row per student, by support priority (the caseload's address)."""
-    return _signed_page(request, "worklist", title="Your worklist", roles=_SUPPORT)
+    return _signed_page(request, "worklist", title="Your worklist", roles=_SUPPORT, kept=_kept(request))
 
 
 @router.get("/student", response_class=HTMLResponse)
@@ -134,9 +134,15 @@ def me_page(request: Request) -> Response:
     ``[restriction] kept`` exemptions, in its own words): it had been worded for safeguarding whatever
     the file kept.
     """
+    return _signed_page(
+        request, "me", title="My data", roles=frozenset({Role.STUDENT.value}), kept=_kept(request)
+    )
+
+
+def _kept(request: Request) -> list[str]:
+    """The exemptions whose open contacts outlast a restriction, in the outreach file's own words."""
     options = outreach.load_options(runtime_of(request).settings.outreach_file)
-    kept = [options.exemptions.get(key, key).strip().rstrip(".") for key in options.kept]
-    return _signed_page(request, "me", title="My data", roles=frozenset({Role.STUDENT.value}), kept=kept)
+    return [options.exemptions.get(key, key).strip().rstrip(".") for key in options.kept]
 
 
 @router.get("/committee", response_class=HTMLResponse)

@@ -675,6 +675,8 @@ def _follow_up_and_close(
 ) -> None:
     page, errors = sign_in(browser, base_url, tutor)
     page.wait_for_selector("#left-out:not([hidden]) li")
+    # the exemptions kept, in the outreach file's own words
+    assert "an exemption that outlasts this (A safeguarding concern: " in page.inner_text("#left-out")
     item = page.inner_text("#left-out-list")
     assert name in item and "14 January 2030" in item
     assert "Exemption: A safeguarding concern: the University must act" in item  # the institution's words

@@ -266,3 +266,5 @@ def test_the_students_page_says_what_stays_while_they_are_left_out_in_the_instit
     none = templates.get_template("me.html.j2").render(title="t", page="me", kept=[])
     assert none.count("No record of contact stays with staff in Waymark meanwhile.") == 2
     assert "One thing stays" not in none
+    worklist = templates.get_template("worklist.html.j2").render(title="t", page="worklist", kept=kept)
+    assert "an exemption that outlasts this (A safeguarding concern: the University must act; A " in worklist
