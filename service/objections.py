@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from waymark.service.db.schema import Indicator, ProcessingRestriction, RightsRequest, ScoringRun
+from waymark.service.db.schema import Indicator, ProcessingRestriction, RightsRequest, ScoringRun, aware
 
 
 def served_key(session: Session, student: str) -> str | None:
@@ -104,17 +104,10 @@ def restricted_by(session: Session, requests: list[RightsRequest]) -> dict[int, 
     ).where(ProcessingRestriction.request_id.in_([r.id for r in requests]), standing())
     mine = {(r.student_id, r.id) for r in requests}
     return {
-        request: _aware(lifts)
+        request: None if lifts is None else aware(lifts)
         for student, request, lifts in session.execute(held)
         if (student, request) in mine
     }
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """A stored moment in UTC (SQLite gives it back without its zone)."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 def restrict(session: Session, request: RightsRequest) -> None:
