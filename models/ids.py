@@ -31,6 +31,10 @@ UNSEEN_RANGES: tuple[tuple[int, int], ...] = (
 UNSEEN_CLASS = "".join(f"\\u{a:04x}-\\u{b:04x}" for a, b in UNSEEN_RANGES)
 #: The same in RE2's and Java's syntax (DuckDB; Spark, through sqlglot's translation).
 UNSEEN_CLASS_RE2 = "".join(f"\\x{{{a:02x}}}-\\x{{{b:02x}}}" for a, b in UNSEEN_RANGES)
+#: The invisible ones by code point, as messages name them ("U+061C, U+200E to U+200F, ...").
+UNSEEN_NAMED = ", ".join(
+    f"U+{a:04X}" if a == b else f"U+{a:04X} to U+{b:04X}" for a, b in UNSEEN_RANGES if a > 0x9F
+)
 #: Finds any of them in a text.
 UNSEEN = re.compile(f"[{UNSEEN_CLASS}]")
 

@@ -38,7 +38,7 @@ from waymark.models.data.sensitive import (
 )
 from waymark.models.data.spelling import spelled_two_ways, written_values_sql
 from waymark.models.data.sqltext import ident, literal
-from waymark.models.ids import UNSEEN_CLASS_RE2
+from waymark.models.ids import UNSEEN_CLASS_RE2, UNSEEN_NAMED
 from waymark.models.roles import RELATIONSHIP_SCOPES
 from waymark.models.threads import duckdb_connect
 from waymark.models.vocabulary import labelling_sql
@@ -1071,9 +1071,8 @@ def _unseen_in_identifier_rule(table: Table, column: Column, *, raw_key: tuple[s
     """
     raw, c = ident("raw_" + table.name), ident(column.name)
     msg = (
-        "identifier holds a control character or an invisible direction character (U+200E, U+200F, "
-        "U+061C, U+202A to U+202E, U+2066 to U+2069, U+FEFF, as office exports of right-to-left text "
-        "add), which the service refuses in "
+        f"identifier holds a control character or an invisible direction character ({UNSEEN_NAMED}, as "
+        "office exports of right-to-left text add), which the service refuses in "
         'every id: remove them in the export, or with the mapping\'s replace = { "\\u202b" = "" } '
         "(one entry per character; docs/mapping.md)"
     )

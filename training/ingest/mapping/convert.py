@@ -23,7 +23,7 @@ import duckdb
 from waymark.models.data.contract import TABLES, Column, Kind, Table
 from waymark.models.data.sqltext import ident, literal
 from waymark.models.folding import ASCII_DIGITS, OTHER_DIGITS, ascii_digits
-from waymark.models.ids import UNSEEN_CLASS_RE2
+from waymark.models.ids import UNSEEN_CLASS_RE2, UNSEEN_NAMED
 from waymark.training.ingest.mapping.schema import (
     DEATH_REFUSED,
     DEATH_WORDS,
@@ -91,9 +91,9 @@ ARABIC_DECIMAL = "\u066b"
 #: number had made every id differ from the records'.
 #: Why an id is refused that holds a character no id holds (``models.ids``).
 UNSEEN_IN_ID = (
-    "holds a control character or an invisible direction character (U+200E, U+200F, U+061C, U+202A to "
-    'U+202E, U+2066 to U+2069, U+FEFF), which no sign-in carries: remove it with replace = { "\\u200f" = '
-    '"" } (one entry per character; docs/mapping.md) or in the export'
+    f"holds a control character or an invisible direction character ({UNSEEN_NAMED}), which no sign-in "
+    'carries: remove it with replace = { "\\u200f" = "" } (one entry per character; docs/mapping.md) or '
+    "in the export"
 )
 SPACE = literal("".join(c for c in map(chr, range(0x3001)) if c.isspace()))
 
