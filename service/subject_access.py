@@ -37,6 +37,7 @@ from waymark.service.db.schema import (
     columns,
 )
 from waymark.service.objections import still_restricted
+from waymark.service.outreach import outlives
 from waymark.service.security import Principal
 
 #: The data folder's audit-only tables: named in a copy, their values never read into it.
@@ -104,8 +105,64 @@ def _readers(session: Session, indicators: list[dict[str, Any]]) -> list[dict[st
     return out
 
 
-def database_records(session: Session, student_id: str) -> dict[str, list[dict[str, Any]]]:
-    """Every record of the service database that names the student, by kind."""
+#: A kept contact's readers, by what brings them to it (``indicators.follows_up``).
+FOLLOWED_UP = "opened_or_followed_up"
+
+
+def _kept_readers(session: Session, student_id: str, *, kept: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Who may read the student's contacts that outlive a restriction: kinds and counts, at most.
+
+    While the student is left out nobody reads their indicators, but an open contact under one of the
+    ``kept`` exemptions stays with those who opened or moved one of them on, and with the staff whose
+    relationship names the student (``indicators.follows_up``, which also asks that each still
+    supports them). The copy had listed no recipients at all while those staff read it (GDPR Art.
+    15(1)(c)). Each is counted once: by the relationship naming the student where one does.
+    """
+    contacts = select(Contact.id).where(Contact.student_id == student_id, outlives(Contact, kept=kept))
+    exemptions = sorted(
+        set(session.scalars(select(Contact.exemption).where(Contact.id.in_(contacts)).distinct()))
+    )
+    if not exemptions:
+        return []
+    named = session.execute(
+        select(AccessGrant.relationship, AccessGrant.staff_id).where(
+            AccessGrant.scope_type == "student", AccessGrant.scope_id == student_id
+        )
+    ).all()
+    out = [
+        {"relationship": rel, "scope_type": "student", "scope_id": student_id, "staff": n}
+        for rel, n in sorted(_count_by(named).items())
+    ]
+    counted = {staff for _, staff in named}
+    workers = set(session.scalars(select(ContactEvent.staff_id).where(ContactEvent.contact_id.in_(contacts))))
+    if workers - counted:
+        out.append(
+            {
+                "relationship": FOLLOWED_UP,
+                "scope_type": "kept_contacts",
+                "scope_id": ", ".join(str(e) for e in exemptions),
+                "staff": len(workers - counted),
+            }
+        )
+    return out
+
+
+def _count_by(pairs: list[Any]) -> dict[str, int]:
+    """Distinct staff per relationship, from (relationship, staff id) pairs."""
+    staff: dict[str, set[str]] = {}
+    for rel, who in pairs:
+        staff.setdefault(str(rel), set()).add(str(who))
+    return {rel: len(who) for rel, who in staff.items()}
+
+
+def database_records(
+    session: Session, student_id: str, *, kept: tuple[str, ...]
+) -> dict[str, list[dict[str, Any]]]:
+    """Every record of the service database that names the student, by kind.
+
+    ``kept`` names the exemptions whose open contacts outlive a restriction (the outreach file's
+    ``[restriction] kept``): while the student is left out, their readers are those contacts' readers.
+    """
     runs = {r.id: r for r in session.scalars(select(ScoringRun).where(ScoringRun.status == "complete"))}
     # each with the model version that made it, as the student's page says (a red team's finding)
     indicators = [
@@ -121,7 +178,11 @@ def database_records(session: Session, student_id: str) -> dict[str, list[dict[s
         "indicators": indicators,
         # while an objection stands no staff member reads their indicators (access.may_read); an open
         # contact kept under a restriction is read by those who support them (indicators.follows_up)
-        "readers": [] if still_restricted(session, student_id) else _readers(session, indicators),
+        "readers": (
+            _kept_readers(session, student_id, kept=kept)
+            if still_restricted(session, student_id)
+            else _readers(session, indicators)
+        ),
         "feedback_on_indicators": _rows(session, Feedback, student_id=student_id),
         "interventions": _rows(session, Intervention, student_id=student_id),
         "contacts": _rows(session, Contact, student_id=student_id),
@@ -145,6 +206,7 @@ def subject_access(
     folder: Path | None,
     pseudonym: Callable[[str], str] | None,
     caller: Principal,
+    kept: tuple[str, ...],
 ) -> dict[str, Any]:
     """The DPO's copy for a subject access request; the copy is itself recorded in the access log.
 
@@ -161,7 +223,7 @@ def subject_access(
         copy = {
             "student_id": student_id,
             "made_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "database": database_records(session, student_id),
+            "database": database_records(session, student_id, kept=kept),
             "data_folder": {name: rows for name, rows in held.items() if _table(name) not in AUDIT_ONLY},
             "audit_only": {"note": AUDIT_ONLY_NOTE, "held": audit_only},
         }

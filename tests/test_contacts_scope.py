@@ -10,7 +10,7 @@ read by nobody, but an open contact under an exemption stays with the staff foll
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,7 @@ from waymark.service.db.engine import transaction
 from waymark.service.db.schema import (
     AccessGrant,
     AuditRecord,
+    ContactEvent,
     Indicator,
     ModelDecision,
     Publication,
@@ -85,6 +86,13 @@ def _records(own: Served, student: str, action: str) -> int:
         query = select(func.count()).select_from(AuditRecord)
         where = query.where(AuditRecord.student_id == student, AuditRecord.action == action)
         return int(session.scalar(where) or 0)
+
+
+def _readers(client: TestClient, me: dict[str, str]) -> list[dict[str, object]]:
+    """Who the student's own copy of their data says may read them."""
+    export = client.get("/v1/me/export", headers=me)
+    assert export.status_code == 200, export.text
+    return list(export.json()["readers"])
 
 
 def _contact(own: Served, client: TestClient, tutor: str, student: str) -> str:
@@ -320,6 +328,39 @@ def test_a_safeguarding_contact_stays_with_those_who_support_the_student_while_t
             assert client.get("/v1/worklist", headers=other).json()["left_out_follow_ups"] == []
         assert _records(own, student, "contacts_view_under_exemption") == 1
         assert _records(own, student, "follow_up_listed") == 1
+        # the student's copy names who may still read them: it had listed nobody (GDPR Art. 15(1)(c))
+        tutors = own.access[(own.access.relationship == "personal_tutor") & (own.access.scope_id == student)]
+        assert _readers(client, me) == [
+            {
+                "relationship": "personal_tutor",
+                "scope_type": "student",
+                "scope_id": student,
+                "staff": tutors.staff_id.nunique(),
+            }
+        ]
+        # one who moved a kept contact on, with no relationship naming the student, is counted apart
+        leader_id = _leader_of(own, student)
+        with transaction(own.engine) as session:
+            moved = ContactEvent(
+                contact_id=kept,
+                student_id=student,
+                staff_id=leader_id,
+                status="planned",
+                note="",
+                at=datetime.now(UTC),
+            )
+            session.add(moved)
+        try:
+            assert client.get(contacts, headers=leader).status_code == 200  # indicators.follows_up
+            assert _readers(client, me)[-1] == {
+                "relationship": "opened_or_followed_up",
+                "scope_type": "kept_contacts",
+                "scope_id": "safeguarding",
+                "staff": 1,
+            }
+        finally:
+            with transaction(own.engine) as session:
+                session.execute(delete(ContactEvent).where(ContactEvent.staff_id == leader_id))
         # upheld, the estimates made of them go: only a relationship naming the student still reaches it
         dpo = auth(own, "dpo", "dpo-1")
         queue = {r["id"]: r for r in client.get("/v1/dpo/requests", headers=dpo).json()}
@@ -355,6 +396,7 @@ def test_a_safeguarding_contact_stays_with_those_who_support_the_student_while_t
         assert done.status_code == 200, done.text
         assert client.get(contacts, headers=headers).status_code == 404  # nothing of theirs in reach now
         assert client.get("/v1/worklist", headers=headers).json()["left_out_follow_ups"] == []
+        assert _readers(client, me) == []  # nor in anyone's: the copy says so
         said = {e["action"] for e in client.get("/v1/me/access-log", headers=me).json()}
         assert {"contacts_view_under_exemption", "follow_up_listed", "contact_update"} <= said
     finally:

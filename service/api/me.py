@@ -144,7 +144,8 @@ def _csv(data: dict[str, list[dict[str, Any]]]) -> str:
 def export(access: Student, format: Annotated[Literal["json", "csv"], Query()] = "json") -> Response:
     """Everything Waymark holds about you, as portable JSON or CSV."""
     me = access.principal.sub
-    data = database_records(access.session, me)
+    kept = outreach.load_options(access.runtime.settings.outreach_file).kept
+    data = database_records(access.session, me, kept=kept)
     access.record([me], "export")
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", me)[:64]  # a header value: no control characters
     name = f"waymark-export-{safe}.{format}"

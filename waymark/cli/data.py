@@ -168,6 +168,7 @@ def subject_access_cmd(
     from waymark.models.settings import get_settings
     from waymark.service import audit
     from waymark.service.db.engine import opened
+    from waymark.service.outreach import load_options
     from waymark.service.scoring.publish import folder_key
     from waymark.service.subject_access import subject_access
     from waymark.training.ingest.mapping.pseudonyms import SecretError, id_pseudonymiser, read_secret_file
@@ -197,7 +198,8 @@ def subject_access_cmd(
             student_id=student_id,
             folder=folder,
             pseudonym=pseudonym,
-            caller=audit.operator(),
+            caller=audit.operator(settings),
+            kept=load_options(settings.outreach_file).kept,
         )
     out_file.write_text(json.dumps(copy, indent=2, default=str) + "\n", encoding="utf-8")
     found = sum(len(rows) for rows in copy["database"].values()) + sum(
