@@ -211,7 +211,7 @@ def record_review(
             f"{reviewer} has held the data scientist's role (last seen in it {builder[reviewer]:%Y-%m-%d}): "
             "an approval must come from an ethics reviewer who does not build the models the committee "
             "reviews, so it was not recorded (a rejection is); if they no longer hold that role, the "
-            "database owner removes it from role_holdings"
+            "database owner clears it, with the reason (`waymark access clear-holding`)"
         )
     needed = approvals_required(session, audited)
     if approve and reviewer in approvers(session, audited) and needed > 1:

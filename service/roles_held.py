@@ -6,7 +6,8 @@ approve. Each sign-in that gives the data scientist's role records it, and so do
 read of the committee's reports (at most every few hours: the row is refreshed, not rewritten at every
 read); ``service.decisions`` refuses an approval by anyone recorded holding it, and stops counting an
 approval given before they were. Only that role is recorded: nothing else about staff is kept here.
-Ids are compared without case, so a refusal never turns on how an id was typed.
+Ids are compared without case, so a refusal never turns on how an id was typed. Only the database
+owner clears a holding (``clear``), which keeps who cleared it, when and why.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from sqlalchemy.orm import Session
 
 from waymark.models.roles import Role
 from waymark.models.settings import Settings
+from waymark.service import audit
 from waymark.service.db.engine import INSUFFICIENT_PRIVILEGE, transaction
-from waymark.service.db.schema import APPROVED, ModelDecision, RoleHolding, aware
+from waymark.service.db.schema import APPROVED, HoldingClearance, ModelDecision, RoleHolding, aware
 from waymark.service.db.upsert import upsert
+from waymark.service.security import Principal
 
 log = logging.getLogger("waymark.service")
 BUILDS = Role.DATA_SCIENTIST.value  # the one role recorded
@@ -146,3 +149,73 @@ def builders(session: Session, staff_ids: Iterable[str]) -> dict[str, datetime]:
         key = _folded(staff_id)
         seen_at[key] = max(seen_at.get(key, aware(at)), aware(at))
     return {given: seen_at[key] for given, key in wanted.items() if key in seen_at}
+
+
+class NoHolding(LookupError):
+    """Nobody is recorded holding the data scientist's role under the id given."""
+
+
+def holdings(session: Session) -> list[RoleHolding]:
+    """Everyone recorded holding the data scientist's role, by id."""
+    return list(
+        session.scalars(select(RoleHolding).where(RoleHolding.role == BUILDS).order_by(RoleHolding.staff_id))
+    )
+
+
+def clearances(session: Session) -> list[HoldingClearance]:
+    """Every holding the database owner has cleared, oldest first."""
+    return list(session.scalars(select(HoldingClearance).order_by(HoldingClearance.id)))
+
+
+def clear(
+    session: Session, staff_id: str, *, reason: str, caller: Principal, request: audit.RequestIds
+) -> list[HoldingClearance]:
+    """Clear ``staff_id``'s holding of the data scientist's role, keeping who cleared it, when and why.
+
+    For a person who no longer builds models (a data scientist who has joined the committee), or one
+    recorded in error. Their approvals count again from then, those given before included: the
+    caller reads how many first (``approvals_given``). The holding goes, a ``HoldingClearance`` keeps
+    its times with the reason, and the access log records the clearance, all in the caller's
+    transaction (an access-log unit). The service's own database role may not remove a holding
+    (``grants.sql``): the database owner runs this. Ids are matched without case, as everywhere here.
+
+    Raises
+    ------
+    ValueError
+        If ``reason`` is empty.
+    NoHolding
+        If nobody is recorded holding the role under ``staff_id``.
+    """
+    why = reason.strip()
+    if not why:
+        raise ValueError(
+            "give the reason the holding no longer stands (--reason): it is kept with the clearance"
+        )
+    wanted = _folded(staff_id)
+    held = [h for h in holdings(session) if _folded(h.staff_id) == wanted]
+    if not held:
+        raise NoHolding(
+            f"nobody is recorded holding the data scientist's role as {staff_id}: nothing was cleared"
+        )
+    now = datetime.now(UTC)
+    cleared = [
+        HoldingClearance(
+            staff_id=h.staff_id,
+            role=h.role,
+            first_seen_at=h.first_seen_at,
+            last_seen_at=h.last_seen_at,
+            cleared_at=now,
+            cleared_by=caller.sub,
+            reason=why,
+        )
+        for h in held
+    ]
+    session.add_all(cleared)
+    for h in held:
+        session.delete(h)
+    session.flush()
+    for row in cleared:
+        audit.record_action(
+            session, caller, purpose="governance", action=f"holding_cleared:{row.id}", request=request
+        )
+    return cleared

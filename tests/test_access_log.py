@@ -19,7 +19,7 @@ from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.exc import ProgrammingError
 
 from tests.service_setup import backends, fresh_database
-from waymark.service import audit, sessions
+from waymark.service import audit, roles_held, sessions
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import MIGRATIONS, make_engine, transaction, upgrade
 from waymark.service.db.schema import AccessGrant, AuditAnchor, AuditHead, AuditRecord, Base
@@ -334,9 +334,21 @@ def test_the_application_role_can_append_to_the_access_log_but_never_change_it(t
         for statement in ("DELETE FROM audit_log", "UPDATE audit_log SET actor = 'x'", "TRUNCATE audit_log",
                           "DELETE FROM model_decisions", "UPDATE audit_anchor SET seed = 'x'",
                           "DELETE FROM role_holdings", "UPDATE role_holdings SET staff_id = 'x'",
-                          "TRUNCATE role_holdings"):  # fmt: skip
+                          "TRUNCATE role_holdings", "DELETE FROM holding_clearances",
+                          "UPDATE holding_clearances SET reason = 'x'"):  # fmt: skip
             with pytest.raises(ProgrammingError, match="permission denied"), app.begin() as conn:
                 conn.execute(text(statement))
+        # only the owner clears a holding, and who cleared it and why are kept where the service can
+        # read them but never write them
+        dba = Principal("dba-1", "operator", None)
+        with pytest.raises(ProgrammingError, match="permission denied"), audit.unit(app, KEY) as session:
+            roles_held.clear(session, "DS-1", reason="moved on", caller=dba, request=RequestIds("r-c"))
+        with audit.unit(owner, KEY) as session:
+            roles_held.clear(session, "DS-1", reason="moved on", caller=dba, request=RequestIds("r-c"))
+        with transaction(app) as session:
+            assert [c.reason for c in roles_held.clearances(session)] == ["moved on"]
+            assert roles_held.holdings(session) == []
+        assert _verify(app) == []
     finally:
         app.dispose()
         owner.dispose()

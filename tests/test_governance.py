@@ -225,7 +225,7 @@ def test_a_person_who_holds_the_data_scientists_role_cannot_approve_but_may_reje
     assert held == [("both-1", "data_scientist")]  # only the role the rule reads is kept
     with pytest.raises(GovernanceError, match="has held the data scientist's role") as refused:
         _approve(engine, "1", "both-1")
-    assert "removes it from role_holdings" in str(refused.value)
+    assert "waymark access clear-holding" in str(refused.value)
     with transaction(engine) as session:
         assert decisions.latest_review(session, NAME, version="1") is None  # nothing was recorded
         # The CLI's typed reviewer is read the same way.
@@ -266,6 +266,42 @@ def test_an_approval_stops_counting_once_its_reviewer_is_seen_building_models(en
         _promote(engine, "1")
     _approve(engine, "1", "rev-other")  # another reviewer's approval: served again
     assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)
+
+
+def test_a_holding_cleared_keeps_who_cleared_it_when_and_why_and_its_approvals_count_again(
+    engine: Engine,
+) -> None:
+    """A holding was cleared with a plain DELETE, leaving no record of who cleared it or why while the
+    approvals it had voided counted again (docs/reviews.md)."""
+    _audit(engine, "1", "pass")
+    _approve(engine, "1", "moved-on")
+    _promote(engine, "1")
+    sessions.start(engine, sub="Moved-On", name="", roles=["data_scientist"], hours=1)
+    sessions.start(engine, sub="still-builds", name="", roles=["data_scientist"], hours=1)
+    assert _champion(engine) is None  # their approval is held back
+    owner = Principal("dba-1", "operator", None)
+    with audit.unit(engine, KEY) as session, pytest.raises(ValueError, match="reason"):
+        roles_held.clear(session, "moved-on", reason="  ", caller=owner, request=RequestIds("r-c"))
+    with audit.unit(engine, KEY) as session, pytest.raises(roles_held.NoHolding, match="nobody"):
+        roles_held.clear(session, "never-held", reason="r", caller=owner, request=RequestIds("r-c"))
+    with audit.unit(engine, KEY) as session:
+        assert roles_held.approvals_given(session, "MOVED-ON") == 1
+        cleared = roles_held.clear(
+            session, "MOVED-ON", reason="left data science for the committee in May", caller=owner,
+            request=RequestIds("r-c"),
+        )  # fmt: skip
+    assert [(c.staff_id, c.cleared_by, c.reason) for c in cleared] == [
+        ("Moved-On", "dba-1", "left data science for the committee in May")
+    ]
+    with transaction(engine) as session:
+        assert [h.staff_id for h in roles_held.holdings(session)] == ["still-builds"]  # only theirs went
+        kept = roles_held.clearances(session)
+        assert [(c.staff_id, c.role) for c in kept] == [("Moved-On", "data_scientist")]
+        assert kept[0].first_seen_at <= kept[0].last_seen_at <= kept[0].cleared_at
+        logged = session.scalars(select(AuditRecord).where(AuditRecord.actor == "dba-1")).all()
+        assert [(r.purpose, r.action) for r in logged] == [("governance", f"holding_cleared:{kept[0].id}")]
+    assert audit.verify_log(engine, KEY).problems == []
+    assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)  # their approval counts again
 
 
 def test_a_committee_lowers_its_quorum_only_by_approving_an_audit_that_says_so(engine: Engine) -> None:

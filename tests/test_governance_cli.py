@@ -145,3 +145,45 @@ def test_a_review_from_the_command_line_is_refused_on_a_database_used_in_product
     get_settings.cache_clear()
     result = CliRunner().invoke(app, [*args, "--note", "n"], env=_env(other, "development"))
     assert "used in production" not in result.output
+
+
+def test_the_database_owner_clears_a_holding_from_the_command_line_with_a_reason_that_is_kept(
+    tmp_path: Path,
+) -> None:
+    """A holding had been cleared with a plain DELETE, which kept no record of who or why."""
+    from waymark.service import sessions
+    from waymark.service.db.engine import make_engine, upgrade
+
+    env = {
+        **_env(tmp_path, "development"),
+        "WAYMARK_DEV_KEY_DIR": str(tmp_path / "k"),
+        "WAYMARK_OPERATOR": "dba-1",
+    }
+    engine = make_engine(env["WAYMARK_DATABASE_URL"])
+    try:
+        upgrade(engine)
+        sessions.start(engine, sub="ds-1", name="", roles=["data_scientist"], hours=1)
+    finally:
+        engine.dispose()
+    runner = CliRunner()
+    listed = runner.invoke(app, ["access", "holdings"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "ds-1: holds the data scientist's role" in listed.output
+    for args, said in (
+        (["ds-1", "--reason", " "], "give the reason"),
+        (["ds-2", "--reason", "r"], "nobody is recorded holding the data scientist's role as ds-2"),
+    ):
+        refused = runner.invoke(app, ["access", "clear-holding", *args], env=env)
+        assert refused.exit_code == 2 and said in " ".join(refused.output.split()), refused.output
+    assert "ds-1: holds" in runner.invoke(app, ["access", "holdings"], env=env).output  # nothing cleared
+    cleared = runner.invoke(
+        app, ["access", "clear-holding", "DS-1", "--reason", "joined the ethics committee"], env=env
+    )
+    assert cleared.exit_code == 0, cleared.output
+    said = " ".join(cleared.output.split())
+    assert "Cleared ds-1's holding" in said and "dba-1" in said and "have given no approval" in said
+    listed = " ".join(runner.invoke(app, ["access", "holdings"], env=env).output.split())
+    assert "Nobody is recorded holding" in listed
+    assert "ds-1: held it from" in listed and "by dba-1: joined the ethics committee" in listed
+    verified = runner.invoke(app, ["access-log", "verify"], env=env)
+    assert verified.exit_code == 0, verified.output

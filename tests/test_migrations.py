@@ -360,7 +360,7 @@ def test_db_status_and_upgrade_say_where_the_schema_stands_and_status_changes_no
 
     upgraded = CliRunner().invoke(app, ["db", "upgrade"], env=env)
     assert upgraded.exit_code == 0, upgraded.output
-    assert "was at revision 0009; applied 18 migration(s)" in upgraded.output
+    assert "was at revision 0009; applied 19 migration(s)" in upgraded.output
     assert revisions(engine).up_to_date
     again = CliRunner().invoke(app, ["db", "status"], env=env)
     assert again.exit_code == 0 and "up to date" in again.output
@@ -416,7 +416,7 @@ def test_the_service_role_cannot_migrate_and_is_told_to_ask_the_owner_and_nothin
                 connection.execute(text(f"CREATE ROLE {role} LOGIN"))
             grants = (MIGRATIONS.parent / "grants.sql").read_text(encoding="utf-8")
             # as the release of 0011 granted them: without the tables later revisions made
-            later = ("deployment_marks", "role_holdings")
+            later = ("deployment_marks", "role_holdings", "holding_clearances")
             older = "\n".join(line for line in grants.splitlines() if not any(t in line for t in later))
             connection.exec_driver_sql(older.replace("waymark_app", role))
         service = make_engine(owner.url.set(username=role).render_as_string(hide_password=False))
@@ -425,7 +425,7 @@ def test_the_service_role_cannot_migrate_and_is_told_to_ask_the_owner_and_nothin
                 upgrade(service)
             said = str(refused.value)
             # the pending ones named, or their range when there are many ("0012 to 0015")
-            assert "at revision 0011" in said and "16 migration(s), 0012 to 0027" in said, said
+            assert "at revision 0011" in said and "17 migration(s), 0012 to 0028" in said, said
             assert "may not apply them" in said and "waymark db upgrade" in said
             assert revisions(owner).current == "0011"  # nothing was changed
             pending = [described.split()[0] for described in upgrade(owner).pending]
@@ -446,6 +446,7 @@ def test_the_service_role_cannot_migrate_and_is_told_to_ask_the_owner_and_nothin
                 "0025",
                 "0026",
                 "0027",
+                "0028",
             ]
             assert revisions(service).up_to_date
             assert upgrade(service).up_to_date  # once the owner has migrated, the service role opens it

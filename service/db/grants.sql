@@ -15,5 +15,7 @@ REVOKE UPDATE ON contact_events FROM waymark_app;
 -- The application records a holding and refreshes when it was last seen, never changes or removes one.
 REVOKE UPDATE, DELETE, TRUNCATE ON role_holdings FROM waymark_app;
 GRANT UPDATE (last_seen_at) ON role_holdings TO waymark_app;
+-- Who cleared a holding, when and why (revision 0028): written by the database owner's command only.
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON holding_clearances FROM waymark_app;
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON audit_anchor, alembic_version FROM waymark_app;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO waymark_app;

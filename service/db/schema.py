@@ -176,6 +176,27 @@ class RoleHolding(Base):
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class HoldingClearance(Base):
+    """A holding of the data scientist's role the database owner cleared: who, when, why. Append-only.
+
+    ``waymark access clear-holding`` removes the ``RoleHolding`` and writes this in one transaction, with
+    the holding's own first and last seen times (revision 0028). A holding had been cleared with a
+    plain ``DELETE``, leaving no record of who cleared it or why, while the approvals it had voided
+    counted again.
+    """
+
+    __tablename__ = "holding_clearances"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    staff_id: Mapped[str] = mapped_column(ID, index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    cleared_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    cleared_by: Mapped[str] = mapped_column(String(200))  # the operator who ran the command
+    reason: Mapped[str] = mapped_column(Text)
+
+
 class AuditRecord(Base):
     """One read or write of an individual's data; append-only and hash-chained."""
 

@@ -1,4 +1,4 @@
-"""``waymark access``: load who supports whom, and their information-security training."""
+"""``waymark access``: load who supports whom and their information-security training; who builds models."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 
 from waymark.cli.console import out
 from waymark.cli.data_import import NumbersSecretFile
-from waymark.cli.errors import handled
+from waymark.cli.errors import fail, handled
 from waymark.models.data import LearningData, load_learning_data
 from waymark.models.settings import get_settings
 from waymark.service.db.engine import opened
@@ -84,6 +84,91 @@ def import_cmd(
                 "data again: until then those students find no record of their own when they sign in.",
                 highlight=False,
             )
+
+
+@app.command("holdings")
+def holdings_cmd() -> None:
+    """Who is recorded holding the data scientist's role, and the holdings cleared, with why.
+
+    A person recorded so may not approve a model (docs/fairness.md); the database owner clears a
+    holding that no longer stands with `waymark access clear-holding`.
+    """
+    from waymark.service import roles_held
+    from waymark.service.db.engine import transaction
+
+    with handled(), transaction(opened(get_settings())) as session:
+        held = [(h.staff_id, h.first_seen_at, h.last_seen_at) for h in roles_held.holdings(session)]
+        cleared = [
+            (c.staff_id, c.first_seen_at, c.last_seen_at, c.cleared_at, c.cleared_by, c.reason)
+            for c in roles_held.clearances(session)
+        ]
+    if not held:
+        out.print("Nobody is recorded holding the data scientist's role.")
+    for staff, first, last in held:
+        out.print(
+            f"{staff}: holds the data scientist's role (first seen {first:%Y-%m-%d}, last seen "
+            f"{last:%Y-%m-%d})",
+            highlight=False,
+            markup=False,
+        )
+    for staff, first, last, at, by, why in cleared:
+        out.print(
+            f"{staff}: held it from {first:%Y-%m-%d} to {last:%Y-%m-%d}, cleared {at:%Y-%m-%d %H:%M} "
+            f"by {by}: {why}",
+            highlight=False,
+            markup=False,
+        )
+
+
+@app.command("clear-holding")
+def clear_holding_cmd(
+    staff_id: Annotated[str, typer.Argument(help="The staff id recorded (`waymark access holdings`).")],
+    *,
+    reason: Annotated[str, typer.Option(help="Why the holding no longer stands; kept with the clearance.")],
+) -> None:
+    """Clear a person's holding of the data scientist's role, keeping who cleared it, when and why.
+
+    For someone who no longer builds models, or one recorded in error: their approvals count again,
+    those given before included, and the command says how many. Run as the database owner (the
+    service's role may not); the access log records it.
+    """
+    from sqlalchemy.exc import ProgrammingError
+
+    from waymark.service import audit, roles_held
+    from waymark.service.db.engine import INSUFFICIENT_PRIVILEGE
+
+    settings = get_settings()
+    engine = opened(settings)
+    caller = audit.operator(settings)
+    try:
+        with (
+            handled(also=(ValueError, roles_held.NoHolding)),
+            audit.unit(engine, audit.load_key(settings)) as session,
+        ):
+            given = roles_held.approvals_given(session, staff_id)
+            cleared = roles_held.clear(
+                session, staff_id, reason=reason, caller=caller, request=audit.RequestIds.new()
+            )
+    except ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+            raise
+        raise fail(
+            "the database role this command connects as may not clear a holding (the service's role may "
+            "not, by grants.sql): run it as the database owner, as for `waymark db upgrade`; nothing was "
+            "cleared"
+        ) from exc
+    ids = ", ".join(sorted({c.staff_id for c in cleared}))
+    counted = (
+        f" The {given} approval(s) they have given as an ethics reviewer are no longer held back by it."
+        if given
+        else " They have given no approval."
+    )
+    out.print(
+        f"Cleared {ids}'s holding of the data scientist's role; the clearance, its reason and "
+        f"{caller.sub} are kept (`waymark access holdings`) and the access log records it.{counted}",
+        highlight=False,
+        markup=False,
+    )
 
 
 def _scopes_naming_nothing(file: Path, folder: LearningData) -> None:

@@ -1,0 +1,45 @@
+"""Who cleared a holding of the data scientist's role, when and why.
+
+A person recorded holding the data scientist's role may not approve a model (revision 0026), and
+only the database owner clears a holding that no longer stands. That was a plain ``DELETE``: nothing
+said who cleared it or why, and the approvals it had voided counted again without a trace.
+``holding_clearances`` keeps each clearance, with the holding's own first and last seen times;
+``waymark access clear-holding`` writes it and removes the holding in one transaction. The service's
+database role reads it and never writes it (``grants.sql``).
+
+Revision ID: 0028
+Revises: 0027
+Create Date: 2027-07-02 10:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0028"
+down_revision = "0027"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Apply."""
+    op.create_table(
+        "holding_clearances",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("staff_id", sa.String(64), nullable=False),
+        sa.Column("role", sa.String(32), nullable=False),
+        sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("cleared_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("cleared_by", sa.String(200), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+    )
+    op.create_index("ix_holding_clearances_staff_id", "holding_clearances", ["staff_id"])
+
+
+def downgrade() -> None:
+    """Revert: the record of clearances goes (the holdings they cleared stay cleared)."""
+    op.drop_index("ix_holding_clearances_staff_id", table_name="holding_clearances")
+    op.drop_table("holding_clearances")
