@@ -122,10 +122,15 @@ def holding(principal: Principal) -> ColumnElement[bool]:
     # Read at each execution (a statement may be kept), in the institution's zone: the database's own
     # date is UTC's on SQLite and the server's on PostgreSQL, a day early or late for a university
     # far from either (a Welsh university's rota ended at 01:00 in summer).
+    return and_(
+        AccessGrant.staff_id == principal.sub, AccessGrant.relationship == principal.role, on_its_days()
+    )
+
+
+def on_its_days() -> ColumnElement[bool]:
+    """The condition that a row of ``access_grants`` holds today (from ``valid_from`` to ``valid_until``)."""
     today = bindparam("wm_today", callable_=institution_today, type_=Date)
     return and_(
-        AccessGrant.staff_id == principal.sub,
-        AccessGrant.relationship == principal.role,
         or_(AccessGrant.valid_from.is_(None), AccessGrant.valid_from <= today),
         or_(AccessGrant.valid_until.is_(None), AccessGrant.valid_until >= today),
     )

@@ -29,7 +29,15 @@ from waymark.fairness.policy import Policy
 from waymark.service import audit, roles_held
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import APPROVED, AUDIT, PROMOTED, REJECTED, AuditReport, ModelDecision
+from waymark.service.db.schema import (
+    APPROVED,
+    AUDIT,
+    PROMOTED,
+    REJECTED,
+    AuditReport,
+    ModelDecision,
+    aware,
+)
 from waymark.service.security import Principal
 
 if TYPE_CHECKING:  # the audit's pipeline (features, models) is not needed to record a decision
@@ -330,16 +338,27 @@ def approvals(session: Session, audited: ModelDecision) -> list[ModelDecision]:
     """The approvals of ``audited`` that count, one per reviewer (their latest), in the order given.
 
     An approval by a reviewer seen holding the data scientist's role does not count, however it was
-    recorded (before revision 0026, or before they were first seen in that role).
+    recorded (before revision 0026, or before they were first seen in that role), nor one given
+    before their holding was cleared (unless it had been recorded in error).
     """
-    standing = _standing(session, audited)
-    builders = roles_held.builders(session, standing)
-    return [review for actor, review in standing.items() if actor not in builders]
+    uncounted = set(builder_approvals(session, audited))
+    return [review for actor, review in _standing(session, audited).items() if actor not in uncounted]
 
 
 def builder_approvals(session: Session, audited: ModelDecision) -> list[str]:
-    """Reviewers whose approval of ``audited`` stands uncounted: they held the data scientist's role."""
-    return sorted(roles_held.builders(session, _standing(session, audited)))
+    """Reviewers whose approval of ``audited`` stands uncounted: builders, now or when they gave it.
+
+    They hold the data scientist's role, or gave it before a clearance of their holding that does not
+    say it was recorded in error.
+    """
+    standing = _standing(session, audited)
+    builders = roles_held.builders(session, standing)
+    cleared = roles_held.cleared_at(session, standing)
+    return sorted(
+        actor
+        for actor, review in standing.items()
+        if actor in builders or (actor in cleared and aware(review.at) <= cleared[actor])
+    )
 
 
 def _standing(session: Session, audited: ModelDecision) -> dict[str, ModelDecision]:

@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
@@ -25,7 +26,14 @@ from waymark.models.roles import Role
 from waymark.models.settings import Settings
 from waymark.service import audit
 from waymark.service.db.engine import INSUFFICIENT_PRIVILEGE, transaction
-from waymark.service.db.schema import APPROVED, HoldingClearance, ModelDecision, RoleHolding, aware
+from waymark.service.db.schema import (
+    APPROVED,
+    HoldingClearance,
+    ModelDecision,
+    RoleHolding,
+    WebSession,
+    aware,
+)
 from waymark.service.db.upsert import upsert
 from waymark.service.security import Principal
 
@@ -167,37 +175,89 @@ def clearances(session: Session) -> list[HoldingClearance]:
     return list(session.scalars(select(HoldingClearance).order_by(HoldingClearance.id)))
 
 
+def cleared_at(session: Session, staff_ids: Iterable[str]) -> dict[str, datetime]:
+    """Of ``staff_ids``, those whose holding was cleared, not in error, each with the latest clearance.
+
+    An approval they gave before it still does not count: it was given while they may have built
+    the models the committee reviews. Keyed by the id as given; ids are matched without case.
+    """
+    wanted = {s: _folded(s) for s in staff_ids}
+    if not wanted:
+        return {}
+    at: dict[str, datetime] = {}
+    for staff_id, when in session.execute(
+        select(HoldingClearance.staff_id, HoldingClearance.cleared_at).where(
+            HoldingClearance.role == BUILDS, HoldingClearance.in_error.is_(False)
+        )
+    ):
+        key = _folded(staff_id)
+        at[key] = max(at.get(key, aware(when)), aware(when))
+    return {given: at[key] for given, key in wanted.items() if key in at}
+
+
+class MayNotClear(ValueError):
+    """A clearance refused: no reason, the person clearing it is the one recorded, or they are signed in."""
+
+
 def clear(
-    session: Session, staff_id: str, *, reason: str, caller: Principal, request: audit.RequestIds
+    session: Session,
+    staff_id: str,
+    *,
+    reason: str,
+    caller: Principal,
+    request: audit.RequestIds,
+    in_error: bool = False,
 ) -> list[HoldingClearance]:
     """Clear ``staff_id``'s holding of the data scientist's role, keeping who cleared it, when and why.
 
     For a person who no longer builds models (a data scientist who has joined the committee), or one
-    recorded in error. Their approvals count again from then, those given before included: the
-    caller reads how many first (``approvals_given``). The holding goes, a ``HoldingClearance`` keeps
-    its times with the reason, and the access log records the clearance, all in the caller's
-    transaction (an access-log unit). The service's own database role may not remove a holding
-    (``grants.sql``): the database owner runs this. Ids are matched without case, as everywhere here.
+    recorded in error (``in_error``: a wrong ``WAYMARK_OPERATOR``, a role given by mistake). The
+    approvals they gave before it stay uncounted unless ``in_error``: those were given while they may
+    have built the models reviewed. The holding goes, a ``HoldingClearance`` keeps its times with the
+    reason, the operator and the database user, and the access log records the clearance, all in the
+    caller's transaction (an access-log unit). The service's own database role may not remove a
+    holding (``grants.sql``): the database owner runs this. Ids are matched without case.
 
     Raises
     ------
-    ValueError
-        If ``reason`` is empty.
+    MayNotClear
+        If ``reason`` is empty, the caller is the person recorded, or that person is signed in to
+        the workspace with the role now (the next sign-in or read would record it again).
     NoHolding
         If nobody is recorded holding the role under ``staff_id``.
     """
     why = reason.strip()
     if not why:
-        raise ValueError(
+        raise MayNotClear(
             "give the reason the holding no longer stands (--reason): it is kept with the clearance"
         )
     wanted = _folded(staff_id)
+    if _folded(caller.sub) == wanted:
+        raise MayNotClear(
+            f"{caller.sub} runs this command (WAYMARK_OPERATOR) and is the person recorded: a holding is "
+            "cleared by someone else; nothing was cleared"
+        )
     held = [h for h in holdings(session) if _folded(h.staff_id) == wanted]
     if not held:
         raise NoHolding(
             f"nobody is recorded holding the data scientist's role as {staff_id}: nothing was cleared"
         )
     now = datetime.now(UTC)
+    live = session.scalars(select(WebSession).where(WebSession.expires_at > now)).all()
+    signed_in = [w for w in live if _folded(w.sub) == wanted and BUILDS in {str(r) for r in w.roles}]
+    if signed_in:
+        until = max(aware(w.expires_at) for w in signed_in)
+        raise MayNotClear(
+            f"{staff_id} is signed in to the workspace with the data scientist's role until "
+            f"{until:%Y-%m-%d %H:%M} UTC, and the next request in it would record the holding again: take "
+            "the role away at the identity provider, and clear it once that session has ended; nothing "
+            "was cleared"
+        )
+    database_user = (
+        str(session.scalar(text("SELECT session_user")))
+        if session.get_bind().dialect.name == "postgresql"
+        else None
+    )
     cleared = [
         HoldingClearance(
             staff_id=h.staff_id,
@@ -206,7 +266,9 @@ def clear(
             last_seen_at=h.last_seen_at,
             cleared_at=now,
             cleared_by=caller.sub,
+            database_user=database_user,
             reason=why,
+            in_error=in_error,
         )
         for h in held
     ]
@@ -219,3 +281,55 @@ def clear(
             session, caller, purpose="governance", action=f"holding_cleared:{row.id}", request=request
         )
     return cleared
+
+
+class NotOwner(MayNotClear):
+    """The database role connected as may not clear a holding (the service's, by ``grants.sql``)."""
+
+
+@dataclass(frozen=True)
+class Clearance:
+    """What ``clear_holding`` did: whose holding went, and how many approvals they had given."""
+
+    staff_ids: tuple[str, ...]
+    approvals_given: int
+
+
+def clear_holding(
+    engine: Engine, key: bytes, *, staff_id: str, reason: str, caller: Principal, in_error: bool
+) -> Clearance:
+    """``clear`` in a transaction of its own (``waymark access clear-holding``), as the database owner.
+
+    Raises
+    ------
+    NotOwner
+        If the database role connected as may not write the clearance (nothing is cleared).
+    """
+    try:
+        with audit.unit(engine, key) as session:
+            given = approvals_given(session, staff_id)
+            cleared = clear(
+                session,
+                staff_id,
+                reason=reason,
+                caller=caller,
+                request=audit.RequestIds.new(),
+                in_error=in_error,
+            )
+            return Clearance(tuple(sorted({c.staff_id for c in cleared})), given)
+    except ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+            raise
+        raise NotOwner(
+            "the database role this command connects as may not clear a holding (the service's role may "
+            "not, by grants.sql): run it as the database owner, as for `waymark db upgrade`; nothing was "
+            "cleared"
+        ) from exc
+
+
+def listed(engine: Engine) -> tuple[list[RoleHolding], list[HoldingClearance]]:
+    """The holdings recorded and every clearance (``waymark access holdings``), read in one transaction."""
+    with transaction(engine) as session:
+        found = holdings(session), clearances(session)
+        session.expunge_all()  # read after the transaction: their values are loaded
+        return found

@@ -10,7 +10,7 @@ student and that their values are the records system's, whose own subject access
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from waymark.models.data.erase import rows_naming
 from waymark.service import audit
+from waymark.service.access import on_its_days
 from waymark.service.db.schema import (
     AccessGrant,
     AuditRecord,
@@ -113,41 +114,56 @@ def _kept_readers(session: Session, student_id: str, *, kept: tuple[str, ...]) -
     """Who may read the student's contacts that outlive a restriction: kinds and counts, at most.
 
     While the student is left out nobody reads their indicators, but an open contact under one of the
-    ``kept`` exemptions stays with those who opened or moved one of them on, and with the staff whose
-    relationship names the student (``indicators.follows_up``, which also asks that each still
-    supports them). The copy had listed no recipients at all while those staff read it (GDPR Art.
-    15(1)(c)). Each is counted once: by the relationship naming the student where one does.
+    ``kept`` exemptions stays with the staff whose relationship names the student, and with those who
+    opened or moved one of them on (``indicators.follows_up``). The copy had listed no recipients at
+    all while those staff read it (GDPR Art. 15(1)(c)). Only relationships on their days count, and
+    once an upheld objection has deleted the estimates made of the student, only those naming them
+    (``indicators._supports``); each person is counted once, by the relationship naming the student
+    where one does. ``follows_up`` also asks that a relationship is in the role the caller acts in
+    and reaches the student's run, so this is who may read, at most.
     """
     contacts = select(Contact.id).where(Contact.student_id == student_id, outlives(Contact, kept=kept))
     exemptions = sorted(
-        set(session.scalars(select(Contact.exemption).where(Contact.id.in_(contacts)).distinct()))
+        {
+            str(e)
+            for e in session.scalars(select(Contact.exemption).where(Contact.id.in_(contacts)).distinct())
+        }
     )
     if not exemptions:
         return []
     named = session.execute(
         select(AccessGrant.relationship, AccessGrant.staff_id).where(
-            AccessGrant.scope_type == "student", AccessGrant.scope_id == student_id
+            AccessGrant.scope_type == "student", AccessGrant.scope_id == student_id, on_its_days()
         )
     ).all()
     out = [
         {"relationship": rel, "scope_type": "student", "scope_id": student_id, "staff": n}
         for rel, n in sorted(_count_by(named).items())
     ]
-    counted = {staff for _, staff in named}
-    workers = set(session.scalars(select(ContactEvent.staff_id).where(ContactEvent.contact_id.in_(contacts))))
-    if workers - counted:
+    estimated = select(Indicator.student_id).where(Indicator.student_id == student_id).limit(1)
+    if session.scalar(estimated) is None:
+        return out
+    workers = select(ContactEvent.staff_id).where(ContactEvent.contact_id.in_(contacts))
+    others = session.scalar(
+        select(func.count(AccessGrant.staff_id.distinct())).where(
+            AccessGrant.staff_id.in_(workers),
+            AccessGrant.staff_id.not_in([staff for _, staff in named]),
+            on_its_days(),
+        )
+    )
+    if others:
         out.append(
             {
                 "relationship": FOLLOWED_UP,
                 "scope_type": "kept_contacts",
                 "scope_id": ", ".join(str(e) for e in exemptions),
-                "staff": len(workers - counted),
+                "staff": int(others),
             }
         )
     return out
 
 
-def _count_by(pairs: list[Any]) -> dict[str, int]:
+def _count_by(pairs: Iterable[Any]) -> dict[str, int]:
     """Distinct staff per relationship, from (relationship, staff id) pairs."""
     staff: dict[str, set[str]] = {}
     for rel, who in pairs:

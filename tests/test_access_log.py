@@ -30,6 +30,12 @@ from waymark.training.ingest.mapping.pseudonyms import id_pseudonymiser
 KEY = b"k" * 40
 
 
+def _verify_count(engine: Engine) -> int:
+    """How many records the access log holds."""
+    with transaction(engine) as session:
+        return int(session.scalar(select(func.count()).select_from(AuditRecord)) or 0)
+
+
 def _write(engine: Engine, n: int, key: bytes = KEY) -> None:
     tutor = Principal("tutor-1", "personal_tutor", None)
     for i in range(n):
@@ -335,19 +341,28 @@ def test_the_application_role_can_append_to_the_access_log_but_never_change_it(t
                           "DELETE FROM model_decisions", "UPDATE audit_anchor SET seed = 'x'",
                           "DELETE FROM role_holdings", "UPDATE role_holdings SET staff_id = 'x'",
                           "TRUNCATE role_holdings", "DELETE FROM holding_clearances",
-                          "UPDATE holding_clearances SET reason = 'x'"):  # fmt: skip
+                          "UPDATE holding_clearances SET reason = 'x'", "TRUNCATE holding_clearances",
+                          "INSERT INTO holding_clearances (staff_id, role, first_seen_at, last_seen_at, "
+                          "cleared_at, cleared_by, reason, in_error) VALUES ('x', 'x', now(), now(), now(), "
+                          "'x', 'x', false)"):  # fmt: skip
             with pytest.raises(ProgrammingError, match="permission denied"), app.begin() as conn:
                 conn.execute(text(statement))
         # only the owner clears a holding, and who cleared it and why are kept where the service can
         # read them but never write them
         dba = Principal("dba-1", "operator", None)
-        with pytest.raises(ProgrammingError, match="permission denied"), audit.unit(app, KEY) as session:
-            roles_held.clear(session, "DS-1", reason="moved on", caller=dba, request=RequestIds("r-c"))
+        with owner.begin() as conn:
+            conn.execute(text("DELETE FROM web_sessions"))  # signed out: a live session is refused
+        logged = _verify_count(app)
+        with pytest.raises(roles_held.NotOwner, match="run it as the database owner"):
+            roles_held.clear_holding(app, KEY, staff_id="DS-1", reason="moved on", caller=dba, in_error=False)
+        assert _verify_count(app) == logged  # nothing recorded of a clearance refused
         with audit.unit(owner, KEY) as session:
             roles_held.clear(session, "DS-1", reason="moved on", caller=dba, request=RequestIds("r-c"))
         with transaction(app) as session:
-            assert [c.reason for c in roles_held.clearances(session)] == ["moved on"]
+            kept = roles_held.clearances(session)
+            assert [(c.reason, c.database_user) for c in kept] == [("moved on", owner.url.username)]
             assert roles_held.holdings(session) == []
+        assert _verify_count(app) == logged + 1
         assert _verify(app) == []
     finally:
         app.dispose()

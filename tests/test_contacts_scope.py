@@ -345,22 +345,20 @@ def test_a_safeguarding_contact_stays_with_those_who_support_the_student_while_t
                 contact_id=kept,
                 student_id=student,
                 staff_id=leader_id,
-                status="planned",
+                status="to_contact",
                 note="",
                 at=datetime.now(UTC),
             )
             session.add(moved)
-        try:
-            assert client.get(contacts, headers=leader).status_code == 200  # indicators.follows_up
-            assert _readers(client, me)[-1] == {
-                "relationship": "opened_or_followed_up",
-                "scope_type": "kept_contacts",
-                "scope_id": "safeguarding",
-                "staff": 1,
-            }
-        finally:
-            with transaction(own.engine) as session:
-                session.execute(delete(ContactEvent).where(ContactEvent.staff_id == leader_id))
+            session.flush()
+            moved_id = moved.id
+        assert client.get(contacts, headers=leader).status_code == 200  # indicators.follows_up
+        assert _readers(client, me) == [
+            {"relationship": "personal_tutor", "scope_type": "student", "scope_id": student,
+             "staff": tutors.staff_id.nunique()},
+            {"relationship": "opened_or_followed_up", "scope_type": "kept_contacts",
+             "scope_id": "safeguarding", "staff": 1},
+        ]  # fmt: skip
         # upheld, the estimates made of them go: only a relationship naming the student still reaches it
         dpo = auth(own, "dpo", "dpo-1")
         queue = {r["id"]: r for r in client.get("/v1/dpo/requests", headers=dpo).json()}
@@ -371,6 +369,10 @@ def test_a_safeguarding_contact_stays_with_those_who_support_the_student_while_t
             == 200
         )
         assert client.get(contacts, headers=leader).status_code == 404
+        # nor, then, is the leader who moved it on counted among its readers
+        assert [r["relationship"] for r in _readers(client, me)] == ["personal_tutor"]
+        with transaction(own.engine) as session:
+            session.execute(delete(ContactEvent).where(ContactEvent.id == moved_id))
         followed = client.patch(url, json={"status": "contacted", "note": "spoke to them"}, headers=headers)
         assert followed.status_code == 200, followed.text
         # a relationship that has ended reaches nothing, whoever opened the contact
@@ -382,6 +384,20 @@ def test_a_safeguarding_contact_stays_with_those_who_support_the_student_while_t
             )
         try:
             assert client.get(contacts, headers=headers).status_code == 404
+            # nor is a relationship past its days counted among the readers
+            others = tutors.staff_id.nunique() - 1
+            assert _readers(client, me) == (
+                [
+                    {
+                        "relationship": "personal_tutor",
+                        "scope_type": "student",
+                        "scope_id": student,
+                        "staff": others,
+                    }
+                ]
+                if others
+                else []
+            )
         finally:
             with transaction(own.engine) as session:
                 session.execute(

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow import MlflowClient
@@ -268,30 +269,43 @@ def test_an_approval_stops_counting_once_its_reviewer_is_seen_building_models(en
     assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)
 
 
-def test_a_holding_cleared_keeps_who_cleared_it_when_and_why_and_its_approvals_count_again(
+def test_a_holding_cleared_keeps_who_cleared_it_when_and_why_and_approvals_count_from_then(
     engine: Engine,
 ) -> None:
-    """A holding was cleared with a plain DELETE, leaving no record of who cleared it or why while the
-    approvals it had voided counted again (docs/reviews.md)."""
+    """A holding was cleared with a plain DELETE, leaving no record of who cleared it or why, and every
+    approval it had held back counted again, those given while building models too (docs/reviews.md)."""
     _audit(engine, "1", "pass")
     _approve(engine, "1", "moved-on")
     _promote(engine, "1")
-    sessions.start(engine, sub="Moved-On", name="", roles=["data_scientist"], hours=1)
+    cookie, _ = sessions.start(engine, sub="Moved-On", name="", roles=["data_scientist"], hours=1)
     sessions.start(engine, sub="still-builds", name="", roles=["data_scientist"], hours=1)
     assert _champion(engine) is None  # their approval is held back
     owner = Principal("dba-1", "operator", None)
-    with audit.unit(engine, KEY) as session, pytest.raises(ValueError, match="reason"):
-        roles_held.clear(session, "moved-on", reason="  ", caller=owner, request=RequestIds("r-c"))
-    with audit.unit(engine, KEY) as session, pytest.raises(roles_held.NoHolding, match="nobody"):
-        roles_held.clear(session, "never-held", reason="r", caller=owner, request=RequestIds("r-c"))
-    with audit.unit(engine, KEY) as session:
+
+    def clear(staff: str, reason: str = "left data science for the committee", **kw: object) -> list[Any]:
+        with audit.unit(engine, KEY) as session:
+            return roles_held.clear(
+                session, staff, reason=reason, caller=kw.pop("caller", owner), request=RequestIds("r-c"), **kw
+            )
+
+    for refused, said in (
+        (lambda: clear("moved-on", "  "), "reason"),
+        (lambda: clear("never-held"), "nobody is recorded"),
+        (
+            lambda: clear("moved-on", caller=Principal("MOVED-ON", "operator", None)),
+            "cleared by someone else",
+        ),
+        (lambda: clear("moved-on"), "signed in to the workspace with the data scientist's role"),
+    ):
+        with pytest.raises((roles_held.MayNotClear, roles_held.NoHolding), match=said):
+            refused()
+    sessions.end(engine, cookie)
+    with transaction(engine) as session:
         assert roles_held.approvals_given(session, "MOVED-ON") == 1
-        cleared = roles_held.clear(
-            session, "MOVED-ON", reason="left data science for the committee in May", caller=owner,
-            request=RequestIds("r-c"),
-        )  # fmt: skip
-    assert [(c.staff_id, c.cleared_by, c.reason) for c in cleared] == [
-        ("Moved-On", "dba-1", "left data science for the committee in May")
+        assert roles_held.clearances(session) == []  # nothing was written by the refusals
+    cleared = clear("MOVED-ON")
+    assert [(c.staff_id, c.cleared_by, c.reason, c.in_error) for c in cleared] == [
+        ("Moved-On", "dba-1", "left data science for the committee", False)
     ]
     with transaction(engine) as session:
         assert [h.staff_id for h in roles_held.holdings(session)] == ["still-builds"]  # only theirs went
@@ -300,8 +314,32 @@ def test_a_holding_cleared_keeps_who_cleared_it_when_and_why_and_its_approvals_c
         assert kept[0].first_seen_at <= kept[0].last_seen_at <= kept[0].cleared_at
         logged = session.scalars(select(AuditRecord).where(AuditRecord.actor == "dba-1")).all()
         assert [(r.purpose, r.action) for r in logged] == [("governance", f"holding_cleared:{kept[0].id}")]
+        # the approval given before, while they may have built the models reviewed, stays uncounted
+        audited = decisions.latest_audit(session, NAME, version="1")
+        assert audited is not None and decisions.builder_approvals(session, audited) == ["moved-on"]
     assert audit.verify_log(engine, KEY).problems == []
-    assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)  # their approval counts again
+    assert _champion(engine) is None
+    _approve(engine, "1", "moved-on")  # given now, it counts
+    assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)
+
+
+def test_a_holding_recorded_in_error_is_cleared_with_the_approvals_it_held_back(engine: Engine) -> None:
+    """A reviewer named by a wrong WAYMARK_OPERATOR never built anything: their approval counts again."""
+    _audit(engine, "1", "pass")
+    _approve(engine, "1", "rev-1")
+    _promote(engine, "1")
+    with transaction(engine) as session:
+        roles_held.seen(session, "rev-1", roles=["data_scientist"])  # as `waymark train` records it
+    assert _champion(engine) is None
+    with audit.unit(engine, KEY) as session:
+        roles_held.clear(
+            session, "rev-1", reason="WAYMARK_OPERATOR named the wrong person", in_error=True,
+            caller=Principal("dba-1", "operator", None), request=RequestIds("r-c"),
+        )  # fmt: skip
+    assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)
+    with transaction(engine) as session:  # seen building again: held back again
+        roles_held.seen(session, "rev-1", roles=["data_scientist"])
+    assert _champion(engine) is None
 
 
 def test_a_committee_lowers_its_quorum_only_by_approving_an_audit_that_says_so(engine: Engine) -> None:

@@ -182,7 +182,7 @@ class HoldingClearance(Base):
     ``waymark access clear-holding`` removes the ``RoleHolding`` and writes this in one transaction, with
     the holding's own first and last seen times (revision 0028). A holding had been cleared with a
     plain ``DELETE``, leaving no record of who cleared it or why, while the approvals it had voided
-    counted again.
+    counted again. An approval given before a clearance stays uncounted unless ``in_error``.
     """
 
     __tablename__ = "holding_clearances"
@@ -194,7 +194,11 @@ class HoldingClearance(Base):
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     cleared_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     cleared_by: Mapped[str] = mapped_column(String(200))  # the operator who ran the command
+    database_user: Mapped[str | None] = mapped_column(String(200), nullable=True)  # PostgreSQL's session_user
     reason: Mapped[str] = mapped_column(Text)
+    # recorded in error (a wrong WAYMARK_OPERATOR, a role the identity provider gave by mistake): the
+    # approvals it held back count again; otherwise those given before the clearance stay uncounted
+    in_error: Mapped[bool] = mapped_column(default=False)
 
 
 class AuditRecord(Base):

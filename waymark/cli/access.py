@@ -11,10 +11,11 @@ import typer
 
 from waymark.cli.console import out
 from waymark.cli.data_import import NumbersSecretFile
-from waymark.cli.errors import fail, handled
+from waymark.cli.errors import handled
 from waymark.models.data import LearningData, load_learning_data
 from waymark.models.settings import get_settings
 from waymark.service.db.engine import opened
+from waymark.service.db.schema import HoldingClearance
 from waymark.service.grants import import_attestations, import_grants, scored_students, unknown_tutees
 from waymark.training.ingest.mapping.pseudonyms import SecretError, id_pseudonymiser, read_secret_file
 
@@ -94,30 +95,28 @@ def holdings_cmd() -> None:
     holding that no longer stands with `waymark access clear-holding`.
     """
     from waymark.service import roles_held
-    from waymark.service.db.engine import transaction
 
-    with handled(), transaction(opened(get_settings())) as session:
-        held = [(h.staff_id, h.first_seen_at, h.last_seen_at) for h in roles_held.holdings(session)]
-        cleared = [
-            (c.staff_id, c.first_seen_at, c.last_seen_at, c.cleared_at, c.cleared_by, c.reason)
-            for c in roles_held.clearances(session)
-        ]
-    if not held:
-        out.print("Nobody is recorded holding the data scientist's role.")
-    for staff, first, last in held:
-        out.print(
-            f"{staff}: holds the data scientist's role (first seen {first:%Y-%m-%d}, last seen "
-            f"{last:%Y-%m-%d})",
-            highlight=False,
-            markup=False,
-        )
-    for staff, first, last, at, by, why in cleared:
-        out.print(
-            f"{staff}: held it from {first:%Y-%m-%d} to {last:%Y-%m-%d}, cleared {at:%Y-%m-%d %H:%M} "
-            f"by {by}: {why}",
-            highlight=False,
-            markup=False,
-        )
+    with handled():
+        held, cleared = roles_held.listed(opened(get_settings()))
+    lines = [
+        f"{h.staff_id}: holds the data scientist's role (first seen {h.first_seen_at:%Y-%m-%d}, last seen "
+        f"{h.last_seen_at:%Y-%m-%d})"
+        for h in held
+    ]
+    for line in (lines or ["Nobody is recorded holding the data scientist's role."]) + [
+        _clearance(c) for c in cleared
+    ]:
+        out.print(line, highlight=False, markup=False)
+
+
+def _clearance(c: HoldingClearance) -> str:
+    """One clearance as `waymark access holdings` lists it."""
+    as_user = f" (database user {c.database_user})" if c.database_user else ""
+    how = "recorded in error, its earlier approvals counted again" if c.in_error else "no longer held"
+    return (
+        f"{c.staff_id}: held it from {c.first_seen_at:%Y-%m-%d} to {c.last_seen_at:%Y-%m-%d}, cleared "
+        f"{c.cleared_at:%Y-%m-%d %H:%M} by {c.cleared_by}{as_user} as {how}: {c.reason}"
+    )
 
 
 @app.command("clear-holding")
@@ -125,44 +124,46 @@ def clear_holding_cmd(
     staff_id: Annotated[str, typer.Argument(help="The staff id recorded (`waymark access holdings`).")],
     *,
     reason: Annotated[str, typer.Option(help="Why the holding no longer stands; kept with the clearance.")],
+    recorded_in_error: Annotated[
+        bool,
+        typer.Option(
+            "--recorded-in-error",
+            help="The holding never stood (a wrong WAYMARK_OPERATOR, a role given by mistake): the "
+            "approvals it held back count again.",
+        ),
+    ] = False,
 ) -> None:
     """Clear a person's holding of the data scientist's role, keeping who cleared it, when and why.
 
-    For someone who no longer builds models, or one recorded in error: their approvals count again,
-    those given before included, and the command says how many. Run as the database owner (the
-    service's role may not); the access log records it.
+    For someone who no longer builds models: their approvals from now on count, those given before
+    stay uncounted. With --recorded-in-error, those count again too. Run as the database owner (the
+    service's role may not), by someone other than the person recorded (WAYMARK_OPERATOR names who
+    runs it); the access log records it.
     """
-    from sqlalchemy.exc import ProgrammingError
-
     from waymark.service import audit, roles_held
-    from waymark.service.db.engine import INSUFFICIENT_PRIVILEGE
 
     settings = get_settings()
-    engine = opened(settings)
     caller = audit.operator(settings)
-    try:
-        with (
-            handled(also=(ValueError, roles_held.NoHolding)),
-            audit.unit(engine, audit.load_key(settings)) as session,
-        ):
-            given = roles_held.approvals_given(session, staff_id)
-            cleared = roles_held.clear(
-                session, staff_id, reason=reason, caller=caller, request=audit.RequestIds.new()
-            )
-    except ProgrammingError as exc:
-        if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
-            raise
-        raise fail(
-            "the database role this command connects as may not clear a holding (the service's role may "
-            "not, by grants.sql): run it as the database owner, as for `waymark db upgrade`; nothing was "
-            "cleared"
-        ) from exc
-    ids = ", ".join(sorted({c.staff_id for c in cleared}))
-    counted = (
-        f" The {given} approval(s) they have given as an ethics reviewer are no longer held back by it."
-        if given
-        else " They have given no approval."
-    )
+    with handled(also=(roles_held.MayNotClear, roles_held.NoHolding)):
+        done = roles_held.clear_holding(
+            opened(settings),
+            audit.load_key(settings),
+            staff_id=staff_id,
+            reason=reason,
+            caller=caller,
+            in_error=recorded_in_error,
+        )
+    given = done.approvals_given
+    ids = ", ".join(done.staff_ids)
+    if not given:
+        counted = " They have given no approval as an ethics reviewer."
+    elif recorded_in_error:
+        counted = f" The {given} approval(s) they have given as an ethics reviewer count again."
+    else:
+        counted = (
+            f" The {given} approval(s) they have given as an ethics reviewer stay uncounted (given while "
+            "they may have built the models reviewed); their approvals from now on count."
+        )
     out.print(
         f"Cleared {ids}'s holding of the data scientist's role; the clearance, its reason and "
         f"{caller.sub} are kept (`waymark access holdings`) and the access log records it.{counted}",

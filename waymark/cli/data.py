@@ -168,7 +168,7 @@ def subject_access_cmd(
     from waymark.models.settings import get_settings
     from waymark.service import audit
     from waymark.service.db.engine import opened
-    from waymark.service.outreach import load_options
+    from waymark.service.outreach import OutreachError, load_options
     from waymark.service.scoring.publish import folder_key
     from waymark.service.subject_access import subject_access
     from waymark.training.ingest.mapping.pseudonyms import SecretError, id_pseudonymiser, read_secret_file
@@ -176,7 +176,7 @@ def subject_access_cmd(
     if not folder.is_dir():
         raise fail(f"{folder} is not a folder: give the data folder an import wrote")
     settings = get_settings()
-    with handled(also=(SecretError,)):
+    with handled(also=(SecretError, OutreachError)):
         key = folder_key(folder)
         secret = read_secret_file(secret_file) if secret_file and key else None  # none needed without a key
         if key and secret is None:

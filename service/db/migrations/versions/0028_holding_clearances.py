@@ -3,9 +3,11 @@
 A person recorded holding the data scientist's role may not approve a model (revision 0026), and
 only the database owner clears a holding that no longer stands. That was a plain ``DELETE``: nothing
 said who cleared it or why, and the approvals it had voided counted again without a trace.
-``holding_clearances`` keeps each clearance, with the holding's own first and last seen times;
-``waymark access clear-holding`` writes it and removes the holding in one transaction. The service's
-database role reads it and never writes it (``grants.sql``).
+``holding_clearances`` keeps each clearance, with the holding's own first and last seen times, the
+operator and the database user who cleared it, and whether it had been recorded in error (only then
+do the approvals given before it count again); ``waymark access clear-holding`` writes it and removes
+the holding in one transaction. The service's database role reads it and never writes it
+(``grants.sql``).
 
 Revision ID: 0028
 Revises: 0027
@@ -34,12 +36,18 @@ def upgrade() -> None:
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("cleared_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("cleared_by", sa.String(200), nullable=False),
+        sa.Column("database_user", sa.String(200), nullable=True),
         sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("in_error", sa.Boolean(), nullable=False),
     )
     op.create_index("ix_holding_clearances_staff_id", "holding_clearances", ["staff_id"])
 
 
 def downgrade() -> None:
-    """Revert: the record of clearances goes (the holdings they cleared stay cleared)."""
+    """Revert: the record of clearances goes.
+
+    The holdings they cleared stay cleared, and the approvals given before them count again, as they
+    did before this revision.
+    """
     op.drop_index("ix_holding_clearances_staff_id", table_name="holding_clearances")
     op.drop_table("holding_clearances")
