@@ -100,6 +100,9 @@ class AuditOutcome:
     calibration_within_modules: list[WithinModules] = field(default_factory=list)
     # the policy's weeks with no test row (no test presentation runs that long): neither gate judges them
     unaudited_weeks: tuple[int, ...] = ()
+    # who trained the version, as its training run's `trained_by` tag names them (WAYMARK_OPERATOR):
+    # the committee's approvals refuse them (``service.decisions``)
+    trained_by: str = ""
 
 
 def audit_model(
@@ -163,6 +166,7 @@ def _audit_model(
     return AuditOutcome(
         model=loaded,
         run_id=run_id,
+        trained_by=training.tags.get(registry.TRAINED_BY_TAG, ""),
         test_presentations=tuple(presentation_name(m, p) for m, p in test),
         test_modules=tuple(sorted({str(m) for m, _ in test})),
         data_fingerprint=fingerprint or folder_fingerprint(local_folder(folder)),

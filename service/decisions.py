@@ -221,6 +221,13 @@ def record_review(
             "reviews, so it was not recorded (a rejection is); if they no longer hold that role, the "
             "database owner clears it, with the reason (`waymark access clear-holding`)"
         )
+    trained_by = ((audit_report(session, audited) or {}).get("model") or {}).get("trained_by")
+    if approve and trained_by and roles_held.same_person(str(trained_by), reviewer):
+        raise GovernanceError(
+            f"{reviewer} trained {name} version {version} (its training run's trained_by): an approval "
+            "must come from an ethics reviewer who did not build the model, so it was not recorded (a "
+            "rejection is)"
+        )
     needed = approvals_required(session, audited)
     if approve and reviewer in approvers(session, audited) and needed > 1:
         raise GovernanceError(

@@ -141,6 +141,11 @@ def _folded(staff_id: str) -> str:
     return unicodedata.normalize("NFC", staff_id.strip()).casefold()
 
 
+def same_person(a: str, b: str) -> bool:
+    """Whether two staff ids name one person, compared as everywhere here (without case)."""
+    return _folded(a) == _folded(b)
+
+
 def builders(session: Session, staff_ids: Iterable[str]) -> dict[str, datetime]:
     """Of ``staff_ids``, those recorded holding the data scientist's role, each with when last seen.
 

@@ -323,6 +323,23 @@ def test_a_holding_cleared_keeps_who_cleared_it_when_and_why_and_approvals_count
     assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)
 
 
+def test_the_person_who_trained_a_version_may_not_approve_it_whatever_their_holdings(engine: Engine) -> None:
+    """A data scientist whose holding was cleared could approve a version they had trained themself
+    (a reviewer's finding): the audit keeps the training run's ``trained_by``, and approvals read it."""
+    with transaction(engine) as session:
+        decisions.record_audit(
+            session, NAME, version="1", bundle_sha256="a" * 64, gate="pass",
+            report={**REPORT, "model": {"trained_by": "DS-Ana"}}, policy=load_policy(), actor="auditor",
+        )  # fmt: skip
+    with pytest.raises(GovernanceError, match="ds-ana trained waymark-not-completing version 1"):
+        _approve(engine, "1", "ds-ana")  # never recorded holding the role: the run names them all the same
+    with transaction(engine) as session:
+        assert decisions.latest_review(session, NAME, version="1") is None
+    _approve(engine, "1", "rev-1")
+    _promote(engine, "1")
+    assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)
+
+
 def test_a_holding_recorded_in_error_is_cleared_with_the_approvals_it_held_back(engine: Engine) -> None:
     """A reviewer named by a wrong WAYMARK_OPERATOR never built anything: their approval counts again."""
     _audit(engine, "1", "pass")
