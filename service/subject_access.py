@@ -110,7 +110,7 @@ def _readers(session: Session, indicators: list[dict[str, Any]]) -> list[dict[st
 FOLLOWED_UP = "opened_or_followed_up"
 
 
-def _kept_readers(session: Session, student_id: str, *, kept: tuple[str, ...]) -> list[dict[str, Any]]:
+def kept_readers(session: Session, student_id: str, *, kept: tuple[str, ...]) -> list[dict[str, Any]]:
     """Who may read the student's contacts that outlive a restriction: kinds and counts, at most.
 
     While the student is left out nobody reads their indicators, but an open contact under one of the
@@ -195,7 +195,7 @@ def database_records(
         # while an objection stands no staff member reads their indicators (access.may_read); an open
         # contact kept under a restriction is read by those who support them (indicators.follows_up)
         "readers": (
-            _kept_readers(session, student_id, kept=kept)
+            kept_readers(session, student_id, kept=kept)
             if still_restricted(session, student_id)
             else _readers(session, indicators)
         ),

@@ -363,6 +363,8 @@ def test_a_safeguarding_contact_stays_with_those_who_support_the_student_while_t
         dpo = auth(own, "dpo", "dpo-1")
         queue = {r["id"]: r for r in client.get("/v1/dpo/requests", headers=dpo).json()}
         assert queue[objected.json()["id"]]["kept_contacts"] == 2  # the DPO sees what stays in reach
+        # and who may reach it: the tutors naming the student, and the leader who moved one on
+        assert queue[objected.json()["id"]]["kept_contact_readers"] == tutors.staff_id.nunique() + 1
         decided = {"uphold": True, "note": "Upheld."}
         assert (
             client.post(f"/v1/dpo/objection/{objected.json()['id']}", json=decided, headers=dpo).status_code

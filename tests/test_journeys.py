@@ -656,6 +656,9 @@ def test_a_tutor_follows_up_a_safeguarding_contact_with_a_student_left_out_at_th
         dpo.wait_for_selector(f"article.request:has-text('student {student}') p.kept")
         said = dpo.locator("article.request", has_text=f"student {student}").inner_text()
         assert "1 open contact under a safeguarding exemption" in said
+        # the tutor who opened it, and any other relationship naming the student
+        named = grants[(grants.scope_type == "student") & (grants.scope_id == student)].staff_id.nunique()
+        assert f"{named} member{'' if named == 1 else 's'} of staff may read it, at most" in said
         axe.check(dpo, "dpo, an objection whose student keeps a safeguarding contact")
         assert dpo_errors == []
         _follow_up_and_close(

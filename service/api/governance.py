@@ -59,7 +59,7 @@ from waymark.service.schemas import (
     VersionNumber,
 )
 from waymark.service.security import Principal
-from waymark.service.subject_access import holds_records
+from waymark.service.subject_access import holds_records, kept_readers
 
 log = logging.getLogger("waymark.service")
 router = APIRouter(prefix="/v1", tags=["governance"], route_class=AccessRoute)
@@ -277,6 +277,13 @@ class RequestOut(BaseModel):
         "safeguarding concern, the outreach file's [restriction] kept): while the student is left out, "
         "the staff who support them keep these, and only these, until they are closed.",
     )
+    kept_contact_readers: int = Field(
+        0,
+        description="How many members of staff may read those contacts while the student is left out, at "
+        "most (the student's copy of their data names them by relationship): 0 means nobody can follow "
+        "them up, and a relationship naming the student (their safeguarding lead's) is to be added to "
+        "the staff relationships file.",
+    )
 
 
 @router.get("/dpo/requests", response_model=list[RequestOut])
@@ -312,6 +319,10 @@ def requests(access: Dpo) -> list[RequestOut]:
         .group_by(Contact.student_id)
     )
     outlasting = {student: int(n) for student, n in counted}
+    reach = {
+        s: sum(r["staff"] for r in kept_readers(access.session, s, kept=kept))
+        for s in {r.student_id for r in rows if r.id in restricted and outlasting.get(r.student_id)}
+    }
     return [
         RequestOut.model_validate(r, from_attributes=True).model_copy(
             update={
@@ -319,6 +330,7 @@ def requests(access: Dpo) -> list[RequestOut]:
                 "restricted": r.id in restricted,
                 "restricted_until": restricted.get(r.id),
                 "kept_contacts": outlasting.get(r.student_id, 0),
+                "kept_contact_readers": reach.get(r.student_id, 0),
             }
         )
         for r in rows

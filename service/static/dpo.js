@@ -161,6 +161,9 @@ async function showQueue(said) {
     card.append(made, wrote);
     if (req.restricted && req.kept_contacts) {
       card.append(el("p", `${counted(req.kept_contacts, "open contact")} under a safeguarding exemption (or another your outreach file keeps) ${req.kept_contacts === 1 ? "stays" : "stay"} with the staff who support the student while they are left out, until closed.`, { class: "kept" }));
+      card.append(el("p", req.kept_contact_readers
+        ? `${counted(req.kept_contact_readers, "member")} of staff may read ${req.kept_contacts === 1 ? "it" : "them"}, at most.`
+        : `Nobody who supports the student can reach ${req.kept_contacts === 1 ? "it" : "them"} now: add a relationship naming the student (their safeguarding lead's, say) to the staff relationships file and import it.`, { class: "kept" }));
     }
     if (req.kind === "erasure") card.append(erasureForm(req, reload), refusalForm(req, reload));
     else if (req.kind === "objection") card.append(objectionForm(req, reload));
