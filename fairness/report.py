@@ -247,7 +247,6 @@ def published(outcome: AuditOutcome, mitigation: list[MitigationRow]) -> dict[st
             "training_mitigation": outcome.training_mitigation or None,
             "bundle_sha256": model.sha256,
             "training_run": outcome.run_id,
-            "trained_by": outcome.trained_by or None,
         },
         "data": {
             "fingerprint": outcome.data_fingerprint,

@@ -105,8 +105,12 @@ def record_audit(
     report: dict[str, Any],
     policy: Policy,
     actor: str,
+    trained_by: str | None = None,
 ) -> ModelDecision:
-    """Record an audit's gate result and its report; every earlier review of this version stops counting."""
+    """Record an audit's gate result and its report; every earlier review of this version stops counting.
+
+    ``trained_by`` is who trained the version (its training run's tag): their approval is refused.
+    """
     row = _add(
         session,
         model_name=name,
@@ -120,6 +124,7 @@ def record_audit(
         recorded_by=actor,
         note="",
         approvals_required=max(policy.approvals, _in_force(session, name)),  # never below the one in force
+        trained_by=trained_by or None,
     )
     session.add(AuditReport(decision_id=row.id, report=json.loads(json.dumps(report, default=str))))
     return row
@@ -221,8 +226,8 @@ def record_review(
             "reviews, so it was not recorded (a rejection is); if they no longer hold that role, the "
             "database owner clears it, with the reason (`waymark access clear-holding`)"
         )
-    trained_by = ((audit_report(session, audited) or {}).get("model") or {}).get("trained_by")
-    if approve and trained_by and roles_held.same_person(str(trained_by), reviewer):
+    trained_by = audited.trained_by
+    if approve and trained_by and roles_held.same_person(trained_by, reviewer):
         raise GovernanceError(
             f"{reviewer} trained {name} version {version} (its training run's trained_by): an approval "
             "must come from an ethics reviewer who did not build the model, so it was not recorded (a "
@@ -580,6 +585,7 @@ def commit_audit(
             report=report,
             policy=outcome.policy,
             actor=actor,
+            trained_by=outcome.trained_by,
         )
     mirror_audit(
         uri, outcome.gate, bundle_sha256=model.sha256, run_id=outcome.run_id, folder=folder, report=report

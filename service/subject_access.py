@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from waymark.models.data.erase import rows_naming
@@ -66,24 +66,24 @@ def _rows(session: Session, model: Any, *, student_id: str) -> list[dict[str, An
     ]
 
 
-def _readers(session: Session, indicators: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Who may read the student's indicators through a module, programme or school: kinds and counts.
+def _scopes(indicators: Iterable[dict[str, Any]]) -> list[tuple[str, ColumnElement[bool]]]:
+    """The module, programme and school relationships that reach the student's ``indicators``, by kind.
 
-    The relationships naming the student alone had listed their personal tutor, not the module leaders
-    or support staff who may read them too (GDPR Art. 15(1)(c): the recipients, by category).
+    A module's relationship on another presentation of it does not reach them.
     """
+    rows = list(indicators)
     out = []
     for scope_type, column in (
         ("module", "module_id"),
         ("programme", "programme_id"),
         ("school", "school_id"),
     ):
-        scopes = sorted({str(r[column]) for r in indicators if r.get(column)})
+        scopes = sorted({str(r[column]) for r in rows if r.get(column)})
         if not scopes:
             continue
         held = and_(AccessGrant.scope_type == scope_type, AccessGrant.scope_id.in_(scopes))
-        if scope_type == "module":  # a module's grant on another presentation of it does not read them
-            theirs = sorted({(str(r["module_id"]), str(r["presentation_id"])) for r in indicators})
+        if scope_type == "module":
+            theirs = sorted({(str(r["module_id"]), str(r["presentation_id"])) for r in rows})
             held = and_(
                 held,
                 or_(
@@ -91,6 +91,18 @@ def _readers(session: Session, indicators: list[dict[str, Any]]) -> list[dict[st
                     tuple_(AccessGrant.scope_id, AccessGrant.presentation_id).in_(theirs),
                 ),
             )
+        out.append((scope_type, held))
+    return out
+
+
+def _readers(session: Session, indicators: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Who may read the student's indicators through a module, programme or school: kinds and counts.
+
+    The relationships naming the student alone had listed their personal tutor, not the module leaders
+    or support staff who may read them too (GDPR Art. 15(1)(c): the recipients, by category).
+    """
+    out = []
+    for scope_type, held in _scopes(indicators):
         counted = session.execute(
             select(
                 AccessGrant.relationship, AccessGrant.scope_id, func.count(AccessGrant.staff_id.distinct())
@@ -110,65 +122,77 @@ def _readers(session: Session, indicators: list[dict[str, Any]]) -> list[dict[st
 FOLLOWED_UP = "opened_or_followed_up"
 
 
+def _kept_reach(
+    session: Session, student_id: str, *, kept: tuple[str, ...]
+) -> tuple[list[str], dict[str, set[str]], set[str]]:
+    """Who may read the student's contacts that outlive a restriction, at most (``indicators.follows_up``).
+
+    Returns the exemptions of the open contacts kept (none: nothing outlives the restriction), the
+    staff of each relationship naming the student, and the others who opened or moved one of those
+    contacts on and hold a relationship that reaches the student. Relationships count on their days
+    only; once an upheld objection has deleted the estimates made of the student, only those naming
+    them reach a kept contact (``indicators._supports``).
+    """
+    contacts = select(Contact.id).where(Contact.student_id == student_id, outlives(Contact, kept=kept))
+    held = session.scalars(select(Contact.exemption).where(Contact.id.in_(contacts)).distinct())
+    exemptions = sorted({str(e) for e in held})
+    if not exemptions:
+        return [], {}, set()
+    named: dict[str, set[str]] = {}
+    for rel, staff in session.execute(
+        select(AccessGrant.relationship, AccessGrant.staff_id).where(
+            AccessGrant.scope_type == "student", AccessGrant.scope_id == student_id, on_its_days()
+        )
+    ):
+        named.setdefault(str(rel), set()).add(str(staff))
+    placed = session.execute(
+        select(Indicator.module_id, Indicator.presentation_id, Indicator.programme_id, Indicator.school_id)
+        .where(Indicator.student_id == student_id)
+        .distinct()
+    )
+    scopes = _scopes(dict(row._mapping) for row in placed)
+    if not scopes:
+        return exemptions, named, set()
+    workers = select(ContactEvent.staff_id).where(ContactEvent.contact_id.in_(contacts))
+    reaching = session.scalars(
+        select(AccessGrant.staff_id)
+        .where(AccessGrant.staff_id.in_(workers), or_(*(c for _, c in scopes)), on_its_days())
+        .distinct()
+    )
+    return exemptions, named, {str(s) for s in reaching} - set().union(*named.values())
+
+
 def kept_readers(session: Session, student_id: str, *, kept: tuple[str, ...]) -> list[dict[str, Any]]:
     """Who may read the student's contacts that outlive a restriction: kinds and counts, at most.
 
     While the student is left out nobody reads their indicators, but an open contact under one of the
     ``kept`` exemptions stays with the staff whose relationship names the student, and with those who
-    opened or moved one of them on (``indicators.follows_up``). The copy had listed no recipients at
-    all while those staff read it (GDPR Art. 15(1)(c)). Only relationships on their days count, and
-    once an upheld objection has deleted the estimates made of the student, only those naming them
-    (``indicators._supports``); each person is counted once, by the relationship naming the student
-    where one does. ``follows_up`` also asks that a relationship is in the role the caller acts in
-    and reaches the student's run, so this is who may read, at most.
+    opened or moved one of them on (``indicators.follows_up``, read as ``_kept_reach`` says). The copy
+    had listed no recipients at all while those staff read it (GDPR Art. 15(1)(c)). Each person is
+    counted once, by the relationship naming the student where one does. ``follows_up`` also asks that
+    a relationship is in the role the caller acts in, so this is who may read, at most.
     """
-    contacts = select(Contact.id).where(Contact.student_id == student_id, outlives(Contact, kept=kept))
-    exemptions = sorted(
-        {
-            str(e)
-            for e in session.scalars(select(Contact.exemption).where(Contact.id.in_(contacts)).distinct())
-        }
-    )
-    if not exemptions:
-        return []
-    named = session.execute(
-        select(AccessGrant.relationship, AccessGrant.staff_id).where(
-            AccessGrant.scope_type == "student", AccessGrant.scope_id == student_id, on_its_days()
-        )
-    ).all()
+    exemptions, named, others = _kept_reach(session, student_id, kept=kept)
     out = [
-        {"relationship": rel, "scope_type": "student", "scope_id": student_id, "staff": n}
-        for rel, n in sorted(_count_by(named).items())
+        {"relationship": rel, "scope_type": "student", "scope_id": student_id, "staff": len(staff)}
+        for rel, staff in sorted(named.items())
     ]
-    estimated = select(Indicator.student_id).where(Indicator.student_id == student_id).limit(1)
-    if session.scalar(estimated) is None:
-        return out
-    workers = select(ContactEvent.staff_id).where(ContactEvent.contact_id.in_(contacts))
-    others = session.scalar(
-        select(func.count(AccessGrant.staff_id.distinct())).where(
-            AccessGrant.staff_id.in_(workers),
-            AccessGrant.staff_id.not_in([staff for _, staff in named]),
-            on_its_days(),
-        )
-    )
     if others:
         out.append(
             {
                 "relationship": FOLLOWED_UP,
                 "scope_type": "kept_contacts",
-                "scope_id": ", ".join(str(e) for e in exemptions),
-                "staff": int(others),
+                "scope_id": ", ".join(exemptions),
+                "staff": len(others),
             }
         )
     return out
 
 
-def _count_by(pairs: Iterable[Any]) -> dict[str, int]:
-    """Distinct staff per relationship, from (relationship, staff id) pairs."""
-    staff: dict[str, set[str]] = {}
-    for rel, who in pairs:
-        staff.setdefault(str(rel), set()).add(str(who))
-    return {rel: len(who) for rel, who in staff.items()}
+def kept_reader_count(session: Session, student_id: str, *, kept: tuple[str, ...]) -> int:
+    """How many different members of staff may read the student's kept contacts, at most (the DPO's)."""
+    _, named, others = _kept_reach(session, student_id, kept=kept)
+    return len(set().union(*named.values(), others))
 
 
 def database_records(

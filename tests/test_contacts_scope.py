@@ -359,6 +359,21 @@ def test_a_safeguarding_contact_stays_with_those_who_support_the_student_while_t
             {"relationship": "opened_or_followed_up", "scope_type": "kept_contacts",
              "scope_id": "safeguarding", "staff": 1},
         ]  # fmt: skip
+        # one who moved it on whose relationships, current as they are, reach other students only: not
+        # a reader (a tutor whose relationship with the student ended, say), as follows_up reads it
+        _, stranger = _strangers(own, student)[0]
+        with transaction(own.engine) as session:
+            away = ContactEvent(
+                contact_id=kept, student_id=student, staff_id=stranger, status="to_contact", note="",
+                at=datetime.now(UTC),
+            )  # fmt: skip
+            session.add(away)
+            session.flush()
+            away_id = away.id
+        assert client.get(contacts, headers=auth(own, "personal_tutor", stranger)).status_code == 404
+        assert _readers(client, me)[-1]["staff"] == 1
+        with transaction(own.engine) as session:
+            session.execute(delete(ContactEvent).where(ContactEvent.id == away_id))
         # upheld, the estimates made of them go: only a relationship naming the student still reaches it
         dpo = auth(own, "dpo", "dpo-1")
         queue = {r["id"]: r for r in client.get("/v1/dpo/requests", headers=dpo).json()}

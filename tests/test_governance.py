@@ -325,11 +325,12 @@ def test_a_holding_cleared_keeps_who_cleared_it_when_and_why_and_approvals_count
 
 def test_the_person_who_trained_a_version_may_not_approve_it_whatever_their_holdings(engine: Engine) -> None:
     """A data scientist whose holding was cleared could approve a version they had trained themself
-    (a reviewer's finding): the audit keeps the training run's ``trained_by``, and approvals read it."""
+    (a reviewer's finding): the audit keeps the training run's ``trained_by``, and approvals read it.
+    It is kept beside the audit, never in the published report (which names no member of staff)."""
     with transaction(engine) as session:
         decisions.record_audit(
             session, NAME, version="1", bundle_sha256="a" * 64, gate="pass",
-            report={**REPORT, "model": {"trained_by": "DS-Ana"}}, policy=load_policy(), actor="auditor",
+            report=REPORT, policy=load_policy(), actor="auditor", trained_by="DS-Ana",
         )  # fmt: skip
     with pytest.raises(GovernanceError, match="ds-ana trained waymark-not-completing version 1"):
         _approve(engine, "1", "ds-ana")  # never recorded holding the role: the run names them all the same

@@ -59,7 +59,7 @@ from waymark.service.schemas import (
     VersionNumber,
 )
 from waymark.service.security import Principal
-from waymark.service.subject_access import holds_records, kept_readers
+from waymark.service.subject_access import holds_records, kept_reader_count
 
 log = logging.getLogger("waymark.service")
 router = APIRouter(prefix="/v1", tags=["governance"], route_class=AccessRoute)
@@ -320,7 +320,7 @@ def requests(access: Dpo) -> list[RequestOut]:
     )
     outlasting = {student: int(n) for student, n in counted}
     reach = {
-        s: sum(r["staff"] for r in kept_readers(access.session, s, kept=kept))
+        s: kept_reader_count(access.session, s, kept=kept)
         for s in {r.student_id for r in rows if r.id in restricted and outlasting.get(r.student_id)}
     }
     return [

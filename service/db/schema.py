@@ -409,6 +409,9 @@ class ModelDecision(Base):
     # an audit's: how many different reviewers must approve it (the policy's [review] approvals;
     # None, recorded before revision 0018: one)
     approvals_required: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # an audit's: who trained the version, as its training run's `trained_by` tag names them (revision
+    # 0028; None: nobody named, or recorded before): their approval of it is refused. Never published.
+    trained_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 def estimates_withdrawn(model_name: Any, model_version: Any) -> ColumnElement[bool]:

@@ -1,4 +1,4 @@
-"""Who cleared a holding of the data scientist's role, when and why.
+"""Who cleared a holding of the data scientist's role, when and why; who trained an audited version.
 
 A person recorded holding the data scientist's role may not approve a model (revision 0026), and
 only the database owner clears a holding that no longer stands. That was a plain ``DELETE``: nothing
@@ -8,6 +8,10 @@ operator and the database user who cleared it, and whether it had been recorded 
 do the approvals given before it count again); ``waymark access clear-holding`` writes it and removes
 the holding in one transaction. The service's database role reads it and never writes it
 (``grants.sql``).
+
+``model_decisions.trained_by`` keeps, on an audit, who trained the version (its training run's
+``trained_by`` tag): their approval of it is refused, whatever their holdings. Audits recorded before
+name nobody.
 
 Revision ID: 0028
 Revises: 0027
@@ -41,6 +45,8 @@ def upgrade() -> None:
         sa.Column("in_error", sa.Boolean(), nullable=False),
     )
     op.create_index("ix_holding_clearances_staff_id", "holding_clearances", ["staff_id"])
+    with op.batch_alter_table("model_decisions") as batch:
+        batch.add_column(sa.Column("trained_by", sa.String(200), nullable=True))
 
 
 def downgrade() -> None:
@@ -49,5 +55,7 @@ def downgrade() -> None:
     The holdings they cleared stay cleared, and the approvals given before them count again, as they
     did before this revision.
     """
+    with op.batch_alter_table("model_decisions") as batch:
+        batch.drop_column("trained_by")
     op.drop_index("ix_holding_clearances_staff_id", table_name="holding_clearances")
     op.drop_table("holding_clearances")
