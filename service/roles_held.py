@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, Select, select, text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
@@ -152,16 +152,25 @@ def builders(session: Session, staff_ids: Iterable[str]) -> dict[str, datetime]:
     Keyed by the id as given; ids are matched without case. The table holds data scientists only, a
     few rows, so it is read whole and compared here.
     """
+    query = select(RoleHolding.staff_id, RoleHolding.last_seen_at).where(RoleHolding.role == BUILDS)
+    return _latest_of(session, query, staff_ids=staff_ids)
+
+
+def _latest_of(
+    session: Session, query: Select[str, datetime], *, staff_ids: Iterable[str]
+) -> dict[str, datetime]:
+    """Of ``staff_ids``, those ``query``'s (staff id, time) rows name, each with its latest time.
+
+    Keyed by the id as given; ids are matched without case (the tables read are a few rows).
+    """
     wanted = {s: _folded(s) for s in staff_ids}
     if not wanted:
         return {}
-    seen_at: dict[str, datetime] = {}
-    for staff_id, at in session.execute(
-        select(RoleHolding.staff_id, RoleHolding.last_seen_at).where(RoleHolding.role == BUILDS)
-    ):
+    latest: dict[str, datetime] = {}
+    for staff_id, at in session.execute(query):
         key = _folded(staff_id)
-        seen_at[key] = max(seen_at.get(key, aware(at)), aware(at))
-    return {given: seen_at[key] for given, key in wanted.items() if key in seen_at}
+        latest[key] = max(latest.get(key, aware(at)), aware(at))
+    return {given: latest[key] for given, key in wanted.items() if key in latest}
 
 
 class NoHolding(LookupError):
@@ -186,18 +195,10 @@ def cleared_at(session: Session, staff_ids: Iterable[str]) -> dict[str, datetime
     An approval they gave before it still does not count: it was given while they may have built
     the models the committee reviews. Keyed by the id as given; ids are matched without case.
     """
-    wanted = {s: _folded(s) for s in staff_ids}
-    if not wanted:
-        return {}
-    at: dict[str, datetime] = {}
-    for staff_id, when in session.execute(
-        select(HoldingClearance.staff_id, HoldingClearance.cleared_at).where(
-            HoldingClearance.role == BUILDS, HoldingClearance.in_error.is_(False)
-        )
-    ):
-        key = _folded(staff_id)
-        at[key] = max(at.get(key, aware(when)), aware(when))
-    return {given: at[key] for given, key in wanted.items() if key in at}
+    query = select(HoldingClearance.staff_id, HoldingClearance.cleared_at).where(
+        HoldingClearance.role == BUILDS, HoldingClearance.in_error.is_(False)
+    )
+    return _latest_of(session, query, staff_ids=staff_ids)
 
 
 class MayNotClear(ValueError):
@@ -334,7 +335,5 @@ def clear_holding(
 
 def listed(engine: Engine) -> tuple[list[RoleHolding], list[HoldingClearance]]:
     """The holdings recorded and every clearance (``waymark access holdings``), read in one transaction."""
-    with transaction(engine) as session:
-        found = holdings(session), clearances(session)
-        session.expunge_all()  # read after the transaction: their values are loaded
-        return found
+    with transaction(engine) as session:  # its sessions keep their rows' values once committed
+        return holdings(session), clearances(session)
