@@ -135,6 +135,9 @@ class AccessGrant(Base):
     """A staff relationship (``waymark access import``): who supports whom."""
 
     __tablename__ = "access_grants"
+    # Who holds a relationship reaching a student, a module, a programme: a student's copy of their data
+    # and the DPO's list read it by scope, not by member of staff (revision 0028).
+    __table_args__ = (Index("ix_access_grants_scope", "scope_type", "scope_id"),)
 
     staff_id: Mapped[str] = mapped_column(ID, primary_key=True)
     relationship: Mapped[str] = mapped_column(String(32), primary_key=True)

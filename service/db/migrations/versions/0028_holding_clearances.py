@@ -11,7 +11,8 @@ the holding in one transaction. The service's database role reads it and never w
 
 ``model_decisions.trained_by`` keeps, on an audit, who trained the version (its training run's
 ``trained_by`` tag): their approval of it is refused, whatever their holdings. Audits recorded before
-name nobody.
+name nobody. ``ix_access_grants_scope`` reads relationships by what they reach (a student's copy of
+their data, the DPO's list), which the primary key, led by the member of staff, does not.
 
 Revision ID: 0028
 Revises: 0027
@@ -47,6 +48,7 @@ def upgrade() -> None:
     op.create_index("ix_holding_clearances_staff_id", "holding_clearances", ["staff_id"])
     with op.batch_alter_table("model_decisions") as batch:
         batch.add_column(sa.Column("trained_by", sa.String(200), nullable=True))
+    op.create_index("ix_access_grants_scope", "access_grants", ["scope_type", "scope_id"])
 
 
 def downgrade() -> None:
@@ -55,6 +57,7 @@ def downgrade() -> None:
     The holdings they cleared stay cleared, and the approvals given before them count again, as they
     did before this revision.
     """
+    op.drop_index("ix_access_grants_scope", table_name="access_grants")
     with op.batch_alter_table("model_decisions") as batch:
         batch.drop_column("trained_by")
     op.drop_index("ix_holding_clearances_staff_id", table_name="holding_clearances")
