@@ -353,24 +353,29 @@ def approvals(session: Session, audited: ModelDecision) -> list[ModelDecision]:
     recorded (before revision 0026, or before they were first seen in that role), nor one given
     before their holding was cleared (unless it had been recorded in error).
     """
-    uncounted = set(builder_approvals(session, audited))
-    return [review for actor, review in _standing(session, audited).items() if actor not in uncounted]
+    standing = _standing(session, audited)
+    uncounted = _uncounted(session, standing)
+    return [review for actor, review in standing.items() if actor not in uncounted]
 
 
 def builder_approvals(session: Session, audited: ModelDecision) -> list[str]:
-    """Reviewers whose approval of ``audited`` stands uncounted: builders, now or when they gave it.
+    """Reviewers whose approval of ``audited`` stands uncounted: builders, now or when they gave it."""
+    return sorted(_uncounted(session, _standing(session, audited)))
+
+
+def _uncounted(session: Session, standing: dict[str, ModelDecision]) -> set[str]:
+    """Of the ``standing`` approvals' reviewers, those whose approval does not count.
 
     They hold the data scientist's role, or gave it before a clearance of their holding that does not
     say it was recorded in error.
     """
-    standing = _standing(session, audited)
     builders = roles_held.builders(session, standing)
     cleared = roles_held.cleared_at(session, standing)
-    return sorted(
+    return {
         actor
         for actor, review in standing.items()
         if actor in builders or (actor in cleared and aware(review.at) <= cleared[actor])
-    )
+    }
 
 
 def _standing(session: Session, audited: ModelDecision) -> dict[str, ModelDecision]:

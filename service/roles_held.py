@@ -237,20 +237,19 @@ def clear(
         raise MayNotClear(
             "give the reason the holding no longer stands (--reason): it is kept with the clearance"
         )
-    wanted = _folded(staff_id)
-    if _folded(caller.sub) == wanted:
+    if same_person(caller.sub, staff_id):
         raise MayNotClear(
             f"{caller.sub} runs this command (WAYMARK_OPERATOR) and is the person recorded: a holding is "
             "cleared by someone else; nothing was cleared"
         )
-    held = [h for h in holdings(session) if _folded(h.staff_id) == wanted]
+    held = [h for h in holdings(session) if same_person(h.staff_id, staff_id)]
     if not held:
         raise NoHolding(
             f"nobody is recorded holding the data scientist's role as {staff_id}: nothing was cleared"
         )
     now = datetime.now(UTC)
     live = session.scalars(select(WebSession).where(WebSession.expires_at > now)).all()
-    signed_in = [w for w in live if _folded(w.sub) == wanted and BUILDS in {str(r) for r in w.roles}]
+    signed_in = [w for w in live if same_person(w.sub, staff_id) and BUILDS in {str(r) for r in w.roles}]
     if signed_in:
         until = max(aware(w.expires_at) for w in signed_in)
         raise MayNotClear(
