@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from waymark.fairness.disclosure import (
     DENOMINATORS,
@@ -51,7 +50,6 @@ from waymark.fairness.metrics import (
     roc_on_grid,
 )
 from waymark.fairness.policy import Policy
-from waymark.fairness.resampling import resampled_sums
 from waymark.models import threads
 from waymark.models.capacity import top_share
 from waymark.models.data import ProtectedFrame
@@ -177,6 +175,10 @@ class _Week:
 
 
 def _audit_attribute(week: _Week, attribute: str, *, policy: Policy) -> list[AttributeAudit]:
+    # Here, not at the top (nor SciPy's statistics below): the gate, which every governance decision
+    # reads, imports this module, and numba alone took a fifth of a second of `waymark model promote`.
+    from waymark.fairness.resampling import resampled_sums
+
     rows = week.rows
     codes, names = pd.factorize(week.joined[attribute], sort=True)
     totals = margins_of(week.joined, attribute)
@@ -523,6 +525,8 @@ def _widen_calibration_gaps(
     so can a difference against the group, or against a reference group with few. The interval kept is
     the wider of that and the resamples' own.
     """
+    from scipy import stats  # here, not at the top: see ``_audit_attribute``
+
     n = np.maximum(counts["students"], 1).astype(float)
     k = np.clip(counts["positives"].astype(float), 0, n)
     tail = (1 - confidence) / 2

@@ -112,3 +112,23 @@ def test_a_command_that_needs_no_model_does_not_load_the_model_libraries(command
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-500:]
     assert "Usage: waymark" in done.stdout  # the command's own help, under the program's name
+
+
+@pytest.mark.parametrize("command", ["model", "access", "db"])
+def test_a_governance_command_does_not_load_the_numeric_libraries(command: str) -> None:
+    """``waymark model promote`` reads the gate's verdict, not the audit's arithmetic: the gate's module
+    imports the audit's, which defers numba and SciPy's statistics to the audit itself (about a second
+    of every decision's start, measured 2026-12-07)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from waymark.cli import main\n"
+        f"sys.argv = ['waymark', {command!r}, '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "import waymark.fairness.gate, waymark.service.decisions\n"
+        "print(sorted(m for m in ('numba', 'scipy.stats', 'sklearn', 'lightgbm') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-500:]
