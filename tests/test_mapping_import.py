@@ -1826,6 +1826,36 @@ def test_activity_on_a_module_the_student_never_took_can_be_left_out_and_counted
         )))  # fmt: skip
 
 
+def test_a_drop_counts_the_rows_of_students_registered_under_an_id_written_otherwise(tmp_path: Path) -> None:
+    """A log writing one student's number with a hyphen (20-00001 for 2000001) lost that student's
+    activity to the drop under a note that called it browsing; a join's report counted such near matches."""
+    src = write_extract(tmp_path / "export", weeks=range(2))
+    rows = click_rows(range(2))
+    first = STUDENTS[0]
+    write_clicks(src, [[f"{r[0][:2]}-{r[0][2:]}", *r[1:]] if r[0] == first else r for r in rows])
+    dropping = MAPPING.replace('aggregate = "count"\n', 'aggregate = "count"\nunregistered = "drop"\n', 1)
+    mapping = load_mapping(write_mapping(tmp_path / "m", dropping))
+    result = import_mapped(mapping, [src], out=tmp_path / "out", secret=SECRET)
+    theirs = sum(r[0] == first for r in rows)
+    assert 0 < theirs < len(rows)
+    said = " ".join(n for n in result.notes if "left out" in n)
+    assert (
+        f"; {theirs} rows of the export's activity among them name a student registered on that module"
+        in said
+    )
+    assert "so ids written in another form more likely than browsing: case" in said and "pad = 10" in said
+    # The rows of the students whose ids were written alike are kept, and are not counted as near matches.
+    activity = load_learning_data(tmp_path / "out").activity
+    assert int(activity["count"].sum()) == len(rows) - theirs
+    # Activity on a module the student never took (browsing) is no near match: nothing counted.
+    other = {COURSES[0]: COURSES[1], COURSES[1]: COURSES[0]}
+    write_clicks(src, rows)
+    write_clicks(src, [[r[0], other[r[1]], *r[2:]] for r in rows[:3]], name="clicks_browsing.csv")
+    browsing = import_mapped(mapping, [src], out=tmp_path / "browsing", secret=SECRET, dry_run=True)
+    noted = " ".join(n for n in browsing.notes if "left out" in n)
+    assert noted.startswith("3 rows of activity") and "export's activity among them" not in noted, noted
+
+
 def test_a_dry_run_runs_the_contracts_rules_and_says_what_the_import_would_refuse(tmp_path: Path) -> None:
     """Found on a German university's data: the dry run said "Every value was mapped" and exited 0, and
     the import then failed the contract (an unregistration day before the registration day, activity

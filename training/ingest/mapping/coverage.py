@@ -667,7 +667,7 @@ def _kept_unmatched(
     """For each join keeping unmatched rows: its place, its input and the input rows that matched it.
 
     And the joined input's rows, and how many of them matched no row of the table's input as written
-    but would with leading zeros, case and separators ignored (``_loose``; a list of other years'
+    but would with leading zeros, case and separators ignored (``loose_id``; a list of other years'
     students matching nobody is no news; one keyed by numbers a spreadsheet took the zeros of is).
     """
     have = {str(r[0]) for r in con.execute(f"DESCRIBE {ident('wm_in_' + spec.from_)}").fetchall()}
@@ -684,7 +684,7 @@ def _kept_unmatched(
         ).fetchall()[0]
         source = ident("wm_in_" + spec.from_)
         near = " AND ".join(
-            f"{_loose('s.' + ident(m))} = {_loose('j.' + ident(t))}" for m, t in join.on.items()
+            f"{loose_id('s.' + ident(m))} = {loose_id('j.' + ident(t))}" for m, t in join.on.items()
         )
         rows, orphans = con.execute(
             f"SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {source} s WHERE {conds}) "
@@ -761,7 +761,7 @@ def _passed_over(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[str, 
     return tuple(out)
 
 
-def _loose(value: str, *, letters_before: bool = False, suffix: bool = False) -> str:
+def loose_id(value: str, *, letters_before: bool = False, suffix: bool = False) -> str:
     """SQL: an id as a comparison that ignores case, whitespace, separators and leading zeros.
 
     With ``letters_before``, letters before its digits too: a booking system's hc02300407 is the
@@ -778,7 +778,7 @@ def _loose(value: str, *, letters_before: bool = False, suffix: bool = False) ->
     return f"ltrim({letters}, '0')"
 
 
-#: Rows of an input tried against a join's input with ``_loose`` keys (a sample is enough to tell).
+#: Rows of an input tried against a join's input with ``loose_id`` keys (a sample is enough to tell).
 LOOSE_SAMPLE = 100_000
 
 
@@ -830,14 +830,14 @@ def _nothing_joined(
         ).fetchall()[0]
         if kept:  # this join keeps rows as written: another one dropped them (a Finnish university's
             continue  # course map was blamed for the participants list a role filter had emptied)
-        filled = " AND ".join(f"{_loose('s.' + ident(m))} <> ''" for m, _ in pairs)
+        filled = " AND ".join(f"{loose_id('s.' + ident(m))} <> ''" for m, _ in pairs)
         # Each key alike, or alike with the letters before the digits of one side left out (an equal
         # join on the keys without them, so a hash join; then which side had none).
         alike = []
         for m, t in pairs:
-            mine, theirs = _loose("s." + ident(m)), _loose("j." + ident(t))
-            mine_bare = _loose("s." + ident(m), letters_before=True)
-            theirs_bare = _loose("j." + ident(t), letters_before=True)
+            mine, theirs = loose_id("s." + ident(m)), loose_id("j." + ident(t))
+            mine_bare = loose_id("s." + ident(m), letters_before=True)
+            theirs_bare = loose_id("j." + ident(t), letters_before=True)
             alike += [
                 f"{mine_bare} = {theirs_bare}",
                 f"({mine} = {theirs} OR {mine} = {mine_bare} OR {theirs} = {theirs_bare})",
@@ -851,8 +851,8 @@ def _nothing_joined(
             # student number (six digits or more: CS101-1 and CS101-2 are two presentations)
             stems = [
                 f"(CASE WHEN regexp_matches(CAST(s.{ident(m)} AS VARCHAR), '\\pN{{6}}') "
-                f"THEN {_loose('s.' + ident(m), suffix=True)} = {_loose('j.' + ident(t), suffix=True)} "
-                f"ELSE {_loose('s.' + ident(m))} = {_loose('j.' + ident(t))} END)"
+                f"THEN {loose_id('s.' + ident(m), suffix=True)} = {loose_id('j.' + ident(t), suffix=True)} "
+                f"ELSE {loose_id('s.' + ident(m))} = {loose_id('j.' + ident(t))} END)"
                 for m, t in pairs
             ]
             (loose,) = con.execute(
