@@ -96,9 +96,9 @@ def test_a_subclass_of_a_known_error_is_handled_too() -> None:
     assert _exit(Narrower("refused for a reason")) == REFUSED
 
 
-@pytest.mark.parametrize("command", ["data", "access", "directory", "access-log", "retention"])
-def test_a_command_that_needs_no_model_does_not_load_the_model_libraries(command: str) -> None:
-    """``main`` imports only the command asked for: ``waymark data validate`` does not load MLflow."""
+def _help_run(command: str, *, then: str = "", watched: tuple[str, ...]) -> tuple[str, str]:
+    """``waymark COMMAND --help`` in a fresh interpreter, then ``then``: its output, and which of
+    ``watched`` it had imported (the last line, as a sorted list)."""
     import subprocess
     import sys
 
@@ -107,11 +107,19 @@ def test_a_command_that_needs_no_model_does_not_load_the_model_libraries(command
         "from waymark.cli import main\n"
         f"sys.argv = ['waymark', {command!r}, '--help']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in ('mlflow', 'sklearn', 'fairlearn', 'lightgbm', 'shap') if m in sys.modules))"
+        f"{then}"
+        f"print(sorted(m for m in {watched!r} if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-500:]
-    assert "Usage: waymark" in done.stdout  # the command's own help, under the program's name
+    return done.stdout, done.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("command", ["data", "access", "directory", "access-log", "retention"])
+def test_a_command_that_needs_no_model_does_not_load_the_model_libraries(command: str) -> None:
+    """``main`` imports only the command asked for: ``waymark data validate`` does not load MLflow."""
+    out, loaded = _help_run(command, watched=("mlflow", "sklearn", "fairlearn", "lightgbm", "shap"))
+    assert loaded == "[]", out[-500:]
+    assert "Usage: waymark" in out  # the command's own help, under the program's name
 
 
 @pytest.mark.parametrize("command", ["model", "access", "db"])
@@ -119,16 +127,9 @@ def test_a_governance_command_does_not_load_the_numeric_libraries(command: str) 
     """``waymark model promote`` reads the gate's verdict, not the audit's arithmetic: the gate's module
     imports the audit's, which defers numba and SciPy's statistics to the audit itself (about a second
     of every decision's start, measured 2026-12-07)."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys\n"
-        "from waymark.cli import main\n"
-        f"sys.argv = ['waymark', {command!r}, '--help']\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "import waymark.fairness.gate, waymark.service.decisions\n"
-        "print(sorted(m for m in ('numba', 'scipy.stats', 'sklearn', 'lightgbm') if m in sys.modules))"
+    out, loaded = _help_run(
+        command,
+        then="import waymark.fairness.gate, waymark.service.decisions\n",
+        watched=("numba", "scipy.stats", "sklearn", "lightgbm"),
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-500:]
+    assert loaded == "[]", out[-500:]
