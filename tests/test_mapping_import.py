@@ -31,12 +31,18 @@ from tests.polytechnic import (
 from waymark.cli import app
 from waymark.models.data import ContractViolation, load_learning_data, read_manifest, validate_folder
 from waymark.models.features.build import build_features
+from waymark.training.ingest.mapping.convert import trimmed
 from waymark.training.ingest.mapping.coverage import Coverage, TableCoverage, shape, shape_sql
 from waymark.training.ingest.mapping.importer import MappingDataError, import_mapped
 from waymark.training.ingest.mapping.schema import MappingError, load_mapping, parse_mapping
 
 runner = CliRunner()
 SECRET = b"s" * 40
+
+
+def _cell(name: str) -> str:
+    """A source column's cell as the importer reads it (``convert.cell_reader``), in a one-table query."""
+    return trimmed(f'"{name}"')
 
 
 def _import(tmp_path: Path, *, src: Path | None = None, secret: bytes = SECRET, out: str = "out") -> Path:
@@ -1480,7 +1486,7 @@ def test_pad_reads_a_spreadsheets_number_as_the_records_id(written: str, read: s
     from waymark.training.ingest.mapping.schema import ColumnSpec
 
     column = next(c for c in TABLES["students"].columns if c.name == "student_id")
-    sql = column_sql(ColumnSpec(column="x", pad=10), column, ref=lambda n: f'"{n}"', pseudonymise=False)
+    sql = column_sql(ColumnSpec(column="x", pad=10), column, cell=_cell, pseudonymise=False)
     assert duckdb.sql(f"SELECT {sql.value} FROM (SELECT '{written}' AS x)").fetchall() == [(read,)]
 
 
@@ -1506,7 +1512,7 @@ def test_an_id_in_either_unicode_form_reads_as_the_composed_one_in_sql_and_at_si
     from waymark.training.ingest.mapping.schema import ColumnSpec
 
     column = next(c for c in TABLES["students"].columns if c.name == "student_id")
-    sql = column_sql(ColumnSpec(column="x"), column, ref=lambda n: f'"{n}"', pseudonymise=False)
+    sql = column_sql(ColumnSpec(column="x"), column, cell=_cell, pseudonymise=False)
     read = duckdb.execute(f"SELECT {sql.value} FROM (SELECT CAST(? AS VARCHAR) AS x)", [written]).fetchall()
     assert read == [(normalised_id(written),)]
     assert read[0][0] == unicodedata.normalize("NFC", read[0][0]).strip()
@@ -1521,7 +1527,7 @@ def test_an_outcome_written_decomposed_is_read_by_the_mappings_composed_value() 
 
     column = next(c for c in TABLES["registrations"].columns if c.name == "final_result")
     spec = ColumnSpec(column="r", values={"D\u00e9c\u00e9d\u00e9": "withdrawn", "R\u00e9ussi": "pass"})
-    sql = column_sql(spec, column, ref=lambda n: f'"{n}"', pseudonymise=False)
+    sql = column_sql(spec, column, cell=_cell, pseudonymise=False)
     decomposed = unicodedata.normalize("NFD", "D\u00e9c\u00e9d\u00e9")
     assert decomposed != "D\u00e9c\u00e9d\u00e9"
     query = f"SELECT {sql.value}, {sql.check} FROM (SELECT CAST(? AS VARCHAR) AS r)"
@@ -1547,7 +1553,7 @@ def test_an_empty_key_maps_an_empty_cell_a_when_reads_not_a_row_it_passes_over()
     column = next(c for c in TABLES["registrations"].columns if c.name == "final_result")
     values = {"Superato": "pass", "Respinto": "fail", "": "fail"}
     spec = ColumnSpec(column="esito", values=values, when={"anno": ["2024/25", "2025/26"]})
-    sql = column_sql(spec, column, ref=lambda n: f'"{n}"', pseudonymise=False)
+    sql = column_sql(spec, column, cell=_cell, pseudonymise=False)
     rows = [("Superato", "2025/26"), (None, "2025/26"), (None, "2026/27"), ("Superato", "2026/27")]
     table = " UNION ALL ".join(f"SELECT {repr(e) if e else 'NULL'} AS esito, '{a}' AS anno" for e, a in rows)
     read = duckdb.sql(f"SELECT {sql.value}, {sql.check} FROM ({table})").fetchall()
@@ -1555,7 +1561,7 @@ def test_an_empty_key_maps_an_empty_cell_a_when_reads_not_a_row_it_passes_over()
     chained = ColumnSpec(
         column="esito", values=values, when={"anno": ["2024/25", "2025/26"]}, otherwise=ColumnSpec(value="")
     )
-    sql = column_sql(chained, column, ref=lambda n: f'"{n}"', pseudonymise=False)
+    sql = column_sql(chained, column, cell=_cell, pseudonymise=False)
     assert [v for v, _ in duckdb.sql(f"SELECT {sql.value}, {sql.check} FROM ({table})").fetchall()] == [
         "pass", "fail", None, None
     ]  # fmt: skip
@@ -1571,7 +1577,7 @@ def test_a_mark_out_of_a_maximum_every_row_shares_is_a_percentage() -> None:
     column = next(c for c in TABLES["assessment_results"].columns if c.name == "score")
     spec = ColumnSpec.model_validate({"column": "cat", "out_of": 15})
     assert spec.out_of == 15.0
-    sql = column_sql(spec, column, ref=lambda n: f'"{n}"', pseudonymise=False)
+    sql = column_sql(spec, column, cell=_cell, pseudonymise=False)
     marks = " UNION ALL ".join(f"SELECT '{m}' AS cat" for m in ("15", "12", "0", "7.5"))
     assert [v for (v,) in duckdb.sql(f"SELECT {sql.value} FROM ({marks})").fetchall()] == [
         100.0,
@@ -1597,7 +1603,7 @@ def test_a_week_numbered_from_one_is_its_first_day_with_multiply_and_add(week: s
 
     column = next(c for c in TABLES["activity"].columns if c.name == "day")
     spec = ColumnSpec(column="w", multiply=7, add=-7)
-    sql = column_sql(spec, column, ref=lambda n: f'"{n}"', pseudonymise=False)
+    sql = column_sql(spec, column, cell=_cell, pseudonymise=False)
     assert duckdb.sql(f"SELECT {sql.value} FROM (SELECT '{week}' AS w)").fetchall() == [(day,)]
 
 
@@ -2510,7 +2516,7 @@ def test_a_mark_with_the_arabic_decimal_separator_is_read_as_a_number() -> None:
     from waymark.training.ingest.mapping.schema import ColumnSpec
 
     column = next(c for c in TABLES["assessment_results"].columns if c.name == "score")
-    sql = column_sql(ColumnSpec(column="x"), column, ref=lambda n: f'"{n}"', pseudonymise=False)
+    sql = column_sql(ColumnSpec(column="x"), column, cell=_cell, pseudonymise=False)
     written = "\u0668\u0665\u066b\u0665"
     read = duckdb.execute(f"SELECT {sql.value}, {sql.check} FROM (SELECT CAST(? AS VARCHAR) AS x)", [written])
     assert read.fetchall() == [(85.5, None)]
@@ -2531,7 +2537,7 @@ def test_times_written_without_an_offset_are_read_in_the_zone_the_mapping_says_t
         sql = column_sql(
             ColumnSpec(column="x", timestamp="iso", **rule),
             column,
-            ref=lambda n: f'"{n}"',
+            cell=_cell,
             pseudonymise=False,
         )
         return con.execute(f"SELECT {sql.value} FROM (SELECT CAST(? AS VARCHAR) AS x)", [written]).fetchone()[

@@ -733,19 +733,19 @@ def _passed_over(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[str, 
         if not whens or any(r.column is None or r.column not in have for r in chain) or set(named) - have:
             continue
 
-        def ref(column: str) -> str:
-            return f"s.{ident(column)}"
+        def cell(column: str) -> str:
+            return trimmed(f"s.{ident(column)}")
 
         read = [
-            f"(CASE WHEN {when_sql(r.when, ref)} THEN {trimmed(ref(str(r.column)))} END)"
+            f"(CASE WHEN {when_sql(r.when, cell)} THEN {cell(str(r.column))} END)"
             if r.when
-            else trimmed(ref(str(r.column)))
+            else cell(str(r.column))
             for r in chain
         ]
-        values = " || ' / ' || ".join(f"coalesce({trimmed(ref(c))}, '(empty)')" for c in named)
+        values = " || ' / ' || ".join(f"coalesce({cell(c)}, '(empty)')" for c in named)
         rows = con.execute(
             f"SELECT {values}, count(*) FROM {ident('wm_in_' + spec.from_)} s "
-            f"WHERE NOT ({' OR '.join(when_sql(w, ref) for w in whens)}) "
+            f"WHERE NOT ({' OR '.join(when_sql(w, cell) for w in whens)}) "
             f"AND coalesce({', '.join(read)}) IS NULL "
             f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {PASSED_OVER_SHOWN + 1}"
         ).fetchall()
