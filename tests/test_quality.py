@@ -7,12 +7,14 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tests.contract_folder import VALID, make_folder
 from tests.vocabulary import forbidden_words
 from waymark.models.data import load_learning_data, validate_folder
-from waymark.models.data.quality import NOT_ENTERED, QualityReport, quality_report
+from waymark.models.data.quality import NOT_ENTERED, QUIET_ACTIVE_SHARE, QualityReport, quality_report
 from waymark.models.data.validation import connect
+from waymark.models.explain.typical import NEARLY_ALL
 
 
 def _report(folder: Path) -> QualityReport:
@@ -84,6 +86,7 @@ def test_weeks_nobody_on_a_presentation_was_active_in_are_listed_for_the_data_st
             "to_data_end": False,
             "to_its_end": False,
             "from_start": False,
+            "most_active": 0,
         }
     ]
     assert "  M1 2024J: weeks 2 to 14 (days 7 to 97)" in report.to_text().splitlines()
@@ -100,6 +103,48 @@ def test_activity_features_never_read_does_not_hide_a_quiet_week(tmp_path: Path)
     unread = [["S1", "M1", "2024J", "50", "careers_portal", "visit", "2"]]
     report = _report(make_folder(tmp_path, activity=[*VALID["activity"], *unread]))
     assert [(q["first_week"], q["last_week"]) for q in report.quiet_weeks] == [(2, 14)]
+
+
+def test_a_strike_a_few_students_logged_in_through_is_one_quiet_stretch(tmp_path: Path) -> None:
+    """A Nigerian university's eight-month strike, through which a few students logged in each week,
+    came out in fragments per course ("weeks 8 to 12", "week 15", ...: 272 lines) while a week with
+    anyone active counted as active. Of M3's 40 students none is active in week 3, one in week 4 and
+    two in week 5 (5%): one stretch, weeks 3 to 5, as explanations read a break. Three in week 6 (7.5%)
+    end it."""
+    assert pytest.approx(1 - NEARLY_ALL) == QUIET_ACTIVE_SHARE
+    students = [f"T{i:02d}" for i in range(40)]
+    active_in = {1: 40, 2: 40, 3: 0, 4: 1, 5: 2, 6: 3, 7: 40, 8: 40, 9: 40, 10: 40}
+    activity = [
+        [s, "M3", "2025B", str(7 * (week - 1) + 2), "vle", "resource", "1"]
+        for week, n in active_in.items()
+        for s in students[:n]
+    ]
+    folder = make_folder(
+        tmp_path,
+        presentations=[*VALID["presentations"], ["M3", "2025B", "2024-10-07", "70"]],
+        students=[*VALID["students"], *([s, "P1", "1", "full_time", "0", "120"] for s in students)],
+        registrations=[*VALID["registrations"], *([s, "M3", "2025B", "-10", "", "pass"] for s in students)],
+        activity=[*VALID["activity"], *activity],
+    )
+    report = _report(folder)
+    stretches = [q for q in report.quiet_weeks if q["module_id"] == "M3"]
+    assert [(q["first_week"], q["last_week"], q["most_active"]) for q in stretches] == [(3, 5, 2)]
+    assert "  M3 2025B: weeks 3 to 5 (days 14 to 34); at most 2 students active in a week" in (
+        report.to_text().splitlines()
+    )
+    # Students who left before week 3 are not among those its share is of: with 21 of the 40 gone by
+    # day 10, the one active in week 4 is 5.3% of the 19 still registered.
+    left = [[s, "M3", "2025B", "-10", "10" if i >= 19 else "", "withdrawn" if i >= 19 else "pass"]
+            for i, s in enumerate(students)]  # fmt: skip
+    folder = make_folder(
+        tmp_path / "b",
+        presentations=[*VALID["presentations"], ["M3", "2025B", "2024-10-07", "70"]],
+        students=[*VALID["students"], *([s, "P1", "1", "full_time", "0", "120"] for s in students)],
+        registrations=[*VALID["registrations"], *left],
+        activity=[*VALID["activity"], *activity],
+    )
+    stretches = [q for q in _report(folder).quiet_weeks if q["module_id"] == "M3"]
+    assert [(q["first_week"], q["last_week"], q["most_active"]) for q in stretches] == [(3, 3, 0)]
 
 
 def _m2_stopping_on_day_20(tmp_path: Path, length_days: int) -> QualityReport:
@@ -186,10 +231,11 @@ def test_a_presentation_whose_activity_stopped_weeks_before_the_data_date_is_lis
             "to_data_end": True,
             "to_its_end": False,
             "from_start": False,
+            "most_active": 0,
         }
     ]
     assert "  M2 2025B: weeks 4 to 14 (days 21 to 97), up to the data date" in report.to_text().splitlines()
-    assert [n for n in report.notes if n.startswith("1 presentation has had no activity") and "extract" in n]
+    assert [n for n in report.notes if n.startswith("1 presentation has had activity from 5% or fewer") and "extract" in n]
     # M1's own gap is still listed as before, and said in its own note.
     assert [q["first_week"] for q in report.quiet_weeks if q["module_id"] == "M1"] == [2]
     assert [n for n in report.notes if n.startswith("1 presentation has whole weeks")]

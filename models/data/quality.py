@@ -19,8 +19,14 @@ from waymark.models.data.sqltext import ident
 
 SHOWN_WEEKS = (1, 2, 4, 8, 12, 16, 20, 24, 30, 36)
 QUIET_WEEKS_SHOWN = 10
-# A presentation with no activity for anyone in more than its first this many weeks is listed.
+# A presentation with (nearly) no activity in more than its first this many weeks is listed.
 QUIET_START_WEEKS = 2
+#: A week counts as quiet on a presentation when at most this share of its registered students have any
+#: activity in it: the week a cohort's explanations read as a break, no activity for
+#: ``explain.typical.NEARLY_ALL`` of it (a test holds the two together). Counted as a week with anyone
+#: active, a Nigerian university's eight-month strike, through which a few students logged in each week,
+#: came out in fragments per course ("weeks 8 to 12", "week 15", ...: 272 lines at one date).
+QUIET_ACTIVE_SHARE = 0.05
 # A registration without an outcome, on a presentation still running on the data date (the latest day
 # the activity reaches, as ``models.calendar.data_date``), and on one that had ended by then.
 NOT_YET_KNOWN = "not yet known (presentation running)"
@@ -61,8 +67,9 @@ class QualityReport:
     notes: list[str]
     # Each activity source: its rows and whether features use them (CoP §4: notice before a new source).
     source_use: list[dict[str, Any]] = field(default_factory=list)
-    # Whole weeks with no activity from any source for anyone on a presentation, after its first active
-    # week (up to the data date): a break in the calendar, or days an extract left out.
+    # Whole weeks in which at most QUIET_ACTIVE_SHARE of a presentation's students had activity from any
+    # source, after its first active week (up to the data date): a break in the calendar, or days an
+    # extract left out.
     quiet_weeks: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,7 +119,8 @@ class QualityReport:
         ]
         lines += [
             "",
-            "Weeks with no activity from any source for anyone (after the first active week)",
+            f"Weeks in which {QUIET_ACTIVE_SHARE:.0%} or fewer of a presentation's students had activity "
+            "from any source (after the first active week)",
         ]
         lines += [_quiet_line(q) for q in self.quiet_weeks[:QUIET_WEEKS_SHOWN]] or ["  none"]
         if len(self.quiet_weeks) > QUIET_WEEKS_SHOWN:
@@ -129,8 +137,11 @@ def _quiet_line(q: dict[str, Any]) -> str:
     weeks = f"week {first}" if first == last else f"weeks {first} to {last}"
     end = ", up to the data date" if q["to_data_end"] else ", up to its end" if q.get("to_its_end") else ""
     end = ", from its start" if q.get("from_start") else end
+    most = q.get("most_active", 0)
+    some = f"; at most {most:,} student{'' if most == 1 else 's'} active in a week" if most else ""
     return (
         f"  {q['module_id']} {q['presentation_id']}: {weeks} (days {q['first_day']} to {q['last_day']}){end}"
+        f"{some}"
     )
 
 
@@ -380,15 +391,18 @@ def _coverage(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 
 def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """Stretches of whole weeks (days 7(w-1) to 7w-1) with no activity row on a presentation at all.
+    """Stretches of whole weeks (days 7(w-1) to 7w-1) in which nearly nobody on a presentation was active.
 
-    Activity counts as features read it: from sources that may be used (``notice``) and within the
-    presentation's days. Before its first active week when that is later than week
-    ``QUIET_START_WEEKS`` (``from_start``: a start date the official calendar's, not the one the
-    presentation ran on, as after a strike; or an extract that begins late). Between its first and last
-    active weeks, and after its last active week up
-    to the data date (the latest day any presentation's activity reaches,
-    ``models.calendar.data_date``) or its own end, whichever is first. A stretch up to the data date
+    A week is quiet when at most ``QUIET_ACTIVE_SHARE`` of the students registered on the presentation
+    that week have any activity in it, as explanations read a break; ``most_active`` is the most
+    students active in any week of a stretch. Activity counts as features read it: from sources that
+    may be used (``notice``), within the presentation's days, a count above 0.
+
+    Listed: before its first active week when that is later than week ``QUIET_START_WEEKS``
+    (``from_start``: a start date the official calendar's, not the one the presentation ran on, as
+    after a strike; or an extract that begins late). Between its first and last active weeks, and
+    after its last active week up to the data date (the latest day any presentation's activity
+    reaches, ``models.calendar.data_date``) or its own end, whichever is first. A stretch up to the data date
     of a presentation still running then has ``to_data_end`` set: scored now, it looks as if nobody
     on it were working. One up to the end of a presentation that had ended has ``to_its_end`` set:
     an exam period reads so, or an extract that stopped early, and trained on, its last weeks read
@@ -396,10 +410,21 @@ def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """
     register_usable_sources(con)
     rows = con.execute(f"""
-        WITH active AS (SELECT DISTINCT t_activity.module_id, t_activity.presentation_id,
-                               CAST(floor(t_activity.day / 7) AS BIGINT) + 1 AS week
+        WITH weekly AS (SELECT t_activity.module_id, t_activity.presentation_id,
+                               CAST(floor(t_activity.day / 7) AS BIGINT) + 1 AS week,
+                               count(DISTINCT t_activity.student_id) AS students
                         FROM t_activity JOIN t_presentations pr USING (module_id, presentation_id)
-                        WHERE t_activity.day >= 0 AND t_activity.day < pr.length_days AND {USED_ACTIVITY}),
+                        WHERE t_activity.day >= 0 AND t_activity.day < pr.length_days AND t_activity.count > 0
+                          AND {USED_ACTIVITY}
+                        GROUP BY ALL),
+        registered AS (SELECT r.module_id, r.presentation_id, w.week, count(*) AS n
+                       FROM t_registrations r JOIN t_presentations p USING (module_id, presentation_id)
+                       JOIN range(1, 1000) AS w(week) ON 7 * (w.week - 1) < p.length_days
+                       WHERE coalesce(r.registration_day, 0) < 7 * w.week
+                         AND (r.unregistration_day IS NULL OR r.unregistration_day >= 7 * (w.week - 1))
+                       GROUP BY ALL),
+        active AS (SELECT k.* FROM weekly k LEFT JOIN registered g USING (module_id, presentation_id, week)
+                   WHERE k.students > {QUIET_ACTIVE_SHARE} * coalesce(g.n, 0)),
         reach AS ({_REACH}),
         span AS (SELECT module_id, presentation_id, min(week) AS lo, max(week) AS hi
                  FROM active GROUP BY ALL),
@@ -415,10 +440,12 @@ def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
                       OR (k.lo - 1 > {QUIET_START_WEEKS} AND w.week < k.lo)
                  ANTI JOIN active a ON a.module_id = k.module_id
                       AND a.presentation_id = k.presentation_id AND a.week = w.week),
-        runs AS (SELECT *, week - row_number() OVER (
-                     PARTITION BY module_id, presentation_id ORDER BY week) AS run FROM gaps)
+        runs AS (SELECT g.*, coalesce(k.students, 0) AS students, g.week - row_number() OVER (
+                     PARTITION BY g.module_id, g.presentation_id ORDER BY g.week) AS run
+                 FROM gaps g LEFT JOIN weekly k USING (module_id, presentation_id, week))
         SELECT module_id, presentation_id, min(week) AS first_week, max(week) AS last_week,
-               bool_or(to_end) AS to_end, bool_or(running) AS running, bool_or(from_start) AS from_start
+               bool_or(to_end) AS to_end, bool_or(running) AS running, bool_or(from_start) AS from_start,
+               max(students) AS most_active
         FROM runs GROUP BY module_id, presentation_id, run ORDER BY 1, 2, 3""").fetchall()
     return [
         {
@@ -431,8 +458,9 @@ def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
             "to_data_end": bool(e and running),
             "to_its_end": bool(e and not running),
             "from_start": bool(start),
+            "most_active": int(most),
         }
-        for m, p, a, b, e, running, start in rows
+        for m, p, a, b, e, running, start, most in rows
     ]
 
 
@@ -465,13 +493,17 @@ def _outcome_notes(overview: dict[str, Any]) -> list[str]:
     return notes
 
 
+#: What a quiet week is, in the notes.
+_FEW_ACTIVE = f"activity from {QUIET_ACTIVE_SHARE:.0%} or fewer of its students, from any source,"
+
+
 def _quiet_notes(quiet: list[dict[str, Any]]) -> list[str]:
     notes = []
     late = len({(q["module_id"], q["presentation_id"]) for q in quiet if q.get("from_start")})
     if late:
         notes.append(
-            f"{late:,} {'presentation has' if late == 1 else 'presentations have'} no activity from any "
-            f"source for anyone in more than its first {QUIET_START_WEEKS} weeks (listed above as 'from "
+            f"{late:,} {'presentation has' if late == 1 else 'presentations have'} {_FEW_ACTIVE} in more "
+            f"than its first {QUIET_START_WEEKS} weeks (listed above as 'from "
             "its start'). A start_date that is the official calendar's rather than the day teaching began "
             "(a strike or a late start moves it) reads this way, and every week is then counted from the "
             "wrong day: give the presentation the day it began. An activity extract that starts late "
@@ -487,7 +519,7 @@ def _quiet_notes(quiet: list[dict[str, Any]]) -> list[str]:
     if within:
         notes.append(
             f"{within:,} {'presentation has' if within == 1 else 'presentations have'} whole "
-            "weeks with no activity from any source for anyone "
+            f"weeks with {_FEW_ACTIVE} "
             "(listed above). A break in the calendar reads this way (explanations say a break of two weeks "
             "or more once as the module's context, never as each student's recent activity), and so do "
             "days an extract left out. If any were left out, import them again before training or scoring."
@@ -495,8 +527,8 @@ def _quiet_notes(quiet: list[dict[str, Any]]) -> list[str]:
     ending = len({(q["module_id"], q["presentation_id"]) for q in quiet if q["to_data_end"]})
     if ending:
         notes.append(
-            f"{ending:,} {'presentation has' if ending == 1 else 'presentations have'} had no activity "
-            "from any source for anyone for whole weeks up to the data date (listed above as 'up to the "
+            f"{ending:,} {'presentation has' if ending == 1 else 'presentations have'} had {_FEW_ACTIVE} "
+            "for whole weeks up to the data date (listed above as 'up to the "
             "data date'), while other presentations' activity goes on. A break still running reads this "
             "way, and so does an activity extract for that module that ends early: scored now, every "
             "student on it would show no recent activity. Check the extract's last date before scoring."
@@ -505,7 +537,7 @@ def _quiet_notes(quiet: list[dict[str, Any]]) -> list[str]:
     if ended:
         notes.append(
             f"{ended:,} {'presentation' if ended == 1 else 'presentations'} that had ended by the data date "
-            f"{'has' if ended == 1 else 'have'} no activity from any source for anyone in its last whole "
+            f"{'has' if ended == 1 else 'have'} {_FEW_ACTIVE} in its last whole "
             "weeks (listed above as 'up to its end'). An exam period with nothing on the learning "
             "platform reads this way, and so does an activity extract that stopped early; trained on, "
             "those weeks read as every student inactive. If the extract stopped early, import the rest."
