@@ -282,11 +282,19 @@ def blockers(session: Session, name: str, *, version: str) -> list[str]:
         return [f"the ethics committee's decision on {name} version {version} is '{review.kind}'"]
     needed, given = approvals_required(session, audited), approvers(session, audited)
     if len(given) < needed:
-        void = builder_approvals(session, audited)
+        void = held_back(session, audited)
+        builders = [h.reviewer for h in void if h.cleared_at is None]
         uncounted = (
-            f"; the approval of {', '.join(void)} does not count: seen holding the data scientist's role"
-            if void
+            f"; the approval of {', '.join(builders)} does not count: seen holding the data scientist's role"
+            if builders
             else ""
+        )
+        uncounted += "".join(
+            f"; the approval that {h.reviewer} gave on {h.approved_at:%Y-%m-%d} does not count: given before "
+            f"their holding of the data scientist's role was cleared on {h.cleared_at:%Y-%m-%d}, so an "
+            "approval they give now counts"
+            for h in void
+            if h.cleared_at is not None
         )
         return [
             f"{needed} approvals of {name} version {version} by different ethics reviewers are needed on "
@@ -360,19 +368,42 @@ def approvals(session: Session, audited: ModelDecision) -> list[ModelDecision]:
 
 def builder_approvals(session: Session, audited: ModelDecision) -> list[str]:
     """Reviewers whose approval of ``audited`` stands uncounted: builders, now or when they gave it."""
-    return sorted(_uncounted(session, _standing(session, audited)))
+    return [h.reviewer for h in held_back(session, audited)]
 
 
-def _uncounted(session: Session, standing: dict[str, ModelDecision]) -> set[str]:
+@dataclass(frozen=True)
+class HeldBack:
+    """An approval that stands but does not count, and why.
+
+    ``cleared_at`` None: its reviewer is recorded holding the data scientist's role. Otherwise it was
+    given before that holding was cleared (not in error), on ``cleared_at``: an approval the reviewer
+    gives now counts.
+    """
+
+    reviewer: str
+    approved_at: datetime
+    cleared_at: datetime | None = None
+
+
+def held_back(session: Session, audited: ModelDecision) -> list[HeldBack]:
+    """The approvals of ``audited`` that stand uncounted, by reviewer, each with why."""
+    standing = _standing(session, audited)
+    uncounted = _uncounted(session, standing)
+    return [
+        HeldBack(actor, aware(standing[actor].at), cleared_at=uncounted[actor]) for actor in sorted(uncounted)
+    ]
+
+
+def _uncounted(session: Session, standing: dict[str, ModelDecision]) -> dict[str, datetime | None]:
     """Of the ``standing`` approvals' reviewers, those whose approval does not count.
 
-    They hold the data scientist's role, or gave it before a clearance of their holding that does not
-    say it was recorded in error.
+    They hold the data scientist's role (None), or gave it before a clearance of their holding that
+    does not say it was recorded in error (the clearance's time).
     """
     builders = roles_held.builders(session, standing)
     cleared = roles_held.cleared_at(session, standing)
     return {
-        actor
+        actor: None if actor in builders else cleared[actor]
         for actor, review in standing.items()
         if actor in builders or (actor in cleared and aware(review.at) <= cleared[actor])
     }

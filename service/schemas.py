@@ -590,6 +590,18 @@ class ReviewIn(Strict):
         return self
 
 
+class ClearedApproval(BaseModel):
+    """An approval given before its reviewer's holding of the data scientist's role was cleared.
+
+    It does not count; one the reviewer gives now does. The committee page had named it as by someone
+    who has held the role, and said no more.
+    """
+
+    reviewer: str
+    approved_at: datetime
+    cleared_at: datetime
+
+
 class ModelReport(BaseModel):
     """Aggregate governance state of one model version."""
 
@@ -609,7 +621,12 @@ class ModelReport(BaseModel):
     uncounted_approvals: list[str] = Field(
         default_factory=list,
         description="Reviewers whose approval of the latest audit stands but does not count: they have held "
-        "the data scientist's role.",
+        "the data scientist's role (those in cleared_approvals, until a clearance after the approval).",
+    )
+    cleared_approvals: list[ClearedApproval] = Field(
+        default_factory=list,
+        description="Of uncounted_approvals, those given before the reviewer's holding of the data "
+        "scientist's role was cleared: an approval they give now counts.",
     )
     approvals_required: int | None = Field(
         None, description="How many the policy it was audited under asks for (None before any audit)."

@@ -18,8 +18,9 @@ from tests.champion import Champion, approve_and_promote, govern, register, sett
 from waymark.fairness.governance import CHAMPION, DECISION_TAG, GATE_SHA_TAG, GATE_TAG
 from waymark.fairness.policy import Policy, PolicyError, differences_from_default, load_policy
 from waymark.models.bundle import bundle_sha256
-from waymark.models.registry import SHA_TAG, configure
+from waymark.models.registry import SHA_TAG, Version, configure
 from waymark.service import audit, decisions, roles_held, sessions
+from waymark.service.api import governance as governance_api
 from waymark.service.audit import RequestIds
 from waymark.service.db.engine import make_engine, transaction, upgrade
 from waymark.service.db.schema import AuditRecord, AuditReport, ModelDecision, RoleHolding
@@ -263,6 +264,9 @@ def test_an_approval_stops_counting_once_its_reviewer_is_seen_building_models(en
     with transaction(engine) as session:
         audited = decisions.latest_audit(session, NAME, version="1")
         assert audited is not None and decisions.builder_approvals(session, audited) == ["rev-late"]
+        assert [h.cleared_at for h in decisions.held_back(session, audited)] == [None]  # no clearance
+        page = governance_api._report(session, Version(NAME, "1", "run-1"), champion=None)
+        assert page.uncounted_approvals == ["rev-late"] and page.cleared_approvals == []
     with pytest.raises(GovernanceError, match="does not count"):
         _promote(engine, "1")
     _approve(engine, "1", "rev-other")  # another reviewer's approval: served again
@@ -317,6 +321,23 @@ def test_a_holding_cleared_keeps_who_cleared_it_when_and_why_and_approvals_count
         # the approval given before, while they may have built the models reviewed, stays uncounted
         audited = decisions.latest_audit(session, NAME, version="1")
         assert audited is not None and decisions.builder_approvals(session, audited) == ["moved-on"]
+        # and is said with its clearance, not as by someone who still builds (the committee page had
+        # named it "who has held the data scientist's role", and no more: docs/reviews.md)
+        held = decisions.held_back(session, audited)
+        assert [h.reviewer for h in held] == ["moved-on"] and held[0].cleared_at is not None
+        assert held[0].approved_at <= held[0].cleared_at
+        said = decisions.blockers(session, NAME, version="1")[0]
+        assert "seen holding" not in said
+        assert (
+            f"the approval that moved-on gave on {held[0].approved_at:%Y-%m-%d} does not count: given before "
+            "their holding of the data scientist's role was cleared on "
+            f"{held[0].cleared_at:%Y-%m-%d}, so an approval they give now counts"
+        ) in said
+        page = governance_api._report(session, Version(NAME, "1", "run-1"), champion=None)
+        assert page.uncounted_approvals == ["moved-on"]
+        assert [(c.reviewer, c.approved_at, c.cleared_at) for c in page.cleared_approvals] == [
+            ("moved-on", held[0].approved_at, held[0].cleared_at)
+        ]
     assert audit.verify_log(engine, KEY).problems == []
     assert _champion(engine) is None
     _approve(engine, "1", "moved-on")  # given now, it counts

@@ -474,6 +474,22 @@ def test_a_data_scientist_reads_the_reports_but_records_no_decision(
     page, errors = sign_in(browser, base_url, people["data_scientist"])
     page.goto(f"{base_url}/committee")
     page.wait_for_selector("#versions a[href$='/1']")
+    # An approval given before its reviewer's holding of the role was cleared is said with both days
+    # (it had read as by someone who still builds the models); the API's fields, as the page words them.
+    said = page.evaluate(
+        """() => decisionText({
+            ethics_decision: "approved", ethics_reviewer: "rev-2", approvals: 1, approvals_required: 2,
+            uncounted_approvals: ["rev-3", "rev-4"],
+            cleared_approvals: [{reviewer: "rev-4", approved_at: "2026-12-01T10:00:00Z",
+                                 cleared_at: "2026-12-03T09:00:00+00:00"}],
+        })"""
+    )
+    assert "; not counted: the approval of rev-3, who has held the data scientist's role" in said
+    assert (
+        "; not counted: the approval rev-4 gave on 1 December 2026, before their holding of the data "
+        "scientist's role was cleared on 3 December 2026 (an approval they give now counts)"
+    ) in said
+    assert "rev-4, who" not in said and "rev-3, rev-4" not in said
     page.click("#versions a[href$='/1']")
     page.wait_for_selector("#checks li")
     assert page.locator("#review").is_hidden() and page.locator("#review-readonly").is_visible()

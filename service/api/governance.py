@@ -44,6 +44,7 @@ from waymark.service.db.schema import (
 from waymark.service.errors import Refused
 from waymark.service.schemas import (
     AccessEntry,
+    ClearedApproval,
     DecisionOut,
     ErasureRefusal,
     FairnessReport,
@@ -97,6 +98,7 @@ def _report(session: Session, version: registry.Version, *, champion: str | None
     audited = decisions.latest_audit(session, name, version=number)
     reviewed = decisions.latest_review(session, name, version=number)
     current = reviewed is not None and audited is not None and reviewed.audit_id == audited.id
+    held = decisions.held_back(session, audited) if audited and current else []
     return ModelReport(
         name=name,
         version=number,
@@ -106,7 +108,12 @@ def _report(session: Session, version: registry.Version, *, champion: str | None
         gate_override_reason=reviewed.override_reason if reviewed and current else None,
         gate_override_reasons=decisions.override_reasons(session, audited) if audited and current else [],
         approvals=len(decisions.approvers(session, audited)) if audited else 0,
-        uncounted_approvals=decisions.builder_approvals(session, audited) if audited and current else [],
+        uncounted_approvals=[h.reviewer for h in held],
+        cleared_approvals=[
+            ClearedApproval(reviewer=h.reviewer, approved_at=h.approved_at, cleared_at=h.cleared_at)
+            for h in held
+            if h.cleared_at is not None
+        ],
         approvals_required=decisions.approvals_required(session, audited) if audited else None,
         champion=champion == number,
         report_path=f"runs:/{version.run_id}/fairness",

@@ -35,8 +35,14 @@ function decisionText(v) {
   // a policy asking for several reviewers' approvals: how many of them count so far
   const uncounted = v.uncounted_approvals || [];
   const count = v.approvals_required > 1 || uncounted.length ? `; ${v.approvals} of the ${v.approvals_required} ${v.approvals_required === 1 ? "approval" : "approvals by different reviewers"} the policy asks for` : "";
-  const builders = uncounted.length ? `; not counted: the approval of ${uncounted.join(", ")}, who ${uncounted.length === 1 ? "has" : "have"} held the data scientist's role` : "";
-  return `${words(v.ethics_decision, DECISION_TEXT)}${who}${override}${count}${builders}`;
+  // an approval given before its reviewer's holding was cleared: said with both days, and that one
+  // given now counts (it had read as by someone who still builds the models)
+  const cleared = v.cleared_approvals || [];
+  const clearedIds = new Set(cleared.map((c) => c.reviewer));
+  const holding = uncounted.filter((r) => !clearedIds.has(r));
+  const builders = holding.length ? `; not counted: the approval of ${holding.join(", ")}, who ${holding.length === 1 ? "has" : "have"} held the data scientist's role` : "";
+  const before = cleared.map((c) => `; not counted: the approval ${c.reviewer} gave on ${day(c.approved_at)}, before their holding of the data scientist's role was cleared on ${day(c.cleared_at)} (an approval they give now counts)`).join("");
+  return `${words(v.ethics_decision, DECISION_TEXT)}${who}${override}${count}${builders}${before}`;
 }
 
 // The quality gate of each audited version, from its report as audited (versions audited before the
