@@ -234,7 +234,8 @@ def record_review(
             "rejection is)"
         )
     needed = approvals_required(session, audited)
-    if approve and reviewer in approvers(session, audited) and needed > 1:
+    again = any(roles_held.same_person(reviewer, given) for given in approvers(session, audited))
+    if approve and again and needed > 1:
         raise GovernanceError(
             f"{reviewer} has already approved this audit, and an approval counts once: {needed} approvals "
             "by different ethics reviewers are needed"
@@ -410,7 +411,12 @@ def _uncounted(session: Session, standing: dict[str, ModelDecision]) -> dict[str
 
 
 def _standing(session: Session, audited: ModelDecision) -> dict[str, ModelDecision]:
-    """Each reviewer's latest approval of ``audited`` since its latest rejection, in the order given."""
+    """Each reviewer's latest approval of ``audited`` since its latest rejection, in the order given.
+
+    Reviewers are one person whatever the case or Unicode form their id is written in (``roles_held``'s
+    comparison): from the command line, ``--reviewer Rev-1`` and ``--reviewer rev-1`` had counted twice
+    towards a quorum. Keyed by the id the latest approval gives.
+    """
     reviews = session.scalars(
         select(ModelDecision)
         .where(ModelDecision.audit_id == audited.id, ModelDecision.kind.in_((APPROVED, REJECTED)))
@@ -421,7 +427,8 @@ def _standing(session: Session, audited: ModelDecision) -> dict[str, ModelDecisi
         if review.kind == REJECTED:
             given = {}
         else:
-            given.pop(review.actor, None)
+            for same in [a for a in given if roles_held.same_person(a, review.actor)]:
+                del given[same]
             given[review.actor] = review
     return given
 

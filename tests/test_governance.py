@@ -196,6 +196,15 @@ def test_a_policy_may_ask_for_several_reviewers_approvals_and_a_rejection_sets_t
         _promote(engine, "1")
     with pytest.raises(GovernanceError, match="already approved this audit"):
         review("reviewer-a")  # the same person twice is one approval
+    with pytest.raises(GovernanceError, match="already approved this audit"):
+        review("Reviewer-A")  # whatever the case their id is written in (the CLI's --reviewer)
+    with transaction(engine) as session:  # and an approval recorded so before that check counts once
+        (given,) = session.scalars(select(ModelDecision).where(ModelDecision.kind == "approved")).all()
+        columns = {c.key: getattr(given, c.key) for c in ModelDecision.__table__.columns if c.key != "id"}
+        session.add(ModelDecision(**{**columns, "actor": "REVIEWER-A"}))
+    with transaction(engine) as session:
+        audited = decisions.latest_audit(session, NAME, version="1")
+        assert audited is not None and decisions.approvers(session, audited) == ["REVIEWER-A"]
     review("reviewer-b")
     _promote(engine, "1")
     assert _champion(engine) == decisions.Champion(NAME, "1", "a" * 64)
