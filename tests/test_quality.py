@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -105,6 +106,38 @@ def test_activity_features_never_read_does_not_hide_a_quiet_week(tmp_path: Path)
     assert [(q["first_week"], q["last_week"]) for q in report.quiet_weeks] == [(2, 14)]
 
 
+M3 = [f"T{i:02d}" for i in range(40)]  # the 40 students of a third presentation, M3 2025B
+
+
+def _m3_stretches(folder: Path, active_in: dict[int, list[str]], *, leaving: int = 0) -> list[dict[str, Any]]:
+    """The quiet stretches of M3 (70 days from 2024-10-07) with ``active_in[week]`` active that week.
+
+    The last ``leaving`` of its students withdraw on day 10 (before week 3).
+    """
+    left = set(M3[len(M3) - leaving :])
+    registrations = [
+        [s, "M3", "2025B", "-10", *(("10", "withdrawn") if s in left else ("", "pass"))] for s in M3
+    ]
+    activity = [
+        [s, "M3", "2025B", str(7 * (week - 1) + 2), "vle", "resource", "1"]
+        for week, who in active_in.items()
+        for s in who
+    ]
+    report = _report(
+        make_folder(
+            folder,
+            presentations=[*VALID["presentations"], ["M3", "2025B", "2024-10-07", "70"]],
+            students=[*VALID["students"], *([s, "P1", "1", "full_time", "0", "120"] for s in M3)],
+            registrations=[*VALID["registrations"], *registrations],
+            activity=[*VALID["activity"], *activity],
+        )
+    )
+    shown = [line for line in report.to_text().splitlines() if line.startswith("  M3 2025B:")]
+    stretches = [q for q in report.quiet_weeks if q["module_id"] == "M3"]
+    assert len(shown) == len(stretches)
+    return [{**q, "line": line} for q, line in zip(stretches, shown, strict=True)]
+
+
 def test_a_strike_a_few_students_logged_in_through_is_one_quiet_stretch(tmp_path: Path) -> None:
     """A Nigerian university's eight-month strike, through which a few students logged in each week,
     came out in fragments per course ("weeks 8 to 12", "week 15", ...: 272 lines) while a week with
@@ -112,39 +145,36 @@ def test_a_strike_a_few_students_logged_in_through_is_one_quiet_stretch(tmp_path
     two in week 5 (5%): one stretch, weeks 3 to 5, as explanations read a break. Three in week 6 (7.5%)
     end it."""
     assert pytest.approx(1 - NEARLY_ALL) == QUIET_ACTIVE_SHARE
-    students = [f"T{i:02d}" for i in range(40)]
-    active_in = {1: 40, 2: 40, 3: 0, 4: 1, 5: 2, 6: 3, 7: 40, 8: 40, 9: 40, 10: 40}
-    activity = [
-        [s, "M3", "2025B", str(7 * (week - 1) + 2), "vle", "resource", "1"]
-        for week, n in active_in.items()
-        for s in students[:n]
-    ]
-    folder = make_folder(
-        tmp_path,
-        presentations=[*VALID["presentations"], ["M3", "2025B", "2024-10-07", "70"]],
-        students=[*VALID["students"], *([s, "P1", "1", "full_time", "0", "120"] for s in students)],
-        registrations=[*VALID["registrations"], *([s, "M3", "2025B", "-10", "", "pass"] for s in students)],
-        activity=[*VALID["activity"], *activity],
-    )
-    report = _report(folder)
-    stretches = [q for q in report.quiet_weeks if q["module_id"] == "M3"]
-    assert [(q["first_week"], q["last_week"], q["most_active"]) for q in stretches] == [(3, 5, 2)]
-    assert "  M3 2025B: weeks 3 to 5 (days 14 to 34); at most 2 students active in a week" in (
-        report.to_text().splitlines()
-    )
-    # Students who left before week 3 are not among those its share is of: with 21 of the 40 gone by
-    # day 10, the one active in week 4 is 5.3% of the 19 still registered.
-    left = [[s, "M3", "2025B", "-10", "10" if i >= 19 else "", "withdrawn" if i >= 19 else "pass"]
-            for i, s in enumerate(students)]  # fmt: skip
-    folder = make_folder(
-        tmp_path / "b",
-        presentations=[*VALID["presentations"], ["M3", "2025B", "2024-10-07", "70"]],
-        students=[*VALID["students"], *([s, "P1", "1", "full_time", "0", "120"] for s in students)],
-        registrations=[*VALID["registrations"], *left],
-        activity=[*VALID["activity"], *activity],
-    )
-    stretches = [q for q in _report(folder).quiet_weeks if q["module_id"] == "M3"]
-    assert [(q["first_week"], q["last_week"], q["most_active"]) for q in stretches] == [(3, 3, 0)]
+    counts = {1: 40, 2: 40, 3: 0, 4: 1, 5: 2, 6: 3, 7: 40, 8: 40, 9: 40, 10: 40}
+    strike = {week: M3[:n] for week, n in counts.items()}
+    (stretch,) = _m3_stretches(tmp_path / "a", strike)
+    assert (stretch["first_week"], stretch["last_week"], stretch["most_active"]) == (3, 5, 2)
+    assert not (stretch["from_start"] or stretch["to_data_end"] or stretch["to_its_end"])
+    assert stretch["line"] == "  M3 2025B: weeks 3 to 5 (days 14 to 34); at most 2 students active in a week"
+    # The share is of the students registered that week: with 21 of the 40 gone by day 10, the one
+    # active in week 4 is 5.3% of the 19 still registered.
+    (stretch,) = _m3_stretches(tmp_path / "b", strike, leaving=21)
+    assert (stretch["first_week"], stretch["last_week"], stretch["most_active"]) == (3, 3, 0)
+    # and withdrawn students still logging in are not among the active (they had hidden the strike)
+    away = {**strike, **{week: M3[25:] for week in (3, 4, 5, 6)}}
+    (stretch,) = _m3_stretches(tmp_path / "c", away, leaving=21)
+    assert (stretch["first_week"], stretch["last_week"], stretch["most_active"]) == (3, 6, 0)
+
+
+def test_a_slow_start_and_a_source_few_students_use_are_quiet_weeks_not_a_wrong_start_date(
+    tmp_path: Path,
+) -> None:
+    """A reviewer's cases: one or two of 40 students active in each of the first three weeks is not
+    a presentation with no activity "from its start", whose advice is to move its start date; and a
+    presentation where no week reaches the share (a turnstile few students pass) is listed, not left
+    out because it has no busier week."""
+    slow = {1: M3[:1], 2: M3[:2], 3: M3[:1], **{week: M3 for week in range(4, 11)}}
+    (stretch,) = _m3_stretches(tmp_path / "a", slow)
+    assert (stretch["first_week"], stretch["last_week"], stretch["from_start"]) == (2, 3, False)
+    sparse = dict(enumerate(([M3[0]], [], M3[:2], [M3[3]], [], [], [M3[4]], M3[5:7], [M3[1]], []), start=1))
+    (stretch,) = _m3_stretches(tmp_path / "b", sparse)
+    assert (stretch["first_week"], stretch["last_week"], stretch["most_active"]) == (2, 10, 2)
+    assert not (stretch["from_start"] or stretch["to_data_end"] or stretch["to_its_end"])
 
 
 def _m2_stopping_on_day_20(tmp_path: Path, length_days: int) -> QualityReport:
@@ -235,7 +265,8 @@ def test_a_presentation_whose_activity_stopped_weeks_before_the_data_date_is_lis
         }
     ]
     assert "  M2 2025B: weeks 4 to 14 (days 21 to 97), up to the data date" in report.to_text().splitlines()
-    assert [n for n in report.notes if n.startswith("1 presentation has had activity from 5% or fewer") and "extract" in n]
+    said = [n for n in report.notes if n.startswith("1 presentation has had activity from 5% or fewer")]
+    assert said and "extract" in said[0]
     # M1's own gap is still listed as before, and said in its own note.
     assert [q["first_week"] for q in report.quiet_weeks if q["module_id"] == "M1"] == [2]
     assert [n for n in report.notes if n.startswith("1 presentation has whole weeks")]

@@ -380,7 +380,7 @@ def _coverage(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         sizes AS (SELECT week, count(*) AS n FROM pop GROUP BY week),
         act AS (SELECT DISTINCT student_id, module_id, presentation_id, source,
                        CAST(floor(day / 7) AS BIGINT) + 1 AS week
-                FROM t_activity WHERE day >= 0)
+                FROM t_activity WHERE day >= 0 AND count > 0)
         SELECT a.source, a.week, count(*) AS active, any_value(s.n) AS n
         FROM act a JOIN pop USING (student_id, module_id, presentation_id, week)
         JOIN sizes s ON s.week = a.week GROUP BY ALL ORDER BY 1, 2""").fetchall()
@@ -394,51 +394,57 @@ def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Stretches of whole weeks (days 7(w-1) to 7w-1) in which nearly nobody on a presentation was active.
 
     A week is quiet when at most ``QUIET_ACTIVE_SHARE`` of the students registered on the presentation
-    that week have any activity in it, as explanations read a break; ``most_active`` is the most
-    students active in any week of a stretch. Activity counts as features read it: from sources that
-    may be used (``notice``), within the presentation's days, a count above 0.
+    that week have any activity in it, as explanations read a break; ``most_active`` is the most of
+    them active in any week of a stretch. Only students registered that week count, as in the weekly
+    coverage (a withdrawn student still logging in had hidden a strike). Activity counts as features
+    read it: from sources that may be used (``notice``), within the presentation's days, a count
+    above 0.
 
-    Listed: before its first active week when that is later than week ``QUIET_START_WEEKS``
-    (``from_start``: a start date the official calendar's, not the one the presentation ran on, as
-    after a strike; or an extract that begins late). Between its first and last active weeks, and
-    after its last active week up to the data date (the latest day any presentation's activity
-    reaches, ``models.calendar.data_date``) or its own end, whichever is first. A stretch up to the data date
-    of a presentation still running then has ``to_data_end`` set: scored now, it looks as if nobody
-    on it were working. One up to the end of a presentation that had ended has ``to_its_end`` set:
-    an exam period reads so, or an extract that stopped early, and trained on, its last weeks read
-    as everyone inactive.
+    Listed: quiet weeks between a presentation's first and last weeks with anyone active, and after
+    its last such week up to the data date (the latest day any presentation's activity reaches,
+    ``models.calendar.data_date``) or its own end, whichever is first; a presentation whose every week
+    is quiet (a source few students use) is listed from its second such week. Before its first week
+    with anyone active when that is later than week ``QUIET_START_WEEKS`` (``from_start``: nobody at
+    all, as a start date the official calendar's rather than the day teaching began reads, or an
+    extract that begins late; a slow start is not listed so). A stretch after the last week above the
+    share that runs to the data date, on a presentation still running then, has ``to_data_end`` set:
+    scored now, nearly nobody on it would show recent activity. One up to the end of a presentation
+    that had ended has ``to_its_end`` set: an exam period reads so, or an extract that stopped early,
+    and trained on, its last weeks read as nearly everyone inactive.
     """
     register_usable_sources(con)
     rows = con.execute(f"""
-        WITH weekly AS (SELECT t_activity.module_id, t_activity.presentation_id,
-                               CAST(floor(t_activity.day / 7) AS BIGINT) + 1 AS week,
-                               count(DISTINCT t_activity.student_id) AS students
-                        FROM t_activity JOIN t_presentations pr USING (module_id, presentation_id)
-                        WHERE t_activity.day >= 0 AND t_activity.day < pr.length_days AND t_activity.count > 0
-                          AND {USED_ACTIVITY}
-                        GROUP BY ALL),
-        registered AS (SELECT r.module_id, r.presentation_id, w.week, count(*) AS n
-                       FROM t_registrations r JOIN t_presentations p USING (module_id, presentation_id)
-                       JOIN range(1, 1000) AS w(week) ON 7 * (w.week - 1) < p.length_days
-                       WHERE coalesce(r.registration_day, 0) < 7 * w.week
-                         AND (r.unregistration_day IS NULL OR r.unregistration_day >= 7 * (w.week - 1))
-                       GROUP BY ALL),
-        active AS (SELECT k.* FROM weekly k LEFT JOIN registered g USING (module_id, presentation_id, week)
-                   WHERE k.students > {QUIET_ACTIVE_SHARE} * coalesce(g.n, 0)),
+        WITH registered AS (SELECT r.student_id, r.module_id, r.presentation_id, w.week
+                            FROM t_registrations r JOIN t_presentations p USING (module_id, presentation_id)
+                            JOIN range(1, 1000) AS w(week) ON 7 * (w.week - 1) < p.length_days
+                            WHERE coalesce(r.registration_day, 0) < 7 * w.week
+                              AND (r.unregistration_day IS NULL
+                                   OR r.unregistration_day >= 7 * (w.week - 1))),
+        sizes AS (SELECT module_id, presentation_id, week, count(*) AS n FROM registered GROUP BY ALL),
+        acted AS (SELECT DISTINCT t_activity.student_id, t_activity.module_id, t_activity.presentation_id,
+                         CAST(floor(t_activity.day / 7) AS BIGINT) + 1 AS week
+                  FROM t_activity JOIN t_presentations pr USING (module_id, presentation_id)
+                  WHERE t_activity.day >= 0 AND t_activity.day < pr.length_days AND t_activity.count > 0
+                    AND {USED_ACTIVITY}),
+        weekly AS (SELECT a.module_id, a.presentation_id, a.week, count(*) AS students, any_value(z.n) AS n
+                   FROM acted a JOIN registered USING (student_id, module_id, presentation_id, week)
+                   JOIN sizes z USING (module_id, presentation_id, week) GROUP BY ALL),
+        busy AS (SELECT * FROM weekly WHERE students > {QUIET_ACTIVE_SHARE} * n),
         reach AS ({_REACH}),
-        span AS (SELECT module_id, presentation_id, min(week) AS lo, max(week) AS hi
-                 FROM active GROUP BY ALL),
+        span AS (SELECT w.module_id, w.presentation_id, min(w.week) AS lo, max(w.week) AS hi,
+                        max(b.week) AS busy_hi
+                 FROM weekly w LEFT JOIN busy b USING (module_id, presentation_id, week) GROUP BY ALL),
         known AS (SELECT s.*, least(date_diff('day', CAST(p.start_date AS DATE), (SELECT d FROM reach)),
                                     CAST(p.length_days AS INTEGER) - 1) AS last_day,
                          date_diff('day', CAST(p.start_date AS DATE), (SELECT d FROM reach))
                              < CAST(p.length_days AS INTEGER) - 1 AS running
                   FROM span s JOIN t_presentations p USING (module_id, presentation_id)),
-        gaps AS (SELECT k.module_id, k.presentation_id, w.week, w.week > k.hi AS to_end, k.running,
-                        w.week < k.lo AS from_start
+        gaps AS (SELECT k.module_id, k.presentation_id, w.week, coalesce(w.week > k.busy_hi, FALSE) AS to_end,
+                        k.running, w.week < k.lo AS from_start
                  FROM known k JOIN range(1, 1000) AS w(week)
                       ON (w.week > k.lo AND (w.week < k.hi OR 7 * w.week - 1 <= k.last_day))
                       OR (k.lo - 1 > {QUIET_START_WEEKS} AND w.week < k.lo)
-                 ANTI JOIN active a ON a.module_id = k.module_id
+                 ANTI JOIN busy a ON a.module_id = k.module_id
                       AND a.presentation_id = k.presentation_id AND a.week = w.week),
         runs AS (SELECT g.*, coalesce(k.students, 0) AS students, g.week - row_number() OVER (
                      PARTITION BY g.module_id, g.presentation_id ORDER BY g.week) AS run
@@ -494,7 +500,7 @@ def _outcome_notes(overview: dict[str, Any]) -> list[str]:
 
 
 #: What a quiet week is, in the notes.
-_FEW_ACTIVE = f"activity from {QUIET_ACTIVE_SHARE:.0%} or fewer of its students, from any source,"
+_FEW_ACTIVE = f"activity from {QUIET_ACTIVE_SHARE:.0%} or fewer of its students"
 
 
 def _quiet_notes(quiet: list[dict[str, Any]]) -> list[str]:
@@ -502,8 +508,8 @@ def _quiet_notes(quiet: list[dict[str, Any]]) -> list[str]:
     late = len({(q["module_id"], q["presentation_id"]) for q in quiet if q.get("from_start")})
     if late:
         notes.append(
-            f"{late:,} {'presentation has' if late == 1 else 'presentations have'} {_FEW_ACTIVE} in more "
-            f"than its first {QUIET_START_WEEKS} weeks (listed above as 'from "
+            f"{late:,} {'presentation has' if late == 1 else 'presentations have'} no activity from any "
+            f"source for anyone in more than its first {QUIET_START_WEEKS} weeks (listed above as 'from "
             "its start'). A start_date that is the official calendar's rather than the day teaching began "
             "(a strike or a late start moves it) reads this way, and every week is then counted from the "
             "wrong day: give the presentation the day it began. An activity extract that starts late "
@@ -519,7 +525,7 @@ def _quiet_notes(quiet: list[dict[str, Any]]) -> list[str]:
     if within:
         notes.append(
             f"{within:,} {'presentation has' if within == 1 else 'presentations have'} whole "
-            f"weeks with {_FEW_ACTIVE} "
+            f"weeks with {_FEW_ACTIVE}, from any source "
             "(listed above). A break in the calendar reads this way (explanations say a break of two weeks "
             "or more once as the module's context, never as each student's recent activity), and so do "
             "days an extract left out. If any were left out, import them again before training or scoring."
@@ -527,20 +533,22 @@ def _quiet_notes(quiet: list[dict[str, Any]]) -> list[str]:
     ending = len({(q["module_id"], q["presentation_id"]) for q in quiet if q["to_data_end"]})
     if ending:
         notes.append(
-            f"{ending:,} {'presentation has' if ending == 1 else 'presentations have'} had {_FEW_ACTIVE} "
-            "for whole weeks up to the data date (listed above as 'up to the "
-            "data date'), while other presentations' activity goes on. A break still running reads this "
-            "way, and so does an activity extract for that module that ends early: scored now, every "
-            "student on it would show no recent activity. Check the extract's last date before scoring."
+            f"{ending:,} {'presentation has' if ending == 1 else 'presentations have'} had "
+            f"{_FEW_ACTIVE}, from any source, for whole weeks up to the data date (listed above as "
+            "'up to the data date'), while other presentations' activity goes on. A break still running "
+            "reads this way, and so does an activity extract for that module that ends early: scored now, "
+            "nearly every student on it would show no recent activity. Check the extract's last date before "
+            "scoring."
         )
     ended = len({(q["module_id"], q["presentation_id"]) for q in quiet if q["to_its_end"]})
     if ended:
         notes.append(
             f"{ended:,} {'presentation' if ended == 1 else 'presentations'} that had ended by the data date "
-            f"{'has' if ended == 1 else 'have'} {_FEW_ACTIVE} in its last whole "
-            "weeks (listed above as 'up to its end'). An exam period with nothing on the learning "
+            f"{'has' if ended == 1 else 'have'} {_FEW_ACTIVE}, from any source, in its "
+            "last whole weeks (listed above as 'up to its end'). An exam period with nothing on the learning "
             "platform reads this way, and so does an activity extract that stopped early; trained on, "
-            "those weeks read as every student inactive. If the extract stopped early, import the rest."
+            "those weeks read as nearly every student inactive. If the extract stopped early, import the "
+            "rest."
         )
     return notes
 
