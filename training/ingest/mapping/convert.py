@@ -844,6 +844,7 @@ def create_views(
     distinct = _distinct_sql(spec, cell, problems=problems)
     if problems:
         raise MappingColumnError("\n".join(f"tables.{name}.{p}" for p in problems))
+    # Built last: ``cells`` holds the source columns every conversion above has read.
     stage_a = stage_a_sql(sqls, base=base, cells=cells, order=order, distinct=distinct)
     # Held as a table: every later query (the coverage's counts and checks, the written table) reads it
     # instead of converting the exports again. A mapping's conversions are one long expression per
