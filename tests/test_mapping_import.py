@@ -1269,6 +1269,30 @@ def test_multiply_scales_numbers_but_not_a_value_the_value_map_gives(tmp_path: P
     assert sorted(set(credits)) == [60, 72, 100]  # 30 and 36 doubled; SY as mapped
 
 
+def test_a_refused_value_a_rule_converted_is_named_as_the_export_wrote_it(tmp_path: Path) -> None:
+    """A Colombian university's corte typed 35 and multiplied to a percentage was refused as "value
+    700.0", a number nobody had typed or could search the export for. Here credits multiplied by 30:
+    36 becomes 1,080, above the contract's 1,000, and is named as written and as read; a value the
+    rule leaves as it was is named once."""
+    rows = records_rows()
+    src = tmp_path / "export"
+    write_records(src, rows)
+    write_clicks(src, click_rows(range(2)))
+    rule = 'credits = { column = "credits_enrolled", multiply = 30 }'
+    text = MAPPING.replace('credits = "credits_enrolled"', rule)
+    with pytest.raises(ContractViolation) as refused:
+        _import_with(load_mapping(write_mapping(tmp_path / "m", text)), src, tmp_path / "times-30")
+    said = str(refused.value)
+    assert "value '36.0' in the export, read as '1080.0'" in said, said
+    assert "value '1080.0'" not in said
+    rows[1][6] = "1200"  # written so: no rule changed it
+    write_records(src, rows)
+    with pytest.raises(ContractViolation) as refused:
+        _import_with(load_mapping(write_mapping(tmp_path / "m")), src, tmp_path / "as-written")
+    said = str(refused.value)
+    assert "value '1200.0'" in said and "in the export, read as" not in said, said
+
+
 def test_a_column_read_only_when_another_holds_given_values(tmp_path: Path) -> None:
     """Found on a German university's data: HISinOne's one status date is the exam day for a pass or a
     fail and the leaving day for a withdrawal; mapped whole, 62% of registrations left on their exam

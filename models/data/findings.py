@@ -20,6 +20,9 @@ class Example:
     row: int | None = None  # 1-based data row within the file (the header is not counted)
     key: dict[str, Any] | None = None
     value: Any = None
+    # The value as an export wrote it, where an import's rule converted it to ``value`` (a mark of 35
+    # multiplied to 700.0): a refusal had named only a number nobody typed.
+    written: Any = None
 
     def describe(self) -> str:
         """Human-readable location, e.g. ``students.csv row 4 (student_id=S1) value 'x'``."""
@@ -30,7 +33,9 @@ class Example:
             parts.append(f"row {self.row}")
         if self.key:
             parts.append("(" + ", ".join(f"{k}={v}" for k, v in self.key.items()) + ")")
-        if self.value is not None:
+        if self.written is not None:
+            parts.append(f"value {self.written!r} in the export, read as {self.value!r}")
+        elif self.value is not None:
             parts.append(f"value {self.value!r}")
         return " ".join(parts)
 

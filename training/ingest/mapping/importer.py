@@ -1234,6 +1234,21 @@ class _Staging:
         return rows
 
 
+def _converted(written: object, value: object) -> object:
+    """``written`` (the export's text) where a rule made ``value`` of it otherwise; else None.
+
+    A number written otherwise but equal ("70" read as 70.0) is not said again.
+    """
+    if written is None or value is None or str(written) == str(value):
+        return None
+    try:
+        if float(str(written)) == float(str(value)):
+            return None
+    except ValueError:
+        pass
+    return written
+
+
 #: Ids a traced row shows as read beside as written, where they differ (never a student's: the pseudonym).
 READ_AS_SHOWN = frozenset({"module_id", "presentation_id", "assessment_id"})
 
@@ -1291,17 +1306,23 @@ def in_the_exports(
                 for k in key
             ]
             where = " AND ".join(conditions)
+            # the offending value as the export wrote it, where a rule converted it (never an id the
+            # mapping pseudonymises: that one is named by its shape)
+            source = f"_raw:{finding.column}"
+            readable = finding.column in have and source in have and finding.column not in masked
+            typed = ident(source) if readable else "NULL"
             found = con.execute(
-                f"SELECT _file, _row, {', '.join(written)} FROM {staged} WHERE {where} "
+                f"SELECT _file, _row, {typed}, {', '.join(written)} FROM {staged} WHERE {where} "
                 f"ORDER BY _file, _row LIMIT 1 OFFSET {alike[where]}"
             ).fetchall()
             alike[where] += 1
             if not found:  # no (further) mapped row: a row the folder already held, on an append
                 examples.append(ex)
                 continue
-            file, row, *raw = found[0]
+            file, row, as_typed, *raw = found[0]
             value = shape(str(ex.value)) if finding.column in masked and ex.value is not None else ex.value
-            examples.append(Example(str(file), int(row), dict(zip(key, raw, strict=True)), value))
+            named = dict(zip(key, raw, strict=True))
+            examples.append(Example(str(file), int(row), named, value, _converted(as_typed, value)))
         return replace(finding, examples=tuple(examples))
 
     return replace(
