@@ -171,6 +171,23 @@ class Settings(BaseSettings):
         '{ "-" = "" }), taken out of a signed-in or typed number too: a sign-in giving 2022-00011-MN-3 '
         "where the records hold 202200011MN3 found no record.",
     )
+    student_id_replace: dict[str, str] = Field(
+        default_factory=dict,
+        validation_alias="WAYMARK_STUDENT_ID_REPLACE",
+        description="Separators the imports replace by others in student numbers (a mapping's replace = "
+        '{ "/" = "-" }), as JSON ({"/": "-"}), replaced in a signed-in or typed number too, in the order '
+        "given, after WAYMARK_STUDENT_ID_REMOVE: staff typing BSCS/F22/015 for the records' "
+        "BSCS-F22-015 found nobody.",
+    )
+    student_id_pad: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        validation_alias="WAYMARK_STUDENT_ID_PAD",
+        description="The length the imports pad student numbers to with zeros on the left (a mapping's "
+        "pad = 10), padded so in a signed-in or typed number too, a trailing .0 taken off first: a "
+        "sign-in of 23000374 for the records' 0023000374 found no record.",
+    )
     pseudonym_secret_file: Path | None = Field(
         None,
         validation_alias="WAYMARK_PSEUDONYM_SECRET_FILE",

@@ -106,6 +106,15 @@ class StudentIds:
                 "student's number could become another's"
             )
         self.removed = str.maketrans("", "", settings.student_id_remove)
+        for old, new in settings.student_id_replace.items():
+            if not old or any(c.isalnum() for c in old + new):
+                raise ConfigurationError(
+                    "WAYMARK_STUDENT_ID_REPLACE replaces separators by separators in a student number "
+                    f'({{"/": "-"}}), never letters or digits: {old!r} by {new!r} could make one student\'s '
+                    "number another's"
+                )
+        self.replaced = tuple(settings.student_id_replace.items())
+        self.pad = settings.student_id_pad
         self.extract: re.Pattern[str] | None = None
         if settings.student_id_extract is not None:
             try:
@@ -155,12 +164,21 @@ class StudentIds:
         WAYMARK_STUDENT_ID_REMOVE names the characters: a Philippine university's 2022-00011-MN-3, which
         its learning platform and so the imports write 202200011MN3. A Spanish federation's
         ``urn:schac:personalUniqueID:es:DNI:...`` and an online university's upper-case UUIDs for the
-        records' lower-case ones found no record.
+        records' lower-case ones found no record. Then WAYMARK_STUDENT_ID_REPLACE's separators, and
+        WAYMARK_STUDENT_ID_PAD's zeros, as a mapping's ``replace`` and ``pad`` write them
+        (``convert.column_sql``; a test holds the two alike): a Pakistani university's staff typing
+        BSCS/F22/015 for the records' BSCS-F22-015 found nobody.
         """
         found = self.extract.search(value) if self.extract is not None else None
         if found is not None and found.group(1):
             value = found.group(1)
-        return in_case(unicodedata.normalize("NFC", value.strip()), self.case).translate(self.removed)
+        value = in_case(unicodedata.normalize("NFC", value.strip()), self.case).translate(self.removed)
+        for old, new in self.replaced:
+            value = value.replace(old, new)
+        if self.pad is not None:  # a spreadsheet's 23000374.0 too: the ".0" goes first, as in a mapping
+            value = re.sub(r"^(-?[0-9]+)\.0+$", r"\1", value)
+            value = value.rjust(self.pad, "0")
+        return value
 
     def missing(self) -> str:
         """Why a student could not be named, in words for the refusal."""

@@ -581,6 +581,43 @@ def test_a_signed_in_number_loses_the_characters_the_imports_took_out(served: Se
         StudentIds(served.settings.model_copy(update={"student_id_remove": "-MN"}))
 
 
+@pytest.mark.parametrize(
+    "typed",
+    ["bscs/f22/015", "BSCS F22 015", "BSCS-F22-015", " bscs/f22/15 ", "23000374", "23000374.0", "0023000374",
+     "2300037.00", "s/1"],
+)  # fmt: skip
+def test_a_signed_in_or_typed_number_takes_the_separators_and_zeros_the_imports_give(
+    served: Served, typed: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Pakistani university's mappings wrote roll numbers BSCS-F22-015 (replace = { "/" = "-" }), and
+    staff typing BSCS/F22/015 found nobody; no setting mirrored a mapping's pad either (a sign-in
+    23000374 for the records' 0023000374). The service reads a number as the mapping's SQL does."""
+    import duckdb
+
+    from waymark.models.data.contract import TABLES
+    from waymark.models.settings import Settings
+    from waymark.service.security import StudentIds
+    from waymark.training.ingest.mapping.convert import column_sql, trimmed
+    from waymark.training.ingest.mapping.schema import ColumnSpec
+
+    monkeypatch.setenv("WAYMARK_STUDENT_ID_REPLACE", '{"/": "-", " ": "-"}')  # as JSON, in the environment
+    monkeypatch.setenv("WAYMARK_STUDENT_ID_PAD", "10")
+    from_env = Settings()
+    assert (from_env.student_id_replace, from_env.student_id_pad) == ({"/": "-", " ": "-"}, 10)
+    rules = {"student_id_case": "upper", "student_id_replace": from_env.student_id_replace}
+    rules["student_id_pad"] = from_env.student_id_pad
+    ids = StudentIds(served.settings.model_copy(update=rules))
+    column = next(c for c in TABLES["students"].columns if c.name == "student_id")
+    spec = ColumnSpec(column="x", case="upper", replace={"/": "-", " ": "-"}, pad=10)
+    sql = column_sql(spec, column, cell=lambda n: trimmed(f'"{n}"'), pseudonymise=False)
+    imported = duckdb.execute(f"SELECT {sql.value} FROM (SELECT CAST(? AS VARCHAR) AS x)", [typed]).fetchall()
+    assert [(ids.of({"sub": typed}),)] == imported
+    # only separators, each by a separator: a letter or a digit could make one student's number another's
+    for wrong in ({"O": "0"}, {"-": "0"}, {"": "-"}):
+        with pytest.raises(ConfigurationError, match="never letters or digits"):
+            StudentIds(served.settings.model_copy(update={"student_id_replace": wrong}))
+
+
 def test_a_student_session_from_before_the_upgrade_must_sign_in_again(
     served: Served, make_client: Callable[..., TestClient], ids: dict[str, str]
 ) -> None:
