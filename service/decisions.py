@@ -291,8 +291,9 @@ def blockers(session: Session, name: str, *, version: str) -> list[str]:
             else ""
         )
         uncounted += "".join(
-            f"; the approval that {h.reviewer} gave on {h.approved_at:%Y-%m-%d} does not count: given before "
-            f"their holding of the data scientist's role was cleared on {h.cleared_at:%Y-%m-%d}, so an "
+            f"; the approval that {h.reviewer} gave on {h.approved_at.astimezone(UTC):%Y-%m-%d} does not "
+            "count: given before their holding of the data scientist's role was cleared on "
+            f"{h.cleared_at.astimezone(UTC):%Y-%m-%d} (UTC), so an "
             "approval they give now counts"
             for h in void
             if h.cleared_at is not None

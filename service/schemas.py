@@ -598,8 +598,8 @@ class ClearedApproval(BaseModel):
     """
 
     reviewer: str
-    approved_at: datetime
-    cleared_at: datetime
+    approved_on: date = Field(description="The day (UTC) the approval was given.")
+    cleared_on: date = Field(description="The day (UTC) the reviewer's holding was cleared.")
 
 
 class ModelReport(BaseModel):

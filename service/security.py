@@ -107,11 +107,11 @@ class StudentIds:
             )
         self.removed = str.maketrans("", "", settings.student_id_remove)
         for old, new in settings.student_id_replace.items():
-            if not old or any(c.isalnum() for c in old + new):
+            if not old or any(c.isalnum() or c.isspace() for c in new) or any(c.isalnum() for c in old):
                 raise ConfigurationError(
                     "WAYMARK_STUDENT_ID_REPLACE replaces separators by separators in a student number "
-                    f'({{"/": "-"}}), never letters or digits: {old!r} by {new!r} could make one student\'s '
-                    "number another's"
+                    f'({{"/": "-"}}), never letters or digits, nor by a space (a number is read trimmed): '
+                    f"{old!r} by {new!r} could make one student's number another's"
                 )
         self.replaced = tuple(settings.student_id_replace.items())
         self.pad = settings.student_id_pad

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -337,15 +338,16 @@ def test_a_holding_cleared_keeps_who_cleared_it_when_and_why_and_approvals_count
         assert held[0].approved_at <= held[0].cleared_at
         said = decisions.blockers(session, NAME, version="1")[0]
         assert "seen holding" not in said
+        approved, cleared = (held[0].approved_at.astimezone(UTC), held[0].cleared_at.astimezone(UTC))
         assert (
-            f"the approval that moved-on gave on {held[0].approved_at:%Y-%m-%d} does not count: given before "
-            "their holding of the data scientist's role was cleared on "
-            f"{held[0].cleared_at:%Y-%m-%d}, so an approval they give now counts"
+            f"the approval that moved-on gave on {approved:%Y-%m-%d} does not count: given before "
+            f"their holding of the data scientist's role was cleared on {cleared:%Y-%m-%d} (UTC), so an "
+            "approval they give now counts"
         ) in said
         page = governance_api._report(session, Version(NAME, "1", "run-1"), champion=None)
         assert page.uncounted_approvals == ["moved-on"]
-        assert [(c.reviewer, c.approved_at, c.cleared_at) for c in page.cleared_approvals] == [
-            ("moved-on", held[0].approved_at, held[0].cleared_at)
+        assert [(c.reviewer, c.approved_on, c.cleared_on) for c in page.cleared_approvals] == [
+            ("moved-on", approved.date(), cleared.date())  # days, not moments (the Code of Practice's row)
         ]
     assert audit.verify_log(engine, KEY).problems == []
     assert _champion(engine) is None

@@ -480,8 +480,7 @@ def test_a_data_scientist_reads_the_reports_but_records_no_decision(
         """() => decisionText({
             ethics_decision: "approved", ethics_reviewer: "rev-2", approvals: 1, approvals_required: 2,
             uncounted_approvals: ["rev-3", "rev-4"],
-            cleared_approvals: [{reviewer: "rev-4", approved_at: "2026-12-01T10:00:00Z",
-                                 cleared_at: "2026-12-03T09:00:00+00:00"}],
+            cleared_approvals: [{reviewer: "rev-4", approved_on: "2026-12-01", cleared_on: "2026-12-03"}],
         })"""
     )
     assert "; not counted: the approval of rev-3, who has held the data scientist's role" in said

@@ -165,16 +165,17 @@ def test_a_slow_start_and_a_source_few_students_use_are_quiet_weeks_not_a_wrong_
     tmp_path: Path,
 ) -> None:
     """A reviewer's cases: one or two of 40 students active in each of the first three weeks is not
-    a presentation with no activity "from its start", whose advice is to move its start date; and a
-    presentation where no week reaches the share (a turnstile few students pass) is listed, not left
-    out because it has no busier week."""
+    a presentation with no activity "from its start", whose advice is to move its start date, and its
+    first week is among its quiet ones; a presentation where no week reaches the share (a turnstile
+    few students pass) is listed whole, not left out because it has no busier week."""
     slow = {1: M3[:1], 2: M3[:2], 3: M3[:1], **{week: M3 for week in range(4, 11)}}
     (stretch,) = _m3_stretches(tmp_path / "a", slow)
-    assert (stretch["first_week"], stretch["last_week"], stretch["from_start"]) == (2, 3, False)
+    assert (stretch["first_week"], stretch["last_week"], stretch["from_start"]) == (1, 3, False)
     sparse = dict(enumerate(([M3[0]], [], M3[:2], [M3[3]], [], [], [M3[4]], M3[5:7], [M3[1]], []), start=1))
     (stretch,) = _m3_stretches(tmp_path / "b", sparse)
-    assert (stretch["first_week"], stretch["last_week"], stretch["most_active"]) == (2, 10, 2)
-    assert not (stretch["from_start"] or stretch["to_data_end"] or stretch["to_its_end"])
+    assert (stretch["first_week"], stretch["last_week"], stretch["most_active"]) == (1, 10, 2)
+    # M3 had ended by the data date (M1's day 99): nearly everyone read as inactive to its end
+    assert (stretch["from_start"], stretch["to_data_end"], stretch["to_its_end"]) == (False, False, True)
 
 
 def _m2_stopping_on_day_20(tmp_path: Path, length_days: int) -> QualityReport:

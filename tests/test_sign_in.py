@@ -613,7 +613,7 @@ def test_a_signed_in_or_typed_number_takes_the_separators_and_zeros_the_imports_
     imported = duckdb.execute(f"SELECT {sql.value} FROM (SELECT CAST(? AS VARCHAR) AS x)", [typed]).fetchall()
     assert [(ids.of({"sub": typed}),)] == imported
     # only separators, each by a separator: a letter or a digit could make one student's number another's
-    for wrong in ({"O": "0"}, {"-": "0"}, {"": "-"}):
+    for wrong in ({"O": "0"}, {"-": "0"}, {"": "-"}, {"_": " "}):
         with pytest.raises(ConfigurationError, match="never letters or digits"):
             StudentIds(served.settings.model_copy(update={"student_id_replace": wrong}))
 

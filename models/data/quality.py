@@ -400,17 +400,18 @@ def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     read it: from sources that may be used (``notice``), within the presentation's days, a count
     above 0.
 
-    Listed: quiet weeks between a presentation's first and last weeks with anyone active, and after
-    its last such week up to the data date (the latest day any presentation's activity reaches,
-    ``models.calendar.data_date``) or its own end, whichever is first; a presentation whose every week
-    is quiet (a source few students use) is listed from its second such week. Before its first week
-    with anyone active when that is later than week ``QUIET_START_WEEKS`` (``from_start``: nobody at
-    all, as a start date the official calendar's rather than the day teaching began reads, or an
-    extract that begins late; a slow start is not listed so). A stretch after the last week above the
-    share that runs to the data date, on a presentation still running then, has ``to_data_end`` set:
-    scored now, nearly nobody on it would show recent activity. One up to the end of a presentation
-    that had ended has ``to_its_end`` set: an exam period reads so, or an extract that stopped early,
-    and trained on, its last weeks read as nearly everyone inactive.
+    Listed: quiet weeks from a presentation's first week with anyone active to its last, and after
+    that up to the data date (the latest day any presentation's activity reaches,
+    ``models.calendar.data_date``) or its own end, whichever is first; a presentation whose every
+    week is quiet (a source few students use) is listed whole, and a slow start as quiet weeks. The
+    weeks before its first week with anyone active, when that is later than week
+    ``QUIET_START_WEEKS``, are ``from_start``: nobody at all, as a start date the official
+    calendar's rather than the day teaching began reads, or an extract that begins late. A stretch
+    after the last week above the share (any stretch, where no week is above it) that runs to the
+    data date, on a presentation still running then, has ``to_data_end`` set: scored now, nearly
+    nobody on it would show recent activity. One up to the end of a presentation that had ended has
+    ``to_its_end`` set: an exam period reads so, or an extract that stopped early, and trained on,
+    its last weeks read as nearly everyone inactive.
     """
     register_usable_sources(con)
     rows = con.execute(f"""
@@ -439,10 +440,10 @@ def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
                          date_diff('day', CAST(p.start_date AS DATE), (SELECT d FROM reach))
                              < CAST(p.length_days AS INTEGER) - 1 AS running
                   FROM span s JOIN t_presentations p USING (module_id, presentation_id)),
-        gaps AS (SELECT k.module_id, k.presentation_id, w.week, coalesce(w.week > k.busy_hi, FALSE) AS to_end,
+        gaps AS (SELECT k.module_id, k.presentation_id, w.week, w.week > coalesce(k.busy_hi, 0) AS to_end,
                         k.running, w.week < k.lo AS from_start
                  FROM known k JOIN range(1, 1000) AS w(week)
-                      ON (w.week > k.lo AND (w.week < k.hi OR 7 * w.week - 1 <= k.last_day))
+                      ON (w.week >= k.lo AND (w.week < k.hi OR 7 * w.week - 1 <= k.last_day))
                       OR (k.lo - 1 > {QUIET_START_WEEKS} AND w.week < k.lo)
                  ANTI JOIN busy a ON a.module_id = k.module_id
                       AND a.presentation_id = k.presentation_id AND a.week = w.week),
@@ -508,11 +509,11 @@ def _quiet_notes(quiet: list[dict[str, Any]]) -> list[str]:
     late = len({(q["module_id"], q["presentation_id"]) for q in quiet if q.get("from_start")})
     if late:
         notes.append(
-            f"{late:,} {'presentation has' if late == 1 else 'presentations have'} no activity from any "
-            f"source for anyone in more than its first {QUIET_START_WEEKS} weeks (listed above as 'from "
-            "its start'). A start_date that is the official calendar's rather than the day teaching began "
-            "(a strike or a late start moves it) reads this way, and every week is then counted from the "
-            "wrong day: give the presentation the day it began. An activity extract that starts late "
+            f"{late:,} {'presentation has' if late == 1 else 'presentations have'} no activity for any "
+            f"student registered on it in more than its first {QUIET_START_WEEKS} weeks (listed above as "
+            "'from its start'). A start_date that is the official calendar's rather than the day teaching "
+            "began (a strike or a late start moves it) reads this way, and every week is then counted from "
+            "the wrong day: give the presentation the day it began. An activity extract that starts late "
             "reads so too."
         )
     within = len(

@@ -110,7 +110,11 @@ def _report(session: Session, version: registry.Version, *, champion: str | None
         approvals=len(decisions.approvers(session, audited)) if audited else 0,
         uncounted_approvals=[h.reviewer for h in held],
         cleared_approvals=[
-            ClearedApproval(reviewer=h.reviewer, approved_at=h.approved_at, cleared_at=h.cleared_at)
+            ClearedApproval(
+                reviewer=h.reviewer,
+                approved_on=h.approved_at.astimezone(UTC).date(),
+                cleared_on=h.cleared_at.astimezone(UTC).date(),
+            )
             for h in held
             if h.cleared_at is not None
         ],
@@ -563,10 +567,12 @@ def dpo_access_log(access: Dpo, student_id: Annotated[Identifier, Query()]) -> l
     The student is named by their number or by their id in the records; in a pseudonymised deployment
     a number goes through the imports' secret, as a student's sign-in does.
     """
-    student_id = access.runtime.verifier.students.named(student_id)
+    records = audit.for_student(access.session, student_id)  # the id as the records carry it, first
+    named = access.runtime.verifier.students.named(student_id)
+    if not records and named != student_id:  # else the number, read as sign-in reads it (as staff pages do)
+        student_id, records = named, audit.for_student(access.session, named)
     entries = [
-        AccessEntry(at=r.at, actor=r.actor, role=r.role, purpose=r.purpose, action=r.action)
-        for r in audit.for_student(access.session, student_id)
+        AccessEntry(at=r.at, actor=r.actor, role=r.role, purpose=r.purpose, action=r.action) for r in records
     ]
     access.record([student_id], "access_log_view")
     return entries

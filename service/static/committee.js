@@ -41,7 +41,7 @@ function decisionText(v) {
   const clearedIds = new Set(cleared.map((c) => c.reviewer));
   const holding = uncounted.filter((r) => !clearedIds.has(r));
   const builders = holding.length ? `; not counted: the approval of ${holding.join(", ")}, who ${holding.length === 1 ? "has" : "have"} held the data scientist's role` : "";
-  const before = cleared.map((c) => `; not counted: the approval ${c.reviewer} gave on ${day(c.approved_at)}, before their holding of the data scientist's role was cleared on ${day(c.cleared_at)} (an approval they give now counts)`).join("");
+  const before = cleared.map((c) => `; not counted: the approval ${c.reviewer} gave on ${day(c.approved_on)}, before their holding of the data scientist's role was cleared on ${day(c.cleared_on)} (an approval they give now counts)`).join("");
   return `${words(v.ethics_decision, DECISION_TEXT)}${who}${override}${count}${builders}${before}`;
 }
 

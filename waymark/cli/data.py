@@ -170,13 +170,14 @@ def subject_access_cmd(
     from waymark.service.db.engine import opened
     from waymark.service.outreach import OutreachError, load_options
     from waymark.service.scoring.publish import folder_key
+    from waymark.service.security import ConfigurationError, StudentIds
     from waymark.service.subject_access import subject_access
     from waymark.training.ingest.mapping.pseudonyms import SecretError, id_pseudonymiser, read_secret_file
 
     if not folder.is_dir():
         raise fail(f"{folder} is not a folder: give the data folder an import wrote")
     settings = get_settings()
-    with handled(also=(SecretError, OutreachError)):
+    with handled(also=(SecretError, OutreachError, ConfigurationError)):
         key = folder_key(folder)
         secret = read_secret_file(secret_file) if secret_file and key else None  # none needed without a key
         if key and secret is None:
@@ -191,7 +192,11 @@ def subject_access_cmd(
                 "nothing was written"
             )
         pseudonym = id_pseudonymiser(secret) if secret is not None else None
-        student_id = pseudonym(student) if pseudonym is not None and not is_pseudonym(student) else student
+        # A number as sign-in reads it (WAYMARK_STUDENT_ID_CASE, _REMOVE, _REPLACE, _PAD ...): the form
+        # the imports wrote. A DPO typing a student's sign-in number 23000374 where the records pad it
+        # to 0023000374 had found nothing, and the copy would have said nothing was held.
+        number = student if is_pseudonym(student) else StudentIds(settings).written(student)
+        student_id = pseudonym(number) if pseudonym is not None and not is_pseudonym(number) else number
         copy = subject_access(
             opened(settings),
             audit.load_key(settings),
