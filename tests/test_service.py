@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
-from sqlalchemy import event, func, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,7 @@ from waymark.models.explain.sentences import to_the_student
 from waymark.models.settings import Settings
 from waymark.service.app import create_app
 from waymark.service.db.engine import transaction
-from waymark.service.db.schema import AuditRecord, Indicator, TrainingExclusion
+from waymark.service.db.schema import AuditRecord, Indicator, TrainingAttestation, TrainingExclusion
 from waymark.service.errors import WithheldTraceback
 from waymark.service.grants import import_attestations
 from waymark.service.security import DEV_KID, ConfigurationError, mint
@@ -231,6 +231,8 @@ def test_staff_without_current_training_attestation_get_403_with_a_reason(
     served: Served, client: TestClient, tmp_path: Path
 ) -> None:
     tutor, _ = _tutor(served)
+    with transaction(served.engine) as session:  # as another test's sign-in may have stored it
+        session.execute(delete(TrainingAttestation).where(TrainingAttestation.staff_id == tutor))
     response = client.get(
         "/v1/caseload", headers=auth(served, "personal_tutor", tutor, infosec_training_until=None)
     )
