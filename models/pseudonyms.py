@@ -73,7 +73,12 @@ def normalised_id(value: str) -> str:
     with such an id another one (and another pseudonym), past their erasure or objection (a
     reviewer's finding); a mapping's ``replace`` brings one export's digits to another's.
     """
-    return _INTEGRAL.sub(r"\1", unicodedata.normalize("NFC", value.strip()))
+    return without_decimal_zeros(unicodedata.normalize("NFC", value.strip()))
+
+
+def without_decimal_zeros(value: str) -> str:
+    """``value`` less the decimal zeros a spreadsheet gives a whole number (``23000374.0``), else as it is."""
+    return _INTEGRAL.sub(r"\1", value)
 
 
 #: Where DuckDB's per-letter case mapping differs from Python's whole-string one: Python writes "ß" in

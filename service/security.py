@@ -35,6 +35,7 @@ from waymark.models.pseudonyms import (
     is_pseudonym,
     normalised_id,
     secret_in,
+    without_decimal_zeros,
 )
 from waymark.models.roles import STAFF_ROLES, Role
 from waymark.models.settings import Settings
@@ -176,8 +177,7 @@ class StudentIds:
         for old, new in self.replaced:
             value = value.replace(old, new)
         if self.pad is not None:  # a spreadsheet's 23000374.0 too: the ".0" goes first, as in a mapping
-            value = re.sub(r"^(-?[0-9]+)\.0+$", r"\1", value)
-            value = value.rjust(self.pad, "0")
+            value = without_decimal_zeros(value).rjust(self.pad, "0")
         return value
 
     def missing(self) -> str:

@@ -40,6 +40,12 @@ _REACH = (
     "SELECT max(CAST(p.start_date AS DATE) + CAST(a.day AS INTEGER)) AS d"
     " FROM t_activity a JOIN t_presentations p USING (module_id, presentation_id)"
 )
+# SQL over a registration ``r`` and a week ``w.week`` (days 7(w-1) to 7w-1): registered in that week, by its
+# end, and not yet unregistered at its start.
+_REGISTERED_IN_WEEK = (
+    "coalesce(r.registration_day, 0) < 7 * w.week "
+    "AND (r.unregistration_day IS NULL OR r.unregistration_day >= 7 * (w.week - 1))"
+)
 # SQL over a presentation ``p``: it had started by the data date (every presentation, without one).
 # One not started yet can have no activity, so it is left out of the activity figures.
 _STARTED = f"coalesce(CAST(p.start_date AS DATE) <= ({_REACH}), TRUE)"
@@ -375,8 +381,7 @@ def _coverage(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
             WHERE 7 * (w.week - 1) < p.length_days
               AND coalesce(CAST(p.start_date AS DATE) + CAST(7 * (w.week - 1) AS INTEGER)
                            <= (SELECT d FROM reach), TRUE)
-              AND coalesce(r.registration_day, 0) < 7 * w.week
-              AND (r.unregistration_day IS NULL OR r.unregistration_day >= 7 * (w.week - 1))),
+              AND {_REGISTERED_IN_WEEK}),
         sizes AS (SELECT week, count(*) AS n FROM pop GROUP BY week),
         act AS (SELECT DISTINCT student_id, module_id, presentation_id, source,
                        CAST(floor(day / 7) AS BIGINT) + 1 AS week
@@ -418,9 +423,7 @@ def _quiet_weeks(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         WITH registered AS (SELECT r.student_id, r.module_id, r.presentation_id, w.week
                             FROM t_registrations r JOIN t_presentations p USING (module_id, presentation_id)
                             JOIN range(1, 1000) AS w(week) ON 7 * (w.week - 1) < p.length_days
-                            WHERE coalesce(r.registration_day, 0) < 7 * w.week
-                              AND (r.unregistration_day IS NULL
-                                   OR r.unregistration_day >= 7 * (w.week - 1))),
+                            WHERE {_REGISTERED_IN_WEEK}),
         sizes AS (SELECT module_id, presentation_id, week, count(*) AS n FROM registered GROUP BY ALL),
         acted AS (SELECT DISTINCT t_activity.student_id, t_activity.module_id, t_activity.presentation_id,
                          CAST(floor(t_activity.day / 7) AS BIGINT) + 1 AS week
